@@ -1,0 +1,58 @@
+import { isReadyAt, isStalledAt, getCondition } from "../../resources/conditions.js";
+import { loadManifests } from "../../resources/loader.js";
+import type { Resource } from "../../resources/types.js";
+import type { Change, Store } from "../../store/store.js";
+import { parseDuration } from "../../util/duration.js";
+import { cliLogger, openStore, type GlobalOptions } from "../context.js";
+import { startEmbedded, waitUntil } from "../embedded.js";
+import { ProgressPrinter } from "../progress.js";
+
+export interface ApplyOptions extends GlobalOptions {
+  readonly filename: string[];
+  readonly recursive?: boolean;
+  readonly dryRun?: boolean;
+  readonly wait?: boolean;
+  readonly timeout?: string;
+}
+
+/** Reasons that mean the provider is out of reach: worth stopping the wait for, and saying so. */
+const UNREACHABLE_REASONS = new Set(["EngineUnreachable"]);
+
+export async function applyCommand(options: ApplyOptions): Promise<number> {
+  const manifests = loadManifests(options.filename, { recursive: options.recursive ?? false });
+  const store = await openStore(options, { write: !options.dryRun, command: "airloft apply" });
+  try {
+    if (options.dryRun) {
+      store.admit(manifests);
+      for (const change of store.preview(manifests)) process.stdout.write(`${change.display} ${change.action} (dry run)\n`);
+      return 0;
+    }
+    const changes = await store.apply(manifests);
+    for (const change of changes) process.stdout.write(`${change.display} ${change.action}\n`);
+    if (options.wait === false) return 0;
+    return await converge(store, changes, options);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Runs the loop in-process until every applied object is Ready or has failed. */
+export async function converge(store: Store, changes: readonly Change[], options: GlobalOptions & { timeout?: string }): Promise<number> {
+  const timeoutMs = parseDuration(options.timeout ?? "5m");
+  const printer = new ProgressPrinter(process.stdout);
+  const loop = startEmbedded(store, cliLogger(options), printer.handle);
+  const keys = changes.map((c) => c.key);
+  const current = (): Resource[] => keys.flatMap((k) => store.get(k) ?? []);
+  const finished = (o: Resource): boolean =>
+    isReadyAt(o) || isStalledAt(o) || UNREACHABLE_REASONS.has(getCondition(o.status, "Ready")?.reason ?? "");
+  const verdict = await waitUntil(store, () => current().every(finished), timeoutMs);
+  await loop.stop();
+  printer.finish();
+  const notReady = current().filter((o) => !isReadyAt(o));
+  for (const o of notReady) {
+    const ready = getCondition(o.status, "Stalled") ?? getCondition(o.status, "Ready");
+    process.stderr.write(`error: ${o.kind.toLowerCase()}/${o.metadata.group ? `${o.metadata.group}/` : ""}${o.metadata.name} is not ready: ${ready?.reason ?? "Unknown"}: ${ready?.message ?? "no status yet"}\n`);
+  }
+  if (verdict === "timeout" && notReady.length > 0) process.stderr.write(`error: timed out after ${options.timeout ?? "5m"}; the objects are stored, and \`airloft controller\` goes on converging them\n`);
+  return notReady.length === 0 ? 0 : 1;
+}

@@ -1,0 +1,76 @@
+import { stringify } from "yaml";
+import { parseKind } from "../../resources/kinds.js";
+import type { Resource } from "../../resources/types.js";
+import { formatAge } from "../../util/duration.js";
+import { findObject, openStore, parseRef, UsageError, type GlobalOptions } from "../context.js";
+import { parseFormat, renderObjects, renderTable } from "../output.js";
+
+export interface GetOptions extends GlobalOptions {
+  readonly group?: string;
+  readonly output?: string;
+}
+
+export async function getCommand(words: string[], options: GetOptions): Promise<number> {
+  const format = parseFormat(options.output);
+  const store = await openStore(options, { write: false, command: "airloft get" });
+  let objects: Resource[];
+  const [first] = words;
+  if (first && (words.length > 1 || first.includes("/"))) {
+    objects = [findObject(store, parseRef(words, options.group))];
+  } else {
+    const kind = first ? parseKind(first) : undefined;
+    if (first && !kind) throw new UsageError(`unknown kind ${JSON.stringify(first)}: use group, app, service or quota`);
+    objects = store.list({ ...(kind ? { kind } : {}), ...(options.group ? { group: options.group } : {}) });
+  }
+  if (objects.length === 0 && format !== "json" && format !== "yaml") {
+    process.stderr.write("no objects found\n");
+    return 0;
+  }
+  process.stdout.write(renderObjects(objects, format));
+  return 0;
+}
+
+export async function describeCommand(words: string[], options: GetOptions): Promise<number> {
+  const store = await openStore(options, { write: false, command: "airloft describe" });
+  const obj = findObject(store, parseRef(words, options.group));
+  const m = obj.metadata;
+  const lines: string[] = [
+    `Kind:         ${obj.kind}`,
+    `Name:         ${m.name}`,
+    ...(m.group ? [`Group:        ${m.group}`] : []),
+    `UID:          ${m.uid ?? "-"}`,
+    `Generation:   ${m.generation ?? "-"} (observed ${obj.status?.observedGeneration ?? "-"})`,
+    `Created:      ${m.creationTimestamp ?? "-"} (${formatAge(m.creationTimestamp)} ago)`,
+    ...(m.deletionTimestamp ? [`Deleting:     since ${m.deletionTimestamp}, held by ${(m.finalizers ?? []).join(", ") || "nothing"}`] : []),
+    ...(m.labels ? [`Labels:       ${Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(", ")}`] : []),
+    "Spec:",
+    indent(stringify(obj.spec).trimEnd(), 2),
+    "Conditions:",
+  ];
+  const conditions = obj.status?.conditions ?? [];
+  lines.push(conditions.length === 0 ? "  (none yet)" : indent(renderTable(["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"],
+    conditions.map((c) => [c.type, c.status, c.reason, formatAge(c.lastTransitionTime), c.message])).trimEnd(), 2));
+  if (obj.kind === "App") {
+    const s = obj.status ?? {};
+    lines.push(`Replicas:     ${s.readyReplicas ?? 0} ready, ${s.updatedReplicas ?? 0} updated, ${obj.spec.replicas ?? 1} desired`);
+    if (s.image) lines.push(`Image:        ${s.image}`);
+    lines.push("Containers:");
+    const instances = s.instances ?? [];
+    lines.push(instances.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATE", "READY", "ENDPOINT", "CONFIG"],
+      instances.map((r) => [String(r.replica), r.containerId, r.name, r.state, String(r.ready), r.endpoint ?? "-", r.configHash])).trimEnd(), 2));
+  }
+  if (obj.kind === "Group" && obj.status) {
+    lines.push(`Provider:     ${obj.status.provider ?? obj.spec.provider}${obj.status.engine ? ` at ${obj.status.engine}` : ""}`);
+    if (obj.status.network) lines.push(`Network:      ${obj.status.network.name} (${obj.status.network.id})`);
+  }
+  lines.push("Events:");
+  const events = store.eventsOf(obj);
+  lines.push(events.length === 0 ? "  (none)" : indent(renderTable(["AGE", "TYPE", "REASON", "MESSAGE"],
+    events.map((e) => [formatAge(e.time), e.type, e.reason, e.message])).trimEnd(), 2));
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
+}
+
+function indent(text: string, n: number): string {
+  return text.split("\n").map((l) => " ".repeat(n) + l).join("\n");
+}

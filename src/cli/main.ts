@@ -1,0 +1,115 @@
+import { Command, CommanderError, Option } from "commander";
+import { AirloftError, errorMessage, ValidationErrors } from "../errors.js";
+import { applyCommand } from "./commands/apply.js";
+import { controllerCommand } from "./commands/controller.js";
+import { deleteCommand } from "./commands/delete.js";
+import { diffCommand } from "./commands/diff.js";
+import { describeCommand, getCommand } from "./commands/get.js";
+import { logsCommand } from "./commands/logs.js";
+import { waitCommand } from "./commands/wait.js";
+import { DEFAULT_STATE_FILE } from "./context.js";
+
+/** Exit codes: 0 fine, 1 something did not converge (or diff found changes), 2 bad input or error. */
+const EXIT_ERROR = 2;
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command("airloft")
+    .description("AirLoft: declarative apps, services and quotas on Docker or AWS, without Kubernetes")
+    .version("0.1.0")
+    .addOption(new Option("--state <file>", `state file (default ${DEFAULT_STATE_FILE}, or $AIRLOFT_STATE)`))
+    .option("-v, --verbose", "log what the controllers do, on stderr")
+    .showHelpAfterError()
+    .exitOverride();
+
+  const run = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async (...args: A): Promise<void> => {
+    setExit(await fn(...args));
+  };
+  const globals = <T extends object>(options: T): T & { state?: string; verbose?: boolean } => ({ ...program.opts(), ...options });
+
+  program.command("apply")
+    .description("validate manifests, store them, and converge them (in-process unless a server is used)")
+    .requiredOption("-f, --filename <path>", "manifest file or folder (repeatable)", collect)
+    .option("-R, --recursive", "read folders recursively")
+    .option("--dry-run", "validate and show what would change; store nothing")
+    .option("--wait", "wait until everything applied is Ready (the default)", true)
+    .option("--no-wait", "store only; do not run the controllers")
+    .option("--timeout <duration>", "how long to wait for Ready", "5m")
+    .action(run(async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean; wait?: boolean; timeout?: string }) => applyCommand(globals(opts))));
+
+  program.command("diff")
+    .description("show spec changes and planned infrastructure operations; exit 0 none, 1 changes, 2 error")
+    .requiredOption("-f, --filename <path>", "manifest file or folder (repeatable)", collect)
+    .option("-R, --recursive", "read folders recursively")
+    .action(run(async (opts: { filename: string[]; recursive?: boolean }) => diffCommand(globals(opts))));
+
+  program.command("get")
+    .description("list objects: airloft get [KIND] [NAME]")
+    .argument("[words...]", "KIND, KIND NAME, KIND/NAME or KIND/GROUP/NAME")
+    .option("-g, --group <group>", "only this group")
+    .option("-o, --output <format>", "table, wide, yaml or json", "table")
+    .action(run(async (words: string[], opts: { group?: string; output?: string }) => getCommand(words, globals(opts))));
+
+  program.command("describe")
+    .description("spec, conditions, events and the real containers of one object")
+    .argument("<words...>", "KIND/NAME or KIND/GROUP/NAME")
+    .option("-g, --group <group>", "the object's group")
+    .action(run(async (words: string[], opts: { group?: string }) => describeCommand(words, globals(opts))));
+
+  program.command("delete")
+    .description("delete objects named by manifests or by KIND/NAME, and their infrastructure")
+    .argument("[words...]", "KIND/NAME or KIND/GROUP/NAME")
+    .option("-f, --filename <path>", "manifest file or folder (repeatable)", collect)
+    .option("-R, --recursive", "read folders recursively")
+    .option("-g, --group <group>", "the object's group")
+    .option("--wait", "wait until the infrastructure is gone (the default)", true)
+    .option("--no-wait", "only mark for deletion")
+    .option("--timeout <duration>", "how long to wait", "5m")
+    .action(run(async (words: string[], opts: { filename?: string[]; recursive?: boolean; group?: string; wait?: boolean; timeout?: string }) => deleteCommand(words, globals(opts))));
+
+  program.command("wait")
+    .description("wait for a condition: airloft wait app/web --for condition=Ready")
+    .argument("<words...>", "KIND/NAME or KIND/GROUP/NAME")
+    .requiredOption("--for <what>", "condition=Ready, condition=Stalled=True, or delete")
+    .option("-g, --group <group>", "the object's group")
+    .option("--timeout <duration>", "how long to wait", "5m")
+    .action(run(async (words: string[], opts: { for: string; group?: string; timeout?: string }) => waitCommand(words, globals(opts))));
+
+  program.command("controller")
+    .description("run the control loop in the foreground until interrupted")
+    .option("--resync <duration>", "how often every object is reconciled again", "30s")
+    .option("--workers <n>", "reconciles at once", "4")
+    .action(run(async (opts: { resync?: string; workers?: string }) => controllerCommand(globals(opts))));
+
+  program.command("logs")
+    .description("an app's container logs, each line prefixed with its replica")
+    .argument("<words...>", "app/NAME or app/GROUP/NAME")
+    .option("-g, --group <group>", "the app's group")
+    .option("-f, --follow", "keep streaming")
+    .option("--tail <n>", "only the last n lines of each replica")
+    .action(run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string }) => logsCommand(words, globals(opts))));
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv as string[]);
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_ERROR;
+    if (err instanceof ValidationErrors) {
+      for (const e of err.errors) process.stderr.write(`error: ${e.message}\n`);
+      process.stderr.write(`${err.errors.length} error(s); nothing was applied\n`);
+      return EXIT_ERROR;
+    }
+    process.stderr.write(`error: ${errorMessage(err)}\n`);
+    if (!(err instanceof AirloftError) && process.env.AIRLOFT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ""}\n`);
+    return EXIT_ERROR;
+  }
+}

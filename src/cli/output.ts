@@ -1,0 +1,65 @@
+import { stringify } from "yaml";
+import { getCondition } from "../resources/conditions.js";
+import type { Resource } from "../resources/types.js";
+import { formatAge } from "../util/duration.js";
+
+export type OutputFormat = "table" | "wide" | "yaml" | "json";
+
+export function parseFormat(text: string | undefined): OutputFormat {
+  const format = text ?? "table";
+  if (format === "table" || format === "wide" || format === "yaml" || format === "json") return format;
+  throw new Error(`unknown output format ${format}: use table, wide, yaml or json`);
+}
+
+/** Left-aligned columns separated by three spaces, like kubectl. */
+export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("   ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n") + "\n";
+}
+
+function readyCell(obj: Resource): string {
+  if (obj.metadata.deletionTimestamp) return "Deleting";
+  const ready = getCondition(obj.status, "Ready");
+  if (!ready) return "Unknown";
+  // A Ready condition for an older generation says nothing about the current spec.
+  return ready.observedGeneration === obj.metadata.generation ? ready.status : "Unknown";
+}
+
+function replicasCell(obj: Resource): string {
+  if (obj.kind !== "App") return "-";
+  return `${obj.status?.readyReplicas ?? 0}/${obj.spec.replicas ?? 1}`;
+}
+
+function endpointsCell(obj: Resource): string {
+  if (obj.kind === "App") return (obj.status?.endpoints ?? []).join(",") || "-";
+  if (obj.kind === "Group") return obj.status?.network?.name ?? "-";
+  return "-";
+}
+
+export function renderObjects(objects: readonly Resource[], format: OutputFormat): string {
+  switch (format) {
+    case "json":
+      return JSON.stringify(objects.length === 1 ? objects[0] : { apiVersion: "v1", kind: "List", items: objects }, null, 2) + "\n";
+    case "yaml":
+      return objects.map((o) => stringify(o)).join("---\n");
+    case "table":
+    case "wide": {
+      const wide = format === "wide";
+      const header = ["KIND", "GROUP", "NAME", "READY", "REASON", "AGE", ...(wide ? ["REPLICAS", "ENDPOINTS", "MESSAGE"] : [])];
+      const rows = objects.map((o) => {
+        const ready = getCondition(o.status, "Stalled")?.status === "True" ? getCondition(o.status, "Stalled") : getCondition(o.status, "Ready");
+        return [
+          o.kind.toLowerCase(),
+          o.metadata.group ?? "-",
+          o.metadata.name,
+          readyCell(o),
+          ready?.reason ?? "-",
+          formatAge(o.metadata.creationTimestamp),
+          ...(wide ? [replicasCell(o), endpointsCell(o), ready?.message ?? ""] : []),
+        ];
+      });
+      return renderTable(header, rows);
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import { EventEmitter } from "node:events";
+import type { Logger } from "../log.js";
+import type { ProviderRegistry } from "../providers/registry.js";
+import type { Store } from "../store/store.js";
+
+export type ProgressKind = "operation" | "ready" | "progressing" | "failed" | "stalled" | "deleted";
+
+/** Progress of the loop, for the CLI's live output and the log: one entry per change. */
+export interface Progress {
+  readonly key: string;
+  readonly display: string;
+  readonly kind: ProgressKind;
+  readonly message: string;
+}
+
+export interface ControllerContext {
+  readonly store: Store;
+  readonly providers: ProviderRegistry;
+  readonly log: Logger;
+  readonly progress: EventEmitter<{ progress: [Progress] }>;
+}
+
+export function createProgress(): EventEmitter<{ progress: [Progress] }> {
+  return new EventEmitter<{ progress: [Progress] }>();
+}

@@ -1,0 +1,46 @@
+import { displayName } from "../resources/kinds.js";
+import type { Group, GroupStatus } from "../resources/types.js";
+import type { FinalizeOutcome, Outcome } from "./reconciler.js";
+import { Reconciler } from "./reconciler.js";
+
+/** Owns a group's shared infrastructure (a Docker network), and cleans what no object owns. */
+export class GroupController extends Reconciler<"Group"> {
+  readonly kind = "Group" as const;
+
+  protected async reconcileObject(group: Group, report: (op: string) => void): Promise<Outcome<GroupStatus>> {
+    const provider = this.ctx.providers.for(group);
+    const operations: string[] = [];
+    const onOperation = (op: string): void => {
+      operations.push(op);
+      report(op);
+    };
+    const facts = await provider.reconcileGroup(group, { onOperation });
+    // Level-triggered cleanup: anything labelled by this installation whose owner is gone.
+    const live = new Set(this.ctx.store.list().map((o) => o.metadata.uid ?? ""));
+    await provider.collectGarbage(group, live, { onOperation });
+    return {
+      status: facts,
+      ready: true,
+      reason: "Converged",
+      message: `${provider.name} ${facts.network ? `network ${facts.network.name}` : ""} at ${provider.address(group)}`.replace(/\s+/g, " "),
+      operations,
+    };
+  }
+
+  /** A group is held while it owns objects; then its network goes. */
+  protected async finalizeObject(group: Group, report: (op: string) => void): Promise<FinalizeOutcome> {
+    const owned = this.ctx.store.list({ group: group.metadata.name });
+    if (owned.length > 0) {
+      const names = owned.slice(0, 5).map(displayName).join(", ");
+      return { done: false, reason: "DeletionBlocked", message: `waiting until the group owns nothing: ${names}${owned.length > 5 ? ` and ${owned.length - 5} more` : ""}`, operations: [] };
+    }
+    const operations: string[] = [];
+    const done = await this.ctx.providers.for(group).finalizeGroup(group, {
+      onOperation: (op) => {
+        operations.push(op);
+        report(op);
+      },
+    });
+    return { done, operations };
+  }
+}

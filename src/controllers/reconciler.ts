@@ -1,0 +1,139 @@
+import { TerminalError, errorMessage, ProviderUnavailableError } from "../errors.js";
+import { getCondition, isStalledAt, removeCondition, setCondition } from "../resources/conditions.js";
+import { displayName, keyOf } from "../resources/kinds.js";
+import type { BaseStatus, Kind, Resource, ResourceOfKind } from "../resources/types.js";
+import { FINALIZER } from "../store/store.js";
+import type { Controller, ReconcileResult } from "./controller.js";
+import type { ControllerContext, ProgressKind } from "./context.js";
+
+/** What the kind-specific part of a reconcile found. */
+export interface Outcome<S extends BaseStatus> {
+  /** Per-kind facts to merge into status. */
+  readonly status: Partial<S>;
+  readonly ready: boolean;
+  readonly reason: string;
+  readonly message: string;
+  /** Operations done in this pass, for events and progress. */
+  readonly operations: readonly string[];
+  readonly requeueAfterMs?: number;
+}
+
+export interface FinalizeOutcome {
+  /** True once the infrastructure is gone and the finalizer may go. */
+  readonly done: boolean;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly operations: readonly string[];
+}
+
+const POLL_WHILE_PROGRESSING_MS = 1500;
+
+/**
+ * The public reconcile as a thin shell (after Flux and controller-runtime): fetch; route
+ * deletion; skip a stalled generation; run the kind's reconcile; write conditions on every path.
+ * Errors are rethrown for the manager, which alone decides about retries.
+ */
+export abstract class Reconciler<K extends Kind> implements Controller {
+  abstract readonly kind: K;
+
+  constructor(protected readonly ctx: ControllerContext) {}
+
+  protected abstract reconcileObject(obj: ResourceOfKind<K>, report: (op: string) => void): Promise<Outcome<NonNullable<ResourceOfKind<K>["status"]>>>;
+  protected abstract finalizeObject(obj: ResourceOfKind<K>, report: (op: string) => void): Promise<FinalizeOutcome>;
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const found = this.ctx.store.get(key);
+    if (!found || found.kind !== this.kind) return {};
+    const obj = found as ResourceOfKind<K>;
+    const report = (op: string): void => this.progress(obj, "operation", op);
+    if (obj.metadata.deletionTimestamp) return this.finalize(obj, report);
+    if (isStalledAt(obj)) return {};
+    const generation = obj.metadata.generation ?? 0;
+    if (obj.status?.observedGeneration !== generation) {
+      await this.writeStatus(obj, (s) =>
+        setCondition(s, { type: "Reconciling", status: "True", reason: "Progressing", message: `reconciling generation ${generation}` }, generation),
+      );
+    }
+    let outcome: Outcome<NonNullable<ResourceOfKind<K>["status"]>>;
+    try {
+      outcome = await this.reconcileObject(obj, report);
+    } catch (err) {
+      await this.recordFailure(obj, err);
+      throw err;
+    }
+    const wasReady = getCondition(obj.status, "Ready");
+    await this.writeStatus(obj, (s) => {
+      let next = { ...s, ...outcome.status, observedGeneration: generation };
+      next = setCondition(next, { type: "Ready", status: outcome.ready ? "True" : "False", reason: outcome.reason, message: outcome.message }, generation);
+      next = outcome.ready
+        ? removeCondition(next, "Reconciling")
+        : setCondition(next, { type: "Reconciling", status: "True", reason: "Progressing", message: outcome.message }, generation);
+      return removeCondition(next, "Stalled");
+    });
+    if (outcome.operations.length > 0) {
+      await this.ctx.store.recordEvent(key, { type: "Normal", reason: "Configured", message: summarize(outcome.operations) });
+    }
+    const becameReady = outcome.ready && !(wasReady?.status === "True" && wasReady.observedGeneration === generation);
+    if (becameReady) this.progress(obj, "ready", outcome.message);
+    else if (!outcome.ready && (wasReady?.message !== outcome.message || outcome.operations.length > 0)) this.progress(obj, "progressing", outcome.message);
+    if (outcome.requeueAfterMs !== undefined) return { requeueAfterMs: outcome.requeueAfterMs };
+    return outcome.ready ? {} : { requeueAfterMs: POLL_WHILE_PROGRESSING_MS };
+  }
+
+  private async finalize(obj: ResourceOfKind<K>, report: (op: string) => void): Promise<ReconcileResult> {
+    const key = keyOf(obj);
+    if (!(obj.metadata.finalizers ?? []).includes(FINALIZER)) return {};
+    let outcome: FinalizeOutcome;
+    try {
+      outcome = await this.finalizeObject(obj, report);
+    } catch (err) {
+      await this.recordFailure(obj, err);
+      throw err;
+    }
+    if (!outcome.done) {
+      await this.writeStatus(obj, (s) =>
+        setCondition(s, { type: "Ready", status: "False", reason: outcome.reason ?? "Deleting", message: outcome.message ?? "deleting" }, obj.metadata.generation ?? 0),
+      );
+      return { requeueAfterMs: POLL_WHILE_PROGRESSING_MS };
+    }
+    await this.ctx.store.removeFinalizer(key, FINALIZER);
+    this.progress(obj, "deleted", outcome.operations.length > 0 ? summarize(outcome.operations) : "nothing left to remove");
+    return {};
+  }
+
+  /** Every failure path leaves a False condition that says why, before the error goes on. */
+  private async recordFailure(obj: Resource, err: unknown): Promise<void> {
+    const generation = obj.metadata.generation ?? 0;
+    const terminal = err instanceof TerminalError;
+    const reason = terminal ? err.reason : err instanceof ProviderUnavailableError ? err.reason : "ReconcileError";
+    const message = errorMessage(err);
+    await this.writeStatus(obj, (s) => {
+      let next = setCondition(s, { type: "Ready", status: "False", reason, message }, generation);
+      if (terminal) {
+        next = setCondition(next, { type: "Stalled", status: "True", reason, message: `${message} (not retried until the spec changes)` }, generation);
+        next = removeCondition(next, "Reconciling");
+      } else {
+        next = setCondition(next, { type: "Reconciling", status: "True", reason: "RetryingAfterError", message }, generation);
+      }
+      return next;
+    });
+    await this.ctx.store.recordEvent(keyOf(obj), { type: "Warning", reason, message });
+    this.progress(obj, terminal ? "stalled" : "failed", message);
+  }
+
+  protected async writeStatus(obj: Resource, update: (s: BaseStatus) => BaseStatus): Promise<void> {
+    await this.ctx.store.updateStatus(keyOf(obj), update);
+  }
+
+  protected progress(obj: Resource, kind: ProgressKind, message: string): void {
+    this.ctx.progress.emit("progress", { key: keyOf(obj), display: displayName(obj), kind, message });
+    const level = kind === "failed" || kind === "stalled" ? "warn" : "info";
+    this.ctx.log.log(level, `${displayName(obj)} ${kind}: ${message}`, { key: keyOf(obj) });
+  }
+}
+
+/** A change list as one event line, cut to a readable length. */
+function summarize(operations: readonly string[]): string {
+  const shown = operations.slice(0, 5).join("; ");
+  return operations.length > 5 ? `${shown}; and ${operations.length - 5} more` : shown;
+}

@@ -1,0 +1,84 @@
+import type Docker from "dockerode";
+import { TerminalError, errorMessage } from "../../errors.js";
+import { runBounded } from "../../util/pool.js";
+import { dockerClient, engineError, statusCodeOf } from "./engine.js";
+import { describeOperation, type Operation } from "./plan.js";
+
+export interface ExecuteOptions {
+  readonly concurrency?: number;
+  /** Told of each operation once done: the change set feeds logs and events. */
+  readonly onDone?: (op: Operation) => void;
+}
+
+/**
+ * Runs a plan's operations against one engine with bounded concurrency. Removals of a replica
+ * wait for that replica's creations, so a rolling update never drops below the running count.
+ */
+export async function executePlan(address: string, operations: readonly Operation[], options: ExecuteOptions = {}): Promise<void> {
+  const docker = dockerClient(address);
+  const concurrency = options.concurrency ?? 4;
+  const phases: Array<Operation["op"][]> = [["create-network"], ["create", "start"], ["remove"], ["remove-network"]];
+  for (const phase of phases) {
+    const batch = operations.filter((o) => phase.includes(o.op));
+    await runBounded(batch, concurrency, async (op) => {
+      await runOperation(docker, address, op);
+      options.onDone?.(op);
+    });
+  }
+}
+
+async function runOperation(docker: Docker, address: string, op: Operation): Promise<void> {
+  try {
+    switch (op.op) {
+      case "create-network":
+        await docker.createNetwork({
+          Name: op.name,
+          Driver: "bridge",
+          CheckDuplicate: true,
+          Labels: op.labels,
+          ...(op.subnet ? { IPAM: { Driver: "default", Config: [{ Subnet: op.subnet }] } } : {}),
+        }).catch(ignoreStatus(409));
+        return;
+      case "remove-network":
+        await docker.getNetwork(op.id).remove().catch(ignoreStatus(404));
+        return;
+      case "create": {
+        const name = String(op.options.name);
+        // The name is derived from group, app, replica and config hash: after a crash between
+        // create and start, the retry finds the same container instead of making a second one.
+        const container = await docker.createContainer(op.options as Docker.ContainerCreateOptions).catch(async (err: unknown) => {
+          if (statusCodeOf(err) === 409) return docker.getContainer(name);
+          throw err;
+        });
+        await container.start().catch(ignoreStatus(304));
+        return;
+      }
+      case "start":
+        await docker.getContainer(op.id).start().catch(ignoreStatus(304));
+        return;
+      case "remove":
+        await docker.getContainer(op.id).remove({ force: true, v: false }).catch(ignoreStatus(404, 409));
+        return;
+    }
+  } catch (err) {
+    const status = statusCodeOf(err);
+    // 400 and 403 will not fix themselves: bad parameters or a forbidden request.
+    if (status === 400 || status === 403) {
+      throw new TerminalError(status === 403 ? "PermissionDenied" : "InvalidConfig", `${describeOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
+    }
+    if (status !== undefined) throw new Error(`${describeOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
+    throw engineError(address, err);
+  }
+}
+
+function ignoreStatus(...codes: number[]): (err: unknown) => void {
+  return (err: unknown) => {
+    if (!codes.includes(statusCodeOf(err) ?? -1)) throw err;
+  };
+}
+
+/** dockerode prefixes messages with "(HTTP code 500) server error - "; keep the engine's words. */
+export function cleanDockerMessage(err: unknown): string {
+  const json = (err as { json?: { message?: string } } | undefined)?.json;
+  return json?.message ?? errorMessage(err).replace(/^\(HTTP code \d+\)\s*[^-]*-\s*/, "");
+}

@@ -1,0 +1,93 @@
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import type Docker from "dockerode";
+import { TerminalError } from "../../errors.js";
+import { dockerClient, engineError, statusCodeOf } from "./engine.js";
+import type { ObservedImage } from "./observe.js";
+
+/** "busybox" -> "busybox:latest"; refs with a tag or digest stay as they are. */
+export function normalizeImageRef(ref: string): string {
+  if (ref.includes("@")) return ref;
+  const lastSegment = ref.slice(ref.lastIndexOf("/") + 1);
+  return lastSegment.includes(":") ? ref : `${ref}:latest`;
+}
+
+export function findImage(images: readonly ObservedImage[], ref: string): ObservedImage | undefined {
+  const wanted = normalizeImageRef(ref);
+  return images.find((i) => i.tags.includes(wanted) || i.id === ref);
+}
+
+/** Reads a Docker JSON progress stream to its end, failing on the first entry with an error. */
+function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    docker.modem.followProgress(stream, (err: Error | null, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
+      if (err) return reject(err);
+      const failed = output.find((entry) => entry.error || entry.errorDetail);
+      if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error));
+      resolve();
+    });
+  });
+}
+
+/** Pulls an image that is not on the engine. A missing image is retried: a registry may come back. */
+export async function pullImage(address: string, ref: string): Promise<void> {
+  const docker = dockerClient(address);
+  try {
+    const stream = (await docker.pull(normalizeImageRef(ref))) as NodeJS.ReadableStream;
+    await followProgress(docker, stream);
+  } catch (err) {
+    const status = statusCodeOf(err);
+    if (status !== undefined || !(err as NodeJS.ErrnoException).code) {
+      throw new Error(`image ${ref} is not on the engine and could not be pulled: ${(err as Error).message.replace(/^\(HTTP code \d+\)[^-]*- /, "")}`, { cause: err });
+    }
+    throw engineError(address, err);
+  }
+}
+
+const MAX_CONTEXT_FILES = 10_000;
+
+/** Every file of a build context, relative, sorted; dot-folders such as .git are left out. */
+export function contextFiles(dir: string): string[] {
+  const files: string[] = [];
+  const visit = (d: string): void => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      if (entry.isDirectory() && entry.name.startsWith(".")) continue;
+      const full = join(d, entry.name);
+      if (entry.isDirectory()) visit(full);
+      else if (entry.isFile()) files.push(relative(dir, full));
+      if (files.length > MAX_CONTEXT_FILES) throw new TerminalError("InvalidConfig", `build context ${dir} has more than ${MAX_CONTEXT_FILES} files`);
+    }
+  };
+  visit(dir);
+  return files.sort();
+}
+
+/** The tag of a build: changes whenever a file of the context or the Dockerfile choice changes. */
+export function buildTag(group: string, app: string, context: string, dockerfile: string | undefined): { tag: string; files: string[] } {
+  const files = contextFiles(context);
+  const hash = createHash("sha256");
+  hash.update(dockerfile ?? "Dockerfile");
+  for (const f of files) {
+    const full = join(context, f);
+    hash.update(`\0${f}\0${statSync(full).mode}\0`);
+    hash.update(readFileSync(full));
+  }
+  return { tag: `airloft-build/${group}-${app}:${hash.digest("hex").slice(0, 12)}`, files };
+}
+
+/** Builds a context through the engine; a failing Dockerfile is terminal until the spec changes. */
+export async function buildImage(address: string, context: string, files: string[], tag: string, dockerfile: string | undefined): Promise<void> {
+  const docker = dockerClient(address);
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = await docker.buildImage({ context, src: files }, { t: tag, ...(dockerfile ? { dockerfile } : {}), rm: true, forcerm: true });
+  } catch (err) {
+    throw engineError(address, err);
+  }
+  try {
+    await followProgress(docker, stream);
+  } catch (err) {
+    throw new TerminalError("BuildFailed", `building ${context} failed: ${(err as Error).message.trim()}`, { cause: err });
+  }
+}

@@ -1,0 +1,111 @@
+import { dockerClient, engineError } from "./engine.js";
+import { LABEL, parseOwnedLabels, type OwnedLabels } from "./labels.js";
+
+export interface ObservedContainer {
+  readonly id: string;
+  readonly name: string;
+  readonly state: string; // created | running | paused | restarting | exited | dead | removing
+  /** Docker's own health (command checks): "healthy", "unhealthy", "starting" or undefined. */
+  readonly health: string | undefined;
+  readonly owner: OwnedLabels;
+  readonly imageId: string;
+  readonly ports: ReadonlyArray<{ privatePort: number; publicPort?: number; ip?: string }>;
+}
+
+export interface ObservedNetwork {
+  readonly id: string;
+  readonly name: string;
+  readonly owner: OwnedLabels;
+}
+
+export interface ObservedImage {
+  readonly id: string;
+  readonly tags: readonly string[];
+}
+
+/** Everything AirLoft needs to know of one engine, read in one pass: three list calls. */
+export interface Snapshot {
+  readonly address: string;
+  readonly takenAt: number;
+  readonly containers: readonly ObservedContainer[];
+  readonly networks: readonly ObservedNetwork[];
+  readonly images: readonly ObservedImage[];
+}
+
+function healthOf(status: string | undefined): string | undefined {
+  const match = /\((healthy|unhealthy|health: starting)\)/.exec(status ?? "");
+  return match?.[1] === "health: starting" ? "starting" : match?.[1];
+}
+
+async function takeSnapshot(address: string, instanceId: string): Promise<Snapshot> {
+  const docker = dockerClient(address);
+  const filters = { label: [`${LABEL.instance}=${instanceId}`] };
+  try {
+    const [containers, networks, images] = await Promise.all([
+      docker.listContainers({ all: true, filters }),
+      docker.listNetworks({ filters }),
+      docker.listImages(),
+    ]);
+    return {
+      address,
+      takenAt: Date.now(),
+      containers: containers.flatMap((c) => {
+        const owner = parseOwnedLabels(c.Labels);
+        if (!owner) return [];
+        return [{
+          id: c.Id,
+          name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
+          state: c.State,
+          health: healthOf(c.Status),
+          owner,
+          imageId: c.ImageID,
+          ports: c.Ports.map((p) => ({ privatePort: p.PrivatePort, ...(p.PublicPort ? { publicPort: p.PublicPort } : {}), ...(p.IP ? { ip: p.IP } : {}) })),
+        }];
+      }),
+      networks: networks.flatMap((n) => {
+        const owner = parseOwnedLabels(n.Labels);
+        return owner ? [{ id: n.Id, name: n.Name, owner }] : [];
+      }),
+      images: images.map((i) => ({ id: i.Id, tags: i.RepoTags ?? [] })),
+    };
+  } catch (err) {
+    throw engineError(address, err);
+  }
+}
+
+/**
+ * Shares one snapshot per engine between the reconciles of a pass: concurrent callers wait for
+ * the same list calls, and a snapshot serves until it is `maxAgeMs` old or something in this
+ * process changed the engine. A list already running when a change lands is not cached, so no
+ * caller acts on a picture older than its own last write.
+ */
+export class SnapshotCache {
+  private readonly entries = new Map<string, { snapshot: Promise<Snapshot>; epoch: number; at: number }>();
+  private readonly epochs = new Map<string, number>();
+  listCalls = 0;
+
+  constructor(
+    private readonly instanceId: string,
+    private readonly maxAgeMs = 1000,
+  ) {}
+
+  get(address: string): Promise<Snapshot> {
+    const epoch = this.epochs.get(address) ?? 0;
+    const entry = this.entries.get(address);
+    if (entry && entry.epoch === epoch && Date.now() - entry.at < this.maxAgeMs) return entry.snapshot;
+    this.listCalls += 3;
+    const snapshot = takeSnapshot(address, this.instanceId);
+    const fresh = { snapshot, epoch, at: Date.now() };
+    this.entries.set(address, fresh);
+    snapshot.catch(() => {
+      if (this.entries.get(address) === fresh) this.entries.delete(address);
+    });
+    return snapshot;
+  }
+
+  /** Called after every change this process makes to the engine. */
+  invalidate(address: string): void {
+    this.epochs.set(address, (this.epochs.get(address) ?? 0) + 1);
+    this.entries.delete(address);
+  }
+}

@@ -1,0 +1,117 @@
+import type { DesiredApp } from "./desired.js";
+import { containerCreateOptions } from "./desired.js";
+import type { ObservedContainer, ObservedNetwork } from "./observe.js";
+
+/** One step of a plan, with its cause; the executor makes no decisions of its own. */
+export type Operation =
+  | { readonly op: "create-network"; readonly target: string; readonly cause: string; readonly name: string; readonly labels: Record<string, string>; readonly subnet: string | undefined }
+  | { readonly op: "remove-network"; readonly target: string; readonly cause: string; readonly id: string }
+  | { readonly op: "create"; readonly target: string; readonly cause: string; readonly replica: number; readonly options: Record<string, unknown> }
+  | { readonly op: "start"; readonly target: string; readonly cause: string; readonly id: string }
+  | { readonly op: "remove"; readonly target: string; readonly cause: string; readonly id: string };
+
+export interface AppPlan {
+  readonly operations: readonly Operation[];
+  /** Replicas at the desired config and ready. */
+  readonly readyReplicas: number;
+  /** Replicas at the desired config, ready or not. */
+  readonly updatedReplicas: number;
+  /** Nothing to do and every desired replica ready. */
+  readonly converged: boolean;
+}
+
+/** "app:acme/web:1 create (config changed)": the stable form tests and `diff` print. */
+export function describeOperation(op: Operation): string {
+  return `${op.target} ${op.op} (${op.cause})`;
+}
+
+/** Is this container serving? `probe` holds AirLoft's own HTTP check results by container id. */
+export function isReady(c: ObservedContainer, desired: Pick<DesiredApp, "httpCheck" | "template">, probe: ReadonlyMap<string, boolean>): boolean {
+  if (c.state !== "running") return false;
+  if (desired.template.healthCheck) return c.health === "healthy";
+  if (desired.httpCheck) return probe.get(c.id) === true;
+  return true;
+}
+
+/**
+ * The pure planner: desired app against the containers observed for it. Per replica: create what
+ * is missing, start what was stopped, and replace a container whose config hash changed only once
+ * its successor is ready (RollingUpdate), or at once (Recreate). Replicas past the count, older
+ * incarnations (another uid) and unlabelled replicas are removed.
+ */
+export function planApp(desired: DesiredApp, observed: readonly ObservedContainer[], probe: ReadonlyMap<string, boolean>): AppPlan {
+  const ops: Operation[] = [];
+  const target = (replica: number | string): string => `app:${desired.group}/${desired.name}:${replica}`;
+  const mine = observed.filter((c) => c.owner.kind === "App" && c.owner.group === desired.group && c.owner.name === desired.name);
+  let readyReplicas = 0;
+  let updatedReplicas = 0;
+
+  for (const c of mine) {
+    if (c.owner.uid !== desired.uid) ops.push({ op: "remove", target: target(c.owner.replica ?? "?"), cause: "belongs to a deleted incarnation", id: c.id });
+    else if (c.owner.replica === undefined) ops.push({ op: "remove", target: target("?"), cause: "no replica label", id: c.id });
+    else if (c.owner.replica >= desired.replicas) ops.push({ op: "remove", target: target(c.owner.replica), cause: "scaled down", id: c.id });
+  }
+  const current = mine.filter((c) => c.owner.uid === desired.uid && c.owner.replica !== undefined && c.owner.replica < desired.replicas);
+
+  for (let replica = 0; replica < desired.replicas; replica++) {
+    const all = current.filter((c) => c.owner.replica === replica);
+    const updated = all.filter((c) => c.owner.configHash === desired.configHash && c.state !== "dead" && c.state !== "removing");
+    const outdated = all.filter((c) => !updated.includes(c));
+    const [keep, ...extra] = updated;
+    for (const c of extra) ops.push({ op: "remove", target: target(replica), cause: "duplicate", id: c.id });
+
+    if (!keep) {
+      const cause = outdated.some((c) => c.state === "dead" || c.state === "removing") ? "dead" : outdated.length > 0 ? "config changed" : "missing";
+      if (desired.strategy === "Recreate") for (const c of outdated) ops.push({ op: "remove", target: target(replica), cause: "recreate", id: c.id });
+      ops.push({ op: "create", target: target(replica), cause, replica, options: containerCreateOptions(desired, replica) });
+      continue;
+    }
+    updatedReplicas++;
+    if (keep.state === "created" || keep.state === "exited") {
+      ops.push({ op: "start", target: target(replica), cause: "stopped", id: keep.id });
+      continue;
+    }
+    const ready = isReady(keep, desired, probe);
+    if (ready) readyReplicas++;
+    // The old replica serves until its successor is ready (or at once when there is no check).
+    if (ready || desired.strategy === "Recreate") {
+      for (const c of outdated) ops.push({ op: "remove", target: target(replica), cause: "replaced", id: c.id });
+    }
+  }
+  return { operations: ops, readyReplicas, updatedReplicas, converged: ops.length === 0 && readyReplicas === desired.replicas };
+}
+
+export interface DesiredNetwork {
+  readonly group: string;
+  readonly uid: string;
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  readonly subnet: string | undefined;
+}
+
+/** The group's network: create it when no network carries the group's uid; drop stale ones. */
+export function planNetwork(desired: DesiredNetwork, observed: readonly ObservedNetwork[]): Operation[] {
+  const mine = observed.filter((n) => n.owner.kind === "Group" && n.owner.name === desired.group);
+  const ops: Operation[] = [];
+  const current = mine.find((n) => n.owner.uid === desired.uid && n.name === desired.name);
+  if (!current) ops.push({ op: "create-network", target: `group:${desired.group}`, cause: "missing", name: desired.name, labels: desired.labels, subnet: desired.subnet });
+  for (const n of mine) {
+    if (n !== current) ops.push({ op: "remove-network", target: `group:${desired.group}`, cause: n.owner.uid === desired.uid ? "renamed" : "belongs to a deleted incarnation", id: n.id });
+  }
+  return ops;
+}
+
+/**
+ * Everything this installation labelled whose owner no longer exists in the store: removed on
+ * resync. Containers go before networks, since a network with endpoints cannot be removed.
+ */
+export function planGarbage(live: ReadonlySet<string>, containers: readonly ObservedContainer[], networks: readonly ObservedNetwork[]): Operation[] {
+  const ops: Operation[] = [];
+  for (const c of containers) {
+    if (!live.has(c.owner.uid)) ops.push({ op: "remove", target: `${c.owner.kind.toLowerCase()}:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`, cause: "owner gone", id: c.id });
+  }
+  for (const n of networks) {
+    if (!live.has(n.owner.uid)) ops.push({ op: "remove-network", target: `group:${n.owner.group}`, cause: "owner gone", id: n.id });
+  }
+  return ops;
+}

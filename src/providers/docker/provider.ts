@@ -1,0 +1,178 @@
+import type { App, Group, GroupStatus, ReplicaStatus } from "../../resources/types.js";
+import type { AppOutcome, InfraProvider, ReconcileOptions } from "../types.js";
+import { desiredApp, networkName, type DesiredApp } from "./desired.js";
+import { resolveEngineAddress } from "./engine.js";
+import { executePlan } from "./execute.js";
+import { buildImage, buildTag, findImage, pullImage } from "./images.js";
+import { ownerLabels } from "./labels.js";
+import { SnapshotCache, type ObservedContainer, type Snapshot } from "./observe.js";
+import { describeOperation, isReady, planApp, planGarbage, planNetwork, type Operation } from "./plan.js";
+import { probeContainers, publishedEndpoint } from "./probe.js";
+
+export interface DockerProviderOptions {
+  readonly instanceId: string;
+  readonly concurrency?: number;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The Docker engine as an InfraProvider: a network per group, containers per app replica. */
+export class DockerProvider implements InfraProvider {
+  readonly name = "docker" as const;
+  readonly snapshots: SnapshotCache;
+  private readonly instanceId: string;
+  private readonly concurrency: number;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(options: DockerProviderOptions) {
+    this.instanceId = options.instanceId;
+    this.concurrency = options.concurrency ?? 4;
+    this.env = options.env ?? process.env;
+    this.snapshots = new SnapshotCache(options.instanceId);
+  }
+
+  address(group: Group): string {
+    return resolveEngineAddress(group.spec.docker?.host, this.env);
+  }
+
+  async reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
+    const address = this.address(group);
+    const snapshot = await this.snapshots.get(address);
+    const name = networkName(group);
+    const ops = planNetwork(
+      { group: group.metadata.name, uid: uidOf(group), name, labels: this.labelsFor(group), subnet: group.spec.docker?.network?.subnet },
+      snapshot.networks,
+    );
+    await this.execute(address, ops, options);
+    const after = ops.length > 0 ? await this.snapshots.get(address) : snapshot;
+    const network = after.networks.find((n) => n.owner.uid === uidOf(group) && n.name === name);
+    return { provider: "docker", engine: address, ...(network ? { network: { name: network.name, id: network.id.slice(0, 12) } } : {}) };
+  }
+
+  async finalizeGroup(group: Group, options: ReconcileOptions = {}): Promise<boolean> {
+    const address = this.address(group);
+    const snapshot = await this.snapshots.get(address);
+    const ops: Operation[] = [
+      ...snapshot.containers.filter((c) => c.owner.group === group.metadata.name).map((c) => removeOp(c, "group deleted")),
+      ...snapshot.networks.filter((n) => n.owner.uid === uidOf(group)).map((n): Operation => ({ op: "remove-network", target: `group:${group.metadata.name}`, cause: "group deleted", id: n.id })),
+    ];
+    await this.execute(address, ops, options);
+    return true;
+  }
+
+  async reconcileApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<AppOutcome> {
+    const address = this.address(group);
+    const desired = await this.resolveDesired(app, group, address, { allowBuild: true });
+    const snapshot = await this.snapshots.get(address);
+    const containers = this.containersOf(snapshot, desired);
+    const probe = desired.httpCheck ? await probeContainers(containers, desired.httpCheck, 2000) : new Map<string, boolean>();
+    const plan = planApp(desired, containers, probe);
+    await this.execute(address, plan.operations, options);
+    const observed = plan.operations.length > 0 ? this.containersOf(await this.snapshots.get(address), desired) : containers;
+    return {
+      replicas: replicaStatuses(observed, desired, probe),
+      readyReplicas: plan.readyReplicas,
+      updatedReplicas: plan.updatedReplicas,
+      converged: plan.converged,
+      operations: plan.operations.map(describeOperation),
+      image: desired.template.image,
+    };
+  }
+
+  async planApp(app: App, group: Group): Promise<readonly string[]> {
+    const address = this.address(group);
+    const snapshot = await this.snapshots.get(address);
+    const image = this.imageRef(app);
+    const found = findImage(snapshot.images, image.ref);
+    if (!found) {
+      // Without the image its id is unknown; what will happen is a build or pull, then a rollout.
+      const target = `app:${group.metadata.name}/${app.metadata.name}`;
+      return [`${target} ${app.spec.build ? "build" : "pull"} (image ${image.ref} not on the engine)`, `${target} rollout (new image)`];
+    }
+    const desired = desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id });
+    const containers = this.containersOf(snapshot, desired);
+    // diff does not probe: it reports the configuration changes, not readiness.
+    const ready = new Map(containers.map((c) => [c.id, true] as const));
+    return planApp(desired, containers, ready).operations.map(describeOperation);
+  }
+
+  async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
+    const address = this.address(group);
+    const snapshot = await this.snapshots.get(address);
+    const ops = snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted"));
+    await this.execute(address, ops, options);
+    return true;
+  }
+
+  async collectGarbage(group: Group, liveUids: ReadonlySet<string>, options: ReconcileOptions = {}): Promise<readonly string[]> {
+    const address = this.address(group);
+    const snapshot = await this.snapshots.get(address);
+    const ops = planGarbage(liveUids, snapshot.containers, snapshot.networks);
+    await this.execute(address, ops, options);
+    return ops.map(describeOperation);
+  }
+
+  private containersOf(snapshot: Snapshot, desired: Pick<DesiredApp, "group" | "name">): ObservedContainer[] {
+    return snapshot.containers.filter((c) => c.owner.kind === "App" && c.owner.group === desired.group && c.owner.name === desired.name);
+  }
+
+  private imageRef(app: App): { ref: string; build?: { tag: string; files: string[] } } {
+    if (app.spec.build) {
+      const build = buildTag(app.metadata.group ?? "", app.metadata.name, app.spec.build.context, app.spec.build.dockerfile);
+      return { ref: build.tag, build };
+    }
+    return { ref: app.spec.image ?? "" };
+  }
+
+  /** Makes sure the image is on the engine (build or pull), then computes the desired state. */
+  private async resolveDesired(app: App, group: Group, address: string, options: { allowBuild: boolean }): Promise<DesiredApp> {
+    const image = this.imageRef(app);
+    let found = findImage((await this.snapshots.get(address)).images, image.ref);
+    if (!found && options.allowBuild) {
+      if (image.build && app.spec.build) await buildImage(address, app.spec.build.context, image.build.files, image.build.tag, app.spec.build.dockerfile);
+      else await pullImage(address, image.ref);
+      this.snapshots.invalidate(address);
+      found = findImage((await this.snapshots.get(address)).images, image.ref);
+    }
+    if (!found) throw new Error(`image ${image.ref} is still not on the engine at ${address}`);
+    return desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id });
+  }
+
+  private async execute(address: string, ops: readonly Operation[], options: ReconcileOptions): Promise<void> {
+    if (ops.length === 0) return;
+    try {
+      await executePlan(address, ops, { concurrency: this.concurrency, onDone: (op) => options.onOperation?.(describeOperation(op)) });
+    } finally {
+      this.snapshots.invalidate(address);
+    }
+  }
+
+  private labelsFor(group: Group): Record<string, string> {
+    return ownerLabels({ instance: this.instanceId, group: group.metadata.name, kind: "Group", name: group.metadata.name, uid: uidOf(group) });
+  }
+}
+
+function uidOf(obj: Group | App): string {
+  return obj.metadata.uid ?? "";
+}
+
+function removeOp(c: ObservedContainer, cause: string): Operation {
+  return { op: "remove", target: `app:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`, cause, id: c.id };
+}
+
+function replicaStatuses(containers: readonly ObservedContainer[], desired: DesiredApp, probe: ReadonlyMap<string, boolean>): ReplicaStatus[] {
+  return containers
+    .filter((c) => c.owner.uid === desired.uid && c.owner.replica !== undefined)
+    .sort((a, b) => (a.owner.replica ?? 0) - (b.owner.replica ?? 0) || a.name.localeCompare(b.name))
+    .map((c) => {
+      const endpoint = publishedEndpoint(c, desired.template.port);
+      return {
+        replica: c.owner.replica ?? 0,
+        containerId: c.id.slice(0, 12),
+        name: c.name,
+        state: c.health && c.state === "running" ? `${c.state} (${c.health})` : c.state,
+        ready: isReady(c, desired, probe),
+        configHash: c.owner.configHash ?? "",
+        ...(endpoint ? { endpoint: `${endpoint.host}:${endpoint.port}` } : {}),
+      };
+    });
+}

@@ -1,0 +1,36 @@
+import type { App, Group, GroupStatus, ReplicaStatus } from "../resources/types.js";
+
+export interface ReconcileOptions {
+  /** Each operation as it completes, in the stable form "app:acme/web:1 create (missing)". */
+  readonly onOperation?: (description: string) => void;
+}
+
+export interface AppOutcome {
+  readonly replicas: readonly ReplicaStatus[];
+  readonly readyReplicas: number;
+  readonly updatedReplicas: number;
+  /** Nothing left to do and every desired replica ready. */
+  readonly converged: boolean;
+  /** What this pass did. */
+  readonly operations: readonly string[];
+  readonly image: string;
+}
+
+/**
+ * What a controller needs of the infrastructure under a group. Each implementation observes
+ * once per pass, plans with a pure function and executes the plan; Docker now, AWS next.
+ */
+export interface InfraProvider {
+  readonly name: Group["spec"]["provider"];
+  /** Where this provider talks to, for messages: an engine address, a region. */
+  address(group: Group): string;
+  reconcileGroup(group: Group, options?: ReconcileOptions): Promise<Partial<GroupStatus>>;
+  /** Removes the group's own infrastructure; true once nothing of it remains. */
+  finalizeGroup(group: Group, options?: ReconcileOptions): Promise<boolean>;
+  reconcileApp(app: App, group: Group, options?: ReconcileOptions): Promise<AppOutcome>;
+  /** What reconcileApp would do now, without doing it (for diff). */
+  planApp(app: App, group: Group): Promise<readonly string[]>;
+  finalizeApp(app: App, group: Group, options?: ReconcileOptions): Promise<boolean>;
+  /** Removes what this installation labelled whose owner uid is not live; returns what it removed. */
+  collectGarbage(group: Group, liveUids: ReadonlySet<string>, options?: ReconcileOptions): Promise<readonly string[]>;
+}

@@ -1,0 +1,202 @@
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { isMap, isScalar, LineCounter, parseAllDocuments, type Document, type Node } from "yaml";
+import { ValidationError, ValidationErrors, type SourcePosition } from "../errors.js";
+import { keyOf, isKind } from "./kinds.js";
+import { checkPolicy } from "./policy.js";
+import { validateAgainstSchema } from "./schemas.js";
+import type { Resource } from "./types.js";
+
+export const MAX_FILE_BYTES = 1024 * 1024;
+export const MAX_DOCUMENTS_PER_FILE = 1000;
+const MAX_ALIAS_COUNT = 100;
+const MANIFEST_FILE = /\.(ya?ml|json)$/i;
+
+export interface LoadedManifest {
+  readonly object: Resource;
+  readonly source: SourcePosition;
+}
+
+export interface LoadOptions {
+  readonly recursive?: boolean;
+  /** Paths in messages are shown relative to this folder (the working directory by default). */
+  readonly cwd?: string;
+}
+
+/** Lists the manifest files named by paths: files as given, folders by extension. */
+export function collectFiles(paths: readonly string[], options: LoadOptions = {}): string[] {
+  const files: string[] = [];
+  const visit = (dir: string, depth: number): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (entry.name.startsWith(".")) continue;
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (options.recursive) visit(full, depth + 1);
+      } else if (entry.isFile() && MANIFEST_FILE.test(entry.name)) {
+        files.push(full);
+      }
+    }
+  };
+  for (const p of paths) {
+    if (!existsSync(p)) throw new ValidationError({ file: p, line: 0, column: 0 }, "", "no such file or folder");
+    if (statSync(p).isDirectory()) visit(p, 0);
+    else files.push(p);
+  }
+  return files;
+}
+
+/**
+ * Loads and validates every document of every file. Throws ValidationErrors listing all the
+ * problems found, so that an apply with any invalid document stores nothing.
+ */
+export function loadManifests(paths: readonly string[], options: LoadOptions = {}): LoadedManifest[] {
+  const cwd = options.cwd ?? process.cwd();
+  const files = collectFiles(paths, options);
+  const loaded: LoadedManifest[] = [];
+  const errors: ValidationError[] = [];
+  for (const file of files) {
+    const shown = relative(cwd, resolve(file)) || file;
+    const result = loadFile(readFileSync(file), shown, dirname(resolve(file)));
+    loaded.push(...result.manifests);
+    errors.push(...result.errors);
+  }
+  errors.push(...findDuplicates(loaded));
+  if (errors.length > 0) throw new ValidationErrors(errors);
+  return loaded;
+}
+
+interface FileResult {
+  manifests: LoadedManifest[];
+  errors: ValidationError[];
+}
+
+/** Parses one file's text; `baseDir` resolves relative build contexts. Exported for tests. */
+export function loadFile(content: Buffer | string, file: string, baseDir: string): FileResult {
+  const at = (line: number, column: number): SourcePosition => ({ file, line, column });
+  const size = typeof content === "string" ? Buffer.byteLength(content) : content.length;
+  if (size > MAX_FILE_BYTES) {
+    return { manifests: [], errors: [new ValidationError(at(1, 1), "", `file is ${size} bytes, more than the limit of ${MAX_FILE_BYTES}`)] };
+  }
+  const text = content.toString();
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const list = Array.isArray(docs) ? docs : [];
+  const result: FileResult = { manifests: [], errors: [] };
+  if (list.length > MAX_DOCUMENTS_PER_FILE) {
+    result.errors.push(new ValidationError(at(1, 1), "", `${list.length} documents, more than the limit of ${MAX_DOCUMENTS_PER_FILE}`));
+    return result;
+  }
+  const position = (offset: number): SourcePosition => {
+    const p = lineCounter.linePos(offset);
+    return at(p.line, p.col);
+  };
+  for (const doc of list) {
+    const docResult = loadDocument(doc, position, baseDir);
+    if ("errors" in docResult) result.errors.push(...docResult.errors);
+    else if (docResult.manifest) result.manifests.push(docResult.manifest);
+  }
+  return result;
+}
+
+type DocumentResult = { errors: ValidationError[] } | { manifest?: LoadedManifest };
+
+function loadDocument(doc: Document.Parsed, position: (offset: number) => SourcePosition, baseDir: string): DocumentResult {
+  const start = position(doc.range[0]);
+  if (doc.errors.length > 0) {
+    return {
+      errors: doc.errors.map((e) => {
+        const offset = e.pos[0];
+        return new ValidationError(position(offset), "", `YAML syntax error: ${e.message.split("\n")[0]}`);
+      }),
+    };
+  }
+  if (doc.contents === null) return {}; // an empty document, e.g. a trailing "---"
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    return { errors: [new ValidationError(start, "", `cannot be read: ${err instanceof Error ? err.message : String(err)}`)] };
+  }
+  const fieldPosition = (path: readonly (string | number)[], atKey: boolean): SourcePosition => {
+    const node = nodeAt(doc, path, atKey);
+    return node?.range ? position(node.range[0]) : start;
+  };
+  const fail = (path: readonly (string | number)[], message: string, atKey = false): DocumentResult => ({
+    errors: [new ValidationError(fieldPosition(path, atKey), formatPath(path), message)],
+  });
+
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    return fail([], "a manifest must be a mapping with apiVersion, kind, metadata and spec");
+  }
+  const kind = (value as { kind?: unknown }).kind;
+  if (kind === undefined) return fail([], 'missing required field "kind"');
+  if (!isKind(kind)) return fail(["kind"], `unknown kind ${JSON.stringify(kind)}; expected one of Group, App, Service, Quota`);
+
+  const policy = checkPolicy(kind, value);
+  const schema = validateAgainstSchema(kind, value).filter(
+    (s) => !policy.some((p) => formatPath(p.path) === formatPath(s.path)),
+  );
+  const issues = [...policy, ...schema];
+  if (issues.length > 0) {
+    return { errors: issues.map((i) => new ValidationError(fieldPosition(i.path, i.atKey), formatPath(i.path), i.message)) };
+  }
+  const object = normalize(value as Resource);
+  if (object.kind === "App" && object.spec.build) {
+    const context = resolve(baseDir, object.spec.build.context);
+    if (!existsSync(context) || !statSync(context).isDirectory()) {
+      return fail(["spec", "build", "context"], `build context ${context} is not a folder`);
+    }
+    object.spec.build = { ...object.spec.build, context };
+  }
+  return { manifest: { object, source: fieldPosition(["metadata", "name"], false) } };
+}
+
+/** Keeps what users may set: the store owns the rest of metadata, controllers own status. */
+function normalize(obj: Resource): Resource {
+  const { name, group, labels, annotations, resourceVersion } = obj.metadata;
+  const metadata = {
+    name,
+    ...(group !== undefined ? { group } : {}),
+    ...(labels ? { labels } : {}),
+    ...(annotations ? { annotations } : {}),
+    ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+  };
+  return { apiVersion: obj.apiVersion, kind: obj.kind, metadata, spec: obj.spec } as Resource;
+}
+
+function nodeAt(doc: Document.Parsed, path: readonly (string | number)[], atKey: boolean): Node | undefined {
+  if (atKey && path.length > 0) {
+    const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+    if (isMap(parent)) {
+      const last = path[path.length - 1];
+      const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === last);
+      if (pair && isScalar(pair.key)) return pair.key;
+    }
+  }
+  // Walk up until a node exists: a missing field points at its parent.
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true);
+    if (node && typeof node === "object" && "range" in node) return node as Node;
+  }
+  return undefined;
+}
+
+/** ["spec", "command", 0] -> "spec.command[0]" */
+export function formatPath(path: readonly (string | number)[]): string {
+  return path.reduce<string>((out, seg) => (typeof seg === "number" ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), "");
+}
+
+function findDuplicates(loaded: readonly LoadedManifest[]): ValidationError[] {
+  const seen = new Map<string, SourcePosition>();
+  const errors: ValidationError[] = [];
+  for (const m of loaded) {
+    const key = keyOf(m.object);
+    const first = seen.get(key);
+    if (first) {
+      errors.push(new ValidationError(m.source, "metadata.name", `duplicate ${m.object.kind} ${JSON.stringify(m.object.metadata.name)}${m.object.metadata.group ? ` in group ${m.object.metadata.group}` : ""}, first defined at ${first.file}:${first.line}:${first.column}`));
+    } else {
+      seen.set(key, m.source);
+    }
+  }
+  return errors;
+}

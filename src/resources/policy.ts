@@ -1,0 +1,55 @@
+import type { Kind } from "./types.js";
+
+/**
+ * What a tenant must never get, whatever the schema allows: each forbidden field gets its own
+ * reason, clearer than "unknown field". Field names cover the spellings of Docker, Compose and
+ * Kubernetes, since manifests are often ported from them.
+ */
+const FORBIDDEN_FIELDS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^privileged$/i, "privileged containers are not allowed"],
+  [/^(host_?network|network_?mode|net)$/i, "host networking is not allowed"],
+  [/^(host_?pid|pid|pid_?mode|host_?ipc|ipc|ipc_?mode)$/i, "sharing the host's PID or IPC namespace is not allowed"],
+  [/^(cap_?add|capabilities|add_?capabilities)$/i, "added capabilities are not allowed"],
+  [/^(volumes|mounts|binds|host_?path|volume_?mounts)$/i, "host mounts are not allowed"],
+  [/^(devices|device_?requests)$/i, "host devices are not allowed"],
+  [/^(security_?opt|security_?context|userns_?mode|cgroup_?parent)$/i, "changing the container's isolation is not allowed"],
+];
+
+const DOCKER_SOCKET = /docker\.sock|\/var\/run\/docker|\/run\/docker/;
+
+export interface PolicyIssue {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+  readonly atKey: boolean;
+}
+
+/** Walks a document's spec and reports every forbidden field or Docker socket reference. */
+export function checkPolicy(kind: Kind, doc: unknown): PolicyIssue[] {
+  if (kind === "Group" || kind === "Quota") return [];
+  const issues: PolicyIssue[] = [];
+  const spec = (doc as { spec?: unknown } | null)?.spec;
+  walk(spec, ["spec"], issues);
+  return issues;
+}
+
+function walk(value: unknown, path: (string | number)[], issues: PolicyIssue[]): void {
+  if (typeof value === "string") {
+    if (!path.includes("env") && DOCKER_SOCKET.test(value)) issues.push({ path, message: "the Docker socket must not be exposed to a container", atKey: false });
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => walk(item, [...path, i], issues));
+    return;
+  }
+  if (value && typeof value === "object") {
+    for (const [key, child] of Object.entries(value)) {
+      const forbidden = FORBIDDEN_FIELDS.find(([pattern]) => pattern.test(key));
+      // env keys are free-form names: a variable called PID is fine.
+      if (forbidden && path[path.length - 1] !== "env") {
+        issues.push({ path: [...path, key], message: forbidden[1], atKey: true });
+        continue;
+      }
+      walk(child, [...path, key], issues);
+    }
+  }
+}

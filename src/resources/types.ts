@@ -1,0 +1,146 @@
+export const API_VERSION = "airloft.dev/v1alpha1";
+
+export type ConditionStatus = "True" | "False" | "Unknown";
+export type ConditionType = "Ready" | "Reconciling" | "Stalled";
+
+export interface Condition {
+  type: ConditionType;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration: number;
+}
+
+export interface ObjectMeta {
+  name: string;
+  group?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  // Set by the store only.
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+}
+
+export interface BaseStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+}
+
+export interface ResourceQuantities {
+  /** CPUs: a number (0.5) or millicores ("500m"). */
+  cpu?: number | string;
+  /** Bytes: a number or a quantity ("256Mi", "1Gi"). */
+  memory?: number | string;
+}
+
+export interface GroupSpec {
+  provider: "docker" | "aws";
+  docker?: { host?: string; network?: { name?: string; subnet?: string } };
+  aws?: {
+    region?: string;
+    vpc?: { id?: string; create?: { cidr: string } };
+    domain?: string;
+    hostedZoneId?: string;
+    certificateArn?: string;
+  };
+}
+
+export interface HealthCheck {
+  /** Probed by AirLoft on the app's port, as a load balancer would. */
+  http?: { path: string };
+  command?: string[];
+  intervalSeconds?: number;
+  timeoutSeconds?: number;
+  retries?: number;
+  startPeriodSeconds?: number;
+}
+
+export interface AppSpec {
+  image?: string;
+  build?: { context: string; dockerfile?: string };
+  command?: string[];
+  replicas?: number;
+  port?: number;
+  publish?: { hostIP?: string };
+  env?: Record<string, string>;
+  services?: Array<{ name: string; prefix?: string }>;
+  resources?: ResourceQuantities;
+  restart?: "always" | "on-failure" | "unless-stopped" | "no";
+  healthCheck?: HealthCheck;
+  expose?: { public?: boolean; domain?: string };
+  strategy?: { type?: "RollingUpdate" | "Recreate" };
+  runtime?: "docker" | "node" | "python" | "java";
+  instanceType?: string;
+}
+
+export interface ServiceSpec {
+  template: "redis" | "postgres" | "mongo" | "kafka";
+  version?: string;
+  image?: string;
+  resources?: ResourceQuantities;
+  storage?: { size?: string; deletionPolicy?: "Retain" | "Delete" };
+}
+
+export interface QuotaSpec {
+  hard: {
+    apps?: number;
+    replicas?: number;
+    services?: number;
+    cpu?: number | string;
+    memory?: number | string;
+  };
+}
+
+export interface ReplicaStatus {
+  replica: number;
+  containerId: string;
+  name: string;
+  state: string;
+  ready: boolean;
+  endpoint?: string;
+  configHash: string;
+}
+
+export interface AppStatus extends BaseStatus {
+  replicas?: number;
+  readyReplicas?: number;
+  updatedReplicas?: number;
+  image?: string;
+  instances?: ReplicaStatus[];
+  endpoints?: string[];
+}
+
+export interface GroupStatus extends BaseStatus {
+  provider?: string;
+  network?: { name: string; id: string };
+  engine?: string;
+}
+
+interface ResourceOf<K extends string, S, St extends BaseStatus> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: ObjectMeta;
+  spec: S;
+  status?: St;
+}
+
+export type Group = ResourceOf<"Group", GroupSpec, GroupStatus>;
+export type App = ResourceOf<"App", AppSpec, AppStatus>;
+export type Service = ResourceOf<"Service", ServiceSpec, BaseStatus>;
+export type Quota = ResourceOf<"Quota", QuotaSpec, BaseStatus & { used?: Record<string, number> }>;
+
+export type Resource = Group | App | Service | Quota;
+export type Kind = Resource["kind"];
+export type ResourceOfKind<K extends Kind> = Extract<Resource, { kind: K }>;
+
+export interface StoredEvent {
+  time: string;
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+}

@@ -1,0 +1,338 @@
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { isDeepStrictEqual } from "node:util";
+import { Low } from "lowdb";
+import { NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
+import type { LoadedManifest } from "../resources/loader.js";
+import { displayName, KIND_ORDER, keyOf, objectKey, type ObjectRef } from "../resources/kinds.js";
+import type { BaseStatus, Kind, Resource, StoredEvent } from "../resources/types.js";
+import { DurableJSONFile } from "./durable-file.js";
+import { WriterLock } from "./lock.js";
+
+export const FINALIZER = "airloft.dev/infrastructure";
+const MAX_EVENTS_PER_OBJECT = 20;
+
+interface StateFile {
+  version: 1;
+  /** Marks what this state file's controllers created, so two installations never prune each other. */
+  instanceId: string;
+  lastResourceVersion: number;
+  objects: Record<string, Resource>;
+  events: Record<string, StoredEvent[]>;
+}
+
+export type ChangeAction = "created" | "configured" | "unchanged" | "deleted";
+
+export interface Change {
+  readonly key: string;
+  readonly display: string;
+  readonly action: ChangeAction;
+  readonly object: Resource;
+}
+
+export type StoreEventType = "added" | "spec" | "metadata" | "status" | "deleting" | "removed";
+
+export interface StoreEvent {
+  readonly type: StoreEventType;
+  readonly key: string;
+  readonly object: Resource;
+}
+
+export interface OpenOptions {
+  /** Take the writer lock; read-only users (get, describe) do not. */
+  readonly write: boolean;
+  readonly command?: string;
+}
+
+export interface ListFilter {
+  readonly kind?: Kind;
+  readonly group?: string;
+}
+
+/**
+ * The desired and observed state of every object, in one lowdb JSON file. One process writes at
+ * a time (WriterLock); writes are coalesced but each mutation's promise resolves only once it is
+ * durably on disk.
+ */
+export class Store {
+  readonly path: string;
+  readonly events = new EventEmitter();
+  private readonly db: Low<StateFile>;
+  private readonly adapter: DurableJSONFile<StateFile>;
+  private readonly lock: WriterLock | undefined;
+  private writing: Promise<void> | undefined;
+  private pending: Promise<void> | undefined;
+
+  private constructor(path: string, adapter: DurableJSONFile<StateFile>, lock: WriterLock | undefined) {
+    this.path = path;
+    this.adapter = adapter;
+    this.lock = lock;
+    this.db = new Low(adapter, { version: 1, instanceId: randomUUID(), lastResourceVersion: 0, objects: {}, events: {} });
+    this.events.setMaxListeners(100);
+  }
+
+  static async open(path: string, options: OpenOptions): Promise<Store> {
+    const lock = options.write ? new WriterLock(path) : undefined;
+    lock?.acquire(options.command ?? "airloft");
+    const store = new Store(path, new DurableJSONFile<StateFile>(path), lock);
+    try {
+      await store.db.read();
+      if (options.write) await store.persist();
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
+    return store;
+  }
+
+  get instanceId(): string {
+    return this.db.data.instanceId;
+  }
+
+  get stats(): { writes: number; bytesWritten: number } {
+    return { writes: this.adapter.writes, bytesWritten: this.adapter.bytesWritten };
+  }
+
+  get(ref: ObjectRef | string): Resource | undefined {
+    const key = typeof ref === "string" ? ref : objectKey(ref.kind, ref.group, ref.name);
+    const obj = this.db.data.objects[key];
+    return obj ? structuredClone(obj) : undefined;
+  }
+
+  list(filter: ListFilter = {}): Resource[] {
+    return Object.values(this.db.data.objects)
+      .filter((o) => (!filter.kind || o.kind === filter.kind) && (filter.group === undefined || o.metadata.group === filter.group))
+      .sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || keyOf(a).localeCompare(keyOf(b)))
+      .map((o) => structuredClone(o));
+  }
+
+  eventsOf(obj: Resource): StoredEvent[] {
+    return [...(this.db.data.events[obj.metadata.uid ?? ""] ?? [])];
+  }
+
+  /**
+   * Checks an apply against the store without writing: every object's group must exist (in the
+   * store or in the same apply) and must not be deleting; a stale resourceVersion is a conflict.
+   */
+  admit(manifests: readonly LoadedManifest[]): void {
+    const errors: ValidationError[] = [];
+    const appliedGroups = new Set(manifests.filter((m) => m.object.kind === "Group").map((m) => m.object.metadata.name));
+    for (const { object, source } of manifests) {
+      const group = object.metadata.group;
+      if (object.kind !== "Group" && group !== undefined && !appliedGroups.has(group)) {
+        const stored = this.db.data.objects[objectKey("Group", "", group)];
+        if (!stored) errors.push(new ValidationError(source, "metadata.group", `group "${group}" does not exist; apply a Group named "${group}" first or in the same apply`));
+        else if (stored.metadata.deletionTimestamp) errors.push(new ValidationError(source, "metadata.group", `group "${group}" is being deleted`));
+      }
+      const existing = this.db.data.objects[keyOf(object)];
+      if (existing?.metadata.deletionTimestamp) {
+        errors.push(new ValidationError(source, "metadata.name", `${displayName(object)} is being deleted; wait until it is gone before applying it again`));
+      }
+      const rv = object.metadata.resourceVersion;
+      if (rv !== undefined && existing && existing.metadata.resourceVersion !== rv) {
+        errors.push(new ValidationError(source, "metadata.resourceVersion", `stale: the stored object is at ${existing.metadata.resourceVersion}, the manifest at ${rv}`));
+      }
+    }
+    if (errors.length > 0) throw new ValidationErrors(errors);
+  }
+
+  /** What an apply would change, without writing anything. */
+  preview(manifests: readonly LoadedManifest[]): Change[] {
+    return manifests.map(({ object }) => {
+      const existing = this.db.data.objects[keyOf(object)];
+      const action: ChangeAction = !existing ? "created" : this.differs(existing, object) ? "configured" : "unchanged";
+      return { key: keyOf(object), display: displayName(object), action, object: existing ? { ...existing, spec: object.spec } as Resource : object };
+    });
+  }
+
+  /** Admits then writes every manifest in one durable write: all of them or none. */
+  async apply(manifests: readonly LoadedManifest[]): Promise<Change[]> {
+    this.admit(manifests);
+    const ordered = [...manifests].sort((a, b) => KIND_ORDER[a.object.kind] - KIND_ORDER[b.object.kind]);
+    const changes: Change[] = [];
+    const emitted: StoreEvent[] = [];
+    for (const { object } of ordered) {
+      const key = keyOf(object);
+      const existing = this.db.data.objects[key];
+      const now = new Date().toISOString();
+      if (!existing) {
+        const created = {
+          ...object,
+          metadata: {
+            ...object.metadata,
+            uid: randomUUID(),
+            generation: 1,
+            resourceVersion: this.nextResourceVersion(),
+            creationTimestamp: now,
+            finalizers: [FINALIZER],
+          },
+          status: {},
+        } as Resource;
+        this.db.data.objects[key] = created;
+        this.pushEvent(created, { type: "Normal", reason: "Created", message: "created by apply" });
+        changes.push({ key, display: displayName(created), action: "created", object: structuredClone(created) });
+        emitted.push({ type: "added", key, object: created });
+        continue;
+      }
+      if (!this.differs(existing, object)) {
+        changes.push({ key, display: displayName(existing), action: "unchanged", object: structuredClone(existing) });
+        continue;
+      }
+      const specChanged = !isDeepStrictEqual(existing.spec, object.spec);
+      const updated = {
+        ...existing,
+        spec: object.spec,
+        metadata: {
+          ...existing.metadata,
+          labels: object.metadata.labels,
+          annotations: object.metadata.annotations,
+          generation: (existing.metadata.generation ?? 0) + (specChanged ? 1 : 0),
+          resourceVersion: this.nextResourceVersion(),
+        },
+      } as Resource;
+      dropUndefined(updated.metadata);
+      this.db.data.objects[key] = updated;
+      if (specChanged) this.pushEvent(updated, { type: "Normal", reason: "Configured", message: `spec changed (generation ${updated.metadata.generation})` });
+      changes.push({ key, display: displayName(updated), action: "configured", object: structuredClone(updated) });
+      emitted.push({ type: specChanged ? "spec" : "metadata", key, object: updated });
+    }
+    if (emitted.length > 0) await this.persist();
+    for (const e of emitted) this.emit(e);
+    return changes;
+  }
+
+  /**
+   * Writes status as a controller saw it at `generation`. No write (and no resourceVersion bump)
+   * when nothing changed, so an idle loop does not rewrite the file.
+   */
+  async updateStatus<S extends BaseStatus>(key: string, update: (status: S) => S): Promise<Resource | undefined> {
+    const obj = this.db.data.objects[key];
+    if (!obj) return undefined;
+    const before = (obj.status ?? {}) as S;
+    const after = update(structuredClone(before));
+    if (isDeepStrictEqual(before, after)) return structuredClone(obj);
+    (obj as { status?: BaseStatus }).status = after;
+    obj.metadata.resourceVersion = this.nextResourceVersion();
+    await this.persist();
+    this.emit({ type: "status", key, object: obj });
+    return structuredClone(obj);
+  }
+
+  async recordEvent(key: string, event: Omit<StoredEvent, "time">): Promise<void> {
+    const obj = this.db.data.objects[key];
+    if (!obj) return;
+    const list = this.db.data.events[obj.metadata.uid ?? ""] ?? [];
+    const last = list[list.length - 1];
+    // A repeating failure is one event, not a flood.
+    if (last && last.reason === event.reason && last.message === event.message) return;
+    this.pushEvent(obj, event);
+    await this.persist();
+  }
+
+  /** Marks an object for deletion; the finalizer holds it until its infrastructure is gone. */
+  async markDeleted(key: string): Promise<Change> {
+    const obj = this.db.data.objects[key];
+    if (!obj) throw new NotFoundError(`${key.replace(/\/\//, "/")} not found`);
+    if (!obj.metadata.deletionTimestamp) {
+      obj.metadata.deletionTimestamp = new Date().toISOString();
+      obj.metadata.resourceVersion = this.nextResourceVersion();
+      this.pushEvent(obj, { type: "Normal", reason: "Deleting", message: "deletion requested" });
+    }
+    if ((obj.metadata.finalizers ?? []).length === 0) {
+      delete this.db.data.objects[key];
+      await this.persist();
+      this.emit({ type: "removed", key, object: obj });
+    } else {
+      await this.persist();
+      this.emit({ type: "deleting", key, object: obj });
+    }
+    return { key, display: displayName(obj), action: "deleted", object: structuredClone(obj) };
+  }
+
+  /** Drops a finalizer; an object marked for deletion with none left is removed. */
+  async removeFinalizer(key: string, finalizer: string): Promise<void> {
+    const obj = this.db.data.objects[key];
+    if (!obj) return;
+    const finalizers = (obj.metadata.finalizers ?? []).filter((f) => f !== finalizer);
+    obj.metadata.finalizers = finalizers;
+    obj.metadata.resourceVersion = this.nextResourceVersion();
+    if (finalizers.length === 0 && obj.metadata.deletionTimestamp) {
+      delete this.db.data.objects[key];
+      delete this.db.data.events[obj.metadata.uid ?? ""];
+      await this.persist();
+      this.emit({ type: "removed", key, object: obj });
+      return;
+    }
+    await this.persist();
+    this.emit({ type: "metadata", key, object: obj });
+  }
+
+  /** Re-reads the file (for readers following a writer in another process). */
+  async reload(): Promise<void> {
+    await this.db.read();
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.lock?.release();
+  }
+
+  async flush(): Promise<void> {
+    while (this.writing || this.pending) await (this.pending ?? this.writing);
+  }
+
+  private differs(existing: Resource, incoming: Resource): boolean {
+    return (
+      !isDeepStrictEqual(existing.spec, incoming.spec) ||
+      !isDeepStrictEqual(existing.metadata.labels, incoming.metadata.labels) ||
+      !isDeepStrictEqual(existing.metadata.annotations, incoming.metadata.annotations)
+    );
+  }
+
+  private nextResourceVersion(): string {
+    this.db.data.lastResourceVersion += 1;
+    return String(this.db.data.lastResourceVersion);
+  }
+
+  private pushEvent(obj: Resource, event: Omit<StoredEvent, "time">): void {
+    const uid = obj.metadata.uid ?? "";
+    const list = this.db.data.events[uid] ?? [];
+    list.push({ time: new Date().toISOString(), ...event });
+    this.db.data.events[uid] = list.slice(-MAX_EVENTS_PER_OBJECT);
+  }
+
+  private emit(event: StoreEvent): void {
+    this.events.emit("change", { ...event, object: structuredClone(event.object) });
+  }
+
+  /**
+   * Coalesced durable write: while one write runs, every mutation after it shares the next one.
+   * Each caller's promise resolves once a write that includes its change is on disk.
+   */
+  private persist(): Promise<void> {
+    if (!this.writing) {
+      this.writing = this.db.write().finally(() => {
+        this.writing = undefined;
+      });
+      return this.writing;
+    }
+    if (!this.pending) {
+      this.pending = this.writing.then(() => {
+        this.pending = undefined;
+        return this.persist();
+      });
+    }
+    return this.pending;
+  }
+}
+
+function dropUndefined(record: object): void {
+  for (const [k, v] of Object.entries(record)) if (v === undefined) delete (record as Record<string, unknown>)[k];
+}
+
+export function requireObject(store: Store, key: string): Resource {
+  const obj = store.get(key);
+  if (!obj) throw new NotFoundError(`${key} not found`);
+  return obj;
+}
+
