@@ -1,4 +1,4 @@
-import { isReadyAt } from "../resources/conditions.js";
+import { getCondition, isReadyAt } from "../resources/conditions.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, AppStatus, Group } from "../resources/types.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
@@ -14,7 +14,9 @@ export class AppController extends Reconciler<"App"> {
     const group = this.groupOf(app);
     if (!group || !isReadyAt(group)) {
       const name = app.metadata.group ?? "";
-      return { status: {}, ready: false, reason: "WaitingForGroup", message: `waiting for group ${name} to be ready`, operations: [], requeueAfterMs: WAIT_FOR_GROUP_MS };
+      const why = getCondition(group?.status, "Ready");
+      const message = `waiting for group ${name} to be ready${why?.status === "False" ? `: ${why.reason}: ${why.message}` : ""}`;
+      return { status: {}, ready: false, reason: "WaitingForGroup", message, operations: [], requeueAfterMs: WAIT_FOR_GROUP_MS };
     }
     const outcome = await this.ctx.providers.for(group).reconcileApp(app, group, { onOperation: report });
     const replicas = app.spec.replicas ?? 1;

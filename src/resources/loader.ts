@@ -38,7 +38,7 @@ export function collectFiles(paths: readonly string[], options: LoadOptions = {}
     }
   };
   for (const p of paths) {
-    if (!existsSync(p)) throw new ValidationError({ file: p, line: 0, column: 0 }, "", "no such file or folder");
+    if (!existsSync(p)) throw new ValidationErrors([new ValidationError({ file: p, line: 0, column: 0 }, "", "no such file or folder")]);
     if (statSync(p).isDirectory()) visit(p, 0);
     else files.push(p);
   }
@@ -117,6 +117,7 @@ function loadDocument(doc: Document.Parsed, position: (offset: number) => Source
   } catch (err) {
     return { errors: [new ValidationError(start, "", `cannot be read: ${err instanceof Error ? err.message : String(err)}`)] };
   }
+  if (value === null || value === undefined) return {}; // a document with only comments or "---"
   const fieldPosition = (path: readonly (string | number)[], atKey: boolean): SourcePosition => {
     const node = nodeAt(doc, path, atKey);
     return node?.range ? position(node.range[0]) : start;
@@ -138,7 +139,8 @@ function loadDocument(doc: Document.Parsed, position: (offset: number) => Source
   );
   const issues = [...policy, ...schema];
   if (issues.length > 0) {
-    return { errors: issues.map((i) => new ValidationError(fieldPosition(i.path, i.atKey), formatPath(i.path), i.message)) };
+    const errors = issues.map((i) => new ValidationError(fieldPosition(i.path, i.atKey), formatPath(i.path), i.message));
+    return { errors: errors.sort((a, b) => a.position.line - b.position.line || a.position.column - b.position.column) };
   }
   const object = normalize(value as Resource);
   if (object.kind === "App" && object.spec.build) {

@@ -52,7 +52,8 @@ function toIssue(err: ErrorObject): SchemaIssue {
     }
     case "required": {
       const field = String((err.params as { missingProperty: string }).missingProperty);
-      return { path, message: `missing required field "${field}"`, atKey: false };
+      // The position is the parent's (the field is not there); the path names the field.
+      return { path: [...path, field], message: "is required", atKey: false };
     }
     case "enum":
       return { path, message: `must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(", ")}`, atKey: false };

@@ -1,4 +1,5 @@
 import { isReadyAt, isStalledAt, getCondition } from "../../resources/conditions.js";
+import { objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
 import type { Resource } from "../../resources/types.js";
 import type { Change, Store } from "../../store/store.js";
@@ -43,8 +44,13 @@ export async function converge(store: Store, changes: readonly Change[], options
   const loop = startEmbedded(store, cliLogger(options), printer.handle);
   const keys = changes.map((c) => c.key);
   const current = (): Resource[] => keys.flatMap((k) => store.get(k) ?? []);
-  const finished = (o: Resource): boolean =>
-    isReadyAt(o) || isStalledAt(o) || UNREACHABLE_REASONS.has(getCondition(o.status, "Ready")?.reason ?? "");
+  const failedForNow = (o: Resource): boolean => isStalledAt(o) || UNREACHABLE_REASONS.has(getCondition(o.status, "Ready")?.reason ?? "");
+  // An object whose group failed waits on it: the group's error is the one to report.
+  const groupFailed = (o: Resource): boolean => {
+    const group = o.metadata.group ? store.get(objectKey("Group", "", o.metadata.group)) : undefined;
+    return group !== undefined && failedForNow(group);
+  };
+  const finished = (o: Resource): boolean => isReadyAt(o) || failedForNow(o) || groupFailed(o);
   const verdict = await waitUntil(store, () => current().every(finished), timeoutMs);
   await loop.stop();
   printer.finish();

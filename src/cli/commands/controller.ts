@@ -17,10 +17,13 @@ export async function controllerCommand(options: ControllerOptions): Promise<num
     workers: Number(options.workers ?? 4),
   });
   log.info(`controller running on ${store.path}; Ctrl-C stops it`);
+  // The loop's own timers do not hold the process open (so `apply` can exit); this one does.
+  const keepAlive = setInterval(() => undefined, 60_000);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
+  clearInterval(keepAlive);
   log.info("stopping: finishing in-flight reconciles");
   await loop.stop();
   await store.close();

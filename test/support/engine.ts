@@ -1,0 +1,97 @@
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, openSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import Docker from "dockerode";
+
+const run = promisify(execFile);
+
+/**
+ * A private Docker engine for the end-to-end tests: Debian's dockerd with its own data root,
+ * exec root, pidfile and socket under a temp folder, started once and stopped after the run.
+ */
+export interface TestEngine {
+  readonly host: string;
+  readonly docker: Docker;
+  readonly dir: string;
+  docker_(args: string[]): Promise<string>;
+}
+
+let started: Promise<TestEngine> | undefined;
+let daemon: ChildProcess | undefined;
+let engineDir: string | undefined;
+
+const BUSYBOX_IMAGE = "airloft-examples/busybox:1";
+export const TEST_IMAGE = BUSYBOX_IMAGE;
+
+/** Why the engine cannot run here, or undefined when it can. */
+export function engineUnavailableReason(): string | undefined {
+  if (process.getuid?.() !== 0) return "the end-to-end tests start a private dockerd, which needs root";
+  for (const bin of ["/usr/sbin/dockerd", "/usr/bin/docker", "/usr/bin/busybox"]) {
+    if (!existsSync(bin)) return `${bin} is missing (apt-get install docker.io busybox-static)`;
+  }
+  return undefined;
+}
+
+export function useEngine(): Promise<TestEngine> {
+  started ??= startEngine();
+  return started;
+}
+
+async function startEngine(): Promise<TestEngine> {
+  const dir = mkdtempSync(join(tmpdir(), "airloft-e2e-"));
+  engineDir = dir;
+  const socket = join(dir, "docker.sock");
+  const log = openSync(join(dir, "dockerd.log"), "a");
+  daemon = spawn("/usr/sbin/dockerd", [
+    "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "dockerd.pid"),
+    "--host", `unix://${socket}`, "--storage-driver", "vfs", "--bridge", "none", "--iptables=true",
+  ], { stdio: ["ignore", log, log], detached: false });
+  const docker = new Docker({ socketPath: socket });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await docker.ping();
+      break;
+    } catch {
+      if (daemon.exitCode !== null || Date.now() > deadline) {
+        const tail = readFileSync(join(dir, "dockerd.log"), "utf8").split("\n").slice(-15).join("\n");
+        throw new Error(`dockerd did not start:\n${tail}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const host = `unix://${socket}`;
+  const env = { ...process.env, DOCKER_HOST: host };
+  await run("sh", [join(process.cwd(), "scripts/busybox-image.sh"), BUSYBOX_IMAGE], { env });
+  return {
+    host,
+    docker,
+    dir,
+    docker_: async (args) => (await run("docker", args, { env })).stdout,
+  };
+}
+
+/** Removes every container, stops the daemon and deletes its folder. */
+export async function stopEngine(): Promise<void> {
+  if (!started) return;
+  const engine = await started.catch(() => undefined);
+  started = undefined;
+  if (engine) {
+    const containers = await engine.docker.listContainers({ all: true }).catch(() => []);
+    await Promise.all(containers.map((c) => engine.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  }
+  if (daemon && daemon.exitCode === null) {
+    const exited = new Promise((r) => daemon?.once("exit", r));
+    daemon.kill("SIGTERM");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+    if (daemon.exitCode === null) daemon.kill("SIGKILL");
+  }
+  daemon = undefined;
+  if (engineDir) {
+    // vfs layers can hold read-only files: a plain recursive rm handles them as root.
+    await run("umount", ["-R", join(engineDir, "exec")]).catch(() => undefined);
+    rmSync(engineDir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}

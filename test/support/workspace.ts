@@ -1,0 +1,43 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseAllDocuments, stringify } from "yaml";
+import type { Resource } from "../../src/resources/types.js";
+import { REPO_ROOT } from "./cli.js";
+
+/** A temp copy of the example manifests with its own state file, edited by tests. */
+export class Workspace {
+  readonly dir: string;
+  readonly manifests: string;
+  readonly state: string;
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), "airloft-ws-"));
+    this.manifests = join(this.dir, "manifests");
+    cpSync(join(REPO_ROOT, "manifests"), this.manifests, { recursive: true });
+    this.state = join(this.dir, "state.json");
+  }
+
+  /** Changes one manifest file's (single) document. */
+  edit<R extends Resource = Resource>(file: string, change: (doc: R) => void): void {
+    const path = join(this.manifests, file);
+    const [doc] = parseAllDocuments(readFileSync(path, "utf8"));
+    const value = doc?.toJS() as R;
+    change(value);
+    writeFileSync(path, stringify(value));
+  }
+
+  write(file: string, text: string): string {
+    const path = join(this.dir, file);
+    writeFileSync(path, text);
+    return path;
+  }
+
+  removeFile(file: string): void {
+    rmSync(join(this.dir, file), { force: true });
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

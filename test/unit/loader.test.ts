@@ -1,0 +1,113 @@
+import { strict as assert } from "node:assert";
+import { ValidationErrors } from "../../src/errors.js";
+import { loadFile, loadManifests, MAX_FILE_BYTES } from "../../src/resources/loader.js";
+
+const FIXTURES = "test/fixtures";
+
+function errorsOf(paths: string[]): string[] {
+  try {
+    loadManifests(paths, { cwd: process.cwd() });
+  } catch (err) {
+    if (err instanceof ValidationErrors) return err.errors.map((e) => e.message);
+    throw err;
+  }
+  assert.fail(`expected ${paths.join(", ")} to be rejected`);
+}
+
+describe("manifest loader", () => {
+  it("loads multi-document YAML and JSON from a folder, with positions", () => {
+    const loaded = loadManifests([`${FIXTURES}/valid`]);
+    assert.deepEqual(
+      loaded.map((m) => `${m.object.kind} ${m.source.file}:${m.source.line}:${m.source.column}`),
+      [`Group ${FIXTURES}/valid/all.yaml:4:9`, `Quota ${FIXTURES}/valid/all.yaml:13:9`, `Service ${FIXTURES}/valid/all.yaml:21:9`, `App ${FIXTURES}/valid/app.json:4:25`],
+    );
+    const app = loaded[3]?.object;
+    assert.equal(app?.kind, "App");
+    assert.deepEqual(app?.metadata, { name: "web", group: "acme", labels: { tier: "frontend" } });
+  });
+
+  it("reads sub-folders only with recursive", () => {
+    assert.equal(loadManifests([FIXTURES + "/valid"], { recursive: false }).length, 4);
+    assert.deepEqual(loadManifests([FIXTURES]), []);
+    assert.throws(() => loadManifests([FIXTURES], { recursive: true }), ValidationErrors);
+  });
+
+  it("names file:line:column for a YAML syntax error", () => {
+    assert.deepEqual(errorsOf([`${FIXTURES}/broken/syntax.yaml`]), [
+      `${FIXTURES}/broken/syntax.yaml:8:1 YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]`,
+    ]);
+  });
+
+  it("rejects an unknown kind at the kind field", () => {
+    assert.deepEqual(errorsOf([`${FIXTURES}/broken/unknown-kind.yaml`]), [
+      `${FIXTURES}/broken/unknown-kind.yaml:2:7 kind: unknown kind "Deployment"; expected one of Group, App, Service, Quota`,
+    ]);
+  });
+
+  it("names every schema problem with its field path and position", () => {
+    const f = `${FIXTURES}/broken/fields.yaml`;
+    assert.deepEqual(errorsOf([f]), [
+      `${f}:4:9 metadata.name: must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`,
+      `${f}:8:13 spec.replicas: must be >= 0`,
+      `${f}:9:3 spec.colour: unknown field`,
+      `${f}:11:13 spec.resources.memory: must be bytes (at least 4 MiB) or a quantity such as "256Mi"`,
+      `${f}:16:3 metadata.group: is required`,
+      `${f}:18:3 spec: must set exactly one of "image" or "build"`,
+    ]);
+  });
+
+  it("rejects what a tenant must never get, each with its reason", () => {
+    const f = `${FIXTURES}/broken/security.yaml`;
+    assert.deepEqual(errorsOf([f]), [
+      `${f}:8:3 spec.privileged: privileged containers are not allowed`,
+      `${f}:9:3 spec.hostNetwork: host networking is not allowed`,
+      `${f}:10:3 spec.pid: sharing the host's PID or IPC namespace is not allowed`,
+      `${f}:11:3 spec.capAdd: added capabilities are not allowed`,
+      `${f}:12:3 spec.volumes: host mounts are not allowed`,
+      `${f}:14:25 spec.command[2]: the Docker socket must not be exposed to a container`,
+    ]);
+  });
+
+  it("rejects a duplicate (kind, group, name) in one apply, pointing at the first", () => {
+    const f = `${FIXTURES}/broken/duplicate.yaml`;
+    assert.deepEqual(errorsOf([f]), [`${f}:11:9 metadata.name: duplicate Group "acme", first defined at ${f}:4:9`]);
+  });
+
+  it("stops an alias bomb instead of expanding it", () => {
+    const [message] = errorsOf([`${FIXTURES}/broken/alias-bomb.yaml`]);
+    assert.match(message ?? "", /alias-bomb\.yaml:1:1 cannot be read: Excessive alias count/);
+  });
+
+  it("rejects an oversized file without parsing it", () => {
+    const big = "# " + "x".repeat(MAX_FILE_BYTES);
+    const result = loadFile(big, "big.yaml", "/tmp");
+    assert.equal(result.errors.length, 1);
+    assert.match(result.errors[0]?.message ?? "", /^big\.yaml:1:1 file is \d+ bytes, more than the limit of 1048576$/);
+  });
+
+  it("reports all broken files of one apply together, and a missing path", () => {
+    const all = errorsOf([`${FIXTURES}/broken`]);
+    assert.equal(all.length, 16);
+    assert.match(errorsOf(["no/such/place"])[0] ?? "", /no\/such\/place:0:0 no such file or folder/);
+  });
+
+  it("skips empty documents and keeps a store-owned field out of the object", () => {
+    const text = "---\n---\napiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: acme\n  uid: forged\n  generation: 9\nspec:\n  provider: docker\nstatus: {observedGeneration: 3}\n";
+    const result = loadFile(text, "g.yaml", "/tmp");
+    assert.deepEqual(result.errors, []);
+    assert.deepEqual(result.manifests[0]?.object, { apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" } });
+  });
+
+  it("resolves a build context against the manifest's folder and checks it exists", () => {
+    const text = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  build: {context: ./nowhere}\n";
+    const result = loadFile(text, "web.yaml", "/tmp");
+    assert.match(result.errors[0]?.message ?? "", /^web\.yaml:5:20 spec\.build\.context: build context \/tmp\/nowhere is not a folder$/);
+    const ok = loadFile(text.replace("./nowhere", "."), "web.yaml", "/tmp");
+    assert.equal(ok.manifests[0]?.object.kind === "App" && ok.manifests[0].object.spec.build?.context, "/tmp");
+  });
+
+  it("allows env names that look like forbidden fields", () => {
+    const text = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: busybox\n  env: {PID: '1', privileged: 'no'}\n";
+    assert.deepEqual(loadFile(text, "web.yaml", "/tmp").errors, []);
+  });
+});
