@@ -18,6 +18,8 @@ export interface ManagerOptions {
   readonly clock?: Clock;
   readonly queue?: QueueOptions;
   readonly random?: () => number;
+  /** The controllers to run; Group and App by default. */
+  readonly controllers?: readonly Controller[];
 }
 
 /**
@@ -46,7 +48,7 @@ export class Manager {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.queue = new WorkQueue({ clock: this.clock, ...options.queue });
-    for (const controller of [new GroupController(ctx), new AppController(ctx)]) this.controllers.set(controller.kind, controller);
+    for (const controller of options.controllers ?? [new GroupController(ctx), new AppController(ctx)]) this.controllers.set(controller.kind, controller);
   }
 
   start(): void {

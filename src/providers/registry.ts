@@ -5,10 +5,11 @@ import type { InfraProvider } from "./types.js";
 
 /** Picks the provider a group's spec names. */
 export class ProviderRegistry {
-  readonly docker: DockerProvider;
+  private readonly docker: InfraProvider;
 
-  constructor(options: { instanceId: string; env?: NodeJS.ProcessEnv }) {
-    this.docker = new DockerProvider(options);
+  /** `docker` replaces the engine provider, for tests of the controllers with a fake. */
+  constructor(options: { instanceId: string; env?: NodeJS.ProcessEnv; docker?: InfraProvider }) {
+    this.docker = options.docker ?? new DockerProvider(options);
   }
 
   for(group: Group): InfraProvider {

@@ -1,0 +1,61 @@
+import type { App, Group, GroupStatus } from "../../src/resources/types.js";
+import type { AppOutcome, InfraProvider, ReconcileOptions } from "../../src/providers/types.js";
+
+/**
+ * A fake of the project's own InfraProvider interface: apps "run" in a map, and a test can make
+ * the next calls fail. For controller and manager tests; the real providers are tested end to end.
+ */
+export class FakeProvider implements InfraProvider {
+  readonly name = "docker" as const;
+  readonly running = new Map<string, number>();
+  readonly calls: string[] = [];
+  failWith: Error | undefined;
+  /** Which calls fail with failWith (all by default), e.g. (c) => c.startsWith("app"). */
+  failWhen: (call: string) => boolean = () => true;
+
+  address(): string {
+    return "fake://engine";
+  }
+
+  async reconcileGroup(group: Group): Promise<Partial<GroupStatus>> {
+    this.call(`group ${group.metadata.name}`);
+    return { provider: "docker", network: { name: `net-${group.metadata.name}`, id: "n1" } };
+  }
+
+  async finalizeGroup(group: Group): Promise<boolean> {
+    this.call(`finalize group ${group.metadata.name}`);
+    return true;
+  }
+
+  async reconcileApp(app: App, _group: Group, options: ReconcileOptions = {}): Promise<AppOutcome> {
+    this.call(`app ${app.metadata.name}`);
+    const want = app.spec.replicas ?? 1;
+    const have = this.running.get(app.metadata.name) ?? 0;
+    const operations = Array.from({ length: Math.max(0, want - have) }, (_, i) => `app:${app.metadata.group}/${app.metadata.name}:${have + i} create (missing)`);
+    for (const op of operations) options.onOperation?.(op);
+    this.running.set(app.metadata.name, want);
+    return {
+      replicas: Array.from({ length: want }, (_, i) => ({ replica: i, containerId: `c${i}`, name: `c${i}`, state: "running", ready: true, configHash: "h" })),
+      readyReplicas: want, updatedReplicas: want, converged: true, operations, image: app.spec.image ?? "",
+    };
+  }
+
+  async planApp(): Promise<readonly string[]> {
+    return [];
+  }
+
+  async finalizeApp(app: App): Promise<boolean> {
+    this.call(`finalize app ${app.metadata.name}`);
+    this.running.delete(app.metadata.name);
+    return true;
+  }
+
+  async collectGarbage(): Promise<readonly string[]> {
+    return [];
+  }
+
+  private call(what: string): void {
+    this.calls.push(what);
+    if (this.failWith && this.failWhen(what)) throw this.failWith;
+  }
+}

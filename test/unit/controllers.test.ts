@@ -1,0 +1,134 @@
+import { strict as assert } from "node:assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createProgress, type Progress } from "../../src/controllers/context.js";
+import { Manager } from "../../src/controllers/manager.js";
+import { ProviderUnavailableError, TerminalError } from "../../src/errors.js";
+import { createLogger } from "../../src/log.js";
+import { ProviderRegistry } from "../../src/providers/registry.js";
+import { getCondition, isReadyAt } from "../../src/resources/conditions.js";
+import type { LoadedManifest } from "../../src/resources/loader.js";
+import type { Resource } from "../../src/resources/types.js";
+import { Store } from "../../src/store/store.js";
+import { FakeClock } from "../../src/util/clock.js";
+import { FakeProvider } from "../support/fake-provider.js";
+
+const at = { file: "m.yaml", line: 1, column: 1 };
+const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
+const group = manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" } });
+const app = (replicas: number) => manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "acme" }, spec: { image: "busybox", replicas } });
+
+/** Lets the manager's promise chains run, and fake time pass in small steps. */
+async function run(clock: FakeClock, ms: number): Promise<void> {
+  for (let t = 0; t <= ms; t += 50) {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    clock.advance(50);
+  }
+}
+
+describe("controllers and manager (fake provider)", () => {
+  let dir: string;
+  let store: Store;
+  let provider: FakeProvider;
+  let clock: FakeClock;
+  let manager: Manager;
+  let progress: Progress[];
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "airloft-ctl-"));
+    store = await Store.open(join(dir, "state.json"), { write: true, command: "test" });
+    provider = new FakeProvider();
+    clock = new FakeClock(Date.now());
+    progress = [];
+    const events = createProgress();
+    events.on("progress", (p) => progress.push(p));
+    const ctx = { store, providers: new ProviderRegistry({ instanceId: "i", docker: provider }), log: createLogger({ level: "error" }), progress: events };
+    manager = new Manager(ctx, { clock, resyncMs: 10_000, jitter: 0, queue: { baseDelayMs: 100, maxDelayMs: 800 } });
+    manager.start();
+  });
+  afterEach(async () => {
+    await manager.stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("converges a group then its app, with Ready conditions at the current generation", async () => {
+    await store.apply([group, app(2)]);
+    await run(clock, 3000);
+    const g = store.get("Group//acme");
+    const a = store.get("App/acme/web");
+    assert.ok(g && isReadyAt(g), JSON.stringify(g?.status));
+    assert.ok(a && isReadyAt(a), JSON.stringify(a?.status));
+    assert.equal(a?.status?.observedGeneration, 1);
+    assert.equal(getCondition(a?.status, "Reconciling"), undefined);
+    assert.deepEqual(progress.filter((p) => p.kind === "operation").map((p) => p.message), ["app:acme/web:0 create (missing)", "app:acme/web:1 create (missing)"]);
+    assert.ok(store.eventsOf(a as Resource).some((e) => e.reason === "Configured"));
+  });
+
+  it("retries a transient error with growing delays and a condition that says why", async () => {
+    await store.apply([group]);
+    provider.failWith = new ProviderUnavailableError("EngineUnreachable", "cannot reach the Docker engine at fake://engine");
+    await run(clock, 1600);
+    const attempts = provider.calls.length;
+    assert.ok(attempts >= 3 && attempts <= 6, `attempts in 1.6 s with 100 ms doubling: ${attempts}`);
+    const ready = getCondition(store.get("Group//acme")?.status, "Ready");
+    assert.equal(ready?.status, "False");
+    assert.equal(ready?.reason, "EngineUnreachable");
+    provider.failWith = undefined;
+    await run(clock, 1000);
+    assert.ok(isReadyAt(store.get("Group//acme") as Resource));
+  });
+
+  it("stops on a terminal error with Stalled until the spec changes", async () => {
+    await store.apply([group, app(1)]);
+    await run(clock, 1000);
+    provider.failWith = new TerminalError("InvalidConfig", "bad parameter");
+    provider.failWhen = (call) => call.startsWith("app");
+    await store.apply([app(2)]);
+    await run(clock, 1000);
+    const stalled = getCondition(store.get("App/acme/web")?.status, "Stalled");
+    assert.equal(stalled?.status, "True");
+    assert.equal(stalled?.observedGeneration, 2);
+    const calls = provider.calls.filter((c) => c === "app web").length;
+    await run(clock, 25_000); // two resyncs
+    assert.equal(provider.calls.filter((c) => c === "app web").length, calls, "no retries of a stalled generation");
+    provider.failWith = undefined;
+    await store.apply([app(3)]);
+    await run(clock, 1000);
+    const a = store.get("App/acme/web") as Resource;
+    assert.ok(isReadyAt(a));
+    assert.equal(getCondition(a.status, "Stalled"), undefined);
+  });
+
+  it("resyncs every object periodically, catching drift", async () => {
+    await store.apply([group, app(2)]);
+    await run(clock, 1000);
+    provider.running.set("web", 0); // containers removed behind AirLoft's back
+    await run(clock, 12_000);
+    assert.equal(provider.running.get("web"), 2);
+  });
+
+  it("deletes through the finalizer; a group is held while it owns objects", async () => {
+    await store.apply([group, app(1)]);
+    await run(clock, 1000);
+    await store.markDeleted("Group//acme");
+    await run(clock, 1000);
+    const held = store.get("Group//acme");
+    assert.equal(getCondition(held?.status, "Ready")?.reason, "DeletionBlocked");
+    assert.match(getCondition(held?.status, "Ready")?.message ?? "", /app\/acme\/web/);
+    await store.markDeleted("App/acme/web");
+    await run(clock, 3000);
+    assert.equal(store.get("App/acme/web"), undefined);
+    assert.equal(store.get("Group//acme"), undefined);
+    assert.deepEqual(provider.calls.filter((c) => c.startsWith("finalize")), ["finalize app web", "finalize group acme"]);
+  });
+
+  it("does not reconcile on its own status writes", async () => {
+    await store.apply([group, app(1)]);
+    await run(clock, 2000);
+    const calls = provider.calls.length;
+    await run(clock, 5000);
+    assert.equal(provider.calls.length, calls, "idle between resyncs");
+  });
+});

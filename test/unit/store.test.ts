@@ -1,0 +1,123 @@
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LockedError, ValidationErrors } from "../../src/errors.js";
+import type { LoadedManifest } from "../../src/resources/loader.js";
+import type { Resource } from "../../src/resources/types.js";
+import { FINALIZER, Store } from "../../src/store/store.js";
+
+const at = { file: "m.yaml", line: 1, column: 1 };
+const group = (spec: Record<string, unknown> = {}): LoadedManifest => ({ source: at, object: { apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker", ...spec } } as Resource });
+const app = (replicas: number, extra: Partial<Resource["metadata"]> = {}): LoadedManifest => ({ source: at, object: { apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "acme", ...extra }, spec: { image: "busybox", replicas } } });
+
+describe("store", () => {
+  let dir: string;
+  let path: string;
+  let store: Store;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "airloft-store-"));
+    path = join(dir, "state.json");
+    store = await Store.open(path, { write: true, command: "test" });
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("sets uid, generation, resourceVersion, creation time and the finalizer on create", async () => {
+    const [g, a] = await store.apply([group(), app(1)]);
+    assert.equal(g?.action, "created");
+    assert.equal(a?.display, "app/acme/web");
+    const stored = store.get("App/acme/web");
+    assert.match(stored?.metadata.uid ?? "", /^[0-9a-f-]{36}$/);
+    assert.equal(stored?.metadata.generation, 1);
+    assert.ok(stored?.metadata.creationTimestamp);
+    assert.deepEqual(stored?.metadata.finalizers, [FINALIZER]);
+  });
+
+  it("bumps generation only on spec changes, resourceVersion on every write", async () => {
+    await store.apply([group(), app(1)]);
+    const rv1 = store.get("App/acme/web")?.metadata.resourceVersion;
+    assert.equal((await store.apply([group(), app(1)]))[1]?.action, "unchanged");
+    assert.equal(store.get("App/acme/web")?.metadata.resourceVersion, rv1);
+
+    const labelled: LoadedManifest = { source: at, object: { ...app(1).object, metadata: { ...app(1).object.metadata, labels: { a: "b" } } } };
+    assert.equal((await store.apply([labelled]))[0]?.action, "configured");
+    assert.equal(store.get("App/acme/web")?.metadata.generation, 1, "labels are not spec");
+    assert.notEqual(store.get("App/acme/web")?.metadata.resourceVersion, rv1);
+
+    await store.apply([app(3)]);
+    assert.equal(store.get("App/acme/web")?.metadata.generation, 2);
+    const rv = store.get("App/acme/web")?.metadata.resourceVersion;
+    await store.updateStatus("App/acme/web", (s) => ({ ...s, observedGeneration: 2 }));
+    const after = store.get("App/acme/web");
+    assert.equal(after?.metadata.generation, 2, "status writes leave generation alone");
+    assert.notEqual(after?.metadata.resourceVersion, rv);
+    const unchangedRv = after?.metadata.resourceVersion;
+    await store.updateStatus("App/acme/web", (s) => ({ ...s, observedGeneration: 2 }));
+    assert.equal(store.get("App/acme/web")?.metadata.resourceVersion, unchangedRv, "an identical status is not written");
+  });
+
+  it("rejects a stale resourceVersion and an object whose group does not exist, storing nothing", async () => {
+    await assert.rejects(store.apply([app(1)]), (err: unknown) => err instanceof ValidationErrors && /group "acme" does not exist/.test(err.message));
+    assert.equal(store.list().length, 0);
+    await store.apply([group(), app(1)]);
+    await assert.rejects(store.apply([app(2, { resourceVersion: "1" })]), /metadata.resourceVersion: stale/);
+    assert.equal(store.get("App/acme/web")?.metadata.generation, 1);
+  });
+
+  it("holds a deleted object until its finalizer is removed", async () => {
+    await store.apply([group(), app(1)]);
+    const change = await store.markDeleted("App/acme/web");
+    assert.equal(change.action, "deleted");
+    assert.ok(store.get("App/acme/web")?.metadata.deletionTimestamp);
+    await assert.rejects(store.apply([app(1)]), /is being deleted/);
+    await store.removeFinalizer("App/acme/web", FINALIZER);
+    assert.equal(store.get("App/acme/web"), undefined);
+  });
+
+  it("keeps a short event history per object", async () => {
+    await store.apply([group()]);
+    for (let i = 0; i < 30; i++) await store.recordEvent("Group//acme", { type: "Normal", reason: "Test", message: `n${i}` });
+    await store.recordEvent("Group//acme", { type: "Normal", reason: "Test", message: "n29" });
+    const events = store.eventsOf(store.get("Group//acme") as Resource);
+    assert.equal(events.length, 20);
+    assert.equal(events.at(-1)?.message, "n29");
+  });
+
+  it("coalesces concurrent writes, and every acknowledged write is in the file", async () => {
+    await store.apply([group(), app(1)]);
+    const before = store.stats.writes;
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.updateStatus("App/acme/web", (s) => ({ ...s, observedGeneration: i + 1 }))));
+    assert.ok(store.stats.writes - before <= 3, `50 status updates took ${store.stats.writes - before} writes`);
+    const onDisk = JSON.parse(readFileSync(path, "utf8")) as { objects: Record<string, Resource> };
+    assert.equal(onDisk.objects["App/acme/web"]?.status?.observedGeneration, 50);
+  });
+
+  it("refuses a second writer, naming the holder; readers need no lock", async () => {
+    await assert.rejects(Store.open(path, { write: true, command: "second" }), (err: unknown) =>
+      err instanceof LockedError && new RegExp(`locked by "test" \\(pid ${process.pid} on `).test(err.message));
+    const reader = await Store.open(path, { write: false });
+    await reader.close();
+  });
+
+  it("takes over a lock whose process is gone", async () => {
+    await store.close();
+    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString();
+    writeFileSync(`${path}.lock`, JSON.stringify({ pid: Number(dead), host: (await import("node:os")).hostname(), command: "crashed", since: "then" }));
+    store = await Store.open(path, { write: true, command: "test" });
+    assert.equal(JSON.parse(readFileSync(`${path}.lock`, "utf8")).pid, process.pid);
+  });
+
+  it("reopens what was written: the file is the whole truth", async () => {
+    await store.apply([group(), app(2)]);
+    const instance = store.instanceId;
+    await store.close();
+    store = await Store.open(path, { write: true, command: "test" });
+    assert.equal(store.instanceId, instance);
+    assert.equal((store.get("App/acme/web") as { spec: { replicas: number } }).spec.replicas, 2);
+  });
+});
