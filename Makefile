@@ -1,0 +1,30 @@
+# AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
+.PHONY: quickstart build typecheck test test-unit down clean
+
+quickstart:
+	sh scripts/quickstart.sh
+
+build: node_modules
+	npm run --silent build
+
+typecheck: node_modules
+	npx tsc --noEmit
+
+# The end-to-end tests start and stop their own private dockerd; they need root.
+test:
+	sh scripts/ensure-deps.sh
+	npx tsc --noEmit
+	npx mocha
+
+test-unit: node_modules
+	npx mocha --config test/unit/.mocharc.json
+
+node_modules: package-lock.json
+	sh scripts/ensure-deps.sh
+
+down:
+	-DOCKER_HOST=$$(sh scripts/engine.sh up 2>/dev/null) npx airloft delete -f manifests/ --timeout 60s
+	sh scripts/engine.sh down
+
+clean:
+	rm -rf dist .airloft

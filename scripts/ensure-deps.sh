@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs what AirLoft and its tests need on a fresh Debian machine: Docker's engine and
+# Debian's busybox-static (the test and example images are made from it, with no registry),
+# and the npm packages. Does nothing that is already there.
+set -eu
+cd "$(dirname "$0")/.."
+missing=""
+command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
+command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing$missing" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "missing:$missing; install them (Debian: apt-get install$missing)" >&2
+    exit 1
+  fi
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
