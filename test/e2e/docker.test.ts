@@ -1,10 +1,11 @@
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { App, Resource } from "../../src/resources/types.js";
 import { airloft, REPO_ROOT, TSX } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
-import type { TestEngine } from "../support/engine.js";
+import { TEST_IMAGE, type TestEngine } from "../support/engine.js";
 import { httpGet } from "../support/http.js";
 import { Workspace } from "../support/workspace.js";
 
@@ -66,6 +67,24 @@ describe("end to end on a real Docker engine", function () {
     const answer = await httpGet(`${webUrl}/cgi-bin/api`);
     assert.equal(answer.status, 200);
     assert.match(answer.body, /web asked http:\/\/api:8080\/ and got: hello from [0-9a-f]{12}/);
+
+    // Limits and isolation come from AirLoft, whatever the manifest says.
+    const [apiContainer] = await ofApp("api");
+    const inspected = await engine.docker.getContainer(apiContainer?.id ?? "").inspect();
+    assert.equal(inspected.HostConfig.Memory, 64 * 1024 * 1024);
+    assert.equal(inspected.HostConfig.NanoCpus, 250_000_000);
+    assert.equal(inspected.HostConfig.Privileged, false);
+    assert.deepEqual(inspected.HostConfig.SecurityOpt, ["no-new-privileges:true"]);
+    assert.equal(inspected.HostConfig.PortBindings?.["8080/tcp"]?.[0]?.HostIp, "127.0.0.1");
+
+    const logs = await cli("logs", "app/api");
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /^api-0 \| api starting on port 8080$/m);
+    assert.match(logs.stdout, /^api-1 \| api starting on port 8080$/m);
+
+    const described = await cli("describe", "app/demo/api");
+    assert.match(described.stdout, /^Containers \(on unix:\/\/.* now\):$/m);
+    assert.match(described.stdout, /^\s+Ready\s+True\s+Converged\s+\S+\s+2\/2 replicas ready$/m);
 
     const table = await cli("get");
     assert.match(table.stdout, /^KIND\s+GROUP\s+NAME\s+READY\s+REASON\s+AGE$/m);
@@ -131,6 +150,13 @@ describe("end to end on a real Docker engine", function () {
     let log = "";
     controller.stderr.on("data", (d: Buffer) => (log += d.toString()));
     try {
+      // A labelled container that no object owns, as a crash could leave behind.
+      const instance = (JSON.parse(readFileSync(ws.state, "utf8")) as { instanceId: string }).instanceId;
+      const ghost = await engine.docker.createContainer({
+        Image: TEST_IMAGE, Cmd: ["sleep", "600"], name: "airloft-demo-ghost-0-00000000",
+        Labels: { "airloft.dev/instance": instance, "airloft.dev/group": "demo", "airloft.dev/kind": "App", "airloft.dev/name": "ghost", "airloft.dev/uid": "no-such-uid", "airloft.dev/replica": "0" },
+      });
+      await ghost.start();
       await engine.docker.getContainer(first.id).remove({ force: true });
       await engine.docker.getContainer(second.id).stop({ t: 1 });
       const deadline = Date.now() + 60_000;
@@ -138,7 +164,8 @@ describe("end to end on a real Docker engine", function () {
         const now = await ofApp("api");
         const restored = now.find((c) => c.replica === first.replica && c.state === "running");
         const restarted = now.find((c) => c.id === second.id && c.state === "running");
-        if (restored && restarted && now.length === 2) break;
+        const ghostGone = !(await containers()).some((c) => c.app === "ghost");
+        if (restored && restarted && now.length === 2 && ghostGone) break;
         if (Date.now() > deadline || controller.exitCode !== null) assert.fail(`not restored: ${JSON.stringify(now)}\n${log}`);
         await new Promise((r) => setTimeout(r, 500));
       }

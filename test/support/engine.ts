@@ -18,9 +18,17 @@ export interface TestEngine {
   docker_(args: string[]): Promise<string>;
 }
 
-let started: Promise<TestEngine> | undefined;
-let daemon: ChildProcess | undefined;
-let engineDir: string | undefined;
+interface EngineState {
+  started: Promise<TestEngine> | undefined;
+  daemon: ChildProcess | undefined;
+  dir: string | undefined;
+}
+
+/**
+ * Kept on globalThis: mocha loads the root hooks through require() and the test files through
+ * import, which can make two instances of this module; there must be one engine all the same.
+ */
+const state: EngineState = ((globalThis as { __airloftTestEngine?: EngineState }).__airloftTestEngine ??= { started: undefined, daemon: undefined, dir: undefined });
 
 const BUSYBOX_IMAGE = "airloft-examples/busybox:1";
 export const TEST_IMAGE = BUSYBOX_IMAGE;
@@ -35,19 +43,24 @@ export function engineUnavailableReason(): string | undefined {
 }
 
 export function useEngine(): Promise<TestEngine> {
-  started ??= startEngine();
-  return started;
+  state.started ??= startEngine();
+  return state.started;
 }
 
 async function startEngine(): Promise<TestEngine> {
   const dir = mkdtempSync(join(tmpdir(), "airloft-e2e-"));
-  engineDir = dir;
+  state.dir = dir;
   const socket = join(dir, "docker.sock");
   const log = openSync(join(dir, "dockerd.log"), "a");
-  daemon = spawn("/usr/sbin/dockerd", [
+  const daemon = spawn("/usr/sbin/dockerd", [
     "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "dockerd.pid"),
     "--host", `unix://${socket}`, "--storage-driver", "vfs", "--bridge", "none", "--iptables=true",
   ], { stdio: ["ignore", log, log], detached: false });
+  state.daemon = daemon;
+  // A safety net for runs that end without the root afterAll hook (a crash, a timeout kill).
+  process.once("exit", () => {
+    if (daemon.exitCode === null) daemon.kill("SIGKILL");
+  });
   const docker = new Docker({ socketPath: socket });
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -75,21 +88,29 @@ async function startEngine(): Promise<TestEngine> {
 
 /** Removes every container, stops the daemon and deletes its folder. */
 export async function stopEngine(): Promise<void> {
-  if (!started) return;
-  const engine = await started.catch(() => undefined);
-  started = undefined;
+  if (!state.started) return;
+  const engine = await state.started.catch(() => undefined);
+  state.started = undefined;
   if (engine) {
     const containers = await engine.docker.listContainers({ all: true }).catch(() => []);
     await Promise.all(containers.map((c) => engine.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
   }
+  const { daemon, dir: engineDir } = state;
   if (daemon && daemon.exitCode === null) {
-    const exited = new Promise((r) => daemon?.once("exit", r));
+    const exited = new Promise((r) => daemon.once("exit", r));
     daemon.kill("SIGTERM");
     await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
     if (daemon.exitCode === null) daemon.kill("SIGKILL");
   }
-  daemon = undefined;
+  state.daemon = undefined;
+  state.dir = undefined;
   if (engineDir) {
+    // dockerd's containerd may outlive it by a moment and keep writing under exec/.
+    for (let i = 0; i < 40; i++) {
+      const left = await run("pgrep", ["-f", engineDir]).then(() => true, () => false);
+      if (!left) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     // vfs layers can hold read-only files: a plain recursive rm handles them as root.
     await run("umount", ["-R", join(engineDir, "exec")]).catch(() => undefined);
     rmSync(engineDir, { recursive: true, force: true, maxRetries: 3 });

@@ -1,6 +1,9 @@
 import { stringify } from "yaml";
-import { parseKind } from "../../resources/kinds.js";
-import type { Resource } from "../../resources/types.js";
+import { dockerClient, engineError, resolveEngineAddress } from "../../providers/docker/engine.js";
+import { LABEL } from "../../providers/docker/labels.js";
+import { objectKey, parseKind } from "../../resources/kinds.js";
+import type { App, Resource } from "../../resources/types.js";
+import type { Store } from "../../store/store.js";
 import { formatAge } from "../../util/duration.js";
 import { findObject, openStore, parseRef, UsageError, type GlobalOptions } from "../context.js";
 import { parseFormat, renderObjects, renderTable } from "../output.js";
@@ -54,10 +57,7 @@ export async function describeCommand(words: string[], options: GetOptions): Pro
     const s = obj.status ?? {};
     lines.push(`Replicas:     ${s.readyReplicas ?? 0} ready, ${s.updatedReplicas ?? 0} updated, ${obj.spec.replicas ?? 1} desired`);
     if (s.image) lines.push(`Image:        ${s.image}`);
-    lines.push("Containers:");
-    const instances = s.instances ?? [];
-    lines.push(instances.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATE", "READY", "ENDPOINT", "CONFIG"],
-      instances.map((r) => [String(r.replica), r.containerId, r.name, r.state, String(r.ready), r.endpoint ?? "-", r.configHash])).trimEnd(), 2));
+    lines.push(...(await liveContainers(store, obj)));
   }
   if (obj.kind === "Group" && obj.status) {
     lines.push(`Provider:     ${obj.status.provider ?? obj.spec.provider}${obj.status.engine ? ` at ${obj.status.engine}` : ""}`);
@@ -69,6 +69,26 @@ export async function describeCommand(words: string[], options: GetOptions): Pro
     events.map((e) => [formatAge(e.time), e.type, e.reason, e.message])).trimEnd(), 2));
   process.stdout.write(lines.join("\n") + "\n");
   return 0;
+}
+
+/** The app's containers as the engine has them now; the last observed status if it cannot be reached. */
+async function liveContainers(store: Store, app: App): Promise<string[]> {
+  const group = store.get(objectKey("Group", "", app.metadata.group ?? ""));
+  const address = resolveEngineAddress(group?.kind === "Group" ? group.spec.docker?.host : undefined);
+  try {
+    const list = await dockerClient(address).listContainers({ all: true, filters: { label: [`${LABEL.uid}=${app.metadata.uid ?? ""}`] } });
+    const rows = list
+      .sort((a, b) => Number(a.Labels[LABEL.replica]) - Number(b.Labels[LABEL.replica]))
+      .map((c) => [c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status, c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-", c.Labels[LABEL.configHash] ?? "-"]);
+    return [`Containers (on ${address} now):`, rows.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"], rows).trimEnd(), 2)];
+  } catch (err) {
+    const instances = app.status?.instances ?? [];
+    return [
+      `Containers (last observed; ${engineError(address, err).message}):`,
+      instances.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATE", "READY", "ENDPOINT", "CONFIG"],
+        instances.map((r) => [String(r.replica), r.containerId, r.name, r.state, String(r.ready), r.endpoint ?? "-", r.configHash])).trimEnd(), 2),
+    ];
+  }
 }
 
 function indent(text: string, n: number): string {
