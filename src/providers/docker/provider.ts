@@ -68,10 +68,12 @@ export class DockerProvider implements InfraProvider {
     const plan = planApp(desired, containers, probe);
     await this.execute(address, plan.operations, options);
     const observed = plan.operations.length > 0 ? this.containersOf(await this.snapshots.get(address), desired) : containers;
+    // Counts as the engine is after this pass; replicas created just now are not probed yet.
+    const after = plan.operations.length > 0 ? planApp(desired, observed, probe) : plan;
     return {
       replicas: replicaStatuses(observed, desired, probe),
-      readyReplicas: plan.readyReplicas,
-      updatedReplicas: plan.updatedReplicas,
+      readyReplicas: after.readyReplicas,
+      updatedReplicas: after.updatedReplicas,
       converged: plan.converged,
       operations: plan.operations.map(describeOperation),
       image: desired.template.image,
