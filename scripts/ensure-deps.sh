@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 missing=""
 command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
 command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
+# redis-server and redis-cli go into the Redis image the service tests build.
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing$missing" >&2

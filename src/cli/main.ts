@@ -51,7 +51,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .argument("[words...]", "KIND, KIND NAME, KIND/NAME or KIND/GROUP/NAME")
     .option("-g, --group <group>", "only this group")
     .option("-o, --output <format>", "table, wide, yaml or json", "table")
-    .action(run(async (words: string[], opts: { group?: string; output?: string }) => getCommand(words, globals(opts))));
+    .option("--show-secrets", "include generated credentials (with -o json or yaml)")
+    .action(run(async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean }) => getCommand(words, globals(opts))));
 
   program.command("describe")
     .description("spec, conditions, events and the real containers of one object")
@@ -65,10 +66,11 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-f, --filename <path>", "manifest file or folder (repeatable)", collect)
     .option("-R, --recursive", "read folders recursively")
     .option("-g, --group <group>", "the object's group")
+    .option("--cascade", "deleting a group deletes everything in it too")
     .option("--wait", "wait until the infrastructure is gone (the default)", true)
     .option("--no-wait", "only mark for deletion")
     .option("--timeout <duration>", "how long to wait", "5m")
-    .action(run(async (words: string[], opts: { filename?: string[]; recursive?: boolean; group?: string; wait?: boolean; timeout?: string }) => deleteCommand(words, globals(opts))));
+    .action(run(async (words: string[], opts: { filename?: string[]; recursive?: boolean; group?: string; cascade?: boolean; wait?: boolean; timeout?: string }) => deleteCommand(words, globals(opts))));
 
   program.command("wait")
     .description("wait for a condition: airloft wait app/web --for condition=Ready")

@@ -1,27 +1,40 @@
-import { getCondition, isReadyAt } from "../resources/conditions.js";
-import { objectKey } from "../resources/kinds.js";
-import type { App, AppStatus, Group } from "../resources/types.js";
+import { quotaViolationsOf } from "./quota.js";
+import type { App, AppStatus } from "../resources/types.js";
+import { resolveBindings } from "./bindings.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
-import { Reconciler } from "./reconciler.js";
+import { collectOperations, Reconciler } from "./reconciler.js";
 
-const WAIT_FOR_GROUP_MS = 2000;
+const WAIT_FOR_SERVICES_MS = 2000;
 
-/** Converges an App's replicas on its group's provider. */
+/** Converges an App's replicas on its group's provider, with its bound services' variables. */
 export class AppController extends Reconciler<"App"> {
   readonly kind = "App" as const;
 
   protected async reconcileObject(app: App, report: (op: string) => void): Promise<Outcome<AppStatus>> {
-    const group = this.groupOf(app);
-    if (!group || !isReadyAt(group)) {
-      const name = app.metadata.group ?? "";
-      const why = getCondition(group?.status, "Ready");
-      const message = `waiting for group ${name} to be ready${why?.status === "False" ? `: ${why.reason}: ${why.message}` : ""}`;
-      return { status: {}, ready: false, reason: "WaitingForGroup", message, operations: [], requeueAfterMs: WAIT_FOR_GROUP_MS };
+    const waited = this.waitForGroup(app);
+    if ("outcome" in waited) return waited.outcome;
+    const { group } = waited;
+    const bindings = resolveBindings(this.ctx.store, app);
+    if (bindings.missing.length > 0 || bindings.notReady.length > 0) {
+      const parts = [
+        ...(bindings.missing.length > 0 ? [`service ${bindings.missing.join(", ")} not found in group ${group.metadata.name}`] : []),
+        ...(bindings.notReady.length > 0 ? [`waiting for service ${bindings.notReady.join(", ")} to be ready`] : []),
+      ];
+      return { status: {}, ready: false, reason: bindings.missing.length > 0 ? "ServiceNotFound" : "WaitingForServices", message: parts.join("; "), operations: [], requeueAfterMs: WAIT_FOR_SERVICES_MS };
     }
-    const outcome = await this.ctx.providers.for(group).reconcileApp(app, group, { onOperation: report });
+    // Over quota (a quota lowered below use): keep what runs, start nothing more.
+    const over = quotaViolationsOf(this.ctx.store, group.metadata.name);
+    const existing = new Set((app.status?.instances ?? []).map((r) => r.replica)).size;
     const replicas = app.spec.replicas ?? 1;
+    const capped = over.length > 0 && replicas > existing;
+    const outcome = await this.ctx.providers.for(group).reconcileApp(app, group, {
+      onOperation: report,
+      bindings: bindings.env,
+      ...(capped ? { scaleUpLimit: existing } : {}),
+    });
     const endpoints = outcome.replicas.filter((r) => r.ready && r.endpoint).map((r) => `http://${r.endpoint}`);
     const rolling = outcome.updatedReplicas < replicas || outcome.replicas.length > replicas;
+    const counts = `${outcome.readyReplicas}/${replicas} replicas ready${rolling && !capped ? `, ${outcome.updatedReplicas} updated` : ""}`;
     return {
       status: {
         replicas,
@@ -31,28 +44,19 @@ export class AppController extends Reconciler<"App"> {
         instances: [...outcome.replicas],
         endpoints,
       },
-      ready: outcome.converged,
-      reason: outcome.converged ? "Converged" : rolling ? "RollingOut" : "WaitingForReplicas",
-      message: `${outcome.readyReplicas}/${replicas} replicas ready${rolling ? `, ${outcome.updatedReplicas} updated` : ""}`,
+      ready: outcome.converged && !capped,
+      reason: capped ? "QuotaExceeded" : outcome.converged ? "Converged" : rolling ? "RollingOut" : "WaitingForReplicas",
+      message: capped ? `${over.map((v) => v.message).join("; ")}; not scaling up beyond ${existing} (${counts})` : counts,
       operations: outcome.operations,
+      ...(capped ? { requeueAfterMs: 30_000 } : {}),
     };
   }
 
   protected async finalizeObject(app: App, report: (op: string) => void): Promise<FinalizeOutcome> {
     const group = this.groupOf(app);
-    const operations: string[] = [];
-    if (!group) return { done: true, operations };
-    const done = await this.ctx.providers.for(group).finalizeApp(app, group, {
-      onOperation: (op) => {
-        operations.push(op);
-        report(op);
-      },
-    });
+    if (!group) return { done: true, operations: [] };
+    const { operations, onOperation } = collectOperations(report);
+    const done = await this.ctx.providers.for(group).finalizeApp(app, group, { onOperation });
     return { done, operations };
-  }
-
-  private groupOf(app: App): Group | undefined {
-    const group = this.ctx.store.get(objectKey("Group", "", app.metadata.group ?? ""));
-    return group?.kind === "Group" ? group : undefined;
   }
 }

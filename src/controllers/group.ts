@@ -1,7 +1,7 @@
 import { displayName } from "../resources/kinds.js";
 import type { Group, GroupStatus } from "../resources/types.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
-import { Reconciler } from "./reconciler.js";
+import { collectOperations, Reconciler } from "./reconciler.js";
 
 /** Owns a group's shared infrastructure (a Docker network), and cleans what no object owns. */
 export class GroupController extends Reconciler<"Group"> {
@@ -9,11 +9,7 @@ export class GroupController extends Reconciler<"Group"> {
 
   protected async reconcileObject(group: Group, report: (op: string) => void): Promise<Outcome<GroupStatus>> {
     const provider = this.ctx.providers.for(group);
-    const operations: string[] = [];
-    const onOperation = (op: string): void => {
-      operations.push(op);
-      report(op);
-    };
+    const { operations, onOperation } = collectOperations(report);
     const facts = await provider.reconcileGroup(group, { onOperation });
     // Level-triggered cleanup: anything labelled by this installation whose owner is gone.
     const live = new Set(this.ctx.store.list().map((o) => o.metadata.uid ?? ""));
@@ -34,13 +30,8 @@ export class GroupController extends Reconciler<"Group"> {
       const names = owned.slice(0, 5).map(displayName).join(", ");
       return { done: false, reason: "DeletionBlocked", message: `waiting until the group owns nothing: ${names}${owned.length > 5 ? ` and ${owned.length - 5} more` : ""}`, operations: [] };
     }
-    const operations: string[] = [];
-    const done = await this.ctx.providers.for(group).finalizeGroup(group, {
-      onOperation: (op) => {
-        operations.push(op);
-        report(op);
-      },
-    });
+    const { operations, onOperation } = collectOperations(report);
+    const done = await this.ctx.providers.for(group).finalizeGroup(group, { onOperation });
     return { done, operations };
   }
 }

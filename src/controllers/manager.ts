@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { TerminalError, errorMessage } from "../errors.js";
 import { keyOf, objectKey, parseKey } from "../resources/kinds.js";
 import type { Kind } from "../resources/types.js";
@@ -7,6 +8,8 @@ import { AppController } from "./app.js";
 import type { Controller } from "./controller.js";
 import type { ControllerContext } from "./context.js";
 import { GroupController } from "./group.js";
+import { QuotaController } from "./quota.js";
+import { ServiceController } from "./service.js";
 import { WorkQueue, type QueueOptions } from "./queue.js";
 
 export interface ManagerOptions {
@@ -28,6 +31,8 @@ export interface ManagerOptions {
  */
 export class Manager {
   readonly queue: WorkQueue;
+  /** "reconciled" with the key after each reconcile that did not fail. */
+  readonly events = new EventEmitter<{ reconciled: [string] }>();
   private readonly controllers = new Map<Kind, Controller>();
   private readonly workers: number;
   private readonly resyncMs: number;
@@ -48,7 +53,8 @@ export class Manager {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.queue = new WorkQueue({ clock: this.clock, ...options.queue });
-    for (const controller of options.controllers ?? [new GroupController(ctx), new AppController(ctx)]) this.controllers.set(controller.kind, controller);
+    const defaults = [new GroupController(ctx), new QuotaController(ctx), new ServiceController(ctx), new AppController(ctx)];
+    for (const controller of options.controllers ?? defaults) this.controllers.set(controller.kind, controller);
   }
 
   start(): void {
@@ -86,19 +92,28 @@ export class Manager {
 
   private handleStoreEvent(event: StoreEvent): void {
     const { type, key, object } = event;
+    const group = object.metadata.group;
+    const enqueueGroup = (kind?: Kind): void => {
+      for (const o of this.ctx.store.list({ group: group ?? object.metadata.name, ...(kind ? { kind } : {}) })) this.enqueue(keyOf(o));
+    };
     switch (type) {
       case "added":
       case "spec":
       case "deleting":
         this.enqueue(key);
+        // Usage changed: quotas recount; a quota changed: its apps re-check their limits.
+        if (object.kind === "App" || object.kind === "Service") enqueueGroup("Quota");
+        if (object.kind === "Quota") enqueueGroup("App");
         break;
       case "status":
-        // A group's readiness gates its apps.
-        if (object.kind === "Group") for (const o of this.ctx.store.list({ group: object.metadata.name })) this.enqueue(keyOf(o));
+        // A group's readiness gates its objects; a service's readiness gates the apps bound to it.
+        if (object.kind === "Group") enqueueGroup();
+        if (object.kind === "Service") enqueueGroup("App");
         break;
       case "removed":
-        // A deleting group waits for its objects to go.
-        if (object.metadata.group) this.enqueue(objectKey("Group", "", object.metadata.group));
+        // A deleting group waits for its objects to go; usage went down.
+        if (group) this.enqueue(objectKey("Group", "", group));
+        if (object.kind === "App" || object.kind === "Service") enqueueGroup("Quota");
         break;
       case "metadata":
         break;
@@ -114,6 +129,7 @@ export class Manager {
         const result = (await controller?.reconcile(key)) ?? {};
         this.queue.forget(key);
         if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+        this.events.emit("reconciled", key);
       } catch (err) {
         if (err instanceof TerminalError) {
           this.queue.forget(key);

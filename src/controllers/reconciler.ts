@@ -1,7 +1,7 @@
 import { TerminalError, errorMessage, ProviderUnavailableError } from "../errors.js";
-import { getCondition, isStalledAt, removeCondition, setCondition } from "../resources/conditions.js";
-import { displayName, keyOf } from "../resources/kinds.js";
-import type { BaseStatus, Kind, Resource, ResourceOfKind } from "../resources/types.js";
+import { getCondition, isReadyAt, isStalledAt, removeCondition, setCondition } from "../resources/conditions.js";
+import { displayName, keyOf, objectKey } from "../resources/kinds.js";
+import type { BaseStatus, Group, Kind, Resource, ResourceOfKind } from "../resources/types.js";
 import { FINALIZER } from "../store/store.js";
 import type { Controller, ReconcileResult } from "./controller.js";
 import type { ControllerContext, ProgressKind } from "./context.js";
@@ -27,6 +27,7 @@ export interface FinalizeOutcome {
 }
 
 const POLL_WHILE_PROGRESSING_MS = 1500;
+const WAIT_FOR_GROUP_MS = 2000;
 
 /**
  * The public reconcile as a thin shell (after Flux and controller-runtime): fetch; route
@@ -121,6 +122,21 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     this.progress(obj, terminal ? "stalled" : "failed", message);
   }
 
+  /** The Group an object belongs to, if it exists. */
+  protected groupOf(obj: Resource): Group | undefined {
+    const group = this.ctx.store.get(objectKey("Group", "", obj.metadata.group ?? ""));
+    return group?.kind === "Group" ? group : undefined;
+  }
+
+  /** Not ready while the object's group is not: says why, with the group's own reason. */
+  protected waitForGroup(obj: Resource): { group: Group } | { outcome: Outcome<BaseStatus> } {
+    const group = this.groupOf(obj);
+    if (group && isReadyAt(group)) return { group };
+    const why = getCondition(group?.status, "Ready");
+    const message = `waiting for group ${obj.metadata.group} to be ready${why?.status === "False" ? `: ${why.reason}: ${why.message}` : ""}`;
+    return { outcome: { status: {}, ready: false, reason: "WaitingForGroup", message, operations: [], requeueAfterMs: WAIT_FOR_GROUP_MS } };
+  }
+
   protected async writeStatus(obj: Resource, update: (s: BaseStatus) => BaseStatus): Promise<void> {
     await this.ctx.store.updateStatus(keyOf(obj), update);
   }
@@ -130,6 +146,18 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     const level = kind === "failed" || kind === "stalled" ? "warn" : "info";
     this.ctx.log.log(level, `${displayName(obj)} ${kind}: ${message}`, { key: keyOf(obj) });
   }
+}
+
+/** Collects the operations of a pass while reporting each as it completes. */
+export function collectOperations(report: (op: string) => void): { operations: string[]; onOperation: (op: string) => void } {
+  const operations: string[] = [];
+  return {
+    operations,
+    onOperation: (op) => {
+      operations.push(op);
+      report(op);
+    },
+  };
 }
 
 /** A change list as one event line, cut to a readable length. */

@@ -1,8 +1,16 @@
-import type { App, Group, GroupStatus, ReplicaStatus } from "../resources/types.js";
+import type { ServiceCredentials } from "../resources/templates.js";
+import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../resources/types.js";
 
 export interface ReconcileOptions {
   /** Each operation as it completes, in the stable form "app:acme/web:1 create (missing)". */
   readonly onOperation?: (description: string) => void;
+}
+
+export interface AppReconcileOptions extends ReconcileOptions {
+  /** Connection variables of the app's bound services. */
+  readonly bindings?: Readonly<Record<string, string>>;
+  /** Over quota: create no replica numbered at or above this (existing ones stay). */
+  readonly scaleUpLimit?: number;
 }
 
 export interface AppOutcome {
@@ -27,10 +35,14 @@ export interface InfraProvider {
   reconcileGroup(group: Group, options?: ReconcileOptions): Promise<Partial<GroupStatus>>;
   /** Removes the group's own infrastructure; true once nothing of it remains. */
   finalizeGroup(group: Group, options?: ReconcileOptions): Promise<boolean>;
-  reconcileApp(app: App, group: Group, options?: ReconcileOptions): Promise<AppOutcome>;
+  reconcileApp(app: App, group: Group, options?: AppReconcileOptions): Promise<AppOutcome>;
   /** What reconcileApp would do now, without doing it (for diff). */
-  planApp(app: App, group: Group): Promise<readonly string[]>;
+  planApp(app: App, group: Group, bindings?: Readonly<Record<string, string>>): Promise<readonly string[]>;
   finalizeApp(app: App, group: Group, options?: ReconcileOptions): Promise<boolean>;
+  /** A backing service from its template, with its data on a volume; ready when its check passes. */
+  reconcileService(service: Service, group: Group, creds: ServiceCredentials, options?: ReconcileOptions): Promise<AppOutcome & { readonly volume: string }>;
+  /** Removes the service's container, and its data only when its deletionPolicy says Delete. */
+  finalizeService(service: Service, group: Group, options?: ReconcileOptions): Promise<boolean>;
   /** Removes what this installation labelled whose owner uid is not live; returns what it removed. */
   collectGarbage(group: Group, liveUids: ReadonlySet<string>, options?: ReconcileOptions): Promise<readonly string[]>;
 }

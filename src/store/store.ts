@@ -1,9 +1,10 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import { Low } from "lowdb";
 import { NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
 import type { LoadedManifest } from "../resources/loader.js";
+import { admissionErrors } from "../resources/quota.js";
 import { displayName, KIND_ORDER, keyOf, objectKey, type ObjectRef } from "../resources/kinds.js";
 import type { BaseStatus, Kind, Resource, StoredEvent } from "../resources/types.js";
 import { DurableJSONFile } from "./durable-file.js";
@@ -19,6 +20,8 @@ interface StateFile {
   lastResourceVersion: number;
   objects: Record<string, Resource>;
   events: Record<string, StoredEvent[]>;
+  /** Generated credentials by object uid: kept with the object, never in its status or output. */
+  secrets?: Record<string, Record<string, string>>;
 }
 
 export type ChangeAction = "created" | "configured" | "unchanged" | "deleted";
@@ -106,6 +109,16 @@ export class Store {
       .map((o) => structuredClone(o));
   }
 
+  /** An object's generated credentials; only for controllers and `--show-secrets`. */
+  secretsOf(obj: Resource): Record<string, string> {
+    return { ...(this.db.data.secrets?.[obj.metadata.uid ?? ""] ?? {}) };
+  }
+
+  private setSecrets(obj: Resource, secrets: Record<string, string>): void {
+    this.db.data.secrets ??= {};
+    this.db.data.secrets[obj.metadata.uid ?? ""] = secrets;
+  }
+
   eventsOf(obj: Resource): StoredEvent[] {
     return [...(this.db.data.events[obj.metadata.uid ?? ""] ?? [])];
   }
@@ -133,7 +146,35 @@ export class Store {
         errors.push(new ValidationError(source, "metadata.resourceVersion", `stale: the stored object is at ${existing.metadata.resourceVersion}, the manifest at ${rv}`));
       }
     }
+    errors.push(...this.admitGroups(manifests));
     if (errors.length > 0) throw new ValidationErrors(errors);
+  }
+
+  /**
+   * Group-wide checks on the group as it would be after the apply: quotas, and one name per
+   * group for apps and services (both are reached by that name on the group's network).
+   */
+  private admitGroups(manifests: readonly LoadedManifest[]): ValidationError[] {
+    const errors: ValidationError[] = [];
+    const groups = new Set(manifests.map((m) => m.object.metadata.group ?? (m.object.kind === "Group" ? m.object.metadata.name : "")));
+    for (const group of groups) {
+      const mine = manifests.filter((m) => m.object.metadata.group === group);
+      if (mine.length === 0) continue;
+      const before = Object.values(this.db.data.objects).filter((o) => o.metadata.group === group);
+      const afterByKey = new Map(before.map((o) => [keyOf(o), o]));
+      for (const { object } of mine) afterByKey.set(keyOf(object), object);
+      const after = [...afterByKey.values()];
+      const sourceOf = (obj: Resource | undefined): LoadedManifest => mine.find((m) => obj && keyOf(m.object) === keyOf(obj)) ?? (mine[0] as LoadedManifest);
+      for (const { object, message } of admissionErrors(before, after)) errors.push(new ValidationError(sourceOf(object).source, "", message));
+      const names = new Map<string, Resource>();
+      for (const o of after) {
+        if (o.kind !== "App" && o.kind !== "Service") continue;
+        const other = names.get(o.metadata.name);
+        if (other && other.kind !== o.kind) errors.push(new ValidationError(sourceOf(o).source, "metadata.name", `an ${other.kind.toLowerCase()} and a ${o.kind.toLowerCase()} of group ${group} are both named "${o.metadata.name}"; they share one network name`));
+        names.set(o.metadata.name, o);
+      }
+    }
+    return errors;
   }
 
   /** What an apply would change, without writing anything. */
@@ -169,6 +210,7 @@ export class Store {
           status: {},
         } as Resource;
         this.db.data.objects[key] = created;
+        if (created.kind === "Service") this.setSecrets(created, { password: randomBytes(24).toString("base64url") });
         this.pushEvent(created, { type: "Normal", reason: "Created", message: "created by apply" });
         changes.push({ key, display: displayName(created), action: "created", object: structuredClone(created) });
         emitted.push({ type: "added", key, object: created });
@@ -259,6 +301,7 @@ export class Store {
     if (finalizers.length === 0 && obj.metadata.deletionTimestamp) {
       delete this.db.data.objects[key];
       delete this.db.data.events[obj.metadata.uid ?? ""];
+      delete this.db.data.secrets?.[obj.metadata.uid ?? ""];
       await this.persist();
       this.emit({ type: "removed", key, object: obj });
       return;

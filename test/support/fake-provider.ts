@@ -1,5 +1,5 @@
-import type { App, Group, GroupStatus } from "../../src/resources/types.js";
-import type { AppOutcome, InfraProvider, ReconcileOptions } from "../../src/providers/types.js";
+import type { App, Group, GroupStatus, Service } from "../../src/resources/types.js";
+import type { AppOutcome, AppReconcileOptions, InfraProvider } from "../../src/providers/types.js";
 
 /**
  * A fake of the project's own InfraProvider interface: apps "run" in a map, and a test can make
@@ -9,6 +9,9 @@ export class FakeProvider implements InfraProvider {
   readonly name = "docker" as const;
   readonly running = new Map<string, number>();
   readonly calls: string[] = [];
+  /** The binding variables each app was last reconciled with. */
+  readonly bindings = new Map<string, Record<string, string>>();
+  readonly unreadyServices = new Set<string>();
   failWith: Error | undefined;
   /** Which calls fail with failWith (all by default), e.g. (c) => c.startsWith("app"). */
   failWhen: (call: string) => boolean = () => true;
@@ -27,9 +30,10 @@ export class FakeProvider implements InfraProvider {
     return true;
   }
 
-  async reconcileApp(app: App, _group: Group, options: ReconcileOptions = {}): Promise<AppOutcome> {
+  async reconcileApp(app: App, _group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
     this.call(`app ${app.metadata.name}`);
-    const want = app.spec.replicas ?? 1;
+    this.bindings.set(app.metadata.name, { ...(options.bindings ?? {}) });
+    const want = Math.min(app.spec.replicas ?? 1, options.scaleUpLimit ?? Infinity);
     const have = this.running.get(app.metadata.name) ?? 0;
     const operations = Array.from({ length: Math.max(0, want - have) }, (_, i) => `app:${app.metadata.group}/${app.metadata.name}:${have + i} create (missing)`);
     for (const op of operations) options.onOperation?.(op);
@@ -38,6 +42,20 @@ export class FakeProvider implements InfraProvider {
       replicas: Array.from({ length: want }, (_, i) => ({ replica: i, containerId: `c${i}`, name: `c${i}`, state: "running", ready: true, configHash: "h" })),
       readyReplicas: want, updatedReplicas: want, converged: true, operations, image: app.spec.image ?? "",
     };
+  }
+
+  async reconcileService(service: Service): Promise<AppOutcome & { volume: string }> {
+    this.call(`service ${service.metadata.name}`);
+    const ready = !this.unreadyServices.has(service.metadata.name);
+    return {
+      replicas: [{ replica: 0, containerId: "s0", name: "s0", state: "running", ready, configHash: "h" }],
+      readyReplicas: ready ? 1 : 0, updatedReplicas: 1, converged: ready, operations: [], image: "redis:7", volume: `vol-${service.metadata.name}`,
+    };
+  }
+
+  async finalizeService(service: Service): Promise<boolean> {
+    this.call(`finalize service ${service.metadata.name}`);
+    return true;
   }
 
   async planApp(): Promise<readonly string[]> {

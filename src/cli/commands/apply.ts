@@ -1,5 +1,5 @@
 import { isReadyAt, isStalledAt, getCondition } from "../../resources/conditions.js";
-import { objectKey } from "../../resources/kinds.js";
+import { keyOf, objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
 import type { Resource } from "../../resources/types.js";
 import type { Change, Store } from "../../store/store.js";
@@ -43,6 +43,10 @@ export async function converge(store: Store, changes: readonly Change[], options
   const printer = new ProgressPrinter(process.stdout);
   const loop = startEmbedded(store, cliLogger(options), printer.handle);
   const keys = changes.map((c) => c.key);
+  // A Ready condition from before this apply may be stale (a container removed since): an
+  // object counts as ready only once it has been reconciled in this run.
+  const reconciled = new Set<string>();
+  loop.manager.events.on("reconciled", (key) => reconciled.add(key));
   const current = (): Resource[] => keys.flatMap((k) => store.get(k) ?? []);
   const failedForNow = (o: Resource): boolean => isStalledAt(o) || UNREACHABLE_REASONS.has(getCondition(o.status, "Ready")?.reason ?? "");
   // An object whose group failed waits on it: the group's error is the one to report.
@@ -50,7 +54,7 @@ export async function converge(store: Store, changes: readonly Change[], options
     const group = o.metadata.group ? store.get(objectKey("Group", "", o.metadata.group)) : undefined;
     return group !== undefined && failedForNow(group);
   };
-  const finished = (o: Resource): boolean => isReadyAt(o) || failedForNow(o) || groupFailed(o);
+  const finished = (o: Resource): boolean => (isReadyAt(o) && reconciled.has(keyOf(o))) || failedForNow(o) || groupFailed(o);
   const verdict = await waitUntil(store, () => current().every(finished), timeoutMs);
   await loop.stop();
   printer.finish();

@@ -10,6 +10,7 @@ export interface DeleteOptions extends GlobalOptions {
   readonly filename?: string[];
   readonly recursive?: boolean;
   readonly group?: string;
+  readonly cascade?: boolean;
   readonly wait?: boolean;
   readonly timeout?: string;
 }
@@ -28,6 +29,11 @@ export async function deleteCommand(words: string[], options: DeleteOptions): Pr
       keys = [keyOf(findObject(store, parseRef(words, options.group)))];
     } else {
       throw new UsageError("name what to delete: -f PATH or KIND/NAME");
+    }
+    if (options.cascade) {
+      const groups = keys.filter((k) => k.startsWith("Group/")).map((k) => k.slice("Group//".length));
+      const owned = groups.flatMap((g) => store.list({ group: g }).map(keyOf));
+      keys = [...new Set([...owned, ...keys])];
     }
     // Owned objects first, so a group's own deletion is not held by what this command also deletes.
     keys.sort((a, b) => (a.startsWith("Group/") ? 1 : 0) - (b.startsWith("Group/") ? 1 : 0));

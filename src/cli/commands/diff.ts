@@ -5,6 +5,8 @@ import { loadManifests } from "../../resources/loader.js";
 import type { Resource } from "../../resources/types.js";
 import { ProviderRegistry } from "../../providers/registry.js";
 import { errorMessage } from "../../errors.js";
+import { resolveBindings } from "../../controllers/bindings.js";
+import type { Store } from "../../store/store.js";
 import { openStore, type GlobalOptions } from "../context.js";
 
 export interface DiffOptions extends GlobalOptions {
@@ -64,7 +66,7 @@ export async function diffCommand(options: DiffOptions): Promise<number> {
     const specDiff = existing && isDeepStrictEqual(existing.spec, object.spec) && isDeepStrictEqual(existing.metadata.labels, object.metadata.labels) && isDeepStrictEqual(existing.metadata.annotations, object.metadata.annotations)
       ? []
       : lineDiff(userView(existing), userView(object));
-    const operations = await plannedOperations(object, store.get.bind(store), providers, manifests.map((m) => m.object));
+    const operations = await plannedOperations(object, store, providers, manifests.map((m) => m.object));
     if (specDiff.length === 0 && operations.length === 0) continue;
     changed = true;
     process.stdout.write(`${title}${existing ? "" : " (new)"}\n`);
@@ -75,15 +77,16 @@ export async function diffCommand(options: DiffOptions): Promise<number> {
   return changed ? 1 : 0;
 }
 
-async function plannedOperations(object: Resource, get: (key: string) => Resource | undefined, providers: ProviderRegistry, applied: readonly Resource[]): Promise<string[]> {
+async function plannedOperations(object: Resource, store: Store, providers: ProviderRegistry, applied: readonly Resource[]): Promise<string[]> {
   if (object.kind !== "App") return [];
+  const get = (key: string): Resource | undefined => store.get(key);
   const groupKey = objectKey("Group", "", object.metadata.group ?? "");
   const group = applied.find((o) => keyOf(o) === groupKey) ?? get(groupKey);
   if (group?.kind !== "Group") return [];
   const existing = get(keyOf(object));
   const app = { ...object, metadata: { ...object.metadata, uid: existing?.metadata.uid ?? "(new)" } };
   try {
-    return [...(await providers.for(group).planApp(app, group))];
+    return [...(await providers.for(group).planApp(app, group, resolveBindings(store, app).env))];
   } catch (err) {
     return [`(infrastructure not compared: ${errorMessage(err)})`];
   }

@@ -11,6 +11,8 @@ import { parseFormat, renderObjects, renderTable } from "../output.js";
 export interface GetOptions extends GlobalOptions {
   readonly group?: string;
   readonly output?: string;
+  /** Adds generated credentials (a service's password) to yaml or json output. */
+  readonly showSecrets?: boolean;
 }
 
 export async function getCommand(words: string[], options: GetOptions): Promise<number> {
@@ -28,6 +30,10 @@ export async function getCommand(words: string[], options: GetOptions): Promise<
   if (objects.length === 0 && format !== "json" && format !== "yaml") {
     process.stderr.write("no objects found\n");
     return 0;
+  }
+  if (options.showSecrets) {
+    if (format !== "json" && format !== "yaml") throw new UsageError("--show-secrets needs -o json or -o yaml");
+    objects = objects.map((o) => ({ ...o, secrets: store.secretsOf(o) }));
   }
   process.stdout.write(renderObjects(objects, format));
   return 0;

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { App, Group } from "../../resources/types.js";
+import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
+import type { App, Group, ResourceQuantities, Service } from "../../resources/types.js";
 import { parseCpu, parseMemory } from "../../resources/quantity.js";
 import { ownerLabels } from "./labels.js";
 
@@ -12,7 +13,10 @@ export interface ContainerTemplate {
   readonly command: readonly string[] | undefined;
   readonly env: Readonly<Record<string, string>>;
   readonly port: number | undefined;
+  /** Publish the port on the host (apps); services are reached only on the group network. */
+  readonly publish: boolean;
   readonly hostIP: string;
+  readonly volumes: ReadonlyArray<{ readonly name: string; readonly target: string }>;
   readonly network: string;
   readonly nanoCpus: number | undefined;
   readonly memory: number | undefined;
@@ -21,6 +25,7 @@ export interface ContainerTemplate {
 }
 
 export interface DesiredApp {
+  readonly kind: "App" | "Service";
   readonly group: string;
   readonly name: string;
   readonly uid: string;
@@ -40,12 +45,15 @@ export function networkName(group: Group): string {
   return group.spec.docker?.network?.name ?? `airloft-${group.metadata.name}`;
 }
 
-/** The desired state of an app's containers, given the image id that its image or build resolved to. */
-export function desiredApp(app: App, group: Group, instance: string, image: { ref: string; id: string }): DesiredApp {
+/**
+ * The desired state of an app's containers, given the image id that its image or build resolved
+ * to and the variables of its bound services (the app's own env wins over them).
+ */
+export function desiredApp(app: App, group: Group, instance: string, image: { ref: string; id: string }, bindings: Readonly<Record<string, string>> = {}): DesiredApp {
   const spec = app.spec;
   const hc = spec.healthCheck;
   const port = spec.port;
-  const env: Record<string, string> = { ...(port ? { PORT: String(port) } : {}), ...(spec.env ?? {}) };
+  const env: Record<string, string> = { ...(port ? { PORT: String(port) } : {}), ...bindings, ...(spec.env ?? {}) };
   const timing = {
     intervalNs: (hc?.intervalSeconds ?? 5) * SECOND_NS,
     timeoutNs: (hc?.timeoutSeconds ?? 3) * SECOND_NS,
@@ -58,14 +66,16 @@ export function desiredApp(app: App, group: Group, instance: string, image: { re
     command: spec.command,
     env,
     port,
+    publish: true,
     hostIP: spec.publish?.hostIP ?? DEFAULT_BIND_ADDRESS,
+    volumes: [],
     network: networkName(group),
-    nanoCpus: spec.resources?.cpu !== undefined ? Math.round(parseCpu(spec.resources.cpu) * SECOND_NS) : undefined,
-    memory: spec.resources?.memory !== undefined ? parseMemory(spec.resources.memory) : undefined,
+    ...limits(spec.resources),
     restart: spec.restart ?? "unless-stopped",
     healthCheck: hc?.command ? { test: ["CMD", ...hc.command], ...timing } : undefined,
   };
   return {
+    kind: "App",
     group: group.metadata.name,
     name: app.metadata.name,
     uid: app.metadata.uid ?? "",
@@ -75,6 +85,54 @@ export function desiredApp(app: App, group: Group, instance: string, image: { re
     template,
     configHash: configHash(template),
     httpCheck: hc?.http && port ? { path: hc.http.path, port } : undefined,
+  };
+}
+
+function limits(resources: ResourceQuantities | undefined): Pick<ContainerTemplate, "nanoCpus" | "memory"> {
+  return {
+    nanoCpus: resources?.cpu !== undefined ? Math.round(parseCpu(resources.cpu) * SECOND_NS) : undefined,
+    memory: resources?.memory !== undefined ? parseMemory(resources.memory) : undefined,
+  };
+}
+
+/** The volume that keeps a service's data: named by group and service, so a re-created Service finds its data. */
+export function volumeName(group: string, service: string): string {
+  return `airloft-${group}-${service}-data`;
+}
+
+/**
+ * A service as one container from its template: not published on the host, its data on a
+ * named volume, its own health check, replaced (never doubled) on change since two servers
+ * must not share one data folder.
+ */
+export function desiredService(service: Service, group: Group, instance: string, image: { ref: string; id: string }, creds: ServiceCredentials): DesiredApp {
+  const t = SERVICE_TEMPLATES[service.spec.template];
+  const name = service.metadata.name;
+  const template: ContainerTemplate = {
+    image: image.ref,
+    imageId: image.id,
+    command: t.command,
+    env: t.env(creds, name),
+    port: t.port,
+    publish: false,
+    hostIP: DEFAULT_BIND_ADDRESS,
+    volumes: [{ name: volumeName(group.metadata.name, name), target: t.dataPath }],
+    network: networkName(group),
+    ...limits(service.spec.resources),
+    restart: "unless-stopped",
+    healthCheck: { test: ["CMD", ...t.healthCheck], intervalNs: 2 * SECOND_NS, timeoutNs: 5 * SECOND_NS, retries: 15, startPeriodNs: 0 },
+  };
+  return {
+    kind: "Service",
+    group: group.metadata.name,
+    name,
+    uid: service.metadata.uid ?? "",
+    instance,
+    replicas: 1,
+    strategy: "Recreate",
+    template,
+    configHash: configHash(template),
+    httpCheck: undefined,
   };
 }
 
@@ -93,6 +151,7 @@ function canonicalJson(value: unknown): string {
 }
 
 export function containerName(desired: Pick<DesiredApp, "group" | "name" | "configHash">, replica: number): string {
+  // Apps and services of a group never share a name (admission), so this is unique per group.
   return `airloft-${desired.group}-${desired.name}-${replica}-${desired.configHash.slice(0, 8)}`;
 }
 
@@ -100,19 +159,21 @@ export function containerName(desired: Pick<DesiredApp, "group" | "name" | "conf
 export function containerCreateOptions(desired: DesiredApp, replica: number): Record<string, unknown> {
   const t = desired.template;
   const portKey = t.port ? `${t.port}/tcp` : undefined;
+  const publish = t.publish && portKey;
   return {
     name: containerName(desired, replica),
     Image: t.image,
     ...(t.command ? { Cmd: [...t.command] } : {}),
     Env: Object.entries(t.env).map(([k, v]) => `${k}=${v}`),
-    Labels: ownerLabels({ instance: desired.instance, group: desired.group, kind: "App", name: desired.name, uid: desired.uid, configHash: desired.configHash, replica }),
+    Labels: ownerLabels({ instance: desired.instance, group: desired.group, kind: desired.kind, name: desired.name, uid: desired.uid, configHash: desired.configHash, replica }),
     ...(portKey ? { ExposedPorts: { [portKey]: {} } } : {}),
     ...(t.healthCheck
       ? { Healthcheck: { Test: [...t.healthCheck.test], Interval: t.healthCheck.intervalNs, Timeout: t.healthCheck.timeoutNs, Retries: t.healthCheck.retries, StartPeriod: t.healthCheck.startPeriodNs } }
       : {}),
     HostConfig: {
       NetworkMode: t.network,
-      ...(portKey ? { PortBindings: { [portKey]: [{ HostIp: t.hostIP, HostPort: "" }] } } : {}),
+      ...(publish ? { PortBindings: { [publish]: [{ HostIp: t.hostIP, HostPort: "" }] } } : {}),
+      ...(t.volumes.length > 0 ? { Mounts: t.volumes.map((v) => ({ Type: "volume", Source: v.name, Target: v.target })) } : {}),
       RestartPolicy: { Name: t.restart === "no" ? "" : t.restart },
       ...(t.nanoCpus !== undefined ? { NanoCpus: t.nanoCpus } : {}),
       ...(t.memory !== undefined ? { Memory: t.memory } : {}),

@@ -11,13 +11,16 @@ export interface ExecuteOptions {
 }
 
 /**
- * Runs a plan's operations against one engine with bounded concurrency. Removals of a replica
- * wait for that replica's creations, so a rolling update never drops below the running count.
+ * Runs a plan's operations against one engine with bounded concurrency, in phases: networks and
+ * volumes, removals, creations, then network and volume removals. Removing first is what
+ * Recreate needs (a service's data must be let go before its successor mounts it); a rolling
+ * update never has a replica's removal and its successor's creation in one plan, since the
+ * planner removes an old replica only once its successor is ready.
  */
 export async function executePlan(address: string, operations: readonly Operation[], options: ExecuteOptions = {}): Promise<void> {
   const docker = dockerClient(address);
   const concurrency = options.concurrency ?? 4;
-  const phases: Array<Operation["op"][]> = [["create-network"], ["create", "start"], ["remove"], ["remove-network"]];
+  const phases: Array<Operation["op"][]> = [["create-network", "create-volume"], ["remove"], ["create", "start"], ["remove-network", "remove-volume"]];
   for (const phase of phases) {
     const batch = operations.filter((o) => phase.includes(o.op));
     await runBounded(batch, concurrency, async (op) => {
@@ -41,6 +44,12 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
         return;
       case "remove-network":
         await docker.getNetwork(op.id).remove().catch(ignoreStatus(404));
+        return;
+      case "create-volume":
+        await docker.createVolume({ Name: op.name, Labels: op.labels });
+        return;
+      case "remove-volume":
+        await docker.getVolume(op.name).remove().catch(ignoreStatus(404));
         return;
       case "create": {
         const name = String(op.options.name);

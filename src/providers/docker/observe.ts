@@ -18,17 +18,23 @@ export interface ObservedNetwork {
   readonly owner: OwnedLabels;
 }
 
+export interface ObservedVolume {
+  readonly name: string;
+  readonly owner: OwnedLabels;
+}
+
 export interface ObservedImage {
   readonly id: string;
   readonly tags: readonly string[];
 }
 
-/** Everything AirLoft needs to know of one engine, read in one pass: three list calls. */
+/** Everything AirLoft needs to know of one engine, read in one pass: four list calls. */
 export interface Snapshot {
   readonly address: string;
   readonly takenAt: number;
   readonly containers: readonly ObservedContainer[];
   readonly networks: readonly ObservedNetwork[];
+  readonly volumes: readonly ObservedVolume[];
   readonly images: readonly ObservedImage[];
 }
 
@@ -41,9 +47,10 @@ async function takeSnapshot(address: string, instanceId: string): Promise<Snapsh
   const docker = dockerClient(address);
   const filters = { label: [`${LABEL.instance}=${instanceId}`] };
   try {
-    const [containers, networks, images] = await Promise.all([
+    const [containers, networks, volumes, images] = await Promise.all([
       docker.listContainers({ all: true, filters }),
       docker.listNetworks({ filters }),
+      docker.listVolumes({ filters }),
       docker.listImages(),
     ]);
     return {
@@ -65,6 +72,10 @@ async function takeSnapshot(address: string, instanceId: string): Promise<Snapsh
       networks: networks.flatMap((n) => {
         const owner = parseOwnedLabels(n.Labels);
         return owner ? [{ id: n.Id, name: n.Name, owner }] : [];
+      }),
+      volumes: (volumes.Volumes ?? []).flatMap((v) => {
+        const owner = parseOwnedLabels(v.Labels ?? undefined);
+        return owner ? [{ name: v.Name, owner }] : [];
       }),
       images: images.map((i) => ({ id: i.Id, tags: i.RepoTags ?? [] })),
     };
@@ -93,7 +104,7 @@ export class SnapshotCache {
     const epoch = this.epochs.get(address) ?? 0;
     const entry = this.entries.get(address);
     if (entry && entry.epoch === epoch && Date.now() - entry.at < this.maxAgeMs) return entry.snapshot;
-    this.listCalls += 3;
+    this.listCalls += 4;
     const snapshot = takeSnapshot(address, this.instanceId);
     const fresh = { snapshot, epoch, at: Date.now() };
     this.entries.set(address, fresh);

@@ -1,11 +1,13 @@
 import type { DesiredApp } from "./desired.js";
 import { containerCreateOptions } from "./desired.js";
-import type { ObservedContainer, ObservedNetwork } from "./observe.js";
+import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "./observe.js";
 
 /** One step of a plan, with its cause; the executor makes no decisions of its own. */
 export type Operation =
   | { readonly op: "create-network"; readonly target: string; readonly cause: string; readonly name: string; readonly labels: Record<string, string>; readonly subnet: string | undefined }
   | { readonly op: "remove-network"; readonly target: string; readonly cause: string; readonly id: string }
+  | { readonly op: "create-volume"; readonly target: string; readonly cause: string; readonly name: string; readonly labels: Record<string, string> }
+  | { readonly op: "remove-volume"; readonly target: string; readonly cause: string; readonly name: string }
   | { readonly op: "create"; readonly target: string; readonly cause: string; readonly replica: number; readonly options: Record<string, unknown> }
   | { readonly op: "start"; readonly target: string; readonly cause: string; readonly id: string }
   | { readonly op: "remove"; readonly target: string; readonly cause: string; readonly id: string };
@@ -41,8 +43,8 @@ export function isReady(c: ObservedContainer, desired: Pick<DesiredApp, "httpChe
  */
 export function planApp(desired: DesiredApp, observed: readonly ObservedContainer[], probe: ReadonlyMap<string, boolean>): AppPlan {
   const ops: Operation[] = [];
-  const target = (replica: number | string): string => `app:${desired.group}/${desired.name}:${replica}`;
-  const mine = observed.filter((c) => c.owner.kind === "App" && c.owner.group === desired.group && c.owner.name === desired.name);
+  const target = (replica: number | string): string => `${desired.kind.toLowerCase()}:${desired.group}/${desired.name}:${replica}`;
+  const mine = observed.filter((c) => c.owner.kind === desired.kind && c.owner.group === desired.group && c.owner.name === desired.name);
   let readyReplicas = 0;
   let updatedReplicas = 0;
 
@@ -99,6 +101,13 @@ export function planNetwork(desired: DesiredNetwork, observed: readonly Observed
     if (n !== current) ops.push({ op: "remove-network", target: `group:${desired.group}`, cause: n.owner.uid === desired.uid ? "renamed" : "belongs to a deleted incarnation", id: n.id });
   }
   return ops;
+}
+
+/** Volumes a desired container mounts that the engine does not have yet. */
+export function planVolumes(desired: DesiredApp, observed: readonly ObservedVolume[], labels: Record<string, string>): Operation[] {
+  return desired.template.volumes
+    .filter((v) => !observed.some((o) => o.name === v.name))
+    .map((v) => ({ op: "create-volume", target: `${desired.kind.toLowerCase()}:${desired.group}/${desired.name}`, cause: "missing", name: v.name, labels }));
 }
 
 /**

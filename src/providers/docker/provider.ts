@@ -1,12 +1,13 @@
-import type { App, Group, GroupStatus, ReplicaStatus } from "../../resources/types.js";
-import type { AppOutcome, InfraProvider, ReconcileOptions } from "../types.js";
-import { desiredApp, networkName, type DesiredApp } from "./desired.js";
+import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
+import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
+import type { AppOutcome, AppReconcileOptions, InfraProvider, ReconcileOptions } from "../types.js";
+import { desiredApp, desiredService, networkName, volumeName, type DesiredApp } from "./desired.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
 import { buildImage, buildTag, findImage, pullImage } from "./images.js";
 import { ownerLabels } from "./labels.js";
 import { SnapshotCache, type ObservedContainer, type Snapshot } from "./observe.js";
-import { describeOperation, isReady, planApp, planGarbage, planNetwork, type Operation } from "./plan.js";
+import { describeOperation, isReady, planApp, planGarbage, planNetwork, planVolumes, type Operation } from "./plan.js";
 import { probeContainers, publishedEndpoint } from "./probe.js";
 
 export interface DockerProviderOptions {
@@ -59,9 +60,38 @@ export class DockerProvider implements InfraProvider {
     return true;
   }
 
-  async reconcileApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<AppOutcome> {
+  async reconcileApp(app: App, group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
     const address = this.address(group);
-    const desired = await this.resolveDesired(app, group, address, { allowBuild: true });
+    const image = await this.ensureImage(address, this.imageRef(app), app.spec.build);
+    let desired = desiredApp(app, group, this.instanceId, image, options.bindings);
+    if (options.scaleUpLimit !== undefined && options.scaleUpLimit < desired.replicas) desired = { ...desired, replicas: options.scaleUpLimit };
+    return this.converge(address, desired, options);
+  }
+
+  async reconcileService(service: Service, group: Group, creds: ServiceCredentials, options: ReconcileOptions = {}): Promise<AppOutcome & { volume: string }> {
+    const address = this.address(group);
+    const ref = service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version);
+    const desired = desiredService(service, group, this.instanceId, await this.ensureImage(address, { ref }, undefined), creds);
+    const volumeOps = planVolumes(desired, (await this.snapshots.get(address)).volumes, this.ownerOf(desired));
+    await this.execute(address, volumeOps, options);
+    const outcome = await this.converge(address, desired, options);
+    return { ...outcome, operations: [...volumeOps.map(describeOperation), ...outcome.operations], volume: desired.template.volumes[0]?.name ?? "" };
+  }
+
+  async finalizeService(service: Service, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
+    const address = this.address(group);
+    const snapshot = await this.snapshots.get(address);
+    const ops: Operation[] = snapshot.containers.filter((c) => c.owner.uid === uidOf(service)).map((c) => removeOp(c, "service deleted"));
+    if (service.spec.storage?.deletionPolicy === "Delete") {
+      const name = volumeName(group.metadata.name, service.metadata.name);
+      if (snapshot.volumes.some((v) => v.name === name)) ops.push({ op: "remove-volume", target: `service:${group.metadata.name}/${service.metadata.name}`, cause: "deletionPolicy Delete", name });
+    }
+    await this.execute(address, ops, options);
+    return true;
+  }
+
+  /** Observe, plan and execute one app's or service's containers; report as the engine is after. */
+  private async converge(address: string, desired: DesiredApp, options: ReconcileOptions): Promise<AppOutcome> {
     const snapshot = await this.snapshots.get(address);
     const containers = this.containersOf(snapshot, desired);
     const probe = desired.httpCheck ? await probeContainers(containers, desired.httpCheck, 2000) : new Map<string, boolean>();
@@ -80,7 +110,7 @@ export class DockerProvider implements InfraProvider {
     };
   }
 
-  async planApp(app: App, group: Group): Promise<readonly string[]> {
+  async planApp(app: App, group: Group, bindings: Readonly<Record<string, string>> = {}): Promise<readonly string[]> {
     const address = this.address(group);
     const snapshot = await this.snapshots.get(address);
     const image = this.imageRef(app);
@@ -90,7 +120,7 @@ export class DockerProvider implements InfraProvider {
       const target = `app:${group.metadata.name}/${app.metadata.name}`;
       return [`${target} ${app.spec.build ? "build" : "pull"} (image ${image.ref} not on the engine)`, `${target} rollout (new image)`];
     }
-    const desired = desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id });
+    const desired = desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id }, bindings);
     const containers = this.containersOf(snapshot, desired);
     // diff does not probe: it reports the configuration changes, not readiness.
     const ready = new Map(containers.map((c) => [c.id, true] as const));
@@ -113,8 +143,12 @@ export class DockerProvider implements InfraProvider {
     return ops.map(describeOperation);
   }
 
-  private containersOf(snapshot: Snapshot, desired: Pick<DesiredApp, "group" | "name">): ObservedContainer[] {
-    return snapshot.containers.filter((c) => c.owner.kind === "App" && c.owner.group === desired.group && c.owner.name === desired.name);
+  private containersOf(snapshot: Snapshot, desired: Pick<DesiredApp, "kind" | "group" | "name">): ObservedContainer[] {
+    return snapshot.containers.filter((c) => c.owner.kind === desired.kind && c.owner.group === desired.group && c.owner.name === desired.name);
+  }
+
+  private ownerOf(desired: DesiredApp): Record<string, string> {
+    return ownerLabels({ instance: this.instanceId, group: desired.group, kind: desired.kind, name: desired.name, uid: desired.uid });
   }
 
   private imageRef(app: App): { ref: string; build?: { tag: string; files: string[] } } {
@@ -125,18 +159,17 @@ export class DockerProvider implements InfraProvider {
     return { ref: app.spec.image ?? "" };
   }
 
-  /** Makes sure the image is on the engine (build or pull), then computes the desired state. */
-  private async resolveDesired(app: App, group: Group, address: string, options: { allowBuild: boolean }): Promise<DesiredApp> {
-    const image = this.imageRef(app);
+  /** Makes sure the image is on the engine (built or pulled) and returns its id. */
+  private async ensureImage(address: string, image: { ref: string; build?: { tag: string; files: string[] } }, build: App["spec"]["build"]): Promise<{ ref: string; id: string }> {
     let found = findImage((await this.snapshots.get(address)).images, image.ref);
-    if (!found && options.allowBuild) {
-      if (image.build && app.spec.build) await buildImage(address, app.spec.build.context, image.build.files, image.build.tag, app.spec.build.dockerfile);
+    if (!found) {
+      if (image.build && build) await buildImage(address, build.context, image.build.files, image.build.tag, build.dockerfile);
       else await pullImage(address, image.ref);
       this.snapshots.invalidate(address);
       found = findImage((await this.snapshots.get(address)).images, image.ref);
     }
     if (!found) throw new Error(`image ${image.ref} is still not on the engine at ${address}`);
-    return desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id });
+    return { ref: image.ref, id: found.id };
   }
 
   private async execute(address: string, ops: readonly Operation[], options: ReconcileOptions): Promise<void> {
@@ -153,12 +186,12 @@ export class DockerProvider implements InfraProvider {
   }
 }
 
-function uidOf(obj: Group | App): string {
+function uidOf(obj: Group | App | Service): string {
   return obj.metadata.uid ?? "";
 }
 
 function removeOp(c: ObservedContainer, cause: string): Operation {
-  return { op: "remove", target: `app:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`, cause, id: c.id };
+  return { op: "remove", target: `${c.owner.kind.toLowerCase()}:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`, cause, id: c.id };
 }
 
 function replicaStatuses(containers: readonly ObservedContainer[], desired: DesiredApp, probe: ReadonlyMap<string, boolean>): ReplicaStatus[] {

@@ -1,0 +1,53 @@
+import { errorMessage } from "../errors.js";
+import { bindingNames, SERVICE_TEMPLATES } from "../resources/templates.js";
+import type { BaseStatus, ReplicaStatus, Service } from "../resources/types.js";
+import type { FinalizeOutcome, Outcome } from "./reconciler.js";
+import { collectOperations, Reconciler } from "./reconciler.js";
+
+export interface ServiceStatus extends BaseStatus {
+  address?: string;
+  variables?: string[];
+  volume?: string;
+  image?: string;
+  instances?: ReplicaStatus[];
+}
+
+/** Runs a backing service from its template on the group's provider. */
+export class ServiceController extends Reconciler<"Service"> {
+  readonly kind = "Service" as const;
+
+  protected async reconcileObject(service: Service, report: (op: string) => void): Promise<Outcome<ServiceStatus>> {
+    const waited = this.waitForGroup(service);
+    if ("outcome" in waited) return waited.outcome;
+    const { group } = waited;
+    const password = this.ctx.store.secretsOf(service).password;
+    if (!password) throw new Error(`service ${service.metadata.name} has no stored credentials`);
+    const template = SERVICE_TEMPLATES[service.spec.template];
+    const outcome = await this.ctx.providers.for(group).reconcileService(service, group, { password }, { onOperation: report });
+    return {
+      status: {
+        address: `${service.metadata.name}:${template.port}`,
+        variables: bindingNames(template, undefined),
+        volume: outcome.volume,
+        image: outcome.image,
+        instances: [...outcome.replicas],
+      },
+      ready: outcome.converged,
+      reason: outcome.converged ? "Converged" : "WaitingForHealthCheck",
+      message: outcome.converged ? `${template.name} ready at ${service.metadata.name}:${template.port}` : `waiting for the ${template.name} health check`,
+      operations: outcome.operations,
+    };
+  }
+
+  protected async finalizeObject(service: Service, report: (op: string) => void): Promise<FinalizeOutcome> {
+    const group = this.groupOf(service);
+    if (!group) return { done: true, operations: [] };
+    const { operations, onOperation } = collectOperations(report);
+    try {
+      const done = await this.ctx.providers.for(group).finalizeService(service, group, { onOperation });
+      return { done, operations };
+    } catch (err) {
+      throw new Error(`removing service ${service.metadata.name}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+}
