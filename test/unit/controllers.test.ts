@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createProgress, type Progress } from "../../src/controllers/context.js";
-import { Manager } from "../../src/controllers/manager.js";
+import { Manager, type ManagerOptions } from "../../src/controllers/manager.js";
 import { ProviderUnavailableError, TerminalError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
@@ -27,31 +27,49 @@ async function run(clock: FakeClock, ms: number): Promise<void> {
   }
 }
 
+interface Loop {
+  store: Store;
+  provider: FakeProvider;
+  clock: FakeClock;
+  manager: Manager;
+  progress: Progress[];
+  stop(): Promise<void>;
+}
+
+/** A store in a temp folder and a manager on a fake clock and the fake provider. */
+async function startLoop(options: ManagerOptions = {}): Promise<Loop> {
+  const dir = mkdtempSync(join(tmpdir(), "airloft-ctl-"));
+  const store = await Store.open(join(dir, "state.json"), { write: true, command: "test" });
+  const provider = new FakeProvider();
+  const clock = new FakeClock(Date.now());
+  const progress: Progress[] = [];
+  const events = createProgress();
+  events.on("progress", (p) => progress.push(p));
+  const ctx = { store, providers: new ProviderRegistry({ instanceId: "i", docker: provider }), log: createLogger({ level: "error" }), progress: events };
+  const manager = new Manager(ctx, { clock, resyncMs: 10_000, jitter: 0, ...options });
+  manager.start();
+  return {
+    store, provider, clock, manager, progress,
+    async stop() {
+      await manager.stop();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe("controllers and manager (fake provider)", () => {
-  let dir: string;
+  let loop: Loop;
   let store: Store;
   let provider: FakeProvider;
   let clock: FakeClock;
-  let manager: Manager;
   let progress: Progress[];
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "airloft-ctl-"));
-    store = await Store.open(join(dir, "state.json"), { write: true, command: "test" });
-    provider = new FakeProvider();
-    clock = new FakeClock(Date.now());
-    progress = [];
-    const events = createProgress();
-    events.on("progress", (p) => progress.push(p));
-    const ctx = { store, providers: new ProviderRegistry({ instanceId: "i", docker: provider }), log: createLogger({ level: "error" }), progress: events };
-    manager = new Manager(ctx, { clock, resyncMs: 10_000, jitter: 0, queue: { baseDelayMs: 100, maxDelayMs: 800 } });
-    manager.start();
+    loop = await startLoop({ queue: { baseDelayMs: 100, maxDelayMs: 800 } });
+    ({ store, provider, clock, progress } = loop);
   });
-  afterEach(async () => {
-    await manager.stop();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => loop.stop());
 
   it("converges a group then its app, with Ready conditions at the current generation", async () => {
     await store.apply([group, app(2)]);
@@ -130,5 +148,61 @@ describe("controllers and manager (fake provider)", () => {
     const calls = provider.calls.length;
     await run(clock, 5000);
     assert.equal(provider.calls.length, calls, "idle between resyncs");
+  });
+});
+
+describe("services, bindings and quotas in the loop (fake provider)", () => {
+  let loop: Loop;
+  let store: Store;
+  let provider: FakeProvider;
+  let clock: FakeClock;
+
+  const service = manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Service", metadata: { name: "cache", group: "acme" }, spec: { template: "redis" } });
+  const bound = (replicas: number) => manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "acme" }, spec: { image: "busybox", replicas, services: [{ name: "cache" }] } });
+  const quota = (replicas: number) => manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Quota", metadata: { name: "default", group: "acme" }, spec: { hard: { replicas } } });
+
+  beforeEach(async () => {
+    loop = await startLoop();
+    ({ store, provider, clock } = loop);
+  });
+  afterEach(() => loop.stop());
+
+  it("starts a bound app only once its service is ready, with the service's variables", async () => {
+    provider.unreadyServices.add("cache");
+    await store.apply([group, service, bound(1)]);
+    await run(clock, 3000);
+    const waiting = getCondition(store.get("App/acme/web")?.status, "Ready");
+    assert.equal(waiting?.reason, "WaitingForServices");
+    assert.equal(provider.calls.includes("app web"), false);
+    provider.unreadyServices.delete("cache");
+    await run(clock, 3000);
+    assert.ok(isReadyAt(store.get("App/acme/web") as Resource));
+    const password = store.secretsOf(store.get("Service/acme/cache") as Resource).password;
+    assert.equal(provider.bindings.get("web")?.REDIS_URL, `redis://default:${password}@cache:6379/0`);
+    assert.ok(!JSON.stringify(store.get("App/acme/web")).includes(password ?? "-"), "no secret in the app object");
+  });
+
+  it("says so when a bound service does not exist", async () => {
+    await store.apply([group, bound(1)]);
+    await run(clock, 3000);
+    const ready = getCondition(store.get("App/acme/web")?.status, "Ready");
+    assert.equal(ready?.reason, "ServiceNotFound");
+    assert.match(ready?.message ?? "", /service cache not found in group acme/);
+  });
+
+  it("keeps quota usage in status, and caps scale-up of an app over a lowered quota", async () => {
+    provider.failWith = new Error("engine hiccup");
+    provider.failWhen = (c) => c === "app web";
+    await store.apply([group, service, quota(5), bound(2)]);
+    await run(clock, 2000);
+    assert.deepEqual((store.get("Quota/acme/default")?.status as { used?: unknown }).used, { replicas: 2 });
+    await store.apply([quota(1)]); // lowered below use: allowed, nothing deleted
+    provider.failWith = undefined;
+    await run(clock, 5000);
+    const ready = getCondition(store.get("App/acme/web")?.status, "Ready");
+    assert.equal(ready?.reason, "QuotaExceeded");
+    assert.match(ready?.message ?? "", /quota acme\/default: replicas 2 exceeds 1; not scaling up beyond 0/);
+    assert.equal(provider.running.get("web"), 0);
+    assert.equal(getCondition(store.get("Quota/acme/default")?.status, "Ready")?.reason, "Exceeded");
   });
 });
