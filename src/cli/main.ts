@@ -6,6 +6,9 @@ import { deleteCommand } from "./commands/delete.js";
 import { diffCommand } from "./commands/diff.js";
 import { describeCommand, getCommand } from "./commands/get.js";
 import { logsCommand } from "./commands/logs.js";
+import { sourcesCommand } from "./commands/sources.js";
+import { controlCommand } from "./commands/suspend.js";
+import { watchCommand } from "./commands/watch.js";
 import { waitCommand } from "./commands/wait.js";
 import { DEFAULT_STATE_FILE } from "./context.js";
 
@@ -38,7 +41,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--wait", "wait until everything applied is Ready (the default)", true)
     .option("--no-wait", "store only; do not run the controllers")
     .option("--timeout <duration>", "how long to wait for Ready", "5m")
-    .action(run(async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean; wait?: boolean; timeout?: string }) => applyCommand(globals(opts))));
+    .option("--prune", "delete what an earlier --prune apply of the same source applied and the manifests no longer define")
+    .option("--source <name>", "the inventory --prune keeps (default: named after the paths)")
+    .action(run(async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean; wait?: boolean; timeout?: string; prune?: boolean; source?: string }) => applyCommand(globals(opts))));
 
   program.command("diff")
     .description("show spec changes and planned infrastructure operations; exit 0 none, 1 changes, 2 error")
@@ -52,7 +57,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-g, --group <group>", "only this group")
     .option("-o, --output <format>", "table, wide, yaml or json", "table")
     .option("--show-secrets", "include generated credentials (with -o json or yaml)")
-    .action(run(async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean }) => getCommand(words, globals(opts))));
+    .action(run(async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean }) =>
+      words.length === 1 && /^sources?$/.test(words[0] ?? "") ? sourcesCommand(globals(opts)) : getCommand(words, globals(opts))));
 
   program.command("describe")
     .description("spec, conditions, events and the real containers of one object")
@@ -85,6 +91,23 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
     .action(run(async (opts: { resync?: string; workers?: string }) => controllerCommand(globals(opts))));
+
+  program.command("watch")
+    .description("git-ops: apply a folder, then every change to it, prune what was removed, and keep reconciling")
+    .argument("<dir>", "the folder (a git checkout: its commit is recorded)")
+    .option("--interval <duration>", "full re-sync of the folder, even without changes", "1m")
+    .option("--name <name>", "the source's name (default: the folder's name)")
+    .option("--resync <duration>", "how often every object is reconciled again", "30s")
+    .option("--workers <n>", "reconciles at once", "4")
+    .action(run(async (dir: string, opts: { interval?: string; name?: string; resync?: string; workers?: string }) => watchCommand(dir, globals(opts))));
+
+  for (const op of ["suspend", "resume", "reconcile"] as const) {
+    program.command(op)
+      .description(op === "reconcile" ? "reconcile an object (or sync a source) now, through the running loop" : `${op} reconciliation of an object, or of a source (source/NAME)`)
+      .argument("<words...>", "KIND/NAME, KIND/GROUP/NAME or source/NAME")
+      .option("-g, --group <group>", "the object's group")
+      .action(run(async (words: string[], opts: { group?: string }) => controlCommand(op, words, globals(opts))));
+  }
 
   program.command("logs")
     .description("an app's container logs, each line prefixed with its replica")

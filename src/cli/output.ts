@@ -37,7 +37,8 @@ function endpointsCell(obj: Resource): string {
   return "-";
 }
 
-export function renderObjects(objects: readonly Resource[], format: OutputFormat): string {
+/** `sourceOf` names the git-ops source or prune set that owns an object, for the wide table. */
+export function renderObjects(objects: readonly Resource[], format: OutputFormat, sourceOf: (o: Resource) => string | undefined = () => undefined): string {
   switch (format) {
     case "json":
       return JSON.stringify(objects.length === 1 ? objects[0] : { apiVersion: "v1", kind: "List", items: objects }, null, 2) + "\n";
@@ -46,7 +47,7 @@ export function renderObjects(objects: readonly Resource[], format: OutputFormat
     case "table":
     case "wide": {
       const wide = format === "wide";
-      const header = ["KIND", "GROUP", "NAME", "READY", "REASON", "AGE", ...(wide ? ["REPLICAS", "ENDPOINTS", "MESSAGE"] : [])];
+      const header = ["KIND", "GROUP", "NAME", "READY", "REASON", "AGE", ...(wide ? ["REPLICAS", "ENDPOINTS", "SOURCE", "MESSAGE"] : [])];
       const rows = objects.map((o) => {
         const ready = getCondition(o.status, "Stalled")?.status === "True" ? getCondition(o.status, "Stalled") : getCondition(o.status, "Ready");
         return [
@@ -56,7 +57,7 @@ export function renderObjects(objects: readonly Resource[], format: OutputFormat
           readyCell(o),
           ready?.reason ?? "-",
           formatAge(o.metadata.creationTimestamp),
-          ...(wide ? [replicasCell(o), endpointsCell(o), ready?.message ?? ""] : []),
+          ...(wide ? [replicasCell(o), endpointsCell(o), sourceOf(o) ?? "-", ready?.message ?? ""] : []),
         ];
       });
       return renderTable(header, rows);

@@ -49,6 +49,12 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     const report = (op: string): void => this.progress(obj, "operation", op);
     if (obj.metadata.deletionTimestamp) return this.finalize(obj, report);
     if (isStalledAt(obj)) return {};
+    if (this.ctx.store.isSuspended(key)) {
+      await this.writeStatus(obj, (s) =>
+        setCondition(s, { type: "Reconciling", status: "False", reason: "Suspended", message: "reconciliation is suspended; `airloft resume` resumes it" }, obj.metadata.generation ?? 0),
+      );
+      return {};
+    }
     const generation = obj.metadata.generation ?? 0;
     if (obj.status?.observedGeneration !== generation) {
       await this.writeStatus(obj, (s) =>

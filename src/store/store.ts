@@ -22,6 +22,26 @@ interface StateFile {
   events: Record<string, StoredEvent[]>;
   /** Generated credentials by object uid: kept with the object, never in its status or output. */
   secrets?: Record<string, Record<string, string>>;
+  /** Git-ops sources and `apply --prune` sets, by name, with the inventory of what each applied. */
+  sources?: Record<string, SourceRecord>;
+  /** Object keys whose reconciliation is suspended. */
+  suspended?: Record<string, true>;
+}
+
+export interface SourceRecord {
+  name: string;
+  /** What it reads: a watched folder, or the paths of an `apply --prune`. */
+  paths: string[];
+  kind: "watch" | "apply";
+  revision?: string;
+  lastSyncTime?: string;
+  lastResult?: "Succeeded" | "Partial" | "Failed";
+  lastErrors: string[];
+  /** Keys of every object this source applied and still owns. */
+  inventory: string[];
+  /** The keys each file held at its last good version (an invalid file keeps them). */
+  files: Record<string, string[]>;
+  suspended?: boolean;
 }
 
 export type ChangeAction = "created" | "configured" | "unchanged" | "deleted";
@@ -117,6 +137,37 @@ export class Store {
   private setSecrets(obj: Resource, secrets: Record<string, string>): void {
     this.db.data.secrets ??= {};
     this.db.data.secrets[obj.metadata.uid ?? ""] = secrets;
+  }
+
+  getSource(name: string): SourceRecord | undefined {
+    const source = this.db.data.sources?.[name];
+    return source ? structuredClone(source) : undefined;
+  }
+
+  listSources(): SourceRecord[] {
+    return Object.values(this.db.data.sources ?? {}).map((s) => structuredClone(s));
+  }
+
+  async saveSource(source: SourceRecord): Promise<void> {
+    this.db.data.sources ??= {};
+    this.db.data.sources[source.name] = structuredClone(source);
+    await this.persist();
+  }
+
+  /** The source whose inventory holds this object, if any. */
+  sourceOf(key: string): string | undefined {
+    return Object.values(this.db.data.sources ?? {}).find((s) => s.inventory.includes(key))?.name;
+  }
+
+  isSuspended(key: string): boolean {
+    return this.db.data.suspended?.[key] === true;
+  }
+
+  async setSuspended(key: string, suspended: boolean): Promise<void> {
+    this.db.data.suspended ??= {};
+    if (suspended) this.db.data.suspended[key] = true;
+    else delete this.db.data.suspended[key];
+    await this.persist();
   }
 
   eventsOf(obj: Resource): StoredEvent[] {

@@ -2,6 +2,8 @@ import { isReadyAt, isStalledAt, getCondition } from "../../resources/conditions
 import { keyOf, objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
 import type { Resource } from "../../resources/types.js";
+import { resolve } from "node:path";
+import { SourceSync } from "../../gitops/sync.js";
 import type { Change, Store } from "../../store/store.js";
 import { parseDuration } from "../../util/duration.js";
 import { cliLogger, openStore, type GlobalOptions } from "../context.js";
@@ -14,6 +16,10 @@ export interface ApplyOptions extends GlobalOptions {
   readonly dryRun?: boolean;
   readonly wait?: boolean;
   readonly timeout?: string;
+  /** Delete what this source applied before and no manifest defines any more. */
+  readonly prune?: boolean;
+  /** The name of the set whose inventory --prune keeps; by default derived from the paths. */
+  readonly source?: string;
 }
 
 /** Reasons that mean the provider is out of reach: worth stopping the wait for, and saying so. */
@@ -28,8 +34,16 @@ export async function applyCommand(options: ApplyOptions): Promise<number> {
       for (const change of store.preview(manifests)) process.stdout.write(`${change.display} ${change.action} (dry run)\n`);
       return 0;
     }
-    const changes = await store.apply(manifests);
-    for (const change of changes) process.stdout.write(`${change.display} ${change.action}\n`);
+    let changes: Change[];
+    if (options.prune) {
+      const name = options.source ?? `apply:${options.filename.map((f) => resolve(f)).join(",")}`;
+      const result = await new SourceSync(store, name, options.filename, "apply", { recursive: options.recursive ?? false }).sync();
+      if (result.errors.length > 0) throw new Error(result.errors.join("\n"));
+      changes = [...result.changes, ...result.pruned];
+    } else {
+      changes = await store.apply(manifests);
+    }
+    for (const change of changes) process.stdout.write(`${change.display} ${change.action}${change.action === "deleted" && options.prune ? " (pruned)" : ""}\n`);
     if (options.wait === false) return 0;
     return await converge(store, changes, options);
   } finally {
@@ -47,6 +61,7 @@ export async function converge(store: Store, changes: readonly Change[], options
   // object counts as ready only once it has been reconciled in this run.
   const reconciled = new Set<string>();
   loop.manager.events.on("reconciled", (key) => reconciled.add(key));
+  const deleting = new Set(changes.filter((c) => c.action === "deleted").map((c) => c.key));
   const current = (): Resource[] => keys.flatMap((k) => store.get(k) ?? []);
   const failedForNow = (o: Resource): boolean => isStalledAt(o) || UNREACHABLE_REASONS.has(getCondition(o.status, "Ready")?.reason ?? "");
   // An object whose group failed waits on it: the group's error is the one to report.
@@ -54,11 +69,12 @@ export async function converge(store: Store, changes: readonly Change[], options
     const group = o.metadata.group ? store.get(objectKey("Group", "", o.metadata.group)) : undefined;
     return group !== undefined && failedForNow(group);
   };
-  const finished = (o: Resource): boolean => (isReadyAt(o) && reconciled.has(keyOf(o))) || failedForNow(o) || groupFailed(o);
+  // Pruned objects are done once gone (they are no longer in `current`).
+  const finished = (o: Resource): boolean => !deleting.has(keyOf(o)) && ((isReadyAt(o) && reconciled.has(keyOf(o))) || failedForNow(o) || groupFailed(o));
   const verdict = await waitUntil(store, () => current().every(finished), timeoutMs);
   await loop.stop();
   printer.finish();
-  const notReady = current().filter((o) => !isReadyAt(o));
+  const notReady = current().filter((o) => !isReadyAt(o) || deleting.has(keyOf(o)));
   for (const o of notReady) {
     const ready = getCondition(o.status, "Stalled") ?? getCondition(o.status, "Ready");
     process.stderr.write(`error: ${o.kind.toLowerCase()}/${o.metadata.group ? `${o.metadata.group}/` : ""}${o.metadata.name} is not ready: ${ready?.reason ?? "Unknown"}: ${ready?.message ?? "no status yet"}\n`);

@@ -1,31 +1,43 @@
+import { createLogger, type Logger } from "../../log.js";
 import { parseDuration } from "../../util/duration.js";
-import { createLogger } from "../../log.js";
 import { openStore, type GlobalOptions } from "../context.js";
-import { startEmbedded } from "../embedded.js";
+import { LoopHost } from "../host.js";
+import type { Store } from "../../store/store.js";
 
 export interface ControllerOptions extends GlobalOptions {
   readonly resync?: string;
   readonly workers?: string;
 }
 
-/** The loop in the foreground until SIGINT or SIGTERM, then a graceful stop. */
-export async function controllerCommand(options: ControllerOptions): Promise<number> {
+/**
+ * Runs a LoopHost until SIGINT or SIGTERM, then stops gracefully: in-flight reconciles finish
+ * and the store is flushed. `setup` adds what the command needs (watched folders).
+ */
+export async function runHost(options: ControllerOptions, command: string, setup: (host: LoopHost, store: Store, log: Logger) => Promise<void>): Promise<number> {
   const log = createLogger({ level: process.env.AIRLOFT_LOG_LEVEL ?? "info" });
-  const store = await openStore(options, { write: true, command: "airloft controller" });
-  const loop = startEmbedded(store, log, () => undefined, {
-    resyncMs: parseDuration(options.resync ?? "30s"),
-    workers: Number(options.workers ?? 4),
-  });
-  log.info(`controller running on ${store.path}; Ctrl-C stops it`);
-  // The loop's own timers do not hold the process open (so `apply` can exit); this one does.
-  const keepAlive = setInterval(() => undefined, 60_000);
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  clearInterval(keepAlive);
-  log.info("stopping: finishing in-flight reconciles");
-  await loop.stop();
-  await store.close();
+  const store = await openStore(options, { write: true, command });
+  const host = new LoopHost(store, log, { resyncMs: parseDuration(options.resync ?? "30s"), workers: Number(options.workers ?? 4) });
+  try {
+    await host.listen();
+    await setup(host, store, log);
+    // The loop's own timers do not hold the process open (so `apply` can exit); this one does.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+    clearInterval(keepAlive);
+    log.info("stopping: finishing in-flight reconciles");
+  } finally {
+    await host.stop();
+    await store.close();
+  }
   return 0;
+}
+
+/** The loop in the foreground until interrupted. */
+export function controllerCommand(options: ControllerOptions): Promise<number> {
+  return runHost(options, "airloft controller", async (_host, store, log) => {
+    log.info(`controller running on ${store.path}; Ctrl-C stops it`);
+  });
 }

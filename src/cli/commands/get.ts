@@ -1,7 +1,7 @@
 import { stringify } from "yaml";
 import { dockerClient, engineError, resolveEngineAddress } from "../../providers/docker/engine.js";
 import { LABEL } from "../../providers/docker/labels.js";
-import { objectKey, parseKind } from "../../resources/kinds.js";
+import { keyOf, objectKey, parseKind } from "../../resources/kinds.js";
 import type { App, Resource } from "../../resources/types.js";
 import type { Store } from "../../store/store.js";
 import { formatAge } from "../../util/duration.js";
@@ -35,7 +35,7 @@ export async function getCommand(words: string[], options: GetOptions): Promise<
     if (format !== "json" && format !== "yaml") throw new UsageError("--show-secrets needs -o json or -o yaml");
     objects = objects.map((o) => ({ ...o, secrets: store.secretsOf(o) }));
   }
-  process.stdout.write(renderObjects(objects, format));
+  process.stdout.write(renderObjects(objects, format, (o) => store.sourceOf(keyOf(o))));
   return 0;
 }
 
@@ -51,6 +51,8 @@ export async function describeCommand(words: string[], options: GetOptions): Pro
     `Generation:   ${m.generation ?? "-"} (observed ${obj.status?.observedGeneration ?? "-"})`,
     `Created:      ${m.creationTimestamp ?? "-"} (${formatAge(m.creationTimestamp)} ago)`,
     ...(m.deletionTimestamp ? [`Deleting:     since ${m.deletionTimestamp}, held by ${(m.finalizers ?? []).join(", ") || "nothing"}`] : []),
+    ...(store.sourceOf(keyOf(obj)) ? [`Source:       ${store.sourceOf(keyOf(obj))}`] : []),
+    ...(store.isSuspended(keyOf(obj)) ? ["Suspended:    yes (airloft resume resumes it)"] : []),
     ...(m.labels ? [`Labels:       ${Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(", ")}`] : []),
     "Spec:",
     indent(stringify(obj.spec).trimEnd(), 2),

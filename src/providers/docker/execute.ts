@@ -2,6 +2,7 @@ import type Docker from "dockerode";
 import { TerminalError, errorMessage } from "../../errors.js";
 import { runBounded } from "../../util/pool.js";
 import { dockerClient, engineError, statusCodeOf } from "./engine.js";
+import { LABEL } from "./labels.js";
 import { describeOperation, type Operation } from "./plan.js";
 
 export interface ExecuteOptions {
@@ -40,7 +41,11 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
           CheckDuplicate: true,
           Labels: op.labels,
           ...(op.subnet ? { IPAM: { Driver: "default", Config: [{ Subnet: op.subnet }] } } : {}),
-        }).catch(ignoreStatus(409));
+        }).catch(async (err: unknown) => {
+          if (statusCodeOf(err) !== 409) throw err;
+          const existing = (await docker.getNetwork(op.name).inspect()) as { Labels?: Record<string, string> };
+          assertOurs(op, "network", op.name, existing.Labels, op.labels);
+        });
         return;
       case "remove-network":
         await docker.getNetwork(op.id).remove().catch(ignoreStatus(404));
@@ -56,8 +61,10 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
         // The name is derived from group, app, replica and config hash: after a crash between
         // create and start, the retry finds the same container instead of making a second one.
         const container = await docker.createContainer(op.options as Docker.ContainerCreateOptions).catch(async (err: unknown) => {
-          if (statusCodeOf(err) === 409) return docker.getContainer(name);
-          throw err;
+          if (statusCodeOf(err) !== 409) throw err;
+          const existing = docker.getContainer(name);
+          assertOurs(op, "container", name, (await existing.inspect()).Config.Labels, op.options.Labels as Record<string, string>);
+          return existing;
         });
         await container.start().catch(ignoreStatus(304));
         return;
@@ -71,6 +78,8 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
     }
   } catch (err) {
     const status = statusCodeOf(err);
+    // A network with endpoints left is let go once they are gone: retry, not stall.
+    if (op.op === "remove-network" && (status === 403 || status === 409)) throw new Error(`${describeOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
     // 400 and 403 will not fix themselves: bad parameters or a forbidden request.
     if (status === 400 || status === 403) {
       throw new TerminalError(status === 403 ? "PermissionDenied" : "InvalidConfig", `${describeOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
@@ -78,6 +87,16 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
     if (status !== undefined) throw new Error(`${describeOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
     throw engineError(address, err);
   }
+}
+
+/**
+ * A name taken by something this installation did not create (another state file on the same
+ * engine with the same group, or a user's own) is not ours to touch: terminal, and said so.
+ */
+function assertOurs(op: Operation, what: string, name: string, found: Record<string, string> | undefined, wanted: Record<string, string>): void {
+  if (found && found[LABEL.instance] === wanted[LABEL.instance] && found[LABEL.uid] === wanted[LABEL.uid]) return;
+  const owner = found?.[LABEL.instance] ? `another AirLoft state file (instance ${found[LABEL.instance]})` : "something AirLoft did not create";
+  throw new TerminalError("NameConflict", `${describeOperation(op)}: the ${what} name ${name} is taken on this engine by ${owner}; rename the group or remove it`);
 }
 
 function ignoreStatus(...codes: number[]): (err: unknown) => void {

@@ -1,0 +1,106 @@
+import { basename, dirname, resolve } from "node:path";
+import type { Server } from "node:net";
+import type { Progress } from "../controllers/context.js";
+import { errorMessage } from "../errors.js";
+import { FolderWatcher, isIgnoredPath } from "../gitops/watcher.js";
+import { SourceSync, type SyncResult } from "../gitops/sync.js";
+import type { Logger } from "../log.js";
+import type { ProviderRegistry } from "../providers/registry.js";
+import { parseKey } from "../resources/kinds.js";
+import type { Store } from "../store/store.js";
+import { controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from "./control.js";
+import { startEmbedded, type EmbeddedLoop } from "./embedded.js";
+
+interface WatchedSource {
+  readonly sync: SourceSync;
+  readonly watcher: FolderWatcher;
+  resync: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The long-running process (`controller`, `watch`): the store's only writer, the controllers,
+ * any watched folders, and the control socket through which other commands reach it.
+ */
+export class LoopHost {
+  readonly loop: EmbeddedLoop;
+  private readonly sources = new Map<string, WatchedSource>();
+  private control: Server | undefined;
+  private readonly debounceMs: number | undefined;
+  /** Told of every sync, for the command's output and for benchmarks. */
+  onSync: (name: string, result: SyncResult, startedAt: number | undefined) => void = () => undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    options: { resyncMs: number; workers: number; onProgress?: (p: Progress) => void; providers?: ProviderRegistry; debounceMs?: number },
+  ) {
+    this.loop = startEmbedded(store, log, options.onProgress ?? (() => undefined), { resyncMs: options.resyncMs, workers: options.workers }, options.providers);
+    this.debounceMs = options.debounceMs;
+  }
+
+  async listen(): Promise<void> {
+    this.control = await serveControl(controlSocketPath(this.store.path), (req) => this.handle(req));
+  }
+
+  /** Syncs the folder now, then on every burst of changes and every `intervalMs`. */
+  async watch(dir: string, options: { name?: string; intervalMs: number }): Promise<SyncResult> {
+    const root = resolve(dir);
+    const name = options.name ?? basename(root);
+    const ignorePaths = [this.store.path, dirname(this.store.path)];
+    const sync = new SourceSync(this.store, name, [root], "watch", { recursive: true, cwd: root, isIgnored: (p) => isIgnoredPath(root, p, ignorePaths) });
+    const watched: WatchedSource = {
+      sync,
+      watcher: new FolderWatcher(root, async () => {
+        await this.runSync(name, watched.watcher.burstStartedAt);
+      }, { ignorePaths, ...(this.debounceMs !== undefined ? { debounceMs: this.debounceMs } : {}) }),
+      resync: undefined,
+    };
+    this.sources.set(name, watched);
+    await watched.watcher.start();
+    watched.resync = setInterval(() => {
+      void this.runSync(name, undefined).then(() => this.loop.manager.enqueueAll());
+    }, options.intervalMs);
+    const first = await sync.sync();
+    this.onSync(name, first, undefined);
+    return first;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sources.values()) {
+      clearInterval(s.resync);
+      await s.watcher.stop();
+    }
+    await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
+    await this.loop.stop();
+  }
+
+  private async runSync(name: string, startedAt: number | undefined): Promise<void> {
+    const source = this.sources.get(name);
+    if (!source || this.store.getSource(name)?.suspended) return;
+    try {
+      this.onSync(name, await source.sync.sync(), startedAt);
+    } catch (err) {
+      this.log.error(`source ${name}: sync failed: ${errorMessage(err)}`);
+    }
+  }
+
+  private async handle(req: ControlRequest): Promise<ControlResponse> {
+    if (req.target.startsWith("source/")) {
+      const name = req.target.slice("source/".length);
+      const record = this.store.getSource(name);
+      if (!record) return { ok: false, message: `source ${name} not found` };
+      if (req.op === "reconcile") {
+        await this.runSync(name, undefined);
+        return { ok: true, message: `source/${name} synced` };
+      }
+      await this.store.saveSource({ ...record, suspended: req.op === "suspend" });
+      if (req.op === "resume") await this.runSync(name, undefined);
+      return { ok: true, message: `source/${name} ${req.op === "suspend" ? "suspended" : "resumed"}` };
+    }
+    parseKey(req.target); // throws on a malformed key
+    if (!this.store.get(req.target)) return { ok: false, message: `${req.target} not found` };
+    if (req.op !== "reconcile") await this.store.setSuspended(req.target, req.op === "suspend");
+    if (req.op !== "suspend") this.loop.manager.enqueue(req.target);
+    return { ok: true, message: `${req.target} ${req.op === "suspend" ? "suspended" : req.op === "resume" ? "resumed" : "queued for reconcile"}` };
+  }
+}
