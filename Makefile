@@ -1,5 +1,5 @@
 # AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
-.PHONY: quickstart build typecheck test test-unit down clean
+.PHONY: quickstart build typecheck test test-unit bench down clean
 
 quickstart:
 	sh scripts/quickstart.sh
@@ -21,6 +21,10 @@ test-unit: node_modules
 
 node_modules: package-lock.json
 	sh scripts/ensure-deps.sh
+
+# Benchmarks print their figures and write bench/results/*.json; they are not tests.
+bench: node_modules
+	npx tsx bench/watch.ts
 
 down:
 	-DOCKER_HOST=$$(sh scripts/engine.sh up 2>/dev/null) npx airloft delete -f manifests/ --timeout 60s

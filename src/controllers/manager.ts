@@ -31,8 +31,8 @@ export interface ManagerOptions {
  */
 export class Manager {
   readonly queue: WorkQueue;
-  /** "reconciled" with the key after each reconcile that did not fail. */
-  readonly events = new EventEmitter<{ reconciled: [string] }>();
+  /** "started" with the key as a reconcile begins; "reconciled" after each one that did not fail. */
+  readonly events = new EventEmitter<{ started: [string]; reconciled: [string] }>();
   private readonly controllers = new Map<Kind, Controller>();
   private readonly workers: number;
   private readonly resyncMs: number;
@@ -125,6 +125,7 @@ export class Manager {
       const key = await this.queue.get();
       if (key === undefined) return;
       const controller = this.controllers.get(parseKey(key).kind);
+      this.events.emit("started", key);
       try {
         const result = (await controller?.reconcile(key)) ?? {};
         this.queue.forget(key);

@@ -14,6 +14,8 @@ export interface FolderWatcherOptions {
   /** Paths never to react to (AirLoft's own state file, say). */
   readonly ignorePaths?: readonly string[];
   readonly clock?: Clock;
+  /** Poll instead of using inotify (network file systems); the benchmark's polling baseline. */
+  readonly pollIntervalMs?: number;
 }
 
 /** True for what a watched folder ignores: dot-files and dot-folders (.git), editor temp files. */
@@ -40,6 +42,7 @@ export class FolderWatcher {
   private readonly maxWaitMs: number;
   private readonly clock: Clock;
   private readonly ignorePaths: readonly string[];
+  private readonly pollIntervalMs: number | undefined;
   /** When the first event of the burst being synced arrived, for latency figures. */
   burstStartedAt: number | undefined;
 
@@ -53,6 +56,7 @@ export class FolderWatcher {
     this.maxWaitMs = options.maxWaitMs ?? 1000;
     this.clock = options.clock ?? systemClock;
     this.ignorePaths = (options.ignorePaths ?? []).map((p) => resolve(p));
+    this.pollIntervalMs = options.pollIntervalMs;
   }
 
   private changed = new Set<string>();
@@ -63,6 +67,7 @@ export class FolderWatcher {
       this.watcher = watch(this.root, {
         ignoreInitial: true,
         atomic: true,
+        ...(this.pollIntervalMs !== undefined ? { usePolling: true, interval: this.pollIntervalMs } : {}),
         ignored: (path, stats) => isIgnoredPath(this.root, path, this.ignorePaths) || (stats?.isFile() === true && !MANIFEST.test(basename(path))),
       });
       this.watcher.on("all", (_event, path) => this.event(path));

@@ -140,11 +140,11 @@ describe("end to end on a real Docker engine", function () {
     }
   });
 
-  it("restores a container removed by hand and one stopped by hand, on the next resync", async function () {
+  for (const command of ["controller", "watch"] as const) it(`${command}: restores a container removed by hand and one stopped by hand, on the next resync`, async function () {
     this.timeout(120_000);
     const [first, second] = await ofApp("api");
     assert.ok(first && second);
-    const controller = spawn(process.execPath, ["--import", TSX, join(REPO_ROOT, "src/cli/index.ts"), "--state", ws.state, "controller", "--resync", "1s"], {
+    const controller = spawn(process.execPath, ["--import", TSX, join(REPO_ROOT, "src/cli/index.ts"), "--state", ws.state, ...(command === "watch" ? ["watch", ws.manifests, "--interval", "2s"] : ["controller"]), "--resync", "1s"], {
       cwd: ws.dir, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"],
     });
     let log = "";
@@ -153,7 +153,7 @@ describe("end to end on a real Docker engine", function () {
       // A labelled container that no object owns, as a crash could leave behind.
       const instance = (JSON.parse(readFileSync(ws.state, "utf8")) as { instanceId: string }).instanceId;
       const ghost = await engine.docker.createContainer({
-        Image: TEST_IMAGE, Cmd: ["sleep", "600"], name: "airloft-demo-ghost-0-00000000",
+        Image: TEST_IMAGE, Cmd: ["sleep", "600"], name: `airloft-demo-ghost-0-${command}`,
         Labels: { "airloft.dev/instance": instance, "airloft.dev/group": "demo", "airloft.dev/kind": "App", "airloft.dev/name": "ghost", "airloft.dev/uid": "no-such-uid", "airloft.dev/replica": "0" },
       });
       await ghost.start();
