@@ -12,6 +12,8 @@ import { WriterLock } from "./lock.js";
 
 export const FINALIZER = "airloft.dev/infrastructure";
 const MAX_EVENTS_PER_OBJECT = 20;
+/** How long a write waits for more mutations to share it. */
+const GROUP_COMMIT_MS = 5;
 
 interface StateFile {
   version: 1;
@@ -65,6 +67,8 @@ export interface OpenOptions {
   /** Take the writer lock; read-only users (get, describe) do not. */
   readonly write: boolean;
   readonly command?: string;
+  /** How long a write waits for more mutations to share it; 0 waits one event-loop turn (tests). */
+  readonly groupCommitMs?: number;
 }
 
 export interface ListFilter {
@@ -86,8 +90,11 @@ export class Store {
   private writing: Promise<void> | undefined;
   private pending: Promise<void> | undefined;
 
-  private constructor(path: string, adapter: DurableJSONFile<StateFile>, lock: WriterLock | undefined) {
+  private readonly groupCommitMs: number;
+
+  private constructor(path: string, adapter: DurableJSONFile<StateFile>, lock: WriterLock | undefined, groupCommitMs: number) {
     this.path = path;
+    this.groupCommitMs = groupCommitMs;
     this.adapter = adapter;
     this.lock = lock;
     this.db = new Low(adapter, { version: 1, instanceId: randomUUID(), lastResourceVersion: 0, objects: {}, events: {} });
@@ -97,7 +104,7 @@ export class Store {
   static async open(path: string, options: OpenOptions): Promise<Store> {
     const lock = options.write ? new WriterLock(path) : undefined;
     lock?.acquire(options.command ?? "airloft");
-    const store = new Store(path, new DurableJSONFile<StateFile>(path), lock);
+    const store = new Store(path, new DurableJSONFile<StateFile>(path), lock, options.groupCommitMs ?? GROUP_COMMIT_MS);
     try {
       await store.db.read();
       if (options.write) await store.persist();
@@ -400,22 +407,24 @@ export class Store {
   }
 
   /**
-   * Coalesced durable write: while one write runs, every mutation after it shares the next one.
-   * Each caller's promise resolves once a write that includes its change is on disk.
+   * Group commit: a mutation schedules a durable write a few milliseconds out, and every mutation
+   * until it starts shares it; mutations during a write share the next one. Each caller's promise
+   * resolves once a write that includes its change is on disk. Without this, a loop writing one
+   * status at a time rewrote the whole file per object (quadratic in the number of objects).
    */
   private persist(): Promise<void> {
-    if (!this.writing) {
-      this.writing = this.db.write().finally(() => {
-        this.writing = undefined;
-      });
-      return this.writing;
-    }
-    if (!this.pending) {
-      this.pending = this.writing.then(() => {
+    if (this.pending) return this.pending;
+    const after = this.writing ?? Promise.resolve();
+    this.pending = after
+      .catch(() => undefined)
+      .then(() => new Promise<void>((r) => (this.groupCommitMs > 0 ? setTimeout(r, this.groupCommitMs) : setImmediate(r))))
+      .then(() => {
         this.pending = undefined;
-        return this.persist();
+        this.writing = this.db.write().finally(() => {
+          this.writing = undefined;
+        });
+        return this.writing;
       });
-    }
     return this.pending;
   }
 }

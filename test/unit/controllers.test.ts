@@ -39,7 +39,7 @@ interface Loop {
 /** A store in a temp folder and a manager on a fake clock and the fake provider. */
 async function startLoop(options: ManagerOptions = {}): Promise<Loop> {
   const dir = mkdtempSync(join(tmpdir(), "airloft-ctl-"));
-  const store = await Store.open(join(dir, "state.json"), { write: true, command: "test" });
+  const store = await Store.open(join(dir, "state.json"), { write: true, command: "test", groupCommitMs: 0 });
   const provider = new FakeProvider();
   const clock = new FakeClock(Date.now());
   const progress: Progress[] = [];
