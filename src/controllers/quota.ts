@@ -11,8 +11,10 @@ export interface QuotaStatus extends BaseStatus {
 
 /** The limits a group's objects are over right now (after a quota was lowered, say). */
 export function quotaViolationsOf(store: Store, group: string): QuotaViolation[] {
-  const objects = store.list({ group });
-  return violations(objects.filter((o): o is Quota => o.kind === "Quota"), usageOf(objects));
+  // Most groups have no quota: do not copy every object of the group on each app's reconcile.
+  const quotas = store.list({ group, kind: "Quota" }).filter((o): o is Quota => o.kind === "Quota");
+  if (quotas.length === 0) return [];
+  return violations(quotas, usageOf(store.list({ group })));
 }
 
 /**

@@ -91,6 +91,8 @@ export class Store {
   private pending: Promise<void> | undefined;
 
   private readonly groupCommitMs: number;
+  /** A failed background write, surfaced by the next flush(). */
+  private lastWriteError: unknown;
 
   private constructor(path: string, adapter: DurableJSONFile<StateFile>, lock: WriterLock | undefined, groupCommitMs: number) {
     this.path = path;
@@ -313,7 +315,7 @@ export class Store {
     if (isDeepStrictEqual(before, after)) return structuredClone(obj);
     (obj as { status?: BaseStatus }).status = after;
     obj.metadata.resourceVersion = this.nextResourceVersion();
-    await this.persist();
+    this.persistSoon();
     this.emit({ type: "status", key, object: obj });
     return structuredClone(obj);
   }
@@ -326,7 +328,7 @@ export class Store {
     // A repeating failure is one event, not a flood.
     if (last && last.reason === event.reason && last.message === event.message) return;
     this.pushEvent(obj, event);
-    await this.persist();
+    this.persistSoon();
   }
 
   /** Marks an object for deletion; the finalizer holds it until its infrastructure is gone. */
@@ -378,8 +380,12 @@ export class Store {
     this.lock?.release();
   }
 
+  /** Waits until every mutation so far is on disk. */
   async flush(): Promise<void> {
-    while (this.writing || this.pending) await (this.pending ?? this.writing);
+    while (this.writing || this.pending) await (this.pending ?? this.writing)?.catch(() => undefined);
+    const failed = this.lastWriteError;
+    this.lastWriteError = undefined;
+    if (failed) throw failed;
   }
 
   private differs(existing: Resource, incoming: Resource): boolean {
@@ -404,6 +410,17 @@ export class Store {
 
   private emit(event: StoreEvent): void {
     this.events.emit("change", { ...event, object: structuredClone(event.object) });
+  }
+
+  /**
+   * Status and events are observed state: a lost one is observed again by the next reconcile,
+   * so controllers do not wait for the disk. They join the next group commit; close() and
+   * flush() still wait for it. Specs, deletions and finalizers are always awaited (persist).
+   */
+  private persistSoon(): void {
+    this.persist().catch((err: unknown) => {
+      this.lastWriteError = err;
+    });
   }
 
   /**

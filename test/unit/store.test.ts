@@ -88,10 +88,11 @@ describe("store", () => {
     assert.equal(events.at(-1)?.message, "n29");
   });
 
-  it("coalesces concurrent writes, and every acknowledged write is in the file", async () => {
+  it("coalesces concurrent writes; status is on disk after flush, specs when apply returns", async () => {
     await store.apply([group(), app(1)]);
     const before = store.stats.writes;
     await Promise.all(Array.from({ length: 50 }, (_, i) => store.updateStatus("App/acme/web", (s) => ({ ...s, observedGeneration: i + 1 }))));
+    await store.flush();
     assert.ok(store.stats.writes - before <= 3, `50 status updates took ${store.stats.writes - before} writes`);
     const onDisk = JSON.parse(readFileSync(path, "utf8")) as { objects: Record<string, Resource> };
     assert.equal(onDisk.objects["App/acme/web"]?.status?.observedGeneration, 50);
