@@ -37,12 +37,6 @@ export class ValidationErrors extends AirloftError {
   }
 }
 
-export class ConflictError extends AirloftError {
-  constructor(message: string) {
-    super("Conflict", message);
-  }
-}
-
 export class NotFoundError extends AirloftError {
   constructor(message: string) {
     super("NotFound", message);

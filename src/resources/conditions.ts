@@ -32,10 +32,6 @@ export function getCondition(status: BaseStatus | undefined, type: ConditionType
   return status?.conditions?.find((c) => c.type === type);
 }
 
-export function isTrue(status: BaseStatus | undefined, type: ConditionType): boolean {
-  return getCondition(status, type)?.status === "True";
-}
-
 /** Ready=True at the current generation: what `apply` and `wait` wait for. */
 export function isReadyAt(obj: { metadata: { generation?: number }; status?: BaseStatus }): boolean {
   const ready = getCondition(obj.status, "Ready");

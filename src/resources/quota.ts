@@ -2,7 +2,6 @@ import { parseCpu, parseMemory } from "./quantity.js";
 import type { Quota, Resource } from "./types.js";
 
 export type QuotaResource = "apps" | "replicas" | "services" | "cpu" | "memory";
-export const QUOTA_RESOURCES: readonly QuotaResource[] = ["apps", "replicas", "services", "cpu", "memory"];
 
 export type Usage = Record<QuotaResource, number>;
 

@@ -450,9 +450,4 @@ function dropUndefined(record: object): void {
   for (const [k, v] of Object.entries(record)) if (v === undefined) delete (record as Record<string, unknown>)[k];
 }
 
-export function requireObject(store: Store, key: string): Resource {
-  const obj = store.get(key);
-  if (!obj) throw new NotFoundError(`${key} not found`);
-  return obj;
-}
 

@@ -15,7 +15,6 @@ export interface TestEngine {
   readonly host: string;
   readonly docker: Docker;
   readonly dir: string;
-  docker_(args: string[]): Promise<string>;
 }
 
 interface EngineState {
@@ -82,7 +81,6 @@ async function startEngine(): Promise<TestEngine> {
     host,
     docker,
     dir,
-    docker_: async (args) => (await run("docker", args, { env })).stdout,
   };
 }
 

@@ -1,7 +1,4 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createProgress, type Progress } from "../../src/controllers/context.js";
 import { Manager, type ManagerOptions } from "../../src/controllers/manager.js";
 import { ProviderUnavailableError, TerminalError } from "../../src/errors.js";
@@ -12,6 +9,7 @@ import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
 import { Store } from "../../src/store/store.js";
 import { FakeClock } from "../../src/util/clock.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
 import { FakeProvider } from "../support/fake-provider.js";
 
 const at = { file: "m.yaml", line: 1, column: 1 };
@@ -38,8 +36,7 @@ interface Loop {
 
 /** A store in a temp folder and a manager on a fake clock and the fake provider. */
 async function startLoop(options: ManagerOptions = {}): Promise<Loop> {
-  const dir = mkdtempSync(join(tmpdir(), "airloft-ctl-"));
-  const store = await Store.open(join(dir, "state.json"), { write: true, command: "test", groupCommitMs: 0 });
+  const { dir, store } = await openTempStore("airloft-ctl-", { groupCommitMs: 0 });
   const provider = new FakeProvider();
   const clock = new FakeClock(Date.now());
   const progress: Progress[] = [];
@@ -52,8 +49,7 @@ async function startLoop(options: ManagerOptions = {}): Promise<Loop> {
     store, provider, clock, manager, progress,
     async stop() {
       await manager.stop();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      await removeTempStore(store, dir);
     },
   };
 }

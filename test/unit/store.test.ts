@@ -1,11 +1,10 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
 import { LockedError, ValidationErrors } from "../../src/errors.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
 import { FINALIZER, Store } from "../../src/store/store.js";
 
 const at = { file: "m.yaml", line: 1, column: 1 };
@@ -18,14 +17,9 @@ describe("store", () => {
   let store: Store;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "airloft-store-"));
-    path = join(dir, "state.json");
-    store = await Store.open(path, { write: true, command: "test" });
+    ({ dir, path, store } = await openTempStore("airloft-store-"));
   });
-  afterEach(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => removeTempStore(store, dir));
 
   it("sets uid, generation, resourceVersion, creation time and the finalizer on create", async () => {
     const [g, a] = await store.apply([group(), app(1)]);

@@ -1,7 +1,6 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { controlSocketPath, sendControl } from "../../src/cli/control.js";
 import { LoopHost } from "../../src/cli/host.js";
@@ -12,6 +11,7 @@ import { ProviderRegistry } from "../../src/providers/registry.js";
 import { isReadyAt } from "../../src/resources/conditions.js";
 import type { Resource } from "../../src/resources/types.js";
 import { Store } from "../../src/store/store.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
 import { FakeProvider } from "../support/fake-provider.js";
 
 const GROUP = "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: acme}\nspec: {provider: docker}\n";
@@ -44,15 +44,11 @@ describe("git-ops: a watched folder on real files", function () {
   let store: Store;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "airloft-watch-"));
+    ({ dir, store } = await openTempStore("airloft-watch-"));
     repo = join(dir, "repo");
     mkdirSync(repo);
-    store = await Store.open(join(dir, "state.json"), { write: true, command: "test" });
   });
-  afterEach(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => removeTempStore(store, dir));
 
   const sync = () => new SourceSync(store, "repo", [repo], "watch", { recursive: true, cwd: repo });
   const keys = () => store.list().map((o) => `${o.kind}/${o.metadata.name}`).sort();

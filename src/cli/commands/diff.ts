@@ -79,11 +79,10 @@ export async function diffCommand(options: DiffOptions): Promise<number> {
 
 async function plannedOperations(object: Resource, store: Store, providers: ProviderRegistry, applied: readonly Resource[]): Promise<string[]> {
   if (object.kind !== "App") return [];
-  const get = (key: string): Resource | undefined => store.get(key);
   const groupKey = objectKey("Group", "", object.metadata.group ?? "");
-  const group = applied.find((o) => keyOf(o) === groupKey) ?? get(groupKey);
+  const group = applied.find((o) => keyOf(o) === groupKey) ?? store.get(groupKey);
   if (group?.kind !== "Group") return [];
-  const existing = get(keyOf(object));
+  const existing = store.get(keyOf(object));
   const app = { ...object, metadata: { ...object.metadata, uid: existing?.metadata.uid ?? "(new)" } };
   try {
     return [...(await providers.for(group).planApp(app, group, resolveBindings(store, app).env))];

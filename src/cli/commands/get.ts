@@ -1,7 +1,8 @@
 import { stringify } from "yaml";
-import { dockerClient, engineError, resolveEngineAddress } from "../../providers/docker/engine.js";
+import { errorMessage } from "../../errors.js";
+import { ownedContainers } from "../containers.js";
 import { LABEL } from "../../providers/docker/labels.js";
-import { keyOf, objectKey, parseKind } from "../../resources/kinds.js";
+import { keyOf, parseKind } from "../../resources/kinds.js";
 import type { App, Resource } from "../../resources/types.js";
 import type { Store } from "../../store/store.js";
 import { formatAge } from "../../util/duration.js";
@@ -81,18 +82,14 @@ export async function describeCommand(words: string[], options: GetOptions): Pro
 
 /** The app's containers as the engine has them now; the last observed status if it cannot be reached. */
 async function liveContainers(store: Store, app: App): Promise<string[]> {
-  const group = store.get(objectKey("Group", "", app.metadata.group ?? ""));
-  const address = resolveEngineAddress(group?.kind === "Group" ? group.spec.docker?.host : undefined);
   try {
-    const list = await dockerClient(address).listContainers({ all: true, filters: { label: [`${LABEL.uid}=${app.metadata.uid ?? ""}`] } });
-    const rows = list
-      .sort((a, b) => Number(a.Labels[LABEL.replica]) - Number(b.Labels[LABEL.replica]))
-      .map((c) => [c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status, c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-", c.Labels[LABEL.configHash] ?? "-"]);
+    const { address, containers } = await ownedContainers(store, app);
+    const rows = containers.map((c) => [c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status, c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-", c.Labels[LABEL.configHash] ?? "-"]);
     return [`Containers (on ${address} now):`, rows.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"], rows).trimEnd(), 2)];
   } catch (err) {
     const instances = app.status?.instances ?? [];
     return [
-      `Containers (last observed; ${engineError(address, err).message}):`,
+      `Containers (last observed; ${errorMessage(err)}):`,
       instances.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATE", "READY", "ENDPOINT", "CONFIG"],
         instances.map((r) => [String(r.replica), r.containerId, r.name, r.state, String(r.ready), r.endpoint ?? "-", r.configHash])).trimEnd(), 2),
     ];

@@ -1,8 +1,7 @@
 import { PassThrough } from "node:stream";
 import { createInterface } from "node:readline";
-import { objectKey } from "../../resources/kinds.js";
-import { dockerClient, resolveEngineAddress, engineError } from "../../providers/docker/engine.js";
 import { LABEL } from "../../providers/docker/labels.js";
+import { ownedContainers } from "../containers.js";
 import { findObject, openStore, parseRef, UsageError, type GlobalOptions } from "../context.js";
 
 export interface LogsOptions extends GlobalOptions {
@@ -16,17 +15,7 @@ export async function logsCommand(words: string[], options: LogsOptions): Promis
   const store = await openStore(options, { write: false, command: "airloft logs" });
   const app = findObject(store, parseRef(words, options.group));
   if (app.kind !== "App") throw new UsageError("logs are for apps: airloft logs app/NAME");
-  const group = store.get(objectKey("Group", "", app.metadata.group ?? ""));
-  if (group?.kind !== "Group") throw new UsageError(`group ${app.metadata.group} not found`);
-  const address = resolveEngineAddress(group.spec.docker?.host);
-  const docker = dockerClient(address);
-  let containers;
-  try {
-    containers = await docker.listContainers({ all: true, filters: { label: [`${LABEL.uid}=${app.metadata.uid}`] } });
-  } catch (err) {
-    throw engineError(address, err);
-  }
-  containers.sort((a, b) => Number(a.Labels[LABEL.replica]) - Number(b.Labels[LABEL.replica]));
+  const { docker, containers } = await ownedContainers(store, app);
   const streams = containers.map(async (c) => {
     const prefix = `${app.metadata.name}-${c.Labels[LABEL.replica] ?? "?"} | `;
     const out = new PassThrough();

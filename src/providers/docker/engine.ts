@@ -47,12 +47,3 @@ export function statusCodeOf(err: unknown): number | undefined {
   const status = (err as { statusCode?: unknown } | undefined)?.statusCode;
   return typeof status === "number" ? status : undefined;
 }
-
-/** Checks the engine answers; throws the engineError otherwise. */
-export async function pingEngine(address: string): Promise<void> {
-  try {
-    await dockerClient(address).ping();
-  } catch (err) {
-    throw engineError(address, err);
-  }
-}

@@ -63,17 +63,29 @@ export function contextFiles(dir: string): string[] {
   return files.sort();
 }
 
-/** The tag of a build: changes whenever a file of the context or the Dockerfile choice changes. */
+/** Content hashes of build contexts, reused while no file's size, mode or mtime changed. */
+const contextHashes = new Map<string, { signature: string; hash: string }>();
+
+/**
+ * The tag of a build: changes whenever a file of the context or the Dockerfile choice changes.
+ * Runs on every reconcile of a built app, so file contents are read only when a stat changed.
+ */
 export function buildTag(group: string, app: string, context: string, dockerfile: string | undefined): { tag: string; files: string[] } {
   const files = contextFiles(context);
-  const hash = createHash("sha256");
-  hash.update(dockerfile ?? "Dockerfile");
-  for (const f of files) {
-    const full = join(context, f);
-    hash.update(`\0${f}\0${statSync(full).mode}\0`);
-    hash.update(readFileSync(full));
+  const stats = files.map((f) => statSync(join(context, f)));
+  const signature = files.map((f, i) => `${f}\0${stats[i]?.size}\0${stats[i]?.mode}\0${stats[i]?.mtimeMs}`).join("\n");
+  let cached = contextHashes.get(context);
+  if (cached?.signature !== signature) {
+    const hash = createHash("sha256");
+    files.forEach((f, i) => {
+      hash.update(`\0${f}\0${stats[i]?.mode}\0`);
+      hash.update(readFileSync(join(context, f)));
+    });
+    cached = { signature, hash: hash.digest("hex") };
+    contextHashes.set(context, cached);
   }
-  return { tag: `airloft-build/${group}-${app}:${hash.digest("hex").slice(0, 12)}`, files };
+  const digest = createHash("sha256").update(dockerfile ?? "Dockerfile").update(cached.hash).digest("hex");
+  return { tag: `airloft-build/${group}-${app}:${digest.slice(0, 12)}`, files };
 }
 
 /** Builds a context through the engine; a failing Dockerfile is terminal until the spec changes. */

@@ -93,7 +93,6 @@ async function takeSnapshot(address: string, instanceId: string): Promise<Snapsh
 export class SnapshotCache {
   private readonly entries = new Map<string, { snapshot: Promise<Snapshot>; epoch: number; at: number }>();
   private readonly epochs = new Map<string, number>();
-  listCalls = 0;
 
   constructor(
     private readonly instanceId: string,
@@ -104,7 +103,6 @@ export class SnapshotCache {
     const epoch = this.epochs.get(address) ?? 0;
     const entry = this.entries.get(address);
     if (entry && entry.epoch === epoch && Date.now() - entry.at < this.maxAgeMs) return entry.snapshot;
-    this.listCalls += 4;
     const snapshot = takeSnapshot(address, this.instanceId);
     const fresh = { snapshot, epoch, at: Date.now() };
     this.entries.set(address, fresh);

@@ -1,0 +1,17 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Store, type OpenOptions } from "../../src/store/store.js";
+
+/** A writable store on a state file in a fresh temp folder. */
+export async function openTempStore(prefix: string, options: Partial<OpenOptions> = {}): Promise<{ dir: string; path: string; store: Store }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const path = join(dir, "state.json");
+  return { dir, path, store: await Store.open(path, { write: true, command: "test", ...options }) };
+}
+
+/** Closes the store (releasing its lock) and removes its folder. */
+export async function removeTempStore(store: Store, dir: string): Promise<void> {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+}
