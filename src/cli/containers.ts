@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { dockerClient, engineError, resolveEngineAddress } from "../providers/docker/engine.js";
-import { LABEL } from "../providers/docker/labels.js";
+import { LABEL } from "../providers/ownership.js";
 import { objectKey } from "../resources/kinds.js";
 import type { Resource } from "../resources/types.js";
 import type { Store } from "../store/store.js";

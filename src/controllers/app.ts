@@ -32,7 +32,7 @@ export class AppController extends Reconciler<"App"> {
       bindings: bindings.env,
       ...(capped ? { scaleUpLimit: existing } : {}),
     });
-    const endpoints = outcome.replicas.filter((r) => r.ready && r.endpoint).map((r) => `http://${r.endpoint}`);
+    const endpoints = outcome.url ? [outcome.url] : outcome.replicas.filter((r) => r.ready && r.endpoint).map((r) => `http://${r.endpoint}`);
     const rolling = outcome.updatedReplicas < replicas || outcome.replicas.length > replicas;
     const counts = `${outcome.readyReplicas}/${replicas} replicas ready${rolling && !capped ? `, ${outcome.updatedReplicas} updated` : ""}`;
     return {

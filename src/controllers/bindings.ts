@@ -11,7 +11,7 @@ export interface Bindings {
   readonly notReady: readonly string[];
 }
 
-/** Resolves an app's `spec.services` against the store: a service's host is its name on the group network. */
+/** Resolves an app's `spec.services` against the store: a service's host is the one its status reports, else its name. */
 export function resolveBindings(store: Store, app: App): Bindings {
   const env: Record<string, string> = {};
   const missing: string[] = [];
@@ -25,7 +25,8 @@ export function resolveBindings(store: Store, app: App): Bindings {
     const service: Service = found;
     if (!isReadyAt(service)) notReady.push(binding.name);
     const password = store.secretsOf(service).password ?? "";
-    Object.assign(env, bindingEnv(SERVICE_TEMPLATES[service.spec.template], service.metadata.name, { password }, binding.prefix));
+    const host = (service.status as { host?: string } | undefined)?.host ?? service.metadata.name;
+    Object.assign(env, bindingEnv(SERVICE_TEMPLATES[service.spec.template], host, { password }, binding.prefix));
   }
   return { env, missing, notReady };
 }

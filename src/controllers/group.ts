@@ -18,7 +18,7 @@ export class GroupController extends Reconciler<"Group"> {
       status: facts,
       ready: true,
       reason: "Converged",
-      message: `${provider.name} ${facts.network ? `network ${facts.network.name}` : ""} at ${provider.address(group)}`.replace(/\s+/g, " "),
+      message: `${provider.name} ${facts.network ? `network ${facts.network.name}` : ""}${facts.aws?.loadBalancer ? `load balancer ${facts.aws.loadBalancer.dnsName}` : ""} at ${provider.address(group)}`.replace(/\s+/g, " "),
       operations,
     };
   }

@@ -6,6 +6,8 @@ import { collectOperations, Reconciler } from "./reconciler.js";
 
 export interface ServiceStatus extends BaseStatus {
   address?: string;
+  /** Where bound apps connect: the name on the group network (Docker) or an instance address (AWS). */
+  host?: string;
   variables?: string[];
   volume?: string;
   image?: string;
@@ -24,9 +26,11 @@ export class ServiceController extends Reconciler<"Service"> {
     if (!password) throw new Error(`service ${service.metadata.name} has no stored credentials`);
     const template = SERVICE_TEMPLATES[service.spec.template];
     const outcome = await this.ctx.providers.for(group).reconcileService(service, group, { password }, { onOperation: report });
+    const host = outcome.host ?? service.metadata.name;
     return {
       status: {
-        address: `${service.metadata.name}:${template.port}`,
+        address: `${host}:${template.port}`,
+        host,
         variables: bindingNames(template, undefined),
         volume: outcome.volume,
         image: outcome.image,
@@ -34,7 +38,7 @@ export class ServiceController extends Reconciler<"Service"> {
       },
       ready: outcome.converged,
       reason: outcome.converged ? "Converged" : "WaitingForHealthCheck",
-      message: outcome.converged ? `${template.name} ready at ${service.metadata.name}:${template.port}` : `waiting for the ${template.name} health check`,
+      message: outcome.converged ? `${template.name} ready at ${host}:${template.port}` : `waiting for the ${template.name} health check`,
       operations: outcome.operations,
     };
   }

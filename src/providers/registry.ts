@@ -1,15 +1,21 @@
 import { TerminalError } from "../errors.js";
 import type { Group } from "../resources/types.js";
+import { AwsProvider } from "./aws/provider.js";
 import { DockerProvider } from "./docker/provider.js";
 import type { InfraProvider } from "./types.js";
 
 /** Picks the provider a group's spec names. */
 export class ProviderRegistry {
   private readonly docker: InfraProvider;
+  private aws: InfraProvider | undefined;
+  private readonly makeAws: () => InfraProvider;
 
-  /** `docker` replaces the engine provider, for tests of the controllers with a fake. */
-  constructor(options: { instanceId: string; env?: NodeJS.ProcessEnv; docker?: InfraProvider }) {
+  /** `docker` and `aws` replace a provider, for tests of the controllers with a fake. */
+  constructor(options: { instanceId: string; env?: NodeJS.ProcessEnv; docker?: InfraProvider; aws?: InfraProvider }) {
     this.docker = options.docker ?? new DockerProvider(options);
+    this.aws = options.aws;
+    // Created on first use: a Docker-only installation never loads the AWS clients' settings.
+    this.makeAws = () => new AwsProvider(options);
   }
 
   for(group: Group): InfraProvider {
@@ -17,7 +23,7 @@ export class ProviderRegistry {
       case "docker":
         return this.docker;
       case "aws":
-        throw new TerminalError("ProviderNotAvailable", `group ${group.metadata.name} asks for the aws provider, which this version of AirLoft does not include yet`);
+        return (this.aws ??= this.makeAws());
       default: {
         const never: never = group.spec.provider;
         throw new TerminalError("InvalidConfig", `unknown provider ${String(never)}`);

@@ -22,6 +22,14 @@ export interface AppOutcome {
   /** What this pass did. */
   readonly operations: readonly string[];
   readonly image: string;
+  /** The public address when a load balancer fronts the app (AWS), e.g. http://web.example.com. */
+  readonly url?: string;
+}
+
+export interface ServiceOutcome extends AppOutcome {
+  readonly volume: string;
+  /** Where bound apps reach the service; its name on the group network when unset (Docker). */
+  readonly host?: string;
 }
 
 /**
@@ -40,7 +48,7 @@ export interface InfraProvider {
   planApp(app: App, group: Group, bindings?: Readonly<Record<string, string>>): Promise<readonly string[]>;
   finalizeApp(app: App, group: Group, options?: ReconcileOptions): Promise<boolean>;
   /** A backing service from its template, with its data on a volume; ready when its check passes. */
-  reconcileService(service: Service, group: Group, creds: ServiceCredentials, options?: ReconcileOptions): Promise<AppOutcome & { readonly volume: string }>;
+  reconcileService(service: Service, group: Group, creds: ServiceCredentials, options?: ReconcileOptions): Promise<ServiceOutcome>;
   /** Removes the service's container, and its data only when its deletionPolicy says Delete. */
   finalizeService(service: Service, group: Group, options?: ReconcileOptions): Promise<boolean>;
   /** Removes what this installation labelled whose owner uid is not live; returns what it removed. */

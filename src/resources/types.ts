@@ -74,8 +74,12 @@ export interface AppSpec {
   healthCheck?: HealthCheck;
   expose?: { public?: boolean; domain?: string };
   strategy?: { type?: "RollingUpdate" | "Recreate" };
+  /** Source code for the node, python and java runtimes (AWS): a git URL or a tar.gz over https. */
+  source?: { url: string; ref?: string };
   runtime?: "docker" | "node" | "python" | "java";
+  /** AWS: the EC2 instance type and image; the AMI defaults to the newest Amazon Linux. */
   instanceType?: string;
+  ami?: string;
 }
 
 export interface ServiceSpec {
@@ -102,6 +106,8 @@ export interface ReplicaStatus {
   name: string;
   state: string;
   ready: boolean;
+  /** Target health in the load balancer (AWS). */
+  health?: string;
   endpoint?: string;
   configHash: string;
 }
@@ -119,6 +125,16 @@ export interface GroupStatus extends BaseStatus {
   provider?: string;
   network?: { name: string; id: string };
   engine?: string;
+  aws?: AwsGroupStatus;
+}
+
+export interface AwsGroupStatus {
+  region: string;
+  vpcId?: string;
+  subnetIds?: string[];
+  securityGroups?: { loadBalancer?: string; instances?: string; services?: string };
+  loadBalancer?: { arn: string; dnsName: string };
+  hostedZoneId?: string;
 }
 
 interface ResourceOf<K extends string, S, St extends BaseStatus> {

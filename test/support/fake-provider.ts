@@ -1,5 +1,5 @@
 import type { App, Group, GroupStatus, Service } from "../../src/resources/types.js";
-import type { AppOutcome, AppReconcileOptions, InfraProvider } from "../../src/providers/types.js";
+import type { AppOutcome, AppReconcileOptions, InfraProvider, ServiceOutcome } from "../../src/providers/types.js";
 
 /**
  * A fake of the project's own InfraProvider interface: apps "run" in a map, and a test can make
@@ -44,7 +44,7 @@ export class FakeProvider implements InfraProvider {
     };
   }
 
-  async reconcileService(service: Service): Promise<AppOutcome & { volume: string }> {
+  async reconcileService(service: Service): Promise<ServiceOutcome> {
     this.call(`service ${service.metadata.name}`);
     const ready = !this.unreadyServices.has(service.metadata.name);
     return {

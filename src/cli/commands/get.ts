@@ -1,7 +1,7 @@
 import { stringify } from "yaml";
 import { errorMessage } from "../../errors.js";
 import { ownedContainers } from "../containers.js";
-import { LABEL } from "../../providers/docker/labels.js";
+import { LABEL } from "../../providers/ownership.js";
 import { keyOf, parseKind } from "../../resources/kinds.js";
 import type { App, Resource } from "../../resources/types.js";
 import type { Store } from "../../store/store.js";

@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { createInterface } from "node:readline";
-import { LABEL } from "../../providers/docker/labels.js";
+import { LABEL } from "../../providers/ownership.js";
 import { ownedContainers } from "../containers.js";
 import { findObject, openStore, parseRef, UsageError, type GlobalOptions } from "../context.js";
 

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, ResourceQuantities, Service } from "../../resources/types.js";
 import { parseCpu, parseMemory } from "../../resources/quantity.js";
-import { ownerLabels } from "./labels.js";
+import { ownerLabels } from "../ownership.js";
 
 export const DEFAULT_BIND_ADDRESS = "127.0.0.1";
 

@@ -2,7 +2,7 @@ import type Docker from "dockerode";
 import { TerminalError, errorMessage } from "../../errors.js";
 import { runBounded } from "../../util/pool.js";
 import { dockerClient, engineError, statusCodeOf } from "./engine.js";
-import { LABEL } from "./labels.js";
+import { LABEL } from "../ownership.js";
 import { describeOperation, type Operation } from "./plan.js";
 
 export interface ExecuteOptions {

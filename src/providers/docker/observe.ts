@@ -1,5 +1,6 @@
+import { SnapshotCache } from "../snapshot-cache.js";
 import { dockerClient, engineError } from "./engine.js";
-import { LABEL, parseOwnedLabels, type OwnedLabels } from "./labels.js";
+import { LABEL, parseOwnedLabels, type OwnedLabels } from "../ownership.js";
 
 export interface ObservedContainer {
   readonly id: string;
@@ -84,37 +85,7 @@ async function takeSnapshot(address: string, instanceId: string): Promise<Snapsh
   }
 }
 
-/**
- * Shares one snapshot per engine between the reconciles of a pass: concurrent callers wait for
- * the same list calls, and a snapshot serves until it is `maxAgeMs` old or something in this
- * process changed the engine. A list already running when a change lands is not cached, so no
- * caller acts on a picture older than its own last write.
- */
-export class SnapshotCache {
-  private readonly entries = new Map<string, { snapshot: Promise<Snapshot>; epoch: number; at: number }>();
-  private readonly epochs = new Map<string, number>();
-
-  constructor(
-    private readonly instanceId: string,
-    private readonly maxAgeMs = 1000,
-  ) {}
-
-  get(address: string): Promise<Snapshot> {
-    const epoch = this.epochs.get(address) ?? 0;
-    const entry = this.entries.get(address);
-    if (entry && entry.epoch === epoch && Date.now() - entry.at < this.maxAgeMs) return entry.snapshot;
-    const snapshot = takeSnapshot(address, this.instanceId);
-    const fresh = { snapshot, epoch, at: Date.now() };
-    this.entries.set(address, fresh);
-    snapshot.catch(() => {
-      if (this.entries.get(address) === fresh) this.entries.delete(address);
-    });
-    return snapshot;
-  }
-
-  /** Called after every change this process makes to the engine. */
-  invalidate(address: string): void {
-    this.epochs.set(address, (this.epochs.get(address) ?? 0) + 1);
-    this.entries.delete(address);
-  }
+/** One snapshot per engine address, shared by the reconciles of a pass. */
+export function engineSnapshots(instanceId: string): SnapshotCache<Snapshot> {
+  return new SnapshotCache((address) => takeSnapshot(address, instanceId));
 }

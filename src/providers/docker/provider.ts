@@ -1,12 +1,14 @@
+import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
-import type { AppOutcome, AppReconcileOptions, InfraProvider, ReconcileOptions } from "../types.js";
+import type { AppOutcome, AppReconcileOptions, InfraProvider, ReconcileOptions, ServiceOutcome } from "../types.js";
 import { desiredApp, desiredService, networkName, volumeName, type DesiredApp } from "./desired.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
 import { buildImage, buildTag, findImage, pullImage } from "./images.js";
-import { ownerLabels } from "./labels.js";
-import { SnapshotCache, type ObservedContainer, type Snapshot } from "./observe.js";
+import { ownerLabels } from "../ownership.js";
+import { engineSnapshots, type ObservedContainer, type Snapshot } from "./observe.js";
+import type { SnapshotCache } from "../snapshot-cache.js";
 import { describeOperation, isReady, planApp, planGarbage, planNetwork, planVolumes, type Operation } from "./plan.js";
 import { probeContainers, publishedEndpoint } from "./probe.js";
 
@@ -19,7 +21,7 @@ export interface DockerProviderOptions {
 /** The Docker engine as an InfraProvider: a network per group, containers per app replica. */
 export class DockerProvider implements InfraProvider {
   readonly name = "docker" as const;
-  readonly snapshots: SnapshotCache;
+  readonly snapshots: SnapshotCache<Snapshot>;
   private readonly instanceId: string;
   private readonly concurrency: number;
   private readonly env: NodeJS.ProcessEnv;
@@ -28,7 +30,7 @@ export class DockerProvider implements InfraProvider {
     this.instanceId = options.instanceId;
     this.concurrency = options.concurrency ?? 4;
     this.env = options.env ?? process.env;
-    this.snapshots = new SnapshotCache(options.instanceId);
+    this.snapshots = engineSnapshots(options.instanceId);
   }
 
   address(group: Group): string {
@@ -68,7 +70,7 @@ export class DockerProvider implements InfraProvider {
     return this.converge(address, desired, options);
   }
 
-  async reconcileService(service: Service, group: Group, creds: ServiceCredentials, options: ReconcileOptions = {}): Promise<AppOutcome & { volume: string }> {
+  async reconcileService(service: Service, group: Group, creds: ServiceCredentials, options: ReconcileOptions = {}): Promise<ServiceOutcome> {
     const address = this.address(group);
     const ref = service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version);
     const desired = desiredService(service, group, this.instanceId, await this.ensureImage(address, { ref }, undefined), creds);
@@ -156,6 +158,7 @@ export class DockerProvider implements InfraProvider {
       const build = buildTag(app.metadata.group ?? "", app.metadata.name, app.spec.build.context, app.spec.build.dockerfile);
       return { ref: build.tag, build };
     }
+    if (app.spec.source) throw new TerminalError("UnsupportedOnDocker", `app ${app.metadata.name} sets spec.source, which runs on the aws provider only; give an image or a build on docker`);
     return { ref: app.spec.image ?? "" };
   }
 

@@ -1,4 +1,4 @@
-/** Ownership labels on everything AirLoft creates on an engine (DESIGN.md, Ownership). */
+/** Ownership labels (Docker) and tags (AWS) on everything AirLoft creates (DESIGN.md, Ownership). */
 export const LABEL = {
   instance: "airloft.dev/instance",
   group: "airloft.dev/group",

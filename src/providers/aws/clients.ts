@@ -1,0 +1,124 @@
+import { EC2Client } from "@aws-sdk/client-ec2";
+import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { Route53Client } from "@aws-sdk/client-route-53";
+import { controllerError } from "./errors.js";
+import { RateLimiter } from "./rate-limit.js";
+
+export type ApiFamily = "ec2" | "elbv2" | "route53";
+
+/**
+ * Client-side limits per family, below AWS's documented refill rates (EC2 non-mutating actions
+ * refill 20/s, ELBv2 describe calls about 10/s, Route 53 allows 5 requests/s per account).
+ */
+export const DEFAULT_RATES: Readonly<Record<ApiFamily, { perSecond: number; burst: number }>> = {
+  ec2: { perSecond: 15, burst: 30 },
+  elbv2: { perSecond: 8, burst: 16 },
+  route53: { perSecond: 4, burst: 5 },
+};
+
+/** Counts every HTTP request sent, retries included, by "family:Operation". */
+export class CallCounter {
+  readonly counts = new Map<string, number>();
+
+  add(name: string): void {
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  }
+
+  get total(): number {
+    let sum = 0;
+    for (const n of this.counts.values()) sum += n;
+    return sum;
+  }
+
+  snapshot(): Record<string, number> {
+    return Object.fromEntries([...this.counts.entries()].sort());
+  }
+
+  reset(): void {
+    this.counts.clear();
+  }
+}
+
+export interface AwsClients {
+  readonly region: string;
+  readonly ec2: EC2Client;
+  readonly elb: ElasticLoadBalancingV2Client;
+  readonly route53: Route53Client;
+}
+
+export interface AwsClientOptions {
+  readonly region: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly counter: CallCounter;
+  readonly limiters: Readonly<Record<ApiFamily, RateLimiter>>;
+  readonly maxAttempts?: number;
+}
+
+export function createLimiters(rates = DEFAULT_RATES): Record<ApiFamily, RateLimiter> {
+  return {
+    ec2: new RateLimiter(rates.ec2.perSecond, rates.ec2.burst),
+    elbv2: new RateLimiter(rates.elbv2.perSecond, rates.elbv2.burst),
+    route53: new RateLimiter(rates.route53.perSecond, rates.route53.burst),
+  };
+}
+
+interface MiddlewareStackLike {
+  add(middleware: unknown, options: Record<string, unknown>): void;
+  addRelativeTo(middleware: unknown, options: Record<string, unknown>): void;
+}
+
+type Handler = (args: unknown) => Promise<unknown>;
+type Context = { commandName?: string };
+
+/**
+ * Wires AirLoft's policy into a client: every attempt (inside the SDK's retry loop, which backs
+ * off with jitter on throttling) waits for the family's token bucket and is counted; an error
+ * that survives the retries is classified for the controllers once, here.
+ */
+function instrument(stack: MiddlewareStackLike, family: ApiFamily, options: AwsClientOptions): void {
+  stack.addRelativeTo(
+    (next: Handler, context: Context) => async (args: unknown) => {
+      await options.limiters[family].take();
+      options.counter.add(`${family}:${(context.commandName ?? "Unknown").replace(/Command$/, "")}`);
+      return next(args);
+    },
+    { name: "airloftRateLimit", relation: "after", toMiddleware: "retryMiddleware", override: true },
+  );
+  stack.add(
+    (next: Handler, context: Context) => async (args: unknown) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        throw controllerError(err, `${family}:${(context.commandName ?? "Unknown").replace(/Command$/, "")}`);
+      }
+    },
+    { step: "initialize", name: "airloftErrors", priority: "high", override: true },
+  );
+}
+
+/**
+ * Clients for one region. Endpoint and credentials follow the SDK's standard settings
+ * (AWS_ENDPOINT_URL, the credential chain); the env given here wins so tests can aim at moto.
+ */
+export function createClients(options: AwsClientOptions): AwsClients {
+  // The SDK warns on Node 20 about releases after this pinned one; it is noise in CLI output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  const { env } = options;
+  const config = {
+    region: options.region,
+    maxAttempts: options.maxAttempts ?? 5,
+    retryMode: "standard",
+    ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}),
+    ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } }
+      : {}),
+  };
+  const ec2 = new EC2Client(config);
+  const elb = new ElasticLoadBalancingV2Client(config);
+  // Route 53 is global; its endpoint is us-east-1's.
+  const route53 = new Route53Client({ ...config, region: "us-east-1" });
+  instrument(ec2.middlewareStack as unknown as MiddlewareStackLike, "ec2", options);
+  instrument(elb.middlewareStack as unknown as MiddlewareStackLike, "elbv2", options);
+  instrument(route53.middlewareStack as unknown as MiddlewareStackLike, "route53", options);
+  return { region: options.region, ec2, elb, route53 };
+}

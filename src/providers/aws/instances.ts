@@ -1,0 +1,56 @@
+import { RunInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
+import { DeregisterTargetsCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import type { AwsClients } from "./clients.js";
+import { runClientToken, toTags } from "./names.js";
+import type { InstanceOp } from "./plan.js";
+
+/** How every instance of one app or service is launched; the replica picks the subnet. */
+export interface LaunchTemplate {
+  readonly uid: string;
+  readonly configHash: string;
+  readonly imageId: string;
+  readonly instanceType: string;
+  readonly userData: string;
+  readonly subnetIds: readonly string[];
+  readonly securityGroupId: string;
+  readonly tags: (replica: number) => Record<string, string>;
+  readonly targetGroupArn: string | undefined;
+  readonly port: number | undefined;
+}
+
+/**
+ * Runs an instance plan: launches one call per replica (tags applied at launch, so a crash after
+ * the call still leaves an instance the next observation adopts), then targets and terminations
+ * in one batched call each.
+ */
+export async function executeInstanceOps(clients: AwsClients, launch: LaunchTemplate, ops: readonly InstanceOp[]): Promise<void> {
+  for (const op of ops) {
+    switch (op.op) {
+      case "run": {
+        const tags = toTags(launch.tags(op.replica));
+        await clients.ec2.send(new RunInstancesCommand({
+          ImageId: launch.imageId,
+          InstanceType: launch.instanceType as never,
+          MinCount: 1,
+          MaxCount: 1,
+          ClientToken: runClientToken(launch.uid, launch.configHash, op.replica),
+          SubnetId: launch.subnetIds[op.replica % launch.subnetIds.length],
+          SecurityGroupIds: [launch.securityGroupId],
+          UserData: Buffer.from(launch.userData).toString("base64"),
+          MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled" },
+          TagSpecifications: [{ ResourceType: "instance", Tags: tags }, { ResourceType: "volume", Tags: tags }],
+        }));
+        break;
+      }
+      case "register":
+        if (launch.targetGroupArn) await clients.elb.send(new RegisterTargetsCommand({ TargetGroupArn: launch.targetGroupArn, Targets: op.ids.map((Id) => ({ Id, ...(launch.port ? { Port: launch.port } : {}) })) }));
+        break;
+      case "deregister":
+        if (launch.targetGroupArn) await clients.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: launch.targetGroupArn, Targets: op.ids.map((Id) => ({ Id })) }));
+        break;
+      case "terminate":
+        await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [...op.ids] }));
+        break;
+    }
+  }
+}

@@ -1,0 +1,189 @@
+import {
+  AssociateRouteTableCommand,
+  AttachInternetGatewayCommand,
+  AuthorizeSecurityGroupIngressCommand,
+  CreateInternetGatewayCommand,
+  CreateRouteCommand,
+  CreateRouteTableCommand,
+  CreateSecurityGroupCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  DeleteInternetGatewayCommand,
+  DeleteRouteTableCommand,
+  DeleteSecurityGroupCommand,
+  DeleteSubnetCommand,
+  DeleteVpcCommand,
+  DetachInternetGatewayCommand,
+  DisassociateRouteTableCommand,
+  DescribeRouteTablesCommand,
+  ModifySubnetAttributeCommand,
+  type IpPermission,
+  type ResourceType,
+  type TagSpecification,
+} from "@aws-sdk/client-ec2";
+import { CreateListenerCommand, CreateLoadBalancerCommand, DeleteLoadBalancerCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import type { Group } from "../../resources/types.js";
+import { ownerLabels } from "../ownership.js";
+import type { AwsClients } from "./clients.js";
+import { classifyAwsError } from "./errors.js";
+import { loadBalancerName, securityGroupName, toTags } from "./names.js";
+import { ROLE_TAG, type AwsSnapshot, type ObservedLoadBalancer } from "./observe.js";
+import type { GroupOp, ObservedGroupNetwork, SecurityRole } from "./plan.js";
+
+export function groupTags(group: Group, instanceId: string, role: string): Record<string, string> {
+  return { ...ownerLabels({ instance: instanceId, group: group.metadata.name, kind: "Group", name: group.metadata.name, uid: group.metadata.uid ?? "" }), [ROLE_TAG]: role, Name: `airloft-${group.metadata.name}-${role}` };
+}
+
+function tagSpec(type: ResourceType, tags: Record<string, string>): TagSpecification[] {
+  return [{ ResourceType: type, Tags: toTags(tags) }];
+}
+
+/** Ingress from anywhere on 80 and 443: the load balancer's security group. */
+const PUBLIC_WEB: IpPermission[] = [80, 443].map((port) => ({ IpProtocol: "tcp", FromPort: port, ToPort: port, IpRanges: [{ CidrIp: "0.0.0.0/0", Description: "AirLoft: public web" }] }));
+
+export function allowsPort(ingress: readonly IpPermission[], port: number, from: { cidr?: string; groupId?: string }): boolean {
+  return ingress.some((p) =>
+    (p.IpProtocol === "tcp" || p.IpProtocol === "-1") &&
+    (p.IpProtocol === "-1" || ((p.FromPort ?? 0) <= port && port <= (p.ToPort ?? 0))) &&
+    (from.cidr ? (p.IpRanges ?? []).some((r) => r.CidrIp === from.cidr) : (p.UserIdGroupPairs ?? []).some((g) => g.GroupId === from.groupId)));
+}
+
+/** The part of a snapshot that belongs to one group's network. */
+export function observedNetwork(snapshot: AwsSnapshot, group: Group, instanceId: string): ObservedGroupNetwork & { lb: ObservedLoadBalancer | undefined } {
+  const uid = group.metadata.uid ?? "";
+  const mine = <T extends { owner: { uid: string } }>(items: readonly T[]): T[] => items.filter((i) => i.owner.uid === uid);
+  const igw = mine(snapshot.internetGateways)[0];
+  const table = mine(snapshot.routeTables)[0];
+  const lb = snapshot.loadBalancers.find((l) => l.name === loadBalancerName(instanceId, uid));
+  const securityGroups: Partial<Record<SecurityRole, { id: string; open: boolean }>> = {};
+  for (const sg of mine(snapshot.securityGroups)) {
+    const role = sg.role as SecurityRole | undefined;
+    if (role === "lb" || role === "instances" || role === "services") {
+      securityGroups[role] = { id: sg.id, open: role !== "lb" || [80, 443].every((p) => allowsPort(sg.ingress, p, { cidr: "0.0.0.0/0" })) };
+    }
+  }
+  return {
+    vpcId: mine(snapshot.vpcs).find((v) => v.role === "vpc")?.id,
+    subnets: mine(snapshot.subnets).map((s) => ({ id: s.id, role: s.role })),
+    internetGateway: igw ? { id: igw.id, vpcIds: igw.vpcIds } : undefined,
+    routeTable: table ? { id: table.id, hasDefaultRoute: table.routes.some((r) => r.destination === "0.0.0.0/0" && r.gatewayId === igw?.id), subnetIds: table.subnetIds } : undefined,
+    securityGroups,
+    loadBalancer: lb ? { arn: lb.arn, listenerPorts: lb.listeners.map((l) => l.port) } : undefined,
+    lb,
+  };
+}
+
+/** Runs one step of a group's network plan. A duplicate from a retried create is not an error: the next observation adopts it. */
+export async function executeGroupOp(clients: AwsClients, group: Group, instanceId: string, op: GroupOp): Promise<void> {
+  const { ec2, elb } = clients;
+  const tags = (role: string) => groupTags(group, instanceId, role);
+  try {
+    switch (op.op) {
+      case "create-vpc":
+        await ec2.send(new CreateVpcCommand({ CidrBlock: op.cidr, TagSpecifications: tagSpec("vpc", tags("vpc")) }));
+        return;
+      case "create-subnet": {
+        const out = await ec2.send(new CreateSubnetCommand({ VpcId: op.vpcId, CidrBlock: op.cidr, AvailabilityZone: op.zone, TagSpecifications: tagSpec("subnet", tags(`subnet-${op.index}`)) }));
+        // Public subnets: instances get an address to fetch their image or runtime.
+        if (out.Subnet?.SubnetId) await ec2.send(new ModifySubnetAttributeCommand({ SubnetId: out.Subnet.SubnetId, MapPublicIpOnLaunch: { Value: true } }));
+        return;
+      }
+      case "create-internet-gateway":
+        await ec2.send(new CreateInternetGatewayCommand({ TagSpecifications: tagSpec("internet-gateway", tags("igw")) }));
+        return;
+      case "attach-internet-gateway":
+        await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: op.gatewayId, VpcId: op.vpcId }));
+        return;
+      case "create-route-table":
+        await ec2.send(new CreateRouteTableCommand({ VpcId: op.vpcId, TagSpecifications: tagSpec("route-table", tags("routes")) }));
+        return;
+      case "create-default-route":
+        await ec2.send(new CreateRouteCommand({ RouteTableId: op.routeTableId, DestinationCidrBlock: "0.0.0.0/0", GatewayId: op.gatewayId }));
+        return;
+      case "associate-route-table":
+        await ec2.send(new AssociateRouteTableCommand({ RouteTableId: op.routeTableId, SubnetId: op.subnetId }));
+        return;
+      case "create-security-group":
+        await ec2.send(new CreateSecurityGroupCommand({
+          GroupName: securityGroupName(group.metadata.name, group.metadata.uid ?? "", op.role),
+          Description: `AirLoft group ${group.metadata.name}: ${op.role}`,
+          VpcId: op.vpcId,
+          TagSpecifications: tagSpec("security-group", tags(op.role)),
+        }));
+        return;
+      case "open-load-balancer":
+        await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: op.securityGroupId, IpPermissions: PUBLIC_WEB }));
+        return;
+      case "create-load-balancer":
+        await elb.send(new CreateLoadBalancerCommand({
+          Name: loadBalancerName(instanceId, group.metadata.uid ?? ""),
+          Subnets: [...op.subnetIds],
+          SecurityGroups: [op.securityGroupId],
+          Scheme: "internet-facing",
+          Type: "application",
+          Tags: toTags(tags("lb")),
+        }));
+        return;
+      case "create-listener": {
+        const https = op.port === 443;
+        const certificateArn = group.spec.aws?.certificateArn;
+        await elb.send(new CreateListenerCommand({
+          LoadBalancerArn: op.loadBalancerArn,
+          Protocol: https ? "HTTPS" : "HTTP",
+          Port: op.port,
+          ...(https && certificateArn ? { Certificates: [{ CertificateArn: certificateArn }], SslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06" } : {}),
+          DefaultActions: [{ Type: "fixed-response", FixedResponseConfig: { StatusCode: "404", ContentType: "text/plain", MessageBody: "no AirLoft app has this host name" } }],
+          Tags: toTags(tags(`listener-${op.port}`)),
+        }));
+        return;
+      }
+    }
+  } catch (err) {
+    if (classifyAwsError(err) === "conflict") return;
+    throw err;
+  }
+}
+
+/**
+ * Removes a group's network in dependency order, one layer per call: false while something is
+ * still on its way out (a load balancer releasing its interfaces), true once nothing is left.
+ */
+export async function teardownNetwork(clients: AwsClients, snapshot: AwsSnapshot, group: Group, instanceId: string, report: (op: string) => void): Promise<boolean> {
+  const { ec2, elb } = clients;
+  const uid = group.metadata.uid ?? "";
+  const target = `group:${group.metadata.name}`;
+  const net = observedNetwork(snapshot, group, instanceId);
+  if (net.lb) {
+    await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: net.lb.arn }));
+    report(`${target} delete-load-balancer`);
+    return false;
+  }
+  if (snapshot.instances.some((i) => i.owner.group === group.metadata.name)) return false;
+  // Instances' and services' groups refer to the load balancer's: remove them first.
+  for (const role of ["services", "instances", "lb"] as const) {
+    const sg = net.securityGroups[role];
+    if (!sg) continue;
+    await ec2.send(new DeleteSecurityGroupCommand({ GroupId: sg.id }));
+    report(`${target} delete-security-group ${role}`);
+  }
+  if (net.routeTable) {
+    const table = (await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [net.routeTable.id] }))).RouteTables?.[0];
+    for (const a of table?.Associations ?? []) if (a.RouteTableAssociationId && !a.Main) await ec2.send(new DisassociateRouteTableCommand({ AssociationId: a.RouteTableAssociationId }));
+    await ec2.send(new DeleteRouteTableCommand({ RouteTableId: net.routeTable.id }));
+    report(`${target} delete-route-table`);
+  }
+  if (net.internetGateway) {
+    for (const vpcId of net.internetGateway.vpcIds) if (vpcId) await ec2.send(new DetachInternetGatewayCommand({ InternetGatewayId: net.internetGateway.id, VpcId: vpcId }));
+    await ec2.send(new DeleteInternetGatewayCommand({ InternetGatewayId: net.internetGateway.id }));
+    report(`${target} delete-internet-gateway`);
+  }
+  for (const subnet of net.subnets) {
+    await ec2.send(new DeleteSubnetCommand({ SubnetId: subnet.id }));
+    report(`${target} delete-subnet ${subnet.id}`);
+  }
+  for (const vpc of snapshot.vpcs.filter((v) => v.owner.uid === uid)) {
+    await ec2.send(new DeleteVpcCommand({ VpcId: vpc.id }));
+    report(`${target} delete-vpc ${vpc.id}`);
+  }
+  return true;
+}

@@ -1,0 +1,236 @@
+import {
+  DescribeImagesCommand,
+  DescribeSubnetsCommand,
+  DescribeVpcsCommand,
+  paginateDescribeInstances,
+  paginateDescribeInternetGateways,
+  paginateDescribeRouteTables,
+  paginateDescribeSecurityGroups,
+  paginateDescribeSubnets,
+  paginateDescribeVpcs,
+  type Filter,
+  type IpPermission,
+} from "@aws-sdk/client-ec2";
+import {
+  DescribeListenersCommand,
+  DescribeRulesCommand,
+  DescribeTargetHealthCommand,
+  paginateDescribeLoadBalancers,
+  paginateDescribeTargetGroups,
+  type Rule,
+} from "@aws-sdk/client-elastic-load-balancing-v2";
+import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand, type ResourceRecordSet } from "@aws-sdk/client-route-53";
+import { LABEL, parseOwnedLabels, type OwnedLabels } from "../ownership.js";
+import type { AwsClients } from "./clients.js";
+import { namePrefix, tagRecord } from "./names.js";
+
+export interface ObservedInstance {
+  readonly id: string;
+  readonly state: string; // pending | running | stopping | stopped
+  readonly owner: OwnedLabels;
+  readonly subnetId: string | undefined;
+  readonly privateIp: string | undefined;
+  readonly launchTime: number;
+}
+
+export interface ObservedTagged {
+  readonly id: string;
+  readonly owner: OwnedLabels;
+  readonly role: string | undefined;
+}
+
+export interface ObservedSubnet extends ObservedTagged {
+  readonly vpcId: string;
+  readonly az: string;
+  readonly cidr: string;
+}
+
+export interface ObservedSecurityGroup extends ObservedTagged {
+  readonly vpcId: string;
+  readonly ingress: readonly IpPermission[];
+}
+
+export interface ObservedRouteTable extends ObservedTagged {
+  readonly vpcId: string;
+  readonly routes: ReadonlyArray<{ readonly destination: string; readonly gatewayId: string | undefined }>;
+  readonly subnetIds: readonly string[];
+}
+
+export interface ObservedLoadBalancer {
+  readonly arn: string;
+  readonly name: string;
+  readonly dnsName: string;
+  readonly zoneId: string;
+  readonly vpcId: string;
+  readonly listeners: ReadonlyArray<{ readonly arn: string; readonly port: number; readonly rules: readonly Rule[] }>;
+}
+
+export interface ObservedTargetGroup {
+  readonly arn: string;
+  readonly name: string;
+  readonly port: number;
+  readonly vpcId: string;
+  readonly healthCheckPath: string | undefined;
+  readonly loadBalancerArns: readonly string[];
+}
+
+/** Everything AirLoft owns in one region, read with paginated, tag-filtered Describe calls. */
+export interface AwsSnapshot {
+  readonly region: string;
+  readonly takenAt: number;
+  readonly instances: readonly ObservedInstance[];
+  readonly vpcs: ReadonlyArray<ObservedTagged & { readonly cidr: string }>;
+  readonly subnets: readonly ObservedSubnet[];
+  readonly securityGroups: readonly ObservedSecurityGroup[];
+  readonly internetGateways: ReadonlyArray<ObservedTagged & { readonly vpcIds: readonly string[] }>;
+  readonly routeTables: readonly ObservedRouteTable[];
+  readonly loadBalancers: readonly ObservedLoadBalancer[];
+  readonly targetGroups: readonly ObservedTargetGroup[];
+}
+
+/** The tag that says which part of a group a shared resource plays: vpc, subnet-0, lb, instances. */
+export const ROLE_TAG = "airloft.dev/role";
+
+const LIVE_STATES = ["pending", "running", "stopping", "stopped"];
+
+async function collect<P, T>(pages: AsyncIterable<P>, pick: (page: P) => readonly T[] | undefined): Promise<T[]> {
+  const out: T[] = [];
+  for await (const page of pages) out.push(...(pick(page) ?? []));
+  return out;
+}
+
+function owned<T extends { Tags?: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined }>(item: T, id: string | undefined): (ObservedTagged & { raw: T }) | undefined {
+  const tags = tagRecord(item.Tags);
+  const owner = parseOwnedLabels(tags);
+  return owner && id ? { id, owner, role: tags[ROLE_TAG], raw: item } : undefined;
+}
+
+export async function takeSnapshot(clients: AwsClients, instanceId: string): Promise<AwsSnapshot> {
+  const { ec2, elb } = clients;
+  const mine: Filter[] = [{ Name: `tag:${LABEL.instance}`, Values: [instanceId] }];
+  const prefix = namePrefix(instanceId);
+  const [reservations, vpcs, subnets, groups, gateways, tables, balancers, targetGroups] = await Promise.all([
+    collect(paginateDescribeInstances({ client: ec2, pageSize: 1000 }, { Filters: [...mine, { Name: "instance-state-name", Values: LIVE_STATES }] }), (p) => p.Reservations),
+    collect(paginateDescribeVpcs({ client: ec2 }, { Filters: mine }), (p) => p.Vpcs),
+    collect(paginateDescribeSubnets({ client: ec2 }, { Filters: mine }), (p) => p.Subnets),
+    collect(paginateDescribeSecurityGroups({ client: ec2 }, { Filters: mine }), (p) => p.SecurityGroups),
+    collect(paginateDescribeInternetGateways({ client: ec2 }, { Filters: mine }), (p) => p.InternetGateways),
+    collect(paginateDescribeRouteTables({ client: ec2 }, { Filters: mine }), (p) => p.RouteTables),
+    collect(paginateDescribeLoadBalancers({ client: elb, pageSize: 400 }, {}), (p) => p.LoadBalancers),
+    collect(paginateDescribeTargetGroups({ client: elb, pageSize: 400 }, {}), (p) => p.TargetGroups),
+  ]);
+  // Load balancers and target groups cannot be filtered by tag; their names carry our prefix.
+  const ours = balancers.filter((lb) => lb.LoadBalancerName?.startsWith(prefix));
+  const loadBalancers = await Promise.all(ours.map(async (lb): Promise<ObservedLoadBalancer> => {
+    const listeners = (await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners ?? [];
+    return {
+      arn: lb.LoadBalancerArn ?? "",
+      name: lb.LoadBalancerName ?? "",
+      dnsName: lb.DNSName ?? "",
+      zoneId: lb.CanonicalHostedZoneId ?? "",
+      vpcId: lb.VpcId ?? "",
+      listeners: await Promise.all(listeners.map(async (l) => ({ arn: l.ListenerArn ?? "", port: l.Port ?? 0, rules: await allRules(clients, l.ListenerArn ?? "") }))),
+    };
+  }));
+  return {
+    region: clients.region,
+    takenAt: Date.now(),
+    instances: reservations.flatMap((r) => r.Instances ?? []).flatMap((i) => {
+      const owner = parseOwnedLabels(tagRecord(i.Tags));
+      if (!owner || !i.InstanceId) return [];
+      return [{ id: i.InstanceId, state: i.State?.Name ?? "unknown", owner, subnetId: i.SubnetId, privateIp: i.PrivateIpAddress, launchTime: i.LaunchTime?.getTime() ?? 0 }];
+    }),
+    vpcs: vpcs.flatMap((v) => {
+      const o = owned(v, v.VpcId);
+      return o ? [{ id: o.id, owner: o.owner, role: o.role, cidr: v.CidrBlock ?? "" }] : [];
+    }),
+    subnets: subnets.flatMap((s) => {
+      const o = owned(s, s.SubnetId);
+      return o ? [{ id: o.id, owner: o.owner, role: o.role, vpcId: s.VpcId ?? "", az: s.AvailabilityZone ?? "", cidr: s.CidrBlock ?? "" }] : [];
+    }),
+    securityGroups: groups.flatMap((g) => {
+      const o = owned(g, g.GroupId);
+      return o ? [{ id: o.id, owner: o.owner, role: o.role, vpcId: g.VpcId ?? "", ingress: g.IpPermissions ?? [] }] : [];
+    }),
+    internetGateways: gateways.flatMap((g) => {
+      const o = owned(g, g.InternetGatewayId);
+      return o ? [{ id: o.id, owner: o.owner, role: o.role, vpcIds: (g.Attachments ?? []).map((a) => a.VpcId ?? "") }] : [];
+    }),
+    routeTables: tables.flatMap((t) => {
+      const o = owned(t, t.RouteTableId);
+      return o
+        ? [{
+            id: o.id, owner: o.owner, role: o.role, vpcId: t.VpcId ?? "",
+            routes: (t.Routes ?? []).map((r) => ({ destination: r.DestinationCidrBlock ?? "", gatewayId: r.GatewayId })),
+            subnetIds: (t.Associations ?? []).flatMap((a) => (a.SubnetId ? [a.SubnetId] : [])),
+          }]
+        : [];
+    }),
+    loadBalancers,
+    targetGroups: targetGroups.filter((tg) => tg.TargetGroupName?.startsWith(prefix)).map((tg) => ({
+      arn: tg.TargetGroupArn ?? "",
+      name: tg.TargetGroupName ?? "",
+      port: tg.Port ?? 0,
+      vpcId: tg.VpcId ?? "",
+      healthCheckPath: tg.HealthCheckPath,
+      loadBalancerArns: tg.LoadBalancerArns ?? [],
+    })),
+  };
+}
+
+async function allRules(clients: AwsClients, listenerArn: string): Promise<Rule[]> {
+  const rules: Rule[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await clients.elb.send(new DescribeRulesCommand({ ListenerArn: listenerArn, PageSize: 400, ...(marker ? { Marker: marker } : {}) }));
+    rules.push(...(page.Rules ?? []));
+    marker = page.NextMarker;
+  } while (marker);
+  return rules;
+}
+
+export type TargetHealth = ReadonlyMap<string, string>;
+
+export async function describeTargetHealth(clients: AwsClients, targetGroupArn: string): Promise<TargetHealth> {
+  const out = await clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }));
+  return new Map((out.TargetHealthDescriptions ?? []).map((d) => [d.Target?.Id ?? "", d.TargetHealth?.State ?? "unknown"]));
+}
+
+export async function listRecords(clients: AwsClients, zoneId: string): Promise<ResourceRecordSet[]> {
+  const records: ResourceRecordSet[] = [];
+  let start: { StartRecordName?: string | undefined; StartRecordType?: ResourceRecordSet["Type"] | undefined; StartRecordIdentifier?: string } = {};
+  for (;;) {
+    const page = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId, MaxItems: 300, ...start }));
+    records.push(...(page.ResourceRecordSets ?? []));
+    if (!page.IsTruncated) return records;
+    start = { StartRecordName: page.NextRecordName, StartRecordType: page.NextRecordType, ...(page.NextRecordIdentifier ? { StartRecordIdentifier: page.NextRecordIdentifier } : {}) };
+  }
+}
+
+/** The hosted zone whose name is exactly `domain`, if any. */
+export async function findZone(clients: AwsClients, domain: string): Promise<string | undefined> {
+  const name = domain.endsWith(".") ? domain : `${domain}.`;
+  const out = await clients.route53.send(new ListHostedZonesByNameCommand({ DNSName: name, MaxItems: 1 }));
+  const zone = out.HostedZones?.find((z) => z.Name === name);
+  return zone?.Id?.replace(/^\/hostedzone\//, "");
+}
+
+/** A VPC AirLoft does not own (the default one or one given by id) and its subnets. */
+export async function describeForeignVpc(clients: AwsClients, vpcId: string | "default"): Promise<{ vpcId: string; subnetIds: string[] }> {
+  const filters: Filter[] = vpcId === "default" ? [{ Name: "is-default", Values: ["true"] }] : [{ Name: "vpc-id", Values: [vpcId] }];
+  const vpc = (await clients.ec2.send(new DescribeVpcsCommand({ Filters: filters }))).Vpcs?.[0];
+  if (!vpc?.VpcId) throw Object.assign(new Error(vpcId === "default" ? "the region has no default VPC; set spec.aws.vpc.create or an id" : `VPC ${vpcId} does not exist`), { name: "InvalidVpcID.NotFound" });
+  const subnets = (await clients.ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: "vpc-id", Values: [vpc.VpcId] }] }))).Subnets ?? [];
+  // One subnet per availability zone, so instances and the load balancer spread across zones.
+  const byZone = new Map<string, string>();
+  for (const s of subnets.sort((a, b) => (a.SubnetId ?? "").localeCompare(b.SubnetId ?? ""))) if (s.AvailabilityZone && s.SubnetId && !byZone.has(s.AvailabilityZone)) byZone.set(s.AvailabilityZone, s.SubnetId);
+  return { vpcId: vpc.VpcId, subnetIds: [...byZone.values()].sort() };
+}
+
+/** The newest Amazon Linux 2 image for x86_64, the default AMI of every runtime template. */
+export async function defaultAmi(clients: AwsClients): Promise<string> {
+  const out = await clients.ec2.send(new DescribeImagesCommand({ Owners: ["amazon"], Filters: [{ Name: "name", Values: ["amzn2-ami-hvm-*-x86_64-gp2"] }, { Name: "state", Values: ["available"] }] }));
+  const newest = (out.Images ?? []).sort((a, b) => (b.CreationDate ?? "").localeCompare(a.CreationDate ?? ""))[0];
+  if (!newest?.ImageId) throw Object.assign(new Error("no Amazon Linux 2 image found; set spec.ami"), { name: "InvalidAMIID.NotFound" });
+  return newest.ImageId;
+}

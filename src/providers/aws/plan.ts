@@ -1,0 +1,189 @@
+/** Pure planning for the AWS provider: plain data in, operations out, no I/O. */
+
+export interface InstanceView {
+  readonly id: string;
+  readonly replica: number | undefined;
+  readonly configHash: string | undefined;
+  readonly state: string;
+  readonly launchTime: number;
+  /** Target health in the app's target group; undefined when not registered. */
+  readonly health: string | undefined;
+}
+
+export interface DesiredInstances {
+  readonly replicas: number;
+  readonly configHash: string;
+  readonly strategy: "RollingUpdate" | "Recreate";
+  /** A target group to register in; services have none and are ready once running. */
+  readonly registers: boolean;
+}
+
+export type InstanceOp =
+  | { readonly op: "run"; readonly replica: number; readonly cause: string }
+  | { readonly op: "register"; readonly ids: readonly string[] }
+  | { readonly op: "deregister"; readonly ids: readonly string[] }
+  | { readonly op: "terminate"; readonly ids: readonly string[]; readonly cause: string };
+
+export interface InstancePlan {
+  readonly operations: readonly InstanceOp[];
+  readonly readyReplicas: number;
+  readonly updatedReplicas: number;
+  readonly converged: boolean;
+}
+
+const REGISTERED = new Set(["initial", "healthy", "unhealthy", "unavailable"]);
+
+function isRegistered(i: InstanceView): boolean {
+  return i.health !== undefined && REGISTERED.has(i.health);
+}
+
+function isReady(i: InstanceView, desired: DesiredInstances): boolean {
+  return i.state === "running" && (!desired.registers || i.health === "healthy");
+}
+
+/**
+ * Instances of one app: one per replica with the current config hash. Extra instances of a
+ * replica (a retried launch) are terminated, the oldest kept; a rolling update keeps the old
+ * instance of a replica until its successor is healthy in the target group; stopped instances
+ * are replaced. Removal always deregisters before it terminates.
+ */
+export function planInstances(desired: DesiredInstances, observed: readonly InstanceView[]): InstancePlan {
+  const run: InstanceOp[] = [];
+  const register: string[] = [];
+  const remove = new Map<string, string>(); // id -> cause
+  let ready = 0;
+  let updated = 0;
+  const sorted = [...observed].sort((a, b) => a.launchTime - b.launchTime || a.id.localeCompare(b.id));
+  for (const i of sorted) {
+    if (i.replica === undefined || i.replica >= desired.replicas) remove.set(i.id, "scale down");
+    else if (i.state === "stopped" || i.state === "stopping") remove.set(i.id, `replica ${i.replica} was ${i.state} outside AirLoft`);
+  }
+  for (let replica = 0; replica < desired.replicas; replica++) {
+    const mine = sorted.filter((i) => i.replica === replica && !remove.has(i.id));
+    const current = mine.filter((i) => i.configHash === desired.configHash);
+    const old = mine.filter((i) => i.configHash !== desired.configHash);
+    for (const extra of current.slice(1)) remove.set(extra.id, `duplicate of replica ${replica}`);
+    const keep = current[0];
+    if (!keep) {
+      if (desired.strategy === "Recreate") for (const o of old) remove.set(o.id, "recreate");
+      run.push({ op: "run", replica, cause: old.length > 0 ? "config changed" : "missing" });
+      continue;
+    }
+    updated++;
+    if (desired.registers && keep.state === "running" && !isRegistered(keep)) register.push(keep.id);
+    if (isReady(keep, desired)) {
+      ready++;
+      for (const o of old) remove.set(o.id, "replaced");
+    }
+  }
+  const byId = new Map(observed.map((i) => [i.id, i]));
+  const removeIds = [...remove.keys()];
+  const deregister = removeIds.filter((id) => desired.registers && isRegistered(byId.get(id)!));
+  const causes = [...new Set(remove.values())].join(", ");
+  const operations: InstanceOp[] = [
+    ...run,
+    ...(register.length > 0 ? [{ op: "register" as const, ids: register }] : []),
+    ...(deregister.length > 0 ? [{ op: "deregister" as const, ids: deregister }] : []),
+    ...(removeIds.length > 0 ? [{ op: "terminate" as const, ids: removeIds, cause: causes }] : []),
+  ];
+  return { operations, readyReplicas: ready, updatedReplicas: updated, converged: operations.length === 0 && ready === desired.replicas };
+}
+
+/** What a group needs on AWS; vpc "create" builds a VPC with two public subnets. */
+export interface DesiredGroupNetwork {
+  readonly vpc: { readonly mode: "create"; readonly cidr: string } | { readonly mode: "use"; readonly id: string; readonly subnetIds: readonly string[] };
+  readonly zones: readonly string[];
+  readonly certificateArn: string | undefined;
+}
+
+export interface ObservedGroupNetwork {
+  readonly vpcId: string | undefined;
+  readonly subnets: ReadonlyArray<{ readonly id: string; readonly role: string | undefined }>;
+  readonly internetGateway: { readonly id: string; readonly vpcIds: readonly string[] } | undefined;
+  readonly routeTable: { readonly id: string; readonly hasDefaultRoute: boolean; readonly subnetIds: readonly string[] } | undefined;
+  readonly securityGroups: Readonly<Partial<Record<SecurityRole, { readonly id: string; readonly open: boolean }>>>;
+  readonly loadBalancer: { readonly arn: string; readonly listenerPorts: readonly number[] } | undefined;
+}
+
+export type SecurityRole = "lb" | "instances" | "services";
+
+export type GroupOp =
+  | { readonly op: "create-vpc"; readonly cidr: string }
+  | { readonly op: "create-subnet"; readonly vpcId: string; readonly index: number; readonly cidr: string; readonly zone: string }
+  | { readonly op: "create-internet-gateway" }
+  | { readonly op: "attach-internet-gateway"; readonly gatewayId: string; readonly vpcId: string }
+  | { readonly op: "create-route-table"; readonly vpcId: string }
+  | { readonly op: "create-default-route"; readonly routeTableId: string; readonly gatewayId: string }
+  | { readonly op: "associate-route-table"; readonly routeTableId: string; readonly subnetId: string }
+  | { readonly op: "create-security-group"; readonly role: SecurityRole; readonly vpcId: string }
+  | { readonly op: "open-load-balancer"; readonly securityGroupId: string }
+  | { readonly op: "create-load-balancer"; readonly subnetIds: readonly string[]; readonly securityGroupId: string }
+  | { readonly op: "create-listener"; readonly loadBalancerArn: string; readonly port: 80 | 443 };
+
+export const SUBNET_COUNT = 2;
+
+/**
+ * The next operations a group's network needs, in dependency order: only those whose inputs
+ * exist now. The provider runs them, observes again and plans again until nothing is left.
+ */
+export function planGroupNetwork(desired: DesiredGroupNetwork, observed: ObservedGroupNetwork, subnetCidr: (index: number) => string): GroupOp[] {
+  const ops: GroupOp[] = [];
+  const vpcId = desired.vpc.mode === "use" ? desired.vpc.id : observed.vpcId;
+  if (!vpcId) return desired.vpc.mode === "create" ? [{ op: "create-vpc", cidr: desired.vpc.cidr }] : [];
+  let subnetIds: readonly string[];
+  if (desired.vpc.mode === "create") {
+    const byRole = new Map(observed.subnets.map((s) => [s.role, s.id]));
+    for (let index = 0; index < SUBNET_COUNT; index++) {
+      if (!byRole.has(`subnet-${index}`)) ops.push({ op: "create-subnet", vpcId, index, cidr: subnetCidr(index), zone: desired.zones[index % desired.zones.length] ?? "" });
+    }
+    subnetIds = [...byRole.entries()].filter(([role]) => role?.startsWith("subnet-")).map(([, id]) => id);
+    const igw = observed.internetGateway;
+    if (!igw) ops.push({ op: "create-internet-gateway" });
+    else if (!igw.vpcIds.includes(vpcId)) ops.push({ op: "attach-internet-gateway", gatewayId: igw.id, vpcId });
+    const table = observed.routeTable;
+    if (!table) ops.push({ op: "create-route-table", vpcId });
+    else {
+      if (!table.hasDefaultRoute && igw?.vpcIds.includes(vpcId)) ops.push({ op: "create-default-route", routeTableId: table.id, gatewayId: igw.id });
+      for (const subnetId of subnetIds) if (!table.subnetIds.includes(subnetId)) ops.push({ op: "associate-route-table", routeTableId: table.id, subnetId });
+    }
+  } else {
+    subnetIds = desired.vpc.subnetIds;
+  }
+  for (const role of ["lb", "instances", "services"] as const) {
+    if (!observed.securityGroups[role]) ops.push({ op: "create-security-group", role, vpcId });
+  }
+  const lbGroup = observed.securityGroups.lb;
+  if (lbGroup && !lbGroup.open) ops.push({ op: "open-load-balancer", securityGroupId: lbGroup.id });
+  if (!observed.loadBalancer) {
+    if (lbGroup && subnetIds.length >= SUBNET_COUNT) ops.push({ op: "create-load-balancer", subnetIds: [...subnetIds].sort(), securityGroupId: lbGroup.id });
+  } else {
+    const ports: Array<80 | 443> = desired.certificateArn ? [80, 443] : [80];
+    for (const port of ports) if (!observed.loadBalancer.listenerPorts.includes(port)) ops.push({ op: "create-listener", loadBalancerArn: observed.loadBalancer.arn, port });
+  }
+  return ops;
+}
+
+export function describeGroupOp(group: string, op: GroupOp): string {
+  const target = `group:${group}`;
+  switch (op.op) {
+    case "create-subnet":
+      return `${target} create-subnet ${op.cidr} in ${op.zone}`;
+    case "create-security-group":
+      return `${target} create-security-group ${op.role}`;
+    case "create-listener":
+      return `${target} create-listener ${op.port}`;
+    default:
+      return `${target} ${op.op}`;
+  }
+}
+
+export function describeInstanceOp(target: string, op: InstanceOp): string {
+  switch (op.op) {
+    case "run":
+      return `${target}:${op.replica} run-instance (${op.cause})`;
+    case "terminate":
+      return `${target} terminate ${op.ids.join(" ")} (${op.cause})`;
+    default:
+      return `${target} ${op.op} ${op.ids.join(" ")}`;
+  }
+}

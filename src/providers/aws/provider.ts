@@ -1,0 +1,471 @@
+import { DeleteHostedZoneCommand, ListTagsForResourceCommand, type ResourceRecordSet } from "@aws-sdk/client-route-53";
+import { DescribeAvailabilityZonesCommand } from "@aws-sdk/client-ec2";
+import { DescribeTagsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { ProviderUnavailableError } from "../../errors.js";
+import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
+import type { App, AwsGroupStatus, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
+import { LABEL, ownerLabels } from "../ownership.js";
+import { SnapshotCache } from "../snapshot-cache.js";
+import type { AppOutcome, AppReconcileOptions, InfraProvider, ReconcileOptions, ServiceOutcome } from "../types.js";
+import { CallCounter, createClients, createLimiters, DEFAULT_RATES, type ApiFamily, type AwsClients } from "./clients.js";
+import { executeInstanceOps, type LaunchTemplate } from "./instances.js";
+import { digest, namePrefix, subnetCidr, tagRecord, targetGroupName } from "./names.js";
+import { executeGroupOp, groupTags, observedNetwork, teardownNetwork } from "./network.js";
+import { defaultAmi, describeForeignVpc, describeTargetHealth, findZone, listRecords, takeSnapshot, type AwsSnapshot, type ObservedInstance, type TargetHealth } from "./observe.js";
+import { describeGroupOp, describeInstanceOp, planGroupNetwork, planInstances, type DesiredGroupNetwork, type InstanceOp, type InstanceView } from "./plan.js";
+import { aliasRecord, ensureHostRules, ensureIngress, ensureTargetGroup, findRecord, RecordBatcher, removeRoutes, rulesForwardingTo, sameAlias, targetHealthCheck, createZone } from "./routing.js";
+import { renderUserData, type InstanceProgram } from "./userdata.js";
+
+export interface AwsProviderOptions {
+  readonly instanceId: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** How long one snapshot serves a pass; changes made here invalidate it at once. */
+  readonly snapshotMaxAgeMs?: number;
+  /** Target health, DNS records and zone lookups change slowly and are read less often. */
+  readonly slowMaxAgeMs?: number;
+  readonly rates?: Readonly<Record<ApiFamily, { perSecond: number; burst: number }>>;
+  readonly maxAttempts?: number;
+}
+
+const MAX_ROUNDS = 6;
+const DEFAULT_INSTANCE_TYPE = "t3.micro";
+
+/** EC2, VPC, Application Load Balancers and Route 53 as an InfraProvider. */
+export class AwsProvider implements InfraProvider {
+  readonly name = "aws" as const;
+  readonly calls = new CallCounter();
+  private readonly instanceId: string;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly options: AwsProviderOptions;
+  private readonly limiters;
+  private readonly clientsByRegion = new Map<string, AwsClients>();
+  private readonly snapshots: SnapshotCache<AwsSnapshot>;
+  private readonly targetHealth: SnapshotCache<TargetHealth>;
+  private readonly records: SnapshotCache<ResourceRecordSet[]>;
+  private readonly lookups: SnapshotCache<unknown>;
+  private readonly batcher: RecordBatcher;
+
+  constructor(options: AwsProviderOptions) {
+    this.options = options;
+    this.instanceId = options.instanceId;
+    this.env = options.env ?? process.env;
+    this.limiters = createLimiters(options.rates ?? DEFAULT_RATES);
+    const slow = options.slowMaxAgeMs ?? 30_000;
+    this.snapshots = new SnapshotCache((region) => takeSnapshot(this.clients(region), this.instanceId), options.snapshotMaxAgeMs ?? 10_000);
+    this.targetHealth = new SnapshotCache((key) => describeTargetHealth(this.clients(regionOf(key)), restOf(key)), slow);
+    this.records = new SnapshotCache((zoneId) => listRecords(this.clients(this.region()), zoneId), slow);
+    this.lookups = new SnapshotCache((key) => this.lookup(key), 10 * 60_000);
+    this.batcher = new RecordBatcher(() => this.clients(this.region()));
+  }
+
+  region(group?: Group): string {
+    return group?.spec.aws?.region ?? this.env.AWS_REGION ?? this.env.AWS_DEFAULT_REGION ?? "us-east-1";
+  }
+
+  address(group: Group): string {
+    return `aws ${this.region(group)}${this.env.AWS_ENDPOINT_URL ? ` at ${this.env.AWS_ENDPOINT_URL}` : ""}`;
+  }
+
+  clients(region: string): AwsClients {
+    let clients = this.clientsByRegion.get(region);
+    if (!clients) {
+      clients = createClients({ region, env: this.env, counter: this.calls, limiters: this.limiters, ...(this.options.maxAttempts ? { maxAttempts: this.options.maxAttempts } : {}) });
+      this.clientsByRegion.set(region, clients);
+    }
+    return clients;
+  }
+
+  /** Slow-changing facts, cached for minutes: "region|zones", "region|ami", "region|vpc|id", "zone|domain". */
+  private async lookup(key: string): Promise<unknown> {
+    const [region = "", what = "", arg = ""] = key.split("|");
+    const clients = this.clients(region);
+    switch (what) {
+      case "zones":
+        return ((await clients.ec2.send(new DescribeAvailabilityZonesCommand({ Filters: [{ Name: "state", Values: ["available"] }] }))).AvailabilityZones ?? []).map((z) => z.ZoneName ?? "").filter(Boolean).sort();
+      case "ami":
+        return defaultAmi(clients);
+      case "vpc":
+        return describeForeignVpc(clients, arg);
+      case "zone":
+        return (await findZone(clients, arg)) ?? null;
+      default:
+        throw new Error(`unknown lookup ${key}`);
+    }
+  }
+
+  private async cached<T>(key: string): Promise<T> {
+    return (await this.lookups.get(key)) as T;
+  }
+
+  private changed(region: string): void {
+    this.snapshots.invalidate(region);
+  }
+
+  // ---- Group ----
+
+  async reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
+    const region = this.region(group);
+    const clients = this.clients(region);
+    const desired = await this.desiredNetwork(group, region);
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const observed = observedNetwork(await this.snapshots.get(region), group, this.instanceId);
+      const cidr = desired.vpc.mode === "create" ? desired.vpc.cidr : "";
+      const ops = planGroupNetwork(desired, observed, (i) => subnetCidr(cidr, 4, i));
+      if (ops.length === 0) break;
+      for (const op of ops) {
+        await executeGroupOp(clients, group, this.instanceId, op);
+        options.onOperation?.(describeGroupOp(group.metadata.name, op));
+      }
+      this.changed(region);
+    }
+    const hostedZoneId = await this.ensureZone(group, options);
+    return { provider: "aws", aws: this.groupFacts(await this.snapshots.get(region), group, desired, hostedZoneId) };
+  }
+
+  private async desiredNetwork(group: Group, region: string): Promise<DesiredGroupNetwork> {
+    const vpc = group.spec.aws?.vpc;
+    const zones = await this.cached<string[]>(`${region}|zones`);
+    if (vpc?.create) return { vpc: { mode: "create", cidr: vpc.create.cidr }, zones, certificateArn: group.spec.aws?.certificateArn };
+    const foreign = await this.cached<{ vpcId: string; subnetIds: string[] }>(`${region}|vpc|${vpc?.id ?? "default"}`);
+    return { vpc: { mode: "use", id: foreign.vpcId, subnetIds: foreign.subnetIds }, zones, certificateArn: group.spec.aws?.certificateArn };
+  }
+
+  private groupFacts(snapshot: AwsSnapshot, group: Group, desired: DesiredGroupNetwork, hostedZoneId: string | undefined): AwsGroupStatus {
+    const net = observedNetwork(snapshot, group, this.instanceId);
+    const subnetIds = desired.vpc.mode === "use" ? [...desired.vpc.subnetIds] : net.subnets.filter((s) => s.role?.startsWith("subnet-")).map((s) => s.id).sort();
+    const vpcId = desired.vpc.mode === "use" ? desired.vpc.id : net.vpcId;
+    return {
+      region: snapshot.region,
+      ...(vpcId ? { vpcId } : {}),
+      subnetIds,
+      securityGroups: {
+        ...(net.securityGroups.lb ? { loadBalancer: net.securityGroups.lb.id } : {}),
+        ...(net.securityGroups.instances ? { instances: net.securityGroups.instances.id } : {}),
+        ...(net.securityGroups.services ? { services: net.securityGroups.services.id } : {}),
+      },
+      ...(net.lb ? { loadBalancer: { arn: net.lb.arn, dnsName: net.lb.dnsName } } : {}),
+      ...(hostedZoneId ? { hostedZoneId } : {}),
+    };
+  }
+
+  /** The group's hosted zone: given by id, found by name, or created and tagged as ours. */
+  private async ensureZone(group: Group, options: ReconcileOptions): Promise<string | undefined> {
+    const aws = group.spec.aws;
+    if (!aws?.domain) return undefined;
+    if (aws.hostedZoneId) return aws.hostedZoneId;
+    const region = this.region(group);
+    const key = `${region}|zone|${aws.domain}`;
+    const found = await this.cached<string | null>(key);
+    if (found) return found;
+    const id = await createZone(this.clients(region), aws.domain, `${this.instanceId}/${group.metadata.uid ?? ""}`, groupTags(group, this.instanceId, "zone"));
+    this.lookups.invalidate(key);
+    options.onOperation?.(`group:${group.metadata.name} create-hosted-zone ${aws.domain}`);
+    return id;
+  }
+
+  async finalizeGroup(group: Group, options: ReconcileOptions = {}): Promise<boolean> {
+    const region = this.region(group);
+    const clients = this.clients(region);
+    const report = options.onOperation ?? (() => {});
+    const done = await teardownNetwork(clients, await this.snapshots.get(region), group, this.instanceId, report);
+    this.changed(region);
+    if (!done) return false;
+    const domain = group.spec.aws?.domain;
+    if (domain && !group.spec.aws?.hostedZoneId) {
+      const key = `${region}|zone|${domain}`;
+      const zoneId = await this.cached<string | null>(key);
+      if (zoneId && (await this.ownsZone(clients, zoneId, group))) {
+        await clients.route53.send(new DeleteHostedZoneCommand({ Id: zoneId }));
+        this.lookups.invalidate(key);
+        report(`group:${group.metadata.name} delete-hosted-zone ${domain}`);
+      }
+    }
+    return true;
+  }
+
+  private async ownsZone(clients: AwsClients, zoneId: string, group: Group): Promise<boolean> {
+    const out = await clients.route53.send(new ListTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: zoneId }));
+    const tags = tagRecord(out.ResourceTagSet?.Tags);
+    return tags[LABEL.instance] === this.instanceId && tags[LABEL.uid] === group.metadata.uid;
+  }
+
+  // ---- Apps and services ----
+
+  private async network(group: Group): Promise<{ snapshot: AwsSnapshot; net: ReturnType<typeof observedNetwork>; vpcId: string; subnetIds: string[]; zoneId: string | undefined }> {
+    const region = this.region(group);
+    const snapshot = await this.snapshots.get(region);
+    const facts = group.status?.aws;
+    const net = observedNetwork(snapshot, group, this.instanceId);
+    const vpcId = facts?.vpcId;
+    const subnetIds = facts?.subnetIds ?? [];
+    if (!vpcId || subnetIds.length === 0 || !net.lb || !net.securityGroups.instances || !net.securityGroups.services || !net.securityGroups.lb) {
+      throw new ProviderUnavailableError("WaitingForGroup", `group ${group.metadata.name}'s network and load balancer are not ready yet`);
+    }
+    return { snapshot, net, vpcId, subnetIds, zoneId: facts?.hostedZoneId };
+  }
+
+  private async program(label: string, app: App, bindings: Readonly<Record<string, string>>): Promise<InstanceProgram> {
+    return { label, runtime: app.spec.runtime ?? "docker", image: app.spec.image, source: app.spec.source, command: app.spec.command, env: { ...app.spec.env, ...bindings }, port: app.spec.port ?? 80 };
+  }
+
+  private async launchTemplate(owner: { kind: string; group: Group; name: string; uid: string }, program: InstanceProgram, spec: { ami?: string | undefined; instanceType?: string | undefined }, subnetIds: string[], securityGroupId: string, targetGroupArn: string | undefined): Promise<LaunchTemplate> {
+    const region = this.region(owner.group);
+    const imageId = spec.ami ?? (await this.cached<string>(`${region}|ami`));
+    const instanceType = spec.instanceType ?? DEFAULT_INSTANCE_TYPE;
+    const userData = renderUserData(program);
+    const configHash = digest(userData, imageId, instanceType).slice(0, 12);
+    const base = { instance: this.instanceId, group: owner.group.metadata.name, kind: owner.kind, name: owner.name, uid: owner.uid, configHash };
+    return {
+      uid: owner.uid, configHash, imageId, instanceType, userData, subnetIds, securityGroupId, targetGroupArn, port: program.port,
+      tags: (replica) => ({ ...ownerLabels({ ...base, replica }), Name: `airloft-${owner.group.metadata.name}-${owner.name}-${replica}` }),
+    };
+  }
+
+  private views(snapshot: AwsSnapshot, uid: string, health: TargetHealth | undefined): { instances: ObservedInstance[]; views: InstanceView[] } {
+    const instances = snapshot.instances.filter((i) => i.owner.uid === uid);
+    return {
+      instances,
+      views: instances.map((i) => ({ id: i.id, replica: i.owner.replica, configHash: i.owner.configHash, state: i.state, launchTime: i.launchTime, health: health?.get(i.id) })),
+    };
+  }
+
+  async reconcileApp(app: App, group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
+    const region = this.region(group);
+    const clients = this.clients(region);
+    const uid = app.metadata.uid ?? "";
+    const target = `app:${group.metadata.name}/${app.metadata.name}`;
+    const operations: string[] = [];
+    const report = (op: string) => {
+      operations.push(op);
+      options.onOperation?.(op);
+    };
+    const program = await this.program(`app ${group.metadata.name}/${app.metadata.name}`, app, options.bindings ?? {});
+    const port = program.port ?? 80;
+    let { snapshot, net, vpcId, subnetIds, zoneId } = await this.network(group);
+    const lb = net.lb!;
+    const tgName = targetGroupName(this.instanceId, uid);
+    const ownTags = ownerLabels({ instance: this.instanceId, group: group.metadata.name, kind: "App", name: app.metadata.name, uid });
+    const tgChange = await ensureTargetGroup(clients, snapshot.targetGroups.find((t) => t.name === tgName), { name: tgName, port, vpcId, check: targetHealthCheck(app.spec.healthCheck), tags: ownTags });
+    const instancesSg = snapshot.securityGroups.find((s) => s.id === net.securityGroups.instances!.id)!;
+    const opened = await ensureIngress(clients, instancesSg, port, net.securityGroups.lb!.id, `app port ${port} from the load balancer`);
+    if (tgChange) report(`${target} ${tgChange}`);
+    if (opened) report(`${target} allow-port ${port}`);
+    if (tgChange || opened) {
+      this.changed(region);
+      ({ snapshot, net } = await this.network(group));
+    }
+    const tg = snapshot.targetGroups.find((t) => t.name === tgName);
+    if (!tg) throw new ProviderUnavailableError("WaitingForTargetGroup", `target group ${tgName} is not visible yet`);
+    const host = this.hostOf(app, group);
+    if (host) {
+      for (const op of await ensureHostRules(clients, net.lb!, tg.arn, host, ownTags)) report(`${target} ${op}`);
+    }
+    const desiredReplicas = Math.min(app.spec.replicas ?? 1, options.scaleUpLimit ?? Number.POSITIVE_INFINITY);
+    const launch = await this.launchTemplate({ kind: "App", group, name: app.metadata.name, uid }, program, app.spec, subnetIds, net.securityGroups.instances!.id, tg.arn);
+    const desired = { replicas: desiredReplicas, configHash: launch.configHash, strategy: app.spec.strategy?.type ?? "RollingUpdate", registers: true } as const;
+    const healthKey = `${region}|${tg.arn}`;
+    let plan = planInstances(desired, this.views(snapshot, uid, await this.targetHealth.get(healthKey)).views);
+    for (let round = 0; round < MAX_ROUNDS && plan.operations.length > 0; round++) {
+      await executeInstanceOps(clients, launch, plan.operations);
+      for (const op of plan.operations) report(describeInstanceOp(target, op));
+      this.changed(region);
+      if (plan.operations.some((o) => o.op !== "run")) this.targetHealth.invalidate(healthKey);
+      snapshot = await this.snapshots.get(region);
+      plan = planInstances(desired, this.views(snapshot, uid, await this.targetHealth.get(healthKey)).views);
+    }
+    const dns = host && zoneId ? await this.ensureRecord(zoneId, host, lb, target, report) : true;
+    const health = await this.targetHealth.get(healthKey);
+    const { instances } = this.views(snapshot, uid, health);
+    return {
+      replicas: replicaStatuses(instances, health, launch.configHash, port),
+      readyReplicas: plan.readyReplicas,
+      updatedReplicas: plan.updatedReplicas,
+      converged: plan.converged && dns,
+      operations,
+      image: app.spec.image ?? app.spec.source?.url ?? "",
+      ...(host ? { url: `http://${host}` } : {}),
+    };
+  }
+
+  private hostOf(app: App, group: Group): string | undefined {
+    if (app.spec.expose?.domain) return app.spec.expose.domain;
+    const domain = group.spec.aws?.domain;
+    return domain ? `${app.metadata.name}.${domain}` : undefined;
+  }
+
+  private async ensureRecord(zoneId: string, host: string, lb: NonNullable<ReturnType<typeof observedNetwork>["lb"]>, target: string, report: (op: string) => void): Promise<boolean> {
+    const wanted = aliasRecord(host, lb);
+    if (sameAlias(findRecord(await this.records.get(zoneId), host), wanted)) return true;
+    await this.batcher.change(zoneId, { Action: "UPSERT", ResourceRecordSet: wanted });
+    this.records.invalidate(zoneId);
+    report(`${target} upsert-record ${host}`);
+    return true;
+  }
+
+  async planApp(app: App, group: Group, bindings: Readonly<Record<string, string>> = {}): Promise<readonly string[]> {
+    const target = `app:${group.metadata.name}/${app.metadata.name}`;
+    const { snapshot, net, subnetIds } = await this.network(group);
+    const uid = app.metadata.uid ?? "";
+    const tg = snapshot.targetGroups.find((t) => t.name === targetGroupName(this.instanceId, uid));
+    const program = await this.program(`app ${group.metadata.name}/${app.metadata.name}`, app, bindings);
+    const launch = await this.launchTemplate({ kind: "App", group, name: app.metadata.name, uid }, program, app.spec, subnetIds, net.securityGroups.instances!.id, tg?.arn);
+    const health = tg ? await this.targetHealth.get(`${this.region(group)}|${tg.arn}`) : undefined;
+    const plan = planInstances({ replicas: app.spec.replicas ?? 1, configHash: launch.configHash, strategy: app.spec.strategy?.type ?? "RollingUpdate", registers: true }, this.views(snapshot, uid, health).views);
+    return [...(tg ? [] : [`${target} create-target-group`]), ...plan.operations.map((op) => describeInstanceOp(target, op))];
+  }
+
+  async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
+    return this.removeOwned(group, app.metadata.uid ?? "", `app:${group.metadata.name}/${app.metadata.name}`, this.hostOf(app, group), options);
+  }
+
+  /** Removes everything one app or service owns: record, rules, targets, instances, target group. */
+  private async removeOwned(group: Group, uid: string, target: string, host: string | undefined, options: ReconcileOptions): Promise<boolean> {
+    const region = this.region(group);
+    const clients = this.clients(region);
+    const report = (op: string) => options.onOperation?.(op);
+    const snapshot = await this.snapshots.get(region);
+    const net = observedNetwork(snapshot, group, this.instanceId);
+    const tg = snapshot.targetGroups.find((t) => t.name === targetGroupName(this.instanceId, uid));
+    const zoneId = group.status?.aws?.hostedZoneId;
+    if (host && zoneId && net.lb) {
+      const record = findRecord(await this.records.get(zoneId), host);
+      if (record && sameAlias(record, aliasRecord(host, net.lb))) {
+        await this.batcher.change(zoneId, { Action: "DELETE", ResourceRecordSet: record });
+        this.records.invalidate(zoneId);
+        report(`${target} delete-record ${host}`);
+      }
+    }
+    const instances = snapshot.instances.filter((i) => i.owner.uid === uid);
+    const health = tg ? await this.targetHealth.get(`${region}|${tg.arn}`) : undefined;
+    const registered = instances.filter((i) => health?.has(i.id)).map((i) => i.id);
+    const ops: InstanceOp[] = [
+      ...(registered.length > 0 ? [{ op: "deregister" as const, ids: registered }] : []),
+      ...(instances.length > 0 ? [{ op: "terminate" as const, ids: instances.map((i) => i.id), cause: "deleted" }] : []),
+    ];
+    if (ops.length > 0) {
+      await executeInstanceOps(clients, { targetGroupArn: tg?.arn } as LaunchTemplate, ops);
+      for (const op of ops) report(describeInstanceOp(target, op));
+    }
+    if (tg) {
+      for (const op of await removeRoutes(clients, net.lb, tg.arn)) report(`${target} ${op}`);
+      this.targetHealth.invalidate(`${region}|${tg.arn}`);
+    }
+    this.changed(region);
+    const after = await this.snapshots.get(region);
+    return !after.instances.some((i) => i.owner.uid === uid) && !after.targetGroups.some((t) => t.name === targetGroupName(this.instanceId, uid));
+  }
+
+  async reconcileService(service: Service, group: Group, creds: ServiceCredentials, options: ReconcileOptions = {}): Promise<ServiceOutcome> {
+    const region = this.region(group);
+    const clients = this.clients(region);
+    const template = SERVICE_TEMPLATES[service.spec.template];
+    const uid = service.metadata.uid ?? "";
+    const target = `service:${group.metadata.name}/${service.metadata.name}`;
+    const operations: string[] = [];
+    const report = (op: string) => {
+      operations.push(op);
+      options.onOperation?.(op);
+    };
+    let { snapshot, net, subnetIds } = await this.network(group);
+    const servicesSg = snapshot.securityGroups.find((s) => s.id === net.securityGroups.services!.id)!;
+    if (await ensureIngress(clients, servicesSg, template.port, net.securityGroups.instances!.id, `${template.name} from the group's instances`)) {
+      report(`${target} allow-port ${template.port}`);
+      this.changed(region);
+      ({ snapshot, net } = await this.network(group));
+    }
+    const program: InstanceProgram = {
+      label: `service ${group.metadata.name}/${service.metadata.name}`,
+      runtime: "docker",
+      image: service.spec.image ?? template.image(service.spec.version),
+      source: undefined,
+      command: template.command ? [...template.command] : undefined,
+      env: template.env(creds, service.metadata.name),
+      port: template.port,
+    };
+    const launch = await this.launchTemplate({ kind: "Service", group, name: service.metadata.name, uid }, program, {}, subnetIds, net.securityGroups.services!.id, undefined);
+    const desired = { replicas: 1, configHash: launch.configHash, strategy: "Recreate", registers: false } as const;
+    let plan = planInstances(desired, this.views(snapshot, uid, undefined).views);
+    for (let round = 0; round < MAX_ROUNDS && plan.operations.length > 0; round++) {
+      await executeInstanceOps(clients, launch, plan.operations);
+      for (const op of plan.operations) report(describeInstanceOp(target, op));
+      this.changed(region);
+      snapshot = await this.snapshots.get(region);
+      plan = planInstances(desired, this.views(snapshot, uid, undefined).views);
+    }
+    const { instances } = this.views(snapshot, uid, undefined);
+    const current = instances.find((i) => i.owner.configHash === launch.configHash && i.state === "running");
+    return {
+      replicas: replicaStatuses(instances, undefined, launch.configHash, template.port),
+      readyReplicas: plan.readyReplicas,
+      updatedReplicas: plan.updatedReplicas,
+      converged: plan.converged && current?.privateIp !== undefined,
+      operations,
+      image: program.image ?? "",
+      volume: "",
+      ...(current?.privateIp ? { host: current.privateIp } : {}),
+    };
+  }
+
+  async finalizeService(service: Service, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
+    return this.removeOwned(group, service.metadata.uid ?? "", `service:${group.metadata.name}/${service.metadata.name}`, undefined, options);
+  }
+
+  /**
+   * Terminates instances and removes target groups of this group whose owner is gone. Target
+   * group names are hashes, so an unknown one is checked by its tags before anything is removed.
+   */
+  async collectGarbage(group: Group, liveUids: ReadonlySet<string>, options: ReconcileOptions = {}): Promise<readonly string[]> {
+    const region = this.region(group);
+    const clients = this.clients(region);
+    const snapshot = await this.snapshots.get(region);
+    const removed: string[] = [];
+    const orphans = snapshot.instances.filter((i) => i.owner.group === group.metadata.name && !liveUids.has(i.owner.uid));
+    if (orphans.length > 0) {
+      await executeInstanceOps(clients, { targetGroupArn: undefined } as unknown as LaunchTemplate, [{ op: "terminate", ids: orphans.map((i) => i.id), cause: "owner gone" }]);
+      for (const i of orphans) removed.push(`${i.owner.kind.toLowerCase()}:${group.metadata.name}/${i.owner.name}:${i.owner.replica ?? 0} terminate ${i.id} (owner gone)`);
+    }
+    const liveNames = new Set([...liveUids].map((uid) => targetGroupName(this.instanceId, uid)));
+    const unknown = snapshot.targetGroups.filter((t) => t.name.startsWith(namePrefix(this.instanceId)) && !liveNames.has(t.name));
+    for (let i = 0; i < unknown.length; i += 20) {
+      const batch = unknown.slice(i, i + 20);
+      const tags = (await clients.elb.send(new DescribeTagsCommand({ ResourceArns: batch.map((t) => t.arn) }))).TagDescriptions ?? [];
+      for (const d of tags) {
+        const owner = tagRecord(d.Tags);
+        if (owner[LABEL.instance] !== this.instanceId || owner[LABEL.group] !== group.metadata.name || liveUids.has(owner[LABEL.uid] ?? "")) continue;
+        const net = observedNetwork(snapshot, group, this.instanceId);
+        await removeRoutes(clients, net.lb, d.ResourceArn ?? "");
+        removed.push(`app:${group.metadata.name}/${owner[LABEL.name] ?? "?"} delete-target-group (owner gone)`);
+      }
+    }
+    if (removed.length > 0) this.changed(region);
+    for (const r of removed) options.onOperation?.(r);
+    return removed;
+  }
+}
+
+function regionOf(key: string): string {
+  return key.slice(0, key.indexOf("|"));
+}
+
+function restOf(key: string): string {
+  return key.slice(key.indexOf("|") + 1);
+}
+
+function replicaStatuses(instances: readonly ObservedInstance[], health: TargetHealth | undefined, configHash: string, port: number): ReplicaStatus[] {
+  return instances
+    .map((i): ReplicaStatus => {
+      const state = health?.get(i.id);
+      return {
+      replica: i.owner.replica ?? -1,
+      containerId: i.id,
+      name: i.id,
+      state: i.state,
+      ready: i.state === "running" && (health === undefined || state === "healthy"),
+      ...(state ? { health: state } : {}),
+      ...(i.privateIp ? { endpoint: `${i.privateIp}:${port}` } : {}),
+      configHash: i.owner.configHash ?? "",
+      };
+    })
+    .sort((a, b) => a.replica - b.replica || a.containerId.localeCompare(b.containerId))
+    .map((r) => (r.configHash === configHash ? r : { ...r, state: `${r.state} (old config)` }));
+}

@@ -1,0 +1,198 @@
+import { AuthorizeSecurityGroupIngressCommand } from "@aws-sdk/client-ec2";
+import {
+  CreateRuleCommand,
+  CreateTargetGroupCommand,
+  DeleteRuleCommand,
+  DeleteTargetGroupCommand,
+  ModifyRuleCommand,
+  ModifyTargetGroupCommand,
+  type Rule,
+} from "@aws-sdk/client-elastic-load-balancing-v2";
+import {
+  ChangeResourceRecordSetsCommand,
+  ChangeTagsForResourceCommand,
+  CreateHostedZoneCommand,
+  type Change,
+  type ResourceRecordSet,
+} from "@aws-sdk/client-route-53";
+import type { HealthCheck } from "../../resources/types.js";
+import type { AwsClients } from "./clients.js";
+import { classifyAwsError } from "./errors.js";
+import { digest, toTags } from "./names.js";
+import type { ObservedLoadBalancer, ObservedTargetGroup } from "./observe.js";
+import { allowsPort } from "./network.js";
+
+/** The load balancer's health check for an app, from its spec (an HTTP path, "/" by default). */
+export function targetHealthCheck(check: HealthCheck | undefined): { path: string; interval: number; timeout: number; unhealthy: number } {
+  const interval = Math.min(300, Math.max(5, check?.intervalSeconds ?? 15));
+  return {
+    path: check?.http?.path ?? "/",
+    interval,
+    timeout: Math.min(interval - 1, Math.max(2, check?.timeoutSeconds ?? 5)),
+    unhealthy: Math.min(10, Math.max(2, check?.retries ?? 3)),
+  };
+}
+
+export async function ensureTargetGroup(
+  clients: AwsClients,
+  existing: ObservedTargetGroup | undefined,
+  wanted: { name: string; port: number; vpcId: string; check: ReturnType<typeof targetHealthCheck>; tags: Record<string, string> },
+): Promise<string | undefined> {
+  if (existing && existing.port === wanted.port && existing.vpcId === wanted.vpcId) {
+    if (existing.healthCheckPath !== wanted.check.path) {
+      await clients.elb.send(new ModifyTargetGroupCommand({ TargetGroupArn: existing.arn, HealthCheckPath: wanted.check.path }));
+      return "modify-target-group";
+    }
+    return undefined;
+  }
+  // A port or VPC change needs a new target group; the old one goes once no rule uses it.
+  if (existing) return undefined;
+  await clients.elb.send(new CreateTargetGroupCommand({
+    Name: wanted.name,
+    Protocol: "HTTP",
+    Port: wanted.port,
+    VpcId: wanted.vpcId,
+    TargetType: "instance",
+    HealthCheckProtocol: "HTTP",
+    HealthCheckPath: wanted.check.path,
+    HealthCheckIntervalSeconds: wanted.check.interval,
+    HealthCheckTimeoutSeconds: wanted.check.timeout,
+    HealthyThresholdCount: 2,
+    UnhealthyThresholdCount: wanted.check.unhealthy,
+    Tags: toTags(wanted.tags),
+  }));
+  return "create-target-group";
+}
+
+/** Lets traffic in on `port` from another security group, once. */
+export async function ensureIngress(clients: AwsClients, sg: { id: string; ingress: Parameters<typeof allowsPort>[0] }, port: number, fromGroupId: string, what: string): Promise<boolean> {
+  if (allowsPort(sg.ingress, port, { groupId: fromGroupId })) return false;
+  try {
+    await clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({
+      GroupId: sg.id,
+      IpPermissions: [{ IpProtocol: "tcp", FromPort: port, ToPort: port, UserIdGroupPairs: [{ GroupId: fromGroupId, Description: `AirLoft: ${what}` }] }],
+    }));
+  } catch (err) {
+    if (classifyAwsError(err) !== "conflict") throw err;
+  }
+  return true;
+}
+
+function forwardsTo(rule: Rule, targetGroupArn: string): boolean {
+  return (rule.Actions ?? []).some((a) => a.TargetGroupArn === targetGroupArn || (a.ForwardConfig?.TargetGroups ?? []).some((t) => t.TargetGroupArn === targetGroupArn));
+}
+
+function hostOf(rule: Rule): string | undefined {
+  const condition = (rule.Conditions ?? []).find((c) => c.Field === "host-header");
+  return condition?.HostHeaderConfig?.Values?.[0] ?? condition?.Values?.[0];
+}
+
+export function rulesForwardingTo(lb: ObservedLoadBalancer, targetGroupArn: string): Array<{ listenerArn: string; rule: Rule }> {
+  return lb.listeners.flatMap((l) => l.rules.filter((r) => !r.IsDefault && forwardsTo(r, targetGroupArn)).map((rule) => ({ listenerArn: l.arn, rule })));
+}
+
+/** The lowest priority no rule of the listener holds. */
+export function freePriority(rules: readonly Rule[]): number {
+  const used = new Set(rules.map((r) => Number(r.Priority)).filter(Number.isFinite));
+  let p = 1;
+  while (used.has(p)) p++;
+  return p;
+}
+
+/** One host rule per listener that forwards the app's domain to its target group. */
+export async function ensureHostRules(clients: AwsClients, lb: ObservedLoadBalancer, targetGroupArn: string, host: string, tags: Record<string, string>): Promise<string[]> {
+  const done: string[] = [];
+  for (const listener of lb.listeners) {
+    const rule = listener.rules.find((r) => !r.IsDefault && forwardsTo(r, targetGroupArn));
+    if (rule && hostOf(rule) === host) continue;
+    if (rule?.RuleArn) {
+      await clients.elb.send(new ModifyRuleCommand({ RuleArn: rule.RuleArn, Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }] }));
+      done.push(`modify-rule ${listener.port} ${host}`);
+      continue;
+    }
+    await clients.elb.send(new CreateRuleCommand({
+      ListenerArn: listener.arn,
+      Priority: freePriority(listener.rules),
+      Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }],
+      Actions: [{ Type: "forward", TargetGroupArn: targetGroupArn }],
+      Tags: toTags(tags),
+    }));
+    done.push(`create-rule ${listener.port} ${host}`);
+  }
+  return done;
+}
+
+export async function removeRoutes(clients: AwsClients, lb: ObservedLoadBalancer | undefined, targetGroupArn: string): Promise<string[]> {
+  const done: string[] = [];
+  for (const { rule } of lb ? rulesForwardingTo(lb, targetGroupArn) : []) {
+    if (!rule.RuleArn) continue;
+    await clients.elb.send(new DeleteRuleCommand({ RuleArn: rule.RuleArn }));
+    done.push(`delete-rule ${hostOf(rule) ?? ""}`.trim());
+  }
+  try {
+    await clients.elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: targetGroupArn }));
+    done.push("delete-target-group");
+  } catch (err) {
+    if (classifyAwsError(err) !== "not-found") throw err;
+  }
+  return done;
+}
+
+function fqdn(name: string): string {
+  return name.endsWith(".") ? name : `${name}.`;
+}
+
+export function aliasRecord(host: string, lb: ObservedLoadBalancer): ResourceRecordSet {
+  return { Name: fqdn(host), Type: "A", AliasTarget: { HostedZoneId: lb.zoneId, DNSName: fqdn(lb.dnsName), EvaluateTargetHealth: true } };
+}
+
+/** An A record for `host` that already aliases this load balancer. */
+export function findRecord(records: readonly ResourceRecordSet[], host: string): ResourceRecordSet | undefined {
+  return records.find((r) => r.Type === "A" && r.Name?.toLowerCase() === fqdn(host).toLowerCase());
+}
+
+export function sameAlias(record: ResourceRecordSet | undefined, wanted: ResourceRecordSet): boolean {
+  return record?.AliasTarget?.DNSName?.toLowerCase() === wanted.AliasTarget?.DNSName?.toLowerCase() && record?.AliasTarget?.HostedZoneId === wanted.AliasTarget?.HostedZoneId;
+}
+
+/**
+ * Collects record changes for a short window and sends them as one ChangeResourceRecordSets per
+ * zone: a pass over many apps makes one call per zone, not one per app.
+ */
+export class RecordBatcher {
+  private readonly pending = new Map<string, { changes: Map<string, Change>; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly clients: (zoneId: string) => AwsClients, private readonly windowMs = 25) {}
+
+  change(zoneId: string, change: Change): Promise<void> {
+    let batch = this.pending.get(zoneId);
+    if (!batch) {
+      const timer = setTimeout(() => void this.flush(zoneId), this.windowMs);
+      batch = { changes: new Map(), waiters: [], timer };
+      this.pending.set(zoneId, batch);
+    }
+    batch.changes.set(`${change.ResourceRecordSet?.Name}|${change.ResourceRecordSet?.Type}`, change);
+    const b = batch;
+    return new Promise((resolve, reject) => b.waiters.push({ resolve, reject }));
+  }
+
+  private async flush(zoneId: string): Promise<void> {
+    const batch = this.pending.get(zoneId);
+    if (!batch) return;
+    this.pending.delete(zoneId);
+    try {
+      await this.clients(zoneId).route53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: zoneId, ChangeBatch: { Comment: "AirLoft", Changes: [...batch.changes.values()] } }));
+      for (const w of batch.waiters) w.resolve();
+    } catch (err) {
+      for (const w of batch.waiters) w.reject(err);
+    }
+  }
+}
+
+/** Creates the group's hosted zone; the caller reference makes a retried create the same zone. */
+export async function createZone(clients: AwsClients, domain: string, callerKey: string, tags: Record<string, string>): Promise<string> {
+  const out = await clients.route53.send(new CreateHostedZoneCommand({ Name: domain, CallerReference: digest("zone", callerKey, domain).slice(0, 64), HostedZoneConfig: { Comment: `AirLoft ${tags["airloft.dev/group"] ?? ""}` } }));
+  const id = (out.HostedZone?.Id ?? "").replace(/^\/hostedzone\//, "");
+  await clients.route53.send(new ChangeTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: id, AddTags: toTags(tags) }));
+  return id;
+}
