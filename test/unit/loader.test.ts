@@ -52,7 +52,7 @@ describe("manifest loader", () => {
       `${f}:9:3 spec.colour: unknown field`,
       `${f}:11:13 spec.resources.memory: must be bytes (at least 4 MiB) or a quantity such as "256Mi"`,
       `${f}:16:3 metadata.group: is required`,
-      `${f}:18:3 spec: must set exactly one of "image" or "build"`,
+      `${f}:18:3 spec: must set exactly one of "image", "build" or "source"`,
     ]);
   });
 

@@ -1,0 +1,196 @@
+import { strict as assert } from "node:assert";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DescribeInstanceAttributeCommand, RunInstancesCommand } from "@aws-sdk/client-ec2";
+import { stringify } from "yaml";
+import type { App, Group, Resource } from "../../src/resources/types.js";
+import { AwsInspector } from "../support/aws-inspect.js";
+import { airloft } from "../support/cli.js";
+import { requireAws, type TestAws } from "../support/moto.js";
+import { Workspace } from "../support/workspace.js";
+
+const meta = (kind: string, name: string, group?: string) => ({ apiVersion: "airloft.dev/v1alpha1", kind, metadata: group ? { name, group } : { name } });
+const groupDoc = { ...meta("Group", "shop"), spec: { provider: "aws", aws: { region: "us-east-1", vpc: { create: { cidr: "10.30.0.0/16" } }, domain: "shop.example.com" } } };
+const webDoc = (replicas: number, image = "example/web:1") => ({
+  ...meta("App", "web", "shop"),
+  spec: { image, port: 8080, replicas, env: { GREETING: "hello" }, healthCheck: { http: { path: "/healthz" } } },
+});
+const cacheDoc = { ...meta("Service", "cache", "shop"), spec: { template: "redis" } };
+const apiDoc = { ...meta("App", "api", "shop"), spec: { runtime: "node", source: { url: "https://git.example.invalid/shop/api.git", ref: "main" }, port: 3000, services: [{ name: "cache" }] } };
+
+describe("AWS provider end to end on moto_server", function () {
+  let aws: TestAws;
+  let inspect: AwsInspector;
+  let ws: Workspace;
+  let dir: string;
+
+  const cli = (...args: string[]) => airloft(["--state", ws.state, ...args], { env: aws.env, cwd: ws.dir });
+  const apply = async (docs: object[]) => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "shop.yaml"), docs.map((d) => stringify(d)).join("---\n"));
+    const r = await cli("apply", "-f", dir, "--timeout", "90s");
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    return r;
+  };
+  const getJson = async <T extends Resource>(ref: string): Promise<T> => {
+    const r = await cli("get", ref, "-o", "json");
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as T;
+  };
+  const webInstances = async () => (await inspect.instances()).filter((i) => i.tags["airloft.dev/name"] === "web");
+  const webTargetGroup = async (app: App) => {
+    const tgs = await inspect.targetGroups();
+    const rules = (await inspect.rules((await inspect.loadBalancers())[0]!.LoadBalancerArn!)).rules;
+    const rule = rules.find((r) => r.Conditions?.some((c) => c.HostHeaderConfig?.Values?.includes("web.shop.example.com")));
+    assert.ok(rule, `no host rule for web in ${JSON.stringify(rules)}`);
+    const tg = tgs.find((t) => t.TargetGroupArn === rule.Actions?.[0]?.TargetGroupArn);
+    assert.ok(tg, `rule for ${app.metadata.name} forwards to no target group`);
+    return tg;
+  };
+
+  before(async function () {
+    aws = await requireAws(this);
+    await aws.reset();
+    inspect = new AwsInspector(aws);
+    ws = new Workspace();
+    dir = join(ws.dir, "aws");
+  });
+
+  after(() => ws?.remove());
+
+  it("converges a group with its own VPC and domain, three web replicas behind the load balancer, and a bound service", async function () {
+    this.timeout(120_000);
+    const r = await apply([groupDoc, webDoc(3), cacheDoc, apiDoc]);
+    assert.match(r.stdout, /group:shop create-vpc/);
+
+    const group = await getJson<Group>("group/shop");
+    const facts = group.status?.aws;
+    assert.ok(facts?.vpcId && facts.loadBalancer?.dnsName && facts.hostedZoneId, JSON.stringify(group.status));
+    assert.equal(facts.subnetIds?.length, 2);
+
+    // Instances: three, tagged at launch with the ownership keys, spread over both subnets.
+    const instances = await webInstances();
+    assert.equal(instances.length, 3);
+    const web = await getJson<App>("app/shop/web");
+    for (const i of instances) {
+      assert.equal(i.tags["airloft.dev/group"], "shop");
+      assert.equal(i.tags["airloft.dev/kind"], "App");
+      assert.equal(i.tags["airloft.dev/uid"], web.metadata.uid);
+      assert.match(i.tags["airloft.dev/config-hash"] ?? "", /^[0-9a-f]{12}$/);
+      assert.deepEqual(i.groups, [facts.securityGroups?.instances]);
+    }
+    assert.deepEqual(instances.map((i) => i.tags["airloft.dev/replica"]).sort(), ["0", "1", "2"]);
+    assert.deepEqual(new Set(instances.map((i) => i.subnetId)), new Set(facts.subnetIds));
+
+    // Security groups: the web from anywhere to the load balancer, the app port only from it, the service only from instances.
+    const sgs = new Map((await inspect.securityGroups()).map((g) => [g.GroupId, g]));
+    const lbRules = sgs.get(facts.securityGroups?.loadBalancer)?.IpPermissions ?? [];
+    assert.deepEqual(lbRules.map((p) => [p.FromPort, p.IpRanges?.[0]?.CidrIp]).sort(), [[443, "0.0.0.0/0"], [80, "0.0.0.0/0"]]);
+    const appRules = sgs.get(facts.securityGroups?.instances)?.IpPermissions ?? [];
+    assert.deepEqual(appRules.map((p) => [p.FromPort, p.UserIdGroupPairs?.map((g) => g.GroupId), p.IpRanges ?? []]).sort(),
+      [[3000, [facts.securityGroups?.loadBalancer], []], [8080, [facts.securityGroups?.loadBalancer], []]]);
+    const serviceRules = sgs.get(facts.securityGroups?.services)?.IpPermissions ?? [];
+    assert.deepEqual(serviceRules.map((p) => [p.FromPort, p.UserIdGroupPairs?.map((g) => g.GroupId), p.IpRanges ?? []]), [[6379, [facts.securityGroups?.instances], []]]);
+
+    // Load balancer, listener, host rule, target group with its health check and three healthy targets.
+    const [lb] = await inspect.loadBalancers();
+    assert.equal(lb?.DNSName, facts.loadBalancer.dnsName);
+    const { listeners } = await inspect.rules(lb!.LoadBalancerArn!);
+    assert.deepEqual(listeners.map((l) => [l.Port, l.Protocol]), [[80, "HTTP"]]);
+    const tg = await webTargetGroup(web);
+    assert.equal(tg.HealthCheckPath, "/healthz");
+    assert.equal(tg.Port, 8080);
+    const targets = await inspect.targets(tg.TargetGroupArn!);
+    assert.deepEqual([...targets.keys()].sort(), instances.map((i) => i.id).sort());
+    assert.ok([...targets.values()].every((s) => s === "healthy"));
+
+    // Route 53: the group's zone and an alias for the app's host to the load balancer.
+    const zone = (await inspect.zones()).find((z) => z.Name === "shop.example.com.");
+    assert.ok(zone);
+    const record = (await inspect.records(zone.Id!)).find((rec) => rec.Name === "web.shop.example.com." && rec.Type === "A");
+    assert.equal(record?.AliasTarget?.DNSName?.replace(/\.$/, "").toLowerCase(), lb!.DNSName!.toLowerCase());
+
+    // Status: instance ids and states, target health, the public URL.
+    assert.deepEqual(web.status?.endpoints, ["http://web.shop.example.com"]);
+    assert.equal(web.status?.readyReplicas, 3);
+    assert.ok(web.status?.instances?.every((i) => i.health === "healthy" && i.state === "running" && i.containerId.startsWith("i-")));
+
+    // The bound app's instance gets REDIS_URL aimed at the service instance's private address.
+    const cache = await getJson<Resource>("service/shop/cache");
+    const cacheHost = (cache.status as { host?: string }).host;
+    assert.match(cacheHost ?? "", /^10\.30\.\d+\.\d+$/);
+    const [apiInstance] = (await inspect.instances()).filter((i) => i.tags["airloft.dev/name"] === "api");
+    const attr = await inspect.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: apiInstance!.id, Attribute: "userData" }));
+    const userData = Buffer.from(attr.UserData?.Value ?? "", "base64").toString();
+    assert.match(userData, new RegExp(`REDIS_URL="redis://default:[^@"]+@${cacheHost!.replace(/\./g, "\\.")}:6379/0"`));
+    assert.match(userData, /git clone --depth 1 --branch main https:\/\/git\.example\.invalid\/shop\/api\.git/);
+    // The password is in the instance's environment file, never in AirLoft's output.
+    const password = /redis:\/\/default:([^@"]+)@/.exec(userData)?.[1] ?? "";
+    assert.ok(password.length >= 16);
+    for (const out of [r.stdout, r.stderr, (await cli("get", "-o", "yaml")).stdout, (await cli("describe", "app/shop/api")).stdout]) assert.ok(!out.includes(password));
+  });
+
+  it("a no-op re-apply changes nothing", async function () {
+    this.timeout(60_000);
+    const before = (await webInstances()).map((i) => i.id).sort();
+    const r = await apply([groupDoc, webDoc(3), cacheDoc, apiDoc]);
+    assert.doesNotMatch(r.stdout, /run-instance|terminate|create-/);
+    assert.deepEqual((await webInstances()).map((i) => i.id).sort(), before);
+  });
+
+  it("terminates a duplicate launch of a replica and leaves instances it did not tag alone", async function () {
+    this.timeout(60_000);
+    const [first] = await webInstances();
+    const foreign = await inspect.ec2.send(new RunInstancesCommand({ ImageId: "ami-12c6146b", MinCount: 1, MaxCount: 1 }));
+    // What a crash between a launch and its acknowledgement leaves: a second instance of replica 0.
+    await inspect.ec2.send(new RunInstancesCommand({
+      ImageId: "ami-12c6146b", MinCount: 1, MaxCount: 1, SubnetId: first!.subnetId,
+      TagSpecifications: [{ ResourceType: "instance", Tags: Object.entries(first!.tags).map(([Key, Value]) => ({ Key, Value })) }],
+    }));
+    assert.equal((await webInstances()).length, 4);
+    const r = await apply([groupDoc, webDoc(3), cacheDoc, apiDoc]);
+    assert.match(r.stdout, /terminate i-\S+ \(duplicate of replica 0\)/);
+    const after = await webInstances();
+    assert.equal(after.length, 3);
+    assert.deepEqual(after.map((i) => i.tags["airloft.dev/replica"]).sort(), ["0", "1", "2"]);
+    const foreignId = foreign.Instances?.[0]?.InstanceId ?? "";
+    assert.equal((await inspect.instances([{ Name: "instance-id", Values: [foreignId] }])).length, 1);
+  });
+
+  it("scales down, deregistering before terminating", async function () {
+    this.timeout(60_000);
+    const r = await apply([groupDoc, webDoc(2), cacheDoc, apiDoc]);
+    assert.match(r.stdout, /app:shop\/web deregister i-\S+\n.*app:shop\/web terminate i-\S+ \(scale down\)/);
+    const instances = await webInstances();
+    assert.deepEqual(instances.map((i) => i.tags["airloft.dev/replica"]).sort(), ["0", "1"]);
+    const tg = await webTargetGroup(await getJson<App>("app/shop/web"));
+    assert.deepEqual([...(await inspect.targets(tg.TargetGroupArn!)).keys()].sort(), instances.map((i) => i.id).sort());
+  });
+
+  it("rolls an image change: new instances registered and healthy before the old ones go", async function () {
+    this.timeout(60_000);
+    const old = (await webInstances()).map((i) => i.id);
+    const r = await apply([groupDoc, webDoc(2, "example/web:2"), cacheDoc, apiDoc]);
+    const lines = r.stdout.split("\n");
+    const registered = lines.findIndex((l) => /app:shop\/web register /.test(l));
+    const deregistered = lines.findIndex((l) => /app:shop\/web deregister /.test(l));
+    assert.ok(registered >= 0 && deregistered > registered, r.stdout);
+    assert.ok(old.every((id) => lines[deregistered]!.includes(id)));
+    const now = await webInstances();
+    assert.equal(now.length, 2);
+    assert.ok(now.every((i) => !old.includes(i.id)));
+    const web = await getJson<App>("app/shop/web");
+    assert.equal(web.status?.image, "example/web:2");
+    const tg = await webTargetGroup(web);
+    assert.deepEqual([...(await inspect.targets(tg.TargetGroupArn!)).keys()].sort(), now.map((i) => i.id).sort());
+  });
+
+  it("deleting the group removes everything AirLoft tagged, in dependency order", async function () {
+    this.timeout(120_000);
+    const r = await cli("delete", "group/shop", "--cascade", "--timeout", "90s");
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.deepEqual(await inspect.leftovers(), { instances: 0, vpcs: 0, subnets: 0, securityGroups: 0, internetGateways: 0, routeTables: 0, loadBalancers: 0, targetGroups: 0, hostedZones: 0 });
+    // The instance AirLoft never tagged is still there.
+    assert.equal((await inspect.instances([{ Name: "image-id", Values: ["ami-12c6146b"] }])).filter((i) => !i.tags["airloft.dev/uid"]).length, 1);
+  });
+});

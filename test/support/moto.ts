@@ -1,0 +1,100 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+
+/**
+ * moto_server on 127.0.0.1 on a free port: a real HTTP endpoint for EC2, ELBv2 and Route 53 that
+ * the real SDK clients talk to. Started once per run, stopped by the root hooks.
+ */
+export interface TestAws {
+  readonly endpoint: string;
+  /** The environment the SDK and the airloft command read: endpoint, region, dummy keys. */
+  readonly env: NodeJS.ProcessEnv;
+  /** Empties moto's state between suites. */
+  reset(): Promise<void>;
+}
+
+interface MotoState {
+  started: Promise<TestAws> | undefined;
+  server: ChildProcess | undefined;
+}
+
+// On globalThis for the same reason as the engine: the root hooks and the tests may load two copies.
+const state: MotoState = ((globalThis as { __airloftTestMoto?: MotoState }).__airloftTestMoto ??= { started: undefined, server: undefined });
+
+export function motoUnavailableReason(): string | undefined {
+  const found = spawnSync("sh", ["-c", "command -v moto_server"], { encoding: "utf8" });
+  return found.status === 0 ? undefined : "moto_server is not on PATH (the moto package with its server extra provides it)";
+}
+
+/** Starts moto for a suite, or skips the suite where it cannot run; under CI=true it fails instead. */
+export function requireAws(ctx: Mocha.Context): Promise<TestAws> {
+  const reason = motoUnavailableReason();
+  if (reason) {
+    if (process.env.CI === "true") throw new Error(`the AWS endpoint is required in CI: ${reason}`);
+    process.stderr.write(`\n  SKIPPING AWS end-to-end tests: ${reason}\n`);
+    ctx.skip();
+  }
+  ctx.timeout(120_000);
+  state.started ??= startMoto();
+  return state.started;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+async function startMoto(): Promise<TestAws> {
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const server = spawn("moto_server", ["-H", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
+  state.server = server;
+  let stderr = "";
+  server.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  process.once("exit", () => server.kill("SIGKILL"));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (server.exitCode !== null) throw new Error(`moto_server exited (${server.exitCode}): ${stderr}`);
+    try {
+      const res = await fetch(`${endpoint}/moto-api/reset`, { method: "POST" });
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`moto_server did not answer on ${endpoint} within 60 s: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    endpoint,
+    env: {
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "testing",
+      AWS_SECRET_ACCESS_KEY: "testing",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    },
+    async reset() {
+      const res = await fetch(`${endpoint}/moto-api/reset`, { method: "POST" });
+      if (!res.ok) throw new Error(`moto reset failed: ${res.status}`);
+    },
+  };
+}
+
+export async function stopMoto(): Promise<void> {
+  const server = state.server;
+  state.server = undefined;
+  state.started = undefined;
+  if (!server || server.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.once("exit", resolve));
+  server.kill("SIGTERM");
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (server.exitCode === null) server.kill("SIGKILL");
+}
