@@ -178,7 +178,7 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
   };
 }
 
-async function allRules(clients: AwsClients, listenerArn: string): Promise<Rule[]> {
+export async function allRules(clients: AwsClients, listenerArn: string): Promise<Rule[]> {
   const rules: Rule[] = [];
   let marker: string | undefined;
   do {

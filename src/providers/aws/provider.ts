@@ -9,6 +9,7 @@ import { SnapshotCache } from "../snapshot-cache.js";
 import type { AppOutcome, AppReconcileOptions, InfraProvider, ReconcileOptions, ServiceOutcome } from "../types.js";
 import { CallCounter, createClients, createLimiters, DEFAULT_RATES, type ApiFamily, type AwsClients } from "./clients.js";
 import { executeInstanceOps, type LaunchTemplate } from "./instances.js";
+import { KeyedLock } from "./keyed-lock.js";
 import { digest, namePrefix, subnetCidr, tagRecord, targetGroupName } from "./names.js";
 import { executeGroupOp, groupTags, observedNetwork, teardownNetwork } from "./network.js";
 import { defaultAmi, describeForeignVpc, describeTargetHealth, findZone, listRecords, takeSnapshot, type AwsSnapshot, type ObservedInstance, type TargetHealth } from "./observe.js";
@@ -21,7 +22,10 @@ export interface AwsProviderOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** How long one snapshot serves a pass; changes made here invalidate it at once. */
   readonly snapshotMaxAgeMs?: number;
-  /** Target health, DNS records and zone lookups change slowly and are read less often. */
+  /**
+   * Target health and DNS records of converged apps are read this often (5 min by default);
+   * AirLoft's own changes, and an app still waiting for health, read them again at once.
+   */
   readonly slowMaxAgeMs?: number;
   readonly rates?: Readonly<Record<ApiFamily, { perSecond: number; burst: number }>>;
   readonly maxAttempts?: number;
@@ -44,13 +48,14 @@ export class AwsProvider implements InfraProvider {
   private readonly records: SnapshotCache<ResourceRecordSet[]>;
   private readonly lookups: SnapshotCache<unknown>;
   private readonly batcher: RecordBatcher;
+  private readonly listenerLock = new KeyedLock();
 
   constructor(options: AwsProviderOptions) {
     this.options = options;
     this.instanceId = options.instanceId;
     this.env = options.env ?? process.env;
     this.limiters = createLimiters(options.rates ?? DEFAULT_RATES);
-    const slow = options.slowMaxAgeMs ?? 30_000;
+    const slow = options.slowMaxAgeMs ?? 300_000;
     this.snapshots = new SnapshotCache((region) => takeSnapshot(this.clients(region), this.instanceId), options.snapshotMaxAgeMs ?? 10_000);
     this.targetHealth = new SnapshotCache((key) => describeTargetHealth(this.clients(regionOf(key)), restOf(key)), slow);
     this.records = new SnapshotCache((zoneId) => listRecords(this.clients(this.region()), zoneId), slow);
@@ -95,6 +100,11 @@ export class AwsProvider implements InfraProvider {
 
   private async cached<T>(key: string): Promise<T> {
     return (await this.lookups.get(key)) as T;
+  }
+
+  /** Drops the shared snapshot of a region, so the next reconcile observes afresh (a resync). */
+  forget(region: string): void {
+    this.snapshots.invalidate(region);
   }
 
   private changed(region: string): void {
@@ -258,7 +268,7 @@ export class AwsProvider implements InfraProvider {
     if (!tg) throw new ProviderUnavailableError("WaitingForTargetGroup", `target group ${tgName} is not visible yet`);
     const host = this.hostOf(app, group);
     if (host) {
-      for (const op of await ensureHostRules(clients, net.lb!, tg.arn, host, ownTags)) report(`${target} ${op}`);
+      for (const op of await ensureHostRules(clients, this.listenerLock, net.lb!, tg.arn, host, ownTags)) report(`${target} ${op}`);
     }
     const desiredReplicas = Math.min(app.spec.replicas ?? 1, options.scaleUpLimit ?? Number.POSITIVE_INFINITY);
     const launch = await this.launchTemplate({ kind: "App", group, name: app.metadata.name, uid }, program, app.spec, subnetIds, net.securityGroups.instances!.id, tg.arn);
@@ -275,6 +285,8 @@ export class AwsProvider implements InfraProvider {
     }
     const dns = host && zoneId ? await this.ensureRecord(zoneId, host, lb, target, report) : true;
     const health = await this.targetHealth.get(healthKey);
+    // Still waiting for targets to turn healthy: the next pass must see them fresh.
+    if (!plan.converged) this.targetHealth.invalidate(healthKey);
     const { instances } = this.views(snapshot, uid, health);
     return {
       replicas: replicaStatuses(instances, health, launch.configHash, port),

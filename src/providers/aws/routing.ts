@@ -19,7 +19,8 @@ import type { HealthCheck } from "../../resources/types.js";
 import type { AwsClients } from "./clients.js";
 import { classifyAwsError } from "./errors.js";
 import { digest, toTags } from "./names.js";
-import type { ObservedLoadBalancer, ObservedTargetGroup } from "./observe.js";
+import type { KeyedLock } from "./keyed-lock.js";
+import { allRules, type ObservedLoadBalancer, type ObservedTargetGroup } from "./observe.js";
 import { allowsPort } from "./network.js";
 
 /** The load balancer's health check for an app, from its spec (an HTTP path, "/" by default). */
@@ -99,25 +100,33 @@ export function freePriority(rules: readonly Rule[]): number {
   return p;
 }
 
-/** One host rule per listener that forwards the app's domain to its target group. */
-export async function ensureHostRules(clients: AwsClients, lb: ObservedLoadBalancer, targetGroupArn: string, host: string, tags: Record<string, string>): Promise<string[]> {
+/**
+ * One host rule per listener that forwards the app's domain to its target group. Priorities are
+ * per listener, so creates on one listener take turns and pick from the rules as they are now.
+ */
+export async function ensureHostRules(clients: AwsClients, lock: KeyedLock, lb: ObservedLoadBalancer, targetGroupArn: string, host: string, tags: Record<string, string>): Promise<string[]> {
   const done: string[] = [];
   for (const listener of lb.listeners) {
-    const rule = listener.rules.find((r) => !r.IsDefault && forwardsTo(r, targetGroupArn));
-    if (rule && hostOf(rule) === host) continue;
-    if (rule?.RuleArn) {
-      await clients.elb.send(new ModifyRuleCommand({ RuleArn: rule.RuleArn, Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }] }));
-      done.push(`modify-rule ${listener.port} ${host}`);
-      continue;
-    }
-    await clients.elb.send(new CreateRuleCommand({
-      ListenerArn: listener.arn,
-      Priority: freePriority(listener.rules),
-      Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }],
-      Actions: [{ Type: "forward", TargetGroupArn: targetGroupArn }],
-      Tags: toTags(tags),
-    }));
-    done.push(`create-rule ${listener.port} ${host}`);
+    const seen = listener.rules.find((r) => !r.IsDefault && forwardsTo(r, targetGroupArn));
+    if (seen && hostOf(seen) === host) continue;
+    const change = await lock.run(listener.arn, async () => {
+      const rules = await allRules(clients, listener.arn);
+      const rule = rules.find((r) => !r.IsDefault && forwardsTo(r, targetGroupArn));
+      if (rule && hostOf(rule) === host) return undefined;
+      if (rule?.RuleArn) {
+        await clients.elb.send(new ModifyRuleCommand({ RuleArn: rule.RuleArn, Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }] }));
+        return `modify-rule ${listener.port} ${host}`;
+      }
+      await clients.elb.send(new CreateRuleCommand({
+        ListenerArn: listener.arn,
+        Priority: freePriority(rules),
+        Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }],
+        Actions: [{ Type: "forward", TargetGroupArn: targetGroupArn }],
+        Tags: toTags(tags),
+      }));
+      return `create-rule ${listener.port} ${host}`;
+    });
+    if (change) done.push(change);
   }
   return done;
 }
