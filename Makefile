@@ -1,8 +1,12 @@
 # AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
-.PHONY: quickstart build typecheck test test-unit bench down clean
+.PHONY: quickstart aws-demo build typecheck test test-unit bench down clean
 
 quickstart:
 	sh scripts/quickstart.sh
+
+# The AWS provider against a local moto_server: no account needed.
+aws-demo:
+	sh scripts/aws-demo.sh
 
 build: node_modules
 	npm run --silent build

@@ -19,6 +19,8 @@ if [ -n "$missing" ]; then
     exit 1
   fi
 fi
+# The AWS tests talk to moto_server (Python's moto package), which this kind of machine carries.
+command -v moto_server >/dev/null 2>&1 || echo "warning: moto_server is missing, the AWS tests need it (pip install 'moto[server]')" >&2
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -2,7 +2,7 @@ import { stringify } from "yaml";
 import { errorMessage } from "../../errors.js";
 import { ownedContainers } from "../containers.js";
 import { LABEL } from "../../providers/ownership.js";
-import { keyOf, parseKind } from "../../resources/kinds.js";
+import { keyOf, objectKey, parseKind } from "../../resources/kinds.js";
 import type { App, Resource } from "../../resources/types.js";
 import type { Store } from "../../store/store.js";
 import { formatAge } from "../../util/duration.js";
@@ -66,11 +66,22 @@ export async function describeCommand(words: string[], options: GetOptions): Pro
     const s = obj.status ?? {};
     lines.push(`Replicas:     ${s.readyReplicas ?? 0} ready, ${s.updatedReplicas ?? 0} updated, ${obj.spec.replicas ?? 1} desired`);
     if (s.image) lines.push(`Image:        ${s.image}`);
-    lines.push(...(await liveContainers(store, obj)));
+    if (s.endpoints?.length) lines.push(`Endpoints:    ${s.endpoints.join(", ")}`);
+    const group = store.get(objectKey("Group", "", obj.metadata.group ?? ""));
+    lines.push(...(group?.kind === "Group" && group.spec.provider === "aws" ? instanceTable(obj, "Instances (last observed)") : await liveContainers(store, obj)));
   }
   if (obj.kind === "Group" && obj.status) {
     lines.push(`Provider:     ${obj.status.provider ?? obj.spec.provider}${obj.status.engine ? ` at ${obj.status.engine}` : ""}`);
     if (obj.status.network) lines.push(`Network:      ${obj.status.network.name} (${obj.status.network.id})`);
+    const aws = obj.status.aws;
+    if (aws) {
+      lines.push(`Region:       ${aws.region}`);
+      if (aws.vpcId) lines.push(`VPC:          ${aws.vpcId} (subnets ${(aws.subnetIds ?? []).join(", ") || "-"})`);
+      const sg = aws.securityGroups ?? {};
+      lines.push(`Security:     load balancer ${sg.loadBalancer ?? "-"}, instances ${sg.instances ?? "-"}, services ${sg.services ?? "-"}`);
+      if (aws.loadBalancer) lines.push(`LoadBalancer: ${aws.loadBalancer.dnsName}`);
+      if (aws.hostedZoneId) lines.push(`HostedZone:   ${aws.hostedZoneId} (${obj.spec.aws?.domain ?? ""})`);
+    }
   }
   lines.push("Events:");
   const events = store.eventsOf(obj);
@@ -87,13 +98,18 @@ async function liveContainers(store: Store, app: App): Promise<string[]> {
     const rows = containers.map((c) => [c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status, c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-", c.Labels[LABEL.configHash] ?? "-"]);
     return [`Containers (on ${address} now):`, rows.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"], rows).trimEnd(), 2)];
   } catch (err) {
-    const instances = app.status?.instances ?? [];
-    return [
-      `Containers (last observed; ${errorMessage(err)}):`,
-      instances.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATE", "READY", "ENDPOINT", "CONFIG"],
-        instances.map((r) => [String(r.replica), r.containerId, r.name, r.state, String(r.ready), r.endpoint ?? "-", r.configHash])).trimEnd(), 2),
-    ];
+    return instanceTable(app, `Containers (last observed; ${errorMessage(err)})`);
   }
+}
+
+/** Replicas as the last reconcile saw them: containers on Docker, instances and target health on AWS. */
+function instanceTable(app: App, title: string): string[] {
+  const instances = app.status?.instances ?? [];
+  return [
+    `${title}:`,
+    instances.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "ID", "STATE", "READY", "HEALTH", "ENDPOINT", "CONFIG"],
+      instances.map((r) => [String(r.replica), r.containerId, r.state, String(r.ready), r.health ?? "-", r.endpoint ?? "-", r.configHash])).trimEnd(), 2),
+  ];
 }
 
 function indent(text: string, n: number): string {
