@@ -26,7 +26,13 @@ export class SnapshotCache<T> {
     return snapshot;
   }
 
-  /** Called after every change this process makes. */
+  /** Folds a change this process made into the cached snapshot (or the read in flight) instead of dropping it. */
+  patch(key: string, change: (snapshot: T) => T): void {
+    const entry = this.entries.get(key);
+    if (entry) entry.snapshot = entry.snapshot.then(change);
+  }
+
+  /** Called after every change this process makes that cannot be patched in. */
   invalidate(key: string): void {
     this.epochs.set(key, (this.epochs.get(key) ?? 0) + 1);
     this.entries.delete(key);

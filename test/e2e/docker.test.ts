@@ -229,6 +229,7 @@ describe("end to end on a real Docker engine", function () {
     assert.equal((await containers()).length, 0);
     const networks = await engine.docker.listNetworks({ filters: { label: ["airloft.dev/kind=Group"] } });
     assert.deepEqual(networks, []);
-    assert.match((await cli("get")).stderr, /no objects found/);
+    const left = await cli("get");
+    assert.match(left.stderr, /no objects found/, left.stdout);
   });
 });

@@ -14,7 +14,9 @@ export class Workspace {
   constructor() {
     this.dir = mkdtempSync(join(tmpdir(), "airloft-ws-"));
     this.manifests = join(this.dir, "manifests");
-    cpSync(join(REPO_ROOT, "manifests"), this.manifests, { recursive: true });
+    // The Docker example only: manifests/aws/ is the AWS example, and `watch` reads sub-folders.
+    const aws = join(REPO_ROOT, "manifests", "aws");
+    cpSync(join(REPO_ROOT, "manifests"), this.manifests, { recursive: true, filter: (source) => source !== aws });
     this.state = join(this.dir, "state.json");
   }
 

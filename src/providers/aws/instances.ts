@@ -2,6 +2,7 @@ import { RunInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-
 import { DeregisterTargetsCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { AwsClients } from "./clients.js";
 import { runClientToken, toTags } from "./names.js";
+import { observedInstance, type ObservedInstance } from "./observe.js";
 import type { InstanceOp } from "./plan.js";
 
 /** How every instance of one app or service is launched; the replica picks the subnet. */
@@ -23,12 +24,14 @@ export interface LaunchTemplate {
  * the call still leaves an instance the next observation adopts), then targets and terminations
  * in one batched call each.
  */
-export async function executeInstanceOps(clients: AwsClients, launch: LaunchTemplate, ops: readonly InstanceOp[]): Promise<void> {
+export async function executeInstanceOps(clients: AwsClients, launch: LaunchTemplate, ops: readonly InstanceOp[]): Promise<{ launched: ObservedInstance[]; terminated: string[] }> {
+  const launched: ObservedInstance[] = [];
+  const terminated: string[] = [];
   for (const op of ops) {
     switch (op.op) {
       case "run": {
         const tags = toTags(launch.tags(op.replica));
-        await clients.ec2.send(new RunInstancesCommand({
+        const out = await clients.ec2.send(new RunInstancesCommand({
           ImageId: launch.imageId,
           InstanceType: launch.instanceType as never,
           MinCount: 1,
@@ -40,6 +43,7 @@ export async function executeInstanceOps(clients: AwsClients, launch: LaunchTemp
           MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled" },
           TagSpecifications: [{ ResourceType: "instance", Tags: tags }, { ResourceType: "volume", Tags: tags }],
         }));
+        launched.push(...(out.Instances ?? []).flatMap(observedInstance));
         break;
       }
       case "register":
@@ -50,7 +54,9 @@ export async function executeInstanceOps(clients: AwsClients, launch: LaunchTemp
         break;
       case "terminate":
         await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [...op.ids] }));
+        terminated.push(...op.ids);
         break;
     }
   }
+  return { launched, terminated };
 }

@@ -1,5 +1,6 @@
 import {
   DescribeImagesCommand,
+  DescribeInstancesCommand,
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
   paginateDescribeInstances,
@@ -9,6 +10,7 @@ import {
   paginateDescribeSubnets,
   paginateDescribeVpcs,
   type Filter,
+  type Instance,
   type IpPermission,
 } from "@aws-sdk/client-ec2";
 import {
@@ -18,6 +20,7 @@ import {
   paginateDescribeLoadBalancers,
   paginateDescribeTargetGroups,
   type Rule,
+  type TargetGroup,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand, type ResourceRecordSet } from "@aws-sdk/client-route-53";
 import { LABEL, parseOwnedLabels, type OwnedLabels } from "../ownership.js";
@@ -135,11 +138,7 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
   return {
     region: clients.region,
     takenAt: Date.now(),
-    instances: reservations.flatMap((r) => r.Instances ?? []).flatMap((i) => {
-      const owner = parseOwnedLabels(tagRecord(i.Tags));
-      if (!owner || !i.InstanceId) return [];
-      return [{ id: i.InstanceId, state: i.State?.Name ?? "unknown", owner, subnetId: i.SubnetId, privateIp: i.PrivateIpAddress, launchTime: i.LaunchTime?.getTime() ?? 0 }];
-    }),
+    instances: reservations.flatMap((r) => r.Instances ?? []).flatMap(observedInstance),
     vpcs: vpcs.flatMap((v) => {
       const o = owned(v, v.VpcId);
       return o ? [{ id: o.id, owner: o.owner, role: o.role, cidr: v.CidrBlock ?? "" }] : [];
@@ -167,16 +166,54 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
         : [];
     }),
     loadBalancers,
-    targetGroups: targetGroups.filter((tg) => tg.TargetGroupName?.startsWith(prefix)).map((tg) => ({
-      arn: tg.TargetGroupArn ?? "",
-      name: tg.TargetGroupName ?? "",
-      port: tg.Port ?? 0,
-      vpcId: tg.VpcId ?? "",
-      healthCheckPath: tg.HealthCheckPath,
-      loadBalancerArns: tg.LoadBalancerArns ?? [],
-    })),
+    targetGroups: targetGroups.filter((tg) => tg.TargetGroupName?.startsWith(prefix)).map(observedTargetGroup),
   };
 }
+
+/** An instance as AirLoft sees it, from Describe or RunInstances; none when it carries no ownership tags. */
+export function observedInstance(i: Instance): ObservedInstance[] {
+  const owner = parseOwnedLabels(tagRecord(i.Tags));
+  if (!owner || !i.InstanceId) return [];
+  return [{ id: i.InstanceId, state: i.State?.Name ?? "unknown", owner, subnetId: i.SubnetId, privateIp: i.PrivateIpAddress, launchTime: i.LaunchTime?.getTime() ?? 0 }];
+}
+
+export function observedTargetGroup(tg: TargetGroup): ObservedTargetGroup {
+  return { arn: tg.TargetGroupArn ?? "", name: tg.TargetGroupName ?? "", port: tg.Port ?? 0, vpcId: tg.VpcId ?? "", healthCheckPath: tg.HealthCheckPath, loadBalancerArns: tg.LoadBalancerArns ?? [] };
+}
+
+/** The current state of a few instances by id: one call, for those a pass waits on. */
+export async function describeInstances(clients: AwsClients, ids: readonly string[]): Promise<ObservedInstance[]> {
+  const out = await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [...ids] }));
+  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []).flatMap(observedInstance);
+}
+
+/**
+ * Read-your-writes: what this process just did, folded into the shared snapshot, so that a
+ * create does not cost every concurrent reconcile a new snapshot. Each patch is an upsert by
+ * id, safe to apply to a snapshot that already saw the change.
+ */
+export const patch = {
+  instances(changed: readonly ObservedInstance[], removed: readonly string[] = []) {
+    return (s: AwsSnapshot): AwsSnapshot => {
+      const gone = new Set([...removed, ...changed.filter((i) => !LIVE_STATES.includes(i.state)).map((i) => i.id)]);
+      const fresh = new Map(changed.filter((i) => !gone.has(i.id)).map((i) => [i.id, i]));
+      const kept = s.instances.filter((i) => !gone.has(i.id) && !fresh.has(i.id));
+      return { ...s, instances: [...kept, ...fresh.values()] };
+    };
+  },
+  targetGroup(tg: ObservedTargetGroup) {
+    return (s: AwsSnapshot): AwsSnapshot => ({ ...s, targetGroups: [...s.targetGroups.filter((t) => t.arn !== tg.arn), tg] });
+  },
+  ingress(groupId: string, permission: IpPermission) {
+    return (s: AwsSnapshot): AwsSnapshot => ({ ...s, securityGroups: s.securityGroups.map((g) => (g.id === groupId ? { ...g, ingress: [...g.ingress, permission] } : g)) });
+  },
+  rules(listenerArn: string, rules: readonly Rule[]) {
+    return (s: AwsSnapshot): AwsSnapshot => ({
+      ...s,
+      loadBalancers: s.loadBalancers.map((lb) => ({ ...lb, listeners: lb.listeners.map((l) => (l.arn === listenerArn ? { ...l, rules } : l)) })),
+    });
+  },
+};
 
 export async function allRules(clients: AwsClients, listenerArn: string): Promise<Rule[]> {
   const rules: Rule[] = [];

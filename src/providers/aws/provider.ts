@@ -12,8 +12,8 @@ import { executeInstanceOps, type LaunchTemplate } from "./instances.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { digest, namePrefix, subnetCidr, tagRecord, targetGroupName } from "./names.js";
 import { executeGroupOp, groupTags, observedNetwork, teardownNetwork } from "./network.js";
-import { defaultAmi, describeForeignVpc, describeTargetHealth, findZone, listRecords, takeSnapshot, type AwsSnapshot, type ObservedInstance, type TargetHealth } from "./observe.js";
-import { describeGroupOp, describeInstanceOp, planGroupNetwork, planInstances, type DesiredGroupNetwork, type InstanceOp, type InstanceView } from "./plan.js";
+import { defaultAmi, describeForeignVpc, describeInstances, describeTargetHealth, findZone, listRecords, patch, takeSnapshot, type AwsSnapshot, type ObservedInstance, type TargetHealth } from "./observe.js";
+import { describeGroupOp, describeInstanceOp, planGroupNetwork, planInstances, type DesiredGroupNetwork, type DesiredInstances, type InstanceOp, type InstancePlan, type InstanceView } from "./plan.js";
 import { aliasRecord, ensureHostRules, ensureIngress, ensureTargetGroup, findRecord, RecordBatcher, removeRoutes, rulesForwardingTo, sameAlias, targetHealthCheck, createZone } from "./routing.js";
 import { renderUserData, type InstanceProgram } from "./userdata.js";
 
@@ -256,33 +256,32 @@ export class AwsProvider implements InfraProvider {
     const tgName = targetGroupName(this.instanceId, uid);
     const ownTags = ownerLabels({ instance: this.instanceId, group: group.metadata.name, kind: "App", name: app.metadata.name, uid });
     const tgChange = await ensureTargetGroup(clients, snapshot.targetGroups.find((t) => t.name === tgName), { name: tgName, port, vpcId, check: targetHealthCheck(app.spec.healthCheck), tags: ownTags });
+    if (tgChange) {
+      report(`${target} ${tgChange.change}`);
+      this.snapshots.patch(region, patch.targetGroup(tgChange.targetGroup));
+    }
     const instancesSg = snapshot.securityGroups.find((s) => s.id === net.securityGroups.instances!.id)!;
     const opened = await ensureIngress(clients, instancesSg, port, net.securityGroups.lb!.id, `app port ${port} from the load balancer`);
-    if (tgChange) report(`${target} ${tgChange}`);
-    if (opened) report(`${target} allow-port ${port}`);
-    if (tgChange || opened) {
-      this.changed(region);
-      ({ snapshot, net } = await this.network(group));
+    if (opened) {
+      report(`${target} allow-port ${port}`);
+      this.snapshots.patch(region, patch.ingress(instancesSg.id, opened));
     }
+    if (tgChange || opened) ({ snapshot, net } = await this.network(group));
     const tg = snapshot.targetGroups.find((t) => t.name === tgName);
     if (!tg) throw new ProviderUnavailableError("WaitingForTargetGroup", `target group ${tgName} is not visible yet`);
     const host = this.hostOf(app, group);
     if (host) {
-      for (const op of await ensureHostRules(clients, this.listenerLock, net.lb!, tg.arn, host, ownTags)) report(`${target} ${op}`);
+      for (const done of await ensureHostRules(clients, this.listenerLock, net.lb!, tg.arn, host, ownTags)) {
+        report(`${target} ${done.change}`);
+        this.snapshots.patch(region, patch.rules(done.listenerArn, done.rules));
+      }
     }
     const desiredReplicas = Math.min(app.spec.replicas ?? 1, options.scaleUpLimit ?? Number.POSITIVE_INFINITY);
     const launch = await this.launchTemplate({ kind: "App", group, name: app.metadata.name, uid }, program, app.spec, subnetIds, net.securityGroups.instances!.id, tg.arn);
     const desired = { replicas: desiredReplicas, configHash: launch.configHash, strategy: app.spec.strategy?.type ?? "RollingUpdate", registers: true } as const;
     const healthKey = `${region}|${tg.arn}`;
-    let plan = planInstances(desired, this.views(snapshot, uid, await this.targetHealth.get(healthKey)).views);
-    for (let round = 0; round < MAX_ROUNDS && plan.operations.length > 0; round++) {
-      await executeInstanceOps(clients, launch, plan.operations);
-      for (const op of plan.operations) report(describeInstanceOp(target, op));
-      this.changed(region);
-      if (plan.operations.some((o) => o.op !== "run")) this.targetHealth.invalidate(healthKey);
-      snapshot = await this.snapshots.get(region);
-      plan = planInstances(desired, this.views(snapshot, uid, await this.targetHealth.get(healthKey)).views);
-    }
+    let plan: InstancePlan;
+    ({ snapshot, plan } = await this.convergeInstances(region, launch, desired, target, report, healthKey));
     const dns = host && zoneId ? await this.ensureRecord(zoneId, host, lb, target, report) : true;
     const health = await this.targetHealth.get(healthKey);
     // Still waiting for targets to turn healthy: the next pass must see them fresh.
@@ -297,6 +296,36 @@ export class AwsProvider implements InfraProvider {
       image: app.spec.image ?? app.spec.source?.url ?? "",
       ...(host ? { url: `http://${host}` } : {}),
     };
+  }
+
+  /**
+   * Plans and runs one owner's instances until nothing more can be done now. Between rounds it
+   * folds its own launches and terminations into the snapshot and reads again, by id, only the
+   * instances it waits on: one call instead of a new snapshot.
+   */
+  private async convergeInstances(region: string, launch: LaunchTemplate, desired: DesiredInstances, target: string, report: (op: string) => void, healthKey: string | undefined): Promise<{ snapshot: AwsSnapshot; plan: InstancePlan }> {
+    const health = async () => (healthKey ? await this.targetHealth.get(healthKey) : undefined);
+    let snapshot = await this.refreshWaiting(region, launch.uid);
+    let plan = planInstances(desired, this.views(snapshot, launch.uid, await health()).views);
+    for (let round = 0; round < MAX_ROUNDS && plan.operations.length > 0; round++) {
+      const result = await executeInstanceOps(this.clients(region), launch, plan.operations);
+      for (const op of plan.operations) report(describeInstanceOp(target, op));
+      this.snapshots.patch(region, patch.instances(result.launched, result.terminated));
+      if (healthKey && plan.operations.some((o) => o.op !== "run")) this.targetHealth.invalidate(healthKey);
+      snapshot = await this.refreshWaiting(region, launch.uid);
+      plan = planInstances(desired, this.views(snapshot, launch.uid, await health()).views);
+    }
+    return { snapshot, plan };
+  }
+
+  /** The region's snapshot, with this owner's pending or stopping instances read again by id. */
+  private async refreshWaiting(region: string, uid: string): Promise<AwsSnapshot> {
+    const snapshot = await this.snapshots.get(region);
+    const waiting = snapshot.instances.filter((i) => i.owner.uid === uid && (i.state === "pending" || i.state === "stopping")).map((i) => i.id);
+    if (waiting.length === 0) return snapshot;
+    const fresh = await describeInstances(this.clients(region), waiting);
+    this.snapshots.patch(region, patch.instances(fresh, waiting.filter((id) => !fresh.some((i) => i.id === id))));
+    return this.snapshots.get(region);
   }
 
   private hostOf(app: App, group: Group): string | undefined {
@@ -378,12 +407,12 @@ export class AwsProvider implements InfraProvider {
       operations.push(op);
       options.onOperation?.(op);
     };
-    let { snapshot, net, subnetIds } = await this.network(group);
-    const servicesSg = snapshot.securityGroups.find((s) => s.id === net.securityGroups.services!.id)!;
-    if (await ensureIngress(clients, servicesSg, template.port, net.securityGroups.instances!.id, `${template.name} from the group's instances`)) {
+    const { snapshot: before, net, subnetIds } = await this.network(group);
+    const servicesSg = before.securityGroups.find((s) => s.id === net.securityGroups.services!.id)!;
+    const opened = await ensureIngress(clients, servicesSg, template.port, net.securityGroups.instances!.id, `${template.name} from the group's instances`);
+    if (opened) {
       report(`${target} allow-port ${template.port}`);
-      this.changed(region);
-      ({ snapshot, net } = await this.network(group));
+      this.snapshots.patch(region, patch.ingress(servicesSg.id, opened));
     }
     const program: InstanceProgram = {
       label: `service ${group.metadata.name}/${service.metadata.name}`,
@@ -396,14 +425,7 @@ export class AwsProvider implements InfraProvider {
     };
     const launch = await this.launchTemplate({ kind: "Service", group, name: service.metadata.name, uid }, program, {}, subnetIds, net.securityGroups.services!.id, undefined);
     const desired = { replicas: 1, configHash: launch.configHash, strategy: "Recreate", registers: false } as const;
-    let plan = planInstances(desired, this.views(snapshot, uid, undefined).views);
-    for (let round = 0; round < MAX_ROUNDS && plan.operations.length > 0; round++) {
-      await executeInstanceOps(clients, launch, plan.operations);
-      for (const op of plan.operations) report(describeInstanceOp(target, op));
-      this.changed(region);
-      snapshot = await this.snapshots.get(region);
-      plan = planInstances(desired, this.views(snapshot, uid, undefined).views);
-    }
+    const { snapshot, plan } = await this.convergeInstances(region, launch, desired, target, report, undefined);
     const { instances } = this.views(snapshot, uid, undefined);
     const current = instances.find((i) => i.owner.configHash === launch.configHash && i.state === "running");
     return {

@@ -1,4 +1,4 @@
-import { AuthorizeSecurityGroupIngressCommand } from "@aws-sdk/client-ec2";
+import { AuthorizeSecurityGroupIngressCommand, type IpPermission } from "@aws-sdk/client-ec2";
 import {
   CreateRuleCommand,
   CreateTargetGroupCommand,
@@ -20,7 +20,7 @@ import type { AwsClients } from "./clients.js";
 import { classifyAwsError } from "./errors.js";
 import { digest, toTags } from "./names.js";
 import type { KeyedLock } from "./keyed-lock.js";
-import { allRules, type ObservedLoadBalancer, type ObservedTargetGroup } from "./observe.js";
+import { allRules, observedTargetGroup, type ObservedLoadBalancer, type ObservedTargetGroup } from "./observe.js";
 import { allowsPort } from "./network.js";
 
 /** The load balancer's health check for an app, from its spec (an HTTP path, "/" by default). */
@@ -38,17 +38,17 @@ export async function ensureTargetGroup(
   clients: AwsClients,
   existing: ObservedTargetGroup | undefined,
   wanted: { name: string; port: number; vpcId: string; check: ReturnType<typeof targetHealthCheck>; tags: Record<string, string> },
-): Promise<string | undefined> {
+): Promise<{ change: string; targetGroup: ObservedTargetGroup } | undefined> {
   if (existing && existing.port === wanted.port && existing.vpcId === wanted.vpcId) {
     if (existing.healthCheckPath !== wanted.check.path) {
-      await clients.elb.send(new ModifyTargetGroupCommand({ TargetGroupArn: existing.arn, HealthCheckPath: wanted.check.path }));
-      return "modify-target-group";
+      const out = await clients.elb.send(new ModifyTargetGroupCommand({ TargetGroupArn: existing.arn, HealthCheckPath: wanted.check.path }));
+      return { change: "modify-target-group", targetGroup: out.TargetGroups?.[0] ? observedTargetGroup(out.TargetGroups[0]) : { ...existing, healthCheckPath: wanted.check.path } };
     }
     return undefined;
   }
   // A port or VPC change needs a new target group; the old one goes once no rule uses it.
   if (existing) return undefined;
-  await clients.elb.send(new CreateTargetGroupCommand({
+  const out = await clients.elb.send(new CreateTargetGroupCommand({
     Name: wanted.name,
     Protocol: "HTTP",
     Port: wanted.port,
@@ -62,21 +62,21 @@ export async function ensureTargetGroup(
     UnhealthyThresholdCount: wanted.check.unhealthy,
     Tags: toTags(wanted.tags),
   }));
-  return "create-target-group";
+  const created = out.TargetGroups?.[0];
+  if (!created) throw new Error(`CreateTargetGroup ${wanted.name} returned no target group`);
+  return { change: "create-target-group", targetGroup: observedTargetGroup(created) };
 }
 
-/** Lets traffic in on `port` from another security group, once. */
-export async function ensureIngress(clients: AwsClients, sg: { id: string; ingress: Parameters<typeof allowsPort>[0] }, port: number, fromGroupId: string, what: string): Promise<boolean> {
-  if (allowsPort(sg.ingress, port, { groupId: fromGroupId })) return false;
+/** Lets traffic in on `port` from another security group, once; returns the rule it added. */
+export async function ensureIngress(clients: AwsClients, sg: { id: string; ingress: Parameters<typeof allowsPort>[0] }, port: number, fromGroupId: string, what: string): Promise<IpPermission | undefined> {
+  if (allowsPort(sg.ingress, port, { groupId: fromGroupId })) return undefined;
+  const permission: IpPermission = { IpProtocol: "tcp", FromPort: port, ToPort: port, UserIdGroupPairs: [{ GroupId: fromGroupId, Description: `AirLoft: ${what}` }] };
   try {
-    await clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({
-      GroupId: sg.id,
-      IpPermissions: [{ IpProtocol: "tcp", FromPort: port, ToPort: port, UserIdGroupPairs: [{ GroupId: fromGroupId, Description: `AirLoft: ${what}` }] }],
-    }));
+    await clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg.id, IpPermissions: [permission] }));
   } catch (err) {
     if (classifyAwsError(err) !== "conflict") throw err;
   }
-  return true;
+  return permission;
 }
 
 function forwardsTo(rule: Rule, targetGroupArn: string): boolean {
@@ -104,8 +104,8 @@ export function freePriority(rules: readonly Rule[]): number {
  * One host rule per listener that forwards the app's domain to its target group. Priorities are
  * per listener, so creates on one listener take turns and pick from the rules as they are now.
  */
-export async function ensureHostRules(clients: AwsClients, lock: KeyedLock, lb: ObservedLoadBalancer, targetGroupArn: string, host: string, tags: Record<string, string>): Promise<string[]> {
-  const done: string[] = [];
+export async function ensureHostRules(clients: AwsClients, lock: KeyedLock, lb: ObservedLoadBalancer, targetGroupArn: string, host: string, tags: Record<string, string>): Promise<Array<{ change: string; listenerArn: string; rules: Rule[] }>> {
+  const done: Array<{ change: string; listenerArn: string; rules: Rule[] }> = [];
   for (const listener of lb.listeners) {
     const seen = listener.rules.find((r) => !r.IsDefault && forwardsTo(r, targetGroupArn));
     if (seen && hostOf(seen) === host) continue;
@@ -114,17 +114,17 @@ export async function ensureHostRules(clients: AwsClients, lock: KeyedLock, lb: 
       const rule = rules.find((r) => !r.IsDefault && forwardsTo(r, targetGroupArn));
       if (rule && hostOf(rule) === host) return undefined;
       if (rule?.RuleArn) {
-        await clients.elb.send(new ModifyRuleCommand({ RuleArn: rule.RuleArn, Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }] }));
-        return `modify-rule ${listener.port} ${host}`;
+        const out = await clients.elb.send(new ModifyRuleCommand({ RuleArn: rule.RuleArn, Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }] }));
+        return { change: `modify-rule ${listener.port} ${host}`, listenerArn: listener.arn, rules: [...rules.filter((r) => r.RuleArn !== rule.RuleArn), ...(out.Rules ?? [])] };
       }
-      await clients.elb.send(new CreateRuleCommand({
+      const out = await clients.elb.send(new CreateRuleCommand({
         ListenerArn: listener.arn,
         Priority: freePriority(rules),
         Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }],
         Actions: [{ Type: "forward", TargetGroupArn: targetGroupArn }],
         Tags: toTags(tags),
       }));
-      return `create-rule ${listener.port} ${host}`;
+      return { change: `create-rule ${listener.port} ${host}`, listenerArn: listener.arn, rules: [...rules, ...(out.Rules ?? [])] };
     });
     if (change) done.push(change);
   }
