@@ -1,7 +1,8 @@
 import { strict as assert } from "node:assert";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DescribeInstanceAttributeCommand, RunInstancesCommand } from "@aws-sdk/client-ec2";
+import { CreateVpcCommand, DescribeInstanceAttributeCommand, DescribeVpcsCommand, RunInstancesCommand } from "@aws-sdk/client-ec2";
+import { CreateRuleCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { stringify } from "yaml";
 import type { App, Group, Resource } from "../../src/resources/types.js";
 import { AwsInspector } from "../support/aws-inspect.js";
@@ -138,9 +139,20 @@ describe("AWS provider end to end on moto_server", function () {
     assert.deepEqual((await webInstances()).map((i) => i.id).sort(), before);
   });
 
-  it("terminates a duplicate launch of a replica and leaves instances it did not tag alone", async function () {
+  it("after a crash's leftovers: removes a second VPC, a second rule and a second instance of a replica, an orphan too; leaves what it did not tag alone", async function () {
     this.timeout(60_000);
     const [first] = await webInstances();
+    const group = await getJson<Group>("group/shop");
+    const web = await getJson<App>("app/shop/web");
+    // What a crash between a create and its acknowledgement can leave: copies with the same tags.
+    const vpc = (await inspect.ec2.send(new DescribeVpcsCommand({ VpcIds: [group.status!.aws!.vpcId!] }))).Vpcs![0]!;
+    const copy = await inspect.ec2.send(new CreateVpcCommand({ CidrBlock: "10.31.0.0/16", TagSpecifications: [{ ResourceType: "vpc", Tags: vpc.Tags }] }));
+    const tg = await webTargetGroup(web);
+    const [listener] = (await inspect.rules(group.status!.aws!.loadBalancer!.arn)).listeners;
+    await inspect.elb.send(new CreateRuleCommand({ ListenerArn: listener!.ListenerArn, Priority: 90, Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: ["web.shop.example.com"] } }], Actions: [{ Type: "forward", TargetGroupArn: tg.TargetGroupArn }] }));
+    // An instance this installation labelled for an object that no longer exists.
+    const orphanTags = { ...first!.tags, "airloft.dev/uid": "no-such-uid", "airloft.dev/name": "gone" };
+    const orphan = await inspect.ec2.send(new RunInstancesCommand({ ImageId: "ami-12c6146b", MinCount: 1, MaxCount: 1, TagSpecifications: [{ ResourceType: "instance", Tags: Object.entries(orphanTags).map(([Key, Value]) => ({ Key, Value })) }] }));
     const foreign = await inspect.ec2.send(new RunInstancesCommand({ ImageId: "ami-12c6146b", MinCount: 1, MaxCount: 1 }));
     // What a crash between a launch and its acknowledgement leaves: a second instance of replica 0.
     await inspect.ec2.send(new RunInstancesCommand({
@@ -155,6 +167,11 @@ describe("AWS provider end to end on moto_server", function () {
     assert.deepEqual(after.map((i) => i.tags["airloft.dev/replica"]).sort(), ["0", "1", "2"]);
     const foreignId = foreign.Instances?.[0]?.InstanceId ?? "";
     assert.equal((await inspect.instances([{ Name: "instance-id", Values: [foreignId] }])).length, 1);
+    assert.equal((await inspect.instances([{ Name: "instance-id", Values: [orphan.Instances![0]!.InstanceId!] }])).length, 0, "the orphan is terminated");
+    const vpcs = (await inspect.ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: "tag:airloft.dev/uid", Values: [group.metadata.uid!] }] }))).Vpcs ?? [];
+    assert.deepEqual(vpcs.map((v) => v.VpcId), [group.status!.aws!.vpcId], `the copy ${copy.Vpc?.VpcId} is removed`);
+    const rules = (await inspect.rules(group.status!.aws!.loadBalancer!.arn)).rules.filter((r) => r.Actions?.some((a) => a.TargetGroupArn === tg.TargetGroupArn));
+    assert.equal(rules.length, 1);
   });
 
   it("scales down, deregistering before terminating", async function () {

@@ -78,7 +78,7 @@ describe("AWS instance planner (plain data)", () => {
 });
 
 describe("AWS group network planner (plain data)", () => {
-  const none: ObservedGroupNetwork = { vpcId: undefined, subnets: [], internetGateway: undefined, routeTable: undefined, securityGroups: {}, loadBalancer: undefined };
+  const none: ObservedGroupNetwork = { vpcId: undefined, subnets: [], internetGateway: undefined, routeTable: undefined, securityGroups: {}, loadBalancer: undefined, duplicates: [] };
   const create: DesiredGroupNetwork = { vpc: { mode: "create", cidr: "10.0.0.0/16" }, zones: ["us-east-1a", "us-east-1b", "us-east-1c"], certificateArn: undefined };
   const cidr = (i: number) => subnetCidr("10.0.0.0/16", 4, i);
 
@@ -100,6 +100,7 @@ describe("AWS group network planner (plain data)", () => {
       routeTable: { id: "rtb-1", hasDefaultRoute: false, subnetIds: ["subnet-a"] },
       securityGroups: { lb: { id: "sg-lb", open: false }, instances: { id: "sg-i", open: true }, services: { id: "sg-s", open: true } },
       loadBalancer: undefined,
+      duplicates: [],
     };
     assert.deepEqual(planGroupNetwork(create, partial, cidr), [
       { op: "create-default-route", routeTableId: "rtb-1", gatewayId: "igw-1" },
@@ -122,6 +123,22 @@ describe("AWS group network planner (plain data)", () => {
       { op: "create-security-group", role: "instances", vpcId: "vpc-default" },
       { op: "create-security-group", role: "services", vpcId: "vpc-default" },
       { op: "create-load-balancer", subnetIds: ["subnet-1", "subnet-2"], securityGroupId: "sg-lb" },
+    ]);
+  });
+
+  it("removes surplus copies of a part that a retried create left", () => {
+    const done: ObservedGroupNetwork = {
+      vpcId: "vpc-1",
+      subnets: [{ id: "subnet-a", role: "subnet-0" }, { id: "subnet-b", role: "subnet-1" }],
+      internetGateway: { id: "igw-1", vpcIds: ["vpc-1"] },
+      routeTable: { id: "rtb-1", hasDefaultRoute: true, subnetIds: ["subnet-a", "subnet-b"] },
+      securityGroups: { lb: { id: "sg-lb", open: true }, instances: { id: "sg-i", open: true }, services: { id: "sg-s", open: true } },
+      loadBalancer: { arn: "arn:lb", listenerPorts: [80] },
+      duplicates: [{ kind: "vpc", id: "vpc-2" }, { kind: "internet-gateway", id: "igw-2", vpcIds: [] }],
+    };
+    assert.deepEqual(planGroupNetwork(create, done, cidr), [
+      { op: "remove-duplicate", part: { kind: "vpc", id: "vpc-2" } },
+      { op: "remove-duplicate", part: { kind: "internet-gateway", id: "igw-2", vpcIds: [] } },
     ]);
   });
 

@@ -28,7 +28,7 @@ import type { AwsClients } from "./clients.js";
 import { classifyAwsError } from "./errors.js";
 import { loadBalancerName, securityGroupName, toTags } from "./names.js";
 import { ROLE_TAG, type AwsSnapshot, type ObservedLoadBalancer } from "./observe.js";
-import type { GroupOp, ObservedGroupNetwork, SecurityRole } from "./plan.js";
+import type { DuplicatePart, GroupOp, ObservedGroupNetwork, SecurityRole } from "./plan.js";
 
 export function groupTags(group: Group, instanceId: string, role: string): Record<string, string> {
   return { ...ownerLabels({ instance: instanceId, group: group.metadata.name, kind: "Group", name: group.metadata.name, uid: group.metadata.uid ?? "" }), [ROLE_TAG]: role, Name: `airloft-${group.metadata.name}-${role}` };
@@ -51,9 +51,24 @@ export function allowsPort(ingress: readonly IpPermission[], port: number, from:
 /** The part of a snapshot that belongs to one group's network. */
 export function observedNetwork(snapshot: AwsSnapshot, group: Group, instanceId: string): ObservedGroupNetwork & { lb: ObservedLoadBalancer | undefined } {
   const uid = group.metadata.uid ?? "";
-  const mine = <T extends { owner: { uid: string } }>(items: readonly T[]): T[] => items.filter((i) => i.owner.uid === uid);
-  const igw = mine(snapshot.internetGateways)[0];
-  const table = mine(snapshot.routeTables)[0];
+  const mine = <T extends { owner: { uid: string }; id: string }>(items: readonly T[]): T[] => items.filter((i) => i.owner.uid === uid).sort((a, b) => a.id.localeCompare(b.id));
+  // A create retried after a crash can leave two of a part: keep the one in use, remove the rest.
+  const duplicates: DuplicatePart[] = [];
+  const subnets = mine(snapshot.subnets);
+  const vpcs = mine(snapshot.vpcs).filter((v) => v.role === "vpc");
+  const vpc = vpcs.find((v) => subnets.some((s) => s.vpcId === v.id)) ?? vpcs[0];
+  const keptSubnets = new Map<string, string>();
+  for (const s of subnets) {
+    if (s.vpcId === vpc?.id && s.role && !keptSubnets.has(s.role)) keptSubnets.set(s.role, s.id);
+    else duplicates.push({ kind: "subnet", id: s.id });
+  }
+  for (const v of vpcs) if (v !== vpc && !subnets.some((s) => s.vpcId === v.id)) duplicates.push({ kind: "vpc", id: v.id });
+  const gateways = mine(snapshot.internetGateways);
+  const igw = gateways.find((g) => vpc && g.vpcIds.includes(vpc.id)) ?? gateways[0];
+  for (const g of gateways) if (g !== igw) duplicates.push({ kind: "internet-gateway", id: g.id, vpcIds: g.vpcIds });
+  const tables = mine(snapshot.routeTables);
+  const table = tables.find((t) => t.subnetIds.length > 0) ?? tables[0];
+  for (const t of tables) if (t !== table) duplicates.push({ kind: "route-table", id: t.id });
   const lb = snapshot.loadBalancers.find((l) => l.name === loadBalancerName(instanceId, uid));
   const securityGroups: Partial<Record<SecurityRole, { id: string; open: boolean }>> = {};
   for (const sg of mine(snapshot.securityGroups)) {
@@ -63,8 +78,9 @@ export function observedNetwork(snapshot: AwsSnapshot, group: Group, instanceId:
     }
   }
   return {
-    vpcId: mine(snapshot.vpcs).find((v) => v.role === "vpc")?.id,
-    subnets: mine(snapshot.subnets).map((s) => ({ id: s.id, role: s.role })),
+    vpcId: vpc?.id,
+    subnets: [...keptSubnets.entries()].map(([role, id]) => ({ id, role })),
+    duplicates,
     internetGateway: igw ? { id: igw.id, vpcIds: igw.vpcIds } : undefined,
     routeTable: table ? { id: table.id, hasDefaultRoute: table.routes.some((r) => r.destination === "0.0.0.0/0" && r.gatewayId === igw?.id), subnetIds: table.subnetIds } : undefined,
     securityGroups,
@@ -73,12 +89,41 @@ export function observedNetwork(snapshot: AwsSnapshot, group: Group, instanceId:
   };
 }
 
+/** Removes a surplus copy of a network part, after what holds it in place. */
+async function removeDuplicate(clients: AwsClients, part: DuplicatePart): Promise<void> {
+  const { ec2 } = clients;
+  switch (part.kind) {
+    case "subnet":
+      await ec2.send(new DeleteSubnetCommand({ SubnetId: part.id }));
+      return;
+    case "vpc":
+      await ec2.send(new DeleteVpcCommand({ VpcId: part.id }));
+      return;
+    case "internet-gateway":
+      for (const vpcId of part.vpcIds ?? []) if (vpcId) await ec2.send(new DetachInternetGatewayCommand({ InternetGatewayId: part.id, VpcId: vpcId }));
+      await ec2.send(new DeleteInternetGatewayCommand({ InternetGatewayId: part.id }));
+      return;
+    case "route-table":
+      await deleteRouteTable(clients, part.id);
+      return;
+  }
+}
+
+async function deleteRouteTable(clients: AwsClients, id: string): Promise<void> {
+  const table = (await clients.ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [id] }))).RouteTables?.[0];
+  for (const a of table?.Associations ?? []) if (a.RouteTableAssociationId && !a.Main) await clients.ec2.send(new DisassociateRouteTableCommand({ AssociationId: a.RouteTableAssociationId }));
+  await clients.ec2.send(new DeleteRouteTableCommand({ RouteTableId: id }));
+}
+
 /** Runs one step of a group's network plan. A duplicate from a retried create is not an error: the next observation adopts it. */
 export async function executeGroupOp(clients: AwsClients, group: Group, instanceId: string, op: GroupOp): Promise<void> {
   const { ec2, elb } = clients;
   const tags = (role: string) => groupTags(group, instanceId, role);
   try {
     switch (op.op) {
+      case "remove-duplicate":
+        await removeDuplicate(clients, op.part);
+        return;
       case "create-vpc":
         await ec2.send(new CreateVpcCommand({ CidrBlock: op.cidr, TagSpecifications: tagSpec("vpc", tags("vpc")) }));
         return;
@@ -166,10 +211,12 @@ export async function teardownNetwork(clients: AwsClients, snapshot: AwsSnapshot
     await ec2.send(new DeleteSecurityGroupCommand({ GroupId: sg.id }));
     report(`${target} delete-security-group ${role}`);
   }
+  for (const part of net.duplicates) {
+    await removeDuplicate(clients, part);
+    report(`${target} remove-duplicate ${part.kind} ${part.id}`);
+  }
   if (net.routeTable) {
-    const table = (await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [net.routeTable.id] }))).RouteTables?.[0];
-    for (const a of table?.Associations ?? []) if (a.RouteTableAssociationId && !a.Main) await ec2.send(new DisassociateRouteTableCommand({ AssociationId: a.RouteTableAssociationId }));
-    await ec2.send(new DeleteRouteTableCommand({ RouteTableId: net.routeTable.id }));
+    await deleteRouteTable(clients, net.routeTable.id);
     report(`${target} delete-route-table`);
   }
   if (net.internetGateway) {

@@ -103,11 +103,20 @@ export interface ObservedGroupNetwork {
   readonly routeTable: { readonly id: string; readonly hasDefaultRoute: boolean; readonly subnetIds: readonly string[] } | undefined;
   readonly securityGroups: Readonly<Partial<Record<SecurityRole, { readonly id: string; readonly open: boolean }>>>;
   readonly loadBalancer: { readonly arn: string; readonly listenerPorts: readonly number[] } | undefined;
+  /** Surplus copies of a part (a create retried after a crash); removed once seen. */
+  readonly duplicates: readonly DuplicatePart[];
+}
+
+export interface DuplicatePart {
+  readonly kind: "vpc" | "subnet" | "internet-gateway" | "route-table";
+  readonly id: string;
+  readonly vpcIds?: readonly string[];
 }
 
 export type SecurityRole = "lb" | "instances" | "services";
 
 export type GroupOp =
+  | { readonly op: "remove-duplicate"; readonly part: DuplicatePart }
   | { readonly op: "create-vpc"; readonly cidr: string }
   | { readonly op: "create-subnet"; readonly vpcId: string; readonly index: number; readonly cidr: string; readonly zone: string }
   | { readonly op: "create-internet-gateway" }
@@ -160,6 +169,7 @@ export function planGroupNetwork(desired: DesiredGroupNetwork, observed: Observe
     const ports: Array<80 | 443> = desired.certificateArn ? [80, 443] : [80];
     for (const port of ports) if (!observed.loadBalancer.listenerPorts.includes(port)) ops.push({ op: "create-listener", loadBalancerArn: observed.loadBalancer.arn, port });
   }
+  for (const part of observed.duplicates) ops.push({ op: "remove-duplicate", part });
   return ops;
 }
 
@@ -172,6 +182,8 @@ export function describeGroupOp(group: string, op: GroupOp): string {
       return `${target} create-security-group ${op.role}`;
     case "create-listener":
       return `${target} create-listener ${op.port}`;
+    case "remove-duplicate":
+      return `${target} remove-duplicate ${op.part.kind} ${op.part.id}`;
     default:
       return `${target} ${op.op}`;
   }

@@ -107,12 +107,15 @@ export function freePriority(rules: readonly Rule[]): number {
 export async function ensureHostRules(clients: AwsClients, lock: KeyedLock, lb: ObservedLoadBalancer, targetGroupArn: string, host: string, tags: Record<string, string>): Promise<Array<{ change: string; listenerArn: string; rules: Rule[] }>> {
   const done: Array<{ change: string; listenerArn: string; rules: Rule[] }> = [];
   for (const listener of lb.listeners) {
-    const seen = listener.rules.find((r) => !r.IsDefault && forwardsTo(r, targetGroupArn));
-    if (seen && hostOf(seen) === host) continue;
+    const seen = listener.rules.filter((r) => !r.IsDefault && forwardsTo(r, targetGroupArn));
+    if (seen.length === 1 && hostOf(seen[0]!) === host) continue;
     const change = await lock.run(listener.arn, async () => {
-      const rules = await allRules(clients, listener.arn);
-      const rule = rules.find((r) => !r.IsDefault && forwardsTo(r, targetGroupArn));
-      if (rule && hostOf(rule) === host) return undefined;
+      let rules = await allRules(clients, listener.arn);
+      // A create retried after a crash can leave two rules for one app: keep the first.
+      const [rule, ...extra] = rules.filter((r) => !r.IsDefault && forwardsTo(r, targetGroupArn)).sort((a, b) => Number(a.Priority) - Number(b.Priority));
+      for (const r of extra) if (r.RuleArn) await clients.elb.send(new DeleteRuleCommand({ RuleArn: r.RuleArn }));
+      rules = rules.filter((r) => !extra.includes(r));
+      if (rule && hostOf(rule) === host) return extra.length > 0 ? { change: `delete-duplicate-rule ${listener.port} ${host}`, listenerArn: listener.arn, rules } : undefined;
       if (rule?.RuleArn) {
         const out = await clients.elb.send(new ModifyRuleCommand({ RuleArn: rule.RuleArn, Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }] }));
         return { change: `modify-rule ${listener.port} ${host}`, listenerArn: listener.arn, rules: [...rules.filter((r) => r.RuleArn !== rule.RuleArn), ...(out.Rules ?? [])] };
