@@ -1,6 +1,6 @@
 import { TerminalError } from "../errors.js";
 import type { Group } from "../resources/types.js";
-import { AwsProvider } from "./aws/provider.js";
+import { LazyAwsProvider } from "./aws/lazy.js";
 import { DockerProvider } from "./docker/provider.js";
 import type { InfraProvider } from "./types.js";
 
@@ -14,8 +14,7 @@ export class ProviderRegistry {
   constructor(options: { instanceId: string; env?: NodeJS.ProcessEnv; docker?: InfraProvider; aws?: InfraProvider }) {
     this.docker = options.docker ?? new DockerProvider(options);
     this.aws = options.aws;
-    // Created on first use: a Docker-only installation never loads the AWS clients' settings.
-    this.makeAws = () => new AwsProvider(options);
+    this.makeAws = () => new LazyAwsProvider(options);
   }
 
   for(group: Group): InfraProvider {

@@ -30,8 +30,12 @@ export class FakeProvider implements InfraProvider {
     return true;
   }
 
+  /** Each app reconcile waits this long, as a real provider's calls would (benchmarks). */
+  latencyMs = 0;
+
   async reconcileApp(app: App, _group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
     this.call(`app ${app.metadata.name}`);
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     this.bindings.set(app.metadata.name, { ...(options.bindings ?? {}) });
     const want = Math.min(app.spec.replicas ?? 1, options.scaleUpLimit ?? Infinity);
     const have = this.running.get(app.metadata.name) ?? 0;

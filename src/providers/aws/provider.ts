@@ -15,6 +15,7 @@ import { executeGroupOp, groupTags, observedNetwork, teardownNetwork } from "./n
 import { defaultAmi, describeForeignVpc, describeInstances, describeTargetHealth, findZone, listRecords, patch, takeSnapshot, type AwsSnapshot, type ObservedInstance, type TargetHealth } from "./observe.js";
 import { describeGroupOp, describeInstanceOp, planGroupNetwork, planInstances, type DesiredGroupNetwork, type DesiredInstances, type InstanceOp, type InstancePlan, type InstanceView } from "./plan.js";
 import { aliasRecord, ensureHostRules, ensureIngress, ensureTargetGroup, findRecord, RecordBatcher, removeRoutes, rulesForwardingTo, sameAlias, targetHealthCheck, createZone } from "./routing.js";
+import { awsAddress, awsRegion } from "./settings.js";
 import { renderUserData, type InstanceProgram } from "./userdata.js";
 
 export interface AwsProviderOptions {
@@ -64,11 +65,11 @@ export class AwsProvider implements InfraProvider {
   }
 
   region(group?: Group): string {
-    return group?.spec.aws?.region ?? this.env.AWS_REGION ?? this.env.AWS_DEFAULT_REGION ?? "us-east-1";
+    return awsRegion(group, this.env);
   }
 
   address(group: Group): string {
-    return `aws ${this.region(group)}${this.env.AWS_ENDPOINT_URL ? ` at ${this.env.AWS_ENDPOINT_URL}` : ""}`;
+    return awsAddress(group, this.env);
   }
 
   clients(region: string): AwsClients {
