@@ -35,6 +35,11 @@ export function requireAws(ctx: Mocha.Context): Promise<TestAws> {
     ctx.skip();
   }
   ctx.timeout(120_000);
+  return useAws();
+}
+
+/** The shared moto_server, started on first use (tests and benchmarks). */
+export function useAws(): Promise<TestAws> {
   state.started ??= startMoto();
   return state.started;
 }
