@@ -2,8 +2,10 @@
  * The control loop on AWS (moto_server on 127.0.0.1): N apps in a few groups, applied to a store
  * and converged by the real manager and AWS provider. API calls by operation and wall time for
  * the cold converge and for a no-op reconcile pass (a resync), against a naive baseline that
- * reads each object with its own Describe calls (as a tool that refreshes every resource on every
- * run does), measured in the same run through the same counting clients.
+ * reads each object with its own Describe calls by id or name (as a tool that keeps every
+ * resource's id in its state and refreshes each on every run does), measured in the same run
+ * through the same counting clients. moto's DescribeInstances slows with the number of instances
+ * (seconds per call at 1,000), so wall times here are moto's more than AirLoft's.
  * moto does not throttle, so the client-side rate limits are lifted here; the figures are calls
  * and the time the loop itself takes.
  * Usage: npx tsx bench/aws.ts [apps=1000] [groups=4]
@@ -90,7 +92,9 @@ const naive = await cost(async () => {
     const apps = store.list({ group: group.metadata.name, kind: "App" });
     for (const app of apps) {
       const uid = app.metadata.uid ?? "";
-      await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: "tag:airloft.dev/uid", Values: [uid] }] }));
+      // By id, as a tool that keeps every resource's id in its state reads them.
+      const ids = ((app.status as { instances?: Array<{ containerId: string }> } | undefined)?.instances ?? []).map((i) => i.containerId);
+      await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }));
       const tg = (await clients.elb.send(new DescribeTargetGroupsCommand({ Names: [targetGroupName(store.instanceId, uid)] }))).TargetGroups?.[0];
       await clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg?.TargetGroupArn }));
       for (const l of listeners) await clients.elb.send(new DescribeRulesCommand({ ListenerArn: l.ListenerArn, PageSize: 1 }));

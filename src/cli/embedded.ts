@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import { createProgress, type Progress } from "../controllers/context.js";
 import { Manager, type ManagerOptions } from "../controllers/manager.js";
 import type { Logger } from "../log.js";
@@ -22,15 +23,17 @@ export function startEmbedded(store: Store, log: Logger, onProgress: (p: Progres
 export type WaitVerdict = "done" | "timeout" | "interrupted";
 
 /**
- * Resolves once `settled()` holds, checked after every store change, or when the timeout
- * passes, or on Ctrl-C.
+ * Resolves once `settled()` holds, checked after every store change and every event of
+ * `alsoOn` (a reconcile that changed nothing writes nothing), or when the timeout passes, or on
+ * Ctrl-C.
  */
-export function waitUntil(store: Store, settled: () => boolean, timeoutMs: number): Promise<WaitVerdict> {
+export function waitUntil(store: Store, settled: () => boolean, timeoutMs: number, alsoOn?: { emitter: EventEmitter; events: readonly string[] }): Promise<WaitVerdict> {
   return new Promise((resolve) => {
     const finish = (verdict: WaitVerdict): void => {
       clearTimeout(timer);
       clearInterval(poll);
       store.events.off("change", check);
+      for (const event of alsoOn?.events ?? []) alsoOn?.emitter.off(event, check);
       process.off("SIGINT", interrupt);
       process.off("SIGTERM", interrupt);
       resolve(verdict);
@@ -42,6 +45,7 @@ export function waitUntil(store: Store, settled: () => boolean, timeoutMs: numbe
     const timer = setTimeout(() => finish("timeout"), timeoutMs);
     const poll = setInterval(check, 1000);
     store.events.on("change", check);
+    for (const event of alsoOn?.events ?? []) alsoOn?.emitter.on(event, check);
     process.once("SIGINT", interrupt);
     process.once("SIGTERM", interrupt);
     check();

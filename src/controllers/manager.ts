@@ -32,7 +32,8 @@ export interface ManagerOptions {
 export class Manager {
   readonly queue: WorkQueue;
   /** "started" with the key as a reconcile begins; "reconciled" after each one that did not fail. */
-  readonly events = new EventEmitter<{ started: [string]; reconciled: [string] }>();
+  /** started, then reconciled or failed (a retry or a stall follows), per key. */
+  readonly events = new EventEmitter<{ started: [string]; reconciled: [string]; failed: [string] }>();
   private readonly controllers = new Map<Kind, Controller>();
   private readonly workers: number;
   private readonly resyncMs: number;
@@ -139,6 +140,7 @@ export class Manager {
           const delay = this.queue.addRateLimited(key);
           this.ctx.log.info(`${key} failed, retrying in ${delay} ms: ${errorMessage(err)}`);
         }
+        this.events.emit("failed", key);
       } finally {
         this.queue.done(key);
       }

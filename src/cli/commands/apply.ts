@@ -60,10 +60,16 @@ export async function converge(store: Store, changes: readonly Change[], options
   // A Ready condition from before this apply may be stale (a container removed since): an
   // object counts as ready only once it has been reconciled in this run.
   const reconciled = new Set<string>();
-  loop.manager.events.on("reconciled", (key) => reconciled.add(key));
+  const attempted = new Set<string>();
+  loop.manager.events.on("reconciled", (key: string) => {
+    reconciled.add(key);
+    attempted.add(key);
+  });
+  loop.manager.events.on("failed", (key: string) => attempted.add(key));
   const deleting = new Set(changes.filter((c) => c.action === "deleted").map((c) => c.key));
   const current = (): Resource[] => keys.flatMap((k) => store.get(k) ?? []);
-  const failedForNow = (o: Resource): boolean => isStalledAt(o) || UNREACHABLE_REASONS.has(getCondition(o.status, "Ready")?.reason ?? "");
+  // Only a failure seen in this run counts: the state file may hold one from an earlier run.
+  const failedForNow = (o: Resource): boolean => attempted.has(keyOf(o)) && (isStalledAt(o) || UNREACHABLE_REASONS.has(getCondition(o.status, "Ready")?.reason ?? ""));
   // An object whose group failed waits on it: the group's error is the one to report.
   const groupFailed = (o: Resource): boolean => {
     const group = o.metadata.group ? store.get(objectKey("Group", "", o.metadata.group)) : undefined;
@@ -71,7 +77,7 @@ export async function converge(store: Store, changes: readonly Change[], options
   };
   // Pruned objects are done once gone (they are no longer in `current`).
   const finished = (o: Resource): boolean => !deleting.has(keyOf(o)) && ((isReadyAt(o) && reconciled.has(keyOf(o))) || failedForNow(o) || groupFailed(o));
-  const verdict = await waitUntil(store, () => current().every(finished), timeoutMs);
+  const verdict = await waitUntil(store, () => current().every(finished), timeoutMs, { emitter: loop.manager.events, events: ["reconciled", "failed"] });
   await loop.stop();
   printer.finish();
   const notReady = current().filter((o) => !isReadyAt(o) || deleting.has(keyOf(o)));

@@ -12,6 +12,9 @@ import type { SnapshotCache } from "../snapshot-cache.js";
 import { describeOperation, isReady, planApp, planGarbage, planNetwork, planVolumes, type Operation } from "./plan.js";
 import { probeContainers, publishedEndpoint } from "./probe.js";
 
+/** Plan-execute rounds in one reconcile; a replica that keeps failing waits for the next pass. */
+const MAX_ROUNDS = 3;
+
 export interface DockerProviderOptions {
   readonly instanceId: string;
   readonly concurrency?: number;
@@ -94,20 +97,26 @@ export class DockerProvider implements InfraProvider {
 
   /** Observe, plan and execute one app's or service's containers; report as the engine is after. */
   private async converge(address: string, desired: DesiredApp, options: ReconcileOptions): Promise<AppOutcome> {
-    const snapshot = await this.snapshots.get(address);
-    const containers = this.containersOf(snapshot, desired);
-    const probe = desired.httpCheck ? await probeContainers(containers, desired.httpCheck, 2000) : new Map<string, boolean>();
-    const plan = planApp(desired, containers, probe);
-    await this.execute(address, plan.operations, options);
-    const observed = plan.operations.length > 0 ? this.containersOf(await this.snapshots.get(address), desired) : containers;
-    // Counts as the engine is after this pass; replicas created just now are not probed yet.
-    const after = plan.operations.length > 0 ? planApp(desired, observed, probe) : plan;
+    const observe = async () => {
+      const containers = this.containersOf(await this.snapshots.get(address), desired);
+      const probe = desired.httpCheck ? await probeContainers(containers, desired.httpCheck, 2000) : new Map<string, boolean>();
+      return { containers, probe, plan: planApp(desired, containers, probe) };
+    };
+    let now = await observe();
+    const done: Operation[] = [];
+    // A rollout takes steps (create, then remove the old replica once the new one is ready):
+    // take in this pass those that can be taken now, instead of waiting for the next pass.
+    for (let round = 0; round < MAX_ROUNDS && now.plan.operations.length > 0; round++) {
+      await this.execute(address, now.plan.operations, options);
+      done.push(...now.plan.operations);
+      now = await observe();
+    }
     return {
-      replicas: replicaStatuses(observed, desired, probe),
-      readyReplicas: after.readyReplicas,
-      updatedReplicas: after.updatedReplicas,
-      converged: plan.converged,
-      operations: plan.operations.map(describeOperation),
+      replicas: replicaStatuses(now.containers, desired, now.probe),
+      readyReplicas: now.plan.readyReplicas,
+      updatedReplicas: now.plan.updatedReplicas,
+      converged: now.plan.converged,
+      operations: done.map(describeOperation),
       image: desired.template.image,
     };
   }
