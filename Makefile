@@ -1,5 +1,5 @@
 # AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
-.PHONY: quickstart aws-demo build typecheck test test-unit bench down clean
+.PHONY: quickstart aws-demo build typecheck test test-unit bench bench-store bench-compose bench-aws bench-watch down clean
 
 quickstart:
 	sh scripts/quickstart.sh
@@ -26,8 +26,21 @@ test-unit: node_modules
 node_modules: package-lock.json
 	sh scripts/ensure-deps.sh
 
-# Benchmarks print their figures and write bench/results/*.json; they are not tests.
-bench: node_modules
+# Benchmarks print their figures and a peer's, and write bench/results/*.json; they are not
+# tests (a smoke run of each with tiny sizes is). `make bench` runs them all (about 30 minutes).
+bench: bench-store bench-compose bench-aws bench-watch
+
+bench-store: node_modules
+	npx tsx bench/store.ts
+
+bench-compose: node_modules
+	sh scripts/ensure-deps.sh
+	npx tsx bench/compose.ts
+
+bench-aws: node_modules
+	npx tsx bench/aws.ts
+
+bench-watch: node_modules
 	npx tsx bench/watch.ts
 
 down:

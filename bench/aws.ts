@@ -27,7 +27,7 @@ import { loadManifests } from "../src/resources/loader.js";
 import type { Group } from "../src/resources/types.js";
 import { Store } from "../src/store/store.js";
 import { stopMoto, useAws } from "../test/support/moto.js";
-import { cost, peakRssMiB } from "./lib/measure.js";
+import { cost, peakRssMiB, writeResults } from "./lib/measure.js";
 
 const APPS = Number(process.argv[2] ?? 1000);
 const GROUPS = Number(process.argv[3] ?? 4);
@@ -120,5 +120,4 @@ console.log("cold converge calls by operation:", coldCalls);
 console.log("no-op pass calls by operation:", noopCalls);
 const ratio = naiveTotal / Math.max(1, noopTotal);
 console.log(`no-op pass: ${noopTotal} calls vs ${naiveTotal} naive (${ratio.toFixed(0)}x fewer); targets: at most 50 calls: ${noopTotal <= 50 ? "met" : "NOT met"}; at least 20x fewer: ${ratio >= 20 ? "met" : "NOT met"}`);
-mkdirSync(join(import.meta.dirname, "results"), { recursive: true });
-writeFileSync(join(import.meta.dirname, "results", "aws.json"), JSON.stringify({ apps: APPS, groups: GROUPS, cores: cpus().length, node: process.version, at: new Date().toISOString(), rows, coldCalls, noopCalls }, null, 2));
+writeResults("aws", { apps: APPS, groups: GROUPS, rows, coldCalls, noopCalls });

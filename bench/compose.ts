@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { stringify } from "yaml";
 import { stopEngine, TEST_IMAGE, useEngine } from "../test/support/engine.js";
-import { median, round } from "./lib/measure.js";
+import { median, round, writeResults } from "./lib/measure.js";
 
 const SIZES = (process.argv[2] ?? "10,50").split(",").map(Number);
 const PAIRS = Number(process.argv[3] ?? 5);
@@ -85,8 +85,10 @@ async function runTool(tool: Tool, n: number, env: NodeJS.ProcessEnv): Promise<R
 
 // The CLI as a user runs it: compiled, not through tsx.
 execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
-const engine = await useEngine();
-const env = { ...process.env, DOCKER_HOST: engine.host, COMPOSE_INTERACTIVE_NO_CLI: "1" };
+// A private engine of its own; the smoke test lends its engine (with the test image) instead.
+const lent = process.env.AIRLOFT_BENCH_DOCKER_HOST;
+const host = lent ?? (await useEngine()).host;
+const env = { ...process.env, DOCKER_HOST: host, COMPOSE_INTERACTIVE_NO_CLI: "1" };
 const results: Array<{ apps: number; pair: number; tool: Tool } & Record<Step, number>> = [];
 try {
   for (const n of SIZES) {
@@ -100,7 +102,7 @@ try {
     }
   }
 } finally {
-  await stopEngine();
+  if (!lent) await stopEngine();
 }
 
 const summary = SIZES.flatMap((n) => STEPS.map((step) => {
@@ -122,5 +124,4 @@ const cold50 = at(50, "cold");
 if (noop50 && cold50) {
   console.log(`targets: no-op re-apply of 50 apps at least 3x faster: ${noop50["compose/airloft (median of pairs)"] >= 3 ? "met" : "NOT met"} (${noop50["compose/airloft (median of pairs)"]}x); cold converge of 50 no slower: ${cold50["compose/airloft (median of pairs)"] >= 1 ? "met" : "NOT met"} (${cold50["compose/airloft (median of pairs)"]}x)`);
 }
-mkdirSync(join(import.meta.dirname, "results"), { recursive: true });
-writeFileSync(join(import.meta.dirname, "results", "compose.json"), JSON.stringify({ cores: cpus().length, node: process.version, at: new Date().toISOString(), pairs: PAIRS, summary, results }, null, 2));
+writeResults("compose", { pairs: PAIRS, summary, results });

@@ -21,7 +21,7 @@ import { JSONFile } from "lowdb/node";
 import { loadManifests } from "../src/resources/loader.js";
 import { Store } from "../src/store/store.js";
 import { FakeProvider } from "../test/support/fake-provider.js";
-import { cost, peakRssMiB, round } from "./lib/measure.js";
+import { cost, peakRssMiB, round, writeResults } from "./lib/measure.js";
 
 const GROUPS = 5;
 const PROVIDER_LATENCY_MS = 2;
@@ -161,6 +161,5 @@ if (process.argv[2] === "--child") {
     if (ours) console.log(`${r.objects} objects, reconcile pass: AirLoft ${ours.reconcileMs} ms, ${ours.reconcileWrites} writes, ${ours.reconcileWrittenMiB} MiB vs lowdb ${r.reconcileMs} ms, ${r.reconcileWrites} writes, ${r.reconcileWrittenMiB} MiB (${round(r.reconcileWrittenMiB / ours.reconcileWrittenMiB, 1)}x the bytes)`);
   }
   if (at(5000)) console.log(`targets: apply of 5,000 objects under 3 s: ${at(5000)!.applyMs < 3000 ? "met" : "NOT met"} (${at(5000)!.applyMs} ms); peak memory under 250 MB: ${at(5000)!.peakRssMiB < 250 ? "met" : "NOT met"} (${at(5000)!.peakRssMiB} MiB)`);
-  mkdirSync(join(import.meta.dirname, "results"), { recursive: true });
-  writeFileSync(join(import.meta.dirname, "results", "store.json"), JSON.stringify({ cores: cpus().length, node: process.version, at: new Date().toISOString(), rows }, null, 2));
+  writeResults("store", { rows });
 }

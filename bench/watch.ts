@@ -17,6 +17,7 @@ import { createLogger } from "../src/log.js";
 import { ProviderRegistry } from "../src/providers/registry.js";
 import { Store } from "../src/store/store.js";
 import { FakeProvider } from "../test/support/fake-provider.js";
+import { writeResults } from "./lib/measure.js";
 
 const FILES = Number(process.argv[2] ?? 2000);
 const SAVES = Number(process.argv[3] ?? 40);
@@ -98,5 +99,4 @@ console.table(results);
 if (ours && peer) {
   console.log(`save -> reconcile start, p95: AirLoft ${ours.p95Ms} ms vs polling baseline ${peer.p95Ms} ms (${(peer.p95Ms / ours.p95Ms).toFixed(1)}x); target p95 < 300 ms: ${ours.p95Ms < 300 ? "met" : "NOT met"}`);
 }
-mkdirSync(join(import.meta.dirname, "results"), { recursive: true });
-writeFileSync(join(import.meta.dirname, "results", "watch.json"), JSON.stringify({ files: FILES, saves: SAVES, cores: cpus().length, node: process.version, at: new Date().toISOString(), results }, null, 2));
+writeResults("watch", { files: FILES, saves: SAVES, results });

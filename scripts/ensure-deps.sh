@@ -9,6 +9,8 @@ command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
 command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
 # redis-server and redis-cli go into the Redis image the service tests build.
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+# docker-compose: the peer the benchmarks measure AirLoft against (a smoke run is a test).
+command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing$missing" >&2

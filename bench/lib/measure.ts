@@ -1,3 +1,6 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 
 export interface Cost {
@@ -28,4 +31,13 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Writes a benchmark's figures as JSON under bench/results/ (or $AIRLOFT_BENCH_RESULTS, for smoke runs). */
+export function writeResults(name: string, data: object): string {
+  const dir = process.env.AIRLOFT_BENCH_RESULTS ?? join(import.meta.dirname, "..", "results");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify({ cores: cpus().length, node: process.version, at: new Date().toISOString(), ...data }, null, 2));
+  return path;
 }

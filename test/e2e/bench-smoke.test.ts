@@ -1,0 +1,57 @@
+import { strict as assert } from "node:assert";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO_ROOT, TSX } from "../support/cli.js";
+import { requireEngine } from "../support/e2e.js";
+import { requireAws } from "../support/moto.js";
+
+/** Runs a benchmark with tiny sizes, to keep it working; its figures go to a temp folder. */
+function bench(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["--import", TSX, join(REPO_ROOT, "bench", script), ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, timeout: 300_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? 1 : 0, out: `${stdout}\n${stderr}` });
+    });
+  });
+}
+
+describe("benchmarks, smoke runs with tiny sizes (figures not checked: speed is never tested)", function () {
+  let results: string;
+  beforeEach(() => {
+    results = mkdtempSync(join(tmpdir(), "airloft-bench-smoke-"));
+  });
+  afterEach(() => rmSync(results, { recursive: true, force: true }));
+  const read = (name: string) => JSON.parse(readFileSync(join(results, `${name}.json`), "utf8")) as Record<string, unknown>;
+
+  it("store", async function () {
+    this.timeout(300_000);
+    const r = await bench("store.ts", ["30,60"], { AIRLOFT_BENCH_RESULTS: results });
+    assert.equal(r.code, 0, r.out);
+    const rows = read("store").rows as Array<{ store: string; objects: number; reconcileWrites: number }>;
+    assert.deepEqual(rows.map((x) => [x.store, x.objects]), [["AirLoft", 30], ["lowdb, write per update", 30], ["AirLoft", 60]]);
+  });
+
+  it("AWS control loop", async function () {
+    this.timeout(300_000);
+    await requireAws(this);
+    const r = await bench("aws.ts", ["6", "2"], { AIRLOFT_BENCH_RESULTS: results });
+    assert.equal(r.code, 0, r.out);
+    const rows = read("aws").rows as Array<{ pass: string; calls: number }>;
+    assert.equal(rows.length, 3);
+    assert.ok(rows.every((x) => x.calls > 0), JSON.stringify(rows));
+  });
+
+  it("against docker-compose", async function () {
+    this.timeout(300_000);
+    const engine = await requireEngine(this);
+    if (!existsSync("/usr/bin/docker-compose")) {
+      if (process.env.CI === "true") throw new Error("docker-compose is required in CI for the compose benchmark's smoke run (apt-get install docker-compose)");
+      this.skip();
+    }
+    const r = await bench("compose.ts", ["2", "1"], { AIRLOFT_BENCH_RESULTS: results, AIRLOFT_BENCH_DOCKER_HOST: engine.host });
+    assert.equal(r.code, 0, r.out);
+    const summary = read("compose").summary as Array<{ step: string }>;
+    assert.deepEqual(summary.map((s) => s.step), ["cold", "noop", "change", "down"]);
+  });
+});
