@@ -1,16 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { AirloftError, errorMessage, ValidationErrors } from "../errors.js";
-import { applyCommand } from "./commands/apply.js";
-import { controllerCommand } from "./commands/controller.js";
-import { deleteCommand } from "./commands/delete.js";
-import { diffCommand } from "./commands/diff.js";
-import { describeCommand, getCommand } from "./commands/get.js";
-import { logsCommand } from "./commands/logs.js";
-import { sourcesCommand } from "./commands/sources.js";
-import { controlCommand } from "./commands/suspend.js";
-import { watchCommand } from "./commands/watch.js";
-import { waitCommand } from "./commands/wait.js";
 import { DEFAULT_STATE_FILE } from "./context.js";
+// Each command loads its module when it runs: a start-up pays only for the command it runs.
 
 /** Exit codes: 0 fine, 1 something did not converge (or diff found changes), 2 bad input or error. */
 const EXIT_ERROR = 2;
@@ -43,13 +34,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--timeout <duration>", "how long to wait for Ready", "5m")
     .option("--prune", "delete what an earlier --prune apply of the same source applied and the manifests no longer define")
     .option("--source <name>", "the inventory --prune keeps (default: named after the paths)")
-    .action(run(async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean; wait?: boolean; timeout?: string; prune?: boolean; source?: string }) => applyCommand(globals(opts))));
+    .action(run(async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean; wait?: boolean; timeout?: string; prune?: boolean; source?: string }) => (await import("./commands/apply.js")).applyCommand(globals(opts))));
 
   program.command("diff")
     .description("show spec changes and planned infrastructure operations; exit 0 none, 1 changes, 2 error")
     .requiredOption("-f, --filename <path>", "manifest file or folder (repeatable)", collect)
     .option("-R, --recursive", "read folders recursively")
-    .action(run(async (opts: { filename: string[]; recursive?: boolean }) => diffCommand(globals(opts))));
+    .action(run(async (opts: { filename: string[]; recursive?: boolean }) => (await import("./commands/diff.js")).diffCommand(globals(opts))));
 
   program.command("get")
     .description("list objects: airloft get [KIND] [NAME]")
@@ -58,13 +49,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-o, --output <format>", "table, wide, yaml or json", "table")
     .option("--show-secrets", "include generated credentials (with -o json or yaml)")
     .action(run(async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean }) =>
-      words.length === 1 && /^sources?$/.test(words[0] ?? "") ? sourcesCommand(globals(opts)) : getCommand(words, globals(opts))));
+      words.length === 1 && /^sources?$/.test(words[0] ?? "") ? (await import("./commands/sources.js")).sourcesCommand(globals(opts)) : (await import("./commands/get.js")).getCommand(words, globals(opts))));
 
   program.command("describe")
     .description("spec, conditions, events and the real containers of one object")
     .argument("<words...>", "KIND/NAME or KIND/GROUP/NAME")
     .option("-g, --group <group>", "the object's group")
-    .action(run(async (words: string[], opts: { group?: string }) => describeCommand(words, globals(opts))));
+    .action(run(async (words: string[], opts: { group?: string }) => (await import("./commands/get.js")).describeCommand(words, globals(opts))));
 
   program.command("delete")
     .description("delete objects named by manifests or by KIND/NAME, and their infrastructure")
@@ -76,7 +67,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--wait", "wait until the infrastructure is gone (the default)", true)
     .option("--no-wait", "only mark for deletion")
     .option("--timeout <duration>", "how long to wait", "5m")
-    .action(run(async (words: string[], opts: { filename?: string[]; recursive?: boolean; group?: string; cascade?: boolean; wait?: boolean; timeout?: string }) => deleteCommand(words, globals(opts))));
+    .action(run(async (words: string[], opts: { filename?: string[]; recursive?: boolean; group?: string; cascade?: boolean; wait?: boolean; timeout?: string }) => (await import("./commands/delete.js")).deleteCommand(words, globals(opts))));
 
   program.command("wait")
     .description("wait for a condition: airloft wait app/web --for condition=Ready")
@@ -84,13 +75,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .requiredOption("--for <what>", "condition=Ready, condition=Stalled=True, or delete")
     .option("-g, --group <group>", "the object's group")
     .option("--timeout <duration>", "how long to wait", "5m")
-    .action(run(async (words: string[], opts: { for: string; group?: string; timeout?: string }) => waitCommand(words, globals(opts))));
+    .action(run(async (words: string[], opts: { for: string; group?: string; timeout?: string }) => (await import("./commands/wait.js")).waitCommand(words, globals(opts))));
 
   program.command("controller")
     .description("run the control loop in the foreground until interrupted")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
-    .action(run(async (opts: { resync?: string; workers?: string }) => controllerCommand(globals(opts))));
+    .action(run(async (opts: { resync?: string; workers?: string }) => (await import("./commands/controller.js")).controllerCommand(globals(opts))));
 
   program.command("watch")
     .description("git-ops: apply a folder, then every change to it, prune what was removed, and keep reconciling")
@@ -99,14 +90,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--name <name>", "the source's name (default: the folder's name)")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
-    .action(run(async (dir: string, opts: { interval?: string; name?: string; resync?: string; workers?: string }) => watchCommand(dir, globals(opts))));
+    .action(run(async (dir: string, opts: { interval?: string; name?: string; resync?: string; workers?: string }) => (await import("./commands/watch.js")).watchCommand(dir, globals(opts))));
 
   for (const op of ["suspend", "resume", "reconcile"] as const) {
     program.command(op)
       .description(op === "reconcile" ? "reconcile an object (or sync a source) now, through the running loop" : `${op} reconciliation of an object, or of a source (source/NAME)`)
       .argument("<words...>", "KIND/NAME, KIND/GROUP/NAME or source/NAME")
       .option("-g, --group <group>", "the object's group")
-      .action(run(async (words: string[], opts: { group?: string }) => controlCommand(op, words, globals(opts))));
+      .action(run(async (words: string[], opts: { group?: string }) => (await import("./commands/suspend.js")).controlCommand(op, words, globals(opts))));
   }
 
   program.command("logs")
@@ -115,7 +106,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-g, --group <group>", "the app's group")
     .option("-f, --follow", "keep streaming")
     .option("--tail <n>", "only the last n lines of each replica")
-    .action(run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string }) => logsCommand(words, globals(opts))));
+    .action(run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string }) => (await import("./commands/logs.js")).logsCommand(words, globals(opts))));
 
   return program;
 }

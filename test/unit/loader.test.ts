@@ -1,3 +1,5 @@
+import { Ajv } from "ajv";
+import { AJV_OPTIONS, readSchema } from "../../src/resources/schemas.js";
 import { strict as assert } from "node:assert";
 import { ValidationErrors } from "../../src/errors.js";
 import { loadFile, loadManifests, MAX_FILE_BYTES } from "../../src/resources/loader.js";
@@ -109,5 +111,13 @@ describe("manifest loader", () => {
   it("allows env names that look like forbidden fields", () => {
     const text = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: busybox\n  env: {PID: '1', privileged: 'no'}\n";
     assert.deepEqual(loadFile(text, "web.yaml", "/tmp").errors, []);
+  });
+});
+
+describe("shipped JSON Schemas", () => {
+  it("are valid against the meta-schema and compile in strict mode with optimised code (what the CLI skips at start-up)", () => {
+    const ajv = new Ajv({ ...AJV_OPTIONS, validateSchema: true });
+    ajv.addSchema(readSchema("common.schema.json"));
+    for (const file of ["group", "app", "service", "quota"]) assert.equal(typeof ajv.compile(readSchema(`${file}.schema.json`)), "function");
   });
 });
