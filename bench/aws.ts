@@ -65,6 +65,7 @@ const cold = await cost(async () => {
 });
 const coldCalls = provider.calls.snapshot();
 const coldTotal = provider.calls.total;
+process.stderr.write(`  cold converge: ${coldTotal} calls in ${cold.cost.wallMs} ms\n`);
 
 // A resync: every object reconciled once more, with a fresh snapshot.
 provider.forget(REGION);
@@ -76,6 +77,7 @@ const noop = await cost(async () => {
 });
 const noopCalls = provider.calls.snapshot();
 const noopTotal = provider.calls.total;
+process.stderr.write(`  no-op pass: ${noopTotal} calls in ${noop.cost.wallMs} ms; now the naive reader\n`);
 
 // The naive baseline: the same facts, read object by object.
 provider.calls.reset();
