@@ -245,11 +245,7 @@ export class AwsProvider implements InfraProvider {
     const clients = this.clients(region);
     const uid = app.metadata.uid ?? "";
     const target = `app:${group.metadata.name}/${app.metadata.name}`;
-    const operations: string[] = [];
-    const report = (op: string) => {
-      operations.push(op);
-      options.onOperation?.(op);
-    };
+    const { operations, report } = recorder(options);
     const program = await this.program(`app ${group.metadata.name}/${app.metadata.name}`, app, options.bindings ?? {});
     const port = program.port ?? 80;
     let { snapshot, net, vpcId, subnetIds, zoneId } = await this.network(group);
@@ -403,11 +399,7 @@ export class AwsProvider implements InfraProvider {
     const template = SERVICE_TEMPLATES[service.spec.template];
     const uid = service.metadata.uid ?? "";
     const target = `service:${group.metadata.name}/${service.metadata.name}`;
-    const operations: string[] = [];
-    const report = (op: string) => {
-      operations.push(op);
-      options.onOperation?.(op);
-    };
+    const { operations, report } = recorder(options);
     const { snapshot: before, net, subnetIds } = await this.network(group);
     const servicesSg = before.securityGroups.find((s) => s.id === net.securityGroups.services!.id)!;
     const opened = await ensureIngress(clients, servicesSg, template.port, net.securityGroups.instances!.id, `${template.name} from the group's instances`);
@@ -476,6 +468,18 @@ export class AwsProvider implements InfraProvider {
     for (const r of removed) options.onOperation?.(r);
     return removed;
   }
+}
+
+/** Collects what a reconcile did and passes each operation on as it happens. */
+function recorder(options: ReconcileOptions): { operations: string[]; report: (op: string) => void } {
+  const operations: string[] = [];
+  return {
+    operations,
+    report: (op) => {
+      operations.push(op);
+      options.onOperation?.(op);
+    },
+  };
 }
 
 function regionOf(key: string): string {
