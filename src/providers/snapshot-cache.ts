@@ -26,6 +26,11 @@ export class SnapshotCache<T> {
     return snapshot;
   }
 
+  /** Records what this process knows without asking (an empty target group, say). */
+  seed(key: string, value: T): void {
+    this.entries.set(key, { snapshot: Promise.resolve(value), epoch: this.epochs.get(key) ?? 0, at: Date.now() });
+  }
+
   /** Folds a change this process made into the cached snapshot (or the read in flight) instead of dropping it. */
   patch(key: string, change: (snapshot: T) => T): void {
     const entry = this.entries.get(key);

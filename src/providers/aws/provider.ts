@@ -61,7 +61,8 @@ export class AwsProvider implements InfraProvider {
     this.targetHealth = new SnapshotCache((key) => describeTargetHealth(this.clients(regionOf(key)), restOf(key)), slow);
     this.records = new SnapshotCache((zoneId) => listRecords(this.clients(this.region()), zoneId), slow);
     this.lookups = new SnapshotCache((key) => this.lookup(key), 10 * 60_000);
-    this.batcher = new RecordBatcher(() => this.clients(this.region()));
+    // A longer window than a reconcile takes, so that the apps of a pass share a change batch.
+    this.batcher = new RecordBatcher(() => this.clients(this.region()), 200);
   }
 
   region(group?: Group): string {
@@ -256,6 +257,8 @@ export class AwsProvider implements InfraProvider {
     if (tgChange) {
       report(`${target} ${tgChange.change}`);
       this.snapshots.patch(region, patch.targetGroup(tgChange.targetGroup));
+      // A new target group has no targets: no need to ask for their health.
+      if (tgChange.change === "create-target-group") this.targetHealth.seed(`${region}|${tgChange.targetGroup.arn}`, new Map());
     }
     const instancesSg = snapshot.securityGroups.find((s) => s.id === net.securityGroups.instances!.id)!;
     const opened = await ensureIngress(clients, instancesSg, port, net.securityGroups.lb!.id, `app port ${port} from the load balancer`);
@@ -335,7 +338,8 @@ export class AwsProvider implements InfraProvider {
     const wanted = aliasRecord(host, lb);
     if (sameAlias(findRecord(await this.records.get(zoneId), host), wanted)) return true;
     await this.batcher.change(zoneId, { Action: "UPSERT", ResourceRecordSet: wanted });
-    this.records.invalidate(zoneId);
+    // Read-your-writes: the zone's records are not listed again for every app.
+    this.records.patch(zoneId, (records) => [...records.filter((r) => r !== findRecord(records, host)), wanted]);
     report(`${target} upsert-record ${host}`);
     return true;
   }
@@ -369,7 +373,7 @@ export class AwsProvider implements InfraProvider {
       const record = findRecord(await this.records.get(zoneId), host);
       if (record && sameAlias(record, aliasRecord(host, net.lb))) {
         await this.batcher.change(zoneId, { Action: "DELETE", ResourceRecordSet: record });
-        this.records.invalidate(zoneId);
+        this.records.patch(zoneId, (records) => records.filter((r) => r !== findRecord(records, host)));
         report(`${target} delete-record ${host}`);
       }
     }
