@@ -25,7 +25,7 @@ export function resolveBindings(store: Store, app: App): Bindings {
     const service: Service = found;
     if (!isReadyAt(service)) notReady.push(binding.name);
     const password = store.secretsOf(service).password ?? "";
-    const host = (service.status as { host?: string } | undefined)?.host ?? service.metadata.name;
+    const host = service.status?.host ?? service.metadata.name;
     Object.assign(env, bindingEnv(SERVICE_TEMPLATES[service.spec.template], host, { password }, binding.prefix));
   }
   return { env, missing, notReady };

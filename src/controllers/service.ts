@@ -1,18 +1,8 @@
 import { errorMessage } from "../errors.js";
 import { bindingNames, SERVICE_TEMPLATES } from "../resources/templates.js";
-import type { BaseStatus, ReplicaStatus, Service } from "../resources/types.js";
+import type { Service, ServiceStatus } from "../resources/types.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { collectOperations, Reconciler } from "./reconciler.js";
-
-export interface ServiceStatus extends BaseStatus {
-  address?: string;
-  /** Where bound apps connect: the name on the group network (Docker) or an instance address (AWS). */
-  host?: string;
-  variables?: string[];
-  volume?: string;
-  image?: string;
-  instances?: ReplicaStatus[];
-}
 
 /** Runs a backing service from its template on the group's provider. */
 export class ServiceController extends Reconciler<"Service"> {

@@ -121,6 +121,16 @@ export interface AppStatus extends BaseStatus {
   endpoints?: string[];
 }
 
+export interface ServiceStatus extends BaseStatus {
+  address?: string;
+  /** Where bound apps connect: the name on the group network (Docker) or an instance address (AWS). */
+  host?: string;
+  variables?: string[];
+  volume?: string;
+  image?: string;
+  instances?: ReplicaStatus[];
+}
+
 export interface GroupStatus extends BaseStatus {
   provider?: string;
   network?: { name: string; id: string };
@@ -147,7 +157,7 @@ interface ResourceOf<K extends string, S, St extends BaseStatus> {
 
 export type Group = ResourceOf<"Group", GroupSpec, GroupStatus>;
 export type App = ResourceOf<"App", AppSpec, AppStatus>;
-export type Service = ResourceOf<"Service", ServiceSpec, BaseStatus>;
+export type Service = ResourceOf<"Service", ServiceSpec, ServiceStatus>;
 export type Quota = ResourceOf<"Quota", QuotaSpec, BaseStatus & { used?: Record<string, number> }>;
 
 export type Resource = Group | App | Service | Quota;

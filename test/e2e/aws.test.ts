@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { CreateVpcCommand, DescribeInstanceAttributeCommand, DescribeVpcsCommand, RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { CreateRuleCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { stringify } from "yaml";
-import type { App, Group, Resource } from "../../src/resources/types.js";
+import type { App, Group, Resource, Service } from "../../src/resources/types.js";
 import { AwsInspector } from "../support/aws-inspect.js";
 import { airloft } from "../support/cli.js";
 import { requireAws, type TestAws } from "../support/moto.js";
@@ -117,8 +117,8 @@ describe("AWS provider end to end on moto_server", function () {
     assert.ok(web.status?.instances?.every((i) => i.health === "healthy" && i.state === "running" && i.containerId.startsWith("i-")));
 
     // The bound app's instance gets REDIS_URL aimed at the service instance's private address.
-    const cache = await getJson<Resource>("service/shop/cache");
-    const cacheHost = (cache.status as { host?: string }).host;
+    const cache = await getJson<Service>("service/shop/cache");
+    const cacheHost = cache.status?.host;
     assert.match(cacheHost ?? "", /^10\.30\.\d+\.\d+$/);
     const [apiInstance] = (await inspect.instances()).filter((i) => i.tags["airloft.dev/name"] === "api");
     const attr = await inspect.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: apiInstance!.id, Attribute: "userData" }));

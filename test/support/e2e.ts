@@ -1,16 +1,25 @@
+import { spawnSync } from "node:child_process";
 import { engineUnavailableReason, useEngine, type TestEngine } from "./engine.js";
 
 /**
- * Starts the private engine for a suite, or skips the suite where it cannot run; under CI
- * (CI=true) a missing engine fails the run instead, so CI never passes without these tests.
+ * Skips the suite where a component it needs is missing, saying which and why; under CI
+ * (CI=true) fails the run instead, so CI never passes without these tests.
  */
+export function requireComponent(ctx: Mocha.Context, component: string, reason: string | undefined): void {
+  if (!reason) return;
+  if (process.env.CI === "true") throw new Error(`${component} is required in CI: ${reason}`);
+  process.stderr.write(`\n  SKIPPING (${component} missing): ${reason}\n`);
+  ctx.skip();
+}
+
+/** Why a command is not on PATH, or undefined when it is. */
+export function commandMissing(command: string, install: string): string | undefined {
+  return spawnSync("sh", ["-c", `command -v ${command}`]).status === 0 ? undefined : `${command} is not on PATH (${install})`;
+}
+
+/** Starts the private engine for a suite, or skips it where it cannot run (fails under CI). */
 export function requireEngine(ctx: Mocha.Context): Promise<TestEngine> {
-  const reason = engineUnavailableReason();
-  if (reason) {
-    if (process.env.CI === "true") throw new Error(`the Docker engine is required in CI: ${reason}`);
-    process.stderr.write(`\n  SKIPPING end-to-end tests: ${reason}\n`);
-    ctx.skip();
-  }
+  requireComponent(ctx, "the Docker engine", engineUnavailableReason());
   ctx.timeout(120_000);
   return useEngine();
 }

@@ -1,5 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
+import { commandMissing, requireComponent } from "./e2e.js";
 
 /**
  * moto_server on 127.0.0.1 on a free port: a real HTTP endpoint for EC2, ELBv2 and Route 53 that
@@ -21,19 +22,9 @@ interface MotoState {
 // On globalThis for the same reason as the engine: the root hooks and the tests may load two copies.
 const state: MotoState = ((globalThis as { __airloftTestMoto?: MotoState }).__airloftTestMoto ??= { started: undefined, server: undefined });
 
-export function motoUnavailableReason(): string | undefined {
-  const found = spawnSync("sh", ["-c", "command -v moto_server"], { encoding: "utf8" });
-  return found.status === 0 ? undefined : "moto_server is not on PATH (the moto package with its server extra provides it)";
-}
-
 /** Starts moto for a suite, or skips the suite where it cannot run; under CI=true it fails instead. */
 export function requireAws(ctx: Mocha.Context): Promise<TestAws> {
-  const reason = motoUnavailableReason();
-  if (reason) {
-    if (process.env.CI === "true") throw new Error(`the AWS endpoint is required in CI: ${reason}`);
-    process.stderr.write(`\n  SKIPPING AWS end-to-end tests: ${reason}\n`);
-    ctx.skip();
-  }
+  requireComponent(ctx, "the AWS endpoint (moto_server)", commandMissing("moto_server", "pip install 'moto[server]'"));
   ctx.timeout(120_000);
   return useAws();
 }

@@ -24,12 +24,18 @@ export interface LaunchTemplate {
  * the call still leaves an instance the next observation adopts), then targets and terminations
  * in one batched call each.
  */
-export async function executeInstanceOps(clients: AwsClients, launch: LaunchTemplate, ops: readonly InstanceOp[]): Promise<{ launched: ObservedInstance[]; terminated: string[] }> {
+export async function executeInstanceOps(
+  clients: AwsClients,
+  ops: readonly InstanceOp[],
+  targets: { launch?: LaunchTemplate; targetGroupArn?: string | undefined; port?: number | undefined },
+): Promise<{ launched: ObservedInstance[]; terminated: string[] }> {
+  const { launch, targetGroupArn, port } = targets;
   const launched: ObservedInstance[] = [];
   const terminated: string[] = [];
   for (const op of ops) {
     switch (op.op) {
       case "run": {
+        if (!launch) throw new Error("a launch needs a launch template");
         const tags = toTags(launch.tags(op.replica));
         const out = await clients.ec2.send(new RunInstancesCommand({
           ImageId: launch.imageId,
@@ -47,10 +53,10 @@ export async function executeInstanceOps(clients: AwsClients, launch: LaunchTemp
         break;
       }
       case "register":
-        if (launch.targetGroupArn) await clients.elb.send(new RegisterTargetsCommand({ TargetGroupArn: launch.targetGroupArn, Targets: op.ids.map((Id) => ({ Id, ...(launch.port ? { Port: launch.port } : {}) })) }));
+        if (targetGroupArn) await clients.elb.send(new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: op.ids.map((Id) => ({ Id, ...(port ? { Port: port } : {}) })) }));
         break;
       case "deregister":
-        if (launch.targetGroupArn) await clients.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: launch.targetGroupArn, Targets: op.ids.map((Id) => ({ Id })) }));
+        if (targetGroupArn) await clients.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: op.ids.map((Id) => ({ Id })) }));
         break;
       case "terminate":
         await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [...op.ids] }));

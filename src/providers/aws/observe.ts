@@ -1,4 +1,5 @@
 import {
+  DescribeAvailabilityZonesCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSubnetsCommand,
@@ -270,4 +271,10 @@ export async function defaultAmi(clients: AwsClients): Promise<string> {
   const newest = (out.Images ?? []).sort((a, b) => (b.CreationDate ?? "").localeCompare(a.CreationDate ?? ""))[0];
   if (!newest?.ImageId) throw Object.assign(new Error("no Amazon Linux 2 image found; set spec.ami"), { name: "InvalidAMIID.NotFound" });
   return newest.ImageId;
+}
+
+/** The region's availability zones that are up, sorted. */
+export async function availabilityZones(clients: AwsClients): Promise<string[]> {
+  const out = await clients.ec2.send(new DescribeAvailabilityZonesCommand({ Filters: [{ Name: "state", Values: ["available"] }] }));
+  return (out.AvailabilityZones ?? []).map((z) => z.ZoneName ?? "").filter(Boolean).sort();
 }

@@ -1,5 +1,4 @@
 import { DeleteHostedZoneCommand, ListTagsForResourceCommand, type ResourceRecordSet } from "@aws-sdk/client-route-53";
-import { DescribeAvailabilityZonesCommand } from "@aws-sdk/client-ec2";
 import { DescribeTagsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { ProviderUnavailableError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
@@ -12,7 +11,7 @@ import { executeInstanceOps, type LaunchTemplate } from "./instances.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { digest, namePrefix, subnetCidr, tagRecord, targetGroupName } from "./names.js";
 import { executeGroupOp, groupTags, observedNetwork, teardownNetwork } from "./network.js";
-import { defaultAmi, describeForeignVpc, describeInstances, describeTargetHealth, findZone, listRecords, patch, takeSnapshot, type AwsSnapshot, type ObservedInstance, type TargetHealth } from "./observe.js";
+import { availabilityZones, defaultAmi, describeForeignVpc, describeInstances, describeTargetHealth, findZone, listRecords, patch, takeSnapshot, type AwsSnapshot, type ObservedInstance, type TargetHealth } from "./observe.js";
 import { describeGroupOp, describeInstanceOp, planGroupNetwork, planInstances, type DesiredGroupNetwork, type DesiredInstances, type InstanceOp, type InstancePlan, type InstanceView } from "./plan.js";
 import { aliasRecord, ensureHostRules, ensureIngress, ensureTargetGroup, findRecord, RecordBatcher, removeRoutes, rulesForwardingTo, sameAlias, targetHealthCheck, createZone } from "./routing.js";
 import { awsAddress, awsRegion } from "./settings.js";
@@ -47,7 +46,11 @@ export class AwsProvider implements InfraProvider {
   private readonly snapshots: SnapshotCache<AwsSnapshot>;
   private readonly targetHealth: SnapshotCache<TargetHealth>;
   private readonly records: SnapshotCache<ResourceRecordSet[]>;
-  private readonly lookups: SnapshotCache<unknown>;
+  /** Slow-changing facts, read again after minutes: zones and the default AMI by region, a foreign VPC by "region|id", a zone id by domain. */
+  private readonly zones: SnapshotCache<string[]>;
+  private readonly amis: SnapshotCache<string>;
+  private readonly foreignVpcs: SnapshotCache<{ vpcId: string; subnetIds: string[] }>;
+  private readonly zoneIds: SnapshotCache<string | null>;
   private readonly batcher: RecordBatcher;
   private readonly listenerLock = new KeyedLock();
 
@@ -58,9 +61,17 @@ export class AwsProvider implements InfraProvider {
     this.limiters = createLimiters(options.rates ?? DEFAULT_RATES);
     const slow = options.slowMaxAgeMs ?? 300_000;
     this.snapshots = new SnapshotCache((region) => takeSnapshot(this.clients(region), this.instanceId), options.snapshotMaxAgeMs ?? 10_000);
-    this.targetHealth = new SnapshotCache((key) => describeTargetHealth(this.clients(regionOf(key)), restOf(key)), slow);
+    // Keyed by target group ARN, which names its region.
+    this.targetHealth = new SnapshotCache((arn) => describeTargetHealth(this.clients(arn.split(":")[3] ?? this.region()), arn), slow);
     this.records = new SnapshotCache((zoneId) => listRecords(this.clients(this.region()), zoneId), slow);
-    this.lookups = new SnapshotCache((key) => this.lookup(key), 10 * 60_000);
+    const minutes = 10 * 60_000;
+    this.zones = new SnapshotCache((region) => availabilityZones(this.clients(region)), minutes);
+    this.amis = new SnapshotCache((region) => defaultAmi(this.clients(region)), minutes);
+    this.foreignVpcs = new SnapshotCache((key) => {
+      const [region = "", id = "default"] = key.split("|");
+      return describeForeignVpc(this.clients(region), id);
+    }, minutes);
+    this.zoneIds = new SnapshotCache(async (domain) => (await findZone(this.clients(this.region()), domain)) ?? null, minutes);
     // A longer window than a reconcile takes, so that the apps of a pass share a change batch.
     this.batcher = new RecordBatcher(() => this.clients(this.region()), 200);
   }
@@ -82,34 +93,8 @@ export class AwsProvider implements InfraProvider {
     return clients;
   }
 
-  /** Slow-changing facts, cached for minutes: "region|zones", "region|ami", "region|vpc|id", "zone|domain". */
-  private async lookup(key: string): Promise<unknown> {
-    const [region = "", what = "", arg = ""] = key.split("|");
-    const clients = this.clients(region);
-    switch (what) {
-      case "zones":
-        return ((await clients.ec2.send(new DescribeAvailabilityZonesCommand({ Filters: [{ Name: "state", Values: ["available"] }] }))).AvailabilityZones ?? []).map((z) => z.ZoneName ?? "").filter(Boolean).sort();
-      case "ami":
-        return defaultAmi(clients);
-      case "vpc":
-        return describeForeignVpc(clients, arg);
-      case "zone":
-        return (await findZone(clients, arg)) ?? null;
-      default:
-        throw new Error(`unknown lookup ${key}`);
-    }
-  }
-
-  private async cached<T>(key: string): Promise<T> {
-    return (await this.lookups.get(key)) as T;
-  }
-
-  /** Drops the shared snapshot of a region, so the next reconcile observes afresh (a resync). */
+  /** Drops the shared snapshot of a region, so the next reconcile observes afresh: after a change it cannot patch in, or for a resync. */
   forget(region: string): void {
-    this.snapshots.invalidate(region);
-  }
-
-  private changed(region: string): void {
     this.snapshots.invalidate(region);
   }
 
@@ -128,7 +113,7 @@ export class AwsProvider implements InfraProvider {
         await executeGroupOp(clients, group, this.instanceId, op);
         options.onOperation?.(describeGroupOp(group.metadata.name, op));
       }
-      this.changed(region);
+      this.forget(region);
     }
     const hostedZoneId = await this.ensureZone(group, options);
     return { provider: "aws", aws: this.groupFacts(await this.snapshots.get(region), group, desired, hostedZoneId) };
@@ -136,9 +121,9 @@ export class AwsProvider implements InfraProvider {
 
   private async desiredNetwork(group: Group, region: string): Promise<DesiredGroupNetwork> {
     const vpc = group.spec.aws?.vpc;
-    const zones = await this.cached<string[]>(`${region}|zones`);
+    const zones = await this.zones.get(region);
     if (vpc?.create) return { vpc: { mode: "create", cidr: vpc.create.cidr }, zones, certificateArn: group.spec.aws?.certificateArn };
-    const foreign = await this.cached<{ vpcId: string; subnetIds: string[] }>(`${region}|vpc|${vpc?.id ?? "default"}`);
+    const foreign = await this.foreignVpcs.get(`${region}|${vpc?.id ?? "default"}`);
     return { vpc: { mode: "use", id: foreign.vpcId, subnetIds: foreign.subnetIds }, zones, certificateArn: group.spec.aws?.certificateArn };
   }
 
@@ -165,12 +150,10 @@ export class AwsProvider implements InfraProvider {
     const aws = group.spec.aws;
     if (!aws?.domain) return undefined;
     if (aws.hostedZoneId) return aws.hostedZoneId;
-    const region = this.region(group);
-    const key = `${region}|zone|${aws.domain}`;
-    const found = await this.cached<string | null>(key);
+    const found = await this.zoneIds.get(aws.domain);
     if (found) return found;
-    const id = await createZone(this.clients(region), aws.domain, `${this.instanceId}/${group.metadata.uid ?? ""}`, groupTags(group, this.instanceId, "zone"));
-    this.lookups.invalidate(key);
+    const id = await createZone(this.clients(this.region(group)), aws.domain, `${this.instanceId}/${group.metadata.uid ?? ""}`, groupTags(group, this.instanceId, "zone"));
+    this.zoneIds.seed(aws.domain, id);
     options.onOperation?.(`group:${group.metadata.name} create-hosted-zone ${aws.domain}`);
     return id;
   }
@@ -180,15 +163,14 @@ export class AwsProvider implements InfraProvider {
     const clients = this.clients(region);
     const report = options.onOperation ?? (() => {});
     const done = await teardownNetwork(clients, await this.snapshots.get(region), group, this.instanceId, report);
-    this.changed(region);
+    this.forget(region);
     if (!done) return false;
     const domain = group.spec.aws?.domain;
     if (domain && !group.spec.aws?.hostedZoneId) {
-      const key = `${region}|zone|${domain}`;
-      const zoneId = await this.cached<string | null>(key);
+      const zoneId = await this.zoneIds.get(domain);
       if (zoneId && (await this.ownsZone(clients, zoneId, group))) {
         await clients.route53.send(new DeleteHostedZoneCommand({ Id: zoneId }));
-        this.lookups.invalidate(key);
+        this.zoneIds.seed(domain, null);
         report(`group:${group.metadata.name} delete-hosted-zone ${domain}`);
       }
     }
@@ -216,13 +198,13 @@ export class AwsProvider implements InfraProvider {
     return { snapshot, net, vpcId, subnetIds, zoneId: facts?.hostedZoneId };
   }
 
-  private async program(label: string, app: App, bindings: Readonly<Record<string, string>>): Promise<InstanceProgram> {
+  private program(label: string, app: App, bindings: Readonly<Record<string, string>>): InstanceProgram {
     return { label, runtime: app.spec.runtime ?? "docker", image: app.spec.image, source: app.spec.source, command: app.spec.command, env: { ...app.spec.env, ...bindings }, port: app.spec.port ?? 80 };
   }
 
   private async launchTemplate(owner: { kind: string; group: Group; name: string; uid: string }, program: InstanceProgram, spec: { ami?: string | undefined; instanceType?: string | undefined }, subnetIds: string[], securityGroupId: string, targetGroupArn: string | undefined): Promise<LaunchTemplate> {
     const region = this.region(owner.group);
-    const imageId = spec.ami ?? (await this.cached<string>(`${region}|ami`));
+    const imageId = spec.ami ?? (await this.amis.get(region));
     const instanceType = spec.instanceType ?? DEFAULT_INSTANCE_TYPE;
     const userData = renderUserData(program);
     const configHash = digest(userData, imageId, instanceType).slice(0, 12);
@@ -247,7 +229,7 @@ export class AwsProvider implements InfraProvider {
     const uid = app.metadata.uid ?? "";
     const target = `app:${group.metadata.name}/${app.metadata.name}`;
     const { operations, report } = recorder(options);
-    const program = await this.program(`app ${group.metadata.name}/${app.metadata.name}`, app, options.bindings ?? {});
+    const program = this.program(`app ${group.metadata.name}/${app.metadata.name}`, app, options.bindings ?? {});
     const port = program.port ?? 80;
     let { snapshot, net, vpcId, subnetIds, zoneId } = await this.network(group);
     const lb = net.lb!;
@@ -258,7 +240,7 @@ export class AwsProvider implements InfraProvider {
       report(`${target} ${tgChange.change}`);
       this.snapshots.patch(region, patch.targetGroup(tgChange.targetGroup));
       // A new target group has no targets: no need to ask for their health.
-      if (tgChange.change === "create-target-group") this.targetHealth.seed(`${region}|${tgChange.targetGroup.arn}`, new Map());
+      if (tgChange.change === "create-target-group") this.targetHealth.seed(tgChange.targetGroup.arn, new Map());
     }
     const instancesSg = snapshot.securityGroups.find((s) => s.id === net.securityGroups.instances!.id)!;
     const opened = await ensureIngress(clients, instancesSg, port, net.securityGroups.lb!.id, `app port ${port} from the load balancer`);
@@ -279,7 +261,7 @@ export class AwsProvider implements InfraProvider {
     const desiredReplicas = Math.min(app.spec.replicas ?? 1, options.scaleUpLimit ?? Number.POSITIVE_INFINITY);
     const launch = await this.launchTemplate({ kind: "App", group, name: app.metadata.name, uid }, program, app.spec, subnetIds, net.securityGroups.instances!.id, tg.arn);
     const desired = { replicas: desiredReplicas, configHash: launch.configHash, strategy: app.spec.strategy?.type ?? "RollingUpdate", registers: true } as const;
-    const healthKey = `${region}|${tg.arn}`;
+    const healthKey = tg.arn;
     let plan: InstancePlan;
     ({ snapshot, plan } = await this.convergeInstances(region, launch, desired, target, report, healthKey));
     const dns = host && zoneId ? await this.ensureRecord(zoneId, host, lb, target, report) : true;
@@ -308,7 +290,7 @@ export class AwsProvider implements InfraProvider {
     let snapshot = await this.refreshWaiting(region, launch.uid);
     let plan = planInstances(desired, this.views(snapshot, launch.uid, await health()).views);
     for (let round = 0; round < MAX_ROUNDS && plan.operations.length > 0; round++) {
-      const result = await executeInstanceOps(this.clients(region), launch, plan.operations);
+      const result = await executeInstanceOps(this.clients(region), plan.operations, { launch, targetGroupArn: launch.targetGroupArn, port: launch.port });
       for (const op of plan.operations) report(describeInstanceOp(target, op));
       this.snapshots.patch(region, patch.instances(result.launched, result.terminated));
       if (healthKey && plan.operations.some((o) => o.op !== "run")) this.targetHealth.invalidate(healthKey);
@@ -349,9 +331,9 @@ export class AwsProvider implements InfraProvider {
     const { snapshot, net, subnetIds } = await this.network(group);
     const uid = app.metadata.uid ?? "";
     const tg = snapshot.targetGroups.find((t) => t.name === targetGroupName(this.instanceId, uid));
-    const program = await this.program(`app ${group.metadata.name}/${app.metadata.name}`, app, bindings);
+    const program = this.program(`app ${group.metadata.name}/${app.metadata.name}`, app, bindings);
     const launch = await this.launchTemplate({ kind: "App", group, name: app.metadata.name, uid }, program, app.spec, subnetIds, net.securityGroups.instances!.id, tg?.arn);
-    const health = tg ? await this.targetHealth.get(`${this.region(group)}|${tg.arn}`) : undefined;
+    const health = tg ? await this.targetHealth.get(tg.arn) : undefined;
     const plan = planInstances({ replicas: app.spec.replicas ?? 1, configHash: launch.configHash, strategy: app.spec.strategy?.type ?? "RollingUpdate", registers: true }, this.views(snapshot, uid, health).views);
     return [...(tg ? [] : [`${target} create-target-group`]), ...plan.operations.map((op) => describeInstanceOp(target, op))];
   }
@@ -378,21 +360,21 @@ export class AwsProvider implements InfraProvider {
       }
     }
     const instances = snapshot.instances.filter((i) => i.owner.uid === uid);
-    const health = tg ? await this.targetHealth.get(`${region}|${tg.arn}`) : undefined;
+    const health = tg ? await this.targetHealth.get(tg.arn) : undefined;
     const registered = instances.filter((i) => health?.has(i.id)).map((i) => i.id);
     const ops: InstanceOp[] = [
       ...(registered.length > 0 ? [{ op: "deregister" as const, ids: registered }] : []),
       ...(instances.length > 0 ? [{ op: "terminate" as const, ids: instances.map((i) => i.id), cause: "deleted" }] : []),
     ];
     if (ops.length > 0) {
-      await executeInstanceOps(clients, { targetGroupArn: tg?.arn } as LaunchTemplate, ops);
+      await executeInstanceOps(clients, ops, { targetGroupArn: tg?.arn });
       for (const op of ops) report(describeInstanceOp(target, op));
     }
     if (tg) {
       for (const op of await removeRoutes(clients, net.lb, tg.arn)) report(`${target} ${op}`);
-      this.targetHealth.invalidate(`${region}|${tg.arn}`);
+      this.targetHealth.invalidate(tg.arn);
     }
-    this.changed(region);
+    this.forget(region);
     const after = await this.snapshots.get(region);
     return !after.instances.some((i) => i.owner.uid === uid) && !after.targetGroups.some((t) => t.name === targetGroupName(this.instanceId, uid));
   }
@@ -452,9 +434,10 @@ export class AwsProvider implements InfraProvider {
     const removed: string[] = [];
     const orphans = snapshot.instances.filter((i) => i.owner.group === group.metadata.name && !liveUids.has(i.owner.uid));
     if (orphans.length > 0) {
-      await executeInstanceOps(clients, { targetGroupArn: undefined } as unknown as LaunchTemplate, [{ op: "terminate", ids: orphans.map((i) => i.id), cause: "owner gone" }]);
+      await executeInstanceOps(clients, [{ op: "terminate", ids: orphans.map((i) => i.id), cause: "owner gone" }], {});
       for (const i of orphans) removed.push(`${i.owner.kind.toLowerCase()}:${group.metadata.name}/${i.owner.name}:${i.owner.replica ?? 0} terminate ${i.id} (owner gone)`);
     }
+    const lb = observedNetwork(snapshot, group, this.instanceId).lb;
     const liveNames = new Set([...liveUids].map((uid) => targetGroupName(this.instanceId, uid)));
     const unknown = snapshot.targetGroups.filter((t) => t.name.startsWith(namePrefix(this.instanceId)) && !liveNames.has(t.name));
     for (let i = 0; i < unknown.length; i += 20) {
@@ -463,12 +446,11 @@ export class AwsProvider implements InfraProvider {
       for (const d of tags) {
         const owner = tagRecord(d.Tags);
         if (owner[LABEL.instance] !== this.instanceId || owner[LABEL.group] !== group.metadata.name || liveUids.has(owner[LABEL.uid] ?? "")) continue;
-        const net = observedNetwork(snapshot, group, this.instanceId);
-        await removeRoutes(clients, net.lb, d.ResourceArn ?? "");
+        await removeRoutes(clients, lb, d.ResourceArn ?? "");
         removed.push(`app:${group.metadata.name}/${owner[LABEL.name] ?? "?"} delete-target-group (owner gone)`);
       }
     }
-    if (removed.length > 0) this.changed(region);
+    if (removed.length > 0) this.forget(region);
     for (const r of removed) options.onOperation?.(r);
     return removed;
   }
@@ -484,14 +466,6 @@ function recorder(options: ReconcileOptions): { operations: string[]; report: (o
       options.onOperation?.(op);
     },
   };
-}
-
-function regionOf(key: string): string {
-  return key.slice(0, key.indexOf("|"));
-}
-
-function restOf(key: string): string {
-  return key.slice(key.indexOf("|") + 1);
 }
 
 function replicaStatuses(instances: readonly ObservedInstance[], health: TargetHealth | undefined, configHash: string, port: number): ReplicaStatus[] {
