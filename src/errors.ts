@@ -28,6 +28,11 @@ export class ValidationError extends AirloftError {
   }
 }
 
+/** An apply against a stale resourceVersion, or an object being deleted: retry after a fresh read. */
+export class ConflictError extends ValidationError {
+  override readonly code = "Conflict";
+}
+
 /** Several validation errors from one apply: the apply is rejected whole. */
 export class ValidationErrors extends AirloftError {
   readonly errors: readonly ValidationError[];

@@ -92,6 +92,19 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--workers <n>", "reconciles at once", "4")
     .action(run(async (dir: string, opts: { interval?: string; name?: string; resync?: string; workers?: string }) => (await import("./commands/watch.js")).watchCommand(dir, globals(opts))));
 
+  program.command("serve")
+    .description("run the HTTP API (JWT auth, groups as tenants), the status page and the controllers")
+    .option("--port <port>", "port to listen on (or $AIRLOFT_PORT)", "3600")
+    .option("--host <address>", "address to listen on; 0.0.0.0 exposes it beyond this machine", "127.0.0.1")
+    .option("--watch <dir>", "also apply a folder and its changes, as `airloft watch`")
+    .option("--interval <duration>", "full re-sync of the watched folder", "1m")
+    .option("--build-root <dir>", "apps may build from folders inside this one (by default the server builds nothing)")
+    .option("--token-ttl <duration>", "how long a login's token lasts", "1h")
+    .option("--max-body <bytes>", "largest request body", String(1024 * 1024))
+    .option("--resync <duration>", "how often every object is reconciled again", "30s")
+    .option("--workers <n>", "reconciles at once", "4")
+    .action(run(async (opts: { port?: string; host?: string; watch?: string; interval?: string; buildRoot?: string; tokenTtl?: string; maxBody?: string; resync?: string; workers?: string }) => (await import("./commands/serve.js")).serveCommand(globals(opts))));
+
   for (const op of ["suspend", "resume", "reconcile"] as const) {
     program.command(op)
       .description(op === "reconcile" ? "reconcile an object (or sync a source) now, through the running loop" : `${op} reconciliation of an object, or of a source (source/NAME)`)

@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { isMap, isScalar, LineCounter, parseAllDocuments, type Document, type Node } from "yaml";
 import { ValidationError, ValidationErrors, type SourcePosition } from "../errors.js";
 import { keyOf, isKind } from "./kinds.js";
@@ -10,6 +10,8 @@ import type { Resource } from "./types.js";
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_DOCUMENTS_PER_FILE = 1000;
 const MAX_ALIAS_COUNT = 100;
+/** The start of a parse error's message: the document is not YAML at all. */
+export const YAML_SYNTAX_ERROR = "YAML syntax error";
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
 export interface LoadedManifest {
@@ -51,12 +53,23 @@ export function collectFiles(paths: readonly string[], options: LoadOptions = {}
  */
 export function loadManifests(paths: readonly string[], options: LoadOptions = {}): LoadedManifest[] {
   const cwd = options.cwd ?? process.cwd();
-  const files = collectFiles(paths, options);
+  return loadTexts(collectFiles(paths, options).map((file) => ({ name: relative(cwd, resolve(file)) || file, content: readFileSync(file), baseDir: dirname(resolve(file)) })));
+}
+
+export interface ManifestText {
+  /** The name errors show. */
+  readonly name: string;
+  readonly content: Buffer | string;
+  /** Where relative build contexts start. */
+  readonly baseDir: string;
+}
+
+/** Loads several texts as one apply: every problem of every text, duplicates across them included. */
+export function loadTexts(texts: readonly ManifestText[], builds: BuildContextPolicy = "anywhere"): LoadedManifest[] {
   const loaded: LoadedManifest[] = [];
   const errors: ValidationError[] = [];
-  for (const file of files) {
-    const shown = relative(cwd, resolve(file)) || file;
-    const result = loadFile(readFileSync(file), shown, dirname(resolve(file)));
+  for (const text of texts) {
+    const result = loadFile(text.content, text.name, text.baseDir, builds);
     loaded.push(...result.manifests);
     errors.push(...result.errors);
   }
@@ -65,13 +78,20 @@ export function loadManifests(paths: readonly string[], options: LoadOptions = {
   return loaded;
 }
 
-interface FileResult {
+export interface FileResult {
   manifests: LoadedManifest[];
   errors: ValidationError[];
 }
 
-/** Parses one file's text; `baseDir` resolves relative build contexts. Exported for tests. */
-export function loadFile(content: Buffer | string, file: string, baseDir: string): FileResult {
+/**
+ * Where build contexts may be: anywhere on this machine (the CLI, reading the user's own files),
+ * only inside `baseDir` (a server with --build-root), or nowhere (a server without one: a tenant
+ * must not make the server read its folders).
+ */
+export type BuildContextPolicy = "anywhere" | "inside" | "refused";
+
+/** Parses one file's text; `baseDir` resolves relative build contexts. */
+export function loadFile(content: Buffer | string, file: string, baseDir: string, builds: BuildContextPolicy = "anywhere"): FileResult {
   const at = (line: number, column: number): SourcePosition => ({ file, line, column });
   const size = typeof content === "string" ? Buffer.byteLength(content) : content.length;
   if (size > MAX_FILE_BYTES) {
@@ -91,7 +111,7 @@ export function loadFile(content: Buffer | string, file: string, baseDir: string
     return at(p.line, p.col);
   };
   for (const doc of list) {
-    const docResult = loadDocument(doc, position, baseDir);
+    const docResult = loadDocument(doc, position, baseDir, builds);
     if ("errors" in docResult) result.errors.push(...docResult.errors);
     else if (docResult.manifest) result.manifests.push(docResult.manifest);
   }
@@ -100,13 +120,13 @@ export function loadFile(content: Buffer | string, file: string, baseDir: string
 
 type DocumentResult = { errors: ValidationError[] } | { manifest?: LoadedManifest };
 
-function loadDocument(doc: Document.Parsed, position: (offset: number) => SourcePosition, baseDir: string): DocumentResult {
+function loadDocument(doc: Document.Parsed, position: (offset: number) => SourcePosition, baseDir: string, builds: BuildContextPolicy): DocumentResult {
   const start = position(doc.range[0]);
   if (doc.errors.length > 0) {
     return {
       errors: doc.errors.map((e) => {
         const offset = e.pos[0];
-        return new ValidationError(position(offset), "", `YAML syntax error: ${e.message.split("\n")[0]}`);
+        return new ValidationError(position(offset), "", `${YAML_SYNTAX_ERROR}: ${e.message.split("\n")[0]}`);
       }),
     };
   }
@@ -144,13 +164,21 @@ function loadDocument(doc: Document.Parsed, position: (offset: number) => Source
   }
   const object = normalize(value as Resource);
   if (object.kind === "App" && object.spec.build) {
+    if (builds === "refused") return fail(["spec", "build"], "this server builds no local folders: give an image, or start the server with --build-root");
     const context = resolve(baseDir, object.spec.build.context);
     if (!existsSync(context) || !statSync(context).isDirectory()) {
-      return fail(["spec", "build", "context"], `build context ${context} is not a folder`);
+      return fail(["spec", "build", "context"], `build context ${builds === "inside" ? object.spec.build.context : context} is not a folder`);
+    }
+    if (builds === "inside" && !isInside(realpathSync(context), realpathSync(baseDir))) {
+      return fail(["spec", "build", "context"], "the build context must be inside the server's build root");
     }
     object.spec.build = { ...object.spec.build, context };
   }
   return { manifest: { object, source: fieldPosition(["metadata", "name"], false) } };
+}
+
+function isInside(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
 /** Keeps what users may set: the store owns the rest of metadata, controllers own status. */

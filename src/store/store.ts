@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import { Low } from "lowdb";
-import { NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
+import { ConflictError, NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import { admissionErrors } from "../resources/quota.js";
 import { displayName, KIND_ORDER, keyOf, objectKey, type ObjectRef } from "../resources/kinds.js";
@@ -32,6 +32,19 @@ interface StateFile {
   sources?: Record<string, SourceRecord>;
   /** Object keys whose reconciliation is suspended. */
   suspended?: Record<string, true>;
+  /** API server accounts (`airloft serve`): admins, and one per group (tenant). */
+  accounts?: Record<AccountKind, Record<string, AccountRecord>>;
+}
+
+export type AccountKind = "admin" | "group";
+
+export interface AccountRecord {
+  /** A slow salted hash (see src/server/passwords.ts); never the password. */
+  passwordHash?: string;
+  locked?: boolean;
+  /** Bumped when the password changes: tokens issued before are refused. */
+  tokenVersion: number;
+  updated: string;
 }
 
 export interface SourceRecord {
@@ -203,6 +216,27 @@ export class Store {
     await this.persist();
   }
 
+  /** The highest resourceVersion handed out so far. */
+  get lastResourceVersion(): number {
+    return this.db.data.lastResourceVersion;
+  }
+
+  account(kind: AccountKind, name: string): AccountRecord | undefined {
+    const record = this.db.data.accounts?.[kind][name];
+    return record ? { ...record } : undefined;
+  }
+
+  listAccounts(kind: AccountKind): Array<AccountRecord & { name: string }> {
+    return Object.entries(this.db.data.accounts?.[kind] ?? {}).map(([name, r]) => ({ name, ...r }));
+  }
+
+  /** Stores an account durably: a password change must survive a crash. */
+  async saveAccount(kind: AccountKind, name: string, record: AccountRecord): Promise<void> {
+    this.db.data.accounts ??= { admin: {}, group: {} };
+    this.db.data.accounts[kind][name] = { ...record };
+    await this.persist();
+  }
+
   eventsOf(obj: Resource): StoredEvent[] {
     return [...(this.db.data.events[obj.metadata.uid ?? ""] ?? [])];
   }
@@ -223,11 +257,11 @@ export class Store {
       }
       const existing = this.db.data.objects[keyOf(object)];
       if (existing?.metadata.deletionTimestamp) {
-        errors.push(new ValidationError(source, "metadata.name", `${displayName(object)} is being deleted; wait until it is gone before applying it again`));
+        errors.push(new ConflictError(source, "metadata.name", `${displayName(object)} is being deleted; wait until it is gone before applying it again`));
       }
       const rv = object.metadata.resourceVersion;
       if (rv !== undefined && existing && existing.metadata.resourceVersion !== rv) {
-        errors.push(new ValidationError(source, "metadata.resourceVersion", `stale: the stored object is at ${existing.metadata.resourceVersion}, the manifest at ${rv}`));
+        errors.push(new ConflictError(source, "metadata.resourceVersion", `stale: the stored object is at ${existing.metadata.resourceVersion}, the manifest at ${rv}`));
       }
     }
     errors.push(...this.admitGroups(manifests));

@@ -11,15 +11,17 @@ export interface ControllerOptions extends GlobalOptions {
 
 /**
  * Runs a LoopHost until SIGINT or SIGTERM, then stops gracefully: in-flight reconciles finish
- * and the store is flushed. `setup` adds what the command needs (watched folders).
+ * and the store is flushed. `setup` adds what the command needs (watched folders, the API) and
+ * may return a teardown, run first on the way out.
  */
-export async function runHost(options: ControllerOptions, command: string, setup: (host: LoopHost, store: Store, log: Logger) => Promise<void>): Promise<number> {
+export async function runHost(options: ControllerOptions, command: string, setup: (host: LoopHost, store: Store, log: Logger) => Promise<void | (() => Promise<void>)>): Promise<number> {
   const log = createLogger({ level: process.env.AIRLOFT_LOG_LEVEL ?? "info" });
   const store = await openStore(options, { write: true, command });
   const host = new LoopHost(store, log, { resyncMs: parseDuration(options.resync ?? "30s"), workers: Number(options.workers ?? 4) });
+  let teardown: void | (() => Promise<void>) = undefined;
   try {
     await host.listen();
-    await setup(host, store, log);
+    teardown = await setup(host, store, log);
     // The loop's own timers do not hold the process open (so `apply` can exit); this one does.
     const keepAlive = setInterval(() => undefined, 60_000);
     await new Promise<void>((resolve) => {
@@ -29,6 +31,7 @@ export async function runHost(options: ControllerOptions, command: string, setup
     clearInterval(keepAlive);
     log.info("stopping: finishing in-flight reconciles");
   } finally {
+    if (teardown) await teardown();
     await host.stop();
     await store.close();
   }

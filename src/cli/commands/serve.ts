@@ -1,0 +1,46 @@
+import { writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parseDuration } from "../../util/duration.js";
+import { ApiServer } from "../../server/server.js";
+import { loadSigningKey, TokenService } from "../../server/tokens.js";
+import { UsageError, statePath } from "../context.js";
+import { runHost, type ControllerOptions } from "./controller.js";
+import { watchFolder } from "./watch.js";
+
+export interface ServeOptions extends ControllerOptions {
+  readonly port?: string;
+  readonly host?: string;
+  readonly watch?: string;
+  readonly interval?: string;
+  readonly buildRoot?: string;
+  readonly tokenTtl?: string;
+  readonly maxBody?: string;
+}
+
+/**
+ * The API server and the controllers in one process, the only writer of the state file. The
+ * signing key is AIRLOFT_JWT_SECRET or a key file made next to the state file. The first start
+ * makes an admin account: its password is AIRLOFT_ADMIN_PASSWORD, or a generated one written to a
+ * file only the owner can read (never to the log).
+ */
+export function serveCommand(options: ServeOptions): Promise<number> {
+  const port = Number(options.port ?? process.env.AIRLOFT_PORT ?? 3600);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, got ${options.port}`);
+  const ttlSeconds = Math.round(parseDuration(options.tokenTtl ?? "1h") / 1000);
+  const maxBody = Number(options.maxBody ?? 1024 * 1024);
+  return runHost(options, "airloft serve", async (host, store, log) => {
+    const stateDir = dirname(statePath(options));
+    const tokens = new TokenService(loadSigningKey(join(stateDir, "jwt.key")), `airloft:${store.instanceId}`, ttlSeconds);
+    const server = new ApiServer({ store, tokens, log, maxBodyBytes: maxBody, ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}) });
+    const first = await server.accounts.bootstrap();
+    if (first) {
+      const file = join(stateDir, "initial-admin-password");
+      writeFileSync(file, `${first.password}\n`, { mode: 0o600 });
+      process.stdout.write(`created the admin account "${first.name}"; its password is in ${file} (readable by you only): log in, change it, delete the file\n`);
+    }
+    const url = await server.listen(port, options.host ?? "127.0.0.1");
+    process.stdout.write(`serving the AirLoft API and status page at ${url}\n`);
+    if (options.watch) await watchFolder(host, log, options.watch, options);
+    return () => server.close();
+  });
+}

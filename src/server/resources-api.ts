@@ -1,0 +1,189 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { keyOf, objectKey, displayName } from "../resources/kinds.js";
+import { loadTexts, type BuildContextPolicy, type LoadedManifest, type ManifestText } from "../resources/loader.js";
+import type { Kind, Resource } from "../resources/types.js";
+import type { Change, Store } from "../store/store.js";
+import { NotFoundError } from "../errors.js";
+import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
+import { ApiError, mediaType, parseJson, readBody, sendJson } from "./http.js";
+import type { Principal } from "./tokens.js";
+import type { WatchHub } from "./watch-hub.js";
+import { streamWatch } from "./watch-stream.js";
+
+export const API_PREFIX = "/apis/airloft.dev/v1alpha1";
+const PLURALS: Readonly<Record<string, Kind>> = { apps: "App", services: "Service", quotas: "Quota" };
+const MANIFEST_TYPES = new Set(["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/plain", ""]);
+
+export interface ResourcesApiOptions {
+  readonly store: Store;
+  readonly hub: WatchHub;
+  readonly maxBodyBytes: number;
+  /** Where build contexts may be: inside this folder, or nowhere when unset. */
+  readonly buildRoot: string | undefined;
+  /** Registers an open watch so shutdown can end it; returns its unregistration. */
+  readonly trackWatch: (end: () => void) => () => void;
+}
+
+interface Call {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly principal: Principal;
+  readonly query: URLSearchParams;
+}
+
+/** The resource API: list, get, apply, delete and watch, with the CLI's validation and admission. */
+export class ResourcesApi {
+  constructor(private readonly options: ResourcesApiOptions) {}
+
+  /** Routes a path below API_PREFIX; false when no route matches. */
+  async handle(call: Call, segments: readonly string[]): Promise<boolean> {
+    const method = call.req.method ?? "GET";
+    const [first, group, plural, name, sub] = segments;
+    const pluralKind = first ? PLURALS[first] : undefined;
+    if (segments.length === 1) {
+      if (first === "apply" && method === "POST") await this.applyBatch(call);
+      else if (first === "objects") this.read(call, method, {});
+      else if (first === "groups") this.read(call, method, { kind: "Group" });
+      else if (pluralKind) this.read(call, method, { kind: pluralKind });
+      else return false;
+      return true;
+    }
+    if (first !== "groups" || !group) return false;
+    const kind = plural ? PLURALS[plural] : undefined;
+    if (segments.length === 2) await this.object(call, method, "Group", group, group);
+    else if (segments.length === 3 && plural === "events") this.events(call, method, objectKey("Group", "", group));
+    else if (!kind) return false;
+    else if (segments.length === 3) this.read(call, method, { kind, group });
+    else if (segments.length === 4 && name) await this.object(call, method, kind, group, name);
+    else if (segments.length === 5 && name && sub === "events") this.events(call, method, objectKey(kind, group, name));
+    else return false;
+    return true;
+  }
+
+  /** GET a collection: a list, or with ?watch=true a stream of its changes. */
+  private read(call: Call, method: string, filter: CollectionFilter): void {
+    if (method !== "GET") throw methodNotAllowed(method);
+    if (filter.group !== undefined) assertCanSeeGroup(call.principal, filter.group);
+    const current = (): Resource[] => this.visible(call.principal, filter);
+    if (!isTrue(call.query.get("watch"))) {
+      sendJson(call.res, 200, { kind: "List", apiVersion: "v1", metadata: { resourceVersion: this.options.hub.current }, items: current() });
+      return;
+    }
+    streamWatch(call.req, call.res, this.options.hub, {
+      matches: (obj) => canSee(call.principal, obj) && inCollection(obj, filter),
+      current,
+      resourceVersion: call.query.get("resourceVersion"),
+      onOpen: this.options.trackWatch,
+    });
+  }
+
+  private visible(principal: Principal, filter: CollectionFilter): Resource[] {
+    const { store } = this.options;
+    const group = principal.kind === "group" ? principal.name : filter.group;
+    const candidates = group === undefined ? store.list(filter.kind ? { kind: filter.kind } : {})
+      : [...[store.get(objectKey("Group", "", group))].flatMap((g) => g ?? []), ...store.list({ group })];
+    return candidates.filter((o) => canSee(principal, o) && inCollection(o, filter));
+  }
+
+  /** GET, PUT (apply one manifest) or DELETE one object. */
+  private async object(call: Call, method: string, kind: Kind, group: string, name: string): Promise<void> {
+    const key = objectKey(kind, kind === "Group" ? "" : group, name);
+    const ref = { kind, metadata: kind === "Group" ? { name } : { name, group } };
+    if (method === "GET") {
+      if (!canSee(call.principal, ref)) assertCanSeeGroup(call.principal, group);
+      const obj = this.options.store.get(key);
+      if (!obj) throw new NotFoundError(`${displayName(ref)} not found`);
+      sendJson(call.res, 200, isTrue(call.query.get("showSecrets")) ? { ...obj, secrets: this.options.store.secretsOf(obj) } : obj);
+      return;
+    }
+    if (method === "PUT") {
+      assertCanWrite(call.principal, ref);
+      const manifests = await this.readManifests(call);
+      const [only, ...more] = manifests;
+      if (!only || more.length > 0) throw new ApiError(400, "BadRequest", `PUT takes exactly one manifest, got ${manifests.length}`);
+      if (keyOf(only.object) !== key) throw new ApiError(400, "BadRequest", `the manifest is ${displayName(only.object)}, but the path names ${displayName(ref)}`);
+      const [change] = await this.options.store.apply(manifests);
+      sendJson(call.res, change?.action === "created" ? 201 : 200, change ? changeBody(change) : {});
+      return;
+    }
+    if (method === "DELETE") {
+      if (kind === "Group") assertAdmin(call.principal, "delete a group");
+      else assertCanWrite(call.principal, ref);
+      if (!this.options.store.get(key)) throw new NotFoundError(`${displayName(ref)} not found`);
+      const keys = kind === "Group" && isTrue(call.query.get("cascade")) ? [...this.options.store.list({ group: name }).map(keyOf), key] : [key];
+      const changes: Change[] = [];
+      for (const k of keys) changes.push(await this.options.store.markDeleted(k));
+      sendJson(call.res, 200, { changes: changes.map(changeBody) });
+      return;
+    }
+    throw methodNotAllowed(method);
+  }
+
+  private events(call: Call, method: string, key: string): void {
+    if (method !== "GET") throw methodNotAllowed(method);
+    const obj = this.options.store.get(key);
+    if (obj && !canSee(call.principal, obj)) assertCanSeeGroup(call.principal, obj.kind === "Group" ? obj.metadata.name : obj.metadata.group ?? "");
+    if (!obj) throw new NotFoundError(`${key} not found`);
+    sendJson(call.res, 200, { kind: "EventList", items: this.options.store.eventsOf(obj) });
+  }
+
+  /** POST /apply: every manifest or none, as `airloft apply`; ?dryRun=true only shows the changes. */
+  private async applyBatch(call: Call): Promise<void> {
+    const manifests = await this.readManifests(call);
+    for (const m of manifests) assertCanWrite(call.principal, m.object);
+    const { store } = this.options;
+    if (isTrue(call.query.get("dryRun"))) {
+      store.admit(manifests);
+      sendJson(call.res, 200, { dryRun: true, changes: store.preview(manifests).map(changeBody) });
+      return;
+    }
+    const changes = await store.apply(manifests);
+    sendJson(call.res, 200, { changes: changes.map(changeBody) });
+  }
+
+  /**
+   * A body is manifest text (YAML or JSON, several documents allowed), or JSON
+   * `{"files": [{"name", "content"}]}` so that errors name the user's own files and lines.
+   */
+  private async readManifests(call: Call): Promise<LoadedManifest[]> {
+    const type = mediaType(call.req);
+    if (!MANIFEST_TYPES.has(type)) throw new ApiError(415, "UnsupportedMediaType", `send application/json or application/yaml, not ${type}`);
+    const body = await readBody(call.req, this.options.maxBodyBytes);
+    if (body.length === 0) throw new ApiError(400, "BadRequest", "the body is empty: send one or more manifests");
+    const baseDir = this.options.buildRoot ?? "/nonexistent";
+    const builds: BuildContextPolicy = this.options.buildRoot ? "inside" : "refused";
+    let texts: ManifestText[] = [{ name: "request body", content: body, baseDir }];
+    if (type === "application/json") {
+      const value = parseJson<unknown>(body, "apply");
+      const files = (value as { files?: unknown }).files;
+      if (value && typeof value === "object" && files !== undefined) {
+        if (!Array.isArray(files) || !files.every((f) => typeof f?.name === "string" && typeof f?.content === "string")) {
+          throw new ApiError(400, "BadRequest", 'files must be a list of {"name": string, "content": string}');
+        }
+        texts = (files as Array<{ name: string; content: string }>).map((f) => ({ name: f.name, content: f.content, baseDir }));
+      }
+    }
+    return loadTexts(texts, builds);
+  }
+}
+
+interface CollectionFilter {
+  readonly kind?: Kind;
+  readonly group?: string;
+}
+
+function inCollection(obj: Resource, filter: CollectionFilter): boolean {
+  return (filter.kind === undefined || obj.kind === filter.kind) && (filter.group === undefined || obj.metadata.group === filter.group);
+}
+
+function changeBody(change: Change): { key: string; display: string; action: string; object: Resource } {
+  return { key: change.key, display: change.display, action: change.action, object: change.object };
+}
+
+function isTrue(value: string | null): boolean {
+  return value === "true" || value === "1";
+}
+
+export function methodNotAllowed(method: string): ApiError {
+  return new ApiError(405, "MethodNotAllowed", `${method} is not allowed here`);
+}

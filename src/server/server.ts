@@ -1,0 +1,130 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
+import type { Logger } from "../log.js";
+import type { Store } from "../store/store.js";
+import { Accounts } from "./accounts.js";
+import { AuthApi } from "./auth-api.js";
+import { errorMessage } from "../errors.js";
+import { ApiError, sendError, sendJson, toErrorBody } from "./http.js";
+import { LoginLimiter } from "./login-limiter.js";
+import { API_PREFIX, ResourcesApi } from "./resources-api.js";
+import { serveStatic } from "./static.js";
+import type { Principal, TokenService } from "./tokens.js";
+import { WatchHub } from "./watch-hub.js";
+import { ForbiddenError } from "./accounts.js";
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ApiError(400, "BadRequest", `malformed path segment ${JSON.stringify(segment)}`);
+  }
+}
+
+export interface ApiServerOptions {
+  readonly store: Store;
+  readonly tokens: TokenService;
+  readonly log: Logger;
+  readonly maxBodyBytes?: number;
+  readonly buildRoot?: string;
+  readonly limiter?: LoginLimiter;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** The whole request must arrive within this; watch streams are answers, not requests, so they are not cut. */
+const REQUEST_TIMEOUT_MS = 30_000;
+const HEADERS_TIMEOUT_MS = 10_000;
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * The HTTP API in front of the store: logins and accounts under /api, resources under
+ * /apis/airloft.dev/v1alpha1, the status page at /. Every API call but login needs a bearer token.
+ */
+export class ApiServer {
+  readonly accounts: Accounts;
+  private readonly http: Server;
+  private readonly hub: WatchHub;
+  private readonly auth: AuthApi;
+  private readonly resources: ResourcesApi;
+  private readonly watches = new Set<() => void>();
+
+  constructor(private readonly options: ApiServerOptions) {
+    this.accounts = new Accounts(options.store);
+    this.hub = new WatchHub(options.store);
+    this.auth = new AuthApi({ accounts: this.accounts, tokens: options.tokens, limiter: options.limiter ?? new LoginLimiter() });
+    this.resources = new ResourcesApi({
+      store: options.store,
+      hub: this.hub,
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      buildRoot: options.buildRoot,
+      trackWatch: (end) => {
+        this.watches.add(end);
+        return () => this.watches.delete(end);
+      },
+    });
+    this.http = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS }, (req, res) => void this.dispatch(req, res));
+  }
+
+  listen(port: number, host: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.http.once("error", reject);
+      this.http.listen(port, host, () => {
+        const address = this.http.address() as AddressInfo;
+        resolve(`http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`);
+      });
+    });
+  }
+
+  /** Stops taking requests, ends watch streams, and waits for requests in flight (at most 10 s). */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    for (const end of [...this.watches]) end();
+    this.http.closeIdleConnections();
+    const grace = setTimeout(() => this.http.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    await closed;
+    clearTimeout(grace);
+    this.hub.close();
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const url = new URL(req.url ?? "/", "http://localhost");
+    // Paths and status only: never headers (tokens), queries or bodies (manifests carry env values).
+    res.once("finish", () => this.options.log.info(`${req.method} ${url.pathname} ${res.statusCode} ${Math.round(performance.now() - started)}ms`));
+    try {
+      await this.route(req, res, url);
+    } catch (err) {
+      sendError(res, err);
+      if (toErrorBody(err).status >= 500) this.options.log.error(`${req.method} ${url.pathname}: ${errorMessage(err)}`);
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname;
+    if (path === "/healthz") return sendJson(res, 200, { ok: true });
+    if (path === "/api/tokens") return this.auth.login(req, res);
+    if (!path.startsWith("/api/") && !path.startsWith("/apis/")) {
+      if (req.method !== "GET" && req.method !== "HEAD") throw new ApiError(405, "MethodNotAllowed", `${req.method} is not allowed here`);
+      if (serveStatic(path, res)) return;
+      throw new ApiError(404, "NotFound", `no page at ${path}`);
+    }
+    const principal = await this.authenticate(req);
+    const segments = (prefix: string): string[] => path.slice(prefix.length).split("/").filter((s) => s !== "").map(decodeSegment);
+    if (path === "/api/whoami") return this.auth.whoami(res, principal);
+    if (path === "/api/accounts" || path.startsWith("/api/accounts/")) return this.auth.accounts(req, res, principal, segments("/api/accounts"));
+    if (path.startsWith(`${API_PREFIX}/`) && (await this.resources.handle({ req, res, principal, query: url.searchParams }, segments(API_PREFIX)))) return;
+    throw new ApiError(404, "NotFound", `no API at ${path}`);
+  }
+
+  /** The bearer token's principal, if the token verifies and its account may act now. */
+  private async authenticate(req: IncomingMessage): Promise<Principal> {
+    const header = req.headers.authorization ?? "";
+    const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header);
+    if (!match?.[1]) throw new ApiError(401, "Unauthorized", header ? "the Authorization header must be: Bearer TOKEN" : "log in first: no bearer token", { "www-authenticate": 'Bearer realm="airloft"' });
+    const principal = await this.options.tokens.verify(match[1]);
+    const refusal = this.accounts.refusal(principal);
+    if (refusal) throw new ForbiddenError(refusal);
+    return principal;
+  }
+}
