@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { AirloftError, errorMessage, ValidationErrors } from "../errors.js";
-import { DEFAULT_STATE_FILE } from "./context.js";
+import { DEFAULT_STATE_FILE, UsageError } from "./context.js";
 // Each command loads its module when it runs: a start-up pays only for the command it runs.
 
 /** Exit codes: 0 fine, 1 something did not converge (or diff found changes), 2 bad input or error. */
@@ -15,6 +15,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("AirLoft: declarative apps, services and quotas on Docker or AWS, without Kubernetes")
     .version("0.1.0")
     .addOption(new Option("--state <file>", `state file (default ${DEFAULT_STATE_FILE}, or $AIRLOFT_STATE)`))
+    .addOption(new Option("--server <url>", "work against an AirLoft server (after airloft login) instead of the local state file").env("AIRLOFT_SERVER"))
     .option("-v, --verbose", "log what the controllers do, on stderr")
     .showHelpAfterError()
     .exitOverride();
@@ -22,7 +23,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
   const run = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async (...args: A): Promise<void> => {
     setExit(await fn(...args));
   };
-  const globals = <T extends object>(options: T): T & { state?: string; verbose?: boolean } => ({ ...program.opts(), ...options });
+  const globals = <T extends object>(options: T): T & { state?: string; verbose?: boolean; server?: string } => ({ ...program.opts(), ...options });
+  /** The server to work against, if one is named; `local` names what has no remote form yet. */
+  const server = (local?: string): string | undefined => {
+    const url = (program.opts() as { server?: string }).server;
+    if (url && local) throw new UsageError(`${local} works on the local state file only, not against a server yet`);
+    return url;
+  };
 
   program.command("apply")
     .description("validate manifests, store them, and converge them (in-process unless a server is used)")
@@ -34,13 +41,16 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--timeout <duration>", "how long to wait for Ready", "5m")
     .option("--prune", "delete what an earlier --prune apply of the same source applied and the manifests no longer define")
     .option("--source <name>", "the inventory --prune keeps (default: named after the paths)")
-    .action(run(async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean; wait?: boolean; timeout?: string; prune?: boolean; source?: string }) => (await import("./commands/apply.js")).applyCommand(globals(opts))));
+    .action(run(async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean; wait?: boolean; timeout?: string; prune?: boolean; source?: string }) => {
+      const url = server();
+      return url ? (await import("./remote/commands.js")).remoteApply(url, opts) : (await import("./commands/apply.js")).applyCommand(globals(opts));
+    }));
 
   program.command("diff")
     .description("show spec changes and planned infrastructure operations; exit 0 none, 1 changes, 2 error")
     .requiredOption("-f, --filename <path>", "manifest file or folder (repeatable)", collect)
     .option("-R, --recursive", "read folders recursively")
-    .action(run(async (opts: { filename: string[]; recursive?: boolean }) => (await import("./commands/diff.js")).diffCommand(globals(opts))));
+    .action(run(async (opts: { filename: string[]; recursive?: boolean }) => (server("diff"), (await import("./commands/diff.js")).diffCommand(globals(opts)))));
 
   program.command("get")
     .description("list objects: airloft get [KIND] [NAME]")
@@ -48,14 +58,23 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-g, --group <group>", "only this group")
     .option("-o, --output <format>", "table, wide, yaml or json", "table")
     .option("--show-secrets", "include generated credentials (with -o json or yaml)")
-    .action(run(async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean }) =>
-      words.length === 1 && /^sources?$/.test(words[0] ?? "") ? (await import("./commands/sources.js")).sourcesCommand(globals(opts)) : (await import("./commands/get.js")).getCommand(words, globals(opts))));
+    .option("-w, --watch", "after the list, print each change as it happens (with --server)")
+    .action(run(async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean; watch?: boolean }) => {
+      if (words.length === 1 && /^sources?$/.test(words[0] ?? "")) return (server("get sources"), (await import("./commands/sources.js")).sourcesCommand(globals(opts)));
+      const url = server();
+      if (url) return (await import("./remote/commands.js")).remoteGet(url, words, opts);
+      if (opts.watch) throw new UsageError("get --watch follows a server's watch stream: add --server URL (airloft serve runs one)");
+      return (await import("./commands/get.js")).getCommand(words, globals(opts));
+    }));
 
   program.command("describe")
     .description("spec, conditions, events and the real containers of one object")
     .argument("<words...>", "KIND/NAME or KIND/GROUP/NAME")
     .option("-g, --group <group>", "the object's group")
-    .action(run(async (words: string[], opts: { group?: string }) => (await import("./commands/get.js")).describeCommand(words, globals(opts))));
+    .action(run(async (words: string[], opts: { group?: string }) => {
+      const url = server();
+      return url ? (await import("./remote/commands.js")).remoteDescribe(url, words, opts) : (await import("./commands/get.js")).describeCommand(words, globals(opts));
+    }));
 
   program.command("delete")
     .description("delete objects named by manifests or by KIND/NAME, and their infrastructure")
@@ -67,7 +86,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--wait", "wait until the infrastructure is gone (the default)", true)
     .option("--no-wait", "only mark for deletion")
     .option("--timeout <duration>", "how long to wait", "5m")
-    .action(run(async (words: string[], opts: { filename?: string[]; recursive?: boolean; group?: string; cascade?: boolean; wait?: boolean; timeout?: string }) => (await import("./commands/delete.js")).deleteCommand(words, globals(opts))));
+    .action(run(async (words: string[], opts: { filename?: string[]; recursive?: boolean; group?: string; cascade?: boolean; wait?: boolean; timeout?: string }) => {
+      const url = server();
+      return url ? (await import("./remote/commands.js")).remoteDelete(url, words, opts) : (await import("./commands/delete.js")).deleteCommand(words, globals(opts));
+    }));
 
   program.command("wait")
     .description("wait for a condition: airloft wait app/web --for condition=Ready")
@@ -75,7 +97,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .requiredOption("--for <what>", "condition=Ready, condition=Stalled=True, or delete")
     .option("-g, --group <group>", "the object's group")
     .option("--timeout <duration>", "how long to wait", "5m")
-    .action(run(async (words: string[], opts: { for: string; group?: string; timeout?: string }) => (await import("./commands/wait.js")).waitCommand(words, globals(opts))));
+    .action(run(async (words: string[], opts: { for: string; group?: string; timeout?: string }) => (server("wait"), (await import("./commands/wait.js")).waitCommand(words, globals(opts)))));
 
   program.command("controller")
     .description("run the control loop in the foreground until interrupted")
@@ -110,7 +132,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .description(op === "reconcile" ? "reconcile an object (or sync a source) now, through the running loop" : `${op} reconciliation of an object, or of a source (source/NAME)`)
       .argument("<words...>", "KIND/NAME, KIND/GROUP/NAME or source/NAME")
       .option("-g, --group <group>", "the object's group")
-      .action(run(async (words: string[], opts: { group?: string }) => (await import("./commands/suspend.js")).controlCommand(op, words, globals(opts))));
+      .action(run(async (words: string[], opts: { group?: string }) => (server(op), (await import("./commands/suspend.js")).controlCommand(op, words, globals(opts)))));
   }
 
   program.command("logs")
@@ -119,7 +141,26 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-g, --group <group>", "the app's group")
     .option("-f, --follow", "keep streaming")
     .option("--tail <n>", "only the last n lines of each replica")
-    .action(run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string }) => (await import("./commands/logs.js")).logsCommand(words, globals(opts))));
+    .action(run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string }) => (server("logs"), (await import("./commands/logs.js")).logsCommand(words, globals(opts)))));
+
+  program.command("login")
+    .description("log in to an AirLoft server and keep the token for this user")
+    .option("--group <name>", "log in as a group (tenant)")
+    .option("--admin <name>", "log in as an admin")
+    .option("--password-stdin", "read the password from stdin (else $AIRLOFT_PASSWORD, else a prompt)")
+    .action(run(async (opts: { group?: string; admin?: string; passwordStdin?: boolean }) => (await import("./remote/login.js")).loginCommand(server(), opts)));
+
+  program.command("logout")
+    .description("forget the token kept for a server")
+    .action(run(async () => (await import("./remote/login.js")).logoutCommand(server())));
+
+  program.command("account")
+    .description("admins: list accounts, or change one: airloft account group/NAME [--password-stdin] [--lock|--unlock]")
+    .argument("[target]", "group/NAME or admin/NAME")
+    .option("--password-stdin", "set the password read from stdin (or $AIRLOFT_NEW_PASSWORD)")
+    .option("--lock", "refuse the account's logins and tokens")
+    .option("--unlock", "accept them again")
+    .action(run(async (target: string | undefined, opts: { passwordStdin?: boolean; lock?: boolean; unlock?: boolean }) => (await import("./remote/login.js")).accountCommand(server(), target, opts)));
 
   return program;
 }

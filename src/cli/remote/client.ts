@@ -1,0 +1,106 @@
+import { AirloftError, ValidationError, ValidationErrors } from "../../errors.js";
+import type { Resource } from "../../resources/types.js";
+import { normalizeServer, savedLogin } from "./credentials.js";
+
+export const API_PREFIX = "/apis/airloft.dev/v1alpha1";
+
+/** An error answer of the server, with its status and reason. */
+export class RemoteError extends AirloftError {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(reason, message);
+  }
+}
+
+interface ErrorAnswer {
+  reason?: string;
+  message?: string;
+  details?: { errors?: Array<{ file: string; line: number; column: number; field: string; message: string }> };
+}
+
+export interface WatchLine {
+  readonly type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK";
+  readonly object?: Resource;
+  readonly resourceVersion: string;
+}
+
+/** The CLI's side of the API: a server URL and the token saved by `airloft login` (or $AIRLOFT_TOKEN). */
+export class ApiClient {
+  readonly server: string;
+  private readonly token: string;
+
+  constructor(server: string, env: NodeJS.ProcessEnv = process.env) {
+    this.server = normalizeServer(server);
+    const token = env.AIRLOFT_TOKEN || savedLogin(this.server, env)?.token;
+    if (!token) throw new AirloftError("Unauthorized", `not logged in to ${this.server}: run airloft login --server ${this.server}`);
+    this.token = token;
+  }
+
+  async request<T>(method: string, path: string, body?: { json?: unknown }): Promise<T> {
+    const res = await this.fetch(method, path, body);
+    return (await res.json()) as T;
+  }
+
+  /** Follows a watch stream, resuming from the last position when the connection drops, until `signal` aborts. */
+  async watch(path: string, onLine: (line: WatchLine) => void, signal: AbortSignal): Promise<void> {
+    let position: string | undefined;
+    while (!signal.aborted) {
+      const query = `${path.includes("?") ? "&" : "?"}watch=true${position ? `&resourceVersion=${encodeURIComponent(position)}` : ""}`;
+      try {
+        const res = await this.fetch("GET", path + query, undefined, signal);
+        for await (const line of jsonLines(res.body)) {
+          position = line.resourceVersion;
+          onLine(line);
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof RemoteError && err.status === 410) position = undefined; // too far behind: list again
+        else if (err instanceof RemoteError) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private async fetch(method: string, path: string, body?: { json?: unknown }, signal?: AbortSignal): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(this.server + path, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body ? { "content-type": "application/json" } : {}) },
+        ...(body ? { body: JSON.stringify(body.json) } : {}),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new AirloftError("Unavailable", `cannot reach ${this.server}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}`);
+    }
+    if (res.ok) return res;
+    const answer = (await res.json().catch(() => ({}))) as ErrorAnswer;
+    const errors = answer.details?.errors ?? [];
+    if (errors.length > 0) throw new ValidationErrors(errors.map((e) => new ValidationError({ file: e.file, line: e.line, column: e.column }, e.field, e.message)));
+    const hint = res.status === 401 ? ` (run airloft login --server ${this.server})` : "";
+    throw new RemoteError(res.status, answer.reason ?? "Error", `${answer.message ?? `the server answered ${res.status}`}${hint}`);
+  }
+}
+
+async function* jsonLines(body: ReadableStream<Uint8Array> | null): AsyncGenerator<WatchLine> {
+  if (!body) return;
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) if (line.trim()) yield JSON.parse(line) as WatchLine;
+  }
+}
+
+/** The API path of one object. */
+export function objectPath(obj: { kind: string; metadata: { name: string; group?: string } }): string {
+  const name = encodeURIComponent(obj.metadata.name);
+  if (obj.kind === "Group") return `${API_PREFIX}/groups/${name}`;
+  return `${API_PREFIX}/groups/${encodeURIComponent(obj.metadata.group ?? "")}/${obj.kind.toLowerCase()}s/${name}`;
+}
