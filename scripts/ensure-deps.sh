@@ -1,6 +1,6 @@
 #!/bin/sh
-# Installs what AirLoft and its tests need on a fresh Debian machine: Docker's engine and
-# Debian's busybox-static (the test and example images are made from it, with no registry),
+# Installs what AirLoft and its tests need on a fresh Debian machine: Docker's engine,
+# chromium (the status page's browser test), Debian's busybox-static (the test and example images are made from it, with no registry),
 # and the npm packages. Does nothing that is already there.
 set -eu
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 # docker-compose: the peer the benchmarks measure AirLoft against (a smoke run is a test).
 command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
+# chromium: the status page's test drives it headless through playwright-core.
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing$missing" >&2
