@@ -1,0 +1,149 @@
+import { strict as assert } from "node:assert";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { PNG } from "pngjs";
+import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
+import { TEST_IMAGE } from "../support/engine.js";
+import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const API = "/apis/airloft.dev/v1alpha1";
+const group = (name: string): string => `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: ${name}\nspec:\n  provider: docker\n`;
+const app = (groupName: string, name: string): string => `apiVersion: airloft.dev/v1alpha1
+kind: App
+metadata:
+  name: ${name}
+  group: ${groupName}
+spec:
+  image: ${TEST_IMAGE}
+  command: ["sh", "-c", "echo ok > /www/index.html && exec httpd -f -p $PORT -h /www"]
+  port: 8080
+  healthCheck:
+    http:
+      path: /
+    intervalSeconds: 1
+`;
+
+/** Share of pixels that differ from the page background: a blank or unstyled page scores near 0. */
+function inkShare(png: Buffer): { share: number; colours: number } {
+  const image = PNG.sync.read(png);
+  const [r0, g0, b0] = [image.data[0] ?? 0, image.data[1] ?? 0, image.data[2] ?? 0];
+  let ink = 0;
+  const colours = new Set<number>();
+  for (let i = 0; i < image.data.length; i += 4) {
+    const [r, g, b] = [image.data[i] ?? 0, image.data[i + 1] ?? 0, image.data[i + 2] ?? 0];
+    colours.add((r << 16) | (g << 8) | b);
+    if (Math.abs(r - r0) + Math.abs(g - g0) + Math.abs(b - b0) > 30) ink++;
+  }
+  return { share: ink / (image.width * image.height), colours: colours.size };
+}
+
+describe("the status page in a real browser (Debian's chromium, headless)", function () {
+  this.timeout(180_000);
+  let server: ServeProcess;
+  let browser: Browser;
+  let admin: string;
+  const pageErrors: string[] = [];
+
+  before(async function () {
+    requireComponent(this, "chromium", commandMissing("chromium", "apt-get install chromium"));
+    const engine = await requireEngine(this);
+    server = new ServeProcess({ DOCKER_HOST: engine.host });
+    await server.start();
+    admin = await server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
+    for (const name of ["acme", "globex"]) {
+      assert.equal((await server.api("POST", `${API}/apply`, admin, group(name))).status, 200);
+      await fetch(`${server.url}/api/accounts/groups/${name}`, { method: "PUT", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, body: JSON.stringify({ password: `${name}-password-1` }) });
+    }
+    assert.equal((await server.api("POST", `${API}/apply`, admin, app("acme", "hello"))).status, 200);
+    assert.equal((await server.api("POST", `${API}/apply`, admin, app("globex", "hidden"))).status, 200);
+    // A fresh profile (playwright makes one per launch); no background networking: the browser talks to 127.0.0.1 only.
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    server?.remove();
+  });
+
+  const open = async (): Promise<Page> => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+    page.on("console", (msg) => {
+      if (msg.type() === "error") pageErrors.push(msg.text());
+    });
+    await page.goto(server.url);
+    return page;
+  };
+  const login = async (page: Page, kind: "group" | "admin", name: string, password: string): Promise<void> => {
+    await page.selectOption("#login-kind", kind);
+    await page.fill("#login-name", name);
+    await page.fill("#login-password", password);
+    await page.click("#login-submit");
+  };
+  const row = (page: Page, name: string) => page.locator(`#objects tbody tr`, { hasText: name });
+
+  it("refuses a wrong password on the page", async () => {
+    const page = await open();
+    await login(page, "group", "acme", "wrong-password");
+    await page.waitForSelector("#login-error:has-text('wrong name or password')");
+    assert.equal(await page.isVisible("#status"), false);
+    await page.close();
+  });
+
+  it("shows a group its own objects with readiness, replicas and endpoints, updating live", async () => {
+    const page = await open();
+    await login(page, "group", "acme", "acme-password-1");
+    await page.waitForSelector("#who:has-text('group acme')");
+    await row(page, "hello").locator("td:nth-child(4):has-text('Ready')").waitFor({ timeout: 60_000 });
+    const cells = await row(page, "hello").locator("td").allTextContents();
+    assert.equal(cells[0], "App");
+    assert.equal(cells[1], "acme");
+    assert.equal(cells[3], "Ready");
+    assert.equal(cells[4], "Converged");
+    assert.equal(cells[5], "1/1");
+    assert.match(cells[6] ?? "", /127\.0\.0\.1:\d+/);
+    assert.equal(await row(page, "hidden").count(), 0, "another group's app is not shown");
+
+    // A change made elsewhere reaches the open page through the watch stream, without a reload.
+    assert.equal((await server.api("POST", `${API}/apply`, admin, app("acme", "second"))).status, 200);
+    await row(page, "second").waitFor({ timeout: 30_000 });
+    await row(page, "second").locator("td:nth-child(4):has-text('Ready')").waitFor({ timeout: 60_000 });
+
+    // The events of the object clicked.
+    await row(page, "hello").click();
+    await page.waitForSelector("#details-title:has-text('app/acme/hello')");
+    await page.locator("#events tbody tr", { hasText: "created by apply" }).waitFor();
+
+    // It renders: a screenshot with the table drawn, not a blank or unstyled page.
+    const shot = await page.screenshot({ fullPage: true });
+    const { share, colours } = inkShare(shot);
+    assert.ok(share > 0.05, `only ${(share * 100).toFixed(1)}% of the page is drawn`);
+    assert.ok(colours > 20, `only ${colours} colours: styles did not apply`);
+    const header = await page.evaluate<string>("getComputedStyle(document.querySelector('header')).backgroundColor");
+    assert.equal(header, "rgb(29, 36, 51)", "the stylesheet applied");
+
+    // Deleting shows Deleting, then the row goes.
+    assert.equal((await server.api("DELETE", `${API}/groups/acme/apps/second`, admin)).status, 200);
+    await row(page, "second").waitFor({ state: "detached", timeout: 60_000 });
+    await page.close();
+  });
+
+  it("shows an admin every group", async () => {
+    const page = await open();
+    await login(page, "admin", "admin", SERVE_ADMIN_PASSWORD);
+    await row(page, "hidden").waitFor();
+    await row(page, "hello").waitFor();
+    assert.equal(await page.locator("#objects tbody tr", { hasText: "globex" }).count() >= 2, true);
+    await page.click("#logout");
+    await page.waitForSelector("#login:visible");
+    await page.close();
+  });
+
+  it("ran without script errors or policy violations", () => {
+    assert.deepEqual(pageErrors.filter((e) => !/401|Unauthorized/.test(e)), []);
+  });
+});
