@@ -98,6 +98,7 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     const page = await open();
     await login(page, "group", "acme", "acme-password-1");
     await page.waitForSelector("#who:has-text('group acme')");
+    assert.equal(await page.isVisible("#login"), false, "the login form is gone once logged in");
     await row(page, "hello").locator("td:nth-child(4):has-text('Ready')").waitFor({ timeout: 60_000 });
     const cells = await row(page, "hello").locator("td").allTextContents();
     assert.equal(cells[0], "App");
@@ -120,6 +121,7 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
 
     // It renders: a screenshot with the table drawn, not a blank or unstyled page.
     const shot = await page.screenshot({ fullPage: true });
+    if (process.env.AIRLOFT_SCREENSHOT) (await import("node:fs")).writeFileSync(process.env.AIRLOFT_SCREENSHOT, shot);
     const { share, colours } = inkShare(shot);
     assert.ok(share > 0.05, `only ${(share * 100).toFixed(1)}% of the page is drawn`);
     assert.ok(colours > 20, `only ${colours} colours: styles did not apply`);
