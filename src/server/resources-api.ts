@@ -64,7 +64,7 @@ export class ResourcesApi {
   private read(call: Call, method: string, filter: CollectionFilter): void {
     if (method !== "GET") throw methodNotAllowed(method);
     if (filter.group !== undefined) assertCanSeeGroup(call.principal, filter.group);
-    const current = (): Resource[] => this.visible(call.principal, filter);
+    const current = (): readonly Resource[] => this.visible(call.principal, filter);
     if (!isTrue(call.query.get("watch"))) {
       sendJson(call.res, 200, { kind: "List", apiVersion: "v1", metadata: { resourceVersion: this.options.hub.current }, items: current() });
       return;
@@ -77,11 +77,12 @@ export class ResourcesApi {
     });
   }
 
-  private visible(principal: Principal, filter: CollectionFilter): Resource[] {
+  /** The objects of a collection the principal may see; shared with the store, serialized at once. */
+  private visible(principal: Principal, filter: CollectionFilter): readonly Resource[] {
     const { store } = this.options;
     const group = principal.kind === "group" ? principal.name : filter.group;
-    const candidates = group === undefined ? store.list(filter.kind ? { kind: filter.kind } : {})
-      : [...[store.get(objectKey("Group", "", group))].flatMap((g) => g ?? []), ...store.list({ group })];
+    const candidates = group === undefined ? store.view(filter.kind ? { kind: filter.kind } : {})
+      : [...store.view({ kind: "Group" }).filter((g) => g.metadata.name === group), ...store.view({ group })];
     return candidates.filter((o) => canSee(principal, o) && inCollection(o, filter));
   }
 

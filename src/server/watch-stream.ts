@@ -16,7 +16,7 @@ export function streamWatch(
   req: IncomingMessage,
   res: ServerResponse,
   hub: WatchHub,
-  options: { matches: (obj: Resource) => boolean; current: () => Resource[]; resourceVersion: string | null; onOpen: (end: () => void) => () => void },
+  options: { matches: (obj: Resource) => boolean; current: () => readonly Resource[]; resourceVersion: string | null; onOpen: (end: () => void) => () => void },
 ): void {
   let backlog: WatchEvent[] | undefined;
   let ended = false;

@@ -153,14 +153,24 @@ export class Store {
   }
 
   list(filter: ListFilter = {}): Resource[] {
+    return this.view(filter).map((o) => structuredClone(o));
+  }
+
+  /**
+   * Like list(), without the copies, for answers serialized at once (the API): copying cost
+   * nine tenths of a list. The objects are the store's own and must not be changed.
+   */
+  view(filter: ListFilter = {}): readonly Resource[] {
     // By group through the index: a reconcile that lists its group costs its group, not the store.
     const candidates = filter.group === undefined
       ? Object.values(this.db.data.objects)
       : [...(this.byGroup.get(filter.group) ?? [])].flatMap((k) => this.db.data.objects[k] ?? []);
+    // Keys computed once and compared by code unit: a locale-aware sort cost most of a list of 1,000.
     return candidates
       .filter((o) => (!filter.kind || o.kind === filter.kind) && (filter.group === undefined || o.metadata.group === filter.group))
-      .sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || keyOf(a).localeCompare(keyOf(b)))
-      .map((o) => structuredClone(o));
+      .map((o) => ({ o, order: KIND_ORDER[o.kind], key: keyOf(o) }))
+      .sort((a, b) => a.order - b.order || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .map(({ o }) => o);
   }
 
   private index(key: string, obj: Resource): void {
@@ -278,18 +288,24 @@ export class Store {
     for (const group of groups) {
       const mine = manifests.filter((m) => m.object.metadata.group === group);
       if (mine.length === 0) continue;
-      const before = Object.values(this.db.data.objects).filter((o) => o.metadata.group === group);
-      const afterByKey = new Map(before.map((o) => [keyOf(o), o]));
-      for (const { object } of mine) afterByKey.set(keyOf(object), object);
-      const after = [...afterByKey.values()];
-      const sourceOf = (obj: Resource | undefined): LoadedManifest => mine.find((m) => obj && keyOf(m.object) === keyOf(obj)) ?? (mine[0] as LoadedManifest);
-      for (const { object, message } of admissionErrors(before, after)) errors.push(new ValidationError(sourceOf(object).source, "", message));
-      const names = new Map<string, Resource>();
-      for (const o of after) {
-        if (o.kind !== "App" && o.kind !== "Service") continue;
-        const other = names.get(o.metadata.name);
-        if (other && other.kind !== o.kind) errors.push(new ValidationError(sourceOf(o).source, "metadata.name", `an ${other.kind.toLowerCase()} and a ${o.kind.toLowerCase()} of group ${group} are both named "${o.metadata.name}"; they share one network name`));
-        names.set(o.metadata.name, o);
+      // Through the index, and only as far as needed: an apply costs its group, not the store.
+      const stored = this.byGroup.get(group) ?? new Set<string>();
+      const applied = new Map(mine.map((m) => [keyOf(m.object), m]));
+      if ([...applied.keys(), ...stored].some((k) => k.startsWith("Quota/"))) {
+        const before = [...stored].flatMap((k) => this.db.data.objects[k] ?? []);
+        const after = [...before.filter((o) => !applied.has(keyOf(o))), ...mine.map((m) => m.object)];
+        for (const { object, message } of admissionErrors(before, after)) {
+          errors.push(new ValidationError((object && applied.get(keyOf(object))?.source) ?? (mine[0] as LoadedManifest).source, "", message));
+        }
+      }
+      for (const { object, source } of mine) {
+        if (object.kind !== "App" && object.kind !== "Service") continue;
+        const otherKind = object.kind === "App" ? "Service" : "App";
+        const otherKey = objectKey(otherKind, group, object.metadata.name);
+        // Both in this apply: said once, at the app.
+        if (stored.has(otherKey) || (applied.has(otherKey) && object.kind === "App")) {
+          errors.push(new ValidationError(source, "metadata.name", `an ${otherKind.toLowerCase()} and a ${object.kind.toLowerCase()} of group ${group} are both named "${object.metadata.name}"; they share one network name`));
+        }
       }
     }
     return errors;
