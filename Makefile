@@ -1,5 +1,5 @@
 # AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
-.PHONY: quickstart aws-demo build typecheck test test-unit bench bench-store bench-compose bench-aws bench-watch down clean
+.PHONY: quickstart aws-demo build typecheck test test-unit bench bench-store bench-compose bench-aws bench-watch bench-api down clean
 
 quickstart:
 	sh scripts/quickstart.sh
@@ -28,7 +28,7 @@ node_modules: package-lock.json
 
 # Benchmarks print their figures and a peer's, and write bench/results/*.json; they are not
 # tests (a smoke run of each with tiny sizes is). `make bench` runs them all (about 30 minutes).
-bench: bench-store bench-compose bench-aws bench-watch
+bench: bench-store bench-compose bench-aws bench-watch bench-api
 
 bench-store: node_modules
 	npx tsx bench/store.ts
@@ -42,6 +42,10 @@ bench-aws: node_modules
 
 bench-watch: node_modules
 	npx tsx bench/watch.ts
+
+# The API server under concurrent clients (autocannon) against json-server, and its memory.
+bench-api: node_modules
+	npx tsx bench/api.ts
 
 down:
 	-DOCKER_HOST=$$(sh scripts/engine.sh up 2>/dev/null) npx airloft delete -f manifests/ --timeout 60s

@@ -32,6 +32,15 @@ describe("benchmarks, smoke runs with tiny sizes (figures not checked: speed is 
     assert.deepEqual(rows.map((x) => [x.store, x.objects]), [["AirLoft", 30], ["lowdb, write per update", 30], ["AirLoft", 60]]);
   });
 
+  it("API server against json-server", async function () {
+    this.timeout(120_000);
+    const r = await bench("api.ts", ["40", "1", "4"], { AIRLOFT_BENCH_RESULTS: results });
+    assert.equal(r.code, 0, r.out);
+    const rows = read("api").rows as Array<{ server: string; requestsPerSecond: number; non2xx: number; errors: number }>;
+    assert.deepEqual(rows.map((x) => x.server).sort(), ["AirLoft", "AirLoft", "AirLoft", "json-server", "json-server", "json-server"]);
+    assert.ok(rows.every((x) => x.requestsPerSecond > 0 && x.non2xx === 0 && x.errors === 0), JSON.stringify(rows));
+  });
+
   it("AWS control loop", async function () {
     this.timeout(300_000);
     await requireAws(this);
