@@ -16,7 +16,7 @@ typecheck: node_modules
 
 # The end-to-end tests start and stop their own private dockerd; they need root.
 test:
-	sh scripts/ensure-deps.sh
+	sh scripts/ensure-deps.sh test
 	npx tsc --noEmit
 	npx mocha
 
@@ -34,7 +34,7 @@ bench-store: node_modules
 	npx tsx bench/store.ts
 
 bench-compose: node_modules
-	sh scripts/ensure-deps.sh
+	sh scripts/ensure-deps.sh test
 	npx tsx bench/compose.ts
 
 bench-aws: node_modules

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs what AirLoft and its tests need on a fresh Debian machine: Docker's engine,
-# chromium (the status page's browser test), Debian's busybox-static (the test and example images are made from it, with no registry),
-# and the npm packages. Does nothing that is already there.
+# Installs what AirLoft needs on a fresh Debian machine: Docker's engine, Debian's
+# busybox-static (the test and example images are made from it, with no registry), and the npm
+# packages; with "test", also what only the tests need (docker-compose, chromium). Does nothing
+# that is already there.
 set -eu
 cd "$(dirname "$0")/.."
 missing=""
@@ -9,10 +10,12 @@ command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
 command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
 # redis-server and redis-cli go into the Redis image the service tests build.
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
-# docker-compose: the peer the benchmarks measure AirLoft against (a smoke run is a test).
-command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
-# chromium: the status page's test drives it headless through playwright-core.
-command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+if [ "${1:-}" = test ]; then
+  # docker-compose: the peer the benchmarks measure AirLoft against (a smoke run is a test).
+  command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
+  # chromium: the status page's test drives it headless through playwright-core.
+  command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+fi
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing$missing" >&2

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { jsonLines } from "../../src/cli/remote/client.js";
 import { createLogger } from "../../src/log.js";
 import { ApiServer, type ApiServerOptions } from "../../src/server/server.js";
 import { TokenService } from "../../src/server/tokens.js";
@@ -148,14 +149,9 @@ export class WatchReader {
   }
 
   private async pump(body: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    let buffered = "";
     try {
-      for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-        buffered += decoder.decode(chunk, { stream: true });
-        const parts = buffered.split("\n");
-        buffered = parts.pop() ?? "";
-        for (const part of parts) if (part.trim()) this.lines.push(JSON.parse(part));
+      for await (const line of jsonLines(body)) {
+        this.lines.push(line as WatchReader["lines"][number]);
         for (const wake of this.waiters.splice(0)) wake();
       }
     } finally {

@@ -86,7 +86,8 @@ export class ApiClient {
   }
 }
 
-async function* jsonLines(body: ReadableStream<Uint8Array> | null): AsyncGenerator<WatchLine> {
+/** The JSON lines of a watch stream, as they arrive. */
+export async function* jsonLines(body: ReadableStream<Uint8Array> | null): AsyncGenerator<WatchLine> {
   if (!body) return;
   const decoder = new TextDecoder();
   let buffered = "";
