@@ -96,6 +96,36 @@ async function load(scenario: string, server: string, options: autocannon.Option
   };
 }
 
+interface Target {
+  readonly server: string;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  readonly onePath: string;
+  readonly listPath: string;
+  readonly applyPath: (i: number) => string;
+  readonly applyBody: (i: number, replicas: number) => object;
+}
+
+/** The same three runs against either server: get one object, list a group, apply a changed object. */
+async function scenarios(target: Target): Promise<Row[]> {
+  const { server, url, headers } = target;
+  const rows: Row[] = [];
+  rows.push(await load("get one object", server, { url: url + target.onePath, headers }));
+  rows.push(await load(`list a group (${Math.floor((objects - GROUPS) / GROUPS)} apps)`, server, { url: url + target.listPath, headers }));
+  let n = 0;
+  rows.push(await load("apply one object (a changed spec each time)", server, {
+    url,
+    requests: [{
+      method: "PUT",
+      setupRequest: (req) => {
+        const i = (n++ % TOUCHED) * GROUPS;
+        return { ...req, path: target.applyPath(i), headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(target.applyBody(i, 1 + (n % 7))) };
+      },
+    }],
+  }));
+  return rows;
+}
+
 async function airloftRuns(dir: string): Promise<{ rows: Row[]; applyAllMs: number; memory: { afterLoad: ReturnType<typeof memoryMiB>; afterRuns: ReturnType<typeof memoryMiB> } }> {
   const { child, url } = await start(process.execPath, ["--import", "tsx", join(here, "lib/api-server.ts"), join(dir, "state.json")], /^(http:\/\/\S+)$/);
   try {
@@ -115,20 +145,15 @@ async function airloftRuns(dir: string): Promise<{ rows: Row[]; applyAllMs: numb
     await fetch(`${url}/api/accounts/groups/team-0`, { method: "PUT", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ password: "team-0-password" }) });
     const tenant = { authorization: `Bearer ${await login({ group: "team-0", password: "team-0-password" })}` };
     const afterLoad = memoryMiB(child.pid);
-    const rows: Row[] = [];
-    rows.push(await load("get one object", "AirLoft", { url: `${url}${API}/groups/team-0/apps/app-5`, headers: tenant }));
-    rows.push(await load(`list a group (${Math.floor((objects - GROUPS) / GROUPS)} apps)`, "AirLoft", { url: `${url}${API}/groups/team-0/apps`, headers: tenant }));
-    let n = 0;
-    rows.push(await load("apply one object (a changed spec each time)", "AirLoft", {
+    const rows = await scenarios({
+      server: "AirLoft",
       url,
-      requests: [{
-        method: "PUT",
-        setupRequest: (req) => {
-          const i = (n++ % TOUCHED) * GROUPS;
-          return { ...req, path: `${API}/groups/team-0/apps/app-${i}`, headers: { ...tenant, "content-type": "application/json" }, body: JSON.stringify(appSpec(i, 1 + (n % 7))) };
-        },
-      }],
-    }));
+      headers: tenant,
+      onePath: `${API}/groups/team-0/apps/app-5`,
+      listPath: `${API}/groups/team-0/apps`,
+      applyPath: (i) => `${API}/groups/team-0/apps/app-${i}`,
+      applyBody: (i, replicas) => appSpec(i, replicas),
+    });
     return { rows, applyAllMs, memory: { afterLoad, afterRuns: memoryMiB(child.pid) } };
   } finally {
     child.kill("SIGTERM");
@@ -147,20 +172,15 @@ async function peerRuns(dir: string): Promise<{ rows: Row[]; memory: { afterLoad
   try {
     await until(async () => (await fetch(`${url}/apps/team-0.app-0`).catch(() => undefined))?.ok === true);
     const afterLoad = memoryMiB(child.pid);
-    const rows: Row[] = [];
-    rows.push(await load("get one object", "json-server", { url: `${url}/apps/team-0.app-5` }));
-    rows.push(await load(`list a group (${Math.floor((objects - GROUPS) / GROUPS)} apps)`, "json-server", { url: `${url}/apps?group=team-0` }));
-    let n = 0;
-    rows.push(await load("apply one object (a changed spec each time)", "json-server", {
+    const rows = await scenarios({
+      server: "json-server",
       url,
-      requests: [{
-        method: "PUT",
-        setupRequest: (req) => {
-          const i = (n++ % TOUCHED) * GROUPS;
-          return { ...req, path: `/apps/team-0.app-${i}`, headers: { "content-type": "application/json" }, body: JSON.stringify({ id: `team-0.app-${i}`, group: "team-0", ...appSpec(i, 1 + (n % 7)) }) };
-        },
-      }],
-    }));
+      headers: {},
+      onePath: "/apps/team-0.app-5",
+      listPath: "/apps?group=team-0",
+      applyPath: (i) => `/apps/team-0.app-${i}`,
+      applyBody: (i, replicas) => ({ id: `team-0.app-${i}`, group: "team-0", ...appSpec(i, replicas) }),
+    });
     return { rows, memory: { afterLoad, afterRuns: memoryMiB(child.pid) } };
   } finally {
     child.kill("SIGTERM");
