@@ -97,7 +97,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .requiredOption("--for <what>", "condition=Ready, condition=Stalled=True, or delete")
     .option("-g, --group <group>", "the object's group")
     .option("--timeout <duration>", "how long to wait", "5m")
-    .action(run(async (words: string[], opts: { for: string; group?: string; timeout?: string }) => (server("wait"), (await import("./commands/wait.js")).waitCommand(words, globals(opts)))));
+    .action(run(async (words: string[], opts: { for: string; group?: string; timeout?: string }) => {
+      const url = server();
+      return url ? (await import("./remote/commands.js")).remoteWait(url, words, opts) : (await import("./commands/wait.js")).waitCommand(words, globals(opts));
+    }));
 
   program.command("controller")
     .description("run the control loop in the foreground until interrupted")

@@ -1,5 +1,5 @@
 import { AirloftError } from "../errors.js";
-import type { AccountKind, AccountRecord, Store } from "../store/store.js";
+import type { AccountKind, AccountRecord, Store, StoreEvent } from "../store/store.js";
 import { decoyHash, generatePassword, hashPassword, verifyPassword } from "./passwords.js";
 import type { Principal } from "./tokens.js";
 
@@ -13,7 +13,21 @@ export class ForbiddenError extends AirloftError {
 
 /** Admin and group accounts, kept in the state file with hashed passwords. */
 export class Accounts {
-  constructor(private readonly store: Store) {}
+  /**
+   * A group's account goes with its Group: a group created again later under the same name
+   * must not accept the old password.
+   */
+  private readonly onChange = (change: StoreEvent): void => {
+    if (change.type === "removed" && change.object.kind === "Group") void this.store.deleteAccount("group", change.object.metadata.name);
+  };
+
+  constructor(private readonly store: Store) {
+    store.events.on("change", this.onChange);
+  }
+
+  close(): void {
+    this.store.events.off("change", this.onChange);
+  }
 
   /**
    * Makes the first admin if there is none: with AIRLOFT_ADMIN_PASSWORD, or a generated

@@ -85,6 +85,7 @@ export class ApiServer {
     await closed;
     clearTimeout(grace);
     this.hub.close();
+    this.accounts.close();
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -247,6 +247,12 @@ export class Store {
     await this.persist();
   }
 
+  async deleteAccount(kind: AccountKind, name: string): Promise<void> {
+    if (!this.db.data.accounts?.[kind][name]) return;
+    delete this.db.data.accounts[kind][name];
+    await this.persist();
+  }
+
   eventsOf(obj: Resource): StoredEvent[] {
     return [...(this.db.data.events[obj.metadata.uid ?? ""] ?? [])];
   }

@@ -99,6 +99,12 @@ describe("the CLI against airloft serve, on a real Docker engine", function () {
     const table = await as(acmeEnv, "get");
     assert.match(table.stdout, /^group\s+-\s+acme\s+True/m);
     assert.match(table.stdout, /^app\s+acme\s+hello\s+True/m);
+    const waited = await as(acmeEnv, "wait", "app/hello", "--for", "condition=Ready", "--timeout", "30s");
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.match(waited.stdout, /app\/hello condition met/);
+    const stalled = await as(acmeEnv, "wait", "app/hello", "--for", "condition=Stalled=True", "--timeout", "2s");
+    assert.equal(stalled.code, 1);
+    assert.match(stalled.stderr, /timed out waiting for condition=Stalled=True on app\/hello/);
     const described = await as(acmeEnv, "describe", "app/hello");
     assert.match(described.stdout, /Replicas:\s+2 ready/);
     assert.match(described.stdout, /Created\s+created by apply/);

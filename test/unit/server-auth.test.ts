@@ -184,4 +184,16 @@ describe("API server: groups as tenants", function () {
     assert.equal(deleted.status, 200);
     assert.deepEqual(deleted.body.changes?.map((c) => c.display).sort(), ["app/globex/secret-app", "group/globex"]);
   });
+
+  it("forgets a group's account once the group is gone", async () => {
+    const token = await api.tenant("gone");
+    assert.ok(api.store.account("group", "gone"));
+    assert.equal((await api.call("DELETE", `${API}/groups/gone`, { token: admin })).status, 200);
+    assert.ok(api.store.account("group", "gone"), "kept while the group is being deleted");
+    await api.store.removeFinalizer("Group//gone", "airloft.dev/infrastructure");
+    await api.store.flush();
+    assert.equal(api.store.account("group", "gone"), undefined);
+    assert.equal((await api.call("GET", "/api/whoami", { token })).status, 403);
+    assert.equal((await api.call("POST", "/api/tokens", { body: { group: "gone", password: "gone-password-1" } })).status, 401);
+  });
 });

@@ -1,5 +1,5 @@
 import { getCondition } from "../../resources/conditions.js";
-import type { ConditionType } from "../../resources/types.js";
+import type { ConditionType, Resource } from "../../resources/types.js";
 import { parseDuration } from "../../util/duration.js";
 import { findObject, openStore, parseRef, UsageError, type GlobalOptions } from "../context.js";
 import { NotFoundError } from "../../errors.js";
@@ -15,10 +15,7 @@ export interface WaitOptions extends GlobalOptions {
  * object is gone (`--for delete`). The loop itself runs elsewhere: `airloft controller`.
  */
 export async function waitCommand(words: string[], options: WaitOptions): Promise<number> {
-  const match = /^condition=(Ready|Reconciling|Stalled)(?:=(True|False|Unknown))?$|^(delete)$/.exec(options.for);
-  if (!match) throw new UsageError(`--for takes condition=Ready, condition=Stalled=True or delete, not ${options.for}`);
-  const type = match[1] as ConditionType | undefined;
-  const wanted = match[2] ?? "True";
+  const goal = parseWaitFor(options.for);
   const ref = parseRef(words, options.group);
   const store = await openStore(options, { write: false, command: "airloft wait" });
   const deadline = Date.now() + parseDuration(options.timeout ?? "5m");
@@ -28,21 +25,42 @@ export async function waitCommand(words: string[], options: WaitOptions): Promis
     try {
       obj = findObject(store, ref);
     } catch (err) {
-      if (err instanceof NotFoundError && match[3] === "delete") return 0;
+      if (err instanceof NotFoundError && goal.deleted) return 0;
       throw err;
     }
-    if (type) {
-      const c = getCondition(obj.status, type);
-      if (c && c.status === wanted && c.observedGeneration === obj.metadata.generation) {
-        process.stdout.write(`${obj.kind.toLowerCase()}/${obj.metadata.name} condition met\n`);
-        return 0;
-      }
+    if (conditionMet(obj, goal)) {
+      process.stdout.write(`${obj.kind.toLowerCase()}/${obj.metadata.name} condition met\n`);
+      return 0;
     }
     if (Date.now() > deadline) {
-      const c = type ? getCondition(obj.status, type) : undefined;
-      process.stderr.write(`error: timed out waiting for ${options.for} on ${obj.kind.toLowerCase()}/${obj.metadata.name}${c ? ` (now ${c.status}: ${c.reason}: ${c.message})` : ""}\n`);
+      process.stderr.write(timedOut(obj, goal, options.for));
       return 1;
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+export interface WaitGoal {
+  /** The condition that must hold at the current generation, or undefined for `delete`. */
+  readonly type: ConditionType | undefined;
+  readonly status: string;
+  readonly deleted: boolean;
+}
+
+/** Reads `--for`: condition=TYPE[=STATUS] or delete. */
+export function parseWaitFor(text: string): WaitGoal {
+  const match = /^condition=(Ready|Reconciling|Stalled)(?:=(True|False|Unknown))?$|^(delete)$/.exec(text);
+  if (!match) throw new UsageError(`--for takes condition=Ready, condition=Stalled=True or delete, not ${text}`);
+  return { type: match[1] as ConditionType | undefined, status: match[2] ?? "True", deleted: match[3] === "delete" };
+}
+
+export function conditionMet(obj: Resource, goal: WaitGoal): boolean {
+  if (!goal.type) return false;
+  const c = getCondition(obj.status, goal.type);
+  return c !== undefined && c.status === goal.status && c.observedGeneration === obj.metadata.generation;
+}
+
+export function timedOut(obj: Resource, goal: WaitGoal, text: string): string {
+  const c = goal.type ? getCondition(obj.status, goal.type) : undefined;
+  return `error: timed out waiting for ${text} on ${obj.kind.toLowerCase()}/${obj.metadata.name}${c ? ` (now ${c.status}: ${c.reason}: ${c.message})` : ""}\n`;
 }

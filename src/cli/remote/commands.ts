@@ -7,6 +7,7 @@ import type { Kind, Resource, StoredEvent } from "../../resources/types.js";
 import type { ChangeAction } from "../../store/store.js";
 import { parseDuration } from "../../util/duration.js";
 import { parseRef, UsageError, type ResourceRef } from "../context.js";
+import { conditionMet, parseWaitFor, timedOut } from "../commands/wait.js";
 import { describeObject, instanceTable } from "../describe.js";
 import { parseFormat, renderObjects } from "../output.js";
 import { API_PREFIX, ApiClient, objectPath, RemoteError, type WatchLine } from "./client.js";
@@ -103,6 +104,28 @@ export async function remoteDelete(server: string, words: string[], options: { f
     return 1;
   }
   return 0;
+}
+
+/** `wait` against a server: follows the object on the watch stream until the goal holds. */
+export async function remoteWait(server: string, words: string[], options: { for: string; group?: string; timeout?: string }): Promise<number> {
+  const goal = parseWaitFor(options.for);
+  const client = new ApiClient(server);
+  let obj: Resource;
+  try {
+    obj = await findRemote(client, parseRef(words, options.group));
+  } catch (err) {
+    if (goal.deleted && err instanceof RemoteError && err.status === 404) return 0;
+    throw err;
+  }
+  const key = keyOf(obj);
+  const met = (o: Resource | undefined): boolean => (goal.deleted ? o === undefined : o !== undefined && conditionMet(o, goal));
+  const final = (await follow(client, [key], met, options.timeout, () => undefined)).get(key);
+  if (met(final)) {
+    process.stdout.write(`${obj.kind.toLowerCase()}/${obj.metadata.name} condition met\n`);
+    return 0;
+  }
+  process.stderr.write(timedOut(final ?? obj, goal, options.for));
+  return 1;
 }
 
 function collectionPath(kindWord: string | undefined, group: string | undefined): string {
