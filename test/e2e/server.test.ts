@@ -43,7 +43,13 @@ describe("the CLI against airloft serve, on a real Docker engine", function () {
     acmeEnv = { DOCKER_HOST: "unix:///nonexistent", AIRLOFT_CONFIG: join(server.dir, "acme-credentials.json"), CI: "" };
   });
 
-  after(async () => {
+  after(async function () {
+    this.timeout(90_000);
+    // The last test stopped the server: start it again on the same state file to clean up.
+    if (server?.url) {
+      await server.start();
+      await server.deleteGroups(["acme", "globex"]);
+    }
     await server?.stop();
     server?.remove();
   });

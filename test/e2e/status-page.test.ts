@@ -50,12 +50,12 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     server = new ServeProcess({ DOCKER_HOST: engine.host });
     await server.start();
     admin = await server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
-    for (const name of ["acme", "globex"]) {
+    for (const name of ["pageco", "otherco"]) {
       assert.equal((await server.api("POST", `${API}/apply`, admin, group(name))).status, 200);
       await fetch(`${server.url}/api/accounts/groups/${name}`, { method: "PUT", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, body: JSON.stringify({ password: `${name}-password-1` }) });
     }
-    assert.equal((await server.api("POST", `${API}/apply`, admin, app("acme", "hello"))).status, 200);
-    assert.equal((await server.api("POST", `${API}/apply`, admin, app("globex", "hidden"))).status, 200);
+    assert.equal((await server.api("POST", `${API}/apply`, admin, app("pageco", "hello"))).status, 200);
+    assert.equal((await server.api("POST", `${API}/apply`, admin, app("otherco", "hidden"))).status, 200);
     // A fresh profile (playwright makes one per launch); no background networking: the browser talks to 127.0.0.1 only.
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -63,8 +63,10 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     });
   });
 
-  after(async () => {
+  after(async function () {
+    this.timeout(90_000);
     await browser?.close();
+    if (server?.url) await server.deleteGroups(["pageco", "otherco"]);
     await server?.stop();
     server?.remove();
   });
@@ -85,10 +87,12 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     await page.click("#login-submit");
   };
   const row = (page: Page, name: string) => page.locator(`#objects tbody tr`, { hasText: name });
+  /** Waits until the row's Ready cell says exactly "Ready" ("Not ready" contains the word too). */
+  const readyRow = (page: Page, name: string) => row(page, name).locator("td:nth-child(4)", { hasText: /^Ready$/ }).waitFor({ timeout: 60_000 });
 
   it("refuses a wrong password on the page", async () => {
     const page = await open();
-    await login(page, "group", "acme", "wrong-password");
+    await login(page, "group", "pageco", "wrong-password");
     await page.waitForSelector("#login-error:has-text('wrong name or password')");
     assert.equal(await page.isVisible("#status"), false);
     await page.close();
@@ -96,13 +100,13 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
 
   it("shows a group its own objects with readiness, replicas and endpoints, updating live", async () => {
     const page = await open();
-    await login(page, "group", "acme", "acme-password-1");
-    await page.waitForSelector("#who:has-text('group acme')");
+    await login(page, "group", "pageco", "pageco-password-1");
+    await page.waitForSelector("#who:has-text('group pageco')");
     assert.equal(await page.isVisible("#login"), false, "the login form is gone once logged in");
-    await row(page, "hello").locator("td:nth-child(4):has-text('Ready')").waitFor({ timeout: 60_000 });
+    await readyRow(page, "hello");
     const cells = await row(page, "hello").locator("td").allTextContents();
     assert.equal(cells[0], "App");
-    assert.equal(cells[1], "acme");
+    assert.equal(cells[1], "pageco");
     assert.equal(cells[3], "Ready");
     assert.equal(cells[4], "Converged");
     assert.equal(cells[5], "1/1");
@@ -110,13 +114,13 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     assert.equal(await row(page, "hidden").count(), 0, "another group's app is not shown");
 
     // A change made elsewhere reaches the open page through the watch stream, without a reload.
-    assert.equal((await server.api("POST", `${API}/apply`, admin, app("acme", "second"))).status, 200);
+    assert.equal((await server.api("POST", `${API}/apply`, admin, app("pageco", "second"))).status, 200);
     await row(page, "second").waitFor({ timeout: 30_000 });
-    await row(page, "second").locator("td:nth-child(4):has-text('Ready')").waitFor({ timeout: 60_000 });
+    await readyRow(page, "second");
 
     // The events of the object clicked.
     await row(page, "hello").click();
-    await page.waitForSelector("#details-title:has-text('app/acme/hello')");
+    await page.waitForSelector("#details-title:has-text('app/pageco/hello')");
     await page.locator("#events tbody tr", { hasText: "created by apply" }).waitFor();
 
     // It renders: a screenshot with the table drawn, not a blank or unstyled page.
@@ -129,7 +133,7 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     assert.equal(header, "rgb(29, 36, 51)", "the stylesheet applied");
 
     // Deleting shows Deleting, then the row goes.
-    assert.equal((await server.api("DELETE", `${API}/groups/acme/apps/second`, admin)).status, 200);
+    assert.equal((await server.api("DELETE", `${API}/groups/pageco/apps/second`, admin)).status, 200);
     await row(page, "second").waitFor({ state: "detached", timeout: 60_000 });
     await page.close();
   });
@@ -139,7 +143,7 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     await login(page, "admin", "admin", SERVE_ADMIN_PASSWORD);
     await row(page, "hidden").waitFor();
     await row(page, "hello").waitFor();
-    assert.equal(await page.locator("#objects tbody tr", { hasText: "globex" }).count() >= 2, true);
+    assert.equal(await page.locator("#objects tbody tr", { hasText: "otherco" }).count() >= 2, true);
     await page.click("#logout");
     await page.waitForSelector("#login:visible");
     await page.close();

@@ -57,6 +57,22 @@ export class ServeProcess {
     return code;
   }
 
+  /**
+   * Deletes groups with everything in them and waits until they are gone: group names are
+   * unique per engine, and the suites share one.
+   */
+  async deleteGroups(groups: readonly string[]): Promise<void> {
+    const admin = await this.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
+    for (const group of groups) await this.api("DELETE", `/apis/airloft.dev/v1alpha1/groups/${group}?cascade=true`, admin);
+    const deadline = Date.now() + 60_000;
+    for (const group of groups) {
+      while ((await this.api("GET", `/apis/airloft.dev/v1alpha1/groups/${group}`, admin)).status !== 404) {
+        if (Date.now() > deadline) throw new Error(`group ${group} was not deleted: ${this.output}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
