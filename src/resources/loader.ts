@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { isMap, isScalar, LineCounter, parseAllDocuments, type Document, type Node } from "yaml";
+import { isMap, isNode, isScalar, LineCounter, parseAllDocuments, visit, type Document, type Node } from "yaml";
 import { ValidationError, ValidationErrors, type SourcePosition } from "../errors.js";
 import { keyOf, isKind } from "./kinds.js";
 import { checkPolicy } from "./policy.js";
@@ -131,6 +131,17 @@ function loadDocument(doc: Document.Parsed, position: (offset: number) => Source
     };
   }
   if (doc.contents === null) return {}; // an empty document, e.g. a trailing "---"
+  // A mapping key that is a list, a mapping, binary or empty (`? {a: b}: c`) would silently become a string.
+  let badKey: { at: SourcePosition } | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && ["string", "number", "boolean"].includes(typeof pair.key.value)) return undefined;
+      const node = isNode(pair.key) ? pair.key : isNode(pair.value) ? pair.value : undefined;
+      badKey = { at: node?.range ? position(node.range[0]) : start };
+      return visit.BREAK;
+    },
+  });
+  if (badKey) return { errors: [new ValidationError(badKey.at, "", "mapping keys must be plain names, not lists, mappings or nothing")] };
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });

@@ -80,6 +80,14 @@ describe("manifest loader", () => {
     assert.match(message ?? "", /alias-bomb\.yaml:1:1 cannot be read: Excessive alias count/);
   });
 
+  it("rejects mapping keys that are lists, mappings, binary or empty (found by the fuzz test)", () => {
+    for (const [text, line] of [["kind: App\n? {a: b}\n: c\n", 2], ["kind: App\n? [a]\n: c\n", 2], ["kind: App\n!!binary aGk=: x\n", 2], ["kind: App\n: orphan\n", 2]] as const) {
+      const { errors } = loadFile(text, "keys.yaml", "/tmp");
+      assert.equal(errors.length, 1, text);
+      assert.match(errors[0]?.message ?? "", new RegExp(`^keys\\.yaml:${line}:\\d+ mapping keys must be plain names`), text);
+    }
+  });
+
   it("rejects an oversized file without parsing it", () => {
     const big = "# " + "x".repeat(MAX_FILE_BYTES);
     const result = loadFile(big, "big.yaml", "/tmp");
