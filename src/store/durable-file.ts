@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, mkdirSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync, mkdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Adapter } from "lowdb";
 
@@ -27,6 +27,23 @@ export class DurableJSONFile<T> implements Adapter<T> {
     }
     if (text.trim() === "") return null;
     return JSON.parse(text) as T;
+  }
+
+  /**
+   * Removes temp files that writers killed mid-write left behind. Only the lock holder calls
+   * this, so no other writer's temp file can be in progress.
+   */
+  removeLeftovers(): number {
+    const prefix = `.${basename(this.path)}.`;
+    const ours = `${prefix}${process.pid}.tmp`;
+    let removed = 0;
+    for (const name of readdirSync(dirname(this.path))) {
+      if (name.startsWith(prefix) && name.endsWith(".tmp") && name !== ours) {
+        rmSync(join(dirname(this.path), name), { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async write(data: T): Promise<void> {

@@ -130,7 +130,10 @@ export class Store {
     const store = new Store(path, new DurableJSONFile<StateFile>(path), lock, options.groupCommitMs ?? GROUP_COMMIT_MS);
     try {
       await store.reload();
-      if (options.write) await store.persist();
+      if (options.write) {
+        store.adapter.removeLeftovers();
+        await store.persist();
+      }
     } catch (err) {
       lock?.release();
       throw err;
