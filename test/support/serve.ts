@@ -73,6 +73,15 @@ export class ServeProcess {
     }
   }
 
+  /** SIGKILL: no shutdown, no flush; whatever was in flight is cut. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGKILL");
+    await exited;
+  }
+
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
