@@ -1,10 +1,12 @@
 import { strict as assert } from "node:assert";
 import { LABEL } from "../../src/providers/ownership.js";
-import { chaosKills, chaosRandom } from "../support/chaos.js";
+import { getCondition } from "../../src/resources/conditions.js";
+import type { Resource } from "../../src/resources/types.js";
+import { chaosKills, chaosRandom, sleep } from "../support/chaos.js";
 import { ChaosDriver } from "../support/chaos-driver.js";
 import { requireEngine } from "../support/e2e.js";
-import { TEST_IMAGE, type TestEngine } from "../support/engine.js";
-import { ServeProcess } from "../support/serve.js";
+import { engineOutage, TEST_IMAGE, type TestEngine } from "../support/engine.js";
+import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const GROUP = "chaos";
 const groupManifest = `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: ${GROUP}\nspec:\n  provider: docker\n`;
@@ -80,5 +82,35 @@ describe("chaos on Docker: SIGKILL of the controller at random moments (real eng
     assert.deepEqual(networks.filter((n) => !uids.has(n.Labels?.[LABEL.uid] ?? "")).map((n) => n.Name), []);
     assert.deepEqual(volumes.filter((v) => !uids.has(v.Labels?.[LABEL.uid] ?? "")).map((v) => v.Name), []);
     process.stdout.write(`      ${driver.kills} kills survived across ${driver.changes} changes; ${owned.length} containers, all owned and as desired\n`);
+  });
+
+  it("rides out an engine outage: says so in the conditions, keeps running, and converges when it is back", async () => {
+    const random = chaosRandom("engine outage");
+    const driver = new ChaosDriver(server, GROUP, appManifest, random);
+    await driver.setUp(groupManifest, 2);
+    await driver.converged(120_000);
+    const token = await server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
+    // The engine stops while the loop works on a change, and another change comes during the outage.
+    await driver.change();
+    const reasons = await engineOutage(async () => {
+      await driver.change();
+      const seen = new Set<string>();
+      for (let i = 0; i < 240 && !seen.has("EngineUnreachable"); i++) {
+        const list = await server.api("GET", `/apis/airloft.dev/v1alpha1/groups/${GROUP}/apps`, token);
+        for (const o of (list.json as { items: Resource[] }).items) seen.add(getCondition(o.status, "Ready")?.reason ?? "");
+        const group = await server.api("GET", `/apis/airloft.dev/v1alpha1/groups/${GROUP}`, token);
+        seen.add(getCondition((group.json as Resource).status, "Ready")?.reason ?? "");
+        await sleep(250);
+      }
+      assert.equal((await server.api("GET", "/healthz", token)).status, 200, "the server still answers");
+      return seen;
+    });
+    assert.ok(reasons.has("EngineUnreachable"), `conditions seen: ${[...reasons].join(", ")}`);
+    await driver.converged(180_000);
+    const state = driver.checkStateFile();
+    for (const [name, want] of driver.expected) {
+      const mine = await engine.docker.listContainers({ filters: { label: [`${LABEL.instance}=${state.instanceId}`, `${LABEL.name}=${name}`, `${LABEL.kind}=App`] } });
+      assert.equal(mine.length, want.deleted ? 0 : want.replicas, `${name} after the outage`);
+    }
   });
 });

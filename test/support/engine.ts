@@ -50,30 +50,8 @@ async function startEngine(): Promise<TestEngine> {
   const dir = mkdtempSync(join(tmpdir(), "airloft-e2e-"));
   state.dir = dir;
   const socket = join(dir, "docker.sock");
-  const log = openSync(join(dir, "dockerd.log"), "a");
-  const daemon = spawn("/usr/sbin/dockerd", [
-    "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "dockerd.pid"),
-    "--host", `unix://${socket}`, "--storage-driver", "vfs", "--bridge", "none", "--iptables=true",
-  ], { stdio: ["ignore", log, log], detached: false });
-  state.daemon = daemon;
-  // A safety net for runs that end without the root afterAll hook (a crash, a timeout kill).
-  process.once("exit", () => {
-    if (daemon.exitCode === null) daemon.kill("SIGKILL");
-  });
   const docker = new Docker({ socketPath: socket });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await docker.ping();
-      break;
-    } catch {
-      if (daemon.exitCode !== null || Date.now() > deadline) {
-        const tail = readFileSync(join(dir, "dockerd.log"), "utf8").split("\n").slice(-15).join("\n");
-        throw new Error(`dockerd did not start:\n${tail}`);
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  await runDaemon(dir, docker);
   const host = `unix://${socket}`;
   const env = { ...process.env, DOCKER_HOST: host };
   await run("sh", [join(process.cwd(), "scripts/busybox-image.sh"), BUSYBOX_IMAGE], { env });
@@ -82,6 +60,62 @@ async function startEngine(): Promise<TestEngine> {
     docker,
     dir,
   };
+}
+
+/** Starts dockerd on the engine's folder (its data survives a restart) and waits until it answers. */
+async function runDaemon(dir: string, docker: Docker): Promise<void> {
+  const log = openSync(join(dir, "dockerd.log"), "a");
+  const daemon = spawn("/usr/sbin/dockerd", [
+    "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "dockerd.pid"),
+    "--host", `unix://${join(dir, "docker.sock")}`, "--storage-driver", "vfs", "--bridge", "none", "--iptables=true",
+  ], { stdio: ["ignore", log, log], detached: false });
+  state.daemon = daemon;
+  // A safety net for runs that end without the root afterAll hook (a crash, a timeout kill).
+  process.once("exit", () => {
+    if (daemon.exitCode === null) daemon.kill("SIGKILL");
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await docker.ping();
+      return;
+    } catch {
+      if (daemon.exitCode !== null || Date.now() > deadline) {
+        const tail = readFileSync(join(dir, "dockerd.log"), "utf8").split("\n").slice(-15).join("\n");
+        throw new Error(`dockerd did not start:\n${tail}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** Stops the daemon (SIGTERM, as a service manager would) and waits until its processes are gone. */
+async function haltDaemon(): Promise<void> {
+  const { daemon, dir } = state;
+  if (daemon && daemon.exitCode === null) {
+    const exited = new Promise((r) => daemon.once("exit", r));
+    daemon.kill("SIGTERM");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+    if (daemon.exitCode === null) daemon.kill("SIGKILL");
+  }
+  state.daemon = undefined;
+  // dockerd's containerd may outlive it by a moment and keep writing under exec/.
+  for (let i = 0; dir && i < 40; i++) {
+    const left = await run("pgrep", ["-f", dir]).then(() => true, () => false);
+    if (!left) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** An outage: the engine stops, `during` runs, and the engine starts again on the same data. */
+export async function engineOutage<T>(during: () => Promise<T>): Promise<T> {
+  const engine = await useEngine();
+  await haltDaemon();
+  try {
+    return await during();
+  } finally {
+    await runDaemon(engine.dir, engine.docker);
+  }
 }
 
 /** Removes every container, stops the daemon and deletes its folder. */
@@ -93,22 +127,10 @@ export async function stopEngine(): Promise<void> {
     const containers = await engine.docker.listContainers({ all: true }).catch(() => []);
     await Promise.all(containers.map((c) => engine.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
   }
-  const { daemon, dir: engineDir } = state;
-  if (daemon && daemon.exitCode === null) {
-    const exited = new Promise((r) => daemon.once("exit", r));
-    daemon.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-    if (daemon.exitCode === null) daemon.kill("SIGKILL");
-  }
-  state.daemon = undefined;
+  const engineDir = state.dir;
+  await haltDaemon();
   state.dir = undefined;
   if (engineDir) {
-    // dockerd's containerd may outlive it by a moment and keep writing under exec/.
-    for (let i = 0; i < 40; i++) {
-      const left = await run("pgrep", ["-f", engineDir]).then(() => true, () => false);
-      if (!left) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
     // vfs layers can hold read-only files: a plain recursive rm handles them as root.
     await run("umount", ["-R", join(engineDir, "exec")]).catch(() => undefined);
     rmSync(engineDir, { recursive: true, force: true, maxRetries: 3 });
