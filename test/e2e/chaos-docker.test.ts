@@ -61,6 +61,8 @@ describe("chaos on Docker: SIGKILL of the controller at random moments (real eng
       await driver.killAfter(random() * 1500);
       driver.checkStateFile();
     }
+    await driver.restoreAll(120_000);
+    await driver.killAfter(random() * 1500);
     await driver.converged(180_000);
     const state = driver.checkStateFile();
     const owned = await engine.docker.listContainers({ all: true, filters: { label: [`${LABEL.instance}=${state.instanceId}`] } });

@@ -67,6 +67,25 @@ export class ChaosDriver {
     return `roll ${name}`;
   }
 
+  /**
+   * Brings every app back with at least one replica (deleted ones are created again once gone),
+   * so that the final checks count real instances, not an empty group.
+   */
+  async restoreAll(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const [name, want] of this.expected) {
+      if (!want.deleted && want.replicas > 0) continue;
+      const next = { replicas: 2, version: want.version + 1, deleted: false };
+      // A deleted app is created again once the server has let it go (409 until then).
+      while (this.expected.get(name)?.deleted || (this.expected.get(name)?.replicas ?? 0) === 0) {
+        await this.apply(name, next);
+        if (Date.now() > deadline) throw new Error(`${name} could not be created again`);
+        if (this.expected.get(name)?.deleted) await sleep(250);
+      }
+      this.changes++;
+    }
+  }
+
   /** Waits `delayMs`, then kills the server with SIGKILL and starts it again on the same state file. */
   async killAfter(delayMs: number): Promise<void> {
     await sleep(delayMs);
