@@ -1,5 +1,5 @@
 # AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
-.PHONY: quickstart aws-demo build typecheck test test-unit bench bench-store bench-compose bench-aws bench-watch bench-api down clean
+.PHONY: quickstart aws-demo build typecheck test test-unit bench bench-store bench-compose bench-aws bench-watch bench-api chaos down clean
 
 quickstart:
 	sh scripts/quickstart.sh
@@ -19,6 +19,14 @@ test:
 	sh scripts/ensure-deps.sh test
 	npx tsc --noEmit
 	npx mocha
+
+# The long form of the crash, fault and fuzz suites (the regular run has a few kills and a few
+# hundred inputs): KILLS SIGKILLs per chaos test, RUNS inputs per fuzz property.
+KILLS ?= 200
+RUNS ?= 20000
+chaos:
+	sh scripts/ensure-deps.sh test
+	AIRLOFT_CHAOS_KILLS=$(KILLS) AIRLOFT_FUZZ_RUNS=$(RUNS) npx mocha --config test/chaos.mocharc.json
 
 test-unit: node_modules
 	npx mocha --config test/unit/.mocharc.json

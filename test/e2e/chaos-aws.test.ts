@@ -5,7 +5,7 @@ import { LABEL } from "../../src/providers/ownership.js";
 import type { Resource } from "../../src/resources/types.js";
 import { AwsInspector } from "../support/aws-inspect.js";
 import { chaosKills, chaosRandom, sleep } from "../support/chaos.js";
-import { ChaosDriver, type StateFile } from "../support/chaos-driver.js";
+import { chaosApp, ChaosDriver, type StateFile } from "../support/chaos-driver.js";
 import { FaultProxy, type Fault } from "../support/fault-proxy.js";
 import { requireAws, type TestAws } from "../support/moto.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
@@ -13,18 +13,8 @@ import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 const GROUP = "chaos";
 const DOMAIN = "chaos.example.com";
 const groupManifest = `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: ${GROUP}\nspec:\n  provider: aws\n  aws:\n    region: us-east-1\n    vpc:\n      id: default\n    domain: ${DOMAIN}\n`;
-const appManifest = (name: string, replicas: number, version: number): string => `apiVersion: airloft.dev/v1alpha1
-kind: App
-metadata:
-  name: ${name}
-  group: ${GROUP}
-spec:
-  image: example/${name}:1
-  replicas: ${replicas}
-  port: 8080
-  env:
-    VERSION: "${version}"
-`;
+const appManifest = (name: string, replicas: number, version: number): string =>
+  chaosApp(GROUP, name, `  image: example/${name}:1\n  replicas: ${replicas}\n  port: 8080\n  env:\n    VERSION: "${version}"\n`);
 
 /** Faults on a share of calls: mostly throttling, some 500 and 503. */
 function faultsOn(share: number, random: () => number): (call: { service: string; action: string }) => Fault | undefined {
@@ -43,7 +33,12 @@ async function checkAws(inspect: AwsInspector, driver: ChaosDriver, state: State
   const instances = (await inspect.instances()).filter((i) => i.tags[LABEL.instance] === state.instanceId);
   const uids = ChaosDriver.uids(state);
   assert.deepEqual(instances.filter((i) => !uids.has(i.tags[LABEL.uid] ?? "")).map((i) => i.id), [], "instances no object owns");
-  const balancer = (await inspect.loadBalancers())[0];
+  // The group's network, once: one load balancer and its three security groups, no copies.
+  const balancers = (await inspect.loadBalancers()).filter((b) => (b.LoadBalancerName ?? "").startsWith(namePrefix(state.instanceId)));
+  assert.equal(balancers.length, 1, "load balancers");
+  const securityGroups = (await inspect.securityGroups()).filter((g) => g.Tags?.some((t) => t.Key === LABEL.instance && t.Value === state.instanceId));
+  assert.equal(securityGroups.length, 3, "security groups");
+  const balancer = balancers[0];
   const rules = balancer?.LoadBalancerArn ? (await inspect.rules(balancer.LoadBalancerArn)).rules : [];
   const live = [...driver.expected].filter(([, want]) => !want.deleted);
   for (const [name, want] of driver.expected) {

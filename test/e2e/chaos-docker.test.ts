@@ -3,26 +3,20 @@ import { LABEL } from "../../src/providers/ownership.js";
 import { getCondition } from "../../src/resources/conditions.js";
 import type { Resource } from "../../src/resources/types.js";
 import { chaosKills, chaosRandom, sleep } from "../support/chaos.js";
-import { ChaosDriver } from "../support/chaos-driver.js";
+import { chaosApp, ChaosDriver } from "../support/chaos-driver.js";
 import { requireEngine } from "../support/e2e.js";
 import { engineOutage, TEST_IMAGE, type TestEngine } from "../support/engine.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const GROUP = "chaos";
 const groupManifest = `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: ${GROUP}\nspec:\n  provider: docker\n`;
-const appManifest = (name: string, replicas: number, version: number): string => `apiVersion: airloft.dev/v1alpha1
-kind: App
-metadata:
-  name: ${name}
-  group: ${GROUP}
-spec:
-  image: ${TEST_IMAGE}
+const appManifest = (name: string, replicas: number, version: number): string => chaosApp(GROUP, name, `  image: ${TEST_IMAGE}
   command: ["sh", "-c", "echo $VERSION > /www/index.html && exec httpd -f -p $PORT -h /www"]
   replicas: ${replicas}
   port: 8080
   env:
     VERSION: "${version}"
-`;
+`);
 
 /**
  * Crash anywhere, on the real engine: `airloft serve` is killed with SIGKILL at random moments

@@ -6,6 +6,11 @@ import { SERVE_ADMIN_PASSWORD, type ServeProcess } from "./serve.js";
 
 const API = "/apis/airloft.dev/v1alpha1";
 
+/** An App manifest of the chaos group; `spec` is the provider-specific part, indented. */
+export function chaosApp(group: string, name: string, spec: string): string {
+  return `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata:\n  name: ${name}\n  group: ${group}\nspec:\n${spec}`;
+}
+
 /** What the test last had acknowledged for an app: its replicas and version, or deleted. */
 export interface Expected {
   replicas: number;
