@@ -134,6 +134,12 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     proxy.policy = () => undefined;
     const instances = await checkAws(inspect, driver, driver.checkStateFile());
     process.stdout.write(`      ${driver.kills} kills survived across ${driver.changes} changes, ${proxy.totalInjected()} faults injected; ${instances} instances, all owned and as desired\n`);
+
+    // Killed during the deletion of the whole group: once gone, nothing tagged is left.
+    proxy.policy = faultsOn(0.1, random);
+    await driver.deleteGroupUnderKill(random() * 3000);
+    const left = await inspect.leftovers();
+    assert.deepEqual(Object.entries(left).filter(([, n]) => n > 0), [], JSON.stringify(left));
   });
 
   it("stops on a permission error without retrying it", async () => {

@@ -78,6 +78,13 @@ describe("chaos on Docker: SIGKILL of the controller at random moments (real eng
     assert.deepEqual(networks.filter((n) => !uids.has(n.Labels?.[LABEL.uid] ?? "")).map((n) => n.Name), []);
     assert.deepEqual(volumes.filter((v) => !uids.has(v.Labels?.[LABEL.uid] ?? "")).map((v) => v.Name), []);
     process.stdout.write(`      ${driver.kills} kills survived across ${driver.changes} changes; ${owned.length} containers, all owned and as desired\n`);
+
+    // Killed during the deletion of the whole group: once gone, nothing of it is left.
+    await driver.deleteGroupUnderKill(random() * 1500);
+    const filter = { filters: { label: [`${LABEL.instance}=${state.instanceId}`] } };
+    assert.deepEqual((await engine.docker.listContainers({ all: true, ...filter })).map((c) => c.Names[0]), []);
+    assert.deepEqual((await engine.docker.listNetworks(filter)).map((n) => n.Name), []);
+    assert.deepEqual(((await engine.docker.listVolumes(filter)).Volumes ?? []).map((v) => v.Name), []);
   });
 
   it("rides out an engine outage: says so in the conditions, keeps running, and converges when it is back", async () => {

@@ -91,6 +91,15 @@ export class ChaosDriver {
     }
   }
 
+  /** Deletes the group and all it holds, kills the server while that runs, and waits until it is gone. */
+  async deleteGroupUnderKill(delayMs: number): Promise<void> {
+    const res = await this.server.api("DELETE", `${API}/groups/${this.group}?cascade=true`, this.token);
+    if (res.status !== 200) throw new Error(`delete group: ${res.status} ${JSON.stringify(res.json)}`);
+    await this.killAfter(delayMs);
+    await this.server.deleteGroups([this.group]);
+    for (const want of this.expected.values()) want.deleted = true;
+  }
+
   /** Waits `delayMs`, then kills the server with SIGKILL and starts it again on the same state file. */
   async killAfter(delayMs: number): Promise<void> {
     await sleep(delayMs);
