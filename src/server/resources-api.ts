@@ -51,11 +51,11 @@ export class ResourcesApi {
     if (first !== "groups" || !group) return false;
     const kind = plural ? PLURALS[plural] : undefined;
     if (segments.length === 2) await this.object(call, method, "Group", group, group);
-    else if (segments.length === 3 && plural === "events") this.events(call, method, objectKey("Group", "", group));
+    else if (segments.length === 3 && plural === "events") this.events(call, method, group, objectKey("Group", "", group));
     else if (!kind) return false;
     else if (segments.length === 3) this.read(call, method, { kind, group });
     else if (segments.length === 4 && name) await this.object(call, method, kind, group, name);
-    else if (segments.length === 5 && name && sub === "events") this.events(call, method, objectKey(kind, group, name));
+    else if (segments.length === 5 && name && sub === "events") this.events(call, method, group, objectKey(kind, group, name));
     else return false;
     return true;
   }
@@ -120,10 +120,11 @@ export class ResourcesApi {
     throw methodNotAllowed(method);
   }
 
-  private events(call: Call, method: string, key: string): void {
+  /** An object's events; another group's are refused before it is even looked up. */
+  private events(call: Call, method: string, group: string, key: string): void {
     if (method !== "GET") throw methodNotAllowed(method);
+    assertCanSeeGroup(call.principal, group);
     const obj = this.options.store.get(key);
-    if (obj && !canSee(call.principal, obj)) assertCanSeeGroup(call.principal, obj.kind === "Group" ? obj.metadata.name : obj.metadata.group ?? "");
     if (!obj) throw new NotFoundError(`${key} not found`);
     sendJson(call.res, 200, { kind: "EventList", items: this.options.store.eventsOf(obj) });
   }

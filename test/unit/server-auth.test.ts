@@ -150,7 +150,7 @@ describe("API server: groups as tenants", function () {
   });
 
   it("refuses reads of another group's objects", async () => {
-    for (const path of [`${API}/groups/globex/apps/secret-app`, `${API}/groups/globex/apps`, `${API}/groups/globex`, `${API}/groups/globex/apps/secret-app/events`, `${API}/groups/globex/apps?watch=true`, `${API}/groups/globex/apps/missing`]) {
+    for (const path of [`${API}/groups/globex/apps/secret-app`, `${API}/groups/globex/apps`, `${API}/groups/globex`, `${API}/groups/globex/apps/secret-app/events`, `${API}/groups/globex/apps?watch=true`, `${API}/groups/globex/apps/missing`, `${API}/groups/globex/apps/missing/events`, `${API}/groups/globex/events`]) {
       const answer = await api.call("GET", path, { token: acme });
       assert.equal(answer.status, 403, `${path}: ${answer.text}`);
       assert.ok(!answer.text.includes("example/web"), "nothing of the object leaks");
