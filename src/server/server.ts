@@ -1,18 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
+import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Store } from "../store/store.js";
-import { Accounts } from "./accounts.js";
+import { Accounts, ForbiddenError } from "./accounts.js";
 import { AuthApi } from "./auth-api.js";
-import { errorMessage } from "../errors.js";
 import { ApiError, sendError, sendJson, toErrorBody } from "./http.js";
 import { LoginLimiter } from "./login-limiter.js";
 import { API_PREFIX, ResourcesApi } from "./resources-api.js";
 import { serveStatic } from "./static.js";
 import type { Principal, TokenService } from "./tokens.js";
 import { WatchHub } from "./watch-hub.js";
-import { ForbiddenError } from "./accounts.js";
 
 function decodeSegment(segment: string): string {
   try {

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { writeFileSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { PNG } from "pngjs";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
@@ -125,7 +126,8 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
 
     // It renders: a screenshot with the table drawn, not a blank or unstyled page.
     const shot = await page.screenshot({ fullPage: true });
-    if (process.env.AIRLOFT_SCREENSHOT) (await import("node:fs")).writeFileSync(process.env.AIRLOFT_SCREENSHOT, shot);
+    // AIRLOFT_SCREENSHOT=FILE keeps it, to look at by eye.
+    if (process.env.AIRLOFT_SCREENSHOT) writeFileSync(process.env.AIRLOFT_SCREENSHOT, shot);
     const { share, colours } = inkShare(shot);
     assert.ok(share > 0.05, `only ${(share * 100).toFixed(1)}% of the page is drawn`);
     assert.ok(colours > 20, `only ${colours} colours: styles did not apply`);
