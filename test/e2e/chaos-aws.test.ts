@@ -142,6 +142,29 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     assert.deepEqual(Object.entries(left).filter(([, n]) => n > 0), [], JSON.stringify(left));
   });
 
+  it("an endpoint that throttles everything: the objects say Throttled, the loop backs off, and converges once it stops", async () => {
+    proxy.policy = () => "throttle";
+    const driver = new ChaosDriver(await serve(), GROUP, appManifest, chaosRandom("AWS throttled"));
+    await driver.setUp(groupManifest, 1);
+    const token = await driver.server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
+    let reason = "";
+    for (let i = 0; i < 600 && reason !== "Throttled"; i++) {
+      const group = (await driver.server.api("GET", `/apis/airloft.dev/v1alpha1/groups/${GROUP}`, token)).json as Resource;
+      reason = getCondition(group.status, "Ready")?.reason ?? "";
+      await sleep(250);
+    }
+    assert.equal(reason, "Throttled");
+    // Backoff: the calls made while everything is refused grow slowly, not in a tight loop.
+    const before = proxy.total();
+    await sleep(5000);
+    const during = proxy.total() - before;
+    assert.ok(during < 40, `${during} calls in 5 s while throttled`);
+    process.stdout.write(`      throttled: ${during} calls in 5 s while every call was refused (the SDK's retries and the queue's backoff)\n`);
+    proxy.policy = () => undefined;
+    await driver.converged(300_000);
+    await checkAws(inspect, driver, driver.checkStateFile());
+  });
+
   it("stops on a permission error without retrying it", async () => {
     proxy.policy = ({ action }) => (action === "RunInstances" ? "denied" : undefined);
     const driver = new ChaosDriver(await serve(), GROUP, appManifest, chaosRandom("AWS permission"));
