@@ -58,12 +58,11 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-g, --group <group>", "only this group")
     .option("-o, --output <format>", "table, wide, yaml or json", "table")
     .option("--show-secrets", "include generated credentials (with -o json or yaml)")
-    .option("-w, --watch", "after the list, print each change as it happens (with --server)")
+    .option("-w, --watch", "after the list, print each change as it happens, until Ctrl-C")
     .action(run(async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean; watch?: boolean }) => {
       if (words.length === 1 && /^sources?$/.test(words[0] ?? "")) return (server("get sources"), (await import("./commands/sources.js")).sourcesCommand(globals(opts)));
       const url = server();
       if (url) return (await import("./remote/commands.js")).remoteGet(url, words, opts);
-      if (opts.watch) throw new UsageError("get --watch follows a server's watch stream: add --server URL (airloft serve runs one)");
       return (await import("./commands/get.js")).getCommand(words, globals(opts));
     }));
 

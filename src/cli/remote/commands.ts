@@ -10,7 +10,8 @@ import { parseRef, UsageError, type ResourceRef } from "../context.js";
 import { conditionMet, parseWaitFor, timedOut } from "../commands/wait.js";
 import { describeObject, instanceTable } from "../describe.js";
 import { parseFormat, renderObjects } from "../output.js";
-import { API_PREFIX, ApiClient, objectPath, RemoteError, type WatchLine } from "./client.js";
+import { changePrinter, untilInterrupted } from "../watch-rows.js";
+import { API_PREFIX, ApiClient, objectPath, RemoteError } from "./client.js";
 
 interface RemoteChange {
   readonly key: string;
@@ -199,30 +200,10 @@ function reportNotReady(keys: readonly string[], final: Map<string, Resource | u
 
 /** Prints the current rows, then one row per change, like `kubectl get --watch`. */
 async function watchRows(client: ApiClient, path: string, format: ReturnType<typeof parseFormat>): Promise<number> {
-  const controller = new AbortController();
-  const interrupt = (): void => controller.abort();
-  process.once("SIGINT", interrupt);
-  process.once("SIGTERM", interrupt);
-  let header = true;
-  const print = (line: WatchLine): void => {
-    if (!line.object) return;
-    if (format === "json") {
-      process.stdout.write(JSON.stringify({ type: line.type, object: line.object }) + "\n");
-      return;
-    }
-    if (format === "yaml") {
-      process.stdout.write(`# ${line.type}\n${renderObjects([line.object], "yaml")}---\n`);
-      return;
-    }
-    const rows = renderObjects([line.type === "DELETED" ? { ...line.object, metadata: { ...line.object.metadata, deletionTimestamp: line.object.metadata.deletionTimestamp ?? "gone" } } : line.object], format).split("\n");
-    process.stdout.write(`${(header ? rows : rows.slice(1)).join("\n")}`);
-    header = false;
-  };
-  try {
-    await client.watch(path, print, controller.signal);
-  } finally {
-    process.off("SIGINT", interrupt);
-    process.off("SIGTERM", interrupt);
-  }
+  const print = changePrinter(format);
+  const { signal } = untilInterrupted();
+  await client.watch(path, (line) => {
+    if (line.object && line.type !== "BOOKMARK") print(line.type, line.object);
+  }, signal);
   return 0;
 }
