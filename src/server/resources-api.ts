@@ -41,7 +41,7 @@ export class ResourcesApi {
     const [first, group, plural, name, sub] = segments;
     const pluralKind = first ? PLURALS[first] : undefined;
     if (segments.length === 1) {
-      if (first === "apply" && method === "POST") await this.applyBatch(call);
+      if (first === "apply") await this.applyBatch(call, method);
       else if (first === "objects") this.read(call, method, {});
       else if (first === "groups") this.read(call, method, { kind: "Group" });
       else if (pluralKind) this.read(call, method, { kind: pluralKind });
@@ -130,7 +130,8 @@ export class ResourcesApi {
   }
 
   /** POST /apply: every manifest or none, as `airloft apply`; ?dryRun=true only shows the changes. */
-  private async applyBatch(call: Call): Promise<void> {
+  private async applyBatch(call: Call, method: string): Promise<void> {
+    if (method !== "POST") throw methodNotAllowed(method);
     const manifests = await this.readManifests(call);
     for (const m of manifests) assertCanWrite(call.principal, m.object);
     const { store } = this.options;

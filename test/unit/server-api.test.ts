@@ -31,6 +31,7 @@ describe("API server: requests and answers", function () {
     assert.equal((await api.call("GET", `${API}/groups/acme/apps/nothing`, { token: acme })).status, 404);
     assert.equal((await api.call("GET", `${API}/groups/acme/widgets`, { token: acme })).status, 404);
     assert.equal((await api.call("POST", `${API}/groups/acme/apps/web`, { token: acme, body: app("acme", "web") })).status, 405);
+    assert.equal((await api.call("GET", `${API}/apply`, { token: acme })).status, 405);
     const json = await api.call("PUT", `${API}/groups/acme/apps/web`, { token: acme, body: { apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "acme" }, spec: { image: "example/web:2", port: 8080 } } });
     assert.equal(json.status, 200, "JSON manifests are accepted too");
   });
