@@ -7,21 +7,21 @@
  * Each server runs in its own process; autocannon runs in this one.
  * Usage: npx tsx bench/api.ts [objects=5000] [seconds=10] [connections=50]
  */
+import { API_PREFIX as API } from "../src/resources/kinds.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer, type AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import autocannon from "autocannon";
+import { freePort } from "../test/support/ports.js";
 import { round, writeResults } from "./lib/measure.js";
 
 const objects = Number(process.argv[2] ?? 5000);
 const seconds = Number(process.argv[3] ?? 10);
 const connections = Number(process.argv[4] ?? 50);
 const GROUPS = 5;
-const API = "/apis/airloft.dev/v1alpha1";
 const ADMIN_PASSWORD = "bench-admin-password";
 const here = import.meta.dirname;
 /** Apply runs update this many of team-0's existing apps in turn. */
@@ -54,16 +54,6 @@ function start(command: string, args: string[], ready: RegExp): Promise<{ child:
       const url = ready.exec(line)?.[1];
       if (url) resolve({ child, url });
     });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.once("error", reject);
   });
 }
 
@@ -193,9 +183,7 @@ try {
   const airloft = await airloftRuns(dir);
   const peer = await peerRuns(dir);
   const rows = [...airloft.rows, ...peer.rows].sort((a, b) => a.scenario.localeCompare(b.scenario));
-  const table = [["scenario", "server", "req/s", "p50 ms", "p90 ms", "p99 ms", "non-2xx", "errors"], ...rows.map((r) => [r.scenario, r.server, String(r.requestsPerSecond), String(r.p50Ms), String(r.p90Ms), String(r.p99Ms), String(r.non2xx), String(r.errors)])];
-  const widths = table[0]?.map((_, i) => Math.max(...table.map((r) => (r[i] ?? "").length))) ?? [];
-  for (const r of table) process.stdout.write(r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ") + "\n");
+  console.table(rows);
   process.stdout.write(`AirLoft: applied ${objects} objects over the API in ${airloft.applyAllMs} ms; memory ${airloft.memory.afterLoad.rssMiB} MiB after, peak ${airloft.memory.afterRuns.peakMiB} MiB\n`);
   process.stdout.write(`json-server: memory ${peer.memory.afterLoad.rssMiB} MiB with the same apps loaded, peak ${peer.memory.afterRuns.peakMiB} MiB\n`);
   for (const scenario of new Set(rows.map((r) => r.scenario))) {

@@ -37,6 +37,12 @@ function endpointsCell(obj: Resource): string {
   return "-";
 }
 
+/** "error: app/acme/web is not ready: Reason: message", for an apply that ends short of Ready. */
+export function notReadyError(name: string, obj: Resource | undefined): string {
+  const condition = obj ? getCondition(obj.status, "Stalled") ?? getCondition(obj.status, "Ready") : undefined;
+  return `error: ${name} is not ready: ${condition?.reason ?? "Unknown"}: ${condition?.message ?? "no status yet"}\n`;
+}
+
 /** `sourceOf` names the git-ops source or prune set that owns an object, for the wide table. */
 export function renderObjects(objects: readonly Resource[], format: OutputFormat, sourceOf: (o: Resource) => string | undefined = () => undefined): string {
   switch (format) {

@@ -1,4 +1,4 @@
-import type { Kind, Resource } from "./types.js";
+import { API_VERSION, type Kind, type Resource } from "./types.js";
 
 export const KINDS: readonly Kind[] = ["Group", "Quota", "Service", "App"];
 
@@ -46,4 +46,22 @@ export function parseKey(key: string): ObjectRef {
 export function displayName(obj: Pick<Resource, "kind" | "metadata">): string {
   const kind = obj.kind.toLowerCase();
   return obj.metadata.group ? `${kind}/${obj.metadata.group}/${obj.metadata.name}` : `${kind}/${obj.metadata.name}`;
+}
+
+/** Where the HTTP API serves resources: /apis/airloft.dev/v1alpha1/... */
+export const API_PREFIX = `/apis/${API_VERSION}`;
+
+/** A kind's name in API paths. */
+export const PLURAL: Readonly<Record<Kind, string>> = { Group: "groups", Quota: "quotas", Service: "services", App: "apps" };
+
+/** "apps" -> "App": API paths name kinds by their plural only. */
+export function kindOfPlural(word: string): Kind | undefined {
+  return KINDS.find((k) => PLURAL[k] === word);
+}
+
+/** The API path of one object: .../groups/acme, .../groups/acme/apps/web. */
+export function apiPath(obj: Pick<Resource, "kind" | "metadata">): string {
+  const name = encodeURIComponent(obj.metadata.name);
+  if (obj.kind === "Group") return `${API_PREFIX}/groups/${name}`;
+  return `${API_PREFIX}/groups/${encodeURIComponent(obj.metadata.group ?? "")}/${PLURAL[obj.kind]}/${name}`;
 }

@@ -2,10 +2,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccountKind } from "../store/store.js";
 import { assertAdmin } from "./access.js";
 import { ForbiddenError, type Accounts } from "./accounts.js";
-import { ApiError, parseJson, readBody, sendJson } from "./http.js";
+import { ApiError, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
 import type { LoginLimiter } from "./login-limiter.js";
 import type { Principal, TokenService } from "./tokens.js";
-import { methodNotAllowed } from "./resources-api.js";
 
 const MIN_PASSWORD_LENGTH = 10;
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -25,7 +24,7 @@ export class AuthApi {
 
   /** `POST /api/tokens` with {"group": NAME} or {"admin": NAME}, and "password". */
   async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== "POST") throw methodNotAllowed(req.method ?? "");
+    if (req.method !== "POST") throw methodNotAllowed(req.method);
     const body = parseJson<{ group?: unknown; admin?: unknown; password?: unknown }>(await readBody(req, SMALL_BODY_BYTES), "login");
     const kind: AccountKind | undefined = typeof body.group === "string" ? "group" : typeof body.admin === "string" ? "admin" : undefined;
     const name = kind === "group" ? body.group : body.admin;
@@ -60,7 +59,7 @@ export class AuthApi {
   async accounts(req: IncomingMessage, res: ServerResponse, principal: Principal, segments: readonly string[]): Promise<void> {
     const { accounts } = this.options;
     if (segments.length === 0) {
-      if (req.method !== "GET") throw methodNotAllowed(req.method ?? "");
+      if (req.method !== "GET") throw methodNotAllowed(req.method);
       assertAdmin(principal, "list accounts");
       sendJson(res, 200, { admins: accounts.list("admin"), groups: accounts.list("group") });
       return;
@@ -68,7 +67,7 @@ export class AuthApi {
     const [plural, name] = segments;
     const kind = plural ? ACCOUNT_KINDS[plural] : undefined;
     if (!kind || !name || segments.length !== 2) throw new ApiError(404, "NotFound", "no such account path");
-    if (req.method !== "PUT") throw methodNotAllowed(req.method ?? "");
+    if (req.method !== "PUT") throw methodNotAllowed(req.method);
     if (!NAME.test(name) || name.length > 63) throw new ApiError(422, "Invalid", `account name ${JSON.stringify(name)} is not a DNS label`);
     const body = parseJson<{ password?: unknown; locked?: unknown }>(await readBody(req, SMALL_BODY_BYTES), "account");
     if (body.password !== undefined && (typeof body.password !== "string" || body.password.length < MIN_PASSWORD_LENGTH)) {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { AirloftError, ConflictError, errorMessage, NotFoundError, ValidationErrors } from "../errors.js";
+import { AirloftError, ConflictError, errorMessage, ValidationErrors } from "../errors.js";
 import { YAML_SYNTAX_ERROR } from "../resources/loader.js";
 
 /** An error with its HTTP status and a CamelCase reason, as the API answers it. */
@@ -12,6 +12,10 @@ export class ApiError extends AirloftError {
   ) {
     super(reason, message);
   }
+}
+
+export function methodNotAllowed(method: string | undefined): ApiError {
+  return new ApiError(405, "MethodNotAllowed", `${method ?? "this method"} is not allowed here`);
 }
 
 /** The body of every error answer, shaped like a Kubernetes Status. */
@@ -43,7 +47,7 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody; he
         : [422, "Invalid"];
     return { status, body: body(status, reason, err.message, details), headers: {} };
   }
-  if (err instanceof NotFoundError || err instanceof AirloftError) {
+  if (err instanceof AirloftError) {
     const [status, reason] = BY_CODE[err.code] ?? [500, "InternalError"];
     return { status, body: body(status, reason, status === 500 ? "internal error" : err.message), headers: {} };
   }

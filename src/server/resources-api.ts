@@ -1,17 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { keyOf, objectKey, displayName } from "../resources/kinds.js";
+import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
 import { loadTexts, type BuildContextPolicy, type LoadedManifest, type ManifestText } from "../resources/loader.js";
 import type { Kind, Resource } from "../resources/types.js";
 import type { Change, Store } from "../store/store.js";
 import { NotFoundError } from "../errors.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
-import { ApiError, mediaType, parseJson, readBody, sendJson } from "./http.js";
+import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
 import type { Principal } from "./tokens.js";
 import type { WatchHub } from "./watch-hub.js";
 import { streamWatch } from "./watch-stream.js";
 
-export const API_PREFIX = "/apis/airloft.dev/v1alpha1";
-const PLURALS: Readonly<Record<string, Kind>> = { apps: "App", services: "Service", quotas: "Quota" };
 const MANIFEST_TYPES = new Set(["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/plain", ""]);
 
 export interface ResourcesApiOptions {
@@ -39,17 +37,17 @@ export class ResourcesApi {
   async handle(call: Call, segments: readonly string[]): Promise<boolean> {
     const method = call.req.method ?? "GET";
     const [first, group, plural, name, sub] = segments;
-    const pluralKind = first ? PLURALS[first] : undefined;
     if (segments.length === 1) {
+      const kind = first ? kindOfPlural(first) : undefined;
       if (first === "apply") await this.applyBatch(call, method);
       else if (first === "objects") this.read(call, method, {});
-      else if (first === "groups") this.read(call, method, { kind: "Group" });
-      else if (pluralKind) this.read(call, method, { kind: pluralKind });
+      else if (kind) this.read(call, method, { kind });
       else return false;
       return true;
     }
     if (first !== "groups" || !group) return false;
-    const kind = plural ? PLURALS[plural] : undefined;
+    // Below a group: its apps, services and quotas (groups do not nest).
+    const kind = plural && plural !== PLURAL.Group ? kindOfPlural(plural) : undefined;
     if (segments.length === 2) await this.object(call, method, "Group", group, group);
     else if (segments.length === 3 && plural === "events") this.events(call, method, group, objectKey("Group", "", group));
     else if (!kind) return false;
@@ -82,7 +80,7 @@ export class ResourcesApi {
     const { store } = this.options;
     const group = principal.kind === "group" ? principal.name : filter.group;
     const candidates = group === undefined ? store.view(filter.kind ? { kind: filter.kind } : {})
-      : [...store.view({ kind: "Group" }).filter((g) => g.metadata.name === group), ...store.view({ group })];
+      : [...[store.get(objectKey("Group", "", group))].flatMap((g) => g ?? []), ...store.view({ group })];
     return candidates.filter((o) => canSee(principal, o) && inCollection(o, filter));
   }
 
@@ -111,9 +109,7 @@ export class ResourcesApi {
       if (kind === "Group") assertAdmin(call.principal, "delete a group");
       else assertCanWrite(call.principal, ref);
       if (!this.options.store.get(key)) throw new NotFoundError(`${displayName(ref)} not found`);
-      const keys = kind === "Group" && isTrue(call.query.get("cascade")) ? [...this.options.store.list({ group: name }).map(keyOf), key] : [key];
-      const changes: Change[] = [];
-      for (const k of keys) changes.push(await this.options.store.markDeleted(k));
+      const changes = await this.options.store.markDeletedAll([key], { cascade: isTrue(call.query.get("cascade")) });
       sendJson(call.res, 200, { changes: changes.map(changeBody) });
       return;
     }
@@ -185,8 +181,4 @@ function changeBody(change: Change): { key: string; display: string; action: str
 
 function isTrue(value: string | null): boolean {
   return value === "true" || value === "1";
-}
-
-export function methodNotAllowed(method: string): ApiError {
-  return new ApiError(405, "MethodNotAllowed", `${method} is not allowed here`);
 }

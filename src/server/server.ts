@@ -6,9 +6,10 @@ import type { Logger } from "../log.js";
 import type { Store } from "../store/store.js";
 import { Accounts, ForbiddenError } from "./accounts.js";
 import { AuthApi } from "./auth-api.js";
-import { ApiError, sendError, sendJson, toErrorBody } from "./http.js";
+import { ApiError, methodNotAllowed, sendError, sendJson, toErrorBody } from "./http.js";
 import { LoginLimiter } from "./login-limiter.js";
-import { API_PREFIX, ResourcesApi } from "./resources-api.js";
+import { API_PREFIX } from "../resources/kinds.js";
+import { ResourcesApi } from "./resources-api.js";
 import { serveStatic } from "./static.js";
 import type { Principal, TokenService } from "./tokens.js";
 import { WatchHub } from "./watch-hub.js";
@@ -105,7 +106,7 @@ export class ApiServer {
     if (path === "/healthz") return sendJson(res, 200, { ok: true });
     if (path === "/api/tokens") return this.auth.login(req, res);
     if (!path.startsWith("/api/") && !path.startsWith("/apis/")) {
-      if (req.method !== "GET" && req.method !== "HEAD") throw new ApiError(405, "MethodNotAllowed", `${req.method} is not allowed here`);
+      if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed(req.method);
       if (serveStatic(path, res)) return;
       throw new ApiError(404, "NotFound", `no page at ${path}`);
     }

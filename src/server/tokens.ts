@@ -11,6 +11,11 @@ export const TOKEN_ISSUER = "airloft";
 const CLOCK_TOLERANCE_S = 30;
 const MIN_KEY_BYTES = 32;
 
+/** The audience of this installation's tokens: its state file's instance id. */
+export function audienceOf(instanceId: string): string {
+  return `airloft:${instanceId}`;
+}
+
 export interface Principal {
   readonly kind: AccountKind;
   readonly name: string;

@@ -6,7 +6,7 @@ import { Low } from "lowdb";
 import { ConflictError, NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import { admissionErrors } from "../resources/quota.js";
-import { displayName, KIND_ORDER, keyOf, objectKey, type ObjectRef } from "../resources/kinds.js";
+import { displayName, KIND_ORDER, keyOf, objectKey, parseKey, type ObjectRef } from "../resources/kinds.js";
 import type { BaseStatus, Kind, Resource, StoredEvent } from "../resources/types.js";
 import { DurableJSONFile } from "./durable-file.js";
 import { WriterLock } from "./lock.js";
@@ -434,6 +434,20 @@ export class Store {
       this.emit({ type: "deleting", key, object: obj });
     }
     return { key, display: displayName(obj), action: "deleted", object: structuredClone(obj) };
+  }
+
+  /**
+   * Marks objects for deletion, a group's objects before the group so that its deletion is not
+   * held by what the same call deletes; with cascade, everything in a deleted group too.
+   */
+  async markDeletedAll(keys: readonly string[], options: { cascade?: boolean } = {}): Promise<Change[]> {
+    const groups = keys.map(parseKey).filter((ref) => ref.kind === "Group").map((ref) => ref.name);
+    const owned = options.cascade ? groups.flatMap((g) => [...(this.byGroup.get(g) ?? [])]) : [];
+    const isGroup = (key: string): number => (parseKey(key).kind === "Group" ? 1 : 0);
+    const ordered = [...new Set([...owned, ...keys])].sort((a, b) => isGroup(a) - isGroup(b));
+    const changes: Change[] = [];
+    for (const key of ordered) changes.push(await this.markDeleted(key));
+    return changes;
   }
 
   /** Drops a finalizer; an object marked for deletion with none left is removed. */

@@ -1,3 +1,4 @@
+import { API_PREFIX } from "../../src/resources/kinds.js";
 import { strict as assert } from "node:assert";
 import { getCondition } from "../../src/resources/conditions.js";
 import { namePrefix, targetGroupName } from "../../src/providers/aws/names.js";
@@ -149,7 +150,7 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     const token = await driver.server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
     let reason = "";
     for (let i = 0; i < 600 && reason !== "Throttled"; i++) {
-      const group = (await driver.server.api("GET", `/apis/airloft.dev/v1alpha1/groups/${GROUP}`, token)).json as Resource;
+      const group = (await driver.server.api("GET", `${API_PREFIX}/groups/${GROUP}`, token)).json as Resource;
       reason = getCondition(group.status, "Ready")?.reason ?? "";
       await sleep(250);
     }
@@ -172,7 +173,7 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     const token = await driver.server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
     let app: Resource | undefined;
     for (let i = 0; i < 600; i++) {
-      app = (await driver.server.api("GET", `/apis/airloft.dev/v1alpha1/groups/${GROUP}/apps/app-0`, token)).json as Resource;
+      app = (await driver.server.api("GET", `${API_PREFIX}/groups/${GROUP}/apps/app-0`, token)).json as Resource;
       if (getCondition(app.status, "Stalled")?.status === "True") break;
       await sleep(250);
     }

@@ -1,3 +1,4 @@
+import { API_PREFIX } from "../../src/resources/kinds.js";
 import { strict as assert } from "node:assert";
 import { LABEL } from "../../src/providers/ownership.js";
 import { getCondition } from "../../src/resources/conditions.js";
@@ -99,9 +100,9 @@ describe("chaos on Docker: SIGKILL of the controller at random moments (real eng
       await driver.change();
       const seen = new Set<string>();
       for (let i = 0; i < 240 && !seen.has("EngineUnreachable"); i++) {
-        const list = await server.api("GET", `/apis/airloft.dev/v1alpha1/groups/${GROUP}/apps`, token);
+        const list = await server.api("GET", `${API_PREFIX}/groups/${GROUP}/apps`, token);
         for (const o of (list.json as { items: Resource[] }).items) seen.add(getCondition(o.status, "Ready")?.reason ?? "");
-        const group = await server.api("GET", `/apis/airloft.dev/v1alpha1/groups/${GROUP}`, token);
+        const group = await server.api("GET", `${API_PREFIX}/groups/${GROUP}`, token);
         seen.add(getCondition((group.json as Resource).status, "Ready")?.reason ?? "");
         await sleep(250);
       }

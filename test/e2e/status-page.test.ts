@@ -1,3 +1,4 @@
+import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import { strict as assert } from "node:assert";
 import { writeFileSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -7,7 +8,6 @@ import { TEST_IMAGE } from "../support/engine.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const API = "/apis/airloft.dev/v1alpha1";
 const group = (name: string): string => `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: ${name}\nspec:\n  provider: docker\n`;
 const app = (groupName: string, name: string): string => `apiVersion: airloft.dev/v1alpha1
 kind: App

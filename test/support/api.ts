@@ -1,8 +1,9 @@
+import { API_PREFIX } from "../../src/resources/kinds.js";
 import { randomBytes } from "node:crypto";
 import { jsonLines } from "../../src/cli/remote/client.js";
 import { createLogger } from "../../src/log.js";
 import { ApiServer, type ApiServerOptions } from "../../src/server/server.js";
-import { TokenService } from "../../src/server/tokens.js";
+import { audienceOf, TokenService } from "../../src/server/tokens.js";
 import type { Resource } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
 import { openTempStore, removeTempStore } from "./temp-store.js";
@@ -46,7 +47,7 @@ export class TestApi {
   static async start(options: Partial<ApiServerOptions> = {}): Promise<TestApi> {
     const { dir, store } = await openTempStore("airloft-api-", { groupCommitMs: 0 });
     const key = randomBytes(32);
-    const audience = `airloft:${store.instanceId}`;
+    const audience = audienceOf(store.instanceId);
     const server = new ApiServer({ store, tokens: new TokenService(key, audience, 3600), log: createLogger({ level: "error" }), ...options });
     await server.accounts.bootstrap({ AIRLOFT_ADMIN_PASSWORD: ADMIN_PASSWORD });
     const url = await server.listen(0, "127.0.0.1");
@@ -89,7 +90,7 @@ export class TestApi {
   /** Applies a Group as admin and gives it an account; returns the group's token. */
   async tenant(name: string, password = `${name}-password-1`): Promise<string> {
     const admin = await this.adminToken();
-    const applied = await this.call("POST", "/apis/airloft.dev/v1alpha1/apply", { token: admin, body: group(name) });
+    const applied = await this.call("POST", `${API_PREFIX}/apply`, { token: admin, body: group(name) });
     if (applied.status !== 200) throw new Error(JSON.stringify(applied.body));
     await this.call("PUT", `/api/accounts/groups/${name}`, { token: admin, body: { password } });
     return this.login({ group: name }, password);

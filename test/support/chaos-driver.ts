@@ -1,10 +1,10 @@
+import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import { readFileSync } from "node:fs";
 import { isReadyAt } from "../../src/resources/conditions.js";
 import type { Resource } from "../../src/resources/types.js";
 import { sleep } from "./chaos.js";
 import { SERVE_ADMIN_PASSWORD, type ServeProcess } from "./serve.js";
 
-const API = "/apis/airloft.dev/v1alpha1";
 
 /** An App manifest of the chaos group; `spec` is the provider-specific part, indented. */
 export function chaosApp(group: string, name: string, spec: string): string {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { commandMissing, requireComponent } from "./e2e.js";
+import { freePort } from "./ports.js";
 
 /**
  * moto_server on 127.0.0.1 on a free port: a real HTTP endpoint for EC2, ELBv2 and Route 53 that
@@ -33,17 +33,6 @@ export function requireAws(ctx: Mocha.Context): Promise<TestAws> {
 export function useAws(): Promise<TestAws> {
   state.started ??= startMoto();
   return state.started;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 async function startMoto(): Promise<TestAws> {

@@ -1,3 +1,4 @@
+import { API_PREFIX } from "../../src/resources/kinds.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -63,10 +64,10 @@ export class ServeProcess {
    */
   async deleteGroups(groups: readonly string[]): Promise<void> {
     const admin = await this.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
-    for (const group of groups) await this.api("DELETE", `/apis/airloft.dev/v1alpha1/groups/${group}?cascade=true`, admin);
+    for (const group of groups) await this.api("DELETE", `${API_PREFIX}/groups/${group}?cascade=true`, admin);
     const deadline = Date.now() + 60_000;
     for (const group of groups) {
-      while ((await this.api("GET", `/apis/airloft.dev/v1alpha1/groups/${group}`, admin)).status !== 404) {
+      while ((await this.api("GET", `${API_PREFIX}/groups/${group}`, admin)).status !== 404) {
         if (Date.now() > deadline) throw new Error(`group ${group} was not deleted: ${this.output}`);
         await new Promise((r) => setTimeout(r, 250));
       }

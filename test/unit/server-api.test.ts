@@ -1,3 +1,4 @@
+import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,7 +7,6 @@ import { request } from "node:http";
 import { WatchHub } from "../../src/server/watch-hub.js";
 import { app, TestApi, WatchReader } from "../support/api.js";
 
-const API = "/apis/airloft.dev/v1alpha1";
 
 describe("API server: requests and answers", function () {
   this.timeout(20_000);

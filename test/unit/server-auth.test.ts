@@ -1,3 +1,4 @@
+import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { SignJWT } from "jose";
@@ -5,7 +6,6 @@ import { TokenService } from "../../src/server/tokens.js";
 import { LoginLimiter } from "../../src/server/login-limiter.js";
 import { app, group, TestApi } from "../support/api.js";
 
-const API = "/apis/airloft.dev/v1alpha1";
 const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString("base64url");
 
 describe("API server: authentication", function () {

@@ -51,7 +51,6 @@ describe("git-ops: a watched folder on real files", function () {
   afterEach(() => removeTempStore(store, dir));
 
   const sync = () => new SourceSync(store, "repo", [repo], "watch", { recursive: true, cwd: repo });
-  const keys = () => store.list().map((o) => `${o.kind}/${o.metadata.name}`).sort();
 
   it("applies adds, changes, deletes and renames; prunes only what it applied", async () => {
     writeFileSync(join(repo, "group.yaml"), GROUP);

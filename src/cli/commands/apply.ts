@@ -1,5 +1,5 @@
 import { isReadyAt, isStalledAt, getCondition } from "../../resources/conditions.js";
-import { keyOf, objectKey } from "../../resources/kinds.js";
+import { displayName, keyOf, objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
 import type { Resource } from "../../resources/types.js";
 import { resolve } from "node:path";
@@ -8,6 +8,7 @@ import type { Change, Store } from "../../store/store.js";
 import { parseDuration } from "../../util/duration.js";
 import { cliLogger, openStore, type GlobalOptions } from "../context.js";
 import { startEmbedded, waitUntil } from "../embedded.js";
+import { notReadyError } from "../output.js";
 import { ProgressPrinter } from "../progress.js";
 
 export interface ApplyOptions extends GlobalOptions {
@@ -81,10 +82,7 @@ export async function converge(store: Store, changes: readonly Change[], options
   await loop.stop();
   printer.finish();
   const notReady = current().filter((o) => !isReadyAt(o) || deleting.has(keyOf(o)));
-  for (const o of notReady) {
-    const ready = getCondition(o.status, "Stalled") ?? getCondition(o.status, "Ready");
-    process.stderr.write(`error: ${o.kind.toLowerCase()}/${o.metadata.group ? `${o.metadata.group}/` : ""}${o.metadata.name} is not ready: ${ready?.reason ?? "Unknown"}: ${ready?.message ?? "no status yet"}\n`);
-  }
+  for (const o of notReady) process.stderr.write(notReadyError(displayName(o), o));
   if (verdict === "timeout" && notReady.length > 0) process.stderr.write(`error: timed out after ${options.timeout ?? "5m"}; the objects are stored, and \`airloft controller\` goes on converging them\n`);
   return notReady.length === 0 ? 0 : 1;
 }

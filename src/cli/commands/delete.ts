@@ -1,6 +1,5 @@
 import { keyOf } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
-import type { Change } from "../../store/store.js";
 import { parseDuration } from "../../util/duration.js";
 import { cliLogger, findObject, openStore, parseRef, UsageError, type GlobalOptions } from "../context.js";
 import { startEmbedded, waitUntil } from "../embedded.js";
@@ -30,15 +29,8 @@ export async function deleteCommand(words: string[], options: DeleteOptions): Pr
     } else {
       throw new UsageError("name what to delete: -f PATH or KIND/NAME");
     }
-    if (options.cascade) {
-      const groups = keys.filter((k) => k.startsWith("Group/")).map((k) => k.slice("Group//".length));
-      const owned = groups.flatMap((g) => store.list({ group: g }).map(keyOf));
-      keys = [...new Set([...owned, ...keys])];
-    }
-    // Owned objects first, so a group's own deletion is not held by what this command also deletes.
-    keys.sort((a, b) => (a.startsWith("Group/") ? 1 : 0) - (b.startsWith("Group/") ? 1 : 0));
-    const changes: Change[] = [];
-    for (const key of keys) changes.push(await store.markDeleted(key));
+    const changes = await store.markDeletedAll(keys, { cascade: options.cascade ?? false });
+    keys = changes.map((c) => c.key);
     for (const c of changes) process.stdout.write(`${c.display} deleted\n`);
     if (options.wait === false || changes.length === 0) return 0;
     const printer = new ProgressPrinter(process.stdout);

@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseDuration } from "../../util/duration.js";
 import { ApiServer } from "../../server/server.js";
-import { loadSigningKey, TokenService } from "../../server/tokens.js";
+import { audienceOf, loadSigningKey, TokenService } from "../../server/tokens.js";
 import { UsageError, statePath } from "../context.js";
 import { runHost, type ControllerOptions } from "./controller.js";
 import { watchFolder } from "./watch.js";
@@ -30,7 +30,7 @@ export function serveCommand(options: ServeOptions): Promise<number> {
   const maxBody = Number(options.maxBody ?? 1024 * 1024);
   return runHost(options, "airloft serve", async (host, store, log) => {
     const stateDir = dirname(statePath(options));
-    const tokens = new TokenService(loadSigningKey(join(stateDir, "jwt.key")), `airloft:${store.instanceId}`, ttlSeconds);
+    const tokens = new TokenService(loadSigningKey(join(stateDir, "jwt.key")), audienceOf(store.instanceId), ttlSeconds);
     const server = new ApiServer({ store, tokens, log, maxBodyBytes: maxBody, ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}) });
     const first = await server.accounts.bootstrap();
     if (first) {

@@ -2,8 +2,6 @@ import { AirloftError, ValidationError, ValidationErrors } from "../../errors.js
 import type { Resource } from "../../resources/types.js";
 import { normalizeServer, savedLogin } from "./credentials.js";
 
-export const API_PREFIX = "/apis/airloft.dev/v1alpha1";
-
 /** An error answer of the server, with its status and reason. */
 export class RemoteError extends AirloftError {
   constructor(
@@ -75,7 +73,7 @@ export class ApiClient {
       });
     } catch (err) {
       if (signal?.aborted) throw err;
-      throw new AirloftError("Unavailable", `cannot reach ${this.server}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}`);
+      throw unreachable(this.server, err);
     }
     if (res.ok) return res;
     const answer = (await res.json().catch(() => ({}))) as ErrorAnswer;
@@ -84,6 +82,25 @@ export class ApiClient {
     const hint = res.status === 401 ? ` (run airloft login --server ${this.server})` : "";
     throw new RemoteError(res.status, answer.reason ?? "Error", `${answer.message ?? `the server answered ${res.status}`}${hint}`);
   }
+}
+
+/** A server that does not answer, with the network's own reason (fetch hides it in `cause`). */
+export function unreachable(server: string, err: unknown): AirloftError {
+  const reason = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+  return new AirloftError("Unavailable", `cannot reach ${server}: ${reason}`);
+}
+
+/** POST /api/tokens, the one call that needs no token. */
+export async function requestToken(server: string, credentials: object): Promise<{ token: string; subject: string; expiresAt: string }> {
+  let res: Response;
+  try {
+    res = await fetch(`${server}/api/tokens`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(credentials) });
+  } catch (err) {
+    throw unreachable(server, err);
+  }
+  const body = (await res.json().catch(() => ({}))) as { token?: string; subject?: string; expiresAt?: string; message?: string };
+  if (!res.ok || !body.token) throw new AirloftError("Unauthorized", `login refused: ${body.message ?? res.status}`);
+  return { token: body.token, subject: body.subject ?? "", expiresAt: body.expiresAt ?? "" };
 }
 
 /** The JSON lines of a watch stream, as they arrive. */
@@ -97,11 +114,4 @@ export async function* jsonLines(body: ReadableStream<Uint8Array> | null): Async
     buffered = lines.pop() ?? "";
     for (const line of lines) if (line.trim()) yield JSON.parse(line) as WatchLine;
   }
-}
-
-/** The API path of one object. */
-export function objectPath(obj: { kind: string; metadata: { name: string; group?: string } }): string {
-  const name = encodeURIComponent(obj.metadata.name);
-  if (obj.kind === "Group") return `${API_PREFIX}/groups/${name}`;
-  return `${API_PREFIX}/groups/${encodeURIComponent(obj.metadata.group ?? "")}/${obj.kind.toLowerCase()}s/${name}`;
 }

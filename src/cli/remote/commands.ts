@@ -1,17 +1,17 @@
 import { readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { getCondition, isReadyAt, isStalledAt } from "../../resources/conditions.js";
-import { displayName, keyOf, parseKind } from "../../resources/kinds.js";
+import { API_PREFIX, apiPath, displayName, keyOf, parseKind, PLURAL } from "../../resources/kinds.js";
 import { collectFiles, loadManifests } from "../../resources/loader.js";
-import type { Kind, Resource, StoredEvent } from "../../resources/types.js";
+import type { Resource, StoredEvent } from "../../resources/types.js";
 import type { ChangeAction } from "../../store/store.js";
 import { parseDuration } from "../../util/duration.js";
 import { parseRef, UsageError, type ResourceRef } from "../context.js";
 import { conditionMet, parseWaitFor, timedOut } from "../commands/wait.js";
 import { describeObject, instanceTable } from "../describe.js";
-import { parseFormat, renderObjects } from "../output.js";
+import { notReadyError, parseFormat, renderObjects } from "../output.js";
 import { changePrinter, untilInterrupted } from "../watch-rows.js";
-import { API_PREFIX, ApiClient, objectPath, RemoteError } from "./client.js";
+import { ApiClient, RemoteError } from "./client.js";
 
 interface RemoteChange {
   readonly key: string;
@@ -19,8 +19,6 @@ interface RemoteChange {
   readonly action: ChangeAction;
   readonly object: Resource;
 }
-
-const PLURAL: Readonly<Record<Kind, string>> = { Group: "groups", App: "apps", Service: "services", Quota: "quotas" };
 
 /** `apply` against a server: the files go as they are, so errors name them; then waits for Ready through the watch stream. */
 export async function remoteApply(server: string, options: { filename: string[]; recursive?: boolean; dryRun?: boolean; wait?: boolean; timeout?: string; prune?: boolean }): Promise<number> {
@@ -52,10 +50,10 @@ export async function remoteGet(server: string, words: string[], options: { grou
   let objects: Resource[];
   if (single) {
     const obj = await findRemote(client, parseRef(words, options.group));
-    objects = [options.showSecrets ? await client.request<Resource>("GET", `${objectPath(obj)}?showSecrets=true`) : obj];
+    objects = [options.showSecrets ? await client.request<Resource>("GET", `${apiPath(obj)}?showSecrets=true`) : obj];
   } else {
     objects = (await client.request<{ items: Resource[] }>("GET", collectionPath(first, options.group))).items;
-    if (options.showSecrets) objects = await Promise.all(objects.map((o) => client.request<Resource>("GET", `${objectPath(o)}?showSecrets=true`)));
+    if (options.showSecrets) objects = await Promise.all(objects.map((o) => client.request<Resource>("GET", `${apiPath(o)}?showSecrets=true`)));
   }
   if (options.showSecrets && format !== "json" && format !== "yaml") throw new UsageError("--show-secrets needs -o json or -o yaml");
   if (objects.length === 0 && format !== "json" && format !== "yaml") {
@@ -69,7 +67,7 @@ export async function remoteGet(server: string, words: string[], options: { grou
 export async function remoteDescribe(server: string, words: string[], options: { group?: string }): Promise<number> {
   const client = new ApiClient(server);
   const obj = await findRemote(client, parseRef(words, options.group));
-  const { items } = await client.request<{ items: StoredEvent[] }>("GET", `${objectPath(obj)}/events`);
+  const { items } = await client.request<{ items: StoredEvent[] }>("GET", `${apiPath(obj)}/events`);
   process.stdout.write(describeObject(obj, { events: items, replicas: obj.kind === "App" ? instanceTable(obj, "Replicas (last observed)") : [] }));
   return 0;
 }
@@ -87,7 +85,7 @@ export async function remoteDelete(server: string, words: string[], options: { f
   for (const target of targets) {
     const cascade = target.kind === "Group" && options.cascade ? "?cascade=true" : "";
     try {
-      const { changes } = await client.request<{ changes: RemoteChange[] }>("DELETE", objectPath(target) + cascade);
+      const { changes } = await client.request<{ changes: RemoteChange[] }>("DELETE", apiPath(target) + cascade);
       for (const c of changes) {
         process.stdout.write(`${c.display} deleted\n`);
         keys.push(c.key);
@@ -140,7 +138,7 @@ function collectionPath(kindWord: string | undefined, group: string | undefined)
 /** The object a reference names; without a group, the only one of that kind and name the token sees. */
 async function findRemote(client: ApiClient, ref: ResourceRef): Promise<Resource> {
   if (ref.kind === "Group" || ref.group !== undefined) {
-    return client.request<Resource>("GET", objectPath({ kind: ref.kind, metadata: { name: ref.name, ...(ref.group !== undefined ? { group: ref.group } : {}) } }));
+    return client.request<Resource>("GET", apiPath({ kind: ref.kind, metadata: { name: ref.name, ...(ref.group !== undefined ? { group: ref.group } : {}) } }));
   }
   const { items } = await client.request<{ items: Resource[] }>("GET", `${API_PREFIX}/${PLURAL[ref.kind]}`);
   const matches = items.filter((o) => o.metadata.name === ref.name);
@@ -190,8 +188,7 @@ function reportNotReady(keys: readonly string[], final: Map<string, Resource | u
   });
   for (const key of notReady) {
     const o = final.get(key);
-    const condition = o ? getCondition(o.status, "Stalled") ?? getCondition(o.status, "Ready") : undefined;
-    process.stderr.write(`error: ${o ? displayName(o) : key} is not ready: ${condition?.reason ?? "Unknown"}: ${condition?.message ?? "no status yet"}\n`);
+    process.stderr.write(notReadyError(o ? displayName(o) : key, o));
   }
   const stillWaiting = notReady.some((k) => { const o = final.get(k); return !o || !isStalledAt(o); });
   if (stillWaiting) process.stderr.write(`error: waited up to ${timeout ?? "5m"}; the server goes on converging\n`);

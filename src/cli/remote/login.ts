@@ -1,9 +1,8 @@
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
-import { AirloftError } from "../../errors.js";
 import { UsageError } from "../context.js";
 import { renderTable } from "../output.js";
-import { ApiClient } from "./client.js";
+import { ApiClient, requestToken } from "./client.js";
 import { normalizeServer, saveLogin } from "./credentials.js";
 
 export interface LoginOptions {
@@ -24,20 +23,9 @@ export async function loginCommand(serverUrl: string | undefined, options: Login
   const url = new URL(server);
   if (url.protocol === "http:" && !isLoopback(url.hostname)) process.stderr.write(`warning: ${server} is plain HTTP: the password and token cross the network unencrypted\n`);
   const password = await readPassword(options);
-  let res: Response;
-  try {
-    res = await fetch(`${server}/api/tokens`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ ...(options.group !== undefined ? { group: options.group } : { admin: options.admin }), password }),
-    });
-  } catch (err) {
-    throw new AirloftError("Unavailable", `cannot reach ${server}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}`);
-  }
-  const body = (await res.json().catch(() => ({}))) as { token?: string; subject?: string; expiresAt?: string; message?: string };
-  if (!res.ok || !body.token) throw new AirloftError("Unauthorized", `login refused: ${body.message ?? res.status}`);
-  const path = saveLogin(server, { token: body.token, subject: body.subject ?? "", expiresAt: body.expiresAt ?? "" });
-  process.stdout.write(`logged in to ${server} as ${body.subject}, until ${body.expiresAt}; token kept in ${path}\n`);
+  const login = await requestToken(server, { ...(options.group !== undefined ? { group: options.group } : { admin: options.admin }), password });
+  const path = saveLogin(server, login);
+  process.stdout.write(`logged in to ${server} as ${login.subject}, until ${login.expiresAt}; token kept in ${path}\n`);
   process.stdout.write(`commands use the server with --server ${server}, or export AIRLOFT_SERVER=${server}\n`);
   return 0;
 }

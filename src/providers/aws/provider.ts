@@ -13,7 +13,7 @@ import { digest, namePrefix, subnetCidr, tagRecord, targetGroupName } from "./na
 import { executeGroupOp, groupTags, observedNetwork, teardownNetwork } from "./network.js";
 import { availabilityZones, defaultAmi, describeForeignVpc, describeInstances, describeTargetHealth, findZone, listRecords, patch, takeSnapshot, type AwsSnapshot, type ObservedInstance, type TargetHealth } from "./observe.js";
 import { describeGroupOp, describeInstanceOp, planGroupNetwork, planInstances, type DesiredGroupNetwork, type DesiredInstances, type InstanceOp, type InstancePlan, type InstanceView } from "./plan.js";
-import { aliasRecord, ensureHostRules, ensureIngress, ensureTargetGroup, findRecord, RecordBatcher, removeRoutes, rulesForwardingTo, sameAlias, targetHealthCheck, createZone } from "./routing.js";
+import { aliasRecord, ensureHostRules, ensureIngress, ensureTargetGroup, findRecord, RecordBatcher, removeRoutes, sameAlias, targetHealthCheck, createZone } from "./routing.js";
 import { awsAddress, awsRegion } from "./settings.js";
 import { renderUserData, type InstanceProgram } from "./userdata.js";
 

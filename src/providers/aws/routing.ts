@@ -88,7 +88,7 @@ function hostOf(rule: Rule): string | undefined {
   return condition?.HostHeaderConfig?.Values?.[0] ?? condition?.Values?.[0];
 }
 
-export function rulesForwardingTo(lb: ObservedLoadBalancer, targetGroupArn: string): Array<{ listenerArn: string; rule: Rule }> {
+function rulesForwardingTo(lb: ObservedLoadBalancer, targetGroupArn: string): Array<{ listenerArn: string; rule: Rule }> {
   return lb.listeners.flatMap((l) => l.rules.filter((r) => !r.IsDefault && forwardsTo(r, targetGroupArn)).map((rule) => ({ listenerArn: l.arn, rule })));
 }
 
