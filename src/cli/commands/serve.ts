@@ -28,6 +28,9 @@ export function serveCommand(options: ServeOptions): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, got ${options.port}`);
   const ttlSeconds = Math.round(parseDuration(options.tokenTtl ?? "1h") / 1000);
   const maxBody = Number(options.maxBody ?? 1024 * 1024);
+  // NaN would compare false with every size: an unparsable limit must not mean no limit.
+  if (!Number.isInteger(maxBody) || maxBody <= 0) throw new UsageError(`--max-body must be a number of bytes, got ${options.maxBody}`);
+  if (ttlSeconds <= 0) throw new UsageError(`--token-ttl must be longer than a second, got ${options.tokenTtl}`);
   return runHost(options, "airloft serve", async (host, store, log) => {
     const stateDir = dirname(statePath(options));
     const tokens = new TokenService(loadSigningKey(join(stateDir, "jwt.key")), audienceOf(store.instanceId), ttlSeconds);
