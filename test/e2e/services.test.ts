@@ -80,7 +80,7 @@ describe("services bound to apps, and quotas, on a real Docker engine", function
     assert.match(r.stdout, /service\/shop\/cache ready: redis ready at cache:6379/);
     const cache = await getJson<Service>("service/shop/cache");
     assert.deepEqual((cache.status as { variables?: string[] }).variables, ["REDIS_URL"]);
-    assert.equal((cache.status as { volume?: string }).volume, "airloft-shop-cache-data");
+    assert.equal((cache.status as { volume?: string }).volume, "airloft-shop_cache-data");
 
     assert.equal(await redis("PING"), "PONG");
     assert.equal(await redis("SET+greeting+hello"), "OK");
@@ -151,6 +151,6 @@ describe("services bound to apps, and quotas, on a real Docker engine", function
     assert.equal(cascade.code, 0, cascade.stderr);
     assert.equal((await labelled("Service", "cache")).length, 0);
     const volumes = await engine.docker.listVolumes();
-    assert.ok((volumes.Volumes ?? []).some((v) => v.Name === "airloft-shop-cache-data"), "Retain keeps the data volume");
+    assert.ok((volumes.Volumes ?? []).some((v) => v.Name === "airloft-shop_cache-data"), "Retain keeps the data volume");
   });
 });

@@ -1,8 +1,12 @@
 import { strict as assert } from "node:assert";
-import { desiredApp } from "../../src/providers/docker/desired.js";
-import type { ObservedContainer, ObservedNetwork } from "../../src/providers/docker/observe.js";
-import { describeOperation, planApp, planGarbage, planNetwork } from "../../src/providers/docker/plan.js";
-import type { App, Group } from "../../src/resources/types.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { containerName, desiredApp, desiredService, legacyVolumeName, volumeName } from "../../src/providers/docker/desired.js";
+import { buildTag } from "../../src/providers/docker/images.js";
+import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "../../src/providers/docker/observe.js";
+import { describeOperation, planApp, planGarbage, planNetwork, planVolumeRemoval, planVolumes, resolveServiceVolume } from "../../src/providers/docker/plan.js";
+import type { App, Group, Service } from "../../src/resources/types.js";
 
 const group: Group = { apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme", uid: "g-1" }, spec: { provider: "docker" } };
 
@@ -102,5 +106,70 @@ describe("docker planner", () => {
     const orphan = container(0, "h", { owner: { ...container(0, "h").owner, uid: "gone" } });
     assert.deepEqual(planGarbage(new Set(["g-1", "u-1"]), [container(1, "h"), orphan], [network]).map(describeOperation), ["app:acme/web:0 remove (owner gone)"]);
     assert.deepEqual(planGarbage(new Set(), [], [network]).map(describeOperation), ["group:acme remove-network (owner gone)"]);
+  });
+});
+
+describe("docker names and volume ownership across tenants", () => {
+  // Group acme with service prod-db, and group acme-prod with service db: two tenants whose
+  // names joined with "-" are the same.
+  const owner = (group: string, name: string) => ({ instance: "inst", group, kind: "Service", name });
+  const volume = (name: string, group: string, service: string, over: Partial<ObservedVolume["owner"]> = {}): ObservedVolume => ({
+    name, owner: { instance: "inst", group, kind: "Service", name: service, uid: `uid-${group}-${service}`, configHash: undefined, replica: undefined, ...over },
+  });
+  const groupOf = (name: string): Group => ({ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name, uid: `g-${name}` }, spec: { provider: "docker" } });
+  const service = (group: string, name: string): Service => ({
+    apiVersion: "airloft.dev/v1alpha1", kind: "Service", metadata: { name, group, uid: `uid-${group}-${name}` }, spec: { template: "redis" },
+  });
+  const desiredOf = (group: string, name: string, vol?: string) =>
+    desiredService(service(group, name), groupOf(group), "inst", { ref: "redis:7", id: "sha256:r" }, { password: "pw" }, ...(vol ? [vol] : []));
+
+  it("names volumes, containers and built images so that two tenants never share one", () => {
+    assert.equal(legacyVolumeName("acme", "prod-db"), legacyVolumeName("acme-prod", "db"), "the old names collide");
+    assert.notEqual(volumeName("acme", "prod-db"), volumeName("acme-prod", "db"));
+    assert.equal(volumeName("acme", "prod-db"), "airloft-acme_prod-db-data");
+    const hash = { configHash: "0123456789ab" };
+    assert.notEqual(containerName({ group: "acme", name: "prod-db", ...hash }, 0), containerName({ group: "acme-prod", name: "db", ...hash }, 0));
+    assert.equal(containerName({ group: "acme", name: "prod-db", ...hash }, 0), "airloft-acme_prod-db-0-01234567");
+
+    const context = mkdtempSync(join(tmpdir(), "airloft-tag-"));
+    try {
+      writeFileSync(join(context, "Dockerfile"), "FROM scratch\n");
+      const a = buildTag("acme", "prod-web", context, undefined).tag;
+      const b = buildTag("acme-prod", "web", context, undefined).tag;
+      assert.notEqual(a, b, "the same context in two tenants still builds two images");
+      assert.match(a, /^airloft-build\/acme\/prod-web:[0-9a-f]{12}$/);
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+    }
+  });
+
+  it("mounts a volume only when its labels give it to the service, whatever its uid", () => {
+    const theirs = volume(legacyVolumeName("acme", "prod-db"), "acme", "prod-db");
+    // acme-prod/db must not take acme/prod-db's volume, although it has the old name acme-prod/db would have had.
+    assert.equal(resolveServiceVolume(owner("acme-prod", "db"), [theirs]), "airloft-acme-prod_db-data");
+    // acme/prod-db, installed before names were qualified, keeps its data on the old name.
+    assert.equal(resolveServiceVolume(owner("acme", "prod-db"), [theirs]), "airloft-acme-prod-db-data");
+    // A Service deleted with Retain and applied again has a new uid: it finds its data.
+    const retained = volume(volumeName("acme", "cache"), "acme", "cache", { uid: "an-earlier-incarnation" });
+    assert.equal(resolveServiceVolume(owner("acme", "cache"), [retained]), "airloft-acme_cache-data");
+    // The current name wins over the old one when the service owns both.
+    assert.equal(resolveServiceVolume(owner("acme", "cache"), [volume(legacyVolumeName("acme", "cache"), "acme", "cache"), retained]), "airloft-acme_cache-data");
+    // Another installation's volume is not ours, even with the same group and name.
+    assert.equal(resolveServiceVolume(owner("acme", "prod-db"), [{ ...theirs, owner: { ...theirs.owner, instance: "other" } }]), "airloft-acme_prod-db-data");
+
+    const d = desiredOf("acme-prod", "db");
+    assert.deepEqual(d.template.volumes.map((v) => v.name), ["airloft-acme-prod_db-data"]);
+    assert.deepEqual(planVolumes(d, [theirs], {}).map(describeOperation), ["service:acme-prod/db create-volume (missing)"]);
+    // A volume of the desired name that is someone else's is still planned: the executor then fails with NameConflict.
+    assert.deepEqual(planVolumes(d, [volume("airloft-acme-prod_db-data", "acme", "prod-db")], {}).map(describeOperation), ["service:acme-prod/db create-volume (missing)"]);
+    assert.deepEqual(planVolumes(d, [volume("airloft-acme-prod_db-data", "acme-prod", "db", { uid: "old" })], {}), []);
+    assert.equal(desiredOf("acme", "prod-db", legacyVolumeName("acme", "prod-db")).template.volumes[0]?.name, "airloft-acme-prod-db-data");
+  });
+
+  it("deletionPolicy Delete removes the service's own volumes and never another tenant's", () => {
+    const theirs = volume(legacyVolumeName("acme", "prod-db"), "acme", "prod-db");
+    const mine = volume(volumeName("acme-prod", "db"), "acme-prod", "db");
+    assert.deepEqual(planVolumeRemoval(owner("acme-prod", "db"), [theirs, mine], "deletionPolicy Delete").map((o) => o.op === "remove-volume" && o.name), ["airloft-acme-prod_db-data"]);
+    assert.deepEqual(planVolumeRemoval(owner("acme", "prod-db"), [theirs, mine], "deletionPolicy Delete").map((o) => o.op === "remove-volume" && o.name), ["airloft-acme-prod-db-data"]);
   });
 });

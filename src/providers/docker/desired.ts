@@ -95,8 +95,28 @@ function limits(resources: ResourceQuantities | undefined): Pick<ContainerTempla
   };
 }
 
-/** The volume that keeps a service's data: named by group and service, so a re-created Service finds its data. */
+/**
+ * Joins user-given parts of an engine-wide name. Group and object names are DNS labels, which
+ * never hold "_": with "-" instead, group acme + prod-db and group acme-prod + db would both
+ * give acme-prod-db, and one tenant would get the other's volume or container name.
+ */
+export const NAME_SEPARATOR = "_";
+
+export function qualifiedName(group: string, name: string): string {
+  return `${group}${NAME_SEPARATOR}${name}`;
+}
+
+/**
+ * The volume a new service's data goes on: named by group and service, so a re-created Service
+ * finds its data. A service that already has a volume (an older name) keeps using it: the
+ * provider resolves that from the engine's labels and passes it to desiredService.
+ */
 export function volumeName(group: string, service: string): string {
+  return `airloft-${qualifiedName(group, service)}-data`;
+}
+
+/** The name volumes got before names were qualified: ambiguous, kept only to find existing data. */
+export function legacyVolumeName(group: string, service: string): string {
   return `airloft-${group}-${service}-data`;
 }
 
@@ -105,7 +125,7 @@ export function volumeName(group: string, service: string): string {
  * named volume, its own health check, replaced (never doubled) on change since two servers
  * must not share one data folder.
  */
-export function desiredService(service: Service, group: Group, instance: string, image: { ref: string; id: string }, creds: ServiceCredentials): DesiredApp {
+export function desiredService(service: Service, group: Group, instance: string, image: { ref: string; id: string }, creds: ServiceCredentials, volume = volumeName(group.metadata.name, service.metadata.name)): DesiredApp {
   const t = SERVICE_TEMPLATES[service.spec.template];
   const name = service.metadata.name;
   const template: ContainerTemplate = {
@@ -116,7 +136,7 @@ export function desiredService(service: Service, group: Group, instance: string,
     port: t.port,
     publish: false,
     hostIP: DEFAULT_BIND_ADDRESS,
-    volumes: [{ name: volumeName(group.metadata.name, name), target: t.dataPath }],
+    volumes: [{ name: volume, target: t.dataPath }],
     network: networkName(group),
     ...limits(service.spec.resources),
     restart: "unless-stopped",
@@ -151,8 +171,9 @@ function canonicalJson(value: unknown): string {
 }
 
 export function containerName(desired: Pick<DesiredApp, "group" | "name" | "configHash">, replica: number): string {
-  // Apps and services of a group never share a name (admission), so this is unique per group.
-  return `airloft-${desired.group}-${desired.name}-${replica}-${desired.configHash.slice(0, 8)}`;
+  // Apps and services of a group never share a name (admission), and group_name is unambiguous,
+  // so this is unique per engine for one installation.
+  return `airloft-${qualifiedName(desired.group, desired.name)}-${replica}-${desired.configHash.slice(0, 8)}`;
 }
 
 /** The Docker create body for one replica. Isolation settings are fixed here, never from the spec. */

@@ -35,7 +35,7 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
   try {
     switch (op.op) {
       case "create-network":
-        await docker.createNetwork({
+        await postJson(docker, "/networks/create", {}, {
           Name: op.name,
           Driver: "bridge",
           CheckDuplicate: true,
@@ -44,28 +44,37 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
         }).catch(async (err: unknown) => {
           if (statusCodeOf(err) !== 409) throw err;
           const existing = (await docker.getNetwork(op.name).inspect()) as { Labels?: Record<string, string> };
-          assertOurs(op, "network", op.name, existing.Labels, op.labels);
+          assertOurs(op, "network", op.name, existing.Labels, op.labels, INCARNATION);
         });
         return;
       case "remove-network":
         await docker.getNetwork(op.id).remove().catch(ignoreStatus(404));
         return;
-      case "create-volume":
-        await docker.createVolume({ Name: op.name, Labels: op.labels });
+      case "create-volume": {
+        // Creating a volume whose name exists returns the existing volume, whoever made it:
+        // what the name holds is ours only if its labels say so.
+        await postJson(docker, "/volumes/create", {}, { Name: op.name, Labels: op.labels });
+        const created = (await docker.getVolume(op.name).inspect()) as { Labels?: Record<string, string> | null };
+        assertOurs(op, "volume", op.name, created.Labels ?? undefined, op.labels, OWNER);
         return;
+      }
       case "remove-volume":
         await docker.getVolume(op.name).remove().catch(ignoreStatus(404));
         return;
       case "create": {
-        const name = String(op.options.name);
+        const { name: nameOption, ...body } = op.options;
+        const name = String(nameOption);
         // The name is derived from group, app, replica and config hash: after a crash between
         // create and start, the retry finds the same container instead of making a second one.
-        const container = await docker.createContainer(op.options as Docker.ContainerCreateOptions).catch(async (err: unknown) => {
-          if (statusCodeOf(err) !== 409) throw err;
-          const existing = docker.getContainer(name);
-          assertOurs(op, "container", name, (await existing.inspect()).Config.Labels, op.options.Labels as Record<string, string>);
-          return existing;
-        });
+        const container = await postJson(docker, "/containers/create", { name }, body).then(
+          (created) => docker.getContainer(String(created.Id)),
+          async (err: unknown) => {
+            if (statusCodeOf(err) !== 409) throw err;
+            const existing = docker.getContainer(name);
+            assertOurs(op, "container", name, (await existing.inspect()).Config.Labels, op.options.Labels as Record<string, string>, INCARNATION);
+            return existing;
+          },
+        );
         await container.start().catch(ignoreStatus(304));
         return;
       }
@@ -89,14 +98,46 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
   }
 }
 
+/** Containers and networks belong to one incarnation of their object. */
+const INCARNATION = [LABEL.instance, LABEL.uid] as const;
+/** A volume belongs to the Service's name, not its uid: Retain keeps the data for the next incarnation. */
+const OWNER = [LABEL.instance, LABEL.group, LABEL.kind, LABEL.name] as const;
+
 /**
  * A name taken by something this installation did not create (another state file on the same
- * engine with the same group, or a user's own) is not ours to touch: terminal, and said so.
+ * engine with the same group, or a user's own), or by another of its objects, is not ours to
+ * touch: terminal, and said so.
  */
-function assertOurs(op: Operation, what: string, name: string, found: Record<string, string> | undefined, wanted: Record<string, string>): void {
-  if (found && found[LABEL.instance] === wanted[LABEL.instance] && found[LABEL.uid] === wanted[LABEL.uid]) return;
-  const owner = found?.[LABEL.instance] ? `another AirLoft state file (instance ${found[LABEL.instance]})` : "something AirLoft did not create";
+function assertOurs(op: Operation, what: string, name: string, found: Record<string, string> | undefined, wanted: Record<string, string>, keys: readonly string[]): void {
+  if (found && keys.every((k) => found[k] !== undefined && found[k] === wanted[k])) return;
+  const owner = !found?.[LABEL.instance]
+    ? "something AirLoft did not create"
+    : found[LABEL.instance] !== wanted[LABEL.instance]
+      ? `another AirLoft state file (instance ${found[LABEL.instance]})`
+      : `${found[LABEL.kind] ?? "?"} ${found[LABEL.group] ?? "?"}/${found[LABEL.name] ?? "?"}`;
   throw new TerminalError("NameConflict", `${describeOperation(op)}: the ${what} name ${name} is taken on this engine by ${owner}; rename the group or remove it`);
+}
+
+/**
+ * POSTs a create call with its options in the JSON body only. dockerode's create calls send the
+ * whole body in the query string as well (docker-modem builds the query from the same options),
+ * and request URIs are logged by dockerd at debug level and by any proxy in between: an app's
+ * env and its service passwords must not be in them. Only `query` (the container's name) goes
+ * in the URL.
+ */
+function postJson(docker: Docker, path: string, query: Record<string, string>, body: Record<string, unknown>): Promise<{ Id?: string; Name?: string }> {
+  const hasQuery = Object.keys(query).length > 0;
+  return new Promise((resolve, reject) => {
+    docker.modem.dial(
+      {
+        path: hasQuery ? `${path}?` : path,
+        method: "POST",
+        options: { _query: query, _body: body },
+        statusCodes: { 200: true, 201: true, 400: "bad parameter", 403: "forbidden", 404: "not found", 409: "conflict", 500: "server error" },
+      },
+      (err, data) => (err ? reject(err) : resolve((data ?? {}) as { Id?: string; Name?: string })),
+    );
+  });
 }
 
 function ignoreStatus(...codes: number[]): (err: unknown) => void {

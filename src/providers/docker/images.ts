@@ -85,7 +85,8 @@ export function buildTag(group: string, app: string, context: string, dockerfile
     contextHashes.set(context, cached);
   }
   const digest = createHash("sha256").update(dockerfile ?? "Dockerfile").update(cached.hash).digest("hex");
-  return { tag: `airloft-build/${group}-${app}:${digest.slice(0, 12)}`, files };
+  // group/app, not group-app: acme + prod-web and acme-prod + web must not share a repository.
+  return { tag: `airloft-build/${group}/${app}:${digest.slice(0, 12)}`, files };
 }
 
 /** Builds a context through the engine; a failing Dockerfile is terminal until the spec changes. */

@@ -1,5 +1,5 @@
 import type { DesiredApp } from "./desired.js";
-import { containerCreateOptions } from "./desired.js";
+import { containerCreateOptions, legacyVolumeName, volumeName } from "./desired.js";
 import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "./observe.js";
 
 /** One step of a plan, with its cause; the executor makes no decisions of its own. */
@@ -103,11 +103,53 @@ export function planNetwork(desired: DesiredNetwork, observed: readonly Observed
   return ops;
 }
 
-/** Volumes a desired container mounts that the engine does not have yet. */
+/** Who a volume must belong to: a Service's name in a group of one installation, whatever its uid. */
+export interface VolumeOwner {
+  readonly instance: string;
+  readonly group: string;
+  readonly kind: string;
+  readonly name: string;
+}
+
+/**
+ * Does this volume's labels say it is the owner's? The uid is left out: a Service deleted with
+ * Retain and applied again has a new uid, and must find its data.
+ */
+export function ownsVolume(owner: VolumeOwner, volume: ObservedVolume): boolean {
+  return volume.owner.instance === owner.instance && volume.owner.group === owner.group && volume.owner.kind === owner.kind && volume.owner.name === owner.name;
+}
+
+/**
+ * The volume a service's data is on: the one of the current name if the service owns it, else
+ * one it owns under the name volumes had before names were qualified (an existing installation
+ * keeps its data), else the current name, to be created. A volume of either name that the
+ * labels give to someone else is never chosen.
+ */
+export function resolveServiceVolume(owner: VolumeOwner, observed: readonly ObservedVolume[]): string {
+  const current = volumeName(owner.group, owner.name);
+  const mine = observed.filter((v) => ownsVolume(owner, v));
+  if (mine.some((v) => v.name === current)) return current;
+  const legacy = legacyVolumeName(owner.group, owner.name);
+  return mine.some((v) => v.name === legacy) ? legacy : current;
+}
+
+/**
+ * Volumes a desired container mounts that the engine does not have as the owner's yet. A name
+ * held by a volume that is not the owner's is still planned: the executor creates, finds the
+ * other volume and fails with NameConflict instead of mounting someone else's data.
+ */
 export function planVolumes(desired: DesiredApp, observed: readonly ObservedVolume[], labels: Record<string, string>): Operation[] {
+  const owner: VolumeOwner = { instance: desired.instance, group: desired.group, kind: desired.kind, name: desired.name };
   return desired.template.volumes
-    .filter((v) => !observed.some((o) => o.name === v.name))
+    .filter((v) => !observed.some((o) => o.name === v.name && ownsVolume(owner, o)))
     .map((v) => ({ op: "create-volume", target: `${desired.kind.toLowerCase()}:${desired.group}/${desired.name}`, cause: "missing", name: v.name, labels }));
+}
+
+/** deletionPolicy Delete: the volumes whose labels give them to this service, and no other. */
+export function planVolumeRemoval(owner: VolumeOwner, observed: readonly ObservedVolume[], cause: string): Operation[] {
+  return observed
+    .filter((v) => ownsVolume(owner, v))
+    .map((v) => ({ op: "remove-volume", target: `${owner.kind.toLowerCase()}:${owner.group}/${owner.name}`, cause, name: v.name }));
 }
 
 /**

@@ -2,14 +2,14 @@ import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
 import type { AppOutcome, AppReconcileOptions, InfraProvider, ReconcileOptions, ServiceOutcome } from "../types.js";
-import { desiredApp, desiredService, networkName, volumeName, type DesiredApp } from "./desired.js";
+import { desiredApp, desiredService, networkName, type DesiredApp } from "./desired.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
 import { buildImage, buildTag, findImage, pullImage } from "./images.js";
 import { ownerLabels } from "../ownership.js";
 import { engineSnapshots, type ObservedContainer, type Snapshot } from "./observe.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
-import { describeOperation, isReady, planApp, planGarbage, planNetwork, planVolumes, type Operation } from "./plan.js";
+import { describeOperation, isReady, planApp, planGarbage, planNetwork, planVolumeRemoval, planVolumes, resolveServiceVolume, type Operation, type VolumeOwner } from "./plan.js";
 import { probeContainers, publishedEndpoint } from "./probe.js";
 
 /** Plan-execute rounds in one reconcile; a replica that keeps failing waits for the next pass. */
@@ -76,8 +76,11 @@ export class DockerProvider implements InfraProvider {
   async reconcileService(service: Service, group: Group, creds: ServiceCredentials, options: ReconcileOptions = {}): Promise<ServiceOutcome> {
     const address = this.address(group);
     const ref = service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version);
-    const desired = desiredService(service, group, this.instanceId, await this.ensureImage(address, { ref }, undefined), creds);
-    const volumeOps = planVolumes(desired, (await this.snapshots.get(address)).volumes, this.ownerOf(desired));
+    const image = await this.ensureImage(address, { ref }, undefined);
+    const volumes = (await this.snapshots.get(address)).volumes;
+    const volume = resolveServiceVolume(this.volumeOwner(service, group), volumes);
+    const desired = desiredService(service, group, this.instanceId, image, creds, volume);
+    const volumeOps = planVolumes(desired, volumes, this.ownerOf(desired));
     await this.execute(address, volumeOps, options);
     const outcome = await this.converge(address, desired, options);
     return { ...outcome, operations: [...volumeOps.map(describeOperation), ...outcome.operations], volume: desired.template.volumes[0]?.name ?? "" };
@@ -87,10 +90,7 @@ export class DockerProvider implements InfraProvider {
     const address = this.address(group);
     const snapshot = await this.snapshots.get(address);
     const ops: Operation[] = snapshot.containers.filter((c) => c.owner.uid === uidOf(service)).map((c) => removeOp(c, "service deleted"));
-    if (service.spec.storage?.deletionPolicy === "Delete") {
-      const name = volumeName(group.metadata.name, service.metadata.name);
-      if (snapshot.volumes.some((v) => v.name === name)) ops.push({ op: "remove-volume", target: `service:${group.metadata.name}/${service.metadata.name}`, cause: "deletionPolicy Delete", name });
-    }
+    if (service.spec.storage?.deletionPolicy === "Delete") ops.push(...planVolumeRemoval(this.volumeOwner(service, group), snapshot.volumes, "deletionPolicy Delete"));
     await this.execute(address, ops, options);
     return true;
   }
@@ -156,6 +156,10 @@ export class DockerProvider implements InfraProvider {
 
   private containersOf(snapshot: Snapshot, desired: Pick<DesiredApp, "kind" | "group" | "name">): ObservedContainer[] {
     return snapshot.containers.filter((c) => c.owner.kind === desired.kind && c.owner.group === desired.group && c.owner.name === desired.name);
+  }
+
+  private volumeOwner(service: Service, group: Group): VolumeOwner {
+    return { instance: this.instanceId, group: group.metadata.name, kind: "Service", name: service.metadata.name };
   }
 
   private ownerOf(desired: DesiredApp): Record<string, string> {
