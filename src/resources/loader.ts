@@ -3,6 +3,7 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { isMap, isNode, isScalar, LineCounter, parseAllDocuments, visit, type Document, type Node } from "yaml";
 import { ValidationError, ValidationErrors, type SourcePosition } from "../errors.js";
 import { keyOf, isKind } from "./kinds.js";
+import { findExcessiveNesting, MAX_NESTING_DEPTH } from "./nesting.js";
 import { checkPolicy } from "./policy.js";
 import { validateAgainstSchema } from "./schemas.js";
 import type { Resource } from "./types.js";
@@ -99,6 +100,11 @@ export function loadFile(content: Buffer | string, file: string, baseDir: string
   }
   const text = content.toString();
   const lineCounter = new LineCounter();
+  const tooDeep = findExcessiveNesting(text);
+  if (tooDeep) {
+    const p = lineAndColumn(text, tooDeep.offset);
+    return { manifests: [], errors: [new ValidationError(at(p.line, p.column), "", `nested more than ${MAX_NESTING_DEPTH} levels deep; a manifest needs a few`)] };
+  }
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [];
   const result: FileResult = { manifests: [], errors: [] };
@@ -177,15 +183,32 @@ function loadDocument(doc: Document.Parsed, position: (offset: number) => Source
   if (object.kind === "App" && object.spec.build) {
     if (builds === "refused") return fail(["spec", "build"], "this server builds no local folders: give an image, or start the server with --build-root");
     const context = resolve(baseDir, object.spec.build.context);
-    if (!existsSync(context) || !statSync(context).isDirectory()) {
-      return fail(["spec", "build", "context"], `build context ${builds === "inside" ? object.spec.build.context : context} is not a folder`);
-    }
-    if (builds === "inside" && !isInside(realpathSync(context), realpathSync(baseDir))) {
-      return fail(["spec", "build", "context"], "the build context must be inside the server's build root");
+    if (builds === "inside") {
+      // One answer for missing and outside: a tenant learns nothing of the server's other paths.
+      if (!isFolderInside(context, baseDir)) return fail(["spec", "build", "context"], `build context ${object.spec.build.context} is not a folder inside this group's build root`);
+    } else if (!existsSync(context) || !statSync(context).isDirectory()) {
+      return fail(["spec", "build", "context"], `build context ${context} is not a folder`);
     }
     object.spec.build = { ...object.spec.build, context };
   }
   return { manifest: { object, source: fieldPosition(["metadata", "name"], false) } };
+}
+
+/** 1-based line and column of an offset, without a parse. */
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf("\n"); i !== -1 && i < offset; i = text.indexOf("\n", i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+/** Whether `path` is a folder that, links resolved, lies inside `root`. */
+function isFolderInside(path: string, root: string): boolean {
+  if (!existsSync(path) || !existsSync(root)) return false;
+  return isInside(realpathSync(path), realpathSync(root)) && statSync(path).isDirectory();
 }
 
 function isInside(path: string, root: string): boolean {

@@ -1,3 +1,4 @@
+import { limitProblem } from "./quantity.js";
 import type { Kind } from "./types.js";
 
 /**
@@ -29,6 +30,21 @@ export function checkPolicy(kind: Kind, doc: unknown): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   const spec = (doc as { spec?: unknown } | null)?.spec;
   walk(spec, ["spec"], issues);
+  issues.push(...limitIssues(spec));
+  return issues;
+}
+
+/** Limits that would count as almost nothing against a quota while nothing is enforced. */
+function limitIssues(spec: unknown): PolicyIssue[] {
+  const resources = (spec as { resources?: unknown } | null | undefined)?.resources;
+  if (!resources || typeof resources !== "object") return [];
+  const issues: PolicyIssue[] = [];
+  for (const resource of ["cpu", "memory"] as const) {
+    const value = (resources as Record<string, unknown>)[resource];
+    if (typeof value !== "number" && typeof value !== "string") continue;
+    const problem = limitProblem(resource, value);
+    if (problem) issues.push({ path: ["spec", "resources", resource], message: problem, atKey: false });
+  }
   return issues;
 }
 

@@ -17,3 +17,32 @@ export function parseCpu(value: number | string): number {
   if (typeof value === "number") return value;
   return value.endsWith("m") ? Number(value.slice(0, -1)) / 1000 : Number(value);
 }
+
+/**
+ * The smallest limits a container runtime really enforces. Docker reads a zero limit as "no
+ * limit", and refuses less than 0.01 CPU or 6 MiB: a smaller value would pass a quota as almost
+ * nothing while the container runs unlimited (issue 13).
+ */
+export const MIN_CPU = 0.01;
+export const MIN_MEMORY_BYTES = 6 * 1024 ** 2;
+export const MAX_CPU = 1024;
+export const MAX_MEMORY_BYTES = 1024 ** 4;
+
+/** Why a resource limit cannot be enforced as written, or undefined when it can. */
+export function limitProblem(resource: "cpu" | "memory", value: number | string): string | undefined {
+  let amount: number;
+  try {
+    amount = resource === "cpu" ? parseCpu(value) : parseMemory(value);
+  } catch {
+    return undefined; // the schema names a malformed quantity
+  }
+  if (!Number.isFinite(amount)) return undefined;
+  if (resource === "cpu") {
+    if (amount < MIN_CPU) return `must be at least 10m (${MIN_CPU} CPU): a smaller or zero limit is no limit at all`;
+    if (amount > MAX_CPU) return `must be at most ${MAX_CPU} CPUs`;
+  } else {
+    if (amount < MIN_MEMORY_BYTES) return "must be at least 6Mi: a smaller or zero limit is no limit at all";
+    if (amount > MAX_MEMORY_BYTES) return "must be at most 1Ti";
+  }
+  return undefined;
+}

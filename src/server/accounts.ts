@@ -1,9 +1,12 @@
+import { randomUUID } from "node:crypto";
 import { AirloftError } from "../errors.js";
 import type { AccountKind, AccountRecord, Store, StoreEvent } from "../store/store.js";
 import { decoyHash, generatePassword, hashPassword, verifyPassword } from "./passwords.js";
 import type { Principal } from "./tokens.js";
 
 export const FIRST_ADMIN = "admin";
+/** The API's rule for every password, AIRLOFT_ADMIN_PASSWORD included. */
+export const MIN_PASSWORD_LENGTH = 10;
 
 export class ForbiddenError extends AirloftError {
   constructor(message: string) {
@@ -34,24 +37,51 @@ export class Accounts {
    * password that is returned (to print once) and never stored in clear.
    */
   async bootstrap(env: NodeJS.ProcessEnv = process.env): Promise<{ name: string; password: string } | undefined> {
+    await this.giveIdentities();
     if (this.store.listAccounts("admin").length > 0) return undefined;
-    const password = env.AIRLOFT_ADMIN_PASSWORD || generatePassword();
-    await this.save("admin", FIRST_ADMIN, { passwordHash: await hashPassword(password), tokenVersion: 1 });
+    const fromEnv = env.AIRLOFT_ADMIN_PASSWORD;
+    if (fromEnv !== undefined && fromEnv !== "" && fromEnv.length < MIN_PASSWORD_LENGTH) {
+      throw new AirloftError("InvalidConfig", `AIRLOFT_ADMIN_PASSWORD must be at least ${MIN_PASSWORD_LENGTH} characters, as every API password`);
+    }
+    const password = fromEnv || generatePassword();
+    await this.save("admin", FIRST_ADMIN, { uid: randomUUID(), passwordHash: await hashPassword(password), tokenVersion: 1 });
     return env.AIRLOFT_ADMIN_PASSWORD ? undefined : { name: FIRST_ADMIN, password };
   }
 
-  /** The principal whose password matches, or undefined; as slow for unknown names as for known ones. */
+  /**
+   * Accounts kept before identities existed get one; tokens issued to them before carry none
+   * and are refused (log in again).
+   */
+  private async giveIdentities(): Promise<void> {
+    for (const kind of ["admin", "group"] as const) {
+      for (const { name, ...record } of this.store.listAccounts(kind)) {
+        if (!record.uid) await this.store.saveAccount(kind, name, { ...record, uid: randomUUID() });
+      }
+    }
+  }
+
+  /**
+   * The principal whose password matches, or undefined; as slow for unknown names as for known
+   * ones. A locked account answers as a wrong password does, so that the answer tells nothing of
+   * whether the password was right.
+   */
   async authenticate(kind: AccountKind, name: string, password: string): Promise<Principal | undefined> {
     const record = this.store.account(kind, name);
     const ok = await verifyPassword(password, record?.passwordHash ?? (await decoyHash()));
-    if (!ok || !record?.passwordHash) return undefined;
-    return { kind, name, version: record.tokenVersion };
+    if (!ok || !record?.passwordHash || !record.uid || record.locked) return undefined;
+    return { kind, name, uid: record.uid, version: record.tokenVersion };
+  }
+
+  /** The identity of an account, if it exists. */
+  uidOf(kind: AccountKind, name: string): string | undefined {
+    return this.store.account(kind, name)?.uid;
   }
 
   /** Why a verified token's principal may not act now (locked, password changed, gone), or undefined. */
   refusal(principal: Principal): string | undefined {
     const record = this.store.account(principal.kind, principal.name);
     if (!record) return `${principal.kind} ${principal.name} has no account`;
+    if (record.uid !== principal.uid) return `the token was issued to an earlier ${principal.kind} ${principal.name}, which was deleted; log in again`;
     if (record.locked) return `${principal.kind} ${principal.name} is locked`;
     if (record.tokenVersion !== principal.version) return "the token was issued before the password changed; log in again";
     return undefined;
@@ -64,7 +94,8 @@ export class Accounts {
   /** Sets a password and/or the lock; a new password revokes the account's earlier tokens. */
   async update(kind: AccountKind, name: string, change: { password?: string; locked?: boolean }): Promise<void> {
     const current = this.store.account(kind, name);
-    const next: Omit<AccountRecord, "updated"> = { ...(current ?? { tokenVersion: 0 }) };
+    // A new account gets a new identity, whatever name an earlier one had.
+    const next: Omit<AccountRecord, "updated"> = { ...(current ?? { uid: randomUUID(), tokenVersion: 0 }) };
     if (change.password !== undefined) {
       next.passwordHash = await hashPassword(change.password);
       next.tokenVersion += 1;

@@ -1,50 +1,83 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccountKind } from "../store/store.js";
 import { assertAdmin } from "./access.js";
-import { ForbiddenError, type Accounts } from "./accounts.js";
+import { ForbiddenError, MIN_PASSWORD_LENGTH, type Accounts } from "./accounts.js";
 import { ApiError, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
-import type { LoginLimiter } from "./login-limiter.js";
-import type { Principal, TokenService } from "./tokens.js";
+import { ConcurrencyGate, type LimitKey, type LoginLimiter } from "./login-limiter.js";
+import type { Principal, TokenService, TrustedDevice } from "./tokens.js";
 
-const MIN_PASSWORD_LENGTH = 10;
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Login and account bodies are small. */
 const SMALL_BODY_BYTES = 4096;
-const ACCOUNT_KINDS: Readonly<Record<string, AccountKind>> = { admins: "admin", groups: "group" };
+const ACCOUNT_KINDS: ReadonlyMap<string, AccountKind> = new Map([["admins", "admin"], ["groups", "group"]]);
+
+/** Attempts per minute: per account from unknown clients, per client address, per trusted device. */
+export interface LoginLimits {
+  readonly perAccount: number;
+  readonly perAddress: number;
+  readonly perDevice: number;
+}
+
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perAccount: 5, perAddress: 20, perDevice: 5 };
 
 export interface AuthApiOptions {
   readonly accounts: Accounts;
   readonly tokens: TokenService;
   readonly limiter: LoginLimiter;
+  readonly limits?: LoginLimits;
 }
+
+const WRONG = "wrong name or password, or the account is locked";
 
 /** Logins (`POST /api/tokens`), who am I, and account management. */
 export class AuthApi {
-  constructor(private readonly options: AuthApiOptions) {}
+  /**
+   * Hashing is shared out: clients with a device token of the account have their own lane, so a
+   * flood of guesses from elsewhere does not queue a returning user behind it.
+   */
+  private readonly hashing = { trusted: new ConcurrencyGate(2, 32), untrusted: new ConcurrencyGate(2, 8) };
+  private readonly limits: LoginLimits;
 
-  /** `POST /api/tokens` with {"group": NAME} or {"admin": NAME}, and "password". */
+  constructor(private readonly options: AuthApiOptions) {
+    this.limits = options.limits ?? DEFAULT_LOGIN_LIMITS;
+  }
+
+  /**
+   * `POST /api/tokens` with {"group": NAME} or {"admin": NAME}, "password", and the "device"
+   * token an earlier login gave, if any. Each attempt is counted before the password is hashed:
+   * per account and per address for unknown clients, per device for known ones. A wrong
+   * password, an unknown name and a locked account get the same answer.
+   */
   async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== "POST") throw methodNotAllowed(req.method);
-    const body = parseJson<{ group?: unknown; admin?: unknown; password?: unknown }>(await readBody(req, SMALL_BODY_BYTES), "login");
+    const body = parseJson<{ group?: unknown; admin?: unknown; password?: unknown; device?: unknown }>(await readBody(req, SMALL_BODY_BYTES), "login");
     const kind: AccountKind | undefined = typeof body.group === "string" ? "group" : typeof body.admin === "string" ? "admin" : undefined;
     const name = kind === "group" ? body.group : body.admin;
     if (!kind || typeof name !== "string" || typeof body.password !== "string") {
       throw new ApiError(400, "BadRequest", 'send {"group": NAME, "password": ...} or {"admin": NAME, "password": ...}');
     }
     const { accounts, limiter, tokens } = this.options;
-    const limitKey = `${req.socket.remoteAddress ?? "?"}|${kind}:${name}`;
-    const waitMs = limiter.retryAfterMs(limitKey);
-    if (waitMs > 0) throw new ApiError(429, "TooManyRequests", "too many failed logins; try again later", { "retry-after": String(Math.ceil(waitMs / 1000)) });
-    const principal = await accounts.authenticate(kind, name, body.password);
-    if (!principal) {
-      limiter.fail(limitKey);
-      throw new ApiError(401, "Unauthorized", "wrong name or password");
-    }
-    limiter.succeed(limitKey);
-    const refusal = accounts.refusal(principal);
-    if (refusal) throw new ForbiddenError(refusal);
+    const device = await this.trustedDevice(body.device, kind, name);
+    const keys: LimitKey[] = device
+      ? [{ key: `device:${device.id}`, limit: this.limits.perDevice }]
+      : [{ key: `account:${kind}:${name}`, limit: this.limits.perAccount }, { key: `address:${req.socket.remoteAddress ?? "?"}`, limit: this.limits.perAddress }];
+    const gate = device ? this.hashing.trusted : this.hashing.untrusted;
+    if (!gate.hasRoom) throw tooMany(1000, "too many logins at once; try again shortly");
+    const attempt = limiter.begin(keys);
+    if (!attempt.ok) throw tooMany(attempt.retryAfterMs, "too many failed logins; try again later");
+    const principal = await gate.run(() => accounts.authenticate(kind, name, body.password as string));
+    if (!principal) throw new ApiError(401, "Unauthorized", WRONG);
+    attempt.succeeded();
     const issued = await tokens.issue(principal);
-    sendJson(res, 200, { ...issued, subject: `${kind}:${name}`, audience: tokens.audience });
+    sendJson(res, 200, { ...issued, subject: `${kind}:${name}`, audience: tokens.audience, device: await tokens.issueDevice(principal) });
+  }
+
+  /** The device a login shows, when it was given to this very account. */
+  private async trustedDevice(token: unknown, kind: AccountKind, name: string): Promise<TrustedDevice | undefined> {
+    if (typeof token !== "string" || token.length > 2048) return undefined;
+    const device = await this.options.tokens.verifyDevice(token);
+    const uid = this.options.accounts.uidOf(kind, name);
+    return device && device.kind === kind && device.name === name && uid !== undefined && device.uid === uid ? device : undefined;
   }
 
   whoami(res: ServerResponse, principal: Principal): void {
@@ -65,7 +98,7 @@ export class AuthApi {
       return;
     }
     const [plural, name] = segments;
-    const kind = plural ? ACCOUNT_KINDS[plural] : undefined;
+    const kind = plural ? ACCOUNT_KINDS.get(plural) : undefined;
     if (!kind || !name || segments.length !== 2) throw new ApiError(404, "NotFound", "no such account path");
     if (req.method !== "PUT") throw methodNotAllowed(req.method);
     if (!NAME.test(name) || name.length > 63) throw new ApiError(422, "Invalid", `account name ${JSON.stringify(name)} is not a DNS label`);
@@ -83,4 +116,8 @@ export class AuthApi {
     });
     sendJson(res, 200, accounts.list(kind).find((a) => a.name === name));
   }
+}
+
+function tooMany(waitMs: number, message: string): ApiError {
+  return new ApiError(429, "TooManyRequests", message, { "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))) });
 }

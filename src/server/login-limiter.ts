@@ -1,39 +1,86 @@
+/** One counter an attempt is held against: a key and how many attempts its window allows. */
+export interface LimitKey {
+  readonly key: string;
+  readonly limit: number;
+}
+
+export type Attempt = { readonly ok: true; readonly succeeded: () => void } | { readonly ok: false; readonly retryAfterMs: number };
+
 /**
- * Failed logins per client address and account in a sliding window: past the limit, logins are
- * refused (429) until the oldest failure leaves the window, so guessing passwords is slow.
+ * Login attempts per key in a sliding window. An attempt is counted when it begins, before the
+ * password is hashed: parallel guesses cannot all pass a check that is only recorded after
+ * (issue 13). A success takes its own attempt back; failures stay until they leave the window.
  */
 export class LoginLimiter {
-  private readonly failures = new Map<string, number[]>();
+  private readonly attempts = new Map<string, number[]>();
 
   constructor(
-    private readonly limit = 5,
     private readonly windowMs = 60_000,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Milliseconds until this key may try again, or 0. */
-  retryAfterMs(key: string): number {
-    const recent = this.recent(key);
-    if (recent.length < this.limit) return 0;
-    return (recent[recent.length - this.limit] ?? 0) + this.windowMs - this.now();
+  /** Counts an attempt on every key, or none when one of them is at its limit. */
+  begin(keys: readonly LimitKey[]): Attempt {
+    const at = this.now();
+    let waitMs = 0;
+    for (const { key, limit } of keys) {
+      const recent = this.recent(key, at);
+      if (recent.length >= limit) waitMs = Math.max(waitMs, (recent[recent.length - limit] ?? at) + this.windowMs - at);
+    }
+    if (waitMs > 0) return { ok: false, retryAfterMs: waitMs };
+    for (const { key } of keys) this.attempts.set(key, [...this.recent(key, at), at]);
+    if (this.attempts.size > 10_000) this.prune(at);
+    return {
+      ok: true,
+      succeeded: () => {
+        for (const { key } of keys) {
+          const list = this.attempts.get(key) ?? [];
+          const i = list.indexOf(at);
+          if (i >= 0) list.splice(i, 1);
+          if (list.length === 0) this.attempts.delete(key);
+        }
+      },
+    };
   }
 
-  fail(key: string): void {
-    this.failures.set(key, [...this.recent(key), this.now()]);
-    if (this.failures.size > 10_000) this.prune();
-  }
-
-  succeed(key: string): void {
-    this.failures.delete(key);
-  }
-
-  private recent(key: string): number[] {
-    const since = this.now() - this.windowMs;
-    return (this.failures.get(key) ?? []).filter((t) => t > since);
+  private recent(key: string, at: number): number[] {
+    const since = at - this.windowMs;
+    return (this.attempts.get(key) ?? []).filter((t) => t > since);
   }
 
   /** Keeps the map bounded under a spray of names. */
-  private prune(): void {
-    for (const key of [...this.failures.keys()]) if (this.recent(key).length === 0) this.failures.delete(key);
+  private prune(at: number): void {
+    for (const key of [...this.attempts.keys()]) if (this.recent(key, at).length === 0) this.attempts.delete(key);
+  }
+}
+
+/**
+ * At most `max` tasks at a time and `maxWaiting` queued: password hashing is slow on purpose,
+ * so unbounded guesses would take every core and the thread pool from everyone else.
+ */
+export class ConcurrencyGate {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    private readonly max: number,
+    private readonly maxWaiting: number,
+  ) {}
+
+  /** Whether a task would be taken now or queued, rather than refused. */
+  get hasRoom(): boolean {
+    return this.active < this.max || this.waiting.length < this.maxWaiting;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active < this.max) this.active++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve)); // a finished task hands its slot over
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
   }
 }

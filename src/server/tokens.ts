@@ -1,5 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes, randomUUID } from "node:crypto";
 import { dirname } from "node:path";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { AirloftError } from "../errors.js";
@@ -19,9 +19,26 @@ export function audienceOf(instanceId: string): string {
 export interface Principal {
   readonly kind: AccountKind;
   readonly name: string;
+  /**
+   * The account's identity, never reused: a group deleted and made again under the same name is
+   * another account, and the old one's tokens are refused.
+   */
+  readonly uid: string;
   /** The account's tokenVersion when the token was issued. */
   readonly version: number;
 }
+
+/** A client that logged in to this account before: its device token is checked, not its address. */
+export interface TrustedDevice {
+  readonly kind: AccountKind;
+  readonly name: string;
+  readonly uid: string;
+  /** The device token's own id, which its login limit is kept by. */
+  readonly id: string;
+}
+
+const DEVICE_TTL_S = 90 * 24 * 3600;
+const DEVICE_TYPE = "airloft-device+jwt";
 
 export class InvalidTokenError extends AirloftError {
   constructor(message: string) {
@@ -46,7 +63,7 @@ export class TokenService {
   async issue(principal: Principal): Promise<{ token: string; expiresAt: string }> {
     const iat = Math.floor(this.now() / 1000);
     const exp = iat + this.ttlSeconds;
-    const token = await new SignJWT({ ver: principal.version })
+    const token = await new SignJWT({ ver: principal.version, uid: principal.uid })
       .setProtectedHeader({ alg: TOKEN_ALGORITHM, typ: "JWT" })
       .setSubject(`${principal.kind}:${principal.name}`)
       .setIssuer(TOKEN_ISSUER)
@@ -67,14 +84,56 @@ export class TokenService {
         requiredClaims: ["exp", "iat", "sub"],
         currentDate: new Date(this.now()),
       });
-      const match = /^(admin|group):(.+)$/.exec(payload.sub ?? "");
-      if (!match || typeof payload.ver !== "number") throw new InvalidTokenError("the token names no account");
-      return { kind: match[1] as AccountKind, name: match[2] ?? "", version: payload.ver };
+      const account = accountOf(payload.sub, payload.uid);
+      if (!account || typeof payload.ver !== "number") throw new InvalidTokenError("the token names no account; log in again");
+      return { ...account, version: payload.ver };
     } catch (err) {
       if (err instanceof InvalidTokenError) throw err;
       throw new InvalidTokenError(describeJoseError(err));
     }
   }
+
+  /**
+   * A device token, given at each login: a later login that shows it is from a client that knew
+   * the password before, and is limited apart from guesses by others (OWASP's device cookies).
+   * It has its own type and audience, so it never passes as an API token, nor the reverse.
+   */
+  async issueDevice(principal: Principal): Promise<string> {
+    const iat = Math.floor(this.now() / 1000);
+    return new SignJWT({ uid: principal.uid })
+      .setProtectedHeader({ alg: TOKEN_ALGORITHM, typ: DEVICE_TYPE })
+      .setSubject(`${principal.kind}:${principal.name}`)
+      .setIssuer(TOKEN_ISSUER)
+      .setAudience(`${this.audience}:device`)
+      .setJti(randomUUID())
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + DEVICE_TTL_S)
+      .sign(this.key);
+  }
+
+  /** The device a device token names, or undefined for anything that does not verify. */
+  async verifyDevice(token: string): Promise<TrustedDevice | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: [TOKEN_ALGORITHM],
+        typ: DEVICE_TYPE,
+        issuer: TOKEN_ISSUER,
+        audience: `${this.audience}:device`,
+        requiredClaims: ["exp", "iat", "sub", "jti"],
+        currentDate: new Date(this.now()),
+      });
+      const account = accountOf(payload.sub, payload.uid);
+      return account && payload.jti ? { ...account, id: payload.jti } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function accountOf(sub: unknown, uid: unknown): { kind: AccountKind; name: string; uid: string } | undefined {
+  const match = /^(admin|group):(.+)$/.exec(typeof sub === "string" ? sub : "");
+  if (!match || typeof uid !== "string" || uid === "") return undefined;
+  return { kind: match[1] as AccountKind, name: match[2] ?? "", uid };
 }
 
 function describeJoseError(err: unknown): string {
@@ -92,6 +151,8 @@ function describeJoseError(err: unknown): string {
 export function loadSigningKey(path: string, env: NodeJS.ProcessEnv = process.env): Uint8Array {
   const fromEnv = env.AIRLOFT_JWT_SECRET;
   if (fromEnv) return new TextEncoder().encode(fromEnv);
+  // A link there could make the server read or widen the mode of another file.
+  if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) throw new AirloftError("InvalidConfig", `${path} is a symbolic link; the signing key must be a plain file`);
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, randomBytes(48).toString("base64url"), { mode: 0o600, flag: "wx" });

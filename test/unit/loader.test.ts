@@ -52,7 +52,7 @@ describe("manifest loader", () => {
       `${f}:4:9 metadata.name: must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`,
       `${f}:8:13 spec.replicas: must be >= 0`,
       `${f}:9:3 spec.colour: unknown field`,
-      `${f}:11:13 spec.resources.memory: must be bytes (at least 4 MiB) or a quantity such as "256Mi"`,
+      `${f}:11:13 spec.resources.memory: must be bytes (at least 6 MiB) or a quantity such as "256Mi"`,
       `${f}:16:3 metadata.group: is required`,
       `${f}:18:3 spec: must set exactly one of "image", "build" or "source"`,
     ]);

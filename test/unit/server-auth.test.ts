@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { SignJWT } from "jose";
 import { TokenService } from "../../src/server/tokens.js";
-import { LoginLimiter } from "../../src/server/login-limiter.js";
 import { app, group, TestApi } from "../support/api.js";
 
 const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString("base64url");
@@ -17,6 +16,9 @@ describe("API server: authentication", function () {
     api = await TestApi.start();
     acme = await api.tenant("acme");
   });
+  const principal = (kind: "admin" | "group", name: string) => ({ kind, name, uid: api.store.account(kind, name)?.uid ?? "", version: 1 });
+  const admin = () => principal("admin", "admin");
+  const acme_ = () => principal("group", "acme");
   after(() => api.stop());
 
   const paths: Array<[string, string]> = [
@@ -47,12 +49,12 @@ describe("API server: authentication", function () {
     const claims = { sub: "admin:admin", ver: 1, iss: "airloft", aud: api.audience, iat: now, exp: now + 600 };
     const forged: Record<string, string> = {
       "alg none": `${b64({ alg: "none", typ: "JWT" })}.${b64(claims)}.`,
-      "another key": (await new TokenService(randomBytes(32), api.audience, 600).issue({ kind: "admin", name: "admin", version: 1 })).token,
-      "another audience": (await new TokenService(api.key, "airloft:elsewhere", 600).issue({ kind: "admin", name: "admin", version: 1 })).token,
+      "another key": (await new TokenService(randomBytes(32), api.audience, 600).issue(admin())).token,
+      "another audience": (await new TokenService(api.key, "airloft:elsewhere", 600).issue(admin())).token,
       "another issuer": await new SignJWT({ ver: 1 }).setProtectedHeader({ alg: "HS256" }).setSubject("admin:admin").setIssuer("someone").setAudience(api.audience).setIssuedAt().setExpirationTime("10m").sign(api.key),
       "HS512 with the same key": await new SignJWT({ ver: 1 }).setProtectedHeader({ alg: "HS512" }).setSubject("admin:admin").setIssuer("airloft").setAudience(api.audience).setIssuedAt().setExpirationTime("10m").sign(new Uint8Array([...api.key, ...api.key])),
       "no expiry": await new SignJWT({ ver: 1 }).setProtectedHeader({ alg: "HS256" }).setSubject("admin:admin").setIssuer("airloft").setAudience(api.audience).setIssuedAt().sign(api.key),
-      expired: (await new TokenService(api.key, api.audience, 60, () => Date.now() - 3_600_000).issue({ kind: "admin", name: "admin", version: 1 })).token,
+      expired: (await new TokenService(api.key, api.audience, 60, () => Date.now() - 3_600_000).issue(admin())).token,
     };
     for (const [what, token] of Object.entries(forged)) {
       const answer = await api.call("GET", `${API}/objects`, { token });
@@ -60,17 +62,17 @@ describe("API server: authentication", function () {
     }
     assert.match((await api.call("GET", `${API}/objects`, { token: forged.expired ?? "" })).body.message ?? "", /expired/);
     // The same claims signed properly are accepted: the refusals above are about what was forged.
-    const genuine = (await new TokenService(api.key, api.audience, 600).issue({ kind: "admin", name: "admin", version: 1 })).token;
+    const genuine = (await new TokenService(api.key, api.audience, 600).issue(admin())).token;
     assert.equal((await api.call("GET", `${API}/objects`, { token: genuine })).status, 200);
   });
 
   it("accepts a token within the clock tolerance", async () => {
-    const skewed = (await new TokenService(api.key, api.audience, 60, () => Date.now() - 70_000).issue({ kind: "group", name: "acme", version: 1 })).token;
+    const skewed = (await new TokenService(api.key, api.audience, 60, () => Date.now() - 70_000).issue(acme_())).token;
     assert.equal((await api.call("GET", "/api/whoami", { token: skewed })).status, 200);
   });
 
   it("logs in with the right password only, and rate-limits failures", async () => {
-    const limited = await TestApi.start({ limiter: new LoginLimiter(3, 60_000) });
+    const limited = await TestApi.start({ loginLimits: { perAccount: 3, perAddress: 20, perDevice: 3 } });
     try {
       await limited.tenant("acme", "acme-password-1");
       assert.equal((await limited.call("POST", "/api/tokens", { body: { group: "acme", password: "wrong" } })).status, 401);
@@ -99,7 +101,11 @@ describe("API server: authentication", function () {
     const refused = await api.call("GET", `${API}/groups/beta/apps`, { token: beta });
     assert.equal(refused.status, 403);
     assert.match(refused.body.message ?? "", /locked/);
-    assert.equal((await api.call("POST", "/api/tokens", { body: { group: "beta", password: "beta-password-1" } })).status, 403);
+    // The right password gets the wrong password's answer: a locked account is no password oracle.
+    const locked = await api.call("POST", "/api/tokens", { body: { group: "beta", password: "beta-password-1" } });
+    const wrong = await api.call("POST", "/api/tokens", { body: { group: "beta", password: "not-the-password" } });
+    assert.deepEqual([locked.status, locked.body.message], [wrong.status, wrong.body.message]);
+    assert.equal(locked.status, 401);
     await api.call("PUT", "/api/accounts/groups/beta", { token: admin, body: { locked: false } });
     assert.equal((await api.call("GET", `${API}/groups/beta/apps`, { token: beta })).status, 200);
   });

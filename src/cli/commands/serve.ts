@@ -1,6 +1,6 @@
-import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseDuration } from "../../util/duration.js";
+import { writePrivateFile } from "../../util/private-file.js";
 import { ApiServer } from "../../server/server.js";
 import { audienceOf, loadSigningKey, TokenService } from "../../server/tokens.js";
 import { UsageError, statePath } from "../context.js";
@@ -38,7 +38,7 @@ export function serveCommand(options: ServeOptions): Promise<number> {
     const first = await server.accounts.bootstrap();
     if (first) {
       const file = join(stateDir, "initial-admin-password");
-      writeFileSync(file, `${first.password}\n`, { mode: 0o600 });
+      writePrivateFile(file, `${first.password}\n`);
       process.stdout.write(`created the admin account "${first.name}"; its password is in ${file} (readable by you only): log in, change it, delete the file\n`);
     }
     const url = await server.listen(port, options.host ?? "127.0.0.1");

@@ -42,15 +42,21 @@ export class ApiClient {
     return (await res.json()) as T;
   }
 
-  /** Follows a watch stream, resuming from the last position when the connection drops, until `signal` aborts. */
+  /**
+   * Follows a watch stream until `signal` aborts, resuming from the last position when the
+   * connection drops or the server ends the stream (it does, after a while, or when the client
+   * falls behind). A listing cut before its BOOKMARK gives no position: it is listed again.
+   */
   async watch(path: string, onLine: (line: WatchLine) => void, signal: AbortSignal): Promise<void> {
     let position: string | undefined;
     while (!signal.aborted) {
       const query = `${path.includes("?") ? "&" : "?"}watch=true${position ? `&resourceVersion=${encodeURIComponent(position)}` : ""}`;
       try {
         const res = await this.fetch("GET", path + query, undefined, signal);
+        let listed = position !== undefined;
         for await (const line of jsonLines(res.body)) {
-          position = line.resourceVersion;
+          if (line.type === "BOOKMARK") listed = true;
+          if (listed) position = line.resourceVersion;
           onLine(line);
         }
       } catch (err) {
@@ -91,16 +97,16 @@ export function unreachable(server: string, err: unknown): AirloftError {
 }
 
 /** POST /api/tokens, the one call that needs no token. */
-export async function requestToken(server: string, credentials: object): Promise<{ token: string; subject: string; expiresAt: string }> {
+export async function requestToken(server: string, credentials: object): Promise<{ token: string; subject: string; expiresAt: string; device?: string }> {
   let res: Response;
   try {
     res = await fetch(`${server}/api/tokens`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(credentials) });
   } catch (err) {
     throw unreachable(server, err);
   }
-  const body = (await res.json().catch(() => ({}))) as { token?: string; subject?: string; expiresAt?: string; message?: string };
+  const body = (await res.json().catch(() => ({}))) as { token?: string; subject?: string; expiresAt?: string; device?: string; message?: string };
   if (!res.ok || !body.token) throw new AirloftError("Unauthorized", `login refused: ${body.message ?? res.status}`);
-  return { token: body.token, subject: body.subject ?? "", expiresAt: body.expiresAt ?? "" };
+  return { token: body.token, subject: body.subject ?? "", expiresAt: body.expiresAt ?? "", ...(typeof body.device === "string" ? { device: body.device } : {}) };
 }
 
 /** The JSON lines of a watch stream, as they arrive. */

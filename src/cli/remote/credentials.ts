@@ -1,11 +1,14 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { writePrivateFile } from "../../util/private-file.js";
 
 export interface SavedLogin {
   readonly token: string;
   readonly subject: string;
   readonly expiresAt: string;
+  /** The server's device token for this account: later logins from here are not held up by others' guesses. */
+  readonly device?: string;
 }
 
 interface CredentialsFile {
@@ -47,9 +50,6 @@ export function saveLogin(server: string, login: SavedLogin | undefined, env: No
   if (login) file.servers[normalizeServer(server)] = login;
   else delete file.servers[normalizeServer(server)];
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, JSON.stringify(file, null, 2) + "\n", { mode: 0o600 });
-  chmodSync(temp, 0o600);
-  renameSync(temp, path);
+  writePrivateFile(path, JSON.stringify(file, null, 2) + "\n");
   return path;
 }

@@ -3,7 +3,7 @@ import { Writable } from "node:stream";
 import { UsageError } from "../context.js";
 import { renderTable } from "../output.js";
 import { ApiClient, requestToken } from "./client.js";
-import { normalizeServer, saveLogin } from "./credentials.js";
+import { normalizeServer, savedLogin, saveLogin } from "./credentials.js";
 
 export interface LoginOptions {
   readonly group?: string;
@@ -23,7 +23,11 @@ export async function loginCommand(serverUrl: string | undefined, options: Login
   const url = new URL(server);
   if (url.protocol === "http:" && !isLoopback(url.hostname)) process.stderr.write(`warning: ${server} is plain HTTP: the password and token cross the network unencrypted\n`);
   const password = await readPassword(options);
-  const login = await requestToken(server, { ...(options.group !== undefined ? { group: options.group } : { admin: options.admin }), password });
+  const account = options.group !== undefined ? { group: options.group } : { admin: options.admin };
+  const subject = options.group !== undefined ? `group:${options.group}` : `admin:${options.admin}`;
+  const earlier = savedLogin(server);
+  const device = earlier?.subject === subject ? earlier.device : undefined;
+  const login = await requestToken(server, { ...account, password, ...(device ? { device } : {}) });
   const path = saveLogin(server, login);
   process.stdout.write(`logged in to ${server} as ${login.subject}, until ${login.expiresAt}; token kept in ${path}\n`);
   process.stdout.write(`commands use the server with --server ${server}, or export AIRLOFT_SERVER=${server}\n`);
