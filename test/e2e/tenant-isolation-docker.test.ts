@@ -199,15 +199,16 @@ describe("tenant isolation on a real Docker engine", function () {
       const creates = urls.filter((u) => /^POST \/(v[\d.]+\/)?(containers|volumes|networks)\/create\b/.test(u));
       assert.ok(creates.some((u) => u.includes("/containers/create")), `the proxy saw the container creations: ${urls.join("\n")}`);
       assert.ok(creates.some((u) => u.includes("/volumes/create")) && creates.some((u) => u.includes("/networks/create")), "and the volume's and the network's");
-      for (const u of creates) {
-        const query = new URL(u.slice(u.indexOf(" ") + 1), "http://engine").searchParams;
-        assert.deepEqual([...query.keys()].filter((k) => k !== "name"), [], `options in the URL: ${u.slice(0, 300)}`);
-      }
       for (const u of urls) {
         const decoded = safeDecode(u);
         for (const secret of [password, encodeURIComponent(password), token, ...envValues]) {
           assert.ok(!u.includes(secret) && !decoded.includes(secret), `a request URL carries an env value: ${u.slice(0, 300)}…`);
         }
+      }
+      // Nor the labels and other options of any create call: only the container's name is in the URL.
+      for (const u of creates) {
+        const query = new URL(u.slice(u.indexOf(" ") + 1), "http://engine").searchParams;
+        assert.deepEqual([...query.keys()].filter((k) => k !== "name"), [], `options in the URL: ${u.slice(0, 300)}`);
       }
     });
   });
