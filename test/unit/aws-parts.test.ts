@@ -80,7 +80,7 @@ describe("user data templates", () => {
     const script = renderUserData(base);
     assert.match(script, /^#!\/bin\/bash\nset -euo pipefail/);
     assert.match(script, /systemctl enable --now docker/);
-    assert.match(script, /cat > \/etc\/airloft\/app.env <<'AIRLOFT_EOF'\nGREETING=hello world\nQUOTE=it's "quoted" \$HOME\nAIRLOFT_EOF\nchmod 0600/);
+    assert.match(script, /install -m 0600 \/dev\/null \/etc\/airloft\/app.env\ncat > \/etc\/airloft\/app.env <<'(AIRLOFT_EOF_[0-9a-f]{32})'\nGREETING=hello world\nQUOTE=it's "quoted" \$HOME\n\1\n/);
     assert.match(script, /docker run -d --name airloft-app --restart always --env-file \/etc\/airloft\/app.env -p 8080:8080 --security-opt no-new-privileges .* example\/web:1\n/);
     assert.doesNotMatch(script, /--privileged|docker\.sock|--network host/);
   });
@@ -92,7 +92,8 @@ describe("user data templates", () => {
     assert.match(node, /git clone --depth 1 --branch v1\.2 https:\/\/git\.example\.invalid\/shop\/api\.git \/opt\/airloft\/app/);
     assert.match(node, /npm ci --omit=dev/);
     assert.match(node, /ExecStart=\/usr\/bin\/env npm start\nRestart=always/);
-    assert.match(node, /QUOTE="it's \\"quoted\\" \$\$HOME"/);
+    // EnvironmentFile= expands nothing: a $ is escaped as in a shell's double quotes, not doubled.
+    assert.match(node, /QUOTE="it's \\"quoted\\" \\\$HOME"/);
     assert.match(node, /PORT=8080/);
     const python = renderUserData({ ...base, runtime: "python", image: undefined, source: { url: "https://files.example.invalid/app.tar.gz" }, command: ["gunicorn", "app:wsgi", "-b", "0.0.0.0:8080"] });
     assert.match(python, /curl -fsSL https:\/\/files\.example\.invalid\/app\.tar\.gz \| tar -xz/);

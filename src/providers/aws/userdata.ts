@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { TerminalError } from "../../errors.js";
 import type { AppSpec } from "../../resources/types.js";
 
@@ -26,20 +27,65 @@ const RUNTIME_PACKAGES: Readonly<Record<Exclude<Runtime, "docker">, string>> = {
   java: "java-17-amazon-corretto-headless git tar",
 };
 
+/** A word bash reads back as exactly `word`: bare when it is plainly safe, else single-quoted. */
 export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-function assertEnv(env: Readonly<Record<string, string>>): void {
-  for (const [key, value] of Object.entries(env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new TerminalError("InvalidConfig", `env name ${JSON.stringify(key)} cannot be passed to an instance`);
-    if (/[\r\n\0]/.test(value)) throw new TerminalError("InvalidConfig", `env ${key} holds a line break, which an instance's environment file cannot carry`);
+// ---- What the user data can carry ----
+// Admission refuses these already (schemas/app.schema.json, src/resources/policy.ts); the checks
+// here keep a program that reaches the renderer some other way from writing shell or unit text.
+
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+function refuse(message: string): never {
+  throw new TerminalError("InvalidConfig", message);
+}
+
+function assertPlain(field: string, value: string): void {
+  if (CONTROL.test(value)) refuse(`${field} ${JSON.stringify(value)} holds a control character, which user data cannot carry`);
+}
+
+function assertProgram(p: InstanceProgram): void {
+  assertPlain("the label", p.label);
+  if (p.image !== undefined) {
+    assertPlain("spec.image", p.image);
+    // docker run would read "--privileged" as an option, not as the image.
+    if (!/^[A-Za-z0-9]/.test(p.image)) refuse(`spec.image ${JSON.stringify(p.image)} must start with a letter or digit`);
+  }
+  if (p.source) {
+    assertPlain("spec.source.url", p.source.url);
+    if (!/^(https:\/\/|git@|ssh:\/\/)/.test(p.source.url)) refuse(`spec.source.url ${JSON.stringify(p.source.url)} must start with https://, git@ or ssh://`);
+    if (p.source.ref !== undefined) {
+      assertPlain("spec.source.ref", p.source.ref);
+      if (!/^[A-Za-z0-9._/][A-Za-z0-9._/-]*$/.test(p.source.ref)) refuse(`spec.source.ref ${JSON.stringify(p.source.ref)} is not a branch or tag name`);
+    }
+  }
+  (p.command ?? []).forEach((word, i) => assertPlain(`spec.command[${i}]`, word));
+  for (const [key, value] of Object.entries(p.env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) refuse(`env name ${JSON.stringify(key)} cannot be passed to an instance`);
+    // Docker's --env-file and systemd's EnvironmentFile= both end a value at a line break.
+    if (/[\r\n\0]/.test(value)) refuse(`env ${key} holds a line break or NUL, which an instance's environment file cannot carry`);
   }
 }
 
-/** A file written by a quoted heredoc: the shell expands nothing inside it. */
+// ---- Files ----
+
+/**
+ * A file written by a quoted heredoc: the shell expands nothing inside it, and the end marker
+ * derives from a hash of the content, so no content line can equal it (checked all the same).
+ * The marker is the same for the same content: user data feeds the config hash, so it must not
+ * change from one render to the next.
+ */
 function writeFile(path: string, mode: string, lines: readonly string[]): string[] {
-  return [`install -d -m 0755 "$(dirname ${path})"`, `cat > ${path} <<'AIRLOFT_EOF'`, ...lines, "AIRLOFT_EOF", `chmod ${mode} ${path}`];
+  const content = lines.join("\n");
+  if (lines.some((l) => /[\r\0]/.test(l) || l.includes("\n"))) refuse(`${path}: a line holds a line break or NUL`);
+  const marker = `AIRLOFT_EOF_${createHash("sha256").update(content).digest("hex").slice(0, 32)}`;
+  if (lines.includes(marker)) refuse(`${path}: the content holds its own heredoc marker`);
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  // install creates the file with its mode before any content is written: no window where a
+  // secret is readable at the default umask.
+  return [`install -d -m 0755 ${dir}`, `install -m ${mode} /dev/null ${path}`, `cat > ${path} <<'${marker}'`, ...lines, marker];
 }
 
 const HEADER = ["#!/bin/bash", "set -euo pipefail", "exec > >(tee -a /var/log/airloft-user-data.log) 2>&1"];
@@ -57,14 +103,37 @@ function dockerScript(p: InstanceProgram): string[] {
   return [
     `command -v docker >/dev/null || { ${install("docker")}; }`,
     "systemctl enable --now docker",
+    // docker reads --env-file lines literally: KEY=VALUE, no quotes, no escapes.
     ...writeFile("/etc/airloft/app.env", "0600", Object.entries(p.env).map(([k, v]) => `${k}=${v}`)),
     "docker rm -f airloft-app >/dev/null 2>&1 || true",
     run.map(shellQuote).join(" "),
   ];
 }
 
-function systemdQuote(value: string): string {
-  return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\$/g, "$$$$")}"`;
+// ---- systemd (systemd.syntax, systemd.service "Command lines", EnvironmentFile=) ----
+
+/** A value for an EnvironmentFile= line: double-quoted, with \ before each of "\`$ (no expansion happens there). */
+function systemdEnvValue(value: string): string {
+  return `"${value.replace(/["\\`$]/g, (c) => `\\${c}`)}"`;
+}
+
+/** Text of a unit-file line outside a command: % starts a specifier, so it is doubled. */
+function unitText(value: string): string {
+  assertPlain("a unit-file value", value);
+  return value.replace(/%/g, "%%");
+}
+
+const EXEC_ESCAPES: Readonly<Record<string, string>> = { "\\": "\\\\", '"': '\\"', "%": "%%", $: "$$", ";": "\\x3b" };
+
+/**
+ * One argument of an ExecStart= line, read back by systemd as exactly `word`: bare when plainly
+ * safe, else double-quoted with \\ and \" escaped, % doubled (specifiers), $ doubled (variable
+ * expansion) and ; as \x3b (older systemd splits commands at a lone ;).
+ */
+export function systemdWord(word: string): string {
+  assertPlain("a command word", word);
+  if (/^[A-Za-z0-9_./:=@+-]+$/.test(word)) return word;
+  return `"${word.replace(/[\\"%$;]/g, (c) => EXEC_ESCAPES[c] ?? c)}"`;
 }
 
 function fetchSource(source: NonNullable<InstanceProgram["source"]>): string[] {
@@ -89,17 +158,17 @@ function runtimeScript(p: InstanceProgram, runtime: Exclude<Runtime, "docker">):
     "rm -rf /opt/airloft/app && install -d -o root -m 0755 /opt/airloft/app",
     ...fetchSource(p.source),
     ...PREPARE[runtime],
-    ...writeFile("/etc/airloft/app.env", "0600", [`PATH=${path}`, ...(p.port !== undefined ? [`PORT=${p.port}`] : []), ...Object.entries(p.env).map(([k, v]) => `${k}=${systemdQuote(v)}`)]),
+    ...writeFile("/etc/airloft/app.env", "0600", [`PATH=${path}`, ...(p.port !== undefined ? [`PORT=${p.port}`] : []), ...Object.entries(p.env).map(([k, v]) => `${k}=${systemdEnvValue(v)}`)]),
     ...writeFile("/etc/systemd/system/airloft-app.service", "0644", [
       "[Unit]",
-      `Description=AirLoft ${p.label}`,
+      `Description=${unitText(`AirLoft ${p.label}`)}`,
       "After=network-online.target",
       "Wants=network-online.target",
       "[Service]",
       "User=airloft",
       "WorkingDirectory=/opt/airloft/app",
       "EnvironmentFile=/etc/airloft/app.env",
-      `ExecStart=/usr/bin/env ${command.map(shellQuote).join(" ")}`,
+      `ExecStart=/usr/bin/env ${command.map(systemdWord).join(" ")}`,
       "Restart=always",
       "RestartSec=2",
       "NoNewPrivileges=true",
@@ -113,7 +182,7 @@ function runtimeScript(p: InstanceProgram, runtime: Exclude<Runtime, "docker">):
 
 /** The cloud-init user data that turns a fresh instance into one replica of the program. */
 export function renderUserData(p: InstanceProgram): string {
-  assertEnv(p.env);
+  assertProgram(p);
   const body = p.runtime === "docker" ? dockerScript(p) : runtimeScript(p, p.runtime);
   return [...HEADER, `# AirLoft ${p.label}`, ...body, ""].join("\n");
 }
