@@ -31,7 +31,49 @@ export function checkPolicy(kind: Kind, doc: unknown): PolicyIssue[] {
   const spec = (doc as { spec?: unknown } | null)?.spec;
   walk(spec, ["spec"], issues);
   issues.push(...limitIssues(spec));
+  issues.push(...plainTextIssues(kind, spec));
   return issues;
+}
+
+/**
+ * Strings that end up in shell text, a systemd unit or a load balancer setting (AWS user data, the
+ * target group's health check, the Docker provider's probe), where a line break or another control
+ * character can only be an attack: a newline in a command element ended the user data's heredoc
+ * and ran the rest as root. "*" stands for every element of a list.
+ */
+const PLAIN_FIELDS: Readonly<Partial<Record<Kind, ReadonlyArray<readonly string[]>>>> = {
+  App: [["image"], ["command", "*"], ["source", "url"], ["source", "ref"], ["healthCheck", "http", "path"]],
+  Service: [["image"]],
+};
+
+/** C0, DEL and C1: what no shell, unit file or HTTP request line reads as text. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+function plainTextIssues(kind: Kind, spec: unknown): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  for (const field of PLAIN_FIELDS[kind] ?? []) {
+    for (const [path, value] of valuesAt(spec, ["spec"], field)) {
+      if (typeof value === "string" && CONTROL.test(value)) issues.push({ path, message: "must not contain control characters", atKey: false });
+    }
+  }
+  // No process environment can carry a NUL; other characters are the app's business (the AWS
+  // provider also refuses line breaks, which its environment files cannot carry).
+  const env = (spec as { env?: unknown } | null | undefined)?.env;
+  if (env && typeof env === "object" && !Array.isArray(env)) {
+    for (const [key, value] of Object.entries(env)) {
+      if (typeof value === "string" && value.includes("\0")) issues.push({ path: ["spec", "env", key], message: "must not contain NUL characters", atKey: false });
+    }
+  }
+  return issues;
+}
+
+/** The values at a field path under `value`, each with its full path. */
+function valuesAt(value: unknown, path: (string | number)[], rest: readonly string[]): Array<[(string | number)[], unknown]> {
+  const [head, ...tail] = rest;
+  if (head === undefined) return [[path, value]];
+  if (head === "*") return Array.isArray(value) ? value.flatMap((item, i) => valuesAt(item, [...path, i], tail)) : [];
+  if (!value || typeof value !== "object" || Array.isArray(value) || !Object.hasOwn(value, head)) return [];
+  return valuesAt((value as Record<string, unknown>)[head], [...path, head], tail);
 }
 
 /** Limits that would count as almost nothing against a quota while nothing is enforced. */

@@ -116,6 +116,47 @@ describe("manifest loader", () => {
     assert.equal(ok.manifests[0]?.object.kind === "App" && ok.manifests[0].object.spec.build?.context, "/tmp");
   });
 
+  it("refuses control characters where user data, a unit file or a health check would read them (issue 13 item 7)", () => {
+    const text = [
+      "apiVersion: airloft.dev/v1alpha1",
+      "kind: App",
+      "metadata: {name: api, group: acme}",
+      "spec:",
+      "  runtime: node",
+      '  source: {url: "https://git.example.invalid/a.git\\a", ref: "--upload-pack=touch"}',
+      '  command: [sh, -c, "x\\nAIRLOFT_EOF\\ntouch /tmp/pwned\\n#"]',
+      '  env: {OK: "tab\\tand $HOME \'\\" %n", BAD: "a\\0b"}',
+      '  healthCheck: {http: {path: "/healthz\\r\\nX-Evil: 1"}}',
+      "---",
+      "apiVersion: airloft.dev/v1alpha1",
+      "kind: App",
+      "metadata: {name: web, group: acme}",
+      "spec:",
+      "  image: --privileged",
+      '  healthCheck: {http: {path: "/a b"}}',
+      "---",
+      "apiVersion: airloft.dev/v1alpha1",
+      "kind: Service",
+      "metadata: {name: cache, group: acme}",
+      "spec:",
+      "  template: redis",
+      '  image: "redis:7\\x85"',
+    ].join("\n");
+    assert.deepEqual(loadFile(text, "evil.yaml", "/tmp").errors.map((e) => e.message), [
+      "evil.yaml:6:17 spec.source.url: must not contain control characters",
+      "evil.yaml:6:61 spec.source.ref: must match ^[A-Za-z0-9._/][A-Za-z0-9._/-]*$",
+      "evil.yaml:7:21 spec.command[2]: must not contain control characters",
+      "evil.yaml:8:43 spec.env.BAD: must not contain NUL characters",
+      "evil.yaml:9:30 spec.healthCheck.http.path: must not contain control characters",
+      "evil.yaml:15:10 spec.image: must match ^[A-Za-z0-9][\\x21-\\x7e]*$",
+      "evil.yaml:16:30 spec.healthCheck.http.path: must match ^/[\\x21-\\x7e]*$",
+      "evil.yaml:23:10 spec.image: must not contain control characters",
+    ]);
+    // Quotes, dollars, percent signs and a tab in an env value are the app's business.
+    const legal = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: example/web:1\n  command: [sh, -c, \"echo \\\"$HOME\\\" '%n' ; AIRLOFT_EOF\"]\n  env: {A: \"tab\\there $HOME 'q' \\\"%n\\\"\"}\n  healthCheck: {http: {path: \"/healthz?probe=1&x=%20\"}}\n";
+    assert.deepEqual(loadFile(legal, "web.yaml", "/tmp").errors, []);
+  });
+
   it("allows env names that look like forbidden fields", () => {
     const text = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: busybox\n  env: {PID: '1', privileged: 'no'}\n";
     assert.deepEqual(loadFile(text, "web.yaml", "/tmp").errors, []);
