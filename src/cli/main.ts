@@ -125,9 +125,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--build-root <dir>", "apps may build from folders inside this one (by default the server builds nothing)")
     .option("--token-ttl <duration>", "how long a login's token lasts", "1h")
     .option("--max-body <bytes>", "largest request body", String(1024 * 1024))
+    .option("--max-watches-per-tenant <n>", "open watch streams per group account (admins are not counted)", "20")
+    .option("--max-objects-per-group <n>", "apps, services and quotas per group", "5000")
+    .option("--max-object-size <bytes>", "largest object, as JSON", String(256 * 1024))
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
-    .action(run(async (opts: { port?: string; host?: string; watch?: string; interval?: string; buildRoot?: string; tokenTtl?: string; maxBody?: string; resync?: string; workers?: string }) => (await import("./commands/serve.js")).serveCommand(globals(opts))));
+    .action(run(async (opts: { port?: string; host?: string; watch?: string; interval?: string; buildRoot?: string; tokenTtl?: string; maxBody?: string; maxWatchesPerTenant?: string; maxObjectsPerGroup?: string; maxObjectSize?: string; resync?: string; workers?: string }) => (await import("./commands/serve.js")).serveCommand(globals(opts))));
 
   for (const op of ["suspend", "resume", "reconcile"] as const) {
     program.command(op)

@@ -3,12 +3,13 @@ import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resource
 import { loadTexts, type BuildContextPolicy, type LoadedManifest, type ManifestText } from "../resources/loader.js";
 import type { Kind, Resource } from "../resources/types.js";
 import type { Change, Store } from "../store/store.js";
-import { NotFoundError } from "../errors.js";
+import { NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
 import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
 import type { Principal } from "./tokens.js";
-import type { WatchHub } from "./watch-hub.js";
-import { streamWatch } from "./watch-stream.js";
+import type { ServerLimits } from "./limits.js";
+import type { WatchHub, WatchRef } from "./watch-hub.js";
+import type { WatchStreams } from "./watch-stream.js";
 
 const MANIFEST_TYPES = new Set(["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/plain", ""]);
 
@@ -18,8 +19,8 @@ export interface ResourcesApiOptions {
   readonly maxBodyBytes: number;
   /** Where build contexts may be: inside this folder, or nowhere when unset. */
   readonly buildRoot: string | undefined;
-  /** Registers an open watch so shutdown can end it; returns its unregistration. */
-  readonly trackWatch: (end: () => void) => () => void;
+  readonly watches: WatchStreams;
+  readonly limits: Pick<ServerLimits, "maxObjectsPerGroup" | "maxObjectBytes">;
 }
 
 interface Call {
@@ -67,15 +68,18 @@ export class ResourcesApi {
       sendJson(call.res, 200, { kind: "List", apiVersion: "v1", metadata: { resourceVersion: this.options.hub.current }, items: current() });
       return;
     }
-    streamWatch(call.req, call.res, this.options.hub, {
+    this.options.watches.serve(call.res, {
+      principal: call.principal,
       matches: (obj) => canSee(call.principal, obj) && inCollection(obj, filter),
       current,
       resourceVersion: call.query.get("resourceVersion"),
-      onOpen: this.options.trackWatch,
     });
   }
 
-  /** The objects of a collection the principal may see; shared with the store, serialized at once. */
+  /**
+   * The objects of a collection the principal may see; shared with the store, not copied: a list
+   * serializes them at once, a watch as its client reads (a change meanwhile follows as an event).
+   */
   private visible(principal: Principal, filter: CollectionFilter): readonly Resource[] {
     const { store } = this.options;
     const group = principal.kind === "group" ? principal.name : filter.group;
@@ -101,6 +105,7 @@ export class ResourcesApi {
       const [only, ...more] = manifests;
       if (!only || more.length > 0) throw new ApiError(400, "BadRequest", `PUT takes exactly one manifest, got ${manifests.length}`);
       if (keyOf(only.object) !== key) throw new ApiError(400, "BadRequest", `the manifest is ${displayName(only.object)}, but the path names ${displayName(ref)}`);
+      this.admitSizes(manifests);
       const [change] = await this.options.store.apply(manifests);
       sendJson(call.res, change?.action === "created" ? 201 : 200, change ? changeBody(change) : {});
       return;
@@ -130,6 +135,7 @@ export class ResourcesApi {
     if (method !== "POST") throw methodNotAllowed(method);
     const manifests = await this.readManifests(call);
     for (const m of manifests) assertCanWrite(call.principal, m.object);
+    this.admitSizes(manifests);
     const { store } = this.options;
     if (isTrue(call.query.get("dryRun"))) {
       store.admit(manifests);
@@ -138,6 +144,36 @@ export class ResourcesApi {
     }
     const changes = await store.apply(manifests);
     sendJson(call.res, 200, { changes: changes.map(changeBody) });
+  }
+
+  /**
+   * The server's own limits, for every account: one object's size (each watch line and history
+   * entry carries it whole) and the objects per group (every one is kept in memory). An apply
+   * that adds no object to a group is not refused for that group's count.
+   */
+  private admitSizes(manifests: readonly LoadedManifest[]): void {
+    const { store, limits } = this.options;
+    const errors: ValidationError[] = [];
+    const byGroup = new Map<string, LoadedManifest[]>();
+    for (const m of manifests) {
+      const bytes = Buffer.byteLength(JSON.stringify(m.object));
+      if (bytes > limits.maxObjectBytes) errors.push(new ValidationError(m.source, "", `${displayName(m.object)} is ${bytes} bytes as JSON, more than the limit of ${limits.maxObjectBytes} bytes per object`));
+      const group = m.object.metadata.group;
+      if (group === undefined) continue;
+      const mine = byGroup.get(group);
+      if (mine) mine.push(m);
+      else byGroup.set(group, [m]);
+    }
+    for (const [group, mine] of byGroup) {
+      const stored = new Set(store.view({ group }).map(keyOf));
+      const added = mine.filter((m) => !stored.has(keyOf(m.object)));
+      const total = stored.size + new Set(added.map((m) => keyOf(m.object))).size;
+      const first = added[0];
+      if (first && total > limits.maxObjectsPerGroup) {
+        errors.push(new ValidationError(first.source, "metadata.group", `group ${group} would have ${total} objects, more than the limit of ${limits.maxObjectsPerGroup} objects per group`));
+      }
+    }
+    if (errors.length > 0) throw new ValidationErrors(errors);
   }
 
   /**
@@ -171,7 +207,7 @@ interface CollectionFilter {
   readonly group?: string;
 }
 
-function inCollection(obj: Resource, filter: CollectionFilter): boolean {
+function inCollection(obj: WatchRef, filter: CollectionFilter): boolean {
   return (filter.kind === undefined || obj.kind === filter.kind) && (filter.group === undefined || obj.metadata.group === filter.group);
 }
 

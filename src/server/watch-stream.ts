@@ -1,59 +1,221 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { Resource } from "../resources/types.js";
+import type { AccountKind, Store } from "../store/store.js";
 import { ApiError, COMMON_HEADERS } from "./http.js";
-import type { WatchEvent, WatchHub } from "./watch-hub.js";
+import type { ServerLimits } from "./limits.js";
+import type { Principal } from "./tokens.js";
+import { watchLine, type WatchEvent, type WatchHub, type WatchRef } from "./watch-hub.js";
 
 const BOOKMARK_EVERY_MS = 15_000;
-/** A watcher this far behind is cut off; it resumes from its last position. */
-const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** A stream ended cleanly has this long to deliver what it had sent; then its connection is cut. */
+const END_GRACE_MS = 10_000;
+
+export interface WatchRequest {
+  readonly principal: Principal;
+  readonly matches: (obj: WatchRef) => boolean;
+  /** The objects to list first, when no resourceVersion is given. */
+  readonly current: () => readonly Resource[];
+  readonly resourceVersion: string | null;
+}
+
+export interface WatchStreamsOptions {
+  readonly hub: WatchHub;
+  readonly store: Store;
+  readonly limits: ServerLimits;
+  /** Why a principal may no longer act (accounts.refusal), or undefined. */
+  readonly refusal: (principal: Principal) => string | undefined;
+  /** For the lifetimes' jitter; Math.random by default. */
+  readonly random?: () => number;
+}
+
+/** A line to send, with its size. */
+type Chunk = Pick<WatchEvent, "line" | "bytes">;
+
+interface OpenStream {
+  readonly principal: Principal;
+  /** Ends the stream now, sending nothing more. */
+  readonly end: () => void;
+}
 
 /**
- * Streams changes as JSON lines, Kubernetes-style. Without `resourceVersion`: every matching
- * object as ADDED, a BOOKMARK with the current position, then changes. With it: the changes
- * after that position (410 Gone when they are no longer kept: list again), then live ones.
+ * The open watch streams, Kubernetes-style JSON lines: every matching object as ADDED, a
+ * BOOKMARK with the current position, then changes; or, with `resourceVersion`, the changes
+ * after it (410 Gone when they are no longer kept: list again), then live ones.
+ *
+ * Each stream sends only what its client reads: the listing is written as the connection drains,
+ * changes wait in a queue of lines shared with the hub, and a client more than
+ * `watchMaxBehindBytes` behind is disconnected (it resumes from its position). A stream ends when
+ * its account is locked, deleted or its password changes (checked before every change, on every
+ * account change and every `watchRecheckMs`), and after at most `watchMaxLifetimeMs`.
  */
-export function streamWatch(
-  req: IncomingMessage,
-  res: ServerResponse,
-  hub: WatchHub,
-  options: { matches: (obj: Resource) => boolean; current: () => readonly Resource[]; resourceVersion: string | null; onOpen: (end: () => void) => () => void },
-): void {
-  let backlog: WatchEvent[] | undefined;
-  let ended = false;
-  let heartbeat: NodeJS.Timeout | undefined;
-  let forget = (): void => undefined;
-  if (options.resourceVersion !== null) {
-    backlog = hub.since(Number(options.resourceVersion));
-    if (!backlog) throw new ApiError(410, "Expired", `resourceVersion ${options.resourceVersion} is too old or unknown here; list again and watch from the list's resourceVersion`);
-  }
-  res.writeHead(200, { ...COMMON_HEADERS, "content-type": "application/x-ndjson; charset=utf-8" });
-  res.flushHeaders();
-  const send = (line: object): void => {
-    if (ended) return;
-    res.write(JSON.stringify(line) + "\n");
-    if (res.writableLength > MAX_BUFFERED_BYTES) end();
+export class WatchStreams {
+  private readonly open = new Set<OpenStream>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onAccount = (account: { kind: AccountKind; name: string }): void => {
+    for (const stream of [...this.open]) if (stream.principal.kind === account.kind && stream.principal.name === account.name) this.check(stream);
   };
-  const bookmark = (): void => send({ type: "BOOKMARK", resourceVersion: hub.current });
-  // Subscribing and reading the backlog in the same turn: no change falls between them.
-  const unsubscribe = hub.subscribe((event) => {
-    if (options.matches(event.object)) send(event);
-  });
-  if (backlog) {
-    for (const event of backlog) if (options.matches(event.object)) send(event);
-  } else {
-    for (const object of options.current()) send({ type: "ADDED", object, resourceVersion: hub.current });
-    bookmark();
+
+  constructor(private readonly options: WatchStreamsOptions) {
+    options.store.events.on("account", this.onAccount);
   }
-  heartbeat = setInterval(bookmark, BOOKMARK_EVERY_MS);
-  forget = options.onOpen(() => end());
-  function end(): void {
-    if (ended) return;
-    ended = true;
-    if (!res.writableEnded) res.end();
-    clearInterval(heartbeat);
-    unsubscribe();
-    forget();
+
+  /** Connections of watch streams not yet closed, an ended stream's until its client has it all. */
+  get count(): number {
+    return this.open.size;
   }
-  req.on("close", end);
-  res.on("close", end);
+
+  /** Ends every stream whose principal is now refused. */
+  recheck(): void {
+    for (const stream of [...this.open]) this.check(stream);
+  }
+
+  /** Ends every stream (shutdown). */
+  close(): void {
+    this.options.store.events.off("account", this.onAccount);
+    for (const stream of [...this.open]) stream.end();
+  }
+
+  /** Answers a watch request; throws (before any header is sent) 429 past the account's limit and 410 for a position no longer kept. */
+  serve(res: ServerResponse, request: WatchRequest): void {
+    const { hub, limits } = this.options;
+    const { principal } = request;
+    if (principal.kind !== "admin") {
+      const mine = [...this.open].filter((s) => s.principal.kind === principal.kind && s.principal.name === principal.name).length;
+      if (mine >= limits.maxWatchesPerAccount) {
+        throw new ApiError(429, "TooManyRequests", `${principal.kind} ${principal.name} has ${mine} watch streams open, the most one account may have; close one first`);
+      }
+    }
+    let initial: Iterator<string>;
+    if (request.resourceVersion !== null) {
+      const backlog = hub.since(Number(request.resourceVersion));
+      if (!backlog) throw new ApiError(410, "Expired", `resourceVersion ${request.resourceVersion} is too old or unknown here; list again and watch from the list's resourceVersion`);
+      initial = (function* () {
+        for (const event of backlog) if (request.matches(event.object)) yield event.line;
+      })();
+    } else {
+      const objects = request.current();
+      const at = hub.current;
+      initial = (function* () {
+        for (const object of objects) yield watchLine("ADDED", object, at);
+        yield watchLine("BOOKMARK", undefined, at);
+      })();
+    }
+    res.writeHead(200, { ...COMMON_HEADERS, "content-type": "application/x-ndjson; charset=utf-8" });
+    res.flushHeaders();
+
+    let listing = true;
+    const queue: Chunk[] = [];
+    let queueHead = 0;
+    let queuedBytes = 0;
+    let waitingForDrain = false;
+    let ending = false;
+    let stopped = false;
+    const next = (): string | undefined => {
+      if (listing) {
+        const item = initial.next();
+        if (!item.done) return item.value;
+        listing = false;
+      }
+      const chunk = queue[queueHead];
+      if (!chunk) return undefined;
+      queueHead += 1;
+      queuedBytes -= chunk.bytes;
+      if (queueHead === queue.length) queue.length = queueHead = 0;
+      return chunk.line;
+    };
+    /** Writes while the connection takes it; the rest waits for 'drain'. */
+    const pump = (): void => {
+      while (!stopped && !waitingForDrain) {
+        const line = next();
+        if (line === undefined) {
+          if (ending) end();
+          return;
+        }
+        waitingForDrain = !res.write(line);
+      }
+    };
+    const enqueue = (chunk: Chunk): void => {
+      queue.push(chunk);
+      queuedBytes += chunk.bytes;
+      // What the client has not read: queued here, and written but still in the connection's buffer.
+      if (queuedBytes + res.writableLength > limits.watchMaxBehindBytes) cut();
+      else pump();
+    };
+    const stop = (): void => {
+      stopped = true;
+      unsubscribe();
+      clearInterval(heartbeat);
+      clearTimeout(lifetime);
+      queue.length = queueHead = queuedBytes = 0;
+      initial.return?.();
+    };
+    let grace: NodeJS.Timeout | undefined;
+    /** Sends nothing more; the client gets what was written, within END_GRACE_MS. */
+    const end = (): void => {
+      if (!stopped) stop();
+      if (res.writableEnded) return;
+      res.end();
+      // A client that does not read would hold the connection and its buffer for ever.
+      grace = setTimeout(() => res.destroy(), END_GRACE_MS).unref();
+    };
+    /** Drops the connection and whatever it holds: the client is too far behind. */
+    const cut = (): void => {
+      if (!stopped) stop();
+      res.destroy();
+    };
+    const stream: OpenStream = { principal, end };
+    // Subscribing and reading the backlog or listing in the same turn: no change falls between them.
+    const unsubscribe = hub.subscribe((event) => {
+      if (stopped || ending) return;
+      if (this.check(stream)) return;
+      if (!request.matches(event.object)) return;
+      enqueue(event);
+      // The watcher's own group is gone: a group made again under its name is someone else.
+      if (principal.kind === "group" && event.type === "DELETED" && event.object.kind === "Group" && event.object.metadata.name === principal.name) finish();
+    });
+    const heartbeat = setInterval(() => enqueue(chunkOf(watchLine("BOOKMARK", undefined, hub.current))), BOOKMARK_EVERY_MS);
+    const lifetimeMs = limits.watchMaxLifetimeMs * (1 - 0.25 * (this.options.random ?? Math.random)());
+    const lifetime = setTimeout(() => finish(), lifetimeMs);
+    /** Ends after what is queued (the client resumes from its position); in a listing, at once (the client lists again). */
+    function finish(): void {
+      if (listing) return end();
+      ending = true;
+      unsubscribe();
+      clearInterval(heartbeat);
+      pump();
+    }
+    res.on("drain", () => {
+      waitingForDrain = false;
+      pump();
+    });
+    res.on("close", () => {
+      if (!stopped) stop();
+      clearTimeout(grace);
+      this.open.delete(stream);
+      if (this.open.size === 0) this.stopTimer();
+    });
+    this.open.add(stream);
+    this.startTimer();
+    pump();
+  }
+
+  /** Ends the stream if its principal is refused now; true when it did. */
+  private check(stream: OpenStream): boolean {
+    if (this.options.refusal(stream.principal) === undefined) return false;
+    stream.end();
+    return true;
+  }
+
+  private startTimer(): void {
+    this.timer ??= setInterval(() => this.recheck(), this.options.limits.watchRecheckMs).unref();
+  }
+
+  private stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+function chunkOf(line: string): Chunk {
+  return { line, bytes: Buffer.byteLength(line) };
 }

@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from "node:path";
 import { parseDuration } from "../../util/duration.js";
 import { writePrivateFile } from "../../util/private-file.js";
+import { DEFAULT_LIMITS } from "../../server/limits.js";
 import { ApiServer } from "../../server/server.js";
 import { audienceOf, loadSigningKey, TokenService } from "../../server/tokens.js";
 import { UsageError, statePath } from "../context.js";
@@ -15,6 +16,9 @@ export interface ServeOptions extends ControllerOptions {
   readonly buildRoot?: string;
   readonly tokenTtl?: string;
   readonly maxBody?: string;
+  readonly maxWatchesPerTenant?: string;
+  readonly maxObjectsPerGroup?: string;
+  readonly maxObjectSize?: string;
 }
 
 /**
@@ -31,10 +35,15 @@ export function serveCommand(options: ServeOptions): Promise<number> {
   // NaN would compare false with every size: an unparsable limit must not mean no limit.
   if (!Number.isInteger(maxBody) || maxBody <= 0) throw new UsageError(`--max-body must be a number of bytes, got ${options.maxBody}`);
   if (ttlSeconds <= 0) throw new UsageError(`--token-ttl must be longer than a second, got ${options.tokenTtl}`);
+  const limits = {
+    maxWatchesPerAccount: positiveInteger("--max-watches-per-tenant", options.maxWatchesPerTenant, DEFAULT_LIMITS.maxWatchesPerAccount),
+    maxObjectsPerGroup: positiveInteger("--max-objects-per-group", options.maxObjectsPerGroup, DEFAULT_LIMITS.maxObjectsPerGroup),
+    maxObjectBytes: positiveInteger("--max-object-size", options.maxObjectSize, DEFAULT_LIMITS.maxObjectBytes),
+  };
   return runHost(options, "airloft serve", async (host, store, log) => {
     const stateDir = dirname(statePath(options));
     const tokens = new TokenService(loadSigningKey(join(stateDir, "jwt.key")), audienceOf(store.instanceId), ttlSeconds);
-    const server = new ApiServer({ store, tokens, log, maxBodyBytes: maxBody, ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}) });
+    const server = new ApiServer({ store, tokens, log, maxBodyBytes: maxBody, limits, ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}) });
     const first = await server.accounts.bootstrap();
     if (first) {
       const file = join(stateDir, "initial-admin-password");
@@ -46,4 +55,11 @@ export function serveCommand(options: ServeOptions): Promise<number> {
     if (options.watch) await watchFolder(host, log, options.watch, options);
     return () => server.close();
   });
+}
+
+/** A flag's whole positive number: an unparsable limit must not mean no limit. */
+function positiveInteger(flag: string, value: string | undefined, fallback: number): number {
+  const n = Number(value ?? fallback);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a whole number above 0, got ${value}`);
+  return n;
 }

@@ -1,0 +1,33 @@
+/**
+ * What one tenant may hold of the server: connections, objects and the memory behind them. The
+ * defaults suit a shared server; `airloft serve` flags and ApiServerOptions.limits change them.
+ */
+export interface ServerLimits {
+  /** Open watch streams per account (admins are not counted): the next one is 429. */
+  readonly maxWatchesPerAccount: number;
+  /** Apps, services and quotas per group: an apply past it is 422, for admins too. */
+  readonly maxObjectsPerGroup: number;
+  /** One object as JSON: a larger one is 422 (every watch line and history entry carries it whole). */
+  readonly maxObjectBytes: number;
+  /** A watcher this many bytes behind (sent but not read, and queued) is disconnected; it resumes from its position. */
+  readonly watchMaxBehindBytes: number;
+  /** A watch stream ends after at most this long (three quarters of it at the soonest, at random); the client resumes. */
+  readonly watchMaxLifetimeMs: number;
+  /** The history kept for resuming watchers: at most this many changes ... */
+  readonly watchHistoryEvents: number;
+  /** ... and at most this many bytes of them. */
+  readonly watchHistoryBytes: number;
+  /** Open streams re-check their account (locked, password changed, deleted) at least this often. */
+  readonly watchRecheckMs: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxWatchesPerAccount: 20,
+  maxObjectsPerGroup: 5000,
+  maxObjectBytes: 256 * 1024,
+  watchMaxBehindBytes: 4 * 1024 * 1024,
+  watchMaxLifetimeMs: 30 * 60_000,
+  watchHistoryEvents: 2000,
+  watchHistoryBytes: 64 * 1024 * 1024,
+  watchRecheckMs: 1000,
+};
