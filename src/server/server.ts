@@ -5,14 +5,16 @@ import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Store } from "../store/store.js";
 import { Accounts, ForbiddenError } from "./accounts.js";
-import { AuthApi } from "./auth-api.js";
+import { AuthApi, type LoginLimits } from "./auth-api.js";
 import { ApiError, methodNotAllowed, sendError, sendJson, toErrorBody } from "./http.js";
+import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { LoginLimiter } from "./login-limiter.js";
 import { API_PREFIX } from "../resources/kinds.js";
 import { ResourcesApi } from "./resources-api.js";
 import { serveStatic } from "./static.js";
 import type { Principal, TokenService } from "./tokens.js";
 import { WatchHub } from "./watch-hub.js";
+import { WatchStreams } from "./watch-stream.js";
 
 function decodeSegment(segment: string): string {
   try {
@@ -29,6 +31,10 @@ export interface ApiServerOptions {
   readonly maxBodyBytes?: number;
   readonly buildRoot?: string;
   readonly limiter?: LoginLimiter;
+  /** Watches, objects and memory per tenant; DEFAULT_LIMITS for what is not given. */
+  readonly limits?: Partial<ServerLimits>;
+  /** Login attempts per minute (see AuthApi). */
+  readonly loginLimits?: LoginLimits;
 }
 
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -44,24 +50,24 @@ const SHUTDOWN_GRACE_MS = 10_000;
 export class ApiServer {
   readonly accounts: Accounts;
   private readonly http: Server;
-  private readonly hub: WatchHub;
+  readonly hub: WatchHub;
   private readonly auth: AuthApi;
   private readonly resources: ResourcesApi;
-  private readonly watches = new Set<() => void>();
+  readonly watches: WatchStreams;
 
   constructor(private readonly options: ApiServerOptions) {
     this.accounts = new Accounts(options.store);
-    this.hub = new WatchHub(options.store);
-    this.auth = new AuthApi({ accounts: this.accounts, tokens: options.tokens, limiter: options.limiter ?? new LoginLimiter() });
+    const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.hub = new WatchHub(options.store, limits.watchHistoryEvents, limits.watchHistoryBytes);
+    this.watches = new WatchStreams({ hub: this.hub, store: options.store, limits, refusal: (principal) => this.accounts.refusal(principal) });
+    this.auth = new AuthApi({ accounts: this.accounts, tokens: options.tokens, limiter: options.limiter ?? new LoginLimiter(), ...(options.loginLimits ? { limits: options.loginLimits } : {}) });
     this.resources = new ResourcesApi({
       store: options.store,
       hub: this.hub,
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       buildRoot: options.buildRoot,
-      trackWatch: (end) => {
-        this.watches.add(end);
-        return () => this.watches.delete(end);
-      },
+      watches: this.watches,
+      limits,
     });
     this.http = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS }, (req, res) => void this.dispatch(req, res));
   }
@@ -79,7 +85,7 @@ export class ApiServer {
   /** Stops taking requests, ends watch streams, and waits for requests in flight (at most 10 s). */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    for (const end of [...this.watches]) end();
+    this.watches.close();
     this.http.closeIdleConnections();
     const grace = setTimeout(() => this.http.closeAllConnections(), SHUTDOWN_GRACE_MS);
     await closed;
@@ -113,7 +119,11 @@ export class ApiServer {
     const principal = await this.authenticate(req);
     const segments = (prefix: string): string[] => path.slice(prefix.length).split("/").filter((s) => s !== "").map(decodeSegment);
     if (path === "/api/whoami") return this.auth.whoami(res, principal);
-    if (path === "/api/accounts" || path.startsWith("/api/accounts/")) return this.auth.accounts(req, res, principal, segments("/api/accounts"));
+    if (path === "/api/accounts" || path.startsWith("/api/accounts/")) {
+      await this.auth.accounts(req, res, principal, segments("/api/accounts"));
+      // A lock or a new password ends the account's open watch streams now, not at the next check.
+      return this.watches.recheck();
+    }
     if (path.startsWith(`${API_PREFIX}/`) && (await this.resources.handle({ req, res, principal, query: url.searchParams }, segments(API_PREFIX)))) return;
     throw new ApiError(404, "NotFound", `no API at ${path}`);
   }
