@@ -1,5 +1,5 @@
 # AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
-.PHONY: quickstart aws-demo build typecheck test test-unit bench bench-store bench-compose bench-aws bench-watch bench-api chaos down clean
+.PHONY: quickstart aws-demo build typecheck test test-unit bench bench-store bench-compose bench-aws bench-watch bench-api bench-abuse chaos down clean
 
 quickstart:
 	sh scripts/quickstart.sh
@@ -36,7 +36,7 @@ node_modules: package-lock.json
 
 # Benchmarks print their figures and a peer's, and write bench/results/*.json; they are not
 # tests (a smoke run of each with tiny sizes is). `make bench` runs them all (about 30 minutes).
-bench: bench-store bench-compose bench-aws bench-watch bench-api
+bench: bench-store bench-compose bench-aws bench-watch bench-api bench-abuse
 
 bench-store: node_modules
 	npx tsx bench/store.ts
@@ -54,6 +54,11 @@ bench-watch: node_modules
 # The API server under concurrent clients (autocannon) against json-server, and its memory.
 bench-api: node_modules
 	npx tsx bench/api.ts
+
+# A hostile tenant (deep nesting, stalled watches, large objects, bulk applies, wrong logins)
+# beside a well-behaved one on `airloft serve` with 20,000 objects; json-server as the peer.
+bench-abuse: node_modules
+	npx tsx bench/abuse.ts
 
 down:
 	-DOCKER_HOST=$$(sh scripts/engine.sh up 2>/dev/null) npx airloft delete -f manifests/ --timeout 60s

@@ -41,6 +41,17 @@ describe("benchmarks, smoke runs with tiny sizes (figures not checked: speed is 
     assert.ok(rows.every((x) => x.requestsPerSecond > 0 && x.non2xx === 0 && x.errors === 0), JSON.stringify(rows));
   });
 
+  it("a hostile tenant beside a well-behaved one, against json-server", async function () {
+    this.timeout(120_000);
+    const r = await bench("abuse.ts", ["300", "3"], { AIRLOFT_BENCH_RESULTS: results });
+    assert.equal(r.code, 0, r.out);
+    const rows = read("abuse").rows as Array<{ scenario: string; server: string; requests: number }>;
+    assert.deepEqual(rows.map((x) => `${x.server}: ${x.scenario.split(":")[0]}`), ["AirLoft: baseline", "AirLoft: attack", "json-server: baseline", "json-server: attack"]);
+    assert.ok(rows.every((x) => x.requests > 0), JSON.stringify(rows));
+    const waves = (read("abuse").airloft as { attack?: { waves: Array<{ requests: number }> } }).attack?.waves ?? [];
+    assert.equal(waves.length, 4, r.out);
+  });
+
   it("AWS control loop", async function () {
     this.timeout(300_000);
     await requireAws(this);

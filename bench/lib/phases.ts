@@ -1,0 +1,37 @@
+import { existsSync, readFileSync } from "node:fs";
+
+/** Event-loop delay lines written by bench/lib/loop-lag.ts. */
+export interface LagLine {
+  readonly at: number;
+  readonly maxMs: number;
+  readonly p99Ms: number;
+}
+
+export function readLag(file: string): LagLine[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as LagLine);
+}
+
+/** The largest event-loop delay reported in [from, to] (wall-clock ms), and the longest run of seconds with a delay over `overMs`. */
+export function lagIn(lines: readonly LagLine[], from: number, to: number, overMs = 100): { maxMs: number; secondsOver: number } {
+  const mine = lines.filter((l) => l.at >= from && l.at <= to + 1000);
+  return { maxMs: mine.reduce((m, l) => Math.max(m, l.maxMs), 0), secondsOver: mine.filter((l) => l.maxMs > overMs).length };
+}
+
+/** Per-second figures of a phase's samples: requests sent in that second, their worst latency, and how many failed. */
+export function timeline(samples: ReadonlyArray<{ at: number; ms: number; status: number }>): Array<{ second: number; requests: number; maxMs: number; failed: number }> {
+  const out: Array<{ second: number; requests: number; maxMs: number; failed: number }> = [];
+  for (const s of samples) {
+    const second = Math.floor(s.at / 1000);
+    let entry = out[second];
+    if (!entry) {
+      for (let i = out.length; i <= second; i++) out[i] = { second: i, requests: 0, maxMs: 0, failed: 0 };
+      entry = out[second];
+    }
+    if (!entry) continue;
+    entry.requests += 1;
+    entry.maxMs = Math.max(entry.maxMs, Math.round(s.ms));
+    if (s.status < 200 || s.status >= 300) entry.failed += 1;
+  }
+  return out;
+}

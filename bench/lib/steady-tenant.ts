@@ -1,0 +1,108 @@
+/**
+ * The well-behaved tenant of bench/abuse.ts, in a process of its own so that the attacker's
+ * work (building megabytes of manifests) never delays its clock: requests at a steady rate,
+ * sent on schedule whether or not earlier ones have answered (an open loop: a slow server
+ * does not lower the load and hide its own slowness), each one's latency recorded. Logins, if
+ * configured, are probed on their own schedule and reported apart (hashing is slow on purpose).
+ *
+ * Protocol: argv[2] is a SteadyConfig as JSON; prints "ready", starts on a line "go" on stdin,
+ * prints "result " and a SteadyResult as JSON when done.
+ */
+import { Agent } from "node:http";
+import { createInterface } from "node:readline";
+import { send, type Sent } from "./send.js";
+
+/** `{n}` in a path or body is the request's number, `{k}` that number modulo `keys`. */
+export interface SteadyRequest {
+  readonly name: string;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body?: string;
+}
+
+export interface LoginProbe {
+  readonly name: string;
+  readonly body: string;
+  readonly everyMs: number;
+}
+
+export interface SteadyConfig {
+  readonly url: string;
+  readonly perSecond: number;
+  readonly seconds: number;
+  readonly keys: number;
+  /** Sent in turn. */
+  readonly requests: readonly SteadyRequest[];
+  readonly logins: readonly LoginProbe[];
+  readonly timeoutMs: number;
+}
+
+export interface Sample {
+  readonly name: string;
+  /** Milliseconds after the start. */
+  readonly at: number;
+  readonly ms: number;
+  readonly status: number;
+}
+
+export interface SteadyResult {
+  readonly samples: readonly Sample[];
+  readonly logins: readonly Sample[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const fill = (text: string, n: number, keys: number): string => text.replaceAll("{n}", String(n)).replaceAll("{k}", String(n % keys));
+
+async function run(config: SteadyConfig): Promise<SteadyResult> {
+  const agent = new Agent({ keepAlive: true });
+  const samples: Sample[] = [];
+  const logins: Sample[] = [];
+  const pending: Array<Promise<void>> = [];
+  const t0 = performance.now();
+  const end = t0 + config.seconds * 1000;
+  const record = (into: Sample[], name: string, at: number, sent: Sent): void => {
+    into.push({ name, at: Math.round(at - t0), ms: Math.round(sent.ms * 10) / 10, status: sent.status });
+  };
+  for (const probe of config.logins) {
+    pending.push((async () => {
+      for (let next = t0 + probe.everyMs / 2; next < end; next += probe.everyMs) {
+        await sleep(next - performance.now());
+        const at = performance.now();
+        record(logins, probe.name, at, await send(config.url, { method: "POST", path: "/api/tokens", headers: { "content-type": "application/json" }, body: probe.body, timeoutMs: config.timeoutMs }));
+      }
+    })());
+  }
+  const interval = 1000 / config.perSecond;
+  for (let n = 0; ; n++) {
+    const due = t0 + n * interval;
+    if (due >= end) break;
+    await sleep(due - performance.now());
+    const template = config.requests[n % config.requests.length];
+    if (!template) throw new Error("no requests configured");
+    const i = Math.floor(n / config.requests.length);
+    const at = performance.now();
+    pending.push(send(config.url, {
+      method: template.method,
+      path: fill(template.path, i, config.keys),
+      headers: template.headers,
+      ...(template.body === undefined ? {} : { body: fill(template.body, i, config.keys) }),
+      agent,
+      timeoutMs: config.timeoutMs,
+    }).then((sent) => record(samples, template.name, at, sent)));
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  return { samples, logins };
+}
+
+const config = JSON.parse(process.argv[2] ?? "") as SteadyConfig;
+process.stdout.write("ready\n");
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  if (line.trim() !== "go") continue;
+  const result = await run(config);
+  process.stdout.write(`result ${JSON.stringify(result)}\n`);
+  break;
+}
+lines.close();
