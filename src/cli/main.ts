@@ -122,7 +122,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--host <address>", "address to listen on; 0.0.0.0 exposes it beyond this machine", "127.0.0.1")
     .option("--watch <dir>", "also apply a folder and its changes, as `airloft watch`")
     .option("--interval <duration>", "full re-sync of the watched folder", "1m")
-    .option("--build-root <dir>", "apps may build from folders inside this one (by default the server builds nothing)")
+    .option("--build-root <dir>", "apps may build from folders inside this one, each group inside its own subfolder GROUP/ (by default the server builds nothing)")
+    .option("--publish-addresses <list>", "host addresses tenants' apps may publish ports on, comma-separated", "127.0.0.1")
     .option("--token-ttl <duration>", "how long a login's token lasts", "1h")
     .option("--max-body <bytes>", "largest request body", String(1024 * 1024))
     .option("--max-watches-per-tenant <n>", "open watch streams per group account (admins are not counted)", "20")
@@ -130,7 +131,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--max-object-size <bytes>", "largest object, as JSON", String(256 * 1024))
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
-    .action(run(async (opts: { port?: string; host?: string; watch?: string; interval?: string; buildRoot?: string; tokenTtl?: string; maxBody?: string; maxWatchesPerTenant?: string; maxObjectsPerGroup?: string; maxObjectSize?: string; resync?: string; workers?: string }) => (await import("./commands/serve.js")).serveCommand(globals(opts))));
+    .action(run(async (opts: { port?: string; host?: string; watch?: string; interval?: string; buildRoot?: string; publishAddresses?: string; tokenTtl?: string; maxBody?: string; maxWatchesPerTenant?: string; maxObjectsPerGroup?: string; maxObjectSize?: string; resync?: string; workers?: string }) => (await import("./commands/serve.js")).serveCommand(globals(opts))));
 
   for (const op of ["suspend", "resume", "reconcile"] as const) {
     program.command(op)

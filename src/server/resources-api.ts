@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
 import { loadTexts, type BuildContextPolicy, type LoadedManifest, type ManifestText } from "../resources/loader.js";
@@ -10,6 +11,7 @@ import type { Principal } from "./tokens.js";
 import type { ServerLimits } from "./limits.js";
 import type { WatchHub, WatchRef } from "./watch-hub.js";
 import type { WatchStreams } from "./watch-stream.js";
+import { tenantRuleErrors, type TenantRules } from "./tenant-rules.js";
 
 const MANIFEST_TYPES = new Set(["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/plain", ""]);
 
@@ -19,6 +21,7 @@ export interface ResourcesApiOptions {
   readonly maxBodyBytes: number;
   /** Where build contexts may be: inside this folder, or nowhere when unset. */
   readonly buildRoot: string | undefined;
+  readonly tenantRules: TenantRules;
   readonly watches: WatchStreams;
   readonly limits: Pick<ServerLimits, "maxObjectsPerGroup" | "maxObjectBytes">;
 }
@@ -185,8 +188,10 @@ export class ResourcesApi {
     if (!MANIFEST_TYPES.has(type)) throw new ApiError(415, "UnsupportedMediaType", `send application/json or application/yaml, not ${type}`);
     const body = await readBody(call.req, this.options.maxBodyBytes);
     if (body.length === 0) throw new ApiError(400, "BadRequest", "the body is empty: send one or more manifests");
-    const baseDir = this.options.buildRoot ?? "/nonexistent";
-    const builds: BuildContextPolicy = this.options.buildRoot ? "inside" : "refused";
+    const { buildRoot } = this.options;
+    // Each group builds inside its own folder of the build root, never in another tenant's.
+    const baseDir = !buildRoot ? "/nonexistent" : call.principal.kind === "group" ? join(buildRoot, call.principal.name) : buildRoot;
+    const builds: BuildContextPolicy = buildRoot ? "inside" : "refused";
     let texts: ManifestText[] = [{ name: "request body", content: body, baseDir }];
     if (type === "application/json") {
       const value = parseJson<unknown>(body, "apply");
@@ -198,7 +203,10 @@ export class ResourcesApi {
         texts = (files as Array<{ name: string; content: string }>).map((f) => ({ name: f.name, content: f.content, baseDir }));
       }
     }
-    return loadTexts(texts, builds);
+    const manifests = loadTexts(texts, builds);
+    const refused = tenantRuleErrors(call.principal, manifests, this.options.tenantRules);
+    if (refused.length > 0) throw new ValidationErrors(refused);
+    return manifests;
   }
 }
 

@@ -12,6 +12,7 @@ import { LoginLimiter } from "./login-limiter.js";
 import { API_PREFIX } from "../resources/kinds.js";
 import { ResourcesApi } from "./resources-api.js";
 import { serveStatic } from "./static.js";
+import { DEFAULT_TENANT_RULES, type TenantRules } from "./tenant-rules.js";
 import type { Principal, TokenService } from "./tokens.js";
 import { WatchHub } from "./watch-hub.js";
 import { WatchStreams } from "./watch-stream.js";
@@ -33,6 +34,8 @@ export interface ApiServerOptions {
   readonly limiter?: LoginLimiter;
   /** Watches, objects and memory per tenant; DEFAULT_LIMITS for what is not given. */
   readonly limits?: Partial<ServerLimits>;
+  /** What tenants' manifests may ask for (the addresses they may publish on). */
+  readonly tenantRules?: TenantRules;
   /** Login attempts per minute (see AuthApi). */
   readonly loginLimits?: LoginLimits;
 }
@@ -66,6 +69,7 @@ export class ApiServer {
       hub: this.hub,
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       buildRoot: options.buildRoot,
+      tenantRules: options.tenantRules ?? DEFAULT_TENANT_RULES,
       watches: this.watches,
       limits,
     });

@@ -102,12 +102,18 @@ describe("API server: requests and answers", function () {
     assert.equal(refused.status, 422);
     assert.match(refused.body.message ?? "", /builds no local folders/);
     const root = mkdtempSync(join(tmpdir(), "airloft-build-root-"));
-    mkdirSync(join(root, "web"));
+    mkdirSync(join(root, "acme", "web"), { recursive: true });
+    mkdirSync(join(root, "beta", "web"), { recursive: true });
     const rooted = await TestApi.start({ buildRoot: root });
     try {
       const token = await rooted.tenant("acme");
       assert.equal((await rooted.call("POST", `${API}/apply`, { token, body: build("../../etc") })).status, 422);
       assert.equal((await rooted.call("POST", `${API}/apply`, { token, body: build("/etc") })).status, 422);
+      // Another tenant's folder is as closed as a path that does not exist, and said the same way.
+      const other = await rooted.call("POST", `${API}/apply`, { token, body: build("../beta/web") });
+      const missing = await rooted.call("POST", `${API}/apply`, { token, body: build("../beta/nothing-here") });
+      assert.equal(other.status, 422);
+      assert.equal(other.body.details?.errors[0]?.message.replace("web", "X"), missing.body.details?.errors[0]?.message.replace("nothing-here", "X"));
       assert.equal((await rooted.call("POST", `${API}/apply`, { token, body: build("web") })).status, 200);
     } finally {
       await rooted.stop();

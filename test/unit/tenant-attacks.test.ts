@@ -134,6 +134,17 @@ describe("hostile tenants (issue 13)", function () {
     assert.equal(count(answers, 401) + count(answers, 429), 64);
   });
 
+  it("a tenant publishes only on the addresses the server allows; an admin may choose", async () => {
+    const acme = await api.tenant("acme");
+    const exposed = app("acme", "web", "  publish:\n    hostIP: 0.0.0.0\n");
+    const refused = await api.call("PUT", `${API}/groups/acme/apps/web`, { token: acme, body: exposed });
+    assert.equal(refused.status, 422);
+    assert.match(refused.body.details?.errors[0]?.message ?? "", /publish on 127\.0\.0\.1 only, not 0\.0\.0\.0/);
+    assert.equal(refused.body.details?.errors[0]?.field, "spec.publish.hostIP");
+    assert.equal((await api.call("PUT", `${API}/groups/acme/apps/web`, { token: acme, body: app("acme", "web", "  publish:\n    hostIP: 127.0.0.1\n") })).status, 201);
+    assert.equal((await api.call("PUT", `${API}/groups/acme/apps/web`, { token: await api.adminToken(), body: exposed })).status, 200);
+  });
+
   it("a group named constructor is a name like any other (no plain-object lookups of user names)", async () => {
     const token = await api.tenant("constructor");
     assert.equal((await api.call("GET", "/api/whoami", { token })).body.name, "constructor");

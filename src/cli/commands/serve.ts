@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from "node:path";
 import { parseDuration } from "../../util/duration.js";
 import { writePrivateFile } from "../../util/private-file.js";
+import { isIP } from "node:net";
 import { DEFAULT_LIMITS } from "../../server/limits.js";
 import { ApiServer } from "../../server/server.js";
 import { audienceOf, loadSigningKey, TokenService } from "../../server/tokens.js";
@@ -14,6 +15,7 @@ export interface ServeOptions extends ControllerOptions {
   readonly watch?: string;
   readonly interval?: string;
   readonly buildRoot?: string;
+  readonly publishAddresses?: string;
   readonly tokenTtl?: string;
   readonly maxBody?: string;
   readonly maxWatchesPerTenant?: string;
@@ -40,10 +42,13 @@ export function serveCommand(options: ServeOptions): Promise<number> {
     maxObjectsPerGroup: positiveInteger("--max-objects-per-group", options.maxObjectsPerGroup, DEFAULT_LIMITS.maxObjectsPerGroup),
     maxObjectBytes: positiveInteger("--max-object-size", options.maxObjectSize, DEFAULT_LIMITS.maxObjectBytes),
   };
+  const publishAddresses = (options.publishAddresses ?? "127.0.0.1").split(",").map((a) => a.trim()).filter((a) => a !== "");
+  const badAddress = publishAddresses.find((a) => isIP(a) === 0);
+  if (badAddress !== undefined || publishAddresses.length === 0) throw new UsageError(`--publish-addresses must list IP addresses, got ${options.publishAddresses}`);
   return runHost(options, "airloft serve", async (host, store, log) => {
     const stateDir = dirname(statePath(options));
     const tokens = new TokenService(loadSigningKey(join(stateDir, "jwt.key")), audienceOf(store.instanceId), ttlSeconds);
-    const server = new ApiServer({ store, tokens, log, maxBodyBytes: maxBody, limits, ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}) });
+    const server = new ApiServer({ store, tokens, log, maxBodyBytes: maxBody, limits, tenantRules: { publishAddresses }, ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}) });
     const first = await server.accounts.bootstrap();
     if (first) {
       const file = join(stateDir, "initial-admin-password");

@@ -1,0 +1,27 @@
+import { ValidationError } from "../errors.js";
+import type { LoadedManifest } from "../resources/loader.js";
+import type { Principal } from "./tokens.js";
+
+/** What the server, not a tenant's manifest, decides. Admins are not held to it. */
+export interface TenantRules {
+  /** The host addresses tenants' apps may publish ports on (`spec.publish.hostIP`). */
+  readonly publishAddresses: readonly string[];
+}
+
+export const DEFAULT_TENANT_RULES: TenantRules = { publishAddresses: ["127.0.0.1"] };
+
+/**
+ * A tenant's manifests against the server's rules: an app may not publish on an address the
+ * server has not given tenants (0.0.0.0 would put it on every interface of the host).
+ */
+export function tenantRuleErrors(principal: Principal, manifests: readonly LoadedManifest[], rules: TenantRules): ValidationError[] {
+  if (principal.kind === "admin") return [];
+  const errors: ValidationError[] = [];
+  for (const { object, source } of manifests) {
+    const hostIP = object.kind === "App" ? object.spec.publish?.hostIP : undefined;
+    if (hostIP !== undefined && !rules.publishAddresses.includes(hostIP)) {
+      errors.push(new ValidationError(source, "spec.publish.hostIP", `this server lets tenants publish on ${rules.publishAddresses.join(", ")} only, not ${hostIP}`));
+    }
+  }
+  return errors;
+}
