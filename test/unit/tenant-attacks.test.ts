@@ -8,6 +8,7 @@ import { Accounts } from "../../src/server/accounts.js";
 import { FINALIZER } from "../../src/store/store.js";
 import { writePrivateFile } from "../../src/util/private-file.js";
 import { ADMIN_PASSWORD, app, TestApi } from "../support/api.js";
+import { ServeProcess } from "../support/serve.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 /**
@@ -174,6 +175,25 @@ describe("server secrets on disk (issue 13)", () => {
     assert.equal(readFileSync(target, "utf8"), "untouched");
     assert.ok(!lstatSync(file).isSymbolicLink());
     assert.equal(statSync(file).mode & 0o777, 0o600);
+  });
+
+  it("airloft serve writes the first admin's password through no link and keeps no earlier mode", async function () {
+    this.timeout(60_000);
+    const serve = new ServeProcess({ AIRLOFT_ADMIN_PASSWORD: "" });
+    const target = join(dir, "victim");
+    writeFileSync(target, "untouched", { mode: 0o644 });
+    const file = join(serve.dir, "initial-admin-password");
+    symlinkSync(target, file);
+    try {
+      await serve.start();
+      assert.equal(readFileSync(target, "utf8"), "untouched");
+      assert.ok(!lstatSync(file).isSymbolicLink());
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.match(readFileSync(file, "utf8"), /^[\w-]{20,}\n$/);
+    } finally {
+      await serve.stop();
+      serve.remove();
+    }
   });
 
   it("AIRLOFT_ADMIN_PASSWORD is held to the API's rule of 10 characters", async () => {
