@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import { TerminalError, errorMessage } from "../errors.js";
+import { isReadyAt } from "../resources/conditions.js";
 import { keyOf, objectKey, parseKey } from "../resources/kinds.js";
-import type { Kind } from "../resources/types.js";
+import type { Group, Kind } from "../resources/types.js";
 import type { StoreEvent } from "../store/store.js";
 import { systemClock, type Clock, type Timer } from "../util/clock.js";
 import { AppController } from "./app.js";
@@ -43,6 +44,14 @@ export class Manager {
   private resyncTimer: Timer | undefined;
   private running: Promise<void>[] = [];
   private readonly onStoreChange = (event: StoreEvent): void => this.handleStoreEvent(event);
+  /**
+   * Group-wide enqueues wait for the end of the event-loop turn: an apply of 3,000 apps emits
+   * 3,000 events, and its group's quotas are listed once, not once per app.
+   */
+  private readonly pending = new Map<string, PendingGroup>();
+  private flushTimer: NodeJS.Immediate | undefined;
+  /** What a group's objects last saw of it (readiness and facts), so that other status writes (a deletion's progress) requeue nothing. */
+  private readonly groupSeen = new Map<string, string>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -68,6 +77,9 @@ export class Manager {
   /** Stops taking work, lets in-flight reconciles finish, and flushes the store. */
   async stop(): Promise<void> {
     this.ctx.store.events.off("change", this.onStoreChange);
+    if (this.flushTimer) clearImmediate(this.flushTimer);
+    this.flushTimer = undefined;
+    this.pending.clear();
     this.resyncTimer?.cancel();
     this.queue.shutdown();
     await Promise.all(this.running);
@@ -80,7 +92,7 @@ export class Manager {
   }
 
   enqueueAll(): void {
-    for (const obj of this.ctx.store.list()) this.enqueue(keyOf(obj));
+    for (const obj of this.ctx.store.view()) this.enqueue(keyOf(obj));
   }
 
   private scheduleResync(): void {
@@ -94,31 +106,72 @@ export class Manager {
   private handleStoreEvent(event: StoreEvent): void {
     const { type, key, object } = event;
     const group = object.metadata.group;
-    const enqueueGroup = (kind?: Kind): void => {
-      for (const o of this.ctx.store.list({ group: group ?? object.metadata.name, ...(kind ? { kind } : {}) })) this.enqueue(keyOf(o));
-    };
     switch (type) {
       case "added":
       case "spec":
       case "deleting":
         this.enqueue(key);
         // Usage changed: quotas recount; a quota changed: its apps re-check their limits.
-        if (object.kind === "App" || object.kind === "Service") enqueueGroup("Quota");
-        if (object.kind === "Quota") enqueueGroup("App");
+        if (group && (object.kind === "App" || object.kind === "Service")) this.enqueueLater(group, { kind: "Quota" });
+        if (group && object.kind === "Quota") this.enqueueLater(group, { kind: "App" });
         break;
       case "status":
         // A group's readiness gates its objects; a service's readiness gates the apps bound to it.
-        if (object.kind === "Group") enqueueGroup();
-        if (object.kind === "Service") enqueueGroup("App");
+        if (object.kind === "Group" && this.groupChanged(object)) this.enqueueLater(object.metadata.name, { all: true });
+        if (group && object.kind === "Service") this.enqueueLater(group, { boundTo: object.metadata.name });
         break;
       case "removed":
         // A deleting group waits for its objects to go; usage went down.
         if (group) this.enqueue(objectKey("Group", "", group));
-        if (object.kind === "App" || object.kind === "Service") enqueueGroup("Quota");
+        if (group && (object.kind === "App" || object.kind === "Service")) this.enqueueLater(group, { kind: "Quota" });
+        if (object.kind === "Group") this.groupSeen.delete(object.metadata.name);
         break;
       case "metadata":
         break;
     }
+  }
+
+  /**
+   * Whether a group's status changed in a way its objects see: readiness or the facts they use
+   * (network, load balancer). Progress messages, such as a held deletion's count, do not.
+   */
+  private groupChanged(group: Group): boolean {
+    const { conditions: _conditions, ...facts } = group.status ?? {};
+    const seen = `${isReadyAt(group)} ${JSON.stringify(facts)}`;
+    if (this.groupSeen.get(group.metadata.name) === seen) return false;
+    this.groupSeen.set(group.metadata.name, seen);
+    return true;
+  }
+
+  /**
+   * Enqueues a group's objects once this turn's events are in: all of them, those of one kind, or
+   * the apps bound to a service.
+   */
+  private enqueueLater(group: string, what: { all: true } | { kind: Kind } | { boundTo: string }): void {
+    let entry = this.pending.get(group);
+    if (!entry) this.pending.set(group, (entry = { all: false, kinds: new Set(), services: new Set() }));
+    if ("all" in what) entry.all = true;
+    else if ("kind" in what) entry.kinds.add(what.kind);
+    else entry.services.add(what.boundTo);
+    this.flushTimer ??= setImmediate(() => this.flushPending());
+  }
+
+  private flushPending(): void {
+    this.flushTimer = undefined;
+    const store = this.ctx.store;
+    // Read, not copied; by kind through the store's index: the quotas of a group cost its quotas.
+    for (const [group, { all, kinds, services }] of this.pending) {
+      if (all) {
+        for (const o of store.view({ group })) this.enqueue(keyOf(o));
+        continue;
+      }
+      for (const kind of kinds) for (const o of store.view({ group, kind })) this.enqueue(keyOf(o));
+      if (services.size === 0 || kinds.has("App")) continue;
+      for (const o of store.view({ group, kind: "App" })) {
+        if (o.kind === "App" && (o.spec.services ?? []).some((b) => services.has(b.name))) this.enqueue(keyOf(o));
+      }
+    }
+    this.pending.clear();
   }
 
   private async work(): Promise<void> {
@@ -144,6 +197,18 @@ export class Manager {
       } finally {
         this.queue.done(key);
       }
+      // A reconcile that needs no I/O (an app waiting for its group, a fast provider) resolves in
+      // microtasks: without this, a worker would run a batch of thousands without letting a
+      // timer or a request in.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
+}
+
+/** The group-wide enqueues waiting for the end of the turn. */
+interface PendingGroup {
+  all: boolean;
+  readonly kinds: Set<Kind>;
+  /** Services whose status changed: the apps bound to them. */
+  readonly services: Set<string>;
 }
