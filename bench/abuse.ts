@@ -13,6 +13,8 @@
  *
  * Usage: npx tsx bench/abuse.ts [objects=20000] [seconds=60]
  *   AIRLOFT_BENCH_CPU_PROF=DIR also writes a CPU profile of the server (node --cpu-prof) there.
+ *   AIRLOFT_BENCH_ATTACK=nesting,bulk,large,logins,watches runs only these parts of the attack
+ *   (to find which one costs what); all by default.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -23,7 +25,7 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { freePort } from "../test/support/ports.js";
-import { airloftAttack, bulkBody, hostileApp, jsonServerAttack, startAttack, type AttackReport } from "./lib/hostile.js";
+import { airloftAttack, bulkBody, hostileApp, jsonServerAttack, startAttack, type AttackReport, type StalledSpec, type Wave } from "./lib/hostile.js";
 import { round, writeResults } from "./lib/measure.js";
 import { lagIn, readLag, timeline } from "./lib/phases.js";
 import { RssSampler } from "./lib/rss.js";
@@ -52,6 +54,11 @@ const RATE = 20;
 const TARGET_P99_MS = 200;
 const TARGET_RSS_MIB = 500;
 const NO_ENGINE = "unix:///nonexistent/airloft-bench/docker.sock";
+const PARTS = new Set((process.env.AIRLOFT_BENCH_ATTACK ?? "nesting,bulk,large,logins,watches").split(",").map((p) => p.trim()));
+/** The parts of the attack this run uses. */
+function chosen<T extends { waves: Wave[]; stalled: StalledSpec }>(attack: T): T {
+  return { ...attack, waves: attack.waves.filter((w) => PARTS.has(w.key)), stalled: { ...attack.stalled, count: PARTS.has("watches") ? attack.stalled.count : 0 } };
+}
 
 // The layout: 1 good group with its apps, then hostile groups of at most PER_HOSTILE_GROUP apps.
 const hostileObjects = objects - 1 - GOOD_APPS;
@@ -297,7 +304,7 @@ async function airloftRun(dir: string): Promise<ServerRun> {
     const baseline = await phase(config(false));
     run.rows.push(row("baseline: well-behaved tenant alone", "baseline", baseline));
     process.stdout.write(`AirLoft: attack, ${seconds} s with the hostile tenant${server.exit ? ` (the server ${server.exit})` : ""}\n`);
-    const attack = airloftAttack({ hostile, victim: GOOD, loginBurst: LOGIN_BURST, bulkSize: BULK, stalledWatches: STALLED });
+    const attack = chosen(airloftAttack({ hostile, victim: GOOD, loginBurst: LOGIN_BURST, bulkSize: BULK, stalledWatches: STALLED }));
     const attacked = await phase(config(true), () => startAttack(url, attack.waves, attack.stalled));
     const recovered = await recovery(url, "/healthz", attacked.stoppedAt);
     run.recoveryMs = recovered ?? "not within 120 s";
@@ -357,7 +364,7 @@ async function jsonServerRun(dir: string): Promise<ServerRun> {
     process.stdout.write(`json-server: baseline, then large objects and ${STALLED} stalled readers, ${seconds} s each\n`);
     const baseline = await phase(config);
     run.rows.push(row("baseline: well-behaved tenant alone", "baseline", baseline));
-    const attack = jsonServerAttack({ hostileGroups, stalledReaders: STALLED });
+    const attack = chosen(jsonServerAttack({ hostileGroups, stalledReaders: STALLED }));
     const attacked = await phase(config, () => startAttack(url, attack.waves, attack.stalled));
     const recovered = await recovery(url, "/", attacked.stoppedAt);
     run.recoveryMs = recovered ?? "not within 120 s";
@@ -387,6 +394,7 @@ try {
   const limits = limitsModule?.DEFAULT_LIMITS;
   const loginLimits = authModule?.DEFAULT_LOGIN_LIMITS;
   process.stdout.write(`Abuse benchmark: ${objects} objects, ${seconds} s per phase, the well-behaved tenant at ${RATE} requests/s, on 127.0.0.1\n`);
+  if (PARTS.size < 5) process.stdout.write(`Only these parts of the attack: ${[...PARTS].join(", ")}\n`);
   process.stdout.write(`No Docker engine: DOCKER_HOST=${NO_ENGINE}; groups are EngineUnreachable and the controllers back off (they run, with nothing to create)\n`);
   process.stdout.write(`The server's default limits (none changed): ${limits ? JSON.stringify(limits) : "this tree has no src/server/limits.ts"}; logins per minute: ${loginLimits ? JSON.stringify(loginLimits) : "5 per address and account (this tree's login limiter)"}\n`);
   const airloft = await airloftRun(join(mkdtempSync(join(dir, "airloft-"))));

@@ -12,6 +12,8 @@ const API = "/apis/airloft.dev/v1alpha1";
 
 /** A loop of the attack: `concurrency` loops each send `next(i)` (several requests at once), then pause. */
 export interface Wave {
+  /** nesting, bulk, large or logins: AIRLOFT_BENCH_ATTACK picks waves by it. */
+  readonly key: string;
   readonly name: string;
   readonly concurrency: number;
   readonly pauseMs: number;
@@ -213,8 +215,9 @@ export function airloftAttack(options: AirloftAttackOptions): { waves: Wave[]; s
   });
   return {
     waves: [
-      { name: "deep nesting (2 files of 1,000 brackets per apply)", concurrency: 2, pauseMs: 0, next: (i) => [{ method: "POST", path: `${API}/apply`, headers: json(pick(i).token), body: deep, agent }] },
+      { key: "nesting", name: "deep nesting (2 files of 1,000 brackets per apply)", concurrency: 2, pauseMs: 0, next: (i) => [{ method: "POST", path: `${API}/apply`, headers: json(pick(i).token), body: deep, agent }] },
       {
+        key: "bulk",
         name: `${options.bulkSize.toLocaleString("en")} objects per apply (updates)`,
         concurrency: 1,
         pauseMs: 0,
@@ -224,6 +227,7 @@ export function airloftAttack(options: AirloftAttackOptions): { waves: Wave[]; s
         },
       },
       {
+        key: "large",
         name: `large objects (${LARGE_SIZES.map((s) => `${s / 1000} KB`).join(", ")})`,
         concurrency: 2,
         pauseMs: 0,
@@ -235,6 +239,7 @@ export function airloftAttack(options: AirloftAttackOptions): { waves: Wave[]; s
         },
       },
       {
+        key: "logins",
         name: `wrong logins (${options.loginBurst} at once every 2 s, half on ${options.victim}, half random names)`,
         concurrency: 1,
         pauseMs: 2000,
@@ -266,6 +271,7 @@ export function jsonServerAttack(options: { hostileGroups: readonly string[]; st
   const group = (i: number): string => options.hostileGroups[i % options.hostileGroups.length] ?? "evil-0";
   return {
     waves: [{
+      key: "large",
       name: `large objects (${LARGE_SIZES.map((s) => `${s / 1000} KB`).join(", ")})`,
       concurrency: 2,
       pauseMs: 0,
