@@ -39,6 +39,8 @@ interface StateFile {
 export type AccountKind = "admin" | "group";
 
 export interface AccountRecord {
+  /** The account's identity: made with it, never reused by another account of the same name. */
+  uid?: string;
   /** A slow salted hash (see src/server/passwords.ts); never the password. */
   passwordHash?: string;
   locked?: boolean;
@@ -105,6 +107,11 @@ export class Store {
   private readonly adapter: DurableJSONFile<StateFile>;
   /** Keys of the objects of each group (Apps, Services, Quotas), kept with the objects. */
   private readonly byGroup = new Map<string, Set<string>>();
+  /**
+   * The same keys by kind, so that "the quotas of group G" costs its quotas, not the group. Keyed
+   * by the group's key set: reload() renews those sets, and with them these.
+   */
+  private readonly byKind = new WeakMap<Set<string>, Map<Kind, Set<string>>>();
   private readonly lock: WriterLock | undefined;
   private writing: Promise<void> | undefined;
   /** The next write, and the callers waiting for it. */
@@ -167,7 +174,7 @@ export class Store {
     // By group through the index: a reconcile that lists its group costs its group, not the store.
     const candidates = filter.group === undefined
       ? Object.values(this.db.data.objects)
-      : [...(this.byGroup.get(filter.group) ?? [])].flatMap((k) => this.db.data.objects[k] ?? []);
+      : [...this.indexed(filter.group, filter.kind)].flatMap((k) => this.db.data.objects[k] ?? []);
     // Keys computed once and compared by code unit: a locale-aware sort cost most of a list of 1,000.
     return candidates
       .filter((o) => (!filter.kind || o.kind === filter.kind) && (filter.group === undefined || o.metadata.group === filter.group))
@@ -182,10 +189,25 @@ export class Store {
     let keys = this.byGroup.get(group);
     if (!keys) this.byGroup.set(group, (keys = new Set()));
     keys.add(key);
+    let kinds = this.byKind.get(keys);
+    if (!kinds) this.byKind.set(keys, (kinds = new Map()));
+    let ofKind = kinds.get(obj.kind);
+    if (!ofKind) kinds.set(obj.kind, (ofKind = new Set()));
+    ofKind.add(key);
   }
 
   private unindex(key: string, obj: Resource): void {
-    this.byGroup.get(obj.metadata.group ?? "")?.delete(key);
+    const keys = this.byGroup.get(obj.metadata.group ?? "");
+    if (!keys) return;
+    keys.delete(key);
+    this.byKind.get(keys)?.get(obj.kind)?.delete(key);
+  }
+
+  /** The keys of a group's objects, of one kind or all. */
+  private indexed(group: string, kind: Kind | undefined): ReadonlySet<string> {
+    const keys = this.byGroup.get(group);
+    if (!keys) return new Set();
+    return kind ? (this.byKind.get(keys)?.get(kind) ?? new Set()) : keys;
   }
 
   /** An object's generated credentials; only for controllers and `--show-secrets`. */
@@ -235,7 +257,9 @@ export class Store {
   }
 
   account(kind: AccountKind, name: string): AccountRecord | undefined {
-    const record = this.db.data.accounts?.[kind][name];
+    const accounts = this.db.data.accounts?.[kind];
+    // Own properties only: a group named "constructor" is a name, not Object's constructor.
+    const record = accounts && Object.hasOwn(accounts, name) ? accounts[name] : undefined;
     return record ? { ...record } : undefined;
   }
 
@@ -247,12 +271,16 @@ export class Store {
   async saveAccount(kind: AccountKind, name: string, record: AccountRecord): Promise<void> {
     this.db.data.accounts ??= { admin: {}, group: {} };
     this.db.data.accounts[kind][name] = { ...record };
+    // Told at once, not after the write: open watch streams re-check their account before the next event.
+    this.events.emit("account", { kind, name });
     await this.persist();
   }
 
   async deleteAccount(kind: AccountKind, name: string): Promise<void> {
-    if (!this.db.data.accounts?.[kind][name]) return;
-    delete this.db.data.accounts[kind][name];
+    const accounts = this.db.data.accounts;
+    if (!accounts || !this.account(kind, name)) return;
+    delete accounts[kind][name];
+    this.events.emit("account", { kind, name });
     await this.persist();
   }
 
@@ -417,23 +445,10 @@ export class Store {
 
   /** Marks an object for deletion; the finalizer holds it until its infrastructure is gone. */
   async markDeleted(key: string): Promise<Change> {
-    const obj = this.db.data.objects[key];
-    if (!obj) throw new NotFoundError(`${key.replace(/\/\//, "/")} not found`);
-    if (!obj.metadata.deletionTimestamp) {
-      obj.metadata.deletionTimestamp = new Date().toISOString();
-      obj.metadata.resourceVersion = this.nextResourceVersion();
-      this.pushEvent(obj, { type: "Normal", reason: "Deleting", message: "deletion requested" });
-    }
-    if ((obj.metadata.finalizers ?? []).length === 0) {
-      this.unindex(key, obj);
-      delete this.db.data.objects[key];
-      await this.persist();
-      this.emit({ type: "removed", key, object: obj });
-    } else {
-      await this.persist();
-      this.emit({ type: "deleting", key, object: obj });
-    }
-    return { key, display: displayName(obj), action: "deleted", object: structuredClone(obj) };
+    const { change, event } = this.markInMemory(key);
+    await this.persist();
+    this.emit(event);
+    return change;
   }
 
   /**
@@ -445,9 +460,36 @@ export class Store {
     const owned = options.cascade ? groups.flatMap((g) => [...(this.byGroup.get(g) ?? [])]) : [];
     const isGroup = (key: string): number => (parseKey(key).kind === "Group" ? 1 : 0);
     const ordered = [...new Set([...owned, ...keys])].sort((a, b) => isGroup(a) - isGroup(b));
-    const changes: Change[] = [];
-    for (const key of ordered) changes.push(await this.markDeleted(key));
-    return changes;
+    // All or nothing, in one durable write: a cascade of 20,000 objects is one rewrite of the
+    // file, not one each; the events follow the write, as markDeleted's do.
+    this.assertExists(ordered);
+    const marked = ordered.map((key) => this.markInMemory(key));
+    if (marked.length > 0) await this.persist();
+    for (const { event } of marked) this.emit(event);
+    return marked.map(({ change }) => change);
+  }
+
+  private assertExists(keys: readonly string[]): void {
+    const missing = keys.find((key) => !this.db.data.objects[key]);
+    if (missing !== undefined) throw notFound(missing);
+  }
+
+  /** Marks one object for deletion in memory (removed at once if nothing holds it); the caller persists, then emits. */
+  private markInMemory(key: string): { change: Change; event: StoreEvent } {
+    const obj = this.db.data.objects[key];
+    if (!obj) throw notFound(key);
+    if (!obj.metadata.deletionTimestamp) {
+      obj.metadata.deletionTimestamp = new Date().toISOString();
+      obj.metadata.resourceVersion = this.nextResourceVersion();
+      this.pushEvent(obj, { type: "Normal", reason: "Deleting", message: "deletion requested" });
+    }
+    const removed = (obj.metadata.finalizers ?? []).length === 0;
+    if (removed) {
+      this.unindex(key, obj);
+      delete this.db.data.objects[key];
+    }
+    const change: Change = { key, display: displayName(obj), action: "deleted", object: structuredClone(obj) };
+    return { change, event: { type: removed ? "removed" : "deleting", key, object: obj } };
   }
 
   /** Drops a finalizer; an object marked for deletion with none left is removed. */
@@ -576,6 +618,10 @@ export class Store {
       if (this.writing === write) this.writing = undefined;
     }
   }
+}
+
+function notFound(key: string): NotFoundError {
+  return new NotFoundError(`${key.replace(/\/\//, "/")} not found`);
 }
 
 function dropUndefined(record: object): void {
