@@ -492,7 +492,12 @@ export class Store {
     return { change, event: { type: removed ? "removed" : "deleting", key, object: obj } };
   }
 
-  /** Drops a finalizer; an object marked for deletion with none left is removed. */
+  /**
+   * Drops a finalizer; an object marked for deletion with none left is removed. Written lazily,
+   * like status: if the process dies first, the object comes back still marked for deletion and
+   * its controller, finding nothing left to remove, drops the finalizer again. Waiting for a
+   * durable write per object made the teardown of a large group take one file rewrite each.
+   */
   async removeFinalizer(key: string, finalizer: string): Promise<void> {
     const obj = this.db.data.objects[key];
     if (!obj) return;
@@ -504,11 +509,11 @@ export class Store {
       delete this.db.data.objects[key];
       delete this.db.data.events[obj.metadata.uid ?? ""];
       delete this.db.data.secrets?.[obj.metadata.uid ?? ""];
-      await this.persist();
+      this.persistSoon();
       this.emit({ type: "removed", key, object: obj });
       return;
     }
-    await this.persist();
+    this.persistSoon();
     this.emit({ type: "metadata", key, object: obj });
   }
 
