@@ -1,19 +1,23 @@
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync, mkdirSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, mkdirSync } from "node:fs";
+import { open, rename } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Adapter } from "lowdb";
 
 /**
  * A lowdb adapter whose writes are atomic and durable: write a temp file, fsync it, rename it
  * over the state file and fsync the folder. lowdb's own JSONFile (steno) renames but never
- * fsyncs, so a power cut could leave an empty file. Synchronous I/O keeps a write in one piece
- * even when the process is killed between awaits.
+ * fsyncs, so a power cut could leave an empty file.
  */
 export class DurableJSONFile<T> implements Adapter<T> {
   readonly path: string;
   bytesWritten = 0;
   writes = 0;
 
-  constructor(path: string) {
+  /** `serialize` turns the data into the file's text; JSON.stringify unless given. */
+  constructor(
+    path: string,
+    private readonly serialize: (data: T) => string = (data) => JSON.stringify(data),
+  ) {
     this.path = path;
   }
 
@@ -46,24 +50,29 @@ export class DurableJSONFile<T> implements Adapter<T> {
     return removed;
   }
 
+  /**
+   * The text is taken at once (a consistent snapshot of `data`); the I/O runs off the event loop,
+   * so that writing a large state file does not hold up every request. The caller runs one write
+   * at a time. A kill mid-write leaves only a temp file, which removeLeftovers() clears.
+   */
   async write(data: T): Promise<void> {
     const dir = dirname(this.path);
     mkdirSync(dir, { recursive: true });
     const tmp = join(dir, `.${basename(this.path)}.${process.pid}.tmp`);
-    const text = JSON.stringify(data);
-    const fd = openSync(tmp, "w", 0o600);
+    const text = this.serialize(data);
+    const file = await open(tmp, "w", 0o600);
     try {
-      writeSync(fd, text);
-      fsyncSync(fd);
+      await file.writeFile(text);
+      await file.sync();
     } finally {
-      closeSync(fd);
+      await file.close();
     }
-    renameSync(tmp, this.path);
-    const dirFd = openSync(dir, "r");
+    await rename(tmp, this.path);
+    const folder = await open(dir, "r");
     try {
-      fsyncSync(dirFd);
+      await folder.sync();
     } finally {
-      closeSync(dirFd);
+      await folder.close();
     }
     this.bytesWritten += Buffer.byteLength(text);
     this.writes++;

@@ -9,6 +9,7 @@ import { admissionErrors } from "../resources/quota.js";
 import { displayName, KIND_ORDER, keyOf, objectKey, parseKey, type ObjectRef } from "../resources/kinds.js";
 import type { BaseStatus, Kind, Resource, StoredEvent } from "../resources/types.js";
 import { DurableJSONFile } from "./durable-file.js";
+import { CachedJsonSerializer } from "./serialize.js";
 import { WriterLock } from "./lock.js";
 
 export const FINALIZER = "airloft.dev/infrastructure";
@@ -134,7 +135,11 @@ export class Store {
   static async open(path: string, options: OpenOptions): Promise<Store> {
     const lock = options.write ? new WriterLock(path) : undefined;
     lock?.acquire(options.command ?? "airloft");
-    const store = new Store(path, new DurableJSONFile<StateFile>(path), lock, options.groupCommitMs ?? GROUP_COMMIT_MS);
+    const serializer = new CachedJsonSerializer({
+      objects: (obj) => (obj as Resource).metadata.resourceVersion ?? "",
+      events: (list) => String((list as StoredEvent[]).length),
+    });
+    const store = new Store(path, new DurableJSONFile<StateFile>(path, (data) => serializer.serialize(data)), lock, options.groupCommitMs ?? GROUP_COMMIT_MS);
     try {
       await store.reload();
       if (options.write) {
@@ -610,8 +615,18 @@ export class Store {
     const batch = this.scheduled;
     if (!batch) return;
     this.scheduled = undefined;
-    const started = performance.now();
-    const write = this.db.write();
+    // One write at a time: the file's I/O is asynchronous, and the next write's text is taken
+    // only once the previous one is on disk, so it holds every change made meanwhile.
+    const previous = this.writing;
+    const write = (async () => {
+      await previous?.catch(() => undefined);
+      const started = performance.now();
+      try {
+        await this.db.write();
+      } finally {
+        this.lastWriteMs = performance.now() - started;
+      }
+    })();
     this.writing = write;
     try {
       await write;
@@ -619,7 +634,6 @@ export class Store {
     } catch (err) {
       batch.reject(err);
     } finally {
-      this.lastWriteMs = performance.now() - started;
       if (this.writing === write) this.writing = undefined;
     }
   }

@@ -1,0 +1,50 @@
+import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import type { LoadedManifest } from "../../src/resources/loader.js";
+import type { Resource } from "../../src/resources/types.js";
+import { CachedJsonSerializer } from "../../src/store/serialize.js";
+import { FINALIZER } from "../../src/store/store.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
+
+const at = { file: "m.yaml", line: 1, column: 1 };
+const manifest = (object: object): LoadedManifest => ({ source: at, object: object as Resource });
+
+describe("state file serialization", () => {
+  it("gives exactly JSON.stringify's text, re-serializing only entries whose version changed", () => {
+    const versionOf = (o: object): string => String((o as { v: number }).v);
+    const serializer = new CachedJsonSerializer({ objects: versionOf });
+    const a = { v: 1, name: "a", nested: { list: [1, "two", null], skip: undefined } };
+    const data: Record<string, unknown> = { version: 1, objects: { "x/a": a, "x/b": { v: 1, name: "b" }, gone: undefined }, other: { k: [1, 2] }, missing: undefined };
+    assert.equal(serializer.serialize(data), JSON.stringify(data));
+    a.name = "changed without a new version"; // the store never does this: every change bumps the version
+    assert.match(serializer.serialize(data), /"name":"a"/, "the cached text is reused while the version holds");
+    a.v = 2;
+    assert.equal(serializer.serialize(data), JSON.stringify(data));
+    (data.objects as Record<string, unknown>)["x/c"] = { v: 1, name: "c" };
+    delete (data.objects as Record<string, unknown>)["x/b"];
+    assert.equal(serializer.serialize(data), JSON.stringify(data));
+  });
+
+  it("writes every change of the store to the file: creation, status, events, deletion, finalizers", async () => {
+    const { dir, path, store } = await openTempStore("airloft-serialize-", { groupCommitMs: 0 });
+    try {
+      const group = { apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" } };
+      const app = (name: string, replicas: number) => manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name, group: "acme" }, spec: { image: "busybox", replicas } });
+      await store.apply([manifest(group), app("web", 1), app("api", 1)]);
+      await store.flush();
+      await store.apply([manifest(group), app("web", 3)]);
+      await store.updateStatus("App/acme/api", (s) => ({ ...s, readyReplicas: 1 }));
+      await store.recordEvent("App/acme/api", { type: "Normal", reason: "Ready", message: "1/1" });
+      await store.markDeleted("App/acme/web");
+      await store.removeFinalizer("App/acme/web", FINALIZER);
+      await store.flush();
+      const file = JSON.parse(readFileSync(path, "utf8")) as { objects: Record<string, Resource>; events: Record<string, unknown[]> };
+      assert.deepEqual(Object.keys(file.objects).sort(), ["App/acme/api", "Group//acme"]);
+      assert.deepEqual(file.objects["App/acme/api"], store.get("App/acme/api"));
+      const api = store.get("App/acme/api");
+      assert.deepEqual(file.events[api?.metadata.uid ?? ""], store.eventsOf(api as Resource));
+    } finally {
+      await removeTempStore(store, dir);
+    }
+  });
+});
