@@ -12,7 +12,12 @@ import type { ServerLimits } from "./limits.js";
 import type { WatchHub, WatchRef } from "./watch-hub.js";
 import type { WatchStreams } from "./watch-stream.js";
 import { tenantRuleErrors, type TenantRules } from "./tenant-rules.js";
+import { FairGate } from "./fair-gate.js";
 
+/** Writes an account may have waiting for their turn to be parsed; the next is 429. */
+const MAX_WAITING_WRITES = 2;
+/** A PUT's body may be this many times the object limit (YAML is wordier than JSON). */
+const PUT_BODY_FACTOR = 4;
 const MANIFEST_TYPES = new Set(["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/plain", ""]);
 
 export interface ResourcesApiOptions {
@@ -35,6 +40,8 @@ interface Call {
 
 /** The resource API: list, get, apply, delete and watch, with the CLI's validation and admission. */
 export class ResourcesApi {
+  private readonly parsing = new FairGate(MAX_WAITING_WRITES);
+
   constructor(private readonly options: ResourcesApiOptions) {}
 
   /** Routes a path below API_PREFIX; false when no route matches. */
@@ -104,11 +111,11 @@ export class ResourcesApi {
     }
     if (method === "PUT") {
       assertCanWrite(call.principal, ref);
-      const manifests = await this.readManifests(call);
+      // One object: a body far past the object limit is refused before it is parsed.
+      const manifests = await this.readManifests(call, Math.min(this.options.maxBodyBytes, PUT_BODY_FACTOR * this.options.limits.maxObjectBytes));
       const [only, ...more] = manifests;
       if (!only || more.length > 0) throw new ApiError(400, "BadRequest", `PUT takes exactly one manifest, got ${manifests.length}`);
       if (keyOf(only.object) !== key) throw new ApiError(400, "BadRequest", `the manifest is ${displayName(only.object)}, but the path names ${displayName(ref)}`);
-      this.admitSizes(manifests);
       const [change] = await this.options.store.apply(manifests);
       sendJson(call.res, change?.action === "created" ? 201 : 200, change ? changeBody(change) : {});
       return;
@@ -138,7 +145,6 @@ export class ResourcesApi {
     if (method !== "POST") throw methodNotAllowed(method);
     const manifests = await this.readManifests(call);
     for (const m of manifests) assertCanWrite(call.principal, m.object);
-    this.admitSizes(manifests);
     const { store } = this.options;
     if (isTrue(call.query.get("dryRun"))) {
       store.admit(manifests);
@@ -183,11 +189,20 @@ export class ResourcesApi {
    * A body is manifest text (YAML or JSON, several documents allowed), or JSON
    * `{"files": [{"name", "content"}]}` so that errors name the user's own files and lines.
    */
-  private async readManifests(call: Call): Promise<LoadedManifest[]> {
+  private async readManifests(call: Call, maxBytes = this.options.maxBodyBytes): Promise<LoadedManifest[]> {
     const type = mediaType(call.req);
     if (!MANIFEST_TYPES.has(type)) throw new ApiError(415, "UnsupportedMediaType", `send application/json or application/yaml, not ${type}`);
-    const body = await readBody(call.req, this.options.maxBodyBytes);
+    const account = `${call.principal.kind}:${call.principal.name}`;
+    if (!this.parsing.hasRoom(account)) {
+      throw new ApiError(429, "TooManyRequests", `${call.principal.kind} ${call.principal.name} has ${MAX_WAITING_WRITES} writes waiting already; try again when one is done`, { "retry-after": "1" });
+    }
+    const body = await readBody(call.req, maxBytes);
     if (body.length === 0) throw new ApiError(400, "BadRequest", "the body is empty: send one or more manifests");
+    return this.parsing.run(account, () => this.parseManifests(call, type, body));
+  }
+
+  /** The parsing and checking of a body: the costly part, run in the account's turn. */
+  private parseManifests(call: Call, type: string, body: Buffer): LoadedManifest[] {
     const { buildRoot } = this.options;
     // Each group builds inside its own folder of the build root, never in another tenant's.
     const baseDir = !buildRoot ? "/nonexistent" : call.principal.kind === "group" ? join(buildRoot, call.principal.name) : buildRoot;
@@ -206,6 +221,7 @@ export class ResourcesApi {
     const manifests = loadTexts(texts, builds);
     const refused = tenantRuleErrors(call.principal, manifests, this.options.tenantRules);
     if (refused.length > 0) throw new ValidationErrors(refused);
+    this.admitSizes(manifests);
     return manifests;
   }
 }
