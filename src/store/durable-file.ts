@@ -13,10 +13,10 @@ export class DurableJSONFile<T> implements Adapter<T> {
   bytesWritten = 0;
   writes = 0;
 
-  /** `serialize` turns the data into the file's text; JSON.stringify unless given. */
+  /** `serialize` turns the data into the file's bytes, in pieces; JSON.stringify unless given. */
   constructor(
     path: string,
-    private readonly serialize: (data: T) => string = (data) => JSON.stringify(data),
+    private readonly serialize: (data: T) => readonly Buffer[] = (data) => [Buffer.from(JSON.stringify(data))],
   ) {
     this.path = path;
   }
@@ -59,10 +59,10 @@ export class DurableJSONFile<T> implements Adapter<T> {
     const dir = dirname(this.path);
     mkdirSync(dir, { recursive: true });
     const tmp = join(dir, `.${basename(this.path)}.${process.pid}.tmp`);
-    const text = this.serialize(data);
+    const chunks = this.serialize(data);
     const file = await open(tmp, "w", 0o600);
     try {
-      await file.writeFile(text);
+      await file.writev([...chunks]);
       await file.sync();
     } finally {
       await file.close();
@@ -74,7 +74,7 @@ export class DurableJSONFile<T> implements Adapter<T> {
     } finally {
       await folder.close();
     }
-    this.bytesWritten += Buffer.byteLength(text);
+    this.bytesWritten += chunks.reduce((sum, c) => sum + c.length, 0);
     this.writes++;
   }
 }
