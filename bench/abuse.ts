@@ -257,18 +257,22 @@ interface ServerRun {
   failure?: string;
 }
 
-async function airloftRun(dir: string): Promise<ServerRun> {
-  const server = await startServe(dir);
-  const rss = new RssSampler(server.pid).start();
-  const run: ServerRun = { rows: [], byRequest: {}, timelines: {}, slowSeconds: {}, hwmMiB: 0 };
-  const lagFile = join(dir, "lag.jsonl");
-  const row = (scenario: string, name: string, r: Phase): Row => {
+/** A phase's row of the table for one server, recording its per-request figures in `run`. */
+function phaseRow(run: ServerRun, server: string, lagFile: string, rss: RssSampler): (scenario: string, name: string, r: Phase) => Row {
+  return (scenario, name, r) => {
     const lag = lagIn(readLag(lagFile), r.wallFrom, r.wallTo);
     run.byRequest[name] = byName(r.result.samples);
     run.timelines[name] = timeline(r.result.samples);
     run.slowSeconds[name] = lag.secondsOver;
-    return { scenario, server: "AirLoft", ...summarize(r.result.samples), peakRssMiB: rss.peakMiB(r.from, r.to), maxLoopDelayMs: lag.maxMs };
+    return { scenario, server, ...summarize(r.result.samples), peakRssMiB: rss.peakMiB(r.from, r.to), maxLoopDelayMs: lag.maxMs };
   };
+}
+
+async function airloftRun(dir: string): Promise<ServerRun> {
+  const server = await startServe(dir);
+  const rss = new RssSampler(server.pid).start();
+  const run: ServerRun = { rows: [], byRequest: {}, timelines: {}, slowSeconds: {}, hwmMiB: 0 };
+  const row = phaseRow(run, "AirLoft", join(dir, "lag.jsonl"), rss);
   try {
     const { url } = server;
     const admin = (await login(url, { admin: "admin", password: ADMIN_PASSWORD })).token;
@@ -341,13 +345,7 @@ async function jsonServerRun(dir: string): Promise<ServerRun> {
   const run: ServerRun = { rows: [], byRequest: {}, timelines: {}, slowSeconds: {}, hwmMiB: 0 };
   if (child.pid === undefined) throw new Error("json-server did not start");
   const rss = new RssSampler(child.pid).start();
-  const row = (scenario: string, name: string, r: Phase): Row => {
-    const lag = lagIn(readLag(lagFile), r.wallFrom, r.wallTo);
-    run.byRequest[name] = byName(r.result.samples);
-    run.timelines[name] = timeline(r.result.samples);
-    run.slowSeconds[name] = lag.secondsOver;
-    return { scenario, server: "json-server", ...summarize(r.result.samples), peakRssMiB: rss.peakMiB(r.from, r.to), maxLoopDelayMs: lag.maxMs };
-  };
+  const row = phaseRow(run, "json-server", lagFile, rss);
   try {
     const deadline = Date.now() + 60_000;
     while ((await send(url, { path: `/apps/${GOOD}.web-0`, timeoutMs: 2000 })).status !== 200) {

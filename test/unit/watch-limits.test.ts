@@ -46,29 +46,23 @@ describe("API server: watch streams end when their account may no longer act", f
     return watch;
   }
 
-  it("ends a group's stream when the group is locked", async () => {
-    const watch = await openWatch();
-    try {
-      assert.equal((await api.call("PUT", "/api/accounts/groups/acme", { token: admin, body: { locked: true } })).status, 200);
-      await api.call("PUT", `${API}/groups/acme/apps/after-lock`, { token: admin, body: app("acme", "after-lock") });
-      assert.ok(await endsByServer(watch), "the stream of a locked group ends");
-      assert.ok(!names(watch).includes("ADDED App/after-lock"), names(watch).join(", "));
-    } finally {
-      await watch.close();
-    }
-  });
-
-  it("ends a group's stream when its password changes", async () => {
-    const watch = await openWatch();
-    try {
-      assert.equal((await api.call("PUT", "/api/accounts/groups/acme", { token: admin, body: { password: "acme-password-2" } })).status, 200);
-      await api.call("PUT", `${API}/groups/acme/apps/after-change`, { token: admin, body: app("acme", "after-change") });
-      assert.ok(await endsByServer(watch), "the stream of a revoked token ends");
-      assert.ok(!names(watch).includes("ADDED App/after-change"), names(watch).join(", "));
-    } finally {
-      await watch.close();
-    }
-  });
+  const accountChanges: Array<[string, object, string]> = [
+    ["the group is locked", { locked: true }, "the stream of a locked group ends"],
+    ["its password changes", { password: "acme-password-2" }, "the stream of a revoked token ends"],
+  ];
+  for (const [when, change, why] of accountChanges) {
+    it(`ends a group's stream when ${when}`, async () => {
+      const watch = await openWatch();
+      try {
+        assert.equal((await api.call("PUT", "/api/accounts/groups/acme", { token: admin, body: change })).status, 200);
+        await api.call("PUT", `${API}/groups/acme/apps/after-change`, { token: admin, body: app("acme", "after-change") });
+        assert.ok(await endsByServer(watch), why);
+        assert.ok(!names(watch).includes("ADDED App/after-change"), names(watch).join(", "));
+      } finally {
+        await watch.close();
+      }
+    });
+  }
 
   it("ends a group's stream when the group is deleted: the group made again under its name is someone else", async () => {
     const watch = await openWatch();
