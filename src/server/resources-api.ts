@@ -174,7 +174,7 @@ export class ResourcesApi {
       else byGroup.set(group, [m]);
     }
     for (const [group, mine] of byGroup) {
-      const stored = new Set(store.view({ group }).map(keyOf));
+      const stored = store.keysOf(group);
       const added = mine.filter((m) => !stored.has(keyOf(m.object)));
       const total = stored.size + new Set(added.map((m) => keyOf(m.object))).size;
       const first = added[0];

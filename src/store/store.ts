@@ -179,7 +179,7 @@ export class Store {
     // By group through the index: a reconcile that lists its group costs its group, not the store.
     const candidates = filter.group === undefined
       ? Object.values(this.db.data.objects)
-      : [...this.indexed(filter.group, filter.kind)].flatMap((k) => this.db.data.objects[k] ?? []);
+      : [...this.keysOf(filter.group, filter.kind)].flatMap((k) => this.db.data.objects[k] ?? []);
     // Keys computed once and compared by code unit: a locale-aware sort cost most of a list of 1,000.
     return candidates
       .filter((o) => (!filter.kind || o.kind === filter.kind) && (filter.group === undefined || o.metadata.group === filter.group))
@@ -208,8 +208,8 @@ export class Store {
     this.byKind.get(keys)?.get(obj.kind)?.delete(key);
   }
 
-  /** The keys of a group's objects, of one kind or all. */
-  private indexed(group: string, kind: Kind | undefined): ReadonlySet<string> {
+  /** The keys of a group's objects, of one kind or all: what the index holds, without a copy. */
+  keysOf(group: string, kind?: Kind): ReadonlySet<string> {
     const keys = this.byGroup.get(group);
     if (!keys) return new Set();
     return kind ? (this.byKind.get(keys)?.get(kind) ?? new Set()) : keys;
