@@ -88,6 +88,29 @@ describe("manifest loader", () => {
     }
   });
 
+  it("bounds nesting before the parser, whatever hides the brackets (tags, anchors, quotes, keys, tabs, line ends)", () => {
+    const deep = (open: string) => open.repeat(3000);
+    const evasions: Record<string, string> = {
+      flow: deep("["),
+      tag: `!!seq ${deep("[")}`,
+      "tag after a key": `a: !!seq ${deep("[")}`,
+      anchor: `a: &x ${deep("[")}`,
+      "verbatim tag": `a: !<tag:yaml.org,2002:seq> ${deep("[")}`,
+      "document tag": `--- !!seq ${deep("[")}`,
+      "explicit key": `? !t {${deep("{")}`,
+      "quote inside a plain scalar": `[it's, ${deep("{")}`,
+      "double quote inside a plain scalar": `[x"y, ${deep("[")}`,
+      "compact sequences": `x:\n${"- ".repeat(3000)}1\n`,
+      indentation: Array.from({ length: 200 }, (_, k) => `${" ".repeat(k)}k${k}:`).join("\r\n"),
+      json: `{"a": ${deep("[")}`,
+    };
+    for (const [what, text] of Object.entries(evasions)) {
+      const result = loadFile(text, "deep.yaml", "/tmp");
+      assert.equal(result.errors.length, 1, what);
+      assert.match(result.errors[0]?.message ?? "", /^deep\.yaml:\d+:\d+ nested more than 64 levels deep/, what);
+    }
+  });
+
   it("rejects an oversized file without parsing it", () => {
     const big = "# " + "x".repeat(MAX_FILE_BYTES);
     const result = loadFile(big, "big.yaml", "/tmp");
