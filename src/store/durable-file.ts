@@ -60,13 +60,19 @@ export class DurableJSONFile<T> implements Adapter<T> {
     mkdirSync(dir, { recursive: true });
     const tmp = join(dir, `.${basename(this.path)}.${process.pid}.tmp`);
     const chunks = this.serialize(data);
+    const size = chunks.reduce((sum, c) => sum + c.length, 0);
     const file = await open(tmp, "w", 0o600);
     try {
-      await file.writev([...chunks]);
+      const { bytesWritten } = await file.writev([...chunks]);
+      // A full disk can cut a write short without an error: never rename a cut file into place.
+      if (bytesWritten !== size) throw new Error(`writing ${this.path}: ${bytesWritten} of ${size} bytes written (is the disk full?)`);
       await file.sync();
-    } finally {
+    } catch (err) {
       await file.close();
+      rmSync(tmp, { force: true });
+      throw err;
     }
+    await file.close();
     await rename(tmp, this.path);
     const folder = await open(dir, "r");
     try {
@@ -74,7 +80,7 @@ export class DurableJSONFile<T> implements Adapter<T> {
     } finally {
       await folder.close();
     }
-    this.bytesWritten += chunks.reduce((sum, c) => sum + c.length, 0);
+    this.bytesWritten += size;
     this.writes++;
   }
 }
