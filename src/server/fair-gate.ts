@@ -11,12 +11,36 @@ export class FairGate {
 
   constructor(private readonly maxWaitingPerAccount: number) {}
 
-  /** Whether `account` may queue one more job. */
-  hasRoom(account: string): boolean {
-    return (this.waiting.get(account)?.length ?? 0) < this.maxWaitingPerAccount;
+  /** Jobs admitted but not yet queued (their bodies are still being read), per account. */
+  private readonly admitted = new Map<string, number>();
+
+  /**
+   * Takes one of the account's places before its body is read, so that parallel requests cannot
+   * all pass the check while they read; undefined when the account has no place left. The
+   * ticket's run() queues the job in that place; cancel() gives the place back.
+   */
+  admit(account: string): { run<T>(job: () => T | Promise<T>): Promise<T>; cancel(): void } | undefined {
+    const held = (this.waiting.get(account)?.length ?? 0) + (this.admitted.get(account) ?? 0);
+    if (held >= this.maxWaitingPerAccount) return undefined;
+    this.admitted.set(account, (this.admitted.get(account) ?? 0) + 1);
+    let open = true;
+    const leave = (): void => {
+      if (!open) return;
+      open = false;
+      const left = (this.admitted.get(account) ?? 1) - 1;
+      if (left > 0) this.admitted.set(account, left);
+      else this.admitted.delete(account);
+    };
+    return {
+      run: <T>(job: () => T | Promise<T>): Promise<T> => {
+        leave();
+        return this.run(account, job);
+      },
+      cancel: leave,
+    };
   }
 
-  async run<T>(account: string, job: () => T | Promise<T>): Promise<T> {
+  private async run<T>(account: string, job: () => T | Promise<T>): Promise<T> {
     if (this.busy) {
       await new Promise<void>((resolve) => {
         const queue = this.waiting.get(account);

@@ -192,13 +192,19 @@ export class ResourcesApi {
   private async readManifests(call: Call, maxBytes = this.options.maxBodyBytes): Promise<LoadedManifest[]> {
     const type = mediaType(call.req);
     if (!MANIFEST_TYPES.has(type)) throw new ApiError(415, "UnsupportedMediaType", `send application/json or application/yaml, not ${type}`);
-    const account = `${call.principal.kind}:${call.principal.name}`;
-    if (!this.parsing.hasRoom(account)) {
+    const ticket = this.parsing.admit(`${call.principal.kind}:${call.principal.name}`);
+    if (!ticket) {
       throw new ApiError(429, "TooManyRequests", `${call.principal.kind} ${call.principal.name} has ${MAX_WAITING_WRITES} writes waiting already; try again when one is done`, { "retry-after": "1" });
     }
-    const body = await readBody(call.req, maxBytes);
-    if (body.length === 0) throw new ApiError(400, "BadRequest", "the body is empty: send one or more manifests");
-    return this.parsing.run(account, () => this.parseManifests(call, type, body));
+    let body: Buffer;
+    try {
+      body = await readBody(call.req, maxBytes);
+      if (body.length === 0) throw new ApiError(400, "BadRequest", "the body is empty: send one or more manifests");
+    } catch (err) {
+      ticket.cancel();
+      throw err;
+    }
+    return ticket.run(() => this.parseManifests(call, type, body));
   }
 
   /** The parsing and checking of a body: the costly part, run in the account's turn. */
