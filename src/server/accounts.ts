@@ -72,9 +72,10 @@ export class Accounts {
     return { kind, name, uid: record.uid, version: record.tokenVersion };
   }
 
-  /** The identity of an account, if it exists. */
-  uidOf(kind: AccountKind, name: string): string | undefined {
-    return this.store.account(kind, name)?.uid;
+  /** The identity of an account and its token version, if it exists. */
+  identity(kind: AccountKind, name: string): { uid: string; version: number } | undefined {
+    const record = this.store.account(kind, name);
+    return record?.uid ? { uid: record.uid, version: record.tokenVersion } : undefined;
   }
 
   /** Why a verified token's principal may not act now (locked, password changed, gone), or undefined. */

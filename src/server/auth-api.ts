@@ -11,20 +11,24 @@ const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const SMALL_BODY_BYTES = 4096;
 const ACCOUNT_KINDS: ReadonlyMap<string, AccountKind> = new Map([["admins", "admin"], ["groups", "group"]]);
 
-/** Attempts per minute: per account from unknown clients, per client address, per trusted device. */
+/**
+ * Attempts per minute: failures per account from unknown clients, attempts per client address,
+ * attempts per trusted device, and attempts with any device of one account.
+ */
 export interface LoginLimits {
   readonly perAccount: number;
   readonly perAddress: number;
   readonly perDevice: number;
+  readonly perAccountDevices: number;
 }
 
-export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perAccount: 5, perAddress: 20, perDevice: 5 };
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perAccount: 5, perAddress: 20, perDevice: 5, perAccountDevices: 30 };
 
 export interface AuthApiOptions {
   readonly accounts: Accounts;
   readonly tokens: TokenService;
   readonly limiter: LoginLimiter;
-  readonly limits?: LoginLimits;
+  readonly limits?: Partial<LoginLimits>;
 }
 
 const WRONG = "wrong name or password, or the account is locked";
@@ -39,7 +43,7 @@ export class AuthApi {
   private readonly limits: LoginLimits;
 
   constructor(private readonly options: AuthApiOptions) {
-    this.limits = options.limits ?? DEFAULT_LOGIN_LIMITS;
+    this.limits = { ...DEFAULT_LOGIN_LIMITS, ...options.limits };
   }
 
   /**
@@ -58,9 +62,11 @@ export class AuthApi {
     }
     const { accounts, limiter, tokens } = this.options;
     const device = await this.trustedDevice(body.device, kind, name);
+    // Successes count too, but against the account only where a real user's login must not use
+    // up what guesses left: a tenant cannot log in without end to fill the hashing queues.
     const keys: LimitKey[] = device
-      ? [{ key: `device:${device.id}`, limit: this.limits.perDevice }]
-      : [{ key: `account:${kind}:${name}`, limit: this.limits.perAccount }, { key: `address:${req.socket.remoteAddress ?? "?"}`, limit: this.limits.perAddress }];
+      ? [{ key: `device:${device.id}`, limit: this.limits.perDevice }, { key: `devices:${kind}:${name}`, limit: this.limits.perAccountDevices }]
+      : [{ key: `account:${kind}:${name}`, limit: this.limits.perAccount, refundOnSuccess: true }, { key: `address:${req.socket.remoteAddress ?? "?"}`, limit: this.limits.perAddress }];
     const gate = device ? this.hashing.trusted : this.hashing.untrusted;
     if (!gate.hasRoom) throw tooMany(1000, "too many logins at once; try again shortly");
     const attempt = limiter.begin(keys);
@@ -76,8 +82,9 @@ export class AuthApi {
   private async trustedDevice(token: unknown, kind: AccountKind, name: string): Promise<TrustedDevice | undefined> {
     if (typeof token !== "string" || token.length > 2048) return undefined;
     const device = await this.options.tokens.verifyDevice(token);
-    const uid = this.options.accounts.uidOf(kind, name);
-    return device && device.kind === kind && device.name === name && uid !== undefined && device.uid === uid ? device : undefined;
+    const account = this.options.accounts.identity(kind, name);
+    // A new password revokes the account's devices as it revokes its tokens.
+    return device && device.kind === kind && device.name === name && account !== undefined && device.uid === account.uid && device.version === account.version ? device : undefined;
   }
 
   whoami(res: ServerResponse, principal: Principal): void {

@@ -2,6 +2,8 @@
 export interface LimitKey {
   readonly key: string;
   readonly limit: number;
+  /** A success gives this key its attempt back (a real user's login does not spend the account's budget). */
+  readonly refundOnSuccess?: boolean;
 }
 
 export type Attempt = { readonly ok: true; readonly succeeded: () => void } | { readonly ok: false; readonly retryAfterMs: number };
@@ -9,7 +11,8 @@ export type Attempt = { readonly ok: true; readonly succeeded: () => void } | { 
 /**
  * Login attempts per key in a sliding window. An attempt is counted when it begins, before the
  * password is hashed: parallel guesses cannot all pass a check that is only recorded after
- * (issue 13). A success takes its own attempt back; failures stay until they leave the window.
+ * (issue 13). A success takes its own attempt back on the keys that say so; failures stay until
+ * they leave the window.
  */
 export class LoginLimiter {
   private readonly attempts = new Map<string, number[]>();
@@ -33,7 +36,7 @@ export class LoginLimiter {
     return {
       ok: true,
       succeeded: () => {
-        for (const { key } of keys) {
+        for (const { key } of keys.filter((k) => k.refundOnSuccess)) {
           const list = this.attempts.get(key) ?? [];
           const i = list.indexOf(at);
           if (i >= 0) list.splice(i, 1);

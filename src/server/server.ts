@@ -37,7 +37,7 @@ export interface ApiServerOptions {
   /** What tenants' manifests may ask for (the addresses they may publish on). */
   readonly tenantRules?: TenantRules;
   /** Login attempts per minute (see AuthApi). */
-  readonly loginLimits?: LoginLimits;
+  readonly loginLimits?: Partial<LoginLimits>;
 }
 
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;

@@ -35,6 +35,8 @@ export interface TrustedDevice {
   readonly uid: string;
   /** The device token's own id, which its login limit is kept by. */
   readonly id: string;
+  /** The account's tokenVersion when it was given: a new password revokes it. */
+  readonly version: number;
 }
 
 const DEVICE_TTL_S = 90 * 24 * 3600;
@@ -100,7 +102,7 @@ export class TokenService {
    */
   async issueDevice(principal: Principal): Promise<string> {
     const iat = Math.floor(this.now() / 1000);
-    return new SignJWT({ uid: principal.uid })
+    return new SignJWT({ uid: principal.uid, ver: principal.version })
       .setProtectedHeader({ alg: TOKEN_ALGORITHM, typ: DEVICE_TYPE })
       .setSubject(`${principal.kind}:${principal.name}`)
       .setIssuer(TOKEN_ISSUER)
@@ -123,7 +125,7 @@ export class TokenService {
         currentDate: new Date(this.now()),
       });
       const account = accountOf(payload.sub, payload.uid);
-      return account && payload.jti ? { ...account, id: payload.jti } : undefined;
+      return account && payload.jti && typeof payload.ver === "number" ? { ...account, id: payload.jti, version: payload.ver } : undefined;
     } catch {
       return undefined;
     }

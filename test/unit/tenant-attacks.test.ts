@@ -124,6 +124,27 @@ describe("hostile tenants (issue 13)", function () {
     }
   });
 
+  it("6: a new password revokes the account's device tokens; logins with devices are limited per account too", async () => {
+    await api.tenant("acme");
+    const device = (await loginFrom(api.url, "127.0.0.1", { group: "acme", password: "acme-password-1" })).body.device;
+    const admin = await api.adminToken();
+    assert.equal((await api.call("PUT", "/api/accounts/groups/acme", { token: admin, body: { password: "acme-password-2" } })).status, 200);
+    // The attacker who knew the old password and kept its device is an unknown client now.
+    await Promise.all(Array.from({ length: 10 }, (_, i) => loginFrom(api.url, "127.0.0.1", { group: "acme", password: `guess-${i}`, device })));
+    assert.equal((await loginFrom(api.url, "127.0.0.1", { group: "acme", password: "acme-password-2", device })).status, 429);
+    // A tenant minting device tokens for itself cannot log in without end.
+    const limited = await TestApi.start({ loginLimits: { perAccount: 50, perAddress: 100, perDevice: 50, perAccountDevices: 4 } });
+    try {
+      await limited.tenant("beta");
+      const devices = [];
+      for (let i = 0; i < 3; i++) devices.push((await loginFrom(limited.url, "127.0.0.1", { group: "beta", password: "beta-password-1" })).body.device);
+      const answers = await Promise.all(devices.flatMap((d) => [1, 2].map(() => loginFrom(limited.url, "127.0.0.1", { group: "beta", password: "beta-password-1", device: d }))));
+      assert.equal(count(answers, 200), 4, "four logins with devices in a minute, whatever the number of devices");
+    } finally {
+      await limited.stop();
+    }
+  });
+
   it("6: random names from one address stop costing hashes past the address's limit; the real user still logs in", async () => {
     await api.tenant("acme");
     const device = (await loginFrom(api.url, "127.0.0.1", { group: "acme", password: "acme-password-1" })).body.device;
