@@ -1,5 +1,6 @@
 import { ValidationError } from "../errors.js";
 import type { LoadedManifest } from "../resources/loader.js";
+import { DEFAULT_BIND_ADDRESS } from "../providers/docker/desired.js";
 import type { Principal } from "./tokens.js";
 
 /** What the server, not a tenant's manifest, decides. Admins are not held to it. */
@@ -18,9 +19,12 @@ export function tenantRuleErrors(principal: Principal, manifests: readonly Loade
   if (principal.kind === "admin") return [];
   const errors: ValidationError[] = [];
   for (const { object, source } of manifests) {
-    const hostIP = object.kind === "App" ? object.spec.publish?.hostIP : undefined;
-    if (hostIP !== undefined && !rules.publishAddresses.includes(hostIP)) {
-      errors.push(new ValidationError(source, "spec.publish.hostIP", `this server lets tenants publish on ${rules.publishAddresses.join(", ")} only, not ${hostIP}`));
+    if (object.kind !== "App" || object.spec.port === undefined) continue;
+    // Without hostIP an app publishes on the engine default, which the server may not allow either.
+    const hostIP = object.spec.publish?.hostIP ?? DEFAULT_BIND_ADDRESS;
+    if (!rules.publishAddresses.includes(hostIP)) {
+      const what = object.spec.publish?.hostIP === undefined ? `the default ${hostIP}; set spec.publish.hostIP` : hostIP;
+      errors.push(new ValidationError(source, "spec.publish.hostIP", `this server lets tenants publish on ${rules.publishAddresses.join(", ")} only, not ${what}`));
     }
   }
   return errors;

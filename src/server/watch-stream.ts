@@ -156,7 +156,7 @@ export class WatchStreams {
       if (res.writableEnded) return;
       res.end();
       // A client that does not read would hold the connection and its buffer for ever.
-      grace = setTimeout(() => res.destroy(), END_GRACE_MS).unref();
+      grace ??= setTimeout(() => res.destroy(), END_GRACE_MS).unref();
     };
     /** Drops the connection and whatever it holds: the client is too far behind. */
     const cut = (): void => {
@@ -182,6 +182,8 @@ export class WatchStreams {
       ending = true;
       unsubscribe();
       clearInterval(heartbeat);
+      // A client that stopped reading would otherwise keep the stream past its lifetime.
+      grace ??= setTimeout(() => res.destroy(), END_GRACE_MS).unref();
       pump();
     }
     res.on("drain", () => {

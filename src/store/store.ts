@@ -451,8 +451,13 @@ export class Store {
   /** Marks an object for deletion; the finalizer holds it until its infrastructure is gone. */
   async markDeleted(key: string): Promise<Change> {
     const { change, event } = this.markInMemory(key);
-    await this.persist();
-    this.emit(event);
+    // Announced even when the write fails: the change is made in memory (and goes to disk with
+    // the next write), so the controllers must act on it.
+    try {
+      await this.persist();
+    } finally {
+      this.emit(event);
+    }
     return change;
   }
 
@@ -469,8 +474,11 @@ export class Store {
     // file, not one each; the events follow the write, as markDeleted's do.
     this.assertExists(ordered);
     const marked = ordered.map((key) => this.markInMemory(key));
-    if (marked.length > 0) await this.persist();
-    for (const { event } of marked) this.emit(event);
+    try {
+      if (marked.length > 0) await this.persist();
+    } finally {
+      for (const { event } of marked) this.emit(event);
+    }
     return marked.map(({ change }) => change);
   }
 

@@ -165,6 +165,17 @@ describe("hostile tenants (issue 13)", function () {
     assert.equal(refused.body.details?.errors[0]?.field, "spec.publish.hostIP");
     assert.equal((await api.call("PUT", `${API}/groups/acme/apps/web`, { token: acme, body: app("acme", "web", "  publish:\n    hostIP: 127.0.0.1\n") })).status, 201);
     assert.equal((await api.call("PUT", `${API}/groups/acme/apps/web`, { token: await api.adminToken(), body: exposed })).status, 200);
+    // A server that gives tenants another address: leaving hostIP out does not fall back to loopback.
+    const elsewhere = await TestApi.start({ tenantRules: { publishAddresses: ["10.0.0.5"] } });
+    try {
+      const token = await elsewhere.tenant("acme");
+      const implicit = await elsewhere.call("PUT", `${API}/groups/acme/apps/web`, { token, body: app("acme", "web") });
+      assert.equal(implicit.status, 422);
+      assert.match(implicit.body.details?.errors[0]?.message ?? "", /not the default 127\.0\.0\.1; set spec\.publish\.hostIP/);
+      assert.equal((await elsewhere.call("PUT", `${API}/groups/acme/apps/web`, { token, body: app("acme", "web", "  publish:\n    hostIP: 10.0.0.5\n") })).status, 201);
+    } finally {
+      await elsewhere.stop();
+    }
   });
 
   it("a group named constructor is a name like any other (no plain-object lookups of user names)", async () => {
