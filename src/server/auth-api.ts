@@ -12,8 +12,8 @@ const SMALL_BODY_BYTES = 4096;
 const ACCOUNT_KINDS: ReadonlyMap<string, AccountKind> = new Map([["admins", "admin"], ["groups", "group"]]);
 
 /**
- * Attempts per minute: failures per account from unknown clients, attempts per client address,
- * attempts per trusted device, and attempts with any device of one account.
+ * Per minute: failures per account from unknown clients, attempts per client address, failures
+ * per trusted device, and attempts with any device of one account.
  */
 export interface LoginLimits {
   readonly perAccount: number;
@@ -65,7 +65,7 @@ export class AuthApi {
     // Successes count too, but against the account only where a real user's login must not use
     // up what guesses left: a tenant cannot log in without end to fill the hashing queues.
     const keys: LimitKey[] = device
-      ? [{ key: `device:${device.id}`, limit: this.limits.perDevice }, { key: `devices:${kind}:${name}`, limit: this.limits.perAccountDevices }]
+      ? [{ key: `device:${device.id}`, limit: this.limits.perDevice, refundOnSuccess: true }, { key: `devices:${kind}:${name}`, limit: this.limits.perAccountDevices }]
       : [{ key: `account:${kind}:${name}`, limit: this.limits.perAccount, refundOnSuccess: true }, { key: `address:${req.socket.remoteAddress ?? "?"}`, limit: this.limits.perAddress }];
     const gate = device ? this.hashing.trusted : this.hashing.untrusted;
     if (!gate.hasRoom) throw tooMany(1000, "too many logins at once; try again shortly");
