@@ -179,6 +179,25 @@ export function largeApp(group: string, name: string, bytes: number, tag: number
 /** The sizes large objects cycle through: one under the per-object limit this server may have, two over. */
 export const LARGE_SIZES = [200_000, 450_000, 900_000] as const;
 
+/**
+ * The large-objects wave for either server: `put(group, name, app)` says how that server takes
+ * the i-th app (cycling through LARGE_SIZES, updated on each round).
+ */
+function largeObjectsWave(group: (i: number) => string, put: (group: string, name: string, app: object) => SendOptions): Wave {
+  const blob = filler(Math.max(...LARGE_SIZES));
+  return {
+    key: "large",
+    name: `large objects (${LARGE_SIZES.map((s) => `${s / 1000} KB`).join(", ")})`,
+    concurrency: 2,
+    pauseMs: 0,
+    next: (i) => {
+      const g = group(i);
+      const name = `big-${i % 5}`;
+      return [put(g, name, largeApp(g, name, LARGE_SIZES[i % LARGE_SIZES.length] ?? 200_000, i, blob))];
+    },
+  };
+}
+
 // ---- the attack on AirLoft ----
 
 export interface AirloftAttackOptions {
@@ -206,7 +225,6 @@ export function airloftAttack(options: AirloftAttackOptions): { waves: Wave[]; s
   };
   const json = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}`, "content-type": "application/json" });
   const agent = new Agent({ keepAlive: true });
-  const blob = filler(Math.max(...LARGE_SIZES));
   const deep = JSON.stringify({
     files: [
       { name: "deep-list.yaml", content: `${"[".repeat(1000)}${"]".repeat(1000)}` },
@@ -226,18 +244,13 @@ export function airloftAttack(options: AirloftAttackOptions): { waves: Wave[]; s
           return [{ method: "POST", path: `${API}/apply`, headers: json(h.token), body: bulkBody(h.group, 0, Math.min(options.bulkSize, h.apps), i + 1), agent, timeoutMs: 60_000 }];
         },
       },
-      {
-        key: "large",
-        name: `large objects (${LARGE_SIZES.map((s) => `${s / 1000} KB`).join(", ")})`,
-        concurrency: 2,
-        pauseMs: 0,
-        next: (i) => {
-          const h = pick(i);
-          const name = `big-${i % 5}`;
-          const body = JSON.stringify(largeApp(h.group, name, LARGE_SIZES[i % LARGE_SIZES.length] ?? 200_000, i, blob));
-          return [{ method: "PUT", path: `${API}/groups/${h.group}/apps/${name}`, headers: json(h.token), body, agent }];
-        },
-      },
+      largeObjectsWave((i) => pick(i).group, (group, name, app) => ({
+        method: "PUT",
+        path: `${API}/groups/${group}/apps/${name}`,
+        headers: json(hostile.find((h) => h.group === group)?.token ?? ""),
+        body: JSON.stringify(app),
+        agent,
+      })),
       {
         key: "logins",
         name: `wrong logins (${options.loginBurst} at once every 2 s, half on ${options.victim}, half random names)`,
@@ -267,21 +280,15 @@ export function airloftAttack(options: AirloftAttackOptions): { waves: Wave[]; s
 
 export function jsonServerAttack(options: { hostileGroups: readonly string[]; stalledReaders: number }): { waves: Wave[]; stalled: StalledSpec } {
   const agent = new Agent({ keepAlive: true });
-  const blob = filler(Math.max(...LARGE_SIZES));
   const group = (i: number): string => options.hostileGroups[i % options.hostileGroups.length] ?? "evil-0";
   return {
-    waves: [{
-      key: "large",
-      name: `large objects (${LARGE_SIZES.map((s) => `${s / 1000} KB`).join(", ")})`,
-      concurrency: 2,
-      pauseMs: 0,
-      next: (i) => {
-        const g = group(i);
-        const name = `big-${i % 5}`;
-        const body = JSON.stringify({ id: `${g}.${name}`, group: g, ...largeApp(g, name, LARGE_SIZES[i % LARGE_SIZES.length] ?? 200_000, i, blob) });
-        return [{ method: "PUT", path: `/apps/${g}.${name}`, headers: { "content-type": "application/json" }, body, agent }];
-      },
-    }],
+    waves: [largeObjectsWave(group, (g, name, app) => ({
+      method: "PUT",
+      path: `/apps/${g}.${name}`,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id: `${g}.${name}`, group: g, ...app }),
+      agent,
+    }))],
     stalled: { count: options.stalledReaders, reconnectMs: 1000, request: (i) => ({ path: `/apps?group=${group(i)}`, headers: {} }) },
   };
 }

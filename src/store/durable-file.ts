@@ -68,11 +68,11 @@ export class DurableJSONFile<T> implements Adapter<T> {
       if (bytesWritten !== size) throw new Error(`writing ${this.path}: ${bytesWritten} of ${size} bytes written (is the disk full?)`);
       await file.sync();
     } catch (err) {
-      await file.close();
       rmSync(tmp, { force: true });
       throw err;
+    } finally {
+      await file.close();
     }
-    await file.close();
     await rename(tmp, this.path);
     const folder = await open(dir, "r");
     try {

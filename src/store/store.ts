@@ -113,6 +113,14 @@ export class Store {
    * by the group's key set: reload() renews those sets, and with them these.
    */
   private readonly byKind = new WeakMap<Set<string>, Map<Kind, Set<string>>>();
+  /**
+   * Per group, the serial of the last change to what its objects ask for (a creation, a spec, a
+   * deletion): figures derived from a group, such as its quota usage, hold while it does.
+   */
+  private readonly groupSerials = new Map<string, number>();
+  private serial = 0;
+  /** The serial of groups unchanged since the file was last read. */
+  private loadSerial = 0;
   private readonly lock: WriterLock | undefined;
   private writing: Promise<void> | undefined;
   /** The next write, and the callers waiting for it. */
@@ -213,6 +221,15 @@ export class Store {
     const keys = this.byGroup.get(group);
     if (!keys) return new Set();
     return kind ? (this.byKind.get(keys)?.get(kind) ?? new Set()) : keys;
+  }
+
+  /** Changes when what a group's objects ask for changes (see groupSerials). */
+  changeSerialOf(group: string): number {
+    return this.groupSerials.get(group) ?? this.loadSerial;
+  }
+
+  private touchGroup(obj: Resource): void {
+    if (obj.metadata.group !== undefined) this.groupSerials.set(obj.metadata.group, ++this.serial);
   }
 
   /** An object's generated credentials; only for controllers and `--show-secrets`. */
@@ -387,6 +404,7 @@ export class Store {
         } as Resource;
         this.db.data.objects[key] = created;
         this.index(key, created);
+        this.touchGroup(created);
         if (created.kind === "Service") this.setSecrets(created, { password: randomBytes(24).toString("base64url") });
         this.pushEvent(created, { type: "Normal", reason: "Created", message: "created by apply" });
         changes.push({ key, display: displayName(created), action: "created", object: structuredClone(created) });
@@ -411,6 +429,7 @@ export class Store {
       } as Resource;
       dropUndefined(updated.metadata);
       this.db.data.objects[key] = updated;
+      this.touchGroup(updated);
       if (specChanged) this.pushEvent(updated, { type: "Normal", reason: "Configured", message: `spec changed (generation ${updated.metadata.generation})` });
       changes.push({ key, display: displayName(updated), action: "configured", object: structuredClone(updated) });
       emitted.push({ type: specChanged ? "spec" : "metadata", key, object: updated });
@@ -494,6 +513,7 @@ export class Store {
     if (!obj.metadata.deletionTimestamp) {
       obj.metadata.deletionTimestamp = new Date().toISOString();
       obj.metadata.resourceVersion = this.nextResourceVersion();
+      this.touchGroup(obj);
       this.pushEvent(obj, { type: "Normal", reason: "Deleting", message: "deletion requested" });
     }
     const removed = (obj.metadata.finalizers ?? []).length === 0;
@@ -533,6 +553,8 @@ export class Store {
   /** Re-reads the file (for readers following a writer in another process). */
   async reload(): Promise<void> {
     await this.db.read();
+    this.groupSerials.clear();
+    this.loadSerial = ++this.serial;
     this.byGroup.clear();
     for (const [key, obj] of Object.entries(this.db.data.objects)) this.index(key, obj);
   }
