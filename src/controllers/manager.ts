@@ -26,6 +26,9 @@ export interface ManagerOptions {
   readonly controllers?: readonly Controller[];
 }
 
+/** Events a pending group-wide enqueue waits for at most (a cascade of a 20,000-object group is 2 waits). */
+const MAX_EVENTS_BEFORE_FLUSH = 10_000;
+
 /**
  * Runs the controllers: store changes and a jittered resync put keys on one work queue, and
  * bounded workers reconcile them. What happens after a reconcile is decided here alone.
@@ -50,6 +53,8 @@ export class Manager {
    */
   private readonly pending = new Map<string, PendingGroup>();
   private flushTimer: NodeJS.Immediate | undefined;
+  /** The store's delivered-events count when the pending enqueues started waiting. */
+  private flushWaitFrom: number | undefined;
   /** What a group's objects last saw of it (readiness and facts), so that other status writes (a deletion's progress) requeue nothing. */
   private readonly groupSeen = new Map<string, string>();
 
@@ -159,6 +164,16 @@ export class Manager {
   private flushPending(): void {
     this.flushTimer = undefined;
     const store = this.ctx.store;
+    // A big write's events come over several turns (src/store/outbox.ts): wait for the rest, so
+    // that its group is listed once, not once per turn; but not past a bound of events, so that
+    // a stream of writes cannot hold the enqueues back for ever.
+    const { pending, delivered } = store.eventsInFlight;
+    this.flushWaitFrom ??= delivered;
+    if (pending > 0 && delivered - this.flushWaitFrom < MAX_EVENTS_BEFORE_FLUSH) {
+      this.flushTimer = setImmediate(() => this.flushPending());
+      return;
+    }
+    this.flushWaitFrom = undefined;
     // Read, not copied; by kind through the store's index: the quotas of a group cost its quotas.
     for (const [group, { all, kinds, services }] of this.pending) {
       if (all) {

@@ -1,12 +1,13 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { isMap, isNode, isScalar, LineCounter, parseAllDocuments, visit, type Document, type Node } from "yaml";
+import { Composer, isMap, isNode, isScalar, Lexer, LineCounter, Parser, visit, type Document, type Node } from "yaml";
 import { ValidationError, ValidationErrors, type SourcePosition } from "../errors.js";
 import { keyOf, isKind } from "./kinds.js";
-import { findExcessiveNesting, MAX_NESTING_DEPTH } from "./nesting.js";
+import { MAX_NESTING_DEPTH, NestingMeter, type TooDeep } from "./nesting.js";
 import { checkPolicy } from "./policy.js";
 import { validateAgainstSchema } from "./schemas.js";
 import type { Resource } from "./types.js";
+import { runToEnd, type Steps } from "../util/steps.js";
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_DOCUMENTS_PER_FILE = 1000;
@@ -67,10 +68,15 @@ export interface ManifestText {
 
 /** Loads several texts as one apply: every problem of every text, duplicates across them included. */
 export function loadTexts(texts: readonly ManifestText[], builds: BuildContextPolicy = "anywhere"): LoadedManifest[] {
+  return runToEnd(loadTextsSteps(texts, builds));
+}
+
+/** loadTexts in steps (a pause after each document), for a server that loads between requests. */
+export function* loadTextsSteps(texts: readonly ManifestText[], builds: BuildContextPolicy = "anywhere"): Steps<LoadedManifest[]> {
   const loaded: LoadedManifest[] = [];
   const errors: ValidationError[] = [];
   for (const text of texts) {
-    const result = loadFile(text.content, text.name, text.baseDir, builds);
+    const result = yield* loadFileSteps(text.content, text.name, text.baseDir, builds);
     loaded.push(...result.manifests);
     errors.push(...result.errors);
   }
@@ -93,6 +99,10 @@ export type BuildContextPolicy = "anywhere" | "inside" | "refused";
 
 /** Parses one file's text; `baseDir` resolves relative build contexts. */
 export function loadFile(content: Buffer | string, file: string, baseDir: string, builds: BuildContextPolicy = "anywhere"): FileResult {
+  return runToEnd(loadFileSteps(content, file, baseDir, builds));
+}
+
+function* loadFileSteps(content: Buffer | string, file: string, baseDir: string, builds: BuildContextPolicy): Steps<FileResult> {
   const at = (line: number, column: number): SourcePosition => ({ file, line, column });
   const size = typeof content === "string" ? Buffer.byteLength(content) : content.length;
   if (size > MAX_FILE_BYTES) {
@@ -100,13 +110,12 @@ export function loadFile(content: Buffer | string, file: string, baseDir: string
   }
   const text = content.toString();
   const lineCounter = new LineCounter();
-  const tooDeep = findExcessiveNesting(text);
-  if (tooDeep) {
-    const p = lineAndColumn(text, tooDeep.offset);
+  const parsed = yield* parseDocuments(text, lineCounter);
+  if ("tooDeep" in parsed) {
+    const p = lineAndColumn(text, parsed.tooDeep.offset);
     return { manifests: [], errors: [new ValidationError(at(p.line, p.column), "", `nested more than ${MAX_NESTING_DEPTH} levels deep; a manifest needs a few`)] };
   }
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const list = Array.isArray(docs) ? docs : [];
+  const list = parsed.documents;
   const result: FileResult = { manifests: [], errors: [] };
   if (list.length > MAX_DOCUMENTS_PER_FILE) {
     result.errors.push(new ValidationError(at(1, 1), "", `${list.length} documents, more than the limit of ${MAX_DOCUMENTS_PER_FILE}`));
@@ -117,16 +126,44 @@ export function loadFile(content: Buffer | string, file: string, baseDir: string
     return at(p.line, p.col);
   };
   for (const doc of list) {
-    const docResult = loadDocument(doc, position, baseDir, builds);
+    yield;
+    const docResult = yield* loadDocument(doc, position, baseDir, builds);
     if ("errors" in docResult) result.errors.push(...docResult.errors);
     else if (docResult.manifest) result.manifests.push(docResult.manifest);
   }
   return result;
 }
 
+/** Tokens lexed between two pauses (a 1 MiB file has some 100,000). */
+const TOKENS_PER_STEP = 2048;
+
+/**
+ * yaml's parseAllDocuments, driven token by token: the text is lexed once, for the nesting bound
+ * and the parser together, and the parse stops where the nesting first passes the bound, before
+ * the composer (which recurses per level) sees that document. Pauses every few thousand tokens.
+ */
+function* parseDocuments(text: string, lineCounter: LineCounter): Steps<{ documents: Document.Parsed[] } | { tooDeep: TooDeep }> {
+  const meter = new NestingMeter();
+  const parser = new Parser(lineCounter.addNewLine);
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: true });
+  const documents: Document.Parsed[] = [];
+  lineCounter.addNewLine(0);
+  let tokens = 0;
+  for (const lexeme of new Lexer().lex(text)) {
+    const tooDeep = meter.feed(lexeme);
+    if (tooDeep) return { tooDeep };
+    for (const token of parser.next(lexeme)) documents.push(...composer.next(token));
+    if (++tokens % TOKENS_PER_STEP === 0) yield;
+  }
+  for (const token of parser.end()) documents.push(...composer.next(token));
+  documents.push(...composer.end());
+  return { documents };
+}
+
 type DocumentResult = { errors: ValidationError[] } | { manifest?: LoadedManifest };
 
-function loadDocument(doc: Document.Parsed, position: (offset: number) => SourcePosition, baseDir: string, builds: BuildContextPolicy): DocumentResult {
+/** One document to a manifest, in a few steps (a big document's reading and checks each take one). */
+function* loadDocument(doc: Document.Parsed, position: (offset: number) => SourcePosition, baseDir: string, builds: BuildContextPolicy): Steps<DocumentResult> {
   const start = position(doc.range[0]);
   if (doc.errors.length > 0) {
     return {
@@ -148,6 +185,7 @@ function loadDocument(doc: Document.Parsed, position: (offset: number) => Source
     },
   });
   if (badKey) return { errors: [new ValidationError(badKey.at, "", "mapping keys must be plain names, not lists, mappings or nothing")] };
+  yield;
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
@@ -170,7 +208,9 @@ function loadDocument(doc: Document.Parsed, position: (offset: number) => Source
   if (kind === undefined) return fail([], 'missing required field "kind"');
   if (!isKind(kind)) return fail(["kind"], `unknown kind ${JSON.stringify(kind)}; expected one of Group, App, Service, Quota`);
 
+  yield;
   const policy = checkPolicy(kind, value);
+  yield;
   const schema = validateAgainstSchema(kind, value).filter(
     (s) => !policy.some((p) => formatPath(p.path) === formatPath(s.path)),
   );

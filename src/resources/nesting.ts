@@ -28,51 +28,68 @@ const BLOCK_INDICATOR = new Set(["seq-item-ind", "explicit-key-ind"]);
 /**
  * An upper estimate of the nesting at each point: block levels from the indentation (a stack of
  * columns, as Python's tokenizer keeps) plus the `- `/`? ` indicators that open a line, and flow
- * brackets. Returns where it first passes `limit`.
+ * brackets. Fed the lexer's tokens one by one, so that the loader lexes a text once, for this
+ * count and for the parser together, and stops before the parser has read past the limit.
  */
-export function findExcessiveNesting(text: string, limit = MAX_NESTING_DEPTH): TooDeep | undefined {
-  const indents: number[] = [];
-  let flow = 0;
+export class NestingMeter {
+  private readonly indents: number[] = [];
+  private flow = 0;
   /** The block nesting of the current line, once its first token is seen. */
-  let block = 0;
-  let offset = 0;
-  let atLineStart = true;
-  let column = 0;
+  private block = 0;
+  private offset = 0;
+  private atLineStart = true;
+  private column = 0;
   /** Still among the indentation and the opening indicators of the line. */
-  let opening = true;
-  for (const token of new Lexer().lex(text)) {
+  private opening = true;
+
+  constructor(private readonly limit = MAX_NESTING_DEPTH) {}
+
+  /** Counts one token; where the nesting first passes the limit, says so. */
+  feed(token: string): TooDeep | undefined {
     const type = CST.tokenType(token) ?? undefined;
-    if (type !== undefined && NOT_IN_SOURCE.has(type)) continue;
-    const at = offset;
-    offset += token.length;
+    if (type !== undefined && NOT_IN_SOURCE.has(type)) return undefined;
+    const at = this.offset;
+    this.offset += token.length;
     if (type === "newline") {
-      atLineStart = true;
-      column = 0;
-      opening = true;
-      continue;
+      this.atLineStart = true;
+      this.column = 0;
+      this.opening = true;
+      return undefined;
     }
-    if (atLineStart && type === "space") {
-      column = token.length;
-      continue;
+    if (this.atLineStart && type === "space") {
+      this.column = token.length;
+      return undefined;
     }
-    if (type === "space" || type === "comment") continue;
-    if (atLineStart) {
-      atLineStart = false;
-      // Lines inside flow brackets do not nest by indentation.
-      if (flow === 0) {
-        while (indents.length > 0 && (indents[indents.length - 1] ?? 0) > column) indents.pop();
-        if (indents.length === 0 || (indents[indents.length - 1] ?? 0) < column) indents.push(column);
-        block = indents.length;
-      }
-    }
-    if (opening && type !== undefined && BLOCK_INDICATOR.has(type)) {
-      block++;
+    if (type === "space" || type === "comment") return undefined;
+    if (this.atLineStart) this.startLine();
+    if (this.opening && type !== undefined && BLOCK_INDICATOR.has(type)) {
+      this.block++;
     } else {
-      opening = false;
+      this.opening = false;
     }
-    if (type !== undefined && FLOW_START.has(type)) flow++;
-    else if (type !== undefined && FLOW_END.has(type)) flow = Math.max(0, flow - 1);
-    if (block + flow > limit) return { offset: at, depth: block + flow };
+    if (type !== undefined && FLOW_START.has(type)) this.flow++;
+    else if (type !== undefined && FLOW_END.has(type)) this.flow = Math.max(0, this.flow - 1);
+    const depth = this.block + this.flow;
+    return depth > this.limit ? { offset: at, depth } : undefined;
+  }
+
+  /** The first token of a line sets its block level (lines inside flow brackets do not nest by indentation). */
+  private startLine(): void {
+    this.atLineStart = false;
+    if (this.flow > 0) return;
+    const { indents } = this;
+    while (indents.length > 0 && (indents[indents.length - 1] ?? 0) > this.column) indents.pop();
+    if (indents.length === 0 || (indents[indents.length - 1] ?? 0) < this.column) indents.push(this.column);
+    this.block = indents.length;
+  }
+}
+
+/** Where a text first nests past `limit`, if it does. */
+export function findExcessiveNesting(text: string, limit = MAX_NESTING_DEPTH): TooDeep | undefined {
+  const meter = new NestingMeter(limit);
+  for (const token of new Lexer().lex(text)) {
+    const tooDeep = meter.feed(token);
+    if (tooDeep) return tooDeep;
   }
   return undefined;
 }

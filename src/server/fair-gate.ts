@@ -1,27 +1,51 @@
+import { performance } from "node:perf_hooks";
+import type { Steps } from "../util/steps.js";
+
+/** How long one account's work may hold the thread before the next account's turn. */
+export const DEFAULT_SLICE_MS = 8;
+
+interface Job {
+  readonly steps: Steps<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export interface GateTicket {
+  /** Queues the job in the place the ticket holds; it runs in slices, in the account's turns. */
+  run<T>(steps: Steps<T>): Promise<T>;
+  /** Gives the place back (the body could not be read). */
+  cancel(): void;
+}
+
 /**
  * Parsing and checking manifests takes the server's one thread: a tenant sending big applies
- * back to back would take every turn and queue everyone behind it (issue 13). Such work runs here
- * one job at a time, taken round-robin across accounts, and an account may have only a few jobs
- * waiting: the next is refused at once, before it costs anything.
+ * back to back would take every turn and queue everyone behind it (issue 13). Such work is
+ * written as steps (src/util/steps.ts) and runs here in slices of a few milliseconds, taken
+ * round-robin across accounts, with the event loop turning between slices: a one-object apply
+ * waits for at most one slice of each other account, however big their applies. An account's
+ * own jobs run one after another, and it may have only a few waiting: the next is refused at
+ * once, before it costs anything.
  */
 export class FairGate {
-  private busy = false;
-  /** Waiting jobs per account; the map's order is the round-robin order. */
-  private readonly waiting = new Map<string, Array<() => void>>();
-
-  constructor(private readonly maxWaitingPerAccount: number) {}
-
+  /** Jobs per account, the first one in progress; the map's order is the round-robin order. */
+  private readonly queues = new Map<string, Job[]>();
   /** Jobs admitted but not yet queued (their bodies are still being read), per account. */
   private readonly admitted = new Map<string, number>();
+  private scheduled = false;
+
+  constructor(
+    private readonly maxWaitingPerAccount: number,
+    private readonly sliceMs = DEFAULT_SLICE_MS,
+  ) {}
 
   /**
    * Takes one of the account's places before its body is read, so that parallel requests cannot
-   * all pass the check while they read; undefined when the account has no place left. The
-   * ticket's run() queues the job in that place; cancel() gives the place back.
+   * all pass the check while they read; undefined when the account has no place left.
    */
-  admit(account: string): { run<T>(job: () => T | Promise<T>): Promise<T>; cancel(): void } | undefined {
-    const held = (this.waiting.get(account)?.length ?? 0) + (this.admitted.get(account) ?? 0);
-    if (held >= this.maxWaitingPerAccount) return undefined;
+  admit(account: string): GateTicket | undefined {
+    const queued = this.queues.get(account)?.length ?? 0;
+    const waiting = Math.max(0, queued - 1) + (this.admitted.get(account) ?? 0);
+    if (waiting >= this.maxWaitingPerAccount) return undefined;
     this.admitted.set(account, (this.admitted.get(account) ?? 0) + 1);
     let open = true;
     const leave = (): void => {
@@ -32,43 +56,61 @@ export class FairGate {
       else this.admitted.delete(account);
     };
     return {
-      run: <T>(job: () => T | Promise<T>): Promise<T> => {
+      run: <T>(steps: Steps<T>): Promise<T> => {
         leave();
-        return this.run(account, job);
+        return new Promise<T>((resolve, reject) => {
+          const job: Job = { steps, resolve: resolve as (value: unknown) => void, reject };
+          const queue = this.queues.get(account);
+          if (queue) queue.push(job);
+          else this.queues.set(account, [job]);
+          this.schedule();
+        });
       },
       cancel: leave,
     };
   }
 
-  private async run<T>(account: string, job: () => T | Promise<T>): Promise<T> {
-    if (this.busy) {
-      await new Promise<void>((resolve) => {
-        const queue = this.waiting.get(account);
-        if (queue) queue.push(resolve);
-        else this.waiting.set(account, [resolve]);
-      });
-    } else {
-      this.busy = true;
-    }
-    try {
-      return await job();
-    } finally {
-      this.next();
-    }
+  /** The next slice, after the event loop has turned (requests already read get served). */
+  private schedule(): void {
+    if (this.scheduled || this.queues.size === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.slice();
+      this.schedule();
+    });
   }
 
-  /** Hands the turn to the next account in order, which then goes to the back of the line. */
-  private next(): void {
-    const entry = this.waiting.entries().next();
-    if (entry.done) {
-      this.busy = false;
+  /** Runs the first account's job for one slice (one step at least), then sends the account to the back. */
+  private slice(): void {
+    const entry = this.queues.entries().next();
+    if (entry.done) return;
+    const [account, queue] = entry.value;
+    const job = queue[0];
+    this.queues.delete(account);
+    if (!job) return;
+    if (!advance(job, performance.now() + this.sliceMs)) {
+      this.queues.set(account, queue);
       return;
     }
-    const [account, queue] = entry.value;
-    const wake = queue.shift();
-    this.waiting.delete(account);
-    if (queue.length > 0) this.waiting.set(account, queue);
-    // Not at once: the turn goes back through the event loop, so requests already read get served.
-    setImmediate(() => wake?.());
+    queue.shift();
+    if (queue.length > 0) this.queues.set(account, queue);
+  }
+}
+
+/** Runs a job's steps until the deadline; true when it has finished (and settled). */
+function advance(job: Job, deadline: number): boolean {
+  try {
+    do {
+      const next = job.steps.next();
+      if (next.done) {
+        job.resolve(next.value);
+        return true;
+      }
+    } while (performance.now() < deadline);
+    return false;
+  } catch (err) {
+    job.reject(err);
+    return true;
   }
 }

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
-import { loadTexts, type BuildContextPolicy, type LoadedManifest, type ManifestText } from "../resources/loader.js";
+import { loadTextsSteps, type BuildContextPolicy, type LoadedManifest, type ManifestText } from "../resources/loader.js";
 import type { Kind, Resource } from "../resources/types.js";
 import type { Change, Store } from "../store/store.js";
 import { NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
@@ -13,6 +13,7 @@ import type { WatchHub, WatchRef } from "./watch-hub.js";
 import type { WatchStreams } from "./watch-stream.js";
 import { tenantRuleErrors, type TenantRules } from "./tenant-rules.js";
 import { FairGate } from "./fair-gate.js";
+import type { Steps } from "../util/steps.js";
 
 /** Writes an account may have waiting for their turn to be parsed; the next is 429. */
 const MAX_WAITING_WRITES = 2;
@@ -160,11 +161,12 @@ export class ResourcesApi {
    * entry carries it whole) and the objects per group (every one is kept in memory). An apply
    * that adds no object to a group is not refused for that group's count.
    */
-  private admitSizes(manifests: readonly LoadedManifest[]): void {
+  private *admitSizes(manifests: readonly LoadedManifest[]): Steps<void> {
     const { store, limits } = this.options;
     const errors: ValidationError[] = [];
     const byGroup = new Map<string, LoadedManifest[]>();
     for (const m of manifests) {
+      yield;
       const bytes = Buffer.byteLength(JSON.stringify(m.object));
       if (bytes > limits.maxObjectBytes) errors.push(new ValidationError(m.source, "", `${displayName(m.object)} is ${bytes} bytes as JSON, more than the limit of ${limits.maxObjectBytes} bytes per object`));
       const group = m.object.metadata.group;
@@ -204,11 +206,11 @@ export class ResourcesApi {
       ticket.cancel();
       throw err;
     }
-    return ticket.run(() => this.parseManifests(call, type, body));
+    return ticket.run(this.parseManifests(call, type, body));
   }
 
-  /** The parsing and checking of a body: the costly part, run in the account's turn. */
-  private parseManifests(call: Call, type: string, body: Buffer): LoadedManifest[] {
+  /** The parsing and checking of a body: the costly part, run in steps in the account's turns. */
+  private *parseManifests(call: Call, type: string, body: Buffer): Steps<LoadedManifest[]> {
     const { buildRoot } = this.options;
     // Each group builds inside its own folder of the build root, never in another tenant's.
     const baseDir = !buildRoot ? "/nonexistent" : call.principal.kind === "group" ? join(buildRoot, call.principal.name) : buildRoot;
@@ -224,10 +226,10 @@ export class ResourcesApi {
         texts = (files as Array<{ name: string; content: string }>).map((f) => ({ name: f.name, content: f.content, baseDir }));
       }
     }
-    const manifests = loadTexts(texts, builds);
+    const manifests = yield* loadTextsSteps(texts, builds);
     const refused = tenantRuleErrors(call.principal, manifests, this.options.tenantRules);
     if (refused.length > 0) throw new ValidationErrors(refused);
-    this.admitSizes(manifests);
+    yield* this.admitSizes(manifests);
     return manifests;
   }
 }

@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { randomBytes, randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
+import { Outbox } from "./outbox.js";
 import { isDeepStrictEqual } from "node:util";
 import { Low } from "lowdb";
 import { ConflictError, NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
@@ -104,6 +105,8 @@ export interface ListFilter {
 export class Store {
   readonly path: string;
   readonly events = new EventEmitter();
+  /** Change events in commit order; a big apply's are handed out over several turns. */
+  private readonly outbox = new Outbox<StoreEvent>((event) => this.events.emit("change", { ...event, object: structuredClone(event.object) }));
   private readonly db: Low<StateFile>;
   private readonly adapter: DurableJSONFile<StateFile>;
   /** Keys of the objects of each group (Apps, Services, Quotas), kept with the objects. */
@@ -274,6 +277,11 @@ export class Store {
   }
 
   /** The highest resourceVersion handed out so far. */
+  /** Change events committed but not yet handed to listeners, and those handed out so far. */
+  get eventsInFlight(): { pending: number; delivered: number } {
+    return { pending: this.outbox.pending, delivered: this.outbox.delivered };
+  }
+
   get lastResourceVersion(): number {
     return this.db.data.lastResourceVersion;
   }
@@ -435,7 +443,7 @@ export class Store {
       emitted.push({ type: specChanged ? "spec" : "metadata", key, object: updated });
     }
     if (emitted.length > 0) await this.persist();
-    for (const e of emitted) this.emit(e);
+    await this.outbox.sendAll(emitted);
     return changes;
   }
 
@@ -496,7 +504,7 @@ export class Store {
     try {
       if (marked.length > 0) await this.persist();
     } finally {
-      for (const { event } of marked) this.emit(event);
+      await this.outbox.sendAll(marked.map(({ event }) => event));
     }
     return marked.map(({ change }) => change);
   }
@@ -593,7 +601,7 @@ export class Store {
   }
 
   private emit(event: StoreEvent): void {
-    this.events.emit("change", { ...event, object: structuredClone(event.object) });
+    this.outbox.send(event);
   }
 
   /**

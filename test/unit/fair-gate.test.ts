@@ -1,26 +1,44 @@
 import { strict as assert } from "node:assert";
 import { FairGate } from "../../src/server/fair-gate.js";
+import type { Steps } from "../../src/util/steps.js";
+
+/** A job of `count` steps that records each step as it runs. */
+function* job(name: string, count: number, order: string[]): Steps<string> {
+  for (let i = 1; i <= count; i++) {
+    order.push(`${name}.${i}`);
+    if (i < count) yield;
+  }
+  return name;
+}
 
 describe("fair gate for parsing writes", () => {
-  it("runs one job at a time, round-robin across accounts, and caps what one account has waiting", async () => {
-    const gate = new FairGate(2);
+  // A slice of 0 ms is one step: the interleaving is then exact, with no clock involved.
+  const run = <T>(gate: FairGate, account: string, steps: Steps<T>): Promise<T> => {
+    const ticket = gate.admit(account);
+    if (!ticket) throw new Error(`${account} was refused`);
+    return ticket.run(steps);
+  };
+
+  it("runs jobs in slices, round-robin across accounts: a small job waits one slice of a big one, not all of it", async () => {
+    const gate = new FairGate(2, 0);
     const order: string[] = [];
-    const run = <T>(account: string, job: () => T | Promise<T>): Promise<T> => {
-      const ticket = gate.admit(account);
-      if (!ticket) throw new Error(`${account} was refused`);
-      return ticket.run(job);
-    };
-    let release!: () => void;
-    const first = run("evil", () => new Promise<void>((resolve) => (release = resolve)).then(() => order.push("evil-1")));
-    const jobs = [run("evil", () => order.push("evil-2")), run("evil", () => order.push("evil-3"))];
+    const big = run(gate, "evil", job("evil", 5, order));
+    const small = run(gate, "good", job("good", 1, order));
+    const other = run(gate, "other", job("other", 2, order));
+    assert.deepEqual(order, [], "nothing runs in the request's own turn");
+    assert.deepEqual(await Promise.all([big, small, other]), ["evil", "good", "other"]);
+    assert.deepEqual(order, ["evil.1", "good.1", "other.1", "evil.2", "other.2", "evil.3", "evil.4", "evil.5"]);
+  });
+
+  it("runs one account's jobs one after another, and caps what it has waiting", async () => {
+    const gate = new FairGate(2, 0);
+    const order: string[] = [];
+    const jobs = [run(gate, "evil", job("a", 2, order)), run(gate, "evil", job("b", 1, order)), run(gate, "evil", job("c", 1, order))];
     assert.equal(gate.admit("evil"), undefined, "a third waiting job of one account is refused");
-    jobs.push(run("good", () => order.push("good-1")), run("other", () => order.push("other-1")));
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(order, [], "nothing runs beside a running job");
-    release();
-    await Promise.all([first, ...jobs]);
-    assert.deepEqual(order, ["evil-1", "evil-2", "good-1", "other-1", "evil-3"]);
-    assert.ok(gate.admit("evil"));
+    jobs.push(run(gate, "good", job("g", 1, order)));
+    await Promise.all(jobs);
+    assert.deepEqual(order, ["a.1", "g.1", "a.2", "b.1", "c.1"]);
+    assert.ok(gate.admit("evil"), "places come back as jobs finish");
   });
 
   it("holds an account's places while bodies are read, so parallel requests cannot all pass", () => {
@@ -34,11 +52,17 @@ describe("fair gate for parsing writes", () => {
     assert.equal(gate.admit("evil"), undefined);
   });
 
-  it("passes a failing job's error on and frees the turn", async () => {
-    const gate = new FairGate(1);
-    await assert.rejects(gate.admit("a")?.run(() => {
+  it("passes a failing job's error on and goes on with the others", async () => {
+    const gate = new FairGate(1, 0);
+    const order: string[] = [];
+    function* failing(): Steps<never> {
+      yield;
       throw new Error("bad manifest");
-    }) ?? Promise.resolve(), /bad manifest/);
-    assert.equal(await gate.admit("a")?.run(() => 42), 42);
+    }
+    const bad = run(gate, "a", failing());
+    const good = run(gate, "b", job("b", 3, order));
+    await assert.rejects(bad, /bad manifest/);
+    assert.equal(await good, "b");
+    assert.equal(await run(gate, "a", job("a", 1, order)), "a");
   });
 });

@@ -2,7 +2,7 @@ import { Ajv } from "ajv";
 import { AJV_OPTIONS, readSchema } from "../../src/resources/schemas.js";
 import { strict as assert } from "node:assert";
 import { ValidationErrors } from "../../src/errors.js";
-import { loadFile, loadManifests, MAX_FILE_BYTES } from "../../src/resources/loader.js";
+import { loadFile, loadManifests, loadTexts, loadTextsSteps, MAX_FILE_BYTES } from "../../src/resources/loader.js";
 
 const FIXTURES = "test/fixtures";
 
@@ -183,6 +183,32 @@ describe("manifest loader", () => {
   it("allows env names that look like forbidden fields", () => {
     const text = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: busybox\n  env: {PID: '1', privileged: 'no'}\n";
     assert.deepEqual(loadFile(text, "web.yaml", "/tmp").errors, []);
+  });
+});
+
+describe("manifest loader in steps (a server loads between other requests)", () => {
+  const doc = (i: number): string => `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata:\n  name: app-${i}\n  group: g\nspec:\n  image: example/app:1\n`;
+  const texts = [{ name: "many.yaml", content: Array.from({ length: 300 }, (_, i) => doc(i)).join("---\n"), baseDir: "/nonexistent" }];
+
+  it("pauses within a file, at least once per document, and ends with what loadTexts returns", () => {
+    const steps = loadTextsSteps(texts, "refused");
+    let pauses = 0;
+    for (let next = steps.next(); !next.done; next = steps.next()) pauses++;
+    assert.ok(pauses >= 300, `${pauses} pauses for 300 documents`);
+    const again = loadTextsSteps(texts, "refused");
+    let result = again.next();
+    while (!result.done) result = again.next();
+    assert.deepEqual(result.value, loadTexts(texts, "refused"));
+  });
+
+  it("stops lexing where the nesting passes the bound, before the rest of the text is read", () => {
+    const deep = { name: "deep.yaml", content: `${"[".repeat(100)}${"]".repeat(100)}\n---\n${doc(1).repeat(8_000)}`, baseDir: "/x" };
+    const steps = loadTextsSteps([deep], "refused");
+    let pauses = 0;
+    assert.throws(() => {
+      for (let next = steps.next(); !next.done; next = steps.next()) pauses++;
+    }, /deep.yaml:1:64 nested more than 64 levels deep/);
+    assert.ok(pauses < 5, `${pauses} pauses: the text after the deep part was read`);
   });
 });
 

@@ -156,6 +156,30 @@ describe("hostile tenants (issue 13)", function () {
     assert.equal(count(answers, 401) + count(answers, 429), 64);
   });
 
+  it("9: a one-object apply and /healthz are answered in the middle of another tenant's 3,000-object apply", async () => {
+    const [evil, good] = [await api.tenant("evil"), await api.tenant("good")];
+    const files = [0, 1, 2].map((f) => ({
+      name: `bulk-${f}.yaml`,
+      content: Array.from({ length: 1000 }, (_, i) => app("evil", `app-${f * 1000 + i}`)).join("\n---\n"),
+    }));
+    const stored = (): number => api.store.keysOf("evil").size;
+    const bulk = api.call("POST", `${API}/apply`, { token: evil, body: { files } });
+    // Once the bulk request is in, the good tenant's requests go in behind it.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const [put, health] = await Promise.all([
+      api.call("PUT", `${API}/groups/good/apps/web`, { token: good, body: app("good", "web") }).then((a) => ({ ...a, evilStored: stored() })),
+      api.call("GET", "/healthz").then((a) => ({ ...a, evilStored: stored() })),
+    ]);
+    assert.equal(put.status, 201, put.text);
+    assert.equal(health.status, 200);
+    // Before, the bulk apply was parsed in one stretch and stored before anything else was served.
+    assert.equal(put.evilStored, 0, "the one-object apply waited for the whole bulk apply");
+    assert.equal(health.evilStored, 0, "/healthz waited for the whole bulk apply");
+    const answer = await bulk;
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(stored(), 3000);
+  });
+
   it("a tenant publishes only on the addresses the server allows; an admin may choose", async () => {
     const acme = await api.tenant("acme");
     const exposed = app("acme", "web", "  publish:\n    hostIP: 0.0.0.0\n");

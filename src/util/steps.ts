@@ -1,0 +1,15 @@
+/**
+ * Long work written once as a generator of steps: each `yield` is a point where it may pause.
+ * The CLI runs it to the end at once; a server runs it in slices between other requests
+ * (src/server/fair-gate.ts), so one tenant's big apply never holds the only thread for long.
+ */
+export type Steps<T> = Generator<void, T, void>;
+
+/** Runs every step at once and returns the result. */
+export function runToEnd<T>(steps: Steps<T>): T {
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
