@@ -3,7 +3,8 @@ import type { AccountKind } from "../store/store.js";
 import { assertAdmin } from "./access.js";
 import { ForbiddenError, MIN_PASSWORD_LENGTH, type Accounts } from "./accounts.js";
 import { ApiError, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
-import { ConcurrencyGate, type LimitKey, type LoginLimiter } from "./login-limiter.js";
+import { ConcurrencyGate } from "./concurrency-gate.js";
+import type { LimitKey, LoginLimiter } from "./login-limiter.js";
 import type { Principal, TokenService, TrustedDevice } from "./tokens.js";
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

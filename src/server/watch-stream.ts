@@ -4,11 +4,8 @@ import type { AccountKind, Store } from "../store/store.js";
 import { ApiError, COMMON_HEADERS } from "./http.js";
 import type { ServerLimits } from "./limits.js";
 import type { Principal } from "./tokens.js";
-import { watchLine, type WatchEvent, type WatchHub, type WatchRef } from "./watch-hub.js";
-
-const BOOKMARK_EVERY_MS = 15_000;
-/** A stream ended cleanly has this long to deliver what it had sent; then its connection is cut. */
-const END_GRACE_MS = 10_000;
+import { watchLine, type WatchHub, type WatchRef } from "./watch-hub.js";
+import { WatchConnection } from "./watch-connection.js";
 
 export interface WatchRequest {
   readonly principal: Principal;
@@ -28,15 +25,6 @@ export interface WatchStreamsOptions {
   readonly random?: () => number;
 }
 
-/** A line to send, with its size. */
-type Chunk = Pick<WatchEvent, "line" | "bytes">;
-
-interface OpenStream {
-  readonly principal: Principal;
-  /** Ends the stream now, sending nothing more. */
-  readonly end: () => void;
-}
-
 /**
  * The open watch streams, Kubernetes-style JSON lines: every matching object as ADDED, a
  * BOOKMARK with the current position, then changes; or, with `resourceVersion`, the changes
@@ -49,7 +37,7 @@ interface OpenStream {
  * account change and every `watchRecheckMs`), and after at most `watchMaxLifetimeMs`.
  */
 export class WatchStreams {
-  private readonly open = new Set<OpenStream>();
+  private readonly open = new Set<WatchConnection>();
   private timer: NodeJS.Timeout | undefined;
   private readonly onAccount = (account: { kind: AccountKind; name: string }): void => {
     for (const stream of [...this.open]) if (stream.principal.kind === account.kind && stream.principal.name === account.name) this.check(stream);
@@ -102,107 +90,31 @@ export class WatchStreams {
     }
     res.writeHead(200, { ...COMMON_HEADERS, "content-type": "application/x-ndjson; charset=utf-8" });
     res.flushHeaders();
-
-    let listing = true;
-    const queue: Chunk[] = [];
-    let queueHead = 0;
-    let queuedBytes = 0;
-    let waitingForDrain = false;
-    let ending = false;
-    let stopped = false;
-    const next = (): string | undefined => {
-      if (listing) {
-        const item = initial.next();
-        if (!item.done) return item.value;
-        listing = false;
-      }
-      const chunk = queue[queueHead];
-      if (!chunk) return undefined;
-      queueHead += 1;
-      queuedBytes -= chunk.bytes;
-      if (queueHead === queue.length) queue.length = queueHead = 0;
-      return chunk.line;
-    };
-    /** Writes while the connection takes it; the rest waits for 'drain'. */
-    const pump = (): void => {
-      while (!stopped && !waitingForDrain) {
-        const line = next();
-        if (line === undefined) {
-          if (ending) end();
-          return;
-        }
-        waitingForDrain = !res.write(line);
-      }
-    };
-    const enqueue = (chunk: Chunk): void => {
-      queue.push(chunk);
-      queuedBytes += chunk.bytes;
-      // What the client has not read: queued here, and written but still in the connection's buffer.
-      if (queuedBytes + res.writableLength > limits.watchMaxBehindBytes) cut();
-      else pump();
-    };
-    const stop = (): void => {
-      stopped = true;
-      unsubscribe();
-      clearInterval(heartbeat);
-      clearTimeout(lifetime);
-      queue.length = queueHead = queuedBytes = 0;
-      initial.return?.();
-    };
-    let grace: NodeJS.Timeout | undefined;
-    /** Sends nothing more; the client gets what was written, within END_GRACE_MS. */
-    const end = (): void => {
-      if (!stopped) stop();
-      if (res.writableEnded) return;
-      res.end();
-      // A client that does not read would hold the connection and its buffer for ever.
-      grace ??= setTimeout(() => res.destroy(), END_GRACE_MS).unref();
-    };
-    /** Drops the connection and whatever it holds: the client is too far behind. */
-    const cut = (): void => {
-      if (!stopped) stop();
-      res.destroy();
-    };
-    const stream: OpenStream = { principal, end };
+    const stream = new WatchConnection(res, {
+      principal,
+      initial,
+      maxBehindBytes: limits.watchMaxBehindBytes,
+      lifetimeMs: limits.watchMaxLifetimeMs * (1 - 0.25 * (this.options.random ?? Math.random)()),
+      position: () => hub.current,
+      onClose: () => {
+        this.open.delete(stream);
+        if (this.open.size === 0) this.stopTimer();
+      },
+    });
     // Subscribing and reading the backlog or listing in the same turn: no change falls between them.
-    const unsubscribe = hub.subscribe((event) => {
-      if (stopped || ending) return;
-      if (this.check(stream)) return;
-      if (!request.matches(event.object)) return;
-      enqueue(event);
+    stream.unsubscribe = hub.subscribe((event) => {
+      if (!stream.accepting || this.check(stream) || !request.matches(event.object)) return;
+      stream.enqueue(event);
       // The watcher's own group is gone: a group made again under its name is someone else.
-      if (principal.kind === "group" && event.type === "DELETED" && event.object.kind === "Group" && event.object.metadata.name === principal.name) finish();
-    });
-    const heartbeat = setInterval(() => enqueue(chunkOf(watchLine("BOOKMARK", undefined, hub.current))), BOOKMARK_EVERY_MS);
-    const lifetimeMs = limits.watchMaxLifetimeMs * (1 - 0.25 * (this.options.random ?? Math.random)());
-    const lifetime = setTimeout(() => finish(), lifetimeMs);
-    /** Ends after what is queued (the client resumes from its position); in a listing, at once (the client lists again). */
-    function finish(): void {
-      if (listing) return end();
-      ending = true;
-      unsubscribe();
-      clearInterval(heartbeat);
-      // A client that stopped reading would otherwise keep the stream past its lifetime.
-      grace ??= setTimeout(() => res.destroy(), END_GRACE_MS).unref();
-      pump();
-    }
-    res.on("drain", () => {
-      waitingForDrain = false;
-      pump();
-    });
-    res.on("close", () => {
-      if (!stopped) stop();
-      clearTimeout(grace);
-      this.open.delete(stream);
-      if (this.open.size === 0) this.stopTimer();
+      if (principal.kind === "group" && event.type === "DELETED" && event.object.kind === "Group" && event.object.metadata.name === principal.name) stream.finish();
     });
     this.open.add(stream);
     this.startTimer();
-    pump();
+    stream.start();
   }
 
   /** Ends the stream if its principal is refused now; true when it did. */
-  private check(stream: OpenStream): boolean {
+  private check(stream: WatchConnection): boolean {
     if (this.options.refusal(stream.principal) === undefined) return false;
     stream.end();
     return true;
@@ -216,8 +128,4 @@ export class WatchStreams {
     clearInterval(this.timer);
     this.timer = undefined;
   }
-}
-
-function chunkOf(line: string): Chunk {
-  return { line, bytes: Buffer.byteLength(line) };
 }
