@@ -2,6 +2,7 @@ import { basename, dirname, resolve } from "node:path";
 import type { Server } from "node:net";
 import type { Progress } from "../controllers/context.js";
 import { errorMessage } from "../errors.js";
+import { getSource, saveSource } from "../gitops/sources.js";
 import { FolderWatcher, isIgnoredPath } from "../gitops/watcher.js";
 import { SourceSync, type SyncResult } from "../gitops/sync.js";
 import type { Logger } from "../log.js";
@@ -76,7 +77,7 @@ export class LoopHost {
 
   private async runSync(name: string, startedAt: number | undefined): Promise<void> {
     const source = this.sources.get(name);
-    if (!source || this.store.getSource(name)?.suspended) return;
+    if (!source || getSource(this.store, name)?.suspended) return;
     try {
       this.onSync(name, await source.sync.sync(), startedAt);
     } catch (err) {
@@ -87,13 +88,13 @@ export class LoopHost {
   private async handle(req: ControlRequest): Promise<ControlResponse> {
     if (req.target.startsWith("source/")) {
       const name = req.target.slice("source/".length);
-      const record = this.store.getSource(name);
+      const record = getSource(this.store, name);
       if (!record) return { ok: false, message: `source ${name} not found` };
       if (req.op === "reconcile") {
         await this.runSync(name, undefined);
         return { ok: true, message: `source/${name} synced` };
       }
-      await this.store.saveSource({ ...record, suspended: req.op === "suspend" });
+      await saveSource(this.store, { ...record, suspended: req.op === "suspend" });
       if (req.op === "resume") await this.runSync(name, undefined);
       return { ok: true, message: `source/${name} ${req.op === "suspend" ? "suspended" : "resumed"}` };
     }

@@ -1,10 +1,30 @@
 import { quotaViolationsOf } from "./quota.js";
+import { objectKey } from "../resources/kinds.js";
 import type { App, AppStatus } from "../resources/types.js";
 import { resolveBindings } from "./bindings.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { collectOperations, Reconciler } from "./reconciler.js";
+import { whenGroupChanges, type WatchDeclaration } from "./watches.js";
 
 const WAIT_FOR_SERVICES_MS = 2000;
+
+/**
+ * An app reads its group (readiness gates it), its group's quotas (a lowered one caps its
+ * scale-up) and the services bound to it (their readiness and address are its variables).
+ */
+export const APP_WATCHES: WatchDeclaration = {
+  kind: "App",
+  references: (app) => (app.kind === "App" ? (app.spec.services ?? []).map((b) => objectKey("Service", app.metadata.group ?? "", b.name)) : []),
+  watches: [
+    whenGroupChanges("App"),
+    { kinds: ["Quota"], on: ["added", "spec", "deleting"], map: (quota) => (quota.metadata.group ? [{ group: quota.metadata.group, kind: "App" }] : []) },
+    {
+      kinds: ["Service"],
+      on: ["status"],
+      map: (service) => (service.metadata.group ? [{ group: service.metadata.group, kind: "App", referring: objectKey("Service", service.metadata.group, service.metadata.name) }] : []),
+    },
+  ],
+};
 
 /** Converges an App's replicas on its group's provider, with its bound services' variables. */
 export class AppController extends Reconciler<"App"> {

@@ -1,7 +1,16 @@
-import { displayName } from "../resources/kinds.js";
+import { displayName, objectKey } from "../resources/kinds.js";
 import type { Group, GroupStatus } from "../resources/types.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { collectOperations, Reconciler } from "./reconciler.js";
+import { GROUPED_KINDS, type WatchDeclaration } from "./watches.js";
+
+/** A deleting group waits for its objects to go: each one removed looks at it again. */
+export const GROUP_WATCHES: WatchDeclaration = {
+  kind: "Group",
+  watches: [
+    { kinds: GROUPED_KINDS, on: ["removed"], map: (obj) => (obj.metadata.group ? [{ key: objectKey("Group", "", obj.metadata.group) }] : []) },
+  ],
+};
 
 /** Owns a group's shared infrastructure (a Docker network), and cleans what no object owns. */
 export class GroupController extends Reconciler<"Group"> {

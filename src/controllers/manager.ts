@@ -1,17 +1,21 @@
 import { EventEmitter } from "node:events";
 import { TerminalError, errorMessage } from "../errors.js";
-import { isReadyAt } from "../resources/conditions.js";
-import { keyOf, objectKey, parseKey } from "../resources/kinds.js";
-import type { Group, Kind } from "../resources/types.js";
+import { keyOf, parseKey } from "../resources/kinds.js";
+import type { Kind } from "../resources/types.js";
 import type { StoreEvent } from "../store/store.js";
 import { systemClock, type Clock, type Timer } from "../util/clock.js";
-import { AppController } from "./app.js";
+import { APP_WATCHES, AppController } from "./app.js";
 import type { Controller } from "./controller.js";
 import type { ControllerContext } from "./context.js";
-import { GroupController } from "./group.js";
-import { QuotaController } from "./quota.js";
-import { ServiceController } from "./service.js";
+import { GROUP_WATCHES, GroupController } from "./group.js";
+import { QUOTA_WATCHES, QuotaController } from "./quota.js";
+import { SERVICE_WATCHES, ServiceController } from "./service.js";
 import { WorkQueue, type QueueOptions } from "./queue.js";
+import { WatchRouter } from "./watch-router.js";
+import type { WatchDeclaration } from "./watches.js";
+
+/** What each kind's controller watches; the manager applies those of the kinds it runs. */
+const WATCHES: readonly WatchDeclaration[] = [GROUP_WATCHES, QUOTA_WATCHES, SERVICE_WATCHES, APP_WATCHES];
 
 export interface ManagerOptions {
   readonly workers?: number;
@@ -22,16 +26,16 @@ export interface ManagerOptions {
   readonly clock?: Clock;
   readonly queue?: QueueOptions;
   readonly random?: () => number;
-  /** The controllers to run; Group and App by default. */
+  /** The controllers to run; Group, Quota, Service and App by default. */
   readonly controllers?: readonly Controller[];
+  /** What they watch; each kind's own declaration (APP_WATCHES...) by default. */
+  readonly watches?: readonly WatchDeclaration[];
 }
 
-/** Events a pending group-wide enqueue waits for at most (a cascade of a 20,000-object group is 2 waits). */
-const MAX_EVENTS_BEFORE_FLUSH = 10_000;
-
 /**
- * Runs the controllers: store changes and a jittered resync put keys on one work queue, and
- * bounded workers reconcile them. What happens after a reconcile is decided here alone.
+ * Runs the controllers: store changes (routed by the controllers' watch declarations) and a
+ * jittered resync put keys on one work queue, and bounded workers reconcile them. What happens
+ * after a reconcile is decided here alone.
  */
 export class Manager {
   readonly queue: WorkQueue;
@@ -46,17 +50,8 @@ export class Manager {
   private readonly random: () => number;
   private resyncTimer: Timer | undefined;
   private running: Promise<void>[] = [];
-  private readonly onStoreChange = (event: StoreEvent): void => this.handleStoreEvent(event);
-  /**
-   * Group-wide enqueues wait for the end of the event-loop turn: an apply of 3,000 apps emits
-   * 3,000 events, and its group's quotas are listed once, not once per app.
-   */
-  private readonly pending = new Map<string, PendingGroup>();
-  private flushTimer: NodeJS.Immediate | undefined;
-  /** The store's delivered-events count when the pending enqueues started waiting. */
-  private flushWaitFrom: number | undefined;
-  /** What a group's objects last saw of it (readiness and facts), so that other status writes (a deletion's progress) requeue nothing. */
-  private readonly groupSeen = new Map<string, string>();
+  private readonly router: WatchRouter;
+  private readonly onStoreChange = (event: StoreEvent): void => this.router.handle(event);
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -70,6 +65,10 @@ export class Manager {
     this.queue = new WorkQueue({ clock: this.clock, ...options.queue });
     const defaults = [new GroupController(ctx), new QuotaController(ctx), new ServiceController(ctx), new AppController(ctx)];
     for (const controller of options.controllers ?? defaults) this.controllers.set(controller.kind, controller);
+    // A controller without a declaration still hears its own kind (For).
+    const declared = options.watches ?? WATCHES;
+    const watches = [...this.controllers.keys()].map((kind) => declared.find((w) => w.kind === kind) ?? { kind, watches: [] });
+    this.router = new WatchRouter(watches, ctx.store, (key) => this.enqueue(key));
   }
 
   start(): void {
@@ -82,9 +81,7 @@ export class Manager {
   /** Stops taking work, lets in-flight reconciles finish, and flushes the store. */
   async stop(): Promise<void> {
     this.ctx.store.events.off("change", this.onStoreChange);
-    if (this.flushTimer) clearImmediate(this.flushTimer);
-    this.flushTimer = undefined;
-    this.pending.clear();
+    this.router.stop();
     this.resyncTimer?.cancel();
     this.queue.shutdown();
     await Promise.all(this.running);
@@ -106,87 +103,6 @@ export class Manager {
       this.enqueueAll();
       this.scheduleResync();
     });
-  }
-
-  private handleStoreEvent(event: StoreEvent): void {
-    const { type, key, object } = event;
-    const group = object.metadata.group;
-    switch (type) {
-      case "added":
-      case "spec":
-      case "deleting":
-        this.enqueue(key);
-        // Usage changed: quotas recount; a quota changed: its apps re-check their limits.
-        if (group && (object.kind === "App" || object.kind === "Service")) this.enqueueLater(group, { kind: "Quota" });
-        if (group && object.kind === "Quota") this.enqueueLater(group, { kind: "App" });
-        break;
-      case "status":
-        // A group's readiness gates its objects; a service's readiness gates the apps bound to it.
-        if (object.kind === "Group" && this.groupChanged(object)) this.enqueueLater(object.metadata.name, { all: true });
-        if (group && object.kind === "Service") this.enqueueLater(group, { boundTo: object.metadata.name });
-        break;
-      case "removed":
-        // A deleting group waits for its objects to go; usage went down.
-        if (group) this.enqueue(objectKey("Group", "", group));
-        if (group && (object.kind === "App" || object.kind === "Service")) this.enqueueLater(group, { kind: "Quota" });
-        if (object.kind === "Group") this.groupSeen.delete(object.metadata.name);
-        break;
-      case "metadata":
-        break;
-    }
-  }
-
-  /**
-   * Whether a group's status changed in a way its objects see: readiness or the facts they use
-   * (network, load balancer). Progress messages, such as a held deletion's count, do not.
-   */
-  private groupChanged(group: Group): boolean {
-    const { conditions: _conditions, ...facts } = group.status ?? {};
-    const seen = `${isReadyAt(group)} ${JSON.stringify(facts)}`;
-    if (this.groupSeen.get(group.metadata.name) === seen) return false;
-    this.groupSeen.set(group.metadata.name, seen);
-    return true;
-  }
-
-  /**
-   * Enqueues a group's objects once this turn's events are in: all of them, those of one kind, or
-   * the apps bound to a service.
-   */
-  private enqueueLater(group: string, what: { all: true } | { kind: Kind } | { boundTo: string }): void {
-    let entry = this.pending.get(group);
-    if (!entry) this.pending.set(group, (entry = { all: false, kinds: new Set(), services: new Set() }));
-    if ("all" in what) entry.all = true;
-    else if ("kind" in what) entry.kinds.add(what.kind);
-    else entry.services.add(what.boundTo);
-    this.flushTimer ??= setImmediate(() => this.flushPending());
-  }
-
-  private flushPending(): void {
-    this.flushTimer = undefined;
-    const store = this.ctx.store;
-    // A big write's events come over several turns (src/store/outbox.ts): wait for the rest, so
-    // that its group is listed once, not once per turn; but not past a bound of events, so that
-    // a stream of writes cannot hold the enqueues back for ever.
-    const { pending, delivered } = store.eventsInFlight;
-    this.flushWaitFrom ??= delivered;
-    if (pending > 0 && delivered - this.flushWaitFrom < MAX_EVENTS_BEFORE_FLUSH) {
-      this.flushTimer = setImmediate(() => this.flushPending());
-      return;
-    }
-    this.flushWaitFrom = undefined;
-    // Read, not copied; by kind through the store's index: the quotas of a group cost its quotas.
-    for (const [group, { all, kinds, services }] of this.pending) {
-      if (all) {
-        for (const o of store.view({ group })) this.enqueue(keyOf(o));
-        continue;
-      }
-      for (const kind of kinds) for (const o of store.view({ group, kind })) this.enqueue(keyOf(o));
-      if (services.size === 0 || kinds.has("App")) continue;
-      for (const o of store.view({ group, kind: "App" })) {
-        if (o.kind === "App" && (o.spec.services ?? []).some((b) => services.has(b.name))) this.enqueue(keyOf(o));
-      }
-    }
-    this.pending.clear();
   }
 
   private async work(): Promise<void> {
@@ -218,12 +134,4 @@ export class Manager {
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
-}
-
-/** The group-wide enqueues waiting for the end of the turn. */
-interface PendingGroup {
-  all: boolean;
-  readonly kinds: Set<Kind>;
-  /** Services whose status changed: the apps bound to them. */
-  readonly services: Set<string>;
 }

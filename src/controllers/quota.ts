@@ -3,6 +3,20 @@ import type { BaseStatus, Quota } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { Reconciler } from "./reconciler.js";
+import { whenGroupChanges, type WatchDeclaration } from "./watches.js";
+
+/** A quota counts its group's apps and services: their creation, change and removal recount it. */
+export const QUOTA_WATCHES: WatchDeclaration = {
+  kind: "Quota",
+  watches: [
+    whenGroupChanges("Quota"),
+    {
+      kinds: ["App", "Service"],
+      on: ["added", "spec", "deleting", "removed"],
+      map: (obj) => (obj.metadata.group ? [{ group: obj.metadata.group, kind: "Quota" }] : []),
+    },
+  ],
+};
 
 export interface QuotaStatus extends BaseStatus {
   used?: Record<string, number>;

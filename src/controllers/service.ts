@@ -3,6 +3,10 @@ import { bindingNames, SERVICE_TEMPLATES } from "../resources/templates.js";
 import type { Service, ServiceStatus } from "../resources/types.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { collectOperations, Reconciler } from "./reconciler.js";
+import { whenGroupChanges, type WatchDeclaration } from "./watches.js";
+
+/** A service reads its group: the group's readiness gates it. */
+export const SERVICE_WATCHES: WatchDeclaration = { kind: "Service", watches: [whenGroupChanges("Service")] };
 
 /** Runs a backing service from its template on the group's provider. */
 export class ServiceController extends Reconciler<"Service"> {

@@ -3,8 +3,9 @@ import { dirname, relative, resolve } from "node:path";
 import { errorMessage, ValidationErrors } from "../errors.js";
 import { displayName, keyOf } from "../resources/kinds.js";
 import { collectFiles, loadFile, type LoadedManifest } from "../resources/loader.js";
-import type { Change, SourceRecord, Store } from "../store/store.js";
+import type { Change, Store } from "../store/store.js";
 import { gitRevision } from "./git.js";
+import { getSource, saveSource, type SourceRecord } from "./sources.js";
 
 /** On an object, opts it out of prune: it stays when its manifest goes. */
 export const PRUNE_ANNOTATION = "airloft.dev/prune";
@@ -43,7 +44,7 @@ export class SourceSync {
   ) {}
 
   async sync(): Promise<SyncResult> {
-    const previous = this.store.getSource(this.name) ?? { name: this.name, paths: this.paths.map((p) => resolve(p)), kind: this.kind, lastErrors: [], inventory: [], files: {} };
+    const previous = getSource(this.store, this.name) ?? { name: this.name, paths: this.paths.map((p) => resolve(p)), kind: this.kind, lastErrors: [], inventory: [], files: {} };
     const base = this.options.cwd ?? (this.kind === "watch" ? resolve(this.paths[0] ?? ".") : process.cwd());
     const errors: string[] = [];
     let files: string[] = [];
@@ -106,7 +107,7 @@ export class SourceSync {
     const revision = this.paths[0] ? gitRevision(resolve(this.paths[0])) : undefined;
     if (revision) source.revision = revision;
     else delete source.revision;
-    await this.store.saveSource(source);
+    await saveSource(this.store, source);
     return { changes, pruned, errors, source };
   }
 

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { AirloftError } from "../errors.js";
-import type { AccountKind, AccountRecord, Store, StoreEvent } from "../store/store.js";
+import type { Store, StoreEvent } from "../store/store.js";
+import { accountOf, accountsSection, listAccounts, type AccountKind, type AccountRecord } from "./account-records.js";
 import { decoyHash, generatePassword, hashPassword, verifyPassword } from "./passwords.js";
 import type { Principal } from "./tokens.js";
 
@@ -16,12 +18,15 @@ export class ForbiddenError extends AirloftError {
 
 /** Admin and group accounts, kept in the state file with hashed passwords. */
 export class Accounts {
+  /** Told of every change to an account at once, not after the write: open watch streams re-check theirs. */
+  readonly changes = new EventEmitter<{ changed: [{ kind: AccountKind; name: string }] }>();
+
   /**
    * A group's account goes with its Group: a group created again later under the same name
    * must not accept the old password.
    */
   private readonly onChange = (change: StoreEvent): void => {
-    if (change.type === "removed" && change.object.kind === "Group") void this.store.deleteAccount("group", change.object.metadata.name);
+    if (change.type === "removed" && change.object.kind === "Group") void this.remove("group", change.object.metadata.name);
   };
 
   constructor(private readonly store: Store) {
@@ -38,7 +43,7 @@ export class Accounts {
    */
   async bootstrap(env: NodeJS.ProcessEnv = process.env): Promise<{ name: string; password: string } | undefined> {
     await this.giveIdentities();
-    if (this.store.listAccounts("admin").length > 0) return undefined;
+    if (listAccounts(this.store, "admin").length > 0) return undefined;
     const fromEnv = env.AIRLOFT_ADMIN_PASSWORD;
     if (fromEnv !== undefined && fromEnv !== "" && fromEnv.length < MIN_PASSWORD_LENGTH) {
       throw new AirloftError("InvalidConfig", `AIRLOFT_ADMIN_PASSWORD must be at least ${MIN_PASSWORD_LENGTH} characters, as every API password`);
@@ -54,8 +59,8 @@ export class Accounts {
    */
   private async giveIdentities(): Promise<void> {
     for (const kind of ["admin", "group"] as const) {
-      for (const { name, ...record } of this.store.listAccounts(kind)) {
-        if (!record.uid) await this.store.saveAccount(kind, name, { ...record, uid: randomUUID() });
+      for (const { name, ...record } of listAccounts(this.store, kind)) {
+        if (!record.uid) await this.write(kind, name, { ...record, uid: randomUUID() });
       }
     }
   }
@@ -66,7 +71,7 @@ export class Accounts {
    * whether the password was right.
    */
   async authenticate(kind: AccountKind, name: string, password: string): Promise<Principal | undefined> {
-    const record = this.store.account(kind, name);
+    const record = accountOf(this.store, kind, name);
     const ok = await verifyPassword(password, record?.passwordHash ?? (await decoyHash()));
     if (!ok || !record?.passwordHash || !record.uid || record.locked) return undefined;
     return { kind, name, uid: record.uid, version: record.tokenVersion };
@@ -74,13 +79,13 @@ export class Accounts {
 
   /** The identity of an account and its token version, if it exists. */
   identity(kind: AccountKind, name: string): { uid: string; version: number } | undefined {
-    const record = this.store.account(kind, name);
+    const record = accountOf(this.store, kind, name);
     return record?.uid ? { uid: record.uid, version: record.tokenVersion } : undefined;
   }
 
   /** Why a verified token's principal may not act now (locked, password changed, gone), or undefined. */
   refusal(principal: Principal): string | undefined {
-    const record = this.store.account(principal.kind, principal.name);
+    const record = accountOf(this.store, principal.kind, principal.name);
     if (!record) return `${principal.kind} ${principal.name} has no account`;
     if (record.uid !== principal.uid) return `the token was issued to an earlier ${principal.kind} ${principal.name}, which was deleted; log in again`;
     if (record.locked) return `${principal.kind} ${principal.name} is locked`;
@@ -89,12 +94,12 @@ export class Accounts {
   }
 
   list(kind: AccountKind): Array<{ name: string; locked: boolean; hasPassword: boolean; updated: string }> {
-    return this.store.listAccounts(kind).map((a) => ({ name: a.name, locked: a.locked ?? false, hasPassword: a.passwordHash !== undefined, updated: a.updated }));
+    return listAccounts(this.store, kind).map((a) => ({ name: a.name, locked: a.locked ?? false, hasPassword: a.passwordHash !== undefined, updated: a.updated }));
   }
 
   /** Sets a password and/or the lock; a new password revokes the account's earlier tokens. */
   async update(kind: AccountKind, name: string, change: { password?: string; locked?: boolean }): Promise<void> {
-    const current = this.store.account(kind, name);
+    const current = accountOf(this.store, kind, name);
     // A new account gets a new identity, whatever name an earlier one had.
     const next: Omit<AccountRecord, "updated"> = { ...(current ?? { uid: randomUUID(), tokenVersion: 0 }) };
     if (change.password !== undefined) {
@@ -106,6 +111,26 @@ export class Accounts {
   }
 
   private save(kind: AccountKind, name: string, record: Omit<AccountRecord, "updated">): Promise<void> {
-    return this.store.saveAccount(kind, name, { ...record, updated: new Date().toISOString() });
+    return this.write(kind, name, { ...record, updated: new Date().toISOString() });
+  }
+
+  /** Stores an account durably: a password change must survive a crash. */
+  private async write(kind: AccountKind, name: string, record: AccountRecord): Promise<void> {
+    const accounts = accountsSection(this.store);
+    const book = accounts.read() ?? { admin: {}, group: {} };
+    book[kind][name] = { ...record };
+    const written = accounts.write(book);
+    this.changes.emit("changed", { kind, name });
+    await written;
+  }
+
+  private async remove(kind: AccountKind, name: string): Promise<void> {
+    const accounts = accountsSection(this.store);
+    const book = accounts.read();
+    if (!book || !accountOf(this.store, kind, name)) return;
+    delete book[kind][name];
+    const written = accounts.write(book);
+    this.changes.emit("changed", { kind, name });
+    await written;
   }
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AccountKind } from "../store/store.js";
 import { assertAdmin } from "./access.js";
+import type { AccountKind } from "./account-records.js";
 import { ForbiddenError, MIN_PASSWORD_LENGTH, type Accounts } from "./accounts.js";
 import { ApiError, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
 import { ConcurrencyGate } from "./concurrency-gate.js";

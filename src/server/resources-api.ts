@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { admit } from "../resources/admission.js";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
 import { loadTextsSteps, type BuildContextPolicy, type LoadedManifest, type ManifestText } from "../resources/loader.js";
 import type { Kind, Resource } from "../resources/types.js";
@@ -148,7 +149,7 @@ export class ResourcesApi {
     for (const m of manifests) assertCanWrite(call.principal, m.object);
     const { store } = this.options;
     if (isTrue(call.query.get("dryRun"))) {
-      store.admit(manifests);
+      admit(store, manifests);
       sendJson(call.res, 200, { dryRun: true, changes: store.preview(manifests).map(changeBody) });
       return;
     }

@@ -62,7 +62,7 @@ export class ApiServer {
     this.accounts = new Accounts(options.store);
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.hub = new WatchHub(options.store, limits.watchHistoryEvents, limits.watchHistoryBytes);
-    this.watches = new WatchStreams({ hub: this.hub, store: options.store, limits, refusal: (principal) => this.accounts.refusal(principal) });
+    this.watches = new WatchStreams({ hub: this.hub, accounts: this.accounts, limits, refusal: (principal) => this.accounts.refusal(principal) });
     this.auth = new AuthApi({ accounts: this.accounts, tokens: options.tokens, limiter: options.limiter ?? new LoginLimiter(), ...(options.loginLimits ? { limits: options.loginLimits } : {}) });
     this.resources = new ResourcesApi({
       store: options.store,

@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { dirname } from "node:path";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { AirloftError } from "../errors.js";
-import type { AccountKind } from "../store/store.js";
+import type { AccountKind } from "./account-records.js";
 
 /** The one algorithm tokens are signed and accepted with: `alg: none` or RS/ES confusions fail. */
 export const TOKEN_ALGORITHM = "HS256";

@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Resource } from "../resources/types.js";
-import type { AccountKind, Store } from "../store/store.js";
+import type { AccountKind } from "./account-records.js";
+import type { Accounts } from "./accounts.js";
 import { ApiError, COMMON_HEADERS } from "./http.js";
 import type { ServerLimits } from "./limits.js";
 import type { Principal } from "./tokens.js";
@@ -17,7 +18,8 @@ export interface WatchRequest {
 
 export interface WatchStreamsOptions {
   readonly hub: WatchHub;
-  readonly store: Store;
+  /** Whose changes end the streams of a locked, deleted or re-passworded account. */
+  readonly accounts: Accounts;
   readonly limits: ServerLimits;
   /** Why a principal may no longer act (accounts.refusal), or undefined. */
   readonly refusal: (principal: Principal) => string | undefined;
@@ -44,7 +46,7 @@ export class WatchStreams {
   };
 
   constructor(private readonly options: WatchStreamsOptions) {
-    options.store.events.on("account", this.onAccount);
+    options.accounts.changes.on("changed", this.onAccount);
   }
 
   /** Connections of watch streams not yet closed, an ended stream's until its client has it all. */
@@ -59,7 +61,7 @@ export class WatchStreams {
 
   /** Ends every stream (shutdown). */
   close(): void {
-    this.options.store.events.off("account", this.onAccount);
+    this.options.accounts.changes.off("changed", this.onAccount);
     for (const stream of [...this.open]) stream.end();
   }
 

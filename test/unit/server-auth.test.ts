@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { SignJWT } from "jose";
 import { TokenService } from "../../src/server/tokens.js";
+import { accountOf, listAccounts } from "../../src/server/account-records.js";
 import { app, group, TestApi } from "../support/api.js";
 
 const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString("base64url");
@@ -16,7 +17,7 @@ describe("API server: authentication", function () {
     api = await TestApi.start();
     acme = await api.tenant("acme");
   });
-  const principal = (kind: "admin" | "group", name: string) => ({ kind, name, uid: api.store.account(kind, name)?.uid ?? "", version: 1 });
+  const principal = (kind: "admin" | "group", name: string) => ({ kind, name, uid: accountOf(api.store, kind, name)?.uid ?? "", version: 1 });
   const admin = () => principal("admin", "admin");
   const acme_ = () => principal("group", "acme");
   after(() => api.stop());
@@ -89,9 +90,9 @@ describe("API server: authentication", function () {
   });
 
   it("stores only slow salted hashes of passwords", async () => {
-    const record = api.store.account("group", "acme");
+    const record = accountOf(api.store, "group", "acme");
     assert.match(record?.passwordHash ?? "", /^scrypt\$32768\$8\$1\$[\w-]{22}\$[\w-]{43}$/);
-    assert.ok(!JSON.stringify(api.store.listAccounts("group")).includes("acme-password-1"));
+    assert.ok(!JSON.stringify(listAccounts(api.store, "group")).includes("acme-password-1"));
   });
 
   it("refuses a locked group, at login and with a token issued before", async () => {
@@ -193,12 +194,12 @@ describe("API server: groups as tenants", function () {
 
   it("forgets a group's account once the group is gone", async () => {
     const token = await api.tenant("gone");
-    assert.ok(api.store.account("group", "gone"));
+    assert.ok(accountOf(api.store, "group", "gone"));
     assert.equal((await api.call("DELETE", `${API}/groups/gone`, { token: admin })).status, 200);
-    assert.ok(api.store.account("group", "gone"), "kept while the group is being deleted");
+    assert.ok(accountOf(api.store, "group", "gone"), "kept while the group is being deleted");
     await api.store.removeFinalizer("Group//gone", "airloft.dev/infrastructure");
     await api.store.flush();
-    assert.equal(api.store.account("group", "gone"), undefined);
+    assert.equal(accountOf(api.store, "group", "gone"), undefined);
     assert.equal((await api.call("GET", "/api/whoami", { token })).status, 403);
     assert.equal((await api.call("POST", "/api/tokens", { body: { group: "gone", password: "gone-password-1" } })).status, 401);
   });

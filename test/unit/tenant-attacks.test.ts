@@ -4,6 +4,7 @@ import { request } from "node:http";
 import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { accountOf, listAccounts } from "../../src/server/account-records.js";
 import { Accounts } from "../../src/server/accounts.js";
 import { FINALIZER } from "../../src/store/store.js";
 import { writePrivateFile } from "../../src/util/private-file.js";
@@ -257,10 +258,10 @@ describe("server secrets on disk (issue 13)", () => {
     const accounts = new Accounts(store);
     try {
       await assert.rejects(accounts.bootstrap({ AIRLOFT_ADMIN_PASSWORD: "a" }), /at least 10 characters/);
-      assert.equal(store.listAccounts("admin").length, 0);
+      assert.equal(listAccounts(store, "admin").length, 0);
       await accounts.bootstrap({ AIRLOFT_ADMIN_PASSWORD: ADMIN_PASSWORD });
-      assert.equal(store.listAccounts("admin").length, 1);
-      assert.ok(store.account("admin", "admin")?.uid);
+      assert.equal(listAccounts(store, "admin").length, 1);
+      assert.ok(accountOf(store, "admin", "admin")?.uid);
     } finally {
       accounts.close();
       await removeTempStore(store, storeDir);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { controlSocketPath, sendControl } from "../../src/cli/control.js";
 import { LoopHost } from "../../src/cli/host.js";
 import { FolderWatcher, isIgnoredPath } from "../../src/gitops/watcher.js";
+import { getSource } from "../../src/gitops/sources.js";
 import { PRUNE_ANNOTATION, SourceSync, type SyncResult } from "../../src/gitops/sync.js";
 import { createLogger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
@@ -138,7 +139,7 @@ describe("git-ops: a watched folder on real files", function () {
       assert.equal(calls, 2);
       assert.deepEqual(paths.map((p) => p.slice(repo.length + 1)), ["app-0.yaml"]);
       assert.equal((store.get("App/acme/app-0") as { spec: { replicas: number } }).spec.replicas, 4);
-      assert.deepEqual(store.getSource("repo")?.lastErrors, [], "the swap file was never read");
+      assert.deepEqual(getSource(store, "repo")?.lastErrors, [], "the swap file was never read");
     } finally {
       await watcher.stop();
     }

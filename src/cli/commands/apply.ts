@@ -1,5 +1,6 @@
 import { isReadyAt, isStalledAt, getCondition } from "../../resources/conditions.js";
 import { displayName, keyOf, objectKey } from "../../resources/kinds.js";
+import { admit } from "../../resources/admission.js";
 import { loadManifests } from "../../resources/loader.js";
 import type { Resource } from "../../resources/types.js";
 import { resolve } from "node:path";
@@ -31,7 +32,7 @@ export async function applyCommand(options: ApplyOptions): Promise<number> {
   const store = await openStore(options, { write: !options.dryRun, command: "airloft apply" });
   try {
     if (options.dryRun) {
-      store.admit(manifests);
+      admit(store, manifests);
       for (const change of store.preview(manifests)) process.stdout.write(`${change.display} ${change.action} (dry run)\n`);
       return 0;
     }

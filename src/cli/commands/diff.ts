@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { stringify } from "yaml";
 import { objectKey, keyOf } from "../../resources/kinds.js";
+import { admit } from "../../resources/admission.js";
 import { loadManifests } from "../../resources/loader.js";
 import type { Resource } from "../../resources/types.js";
 import { ProviderRegistry } from "../../providers/registry.js";
@@ -57,7 +58,7 @@ function userView(obj: Resource | undefined): string {
 export async function diffCommand(options: DiffOptions): Promise<number> {
   const manifests = loadManifests(options.filename, { recursive: options.recursive ?? false });
   const store = await openStore(options, { write: false, command: "airloft diff" });
-  store.admit(manifests);
+  admit(store, manifests);
   const providers = new ProviderRegistry({ instanceId: store.instanceId });
   let changed = false;
   for (const { object } of manifests) {

@@ -1,6 +1,7 @@
 import { unwatchFile, watchFile } from "node:fs";
 import { errorMessage } from "../../errors.js";
 import { ownedContainers } from "../containers.js";
+import { sourceOf } from "../../gitops/sources.js";
 import { LABEL } from "../../providers/ownership.js";
 import { keyOf, objectKey, parseKind } from "../../resources/kinds.js";
 import type { App, Resource } from "../../resources/types.js";
@@ -42,7 +43,7 @@ export async function getCommand(words: string[], options: GetOptions): Promise<
     if (format !== "json" && format !== "yaml") throw new UsageError("--show-secrets needs -o json or -o yaml");
     objects = objects.map((o) => ({ ...o, secrets: store.secretsOf(o) }));
   }
-  process.stdout.write(renderObjects(objects, format, (o) => store.sourceOf(keyOf(o))));
+  process.stdout.write(renderObjects(objects, format, (o) => sourceOf(store, keyOf(o))));
   return 0;
 }
 
@@ -53,7 +54,7 @@ export async function describeCommand(words: string[], options: GetOptions): Pro
   const group = obj.kind === "App" ? store.get(objectKey("Group", "", obj.metadata.group ?? "")) : undefined;
   const onAws = group?.kind === "Group" && group.spec.provider === "aws";
   const replicas = obj.kind !== "App" ? [] : onAws ? instanceTable(obj, "Instances (last observed)") : await liveContainers(store, obj);
-  const source = store.sourceOf(key);
+  const source = sourceOf(store, key);
   process.stdout.write(describeObject(obj, { events: store.eventsOf(obj), replicas, suspended: store.isSuspended(key), ...(source ? { source } : {}) }));
   return 0;
 }

@@ -1,3 +1,4 @@
+import { listSources } from "../../gitops/sources.js";
 import { isReadyAt } from "../../resources/conditions.js";
 import { formatAge } from "../../util/duration.js";
 import { openStore, type GlobalOptions } from "../context.js";
@@ -8,7 +9,7 @@ import { stringify } from "yaml";
 export async function sourcesCommand(options: GlobalOptions & { output?: string }): Promise<number> {
   const format = parseFormat(options.output);
   const store = await openStore(options, { write: false, command: "airloft get sources" });
-  const sources = store.listSources().map((s) => ({
+  const sources = listSources(store).map((s) => ({
     name: s.name,
     kind: s.kind,
     paths: s.paths,

@@ -1,4 +1,5 @@
 import { LockedError } from "../../errors.js";
+import { getSource, saveSource } from "../../gitops/sources.js";
 import { keyOf } from "../../resources/kinds.js";
 import { controlSocketPath, sendControl, type ControlRequest } from "../control.js";
 import { findObject, openStore, parseRef, statePath, UsageError, type GlobalOptions } from "../context.js";
@@ -23,9 +24,9 @@ export async function controlCommand(op: ControlRequest["op"], words: string[], 
   try {
     if (op === "reconcile") throw new UsageError("no `airloft controller` or `airloft watch` is running on this state file to reconcile; `airloft apply` reconciles what it applies");
     if (sourceName) {
-      const record = store.getSource(sourceName);
+      const record = getSource(store, sourceName);
       if (!record) throw new UsageError(`source ${sourceName} not found`);
-      await store.saveSource({ ...record, suspended: op === "suspend" });
+      await saveSource(store, { ...record, suspended: op === "suspend" });
       process.stdout.write(`source/${sourceName} ${op}ed\n`);
       return 0;
     }

@@ -1,0 +1,118 @@
+import { performance } from "node:perf_hooks";
+import type { Clock, Timer } from "../util/clock.js";
+
+/** Observed-state writes wait this many times the last write's duration, at most LAZY_WRITE_MAX_MS. */
+const LAZY_WRITE_FACTOR = 4;
+const LAZY_WRITE_MAX_MS = 1000;
+
+/** The next write, and the callers waiting for it. */
+interface Batch {
+  at: number;
+  timer: Timer;
+  readonly done: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * When the state file is written. Group commit: a mutation schedules a durable write a few
+ * milliseconds out, and every mutation until it starts shares it; mutations during a write share
+ * the next one. One write runs at a time, and each takes the state as it is when it starts.
+ */
+export class WriteScheduler {
+  private writing: Promise<void> | undefined;
+  private scheduled: Batch | undefined;
+  private lastWriteMs = 0;
+  /** A failed background write, surfaced by the next flush(). */
+  private lastWriteError: unknown;
+
+  /** `write` writes the whole state durably; `groupCommitMs` is how long a write waits for more mutations. */
+  constructor(
+    private readonly write: () => Promise<void>,
+    private readonly clock: Clock,
+    private readonly groupCommitMs: number,
+  ) {}
+
+  /**
+   * Resolves once a write that includes every change made so far is on disk. Specs, deletions
+   * and finalizers are awaited this way.
+   */
+  persist(): Promise<void> {
+    return this.schedule(this.groupCommitMs);
+  }
+
+  /**
+   * Status and events are observed state: a lost one is observed again by the next reconcile,
+   * so controllers do not wait for the disk. Their write waits a multiple of what the last write
+   * took, so that rewriting the file takes a bounded share of the time however large it grows
+   * (at 5,000 objects a write-after-5-ms policy spent the whole pass rewriting 6 MB). A durable
+   * write that comes meanwhile brings the write forward. flush() waits for it.
+   */
+  persistSoon(): void {
+    const delay = Math.max(this.groupCommitMs, Math.min(LAZY_WRITE_MAX_MS, this.lastWriteMs * LAZY_WRITE_FACTOR));
+    this.schedule(delay).catch((err: unknown) => {
+      this.lastWriteError = err;
+    });
+  }
+
+  /** Waits until every change so far is on disk; throws a background write's failure. */
+  async flush(): Promise<void> {
+    while (this.writing || this.scheduled) await (this.scheduled ? this.schedule(0) : this.writing)?.catch(() => undefined);
+    const failed = this.lastWriteError;
+    this.lastWriteError = undefined;
+    if (failed) throw failed;
+  }
+
+  private schedule(delayMs: number): Promise<void> {
+    const at = this.clock.now() + delayMs;
+    const next = this.scheduled;
+    if (next) {
+      if (at < next.at) {
+        next.timer.cancel();
+        next.at = at;
+        next.timer = this.startTimer(delayMs);
+      }
+      return next.done;
+    }
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.scheduled = { at, timer: this.startTimer(delayMs), done, resolve, reject };
+    return done;
+  }
+
+  /** A pending write keeps the process alive: a command that exits must not lose it. */
+  private startTimer(delayMs: number): Timer {
+    return this.clock.schedule(delayMs, () => void this.run(), { keepAlive: true });
+  }
+
+  private async run(): Promise<void> {
+    const batch = this.scheduled;
+    if (!batch) return;
+    this.scheduled = undefined;
+    // The file's I/O is asynchronous, and the next write's text is taken only once the previous
+    // one is on disk, so it holds every change made meanwhile.
+    const previous = this.writing;
+    const write = (async () => {
+      await previous?.catch(() => undefined);
+      const started = performance.now();
+      try {
+        await this.write();
+      } finally {
+        this.lastWriteMs = performance.now() - started;
+      }
+    })();
+    this.writing = write;
+    try {
+      await write;
+      batch.resolve();
+    } catch (err) {
+      batch.reject(err);
+    } finally {
+      if (this.writing === write) this.writing = undefined;
+    }
+  }
+}

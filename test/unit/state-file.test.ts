@@ -1,0 +1,108 @@
+import { strict as assert } from "node:assert";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { getSource, saveSource } from "../../src/gitops/sources.js";
+import type { LoadedManifest } from "../../src/resources/loader.js";
+import type { Resource } from "../../src/resources/types.js";
+import { accountOf, listAccounts } from "../../src/server/account-records.js";
+import { Accounts } from "../../src/server/accounts.js";
+import { Store } from "../../src/store/store.js";
+import { FakeClock } from "../support/fake-clock.js";
+
+const at = { file: "m.yaml", line: 1, column: 1 };
+const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
+const group = manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" } });
+
+/** A state file as the store wrote it when it kept sources, suspensions and accounts itself. */
+const earlier = {
+  version: 1,
+  instanceId: "0b8f4e0e-5d1c-4c57-9a57-1f0a3a1c2b3d",
+  lastResourceVersion: 0,
+  objects: {},
+  events: {},
+  sources: {
+    repo: { name: "repo", paths: ["/srv/repo"], kind: "watch" as const, lastSyncTime: "2026-01-01T00:00:00.000Z", lastResult: "Succeeded" as const, lastErrors: [], inventory: ["App/acme/web"], files: { "web.yaml": ["App/acme/web"] } },
+  },
+  suspended: { "App/acme/web": true },
+  accounts: {
+    admin: { admin: { uid: "u-1", passwordHash: "scrypt$x", tokenVersion: 1, updated: "2026-01-01T00:00:00.000Z" } },
+    group: { acme: { uid: "u-2", passwordHash: "scrypt$y", locked: true, tokenVersion: 3, updated: "2026-01-01T00:00:00.000Z" } },
+  },
+};
+
+describe("the state file", () => {
+  let dir: string;
+  let path: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "airloft-state-"));
+    path = join(dir, "state.json");
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reads the sections another module keeps from a file of the earlier layout, and writes them back as they were", async () => {
+    writeFileSync(path, JSON.stringify(earlier));
+    const store = await Store.open(path, { write: true, command: "test", groupCommitMs: 0 });
+    try {
+      assert.deepEqual(getSource(store, "repo"), earlier.sources.repo);
+      assert.equal(getSource(store, "constructor"), undefined, "a name, not Object's constructor");
+      assert.deepEqual(accountOf(store, "group", "acme"), earlier.accounts.group.acme);
+      assert.deepEqual(listAccounts(store, "admin").map((a) => a.name), ["admin"]);
+      assert.ok(store.isSuspended("App/acme/web"));
+      await store.apply([group]);
+    } finally {
+      await store.close();
+    }
+    const written = JSON.parse(readFileSync(path, "utf8")) as typeof earlier;
+    assert.deepEqual(Object.keys(written).sort(), Object.keys(earlier).sort());
+    assert.deepEqual(written.sources, earlier.sources);
+    assert.deepEqual(written.accounts, earlier.accounts);
+    assert.deepEqual(written.suspended, earlier.suspended);
+  });
+
+  it("keeps a source and an account in the file's sections, by name", async () => {
+    const store = await Store.open(path, { write: true, command: "test", groupCommitMs: 0 });
+    const accounts = new Accounts(store);
+    try {
+      await saveSource(store, { ...earlier.sources.repo, kind: "apply" });
+      await accounts.update("group", "acme", { password: "acme-password-1" });
+    } finally {
+      accounts.close();
+      await store.close();
+    }
+    const written = JSON.parse(readFileSync(path, "utf8")) as { sources: Record<string, { kind: string }>; accounts: { admin: object; group: Record<string, { tokenVersion: number }> } };
+    assert.equal(written.sources.repo?.kind, "apply");
+    assert.deepEqual(written.accounts.admin, {});
+    assert.equal(written.accounts.group.acme?.tokenVersion, 1);
+  });
+
+  it("takes its time from the injected clock: timestamps, and when a write happens", async () => {
+    const clock = new FakeClock(Date.parse("2030-06-01T12:00:00.000Z"));
+    const opening = Store.open(path, { write: true, command: "test", groupCommitMs: 5, clock });
+    const store = await settle(opening, clock);
+    try {
+      let written = false;
+      const applying = store.apply([group]).then(() => (written = true));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(written, false, "the write waits for the clock");
+      await settle(applying, clock);
+      const created = store.get("Group//acme");
+      assert.match(created?.metadata.creationTimestamp ?? "", /^2030-06-01T12:00:0\d\.\d{3}Z$/);
+      assert.equal(store.eventsOf(created as Resource)[0]?.time, created?.metadata.creationTimestamp);
+    } finally {
+      await settle(store.close(), clock);
+    }
+  });
+});
+
+/** Moves the fake clock a millisecond per turn until the promise settles. */
+async function settle<T>(promise: Promise<T>, clock: FakeClock): Promise<T> {
+  let done = false;
+  void promise.then(() => (done = true), () => (done = true));
+  for (let turns = 0; !done && turns < 1000; turns++) {
+    await new Promise((r) => setImmediate(r));
+    if (!done) clock.advance(1);
+  }
+  return promise;
+}
