@@ -4,6 +4,13 @@ import type { Clock, Timer } from "../util/clock.js";
 /** Observed-state writes wait this many times the last write's duration, at most LAZY_WRITE_MAX_MS. */
 const LAZY_WRITE_FACTOR = 4;
 const LAZY_WRITE_MAX_MS = 1000;
+/**
+ * A write's encoding runs on the only thread (the I/O does not): no write starts within this many
+ * times the last encoding's duration of the last start, so that writing takes at most a fifth of
+ * the thread however often mutations come (a tenant's stream of applies cannot make the server
+ * spend its time re-encoding a 20,000-object file).
+ */
+const ENCODE_SHARE_FACTOR = 5;
 
 /** The next write, and the callers waiting for it. */
 interface Batch {
@@ -23,6 +30,9 @@ export class WriteScheduler {
   private writing: Promise<void> | undefined;
   private scheduled: Batch | undefined;
   private lastWriteMs = 0;
+  /** When the last write started, and how long its synchronous part (the encoding) took. */
+  private lastStart = Number.NEGATIVE_INFINITY;
+  private lastEncodeMs = 0;
   /** A failed background write, surfaced by the next flush(). */
   private lastWriteError: unknown;
 
@@ -31,6 +41,8 @@ export class WriteScheduler {
     private readonly write: () => Promise<void>,
     private readonly clock: Clock,
     private readonly groupCommitMs: number,
+    /** The thread's time, to measure what encoding takes (injected by tests). */
+    private readonly threadTime: () => number = () => performance.now(),
   ) {}
 
   /**
@@ -63,8 +75,10 @@ export class WriteScheduler {
     if (failed) throw failed;
   }
 
-  private schedule(delayMs: number): Promise<void> {
-    const at = this.clock.now() + delayMs;
+  private schedule(requestedMs: number): Promise<void> {
+    const now = this.clock.now();
+    const delayMs = Math.max(requestedMs, this.lastStart + ENCODE_SHARE_FACTOR * this.lastEncodeMs - now);
+    const at = now + delayMs;
     const next = this.scheduled;
     if (next) {
       if (at < next.at) {
@@ -93,16 +107,19 @@ export class WriteScheduler {
     const batch = this.scheduled;
     if (!batch) return;
     this.scheduled = undefined;
+    this.lastStart = this.clock.now();
     // The file's I/O is asynchronous, and the next write's text is taken only once the previous
     // one is on disk, so it holds every change made meanwhile.
     const previous = this.writing;
     const write = (async () => {
       await previous?.catch(() => undefined);
-      const started = performance.now();
+      const started = this.threadTime();
       try {
-        await this.write();
+        const writing = this.write();
+        this.lastEncodeMs = this.threadTime() - started;
+        await writing;
       } finally {
-        this.lastWriteMs = performance.now() - started;
+        this.lastWriteMs = this.threadTime() - started;
       }
     })();
     this.writing = write;

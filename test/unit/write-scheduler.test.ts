@@ -1,0 +1,60 @@
+import { strict as assert } from "node:assert";
+import { WriteScheduler } from "../../src/store/write-scheduler.js";
+import { FakeClock } from "../support/fake-clock.js";
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe("write scheduler: how often the state file is written", () => {
+  // The thread's time is scripted: each write's encoding "takes" 10 ms of it.
+  let clock: FakeClock;
+  let threadTime: number;
+  let starts: number[];
+  let scheduler: WriteScheduler;
+
+  beforeEach(() => {
+    clock = new FakeClock(1_000);
+    threadTime = 0;
+    starts = [];
+    const write = (): Promise<void> => {
+      starts.push(clock.now());
+      threadTime += 10;
+      return Promise.resolve();
+    };
+    scheduler = new WriteScheduler(write, clock, 5, () => threadTime);
+  });
+
+  /** Moves the clock a millisecond per turn until the promise settles. */
+  async function settle(promise: Promise<void>): Promise<void> {
+    let done = false;
+    void promise.then(() => (done = true));
+    for (let i = 0; !done && i < 1_000; i++) {
+      await turn();
+      if (!done) clock.advance(1);
+    }
+    await promise;
+  }
+
+  it("starts no write within five times the last encoding of the last start, however often applies come", async () => {
+    await settle(scheduler.persist());
+    assert.deepEqual(starts, [1_005], "the first write waits the group commit only");
+    // A stream of applies, one per millisecond: they share writes, and writes keep their distance.
+    const applies: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      applies.push(scheduler.persist());
+      await turn();
+      clock.advance(1);
+    }
+    await settle(Promise.all(applies).then(() => undefined));
+    const gaps = starts.slice(1).map((at, i) => at - (starts[i] ?? 0));
+    assert.ok(gaps.every((gap) => gap >= 50), `gaps between write starts: ${gaps.join(", ")}`);
+    assert.ok(starts.length <= 6, `${starts.length} writes for 200 applies over 200 ms`);
+  });
+
+  it("writes after the group commit when the last write is long past", async () => {
+    await settle(scheduler.persist());
+    clock.advance(1_000);
+    const at = clock.now();
+    await settle(scheduler.persist());
+    assert.equal(starts.at(-1), at + 5);
+  });
+});
