@@ -23,8 +23,8 @@ export interface StateFile {
   events: Record<string, StoredEvent[]>;
   /** Generated credentials by object uid: kept with the object, never in its status or output. */
   secrets?: Record<string, Record<string, string>>;
-  /** Object keys whose reconciliation is suspended. */
-  suspended?: Record<string, true>;
+  /** Object keys whose reconciliation is suspended: kept by src/controllers/suspension.ts. */
+  suspended?: unknown;
   /** Git-ops sources and `apply --prune` sets: kept by src/gitops/sources.ts. */
   sources?: unknown;
   /** API server accounts (`airloft serve`): kept by src/server/accounts.ts. */
@@ -32,7 +32,7 @@ export interface StateFile {
 }
 
 /** The parts of the state file that modules outside the store keep, each its own way. */
-export type SectionName = "sources" | "accounts";
+export type SectionName = "sources" | "suspended" | "accounts";
 
 /** A part of the state file kept by another module: the store writes it and knows nothing of what it holds. */
 export interface StateSection<T> {

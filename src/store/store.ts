@@ -52,7 +52,8 @@ export interface ListFilter {
  */
 export class Store implements AdmissionReader {
   readonly path: string;
-  readonly events = new EventEmitter();
+  /** "change" after every change to an object, with a copy of it. */
+  readonly events = new EventEmitter<{ change: [StoreEvent] }>();
   private readonly index = new GroupIndex();
 
   private constructor(
@@ -132,18 +133,7 @@ export class Store implements AdmissionReader {
     return [...(this.state.data.events[obj.metadata.uid ?? ""] ?? [])];
   }
 
-  isSuspended(key: string): boolean {
-    return this.state.data.suspended?.[key] === true;
-  }
-
-  async setSuspended(key: string, suspended: boolean): Promise<void> {
-    this.state.data.suspended ??= {};
-    if (suspended) this.state.data.suspended[key] = true;
-    else delete this.state.data.suspended[key];
-    await this.state.persist();
-  }
-
-  /** The part of the state file that another module keeps (git-ops sources, API accounts). */
+  /** The part of the state file that another module keeps (git-ops sources, suspensions, API accounts). */
   section<T>(name: SectionName): StateSection<T> {
     return this.state.section<T>(name);
   }
