@@ -1,6 +1,7 @@
 import { basename, dirname, resolve } from "node:path";
 import type { Server } from "node:net";
 import type { Progress } from "../controllers/context.js";
+import { setSuspended } from "../controllers/suspension.js";
 import { errorMessage } from "../errors.js";
 import { getSource, saveSource } from "../gitops/sources.js";
 import { FolderWatcher, isIgnoredPath } from "../gitops/watcher.js";
@@ -100,7 +101,7 @@ export class LoopHost {
     }
     parseKey(req.target); // throws on a malformed key
     if (!this.store.get(req.target)) return { ok: false, message: `${req.target} not found` };
-    if (req.op !== "reconcile") await this.store.setSuspended(req.target, req.op === "suspend");
+    if (req.op !== "reconcile") await setSuspended(this.store, req.target, req.op === "suspend");
     if (req.op !== "suspend") this.loop.manager.enqueue(req.target);
     return { ok: true, message: `${req.target} ${req.op === "suspend" ? "suspended" : req.op === "resume" ? "resumed" : "queued for reconcile"}` };
   }

@@ -14,14 +14,21 @@ const WAIT_FOR_SERVICES_MS = 2000;
  */
 export const APP_WATCHES: WatchDeclaration = {
   kind: "App",
-  references: (app) => (app.kind === "App" ? (app.spec.services ?? []).map((b) => objectKey("Service", app.metadata.group ?? "", b.name)) : []),
+  references: (app) => {
+    if (app.kind !== "App") return [];
+    return (app.spec.services ?? []).map((b) => objectKey("Service", app.metadata.group ?? "", b.name));
+  },
   watches: [
     whenGroupChanges("App"),
-    { kinds: ["Quota"], on: ["added", "spec", "deleting"], map: (quota) => (quota.metadata.group ? [{ group: quota.metadata.group, kind: "App" }] : []) },
+    {
+      kinds: ["Quota"],
+      on: ["added", "spec", "deleting"],
+      map: ({ metadata: { group } }) => (group ? [{ group, kind: "App" }] : []),
+    },
     {
       kinds: ["Service"],
       on: ["status"],
-      map: (service) => (service.metadata.group ? [{ group: service.metadata.group, kind: "App", referring: objectKey("Service", service.metadata.group, service.metadata.name) }] : []),
+      map: ({ metadata: { group, name } }) => (group ? [{ group, kind: "App", referring: objectKey("Service", group, name) }] : []),
     },
   ],
 };

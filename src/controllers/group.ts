@@ -8,7 +8,11 @@ import { GROUPED_KINDS, type WatchDeclaration } from "./watches.js";
 export const GROUP_WATCHES: WatchDeclaration = {
   kind: "Group",
   watches: [
-    { kinds: GROUPED_KINDS, on: ["removed"], map: (obj) => (obj.metadata.group ? [{ key: objectKey("Group", "", obj.metadata.group) }] : []) },
+    {
+      kinds: GROUPED_KINDS,
+      on: ["removed"],
+      map: ({ metadata: { group } }) => (group ? [{ key: objectKey("Group", "", group) }] : []),
+    },
   ],
 };
 

@@ -67,7 +67,9 @@ export class Manager {
     for (const controller of options.controllers ?? defaults) this.controllers.set(controller.kind, controller);
     // A controller without a declaration still hears its own kind (For).
     const declared = options.watches ?? WATCHES;
-    const watches = [...this.controllers.keys()].map((kind) => declared.find((w) => w.kind === kind) ?? { kind, watches: [] });
+    const watches = [...this.controllers.keys()].map(
+      (kind) => declared.find((w) => w.kind === kind) ?? { kind, watches: [] },
+    );
     this.router = new WatchRouter(watches, ctx.store, (key) => this.enqueue(key));
   }
 

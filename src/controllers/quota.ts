@@ -13,7 +13,7 @@ export const QUOTA_WATCHES: WatchDeclaration = {
     {
       kinds: ["App", "Service"],
       on: ["added", "spec", "deleting", "removed"],
-      map: (obj) => (obj.metadata.group ? [{ group: obj.metadata.group, kind: "Quota" }] : []),
+      map: ({ metadata: { group } }) => (group ? [{ group, kind: "Quota" }] : []),
     },
   ],
 };

@@ -5,6 +5,7 @@ import type { BaseStatus, Group, Kind, Resource, ResourceOfKind } from "../resou
 import { FINALIZER } from "../store/store.js";
 import type { Controller, ReconcileResult } from "./controller.js";
 import type { ControllerContext, ProgressKind } from "./context.js";
+import { isSuspended } from "./suspension.js";
 
 /** What the kind-specific part of a reconcile found. */
 export interface Outcome<S extends BaseStatus> {
@@ -49,7 +50,7 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     const report = (op: string): void => this.progress(obj, "operation", op);
     if (obj.metadata.deletionTimestamp) return this.finalize(obj, report);
     if (isStalledAt(obj)) return {};
-    if (this.ctx.store.isSuspended(key)) {
+    if (isSuspended(this.ctx.store, key)) {
       await this.writeStatus(obj, (s) =>
         setCondition(s, { type: "Reconciling", status: "False", reason: "Suspended", message: "reconciliation is suspended; `airloft resume` resumes it" }, obj.metadata.generation ?? 0),
       );

@@ -5,6 +5,10 @@ import { OWN_EVENTS, type Requeue, type Watch, type WatchDeclaration } from "./w
 
 /** Events gathered requeues wait for at most (a cascade of a 20,000-object group is 2 waits). */
 const MAX_EVENTS_BEFORE_FLUSH = 10_000;
+/** A watch's `seen`: what the requeued objects see of a watched object. */
+type Seen = (obj: Resource) => string;
+/** Per `seen`, whether this event changed it. */
+type Verdicts = Map<Seen, boolean>;
 
 /** A group's requeues of one kind gathered this turn: all its objects, or those referring to these keys. */
 interface Gathered {
@@ -22,7 +26,7 @@ export class WatchRouter {
   /** The watches of each watched kind. */
   private readonly byKind = new Map<Kind, Watch[]>();
   /** Per `seen` function, what the manager last saw of each watched object. */
-  private readonly lastSeen = new Map<(obj: Resource) => string, Map<string, string>>();
+  private readonly lastSeen = new Map<Seen, Map<string, string>>();
   private readonly pending = new Map<string, Map<Kind, Gathered>>();
   private flushTimer: NodeJS.Immediate | undefined;
   /** The store's delivered-events count when the gathered requeues started waiting. */
@@ -44,7 +48,7 @@ export class WatchRouter {
 
   handle({ type, key, object }: StoreEvent): void {
     if (OWN_EVENTS.includes(type) && this.declarations.has(object.kind)) this.enqueue(key);
-    const verdicts = new Map<(obj: Resource) => string, boolean>();
+    const verdicts: Verdicts = new Map();
     for (const watch of this.byKind.get(object.kind) ?? []) {
       if (!watch.on.includes(type)) continue;
       if (watch.seen && !this.sawChange(watch.seen, key, object, verdicts)) continue;
@@ -61,7 +65,7 @@ export class WatchRouter {
   }
 
   /** Whether `seen` of the object changed since last seen; decided once per event, as watches may share `seen`. */
-  private sawChange(seen: (obj: Resource) => string, key: string, object: Resource, verdicts: Map<(obj: Resource) => string, boolean>): boolean {
+  private sawChange(seen: Seen, key: string, object: Resource, verdicts: Verdicts): boolean {
     const decided = verdicts.get(seen);
     if (decided !== undefined) return decided;
     const memory = this.lastSeen.get(seen) as Map<string, string>;

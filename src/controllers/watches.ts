@@ -43,7 +43,10 @@ export const OWN_EVENTS: readonly StoreEventType[] = ["added", "spec", "deleting
 /** The kinds whose objects belong to a group. */
 export const GROUPED_KINDS = ["Quota", "Service", "App"] as const satisfies readonly Kind[];
 
-/** What a group's objects see of it: readiness and the facts they use (network, load balancer), not progress messages. */
+/**
+ * What a group's objects see of it: readiness and the facts they use (network, load balancer),
+ * not progress messages (a held deletion's count).
+ */
 export function groupAsSeen(group: Group): string {
   const { conditions: _conditions, ...facts } = group.status ?? {};
   return `${isReadyAt(group)} ${JSON.stringify(facts)}`;
@@ -51,7 +54,12 @@ export function groupAsSeen(group: Group): string {
 
 /** A group's objects of `kind` are requeued when what they see of their group changes: it gates them. */
 export function whenGroupChanges(kind: Kind): Watch {
-  return watch({ kinds: ["Group"], on: ["status"], seen: groupAsSeen, map: (group) => [{ group: group.metadata.name, kind }] });
+  return watch({
+    kinds: ["Group"],
+    on: ["status"],
+    seen: groupAsSeen,
+    map: (group) => [{ group: group.metadata.name, kind }],
+  });
 }
 
 /** A watch of some kinds, typed by them, for a declaration's list. */

@@ -23,8 +23,8 @@ export interface StateFile {
   events: Record<string, StoredEvent[]>;
   /** Generated credentials by object uid: kept with the object, never in its status or output. */
   secrets?: Record<string, Record<string, string>>;
-  /** Object keys whose reconciliation is suspended. */
-  suspended?: Record<string, true>;
+  /** Object keys whose reconciliation is suspended: kept by src/controllers/suspension.ts. */
+  suspended?: unknown;
   /** Git-ops sources and `apply --prune` sets: kept by src/gitops/sources.ts. */
   sources?: unknown;
   /** API server accounts (`airloft serve`): kept by src/server/accounts.ts. */
@@ -32,7 +32,7 @@ export interface StateFile {
 }
 
 /** The parts of the state file that modules outside the store keep, each its own way. */
-export type SectionName = "sources" | "accounts";
+export type SectionName = "sources" | "suspended" | "accounts";
 
 /** A part of the state file kept by another module: the store writes it and knows nothing of what it holds. */
 export interface StateSection<T> {
@@ -48,7 +48,6 @@ export interface StateFileOptions {
   readonly command?: string;
   /** How long a write waits for more mutations to share it; 0 waits one event-loop turn (tests). */
   readonly groupCommitMs?: number;
-  readonly clock: Clock;
 }
 
 /**
@@ -65,19 +64,21 @@ export class PersistedState {
     private readonly adapter: DurableJSONFile<StateFile>,
     private readonly lock: WriterLock | undefined,
     options: StateFileOptions,
+    clock: Clock,
   ) {
     this.db = new Low(adapter, { version: 1, instanceId: randomUUID(), lastResourceVersion: 0, objects: {}, events: {} });
-    this.writes = new WriteScheduler(() => this.db.write(), options.clock, options.groupCommitMs ?? GROUP_COMMIT_MS);
+    this.writes = new WriteScheduler(() => this.db.write(), clock, options.groupCommitMs ?? GROUP_COMMIT_MS);
   }
 
-  static async open(path: string, options: StateFileOptions): Promise<PersistedState> {
+  /** Reads the file (taking the writer lock first for a writer); `clock` times the writes. */
+  static async open(path: string, options: StateFileOptions, clock: Clock): Promise<PersistedState> {
     const lock = options.write ? new WriterLock(path) : undefined;
     lock?.acquire(options.command ?? "airloft");
     const serializer = new CachedJsonSerializer({
       objects: (obj) => (obj as Resource).metadata.resourceVersion ?? "",
       events: (list) => String((list as StoredEvent[]).length),
     });
-    const state = new PersistedState(path, new DurableJSONFile<StateFile>(path, (data) => serializer.serialize(data)), lock, options);
+    const state = new PersistedState(path, new DurableJSONFile<StateFile>(path, (data) => serializer.serialize(data)), lock, options, clock);
     try {
       await state.read();
       if (options.write) {

@@ -9,7 +9,7 @@ import { displayName, KIND_ORDER, keyOf, objectKey, parseKey, type ObjectRef } f
 import type { BaseStatus, Kind, Resource, StoredEvent } from "../resources/types.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { GroupIndex } from "./group-index.js";
-import { PersistedState, type SectionName, type StateSection } from "./state-file.js";
+import { PersistedState, type SectionName, type StateFileOptions, type StateSection } from "./state-file.js";
 
 export const FINALIZER = "airloft.dev/infrastructure";
 const MAX_EVENTS_PER_OBJECT = 20;
@@ -31,12 +31,7 @@ export interface StoreEvent {
   readonly object: Resource;
 }
 
-export interface OpenOptions {
-  /** Take the writer lock; read-only users (get, describe) do not. */
-  readonly write: boolean;
-  readonly command?: string;
-  /** How long a write waits for more mutations to share it; 0 waits one event-loop turn (tests). */
-  readonly groupCommitMs?: number;
+export interface OpenOptions extends StateFileOptions {
   /** Time for timestamps and write timers; the system's unless given. */
   readonly clock?: Clock;
 }
@@ -47,13 +42,15 @@ export interface ListFilter {
 }
 
 /**
- * The desired and observed state of every object, in one lowdb JSON file. One process writes at
- * a time (WriterLock); writes are coalesced but each mutation's promise resolves only once it is
- * durably on disk.
+ * The desired and observed state of every object: its versions, events and generated secrets,
+ * the group index, and a "change" event per change. Kept in the state file (PersistedState): a
+ * spec, deletion or finalizer change resolves once it is durably on disk; status and events are
+ * written soon after. Other modules keep their own sections of the same file (section()).
  */
 export class Store implements AdmissionReader {
   readonly path: string;
-  readonly events = new EventEmitter();
+  /** "change" after every change to an object, with a copy of it. */
+  readonly events = new EventEmitter<{ change: [StoreEvent] }>();
   /** Change events in commit order; a big apply's are handed out over several turns. */
   private readonly outbox = new Outbox<StoreEvent>((event) => this.events.emit("change", { ...event, object: structuredClone(event.object) }));
   private readonly index = new GroupIndex();
@@ -69,7 +66,7 @@ export class Store implements AdmissionReader {
 
   static async open(path: string, options: OpenOptions): Promise<Store> {
     const clock = options.clock ?? systemClock;
-    return new Store(await PersistedState.open(path, { ...options, clock }), clock);
+    return new Store(await PersistedState.open(path, options, clock), clock);
   }
 
   get instanceId(): string {
@@ -140,18 +137,7 @@ export class Store implements AdmissionReader {
     return [...(this.state.data.events[obj.metadata.uid ?? ""] ?? [])];
   }
 
-  isSuspended(key: string): boolean {
-    return this.state.data.suspended?.[key] === true;
-  }
-
-  async setSuspended(key: string, suspended: boolean): Promise<void> {
-    this.state.data.suspended ??= {};
-    if (suspended) this.state.data.suspended[key] = true;
-    else delete this.state.data.suspended[key];
-    await this.state.persist();
-  }
-
-  /** The part of the state file that another module keeps (git-ops sources, API accounts). */
+  /** The part of the state file that another module keeps (git-ops sources, suspensions, API accounts). */
   section<T>(name: SectionName): StateSection<T> {
     return this.state.section<T>(name);
   }

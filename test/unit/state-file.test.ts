@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isSuspended } from "../../src/controllers/suspension.js";
 import { getSource, saveSource } from "../../src/gitops/sources.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
@@ -49,7 +50,7 @@ describe("the state file", () => {
       assert.equal(getSource(store, "constructor"), undefined, "a name, not Object's constructor");
       assert.deepEqual(accountOf(store, "group", "acme"), earlier.accounts.group.acme);
       assert.deepEqual(listAccounts(store, "admin").map((a) => a.name), ["admin"]);
-      assert.ok(store.isSuspended("App/acme/web"));
+      assert.ok(isSuspended(store, "App/acme/web"));
       await store.apply([group]);
     } finally {
       await store.close();

@@ -1,6 +1,7 @@
 import { unwatchFile, watchFile } from "node:fs";
 import { errorMessage } from "../../errors.js";
 import { ownedContainers } from "../containers.js";
+import { isSuspended } from "../../controllers/suspension.js";
 import { sourceOf } from "../../gitops/sources.js";
 import { LABEL } from "../../providers/ownership.js";
 import { keyOf, objectKey, parseKind } from "../../resources/kinds.js";
@@ -55,7 +56,7 @@ export async function describeCommand(words: string[], options: GetOptions): Pro
   const onAws = group?.kind === "Group" && group.spec.provider === "aws";
   const replicas = obj.kind !== "App" ? [] : onAws ? instanceTable(obj, "Instances (last observed)") : await liveContainers(store, obj);
   const source = sourceOf(store, key);
-  process.stdout.write(describeObject(obj, { events: store.eventsOf(obj), replicas, suspended: store.isSuspended(key), ...(source ? { source } : {}) }));
+  process.stdout.write(describeObject(obj, { events: store.eventsOf(obj), replicas, suspended: isSuspended(store, key), ...(source ? { source } : {}) }));
   return 0;
 }
 

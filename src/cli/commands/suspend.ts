@@ -1,3 +1,4 @@
+import { setSuspended } from "../../controllers/suspension.js";
 import { LockedError } from "../../errors.js";
 import { getSource, saveSource } from "../../gitops/sources.js";
 import { keyOf } from "../../resources/kinds.js";
@@ -31,7 +32,7 @@ export async function controlCommand(op: ControlRequest["op"], words: string[], 
       return 0;
     }
     const key = keyOf(findObject(store, parseRef(words, options.group)));
-    await store.setSuspended(key, op === "suspend");
+    await setSuspended(store, key, op === "suspend");
     process.stdout.write(`${key} ${op}ed\n`);
     return 0;
   } finally {
