@@ -1,0 +1,231 @@
+import { unwatchFile, watchFile } from "node:fs";
+import { errorMessage, LockedError } from "../../errors.js";
+import { SourceSync } from "../../gitops/sync.js";
+import { LABEL } from "../../providers/ownership.js";
+import { ProviderRegistry } from "../../providers/registry.js";
+import { keyOf, objectKey } from "../../resources/kinds.js";
+import { loadManifests } from "../../resources/loader.js";
+import type { App, Resource } from "../../resources/types.js";
+import { planDiff, type DiffEntry } from "../../server/diff-plan.js";
+import type { Change, Store } from "../../store/store.js";
+import { ownedContainers } from "../containers.js";
+import { controlDone, controlSocketPath, sendControl } from "../control.js";
+import { cliLogger, findObject, openStore, statePath, UsageError, type GlobalOptions, type ResourceRef } from "../context.js";
+import { indent, instanceTable, type DescribeExtras } from "../describe.js";
+import { startEmbedded } from "../embedded.js";
+import { renderTable } from "../output.js";
+import type { ChangeType } from "../watch-rows.js";
+import type {
+  AppliedChanges, ApplyOptions, ControlOp, ControlTarget, DeleteTarget, FollowOptions, Following, ManifestFiles,
+  ObjectFilter, ResourceClient,
+} from "./types.js";
+
+export interface LocalOpenMode {
+  /** Whether the command changes the state file (and so takes its writer lock). */
+  readonly write: boolean;
+  readonly command: string;
+  /**
+   * When another process (`controller`, `watch`, `serve`) holds the lock, open the file
+   * read-only and send changes to that process over its control socket.
+   */
+  readonly throughHolder?: boolean;
+}
+
+/** The state file and, for the length of a wait, the controllers in this process. */
+export class LocalClient implements ResourceClient {
+  readonly convergesLater = "the objects are stored, and `airloft controller` goes on converging them";
+
+  private constructor(
+    private readonly store: Store,
+    private readonly options: GlobalOptions,
+    /** Another process holds the writer lock: changes go through its control socket. */
+    private readonly held: boolean,
+  ) {}
+
+  static async open(options: GlobalOptions, mode: LocalOpenMode): Promise<LocalClient> {
+    try {
+      return new LocalClient(await openStore(options, mode), options, false);
+    } catch (err) {
+      if (!(err instanceof LockedError && mode.throughHolder)) throw err;
+      return new LocalClient(await openStore(options, { write: false, command: mode.command }), options, true);
+    }
+  }
+
+  async list(filter: ObjectFilter): Promise<Resource[]> {
+    return this.store.list(filter);
+  }
+
+  async find(ref: ResourceRef): Promise<Resource> {
+    return findObject(this.store, ref);
+  }
+
+  async withSecrets(obj: Resource): Promise<Resource> {
+    return Object.assign({ ...obj }, { secrets: this.store.secretsOf(obj) });
+  }
+
+  sourceOf(obj: Resource): string | undefined {
+    return this.store.sourceOf(keyOf(obj));
+  }
+
+  async details(obj: Resource): Promise<DescribeExtras> {
+    const key = keyOf(obj);
+    const group = obj.kind === "App" ? this.store.get(objectKey("Group", "", obj.metadata.group ?? "")) : undefined;
+    const onAws = group?.kind === "Group" && group.spec.provider === "aws";
+    const replicas = obj.kind !== "App" ? [] : onAws ? instanceTable(obj, "Instances (last observed)") : await this.liveContainers(obj);
+    const source = this.store.sourceOf(key);
+    return { events: this.store.eventsOf(obj), replicas, suspended: this.store.isSuspended(key), ...(source ? { source } : {}) };
+  }
+
+  async apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges> {
+    const manifests = loadManifests(files.paths, { recursive: files.recursive });
+    if (options.dryRun) {
+      this.store.admit(manifests);
+      return { changes: this.store.preview(manifests), pruned: [] };
+    }
+    if (options.prune === undefined) return { changes: await this.store.apply(manifests), pruned: [] };
+    const result = await new SourceSync(this.store, options.prune, files.paths, "apply", { recursive: files.recursive }).sync();
+    if (result.errors.length > 0) throw new Error(result.errors.join("\n"));
+    return { changes: result.changes, pruned: result.pruned };
+  }
+
+  async delete(targets: readonly DeleteTarget[], options: { cascade: boolean }): Promise<Change[]> {
+    const keys = targets.map((t) => keyOf(t.object)).filter((k, i) => !targets[i]?.missingOk || this.store.get(k));
+    return this.store.markDeletedAll(keys, { cascade: options.cascade });
+  }
+
+  async diff(files: ManifestFiles): Promise<readonly DiffEntry[]> {
+    const manifests = loadManifests(files.paths, { recursive: files.recursive });
+    return planDiff(this.store, new ProviderRegistry({ instanceId: this.store.instanceId }), manifests);
+  }
+
+  async control(op: ControlOp, target: ControlTarget): Promise<string> {
+    const name = "source" in target ? `source/${target.source}` : keyOf(findObject(this.store, target.ref));
+    if (this.held) {
+      const answer = await sendControl(controlSocketPath(statePath(this.options)), { op, target: name });
+      if (!answer.ok) throw new UsageError(answer.message);
+      return answer.message;
+    }
+    if (op === "reconcile") {
+      throw new UsageError("no `airloft controller` or `airloft watch` is running on this state file to reconcile; `airloft apply` reconciles what it applies");
+    }
+    if ("source" in target) {
+      const record = this.store.getSource(target.source);
+      if (!record) throw new UsageError(`source ${target.source} not found`);
+      await this.store.saveSource({ ...record, suspended: op === "suspend" });
+    } else {
+      await this.store.setSuspended(name, op === "suspend");
+    }
+    return controlDone(op, name);
+  }
+
+  /**
+   * The rows of the state file as the process running the loop writes it: a row for each object
+   * whose resourceVersion changed. The file is replaced atomically, so every read sees a whole version.
+   */
+  async watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal): Promise<void> {
+    let seen = new Map<string, Resource>();
+    const refresh = async (): Promise<void> => {
+      await this.store.reload();
+      const now = new Map(this.store.list(filter).map((o) => [keyOf(o), o]));
+      for (const [key, obj] of now) {
+        const before = seen.get(key);
+        if (!before) onChange("ADDED", obj);
+        else if (before.metadata.resourceVersion !== obj.metadata.resourceVersion) onChange("MODIFIED", obj);
+      }
+      for (const [key, obj] of seen) if (!now.has(key)) onChange("DELETED", obj);
+      seen = now;
+    };
+    await refresh();
+    const reread = oneAtATime(refresh);
+    watchFile(this.store.path, { interval: 250 }, reread.run);
+    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve())));
+    unwatchFile(this.store.path, reread.run);
+    await reread.idle();
+  }
+
+  async follow(options: FollowOptions): Promise<Following> {
+    if (!options.runLoop) return this.followFile(options);
+    const loop = startEmbedded(this.store, cliLogger(this.options), options.onProgress);
+    const attempted = new Set<string>();
+    const reconciled = new Set<string>();
+    const onReconciled = (key: string): void => {
+      reconciled.add(key);
+      attempted.add(key);
+      options.onChange();
+    };
+    const onFailed = (key: string): void => {
+      attempted.add(key);
+      options.onChange();
+    };
+    loop.manager.events.on("reconciled", onReconciled);
+    loop.manager.events.on("failed", onFailed);
+    this.store.events.on("change", options.onChange);
+    return {
+      get: (key) => this.store.get(key),
+      attempted: (key) => attempted.has(key),
+      reconciled: (key) => reconciled.has(key),
+      stop: async () => {
+        this.store.events.off("change", options.onChange);
+        await loop.stop();
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+
+  /** Another process runs the loop: the file is read again every half second. */
+  private followFile(options: FollowOptions): Following {
+    const reread = oneAtATime(async () => {
+      await this.store.reload();
+      options.onChange();
+    });
+    const timer = setInterval(reread.run, 500);
+    return {
+      get: (key) => this.store.get(key),
+      attempted: () => true,
+      reconciled: () => true,
+      stop: async () => {
+        clearInterval(timer);
+        await reread.idle();
+      },
+    };
+  }
+
+  /** The app's containers as the engine has them now; the last observed status if it cannot be reached. */
+  private async liveContainers(app: App): Promise<string[]> {
+    try {
+      const { address, containers } = await ownedContainers(this.store, app);
+      const rows = containers.map((c) => [
+        c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status,
+        c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-",
+        c.Labels[LABEL.configHash] ?? "-",
+      ]);
+      const table = rows.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"], rows).trimEnd(), 2);
+      return [`Containers (on ${address} now):`, table];
+    } catch (err) {
+      return instanceTable(app, `Containers (last observed; ${errorMessage(err)})`);
+    }
+  }
+}
+
+/** Runs `task` one at a time: a call during a run runs it once more after. */
+function oneAtATime(task: () => Promise<void>): { run: () => void; idle: () => Promise<void> } {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const run = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = task().catch(() => undefined).finally(() => {
+      running = undefined;
+      if (again) {
+        again = false;
+        run();
+      }
+    });
+  };
+  return { run, idle: async () => await running };
+}
