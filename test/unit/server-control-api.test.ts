@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { API_PREFIX as API } from "../../src/resources/kinds.js";
+import { LoopHost } from "../../src/cli/host.js";
+import { createLogger } from "../../src/log.js";
+import { ProviderRegistry } from "../../src/providers/registry.js";
+import type { LoopAccess } from "../../src/server/control-api.js";
+import { app, TestApi } from "../support/api.js";
+import { FakeProvider } from "../support/fake-provider.js";
+
+/** The API's diff, prune sets, suspend, resume and reconcile, against hostile callers. */
+describe("API server: diff, prune sets and control of objects", function () {
+  this.timeout(20_000);
+  let api: TestApi;
+  let host: LoopHost | undefined;
+  let admin: string;
+  let acme: string;
+  let globex: string;
+
+  before(async () => {
+    const providers = new ProviderRegistry({ instanceId: "i", docker: new FakeProvider() });
+    // The loop needs the API's store, made by TestApi.start: it is reached through `host` once made.
+    const loop: LoopAccess = {
+      providers,
+      control: (req) => (host ? host.control(req) : Promise.reject(new Error("no loop yet"))),
+    };
+    api = await TestApi.start({ loop });
+    host = new LoopHost(api.store, createLogger({ level: "error" }), { resyncMs: 60_000, workers: 2, providers });
+    admin = await api.adminToken();
+    acme = await api.tenant("acme");
+    globex = await api.tenant("globex");
+    assert.equal((await api.call("POST", `${API}/apply`, { token: acme, body: `${app("acme", "a")}---\n${app("acme", "b")}` })).status, 200);
+  });
+  after(async () => {
+    await host?.stop();
+    await api.stop();
+  });
+
+  describe("POST /diff", () => {
+    it("shows a group its own changes, and stores nothing", async () => {
+      const answer = await api.call("POST", `${API}/diff`, { token: acme, body: { files: [{ name: "web.yaml", content: `${app("acme", "a", "  replicas: 3\n")}---\n${app("acme", "new")}` }] } });
+      assert.equal(answer.status, 200, answer.text);
+      const entries = (answer.body as { entries?: Array<{ title: string; isNew: boolean; specLines: string[] }> }).entries ?? [];
+      assert.deepEqual(entries.map((e) => [e.title, e.isNew]), [["app/acme/a", false], ["app/acme/new", true]]);
+      assert.ok(entries[0]?.specLines.includes("+   replicas: 3"), JSON.stringify(entries[0]));
+      assert.equal(api.store.get("App/acme/new"), undefined);
+    });
+
+    it("refuses another group's objects with 403: their stored spec is not shown", async () => {
+      const answer = await api.call("POST", `${API}/diff`, { token: globex, body: app("acme", "a", "  replicas: 3\n") });
+      assert.equal(answer.status, 403);
+      assert.ok(!answer.text.includes("example/web"), answer.text);
+    });
+
+    it("answers malformed and invalid input with a clear 4xx", async () => {
+      assert.equal((await api.call("POST", `${API}/diff`, { token: acme, body: "kind: App\n  bad: [indent", type: "application/yaml" })).status, 400);
+      assert.equal((await api.call("POST", `${API}/diff`, { token: acme, body: { files: "nope" } })).status, 400);
+      assert.equal((await api.call("POST", `${API}/diff`, { token: acme, body: "", type: "application/yaml" })).status, 400);
+      assert.equal((await api.call("POST", `${API}/diff`, { token: acme, body: "x", type: "text/html" })).status, 415);
+      const invalid = await api.call("POST", `${API}/diff`, { token: acme, body: app("acme", "a", "  replicas: -1\n") });
+      assert.equal(invalid.status, 422);
+      assert.match(invalid.body.details?.errors[0]?.field ?? "", /spec\.replicas/);
+      assert.equal((await api.call("POST", `${API}/diff`, { token: acme, body: app("nowhere", "a") })).status, 403);
+      assert.equal((await api.call("GET", `${API}/diff`, { token: acme })).status, 405);
+      assert.equal((await api.call("POST", `${API}/diff`, { body: app("acme", "a") })).status, 401);
+    });
+
+    it("answers 503 where no controllers run with the API", async () => {
+      const bare = await TestApi.start();
+      try {
+        const token = await bare.tenant("acme");
+        const answer = await bare.call("POST", `${API}/diff`, { token, body: app("acme", "a") });
+        assert.equal(answer.status, 503);
+        assert.match(answer.body.message ?? "", /no controllers/);
+      } finally {
+        await bare.stop();
+      }
+    });
+  });
+
+  describe("POST /sources/NAME/apply", () => {
+    it("applies a prune set, then deletes what it no longer defines", async () => {
+      const first = await api.call("POST", `${API}/sources/site/apply`, { token: acme, body: `${app("acme", "p1")}---\n${app("acme", "p2")}` });
+      assert.equal(first.status, 200, first.text);
+      assert.deepEqual(first.body.changes?.map((c) => c.action), ["created", "created"]);
+      const second = await api.call("POST", `${API}/sources/site/apply`, { token: acme, body: app("acme", "p1") });
+      assert.equal(second.status, 200, second.text);
+      assert.deepEqual((second.body as { pruned?: Array<{ display: string }> }).pruned?.map((c) => c.display), ["app/acme/p2"]);
+      const p2 = api.store.get("App/acme/p2");
+      assert.ok(!p2 || p2.metadata.deletionTimestamp, "pruned: deleting, or gone already (the loop runs)");
+      assert.equal(api.store.get("App/acme/a")?.metadata.deletionTimestamp, undefined, "what the set never applied stays");
+    });
+
+    it("keeps each group's sets apart: another group's set of the same name prunes nothing of it", async () => {
+      await api.call("POST", `${API}/sources/shared/apply`, { token: acme, body: app("acme", "s1") });
+      const other = await api.call("POST", `${API}/sources/shared/apply`, { token: globex, body: app("globex", "g1") });
+      assert.equal(other.status, 200, other.text);
+      assert.deepEqual((other.body as { pruned?: unknown[] }).pruned, []);
+      assert.equal(api.store.get("App/acme/s1")?.metadata.deletionTimestamp, undefined);
+      assert.equal((await api.call("POST", `${API}/sources/${encodeURIComponent("group:acme:shared")}/apply`, { token: admin, body: app("acme", "s1") })).status, 400);
+    });
+
+    it("refuses another group's manifests with 403, storing nothing", async () => {
+      const answer = await api.call("POST", `${API}/sources/steal/apply`, { token: globex, body: app("acme", "stolen") });
+      assert.equal(answer.status, 403);
+      assert.equal(api.store.get("App/acme/stolen"), undefined);
+      assert.equal(api.store.getSource("group:globex:steal"), undefined);
+    });
+
+    it("answers malformed input and a watched folder's name with a clear 4xx", async () => {
+      assert.equal((await api.call("POST", `${API}/sources/${encodeURIComponent("has space")}/apply`, { token: acme, body: app("acme", "x") })).status, 400);
+      assert.equal((await api.call("POST", `${API}/sources/${"n".repeat(600)}/apply`, { token: acme, body: app("acme", "x") })).status, 400);
+      assert.equal((await api.call("POST", `${API}/sources/%E0%A4%A/apply`, { token: acme, body: app("acme", "x") })).status, 400);
+      assert.equal((await api.call("POST", `${API}/sources/ok/apply`, { token: acme, body: "kind: [", type: "application/yaml" })).status, 400);
+      assert.equal((await api.call("GET", `${API}/sources/ok/apply`, { token: acme })).status, 405);
+      await api.store.saveSource({ name: "folder", paths: ["/srv/manifests"], kind: "watch", lastErrors: [], inventory: [], files: {} });
+      const watched = await api.call("POST", `${API}/sources/folder/apply`, { token: admin, body: app("acme", "x") });
+      assert.equal(watched.status, 409);
+      assert.equal(api.store.get("App/acme/x"), undefined);
+    });
+  });
+
+  describe("POST .../suspend, resume, reconcile", () => {
+    it("lets a group suspend, resume and reconcile its own apps", async () => {
+      const suspended = await api.call("POST", `${API}/groups/acme/apps/a/suspend`, { token: acme });
+      assert.equal(suspended.status, 200, suspended.text);
+      assert.equal(suspended.body.message, "App/acme/a suspended");
+      assert.equal(api.store.isSuspended("App/acme/a"), true);
+      assert.equal((await api.call("POST", `${API}/groups/acme/apps/a/resume`, { token: acme })).body.message, "App/acme/a resumed");
+      assert.equal(api.store.isSuspended("App/acme/a"), false);
+      assert.equal((await api.call("POST", `${API}/groups/acme/apps/a/reconcile`, { token: acme })).body.message, "App/acme/a queued for reconcile");
+    });
+
+    it("refuses another group's token with 403, whether the object exists or not", async () => {
+      assert.equal((await api.call("POST", `${API}/groups/acme/apps/a/suspend`, { token: globex })).status, 403);
+      assert.equal((await api.call("POST", `${API}/groups/acme/apps/nothing/suspend`, { token: globex })).status, 403);
+      assert.equal(api.store.isSuspended("App/acme/a"), false);
+      // A group's own Group and Quota are the admin's to control.
+      assert.equal((await api.call("POST", `${API}/groups/acme/suspend`, { token: acme })).status, 403);
+      assert.equal((await api.call("POST", `${API}/groups/acme/quotas/q/suspend`, { token: acme })).status, 403);
+      const byAdmin = await api.call("POST", `${API}/groups/acme/suspend`, { token: admin });
+      assert.equal(byAdmin.status, 200, byAdmin.text);
+      assert.equal((await api.call("POST", `${API}/groups/acme/resume`, { token: admin })).status, 200);
+    });
+
+    it("answers unknown objects, paths and methods with a clear 4xx", async () => {
+      assert.equal((await api.call("POST", `${API}/groups/acme/apps/nothing/suspend`, { token: acme })).status, 404);
+      assert.equal((await api.call("POST", `${API}/groups/acme/apps/a/explode`, { token: acme })).status, 404);
+      assert.equal((await api.call("POST", `${API}/groups/acme/widgets/a/suspend`, { token: acme })).status, 404);
+      assert.equal((await api.call("GET", `${API}/groups/acme/apps/a/suspend`, { token: acme })).status, 405);
+      assert.equal((await api.call("POST", `${API}/groups/acme/apps/%E0%A4%A/suspend`, { token: acme })).status, 400);
+    });
+
+    it("leaves sources to admins", async () => {
+      await api.store.saveSource({ name: "repo", paths: ["/srv/repo"], kind: "watch", lastErrors: [], inventory: [], files: {} });
+      assert.equal((await api.call("POST", `${API}/sources/repo/suspend`, { token: acme })).status, 403);
+      assert.equal(api.store.getSource("repo")?.suspended, undefined);
+      const answer = await api.call("POST", `${API}/sources/repo/suspend`, { token: admin });
+      assert.equal(answer.status, 200, answer.text);
+      assert.equal(answer.body.message, "source/repo suspended");
+      assert.equal((await api.call("POST", `${API}/sources/nothing/resume`, { token: admin })).status, 404);
+    });
+
+    it("is still serving after all of the above", async () => {
+      assert.equal((await api.call("GET", "/healthz")).status, 200);
+      assert.equal((await api.call("GET", `${API}/groups/acme/apps/a`, { token: acme })).status, 200);
+    });
+  });
+});
