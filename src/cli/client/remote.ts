@@ -59,8 +59,7 @@ export class RemoteClient implements ResourceClient {
   /** The files go as they are, so that errors name them. */
   async apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges> {
     const json = { files: readFiles(files) };
-    if (options.prune !== undefined) {
-      if (options.dryRun) throw new UsageError("--prune and --dry-run together are not available against a server");
+    if (options.prune !== undefined && !options.dryRun) {
       return this.api.request<AppliedChanges>("POST", `${API_PREFIX}/sources/${encodeURIComponent(options.prune)}/apply`, { json });
     }
     const { changes } = await this.api.request<{ changes: Change[] }>("POST", `${API_PREFIX}/apply${options.dryRun ? "?dryRun=true" : ""}`, { json });
@@ -105,6 +104,8 @@ export class RemoteClient implements ResourceClient {
     const reported = new Map<string, string>();
     const wanted = new Set(options.keys);
     const controller = new AbortController();
+    // A server that cannot be reached is retried until the wait is over.
+    options.signal.addEventListener("abort", () => controller.abort(), { once: true });
     let listed: () => void = () => undefined;
     const whole = new Promise<void>((resolve) => (listed = resolve));
     const watching = this.api.watch(`${API_PREFIX}/objects`, (line) => {

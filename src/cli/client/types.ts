@@ -79,6 +79,8 @@ export interface FollowOptions {
   readonly keys: readonly string[];
   readonly onChange: () => void;
   readonly onProgress: (p: Progress) => void;
+  /** The wait is over (timeout, Ctrl-C): stop trying to follow, even before the first listing. */
+  readonly signal: AbortSignal;
 }
 
 /** The objects as they are now, while a wait follows them. */

@@ -19,8 +19,12 @@ export interface WaitOptions {
  * last look at the objects, taken once following has stopped (a local loop ends its reconciles).
  */
 export async function waitUntil<T>(client: ResourceClient, options: WaitOptions, settled: (seen: Following) => boolean, last: (seen: Following) => T): Promise<{ verdict: WaitVerdict; last: T }> {
+  const over = new AbortController();
   let finish: (verdict: WaitVerdict) => void = () => undefined;
-  const verdict = new Promise<WaitVerdict>((resolve) => (finish = resolve));
+  const verdict = new Promise<WaitVerdict>((resolve) => (finish = (v) => {
+    over.abort();
+    resolve(v);
+  }));
   let seen: Following | undefined;
   const check = (): void => {
     if (seen && settled(seen)) finish("done");
@@ -31,7 +35,7 @@ export async function waitUntil<T>(client: ResourceClient, options: WaitOptions,
   process.once("SIGINT", interrupt);
   process.once("SIGTERM", interrupt);
   try {
-    seen = await client.follow({ runLoop: options.runLoop, keys: options.keys, onChange: check, onProgress: options.onProgress ?? (() => undefined) });
+    seen = await client.follow({ runLoop: options.runLoop, keys: options.keys, onChange: check, onProgress: options.onProgress ?? (() => undefined), signal: over.signal });
     check();
     const result = await verdict;
     const following = seen;
