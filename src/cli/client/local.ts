@@ -40,15 +40,21 @@ export class LocalClient implements ResourceClient {
     private readonly options: GlobalOptions,
     /** Another process holds the writer lock: changes go through its control socket. */
     private readonly held: boolean,
+    private readonly providers: ProviderRegistry,
   ) {}
 
-  static async open(options: GlobalOptions, mode: LocalOpenMode): Promise<LocalClient> {
+  /** `providers` replaces the real ones, for tests with a fake. */
+  static async open(options: GlobalOptions, mode: LocalOpenMode, providers?: ProviderRegistry): Promise<LocalClient> {
+    let store: Store;
+    let held = false;
     try {
-      return new LocalClient(await openStore(options, mode), options, false);
+      store = await openStore(options, mode);
     } catch (err) {
       if (!(err instanceof LockedError && mode.throughHolder)) throw err;
-      return new LocalClient(await openStore(options, { write: false, command: mode.command }), options, true);
+      store = await openStore(options, { write: false, command: mode.command });
+      held = true;
     }
+    return new LocalClient(store, options, held, providers ?? new ProviderRegistry({ instanceId: store.instanceId }));
   }
 
   async list(filter: ObjectFilter): Promise<Resource[]> {
@@ -95,7 +101,7 @@ export class LocalClient implements ResourceClient {
 
   async diff(files: ManifestFiles): Promise<readonly DiffEntry[]> {
     const manifests = loadManifests(files.paths, { recursive: files.recursive });
-    return planDiff(this.store, new ProviderRegistry({ instanceId: this.store.instanceId }), manifests);
+    return planDiff(this.store, this.providers, manifests);
   }
 
   async control(op: ControlOp, target: ControlTarget): Promise<string> {
@@ -125,7 +131,7 @@ export class LocalClient implements ResourceClient {
   async watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal): Promise<void> {
     let seen = new Map<string, Resource>();
     const refresh = async (): Promise<void> => {
-      await this.store.reload();
+      await this.reread();
       const now = new Map(this.store.list(filter).map((o) => [keyOf(o), o]));
       for (const [key, obj] of now) {
         const before = seen.get(key);
@@ -145,7 +151,7 @@ export class LocalClient implements ResourceClient {
 
   async follow(options: FollowOptions): Promise<Following> {
     if (!options.runLoop) return this.followFile(options);
-    const loop = startEmbedded(this.store, cliLogger(this.options), options.onProgress);
+    const loop = startEmbedded(this.store, cliLogger(this.options), options.onProgress, {}, this.providers);
     const attempted = new Set<string>();
     const reconciled = new Set<string>();
     const onReconciled = (key: string): void => {
@@ -178,7 +184,7 @@ export class LocalClient implements ResourceClient {
   /** Another process runs the loop: the file is read again every half second. */
   private followFile(options: FollowOptions): Following {
     const reread = oneAtATime(async () => {
-      await this.store.reload();
+      await this.reread();
       options.onChange();
     });
     const timer = setInterval(reread.run, 500);
@@ -191,6 +197,12 @@ export class LocalClient implements ResourceClient {
         await reread.idle();
       },
     };
+  }
+
+  /** The file as the process running the loop last wrote it; what this process changed is written first. */
+  private async reread(): Promise<void> {
+    await this.store.flush();
+    await this.store.reload();
   }
 
   /** The app's containers as the engine has them now; the last observed status if it cannot be reached. */

@@ -21,8 +21,8 @@ export class RemoteClient implements ResourceClient {
   readonly convergesLater = "the server goes on converging them";
   private readonly api: ApiClient;
 
-  constructor(server: string) {
-    this.api = new ApiClient(server);
+  constructor(server: string, env: NodeJS.ProcessEnv = process.env) {
+    this.api = new ApiClient(server, env);
   }
 
   async list(filter: ObjectFilter): Promise<Resource[]> {

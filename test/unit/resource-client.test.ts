@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LocalClient } from "../../src/cli/client/local.js";
+import { RemoteClient } from "../../src/cli/client/remote.js";
+import type { ResourceClient } from "../../src/cli/client/types.js";
+import { waitUntil } from "../../src/cli/client/wait.js";
+import { LoopHost } from "../../src/cli/host.js";
+import { AirloftError } from "../../src/errors.js";
+import { createLogger } from "../../src/log.js";
+import { ProviderRegistry } from "../../src/providers/registry.js";
+import { isReadyAt } from "../../src/resources/conditions.js";
+import { keyOf } from "../../src/resources/kinds.js";
+import type { Resource } from "../../src/resources/types.js";
+import { app, group, TestApi } from "../support/api.js";
+import { FakeProvider } from "../support/fake-provider.js";
+
+/**
+ * The contract every command relies on, run against both clients: the local state file with
+ * the loop in this process, and the API with its loop (a fake provider under each). Each case
+ * asks both the same and expects the same answer.
+ */
+describe("ResourceClient: the local state file and the API answer alike", function () {
+  this.timeout(30_000);
+  let dir: string;
+  let api: TestApi;
+  let host: LoopHost | undefined;
+  let clients: Array<{ name: string; client: ResourceClient }>;
+  const files = (...names: string[]) => ({ paths: names.map((n) => join(dir, n)), recursive: false });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "airloft-clients-"));
+    const remoteProviders = new ProviderRegistry({ instanceId: "r", docker: new FakeProvider() });
+    api = await TestApi.start({ loop: { providers: remoteProviders, control: (req) => (host ? host.control(req) : Promise.reject(new Error("no loop"))) } });
+    host = new LoopHost(api.store, createLogger({ level: "error" }), { resyncMs: 60_000, workers: 2, providers: remoteProviders });
+    const local = await LocalClient.open({ state: join(dir, "state.json") }, { write: true, command: "test" }, new ProviderRegistry({ instanceId: "l", docker: new FakeProvider() }));
+    const remote = new RemoteClient(api.url, { AIRLOFT_TOKEN: await api.adminToken() });
+    clients = [{ name: "local", client: local }, { name: "remote", client: remote }];
+    writeFileSync(join(dir, "group.yaml"), group("acme"));
+    writeFileSync(join(dir, "web.yaml"), app("acme", "web"));
+    writeFileSync(join(dir, "web-2.yaml"), app("acme", "web", "  replicas: 2\n"));
+    mkdirSync(join(dir, "set-1"));
+    writeFileSync(join(dir, "set-1", "web.yaml"), app("acme", "web"));
+    writeFileSync(join(dir, "set-1", "extra.yaml"), app("acme", "extra"));
+  });
+  after(async () => {
+    for (const { client } of clients ?? []) await client.close();
+    await host?.stop();
+    await api?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Asks each client, and checks that both answered the same. */
+  async function same<T>(ask: (client: ResourceClient) => Promise<T>): Promise<T> {
+    const [local, remote] = await Promise.all(clients.map(({ client }) => ask(client)));
+    assert.deepEqual(remote, local);
+    return local as T;
+  }
+  const changes = (c: { changes: readonly { display: string; action: string }[]; pruned: readonly { display: string; action: string }[] }) =>
+    [...c.changes, ...c.pruned].map((x) => `${x.display} ${x.action}`);
+  const ready = (client: ResourceClient, keys: string[]) => waitUntil(client, { keys, runLoop: true, timeout: "10s" },
+    (seen) => keys.every((k) => { const o = seen.get(k); return o !== undefined && isReadyAt(o) && seen.reconciled(k); }), () => undefined);
+
+  it("applies, and follows until Ready", async () => {
+    assert.deepEqual(await same(async (c) => changes(await c.apply(files("group.yaml", "web.yaml"), {}))), ["group/acme created", "app/acme/web created"]);
+    assert.deepEqual(await same(async (c) => (await ready(c, ["Group//acme", "App/acme/web"])).verdict), "done");
+    assert.deepEqual(await same(async (c) => changes(await c.apply(files("web-2.yaml"), { dryRun: true }))), ["app/acme/web configured"]);
+  });
+
+  it("lists, finds, and says NotFound alike", async () => {
+    await same(async (c) => (await c.list({ kind: "App" })).map(keyOf));
+    await same(async (c) => (await c.list({ group: "acme" })).map(keyOf));
+    assert.equal(await same(async (c) => keyOf(await c.find({ kind: "App", name: "web", group: undefined }))), "App/acme/web");
+    const codeOf = (answer: Promise<unknown>): Promise<string> => answer.then(() => "found", (err: AirloftError) => err.code);
+    assert.equal(await same((c) => codeOf(c.find({ kind: "App", name: "nothing", group: undefined }))), "NotFound");
+    assert.equal(await same((c) => codeOf(c.find({ kind: "App", name: "nothing", group: "acme" }))), "NotFound");
+  });
+
+  it("diffs alike", async () => {
+    const entries = await same((c) => c.diff(files("web-2.yaml")));
+    assert.deepEqual(entries.map((e) => e.title), ["app/acme/web"]);
+    assert.deepEqual(await same((c) => c.diff(files("web.yaml"))), []);
+  });
+
+  it("suspends and resumes alike", async () => {
+    const target = { ref: { kind: "App" as const, name: "web", group: undefined } };
+    assert.equal(await same((c) => c.control("suspend", target)), "App/acme/web suspended");
+    assert.equal(await same((c) => c.control("resume", target)), "App/acme/web resumed");
+  });
+
+  it("applies a prune set, then prunes what it no longer defines", async () => {
+    assert.deepEqual(await same(async (c) => changes(await c.apply({ paths: [join(dir, "set-1")], recursive: false }, { prune: "set" }))), ["app/acme/extra created", "app/acme/web unchanged"]);
+    rmSync(join(dir, "set-1", "extra.yaml"));
+    assert.deepEqual(await same(async (c) => changes(await c.apply({ paths: [join(dir, "set-1")], recursive: false }, { prune: "set" }))), ["app/acme/web unchanged", "app/acme/extra deleted"]);
+  });
+
+  it("watches alike: the rows now first", async () => {
+    await same(async (c) => {
+      const seen: string[] = [];
+      const stop = new AbortController();
+      await c.watch({ kind: "App" }, (type, obj: Resource) => {
+        seen.push(`${type} ${keyOf(obj)}`);
+        if (seen.some((s) => s.includes("web"))) stop.abort();
+      }, stop.signal);
+      return seen.filter((s) => s.includes("web"));
+    });
+  });
+
+  it("deletes, and follows until gone", async () => {
+    const target = { object: { kind: "App" as const, metadata: { name: "web", group: "acme" } }, missingOk: false };
+    assert.deepEqual(await same(async (c) => (await c.delete([target], { cascade: false })).map((x) => x.display)), ["app/acme/web"]);
+    await same(async (c) => (await waitUntil(c, { keys: ["App/acme/web"], runLoop: true, timeout: "10s" }, (seen) => !seen.get("App/acme/web"), () => undefined)).verdict);
+    const gone = { ...target, missingOk: true };
+    assert.deepEqual(await same(async (c) => (await c.delete([gone], { cascade: false })).length), 0);
+  });
+});
