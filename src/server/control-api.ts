@@ -51,6 +51,7 @@ const TENANT_SOURCE_PREFIX = "group:";
  *   POST /sources/NAME/{suspend,resume,reconcile}
  *   POST /groups/G/{suspend,resume,reconcile}
  *   POST /groups/G/PLURAL/NAME/{suspend,resume,reconcile}
+ *   GET  /groups/G/control, /groups/G/PLURAL/NAME/control    -> { suspended, source? }
  */
 export class ControlApi {
   /** Prune applies one at a time: each reads and rewrites its set's inventory. */
@@ -66,12 +67,12 @@ export class ControlApi {
     else if (segments.length === 3 && first === "sources" && second !== undefined && third === "apply") await this.pruneApply(call, method, second);
     else if (segments.length === 3 && first === "sources" && second !== undefined && third !== undefined && OPS.has(third)) {
       await this.controlSource(call, method, third as ControlOp, second);
-    } else if (segments.length === 3 && first === "groups" && second !== undefined && third !== undefined && OPS.has(third)) {
-      await this.controlObject(call, method, third as ControlOp, "Group", second, second);
-    } else if (segments.length === 5 && first === "groups" && second !== undefined && fourth !== undefined && fifth !== undefined && OPS.has(fifth)) {
+    } else if (segments.length === 3 && first === "groups" && second !== undefined && third !== undefined && isObjectVerb(third)) {
+      await this.object(call, method, third, "Group", second, second);
+    } else if (segments.length === 5 && first === "groups" && second !== undefined && fourth !== undefined && fifth !== undefined && isObjectVerb(fifth)) {
       const kind = third && third !== PLURAL.Group ? kindOfPlural(third) : undefined;
       if (!kind) return false;
-      await this.controlObject(call, method, fifth as ControlOp, kind, second, fourth);
+      await this.object(call, method, fifth, kind, second, fourth);
     } else return false;
     return true;
   }
@@ -136,14 +137,26 @@ export class ControlApi {
     await this.send(call, op, `source/${name}`);
   }
 
-  /** Another group's objects are refused before they are even looked up. */
-  private async controlObject(call: ControlCall, method: string, op: ControlOp, kind: Kind, group: string, name: string): Promise<void> {
-    if (method !== "POST") throw methodNotAllowed(method);
+  /**
+   * POST an op, or GET whether the object is suspended and which set applied it. Another
+   * group's objects are refused before they are even looked up.
+   */
+  private async object(call: ControlCall, method: string, verb: ControlOp | "control", kind: Kind, group: string, name: string): Promise<void> {
     const ref = { kind, metadata: kind === "Group" ? { name } : { name, group } };
-    assertCanWrite(call.principal, ref);
     const key = objectKey(kind, kind === "Group" ? "" : group, name);
-    if (!this.options.store.get(key)) throw new NotFoundError(`${displayName(ref)} not found`);
-    await this.send(call, op, key);
+    const { store } = this.options;
+    if (verb === "control") {
+      if (method !== "GET") throw methodNotAllowed(method);
+      assertCanSeeGroup(call.principal, tenantOf(ref));
+      if (!store.get(key)) throw new NotFoundError(`${displayName(ref)} not found`);
+      const source = this.shownSource(call.principal, store.sourceOf(key));
+      sendJson(call.res, 200, { suspended: store.isSuspended(key), ...(source !== undefined ? { source } : {}) });
+      return;
+    }
+    if (method !== "POST") throw methodNotAllowed(method);
+    assertCanWrite(call.principal, ref);
+    if (!store.get(key)) throw new NotFoundError(`${displayName(ref)} not found`);
+    await this.send(call, verb, key);
   }
 
   private async send(call: ControlCall, op: ControlOp, target: string): Promise<void> {
@@ -157,6 +170,13 @@ export class ControlApi {
     return this.options.loop;
   }
 
+  /** A group sees the names of its own sets only, as it named them. */
+  private shownSource(principal: Principal, stored: string | undefined): string | undefined {
+    if (stored === undefined || principal.kind === "admin") return stored;
+    const own = `${TENANT_SOURCE_PREFIX}${principal.name}:`;
+    return stored.startsWith(own) ? stored.slice(own.length) : undefined;
+  }
+
   /** A group's set NAME is stored as "group:G:NAME"; an admin's under its own name, which may not look like one. */
   private sourceName(principal: Principal, name: string): string {
     if (!SOURCE_NAME.test(name)) throw new ApiError(400, "BadRequest", "a source's name is 1 to 512 printable characters, without spaces");
@@ -164,6 +184,10 @@ export class ControlApi {
     if (name.startsWith(TENANT_SOURCE_PREFIX)) throw new ApiError(400, "BadRequest", `source names starting with ${TENANT_SOURCE_PREFIX} are the groups' own`);
     return name;
   }
+}
+
+function isObjectVerb(word: string): word is ControlOp | "control" {
+  return word === "control" || OPS.has(word);
 }
 
 function mayChange(principal: Principal, obj: Resource): boolean {

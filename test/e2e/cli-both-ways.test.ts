@@ -85,6 +85,7 @@ const CASES: readonly Case[] = [
     stderr: () => [/timed out waiting for condition=Stalled=True on app\/web/],
   },
   { name: "suspend", args: () => ["suspend", "app/web"], code: 0, stdout: (g) => [new RegExp(`^App/${g}/web suspended$`, "m")] },
+  { name: "describe says so", args: () => ["describe", "app/web"], code: 0, stdout: () => [/^Suspended:\s+yes/m] },
   { name: "resume", args: () => ["resume", "app/web"], code: 0, stdout: (g) => [new RegExp(`^App/${g}/web resumed$`, "m")] },
   { name: "reconcile, through the running loop", args: () => ["reconcile", "app/web"], code: 0, stdout: (g) => [new RegExp(`^App/${g}/web queued for reconcile$`, "m")], withController: true },
   {
@@ -106,6 +107,7 @@ const CASES: readonly Case[] = [
     stdout: (g) => [new RegExp(`^app/${g}/extra deleted \\(pruned\\)$`, "m")],
     check: (r, g) => assert.doesNotMatch(r.stdout, new RegExp(`^app/${g}/web deleted`, "m")),
   },
+  { name: "describe names the set", args: () => ["describe", "app/web"], code: 0, stdout: () => [/^Source:\s+set$/m] },
   { name: "get of a pruned object: not found", args: (g) => ["get", `app/${g}/extra`], code: 2, stderr: () => [/not found/] },
   { name: "delete waits until the object is gone", args: () => ["delete", "app/web"], code: 0, stdout: (g) => [new RegExp(`^app/${g}/web deleted$`, "m")] },
   { name: "wait --for delete of what is gone", args: (g) => ["wait", `app/${g}/web`, "--for", "delete"], code: 0 },

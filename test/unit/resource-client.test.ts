@@ -86,6 +86,8 @@ describe("ResourceClient: the local state file and the API answer alike", functi
   it("suspends and resumes alike", async () => {
     const target = { ref: { kind: "App" as const, name: "web", group: undefined } };
     assert.equal(await same((c) => c.control("suspend", target)), "App/acme/web suspended");
+    const suspended = async (c: ResourceClient) => (await c.details(await c.find(target.ref))).suspended;
+    assert.equal(await same(suspended), true);
     assert.equal(await same((c) => c.control("resume", target)), "App/acme/web resumed");
   });
 
@@ -93,6 +95,7 @@ describe("ResourceClient: the local state file and the API answer alike", functi
     assert.deepEqual(await same(async (c) => changes(await c.apply({ paths: [join(dir, "set-1")], recursive: false }, { prune: "set" }))), ["app/acme/extra created", "app/acme/web unchanged"]);
     rmSync(join(dir, "set-1", "extra.yaml"));
     assert.deepEqual(await same(async (c) => changes(await c.apply({ paths: [join(dir, "set-1")], recursive: false }, { prune: "set" }))), ["app/acme/web unchanged", "app/acme/extra deleted"]);
+    assert.equal(await same(async (c) => (await c.details(await c.find({ kind: "App", name: "web", group: "acme" }))).source), "set");
   });
 
   it("watches alike: the rows now first", async () => {

@@ -160,6 +160,27 @@ describe("API server: diff, prune sets and control of objects", function () {
       assert.equal((await api.call("POST", `${API}/sources/nothing/resume`, { token: admin })).status, 404);
     });
 
+    it("tells whether an object is suspended and which set applied it, to its own group only", async () => {
+      await api.call("POST", `${API}/groups/acme/apps/p1/suspend`, { token: acme });
+      const own = await api.call("GET", `${API}/groups/acme/apps/p1/control`, { token: acme });
+      assert.equal(own.status, 200, own.text);
+      assert.deepEqual(own.body, { suspended: true, source: "site" });
+      const byAdmin = await api.call("GET", `${API}/groups/acme/apps/p1/control`, { token: admin });
+      assert.deepEqual(byAdmin.body, { suspended: true, source: "group:acme:site" });
+      assert.deepEqual((await api.call("GET", `${API}/groups/acme/control`, { token: acme })).body, { suspended: false });
+      assert.equal((await api.call("GET", `${API}/groups/acme/apps/p1/control`, { token: globex })).status, 403);
+      assert.equal((await api.call("GET", `${API}/groups/acme/apps/nothing/control`, { token: globex })).status, 403);
+      assert.equal((await api.call("GET", `${API}/groups/acme/apps/nothing/control`, { token: acme })).status, 404);
+      assert.equal((await api.call("POST", `${API}/groups/acme/apps/p1/control`, { token: acme })).status, 405);
+      await api.call("POST", `${API}/groups/acme/apps/p1/resume`, { token: acme });
+    });
+
+    it("does not show a group the name of a set it did not apply", async () => {
+      await api.call("POST", `${API}/sources/admins-set/apply`, { token: admin, body: app("acme", "managed") });
+      const answer = await api.call("GET", `${API}/groups/acme/apps/managed/control`, { token: acme });
+      assert.deepEqual(answer.body, { suspended: false });
+    });
+
     it("is still serving after all of the above", async () => {
       assert.equal((await api.call("GET", "/healthz")).status, 200);
       assert.equal((await api.call("GET", `${API}/groups/acme/apps/a`, { token: acme })).status, 200);

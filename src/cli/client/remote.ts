@@ -52,8 +52,12 @@ export class RemoteClient implements ResourceClient {
 
   /** The replicas as the server last observed them: the engine is the server's, not this machine's. */
   async details(obj: Resource): Promise<DescribeExtras> {
-    const { items } = await this.api.request<{ items: StoredEvent[] }>("GET", `${apiPath(obj)}/events`);
-    return { events: items, replicas: obj.kind === "App" ? instanceTable(obj, "Replicas (last observed)") : [] };
+    const [{ items }, control] = await Promise.all([
+      this.api.request<{ items: StoredEvent[] }>("GET", `${apiPath(obj)}/events`),
+      this.api.request<{ suspended: boolean; source?: string }>("GET", `${apiPath(obj)}/control`),
+    ]);
+    const replicas = obj.kind === "App" ? instanceTable(obj, "Replicas (last observed)") : [];
+    return { events: items, replicas, suspended: control.suspended, ...(control.source !== undefined ? { source: control.source } : {}) };
   }
 
   /** The files go as they are, so that errors name them. */
@@ -107,7 +111,7 @@ export class RemoteClient implements ResourceClient {
     // A server that cannot be reached is retried until the wait is over.
     options.signal.addEventListener("abort", () => controller.abort(), { once: true });
     let listed: () => void = () => undefined;
-    const whole = new Promise<void>((resolve) => (listed = resolve));
+    const listing = new Promise<void>((resolve) => (listed = resolve));
     const watching = this.api.watch(`${API_PREFIX}/objects`, (line) => {
       if (line.type === "BOOKMARK") listed();
       else if (line.object) {
@@ -118,10 +122,10 @@ export class RemoteClient implements ResourceClient {
       }
       options.onChange();
     }, controller.signal);
-    await Promise.race([whole, watching]);
+    await Promise.race([listing, watching]);
     return {
       get: (key) => latest.get(key),
-      // The server's loop runs all along: what it last wrote is current.
+      // The server's loop runs all along: its verdict on the current generation is current.
       attempted: () => true,
       reconciled: () => true,
       stop: async () => {

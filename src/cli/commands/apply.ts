@@ -65,7 +65,13 @@ function finished(seen: Following, key: string, deleting: ReadonlySet<string>): 
   const obj = seen.get(key);
   if (!obj) return true;
   if (deleting.has(key)) return false;
-  const failedNow = (o: Resource): boolean => seen.attempted(keyOf(o)) && (isStalledAt(o) || UNREACHABLE_REASONS.has(getCondition(o.status, "Ready")?.reason ?? ""));
+  const failedNow = (o: Resource): boolean => seen.attempted(keyOf(o)) && (isStalledAt(o) || unreachableAt(o));
   const group = obj.metadata.group ? seen.get(objectKey("Group", "", obj.metadata.group)) : undefined;
   return (isReadyAt(obj) && seen.reconciled(key)) || failedNow(obj) || (group !== undefined && failedNow(group));
+}
+
+/** Ready=False for want of the provider, at the current generation (not a verdict on an older spec). */
+function unreachableAt(o: Resource): boolean {
+  const ready = getCondition(o.status, "Ready");
+  return ready !== undefined && UNREACHABLE_REASONS.has(ready.reason) && ready.observedGeneration === o.metadata.generation;
 }
