@@ -18,7 +18,12 @@ const OPS: ReadonlySet<string> = new Set<ControlOp>(["suspend", "resume", "recon
 export interface LoopAccess {
   readonly providers: ProviderRegistry;
   /** `target` is an object key ("App/acme/web") or "source/NAME". */
-  control(req: { readonly op: ControlOp; readonly target: string }): Promise<{ readonly ok: boolean; readonly message: string }>;
+  control(req: { readonly op: ControlOp; readonly target: string }): Promise<ControlAnswer>;
+}
+
+export interface ControlAnswer {
+  readonly ok: boolean;
+  readonly message: string;
 }
 
 export interface ControlCall {
@@ -61,16 +66,17 @@ export class ControlApi {
 
   /** Routes a path below API_PREFIX; false when no route matches. */
   async handle(call: ControlCall, segments: readonly string[]): Promise<boolean> {
-    const [first, second, third, fourth, fifth] = segments;
     const method = call.req.method ?? "GET";
+    const [first, second = "", third = "", fourth = "", fifth = ""] = segments;
     if (segments.length === 1 && first === "diff") await this.diff(call, method);
-    else if (segments.length === 3 && first === "sources" && second !== undefined && third === "apply") await this.pruneApply(call, method, second);
-    else if (segments.length === 3 && first === "sources" && second !== undefined && third !== undefined && OPS.has(third)) {
-      await this.controlSource(call, method, third as ControlOp, second);
-    } else if (segments.length === 3 && first === "groups" && second !== undefined && third !== undefined && isObjectVerb(third)) {
+    else if (segments.length === 3 && first === "sources" && third === "apply") {
+      await this.pruneApply(call, method, second);
+    } else if (segments.length === 3 && first === "sources" && isOp(third)) {
+      await this.controlSource(call, method, third, second);
+    } else if (segments.length === 3 && first === "groups" && isObjectVerb(third)) {
       await this.object(call, method, third, "Group", second, second);
-    } else if (segments.length === 5 && first === "groups" && second !== undefined && fourth !== undefined && fifth !== undefined && isObjectVerb(fifth)) {
-      const kind = third && third !== PLURAL.Group ? kindOfPlural(third) : undefined;
+    } else if (segments.length === 5 && first === "groups" && isObjectVerb(fifth)) {
+      const kind = third !== PLURAL.Group ? kindOfPlural(third) : undefined;
       if (!kind) return false;
       await this.object(call, method, fifth, kind, second, fourth);
     } else return false;
@@ -102,18 +108,21 @@ export class ControlApi {
     sendJson(call.res, 200, await run);
   }
 
-  private async applySet(principal: Principal, name: string, manifests: readonly LoadedManifest[]): Promise<{ changes: Change[]; pruned: Change[] }> {
+  private async applySet(principal: Principal, name: string, manifests: readonly LoadedManifest[],
+  ): Promise<{ changes: Change[]; pruned: Change[] }> {
     const { store } = this.options;
     const previous = store.getSource(name);
-    if (previous && previous.kind !== "apply") throw new ApiError(409, "Conflict", `source ${name} is a watched folder, not a prune set`);
+    if (previous && previous.kind !== "apply") {
+      throw new ApiError(409, "Conflict", `source ${name} is a watched folder, not a prune set`);
+    }
     const changes = await store.apply(manifests);
     const wanted = new Set(manifests.map((m) => keyOf(m.object)));
     const pruned: Change[] = [];
     // As a folder's sync prunes (src/gitops/sync.ts): never what opted out, never what is already going.
     for (const key of (previous?.inventory ?? []).filter((k) => !wanted.has(k))) {
       const obj = store.get(key);
-      if (!obj || obj.metadata.deletionTimestamp || obj.metadata.annotations?.[PRUNE_ANNOTATION] === "disabled") continue;
-      if (!mayChange(principal, obj)) continue;
+      if (!obj || obj.metadata.deletionTimestamp || !mayChange(principal, obj)) continue;
+      if (obj.metadata.annotations?.[PRUNE_ANNOTATION] === "disabled") continue;
       pruned.push(await store.markDeleted(key));
     }
     const record: SourceRecord = {
@@ -141,7 +150,9 @@ export class ControlApi {
    * POST an op, or GET whether the object is suspended and which set applied it. Another
    * group's objects are refused before they are even looked up.
    */
-  private async object(call: ControlCall, method: string, verb: ControlOp | "control", kind: Kind, group: string, name: string): Promise<void> {
+  private async object(
+    call: ControlCall, method: string, verb: ControlOp | "control", kind: Kind, group: string, name: string,
+  ): Promise<void> {
     const ref = { kind, metadata: kind === "Group" ? { name } : { name, group } };
     const key = objectKey(kind, kind === "Group" ? "" : group, name);
     const { store } = this.options;
@@ -179,15 +190,23 @@ export class ControlApi {
 
   /** A group's set NAME is stored as "group:G:NAME"; an admin's under its own name, which may not look like one. */
   private sourceName(principal: Principal, name: string): string {
-    if (!SOURCE_NAME.test(name)) throw new ApiError(400, "BadRequest", "a source's name is 1 to 512 printable characters, without spaces");
+    if (!SOURCE_NAME.test(name)) {
+      throw new ApiError(400, "BadRequest", "a source's name is 1 to 512 printable characters, without spaces");
+    }
     if (principal.kind === "group") return `${TENANT_SOURCE_PREFIX}${principal.name}:${name}`;
-    if (name.startsWith(TENANT_SOURCE_PREFIX)) throw new ApiError(400, "BadRequest", `source names starting with ${TENANT_SOURCE_PREFIX} are the groups' own`);
+    if (name.startsWith(TENANT_SOURCE_PREFIX)) {
+      throw new ApiError(400, "BadRequest", `source names starting with ${TENANT_SOURCE_PREFIX} are the groups' own`);
+    }
     return name;
   }
 }
 
+function isOp(word: string): word is ControlOp {
+  return OPS.has(word);
+}
+
 function isObjectVerb(word: string): word is ControlOp | "control" {
-  return word === "control" || OPS.has(word);
+  return word === "control" || isOp(word);
 }
 
 function mayChange(principal: Principal, obj: Resource): boolean {

@@ -3,7 +3,7 @@ import { stringify } from "yaml";
 import { resolveBindings } from "../controllers/bindings.js";
 import { errorMessage } from "../errors.js";
 import type { ProviderRegistry } from "../providers/registry.js";
-import { keyOf, objectKey } from "../resources/kinds.js";
+import { displayName, keyOf, objectKey } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import type { Resource } from "../resources/types.js";
 import type { Store } from "../store/store.js";
@@ -24,13 +24,15 @@ export interface DiffEntry {
  * for the local `diff` and the server's: one entry per object that would change. Admits the
  * manifests first (an unknown group or a stale resourceVersion is an error, as for apply).
  */
-export async function planDiff(store: Store, providers: ProviderRegistry, manifests: readonly LoadedManifest[]): Promise<DiffEntry[]> {
+export async function planDiff(store: Store, providers: ProviderRegistry, manifests: readonly LoadedManifest[],
+): Promise<DiffEntry[]> {
   store.admit(manifests);
   const entries: DiffEntry[] = [];
   for (const { object } of manifests) {
     const existing = store.get(keyOf(object));
-    const title = `${object.kind.toLowerCase()}/${object.metadata.group ? `${object.metadata.group}/` : ""}${object.metadata.name}`;
-    const same = existing && isDeepStrictEqual(existing.spec, object.spec) && isDeepStrictEqual(existing.metadata.labels, object.metadata.labels)
+    const title = displayName(object);
+    const same = existing && isDeepStrictEqual(existing.spec, object.spec)
+      && isDeepStrictEqual(existing.metadata.labels, object.metadata.labels)
       && isDeepStrictEqual(existing.metadata.annotations, object.metadata.annotations);
     const specLines = same ? [] : lineDiff(userView(existing), userView(object)).filter((l) => !l.startsWith("  "));
     const operations = await plannedOperations(object, store, providers, manifests.map((m) => m.object));
@@ -76,7 +78,9 @@ function userView(obj: Resource | undefined): string {
   return stringify({ metadata: { labels, annotations }, spec: obj.spec }).trimEnd();
 }
 
-async function plannedOperations(object: Resource, store: Store, providers: ProviderRegistry, applied: readonly Resource[]): Promise<string[]> {
+async function plannedOperations(
+  object: Resource, store: Store, providers: ProviderRegistry, applied: readonly Resource[],
+): Promise<string[]> {
   if (object.kind !== "App") return [];
   const groupKey = objectKey("Group", "", object.metadata.group ?? "");
   const group = applied.find((o) => keyOf(o) === groupKey) ?? store.get(groupKey);

@@ -36,7 +36,8 @@ interface Case {
   readonly withController?: boolean;
 }
 
-const group = (g: string): string => `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: ${g}\nspec:\n  provider: docker\n`;
+const group = (g: string): string =>
+  `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: ${g}\nspec:\n  provider: docker\n`;
 const app = (g: string, name: string, replicas: number): string => `apiVersion: airloft.dev/v1alpha1
 kind: App
 metadata:
@@ -53,41 +54,91 @@ spec:
     intervalSeconds: 1
 `;
 
+/** A whole line of output; `pattern` is a regular expression's source. */
+const line = (pattern: string): RegExp => new RegExp(`^${pattern}$`, "m");
+
 const CASES: readonly Case[] = [
   {
     name: "apply creates and waits until Ready",
     args: () => ["apply", "-f", "group.yaml", "-f", "web.yaml"],
     code: 0,
-    stdout: (g) => [new RegExp(`^group/${g} created$`, "m"), new RegExp(`^app/${g}/web created$`, "m"), new RegExp(`✓ app/${g}/web ready: 1/1 replicas ready`)],
+    stdout: (g) => [
+      line(`group/${g} created`),
+      line(`app/${g}/web created`),
+      new RegExp(`✓ app/${g}/web ready: 1/1 replicas ready`),
+    ],
   },
-  { name: "apply again changes nothing", args: () => ["apply", "-f", "web.yaml"], code: 0, stdout: (g) => [new RegExp(`^app/${g}/web unchanged$`, "m")] },
-  { name: "apply --dry-run shows the change and stores nothing", args: () => ["apply", "-f", "web-2.yaml", "--dry-run"], code: 0, stdout: (g) => [new RegExp(`^app/${g}/web configured \\(dry run\\)$`, "m")] },
+  {
+    name: "apply again changes nothing",
+    args: () => ["apply", "-f", "web.yaml"],
+    code: 0,
+    stdout: (g) => [line(`app/${g}/web unchanged`)],
+  },
+  {
+    name: "apply --dry-run shows the change and stores nothing",
+    args: () => ["apply", "-f", "web-2.yaml", "--dry-run"],
+    code: 0,
+    stdout: (g) => [line(`app/${g}/web configured \\(dry run\\)`)],
+  },
   {
     name: "diff shows spec changes and planned operations, exit 1",
     args: () => ["diff", "-f", "web-2.yaml"],
     code: 1,
-    stdout: (g) => [new RegExp(`^app/${g}/web$`, "m"), /^\s+-\s+replicas: 1$/m, /^\s+\+\s+replicas: 2$/m, new RegExp(`~ app:${g}/web:1 create \\(missing\\)`)],
+    stdout: (g) => [
+      line(`app/${g}/web`),
+      /^\s+-\s+replicas: 1$/m,
+      /^\s+\+\s+replicas: 2$/m,
+      new RegExp(`~ app:${g}/web:1 create \\(missing\\)`),
+    ],
   },
-  { name: "diff of what is applied: no changes, exit 0", args: () => ["diff", "-f", "web.yaml"], code: 0, stdout: () => [/^no changes$/m] },
-  { name: "get lists the objects", args: () => ["get"], code: 0, stdout: (g) => [/^KIND\s+GROUP\s+NAME\s+READY\s+REASON\s+AGE$/m, new RegExp(`^app\\s+${g}\\s+web\\s+True\\s+Converged`, "m")] },
+  {
+    name: "diff of what is applied: no changes, exit 0",
+    args: () => ["diff", "-f", "web.yaml"],
+    code: 0,
+    stdout: () => [/^no changes$/m],
+  },
+  {
+    name: "get lists the objects",
+    args: () => ["get"],
+    code: 0,
+    stdout: (g) => [
+      /^KIND\s+GROUP\s+NAME\s+READY\s+REASON\s+AGE$/m, new RegExp(`^app\\s+${g}\\s+web\\s+True\\s+Converged`, "m"),
+    ],
+  },
   {
     name: "get -o json of one object",
     args: () => ["get", "app/web", "-o", "json"],
     code: 0,
     check: (r) => assert.equal((JSON.parse(r.stdout) as App).status?.readyReplicas, 1),
   },
-  { name: "describe", args: () => ["describe", "app/web"], code: 0, stdout: () => [/^Kind:\s+App$/m, /^Replicas:\s+1 ready/m, /Created\s+created by apply/] },
-  { name: "wait for Ready", args: () => ["wait", "app/web", "--for", "condition=Ready", "--timeout", "30s"], code: 0, stdout: () => [/^app\/web condition met$/m] },
+  {
+    name: "describe",
+    args: () => ["describe", "app/web"],
+    code: 0,
+    stdout: () => [/^Kind:\s+App$/m, /^Replicas:\s+1 ready/m, /Created\s+created by apply/],
+  },
+  {
+    name: "wait for Ready",
+    args: () => ["wait", "app/web", "--for", "condition=Ready", "--timeout", "30s"],
+    code: 0,
+    stdout: () => [/^app\/web condition met$/m],
+  },
   {
     name: "wait that times out",
     args: () => ["wait", "app/web", "--for", "condition=Stalled=True", "--timeout", "1s"],
     code: 1,
     stderr: () => [/timed out waiting for condition=Stalled=True on app\/web/],
   },
-  { name: "suspend", args: () => ["suspend", "app/web"], code: 0, stdout: (g) => [new RegExp(`^App/${g}/web suspended$`, "m")] },
+  { name: "suspend", args: () => ["suspend", "app/web"], code: 0, stdout: (g) => [line(`App/${g}/web suspended`)] },
   { name: "describe says so", args: () => ["describe", "app/web"], code: 0, stdout: () => [/^Suspended:\s+yes/m] },
-  { name: "resume", args: () => ["resume", "app/web"], code: 0, stdout: (g) => [new RegExp(`^App/${g}/web resumed$`, "m")] },
-  { name: "reconcile, through the running loop", args: () => ["reconcile", "app/web"], code: 0, stdout: (g) => [new RegExp(`^App/${g}/web queued for reconcile$`, "m")], withController: true },
+  { name: "resume", args: () => ["resume", "app/web"], code: 0, stdout: (g) => [line(`App/${g}/web resumed`)] },
+  {
+    name: "reconcile, through the running loop",
+    args: () => ["reconcile", "app/web"],
+    code: 0,
+    stdout: (g) => [line(`App/${g}/web queued for reconcile`)],
+    withController: true,
+  },
   {
     name: "get --watch prints the rows, then the changes",
     args: () => ["get", "app", "--watch", "-o", "json"],
@@ -98,20 +149,35 @@ const CASES: readonly Case[] = [
     name: "apply --prune applies a set",
     args: () => ["apply", "-f", "set-1", "--prune", "--source", "set"],
     code: 0,
-    stdout: (g) => [new RegExp(`^app/${g}/web unchanged$`, "m"), new RegExp(`^app/${g}/extra created$`, "m")],
+    stdout: (g) => [line(`app/${g}/web unchanged`), line(`app/${g}/extra created`)],
   },
   {
     name: "apply --prune deletes what the set no longer defines, and waits until it is gone",
     args: () => ["apply", "-f", "set-2", "--prune", "--source", "set"],
     code: 0,
-    stdout: (g) => [new RegExp(`^app/${g}/extra deleted \\(pruned\\)$`, "m")],
+    stdout: (g) => [line(`app/${g}/extra deleted \\(pruned\\)`)],
     check: (r, g) => assert.doesNotMatch(r.stdout, new RegExp(`^app/${g}/web deleted`, "m")),
   },
   { name: "describe names the set", args: () => ["describe", "app/web"], code: 0, stdout: () => [/^Source:\s+set$/m] },
-  { name: "get of a pruned object: not found", args: (g) => ["get", `app/${g}/extra`], code: 2, stderr: () => [/not found/] },
-  { name: "delete waits until the object is gone", args: () => ["delete", "app/web"], code: 0, stdout: (g) => [new RegExp(`^app/${g}/web deleted$`, "m")] },
+  {
+    name: "get of a pruned object: not found",
+    args: (g) => ["get", `app/${g}/extra`],
+    code: 2,
+    stderr: () => [/not found/],
+  },
+  {
+    name: "delete waits until the object is gone",
+    args: () => ["delete", "app/web"],
+    code: 0,
+    stdout: (g) => [line(`app/${g}/web deleted`)],
+  },
   { name: "wait --for delete of what is gone", args: (g) => ["wait", `app/${g}/web`, "--for", "delete"], code: 0 },
-  { name: "get of a deleted object: not found", args: (g) => ["get", `app/${g}/web`], code: 2, stderr: () => [/not found/] },
+  {
+    name: "get of a deleted object: not found",
+    args: (g) => ["get", `app/${g}/web`],
+    code: 2,
+    stderr: () => [/not found/],
+  },
 ];
 
 describe("the same commands on a local state file and against airloft serve", function () {
@@ -127,11 +193,17 @@ describe("the same commands on a local state file and against airloft serve", fu
     server = new ServeProcess({ DOCKER_HOST: engine.host });
     await server.start();
     localDir = mkdtempSync(join(tmpdir(), "airloft-both-"));
-    const serverEnv = { DOCKER_HOST: "unix:///nonexistent", AIRLOFT_CONFIG: join(server.dir, "credentials.json"), CI: "" };
-    const login = await airloft(["login", "--server", server.url, "--admin", "admin"], { env: { ...serverEnv, AIRLOFT_PASSWORD: SERVE_ADMIN_PASSWORD }, cwd: server.dir });
+    // The server's client cannot reach the engine: what it shows comes from the server.
+    const credentials = join(server.dir, "credentials.json");
+    const serverEnv = { DOCKER_HOST: "unix:///nonexistent", AIRLOFT_CONFIG: credentials, CI: "" };
+    const login = await airloft(["login", "--server", server.url, "--admin", "admin"],
+      { env: { ...serverEnv, AIRLOFT_PASSWORD: SERVE_ADMIN_PASSWORD }, cwd: server.dir });
     assert.equal(login.code, 0, login.stderr);
     ways = [
-      { name: "local", group: "both-local", dir: localDir, args: ["--state", join(localDir, "state.json")], env: { DOCKER_HOST: engine.host } },
+      {
+        name: "local", group: "both-local", dir: localDir,
+        args: ["--state", join(localDir, "state.json")], env: { DOCKER_HOST: engine.host },
+      },
       { name: "server", group: "both-server", dir: server.dir, args: ["--server", server.url], env: serverEnv },
     ];
     for (const way of ways) {
@@ -150,7 +222,10 @@ describe("the same commands on a local state file and against airloft serve", fu
   after(async function () {
     this.timeout(90_000);
     const local = ways?.find((w) => w.name === "local");
-    if (local) await airloft([...local.args, "delete", `group/${local.group}`, "--cascade", "--timeout", "60s"], { env: local.env, cwd: local.dir });
+    if (local) {
+      const args = [...local.args, "delete", `group/${local.group}`, "--cascade", "--timeout", "60s"];
+      await airloft(args, { env: local.env, cwd: local.dir });
+    }
     if (server?.url) await server.deleteGroups(["both-server"]);
     await server?.stop();
     server?.remove();
@@ -210,7 +285,9 @@ describe("the same commands on a local state file and against airloft serve", fu
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number>((resolve) => child.once("exit", (code) => resolve(code ?? 1)));
-    for (let i = 0; i < 300 && !pattern.test(stdout) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 300 && !pattern.test(stdout) && child.exitCode === null; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     child.kill("SIGINT");
     return { code: await exited, stdout, stderr };
   }

@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalClient } from "../../src/cli/client/local.js";
 import { RemoteClient } from "../../src/cli/client/remote.js";
-import type { ResourceClient } from "../../src/cli/client/types.js";
+import type {
+  AppliedChanges, ApplyOptions, Following, ManifestFiles, ResourceClient,
+} from "../../src/cli/client/types.js";
+import type { ControlRequest } from "../../src/cli/control.js";
 import { waitUntil } from "../../src/cli/client/wait.js";
 import { LoopHost } from "../../src/cli/host.js";
 import { AirloftError } from "../../src/errors.js";
@@ -32,9 +35,14 @@ describe("ResourceClient: the local state file and the API answer alike", functi
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "airloft-clients-"));
     const remoteProviders = new ProviderRegistry({ instanceId: "r", docker: new FakeProvider() });
-    api = await TestApi.start({ loop: { providers: remoteProviders, control: (req) => (host ? host.control(req) : Promise.reject(new Error("no loop"))) } });
-    host = new LoopHost(api.store, createLogger({ level: "error" }), { resyncMs: 60_000, workers: 2, providers: remoteProviders });
-    const local = await LocalClient.open({ state: join(dir, "state.json") }, { write: true, command: "test" }, new ProviderRegistry({ instanceId: "l", docker: new FakeProvider() }));
+    // The loop needs the API's store: it is reached through `host` once made.
+    const control = (req: ControlRequest) => (host ? host.control(req) : Promise.reject(new Error("no loop")));
+    api = await TestApi.start({ loop: { providers: remoteProviders, control } });
+    const log = createLogger({ level: "error" });
+    host = new LoopHost(api.store, log, { resyncMs: 60_000, workers: 2, providers: remoteProviders });
+    const localProviders = new ProviderRegistry({ instanceId: "l", docker: new FakeProvider() });
+    const state = { state: join(dir, "state.json") };
+    const local = await LocalClient.open(state, { write: true, command: "test" }, localProviders);
     const remote = new RemoteClient(api.url, { AIRLOFT_TOKEN: await api.adminToken() });
     clients = [{ name: "local", client: local }, { name: "remote", client: remote }];
     writeFileSync(join(dir, "group.yaml"), group("acme"));
@@ -57,22 +65,32 @@ describe("ResourceClient: the local state file and the API answer alike", functi
     assert.deepEqual(remote, local);
     return local as T;
   }
-  const changes = (c: { changes: readonly { display: string; action: string }[]; pruned: readonly { display: string; action: string }[] }) =>
-    [...c.changes, ...c.pruned].map((x) => `${x.display} ${x.action}`);
-  const ready = (client: ResourceClient, keys: string[]) => waitUntil(client, { keys, runLoop: true, timeout: "10s" },
-    (seen) => keys.every((k) => { const o = seen.get(k); return o !== undefined && isReadyAt(o) && seen.reconciled(k); }), () => undefined);
+  const changes = (c: AppliedChanges): string[] => [...c.changes, ...c.pruned].map((x) => `${x.display} ${x.action}`);
+  const applied = async (c: ResourceClient, paths: ManifestFiles, options: ApplyOptions = {}): Promise<string[]> =>
+    changes(await c.apply(paths, options));
+  const readyNow = (seen: Following, k: string): boolean => {
+    const o = seen.get(k);
+    return o !== undefined && isReadyAt(o) && seen.reconciled(k);
+  };
+  const follow = (client: ResourceClient, keys: string[], done: (seen: Following) => boolean) =>
+    waitUntil(client, { keys, runLoop: true, timeout: "10s" }, done, () => undefined);
+  const web = { kind: "App" as const, name: "web", group: undefined };
 
   it("applies, and follows until Ready", async () => {
-    assert.deepEqual(await same(async (c) => changes(await c.apply(files("group.yaml", "web.yaml"), {}))), ["group/acme created", "app/acme/web created"]);
-    assert.deepEqual(await same(async (c) => (await ready(c, ["Group//acme", "App/acme/web"])).verdict), "done");
-    assert.deepEqual(await same(async (c) => changes(await c.apply(files("web-2.yaml"), { dryRun: true }))), ["app/acme/web configured"]);
+    const created = await same((c) => applied(c, files("group.yaml", "web.yaml")));
+    assert.deepEqual(created, ["group/acme created", "app/acme/web created"]);
+    const keys = ["Group//acme", "App/acme/web"];
+    const allReady = (seen: Following): boolean => keys.every((k) => readyNow(seen, k));
+    assert.equal(await same(async (c) => (await follow(c, keys, allReady)).verdict), "done");
+    assert.deepEqual(await same((c) => applied(c, files("web-2.yaml"), { dryRun: true })), ["app/acme/web configured"]);
   });
 
   it("lists, finds, and says NotFound alike", async () => {
     await same(async (c) => (await c.list({ kind: "App" })).map(keyOf));
     await same(async (c) => (await c.list({ group: "acme" })).map(keyOf));
-    assert.equal(await same(async (c) => keyOf(await c.find({ kind: "App", name: "web", group: undefined }))), "App/acme/web");
-    const codeOf = (answer: Promise<unknown>): Promise<string> => answer.then(() => "found", (err: AirloftError) => err.code);
+    assert.equal(await same(async (c) => keyOf(await c.find(web))), "App/acme/web");
+    const codeOf = (answer: Promise<unknown>): Promise<string> =>
+      answer.then(() => "found", (err: AirloftError) => err.code);
     assert.equal(await same((c) => codeOf(c.find({ kind: "App", name: "nothing", group: undefined }))), "NotFound");
     assert.equal(await same((c) => codeOf(c.find({ kind: "App", name: "nothing", group: "acme" }))), "NotFound");
   });
@@ -84,7 +102,7 @@ describe("ResourceClient: the local state file and the API answer alike", functi
   });
 
   it("suspends and resumes alike", async () => {
-    const target = { ref: { kind: "App" as const, name: "web", group: undefined } };
+    const target = { ref: web };
     assert.equal(await same((c) => c.control("suspend", target)), "App/acme/web suspended");
     const suspended = async (c: ResourceClient) => (await c.details(await c.find(target.ref))).suspended;
     assert.equal(await same(suspended), true);
@@ -92,10 +110,13 @@ describe("ResourceClient: the local state file and the API answer alike", functi
   });
 
   it("applies a prune set, then prunes what it no longer defines", async () => {
-    assert.deepEqual(await same(async (c) => changes(await c.apply({ paths: [join(dir, "set-1")], recursive: false }, { prune: "set" }))), ["app/acme/extra created", "app/acme/web unchanged"]);
+    const set = { paths: [join(dir, "set-1")], recursive: false };
+    const first = await same((c) => applied(c, set, { prune: "set" }));
+    assert.deepEqual(first, ["app/acme/extra created", "app/acme/web unchanged"]);
     rmSync(join(dir, "set-1", "extra.yaml"));
-    assert.deepEqual(await same(async (c) => changes(await c.apply({ paths: [join(dir, "set-1")], recursive: false }, { prune: "set" }))), ["app/acme/web unchanged", "app/acme/extra deleted"]);
-    assert.equal(await same(async (c) => (await c.details(await c.find({ kind: "App", name: "web", group: "acme" }))).source), "set");
+    const second = await same((c) => applied(c, set, { prune: "set" }));
+    assert.deepEqual(second, ["app/acme/web unchanged", "app/acme/extra deleted"]);
+    assert.equal(await same(async (c) => (await c.details(await c.find(web))).source), "set");
   });
 
   it("watches alike: the rows now first", async () => {
@@ -112,9 +133,11 @@ describe("ResourceClient: the local state file and the API answer alike", functi
 
   it("deletes, and follows until gone", async () => {
     const target = { object: { kind: "App" as const, metadata: { name: "web", group: "acme" } }, missingOk: false };
-    assert.deepEqual(await same(async (c) => (await c.delete([target], { cascade: false })).map((x) => x.display)), ["app/acme/web"]);
-    await same(async (c) => (await waitUntil(c, { keys: ["App/acme/web"], runLoop: true, timeout: "10s" }, (seen) => !seen.get("App/acme/web"), () => undefined)).verdict);
-    const gone = { ...target, missingOk: true };
-    assert.deepEqual(await same(async (c) => (await c.delete([gone], { cascade: false })).length), 0);
+    const deleted = await same(async (c) => (await c.delete([target], { cascade: false })).map((x) => x.display));
+    assert.deepEqual(deleted, ["app/acme/web"]);
+    const gone = (seen: Following): boolean => !seen.get("App/acme/web");
+    assert.equal(await same(async (c) => (await follow(c, ["App/acme/web"], gone)).verdict), "done");
+    const missing = { ...target, missingOk: true };
+    assert.deepEqual(await same(async (c) => (await c.delete([missing], { cascade: false })).length), 0);
   });
 });

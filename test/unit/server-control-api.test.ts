@@ -4,7 +4,8 @@ import { LoopHost } from "../../src/cli/host.js";
 import { createLogger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { LoopAccess } from "../../src/server/control-api.js";
-import { app, TestApi } from "../support/api.js";
+import type { SourceRecord } from "../../src/store/store.js";
+import { app, TestApi, type ApiAnswer } from "../support/api.js";
 import { FakeProvider } from "../support/fake-provider.js";
 
 /** The API's diff, prune sets, suspend, resume and reconcile, against hostile callers. */
@@ -15,6 +16,10 @@ describe("API server: diff, prune sets and control of objects", function () {
   let admin: string;
   let acme: string;
   let globex: string;
+  /** POST below the API prefix: YAML text, or a JSON value. */
+  const post = (path: string, token: string, body?: string | object, type?: string): Promise<ApiAnswer> =>
+    api.call("POST", `${API}${path}`, { token, ...(body !== undefined ? { body } : {}), ...(type ? { type } : {}) });
+  const get = (path: string, token: string): Promise<ApiAnswer> => api.call("GET", `${API}${path}`, { token });
 
   before(async () => {
     const providers = new ProviderRegistry({ instanceId: "i", docker: new FakeProvider() });
@@ -28,7 +33,7 @@ describe("API server: diff, prune sets and control of objects", function () {
     admin = await api.adminToken();
     acme = await api.tenant("acme");
     globex = await api.tenant("globex");
-    assert.equal((await api.call("POST", `${API}/apply`, { token: acme, body: `${app("acme", "a")}---\n${app("acme", "b")}` })).status, 200);
+    assert.equal((await post(`/apply`, acme, `${app("acme", "a")}---\n${app("acme", "b")}`)).status, 200);
   });
   after(async () => {
     await host?.stop();
@@ -37,30 +42,32 @@ describe("API server: diff, prune sets and control of objects", function () {
 
   describe("POST /diff", () => {
     it("shows a group its own changes, and stores nothing", async () => {
-      const answer = await api.call("POST", `${API}/diff`, { token: acme, body: { files: [{ name: "web.yaml", content: `${app("acme", "a", "  replicas: 3\n")}---\n${app("acme", "new")}` }] } });
+      const content = `${app("acme", "a", "  replicas: 3\n")}---\n${app("acme", "new")}`;
+      const answer = await post("/diff", acme, { files: [{ name: "web.yaml", content }] });
       assert.equal(answer.status, 200, answer.text);
-      const entries = (answer.body as { entries?: Array<{ title: string; isNew: boolean; specLines: string[] }> }).entries ?? [];
+      type Entry = { title: string; isNew: boolean; specLines: string[] };
+      const entries = (answer.body as { entries?: Entry[] }).entries ?? [];
       assert.deepEqual(entries.map((e) => [e.title, e.isNew]), [["app/acme/a", false], ["app/acme/new", true]]);
       assert.ok(entries[0]?.specLines.includes("+   replicas: 3"), JSON.stringify(entries[0]));
       assert.equal(api.store.get("App/acme/new"), undefined);
     });
 
     it("refuses another group's objects with 403: their stored spec is not shown", async () => {
-      const answer = await api.call("POST", `${API}/diff`, { token: globex, body: app("acme", "a", "  replicas: 3\n") });
+      const answer = await post(`/diff`, globex, app("acme", "a", "  replicas: 3\n"));
       assert.equal(answer.status, 403);
       assert.ok(!answer.text.includes("example/web"), answer.text);
     });
 
     it("answers malformed and invalid input with a clear 4xx", async () => {
-      assert.equal((await api.call("POST", `${API}/diff`, { token: acme, body: "kind: App\n  bad: [indent", type: "application/yaml" })).status, 400);
-      assert.equal((await api.call("POST", `${API}/diff`, { token: acme, body: { files: "nope" } })).status, 400);
-      assert.equal((await api.call("POST", `${API}/diff`, { token: acme, body: "", type: "application/yaml" })).status, 400);
-      assert.equal((await api.call("POST", `${API}/diff`, { token: acme, body: "x", type: "text/html" })).status, 415);
-      const invalid = await api.call("POST", `${API}/diff`, { token: acme, body: app("acme", "a", "  replicas: -1\n") });
+      assert.equal((await post(`/diff`, acme, "kind: App\n  bad: [indent", "application/yaml")).status, 400);
+      assert.equal((await post(`/diff`, acme, { files: "nope" })).status, 400);
+      assert.equal((await post(`/diff`, acme, "", "application/yaml")).status, 400);
+      assert.equal((await post(`/diff`, acme, "x", "text/html")).status, 415);
+      const invalid = await post(`/diff`, acme, app("acme", "a", "  replicas: -1\n"));
       assert.equal(invalid.status, 422);
       assert.match(invalid.body.details?.errors[0]?.field ?? "", /spec\.replicas/);
-      assert.equal((await api.call("POST", `${API}/diff`, { token: acme, body: app("nowhere", "a") })).status, 403);
-      assert.equal((await api.call("GET", `${API}/diff`, { token: acme })).status, 405);
+      assert.equal((await post(`/diff`, acme, app("nowhere", "a"))).status, 403);
+      assert.equal((await get(`/diff`, acme)).status, 405);
       assert.equal((await api.call("POST", `${API}/diff`, { body: app("acme", "a") })).status, 401);
     });
 
@@ -79,41 +86,44 @@ describe("API server: diff, prune sets and control of objects", function () {
 
   describe("POST /sources/NAME/apply", () => {
     it("applies a prune set, then deletes what it no longer defines", async () => {
-      const first = await api.call("POST", `${API}/sources/site/apply`, { token: acme, body: `${app("acme", "p1")}---\n${app("acme", "p2")}` });
+      const first = await post(`/sources/site/apply`, acme, `${app("acme", "p1")}---\n${app("acme", "p2")}`);
       assert.equal(first.status, 200, first.text);
       assert.deepEqual(first.body.changes?.map((c) => c.action), ["created", "created"]);
-      const second = await api.call("POST", `${API}/sources/site/apply`, { token: acme, body: app("acme", "p1") });
+      const second = await post(`/sources/site/apply`, acme, app("acme", "p1"));
       assert.equal(second.status, 200, second.text);
-      assert.deepEqual((second.body as { pruned?: Array<{ display: string }> }).pruned?.map((c) => c.display), ["app/acme/p2"]);
+      const pruned = (second.body as { pruned?: Array<{ display: string }> }).pruned;
+      assert.deepEqual(pruned?.map((c) => c.display), ["app/acme/p2"]);
       const p2 = api.store.get("App/acme/p2");
       assert.ok(!p2 || p2.metadata.deletionTimestamp, "pruned: deleting, or gone already (the loop runs)");
-      assert.equal(api.store.get("App/acme/a")?.metadata.deletionTimestamp, undefined, "what the set never applied stays");
+      const never = api.store.get("App/acme/a");
+      assert.equal(never?.metadata.deletionTimestamp, undefined, "what the set never applied stays");
     });
 
     it("keeps each group's sets apart: another group's set of the same name prunes nothing of it", async () => {
-      await api.call("POST", `${API}/sources/shared/apply`, { token: acme, body: app("acme", "s1") });
-      const other = await api.call("POST", `${API}/sources/shared/apply`, { token: globex, body: app("globex", "g1") });
+      await post(`/sources/shared/apply`, acme, app("acme", "s1"));
+      const other = await post(`/sources/shared/apply`, globex, app("globex", "g1"));
       assert.equal(other.status, 200, other.text);
       assert.deepEqual((other.body as { pruned?: unknown[] }).pruned, []);
       assert.equal(api.store.get("App/acme/s1")?.metadata.deletionTimestamp, undefined);
-      assert.equal((await api.call("POST", `${API}/sources/${encodeURIComponent("group:acme:shared")}/apply`, { token: admin, body: app("acme", "s1") })).status, 400);
+      const asGroup = await post(`/sources/${encodeURIComponent("group:acme:shared")}/apply`, admin, app("acme", "s1"));
+      assert.equal(asGroup.status, 400);
     });
 
     it("refuses another group's manifests with 403, storing nothing", async () => {
-      const answer = await api.call("POST", `${API}/sources/steal/apply`, { token: globex, body: app("acme", "stolen") });
+      const answer = await post(`/sources/steal/apply`, globex, app("acme", "stolen"));
       assert.equal(answer.status, 403);
       assert.equal(api.store.get("App/acme/stolen"), undefined);
       assert.equal(api.store.getSource("group:globex:steal"), undefined);
     });
 
     it("answers malformed input and a watched folder's name with a clear 4xx", async () => {
-      assert.equal((await api.call("POST", `${API}/sources/${encodeURIComponent("has space")}/apply`, { token: acme, body: app("acme", "x") })).status, 400);
-      assert.equal((await api.call("POST", `${API}/sources/${"n".repeat(600)}/apply`, { token: acme, body: app("acme", "x") })).status, 400);
-      assert.equal((await api.call("POST", `${API}/sources/%E0%A4%A/apply`, { token: acme, body: app("acme", "x") })).status, 400);
-      assert.equal((await api.call("POST", `${API}/sources/ok/apply`, { token: acme, body: "kind: [", type: "application/yaml" })).status, 400);
-      assert.equal((await api.call("GET", `${API}/sources/ok/apply`, { token: acme })).status, 405);
-      await api.store.saveSource({ name: "folder", paths: ["/srv/manifests"], kind: "watch", lastErrors: [], inventory: [], files: {} });
-      const watched = await api.call("POST", `${API}/sources/folder/apply`, { token: admin, body: app("acme", "x") });
+      assert.equal((await post(`/sources/${encodeURIComponent("a b")}/apply`, acme, app("acme", "x"))).status, 400);
+      assert.equal((await post(`/sources/${"n".repeat(600)}/apply`, acme, app("acme", "x"))).status, 400);
+      assert.equal((await post(`/sources/%E0%A4%A/apply`, acme, app("acme", "x"))).status, 400);
+      assert.equal((await post(`/sources/ok/apply`, acme, "kind: [", "application/yaml")).status, 400);
+      assert.equal((await get(`/sources/ok/apply`, acme)).status, 405);
+      await api.store.saveSource(watchedFolder("folder"));
+      const watched = await post(`/sources/folder/apply`, admin, app("acme", "x"));
       assert.equal(watched.status, 409);
       assert.equal(api.store.get("App/acme/x"), undefined);
     });
@@ -121,69 +131,74 @@ describe("API server: diff, prune sets and control of objects", function () {
 
   describe("POST .../suspend, resume, reconcile", () => {
     it("lets a group suspend, resume and reconcile its own apps", async () => {
-      const suspended = await api.call("POST", `${API}/groups/acme/apps/a/suspend`, { token: acme });
+      const suspended = await post(`/groups/acme/apps/a/suspend`, acme);
       assert.equal(suspended.status, 200, suspended.text);
       assert.equal(suspended.body.message, "App/acme/a suspended");
       assert.equal(api.store.isSuspended("App/acme/a"), true);
-      assert.equal((await api.call("POST", `${API}/groups/acme/apps/a/resume`, { token: acme })).body.message, "App/acme/a resumed");
+      assert.equal((await post(`/groups/acme/apps/a/resume`, acme)).body.message, "App/acme/a resumed");
       assert.equal(api.store.isSuspended("App/acme/a"), false);
-      assert.equal((await api.call("POST", `${API}/groups/acme/apps/a/reconcile`, { token: acme })).body.message, "App/acme/a queued for reconcile");
+      assert.equal((await post(`/groups/acme/apps/a/reconcile`, acme)).body.message, "App/acme/a queued for reconcile");
     });
 
     it("refuses another group's token with 403, whether the object exists or not", async () => {
-      assert.equal((await api.call("POST", `${API}/groups/acme/apps/a/suspend`, { token: globex })).status, 403);
-      assert.equal((await api.call("POST", `${API}/groups/acme/apps/nothing/suspend`, { token: globex })).status, 403);
+      assert.equal((await post(`/groups/acme/apps/a/suspend`, globex)).status, 403);
+      assert.equal((await post(`/groups/acme/apps/nothing/suspend`, globex)).status, 403);
       assert.equal(api.store.isSuspended("App/acme/a"), false);
       // A group's own Group and Quota are the admin's to control.
-      assert.equal((await api.call("POST", `${API}/groups/acme/suspend`, { token: acme })).status, 403);
-      assert.equal((await api.call("POST", `${API}/groups/acme/quotas/q/suspend`, { token: acme })).status, 403);
-      const byAdmin = await api.call("POST", `${API}/groups/acme/suspend`, { token: admin });
+      assert.equal((await post(`/groups/acme/suspend`, acme)).status, 403);
+      assert.equal((await post(`/groups/acme/quotas/q/suspend`, acme)).status, 403);
+      const byAdmin = await post(`/groups/acme/suspend`, admin);
       assert.equal(byAdmin.status, 200, byAdmin.text);
-      assert.equal((await api.call("POST", `${API}/groups/acme/resume`, { token: admin })).status, 200);
+      assert.equal((await post(`/groups/acme/resume`, admin)).status, 200);
     });
 
     it("answers unknown objects, paths and methods with a clear 4xx", async () => {
-      assert.equal((await api.call("POST", `${API}/groups/acme/apps/nothing/suspend`, { token: acme })).status, 404);
-      assert.equal((await api.call("POST", `${API}/groups/acme/apps/a/explode`, { token: acme })).status, 404);
-      assert.equal((await api.call("POST", `${API}/groups/acme/widgets/a/suspend`, { token: acme })).status, 404);
-      assert.equal((await api.call("GET", `${API}/groups/acme/apps/a/suspend`, { token: acme })).status, 405);
-      assert.equal((await api.call("POST", `${API}/groups/acme/apps/%E0%A4%A/suspend`, { token: acme })).status, 400);
+      assert.equal((await post(`/groups/acme/apps/nothing/suspend`, acme)).status, 404);
+      assert.equal((await post(`/groups/acme/apps/a/explode`, acme)).status, 404);
+      assert.equal((await post(`/groups/acme/widgets/a/suspend`, acme)).status, 404);
+      assert.equal((await get(`/groups/acme/apps/a/suspend`, acme)).status, 405);
+      assert.equal((await post(`/groups/acme/apps/%E0%A4%A/suspend`, acme)).status, 400);
     });
 
     it("leaves sources to admins", async () => {
-      await api.store.saveSource({ name: "repo", paths: ["/srv/repo"], kind: "watch", lastErrors: [], inventory: [], files: {} });
-      assert.equal((await api.call("POST", `${API}/sources/repo/suspend`, { token: acme })).status, 403);
+      await api.store.saveSource(watchedFolder("repo"));
+      assert.equal((await post(`/sources/repo/suspend`, acme)).status, 403);
       assert.equal(api.store.getSource("repo")?.suspended, undefined);
-      const answer = await api.call("POST", `${API}/sources/repo/suspend`, { token: admin });
+      const answer = await post(`/sources/repo/suspend`, admin);
       assert.equal(answer.status, 200, answer.text);
       assert.equal(answer.body.message, "source/repo suspended");
-      assert.equal((await api.call("POST", `${API}/sources/nothing/resume`, { token: admin })).status, 404);
+      assert.equal((await post(`/sources/nothing/resume`, admin)).status, 404);
     });
 
     it("tells whether an object is suspended and which set applied it, to its own group only", async () => {
-      await api.call("POST", `${API}/groups/acme/apps/p1/suspend`, { token: acme });
-      const own = await api.call("GET", `${API}/groups/acme/apps/p1/control`, { token: acme });
+      await post(`/groups/acme/apps/p1/suspend`, acme);
+      const own = await get(`/groups/acme/apps/p1/control`, acme);
       assert.equal(own.status, 200, own.text);
       assert.deepEqual(own.body, { suspended: true, source: "site" });
-      const byAdmin = await api.call("GET", `${API}/groups/acme/apps/p1/control`, { token: admin });
+      const byAdmin = await get(`/groups/acme/apps/p1/control`, admin);
       assert.deepEqual(byAdmin.body, { suspended: true, source: "group:acme:site" });
-      assert.deepEqual((await api.call("GET", `${API}/groups/acme/control`, { token: acme })).body, { suspended: false });
-      assert.equal((await api.call("GET", `${API}/groups/acme/apps/p1/control`, { token: globex })).status, 403);
-      assert.equal((await api.call("GET", `${API}/groups/acme/apps/nothing/control`, { token: globex })).status, 403);
-      assert.equal((await api.call("GET", `${API}/groups/acme/apps/nothing/control`, { token: acme })).status, 404);
-      assert.equal((await api.call("POST", `${API}/groups/acme/apps/p1/control`, { token: acme })).status, 405);
-      await api.call("POST", `${API}/groups/acme/apps/p1/resume`, { token: acme });
+      assert.deepEqual((await get(`/groups/acme/control`, acme)).body, { suspended: false });
+      assert.equal((await get(`/groups/acme/apps/p1/control`, globex)).status, 403);
+      assert.equal((await get(`/groups/acme/apps/nothing/control`, globex)).status, 403);
+      assert.equal((await get(`/groups/acme/apps/nothing/control`, acme)).status, 404);
+      assert.equal((await post(`/groups/acme/apps/p1/control`, acme)).status, 405);
+      await post(`/groups/acme/apps/p1/resume`, acme);
     });
 
     it("does not show a group the name of a set it did not apply", async () => {
-      await api.call("POST", `${API}/sources/admins-set/apply`, { token: admin, body: app("acme", "managed") });
-      const answer = await api.call("GET", `${API}/groups/acme/apps/managed/control`, { token: acme });
+      await post(`/sources/admins-set/apply`, admin, app("acme", "managed"));
+      const answer = await get(`/groups/acme/apps/managed/control`, acme);
       assert.deepEqual(answer.body, { suspended: false });
     });
 
     it("is still serving after all of the above", async () => {
       assert.equal((await api.call("GET", "/healthz")).status, 200);
-      assert.equal((await api.call("GET", `${API}/groups/acme/apps/a`, { token: acme })).status, 200);
+      assert.equal((await get(`/groups/acme/apps/a`, acme)).status, 200);
     });
   });
 });
+
+/** A watched folder's record, as `serve --watch` keeps it. */
+function watchedFolder(name: string): SourceRecord {
+  return { name, paths: [`/srv/${name}`], kind: "watch", lastErrors: [], inventory: [], files: {} };
+}

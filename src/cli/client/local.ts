@@ -10,7 +10,9 @@ import { planDiff, type DiffEntry } from "../../server/diff-plan.js";
 import type { Change, Store } from "../../store/store.js";
 import { ownedContainers } from "../containers.js";
 import { controlDone, controlSocketPath, sendControl } from "../control.js";
-import { cliLogger, findObject, openStore, statePath, UsageError, type GlobalOptions, type ResourceRef } from "../context.js";
+import {
+  cliLogger, findObject, openStore, statePath, UsageError, type GlobalOptions, type ResourceRef,
+} from "../context.js";
 import { indent, instanceTable, type DescribeExtras } from "../describe.js";
 import { startEmbedded } from "../embedded.js";
 import { renderTable } from "../output.js";
@@ -77,9 +79,12 @@ export class LocalClient implements ResourceClient {
     const key = keyOf(obj);
     const group = obj.kind === "App" ? this.store.get(objectKey("Group", "", obj.metadata.group ?? "")) : undefined;
     const onAws = group?.kind === "Group" && group.spec.provider === "aws";
-    const replicas = obj.kind !== "App" ? [] : onAws ? instanceTable(obj, "Instances (last observed)") : await this.liveContainers(obj);
+    const replicas = obj.kind !== "App" ? []
+      : onAws ? instanceTable(obj, "Instances (last observed)")
+        : await this.liveContainers(obj);
     const source = this.store.sourceOf(key);
-    return { events: this.store.eventsOf(obj), replicas, suspended: this.store.isSuspended(key), ...(source ? { source } : {}) };
+    const suspended = this.store.isSuspended(key);
+    return { events: this.store.eventsOf(obj), replicas, suspended, ...(source ? { source } : {}) };
   }
 
   async apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges> {
@@ -89,7 +94,8 @@ export class LocalClient implements ResourceClient {
       return { changes: this.store.preview(manifests), pruned: [] };
     }
     if (options.prune === undefined) return { changes: await this.store.apply(manifests), pruned: [] };
-    const result = await new SourceSync(this.store, options.prune, files.paths, "apply", { recursive: files.recursive }).sync();
+    const sync = new SourceSync(this.store, options.prune, files.paths, "apply", { recursive: files.recursive });
+    const result = await sync.sync();
     if (result.errors.length > 0) throw new Error(result.errors.join("\n"));
     return { changes: result.changes, pruned: result.pruned };
   }
@@ -112,7 +118,8 @@ export class LocalClient implements ResourceClient {
       return answer.message;
     }
     if (op === "reconcile") {
-      throw new UsageError("no `airloft controller` or `airloft watch` is running on this state file to reconcile; `airloft apply` reconciles what it applies");
+      throw new UsageError("no `airloft controller` or `airloft watch` is running on this state file to reconcile; "
+        + "`airloft apply` reconciles what it applies");
     }
     if ("source" in target) {
       const record = this.store.getSource(target.source);
@@ -128,7 +135,8 @@ export class LocalClient implements ResourceClient {
    * The rows of the state file as the process running the loop writes it: a row for each object
    * whose resourceVersion changed. The file is replaced atomically, so every read sees a whole version.
    */
-  async watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal): Promise<void> {
+  async watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal,
+  ): Promise<void> {
     let seen = new Map<string, Resource>();
     const refresh = async (): Promise<void> => {
       await this.reread();
@@ -144,7 +152,7 @@ export class LocalClient implements ResourceClient {
     await refresh();
     const reread = oneAtATime(refresh);
     watchFile(this.store.path, { interval: 250 }, reread.run);
-    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve())));
+    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     unwatchFile(this.store.path, reread.run);
     await reread.idle();
   }
@@ -214,7 +222,8 @@ export class LocalClient implements ResourceClient {
         c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-",
         c.Labels[LABEL.configHash] ?? "-",
       ]);
-      const table = rows.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"], rows).trimEnd(), 2);
+      const header = ["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"];
+      const table = rows.length === 0 ? "  (none)" : indent(renderTable(header, rows).trimEnd(), 2);
       return [`Containers (on ${address} now):`, table];
     } catch (err) {
       return instanceTable(app, `Containers (last observed; ${errorMessage(err)})`);

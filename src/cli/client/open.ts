@@ -14,7 +14,11 @@ export async function openClient(options: ClientOptions, mode: LocalOpenMode): P
 }
 
 /** Runs `body` with a client and closes it after, whatever happens. */
-export async function withClient<T>(options: ClientOptions, mode: LocalOpenMode, body: (client: ResourceClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  options: ClientOptions,
+  mode: LocalOpenMode,
+  body: (client: ResourceClient) => Promise<T>,
+): Promise<T> {
   const client = await openClient(options, mode);
   try {
     return await body(client);

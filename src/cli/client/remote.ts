@@ -1,13 +1,12 @@
 import { readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
-import { NotFoundError } from "../../errors.js";
 import { getCondition, isReadyAt, isStalledAt } from "../../resources/conditions.js";
 import { API_PREFIX, apiPath, displayName, keyOf, PLURAL } from "../../resources/kinds.js";
 import { collectFiles } from "../../resources/loader.js";
 import type { Resource, StoredEvent } from "../../resources/types.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change } from "../../store/store.js";
-import { UsageError, type ResourceRef } from "../context.js";
+import { onlyMatch, type ResourceRef } from "../context.js";
 import { instanceTable, type DescribeExtras } from "../describe.js";
 import { ApiClient, RemoteError } from "../remote/client.js";
 import type { ChangeType } from "../watch-rows.js";
@@ -33,13 +32,10 @@ export class RemoteClient implements ResourceClient {
   /** Without a group, the only object of that kind and name the token sees. */
   async find(ref: ResourceRef): Promise<Resource> {
     if (ref.kind === "Group" || ref.group !== undefined) {
-      return this.api.request<Resource>("GET", apiPath({ kind: ref.kind, metadata: { name: ref.name, ...(ref.group !== undefined ? { group: ref.group } : {}) } }));
+      const metadata = { name: ref.name, ...(ref.group !== undefined ? { group: ref.group } : {}) };
+      return this.api.request<Resource>("GET", apiPath({ kind: ref.kind, metadata }));
     }
-    const matches = (await this.list({ kind: ref.kind })).filter((o) => o.metadata.name === ref.name);
-    const [only, ...others] = matches;
-    if (!only) throw new NotFoundError(`${ref.kind.toLowerCase()}/${ref.name} not found in any group you can see`);
-    if (others.length > 0) throw new UsageError(`${ref.kind.toLowerCase()}/${ref.name} exists in groups ${matches.map((m) => m.metadata.group).join(", ")}: name one with -g`);
-    return only;
+    return onlyMatch(ref, await this.list({ kind: ref.kind }), "in any group you can see");
   }
 
   withSecrets(obj: Resource): Promise<Resource> {
@@ -57,26 +53,31 @@ export class RemoteClient implements ResourceClient {
       this.api.request<{ suspended: boolean; source?: string }>("GET", `${apiPath(obj)}/control`),
     ]);
     const replicas = obj.kind === "App" ? instanceTable(obj, "Replicas (last observed)") : [];
-    return { events: items, replicas, suspended: control.suspended, ...(control.source !== undefined ? { source: control.source } : {}) };
+    const source = control.source !== undefined ? { source: control.source } : {};
+    return { events: items, replicas, suspended: control.suspended, ...source };
   }
 
   /** The files go as they are, so that errors name them. */
   async apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges> {
     const json = { files: readFiles(files) };
     if (options.prune !== undefined && !options.dryRun) {
-      return this.api.request<AppliedChanges>("POST", `${API_PREFIX}/sources/${encodeURIComponent(options.prune)}/apply`, { json });
+      return this.api.request<AppliedChanges>("POST", `${sourcePath(options.prune)}/apply`, { json });
     }
-    const { changes } = await this.api.request<{ changes: Change[] }>("POST", `${API_PREFIX}/apply${options.dryRun ? "?dryRun=true" : ""}`, { json });
+    const path = `${API_PREFIX}/apply${options.dryRun ? "?dryRun=true" : ""}`;
+    const { changes } = await this.api.request<{ changes: Change[] }>("POST", path, { json });
     return { changes, pruned: [] };
   }
 
   async delete(targets: readonly DeleteTarget[], options: { cascade: boolean }): Promise<Change[]> {
-    const sorted = [...targets].sort((a, b) => (a.object.kind === "Group" ? 1 : 0) - (b.object.kind === "Group" ? 1 : 0));
+    // Owned objects first, as locally: a group is deleted after what is in it.
+    const last = (t: DeleteTarget): number => (t.object.kind === "Group" ? 1 : 0);
+    const sorted = [...targets].sort((a, b) => last(a) - last(b));
     const all: Change[] = [];
     for (const target of sorted) {
       const cascade = target.object.kind === "Group" && options.cascade ? "?cascade=true" : "";
       try {
-        all.push(...(await this.api.request<{ changes: Change[] }>("DELETE", apiPath(target.object) + cascade)).changes);
+        const { changes } = await this.api.request<{ changes: Change[] }>("DELETE", apiPath(target.object) + cascade);
+        all.push(...changes);
       } catch (err) {
         if (!(target.missingOk && err instanceof RemoteError && err.status === 404)) throw err;
       }
@@ -85,11 +86,12 @@ export class RemoteClient implements ResourceClient {
   }
 
   async diff(files: ManifestFiles): Promise<readonly DiffEntry[]> {
-    return (await this.api.request<{ entries: DiffEntry[] }>("POST", `${API_PREFIX}/diff`, { json: { files: readFiles(files) } })).entries;
+    const json = { files: readFiles(files) };
+    return (await this.api.request<{ entries: DiffEntry[] }>("POST", `${API_PREFIX}/diff`, { json })).entries;
   }
 
   async control(op: ControlOp, target: ControlTarget): Promise<string> {
-    const path = "source" in target ? `${API_PREFIX}/sources/${encodeURIComponent(target.source)}` : apiPath(await this.find(target.ref));
+    const path = "source" in target ? sourcePath(target.source) : apiPath(await this.find(target.ref));
     return (await this.api.request<{ message: string }>("POST", `${path}/${op}`)).message;
   }
 
@@ -118,7 +120,7 @@ export class RemoteClient implements ResourceClient {
         const key = keyOf(line.object);
         if (line.type === "DELETED") latest.delete(key);
         else latest.set(key, line.object);
-        if (wanted.has(key)) this.report(line.type === "DELETED" ? undefined : line.object, line.object, reported, options);
+        if (wanted.has(key)) report(line.type === "DELETED" ? undefined : line.object, line.object, reported, options);
       }
       options.onChange();
     }, controller.signal);
@@ -139,24 +141,33 @@ export class RemoteClient implements ResourceClient {
     // Nothing held open between requests.
   }
 
-  private report(now: Resource | undefined, last: Resource, reported: Map<string, string>, options: FollowOptions): void {
-    const key = keyOf(last);
-    const state = !now ? "deleted" : isReadyAt(now) ? "ready" : isStalledAt(now) ? "stalled" : "";
-    if (state === "" || reported.get(key) === state) return;
-    reported.set(key, state);
-    const condition = now ? getCondition(now.status, state === "ready" ? "Ready" : "Stalled") : undefined;
-    const kind = state as "deleted" | "ready" | "stalled";
-    options.onProgress({ key, display: displayName(last), kind, message: condition?.message ?? "removed by the server" });
-  }
+}
+
+/** Progress as a watch stream shows it: an object turning ready or stalled, or going; each said once. */
+function report(now: Resource | undefined, last: Resource, reported: Map<string, string>, options: FollowOptions,
+): void {
+  const key = keyOf(last);
+  const kind = !now ? "deleted" : isReadyAt(now) ? "ready" : isStalledAt(now) ? "stalled" : undefined;
+  if (kind === undefined || reported.get(key) === kind) return;
+  reported.set(key, kind);
+  const condition = now ? getCondition(now.status, kind === "ready" ? "Ready" : "Stalled") : undefined;
+  options.onProgress({ key, display: displayName(last), kind, message: condition?.message ?? "removed by the server" });
+}
+
+function sourcePath(name: string): string {
+  return `${API_PREFIX}/sources/${encodeURIComponent(name)}`;
 }
 
 function readFiles(files: ManifestFiles): Array<{ name: string; content: string }> {
-  return collectFiles(files.paths, { recursive: files.recursive }).map((file) => ({ name: relative(process.cwd(), resolve(file)) || file, content: readFileSync(file, "utf8") }));
+  return collectFiles(files.paths, { recursive: files.recursive })
+    .map((file) => ({ name: relative(process.cwd(), resolve(file)) || file, content: readFileSync(file, "utf8") }));
 }
 
 /** The narrowest collection the API serves for a filter; a group without a kind is filtered here. */
 function collectionPath(filter: ObjectFilter): string {
-  if (filter.kind && filter.group !== undefined && filter.kind !== "Group") return `${API_PREFIX}/groups/${encodeURIComponent(filter.group)}/${PLURAL[filter.kind]}`;
+  if (filter.kind && filter.group !== undefined && filter.kind !== "Group") {
+    return `${API_PREFIX}/groups/${encodeURIComponent(filter.group)}/${PLURAL[filter.kind]}`;
+  }
   return filter.kind ? `${API_PREFIX}/${PLURAL[filter.kind]}` : `${API_PREFIX}/objects`;
 }
 

@@ -18,7 +18,12 @@ export interface WaitOptions {
  * change and every second, or until the timeout passes, or Ctrl-C. Returns the verdict and a
  * last look at the objects, taken once following has stopped (a local loop ends its reconciles).
  */
-export async function waitUntil<T>(client: ResourceClient, options: WaitOptions, settled: (seen: Following) => boolean, last: (seen: Following) => T): Promise<{ verdict: WaitVerdict; last: T }> {
+export async function waitUntil<T>(
+  client: ResourceClient,
+  options: WaitOptions,
+  settled: (seen: Following) => boolean,
+  last: (seen: Following) => T,
+): Promise<{ verdict: WaitVerdict; last: T }> {
   const over = new AbortController();
   let finish: (verdict: WaitVerdict) => void = () => undefined;
   const verdict = new Promise<WaitVerdict>((resolve) => (finish = (v) => {
@@ -35,7 +40,8 @@ export async function waitUntil<T>(client: ResourceClient, options: WaitOptions,
   process.once("SIGINT", interrupt);
   process.once("SIGTERM", interrupt);
   try {
-    seen = await client.follow({ runLoop: options.runLoop, keys: options.keys, onChange: check, onProgress: options.onProgress ?? (() => undefined), signal: over.signal });
+    const { runLoop, keys, onProgress = () => undefined } = options;
+    seen = await client.follow({ runLoop, keys, onChange: check, onProgress, signal: over.signal });
     check();
     const result = await verdict;
     const following = seen;

@@ -27,9 +27,13 @@ const UNREACHABLE_REASONS = new Set(["EngineUnreachable"]);
 /** Stores the manifests (locally or on the server), then waits until what they define is Ready. */
 export function applyCommand(options: ApplyOptions): Promise<number> {
   return withClient(options, { write: !options.dryRun, command: "airloft apply" }, async (client) => {
-    const prune = options.prune ? (options.source ?? `apply:${options.filename.map((f) => resolve(f)).join(",")}`) : undefined;
     const files = { paths: options.filename, recursive: options.recursive ?? false };
-    const { changes, pruned } = await client.apply(files, { ...(options.dryRun ? { dryRun: true } : {}), ...(prune !== undefined ? { prune } : {}) });
+    // The prune set is named after the paths unless given a name.
+    const prune = options.source ?? `apply:${options.filename.map((f) => resolve(f)).join(",")}`;
+    const { changes, pruned } = await client.apply(files, {
+      ...(options.dryRun ? { dryRun: true } : {}),
+      ...(options.prune ? { prune } : {}),
+    });
     const suffix = options.dryRun ? " (dry run)" : "";
     for (const change of changes) process.stdout.write(`${change.display} ${change.action}${suffix}\n`);
     for (const change of pruned) process.stdout.write(`${change.display} ${change.action} (pruned)\n`);
@@ -42,18 +46,24 @@ export function applyCommand(options: ApplyOptions): Promise<number> {
  * Waits until every applied object is Ready or has failed, and every pruned one is gone; a local
  * client runs the loop in this process meanwhile.
  */
-export async function converge(client: ResourceClient, changes: readonly Change[], timeout: string | undefined): Promise<number> {
+export async function converge(client: ResourceClient, changes: readonly Change[], timeout: string | undefined,
+): Promise<number> {
   if (changes.length === 0) return 0;
   const printer = new ProgressPrinter(process.stdout);
   const keys = changes.map((c) => c.key);
   const deleting = new Set(changes.filter((c) => c.action === "deleted").map((c) => c.key));
-  const { verdict, last } = await waitUntil(client, { keys, runLoop: true, timeout, onProgress: printer.handle }, (seen) => keys.every((k) => finished(seen, k, deleting)), (seen) => {
-    // Pruned objects are done once gone; a Ready condition from before may be stale.
-    return keys.flatMap((k) => seen.get(k) ?? []).filter((o) => !isReadyAt(o) || deleting.has(keyOf(o)));
-  });
+  const { verdict, last } = await waitUntil(
+    client,
+    { keys, runLoop: true, timeout, onProgress: printer.handle },
+    (seen) => keys.every((k) => finished(seen, k, deleting)),
+    // Pruned objects are done once gone.
+    (seen) => keys.flatMap((k) => seen.get(k) ?? []).filter((o) => !isReadyAt(o) || deleting.has(keyOf(o))),
+  );
   printer.finish();
   for (const o of last) process.stderr.write(notReadyError(displayName(o), o));
-  if (verdict === "timeout" && last.length > 0) process.stderr.write(`error: timed out after ${timeout ?? "5m"}; ${client.convergesLater}\n`);
+  if (verdict === "timeout" && last.length > 0) {
+    process.stderr.write(`error: timed out after ${timeout ?? "5m"}; ${client.convergesLater}\n`);
+  }
   return last.length === 0 ? 0 : 1;
 }
 
@@ -73,5 +83,6 @@ function finished(seen: Following, key: string, deleting: ReadonlySet<string>): 
 /** Ready=False for want of the provider, at the current generation (not a verdict on an older spec). */
 function unreachableAt(o: Resource): boolean {
   const ready = getCondition(o.status, "Ready");
-  return ready !== undefined && UNREACHABLE_REASONS.has(ready.reason) && ready.observedGeneration === o.metadata.generation;
+  return ready !== undefined && UNREACHABLE_REASONS.has(ready.reason)
+    && ready.observedGeneration === o.metadata.generation;
 }

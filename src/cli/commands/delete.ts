@@ -23,7 +23,8 @@ export function deleteCommand(words: string[], options: DeleteOptions): Promise<
     let targets: DeleteTarget[];
     if (options.filename && options.filename.length > 0) {
       // Deleting by file: what is already gone is fine.
-      targets = loadManifests(options.filename, { recursive: options.recursive ?? false }).map((m) => ({ object: m.object, missingOk: true }));
+      const manifests = loadManifests(options.filename, { recursive: options.recursive ?? false });
+      targets = manifests.map((m) => ({ object: m.object, missingOk: true }));
     } else if (words.length > 0) {
       targets = [{ object: await client.find(parseRef(words, options.group)), missingOk: false }];
     } else {
@@ -34,8 +35,12 @@ export function deleteCommand(words: string[], options: DeleteOptions): Promise<
     if (options.wait === false || changes.length === 0) return 0;
     const keys = changes.map((c) => c.key);
     const printer = new ProgressPrinter(process.stdout);
-    const { verdict, last } = await waitUntil(client, { keys, runLoop: true, timeout: options.timeout, onProgress: printer.handle },
-      (seen) => keys.every((k) => !seen.get(k)), (seen) => keys.filter((k) => seen.get(k)));
+    const { verdict, last } = await waitUntil(
+      client,
+      { keys, runLoop: true, timeout: options.timeout, onProgress: printer.handle },
+      (seen) => keys.every((k) => !seen.get(k)),
+      (seen) => keys.filter((k) => seen.get(k)),
+    );
     printer.finish();
     if (last.length > 0) {
       process.stderr.write(`error: ${verdict === "timeout" ? "timed out; " : ""}still deleting: ${last.join(", ")}\n`);

@@ -25,7 +25,9 @@ export function getCommand(words: string[], options: GetOptions): Promise<number
       objects = [await client.find(parseRef(words, options.group))];
     } else {
       const kind = first ? parseKind(first) : undefined;
-      if (first && !kind) throw new UsageError(`unknown kind ${JSON.stringify(first)}: use group, app, service or quota`);
+      if (first && !kind) {
+        throw new UsageError(`unknown kind ${JSON.stringify(first)}: use group, app, service or quota`);
+      }
       const filter = { ...(kind ? { kind } : {}), ...(options.group ? { group: options.group } : {}) };
       if (options.watch) {
         // The rows now, then a row per change, like `kubectl get --watch`, until Ctrl-C.

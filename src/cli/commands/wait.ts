@@ -28,8 +28,9 @@ export function waitCommand(words: string[], options: WaitOptions): Promise<numb
       throw err;
     }
     const key = keyOf(obj);
-    const met = (o: Resource | undefined): boolean => (goal.deleted ? o === undefined : o !== undefined && conditionMet(o, goal));
-    const { last } = await waitUntil(client, { keys: [key], runLoop: false, timeout: options.timeout }, (seen) => met(seen.get(key)), (seen) => seen.get(key));
+    const met = (o: Resource | undefined): boolean => (goal.deleted ? !o : o !== undefined && conditionMet(o, goal));
+    const wait = { keys: [key], runLoop: false, timeout: options.timeout };
+    const { last } = await waitUntil(client, wait, (seen) => met(seen.get(key)), (seen) => seen.get(key));
     if (met(last)) {
       process.stdout.write(`${obj.kind.toLowerCase()}/${obj.metadata.name} condition met\n`);
       return 0;
