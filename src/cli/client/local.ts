@@ -1,20 +1,17 @@
 import { unwatchFile, watchFile } from "node:fs";
 import { errorMessage, LockedError } from "../../errors.js";
-import { SourceSync } from "../../gitops/sync.js";
 import { LABEL } from "../../providers/ownership.js";
-import { ProviderRegistry } from "../../providers/registry.js";
+import type { ProviderRegistry } from "../../providers/registry.js";
 import { keyOf, objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
 import type { App, Resource } from "../../resources/types.js";
-import { planDiff, type DiffEntry } from "../../server/diff-plan.js";
+import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change, Store } from "../../store/store.js";
-import { ownedContainers } from "../containers.js";
 import { controlDone, controlSocketPath, sendControl } from "../control.js";
 import {
   cliLogger, findObject, openStore, statePath, UsageError, type GlobalOptions, type ResourceRef,
 } from "../context.js";
 import { indent, instanceTable, type DescribeExtras } from "../describe.js";
-import { startEmbedded } from "../embedded.js";
 import { renderTable } from "../output.js";
 import type { ChangeType } from "../watch-rows.js";
 import type {
@@ -33,7 +30,10 @@ export interface LocalOpenMode {
   readonly throughHolder?: boolean;
 }
 
-/** The state file and, for the length of a wait, the controllers in this process. */
+/**
+ * The state file and, for the length of a wait, the controllers in this process. The loop, the
+ * providers and git-ops load when a command needs them: `get` pays only for the store.
+ */
 export class LocalClient implements ResourceClient {
   readonly convergesLater = "the objects are stored, and `airloft controller` goes on converging them";
 
@@ -42,7 +42,7 @@ export class LocalClient implements ResourceClient {
     private readonly options: GlobalOptions,
     /** Another process holds the writer lock: changes go through its control socket. */
     private readonly held: boolean,
-    private readonly providers: ProviderRegistry,
+    private readonly fakeProviders: ProviderRegistry | undefined,
   ) {}
 
   /** `providers` replaces the real ones, for tests with a fake. */
@@ -56,7 +56,12 @@ export class LocalClient implements ResourceClient {
       store = await openStore(options, { write: false, command: mode.command });
       held = true;
     }
-    return new LocalClient(store, options, held, providers ?? new ProviderRegistry({ instanceId: store.instanceId }));
+    return new LocalClient(store, options, held, providers);
+  }
+
+  private async providers(): Promise<ProviderRegistry> {
+    if (this.fakeProviders) return this.fakeProviders;
+    return new (await import("../../providers/registry.js")).ProviderRegistry({ instanceId: this.store.instanceId });
   }
 
   async list(filter: ObjectFilter): Promise<Resource[]> {
@@ -94,6 +99,7 @@ export class LocalClient implements ResourceClient {
       return { changes: this.store.preview(manifests), pruned: [] };
     }
     if (options.prune === undefined) return { changes: await this.store.apply(manifests), pruned: [] };
+    const { SourceSync } = await import("../../gitops/sync.js");
     const sync = new SourceSync(this.store, options.prune, files.paths, "apply", { recursive: files.recursive });
     const result = await sync.sync();
     if (result.errors.length > 0) throw new Error(result.errors.join("\n"));
@@ -107,7 +113,8 @@ export class LocalClient implements ResourceClient {
 
   async diff(files: ManifestFiles): Promise<readonly DiffEntry[]> {
     const manifests = loadManifests(files.paths, { recursive: files.recursive });
-    return planDiff(this.store, this.providers, manifests);
+    const { planDiff } = await import("../../server/diff-plan.js");
+    return planDiff(this.store, await this.providers(), manifests);
   }
 
   async control(op: ControlOp, target: ControlTarget): Promise<string> {
@@ -159,7 +166,8 @@ export class LocalClient implements ResourceClient {
 
   async follow(options: FollowOptions): Promise<Following> {
     if (!options.runLoop) return this.followFile(options);
-    const loop = startEmbedded(this.store, cliLogger(this.options), options.onProgress, {}, this.providers);
+    const { startEmbedded } = await import("../embedded.js");
+    const loop = startEmbedded(this.store, cliLogger(this.options), options.onProgress, {}, await this.providers());
     const attempted = new Set<string>();
     const reconciled = new Set<string>();
     const onReconciled = (key: string): void => {
@@ -216,6 +224,7 @@ export class LocalClient implements ResourceClient {
   /** The app's containers as the engine has them now; the last observed status if it cannot be reached. */
   private async liveContainers(app: App): Promise<string[]> {
     try {
+      const { ownedContainers } = await import("../containers.js");
       const { address, containers } = await ownedContainers(this.store, app);
       const rows = containers.map((c) => [
         c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status,
