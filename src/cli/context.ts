@@ -66,11 +66,17 @@ export function findObject(store: Store, ref: ResourceRef): Resource {
     if (!obj) throw new NotFoundError(`${ref.kind.toLowerCase()}/${ref.group}/${ref.name} not found`);
     return obj;
   }
-  const matches = store.list({ kind: ref.kind }).filter((o) => o.metadata.name === ref.name);
+  return onlyMatch(ref, store.list({ kind: ref.kind }), "in any group");
+}
+
+/** The one object of `candidates` a reference without a group names; `where` says where none was found. */
+export function onlyMatch(ref: ResourceRef, candidates: readonly Resource[], where: string): Resource {
+  const matches = candidates.filter((o) => o.kind === ref.kind && o.metadata.name === ref.name);
   const [only, ...others] = matches;
-  if (!only) throw new NotFoundError(`${ref.kind.toLowerCase()}/${ref.name} not found in any group`);
+  if (!only) throw new NotFoundError(`${ref.kind.toLowerCase()}/${ref.name} not found ${where}`);
   if (others.length > 0) {
-    throw new UsageError(`${ref.kind.toLowerCase()}/${ref.name} exists in groups ${matches.map((m) => m.metadata.group).join(", ")}: name one with -g`);
+    const groups = matches.map((m) => m.metadata.group).join(", ");
+    throw new UsageError(`${ref.kind.toLowerCase()}/${ref.name} exists in groups ${groups}: name one with -g`);
   }
   return only;
 }

@@ -18,6 +18,12 @@ export interface ControlResponse {
   readonly message: string;
 }
 
+/** What was done, in the words every path prints (the socket, the state file, the server). */
+export function controlDone(op: ControlRequest["op"], target: string): string {
+  if (op === "reconcile") return `${target} ${target.startsWith("source/") ? "synced" : "queued for reconcile"}`;
+  return `${target} ${op === "suspend" ? "suspended" : "resumed"}`;
+}
+
 export function controlSocketPath(statePath: string): string {
   return `${statePath}.sock`;
 }

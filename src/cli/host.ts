@@ -10,7 +10,7 @@ import type { Logger } from "../log.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { parseKey } from "../resources/kinds.js";
 import type { Store } from "../store/store.js";
-import { controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from "./control.js";
+import { controlDone, controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from "./control.js";
 import { startEmbedded, type EmbeddedLoop } from "./embedded.js";
 
 interface WatchedSource {
@@ -26,7 +26,7 @@ interface WatchedSource {
 export class LoopHost {
   readonly loop: EmbeddedLoop;
   private readonly sources = new Map<string, WatchedSource>();
-  private control: Server | undefined;
+  private socket: Server | undefined;
   private readonly debounceMs: number | undefined;
   /** Told of every sync, for the command's output and for benchmarks. */
   onSync: (name: string, result: SyncResult, startedAt: number | undefined) => void = () => undefined;
@@ -41,7 +41,7 @@ export class LoopHost {
   }
 
   async listen(): Promise<void> {
-    this.control = await serveControl(controlSocketPath(this.store.path), (req) => this.handle(req));
+    this.socket = await serveControl(controlSocketPath(this.store.path), (req) => this.control(req));
   }
 
   /** Syncs the folder now, then on every burst of changes and every `intervalMs`. */
@@ -72,7 +72,7 @@ export class LoopHost {
       clearInterval(s.resync);
       await s.watcher.stop();
     }
-    await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
+    await new Promise<void>((r) => (this.socket ? this.socket.close(() => r()) : r()));
     await this.loop.stop();
   }
 
@@ -86,23 +86,24 @@ export class LoopHost {
     }
   }
 
-  private async handle(req: ControlRequest): Promise<ControlResponse> {
+  /** suspend, resume or reconcile an object or a source: for the control socket and the API. */
+  async control(req: ControlRequest): Promise<ControlResponse> {
     if (req.target.startsWith("source/")) {
       const name = req.target.slice("source/".length);
       const record = getSource(this.store, name);
       if (!record) return { ok: false, message: `source ${name} not found` };
       if (req.op === "reconcile") {
         await this.runSync(name, undefined);
-        return { ok: true, message: `source/${name} synced` };
+        return { ok: true, message: controlDone(req.op, req.target) };
       }
       await saveSource(this.store, { ...record, suspended: req.op === "suspend" });
       if (req.op === "resume") await this.runSync(name, undefined);
-      return { ok: true, message: `source/${name} ${req.op === "suspend" ? "suspended" : "resumed"}` };
+      return { ok: true, message: controlDone(req.op, req.target) };
     }
     parseKey(req.target); // throws on a malformed key
     if (!this.store.get(req.target)) return { ok: false, message: `${req.target} not found` };
     if (req.op !== "reconcile") await setSuspended(this.store, req.target, req.op === "suspend");
     if (req.op !== "suspend") this.loop.manager.enqueue(req.target);
-    return { ok: true, message: `${req.target} ${req.op === "suspend" ? "suspended" : req.op === "resume" ? "resumed" : "queued for reconcile"}` };
+    return { ok: true, message: controlDone(req.op, req.target) };
   }
 }

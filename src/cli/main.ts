@@ -42,15 +42,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--prune", "delete what an earlier --prune apply of the same source applied and the manifests no longer define")
     .option("--source <name>", "the inventory --prune keeps (default: named after the paths)")
     .action(run(async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean; wait?: boolean; timeout?: string; prune?: boolean; source?: string }) => {
-      const url = server();
-      return url ? (await import("./remote/commands.js")).remoteApply(url, opts) : (await import("./commands/apply.js")).applyCommand(globals(opts));
+      return (await import("./commands/apply.js")).applyCommand(globals(opts));
     }));
 
   program.command("diff")
     .description("show spec changes and planned infrastructure operations; exit 0 none, 1 changes, 2 error")
     .requiredOption("-f, --filename <path>", "manifest file or folder (repeatable)", collect)
     .option("-R, --recursive", "read folders recursively")
-    .action(run(async (opts: { filename: string[]; recursive?: boolean }) => (server("diff"), (await import("./commands/diff.js")).diffCommand(globals(opts)))));
+    .action(run(async (opts: { filename: string[]; recursive?: boolean }) => (await import("./commands/diff.js")).diffCommand(globals(opts))));
 
   program.command("get")
     .description("list objects: airloft get [KIND] [NAME]")
@@ -61,8 +60,6 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-w, --watch", "after the list, print each change as it happens, until Ctrl-C")
     .action(run(async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean; watch?: boolean }) => {
       if (words.length === 1 && /^sources?$/.test(words[0] ?? "")) return (server("get sources"), (await import("./commands/sources.js")).sourcesCommand(globals(opts)));
-      const url = server();
-      if (url) return (await import("./remote/commands.js")).remoteGet(url, words, opts);
       return (await import("./commands/get.js")).getCommand(words, globals(opts));
     }));
 
@@ -71,8 +68,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .argument("<words...>", "KIND/NAME or KIND/GROUP/NAME")
     .option("-g, --group <group>", "the object's group")
     .action(run(async (words: string[], opts: { group?: string }) => {
-      const url = server();
-      return url ? (await import("./remote/commands.js")).remoteDescribe(url, words, opts) : (await import("./commands/get.js")).describeCommand(words, globals(opts));
+      return (await import("./commands/get.js")).describeCommand(words, globals(opts));
     }));
 
   program.command("delete")
@@ -86,8 +82,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--no-wait", "only mark for deletion")
     .option("--timeout <duration>", "how long to wait", "5m")
     .action(run(async (words: string[], opts: { filename?: string[]; recursive?: boolean; group?: string; cascade?: boolean; wait?: boolean; timeout?: string }) => {
-      const url = server();
-      return url ? (await import("./remote/commands.js")).remoteDelete(url, words, opts) : (await import("./commands/delete.js")).deleteCommand(words, globals(opts));
+      return (await import("./commands/delete.js")).deleteCommand(words, globals(opts));
     }));
 
   program.command("wait")
@@ -97,8 +92,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-g, --group <group>", "the object's group")
     .option("--timeout <duration>", "how long to wait", "5m")
     .action(run(async (words: string[], opts: { for: string; group?: string; timeout?: string }) => {
-      const url = server();
-      return url ? (await import("./remote/commands.js")).remoteWait(url, words, opts) : (await import("./commands/wait.js")).waitCommand(words, globals(opts));
+      return (await import("./commands/wait.js")).waitCommand(words, globals(opts));
     }));
 
   program.command("controller")
@@ -138,7 +132,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .description(op === "reconcile" ? "reconcile an object (or sync a source) now, through the running loop" : `${op} reconciliation of an object, or of a source (source/NAME)`)
       .argument("<words...>", "KIND/NAME, KIND/GROUP/NAME or source/NAME")
       .option("-g, --group <group>", "the object's group")
-      .action(run(async (words: string[], opts: { group?: string }) => (server(op), (await import("./commands/suspend.js")).controlCommand(op, words, globals(opts)))));
+      .action(run(async (words: string[], opts: { group?: string }) => (await import("./commands/suspend.js")).controlCommand(op, words, globals(opts))));
   }
 
   program.command("logs")

@@ -25,7 +25,7 @@ export class ProgressPrinter {
   readonly handle = (p: Progress): void => {
     const line = p.kind === "operation" ? p.message : `${p.display} ${p.kind}: ${p.message}`;
     if (!this.live) {
-      this.out.write(`${line}\n`);
+      this.out.write(`  ${SYMBOL[p.kind]} ${line}\n`);
       return;
     }
     this.clear();

@@ -192,7 +192,7 @@ export class ResourcesApi {
    * A body is manifest text (YAML or JSON, several documents allowed), or JSON
    * `{"files": [{"name", "content"}]}` so that errors name the user's own files and lines.
    */
-  private async readManifests(call: Call, maxBytes = this.options.maxBodyBytes): Promise<LoadedManifest[]> {
+  async readManifests(call: Call, maxBytes = this.options.maxBodyBytes): Promise<LoadedManifest[]> {
     const type = mediaType(call.req);
     if (!MANIFEST_TYPES.has(type)) throw new ApiError(415, "UnsupportedMediaType", `send application/json or application/yaml, not ${type}`);
     const ticket = this.parsing.admit(`${call.principal.kind}:${call.principal.name}`);

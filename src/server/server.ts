@@ -6,6 +6,7 @@ import type { Logger } from "../log.js";
 import type { Store } from "../store/store.js";
 import { Accounts, ForbiddenError } from "./accounts.js";
 import { AuthApi, type LoginLimits } from "./auth-api.js";
+import { ControlApi, type LoopAccess } from "./control-api.js";
 import { ApiError, methodNotAllowed, sendError, sendJson, toErrorBody } from "./http.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { LoginLimiter } from "./login-limiter.js";
@@ -38,6 +39,8 @@ export interface ApiServerOptions {
   readonly tenantRules?: TenantRules;
   /** Login attempts per minute (see AuthApi). */
   readonly loginLimits?: Partial<LoginLimits>;
+  /** The controllers running with the API, for diff, suspend, resume and reconcile. */
+  readonly loop?: LoopAccess;
 }
 
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -56,6 +59,7 @@ export class ApiServer {
   readonly hub: WatchHub;
   private readonly auth: AuthApi;
   private readonly resources: ResourcesApi;
+  private readonly control: ControlApi;
   readonly watches: WatchStreams;
 
   constructor(private readonly options: ApiServerOptions) {
@@ -73,6 +77,7 @@ export class ApiServer {
       watches: this.watches,
       limits,
     });
+    this.control = new ControlApi({ store: options.store, manifests: this.resources, loop: options.loop });
     this.http = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS }, (req, res) => void this.dispatch(req, res));
   }
 
@@ -128,7 +133,8 @@ export class ApiServer {
       // A lock or a new password ends the account's open watch streams now, not at the next check.
       return this.watches.recheck();
     }
-    if (path.startsWith(`${API_PREFIX}/`) && (await this.resources.handle({ req, res, principal, query: url.searchParams }, segments(API_PREFIX)))) return;
+    const call = { req, res, principal, query: url.searchParams };
+    if (path.startsWith(`${API_PREFIX}/`) && ((await this.resources.handle(call, segments(API_PREFIX))) || (await this.control.handle(call, segments(API_PREFIX))))) return;
     throw new ApiError(404, "NotFound", `no API at ${path}`);
   }
 

@@ -1,18 +1,15 @@
-import { isReadyAt, isStalledAt, getCondition } from "../../resources/conditions.js";
-import { displayName, keyOf, objectKey } from "../../resources/kinds.js";
-import { admit } from "../../resources/admission.js";
-import { loadManifests } from "../../resources/loader.js";
-import type { Resource } from "../../resources/types.js";
 import { resolve } from "node:path";
-import { SourceSync } from "../../gitops/sync.js";
-import type { Change, Store } from "../../store/store.js";
-import { parseDuration } from "../../util/duration.js";
-import { cliLogger, openStore, type GlobalOptions } from "../context.js";
-import { startEmbedded, waitUntil } from "../embedded.js";
+import { getCondition, isReadyAt, isStalledAt } from "../../resources/conditions.js";
+import { displayName, keyOf, objectKey } from "../../resources/kinds.js";
+import type { Resource } from "../../resources/types.js";
+import type { Change } from "../../store/store.js";
+import { withClient, type ClientOptions } from "../client/open.js";
+import type { Following, ResourceClient } from "../client/types.js";
+import { waitUntil } from "../client/wait.js";
 import { notReadyError } from "../output.js";
 import { ProgressPrinter } from "../progress.js";
 
-export interface ApplyOptions extends GlobalOptions {
+export interface ApplyOptions extends ClientOptions {
   readonly filename: string[];
   readonly recursive?: boolean;
   readonly dryRun?: boolean;
@@ -27,63 +24,65 @@ export interface ApplyOptions extends GlobalOptions {
 /** Reasons that mean the provider is out of reach: worth stopping the wait for, and saying so. */
 const UNREACHABLE_REASONS = new Set(["EngineUnreachable"]);
 
-export async function applyCommand(options: ApplyOptions): Promise<number> {
-  const manifests = loadManifests(options.filename, { recursive: options.recursive ?? false });
-  const store = await openStore(options, { write: !options.dryRun, command: "airloft apply" });
-  try {
-    if (options.dryRun) {
-      admit(store, manifests);
-      for (const change of store.preview(manifests)) process.stdout.write(`${change.display} ${change.action} (dry run)\n`);
-      return 0;
-    }
-    let changes: Change[];
-    if (options.prune) {
-      const name = options.source ?? `apply:${options.filename.map((f) => resolve(f)).join(",")}`;
-      const result = await new SourceSync(store, name, options.filename, "apply", { recursive: options.recursive ?? false }).sync();
-      if (result.errors.length > 0) throw new Error(result.errors.join("\n"));
-      changes = [...result.changes, ...result.pruned];
-    } else {
-      changes = await store.apply(manifests);
-    }
-    for (const change of changes) process.stdout.write(`${change.display} ${change.action}${change.action === "deleted" && options.prune ? " (pruned)" : ""}\n`);
-    if (options.wait === false) return 0;
-    return await converge(store, changes, options);
-  } finally {
-    await store.close();
-  }
+/** Stores the manifests (locally or on the server), then waits until what they define is Ready. */
+export function applyCommand(options: ApplyOptions): Promise<number> {
+  return withClient(options, { write: !options.dryRun, command: "airloft apply" }, async (client) => {
+    const files = { paths: options.filename, recursive: options.recursive ?? false };
+    // The prune set is named after the paths unless given a name.
+    const prune = options.source ?? `apply:${options.filename.map((f) => resolve(f)).join(",")}`;
+    const { changes, pruned } = await client.apply(files, {
+      ...(options.dryRun ? { dryRun: true } : {}),
+      ...(options.prune ? { prune } : {}),
+    });
+    const suffix = options.dryRun ? " (dry run)" : "";
+    for (const change of changes) process.stdout.write(`${change.display} ${change.action}${suffix}\n`);
+    for (const change of pruned) process.stdout.write(`${change.display} ${change.action} (pruned)\n`);
+    if (options.dryRun || options.wait === false) return 0;
+    return converge(client, [...changes, ...pruned], options.timeout);
+  });
 }
 
-/** Runs the loop in-process until every applied object is Ready or has failed. */
-export async function converge(store: Store, changes: readonly Change[], options: GlobalOptions & { timeout?: string }): Promise<number> {
-  const timeoutMs = parseDuration(options.timeout ?? "5m");
+/**
+ * Waits until every applied object is Ready or has failed, and every pruned one is gone; a local
+ * client runs the loop in this process meanwhile.
+ */
+export async function converge(client: ResourceClient, changes: readonly Change[], timeout: string | undefined,
+): Promise<number> {
+  if (changes.length === 0) return 0;
   const printer = new ProgressPrinter(process.stdout);
-  const loop = startEmbedded(store, cliLogger(options), printer.handle);
   const keys = changes.map((c) => c.key);
-  // A Ready condition from before this apply may be stale (a container removed since): an
-  // object counts as ready only once it has been reconciled in this run.
-  const reconciled = new Set<string>();
-  const attempted = new Set<string>();
-  loop.manager.events.on("reconciled", (key: string) => {
-    reconciled.add(key);
-    attempted.add(key);
-  });
-  loop.manager.events.on("failed", (key: string) => attempted.add(key));
   const deleting = new Set(changes.filter((c) => c.action === "deleted").map((c) => c.key));
-  const current = (): Resource[] => keys.flatMap((k) => store.get(k) ?? []);
-  // Only a failure seen in this run counts: the state file may hold one from an earlier run.
-  const failedForNow = (o: Resource): boolean => attempted.has(keyOf(o)) && (isStalledAt(o) || UNREACHABLE_REASONS.has(getCondition(o.status, "Ready")?.reason ?? ""));
-  // An object whose group failed waits on it: the group's error is the one to report.
-  const groupFailed = (o: Resource): boolean => {
-    const group = o.metadata.group ? store.get(objectKey("Group", "", o.metadata.group)) : undefined;
-    return group !== undefined && failedForNow(group);
-  };
-  // Pruned objects are done once gone (they are no longer in `current`).
-  const finished = (o: Resource): boolean => !deleting.has(keyOf(o)) && ((isReadyAt(o) && reconciled.has(keyOf(o))) || failedForNow(o) || groupFailed(o));
-  const verdict = await waitUntil(store, () => current().every(finished), timeoutMs, { emitter: loop.manager.events, events: ["reconciled", "failed"] });
-  await loop.stop();
+  const { verdict, last } = await waitUntil(
+    client,
+    { keys, runLoop: true, timeout, onProgress: printer.handle },
+    (seen) => keys.every((k) => finished(seen, k, deleting)),
+    // Pruned objects are done once gone.
+    (seen) => keys.flatMap((k) => seen.get(k) ?? []).filter((o) => !isReadyAt(o) || deleting.has(keyOf(o))),
+  );
   printer.finish();
-  const notReady = current().filter((o) => !isReadyAt(o) || deleting.has(keyOf(o)));
-  for (const o of notReady) process.stderr.write(notReadyError(displayName(o), o));
-  if (verdict === "timeout" && notReady.length > 0) process.stderr.write(`error: timed out after ${options.timeout ?? "5m"}; the objects are stored, and \`airloft controller\` goes on converging them\n`);
-  return notReady.length === 0 ? 0 : 1;
+  for (const o of last) process.stderr.write(notReadyError(displayName(o), o));
+  if (verdict === "timeout" && last.length > 0) {
+    process.stderr.write(`error: timed out after ${timeout ?? "5m"}; ${client.convergesLater}\n`);
+  }
+  return last.length === 0 ? 0 : 1;
+}
+
+/**
+ * Done: gone if deleted; else Ready after a reconcile of this run, or failed in this run (the
+ * state may hold a failure from an earlier one), or waiting on a group that failed.
+ */
+function finished(seen: Following, key: string, deleting: ReadonlySet<string>): boolean {
+  const obj = seen.get(key);
+  if (!obj) return true;
+  if (deleting.has(key)) return false;
+  const failedNow = (o: Resource): boolean => seen.attempted(keyOf(o)) && (isStalledAt(o) || unreachableAt(o));
+  const group = obj.metadata.group ? seen.get(objectKey("Group", "", obj.metadata.group)) : undefined;
+  return (isReadyAt(obj) && seen.reconciled(key)) || failedNow(obj) || (group !== undefined && failedNow(group));
+}
+
+/** Ready=False for want of the provider, at the current generation (not a verdict on an older spec). */
+function unreachableAt(o: Resource): boolean {
+  const ready = getCondition(o.status, "Ready");
+  return ready !== undefined && UNREACHABLE_REASONS.has(ready.reason)
+    && ready.observedGeneration === o.metadata.generation;
 }

@@ -1,11 +1,11 @@
-import { keyOf } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
-import { parseDuration } from "../../util/duration.js";
-import { cliLogger, findObject, openStore, parseRef, UsageError, type GlobalOptions } from "../context.js";
-import { startEmbedded, waitUntil } from "../embedded.js";
+import { withClient, type ClientOptions } from "../client/open.js";
+import type { DeleteTarget } from "../client/types.js";
+import { waitUntil } from "../client/wait.js";
+import { parseRef, UsageError } from "../context.js";
 import { ProgressPrinter } from "../progress.js";
 
-export interface DeleteOptions extends GlobalOptions {
+export interface DeleteOptions extends ClientOptions {
   readonly filename?: string[];
   readonly recursive?: boolean;
   readonly group?: string;
@@ -15,36 +15,37 @@ export interface DeleteOptions extends GlobalOptions {
 }
 
 /**
- * Marks objects for deletion (apps before their group), then, in the embedded default, runs the
- * loop until their infrastructure is gone and the store has let them go.
+ * Marks objects for deletion (apps before their group), then waits until their infrastructure
+ * is gone and the store has let them go; locally, running the loop in this process meanwhile.
  */
-export async function deleteCommand(words: string[], options: DeleteOptions): Promise<number> {
-  const store = await openStore(options, { write: true, command: "airloft delete" });
-  try {
-    let keys: string[];
+export function deleteCommand(words: string[], options: DeleteOptions): Promise<number> {
+  return withClient(options, { write: true, command: "airloft delete" }, async (client) => {
+    let targets: DeleteTarget[];
     if (options.filename && options.filename.length > 0) {
-      keys = loadManifests(options.filename, { recursive: options.recursive ?? false }).map((m) => keyOf(m.object)).filter((k) => store.get(k));
+      // Deleting by file: what is already gone is fine.
+      const manifests = loadManifests(options.filename, { recursive: options.recursive ?? false });
+      targets = manifests.map((m) => ({ object: m.object, missingOk: true }));
     } else if (words.length > 0) {
-      keys = [keyOf(findObject(store, parseRef(words, options.group)))];
+      targets = [{ object: await client.find(parseRef(words, options.group)), missingOk: false }];
     } else {
       throw new UsageError("name what to delete: -f PATH or KIND/NAME");
     }
-    const changes = await store.markDeletedAll(keys, { cascade: options.cascade ?? false });
-    keys = changes.map((c) => c.key);
+    const changes = await client.delete(targets, { cascade: options.cascade ?? false });
     for (const c of changes) process.stdout.write(`${c.display} deleted\n`);
     if (options.wait === false || changes.length === 0) return 0;
+    const keys = changes.map((c) => c.key);
     const printer = new ProgressPrinter(process.stdout);
-    const loop = startEmbedded(store, cliLogger(options), printer.handle);
-    const verdict = await waitUntil(store, () => keys.every((k) => !store.get(k)), parseDuration(options.timeout ?? "5m"));
-    await loop.stop();
+    const { verdict, last } = await waitUntil(
+      client,
+      { keys, runLoop: true, timeout: options.timeout, onProgress: printer.handle },
+      (seen) => keys.every((k) => !seen.get(k)),
+      (seen) => keys.filter((k) => seen.get(k)),
+    );
     printer.finish();
-    const left = keys.filter((k) => store.get(k));
-    if (left.length > 0) {
-      process.stderr.write(`error: ${verdict === "timeout" ? "timed out; " : ""}still deleting: ${left.join(", ")}\n`);
+    if (last.length > 0) {
+      process.stderr.write(`error: ${verdict === "timeout" ? "timed out; " : ""}still deleting: ${last.join(", ")}\n`);
       return 1;
     }
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }

@@ -1,93 +1,24 @@
-import { isDeepStrictEqual } from "node:util";
-import { stringify } from "yaml";
-import { objectKey, keyOf } from "../../resources/kinds.js";
-import { admit } from "../../resources/admission.js";
-import { loadManifests } from "../../resources/loader.js";
-import type { Resource } from "../../resources/types.js";
-import { ProviderRegistry } from "../../providers/registry.js";
-import { errorMessage } from "../../errors.js";
-import { resolveBindings } from "../../controllers/bindings.js";
-import type { Store } from "../../store/store.js";
-import { openStore, type GlobalOptions } from "../context.js";
+import { withClient, type ClientOptions } from "../client/open.js";
 
-export interface DiffOptions extends GlobalOptions {
+export interface DiffOptions extends ClientOptions {
   readonly filename: string[];
   readonly recursive?: boolean;
 }
 
-/** Line diff of two YAML texts: "-" for removed lines, "+" for added ones (LCS, small inputs). */
-export function lineDiff(before: string, after: string): string[] {
-  const a = before ? before.split("\n") : [];
-  const b = after ? after.split("\n") : [];
-  const lcs: number[][] = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
-  for (let i = a.length - 1; i >= 0; i--) {
-    for (let j = b.length - 1; j >= 0; j--) {
-      const row = lcs[i] as number[];
-      row[j] = a[i] === b[j] ? (lcs[i + 1]?.[j + 1] ?? 0) + 1 : Math.max(lcs[i + 1]?.[j] ?? 0, row[j + 1] ?? 0);
-    }
-  }
-  const out: string[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (i < a.length && j < b.length && a[i] === b[j]) {
-      out.push(`  ${a[i]}`);
-      i++;
-      j++;
-    } else if (j < b.length && (i >= a.length || (lcs[i]?.[j + 1] ?? 0) >= (lcs[i + 1]?.[j] ?? 0))) {
-      out.push(`+ ${b[j]}`);
-      j++;
-    } else {
-      out.push(`- ${a[i]}`);
-      i++;
-    }
-  }
-  return out;
-}
-
-function userView(obj: Resource | undefined): string {
-  if (!obj) return "";
-  const { labels, annotations } = obj.metadata;
-  return stringify({ metadata: { labels, annotations }, spec: obj.spec }).trimEnd();
-}
-
 /**
  * Prints spec changes and the infrastructure operations the loop would run, like `kubectl diff`:
- * exit 0 when nothing would change, 1 when something would, 2 on error.
+ * exit 0 when nothing would change, 1 when something would, 2 on error. Against a server, the
+ * server plans through its own providers.
  */
-export async function diffCommand(options: DiffOptions): Promise<number> {
-  const manifests = loadManifests(options.filename, { recursive: options.recursive ?? false });
-  const store = await openStore(options, { write: false, command: "airloft diff" });
-  admit(store, manifests);
-  const providers = new ProviderRegistry({ instanceId: store.instanceId });
-  let changed = false;
-  for (const { object } of manifests) {
-    const existing = store.get(keyOf(object));
-    const title = `${object.kind.toLowerCase()}/${object.metadata.group ? `${object.metadata.group}/` : ""}${object.metadata.name}`;
-    const specDiff = existing && isDeepStrictEqual(existing.spec, object.spec) && isDeepStrictEqual(existing.metadata.labels, object.metadata.labels) && isDeepStrictEqual(existing.metadata.annotations, object.metadata.annotations)
-      ? []
-      : lineDiff(userView(existing), userView(object));
-    const operations = await plannedOperations(object, store, providers, manifests.map((m) => m.object));
-    if (specDiff.length === 0 && operations.length === 0) continue;
-    changed = true;
-    process.stdout.write(`${title}${existing ? "" : " (new)"}\n`);
-    for (const line of specDiff.filter((l) => !l.startsWith("  "))) process.stdout.write(`  ${line}\n`);
-    for (const op of operations) process.stdout.write(`  ~ ${op}\n`);
-  }
-  if (!changed) process.stdout.write("no changes\n");
-  return changed ? 1 : 0;
-}
-
-async function plannedOperations(object: Resource, store: Store, providers: ProviderRegistry, applied: readonly Resource[]): Promise<string[]> {
-  if (object.kind !== "App") return [];
-  const groupKey = objectKey("Group", "", object.metadata.group ?? "");
-  const group = applied.find((o) => keyOf(o) === groupKey) ?? store.get(groupKey);
-  if (group?.kind !== "Group") return [];
-  const existing = store.get(keyOf(object));
-  const app = { ...object, metadata: { ...object.metadata, uid: existing?.metadata.uid ?? "(new)" } };
-  try {
-    return [...(await providers.for(group).planApp(app, group, resolveBindings(store, app).env))];
-  } catch (err) {
-    return [`(infrastructure not compared: ${errorMessage(err)})`];
-  }
+export function diffCommand(options: DiffOptions): Promise<number> {
+  return withClient(options, { write: false, command: "airloft diff" }, async (client) => {
+    const entries = await client.diff({ paths: options.filename, recursive: options.recursive ?? false });
+    for (const entry of entries) {
+      process.stdout.write(`${entry.title}${entry.isNew ? " (new)" : ""}\n`);
+      for (const line of entry.specLines) process.stdout.write(`  ${line}\n`);
+      for (const op of entry.operations) process.stdout.write(`  ~ ${op}\n`);
+    }
+    if (entries.length === 0) process.stdout.write("no changes\n");
+    return entries.length > 0 ? 1 : 0;
+  });
 }

@@ -1,18 +1,12 @@
-import { unwatchFile, watchFile } from "node:fs";
-import { errorMessage } from "../../errors.js";
-import { ownedContainers } from "../containers.js";
-import { isSuspended } from "../../controllers/suspension.js";
-import { sourceOf } from "../../gitops/sources.js";
-import { LABEL } from "../../providers/ownership.js";
-import { keyOf, objectKey, parseKind } from "../../resources/kinds.js";
-import type { App, Resource } from "../../resources/types.js";
-import type { ListFilter, Store } from "../../store/store.js";
-import { findObject, openStore, parseRef, UsageError, type GlobalOptions } from "../context.js";
-import { describeObject, indent, instanceTable } from "../describe.js";
-import { parseFormat, renderObjects, renderTable, type OutputFormat } from "../output.js";
+import { parseKind } from "../../resources/kinds.js";
+import type { Resource } from "../../resources/types.js";
+import { withClient, type ClientOptions } from "../client/open.js";
+import { parseRef, UsageError } from "../context.js";
+import { describeObject } from "../describe.js";
+import { parseFormat, renderObjects } from "../output.js";
 import { changePrinter, untilInterrupted } from "../watch-rows.js";
 
-export interface GetOptions extends GlobalOptions {
+export interface GetOptions extends ClientOptions {
   readonly group?: string;
   readonly output?: string;
   /** Adds generated credentials (a service's password) to yaml or json output. */
@@ -21,96 +15,45 @@ export interface GetOptions extends GlobalOptions {
   readonly watch?: boolean;
 }
 
-export async function getCommand(words: string[], options: GetOptions): Promise<number> {
+export function getCommand(words: string[], options: GetOptions): Promise<number> {
   const format = parseFormat(options.output);
-  const store = await openStore(options, { write: false, command: "airloft get" });
-  let objects: Resource[];
-  const [first] = words;
-  if (first && (words.length > 1 || first.includes("/"))) {
-    if (options.watch) throw new UsageError("--watch lists a kind or everything: airloft get app --watch");
-    objects = [findObject(store, parseRef(words, options.group))];
-  } else {
-    const kind = first ? parseKind(first) : undefined;
-    if (first && !kind) throw new UsageError(`unknown kind ${JSON.stringify(first)}: use group, app, service or quota`);
-    const filter = { ...(kind ? { kind } : {}), ...(options.group ? { group: options.group } : {}) };
-    if (options.watch) return watchStateFile(store, filter, format);
-    objects = store.list(filter);
-  }
-  if (objects.length === 0 && format !== "json" && format !== "yaml") {
-    process.stderr.write("no objects found\n");
-    return 0;
-  }
-  if (options.showSecrets) {
-    if (format !== "json" && format !== "yaml") throw new UsageError("--show-secrets needs -o json or -o yaml");
-    objects = objects.map((o) => ({ ...o, secrets: store.secretsOf(o) }));
-  }
-  process.stdout.write(renderObjects(objects, format, (o) => sourceOf(store, keyOf(o))));
-  return 0;
-}
-
-export async function describeCommand(words: string[], options: GetOptions): Promise<number> {
-  const store = await openStore(options, { write: false, command: "airloft describe" });
-  const obj = findObject(store, parseRef(words, options.group));
-  const key = keyOf(obj);
-  const group = obj.kind === "App" ? store.get(objectKey("Group", "", obj.metadata.group ?? "")) : undefined;
-  const onAws = group?.kind === "Group" && group.spec.provider === "aws";
-  const replicas = obj.kind !== "App" ? [] : onAws ? instanceTable(obj, "Instances (last observed)") : await liveContainers(store, obj);
-  const source = sourceOf(store, key);
-  process.stdout.write(describeObject(obj, { events: store.eventsOf(obj), replicas, suspended: isSuspended(store, key), ...(source ? { source } : {}) }));
-  return 0;
-}
-
-/**
- * `get --watch` on the local state file: the rows now, then a row for each object whose
- * resourceVersion changed, as the process running the loop writes the file. The file is replaced
- * atomically, so every read sees a whole version.
- */
-async function watchStateFile(store: Store, filter: ListFilter, format: OutputFormat): Promise<number> {
-  const print = changePrinter(format);
-  let seen = new Map<string, Resource>();
-  let reading: Promise<void> | undefined;
-  let again = false;
-  const refresh = async (): Promise<void> => {
-    await store.reload();
-    const now = new Map(store.list(filter).map((o) => [keyOf(o), o]));
-    for (const [key, obj] of now) {
-      const before = seen.get(key);
-      if (!before) print("ADDED", obj);
-      else if (before.metadata.resourceVersion !== obj.metadata.resourceVersion) print("MODIFIED", obj);
-    }
-    for (const [key, obj] of seen) if (!now.has(key)) print("DELETED", obj);
-    seen = now;
-  };
-  // One read at a time; a change during a read is read again after it.
-  const onChange = (): void => {
-    if (reading) {
-      again = true;
-      return;
-    }
-    reading = refresh().finally(() => {
-      reading = undefined;
-      if (again) {
-        again = false;
-        onChange();
+  return withClient(options, { write: false, command: "airloft get" }, async (client) => {
+    let objects: Resource[];
+    const [first] = words;
+    if (first && (words.length > 1 || first.includes("/"))) {
+      if (options.watch) throw new UsageError("--watch lists a kind or everything: airloft get app --watch");
+      objects = [await client.find(parseRef(words, options.group))];
+    } else {
+      const kind = first ? parseKind(first) : undefined;
+      if (first && !kind) {
+        throw new UsageError(`unknown kind ${JSON.stringify(first)}: use group, app, service or quota`);
       }
-    });
-  };
-  await refresh();
-  const { done } = untilInterrupted();
-  watchFile(store.path, { interval: 250 }, onChange);
-  await done;
-  unwatchFile(store.path, onChange);
-  await reading;
-  return 0;
+      const filter = { ...(kind ? { kind } : {}), ...(options.group ? { group: options.group } : {}) };
+      if (options.watch) {
+        // The rows now, then a row per change, like `kubectl get --watch`, until Ctrl-C.
+        await client.watch(filter, changePrinter(format), untilInterrupted().signal);
+        return 0;
+      }
+      objects = await client.list(filter);
+    }
+    if (objects.length === 0 && format !== "json" && format !== "yaml") {
+      process.stderr.write("no objects found\n");
+      return 0;
+    }
+    if (options.showSecrets) {
+      if (format !== "json" && format !== "yaml") throw new UsageError("--show-secrets needs -o json or -o yaml");
+      objects = await Promise.all(objects.map((o) => client.withSecrets(o)));
+    }
+    process.stdout.write(renderObjects(objects, format, (o) => client.sourceOf(o)));
+    return 0;
+  });
 }
 
-/** The app's containers as the engine has them now; the last observed status if it cannot be reached. */
-async function liveContainers(store: Store, app: App): Promise<string[]> {
-  try {
-    const { address, containers } = await ownedContainers(store, app);
-    const rows = containers.map((c) => [c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status, c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-", c.Labels[LABEL.configHash] ?? "-"]);
-    return [`Containers (on ${address} now):`, rows.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"], rows).trimEnd(), 2)];
-  } catch (err) {
-    return instanceTable(app, `Containers (last observed; ${errorMessage(err)})`);
-  }
+/** Spec, conditions, per-kind facts and events of one object. */
+export function describeCommand(words: string[], options: GetOptions): Promise<number> {
+  return withClient(options, { write: false, command: "airloft describe" }, async (client) => {
+    const obj = await client.find(parseRef(words, options.group));
+    process.stdout.write(describeObject(obj, await client.details(obj)));
+    return 0;
+  });
 }

@@ -5,6 +5,7 @@ import { isIP } from "node:net";
 import { DEFAULT_LIMITS } from "../../server/limits.js";
 import { ApiServer } from "../../server/server.js";
 import { audienceOf, loadSigningKey, TokenService } from "../../server/tokens.js";
+import type { ControlRequest } from "../control.js";
 import { UsageError, statePath } from "../context.js";
 import { runHost, type ControllerOptions } from "./controller.js";
 import { watchFolder } from "./watch.js";
@@ -48,7 +49,8 @@ export function serveCommand(options: ServeOptions): Promise<number> {
   return runHost(options, "airloft serve", async (host, store, log) => {
     const stateDir = dirname(statePath(options));
     const tokens = new TokenService(loadSigningKey(join(stateDir, "jwt.key")), audienceOf(store.instanceId), ttlSeconds);
-    const server = new ApiServer({ store, tokens, log, maxBodyBytes: maxBody, limits, tenantRules: { publishAddresses }, ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}) });
+    const loop = { providers: host.loop.providers, control: (req: ControlRequest) => host.control(req) };
+    const server = new ApiServer({ store, tokens, log, maxBodyBytes: maxBody, limits, tenantRules: { publishAddresses }, loop, ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}) });
     const first = await server.accounts.bootstrap();
     if (first) {
       const file = join(stateDir, "initial-admin-password");

@@ -1,43 +1,43 @@
+import { AirloftError } from "../../errors.js";
 import { getCondition } from "../../resources/conditions.js";
+import { keyOf } from "../../resources/kinds.js";
 import type { ConditionType, Resource } from "../../resources/types.js";
-import { parseDuration } from "../../util/duration.js";
-import { findObject, openStore, parseRef, UsageError, type GlobalOptions } from "../context.js";
-import { NotFoundError } from "../../errors.js";
+import { withClient, type ClientOptions } from "../client/open.js";
+import { waitUntil } from "../client/wait.js";
+import { parseRef, UsageError } from "../context.js";
 
-export interface WaitOptions extends GlobalOptions {
+export interface WaitOptions extends ClientOptions {
   readonly for: string;
   readonly group?: string;
   readonly timeout?: string;
 }
 
 /**
- * Waits, reading the state file, until a condition holds at the current generation or the
- * object is gone (`--for delete`). The loop itself runs elsewhere: `airloft controller`.
+ * Waits until a condition holds at the current generation or the object is gone (`--for
+ * delete`). The loop itself runs elsewhere: `airloft controller`, or the server.
  */
-export async function waitCommand(words: string[], options: WaitOptions): Promise<number> {
+export function waitCommand(words: string[], options: WaitOptions): Promise<number> {
   const goal = parseWaitFor(options.for);
   const ref = parseRef(words, options.group);
-  const store = await openStore(options, { write: false, command: "airloft wait" });
-  const deadline = Date.now() + parseDuration(options.timeout ?? "5m");
-  for (;;) {
-    await store.reload();
-    let obj;
+  return withClient(options, { write: false, command: "airloft wait" }, async (client) => {
+    let obj: Resource;
     try {
-      obj = findObject(store, ref);
+      obj = await client.find(ref);
     } catch (err) {
-      if (err instanceof NotFoundError && goal.deleted) return 0;
+      if (goal.deleted && err instanceof AirloftError && err.code === "NotFound") return 0;
       throw err;
     }
-    if (conditionMet(obj, goal)) {
+    const key = keyOf(obj);
+    const met = (o: Resource | undefined): boolean => (goal.deleted ? !o : o !== undefined && conditionMet(o, goal));
+    const wait = { keys: [key], runLoop: false, timeout: options.timeout };
+    const { last } = await waitUntil(client, wait, (seen) => met(seen.get(key)), (seen) => seen.get(key));
+    if (met(last)) {
       process.stdout.write(`${obj.kind.toLowerCase()}/${obj.metadata.name} condition met\n`);
       return 0;
     }
-    if (Date.now() > deadline) {
-      process.stderr.write(timedOut(obj, goal, options.for));
-      return 1;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    process.stderr.write(timedOut(last ?? obj, goal, options.for));
+    return 1;
+  });
 }
 
 export interface WaitGoal {

@@ -1,0 +1,264 @@
+import { unwatchFile, watchFile } from "node:fs";
+import { getSource, saveSource, sourceOf } from "../../gitops/sources.js";
+import { isSuspended, setSuspended } from "../../controllers/suspension.js";
+import { admit } from "../../resources/admission.js";
+import { errorMessage, LockedError } from "../../errors.js";
+import { LABEL } from "../../providers/ownership.js";
+import type { ProviderRegistry } from "../../providers/registry.js";
+import { keyOf, objectKey } from "../../resources/kinds.js";
+import { loadManifests } from "../../resources/loader.js";
+import type { App, Resource } from "../../resources/types.js";
+import type { DiffEntry } from "../../server/diff-plan.js";
+import type { Change, Store } from "../../store/store.js";
+import { controlDone, controlSocketPath, sendControl } from "../control.js";
+import {
+  cliLogger, findObject, openStore, statePath, UsageError, type GlobalOptions, type ResourceRef,
+} from "../context.js";
+import { indent, instanceTable, type DescribeExtras } from "../describe.js";
+import { renderTable } from "../output.js";
+import type { ChangeType } from "../watch-rows.js";
+import type {
+  AppliedChanges, ApplyOptions, ControlOp, ControlTarget, DeleteTarget, FollowOptions, Following, ManifestFiles,
+  ObjectFilter, ResourceClient,
+} from "./types.js";
+
+export interface LocalOpenMode {
+  /** Whether the command changes the state file (and so takes its writer lock). */
+  readonly write: boolean;
+  readonly command: string;
+  /**
+   * When another process (`controller`, `watch`, `serve`) holds the lock, open the file
+   * read-only and send changes to that process over its control socket.
+   */
+  readonly throughHolder?: boolean;
+}
+
+/**
+ * The state file and, for the length of a wait, the controllers in this process. The loop, the
+ * providers and git-ops load when a command needs them: `get` pays only for the store.
+ */
+export class LocalClient implements ResourceClient {
+  readonly convergesLater = "the objects are stored, and `airloft controller` goes on converging them";
+
+  private constructor(
+    private readonly store: Store,
+    private readonly options: GlobalOptions,
+    /** Another process holds the writer lock: changes go through its control socket. */
+    private readonly held: boolean,
+    private readonly fakeProviders: ProviderRegistry | undefined,
+  ) {}
+
+  /** `providers` replaces the real ones, for tests with a fake. */
+  static async open(options: GlobalOptions, mode: LocalOpenMode, providers?: ProviderRegistry): Promise<LocalClient> {
+    let store: Store;
+    let held = false;
+    try {
+      store = await openStore(options, mode);
+    } catch (err) {
+      if (!(err instanceof LockedError && mode.throughHolder)) throw err;
+      store = await openStore(options, { write: false, command: mode.command });
+      held = true;
+    }
+    return new LocalClient(store, options, held, providers);
+  }
+
+  private async providers(): Promise<ProviderRegistry> {
+    if (this.fakeProviders) return this.fakeProviders;
+    return new (await import("../../providers/registry.js")).ProviderRegistry({ instanceId: this.store.instanceId });
+  }
+
+  async list(filter: ObjectFilter): Promise<Resource[]> {
+    return this.store.list(filter);
+  }
+
+  async find(ref: ResourceRef): Promise<Resource> {
+    return findObject(this.store, ref);
+  }
+
+  async withSecrets(obj: Resource): Promise<Resource> {
+    return Object.assign({ ...obj }, { secrets: this.store.secretsOf(obj) });
+  }
+
+  sourceOf(obj: Resource): string | undefined {
+    return sourceOf(this.store, keyOf(obj));
+  }
+
+  async details(obj: Resource): Promise<DescribeExtras> {
+    const key = keyOf(obj);
+    const group = obj.kind === "App" ? this.store.get(objectKey("Group", "", obj.metadata.group ?? "")) : undefined;
+    const onAws = group?.kind === "Group" && group.spec.provider === "aws";
+    const replicas = obj.kind !== "App" ? []
+      : onAws ? instanceTable(obj, "Instances (last observed)")
+        : await this.liveContainers(obj);
+    const source = sourceOf(this.store, key);
+    const suspended = isSuspended(this.store, key);
+    return { events: this.store.eventsOf(obj), replicas, suspended, ...(source ? { source } : {}) };
+  }
+
+  async apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges> {
+    const manifests = loadManifests(files.paths, { recursive: files.recursive });
+    if (options.dryRun) {
+      admit(this.store, manifests);
+      return { changes: this.store.preview(manifests), pruned: [] };
+    }
+    if (options.prune === undefined) return { changes: await this.store.apply(manifests), pruned: [] };
+    const { SourceSync } = await import("../../gitops/sync.js");
+    const sync = new SourceSync(this.store, options.prune, files.paths, "apply", { recursive: files.recursive });
+    const result = await sync.sync();
+    if (result.errors.length > 0) throw new Error(result.errors.join("\n"));
+    return { changes: result.changes, pruned: result.pruned };
+  }
+
+  async delete(targets: readonly DeleteTarget[], options: { cascade: boolean }): Promise<Change[]> {
+    const keys = targets.map((t) => keyOf(t.object)).filter((k, i) => !targets[i]?.missingOk || this.store.get(k));
+    return this.store.markDeletedAll(keys, { cascade: options.cascade });
+  }
+
+  async diff(files: ManifestFiles): Promise<readonly DiffEntry[]> {
+    const manifests = loadManifests(files.paths, { recursive: files.recursive });
+    const { planDiff } = await import("../../server/diff-plan.js");
+    return planDiff(this.store, await this.providers(), manifests);
+  }
+
+  async control(op: ControlOp, target: ControlTarget): Promise<string> {
+    const name = "source" in target ? `source/${target.source}` : keyOf(findObject(this.store, target.ref));
+    if (this.held) {
+      const answer = await sendControl(controlSocketPath(statePath(this.options)), { op, target: name });
+      if (!answer.ok) throw new UsageError(answer.message);
+      return answer.message;
+    }
+    if (op === "reconcile") {
+      throw new UsageError("no `airloft controller` or `airloft watch` is running on this state file to reconcile; "
+        + "`airloft apply` reconciles what it applies");
+    }
+    if ("source" in target) {
+      const record = getSource(this.store, target.source);
+      if (!record) throw new UsageError(`source ${target.source} not found`);
+      await saveSource(this.store, { ...record, suspended: op === "suspend" });
+    } else {
+      await setSuspended(this.store, name, op === "suspend");
+    }
+    return controlDone(op, name);
+  }
+
+  /**
+   * The rows of the state file as the process running the loop writes it: a row for each object
+   * whose resourceVersion changed. The file is replaced atomically, so every read sees a whole version.
+   */
+  async watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal,
+  ): Promise<void> {
+    let seen = new Map<string, Resource>();
+    const refresh = async (): Promise<void> => {
+      await this.reread();
+      const now = new Map(this.store.list(filter).map((o) => [keyOf(o), o]));
+      for (const [key, obj] of now) {
+        const before = seen.get(key);
+        if (!before) onChange("ADDED", obj);
+        else if (before.metadata.resourceVersion !== obj.metadata.resourceVersion) onChange("MODIFIED", obj);
+      }
+      for (const [key, obj] of seen) if (!now.has(key)) onChange("DELETED", obj);
+      seen = now;
+    };
+    await refresh();
+    const reread = oneAtATime(refresh);
+    watchFile(this.store.path, { interval: 250 }, reread.run);
+    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    unwatchFile(this.store.path, reread.run);
+    await reread.idle();
+  }
+
+  async follow(options: FollowOptions): Promise<Following> {
+    if (!options.runLoop) return this.followFile(options);
+    const { startEmbedded } = await import("../embedded.js");
+    const loop = startEmbedded(this.store, cliLogger(this.options), options.onProgress, {}, await this.providers());
+    const attempted = new Set<string>();
+    const reconciled = new Set<string>();
+    const onReconciled = (key: string): void => {
+      reconciled.add(key);
+      attempted.add(key);
+      options.onChange();
+    };
+    const onFailed = (key: string): void => {
+      attempted.add(key);
+      options.onChange();
+    };
+    loop.manager.events.on("reconciled", onReconciled);
+    loop.manager.events.on("failed", onFailed);
+    this.store.events.on("change", options.onChange);
+    return {
+      get: (key) => this.store.get(key),
+      attempted: (key) => attempted.has(key),
+      reconciled: (key) => reconciled.has(key),
+      stop: async () => {
+        this.store.events.off("change", options.onChange);
+        await loop.stop();
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+
+  /** Another process runs the loop: the file is read again every half second. */
+  private followFile(options: FollowOptions): Following {
+    const reread = oneAtATime(async () => {
+      await this.reread();
+      options.onChange();
+    });
+    const timer = setInterval(reread.run, 500);
+    return {
+      get: (key) => this.store.get(key),
+      attempted: () => true,
+      reconciled: () => true,
+      stop: async () => {
+        clearInterval(timer);
+        await reread.idle();
+      },
+    };
+  }
+
+  /** The file as the process running the loop last wrote it; what this process changed is written first. */
+  private async reread(): Promise<void> {
+    await this.store.flush();
+    await this.store.reload();
+  }
+
+  /** The app's containers as the engine has them now; the last observed status if it cannot be reached. */
+  private async liveContainers(app: App): Promise<string[]> {
+    try {
+      const { ownedContainers } = await import("../containers.js");
+      const { address, containers } = await ownedContainers(this.store, app);
+      const rows = containers.map((c) => [
+        c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status,
+        c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-",
+        c.Labels[LABEL.configHash] ?? "-",
+      ]);
+      const header = ["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"];
+      const table = rows.length === 0 ? "  (none)" : indent(renderTable(header, rows).trimEnd(), 2);
+      return [`Containers (on ${address} now):`, table];
+    } catch (err) {
+      return instanceTable(app, `Containers (last observed; ${errorMessage(err)})`);
+    }
+  }
+}
+
+/** Runs `task` one at a time: a call during a run runs it once more after. */
+function oneAtATime(task: () => Promise<void>): { run: () => void; idle: () => Promise<void> } {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const run = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = task().catch(() => undefined).finally(() => {
+      running = undefined;
+      if (again) {
+        again = false;
+        run();
+      }
+    });
+  };
+  return { run, idle: async () => await running };
+}

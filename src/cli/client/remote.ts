@@ -1,0 +1,177 @@
+import { readFileSync } from "node:fs";
+import { relative, resolve } from "node:path";
+import { getCondition, isReadyAt, isStalledAt } from "../../resources/conditions.js";
+import { API_PREFIX, apiPath, displayName, keyOf, PLURAL } from "../../resources/kinds.js";
+import { collectFiles } from "../../resources/loader.js";
+import type { Resource, StoredEvent } from "../../resources/types.js";
+import type { DiffEntry } from "../../server/diff-plan.js";
+import type { Change } from "../../store/store.js";
+import { onlyMatch, type ResourceRef } from "../context.js";
+import { instanceTable, type DescribeExtras } from "../describe.js";
+import { ApiClient, RemoteError } from "../remote/client.js";
+import type { ChangeType } from "../watch-rows.js";
+import type {
+  AppliedChanges, ApplyOptions, ControlOp, ControlTarget, DeleteTarget, FollowOptions, Following, ManifestFiles,
+  ObjectFilter, ResourceClient,
+} from "./types.js";
+
+/** An `airloft serve` over HTTP, with the token `airloft login` kept (or $AIRLOFT_TOKEN). */
+export class RemoteClient implements ResourceClient {
+  readonly convergesLater = "the server goes on converging them";
+  private readonly api: ApiClient;
+
+  constructor(server: string, env: NodeJS.ProcessEnv = process.env) {
+    this.api = new ApiClient(server, env);
+  }
+
+  async list(filter: ObjectFilter): Promise<Resource[]> {
+    const { items } = await this.api.request<{ items: Resource[] }>("GET", collectionPath(filter));
+    return items.filter((o) => inFilter(o, filter));
+  }
+
+  /** Without a group, the only object of that kind and name the token sees. */
+  async find(ref: ResourceRef): Promise<Resource> {
+    if (ref.kind === "Group" || ref.group !== undefined) {
+      const metadata = { name: ref.name, ...(ref.group !== undefined ? { group: ref.group } : {}) };
+      return this.api.request<Resource>("GET", apiPath({ kind: ref.kind, metadata }));
+    }
+    return onlyMatch(ref, await this.list({ kind: ref.kind }), "in any group you can see");
+  }
+
+  withSecrets(obj: Resource): Promise<Resource> {
+    return this.api.request<Resource>("GET", `${apiPath(obj)}?showSecrets=true`);
+  }
+
+  sourceOf(): string | undefined {
+    return undefined;
+  }
+
+  /** The replicas as the server last observed them: the engine is the server's, not this machine's. */
+  async details(obj: Resource): Promise<DescribeExtras> {
+    const [{ items }, control] = await Promise.all([
+      this.api.request<{ items: StoredEvent[] }>("GET", `${apiPath(obj)}/events`),
+      this.api.request<{ suspended: boolean; source?: string }>("GET", `${apiPath(obj)}/control`),
+    ]);
+    const replicas = obj.kind === "App" ? instanceTable(obj, "Replicas (last observed)") : [];
+    const source = control.source !== undefined ? { source: control.source } : {};
+    return { events: items, replicas, suspended: control.suspended, ...source };
+  }
+
+  /** The files go as they are, so that errors name them. */
+  async apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges> {
+    const json = { files: readFiles(files) };
+    if (options.prune !== undefined && !options.dryRun) {
+      return this.api.request<AppliedChanges>("POST", `${sourcePath(options.prune)}/apply`, { json });
+    }
+    const path = `${API_PREFIX}/apply${options.dryRun ? "?dryRun=true" : ""}`;
+    const { changes } = await this.api.request<{ changes: Change[] }>("POST", path, { json });
+    return { changes, pruned: [] };
+  }
+
+  async delete(targets: readonly DeleteTarget[], options: { cascade: boolean }): Promise<Change[]> {
+    // Owned objects first, as locally: a group is deleted after what is in it.
+    const last = (t: DeleteTarget): number => (t.object.kind === "Group" ? 1 : 0);
+    const sorted = [...targets].sort((a, b) => last(a) - last(b));
+    const all: Change[] = [];
+    for (const target of sorted) {
+      const cascade = target.object.kind === "Group" && options.cascade ? "?cascade=true" : "";
+      try {
+        const { changes } = await this.api.request<{ changes: Change[] }>("DELETE", apiPath(target.object) + cascade);
+        all.push(...changes);
+      } catch (err) {
+        if (!(target.missingOk && err instanceof RemoteError && err.status === 404)) throw err;
+      }
+    }
+    return all;
+  }
+
+  async diff(files: ManifestFiles): Promise<readonly DiffEntry[]> {
+    const json = { files: readFiles(files) };
+    return (await this.api.request<{ entries: DiffEntry[] }>("POST", `${API_PREFIX}/diff`, { json })).entries;
+  }
+
+  async control(op: ControlOp, target: ControlTarget): Promise<string> {
+    const path = "source" in target ? sourcePath(target.source) : apiPath(await this.find(target.ref));
+    return (await this.api.request<{ message: string }>("POST", `${path}/${op}`)).message;
+  }
+
+  watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal): Promise<void> {
+    return this.api.watch(collectionPath(filter), (line) => {
+      if (line.object && line.type !== "BOOKMARK" && inFilter(line.object, filter)) onChange(line.type, line.object);
+    }, signal);
+  }
+
+  /**
+   * Follows the watch stream of every object the token sees; resolves once the listing is whole.
+   * Progress is what the stream shows: an object turning ready or stalled, or going.
+   */
+  async follow(options: FollowOptions): Promise<Following> {
+    const latest = new Map<string, Resource>();
+    const reported = new Map<string, string>();
+    const wanted = new Set(options.keys);
+    const controller = new AbortController();
+    // A server that cannot be reached is retried until the wait is over.
+    options.signal.addEventListener("abort", () => controller.abort(), { once: true });
+    let listed: () => void = () => undefined;
+    const listing = new Promise<void>((resolve) => (listed = resolve));
+    const watching = this.api.watch(`${API_PREFIX}/objects`, (line) => {
+      if (line.type === "BOOKMARK") listed();
+      else if (line.object) {
+        const key = keyOf(line.object);
+        if (line.type === "DELETED") latest.delete(key);
+        else latest.set(key, line.object);
+        if (wanted.has(key)) report(line.type === "DELETED" ? undefined : line.object, line.object, reported, options);
+      }
+      options.onChange();
+    }, controller.signal);
+    await Promise.race([listing, watching]);
+    return {
+      get: (key) => latest.get(key),
+      // The server's loop runs all along: its verdict on the current generation is current.
+      attempted: () => true,
+      reconciled: () => true,
+      stop: async () => {
+        controller.abort();
+        await watching.catch(() => undefined);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open between requests.
+  }
+
+}
+
+/** Progress as a watch stream shows it: an object turning ready or stalled, or going; each said once. */
+function report(now: Resource | undefined, last: Resource, reported: Map<string, string>, options: FollowOptions,
+): void {
+  const key = keyOf(last);
+  const kind = !now ? "deleted" : isReadyAt(now) ? "ready" : isStalledAt(now) ? "stalled" : undefined;
+  if (kind === undefined || reported.get(key) === kind) return;
+  reported.set(key, kind);
+  const condition = now ? getCondition(now.status, kind === "ready" ? "Ready" : "Stalled") : undefined;
+  options.onProgress({ key, display: displayName(last), kind, message: condition?.message ?? "removed by the server" });
+}
+
+function sourcePath(name: string): string {
+  return `${API_PREFIX}/sources/${encodeURIComponent(name)}`;
+}
+
+function readFiles(files: ManifestFiles): Array<{ name: string; content: string }> {
+  return collectFiles(files.paths, { recursive: files.recursive })
+    .map((file) => ({ name: relative(process.cwd(), resolve(file)) || file, content: readFileSync(file, "utf8") }));
+}
+
+/** The narrowest collection the API serves for a filter; a group without a kind is filtered here. */
+function collectionPath(filter: ObjectFilter): string {
+  if (filter.kind && filter.group !== undefined && filter.kind !== "Group") {
+    return `${API_PREFIX}/groups/${encodeURIComponent(filter.group)}/${PLURAL[filter.kind]}`;
+  }
+  return filter.kind ? `${API_PREFIX}/${PLURAL[filter.kind]}` : `${API_PREFIX}/objects`;
+}
+
+function inFilter(obj: Resource, filter: ObjectFilter): boolean {
+  if (filter.kind && obj.kind !== filter.kind) return false;
+  return filter.group === undefined || obj.metadata.group === filter.group;
+}

@@ -1,0 +1,94 @@
+import type { Progress } from "../../controllers/context.js";
+import type { Kind, Resource } from "../../resources/types.js";
+import type { DiffEntry } from "../../server/diff-plan.js";
+import type { Change } from "../../store/store.js";
+import type { ResourceRef } from "../context.js";
+import type { DescribeExtras } from "../describe.js";
+import type { ChangeType } from "../watch-rows.js";
+
+/**
+ * What every command works through: the local state file with the controllers in this process
+ * (LocalClient), or an `airloft serve` over HTTP (RemoteClient). A command is written once
+ * against this interface; the two differ only in where objects live and who runs the loop.
+ */
+export interface ResourceClient {
+  /** Said after a wait that timed out: who goes on converging what was stored. */
+  readonly convergesLater: string;
+  list(filter: ObjectFilter): Promise<Resource[]>;
+  /** The object a reference names; a NotFound error (code "NotFound") when there is none. */
+  find(ref: ResourceRef): Promise<Resource>;
+  /** The object with its generated credentials (a service's password). */
+  withSecrets(obj: Resource): Promise<Resource>;
+  /** The git-ops source or prune set that owns an object, for `get -o wide`; undefined when unknown. */
+  sourceOf(obj: Resource): string | undefined;
+  /** Events, replicas, source and suspension of one object, for `describe`. */
+  details(obj: Resource): Promise<DescribeExtras>;
+  apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges>;
+  /** Marks objects for deletion, owned objects before their group. */
+  delete(targets: readonly DeleteTarget[], options: { cascade: boolean }): Promise<Change[]>;
+  /** Spec changes and planned operations, one entry per object that would change. */
+  diff(files: ManifestFiles): Promise<readonly DiffEntry[]>;
+  /** suspend, resume or reconcile an object or a source; returns what was done, in words. */
+  control(op: ControlOp, target: ControlTarget): Promise<string>;
+  /** The collection now (as ADDED), then each change, until `signal` aborts. */
+  watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal): Promise<void>;
+  /**
+   * Follows every object this client sees, for a wait: `onChange` after each change. With
+   * `runLoop`, a local client runs the controllers in this process for as long as it follows;
+   * a server's own loop is always running.
+   */
+  follow(options: FollowOptions): Promise<Following>;
+  close(): Promise<void>;
+}
+
+export interface ObjectFilter {
+  readonly kind?: Kind;
+  readonly group?: string;
+}
+
+export interface ManifestFiles {
+  readonly paths: readonly string[];
+  readonly recursive: boolean;
+}
+
+export interface ApplyOptions {
+  readonly dryRun?: boolean;
+  /** Apply as this prune set: what it applied before and the files no longer define is deleted. */
+  readonly prune?: string;
+}
+
+export interface AppliedChanges {
+  readonly changes: readonly Change[];
+  /** Deleted by --prune. */
+  readonly pruned: readonly Change[];
+}
+
+/** Something to delete: an object (as found), or a manifest's object, which may be gone already. */
+export interface DeleteTarget {
+  readonly object: Pick<Resource, "kind" | "metadata">;
+  readonly missingOk: boolean;
+}
+
+export type ControlOp = "suspend" | "resume" | "reconcile";
+
+export type ControlTarget = { readonly source: string } | { readonly ref: ResourceRef };
+
+export interface FollowOptions {
+  readonly runLoop: boolean;
+  /** The keys whose progress is reported. */
+  readonly keys: readonly string[];
+  readonly onChange: () => void;
+  readonly onProgress: (p: Progress) => void;
+  /** The wait is over (timeout, Ctrl-C): stop trying to follow, even before the first listing. */
+  readonly signal: AbortSignal;
+}
+
+/** The objects as they are now, while a wait follows them. */
+export interface Following {
+  get(key: string): Resource | undefined;
+  /** Whether a reconcile of the key has ended (done or failed) since following began. */
+  attempted(key: string): boolean;
+  /** Whether a reconcile of the key has succeeded since following began. */
+  reconciled(key: string): boolean;
+  stop(): Promise<void>;
+}
