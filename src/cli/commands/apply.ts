@@ -56,7 +56,7 @@ export async function applyCommand(options: ApplyOptions): Promise<number> {
 export async function converge(store: Store, changes: readonly Change[], options: GlobalOptions & { timeout?: string }): Promise<number> {
   const timeoutMs = parseDuration(options.timeout ?? "5m");
   const printer = new ProgressPrinter(process.stdout);
-  const loop = startEmbedded(store, cliLogger(options), printer.handle);
+  const loop = startEmbedded(store, await cliLogger(options), printer.handle);
   const keys = changes.map((c) => c.key);
   // A Ready condition from before this apply may be stale (a container removed since): an
   // object counts as ready only once it has been reconciled in this run.

@@ -34,7 +34,7 @@ export async function deleteCommand(words: string[], options: DeleteOptions): Pr
     for (const c of changes) process.stdout.write(`${c.display} deleted\n`);
     if (options.wait === false || changes.length === 0) return 0;
     const printer = new ProgressPrinter(process.stdout);
-    const loop = startEmbedded(store, cliLogger(options), printer.handle);
+    const loop = startEmbedded(store, await cliLogger(options), printer.handle);
     const verdict = await waitUntil(store, () => keys.every((k) => !store.get(k)), parseDuration(options.timeout ?? "5m"));
     await loop.stop();
     printer.finish();

@@ -1,6 +1,5 @@
 import { unwatchFile, watchFile } from "node:fs";
 import { errorMessage } from "../../errors.js";
-import { ownedContainers } from "../containers.js";
 import { LABEL } from "../../providers/ownership.js";
 import { keyOf, objectKey, parseKind } from "../../resources/kinds.js";
 import type { App, Resource } from "../../resources/types.js";
@@ -105,6 +104,8 @@ async function watchStateFile(store: Store, filter: ListFilter, format: OutputFo
 /** The app's containers as the engine has them now; the last observed status if it cannot be reached. */
 async function liveContainers(store: Store, app: App): Promise<string[]> {
   try {
+    // Loaded here: dockerode is most of a start-up's cost, and only describe needs it.
+    const { ownedContainers } = await import("../containers.js");
     const { address, containers } = await ownedContainers(store, app);
     const rows = containers.map((c) => [c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status, c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-", c.Labels[LABEL.configHash] ?? "-"]);
     return [`Containers (on ${address} now):`, rows.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"], rows).trimEnd(), 2)];
