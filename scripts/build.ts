@@ -40,25 +40,36 @@ const precompiledSchemas: Plugin = {
 
 /**
  * dockerode loads, at its own start, the code of two features AirLoft never uses: BuildKit sessions
- * (gRPC and protobuf) and engines over ssh (ssh2), most of its cost. Here each is loaded when first
- * called instead; both are functions, called as such.
+ * (gRPC and protobuf) and engines over ssh (ssh2), most of its cost. Here each is left out of the
+ * bundle and loaded from the installed package when first called (both are functions, called as
+ * such), through a require anchored at dockerode, a direct dependency that resolves from dist/ as
+ * its own dependencies resolve from it, wherever npm placed them.
  */
-const DEFERRED_REQUIRES: ReadonlyArray<{ file: RegExp; module: string }> = [
-  { file: /[\\/]node_modules[\\/]dockerode[\\/]lib[\\/]docker\.js$/, module: "./session" },
-  { file: /[\\/]node_modules[\\/]docker-modem[\\/]lib[\\/]modem\.js$/, module: "./ssh" },
+const DEFERRED_REQUIRES: ReadonlyArray<{ file: RegExp; module: string; anchor: string }> = [
+  {
+    file: /[\\/]node_modules[\\/]dockerode[\\/]lib[\\/]docker\.js$/,
+    module: "./session",
+    anchor: 'require.resolve("dockerode")',
+  },
+  {
+    file: /[\\/]node_modules[\\/]docker-modem[\\/]lib[\\/]modem\.js$/,
+    module: "./ssh",
+    anchor: 'createRequire(require.resolve("dockerode")).resolve("docker-modem")',
+  },
 ];
 
 const deferredRequires: Plugin = {
   name: "deferred-requires",
   setup(b) {
-    for (const { file, module } of DEFERRED_REQUIRES) {
+    for (const { file, module, anchor } of DEFERRED_REQUIRES) {
       b.onLoad({ filter: file }, (args) => {
         const source = readFileSync(args.path, "utf8");
         const call = new RegExp(`require\\((['"])${module.replace(".", "\\.")}\\1\\)`);
         // Fails the build when a new version changes the line, instead of quietly loading it eagerly.
         if (!call.test(source)) throw new Error(`${args.path}: no require of ${module} to defer`);
-        const lazy = `(function () { return require(${JSON.stringify(module)}).apply(this, arguments); })`;
-        return { contents: source.replace(call, lazy), loader: "js" };
+        const load = `(function () { var createRequire = require("node:module").createRequire; ` +
+          `return createRequire(${anchor})(${JSON.stringify(module)}).apply(this, arguments); })`;
+        return { contents: source.replace(call, load), loader: "js" };
       });
     }
   },
@@ -89,8 +100,6 @@ export async function buildCli(outdir = OUT_DIR): Promise<Metafile> {
     platform: "node",
     target: "node20",
     sourcemap: true,
-    // ssh2's optional native add-ons: it falls back to JavaScript without them.
-    external: ["*.node", "cpu-features"],
     banner: { js: COMMONJS_GLOBALS },
     plugins: [precompiledSchemas, deferredRequires],
     logLevel: "warning",
