@@ -4,15 +4,16 @@
  * a no-op `airloft apply -f` and a no-op `docker-compose up -d`; `airloft get` and
  * `docker-compose ps`; and, with no compose peer, `airloft diff -f`, `airloft describe` and
  * `node -e ""` (Node.js's own start-up, the floor under every airloft command). The airloft CLI is
- * bin/airloft.js running the bundle that `make build` makes. Medians of the pairs.
+ * bin/airloft.js running the bundle that `make build` makes. Medians of the pairs, of wall time (the
+ * targets) and of CPU time (user and system, which other load on the machine sways less).
  * Usage: npx tsx bench/cli-startup.ts [apps=50] [pairs=7]
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { stopEngine, useEngine } from "../test/support/engine.js";
-import { composeFile, manifests, timed } from "./lib/compose-apps.js";
+import { stopEngine, useEngine } from "../support/engine.js";
+import { composeFile, manifests, measured, type Timing } from "./lib/compose-apps.js";
 import { median, round, writeResults } from "./lib/measure.js";
 
 const APPS = Number(process.argv[2] ?? 50);
@@ -40,62 +41,68 @@ mkdirSync(folder);
 writeFileSync(join(folder, "apps.yaml"), manifests(APPS, PROJECT));
 writeFileSync(composeYml, composeFile(APPS));
 
-const airloft = (...args: string[]) => timed(process.execPath, [join(ROOT, "bin/airloft.js"), "--state", join(dir, "state.json"), ...args], env, dir);
-const compose = (...args: string[]) => timed("docker-compose", ["-p", PROJECT, "-f", composeYml, ...args], env, dir);
-const measure: Record<Step, { airloft: () => Promise<number>; compose?: () => Promise<number> }> = {
+const airloft = (...args: string[]) => measured(process.execPath, [join(ROOT, "bin/airloft.js"), "--state", join(dir, "state.json"), ...args], env, dir);
+const compose = (...args: string[]) => measured("docker-compose", ["-p", PROJECT, "-f", composeYml, ...args], env, dir);
+const measure: Record<Step, { airloft: () => Promise<Timing>; compose?: () => Promise<Timing> }> = {
   apply: { airloft: () => airloft("apply", "-f", folder), compose: () => compose("up", "-d", "--remove-orphans") },
   get: { airloft: () => airloft("get"), compose: () => compose("ps") },
   // Exit 0: nothing would change (1 would mean the no-op apply left something to do).
   diff: { airloft: () => airloft("diff", "-f", folder) },
   describe: { airloft: () => airloft("describe", `app/${PROJECT}/app0`) },
-  node: { airloft: () => timed(process.execPath, ["-e", ""], env, dir) },
+  node: { airloft: () => measured(process.execPath, ["-e", ""], env, dir) },
 };
 
-type Pair = { pair: number; step: Step; airloftMs: number; composeMs?: number };
+type Pair = { pair: number; step: Step; airloft: Timing; compose?: Timing };
 const pairs: Pair[] = [];
 try {
   const cold = { airloft: await airloft("apply", "-f", folder), compose: await compose("up", "-d") };
-  process.stderr.write(`  ${APPS} apps converged: airloft ${Math.round(cold.airloft)} ms, compose ${Math.round(cold.compose)} ms\n`);
+  process.stderr.write(`  ${APPS} apps converged: airloft ${Math.round(cold.airloft.wallMs)} ms, compose ${Math.round(cold.compose.wallMs)} ms\n`);
   for (let pair = 0; pair < PAIRS; pair++) {
     for (const step of STEPS) {
       const { airloft: ours, compose: theirs } = measure[step];
       // Alternate which goes first, so that neither always runs on a warmer engine.
-      let airloftMs: number;
-      let composeMs: number | undefined;
+      let a: Timing;
+      let c: Timing | undefined;
       if (theirs && pair % 2 === 1) {
-        composeMs = await theirs();
-        airloftMs = await ours();
+        c = await theirs();
+        a = await ours();
       } else {
-        airloftMs = await ours();
-        composeMs = theirs ? await theirs() : undefined;
+        a = await ours();
+        c = theirs ? await theirs() : undefined;
       }
-      pairs.push({ pair, step, airloftMs, ...(composeMs !== undefined ? { composeMs } : {}) });
+      pairs.push({ pair, step, airloft: a, ...(c ? { compose: c } : {}) });
     }
     const last = pairs.filter((p) => p.pair === pair);
-    process.stderr.write(`  pair ${pair + 1}/${PAIRS}: ${last.map((p) => `${p.step} ${Math.round(p.airloftMs)}${p.composeMs !== undefined ? `/${Math.round(p.composeMs)}` : ""} ms`).join(", ")}\n`);
+    const ms = (t: Timing | undefined) => (t ? `/${Math.round(t.wallMs)}` : "");
+    process.stderr.write(`  pair ${pair + 1}/${PAIRS}: ${last.map((p) => `${p.step} ${Math.round(p.airloft.wallMs)}${ms(p.compose)} ms`).join(", ")}\n`);
   }
 } finally {
-  await compose("down").catch(() => 0);
+  // Both tear down: a lent engine goes on serving the other tests.
+  await airloft("delete", "-f", folder).catch(() => undefined);
+  await compose("down").catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
   if (!lent) await stopEngine();
 }
 
 const summary = STEPS.map((step) => {
   const of = pairs.filter((p) => p.step === step);
-  const ratios = of.flatMap((p) => (p.composeMs !== undefined ? [p.composeMs / p.airloftMs] : []));
+  const peer = of.flatMap((p) => (p.compose ? [{ airloft: p.airloft, compose: p.compose }] : []));
+  const ratios = peer.map((p) => p.compose.wallMs / p.airloft.wallMs);
+  const med = (timings: readonly Timing[], key: keyof Timing) => Math.round(median(timings.map((t) => t[key])));
   return {
     command: step === "node" ? 'node -e ""' : `airloft ${step}`,
-    airloftMs: Math.round(median(of.map((p) => p.airloftMs))),
+    airloftMs: med(of.map((p) => p.airloft), "wallMs"),
+    airloftCpuMs: med(of.map((p) => p.airloft), "cpuMs"),
     peer: PEER[step] ? `docker-compose ${PEER[step]}` : "-",
-    peerMs: ratios.length > 0 ? Math.round(median(of.map((p) => p.composeMs ?? 0))) : "-",
+    peerMs: peer.length > 0 ? med(peer.map((p) => p.compose), "wallMs") : "-",
+    peerCpuMs: peer.length > 0 ? med(peer.map((p) => p.compose), "cpuMs") : "-",
     "peer/airloft (median of pairs)": ratios.length > 0 ? round(median(ratios), 2) : "-",
     "per pair": ratios.map((r) => round(r, 2)).join(" "),
   };
 });
 console.log(`The everyday commands on ${APPS} apps beside docker-compose (${execFileSync("docker-compose", ["version", "--short"], { encoding: "utf8" }).trim()}): ${PAIRS} pairs, ${cpus().length} cores, Node ${process.version}`);
 console.table(summary);
-const apply = summary[0];
-const get = summary[1];
+const [apply, get] = summary;
 if (apply && get && typeof apply["peer/airloft (median of pairs)"] === "number") {
   const ratio = apply["peer/airloft (median of pairs)"];
   console.log(`targets: no-op apply at least ${TARGET_RATIO}x faster than docker-compose up -d: ${ratio >= TARGET_RATIO ? "met" : "NOT met"} (${ratio}x); get under ${TARGET_GET_MS} ms: ${get.airloftMs < TARGET_GET_MS ? "met" : "NOT met"} (${get.airloftMs} ms)`);

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { stopEngine, useEngine } from "../test/support/engine.js";
+import { stopEngine, useEngine } from "../support/engine.js";
 import { composeFile, manifests, timed as run } from "./lib/compose-apps.js";
 import { median, round, writeResults } from "./lib/measure.js";
 

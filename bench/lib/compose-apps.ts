@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { stringify } from "yaml";
-import { TEST_IMAGE } from "../../test/support/engine.js";
+import { TEST_IMAGE } from "../../support/engine.js";
 
 /**
  * The same N single-replica web apps written for docker-compose and for AirLoft, for the
@@ -31,14 +31,36 @@ export function manifests(n: number, group: string, changed = false): string {
   return docs.map((d) => stringify(d)).join("---\n");
 }
 
-/** Runs a command to its end; its wall time in milliseconds. Exit codes in `ok` count as success. */
-export function timed(command: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd: string, ok: readonly number[] = [0]): Promise<number> {
+export interface Timing {
+  readonly wallMs: number;
+  /** User and system time of the command and its children (bash's `times`): less swayed by other load. */
+  readonly cpuMs: number;
+}
+
+/** Runs a command to its end; exit codes in `ok` count as success. */
+export function measured(command: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd: string, ok: readonly number[] = [0]): Promise<Timing> {
   const started = performance.now();
+  // bash runs it and then reports its children's CPU time as the last line on stderr.
+  const script = '"$@" >/dev/null; code=$?; times >&2; exit $code';
   return new Promise((resolve, reject) => {
-    execFile(command, args, { env, cwd, maxBuffer: 64 << 20, timeout: 600_000 }, (err, _stdout, stderr) => {
+    execFile("bash", ["-c", script, "bash", command, ...args], { env, cwd, maxBuffer: 64 << 20, timeout: 600_000 }, (err, _stdout, stderr) => {
+      const wallMs = performance.now() - started;
       const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
-      if (ok.includes(code)) resolve(performance.now() - started);
-      else reject(new Error(`${command} ${args.join(" ")} failed (${code}): ${stderr.slice(-2000)}`));
+      if (!ok.includes(code)) {
+        reject(new Error(`${command} ${args.join(" ")} failed (${code}): ${stderr.slice(-2000)}`));
+        return;
+      }
+      const seconds = (stderr.trim().split("\n").at(-1) ?? "").match(/(\d+)m([\d.]+)s/g) ?? [];
+      const cpuMs = seconds.reduce((sum, t) => {
+        const [, m, s] = /(\d+)m([\d.]+)s/.exec(t) ?? [];
+        return sum + (Number(m) * 60 + Number(s)) * 1000;
+      }, 0);
+      resolve({ wallMs, cpuMs });
     });
   });
+}
+
+/** Runs a command to its end; its wall time in milliseconds. */
+export async function timed(command: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
+  return (await measured(command, args, env, cwd)).wallMs;
 }

@@ -12,8 +12,8 @@ import { isReadyAt, setCondition } from "../../src/resources/conditions.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Kind, Resource } from "../../src/resources/types.js";
 import { Store, type ListFilter, type StoreEvent } from "../../src/store/store.js";
-import { FakeClock } from "../../src/util/clock.js";
-import { FakeProvider } from "../support/fake-provider.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { FakeProvider } from "../../support/fake-provider.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 /**

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { WorkQueue } from "../../src/controllers/queue.js";
-import { FakeClock } from "../../src/util/clock.js";
+import { FakeClock } from "../support/fake-clock.js";
 
 /** Takes whatever key is ready now, without waiting. */
 async function take(queue: WorkQueue): Promise<string | undefined> {
