@@ -1,5 +1,5 @@
 # AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
-.PHONY: quickstart aws-demo build typecheck test test-unit bench bench-store bench-compose bench-aws bench-watch bench-api bench-abuse chaos down clean
+.PHONY: quickstart aws-demo build typecheck test test-unit bench bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse chaos down clean
 
 quickstart:
 	sh scripts/quickstart.sh
@@ -36,7 +36,7 @@ node_modules: package-lock.json
 
 # Benchmarks print their figures and a peer's, and write bench/results/*.json; they are not
 # tests (a smoke run of each with tiny sizes is). `make bench` runs them all (about 30 minutes).
-bench: bench-store bench-compose bench-aws bench-watch bench-api bench-abuse
+bench: bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse
 
 bench-store: node_modules
 	npx tsx bench/store.ts
@@ -44,6 +44,11 @@ bench-store: node_modules
 bench-compose: node_modules
 	sh scripts/ensure-deps.sh test
 	npx tsx bench/compose.ts
+
+# The everyday commands (no-op apply, get, diff, describe) beside docker-compose's, on 50 apps.
+bench-cli: node_modules
+	sh scripts/ensure-deps.sh test
+	npx tsx bench/cli-startup.ts
 
 bench-aws: node_modules
 	npx tsx bench/aws.ts

@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
-import { freePort } from "../test/support/ports.js";
+import { freePort } from "../support/ports.js";
 import { airloftAttack, bulkBody, hostileApp, jsonServerAttack, startAttack, type AttackReport, type StalledSpec, type Wave } from "./lib/hostile.js";
 import { round, writeResults } from "./lib/measure.js";
 import { lagIn, readLag, timeline } from "./lib/phases.js";

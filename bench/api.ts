@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import autocannon from "autocannon";
-import { freePort } from "../test/support/ports.js";
+import { freePort } from "../support/ports.js";
 import { round, writeResults } from "./lib/measure.js";
 
 const objects = Number(process.argv[2] ?? 5000);

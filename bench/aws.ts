@@ -26,7 +26,7 @@ import { isReadyAt } from "../src/resources/conditions.js";
 import { loadManifests } from "../src/resources/loader.js";
 import type { Group } from "../src/resources/types.js";
 import { Store } from "../src/store/store.js";
-import { stopMoto, useAws } from "../test/support/moto.js";
+import { stopMoto, useAws } from "../support/moto.js";
 import { cost, peakRssMiB, writeResults } from "./lib/measure.js";
 
 const APPS = Number(process.argv[2] ?? 1000);

@@ -1,18 +1,17 @@
 /**
  * AirLoft against Docker Compose on the same private engine: Debian's docker-compose with a
- * compose file, and the airloft CLI (compiled JavaScript, as a user runs it) with the equivalent
- * manifests, for N single-replica apps. Each run is a cold converge to all running, a no-op
+ * compose file, and the airloft CLI (the bundle `make build` makes, as a user runs it) with the
+ * equivalent manifests, for N single-replica apps. Each run is a cold converge to all running, a no-op
  * re-apply, a change of one app's env, and a tear-down. The tools alternate run by run
  * (A B A B ...), and each pair gives a ratio; the table shows medians.
  * Usage: npx tsx bench/compose.ts [sizes=10,50] [pairs=5]
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
-import { stringify } from "yaml";
-import { stopEngine, TEST_IMAGE, useEngine } from "../test/support/engine.js";
+import { stopEngine, useEngine } from "../support/engine.js";
+import { composeFile, manifests, timed as run } from "./lib/compose-apps.js";
 import { median, round, writeResults } from "./lib/measure.js";
 
 const SIZES = (process.argv[2] ?? "10,50").split(",").map(Number);
@@ -21,35 +20,6 @@ const ROOT = join(import.meta.dirname, "..");
 const STEPS = ["cold", "noop", "change", "down"] as const;
 type Step = (typeof STEPS)[number];
 type Tool = "airloft" | "compose";
-
-// httpd as PID 1 ignores SIGTERM, which would make every stop wait out the engine's 10 s grace.
-const COMMAND = ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo ok > /www/index.html; httpd -f -p 8080 -h /www & wait"];
-
-function composeFile(n: number, changed: boolean): string {
-  const services: Record<string, object> = {};
-  for (let i = 0; i < n; i++) {
-    services[`app${i}`] = { image: TEST_IMAGE, command: COMMAND, environment: { GREETING: changed && i === 0 ? "changed" : "hello" }, ports: ["127.0.0.1::8080"], restart: "unless-stopped" };
-  }
-  return stringify({ version: "2.4", services });
-}
-
-function manifests(n: number, group: string, changed: boolean): string {
-  const docs: object[] = [{ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: group }, spec: { provider: "docker" } }];
-  for (let i = 0; i < n; i++) {
-    docs.push({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: `app${i}`, group }, spec: { image: TEST_IMAGE, command: COMMAND, port: 8080, env: { GREETING: changed && i === 0 ? "changed" : "hello" } } });
-  }
-  return docs.map((d) => stringify(d)).join("---\n");
-}
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { env, cwd, maxBuffer: 64 << 20, timeout: 600_000 }, (err, _stdout, stderr) => {
-      if (err) reject(new Error(`${command} ${args.join(" ")} failed: ${stderr.slice(-2000)}`));
-      else resolve(performance.now() - started);
-    });
-  });
-}
 
 /** One full run of a tool: cold, no-op, change, down; milliseconds per step. */
 async function runTool(tool: Tool, n: number, env: NodeJS.ProcessEnv): Promise<Record<Step, number>> {
@@ -83,7 +53,7 @@ async function runTool(tool: Tool, n: number, env: NodeJS.ProcessEnv): Promise<R
   return times;
 }
 
-// The CLI as a user runs it: compiled, not through tsx.
+// The CLI as a user runs it: the bundle, not the sources through tsx.
 execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
 // A private engine of its own; the smoke test lends its engine (with the test image) instead.
 const lent = process.env.AIRLOFT_BENCH_DOCKER_HOST;

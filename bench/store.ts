@@ -20,7 +20,7 @@ import { Low } from "lowdb";
 import { JSONFile } from "lowdb/node";
 import { loadManifests } from "../src/resources/loader.js";
 import { Store } from "../src/store/store.js";
-import { FakeProvider } from "../test/support/fake-provider.js";
+import { FakeProvider } from "../support/fake-provider.js";
 import { cost, peakRssMiB, round, writeResults } from "./lib/measure.js";
 
 const GROUPS = 5;

@@ -16,7 +16,7 @@ import { FolderWatcher } from "../src/gitops/watcher.js";
 import { createLogger } from "../src/log.js";
 import { ProviderRegistry } from "../src/providers/registry.js";
 import { Store } from "../src/store/store.js";
-import { FakeProvider } from "../test/support/fake-provider.js";
+import { FakeProvider } from "../support/fake-provider.js";
 import { writeResults } from "./lib/measure.js";
 
 const FILES = Number(process.argv[2] ?? 2000);

@@ -1,24 +1,28 @@
 #!/usr/bin/env node
-// Runs the compiled CLI (`npm install` and `make build` compile it). In a checkout whose sources
-// are newer than the build, runs the sources through tsx instead, so an edit is never ignored.
+// Runs the bundled CLI (`npm install` and `make build` build it: scripts/build.ts). In a checkout
+// whose sources or schemas are newer than the bundle, runs the sources through tsx instead, so an
+// edit is never ignored.
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const compiled = fileURLToPath(new URL("../dist/cli/index.js", import.meta.url));
+const bundle = fileURLToPath(new URL("../dist/cli/airloft.js", import.meta.url));
 const sources = fileURLToPath(new URL("../src", import.meta.url));
+// The bundle holds the schemas too, compiled.
+const schemas = fileURLToPath(new URL("../schemas", import.meta.url));
 
-function newestSource(dir) {
-  let newest = 0;
+function newest(dir) {
+  if (!existsSync(dir)) return 0;
+  let latest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = `${dir}/${entry.name}`;
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
+    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
   }
-  return newest;
+  return latest;
 }
 
-const stale = !existsSync(compiled) || (existsSync(sources) && newestSource(sources) > statSync(compiled).mtimeMs);
+const stale = !existsSync(bundle) || Math.max(newest(sources), newest(schemas)) > statSync(bundle).mtimeMs;
 if (!stale) {
-  await import(compiled);
+  await import(bundle);
 } else {
   const { register } = await import("tsx/esm/api");
   register();

@@ -22,7 +22,7 @@ import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
 import { Store } from "../../src/store/store.js";
-import { FakeProvider } from "../../test/support/fake-provider.js";
+import { FakeProvider } from "../../support/fake-provider.js";
 
 const GROUP = "big";
 const at = { file: "bench.yaml", line: 1, column: 1 };

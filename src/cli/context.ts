@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { AirloftError, NotFoundError } from "../errors.js";
-import { createLogger, type Logger } from "../log.js";
+import type { Logger } from "../log.js";
 import { objectKey, parseKind } from "../resources/kinds.js";
 import type { Kind, Resource } from "../resources/types.js";
 import { Store } from "../store/store.js";
@@ -17,7 +17,9 @@ export function statePath(options: GlobalOptions): string {
   return resolve(options.state ?? process.env.AIRLOFT_STATE ?? DEFAULT_STATE_FILE);
 }
 
-export function cliLogger(options: GlobalOptions): Logger {
+/** Loaded when a command runs the controllers: winston is a good part of a start-up, and `get` logs nothing. */
+export async function cliLogger(options: GlobalOptions): Promise<Logger> {
+  const { createLogger } = await import("../log.js");
   return createLogger({ level: options.verbose ? "info" : (process.env.AIRLOFT_LOG_LEVEL ?? "warn") });
 }
 

@@ -1,32 +1,14 @@
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject, ValidateFunction } from "ajv";
 import type { Kind } from "./types.js";
+import { compileValidators } from "./validators.js";
 
-const SCHEMA_DIR = fileURLToPath(new URL("../../schemas/", import.meta.url));
-
-export function readSchema(file: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(SCHEMA_DIR + file, "utf8")) as Record<string, unknown>;
-}
-
-export const AJV_OPTIONS = { allErrors: true, verbose: true, strict: true, strictRequired: false, logger: false } as const;
+export { AJV_OPTIONS, readSchema } from "./schema-files.js";
 
 let compiled: Map<Kind, ValidateFunction> | undefined;
 
-/** Compiled once per process: ajv compilation is the slow part of validation. */
+/** Compiled once per process, on first use: ajv compilation is the slow part of validation. */
 function validators(): Map<Kind, ValidateFunction> {
-  if (compiled) return compiled;
-  // verbose: errors carry parentSchema, whose description words the oneOf messages. The schemas
-  // ship with AirLoft, so checking them against the meta-schema and optimising the generated code
-  // would only slow every CLI start (100 ms -> 40 ms); the unit tests compile them with both on.
-  const ajv = new Ajv({ ...AJV_OPTIONS, validateSchema: false, code: { optimize: false } });
-  ajv.addSchema(readSchema("common.schema.json"));
-  compiled = new Map<Kind, ValidateFunction>([
-    ["Group", ajv.compile(readSchema("group.schema.json"))],
-    ["App", ajv.compile(readSchema("app.schema.json"))],
-    ["Service", ajv.compile(readSchema("service.schema.json"))],
-    ["Quota", ajv.compile(readSchema("quota.schema.json"))],
-  ]);
+  compiled ??= compileValidators();
   return compiled;
 }
 

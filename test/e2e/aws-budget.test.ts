@@ -2,7 +2,8 @@ import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
 import { AwsProvider } from "../../src/providers/aws/provider.js";
 import { API_VERSION, type App, type Group } from "../../src/resources/types.js";
-import { requireAws, type TestAws } from "../support/moto.js";
+import type { TestAws } from "../../support/moto.js";
+import { requireAws } from "../support/e2e.js";
 
 const GROUPS = 3;
 const APPS_PER_GROUP = 20;

@@ -7,7 +7,8 @@ import { stringify } from "yaml";
 import type { App, Group, Resource, Service } from "../../src/resources/types.js";
 import { AwsInspector } from "../support/aws-inspect.js";
 import { airloft } from "../support/cli.js";
-import { requireAws, type TestAws } from "../support/moto.js";
+import type { TestAws } from "../../support/moto.js";
+import { requireAws } from "../support/e2e.js";
 import { Workspace } from "../support/workspace.js";
 
 const meta = (kind: string, name: string, group?: string) => ({ apiVersion: "airloft.dev/v1alpha1", kind, metadata: group ? { name, group } : { name } });

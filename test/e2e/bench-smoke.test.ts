@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT, TSX } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
-import { requireAws } from "../support/moto.js";
+import { requireAws } from "../support/e2e.js";
 
 /** Runs a benchmark with tiny sizes, to keep it working; its figures go to a temp folder. */
 function bench(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
@@ -71,5 +71,17 @@ describe("benchmarks, smoke runs with tiny sizes (figures not checked: speed is 
     assert.equal(r.code, 0, r.out);
     const summary = read("compose").summary as Array<{ step: string }>;
     assert.deepEqual(summary.map((s) => s.step), ["cold", "noop", "change", "down"]);
+  });
+
+  it("the everyday commands against docker-compose's", async function () {
+    this.timeout(300_000);
+    requireComponent(this, "docker-compose", commandMissing("docker-compose", "apt-get install docker-compose"));
+    const engine = await requireEngine(this);
+    const r = await bench("cli-startup.ts", ["2", "1"], { AIRLOFT_BENCH_RESULTS: results, AIRLOFT_BENCH_DOCKER_HOST: engine.host });
+    assert.equal(r.code, 0, r.out);
+    const summary = read("cli-startup").summary as Array<{ command: string; airloftMs: number; peerMs: number | string }>;
+    assert.deepEqual(summary.map((s) => s.command), ["airloft apply", "airloft get", "airloft diff", "airloft describe", 'node -e ""']);
+    assert.ok(summary.every((s) => s.airloftMs > 0), JSON.stringify(summary));
+    assert.deepEqual(summary.map((s) => typeof s.peerMs), ["number", "number", "string", "string", "string"]);
   });
 });

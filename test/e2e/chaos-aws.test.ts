@@ -8,7 +8,8 @@ import { AwsInspector } from "../support/aws-inspect.js";
 import { chaosKills, chaosRandom, sleep } from "../support/chaos.js";
 import { chaosApp, ChaosDriver, type StateFile } from "../support/chaos-driver.js";
 import { FaultProxy, type Fault } from "../support/fault-proxy.js";
-import { requireAws, type TestAws } from "../support/moto.js";
+import type { TestAws } from "../../support/moto.js";
+import { requireAws } from "../support/e2e.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const GROUP = "chaos";

@@ -6,7 +6,7 @@ import type { Resource } from "../../src/resources/types.js";
 import { chaosKills, chaosRandom, sleep } from "../support/chaos.js";
 import { chaosApp, ChaosDriver } from "../support/chaos-driver.js";
 import { requireEngine } from "../support/e2e.js";
-import { engineOutage, TEST_IMAGE, type TestEngine } from "../support/engine.js";
+import { engineOutage, TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const GROUP = "chaos";

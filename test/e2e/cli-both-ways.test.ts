@@ -7,7 +7,7 @@ import { createInterface } from "node:readline";
 import type { App } from "../../src/resources/types.js";
 import { airloft, REPO_ROOT, TSX, type CliResult } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
-import { TEST_IMAGE } from "../support/engine.js";
+import { TEST_IMAGE } from "../../support/engine.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 /**

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { App, Resource } from "../../src/resources/types.js";
 import { airloft, REPO_ROOT, TSX } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
-import { TEST_IMAGE, type TestEngine } from "../support/engine.js";
+import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { httpGet } from "../support/http.js";
 import { Workspace } from "../support/workspace.js";
 

@@ -1,5 +1,5 @@
-import { stopEngine } from "../support/engine.js";
-import { stopMoto } from "../support/moto.js";
+import { stopEngine } from "../../support/engine.js";
+import { stopMoto } from "../../support/moto.js";
 
 /** Root hooks: whatever started the private engine or moto_server, they stop after the whole run. */
 export const mochaHooks = {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { App, Resource } from "../../src/resources/types.js";
 import { airloft, REPO_ROOT, TSX } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
-import { TEST_IMAGE, type TestEngine } from "../support/engine.js";
+import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const GROUP = "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: acme\nspec:\n  provider: docker\n";

@@ -7,7 +7,7 @@ import { stringify } from "yaml";
 import type { App, Resource, Service } from "../../src/resources/types.js";
 import { airloft, REPO_ROOT } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
-import type { TestEngine } from "../support/engine.js";
+import type { TestEngine } from "../../support/engine.js";
 import { httpGet } from "../support/http.js";
 import { Workspace } from "../support/workspace.js";
 

@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { PNG } from "pngjs";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
-import { TEST_IMAGE } from "../support/engine.js";
+import { TEST_IMAGE } from "../../support/engine.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const CHROMIUM = "/usr/bin/chromium";

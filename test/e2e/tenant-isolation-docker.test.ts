@@ -9,7 +9,7 @@ import { stringify } from "yaml";
 import type { App, Resource, Service } from "../../src/resources/types.js";
 import { airloft, REPO_ROOT } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
-import type { TestEngine } from "../support/engine.js";
+import type { TestEngine } from "../../support/engine.js";
 import { Workspace } from "../support/workspace.js";
 
 const run = promisify(execFile);

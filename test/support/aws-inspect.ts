@@ -2,7 +2,7 @@ import { DescribeInstancesCommand, DescribeInternetGatewaysCommand, DescribeRout
 import { DescribeListenersCommand, DescribeLoadBalancersCommand, DescribeRulesCommand, DescribeTargetGroupsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { ListHostedZonesCommand, ListResourceRecordSetsCommand, Route53Client } from "@aws-sdk/client-route-53";
 import { tagRecord } from "../../src/providers/aws/names.js";
-import type { TestAws } from "./moto.js";
+import type { TestAws } from "../../support/moto.js";
 
 // The SDK warns on Node 20 about releases after the pinned one; noise in test output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";

@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { engineUnavailableReason, useEngine, type TestEngine } from "./engine.js";
+import { engineUnavailableReason, useEngine, type TestEngine } from "../../support/engine.js";
+import { useAws, type TestAws } from "../../support/moto.js";
 
 /**
  * Skips the suite where a component it needs is missing, saying which and why; under CI
@@ -22,4 +23,11 @@ export function requireEngine(ctx: Mocha.Context): Promise<TestEngine> {
   requireComponent(ctx, "the Docker engine", engineUnavailableReason());
   ctx.timeout(120_000);
   return useEngine();
+}
+
+/** Starts moto for a suite, or skips the suite where it cannot run; under CI=true it fails instead. */
+export function requireAws(ctx: Mocha.Context): Promise<TestAws> {
+  requireComponent(ctx, "the AWS endpoint (moto_server)", commandMissing("moto_server", "pip install 'moto[server]'"));
+  ctx.timeout(120_000);
+  return useAws();
 }

@@ -10,7 +10,7 @@ import type { Resource } from "../../src/resources/types.js";
 import { Store } from "../../src/store/store.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
-import { FakeProvider } from "../support/fake-provider.js";
+import { FakeProvider } from "../../support/fake-provider.js";
 
 const at = { file: "m.yaml", line: 1, column: 1 };
 const manifest = (object: Resource): LoadedManifest => ({ source: at, object });

@@ -13,7 +13,7 @@ import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Kind, Resource } from "../../src/resources/types.js";
 import { Store, type ListFilter, type StoreEvent } from "../../src/store/store.js";
 import { FakeClock } from "../support/fake-clock.js";
-import { FakeProvider } from "../support/fake-provider.js";
+import { FakeProvider } from "../../support/fake-provider.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 /**

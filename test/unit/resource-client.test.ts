@@ -17,7 +17,7 @@ import { isReadyAt } from "../../src/resources/conditions.js";
 import { keyOf } from "../../src/resources/kinds.js";
 import type { Resource } from "../../src/resources/types.js";
 import { app, group, TestApi } from "../support/api.js";
-import { FakeProvider } from "../support/fake-provider.js";
+import { FakeProvider } from "../../support/fake-provider.js";
 
 /**
  * The contract every command relies on, run against both clients: the local state file with

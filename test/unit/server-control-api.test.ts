@@ -7,7 +7,7 @@ import { createLogger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { LoopAccess } from "../../src/server/control-api.js";
 import { app, TestApi, type ApiAnswer } from "../support/api.js";
-import { FakeProvider } from "../support/fake-provider.js";
+import { FakeProvider } from "../../support/fake-provider.js";
 
 /** The API's diff, prune sets, suspend, resume and reconcile, against hostile callers. */
 describe("API server: diff, prune sets and control of objects", function () {

@@ -13,7 +13,7 @@ import { isReadyAt } from "../../src/resources/conditions.js";
 import type { Resource } from "../../src/resources/types.js";
 import { Store } from "../../src/store/store.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
-import { FakeProvider } from "../support/fake-provider.js";
+import { FakeProvider } from "../../support/fake-provider.js";
 
 const GROUP = "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: acme}\nspec: {provider: docker}\n";
 const appYaml = (name: string, replicas = 1, extra = "") => `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: ${name}, group: acme${extra}}\nspec: {image: busybox, replicas: ${replicas}}\n`;

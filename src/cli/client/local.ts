@@ -170,7 +170,7 @@ export class LocalClient implements ResourceClient {
   async follow(options: FollowOptions): Promise<Following> {
     if (!options.runLoop) return this.followFile(options);
     const { startEmbedded } = await import("../embedded.js");
-    const loop = startEmbedded(this.store, cliLogger(this.options), options.onProgress, {}, await this.providers());
+    const loop = startEmbedded(this.store, await cliLogger(this.options), options.onProgress, {}, await this.providers());
     const attempted = new Set<string>();
     const reconciled = new Set<string>();
     const onReconciled = (key: string): void => {

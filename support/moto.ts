@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { commandMissing, requireComponent } from "./e2e.js";
 import { freePort } from "./ports.js";
 
 /**
  * moto_server on 127.0.0.1 on a free port: a real HTTP endpoint for EC2, ELBv2 and Route 53 that
- * the real SDK clients talk to. Started once per run, stopped by the root hooks.
+ * the real SDK clients talk to. Started once per run of the tests (stopped by their root hooks) or
+ * of a benchmark (which stops it).
  */
 export interface TestAws {
   readonly endpoint: string;
@@ -21,13 +21,6 @@ interface MotoState {
 
 // On globalThis for the same reason as the engine: the root hooks and the tests may load two copies.
 const state: MotoState = ((globalThis as { __airloftTestMoto?: MotoState }).__airloftTestMoto ??= { started: undefined, server: undefined });
-
-/** Starts moto for a suite, or skips the suite where it cannot run; under CI=true it fails instead. */
-export function requireAws(ctx: Mocha.Context): Promise<TestAws> {
-  requireComponent(ctx, "the AWS endpoint (moto_server)", commandMissing("moto_server", "pip install 'moto[server]'"));
-  ctx.timeout(120_000);
-  return useAws();
-}
 
 /** The shared moto_server, started on first use (tests and benchmarks). */
 export function useAws(): Promise<TestAws> {

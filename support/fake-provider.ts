@@ -1,9 +1,10 @@
-import type { App, Group, GroupStatus, Service } from "../../src/resources/types.js";
-import type { AppOutcome, AppReconcileOptions, InfraProvider, ServiceOutcome } from "../../src/providers/types.js";
+import type { App, Group, GroupStatus, Service } from "../src/resources/types.js";
+import type { AppOutcome, AppReconcileOptions, InfraProvider, ServiceOutcome } from "../src/providers/types.js";
 
 /**
  * A fake of the project's own InfraProvider interface: apps "run" in a map, and a test can make
- * the next calls fail. For controller and manager tests; the real providers are tested end to end.
+ * the next calls fail. For controller and manager tests and the store and watch benchmarks; the real
+ * providers are tested end to end.
  */
 export class FakeProvider implements InfraProvider {
   readonly name = "docker" as const;

@@ -8,8 +8,9 @@ import Docker from "dockerode";
 const run = promisify(execFile);
 
 /**
- * A private Docker engine for the end-to-end tests: Debian's dockerd with its own data root,
- * exec root, pidfile and socket under a temp folder, started once and stopped after the run.
+ * A private Docker engine for the end-to-end tests and the benchmarks: Debian's dockerd with its
+ * own data root, exec root, pidfile and socket under a temp folder, started once and stopped after
+ * the run.
  */
 export interface TestEngine {
   readonly host: string;
