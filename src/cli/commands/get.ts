@@ -1,7 +1,6 @@
 import { unwatchFile, watchFile } from "node:fs";
 import { errorMessage } from "../../errors.js";
-import { ownedContainers } from "../containers.js";
-import { LABEL } from "../../providers/ownership.js";
+import { ProviderRegistry } from "../../providers/registry.js";
 import { keyOf, objectKey, parseKind } from "../../resources/kinds.js";
 import type { App, Resource } from "../../resources/types.js";
 import type { ListFilter, Store } from "../../store/store.js";
@@ -50,9 +49,7 @@ export async function describeCommand(words: string[], options: GetOptions): Pro
   const store = await openStore(options, { write: false, command: "airloft describe" });
   const obj = findObject(store, parseRef(words, options.group));
   const key = keyOf(obj);
-  const group = obj.kind === "App" ? store.get(objectKey("Group", "", obj.metadata.group ?? "")) : undefined;
-  const onAws = group?.kind === "Group" && group.spec.provider === "aws";
-  const replicas = obj.kind !== "App" ? [] : onAws ? instanceTable(obj, "Instances (last observed)") : await liveContainers(store, obj);
+  const replicas = obj.kind === "App" ? await liveReplicas(store, obj) : [];
   const source = store.sourceOf(key);
   process.stdout.write(describeObject(obj, { events: store.eventsOf(obj), replicas, suspended: store.isSuspended(key), ...(source ? { source } : {}) }));
   return 0;
@@ -102,13 +99,14 @@ async function watchStateFile(store: Store, filter: ListFilter, format: OutputFo
   return 0;
 }
 
-/** The app's containers as the engine has them now; the last observed status if it cannot be reached. */
-async function liveContainers(store: Store, app: App): Promise<string[]> {
+/** The app's replicas as its provider has them now; the last observed status if it cannot be reached. */
+async function liveReplicas(store: Store, app: App): Promise<string[]> {
+  const group = store.get(objectKey("Group", "", app.metadata.group ?? ""));
+  if (group?.kind !== "Group") return instanceTable(app, "Replicas (last observed)");
   try {
-    const { address, containers } = await ownedContainers(store, app);
-    const rows = containers.map((c) => [c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status, c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-", c.Labels[LABEL.configHash] ?? "-"]);
-    return [`Containers (on ${address} now):`, rows.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"], rows).trimEnd(), 2)];
+    const live = await (await new ProviderRegistry({ instanceId: store.instanceId }).for(group)).liveReplicas(app, group);
+    return [`${live.title}:`, live.rows.length === 0 ? "  (none)" : indent(renderTable(live.columns, live.rows).trimEnd(), 2)];
   } catch (err) {
-    return instanceTable(app, `Containers (last observed; ${errorMessage(err)})`);
+    return instanceTable(app, `Replicas (last observed; ${errorMessage(err)})`);
   }
 }
