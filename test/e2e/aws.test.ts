@@ -139,6 +139,17 @@ describe("AWS provider end to end on moto_server", function () {
     assert.deepEqual((await webInstances()).map((i) => i.id).sort(), before);
   });
 
+  it("describe shows the instances as AWS has them now; logs says plainly that it cannot read them", async function () {
+    const described = await cli("describe", "app/shop/web");
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(described.stdout, /^Instances \(on aws us-east-1 at http:\/\/127\.0\.0\.1:\d+ now\):$/m);
+    assert.equal(described.stdout.match(/^\s+\d\s+i-\S+\s+running\s+healthy\s/gm)?.length, 3, described.stdout);
+    const logs = await cli("logs", "app/shop/web");
+    assert.notEqual(logs.code, 0);
+    assert.match(logs.stderr, /logs of app web are not available: group shop runs on aws us-east-1/);
+    assert.equal(logs.stdout, "");
+  });
+
   it("after a crash's leftovers: removes a second VPC, a second rule and a second instance of a replica, an orphan too; leaves what it did not tag alone", async function () {
     this.timeout(60_000);
     const [first] = await webInstances();
