@@ -43,16 +43,23 @@ export interface Converged<Observed, P> {
  * rounds are spent. A rollout takes steps (create, then remove the old replica once the new one
  * is ready); each round takes those that can be taken now instead of waiting for the next pass.
  */
-export async function converge<Observed, Op, P extends Plan<Op>>(steps: ConvergeSteps<Observed, Op, P>, options: ReconcileOptions = {}): Promise<Converged<Observed, P>> {
+export async function converge<Observed, Op, P extends Plan<Op>>(
+  steps: ConvergeSteps<Observed, Op, P>,
+  options: ReconcileOptions = {},
+): Promise<Converged<Observed, P>> {
   const operations: string[] = [];
+  const { signal } = options;
+  signal?.throwIfAborted();
   let observed = await steps.observe();
   let plan = steps.plan(observed);
   for (let round = 0; round < steps.maxRounds && plan.operations.length > 0; round++) {
+    signal?.throwIfAborted();
     await steps.execute(plan.operations, (op) => {
       const line = steps.describe(op);
       operations.push(line);
       options.onOperation?.(line);
     });
+    signal?.throwIfAborted();
     observed = await steps.observe();
     plan = steps.plan(observed);
   }
@@ -60,12 +67,18 @@ export async function converge<Observed, Op, P extends Plan<Op>>(steps: Converge
 }
 
 /** What a converge would do first, without doing it: for `diff`. */
-export async function planOnce<Observed, Op, P extends Plan<Op>>(steps: ConvergeSteps<Observed, Op, P>): Promise<readonly string[]> {
+export async function planOnce<Observed, Op, P extends Plan<Op>>(
+  steps: ConvergeSteps<Observed, Op, P>,
+): Promise<readonly string[]> {
   return steps.plan(await steps.observe()).operations.map((op) => steps.describe(op));
 }
 
 /** Runs operations one after another in plan order, for providers whose steps depend on each other. */
-export async function inOrder<Op>(operations: readonly Op[], run: (op: Op) => Promise<void>, done: (op: Op) => void): Promise<void> {
+export async function inOrder<Op>(
+  operations: readonly Op[],
+  run: (op: Op) => Promise<void>,
+  done: (op: Op) => void,
+): Promise<void> {
   for (const op of operations) {
     await run(op);
     done(op);

@@ -24,7 +24,7 @@ export class ProviderRegistry {
   private readonly made = new Map<ProviderName, Promise<InfraProvider>>();
 
   /** `docker` and `aws` replace a provider, for tests of the controllers with a fake. */
-  constructor(private readonly options: ProviderOptions & { readonly docker?: InfraProvider; readonly aws?: InfraProvider }) {
+  constructor(private readonly options: ProviderOptions & { readonly [name in ProviderName]?: InfraProvider }) {
     if (options.docker) this.made.set("docker", Promise.resolve(options.docker));
     if (options.aws) this.made.set("aws", Promise.resolve(options.aws));
   }

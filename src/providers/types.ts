@@ -4,6 +4,11 @@ import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../resourc
 export interface ReconcileOptions {
   /** Each operation as it completes, in the stable form "app:acme/web:1 create (missing)". */
   readonly onOperation?: (description: string) => void;
+  /**
+   * Cancels the reconcile (shutdown, deletion, a deadline): checked before each observation and
+   * each round of operations, never inside one, so no operation is left half done.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface AppReconcileOptions extends ReconcileOptions {

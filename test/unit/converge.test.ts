@@ -47,6 +47,20 @@ describe("the shared converge loop", () => {
     assert.equal(world.have, 1);
   });
 
+  it("stops at the next round once its signal is aborted, with nothing of the round begun", async () => {
+    const world = { have: 0 };
+    const controller = new AbortController();
+    const steps = counterSteps(world, 5, 5);
+    const cancelling = { ...steps, execute: async (ops: readonly number[], done: (op: number) => void) => {
+      await steps.execute(ops, done);
+      controller.abort(new Error("deadline"));
+    } };
+    await assert.rejects(converge(cancelling, { signal: controller.signal }), /deadline/);
+    assert.equal(world.have, 1, "the first round ran whole; no other began");
+    await assert.rejects(converge(counterSteps(world, 5, 5), { signal: AbortSignal.abort() }));
+    assert.equal(world.have, 1);
+  });
+
   it("prints every provider's operations in one form: target, verb, detail, cause", () => {
     assert.equal(formatOperation("app:shop/web", "terminate", "i-a i-b", "scale down"), "app:shop/web terminate i-a i-b (scale down)");
     assert.equal(formatOperation("group:shop", "create-listener", "80"), "group:shop create-listener 80");

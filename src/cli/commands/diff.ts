@@ -80,7 +80,8 @@ export async function diffCommand(options: DiffOptions): Promise<number> {
 /** What the loop would do first on the object's provider: for Groups, Services and Apps alike. */
 async function plannedOperations(object: Resource, store: Store, providers: ProviderRegistry, applied: readonly Resource[]): Promise<string[]> {
   if (object.kind === "Quota") return [];
-  const group = groupAsApplied(object.kind === "Group" ? object.metadata.name : (object.metadata.group ?? ""), store, applied);
+  const groupName = object.kind === "Group" ? object.metadata.name : (object.metadata.group ?? "");
+  const group = groupAsApplied(groupName, store, applied);
   if (!group) return [];
   const obj = withStoredIdentity(object, store);
   try {

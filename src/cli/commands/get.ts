@@ -104,8 +104,10 @@ async function liveReplicas(store: Store, app: App): Promise<string[]> {
   const group = store.get(objectKey("Group", "", app.metadata.group ?? ""));
   if (group?.kind !== "Group") return instanceTable(app, "Replicas (last observed)");
   try {
-    const live = await (await new ProviderRegistry({ instanceId: store.instanceId }).for(group)).liveReplicas(app, group);
-    return [`${live.title}:`, live.rows.length === 0 ? "  (none)" : indent(renderTable(live.columns, live.rows).trimEnd(), 2)];
+    const provider = await new ProviderRegistry({ instanceId: store.instanceId }).for(group);
+    const live = await provider.liveReplicas(app, group);
+    const table = live.rows.length === 0 ? "  (none)" : indent(renderTable(live.columns, live.rows).trimEnd(), 2);
+    return [`${live.title}:`, table];
   } catch (err) {
     return instanceTable(app, `Replicas (last observed; ${errorMessage(err)})`);
   }

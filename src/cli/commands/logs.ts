@@ -14,7 +14,8 @@ export async function logsCommand(words: string[], options: LogsOptions): Promis
   const app = findObject(store, parseRef(words, options.group));
   if (app.kind !== "App") throw new UsageError("logs are for apps: airloft logs app/NAME");
   const group = store.get(objectKey("Group", "", app.metadata.group ?? ""));
-  if (group?.kind !== "Group") throw new UsageError(`app ${app.metadata.name} has no group ${app.metadata.group ?? ""}`);
+  const groupName = app.metadata.group ?? "";
+  if (group?.kind !== "Group") throw new UsageError(`app ${app.metadata.name}'s group ${groupName} is not found`);
   const provider = await new ProviderRegistry({ instanceId: store.instanceId }).for(group);
   await provider.logs(app, group, {
     follow: options.follow ?? false,

@@ -1,9 +1,12 @@
 import type { ResourceRecordSet } from "@aws-sdk/client-route-53";
 import type { Group } from "../../resources/types.js";
 import { SnapshotCache } from "../snapshot-cache.js";
-import { CallCounter, createClients, createLimiters, DEFAULT_RATES, type ApiFamily, type AwsClients } from "./clients.js";
+import { CallCounter, createClients, createLimiters, DEFAULT_RATES } from "./clients.js";
+import type { ApiFamily, AwsClients } from "./clients.js";
 import { KeyedLock } from "./keyed-lock.js";
-import { availabilityZones, defaultAmi, describeForeignVpc, describeTargetHealth, findZone, listRecords, takeSnapshot, type AwsSnapshot, type TargetHealth } from "./observe.js";
+import { availabilityZones, defaultAmi, describeForeignVpc, describeTargetHealth, findZone } from "./observe.js";
+import { listRecords, takeSnapshot } from "./observe.js";
+import type { AwsSnapshot, TargetHealth } from "./observe.js";
 import { RecordBatcher } from "./routing.js";
 import { awsRegion } from "./settings.js";
 
@@ -34,7 +37,10 @@ export class AwsContext {
   /** Keyed by target group ARN, which names its region. */
   readonly targetHealth: SnapshotCache<TargetHealth>;
   readonly records: SnapshotCache<ResourceRecordSet[]>;
-  /** Slow-changing facts, read again after minutes: zones and the default AMI by region, a foreign VPC by "region|id", a zone id by domain. */
+  /**
+   * Slow-changing facts, read again after minutes: zones and the default AMI by region, a foreign
+   * VPC by "region|id", a zone id by domain.
+   */
   readonly zones: SnapshotCache<string[]>;
   readonly amis: SnapshotCache<string>;
   readonly foreignVpcs: SnapshotCache<{ vpcId: string; subnetIds: string[] }>;
@@ -51,8 +57,10 @@ export class AwsContext {
     this.limiters = createLimiters(options.rates ?? DEFAULT_RATES);
     const slow = options.slowMaxAgeMs ?? 300_000;
     const minutes = 10 * 60_000;
-    this.snapshots = new SnapshotCache((region) => takeSnapshot(this.clients(region), this.instanceId), options.snapshotMaxAgeMs ?? 10_000);
-    this.targetHealth = new SnapshotCache((arn) => describeTargetHealth(this.clients(arn.split(":")[3] ?? this.region()), arn), slow);
+    const snapshotAge = options.snapshotMaxAgeMs ?? 10_000;
+    this.snapshots = new SnapshotCache((region) => takeSnapshot(this.clients(region), this.instanceId), snapshotAge);
+    const regionOf = (arn: string) => arn.split(":")[3] ?? this.region();
+    this.targetHealth = new SnapshotCache((arn) => describeTargetHealth(this.clients(regionOf(arn)), arn), slow);
     this.records = new SnapshotCache((zoneId) => listRecords(this.clients(this.region()), zoneId), slow);
     this.zones = new SnapshotCache((region) => availabilityZones(this.clients(region)), minutes);
     this.amis = new SnapshotCache((region) => defaultAmi(this.clients(region)), minutes);
@@ -60,7 +68,8 @@ export class AwsContext {
       const [region = "", id = "default"] = key.split("|");
       return describeForeignVpc(this.clients(region), id);
     }, minutes);
-    this.zoneIds = new SnapshotCache(async (domain) => (await findZone(this.clients(this.region()), domain)) ?? null, minutes);
+    const zoneOf = async (domain: string) => (await findZone(this.clients(this.region()), domain)) ?? null;
+    this.zoneIds = new SnapshotCache(zoneOf, minutes);
     // A longer window than a reconcile takes, so that the apps of a pass share a change batch.
     this.batcher = new RecordBatcher(() => this.clients(this.region()), 200);
   }
@@ -73,7 +82,8 @@ export class AwsContext {
     let clients = this.clientsByRegion.get(region);
     if (!clients) {
       const { maxAttempts } = this.options;
-      clients = createClients({ region, env: this.env, counter: this.calls, limiters: this.limiters, ...(maxAttempts ? { maxAttempts } : {}) });
+      const limits = { counter: this.calls, limiters: this.limiters, ...(maxAttempts ? { maxAttempts } : {}) };
+      clients = createClients({ region, env: this.env, ...limits });
       this.clientsByRegion.set(region, clients);
     }
     return clients;

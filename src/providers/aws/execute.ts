@@ -1,5 +1,13 @@
 import { AuthorizeSecurityGroupIngressCommand, type IpPermission } from "@aws-sdk/client-ec2";
-import { CreateRuleCommand, CreateTargetGroupCommand, DeleteRuleCommand, DeleteTargetGroupCommand, ModifyRuleCommand, ModifyTargetGroupCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import {
+  CreateRuleCommand,
+  CreateTargetGroupCommand,
+  DeleteRuleCommand,
+  DeleteTargetGroupCommand,
+  ModifyRuleCommand,
+  ModifyTargetGroupCommand,
+  type Rule,
+} from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { Group } from "../../resources/types.js";
 import type { AwsContext } from "./context.js";
 import { classifyAwsError } from "./errors.js";
@@ -31,7 +39,8 @@ export async function runOwnerOp(ctx: AwsContext, place: OwnerPlace, op: OwnerOp
     case "deregister":
     case "terminate": {
       const { launch, targetGroupArn } = place;
-      const done = await executeInstanceOps(ctx.clients(place.region), [op], { ...(launch ? { launch, port: launch.port } : {}), targetGroupArn });
+      const targets = { ...(launch ? { launch, port: launch.port } : {}), targetGroupArn };
+      const done = await executeInstanceOps(ctx.clients(place.region), [op], targets);
       ctx.snapshots.patch(place.region, patch.instances(done.launched, done.terminated));
       if (targetGroupArn && op.op !== "run") ctx.targetHealth.invalidate(targetGroupArn);
       return;
@@ -49,8 +58,12 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       const { spec } = op;
       const out = await elb.send(new CreateTargetGroupCommand({
         Name: spec.name, Protocol: "HTTP", Port: spec.port, VpcId: spec.vpcId, TargetType: "instance",
-        HealthCheckProtocol: "HTTP", HealthCheckPath: spec.check.path, HealthCheckIntervalSeconds: spec.check.interval,
-        HealthCheckTimeoutSeconds: spec.check.timeout, HealthyThresholdCount: 2, UnhealthyThresholdCount: spec.check.unhealthy,
+        HealthCheckProtocol: "HTTP",
+        HealthCheckPath: spec.check.path,
+        HealthCheckIntervalSeconds: spec.check.interval,
+        HealthCheckTimeoutSeconds: spec.check.timeout,
+        HealthyThresholdCount: 2,
+        UnhealthyThresholdCount: spec.check.unhealthy,
         Tags: toTags(spec.tags),
       }));
       const created = out.TargetGroups?.[0];
@@ -74,13 +87,19 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       ctx.targetHealth.invalidate(op.arn);
       return;
     case "allow-port": {
-      const permission: IpPermission = { IpProtocol: "tcp", FromPort: op.port, ToPort: op.port, UserIdGroupPairs: [{ GroupId: op.fromGroupId, Description: `AirLoft: ${op.what}` }] };
-      await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: op.securityGroupId, IpPermissions: [permission] })).catch(ignore("conflict"));
+      const permission: IpPermission = {
+        IpProtocol: "tcp",
+        FromPort: op.port,
+        ToPort: op.port,
+        UserIdGroupPairs: [{ GroupId: op.fromGroupId, Description: `AirLoft: ${op.what}` }],
+      };
+      const authorize = { GroupId: op.securityGroupId, IpPermissions: [permission] };
+      await ec2.send(new AuthorizeSecurityGroupIngressCommand(authorize)).catch(ignore("conflict"));
       ctx.snapshots.patch(region, patch.ingress(op.securityGroupId, permission));
       return;
     }
     case "create-rule":
-      // Priorities are per listener: creates on one listener take turns and pick from the rules as they are now.
+      // Priorities are per listener: creates on one listener take turns, each picking from the rules as they are now.
       await ctx.listenerLock.run(op.listenerArn, async () => {
         const rules = await allRules(ctx.clients(region), op.listenerArn);
         const out = await elb.send(new CreateRuleCommand({
@@ -94,22 +113,26 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       });
       return;
     case "modify-rule": {
-      const out = await elb.send(new ModifyRuleCommand({ RuleArn: op.ruleArn, Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [op.host] } }] }));
-      ctx.snapshots.patch(region, patch.rules(op.listenerArn, (rules) => [...rules.filter((r) => r.RuleArn !== op.ruleArn), ...(out.Rules ?? [])]));
+      const conditions = [{ Field: "host-header", HostHeaderConfig: { Values: [op.host] } }];
+      const out = await elb.send(new ModifyRuleCommand({ RuleArn: op.ruleArn, Conditions: conditions }));
+      const others = (rules: readonly Rule[]) => rules.filter((r) => r.RuleArn !== op.ruleArn);
+      ctx.snapshots.patch(region, patch.rules(op.listenerArn, (rules) => [...others(rules), ...(out.Rules ?? [])]));
       return;
     }
     case "delete-rule":
       await elb.send(new DeleteRuleCommand({ RuleArn: op.ruleArn })).catch(ignore("not-found"));
-      ctx.snapshots.patch(region, patch.rules(op.listenerArn, (rules) => rules.filter((r) => r.RuleArn !== op.ruleArn)));
+      const gone = (rules: readonly Rule[]) => rules.filter((r) => r.RuleArn !== op.ruleArn);
+      ctx.snapshots.patch(region, patch.rules(op.listenerArn, gone));
       return;
     case "upsert-record":
     case "delete-record": {
       if (!zoneId) throw new Error(`${op.op} ${op.host} needs the group's hosted zone`);
-      await ctx.batcher.change(zoneId, { Action: op.op === "upsert-record" ? "UPSERT" : "DELETE", ResourceRecordSet: op.record });
+      const action = op.op === "upsert-record" ? "UPSERT" : "DELETE";
+      await ctx.batcher.change(zoneId, { Action: action, ResourceRecordSet: op.record });
       // Read-your-writes: the zone's records are not listed again for every app.
       const { host, record } = op;
       const kept = (records: readonly typeof record[]) => records.filter((r) => r !== findRecord(records, host));
-      ctx.records.patch(zoneId, (records) => (op.op === "upsert-record" ? [...kept(records), record] : kept(records)));
+      ctx.records.patch(zoneId, (records) => (action === "UPSERT" ? [...kept(records), record] : kept(records)));
       return;
     }
   }
@@ -121,7 +144,8 @@ export async function runGroupOp(ctx: AwsContext, group: Group, op: GroupOp): Pr
   const clients = ctx.clients(region);
   try {
     if (op.op === "create-hosted-zone") {
-      const id = await createZone(clients, op.domain, `${ctx.instanceId}/${group.metadata.uid ?? ""}`, groupTags(group, ctx.instanceId, "zone"));
+      const callerKey = `${ctx.instanceId}/${group.metadata.uid ?? ""}`;
+      const id = await createZone(clients, op.domain, callerKey, groupTags(group, ctx.instanceId, "zone"));
       ctx.zoneIds.seed(op.domain, id);
       return;
     }

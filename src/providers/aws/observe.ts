@@ -23,7 +23,9 @@ import {
   type Rule,
   type TargetGroup,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
-import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand, ListTagsForResourceCommand, type ResourceRecordSet } from "@aws-sdk/client-route-53";
+import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand } from "@aws-sdk/client-route-53";
+import { ListTagsForResourceCommand } from "@aws-sdk/client-route-53";
+import type { ResourceRecordSet } from "@aws-sdk/client-route-53";
 import { LABEL, parseOwnedLabels, type OwnedLabels } from "../ownership.js";
 import type { AwsClients } from "./clients.js";
 import { namePrefix, tagRecord } from "./names.js";
@@ -214,7 +216,10 @@ export const patch = {
   rules(listenerArn: string, change: (rules: readonly Rule[]) => readonly Rule[]) {
     return (s: AwsSnapshot): AwsSnapshot => ({
       ...s,
-      loadBalancers: s.loadBalancers.map((lb) => ({ ...lb, listeners: lb.listeners.map((l) => (l.arn === listenerArn ? { ...l, rules: change(l.rules) } : l)) })),
+      loadBalancers: s.loadBalancers.map((lb) => ({
+        ...lb,
+        listeners: lb.listeners.map((l) => (l.arn === listenerArn ? { ...l, rules: change(l.rules) } : l)),
+      })),
     });
   },
 };
@@ -250,7 +255,8 @@ export async function listRecords(clients: AwsClients, zoneId: string): Promise<
 
 /** The hosted zone's ownership tags. */
 export async function hostedZoneTags(clients: AwsClients, zoneId: string): Promise<Record<string, string>> {
-  const out = await clients.route53.send(new ListTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: zoneId }));
+  const request = new ListTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: zoneId });
+  const out = await clients.route53.send(request);
   return tagRecord(out.ResourceTagSet?.Tags);
 }
 

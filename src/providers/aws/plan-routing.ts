@@ -8,7 +8,8 @@ import type { Rule } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { ResourceRecordSet } from "@aws-sdk/client-route-53";
 import { formatOperation } from "../converge.js";
 import type { ObservedLoadBalancer, ObservedTargetGroup } from "./observe.js";
-import { describeInstanceOp, planInstances, type DesiredInstances, type InstanceOp, type InstancePlan, type InstanceView } from "./plan.js";
+import { describeInstanceOp, planInstances } from "./plan.js";
+import type { DesiredInstances, InstanceOp, InstancePlan, InstanceView } from "./plan.js";
 
 export interface HealthCheckSettings {
   readonly path: string;
@@ -31,11 +32,28 @@ export interface DesiredOwner {
   readonly target: string;
   readonly targetGroup: DesiredTargetGroup | undefined;
   /** Traffic the owner's port must accept, from the load balancer's (or the instances') group. */
-  readonly ingress: { readonly securityGroupId: string; readonly port: number; readonly fromGroupId: string; readonly what: string };
+  readonly ingress: Ingress;
   readonly host: string | undefined;
   /** The alias record the host should have, when the group has a hosted zone. */
   readonly record: ResourceRecordSet | undefined;
   readonly instances: DesiredInstances;
+}
+
+export interface Ingress {
+  readonly securityGroupId: string;
+  readonly port: number;
+  readonly fromGroupId: string;
+  /** Why, in the rule's description. */
+  readonly what: string;
+}
+
+type Tags = Readonly<Record<string, string>>;
+
+/** A host rule on one listener. */
+export interface RuleAt {
+  readonly listenerArn: string;
+  readonly port: number;
+  readonly host: string;
 }
 
 export interface ObservedOwner {
@@ -51,10 +69,10 @@ export interface ObservedOwner {
 export type RoutingOp =
   | { readonly op: "create-target-group"; readonly spec: DesiredTargetGroup }
   | { readonly op: "modify-target-group"; readonly arn: string; readonly path: string }
-  | { readonly op: "allow-port"; readonly securityGroupId: string; readonly port: number; readonly fromGroupId: string; readonly what: string }
-  | { readonly op: "create-rule"; readonly listenerArn: string; readonly port: number; readonly host: string; readonly targetGroupArn: string; readonly tags: Readonly<Record<string, string>> }
-  | { readonly op: "modify-rule"; readonly listenerArn: string; readonly ruleArn: string; readonly port: number; readonly host: string }
-  | { readonly op: "delete-rule"; readonly listenerArn: string; readonly ruleArn: string; readonly port: number; readonly host: string; readonly cause?: string }
+  | ({ readonly op: "allow-port" } & Ingress)
+  | ({ readonly op: "create-rule"; readonly targetGroupArn: string; readonly tags: Tags } & RuleAt)
+  | ({ readonly op: "modify-rule"; readonly ruleArn: string } & RuleAt)
+  | ({ readonly op: "delete-rule"; readonly ruleArn: string; readonly cause?: string } & RuleAt)
   | { readonly op: "upsert-record"; readonly host: string; readonly record: ResourceRecordSet }
   | { readonly op: "delete-record"; readonly host: string; readonly record: ResourceRecordSet }
   | { readonly op: "delete-target-group"; readonly arn: string; readonly cause?: string };
@@ -67,7 +85,9 @@ export interface OwnerPlan extends Omit<InstancePlan, "operations"> {
 }
 
 export function forwardsTo(rule: Rule, targetGroupArn: string): boolean {
-  return (rule.Actions ?? []).some((a) => a.TargetGroupArn === targetGroupArn || (a.ForwardConfig?.TargetGroups ?? []).some((t) => t.TargetGroupArn === targetGroupArn));
+  return (rule.Actions ?? []).some((a) =>
+    a.TargetGroupArn === targetGroupArn ||
+    (a.ForwardConfig?.TargetGroups ?? []).some((t) => t.TargetGroupArn === targetGroupArn));
 }
 
 export function hostOf(rule: Rule): string | undefined {
@@ -76,15 +96,19 @@ export function hostOf(rule: Rule): string | undefined {
 }
 
 /** Does the ingress let `port` in from another security group (or from everywhere)? */
-export function allowsPort(ingress: readonly IpPermission[], port: number, from: { cidr?: string; groupId?: string }): boolean {
+export function allowsPort(ingress: readonly IpPermission[], port: number, from: { cidr?: string; groupId?: string }) {
+  const fromSource = (p: IpPermission) => from.cidr
+    ? (p.IpRanges ?? []).some((r) => r.CidrIp === from.cidr)
+    : (p.UserIdGroupPairs ?? []).some((g) => g.GroupId === from.groupId);
   return ingress.some((p) =>
     (p.IpProtocol === "tcp" || p.IpProtocol === "-1") &&
     (p.IpProtocol === "-1" || ((p.FromPort ?? 0) <= port && port <= (p.ToPort ?? 0))) &&
-    (from.cidr ? (p.IpRanges ?? []).some((r) => r.CidrIp === from.cidr) : (p.UserIdGroupPairs ?? []).some((g) => g.GroupId === from.groupId)));
+    fromSource(p));
 }
 
 export function sameAlias(record: ResourceRecordSet | undefined, wanted: ResourceRecordSet | undefined): boolean {
-  return record?.AliasTarget?.DNSName?.toLowerCase() === wanted?.AliasTarget?.DNSName?.toLowerCase() && record?.AliasTarget?.HostedZoneId === wanted?.AliasTarget?.HostedZoneId;
+  const [a, b] = [record?.AliasTarget, wanted?.AliasTarget];
+  return a?.DNSName?.toLowerCase() === b?.DNSName?.toLowerCase() && a?.HostedZoneId === b?.HostedZoneId;
 }
 
 /**
@@ -95,7 +119,8 @@ export function sameAlias(record: ResourceRecordSet | undefined, wanted: Resourc
 export function planOwner(desired: DesiredOwner, observed: ObservedOwner): OwnerPlan {
   const ops: RoutingOp[] = [];
   const { ingress } = desired;
-  if (!allowsPort(observed.ingress, ingress.port, { groupId: ingress.fromGroupId })) ops.push({ op: "allow-port", ...ingress });
+  const opened = allowsPort(observed.ingress, ingress.port, { groupId: ingress.fromGroupId });
+  if (!opened) ops.push({ op: "allow-port", ...ingress });
   const wanted = desired.targetGroup;
   const tg = observed.targetGroup;
   if (wanted && !tg) {
@@ -103,22 +128,36 @@ export function planOwner(desired: DesiredOwner, observed: ObservedOwner): Owner
     return withTarget(desired.target, ops, { operations: [], readyReplicas: 0, updatedReplicas: 0, converged: false });
   }
   // A port or VPC change needs a new target group; the old one goes once no rule uses it.
-  if (wanted && tg && tg.port === wanted.port && tg.vpcId === wanted.vpcId && tg.healthCheckPath !== wanted.check.path) {
+  const samePlace = wanted && tg && tg.port === wanted.port && tg.vpcId === wanted.vpcId;
+  if (wanted && tg && samePlace && tg.healthCheckPath !== wanted.check.path) {
     ops.push({ op: "modify-target-group", arn: tg.arn, path: wanted.check.path });
   }
   if (wanted && tg && desired.host) ops.push(...planHostRules(observed.listeners, tg.arn, desired.host, wanted.tags));
   const instances = planInstances(desired.instances, observed.instances);
-  const tail: RoutingOp[] = desired.host && desired.record && !sameAlias(observed.record, desired.record) ? [{ op: "upsert-record", host: desired.host, record: desired.record }] : [];
+  const { host, record } = desired;
+  const stale = host && record && !sameAlias(observed.record, record);
+  const tail: RoutingOp[] = stale ? [{ op: "upsert-record", host, record }] : [];
   return withTarget(desired.target, [...ops, ...instances.operations, ...tail], instances);
 }
 
-function planHostRules(listeners: ObservedLoadBalancer["listeners"], targetGroupArn: string, host: string, tags: Readonly<Record<string, string>>): RoutingOp[] {
+function planHostRules(
+  listeners: ObservedLoadBalancer["listeners"],
+  targetGroupArn: string,
+  host: string,
+  tags: Readonly<Record<string, string>>,
+): RoutingOp[] {
   const ops: RoutingOp[] = [];
-  for (const listener of listeners) {
-    const [rule, ...extra] = listener.rules.filter((r) => !r.IsDefault && forwardsTo(r, targetGroupArn)).sort((a, b) => Number(a.Priority) - Number(b.Priority));
-    for (const r of extra) if (r.RuleArn) ops.push({ op: "delete-rule", listenerArn: listener.arn, ruleArn: r.RuleArn, port: listener.port, host: hostOf(r) ?? "", cause: "duplicate" });
-    if (!rule) ops.push({ op: "create-rule", listenerArn: listener.arn, port: listener.port, host, targetGroupArn, tags });
-    else if (hostOf(rule) !== host && rule.RuleArn) ops.push({ op: "modify-rule", listenerArn: listener.arn, ruleArn: rule.RuleArn, port: listener.port, host });
+  for (const { arn: listenerArn, port, rules } of listeners) {
+    const forwarding = rules.filter((r) => !r.IsDefault && forwardsTo(r, targetGroupArn));
+    const [rule, ...extra] = forwarding.sort((a, b) => Number(a.Priority) - Number(b.Priority));
+    for (const r of extra) {
+      const at = { listenerArn, port, host: hostOf(r) ?? "" };
+      if (r.RuleArn) ops.push({ op: "delete-rule", ...at, ruleArn: r.RuleArn, cause: "duplicate" });
+    }
+    if (!rule) ops.push({ op: "create-rule", listenerArn, port, host, targetGroupArn, tags });
+    else if (hostOf(rule) !== host && rule.RuleArn) {
+      ops.push({ op: "modify-rule", listenerArn, port, ruleArn: rule.RuleArn, host });
+    }
   }
   return ops;
 }
@@ -128,25 +167,36 @@ function withTarget(target: string, ops: ReadonlyArray<RoutingOp | InstanceOp>, 
   return { ...instances, operations, converged: instances.converged && operations.length === 0 };
 }
 
+export interface ObservedRemoval extends ObservedOwner {
+  readonly host: string | undefined;
+  /** The alias this group's load balancer gives the host: only a record that is one is removed. */
+  readonly lbRecord: ResourceRecordSet | undefined;
+}
+
 /**
  * Everything one deleted app or service owns, in dependency order: its record (only while it
  * still aliases this group's load balancer), its targets, its instances, its rules, its target group.
  */
-export function planOwnerRemoval(target: string, observed: ObservedOwner & { readonly host: string | undefined; readonly lbRecord: ResourceRecordSet | undefined }): OwnerOp[] {
+export function planOwnerRemoval(target: string, observed: ObservedRemoval): OwnerOp[] {
   const ops: Array<RoutingOp | InstanceOp> = [];
-  if (observed.host && observed.record && observed.lbRecord && sameAlias(observed.record, observed.lbRecord)) ops.push({ op: "delete-record", host: observed.host, record: observed.record });
+  const { host, record, lbRecord } = observed;
+  if (host && record && lbRecord && sameAlias(record, lbRecord)) ops.push({ op: "delete-record", host, record });
   const registered = observed.instances.filter((i) => i.health !== undefined).map((i) => i.id);
   if (registered.length > 0) ops.push({ op: "deregister", ids: registered });
-  if (observed.instances.length > 0) ops.push({ op: "terminate", ids: observed.instances.map((i) => i.id), cause: "deleted" });
+  const ids = observed.instances.map((i) => i.id);
+  if (ids.length > 0) ops.push({ op: "terminate", ids, cause: "deleted" });
   if (observed.targetGroup) ops.push(...routesTo(observed.listeners, observed.targetGroup.arn));
   return ops.map((op) => ({ ...op, target }));
 }
 
 /** The rules that forward to a target group, then the target group. */
 function routesTo(listeners: ObservedLoadBalancer["listeners"], arn: string, cause?: string): RoutingOp[] {
-  const rules = listeners.flatMap((l) => l.rules.filter((r) => !r.IsDefault && r.RuleArn && forwardsTo(r, arn)).map((r): RoutingOp => ({
-    op: "delete-rule", listenerArn: l.arn, ruleArn: r.RuleArn ?? "", port: l.port, host: hostOf(r) ?? "", ...(cause ? { cause } : {}),
-  })));
+  const rules = listeners.flatMap(({ arn: listenerArn, port, rules: all }) => all
+    .filter((r) => !r.IsDefault && r.RuleArn && forwardsTo(r, arn))
+    .map((r): RoutingOp => {
+      const rule = { listenerArn, port, ruleArn: r.RuleArn ?? "", host: hostOf(r) ?? "" };
+      return { op: "delete-rule", ...rule, ...(cause ? { cause } : {}) };
+    }));
   return [...rules, { op: "delete-target-group", arn, ...(cause ? { cause } : {}) }];
 }
 
@@ -163,9 +213,15 @@ export interface GarbageView {
 export function planGarbage(view: GarbageView): OwnerOp[] {
   const ops: OwnerOp[] = [];
   const byOwner = new Map<string, string[]>();
-  for (const o of view.orphans) byOwner.set(`${o.kind.toLowerCase()}:${view.group}/${o.name}`, [...(byOwner.get(`${o.kind.toLowerCase()}:${view.group}/${o.name}`) ?? []), o.id]);
+  for (const o of view.orphans) {
+    const target = `${o.kind.toLowerCase()}:${view.group}/${o.name}`;
+    byOwner.set(target, [...(byOwner.get(target) ?? []), o.id]);
+  }
   for (const [target, ids] of byOwner) ops.push({ op: "terminate", ids, cause: "owner gone", target });
-  for (const tg of view.targetGroups) ops.push(...routesTo(view.listeners, tg.arn, "owner gone").map((op) => ({ ...op, target: `app:${view.group}/${tg.name}` })));
+  for (const tg of view.targetGroups) {
+    const target = `app:${view.group}/${tg.name}`;
+    ops.push(...routesTo(view.listeners, tg.arn, "owner gone").map((op) => ({ ...op, target })));
+  }
   return ops;
 }
 

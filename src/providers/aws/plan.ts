@@ -183,8 +183,9 @@ export function planGroupNetwork(desired: DesiredGroupNetwork, observed: Observe
 }
 
 /** The group's hosted zone, created when the spec names a domain but no zone and none has its name. */
-export function planHostedZone(domain: string | undefined, givenId: string | undefined, foundId: string | undefined): GroupOp[] {
-  return domain && !givenId && !foundId ? [{ op: "create-hosted-zone", domain }] : [];
+export function planHostedZone(domain: string | undefined, givenId: string | undefined, foundId: string | undefined) {
+  const ops: GroupOp[] = domain && !givenId && !foundId ? [{ op: "create-hosted-zone", domain }] : [];
+  return ops;
 }
 
 export interface ObservedTeardown {
@@ -220,7 +221,8 @@ export function planGroupTeardown(observed: ObservedTeardown): TeardownPlan {
   }
   for (const part of net.duplicates) ops.push({ op: "remove-duplicate", part });
   if (net.routeTable) ops.push({ op: "delete-route-table", id: net.routeTable.id });
-  if (net.internetGateway) ops.push({ op: "delete-internet-gateway", id: net.internetGateway.id, vpcIds: net.internetGateway.vpcIds });
+  const gateway = net.internetGateway;
+  if (gateway) ops.push({ op: "delete-internet-gateway", id: gateway.id, vpcIds: gateway.vpcIds });
   for (const subnet of net.subnets) ops.push({ op: "delete-subnet", id: subnet.id });
   const duplicateVpcs = new Set(net.duplicates.filter((d) => d.kind === "vpc").map((d) => d.id));
   for (const id of observed.vpcIds) if (!duplicateVpcs.has(id)) ops.push({ op: "delete-vpc", id });

@@ -8,7 +8,8 @@ import { dockerClient, engineError } from "./engine.js";
 /** The containers one object owns, as the engine has them now, in replica order: one list call by uid. */
 async function ownedContainers(address: string, uid: string): Promise<Docker.ContainerInfo[]> {
   try {
-    const containers = await dockerClient(address).listContainers({ all: true, filters: { label: [`${LABEL.uid}=${uid}`] } });
+    const filters = { label: [`${LABEL.uid}=${uid}`] };
+    const containers = await dockerClient(address).listContainers({ all: true, filters });
     return containers.sort((a, b) => Number(a.Labels[LABEL.replica]) - Number(b.Labels[LABEL.replica]));
   } catch (err) {
     throw engineError(address, err);

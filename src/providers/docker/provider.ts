@@ -2,7 +2,8 @@ import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
 import { converge, formatOperation, planOnce, type Converged, type ConvergeSteps, type Plan } from "../converge.js";
-import type { AppOutcome, AppReconcileOptions, InfraProvider, LiveReplicas, LogOptions, ReconcileOptions, ServiceOutcome } from "../types.js";
+import type { AppOutcome, AppReconcileOptions, InfraProvider, LiveReplicas, LogOptions } from "../types.js";
+import type { ReconcileOptions, ServiceOutcome } from "../types.js";
 import { desiredApp, desiredService, networkName, type DesiredApp } from "./desired.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
@@ -11,7 +12,9 @@ import { buildImage, buildTag, findImage, pullImage } from "./images.js";
 import { ownerLabels } from "../ownership.js";
 import { engineSnapshots, type ObservedContainer, type Snapshot } from "./observe.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
-import { describeOperation, isReady, planApp, planGarbage, planNetwork, planVolumeRemoval, planVolumes, resolveServiceVolume, type AppPlan, type Operation, type VolumeOwner } from "./plan.js";
+import { describeOperation, isReady, planApp, planGarbage, planNetwork } from "./plan.js";
+import { planVolumeRemoval, planVolumes, resolveServiceVolume } from "./plan.js";
+import type { AppPlan, Operation, VolumeOwner } from "./plan.js";
 import { probeContainers, publishedEndpoint } from "./probe.js";
 
 /** Plan-execute rounds in one reconcile; a replica that keeps failing waits for the next pass. */
@@ -54,7 +57,13 @@ export class DockerProvider implements InfraProvider {
   }
 
   private groupSteps(address: string, group: Group): ConvergeSteps<Snapshot, Operation, Plan<Operation>> {
-    const desired = { group: group.metadata.name, uid: uidOf(group), name: networkName(group), labels: this.labelsFor(group), subnet: group.spec.docker?.network?.subnet };
+    const desired = {
+      group: group.metadata.name,
+      uid: uidOf(group),
+      name: networkName(group),
+      labels: this.labelsFor(group),
+      subnet: group.spec.docker?.network?.subnet,
+    };
     return this.steps(address, (snapshot) => ({ operations: planNetwork(desired, snapshot.networks) }));
   }
 
@@ -77,9 +86,11 @@ export class DockerProvider implements InfraProvider {
     const address = this.address(group);
     const image = this.imageRef(app);
     const found = findImage((await this.snapshots.get(address)).images, image.ref);
-    if (!found) return imageMissing(`app:${group.metadata.name}/${app.metadata.name}`, image.ref, app.spec.build ? "build" : "pull");
+    const target = `app:${group.metadata.name}/${app.metadata.name}`;
+    if (!found) return imageMissing(target, image.ref, app.spec.build ? "build" : "pull");
+    const desired = desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id }, bindings);
     // diff does not probe: it reports the configuration changes, not readiness.
-    return planOnce(this.appSteps(address, desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id }, bindings), { probe: false }));
+    return planOnce(this.appSteps(address, desired, { probe: false }));
   }
 
   async reconcileService(service: Service, group: Group, creds: ServiceCredentials, options: ReconcileOptions = {}): Promise<ServiceOutcome> {
@@ -100,7 +111,13 @@ export class DockerProvider implements InfraProvider {
     return planOnce(this.appSteps(address, desired, { probe: false }));
   }
 
-  private async desiredService(address: string, service: Service, group: Group, creds: ServiceCredentials, image: { ref: string; id: string }): Promise<DesiredApp> {
+  private async desiredService(
+    address: string,
+    service: Service,
+    group: Group,
+    creds: ServiceCredentials,
+    image: { ref: string; id: string },
+  ): Promise<DesiredApp> {
     const volume = resolveServiceVolume(this.volumeOwner(service, group), (await this.snapshots.get(address)).volumes);
     return desiredService(service, group, this.instanceId, image, creds, volume);
   }
@@ -108,7 +125,9 @@ export class DockerProvider implements InfraProvider {
   async finalizeService(service: Service, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
     return this.removeAll(group, options, (snapshot) => [
       ...snapshot.containers.filter((c) => c.owner.uid === uidOf(service)).map((c) => removeOp(c, "service deleted")),
-      ...(service.spec.storage?.deletionPolicy === "Delete" ? planVolumeRemoval(this.volumeOwner(service, group), snapshot.volumes, "deletionPolicy Delete") : []),
+      ...(service.spec.storage?.deletionPolicy === "Delete"
+        ? planVolumeRemoval(this.volumeOwner(service, group), snapshot.volumes, "deletionPolicy Delete")
+        : []),
     ]);
   }
 
@@ -116,7 +135,7 @@ export class DockerProvider implements InfraProvider {
    * One app's or service's containers (and a service's volume): observed with their readiness,
    * planned by the pure planner. `probe: false` takes every running container as ready (diff).
    */
-  private appSteps(address: string, desired: DesiredApp, options: { probe: boolean }): ConvergeSteps<ObservedApp, Operation, AppPlan> {
+  private appSteps(address: string, desired: DesiredApp, options: { probe: boolean }): AppSteps {
     const volumeLabels = this.ownerOf(desired);
     return {
       ...this.steps(address, () => ({ operations: [] })),
@@ -131,7 +150,8 @@ export class DockerProvider implements InfraProvider {
       plan: ({ containers, probe, volumes }) => {
         const volumeOps = planVolumes(desired, volumes, volumeLabels);
         const plan = planApp(desired, containers, probe);
-        return { ...plan, operations: [...volumeOps, ...plan.operations], converged: plan.converged && volumeOps.length === 0 };
+        const operations = [...volumeOps, ...plan.operations];
+        return { ...plan, operations, converged: plan.converged && volumeOps.length === 0 };
       },
     };
   }
@@ -149,11 +169,14 @@ export class DockerProvider implements InfraProvider {
   }
 
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
-    return this.removeAll(group, options, (snapshot) => snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted")));
+    return this.removeAll(group, options, (snapshot) =>
+      snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted")));
   }
 
   async collectGarbage(group: Group, liveUids: ReadonlySet<string>, options: ReconcileOptions = {}): Promise<readonly string[]> {
-    const steps = this.steps(this.address(group), (snapshot) => ({ operations: planGarbage(liveUids, snapshot.containers, snapshot.networks) }));
+    const steps = this.steps(this.address(group), ({ containers, networks }) => ({
+      operations: planGarbage(liveUids, containers, networks),
+    }));
     return (await converge(steps, options)).operations;
   }
 
@@ -166,13 +189,14 @@ export class DockerProvider implements InfraProvider {
   }
 
   /** Removes what `plan` picks from the engine; true once a fresh look finds nothing left of it. */
-  private async removeAll(group: Group, options: ReconcileOptions, plan: (snapshot: Snapshot) => Operation[]): Promise<boolean> {
-    const { plan: left } = await converge(this.steps(this.address(group), (snapshot) => ({ operations: plan(snapshot) })), options);
+  private async removeAll(group: Group, options: ReconcileOptions, plan: (snapshot: Snapshot) => Operation[]) {
+    const steps = this.steps(this.address(group), (snapshot) => ({ operations: plan(snapshot) }));
+    const { plan: left } = await converge(steps, options);
     return left.operations.length === 0;
   }
 
   /** Steps on the engine's shared snapshot, run by the plan executor. */
-  private steps<P extends Plan<Operation>>(address: string, plan: (snapshot: Snapshot) => P): ConvergeSteps<Snapshot, Operation, P> {
+  private steps<P extends Plan<Operation>>(address: string, plan: (s: Snapshot) => P): EngineSteps<P> {
     return {
       maxRounds: MAX_ROUNDS,
       observe: () => this.snapshots.get(address),
@@ -231,6 +255,9 @@ function uidOf(obj: Group | App | Service): string {
   return obj.metadata.uid ?? "";
 }
 
+type AppSteps = ConvergeSteps<ObservedApp, Operation, AppPlan>;
+type EngineSteps<P extends Plan<Operation>> = ConvergeSteps<Snapshot, Operation, P>;
+
 interface ObservedApp {
   readonly containers: readonly ObservedContainer[];
   readonly probe: ReadonlyMap<string, boolean>;
@@ -239,7 +266,10 @@ interface ObservedApp {
 
 /** Without the image its id is unknown; what will happen is a build or pull, then a rollout. */
 function imageMissing(target: string, ref: string, how: "build" | "pull"): string[] {
-  return [formatOperation(target, how, undefined, `image ${ref} not on the engine`), formatOperation(target, "rollout", undefined, "new image")];
+  return [
+    formatOperation(target, how, undefined, `image ${ref} not on the engine`),
+    formatOperation(target, "rollout", undefined, "new image"),
+  ];
 }
 
 function removeOp(c: ObservedContainer, cause: string): Operation {
