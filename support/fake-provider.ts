@@ -1,5 +1,5 @@
 import type { App, Group, GroupStatus, Service } from "../src/resources/types.js";
-import type { AppOutcome, AppReconcileOptions, InfraProvider, ServiceOutcome } from "../src/providers/types.js";
+import type { AppOutcome, AppReconcileOptions, InfraProvider, LiveReplicas, ServiceOutcome } from "../src/providers/types.js";
 
 /**
  * A fake of the project's own InfraProvider interface: apps "run" in a map, and a test can make
@@ -63,9 +63,23 @@ export class FakeProvider implements InfraProvider {
     return true;
   }
 
+  async planGroup(): Promise<readonly string[]> {
+    return [];
+  }
+
   async planApp(): Promise<readonly string[]> {
     return [];
   }
+
+  async planService(): Promise<readonly string[]> {
+    return [];
+  }
+
+  async liveReplicas(obj: App | Service): Promise<LiveReplicas> {
+    return { title: "Replicas (fake)", columns: ["REPLICA"], rows: Array.from({ length: this.running.get(obj.metadata.name) ?? 0 }, (_, i) => [String(i)]) };
+  }
+
+  async logs(): Promise<void> {}
 
   async finalizeApp(app: App): Promise<boolean> {
     this.call(`finalize app ${app.metadata.name}`);

@@ -54,7 +54,7 @@ export class AppController extends Reconciler<"App"> {
     const existing = new Set((app.status?.instances ?? []).map((r) => r.replica)).size;
     const replicas = app.spec.replicas ?? 1;
     const capped = over.length > 0 && replicas > existing;
-    const outcome = await this.ctx.providers.for(group).reconcileApp(app, group, {
+    const outcome = await (await this.ctx.providers.for(group)).reconcileApp(app, group, {
       onOperation: report,
       bindings: bindings.env,
       ...(capped ? { scaleUpLimit: existing } : {}),
@@ -83,7 +83,7 @@ export class AppController extends Reconciler<"App"> {
     const group = this.groupOf(app);
     if (!group) return { done: true, operations: [] };
     const { operations, onOperation } = collectOperations(report);
-    const done = await this.ctx.providers.for(group).finalizeApp(app, group, { onOperation });
+    const done = await (await this.ctx.providers.for(group)).finalizeApp(app, group, { onOperation });
     return { done, operations };
   }
 }

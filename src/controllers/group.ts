@@ -21,7 +21,7 @@ export class GroupController extends Reconciler<"Group"> {
   readonly kind = "Group" as const;
 
   protected async reconcileObject(group: Group, report: (op: string) => void): Promise<Outcome<GroupStatus>> {
-    const provider = this.ctx.providers.for(group);
+    const provider = await this.ctx.providers.for(group);
     const { operations, onOperation } = collectOperations(report);
     const facts = await provider.reconcileGroup(group, { onOperation });
     // Level-triggered cleanup: anything labelled by this installation whose owner is gone. The
@@ -46,7 +46,7 @@ export class GroupController extends Reconciler<"Group"> {
       return { done: false, reason: "DeletionBlocked", message: `waiting until the group owns nothing: ${names}${owned.length > 5 ? ` and ${owned.length - 5} more` : ""}`, operations: [] };
     }
     const { operations, onOperation } = collectOperations(report);
-    const done = await this.ctx.providers.for(group).finalizeGroup(group, { onOperation });
+    const done = await (await this.ctx.providers.for(group)).finalizeGroup(group, { onOperation });
     return { done, operations };
   }
 }

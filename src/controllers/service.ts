@@ -19,7 +19,7 @@ export class ServiceController extends Reconciler<"Service"> {
     const password = this.ctx.store.secretsOf(service).password;
     if (!password) throw new Error(`service ${service.metadata.name} has no stored credentials`);
     const template = SERVICE_TEMPLATES[service.spec.template];
-    const outcome = await this.ctx.providers.for(group).reconcileService(service, group, { password }, { onOperation: report });
+    const outcome = await (await this.ctx.providers.for(group)).reconcileService(service, group, { password }, { onOperation: report });
     const host = outcome.host ?? service.metadata.name;
     return {
       status: {
@@ -42,7 +42,7 @@ export class ServiceController extends Reconciler<"Service"> {
     if (!group) return { done: true, operations: [] };
     const { operations, onOperation } = collectOperations(report);
     try {
-      const done = await this.ctx.providers.for(group).finalizeService(service, group, { onOperation });
+      const done = await (await this.ctx.providers.for(group)).finalizeService(service, group, { onOperation });
       return { done, operations };
     } catch (err) {
       throw new Error(`removing service ${service.metadata.name}: ${errorMessage(err)}`, { cause: err });

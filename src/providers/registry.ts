@@ -1,31 +1,45 @@
 import { TerminalError } from "../errors.js";
 import type { Group } from "../resources/types.js";
-import { LazyAwsProvider } from "./aws/lazy.js";
-import { DockerProvider } from "./docker/provider.js";
 import type { InfraProvider } from "./types.js";
 
-/** Picks the provider a group's spec names. */
+type ProviderName = Group["spec"]["provider"];
+
+export interface ProviderOptions {
+  readonly instanceId: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * How each provider is made, loaded on first use: the AWS SDK's EC2 client alone costs about
+ * 70 MiB and a noticeable start-up time, which a Docker-only installation (and every CLI call
+ * that reaches no provider) should not pay.
+ */
+const FACTORIES: Readonly<Record<ProviderName, (options: ProviderOptions) => Promise<InfraProvider>>> = {
+  docker: async (options) => new (await import("./docker/provider.js")).DockerProvider(options),
+  aws: async (options) => new (await import("./aws/provider.js")).AwsProvider(options),
+};
+
+/** Picks the provider a group's spec names, made once per registry. */
 export class ProviderRegistry {
-  private readonly docker: InfraProvider;
-  private readonly aws: InfraProvider;
+  private readonly made = new Map<ProviderName, Promise<InfraProvider>>();
 
   /** `docker` and `aws` replace a provider, for tests of the controllers with a fake. */
-  constructor(options: { instanceId: string; env?: NodeJS.ProcessEnv; docker?: InfraProvider; aws?: InfraProvider }) {
-    this.docker = options.docker ?? new DockerProvider(options);
-    // Lazy: the AWS SDK loads only when an aws group is reconciled.
-    this.aws = options.aws ?? new LazyAwsProvider(options);
+  constructor(private readonly options: ProviderOptions & { readonly [name in ProviderName]?: InfraProvider }) {
+    if (options.docker) this.made.set("docker", Promise.resolve(options.docker));
+    if (options.aws) this.made.set("aws", Promise.resolve(options.aws));
   }
 
-  for(group: Group): InfraProvider {
-    switch (group.spec.provider) {
-      case "docker":
-        return this.docker;
-      case "aws":
-        return this.aws;
-      default: {
-        const never: never = group.spec.provider;
-        throw new TerminalError("InvalidConfig", `unknown provider ${String(never)}`);
-      }
+  for(group: Group): Promise<InfraProvider> {
+    const name = group.spec.provider;
+    const factory = FACTORIES[name] as (typeof FACTORIES)[ProviderName] | undefined;
+    if (!factory) throw new TerminalError("InvalidConfig", `unknown provider ${String(name)}`);
+    let provider = this.made.get(name);
+    if (!provider) {
+      provider = factory(this.options);
+      this.made.set(name, provider);
+      // A failed load is tried again by the next caller.
+      provider.catch(() => this.made.delete(name));
     }
+    return provider;
   }
 }

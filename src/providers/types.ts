@@ -4,6 +4,11 @@ import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../resourc
 export interface ReconcileOptions {
   /** Each operation as it completes, in the stable form "app:acme/web:1 create (missing)". */
   readonly onOperation?: (description: string) => void;
+  /**
+   * Cancels the reconcile (shutdown, deletion, a deadline): checked before each observation and
+   * each round of operations, never inside one, so no operation is left half done.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface AppReconcileOptions extends ReconcileOptions {
@@ -32,9 +37,24 @@ export interface ServiceOutcome extends AppOutcome {
   readonly host?: string;
 }
 
+/** An object's replicas as the infrastructure has them now, for `describe`: a titled table. */
+export interface LiveReplicas {
+  readonly title: string;
+  readonly columns: readonly string[];
+  readonly rows: ReadonlyArray<readonly string[]>;
+}
+
+export interface LogOptions {
+  readonly follow: boolean;
+  readonly tail?: number;
+  /** One line of one replica's output ("web-1"). */
+  readonly write: (replica: string, line: string) => void;
+}
+
 /**
- * What a controller needs of the infrastructure under a group. Each implementation observes
- * once per pass, plans with a pure function and executes the plan; Docker now, AWS next.
+ * What a controller and the CLI need of the infrastructure under a group. Every implementation
+ * observes, plans with a pure function and executes the plan, through the one loop in
+ * converge.ts; `plan*` show what a reconcile would do first (for diff), without doing it.
  */
 export interface InfraProvider {
   readonly name: Group["spec"]["provider"];
@@ -44,8 +64,9 @@ export interface InfraProvider {
   /** Removes the group's own infrastructure; true once nothing of it remains. */
   finalizeGroup(group: Group, options?: ReconcileOptions): Promise<boolean>;
   reconcileApp(app: App, group: Group, options?: AppReconcileOptions): Promise<AppOutcome>;
-  /** What reconcileApp would do now, without doing it (for diff). */
+  planGroup(group: Group): Promise<readonly string[]>;
   planApp(app: App, group: Group, bindings?: Readonly<Record<string, string>>): Promise<readonly string[]>;
+  planService(service: Service, group: Group, creds: ServiceCredentials): Promise<readonly string[]>;
   finalizeApp(app: App, group: Group, options?: ReconcileOptions): Promise<boolean>;
   /** A backing service from its template, with its data on a volume; ready when its check passes. */
   reconcileService(service: Service, group: Group, creds: ServiceCredentials, options?: ReconcileOptions): Promise<ServiceOutcome>;
@@ -53,4 +74,8 @@ export interface InfraProvider {
   finalizeService(service: Service, group: Group, options?: ReconcileOptions): Promise<boolean>;
   /** Removes what this installation labelled whose owner uid is not live; returns what it removed. */
   collectGarbage(group: Group, liveUids: ReadonlySet<string>, options?: ReconcileOptions): Promise<readonly string[]>;
+  /** An app's or service's replicas as the infrastructure has them now. */
+  liveReplicas(obj: App | Service, group: Group): Promise<LiveReplicas>;
+  /** The output of an app's replicas; a clear error where the provider cannot read it. */
+  logs(app: App, group: Group, options: LogOptions): Promise<void>;
 }

@@ -6,7 +6,7 @@ import { errorMessage } from "../errors.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { displayName, keyOf, objectKey } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
-import type { Resource } from "../resources/types.js";
+import type { Group, Resource } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 
 /** What `airloft diff` shows of one object that would change. */
@@ -79,18 +79,43 @@ function userView(obj: Resource | undefined): string {
   return stringify({ metadata: { labels, annotations }, spec: obj.spec }).trimEnd();
 }
 
+/** What the loop would do first on the object's provider: for Groups, Services and Apps alike. */
 async function plannedOperations(
   object: Resource, store: Store, providers: ProviderRegistry, applied: readonly Resource[],
 ): Promise<string[]> {
-  if (object.kind !== "App") return [];
-  const groupKey = objectKey("Group", "", object.metadata.group ?? "");
-  const group = applied.find((o) => keyOf(o) === groupKey) ?? store.get(groupKey);
-  if (group?.kind !== "Group") return [];
-  const existing = store.get(keyOf(object));
-  const app = { ...object, metadata: { ...object.metadata, uid: existing?.metadata.uid ?? "(new)" } };
+  if (object.kind === "Quota") return [];
+  const groupName = object.kind === "Group" ? object.metadata.name : (object.metadata.group ?? "");
+  const group = groupAsApplied(groupName, store, applied);
+  if (!group) return [];
+  const obj = withStoredIdentity(object, store);
   try {
-    return [...(await providers.for(group).planApp(app, group, resolveBindings(store, app).env))];
+    const provider = await providers.for(group);
+    switch (obj.kind) {
+      case "Group":
+        return [...(await provider.planGroup(group))];
+      case "App":
+        return [...(await provider.planApp(obj, group, resolveBindings(store, obj).env))];
+      case "Service":
+        return [...(await provider.planService(obj, group, { password: store.secretsOf(obj).password ?? "" }))];
+      default:
+        return [];
+    }
   } catch (err) {
     return [`(infrastructure not compared: ${errorMessage(err)})`];
   }
+}
+
+/** The object with the uid the store gave it ("(new)" when it has none yet): owned parts are found by it. */
+function withStoredIdentity<T extends Resource>(object: T, store: Store): T {
+  return { ...object, metadata: { ...object.metadata, uid: store.get(keyOf(object))?.metadata.uid ?? "(new)" } };
+}
+
+/** The group as it would be after the apply: the applied spec, with the uid and facts the loop recorded. */
+function groupAsApplied(name: string, store: Store, applied: readonly Resource[]): Group | undefined {
+  const key = objectKey("Group", "", name);
+  const stored = store.get(key);
+  const manifest = applied.find((o) => keyOf(o) === key);
+  if (manifest?.kind !== "Group") return stored?.kind === "Group" ? stored : undefined;
+  const withUid = withStoredIdentity(manifest, store);
+  return stored?.kind === "Group" && stored.status ? { ...withUid, status: stored.status } : withUid;
 }

@@ -140,6 +140,32 @@ describe("AWS provider end to end on moto_server", function () {
     assert.deepEqual((await webInstances()).map((i) => i.id).sort(), before);
   });
 
+  it("diff plans nothing for the converged group, service and apps, and the first steps of a change", async function () {
+    this.timeout(60_000);
+    writeFileSync(join(dir, "shop.yaml"), [groupDoc, webDoc(3), cacheDoc, apiDoc].map((d) => stringify(d)).join("---\n"));
+    const same = await cli("diff", "-f", dir);
+    assert.equal(same.code, 0, same.stdout + same.stderr);
+    assert.match(same.stdout, /^no changes$/m);
+    writeFileSync(join(dir, "shop.yaml"), [{ ...groupDoc, spec: { ...groupDoc.spec, aws: { ...groupDoc.spec.aws, certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/x" } } }, webDoc(4), { ...cacheDoc, spec: { template: "redis", version: "6" } }, apiDoc].map((d) => stringify(d)).join("---\n"));
+    const changed = await cli("diff", "-f", dir);
+    assert.equal(changed.code, 1, changed.stdout + changed.stderr);
+    assert.match(changed.stdout, /^\s+~ group:shop create-listener 443$/m);
+    assert.match(changed.stdout, /^\s+~ app:shop\/web:3 run-instance \(missing\)$/m);
+    assert.match(changed.stdout, /^\s+~ service:shop\/cache:0 run-instance \(config changed\)$/m);
+    assert.doesNotMatch(changed.stdout, /not compared/);
+  });
+
+  it("describe shows the instances as AWS has them now; logs says plainly that it cannot read them", async function () {
+    const described = await cli("describe", "app/shop/web");
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(described.stdout, /^Instances \(on aws us-east-1 at http:\/\/127\.0\.0\.1:\d+ now\):$/m);
+    assert.equal(described.stdout.match(/^\s+\d\s+i-\S+\s+running\s+healthy\s/gm)?.length, 3, described.stdout);
+    const logs = await cli("logs", "app/shop/web");
+    assert.notEqual(logs.code, 0);
+    assert.match(logs.stderr, /logs of app web are not available: group shop runs on aws us-east-1/);
+    assert.equal(logs.stdout, "");
+  });
+
   it("after a crash's leftovers: removes a second VPC, a second rule and a second instance of a replica, an orphan too; leaves what it did not tag alone", async function () {
     this.timeout(60_000);
     const [first] = await webInstances();

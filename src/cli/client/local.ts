@@ -7,7 +7,7 @@ import { LABEL } from "../../providers/ownership.js";
 import type { ProviderRegistry } from "../../providers/registry.js";
 import { keyOf, objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
-import type { App, Resource } from "../../resources/types.js";
+import type { App, Resource, Service } from "../../resources/types.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change, Store } from "../../store/store.js";
 import { controlDone, controlSocketPath, sendControl } from "../control.js";
@@ -85,11 +85,7 @@ export class LocalClient implements ResourceClient {
 
   async details(obj: Resource): Promise<DescribeExtras> {
     const key = keyOf(obj);
-    const group = obj.kind === "App" ? this.store.get(objectKey("Group", "", obj.metadata.group ?? "")) : undefined;
-    const onAws = group?.kind === "Group" && group.spec.provider === "aws";
-    const replicas = obj.kind !== "App" ? []
-      : onAws ? instanceTable(obj, "Instances (last observed)")
-        : await this.liveContainers(obj);
+    const replicas = obj.kind === "App" || obj.kind === "Service" ? await this.liveReplicas(obj) : [];
     const source = sourceOf(this.store, key);
     const suspended = isSuspended(this.store, key);
     return { events: this.store.eventsOf(obj), replicas, suspended, ...(source ? { source } : {}) };
@@ -224,21 +220,16 @@ export class LocalClient implements ResourceClient {
     await this.store.reload();
   }
 
-  /** The app's containers as the engine has them now; the last observed status if it cannot be reached. */
-  private async liveContainers(app: App): Promise<string[]> {
+  /** The replicas as the object's provider has them now; the last observed status if it cannot be reached. */
+  private async liveReplicas(obj: App | Service): Promise<string[]> {
+    const group = this.store.get(objectKey("Group", "", obj.metadata.group ?? ""));
+    if (group?.kind !== "Group") return obj.kind === "App" ? instanceTable(obj, "Replicas (last observed)") : [];
     try {
-      const { ownedContainers } = await import("../containers.js");
-      const { address, containers } = await ownedContainers(this.store, app);
-      const rows = containers.map((c) => [
-        c.Labels[LABEL.replica] ?? "?", c.Id.slice(0, 12), (c.Names[0] ?? "").replace(/^\//, ""), c.Status,
-        c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-",
-        c.Labels[LABEL.configHash] ?? "-",
-      ]);
-      const header = ["REPLICA", "CONTAINER", "NAME", "STATUS", "PORTS", "CONFIG"];
-      const table = rows.length === 0 ? "  (none)" : indent(renderTable(header, rows).trimEnd(), 2);
-      return [`Containers (on ${address} now):`, table];
+      const live = await (await (await this.providers()).for(group)).liveReplicas(obj, group);
+      const table = live.rows.length === 0 ? "  (none)" : indent(renderTable(live.columns, live.rows).trimEnd(), 2);
+      return [`${live.title}:`, table];
     } catch (err) {
-      return instanceTable(app, `Containers (last observed; ${errorMessage(err)})`);
+      return obj.kind === "App" ? instanceTable(obj, `Replicas (last observed; ${errorMessage(err)})`) : [`Replicas: ${errorMessage(err)}`];
     }
   }
 }

@@ -15,7 +15,6 @@ export interface LaunchTemplate {
   readonly subnetIds: readonly string[];
   readonly securityGroupId: string;
   readonly tags: (replica: number) => Record<string, string>;
-  readonly targetGroupArn: string | undefined;
   readonly port: number | undefined;
 }
 

@@ -22,6 +22,7 @@ import {
   type TagSpecification,
 } from "@aws-sdk/client-ec2";
 import { CreateListenerCommand, CreateLoadBalancerCommand, DeleteLoadBalancerCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { DeleteHostedZoneCommand } from "@aws-sdk/client-route-53";
 import type { Group } from "../../resources/types.js";
 import { ownerLabels } from "../ownership.js";
 import type { AwsClients } from "./clients.js";
@@ -29,6 +30,7 @@ import { classifyAwsError } from "./errors.js";
 import { loadBalancerName, securityGroupName, toTags } from "./names.js";
 import { ROLE_TAG, type AwsSnapshot, type ObservedLoadBalancer } from "./observe.js";
 import type { DuplicatePart, GroupOp, ObservedGroupNetwork, SecurityRole } from "./plan.js";
+import { allowsPort } from "./plan-routing.js";
 
 export function groupTags(group: Group, instanceId: string, role: string): Record<string, string> {
   return { ...ownerLabels({ instance: instanceId, group: group.metadata.name, kind: "Group", name: group.metadata.name, uid: group.metadata.uid ?? "" }), [ROLE_TAG]: role, Name: `airloft-${group.metadata.name}-${role}` };
@@ -40,13 +42,6 @@ function tagSpec(type: ResourceType, tags: Record<string, string>): TagSpecifica
 
 /** Ingress from anywhere on 80 and 443: the load balancer's security group. */
 const PUBLIC_WEB: IpPermission[] = [80, 443].map((port) => ({ IpProtocol: "tcp", FromPort: port, ToPort: port, IpRanges: [{ CidrIp: "0.0.0.0/0", Description: "AirLoft: public web" }] }));
-
-export function allowsPort(ingress: readonly IpPermission[], port: number, from: { cidr?: string; groupId?: string }): boolean {
-  return ingress.some((p) =>
-    (p.IpProtocol === "tcp" || p.IpProtocol === "-1") &&
-    (p.IpProtocol === "-1" || ((p.FromPort ?? 0) <= port && port <= (p.ToPort ?? 0))) &&
-    (from.cidr ? (p.IpRanges ?? []).some((r) => r.CidrIp === from.cidr) : (p.UserIdGroupPairs ?? []).some((g) => g.GroupId === from.groupId)));
-}
 
 /** The part of a snapshot that belongs to one group's network. */
 export function observedNetwork(snapshot: AwsSnapshot, group: Group, instanceId: string): ObservedGroupNetwork & { lb: ObservedLoadBalancer | undefined } {
@@ -115,122 +110,116 @@ async function deleteRouteTable(clients: AwsClients, id: string): Promise<void> 
   await clients.ec2.send(new DeleteRouteTableCommand({ RouteTableId: id }));
 }
 
-/** Runs one step of a group's network plan. A duplicate from a retried create is not an error: the next observation adopts it. */
+/**
+ * Runs one step of a group's network plan. A duplicate from a retried create is not an error:
+ * the next observation adopts it; nor is a part already gone when it is removed.
+ */
 export async function executeGroupOp(clients: AwsClients, group: Group, instanceId: string, op: GroupOp): Promise<void> {
-  const { ec2, elb } = clients;
-  const tags = (role: string) => groupTags(group, instanceId, role);
   try {
-    switch (op.op) {
-      case "remove-duplicate":
-        await removeDuplicate(clients, op.part);
-        return;
-      case "create-vpc":
-        await ec2.send(new CreateVpcCommand({ CidrBlock: op.cidr, TagSpecifications: tagSpec("vpc", tags("vpc")) }));
-        return;
-      case "create-subnet": {
-        const out = await ec2.send(new CreateSubnetCommand({ VpcId: op.vpcId, CidrBlock: op.cidr, AvailabilityZone: op.zone, TagSpecifications: tagSpec("subnet", tags(`subnet-${op.index}`)) }));
-        // Public subnets: instances get an address to fetch their image or runtime.
-        if (out.Subnet?.SubnetId) await ec2.send(new ModifySubnetAttributeCommand({ SubnetId: out.Subnet.SubnetId, MapPublicIpOnLaunch: { Value: true } }));
-        return;
-      }
-      case "create-internet-gateway":
-        await ec2.send(new CreateInternetGatewayCommand({ TagSpecifications: tagSpec("internet-gateway", tags("igw")) }));
-        return;
-      case "attach-internet-gateway":
-        await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: op.gatewayId, VpcId: op.vpcId }));
-        return;
-      case "create-route-table":
-        await ec2.send(new CreateRouteTableCommand({ VpcId: op.vpcId, TagSpecifications: tagSpec("route-table", tags("routes")) }));
-        return;
-      case "create-default-route":
-        await ec2.send(new CreateRouteCommand({ RouteTableId: op.routeTableId, DestinationCidrBlock: "0.0.0.0/0", GatewayId: op.gatewayId }));
-        return;
-      case "associate-route-table":
-        await ec2.send(new AssociateRouteTableCommand({ RouteTableId: op.routeTableId, SubnetId: op.subnetId }));
-        return;
-      case "create-security-group":
-        await ec2.send(new CreateSecurityGroupCommand({
-          GroupName: securityGroupName(group.metadata.name, group.metadata.uid ?? "", op.role),
-          Description: `AirLoft group ${group.metadata.name}: ${op.role}`,
-          VpcId: op.vpcId,
-          TagSpecifications: tagSpec("security-group", tags(op.role)),
-        }));
-        return;
-      case "open-load-balancer":
-        await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: op.securityGroupId, IpPermissions: PUBLIC_WEB }));
-        return;
-      case "create-load-balancer":
-        await elb.send(new CreateLoadBalancerCommand({
-          Name: loadBalancerName(instanceId, group.metadata.uid ?? ""),
-          Subnets: [...op.subnetIds],
-          SecurityGroups: [op.securityGroupId],
-          Scheme: "internet-facing",
-          Type: "application",
-          Tags: toTags(tags("lb")),
-        }));
-        return;
-      case "create-listener": {
-        const https = op.port === 443;
-        const certificateArn = group.spec.aws?.certificateArn;
-        await elb.send(new CreateListenerCommand({
-          LoadBalancerArn: op.loadBalancerArn,
-          Protocol: https ? "HTTPS" : "HTTP",
-          Port: op.port,
-          ...(https && certificateArn ? { Certificates: [{ CertificateArn: certificateArn }], SslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06" } : {}),
-          DefaultActions: [{ Type: "fixed-response", FixedResponseConfig: { StatusCode: "404", ContentType: "text/plain", MessageBody: "no AirLoft app has this host name" } }],
-          Tags: toTags(tags(`listener-${op.port}`)),
-        }));
-        return;
-      }
-    }
+    await (op.op.startsWith("delete-") ? removePart(clients, op) : createPart(clients, group, instanceId, op));
   } catch (err) {
-    if (classifyAwsError(err) === "conflict") return;
+    const kind = classifyAwsError(err);
+    if (kind === "not-found" && op.op.startsWith("delete-")) return;
+    if (kind === "conflict" && !op.op.startsWith("delete-")) return;
     throw err;
   }
 }
 
-/**
- * Removes a group's network in dependency order, one layer per call: false while something is
- * still on its way out (a load balancer releasing its interfaces), true once nothing is left.
- */
-export async function teardownNetwork(clients: AwsClients, snapshot: AwsSnapshot, group: Group, instanceId: string, report: (op: string) => void): Promise<boolean> {
+async function removePart(clients: AwsClients, op: GroupOp): Promise<void> {
   const { ec2, elb } = clients;
-  const uid = group.metadata.uid ?? "";
-  const target = `group:${group.metadata.name}`;
-  const net = observedNetwork(snapshot, group, instanceId);
-  if (net.lb) {
-    await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: net.lb.arn }));
-    report(`${target} delete-load-balancer`);
-    return false;
+  switch (op.op) {
+    case "delete-load-balancer":
+      await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: op.arn }));
+      return;
+    case "delete-security-group":
+      await ec2.send(new DeleteSecurityGroupCommand({ GroupId: op.id }));
+      return;
+    case "delete-route-table":
+      await deleteRouteTable(clients, op.id);
+      return;
+    case "delete-internet-gateway":
+      await removeDuplicate(clients, { kind: "internet-gateway", id: op.id, vpcIds: op.vpcIds });
+      return;
+    case "delete-subnet":
+      await ec2.send(new DeleteSubnetCommand({ SubnetId: op.id }));
+      return;
+    case "delete-vpc":
+      await ec2.send(new DeleteVpcCommand({ VpcId: op.id }));
+      return;
+    case "delete-hosted-zone":
+      await clients.route53.send(new DeleteHostedZoneCommand({ Id: op.id }));
+      return;
+    default:
+      throw new Error(`${op.op} is not a removal`);
   }
-  if (snapshot.instances.some((i) => i.owner.group === group.metadata.name)) return false;
-  // Instances' and services' groups refer to the load balancer's: remove them first.
-  for (const role of ["services", "instances", "lb"] as const) {
-    const sg = net.securityGroups[role];
-    if (!sg) continue;
-    await ec2.send(new DeleteSecurityGroupCommand({ GroupId: sg.id }));
-    report(`${target} delete-security-group ${role}`);
+}
+
+async function createPart(clients: AwsClients, group: Group, instanceId: string, op: GroupOp): Promise<void> {
+  const { ec2, elb } = clients;
+  const tags = (role: string) => groupTags(group, instanceId, role);
+  switch (op.op) {
+    case "remove-duplicate":
+      await removeDuplicate(clients, op.part);
+      return;
+    case "create-vpc":
+      await ec2.send(new CreateVpcCommand({ CidrBlock: op.cidr, TagSpecifications: tagSpec("vpc", tags("vpc")) }));
+      return;
+    case "create-subnet": {
+      const out = await ec2.send(new CreateSubnetCommand({ VpcId: op.vpcId, CidrBlock: op.cidr, AvailabilityZone: op.zone, TagSpecifications: tagSpec("subnet", tags(`subnet-${op.index}`)) }));
+      // Public subnets: instances get an address to fetch their image or runtime.
+      if (out.Subnet?.SubnetId) await ec2.send(new ModifySubnetAttributeCommand({ SubnetId: out.Subnet.SubnetId, MapPublicIpOnLaunch: { Value: true } }));
+      return;
+    }
+    case "create-internet-gateway":
+      await ec2.send(new CreateInternetGatewayCommand({ TagSpecifications: tagSpec("internet-gateway", tags("igw")) }));
+      return;
+    case "attach-internet-gateway":
+      await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: op.gatewayId, VpcId: op.vpcId }));
+      return;
+    case "create-route-table":
+      await ec2.send(new CreateRouteTableCommand({ VpcId: op.vpcId, TagSpecifications: tagSpec("route-table", tags("routes")) }));
+      return;
+    case "create-default-route":
+      await ec2.send(new CreateRouteCommand({ RouteTableId: op.routeTableId, DestinationCidrBlock: "0.0.0.0/0", GatewayId: op.gatewayId }));
+      return;
+    case "associate-route-table":
+      await ec2.send(new AssociateRouteTableCommand({ RouteTableId: op.routeTableId, SubnetId: op.subnetId }));
+      return;
+    case "create-security-group":
+      await ec2.send(new CreateSecurityGroupCommand({
+        GroupName: securityGroupName(group.metadata.name, group.metadata.uid ?? "", op.role),
+        Description: `AirLoft group ${group.metadata.name}: ${op.role}`,
+        VpcId: op.vpcId,
+        TagSpecifications: tagSpec("security-group", tags(op.role)),
+      }));
+      return;
+    case "open-load-balancer":
+      await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: op.securityGroupId, IpPermissions: PUBLIC_WEB }));
+      return;
+    case "create-load-balancer":
+      await elb.send(new CreateLoadBalancerCommand({
+        Name: loadBalancerName(instanceId, group.metadata.uid ?? ""),
+        Subnets: [...op.subnetIds],
+        SecurityGroups: [op.securityGroupId],
+        Scheme: "internet-facing",
+        Type: "application",
+        Tags: toTags(tags("lb")),
+      }));
+      return;
+    case "create-listener": {
+      const https = op.port === 443;
+      const certificateArn = group.spec.aws?.certificateArn;
+      await elb.send(new CreateListenerCommand({
+        LoadBalancerArn: op.loadBalancerArn,
+        Protocol: https ? "HTTPS" : "HTTP",
+        Port: op.port,
+        ...(https && certificateArn ? { Certificates: [{ CertificateArn: certificateArn }], SslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06" } : {}),
+        DefaultActions: [{ Type: "fixed-response", FixedResponseConfig: { StatusCode: "404", ContentType: "text/plain", MessageBody: "no AirLoft app has this host name" } }],
+        Tags: toTags(tags(`listener-${op.port}`)),
+      }));
+      return;
+    }
+    default:
+      throw new Error(`${op.op} is not handled here`);
   }
-  for (const part of net.duplicates) {
-    await removeDuplicate(clients, part);
-    report(`${target} remove-duplicate ${part.kind} ${part.id}`);
-  }
-  if (net.routeTable) {
-    await deleteRouteTable(clients, net.routeTable.id);
-    report(`${target} delete-route-table`);
-  }
-  if (net.internetGateway) {
-    for (const vpcId of net.internetGateway.vpcIds) if (vpcId) await ec2.send(new DetachInternetGatewayCommand({ InternetGatewayId: net.internetGateway.id, VpcId: vpcId }));
-    await ec2.send(new DeleteInternetGatewayCommand({ InternetGatewayId: net.internetGateway.id }));
-    report(`${target} delete-internet-gateway`);
-  }
-  for (const subnet of net.subnets) {
-    await ec2.send(new DeleteSubnetCommand({ SubnetId: subnet.id }));
-    report(`${target} delete-subnet ${subnet.id}`);
-  }
-  for (const vpc of snapshot.vpcs.filter((v) => v.owner.uid === uid)) {
-    await ec2.send(new DeleteVpcCommand({ VpcId: vpc.id }));
-    report(`${target} delete-vpc ${vpc.id}`);
-  }
-  return true;
 }

@@ -23,7 +23,9 @@ import {
   type Rule,
   type TargetGroup,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
-import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand, type ResourceRecordSet } from "@aws-sdk/client-route-53";
+import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand } from "@aws-sdk/client-route-53";
+import { ListTagsForResourceCommand } from "@aws-sdk/client-route-53";
+import type { ResourceRecordSet } from "@aws-sdk/client-route-53";
 import { LABEL, parseOwnedLabels, type OwnedLabels } from "../ownership.js";
 import type { AwsClients } from "./clients.js";
 import { namePrefix, tagRecord } from "./names.js";
@@ -205,13 +207,19 @@ export const patch = {
   targetGroup(tg: ObservedTargetGroup) {
     return (s: AwsSnapshot): AwsSnapshot => ({ ...s, targetGroups: [...s.targetGroups.filter((t) => t.arn !== tg.arn), tg] });
   },
+  targetGroupRemoved(arn: string) {
+    return (s: AwsSnapshot): AwsSnapshot => ({ ...s, targetGroups: s.targetGroups.filter((t) => t.arn !== arn) });
+  },
   ingress(groupId: string, permission: IpPermission) {
     return (s: AwsSnapshot): AwsSnapshot => ({ ...s, securityGroups: s.securityGroups.map((g) => (g.id === groupId ? { ...g, ingress: [...g.ingress, permission] } : g)) });
   },
-  rules(listenerArn: string, rules: readonly Rule[]) {
+  rules(listenerArn: string, change: (rules: readonly Rule[]) => readonly Rule[]) {
     return (s: AwsSnapshot): AwsSnapshot => ({
       ...s,
-      loadBalancers: s.loadBalancers.map((lb) => ({ ...lb, listeners: lb.listeners.map((l) => (l.arn === listenerArn ? { ...l, rules } : l)) })),
+      loadBalancers: s.loadBalancers.map((lb) => ({
+        ...lb,
+        listeners: lb.listeners.map((l) => (l.arn === listenerArn ? { ...l, rules: change(l.rules) } : l)),
+      })),
     });
   },
 };
@@ -243,6 +251,13 @@ export async function listRecords(clients: AwsClients, zoneId: string): Promise<
     if (!page.IsTruncated) return records;
     start = { StartRecordName: page.NextRecordName, StartRecordType: page.NextRecordType, ...(page.NextRecordIdentifier ? { StartRecordIdentifier: page.NextRecordIdentifier } : {}) };
   }
+}
+
+/** The hosted zone's ownership tags. */
+export async function hostedZoneTags(clients: AwsClients, zoneId: string): Promise<Record<string, string>> {
+  const request = new ListTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: zoneId });
+  const out = await clients.route53.send(request);
+  return tagRecord(out.ResourceTagSet?.Tags);
 }
 
 /** The hosted zone whose name is exactly `domain`, if any. */

@@ -1,4 +1,5 @@
 /** Pure planning for the AWS provider: plain data in, operations out, no I/O. */
+import { formatOperation } from "../converge.js";
 
 export interface InstanceView {
   readonly id: string;
@@ -127,7 +128,15 @@ export type GroupOp =
   | { readonly op: "create-security-group"; readonly role: SecurityRole; readonly vpcId: string }
   | { readonly op: "open-load-balancer"; readonly securityGroupId: string }
   | { readonly op: "create-load-balancer"; readonly subnetIds: readonly string[]; readonly securityGroupId: string }
-  | { readonly op: "create-listener"; readonly loadBalancerArn: string; readonly port: 80 | 443 };
+  | { readonly op: "create-listener"; readonly loadBalancerArn: string; readonly port: 80 | 443 }
+  | { readonly op: "create-hosted-zone"; readonly domain: string }
+  | { readonly op: "delete-load-balancer"; readonly arn: string }
+  | { readonly op: "delete-security-group"; readonly role: SecurityRole; readonly id: string }
+  | { readonly op: "delete-route-table"; readonly id: string }
+  | { readonly op: "delete-internet-gateway"; readonly id: string; readonly vpcIds: readonly string[] }
+  | { readonly op: "delete-subnet"; readonly id: string }
+  | { readonly op: "delete-vpc"; readonly id: string }
+  | { readonly op: "delete-hosted-zone"; readonly id: string; readonly domain: string };
 
 export const SUBNET_COUNT = 2;
 
@@ -173,29 +182,87 @@ export function planGroupNetwork(desired: DesiredGroupNetwork, observed: Observe
   return ops;
 }
 
+/** The group's hosted zone, created when the spec names a domain but no zone and none has its name. */
+export function planHostedZone(domain: string | undefined, givenId: string | undefined, foundId: string | undefined) {
+  const ops: GroupOp[] = domain && !givenId && !foundId ? [{ op: "create-hosted-zone", domain }] : [];
+  return ops;
+}
+
+export interface ObservedTeardown {
+  readonly network: ObservedGroupNetwork;
+  /** Every VPC the group's tags own, duplicates included. */
+  readonly vpcIds: readonly string[];
+  /** Instances of the group's apps and services still live: the network waits for them. */
+  readonly instancesLeft: boolean;
+  /** The hosted zone AirLoft created for the group (its tags say so), if any is left. */
+  readonly zone: { readonly id: string; readonly domain: string } | undefined;
+}
+
+export interface TeardownPlan {
+  readonly operations: readonly GroupOp[];
+  /** Nothing of the group is left. */
+  readonly done: boolean;
+}
+
+/**
+ * A group's network in dependency order, one layer at a time: the load balancer (it holds
+ * interfaces in the subnets for a while), then, once no instance is left, the security groups
+ * (instances' and services' refer to the load balancer's), surplus copies, route table, gateway,
+ * subnets, VPCs and the hosted zone.
+ */
+export function planGroupTeardown(observed: ObservedTeardown): TeardownPlan {
+  const net = observed.network;
+  if (net.loadBalancer) return { operations: [{ op: "delete-load-balancer", arn: net.loadBalancer.arn }], done: false };
+  if (observed.instancesLeft) return { operations: [], done: false };
+  const ops: GroupOp[] = [];
+  for (const role of ["services", "instances", "lb"] as const) {
+    const sg = net.securityGroups[role];
+    if (sg) ops.push({ op: "delete-security-group", role, id: sg.id });
+  }
+  for (const part of net.duplicates) ops.push({ op: "remove-duplicate", part });
+  if (net.routeTable) ops.push({ op: "delete-route-table", id: net.routeTable.id });
+  const gateway = net.internetGateway;
+  if (gateway) ops.push({ op: "delete-internet-gateway", id: gateway.id, vpcIds: gateway.vpcIds });
+  for (const subnet of net.subnets) ops.push({ op: "delete-subnet", id: subnet.id });
+  const duplicateVpcs = new Set(net.duplicates.filter((d) => d.kind === "vpc").map((d) => d.id));
+  for (const id of observed.vpcIds) if (!duplicateVpcs.has(id)) ops.push({ op: "delete-vpc", id });
+  if (observed.zone) ops.push({ op: "delete-hosted-zone", id: observed.zone.id, domain: observed.zone.domain });
+  return { operations: ops, done: ops.length === 0 };
+}
+
 export function describeGroupOp(group: string, op: GroupOp): string {
-  const target = `group:${group}`;
+  return formatOperation(`group:${group}`, op.op, groupOpDetail(op));
+}
+
+function groupOpDetail(op: GroupOp): string | undefined {
   switch (op.op) {
     case "create-subnet":
-      return `${target} create-subnet ${op.cidr} in ${op.zone}`;
+      return `${op.cidr} in ${op.zone}`;
     case "create-security-group":
-      return `${target} create-security-group ${op.role}`;
+    case "delete-security-group":
+      return op.role;
     case "create-listener":
-      return `${target} create-listener ${op.port}`;
+      return String(op.port);
     case "remove-duplicate":
-      return `${target} remove-duplicate ${op.part.kind} ${op.part.id}`;
+      return `${op.part.kind} ${op.part.id}`;
+    case "create-hosted-zone":
+    case "delete-hosted-zone":
+      return op.domain;
+    case "delete-subnet":
+    case "delete-vpc":
+      return op.id;
     default:
-      return `${target} ${op.op}`;
+      return undefined;
   }
 }
 
 export function describeInstanceOp(target: string, op: InstanceOp): string {
   switch (op.op) {
     case "run":
-      return `${target}:${op.replica} run-instance (${op.cause})`;
+      return formatOperation(`${target}:${op.replica}`, "run-instance", undefined, op.cause);
     case "terminate":
-      return `${target} terminate ${op.ids.join(" ")} (${op.cause})`;
+      return formatOperation(target, op.op, op.ids.join(" "), op.cause);
     default:
-      return `${target} ${op.op} ${op.ids.join(" ")}`;
+      return formatOperation(target, op.op, op.ids.join(" "));
   }
 }

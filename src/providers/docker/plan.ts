@@ -1,3 +1,4 @@
+import { formatOperation } from "../converge.js";
 import type { DesiredApp } from "./desired.js";
 import { containerCreateOptions, legacyVolumeName, volumeName } from "./desired.js";
 import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "./observe.js";
@@ -24,7 +25,7 @@ export interface AppPlan {
 
 /** "app:acme/web:1 create (config changed)": the stable form tests and `diff` print. */
 export function describeOperation(op: Operation): string {
-  return `${op.target} ${op.op} (${op.cause})`;
+  return formatOperation(op.target, op.op, undefined, op.cause);
 }
 
 /** Is this container serving? `probe` holds AirLoft's own HTTP check results by container id. */

@@ -1,15 +1,20 @@
 import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
-import type { AppOutcome, AppReconcileOptions, InfraProvider, ReconcileOptions, ServiceOutcome } from "../types.js";
+import { converge, formatOperation, planOnce, type Converged, type ConvergeSteps, type Plan } from "../converge.js";
+import type { AppOutcome, AppReconcileOptions, InfraProvider, LiveReplicas, LogOptions } from "../types.js";
+import type { ReconcileOptions, ServiceOutcome } from "../types.js";
 import { desiredApp, desiredService, networkName, type DesiredApp } from "./desired.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
+import { containerLogs, liveContainers } from "./facts.js";
 import { buildImage, buildTag, findImage, pullImage } from "./images.js";
 import { ownerLabels } from "../ownership.js";
 import { engineSnapshots, type ObservedContainer, type Snapshot } from "./observe.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
-import { describeOperation, isReady, planApp, planGarbage, planNetwork, planVolumeRemoval, planVolumes, resolveServiceVolume, type Operation, type VolumeOwner } from "./plan.js";
+import { describeOperation, isReady, planApp, planGarbage, planNetwork } from "./plan.js";
+import { planVolumeRemoval, planVolumes, resolveServiceVolume } from "./plan.js";
+import type { AppPlan, Operation, VolumeOwner } from "./plan.js";
 import { probeContainers, publishedEndpoint } from "./probe.js";
 
 /** Plan-execute rounds in one reconcile; a replica that keeps failing waits for the next pass. */
@@ -42,27 +47,31 @@ export class DockerProvider implements InfraProvider {
 
   async reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
     const address = this.address(group);
-    const snapshot = await this.snapshots.get(address);
-    const name = networkName(group);
-    const ops = planNetwork(
-      { group: group.metadata.name, uid: uidOf(group), name, labels: this.labelsFor(group), subnet: group.spec.docker?.network?.subnet },
-      snapshot.networks,
-    );
-    await this.execute(address, ops, options);
-    const after = ops.length > 0 ? await this.snapshots.get(address) : snapshot;
-    const network = after.networks.find((n) => n.owner.uid === uidOf(group) && n.name === name);
+    const { observed } = await converge(this.groupSteps(address, group), options);
+    const network = observed.networks.find((n) => n.owner.uid === uidOf(group) && n.name === networkName(group));
     return { provider: "docker", engine: address, ...(network ? { network: { name: network.name, id: network.id.slice(0, 12) } } : {}) };
   }
 
+  planGroup(group: Group): Promise<readonly string[]> {
+    return planOnce(this.groupSteps(this.address(group), group));
+  }
+
+  private groupSteps(address: string, group: Group): ConvergeSteps<Snapshot, Operation, Plan<Operation>> {
+    const desired = {
+      group: group.metadata.name,
+      uid: uidOf(group),
+      name: networkName(group),
+      labels: this.labelsFor(group),
+      subnet: group.spec.docker?.network?.subnet,
+    };
+    return this.steps(address, (snapshot) => ({ operations: planNetwork(desired, snapshot.networks) }));
+  }
+
   async finalizeGroup(group: Group, options: ReconcileOptions = {}): Promise<boolean> {
-    const address = this.address(group);
-    const snapshot = await this.snapshots.get(address);
-    const ops: Operation[] = [
+    return this.removeAll(group, options, (snapshot) => [
       ...snapshot.containers.filter((c) => c.owner.group === group.metadata.name).map((c) => removeOp(c, "group deleted")),
       ...snapshot.networks.filter((n) => n.owner.uid === uidOf(group)).map((n): Operation => ({ op: "remove-network", target: `group:${group.metadata.name}`, cause: "group deleted", id: n.id })),
-    ];
-    await this.execute(address, ops, options);
-    return true;
+    ]);
   }
 
   async reconcileApp(app: App, group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
@@ -70,88 +79,137 @@ export class DockerProvider implements InfraProvider {
     const image = await this.ensureImage(address, this.imageRef(app), app.spec.build);
     let desired = desiredApp(app, group, this.instanceId, image, options.bindings);
     if (options.scaleUpLimit !== undefined && options.scaleUpLimit < desired.replicas) desired = { ...desired, replicas: options.scaleUpLimit };
-    return this.converge(address, desired, options);
+    return this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
+  }
+
+  async planApp(app: App, group: Group, bindings: Readonly<Record<string, string>> = {}): Promise<readonly string[]> {
+    const address = this.address(group);
+    const image = this.imageRef(app);
+    const found = findImage((await this.snapshots.get(address)).images, image.ref);
+    const target = `app:${group.metadata.name}/${app.metadata.name}`;
+    if (!found) return imageMissing(target, image.ref, app.spec.build ? "build" : "pull");
+    const desired = desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id }, bindings);
+    // diff does not probe: it reports the configuration changes, not readiness.
+    return planOnce(this.appSteps(address, desired, { probe: false }));
   }
 
   async reconcileService(service: Service, group: Group, creds: ServiceCredentials, options: ReconcileOptions = {}): Promise<ServiceOutcome> {
     const address = this.address(group);
     const ref = service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version);
     const image = await this.ensureImage(address, { ref }, undefined);
-    const volumes = (await this.snapshots.get(address)).volumes;
-    const volume = resolveServiceVolume(this.volumeOwner(service, group), volumes);
-    const desired = desiredService(service, group, this.instanceId, image, creds, volume);
-    const volumeOps = planVolumes(desired, volumes, this.ownerOf(desired));
-    await this.execute(address, volumeOps, options);
-    const outcome = await this.converge(address, desired, options);
-    return { ...outcome, operations: [...volumeOps.map(describeOperation), ...outcome.operations], volume: desired.template.volumes[0]?.name ?? "" };
+    const desired = await this.desiredService(address, service, group, creds, image);
+    const outcome = this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
+    return { ...outcome, volume: desired.template.volumes[0]?.name ?? "" };
+  }
+
+  async planService(service: Service, group: Group, creds: ServiceCredentials): Promise<readonly string[]> {
+    const address = this.address(group);
+    const ref = service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version);
+    const found = findImage((await this.snapshots.get(address)).images, ref);
+    if (!found) return imageMissing(`service:${group.metadata.name}/${service.metadata.name}`, ref, "pull");
+    const desired = await this.desiredService(address, service, group, creds, { ref, id: found.id });
+    return planOnce(this.appSteps(address, desired, { probe: false }));
+  }
+
+  private async desiredService(
+    address: string,
+    service: Service,
+    group: Group,
+    creds: ServiceCredentials,
+    image: { ref: string; id: string },
+  ): Promise<DesiredApp> {
+    const volume = resolveServiceVolume(this.volumeOwner(service, group), (await this.snapshots.get(address)).volumes);
+    return desiredService(service, group, this.instanceId, image, creds, volume);
   }
 
   async finalizeService(service: Service, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
-    const address = this.address(group);
-    const snapshot = await this.snapshots.get(address);
-    const ops: Operation[] = snapshot.containers.filter((c) => c.owner.uid === uidOf(service)).map((c) => removeOp(c, "service deleted"));
-    if (service.spec.storage?.deletionPolicy === "Delete") ops.push(...planVolumeRemoval(this.volumeOwner(service, group), snapshot.volumes, "deletionPolicy Delete"));
-    await this.execute(address, ops, options);
-    return true;
+    return this.removeAll(group, options, (snapshot) => [
+      ...snapshot.containers.filter((c) => c.owner.uid === uidOf(service)).map((c) => removeOp(c, "service deleted")),
+      ...(service.spec.storage?.deletionPolicy === "Delete"
+        ? planVolumeRemoval(this.volumeOwner(service, group), snapshot.volumes, "deletionPolicy Delete")
+        : []),
+    ]);
   }
 
-  /** Observe, plan and execute one app's or service's containers; report as the engine is after. */
-  private async converge(address: string, desired: DesiredApp, options: ReconcileOptions): Promise<AppOutcome> {
-    const observe = async () => {
-      const containers = this.containersOf(await this.snapshots.get(address), desired);
-      const probe = desired.httpCheck ? await probeContainers(containers, desired.httpCheck, 2000) : new Map<string, boolean>();
-      return { containers, probe, plan: planApp(desired, containers, probe) };
-    };
-    let now = await observe();
-    const done: Operation[] = [];
-    // A rollout takes steps (create, then remove the old replica once the new one is ready):
-    // take in this pass those that can be taken now, instead of waiting for the next pass.
-    for (let round = 0; round < MAX_ROUNDS && now.plan.operations.length > 0; round++) {
-      await this.execute(address, now.plan.operations, options);
-      done.push(...now.plan.operations);
-      now = await observe();
-    }
+  /**
+   * One app's or service's containers (and a service's volume): observed with their readiness,
+   * planned by the pure planner. `probe: false` takes every running container as ready (diff).
+   */
+  private appSteps(address: string, desired: DesiredApp, options: { probe: boolean }): AppSteps {
+    const volumeLabels = this.ownerOf(desired);
     return {
-      replicas: replicaStatuses(now.containers, desired, now.probe),
-      readyReplicas: now.plan.readyReplicas,
-      updatedReplicas: now.plan.updatedReplicas,
-      converged: now.plan.converged,
-      operations: done.map(describeOperation),
+      ...this.steps(address, () => ({ operations: [] })),
+      observe: async () => {
+        const snapshot = await this.snapshots.get(address);
+        const containers = this.containersOf(snapshot, desired);
+        const probe = !options.probe
+          ? new Map(containers.map((c) => [c.id, true] as const))
+          : desired.httpCheck ? await probeContainers(containers, desired.httpCheck, 2000) : new Map<string, boolean>();
+        return { containers, probe, volumes: snapshot.volumes };
+      },
+      plan: ({ containers, probe, volumes }) => {
+        const volumeOps = planVolumes(desired, volumes, volumeLabels);
+        const plan = planApp(desired, containers, probe);
+        const operations = [...volumeOps, ...plan.operations];
+        return { ...plan, operations, converged: plan.converged && volumeOps.length === 0 };
+      },
+    };
+  }
+
+  private outcome(desired: DesiredApp, result: Converged<ObservedApp, AppPlan>): AppOutcome {
+    const { observed, plan, operations } = result;
+    return {
+      replicas: replicaStatuses(observed.containers, desired, observed.probe),
+      readyReplicas: plan.readyReplicas,
+      updatedReplicas: plan.updatedReplicas,
+      converged: plan.converged,
+      operations,
       image: desired.template.image,
     };
   }
 
-  async planApp(app: App, group: Group, bindings: Readonly<Record<string, string>> = {}): Promise<readonly string[]> {
-    const address = this.address(group);
-    const snapshot = await this.snapshots.get(address);
-    const image = this.imageRef(app);
-    const found = findImage(snapshot.images, image.ref);
-    if (!found) {
-      // Without the image its id is unknown; what will happen is a build or pull, then a rollout.
-      const target = `app:${group.metadata.name}/${app.metadata.name}`;
-      return [`${target} ${app.spec.build ? "build" : "pull"} (image ${image.ref} not on the engine)`, `${target} rollout (new image)`];
-    }
-    const desired = desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id }, bindings);
-    const containers = this.containersOf(snapshot, desired);
-    // diff does not probe: it reports the configuration changes, not readiness.
-    const ready = new Map(containers.map((c) => [c.id, true] as const));
-    return planApp(desired, containers, ready).operations.map(describeOperation);
-  }
-
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
-    const address = this.address(group);
-    const snapshot = await this.snapshots.get(address);
-    const ops = snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted"));
-    await this.execute(address, ops, options);
-    return true;
+    return this.removeAll(group, options, (snapshot) =>
+      snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted")));
   }
 
   async collectGarbage(group: Group, liveUids: ReadonlySet<string>, options: ReconcileOptions = {}): Promise<readonly string[]> {
-    const address = this.address(group);
-    const snapshot = await this.snapshots.get(address);
-    const ops = planGarbage(liveUids, snapshot.containers, snapshot.networks);
-    await this.execute(address, ops, options);
-    return ops.map(describeOperation);
+    const steps = this.steps(this.address(group), ({ containers, networks }) => ({
+      operations: planGarbage(liveUids, containers, networks),
+    }));
+    return (await converge(steps, options)).operations;
+  }
+
+  async liveReplicas(obj: App | Service, group: Group): Promise<LiveReplicas> {
+    return liveContainers(this.address(group), uidOf(obj));
+  }
+
+  async logs(app: App, group: Group, options: LogOptions): Promise<void> {
+    return containerLogs(this.address(group), uidOf(app), app.metadata.name, options);
+  }
+
+  /** Removes what `plan` picks from the engine; true once a fresh look finds nothing left of it. */
+  private async removeAll(group: Group, options: ReconcileOptions, plan: (snapshot: Snapshot) => Operation[]) {
+    const steps = this.steps(this.address(group), (snapshot) => ({ operations: plan(snapshot) }));
+    const { plan: left } = await converge(steps, options);
+    return left.operations.length === 0;
+  }
+
+  /** Steps on the engine's shared snapshot, run by the plan executor. */
+  private steps<P extends Plan<Operation>>(address: string, plan: (s: Snapshot) => P): EngineSteps<P> {
+    return {
+      maxRounds: MAX_ROUNDS,
+      observe: () => this.snapshots.get(address),
+      plan,
+      execute: async (ops, done) => {
+        try {
+          await executePlan(address, ops, { concurrency: this.concurrency, onDone: done });
+        } finally {
+          this.snapshots.invalidate(address);
+        }
+      },
+      describe: describeOperation,
+    };
   }
 
   private containersOf(snapshot: Snapshot, desired: Pick<DesiredApp, "kind" | "group" | "name">): ObservedContainer[] {
@@ -188,15 +246,6 @@ export class DockerProvider implements InfraProvider {
     return { ref: image.ref, id: found.id };
   }
 
-  private async execute(address: string, ops: readonly Operation[], options: ReconcileOptions): Promise<void> {
-    if (ops.length === 0) return;
-    try {
-      await executePlan(address, ops, { concurrency: this.concurrency, onDone: (op) => options.onOperation?.(describeOperation(op)) });
-    } finally {
-      this.snapshots.invalidate(address);
-    }
-  }
-
   private labelsFor(group: Group): Record<string, string> {
     return ownerLabels({ instance: this.instanceId, group: group.metadata.name, kind: "Group", name: group.metadata.name, uid: uidOf(group) });
   }
@@ -204,6 +253,23 @@ export class DockerProvider implements InfraProvider {
 
 function uidOf(obj: Group | App | Service): string {
   return obj.metadata.uid ?? "";
+}
+
+type AppSteps = ConvergeSteps<ObservedApp, Operation, AppPlan>;
+type EngineSteps<P extends Plan<Operation>> = ConvergeSteps<Snapshot, Operation, P>;
+
+interface ObservedApp {
+  readonly containers: readonly ObservedContainer[];
+  readonly probe: ReadonlyMap<string, boolean>;
+  readonly volumes: Snapshot["volumes"];
+}
+
+/** Without the image its id is unknown; what will happen is a build or pull, then a rollout. */
+function imageMissing(target: string, ref: string, how: "build" | "pull"): string[] {
+  return [
+    formatOperation(target, how, undefined, `image ${ref} not on the engine`),
+    formatOperation(target, "rollout", undefined, "new image"),
+  ];
 }
 
 function removeOp(c: ObservedContainer, cause: string): Operation {

@@ -1,0 +1,167 @@
+import { ProviderUnavailableError } from "../../errors.js";
+import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
+import type { App, Group, Service } from "../../resources/types.js";
+import { ownerLabels } from "../ownership.js";
+import type { AwsContext } from "./context.js";
+import type { LaunchTemplate } from "./instances.js";
+import { digest, targetGroupName } from "./names.js";
+import { observedNetwork } from "./network.js";
+import type { OwnerKeys } from "./observe-owner.js";
+import type { DesiredGroupNetwork } from "./plan.js";
+import type { DesiredOwner } from "./plan-routing.js";
+import { aliasRecord, targetHealthCheck } from "./routing.js";
+import { renderUserData, type InstanceProgram } from "./userdata.js";
+
+const DEFAULT_INSTANCE_TYPE = "t3.micro";
+
+/** One app's or service's plan inputs: what it should be, and where its parts are looked for. */
+export interface OwnerSetup {
+  readonly keys: OwnerKeys;
+  readonly desired: DesiredOwner;
+  readonly launch: LaunchTemplate;
+}
+
+/** What a group's network should be: its own VPC of two public subnets, or one that exists. */
+export async function desiredNetwork(ctx: AwsContext, group: Group): Promise<DesiredGroupNetwork> {
+  const region = ctx.region(group);
+  const vpc = group.spec.aws?.vpc;
+  const zones = await ctx.zones.get(region);
+  const certificateArn = group.spec.aws?.certificateArn;
+  if (vpc?.create) return { vpc: { mode: "create", cidr: vpc.create.cidr }, zones, certificateArn };
+  const foreign = await ctx.foreignVpcs.get(`${region}|${vpc?.id ?? "default"}`);
+  return { vpc: { mode: "use", id: foreign.vpcId, subnetIds: foreign.subnetIds }, zones, certificateArn };
+}
+
+/** The host an app is served at: its own domain, else its name under the group's. */
+export function hostOf(app: App, group: Group): string | undefined {
+  if (app.spec.expose?.domain) return app.spec.expose.domain;
+  const domain = group.spec.aws?.domain;
+  return domain ? `${app.metadata.name}.${domain}` : undefined;
+}
+
+/** An app behind the group's load balancer: target group, port, host rules, record and instances. */
+export async function appSetup(
+  ctx: AwsContext,
+  app: App,
+  group: Group,
+  bindings: Readonly<Record<string, string>>,
+  scaleUpLimit: number | undefined,
+): Promise<OwnerSetup> {
+  const uid = app.metadata.uid ?? "";
+  const name = app.metadata.name;
+  const { net, vpcId, subnetIds, zoneId } = await groupNetwork(ctx, group);
+  const program: InstanceProgram = {
+    label: `app ${group.metadata.name}/${name}`,
+    runtime: app.spec.runtime ?? "docker",
+    image: app.spec.image,
+    source: app.spec.source,
+    command: app.spec.command,
+    env: { ...app.spec.env, ...bindings },
+    port: app.spec.port ?? 80,
+  };
+  const port = program.port ?? 80;
+  const instancesGroup = net.securityGroups.instances.id;
+  const host = hostOf(app, group);
+  const owner = { kind: "App", group, name, uid };
+  const launch = await launchTemplate(ctx, owner, program, app.spec, subnetIds, instancesGroup);
+  const replicas = Math.min(app.spec.replicas ?? 1, scaleUpLimit ?? Number.POSITIVE_INFINITY);
+  const tags = ownerLabels({ instance: ctx.instanceId, group: group.metadata.name, kind: "App", name, uid });
+  const check = targetHealthCheck(app.spec.healthCheck);
+  const strategy = app.spec.strategy?.type ?? "RollingUpdate";
+  return {
+    keys: { group, uid, registers: true, securityGroupId: instancesGroup, host, zoneId },
+    launch,
+    desired: {
+      target: `app:${group.metadata.name}/${name}`,
+      targetGroup: { name: targetGroupName(ctx.instanceId, uid), port, vpcId, check, tags },
+      ingress: {
+        securityGroupId: instancesGroup,
+        port,
+        fromGroupId: net.securityGroups.lb.id,
+        what: `app port ${port} from the load balancer`,
+      },
+      host,
+      record: host && zoneId ? aliasRecord(host, net.lb) : undefined,
+      instances: { replicas, configHash: launch.configHash, strategy, registers: true },
+    },
+  };
+}
+
+/** A service on one instance, reached from the group's instances only, replaced (never doubled) on change. */
+export async function serviceSetup(
+  ctx: AwsContext,
+  service: Service,
+  group: Group,
+  creds: ServiceCredentials,
+): Promise<OwnerSetup> {
+  const template = SERVICE_TEMPLATES[service.spec.template];
+  const uid = service.metadata.uid ?? "";
+  const name = service.metadata.name;
+  const { net, subnetIds } = await groupNetwork(ctx, group);
+  const program: InstanceProgram = {
+    label: `service ${group.metadata.name}/${name}`,
+    runtime: "docker",
+    image: service.spec.image ?? template.image(service.spec.version),
+    source: undefined,
+    command: template.command ? [...template.command] : undefined,
+    env: template.env(creds, name),
+    port: template.port,
+  };
+  const servicesGroup = net.securityGroups.services.id;
+  const owner = { kind: "Service", group, name, uid };
+  const launch = await launchTemplate(ctx, owner, program, {}, subnetIds, servicesGroup);
+  const from = net.securityGroups.instances.id;
+  return {
+    keys: { group, uid, registers: false, securityGroupId: servicesGroup, host: undefined, zoneId: undefined },
+    launch,
+    desired: {
+      target: `service:${group.metadata.name}/${name}`,
+      targetGroup: undefined,
+      ingress: {
+        securityGroupId: servicesGroup,
+        port: template.port,
+        fromGroupId: from,
+        what: `${template.name} from the group's instances`,
+      },
+      host: undefined,
+      record: undefined,
+      instances: { replicas: 1, configHash: launch.configHash, strategy: "Recreate", registers: false },
+    },
+  };
+}
+
+/** The group's network facts an app needs; an error the queue retries until the group has them. */
+async function groupNetwork(ctx: AwsContext, group: Group) {
+  const snapshot = await ctx.snapshots.get(ctx.region(group));
+  const facts = group.status?.aws;
+  const { lb, securityGroups } = observedNetwork(snapshot, group, ctx.instanceId);
+  const { lb: lbGroup, instances, services } = securityGroups;
+  const vpcId = facts?.vpcId;
+  const subnetIds = facts?.subnetIds ?? [];
+  if (!vpcId || subnetIds.length === 0 || !lb || !instances || !services || !lbGroup) {
+    const message = `group ${group.metadata.name}'s network and load balancer are not ready yet`;
+    throw new ProviderUnavailableError("WaitingForGroup", message);
+  }
+  const net = { lb, securityGroups: { lb: lbGroup, instances, services } };
+  return { net, vpcId, subnetIds, zoneId: facts?.hostedZoneId };
+}
+
+async function launchTemplate(
+  ctx: AwsContext,
+  owner: { kind: string; group: Group; name: string; uid: string },
+  program: InstanceProgram,
+  spec: { ami?: string | undefined; instanceType?: string | undefined },
+  subnetIds: string[],
+  securityGroupId: string,
+): Promise<LaunchTemplate> {
+  const imageId = spec.ami ?? (await ctx.amis.get(ctx.region(owner.group)));
+  const instanceType = spec.instanceType ?? DEFAULT_INSTANCE_TYPE;
+  const userData = renderUserData(program);
+  const configHash = digest(userData, imageId, instanceType).slice(0, 12);
+  const group = owner.group.metadata.name;
+  const base = { instance: ctx.instanceId, group, kind: owner.kind, name: owner.name, uid: owner.uid, configHash };
+  return {
+    uid: owner.uid, configHash, imageId, instanceType, userData, subnetIds, securityGroupId, port: program.port,
+    tags: (replica) => ({ ...ownerLabels({ ...base, replica }), Name: `airloft-${group}-${owner.name}-${replica}` }),
+  };
+}

@@ -1,0 +1,147 @@
+import { DescribeTagsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import type { Group, ReplicaStatus } from "../../resources/types.js";
+import { LABEL } from "../ownership.js";
+import type { AwsContext } from "./context.js";
+import { namePrefix, tagRecord, targetGroupName } from "./names.js";
+import { observedNetwork } from "./network.js";
+import { describeInstances, hostedZoneTags, patch } from "./observe.js";
+import type { AwsSnapshot, ObservedInstance, TargetHealth } from "./observe.js";
+import type { ObservedTeardown } from "./plan.js";
+import type { GarbageView, ObservedOwner, ObservedRemoval } from "./plan-routing.js";
+import { aliasRecord, findRecord } from "./routing.js";
+
+/** Observation of one app or service: what its plan is made from, and what its status reports. */
+export interface OwnerObservation extends ObservedOwner {
+  readonly snapshot: AwsSnapshot;
+  readonly owned: readonly ObservedInstance[];
+  readonly health: TargetHealth | undefined;
+}
+
+/** Where to look for one owner's parts. */
+export interface OwnerKeys {
+  readonly group: Group;
+  readonly uid: string;
+  /** Apps have a target group; services have none. */
+  readonly registers: boolean;
+  readonly securityGroupId: string | undefined;
+  readonly host: string | undefined;
+  readonly zoneId: string | undefined;
+}
+
+/**
+ * One owner's parts, from the region's shared snapshot (its pending or stopping instances read
+ * again by id: one call instead of a new snapshot), its target group's health and its zone's records.
+ */
+export async function observeOwner(ctx: AwsContext, keys: OwnerKeys, options: { waiting: boolean }) {
+  const region = ctx.region(keys.group);
+  const snapshot = options.waiting ? await refreshWaiting(ctx, region, keys.uid) : await ctx.snapshots.get(region);
+  const tgName = targetGroupName(ctx.instanceId, keys.uid);
+  const targetGroup = keys.registers ? snapshot.targetGroups.find((t) => t.name === tgName) : undefined;
+  const health = targetGroup ? await ctx.targetHealth.get(targetGroup.arn) : undefined;
+  const lb = observedNetwork(snapshot, keys.group, ctx.instanceId).lb;
+  const records = keys.host && keys.zoneId && lb ? await ctx.records.get(keys.zoneId) : undefined;
+  const owned = snapshot.instances.filter((i) => i.owner.uid === keys.uid);
+  const observation: OwnerObservation = {
+    snapshot,
+    owned,
+    health,
+    targetGroup,
+    ingress: snapshot.securityGroups.find((s) => s.id === keys.securityGroupId)?.ingress ?? [],
+    listeners: lb?.listeners ?? [],
+    record: records && keys.host ? findRecord(records, keys.host) : undefined,
+    instances: owned.map((i) => {
+      const { replica, configHash } = i.owner;
+      return { id: i.id, replica, configHash, state: i.state, launchTime: i.launchTime, health: health?.get(i.id) };
+    }),
+  };
+  return observation;
+}
+
+/** For a removal: the same, and the alias this group's load balancer gives the host (only that record is removed). */
+export async function observeRemoval(ctx: AwsContext, keys: OwnerKeys): Promise<OwnerObservation & ObservedRemoval> {
+  const observed = await observeOwner(ctx, keys, { waiting: false });
+  const lb = observedNetwork(observed.snapshot, keys.group, ctx.instanceId).lb;
+  return { ...observed, host: keys.host, lbRecord: keys.host && lb ? aliasRecord(keys.host, lb) : undefined };
+}
+
+/** The region's snapshot, with this owner's pending or stopping instances read again by id. */
+async function refreshWaiting(ctx: AwsContext, region: string, uid: string): Promise<AwsSnapshot> {
+  const snapshot = await ctx.snapshots.get(region);
+  const waits = (i: ObservedInstance) => i.owner.uid === uid && (i.state === "pending" || i.state === "stopping");
+  const waiting = snapshot.instances.filter(waits).map((i) => i.id);
+  if (waiting.length === 0) return snapshot;
+  const fresh = await describeInstances(ctx.clients(region), waiting);
+  ctx.snapshots.patch(region, patch.instances(fresh, waiting.filter((id) => !fresh.some((i) => i.id === id))));
+  return ctx.snapshots.get(region);
+}
+
+/**
+ * What a group holds whose owner is not live. Target group names are hashes, so one of unknown
+ * owner is asked for its tags before it counts as garbage.
+ */
+export async function observeGarbage(ctx: AwsContext, group: Group, liveUids: ReadonlySet<string>) {
+  const region = ctx.region(group);
+  const clients = ctx.clients(region);
+  const snapshot = await ctx.snapshots.get(region);
+  const name = group.metadata.name;
+  const orphans = snapshot.instances
+    .filter((i) => i.owner.group === name && !liveUids.has(i.owner.uid))
+    .map((i) => ({ id: i.id, kind: i.owner.kind, name: i.owner.name }));
+  const liveNames = new Set([...liveUids].map((uid) => targetGroupName(ctx.instanceId, uid)));
+  const prefix = namePrefix(ctx.instanceId);
+  const unknown = snapshot.targetGroups.filter((t) => t.name.startsWith(prefix) && !liveNames.has(t.name));
+  const targetGroups: Array<{ arn: string; name: string }> = [];
+  for (let i = 0; i < unknown.length; i += 20) {
+    const batch = unknown.slice(i, i + 20);
+    const out = await clients.elb.send(new DescribeTagsCommand({ ResourceArns: batch.map((t) => t.arn) }));
+    const tags = out.TagDescriptions ?? [];
+    for (const d of tags) {
+      const owner = tagRecord(d.Tags);
+      const ours = owner[LABEL.instance] === ctx.instanceId && owner[LABEL.group] === name;
+      if (!ours || liveUids.has(owner[LABEL.uid] ?? "")) continue;
+      targetGroups.push({ arn: d.ResourceArn ?? "", name: owner[LABEL.name] ?? "?" });
+    }
+  }
+  const listeners = observedNetwork(snapshot, group, ctx.instanceId).lb?.listeners ?? [];
+  const view: GarbageView = { group: name, orphans, targetGroups, listeners };
+  return view;
+}
+
+/** A deleted group's parts; its hosted zone only when AirLoft created it for this group (its tags say so). */
+export async function observeTeardown(ctx: AwsContext, group: Group): Promise<ObservedTeardown> {
+  const region = ctx.region(group);
+  const snapshot = await ctx.snapshots.get(region);
+  const uid = group.metadata.uid ?? "";
+  const network = observedNetwork(snapshot, group, ctx.instanceId);
+  const instancesLeft = snapshot.instances.some((i) => i.owner.group === group.metadata.name);
+  const domain = group.spec.aws?.domain;
+  let zone: ObservedTeardown["zone"];
+  // The zone goes last: its tags are read only once the network is on its way out.
+  if (domain && !group.spec.aws?.hostedZoneId && !network.loadBalancer && !instancesLeft) {
+    const id = await ctx.zoneIds.get(domain);
+    const tags = id ? await hostedZoneTags(ctx.clients(region), id) : {};
+    if (id && tags[LABEL.instance] === ctx.instanceId && tags[LABEL.uid] === uid) zone = { id, domain };
+  }
+  return { network, vpcIds: snapshot.vpcs.filter((v) => v.owner.uid === uid).map((v) => v.id), instancesLeft, zone };
+}
+
+/** Replicas for status: instance ids and states, target health, and which run an old configuration. */
+export function replicaStatuses(observed: OwnerObservation, configHash: string, port: number): ReplicaStatus[] {
+  const { health } = observed;
+  return observed.owned
+    .map((i): ReplicaStatus => {
+      const state = health?.get(i.id);
+      return {
+        replica: i.owner.replica ?? -1,
+        containerId: i.id,
+        name: i.id,
+        state: i.state,
+        ready: i.state === "running" && (health === undefined || state === "healthy"),
+        ...(state ? { health: state } : {}),
+        ...(i.privateIp ? { endpoint: `${i.privateIp}:${port}` } : {}),
+        configHash: i.owner.configHash ?? "",
+      };
+    })
+    .sort((a, b) => a.replica - b.replica || a.containerId.localeCompare(b.containerId))
+    .map((r) => (r.configHash === configHash ? r : { ...r, state: `${r.state} (old config)` }));
+}
