@@ -77,10 +77,10 @@ export function* loadTextsSteps(texts: readonly ManifestText[], builds: BuildCon
   const errors: ValidationError[] = [];
   for (const text of texts) {
     const result = yield* loadFileSteps(text.content, text.name, text.baseDir, builds);
-    loaded.push(...result.manifests);
-    errors.push(...result.errors);
+    for (const m of result.manifests) loaded.push(m);
+    for (const e of result.errors) errors.push(e);
   }
-  errors.push(...findDuplicates(loaded));
+  for (const e of findDuplicates(loaded)) errors.push(e);
   if (errors.length > 0) throw new ValidationErrors(errors);
   return loaded;
 }
@@ -115,6 +115,10 @@ function* loadFileSteps(content: Buffer | string, file: string, baseDir: string,
     const p = lineAndColumn(text, parsed.tooDeep.offset);
     return { manifests: [], errors: [new ValidationError(at(p.line, p.column), "", `nested more than ${MAX_NESTING_DEPTH} levels deep; a manifest needs a few`)] };
   }
+  if ("tooBig" in parsed) {
+    const p = lineAndColumn(text, parsed.tooBig.offset);
+    return { manifests: [], errors: [new ValidationError(at(p.line, p.column), "", `a document of more than ${MAX_TOKENS_PER_DOCUMENT} YAML tokens; a manifest needs far fewer`)] };
+  }
   const list = parsed.documents;
   const result: FileResult = { manifests: [], errors: [] };
   if (list.length > MAX_DOCUMENTS_PER_FILE) {
@@ -128,7 +132,7 @@ function* loadFileSteps(content: Buffer | string, file: string, baseDir: string,
   for (const doc of list) {
     yield;
     const docResult = yield* loadDocument(doc, position, baseDir, builds);
-    if ("errors" in docResult) result.errors.push(...docResult.errors);
+    if ("errors" in docResult) for (const e of docResult.errors) result.errors.push(e);
     else if (docResult.manifest) result.manifests.push(docResult.manifest);
   }
   return result;
@@ -136,28 +140,58 @@ function* loadFileSteps(content: Buffer | string, file: string, baseDir: string,
 
 /** Tokens lexed between two pauses (a 1 MiB file has some 100,000). */
 const TOKENS_PER_STEP = 2048;
+/** A document is composed in one step: past this many tokens it would hold the thread too long. */
+export const MAX_TOKENS_PER_DOCUMENT = 40_000;
+const MAX_ISSUES_PER_DOCUMENT = 50;
 
 /**
  * yaml's parseAllDocuments, driven token by token: the text is lexed once, for the nesting bound
  * and the parser together, and the parse stops where the nesting first passes the bound, before
  * the composer (which recurses per level) sees that document. Pauses every few thousand tokens.
  */
-function* parseDocuments(text: string, lineCounter: LineCounter): Steps<{ documents: Document.Parsed[] } | { tooDeep: TooDeep }> {
+function* parseDocuments(
+  text: string,
+  lineCounter: LineCounter,
+): Steps<{ documents: Document.Parsed[] } | { tooDeep: TooDeep } | { tooBig: { offset: number } }> {
   const meter = new NestingMeter();
   const parser = new Parser(lineCounter.addNewLine);
-  const composer = new Composer({ prettyErrors: false, uniqueKeys: true });
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false });
   const documents: Document.Parsed[] = [];
   lineCounter.addNewLine(0);
   let tokens = 0;
+  /** Tokens of the document being read: the composer takes a document in one step, so its size is bounded. */
+  let inDocument = 0;
+  let offset = 0;
   for (const lexeme of new Lexer().lex(text)) {
     const tooDeep = meter.feed(lexeme);
     if (tooDeep) return { tooDeep };
-    for (const token of parser.next(lexeme)) documents.push(...composer.next(token));
+    if (++inDocument > MAX_TOKENS_PER_DOCUMENT) return { tooBig: { offset } };
+    offset += lexeme.length;
+    for (const token of parser.next(lexeme)) {
+      if (token.type === "document") inDocument = 0;
+      for (const doc of composer.next(token)) documents.push(doc);
+    }
     if (++tokens % TOKENS_PER_STEP === 0) yield;
   }
-  for (const token of parser.end()) documents.push(...composer.next(token));
-  documents.push(...composer.end());
+  for (const token of parser.end()) for (const doc of composer.next(token)) documents.push(doc);
+  for (const doc of composer.end()) documents.push(doc);
   return { documents };
+}
+
+/** Every repeated key of every mapping (yaml's own check compares each key with all before it). */
+function duplicateKeys(doc: Document.Parsed, position: (offset: number) => SourcePosition): ValidationError[] {
+  const errors: ValidationError[] = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const { key } of map.items) {
+        if (!isScalar(key)) continue;
+        if (seen.has(key.value)) errors.push(new ValidationError(position(key.range?.[0] ?? 0), "", `${YAML_SYNTAX_ERROR}: Map keys must be unique`));
+        seen.add(key.value);
+      }
+    },
+  });
+  return errors;
 }
 
 type DocumentResult = { errors: ValidationError[] } | { manifest?: LoadedManifest };
@@ -174,6 +208,8 @@ function* loadDocument(doc: Document.Parsed, position: (offset: number) => Sourc
     };
   }
   if (doc.contents === null) return {}; // an empty document, e.g. a trailing "---"
+  const duplicates = duplicateKeys(doc, position);
+  if (duplicates.length > 0) return { errors: duplicates };
   // A mapping key that is a list, a mapping, binary or empty (`? {a: b}: c`) would silently become a string.
   let badKey: { at: SourcePosition } | undefined;
   visit(doc, {
@@ -214,7 +250,8 @@ function* loadDocument(doc: Document.Parsed, position: (offset: number) => Sourc
   const schema = validateAgainstSchema(kind, value).filter(
     (s) => !policy.some((p) => formatPath(p.path) === formatPath(s.path)),
   );
-  const issues = [...policy, ...schema];
+  // A list of 20,000 wrong items is said in its first problems, not 20,000 of them.
+  const issues = [...policy, ...schema].slice(0, MAX_ISSUES_PER_DOCUMENT);
   if (issues.length > 0) {
     const errors = issues.map((i) => new ValidationError(fieldPosition(i.path, i.atKey), formatPath(i.path), i.message));
     return { errors: errors.sort((a, b) => a.position.line - b.position.line || a.position.column - b.position.column) };

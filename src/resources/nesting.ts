@@ -22,8 +22,8 @@ export interface TooDeep {
 const NOT_IN_SOURCE = new Set(["doc-mode", "scalar", "flow-error-end"]);
 const FLOW_START = new Set(["flow-seq-start", "flow-map-start"]);
 const FLOW_END = new Set(["flow-seq-end", "flow-map-end"]);
-/** Indicators that open a level on the line they stand on: `- - x`, `? key`. */
-const BLOCK_INDICATOR = new Set(["seq-item-ind", "explicit-key-ind"]);
+/** Indicators that open a level on the line they stand on: `- - x`, `? key`, and `: - x` (an explicit key's value). */
+const BLOCK_INDICATOR = new Set(["seq-item-ind", "explicit-key-ind", "map-value-ind"]);
 
 /**
  * An upper estimate of the nesting at each point: block levels from the indentation (a stack of

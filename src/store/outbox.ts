@@ -3,17 +3,31 @@ import { performance } from "node:perf_hooks";
 /** How long one turn of the event loop may spend handing out a big write's events. */
 export const OUTBOX_SLICE_MS = 8;
 
+interface Entry<E> {
+  readonly event?: E;
+  /** A place held for a write still on its way to disk: nothing behind it goes out first. */
+  held?: boolean;
+  readonly done?: () => void;
+}
+
+/** A place in the outbox, taken when a change is made and filled once it is on disk. */
+export interface OutboxPlace<E> {
+  /** Fills the place with the change's events; resolves once the last of them has gone out. */
+  release(events: readonly E[]): Promise<void>;
+}
+
 /**
  * Hands the store's change events to listeners (controllers, the watch hub) in commit order. A
  * write of thousands of objects would hand out thousands of events in one stretch of the only
  * thread (issue 13); past a slice of time the rest wait for the next turn of the event loop, so
- * that other requests are served between. Any event sent meanwhile queues behind them: listeners
- * never see a newer change before an older one. With nothing queued an event goes out at once.
+ * that other requests are served between. A write that awaits the disk holds its place, and any
+ * event sent meanwhile queues behind it and behind everything queued: listeners never see a
+ * newer change before an older one. With nothing queued an event goes out at once.
  */
 export class Outbox<E> {
-  private readonly queue: Array<{ readonly event: E; readonly done?: () => void }> = [];
+  private queue: Array<Entry<E>> = [];
   private head = 0;
-  private scheduled = false;
+  private draining = false;
   /** Events handed out so far. */
   delivered = 0;
 
@@ -24,7 +38,7 @@ export class Outbox<E> {
     private readonly onError: (error: unknown) => void = (error) => console.error("a store listener failed:", error),
   ) {}
 
-  /** Events waiting for a turn. */
+  /** Events (and held places) waiting for a turn. */
   get pending(): number {
     return this.queue.length - this.head;
   }
@@ -35,40 +49,59 @@ export class Outbox<E> {
       this.queue.push({ event });
       return;
     }
-    this.delivered++;
-    this.deliver(event);
+    this.handOut(event);
   }
 
   /** Sends events in order, in slices; resolves once the last of them has gone out. */
   sendAll(events: readonly E[]): Promise<void> {
-    if (events.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      events.forEach((event, i) => this.queue.push(i === events.length - 1 ? { event, done: resolve } : { event }));
-      if (this.pending === events.length) this.drain();
-    });
+    return this.hold().release(events);
   }
 
-  /** Delivers queued events until the slice is spent, then yields the thread until the next turn. */
+  /** Takes the next place in line for events to come (a write on its way to disk). */
+  hold(): OutboxPlace<E> {
+    const place: Entry<E> = { held: true };
+    this.queue.push(place);
+    return {
+      release: (events) =>
+        new Promise<void>((resolve) => {
+          const at = this.queue.indexOf(place, this.head);
+          const entries: Array<Entry<E>> = events.map((event, i) => (i === events.length - 1 ? { event, done: resolve } : { event }));
+          if (entries.length === 0) entries.push({ done: resolve });
+          // Not splice(at, 1, ...entries): a cascade's 20,000 events would be as many arguments.
+          this.queue = [...this.queue.slice(0, at), ...entries, ...this.queue.slice(at + 1)];
+          if (at === this.head) this.drain();
+        }),
+    };
+  }
+
+  /** Delivers queued events until the slice is spent or a held place is reached, then yields the thread. */
   private drain(): void {
-    this.scheduled = false;
+    if (this.draining) return;
+    this.draining = true;
     const deadline = performance.now() + this.sliceMs;
     while (this.head < this.queue.length) {
-      const entry = this.queue[this.head++];
-      this.delivered++;
-      try {
-        if (entry) this.deliver(entry.event);
-      } catch (error) {
-        this.onError(error);
-      }
-      entry?.done?.();
+      const entry = this.queue[this.head];
+      if (!entry || entry.held) break;
+      this.head++;
+      if (entry.event !== undefined) this.handOut(entry.event);
+      entry.done?.();
       if (performance.now() >= deadline) break;
     }
-    if (this.head < this.queue.length) {
-      this.scheduled = true;
+    this.draining = false;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (!this.queue[this.head]?.held) {
       setImmediate(() => this.drain());
-      return;
     }
-    this.queue.length = 0;
-    this.head = 0;
+  }
+
+  private handOut(event: E): void {
+    this.delivered++;
+    try {
+      this.deliver(event);
+    } catch (error) {
+      this.onError(error);
+    }
   }
 }

@@ -52,7 +52,16 @@ export class Store implements AdmissionReader {
   /** "change" after every change to an object, with a copy of it. */
   readonly events = new EventEmitter<{ change: [StoreEvent] }>();
   /** Change events in commit order; a big apply's are handed out over several turns. */
-  private readonly outbox = new Outbox<StoreEvent>((event) => this.events.emit("change", { ...event, object: structuredClone(event.object) }));
+  private readonly outbox = new Outbox<StoreEvent>((event) => {
+    // Each listener on its own: one that throws must not keep the event from the others.
+    for (const listener of this.events.listeners("change")) {
+      try {
+        listener(event);
+      } catch (error) {
+        console.error("a store listener failed:", error);
+      }
+    }
+  });
   private readonly index = new GroupIndex();
 
   private constructor(
@@ -161,8 +170,8 @@ export class Store implements AdmissionReader {
       const key = keyOf(object);
       const existing = this.state.data.objects[key];
       if (!existing) {
-        const created = this.create(key, object);
-        changes.push({ key, display: displayName(created), action: "created", object: structuredClone(created) });
+        const created = structuredClone(this.create(key, object));
+        changes.push({ key, display: displayName(created), action: "created", object: created });
         emitted.push({ type: "added", key, object: created });
         continue;
       }
@@ -186,11 +195,20 @@ export class Store implements AdmissionReader {
       this.state.data.objects[key] = updated;
       this.index.touch(updated);
       if (specChanged) this.pushEvent(updated, { type: "Normal", reason: "Configured", message: `spec changed (generation ${updated.metadata.generation})` });
-      changes.push({ key, display: displayName(updated), action: "configured", object: structuredClone(updated) });
-      emitted.push({ type: specChanged ? "spec" : "metadata", key, object: updated });
+      // One copy, as committed, for the caller and the listeners.
+      const snapshot = structuredClone(updated);
+      changes.push({ key, display: displayName(updated), action: "configured", object: snapshot });
+      emitted.push({ type: specChanged ? "spec" : "metadata", key, object: snapshot });
     }
-    if (emitted.length > 0) await this.state.persist();
-    await this.outbox.sendAll(emitted);
+    // The events keep their place in line while the write is on its way to disk.
+    const place = this.outbox.hold();
+    try {
+      if (emitted.length > 0) await this.state.persist();
+    } catch (err) {
+      await place.release([]);
+      throw err;
+    }
+    await place.release(emitted);
     return changes;
   }
 
@@ -252,10 +270,11 @@ export class Store implements AdmissionReader {
     const { change, event } = this.markInMemory(key);
     // Announced even when the write fails: the change is made in memory (and goes to disk with
     // the next write), so the controllers must act on it.
+    const place = this.outbox.hold();
     try {
       await this.state.persist();
     } finally {
-      this.emit(event);
+      await place.release([event]);
     }
     return change;
   }
@@ -274,10 +293,11 @@ export class Store implements AdmissionReader {
     const missing = ordered.find((key) => !this.state.data.objects[key]);
     if (missing !== undefined) throw notFound(missing);
     const marked = ordered.map((key) => this.markInMemory(key));
+    const place = this.outbox.hold();
     try {
       if (marked.length > 0) await this.state.persist();
     } finally {
-      await this.outbox.sendAll(marked.map(({ event }) => event));
+      await place.release(marked.map(({ event }) => event));
     }
     return marked.map(({ change }) => change);
   }
@@ -297,8 +317,10 @@ export class Store implements AdmissionReader {
       this.index.remove(key, obj);
       delete this.state.data.objects[key];
     }
-    const change: Change = { key, display: displayName(obj), action: "deleted", object: structuredClone(obj) };
-    return { change, event: { type: removed ? "removed" : "deleting", key, object: obj } };
+    // One copy, as committed, for the caller and the listeners.
+    const snapshot = structuredClone(obj);
+    const change: Change = { key, display: displayName(obj), action: "deleted", object: snapshot };
+    return { change, event: { type: removed ? "removed" : "deleting", key, object: snapshot } };
   }
 
   /**
@@ -357,8 +379,9 @@ export class Store implements AdmissionReader {
     this.state.data.events[uid] = list.slice(-MAX_EVENTS_PER_OBJECT);
   }
 
+  /** Sends a change with the object as it is now: a later change in place must not show in it. */
   private emit(event: StoreEvent): void {
-    this.outbox.send(event);
+    this.outbox.send({ ...event, object: structuredClone(event.object) });
   }
 }
 

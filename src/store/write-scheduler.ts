@@ -77,7 +77,9 @@ export class WriteScheduler {
 
   private schedule(requestedMs: number): Promise<void> {
     const now = this.clock.now();
-    const delayMs = Math.max(requestedMs, this.lastStart + ENCODE_SHARE_FACTOR * this.lastEncodeMs - now);
+    // Capped: a wall clock stepped back must not hold a write for the size of the step.
+    const spacing = ENCODE_SHARE_FACTOR * this.lastEncodeMs;
+    const delayMs = Math.max(requestedMs, Math.min(spacing, this.lastStart + spacing - now));
     const at = now + delayMs;
     const next = this.scheduled;
     if (next) {

@@ -101,6 +101,9 @@ describe("manifest loader", () => {
       "quote inside a plain scalar": `[it's, ${deep("{")}`,
       "double quote inside a plain scalar": `[x"y, ${deep("[")}`,
       "compact sequences": `x:\n${"- ".repeat(3000)}1\n`,
+      "an explicit key's value": `? a\n: ${"- ".repeat(3000)}1\n`,
+      "an explicit key's value of keys": `? a\n: ${"? ".repeat(3000)}1\n`,
+      "an explicit key's value in a sequence": `- ? a\n  : ${"- ".repeat(3000)}1\n`,
       indentation: Array.from({ length: 200 }, (_, k) => `${" ".repeat(k)}k${k}:`).join("\r\n"),
       json: `{"a": ${deep("[")}`,
     };
@@ -199,6 +202,21 @@ describe("manifest loader in steps (a server loads between other requests)", () 
     let result = again.next();
     while (!result.done) result = again.next();
     assert.deepEqual(result.value, loadTexts(texts, "refused"));
+  });
+
+  it("refuses a document too big to compose in one step, and checks repeated keys itself (yaml's check is quadratic)", () => {
+    const app = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: a, group: g}\nspec:\n  image: x\n";
+    const keys = (n: number): string => Array.from({ length: n }, (_, i) => `K${i}: v`).join(", ");
+    const huge = loadFile(`${app}  env: {${keys(20_000)}}\n`, "huge.yaml", "/tmp");
+    assert.deepEqual(huge.errors.map((e) => e.message), ["huge.yaml:6:58835 a document of more than 40000 YAML tokens; a manifest needs far fewer"]);
+    const repeated = loadFile(`${app}  env: {${keys(3)}, K1: w}\n`, "dup.yaml", "/tmp");
+    assert.deepEqual(repeated.errors.map((e) => e.message), ["dup.yaml:6:30 YAML syntax error: Map keys must be unique"]);
+  });
+
+  it("says the first problems of a list of thousands of wrong items, without running out of stack", () => {
+    const app = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: a, group: g}\nspec:\n  image: x\n";
+    const result = loadFile(`${app}  command: [${"1,".repeat(15_000)}1]\n`, "list.yaml", "/tmp");
+    assert.ok(result.errors.length > 0 && result.errors.length <= 50, `${result.errors.length} errors`);
   });
 
   it("stops lexing where the nesting passes the bound, before the rest of the text is read", () => {

@@ -1,5 +1,11 @@
 import { strict as assert } from "node:assert";
+import { performance } from "node:perf_hooks";
+import { objectKey } from "../../src/resources/kinds.js";
+import type { LoadedManifest } from "../../src/resources/loader.js";
+import type { Resource } from "../../src/resources/types.js";
 import { Outbox } from "../../src/store/outbox.js";
+import type { Store, StoreEvent } from "../../src/store/store.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -45,5 +51,81 @@ describe("store outbox: change events over several turns, in commit order", () =
     await done;
     assert.deepEqual(seen, ["a", "c"]);
     assert.equal(errors.length, 1);
+  });
+});
+
+describe("store change events (issue 13 review)", () => {
+  const groups = (n: number, from = 0): LoadedManifest[] =>
+    Array.from({ length: n }, (_, i) => ({
+      source: { file: "g.yaml", line: 1, column: 1 },
+      object: { apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: `g${i + from}` }, spec: { provider: "docker" } } as Resource,
+    }));
+  const rvOf = (e: StoreEvent): number => Number(e.object.metadata.resourceVersion);
+  const increasing = (list: readonly number[]): boolean => list.every((rv, i) => i === 0 || rv > (list[i - 1] ?? 0));
+  let dir: string;
+  let store: Store;
+
+  afterEach(() => removeTempStore(store, dir));
+
+  it("hands out each object as it was committed, even when it changes in place while its event waits", async () => {
+    ({ dir, store } = await openTempStore("airloft-outbox-", { groupCommitMs: 0 }));
+    const seen: number[] = [];
+    store.events.on("change", (e) => {
+      const until = performance.now() + 0.05; // a slow listener: the batch takes several turns
+      while (performance.now() < until);
+      seen.push(rvOf(e));
+    });
+    const applying = store.apply(groups(1000));
+    while (store.eventsInFlight.delivered === 0 || store.eventsInFlight.pending === 0) await turn();
+    await store.updateStatus(objectKey("Group", "", "g900"), (s) => ({ ...s, observedGeneration: 1 }));
+    await applying;
+    assert.equal(seen.length, 1001);
+    assert.ok(increasing(seen), "resourceVersions went backwards in the events");
+  });
+
+  it("hands out a change made while an earlier write is on its way to disk after that write's events", async () => {
+    ({ dir, store } = await openTempStore("airloft-outbox-", { groupCommitMs: 20 }));
+    await store.apply(groups(1));
+    const seen: number[] = [];
+    store.events.on("change", (e) => seen.push(rvOf(e)));
+    const applying = store.apply(groups(200, 1));
+    await store.updateStatus(objectKey("Group", "", "g0"), (s) => ({ ...s, observedGeneration: 1 }));
+    await applying;
+    assert.equal(seen.length, 201);
+    assert.ok(increasing(seen), `delivered out of commit order: ${seen.slice(0, 3).join(", ")}...`);
+  });
+
+  it("gives every listener every event, whatever another listener throws", async () => {
+    ({ dir, store } = await openTempStore("airloft-outbox-", { groupCommitMs: 0 }));
+    store.events.on("change", (e) => {
+      if (e.key === objectKey("Group", "", "g1")) throw new Error("a listener bug");
+    });
+    const seen: string[] = [];
+    store.events.on("change", (e) => seen.push(e.key));
+    const errors = console.error;
+    console.error = () => undefined;
+    try {
+      await store.apply(groups(3));
+      await store.updateStatus(objectKey("Group", "", "g1"), (s) => ({ ...s, observedGeneration: 1 }));
+    } finally {
+      console.error = errors;
+    }
+    assert.deepEqual(seen, ["g0", "g1", "g2", "g1"].map((name) => objectKey("Group", "", name)));
+  });
+
+  it("resolves a deletion only once its event is out, even behind a big batch", async () => {
+    ({ dir, store } = await openTempStore("airloft-outbox-", { groupCommitMs: 0 }));
+    await store.apply(groups(1));
+    const seen: string[] = [];
+    store.events.on("change", (e) => {
+      const until = performance.now() + 0.05;
+      while (performance.now() < until);
+      seen.push(e.type);
+    });
+    const applying = store.apply(groups(500, 1));
+    while (store.eventsInFlight.delivered === 0 || store.eventsInFlight.pending === 0) await turn();
+    await store.markDeleted(objectKey("Group", "", "g0"));
+    assert.equal(seen.at(-1), "deleting", "markDeleted resolved before its event went out");
+    await applying;
   });
 });

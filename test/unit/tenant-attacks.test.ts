@@ -57,6 +57,17 @@ describe("hostile tenants (issue 13)", function () {
     assert.equal((await api.call("GET", "/healthz")).status, 200);
   });
 
+  it("1: an explicit key's value nested 50,000 levels (the review's evasion) is refused, and the server lives on", async () => {
+    const acme = await api.tenant("acme");
+    const deep = `? a\n: ${"- ".repeat(50_000)}1\n`;
+    for (let i = 0; i < 3; i++) {
+      const answer = await api.call("POST", `${API}/apply`, { token: acme, body: { files: [{ name: "a.yaml", content: deep }] } });
+      assert.equal(answer.status, 422, answer.text);
+      assert.match(answer.body.message ?? "", /a\.yaml:2:\d+ nested more than 64 levels deep/);
+    }
+    assert.equal((await api.call("GET", "/healthz")).status, 200);
+  });
+
   it("3: a token of a group deleted with cascade does not work for the group made again under its name", async () => {
     const admin = await api.adminToken();
     const old = await api.tenant("acme");

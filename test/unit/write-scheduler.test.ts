@@ -57,4 +57,12 @@ describe("write scheduler: how often the state file is written", () => {
     await settle(scheduler.persist());
     assert.equal(starts.at(-1), at + 5);
   });
+
+  it("a wall clock stepped back an hour does not hold a durable write for an hour", async () => {
+    await settle(scheduler.persist());
+    clock.advance(-3_600_000);
+    const at = clock.now();
+    await settle(scheduler.persist());
+    assert.ok((starts.at(-1) ?? Infinity) - at <= 50, `the write started ${(starts.at(-1) ?? Infinity) - at} ms after it was asked for`);
+  });
 });
