@@ -117,6 +117,9 @@ describe("ResourceClient: the local state file and the API answer alike", functi
     const second = await same((c) => applied(c, set, { prune: "set" }));
     assert.deepEqual(second, ["app/acme/web unchanged", "app/acme/extra deleted"]);
     assert.equal(await same(async (c) => (await c.details(await c.find(web))).source), "set");
+    const sources = await same(async (c) => (await c.sources()).map((s) => [s.name, s.kind, s.inventory.map((i) => i.key)]),
+    );
+    assert.deepEqual(sources, [["set", "apply", ["App/acme/web"]]]);
   });
 
   it("watches alike: the rows now first", async () => {

@@ -5,6 +5,7 @@ import type { ProviderRegistry } from "../../providers/registry.js";
 import { keyOf, objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
 import type { App, Resource } from "../../resources/types.js";
+import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change, Store } from "../../store/store.js";
 import { controlDone, controlSocketPath, sendControl } from "../control.js";
@@ -115,6 +116,11 @@ export class LocalClient implements ResourceClient {
     const manifests = loadManifests(files.paths, { recursive: files.recursive });
     const { planDiff } = await import("../../server/diff-plan.js");
     return planDiff(this.store, await this.providers(), manifests);
+  }
+
+  async sources(): Promise<readonly SourceView[]> {
+    const { sourceView } = await import("../../server/control-api.js");
+    return this.store.listSources().map((s) => sourceView(this.store, s));
   }
 
   async control(op: ControlOp, target: ControlTarget): Promise<string> {
