@@ -77,10 +77,6 @@ export class LocalClient implements ResourceClient {
     return Object.assign({ ...obj }, { secrets: this.store.secretsOf(obj) });
   }
 
-  sourceOf(obj: Resource): string | undefined {
-    return this.store.sourceOf(keyOf(obj));
-  }
-
   async details(obj: Resource): Promise<DescribeExtras> {
     const key = keyOf(obj);
     const group = obj.kind === "App" ? this.store.get(objectKey("Group", "", obj.metadata.group ?? "")) : undefined;

@@ -43,10 +43,6 @@ export class RemoteClient implements ResourceClient {
     return this.api.request<Resource>("GET", `${apiPath(obj)}?showSecrets=true`);
   }
 
-  sourceOf(): string | undefined {
-    return undefined;
-  }
-
   /** The replicas as the server last observed them: the engine is the server's, not this machine's. */
   async details(obj: Resource): Promise<DescribeExtras> {
     const [{ items }, control] = await Promise.all([

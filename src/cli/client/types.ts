@@ -20,8 +20,6 @@ export interface ResourceClient {
   find(ref: ResourceRef): Promise<Resource>;
   /** The object with its generated credentials (a service's password). */
   withSecrets(obj: Resource): Promise<Resource>;
-  /** The git-ops source or prune set that owns an object, for `get -o wide`; undefined when unknown. */
-  sourceOf(obj: Resource): string | undefined;
   /** Events, replicas, source and suspension of one object, for `describe`. */
   details(obj: Resource): Promise<DescribeExtras>;
   apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges>;
