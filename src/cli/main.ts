@@ -59,7 +59,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--show-secrets", "include generated credentials (with -o json or yaml)")
     .option("-w, --watch", "after the list, print each change as it happens, until Ctrl-C")
     .action(run(async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean; watch?: boolean }) => {
-      if (words.length === 1 && /^sources?$/.test(words[0] ?? "")) return (server("get sources"), (await import("./commands/sources.js")).sourcesCommand(globals(opts)));
+      if (words.length === 1 && /^sources?$/.test(words[0] ?? "")) return (await import("./commands/sources.js")).sourcesCommand(globals(opts));
       return (await import("./commands/get.js")).getCommand(words, globals(opts));
     }));
 

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { getSource, saveSource, sourceOf, type SourceRecord } from "../gitops/sources.js";
+import { getSource, listSources, saveSource, sourceOf, type SourceRecord } from "../gitops/sources.js";
 import { isSuspended } from "../controllers/suspension.js";
 import { NotFoundError } from "../errors.js";
 import { PRUNE_ANNOTATION } from "../gitops/sync.js";
+import { isReadyAt } from "../resources/conditions.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
@@ -54,6 +55,7 @@ const TENANT_SOURCE_PREFIX = "group:";
  * services; sources of `serve --watch` are the admins'.
  *
  *   POST /diff                                    manifests -> { entries }
+ *   GET  /sources                                 -> { items }: the sets and folders the caller may see
  *   POST /sources/NAME/apply                      manifests -> { changes, pruned }
  *   POST /sources/NAME/{suspend,resume,reconcile}
  *   POST /groups/G/{suspend,resume,reconcile}
@@ -71,6 +73,7 @@ export class ControlApi {
     const method = call.req.method ?? "GET";
     const [first, second = "", third = "", fourth = "", fifth = ""] = segments;
     if (segments.length === 1 && first === "diff") await this.diff(call, method);
+    else if (segments.length === 1 && first === "sources") this.sources(call, method);
     else if (segments.length === 3 && first === "sources" && third === "apply") {
       await this.pruneApply(call, method, second);
     } else if (segments.length === 3 && first === "sources" && isOp(third)) {
@@ -108,6 +111,17 @@ export class ControlApi {
     const run = this.pruning.then(() => this.applySet(call.principal, stored, manifests));
     this.pruning = run.catch(() => undefined);
     sendJson(call.res, 200, await run);
+  }
+
+  /** An admin sees every source; a group its own prune sets, by the names it gave them. */
+  private sources(call: ControlCall, method: string): void {
+    if (method !== "GET") throw methodNotAllowed(method);
+    const { store } = this.options;
+    const items = listSources(store).flatMap((s) => {
+      const name = this.shownSource(call.principal, s.name);
+      return name === undefined ? [] : [sourceView(store, s, name)];
+    });
+    sendJson(call.res, 200, { kind: "SourceList", items });
   }
 
   private async applySet(principal: Principal, name: string, manifests: readonly LoadedManifest[],
@@ -201,6 +215,36 @@ export class ControlApi {
     }
     return name;
   }
+}
+
+/** A git-ops source or prune set as `get sources` shows it, locally and from a server. */
+export interface SourceView {
+  readonly name: string;
+  readonly kind: SourceRecord["kind"];
+  readonly paths: readonly string[];
+  readonly revision: string | null;
+  readonly suspended: boolean;
+  readonly lastSyncTime: string | null;
+  readonly lastResult: string | null;
+  readonly lastErrors: readonly string[];
+  readonly inventory: ReadonlyArray<{ key: string; ready: boolean; deleting: boolean }>;
+}
+
+export function sourceView(store: Store, s: SourceRecord, name = s.name): SourceView {
+  return {
+    name,
+    kind: s.kind,
+    paths: s.paths,
+    revision: s.revision ?? null,
+    suspended: s.suspended ?? false,
+    lastSyncTime: s.lastSyncTime ?? null,
+    lastResult: s.lastResult ?? null,
+    lastErrors: s.lastErrors,
+    inventory: s.inventory.map((key) => {
+      const obj = store.get(key);
+      return { key, ready: obj ? isReadyAt(obj) : false, deleting: Boolean(obj?.metadata.deletionTimestamp) };
+    }),
+  };
 }
 
 function isOp(word: string): word is ControlOp {

@@ -158,6 +158,18 @@ const CASES: readonly Case[] = [
     stdout: (g) => [line(`app/${g}/extra deleted \\(pruned\\)`)],
     check: (r, g) => assert.doesNotMatch(r.stdout, new RegExp(`^app/${g}/web deleted`, "m")),
   },
+  {
+    name: "get sources lists the set",
+    args: () => ["get", "sources"],
+    code: 0,
+    stdout: () => [/^NAME\s+KIND\s+PATH/m, /^set\s+apply\s+\S+\s+-\s+Succeeded\s+\S+\s+1\/1$/m],
+  },
+  {
+    name: "get -o wide names the set",
+    args: () => ["get", "app/web", "-o", "wide"],
+    code: 0,
+    stdout: (g) => [new RegExp(`^app\\s+${g}\\s+web\\s+True\\s+Converged\\s+\\S+\\s+1/1\\s+\\S+\\s+set\\s`, "m")],
+  },
   { name: "describe names the set", args: () => ["describe", "app/web"], code: 0, stdout: () => [/^Source:\s+set$/m] },
   {
     name: "get of a pruned object: not found",

@@ -8,6 +8,7 @@ import type {
   AppliedChanges, ApplyOptions, Following, ManifestFiles, ResourceClient,
 } from "../../src/cli/client/types.js";
 import type { ControlRequest } from "../../src/cli/control.js";
+import type { SourceView } from "../../src/server/control-api.js";
 import { waitUntil } from "../../src/cli/client/wait.js";
 import { LoopHost } from "../../src/cli/host.js";
 import { AirloftError } from "../../src/errors.js";
@@ -117,6 +118,9 @@ describe("ResourceClient: the local state file and the API answer alike", functi
     const second = await same((c) => applied(c, set, { prune: "set" }));
     assert.deepEqual(second, ["app/acme/web unchanged", "app/acme/extra deleted"]);
     assert.equal(await same(async (c) => (await c.details(await c.find(web))).source), "set");
+    const shown = (list: readonly SourceView[]) => list.map((s) => [s.name, s.kind, s.inventory.map((i) => i.key)]);
+    const sources = await same(async (c) => shown(await c.sources()));
+    assert.deepEqual(sources, [["set", "apply", ["App/acme/web"]]]);
   });
 
   it("watches alike: the rows now first", async () => {

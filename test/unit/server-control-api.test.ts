@@ -117,6 +117,17 @@ describe("API server: diff, prune sets and control of objects", function () {
       assert.equal(getSource(api.store, "group:globex:steal"), undefined);
     });
 
+    it("lists a group's own sets by the names it gave them; an admin sees every source", async () => {
+      const names = async (token: string): Promise<string[]> => {
+        const { items } = JSON.parse((await get("/sources", token)).text) as { items: Array<{ name: string }> };
+        return items.map((s) => s.name);
+      };
+      assert.deepEqual((await names(acme)).sort(), ["shared", "site"]);
+      assert.deepEqual(await names(globex), ["shared"]);
+      assert.deepEqual((await names(admin)).sort(), ["group:acme:shared", "group:acme:site", "group:globex:shared"]);
+      assert.equal((await post("/sources", acme)).status, 405);
+    });
+
     it("answers malformed input and a watched folder's name with a clear 4xx", async () => {
       assert.equal((await post(`/sources/${encodeURIComponent("a b")}/apply`, acme, app("acme", "x"))).status, 400);
       assert.equal((await post(`/sources/${"n".repeat(600)}/apply`, acme, app("acme", "x"))).status, 400);

@@ -1,5 +1,5 @@
 import { unwatchFile, watchFile } from "node:fs";
-import { getSource, saveSource, sourceOf } from "../../gitops/sources.js";
+import { getSource, listSources, saveSource, sourceOf } from "../../gitops/sources.js";
 import { isSuspended, setSuspended } from "../../controllers/suspension.js";
 import { admit } from "../../resources/admission.js";
 import { errorMessage, LockedError } from "../../errors.js";
@@ -8,6 +8,7 @@ import type { ProviderRegistry } from "../../providers/registry.js";
 import { keyOf, objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
 import type { App, Resource, Service } from "../../resources/types.js";
+import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change, Store } from "../../store/store.js";
 import { controlDone, controlSocketPath, sendControl } from "../control.js";
@@ -79,10 +80,6 @@ export class LocalClient implements ResourceClient {
     return Object.assign({ ...obj }, { secrets: this.store.secretsOf(obj) });
   }
 
-  sourceOf(obj: Resource): string | undefined {
-    return sourceOf(this.store, keyOf(obj));
-  }
-
   async details(obj: Resource): Promise<DescribeExtras> {
     const key = keyOf(obj);
     const replicas = obj.kind === "App" || obj.kind === "Service" ? await this.liveReplicas(obj) : [];
@@ -114,6 +111,11 @@ export class LocalClient implements ResourceClient {
     const manifests = loadManifests(files.paths, { recursive: files.recursive });
     const { planDiff } = await import("../../server/diff-plan.js");
     return planDiff(this.store, await this.providers(), manifests);
+  }
+
+  async sources(): Promise<readonly SourceView[]> {
+    const { sourceView } = await import("../../server/control-api.js");
+    return listSources(this.store).map((s) => sourceView(this.store, s));
   }
 
   async control(op: ControlOp, target: ControlTarget): Promise<string> {

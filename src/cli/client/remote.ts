@@ -4,6 +4,7 @@ import { getCondition, isReadyAt, isStalledAt } from "../../resources/conditions
 import { API_PREFIX, apiPath, displayName, keyOf, PLURAL } from "../../resources/kinds.js";
 import { collectFiles } from "../../resources/loader.js";
 import type { Resource, StoredEvent } from "../../resources/types.js";
+import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change } from "../../store/store.js";
 import { onlyMatch, type ResourceRef } from "../context.js";
@@ -40,10 +41,6 @@ export class RemoteClient implements ResourceClient {
 
   withSecrets(obj: Resource): Promise<Resource> {
     return this.api.request<Resource>("GET", `${apiPath(obj)}?showSecrets=true`);
-  }
-
-  sourceOf(): string | undefined {
-    return undefined;
   }
 
   /** The replicas as the server last observed them: the engine is the server's, not this machine's. */
@@ -88,6 +85,10 @@ export class RemoteClient implements ResourceClient {
   async diff(files: ManifestFiles): Promise<readonly DiffEntry[]> {
     const json = { files: readFiles(files) };
     return (await this.api.request<{ entries: DiffEntry[] }>("POST", `${API_PREFIX}/diff`, { json })).entries;
+  }
+
+  async sources(): Promise<readonly SourceView[]> {
+    return (await this.api.request<{ items: SourceView[] }>("GET", `${API_PREFIX}/sources`)).items;
   }
 
   async control(op: ControlOp, target: ControlTarget): Promise<string> {

@@ -1,5 +1,6 @@
 import type { Progress } from "../../controllers/context.js";
 import type { Kind, Resource } from "../../resources/types.js";
+import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change } from "../../store/store.js";
 import type { ResourceRef } from "../context.js";
@@ -19,8 +20,6 @@ export interface ResourceClient {
   find(ref: ResourceRef): Promise<Resource>;
   /** The object with its generated credentials (a service's password). */
   withSecrets(obj: Resource): Promise<Resource>;
-  /** The git-ops source or prune set that owns an object, for `get -o wide`; undefined when unknown. */
-  sourceOf(obj: Resource): string | undefined;
   /** Events, replicas, source and suspension of one object, for `describe`. */
   details(obj: Resource): Promise<DescribeExtras>;
   apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges>;
@@ -28,6 +27,8 @@ export interface ResourceClient {
   delete(targets: readonly DeleteTarget[], options: { cascade: boolean }): Promise<Change[]>;
   /** Spec changes and planned operations, one entry per object that would change. */
   diff(files: ManifestFiles): Promise<readonly DiffEntry[]>;
+  /** The git-ops sources and prune sets this client may see. */
+  sources(): Promise<readonly SourceView[]>;
   /** suspend, resume or reconcile an object or a source; returns what was done, in words. */
   control(op: ControlOp, target: ControlTarget): Promise<string>;
   /** The collection now (as ADDED), then each change, until `signal` aborts. */

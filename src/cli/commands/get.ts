@@ -1,6 +1,7 @@
-import { parseKind } from "../../resources/kinds.js";
+import { keyOf, parseKind } from "../../resources/kinds.js";
 import type { Resource } from "../../resources/types.js";
 import { withClient, type ClientOptions } from "../client/open.js";
+import type { ResourceClient } from "../client/types.js";
 import { parseRef, UsageError } from "../context.js";
 import { describeObject } from "../describe.js";
 import { parseFormat, renderObjects } from "../output.js";
@@ -44,9 +45,19 @@ export function getCommand(words: string[], options: GetOptions): Promise<number
       if (format !== "json" && format !== "yaml") throw new UsageError("--show-secrets needs -o json or -o yaml");
       objects = await Promise.all(objects.map((o) => client.withSecrets(o)));
     }
-    process.stdout.write(renderObjects(objects, format, (o) => client.sourceOf(o)));
+    const owners = format === "wide" ? await sourceOwners(client) : new Map<string, string>();
+    process.stdout.write(renderObjects(objects, format, (o) => owners.get(keyOf(o))));
     return 0;
   });
+}
+
+/** The source or prune set that applied each object, for the wide table's SOURCE column. */
+async function sourceOwners(client: ResourceClient): Promise<Map<string, string>> {
+  const owners = new Map<string, string>();
+  for (const source of await client.sources()) {
+    for (const { key } of source.inventory) if (!owners.has(key)) owners.set(key, source.name);
+  }
+  return owners;
 }
 
 /** Spec, conditions, per-kind facts and events of one object. */
