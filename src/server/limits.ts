@@ -19,6 +19,10 @@ export interface ServerLimits {
   readonly watchHistoryBytes: number;
   /** Open streams re-check their account (locked, password changed, deleted) at least this often. */
   readonly watchRecheckMs: number;
+  /** What one account's watch streams may send per second, together (admins are not held to it) ... */
+  readonly watchBytesPerSecond: number;
+  /** ... after a first burst of this many bytes. */
+  readonly watchBurstBytes: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -30,4 +34,6 @@ export const DEFAULT_LIMITS: ServerLimits = {
   watchHistoryEvents: 2000,
   watchHistoryBytes: 64 * 1024 * 1024,
   watchRecheckMs: 1000,
+  watchBytesPerSecond: 4 * 1024 * 1024,
+  watchBurstBytes: 8 * 1024 * 1024,
 };

@@ -20,6 +20,8 @@ export interface WatchConnectionOptions {
   readonly position: () => string;
   /** Called once the connection is closed. */
   readonly onClose: () => void;
+  /** Takes a line's bytes from the account's budget: 0 to send it now, or the milliseconds to wait. */
+  readonly throttle: (bytes: number) => number;
 }
 
 /**
@@ -39,6 +41,9 @@ export class WatchConnection {
   private ending = false;
   private stopped = false;
   private grace: NodeJS.Timeout | undefined;
+  /** Waiting for the account's budget, with the line it could not send yet. */
+  private throttled: NodeJS.Timeout | undefined;
+  private held: string | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly lifetime: NodeJS.Timeout;
   /** Set by the owner once subscribed to the hub. */
@@ -112,6 +117,8 @@ export class WatchConnection {
     this.unsubscribe();
     clearInterval(this.heartbeat);
     clearTimeout(this.lifetime);
+    clearTimeout(this.throttled);
+    this.held = undefined;
     this.queue.length = this.queueHead = this.queuedBytes = 0;
     this.options.initial.return?.();
   }
@@ -130,12 +137,22 @@ export class WatchConnection {
     return chunk.line;
   }
 
-  /** Writes while the connection takes it; the rest waits for 'drain'. */
+  /** Writes while the connection takes it and the account's budget allows; the rest waits for 'drain' or the budget. */
   private pump(): void {
-    while (!this.stopped && !this.waitingForDrain) {
-      const line = this.next();
+    while (!this.stopped && !this.waitingForDrain && this.throttled === undefined) {
+      const line = this.held ?? this.next();
+      this.held = undefined;
       if (line === undefined) {
         if (this.ending) this.end();
+        return;
+      }
+      const waitMs = this.options.throttle(line.length);
+      if (waitMs > 0) {
+        this.held = line;
+        this.throttled = setTimeout(() => {
+          this.throttled = undefined;
+          this.pump();
+        }, waitMs);
         return;
       }
       this.waitingForDrain = !this.res.write(line);

@@ -7,6 +7,7 @@ import type { ServerLimits } from "./limits.js";
 import type { Principal } from "./tokens.js";
 import { watchLine, type WatchHub, type WatchRef } from "./watch-hub.js";
 import { WatchConnection } from "./watch-connection.js";
+import { ByteBudgets } from "./byte-budget.js";
 
 export interface WatchRequest {
   readonly principal: Principal;
@@ -41,12 +42,14 @@ export interface WatchStreamsOptions {
 export class WatchStreams {
   private readonly open = new Set<WatchConnection>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly budgets: ByteBudgets;
   private readonly onAccount = (account: { kind: AccountKind; name: string }): void => {
     for (const stream of [...this.open]) if (stream.principal.kind === account.kind && stream.principal.name === account.name) this.check(stream);
   };
 
   constructor(private readonly options: WatchStreamsOptions) {
     options.accounts.changes.on("changed", this.onAccount);
+    this.budgets = new ByteBudgets(options.limits.watchBytesPerSecond, options.limits.watchBurstBytes);
   }
 
   /** Connections of watch streams not yet closed, an ended stream's until its client has it all. */
@@ -98,6 +101,8 @@ export class WatchStreams {
       maxBehindBytes: limits.watchMaxBehindBytes,
       lifetimeMs: limits.watchMaxLifetimeMs * (1 - 0.25 * (this.options.random ?? Math.random)()),
       position: () => hub.current,
+      // Admins are trusted with the server's time (the status page lists everything).
+      throttle: principal.kind === "admin" ? () => 0 : (bytes) => this.budgets.take(`${principal.kind}:${principal.name}`, bytes),
       onClose: () => {
         this.open.delete(stream);
         if (this.open.size === 0) this.stopTimer();

@@ -146,6 +146,28 @@ describe("API server: what a tenant may hold", function () {
     }
   });
 
+  it("holds one account's watch streams to its byte budget together; an admin's are not held", async () => {
+    // 64 KiB a second after 64 KiB: 2,000 apps (about 600 KB of listing) would take seconds.
+    api = await TestApi.start({ limits: { watchBytesPerSecond: 64 * 1024, watchBurstBytes: 64 * 1024 } });
+    const acme = await api.tenant("acme");
+    const file = (f: number) => ({
+      name: `apps-${f}.yaml`,
+      content: Array.from({ length: 1000 }, (_, i) => app("acme", `app-${f}-${i}`, `  env:\n    PAD: ${"x".repeat(200)}\n`)).join("---\n"),
+    });
+    const applied = await api.call("POST", `${API}/apply`, { token: await api.adminToken(), body: { files: [file(0), file(1)] } });
+    assert.equal(applied.status, 200, applied.text);
+    const watches = await Promise.all([0, 1, 2].map(() => WatchReader.open(`${api.url}${API}/groups/acme/apps?watch=true`, acme)));
+    const admin = await WatchReader.open(`${api.url}${API}/groups/acme/apps?watch=true`, await api.adminToken());
+    try {
+      await admin.waitFor((lines) => lines.some((l) => l.type === "BOOKMARK"), 30_000);
+      const received = watches.reduce((sum, w) => sum + w.lines.length, 0);
+      // Whatever the machine's speed: the budget lets through about 64 KiB plus 64 KiB a second.
+      assert.ok(received < 2000, `the tenant's three streams got ${received} lines while the admin's got its whole listing`);
+    } finally {
+      await Promise.all([...watches, admin].map((w) => w.close()));
+    }
+  });
+
   it("disconnects a watcher that never reads once it is behind by more than the limit", async () => {
     api = await TestApi.start({ limits: { watchMaxBehindBytes: 256 * 1024 } });
     const acme = await api.tenant("acme");
