@@ -37,6 +37,8 @@ export class FakeProvider implements InfraProvider {
   async reconcileApp(app: App, _group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
     this.call(`app ${app.metadata.name}`);
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    // As the real providers' converge loop does between steps.
+    options.signal?.throwIfAborted();
     this.bindings.set(app.metadata.name, { ...(options.bindings ?? {}) });
     const want = Math.min(app.spec.replicas ?? 1, options.scaleUpLimit ?? Infinity);
     const have = this.running.get(app.metadata.name) ?? 0;

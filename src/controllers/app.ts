@@ -37,7 +37,11 @@ export const APP_WATCHES: WatchDeclaration = {
 export class AppController extends Reconciler<"App"> {
   readonly kind = "App" as const;
 
-  protected async reconcileObject(app: App, report: (op: string) => void): Promise<Outcome<AppStatus>> {
+  protected async reconcileObject(
+    app: App,
+    report: (op: string) => void,
+    signal: AbortSignal,
+  ): Promise<Outcome<AppStatus>> {
     const waited = this.waitForGroup(app);
     if ("outcome" in waited) return waited.outcome;
     const { group } = waited;
@@ -56,6 +60,7 @@ export class AppController extends Reconciler<"App"> {
     const capped = over.length > 0 && replicas > existing;
     const outcome = await (await this.ctx.providers.for(group)).reconcileApp(app, group, {
       onOperation: report,
+      signal,
       bindings: bindings.env,
       ...(capped ? { scaleUpLimit: existing } : {}),
     });
@@ -79,11 +84,15 @@ export class AppController extends Reconciler<"App"> {
     };
   }
 
-  protected async finalizeObject(app: App, report: (op: string) => void): Promise<FinalizeOutcome> {
+  protected async finalizeObject(
+    app: App,
+    report: (op: string) => void,
+    signal: AbortSignal,
+  ): Promise<FinalizeOutcome> {
     const group = this.groupOf(app);
     if (!group) return { done: true, operations: [] };
     const { operations, onOperation } = collectOperations(report);
-    const done = await (await this.ctx.providers.for(group)).finalizeApp(app, group, { onOperation });
+    const done = await (await this.ctx.providers.for(group)).finalizeApp(app, group, { onOperation, signal });
     return { done, operations };
   }
 }

@@ -18,6 +18,8 @@ export interface ControllerContext {
   readonly providers: ProviderRegistry;
   readonly log: Logger;
   readonly progress: EventEmitter<{ progress: [Progress] }>;
+  /** A reconcile still running after this is cancelled at its provider's next step (10 minutes by default). */
+  readonly reconcileDeadlineMs?: number;
 }
 
 export function createProgress(): EventEmitter<{ progress: [Progress] }> {

@@ -20,14 +20,18 @@ export const GROUP_WATCHES: WatchDeclaration = {
 export class GroupController extends Reconciler<"Group"> {
   readonly kind = "Group" as const;
 
-  protected async reconcileObject(group: Group, report: (op: string) => void): Promise<Outcome<GroupStatus>> {
+  protected async reconcileObject(
+    group: Group,
+    report: (op: string) => void,
+    signal: AbortSignal,
+  ): Promise<Outcome<GroupStatus>> {
     const provider = await this.ctx.providers.for(group);
     const { operations, onOperation } = collectOperations(report);
-    const facts = await provider.reconcileGroup(group, { onOperation });
+    const facts = await provider.reconcileGroup(group, { onOperation, signal });
     // Level-triggered cleanup: anything labelled by this installation whose owner is gone. The
     // uids are read in place: copying the whole store per group reconcile cost more than the rest.
     const live = new Set(this.ctx.store.view().map((o) => o.metadata.uid ?? ""));
-    await provider.collectGarbage(group, live, { onOperation });
+    await provider.collectGarbage(group, live, { onOperation, signal });
     return {
       status: facts,
       ready: true,
@@ -38,7 +42,11 @@ export class GroupController extends Reconciler<"Group"> {
   }
 
   /** A group is held while it owns objects; then its network goes. */
-  protected async finalizeObject(group: Group, report: (op: string) => void): Promise<FinalizeOutcome> {
+  protected async finalizeObject(
+    group: Group,
+    report: (op: string) => void,
+    signal: AbortSignal,
+  ): Promise<FinalizeOutcome> {
     // Read, not copied: during a cascade this runs once per batch of removed objects.
     const owned = this.ctx.store.view({ group: group.metadata.name });
     if (owned.length > 0) {
@@ -46,7 +54,7 @@ export class GroupController extends Reconciler<"Group"> {
       return { done: false, reason: "DeletionBlocked", message: `waiting until the group owns nothing: ${names}${owned.length > 5 ? ` and ${owned.length - 5} more` : ""}`, operations: [] };
     }
     const { operations, onOperation } = collectOperations(report);
-    const done = await (await this.ctx.providers.for(group)).finalizeGroup(group, { onOperation });
+    const done = await (await this.ctx.providers.for(group)).finalizeGroup(group, { onOperation, signal });
     return { done, operations };
   }
 }

@@ -28,6 +28,7 @@ export interface FinalizeOutcome {
 }
 
 const POLL_WHILE_PROGRESSING_MS = 1500;
+const RECONCILE_DEADLINE_MS = 10 * 60_000;
 const WAIT_FOR_GROUP_MS = 2000;
 
 /**
@@ -40,8 +41,17 @@ export abstract class Reconciler<K extends Kind> implements Controller {
 
   constructor(protected readonly ctx: ControllerContext) {}
 
-  protected abstract reconcileObject(obj: ResourceOfKind<K>, report: (op: string) => void): Promise<Outcome<NonNullable<ResourceOfKind<K>["status"]>>>;
-  protected abstract finalizeObject(obj: ResourceOfKind<K>, report: (op: string) => void): Promise<FinalizeOutcome>;
+  /** `signal` aborts at the reconcile's deadline: pass it to the provider. */
+  protected abstract reconcileObject(
+    obj: ResourceOfKind<K>,
+    report: (op: string) => void,
+    signal: AbortSignal,
+  ): Promise<Outcome<NonNullable<ResourceOfKind<K>["status"]>>>;
+  protected abstract finalizeObject(
+    obj: ResourceOfKind<K>,
+    report: (op: string) => void,
+    signal: AbortSignal,
+  ): Promise<FinalizeOutcome>;
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const found = this.ctx.store.get(key);
@@ -64,7 +74,7 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     }
     let outcome: Outcome<NonNullable<ResourceOfKind<K>["status"]>>;
     try {
-      outcome = await this.reconcileObject(obj, report);
+      outcome = await this.withDeadline((signal) => this.reconcileObject(obj, report, signal));
     } catch (err) {
       await this.recordFailure(obj, err);
       throw err;
@@ -93,7 +103,7 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     if (!(obj.metadata.finalizers ?? []).includes(FINALIZER)) return {};
     let outcome: FinalizeOutcome;
     try {
-      outcome = await this.finalizeObject(obj, report);
+      outcome = await this.withDeadline((signal) => this.finalizeObject(obj, report, signal));
     } catch (err) {
       await this.recordFailure(obj, err);
       throw err;
@@ -107,6 +117,20 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     await this.ctx.store.removeFinalizer(key, FINALIZER);
     this.progress(obj, "deleted", outcome.operations.length > 0 ? summarize(outcome.operations) : "nothing left to remove");
     return {};
+  }
+
+  /** Runs the kind's work with a signal that aborts at the deadline; the manager retries it with backoff. */
+  private async withDeadline<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ms = this.ctx.reconcileDeadlineMs ?? RECONCILE_DEADLINE_MS;
+    const controller = new AbortController();
+    const message = `the reconcile ran past its deadline of ${ms / 1000} s and was cancelled between steps; retried`;
+    const timer = setTimeout(() => controller.abort(new ProviderUnavailableError("DeadlineExceeded", message)), ms);
+    timer.unref();
+    try {
+      return await work(controller.signal);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Every failure path leaves a False condition that says why, before the error goes on. */

@@ -12,14 +12,19 @@ export const SERVICE_WATCHES: WatchDeclaration = { kind: "Service", watches: [wh
 export class ServiceController extends Reconciler<"Service"> {
   readonly kind = "Service" as const;
 
-  protected async reconcileObject(service: Service, report: (op: string) => void): Promise<Outcome<ServiceStatus>> {
+  protected async reconcileObject(
+    service: Service,
+    report: (op: string) => void,
+    signal: AbortSignal,
+  ): Promise<Outcome<ServiceStatus>> {
     const waited = this.waitForGroup(service);
     if ("outcome" in waited) return waited.outcome;
     const { group } = waited;
     const password = this.ctx.store.secretsOf(service).password;
     if (!password) throw new Error(`service ${service.metadata.name} has no stored credentials`);
     const template = SERVICE_TEMPLATES[service.spec.template];
-    const outcome = await (await this.ctx.providers.for(group)).reconcileService(service, group, { password }, { onOperation: report });
+    const provider = await this.ctx.providers.for(group);
+    const outcome = await provider.reconcileService(service, group, { password }, { onOperation: report, signal });
     const host = outcome.host ?? service.metadata.name;
     return {
       status: {
@@ -37,12 +42,16 @@ export class ServiceController extends Reconciler<"Service"> {
     };
   }
 
-  protected async finalizeObject(service: Service, report: (op: string) => void): Promise<FinalizeOutcome> {
+  protected async finalizeObject(
+    service: Service,
+    report: (op: string) => void,
+    signal: AbortSignal,
+  ): Promise<FinalizeOutcome> {
     const group = this.groupOf(service);
     if (!group) return { done: true, operations: [] };
     const { operations, onOperation } = collectOperations(report);
     try {
-      const done = await (await this.ctx.providers.for(group)).finalizeService(service, group, { onOperation });
+      const done = await (await this.ctx.providers.for(group)).finalizeService(service, group, { onOperation, signal });
       return { done, operations };
     } catch (err) {
       throw new Error(`removing service ${service.metadata.name}: ${errorMessage(err)}`, { cause: err });

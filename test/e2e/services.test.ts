@@ -99,6 +99,19 @@ describe("services bound to apps, and quotas, on a real Docker engine", function
     assert.ok(inspected.Config.Env.includes(`REDIS_URL=redis://default:${secret}@cache:6379/0`));
   });
 
+  it("diff plans nothing for the running group, service and app; a service change plans its recreate", async function () {
+    this.timeout(60_000);
+    const same = await cli("diff", "-f", dir);
+    assert.equal(same.code, 0, same.stdout + same.stderr);
+    write([groupDoc, quotaDoc(4), { ...cacheDoc, spec: { ...cacheDoc.spec, resources: { memory: "256Mi" } } }, kvDoc()]);
+    const changed = await cli("diff", "-f", dir);
+    write([groupDoc, quotaDoc(4), cacheDoc, kvDoc()]);
+    assert.equal(changed.code, 1, changed.stdout + changed.stderr);
+    assert.match(changed.stdout, /^\s+~ service:shop\/cache:0 remove \(recreate\)$/m);
+    assert.match(changed.stdout, /^\s+~ service:shop\/cache:0 create \(config changed\)$/m);
+    assert.doesNotMatch(changed.stdout, /app:shop\/kv|group:shop/);
+  });
+
   it("keeps the data when the service's container is recreated", async function () {
     this.timeout(120_000);
     const [before] = await labelled("Service", "cache");

@@ -112,19 +112,21 @@ async function deleteRouteTable(clients: AwsClients, id: string): Promise<void> 
 
 /**
  * Runs one step of a group's network plan. A duplicate from a retried create is not an error:
- * the next observation adopts it; nor is a part already gone when it is removed.
+ * the next observation adopts it; nor is a part already gone when the teardown removes it. A
+ * part still in use when it is removed is (DependencyViolation): the reconcile retries later.
  */
 export async function executeGroupOp(clients: AwsClients, group: Group, instanceId: string, op: GroupOp): Promise<void> {
+  const teardown = op.op.startsWith("delete-");
   try {
-    await (op.op.startsWith("delete-") ? removePart(clients, op) : createPart(clients, group, instanceId, op));
+    await (teardown ? removePart(clients, op) : buildPart(clients, group, instanceId, op));
   } catch (err) {
     const kind = classifyAwsError(err);
-    if (kind === "not-found" && op.op.startsWith("delete-")) return;
-    if (kind === "conflict" && !op.op.startsWith("delete-")) return;
+    if (kind === (teardown ? "not-found" : "conflict")) return;
     throw err;
   }
 }
 
+/** A teardown step: the group is being deleted. */
 async function removePart(clients: AwsClients, op: GroupOp): Promise<void> {
   const { ec2, elb } = clients;
   switch (op.op) {
@@ -154,7 +156,8 @@ async function removePart(clients: AwsClients, op: GroupOp): Promise<void> {
   }
 }
 
-async function createPart(clients: AwsClients, group: Group, instanceId: string, op: GroupOp): Promise<void> {
+/** A step that builds the network, or removes a surplus copy of one of its parts. */
+async function buildPart(clients: AwsClients, group: Group, instanceId: string, op: GroupOp): Promise<void> {
   const { ec2, elb } = clients;
   const tags = (role: string) => groupTags(group, instanceId, role);
   switch (op.op) {
