@@ -8,7 +8,7 @@ import { ProviderRegistry } from "../../src/providers/registry.js";
 import { getCondition } from "../../src/resources/conditions.js";
 import { objectKey } from "../../src/resources/kinds.js";
 import type { Resource } from "../../src/resources/types.js";
-import { FakeProvider } from "../support/fake-provider.js";
+import { FakeProvider } from "../../support/fake-provider.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const at = { file: "m.yaml", line: 1, column: 1 };
