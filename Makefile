@@ -1,5 +1,5 @@
 # AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
-.PHONY: quickstart aws-demo build typecheck test test-unit bench bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse chaos down clean
+.PHONY: quickstart aws-demo build typecheck format test test-unit bench bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse chaos down clean
 
 quickstart:
 	sh scripts/quickstart.sh
@@ -14,9 +14,14 @@ build: node_modules
 typecheck: node_modules
 	npx tsc --noEmit
 
+# Formats the tree and applies the linter's safe fixes; `make test` fails on what is left.
+format: node_modules
+	npx biome check --write .
+
 # The end-to-end tests start and stop their own private dockerd; they need root.
 test:
 	sh scripts/ensure-deps.sh test
+	npx biome ci .
 	npx tsc --noEmit
 	npx mocha
 

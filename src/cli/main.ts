@@ -141,7 +141,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-g, --group <group>", "the app's group")
     .option("-f, --follow", "keep streaming")
     .option("--tail <n>", "only the last n lines of each replica")
-    .action(run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string }) => (server("logs"), (await import("./commands/logs.js")).logsCommand(words, globals(opts)))));
+    .action(run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string }) => {
+      server("logs"); // a clear error with --server: logs are read from the engine here
+      return (await import("./commands/logs.js")).logsCommand(words, globals(opts));
+    }));
 
   program.command("login")
     .description("log in to an AirLoft server and keep the token for this user")

@@ -77,7 +77,10 @@ export class WatchRouter {
   }
 
   private requeue(requeue: Requeue): void {
-    if ("key" in requeue) return this.enqueue(requeue.key);
+    if ("key" in requeue) {
+      this.enqueue(requeue.key);
+      return;
+    }
     let kinds = this.pending.get(requeue.group);
     if (!kinds) this.pending.set(requeue.group, (kinds = new Map()));
     let gathered = kinds.get(requeue.kind);

@@ -96,7 +96,7 @@ function walk(value: unknown, path: (string | number)[], issues: PolicyIssue[]):
     return;
   }
   if (Array.isArray(value)) {
-    value.forEach((item, i) => walk(item, [...path, i], issues));
+    for (const [i, item] of value.entries()) walk(item, [...path, i], issues);
     return;
   }
   if (value && typeof value === "object") {

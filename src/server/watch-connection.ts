@@ -97,7 +97,10 @@ export class WatchConnection {
 
   /** Ends after what is queued (the client resumes from its position); in a listing, at once (the client lists again). */
   finish(): void {
-    if (this.listing) return this.end();
+    if (this.listing) {
+      this.end();
+      return;
+    }
     this.ending = true;
     this.unsubscribe();
     clearInterval(this.heartbeat);

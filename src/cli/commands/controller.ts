@@ -18,10 +18,10 @@ export async function runHost(options: ControllerOptions, command: string, setup
   const log = createLogger({ level: process.env.AIRLOFT_LOG_LEVEL ?? "info" });
   const store = await openStore(options, { write: true, command });
   const host = new LoopHost(store, log, { resyncMs: parseDuration(options.resync ?? "30s"), workers: Number(options.workers ?? 4) });
-  let teardown: void | (() => Promise<void>) = undefined;
+  let teardown: (() => Promise<void>) | undefined;
   try {
     await host.listen();
-    teardown = await setup(host, store, log);
+    teardown = (await setup(host, store, log)) ?? undefined;
     // The loop's own timers do not hold the process open (so `apply` can exit); this one does.
     const keepAlive = setInterval(() => undefined, 60_000);
     await new Promise<void>((resolve) => {

@@ -40,8 +40,8 @@ export function tagRecord(tags: ReadonlyArray<{ Key?: string | undefined; Value?
 export function subnetCidr(cidr: string, newBits: number, index: number): string {
   const [base, prefixText] = cidr.split("/");
   const prefix = Number(prefixText);
-  const octets = (base ?? "").split(".").map(Number);
-  const start = ((octets[0]! << 24) >>> 0) + (octets[1]! << 16) + (octets[2]! << 8) + octets[3]!;
+  const [a = 0, b = 0, c = 0, d = 0] = (base ?? "").split(".").map(Number);
+  const start = ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
   const newPrefix = prefix + newBits;
   if (newPrefix > 28) throw new RangeError(`${cidr} is too small for ${2 ** newBits} subnets`);
   const value = (start + index * 2 ** (32 - newPrefix)) >>> 0;

@@ -79,7 +79,10 @@ export function planInstances(desired: DesiredInstances, observed: readonly Inst
   }
   const byId = new Map(observed.map((i) => [i.id, i]));
   const removeIds = [...remove.keys()];
-  const deregister = removeIds.filter((id) => desired.registers && isRegistered(byId.get(id)!));
+  const deregister = removeIds.filter((id) => {
+    const instance = byId.get(id);
+    return desired.registers && instance !== undefined && isRegistered(instance);
+  });
   const causes = [...new Set(remove.values())].join(", ");
   const operations: InstanceOp[] = [
     ...run,

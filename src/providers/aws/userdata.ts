@@ -61,7 +61,7 @@ function assertProgram(p: InstanceProgram): void {
       if (!/^[A-Za-z0-9._/][A-Za-z0-9._/-]*$/.test(p.source.ref)) refuse(`spec.source.ref ${JSON.stringify(p.source.ref)} is not a branch or tag name`);
     }
   }
-  (p.command ?? []).forEach((word, i) => assertPlain(`spec.command[${i}]`, word));
+  for (const [i, word] of (p.command ?? []).entries()) assertPlain(`spec.command[${i}]`, word);
   for (const [key, value] of Object.entries(p.env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) refuse(`env name ${JSON.stringify(key)} cannot be passed to an instance`);
     // Docker's --env-file and systemd's EnvironmentFile= both end a value at a line break.
