@@ -16,7 +16,7 @@
  *   AIRLOFT_BENCH_ATTACK=nesting,bulk,large,logins,watches runs only these parts of the attack
  *   (to find which one costs what); all by default.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -25,7 +25,16 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { freePort } from "../support/ports.js";
-import { airloftAttack, bulkBody, hostileApp, jsonServerAttack, startAttack, type AttackReport, type StalledSpec, type Wave } from "./lib/hostile.js";
+import {
+  type AttackReport,
+  airloftAttack,
+  bulkBody,
+  hostileApp,
+  jsonServerAttack,
+  type StalledSpec,
+  startAttack,
+  type Wave,
+} from "./lib/hostile.js";
 import { round, writeResults } from "./lib/measure.js";
 import { lagIn, readLag, timeline } from "./lib/phases.js";
 import { RssSampler } from "./lib/rss.js";
@@ -34,7 +43,8 @@ import type { LoginProbe, Sample, SteadyConfig, SteadyRequest, SteadyResult } fr
 
 const objects = Number(process.argv[2] ?? 20_000);
 const seconds = Number(process.argv[3] ?? 60);
-if (!Number.isInteger(objects) || objects < 100 || !(seconds > 0)) throw new Error("usage: abuse.ts [objects >= 100] [seconds]");
+if (!Number.isInteger(objects) || objects < 100 || !(seconds > 0))
+  throw new Error("usage: abuse.ts [objects >= 100] [seconds]");
 const API = "/apis/airloft.dev/v1alpha1";
 const here = import.meta.dirname;
 /** tsx as an absolute URL: `--import tsx` would resolve from the cwd, a temp folder for the server. */
@@ -54,23 +64,35 @@ const RATE = 20;
 const TARGET_P99_MS = 200;
 const TARGET_RSS_MIB = 500;
 const NO_ENGINE = "unix:///nonexistent/airloft-bench/docker.sock";
-const PARTS = new Set((process.env.AIRLOFT_BENCH_ATTACK ?? "nesting,bulk,large,logins,watches").split(",").map((p) => p.trim()));
+const PARTS = new Set(
+  (process.env.AIRLOFT_BENCH_ATTACK ?? "nesting,bulk,large,logins,watches").split(",").map((p) => p.trim()),
+);
 /** The parts of the attack this run uses. */
 function chosen<T extends { waves: Wave[]; stalled: StalledSpec }>(attack: T): T {
-  return { ...attack, waves: attack.waves.filter((w) => PARTS.has(w.key)), stalled: { ...attack.stalled, count: PARTS.has("watches") ? attack.stalled.count : 0 } };
+  return {
+    ...attack,
+    waves: attack.waves.filter((w) => PARTS.has(w.key)),
+    stalled: { ...attack.stalled, count: PARTS.has("watches") ? attack.stalled.count : 0 },
+  };
 }
 
 // The layout: 1 good group with its apps, then hostile groups of at most PER_HOSTILE_GROUP apps.
 const hostileObjects = objects - 1 - GOOD_APPS;
 const hostileGroupCount = Math.ceil(hostileObjects / (PER_HOSTILE_GROUP + 1));
 const hostileLayout = Array.from({ length: hostileGroupCount }, (_, g) => {
-  const apps = Math.floor((hostileObjects - hostileGroupCount) / hostileGroupCount) + (g < (hostileObjects - hostileGroupCount) % hostileGroupCount ? 1 : 0);
+  const apps =
+    Math.floor((hostileObjects - hostileGroupCount) / hostileGroupCount) +
+    (g < (hostileObjects - hostileGroupCount) % hostileGroupCount ? 1 : 0);
   return { group: `evil-${g}`, apps };
 });
 
 // The server's own limits, where this tree has them (older trees have none).
-const limitsModule = (await import("../src/server/limits.js").catch(() => undefined)) as { DEFAULT_LIMITS?: Record<string, number> } | undefined;
-const authModule = (await import("../src/server/auth-api.js").catch(() => undefined)) as { DEFAULT_LOGIN_LIMITS?: Record<string, number> } | undefined;
+const limitsModule = (await import("../src/server/limits.js").catch(() => undefined)) as
+  | { DEFAULT_LIMITS?: Record<string, number> }
+  | undefined;
+const authModule = (await import("../src/server/auth-api.js").catch(() => undefined)) as
+  | { DEFAULT_LOGIN_LIMITS?: Record<string, number> }
+  | undefined;
 
 interface Row {
   scenario: string;
@@ -91,7 +113,14 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
 }
 
-function summarize(samples: readonly Sample[]): { requests: number; non2xx: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number } {
+function summarize(samples: readonly Sample[]): {
+  requests: number;
+  non2xx: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+} {
   const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
   return {
     requests: samples.length,
@@ -103,7 +132,9 @@ function summarize(samples: readonly Sample[]): { requests: number; non2xx: numb
   };
 }
 
-function byName(samples: readonly Sample[]): Record<string, ReturnType<typeof summarize> & { statuses: Record<string, number> }> {
+function byName(
+  samples: readonly Sample[],
+): Record<string, ReturnType<typeof summarize> & { statuses: Record<string, number> }> {
   const out: Record<string, ReturnType<typeof summarize> & { statuses: Record<string, number> }> = {};
   for (const name of new Set(samples.map((s) => s.name))) {
     const mine = samples.filter((s) => s.name === name);
@@ -118,7 +149,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** The well-behaved tenant: spawns its process, starts it, and returns its samples when done. */
 async function steady(config: SteadyConfig, started: () => void): Promise<SteadyResult> {
-  const child = spawn(process.execPath, ["--import", TSX, join(here, "lib/steady-tenant.ts"), JSON.stringify(config)], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", TSX, join(here, "lib/steady-tenant.ts"), JSON.stringify(config)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   const lines = createInterface({ input: child.stdout });
   let result: SteadyResult | undefined;
   for await (const line of lines) {
@@ -159,13 +192,23 @@ async function phase(config: SteadyConfig, attack?: () => { stop(): Promise<Atta
     wallFrom = Date.now();
     const running = attack?.();
     // The attack ends on schedule; the tenant's last requests may still be waiting for answers.
-    stopped = new Promise((resolve) => setTimeout(() => {
-      stoppedAt = performance.now();
-      resolve(running?.stop());
-    }, config.seconds * 1000));
+    stopped = new Promise((resolve) =>
+      setTimeout(() => {
+        stoppedAt = performance.now();
+        resolve(running?.stop());
+      }, config.seconds * 1000),
+    );
   });
   const report = await stopped;
-  return { result, from, to: performance.now(), wallFrom, wallTo: Date.now(), stoppedAt, ...(report ? { attack: report } : {}) };
+  return {
+    result,
+    from,
+    to: performance.now(),
+    wallFrom,
+    wallTo: Date.now(),
+    stoppedAt,
+    ...(report ? { attack: report } : {}),
+  };
 }
 
 /** How long after `since` (performance.now()) the server answers `path` within 100 ms again; undefined if not within capMs. */
@@ -189,17 +232,35 @@ interface Server {
 async function startServe(dir: string): Promise<Server> {
   const port = await freePort();
   const profile = process.env.AIRLOFT_BENCH_CPU_PROF;
-  const args = [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []), ...LOOP_LAG, join(here, "../src/cli/index.ts"), "--state", join(dir, "state.json"), "serve", "--port", String(port)];
+  const args = [
+    ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []),
+    ...LOOP_LAG,
+    join(here, "../src/cli/index.ts"),
+    "--state",
+    join(dir, "state.json"),
+    "serve",
+    "--port",
+    String(port),
+  ];
   const child = spawn(process.execPath, args, {
     cwd: dir,
-    env: { ...process.env, AIRLOFT_ADMIN_PASSWORD: ADMIN_PASSWORD, AIRLOFT_LOG_LEVEL: "warn", DOCKER_HOST: NO_ENGINE, AIRLOFT_BENCH_LAG_FILE: join(dir, "lag.jsonl") },
+    env: {
+      ...process.env,
+      AIRLOFT_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      AIRLOFT_LOG_LEVEL: "warn",
+      DOCKER_HOST: NO_ENGINE,
+      AIRLOFT_BENCH_LAG_FILE: join(dir, "lag.jsonl"),
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   if (child.pid === undefined) throw new Error("serve did not start");
   const server: Server = { child, url: "", pid: child.pid, stderr: "" };
   child.stderr?.on("data", (chunk: Buffer) => (server.stderr = (server.stderr + chunk.toString()).slice(-4000)));
   const t0 = performance.now();
-  child.once("exit", (code, signal) => (server.exit = `exited with ${signal ?? code} after ${round((performance.now() - t0) / 1000)} s`));
+  child.once(
+    "exit",
+    (code, signal) => (server.exit = `exited with ${signal ?? code} after ${round((performance.now() - t0) / 1000)} s`),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${server.stderr}`)), 60_000);
     child.once("exit", () => reject(new Error(`serve ${server.exit}: ${server.stderr}`)));
@@ -225,21 +286,49 @@ async function stopProcess(child: ChildProcess, graceMs = 30_000): Promise<void>
 }
 
 /** One API call that must succeed. */
-async function call(url: string, method: string, path: string, token: string | undefined, body?: string, type = "application/json"): Promise<unknown> {
-  const res = await send(url, { method, path, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { "content-type": type } : {}) }, ...(body ? { body } : {}), timeoutMs: 300_000 }, true);
-  if (res.status < 200 || res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${res.error ?? res.body.slice(0, 500)}`);
+async function call(
+  url: string,
+  method: string,
+  path: string,
+  token: string | undefined,
+  body?: string,
+  type = "application/json",
+): Promise<unknown> {
+  const res = await send(
+    url,
+    {
+      method,
+      path,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { "content-type": type } : {}) },
+      ...(body ? { body } : {}),
+      timeoutMs: 300_000,
+    },
+    true,
+  );
+  if (res.status < 200 || res.status >= 300)
+    throw new Error(`${method} ${path}: ${res.status} ${res.error ?? res.body.slice(0, 500)}`);
   return JSON.parse(res.body) as unknown;
 }
 
 async function login(url: string, account: object): Promise<{ token: string; device?: string }> {
-  return (await call(url, "POST", "/api/tokens", undefined, JSON.stringify(account))) as { token: string; device?: string };
+  return (await call(url, "POST", "/api/tokens", undefined, JSON.stringify(account))) as {
+    token: string;
+    device?: string;
+  };
 }
 
 const goodApp = (i: number, version: string): object => ({
   apiVersion: "airloft.dev/v1alpha1",
   kind: "App",
   metadata: { name: `web-${i}`, group: GOOD, labels: { tier: "web" } },
-  spec: { image: "example/app:1", replicas: 2, port: 8080, env: { GREETING: "hello", VERSION: version }, resources: { cpu: "250m", memory: "128Mi" }, healthCheck: { http: { path: "/healthz" } } },
+  spec: {
+    image: "example/app:1",
+    replicas: 2,
+    port: 8080,
+    env: { GREETING: "hello", VERSION: version },
+    resources: { cpu: "250m", memory: "128Mi" },
+    healthCheck: { http: { path: "/healthz" } },
+  },
 });
 
 interface ServerRun {
@@ -258,13 +347,24 @@ interface ServerRun {
 }
 
 /** A phase's row of the table for one server, recording its per-request figures in `run`. */
-function phaseRow(run: ServerRun, server: string, lagFile: string, rss: RssSampler): (scenario: string, name: string, r: Phase) => Row {
+function phaseRow(
+  run: ServerRun,
+  server: string,
+  lagFile: string,
+  rss: RssSampler,
+): (scenario: string, name: string, r: Phase) => Row {
   return (scenario, name, r) => {
     const lag = lagIn(readLag(lagFile), r.wallFrom, r.wallTo);
     run.byRequest[name] = byName(r.result.samples);
     run.timelines[name] = timeline(r.result.samples);
     run.slowSeconds[name] = lag.secondsOver;
-    return { scenario, server, ...summarize(r.result.samples), peakRssMiB: rss.peakMiB(r.from, r.to), maxLoopDelayMs: lag.maxMs };
+    return {
+      scenario,
+      server,
+      ...summarize(r.result.samples),
+      peakRssMiB: rss.peakMiB(r.from, r.to),
+      maxLoopDelayMs: lag.maxMs,
+    };
   };
 }
 
@@ -278,37 +378,92 @@ async function airloftRun(dir: string): Promise<ServerRun> {
     const admin = (await login(url, { admin: "admin", password: ADMIN_PASSWORD })).token;
     // Groups and accounts, then the objects, as an admin, in applies of BULK objects.
     const t0 = performance.now();
-    const groups = [GOOD, ...hostileLayout.map((h) => h.group)].map((name) => JSON.stringify({ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name }, spec: { provider: "docker" } }));
+    const groups = [GOOD, ...hostileLayout.map((h) => h.group)].map((name) =>
+      JSON.stringify({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "Group",
+        metadata: { name },
+        spec: { provider: "docker" },
+      }),
+    );
     await call(url, "POST", `${API}/apply`, admin, groups.join("\n---\n"), "application/yaml");
     await call(url, "PUT", `/api/accounts/groups/${GOOD}`, admin, JSON.stringify({ password: GOOD_PASSWORD }));
-    for (const h of hostileLayout) await call(url, "PUT", `/api/accounts/groups/${h.group}`, admin, JSON.stringify({ password: `${h.group}-password` }));
-    await call(url, "POST", `${API}/apply`, admin, Array.from({ length: GOOD_APPS }, (_, i) => JSON.stringify(goodApp(i, "0"))).join("\n---\n"), "application/yaml");
+    for (const h of hostileLayout)
+      await call(
+        url,
+        "PUT",
+        `/api/accounts/groups/${h.group}`,
+        admin,
+        JSON.stringify({ password: `${h.group}-password` }),
+      );
+    await call(
+      url,
+      "POST",
+      `${API}/apply`,
+      admin,
+      Array.from({ length: GOOD_APPS }, (_, i) => JSON.stringify(goodApp(i, "0"))).join("\n---\n"),
+      "application/yaml",
+    );
     for (const h of hostileLayout) {
-      for (let from = 0; from < h.apps; from += BULK) await call(url, "POST", `${API}/apply`, admin, bulkBody(h.group, from, Math.min(BULK, h.apps - from), 0));
+      for (let from = 0; from < h.apps; from += BULK)
+        await call(url, "POST", `${API}/apply`, admin, bulkBody(h.group, from, Math.min(BULK, h.apps - from), 0));
     }
     run.preloadMs = Math.round(performance.now() - t0);
     const stored = ((await call(url, "GET", `${API}/objects`, admin)) as { items: unknown[] }).items.length;
-    process.stdout.write(`AirLoft: ${stored} objects stored in ${run.preloadMs} ms (${1 + hostileLayout.length} groups, ${GOOD_APPS} apps in ${GOOD}, ${hostileLayout.map((h) => h.apps).join(" + ")} in ${hostileLayout.map((h) => h.group).join(", ")}); RSS ${rss.lastMiB} MiB\n`);
+    process.stdout.write(
+      `AirLoft: ${stored} objects stored in ${run.preloadMs} ms (${1 + hostileLayout.length} groups, ${GOOD_APPS} apps in ${GOOD}, ${hostileLayout.map((h) => h.apps).join(" + ")} in ${hostileLayout.map((h) => h.group).join(", ")}); RSS ${rss.lastMiB} MiB\n`,
+    );
     const good = await login(url, { group: GOOD, password: GOOD_PASSWORD });
-    const hostile = await Promise.all(hostileLayout.map(async (h) => ({ ...h, token: (await login(url, { group: h.group, password: `${h.group}-password` })).token })));
+    const hostile = await Promise.all(
+      hostileLayout.map(async (h) => ({
+        ...h,
+        token: (await login(url, { group: h.group, password: `${h.group}-password` })).token,
+      })),
+    );
     const auth = { authorization: `Bearer ${good.token}` };
     const requests: SteadyRequest[] = [
       { name: "get one app", method: "GET", path: `${API}/groups/${GOOD}/apps/web-{k}`, headers: auth },
       { name: `list its group (${GOOD_APPS} apps)`, method: "GET", path: `${API}/groups/${GOOD}/apps`, headers: auth },
-      { name: "apply one changed app (PUT)", method: "PUT", path: `${API}/groups/${GOOD}/apps/web-{k}`, headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(goodApp(123456789, "{n}")).replace("web-123456789", "web-{k}") },
+      {
+        name: "apply one changed app (PUT)",
+        method: "PUT",
+        path: `${API}/groups/${GOOD}/apps/web-{k}`,
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify(goodApp(123456789, "{n}")).replace("web-123456789", "web-{k}"),
+      },
       { name: "/healthz", method: "GET", path: "/healthz", headers: {} },
     ];
     const logins: LoginProbe[] = [
-      { name: good.device ? "login with its device token" : "login (this server gives no device token)", everyMs: 3000, body: JSON.stringify({ group: GOOD, password: GOOD_PASSWORD, ...(good.device ? { device: good.device } : {}) }) },
-      { name: "login from a new client (no device token)", everyMs: 10_000, body: JSON.stringify({ group: GOOD, password: GOOD_PASSWORD }) },
+      {
+        name: good.device ? "login with its device token" : "login (this server gives no device token)",
+        everyMs: 3000,
+        body: JSON.stringify({ group: GOOD, password: GOOD_PASSWORD, ...(good.device ? { device: good.device } : {}) }),
+      },
+      {
+        name: "login from a new client (no device token)",
+        everyMs: 10_000,
+        body: JSON.stringify({ group: GOOD, password: GOOD_PASSWORD }),
+      },
     ];
-    const config = (withLogins: boolean): SteadyConfig => ({ url, perSecond: RATE, seconds, keys: GOOD_APPS, requests, logins: withLogins ? logins : [], timeoutMs: 10_000 });
+    const config = (withLogins: boolean): SteadyConfig => ({
+      url,
+      perSecond: RATE,
+      seconds,
+      keys: GOOD_APPS,
+      requests,
+      logins: withLogins ? logins : [],
+      timeoutMs: 10_000,
+    });
     await sleep(3000); // the controllers take up the new objects (EngineUnreachable, then backing off)
     process.stdout.write(`AirLoft: baseline, ${seconds} s of the well-behaved tenant alone\n`);
     const baseline = await phase(config(false));
     run.rows.push(row("baseline: well-behaved tenant alone", "baseline", baseline));
-    process.stdout.write(`AirLoft: attack, ${seconds} s with the hostile tenant${server.exit ? ` (the server ${server.exit})` : ""}\n`);
-    const attack = chosen(airloftAttack({ hostile, victim: GOOD, loginBurst: LOGIN_BURST, bulkSize: BULK, stalledWatches: STALLED }));
+    process.stdout.write(
+      `AirLoft: attack, ${seconds} s with the hostile tenant${server.exit ? ` (the server ${server.exit})` : ""}\n`,
+    );
+    const attack = chosen(
+      airloftAttack({ hostile, victim: GOOD, loginBurst: LOGIN_BURST, bulkSize: BULK, stalledWatches: STALLED }),
+    );
     const attacked = await phase(config(true), () => startAttack(url, attack.waves, attack.stalled));
     const recovered = await recovery(url, "/healthz", attacked.stoppedAt);
     run.recoveryMs = recovered ?? "not within 120 s";
@@ -318,7 +473,8 @@ async function airloftRun(dir: string): Promise<ServerRun> {
   } catch (err) {
     run.failure = `${err instanceof Error ? err.message : String(err)}`.slice(0, 1000);
   } finally {
-    if (server.exit) run.failure = `${run.failure ? `${run.failure}; ` : ""}the server ${server.exit}: ${server.stderr.slice(-1500)}`;
+    if (server.exit)
+      run.failure = `${run.failure ? `${run.failure}; ` : ""}the server ${server.exit}: ${server.stderr.slice(-1500)}`;
     rss.stop();
     run.hwmMiB = rss.hwmMiB;
     await stopProcess(server.child);
@@ -332,15 +488,27 @@ async function jsonServerRun(dir: string): Promise<ServerRun> {
   const apps = [
     ...Array.from({ length: GOOD_APPS }, (_, i) => ({ id: `${GOOD}.web-${i}`, group: GOOD, ...goodApp(i, "0") })),
     ...hostileLayout.flatMap((h) => [
-      ...Array.from({ length: h.apps }, (_, i) => ({ id: `${h.group}.app-${i}`, group: h.group, ...hostileApp(h.group, i, 0) })),
-      ...Array.from({ length: 5 }, (_, j) => ({ id: `${h.group}.big-${j}`, group: h.group, ...hostileApp(h.group, j, 0) })),
+      ...Array.from({ length: h.apps }, (_, i) => ({
+        id: `${h.group}.app-${i}`,
+        group: h.group,
+        ...hostileApp(h.group, i, 0),
+      })),
+      ...Array.from({ length: 5 }, (_, j) => ({
+        id: `${h.group}.big-${j}`,
+        group: h.group,
+        ...hostileApp(h.group, j, 0),
+      })),
     ]),
   ];
   writeFileSync(db, JSON.stringify({ apps }));
   const bin = createRequire(import.meta.url).resolve("json-server/lib/cli/bin.js");
   const port = await freePort();
   const lagFile = join(dir, "lag.jsonl");
-  const child = spawn(process.execPath, [...LOOP_LAG, bin, "--quiet", "--host", "127.0.0.1", "--port", String(port), db], { stdio: "ignore", env: { ...process.env, AIRLOFT_BENCH_LAG_FILE: lagFile } });
+  const child = spawn(
+    process.execPath,
+    [...LOOP_LAG, bin, "--quiet", "--host", "127.0.0.1", "--port", String(port), db],
+    { stdio: "ignore", env: { ...process.env, AIRLOFT_BENCH_LAG_FILE: lagFile } },
+  );
   const url = `http://127.0.0.1:${port}`;
   const run: ServerRun = { rows: [], byRequest: {}, timelines: {}, slowSeconds: {}, hwmMiB: 0 };
   if (child.pid === undefined) throw new Error("json-server did not start");
@@ -355,11 +523,30 @@ async function jsonServerRun(dir: string): Promise<ServerRun> {
     const requests: SteadyRequest[] = [
       { name: "get one app", method: "GET", path: `/apps/${GOOD}.web-{k}`, headers: {} },
       { name: `list its group (${GOOD_APPS} apps)`, method: "GET", path: `/apps?group=${GOOD}`, headers: {} },
-      { name: "apply one changed app (PUT)", method: "PUT", path: `/apps/${GOOD}.web-{k}`, headers: { "content-type": "application/json" }, body: JSON.stringify({ id: `${GOOD}.web-123456789`, group: GOOD, ...goodApp(123456789, "{n}") }).replaceAll("web-123456789", "web-{k}") },
+      {
+        name: "apply one changed app (PUT)",
+        method: "PUT",
+        path: `/apps/${GOOD}.web-{k}`,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: `${GOOD}.web-123456789`, group: GOOD, ...goodApp(123456789, "{n}") }).replaceAll(
+          "web-123456789",
+          "web-{k}",
+        ),
+      },
       { name: "/healthz", method: "GET", path: "/", headers: {} },
     ];
-    const config: SteadyConfig = { url, perSecond: RATE, seconds, keys: GOOD_APPS, requests, logins: [], timeoutMs: 10_000 };
-    process.stdout.write(`json-server: baseline, then large objects and ${STALLED} stalled readers, ${seconds} s each\n`);
+    const config: SteadyConfig = {
+      url,
+      perSecond: RATE,
+      seconds,
+      keys: GOOD_APPS,
+      requests,
+      logins: [],
+      timeoutMs: 10_000,
+    };
+    process.stdout.write(
+      `json-server: baseline, then large objects and ${STALLED} stalled readers, ${seconds} s each\n`,
+    );
     const baseline = await phase(config);
     run.rows.push(row("baseline: well-behaved tenant alone", "baseline", baseline));
     const attack = chosen(jsonServerAttack({ hostileGroups, stalledReaders: STALLED }));
@@ -381,51 +568,112 @@ async function jsonServerRun(dir: string): Promise<ServerRun> {
 function printAttack(server: string, report: AttackReport | undefined): void {
   if (!report) return;
   process.stdout.write(`\n${server}, the hostile tenant's requests (status: count):\n`);
-  console.table(report.waves.map((w) => ({ wave: w.name, requests: w.requests, statuses: Object.entries(w.statuses).map(([s, n]) => `${s}: ${n}`).join(", "), maxMs: w.maxMs })));
+  console.table(
+    report.waves.map((w) => ({
+      wave: w.name,
+      requests: w.requests,
+      statuses: Object.entries(w.statuses)
+        .map(([s, n]) => `${s}: ${n}`)
+        .join(", "),
+      maxMs: w.maxMs,
+    })),
+  );
   const s = report.stalled;
-  process.stdout.write(`${server}: ${s.count} stalled readers: answers ${Object.entries(s.statuses).map(([k, n]) => `${k}: ${n}`).join(", ") || "none"}; ${s.closedByServer} cut by the server (each asked again 1 s later); ${s.openAtEnd} open at the end\n`);
-  for (const w of report.waves) for (const [status, text] of Object.entries(w.samples)) process.stdout.write(`  ${w.name.split(" (")[0]}, ${status}: ${text.replace(/\s+/g, " ").slice(0, 200)}\n`);
+  process.stdout.write(
+    `${server}: ${s.count} stalled readers: answers ${
+      Object.entries(s.statuses)
+        .map(([k, n]) => `${k}: ${n}`)
+        .join(", ") || "none"
+    }; ${s.closedByServer} cut by the server (each asked again 1 s later); ${s.openAtEnd} open at the end\n`,
+  );
+  for (const w of report.waves)
+    for (const [status, text] of Object.entries(w.samples))
+      process.stdout.write(`  ${w.name.split(" (")[0]}, ${status}: ${text.replace(/\s+/g, " ").slice(0, 200)}\n`);
 }
 
 const dir = mkdtempSync(join(tmpdir(), "airloft-bench-abuse-"));
 try {
   const limits = limitsModule?.DEFAULT_LIMITS;
   const loginLimits = authModule?.DEFAULT_LOGIN_LIMITS;
-  process.stdout.write(`Abuse benchmark: ${objects} objects, ${seconds} s per phase, the well-behaved tenant at ${RATE} requests/s, on 127.0.0.1\n`);
+  process.stdout.write(
+    `Abuse benchmark: ${objects} objects, ${seconds} s per phase, the well-behaved tenant at ${RATE} requests/s, on 127.0.0.1\n`,
+  );
   if (PARTS.size < 5) process.stdout.write(`Only these parts of the attack: ${[...PARTS].join(", ")}\n`);
-  process.stdout.write(`No Docker engine: DOCKER_HOST=${NO_ENGINE}; groups are EngineUnreachable and the controllers back off (they run, with nothing to create)\n`);
-  process.stdout.write(`The server's default limits (none changed): ${limits ? JSON.stringify(limits) : "this tree has no src/server/limits.ts"}; logins per minute: ${loginLimits ? JSON.stringify(loginLimits) : "5 per address and account (this tree's login limiter)"}\n`);
+  process.stdout.write(
+    `No Docker engine: DOCKER_HOST=${NO_ENGINE}; groups are EngineUnreachable and the controllers back off (they run, with nothing to create)\n`,
+  );
+  process.stdout.write(
+    `The server's default limits (none changed): ${limits ? JSON.stringify(limits) : "this tree has no src/server/limits.ts"}; logins per minute: ${loginLimits ? JSON.stringify(loginLimits) : "5 per address and account (this tree's login limiter)"}\n`,
+  );
   const airloft = await airloftRun(join(mkdtempSync(join(dir, "airloft-"))));
   const peer = await jsonServerRun(mkdtempSync(join(dir, "json-server-")));
   const rows = [...airloft.rows, ...peer.rows];
-  process.stdout.write("\nThe well-behaved tenant's latency (ms), the server's peak RSS (MiB, sampled every 250 ms) and its largest event-loop delay (ms) in each phase:\n");
+  process.stdout.write(
+    "\nThe well-behaved tenant's latency (ms), the server's peak RSS (MiB, sampled every 250 ms) and its largest event-loop delay (ms) in each phase:\n",
+  );
   console.table(rows);
-  for (const [server, run] of [["AirLoft", airloft], ["json-server", peer]] as const) {
+  for (const [server, run] of [
+    ["AirLoft", airloft],
+    ["json-server", peer],
+  ] as const) {
     const attack = run.byRequest.attack;
     if (attack) {
-      process.stdout.write(`${server} under attack, per request: ${Object.entries(attack).map(([name, s]) => `${name} p99 ${s.p99Ms} max ${s.maxMs}${s.non2xx ? ` (${Object.entries(s.statuses).map(([k, n]) => `${k}: ${n}`).join(", ")})` : ""}`).join("; ")}\n`);
+      process.stdout.write(
+        `${server} under attack, per request: ${Object.entries(attack)
+          .map(
+            ([name, s]) =>
+              `${name} p99 ${s.p99Ms} max ${s.maxMs}${
+                s.non2xx
+                  ? ` (${Object.entries(s.statuses)
+                      .map(([k, n]) => `${k}: ${n}`)
+                      .join(", ")})`
+                  : ""
+              }`,
+          )
+          .join("; ")}\n`,
+      );
     }
-    process.stdout.write(`${server}: event-loop delay over 100 ms in ${run.slowSeconds.attack ?? "?"} of the attack's seconds (${run.slowSeconds.baseline ?? "?"} in the baseline's); /healthz within 100 ms again ${typeof run.recoveryMs === "number" ? `${round(run.recoveryMs / 1000, 1)} s after the attack stopped` : run.recoveryMs ?? "?"}\n`);
-    process.stdout.write(`${server}: peak RSS over its whole life (VmHWM) ${run.hwmMiB} MiB${run.failure ? `; FAILED: ${run.failure}` : ""}\n`);
+    process.stdout.write(
+      `${server}: event-loop delay over 100 ms in ${run.slowSeconds.attack ?? "?"} of the attack's seconds (${run.slowSeconds.baseline ?? "?"} in the baseline's); /healthz within 100 ms again ${typeof run.recoveryMs === "number" ? `${round(run.recoveryMs / 1000, 1)} s after the attack stopped` : (run.recoveryMs ?? "?")}\n`,
+    );
+    process.stdout.write(
+      `${server}: peak RSS over its whole life (VmHWM) ${run.hwmMiB} MiB${run.failure ? `; FAILED: ${run.failure}` : ""}\n`,
+    );
   }
   printAttack("AirLoft", airloft.attack);
   printAttack("json-server", peer.attack);
   if (airloft.logins) {
     process.stdout.write("\nAirLoft: the well-behaved tenant's own logins during the wrong-login flood:\n");
-    for (const [name, s] of Object.entries(airloft.logins)) process.stdout.write(`  ${name}: ${Object.entries(s.statuses).map(([k, n]) => `${k}: ${n}`).join(", ")}; max ${s.maxMs} ms\n`);
+    for (const [name, s] of Object.entries(airloft.logins))
+      process.stdout.write(
+        `  ${name}: ${Object.entries(s.statuses)
+          .map(([k, n]) => `${k}: ${n}`)
+          .join(", ")}; max ${s.maxMs} ms\n`,
+      );
   }
   const attacked = airloft.rows.find((r) => r.scenario.startsWith("attack"));
   const verdict = (ok: boolean): string => (ok ? "PASS" : "MISS");
   const p99ok = attacked !== undefined && attacked.p99Ms < TARGET_P99_MS && attacked.non2xx === 0;
   const rssOk = attacked !== undefined && attacked.peakRssMiB < TARGET_RSS_MIB;
   process.stdout.write(`\nTargets (set at 20,000 objects; this run: ${objects}):\n`);
-  process.stdout.write(`  well-behaved tenant's p99 under attack < ${TARGET_P99_MS} ms, every answer 2xx: ${attacked ? `${attacked.p99Ms} ms, ${attacked.non2xx} not 2xx` : "no figures"}: ${verdict(p99ok)}\n`);
-  process.stdout.write(`  server's peak RSS under attack < ${TARGET_RSS_MIB} MiB: ${attacked ? `${attacked.peakRssMiB} MiB` : "no figures"}: ${verdict(rssOk)}\n`);
+  process.stdout.write(
+    `  well-behaved tenant's p99 under attack < ${TARGET_P99_MS} ms, every answer 2xx: ${attacked ? `${attacked.p99Ms} ms, ${attacked.non2xx} not 2xx` : "no figures"}: ${verdict(p99ok)}\n`,
+  );
+  process.stdout.write(
+    `  server's peak RSS under attack < ${TARGET_RSS_MIB} MiB: ${attacked ? `${attacked.peakRssMiB} MiB` : "no figures"}: ${verdict(rssOk)}\n`,
+  );
   const path = writeResults("abuse", {
-    objects, seconds, ratePerSecond: RATE, noEngine: NO_ENGINE, limits: limits ?? null, loginLimits: loginLimits ?? null,
+    objects,
+    seconds,
+    ratePerSecond: RATE,
+    noEngine: NO_ENGINE,
+    limits: limits ?? null,
+    loginLimits: loginLimits ?? null,
     layout: { good: { group: GOOD, apps: GOOD_APPS }, hostile: hostileLayout },
-    rows, targets: { p99Ms: TARGET_P99_MS, rssMiB: TARGET_RSS_MIB, p99: verdict(p99ok), rss: verdict(rssOk) },
-    airloft, peer,
+    rows,
+    targets: { p99Ms: TARGET_P99_MS, rssMiB: TARGET_RSS_MIB, p99: verdict(p99ok), rss: verdict(rssOk) },
+    airloft,
+    peer,
   });
   process.stdout.write(`figures written to ${path}\n`);
 } finally {

@@ -10,12 +10,24 @@
  * and the time the loop itself takes.
  * Usage: npx tsx bench/aws.ts [apps=1000] [groups=4]
  */
-import { DescribeInstancesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcsCommand } from "@aws-sdk/client-ec2";
-import { DescribeListenersCommand, DescribeLoadBalancersCommand, DescribeRulesCommand, DescribeTargetGroupsCommand, DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
-import { ListResourceRecordSetsCommand } from "@aws-sdk/client-route-53";
+
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  DescribeInstancesCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeSubnetsCommand,
+  DescribeVpcsCommand,
+} from "@aws-sdk/client-ec2";
+import {
+  DescribeListenersCommand,
+  DescribeLoadBalancersCommand,
+  DescribeRulesCommand,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+} from "@aws-sdk/client-elastic-load-balancing-v2";
+import { ListResourceRecordSetsCommand } from "@aws-sdk/client-route-53";
 import { createProgress } from "../src/controllers/context.js";
 import { Manager } from "../src/controllers/manager.js";
 import { createLogger } from "../src/log.js";
@@ -39,16 +51,31 @@ const dir = mkdtempSync(join(tmpdir(), "airloft-bench-aws-"));
 const folder = join(dir, "manifests");
 mkdirSync(folder);
 for (let g = 0; g < GROUPS; g++) {
-  writeFileSync(join(folder, `group-${g}.yaml`), `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: team-${g}}\nspec: {provider: aws, aws: {region: ${REGION}, vpc: {id: default}, domain: team-${g}.example.com}}\n`);
+  writeFileSync(
+    join(folder, `group-${g}.yaml`),
+    `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: team-${g}}\nspec: {provider: aws, aws: {region: ${REGION}, vpc: {id: default}, domain: team-${g}.example.com}}\n`,
+  );
 }
 for (let i = 0; i < APPS; i++) {
-  writeFileSync(join(folder, `app-${i}.yaml`), `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: app-${i}, group: team-${i % GROUPS}}\nspec: {image: example/app:1, port: 8080, healthCheck: {http: {path: /healthz}}}\n`);
+  writeFileSync(
+    join(folder, `app-${i}.yaml`),
+    `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: app-${i}, group: team-${i % GROUPS}}\nspec: {image: example/app:1, port: 8080, healthCheck: {http: {path: /healthz}}}\n`,
+  );
 }
 const store = await Store.open(join(dir, "state.json"), { write: true, command: "bench" });
 const unlimited = { perSecond: 100_000, burst: 100_000 };
-const provider = new AwsProvider({ instanceId: store.instanceId, env: aws.env, rates: { ec2: unlimited, elbv2: unlimited, route53: unlimited } });
+const provider = new AwsProvider({
+  instanceId: store.instanceId,
+  env: aws.env,
+  rates: { ec2: unlimited, elbv2: unlimited, route53: unlimited },
+});
 const manager = new Manager(
-  { store, providers: new ProviderRegistry({ instanceId: store.instanceId, aws: provider }), log: createLogger({ level: "error" }), progress: createProgress() },
+  {
+    store,
+    providers: new ProviderRegistry({ instanceId: store.instanceId, aws: provider }),
+    log: createLogger({ level: "error" }),
+    progress: createProgress(),
+  },
   { resyncMs: 3_600_000, workers: 8, queue: { qps: 1000, burst: 1000 } },
 );
 
@@ -90,17 +117,31 @@ const naive = await cost(async () => {
     await clients.ec2.send(new DescribeSubnetsCommand({ SubnetIds: facts?.subnetIds ?? [] }));
     await clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: Object.values(facts?.securityGroups ?? {}) }));
     await clients.elb.send(new DescribeLoadBalancersCommand({ LoadBalancerArns: [facts?.loadBalancer?.arn ?? ""] }));
-    const listeners = (await clients.elb.send(new DescribeListenersCommand({ LoadBalancerArn: facts?.loadBalancer?.arn }))).Listeners ?? [];
+    const listeners =
+      (await clients.elb.send(new DescribeListenersCommand({ LoadBalancerArn: facts?.loadBalancer?.arn }))).Listeners ??
+      [];
     const apps = store.list({ group: group.metadata.name, kind: "App" });
     for (const app of apps) {
       const uid = app.metadata.uid ?? "";
       // By id, as a tool that keeps every resource's id in its state reads them.
-      const ids = ((app.status as { instances?: Array<{ containerId: string }> } | undefined)?.instances ?? []).map((i) => i.containerId);
+      const ids = ((app.status as { instances?: Array<{ containerId: string }> } | undefined)?.instances ?? []).map(
+        (i) => i.containerId,
+      );
       await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }));
-      const tg = (await clients.elb.send(new DescribeTargetGroupsCommand({ Names: [targetGroupName(store.instanceId, uid)] }))).TargetGroups?.[0];
+      const tg = (
+        await clients.elb.send(new DescribeTargetGroupsCommand({ Names: [targetGroupName(store.instanceId, uid)] }))
+      ).TargetGroups?.[0];
       await clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg?.TargetGroupArn }));
-      for (const l of listeners) await clients.elb.send(new DescribeRulesCommand({ ListenerArn: l.ListenerArn, PageSize: 1 }));
-      await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: facts?.hostedZoneId, StartRecordName: `${app.metadata.name}.${group.spec.aws?.domain}`, StartRecordType: "A", MaxItems: 1 }));
+      for (const l of listeners)
+        await clients.elb.send(new DescribeRulesCommand({ ListenerArn: l.ListenerArn, PageSize: 1 }));
+      await clients.route53.send(
+        new ListResourceRecordSetsCommand({
+          HostedZoneId: facts?.hostedZoneId,
+          StartRecordName: `${app.metadata.name}.${group.spec.aws?.domain}`,
+          StartRecordType: "A",
+          MaxItems: 1,
+        }),
+      );
     }
   }
 });
@@ -116,10 +157,14 @@ const rows = [
   { pass: "no-op pass (AirLoft)", calls: noopTotal, wallMs: noop.cost.wallMs, cpuMs: noop.cost.cpuMs },
   { pass: "no-op read, naive per object", calls: naiveTotal, wallMs: naive.cost.wallMs, cpuMs: naive.cost.cpuMs },
 ];
-console.log(`AWS control loop benchmark: ${APPS} apps in ${GROUPS} groups on moto_server, ${cpus().length} cores, Node ${process.version}, peak RSS ${peakRssMiB()} MiB`);
+console.log(
+  `AWS control loop benchmark: ${APPS} apps in ${GROUPS} groups on moto_server, ${cpus().length} cores, Node ${process.version}, peak RSS ${peakRssMiB()} MiB`,
+);
 console.table(rows);
 console.log("cold converge calls by operation:", coldCalls);
 console.log("no-op pass calls by operation:", noopCalls);
 const ratio = naiveTotal / Math.max(1, noopTotal);
-console.log(`no-op pass: ${noopTotal} calls vs ${naiveTotal} naive (${ratio.toFixed(0)}x fewer); targets: at most 50 calls: ${noopTotal <= 50 ? "met" : "NOT met"}; at least 20x fewer: ${ratio >= 20 ? "met" : "NOT met"}`);
+console.log(
+  `no-op pass: ${noopTotal} calls vs ${naiveTotal} naive (${ratio.toFixed(0)}x fewer); targets: at most 50 calls: ${noopTotal <= 50 ? "met" : "NOT met"}; at least 20x fewer: ${ratio >= 20 ? "met" : "NOT met"}`,
+);
 writeResults("aws", { apps: APPS, groups: GROUPS, rows, coldCalls, noopCalls });

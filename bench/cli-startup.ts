@@ -41,7 +41,8 @@ mkdirSync(folder);
 writeFileSync(join(folder, "apps.yaml"), manifests(APPS, PROJECT));
 writeFileSync(composeYml, composeFile(APPS));
 
-const airloft = (...args: string[]) => measured(process.execPath, [join(ROOT, "bin/airloft.js"), "--state", join(dir, "state.json"), ...args], env, dir);
+const airloft = (...args: string[]) =>
+  measured(process.execPath, [join(ROOT, "bin/airloft.js"), "--state", join(dir, "state.json"), ...args], env, dir);
 const compose = (...args: string[]) => measured("docker-compose", ["-p", PROJECT, "-f", composeYml, ...args], env, dir);
 const measure: Record<Step, { airloft: () => Promise<Timing>; compose?: () => Promise<Timing> }> = {
   apply: { airloft: () => airloft("apply", "-f", folder), compose: () => compose("up", "-d", "--remove-orphans") },
@@ -56,7 +57,9 @@ type Pair = { pair: number; step: Step; airloft: Timing; compose?: Timing };
 const pairs: Pair[] = [];
 try {
   const cold = { airloft: await airloft("apply", "-f", folder), compose: await compose("up", "-d") };
-  process.stderr.write(`  ${APPS} apps converged: airloft ${Math.round(cold.airloft.wallMs)} ms, compose ${Math.round(cold.compose.wallMs)} ms\n`);
+  process.stderr.write(
+    `  ${APPS} apps converged: airloft ${Math.round(cold.airloft.wallMs)} ms, compose ${Math.round(cold.compose.wallMs)} ms\n`,
+  );
   for (let pair = 0; pair < PAIRS; pair++) {
     for (const step of STEPS) {
       const { airloft: ours, compose: theirs } = measure[step];
@@ -74,7 +77,9 @@ try {
     }
     const last = pairs.filter((p) => p.pair === pair);
     const ms = (t: Timing | undefined) => (t ? `/${Math.round(t.wallMs)}` : "");
-    process.stderr.write(`  pair ${pair + 1}/${PAIRS}: ${last.map((p) => `${p.step} ${Math.round(p.airloft.wallMs)}${ms(p.compose)} ms`).join(", ")}\n`);
+    process.stderr.write(
+      `  pair ${pair + 1}/${PAIRS}: ${last.map((p) => `${p.step} ${Math.round(p.airloft.wallMs)}${ms(p.compose)} ms`).join(", ")}\n`,
+    );
   }
 } finally {
   // Both tear down: a lent engine goes on serving the other tests.
@@ -91,20 +96,42 @@ const summary = STEPS.map((step) => {
   const med = (timings: readonly Timing[], key: keyof Timing) => Math.round(median(timings.map((t) => t[key])));
   return {
     command: step === "node" ? 'node -e ""' : `airloft ${step}`,
-    airloftMs: med(of.map((p) => p.airloft), "wallMs"),
-    airloftCpuMs: med(of.map((p) => p.airloft), "cpuMs"),
+    airloftMs: med(
+      of.map((p) => p.airloft),
+      "wallMs",
+    ),
+    airloftCpuMs: med(
+      of.map((p) => p.airloft),
+      "cpuMs",
+    ),
     peer: PEER[step] ? `docker-compose ${PEER[step]}` : "-",
-    peerMs: peer.length > 0 ? med(peer.map((p) => p.compose), "wallMs") : "-",
-    peerCpuMs: peer.length > 0 ? med(peer.map((p) => p.compose), "cpuMs") : "-",
+    peerMs:
+      peer.length > 0
+        ? med(
+            peer.map((p) => p.compose),
+            "wallMs",
+          )
+        : "-",
+    peerCpuMs:
+      peer.length > 0
+        ? med(
+            peer.map((p) => p.compose),
+            "cpuMs",
+          )
+        : "-",
     "peer/airloft (median of pairs)": ratios.length > 0 ? round(median(ratios), 2) : "-",
     "per pair": ratios.map((r) => round(r, 2)).join(" "),
   };
 });
-console.log(`The everyday commands on ${APPS} apps beside docker-compose (${execFileSync("docker-compose", ["version", "--short"], { encoding: "utf8" }).trim()}): ${PAIRS} pairs, ${cpus().length} cores, Node ${process.version}`);
+console.log(
+  `The everyday commands on ${APPS} apps beside docker-compose (${execFileSync("docker-compose", ["version", "--short"], { encoding: "utf8" }).trim()}): ${PAIRS} pairs, ${cpus().length} cores, Node ${process.version}`,
+);
 console.table(summary);
 const [apply, get] = summary;
 if (apply && get && typeof apply["peer/airloft (median of pairs)"] === "number") {
   const ratio = apply["peer/airloft (median of pairs)"];
-  console.log(`targets: no-op apply at least ${TARGET_RATIO}x faster than docker-compose up -d: ${ratio >= TARGET_RATIO ? "met" : "NOT met"} (${ratio}x); get under ${TARGET_GET_MS} ms: ${get.airloftMs < TARGET_GET_MS ? "met" : "NOT met"} (${get.airloftMs} ms)`);
+  console.log(
+    `targets: no-op apply at least ${TARGET_RATIO}x faster than docker-compose up -d: ${ratio >= TARGET_RATIO ? "met" : "NOT met"} (${ratio}x); get under ${TARGET_GET_MS} ms: ${get.airloftMs < TARGET_GET_MS ? "met" : "NOT met"} (${get.airloftMs} ms)`,
+  );
 }
 writeResults("cli-startup", { apps: APPS, pairs: PAIRS, summary, results: pairs });

@@ -39,7 +39,8 @@ async function runTool(tool: Tool, n: number, env: NodeJS.ProcessEnv): Promise<R
       const folder = join(dir, "manifests");
       mkdirSync(folder);
       const file = join(folder, "apps.yaml");
-      const cli = (...args: string[]) => run(process.execPath, [join(ROOT, "bin/airloft.js"), "--state", join(dir, "state.json"), ...args], env, dir);
+      const cli = (...args: string[]) =>
+        run(process.execPath, [join(ROOT, "bin/airloft.js"), "--state", join(dir, "state.json"), ...args], env, dir);
       writeFileSync(file, manifests(n, `bench${n}`, false));
       times.cold = await cli("apply", "-f", folder);
       times.noop = await cli("apply", "-f", folder);
@@ -67,7 +68,9 @@ try {
       const order: Tool[] = pair % 2 === 0 ? ["airloft", "compose"] : ["compose", "airloft"];
       for (const tool of order) {
         results.push({ apps: n, pair, tool, ...(await runTool(tool, n, env)) });
-        process.stderr.write(`  ${n} apps, pair ${pair + 1}/${PAIRS}, ${tool}: ${STEPS.map((s) => `${s} ${Math.round(results.at(-1)![s])} ms`).join(", ")}\n`);
+        process.stderr.write(
+          `  ${n} apps, pair ${pair + 1}/${PAIRS}, ${tool}: ${STEPS.map((s) => `${s} ${Math.round(results.at(-1)![s])} ms`).join(", ")}\n`,
+        );
       }
     }
   }
@@ -75,23 +78,30 @@ try {
   if (!lent) await stopEngine();
 }
 
-const summary = SIZES.flatMap((n) => STEPS.map((step) => {
-  const of = (tool: Tool) => results.filter((r) => r.apps === n && r.tool === tool);
-  const ratios = of("compose").map((c) => c[step] / of("airloft").find((a) => a.pair === c.pair)![step]);
-  return {
-    apps: n, step,
-    airloftMs: Math.round(median(of("airloft").map((r) => r[step]))),
-    composeMs: Math.round(median(of("compose").map((r) => r[step]))),
-    "compose/airloft (median of pairs)": round(median(ratios), 2),
-    "per pair": ratios.map((r) => round(r, 2)).join(" "),
-  };
-}));
-console.log(`AirLoft vs docker-compose (${execFileSync("docker-compose", ["version", "--short"], { encoding: "utf8" }).trim()}) on one private engine: ${PAIRS} pairs, ${cpus().length} cores, Node ${process.version}`);
+const summary = SIZES.flatMap((n) =>
+  STEPS.map((step) => {
+    const of = (tool: Tool) => results.filter((r) => r.apps === n && r.tool === tool);
+    const ratios = of("compose").map((c) => c[step] / of("airloft").find((a) => a.pair === c.pair)![step]);
+    return {
+      apps: n,
+      step,
+      airloftMs: Math.round(median(of("airloft").map((r) => r[step]))),
+      composeMs: Math.round(median(of("compose").map((r) => r[step]))),
+      "compose/airloft (median of pairs)": round(median(ratios), 2),
+      "per pair": ratios.map((r) => round(r, 2)).join(" "),
+    };
+  }),
+);
+console.log(
+  `AirLoft vs docker-compose (${execFileSync("docker-compose", ["version", "--short"], { encoding: "utf8" }).trim()}) on one private engine: ${PAIRS} pairs, ${cpus().length} cores, Node ${process.version}`,
+);
 console.table(summary);
 const at = (n: number, step: Step) => summary.find((s) => s.apps === n && s.step === step);
 const noop50 = at(50, "noop");
 const cold50 = at(50, "cold");
 if (noop50 && cold50) {
-  console.log(`targets: no-op re-apply of 50 apps at least 3x faster: ${noop50["compose/airloft (median of pairs)"] >= 3 ? "met" : "NOT met"} (${noop50["compose/airloft (median of pairs)"]}x); cold converge of 50 no slower: ${cold50["compose/airloft (median of pairs)"] >= 1 ? "met" : "NOT met"} (${cold50["compose/airloft (median of pairs)"]}x)`);
+  console.log(
+    `targets: no-op re-apply of 50 apps at least 3x faster: ${noop50["compose/airloft (median of pairs)"] >= 3 ? "met" : "NOT met"} (${noop50["compose/airloft (median of pairs)"]}x); cold converge of 50 no slower: ${cold50["compose/airloft (median of pairs)"] >= 1 ? "met" : "NOT met"} (${cold50["compose/airloft (median of pairs)"]}x)`,
+  );
 }
 writeResults("compose", { pairs: PAIRS, summary, results });

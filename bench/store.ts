@@ -12,12 +12,12 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { Low } from "lowdb";
+import { JSONFile } from "lowdb/node";
 import { createProgress } from "../src/controllers/context.js";
 import { Manager } from "../src/controllers/manager.js";
 import { createLogger } from "../src/log.js";
 import { ProviderRegistry } from "../src/providers/registry.js";
-import { Low } from "lowdb";
-import { JSONFile } from "lowdb/node";
 import { loadManifests } from "../src/resources/loader.js";
 import { Store } from "../src/store/store.js";
 import { FakeProvider } from "../support/fake-provider.js";
@@ -42,13 +42,28 @@ interface Row {
 }
 
 function writeManifests(dir: string, objects: number): void {
-  for (let g = 0; g < GROUPS; g++) writeFileSync(join(dir, `group-${g}.yaml`), `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: team-${g}}\nspec: {provider: docker}\n`);
+  for (let g = 0; g < GROUPS; g++)
+    writeFileSync(
+      join(dir, `group-${g}.yaml`),
+      `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: team-${g}}\nspec: {provider: docker}\n`,
+    );
   for (let i = 0; i < objects - GROUPS; i++) {
-    writeFileSync(join(dir, `app-${i}.yaml`), [
-      "apiVersion: airloft.dev/v1alpha1", "kind: App", `metadata: {name: app-${i}, group: team-${i % GROUPS}, labels: {tier: web}}`,
-      "spec:", "  image: example/app:1", "  replicas: 2", "  port: 8080", "  env: {GREETING: hello, LOG_LEVEL: info}",
-      "  resources: {cpu: 250m, memory: 128Mi}", "  healthCheck: {http: {path: /healthz}}", "",
-    ].join("\n"));
+    writeFileSync(
+      join(dir, `app-${i}.yaml`),
+      [
+        "apiVersion: airloft.dev/v1alpha1",
+        "kind: App",
+        `metadata: {name: app-${i}, group: team-${i % GROUPS}, labels: {tier: web}}`,
+        "spec:",
+        "  image: example/app:1",
+        "  replicas: 2",
+        "  port: 8080",
+        "  env: {GREETING: hello, LOG_LEVEL: info}",
+        "  resources: {cpu: 250m, memory: 128Mi}",
+        "  healthCheck: {http: {path: /healthz}}",
+        "",
+      ].join("\n"),
+    );
   }
 }
 
@@ -59,7 +74,10 @@ async function naiveChild(objects: number): Promise<Row> {
   mkdirSync(folder);
   writeManifests(folder, objects);
   const path = join(dir, "state.json");
-  const db = new Low<{ objects: Record<string, { kind: string; metadata: object; spec: object; status?: object }> }>(new JSONFile(path), { objects: {} });
+  const db = new Low<{ objects: Record<string, { kind: string; metadata: object; spec: object; status?: object }> }>(
+    new JSONFile(path),
+    { objects: {} },
+  );
   let writes = 0;
   let bytes = 0;
   const write = async () => {
@@ -68,7 +86,8 @@ async function naiveChild(objects: number): Promise<Row> {
     bytes += statSync(path).size;
   };
   const applied = await cost(async () => {
-    for (const m of loadManifests([folder], { recursive: false })) db.data.objects[`${m.object.kind}/${m.object.metadata.group ?? ""}/${m.object.metadata.name}`] = { ...m.object };
+    for (const m of loadManifests([folder], { recursive: false }))
+      db.data.objects[`${m.object.kind}/${m.object.metadata.group ?? ""}/${m.object.metadata.name}`] = { ...m.object };
     await write();
   });
   const applyWrites = writes;
@@ -76,16 +95,36 @@ async function naiveChild(objects: number): Promise<Row> {
   const reconciled = await cost(async () => {
     for (const obj of Object.values(db.data.objects)) {
       await new Promise((r) => setTimeout(r, PROVIDER_LATENCY_MS / 4)); // 4 workers share the provider's latency
-      obj.status = { observedGeneration: 1, conditions: [{ type: "Ready", status: "True", reason: "Converged", message: "2/2 replicas ready", lastTransitionTime: new Date().toISOString(), observedGeneration: 1 }] };
+      obj.status = {
+        observedGeneration: 1,
+        conditions: [
+          {
+            type: "Ready",
+            status: "True",
+            reason: "Converged",
+            message: "2/2 replicas ready",
+            lastTransitionTime: new Date().toISOString(),
+            observedGeneration: 1,
+          },
+        ],
+      };
       await write();
     }
   });
   const mib = (n: number) => round(n / 2 ** 20, 1);
   const row: Row = {
-    store: "lowdb, write per update", objects,
-    applyMs: applied.cost.wallMs, applyCpuMs: applied.cost.cpuMs, applyWrites, applyWrittenMiB: mib(applyBytes),
-    reconcileMs: reconciled.cost.wallMs, reconcileCpuMs: reconciled.cost.cpuMs, reconcileWrites: writes - applyWrites, reconcileWrittenMiB: mib(bytes - applyBytes),
-    stateFileMiB: mib(statSync(path).size), peakRssMiB: peakRssMiB(),
+    store: "lowdb, write per update",
+    objects,
+    applyMs: applied.cost.wallMs,
+    applyCpuMs: applied.cost.cpuMs,
+    applyWrites,
+    applyWrittenMiB: mib(applyBytes),
+    reconcileMs: reconciled.cost.wallMs,
+    reconcileCpuMs: reconciled.cost.cpuMs,
+    reconcileWrites: writes - applyWrites,
+    reconcileWrittenMiB: mib(bytes - applyBytes),
+    stateFileMiB: mib(statSync(path).size),
+    peakRssMiB: peakRssMiB(),
   };
   rmSync(dir, { recursive: true, force: true });
   return row;
@@ -98,19 +137,33 @@ async function child(objects: number, groupCommitMs: number | undefined): Promis
   mkdirSync(folder);
   writeManifests(folder, objects);
   const statePath = join(dir, "state.json");
-  const store = await Store.open(statePath, { write: true, command: "bench", ...(groupCommitMs !== undefined ? { groupCommitMs } : {}) });
+  const store = await Store.open(statePath, {
+    write: true,
+    command: "bench",
+    ...(groupCommitMs !== undefined ? { groupCommitMs } : {}),
+  });
   const stats0 = store.stats;
   const applied = await cost(async () => store.apply(loadManifests([folder], { recursive: false })));
   const stats1 = store.stats;
   const manager = new Manager(
-    { store, providers: new ProviderRegistry({ instanceId: "bench", docker: Object.assign(new FakeProvider(), { latencyMs: PROVIDER_LATENCY_MS }) }), log: createLogger({ level: "error" }), progress: createProgress() },
+    {
+      store,
+      providers: new ProviderRegistry({
+        instanceId: "bench",
+        docker: Object.assign(new FakeProvider(), { latencyMs: PROVIDER_LATENCY_MS }),
+      }),
+      log: createLogger({ level: "error" }),
+      progress: createProgress(),
+    },
     { resyncMs: 3_600_000, workers: 4, queue: { qps: 100_000, burst: 100_000 } },
   );
   const reconciled = await cost(async () => {
     let done = 0;
-    const all = new Promise<void>((resolve) => manager.events.on("reconciled", () => {
-      if (++done >= objects) resolve();
-    }));
+    const all = new Promise<void>((resolve) =>
+      manager.events.on("reconciled", () => {
+        if (++done >= objects) resolve();
+      }),
+    );
     manager.start();
     await all;
     await manager.stop();
@@ -122,8 +175,14 @@ async function child(objects: number, groupCommitMs: number | undefined): Promis
   const row: Row = {
     store: "AirLoft",
     objects,
-    applyMs: applied.cost.wallMs, applyCpuMs: applied.cost.cpuMs, applyWrites: stats1.writes - stats0.writes, applyWrittenMiB: mib(stats1.bytesWritten - stats0.bytesWritten),
-    reconcileMs: reconciled.cost.wallMs, reconcileCpuMs: reconciled.cost.cpuMs, reconcileWrites: stats2.writes - stats1.writes, reconcileWrittenMiB: mib(stats2.bytesWritten - stats1.bytesWritten),
+    applyMs: applied.cost.wallMs,
+    applyCpuMs: applied.cost.cpuMs,
+    applyWrites: stats1.writes - stats0.writes,
+    applyWrittenMiB: mib(stats1.bytesWritten - stats0.bytesWritten),
+    reconcileMs: reconciled.cost.wallMs,
+    reconcileCpuMs: reconciled.cost.cpuMs,
+    reconcileWrites: stats2.writes - stats1.writes,
+    reconcileWrittenMiB: mib(stats2.bytesWritten - stats1.bytesWritten),
     stateFileMiB: round(statSync(statePath).size / 2 ** 20, 1),
     peakRssMiB: peakRssMiB(),
   };
@@ -132,7 +191,10 @@ async function child(objects: number, groupCommitMs: number | undefined): Promis
 }
 
 if (process.argv[2] === "--child") {
-  const row = process.argv[4] === "lowdb" ? await naiveChild(Number(process.argv[3])) : await child(Number(process.argv[3]), undefined);
+  const row =
+    process.argv[4] === "lowdb"
+      ? await naiveChild(Number(process.argv[3]))
+      : await child(Number(process.argv[3]), undefined);
   process.stdout.write(JSON.stringify(row));
 } else {
   const sizes = (process.argv[2] ?? "1000,2000,5000").split(",").map(Number);
@@ -141,7 +203,11 @@ if (process.argv[2] === "--child") {
     for (const mode of ["airloft", "lowdb"]) {
       // The peer rewrites the whole file per update: quadratic, so it runs at the smallest size only.
       if (mode === "lowdb" && n !== Math.min(...sizes)) continue;
-      const out = execFileSync(process.execPath, ["--import", "tsx", import.meta.filename, "--child", String(n), mode], { encoding: "utf8", maxBuffer: 1 << 20, timeout: 900_000 });
+      const out = execFileSync(
+        process.execPath,
+        ["--import", "tsx", import.meta.filename, "--child", String(n), mode],
+        { encoding: "utf8", maxBuffer: 1 << 20, timeout: 900_000 },
+      );
       rows.push(JSON.parse(out) as Row);
       process.stderr.write(`  ${n} objects, ${mode}: done\n`);
     }
@@ -153,13 +219,21 @@ if (process.argv[2] === "--child") {
   const small = at(Math.min(...sizes));
   if (big && small && big !== small) {
     const k = big.objects / small.objects;
-    console.log(`growth from ${small.objects} to ${big.objects} objects (x${k}): reconcile bytes written x${round(big.reconcileWrittenMiB / small.reconcileWrittenMiB, 1)}, reconcile time x${round(big.reconcileMs / small.reconcileMs, 1)} (linear would be x${k})`);
+    console.log(
+      `growth from ${small.objects} to ${big.objects} objects (x${k}): reconcile bytes written x${round(big.reconcileWrittenMiB / small.reconcileWrittenMiB, 1)}, reconcile time x${round(big.reconcileMs / small.reconcileMs, 1)} (linear would be x${k})`,
+    );
   }
   const naive = rows.filter((r) => r.store !== "AirLoft");
   for (const r of naive) {
     const ours = at(r.objects);
-    if (ours) console.log(`${r.objects} objects, reconcile pass: AirLoft ${ours.reconcileMs} ms, ${ours.reconcileWrites} writes, ${ours.reconcileWrittenMiB} MiB vs lowdb ${r.reconcileMs} ms, ${r.reconcileWrites} writes, ${r.reconcileWrittenMiB} MiB (${round(r.reconcileWrittenMiB / ours.reconcileWrittenMiB, 1)}x the bytes)`);
+    if (ours)
+      console.log(
+        `${r.objects} objects, reconcile pass: AirLoft ${ours.reconcileMs} ms, ${ours.reconcileWrites} writes, ${ours.reconcileWrittenMiB} MiB vs lowdb ${r.reconcileMs} ms, ${r.reconcileWrites} writes, ${r.reconcileWrittenMiB} MiB (${round(r.reconcileWrittenMiB / ours.reconcileWrittenMiB, 1)}x the bytes)`,
+      );
   }
-  if (at(5000)) console.log(`targets: apply of 5,000 objects under 3 s: ${at(5000)!.applyMs < 3000 ? "met" : "NOT met"} (${at(5000)!.applyMs} ms); peak memory under 250 MB: ${at(5000)!.peakRssMiB < 250 ? "met" : "NOT met"} (${at(5000)!.peakRssMiB} MiB)`);
+  if (at(5000))
+    console.log(
+      `targets: apply of 5,000 objects under 3 s: ${at(5000)!.applyMs < 3000 ? "met" : "NOT met"} (${at(5000)!.applyMs} ms); peak memory under 250 MB: ${at(5000)!.peakRssMiB < 250 ? "met" : "NOT met"} (${at(5000)!.peakRssMiB} MiB)`,
+    );
   writeResults("store", { rows });
 }

@@ -7,8 +7,8 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { build, type Metafile, type Plugin } from "esbuild";
 import standalone from "ajv/dist/standalone/index.js";
+import { build, type Metafile, type Plugin } from "esbuild";
 import { readSchema, SCHEMA_FILES } from "../src/resources/schema-files.js";
 import { schemaCompiler } from "../src/resources/validators.js";
 
@@ -34,7 +34,11 @@ export function validatorsModule(): string {
 const precompiledSchemas: Plugin = {
   name: "precompiled-schemas",
   setup(b) {
-    b.onLoad({ filter: /[\\/]src[\\/]resources[\\/]validators\.ts$/ }, () => ({ contents: validatorsModule(), loader: "js", resolveDir: join(ROOT, "src/resources") }));
+    b.onLoad({ filter: /[\\/]src[\\/]resources[\\/]validators\.ts$/ }, () => ({
+      contents: validatorsModule(),
+      loader: "js",
+      resolveDir: join(ROOT, "src/resources"),
+    }));
   },
 };
 
@@ -67,7 +71,8 @@ const deferredRequires: Plugin = {
         const call = new RegExp(`require\\((['"])${module.replace(".", "\\.")}\\1\\)`);
         // Fails the build when a new version changes the line, instead of quietly loading it eagerly.
         if (!call.test(source)) throw new Error(`${args.path}: no require of ${module} to defer`);
-        const load = `(function () { var createRequire = require("node:module").createRequire; ` +
+        const load =
+          `(function () { var createRequire = require("node:module").createRequire; ` +
           `return createRequire(${anchor})(${JSON.stringify(module)}).apply(this, arguments); })`;
         return { contents: source.replace(call, load), loader: "js" };
       });

@@ -7,7 +7,9 @@ const redact = winston.format((info) => {
   const scrub = (value: unknown, depth: number): unknown => {
     if (depth > 6 || !value || typeof value !== "object") return value;
     if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) ? "[redacted]" : scrub(v, depth + 1)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) ? "[redacted]" : scrub(v, depth + 1)]),
+    );
   };
   for (const key of Object.keys(info)) {
     if (key === "message" || key === "level") continue;
@@ -27,11 +29,15 @@ export function createLogger(options: { level?: string; json?: boolean } = {}): 
       winston.format.errors({ stack: false }),
       redact(),
       winston.format.timestamp(),
-      options.json ? winston.format.json() : winston.format.printf(({ level, message, timestamp, ...meta }) => {
-        const rest = Object.keys(meta).length ? ` ${JSON.stringify(meta)}` : "";
-        return `${String(timestamp)} ${level} ${String(message)}${rest}`;
-      }),
+      options.json
+        ? winston.format.json()
+        : winston.format.printf(({ level, message, timestamp, ...meta }) => {
+            const rest = Object.keys(meta).length ? ` ${JSON.stringify(meta)}` : "";
+            return `${String(timestamp)} ${level} ${String(message)}${rest}`;
+          }),
     ),
-    transports: [new winston.transports.Console({ stderrLevels: ["error", "warn", "info", "http", "verbose", "debug", "silly"] })],
+    transports: [
+      new winston.transports.Console({ stderrLevels: ["error", "warn", "info", "http", "verbose", "debug", "silly"] }),
+    ],
   });
 }

@@ -25,12 +25,18 @@ function condition(o, type) {
 }
 
 function readiness(o) {
-  if (o.metadata.deletionTimestamp) return { text: "Deleting", cls: "ready-unknown", reason: "Deleting", message: "deletion in progress" };
+  if (o.metadata.deletionTimestamp)
+    return { text: "Deleting", cls: "ready-unknown", reason: "Deleting", message: "deletion in progress" };
   const stalled = condition(o, "Stalled");
   const ready = condition(o, "Ready");
   const shown = stalled?.status === "True" ? stalled : ready;
   const status = ready?.status ?? "Unknown";
-  return { text: status === "True" ? "Ready" : status === "False" ? "Not ready" : "Unknown", cls: `ready-${status.toLowerCase()}`, reason: shown?.reason ?? "", message: shown?.message ?? "" };
+  return {
+    text: status === "True" ? "Ready" : status === "False" ? "Not ready" : "Unknown",
+    cls: `ready-${status.toLowerCase()}`,
+    reason: shown?.reason ?? "",
+    message: shown?.message ?? "",
+  };
 }
 
 function replicas(o) {
@@ -59,23 +65,40 @@ function render() {
   requestAnimationFrame(() => {
     renderQueued = false;
     const body = $("objects").tBodies[0];
-    const rows = [...objects.values()].sort((a, b) => (a.metadata.group ?? a.metadata.name).localeCompare(b.metadata.group ?? b.metadata.name) || ORDER[a.kind] - ORDER[b.kind] || a.metadata.name.localeCompare(b.metadata.name));
-    body.replaceChildren(...rows.map((o) => {
-      const r = readiness(o);
-      const tr = document.createElement("tr");
-      tr.dataset.key = keyOf(o);
-      tr.title = r.message;
-      if (selected === keyOf(o)) tr.className = "selected";
-      tr.append(cell(o.kind), cell(o.metadata.group ?? "-"), cell(o.metadata.name), cell(r.text, r.cls), cell(r.reason), cell(replicas(o)), cell(endpoints(o)));
-      tr.addEventListener("click", () => select(keyOf(o)));
-      return tr;
-    }));
+    const rows = [...objects.values()].sort(
+      (a, b) =>
+        (a.metadata.group ?? a.metadata.name).localeCompare(b.metadata.group ?? b.metadata.name) ||
+        ORDER[a.kind] - ORDER[b.kind] ||
+        a.metadata.name.localeCompare(b.metadata.name),
+    );
+    body.replaceChildren(
+      ...rows.map((o) => {
+        const r = readiness(o);
+        const tr = document.createElement("tr");
+        tr.dataset.key = keyOf(o);
+        tr.title = r.message;
+        if (selected === keyOf(o)) tr.className = "selected";
+        tr.append(
+          cell(o.kind),
+          cell(o.metadata.group ?? "-"),
+          cell(o.metadata.name),
+          cell(r.text, r.cls),
+          cell(r.reason),
+          cell(replicas(o)),
+          cell(endpoints(o)),
+        );
+        tr.addEventListener("click", () => select(keyOf(o)));
+        return tr;
+      }),
+    );
     $("empty").hidden = rows.length > 0;
   });
 }
 
 function pathOf(o) {
-  return o.kind === "Group" ? `${API}/groups/${o.metadata.name}` : `${API}/groups/${o.metadata.group}/${o.kind.toLowerCase()}s/${o.metadata.name}`;
+  return o.kind === "Group"
+    ? `${API}/groups/${o.metadata.name}`
+    : `${API}/groups/${o.metadata.group}/${o.kind.toLowerCase()}s/${o.metadata.name}`;
 }
 
 async function select(key) {
@@ -84,16 +107,22 @@ async function select(key) {
   const o = objects.get(key);
   if (!o) return;
   $("details").hidden = false;
-  $("details-title").textContent = `${o.kind.toLowerCase()}/${o.metadata.group ? `${o.metadata.group}/` : ""}${o.metadata.name}`;
+  $("details-title").textContent =
+    `${o.kind.toLowerCase()}/${o.metadata.group ? `${o.metadata.group}/` : ""}${o.metadata.name}`;
   $("details-message").textContent = readiness(o).message;
   const res = await api(`${pathOf(o)}/events`);
   if (!res.ok || selected !== key) return;
   const { items } = await res.json();
-  $("events").tBodies[0].replaceChildren(...items.slice().reverse().map((e) => {
-    const tr = document.createElement("tr");
-    tr.append(cell(new Date(e.time).toLocaleTimeString()), cell(e.type), cell(e.reason), cell(e.message));
-    return tr;
-  }));
+  $("events").tBodies[0].replaceChildren(
+    ...items
+      .slice()
+      .reverse()
+      .map((e) => {
+        const tr = document.createElement("tr");
+        tr.append(cell(new Date(e.time).toLocaleTimeString()), cell(e.type), cell(e.reason), cell(e.message));
+        return tr;
+      }),
+  );
 }
 
 function applyEvent(event) {

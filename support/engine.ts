@@ -1,5 +1,5 @@
-import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, openSync } from "node:fs";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -28,7 +28,11 @@ interface EngineState {
  * Kept on globalThis: mocha loads the root hooks through require() and the test files through
  * import, which can make two instances of this module; there must be one engine all the same.
  */
-const state: EngineState = ((globalThis as { __airloftTestEngine?: EngineState }).__airloftTestEngine ??= { started: undefined, daemon: undefined, dir: undefined });
+const state: EngineState = ((globalThis as { __airloftTestEngine?: EngineState }).__airloftTestEngine ??= {
+  started: undefined,
+  daemon: undefined,
+  dir: undefined,
+});
 
 const BUSYBOX_IMAGE = "airloft-examples/busybox:1";
 export const TEST_IMAGE = BUSYBOX_IMAGE;
@@ -66,10 +70,25 @@ async function startEngine(): Promise<TestEngine> {
 /** Starts dockerd on the engine's folder (its data survives a restart) and waits until it answers. */
 async function runDaemon(dir: string, docker: Docker): Promise<void> {
   const log = openSync(join(dir, "dockerd.log"), "a");
-  const daemon = spawn("/usr/sbin/dockerd", [
-    "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "dockerd.pid"),
-    "--host", `unix://${join(dir, "docker.sock")}`, "--storage-driver", "vfs", "--bridge", "none", "--iptables=true",
-  ], { stdio: ["ignore", log, log], detached: false });
+  const daemon = spawn(
+    "/usr/sbin/dockerd",
+    [
+      "--data-root",
+      join(dir, "data"),
+      "--exec-root",
+      join(dir, "exec"),
+      "--pidfile",
+      join(dir, "dockerd.pid"),
+      "--host",
+      `unix://${join(dir, "docker.sock")}`,
+      "--storage-driver",
+      "vfs",
+      "--bridge",
+      "none",
+      "--iptables=true",
+    ],
+    { stdio: ["ignore", log, log], detached: false },
+  );
   state.daemon = daemon;
   // A safety net for runs that end without the root afterAll hook (a crash, a timeout kill).
   process.once("exit", () => {
@@ -102,7 +121,10 @@ async function haltDaemon(): Promise<void> {
   state.daemon = undefined;
   // dockerd's containerd may outlive it by a moment and keep writing under exec/.
   for (let i = 0; dir && i < 40; i++) {
-    const left = await run("pgrep", ["-f", dir]).then(() => true, () => false);
+    const left = await run("pgrep", ["-f", dir]).then(
+      () => true,
+      () => false,
+    );
     if (!left) break;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -126,7 +148,14 @@ export async function stopEngine(): Promise<void> {
   state.started = undefined;
   if (engine) {
     const containers = await engine.docker.listContainers({ all: true }).catch(() => []);
-    await Promise.all(containers.map((c) => engine.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      containers.map((c) =>
+        engine.docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
   }
   const engineDir = state.dir;
   await haltDaemon();

@@ -1,5 +1,11 @@
+import type {
+  AppOutcome,
+  AppReconcileOptions,
+  InfraProvider,
+  LiveReplicas,
+  ServiceOutcome,
+} from "../src/providers/types.js";
 import type { App, Group, GroupStatus, Service } from "../src/resources/types.js";
-import type { AppOutcome, AppReconcileOptions, InfraProvider, LiveReplicas, ServiceOutcome } from "../src/providers/types.js";
 
 /**
  * A fake of the project's own InfraProvider interface: apps "run" in a map, and a test can make
@@ -42,12 +48,26 @@ export class FakeProvider implements InfraProvider {
     this.bindings.set(app.metadata.name, { ...(options.bindings ?? {}) });
     const want = Math.min(app.spec.replicas ?? 1, options.scaleUpLimit ?? Infinity);
     const have = this.running.get(app.metadata.name) ?? 0;
-    const operations = Array.from({ length: Math.max(0, want - have) }, (_, i) => `app:${app.metadata.group}/${app.metadata.name}:${have + i} create (missing)`);
+    const operations = Array.from(
+      { length: Math.max(0, want - have) },
+      (_, i) => `app:${app.metadata.group}/${app.metadata.name}:${have + i} create (missing)`,
+    );
     for (const op of operations) options.onOperation?.(op);
     this.running.set(app.metadata.name, want);
     return {
-      replicas: Array.from({ length: want }, (_, i) => ({ replica: i, containerId: `c${i}`, name: `c${i}`, state: "running", ready: true, configHash: "h" })),
-      readyReplicas: want, updatedReplicas: want, converged: true, operations, image: app.spec.image ?? "",
+      replicas: Array.from({ length: want }, (_, i) => ({
+        replica: i,
+        containerId: `c${i}`,
+        name: `c${i}`,
+        state: "running",
+        ready: true,
+        configHash: "h",
+      })),
+      readyReplicas: want,
+      updatedReplicas: want,
+      converged: true,
+      operations,
+      image: app.spec.image ?? "",
     };
   }
 
@@ -56,7 +76,12 @@ export class FakeProvider implements InfraProvider {
     const ready = !this.unreadyServices.has(service.metadata.name);
     return {
       replicas: [{ replica: 0, containerId: "s0", name: "s0", state: "running", ready, configHash: "h" }],
-      readyReplicas: ready ? 1 : 0, updatedReplicas: 1, converged: ready, operations: [], image: "redis:7", volume: `vol-${service.metadata.name}`,
+      readyReplicas: ready ? 1 : 0,
+      updatedReplicas: 1,
+      converged: ready,
+      operations: [],
+      image: "redis:7",
+      volume: `vol-${service.metadata.name}`,
     };
   }
 
@@ -78,7 +103,11 @@ export class FakeProvider implements InfraProvider {
   }
 
   async liveReplicas(obj: App | Service): Promise<LiveReplicas> {
-    return { title: "Replicas (fake)", columns: ["REPLICA"], rows: Array.from({ length: this.running.get(obj.metadata.name) ?? 0 }, (_, i) => [String(i)]) };
+    return {
+      title: "Replicas (fake)",
+      columns: ["REPLICA"],
+      rows: Array.from({ length: this.running.get(obj.metadata.name) ?? 0 }, (_, i) => [String(i)]),
+    };
   }
 
   async logs(): Promise<void> {}

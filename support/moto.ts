@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { freePort } from "./ports.js";
 
 /**
@@ -20,7 +20,10 @@ interface MotoState {
 }
 
 // On globalThis for the same reason as the engine: the root hooks and the tests may load two copies.
-const state: MotoState = ((globalThis as { __airloftTestMoto?: MotoState }).__airloftTestMoto ??= { started: undefined, server: undefined });
+const state: MotoState = ((globalThis as { __airloftTestMoto?: MotoState }).__airloftTestMoto ??= {
+  started: undefined,
+  server: undefined,
+});
 
 /** The shared moto_server, started on first use (tests and benchmarks). */
 export function useAws(): Promise<TestAws> {

@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo } from "node:net";
+import { type AddressInfo, createServer } from "node:net";
 
 /** A port on 127.0.0.1 that nothing listens on now, for a server started next. */
 export function freePort(): Promise<number> {

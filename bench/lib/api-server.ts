@@ -12,7 +12,21 @@ import { Store } from "../../src/store/store.js";
 const [statePath] = process.argv.slice(2);
 if (!statePath) throw new Error("usage: api-server.ts STATE_FILE");
 const store = await Store.open(statePath, { write: true, command: "bench api server" });
-const server = new ApiServer({ store, tokens: new TokenService(randomBytes(32), audienceOf(store.instanceId), 3600), log: createLogger({ level: "error" }), maxBodyBytes: 8 << 20 });
-await server.accounts.bootstrap({ AIRLOFT_ADMIN_PASSWORD: process.env.AIRLOFT_ADMIN_PASSWORD ?? "bench-admin-password" });
+const server = new ApiServer({
+  store,
+  tokens: new TokenService(randomBytes(32), audienceOf(store.instanceId), 3600),
+  log: createLogger({ level: "error" }),
+  maxBodyBytes: 8 << 20,
+});
+await server.accounts.bootstrap({
+  AIRLOFT_ADMIN_PASSWORD: process.env.AIRLOFT_ADMIN_PASSWORD ?? "bench-admin-password",
+});
 process.stdout.write(`${await server.listen(0, "127.0.0.1")}\n`);
-process.on("SIGTERM", () => void server.close().then(() => store.close()).then(() => process.exit(0)));
+process.on(
+  "SIGTERM",
+  () =>
+    void server
+      .close()
+      .then(() => store.close())
+      .then(() => process.exit(0)),
+);

@@ -2,11 +2,12 @@
  * The hostile tenant of bench/abuse.ts: waves of requests, each a loop that runs until stopped,
  * and stalled readers that ask for a stream or a large answer and never read it.
  */
+
+import { randomBytes } from "node:crypto";
 import type { ClientRequest } from "node:http";
 import { Agent } from "node:http";
 import { connect, type Socket } from "node:net";
-import { randomBytes } from "node:crypto";
-import { send, type SendOptions } from "./send.js";
+import { type SendOptions, send } from "./send.js";
 
 const API = "/apis/airloft.dev/v1alpha1";
 
@@ -56,27 +57,40 @@ export interface AttackReport {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the waves and the stalled readers until stop(). */
-export function startAttack(url: string, waves: readonly Wave[], stalledSpec: StalledSpec): { stop(): Promise<AttackReport> } {
+export function startAttack(
+  url: string,
+  waves: readonly Wave[],
+  stalledSpec: StalledSpec,
+): { stop(): Promise<AttackReport> } {
   let running = true;
   const inFlight = new Set<ClientRequest>();
   const stalled = new StalledReaders(url, stalledSpec);
   stalled.start();
-  const reports = waves.map((wave) => ({ name: wave.name, requests: 0, statuses: {} as Record<string, number>, maxMs: 0, samples: {} as Record<string, string> }));
-  const loops = waves.flatMap((wave, w) => Array.from({ length: wave.concurrency }, async (_, lane) => {
-    const report = reports[w];
-    if (!report) return;
-    for (let i = lane; running; i += wave.concurrency) {
-      const answers = await Promise.all(wave.next(i).map((options) => send(url, options, true, inFlight)));
-      for (const a of answers) {
-        if (!running && a.status === 0) continue; // cut by stop()
-        report.requests += 1;
-        report.statuses[a.status] = (report.statuses[a.status] ?? 0) + 1;
-        report.maxMs = Math.max(report.maxMs, Math.round(a.ms));
-        if ((a.status < 200 || a.status >= 300) && report.samples[a.status] === undefined) report.samples[a.status] = (a.error ?? a.body).slice(0, 300);
-      }
-      if (wave.pauseMs > 0 && running) await sleep(wave.pauseMs);
-    }
+  const reports = waves.map((wave) => ({
+    name: wave.name,
+    requests: 0,
+    statuses: {} as Record<string, number>,
+    maxMs: 0,
+    samples: {} as Record<string, string>,
   }));
+  const loops = waves.flatMap((wave, w) =>
+    Array.from({ length: wave.concurrency }, async (_, lane) => {
+      const report = reports[w];
+      if (!report) return;
+      for (let i = lane; running; i += wave.concurrency) {
+        const answers = await Promise.all(wave.next(i).map((options) => send(url, options, true, inFlight)));
+        for (const a of answers) {
+          if (!running && a.status === 0) continue; // cut by stop()
+          report.requests += 1;
+          report.statuses[a.status] = (report.statuses[a.status] ?? 0) + 1;
+          report.maxMs = Math.max(report.maxMs, Math.round(a.ms));
+          if ((a.status < 200 || a.status >= 300) && report.samples[a.status] === undefined)
+            report.samples[a.status] = (a.error ?? a.body).slice(0, 300);
+        }
+        if (wave.pauseMs > 0 && running) await sleep(wave.pauseMs);
+      }
+    }),
+  );
   return {
     async stop() {
       running = false;
@@ -95,7 +109,10 @@ class StalledReaders {
   private running = true;
   private readonly target: URL;
 
-  constructor(url: string, private readonly spec: StalledSpec) {
+  constructor(
+    url: string,
+    private readonly spec: StalledSpec,
+  ) {
     this.target = new URL(url);
   }
 
@@ -114,7 +131,13 @@ class StalledReaders {
     const { path, headers } = this.spec.request(i);
     const socket = connect({ host: this.target.hostname, port: Number(this.target.port) });
     this.sockets.add(socket);
-    const lines = [`GET ${path} HTTP/1.1`, `Host: ${this.target.host}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "", ""];
+    const lines = [
+      `GET ${path} HTTP/1.1`,
+      `Host: ${this.target.host}`,
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      "",
+      "",
+    ];
     socket.write(lines.join("\r\n"));
     // Read the status line only, then stop reading: the kernel's buffers fill, then the server's.
     socket.once("data", (chunk: Buffer) => {
@@ -140,7 +163,12 @@ class StalledReaders {
 
 /** A small app of a hostile group: what the preload stores and the bulk applies update. */
 export function hostileApp(group: string, i: number, wave: number): object {
-  return { apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: `app-${i}`, group }, spec: { image: "example/app:1", env: { WAVE: String(wave) } } };
+  return {
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "App",
+    metadata: { name: `app-${i}`, group },
+    spec: { image: "example/app:1", env: { WAVE: String(wave) } },
+  };
 }
 
 /**
@@ -150,7 +178,9 @@ export function hostileApp(group: string, i: number, wave: number): object {
 export function bulkBody(group: string, from: number, count: number, wave: number): string {
   const files: Array<{ name: string; content: string }> = [];
   for (let start = 0; start < count; start += 1000) {
-    const docs = Array.from({ length: Math.min(1000, count - start) }, (_, j) => JSON.stringify(hostileApp(group, from + start + j, wave)));
+    const docs = Array.from({ length: Math.min(1000, count - start) }, (_, j) =>
+      JSON.stringify(hostileApp(group, from + start + j, wave)),
+    );
     files.push({ name: `${group}-${from + start}.yaml`, content: docs.join("\n---\n") });
   }
   return JSON.stringify({ files });
@@ -158,7 +188,9 @@ export function bulkBody(group: string, from: number, count: number, wave: numbe
 
 /** Text that fills `bytes` (hex, so that nothing compresses it or escapes it). */
 function filler(bytes: number): string {
-  return randomBytes(Math.ceil(bytes / 2)).toString("hex").slice(0, bytes);
+  return randomBytes(Math.ceil(bytes / 2))
+    .toString("hex")
+    .slice(0, bytes);
 }
 
 /**
@@ -170,10 +202,16 @@ export function largeApp(group: string, name: string, bytes: number, tag: number
   const annotations: Record<string, string> = {};
   const inAnnotations = Math.floor(bytes / 5);
   let used = 0;
-  for (let i = 0; used < inAnnotations; i++, used += 4000) annotations[`example.com/note-${i}`] = blob.slice(i * 4000, (i + 1) * 4000);
+  for (let i = 0; used < inAnnotations; i++, used += 4000)
+    annotations[`example.com/note-${i}`] = blob.slice(i * 4000, (i + 1) * 4000);
   for (let i = 0; used < bytes; i++, used += 30_000) env[`BLOB_${i}`] = blob.slice(i * 30_000, (i + 1) * 30_000);
   env.TAG = String(tag);
-  return { apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name, group, annotations }, spec: { image: "example/app:1", env } };
+  return {
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "App",
+    metadata: { name, group, annotations },
+    spec: { image: "example/app:1", env },
+  };
 }
 
 /** The sizes large objects cycle through: one under the per-object limit this server may have, two over. */
@@ -183,7 +221,10 @@ export const LARGE_SIZES = [200_000, 450_000, 900_000] as const;
  * The large-objects wave for either server: `put(group, name, app)` says how that server takes
  * the i-th app (cycling through LARGE_SIZES, updated on each round).
  */
-function largeObjectsWave(group: (i: number) => string, put: (group: string, name: string, app: object) => SendOptions): Wave {
+function largeObjectsWave(
+  group: (i: number) => string,
+  put: (group: string, name: string, app: object) => SendOptions,
+): Wave {
   const blob = filler(Math.max(...LARGE_SIZES));
   return {
     key: "large",
@@ -223,7 +264,10 @@ export function airloftAttack(options: AirloftAttackOptions): { waves: Wave[]; s
     if (!h) throw new Error("no hostile groups");
     return h;
   };
-  const json = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}`, "content-type": "application/json" });
+  const json = (token: string): Record<string, string> => ({
+    authorization: `Bearer ${token}`,
+    "content-type": "application/json",
+  });
   const agent = new Agent({ keepAlive: true });
   const deep = JSON.stringify({
     files: [
@@ -233,7 +277,13 @@ export function airloftAttack(options: AirloftAttackOptions): { waves: Wave[]; s
   });
   return {
     waves: [
-      { key: "nesting", name: "deep nesting (2 files of 1,000 brackets per apply)", concurrency: 2, pauseMs: 0, next: (i) => [{ method: "POST", path: `${API}/apply`, headers: json(pick(i).token), body: deep, agent }] },
+      {
+        key: "nesting",
+        name: "deep nesting (2 files of 1,000 brackets per apply)",
+        concurrency: 2,
+        pauseMs: 0,
+        next: (i) => [{ method: "POST", path: `${API}/apply`, headers: json(pick(i).token), body: deep, agent }],
+      },
       {
         key: "bulk",
         name: `${options.bulkSize.toLocaleString("en")} objects per apply (updates)`,
@@ -241,28 +291,45 @@ export function airloftAttack(options: AirloftAttackOptions): { waves: Wave[]; s
         pauseMs: 0,
         next: (i) => {
           const h = pick(i);
-          return [{ method: "POST", path: `${API}/apply`, headers: json(h.token), body: bulkBody(h.group, 0, Math.min(options.bulkSize, h.apps), i + 1), agent, timeoutMs: 60_000 }];
+          return [
+            {
+              method: "POST",
+              path: `${API}/apply`,
+              headers: json(h.token),
+              body: bulkBody(h.group, 0, Math.min(options.bulkSize, h.apps), i + 1),
+              agent,
+              timeoutMs: 60_000,
+            },
+          ];
         },
       },
-      largeObjectsWave((i) => pick(i).group, (group, name, app) => ({
-        method: "PUT",
-        path: `${API}/groups/${group}/apps/${name}`,
-        headers: json(hostile.find((h) => h.group === group)?.token ?? ""),
-        body: JSON.stringify(app),
-        agent,
-      })),
+      largeObjectsWave(
+        (i) => pick(i).group,
+        (group, name, app) => ({
+          method: "PUT",
+          path: `${API}/groups/${group}/apps/${name}`,
+          headers: json(hostile.find((h) => h.group === group)?.token ?? ""),
+          body: JSON.stringify(app),
+          agent,
+        }),
+      ),
       {
         key: "logins",
         name: `wrong logins (${options.loginBurst} at once every 2 s, half on ${options.victim}, half random names)`,
         concurrency: 1,
         pauseMs: 2000,
-        next: () => Array.from({ length: options.loginBurst }, (_, j) => ({
-          method: "POST",
-          path: "/api/tokens",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(j % 2 === 0 ? { group: options.victim, password: `guess-${randomBytes(6).toString("hex")}` } : { group: `ghost-${randomBytes(4).toString("hex")}`, password: "guess-password" }),
-          localAddress: `127.0.0.${2 + (j % 6)}`,
-        })),
+        next: () =>
+          Array.from({ length: options.loginBurst }, (_, j) => ({
+            method: "POST",
+            path: "/api/tokens",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(
+              j % 2 === 0
+                ? { group: options.victim, password: `guess-${randomBytes(6).toString("hex")}` }
+                : { group: `ghost-${randomBytes(4).toString("hex")}`, password: "guess-password" },
+            ),
+            localAddress: `127.0.0.${2 + (j % 6)}`,
+          })),
       },
     ],
     stalled: {
@@ -278,17 +345,26 @@ export function airloftAttack(options: AirloftAttackOptions): { waves: Wave[]; s
 
 // ---- the parts of it that apply to json-server (no auth, no batches, no watches) ----
 
-export function jsonServerAttack(options: { hostileGroups: readonly string[]; stalledReaders: number }): { waves: Wave[]; stalled: StalledSpec } {
+export function jsonServerAttack(options: { hostileGroups: readonly string[]; stalledReaders: number }): {
+  waves: Wave[];
+  stalled: StalledSpec;
+} {
   const agent = new Agent({ keepAlive: true });
   const group = (i: number): string => options.hostileGroups[i % options.hostileGroups.length] ?? "evil-0";
   return {
-    waves: [largeObjectsWave(group, (g, name, app) => ({
-      method: "PUT",
-      path: `/apps/${g}.${name}`,
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ id: `${g}.${name}`, group: g, ...app }),
-      agent,
-    }))],
-    stalled: { count: options.stalledReaders, reconnectMs: 1000, request: (i) => ({ path: `/apps?group=${group(i)}`, headers: {} }) },
+    waves: [
+      largeObjectsWave(group, (g, name, app) => ({
+        method: "PUT",
+        path: `/apps/${g}.${name}`,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: `${g}.${name}`, group: g, ...app }),
+        agent,
+      })),
+    ],
+    stalled: {
+      count: options.stalledReaders,
+      reconnectMs: 1000,
+      request: (i) => ({ path: `/apps?group=${group(i)}`, headers: {} }),
+    },
   };
 }

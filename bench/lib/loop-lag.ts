@@ -14,7 +14,10 @@ if (file && isMainThread) {
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   histogram.enable();
   setInterval(() => {
-    appendFileSync(file, `${JSON.stringify({ pid: process.pid, at: Date.now(), maxMs: Math.round(histogram.max / 1e6), p99Ms: Math.round(histogram.percentile(99) / 1e6) })}\n`);
+    appendFileSync(
+      file,
+      `${JSON.stringify({ pid: process.pid, at: Date.now(), maxMs: Math.round(histogram.max / 1e6), p99Ms: Math.round(histogram.percentile(99) / 1e6) })}\n`,
+    );
     histogram.reset();
   }, 1000).unref();
 }

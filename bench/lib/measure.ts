@@ -38,6 +38,9 @@ export function writeResults(name: string, data: object): string {
   const dir = process.env.AIRLOFT_BENCH_RESULTS ?? join(import.meta.dirname, "..", "results");
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify({ cores: cpus().length, node: process.version, at: new Date().toISOString(), ...data }, null, 2));
+  writeFileSync(
+    path,
+    JSON.stringify({ cores: cpus().length, node: process.version, at: new Date().toISOString(), ...data }, null, 2),
+  );
   return path;
 }

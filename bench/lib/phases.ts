@@ -9,17 +9,30 @@ export interface LagLine {
 
 export function readLag(file: string): LagLine[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as LagLine);
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as LagLine);
 }
 
 /** The largest event-loop delay reported in [from, to] (wall-clock ms), and the longest run of seconds with a delay over `overMs`. */
-export function lagIn(lines: readonly LagLine[], from: number, to: number, overMs = 100): { maxMs: number; secondsOver: number } {
+export function lagIn(
+  lines: readonly LagLine[],
+  from: number,
+  to: number,
+  overMs = 100,
+): { maxMs: number; secondsOver: number } {
   const mine = lines.filter((l) => l.at >= from && l.at <= to + 1000);
-  return { maxMs: mine.reduce((m, l) => Math.max(m, l.maxMs), 0), secondsOver: mine.filter((l) => l.maxMs > overMs).length };
+  return {
+    maxMs: mine.reduce((m, l) => Math.max(m, l.maxMs), 0),
+    secondsOver: mine.filter((l) => l.maxMs > overMs).length,
+  };
 }
 
 /** Per-second figures of a phase's samples: requests sent in that second, their worst latency, and how many failed. */
-export function timeline(samples: ReadonlyArray<{ at: number; ms: number; status: number }>): Array<{ second: number; requests: number; maxMs: number; failed: number }> {
+export function timeline(
+  samples: ReadonlyArray<{ at: number; ms: number; status: number }>,
+): Array<{ second: number; requests: number; maxMs: number; failed: number }> {
   const out: Array<{ second: number; requests: number; maxMs: number; failed: number }> = [];
   for (const s of samples) {
     const second = Math.floor(s.at / 1000);

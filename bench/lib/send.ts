@@ -1,4 +1,4 @@
-import { Agent, request, type ClientRequest } from "node:http";
+import { type Agent, type ClientRequest, request } from "node:http";
 import { performance } from "node:perf_hooks";
 
 export interface SendOptions {
@@ -27,7 +27,12 @@ export interface Sent {
  * the time limit when it took longer. The answer
  * is kept only when `keepBody`; `inFlight` lets a caller cut what is still open.
  */
-export function send(base: string, options: SendOptions, keepBody = false, inFlight?: Set<ClientRequest>): Promise<Sent> {
+export function send(
+  base: string,
+  options: SendOptions,
+  keepBody = false,
+  inFlight?: Set<ClientRequest>,
+): Promise<Sent> {
   const url = new URL(options.path, base);
   const t0 = performance.now();
   return new Promise((resolve) => {
@@ -37,25 +42,34 @@ export function send(base: string, options: SendOptions, keepBody = false, inFli
       if (settled) return;
       settled = true;
       inFlight?.delete(req);
-      resolve({ status, ms: performance.now() - t0, body: Buffer.concat(chunks).toString("utf8"), ...(error ? { error } : {}) });
-    };
-    const body = options.body === undefined ? undefined : Buffer.isBuffer(options.body) ? options.body : Buffer.from(options.body);
-    const req = request({
-      host: url.hostname,
-      port: url.port,
-      path: url.pathname + url.search,
-      method: options.method ?? "GET",
-      headers: { ...options.headers, ...(body ? { "content-length": String(body.length) } : {}) },
-      agent: options.agent ?? false,
-      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
-    }, (res) => {
-      res.on("data", (chunk: Buffer) => {
-        if (keepBody) chunks.push(chunk);
+      resolve({
+        status,
+        ms: performance.now() - t0,
+        body: Buffer.concat(chunks).toString("utf8"),
+        ...(error ? { error } : {}),
       });
-      res.on("end", () => done(res.statusCode ?? 0));
-      res.on("error", (err) => done(0, err.message));
-      res.on("aborted", () => done(0, "aborted"));
-    });
+    };
+    const body =
+      options.body === undefined ? undefined : Buffer.isBuffer(options.body) ? options.body : Buffer.from(options.body);
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method: options.method ?? "GET",
+        headers: { ...options.headers, ...(body ? { "content-length": String(body.length) } : {}) },
+        agent: options.agent ?? false,
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      },
+      (res) => {
+        res.on("data", (chunk: Buffer) => {
+          if (keepBody) chunks.push(chunk);
+        });
+        res.on("end", () => done(res.statusCode ?? 0));
+        res.on("error", (err) => done(0, err.message));
+        res.on("aborted", () => done(0, "aborted"));
+      },
+    );
     inFlight?.add(req);
     // A deadline from the call, not an idle timeout: a connection the server never accepts (its
     // accept queue full) would otherwise wait for TCP to give up, minutes later.

@@ -27,12 +27,31 @@ import { FakeProvider } from "../../support/fake-provider.js";
 const GROUP = "big";
 const at = { file: "bench.yaml", line: 1, column: 1 };
 const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
-const groupManifest = manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: GROUP }, spec: { provider: "docker" } });
-const appManifest = (name: string): LoadedManifest => manifest({
-  apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name, group: GROUP, labels: { tier: "web" } },
-  spec: { image: "example/app:1", replicas: 2, port: 8080, env: { GREETING: "hello", LOG_LEVEL: "info" }, resources: { cpu: "250m", memory: "128Mi" } },
+const groupManifest = manifest({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "Group",
+  metadata: { name: GROUP },
+  spec: { provider: "docker" },
 });
-const quotaManifest = manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Quota", metadata: { name: "default", group: GROUP }, spec: { hard: { apps: 1_000_000 } } });
+const appManifest = (name: string): LoadedManifest =>
+  manifest({
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "App",
+    metadata: { name, group: GROUP, labels: { tier: "web" } },
+    spec: {
+      image: "example/app:1",
+      replicas: 2,
+      port: 8080,
+      env: { GREETING: "hello", LOG_LEVEL: "info" },
+      resources: { cpu: "250m", memory: "128Mi" },
+    },
+  });
+const quotaManifest = manifest({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "Quota",
+  metadata: { name: "default", group: GROUP },
+  spec: { hard: { apps: 1_000_000 } },
+});
 
 /** The largest delay of a 10 ms interval since start(). */
 function lagMeter(): { start(): void; stop(): number } {
@@ -66,12 +85,19 @@ async function until(done: () => boolean, capMs: number): Promise<boolean> {
   return true;
 }
 
-async function setup(objects: readonly LoadedManifest[]): Promise<{ dir: string; store: Store; manager: Manager; converged: number }> {
+async function setup(
+  objects: readonly LoadedManifest[],
+): Promise<{ dir: string; store: Store; manager: Manager; converged: number }> {
   const dir = mkdtempSync(join(tmpdir(), "airloft-stall-"));
   const store = await Store.open(join(dir, "state.json"), { write: true, command: "bench" });
   await store.apply(objects);
   const provider = new FakeProvider();
-  const ctx = { store, providers: new ProviderRegistry({ instanceId: "bench", docker: provider }), log: createLogger({ level: "error" }), progress: createProgress() };
+  const ctx = {
+    store,
+    providers: new ProviderRegistry({ instanceId: "bench", docker: provider }),
+    log: createLogger({ level: "error" }),
+    progress: createProgress(),
+  };
   const manager = new Manager(ctx, { resyncMs: 3_600_000, queue: { qps: 1e6, burst: 1e6 } });
   const t0 = performance.now();
   manager.start();
@@ -80,7 +106,11 @@ async function setup(objects: readonly LoadedManifest[]): Promise<{ dir: string;
 }
 
 async function applyScenario(existing: number, batch: number, quota: boolean): Promise<void> {
-  const initial = [groupManifest, ...(quota ? [quotaManifest] : []), ...Array.from({ length: existing - 1 - (quota ? 1 : 0) }, (_, i) => appManifest(`app-${i}`))];
+  const initial = [
+    groupManifest,
+    ...(quota ? [quotaManifest] : []),
+    ...Array.from({ length: existing - 1 - (quota ? 1 : 0) }, (_, i) => appManifest(`app-${i}`)),
+  ];
   const { dir, store, manager, converged } = await setup(initial);
   console.log(`group of ${initial.length} objects converged in ${converged} ms`);
   const added = Array.from({ length: batch }, (_, i) => appManifest(`new-${i}`));
@@ -91,7 +121,17 @@ async function applyScenario(existing: number, batch: number, quota: boolean): P
   const applied = Math.round(performance.now() - t0);
   await until(() => manager.queue.busy === 0, 30 * 60_000);
   const idle = Math.round(performance.now() - t0);
-  console.log(JSON.stringify({ scenario: "apply", existing: initial.length, batch, quota, applyMs: applied, untilIdleMs: idle, maxLagMs: lag.stop() }));
+  console.log(
+    JSON.stringify({
+      scenario: "apply",
+      existing: initial.length,
+      batch,
+      quota,
+      applyMs: applied,
+      untilIdleMs: idle,
+      maxLagMs: lag.stop(),
+    }),
+  );
   await manager.stop();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
@@ -115,18 +155,33 @@ async function cascadeScenario(objects: number, capSeconds: number): Promise<voi
   });
   const capMs = capSeconds * 1000;
   await until(() => markedMs !== undefined, capMs);
-  const gone = await until(() => store.get(`Group//${GROUP}`) === undefined, Math.max(0, capMs - (performance.now() - t0)));
+  const gone = await until(
+    () => store.get(`Group//${GROUP}`) === undefined,
+    Math.max(0, capMs - (performance.now() - t0)),
+  );
   const goneMs = gone ? Math.round(performance.now() - t0) : undefined;
   const writes = store.stats.writes - writes0; // marking, then the finalizers removed until the group is gone or the cap
   const marked = deleting;
   // SIGTERM: what `airloft serve` does on it.
   const t1 = performance.now();
-  const stopped = await Promise.race([manager.stop().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), capMs).unref())]);
+  const stopped = await Promise.race([
+    manager.stop().then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), capMs).unref()),
+  ]);
   const stopMs = stopped ? Math.round(performance.now() - t1) : undefined;
-  console.log(JSON.stringify({
-    scenario: "cascade", objects, capSeconds, markDeletedAllMs: markedMs ?? `not done in ${capSeconds} s`, markedWithinCap: marked,
-    durableWrites: writes, groupGoneMs: goneMs ?? `not gone in ${capSeconds} s`, stopMs: stopMs ?? `not stopped in ${capSeconds} s`, maxLagMs: lag.stop(),
-  }));
+  console.log(
+    JSON.stringify({
+      scenario: "cascade",
+      objects,
+      capSeconds,
+      markDeletedAllMs: markedMs ?? `not done in ${capSeconds} s`,
+      markedWithinCap: marked,
+      durableWrites: writes,
+      groupGoneMs: goneMs ?? `not gone in ${capSeconds} s`,
+      stopMs: stopMs ?? `not stopped in ${capSeconds} s`,
+      maxLagMs: lag.stop(),
+    }),
+  );
   if (!stopped || markedMs === undefined) process.exit(0);
   await marking;
   await store.close();

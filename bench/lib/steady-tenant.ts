@@ -10,7 +10,7 @@
  */
 import { Agent } from "node:http";
 import { createInterface } from "node:readline";
-import { send, type Sent } from "./send.js";
+import { type Sent, send } from "./send.js";
 
 /** `{n}` in a path or body is the request's number, `{k}` that number modulo `keys`. */
 export interface SteadyRequest {
@@ -52,7 +52,8 @@ export interface SteadyResult {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const fill = (text: string, n: number, keys: number): string => text.replaceAll("{n}", String(n)).replaceAll("{k}", String(n % keys));
+const fill = (text: string, n: number, keys: number): string =>
+  text.replaceAll("{n}", String(n)).replaceAll("{k}", String(n % keys));
 
 async function run(config: SteadyConfig): Promise<SteadyResult> {
   const agent = new Agent({ keepAlive: true });
@@ -65,13 +66,26 @@ async function run(config: SteadyConfig): Promise<SteadyResult> {
     into.push({ name, at: Math.round(at - t0), ms: Math.round(sent.ms * 10) / 10, status: sent.status });
   };
   for (const probe of config.logins) {
-    pending.push((async () => {
-      for (let next = t0 + probe.everyMs / 2; next < end; next += probe.everyMs) {
-        await sleep(next - performance.now());
-        const at = performance.now();
-        record(logins, probe.name, at, await send(config.url, { method: "POST", path: "/api/tokens", headers: { "content-type": "application/json" }, body: probe.body, timeoutMs: config.timeoutMs }));
-      }
-    })());
+    pending.push(
+      (async () => {
+        for (let next = t0 + probe.everyMs / 2; next < end; next += probe.everyMs) {
+          await sleep(next - performance.now());
+          const at = performance.now();
+          record(
+            logins,
+            probe.name,
+            at,
+            await send(config.url, {
+              method: "POST",
+              path: "/api/tokens",
+              headers: { "content-type": "application/json" },
+              body: probe.body,
+              timeoutMs: config.timeoutMs,
+            }),
+          );
+        }
+      })(),
+    );
   }
   const interval = 1000 / config.perSecond;
   for (let n = 0; ; n++) {
@@ -82,14 +96,16 @@ async function run(config: SteadyConfig): Promise<SteadyResult> {
     if (!template) throw new Error("no requests configured");
     const i = Math.floor(n / config.requests.length);
     const at = performance.now();
-    pending.push(send(config.url, {
-      method: template.method,
-      path: fill(template.path, i, config.keys),
-      headers: template.headers,
-      ...(template.body === undefined ? {} : { body: fill(template.body, i, config.keys) }),
-      agent,
-      timeoutMs: config.timeoutMs,
-    }).then((sent) => record(samples, template.name, at, sent)));
+    pending.push(
+      send(config.url, {
+        method: template.method,
+        path: fill(template.path, i, config.keys),
+        headers: template.headers,
+        ...(template.body === undefined ? {} : { body: fill(template.body, i, config.keys) }),
+        agent,
+        timeoutMs: config.timeoutMs,
+      }).then((sent) => record(samples, template.name, at, sent)),
+    );
   }
   await Promise.all(pending);
   agent.destroy();

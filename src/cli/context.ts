@@ -47,14 +47,19 @@ export interface ResourceRef {
 export function parseRef(words: readonly string[], group: string | undefined): ResourceRef {
   const parts = words.flatMap((w) => w.split("/")).filter((p) => p !== "");
   const kind = parts[0] ? parseKind(parts[0]) : undefined;
-  if (!kind) throw new UsageError(`expected KIND/NAME (kinds: group, app, service, quota), got ${JSON.stringify(words.join(" "))}`);
+  if (!kind)
+    throw new UsageError(
+      `expected KIND/NAME (kinds: group, app, service, quota), got ${JSON.stringify(words.join(" "))}`,
+    );
   if (kind === "Group") {
     if (parts.length !== 2) throw new UsageError(`expected group/NAME, got ${JSON.stringify(words.join(" "))}`);
     return { kind, name: parts[1] ?? "", group: undefined };
   }
   if (parts.length === 3) return { kind, group: parts[1], name: parts[2] ?? "" };
   if (parts.length === 2) return { kind, group, name: parts[1] ?? "" };
-  throw new UsageError(`expected ${kind.toLowerCase()}/NAME or ${kind.toLowerCase()}/GROUP/NAME, got ${JSON.stringify(words.join(" "))}`);
+  throw new UsageError(
+    `expected ${kind.toLowerCase()}/NAME or ${kind.toLowerCase()}/GROUP/NAME, got ${JSON.stringify(words.join(" "))}`,
+  );
 }
 
 export function findObject(store: Store, ref: ResourceRef): Resource {

@@ -37,12 +37,13 @@ export function serveControl(path: string, handle: (req: ControlRequest) => Prom
       try {
         req = JSON.parse(line) as ControlRequest;
       } catch {
-        socket.end(JSON.stringify({ ok: false, message: "malformed request" }) + "\n");
+        socket.end(`${JSON.stringify({ ok: false, message: "malformed request" })}\n`);
         return;
       }
       handle(req).then(
-        (res) => socket.end(JSON.stringify(res) + "\n"),
-        (err: unknown) => socket.end(JSON.stringify({ ok: false, message: err instanceof Error ? err.message : String(err) }) + "\n"),
+        (res) => socket.end(`${JSON.stringify(res)}\n`),
+        (err: unknown) =>
+          socket.end(`${JSON.stringify({ ok: false, message: err instanceof Error ? err.message : String(err) })}\n`),
       );
     });
   });
@@ -60,7 +61,7 @@ export function sendControl(path: string, req: ControlRequest, timeoutMs = 10_00
       clearTimeout(timer);
       reject(err);
     });
-    socket.write(JSON.stringify(req) + "\n");
+    socket.write(`${JSON.stringify(req)}\n`);
     createInterface({ input: socket }).once("line", (line) => {
       clearTimeout(timer);
       socket.end();

@@ -21,41 +21,73 @@ export function describeObject(obj: Resource, extras: DescribeExtras): string {
     `UID:          ${m.uid ?? "-"}`,
     `Generation:   ${m.generation ?? "-"} (observed ${obj.status?.observedGeneration ?? "-"})`,
     `Created:      ${m.creationTimestamp ?? "-"} (${formatAge(m.creationTimestamp)} ago)`,
-    ...(m.deletionTimestamp ? [`Deleting:     since ${m.deletionTimestamp}, held by ${(m.finalizers ?? []).join(", ") || "nothing"}`] : []),
+    ...(m.deletionTimestamp
+      ? [`Deleting:     since ${m.deletionTimestamp}, held by ${(m.finalizers ?? []).join(", ") || "nothing"}`]
+      : []),
     ...(extras.source ? [`Source:       ${extras.source}`] : []),
     ...(extras.suspended ? ["Suspended:    yes (airloft resume resumes it)"] : []),
-    ...(m.labels ? [`Labels:       ${Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(", ")}`] : []),
+    ...(m.labels
+      ? [
+          `Labels:       ${Object.entries(m.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(", ")}`,
+        ]
+      : []),
     "Spec:",
     indent(stringify(obj.spec).trimEnd(), 2),
     "Conditions:",
   ];
   const conditions = obj.status?.conditions ?? [];
-  lines.push(conditions.length === 0 ? "  (none yet)" : indent(renderTable(["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"],
-    conditions.map((c) => [c.type, c.status, c.reason, formatAge(c.lastTransitionTime), c.message])).trimEnd(), 2));
+  lines.push(
+    conditions.length === 0
+      ? "  (none yet)"
+      : indent(
+          renderTable(
+            ["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"],
+            conditions.map((c) => [c.type, c.status, c.reason, formatAge(c.lastTransitionTime), c.message]),
+          ).trimEnd(),
+          2,
+        ),
+  );
   if (obj.kind === "App") {
     const s = obj.status ?? {};
-    lines.push(`Replicas:     ${s.readyReplicas ?? 0} ready, ${s.updatedReplicas ?? 0} updated, ${obj.spec.replicas ?? 1} desired`);
+    lines.push(
+      `Replicas:     ${s.readyReplicas ?? 0} ready, ${s.updatedReplicas ?? 0} updated, ${obj.spec.replicas ?? 1} desired`,
+    );
     if (s.image) lines.push(`Image:        ${s.image}`);
     if (s.endpoints?.length) lines.push(`Endpoints:    ${s.endpoints.join(", ")}`);
     lines.push(...extras.replicas);
   }
   if (obj.kind === "Group" && obj.status) {
-    lines.push(`Provider:     ${obj.status.provider ?? obj.spec.provider}${obj.status.engine ? ` at ${obj.status.engine}` : ""}`);
+    lines.push(
+      `Provider:     ${obj.status.provider ?? obj.spec.provider}${obj.status.engine ? ` at ${obj.status.engine}` : ""}`,
+    );
     if (obj.status.network) lines.push(`Network:      ${obj.status.network.name} (${obj.status.network.id})`);
     const aws = obj.status.aws;
     if (aws) {
       lines.push(`Region:       ${aws.region}`);
       if (aws.vpcId) lines.push(`VPC:          ${aws.vpcId} (subnets ${(aws.subnetIds ?? []).join(", ") || "-"})`);
       const sg = aws.securityGroups ?? {};
-      lines.push(`Security:     load balancer ${sg.loadBalancer ?? "-"}, instances ${sg.instances ?? "-"}, services ${sg.services ?? "-"}`);
+      lines.push(
+        `Security:     load balancer ${sg.loadBalancer ?? "-"}, instances ${sg.instances ?? "-"}, services ${sg.services ?? "-"}`,
+      );
       if (aws.loadBalancer) lines.push(`LoadBalancer: ${aws.loadBalancer.dnsName}`);
       if (aws.hostedZoneId) lines.push(`HostedZone:   ${aws.hostedZoneId} (${obj.spec.aws?.domain ?? ""})`);
     }
   }
   lines.push("Events:");
-  lines.push(extras.events.length === 0 ? "  (none)" : indent(renderTable(["AGE", "TYPE", "REASON", "MESSAGE"],
-    extras.events.map((e) => [formatAge(e.time), e.type, e.reason, e.message])).trimEnd(), 2));
-  return lines.join("\n") + "\n";
+  lines.push(
+    extras.events.length === 0
+      ? "  (none)"
+      : indent(
+          renderTable(
+            ["AGE", "TYPE", "REASON", "MESSAGE"],
+            extras.events.map((e) => [formatAge(e.time), e.type, e.reason, e.message]),
+          ).trimEnd(),
+          2,
+        ),
+  );
+  return `${lines.join("\n")}\n`;
 }
 
 /** Replicas as the last reconcile saw them: containers on Docker, instances and target health on AWS. */
@@ -63,11 +95,29 @@ export function instanceTable(app: App, title: string): string[] {
   const instances = app.status?.instances ?? [];
   return [
     `${title}:`,
-    instances.length === 0 ? "  (none)" : indent(renderTable(["REPLICA", "ID", "STATE", "READY", "HEALTH", "ENDPOINT", "CONFIG"],
-      instances.map((r) => [String(r.replica), r.containerId, r.state, String(r.ready), r.health ?? "-", r.endpoint ?? "-", r.configHash])).trimEnd(), 2),
+    instances.length === 0
+      ? "  (none)"
+      : indent(
+          renderTable(
+            ["REPLICA", "ID", "STATE", "READY", "HEALTH", "ENDPOINT", "CONFIG"],
+            instances.map((r) => [
+              String(r.replica),
+              r.containerId,
+              r.state,
+              String(r.ready),
+              r.health ?? "-",
+              r.endpoint ?? "-",
+              r.configHash,
+            ]),
+          ).trimEnd(),
+          2,
+        ),
   ];
 }
 
 export function indent(text: string, n: number): string {
-  return text.split("\n").map((l) => " ".repeat(n) + l).join("\n");
+  return text
+    .split("\n")
+    .map((l) => " ".repeat(n) + l)
+    .join("\n");
 }

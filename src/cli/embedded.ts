@@ -11,7 +11,13 @@ export interface EmbeddedLoop {
 }
 
 /** Starts the controllers inside this process, on the given store (the embedded default). */
-export function startEmbedded(store: Store, log: Logger, onProgress: (p: Progress) => void, options: ManagerOptions = {}, providers = new ProviderRegistry({ instanceId: store.instanceId })): EmbeddedLoop {
+export function startEmbedded(
+  store: Store,
+  log: Logger,
+  onProgress: (p: Progress) => void,
+  options: ManagerOptions = {},
+  providers = new ProviderRegistry({ instanceId: store.instanceId }),
+): EmbeddedLoop {
   const progress = createProgress();
   progress.on("progress", onProgress);
   const manager = new Manager({ store, providers, log, progress }, options);

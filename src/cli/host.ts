@@ -1,17 +1,17 @@
-import { basename, dirname, resolve } from "node:path";
 import type { Server } from "node:net";
+import { basename, dirname, resolve } from "node:path";
 import type { Progress } from "../controllers/context.js";
 import { setSuspended } from "../controllers/suspension.js";
 import { errorMessage } from "../errors.js";
 import { getSource, saveSource } from "../gitops/sources.js";
-import { FolderWatcher, isIgnoredPath } from "../gitops/watcher.js";
 import { SourceSync, type SyncResult } from "../gitops/sync.js";
+import { FolderWatcher, isIgnoredPath } from "../gitops/watcher.js";
 import type { Logger } from "../log.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { parseKey } from "../resources/kinds.js";
 import type { Store } from "../store/store.js";
-import { controlDone, controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from "./control.js";
-import { startEmbedded, type EmbeddedLoop } from "./embedded.js";
+import { type ControlRequest, type ControlResponse, controlDone, controlSocketPath, serveControl } from "./control.js";
+import { type EmbeddedLoop, startEmbedded } from "./embedded.js";
 
 interface WatchedSource {
   readonly sync: SourceSync;
@@ -34,9 +34,21 @@ export class LoopHost {
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
-    options: { resyncMs: number; workers: number; onProgress?: (p: Progress) => void; providers?: ProviderRegistry; debounceMs?: number },
+    options: {
+      resyncMs: number;
+      workers: number;
+      onProgress?: (p: Progress) => void;
+      providers?: ProviderRegistry;
+      debounceMs?: number;
+    },
   ) {
-    this.loop = startEmbedded(store, log, options.onProgress ?? (() => undefined), { resyncMs: options.resyncMs, workers: options.workers }, options.providers);
+    this.loop = startEmbedded(
+      store,
+      log,
+      options.onProgress ?? (() => undefined),
+      { resyncMs: options.resyncMs, workers: options.workers },
+      options.providers,
+    );
     this.debounceMs = options.debounceMs;
   }
 
@@ -49,12 +61,20 @@ export class LoopHost {
     const root = resolve(dir);
     const name = options.name ?? basename(root);
     const ignorePaths = [this.store.path, dirname(this.store.path)];
-    const sync = new SourceSync(this.store, name, [root], "watch", { recursive: true, cwd: root, isIgnored: (p) => isIgnoredPath(root, p, ignorePaths) });
+    const sync = new SourceSync(this.store, name, [root], "watch", {
+      recursive: true,
+      cwd: root,
+      isIgnored: (p) => isIgnoredPath(root, p, ignorePaths),
+    });
     const watched: WatchedSource = {
       sync,
-      watcher: new FolderWatcher(root, async () => {
-        await this.runSync(name, watched.watcher.burstStartedAt);
-      }, { ignorePaths, ...(this.debounceMs !== undefined ? { debounceMs: this.debounceMs } : {}) }),
+      watcher: new FolderWatcher(
+        root,
+        async () => {
+          await this.runSync(name, watched.watcher.burstStartedAt);
+        },
+        { ignorePaths, ...(this.debounceMs !== undefined ? { debounceMs: this.debounceMs } : {}) },
+      ),
       resync: undefined,
     };
     this.sources.set(name, watched);

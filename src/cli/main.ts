@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { AirloftError, errorMessage, ValidationErrors } from "../errors.js";
 import { DEFAULT_STATE_FILE, UsageError } from "./context.js";
+
 // Each command loads its module when it runs: a start-up pays only for the command it runs.
 
 /** Exit codes: 0 fine, 1 something did not converge (or diff found changes), 2 bad input or error. */
@@ -15,15 +16,25 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("AirLoft: declarative apps, services and quotas on Docker or AWS, without Kubernetes")
     .version("0.1.0")
     .addOption(new Option("--state <file>", `state file (default ${DEFAULT_STATE_FILE}, or $AIRLOFT_STATE)`))
-    .addOption(new Option("--server <url>", "work against an AirLoft server (after airloft login) instead of the local state file").env("AIRLOFT_SERVER"))
+    .addOption(
+      new Option(
+        "--server <url>",
+        "work against an AirLoft server (after airloft login) instead of the local state file",
+      ).env("AIRLOFT_SERVER"),
+    )
     .option("-v, --verbose", "log what the controllers do, on stderr")
     .showHelpAfterError()
     .exitOverride();
 
-  const run = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async (...args: A): Promise<void> => {
-    setExit(await fn(...args));
-  };
-  const globals = <T extends object>(options: T): T & { state?: string; verbose?: boolean; server?: string } => ({ ...program.opts(), ...options });
+  const run =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A): Promise<void> => {
+      setExit(await fn(...args));
+    };
+  const globals = <T extends object>(options: T): T & { state?: string; verbose?: boolean; server?: string } => ({
+    ...program.opts(),
+    ...options,
+  });
   /** The server to work against, if one is named; `local` names what has no remote form yet. */
   const server = (local?: string): string | undefined => {
     const url = (program.opts() as { server?: string }).server;
@@ -31,7 +42,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     return url;
   };
 
-  program.command("apply")
+  program
+    .command("apply")
     .description("validate manifests, store them, and converge them (in-process unless a server is used)")
     .requiredOption("-f, --filename <path>", "manifest file or folder (repeatable)", collect)
     .option("-R, --recursive", "read folders recursively")
@@ -39,39 +51,69 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--wait", "wait until everything applied is Ready (the default)", true)
     .option("--no-wait", "store only; do not run the controllers")
     .option("--timeout <duration>", "how long to wait for Ready", "5m")
-    .option("--prune", "delete what an earlier --prune apply of the same source applied and the manifests no longer define")
+    .option(
+      "--prune",
+      "delete what an earlier --prune apply of the same source applied and the manifests no longer define",
+    )
     .option("--source <name>", "the inventory --prune keeps (default: named after the paths)")
-    .action(run(async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean; wait?: boolean; timeout?: string; prune?: boolean; source?: string }) => {
-      return (await import("./commands/apply.js")).applyCommand(globals(opts));
-    }));
+    .action(
+      run(
+        async (opts: {
+          filename: string[];
+          recursive?: boolean;
+          dryRun?: boolean;
+          wait?: boolean;
+          timeout?: string;
+          prune?: boolean;
+          source?: string;
+        }) => {
+          return (await import("./commands/apply.js")).applyCommand(globals(opts));
+        },
+      ),
+    );
 
-  program.command("diff")
+  program
+    .command("diff")
     .description("show spec changes and planned infrastructure operations; exit 0 none, 1 changes, 2 error")
     .requiredOption("-f, --filename <path>", "manifest file or folder (repeatable)", collect)
     .option("-R, --recursive", "read folders recursively")
-    .action(run(async (opts: { filename: string[]; recursive?: boolean }) => (await import("./commands/diff.js")).diffCommand(globals(opts))));
+    .action(
+      run(async (opts: { filename: string[]; recursive?: boolean }) =>
+        (await import("./commands/diff.js")).diffCommand(globals(opts)),
+      ),
+    );
 
-  program.command("get")
+  program
+    .command("get")
     .description("list objects: airloft get [KIND] [NAME]")
     .argument("[words...]", "KIND, KIND NAME, KIND/NAME or KIND/GROUP/NAME")
     .option("-g, --group <group>", "only this group")
     .option("-o, --output <format>", "table, wide, yaml or json", "table")
     .option("--show-secrets", "include generated credentials (with -o json or yaml)")
     .option("-w, --watch", "after the list, print each change as it happens, until Ctrl-C")
-    .action(run(async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean; watch?: boolean }) => {
-      if (words.length === 1 && /^sources?$/.test(words[0] ?? "")) return (await import("./commands/sources.js")).sourcesCommand(globals(opts));
-      return (await import("./commands/get.js")).getCommand(words, globals(opts));
-    }));
+    .action(
+      run(
+        async (words: string[], opts: { group?: string; output?: string; showSecrets?: boolean; watch?: boolean }) => {
+          if (words.length === 1 && /^sources?$/.test(words[0] ?? ""))
+            return (await import("./commands/sources.js")).sourcesCommand(globals(opts));
+          return (await import("./commands/get.js")).getCommand(words, globals(opts));
+        },
+      ),
+    );
 
-  program.command("describe")
+  program
+    .command("describe")
     .description("spec, conditions, events and the real containers of one object")
     .argument("<words...>", "KIND/NAME or KIND/GROUP/NAME")
     .option("-g, --group <group>", "the object's group")
-    .action(run(async (words: string[], opts: { group?: string }) => {
-      return (await import("./commands/get.js")).describeCommand(words, globals(opts));
-    }));
+    .action(
+      run(async (words: string[], opts: { group?: string }) => {
+        return (await import("./commands/get.js")).describeCommand(words, globals(opts));
+      }),
+    );
 
-  program.command("delete")
+  program
+    .command("delete")
     .description("delete objects named by manifests or by KIND/NAME, and their infrastructure")
     .argument("[words...]", "KIND/NAME or KIND/GROUP/NAME")
     .option("-f, --filename <path>", "manifest file or folder (repeatable)", collect)
@@ -81,43 +123,78 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--wait", "wait until the infrastructure is gone (the default)", true)
     .option("--no-wait", "only mark for deletion")
     .option("--timeout <duration>", "how long to wait", "5m")
-    .action(run(async (words: string[], opts: { filename?: string[]; recursive?: boolean; group?: string; cascade?: boolean; wait?: boolean; timeout?: string }) => {
-      return (await import("./commands/delete.js")).deleteCommand(words, globals(opts));
-    }));
+    .action(
+      run(
+        async (
+          words: string[],
+          opts: {
+            filename?: string[];
+            recursive?: boolean;
+            group?: string;
+            cascade?: boolean;
+            wait?: boolean;
+            timeout?: string;
+          },
+        ) => {
+          return (await import("./commands/delete.js")).deleteCommand(words, globals(opts));
+        },
+      ),
+    );
 
-  program.command("wait")
+  program
+    .command("wait")
     .description("wait for a condition: airloft wait app/web --for condition=Ready")
     .argument("<words...>", "KIND/NAME or KIND/GROUP/NAME")
     .requiredOption("--for <what>", "condition=Ready, condition=Stalled=True, or delete")
     .option("-g, --group <group>", "the object's group")
     .option("--timeout <duration>", "how long to wait", "5m")
-    .action(run(async (words: string[], opts: { for: string; group?: string; timeout?: string }) => {
-      return (await import("./commands/wait.js")).waitCommand(words, globals(opts));
-    }));
+    .action(
+      run(async (words: string[], opts: { for: string; group?: string; timeout?: string }) => {
+        return (await import("./commands/wait.js")).waitCommand(words, globals(opts));
+      }),
+    );
 
-  program.command("controller")
+  program
+    .command("controller")
     .description("run the control loop in the foreground until interrupted")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
-    .action(run(async (opts: { resync?: string; workers?: string }) => (await import("./commands/controller.js")).controllerCommand(globals(opts))));
+    .action(
+      run(async (opts: { resync?: string; workers?: string }) =>
+        (await import("./commands/controller.js")).controllerCommand(globals(opts)),
+      ),
+    );
 
-  program.command("watch")
+  program
+    .command("watch")
     .description("git-ops: apply a folder, then every change to it, prune what was removed, and keep reconciling")
     .argument("<dir>", "the folder (a git checkout: its commit is recorded)")
     .option("--interval <duration>", "full re-sync of the folder, even without changes", "1m")
     .option("--name <name>", "the source's name (default: the folder's name)")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
-    .action(run(async (dir: string, opts: { interval?: string; name?: string; resync?: string; workers?: string }) => (await import("./commands/watch.js")).watchCommand(dir, globals(opts))));
+    .action(
+      run(async (dir: string, opts: { interval?: string; name?: string; resync?: string; workers?: string }) =>
+        (await import("./commands/watch.js")).watchCommand(dir, globals(opts)),
+      ),
+    );
 
-  program.command("serve")
+  program
+    .command("serve")
     .description("run the HTTP API (JWT auth, groups as tenants), the status page and the controllers")
     .option("--port <port>", "port to listen on (or $AIRLOFT_PORT)", "3600")
     .option("--host <address>", "address to listen on; 0.0.0.0 exposes it beyond this machine", "127.0.0.1")
     .option("--watch <dir>", "also apply a folder and its changes, as `airloft watch`")
     .option("--interval <duration>", "full re-sync of the watched folder", "1m")
-    .option("--build-root <dir>", "apps may build from folders inside this one, each group inside its own subfolder GROUP/ (by default the server builds nothing)")
-    .option("--publish-addresses <list>", "host addresses tenants' apps may publish ports on, comma-separated", "127.0.0.1")
+    .option(
+      "--build-root <dir>",
+      "apps may build from folders inside this one, each group inside its own subfolder GROUP/ (by default the server builds nothing)",
+    )
+    .option(
+      "--publish-addresses <list>",
+      "host addresses tenants' apps may publish ports on, comma-separated",
+      "127.0.0.1",
+    )
     .option("--token-ttl <duration>", "how long a login's token lasts", "1h")
     .option("--max-body <bytes>", "largest request body", String(1024 * 1024))
     .option("--max-watches-per-tenant <n>", "open watch streams per group account (admins are not counted)", "20")
@@ -125,45 +202,88 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--max-object-size <bytes>", "largest object, as JSON", String(256 * 1024))
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
-    .action(run(async (opts: { port?: string; host?: string; watch?: string; interval?: string; buildRoot?: string; publishAddresses?: string; tokenTtl?: string; maxBody?: string; maxWatchesPerTenant?: string; maxObjectsPerGroup?: string; maxObjectSize?: string; resync?: string; workers?: string }) => (await import("./commands/serve.js")).serveCommand(globals(opts))));
+    .action(
+      run(
+        async (opts: {
+          port?: string;
+          host?: string;
+          watch?: string;
+          interval?: string;
+          buildRoot?: string;
+          publishAddresses?: string;
+          tokenTtl?: string;
+          maxBody?: string;
+          maxWatchesPerTenant?: string;
+          maxObjectsPerGroup?: string;
+          maxObjectSize?: string;
+          resync?: string;
+          workers?: string;
+        }) => (await import("./commands/serve.js")).serveCommand(globals(opts)),
+      ),
+    );
 
   for (const op of ["suspend", "resume", "reconcile"] as const) {
-    program.command(op)
-      .description(op === "reconcile" ? "reconcile an object (or sync a source) now, through the running loop" : `${op} reconciliation of an object, or of a source (source/NAME)`)
+    program
+      .command(op)
+      .description(
+        op === "reconcile"
+          ? "reconcile an object (or sync a source) now, through the running loop"
+          : `${op} reconciliation of an object, or of a source (source/NAME)`,
+      )
       .argument("<words...>", "KIND/NAME, KIND/GROUP/NAME or source/NAME")
       .option("-g, --group <group>", "the object's group")
-      .action(run(async (words: string[], opts: { group?: string }) => (await import("./commands/suspend.js")).controlCommand(op, words, globals(opts))));
+      .action(
+        run(async (words: string[], opts: { group?: string }) =>
+          (await import("./commands/suspend.js")).controlCommand(op, words, globals(opts)),
+        ),
+      );
   }
 
-  program.command("logs")
+  program
+    .command("logs")
     .description("an app's container logs, each line prefixed with its replica")
     .argument("<words...>", "app/NAME or app/GROUP/NAME")
     .option("-g, --group <group>", "the app's group")
     .option("-f, --follow", "keep streaming")
     .option("--tail <n>", "only the last n lines of each replica")
-    .action(run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string }) => {
-      server("logs"); // a clear error with --server: logs are read from the engine here
-      return (await import("./commands/logs.js")).logsCommand(words, globals(opts));
-    }));
+    .action(
+      run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string }) => {
+        server("logs"); // a clear error with --server: logs are read from the engine here
+        return (await import("./commands/logs.js")).logsCommand(words, globals(opts));
+      }),
+    );
 
-  program.command("login")
+  program
+    .command("login")
     .description("log in to an AirLoft server and keep the token for this user")
     .option("--group <name>", "log in as a group (tenant)")
     .option("--admin <name>", "log in as an admin")
     .option("--password-stdin", "read the password from stdin (else $AIRLOFT_PASSWORD, else a prompt)")
-    .action(run(async (opts: { group?: string; admin?: string; passwordStdin?: boolean }) => (await import("./remote/login.js")).loginCommand(server(), opts)));
+    .action(
+      run(async (opts: { group?: string; admin?: string; passwordStdin?: boolean }) =>
+        (await import("./remote/login.js")).loginCommand(server(), opts),
+      ),
+    );
 
-  program.command("logout")
+  program
+    .command("logout")
     .description("forget the token kept for a server")
     .action(run(async () => (await import("./remote/login.js")).logoutCommand(server())));
 
-  program.command("account")
-    .description("admins: list accounts, or change one: airloft account group/NAME [--password-stdin] [--lock|--unlock]")
+  program
+    .command("account")
+    .description(
+      "admins: list accounts, or change one: airloft account group/NAME [--password-stdin] [--lock|--unlock]",
+    )
     .argument("[target]", "group/NAME or admin/NAME")
     .option("--password-stdin", "set the password read from stdin (or $AIRLOFT_NEW_PASSWORD)")
     .option("--lock", "refuse the account's logins and tokens")
     .option("--unlock", "accept them again")
-    .action(run(async (target: string | undefined, opts: { passwordStdin?: boolean; lock?: boolean; unlock?: boolean }) => (await import("./remote/login.js")).accountCommand(server(), target, opts)));
+    .action(
+      run(async (target: string | undefined, opts: { passwordStdin?: boolean; lock?: boolean; unlock?: boolean }) =>
+        (await import("./remote/login.js")).accountCommand(server(), target, opts),
+      ),
+    );
 
   return program;
 }
@@ -182,7 +302,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT_ERROR;
     }
     process.stderr.write(`error: ${errorMessage(err)}\n`);
-    if (!(err instanceof AirloftError) && process.env.AIRLOFT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ""}\n`);
+    if (!(err instanceof AirloftError) && process.env.AIRLOFT_DEBUG && err instanceof Error)
+      process.stderr.write(`${err.stack ?? ""}\n`);
     return EXIT_ERROR;
   }
 }

@@ -14,8 +14,12 @@ export function parseFormat(text: string | undefined): OutputFormat {
 /** Left-aligned columns separated by three spaces, like kubectl. */
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("   ").trimEnd();
-  return [line(header), ...rows.map(line)].join("\n") + "\n";
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join("   ")
+      .trimEnd();
+  return `${[line(header), ...rows.map(line)].join("\n")}\n`;
 }
 
 function readyCell(obj: Resource): string {
@@ -39,23 +43,42 @@ function endpointsCell(obj: Resource): string {
 
 /** "error: app/acme/web is not ready: Reason: message", for an apply that ends short of Ready. */
 export function notReadyError(name: string, obj: Resource | undefined): string {
-  const condition = obj ? getCondition(obj.status, "Stalled") ?? getCondition(obj.status, "Ready") : undefined;
+  const condition = obj ? (getCondition(obj.status, "Stalled") ?? getCondition(obj.status, "Ready")) : undefined;
   return `error: ${name} is not ready: ${condition?.reason ?? "Unknown"}: ${condition?.message ?? "no status yet"}\n`;
 }
 
 /** `sourceOf` names the git-ops source or prune set that owns an object, for the wide table. */
-export function renderObjects(objects: readonly Resource[], format: OutputFormat, sourceOf: (o: Resource) => string | undefined = () => undefined): string {
+export function renderObjects(
+  objects: readonly Resource[],
+  format: OutputFormat,
+  sourceOf: (o: Resource) => string | undefined = () => undefined,
+): string {
   switch (format) {
     case "json":
-      return JSON.stringify(objects.length === 1 ? objects[0] : { apiVersion: "v1", kind: "List", items: objects }, null, 2) + "\n";
+      return `${JSON.stringify(
+        objects.length === 1 ? objects[0] : { apiVersion: "v1", kind: "List", items: objects },
+        null,
+        2,
+      )}\n`;
     case "yaml":
       return objects.map((o) => stringify(o)).join("---\n");
     case "table":
     case "wide": {
       const wide = format === "wide";
-      const header = ["KIND", "GROUP", "NAME", "READY", "REASON", "AGE", ...(wide ? ["REPLICAS", "ENDPOINTS", "SOURCE", "MESSAGE"] : [])];
+      const header = [
+        "KIND",
+        "GROUP",
+        "NAME",
+        "READY",
+        "REASON",
+        "AGE",
+        ...(wide ? ["REPLICAS", "ENDPOINTS", "SOURCE", "MESSAGE"] : []),
+      ];
       const rows = objects.map((o) => {
-        const ready = getCondition(o.status, "Stalled")?.status === "True" ? getCondition(o.status, "Stalled") : getCondition(o.status, "Ready");
+        const ready =
+          getCondition(o.status, "Stalled")?.status === "True"
+            ? getCondition(o.status, "Stalled")
+            : getCondition(o.status, "Ready");
         return [
           o.kind.toLowerCase(),
           o.metadata.group ?? "-",

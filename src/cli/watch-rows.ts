@@ -1,5 +1,5 @@
 import type { Resource } from "../resources/types.js";
-import { renderObjects, type OutputFormat } from "./output.js";
+import { type OutputFormat, renderObjects } from "./output.js";
 
 export type ChangeType = "ADDED" | "MODIFIED" | "DELETED";
 
@@ -7,11 +7,14 @@ export type ChangeType = "ADDED" | "MODIFIED" | "DELETED";
  * Prints changes as `get --watch` shows them, like kubectl: a table row per change (the header
  * once), or one JSON line per change with -o json, or YAML documents.
  */
-export function changePrinter(format: OutputFormat, out: NodeJS.WritableStream = process.stdout): (type: ChangeType, object: Resource) => void {
+export function changePrinter(
+  format: OutputFormat,
+  out: NodeJS.WritableStream = process.stdout,
+): (type: ChangeType, object: Resource) => void {
   let header = true;
   return (type, object) => {
     if (format === "json") {
-      out.write(JSON.stringify({ type, object }) + "\n");
+      out.write(`${JSON.stringify({ type, object })}\n`);
       return;
     }
     if (format === "yaml") {
@@ -19,7 +22,13 @@ export function changePrinter(format: OutputFormat, out: NodeJS.WritableStream =
       return;
     }
     // A deleted object's row says Deleting: its last state, on the way out.
-    const shown = type === "DELETED" ? { ...object, metadata: { ...object.metadata, deletionTimestamp: object.metadata.deletionTimestamp ?? "gone" } } : object;
+    const shown =
+      type === "DELETED"
+        ? {
+            ...object,
+            metadata: { ...object.metadata, deletionTimestamp: object.metadata.deletionTimestamp ?? "gone" },
+          }
+        : object;
     const rows = renderObjects([shown], format).split("\n");
     out.write((header ? rows : rows.slice(1)).join("\n"));
     header = false;
@@ -32,10 +41,12 @@ export function untilInterrupted(): { done: Promise<void>; signal: AbortSignal }
   const stop = (): void => controller.abort();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  const done = new Promise<void>((resolve) => controller.signal.addEventListener("abort", () => {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
-    resolve();
-  }));
+  const done = new Promise<void>((resolve) =>
+    controller.signal.addEventListener("abort", () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    }),
+  );
   return { done, signal: controller.signal };
 }

@@ -1,10 +1,10 @@
-import { quotaViolationsOf } from "./quota.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, AppStatus } from "../resources/types.js";
 import { resolveBindings } from "./bindings.js";
+import { quotaViolationsOf } from "./quota.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { collectOperations, Reconciler } from "./reconciler.js";
-import { whenGroupChanges, type WatchDeclaration } from "./watches.js";
+import { type WatchDeclaration, whenGroupChanges } from "./watches.js";
 
 const WAIT_FOR_SERVICES_MS = 2000;
 
@@ -28,7 +28,8 @@ export const APP_WATCHES: WatchDeclaration = {
     {
       kinds: ["Service"],
       on: ["status"],
-      map: ({ metadata: { group, name } }) => (group ? [{ group, kind: "App", referring: objectKey("Service", group, name) }] : []),
+      map: ({ metadata: { group, name } }) =>
+        group ? [{ group, kind: "App", referring: objectKey("Service", group, name) }] : [],
     },
   ],
 };
@@ -48,10 +49,19 @@ export class AppController extends Reconciler<"App"> {
     const bindings = resolveBindings(this.ctx.store, app);
     if (bindings.missing.length > 0 || bindings.notReady.length > 0) {
       const parts = [
-        ...(bindings.missing.length > 0 ? [`service ${bindings.missing.join(", ")} not found in group ${group.metadata.name}`] : []),
+        ...(bindings.missing.length > 0
+          ? [`service ${bindings.missing.join(", ")} not found in group ${group.metadata.name}`]
+          : []),
         ...(bindings.notReady.length > 0 ? [`waiting for service ${bindings.notReady.join(", ")} to be ready`] : []),
       ];
-      return { status: {}, ready: false, reason: bindings.missing.length > 0 ? "ServiceNotFound" : "WaitingForServices", message: parts.join("; "), operations: [], requeueAfterMs: WAIT_FOR_SERVICES_MS };
+      return {
+        status: {},
+        ready: false,
+        reason: bindings.missing.length > 0 ? "ServiceNotFound" : "WaitingForServices",
+        message: parts.join("; "),
+        operations: [],
+        requeueAfterMs: WAIT_FOR_SERVICES_MS,
+      };
     }
     // Over quota (a quota lowered below use): keep what runs, start nothing more.
     const over = quotaViolationsOf(this.ctx.store, group.metadata.name);
@@ -64,7 +74,9 @@ export class AppController extends Reconciler<"App"> {
       bindings: bindings.env,
       ...(capped ? { scaleUpLimit: existing } : {}),
     });
-    const endpoints = outcome.url ? [outcome.url] : outcome.replicas.filter((r) => r.ready && r.endpoint).map((r) => `http://${r.endpoint}`);
+    const endpoints = outcome.url
+      ? [outcome.url]
+      : outcome.replicas.filter((r) => r.ready && r.endpoint).map((r) => `http://${r.endpoint}`);
     const rolling = outcome.updatedReplicas < replicas || outcome.replicas.length > replicas;
     const counts = `${outcome.readyReplicas}/${replicas} replicas ready${rolling && !capped ? `, ${outcome.updatedReplicas} updated` : ""}`;
     return {
@@ -77,8 +89,16 @@ export class AppController extends Reconciler<"App"> {
         endpoints,
       },
       ready: outcome.converged && !capped,
-      reason: capped ? "QuotaExceeded" : outcome.converged ? "Converged" : rolling ? "RollingOut" : "WaitingForReplicas",
-      message: capped ? `${over.map((v) => v.message).join("; ")}; not scaling up beyond ${existing} (${counts})` : counts,
+      reason: capped
+        ? "QuotaExceeded"
+        : outcome.converged
+          ? "Converged"
+          : rolling
+            ? "RollingOut"
+            : "WaitingForReplicas",
+      message: capped
+        ? `${over.map((v) => v.message).join("; ")}; not scaling up beyond ${existing} (${counts})`
+        : counts,
       operations: outcome.operations,
       ...(capped ? { requeueAfterMs: 30_000 } : {}),
     };

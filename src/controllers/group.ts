@@ -36,7 +36,11 @@ export class GroupController extends Reconciler<"Group"> {
       status: facts,
       ready: true,
       reason: "Converged",
-      message: `${provider.name} ${facts.network ? `network ${facts.network.name}` : ""}${facts.aws?.loadBalancer ? `load balancer ${facts.aws.loadBalancer.dnsName}` : ""} at ${provider.address(group)}`.replace(/\s+/g, " "),
+      message:
+        `${provider.name} ${facts.network ? `network ${facts.network.name}` : ""}${facts.aws?.loadBalancer ? `load balancer ${facts.aws.loadBalancer.dnsName}` : ""} at ${provider.address(group)}`.replace(
+          /\s+/g,
+          " ",
+        ),
       operations,
     };
   }
@@ -51,7 +55,12 @@ export class GroupController extends Reconciler<"Group"> {
     const owned = this.ctx.store.view({ group: group.metadata.name });
     if (owned.length > 0) {
       const names = owned.slice(0, 5).map(displayName).join(", ");
-      return { done: false, reason: "DeletionBlocked", message: `waiting until the group owns nothing: ${names}${owned.length > 5 ? ` and ${owned.length - 5} more` : ""}`, operations: [] };
+      return {
+        done: false,
+        reason: "DeletionBlocked",
+        message: `waiting until the group owns nothing: ${names}${owned.length > 5 ? ` and ${owned.length - 5} more` : ""}`,
+        operations: [],
+      };
     }
     const { operations, onOperation } = collectOperations(report);
     const done = await (await this.ctx.providers.for(group)).finalizeGroup(group, { onOperation, signal });

@@ -1,16 +1,16 @@
 import { EventEmitter } from "node:events";
-import { TerminalError, errorMessage } from "../errors.js";
+import { errorMessage, TerminalError } from "../errors.js";
 import { keyOf, parseKey } from "../resources/kinds.js";
 import type { Kind } from "../resources/types.js";
 import type { StoreEvent } from "../store/store.js";
-import { systemClock, type Clock, type Timer } from "../util/clock.js";
+import { type Clock, systemClock, type Timer } from "../util/clock.js";
 import { APP_WATCHES, AppController } from "./app.js";
-import type { Controller } from "./controller.js";
 import type { ControllerContext } from "./context.js";
+import type { Controller } from "./controller.js";
 import { GROUP_WATCHES, GroupController } from "./group.js";
+import { type QueueOptions, WorkQueue } from "./queue.js";
 import { QUOTA_WATCHES, QuotaController } from "./quota.js";
 import { SERVICE_WATCHES, ServiceController } from "./service.js";
-import { WorkQueue, type QueueOptions } from "./queue.js";
 import { WatchRouter } from "./watch-router.js";
 import type { WatchDeclaration } from "./watches.js";
 
@@ -63,7 +63,12 @@ export class Manager {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.queue = new WorkQueue({ clock: this.clock, ...options.queue });
-    const defaults = [new GroupController(ctx), new QuotaController(ctx), new ServiceController(ctx), new AppController(ctx)];
+    const defaults = [
+      new GroupController(ctx),
+      new QuotaController(ctx),
+      new ServiceController(ctx),
+      new AppController(ctx),
+    ];
     for (const controller of options.controllers ?? defaults) this.controllers.set(controller.kind, controller);
     // A controller without a declaration still hears its own kind (For).
     const declared = options.watches ?? WATCHES;

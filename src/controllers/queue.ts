@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type Timer } from "../util/clock.js";
+import { type Clock, systemClock, type Timer } from "../util/clock.js";
 
 export interface QueueOptions {
   readonly clock?: Clock;

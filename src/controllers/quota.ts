@@ -1,9 +1,9 @@
-import { hardOf, usageOf, violations, type QuotaViolation, type Usage } from "../resources/quota.js";
+import { hardOf, type QuotaViolation, type Usage, usageOf, violations } from "../resources/quota.js";
 import type { BaseStatus, Quota } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { Reconciler } from "./reconciler.js";
-import { whenGroupChanges, type WatchDeclaration } from "./watches.js";
+import { type WatchDeclaration, whenGroupChanges } from "./watches.js";
 
 /** A quota counts its group's apps and services: their creation, change and removal recount it. */
 export const QUOTA_WATCHES: WatchDeclaration = {
@@ -66,7 +66,12 @@ export class QuotaController extends Reconciler<"Quota"> {
       status: { used: shown, hard: { ...hard } },
       ready: true,
       reason: over.length > 0 ? "Exceeded" : "WithinLimits",
-      message: over.length > 0 ? over.map((v) => v.message).join("; ") : Object.entries(hard).map(([k, h]) => `${k} ${shown[k]}/${h}`).join(", "),
+      message:
+        over.length > 0
+          ? over.map((v) => v.message).join("; ")
+          : Object.entries(hard)
+              .map(([k, h]) => `${k} ${shown[k]}/${h}`)
+              .join(", "),
       operations: [],
     };
   }

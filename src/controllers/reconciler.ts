@@ -1,10 +1,10 @@
-import { TerminalError, errorMessage, ProviderUnavailableError } from "../errors.js";
+import { errorMessage, ProviderUnavailableError, TerminalError } from "../errors.js";
 import { getCondition, isReadyAt, isStalledAt, removeCondition, setCondition } from "../resources/conditions.js";
 import { displayName, keyOf, objectKey } from "../resources/kinds.js";
 import type { BaseStatus, Group, Kind, Resource, ResourceOfKind } from "../resources/types.js";
 import { FINALIZER } from "../store/store.js";
-import type { Controller, ReconcileResult } from "./controller.js";
 import type { ControllerContext, ProgressKind } from "./context.js";
+import type { Controller, ReconcileResult } from "./controller.js";
 import { isSuspended } from "./suspension.js";
 
 /** What the kind-specific part of a reconcile found. */
@@ -62,14 +62,32 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     if (isStalledAt(obj)) return {};
     if (isSuspended(this.ctx.store, key)) {
       await this.writeStatus(obj, (s) =>
-        setCondition(s, { type: "Reconciling", status: "False", reason: "Suspended", message: "reconciliation is suspended; `airloft resume` resumes it" }, obj.metadata.generation ?? 0),
+        setCondition(
+          s,
+          {
+            type: "Reconciling",
+            status: "False",
+            reason: "Suspended",
+            message: "reconciliation is suspended; `airloft resume` resumes it",
+          },
+          obj.metadata.generation ?? 0,
+        ),
       );
       return {};
     }
     const generation = obj.metadata.generation ?? 0;
     if (obj.status?.observedGeneration !== generation) {
       await this.writeStatus(obj, (s) =>
-        setCondition(s, { type: "Reconciling", status: "True", reason: "Progressing", message: `reconciling generation ${generation}` }, generation),
+        setCondition(
+          s,
+          {
+            type: "Reconciling",
+            status: "True",
+            reason: "Progressing",
+            message: `reconciling generation ${generation}`,
+          },
+          generation,
+        ),
       );
     }
     let outcome: Outcome<NonNullable<ResourceOfKind<K>["status"]>>;
@@ -82,18 +100,31 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     const wasReady = getCondition(obj.status, "Ready");
     await this.writeStatus(obj, (s) => {
       let next = { ...s, ...outcome.status, observedGeneration: generation };
-      next = setCondition(next, { type: "Ready", status: outcome.ready ? "True" : "False", reason: outcome.reason, message: outcome.message }, generation);
+      next = setCondition(
+        next,
+        { type: "Ready", status: outcome.ready ? "True" : "False", reason: outcome.reason, message: outcome.message },
+        generation,
+      );
       next = outcome.ready
         ? removeCondition(next, "Reconciling")
-        : setCondition(next, { type: "Reconciling", status: "True", reason: "Progressing", message: outcome.message }, generation);
+        : setCondition(
+            next,
+            { type: "Reconciling", status: "True", reason: "Progressing", message: outcome.message },
+            generation,
+          );
       return removeCondition(next, "Stalled");
     });
     if (outcome.operations.length > 0) {
-      await this.ctx.store.recordEvent(key, { type: "Normal", reason: "Configured", message: summarize(outcome.operations) });
+      await this.ctx.store.recordEvent(key, {
+        type: "Normal",
+        reason: "Configured",
+        message: summarize(outcome.operations),
+      });
     }
     const becameReady = outcome.ready && !(wasReady?.status === "True" && wasReady.observedGeneration === generation);
     if (becameReady) this.progress(obj, "ready", outcome.message);
-    else if (!outcome.ready && (wasReady?.message !== outcome.message || outcome.operations.length > 0)) this.progress(obj, "progressing", outcome.message);
+    else if (!outcome.ready && (wasReady?.message !== outcome.message || outcome.operations.length > 0))
+      this.progress(obj, "progressing", outcome.message);
     if (outcome.requeueAfterMs !== undefined) return { requeueAfterMs: outcome.requeueAfterMs };
     return outcome.ready ? {} : { requeueAfterMs: POLL_WHILE_PROGRESSING_MS };
   }
@@ -110,12 +141,25 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     }
     if (!outcome.done) {
       await this.writeStatus(obj, (s) =>
-        setCondition(s, { type: "Ready", status: "False", reason: outcome.reason ?? "Deleting", message: outcome.message ?? "deleting" }, obj.metadata.generation ?? 0),
+        setCondition(
+          s,
+          {
+            type: "Ready",
+            status: "False",
+            reason: outcome.reason ?? "Deleting",
+            message: outcome.message ?? "deleting",
+          },
+          obj.metadata.generation ?? 0,
+        ),
       );
       return { requeueAfterMs: POLL_WHILE_PROGRESSING_MS };
     }
     await this.ctx.store.removeFinalizer(key, FINALIZER);
-    this.progress(obj, "deleted", outcome.operations.length > 0 ? summarize(outcome.operations) : "nothing left to remove");
+    this.progress(
+      obj,
+      "deleted",
+      outcome.operations.length > 0 ? summarize(outcome.operations) : "nothing left to remove",
+    );
     return {};
   }
 
@@ -142,10 +186,18 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     await this.writeStatus(obj, (s) => {
       let next = setCondition(s, { type: "Ready", status: "False", reason, message }, generation);
       if (terminal) {
-        next = setCondition(next, { type: "Stalled", status: "True", reason, message: `${message} (not retried until the spec changes)` }, generation);
+        next = setCondition(
+          next,
+          { type: "Stalled", status: "True", reason, message: `${message} (not retried until the spec changes)` },
+          generation,
+        );
         next = removeCondition(next, "Reconciling");
       } else {
-        next = setCondition(next, { type: "Reconciling", status: "True", reason: "RetryingAfterError", message }, generation);
+        next = setCondition(
+          next,
+          { type: "Reconciling", status: "True", reason: "RetryingAfterError", message },
+          generation,
+        );
       }
       return next;
     });
@@ -165,7 +217,16 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     if (group && isReadyAt(group)) return { group };
     const why = getCondition(group?.status, "Ready");
     const message = `waiting for group ${obj.metadata.group} to be ready${why?.status === "False" ? `: ${why.reason}: ${why.message}` : ""}`;
-    return { outcome: { status: {}, ready: false, reason: "WaitingForGroup", message, operations: [], requeueAfterMs: WAIT_FOR_GROUP_MS } };
+    return {
+      outcome: {
+        status: {},
+        ready: false,
+        reason: "WaitingForGroup",
+        message,
+        operations: [],
+        requeueAfterMs: WAIT_FOR_GROUP_MS,
+      },
+    };
   }
 
   protected async writeStatus(obj: Resource, update: (s: BaseStatus) => BaseStatus): Promise<void> {
@@ -180,7 +241,10 @@ export abstract class Reconciler<K extends Kind> implements Controller {
 }
 
 /** Collects the operations of a pass while reporting each as it completes. */
-export function collectOperations(report: (op: string) => void): { operations: string[]; onOperation: (op: string) => void } {
+export function collectOperations(report: (op: string) => void): {
+  operations: string[];
+  onOperation: (op: string) => void;
+} {
   const operations: string[] = [];
   return {
     operations,

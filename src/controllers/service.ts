@@ -3,7 +3,7 @@ import { bindingNames, SERVICE_TEMPLATES } from "../resources/templates.js";
 import type { Service, ServiceStatus } from "../resources/types.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { collectOperations, Reconciler } from "./reconciler.js";
-import { whenGroupChanges, type WatchDeclaration } from "./watches.js";
+import { type WatchDeclaration, whenGroupChanges } from "./watches.js";
 
 /** A service reads its group: the group's readiness gates it. */
 export const SERVICE_WATCHES: WatchDeclaration = { kind: "Service", watches: [whenGroupChanges("Service")] };
@@ -37,7 +37,9 @@ export class ServiceController extends Reconciler<"Service"> {
       },
       ready: outcome.converged,
       reason: outcome.converged ? "Converged" : "WaitingForHealthCheck",
-      message: outcome.converged ? `${template.name} ready at ${host}:${template.port}` : `waiting for the ${template.name} health check`,
+      message: outcome.converged
+        ? `${template.name} ready at ${host}:${template.port}`
+        : `waiting for the ${template.name} health check`,
       operations: outcome.operations,
     };
   }

@@ -67,4 +67,3 @@ export function watch<W extends Kind>(typed: Watch<W>): Watch {
   // The router hands a watch only the events of its own kinds.
   return typed as unknown as Watch;
 }
-

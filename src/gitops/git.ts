@@ -6,7 +6,8 @@ export function gitRevision(dir: string): string | undefined {
   let current = dir;
   for (;;) {
     const gitPath = join(current, ".git");
-    if (existsSync(gitPath)) return readHead(statSync(gitPath).isDirectory() ? gitPath : worktreeGitDir(gitPath, current));
+    if (existsSync(gitPath))
+      return readHead(statSync(gitPath).isDirectory() ? gitPath : worktreeGitDir(gitPath, current));
     const parent = dirname(current);
     if (parent === current) return undefined;
     current = parent;
@@ -15,7 +16,9 @@ export function gitRevision(dir: string): string | undefined {
 
 /** A worktree or submodule has a .git file: "gitdir: PATH". */
 function worktreeGitDir(file: string, base: string): string {
-  const target = readFileSync(file, "utf8").replace(/^gitdir:\s*/, "").trim();
+  const target = readFileSync(file, "utf8")
+    .replace(/^gitdir:\s*/, "")
+    .trim();
   return target.startsWith("/") ? target : join(base, target);
 }
 
@@ -27,11 +30,15 @@ function readHead(gitDir: string): string | undefined {
     const loose = join(gitDir, ref);
     if (existsSync(loose)) return readFileSync(loose, "utf8").trim();
     // Refs packed by `git gc` live in packed-refs; a worktree's common dir holds them.
-    const common = existsSync(join(gitDir, "commondir")) ? join(gitDir, readFileSync(join(gitDir, "commondir"), "utf8").trim()) : gitDir;
+    const common = existsSync(join(gitDir, "commondir"))
+      ? join(gitDir, readFileSync(join(gitDir, "commondir"), "utf8").trim())
+      : gitDir;
     for (const dir of [gitDir, common]) {
       const packed = join(dir, "packed-refs");
       if (!existsSync(packed)) continue;
-      const line = readFileSync(packed, "utf8").split("\n").find((l) => l.endsWith(` ${ref}`));
+      const line = readFileSync(packed, "utf8")
+        .split("\n")
+        .find((l) => l.endsWith(` ${ref}`));
       if (line) return line.split(" ")[0];
       const looseCommon = join(dir, ref);
       if (existsSync(looseCommon)) return readFileSync(looseCommon, "utf8").trim();

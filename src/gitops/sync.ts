@@ -2,10 +2,10 @@ import { readFileSync, statSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { errorMessage, ValidationErrors } from "../errors.js";
 import { displayName, keyOf } from "../resources/kinds.js";
-import { collectFiles, loadFile, type LoadedManifest } from "../resources/loader.js";
+import { collectFiles, type LoadedManifest, loadFile } from "../resources/loader.js";
 import type { Change, Store } from "../store/store.js";
 import { gitRevision } from "./git.js";
-import { getSource, saveSource, type SourceRecord } from "./sources.js";
+import { getSource, type SourceRecord, saveSource } from "./sources.js";
 
 /** On an object, opts it out of prune: it stays when its manifest goes. */
 export const PRUNE_ANNOTATION = "airloft.dev/prune";
@@ -40,16 +40,27 @@ export class SourceSync {
     readonly name: string,
     private readonly paths: readonly string[],
     private readonly kind: SourceRecord["kind"],
-    private readonly options: { recursive: boolean; cwd?: string; isIgnored?: (path: string) => boolean } = { recursive: true },
+    private readonly options: { recursive: boolean; cwd?: string; isIgnored?: (path: string) => boolean } = {
+      recursive: true,
+    },
   ) {}
 
   async sync(): Promise<SyncResult> {
-    const previous = getSource(this.store, this.name) ?? { name: this.name, paths: this.paths.map((p) => resolve(p)), kind: this.kind, lastErrors: [], inventory: [], files: {} };
+    const previous = getSource(this.store, this.name) ?? {
+      name: this.name,
+      paths: this.paths.map((p) => resolve(p)),
+      kind: this.kind,
+      lastErrors: [],
+      inventory: [],
+      files: {},
+    };
     const base = this.options.cwd ?? (this.kind === "watch" ? resolve(this.paths[0] ?? ".") : process.cwd());
     const errors: string[] = [];
     let files: string[] = [];
     try {
-      files = collectFiles(this.paths, { recursive: this.options.recursive }).filter((f) => !this.options.isIgnored?.(resolve(f)));
+      files = collectFiles(this.paths, { recursive: this.options.recursive }).filter(
+        (f) => !this.options.isIgnored?.(resolve(f)),
+      );
     } catch (err) {
       errors.push(err instanceof ValidationErrors ? err.errors.map((e) => e.message).join("\n") : errorMessage(err));
     }
@@ -61,7 +72,10 @@ export class SourceSync {
       const loaded = this.load(file, shown);
       const duplicate = loaded.manifests.find((m) => seen.has(keyOf(m.object)));
       const fileErrors = duplicate
-        ? [`${shown}: ${displayName(duplicate.object)} is also defined in ${seen.get(keyOf(duplicate.object))}`, ...loaded.errors]
+        ? [
+            `${shown}: ${displayName(duplicate.object)} is also defined in ${seen.get(keyOf(duplicate.object))}`,
+            ...loaded.errors,
+          ]
         : loaded.errors;
       if (fileErrors.length > 0) {
         errors.push(...fileErrors);
@@ -116,7 +130,12 @@ export class SourceSync {
     const cached = this.cache.get(file);
     if (cached && cached.mtimeMs === stat.mtimeMs && cached.size === stat.size) return cached;
     const result = loadFile(readFileSync(file), shown, dirname(resolve(file)));
-    const fresh = { mtimeMs: stat.mtimeMs, size: stat.size, manifests: result.manifests, errors: result.errors.map((e) => e.message) };
+    const fresh = {
+      mtimeMs: stat.mtimeMs,
+      size: stat.size,
+      manifests: result.manifests,
+      errors: result.errors.map((e) => e.message),
+    };
     this.cache.set(file, fresh);
     return fresh;
   }

@@ -1,6 +1,6 @@
 import { basename, resolve, sep } from "node:path";
-import { watch, type FSWatcher } from "chokidar";
-import { systemClock, type Clock, type Timer } from "../util/clock.js";
+import { type FSWatcher, watch } from "chokidar";
+import { type Clock, systemClock, type Timer } from "../util/clock.js";
 
 /** Editors' swap, backup and temp files, which must never trigger an apply. */
 const EDITOR_TEMP = /(^\.|~$|\.swp$|\.swx$|\.tmp$|\.bak$|^#.*#$|^4913$|\.kate-swp$|___jb_(tmp|old)___$)/;
@@ -68,7 +68,9 @@ export class FolderWatcher {
         ignoreInitial: true,
         atomic: true,
         ...(this.pollIntervalMs !== undefined ? { usePolling: true, interval: this.pollIntervalMs } : {}),
-        ignored: (path, stats) => isIgnoredPath(this.root, path, this.ignorePaths) || (stats?.isFile() === true && !MANIFEST.test(basename(path))),
+        ignored: (path, stats) =>
+          isIgnoredPath(this.root, path, this.ignorePaths) ||
+          (stats?.isFile() === true && !MANIFEST.test(basename(path))),
       });
       this.watcher.on("all", (_event, path) => this.event(path));
       this.watcher.once("ready", () => resolveReady());

@@ -33,7 +33,9 @@ export function parseOwnedLabels(labels: Record<string, string> | undefined): Ow
   return { instance, group, kind, name, uid, configHash: labels[LABEL.configHash], replica };
 }
 
-export function ownerLabels(owner: Omit<OwnedLabels, "configHash" | "replica"> & { configHash?: string; replica?: number }): Record<string, string> {
+export function ownerLabels(
+  owner: Omit<OwnedLabels, "configHash" | "replica"> & { configHash?: string; replica?: number },
+): Record<string, string> {
   const labels: Record<string, string> = {
     [LABEL.instance]: owner.instance,
     [LABEL.group]: owner.group,

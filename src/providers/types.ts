@@ -69,7 +69,12 @@ export interface InfraProvider {
   planService(service: Service, group: Group, creds: ServiceCredentials): Promise<readonly string[]>;
   finalizeApp(app: App, group: Group, options?: ReconcileOptions): Promise<boolean>;
   /** A backing service from its template, with its data on a volume; ready when its check passes. */
-  reconcileService(service: Service, group: Group, creds: ServiceCredentials, options?: ReconcileOptions): Promise<ServiceOutcome>;
+  reconcileService(
+    service: Service,
+    group: Group,
+    creds: ServiceCredentials,
+    options?: ReconcileOptions,
+  ): Promise<ServiceOutcome>;
   /** Removes the service's container, and its data only when its deletionPolicy says Delete. */
   finalizeService(service: Service, group: Group, options?: ReconcileOptions): Promise<boolean>;
   /** Removes what this installation labelled whose owner uid is not live; returns what it removed. */

@@ -24,16 +24,36 @@ export function admit(stored: AdmissionReader, manifests: readonly LoadedManifes
     const group = object.metadata.group;
     if (object.kind !== "Group" && group !== undefined && !appliedGroups.has(group)) {
       const found = stored.peek(objectKey("Group", "", group));
-      if (!found) errors.push(new ValidationError(source, "metadata.group", `group "${group}" does not exist; apply a Group named "${group}" first or in the same apply`));
-      else if (found.metadata.deletionTimestamp) errors.push(new ValidationError(source, "metadata.group", `group "${group}" is being deleted`));
+      if (!found)
+        errors.push(
+          new ValidationError(
+            source,
+            "metadata.group",
+            `group "${group}" does not exist; apply a Group named "${group}" first or in the same apply`,
+          ),
+        );
+      else if (found.metadata.deletionTimestamp)
+        errors.push(new ValidationError(source, "metadata.group", `group "${group}" is being deleted`));
     }
     const existing = stored.peek(keyOf(object));
     if (existing?.metadata.deletionTimestamp) {
-      errors.push(new ConflictError(source, "metadata.name", `${displayName(object)} is being deleted; wait until it is gone before applying it again`));
+      errors.push(
+        new ConflictError(
+          source,
+          "metadata.name",
+          `${displayName(object)} is being deleted; wait until it is gone before applying it again`,
+        ),
+      );
     }
     const rv = object.metadata.resourceVersion;
     if (rv !== undefined && existing && existing.metadata.resourceVersion !== rv) {
-      errors.push(new ConflictError(source, "metadata.resourceVersion", `stale: the stored object is at ${existing.metadata.resourceVersion}, the manifest at ${rv}`));
+      errors.push(
+        new ConflictError(
+          source,
+          "metadata.resourceVersion",
+          `stale: the stored object is at ${existing.metadata.resourceVersion}, the manifest at ${rv}`,
+        ),
+      );
     }
   }
   errors.push(...admitGroups(stored, manifests));
@@ -46,7 +66,9 @@ export function admit(stored: AdmissionReader, manifests: readonly LoadedManifes
  */
 function admitGroups(stored: AdmissionReader, manifests: readonly LoadedManifest[]): ValidationError[] {
   const errors: ValidationError[] = [];
-  const groups = new Set(manifests.map((m) => m.object.metadata.group ?? (m.object.kind === "Group" ? m.object.metadata.name : "")));
+  const groups = new Set(
+    manifests.map((m) => m.object.metadata.group ?? (m.object.kind === "Group" ? m.object.metadata.name : "")),
+  );
   for (const group of groups) {
     const mine = manifests.filter((m) => m.object.metadata.group === group);
     if (mine.length === 0) continue;
@@ -57,7 +79,13 @@ function admitGroups(stored: AdmissionReader, manifests: readonly LoadedManifest
       const before = [...keys].flatMap((k) => stored.peek(k) ?? []);
       const after = [...before.filter((o) => !applied.has(keyOf(o))), ...mine.map((m) => m.object)];
       for (const { object, message } of admissionErrors(before, after)) {
-        errors.push(new ValidationError((object && applied.get(keyOf(object))?.source) ?? (mine[0] as LoadedManifest).source, "", message));
+        errors.push(
+          new ValidationError(
+            (object && applied.get(keyOf(object))?.source) ?? (mine[0] as LoadedManifest).source,
+            "",
+            message,
+          ),
+        );
       }
     }
     for (const { object, source } of mine) {
@@ -66,7 +94,13 @@ function admitGroups(stored: AdmissionReader, manifests: readonly LoadedManifest
       const otherKey = objectKey(otherKind, group, object.metadata.name);
       // Both in this apply: said once, at the app.
       if (keys.has(otherKey) || (applied.has(otherKey) && object.kind === "App")) {
-        errors.push(new ValidationError(source, "metadata.name", `an ${otherKind.toLowerCase()} and a ${object.kind.toLowerCase()} of group ${group} are both named "${object.metadata.name}"; they share one network name`));
+        errors.push(
+          new ValidationError(
+            source,
+            "metadata.name",
+            `an ${otherKind.toLowerCase()} and a ${object.kind.toLowerCase()} of group ${group} are both named "${object.metadata.name}"; they share one network name`,
+          ),
+        );
       }
     }
   }

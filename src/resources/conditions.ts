@@ -8,7 +8,12 @@ export interface ConditionInput {
 }
 
 /** Sets a condition; lastTransitionTime moves only when the status itself changes. */
-export function setCondition<S extends BaseStatus>(status: S, input: ConditionInput, generation: number, now: Date = new Date()): S {
+export function setCondition<S extends BaseStatus>(
+  status: S,
+  input: ConditionInput,
+  generation: number,
+  now: Date = new Date(),
+): S {
   const conditions = [...(status.conditions ?? [])];
   const index = conditions.findIndex((c) => c.type === input.type);
   const previous = index >= 0 ? conditions[index] : undefined;

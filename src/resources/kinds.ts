@@ -6,10 +6,16 @@ export const KINDS: readonly Kind[] = ["Group", "Quota", "Service", "App"];
 export const KIND_ORDER: Readonly<Record<Kind, number>> = { Group: 0, Quota: 1, Service: 2, App: 3 };
 
 const ALIASES: Readonly<Record<string, Kind>> = {
-  group: "Group", groups: "Group", grp: "Group",
-  app: "App", apps: "App",
-  service: "Service", services: "Service", svc: "Service",
-  quota: "Quota", quotas: "Quota",
+  group: "Group",
+  groups: "Group",
+  grp: "Group",
+  app: "App",
+  apps: "App",
+  service: "Service",
+  services: "Service",
+  svc: "Service",
+  quota: "Quota",
+  quotas: "Quota",
 };
 
 export function isKind(value: unknown): value is Kind {
@@ -52,7 +58,12 @@ export function displayName(obj: Pick<Resource, "kind" | "metadata">): string {
 export const API_PREFIX = `/apis/${API_VERSION}`;
 
 /** A kind's name in API paths. */
-export const PLURAL: Readonly<Record<Kind, string>> = { Group: "groups", Quota: "quotas", Service: "services", App: "apps" };
+export const PLURAL: Readonly<Record<Kind, string>> = {
+  Group: "groups",
+  Quota: "quotas",
+  Service: "services",
+  App: "apps",
+};
 
 /** "apps" -> "App": API paths name kinds by their plural only. */
 export function kindOfPlural(word: string): Kind | undefined {

@@ -1,13 +1,13 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { Composer, isMap, isNode, isScalar, Lexer, LineCounter, Parser, visit, type Document, type Node } from "yaml";
-import { ValidationError, ValidationErrors, type SourcePosition } from "../errors.js";
-import { keyOf, isKind } from "./kinds.js";
+import { Composer, type Document, isMap, isNode, isScalar, Lexer, LineCounter, type Node, Parser, visit } from "yaml";
+import { type SourcePosition, ValidationError, ValidationErrors } from "../errors.js";
+import { runToEnd, type Steps } from "../util/steps.js";
+import { isKind, keyOf } from "./kinds.js";
 import { MAX_NESTING_DEPTH, NestingMeter, type TooDeep } from "./nesting.js";
 import { checkPolicy } from "./policy.js";
 import { validateAgainstSchema } from "./schemas.js";
 import type { Resource } from "./types.js";
-import { runToEnd, type Steps } from "../util/steps.js";
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_DOCUMENTS_PER_FILE = 1000;
@@ -42,7 +42,8 @@ export function collectFiles(paths: readonly string[], options: LoadOptions = {}
     }
   };
   for (const p of paths) {
-    if (!existsSync(p)) throw new ValidationErrors([new ValidationError({ file: p, line: 0, column: 0 }, "", "no such file or folder")]);
+    if (!existsSync(p))
+      throw new ValidationErrors([new ValidationError({ file: p, line: 0, column: 0 }, "", "no such file or folder")]);
     if (statSync(p).isDirectory()) visit(p, 0);
     else files.push(p);
   }
@@ -55,7 +56,13 @@ export function collectFiles(paths: readonly string[], options: LoadOptions = {}
  */
 export function loadManifests(paths: readonly string[], options: LoadOptions = {}): LoadedManifest[] {
   const cwd = options.cwd ?? process.cwd();
-  return loadTexts(collectFiles(paths, options).map((file) => ({ name: relative(cwd, resolve(file)) || file, content: readFileSync(file), baseDir: dirname(resolve(file)) })));
+  return loadTexts(
+    collectFiles(paths, options).map((file) => ({
+      name: relative(cwd, resolve(file)) || file,
+      content: readFileSync(file),
+      baseDir: dirname(resolve(file)),
+    })),
+  );
 }
 
 export interface ManifestText {
@@ -72,7 +79,10 @@ export function loadTexts(texts: readonly ManifestText[], builds: BuildContextPo
 }
 
 /** loadTexts in steps (a pause after each document), for a server that loads between requests. */
-export function* loadTextsSteps(texts: readonly ManifestText[], builds: BuildContextPolicy = "anywhere"): Steps<LoadedManifest[]> {
+export function* loadTextsSteps(
+  texts: readonly ManifestText[],
+  builds: BuildContextPolicy = "anywhere",
+): Steps<LoadedManifest[]> {
   const loaded: LoadedManifest[] = [];
   const errors: ValidationError[] = [];
   for (const text of texts) {
@@ -98,31 +108,64 @@ export interface FileResult {
 export type BuildContextPolicy = "anywhere" | "inside" | "refused";
 
 /** Parses one file's text; `baseDir` resolves relative build contexts. */
-export function loadFile(content: Buffer | string, file: string, baseDir: string, builds: BuildContextPolicy = "anywhere"): FileResult {
+export function loadFile(
+  content: Buffer | string,
+  file: string,
+  baseDir: string,
+  builds: BuildContextPolicy = "anywhere",
+): FileResult {
   return runToEnd(loadFileSteps(content, file, baseDir, builds));
 }
 
-function* loadFileSteps(content: Buffer | string, file: string, baseDir: string, builds: BuildContextPolicy): Steps<FileResult> {
+function* loadFileSteps(
+  content: Buffer | string,
+  file: string,
+  baseDir: string,
+  builds: BuildContextPolicy,
+): Steps<FileResult> {
   const at = (line: number, column: number): SourcePosition => ({ file, line, column });
   const size = typeof content === "string" ? Buffer.byteLength(content) : content.length;
   if (size > MAX_FILE_BYTES) {
-    return { manifests: [], errors: [new ValidationError(at(1, 1), "", `file is ${size} bytes, more than the limit of ${MAX_FILE_BYTES}`)] };
+    return {
+      manifests: [],
+      errors: [new ValidationError(at(1, 1), "", `file is ${size} bytes, more than the limit of ${MAX_FILE_BYTES}`)],
+    };
   }
   const text = content.toString();
   const lineCounter = new LineCounter();
   const parsed = yield* parseDocuments(text, lineCounter);
   if ("tooDeep" in parsed) {
     const p = lineAndColumn(text, parsed.tooDeep.offset);
-    return { manifests: [], errors: [new ValidationError(at(p.line, p.column), "", `nested more than ${MAX_NESTING_DEPTH} levels deep; a manifest needs a few`)] };
+    return {
+      manifests: [],
+      errors: [
+        new ValidationError(
+          at(p.line, p.column),
+          "",
+          `nested more than ${MAX_NESTING_DEPTH} levels deep; a manifest needs a few`,
+        ),
+      ],
+    };
   }
   if ("tooBig" in parsed) {
     const p = lineAndColumn(text, parsed.tooBig.offset);
-    return { manifests: [], errors: [new ValidationError(at(p.line, p.column), "", `a document of more than ${MAX_TOKENS_PER_DOCUMENT} YAML tokens; a manifest needs far fewer`)] };
+    return {
+      manifests: [],
+      errors: [
+        new ValidationError(
+          at(p.line, p.column),
+          "",
+          `a document of more than ${MAX_TOKENS_PER_DOCUMENT} YAML tokens; a manifest needs far fewer`,
+        ),
+      ],
+    };
   }
   const list = parsed.documents;
   const result: FileResult = { manifests: [], errors: [] };
   if (list.length > MAX_DOCUMENTS_PER_FILE) {
-    result.errors.push(new ValidationError(at(1, 1), "", `${list.length} documents, more than the limit of ${MAX_DOCUMENTS_PER_FILE}`));
+    result.errors.push(
+      new ValidationError(at(1, 1), "", `${list.length} documents, more than the limit of ${MAX_DOCUMENTS_PER_FILE}`),
+    );
     return result;
   }
   const position = (offset: number): SourcePosition => {
@@ -186,7 +229,10 @@ function duplicateKeys(doc: Document.Parsed, position: (offset: number) => Sourc
       const seen = new Set<unknown>();
       for (const { key } of map.items) {
         if (!isScalar(key)) continue;
-        if (seen.has(key.value)) errors.push(new ValidationError(position(key.range?.[0] ?? 0), "", `${YAML_SYNTAX_ERROR}: Map keys must be unique`));
+        if (seen.has(key.value))
+          errors.push(
+            new ValidationError(position(key.range?.[0] ?? 0), "", `${YAML_SYNTAX_ERROR}: Map keys must be unique`),
+          );
         seen.add(key.value);
       }
     },
@@ -197,7 +243,12 @@ function duplicateKeys(doc: Document.Parsed, position: (offset: number) => Sourc
 type DocumentResult = { errors: ValidationError[] } | { manifest?: LoadedManifest };
 
 /** One document to a manifest, in a few steps (a big document's reading and checks each take one). */
-function* loadDocument(doc: Document.Parsed, position: (offset: number) => SourcePosition, baseDir: string, builds: BuildContextPolicy): Steps<DocumentResult> {
+function* loadDocument(
+  doc: Document.Parsed,
+  position: (offset: number) => SourcePosition,
+  baseDir: string,
+  builds: BuildContextPolicy,
+): Steps<DocumentResult> {
   const start = position(doc.range[0]);
   if (doc.errors.length > 0) {
     return {
@@ -220,13 +271,18 @@ function* loadDocument(doc: Document.Parsed, position: (offset: number) => Sourc
       return visit.BREAK;
     },
   });
-  if (badKey) return { errors: [new ValidationError(badKey.at, "", "mapping keys must be plain names, not lists, mappings or nothing")] };
+  if (badKey)
+    return {
+      errors: [new ValidationError(badKey.at, "", "mapping keys must be plain names, not lists, mappings or nothing")],
+    };
   yield;
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
-    return { errors: [new ValidationError(start, "", `cannot be read: ${err instanceof Error ? err.message : String(err)}`)] };
+    return {
+      errors: [new ValidationError(start, "", `cannot be read: ${err instanceof Error ? err.message : String(err)}`)],
+    };
   }
   if (value === null || value === undefined) return {}; // a document with only comments or "---"
   const fieldPosition = (path: readonly (string | number)[], atKey: boolean): SourcePosition => {
@@ -242,7 +298,8 @@ function* loadDocument(doc: Document.Parsed, position: (offset: number) => Sourc
   }
   const kind = (value as { kind?: unknown }).kind;
   if (kind === undefined) return fail([], 'missing required field "kind"');
-  if (!isKind(kind)) return fail(["kind"], `unknown kind ${JSON.stringify(kind)}; expected one of Group, App, Service, Quota`);
+  if (!isKind(kind))
+    return fail(["kind"], `unknown kind ${JSON.stringify(kind)}; expected one of Group, App, Service, Quota`);
 
   yield;
   const policy = checkPolicy(kind, value);
@@ -253,16 +310,28 @@ function* loadDocument(doc: Document.Parsed, position: (offset: number) => Sourc
   // A list of 20,000 wrong items is said in its first problems, not 20,000 of them.
   const issues = [...policy, ...schema].slice(0, MAX_ISSUES_PER_DOCUMENT);
   if (issues.length > 0) {
-    const errors = issues.map((i) => new ValidationError(fieldPosition(i.path, i.atKey), formatPath(i.path), i.message));
-    return { errors: errors.sort((a, b) => a.position.line - b.position.line || a.position.column - b.position.column) };
+    const errors = issues.map(
+      (i) => new ValidationError(fieldPosition(i.path, i.atKey), formatPath(i.path), i.message),
+    );
+    return {
+      errors: errors.sort((a, b) => a.position.line - b.position.line || a.position.column - b.position.column),
+    };
   }
   const object = normalize(value as Resource);
   if (object.kind === "App" && object.spec.build) {
-    if (builds === "refused") return fail(["spec", "build"], "this server builds no local folders: give an image, or start the server with --build-root");
+    if (builds === "refused")
+      return fail(
+        ["spec", "build"],
+        "this server builds no local folders: give an image, or start the server with --build-root",
+      );
     const context = resolve(baseDir, object.spec.build.context);
     if (builds === "inside") {
       // One answer for missing and outside: a tenant learns nothing of the server's other paths.
-      if (!isFolderInside(context, baseDir)) return fail(["spec", "build", "context"], `build context ${object.spec.build.context} is not a folder inside this group's build root`);
+      if (!isFolderInside(context, baseDir))
+        return fail(
+          ["spec", "build", "context"],
+          `build context ${object.spec.build.context} is not a folder inside this group's build root`,
+        );
     } else if (!existsSync(context) || !statSync(context).isDirectory()) {
       return fail(["spec", "build", "context"], `build context ${context} is not a folder`);
     }
@@ -324,7 +393,10 @@ function nodeAt(doc: Document.Parsed, path: readonly (string | number)[], atKey:
 
 /** ["spec", "command", 0] -> "spec.command[0]" */
 export function formatPath(path: readonly (string | number)[]): string {
-  return path.reduce<string>((out, seg) => (typeof seg === "number" ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), "");
+  return path.reduce<string>(
+    (out, seg) => (typeof seg === "number" ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg),
+    "",
+  );
 }
 
 function findDuplicates(loaded: readonly LoadedManifest[]): ValidationError[] {
@@ -334,7 +406,13 @@ function findDuplicates(loaded: readonly LoadedManifest[]): ValidationError[] {
     const key = keyOf(m.object);
     const first = seen.get(key);
     if (first) {
-      errors.push(new ValidationError(m.source, "metadata.name", `duplicate ${m.object.kind} ${JSON.stringify(m.object.metadata.name)}${m.object.metadata.group ? ` in group ${m.object.metadata.group}` : ""}, first defined at ${first.file}:${first.line}:${first.column}`));
+      errors.push(
+        new ValidationError(
+          m.source,
+          "metadata.name",
+          `duplicate ${m.object.kind} ${JSON.stringify(m.object.metadata.name)}${m.object.metadata.group ? ` in group ${m.object.metadata.group}` : ""}, first defined at ${first.file}:${first.line}:${first.column}`,
+        ),
+      );
     } else {
       seen.set(key, m.source);
     }

@@ -13,7 +13,10 @@ const FORBIDDEN_FIELDS: ReadonlyArray<readonly [RegExp, string]> = [
   [/^(cap_?add|capabilities|add_?capabilities)$/i, "added capabilities are not allowed"],
   [/^(volumes|mounts|binds|host_?path|volume_?mounts)$/i, "host mounts are not allowed"],
   [/^(devices|device_?requests)$/i, "host devices are not allowed"],
-  [/^(security_?opt|security_?context|userns_?mode|cgroup_?parent)$/i, "changing the container's isolation is not allowed"],
+  [
+    /^(security_?opt|security_?context|userns_?mode|cgroup_?parent)$/i,
+    "changing the container's isolation is not allowed",
+  ],
 ];
 
 const DOCKER_SOCKET = /docker\.sock|\/var\/run\/docker|\/run\/docker/;
@@ -53,7 +56,8 @@ function plainTextIssues(kind: Kind, spec: unknown): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   for (const field of PLAIN_FIELDS[kind] ?? []) {
     for (const [path, value] of valuesAt(spec, ["spec"], field)) {
-      if (typeof value === "string" && CONTROL.test(value)) issues.push({ path, message: "must not contain control characters", atKey: false });
+      if (typeof value === "string" && CONTROL.test(value))
+        issues.push({ path, message: "must not contain control characters", atKey: false });
     }
   }
   // No process environment can carry a NUL; other characters are the app's business (the AWS
@@ -61,14 +65,19 @@ function plainTextIssues(kind: Kind, spec: unknown): PolicyIssue[] {
   const env = (spec as { env?: unknown } | null | undefined)?.env;
   if (env && typeof env === "object" && !Array.isArray(env)) {
     for (const [key, value] of Object.entries(env)) {
-      if (typeof value === "string" && value.includes("\0")) issues.push({ path: ["spec", "env", key], message: "must not contain NUL characters", atKey: false });
+      if (typeof value === "string" && value.includes("\0"))
+        issues.push({ path: ["spec", "env", key], message: "must not contain NUL characters", atKey: false });
     }
   }
   return issues;
 }
 
 /** The values at a field path under `value`, each with its full path. */
-function valuesAt(value: unknown, path: (string | number)[], rest: readonly string[]): Array<[(string | number)[], unknown]> {
+function valuesAt(
+  value: unknown,
+  path: (string | number)[],
+  rest: readonly string[],
+): Array<[(string | number)[], unknown]> {
   const [head, ...tail] = rest;
   if (head === undefined) return [[path, value]];
   if (head === "*") return Array.isArray(value) ? value.flatMap((item, i) => valuesAt(item, [...path, i], tail)) : [];
@@ -92,7 +101,8 @@ function limitIssues(spec: unknown): PolicyIssue[] {
 
 function walk(value: unknown, path: (string | number)[], issues: PolicyIssue[]): void {
   if (typeof value === "string") {
-    if (!path.includes("env") && DOCKER_SOCKET.test(value)) issues.push({ path, message: "the Docker socket must not be exposed to a container", atKey: false });
+    if (!path.includes("env") && DOCKER_SOCKET.test(value))
+      issues.push({ path, message: "the Docker socket must not be exposed to a container", atKey: false });
     return;
   }
   if (Array.isArray(value)) {

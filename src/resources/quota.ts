@@ -58,7 +58,13 @@ export function violations(quotas: readonly Quota[], usage: Usage, verb = "excee
     const name = `${q.metadata.group}/${q.metadata.name}`;
     for (const [resource, hard] of Object.entries(hardOf(q)) as Array<[QuotaResource, number]>) {
       if (usage[resource] > hard) {
-        out.push({ quota: name, resource, used: usage[resource], hard, message: `quota ${name}: ${resource} ${show(resource, usage[resource])} ${verb} ${show(resource, hard)}` });
+        out.push({
+          quota: name,
+          resource,
+          used: usage[resource],
+          hard,
+          message: `quota ${name}: ${resource} ${show(resource, usage[resource])} ${verb} ${show(resource, hard)}`,
+        });
       }
     }
   }
@@ -70,7 +76,10 @@ export function violations(quotas: readonly Quota[], usage: Usage, verb = "excee
  * raises its usage (a lowered quota does not block an apply that keeps or lowers usage).
  * Limits on cpu or memory need every app and service to say what it takes.
  */
-export function admissionErrors(before: readonly Resource[], after: readonly Resource[]): Array<{ object: Resource | undefined; message: string }> {
+export function admissionErrors(
+  before: readonly Resource[],
+  after: readonly Resource[],
+): Array<{ object: Resource | undefined; message: string }> {
   const quotas = after.filter((o): o is Quota => o.kind === "Quota");
   if (quotas.length === 0) return [];
   const errors: Array<{ object: Resource | undefined; message: string }> = [];
@@ -78,8 +87,15 @@ export function admissionErrors(before: readonly Resource[], after: readonly Res
     for (const resource of ["cpu", "memory"] as const) {
       if (q.spec.hard[resource] === undefined) continue;
       for (const o of after) {
-        if ((o.kind === "App" || o.kind === "Service") && !o.metadata.deletionTimestamp && o.spec.resources?.[resource] === undefined) {
-          errors.push({ object: o, message: `quota ${q.metadata.group}/${q.metadata.name} limits ${resource}: ${o.kind.toLowerCase()} ${o.metadata.name} must set spec.resources.${resource}` });
+        if (
+          (o.kind === "App" || o.kind === "Service") &&
+          !o.metadata.deletionTimestamp &&
+          o.spec.resources?.[resource] === undefined
+        ) {
+          errors.push({
+            object: o,
+            message: `quota ${q.metadata.group}/${q.metadata.name} limits ${resource}: ${o.kind.toLowerCase()} ${o.metadata.name} must set spec.resources.${resource}`,
+          });
         }
       }
     }

@@ -9,7 +9,13 @@ export function readSchema(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(SCHEMA_DIR + file, "utf8")) as Record<string, unknown>;
 }
 
-export const AJV_OPTIONS = { allErrors: true, verbose: true, strict: true, strictRequired: false, logger: false } as const;
+export const AJV_OPTIONS = {
+  allErrors: true,
+  verbose: true,
+  strict: true,
+  strictRequired: false,
+  logger: false,
+} as const;
 
 /** Each kind's schema file; common.schema.json holds what they share. */
 export const SCHEMA_FILES: Readonly<Record<Kind, string>> = {

@@ -42,9 +42,17 @@ function toIssue(err: ErrorObject): SchemaIssue {
       return { path: [...path, field], message: "is required", atKey: false };
     }
     case "enum":
-      return { path, message: `must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(", ")}`, atKey: false };
+      return {
+        path,
+        message: `must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(", ")}`,
+        atKey: false,
+      };
     case "const":
-      return { path, message: `must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`, atKey: false };
+      return {
+        path,
+        message: `must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`,
+        atKey: false,
+      };
     case "oneOf": {
       const description = (err.parentSchema as { description?: string } | undefined)?.description;
       return { path, message: description ?? err.message ?? "is invalid", atKey: false };
@@ -62,7 +70,9 @@ export function validateAgainstSchema(kind: Kind, doc: unknown): SchemaIssue[] {
   if (!validate) throw new Error(`no schema for kind ${kind}`);
   if (validate(doc)) return [];
   const errors = validate.errors ?? [];
-  const oneOfPaths = errors.filter((e) => e.keyword === "oneOf").map((e) => e.schemaPath.replace(/\/oneOf$/, "/oneOf/"));
+  const oneOfPaths = errors
+    .filter((e) => e.keyword === "oneOf")
+    .map((e) => e.schemaPath.replace(/\/oneOf$/, "/oneOf/"));
   const kept = errors.filter((e) => !oneOfPaths.some((p) => e.schemaPath.startsWith(p)));
   return kept.map(toIssue);
 }

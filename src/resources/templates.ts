@@ -40,7 +40,12 @@ export const SERVICE_TEMPLATES: Readonly<Record<ServiceSpec["template"], Service
     image: (v) => `postgres:${v ?? "16"}`,
     port: 5432,
     command: undefined,
-    env: (c) => ({ POSTGRES_USER: "app", POSTGRES_PASSWORD: c.password, POSTGRES_DB: "app", PGDATA: "/var/lib/postgresql/data/pgdata" }),
+    env: (c) => ({
+      POSTGRES_USER: "app",
+      POSTGRES_PASSWORD: c.password,
+      POSTGRES_DB: "app",
+      PGDATA: "/var/lib/postgresql/data/pgdata",
+    }),
     dataPath: "/var/lib/postgresql/data",
     healthCheck: ["pg_isready", "-U", "app", "-d", "app"],
     prefix: "DATABASE",
@@ -75,19 +80,32 @@ export const SERVICE_TEMPLATES: Readonly<Record<ServiceSpec["template"], Service
       KAFKA_LOG_DIRS: "/var/lib/kafka/data",
     }),
     dataPath: "/var/lib/kafka/data",
-    healthCheck: ["sh", "-c", "/opt/kafka/bin/kafka-broker-api-versions.sh --bootstrap-server localhost:9092 >/dev/null"],
+    healthCheck: [
+      "sh",
+      "-c",
+      "/opt/kafka/bin/kafka-broker-api-versions.sh --bootstrap-server localhost:9092 >/dev/null",
+    ],
     prefix: "KAFKA",
     exports: (host, port) => ({ BROKERS: `${host}:${port}` }),
   },
 };
 
 /** The variables a bound app gets from one service: PREFIX_URL (PREFIX_BROKERS for kafka). */
-export function bindingEnv(template: ServiceTemplate, host: string, creds: ServiceCredentials, prefix: string | undefined): Record<string, string> {
+export function bindingEnv(
+  template: ServiceTemplate,
+  host: string,
+  creds: ServiceCredentials,
+  prefix: string | undefined,
+): Record<string, string> {
   const vars = template.exports(host, template.port, creds);
-  return Object.fromEntries(Object.entries(vars).map(([suffix, value]) => [`${prefix ?? template.prefix}_${suffix}`, value]));
+  return Object.fromEntries(
+    Object.entries(vars).map(([suffix, value]) => [`${prefix ?? template.prefix}_${suffix}`, value]),
+  );
 }
 
 /** The names (never the values) of a binding's variables, for status and output. */
 export function bindingNames(template: ServiceTemplate, prefix: string | undefined): string[] {
-  return Object.keys(template.exports("host", template.port, { password: "" })).map((suffix) => `${prefix ?? template.prefix}_${suffix}`);
+  return Object.keys(template.exports("host", template.port, { password: "" })).map(
+    (suffix) => `${prefix ?? template.prefix}_${suffix}`,
+  );
 }

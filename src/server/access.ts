@@ -20,12 +20,16 @@ export function canSee(principal: Principal, obj: Pick<Resource, "kind" | "metad
 }
 
 export function assertCanSeeGroup(principal: Principal, group: string): void {
-  if (principal.kind !== "admin" && group !== principal.name) throw new ForbiddenError(`group ${principal.name} cannot read group ${group}`);
+  if (principal.kind !== "admin" && group !== principal.name)
+    throw new ForbiddenError(`group ${principal.name} cannot read group ${group}`);
 }
 
 export function assertCanWrite(principal: Principal, obj: Pick<Resource, "kind" | "metadata">): void {
   if (principal.kind === "admin") return;
-  if (tenantOf(obj) !== principal.name) throw new ForbiddenError(`group ${principal.name} cannot change ${displayName(obj)}: it belongs to group ${tenantOf(obj)}`);
+  if (tenantOf(obj) !== principal.name)
+    throw new ForbiddenError(
+      `group ${principal.name} cannot change ${displayName(obj)}: it belongs to group ${tenantOf(obj)}`,
+    );
   if (!TENANT_WRITABLE.has(obj.kind)) throw new ForbiddenError(`only an admin can change ${displayName(obj)}`);
 }
 

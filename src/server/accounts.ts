@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { AirloftError } from "../errors.js";
 import type { Store, StoreEvent } from "../store/store.js";
-import { accountOf, accountsSection, listAccounts, type AccountKind, type AccountRecord } from "./account-records.js";
+import { type AccountKind, type AccountRecord, accountOf, accountsSection, listAccounts } from "./account-records.js";
 import { decoyHash, generatePassword, hashPassword, verifyPassword } from "./passwords.js";
 import type { Principal } from "./tokens.js";
 
@@ -26,7 +26,8 @@ export class Accounts {
    * must not accept the old password.
    */
   private readonly onChange = (change: StoreEvent): void => {
-    if (change.type === "removed" && change.object.kind === "Group") void this.remove("group", change.object.metadata.name);
+    if (change.type === "removed" && change.object.kind === "Group")
+      void this.remove("group", change.object.metadata.name);
   };
 
   constructor(private readonly store: Store) {
@@ -46,10 +47,17 @@ export class Accounts {
     if (listAccounts(this.store, "admin").length > 0) return undefined;
     const fromEnv = env.AIRLOFT_ADMIN_PASSWORD;
     if (fromEnv !== undefined && fromEnv !== "" && fromEnv.length < MIN_PASSWORD_LENGTH) {
-      throw new AirloftError("InvalidConfig", `AIRLOFT_ADMIN_PASSWORD must be at least ${MIN_PASSWORD_LENGTH} characters, as every API password`);
+      throw new AirloftError(
+        "InvalidConfig",
+        `AIRLOFT_ADMIN_PASSWORD must be at least ${MIN_PASSWORD_LENGTH} characters, as every API password`,
+      );
     }
     const password = fromEnv || generatePassword();
-    await this.save("admin", FIRST_ADMIN, { uid: randomUUID(), passwordHash: await hashPassword(password), tokenVersion: 1 });
+    await this.save("admin", FIRST_ADMIN, {
+      uid: randomUUID(),
+      passwordHash: await hashPassword(password),
+      tokenVersion: 1,
+    });
     return env.AIRLOFT_ADMIN_PASSWORD ? undefined : { name: FIRST_ADMIN, password };
   }
 
@@ -87,14 +95,21 @@ export class Accounts {
   refusal(principal: Principal): string | undefined {
     const record = accountOf(this.store, principal.kind, principal.name);
     if (!record) return `${principal.kind} ${principal.name} has no account`;
-    if (record.uid !== principal.uid) return `the token was issued to an earlier ${principal.kind} ${principal.name}, which was deleted; log in again`;
+    if (record.uid !== principal.uid)
+      return `the token was issued to an earlier ${principal.kind} ${principal.name}, which was deleted; log in again`;
     if (record.locked) return `${principal.kind} ${principal.name} is locked`;
-    if (record.tokenVersion !== principal.version) return "the token was issued before the password changed; log in again";
+    if (record.tokenVersion !== principal.version)
+      return "the token was issued before the password changed; log in again";
     return undefined;
   }
 
   list(kind: AccountKind): Array<{ name: string; locked: boolean; hasPassword: boolean; updated: string }> {
-    return listAccounts(this.store, kind).map((a) => ({ name: a.name, locked: a.locked ?? false, hasPassword: a.passwordHash !== undefined, updated: a.updated }));
+    return listAccounts(this.store, kind).map((a) => ({
+      name: a.name,
+      locked: a.locked ?? false,
+      hasPassword: a.passwordHash !== undefined,
+      updated: a.updated,
+    }));
   }
 
   /** Sets a password and/or the lock; a new password revokes the account's earlier tokens. */

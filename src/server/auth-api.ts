@@ -1,16 +1,19 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { assertAdmin } from "./access.js";
 import type { AccountKind } from "./account-records.js";
-import { ForbiddenError, MIN_PASSWORD_LENGTH, type Accounts } from "./accounts.js";
-import { ApiError, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
+import { type Accounts, ForbiddenError, MIN_PASSWORD_LENGTH } from "./accounts.js";
 import { ConcurrencyGate } from "./concurrency-gate.js";
+import { ApiError, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
 import type { LimitKey, LoginLimiter } from "./login-limiter.js";
 import type { Principal, TokenService, TrustedDevice } from "./tokens.js";
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Login and account bodies are small. */
 const SMALL_BODY_BYTES = 4096;
-const ACCOUNT_KINDS: ReadonlyMap<string, AccountKind> = new Map([["admins", "admin"], ["groups", "group"]]);
+const ACCOUNT_KINDS: ReadonlyMap<string, AccountKind> = new Map([
+  ["admins", "admin"],
+  ["groups", "group"],
+]);
 
 /**
  * Per minute: failures per account from unknown clients, attempts per client address, failures
@@ -55,19 +58,33 @@ export class AuthApi {
    */
   async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== "POST") throw methodNotAllowed(req.method);
-    const body = parseJson<{ group?: unknown; admin?: unknown; password?: unknown; device?: unknown }>(await readBody(req, SMALL_BODY_BYTES), "login");
-    const kind: AccountKind | undefined = typeof body.group === "string" ? "group" : typeof body.admin === "string" ? "admin" : undefined;
+    const body = parseJson<{ group?: unknown; admin?: unknown; password?: unknown; device?: unknown }>(
+      await readBody(req, SMALL_BODY_BYTES),
+      "login",
+    );
+    const kind: AccountKind | undefined =
+      typeof body.group === "string" ? "group" : typeof body.admin === "string" ? "admin" : undefined;
     const name = kind === "group" ? body.group : body.admin;
     if (!kind || typeof name !== "string" || typeof body.password !== "string") {
-      throw new ApiError(400, "BadRequest", 'send {"group": NAME, "password": ...} or {"admin": NAME, "password": ...}');
+      throw new ApiError(
+        400,
+        "BadRequest",
+        'send {"group": NAME, "password": ...} or {"admin": NAME, "password": ...}',
+      );
     }
     const { accounts, limiter, tokens } = this.options;
     const device = await this.trustedDevice(body.device, kind, name);
     // Successes count too, but against the account only where a real user's login must not use
     // up what guesses left: a tenant cannot log in without end to fill the hashing queues.
     const keys: LimitKey[] = device
-      ? [{ key: `device:${device.id}`, limit: this.limits.perDevice, refundOnSuccess: true }, { key: `devices:${kind}:${name}`, limit: this.limits.perAccountDevices }]
-      : [{ key: `account:${kind}:${name}`, limit: this.limits.perAccount, refundOnSuccess: true }, { key: `address:${req.socket.remoteAddress ?? "?"}`, limit: this.limits.perAddress }];
+      ? [
+          { key: `device:${device.id}`, limit: this.limits.perDevice, refundOnSuccess: true },
+          { key: `devices:${kind}:${name}`, limit: this.limits.perAccountDevices },
+        ]
+      : [
+          { key: `account:${kind}:${name}`, limit: this.limits.perAccount, refundOnSuccess: true },
+          { key: `address:${req.socket.remoteAddress ?? "?"}`, limit: this.limits.perAddress },
+        ];
     const gate = device ? this.hashing.trusted : this.hashing.untrusted;
     if (!gate.hasRoom) throw tooMany(1000, "too many logins at once; try again shortly");
     const attempt = limiter.begin(keys);
@@ -76,7 +93,12 @@ export class AuthApi {
     if (!principal) throw new ApiError(401, "Unauthorized", WRONG);
     attempt.succeeded();
     const issued = await tokens.issue(principal);
-    sendJson(res, 200, { ...issued, subject: `${kind}:${name}`, audience: tokens.audience, device: await tokens.issueDevice(principal) });
+    sendJson(res, 200, {
+      ...issued,
+      subject: `${kind}:${name}`,
+      audience: tokens.audience,
+      device: await tokens.issueDevice(principal),
+    });
   }
 
   /** The device a login shows, when it was given to this very account. */
@@ -85,7 +107,14 @@ export class AuthApi {
     const device = await this.options.tokens.verifyDevice(token);
     const account = this.options.accounts.identity(kind, name);
     // A new password revokes the account's devices as it revokes its tokens.
-    return device && device.kind === kind && device.name === name && account !== undefined && device.uid === account.uid && device.version === account.version ? device : undefined;
+    return device &&
+      device.kind === kind &&
+      device.name === name &&
+      account !== undefined &&
+      device.uid === account.uid &&
+      device.version === account.version
+      ? device
+      : undefined;
   }
 
   whoami(res: ServerResponse, principal: Principal): void {
@@ -97,7 +126,12 @@ export class AuthApi {
    * {"password"?, "locked"?} creates or changes one: an admin may change any; a group only its own
    * password.
    */
-  async accounts(req: IncomingMessage, res: ServerResponse, principal: Principal, segments: readonly string[]): Promise<void> {
+  async accounts(
+    req: IncomingMessage,
+    res: ServerResponse,
+    principal: Principal,
+    segments: readonly string[],
+  ): Promise<void> {
     const { accounts } = this.options;
     if (segments.length === 0) {
       if (req.method !== "GET") throw methodNotAllowed(req.method);
@@ -109,23 +143,36 @@ export class AuthApi {
     const kind = plural ? ACCOUNT_KINDS.get(plural) : undefined;
     if (!kind || !name || segments.length !== 2) throw new ApiError(404, "NotFound", "no such account path");
     if (req.method !== "PUT") throw methodNotAllowed(req.method);
-    if (!NAME.test(name) || name.length > 63) throw new ApiError(422, "Invalid", `account name ${JSON.stringify(name)} is not a DNS label`);
+    if (!NAME.test(name) || name.length > 63)
+      throw new ApiError(422, "Invalid", `account name ${JSON.stringify(name)} is not a DNS label`);
     const body = parseJson<{ password?: unknown; locked?: unknown }>(await readBody(req, SMALL_BODY_BYTES), "account");
-    if (body.password !== undefined && (typeof body.password !== "string" || body.password.length < MIN_PASSWORD_LENGTH)) {
+    if (
+      body.password !== undefined &&
+      (typeof body.password !== "string" || body.password.length < MIN_PASSWORD_LENGTH)
+    ) {
       throw new ApiError(422, "Invalid", `password: at least ${MIN_PASSWORD_LENGTH} characters`);
     }
-    if (body.locked !== undefined && typeof body.locked !== "boolean") throw new ApiError(422, "Invalid", "locked: true or false");
+    if (body.locked !== undefined && typeof body.locked !== "boolean")
+      throw new ApiError(422, "Invalid", "locked: true or false");
     const own = principal.kind === kind && principal.name === name;
-    if (principal.kind !== "admin" && !(own && body.locked === undefined)) throw new ForbiddenError("only an admin can manage accounts; a group can change its own password");
-    if (own && kind === "admin" && body.locked === true) throw new ApiError(422, "Invalid", "an admin cannot lock itself");
+    if (principal.kind !== "admin" && !(own && body.locked === undefined))
+      throw new ForbiddenError("only an admin can manage accounts; a group can change its own password");
+    if (own && kind === "admin" && body.locked === true)
+      throw new ApiError(422, "Invalid", "an admin cannot lock itself");
     await accounts.update(kind, name, {
       ...(typeof body.password === "string" ? { password: body.password } : {}),
       ...(typeof body.locked === "boolean" ? { locked: body.locked } : {}),
     });
-    sendJson(res, 200, accounts.list(kind).find((a) => a.name === name));
+    sendJson(
+      res,
+      200,
+      accounts.list(kind).find((a) => a.name === name),
+    );
   }
 }
 
 function tooMany(waitMs: number, message: string): ApiError {
-  return new ApiError(429, "TooManyRequests", message, { "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))) });
+  return new ApiError(429, "TooManyRequests", message, {
+    "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))),
+  });
 }

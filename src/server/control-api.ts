@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { getSource, listSources, saveSource, sourceOf, type SourceRecord } from "../gitops/sources.js";
 import { isSuspended } from "../controllers/suspension.js";
 import { NotFoundError } from "../errors.js";
+import { getSource, listSources, type SourceRecord, saveSource, sourceOf } from "../gitops/sources.js";
 import { PRUNE_ANNOTATION } from "../gitops/sync.js";
-import { isReadyAt } from "../resources/conditions.js";
 import type { ProviderRegistry } from "../providers/registry.js";
+import { isReadyAt } from "../resources/conditions.js";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import type { Kind, Resource } from "../resources/types.js";
@@ -124,7 +124,10 @@ export class ControlApi {
     sendJson(call.res, 200, { kind: "SourceList", items });
   }
 
-  private async applySet(principal: Principal, name: string, manifests: readonly LoadedManifest[],
+  private async applySet(
+    principal: Principal,
+    name: string,
+    manifests: readonly LoadedManifest[],
   ): Promise<{ changes: Change[]; pruned: Change[] }> {
     const { store } = this.options;
     const previous = getSource(store, name);
@@ -167,7 +170,12 @@ export class ControlApi {
    * group's objects are refused before they are even looked up.
    */
   private async object(
-    call: ControlCall, method: string, verb: ControlOp | "control", kind: Kind, group: string, name: string,
+    call: ControlCall,
+    method: string,
+    verb: ControlOp | "control",
+    kind: Kind,
+    group: string,
+    name: string,
   ): Promise<void> {
     const ref = { kind, metadata: kind === "Group" ? { name } : { name, group } };
     const key = objectKey(kind, kind === "Group" ? "" : group, name);

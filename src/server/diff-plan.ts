@@ -1,9 +1,9 @@
 import { isDeepStrictEqual } from "node:util";
-import { admit } from "../resources/admission.js";
 import { stringify } from "yaml";
 import { resolveBindings } from "../controllers/bindings.js";
 import { errorMessage } from "../errors.js";
 import type { ProviderRegistry } from "../providers/registry.js";
+import { admit } from "../resources/admission.js";
 import { displayName, keyOf, objectKey } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import type { Group, Resource } from "../resources/types.js";
@@ -25,18 +25,28 @@ export interface DiffEntry {
  * for the local `diff` and the server's: one entry per object that would change. Admits the
  * manifests first (an unknown group or a stale resourceVersion is an error, as for apply).
  */
-export async function planDiff(store: Store, providers: ProviderRegistry, manifests: readonly LoadedManifest[],
+export async function planDiff(
+  store: Store,
+  providers: ProviderRegistry,
+  manifests: readonly LoadedManifest[],
 ): Promise<DiffEntry[]> {
   admit(store, manifests);
   const entries: DiffEntry[] = [];
   for (const { object } of manifests) {
     const existing = store.get(keyOf(object));
     const title = displayName(object);
-    const same = existing && isDeepStrictEqual(existing.spec, object.spec)
-      && isDeepStrictEqual(existing.metadata.labels, object.metadata.labels)
-      && isDeepStrictEqual(existing.metadata.annotations, object.metadata.annotations);
+    const same =
+      existing &&
+      isDeepStrictEqual(existing.spec, object.spec) &&
+      isDeepStrictEqual(existing.metadata.labels, object.metadata.labels) &&
+      isDeepStrictEqual(existing.metadata.annotations, object.metadata.annotations);
     const specLines = same ? [] : lineDiff(userView(existing), userView(object)).filter((l) => !l.startsWith("  "));
-    const operations = await plannedOperations(object, store, providers, manifests.map((m) => m.object));
+    const operations = await plannedOperations(
+      object,
+      store,
+      providers,
+      manifests.map((m) => m.object),
+    );
     if (specLines.length === 0 && operations.length === 0) continue;
     entries.push({ title, isNew: !existing, specLines, operations });
   }
@@ -81,7 +91,10 @@ function userView(obj: Resource | undefined): string {
 
 /** What the loop would do first on the object's provider: for Groups, Services and Apps alike. */
 async function plannedOperations(
-  object: Resource, store: Store, providers: ProviderRegistry, applied: readonly Resource[],
+  object: Resource,
+  store: Store,
+  providers: ProviderRegistry,
+  applied: readonly Resource[],
 ): Promise<string[]> {
   if (object.kind === "Quota") return [];
   const groupName = object.kind === "Group" ? object.metadata.name : (object.metadata.group ?? "");

@@ -37,13 +37,22 @@ const BY_CODE: Record<string, [number, string]> = {
 
 /** Maps any error to a status and body; unknown errors are 500 without their details. */
 export function toErrorBody(err: unknown): { status: number; body: ErrorBody; headers: Record<string, string> } {
-  const body = (code: number, reason: string, message: string, details?: ErrorBody["details"]): ErrorBody =>
-    ({ kind: "Status", status: "Failure", code, reason, message, ...(details ? { details } : {}) });
-  if (err instanceof ApiError) return { status: err.status, body: body(err.status, err.reason, err.message), headers: err.headers };
+  const body = (code: number, reason: string, message: string, details?: ErrorBody["details"]): ErrorBody => ({
+    kind: "Status",
+    status: "Failure",
+    code,
+    reason,
+    message,
+    ...(details ? { details } : {}),
+  });
+  if (err instanceof ApiError)
+    return { status: err.status, body: body(err.status, err.reason, err.message), headers: err.headers };
   if (err instanceof ValidationErrors) {
     const details = { errors: err.errors.map((e) => ({ ...e.position, field: e.field, message: e.detail })) };
-    const [status, reason] = err.errors.every((e) => e instanceof ConflictError) ? [409, "Conflict"]
-      : err.errors.every((e) => e.detail.startsWith(YAML_SYNTAX_ERROR)) ? [400, "BadRequest"]
+    const [status, reason] = err.errors.every((e) => e instanceof ConflictError)
+      ? [409, "Conflict"]
+      : err.errors.every((e) => e.detail.startsWith(YAML_SYNTAX_ERROR))
+        ? [400, "BadRequest"]
         : [422, "Invalid"];
     return { status, body: body(status, reason, err.message, details), headers: {} };
   }
@@ -62,9 +71,19 @@ export const COMMON_HEADERS: Readonly<Record<string, string>> = {
   "referrer-policy": "no-referrer",
 };
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(value);
-  res.writeHead(status, { ...COMMON_HEADERS, "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), ...headers });
+  res.writeHead(status, {
+    ...COMMON_HEADERS,
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(text)),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -80,12 +99,14 @@ export function sendError(res: ServerResponse, err: unknown): void {
 /** Reads the body up to `limit` bytes; past it, 413 without reading the rest. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? NaN);
-  if (declared > limit) throw new ApiError(413, "RequestEntityTooLarge", `the body is ${declared} bytes, more than the limit of ${limit}`);
+  if (declared > limit)
+    throw new ApiError(413, "RequestEntityTooLarge", `the body is ${declared} bytes, more than the limit of ${limit}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new ApiError(413, "RequestEntityTooLarge", `the body is more than the limit of ${limit} bytes`);
+    if (size > limit)
+      throw new ApiError(413, "RequestEntityTooLarge", `the body is more than the limit of ${limit} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);

@@ -6,7 +6,9 @@ export interface LimitKey {
   readonly refundOnSuccess?: boolean;
 }
 
-export type Attempt = { readonly ok: true; readonly succeeded: () => void } | { readonly ok: false; readonly retryAfterMs: number };
+export type Attempt =
+  | { readonly ok: true; readonly succeeded: () => void }
+  | { readonly ok: false; readonly retryAfterMs: number };
 
 /**
  * Login attempts per key in a sliding window. An attempt is counted when it begins, before the

@@ -1,26 +1,38 @@
-import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { join } from "node:path";
+import { NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
 import { admit } from "../resources/admission.js";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
-import { loadTextsSteps, type BuildContextPolicy, type LoadedManifest, type ManifestText } from "../resources/loader.js";
+import {
+  type BuildContextPolicy,
+  type LoadedManifest,
+  loadTextsSteps,
+  type ManifestText,
+} from "../resources/loader.js";
 import type { Kind, Resource } from "../resources/types.js";
 import type { Change, Store } from "../store/store.js";
-import { NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
+import type { Steps } from "../util/steps.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
+import { FairGate } from "./fair-gate.js";
 import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
-import type { Principal } from "./tokens.js";
 import type { ServerLimits } from "./limits.js";
+import { type TenantRules, tenantRuleErrors } from "./tenant-rules.js";
+import type { Principal } from "./tokens.js";
 import type { WatchHub, WatchRef } from "./watch-hub.js";
 import type { WatchStreams } from "./watch-stream.js";
-import { tenantRuleErrors, type TenantRules } from "./tenant-rules.js";
-import { FairGate } from "./fair-gate.js";
-import type { Steps } from "../util/steps.js";
 
 /** Writes an account may have waiting for their turn to be parsed; the next is 429. */
 const MAX_WAITING_WRITES = 2;
 /** A PUT's body may be this many times the object limit (YAML is wordier than JSON). */
 const PUT_BODY_FACTOR = 4;
-const MANIFEST_TYPES = new Set(["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/plain", ""]);
+const MANIFEST_TYPES = new Set([
+  "application/json",
+  "application/yaml",
+  "application/x-yaml",
+  "text/yaml",
+  "text/plain",
+  "",
+]);
 
 export interface ResourcesApiOptions {
   readonly store: Store;
@@ -62,11 +74,13 @@ export class ResourcesApi {
     // Below a group: its apps, services and quotas (groups do not nest).
     const kind = plural && plural !== PLURAL.Group ? kindOfPlural(plural) : undefined;
     if (segments.length === 2) await this.object(call, method, "Group", group, group);
-    else if (segments.length === 3 && plural === "events") this.events(call, method, group, objectKey("Group", "", group));
+    else if (segments.length === 3 && plural === "events")
+      this.events(call, method, group, objectKey("Group", "", group));
     else if (!kind) return false;
     else if (segments.length === 3) this.read(call, method, { kind, group });
     else if (segments.length === 4 && name) await this.object(call, method, kind, group, name);
-    else if (segments.length === 5 && name && sub === "events") this.events(call, method, group, objectKey(kind, group, name));
+    else if (segments.length === 5 && name && sub === "events")
+      this.events(call, method, group, objectKey(kind, group, name));
     else return false;
     return true;
   }
@@ -77,7 +91,12 @@ export class ResourcesApi {
     if (filter.group !== undefined) assertCanSeeGroup(call.principal, filter.group);
     const current = (): readonly Resource[] => this.visible(call.principal, filter);
     if (!isTrue(call.query.get("watch"))) {
-      sendJson(call.res, 200, { kind: "List", apiVersion: "v1", metadata: { resourceVersion: this.options.hub.current }, items: current() });
+      sendJson(call.res, 200, {
+        kind: "List",
+        apiVersion: "v1",
+        metadata: { resourceVersion: this.options.hub.current },
+        items: current(),
+      });
       return;
     }
     this.options.watches.serve(call.res, {
@@ -95,8 +114,10 @@ export class ResourcesApi {
   private visible(principal: Principal, filter: CollectionFilter): readonly Resource[] {
     const { store } = this.options;
     const group = principal.kind === "group" ? principal.name : filter.group;
-    const candidates = group === undefined ? store.view(filter.kind ? { kind: filter.kind } : {})
-      : [...[store.get(objectKey("Group", "", group))].flatMap((g) => g ?? []), ...store.view({ group })];
+    const candidates =
+      group === undefined
+        ? store.view(filter.kind ? { kind: filter.kind } : {})
+        : [...[store.get(objectKey("Group", "", group))].flatMap((g) => g ?? []), ...store.view({ group })];
     return candidates.filter((o) => canSee(principal, o) && inCollection(o, filter));
   }
 
@@ -108,16 +129,29 @@ export class ResourcesApi {
       if (!canSee(call.principal, ref)) assertCanSeeGroup(call.principal, group);
       const obj = this.options.store.get(key);
       if (!obj) throw new NotFoundError(`${displayName(ref)} not found`);
-      sendJson(call.res, 200, isTrue(call.query.get("showSecrets")) ? { ...obj, secrets: this.options.store.secretsOf(obj) } : obj);
+      sendJson(
+        call.res,
+        200,
+        isTrue(call.query.get("showSecrets")) ? { ...obj, secrets: this.options.store.secretsOf(obj) } : obj,
+      );
       return;
     }
     if (method === "PUT") {
       assertCanWrite(call.principal, ref);
       // One object: a body far past the object limit is refused before it is parsed.
-      const manifests = await this.readManifests(call, Math.min(this.options.maxBodyBytes, PUT_BODY_FACTOR * this.options.limits.maxObjectBytes));
+      const manifests = await this.readManifests(
+        call,
+        Math.min(this.options.maxBodyBytes, PUT_BODY_FACTOR * this.options.limits.maxObjectBytes),
+      );
       const [only, ...more] = manifests;
-      if (!only || more.length > 0) throw new ApiError(400, "BadRequest", `PUT takes exactly one manifest, got ${manifests.length}`);
-      if (keyOf(only.object) !== key) throw new ApiError(400, "BadRequest", `the manifest is ${displayName(only.object)}, but the path names ${displayName(ref)}`);
+      if (!only || more.length > 0)
+        throw new ApiError(400, "BadRequest", `PUT takes exactly one manifest, got ${manifests.length}`);
+      if (keyOf(only.object) !== key)
+        throw new ApiError(
+          400,
+          "BadRequest",
+          `the manifest is ${displayName(only.object)}, but the path names ${displayName(ref)}`,
+        );
       const [change] = await this.options.store.apply(manifests);
       sendJson(call.res, change?.action === "created" ? 201 : 200, change ? changeBody(change) : {});
       return;
@@ -169,7 +203,14 @@ export class ResourcesApi {
     for (const m of manifests) {
       yield;
       const bytes = Buffer.byteLength(JSON.stringify(m.object));
-      if (bytes > limits.maxObjectBytes) errors.push(new ValidationError(m.source, "", `${displayName(m.object)} is ${bytes} bytes as JSON, more than the limit of ${limits.maxObjectBytes} bytes per object`));
+      if (bytes > limits.maxObjectBytes)
+        errors.push(
+          new ValidationError(
+            m.source,
+            "",
+            `${displayName(m.object)} is ${bytes} bytes as JSON, more than the limit of ${limits.maxObjectBytes} bytes per object`,
+          ),
+        );
       const group = m.object.metadata.group;
       if (group === undefined) continue;
       const mine = byGroup.get(group);
@@ -182,7 +223,13 @@ export class ResourcesApi {
       const total = stored.size + new Set(added.map((m) => keyOf(m.object))).size;
       const first = added[0];
       if (first && total > limits.maxObjectsPerGroup) {
-        errors.push(new ValidationError(first.source, "metadata.group", `group ${group} would have ${total} objects, more than the limit of ${limits.maxObjectsPerGroup} objects per group`));
+        errors.push(
+          new ValidationError(
+            first.source,
+            "metadata.group",
+            `group ${group} would have ${total} objects, more than the limit of ${limits.maxObjectsPerGroup} objects per group`,
+          ),
+        );
       }
     }
     if (errors.length > 0) throw new ValidationErrors(errors);
@@ -194,10 +241,16 @@ export class ResourcesApi {
    */
   async readManifests(call: Call, maxBytes = this.options.maxBodyBytes): Promise<LoadedManifest[]> {
     const type = mediaType(call.req);
-    if (!MANIFEST_TYPES.has(type)) throw new ApiError(415, "UnsupportedMediaType", `send application/json or application/yaml, not ${type}`);
+    if (!MANIFEST_TYPES.has(type))
+      throw new ApiError(415, "UnsupportedMediaType", `send application/json or application/yaml, not ${type}`);
     const ticket = this.parsing.admit(`${call.principal.kind}:${call.principal.name}`);
     if (!ticket) {
-      throw new ApiError(429, "TooManyRequests", `${call.principal.kind} ${call.principal.name} has ${MAX_WAITING_WRITES} writes waiting already; try again when one is done`, { "retry-after": "1" });
+      throw new ApiError(
+        429,
+        "TooManyRequests",
+        `${call.principal.kind} ${call.principal.name} has ${MAX_WAITING_WRITES} writes waiting already; try again when one is done`,
+        { "retry-after": "1" },
+      );
     }
     let body: Buffer;
     try {
@@ -214,17 +267,28 @@ export class ResourcesApi {
   private *parseManifests(call: Call, type: string, body: Buffer): Steps<LoadedManifest[]> {
     const { buildRoot } = this.options;
     // Each group builds inside its own folder of the build root, never in another tenant's.
-    const baseDir = !buildRoot ? "/nonexistent" : call.principal.kind === "group" ? join(buildRoot, call.principal.name) : buildRoot;
+    const baseDir = !buildRoot
+      ? "/nonexistent"
+      : call.principal.kind === "group"
+        ? join(buildRoot, call.principal.name)
+        : buildRoot;
     const builds: BuildContextPolicy = buildRoot ? "inside" : "refused";
     let texts: ManifestText[] = [{ name: "request body", content: body, baseDir }];
     if (type === "application/json") {
       const value = parseJson<unknown>(body, "apply");
       const files = (value as { files?: unknown }).files;
       if (value && typeof value === "object" && files !== undefined) {
-        if (!Array.isArray(files) || !files.every((f) => typeof f?.name === "string" && typeof f?.content === "string")) {
+        if (
+          !Array.isArray(files) ||
+          !files.every((f) => typeof f?.name === "string" && typeof f?.content === "string")
+        ) {
           throw new ApiError(400, "BadRequest", 'files must be a list of {"name": string, "content": string}');
         }
-        texts = (files as Array<{ name: string; content: string }>).map((f) => ({ name: f.name, content: f.content, baseDir }));
+        texts = (files as Array<{ name: string; content: string }>).map((f) => ({
+          name: f.name,
+          content: f.content,
+          baseDir,
+        }));
       }
     }
     const manifests = yield* loadTextsSteps(texts, builds);
@@ -241,7 +305,10 @@ interface CollectionFilter {
 }
 
 function inCollection(obj: WatchRef, filter: CollectionFilter): boolean {
-  return (filter.kind === undefined || obj.kind === filter.kind) && (filter.group === undefined || obj.metadata.group === filter.group);
+  return (
+    (filter.kind === undefined || obj.kind === filter.kind) &&
+    (filter.group === undefined || obj.metadata.group === filter.group)
+  );
 }
 
 function changeBody(change: Change): { key: string; display: string; action: string; object: Resource } {

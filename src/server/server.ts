@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
+import { API_PREFIX } from "../resources/kinds.js";
 import type { Store } from "../store/store.js";
 import { Accounts, ForbiddenError } from "./accounts.js";
 import { AuthApi, type LoginLimits } from "./auth-api.js";
@@ -10,7 +11,6 @@ import { ControlApi, type LoopAccess } from "./control-api.js";
 import { ApiError, methodNotAllowed, sendError, sendJson, toErrorBody } from "./http.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { LoginLimiter } from "./login-limiter.js";
-import { API_PREFIX } from "../resources/kinds.js";
 import { ResourcesApi } from "./resources-api.js";
 import { serveStatic } from "./static.js";
 import { DEFAULT_TENANT_RULES, type TenantRules } from "./tenant-rules.js";
@@ -66,8 +66,18 @@ export class ApiServer {
     this.accounts = new Accounts(options.store);
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.hub = new WatchHub(options.store, limits.watchHistoryEvents, limits.watchHistoryBytes);
-    this.watches = new WatchStreams({ hub: this.hub, accounts: this.accounts, limits, refusal: (principal) => this.accounts.refusal(principal) });
-    this.auth = new AuthApi({ accounts: this.accounts, tokens: options.tokens, limiter: options.limiter ?? new LoginLimiter(), ...(options.loginLimits ? { limits: options.loginLimits } : {}) });
+    this.watches = new WatchStreams({
+      hub: this.hub,
+      accounts: this.accounts,
+      limits,
+      refusal: (principal) => this.accounts.refusal(principal),
+    });
+    this.auth = new AuthApi({
+      accounts: this.accounts,
+      tokens: options.tokens,
+      limiter: options.limiter ?? new LoginLimiter(),
+      ...(options.loginLimits ? { limits: options.loginLimits } : {}),
+    });
     this.resources = new ResourcesApi({
       store: options.store,
       hub: this.hub,
@@ -78,7 +88,10 @@ export class ApiServer {
       limits,
     });
     this.control = new ControlApi({ store: options.store, manifests: this.resources, loop: options.loop });
-    this.http = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS }, (req, res) => void this.dispatch(req, res));
+    this.http = createServer(
+      { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS },
+      (req, res) => void this.dispatch(req, res),
+    );
   }
 
   listen(port: number, host: string): Promise<string> {
@@ -107,7 +120,11 @@ export class ApiServer {
     const started = performance.now();
     const url = new URL(req.url ?? "/", "http://localhost");
     // Paths and status only: never headers (tokens), queries or bodies (manifests carry env values).
-    res.once("finish", () => this.options.log.info(`${req.method} ${url.pathname} ${res.statusCode} ${Math.round(performance.now() - started)}ms`));
+    res.once("finish", () =>
+      this.options.log.info(
+        `${req.method} ${url.pathname} ${res.statusCode} ${Math.round(performance.now() - started)}ms`,
+      ),
+    );
     try {
       await this.route(req, res, url);
     } catch (err) {
@@ -126,7 +143,12 @@ export class ApiServer {
       throw new ApiError(404, "NotFound", `no page at ${path}`);
     }
     const principal = await this.authenticate(req);
-    const segments = (prefix: string): string[] => path.slice(prefix.length).split("/").filter((s) => s !== "").map(decodeSegment);
+    const segments = (prefix: string): string[] =>
+      path
+        .slice(prefix.length)
+        .split("/")
+        .filter((s) => s !== "")
+        .map(decodeSegment);
     if (path === "/api/whoami") return this.auth.whoami(res, principal);
     if (path === "/api/accounts" || path.startsWith("/api/accounts/")) {
       await this.auth.accounts(req, res, principal, segments("/api/accounts"));
@@ -134,7 +156,12 @@ export class ApiServer {
       return this.watches.recheck();
     }
     const call = { req, res, principal, query: url.searchParams };
-    if (path.startsWith(`${API_PREFIX}/`) && ((await this.resources.handle(call, segments(API_PREFIX))) || (await this.control.handle(call, segments(API_PREFIX))))) return;
+    if (
+      path.startsWith(`${API_PREFIX}/`) &&
+      ((await this.resources.handle(call, segments(API_PREFIX))) ||
+        (await this.control.handle(call, segments(API_PREFIX))))
+    )
+      return;
     throw new ApiError(404, "NotFound", `no API at ${path}`);
   }
 
@@ -142,7 +169,13 @@ export class ApiServer {
   private async authenticate(req: IncomingMessage): Promise<Principal> {
     const header = req.headers.authorization ?? "";
     const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header);
-    if (!match?.[1]) throw new ApiError(401, "Unauthorized", header ? "the Authorization header must be: Bearer TOKEN" : "log in first: no bearer token", { "www-authenticate": 'Bearer realm="airloft"' });
+    if (!match?.[1])
+      throw new ApiError(
+        401,
+        "Unauthorized",
+        header ? "the Authorization header must be: Bearer TOKEN" : "log in first: no bearer token",
+        { "www-authenticate": 'Bearer realm="airloft"' },
+      );
     const principal = await this.options.tokens.verify(match[1]);
     const refusal = this.accounts.refusal(principal);
     if (refusal) throw new ForbiddenError(refusal);

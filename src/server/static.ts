@@ -12,7 +12,8 @@ const FILES: Readonly<Record<string, { file: string; type: string }>> = {
   "/favicon.ico": { file: "favicon.svg", type: "image/svg+xml" },
 };
 /** Only our own files run: no inline script, no other origin, no framing. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const cache = new Map<string, Buffer>();
 
 export function serveStatic(path: string, res: ServerResponse): boolean {
@@ -23,7 +24,12 @@ export function serveStatic(path: string, res: ServerResponse): boolean {
     content = readFileSync(new URL(entry.file, ROOT));
     cache.set(entry.file, content);
   }
-  res.writeHead(200, { ...COMMON_HEADERS, "content-type": entry.type, "content-length": String(content.length), "content-security-policy": CSP });
+  res.writeHead(200, {
+    ...COMMON_HEADERS,
+    "content-type": entry.type,
+    "content-length": String(content.length),
+    "content-security-policy": CSP,
+  });
   res.end(res.req.method === "HEAD" ? undefined : content);
   return true;
 }

@@ -1,6 +1,6 @@
 import { ValidationError } from "../errors.js";
-import type { LoadedManifest } from "../resources/loader.js";
 import { DEFAULT_BIND_ADDRESS } from "../providers/docker/desired.js";
+import type { LoadedManifest } from "../resources/loader.js";
 import type { Principal } from "./tokens.js";
 
 /** What the server, not a tenant's manifest, decides. Admins are not held to it. */
@@ -15,7 +15,11 @@ export const DEFAULT_TENANT_RULES: TenantRules = { publishAddresses: ["127.0.0.1
  * A tenant's manifests against the server's rules: an app may not publish on an address the
  * server has not given tenants (0.0.0.0 would put it on every interface of the host).
  */
-export function tenantRuleErrors(principal: Principal, manifests: readonly LoadedManifest[], rules: TenantRules): ValidationError[] {
+export function tenantRuleErrors(
+  principal: Principal,
+  manifests: readonly LoadedManifest[],
+  rules: TenantRules,
+): ValidationError[] {
   if (principal.kind === "admin") return [];
   const errors: ValidationError[] = [];
   for (const { object, source } of manifests) {
@@ -23,8 +27,15 @@ export function tenantRuleErrors(principal: Principal, manifests: readonly Loade
     // Without hostIP an app publishes on the engine default, which the server may not allow either.
     const hostIP = object.spec.publish?.hostIP ?? DEFAULT_BIND_ADDRESS;
     if (!rules.publishAddresses.includes(hostIP)) {
-      const what = object.spec.publish?.hostIP === undefined ? `the default ${hostIP}; set spec.publish.hostIP` : hostIP;
-      errors.push(new ValidationError(source, "spec.publish.hostIP", `this server lets tenants publish on ${rules.publishAddresses.join(", ")} only, not ${what}`));
+      const what =
+        object.spec.publish?.hostIP === undefined ? `the default ${hostIP}; set spec.publish.hostIP` : hostIP;
+      errors.push(
+        new ValidationError(
+          source,
+          "spec.publish.hostIP",
+          `this server lets tenants publish on ${rules.publishAddresses.join(", ")} only, not ${what}`,
+        ),
+      );
     }
   }
   return errors;

@@ -1,5 +1,5 @@
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes, randomUUID } from "node:crypto";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { AirloftError } from "../errors.js";
@@ -59,7 +59,8 @@ export class TokenService {
     private readonly ttlSeconds: number,
     private readonly now: () => number = Date.now,
   ) {
-    if (key.length < MIN_KEY_BYTES) throw new AirloftError("InvalidConfig", `the signing key must be at least ${MIN_KEY_BYTES} bytes`);
+    if (key.length < MIN_KEY_BYTES)
+      throw new AirloftError("InvalidConfig", `the signing key must be at least ${MIN_KEY_BYTES} bytes`);
   }
 
   async issue(principal: Principal): Promise<{ token: string; expiresAt: string }> {
@@ -87,7 +88,8 @@ export class TokenService {
         currentDate: new Date(this.now()),
       });
       const account = accountOf(payload.sub, payload.uid);
-      if (!account || typeof payload.ver !== "number") throw new InvalidTokenError("the token names no account; log in again");
+      if (!account || typeof payload.ver !== "number")
+        throw new InvalidTokenError("the token names no account; log in again");
       return { ...account, version: payload.ver };
     } catch (err) {
       if (err instanceof InvalidTokenError) throw err;
@@ -125,7 +127,9 @@ export class TokenService {
         currentDate: new Date(this.now()),
       });
       const account = accountOf(payload.sub, payload.uid);
-      return account && payload.jti && typeof payload.ver === "number" ? { ...account, id: payload.jti, version: payload.ver } : undefined;
+      return account && payload.jti && typeof payload.ver === "number"
+        ? { ...account, id: payload.jti, version: payload.ver }
+        : undefined;
     } catch {
       return undefined;
     }
@@ -154,7 +158,8 @@ export function loadSigningKey(path: string, env: NodeJS.ProcessEnv = process.en
   const fromEnv = env.AIRLOFT_JWT_SECRET;
   if (fromEnv) return new TextEncoder().encode(fromEnv);
   // A link there could make the server read or widen the mode of another file.
-  if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) throw new AirloftError("InvalidConfig", `${path} is a symbolic link; the signing key must be a plain file`);
+  if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink())
+    throw new AirloftError("InvalidConfig", `${path} is a symbolic link; the signing key must be a plain file`);
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, randomBytes(48).toString("base64url"), { mode: 0o600, flag: "wx" });

@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { Principal } from "./tokens.js";
-import { watchLine, type WatchEvent } from "./watch-hub.js";
+import { type WatchEvent, watchLine } from "./watch-hub.js";
 
 const BOOKMARK_EVERY_MS = 15_000;
 /** A stream ended cleanly has this long to deliver what it had sent; then its connection is cut. */
@@ -54,7 +54,10 @@ export class WatchConnection {
     private readonly options: WatchConnectionOptions,
   ) {
     this.principal = options.principal;
-    this.heartbeat = setInterval(() => this.enqueue(chunkOf(watchLine("BOOKMARK", undefined, options.position()))), BOOKMARK_EVERY_MS);
+    this.heartbeat = setInterval(
+      () => this.enqueue(chunkOf(watchLine("BOOKMARK", undefined, options.position()))),
+      BOOKMARK_EVERY_MS,
+    );
     this.lifetime = setTimeout(() => this.finish(), options.lifetimeMs);
     res.on("drain", () => {
       this.waitingForDrain = false;

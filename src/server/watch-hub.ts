@@ -4,7 +4,9 @@ import type { Store, StoreEvent } from "../store/store.js";
 export type WatchType = "ADDED" | "MODIFIED" | "DELETED";
 
 /** What a watcher matches an event on: the object's kind, name and group, not the object. */
-export type WatchRef = Pick<Resource, "kind"> & { readonly metadata: { readonly name: string; readonly group?: string } };
+export type WatchRef = Pick<Resource, "kind"> & {
+  readonly metadata: { readonly name: string; readonly group?: string };
+};
 
 export interface WatchEvent {
   readonly type: WatchType;
@@ -17,7 +19,14 @@ export interface WatchEvent {
   readonly bytes: number;
 }
 
-const TYPE_OF: Record<StoreEvent["type"], WatchType> = { added: "ADDED", spec: "MODIFIED", metadata: "MODIFIED", status: "MODIFIED", deleting: "MODIFIED", removed: "DELETED" };
+const TYPE_OF: Record<StoreEvent["type"], WatchType> = {
+  added: "ADDED",
+  spec: "MODIFIED",
+  metadata: "MODIFIED",
+  status: "MODIFIED",
+  deleting: "MODIFIED",
+  removed: "DELETED",
+};
 
 /** The JSON line of one watch event. */
 export function watchLine(type: WatchType | "BOOKMARK", object: Resource | undefined, resourceVersion: string): string {
@@ -82,7 +91,10 @@ export class WatchHub {
     const type = TYPE_OF[change.type];
     const line = watchLine(type, change.object, resourceVersion);
     const { kind, metadata } = change.object;
-    const object: WatchRef = { kind, metadata: metadata.group === undefined ? { name: metadata.name } : { name: metadata.name, group: metadata.group } };
+    const object: WatchRef = {
+      kind,
+      metadata: metadata.group === undefined ? { name: metadata.name } : { name: metadata.name, group: metadata.group },
+    };
     const event: WatchEvent = { type, object, resourceVersion, line, bytes: Buffer.byteLength(line) };
     this.keep(event);
     for (const listener of this.listeners) listener(event);

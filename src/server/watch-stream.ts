@@ -2,12 +2,12 @@ import type { ServerResponse } from "node:http";
 import type { Resource } from "../resources/types.js";
 import type { AccountKind } from "./account-records.js";
 import type { Accounts } from "./accounts.js";
+import { ByteBudgets } from "./byte-budget.js";
 import { ApiError, COMMON_HEADERS } from "./http.js";
 import type { ServerLimits } from "./limits.js";
 import type { Principal } from "./tokens.js";
-import { watchLine, type WatchHub, type WatchRef } from "./watch-hub.js";
 import { WatchConnection } from "./watch-connection.js";
-import { ByteBudgets } from "./byte-budget.js";
+import { type WatchHub, type WatchRef, watchLine } from "./watch-hub.js";
 
 export interface WatchRequest {
   readonly principal: Principal;
@@ -44,7 +44,8 @@ export class WatchStreams {
   private timer: NodeJS.Timeout | undefined;
   private readonly budgets: ByteBudgets;
   private readonly onAccount = (account: { kind: AccountKind; name: string }): void => {
-    for (const stream of [...this.open]) if (stream.principal.kind === account.kind && stream.principal.name === account.name) this.check(stream);
+    for (const stream of [...this.open])
+      if (stream.principal.kind === account.kind && stream.principal.name === account.name) this.check(stream);
   };
 
   constructor(private readonly options: WatchStreamsOptions) {
@@ -73,15 +74,26 @@ export class WatchStreams {
     const { hub, limits } = this.options;
     const { principal } = request;
     if (principal.kind !== "admin") {
-      const mine = [...this.open].filter((s) => s.principal.kind === principal.kind && s.principal.name === principal.name).length;
+      const mine = [...this.open].filter(
+        (s) => s.principal.kind === principal.kind && s.principal.name === principal.name,
+      ).length;
       if (mine >= limits.maxWatchesPerAccount) {
-        throw new ApiError(429, "TooManyRequests", `${principal.kind} ${principal.name} has ${mine} watch streams open, the most one account may have; close one first`);
+        throw new ApiError(
+          429,
+          "TooManyRequests",
+          `${principal.kind} ${principal.name} has ${mine} watch streams open, the most one account may have; close one first`,
+        );
       }
     }
     let initial: Iterator<string>;
     if (request.resourceVersion !== null) {
       const backlog = hub.since(Number(request.resourceVersion));
-      if (!backlog) throw new ApiError(410, "Expired", `resourceVersion ${request.resourceVersion} is too old or unknown here; list again and watch from the list's resourceVersion`);
+      if (!backlog)
+        throw new ApiError(
+          410,
+          "Expired",
+          `resourceVersion ${request.resourceVersion} is too old or unknown here; list again and watch from the list's resourceVersion`,
+        );
       initial = (function* () {
         for (const event of backlog) if (request.matches(event.object)) yield event.line;
       })();
@@ -102,7 +114,10 @@ export class WatchStreams {
       lifetimeMs: limits.watchMaxLifetimeMs * (1 - 0.25 * (this.options.random ?? Math.random)()),
       position: () => hub.current,
       // Admins are trusted with the server's time (the status page lists everything).
-      throttle: principal.kind === "admin" ? () => 0 : (bytes) => this.budgets.take(`${principal.kind}:${principal.name}`, bytes),
+      throttle:
+        principal.kind === "admin"
+          ? () => 0
+          : (bytes) => this.budgets.take(`${principal.kind}:${principal.name}`, bytes),
       onClose: () => {
         this.open.delete(stream);
         if (this.open.size === 0) this.stopTimer();
@@ -113,7 +128,13 @@ export class WatchStreams {
       if (!stream.accepting || this.check(stream) || !request.matches(event.object)) return;
       stream.enqueue(event);
       // The watcher's own group is gone: a group made again under its name is someone else.
-      if (principal.kind === "group" && event.type === "DELETED" && event.object.kind === "Group" && event.object.metadata.name === principal.name) stream.finish();
+      if (
+        principal.kind === "group" &&
+        event.type === "DELETED" &&
+        event.object.kind === "Group" &&
+        event.object.metadata.name === principal.name
+      )
+        stream.finish();
     });
     this.open.add(stream);
     this.startTimer();

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync, mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Adapter } from "lowdb";
@@ -65,7 +65,8 @@ export class DurableJSONFile<T> implements Adapter<T> {
     try {
       const { bytesWritten } = await file.writev([...chunks]);
       // A full disk can cut a write short without an error: never rename a cut file into place.
-      if (bytesWritten !== size) throw new Error(`writing ${this.path}: ${bytesWritten} of ${size} bytes written (is the disk full?)`);
+      if (bytesWritten !== size)
+        throw new Error(`writing ${this.path}: ${bytesWritten} of ${size} bytes written (is the disk full?)`);
       await file.sync();
     } catch (err) {
       rmSync(tmp, { force: true });

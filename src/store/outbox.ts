@@ -65,7 +65,9 @@ export class Outbox<E> {
       release: (events) =>
         new Promise<void>((resolve) => {
           const at = this.queue.indexOf(place, this.head);
-          const entries: Array<Entry<E>> = events.map((event, i) => (i === events.length - 1 ? { event, done: resolve } : { event }));
+          const entries: Array<Entry<E>> = events.map((event, i) =>
+            i === events.length - 1 ? { event, done: resolve } : { event },
+          );
           if (entries.length === 0) entries.push({ done: resolve });
           // Not splice(at, 1, ...entries): a cascade's 20,000 events would be as many arguments.
           this.queue = [...this.queue.slice(0, at), ...entries, ...this.queue.slice(at + 1)];

@@ -31,7 +31,10 @@ interface Block {
 }
 
 export class CachedJsonSerializer {
-  private readonly entryBytes = new WeakMap<object, { readonly key: string; readonly version: string; readonly bytes: Buffer }>();
+  private readonly entryBytes = new WeakMap<
+    object,
+    { readonly key: string; readonly version: string; readonly bytes: Buffer }
+  >();
   private readonly blocks = new Map<string, Block[]>();
 
   /** `cached` names the top-level maps whose entries are cached, with how to read an entry's version. */
@@ -47,7 +50,8 @@ export class CachedJsonSerializer {
       first = false;
       const versionOf = this.cached[key];
       chunks.push(Buffer.from(`${JSON.stringify(key)}:`));
-      if (versionOf && value !== null && typeof value === "object") this.map(key, value as Record<string, unknown>, versionOf, chunks);
+      if (versionOf && value !== null && typeof value === "object")
+        this.map(key, value as Record<string, unknown>, versionOf, chunks);
       else chunks.push(Buffer.from(JSON.stringify(value)));
     }
     chunks.push(CLOSE);
@@ -91,7 +95,8 @@ export class CachedJsonSerializer {
   }
 
   private entry({ key, value, version }: Entry): Buffer {
-    if (value === null || typeof value !== "object") return Buffer.from(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
+    if (value === null || typeof value !== "object")
+      return Buffer.from(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
     const hit = this.entryBytes.get(value);
     if (hit?.version === version && hit.key === key) return hit.bytes;
     const bytes = Buffer.from(`${JSON.stringify(key)}:${JSON.stringify(value)}`);

@@ -66,7 +66,13 @@ export class PersistedState {
     options: StateFileOptions,
     clock: Clock,
   ) {
-    this.db = new Low(adapter, { version: 1, instanceId: randomUUID(), lastResourceVersion: 0, objects: {}, events: {} });
+    this.db = new Low(adapter, {
+      version: 1,
+      instanceId: randomUUID(),
+      lastResourceVersion: 0,
+      objects: {},
+      events: {},
+    });
     this.writes = new WriteScheduler(() => this.db.write(), clock, options.groupCommitMs ?? GROUP_COMMIT_MS);
   }
 
@@ -78,7 +84,13 @@ export class PersistedState {
       objects: (obj) => (obj as Resource).metadata.resourceVersion ?? "",
       events: (list) => String((list as StoredEvent[]).length),
     });
-    const state = new PersistedState(path, new DurableJSONFile<StateFile>(path, (data) => serializer.serialize(data)), lock, options, clock);
+    const state = new PersistedState(
+      path,
+      new DurableJSONFile<StateFile>(path, (data) => serializer.serialize(data)),
+      lock,
+      options,
+      clock,
+    );
     try {
       await state.read();
       if (options.write) {

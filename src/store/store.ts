@@ -1,14 +1,14 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { Outbox } from "./outbox.js";
 import { isDeepStrictEqual } from "node:util";
 import { NotFoundError } from "../errors.js";
-import { admit, type AdmissionReader } from "../resources/admission.js";
+import { type AdmissionReader, admit } from "../resources/admission.js";
+import { displayName, KIND_ORDER, keyOf, type ObjectRef, objectKey, parseKey } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
-import { displayName, KIND_ORDER, keyOf, objectKey, parseKey, type ObjectRef } from "../resources/kinds.js";
 import type { BaseStatus, Kind, Resource, StoredEvent } from "../resources/types.js";
-import { systemClock, type Clock } from "../util/clock.js";
+import { type Clock, systemClock } from "../util/clock.js";
 import { GroupIndex } from "./group-index.js";
+import { Outbox } from "./outbox.js";
 import { PersistedState, type SectionName, type StateFileOptions, type StateSection } from "./state-file.js";
 
 export const FINALIZER = "airloft.dev/infrastructure";
@@ -116,12 +116,16 @@ export class Store implements AdmissionReader {
    */
   view(filter: ListFilter = {}): readonly Resource[] {
     // By group through the index: a reconcile that lists its group costs its group, not the store.
-    const candidates = filter.group === undefined
-      ? Object.values(this.state.data.objects)
-      : [...this.keysOf(filter.group, filter.kind)].flatMap((k) => this.state.data.objects[k] ?? []);
+    const candidates =
+      filter.group === undefined
+        ? Object.values(this.state.data.objects)
+        : [...this.keysOf(filter.group, filter.kind)].flatMap((k) => this.state.data.objects[k] ?? []);
     // Keys computed once and compared by code unit: a locale-aware sort cost most of a list of 1,000.
     return candidates
-      .filter((o) => (!filter.kind || o.kind === filter.kind) && (filter.group === undefined || o.metadata.group === filter.group))
+      .filter(
+        (o) =>
+          (!filter.kind || o.kind === filter.kind) && (filter.group === undefined || o.metadata.group === filter.group),
+      )
       .map((o) => ({ o, order: KIND_ORDER[o.kind], key: keyOf(o) }))
       .sort((a, b) => a.order - b.order || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       .map(({ o }) => o);
@@ -156,7 +160,12 @@ export class Store implements AdmissionReader {
     return manifests.map(({ object }) => {
       const existing = this.state.data.objects[keyOf(object)];
       const action: ChangeAction = !existing ? "created" : differs(existing, object) ? "configured" : "unchanged";
-      return { key: keyOf(object), display: displayName(object), action, object: existing ? { ...existing, spec: object.spec } as Resource : object };
+      return {
+        key: keyOf(object),
+        display: displayName(object),
+        action,
+        object: existing ? ({ ...existing, spec: object.spec } as Resource) : object,
+      };
     });
   }
 
@@ -194,7 +203,12 @@ export class Store implements AdmissionReader {
       dropUndefined(updated.metadata);
       this.state.data.objects[key] = updated;
       this.index.touch(updated);
-      if (specChanged) this.pushEvent(updated, { type: "Normal", reason: "Configured", message: `spec changed (generation ${updated.metadata.generation})` });
+      if (specChanged)
+        this.pushEvent(updated, {
+          type: "Normal",
+          reason: "Configured",
+          message: `spec changed (generation ${updated.metadata.generation})`,
+        });
       // One copy, as committed, for the caller and the listeners.
       const snapshot = structuredClone(updated);
       changes.push({ key, display: displayName(updated), action: "configured", object: snapshot });
@@ -284,7 +298,10 @@ export class Store implements AdmissionReader {
    * held by what the same call deletes; with cascade, everything in a deleted group too.
    */
   async markDeletedAll(keys: readonly string[], options: { cascade?: boolean } = {}): Promise<Change[]> {
-    const groups = keys.map(parseKey).filter((ref) => ref.kind === "Group").map((ref) => ref.name);
+    const groups = keys
+      .map(parseKey)
+      .filter((ref) => ref.kind === "Group")
+      .map((ref) => ref.name);
     const owned = options.cascade ? groups.flatMap((g) => [...this.keysOf(g)]) : [];
     const isGroup = (key: string): number => (parseKey(key).kind === "Group" ? 1 : 0);
     const ordered = [...new Set([...owned, ...keys])].sort((a, b) => isGroup(a) - isGroup(b));

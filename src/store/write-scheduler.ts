@@ -69,7 +69,8 @@ export class WriteScheduler {
 
   /** Waits until every change so far is on disk; throws a background write's failure. */
   async flush(): Promise<void> {
-    while (this.writing || this.scheduled) await (this.scheduled ? this.schedule(0) : this.writing)?.catch(() => undefined);
+    while (this.writing || this.scheduled)
+      await (this.scheduled ? this.schedule(0) : this.writing)?.catch(() => undefined);
     const failed = this.lastWriteError;
     this.lastWriteError = undefined;
     if (failed) throw failed;

@@ -1,5 +1,9 @@
 /** Runs `work` over items with at most `limit` at once; settles all, then throws the first error. */
-export async function runBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+export async function runBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   const errors: unknown[] = [];
   let next = 0;

@@ -12,4 +12,3 @@ export function runToEnd<T>(steps: Steps<T>): T {
     if (next.done) return next.value;
   }
 }
-

@@ -11,24 +11,28 @@ const APPS_PER_GROUP = 20;
 const BUDGET = 8 + 3 * GROUPS;
 
 const group = (i: number): Group => ({
-  apiVersion: API_VERSION, kind: "Group",
+  apiVersion: API_VERSION,
+  kind: "Group",
   metadata: { name: `team${i}`, uid: randomUUID(), generation: 1 },
   spec: { provider: "aws", aws: { region: "us-east-1", vpc: { id: "default" }, domain: `team${i}.example.com` } },
 });
 const app = (g: Group, i: number): App => ({
-  apiVersion: API_VERSION, kind: "App",
+  apiVersion: API_VERSION,
+  kind: "App",
   metadata: { name: `app${i}`, group: g.metadata.name, uid: randomUUID(), generation: 1 },
   spec: { image: `example/app${i}:1`, port: 8080, replicas: 1 },
 });
 
 async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
 }
 
-describe("AWS API budget of a no-op reconcile pass (moto_server, an SDK middleware counts)", function () {
+describe("AWS API budget of a no-op reconcile pass (moto_server, an SDK middleware counts)", () => {
   let aws: TestAws;
 
   before(async function () {
@@ -40,7 +44,12 @@ describe("AWS API budget of a no-op reconcile pass (moto_server, an SDK middlewa
     this.timeout(300_000);
     // The limits of the real API would make this cold start take minutes; the budget is about counts.
     const fast = { perSecond: 1000, burst: 1000 };
-    const provider = new AwsProvider({ instanceId: `budget-${randomUUID()}`, env: aws.env, snapshotMaxAgeMs: 60_000, rates: { ec2: fast, elbv2: fast, route53: fast } });
+    const provider = new AwsProvider({
+      instanceId: `budget-${randomUUID()}`,
+      env: aws.env,
+      snapshotMaxAgeMs: 60_000,
+      rates: { ec2: fast, elbv2: fast, route53: fast },
+    });
     const groups = Array.from({ length: GROUPS }, (_, i) => group(i));
     for (const g of groups) g.status = await provider.reconcileGroup(g);
     const apps = groups.flatMap((g) => Array.from({ length: APPS_PER_GROUP }, (_, i) => ({ g, a: app(g, i) })));
@@ -56,7 +65,9 @@ describe("AWS API budget of a no-op reconcile pass (moto_server, an SDK middlewa
     };
     const started = Date.now();
     const cold = await pass();
-    process.stdout.write(`      cold pass over ${apps.length} apps: ${provider.calls.total} calls in ${Date.now() - started} ms\n`);
+    process.stdout.write(
+      `      cold pass over ${apps.length} apps: ${provider.calls.total} calls in ${Date.now() - started} ms\n`,
+    );
     assert.ok(cold.operations.length >= apps.length * 3, "the cold pass creates target groups, rules and instances");
     // Converged apps whose health was read during the cold pass.
     let settle = await pass();
@@ -70,8 +81,16 @@ describe("AWS API budget of a no-op reconcile pass (moto_server, an SDK middlewa
     assert.deepEqual(noop.operations, []);
     assert.equal(noop.converged, apps.length);
     const calls = provider.calls.snapshot();
-    process.stdout.write(`      no-op pass over ${apps.length} apps: ${provider.calls.total} calls ${JSON.stringify(calls)}\n`);
-    assert.ok(provider.calls.total <= BUDGET, `${provider.calls.total} calls > budget ${BUDGET}: ${JSON.stringify(calls)}`);
-    assert.ok(!Object.keys(calls).some((k) => /Run|Create|Register|Change|Modify|Delete|Terminate/.test(k)), JSON.stringify(calls));
+    process.stdout.write(
+      `      no-op pass over ${apps.length} apps: ${provider.calls.total} calls ${JSON.stringify(calls)}\n`,
+    );
+    assert.ok(
+      provider.calls.total <= BUDGET,
+      `${provider.calls.total} calls > budget ${BUDGET}: ${JSON.stringify(calls)}`,
+    );
+    assert.ok(
+      !Object.keys(calls).some((k) => /Run|Create|Register|Change|Modify|Delete|Terminate/.test(k)),
+      JSON.stringify(calls),
+    );
   });
 });

@@ -1,26 +1,49 @@
 import { strict as assert } from "node:assert";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CreateVpcCommand, DescribeInstanceAttributeCommand, DescribeVpcsCommand, RunInstancesCommand } from "@aws-sdk/client-ec2";
+import {
+  CreateVpcCommand,
+  DescribeInstanceAttributeCommand,
+  DescribeVpcsCommand,
+  RunInstancesCommand,
+} from "@aws-sdk/client-ec2";
 import { CreateRuleCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { stringify } from "yaml";
 import type { App, Group, Resource, Service } from "../../src/resources/types.js";
+import type { TestAws } from "../../support/moto.js";
 import { AwsInspector } from "../support/aws-inspect.js";
 import { airloft } from "../support/cli.js";
-import type { TestAws } from "../../support/moto.js";
 import { requireAws } from "../support/e2e.js";
 import { Workspace } from "../support/workspace.js";
 
-const meta = (kind: string, name: string, group?: string) => ({ apiVersion: "airloft.dev/v1alpha1", kind, metadata: group ? { name, group } : { name } });
-const groupDoc = { ...meta("Group", "shop"), spec: { provider: "aws", aws: { region: "us-east-1", vpc: { create: { cidr: "10.30.0.0/16" } }, domain: "shop.example.com" } } };
+const meta = (kind: string, name: string, group?: string) => ({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind,
+  metadata: group ? { name, group } : { name },
+});
+const groupDoc = {
+  ...meta("Group", "shop"),
+  spec: {
+    provider: "aws",
+    aws: { region: "us-east-1", vpc: { create: { cidr: "10.30.0.0/16" } }, domain: "shop.example.com" },
+  },
+};
 const webDoc = (replicas: number, image = "example/web:1") => ({
   ...meta("App", "web", "shop"),
   spec: { image, port: 8080, replicas, env: { GREETING: "hello" }, healthCheck: { http: { path: "/healthz" } } },
 });
 const cacheDoc = { ...meta("Service", "cache", "shop"), spec: { template: "redis" } };
-const apiDoc = { ...meta("App", "api", "shop"), spec: { runtime: "node", source: { url: "https://git.example.invalid/shop/api.git", ref: "main" }, port: 3000, services: [{ name: "cache" }] } };
+const apiDoc = {
+  ...meta("App", "api", "shop"),
+  spec: {
+    runtime: "node",
+    source: { url: "https://git.example.invalid/shop/api.git", ref: "main" },
+    port: 3000,
+    services: [{ name: "cache" }],
+  },
+};
 
-describe("AWS provider end to end on moto_server", function () {
+describe("AWS provider end to end on moto_server", () => {
   let aws: TestAws;
   let inspect: AwsInspector;
   let ws: Workspace;
@@ -43,7 +66,9 @@ describe("AWS provider end to end on moto_server", function () {
   const webTargetGroup = async (app: App) => {
     const tgs = await inspect.targetGroups();
     const rules = (await inspect.rules((await inspect.loadBalancers())[0]!.LoadBalancerArn!)).rules;
-    const rule = rules.find((r) => r.Conditions?.some((c) => c.HostHeaderConfig?.Values?.includes("web.shop.example.com")));
+    const rule = rules.find((r) =>
+      r.Conditions?.some((c) => c.HostHeaderConfig?.Values?.includes("web.shop.example.com")),
+    );
     assert.ok(rule, `no host rule for web in ${JSON.stringify(rules)}`);
     const tg = tgs.find((t) => t.TargetGroupArn === rule.Actions?.[0]?.TargetGroupArn);
     assert.ok(tg, `rule for ${app.metadata.name} forwards to no target group`);
@@ -87,18 +112,32 @@ describe("AWS provider end to end on moto_server", function () {
     // Security groups: the web from anywhere to the load balancer, the app port only from it, the service only from instances.
     const sgs = new Map((await inspect.securityGroups()).map((g) => [g.GroupId, g]));
     const lbRules = sgs.get(facts.securityGroups?.loadBalancer)?.IpPermissions ?? [];
-    assert.deepEqual(lbRules.map((p) => [p.FromPort, p.IpRanges?.[0]?.CidrIp]).sort(), [[443, "0.0.0.0/0"], [80, "0.0.0.0/0"]]);
+    assert.deepEqual(lbRules.map((p) => [p.FromPort, p.IpRanges?.[0]?.CidrIp]).sort(), [
+      [443, "0.0.0.0/0"],
+      [80, "0.0.0.0/0"],
+    ]);
     const appRules = sgs.get(facts.securityGroups?.instances)?.IpPermissions ?? [];
-    assert.deepEqual(appRules.map((p) => [p.FromPort, p.UserIdGroupPairs?.map((g) => g.GroupId), p.IpRanges ?? []]).sort(),
-      [[3000, [facts.securityGroups?.loadBalancer], []], [8080, [facts.securityGroups?.loadBalancer], []]]);
+    assert.deepEqual(
+      appRules.map((p) => [p.FromPort, p.UserIdGroupPairs?.map((g) => g.GroupId), p.IpRanges ?? []]).sort(),
+      [
+        [3000, [facts.securityGroups?.loadBalancer], []],
+        [8080, [facts.securityGroups?.loadBalancer], []],
+      ],
+    );
     const serviceRules = sgs.get(facts.securityGroups?.services)?.IpPermissions ?? [];
-    assert.deepEqual(serviceRules.map((p) => [p.FromPort, p.UserIdGroupPairs?.map((g) => g.GroupId), p.IpRanges ?? []]), [[6379, [facts.securityGroups?.instances], []]]);
+    assert.deepEqual(
+      serviceRules.map((p) => [p.FromPort, p.UserIdGroupPairs?.map((g) => g.GroupId), p.IpRanges ?? []]),
+      [[6379, [facts.securityGroups?.instances], []]],
+    );
 
     // Load balancer, listener, host rule, target group with its health check and three healthy targets.
     const [lb] = await inspect.loadBalancers();
     assert.equal(lb?.DNSName, facts.loadBalancer.dnsName);
     const { listeners } = await inspect.rules(lb!.LoadBalancerArn!);
-    assert.deepEqual(listeners.map((l) => [l.Port, l.Protocol]), [[80, "HTTP"]]);
+    assert.deepEqual(
+      listeners.map((l) => [l.Port, l.Protocol]),
+      [[80, "HTTP"]],
+    );
     const tg = await webTargetGroup(web);
     assert.equal(tg.HealthCheckPath, "/healthz");
     assert.equal(tg.Port, 8080);
@@ -109,27 +148,41 @@ describe("AWS provider end to end on moto_server", function () {
     // Route 53: the group's zone and an alias for the app's host to the load balancer.
     const zone = (await inspect.zones()).find((z) => z.Name === "shop.example.com.");
     assert.ok(zone);
-    const record = (await inspect.records(zone.Id!)).find((rec) => rec.Name === "web.shop.example.com." && rec.Type === "A");
+    const record = (await inspect.records(zone.Id!)).find(
+      (rec) => rec.Name === "web.shop.example.com." && rec.Type === "A",
+    );
     assert.equal(record?.AliasTarget?.DNSName?.replace(/\.$/, "").toLowerCase(), lb!.DNSName!.toLowerCase());
 
     // Status: instance ids and states, target health, the public URL.
     assert.deepEqual(web.status?.endpoints, ["http://web.shop.example.com"]);
     assert.equal(web.status?.readyReplicas, 3);
-    assert.ok(web.status?.instances?.every((i) => i.health === "healthy" && i.state === "running" && i.containerId.startsWith("i-")));
+    assert.ok(
+      web.status?.instances?.every(
+        (i) => i.health === "healthy" && i.state === "running" && i.containerId.startsWith("i-"),
+      ),
+    );
 
     // The bound app's instance gets REDIS_URL aimed at the service instance's private address.
     const cache = await getJson<Service>("service/shop/cache");
     const cacheHost = cache.status?.host;
     assert.match(cacheHost ?? "", /^10\.30\.\d+\.\d+$/);
     const [apiInstance] = (await inspect.instances()).filter((i) => i.tags["airloft.dev/name"] === "api");
-    const attr = await inspect.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: apiInstance!.id, Attribute: "userData" }));
+    const attr = await inspect.ec2.send(
+      new DescribeInstanceAttributeCommand({ InstanceId: apiInstance!.id, Attribute: "userData" }),
+    );
     const userData = Buffer.from(attr.UserData?.Value ?? "", "base64").toString();
     assert.match(userData, new RegExp(`REDIS_URL="redis://default:[^@"]+@${cacheHost!.replace(/\./g, "\\.")}:6379/0"`));
     assert.match(userData, /git clone --depth 1 --branch main https:\/\/git\.example\.invalid\/shop\/api\.git/);
     // The password is in the instance's environment file, never in AirLoft's output.
     const password = /redis:\/\/default:([^@"]+)@/.exec(userData)?.[1] ?? "";
     assert.ok(password.length >= 16);
-    for (const out of [r.stdout, r.stderr, (await cli("get", "-o", "yaml")).stdout, (await cli("describe", "app/shop/api")).stdout]) assert.ok(!out.includes(password));
+    for (const out of [
+      r.stdout,
+      r.stderr,
+      (await cli("get", "-o", "yaml")).stdout,
+      (await cli("describe", "app/shop/api")).stdout,
+    ])
+      assert.ok(!out.includes(password));
   });
 
   it("a no-op re-apply changes nothing", async function () {
@@ -142,11 +195,30 @@ describe("AWS provider end to end on moto_server", function () {
 
   it("diff plans nothing for the converged group, service and apps, and the first steps of a change", async function () {
     this.timeout(60_000);
-    writeFileSync(join(dir, "shop.yaml"), [groupDoc, webDoc(3), cacheDoc, apiDoc].map((d) => stringify(d)).join("---\n"));
+    writeFileSync(
+      join(dir, "shop.yaml"),
+      [groupDoc, webDoc(3), cacheDoc, apiDoc].map((d) => stringify(d)).join("---\n"),
+    );
     const same = await cli("diff", "-f", dir);
     assert.equal(same.code, 0, same.stdout + same.stderr);
     assert.match(same.stdout, /^no changes$/m);
-    writeFileSync(join(dir, "shop.yaml"), [{ ...groupDoc, spec: { ...groupDoc.spec, aws: { ...groupDoc.spec.aws, certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/x" } } }, webDoc(4), { ...cacheDoc, spec: { template: "redis", version: "6" } }, apiDoc].map((d) => stringify(d)).join("---\n"));
+    writeFileSync(
+      join(dir, "shop.yaml"),
+      [
+        {
+          ...groupDoc,
+          spec: {
+            ...groupDoc.spec,
+            aws: { ...groupDoc.spec.aws, certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/x" },
+          },
+        },
+        webDoc(4),
+        { ...cacheDoc, spec: { template: "redis", version: "6" } },
+        apiDoc,
+      ]
+        .map((d) => stringify(d))
+        .join("---\n"),
+    );
     const changed = await cli("diff", "-f", dir);
     assert.equal(changed.code, 1, changed.stdout + changed.stderr);
     assert.match(changed.stdout, /^\s+~ group:shop create-listener 443$/m);
@@ -155,7 +227,7 @@ describe("AWS provider end to end on moto_server", function () {
     assert.doesNotMatch(changed.stdout, /not compared/);
   });
 
-  it("describe shows the instances as AWS has them now; logs says plainly that it cannot read them", async function () {
+  it("describe shows the instances as AWS has them now; logs says plainly that it cannot read them", async () => {
     const described = await cli("describe", "app/shop/web");
     assert.equal(described.code, 0, described.stderr);
     assert.match(described.stdout, /^Instances \(on aws us-east-1 at http:\/\/127\.0\.0\.1:\d+ now\):$/m);
@@ -173,19 +245,46 @@ describe("AWS provider end to end on moto_server", function () {
     const web = await getJson<App>("app/shop/web");
     // What a crash between a create and its acknowledgement can leave: copies with the same tags.
     const vpc = (await inspect.ec2.send(new DescribeVpcsCommand({ VpcIds: [group.status!.aws!.vpcId!] }))).Vpcs![0]!;
-    const copy = await inspect.ec2.send(new CreateVpcCommand({ CidrBlock: "10.31.0.0/16", TagSpecifications: [{ ResourceType: "vpc", Tags: vpc.Tags }] }));
+    const copy = await inspect.ec2.send(
+      new CreateVpcCommand({ CidrBlock: "10.31.0.0/16", TagSpecifications: [{ ResourceType: "vpc", Tags: vpc.Tags }] }),
+    );
     const tg = await webTargetGroup(web);
     const [listener] = (await inspect.rules(group.status!.aws!.loadBalancer!.arn)).listeners;
-    await inspect.elb.send(new CreateRuleCommand({ ListenerArn: listener!.ListenerArn, Priority: 90, Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: ["web.shop.example.com"] } }], Actions: [{ Type: "forward", TargetGroupArn: tg.TargetGroupArn }] }));
+    await inspect.elb.send(
+      new CreateRuleCommand({
+        ListenerArn: listener!.ListenerArn,
+        Priority: 90,
+        Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: ["web.shop.example.com"] } }],
+        Actions: [{ Type: "forward", TargetGroupArn: tg.TargetGroupArn }],
+      }),
+    );
     // An instance this installation labelled for an object that no longer exists.
     const orphanTags = { ...first!.tags, "airloft.dev/uid": "no-such-uid", "airloft.dev/name": "gone" };
-    const orphan = await inspect.ec2.send(new RunInstancesCommand({ ImageId: "ami-12c6146b", MinCount: 1, MaxCount: 1, TagSpecifications: [{ ResourceType: "instance", Tags: Object.entries(orphanTags).map(([Key, Value]) => ({ Key, Value })) }] }));
-    const foreign = await inspect.ec2.send(new RunInstancesCommand({ ImageId: "ami-12c6146b", MinCount: 1, MaxCount: 1 }));
+    const orphan = await inspect.ec2.send(
+      new RunInstancesCommand({
+        ImageId: "ami-12c6146b",
+        MinCount: 1,
+        MaxCount: 1,
+        TagSpecifications: [
+          { ResourceType: "instance", Tags: Object.entries(orphanTags).map(([Key, Value]) => ({ Key, Value })) },
+        ],
+      }),
+    );
+    const foreign = await inspect.ec2.send(
+      new RunInstancesCommand({ ImageId: "ami-12c6146b", MinCount: 1, MaxCount: 1 }),
+    );
     // What a crash between a launch and its acknowledgement leaves: a second instance of replica 0.
-    await inspect.ec2.send(new RunInstancesCommand({
-      ImageId: "ami-12c6146b", MinCount: 1, MaxCount: 1, SubnetId: first!.subnetId,
-      TagSpecifications: [{ ResourceType: "instance", Tags: Object.entries(first!.tags).map(([Key, Value]) => ({ Key, Value })) }],
-    }));
+    await inspect.ec2.send(
+      new RunInstancesCommand({
+        ImageId: "ami-12c6146b",
+        MinCount: 1,
+        MaxCount: 1,
+        SubnetId: first!.subnetId,
+        TagSpecifications: [
+          { ResourceType: "instance", Tags: Object.entries(first!.tags).map(([Key, Value]) => ({ Key, Value })) },
+        ],
+      }),
+    );
     assert.equal((await webInstances()).length, 4);
     const r = await apply([groupDoc, webDoc(3), cacheDoc, apiDoc]);
     assert.match(r.stdout, /terminate i-\S+ \(duplicate of replica 0\)/);
@@ -194,10 +293,25 @@ describe("AWS provider end to end on moto_server", function () {
     assert.deepEqual(after.map((i) => i.tags["airloft.dev/replica"]).sort(), ["0", "1", "2"]);
     const foreignId = foreign.Instances?.[0]?.InstanceId ?? "";
     assert.equal((await inspect.instances([{ Name: "instance-id", Values: [foreignId] }])).length, 1);
-    assert.equal((await inspect.instances([{ Name: "instance-id", Values: [orphan.Instances![0]!.InstanceId!] }])).length, 0, "the orphan is terminated");
-    const vpcs = (await inspect.ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: "tag:airloft.dev/uid", Values: [group.metadata.uid!] }] }))).Vpcs ?? [];
-    assert.deepEqual(vpcs.map((v) => v.VpcId), [group.status!.aws!.vpcId], `the copy ${copy.Vpc?.VpcId} is removed`);
-    const rules = (await inspect.rules(group.status!.aws!.loadBalancer!.arn)).rules.filter((r) => r.Actions?.some((a) => a.TargetGroupArn === tg.TargetGroupArn));
+    assert.equal(
+      (await inspect.instances([{ Name: "instance-id", Values: [orphan.Instances![0]!.InstanceId!] }])).length,
+      0,
+      "the orphan is terminated",
+    );
+    const vpcs =
+      (
+        await inspect.ec2.send(
+          new DescribeVpcsCommand({ Filters: [{ Name: "tag:airloft.dev/uid", Values: [group.metadata.uid!] }] }),
+        )
+      ).Vpcs ?? [];
+    assert.deepEqual(
+      vpcs.map((v) => v.VpcId),
+      [group.status!.aws!.vpcId],
+      `the copy ${copy.Vpc?.VpcId} is removed`,
+    );
+    const rules = (await inspect.rules(group.status!.aws!.loadBalancer!.arn)).rules.filter((r) =>
+      r.Actions?.some((a) => a.TargetGroupArn === tg.TargetGroupArn),
+    );
     assert.equal(rules.length, 1);
   });
 
@@ -233,8 +347,23 @@ describe("AWS provider end to end on moto_server", function () {
     this.timeout(120_000);
     const r = await cli("delete", "group/shop", "--cascade", "--timeout", "90s");
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-    assert.deepEqual(await inspect.leftovers(), { instances: 0, vpcs: 0, subnets: 0, securityGroups: 0, internetGateways: 0, routeTables: 0, loadBalancers: 0, targetGroups: 0, hostedZones: 0 });
+    assert.deepEqual(await inspect.leftovers(), {
+      instances: 0,
+      vpcs: 0,
+      subnets: 0,
+      securityGroups: 0,
+      internetGateways: 0,
+      routeTables: 0,
+      loadBalancers: 0,
+      targetGroups: 0,
+      hostedZones: 0,
+    });
     // The instance AirLoft never tagged is still there.
-    assert.equal((await inspect.instances([{ Name: "image-id", Values: ["ami-12c6146b"] }])).filter((i) => !i.tags["airloft.dev/uid"]).length, 1);
+    assert.equal(
+      (await inspect.instances([{ Name: "image-id", Values: ["ami-12c6146b"] }])).filter(
+        (i) => !i.tags["airloft.dev/uid"],
+      ).length,
+      1,
+    );
   });
 });

@@ -1,25 +1,32 @@
-import { API_PREFIX } from "../../src/resources/kinds.js";
 import { strict as assert } from "node:assert";
-import { getCondition } from "../../src/resources/conditions.js";
 import { namePrefix, targetGroupName } from "../../src/providers/aws/names.js";
 import { LABEL } from "../../src/providers/ownership.js";
+import { getCondition } from "../../src/resources/conditions.js";
+import { API_PREFIX } from "../../src/resources/kinds.js";
 import type { Resource } from "../../src/resources/types.js";
+import type { TestAws } from "../../support/moto.js";
 import { AwsInspector } from "../support/aws-inspect.js";
 import { chaosKills, chaosRandom, sleep } from "../support/chaos.js";
-import { chaosApp, ChaosDriver, type StateFile } from "../support/chaos-driver.js";
-import { FaultProxy, type Fault } from "../support/fault-proxy.js";
-import type { TestAws } from "../../support/moto.js";
+import { ChaosDriver, chaosApp, type StateFile } from "../support/chaos-driver.js";
 import { requireAws } from "../support/e2e.js";
+import { type Fault, FaultProxy } from "../support/fault-proxy.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const GROUP = "chaos";
 const DOMAIN = "chaos.example.com";
 const groupManifest = `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: ${GROUP}\nspec:\n  provider: aws\n  aws:\n    region: us-east-1\n    vpc:\n      id: default\n    domain: ${DOMAIN}\n`;
 const appManifest = (name: string, replicas: number, version: number): string =>
-  chaosApp(GROUP, name, `  image: example/${name}:1\n  replicas: ${replicas}\n  port: 8080\n  env:\n    VERSION: "${version}"\n`);
+  chaosApp(
+    GROUP,
+    name,
+    `  image: example/${name}:1\n  replicas: ${replicas}\n  port: 8080\n  env:\n    VERSION: "${version}"\n`,
+  );
 
 /** Faults on a share of calls: mostly throttling, some 500 and 503. */
-function faultsOn(share: number, random: () => number): (call: { service: string; action: string }) => Fault | undefined {
+function faultsOn(
+  share: number,
+  random: () => number,
+): (call: { service: string; action: string }) => Fault | undefined {
   return () => {
     if (random() >= share) return undefined;
     const pick = random();
@@ -34,11 +41,19 @@ function faultsOn(share: number, random: () => number): (call: { service: string
 async function checkAws(inspect: AwsInspector, driver: ChaosDriver, state: StateFile): Promise<number> {
   const instances = (await inspect.instances()).filter((i) => i.tags[LABEL.instance] === state.instanceId);
   const uids = ChaosDriver.uids(state);
-  assert.deepEqual(instances.filter((i) => !uids.has(i.tags[LABEL.uid] ?? "")).map((i) => i.id), [], "instances no object owns");
+  assert.deepEqual(
+    instances.filter((i) => !uids.has(i.tags[LABEL.uid] ?? "")).map((i) => i.id),
+    [],
+    "instances no object owns",
+  );
   // The group's network, once: one load balancer and its three security groups, no copies.
-  const balancers = (await inspect.loadBalancers()).filter((b) => (b.LoadBalancerName ?? "").startsWith(namePrefix(state.instanceId)));
+  const balancers = (await inspect.loadBalancers()).filter((b) =>
+    (b.LoadBalancerName ?? "").startsWith(namePrefix(state.instanceId)),
+  );
   assert.equal(balancers.length, 1, "load balancers");
-  const securityGroups = (await inspect.securityGroups()).filter((g) => g.Tags?.some((t) => t.Key === LABEL.instance && t.Value === state.instanceId));
+  const securityGroups = (await inspect.securityGroups()).filter((g) =>
+    g.Tags?.some((t) => t.Key === LABEL.instance && t.Value === state.instanceId),
+  );
   assert.equal(securityGroups.length, 3, "security groups");
   const balancer = balancers[0];
   const rules = balancer?.LoadBalancerArn ? (await inspect.rules(balancer.LoadBalancerArn)).rules : [];
@@ -47,16 +62,28 @@ async function checkAws(inspect: AwsInspector, driver: ChaosDriver, state: State
     const mine = instances.filter((i) => i.tags[LABEL.kind] === "App" && i.tags[LABEL.name] === name);
     const replicas = want.deleted ? 0 : want.replicas;
     assert.equal(mine.length, replicas, `${name}: ${mine.length} instances for ${replicas} replicas`);
-    assert.deepEqual(mine.map((i) => i.tags[LABEL.replica]).sort(), Array.from({ length: replicas }, (_, r) => String(r)), `${name}: replica numbers`);
+    assert.deepEqual(
+      mine.map((i) => i.tags[LABEL.replica]).sort(),
+      Array.from({ length: replicas }, (_, r) => String(r)),
+      `${name}: replica numbers`,
+    );
     if (want.deleted) continue;
-    const rule = rules.find((r) => r.Conditions?.some((c) => c.HostHeaderConfig?.Values?.includes(`${name}.${DOMAIN}`)));
+    const rule = rules.find((r) =>
+      r.Conditions?.some((c) => c.HostHeaderConfig?.Values?.includes(`${name}.${DOMAIN}`)),
+    );
     const targetGroup = rule?.Actions?.[0]?.TargetGroupArn;
     assert.ok(targetGroup, `${name}: no host rule`);
-    const targets = [...(await inspect.targets(targetGroup))].filter(([, health]) => health !== "draining").map(([id]) => id).sort();
+    const targets = [...(await inspect.targets(targetGroup))]
+      .filter(([, health]) => health !== "draining")
+      .map(([id]) => id)
+      .sort();
     assert.deepEqual(targets, mine.map((i) => i.id).sort(), `${name}: the targets are the app's instances`);
   }
   // One target group per live app, and none for a deleted one.
-  const ours = (await inspect.targetGroups()).map((t) => t.TargetGroupName ?? "").filter((n) => n.startsWith(namePrefix(state.instanceId))).sort();
+  const ours = (await inspect.targetGroups())
+    .map((t) => t.TargetGroupName ?? "")
+    .filter((n) => n.startsWith(namePrefix(state.instanceId)))
+    .sort();
   const liveUids = live.map(([name]) => state.objects[`App/${GROUP}/${name}`]?.metadata.uid ?? "");
   assert.deepEqual(ours, liveUids.map((uid) => targetGroupName(state.instanceId, uid)).sort(), "target groups");
   return instances.length;
@@ -114,7 +141,9 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     const withFaults = proxy.total();
     proxy.policy = () => undefined;
     await checkAws(inspect, faulted, faulted.checkStateFile());
-    process.stdout.write(`      fault-free: ${faultFree} calls; with 25% faults: ${withFaults} calls, ${proxy.totalInjected()} faults injected (${JSON.stringify(Object.fromEntries(proxy.injected))}); ratio ${(withFaults / faultFree).toFixed(2)}\n`);
+    process.stdout.write(
+      `      fault-free: ${faultFree} calls; with 25% faults: ${withFaults} calls, ${proxy.totalInjected()} faults injected (${JSON.stringify(Object.fromEntries(proxy.injected))}); ratio ${(withFaults / faultFree).toFixed(2)}\n`,
+    );
     assert.ok(proxy.totalInjected() > 10, "faults were injected");
     assert.ok(withFaults <= 4 * faultFree, `calls with faults ${withFaults} > 4 x ${faultFree}`);
   });
@@ -135,13 +164,19 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     await driver.converged(600_000);
     proxy.policy = () => undefined;
     const instances = await checkAws(inspect, driver, driver.checkStateFile());
-    process.stdout.write(`      ${driver.kills} kills survived across ${driver.changes} changes, ${proxy.totalInjected()} faults injected; ${instances} instances, all owned and as desired\n`);
+    process.stdout.write(
+      `      ${driver.kills} kills survived across ${driver.changes} changes, ${proxy.totalInjected()} faults injected; ${instances} instances, all owned and as desired\n`,
+    );
 
     // Killed during the deletion of the whole group: once gone, nothing tagged is left.
     proxy.policy = faultsOn(0.1, random);
     await driver.deleteGroupUnderKill(random() * 3000);
     const left = await inspect.leftovers();
-    assert.deepEqual(Object.entries(left).filter(([, n]) => n > 0), [], JSON.stringify(left));
+    assert.deepEqual(
+      Object.entries(left).filter(([, n]) => n > 0),
+      [],
+      JSON.stringify(left),
+    );
   });
 
   it("an endpoint that throttles everything: the objects say Throttled, the loop backs off, and converges once it stops", async () => {
@@ -161,7 +196,9 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     await sleep(5000);
     const during = proxy.total() - before;
     assert.ok(during < 40, `${during} calls in 5 s while throttled`);
-    process.stdout.write(`      throttled: ${during} calls in 5 s while every call was refused (the SDK's retries and the queue's backoff)\n`);
+    process.stdout.write(
+      `      throttled: ${during} calls in 5 s while every call was refused (the SDK's retries and the queue's backoff)\n`,
+    );
     proxy.policy = () => undefined;
     await driver.converged(300_000);
     await checkAws(inspect, driver, driver.checkStateFile());

@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Store } from "../../src/store/store.js";
-import { REPO_ROOT } from "../support/cli.js";
 import { chaosKills, chaosRandom, sleep, spawnScript } from "../support/chaos.js";
+import { REPO_ROOT } from "../support/cli.js";
 
 const WRITER = join(REPO_ROOT, "test/support/store-writer.ts");
 
@@ -64,7 +64,10 @@ describe("the store under SIGKILL and a second writer (real processes)", functio
     // The next writer takes over the dead one's lock and clears its temp file.
     const store = await Store.open(path, { write: true, command: "check" });
     await store.close();
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".tmp")), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith(".tmp")),
+      [],
+    );
     process.stdout.write(`      ${kills} kills survived, ${acknowledged} acknowledged writes, none lost\n`);
     assert.ok(acknowledged > kills, "the writer got writes acknowledged between kills");
   });

@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { App } from "../../src/resources/types.js";
-import { airloft, REPO_ROOT, TSX, type CliResult } from "../support/cli.js";
-import { requireEngine } from "../support/e2e.js";
 import { TEST_IMAGE } from "../../support/engine.js";
+import { airloft, type CliResult, REPO_ROOT, TSX } from "../support/cli.js";
+import { requireEngine } from "../support/e2e.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 /**
@@ -102,7 +102,8 @@ const CASES: readonly Case[] = [
     args: () => ["get"],
     code: 0,
     stdout: (g) => [
-      /^KIND\s+GROUP\s+NAME\s+READY\s+REASON\s+AGE$/m, new RegExp(`^app\\s+${g}\\s+web\\s+True\\s+Converged`, "m"),
+      /^KIND\s+GROUP\s+NAME\s+READY\s+REASON\s+AGE$/m,
+      new RegExp(`^app\\s+${g}\\s+web\\s+True\\s+Converged`, "m"),
     ],
   },
   {
@@ -208,13 +209,18 @@ describe("the same commands on a local state file and against airloft serve", fu
     // The server's client cannot reach the engine: what it shows comes from the server.
     const credentials = join(server.dir, "credentials.json");
     const serverEnv = { DOCKER_HOST: "unix:///nonexistent", AIRLOFT_CONFIG: credentials, CI: "" };
-    const login = await airloft(["login", "--server", server.url, "--admin", "admin"],
-      { env: { ...serverEnv, AIRLOFT_PASSWORD: SERVE_ADMIN_PASSWORD }, cwd: server.dir });
+    const login = await airloft(["login", "--server", server.url, "--admin", "admin"], {
+      env: { ...serverEnv, AIRLOFT_PASSWORD: SERVE_ADMIN_PASSWORD },
+      cwd: server.dir,
+    });
     assert.equal(login.code, 0, login.stderr);
     ways = [
       {
-        name: "local", group: "both-local", dir: localDir,
-        args: ["--state", join(localDir, "state.json")], env: { DOCKER_HOST: engine.host },
+        name: "local",
+        group: "both-local",
+        dir: localDir,
+        args: ["--state", join(localDir, "state.json")],
+        env: { DOCKER_HOST: engine.host },
       },
       { name: "server", group: "both-server", dir: server.dir, args: ["--server", server.url], env: serverEnv },
     ];
@@ -246,15 +252,17 @@ describe("the same commands on a local state file and against airloft serve", fu
 
   for (const c of CASES) {
     it(c.name, async () => {
-      await Promise.all(ways.map(async (way) => {
-        const g = way.group;
-        const r = await runCase(way, c);
-        const shown = `${way.name}: airloft ${c.args(g).join(" ")}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
-        assert.equal(r.code, c.code, shown);
-        for (const pattern of c.stdout?.(g) ?? []) assert.match(r.stdout, pattern, shown);
-        for (const pattern of c.stderr?.(g) ?? []) assert.match(r.stderr, pattern, shown);
-        c.check?.(r, g);
-      }));
+      await Promise.all(
+        ways.map(async (way) => {
+          const g = way.group;
+          const r = await runCase(way, c);
+          const shown = `${way.name}: airloft ${c.args(g).join(" ")}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
+          assert.equal(r.code, c.code, shown);
+          for (const pattern of c.stdout?.(g) ?? []) assert.match(r.stdout, pattern, shown);
+          for (const pattern of c.stderr?.(g) ?? []) assert.match(r.stderr, pattern, shown);
+          c.check?.(r, g);
+        }),
+      );
     });
   }
 
@@ -306,7 +314,9 @@ describe("the same commands on a local state file and against airloft serve", fu
 
   function spawnCli(way: Way, args: readonly string[]) {
     return spawn(process.execPath, ["--import", TSX, join(REPO_ROOT, "src/cli/index.ts"), ...args], {
-      cwd: way.dir, env: { ...process.env, AIRLOFT_LOG_LEVEL: "info", ...way.env }, stdio: ["ignore", "pipe", "pipe"],
+      cwd: way.dir,
+      env: { ...process.env, AIRLOFT_LOG_LEVEL: "info", ...way.env },
+      stdio: ["ignore", "pipe", "pipe"],
     });
   }
 });

@@ -5,14 +5,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Metafile } from "esbuild";
 import { buildCli, ENTRY } from "../../scripts/build.js";
-import { airloft, REPO_ROOT, type CliResult } from "../support/cli.js";
+import { airloft, type CliResult, REPO_ROOT } from "../support/cli.js";
 
 /** The bundled CLI, as bin/airloft.js runs it after `make build`. */
 function bundled(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [ENTRY, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [ENTRY, ...args],
+      { cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -59,7 +64,11 @@ describe("the bundled CLI (scripts/build.ts; no Docker needed)", function () {
 
   it("validates manifests as the sources do: same messages, same exit codes (precompiled schemas)", async () => {
     const fixtures = join(REPO_ROOT, "test/fixtures");
-    const inputs = [...readdirSync(join(fixtures, "broken")).map((f) => join(fixtures, "broken", f)), join(fixtures, "valid"), join(REPO_ROOT, "manifests")];
+    const inputs = [
+      ...readdirSync(join(fixtures, "broken")).map((f) => join(fixtures, "broken", f)),
+      join(fixtures, "valid"),
+      join(REPO_ROOT, "manifests"),
+    ];
     for (const input of inputs) {
       const args = ["--state", join(work, "state.json"), "apply", "--dry-run", "-f", input];
       const [fromBundle, fromSources] = await Promise.all([bundled(args, { cwd: work }), airloft(args, { cwd: work })]);
@@ -69,22 +78,38 @@ describe("the bundled CLI (scripts/build.ts; no Docker needed)", function () {
 
   it("get and describe load neither dockerode, winston, ajv's compiler, the AWS SDK nor chokidar when they start", () => {
     const startup = new Set([...staticallyLoaded(meta, entry()), ...staticallyLoaded(meta, chunk("get"))]);
-    const heavy = [...startup].filter((p) => /^(dockerode|docker-modem|winston|@aws-sdk\/.*|chokidar|jose)$/.test(p) || (p.startsWith("ajv/") && !p.startsWith("ajv/dist/runtime/")));
+    const heavy = [...startup].filter(
+      (p) =>
+        /^(dockerode|docker-modem|winston|@aws-sdk\/.*|chokidar|jose)$/.test(p) ||
+        (p.startsWith("ajv/") && !p.startsWith("ajv/dist/runtime/")),
+    );
     assert.deepEqual(heavy, [], [...startup].join(" "));
   });
 
   it("apply loads neither the AWS SDK, the server nor chokidar; ssh2 and gRPC are not in the bundle at all", () => {
     const startup = staticallyLoaded(meta, chunk("apply"));
-    assert.deepEqual([...startup].filter((p) => /^(@aws-sdk\/.*|jose|chokidar)$/.test(p)), []);
+    assert.deepEqual(
+      [...startup].filter((p) => /^(@aws-sdk\/.*|jose|chokidar)$/.test(p)),
+      [],
+    );
     const everything = new Set(Object.keys(meta.inputs).map((i) => /node_modules\/((@[^/]+\/)?[^/]+)/.exec(i)?.[1]));
-    assert.deepEqual(["ssh2", "@grpc/grpc-js", "protobufjs"].filter((p) => everything.has(p)), []);
+    assert.deepEqual(
+      ["ssh2", "@grpc/grpc-js", "protobufjs"].filter((p) => everything.has(p)),
+      [],
+    );
   });
 
   it("loads dockerode's ssh code from the installed package when an engine is reached over ssh", async () => {
     const state = join(work, "state.json");
-    assert.equal((await bundled(["--state", state, "apply", "--no-wait", "-f", join(REPO_ROOT, "manifests")], { cwd: work })).code, 0);
+    assert.equal(
+      (await bundled(["--state", state, "apply", "--no-wait", "-f", join(REPO_ROOT, "manifests")], { cwd: work })).code,
+      0,
+    );
     // Nothing listens on port 1: ssh2 loaded and tried to connect.
-    const r = await bundled(["--state", state, "describe", "app/demo/api"], { cwd: work, env: { DOCKER_HOST: "ssh://nobody@127.0.0.1:1" } });
+    const r = await bundled(["--state", state, "describe", "app/demo/api"], {
+      cwd: work,
+      env: { DOCKER_HOST: "ssh://nobody@127.0.0.1:1" },
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /cannot reach the Docker engine at ssh:\/\/nobody@127\.0\.0\.1:1 \(ECONNREFUSED\)/);
   });

@@ -3,9 +3,9 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { App, Resource } from "../../src/resources/types.js";
+import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { airloft, REPO_ROOT, TSX } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
-import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { httpGet } from "../support/http.js";
 import { Workspace } from "../support/workspace.js";
 
@@ -17,7 +17,7 @@ interface ContainerRow {
   replica: string;
 }
 
-describe("end to end on a real Docker engine", function () {
+describe("end to end on a real Docker engine", () => {
   let engine: TestEngine;
   let ws: Workspace;
   let env: NodeJS.ProcessEnv;
@@ -31,11 +31,15 @@ describe("end to end on a real Docker engine", function () {
   const containers = async (): Promise<ContainerRow[]> => {
     const list = await engine.docker.listContainers({ all: true, filters: { label: ["airloft.dev/kind=App"] } });
     return list.map((c) => ({
-      id: c.Id, name: (c.Names[0] ?? "").slice(1), state: c.State,
-      app: c.Labels["airloft.dev/name"] ?? "", replica: c.Labels["airloft.dev/replica"] ?? "",
+      id: c.Id,
+      name: (c.Names[0] ?? "").slice(1),
+      state: c.State,
+      app: c.Labels["airloft.dev/name"] ?? "",
+      replica: c.Labels["airloft.dev/replica"] ?? "",
     }));
   };
-  const ofApp = async (app: string) => (await containers()).filter((c) => c.app === app).sort((a, b) => a.replica.localeCompare(b.replica));
+  const ofApp = async (app: string) =>
+    (await containers()).filter((c) => c.app === app).sort((a, b) => a.replica.localeCompare(b.replica));
 
   before(async function () {
     engine = await requireEngine(this);
@@ -91,7 +95,7 @@ describe("end to end on a real Docker engine", function () {
     assert.match(table.stdout, /^app\s+demo\s+api\s+True\s+Converged\s+\d+s$/m);
   });
 
-  it("re-applying unchanged manifests changes nothing", async function () {
+  it("re-applying unchanged manifests changes nothing", async () => {
     const before = await containers();
     const r = await cli("apply", "-f", ws.manifests);
     assert.equal(r.code, 0, r.stderr);
@@ -101,7 +105,7 @@ describe("end to end on a real Docker engine", function () {
     assert.equal(diff.code, 0, diff.stdout + diff.stderr);
   });
 
-  it("scales up and down", async function () {
+  it("scales up and down", async () => {
     ws.edit<App>("api.yaml", (d) => (d.spec.replicas = 3));
     const diff = await cli("diff", "-f", ws.manifests);
     assert.equal(diff.code, 1);
@@ -109,19 +113,25 @@ describe("end to end on a real Docker engine", function () {
     assert.match(diff.stdout, /^\s+\+\s+replicas: 3$/m);
     assert.match(diff.stdout, /app:demo\/api:2 create \(missing\)/);
     assert.equal((await cli("apply", "-f", ws.manifests)).code, 0);
-    assert.deepEqual((await ofApp("api")).map((c) => c.replica), ["0", "1", "2"]);
+    assert.deepEqual(
+      (await ofApp("api")).map((c) => c.replica),
+      ["0", "1", "2"],
+    );
     assert.equal((await getApp("api")).status?.readyReplicas, 3);
 
     ws.edit<App>("api.yaml", (d) => (d.spec.replicas = 1));
     const r = await cli("apply", "-f", ws.manifests);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /app:demo\/api:2 remove \(scaled down\)/);
-    assert.deepEqual((await ofApp("api")).map((c) => c.replica), ["0"]);
+    assert.deepEqual(
+      (await ofApp("api")).map((c) => c.replica),
+      ["0"],
+    );
     ws.edit<App>("api.yaml", (d) => (d.spec.replicas = 2));
     assert.equal((await cli("apply", "-f", ws.manifests)).code, 0);
   });
 
-  it("recreates only the replicas of the app whose env changed, the new one ready before the old goes", async function () {
+  it("recreates only the replicas of the app whose env changed, the new one ready before the old goes", async () => {
     const apiBefore = await ofApp("api");
     const webBefore = await ofApp("web");
     ws.edit<App>("api.yaml", (d) => (d.spec.env = { GREETING: "bonjour" }));
@@ -133,63 +143,115 @@ describe("end to end on a real Docker engine", function () {
     assert.ok(r.stdout.indexOf("api:0 create") < r.stdout.indexOf("api:0 remove"));
     const apiAfter = await ofApp("api");
     assert.equal(apiAfter.length, 2);
-    assert.ok(apiAfter.every((c) => !apiBefore.some((b) => b.id === c.id)), "every api replica is new");
-    assert.deepEqual((await ofApp("web")).map((c) => c.id), webBefore.map((c) => c.id), "web is untouched");
+    assert.ok(
+      apiAfter.every((c) => !apiBefore.some((b) => b.id === c.id)),
+      "every api replica is new",
+    );
+    assert.deepEqual(
+      (await ofApp("web")).map((c) => c.id),
+      webBefore.map((c) => c.id),
+      "web is untouched",
+    );
     for (const endpoint of (await getApp("api")).status?.endpoints ?? []) {
       assert.match((await httpGet(endpoint)).body, /^bonjour from/m);
     }
   });
 
-  for (const command of ["controller", "watch"] as const) it(`${command}: restores a container removed by hand and one stopped by hand, on the next resync`, async function () {
-    this.timeout(120_000);
-    const [first, second] = await ofApp("api");
-    assert.ok(first && second);
-    const controller = spawn(process.execPath, ["--import", TSX, join(REPO_ROOT, "src/cli/index.ts"), "--state", ws.state, ...(command === "watch" ? ["watch", ws.manifests, "--interval", "2s"] : ["controller"]), "--resync", "1s"], {
-      cwd: ws.dir, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"],
+  for (const command of ["controller", "watch"] as const)
+    it(`${command}: restores a container removed by hand and one stopped by hand, on the next resync`, async function () {
+      this.timeout(120_000);
+      const [first, second] = await ofApp("api");
+      assert.ok(first && second);
+      const controller = spawn(
+        process.execPath,
+        [
+          "--import",
+          TSX,
+          join(REPO_ROOT, "src/cli/index.ts"),
+          "--state",
+          ws.state,
+          ...(command === "watch" ? ["watch", ws.manifests, "--interval", "2s"] : ["controller"]),
+          "--resync",
+          "1s",
+        ],
+        {
+          cwd: ws.dir,
+          env: { ...process.env, ...env },
+          stdio: ["ignore", "ignore", "pipe"],
+        },
+      );
+      let log = "";
+      controller.stderr.on("data", (d: Buffer) => (log += d.toString()));
+      try {
+        // A labelled container that no object owns, as a crash could leave behind.
+        const instance = (JSON.parse(readFileSync(ws.state, "utf8")) as { instanceId: string }).instanceId;
+        const ghost = await engine.docker.createContainer({
+          Image: TEST_IMAGE,
+          Cmd: ["sleep", "600"],
+          name: `airloft-demo-ghost-0-${command}`,
+          Labels: {
+            "airloft.dev/instance": instance,
+            "airloft.dev/group": "demo",
+            "airloft.dev/kind": "App",
+            "airloft.dev/name": "ghost",
+            "airloft.dev/uid": "no-such-uid",
+            "airloft.dev/replica": "0",
+          },
+        });
+        await ghost.start();
+        await engine.docker.getContainer(first.id).remove({ force: true });
+        await engine.docker.getContainer(second.id).stop({ t: 1 });
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          const now = await ofApp("api");
+          const restored = now.find((c) => c.replica === first.replica && c.state === "running");
+          const restarted = now.find((c) => c.id === second.id && c.state === "running");
+          const ghostGone = !(await containers()).some((c) => c.app === "ghost");
+          if (restored && restarted && now.length === 2 && ghostGone) break;
+          if (Date.now() > deadline || controller.exitCode !== null)
+            assert.fail(`not restored: ${JSON.stringify(now)}\n${log}`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      } finally {
+        if (controller.exitCode === null) {
+          const exited = new Promise((r) => controller.once("exit", r));
+          controller.kill("SIGTERM");
+          await exited;
+        }
+      }
+      assert.equal(controller.exitCode, 0, log);
     });
-    let log = "";
-    controller.stderr.on("data", (d: Buffer) => (log += d.toString()));
-    try {
-      // A labelled container that no object owns, as a crash could leave behind.
-      const instance = (JSON.parse(readFileSync(ws.state, "utf8")) as { instanceId: string }).instanceId;
-      const ghost = await engine.docker.createContainer({
-        Image: TEST_IMAGE, Cmd: ["sleep", "600"], name: `airloft-demo-ghost-0-${command}`,
-        Labels: { "airloft.dev/instance": instance, "airloft.dev/group": "demo", "airloft.dev/kind": "App", "airloft.dev/name": "ghost", "airloft.dev/uid": "no-such-uid", "airloft.dev/replica": "0" },
-      });
-      await ghost.start();
-      await engine.docker.getContainer(first.id).remove({ force: true });
-      await engine.docker.getContainer(second.id).stop({ t: 1 });
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const now = await ofApp("api");
-        const restored = now.find((c) => c.replica === first.replica && c.state === "running");
-        const restarted = now.find((c) => c.id === second.id && c.state === "running");
-        const ghostGone = !(await containers()).some((c) => c.app === "ghost");
-        if (restored && restarted && now.length === 2 && ghostGone) break;
-        if (Date.now() > deadline || controller.exitCode !== null) assert.fail(`not restored: ${JSON.stringify(now)}\n${log}`);
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    } finally {
-      if (controller.exitCode === null) {
-        const exited = new Promise((r) => controller.once("exit", r));
-        controller.kill("SIGTERM");
-        await exited;
-      }
-    }
-    assert.equal(controller.exitCode, 0, log);
-  });
 
-  it("an invalid manifest next to a valid one creates nothing", async function () {
+  it("an invalid manifest next to a valid one creates nothing", async () => {
     const before = await containers();
     const stateBefore = (await cli("get", "-o", "json")).stdout;
-    ws.write("manifests/zz-new.yaml", [
-      "apiVersion: airloft.dev/v1alpha1", "kind: App", "metadata:", "  name: extra", "  group: demo",
-      "spec:", "  image: airloft-examples/busybox:1", "  command: [sleep, '3600']",
-    ].join("\n") + "\n");
-    ws.write("manifests/zz-bad.yaml", [
-      "apiVersion: airloft.dev/v1alpha1", "kind: App", "metadata:", "  name: bad", "  group: demo",
-      "spec:", "  image: airloft-examples/busybox:1", "  replicas: -1", "  privileged: true",
-    ].join("\n") + "\n");
+    ws.write(
+      "manifests/zz-new.yaml",
+      `${[
+        "apiVersion: airloft.dev/v1alpha1",
+        "kind: App",
+        "metadata:",
+        "  name: extra",
+        "  group: demo",
+        "spec:",
+        "  image: airloft-examples/busybox:1",
+        "  command: [sleep, '3600']",
+      ].join("\n")}\n`,
+    );
+    ws.write(
+      "manifests/zz-bad.yaml",
+      `${[
+        "apiVersion: airloft.dev/v1alpha1",
+        "kind: App",
+        "metadata:",
+        "  name: bad",
+        "  group: demo",
+        "spec:",
+        "  image: airloft-examples/busybox:1",
+        "  replicas: -1",
+        "  privileged: true",
+      ].join("\n")}\n`,
+    );
     const r = await cli("apply", "-f", ws.manifests);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /manifests\/zz-bad\.yaml:8:13 spec\.replicas: must be >= 0/);
@@ -199,15 +261,21 @@ describe("end to end on a real Docker engine", function () {
     assert.deepEqual((await containers()).map((c) => c.id).sort(), before.map((c) => c.id).sort());
   });
 
-  it("says which engine address it tried when the engine is unreachable, and keeps the objects", async function () {
+  it("says which engine address it tried when the engine is unreachable, and keeps the objects", async () => {
     const other = new Workspace();
     try {
       const r = await airloft(["--state", other.state, "apply", "-f", other.manifests, "--timeout", "60s"], {
-        env: { DOCKER_HOST: `unix://${other.dir}/missing.sock` }, cwd: other.dir,
+        env: { DOCKER_HOST: `unix://${other.dir}/missing.sock` },
+        cwd: other.dir,
       });
       assert.equal(r.code, 1);
-      assert.match(r.stderr, new RegExp(`cannot reach the Docker engine at unix://${other.dir}/missing.sock.*DOCKER_HOST`));
-      const stored = JSON.parse((await airloft(["--state", other.state, "get", "-o", "json"], { cwd: other.dir })).stdout) as { items: Resource[] };
+      assert.match(
+        r.stderr,
+        new RegExp(`cannot reach the Docker engine at unix://${other.dir}/missing.sock.*DOCKER_HOST`),
+      );
+      const stored = JSON.parse(
+        (await airloft(["--state", other.state, "get", "-o", "json"], { cwd: other.dir })).stdout,
+      ) as { items: Resource[] };
       assert.equal(stored.items.length, 3);
       const group = stored.items.find((o) => o.kind === "Group");
       assert.equal(group?.status?.conditions?.find((c) => c.type === "Ready")?.reason, "EngineUnreachable");
@@ -216,7 +284,7 @@ describe("end to end on a real Docker engine", function () {
     }
   });
 
-  it("deletes an app and its containers, then the group and its network", async function () {
+  it("deletes an app and its containers, then the group and its network", async () => {
     ws.removeFile("manifests/zz-new.yaml");
     ws.removeFile("manifests/zz-bad.yaml");
     const r = await cli("delete", "app/demo/web");

@@ -4,21 +4,28 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { AwsProvider } from "../../src/providers/aws/provider.js";
 import { DockerProvider } from "../../src/providers/docker/provider.js";
+import { TEST_IMAGE } from "../../support/engine.js";
 import { REPO_ROOT } from "../support/cli.js";
 import { providerConformance } from "../support/conformance.js";
 import { requireAws, requireEngine } from "../support/e2e.js";
-import { TEST_IMAGE } from "../../support/engine.js";
 
 const REDIS_IMAGE = "airloft-test/redis:1";
 
 providerConformance("docker, on the private engine", async (ctx) => {
   const engine = await requireEngine(ctx);
-  await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/redis-image.sh"), REDIS_IMAGE], { env: { ...process.env, DOCKER_HOST: engine.host } });
+  await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/redis-image.sh"), REDIS_IMAGE], {
+    env: { ...process.env, DOCKER_HOST: engine.host },
+  });
   return {
     provider: new DockerProvider({ instanceId: `conformance-${randomUUID()}`, env: { DOCKER_HOST: engine.host } }),
     groupSpec: { provider: "docker", docker: { host: engine.host } },
     serviceSpec: { template: "redis", image: REDIS_IMAGE },
-    appSpec: (replicas, version) => ({ image: TEST_IMAGE, replicas, command: ["sh", "-c", "exec sleep 3600"], env: { VERSION: version } }),
+    appSpec: (replicas, version) => ({
+      image: TEST_IMAGE,
+      replicas,
+      command: ["sh", "-c", "exec sleep 3600"],
+      env: { VERSION: version },
+    }),
   };
 });
 
@@ -27,9 +34,21 @@ providerConformance("aws, on moto_server", async (ctx) => {
   await aws.reset();
   const fast = { perSecond: 1000, burst: 1000 };
   return {
-    provider: new AwsProvider({ instanceId: `conformance-${randomUUID()}`, env: aws.env, rates: { ec2: fast, elbv2: fast, route53: fast } }),
-    groupSpec: { provider: "aws", aws: { region: "us-east-1", vpc: { create: { cidr: "10.40.0.0/16" } }, domain: "conformance.example.com" } },
+    provider: new AwsProvider({
+      instanceId: `conformance-${randomUUID()}`,
+      env: aws.env,
+      rates: { ec2: fast, elbv2: fast, route53: fast },
+    }),
+    groupSpec: {
+      provider: "aws",
+      aws: { region: "us-east-1", vpc: { create: { cidr: "10.40.0.0/16" } }, domain: "conformance.example.com" },
+    },
     serviceSpec: { template: "redis" },
-    appSpec: (replicas, version) => ({ image: `example/web:${version}`, port: 8080, replicas, healthCheck: { http: { path: "/healthz" } } }),
+    appSpec: (replicas, version) => ({
+      image: `example/web:${version}`,
+      port: 8080,
+      replicas,
+      healthCheck: { http: { path: "/healthz" } },
+    }),
   };
 });

@@ -3,9 +3,9 @@ import { spawn } from "node:child_process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { App, Resource } from "../../src/resources/types.js";
+import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { airloft, REPO_ROOT, TSX } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
-import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const GROUP = "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: acme\nspec:\n  provider: docker\n";
@@ -32,14 +32,23 @@ describe("the CLI against airloft serve, on a real Docker engine", function () {
   let adminEnv: NodeJS.ProcessEnv;
   let acmeEnv: NodeJS.ProcessEnv;
 
-  const as = (env: NodeJS.ProcessEnv, ...args: string[]) => airloft(["--server", server.url, ...args], { env, cwd: server.dir });
-  const appContainers = async (name: string) => (await engine.docker.listContainers({ all: true, filters: { label: [`airloft.dev/name=${name}`, "airloft.dev/kind=App"] } }));
+  const as = (env: NodeJS.ProcessEnv, ...args: string[]) =>
+    airloft(["--server", server.url, ...args], { env, cwd: server.dir });
+  const appContainers = async (name: string) =>
+    await engine.docker.listContainers({
+      all: true,
+      filters: { label: [`airloft.dev/name=${name}`, "airloft.dev/kind=App"] },
+    });
 
   before(async function () {
     engine = await requireEngine(this);
     server = new ServeProcess({ DOCKER_HOST: engine.host });
     await server.start();
-    adminEnv = { DOCKER_HOST: "unix:///nonexistent", AIRLOFT_CONFIG: join(server.dir, "admin-credentials.json"), CI: "" };
+    adminEnv = {
+      DOCKER_HOST: "unix:///nonexistent",
+      AIRLOFT_CONFIG: join(server.dir, "admin-credentials.json"),
+      CI: "",
+    };
     acmeEnv = { DOCKER_HOST: "unix:///nonexistent", AIRLOFT_CONFIG: join(server.dir, "acme-credentials.json"), CI: "" };
   });
 
@@ -55,12 +64,18 @@ describe("the CLI against airloft serve, on a real Docker engine", function () {
   });
 
   it("logs in as the admin, keeping the token for the user only", async () => {
-    const r = await airloft(["login", "--server", server.url, "--admin", "admin"], { env: { ...adminEnv, AIRLOFT_PASSWORD: SERVE_ADMIN_PASSWORD }, cwd: server.dir });
+    const r = await airloft(["login", "--server", server.url, "--admin", "admin"], {
+      env: { ...adminEnv, AIRLOFT_PASSWORD: SERVE_ADMIN_PASSWORD },
+      cwd: server.dir,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /logged in to http:\/\/127\.0\.0\.1:\d+ as admin:admin/);
     assert.ok(!r.stdout.includes(SERVE_ADMIN_PASSWORD) && !r.stderr.includes(SERVE_ADMIN_PASSWORD));
     assert.equal(statSync(adminEnv.AIRLOFT_CONFIG ?? "").mode & 0o777, 0o600);
-    const wrong = await airloft(["login", "--server", server.url, "--admin", "admin"], { env: { ...adminEnv, AIRLOFT_CONFIG: join(server.dir, "x.json"), AIRLOFT_PASSWORD: "wrong-password" }, cwd: server.dir });
+    const wrong = await airloft(["login", "--server", server.url, "--admin", "admin"], {
+      env: { ...adminEnv, AIRLOFT_CONFIG: join(server.dir, "x.json"), AIRLOFT_PASSWORD: "wrong-password" },
+      cwd: server.dir,
+    });
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /login refused: wrong name or password/);
   });
@@ -73,7 +88,10 @@ describe("the CLI against airloft serve, on a real Docker engine", function () {
     assert.match(applied.stdout, /✓ group\/acme ready/);
     const account = await as({ ...adminEnv, AIRLOFT_NEW_PASSWORD: "acme-password-1" }, "account", "group/acme");
     assert.equal(account.code, 0, account.stderr);
-    const login = await airloft(["login", "--server", server.url, "--group", "acme"], { env: { ...acmeEnv, AIRLOFT_PASSWORD: "acme-password-1" }, cwd: server.dir });
+    const login = await airloft(["login", "--server", server.url, "--group", "acme"], {
+      env: { ...acmeEnv, AIRLOFT_PASSWORD: "acme-password-1" },
+      cwd: server.dir,
+    });
     assert.equal(login.code, 0, login.stderr);
   });
 
@@ -120,8 +138,15 @@ describe("the CLI against airloft serve, on a real Docker engine", function () {
     writeFileSync(join(server.dir, "globex.yaml"), other);
     assert.equal((await as(adminEnv, "apply", "-f", "globex.yaml")).code, 0);
     await as({ ...adminEnv, AIRLOFT_NEW_PASSWORD: "globex-password-1" }, "account", "group/globex");
-    const globexEnv = { ...acmeEnv, AIRLOFT_CONFIG: join(server.dir, "globex-credentials.json"), AIRLOFT_PASSWORD: "globex-password-1" };
-    assert.equal((await airloft(["login", "--server", server.url, "--group", "globex"], { env: globexEnv, cwd: server.dir })).code, 0);
+    const globexEnv = {
+      ...acmeEnv,
+      AIRLOFT_CONFIG: join(server.dir, "globex-credentials.json"),
+      AIRLOFT_PASSWORD: "globex-password-1",
+    };
+    assert.equal(
+      (await airloft(["login", "--server", server.url, "--group", "globex"], { env: globexEnv, cwd: server.dir })).code,
+      0,
+    );
     const refused = await as(globexEnv, "get", "app/acme/hello");
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /cannot read group acme/);
@@ -130,22 +155,54 @@ describe("the CLI against airloft serve, on a real Docker engine", function () {
   });
 
   it("get --watch prints each change as the server sees it", async () => {
-    const child = spawn(process.execPath, ["--import", TSX, join(REPO_ROOT, "src/cli/index.ts"), "--server", server.url, "get", "app", "--watch", "-o", "json"], { env: { ...process.env, ...acmeEnv }, cwd: server.dir });
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        TSX,
+        join(REPO_ROOT, "src/cli/index.ts"),
+        "--server",
+        server.url,
+        "get",
+        "app",
+        "--watch",
+        "-o",
+        "json",
+      ],
+      { env: { ...process.env, ...acmeEnv }, cwd: server.dir },
+    );
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-    const lines = (): Array<{ type: string; object: Resource }> => out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as { type: string; object: Resource });
+    const lines = (): Array<{ type: string; object: Resource }> =>
+      out
+        .split("\n")
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as { type: string; object: Resource });
     const until = async (predicate: () => boolean, what: string): Promise<void> => {
       for (let i = 0; i < 600 && !predicate(); i++) await new Promise((r) => setTimeout(r, 100));
       assert.ok(predicate(), `${what}; got ${out}`);
     };
     try {
-      await until(() => lines().some((l) => l.type === "ADDED" && l.object.metadata.name === "hello"), "the current app first");
+      await until(
+        () => lines().some((l) => l.type === "ADDED" && l.object.metadata.name === "hello"),
+        "the current app first",
+      );
       writeFileSync(join(server.dir, "hello.yaml"), appManifest("hello", 3));
       const scaled = await as(acmeEnv, "apply", "-f", "hello.yaml");
       assert.equal(scaled.code, 0, scaled.stderr);
-      await until(() => lines().some((l) => l.type === "MODIFIED" && l.object.kind === "App" && l.object.status?.readyReplicas === 3), "the scale-up as it happens");
-      const replicas = lines().filter((l) => l.type === "MODIFIED").map((l) => (l.object.kind === "App" ? l.object.status?.readyReplicas ?? 0 : 0));
-      assert.deepEqual(replicas, [...replicas].sort((a, b) => a - b), "ready replicas only grow along the stream, in order");
+      await until(
+        () =>
+          lines().some((l) => l.type === "MODIFIED" && l.object.kind === "App" && l.object.status?.readyReplicas === 3),
+        "the scale-up as it happens",
+      );
+      const replicas = lines()
+        .filter((l) => l.type === "MODIFIED")
+        .map((l) => (l.object.kind === "App" ? (l.object.status?.readyReplicas ?? 0) : 0));
+      assert.deepEqual(
+        replicas,
+        [...replicas].sort((a, b) => a - b),
+        "ready replicas only grow along the stream, in order",
+      );
     } finally {
       child.kill("SIGINT");
     }
@@ -161,7 +218,10 @@ describe("the CLI against airloft serve, on a real Docker engine", function () {
 
   it("shuts down gracefully on SIGTERM, with the state file complete", async () => {
     assert.equal(await server.stop(), 0, server.output);
-    const state = JSON.parse(readFileSync(server.state, "utf8")) as { objects: Record<string, Resource>; accounts: { group: Record<string, unknown> } };
+    const state = JSON.parse(readFileSync(server.state, "utf8")) as {
+      objects: Record<string, Resource>;
+      accounts: { group: Record<string, unknown> };
+    };
     assert.ok(state.objects["Group//acme"]);
     assert.equal(state.objects["App/acme/hello"], undefined);
     assert.ok(state.accounts.group.acme);

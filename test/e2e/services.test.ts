@@ -5,20 +5,28 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import type { App, Resource, Service } from "../../src/resources/types.js";
+import type { TestEngine } from "../../support/engine.js";
 import { airloft, REPO_ROOT } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
-import type { TestEngine } from "../../support/engine.js";
 import { httpGet } from "../support/http.js";
 import { Workspace } from "../support/workspace.js";
 
 const REDIS_IMAGE = "airloft-test/redis:1";
 
 /** A CGI script that runs redis-cli against the bound service: /cgi-bin/redis?SET+k+v */
-const CGI = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nredis-cli --no-auth-warning -u \"$REDIS_URL\" $(echo \"$QUERY_STRING\" | tr '+' ' ')\n";
+const CGI =
+  "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nredis-cli --no-auth-warning -u \"$REDIS_URL\" $(echo \"$QUERY_STRING\" | tr '+' ' ')\n";
 
-const meta = (kind: string, name: string, group?: string) => ({ apiVersion: "airloft.dev/v1alpha1", kind, metadata: group ? { name, group } : { name } });
+const meta = (kind: string, name: string, group?: string) => ({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind,
+  metadata: group ? { name, group } : { name },
+});
 const groupDoc = { ...meta("Group", "shop"), spec: { provider: "docker" } };
-const quotaDoc = (replicas: number) => ({ ...meta("Quota", "default", "shop"), spec: { hard: { apps: 3, replicas, services: 2 } } });
+const quotaDoc = (replicas: number) => ({
+  ...meta("Quota", "default", "shop"),
+  spec: { hard: { apps: 3, replicas, services: 2 } },
+});
 const cacheDoc = { ...meta("Service", "cache", "shop"), spec: { template: "redis", image: REDIS_IMAGE } };
 const kvDoc = (replicas = 1) => ({
   ...meta("App", "kv", "shop"),
@@ -28,12 +36,16 @@ const kvDoc = (replicas = 1) => ({
     port: 8080,
     services: [{ name: "cache" }],
     env: { CGI },
-    command: ["sh", "-c", "mkdir -p /www/cgi-bin && echo ok > /www/index.html && printf '%s' \"$CGI\" > /www/cgi-bin/redis && chmod +x /www/cgi-bin/redis && exec httpd -f -p 8080 -h /www"],
+    command: [
+      "sh",
+      "-c",
+      "mkdir -p /www/cgi-bin && echo ok > /www/index.html && printf '%s' \"$CGI\" > /www/cgi-bin/redis && chmod +x /www/cgi-bin/redis && exec httpd -f -p 8080 -h /www",
+    ],
     healthCheck: { http: { path: "/" } },
   },
 });
 
-describe("services bound to apps, and quotas, on a real Docker engine", function () {
+describe("services bound to apps, and quotas, on a real Docker engine", () => {
   let engine: TestEngine;
   let ws: Workspace;
   let env: NodeJS.ProcessEnv;
@@ -56,11 +68,16 @@ describe("services bound to apps, and quotas, on a real Docker engine", function
     return (await httpGet(`${url}/cgi-bin/redis?${query}`)).body.trim();
   };
   const labelled = async (kind: string, name: string) =>
-    engine.docker.listContainers({ all: true, filters: { label: [`airloft.dev/kind=${kind}`, `airloft.dev/name=${name}`] } });
+    engine.docker.listContainers({
+      all: true,
+      filters: { label: [`airloft.dev/kind=${kind}`, `airloft.dev/name=${name}`] },
+    });
 
   before(async function () {
     engine = await requireEngine(this);
-    await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/redis-image.sh"), REDIS_IMAGE], { env: { ...process.env, DOCKER_HOST: engine.host } });
+    await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/redis-image.sh"), REDIS_IMAGE], {
+      env: { ...process.env, DOCKER_HOST: engine.host },
+    });
     ws = new Workspace();
     dir = join(ws.dir, "shop");
     env = { DOCKER_HOST: engine.host, CI: "" };
@@ -87,10 +104,17 @@ describe("services bound to apps, and quotas, on a real Docker engine", function
     assert.equal(await redis("GET+greeting"), "hello");
   });
 
-  it("never prints the generated password unless asked, and the app's REDIS_URL carries it", async function () {
-    const secret = (await getJson<Service & { secrets: { password: string } }>("service/shop/cache", "--show-secrets")).secrets.password;
+  it("never prints the generated password unless asked, and the app's REDIS_URL carries it", async () => {
+    const secret = (await getJson<Service & { secrets: { password: string } }>("service/shop/cache", "--show-secrets"))
+      .secrets.password;
     assert.ok(secret.length >= 24);
-    for (const args of [["get", "-o", "json"], ["get", "-o", "yaml"], ["get", "-o", "wide"], ["describe", "service/shop/cache"], ["describe", "app/shop/kv"]]) {
+    for (const args of [
+      ["get", "-o", "json"],
+      ["get", "-o", "yaml"],
+      ["get", "-o", "wide"],
+      ["describe", "service/shop/cache"],
+      ["describe", "app/shop/kv"],
+    ]) {
       const out = await cli(...args);
       assert.ok(!out.stdout.includes(secret) && !out.stderr.includes(secret), `${args.join(" ")} shows the password`);
     }
@@ -103,7 +127,12 @@ describe("services bound to apps, and quotas, on a real Docker engine", function
     this.timeout(60_000);
     const same = await cli("diff", "-f", dir);
     assert.equal(same.code, 0, same.stdout + same.stderr);
-    write([groupDoc, quotaDoc(4), { ...cacheDoc, spec: { ...cacheDoc.spec, resources: { memory: "256Mi" } } }, kvDoc()]);
+    write([
+      groupDoc,
+      quotaDoc(4),
+      { ...cacheDoc, spec: { ...cacheDoc.spec, resources: { memory: "256Mi" } } },
+      kvDoc(),
+    ]);
     const changed = await cli("diff", "-f", dir);
     write([groupDoc, quotaDoc(4), cacheDoc, kvDoc()]);
     assert.equal(changed.code, 1, changed.stdout + changed.stderr);
@@ -122,11 +151,21 @@ describe("services bound to apps, and quotas, on a real Docker engine", function
     const [after] = await labelled("Service", "cache");
     assert.ok(after && after.Id !== before?.Id, "a new container");
     assert.equal(await redis("GET+greeting"), "hello");
-    assert.deepEqual((await labelled("App", "kv")).map((c) => c.Id), kvBefore, "the app did not roll: its variables did not change");
+    assert.deepEqual(
+      (await labelled("App", "kv")).map((c) => c.Id),
+      kvBefore,
+      "the app did not roll: its variables did not change",
+    );
   });
 
-  it("rejects an apply over quota whole, with the numbers, and creates nothing", async function () {
-    write([groupDoc, quotaDoc(4), cacheDoc, kvDoc(), { ...meta("App", "burst", "shop"), spec: { image: REDIS_IMAGE, replicas: 5, command: ["sleep", "600"] } }]);
+  it("rejects an apply over quota whole, with the numbers, and creates nothing", async () => {
+    write([
+      groupDoc,
+      quotaDoc(4),
+      cacheDoc,
+      kvDoc(),
+      { ...meta("App", "burst", "shop"), spec: { image: REDIS_IMAGE, replicas: 5, command: ["sleep", "600"] } },
+    ]);
     const r = await cli("apply", "-f", dir);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /shop\.yaml:\d+:\d+ quota shop\/default: replicas 6 would exceed 4/);
@@ -164,6 +203,9 @@ describe("services bound to apps, and quotas, on a real Docker engine", function
     assert.equal(cascade.code, 0, cascade.stderr);
     assert.equal((await labelled("Service", "cache")).length, 0);
     const volumes = await engine.docker.listVolumes();
-    assert.ok((volumes.Volumes ?? []).some((v) => v.Name === "airloft-shop_cache-data"), "Retain keeps the data volume");
+    assert.ok(
+      (volumes.Volumes ?? []).some((v) => v.Name === "airloft-shop_cache-data"),
+      "Retain keeps the data volume",
+    );
   });
 });

@@ -1,14 +1,15 @@
-import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import { strict as assert } from "node:assert";
 import { writeFileSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { PNG } from "pngjs";
-import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
+import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import { TEST_IMAGE } from "../../support/engine.js";
+import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const group = (name: string): string => `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: ${name}\nspec:\n  provider: docker\n`;
+const group = (name: string): string =>
+  `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: ${name}\nspec:\n  provider: docker\n`;
 const app = (groupName: string, name: string): string => `apiVersion: airloft.dev/v1alpha1
 kind: App
 metadata:
@@ -53,14 +54,27 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     admin = await server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
     for (const name of ["pageco", "otherco"]) {
       assert.equal((await server.api("POST", `${API}/apply`, admin, group(name))).status, 200);
-      await fetch(`${server.url}/api/accounts/groups/${name}`, { method: "PUT", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, body: JSON.stringify({ password: `${name}-password-1` }) });
+      await fetch(`${server.url}/api/accounts/groups/${name}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ password: `${name}-password-1` }),
+      });
     }
     assert.equal((await server.api("POST", `${API}/apply`, admin, app("pageco", "hello"))).status, 200);
     assert.equal((await server.api("POST", `${API}/apply`, admin, app("otherco", "hidden"))).status, 200);
     // A fresh profile (playwright makes one per launch); no background networking: the browser talks to 127.0.0.1 only.
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
   });
 
@@ -89,7 +103,10 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
   };
   const row = (page: Page, name: string) => page.locator(`#objects tbody tr`, { hasText: name });
   /** Waits until the row's Ready cell says exactly "Ready" ("Not ready" contains the word too). */
-  const readyRow = (page: Page, name: string) => row(page, name).locator("td:nth-child(4)", { hasText: /^Ready$/ }).waitFor({ timeout: 60_000 });
+  const readyRow = (page: Page, name: string) =>
+    row(page, name)
+      .locator("td:nth-child(4)", { hasText: /^Ready$/ })
+      .waitFor({ timeout: 60_000 });
 
   it("refuses a wrong password on the page", async () => {
     const page = await open();
@@ -145,13 +162,16 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     await login(page, "admin", "admin", SERVE_ADMIN_PASSWORD);
     await row(page, "hidden").waitFor();
     await row(page, "hello").waitFor();
-    assert.equal(await page.locator("#objects tbody tr", { hasText: "otherco" }).count() >= 2, true);
+    assert.equal((await page.locator("#objects tbody tr", { hasText: "otherco" }).count()) >= 2, true);
     await page.click("#logout");
     await page.waitForSelector("#login:visible");
     await page.close();
   });
 
   it("ran without script errors or policy violations", () => {
-    assert.deepEqual(pageErrors.filter((e) => !/401|Unauthorized/.test(e)), []);
+    assert.deepEqual(
+      pageErrors.filter((e) => !/401|Unauthorized/.test(e)),
+      [],
+    );
   });
 });

@@ -1,10 +1,10 @@
-import { API_PREFIX } from "../../src/resources/kinds.js";
 import { randomBytes } from "node:crypto";
 import { jsonLines } from "../../src/cli/remote/client.js";
 import { createLogger } from "../../src/log.js";
+import { API_PREFIX } from "../../src/resources/kinds.js";
+import type { Resource } from "../../src/resources/types.js";
 import { ApiServer, type ApiServerOptions } from "../../src/server/server.js";
 import { audienceOf, TokenService } from "../../src/server/tokens.js";
-import type { Resource } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
 import { openTempStore, removeTempStore } from "./temp-store.js";
 
@@ -48,7 +48,12 @@ export class TestApi {
     const { dir, store } = await openTempStore("airloft-api-", { groupCommitMs: 0 });
     const key = randomBytes(32);
     const audience = audienceOf(store.instanceId);
-    const server = new ApiServer({ store, tokens: new TokenService(key, audience, 3600), log: createLogger({ level: "error" }), ...options });
+    const server = new ApiServer({
+      store,
+      tokens: new TokenService(key, audience, 3600),
+      log: createLogger({ level: "error" }),
+      ...options,
+    });
     await server.accounts.bootstrap({ AIRLOFT_ADMIN_PASSWORD: ADMIN_PASSWORD });
     const url = await server.listen(0, "127.0.0.1");
     return new TestApi(url, store, server, key, audience, dir);
@@ -59,12 +64,25 @@ export class TestApi {
     await removeTempStore(this.store, this.dir);
   }
 
-  async call(method: string, path: string, options: { token?: string; body?: string | object; type?: string; headers?: Record<string, string> } = {}): Promise<ApiAnswer> {
-    const body = options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+  async call(
+    method: string,
+    path: string,
+    options: { token?: string; body?: string | object; type?: string; headers?: Record<string, string> } = {},
+  ): Promise<ApiAnswer> {
+    const body =
+      options.body === undefined
+        ? undefined
+        : typeof options.body === "string"
+          ? options.body
+          : JSON.stringify(options.body);
     const type = options.type ?? (typeof options.body === "string" ? "application/yaml" : "application/json");
     const res = await fetch(this.url + path, {
       method,
-      headers: { ...(body !== undefined ? { "content-type": type } : {}), ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...options.headers },
+      headers: {
+        ...(body !== undefined ? { "content-type": type } : {}),
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...options.headers,
+      },
       ...(body !== undefined ? { body } : {}),
     });
     const text = await res.text();
@@ -107,7 +125,11 @@ export function app(groupName: string, name: string, extra = ""): string {
 
 /** Reads a watch stream's JSON lines as they come. */
 export class WatchReader {
-  readonly lines: Array<{ type: string; resourceVersion: string; object?: { kind: string; metadata: { name: string; group?: string; deletionTimestamp?: string } } }> = [];
+  readonly lines: Array<{
+    type: string;
+    resourceVersion: string;
+    object?: { kind: string; metadata: { name: string; group?: string; deletionTimestamp?: string } };
+  }> = [];
   private readonly controller = new AbortController();
   private waiters: Array<() => void> = [];
   private done: Promise<void> = Promise.resolve();
@@ -131,7 +153,10 @@ export class WatchReader {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this.lines)) {
       if (this.ended) throw new Error(`the stream ended; lines: ${JSON.stringify(this.lines.map((l) => l.type))}`);
-      if (Date.now() > deadline) throw new Error(`timed out; lines: ${JSON.stringify(this.lines.map((l) => `${l.type} ${l.object?.metadata.name ?? ""}`))}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out; lines: ${JSON.stringify(this.lines.map((l) => `${l.type} ${l.object?.metadata.name ?? ""}`))}`,
+        );
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 100);

@@ -1,5 +1,21 @@
-import { DescribeInstancesCommand, DescribeInternetGatewaysCommand, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcsCommand, EC2Client, type Filter } from "@aws-sdk/client-ec2";
-import { DescribeListenersCommand, DescribeLoadBalancersCommand, DescribeRulesCommand, DescribeTargetGroupsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
+import {
+  DescribeInstancesCommand,
+  DescribeInternetGatewaysCommand,
+  DescribeRouteTablesCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeSubnetsCommand,
+  DescribeVpcsCommand,
+  EC2Client,
+  type Filter,
+} from "@aws-sdk/client-ec2";
+import {
+  DescribeListenersCommand,
+  DescribeLoadBalancersCommand,
+  DescribeRulesCommand,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+} from "@aws-sdk/client-elastic-load-balancing-v2";
 import { ListHostedZonesCommand, ListResourceRecordSetsCommand, Route53Client } from "@aws-sdk/client-route-53";
 import { tagRecord } from "../../src/providers/aws/names.js";
 import type { TestAws } from "../../support/moto.js";
@@ -14,22 +30,44 @@ export class AwsInspector {
   readonly route53: Route53Client;
 
   constructor(aws: TestAws) {
-    const config = { endpoint: aws.endpoint, region: "us-east-1", credentials: { accessKeyId: "testing", secretAccessKey: "testing" } };
+    const config = {
+      endpoint: aws.endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
+    };
     this.ec2 = new EC2Client(config);
     this.elb = new ElasticLoadBalancingV2Client(config);
     this.route53 = new Route53Client(config);
   }
 
   /** Instances not terminated, with their tags as a record. */
-  async instances(filters: Filter[] = [{ Name: "tag-key", Values: ["airloft.dev/uid"] }]): Promise<Array<{ id: string; state: string; tags: Record<string, string>; subnetId: string; groups: string[] }>> {
-    const out = await this.ec2.send(new DescribeInstancesCommand({ Filters: [...filters, { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] }] }));
-    return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []).map((i) => ({
-      id: i.InstanceId ?? "", state: i.State?.Name ?? "", tags: tagRecord(i.Tags), subnetId: i.SubnetId ?? "", groups: (i.SecurityGroups ?? []).map((g) => g.GroupId ?? ""),
-    }));
+  async instances(
+    filters: Filter[] = [{ Name: "tag-key", Values: ["airloft.dev/uid"] }],
+  ): Promise<Array<{ id: string; state: string; tags: Record<string, string>; subnetId: string; groups: string[] }>> {
+    const out = await this.ec2.send(
+      new DescribeInstancesCommand({
+        Filters: [...filters, { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] }],
+      }),
+    );
+    return (out.Reservations ?? [])
+      .flatMap((r) => r.Instances ?? [])
+      .map((i) => ({
+        id: i.InstanceId ?? "",
+        state: i.State?.Name ?? "",
+        tags: tagRecord(i.Tags),
+        subnetId: i.SubnetId ?? "",
+        groups: (i.SecurityGroups ?? []).map((g) => g.GroupId ?? ""),
+      }));
   }
 
   async securityGroups() {
-    return (await this.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: "tag-key", Values: ["airloft.dev/uid"] }] }))).SecurityGroups ?? [];
+    return (
+      (
+        await this.ec2.send(
+          new DescribeSecurityGroupsCommand({ Filters: [{ Name: "tag-key", Values: ["airloft.dev/uid"] }] }),
+        )
+      ).SecurityGroups ?? []
+    );
   }
 
   async loadBalancers() {
@@ -46,8 +84,13 @@ export class AwsInspector {
   }
 
   async rules(loadBalancerArn: string) {
-    const listeners = (await this.elb.send(new DescribeListenersCommand({ LoadBalancerArn: loadBalancerArn }))).Listeners ?? [];
-    const rules = await Promise.all(listeners.map(async (l) => (await this.elb.send(new DescribeRulesCommand({ ListenerArn: l.ListenerArn }))).Rules ?? []));
+    const listeners =
+      (await this.elb.send(new DescribeListenersCommand({ LoadBalancerArn: loadBalancerArn }))).Listeners ?? [];
+    const rules = await Promise.all(
+      listeners.map(
+        async (l) => (await this.elb.send(new DescribeRulesCommand({ ListenerArn: l.ListenerArn }))).Rules ?? [],
+      ),
+    );
     return { listeners, rules: rules.flat() };
   }
 
@@ -56,7 +99,9 @@ export class AwsInspector {
   }
 
   async records(zoneId: string) {
-    return (await this.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }))).ResourceRecordSets ?? [];
+    return (
+      (await this.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }))).ResourceRecordSets ?? []
+    );
   }
 
   /** Everything that still carries an AirLoft tag, by kind: empty after a full delete. */
@@ -67,8 +112,11 @@ export class AwsInspector {
       vpcs: ((await this.ec2.send(new DescribeVpcsCommand({ Filters: tagged }))).Vpcs ?? []).length,
       subnets: ((await this.ec2.send(new DescribeSubnetsCommand({ Filters: tagged }))).Subnets ?? []).length,
       securityGroups: (await this.securityGroups()).length,
-      internetGateways: ((await this.ec2.send(new DescribeInternetGatewaysCommand({ Filters: tagged }))).InternetGateways ?? []).length,
-      routeTables: ((await this.ec2.send(new DescribeRouteTablesCommand({ Filters: tagged }))).RouteTables ?? []).length,
+      internetGateways: (
+        (await this.ec2.send(new DescribeInternetGatewaysCommand({ Filters: tagged }))).InternetGateways ?? []
+      ).length,
+      routeTables: ((await this.ec2.send(new DescribeRouteTablesCommand({ Filters: tagged }))).RouteTables ?? [])
+        .length,
       loadBalancers: (await this.loadBalancers()).length,
       targetGroups: (await this.targetGroups()).length,
       hostedZones: (await this.zones()).length,

@@ -1,10 +1,9 @@
-import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import { readFileSync } from "node:fs";
 import { isReadyAt } from "../../src/resources/conditions.js";
+import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import type { Resource } from "../../src/resources/types.js";
 import { sleep } from "./chaos.js";
 import { SERVE_ADMIN_PASSWORD, type ServeProcess } from "./serve.js";
-
 
 /** An App manifest of the chaos group; `spec` is the provider-specific part, indented. */
 export function chaosApp(group: string, name: string, spec: string): string {
@@ -121,7 +120,9 @@ export class ChaosDriver {
         return want.deleted ? obj !== undefined : !obj || !isReadyAt(obj);
       });
       if (pending.length === 0) return;
-      last = pending.map(([name]) => `${name}: ${JSON.stringify(byName.get(name)?.status?.conditions ?? "absent")}`).join("; ");
+      last = pending
+        .map(([name]) => `${name}: ${JSON.stringify(byName.get(name)?.status?.conditions ?? "absent")}`)
+        .join("; ");
       if (Date.now() > deadline) throw new Error(`not converged: ${last}\n${this.server.output.slice(-3000)}`);
       await sleep(250);
     }
@@ -133,12 +134,15 @@ export class ChaosDriver {
     for (const [name, want] of this.expected) {
       const obj = state.objects[`App/${this.group}/${name}`];
       if (want.deleted) {
-        if (obj && !obj.metadata.deletionTimestamp) throw new Error(`${name} was deleted (acknowledged) but the file holds it without a deletion mark`);
+        if (obj && !obj.metadata.deletionTimestamp)
+          throw new Error(`${name} was deleted (acknowledged) but the file holds it without a deletion mark`);
         continue;
       }
       if (obj?.kind !== "App") throw new Error(`${name} was acknowledged but is not in the file`);
       if ((obj.spec.replicas ?? 1) !== want.replicas || obj.spec.env?.VERSION !== String(want.version)) {
-        throw new Error(`${name}: acknowledged ${JSON.stringify(want)}, the file holds replicas ${obj.spec.replicas} version ${obj.spec.env?.VERSION}`);
+        throw new Error(
+          `${name}: acknowledged ${JSON.stringify(want)}, the file holds replicas ${obj.spec.replicas} version ${obj.spec.env?.VERSION}`,
+        );
       }
     }
     return state;
@@ -150,7 +154,14 @@ export class ChaosDriver {
   }
 
   private async apply(name: string, want: Expected): Promise<void> {
-    if (await this.put(`${API}/groups/${this.group}/apps/${name}`, "PUT", this.manifest(name, want.replicas, want.version))) this.expected.set(name, want);
+    if (
+      await this.put(
+        `${API}/groups/${this.group}/apps/${name}`,
+        "PUT",
+        this.manifest(name, want.replicas, want.version),
+      )
+    )
+      this.expected.set(name, want);
   }
 
   /** True once acknowledged; false for an app still being deleted (409: not applied, not counted). */

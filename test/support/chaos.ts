@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { TSX } from "./cli.js";
 
@@ -23,8 +23,16 @@ export function chaosRandom(label: string): () => number {
 }
 
 /** A TypeScript script as its own process, with its stdout lines handed to `onLine`. */
-export function spawnScript(script: string, args: readonly string[], onLine: (line: string) => void, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ["--import", TSX, script, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+export function spawnScript(
+  script: string,
+  args: readonly string[],
+  onLine: (line: string) => void,
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ["--import", TSX, script, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
   let stderr = "";
   child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
   if (child.stdout) createInterface({ input: child.stdout }).on("line", onLine);

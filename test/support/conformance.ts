@@ -16,7 +16,8 @@ export interface ConformanceTarget {
  * The stable form of every operation, on every provider: "kind:group/name[:replica] verb
  * [detail] [(cause)]", e.g. "app:shop/web:1 create (missing)", "group:shop create-listener 80".
  */
-export const OPERATION_FORM = /^(group|app|service):[a-z0-9-]+(\/[a-z0-9-]+)?(:(\d+|\?))? [a-z][a-z-]*( [^()]+)?( \([^()]+\))?$/;
+export const OPERATION_FORM =
+  /^(group|app|service):[a-z0-9-]+(\/[a-z0-9-]+)?(:(\d+|\?))? [a-z][a-z-]*( [^()]+)?( \([^()]+\))?$/;
 
 const PASSES = 40;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -36,10 +37,17 @@ export function providerConformance(name: string, setup: (ctx: Mocha.Context) =>
     const printed: string[] = [];
     const onOperation = (op: string) => printed.push(op);
     const suffix = randomUUID().slice(0, 6);
-    const meta = (objName: string, inGroup?: string) => ({ name: objName, uid: randomUUID(), generation: 1, ...(inGroup ? { group: inGroup } : {}) });
+    const meta = (objName: string, inGroup?: string) => ({
+      name: objName,
+      uid: randomUUID(),
+      generation: 1,
+      ...(inGroup ? { group: inGroup } : {}),
+    });
 
     /** Reconciles until converged, as the queue would requeue it; the last outcome and every operation. */
-    const untilConverged = async <T extends { converged: boolean; operations: readonly string[] }>(pass: () => Promise<T>) => {
+    const untilConverged = async <T extends { converged: boolean; operations: readonly string[] }>(
+      pass: () => Promise<T>,
+    ) => {
       const operations: string[] = [];
       for (let i = 0; i < PASSES; i++) {
         const outcome = await pass();
@@ -57,16 +65,27 @@ export function providerConformance(name: string, setup: (ctx: Mocha.Context) =>
       throw new Error(`not finalized after ${PASSES} passes`);
     };
     const reconcileApp = () => t.provider.reconcileApp(app, group, { onOperation });
-    const reconcileService = () => t.provider.reconcileService(service, group, { password: "conformance-secret-0123456789" }, { onOperation });
+    const reconcileService = () =>
+      t.provider.reconcileService(service, group, { password: "conformance-secret-0123456789" }, { onOperation });
 
     before(async function () {
       t = await setup(this);
       group = { apiVersion: API_VERSION, kind: "Group", metadata: meta(`conf-${suffix}`), spec: t.groupSpec };
-      service = { apiVersion: API_VERSION, kind: "Service", metadata: meta("cache", group.metadata.name), spec: t.serviceSpec };
-      app = { apiVersion: API_VERSION, kind: "App", metadata: meta("web", group.metadata.name), spec: t.appSpec(2, "1") };
+      service = {
+        apiVersion: API_VERSION,
+        kind: "Service",
+        metadata: meta("cache", group.metadata.name),
+        spec: t.serviceSpec,
+      };
+      app = {
+        apiVersion: API_VERSION,
+        kind: "App",
+        metadata: meta("web", group.metadata.name),
+        spec: t.appSpec(2, "1"),
+      };
     });
 
-    after(async function () {
+    after(async () => {
       // Whatever a failed case left: removed through the provider, best effort.
       if (!t || !group) return;
       await t.provider.finalizeApp(app, group).catch(() => undefined);
@@ -100,22 +119,38 @@ export function providerConformance(name: string, setup: (ctx: Mocha.Context) =>
       const { outcome, operations } = await untilConverged(reconcileApp);
       assert.ok(operations.length > 0);
       assert.equal(outcome.readyReplicas, 2);
-      assert.deepEqual(outcome.replicas.map((r) => r.replica), [0, 1]);
+      assert.deepEqual(
+        outcome.replicas.map((r) => r.replica),
+        [0, 1],
+      );
       assert.deepEqual(await t.provider.planApp(app, group), []);
       const again = await reconcileApp();
       assert.deepEqual(again.operations, []);
       assert.equal(again.converged, true);
-      assert.deepEqual(await t.provider.collectGarbage(group, new Set([group, service, app].map((o) => o.metadata.uid ?? ""))), [], "nothing live is garbage");
+      assert.deepEqual(
+        await t.provider.collectGarbage(group, new Set([group, service, app].map((o) => o.metadata.uid ?? ""))),
+        [],
+        "nothing live is garbage",
+      );
     });
 
     it("scales an app up and down; diff shows the replica that comes or goes", async () => {
       app = { ...app, spec: t.appSpec(3, "1") };
       const planned = await t.provider.planApp(app, group);
-      assert.ok(planned.some((op) => op.startsWith(`app:${group.metadata.name}/web:2 `)), planned.join("\n"));
-      assert.deepEqual((await untilConverged(reconcileApp)).outcome.replicas.map((r) => r.replica), [0, 1, 2]);
+      assert.ok(
+        planned.some((op) => op.startsWith(`app:${group.metadata.name}/web:2 `)),
+        planned.join("\n"),
+      );
+      assert.deepEqual(
+        (await untilConverged(reconcileApp)).outcome.replicas.map((r) => r.replica),
+        [0, 1, 2],
+      );
       app = { ...app, spec: t.appSpec(2, "1") };
       assert.ok((await t.provider.planApp(app, group)).length > 0);
-      assert.deepEqual((await untilConverged(reconcileApp)).outcome.replicas.map((r) => r.replica), [0, 1]);
+      assert.deepEqual(
+        (await untilConverged(reconcileApp)).outcome.replicas.map((r) => r.replica),
+        [0, 1],
+      );
       assert.deepEqual(await t.provider.planApp(app, group), []);
     });
 
@@ -136,7 +171,10 @@ export function providerConformance(name: string, setup: (ctx: Mocha.Context) =>
       const live = await t.provider.liveReplicas(app, group);
       assert.match(live.title, / now\)$/);
       assert.equal(live.rows.length, 2);
-      assert.deepEqual(live.rows.map((r) => r[0]), ["0", "1"]);
+      assert.deepEqual(
+        live.rows.map((r) => r[0]),
+        ["0", "1"],
+      );
       for (const row of live.rows) assert.equal(row.length, live.columns.length);
     });
 

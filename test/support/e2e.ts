@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { engineUnavailableReason, useEngine, type TestEngine } from "../../support/engine.js";
-import { useAws, type TestAws } from "../../support/moto.js";
+import { engineUnavailableReason, type TestEngine, useEngine } from "../../support/engine.js";
+import { type TestAws, useAws } from "../../support/moto.js";
 
 /**
  * Skips the suite where a component it needs is missing, saying which and why; under CI
@@ -15,7 +15,9 @@ export function requireComponent(ctx: Mocha.Context, component: string, reason: 
 
 /** Why a command is not on PATH, or undefined when it is. */
 export function commandMissing(command: string, install: string): string | undefined {
-  return spawnSync("sh", ["-c", `command -v ${command}`]).status === 0 ? undefined : `${command} is not on PATH (${install})`;
+  return spawnSync("sh", ["-c", `command -v ${command}`]).status === 0
+    ? undefined
+    : `${command} is not on PATH (${install})`;
 }
 
 /** Starts the private engine for a suite, or skips it where it cannot run (fails under CI). */

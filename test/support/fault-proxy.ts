@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export type Fault = "throttle" | "unavailable" | "internal" | "denied";
@@ -53,7 +53,9 @@ export class FaultProxy {
     const body = Buffer.concat(chunks);
     // SigV4 names the service in the credential scope: .../us-east-1/ec2/aws4_request.
     const service = /Credential=[^/]+\/[^/]+\/[^/]+\/([^/]+)\//.exec(req.headers.authorization ?? "")?.[1] ?? "unknown";
-    const action = new URLSearchParams(body.toString("utf8")).get("Action") ?? `${req.method} ${(req.url ?? "").split("?")[0]?.replace(/\/[A-Z0-9]{8,}/g, "/ID")}`;
+    const action =
+      new URLSearchParams(body.toString("utf8")).get("Action") ??
+      `${req.method} ${(req.url ?? "").split("?")[0]?.replace(/\/[A-Z0-9]{8,}/g, "/ID")}`;
     const key = `${service}:${action}`;
     this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
     const fault = this.policy({ service, action });
@@ -65,10 +67,13 @@ export class FaultProxy {
       return;
     }
     const target = new URL(this.target);
-    const forward = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const forward = request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     forward.on("error", () => {
       res.writeHead(502);
       res.end();
@@ -80,12 +85,27 @@ export class FaultProxy {
 /** The error documents of each service, as the SDK parses them. */
 function faultAnswer(service: string, fault: Fault): { status: number; xml: string } {
   const [status, code, message] = {
-    throttle: [service === "ec2" ? 503 : 400, service === "ec2" ? "RequestLimitExceeded" : "Throttling", "Rate exceeded"],
+    throttle: [
+      service === "ec2" ? 503 : 400,
+      service === "ec2" ? "RequestLimitExceeded" : "Throttling",
+      "Rate exceeded",
+    ],
     unavailable: [503, "ServiceUnavailable", "Service is unavailable"],
     internal: [500, service === "ec2" ? "InternalError" : "InternalFailure", "An internal error occurred"],
-    denied: [403, service === "ec2" ? "UnauthorizedOperation" : "AccessDenied", "You are not authorized to perform this operation."],
+    denied: [
+      403,
+      service === "ec2" ? "UnauthorizedOperation" : "AccessDenied",
+      "You are not authorized to perform this operation.",
+    ],
   }[fault] as [number, string, string];
   const id = randomUUID();
-  if (service === "ec2") return { status, xml: `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>${id}</RequestID></Response>` };
-  return { status, xml: `<?xml version="1.0"?><ErrorResponse><Error><Type>${status >= 500 ? "Receiver" : "Sender"}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>${id}</RequestId></ErrorResponse>` };
+  if (service === "ec2")
+    return {
+      status,
+      xml: `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>${id}</RequestID></Response>`,
+    };
+  return {
+    status,
+    xml: `<?xml version="1.0"?><ErrorResponse><Error><Type>${status >= 500 ? "Receiver" : "Sender"}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>${id}</RequestId></ErrorResponse>`,
+  };
 }

@@ -1,9 +1,9 @@
-import { API_PREFIX } from "../../src/resources/kinds.js";
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { API_PREFIX } from "../../src/resources/kinds.js";
 import { REPO_ROOT, TSX } from "./cli.js";
 
 export const SERVE_ADMIN_PASSWORD = "e2e-admin-password";
@@ -22,11 +22,27 @@ export class ServeProcess {
   }
 
   async start(extraArgs: readonly string[] = []): Promise<string> {
-    const child = spawn(process.execPath, ["--import", TSX, join(REPO_ROOT, "src/cli/index.ts"), "--state", this.state, "serve", "--port", "0", "--resync", "5s", ...extraArgs], {
-      cwd: this.dir,
-      env: { ...process.env, AIRLOFT_ADMIN_PASSWORD: SERVE_ADMIN_PASSWORD, AIRLOFT_LOG_LEVEL: "warn", ...this.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        TSX,
+        join(REPO_ROOT, "src/cli/index.ts"),
+        "--state",
+        this.state,
+        "serve",
+        "--port",
+        "0",
+        "--resync",
+        "5s",
+        ...extraArgs,
+      ],
+      {
+        cwd: this.dir,
+        env: { ...process.env, AIRLOFT_ADMIN_PASSWORD: SERVE_ADMIN_PASSWORD, AIRLOFT_LOG_LEVEL: "warn", ...this.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     this.child = child;
     const stdout = child.stdout;
     if (!stdout) throw new Error("serve has no stdout");
@@ -89,14 +105,22 @@ export class ServeProcess {
 
   /** Logs in through the API and returns the token. */
   async token(account: { admin: string } | { group: string }, password: string): Promise<string> {
-    const res = await fetch(`${this.url}/api/tokens`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...account, password }) });
+    const res = await fetch(`${this.url}/api/tokens`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...account, password }),
+    });
     const body = (await res.json()) as { token?: string; message?: string };
     if (!body.token) throw new Error(`login failed: ${body.message}`);
     return body.token;
   }
 
   async api(method: string, path: string, token: string, body?: string): Promise<{ status: number; json: unknown }> {
-    const res = await fetch(this.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/yaml" } : {}) }, ...(body ? { body } : {}) });
+    const res = await fetch(this.url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/yaml" } : {}) },
+      ...(body ? { body } : {}),
+    });
     return { status: res.status, json: await res.json().catch(() => undefined) };
   }
 }

@@ -4,16 +4,25 @@
  * "ack LOOP N" once apply has returned (the write is acknowledged: it must survive a kill).
  * Usage: node --import tsx test/support/store-writer.ts STATE_FILE [LOOPS=4]
  */
-import { Store } from "../../src/store/store.js";
+
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
+import { Store } from "../../src/store/store.js";
 
 const [path, loopsText] = process.argv.slice(2);
 if (!path) throw new Error("usage: store-writer.ts STATE_FILE [LOOPS]");
 const store = await Store.open(path, { write: true, command: "store-writer" });
 const source = { file: "store-writer", line: 1, column: 1 };
 const manifest = (object: Resource): LoadedManifest => ({ object, source });
-if (!store.get("Group//crash")) await store.apply([manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "crash" }, spec: { provider: "docker" } })]);
+if (!store.get("Group//crash"))
+  await store.apply([
+    manifest({
+      apiVersion: "airloft.dev/v1alpha1",
+      kind: "Group",
+      metadata: { name: "crash" },
+      spec: { provider: "docker" },
+    }),
+  ]);
 process.stdout.write("ready\n");
 
 async function loop(id: number): Promise<never> {
@@ -22,7 +31,14 @@ async function loop(id: number): Promise<never> {
   let n = stored?.kind === "App" ? Number(stored.spec.env?.COUNTER ?? 0) : 0;
   for (;;) {
     n++;
-    await store.apply([manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: `writer-${id}`, group: "crash" }, spec: { image: "example/x:1", env: { COUNTER: String(n), PAD: "p".repeat(200) } } })]);
+    await store.apply([
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "App",
+        metadata: { name: `writer-${id}`, group: "crash" },
+        spec: { image: "example/x:1", env: { COUNTER: String(n), PAD: "p".repeat(200) } },
+      }),
+    ]);
     process.stdout.write(`ack ${id} ${n}\n`);
     await store.updateStatus(key, (s) => ({ ...s, observedGeneration: n, readyReplicas: n % 3 }));
     await store.recordEvent(key, { type: "Normal", reason: "Tick", message: `tick ${n}` });

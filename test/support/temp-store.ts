@@ -1,10 +1,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Store, type OpenOptions } from "../../src/store/store.js";
+import { type OpenOptions, Store } from "../../src/store/store.js";
 
 /** A writable store on a state file in a fresh temp folder. */
-export async function openTempStore(prefix: string, options: Partial<OpenOptions> = {}): Promise<{ dir: string; path: string; store: Store }> {
+export async function openTempStore(
+  prefix: string,
+  options: Partial<OpenOptions> = {},
+): Promise<{ dir: string; path: string; store: Store }> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const path = join(dir, "state.json");
   return { dir, path, store: await Store.open(path, { write: true, command: "test", ...options }) };

@@ -3,9 +3,10 @@ import { ProviderUnavailableError, TerminalError } from "../../src/errors.js";
 import { classifyAwsError, controllerError } from "../../src/providers/aws/errors.js";
 import { KeyedLock } from "../../src/providers/aws/keyed-lock.js";
 import { RateLimiter } from "../../src/providers/aws/rate-limit.js";
-import { renderUserData, shellQuote, type InstanceProgram } from "../../src/providers/aws/userdata.js";
+import { type InstanceProgram, renderUserData, shellQuote } from "../../src/providers/aws/userdata.js";
 
-const sdkError = (name: string, status = 400) => Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: status } });
+const sdkError = (name: string, status = 400) =>
+  Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: status } });
 
 describe("AWS error classification", () => {
   it("throttling, permission, validation, capacity, conflicts and network errors", () => {
@@ -19,7 +20,10 @@ describe("AWS error classification", () => {
     assert.equal(classifyAwsError(sdkError("SomethingNew", 503)), "capacity");
     assert.equal(classifyAwsError(sdkError("DependencyViolation")), "conflict");
     assert.equal(classifyAwsError(sdkError("InvalidInstanceID.NotFound")), "not-found");
-    assert.equal(classifyAwsError(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" })), "transient");
+    assert.equal(
+      classifyAwsError(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" })),
+      "transient",
+    );
   });
 
   it("permission and validation errors are terminal and name the call; throttling and capacity retry", () => {
@@ -68,20 +72,37 @@ describe("keyed lock", () => {
     await Promise.all([lock.run("a", slow("a1", 20)), lock.run("a", slow("a2", 1)), lock.run("b", slow("b1", 1))]);
     assert.ok(order.indexOf("a1 end") < order.indexOf("a2 start"), order.join(", "));
     assert.ok(order.indexOf("b1 end") < order.indexOf("a1 end"), order.join(", "));
-    await assert.rejects(lock.run("a", async () => Promise.reject(new Error("boom"))), /boom/);
+    await assert.rejects(
+      lock.run("a", async () => Promise.reject(new Error("boom"))),
+      /boom/,
+    );
     assert.equal(await lock.run("a", async () => 7), 7);
   });
 });
 
 describe("user data templates", () => {
-  const base: InstanceProgram = { label: "app shop/web", runtime: "docker", image: "example/web:1", source: undefined, command: undefined, env: { GREETING: "hello world", QUOTE: `it's "quoted" $HOME` }, port: 8080 };
+  const base: InstanceProgram = {
+    label: "app shop/web",
+    runtime: "docker",
+    image: "example/web:1",
+    source: undefined,
+    command: undefined,
+    env: { GREETING: "hello world", QUOTE: `it's "quoted" $HOME` },
+    port: 8080,
+  };
 
   it("docker: installs the engine, writes the env file with no shell expansion, runs the image with its port", () => {
     const script = renderUserData(base);
     assert.match(script, /^#!\/bin\/bash\nset -euo pipefail/);
     assert.match(script, /systemctl enable --now docker/);
-    assert.match(script, /install -m 0600 \/dev\/null \/etc\/airloft\/app.env\ncat > \/etc\/airloft\/app.env <<'(AIRLOFT_EOF_[0-9a-f]{32})'\nGREETING=hello world\nQUOTE=it's "quoted" \$HOME\n\1\n/);
-    assert.match(script, /docker run -d --name airloft-app --restart always --env-file \/etc\/airloft\/app.env -p 8080:8080 --security-opt no-new-privileges .* example\/web:1\n/);
+    assert.match(
+      script,
+      /install -m 0600 \/dev\/null \/etc\/airloft\/app.env\ncat > \/etc\/airloft\/app.env <<'(AIRLOFT_EOF_[0-9a-f]{32})'\nGREETING=hello world\nQUOTE=it's "quoted" \$HOME\n\1\n/,
+    );
+    assert.match(
+      script,
+      /docker run -d --name airloft-app --restart always --env-file \/etc\/airloft\/app.env -p 8080:8080 --security-opt no-new-privileges .* example\/web:1\n/,
+    );
     assert.doesNotMatch(script, /--privileged|docker\.sock|--network host/);
   });
 
@@ -89,13 +110,22 @@ describe("user data templates", () => {
     const source = { url: "https://git.example.invalid/shop/api.git", ref: "v1.2" };
     const node = renderUserData({ ...base, runtime: "node", image: undefined, source });
     assert.match(node, /dnf -y install nodejs npm git tar/);
-    assert.match(node, /git clone --depth 1 --branch v1\.2 https:\/\/git\.example\.invalid\/shop\/api\.git \/opt\/airloft\/app/);
+    assert.match(
+      node,
+      /git clone --depth 1 --branch v1\.2 https:\/\/git\.example\.invalid\/shop\/api\.git \/opt\/airloft\/app/,
+    );
     assert.match(node, /npm ci --omit=dev/);
     assert.match(node, /ExecStart=\/usr\/bin\/env npm start\nRestart=always/);
     // EnvironmentFile= expands nothing: a $ is escaped as in a shell's double quotes, not doubled.
     assert.match(node, /QUOTE="it's \\"quoted\\" \\\$HOME"/);
     assert.match(node, /PORT=8080/);
-    const python = renderUserData({ ...base, runtime: "python", image: undefined, source: { url: "https://files.example.invalid/app.tar.gz" }, command: ["gunicorn", "app:wsgi", "-b", "0.0.0.0:8080"] });
+    const python = renderUserData({
+      ...base,
+      runtime: "python",
+      image: undefined,
+      source: { url: "https://files.example.invalid/app.tar.gz" },
+      command: ["gunicorn", "app:wsgi", "-b", "0.0.0.0:8080"],
+    });
     assert.match(python, /curl -fsSL https:\/\/files\.example\.invalid\/app\.tar\.gz \| tar -xz/);
     assert.match(python, /\/opt\/airloft\/venv\/bin\/pip install -r requirements\.txt/);
     assert.match(python, /ExecStart=\/usr\/bin\/env gunicorn app:wsgi -b 0\.0\.0\.0:8080/);

@@ -1,28 +1,61 @@
 import { strict as assert } from "node:assert";
 import type { Rule } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { ResourceRecordSet } from "@aws-sdk/client-route-53";
-import { describeGroupOp, planGroupTeardown, planHostedZone, type ObservedGroupNetwork, type ObservedTeardown } from "../../src/providers/aws/plan.js";
-import { describeOwnerOp, planGarbage, planOwner, planOwnerRemoval, type DesiredOwner, type ObservedOwner } from "../../src/providers/aws/plan-routing.js";
+import {
+  describeGroupOp,
+  type ObservedGroupNetwork,
+  type ObservedTeardown,
+  planGroupTeardown,
+  planHostedZone,
+} from "../../src/providers/aws/plan.js";
+import {
+  type DesiredOwner,
+  describeOwnerOp,
+  type ObservedOwner,
+  planGarbage,
+  planOwner,
+  planOwnerRemoval,
+} from "../../src/providers/aws/plan-routing.js";
 
 const H = "aaaaaaaaaaaa";
 const TG = "arn:tg/web";
-const alias = (dns: string): ResourceRecordSet => ({ Name: "web.shop.example.com.", Type: "A", AliasTarget: { HostedZoneId: "Z1", DNSName: dns, EvaluateTargetHealth: true } });
+const alias = (dns: string): ResourceRecordSet => ({
+  Name: "web.shop.example.com.",
+  Type: "A",
+  AliasTarget: { HostedZoneId: "Z1", DNSName: dns, EvaluateTargetHealth: true },
+});
 const rule = (arn: string, priority: string, host: string, tg = TG): Rule => ({
-  RuleArn: arn, Priority: priority, IsDefault: false,
-  Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }], Actions: [{ Type: "forward", TargetGroupArn: tg }],
+  RuleArn: arn,
+  Priority: priority,
+  IsDefault: false,
+  Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [host] } }],
+  Actions: [{ Type: "forward", TargetGroupArn: tg }],
 });
 const fromLb = [{ IpProtocol: "tcp", FromPort: 8080, ToPort: 8080, UserIdGroupPairs: [{ GroupId: "sg-lb" }] }];
 
 const desired: DesiredOwner = {
   target: "app:shop/web",
-  targetGroup: { name: "tg-web", port: 8080, vpcId: "vpc-1", check: { path: "/healthz", interval: 15, timeout: 5, unhealthy: 3 }, tags: { owner: "web" } },
+  targetGroup: {
+    name: "tg-web",
+    port: 8080,
+    vpcId: "vpc-1",
+    check: { path: "/healthz", interval: 15, timeout: 5, unhealthy: 3 },
+    tags: { owner: "web" },
+  },
   ingress: { securityGroupId: "sg-i", port: 8080, fromGroupId: "sg-lb", what: "app port 8080 from the load balancer" },
   host: "web.shop.example.com",
   record: alias("lb.example.com."),
   instances: { replicas: 1, configHash: H, strategy: "RollingUpdate", registers: true },
 };
 const converged: ObservedOwner = {
-  targetGroup: { arn: TG, name: "tg-web", port: 8080, vpcId: "vpc-1", healthCheckPath: "/healthz", loadBalancerArns: [] },
+  targetGroup: {
+    arn: TG,
+    name: "tg-web",
+    port: 8080,
+    vpcId: "vpc-1",
+    healthCheckPath: "/healthz",
+    loadBalancerArns: [],
+  },
   ingress: fromLb,
   listeners: [{ arn: "arn:l80", port: 80, rules: [rule("arn:r1", "1", "web.shop.example.com")] }],
   record: alias("lb.example.com."),
@@ -38,46 +71,112 @@ describe("AWS app routing planner (plain data)", () => {
   });
 
   it("a new app: its target group and port first, nothing that needs the target group's ARN", () => {
-    const plan = planOwner(desired, { targetGroup: undefined, ingress: [], listeners: converged.listeners, record: undefined, instances: [] });
-    assert.deepEqual(plan.operations.map(describeOwnerOp), ["app:shop/web allow-port 8080", "app:shop/web create-target-group"]);
+    const plan = planOwner(desired, {
+      targetGroup: undefined,
+      ingress: [],
+      listeners: converged.listeners,
+      record: undefined,
+      instances: [],
+    });
+    assert.deepEqual(plan.operations.map(describeOwnerOp), [
+      "app:shop/web allow-port 8080",
+      "app:shop/web create-target-group",
+    ]);
     assert.equal(plan.converged, false);
   });
 
   it("once the target group exists: a host rule per listener, the instances, then the alias record", () => {
-    const plan = planOwner(desired, { ...converged, listeners: [{ arn: "arn:l80", port: 80, rules: [] }, { arn: "arn:l443", port: 443, rules: [] }], record: undefined, instances: [] });
+    const plan = planOwner(desired, {
+      ...converged,
+      listeners: [
+        { arn: "arn:l80", port: 80, rules: [] },
+        { arn: "arn:l443", port: 443, rules: [] },
+      ],
+      record: undefined,
+      instances: [],
+    });
     assert.deepEqual(plan.operations.map(describeOwnerOp), [
       "app:shop/web create-rule 80 web.shop.example.com",
       "app:shop/web create-rule 443 web.shop.example.com",
       "app:shop/web:0 run-instance (missing)",
       "app:shop/web upsert-record web.shop.example.com",
     ]);
-    assert.deepEqual(plan.operations[0], { op: "create-rule", listenerArn: "arn:l80", port: 80, host: "web.shop.example.com", targetGroupArn: TG, tags: { owner: "web" }, target: "app:shop/web" });
+    assert.deepEqual(plan.operations[0], {
+      op: "create-rule",
+      listenerArn: "arn:l80",
+      port: 80,
+      host: "web.shop.example.com",
+      targetGroupArn: TG,
+      tags: { owner: "web" },
+      target: "app:shop/web",
+    });
   });
 
   it("removes a duplicate rule a retried create left (the lowest priority stays), and moves a rule to a new host", () => {
-    const dup = planOwner(desired, { ...converged, listeners: [{ arn: "arn:l80", port: 80, rules: [rule("arn:r9", "90", "web.shop.example.com"), rule("arn:r1", "1", "web.shop.example.com")] }] });
-    assert.deepEqual(dup.operations.map(describeOwnerOp), ["app:shop/web delete-rule 80 web.shop.example.com (duplicate)"]);
+    const dup = planOwner(desired, {
+      ...converged,
+      listeners: [
+        {
+          arn: "arn:l80",
+          port: 80,
+          rules: [rule("arn:r9", "90", "web.shop.example.com"), rule("arn:r1", "1", "web.shop.example.com")],
+        },
+      ],
+    });
+    assert.deepEqual(dup.operations.map(describeOwnerOp), [
+      "app:shop/web delete-rule 80 web.shop.example.com (duplicate)",
+    ]);
     assert.equal(dup.operations[0]?.op === "delete-rule" && dup.operations[0].ruleArn, "arn:r9");
     // The zone has no record for the new host yet.
     const moved = planOwner({ ...desired, host: "shop.example.com" }, { ...converged, record: undefined });
-    assert.deepEqual(moved.operations.map(describeOwnerOp), ["app:shop/web modify-rule 80 shop.example.com", "app:shop/web upsert-record shop.example.com"]);
+    assert.deepEqual(moved.operations.map(describeOwnerOp), [
+      "app:shop/web modify-rule 80 shop.example.com",
+      "app:shop/web upsert-record shop.example.com",
+    ]);
   });
 
   it("changes a target group's health check path in place; a record aliasing another load balancer is replaced", () => {
-    const plan = planOwner(desired, { ...converged, targetGroup: { ...converged.targetGroup!, healthCheckPath: "/" }, record: alias("other.example.com.") });
-    assert.deepEqual(plan.operations.map((o) => o.op), ["modify-target-group", "upsert-record"]);
+    const plan = planOwner(desired, {
+      ...converged,
+      targetGroup: { ...converged.targetGroup!, healthCheckPath: "/" },
+      record: alias("other.example.com."),
+    });
+    assert.deepEqual(
+      plan.operations.map((o) => o.op),
+      ["modify-target-group", "upsert-record"],
+    );
   });
 
   it("a service: its port opened from the instances, no target group, no rule, no record", () => {
-    const service: DesiredOwner = { ...desired, target: "service:shop/cache", targetGroup: undefined, host: undefined, record: undefined, instances: { replicas: 1, configHash: H, strategy: "Recreate", registers: false } };
-    const plan = planOwner(service, { targetGroup: undefined, ingress: [], listeners: [], record: undefined, instances: [] });
-    assert.deepEqual(plan.operations.map(describeOwnerOp), ["service:shop/cache allow-port 8080", "service:shop/cache:0 run-instance (missing)"]);
+    const service: DesiredOwner = {
+      ...desired,
+      target: "service:shop/cache",
+      targetGroup: undefined,
+      host: undefined,
+      record: undefined,
+      instances: { replicas: 1, configHash: H, strategy: "Recreate", registers: false },
+    };
+    const plan = planOwner(service, {
+      targetGroup: undefined,
+      ingress: [],
+      listeners: [],
+      record: undefined,
+      instances: [],
+    });
+    assert.deepEqual(plan.operations.map(describeOwnerOp), [
+      "service:shop/cache allow-port 8080",
+      "service:shop/cache:0 run-instance (missing)",
+    ]);
   });
 });
 
 describe("AWS teardown planners (plain data)", () => {
   it("removes a deleted app's record, targets, instances, rules and target group, in that order", () => {
-    const ops = planOwnerRemoval("app:shop/web", { ...converged, host: "web.shop.example.com", lbRecord: alias("lb.example.com.") });
+    const ops = planOwnerRemoval("app:shop/web", {
+      ...converged,
+      host: "web.shop.example.com",
+      lbRecord: alias("lb.example.com."),
+    });
     assert.deepEqual(ops.map(describeOwnerOp), [
       "app:shop/web delete-record web.shop.example.com",
       "app:shop/web deregister i-a",
@@ -88,15 +187,34 @@ describe("AWS teardown planners (plain data)", () => {
   });
 
   it("leaves a record that aliases another load balancer, and plans nothing once all is gone", () => {
-    const ops = planOwnerRemoval("app:shop/web", { ...converged, host: "web.shop.example.com", lbRecord: alias("other.example.com.") });
+    const ops = planOwnerRemoval("app:shop/web", {
+      ...converged,
+      host: "web.shop.example.com",
+      lbRecord: alias("other.example.com."),
+    });
     assert.ok(!ops.some((o) => o.op === "delete-record"));
-    assert.deepEqual(planOwnerRemoval("app:shop/web", { targetGroup: undefined, ingress: [], listeners: [], record: undefined, instances: [], host: undefined, lbRecord: undefined }), []);
+    assert.deepEqual(
+      planOwnerRemoval("app:shop/web", {
+        targetGroup: undefined,
+        ingress: [],
+        listeners: [],
+        record: undefined,
+        instances: [],
+        host: undefined,
+        lbRecord: undefined,
+      }),
+      [],
+    );
   });
 
   it("garbage: orphan instances per owner, and the routes and target group of an owner that is gone", () => {
     const ops = planGarbage({
       group: "shop",
-      orphans: [{ id: "i-1", kind: "App", name: "old" }, { id: "i-2", kind: "App", name: "old" }, { id: "i-3", kind: "Service", name: "db" }],
+      orphans: [
+        { id: "i-1", kind: "App", name: "old" },
+        { id: "i-2", kind: "App", name: "old" },
+        { id: "i-3", kind: "Service", name: "db" },
+      ],
       targetGroups: [{ arn: "arn:tg/old", name: "old" }],
       listeners: [{ arn: "arn:l80", port: 80, rules: [rule("arn:r5", "5", "old.shop.example.com", "arn:tg/old")] }],
     });
@@ -110,45 +228,79 @@ describe("AWS teardown planners (plain data)", () => {
 
   const network: ObservedGroupNetwork = {
     vpcId: "vpc-1",
-    subnets: [{ id: "subnet-a", role: "subnet-0" }, { id: "subnet-b", role: "subnet-1" }],
+    subnets: [
+      { id: "subnet-a", role: "subnet-0" },
+      { id: "subnet-b", role: "subnet-1" },
+    ],
     internetGateway: { id: "igw-1", vpcIds: ["vpc-1"] },
     routeTable: { id: "rtb-1", hasDefaultRoute: true, subnetIds: ["subnet-a", "subnet-b"] },
-    securityGroups: { lb: { id: "sg-lb", open: true }, instances: { id: "sg-i", open: true }, services: { id: "sg-s", open: true } },
+    securityGroups: {
+      lb: { id: "sg-lb", open: true },
+      instances: { id: "sg-i", open: true },
+      services: { id: "sg-s", open: true },
+    },
     loadBalancer: { arn: "arn:lb", listenerPorts: [80] },
     duplicates: [{ kind: "vpc", id: "vpc-2" }],
   };
-  const teardown: ObservedTeardown = { network, vpcIds: ["vpc-1", "vpc-2"], instancesLeft: false, zone: { id: "Z1", domain: "shop.example.com" } };
+  const teardown: ObservedTeardown = {
+    network,
+    vpcIds: ["vpc-1", "vpc-2"],
+    instancesLeft: false,
+    zone: { id: "Z1", domain: "shop.example.com" },
+  };
 
   it("a group: the load balancer first, and nothing more until it is gone", () => {
     const plan = planGroupTeardown(teardown);
-    assert.deepEqual(plan.operations.map((o) => describeGroupOp("shop", o)), ["group:shop delete-load-balancer"]);
+    assert.deepEqual(
+      plan.operations.map((o) => describeGroupOp("shop", o)),
+      ["group:shop delete-load-balancer"],
+    );
     assert.equal(plan.done, false);
   });
 
   it("a group: waits while instances are left, then removes the rest in dependency order", () => {
     const noLb = { ...teardown, network: { ...network, loadBalancer: undefined } };
     assert.deepEqual(planGroupTeardown({ ...noLb, instancesLeft: true }), { operations: [], done: false });
-    assert.deepEqual(planGroupTeardown(noLb).operations.map((o) => describeGroupOp("shop", o)), [
-      "group:shop delete-security-group services",
-      "group:shop delete-security-group instances",
-      "group:shop delete-security-group lb",
-      "group:shop remove-duplicate vpc vpc-2",
-      "group:shop delete-route-table",
-      "group:shop delete-internet-gateway",
-      "group:shop delete-subnet subnet-a",
-      "group:shop delete-subnet subnet-b",
-      "group:shop delete-vpc vpc-1",
-      "group:shop delete-hosted-zone shop.example.com",
-    ]);
-    const empty: ObservedGroupNetwork = { vpcId: undefined, subnets: [], internetGateway: undefined, routeTable: undefined, securityGroups: {}, loadBalancer: undefined, duplicates: [] };
-    assert.deepEqual(planGroupTeardown({ network: empty, vpcIds: [], instancesLeft: false, zone: undefined }), { operations: [], done: true });
+    assert.deepEqual(
+      planGroupTeardown(noLb).operations.map((o) => describeGroupOp("shop", o)),
+      [
+        "group:shop delete-security-group services",
+        "group:shop delete-security-group instances",
+        "group:shop delete-security-group lb",
+        "group:shop remove-duplicate vpc vpc-2",
+        "group:shop delete-route-table",
+        "group:shop delete-internet-gateway",
+        "group:shop delete-subnet subnet-a",
+        "group:shop delete-subnet subnet-b",
+        "group:shop delete-vpc vpc-1",
+        "group:shop delete-hosted-zone shop.example.com",
+      ],
+    );
+    const empty: ObservedGroupNetwork = {
+      vpcId: undefined,
+      subnets: [],
+      internetGateway: undefined,
+      routeTable: undefined,
+      securityGroups: {},
+      loadBalancer: undefined,
+      duplicates: [],
+    };
+    assert.deepEqual(planGroupTeardown({ network: empty, vpcIds: [], instancesLeft: false, zone: undefined }), {
+      operations: [],
+      done: true,
+    });
   });
 
   it("a hosted zone is created only when the spec names a domain and no zone is given or found", () => {
-    assert.deepEqual(planHostedZone("shop.example.com", undefined, undefined), [{ op: "create-hosted-zone", domain: "shop.example.com" }]);
+    assert.deepEqual(planHostedZone("shop.example.com", undefined, undefined), [
+      { op: "create-hosted-zone", domain: "shop.example.com" },
+    ]);
     assert.deepEqual(planHostedZone("shop.example.com", "Z9", undefined), []);
     assert.deepEqual(planHostedZone("shop.example.com", undefined, "Z1"), []);
     assert.deepEqual(planHostedZone(undefined, undefined, undefined), []);
-    assert.equal(describeGroupOp("shop", { op: "create-hosted-zone", domain: "shop.example.com" }), "group:shop create-hosted-zone shop.example.com");
+    assert.equal(
+      describeGroupOp("shop", { op: "create-hosted-zone", domain: "shop.example.com" }),
+      "group:shop create-hosted-zone shop.example.com",
+    );
   });
 });

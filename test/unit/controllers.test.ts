@@ -7,15 +7,26 @@ import { ProviderRegistry } from "../../src/providers/registry.js";
 import { getCondition, isReadyAt } from "../../src/resources/conditions.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
-import { Store } from "../../src/store/store.js";
+import type { Store } from "../../src/store/store.js";
+import { FakeProvider } from "../../support/fake-provider.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
-import { FakeProvider } from "../../support/fake-provider.js";
 
 const at = { file: "m.yaml", line: 1, column: 1 };
 const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
-const group = manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" } });
-const app = (replicas: number) => manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "acme" }, spec: { image: "busybox", replicas } });
+const group = manifest({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "Group",
+  metadata: { name: "acme" },
+  spec: { provider: "docker" },
+});
+const app = (replicas: number) =>
+  manifest({
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "App",
+    metadata: { name: "web", group: "acme" },
+    spec: { image: "busybox", replicas },
+  });
 
 /** Lets the manager's promise chains run, and fake time pass in small steps. */
 async function run(clock: FakeClock, ms: number): Promise<void> {
@@ -42,11 +53,20 @@ async function startLoop(options: ManagerOptions = {}): Promise<Loop> {
   const progress: Progress[] = [];
   const events = createProgress();
   events.on("progress", (p) => progress.push(p));
-  const ctx = { store, providers: new ProviderRegistry({ instanceId: "i", docker: provider }), log: createLogger({ level: "error" }), progress: events };
+  const ctx = {
+    store,
+    providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
+    log: createLogger({ level: "error" }),
+    progress: events,
+  };
   const manager = new Manager(ctx, { clock, resyncMs: 10_000, jitter: 0, ...options });
   manager.start();
   return {
-    store, provider, clock, manager, progress,
+    store,
+    provider,
+    clock,
+    manager,
+    progress,
     async stop() {
       await manager.stop();
       await removeTempStore(store, dir);
@@ -76,13 +96,19 @@ describe("controllers and manager (fake provider)", () => {
     assert.ok(a && isReadyAt(a), JSON.stringify(a?.status));
     assert.equal(a?.status?.observedGeneration, 1);
     assert.equal(getCondition(a?.status, "Reconciling"), undefined);
-    assert.deepEqual(progress.filter((p) => p.kind === "operation").map((p) => p.message), ["app:acme/web:0 create (missing)", "app:acme/web:1 create (missing)"]);
+    assert.deepEqual(
+      progress.filter((p) => p.kind === "operation").map((p) => p.message),
+      ["app:acme/web:0 create (missing)", "app:acme/web:1 create (missing)"],
+    );
     assert.ok(store.eventsOf(a as Resource).some((e) => e.reason === "Configured"));
   });
 
   it("retries a transient error with growing delays and a condition that says why", async () => {
     await store.apply([group]);
-    provider.failWith = new ProviderUnavailableError("EngineUnreachable", "cannot reach the Docker engine at fake://engine");
+    provider.failWith = new ProviderUnavailableError(
+      "EngineUnreachable",
+      "cannot reach the Docker engine at fake://engine",
+    );
     await run(clock, 1600);
     const attempts = provider.calls.length;
     assert.ok(attempts >= 3 && attempts <= 6, `attempts in 1.6 s with 100 ms doubling: ${attempts}`);
@@ -135,7 +161,10 @@ describe("controllers and manager (fake provider)", () => {
     await run(clock, 3000);
     assert.equal(store.get("App/acme/web"), undefined);
     assert.equal(store.get("Group//acme"), undefined);
-    assert.deepEqual(provider.calls.filter((c) => c.startsWith("finalize")), ["finalize app web", "finalize group acme"]);
+    assert.deepEqual(
+      provider.calls.filter((c) => c.startsWith("finalize")),
+      ["finalize app web", "finalize group acme"],
+    );
   });
 
   it("does not reconcile on its own status writes", async () => {
@@ -153,9 +182,26 @@ describe("services, bindings and quotas in the loop (fake provider)", () => {
   let provider: FakeProvider;
   let clock: FakeClock;
 
-  const service = manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Service", metadata: { name: "cache", group: "acme" }, spec: { template: "redis" } });
-  const bound = (replicas: number) => manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "acme" }, spec: { image: "busybox", replicas, services: [{ name: "cache" }] } });
-  const quota = (replicas: number) => manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Quota", metadata: { name: "default", group: "acme" }, spec: { hard: { replicas } } });
+  const service = manifest({
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "Service",
+    metadata: { name: "cache", group: "acme" },
+    spec: { template: "redis" },
+  });
+  const bound = (replicas: number) =>
+    manifest({
+      apiVersion: "airloft.dev/v1alpha1",
+      kind: "App",
+      metadata: { name: "web", group: "acme" },
+      spec: { image: "busybox", replicas, services: [{ name: "cache" }] },
+    });
+  const quota = (replicas: number) =>
+    manifest({
+      apiVersion: "airloft.dev/v1alpha1",
+      kind: "Quota",
+      metadata: { name: "default", group: "acme" },
+      spec: { hard: { replicas } },
+    });
 
   beforeEach(async () => {
     loop = await startLoop();

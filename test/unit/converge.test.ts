@@ -1,8 +1,12 @@
 import { strict as assert } from "node:assert";
-import { converge, formatOperation, planOnce, type ConvergeSteps, type Plan } from "../../src/providers/converge.js";
+import { type ConvergeSteps, converge, formatOperation, type Plan, planOnce } from "../../src/providers/converge.js";
 
 /** A world of counters the steps drive toward `want`: one step per round, as a rollout takes steps. */
-function counterSteps(world: { have: number }, want: number, maxRounds: number): ConvergeSteps<number, number, Plan<number> & { done: boolean }> {
+function counterSteps(
+  world: { have: number },
+  want: number,
+  maxRounds: number,
+): ConvergeSteps<number, number, Plan<number> & { done: boolean }> {
   return {
     maxRounds,
     observe: async () => world.have,
@@ -22,7 +26,11 @@ describe("the shared converge loop", () => {
     const world = { have: 0 };
     const reported: string[] = [];
     const result = await converge(counterSteps(world, 3, 5), { onOperation: (op) => reported.push(op) });
-    assert.deepEqual(result.operations, ["app:g/a:0 create (missing)", "app:g/a:1 create (missing)", "app:g/a:2 create (missing)"]);
+    assert.deepEqual(result.operations, [
+      "app:g/a:0 create (missing)",
+      "app:g/a:1 create (missing)",
+      "app:g/a:2 create (missing)",
+    ]);
     assert.deepEqual(reported, result.operations);
     assert.equal(result.observed, 3);
     assert.equal(result.plan.done, true);
@@ -51,10 +59,13 @@ describe("the shared converge loop", () => {
     const world = { have: 0 };
     const controller = new AbortController();
     const steps = counterSteps(world, 5, 5);
-    const cancelling = { ...steps, execute: async (ops: readonly number[], done: (op: number) => void) => {
-      await steps.execute(ops, done);
-      controller.abort(new Error("deadline"));
-    } };
+    const cancelling = {
+      ...steps,
+      execute: async (ops: readonly number[], done: (op: number) => void) => {
+        await steps.execute(ops, done);
+        controller.abort(new Error("deadline"));
+      },
+    };
     await assert.rejects(converge(cancelling, { signal: controller.signal }), /deadline/);
     assert.equal(world.have, 1, "the first round ran whole; no other began");
     await assert.rejects(converge(counterSteps(world, 5, 5), { signal: AbortSignal.abort() }));
@@ -62,8 +73,14 @@ describe("the shared converge loop", () => {
   });
 
   it("prints every provider's operations in one form: target, verb, detail, cause", () => {
-    assert.equal(formatOperation("app:shop/web", "terminate", "i-a i-b", "scale down"), "app:shop/web terminate i-a i-b (scale down)");
+    assert.equal(
+      formatOperation("app:shop/web", "terminate", "i-a i-b", "scale down"),
+      "app:shop/web terminate i-a i-b (scale down)",
+    );
     assert.equal(formatOperation("group:shop", "create-listener", "80"), "group:shop create-listener 80");
-    assert.equal(formatOperation("app:shop/web:1", "create", undefined, "config changed"), "app:shop/web:1 create (config changed)");
+    assert.equal(
+      formatOperation("app:shop/web:1", "create", undefined, "config changed"),
+      "app:shop/web:1 create (config changed)",
+    );
   });
 });

@@ -33,7 +33,11 @@ describe("fair gate for parsing writes", () => {
   it("runs one account's jobs one after another, and caps what it has waiting", async () => {
     const gate = new FairGate(2, 0);
     const order: string[] = [];
-    const jobs = [run(gate, "evil", job("a", 2, order)), run(gate, "evil", job("b", 1, order)), run(gate, "evil", job("c", 1, order))];
+    const jobs = [
+      run(gate, "evil", job("a", 2, order)),
+      run(gate, "evil", job("b", 1, order)),
+      run(gate, "evil", job("c", 1, order)),
+    ];
     assert.equal(gate.admit("evil"), undefined, "a third waiting job of one account is refused");
     jobs.push(run(gate, "good", job("g", 1, order)));
     await Promise.all(jobs);

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
-import { REPO_ROOT } from "../support/cli.js";
 import { sleep, spawnScript } from "../support/chaos.js";
+import { REPO_ROOT } from "../support/cli.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const manifest = (object: Resource): LoadedManifest => ({ object, source: { file: "test", line: 1, column: 1 } });
@@ -14,14 +14,33 @@ describe("airloft get --watch on the local state file", function () {
   it("prints the objects, then each change another process writes, in order", async () => {
     const { dir, path, store } = await openTempStore("airloft-get-watch-", { groupCommitMs: 0 });
     const lines: Array<{ type: string; object: Resource }> = [];
-    const watcher = spawnScript(join(REPO_ROOT, "src/cli/index.ts"), ["--state", path, "get", "app", "--watch", "-o", "json"], (line) => lines.push(JSON.parse(line) as { type: string; object: Resource }));
+    const watcher = spawnScript(
+      join(REPO_ROOT, "src/cli/index.ts"),
+      ["--state", path, "get", "app", "--watch", "-o", "json"],
+      (line) => lines.push(JSON.parse(line) as { type: string; object: Resource }),
+    );
     const until = async (predicate: () => boolean, what: string): Promise<void> => {
       for (let i = 0; i < 200 && !predicate(); i++) await sleep(50);
-      assert.ok(predicate(), `${what}: ${JSON.stringify(lines.map((l) => `${l.type} ${l.object.metadata.name}`))} ${watcher.stderr()}`);
+      assert.ok(
+        predicate(),
+        `${what}: ${JSON.stringify(lines.map((l) => `${l.type} ${l.object.metadata.name}`))} ${watcher.stderr()}`,
+      );
     };
     try {
-      await store.apply([manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" } })]);
-      const app = (replicas: number): Resource => ({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "acme" }, spec: { image: "example/web:1", replicas } });
+      await store.apply([
+        manifest({
+          apiVersion: "airloft.dev/v1alpha1",
+          kind: "Group",
+          metadata: { name: "acme" },
+          spec: { provider: "docker" },
+        }),
+      ]);
+      const app = (replicas: number): Resource => ({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "App",
+        metadata: { name: "web", group: "acme" },
+        spec: { image: "example/web:1", replicas },
+      });
       await store.apply([manifest(app(1))]);
       await until(() => lines.some((l) => l.type === "ADDED"), "the app first");
       await store.apply([manifest(app(3))]);
@@ -29,8 +48,14 @@ describe("airloft get --watch on the local state file", function () {
       await store.markDeleted("App/acme/web");
       await store.removeFinalizer("App/acme/web", "airloft.dev/infrastructure");
       await until(() => lines.some((l) => l.type === "DELETED"), "the deletion");
-      assert.deepEqual(lines.map((l) => l.type).filter((t, i, all) => t !== all[i - 1]), ["ADDED", "MODIFIED", "DELETED"]);
-      assert.ok(lines.every((l) => l.object.kind === "App"), "only apps, as asked");
+      assert.deepEqual(
+        lines.map((l) => l.type).filter((t, i, all) => t !== all[i - 1]),
+        ["ADDED", "MODIFIED", "DELETED"],
+      );
+      assert.ok(
+        lines.every((l) => l.object.kind === "App"),
+        "only apps, as asked",
+      );
       const modified = lines.find((l) => l.type === "MODIFIED")?.object;
       assert.equal(modified?.kind === "App" ? modified.spec.replicas : 0, 3);
     } finally {

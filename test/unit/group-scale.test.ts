@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
+import { AppController } from "../../src/controllers/app.js";
 import { createProgress } from "../../src/controllers/context.js";
 import type { Controller, ReconcileResult } from "../../src/controllers/controller.js";
-import { AppController } from "../../src/controllers/app.js";
 import { GroupController } from "../../src/controllers/group.js";
 import { Manager, type ManagerOptions } from "../../src/controllers/manager.js";
 import { QuotaController } from "../../src/controllers/quota.js";
@@ -11,9 +11,9 @@ import { ProviderRegistry } from "../../src/providers/registry.js";
 import { isReadyAt, setCondition } from "../../src/resources/conditions.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Kind, Resource } from "../../src/resources/types.js";
-import { Store, type ListFilter, type StoreEvent } from "../../src/store/store.js";
-import { FakeClock } from "../support/fake-clock.js";
+import { type ListFilter, Store, type StoreEvent } from "../../src/store/store.js";
 import { FakeProvider } from "../../support/fake-provider.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 /**
@@ -23,10 +23,27 @@ import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const at = { file: "m.yaml", line: 1, column: 1 };
 const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
-const group = manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "big" }, spec: { provider: "docker" } });
-const quota = manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Quota", metadata: { name: "default", group: "big" }, spec: { hard: { apps: 100_000 } } });
-const app = (name: string): LoadedManifest => manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name, group: "big" }, spec: { image: "busybox", replicas: 1 } });
-const apps = (prefix: string, n: number): LoadedManifest[] => Array.from({ length: n }, (_, i) => app(`${prefix}-${i}`));
+const group = manifest({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "Group",
+  metadata: { name: "big" },
+  spec: { provider: "docker" },
+});
+const quota = manifest({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "Quota",
+  metadata: { name: "default", group: "big" },
+  spec: { hard: { apps: 100_000 } },
+});
+const app = (name: string): LoadedManifest =>
+  manifest({
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "App",
+    metadata: { name, group: "big" },
+    spec: { image: "busybox", replicas: 1 },
+  });
+const apps = (prefix: string, n: number): LoadedManifest[] =>
+  Array.from({ length: n }, (_, i) => app(`${prefix}-${i}`));
 
 /** Counts the store's listings (view, which list() goes through), those of a whole group, and the objects list() copied. */
 function countReads(store: Store): { listings: number; wholeGroup: number; copied: number } {
@@ -71,9 +88,20 @@ async function settle(manager: Manager): Promise<void> {
 
 function startManager(store: Store, options: ManagerOptions): { manager: Manager; provider: FakeProvider } {
   const provider = new FakeProvider();
-  const ctx = { store, providers: new ProviderRegistry({ instanceId: "i", docker: provider }), log: createLogger({ level: "error" }), progress: createProgress() };
+  const ctx = {
+    store,
+    providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
+    log: createLogger({ level: "error" }),
+    progress: createProgress(),
+  };
   // The rate limit is not under test: lifted so that the fake clock need not move.
-  const manager = new Manager(ctx, { clock: new FakeClock(Date.now()), resyncMs: 3_600_000, jitter: 0, queue: { qps: 1e9, burst: 1e9 }, ...options });
+  const manager = new Manager(ctx, {
+    clock: new FakeClock(Date.now()),
+    resyncMs: 3_600_000,
+    jitter: 0,
+    queue: { qps: 1e9, burst: 1e9 },
+    ...options,
+  });
   manager.start();
   return { manager, provider };
 }
@@ -118,11 +146,22 @@ describe("a big batch in a big group costs the batch (issue 13 item 9)", functio
 
     it("requeues a group's objects when the group's readiness changes, not on every status write", async () => {
       const write = (ready: boolean, message: string): Promise<unknown> =>
-        store.updateStatus("Group//big", (s) => setCondition(s, { type: "Ready", status: ready ? "True" : "False", reason: ready ? "Converged" : "Progressing", message }, 1));
+        store.updateStatus("Group//big", (s) =>
+          setCondition(
+            s,
+            { type: "Ready", status: ready ? "True" : "False", reason: ready ? "Converged" : "Progressing", message },
+            1,
+          ),
+        );
       await write(true, "network up");
       await settle(manager);
       assert.equal(reconciled("App").length, 9_999, "every object once when the group becomes ready");
-      for (const message of ["network up, 1 load balancer", "network up, 2 load balancers", "network up, 3 load balancers"]) await write(true, message);
+      for (const message of [
+        "network up, 1 load balancer",
+        "network up, 2 load balancers",
+        "network up, 3 load balancers",
+      ])
+        await write(true, message);
       await settle(manager);
       assert.equal(reconciled("App").length, 9_999, "progress messages requeue nothing");
       await write(false, "engine unreachable");
@@ -137,7 +176,12 @@ describe("a big batch in a big group costs the batch (issue 13 item 9)", functio
   it("reconciles a quota, an app and the group without copying the group", async () => {
     await store.apply([group, quota, ...apps("old", 9_999)]);
     const provider = new FakeProvider();
-    const ctx = { store, providers: new ProviderRegistry({ instanceId: "i", docker: provider }), log: createLogger({ level: "error" }), progress: createProgress() };
+    const ctx = {
+      store,
+      providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
+      log: createLogger({ level: "error" }),
+      progress: createProgress(),
+    };
     await new GroupController(ctx).reconcile("Group//big");
     assert.ok(isReadyAt(store.get("Group//big") as Resource));
     const reads = countReads(store);
@@ -152,7 +196,12 @@ describe("a big batch in a big group costs the batch (issue 13 item 9)", functio
   it("counts a group's usage for its apps once per change, not once per app's reconcile", async () => {
     await store.apply([group, quota, ...apps("old", 2_000)]);
     const provider = new FakeProvider();
-    const ctx = { store, providers: new ProviderRegistry({ instanceId: "i", docker: provider }), log: createLogger({ level: "error" }), progress: createProgress() };
+    const ctx = {
+      store,
+      providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
+      log: createLogger({ level: "error" }),
+      progress: createProgress(),
+    };
     await new GroupController(ctx).reconcile("Group//big");
     const reads = countReads(store);
     const controller = new AppController(ctx);

@@ -1,8 +1,8 @@
-import { Ajv } from "ajv";
-import { AJV_OPTIONS, readSchema } from "../../src/resources/schemas.js";
 import { strict as assert } from "node:assert";
+import { Ajv } from "ajv";
 import { ValidationErrors } from "../../src/errors.js";
 import { loadFile, loadManifests, loadTexts, loadTextsSteps, MAX_FILE_BYTES } from "../../src/resources/loader.js";
+import { AJV_OPTIONS, readSchema } from "../../src/resources/schemas.js";
 
 const FIXTURES = "test/fixtures";
 
@@ -21,7 +21,12 @@ describe("manifest loader", () => {
     const loaded = loadManifests([`${FIXTURES}/valid`]);
     assert.deepEqual(
       loaded.map((m) => `${m.object.kind} ${m.source.file}:${m.source.line}:${m.source.column}`),
-      [`Group ${FIXTURES}/valid/all.yaml:4:9`, `Quota ${FIXTURES}/valid/all.yaml:13:9`, `Service ${FIXTURES}/valid/all.yaml:21:9`, `App ${FIXTURES}/valid/app.json:4:25`],
+      [
+        `Group ${FIXTURES}/valid/all.yaml:4:9`,
+        `Quota ${FIXTURES}/valid/all.yaml:13:9`,
+        `Service ${FIXTURES}/valid/all.yaml:21:9`,
+        `App ${FIXTURES}/valid/app.json:4:25`,
+      ],
     );
     const app = loaded[3]?.object;
     assert.equal(app?.kind, "App");
@@ -29,7 +34,7 @@ describe("manifest loader", () => {
   });
 
   it("reads sub-folders only with recursive", () => {
-    assert.equal(loadManifests([FIXTURES + "/valid"], { recursive: false }).length, 4);
+    assert.equal(loadManifests([`${FIXTURES}/valid`], { recursive: false }).length, 4);
     assert.deepEqual(loadManifests([FIXTURES]), []);
     assert.throws(() => loadManifests([FIXTURES], { recursive: true }), ValidationErrors);
   });
@@ -81,10 +86,19 @@ describe("manifest loader", () => {
   });
 
   it("rejects mapping keys that are lists, mappings, binary or empty (found by the fuzz test)", () => {
-    for (const [text, line] of [["kind: App\n? {a: b}\n: c\n", 2], ["kind: App\n? [a]\n: c\n", 2], ["kind: App\n!!binary aGk=: x\n", 2], ["kind: App\n: orphan\n", 2]] as const) {
+    for (const [text, line] of [
+      ["kind: App\n? {a: b}\n: c\n", 2],
+      ["kind: App\n? [a]\n: c\n", 2],
+      ["kind: App\n!!binary aGk=: x\n", 2],
+      ["kind: App\n: orphan\n", 2],
+    ] as const) {
       const { errors } = loadFile(text, "keys.yaml", "/tmp");
       assert.equal(errors.length, 1, text);
-      assert.match(errors[0]?.message ?? "", new RegExp(`^keys\\.yaml:${line}:\\d+ mapping keys must be plain names`), text);
+      assert.match(
+        errors[0]?.message ?? "",
+        new RegExp(`^keys\\.yaml:${line}:\\d+ mapping keys must be plain names`),
+        text,
+      );
     }
   });
 
@@ -115,7 +129,7 @@ describe("manifest loader", () => {
   });
 
   it("rejects an oversized file without parsing it", () => {
-    const big = "# " + "x".repeat(MAX_FILE_BYTES);
+    const big = `# ${"x".repeat(MAX_FILE_BYTES)}`;
     const result = loadFile(big, "big.yaml", "/tmp");
     assert.equal(result.errors.length, 1);
     assert.match(result.errors[0]?.message ?? "", /^big\.yaml:1:1 file is \d+ bytes, more than the limit of 1048576$/);
@@ -128,16 +142,26 @@ describe("manifest loader", () => {
   });
 
   it("skips empty documents and keeps a store-owned field out of the object", () => {
-    const text = "---\n---\napiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: acme\n  uid: forged\n  generation: 9\nspec:\n  provider: docker\nstatus: {observedGeneration: 3}\n";
+    const text =
+      "---\n---\napiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: acme\n  uid: forged\n  generation: 9\nspec:\n  provider: docker\nstatus: {observedGeneration: 3}\n";
     const result = loadFile(text, "g.yaml", "/tmp");
     assert.deepEqual(result.errors, []);
-    assert.deepEqual(result.manifests[0]?.object, { apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" } });
+    assert.deepEqual(result.manifests[0]?.object, {
+      apiVersion: "airloft.dev/v1alpha1",
+      kind: "Group",
+      metadata: { name: "acme" },
+      spec: { provider: "docker" },
+    });
   });
 
   it("resolves a build context against the manifest's folder and checks it exists", () => {
-    const text = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  build: {context: ./nowhere}\n";
+    const text =
+      "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  build: {context: ./nowhere}\n";
     const result = loadFile(text, "web.yaml", "/tmp");
-    assert.match(result.errors[0]?.message ?? "", /^web\.yaml:5:20 spec\.build\.context: build context \/tmp\/nowhere is not a folder$/);
+    assert.match(
+      result.errors[0]?.message ?? "",
+      /^web\.yaml:5:20 spec\.build\.context: build context \/tmp\/nowhere is not a folder$/,
+    );
     const ok = loadFile(text.replace("./nowhere", "."), "web.yaml", "/tmp");
     assert.equal(ok.manifests[0]?.object.kind === "App" && ok.manifests[0].object.spec.build?.context, "/tmp");
   });
@@ -168,30 +192,42 @@ describe("manifest loader", () => {
       "  template: redis",
       '  image: "redis:7\\x85"',
     ].join("\n");
-    assert.deepEqual(loadFile(text, "evil.yaml", "/tmp").errors.map((e) => e.message), [
-      "evil.yaml:6:17 spec.source.url: must not contain control characters",
-      "evil.yaml:6:61 spec.source.ref: must match ^[A-Za-z0-9._/][A-Za-z0-9._/-]*$",
-      "evil.yaml:7:21 spec.command[2]: must not contain control characters",
-      "evil.yaml:8:43 spec.env.BAD: must not contain NUL characters",
-      "evil.yaml:9:30 spec.healthCheck.http.path: must not contain control characters",
-      "evil.yaml:15:10 spec.image: must match ^[A-Za-z0-9][\\x21-\\x7e]*$",
-      "evil.yaml:16:30 spec.healthCheck.http.path: must match ^/[\\x21-\\x7e]*$",
-      "evil.yaml:23:10 spec.image: must not contain control characters",
-    ]);
+    assert.deepEqual(
+      loadFile(text, "evil.yaml", "/tmp").errors.map((e) => e.message),
+      [
+        "evil.yaml:6:17 spec.source.url: must not contain control characters",
+        "evil.yaml:6:61 spec.source.ref: must match ^[A-Za-z0-9._/][A-Za-z0-9._/-]*$",
+        "evil.yaml:7:21 spec.command[2]: must not contain control characters",
+        "evil.yaml:8:43 spec.env.BAD: must not contain NUL characters",
+        "evil.yaml:9:30 spec.healthCheck.http.path: must not contain control characters",
+        "evil.yaml:15:10 spec.image: must match ^[A-Za-z0-9][\\x21-\\x7e]*$",
+        "evil.yaml:16:30 spec.healthCheck.http.path: must match ^/[\\x21-\\x7e]*$",
+        "evil.yaml:23:10 spec.image: must not contain control characters",
+      ],
+    );
     // Quotes, dollars, percent signs and a tab in an env value are the app's business.
-    const legal = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: example/web:1\n  command: [sh, -c, \"echo \\\"$HOME\\\" '%n' ; AIRLOFT_EOF\"]\n  env: {A: \"tab\\there $HOME 'q' \\\"%n\\\"\"}\n  healthCheck: {http: {path: \"/healthz?probe=1&x=%20\"}}\n";
+    const legal =
+      'apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: example/web:1\n  command: [sh, -c, "echo \\"$HOME\\" \'%n\' ; AIRLOFT_EOF"]\n  env: {A: "tab\\there $HOME \'q\' \\"%n\\""}\n  healthCheck: {http: {path: "/healthz?probe=1&x=%20"}}\n';
     assert.deepEqual(loadFile(legal, "web.yaml", "/tmp").errors, []);
   });
 
   it("allows env names that look like forbidden fields", () => {
-    const text = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: busybox\n  env: {PID: '1', privileged: 'no'}\n";
+    const text =
+      "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: busybox\n  env: {PID: '1', privileged: 'no'}\n";
     assert.deepEqual(loadFile(text, "web.yaml", "/tmp").errors, []);
   });
 });
 
 describe("manifest loader in steps (a server loads between other requests)", () => {
-  const doc = (i: number): string => `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata:\n  name: app-${i}\n  group: g\nspec:\n  image: example/app:1\n`;
-  const texts = [{ name: "many.yaml", content: Array.from({ length: 300 }, (_, i) => doc(i)).join("---\n"), baseDir: "/nonexistent" }];
+  const doc = (i: number): string =>
+    `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata:\n  name: app-${i}\n  group: g\nspec:\n  image: example/app:1\n`;
+  const texts = [
+    {
+      name: "many.yaml",
+      content: Array.from({ length: 300 }, (_, i) => doc(i)).join("---\n"),
+      baseDir: "/nonexistent",
+    },
+  ];
 
   it("pauses within a file, at least once per document, and ends with what loadTexts returns", () => {
     const steps = loadTextsSteps(texts, "refused");
@@ -208,9 +244,15 @@ describe("manifest loader in steps (a server loads between other requests)", () 
     const app = "apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: a, group: g}\nspec:\n  image: x\n";
     const keys = (n: number): string => Array.from({ length: n }, (_, i) => `K${i}: v`).join(", ");
     const huge = loadFile(`${app}  env: {${keys(20_000)}}\n`, "huge.yaml", "/tmp");
-    assert.deepEqual(huge.errors.map((e) => e.message), ["huge.yaml:6:58835 a document of more than 40000 YAML tokens; a manifest needs far fewer"]);
+    assert.deepEqual(
+      huge.errors.map((e) => e.message),
+      ["huge.yaml:6:58835 a document of more than 40000 YAML tokens; a manifest needs far fewer"],
+    );
     const repeated = loadFile(`${app}  env: {${keys(3)}, K1: w}\n`, "dup.yaml", "/tmp");
-    assert.deepEqual(repeated.errors.map((e) => e.message), ["dup.yaml:6:30 YAML syntax error: Map keys must be unique"]);
+    assert.deepEqual(
+      repeated.errors.map((e) => e.message),
+      ["dup.yaml:6:30 YAML syntax error: Map keys must be unique"],
+    );
   });
 
   it("says the first problems of a list of thousands of wrong items, without running out of stack", () => {
@@ -220,7 +262,11 @@ describe("manifest loader in steps (a server loads between other requests)", () 
   });
 
   it("stops lexing where the nesting passes the bound, before the rest of the text is read", () => {
-    const deep = { name: "deep.yaml", content: `${"[".repeat(100)}${"]".repeat(100)}\n---\n${doc(1).repeat(8_000)}`, baseDir: "/x" };
+    const deep = {
+      name: "deep.yaml",
+      content: `${"[".repeat(100)}${"]".repeat(100)}\n---\n${doc(1).repeat(8_000)}`,
+      baseDir: "/x",
+    };
     const steps = loadTextsSteps([deep], "refused");
     let pauses = 0;
     assert.throws(() => {
@@ -234,6 +280,7 @@ describe("shipped JSON Schemas", () => {
   it("are valid against the meta-schema and compile in strict mode with optimised code (what the CLI skips at start-up)", () => {
     const ajv = new Ajv({ ...AJV_OPTIONS, validateSchema: true });
     ajv.addSchema(readSchema("common.schema.json"));
-    for (const file of ["group", "app", "service", "quota"]) assert.equal(typeof ajv.compile(readSchema(`${file}.schema.json`)), "function");
+    for (const file of ["group", "app", "service", "quota"])
+      assert.equal(typeof ajv.compile(readSchema(`${file}.schema.json`)), "function");
   });
 });

@@ -40,10 +40,14 @@ describe("store outbox: change events over several turns, in commit order", () =
   it("resolves a batch only once its last event is out, and goes on past a listener that throws", async () => {
     const seen: string[] = [];
     const errors: unknown[] = [];
-    const outbox = new Outbox<string>((e) => {
-      if (e === "bad") throw new Error("listener bug");
-      seen.push(e);
-    }, 0, (err) => errors.push(err));
+    const outbox = new Outbox<string>(
+      (e) => {
+        if (e === "bad") throw new Error("listener bug");
+        seen.push(e);
+      },
+      0,
+      (err) => errors.push(err),
+    );
     let resolved = false;
     const done = outbox.sendAll(["a", "bad", "c"]).then(() => (resolved = true));
     await turn();
@@ -58,7 +62,12 @@ describe("store change events (issue 13 review)", () => {
   const groups = (n: number, from = 0): LoadedManifest[] =>
     Array.from({ length: n }, (_, i) => ({
       source: { file: "g.yaml", line: 1, column: 1 },
-      object: { apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: `g${i + from}` }, spec: { provider: "docker" } } as Resource,
+      object: {
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "Group",
+        metadata: { name: `g${i + from}` },
+        spec: { provider: "docker" },
+      } as Resource,
     }));
   const rvOf = (e: StoreEvent): number => Number(e.object.metadata.resourceVersion);
   const increasing = (list: readonly number[]): boolean => list.every((rv, i) => i === 0 || rv > (list[i - 1] ?? 0));
@@ -110,7 +119,10 @@ describe("store change events (issue 13 review)", () => {
     } finally {
       console.error = errors;
     }
-    assert.deepEqual(seen, ["g0", "g1", "g2", "g1"].map((name) => objectKey("Group", "", name)));
+    assert.deepEqual(
+      seen,
+      ["g0", "g1", "g2", "g1"].map((name) => objectKey("Group", "", name)),
+    );
   });
 
   it("resolves a deletion only once its event is out, even behind a big batch", async () => {

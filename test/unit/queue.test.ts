@@ -33,7 +33,10 @@ describe("work queue", () => {
   it("backs off exponentially per key up to the cap, and forget resets it", () => {
     const clock = new FakeClock();
     const q = new WorkQueue({ clock, baseDelayMs: 100, maxDelayMs: 1000 });
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => q.addRateLimited("a")), [100, 200, 400, 800, 1000, 1000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map(() => q.addRateLimited("a")),
+      [100, 200, 400, 800, 1000, 1000],
+    );
     assert.equal(q.addRateLimited("b"), 100, "another key has its own count");
     q.forget("a");
     assert.equal(q.addRateLimited("a"), 100);

@@ -12,20 +12,39 @@ import { FakeProvider } from "../../support/fake-provider.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const at = { file: "m.yaml", line: 1, column: 1 };
-const group: Resource = { apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" } };
-const app: Resource = { apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "acme" }, spec: { image: "busybox" } };
+const group: Resource = {
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "Group",
+  metadata: { name: "acme" },
+  spec: { provider: "docker" },
+};
+const app: Resource = {
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "App",
+  metadata: { name: "web", group: "acme" },
+  spec: { image: "busybox" },
+};
 
 describe("reconcile deadline", () => {
   it("hands the provider a signal that aborts at the deadline; the object says why and the error is retried", async () => {
     const { dir, store } = await openTempStore("airloft-deadline-", { groupCommitMs: 0 });
     try {
       const provider = new FakeProvider();
-      const ctx = { store, providers: new ProviderRegistry({ instanceId: "i", docker: provider }), log: createLogger({ level: "error" }), progress: createProgress(), reconcileDeadlineMs: 30 };
+      const ctx = {
+        store,
+        providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
+        log: createLogger({ level: "error" }),
+        progress: createProgress(),
+        reconcileDeadlineMs: 30,
+      };
       await store.apply([group, app].map((object) => ({ source: at, object })));
       await new GroupController(ctx).reconcile(objectKey("Group", "", "acme"));
       provider.latencyMs = 200;
       const key = objectKey("App", "acme", "web");
-      await assert.rejects(new AppController(ctx).reconcile(key), (err) => err instanceof ProviderUnavailableError && err.reason === "DeadlineExceeded");
+      await assert.rejects(
+        new AppController(ctx).reconcile(key),
+        (err) => err instanceof ProviderUnavailableError && err.reason === "DeadlineExceeded",
+      );
       const ready = getCondition(store.get(key)?.status, "Ready");
       assert.equal(ready?.reason, "DeadlineExceeded");
       assert.match(ready?.message ?? "", /deadline of 0\.03 s/);

@@ -3,7 +3,12 @@ import { ProviderRegistry } from "../../src/providers/registry.js";
 import { API_VERSION, type Group } from "../../src/resources/types.js";
 import { FakeProvider } from "../../support/fake-provider.js";
 
-const group = (provider: Group["spec"]["provider"]): Group => ({ apiVersion: API_VERSION, kind: "Group", metadata: { name: "g", uid: "u" }, spec: { provider } });
+const group = (provider: Group["spec"]["provider"]): Group => ({
+  apiVersion: API_VERSION,
+  kind: "Group",
+  metadata: { name: "g", uid: "u" },
+  spec: { provider },
+});
 
 describe("provider registry", () => {
   it("makes each provider on first use, once, from its factory", async function () {
@@ -24,6 +29,9 @@ describe("provider registry", () => {
   });
 
   it("refuses a provider it does not know", () => {
-    assert.throws(() => new ProviderRegistry({ instanceId: "i" }).for(group("swarm" as Group["spec"]["provider"])), /unknown provider swarm/);
+    assert.throws(
+      () => new ProviderRegistry({ instanceId: "i" }).for(group("swarm" as Group["spec"]["provider"])),
+      /unknown provider swarm/,
+    );
   });
 });

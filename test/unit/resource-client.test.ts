@@ -5,20 +5,24 @@ import { join } from "node:path";
 import { LocalClient } from "../../src/cli/client/local.js";
 import { RemoteClient } from "../../src/cli/client/remote.js";
 import type {
-  AppliedChanges, ApplyOptions, Following, ManifestFiles, ResourceClient,
+  AppliedChanges,
+  ApplyOptions,
+  Following,
+  ManifestFiles,
+  ResourceClient,
 } from "../../src/cli/client/types.js";
-import type { ControlRequest } from "../../src/cli/control.js";
-import type { SourceView } from "../../src/server/control-api.js";
 import { waitUntil } from "../../src/cli/client/wait.js";
+import type { ControlRequest } from "../../src/cli/control.js";
 import { LoopHost } from "../../src/cli/host.js";
-import { AirloftError } from "../../src/errors.js";
+import type { AirloftError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import { isReadyAt } from "../../src/resources/conditions.js";
 import { keyOf } from "../../src/resources/kinds.js";
 import type { Resource } from "../../src/resources/types.js";
-import { app, group, TestApi } from "../support/api.js";
+import type { SourceView } from "../../src/server/control-api.js";
 import { FakeProvider } from "../../support/fake-provider.js";
+import { app, group, TestApi } from "../support/api.js";
 
 /**
  * The contract every command relies on, run against both clients: the local state file with
@@ -45,7 +49,10 @@ describe("ResourceClient: the local state file and the API answer alike", functi
     const state = { state: join(dir, "state.json") };
     const local = await LocalClient.open(state, { write: true, command: "test" }, localProviders);
     const remote = new RemoteClient(api.url, { AIRLOFT_TOKEN: await api.adminToken() });
-    clients = [{ name: "local", client: local }, { name: "remote", client: remote }];
+    clients = [
+      { name: "local", client: local },
+      { name: "remote", client: remote },
+    ];
     writeFileSync(join(dir, "group.yaml"), group("acme"));
     writeFileSync(join(dir, "web.yaml"), app("acme", "web"));
     writeFileSync(join(dir, "web-2.yaml"), app("acme", "web", "  replicas: 2\n"));
@@ -91,14 +98,20 @@ describe("ResourceClient: the local state file and the API answer alike", functi
     await same(async (c) => (await c.list({ group: "acme" })).map(keyOf));
     assert.equal(await same(async (c) => keyOf(await c.find(web))), "App/acme/web");
     const codeOf = (answer: Promise<unknown>): Promise<string> =>
-      answer.then(() => "found", (err: AirloftError) => err.code);
+      answer.then(
+        () => "found",
+        (err: AirloftError) => err.code,
+      );
     assert.equal(await same((c) => codeOf(c.find({ kind: "App", name: "nothing", group: undefined }))), "NotFound");
     assert.equal(await same((c) => codeOf(c.find({ kind: "App", name: "nothing", group: "acme" }))), "NotFound");
   });
 
   it("diffs alike", async () => {
     const entries = await same((c) => c.diff(files("web-2.yaml")));
-    assert.deepEqual(entries.map((e) => e.title), ["app/acme/web"]);
+    assert.deepEqual(
+      entries.map((e) => e.title),
+      ["app/acme/web"],
+    );
     assert.deepEqual(await same((c) => c.diff(files("web.yaml"))), []);
   });
 
@@ -127,10 +140,14 @@ describe("ResourceClient: the local state file and the API answer alike", functi
     await same(async (c) => {
       const seen: string[] = [];
       const stop = new AbortController();
-      await c.watch({ kind: "App" }, (type, obj: Resource) => {
-        seen.push(`${type} ${keyOf(obj)}`);
-        if (seen.some((s) => s.includes("web"))) stop.abort();
-      }, stop.signal);
+      await c.watch(
+        { kind: "App" },
+        (type, obj: Resource) => {
+          seen.push(`${type} ${keyOf(obj)}`);
+          if (seen.some((s) => s.includes("web"))) stop.abort();
+        },
+        stop.signal,
+      );
       return seen.filter((s) => s.includes("web"));
     });
   });

@@ -14,10 +14,19 @@ describe("state file serialization", () => {
     const versionOf = (o: object): string => String((o as { v: number }).v);
     const serializer = new CachedJsonSerializer({ objects: versionOf });
     const a = { v: 1, name: "a", nested: { list: [1, "two", null], skip: undefined } };
-    const data: Record<string, unknown> = { version: 1, objects: { "x/a": a, "x/b": { v: 1, name: "b" }, gone: undefined }, other: { k: [1, 2] }, missing: undefined };
+    const data: Record<string, unknown> = {
+      version: 1,
+      objects: { "x/a": a, "x/b": { v: 1, name: "b" }, gone: undefined },
+      other: { k: [1, 2] },
+      missing: undefined,
+    };
     assert.equal(Buffer.concat(serializer.serialize(data)).toString(), JSON.stringify(data));
     a.name = "changed without a new version"; // the store never does this: every change bumps the version
-    assert.match(Buffer.concat(serializer.serialize(data)).toString(), /"name":"a"/, "the cached text is reused while the version holds");
+    assert.match(
+      Buffer.concat(serializer.serialize(data)).toString(),
+      /"name":"a"/,
+      "the cached text is reused while the version holds",
+    );
     a.v = 2;
     assert.equal(Buffer.concat(serializer.serialize(data)).toString(), JSON.stringify(data));
     (data.objects as Record<string, unknown>)["x/c"] = { v: 1, name: "c" };
@@ -28,8 +37,19 @@ describe("state file serialization", () => {
   it("writes every change of the store to the file: creation, status, events, deletion, finalizers", async () => {
     const { dir, path, store } = await openTempStore("airloft-serialize-", { groupCommitMs: 0 });
     try {
-      const group = { apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" } };
-      const app = (name: string, replicas: number) => manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name, group: "acme" }, spec: { image: "busybox", replicas } });
+      const group = {
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "Group",
+        metadata: { name: "acme" },
+        spec: { provider: "docker" },
+      };
+      const app = (name: string, replicas: number) =>
+        manifest({
+          apiVersion: "airloft.dev/v1alpha1",
+          kind: "App",
+          metadata: { name, group: "acme" },
+          spec: { image: "busybox", replicas },
+        });
       await store.apply([manifest(group), app("web", 1), app("api", 1)]);
       await store.flush();
       await store.apply([manifest(group), app("web", 3)]);
@@ -38,7 +58,10 @@ describe("state file serialization", () => {
       await store.markDeleted("App/acme/web");
       await store.removeFinalizer("App/acme/web", FINALIZER);
       await store.flush();
-      const file = JSON.parse(readFileSync(path, "utf8")) as { objects: Record<string, Resource>; events: Record<string, unknown[]> };
+      const file = JSON.parse(readFileSync(path, "utf8")) as {
+        objects: Record<string, Resource>;
+        events: Record<string, unknown[]>;
+      };
       assert.deepEqual(Object.keys(file.objects).sort(), ["App/acme/api", "Group//acme"]);
       assert.deepEqual(file.objects["App/acme/api"], store.get("App/acme/api"));
       const api = store.get("App/acme/api");

@@ -1,9 +1,9 @@
-import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { SignJWT } from "jose";
-import { TokenService } from "../../src/server/tokens.js";
+import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import { accountOf, listAccounts } from "../../src/server/account-records.js";
+import { TokenService } from "../../src/server/tokens.js";
 import { app, group, TestApi } from "../support/api.js";
 
 const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString("base64url");
@@ -17,7 +17,12 @@ describe("API server: authentication", function () {
     api = await TestApi.start();
     acme = await api.tenant("acme");
   });
-  const principal = (kind: "admin" | "group", name: string) => ({ kind, name, uid: accountOf(api.store, kind, name)?.uid ?? "", version: 1 });
+  const principal = (kind: "admin" | "group", name: string) => ({
+    kind,
+    name,
+    uid: accountOf(api.store, kind, name)?.uid ?? "",
+    version: 1,
+  });
   const admin = () => principal("admin", "admin");
   const acme_ = () => principal("group", "acme");
   after(() => api.stop());
@@ -37,7 +42,10 @@ describe("API server: authentication", function () {
   it("refuses every endpoint without a token, and with a malformed one", async () => {
     for (const [method, path] of paths) {
       for (const headers of [{}, { authorization: "Bearer not-a-jwt" }, { authorization: "Basic YWRtaW46YWRtaW4=" }]) {
-        const answer = await api.call(method, path, { headers, ...(method === "PUT" || method === "POST" ? { body: app("acme", "web") } : {}) });
+        const answer = await api.call(method, path, {
+          headers,
+          ...(method === "PUT" || method === "POST" ? { body: app("acme", "web") } : {}),
+        });
         assert.equal(answer.status, 401, `${method} ${path} ${JSON.stringify(headers)}: ${answer.text}`);
         assert.equal(answer.body.reason, "Unauthorized");
       }
@@ -52,16 +60,39 @@ describe("API server: authentication", function () {
       "alg none": `${b64({ alg: "none", typ: "JWT" })}.${b64(claims)}.`,
       "another key": (await new TokenService(randomBytes(32), api.audience, 600).issue(admin())).token,
       "another audience": (await new TokenService(api.key, "airloft:elsewhere", 600).issue(admin())).token,
-      "another issuer": await new SignJWT({ ver: 1 }).setProtectedHeader({ alg: "HS256" }).setSubject("admin:admin").setIssuer("someone").setAudience(api.audience).setIssuedAt().setExpirationTime("10m").sign(api.key),
-      "HS512 with the same key": await new SignJWT({ ver: 1 }).setProtectedHeader({ alg: "HS512" }).setSubject("admin:admin").setIssuer("airloft").setAudience(api.audience).setIssuedAt().setExpirationTime("10m").sign(new Uint8Array([...api.key, ...api.key])),
-      "no expiry": await new SignJWT({ ver: 1 }).setProtectedHeader({ alg: "HS256" }).setSubject("admin:admin").setIssuer("airloft").setAudience(api.audience).setIssuedAt().sign(api.key),
+      "another issuer": await new SignJWT({ ver: 1 })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("admin:admin")
+        .setIssuer("someone")
+        .setAudience(api.audience)
+        .setIssuedAt()
+        .setExpirationTime("10m")
+        .sign(api.key),
+      "HS512 with the same key": await new SignJWT({ ver: 1 })
+        .setProtectedHeader({ alg: "HS512" })
+        .setSubject("admin:admin")
+        .setIssuer("airloft")
+        .setAudience(api.audience)
+        .setIssuedAt()
+        .setExpirationTime("10m")
+        .sign(new Uint8Array([...api.key, ...api.key])),
+      "no expiry": await new SignJWT({ ver: 1 })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("admin:admin")
+        .setIssuer("airloft")
+        .setAudience(api.audience)
+        .setIssuedAt()
+        .sign(api.key),
       expired: (await new TokenService(api.key, api.audience, 60, () => Date.now() - 3_600_000).issue(admin())).token,
     };
     for (const [what, token] of Object.entries(forged)) {
       const answer = await api.call("GET", `${API}/objects`, { token });
       assert.equal(answer.status, 401, `${what}: ${answer.text}`);
     }
-    assert.match((await api.call("GET", `${API}/objects`, { token: forged.expired ?? "" })).body.message ?? "", /expired/);
+    assert.match(
+      (await api.call("GET", `${API}/objects`, { token: forged.expired ?? "" })).body.message ?? "",
+      /expired/,
+    );
     // The same claims signed properly are accepted: the refusals above are about what was forged.
     const genuine = (await new TokenService(api.key, api.audience, 600).issue(admin())).token;
     assert.equal((await api.call("GET", `${API}/objects`, { token: genuine })).status, 200);
@@ -76,12 +107,24 @@ describe("API server: authentication", function () {
     const limited = await TestApi.start({ loginLimits: { perAccount: 3, perAddress: 20, perDevice: 3 } });
     try {
       await limited.tenant("acme", "acme-password-1");
-      assert.equal((await limited.call("POST", "/api/tokens", { body: { group: "acme", password: "wrong" } })).status, 401);
-      assert.equal((await limited.call("POST", "/api/tokens", { body: { group: "nobody", password: "wrong" } })).status, 401);
+      assert.equal(
+        (await limited.call("POST", "/api/tokens", { body: { group: "acme", password: "wrong" } })).status,
+        401,
+      );
+      assert.equal(
+        (await limited.call("POST", "/api/tokens", { body: { group: "nobody", password: "wrong" } })).status,
+        401,
+      );
       assert.equal((await limited.call("POST", "/api/tokens", { body: { group: "acme" } })).status, 400);
-      assert.equal((await limited.call("POST", "/api/tokens", { body: "{not json", type: "application/json" })).status, 400);
-      for (let i = 0; i < 2; i++) await limited.call("POST", "/api/tokens", { body: { group: "acme", password: "wrong" } });
-      const blocked = await limited.call("POST", "/api/tokens", { body: { group: "acme", password: "acme-password-1" } });
+      assert.equal(
+        (await limited.call("POST", "/api/tokens", { body: "{not json", type: "application/json" })).status,
+        400,
+      );
+      for (let i = 0; i < 2; i++)
+        await limited.call("POST", "/api/tokens", { body: { group: "acme", password: "wrong" } });
+      const blocked = await limited.call("POST", "/api/tokens", {
+        body: { group: "acme", password: "acme-password-1" },
+      });
       assert.equal(blocked.status, 429, "even the right password waits once the limit is reached");
       assert.ok(Number(blocked.headers.get("retry-after")) > 0);
     } finally {
@@ -98,7 +141,10 @@ describe("API server: authentication", function () {
   it("refuses a locked group, at login and with a token issued before", async () => {
     const admin = await api.adminToken();
     const beta = await api.tenant("beta");
-    assert.equal((await api.call("PUT", "/api/accounts/groups/beta", { token: admin, body: { locked: true } })).status, 200);
+    assert.equal(
+      (await api.call("PUT", "/api/accounts/groups/beta", { token: admin, body: { locked: true } })).status,
+      200,
+    );
     const refused = await api.call("GET", `${API}/groups/beta/apps`, { token: beta });
     assert.equal(refused.status, 403);
     assert.match(refused.body.message ?? "", /locked/);
@@ -113,10 +159,24 @@ describe("API server: authentication", function () {
 
   it("revokes earlier tokens when a password changes; a group changes its own password but cannot lock", async () => {
     const gamma = await api.tenant("gamma");
-    assert.equal((await api.call("PUT", "/api/accounts/groups/gamma", { token: gamma, body: { locked: true } })).status, 403);
-    assert.equal((await api.call("PUT", "/api/accounts/groups/acme", { token: gamma, body: { password: "stolen-password" } })).status, 403);
-    assert.equal((await api.call("PUT", "/api/accounts/groups/gamma", { token: gamma, body: { password: "short" } })).status, 422);
-    assert.equal((await api.call("PUT", "/api/accounts/groups/gamma", { token: gamma, body: { password: "gamma-password-2" } })).status, 200);
+    assert.equal(
+      (await api.call("PUT", "/api/accounts/groups/gamma", { token: gamma, body: { locked: true } })).status,
+      403,
+    );
+    assert.equal(
+      (await api.call("PUT", "/api/accounts/groups/acme", { token: gamma, body: { password: "stolen-password" } }))
+        .status,
+      403,
+    );
+    assert.equal(
+      (await api.call("PUT", "/api/accounts/groups/gamma", { token: gamma, body: { password: "short" } })).status,
+      422,
+    );
+    assert.equal(
+      (await api.call("PUT", "/api/accounts/groups/gamma", { token: gamma, body: { password: "gamma-password-2" } }))
+        .status,
+      200,
+    );
     assert.equal((await api.call("GET", "/api/whoami", { token: gamma })).status, 403);
     const fresh = await api.login({ group: "gamma" }, "gamma-password-2");
     assert.equal((await api.call("GET", "/api/whoami", { token: fresh })).body.name, "gamma");
@@ -143,21 +203,47 @@ describe("API server: groups as tenants", function () {
     acme = await api.tenant("acme");
     globex = await api.tenant("globex");
     admin = await api.adminToken();
-    assert.equal((await api.call("PUT", `${API}/groups/globex/apps/secret-app`, { token: globex, body: app("globex", "secret-app") })).status, 201);
-    assert.equal((await api.call("PUT", `${API}/groups/acme/apps/web`, { token: acme, body: app("acme", "web") })).status, 201);
+    assert.equal(
+      (
+        await api.call("PUT", `${API}/groups/globex/apps/secret-app`, {
+          token: globex,
+          body: app("globex", "secret-app"),
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (await api.call("PUT", `${API}/groups/acme/apps/web`, { token: acme, body: app("acme", "web") })).status,
+      201,
+    );
   });
   after(() => api.stop());
 
   it("shows a group only its own objects", async () => {
-    const names = (answer: { body: { items?: Array<{ kind: string; metadata: { name: string } }> } }): string[] => (answer.body.items ?? []).map((o) => `${o.kind}/${o.metadata.name}`).sort();
+    const names = (answer: { body: { items?: Array<{ kind: string; metadata: { name: string } }> } }): string[] =>
+      (answer.body.items ?? []).map((o) => `${o.kind}/${o.metadata.name}`).sort();
     assert.deepEqual(names(await api.call("GET", `${API}/objects`, { token: acme })), ["App/web", "Group/acme"]);
     assert.deepEqual(names(await api.call("GET", `${API}/apps`, { token: acme })), ["App/web"]);
     assert.deepEqual(names(await api.call("GET", `${API}/groups`, { token: acme })), ["Group/acme"]);
-    assert.deepEqual(names(await api.call("GET", `${API}/objects`, { token: admin })), ["App/secret-app", "App/web", "Group/acme", "Group/globex"]);
+    assert.deepEqual(names(await api.call("GET", `${API}/objects`, { token: admin })), [
+      "App/secret-app",
+      "App/web",
+      "Group/acme",
+      "Group/globex",
+    ]);
   });
 
   it("refuses reads of another group's objects", async () => {
-    for (const path of [`${API}/groups/globex/apps/secret-app`, `${API}/groups/globex/apps`, `${API}/groups/globex`, `${API}/groups/globex/apps/secret-app/events`, `${API}/groups/globex/apps?watch=true`, `${API}/groups/globex/apps/missing`, `${API}/groups/globex/apps/missing/events`, `${API}/groups/globex/events`]) {
+    for (const path of [
+      `${API}/groups/globex/apps/secret-app`,
+      `${API}/groups/globex/apps`,
+      `${API}/groups/globex`,
+      `${API}/groups/globex/apps/secret-app/events`,
+      `${API}/groups/globex/apps?watch=true`,
+      `${API}/groups/globex/apps/missing`,
+      `${API}/groups/globex/apps/missing/events`,
+      `${API}/groups/globex/events`,
+    ]) {
       const answer = await api.call("GET", path, { token: acme });
       assert.equal(answer.status, 403, `${path}: ${answer.text}`);
       assert.ok(!answer.text.includes("example/web"), "nothing of the object leaks");
@@ -165,9 +251,20 @@ describe("API server: groups as tenants", function () {
   });
 
   it("refuses writes to another group, in one object or in a batch, and stores nothing of the batch", async () => {
-    assert.equal((await api.call("PUT", `${API}/groups/globex/apps/secret-app`, { token: acme, body: app("globex", "secret-app", "  replicas: 5\n") })).status, 403);
+    assert.equal(
+      (
+        await api.call("PUT", `${API}/groups/globex/apps/secret-app`, {
+          token: acme,
+          body: app("globex", "secret-app", "  replicas: 5\n"),
+        })
+      ).status,
+      403,
+    );
     assert.equal((await api.call("DELETE", `${API}/groups/globex/apps/secret-app`, { token: acme })).status, 403);
-    const batch = await api.call("POST", `${API}/apply`, { token: acme, body: `${app("acme", "fine")}---\n${app("globex", "sneaky")}` });
+    const batch = await api.call("POST", `${API}/apply`, {
+      token: acme,
+      body: `${app("acme", "fine")}---\n${app("globex", "sneaky")}`,
+    });
     assert.equal(batch.status, 403);
     assert.equal(api.store.get("App/acme/fine"), undefined);
     assert.equal(api.store.get("App/globex/sneaky"), undefined);
@@ -176,16 +273,33 @@ describe("API server: groups as tenants", function () {
   });
 
   it("lets a group write apps and services, not its quota or its group", async () => {
-    const quota = "apiVersion: airloft.dev/v1alpha1\nkind: Quota\nmetadata:\n  name: limits\n  group: acme\nspec:\n  hard:\n    apps: 100\n";
+    const quota =
+      "apiVersion: airloft.dev/v1alpha1\nkind: Quota\nmetadata:\n  name: limits\n  group: acme\nspec:\n  hard:\n    apps: 100\n";
     assert.equal((await api.call("POST", `${API}/apply`, { token: acme, body: quota })).status, 403);
     assert.equal((await api.call("PUT", `${API}/groups/acme`, { token: acme, body: group("acme") })).status, 403);
     assert.equal((await api.call("DELETE", `${API}/groups/acme`, { token: acme })).status, 403);
-    assert.equal((await api.call("POST", `${API}/apply`, { token: admin, body: quota })).status, 200, "an admin sets the quota");
-    assert.equal((await api.call("GET", `${API}/groups/acme/quotas/limits`, { token: acme })).status, 200, "the group reads it");
+    assert.equal(
+      (await api.call("POST", `${API}/apply`, { token: admin, body: quota })).status,
+      200,
+      "an admin sets the quota",
+    );
+    assert.equal(
+      (await api.call("GET", `${API}/groups/acme/quotas/limits`, { token: acme })).status,
+      200,
+      "the group reads it",
+    );
   });
 
   it("lets an admin do everything, across groups", async () => {
-    assert.equal((await api.call("PUT", `${API}/groups/globex/apps/secret-app`, { token: admin, body: app("globex", "secret-app", "  replicas: 2\n") })).status, 200);
+    assert.equal(
+      (
+        await api.call("PUT", `${API}/groups/globex/apps/secret-app`, {
+          token: admin,
+          body: app("globex", "secret-app", "  replicas: 2\n"),
+        })
+      ).status,
+      200,
+    );
     assert.equal((await api.call("GET", `${API}/groups/globex/apps/secret-app`, { token: admin })).status, 200);
     const deleted = await api.call("DELETE", `${API}/groups/globex?cascade=true`, { token: admin });
     assert.equal(deleted.status, 200);
@@ -201,6 +315,9 @@ describe("API server: groups as tenants", function () {
     await api.store.flush();
     assert.equal(accountOf(api.store, "group", "gone"), undefined);
     assert.equal((await api.call("GET", "/api/whoami", { token })).status, 403);
-    assert.equal((await api.call("POST", "/api/tokens", { body: { group: "gone", password: "gone-password-1" } })).status, 401);
+    assert.equal(
+      (await api.call("POST", "/api/tokens", { body: { group: "gone", password: "gone-password-1" } })).status,
+      401,
+    );
   });
 });

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { getSource, saveSource, type SourceRecord } from "../../src/gitops/sources.js";
-import { isSuspended } from "../../src/controllers/suspension.js";
-import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import { LoopHost } from "../../src/cli/host.js";
+import { isSuspended } from "../../src/controllers/suspension.js";
+import { getSource, type SourceRecord, saveSource } from "../../src/gitops/sources.js";
 import { createLogger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
+import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import type { LoopAccess } from "../../src/server/control-api.js";
-import { app, TestApi, type ApiAnswer } from "../support/api.js";
 import { FakeProvider } from "../../support/fake-provider.js";
+import { type ApiAnswer, app, TestApi } from "../support/api.js";
 
 /** The API's diff, prune sets, suspend, resume and reconcile, against hostile callers. */
 describe("API server: diff, prune sets and control of objects", function () {
@@ -48,7 +48,13 @@ describe("API server: diff, prune sets and control of objects", function () {
       assert.equal(answer.status, 200, answer.text);
       type Entry = { title: string; isNew: boolean; specLines: string[] };
       const entries = (answer.body as { entries?: Entry[] }).entries ?? [];
-      assert.deepEqual(entries.map((e) => [e.title, e.isNew]), [["app/acme/a", false], ["app/acme/new", true]]);
+      assert.deepEqual(
+        entries.map((e) => [e.title, e.isNew]),
+        [
+          ["app/acme/a", false],
+          ["app/acme/new", true],
+        ],
+      );
       assert.ok(entries[0]?.specLines.includes("+   replicas: 3"), JSON.stringify(entries[0]));
       assert.equal(api.store.get("App/acme/new"), undefined);
     });
@@ -89,11 +95,17 @@ describe("API server: diff, prune sets and control of objects", function () {
     it("applies a prune set, then deletes what it no longer defines", async () => {
       const first = await post(`/sources/site/apply`, acme, `${app("acme", "p1")}---\n${app("acme", "p2")}`);
       assert.equal(first.status, 200, first.text);
-      assert.deepEqual(first.body.changes?.map((c) => c.action), ["created", "created"]);
+      assert.deepEqual(
+        first.body.changes?.map((c) => c.action),
+        ["created", "created"],
+      );
       const second = await post(`/sources/site/apply`, acme, app("acme", "p1"));
       assert.equal(second.status, 200, second.text);
       const pruned = (second.body as { pruned?: Array<{ display: string }> }).pruned;
-      assert.deepEqual(pruned?.map((c) => c.display), ["app/acme/p2"]);
+      assert.deepEqual(
+        pruned?.map((c) => c.display),
+        ["app/acme/p2"],
+      );
       const p2 = api.store.get("App/acme/p2");
       assert.ok(!p2 || p2.metadata.deletionTimestamp, "pruned: deleting, or gone already (the loop runs)");
       const never = api.store.get("App/acme/a");

@@ -13,7 +13,12 @@ import { FakeClock } from "../support/fake-clock.js";
 
 const at = { file: "m.yaml", line: 1, column: 1 };
 const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
-const group = manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" } });
+const group = manifest({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "Group",
+  metadata: { name: "acme" },
+  spec: { provider: "docker" },
+});
 
 /** A state file as the store wrote it when it kept sources, suspensions and accounts itself. */
 const earlier = {
@@ -23,12 +28,29 @@ const earlier = {
   objects: {},
   events: {},
   sources: {
-    repo: { name: "repo", paths: ["/srv/repo"], kind: "watch" as const, lastSyncTime: "2026-01-01T00:00:00.000Z", lastResult: "Succeeded" as const, lastErrors: [], inventory: ["App/acme/web"], files: { "web.yaml": ["App/acme/web"] } },
+    repo: {
+      name: "repo",
+      paths: ["/srv/repo"],
+      kind: "watch" as const,
+      lastSyncTime: "2026-01-01T00:00:00.000Z",
+      lastResult: "Succeeded" as const,
+      lastErrors: [],
+      inventory: ["App/acme/web"],
+      files: { "web.yaml": ["App/acme/web"] },
+    },
   },
   suspended: { "App/acme/web": true },
   accounts: {
     admin: { admin: { uid: "u-1", passwordHash: "scrypt$x", tokenVersion: 1, updated: "2026-01-01T00:00:00.000Z" } },
-    group: { acme: { uid: "u-2", passwordHash: "scrypt$y", locked: true, tokenVersion: 3, updated: "2026-01-01T00:00:00.000Z" } },
+    group: {
+      acme: {
+        uid: "u-2",
+        passwordHash: "scrypt$y",
+        locked: true,
+        tokenVersion: 3,
+        updated: "2026-01-01T00:00:00.000Z",
+      },
+    },
   },
 };
 
@@ -49,7 +71,10 @@ describe("the state file", () => {
       assert.deepEqual(getSource(store, "repo"), earlier.sources.repo);
       assert.equal(getSource(store, "constructor"), undefined, "a name, not Object's constructor");
       assert.deepEqual(accountOf(store, "group", "acme"), earlier.accounts.group.acme);
-      assert.deepEqual(listAccounts(store, "admin").map((a) => a.name), ["admin"]);
+      assert.deepEqual(
+        listAccounts(store, "admin").map((a) => a.name),
+        ["admin"],
+      );
       assert.ok(isSuspended(store, "App/acme/web"));
       await store.apply([group]);
     } finally {
@@ -72,7 +97,10 @@ describe("the state file", () => {
       accounts.close();
       await store.close();
     }
-    const written = JSON.parse(readFileSync(path, "utf8")) as { sources: Record<string, { kind: string }>; accounts: { admin: object; group: Record<string, { tokenVersion: number }> } };
+    const written = JSON.parse(readFileSync(path, "utf8")) as {
+      sources: Record<string, { kind: string }>;
+      accounts: { admin: object; group: Record<string, { tokenVersion: number }> };
+    };
     assert.equal(written.sources.repo?.kind, "apply");
     assert.deepEqual(written.accounts.admin, {});
     assert.equal(written.accounts.group.acme?.tokenVersion, 1);
@@ -100,7 +128,10 @@ describe("the state file", () => {
 /** Moves the fake clock a millisecond per turn until the promise settles. */
 async function settle<T>(promise: Promise<T>, clock: FakeClock): Promise<T> {
   let done = false;
-  void promise.then(() => (done = true), () => (done = true));
+  void promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
   for (let turns = 0; !done && turns < 1000; turns++) {
     await new Promise((r) => setImmediate(r));
     if (!done) clock.advance(1);

@@ -4,12 +4,28 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { LockedError, ValidationErrors } from "../../src/errors.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
-import { openTempStore, removeTempStore } from "../support/temp-store.js";
 import { FINALIZER, Store } from "../../src/store/store.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const at = { file: "m.yaml", line: 1, column: 1 };
-const group = (spec: Record<string, unknown> = {}): LoadedManifest => ({ source: at, object: { apiVersion: "airloft.dev/v1alpha1", kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker", ...spec } } as Resource });
-const app = (replicas: number, extra: Partial<Resource["metadata"]> = {}): LoadedManifest => ({ source: at, object: { apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "acme", ...extra }, spec: { image: "busybox", replicas } } });
+const group = (spec: Record<string, unknown> = {}): LoadedManifest => ({
+  source: at,
+  object: {
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "Group",
+    metadata: { name: "acme" },
+    spec: { provider: "docker", ...spec },
+  } as Resource,
+});
+const app = (replicas: number, extra: Partial<Resource["metadata"]> = {}): LoadedManifest => ({
+  source: at,
+  object: {
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "App",
+    metadata: { name: "web", group: "acme", ...extra },
+    spec: { image: "busybox", replicas },
+  },
+});
 
 describe("store", () => {
   let dir: string;
@@ -38,7 +54,10 @@ describe("store", () => {
     assert.equal((await store.apply([group(), app(1)]))[1]?.action, "unchanged");
     assert.equal(store.get("App/acme/web")?.metadata.resourceVersion, rv1);
 
-    const labelled: LoadedManifest = { source: at, object: { ...app(1).object, metadata: { ...app(1).object.metadata, labels: { a: "b" } } } };
+    const labelled: LoadedManifest = {
+      source: at,
+      object: { ...app(1).object, metadata: { ...app(1).object.metadata, labels: { a: "b" } } },
+    };
     assert.equal((await store.apply([labelled]))[0]?.action, "configured");
     assert.equal(store.get("App/acme/web")?.metadata.generation, 1, "labels are not spec");
     assert.notEqual(store.get("App/acme/web")?.metadata.resourceVersion, rv1);
@@ -52,11 +71,18 @@ describe("store", () => {
     assert.notEqual(after?.metadata.resourceVersion, rv);
     const unchangedRv = after?.metadata.resourceVersion;
     await store.updateStatus("App/acme/web", (s) => ({ ...s, observedGeneration: 2 }));
-    assert.equal(store.get("App/acme/web")?.metadata.resourceVersion, unchangedRv, "an identical status is not written");
+    assert.equal(
+      store.get("App/acme/web")?.metadata.resourceVersion,
+      unchangedRv,
+      "an identical status is not written",
+    );
   });
 
   it("rejects a stale resourceVersion and an object whose group does not exist, storing nothing", async () => {
-    await assert.rejects(store.apply([app(1)]), (err: unknown) => err instanceof ValidationErrors && /group "acme" does not exist/.test(err.message));
+    await assert.rejects(
+      store.apply([app(1)]),
+      (err: unknown) => err instanceof ValidationErrors && /group "acme" does not exist/.test(err.message),
+    );
     assert.equal(store.list().length, 0);
     await store.apply([group(), app(1)]);
     await assert.rejects(store.apply([app(2, { resourceVersion: "1" })]), /metadata.resourceVersion: stale/);
@@ -75,7 +101,8 @@ describe("store", () => {
 
   it("keeps a short event history per object", async () => {
     await store.apply([group()]);
-    for (let i = 0; i < 30; i++) await store.recordEvent("Group//acme", { type: "Normal", reason: "Test", message: `n${i}` });
+    for (let i = 0; i < 30; i++)
+      await store.recordEvent("Group//acme", { type: "Normal", reason: "Test", message: `n${i}` });
     await store.recordEvent("Group//acme", { type: "Normal", reason: "Test", message: "n29" });
     const events = store.eventsOf(store.get("Group//acme") as Resource);
     assert.equal(events.length, 20);
@@ -85,7 +112,11 @@ describe("store", () => {
   it("coalesces concurrent writes; status is on disk after flush, specs when apply returns", async () => {
     await store.apply([group(), app(1)]);
     const before = store.stats.writes;
-    await Promise.all(Array.from({ length: 50 }, (_, i) => store.updateStatus("App/acme/web", (s) => ({ ...s, observedGeneration: i + 1 }))));
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        store.updateStatus("App/acme/web", (s) => ({ ...s, observedGeneration: i + 1 })),
+      ),
+    );
     await store.flush();
     assert.ok(store.stats.writes - before <= 3, `50 status updates took ${store.stats.writes - before} writes`);
     const onDisk = JSON.parse(readFileSync(path, "utf8")) as { objects: Record<string, Resource> };
@@ -93,8 +124,11 @@ describe("store", () => {
   });
 
   it("refuses a second writer, naming the holder; readers need no lock", async () => {
-    await assert.rejects(Store.open(path, { write: true, command: "second" }), (err: unknown) =>
-      err instanceof LockedError && new RegExp(`locked by "test" \\(pid ${process.pid} on `).test(err.message));
+    await assert.rejects(
+      Store.open(path, { write: true, command: "second" }),
+      (err: unknown) =>
+        err instanceof LockedError && new RegExp(`locked by "test" \\(pid ${process.pid} on `).test(err.message),
+    );
     const reader = await Store.open(path, { write: false });
     await reader.close();
   });
@@ -102,7 +136,15 @@ describe("store", () => {
   it("takes over a lock whose process is gone", async () => {
     await store.close();
     const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString();
-    writeFileSync(`${path}.lock`, JSON.stringify({ pid: Number(dead), host: (await import("node:os")).hostname(), command: "crashed", since: "then" }));
+    writeFileSync(
+      `${path}.lock`,
+      JSON.stringify({
+        pid: Number(dead),
+        host: (await import("node:os")).hostname(),
+        command: "crashed",
+        since: "then",
+      }),
+    );
     store = await Store.open(path, { write: true, command: "test" });
     assert.equal(JSON.parse(readFileSync(`${path}.lock`, "utf8")).pid, process.pid);
   });

@@ -1,10 +1,21 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TerminalError } from "../../src/errors.js";
-import { renderUserData, type InstanceProgram } from "../../src/providers/aws/userdata.js";
+import { type InstanceProgram, renderUserData } from "../../src/providers/aws/userdata.js";
 import { requireComponent } from "../support/e2e.js";
 
 /**
@@ -16,14 +27,28 @@ import { requireComponent } from "../support/e2e.js";
  * the scratch folder, where the test reads it back.
  */
 
-const STUBS = ["dnf", "yum", "apt-get", "systemctl", "docker", "useradd", "curl", "git", "tar", "npm", "python3", "java"];
+const STUBS = [
+  "dnf",
+  "yum",
+  "apt-get",
+  "systemctl",
+  "docker",
+  "useradd",
+  "curl",
+  "git",
+  "tar",
+  "npm",
+  "python3",
+  "java",
+];
 const BOUND = ["usr", "dev", "proc"];
 
 function sandboxUnavailable(): string | undefined {
   if (process.platform !== "linux") return "the user-data sandbox needs Linux mount namespaces";
   if (process.getuid?.() !== 0) return "the user-data sandbox (unshare -m, mount --bind, chroot) needs root";
   for (const tool of ["unshare", "chroot", "mount", "bash"]) {
-    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return `${tool} is not on PATH (apt-get install util-linux coreutils bash)`;
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0)
+      return `${tool} is not on PATH (apt-get install util-linux coreutils bash)`;
   }
   const probe = spawnSync("unshare", ["-m", "--propagation", "private", "true"], { encoding: "utf8" });
   if (probe.status !== 0) return `unshare -m is not permitted here: ${probe.stderr.trim()}`;
@@ -46,7 +71,8 @@ const sandboxes: string[] = [];
 function runSandboxed(script: string): Sandboxed {
   const root = mkdtempSync(join(tmpdir(), "airloft-userdata-"));
   sandboxes.push(root);
-  for (const dir of [...BOUND, "etc", "opt", "var/log", "tmp", "root", "stubs"]) mkdirSync(join(root, dir), { recursive: true });
+  for (const dir of [...BOUND, "etc", "opt", "var/log", "tmp", "root", "stubs"])
+    mkdirSync(join(root, dir), { recursive: true });
   const binds = [...BOUND];
   for (const dir of ["bin", "sbin", "lib", "lib64"]) {
     if (!existsSync(`/${dir}`)) continue;
@@ -60,13 +86,27 @@ function runSandboxed(script: string): Sandboxed {
   writeFileSync(join(root, "etc/group"), "root:x:0:\n");
   for (const stub of STUBS) {
     // Each stub records its arguments, NUL-separated, one call per line-free record.
-    writeFileSync(join(root, "stubs", stub), `#!/bin/sh\nprintf '%s\\0' "$@" >> /tmp/${stub}.argv\nprintf '\\1' >> /tmp/${stub}.argv\n`, { mode: 0o755 });
+    writeFileSync(
+      join(root, "stubs", stub),
+      `#!/bin/sh\nprintf '%s\\0' "$@" >> /tmp/${stub}.argv\nprintf '\\1' >> /tmp/${stub}.argv\n`,
+      { mode: 0o755 },
+    );
   }
   writeFileSync(join(root, "tmp/user-data.sh"), script);
   const mounts = binds.map((d) => `mount --bind /${d} "$R/${d}" && mount -o remount,bind,ro "$R/${d}"`).join(" && ");
-  const run = spawnSync("unshare", ["-m", "--propagation", "private", "--", "sh", "-c",
-    `set -e; ${mounts}; exec chroot "$R" /usr/bin/env -i PATH=/stubs:/usr/local/bin:/usr/bin:/bin HOME=/root bash /tmp/user-data.sh`],
-  { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", R: root }, encoding: "utf8", timeout: 10_000 });
+  const run = spawnSync(
+    "unshare",
+    [
+      "-m",
+      "--propagation",
+      "private",
+      "--",
+      "sh",
+      "-c",
+      `set -e; ${mounts}; exec chroot "$R" /usr/bin/env -i PATH=/stubs:/usr/local/bin:/usr/bin:/bin HOME=/root bash /tmp/user-data.sh`,
+    ],
+    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", R: root }, encoding: "utf8", timeout: 10_000 },
+  );
   const file = (path: string) => join(root, path);
   return {
     status: run.status,
@@ -75,7 +115,10 @@ function runSandboxed(script: string): Sandboxed {
     exists: (path) => existsSync(file(path)),
     dockerCalls: () => {
       if (!existsSync(file("tmp/docker.argv"))) return [];
-      return readFileSync(file("tmp/docker.argv"), "utf8").split("\x01").filter((call) => call !== "").map((call) => call.split("\0").slice(0, -1));
+      return readFileSync(file("tmp/docker.argv"), "utf8")
+        .split("\x01")
+        .filter((call) => call !== "")
+        .map((call) => call.split("\0").slice(0, -1));
     },
   };
 }
@@ -103,7 +146,11 @@ function readSystemdEnvFile(text: string): Record<string, string> {
       }
       assert.equal(i, raw.length - 1, `unterminated or trailing text in ${JSON.stringify(line)}`);
     } else {
-      assert.match(raw, /^[^\s"'\\]*$/, `an unquoted value must hold no quote, backslash or blank: ${JSON.stringify(line)}`);
+      assert.match(
+        raw,
+        /^[^\s"'\\]*$/,
+        `an unquoted value must hold no quote, backslash or blank: ${JSON.stringify(line)}`,
+      );
       value = raw;
     }
     out[key] = value;
@@ -111,7 +158,19 @@ function readSystemdEnvFile(text: string): Record<string, string> {
   return out;
 }
 
-const C_ESCAPES: Readonly<Record<string, string>> = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v", s: " ", "\\": "\\", '"': '"', "'": "'" };
+const C_ESCAPES: Readonly<Record<string, string>> = {
+  a: "\x07",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+  v: "\v",
+  s: " ",
+  "\\": "\\",
+  '"': '"',
+  "'": "'",
+};
 
 /** The argument vector of an ExecStart= value: specifiers, quotes, C escapes, then $$ -> $. */
 function readExecStart(value: string): string[] {
@@ -163,20 +222,56 @@ function readExecStart(value: string): string[] {
 
 /** A unit file's directives, in order, as [key, value]. */
 function unitDirectives(text: string): Array<[string, string]> {
-  return text.split("\n").filter((l) => l !== "" && !l.startsWith("[")).map((l) => {
-    const eq = l.indexOf("=");
-    assert.ok(eq > 0, `a unit line that is neither a section nor a directive: ${JSON.stringify(l)}`);
-    assert.ok(!l.endsWith("\\"), `a unit line that continues on the next: ${JSON.stringify(l)}`);
-    return [l.slice(0, eq), l.slice(eq + 1)];
-  });
+  return text
+    .split("\n")
+    .filter((l) => l !== "" && !l.startsWith("["))
+    .map((l) => {
+      const eq = l.indexOf("=");
+      assert.ok(eq > 0, `a unit line that is neither a section nor a directive: ${JSON.stringify(l)}`);
+      assert.ok(!l.endsWith("\\"), `a unit line that continues on the next: ${JSON.stringify(l)}`);
+      return [l.slice(0, eq), l.slice(eq + 1)];
+    });
 }
 
-const UNIT_KEYS = ["Description", "After", "Wants", "User", "WorkingDirectory", "EnvironmentFile", "ExecStart", "Restart", "RestartSec", "NoNewPrivileges", "WantedBy"];
+const UNIT_KEYS = [
+  "Description",
+  "After",
+  "Wants",
+  "User",
+  "WorkingDirectory",
+  "EnvironmentFile",
+  "ExecStart",
+  "Restart",
+  "RestartSec",
+  "NoNewPrivileges",
+  "WantedBy",
+];
 
 /** Hostile but legal: everything a shell, a heredoc or systemd treats specially, on one line. */
 const TRICKY_WORDS = [
-  "node", "-e", `console.log("it's $HOME %n \\ \`id\` ; AIRLOFT_EOF")`, ";", "", "two  words", "ünïcødé ✓", "%%", "%n", "$$", "${PATH}", "$(touch /tmp/pwned)",
-  "'", "'; touch /tmp/pwned; '", '"', "\\", "\\\\x3b", "trailing\\", "AIRLOFT_EOF", "EOF", "#", "-", "a=b",
+  "node",
+  "-e",
+  `console.log("it's $HOME %n \\ \`id\` ; AIRLOFT_EOF")`,
+  ";",
+  "",
+  "two  words",
+  "ünïcødé ✓",
+  "%%",
+  "%n",
+  "$$",
+  "${PATH}",
+  "$(touch /tmp/pwned)",
+  "'",
+  "'; touch /tmp/pwned; '",
+  '"',
+  "\\",
+  "\\\\x3b",
+  "trailing\\",
+  "AIRLOFT_EOF",
+  "EOF",
+  "#",
+  "-",
+  "a=b",
 ];
 const TRICKY_ENV: Readonly<Record<string, string>> = {
   QUOTES: `it's "quoted" $HOME \\ \`x\` %p $(touch /tmp/pwned)`,
@@ -202,7 +297,16 @@ describe("user data under attack (issue 13 item 7): the rendered script, execute
   });
 
   const source = { url: "https://git.example.invalid/shop/api.git", ref: "v1.2" };
-  const program = (over: Partial<InstanceProgram>): InstanceProgram => ({ label: "app shop/web", runtime: "docker", image: "example/web:1", source: undefined, command: undefined, env: {}, port: 8080, ...over });
+  const program = (over: Partial<InstanceProgram>): InstanceProgram => ({
+    label: "app shop/web",
+    runtime: "docker",
+    image: "example/web:1",
+    source: undefined,
+    command: undefined,
+    env: {},
+    port: 8080,
+    ...over,
+  });
 
   /** Renders, or accepts a refusal; a script that renders is run and must not run the payload. */
   function renderAndRunOrRefuse(p: InstanceProgram): Sandboxed | "refused" {
@@ -227,24 +331,39 @@ describe("user data under attack (issue 13 item 7): the rendered script, execute
 
   it("a command element cannot end the unit file's heredoc and run the rest as root (node, python, java)", () => {
     for (const runtime of ["node", "python", "java"] as const) {
-      const outcome = renderAndRunOrRefuse(program({ runtime, image: undefined, source, command: ["sh", "-c", "x\nAIRLOFT_EOF\ntouch /tmp/pwned\n#"] }));
+      const outcome = renderAndRunOrRefuse(
+        program({ runtime, image: undefined, source, command: ["sh", "-c", "x\nAIRLOFT_EOF\ntouch /tmp/pwned\n#"] }),
+      );
       if (outcome !== "refused") assert.equal(outcome.status, 0, outcome.output);
     }
   });
 
   it("a command element or env value cannot add directives to the unit, such as ExecStartPre=+ (root)", () => {
     const payload = "x\nExecStartPre=+/bin/touch /tmp/pwned";
-    for (const over of [{ command: ["npm", payload] }, { command: [payload] }, { env: { EVIL: payload } }, { env: { EVIL: "x\rExecStartPre=+/bin/true" } }]) {
+    for (const over of [
+      { command: ["npm", payload] },
+      { command: [payload] },
+      { env: { EVIL: payload } },
+      { env: { EVIL: "x\rExecStartPre=+/bin/true" } },
+    ]) {
       const outcome = renderAndRunOrRefuse(program({ runtime: "node", image: undefined, source, ...over }));
       if (outcome === "refused") continue;
       assert.equal(outcome.status, 0, outcome.output);
       const unit = readFileSync(outcome.file("etc/systemd/system/airloft-app.service"), "utf8");
-      assert.deepEqual(unitDirectives(unit).map(([k]) => k), UNIT_KEYS, `the unit gained directives:\n${unit}`);
+      assert.deepEqual(
+        unitDirectives(unit).map(([k]) => k),
+        UNIT_KEYS,
+        `the unit gained directives:\n${unit}`,
+      );
     }
   });
 
   it("docker: an env value cannot end the env file's heredoc; a command element cannot end its quote", () => {
-    for (const over of [{ env: { EVIL: "x\nAIRLOFT_EOF\ntouch /tmp/pwned" } }, { command: ["sh", "-c", "x'\ntouch /tmp/pwned\n'"] }, { command: ["x\nAIRLOFT_EOF\ntouch /tmp/pwned\n#"] }]) {
+    for (const over of [
+      { env: { EVIL: "x\nAIRLOFT_EOF\ntouch /tmp/pwned" } },
+      { command: ["sh", "-c", "x'\ntouch /tmp/pwned\n'"] },
+      { command: ["x\nAIRLOFT_EOF\ntouch /tmp/pwned\n#"] },
+    ]) {
       const outcome = renderAndRunOrRefuse(program(over));
       if (outcome === "refused") continue;
       assert.equal(outcome.status, 0, outcome.output);
@@ -254,7 +373,12 @@ describe("user data under attack (issue 13 item 7): the rendered script, execute
   });
 
   it("refuses control characters in every field it writes, and an image docker would read as an option", () => {
-    const refused = (over: Partial<InstanceProgram>) => assert.throws(() => renderUserData(program(over)), (err: unknown) => err instanceof TerminalError && err.reason === "InvalidConfig", JSON.stringify(over));
+    const refused = (over: Partial<InstanceProgram>) =>
+      assert.throws(
+        () => renderUserData(program(over)),
+        (err: unknown) => err instanceof TerminalError && err.reason === "InvalidConfig",
+        JSON.stringify(over),
+      );
     for (const bad of ["a\nb", "a\rb", "a\0b", "a\x1bb", "a\x7fb", "a\tb"]) {
       refused({ command: ["sh", bad] });
       refused({ runtime: "node", image: undefined, source, command: [bad] });
@@ -269,15 +393,23 @@ describe("user data under attack (issue 13 item 7): the rendered script, execute
   });
 
   it("node: every command word and env value arrives byte for byte, in a root-only env file and a unit systemd accepts", () => {
-    const ran = renderAndRunOrRefuse(program({ runtime: "node", image: undefined, source, command: TRICKY_WORDS, env: TRICKY_ENV }));
+    const ran = renderAndRunOrRefuse(
+      program({ runtime: "node", image: undefined, source, command: TRICKY_WORDS, env: TRICKY_ENV }),
+    );
     assert.notEqual(ran, "refused", "a legal program must render");
     if (ran === "refused") return;
     assert.equal(ran.status, 0, ran.output);
     const unitPath = "etc/systemd/system/airloft-app.service";
     const unit = readFileSync(ran.file(unitPath), "utf8");
     const directives = unitDirectives(unit);
-    assert.deepEqual(directives.map(([k]) => k), UNIT_KEYS);
-    assert.deepEqual(readExecStart(directives.find(([k]) => k === "ExecStart")?.[1] ?? ""), ["/usr/bin/env", ...TRICKY_WORDS]);
+    assert.deepEqual(
+      directives.map(([k]) => k),
+      UNIT_KEYS,
+    );
+    assert.deepEqual(readExecStart(directives.find(([k]) => k === "ExecStart")?.[1] ?? ""), [
+      "/usr/bin/env",
+      ...TRICKY_WORDS,
+    ]);
     assert.equal(directives.find(([k]) => k === "Description")?.[1], "AirLoft app shop/web");
     const env = readFileSync(ran.file("etc/airloft/app.env"), "utf8");
     assert.deepEqual(readSystemdEnvFile(env), { PATH: "/usr/local/bin:/usr/bin:/bin", PORT: "8080", ...TRICKY_ENV });
@@ -285,8 +417,13 @@ describe("user data under attack (issue 13 item 7): the rendered script, execute
     assert.equal(statSync(ran.file(unitPath)).mode & 0o777, 0o644);
     // systemd's own parser, where it is installed: no complaint about the unit's syntax.
     if (spawnSync("sh", ["-c", "command -v systemd-analyze"]).status === 0) {
-      const verify = spawnSync("systemd-analyze", ["verify", "--man=no", ran.file(unitPath)], { encoding: "utf8", timeout: 10_000 });
-      const complaints = `${verify.stdout}${verify.stderr}`.split("\n").filter((l) => l.includes("airloft-app.service:"));
+      const verify = spawnSync("systemd-analyze", ["verify", "--man=no", ran.file(unitPath)], {
+        encoding: "utf8",
+        timeout: 10_000,
+      });
+      const complaints = `${verify.stdout}${verify.stderr}`
+        .split("\n")
+        .filter((l) => l.includes("airloft-app.service:"));
       assert.deepEqual(complaints, [], unit);
     }
   });

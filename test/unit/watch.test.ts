@@ -4,19 +4,20 @@ import { mkdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { controlSocketPath, sendControl } from "../../src/cli/control.js";
 import { LoopHost } from "../../src/cli/host.js";
-import { FolderWatcher, isIgnoredPath } from "../../src/gitops/watcher.js";
 import { getSource } from "../../src/gitops/sources.js";
 import { PRUNE_ANNOTATION, SourceSync, type SyncResult } from "../../src/gitops/sync.js";
+import { FolderWatcher, isIgnoredPath } from "../../src/gitops/watcher.js";
 import { createLogger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import { isReadyAt } from "../../src/resources/conditions.js";
 import type { Resource } from "../../src/resources/types.js";
-import { Store } from "../../src/store/store.js";
-import { openTempStore, removeTempStore } from "../support/temp-store.js";
+import type { Store } from "../../src/store/store.js";
 import { FakeProvider } from "../../support/fake-provider.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const GROUP = "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: acme}\nspec: {provider: docker}\n";
-const appYaml = (name: string, replicas = 1, extra = "") => `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: ${name}, group: acme${extra}}\nspec: {image: busybox, replicas: ${replicas}}\n`;
+const appYaml = (name: string, replicas = 1, extra = "") =>
+  `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: ${name}, group: acme${extra}}\nspec: {image: busybox, replicas: ${replicas}}\n`;
 
 /** Resolves on the next call of a callback, with its argument. */
 function nextCall<T>(): { fn: (v: T) => void; next: (timeoutMs?: number) => Promise<T> } {
@@ -59,21 +60,43 @@ describe("git-ops: a watched folder on real files", function () {
     writeFileSync(join(repo, "b.yaml"), appYaml("b"));
     const source = sync();
     let r = await source.sync();
-    assert.deepEqual(r.changes.map((c) => `${c.display} ${c.action}`), ["group/acme created", "app/acme/a created", "app/acme/b created"]);
+    assert.deepEqual(
+      r.changes.map((c) => `${c.display} ${c.action}`),
+      ["group/acme created", "app/acme/a created", "app/acme/b created"],
+    );
     assert.deepEqual(r.source.inventory.sort(), ["App/acme/a", "App/acme/b", "Group//acme"]);
 
     // An object applied by someone else is not the source's to prune.
-    await store.apply([{ source: { file: "x", line: 1, column: 1 }, object: { apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "manual", group: "acme" }, spec: { image: "x" } } }]);
+    await store.apply([
+      {
+        source: { file: "x", line: 1, column: 1 },
+        object: {
+          apiVersion: "airloft.dev/v1alpha1",
+          kind: "App",
+          metadata: { name: "manual", group: "acme" },
+          spec: { image: "x" },
+        },
+      },
+    ]);
     writeFileSync(join(repo, "a.yaml"), appYaml("a", 3));
     renameSync(join(repo, "b.yaml"), join(repo, "renamed.yaml"));
     r = await source.sync();
-    assert.deepEqual(r.changes.filter((c) => c.action !== "unchanged").map((c) => `${c.display} ${c.action}`), ["app/acme/a configured"]);
+    assert.deepEqual(
+      r.changes.filter((c) => c.action !== "unchanged").map((c) => `${c.display} ${c.action}`),
+      ["app/acme/a configured"],
+    );
     assert.deepEqual(r.pruned, [], "a rename is not a delete");
 
     unlinkSync(join(repo, "renamed.yaml"));
     r = await source.sync();
-    assert.deepEqual(r.pruned.map((c) => c.display), ["app/acme/b"]);
-    assert.ok(store.get("App/acme/b")?.metadata.deletionTimestamp, "pruned objects are deleted through their finalizer");
+    assert.deepEqual(
+      r.pruned.map((c) => c.display),
+      ["app/acme/b"],
+    );
+    assert.ok(
+      store.get("App/acme/b")?.metadata.deletionTimestamp,
+      "pruned objects are deleted through their finalizer",
+    );
     assert.ok(!store.get("App/acme/manual")?.metadata.deletionTimestamp);
   });
 
@@ -87,7 +110,11 @@ describe("git-ops: a watched folder on real files", function () {
     const r = await source.sync();
     assert.deepEqual(r.errors, ["a.yaml:4:34 spec.replicas: must be >= 0"]);
     assert.equal(r.source.lastResult, "Partial");
-    assert.equal((store.get("App/acme/a") as { spec: { replicas: number } }).spec.replicas, 2, "last good version kept");
+    assert.equal(
+      (store.get("App/acme/a") as { spec: { replicas: number } }).spec.replicas,
+      2,
+      "last good version kept",
+    );
     assert.ok(!store.get("App/acme/a")?.metadata.deletionTimestamp, "not pruned");
     assert.ok(store.get("App/acme/c"), "the valid file applied");
   });
@@ -105,7 +132,10 @@ describe("git-ops: a watched folder on real files", function () {
 
   it("records the git commit of a checkout", async () => {
     writeFileSync(join(repo, "group.yaml"), GROUP);
-    const git = (...args: string[]) => execFileSync("git", ["-C", repo, "-c", "user.email=t@t", "-c", "user.name=t", ...args]).toString().trim();
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-C", repo, "-c", "user.email=t@t", "-c", "user.name=t", ...args])
+        .toString()
+        .trim();
     git("init", "-q");
     git("add", "-A");
     git("commit", "-qm", "one");
@@ -119,11 +149,15 @@ describe("git-ops: a watched folder on real files", function () {
     await source.sync();
     const synced = nextCall<readonly string[]>();
     let calls = 0;
-    const watcher = new FolderWatcher(repo, async (paths) => {
-      calls++;
-      await source.sync();
-      synced.fn(paths);
-    }, { debounceMs: 150 });
+    const watcher = new FolderWatcher(
+      repo,
+      async (paths) => {
+        calls++;
+        await source.sync();
+        synced.fn(paths);
+      },
+      { debounceMs: 150 },
+    );
     await watcher.start();
     try {
       for (let i = 0; i < 60; i++) writeFileSync(join(repo, `app-${i}.yaml`), appYaml(`app-${i}`));
@@ -137,7 +171,10 @@ describe("git-ops: a watched folder on real files", function () {
       renameSync(join(repo, ".app-0.yaml.tmp"), join(repo, "app-0.yaml"));
       const paths = await synced.next();
       assert.equal(calls, 2);
-      assert.deepEqual(paths.map((p) => p.slice(repo.length + 1)), ["app-0.yaml"]);
+      assert.deepEqual(
+        paths.map((p) => p.slice(repo.length + 1)),
+        ["app-0.yaml"],
+      );
       assert.equal((store.get("App/acme/app-0") as { spec: { replicas: number } }).spec.replicas, 4);
       assert.deepEqual(getSource(store, "repo")?.lastErrors, [], "the swap file was never read");
     } finally {
@@ -147,7 +184,8 @@ describe("git-ops: a watched folder on real files", function () {
 
   it("ignores dot-files, .git, editor files and the state file", () => {
     const root = "/w";
-    for (const p of ["/w/.git/HEAD", "/w/a/.hidden.yaml", "/w/a.yaml~", "/w/#a.yaml#", "/w/a.yaml.swp", "/w/4913"]) assert.ok(isIgnoredPath(root, p), p);
+    for (const p of ["/w/.git/HEAD", "/w/a/.hidden.yaml", "/w/a.yaml~", "/w/#a.yaml#", "/w/a.yaml.swp", "/w/4913"])
+      assert.ok(isIgnoredPath(root, p), p);
     assert.ok(isIgnoredPath(root, "/w/state.json.tmp", ["/w/state.json"]));
     assert.ok(!isIgnoredPath(root, "/w/apps/web.yaml"));
   });
@@ -156,20 +194,29 @@ describe("git-ops: a watched folder on real files", function () {
     writeFileSync(join(repo, "group.yaml"), GROUP);
     writeFileSync(join(repo, "a.yaml"), appYaml("a"));
     const provider = new FakeProvider();
-    const host = new LoopHost(store, createLogger({ level: "error" }), { resyncMs: 60_000, workers: 2, providers: new ProviderRegistry({ instanceId: "i", docker: provider }), debounceMs: 50 });
+    const host = new LoopHost(store, createLogger({ level: "error" }), {
+      resyncMs: 60_000,
+      workers: 2,
+      providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
+      debounceMs: 50,
+    });
     const synced = nextCall<SyncResult>();
     host.onSync = (_name, result) => synced.fn(result);
     try {
       await host.listen();
       await host.watch(repo, { intervalMs: 60_000 });
       const ready = async (key: string) => {
-        for (let i = 0; i < 100 && !isReadyAt(store.get(key) as Resource); i++) await new Promise((r) => setTimeout(r, 50));
+        for (let i = 0; i < 100 && !isReadyAt(store.get(key) as Resource); i++)
+          await new Promise((r) => setTimeout(r, 50));
         return isReadyAt(store.get(key) as Resource);
       };
       assert.ok(await ready("App/acme/a"));
 
       const socket = controlSocketPath(store.path);
-      assert.deepEqual(await sendControl(socket, { op: "suspend", target: "source/repo" }), { ok: true, message: "source/repo suspended" });
+      assert.deepEqual(await sendControl(socket, { op: "suspend", target: "source/repo" }), {
+        ok: true,
+        message: "source/repo suspended",
+      });
       writeFileSync(join(repo, "b.yaml"), appYaml("b"));
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(store.get("App/acme/b"), undefined, "a suspended source does not sync");

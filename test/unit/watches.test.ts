@@ -14,22 +14,37 @@ const API = "airloft.dev/v1alpha1";
 const group = (status: Record<string, unknown> = {}): Resource =>
   ({ apiVersion: API, kind: "Group", metadata: { name: "acme" }, spec: { provider: "docker" }, status }) as Resource;
 const app = (name: string, services: string[] = []): Resource =>
-  ({ apiVersion: API, kind: "App", metadata: { name, group: "acme" }, spec: { image: "busybox", services: services.map((s) => ({ name: s })) } }) as Resource;
+  ({
+    apiVersion: API,
+    kind: "App",
+    metadata: { name, group: "acme" },
+    spec: { image: "busybox", services: services.map((s) => ({ name: s })) },
+  }) as Resource;
 const service = (name: string): Resource =>
   ({ apiVersion: API, kind: "Service", metadata: { name, group: "acme" }, spec: { template: "redis" } }) as Resource;
-const quota = (): Resource => ({ apiVersion: API, kind: "Quota", metadata: { name: "default", group: "acme" }, spec: { hard: { apps: 5 } } }) as Resource;
+const quota = (): Resource =>
+  ({
+    apiVersion: API,
+    kind: "Quota",
+    metadata: { name: "default", group: "acme" },
+    spec: { hard: { apps: 5 } },
+  }) as Resource;
 const event = (type: StoreEventType, object: Resource): StoreEvent => ({ type, key: keyOf(object), object });
 
 /** The requeues a declaration maps an event to: those of every watch that hears it. */
 function mapped(declaration: WatchDeclaration, type: StoreEventType, object: Resource): Requeue[] {
-  return declaration.watches.filter((w) => w.kinds.includes(object.kind) && w.on.includes(type)).flatMap((w) => [...w.map(object)]);
+  return declaration.watches
+    .filter((w) => w.kinds.includes(object.kind) && w.on.includes(type))
+    .flatMap((w) => [...w.map(object)]);
 }
 
 describe("controllers' watch declarations", () => {
   it("an app hears its group, its group's quotas and the services bound to it", () => {
     assert.deepEqual(mapped(APP_WATCHES, "spec", quota()), [{ group: "acme", kind: "App" }]);
     assert.deepEqual(mapped(APP_WATCHES, "status", quota()), [], "a quota's recount requeues no app");
-    assert.deepEqual(mapped(APP_WATCHES, "status", service("db")), [{ group: "acme", kind: "App", referring: "Service/acme/db" }]);
+    assert.deepEqual(mapped(APP_WATCHES, "status", service("db")), [
+      { group: "acme", kind: "App", referring: "Service/acme/db" },
+    ]);
     assert.deepEqual(mapped(APP_WATCHES, "status", group()), [{ group: "acme", kind: "App" }]);
     assert.deepEqual(APP_WATCHES.references?.(app("web", ["db", "cache"])), ["Service/acme/db", "Service/acme/cache"]);
   });
@@ -51,7 +66,15 @@ describe("controllers' watch declarations", () => {
 });
 
 describe("the watch router", () => {
-  const objects = [group(), quota(), service("db"), service("cache"), app("web", ["db"]), app("worker", ["cache"]), app("plain")];
+  const objects = [
+    group(),
+    quota(),
+    service("db"),
+    service("cache"),
+    app("web", ["db"]),
+    app("worker", ["cache"]),
+    app("plain"),
+  ];
   let listings: ListFilter[];
   let enqueued: string[];
   let router: WatchRouter;
@@ -63,16 +86,23 @@ describe("the watch router", () => {
     const store = {
       view: (filter: ListFilter = {}) => {
         listings.push(filter);
-        return objects.filter((o) => (!filter.kind || o.kind === filter.kind) && (filter.group === undefined || o.metadata.group === filter.group));
+        return objects.filter(
+          (o) =>
+            (!filter.kind || o.kind === filter.kind) &&
+            (filter.group === undefined || o.metadata.group === filter.group),
+        );
       },
       eventsInFlight: { pending: 0, delivered: 0 },
     };
-    router = new WatchRouter([GROUP_WATCHES, QUOTA_WATCHES, SERVICE_WATCHES, APP_WATCHES], store, (key) => enqueued.push(key));
+    router = new WatchRouter([GROUP_WATCHES, QUOTA_WATCHES, SERVICE_WATCHES, APP_WATCHES], store, (key) =>
+      enqueued.push(key),
+    );
   });
   afterEach(() => router.stop());
 
   it("requeues an object on its own creation, spec and deletion, not on its status", () => {
-    for (const type of ["added", "spec", "deleting", "status", "metadata"] as const) router.handle(event(type, app("plain")));
+    for (const type of ["added", "spec", "deleting", "status", "metadata"] as const)
+      router.handle(event(type, app("plain")));
     assert.deepEqual(enqueued, ["App/acme/plain", "App/acme/plain", "App/acme/plain"]);
   });
 
@@ -91,12 +121,19 @@ describe("the watch router", () => {
   });
 
   it("requeues a group's objects once per change of what they see of it, in one listing", async () => {
-    const ready = (message: string): Resource => group(setCondition({}, { type: "Ready", status: "True", reason: "Converged", message }, 1));
+    const ready = (message: string): Resource =>
+      group(setCondition({}, { type: "Ready", status: "True", reason: "Converged", message }, 1));
     router.handle(event("status", ready("network up")));
     router.handle(event("status", ready("network up, 1 load balancer")));
     await turn();
     assert.deepEqual(listings, [{ group: "acme" }], "three kinds asked for: the group listed once");
-    assert.deepEqual(enqueued.sort(), objects.filter((o) => o.kind !== "Group").map(keyOf).sort());
+    assert.deepEqual(
+      enqueued.sort(),
+      objects
+        .filter((o) => o.kind !== "Group")
+        .map(keyOf)
+        .sort(),
+    );
     enqueued.length = 0;
     router.handle(event("status", ready("network up, 2 load balancers")));
     await turn();
@@ -114,7 +151,11 @@ describe("the watch router", () => {
 
   it("applies only the declarations it is given", async () => {
     router.stop();
-    router = new WatchRouter([APP_WATCHES], { view: () => objects, eventsInFlight: { pending: 0, delivered: 0 } }, (key) => enqueued.push(key));
+    router = new WatchRouter(
+      [APP_WATCHES],
+      { view: () => objects, eventsInFlight: { pending: 0, delivered: 0 } },
+      (key) => enqueued.push(key),
+    );
     router.handle(event("added", app("web")));
     router.handle(event("removed", app("web")));
     await turn();

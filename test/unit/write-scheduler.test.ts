@@ -46,7 +46,10 @@ describe("write scheduler: how often the state file is written", () => {
     }
     await settle(Promise.all(applies).then(() => undefined));
     const gaps = starts.slice(1).map((at, i) => at - (starts[i] ?? 0));
-    assert.ok(gaps.every((gap) => gap >= 50), `gaps between write starts: ${gaps.join(", ")}`);
+    assert.ok(
+      gaps.every((gap) => gap >= 50),
+      `gaps between write starts: ${gaps.join(", ")}`,
+    );
     assert.ok(starts.length <= 6, `${starts.length} writes for 200 applies over 200 ms`);
   });
 
@@ -63,6 +66,9 @@ describe("write scheduler: how often the state file is written", () => {
     clock.advance(-3_600_000);
     const at = clock.now();
     await settle(scheduler.persist());
-    assert.ok((starts.at(-1) ?? Infinity) - at <= 50, `the write started ${(starts.at(-1) ?? Infinity) - at} ms after it was asked for`);
+    assert.ok(
+      (starts.at(-1) ?? Infinity) - at <= 50,
+      `the write started ${(starts.at(-1) ?? Infinity) - at} ms after it was asked for`,
+    );
   });
 });

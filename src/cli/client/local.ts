@@ -1,26 +1,39 @@
 import { unwatchFile, watchFile } from "node:fs";
-import { getSource, listSources, saveSource, sourceOf } from "../../gitops/sources.js";
 import { isSuspended, setSuspended } from "../../controllers/suspension.js";
-import { admit } from "../../resources/admission.js";
 import { errorMessage, LockedError } from "../../errors.js";
-import { LABEL } from "../../providers/ownership.js";
+import { getSource, listSources, saveSource, sourceOf } from "../../gitops/sources.js";
 import type { ProviderRegistry } from "../../providers/registry.js";
+import { admit } from "../../resources/admission.js";
 import { keyOf, objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
 import type { App, Resource, Service } from "../../resources/types.js";
 import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change, Store } from "../../store/store.js";
-import { controlDone, controlSocketPath, sendControl } from "../control.js";
 import {
-  cliLogger, findObject, openStore, statePath, UsageError, type GlobalOptions, type ResourceRef,
+  cliLogger,
+  findObject,
+  type GlobalOptions,
+  openStore,
+  type ResourceRef,
+  statePath,
+  UsageError,
 } from "../context.js";
-import { indent, instanceTable, type DescribeExtras } from "../describe.js";
+import { controlDone, controlSocketPath, sendControl } from "../control.js";
+import { type DescribeExtras, indent, instanceTable } from "../describe.js";
 import { renderTable } from "../output.js";
 import type { ChangeType } from "../watch-rows.js";
 import type {
-  AppliedChanges, ApplyOptions, ControlOp, ControlTarget, DeleteTarget, FollowOptions, Following, ManifestFiles,
-  ObjectFilter, ResourceClient,
+  AppliedChanges,
+  ApplyOptions,
+  ControlOp,
+  ControlTarget,
+  DeleteTarget,
+  Following,
+  FollowOptions,
+  ManifestFiles,
+  ObjectFilter,
+  ResourceClient,
 } from "./types.js";
 
 export interface LocalOpenMode {
@@ -126,8 +139,10 @@ export class LocalClient implements ResourceClient {
       return answer.message;
     }
     if (op === "reconcile") {
-      throw new UsageError("no `airloft controller` or `airloft watch` is running on this state file to reconcile; "
-        + "`airloft apply` reconciles what it applies");
+      throw new UsageError(
+        "no `airloft controller` or `airloft watch` is running on this state file to reconcile; " +
+          "`airloft apply` reconciles what it applies",
+      );
     }
     if ("source" in target) {
       const record = getSource(this.store, target.source);
@@ -143,7 +158,10 @@ export class LocalClient implements ResourceClient {
    * The rows of the state file as the process running the loop writes it: a row for each object
    * whose resourceVersion changed. The file is replaced atomically, so every read sees a whole version.
    */
-  async watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal,
+  async watch(
+    filter: ObjectFilter,
+    onChange: (type: ChangeType, obj: Resource) => void,
+    signal: AbortSignal,
   ): Promise<void> {
     let seen = new Map<string, Resource>();
     const refresh = async (): Promise<void> => {
@@ -168,7 +186,13 @@ export class LocalClient implements ResourceClient {
   async follow(options: FollowOptions): Promise<Following> {
     if (!options.runLoop) return this.followFile(options);
     const { startEmbedded } = await import("../embedded.js");
-    const loop = startEmbedded(this.store, await cliLogger(this.options), options.onProgress, {}, await this.providers());
+    const loop = startEmbedded(
+      this.store,
+      await cliLogger(this.options),
+      options.onProgress,
+      {},
+      await this.providers(),
+    );
     const attempted = new Set<string>();
     const reconciled = new Set<string>();
     const onReconciled = (key: string): void => {
@@ -231,7 +255,9 @@ export class LocalClient implements ResourceClient {
       const table = live.rows.length === 0 ? "  (none)" : indent(renderTable(live.columns, live.rows).trimEnd(), 2);
       return [`${live.title}:`, table];
     } catch (err) {
-      return obj.kind === "App" ? instanceTable(obj, `Replicas (last observed; ${errorMessage(err)})`) : [`Replicas: ${errorMessage(err)}`];
+      return obj.kind === "App"
+        ? instanceTable(obj, `Replicas (last observed; ${errorMessage(err)})`)
+        : [`Replicas: ${errorMessage(err)}`];
     }
   }
 }
@@ -245,13 +271,15 @@ function oneAtATime(task: () => Promise<void>): { run: () => void; idle: () => P
       again = true;
       return;
     }
-    running = task().catch(() => undefined).finally(() => {
-      running = undefined;
-      if (again) {
-        again = false;
-        run();
-      }
-    });
+    running = task()
+      .catch(() => undefined)
+      .finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
   };
   return { run, idle: async () => await running };
 }

@@ -8,12 +8,20 @@ import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change } from "../../store/store.js";
 import { onlyMatch, type ResourceRef } from "../context.js";
-import { instanceTable, type DescribeExtras } from "../describe.js";
+import { type DescribeExtras, instanceTable } from "../describe.js";
 import { ApiClient, RemoteError } from "../remote/client.js";
 import type { ChangeType } from "../watch-rows.js";
 import type {
-  AppliedChanges, ApplyOptions, ControlOp, ControlTarget, DeleteTarget, FollowOptions, Following, ManifestFiles,
-  ObjectFilter, ResourceClient,
+  AppliedChanges,
+  ApplyOptions,
+  ControlOp,
+  ControlTarget,
+  DeleteTarget,
+  Following,
+  FollowOptions,
+  ManifestFiles,
+  ObjectFilter,
+  ResourceClient,
 } from "./types.js";
 
 /** An `airloft serve` over HTTP, with the token `airloft login` kept (or $AIRLOFT_TOKEN). */
@@ -97,9 +105,13 @@ export class RemoteClient implements ResourceClient {
   }
 
   watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal): Promise<void> {
-    return this.api.watch(collectionPath(filter), (line) => {
-      if (line.object && line.type !== "BOOKMARK" && inFilter(line.object, filter)) onChange(line.type, line.object);
-    }, signal);
+    return this.api.watch(
+      collectionPath(filter),
+      (line) => {
+        if (line.object && line.type !== "BOOKMARK" && inFilter(line.object, filter)) onChange(line.type, line.object);
+      },
+      signal,
+    );
   }
 
   /**
@@ -115,16 +127,21 @@ export class RemoteClient implements ResourceClient {
     options.signal.addEventListener("abort", () => controller.abort(), { once: true });
     let listed: () => void = () => undefined;
     const listing = new Promise<void>((resolve) => (listed = resolve));
-    const watching = this.api.watch(`${API_PREFIX}/objects`, (line) => {
-      if (line.type === "BOOKMARK") listed();
-      else if (line.object) {
-        const key = keyOf(line.object);
-        if (line.type === "DELETED") latest.delete(key);
-        else latest.set(key, line.object);
-        if (wanted.has(key)) report(line.type === "DELETED" ? undefined : line.object, line.object, reported, options);
-      }
-      options.onChange();
-    }, controller.signal);
+    const watching = this.api.watch(
+      `${API_PREFIX}/objects`,
+      (line) => {
+        if (line.type === "BOOKMARK") listed();
+        else if (line.object) {
+          const key = keyOf(line.object);
+          if (line.type === "DELETED") latest.delete(key);
+          else latest.set(key, line.object);
+          if (wanted.has(key))
+            report(line.type === "DELETED" ? undefined : line.object, line.object, reported, options);
+        }
+        options.onChange();
+      },
+      controller.signal,
+    );
     await Promise.race([listing, watching]);
     return {
       get: (key) => latest.get(key),
@@ -141,11 +158,14 @@ export class RemoteClient implements ResourceClient {
   async close(): Promise<void> {
     // Nothing held open between requests.
   }
-
 }
 
 /** Progress as a watch stream shows it: an object turning ready or stalled, or going; each said once. */
-function report(now: Resource | undefined, last: Resource, reported: Map<string, string>, options: FollowOptions,
+function report(
+  now: Resource | undefined,
+  last: Resource,
+  reported: Map<string, string>,
+  options: FollowOptions,
 ): void {
   const key = keyOf(last);
   const kind = !now ? "deleted" : isReadyAt(now) ? "ready" : isStalledAt(now) ? "stalled" : undefined;
@@ -160,8 +180,10 @@ function sourcePath(name: string): string {
 }
 
 function readFiles(files: ManifestFiles): Array<{ name: string; content: string }> {
-  return collectFiles(files.paths, { recursive: files.recursive })
-    .map((file) => ({ name: relative(process.cwd(), resolve(file)) || file, content: readFileSync(file, "utf8") }));
+  return collectFiles(files.paths, { recursive: files.recursive }).map((file) => ({
+    name: relative(process.cwd(), resolve(file)) || file,
+    content: readFileSync(file, "utf8"),
+  }));
 }
 
 /** The narrowest collection the API serves for a filter; a group without a kind is filtered here. */

@@ -26,10 +26,13 @@ export async function waitUntil<T>(
 ): Promise<{ verdict: WaitVerdict; last: T }> {
   const over = new AbortController();
   let finish: (verdict: WaitVerdict) => void = () => undefined;
-  const verdict = new Promise<WaitVerdict>((resolve) => (finish = (v) => {
-    over.abort();
-    resolve(v);
-  }));
+  const verdict = new Promise<WaitVerdict>(
+    (resolve) =>
+      (finish = (v) => {
+        over.abort();
+        resolve(v);
+      }),
+  );
   let seen: Following | undefined;
   const check = (): void => {
     if (seen && settled(seen)) finish("done");

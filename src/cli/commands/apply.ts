@@ -3,7 +3,7 @@ import { getCondition, isReadyAt, isStalledAt } from "../../resources/conditions
 import { displayName, keyOf, objectKey } from "../../resources/kinds.js";
 import type { Resource } from "../../resources/types.js";
 import type { Change } from "../../store/store.js";
-import { withClient, type ClientOptions } from "../client/open.js";
+import { type ClientOptions, withClient } from "../client/open.js";
 import type { Following, ResourceClient } from "../client/types.js";
 import { waitUntil } from "../client/wait.js";
 import { notReadyError } from "../output.js";
@@ -46,7 +46,10 @@ export function applyCommand(options: ApplyOptions): Promise<number> {
  * Waits until every applied object is Ready or has failed, and every pruned one is gone; a local
  * client runs the loop in this process meanwhile.
  */
-export async function converge(client: ResourceClient, changes: readonly Change[], timeout: string | undefined,
+export async function converge(
+  client: ResourceClient,
+  changes: readonly Change[],
+  timeout: string | undefined,
 ): Promise<number> {
   if (changes.length === 0) return 0;
   const printer = new ProgressPrinter(process.stdout);
@@ -83,6 +86,7 @@ function finished(seen: Following, key: string, deleting: ReadonlySet<string>): 
 /** Ready=False for want of the provider, at the current generation (not a verdict on an older spec). */
 function unreachableAt(o: Resource): boolean {
   const ready = getCondition(o.status, "Ready");
-  return ready !== undefined && UNREACHABLE_REASONS.has(ready.reason)
-    && ready.observedGeneration === o.metadata.generation;
+  return (
+    ready !== undefined && UNREACHABLE_REASONS.has(ready.reason) && ready.observedGeneration === o.metadata.generation
+  );
 }

@@ -1,8 +1,8 @@
 import { createLogger, type Logger } from "../../log.js";
-import { parseDuration } from "../../util/duration.js";
-import { openStore, type GlobalOptions } from "../context.js";
-import { LoopHost } from "../host.js";
 import type { Store } from "../../store/store.js";
+import { parseDuration } from "../../util/duration.js";
+import { type GlobalOptions, openStore } from "../context.js";
+import { LoopHost } from "../host.js";
 
 export interface ControllerOptions extends GlobalOptions {
   readonly resync?: string;
@@ -14,10 +14,17 @@ export interface ControllerOptions extends GlobalOptions {
  * and the store is flushed. `setup` adds what the command needs (watched folders, the API) and
  * may return a teardown, run first on the way out.
  */
-export async function runHost(options: ControllerOptions, command: string, setup: (host: LoopHost, store: Store, log: Logger) => Promise<void | (() => Promise<void>)>): Promise<number> {
+export async function runHost(
+  options: ControllerOptions,
+  command: string,
+  setup: (host: LoopHost, store: Store, log: Logger) => Promise<void | (() => Promise<void>)>,
+): Promise<number> {
   const log = createLogger({ level: process.env.AIRLOFT_LOG_LEVEL ?? "info" });
   const store = await openStore(options, { write: true, command });
-  const host = new LoopHost(store, log, { resyncMs: parseDuration(options.resync ?? "30s"), workers: Number(options.workers ?? 4) });
+  const host = new LoopHost(store, log, {
+    resyncMs: parseDuration(options.resync ?? "30s"),
+    workers: Number(options.workers ?? 4),
+  });
   let teardown: (() => Promise<void>) | undefined;
   try {
     await host.listen();

@@ -1,5 +1,5 @@
 import { loadManifests } from "../../resources/loader.js";
-import { withClient, type ClientOptions } from "../client/open.js";
+import { type ClientOptions, withClient } from "../client/open.js";
 import type { DeleteTarget } from "../client/types.js";
 import { waitUntil } from "../client/wait.js";
 import { parseRef, UsageError } from "../context.js";

@@ -1,4 +1,4 @@
-import { withClient, type ClientOptions } from "../client/open.js";
+import { type ClientOptions, withClient } from "../client/open.js";
 
 export interface DiffOptions extends ClientOptions {
   readonly filename: string[];

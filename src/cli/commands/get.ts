@@ -1,6 +1,6 @@
 import { keyOf, parseKind } from "../../resources/kinds.js";
 import type { Resource } from "../../resources/types.js";
-import { withClient, type ClientOptions } from "../client/open.js";
+import { type ClientOptions, withClient } from "../client/open.js";
 import type { ResourceClient } from "../client/types.js";
 import { parseRef, UsageError } from "../context.js";
 import { describeObject } from "../describe.js";

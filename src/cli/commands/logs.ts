@@ -1,6 +1,6 @@
-import { objectKey } from "../../resources/kinds.js";
 import { ProviderRegistry } from "../../providers/registry.js";
-import { findObject, openStore, parseRef, UsageError, type GlobalOptions } from "../context.js";
+import { objectKey } from "../../resources/kinds.js";
+import { findObject, type GlobalOptions, openStore, parseRef, UsageError } from "../context.js";
 
 export interface LogsOptions extends GlobalOptions {
   readonly group?: string;

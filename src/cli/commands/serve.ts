@@ -1,13 +1,13 @@
-import { dirname, join, resolve } from "node:path";
-import { parseDuration } from "../../util/duration.js";
-import { writePrivateFile } from "../../util/private-file.js";
 import { isIP } from "node:net";
+import { dirname, join, resolve } from "node:path";
 import { DEFAULT_LIMITS } from "../../server/limits.js";
 import { ApiServer } from "../../server/server.js";
 import { audienceOf, loadSigningKey, TokenService } from "../../server/tokens.js";
+import { parseDuration } from "../../util/duration.js";
+import { writePrivateFile } from "../../util/private-file.js";
+import { statePath, UsageError } from "../context.js";
 import type { ControlRequest } from "../control.js";
-import { UsageError, statePath } from "../context.js";
-import { runHost, type ControllerOptions } from "./controller.js";
+import { type ControllerOptions, runHost } from "./controller.js";
 import { watchFolder } from "./watch.js";
 
 export interface ServeOptions extends ControllerOptions {
@@ -32,30 +32,59 @@ export interface ServeOptions extends ControllerOptions {
  */
 export function serveCommand(options: ServeOptions): Promise<number> {
   const port = Number(options.port ?? process.env.AIRLOFT_PORT ?? 3600);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, got ${options.port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be a port number, got ${options.port}`);
   const ttlSeconds = Math.round(parseDuration(options.tokenTtl ?? "1h") / 1000);
   const maxBody = Number(options.maxBody ?? 1024 * 1024);
   // NaN would compare false with every size: an unparsable limit must not mean no limit.
-  if (!Number.isInteger(maxBody) || maxBody <= 0) throw new UsageError(`--max-body must be a number of bytes, got ${options.maxBody}`);
+  if (!Number.isInteger(maxBody) || maxBody <= 0)
+    throw new UsageError(`--max-body must be a number of bytes, got ${options.maxBody}`);
   if (ttlSeconds <= 0) throw new UsageError(`--token-ttl must be longer than a second, got ${options.tokenTtl}`);
   const limits = {
-    maxWatchesPerAccount: positiveInteger("--max-watches-per-tenant", options.maxWatchesPerTenant, DEFAULT_LIMITS.maxWatchesPerAccount),
-    maxObjectsPerGroup: positiveInteger("--max-objects-per-group", options.maxObjectsPerGroup, DEFAULT_LIMITS.maxObjectsPerGroup),
+    maxWatchesPerAccount: positiveInteger(
+      "--max-watches-per-tenant",
+      options.maxWatchesPerTenant,
+      DEFAULT_LIMITS.maxWatchesPerAccount,
+    ),
+    maxObjectsPerGroup: positiveInteger(
+      "--max-objects-per-group",
+      options.maxObjectsPerGroup,
+      DEFAULT_LIMITS.maxObjectsPerGroup,
+    ),
     maxObjectBytes: positiveInteger("--max-object-size", options.maxObjectSize, DEFAULT_LIMITS.maxObjectBytes),
   };
-  const publishAddresses = (options.publishAddresses ?? "127.0.0.1").split(",").map((a) => a.trim()).filter((a) => a !== "");
+  const publishAddresses = (options.publishAddresses ?? "127.0.0.1")
+    .split(",")
+    .map((a) => a.trim())
+    .filter((a) => a !== "");
   const badAddress = publishAddresses.find((a) => isIP(a) === 0);
-  if (badAddress !== undefined || publishAddresses.length === 0) throw new UsageError(`--publish-addresses must list IP addresses, got ${options.publishAddresses}`);
+  if (badAddress !== undefined || publishAddresses.length === 0)
+    throw new UsageError(`--publish-addresses must list IP addresses, got ${options.publishAddresses}`);
   return runHost(options, "airloft serve", async (host, store, log) => {
     const stateDir = dirname(statePath(options));
-    const tokens = new TokenService(loadSigningKey(join(stateDir, "jwt.key")), audienceOf(store.instanceId), ttlSeconds);
+    const tokens = new TokenService(
+      loadSigningKey(join(stateDir, "jwt.key")),
+      audienceOf(store.instanceId),
+      ttlSeconds,
+    );
     const loop = { providers: host.loop.providers, control: (req: ControlRequest) => host.control(req) };
-    const server = new ApiServer({ store, tokens, log, maxBodyBytes: maxBody, limits, tenantRules: { publishAddresses }, loop, ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}) });
+    const server = new ApiServer({
+      store,
+      tokens,
+      log,
+      maxBodyBytes: maxBody,
+      limits,
+      tenantRules: { publishAddresses },
+      loop,
+      ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}),
+    });
     const first = await server.accounts.bootstrap();
     if (first) {
       const file = join(stateDir, "initial-admin-password");
       writePrivateFile(file, `${first.password}\n`);
-      process.stdout.write(`created the admin account "${first.name}"; its password is in ${file} (readable by you only): log in, change it, delete the file\n`);
+      process.stdout.write(
+        `created the admin account "${first.name}"; its password is in ${file} (readable by you only): log in, change it, delete the file\n`,
+      );
     }
     const url = await server.listen(port, options.host ?? "127.0.0.1");
     process.stdout.write(`serving the AirLoft API and status page at ${url}\n`);

@@ -1,6 +1,6 @@
 import { stringify } from "yaml";
 import { formatAge } from "../../util/duration.js";
-import { withClient, type ClientOptions } from "../client/open.js";
+import { type ClientOptions, withClient } from "../client/open.js";
 import { parseFormat, renderTable } from "../output.js";
 
 /** `airloft get sources`: each source with its revision, last sync, inventory and errors. */
@@ -8,14 +8,18 @@ export function sourcesCommand(options: ClientOptions & { output?: string }): Pr
   const format = parseFormat(options.output);
   return withClient(options, { write: false, command: "airloft get sources" }, async (client) => {
     const sources = await client.sources();
-    if (format === "json") process.stdout.write(JSON.stringify(sources, null, 2) + "\n");
+    if (format === "json") process.stdout.write(`${JSON.stringify(sources, null, 2)}\n`);
     else if (format === "yaml") process.stdout.write(stringify(sources));
     else {
       const wide = format === "wide";
       const rows = sources.map((s) => [
-        s.name, s.kind, s.paths.join(","), s.revision?.slice(0, 12) ?? "-",
+        s.name,
+        s.kind,
+        s.paths.join(","),
+        s.revision?.slice(0, 12) ?? "-",
         s.suspended ? "Suspended" : (s.lastResult ?? "-"),
-        formatAge(s.lastSyncTime ?? undefined), `${s.inventory.filter((i) => i.ready).length}/${s.inventory.length}`,
+        formatAge(s.lastSyncTime ?? undefined),
+        `${s.inventory.filter((i) => i.ready).length}/${s.inventory.length}`,
         ...(wide ? [s.lastErrors[0] ?? ""] : []),
       ]);
       const header = ["NAME", "KIND", "PATH", "REVISION", "RESULT", "SYNCED", "READY", ...(wide ? ["LAST ERROR"] : [])];

@@ -1,4 +1,4 @@
-import { withClient, type ClientOptions } from "../client/open.js";
+import { type ClientOptions, withClient } from "../client/open.js";
 import type { ControlOp, ControlTarget } from "../client/types.js";
 import { parseRef } from "../context.js";
 
@@ -7,7 +7,10 @@ import { parseRef } from "../context.js";
  * or `controller` when one holds the state file, else directly on the file (reconcile then
  * needs a running loop).
  */
-export function controlCommand(op: ControlOp, words: string[], options: ClientOptions & { group?: string },
+export function controlCommand(
+  op: ControlOp,
+  words: string[],
+  options: ClientOptions & { group?: string },
 ): Promise<number> {
   const source = words.length === 1 && words[0]?.startsWith("source/") ? words[0].slice("source/".length) : undefined;
   const target: ControlTarget = source !== undefined ? { source } : { ref: parseRef(words, options.group) };

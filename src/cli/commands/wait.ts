@@ -2,7 +2,7 @@ import { AirloftError } from "../../errors.js";
 import { getCondition } from "../../resources/conditions.js";
 import { keyOf } from "../../resources/kinds.js";
 import type { ConditionType, Resource } from "../../resources/types.js";
-import { withClient, type ClientOptions } from "../client/open.js";
+import { type ClientOptions, withClient } from "../client/open.js";
 import { waitUntil } from "../client/wait.js";
 import { parseRef, UsageError } from "../context.js";
 
@@ -30,7 +30,12 @@ export function waitCommand(words: string[], options: WaitOptions): Promise<numb
     const key = keyOf(obj);
     const met = (o: Resource | undefined): boolean => (goal.deleted ? !o : o !== undefined && conditionMet(o, goal));
     const wait = { keys: [key], runLoop: false, timeout: options.timeout };
-    const { last } = await waitUntil(client, wait, (seen) => met(seen.get(key)), (seen) => seen.get(key));
+    const { last } = await waitUntil(
+      client,
+      wait,
+      (seen) => met(seen.get(key)),
+      (seen) => seen.get(key),
+    );
     if (met(last)) {
       process.stdout.write(`${obj.kind.toLowerCase()}/${obj.metadata.name} condition met\n`);
       return 0;

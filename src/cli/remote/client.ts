@@ -33,7 +33,11 @@ export class ApiClient {
   constructor(server: string, env: NodeJS.ProcessEnv = process.env) {
     this.server = normalizeServer(server);
     const token = env.AIRLOFT_TOKEN || savedLogin(this.server, env)?.token;
-    if (!token) throw new AirloftError("Unauthorized", `not logged in to ${this.server}: run airloft login --server ${this.server}`);
+    if (!token)
+      throw new AirloftError(
+        "Unauthorized",
+        `not logged in to ${this.server}: run airloft login --server ${this.server}`,
+      );
     this.token = token;
   }
 
@@ -61,14 +65,20 @@ export class ApiClient {
         }
       } catch (err) {
         if (signal.aborted) return;
-        if (err instanceof RemoteError && err.status === 410) position = undefined; // too far behind: list again
+        if (err instanceof RemoteError && err.status === 410)
+          position = undefined; // too far behind: list again
         else if (err instanceof RemoteError) throw err;
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
   }
 
-  private async fetch(method: string, path: string, body?: { json?: unknown }, signal?: AbortSignal): Promise<Response> {
+  private async fetch(
+    method: string,
+    path: string,
+    body?: { json?: unknown },
+    signal?: AbortSignal,
+  ): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(this.server + path, {
@@ -84,9 +94,16 @@ export class ApiClient {
     if (res.ok) return res;
     const answer = (await res.json().catch(() => ({}))) as ErrorAnswer;
     const errors = answer.details?.errors ?? [];
-    if (errors.length > 0) throw new ValidationErrors(errors.map((e) => new ValidationError({ file: e.file, line: e.line, column: e.column }, e.field, e.message)));
+    if (errors.length > 0)
+      throw new ValidationErrors(
+        errors.map((e) => new ValidationError({ file: e.file, line: e.line, column: e.column }, e.field, e.message)),
+      );
     const hint = res.status === 401 ? ` (run airloft login --server ${this.server})` : "";
-    throw new RemoteError(res.status, answer.reason ?? "Error", `${answer.message ?? `the server answered ${res.status}`}${hint}`);
+    throw new RemoteError(
+      res.status,
+      answer.reason ?? "Error",
+      `${answer.message ?? `the server answered ${res.status}`}${hint}`,
+    );
   }
 }
 
@@ -97,16 +114,34 @@ export function unreachable(server: string, err: unknown): AirloftError {
 }
 
 /** POST /api/tokens, the one call that needs no token. */
-export async function requestToken(server: string, credentials: object): Promise<{ token: string; subject: string; expiresAt: string; device?: string }> {
+export async function requestToken(
+  server: string,
+  credentials: object,
+): Promise<{ token: string; subject: string; expiresAt: string; device?: string }> {
   let res: Response;
   try {
-    res = await fetch(`${server}/api/tokens`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(credentials) });
+    res = await fetch(`${server}/api/tokens`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(credentials),
+    });
   } catch (err) {
     throw unreachable(server, err);
   }
-  const body = (await res.json().catch(() => ({}))) as { token?: string; subject?: string; expiresAt?: string; device?: string; message?: string };
+  const body = (await res.json().catch(() => ({}))) as {
+    token?: string;
+    subject?: string;
+    expiresAt?: string;
+    device?: string;
+    message?: string;
+  };
   if (!res.ok || !body.token) throw new AirloftError("Unauthorized", `login refused: ${body.message ?? res.status}`);
-  return { token: body.token, subject: body.subject ?? "", expiresAt: body.expiresAt ?? "", ...(typeof body.device === "string" ? { device: body.device } : {}) };
+  return {
+    token: body.token,
+    subject: body.subject ?? "",
+    expiresAt: body.expiresAt ?? "",
+    ...(typeof body.device === "string" ? { device: body.device } : {}),
+  };
 }
 
 /** The JSON lines of a watch stream, as they arrive. */

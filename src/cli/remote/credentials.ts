@@ -29,7 +29,8 @@ export function normalizeServer(url: string): string {
   } catch {
     throw new Error(`--server must be a URL such as http://127.0.0.1:3600, got ${JSON.stringify(url)}`);
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`--server must be http:// or https://, got ${parsed.protocol}`);
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw new Error(`--server must be http:// or https://, got ${parsed.protocol}`);
   return parsed.origin + parsed.pathname.replace(/\/+$/, "");
 }
 
@@ -50,6 +51,6 @@ export function saveLogin(server: string, login: SavedLogin | undefined, env: No
   if (login) file.servers[normalizeServer(server)] = login;
   else delete file.servers[normalizeServer(server)];
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  writePrivateFile(path, JSON.stringify(file, null, 2) + "\n");
+  writePrivateFile(path, `${JSON.stringify(file, null, 2)}\n`);
   return path;
 }

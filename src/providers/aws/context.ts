@@ -1,12 +1,19 @@
 import type { ResourceRecordSet } from "@aws-sdk/client-route-53";
 import type { Group } from "../../resources/types.js";
 import { SnapshotCache } from "../snapshot-cache.js";
-import { CallCounter, createClients, createLimiters, DEFAULT_RATES } from "./clients.js";
 import type { ApiFamily, AwsClients } from "./clients.js";
+import { CallCounter, createClients, createLimiters, DEFAULT_RATES } from "./clients.js";
 import { KeyedLock } from "./keyed-lock.js";
-import { availabilityZones, defaultAmi, describeForeignVpc, describeTargetHealth, findZone } from "./observe.js";
-import { listRecords, takeSnapshot } from "./observe.js";
 import type { AwsSnapshot, TargetHealth } from "./observe.js";
+import {
+  availabilityZones,
+  defaultAmi,
+  describeForeignVpc,
+  describeTargetHealth,
+  findZone,
+  listRecords,
+  takeSnapshot,
+} from "./observe.js";
 import { RecordBatcher } from "./routing.js";
 import { awsRegion } from "./settings.js";
 

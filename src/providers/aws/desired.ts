@@ -10,7 +10,7 @@ import type { OwnerKeys } from "./observe-owner.js";
 import type { DesiredGroupNetwork } from "./plan.js";
 import type { DesiredOwner } from "./plan-routing.js";
 import { aliasRecord, targetHealthCheck } from "./routing.js";
-import { renderUserData, type InstanceProgram } from "./userdata.js";
+import { type InstanceProgram, renderUserData } from "./userdata.js";
 
 const DEFAULT_INSTANCE_TYPE = "t3.micro";
 
@@ -161,7 +161,14 @@ async function launchTemplate(
   const group = owner.group.metadata.name;
   const base = { instance: ctx.instanceId, group, kind: owner.kind, name: owner.name, uid: owner.uid, configHash };
   return {
-    uid: owner.uid, configHash, imageId, instanceType, userData, subnetIds, securityGroupId, port: program.port,
+    uid: owner.uid,
+    configHash,
+    imageId,
+    instanceType,
+    userData,
+    subnetIds,
+    securityGroupId,
+    port: program.port,
     tags: (replica) => ({ ...ownerLabels({ ...base, replica }), Name: `airloft-${group}-${owner.name}-${replica}` }),
   };
 }

@@ -1,12 +1,82 @@
 import { ProviderUnavailableError, TerminalError } from "../../errors.js";
 
-export type AwsErrorClass = "throttled" | "permission" | "invalid" | "capacity" | "transient" | "not-found" | "conflict" | "other";
+export type AwsErrorClass =
+  | "throttled"
+  | "permission"
+  | "invalid"
+  | "capacity"
+  | "transient"
+  | "not-found"
+  | "conflict"
+  | "other";
 
-const THROTTLING = new Set(["Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "ThrottledException", "PriorRequestNotComplete", "SlowDown", "RequestThrottled", "RequestThrottledException"]);
-const PERMISSION = new Set(["UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch", "OptInRequired", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException"]);
-const INVALID = new Set(["InvalidParameterValue", "InvalidParameterCombination", "InvalidParameter", "MissingParameter", "ValidationError", "ValidationException", "InvalidInput", "InvalidDomainName", "InvalidConfigurationRequest", "InvalidAMIID.Malformed", "InvalidAMIID.NotFound", "InvalidInstanceType", "CertificateNotFound", "InvalidChangeBatch"]);
-const CAPACITY = new Set(["InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientAddressCapacity", "InsufficientHostCapacity", "Unavailable", "ServiceUnavailable", "ServiceUnavailableException", "InternalError", "InternalFailure", "InternalServiceError", "RequestTimeout", "RequestTimeoutException"]);
-const CONFLICT = new Set(["DependencyViolation", "ResourceInUse", "ResourceInUseException", "IncorrectState", "IncorrectInstanceState", "PriorityInUse", "InvalidGroup.Duplicate", "DuplicateTargetGroupName", "DuplicateLoadBalancerName", "InvalidPermission.Duplicate", "HostedZoneNotEmpty", "ConflictingDomainExists"]);
+const THROTTLING = new Set([
+  "Throttling",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "TooManyRequestsException",
+  "ThrottledException",
+  "PriorRequestNotComplete",
+  "SlowDown",
+  "RequestThrottled",
+  "RequestThrottledException",
+]);
+const PERMISSION = new Set([
+  "UnauthorizedOperation",
+  "AccessDenied",
+  "AccessDeniedException",
+  "AuthFailure",
+  "InvalidClientTokenId",
+  "SignatureDoesNotMatch",
+  "OptInRequired",
+  "UnrecognizedClientException",
+  "ExpiredToken",
+  "ExpiredTokenException",
+]);
+const INVALID = new Set([
+  "InvalidParameterValue",
+  "InvalidParameterCombination",
+  "InvalidParameter",
+  "MissingParameter",
+  "ValidationError",
+  "ValidationException",
+  "InvalidInput",
+  "InvalidDomainName",
+  "InvalidConfigurationRequest",
+  "InvalidAMIID.Malformed",
+  "InvalidAMIID.NotFound",
+  "InvalidInstanceType",
+  "CertificateNotFound",
+  "InvalidChangeBatch",
+]);
+const CAPACITY = new Set([
+  "InsufficientInstanceCapacity",
+  "InsufficientCapacity",
+  "InsufficientAddressCapacity",
+  "InsufficientHostCapacity",
+  "Unavailable",
+  "ServiceUnavailable",
+  "ServiceUnavailableException",
+  "InternalError",
+  "InternalFailure",
+  "InternalServiceError",
+  "RequestTimeout",
+  "RequestTimeoutException",
+]);
+const CONFLICT = new Set([
+  "DependencyViolation",
+  "ResourceInUse",
+  "ResourceInUseException",
+  "IncorrectState",
+  "IncorrectInstanceState",
+  "PriorityInUse",
+  "InvalidGroup.Duplicate",
+  "DuplicateTargetGroupName",
+  "DuplicateLoadBalancerName",
+  "InvalidPermission.Duplicate",
+  "HostedZoneNotEmpty",
+  "ConflictingDomainExists",
+]);
 const NETWORK = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "TimeoutError"]);
 
 interface SdkErrorLike {
@@ -37,7 +107,6 @@ export function classifyAwsError(err: unknown): AwsErrorClass {
   return "other";
 }
 
-
 /**
  * The error a controller sees once the SDK's own retries are spent: terminal for permission and
  * validation errors (Stalled, no retry storm), unavailable for throttling, capacity and network
@@ -48,15 +117,31 @@ export function controllerError(err: unknown, call: string): unknown {
   const message = (err as SdkErrorLike | undefined)?.message ?? String(err);
   switch (classifyAwsError(err)) {
     case "permission":
-      return new TerminalError("PermissionDenied", `${call} was refused (${code}): ${message}; grant ${call} to the credentials AirLoft uses`, { cause: err });
+      return new TerminalError(
+        "PermissionDenied",
+        `${call} was refused (${code}): ${message}; grant ${call} to the credentials AirLoft uses`,
+        { cause: err },
+      );
     case "invalid":
-      return new TerminalError("InvalidParameter", `${call} rejected its parameters (${code}): ${message}`, { cause: err });
+      return new TerminalError("InvalidParameter", `${call} rejected its parameters (${code}): ${message}`, {
+        cause: err,
+      });
     case "throttled":
-      return new ProviderUnavailableError("Throttled", `${call} is throttled by AWS (${code}); retrying with backoff`, { cause: err });
+      return new ProviderUnavailableError("Throttled", `${call} is throttled by AWS (${code}); retrying with backoff`, {
+        cause: err,
+      });
     case "capacity":
-      return new ProviderUnavailableError("ProviderUnavailable", `${call} failed on the AWS side (${code}): ${message}; retrying with backoff`, { cause: err });
+      return new ProviderUnavailableError(
+        "ProviderUnavailable",
+        `${call} failed on the AWS side (${code}): ${message}; retrying with backoff`,
+        { cause: err },
+      );
     case "transient":
-      return new ProviderUnavailableError("EndpointUnreachable", `${call} could not reach the AWS endpoint (${code}): ${message}`, { cause: err });
+      return new ProviderUnavailableError(
+        "EndpointUnreachable",
+        `${call} could not reach the AWS endpoint (${code}): ${message}`,
+        { cause: err },
+      );
     default:
       if (err instanceof Error) {
         err.message = `${call}: ${err.message}`;

@@ -56,16 +56,22 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
   switch (op.op) {
     case "create-target-group": {
       const { spec } = op;
-      const out = await elb.send(new CreateTargetGroupCommand({
-        Name: spec.name, Protocol: "HTTP", Port: spec.port, VpcId: spec.vpcId, TargetType: "instance",
-        HealthCheckProtocol: "HTTP",
-        HealthCheckPath: spec.check.path,
-        HealthCheckIntervalSeconds: spec.check.interval,
-        HealthCheckTimeoutSeconds: spec.check.timeout,
-        HealthyThresholdCount: 2,
-        UnhealthyThresholdCount: spec.check.unhealthy,
-        Tags: toTags(spec.tags),
-      }));
+      const out = await elb.send(
+        new CreateTargetGroupCommand({
+          Name: spec.name,
+          Protocol: "HTTP",
+          Port: spec.port,
+          VpcId: spec.vpcId,
+          TargetType: "instance",
+          HealthCheckProtocol: "HTTP",
+          HealthCheckPath: spec.check.path,
+          HealthCheckIntervalSeconds: spec.check.interval,
+          HealthCheckTimeoutSeconds: spec.check.timeout,
+          HealthyThresholdCount: 2,
+          UnhealthyThresholdCount: spec.check.unhealthy,
+          Tags: toTags(spec.tags),
+        }),
+      );
       const created = out.TargetGroups?.[0];
       if (!created) throw new Error(`CreateTargetGroup ${spec.name} returned no target group`);
       const tg = observedTargetGroup(created);
@@ -102,28 +108,37 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       // Priorities are per listener: creates on one listener take turns, each picking from the rules as they are now.
       await ctx.listenerLock.run(op.listenerArn, async () => {
         const rules = await allRules(ctx.clients(region), op.listenerArn);
-        const out = await elb.send(new CreateRuleCommand({
-          ListenerArn: op.listenerArn,
-          Priority: freePriority(rules),
-          Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [op.host] } }],
-          Actions: [{ Type: "forward", TargetGroupArn: op.targetGroupArn }],
-          Tags: toTags(op.tags),
-        }));
-        ctx.snapshots.patch(region, patch.rules(op.listenerArn, () => [...rules, ...(out.Rules ?? [])]));
+        const out = await elb.send(
+          new CreateRuleCommand({
+            ListenerArn: op.listenerArn,
+            Priority: freePriority(rules),
+            Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [op.host] } }],
+            Actions: [{ Type: "forward", TargetGroupArn: op.targetGroupArn }],
+            Tags: toTags(op.tags),
+          }),
+        );
+        ctx.snapshots.patch(
+          region,
+          patch.rules(op.listenerArn, () => [...rules, ...(out.Rules ?? [])]),
+        );
       });
       return;
     case "modify-rule": {
       const conditions = [{ Field: "host-header", HostHeaderConfig: { Values: [op.host] } }];
       const out = await elb.send(new ModifyRuleCommand({ RuleArn: op.ruleArn, Conditions: conditions }));
       const others = (rules: readonly Rule[]) => rules.filter((r) => r.RuleArn !== op.ruleArn);
-      ctx.snapshots.patch(region, patch.rules(op.listenerArn, (rules) => [...others(rules), ...(out.Rules ?? [])]));
+      ctx.snapshots.patch(
+        region,
+        patch.rules(op.listenerArn, (rules) => [...others(rules), ...(out.Rules ?? [])]),
+      );
       return;
     }
-    case "delete-rule":
+    case "delete-rule": {
       await elb.send(new DeleteRuleCommand({ RuleArn: op.ruleArn })).catch(ignore("not-found"));
       const gone = (rules: readonly Rule[]) => rules.filter((r) => r.RuleArn !== op.ruleArn);
       ctx.snapshots.patch(region, patch.rules(op.listenerArn, gone));
       return;
+    }
     case "upsert-record":
     case "delete-record": {
       if (!zoneId) throw new Error(`${op.op} ${op.host} needs the group's hosted zone`);
@@ -131,7 +146,7 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       await ctx.batcher.change(zoneId, { Action: action, ResourceRecordSet: op.record });
       // Read-your-writes: the zone's records are not listed again for every app.
       const { host, record } = op;
-      const kept = (records: readonly typeof record[]) => records.filter((r) => r !== findRecord(records, host));
+      const kept = (records: readonly (typeof record)[]) => records.filter((r) => r !== findRecord(records, host));
       ctx.records.patch(zoneId, (records) => (action === "UPSERT" ? [...kept(records), record] : kept(records)));
       return;
     }

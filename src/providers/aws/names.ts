@@ -30,7 +30,9 @@ export function toTags(labels: Readonly<Record<string, string>>): Array<{ Key: s
   return Object.entries(labels).map(([Key, Value]) => ({ Key, Value }));
 }
 
-export function tagRecord(tags: ReadonlyArray<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Record<string, string> {
+export function tagRecord(
+  tags: ReadonlyArray<{ Key?: string | undefined; Value?: string | undefined }> | undefined,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const t of tags ?? []) if (t.Key !== undefined) out[t.Key] = t.Value ?? "";
   return out;

@@ -13,27 +13,41 @@ import {
   DeleteSecurityGroupCommand,
   DeleteSubnetCommand,
   DeleteVpcCommand,
+  DescribeRouteTablesCommand,
   DetachInternetGatewayCommand,
   DisassociateRouteTableCommand,
-  DescribeRouteTablesCommand,
-  ModifySubnetAttributeCommand,
   type IpPermission,
+  ModifySubnetAttributeCommand,
   type ResourceType,
   type TagSpecification,
 } from "@aws-sdk/client-ec2";
-import { CreateListenerCommand, CreateLoadBalancerCommand, DeleteLoadBalancerCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import {
+  CreateListenerCommand,
+  CreateLoadBalancerCommand,
+  DeleteLoadBalancerCommand,
+} from "@aws-sdk/client-elastic-load-balancing-v2";
 import { DeleteHostedZoneCommand } from "@aws-sdk/client-route-53";
 import type { Group } from "../../resources/types.js";
 import { ownerLabels } from "../ownership.js";
 import type { AwsClients } from "./clients.js";
 import { classifyAwsError } from "./errors.js";
 import { loadBalancerName, securityGroupName, toTags } from "./names.js";
-import { ROLE_TAG, type AwsSnapshot, type ObservedLoadBalancer } from "./observe.js";
+import { type AwsSnapshot, type ObservedLoadBalancer, ROLE_TAG } from "./observe.js";
 import type { DuplicatePart, GroupOp, ObservedGroupNetwork, SecurityRole } from "./plan.js";
 import { allowsPort } from "./plan-routing.js";
 
 export function groupTags(group: Group, instanceId: string, role: string): Record<string, string> {
-  return { ...ownerLabels({ instance: instanceId, group: group.metadata.name, kind: "Group", name: group.metadata.name, uid: group.metadata.uid ?? "" }), [ROLE_TAG]: role, Name: `airloft-${group.metadata.name}-${role}` };
+  return {
+    ...ownerLabels({
+      instance: instanceId,
+      group: group.metadata.name,
+      kind: "Group",
+      name: group.metadata.name,
+      uid: group.metadata.uid ?? "",
+    }),
+    [ROLE_TAG]: role,
+    Name: `airloft-${group.metadata.name}-${role}`,
+  };
 }
 
 function tagSpec(type: ResourceType, tags: Record<string, string>): TagSpecification[] {
@@ -41,12 +55,22 @@ function tagSpec(type: ResourceType, tags: Record<string, string>): TagSpecifica
 }
 
 /** Ingress from anywhere on 80 and 443: the load balancer's security group. */
-const PUBLIC_WEB: IpPermission[] = [80, 443].map((port) => ({ IpProtocol: "tcp", FromPort: port, ToPort: port, IpRanges: [{ CidrIp: "0.0.0.0/0", Description: "AirLoft: public web" }] }));
+const PUBLIC_WEB: IpPermission[] = [80, 443].map((port) => ({
+  IpProtocol: "tcp",
+  FromPort: port,
+  ToPort: port,
+  IpRanges: [{ CidrIp: "0.0.0.0/0", Description: "AirLoft: public web" }],
+}));
 
 /** The part of a snapshot that belongs to one group's network. */
-export function observedNetwork(snapshot: AwsSnapshot, group: Group, instanceId: string): ObservedGroupNetwork & { lb: ObservedLoadBalancer | undefined } {
+export function observedNetwork(
+  snapshot: AwsSnapshot,
+  group: Group,
+  instanceId: string,
+): ObservedGroupNetwork & { lb: ObservedLoadBalancer | undefined } {
   const uid = group.metadata.uid ?? "";
-  const mine = <T extends { owner: { uid: string }; id: string }>(items: readonly T[]): T[] => items.filter((i) => i.owner.uid === uid).sort((a, b) => a.id.localeCompare(b.id));
+  const mine = <T extends { owner: { uid: string }; id: string }>(items: readonly T[]): T[] =>
+    items.filter((i) => i.owner.uid === uid).sort((a, b) => a.id.localeCompare(b.id));
   // A create retried after a crash can leave two of a part: keep the one in use, remove the rest.
   const duplicates: DuplicatePart[] = [];
   const subnets = mine(snapshot.subnets);
@@ -57,7 +81,8 @@ export function observedNetwork(snapshot: AwsSnapshot, group: Group, instanceId:
     if (s.vpcId === vpc?.id && s.role && !keptSubnets.has(s.role)) keptSubnets.set(s.role, s.id);
     else duplicates.push({ kind: "subnet", id: s.id });
   }
-  for (const v of vpcs) if (v !== vpc && !subnets.some((s) => s.vpcId === v.id)) duplicates.push({ kind: "vpc", id: v.id });
+  for (const v of vpcs)
+    if (v !== vpc && !subnets.some((s) => s.vpcId === v.id)) duplicates.push({ kind: "vpc", id: v.id });
   const gateways = mine(snapshot.internetGateways);
   const igw = gateways.find((g) => vpc && g.vpcIds.includes(vpc.id)) ?? gateways[0];
   for (const g of gateways) if (g !== igw) duplicates.push({ kind: "internet-gateway", id: g.id, vpcIds: g.vpcIds });
@@ -69,7 +94,10 @@ export function observedNetwork(snapshot: AwsSnapshot, group: Group, instanceId:
   for (const sg of mine(snapshot.securityGroups)) {
     const role = sg.role as SecurityRole | undefined;
     if (role === "lb" || role === "instances" || role === "services") {
-      securityGroups[role] = { id: sg.id, open: role !== "lb" || [80, 443].every((p) => allowsPort(sg.ingress, p, { cidr: "0.0.0.0/0" })) };
+      securityGroups[role] = {
+        id: sg.id,
+        open: role !== "lb" || [80, 443].every((p) => allowsPort(sg.ingress, p, { cidr: "0.0.0.0/0" })),
+      };
     }
   }
   return {
@@ -77,7 +105,13 @@ export function observedNetwork(snapshot: AwsSnapshot, group: Group, instanceId:
     subnets: [...keptSubnets.entries()].map(([role, id]) => ({ id, role })),
     duplicates,
     internetGateway: igw ? { id: igw.id, vpcIds: igw.vpcIds } : undefined,
-    routeTable: table ? { id: table.id, hasDefaultRoute: table.routes.some((r) => r.destination === "0.0.0.0/0" && r.gatewayId === igw?.id), subnetIds: table.subnetIds } : undefined,
+    routeTable: table
+      ? {
+          id: table.id,
+          hasDefaultRoute: table.routes.some((r) => r.destination === "0.0.0.0/0" && r.gatewayId === igw?.id),
+          subnetIds: table.subnetIds,
+        }
+      : undefined,
     securityGroups,
     loadBalancer: lb ? { arn: lb.arn, listenerPorts: lb.listeners.map((l) => l.port) } : undefined,
     lb,
@@ -95,7 +129,8 @@ async function removeDuplicate(clients: AwsClients, part: DuplicatePart): Promis
       await ec2.send(new DeleteVpcCommand({ VpcId: part.id }));
       return;
     case "internet-gateway":
-      for (const vpcId of part.vpcIds ?? []) if (vpcId) await ec2.send(new DetachInternetGatewayCommand({ InternetGatewayId: part.id, VpcId: vpcId }));
+      for (const vpcId of part.vpcIds ?? [])
+        if (vpcId) await ec2.send(new DetachInternetGatewayCommand({ InternetGatewayId: part.id, VpcId: vpcId }));
       await ec2.send(new DeleteInternetGatewayCommand({ InternetGatewayId: part.id }));
       return;
     case "route-table":
@@ -106,7 +141,9 @@ async function removeDuplicate(clients: AwsClients, part: DuplicatePart): Promis
 
 async function deleteRouteTable(clients: AwsClients, id: string): Promise<void> {
   const table = (await clients.ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [id] }))).RouteTables?.[0];
-  for (const a of table?.Associations ?? []) if (a.RouteTableAssociationId && !a.Main) await clients.ec2.send(new DisassociateRouteTableCommand({ AssociationId: a.RouteTableAssociationId }));
+  for (const a of table?.Associations ?? [])
+    if (a.RouteTableAssociationId && !a.Main)
+      await clients.ec2.send(new DisassociateRouteTableCommand({ AssociationId: a.RouteTableAssociationId }));
   await clients.ec2.send(new DeleteRouteTableCommand({ RouteTableId: id }));
 }
 
@@ -115,7 +152,12 @@ async function deleteRouteTable(clients: AwsClients, id: string): Promise<void> 
  * the next observation adopts it; nor is a part already gone when the teardown removes it. A
  * part still in use when it is removed is (DependencyViolation): the reconcile retries later.
  */
-export async function executeGroupOp(clients: AwsClients, group: Group, instanceId: string, op: GroupOp): Promise<void> {
+export async function executeGroupOp(
+  clients: AwsClients,
+  group: Group,
+  instanceId: string,
+  op: GroupOp,
+): Promise<void> {
   const teardown = op.op.startsWith("delete-");
   try {
     await (teardown ? removePart(clients, op) : buildPart(clients, group, instanceId, op));
@@ -168,9 +210,19 @@ async function buildPart(clients: AwsClients, group: Group, instanceId: string, 
       await ec2.send(new CreateVpcCommand({ CidrBlock: op.cidr, TagSpecifications: tagSpec("vpc", tags("vpc")) }));
       return;
     case "create-subnet": {
-      const out = await ec2.send(new CreateSubnetCommand({ VpcId: op.vpcId, CidrBlock: op.cidr, AvailabilityZone: op.zone, TagSpecifications: tagSpec("subnet", tags(`subnet-${op.index}`)) }));
+      const out = await ec2.send(
+        new CreateSubnetCommand({
+          VpcId: op.vpcId,
+          CidrBlock: op.cidr,
+          AvailabilityZone: op.zone,
+          TagSpecifications: tagSpec("subnet", tags(`subnet-${op.index}`)),
+        }),
+      );
       // Public subnets: instances get an address to fetch their image or runtime.
-      if (out.Subnet?.SubnetId) await ec2.send(new ModifySubnetAttributeCommand({ SubnetId: out.Subnet.SubnetId, MapPublicIpOnLaunch: { Value: true } }));
+      if (out.Subnet?.SubnetId)
+        await ec2.send(
+          new ModifySubnetAttributeCommand({ SubnetId: out.Subnet.SubnetId, MapPublicIpOnLaunch: { Value: true } }),
+        );
       return;
     }
     case "create-internet-gateway":
@@ -180,46 +232,73 @@ async function buildPart(clients: AwsClients, group: Group, instanceId: string, 
       await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: op.gatewayId, VpcId: op.vpcId }));
       return;
     case "create-route-table":
-      await ec2.send(new CreateRouteTableCommand({ VpcId: op.vpcId, TagSpecifications: tagSpec("route-table", tags("routes")) }));
+      await ec2.send(
+        new CreateRouteTableCommand({ VpcId: op.vpcId, TagSpecifications: tagSpec("route-table", tags("routes")) }),
+      );
       return;
     case "create-default-route":
-      await ec2.send(new CreateRouteCommand({ RouteTableId: op.routeTableId, DestinationCidrBlock: "0.0.0.0/0", GatewayId: op.gatewayId }));
+      await ec2.send(
+        new CreateRouteCommand({
+          RouteTableId: op.routeTableId,
+          DestinationCidrBlock: "0.0.0.0/0",
+          GatewayId: op.gatewayId,
+        }),
+      );
       return;
     case "associate-route-table":
       await ec2.send(new AssociateRouteTableCommand({ RouteTableId: op.routeTableId, SubnetId: op.subnetId }));
       return;
     case "create-security-group":
-      await ec2.send(new CreateSecurityGroupCommand({
-        GroupName: securityGroupName(group.metadata.name, group.metadata.uid ?? "", op.role),
-        Description: `AirLoft group ${group.metadata.name}: ${op.role}`,
-        VpcId: op.vpcId,
-        TagSpecifications: tagSpec("security-group", tags(op.role)),
-      }));
+      await ec2.send(
+        new CreateSecurityGroupCommand({
+          GroupName: securityGroupName(group.metadata.name, group.metadata.uid ?? "", op.role),
+          Description: `AirLoft group ${group.metadata.name}: ${op.role}`,
+          VpcId: op.vpcId,
+          TagSpecifications: tagSpec("security-group", tags(op.role)),
+        }),
+      );
       return;
     case "open-load-balancer":
-      await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: op.securityGroupId, IpPermissions: PUBLIC_WEB }));
+      await ec2.send(
+        new AuthorizeSecurityGroupIngressCommand({ GroupId: op.securityGroupId, IpPermissions: PUBLIC_WEB }),
+      );
       return;
     case "create-load-balancer":
-      await elb.send(new CreateLoadBalancerCommand({
-        Name: loadBalancerName(instanceId, group.metadata.uid ?? ""),
-        Subnets: [...op.subnetIds],
-        SecurityGroups: [op.securityGroupId],
-        Scheme: "internet-facing",
-        Type: "application",
-        Tags: toTags(tags("lb")),
-      }));
+      await elb.send(
+        new CreateLoadBalancerCommand({
+          Name: loadBalancerName(instanceId, group.metadata.uid ?? ""),
+          Subnets: [...op.subnetIds],
+          SecurityGroups: [op.securityGroupId],
+          Scheme: "internet-facing",
+          Type: "application",
+          Tags: toTags(tags("lb")),
+        }),
+      );
       return;
     case "create-listener": {
       const https = op.port === 443;
       const certificateArn = group.spec.aws?.certificateArn;
-      await elb.send(new CreateListenerCommand({
-        LoadBalancerArn: op.loadBalancerArn,
-        Protocol: https ? "HTTPS" : "HTTP",
-        Port: op.port,
-        ...(https && certificateArn ? { Certificates: [{ CertificateArn: certificateArn }], SslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06" } : {}),
-        DefaultActions: [{ Type: "fixed-response", FixedResponseConfig: { StatusCode: "404", ContentType: "text/plain", MessageBody: "no AirLoft app has this host name" } }],
-        Tags: toTags(tags(`listener-${op.port}`)),
-      }));
+      await elb.send(
+        new CreateListenerCommand({
+          LoadBalancerArn: op.loadBalancerArn,
+          Protocol: https ? "HTTPS" : "HTTP",
+          Port: op.port,
+          ...(https && certificateArn
+            ? { Certificates: [{ CertificateArn: certificateArn }], SslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06" }
+            : {}),
+          DefaultActions: [
+            {
+              Type: "fixed-response",
+              FixedResponseConfig: {
+                StatusCode: "404",
+                ContentType: "text/plain",
+                MessageBody: "no AirLoft app has this host name",
+              },
+            },
+          ],
+          Tags: toTags(tags(`listener-${op.port}`)),
+        }),
+      );
       return;
     }
     default:

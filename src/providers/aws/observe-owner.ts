@@ -4,8 +4,8 @@ import { LABEL } from "../ownership.js";
 import type { AwsContext } from "./context.js";
 import { namePrefix, tagRecord, targetGroupName } from "./names.js";
 import { observedNetwork } from "./network.js";
-import { describeInstances, hostedZoneTags, patch } from "./observe.js";
 import type { AwsSnapshot, ObservedInstance, TargetHealth } from "./observe.js";
+import { describeInstances, hostedZoneTags, patch } from "./observe.js";
 import type { ObservedTeardown } from "./plan.js";
 import type { GarbageView, ObservedOwner, ObservedRemoval } from "./plan-routing.js";
 import { aliasRecord, findRecord } from "./routing.js";
@@ -71,7 +71,13 @@ async function refreshWaiting(ctx: AwsContext, region: string, uid: string): Pro
   const waiting = snapshot.instances.filter(waits).map((i) => i.id);
   if (waiting.length === 0) return snapshot;
   const fresh = await describeInstances(ctx.clients(region), waiting);
-  ctx.snapshots.patch(region, patch.instances(fresh, waiting.filter((id) => !fresh.some((i) => i.id === id))));
+  ctx.snapshots.patch(
+    region,
+    patch.instances(
+      fresh,
+      waiting.filter((id) => !fresh.some((i) => i.id === id)),
+    ),
+  );
   return ctx.snapshots.get(region);
 }
 

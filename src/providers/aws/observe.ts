@@ -4,15 +4,15 @@ import {
   DescribeInstancesCommand,
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
+  type Filter,
+  type Instance,
+  type IpPermission,
   paginateDescribeInstances,
   paginateDescribeInternetGateways,
   paginateDescribeRouteTables,
   paginateDescribeSecurityGroups,
   paginateDescribeSubnets,
   paginateDescribeVpcs,
-  type Filter,
-  type Instance,
-  type IpPermission,
 } from "@aws-sdk/client-ec2";
 import {
   DescribeListenersCommand,
@@ -23,10 +23,13 @@ import {
   type Rule,
   type TargetGroup,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
-import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand } from "@aws-sdk/client-route-53";
-import { ListTagsForResourceCommand } from "@aws-sdk/client-route-53";
 import type { ResourceRecordSet } from "@aws-sdk/client-route-53";
-import { LABEL, parseOwnedLabels, type OwnedLabels } from "../ownership.js";
+import {
+  ListHostedZonesByNameCommand,
+  ListResourceRecordSetsCommand,
+  ListTagsForResourceCommand,
+} from "@aws-sdk/client-route-53";
+import { LABEL, type OwnedLabels, parseOwnedLabels } from "../ownership.js";
 import type { AwsClients } from "./clients.js";
 import { namePrefix, tagRecord } from "./names.js";
 
@@ -105,7 +108,10 @@ async function collect<P, T>(pages: AsyncIterable<P>, pick: (page: P) => readonl
   return out;
 }
 
-function owned<T extends { Tags?: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined }>(item: T, id: string | undefined): (ObservedTagged & { raw: T }) | undefined {
+function owned<T extends { Tags?: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined }>(
+  item: T,
+  id: string | undefined,
+): (ObservedTagged & { raw: T }) | undefined {
   const tags = tagRecord(item.Tags);
   const owner = parseOwnedLabels(tags);
   return owner && id ? { id, owner, role: tags[ROLE_TAG], raw: item } : undefined;
@@ -116,7 +122,13 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
   const mine: Filter[] = [{ Name: `tag:${LABEL.instance}`, Values: [instanceId] }];
   const prefix = namePrefix(instanceId);
   const [reservations, vpcs, subnets, groups, gateways, tables, balancers, targetGroups] = await Promise.all([
-    collect(paginateDescribeInstances({ client: ec2, pageSize: 1000 }, { Filters: [...mine, { Name: "instance-state-name", Values: LIVE_STATES }] }), (p) => p.Reservations),
+    collect(
+      paginateDescribeInstances(
+        { client: ec2, pageSize: 1000 },
+        { Filters: [...mine, { Name: "instance-state-name", Values: LIVE_STATES }] },
+      ),
+      (p) => p.Reservations,
+    ),
     collect(paginateDescribeVpcs({ client: ec2 }, { Filters: mine }), (p) => p.Vpcs),
     collect(paginateDescribeSubnets({ client: ec2 }, { Filters: mine }), (p) => p.Subnets),
     collect(paginateDescribeSecurityGroups({ client: ec2 }, { Filters: mine }), (p) => p.SecurityGroups),
@@ -127,17 +139,26 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
   ]);
   // Load balancers and target groups cannot be filtered by tag; their names carry our prefix.
   const ours = balancers.filter((lb) => lb.LoadBalancerName?.startsWith(prefix));
-  const loadBalancers = await Promise.all(ours.map(async (lb): Promise<ObservedLoadBalancer> => {
-    const listeners = (await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners ?? [];
-    return {
-      arn: lb.LoadBalancerArn ?? "",
-      name: lb.LoadBalancerName ?? "",
-      dnsName: lb.DNSName ?? "",
-      zoneId: lb.CanonicalHostedZoneId ?? "",
-      vpcId: lb.VpcId ?? "",
-      listeners: await Promise.all(listeners.map(async (l) => ({ arn: l.ListenerArn ?? "", port: l.Port ?? 0, rules: await allRules(clients, l.ListenerArn ?? "") }))),
-    };
-  }));
+  const loadBalancers = await Promise.all(
+    ours.map(async (lb): Promise<ObservedLoadBalancer> => {
+      const listeners =
+        (await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners ?? [];
+      return {
+        arn: lb.LoadBalancerArn ?? "",
+        name: lb.LoadBalancerName ?? "",
+        dnsName: lb.DNSName ?? "",
+        zoneId: lb.CanonicalHostedZoneId ?? "",
+        vpcId: lb.VpcId ?? "",
+        listeners: await Promise.all(
+          listeners.map(async (l) => ({
+            arn: l.ListenerArn ?? "",
+            port: l.Port ?? 0,
+            rules: await allRules(clients, l.ListenerArn ?? ""),
+          })),
+        ),
+      };
+    }),
+  );
   return {
     region: clients.region,
     takenAt: Date.now(),
@@ -148,24 +169,47 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
     }),
     subnets: subnets.flatMap((s) => {
       const o = owned(s, s.SubnetId);
-      return o ? [{ id: o.id, owner: o.owner, role: o.role, vpcId: s.VpcId ?? "", az: s.AvailabilityZone ?? "", cidr: s.CidrBlock ?? "" }] : [];
+      return o
+        ? [
+            {
+              id: o.id,
+              owner: o.owner,
+              role: o.role,
+              vpcId: s.VpcId ?? "",
+              az: s.AvailabilityZone ?? "",
+              cidr: s.CidrBlock ?? "",
+            },
+          ]
+        : [];
     }),
     securityGroups: groups.flatMap((g) => {
       const o = owned(g, g.GroupId);
-      return o ? [{ id: o.id, owner: o.owner, role: o.role, vpcId: g.VpcId ?? "", ingress: g.IpPermissions ?? [] }] : [];
+      return o
+        ? [{ id: o.id, owner: o.owner, role: o.role, vpcId: g.VpcId ?? "", ingress: g.IpPermissions ?? [] }]
+        : [];
     }),
     internetGateways: gateways.flatMap((g) => {
       const o = owned(g, g.InternetGatewayId);
-      return o ? [{ id: o.id, owner: o.owner, role: o.role, vpcIds: (g.Attachments ?? []).map((a) => a.VpcId ?? "") }] : [];
+      return o
+        ? [{ id: o.id, owner: o.owner, role: o.role, vpcIds: (g.Attachments ?? []).map((a) => a.VpcId ?? "") }]
+        : [];
     }),
     routeTables: tables.flatMap((t) => {
       const o = owned(t, t.RouteTableId);
       return o
-        ? [{
-            id: o.id, owner: o.owner, role: o.role, vpcId: t.VpcId ?? "",
-            routes: (t.Routes ?? []).map((r) => ({ destination: r.DestinationCidrBlock ?? "", gatewayId: r.GatewayId })),
-            subnetIds: (t.Associations ?? []).flatMap((a) => (a.SubnetId ? [a.SubnetId] : [])),
-          }]
+        ? [
+            {
+              id: o.id,
+              owner: o.owner,
+              role: o.role,
+              vpcId: t.VpcId ?? "",
+              routes: (t.Routes ?? []).map((r) => ({
+                destination: r.DestinationCidrBlock ?? "",
+                gatewayId: r.GatewayId,
+              })),
+              subnetIds: (t.Associations ?? []).flatMap((a) => (a.SubnetId ? [a.SubnetId] : [])),
+            },
+          ]
         : [];
     }),
     loadBalancers,
@@ -177,11 +221,27 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
 export function observedInstance(i: Instance): ObservedInstance[] {
   const owner = parseOwnedLabels(tagRecord(i.Tags));
   if (!owner || !i.InstanceId) return [];
-  return [{ id: i.InstanceId, state: i.State?.Name ?? "unknown", owner, subnetId: i.SubnetId, privateIp: i.PrivateIpAddress, launchTime: i.LaunchTime?.getTime() ?? 0 }];
+  return [
+    {
+      id: i.InstanceId,
+      state: i.State?.Name ?? "unknown",
+      owner,
+      subnetId: i.SubnetId,
+      privateIp: i.PrivateIpAddress,
+      launchTime: i.LaunchTime?.getTime() ?? 0,
+    },
+  ];
 }
 
 export function observedTargetGroup(tg: TargetGroup): ObservedTargetGroup {
-  return { arn: tg.TargetGroupArn ?? "", name: tg.TargetGroupName ?? "", port: tg.Port ?? 0, vpcId: tg.VpcId ?? "", healthCheckPath: tg.HealthCheckPath, loadBalancerArns: tg.LoadBalancerArns ?? [] };
+  return {
+    arn: tg.TargetGroupArn ?? "",
+    name: tg.TargetGroupName ?? "",
+    port: tg.Port ?? 0,
+    vpcId: tg.VpcId ?? "",
+    healthCheckPath: tg.HealthCheckPath,
+    loadBalancerArns: tg.LoadBalancerArns ?? [],
+  };
 }
 
 /** The current state of a few instances by id: one call, for those a pass waits on. */
@@ -205,13 +265,21 @@ export const patch = {
     };
   },
   targetGroup(tg: ObservedTargetGroup) {
-    return (s: AwsSnapshot): AwsSnapshot => ({ ...s, targetGroups: [...s.targetGroups.filter((t) => t.arn !== tg.arn), tg] });
+    return (s: AwsSnapshot): AwsSnapshot => ({
+      ...s,
+      targetGroups: [...s.targetGroups.filter((t) => t.arn !== tg.arn), tg],
+    });
   },
   targetGroupRemoved(arn: string) {
     return (s: AwsSnapshot): AwsSnapshot => ({ ...s, targetGroups: s.targetGroups.filter((t) => t.arn !== arn) });
   },
   ingress(groupId: string, permission: IpPermission) {
-    return (s: AwsSnapshot): AwsSnapshot => ({ ...s, securityGroups: s.securityGroups.map((g) => (g.id === groupId ? { ...g, ingress: [...g.ingress, permission] } : g)) });
+    return (s: AwsSnapshot): AwsSnapshot => ({
+      ...s,
+      securityGroups: s.securityGroups.map((g) =>
+        g.id === groupId ? { ...g, ingress: [...g.ingress, permission] } : g,
+      ),
+    });
   },
   rules(listenerArn: string, change: (rules: readonly Rule[]) => readonly Rule[]) {
     return (s: AwsSnapshot): AwsSnapshot => ({
@@ -228,7 +296,9 @@ export async function allRules(clients: AwsClients, listenerArn: string): Promis
   const rules: Rule[] = [];
   let marker: string | undefined;
   do {
-    const page = await clients.elb.send(new DescribeRulesCommand({ ListenerArn: listenerArn, PageSize: 400, ...(marker ? { Marker: marker } : {}) }));
+    const page = await clients.elb.send(
+      new DescribeRulesCommand({ ListenerArn: listenerArn, PageSize: 400, ...(marker ? { Marker: marker } : {}) }),
+    );
     rules.push(...(page.Rules ?? []));
     marker = page.NextMarker;
   } while (marker);
@@ -239,17 +309,29 @@ export type TargetHealth = ReadonlyMap<string, string>;
 
 export async function describeTargetHealth(clients: AwsClients, targetGroupArn: string): Promise<TargetHealth> {
   const out = await clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }));
-  return new Map((out.TargetHealthDescriptions ?? []).map((d) => [d.Target?.Id ?? "", d.TargetHealth?.State ?? "unknown"]));
+  return new Map(
+    (out.TargetHealthDescriptions ?? []).map((d) => [d.Target?.Id ?? "", d.TargetHealth?.State ?? "unknown"]),
+  );
 }
 
 export async function listRecords(clients: AwsClients, zoneId: string): Promise<ResourceRecordSet[]> {
   const records: ResourceRecordSet[] = [];
-  let start: { StartRecordName?: string | undefined; StartRecordType?: ResourceRecordSet["Type"] | undefined; StartRecordIdentifier?: string } = {};
+  let start: {
+    StartRecordName?: string | undefined;
+    StartRecordType?: ResourceRecordSet["Type"] | undefined;
+    StartRecordIdentifier?: string;
+  } = {};
   for (;;) {
-    const page = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId, MaxItems: 300, ...start }));
+    const page = await clients.route53.send(
+      new ListResourceRecordSetsCommand({ HostedZoneId: zoneId, MaxItems: 300, ...start }),
+    );
     records.push(...(page.ResourceRecordSets ?? []));
     if (!page.IsTruncated) return records;
-    start = { StartRecordName: page.NextRecordName, StartRecordType: page.NextRecordType, ...(page.NextRecordIdentifier ? { StartRecordIdentifier: page.NextRecordIdentifier } : {}) };
+    start = {
+      StartRecordName: page.NextRecordName,
+      StartRecordType: page.NextRecordType,
+      ...(page.NextRecordIdentifier ? { StartRecordIdentifier: page.NextRecordIdentifier } : {}),
+    };
   }
 }
 
@@ -269,27 +351,56 @@ export async function findZone(clients: AwsClients, domain: string): Promise<str
 }
 
 /** A VPC AirLoft does not own (the default one or one given by id) and its subnets. */
-export async function describeForeignVpc(clients: AwsClients, vpcId: string | "default"): Promise<{ vpcId: string; subnetIds: string[] }> {
-  const filters: Filter[] = vpcId === "default" ? [{ Name: "is-default", Values: ["true"] }] : [{ Name: "vpc-id", Values: [vpcId] }];
+export async function describeForeignVpc(
+  clients: AwsClients,
+  vpcId: string | "default",
+): Promise<{ vpcId: string; subnetIds: string[] }> {
+  const filters: Filter[] =
+    vpcId === "default" ? [{ Name: "is-default", Values: ["true"] }] : [{ Name: "vpc-id", Values: [vpcId] }];
   const vpc = (await clients.ec2.send(new DescribeVpcsCommand({ Filters: filters }))).Vpcs?.[0];
-  if (!vpc?.VpcId) throw Object.assign(new Error(vpcId === "default" ? "the region has no default VPC; set spec.aws.vpc.create or an id" : `VPC ${vpcId} does not exist`), { name: "InvalidVpcID.NotFound" });
-  const subnets = (await clients.ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: "vpc-id", Values: [vpc.VpcId] }] }))).Subnets ?? [];
+  if (!vpc?.VpcId)
+    throw Object.assign(
+      new Error(
+        vpcId === "default"
+          ? "the region has no default VPC; set spec.aws.vpc.create or an id"
+          : `VPC ${vpcId} does not exist`,
+      ),
+      { name: "InvalidVpcID.NotFound" },
+    );
+  const subnets =
+    (await clients.ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: "vpc-id", Values: [vpc.VpcId] }] })))
+      .Subnets ?? [];
   // One subnet per availability zone, so instances and the load balancer spread across zones.
   const byZone = new Map<string, string>();
-  for (const s of subnets.sort((a, b) => (a.SubnetId ?? "").localeCompare(b.SubnetId ?? ""))) if (s.AvailabilityZone && s.SubnetId && !byZone.has(s.AvailabilityZone)) byZone.set(s.AvailabilityZone, s.SubnetId);
+  for (const s of subnets.sort((a, b) => (a.SubnetId ?? "").localeCompare(b.SubnetId ?? "")))
+    if (s.AvailabilityZone && s.SubnetId && !byZone.has(s.AvailabilityZone)) byZone.set(s.AvailabilityZone, s.SubnetId);
   return { vpcId: vpc.VpcId, subnetIds: [...byZone.values()].sort() };
 }
 
 /** The newest Amazon Linux 2 image for x86_64, the default AMI of every runtime template. */
 export async function defaultAmi(clients: AwsClients): Promise<string> {
-  const out = await clients.ec2.send(new DescribeImagesCommand({ Owners: ["amazon"], Filters: [{ Name: "name", Values: ["amzn2-ami-hvm-*-x86_64-gp2"] }, { Name: "state", Values: ["available"] }] }));
+  const out = await clients.ec2.send(
+    new DescribeImagesCommand({
+      Owners: ["amazon"],
+      Filters: [
+        { Name: "name", Values: ["amzn2-ami-hvm-*-x86_64-gp2"] },
+        { Name: "state", Values: ["available"] },
+      ],
+    }),
+  );
   const newest = (out.Images ?? []).sort((a, b) => (b.CreationDate ?? "").localeCompare(a.CreationDate ?? ""))[0];
-  if (!newest?.ImageId) throw Object.assign(new Error("no Amazon Linux 2 image found; set spec.ami"), { name: "InvalidAMIID.NotFound" });
+  if (!newest?.ImageId)
+    throw Object.assign(new Error("no Amazon Linux 2 image found; set spec.ami"), { name: "InvalidAMIID.NotFound" });
   return newest.ImageId;
 }
 
 /** The region's availability zones that are up, sorted. */
 export async function availabilityZones(clients: AwsClients): Promise<string[]> {
-  const out = await clients.ec2.send(new DescribeAvailabilityZonesCommand({ Filters: [{ Name: "state", Values: ["available"] }] }));
-  return (out.AvailabilityZones ?? []).map((z) => z.ZoneName ?? "").filter(Boolean).sort();
+  const out = await clients.ec2.send(
+    new DescribeAvailabilityZonesCommand({ Filters: [{ Name: "state", Values: ["available"] }] }),
+  );
+  return (out.AvailabilityZones ?? [])
+    .map((z) => z.ZoneName ?? "")
+    .filter(Boolean)
+    .sort();
 }

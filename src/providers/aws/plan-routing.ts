@@ -8,8 +8,8 @@ import type { Rule } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { ResourceRecordSet } from "@aws-sdk/client-route-53";
 import { formatOperation } from "../converge.js";
 import type { ObservedLoadBalancer, ObservedTargetGroup } from "./observe.js";
-import { describeInstanceOp, planInstances } from "./plan.js";
 import type { DesiredInstances, InstanceOp, InstancePlan, InstanceView } from "./plan.js";
+import { describeInstanceOp, planInstances } from "./plan.js";
 
 export interface HealthCheckSettings {
   readonly path: string;
@@ -85,9 +85,11 @@ export interface OwnerPlan extends Omit<InstancePlan, "operations"> {
 }
 
 export function forwardsTo(rule: Rule, targetGroupArn: string): boolean {
-  return (rule.Actions ?? []).some((a) =>
-    a.TargetGroupArn === targetGroupArn ||
-    (a.ForwardConfig?.TargetGroups ?? []).some((t) => t.TargetGroupArn === targetGroupArn));
+  return (rule.Actions ?? []).some(
+    (a) =>
+      a.TargetGroupArn === targetGroupArn ||
+      (a.ForwardConfig?.TargetGroups ?? []).some((t) => t.TargetGroupArn === targetGroupArn),
+  );
 }
 
 export function hostOf(rule: Rule): string | undefined {
@@ -97,13 +99,16 @@ export function hostOf(rule: Rule): string | undefined {
 
 /** Does the ingress let `port` in from another security group (or from everywhere)? */
 export function allowsPort(ingress: readonly IpPermission[], port: number, from: { cidr?: string; groupId?: string }) {
-  const fromSource = (p: IpPermission) => from.cidr
-    ? (p.IpRanges ?? []).some((r) => r.CidrIp === from.cidr)
-    : (p.UserIdGroupPairs ?? []).some((g) => g.GroupId === from.groupId);
-  return ingress.some((p) =>
-    (p.IpProtocol === "tcp" || p.IpProtocol === "-1") &&
-    (p.IpProtocol === "-1" || ((p.FromPort ?? 0) <= port && port <= (p.ToPort ?? 0))) &&
-    fromSource(p));
+  const fromSource = (p: IpPermission) =>
+    from.cidr
+      ? (p.IpRanges ?? []).some((r) => r.CidrIp === from.cidr)
+      : (p.UserIdGroupPairs ?? []).some((g) => g.GroupId === from.groupId);
+  return ingress.some(
+    (p) =>
+      (p.IpProtocol === "tcp" || p.IpProtocol === "-1") &&
+      (p.IpProtocol === "-1" || ((p.FromPort ?? 0) <= port && port <= (p.ToPort ?? 0))) &&
+      fromSource(p),
+  );
 }
 
 export function sameAlias(record: ResourceRecordSet | undefined, wanted: ResourceRecordSet | undefined): boolean {
@@ -191,12 +196,14 @@ export function planOwnerRemoval(target: string, observed: ObservedRemoval): Own
 
 /** The rules that forward to a target group, then the target group. */
 function routesTo(listeners: ObservedLoadBalancer["listeners"], arn: string, cause?: string): RoutingOp[] {
-  const rules = listeners.flatMap(({ arn: listenerArn, port, rules: all }) => all
-    .filter((r) => !r.IsDefault && r.RuleArn && forwardsTo(r, arn))
-    .map((r): RoutingOp => {
-      const rule = { listenerArn, port, ruleArn: r.RuleArn ?? "", host: hostOf(r) ?? "" };
-      return { op: "delete-rule", ...rule, ...(cause ? { cause } : {}) };
-    }));
+  const rules = listeners.flatMap(({ arn: listenerArn, port, rules: all }) =>
+    all
+      .filter((r) => !r.IsDefault && r.RuleArn && forwardsTo(r, arn))
+      .map((r): RoutingOp => {
+        const rule = { listenerArn, port, ruleArn: r.RuleArn ?? "", host: hostOf(r) ?? "" };
+        return { op: "delete-rule", ...rule, ...(cause ? { cause } : {}) };
+      }),
+  );
   return [...rules, { op: "delete-target-group", arn, ...(cause ? { cause } : {}) }];
 }
 

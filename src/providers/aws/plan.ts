@@ -57,7 +57,8 @@ export function planInstances(desired: DesiredInstances, observed: readonly Inst
   const sorted = [...observed].sort((a, b) => a.launchTime - b.launchTime || a.id.localeCompare(b.id));
   for (const i of sorted) {
     if (i.replica === undefined || i.replica >= desired.replicas) remove.set(i.id, "scale down");
-    else if (i.state === "stopped" || i.state === "stopping") remove.set(i.id, `replica ${i.replica} was ${i.state} outside AirLoft`);
+    else if (i.state === "stopped" || i.state === "stopping")
+      remove.set(i.id, `replica ${i.replica} was ${i.state} outside AirLoft`);
   }
   for (let replica = 0; replica < desired.replicas; replica++) {
     const mine = sorted.filter((i) => i.replica === replica && !remove.has(i.id));
@@ -90,12 +91,19 @@ export function planInstances(desired: DesiredInstances, observed: readonly Inst
     ...(deregister.length > 0 ? [{ op: "deregister" as const, ids: deregister }] : []),
     ...(removeIds.length > 0 ? [{ op: "terminate" as const, ids: removeIds, cause: causes }] : []),
   ];
-  return { operations, readyReplicas: ready, updatedReplicas: updated, converged: operations.length === 0 && ready === desired.replicas };
+  return {
+    operations,
+    readyReplicas: ready,
+    updatedReplicas: updated,
+    converged: operations.length === 0 && ready === desired.replicas,
+  };
 }
 
 /** What a group needs on AWS; vpc "create" builds a VPC with two public subnets. */
 export interface DesiredGroupNetwork {
-  readonly vpc: { readonly mode: "create"; readonly cidr: string } | { readonly mode: "use"; readonly id: string; readonly subnetIds: readonly string[] };
+  readonly vpc:
+    | { readonly mode: "create"; readonly cidr: string }
+    | { readonly mode: "use"; readonly id: string; readonly subnetIds: readonly string[] };
   readonly zones: readonly string[];
   readonly certificateArn: string | undefined;
 }
@@ -104,7 +112,9 @@ export interface ObservedGroupNetwork {
   readonly vpcId: string | undefined;
   readonly subnets: ReadonlyArray<{ readonly id: string; readonly role: string | undefined }>;
   readonly internetGateway: { readonly id: string; readonly vpcIds: readonly string[] } | undefined;
-  readonly routeTable: { readonly id: string; readonly hasDefaultRoute: boolean; readonly subnetIds: readonly string[] } | undefined;
+  readonly routeTable:
+    | { readonly id: string; readonly hasDefaultRoute: boolean; readonly subnetIds: readonly string[] }
+    | undefined;
   readonly securityGroups: Readonly<Partial<Record<SecurityRole, { readonly id: string; readonly open: boolean }>>>;
   readonly loadBalancer: { readonly arn: string; readonly listenerPorts: readonly number[] } | undefined;
   /** Surplus copies of a part (a create retried after a crash); removed once seen. */
@@ -122,7 +132,13 @@ export type SecurityRole = "lb" | "instances" | "services";
 export type GroupOp =
   | { readonly op: "remove-duplicate"; readonly part: DuplicatePart }
   | { readonly op: "create-vpc"; readonly cidr: string }
-  | { readonly op: "create-subnet"; readonly vpcId: string; readonly index: number; readonly cidr: string; readonly zone: string }
+  | {
+      readonly op: "create-subnet";
+      readonly vpcId: string;
+      readonly index: number;
+      readonly cidr: string;
+      readonly zone: string;
+    }
   | { readonly op: "create-internet-gateway" }
   | { readonly op: "attach-internet-gateway"; readonly gatewayId: string; readonly vpcId: string }
   | { readonly op: "create-route-table"; readonly vpcId: string }
@@ -147,7 +163,11 @@ export const SUBNET_COUNT = 2;
  * The next operations a group's network needs, in dependency order: only those whose inputs
  * exist now. The provider runs them, observes again and plans again until nothing is left.
  */
-export function planGroupNetwork(desired: DesiredGroupNetwork, observed: ObservedGroupNetwork, subnetCidr: (index: number) => string): GroupOp[] {
+export function planGroupNetwork(
+  desired: DesiredGroupNetwork,
+  observed: ObservedGroupNetwork,
+  subnetCidr: (index: number) => string,
+): GroupOp[] {
   const ops: GroupOp[] = [];
   const vpcId = desired.vpc.mode === "use" ? desired.vpc.id : observed.vpcId;
   if (!vpcId) return desired.vpc.mode === "create" ? [{ op: "create-vpc", cidr: desired.vpc.cidr }] : [];
@@ -155,7 +175,14 @@ export function planGroupNetwork(desired: DesiredGroupNetwork, observed: Observe
   if (desired.vpc.mode === "create") {
     const byRole = new Map(observed.subnets.map((s) => [s.role, s.id]));
     for (let index = 0; index < SUBNET_COUNT; index++) {
-      if (!byRole.has(`subnet-${index}`)) ops.push({ op: "create-subnet", vpcId, index, cidr: subnetCidr(index), zone: desired.zones[index % desired.zones.length] ?? "" });
+      if (!byRole.has(`subnet-${index}`))
+        ops.push({
+          op: "create-subnet",
+          vpcId,
+          index,
+          cidr: subnetCidr(index),
+          zone: desired.zones[index % desired.zones.length] ?? "",
+        });
     }
     subnetIds = [...byRole.entries()].filter(([role]) => role?.startsWith("subnet-")).map(([, id]) => id);
     const igw = observed.internetGateway;
@@ -164,8 +191,11 @@ export function planGroupNetwork(desired: DesiredGroupNetwork, observed: Observe
     const table = observed.routeTable;
     if (!table) ops.push({ op: "create-route-table", vpcId });
     else {
-      if (!table.hasDefaultRoute && igw?.vpcIds.includes(vpcId)) ops.push({ op: "create-default-route", routeTableId: table.id, gatewayId: igw.id });
-      for (const subnetId of subnetIds) if (!table.subnetIds.includes(subnetId)) ops.push({ op: "associate-route-table", routeTableId: table.id, subnetId });
+      if (!table.hasDefaultRoute && igw?.vpcIds.includes(vpcId))
+        ops.push({ op: "create-default-route", routeTableId: table.id, gatewayId: igw.id });
+      for (const subnetId of subnetIds)
+        if (!table.subnetIds.includes(subnetId))
+          ops.push({ op: "associate-route-table", routeTableId: table.id, subnetId });
     }
   } else {
     subnetIds = desired.vpc.subnetIds;
@@ -176,10 +206,13 @@ export function planGroupNetwork(desired: DesiredGroupNetwork, observed: Observe
   const lbGroup = observed.securityGroups.lb;
   if (lbGroup && !lbGroup.open) ops.push({ op: "open-load-balancer", securityGroupId: lbGroup.id });
   if (!observed.loadBalancer) {
-    if (lbGroup && subnetIds.length >= SUBNET_COUNT) ops.push({ op: "create-load-balancer", subnetIds: [...subnetIds].sort(), securityGroupId: lbGroup.id });
+    if (lbGroup && subnetIds.length >= SUBNET_COUNT)
+      ops.push({ op: "create-load-balancer", subnetIds: [...subnetIds].sort(), securityGroupId: lbGroup.id });
   } else {
     const ports: Array<80 | 443> = desired.certificateArn ? [80, 443] : [80];
-    for (const port of ports) if (!observed.loadBalancer.listenerPorts.includes(port)) ops.push({ op: "create-listener", loadBalancerArn: observed.loadBalancer.arn, port });
+    for (const port of ports)
+      if (!observed.loadBalancer.listenerPorts.includes(port))
+        ops.push({ op: "create-listener", loadBalancerArn: observed.loadBalancer.arn, port });
   }
   for (const part of observed.duplicates) ops.push({ op: "remove-duplicate", part });
   return ops;

@@ -1,22 +1,28 @@
 import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, AwsGroupStatus, Group, GroupStatus, Service } from "../../resources/types.js";
-import { converge, inOrder, planOnce, type ConvergeSteps, type Plan } from "../converge.js";
-import type { AppOutcome, AppReconcileOptions, InfraProvider, LiveReplicas } from "../types.js";
-import type { ReconcileOptions, ServiceOutcome } from "../types.js";
+import { type ConvergeSteps, converge, inOrder, type Plan, planOnce } from "../converge.js";
+import type {
+  AppOutcome,
+  AppReconcileOptions,
+  InfraProvider,
+  LiveReplicas,
+  ReconcileOptions,
+  ServiceOutcome,
+} from "../types.js";
 import type { AwsClients, CallCounter } from "./clients.js";
 import { AwsContext, type AwsProviderOptions } from "./context.js";
-import { appSetup, desiredNetwork, hostOf, serviceSetup, type OwnerSetup } from "./desired.js";
+import { appSetup, desiredNetwork, hostOf, type OwnerSetup, serviceSetup } from "./desired.js";
 import { runGroupOp, runOwnerOp } from "./execute.js";
 import { subnetCidr } from "./names.js";
 import { observedNetwork } from "./network.js";
 import type { AwsSnapshot } from "./observe.js";
-import { observeGarbage, observeOwner, observeRemoval, observeTeardown, replicaStatuses } from "./observe-owner.js";
 import type { OwnerKeys, OwnerObservation } from "./observe-owner.js";
-import { describeGroupOp, planGroupNetwork, planGroupTeardown, planHostedZone } from "./plan.js";
+import { observeGarbage, observeOwner, observeRemoval, observeTeardown, replicaStatuses } from "./observe-owner.js";
 import type { DesiredGroupNetwork, GroupOp } from "./plan.js";
-import { describeOwnerOp, planGarbage, planOwner, planOwnerRemoval } from "./plan-routing.js";
+import { describeGroupOp, planGroupNetwork, planGroupTeardown, planHostedZone } from "./plan.js";
 import type { OwnerOp, OwnerPlan } from "./plan-routing.js";
+import { describeOwnerOp, planGarbage, planOwner, planOwnerRemoval } from "./plan-routing.js";
 import { awsAddress, awsRegion } from "./settings.js";
 
 export type { AwsProviderOptions } from "./context.js";
@@ -111,7 +117,10 @@ export class AwsProvider implements InfraProvider {
 
   private groupFacts({ snapshot, zoneId }: ObservedGroup, group: Group, desired: DesiredGroupNetwork): AwsGroupStatus {
     const net = observedNetwork(snapshot, group, this.ctx.instanceId);
-    const own = net.subnets.filter((s) => s.role?.startsWith("subnet-")).map((s) => s.id).sort();
+    const own = net.subnets
+      .filter((s) => s.role?.startsWith("subnet-"))
+      .map((s) => s.id)
+      .sort();
     const subnetIds = desired.vpc.mode === "use" ? [...desired.vpc.subnetIds] : own;
     const vpcId = desired.vpc.mode === "use" ? desired.vpc.id : net.vpcId;
     const sg = net.securityGroups;
@@ -196,7 +205,11 @@ export class AwsProvider implements InfraProvider {
       maxRounds: 1,
       observe: () => observeGarbage(this.ctx, group, liveUids),
       plan: (view) => ({ operations: planGarbage(view) }),
-      execute: (ops, done) => this.afresh(region, inOrder(ops, (op) => runOwnerOp(this.ctx, place, op), done)),
+      execute: (ops, done) =>
+        this.afresh(
+          region,
+          inOrder(ops, (op) => runOwnerOp(this.ctx, place, op), done),
+        ),
       describe: describeOwnerOp,
     };
     return (await converge(steps, options)).operations;
@@ -259,7 +272,10 @@ export class AwsProvider implements InfraProvider {
       plan: (observed) => ({ operations: planOwnerRemoval(target, observed) }),
       execute: (ops, done) => {
         const place = { region, targetGroupArn: last?.targetGroup?.arn, zoneId };
-        return this.afresh(region, inOrder(ops, (op) => runOwnerOp(this.ctx, place, op), done));
+        return this.afresh(
+          region,
+          inOrder(ops, (op) => runOwnerOp(this.ctx, place, op), done),
+        );
       },
       describe: describeOwnerOp,
     };

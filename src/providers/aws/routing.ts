@@ -1,9 +1,9 @@
 import type { Rule } from "@aws-sdk/client-elastic-load-balancing-v2";
 import {
+  type Change,
   ChangeResourceRecordSetsCommand,
   ChangeTagsForResourceCommand,
   CreateHostedZoneCommand,
-  type Change,
   type ResourceRecordSet,
 } from "@aws-sdk/client-route-53";
 import type { HealthCheck } from "../../resources/types.js";
@@ -36,7 +36,11 @@ function fqdn(name: string): string {
 }
 
 export function aliasRecord(host: string, lb: ObservedLoadBalancer): ResourceRecordSet {
-  return { Name: fqdn(host), Type: "A", AliasTarget: { HostedZoneId: lb.zoneId, DNSName: fqdn(lb.dnsName), EvaluateTargetHealth: true } };
+  return {
+    Name: fqdn(host),
+    Type: "A",
+    AliasTarget: { HostedZoneId: lb.zoneId, DNSName: fqdn(lb.dnsName), EvaluateTargetHealth: true },
+  };
 }
 
 /** An A record for `host` that already aliases this load balancer. */
@@ -49,9 +53,19 @@ export function findRecord(records: readonly ResourceRecordSet[], host: string):
  * zone: a pass over many apps makes one call per zone, not one per app.
  */
 export class RecordBatcher {
-  private readonly pending = new Map<string, { changes: Map<string, Change>; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<
+    string,
+    {
+      changes: Map<string, Change>;
+      waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
+      timer: NodeJS.Timeout;
+    }
+  >();
 
-  constructor(private readonly clients: (zoneId: string) => AwsClients, private readonly windowMs = 25) {}
+  constructor(
+    private readonly clients: (zoneId: string) => AwsClients,
+    private readonly windowMs = 25,
+  ) {}
 
   change(zoneId: string, change: Change): Promise<void> {
     let batch = this.pending.get(zoneId);
@@ -70,7 +84,12 @@ export class RecordBatcher {
     if (!batch) return;
     this.pending.delete(zoneId);
     try {
-      await this.clients(zoneId).route53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: zoneId, ChangeBatch: { Comment: "AirLoft", Changes: [...batch.changes.values()] } }));
+      await this.clients(zoneId).route53.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: zoneId,
+          ChangeBatch: { Comment: "AirLoft", Changes: [...batch.changes.values()] },
+        }),
+      );
       for (const w of batch.waiters) w.resolve();
     } catch (err) {
       for (const w of batch.waiters) w.reject(err);
@@ -79,9 +98,22 @@ export class RecordBatcher {
 }
 
 /** Creates the group's hosted zone; the caller reference makes a retried create the same zone. */
-export async function createZone(clients: AwsClients, domain: string, callerKey: string, tags: Record<string, string>): Promise<string> {
-  const out = await clients.route53.send(new CreateHostedZoneCommand({ Name: domain, CallerReference: digest("zone", callerKey, domain).slice(0, 64), HostedZoneConfig: { Comment: `AirLoft ${tags["airloft.dev/group"] ?? ""}` } }));
+export async function createZone(
+  clients: AwsClients,
+  domain: string,
+  callerKey: string,
+  tags: Record<string, string>,
+): Promise<string> {
+  const out = await clients.route53.send(
+    new CreateHostedZoneCommand({
+      Name: domain,
+      CallerReference: digest("zone", callerKey, domain).slice(0, 64),
+      HostedZoneConfig: { Comment: `AirLoft ${tags["airloft.dev/group"] ?? ""}` },
+    }),
+  );
   const id = (out.HostedZone?.Id ?? "").replace(/^\/hostedzone\//, "");
-  await clients.route53.send(new ChangeTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: id, AddTags: toTags(tags) }));
+  await clients.route53.send(
+    new ChangeTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: id, AddTags: toTags(tags) }),
+  );
   return id;
 }

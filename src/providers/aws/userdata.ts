@@ -43,7 +43,8 @@ function refuse(message: string): never {
 }
 
 function assertPlain(field: string, value: string): void {
-  if (CONTROL.test(value)) refuse(`${field} ${JSON.stringify(value)} holds a control character, which user data cannot carry`);
+  if (CONTROL.test(value))
+    refuse(`${field} ${JSON.stringify(value)} holds a control character, which user data cannot carry`);
 }
 
 function assertProgram(p: InstanceProgram): void {
@@ -51,21 +52,26 @@ function assertProgram(p: InstanceProgram): void {
   if (p.image !== undefined) {
     assertPlain("spec.image", p.image);
     // docker run would read "--privileged" as an option, not as the image.
-    if (!/^[A-Za-z0-9]/.test(p.image)) refuse(`spec.image ${JSON.stringify(p.image)} must start with a letter or digit`);
+    if (!/^[A-Za-z0-9]/.test(p.image))
+      refuse(`spec.image ${JSON.stringify(p.image)} must start with a letter or digit`);
   }
   if (p.source) {
     assertPlain("spec.source.url", p.source.url);
-    if (!/^(https:\/\/|git@|ssh:\/\/)/.test(p.source.url)) refuse(`spec.source.url ${JSON.stringify(p.source.url)} must start with https://, git@ or ssh://`);
+    if (!/^(https:\/\/|git@|ssh:\/\/)/.test(p.source.url))
+      refuse(`spec.source.url ${JSON.stringify(p.source.url)} must start with https://, git@ or ssh://`);
     if (p.source.ref !== undefined) {
       assertPlain("spec.source.ref", p.source.ref);
-      if (!/^[A-Za-z0-9._/][A-Za-z0-9._/-]*$/.test(p.source.ref)) refuse(`spec.source.ref ${JSON.stringify(p.source.ref)} is not a branch or tag name`);
+      if (!/^[A-Za-z0-9._/][A-Za-z0-9._/-]*$/.test(p.source.ref))
+        refuse(`spec.source.ref ${JSON.stringify(p.source.ref)} is not a branch or tag name`);
     }
   }
   for (const [i, word] of (p.command ?? []).entries()) assertPlain(`spec.command[${i}]`, word);
   for (const [key, value] of Object.entries(p.env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) refuse(`env name ${JSON.stringify(key)} cannot be passed to an instance`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+      refuse(`env name ${JSON.stringify(key)} cannot be passed to an instance`);
     // Docker's --env-file and systemd's EnvironmentFile= both end a value at a line break.
-    if (/[\r\n\0]/.test(value)) refuse(`env ${key} holds a line break or NUL, which an instance's environment file cannot carry`);
+    if (/[\r\n\0]/.test(value))
+      refuse(`env ${key} holds a line break or NUL, which an instance's environment file cannot carry`);
   }
 }
 
@@ -85,7 +91,13 @@ function writeFile(path: string, mode: string, lines: readonly string[]): string
   const dir = path.slice(0, path.lastIndexOf("/"));
   // install creates the file with its mode before any content is written: no window where a
   // secret is readable at the default umask.
-  return [`install -d -m 0755 ${dir}`, `install -m ${mode} /dev/null ${path}`, `cat > ${path} <<'${marker}'`, ...lines, marker];
+  return [
+    `install -d -m 0755 ${dir}`,
+    `install -m ${mode} /dev/null ${path}`,
+    `cat > ${path} <<'${marker}'`,
+    ...lines,
+    marker,
+  ];
 }
 
 const HEADER = ["#!/bin/bash", "set -euo pipefail", "exec > >(tee -a /var/log/airloft-user-data.log) 2>&1"];
@@ -98,13 +110,39 @@ function install(packages: string): string {
 function dockerScript(p: InstanceProgram): string[] {
   if (!p.image) throw new TerminalError("InvalidConfig", `${p.label}: the docker runtime needs spec.image`);
   const publish = p.port !== undefined ? ["-p", `${p.port}:${p.port}`] : [];
-  const run = ["docker", "run", "-d", "--name", "airloft-app", "--restart", "always", "--env-file", "/etc/airloft/app.env", ...publish,
-    "--security-opt", "no-new-privileges", "--cap-drop", "NET_RAW", "--cap-drop", "MKNOD", "--cap-drop", "SYS_CHROOT", "--cap-drop", "AUDIT_WRITE", p.image, ...(p.command ?? [])];
+  const run = [
+    "docker",
+    "run",
+    "-d",
+    "--name",
+    "airloft-app",
+    "--restart",
+    "always",
+    "--env-file",
+    "/etc/airloft/app.env",
+    ...publish,
+    "--security-opt",
+    "no-new-privileges",
+    "--cap-drop",
+    "NET_RAW",
+    "--cap-drop",
+    "MKNOD",
+    "--cap-drop",
+    "SYS_CHROOT",
+    "--cap-drop",
+    "AUDIT_WRITE",
+    p.image,
+    ...(p.command ?? []),
+  ];
   return [
     `command -v docker >/dev/null || { ${install("docker")}; }`,
     "systemctl enable --now docker",
     // docker reads --env-file lines literally: KEY=VALUE, no quotes, no escapes.
-    ...writeFile("/etc/airloft/app.env", "0600", Object.entries(p.env).map(([k, v]) => `${k}=${v}`)),
+    ...writeFile(
+      "/etc/airloft/app.env",
+      "0600",
+      Object.entries(p.env).map(([k, v]) => `${k}=${v}`),
+    ),
     "docker rm -f airloft-app >/dev/null 2>&1 || true",
     run.map(shellQuote).join(" "),
   ];
@@ -138,27 +176,38 @@ export function systemdWord(word: string): string {
 
 function fetchSource(source: NonNullable<InstanceProgram["source"]>): string[] {
   const url = shellQuote(source.url);
-  if (/\.(tar\.gz|tgz)$/.test(source.url)) return [`curl -fsSL ${url} | tar -xz -C /opt/airloft/app --strip-components=1`];
+  if (/\.(tar\.gz|tgz)$/.test(source.url))
+    return [`curl -fsSL ${url} | tar -xz -C /opt/airloft/app --strip-components=1`];
   return [`git clone --depth 1 ${source.ref ? `--branch ${shellQuote(source.ref)} ` : ""}${url} /opt/airloft/app`];
 }
 
 const PREPARE: Readonly<Record<Exclude<Runtime, "docker">, readonly string[]>> = {
-  node: ["cd /opt/airloft/app && if [ -f package-lock.json ]; then npm ci --omit=dev; elif [ -f package.json ]; then npm install --omit=dev; fi"],
-  python: ["python3 -m venv /opt/airloft/venv", "cd /opt/airloft/app && if [ -f requirements.txt ]; then /opt/airloft/venv/bin/pip install -r requirements.txt; fi"],
+  node: [
+    "cd /opt/airloft/app && if [ -f package-lock.json ]; then npm ci --omit=dev; elif [ -f package.json ]; then npm install --omit=dev; fi",
+  ],
+  python: [
+    "python3 -m venv /opt/airloft/venv",
+    "cd /opt/airloft/app && if [ -f requirements.txt ]; then /opt/airloft/venv/bin/pip install -r requirements.txt; fi",
+  ],
   java: [],
 };
 
 function runtimeScript(p: InstanceProgram, runtime: Exclude<Runtime, "docker">): string[] {
   if (!p.source) throw new TerminalError("InvalidConfig", `${p.label}: the ${runtime} runtime needs spec.source`);
   const command = p.command ?? DEFAULT_COMMAND[runtime];
-  const path = runtime === "python" ? "/opt/airloft/venv/bin:/usr/local/bin:/usr/bin:/bin" : "/usr/local/bin:/usr/bin:/bin";
+  const path =
+    runtime === "python" ? "/opt/airloft/venv/bin:/usr/local/bin:/usr/bin:/bin" : "/usr/local/bin:/usr/bin:/bin";
   return [
     install(RUNTIME_PACKAGES[runtime]),
     "id airloft >/dev/null 2>&1 || useradd --system --home /opt/airloft --shell /sbin/nologin airloft",
     "rm -rf /opt/airloft/app && install -d -o root -m 0755 /opt/airloft/app",
     ...fetchSource(p.source),
     ...PREPARE[runtime],
-    ...writeFile("/etc/airloft/app.env", "0600", [`PATH=${path}`, ...(p.port !== undefined ? [`PORT=${p.port}`] : []), ...Object.entries(p.env).map(([k, v]) => `${k}=${systemdEnvValue(v)}`)]),
+    ...writeFile("/etc/airloft/app.env", "0600", [
+      `PATH=${path}`,
+      ...(p.port !== undefined ? [`PORT=${p.port}`] : []),
+      ...Object.entries(p.env).map(([k, v]) => `${k}=${systemdEnvValue(v)}`),
+    ]),
     ...writeFile("/etc/systemd/system/airloft-app.service", "0644", [
       "[Unit]",
       `Description=${unitText(`AirLoft ${p.label}`)}`,

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
+import { parseCpu, parseMemory } from "../../resources/quantity.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, ResourceQuantities, Service } from "../../resources/types.js";
-import { parseCpu, parseMemory } from "../../resources/quantity.js";
 import { ownerLabels } from "../ownership.js";
 
 export const DEFAULT_BIND_ADDRESS = "127.0.0.1";
@@ -21,7 +21,15 @@ export interface ContainerTemplate {
   readonly nanoCpus: number | undefined;
   readonly memory: number | undefined;
   readonly restart: string;
-  readonly healthCheck: { readonly test: readonly string[]; readonly intervalNs: number; readonly timeoutNs: number; readonly retries: number; readonly startPeriodNs: number } | undefined;
+  readonly healthCheck:
+    | {
+        readonly test: readonly string[];
+        readonly intervalNs: number;
+        readonly timeoutNs: number;
+        readonly retries: number;
+        readonly startPeriodNs: number;
+      }
+    | undefined;
 }
 
 export interface DesiredApp {
@@ -49,7 +57,13 @@ export function networkName(group: Group): string {
  * The desired state of an app's containers, given the image id that its image or build resolved
  * to and the variables of its bound services (the app's own env wins over them).
  */
-export function desiredApp(app: App, group: Group, instance: string, image: { ref: string; id: string }, bindings: Readonly<Record<string, string>> = {}): DesiredApp {
+export function desiredApp(
+  app: App,
+  group: Group,
+  instance: string,
+  image: { ref: string; id: string },
+  bindings: Readonly<Record<string, string>> = {},
+): DesiredApp {
   const spec = app.spec;
   const hc = spec.healthCheck;
   const port = spec.port;
@@ -125,7 +139,14 @@ export function legacyVolumeName(group: string, service: string): string {
  * named volume, its own health check, replaced (never doubled) on change since two servers
  * must not share one data folder.
  */
-export function desiredService(service: Service, group: Group, instance: string, image: { ref: string; id: string }, creds: ServiceCredentials, volume = volumeName(group.metadata.name, service.metadata.name)): DesiredApp {
+export function desiredService(
+  service: Service,
+  group: Group,
+  instance: string,
+  image: { ref: string; id: string },
+  creds: ServiceCredentials,
+  volume = volumeName(group.metadata.name, service.metadata.name),
+): DesiredApp {
   const t = SERVICE_TEMPLATES[service.spec.template];
   const name = service.metadata.name;
   const template: ContainerTemplate = {
@@ -140,7 +161,13 @@ export function desiredService(service: Service, group: Group, instance: string,
     network: networkName(group),
     ...limits(service.spec.resources),
     restart: "unless-stopped",
-    healthCheck: { test: ["CMD", ...t.healthCheck], intervalNs: 2 * SECOND_NS, timeoutNs: 5 * SECOND_NS, retries: 15, startPeriodNs: 0 },
+    healthCheck: {
+      test: ["CMD", ...t.healthCheck],
+      intervalNs: 2 * SECOND_NS,
+      timeoutNs: 5 * SECOND_NS,
+      retries: 15,
+      startPeriodNs: 0,
+    },
   };
   return {
     kind: "Service",
@@ -164,8 +191,11 @@ export function configHash(template: ContainerTemplate): string {
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value && typeof value === "object") {
-    return `{${Object.keys(value).sort().filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
   }
   return JSON.stringify(value) ?? "null";
 }
@@ -186,15 +216,33 @@ export function containerCreateOptions(desired: DesiredApp, replica: number): Re
     Image: t.image,
     ...(t.command ? { Cmd: [...t.command] } : {}),
     Env: Object.entries(t.env).map(([k, v]) => `${k}=${v}`),
-    Labels: ownerLabels({ instance: desired.instance, group: desired.group, kind: desired.kind, name: desired.name, uid: desired.uid, configHash: desired.configHash, replica }),
+    Labels: ownerLabels({
+      instance: desired.instance,
+      group: desired.group,
+      kind: desired.kind,
+      name: desired.name,
+      uid: desired.uid,
+      configHash: desired.configHash,
+      replica,
+    }),
     ...(portKey ? { ExposedPorts: { [portKey]: {} } } : {}),
     ...(t.healthCheck
-      ? { Healthcheck: { Test: [...t.healthCheck.test], Interval: t.healthCheck.intervalNs, Timeout: t.healthCheck.timeoutNs, Retries: t.healthCheck.retries, StartPeriod: t.healthCheck.startPeriodNs } }
+      ? {
+          Healthcheck: {
+            Test: [...t.healthCheck.test],
+            Interval: t.healthCheck.intervalNs,
+            Timeout: t.healthCheck.timeoutNs,
+            Retries: t.healthCheck.retries,
+            StartPeriod: t.healthCheck.startPeriodNs,
+          },
+        }
       : {}),
     HostConfig: {
       NetworkMode: t.network,
       ...(publish ? { PortBindings: { [publish]: [{ HostIp: t.hostIP, HostPort: "" }] } } : {}),
-      ...(t.volumes.length > 0 ? { Mounts: t.volumes.map((v) => ({ Type: "volume", Source: v.name, Target: v.target })) } : {}),
+      ...(t.volumes.length > 0
+        ? { Mounts: t.volumes.map((v) => ({ Type: "volume", Source: v.name, Target: v.target })) }
+        : {}),
       RestartPolicy: { Name: t.restart === "no" ? "" : t.restart },
       ...(t.nanoCpus !== undefined ? { NanoCpus: t.nanoCpus } : {}),
       ...(t.memory !== undefined ? { Memory: t.memory } : {}),

@@ -1,5 +1,5 @@
 import Docker from "dockerode";
-import { ProviderUnavailableError, TerminalError, errorMessage } from "../../errors.js";
+import { errorMessage, ProviderUnavailableError, TerminalError } from "../../errors.js";
 
 export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
 
@@ -22,9 +22,14 @@ export function dockerClient(address: string): Docker {
 function connectionOptions(address: string): Docker.DockerOptions {
   if (address.startsWith("unix://")) return { socketPath: address.slice("unix://".length) };
   const url = new URL(address);
-  if (url.protocol === "tcp:" || url.protocol === "http:") return { host: url.hostname, port: Number(url.port || 2375), protocol: "http" };
-  if (url.protocol === "ssh:") return { host: url.hostname, port: Number(url.port || 22), protocol: "ssh", username: url.username || "root" };
-  throw new TerminalError("UnsupportedEngineAddress", `unsupported Docker engine address ${address}: use unix://, tcp:// or ssh://`);
+  if (url.protocol === "tcp:" || url.protocol === "http:")
+    return { host: url.hostname, port: Number(url.port || 2375), protocol: "http" };
+  if (url.protocol === "ssh:")
+    return { host: url.hostname, port: Number(url.port || 22), protocol: "ssh", username: url.username || "root" };
+  throw new TerminalError(
+    "UnsupportedEngineAddress",
+    `unsupported Docker engine address ${address}: use unix://, tcp:// or ssh://`,
+  );
 }
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "ECONNRESET", "EHOSTUNREACH", "ETIMEDOUT", "EPIPE"]);

@@ -1,8 +1,8 @@
 import type Docker from "dockerode";
-import { TerminalError, errorMessage } from "../../errors.js";
+import { errorMessage, TerminalError } from "../../errors.js";
 import { runBounded } from "../../util/pool.js";
-import { dockerClient, engineError, statusCodeOf } from "./engine.js";
 import { LABEL } from "../ownership.js";
+import { dockerClient, engineError, statusCodeOf } from "./engine.js";
 import { describeOperation, type Operation } from "./plan.js";
 
 export interface ExecuteOptions {
@@ -18,10 +18,19 @@ export interface ExecuteOptions {
  * update never has a replica's removal and its successor's creation in one plan, since the
  * planner removes an old replica only once its successor is ready.
  */
-export async function executePlan(address: string, operations: readonly Operation[], options: ExecuteOptions = {}): Promise<void> {
+export async function executePlan(
+  address: string,
+  operations: readonly Operation[],
+  options: ExecuteOptions = {},
+): Promise<void> {
   const docker = dockerClient(address);
   const concurrency = options.concurrency ?? 4;
-  const phases: Array<Operation["op"][]> = [["create-network", "create-volume"], ["remove"], ["create", "start"], ["remove-network", "remove-volume"]];
+  const phases: Array<Operation["op"][]> = [
+    ["create-network", "create-volume"],
+    ["remove"],
+    ["create", "start"],
+    ["remove-network", "remove-volume"],
+  ];
   for (const phase of phases) {
     const batch = operations.filter((o) => phase.includes(o.op));
     await runBounded(batch, concurrency, async (op) => {
@@ -35,13 +44,18 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
   try {
     switch (op.op) {
       case "create-network":
-        await postJson(docker, "/networks/create", {}, {
-          Name: op.name,
-          Driver: "bridge",
-          CheckDuplicate: true,
-          Labels: op.labels,
-          ...(op.subnet ? { IPAM: { Driver: "default", Config: [{ Subnet: op.subnet }] } } : {}),
-        }).catch(async (err: unknown) => {
+        await postJson(
+          docker,
+          "/networks/create",
+          {},
+          {
+            Name: op.name,
+            Driver: "bridge",
+            CheckDuplicate: true,
+            Labels: op.labels,
+            ...(op.subnet ? { IPAM: { Driver: "default", Config: [{ Subnet: op.subnet }] } } : {}),
+          },
+        ).catch(async (err: unknown) => {
           if (statusCodeOf(err) !== 409) throw err;
           const existing = (await docker.getNetwork(op.name).inspect()) as { Labels?: Record<string, string> };
           assertOurs(op, "network", op.name, existing.Labels, op.labels, INCARNATION);
@@ -71,7 +85,14 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
           async (err: unknown) => {
             if (statusCodeOf(err) !== 409) throw err;
             const existing = docker.getContainer(name);
-            assertOurs(op, "container", name, (await existing.inspect()).Config.Labels, op.options.Labels as Record<string, string>, INCARNATION);
+            assertOurs(
+              op,
+              "container",
+              name,
+              (await existing.inspect()).Config.Labels,
+              op.options.Labels as Record<string, string>,
+              INCARNATION,
+            );
             return existing;
           },
         );
@@ -88,10 +109,15 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
   } catch (err) {
     const status = statusCodeOf(err);
     // A network with endpoints left is let go once they are gone: retry, not stall.
-    if (op.op === "remove-network" && (status === 403 || status === 409)) throw new Error(`${describeOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
+    if (op.op === "remove-network" && (status === 403 || status === 409))
+      throw new Error(`${describeOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
     // 400 and 403 will not fix themselves: bad parameters or a forbidden request.
     if (status === 400 || status === 403) {
-      throw new TerminalError(status === 403 ? "PermissionDenied" : "InvalidConfig", `${describeOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
+      throw new TerminalError(
+        status === 403 ? "PermissionDenied" : "InvalidConfig",
+        `${describeOperation(op)}: ${cleanDockerMessage(err)}`,
+        { cause: err },
+      );
     }
     if (status !== undefined) throw new Error(`${describeOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
     throw engineError(address, err);
@@ -108,14 +134,24 @@ const OWNER = [LABEL.instance, LABEL.group, LABEL.kind, LABEL.name] as const;
  * engine with the same group, or a user's own), or by another of its objects, is not ours to
  * touch: terminal, and said so.
  */
-function assertOurs(op: Operation, what: string, name: string, found: Record<string, string> | undefined, wanted: Record<string, string>, keys: readonly string[]): void {
+function assertOurs(
+  op: Operation,
+  what: string,
+  name: string,
+  found: Record<string, string> | undefined,
+  wanted: Record<string, string>,
+  keys: readonly string[],
+): void {
   if (found && keys.every((k) => found[k] !== undefined && found[k] === wanted[k])) return;
   const owner = !found?.[LABEL.instance]
     ? "something AirLoft did not create"
     : found[LABEL.instance] !== wanted[LABEL.instance]
       ? `another AirLoft state file (instance ${found[LABEL.instance]})`
       : `${found[LABEL.kind] ?? "?"} ${found[LABEL.group] ?? "?"}/${found[LABEL.name] ?? "?"}`;
-  throw new TerminalError("NameConflict", `${describeOperation(op)}: the ${what} name ${name} is taken on this engine by ${owner}; rename the group or remove it`);
+  throw new TerminalError(
+    "NameConflict",
+    `${describeOperation(op)}: the ${what} name ${name} is taken on this engine by ${owner}; rename the group or remove it`,
+  );
 }
 
 /**
@@ -125,7 +161,12 @@ function assertOurs(op: Operation, what: string, name: string, found: Record<str
  * env and its service passwords must not be in them. Only `query` (the container's name) goes
  * in the URL.
  */
-function postJson(docker: Docker, path: string, query: Record<string, string>, body: Record<string, unknown>): Promise<{ Id?: string; Name?: string }> {
+function postJson(
+  docker: Docker,
+  path: string,
+  query: Record<string, string>,
+  body: Record<string, unknown>,
+): Promise<{ Id?: string; Name?: string }> {
   const hasQuery = Object.keys(query).length > 0;
   return new Promise((resolve, reject) => {
     docker.modem.dial(
@@ -133,7 +174,15 @@ function postJson(docker: Docker, path: string, query: Record<string, string>, b
         path: hasQuery ? `${path}?` : path,
         method: "POST",
         options: { _query: query, _body: body },
-        statusCodes: { 200: true, 201: true, 400: "bad parameter", 403: "forbidden", 404: "not found", 409: "conflict", 500: "server error" },
+        statusCodes: {
+          200: true,
+          201: true,
+          400: "bad parameter",
+          403: "forbidden",
+          404: "not found",
+          409: "conflict",
+          500: "server error",
+        },
       },
       (err, data) => (err ? reject(err) : resolve((data ?? {}) as { Id?: string; Name?: string })),
     );

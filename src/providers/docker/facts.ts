@@ -1,5 +1,5 @@
-import { PassThrough } from "node:stream";
 import { createInterface } from "node:readline";
+import { PassThrough } from "node:stream";
 import type Docker from "dockerode";
 import { LABEL } from "../ownership.js";
 import type { LiveReplicas, LogOptions } from "../types.js";
@@ -26,7 +26,9 @@ export async function liveContainers(address: string, uid: string): Promise<Live
       c.Id.slice(0, 12),
       (c.Names[0] ?? "").replace(/^\//, ""),
       c.Status,
-      c.Ports.filter((p) => p.PublicPort).map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`).join(",") || "-",
+      c.Ports.filter((p) => p.PublicPort)
+        .map((p) => `${p.IP}:${p.PublicPort}->${p.PrivatePort}`)
+        .join(",") || "-",
       c.Labels[LABEL.configHash] ?? "-",
     ]),
   };
@@ -37,19 +39,21 @@ export async function containerLogs(address: string, uid: string, name: string, 
   const docker = dockerClient(address);
   const containers = await ownedContainers(address, uid);
   const tail = options.tail !== undefined ? { tail: options.tail } : {};
-  await Promise.all(containers.map(async (c) => {
-    const replica = `${name}-${c.Labels[LABEL.replica] ?? "?"}`;
-    const out = new PassThrough();
-    const lines = createInterface({ input: out });
-    lines.on("line", (line) => options.write(replica, line));
-    const done = new Promise<void>((resolve) => lines.once("close", resolve));
-    const container = docker.getContainer(c.Id);
-    // Without a TTY the engine multiplexes stdout and stderr into one stream of frames.
-    const stream = options.follow
-      ? await container.logs({ follow: true, stdout: true, stderr: true, ...tail })
-      : new PassThrough().end(await container.logs({ follow: false, stdout: true, stderr: true, ...tail }));
-    docker.modem.demuxStream(stream, out, out);
-    stream.on("end", () => out.end());
-    await done;
-  }));
+  await Promise.all(
+    containers.map(async (c) => {
+      const replica = `${name}-${c.Labels[LABEL.replica] ?? "?"}`;
+      const out = new PassThrough();
+      const lines = createInterface({ input: out });
+      lines.on("line", (line) => options.write(replica, line));
+      const done = new Promise<void>((resolve) => lines.once("close", resolve));
+      const container = docker.getContainer(c.Id);
+      // Without a TTY the engine multiplexes stdout and stderr into one stream of frames.
+      const stream = options.follow
+        ? await container.logs({ follow: true, stdout: true, stderr: true, ...tail })
+        : new PassThrough().end(await container.logs({ follow: false, stdout: true, stderr: true, ...tail }));
+      docker.modem.demuxStream(stream, out, out);
+      stream.on("end", () => out.end());
+      await done;
+    }),
+  );
 }

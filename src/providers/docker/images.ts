@@ -21,12 +21,15 @@ export function findImage(images: readonly ObservedImage[], ref: string): Observ
 /** Reads a Docker JSON progress stream to its end, failing on the first entry with an error. */
 function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
   return new Promise((resolve, reject) => {
-    docker.modem.followProgress(stream, (err: Error | null, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
-      if (err) return reject(err);
-      const failed = output.find((entry) => entry.error || entry.errorDetail);
-      if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error));
-      resolve();
-    });
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
+        if (err) return reject(err);
+        const failed = output.find((entry) => entry.error || entry.errorDetail);
+        if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error));
+        resolve();
+      },
+    );
   });
 }
 
@@ -39,7 +42,10 @@ export async function pullImage(address: string, ref: string): Promise<void> {
   } catch (err) {
     const status = statusCodeOf(err);
     if (status !== undefined || !(err as NodeJS.ErrnoException).code) {
-      throw new Error(`image ${ref} is not on the engine and could not be pulled: ${(err as Error).message.replace(/^\(HTTP code \d+\)[^-]*- /, "")}`, { cause: err });
+      throw new Error(
+        `image ${ref} is not on the engine and could not be pulled: ${(err as Error).message.replace(/^\(HTTP code \d+\)[^-]*- /, "")}`,
+        { cause: err },
+      );
     }
     throw engineError(address, err);
   }
@@ -56,7 +62,8 @@ export function contextFiles(dir: string): string[] {
       const full = join(d, entry.name);
       if (entry.isDirectory()) visit(full);
       else if (entry.isFile()) files.push(relative(dir, full));
-      if (files.length > MAX_CONTEXT_FILES) throw new TerminalError("InvalidConfig", `build context ${dir} has more than ${MAX_CONTEXT_FILES} files`);
+      if (files.length > MAX_CONTEXT_FILES)
+        throw new TerminalError("InvalidConfig", `build context ${dir} has more than ${MAX_CONTEXT_FILES} files`);
     }
   };
   visit(dir);
@@ -70,7 +77,12 @@ const contextHashes = new Map<string, { signature: string; hash: string }>();
  * The tag of a build: changes whenever a file of the context or the Dockerfile choice changes.
  * Runs on every reconcile of a built app, so file contents are read only when a stat changed.
  */
-export function buildTag(group: string, app: string, context: string, dockerfile: string | undefined): { tag: string; files: string[] } {
+export function buildTag(
+  group: string,
+  app: string,
+  context: string,
+  dockerfile: string | undefined,
+): { tag: string; files: string[] } {
   const files = contextFiles(context);
   const stats = files.map((f) => statSync(join(context, f)));
   const signature = files.map((f, i) => `${f}\0${stats[i]?.size}\0${stats[i]?.mode}\0${stats[i]?.mtimeMs}`).join("\n");
@@ -84,23 +96,37 @@ export function buildTag(group: string, app: string, context: string, dockerfile
     cached = { signature, hash: hash.digest("hex") };
     contextHashes.set(context, cached);
   }
-  const digest = createHash("sha256").update(dockerfile ?? "Dockerfile").update(cached.hash).digest("hex");
+  const digest = createHash("sha256")
+    .update(dockerfile ?? "Dockerfile")
+    .update(cached.hash)
+    .digest("hex");
   // group/app, not group-app: acme + prod-web and acme-prod + web must not share a repository.
   return { tag: `airloft-build/${group}/${app}:${digest.slice(0, 12)}`, files };
 }
 
 /** Builds a context through the engine; a failing Dockerfile is terminal until the spec changes. */
-export async function buildImage(address: string, context: string, files: string[], tag: string, dockerfile: string | undefined): Promise<void> {
+export async function buildImage(
+  address: string,
+  context: string,
+  files: string[],
+  tag: string,
+  dockerfile: string | undefined,
+): Promise<void> {
   const docker = dockerClient(address);
   let stream: NodeJS.ReadableStream;
   try {
-    stream = await docker.buildImage({ context, src: files }, { t: tag, ...(dockerfile ? { dockerfile } : {}), rm: true, forcerm: true });
+    stream = await docker.buildImage(
+      { context, src: files },
+      { t: tag, ...(dockerfile ? { dockerfile } : {}), rm: true, forcerm: true },
+    );
   } catch (err) {
     throw engineError(address, err);
   }
   try {
     await followProgress(docker, stream);
   } catch (err) {
-    throw new TerminalError("BuildFailed", `building ${context} failed: ${(err as Error).message.trim()}`, { cause: err });
+    throw new TerminalError("BuildFailed", `building ${context} failed: ${(err as Error).message.trim()}`, {
+      cause: err,
+    });
   }
 }

@@ -1,6 +1,6 @@
+import { LABEL, type OwnedLabels, parseOwnedLabels } from "../ownership.js";
 import { SnapshotCache } from "../snapshot-cache.js";
 import { dockerClient, engineError } from "./engine.js";
-import { LABEL, parseOwnedLabels, type OwnedLabels } from "../ownership.js";
 
 export interface ObservedContainer {
   readonly id: string;
@@ -60,15 +60,21 @@ async function takeSnapshot(address: string, instanceId: string): Promise<Snapsh
       containers: containers.flatMap((c) => {
         const owner = parseOwnedLabels(c.Labels);
         if (!owner) return [];
-        return [{
-          id: c.Id,
-          name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
-          state: c.State,
-          health: healthOf(c.Status),
-          owner,
-          imageId: c.ImageID,
-          ports: c.Ports.map((p) => ({ privatePort: p.PrivatePort, ...(p.PublicPort ? { publicPort: p.PublicPort } : {}), ...(p.IP ? { ip: p.IP } : {}) })),
-        }];
+        return [
+          {
+            id: c.Id,
+            name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
+            state: c.State,
+            health: healthOf(c.Status),
+            owner,
+            imageId: c.ImageID,
+            ports: c.Ports.map((p) => ({
+              privatePort: p.PrivatePort,
+              ...(p.PublicPort ? { publicPort: p.PublicPort } : {}),
+              ...(p.IP ? { ip: p.IP } : {}),
+            })),
+          },
+        ];
       }),
       networks: networks.flatMap((n) => {
         const owner = parseOwnedLabels(n.Labels);

@@ -5,11 +5,30 @@ import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "./obser
 
 /** One step of a plan, with its cause; the executor makes no decisions of its own. */
 export type Operation =
-  | { readonly op: "create-network"; readonly target: string; readonly cause: string; readonly name: string; readonly labels: Record<string, string>; readonly subnet: string | undefined }
+  | {
+      readonly op: "create-network";
+      readonly target: string;
+      readonly cause: string;
+      readonly name: string;
+      readonly labels: Record<string, string>;
+      readonly subnet: string | undefined;
+    }
   | { readonly op: "remove-network"; readonly target: string; readonly cause: string; readonly id: string }
-  | { readonly op: "create-volume"; readonly target: string; readonly cause: string; readonly name: string; readonly labels: Record<string, string> }
+  | {
+      readonly op: "create-volume";
+      readonly target: string;
+      readonly cause: string;
+      readonly name: string;
+      readonly labels: Record<string, string>;
+    }
   | { readonly op: "remove-volume"; readonly target: string; readonly cause: string; readonly name: string }
-  | { readonly op: "create"; readonly target: string; readonly cause: string; readonly replica: number; readonly options: Record<string, unknown> }
+  | {
+      readonly op: "create";
+      readonly target: string;
+      readonly cause: string;
+      readonly replica: number;
+      readonly options: Record<string, unknown>;
+    }
   | { readonly op: "start"; readonly target: string; readonly cause: string; readonly id: string }
   | { readonly op: "remove"; readonly target: string; readonly cause: string; readonly id: string };
 
@@ -29,7 +48,11 @@ export function describeOperation(op: Operation): string {
 }
 
 /** Is this container serving? `probe` holds AirLoft's own HTTP check results by container id. */
-export function isReady(c: ObservedContainer, desired: Pick<DesiredApp, "httpCheck" | "template">, probe: ReadonlyMap<string, boolean>): boolean {
+export function isReady(
+  c: ObservedContainer,
+  desired: Pick<DesiredApp, "httpCheck" | "template">,
+  probe: ReadonlyMap<string, boolean>,
+): boolean {
   if (c.state !== "running") return false;
   if (desired.template.healthCheck) return c.health === "healthy";
   if (desired.httpCheck) return probe.get(c.id) === true;
@@ -42,31 +65,61 @@ export function isReady(c: ObservedContainer, desired: Pick<DesiredApp, "httpChe
  * its successor is ready (RollingUpdate), or at once (Recreate). Replicas past the count, older
  * incarnations (another uid) and unlabelled replicas are removed.
  */
-export function planApp(desired: DesiredApp, observed: readonly ObservedContainer[], probe: ReadonlyMap<string, boolean>): AppPlan {
+export function planApp(
+  desired: DesiredApp,
+  observed: readonly ObservedContainer[],
+  probe: ReadonlyMap<string, boolean>,
+): AppPlan {
   const ops: Operation[] = [];
-  const target = (replica: number | string): string => `${desired.kind.toLowerCase()}:${desired.group}/${desired.name}:${replica}`;
-  const mine = observed.filter((c) => c.owner.kind === desired.kind && c.owner.group === desired.group && c.owner.name === desired.name);
+  const target = (replica: number | string): string =>
+    `${desired.kind.toLowerCase()}:${desired.group}/${desired.name}:${replica}`;
+  const mine = observed.filter(
+    (c) => c.owner.kind === desired.kind && c.owner.group === desired.group && c.owner.name === desired.name,
+  );
   let readyReplicas = 0;
   let updatedReplicas = 0;
 
   for (const c of mine) {
-    if (c.owner.uid !== desired.uid) ops.push({ op: "remove", target: target(c.owner.replica ?? "?"), cause: "belongs to a deleted incarnation", id: c.id });
-    else if (c.owner.replica === undefined) ops.push({ op: "remove", target: target("?"), cause: "no replica label", id: c.id });
-    else if (c.owner.replica >= desired.replicas) ops.push({ op: "remove", target: target(c.owner.replica), cause: "scaled down", id: c.id });
+    if (c.owner.uid !== desired.uid)
+      ops.push({
+        op: "remove",
+        target: target(c.owner.replica ?? "?"),
+        cause: "belongs to a deleted incarnation",
+        id: c.id,
+      });
+    else if (c.owner.replica === undefined)
+      ops.push({ op: "remove", target: target("?"), cause: "no replica label", id: c.id });
+    else if (c.owner.replica >= desired.replicas)
+      ops.push({ op: "remove", target: target(c.owner.replica), cause: "scaled down", id: c.id });
   }
-  const current = mine.filter((c) => c.owner.uid === desired.uid && c.owner.replica !== undefined && c.owner.replica < desired.replicas);
+  const current = mine.filter(
+    (c) => c.owner.uid === desired.uid && c.owner.replica !== undefined && c.owner.replica < desired.replicas,
+  );
 
   for (let replica = 0; replica < desired.replicas; replica++) {
     const all = current.filter((c) => c.owner.replica === replica);
-    const updated = all.filter((c) => c.owner.configHash === desired.configHash && c.state !== "dead" && c.state !== "removing");
+    const updated = all.filter(
+      (c) => c.owner.configHash === desired.configHash && c.state !== "dead" && c.state !== "removing",
+    );
     const outdated = all.filter((c) => !updated.includes(c));
     const [keep, ...extra] = updated;
     for (const c of extra) ops.push({ op: "remove", target: target(replica), cause: "duplicate", id: c.id });
 
     if (!keep) {
-      const cause = outdated.some((c) => c.state === "dead" || c.state === "removing") ? "dead" : outdated.length > 0 ? "config changed" : "missing";
-      if (desired.strategy === "Recreate") for (const c of outdated) ops.push({ op: "remove", target: target(replica), cause: "recreate", id: c.id });
-      ops.push({ op: "create", target: target(replica), cause, replica, options: containerCreateOptions(desired, replica) });
+      const cause = outdated.some((c) => c.state === "dead" || c.state === "removing")
+        ? "dead"
+        : outdated.length > 0
+          ? "config changed"
+          : "missing";
+      if (desired.strategy === "Recreate")
+        for (const c of outdated) ops.push({ op: "remove", target: target(replica), cause: "recreate", id: c.id });
+      ops.push({
+        op: "create",
+        target: target(replica),
+        cause,
+        replica,
+        options: containerCreateOptions(desired, replica),
+      });
       continue;
     }
     updatedReplicas++;
@@ -81,7 +134,12 @@ export function planApp(desired: DesiredApp, observed: readonly ObservedContaine
       for (const c of outdated) ops.push({ op: "remove", target: target(replica), cause: "replaced", id: c.id });
     }
   }
-  return { operations: ops, readyReplicas, updatedReplicas, converged: ops.length === 0 && readyReplicas === desired.replicas };
+  return {
+    operations: ops,
+    readyReplicas,
+    updatedReplicas,
+    converged: ops.length === 0 && readyReplicas === desired.replicas,
+  };
 }
 
 export interface DesiredNetwork {
@@ -97,9 +155,23 @@ export function planNetwork(desired: DesiredNetwork, observed: readonly Observed
   const mine = observed.filter((n) => n.owner.kind === "Group" && n.owner.name === desired.group);
   const ops: Operation[] = [];
   const current = mine.find((n) => n.owner.uid === desired.uid && n.name === desired.name);
-  if (!current) ops.push({ op: "create-network", target: `group:${desired.group}`, cause: "missing", name: desired.name, labels: desired.labels, subnet: desired.subnet });
+  if (!current)
+    ops.push({
+      op: "create-network",
+      target: `group:${desired.group}`,
+      cause: "missing",
+      name: desired.name,
+      labels: desired.labels,
+      subnet: desired.subnet,
+    });
   for (const n of mine) {
-    if (n !== current) ops.push({ op: "remove-network", target: `group:${desired.group}`, cause: n.owner.uid === desired.uid ? "renamed" : "belongs to a deleted incarnation", id: n.id });
+    if (n !== current)
+      ops.push({
+        op: "remove-network",
+        target: `group:${desired.group}`,
+        cause: n.owner.uid === desired.uid ? "renamed" : "belongs to a deleted incarnation",
+        id: n.id,
+      });
   }
   return ops;
 }
@@ -117,7 +189,12 @@ export interface VolumeOwner {
  * Retain and applied again has a new uid, and must find its data.
  */
 export function ownsVolume(owner: VolumeOwner, volume: ObservedVolume): boolean {
-  return volume.owner.instance === owner.instance && volume.owner.group === owner.group && volume.owner.kind === owner.kind && volume.owner.name === owner.name;
+  return (
+    volume.owner.instance === owner.instance &&
+    volume.owner.group === owner.group &&
+    volume.owner.kind === owner.kind &&
+    volume.owner.name === owner.name
+  );
 }
 
 /**
@@ -139,31 +216,62 @@ export function resolveServiceVolume(owner: VolumeOwner, observed: readonly Obse
  * held by a volume that is not the owner's is still planned: the executor creates, finds the
  * other volume and fails with NameConflict instead of mounting someone else's data.
  */
-export function planVolumes(desired: DesiredApp, observed: readonly ObservedVolume[], labels: Record<string, string>): Operation[] {
-  const owner: VolumeOwner = { instance: desired.instance, group: desired.group, kind: desired.kind, name: desired.name };
+export function planVolumes(
+  desired: DesiredApp,
+  observed: readonly ObservedVolume[],
+  labels: Record<string, string>,
+): Operation[] {
+  const owner: VolumeOwner = {
+    instance: desired.instance,
+    group: desired.group,
+    kind: desired.kind,
+    name: desired.name,
+  };
   return desired.template.volumes
     .filter((v) => !observed.some((o) => o.name === v.name && ownsVolume(owner, o)))
-    .map((v) => ({ op: "create-volume", target: `${desired.kind.toLowerCase()}:${desired.group}/${desired.name}`, cause: "missing", name: v.name, labels }));
+    .map((v) => ({
+      op: "create-volume",
+      target: `${desired.kind.toLowerCase()}:${desired.group}/${desired.name}`,
+      cause: "missing",
+      name: v.name,
+      labels,
+    }));
 }
 
 /** deletionPolicy Delete: the volumes whose labels give them to this service, and no other. */
 export function planVolumeRemoval(owner: VolumeOwner, observed: readonly ObservedVolume[], cause: string): Operation[] {
   return observed
     .filter((v) => ownsVolume(owner, v))
-    .map((v) => ({ op: "remove-volume", target: `${owner.kind.toLowerCase()}:${owner.group}/${owner.name}`, cause, name: v.name }));
+    .map((v) => ({
+      op: "remove-volume",
+      target: `${owner.kind.toLowerCase()}:${owner.group}/${owner.name}`,
+      cause,
+      name: v.name,
+    }));
 }
 
 /**
  * Everything this installation labelled whose owner no longer exists in the store: removed on
  * resync. Containers go before networks, since a network with endpoints cannot be removed.
  */
-export function planGarbage(live: ReadonlySet<string>, containers: readonly ObservedContainer[], networks: readonly ObservedNetwork[]): Operation[] {
+export function planGarbage(
+  live: ReadonlySet<string>,
+  containers: readonly ObservedContainer[],
+  networks: readonly ObservedNetwork[],
+): Operation[] {
   const ops: Operation[] = [];
   for (const c of containers) {
-    if (!live.has(c.owner.uid)) ops.push({ op: "remove", target: `${c.owner.kind.toLowerCase()}:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`, cause: "owner gone", id: c.id });
+    if (!live.has(c.owner.uid))
+      ops.push({
+        op: "remove",
+        target: `${c.owner.kind.toLowerCase()}:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`,
+        cause: "owner gone",
+        id: c.id,
+      });
   }
   for (const n of networks) {
-    if (!live.has(n.owner.uid)) ops.push({ op: "remove-network", target: `group:${n.owner.group}`, cause: "owner gone", id: n.id });
+    if (!live.has(n.owner.uid))
+      ops.push({ op: "remove-network", target: `group:${n.owner.group}`, cause: "owner gone", id: n.id });
   }
   return ops;
 }

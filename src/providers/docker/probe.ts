@@ -15,7 +15,10 @@ export function httpProbe(host: string, port: number, path: string, timeoutMs: n
 }
 
 /** The host:port where a replica's container port is published, if it is. */
-export function publishedEndpoint(c: ObservedContainer, port: number | undefined): { host: string; port: number } | undefined {
+export function publishedEndpoint(
+  c: ObservedContainer,
+  port: number | undefined,
+): { host: string; port: number } | undefined {
   if (!port) return undefined;
   const binding = c.ports.find((p) => p.privatePort === port && p.publicPort);
   if (!binding?.publicPort) return undefined;
@@ -24,7 +27,11 @@ export function publishedEndpoint(c: ObservedContainer, port: number | undefined
 }
 
 /** Probes every running container of the app through its published port, in parallel. */
-export async function probeContainers(containers: readonly ObservedContainer[], check: { path: string; port: number }, timeoutMs: number): Promise<Map<string, boolean>> {
+export async function probeContainers(
+  containers: readonly ObservedContainer[],
+  check: { path: string; port: number },
+  timeoutMs: number,
+): Promise<Map<string, boolean>> {
   const results = await Promise.all(
     containers.map(async (c) => {
       const endpoint = c.state === "running" ? publishedEndpoint(c, check.port) : undefined;

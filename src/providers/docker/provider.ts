@@ -1,20 +1,35 @@
 import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
-import { converge, formatOperation, planOnce, type Converged, type ConvergeSteps, type Plan } from "../converge.js";
-import type { AppOutcome, AppReconcileOptions, InfraProvider, LiveReplicas, LogOptions } from "../types.js";
-import type { ReconcileOptions, ServiceOutcome } from "../types.js";
-import { desiredApp, desiredService, networkName, type DesiredApp } from "./desired.js";
+import { type Converged, type ConvergeSteps, converge, formatOperation, type Plan, planOnce } from "../converge.js";
+import { ownerLabels } from "../ownership.js";
+import type { SnapshotCache } from "../snapshot-cache.js";
+import type {
+  AppOutcome,
+  AppReconcileOptions,
+  InfraProvider,
+  LiveReplicas,
+  LogOptions,
+  ReconcileOptions,
+  ServiceOutcome,
+} from "../types.js";
+import { type DesiredApp, desiredApp, desiredService, networkName } from "./desired.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
 import { containerLogs, liveContainers } from "./facts.js";
 import { buildImage, buildTag, findImage, pullImage } from "./images.js";
-import { ownerLabels } from "../ownership.js";
 import { engineSnapshots, type ObservedContainer, type Snapshot } from "./observe.js";
-import type { SnapshotCache } from "../snapshot-cache.js";
-import { describeOperation, isReady, planApp, planGarbage, planNetwork } from "./plan.js";
-import { planVolumeRemoval, planVolumes, resolveServiceVolume } from "./plan.js";
 import type { AppPlan, Operation, VolumeOwner } from "./plan.js";
+import {
+  describeOperation,
+  isReady,
+  planApp,
+  planGarbage,
+  planNetwork,
+  planVolumeRemoval,
+  planVolumes,
+  resolveServiceVolume,
+} from "./plan.js";
 import { probeContainers, publishedEndpoint } from "./probe.js";
 
 /** Plan-execute rounds in one reconcile; a replica that keeps failing waits for the next pass. */
@@ -49,7 +64,11 @@ export class DockerProvider implements InfraProvider {
     const address = this.address(group);
     const { observed } = await converge(this.groupSteps(address, group), options);
     const network = observed.networks.find((n) => n.owner.uid === uidOf(group) && n.name === networkName(group));
-    return { provider: "docker", engine: address, ...(network ? { network: { name: network.name, id: network.id.slice(0, 12) } } : {}) };
+    return {
+      provider: "docker",
+      engine: address,
+      ...(network ? { network: { name: network.name, id: network.id.slice(0, 12) } } : {}),
+    };
   }
 
   planGroup(group: Group): Promise<readonly string[]> {
@@ -69,8 +88,19 @@ export class DockerProvider implements InfraProvider {
 
   async finalizeGroup(group: Group, options: ReconcileOptions = {}): Promise<boolean> {
     return this.removeAll(group, options, (snapshot) => [
-      ...snapshot.containers.filter((c) => c.owner.group === group.metadata.name).map((c) => removeOp(c, "group deleted")),
-      ...snapshot.networks.filter((n) => n.owner.uid === uidOf(group)).map((n): Operation => ({ op: "remove-network", target: `group:${group.metadata.name}`, cause: "group deleted", id: n.id })),
+      ...snapshot.containers
+        .filter((c) => c.owner.group === group.metadata.name)
+        .map((c) => removeOp(c, "group deleted")),
+      ...snapshot.networks
+        .filter((n) => n.owner.uid === uidOf(group))
+        .map(
+          (n): Operation => ({
+            op: "remove-network",
+            target: `group:${group.metadata.name}`,
+            cause: "group deleted",
+            id: n.id,
+          }),
+        ),
     ]);
   }
 
@@ -78,7 +108,8 @@ export class DockerProvider implements InfraProvider {
     const address = this.address(group);
     const image = await this.ensureImage(address, this.imageRef(app), app.spec.build);
     let desired = desiredApp(app, group, this.instanceId, image, options.bindings);
-    if (options.scaleUpLimit !== undefined && options.scaleUpLimit < desired.replicas) desired = { ...desired, replicas: options.scaleUpLimit };
+    if (options.scaleUpLimit !== undefined && options.scaleUpLimit < desired.replicas)
+      desired = { ...desired, replicas: options.scaleUpLimit };
     return this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
   }
 
@@ -93,7 +124,12 @@ export class DockerProvider implements InfraProvider {
     return planOnce(this.appSteps(address, desired, { probe: false }));
   }
 
-  async reconcileService(service: Service, group: Group, creds: ServiceCredentials, options: ReconcileOptions = {}): Promise<ServiceOutcome> {
+  async reconcileService(
+    service: Service,
+    group: Group,
+    creds: ServiceCredentials,
+    options: ReconcileOptions = {},
+  ): Promise<ServiceOutcome> {
     const address = this.address(group);
     const ref = service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version);
     const image = await this.ensureImage(address, { ref }, undefined);
@@ -144,7 +180,9 @@ export class DockerProvider implements InfraProvider {
         const containers = this.containersOf(snapshot, desired);
         const probe = !options.probe
           ? new Map(containers.map((c) => [c.id, true] as const))
-          : desired.httpCheck ? await probeContainers(containers, desired.httpCheck, 2000) : new Map<string, boolean>();
+          : desired.httpCheck
+            ? await probeContainers(containers, desired.httpCheck, 2000)
+            : new Map<string, boolean>();
         return { containers, probe, volumes: snapshot.volumes };
       },
       plan: ({ containers, probe, volumes }) => {
@@ -170,10 +208,15 @@ export class DockerProvider implements InfraProvider {
 
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
     return this.removeAll(group, options, (snapshot) =>
-      snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted")));
+      snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted")),
+    );
   }
 
-  async collectGarbage(group: Group, liveUids: ReadonlySet<string>, options: ReconcileOptions = {}): Promise<readonly string[]> {
+  async collectGarbage(
+    group: Group,
+    liveUids: ReadonlySet<string>,
+    options: ReconcileOptions = {},
+  ): Promise<readonly string[]> {
     const steps = this.steps(this.address(group), ({ containers, networks }) => ({
       operations: planGarbage(liveUids, containers, networks),
     }));
@@ -213,7 +256,9 @@ export class DockerProvider implements InfraProvider {
   }
 
   private containersOf(snapshot: Snapshot, desired: Pick<DesiredApp, "kind" | "group" | "name">): ObservedContainer[] {
-    return snapshot.containers.filter((c) => c.owner.kind === desired.kind && c.owner.group === desired.group && c.owner.name === desired.name);
+    return snapshot.containers.filter(
+      (c) => c.owner.kind === desired.kind && c.owner.group === desired.group && c.owner.name === desired.name,
+    );
   }
 
   private volumeOwner(service: Service, group: Group): VolumeOwner {
@@ -221,23 +266,43 @@ export class DockerProvider implements InfraProvider {
   }
 
   private ownerOf(desired: DesiredApp): Record<string, string> {
-    return ownerLabels({ instance: this.instanceId, group: desired.group, kind: desired.kind, name: desired.name, uid: desired.uid });
+    return ownerLabels({
+      instance: this.instanceId,
+      group: desired.group,
+      kind: desired.kind,
+      name: desired.name,
+      uid: desired.uid,
+    });
   }
 
   private imageRef(app: App): { ref: string; build?: { tag: string; files: string[] } } {
     if (app.spec.build) {
-      const build = buildTag(app.metadata.group ?? "", app.metadata.name, app.spec.build.context, app.spec.build.dockerfile);
+      const build = buildTag(
+        app.metadata.group ?? "",
+        app.metadata.name,
+        app.spec.build.context,
+        app.spec.build.dockerfile,
+      );
       return { ref: build.tag, build };
     }
-    if (app.spec.source) throw new TerminalError("UnsupportedOnDocker", `app ${app.metadata.name} sets spec.source, which runs on the aws provider only; give an image or a build on docker`);
+    if (app.spec.source)
+      throw new TerminalError(
+        "UnsupportedOnDocker",
+        `app ${app.metadata.name} sets spec.source, which runs on the aws provider only; give an image or a build on docker`,
+      );
     return { ref: app.spec.image ?? "" };
   }
 
   /** Makes sure the image is on the engine (built or pulled) and returns its id. */
-  private async ensureImage(address: string, image: { ref: string; build?: { tag: string; files: string[] } }, build: App["spec"]["build"]): Promise<{ ref: string; id: string }> {
+  private async ensureImage(
+    address: string,
+    image: { ref: string; build?: { tag: string; files: string[] } },
+    build: App["spec"]["build"],
+  ): Promise<{ ref: string; id: string }> {
     let found = findImage((await this.snapshots.get(address)).images, image.ref);
     if (!found) {
-      if (image.build && build) await buildImage(address, build.context, image.build.files, image.build.tag, build.dockerfile);
+      if (image.build && build)
+        await buildImage(address, build.context, image.build.files, image.build.tag, build.dockerfile);
       else await pullImage(address, image.ref);
       this.snapshots.invalidate(address);
       found = findImage((await this.snapshots.get(address)).images, image.ref);
@@ -247,7 +312,13 @@ export class DockerProvider implements InfraProvider {
   }
 
   private labelsFor(group: Group): Record<string, string> {
-    return ownerLabels({ instance: this.instanceId, group: group.metadata.name, kind: "Group", name: group.metadata.name, uid: uidOf(group) });
+    return ownerLabels({
+      instance: this.instanceId,
+      group: group.metadata.name,
+      kind: "Group",
+      name: group.metadata.name,
+      uid: uidOf(group),
+    });
   }
 }
 
@@ -273,10 +344,19 @@ function imageMissing(target: string, ref: string, how: "build" | "pull"): strin
 }
 
 function removeOp(c: ObservedContainer, cause: string): Operation {
-  return { op: "remove", target: `${c.owner.kind.toLowerCase()}:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`, cause, id: c.id };
+  return {
+    op: "remove",
+    target: `${c.owner.kind.toLowerCase()}:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`,
+    cause,
+    id: c.id,
+  };
 }
 
-function replicaStatuses(containers: readonly ObservedContainer[], desired: DesiredApp, probe: ReadonlyMap<string, boolean>): ReplicaStatus[] {
+function replicaStatuses(
+  containers: readonly ObservedContainer[],
+  desired: DesiredApp,
+  probe: ReadonlyMap<string, boolean>,
+): ReplicaStatus[] {
   return containers
     .filter((c) => c.owner.uid === desired.uid && c.owner.replica !== undefined)
     .sort((a, b) => (a.owner.replica ?? 0) - (b.owner.replica ?? 0) || a.name.localeCompare(b.name))
