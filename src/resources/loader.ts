@@ -4,7 +4,7 @@ import { Composer, type Document, isMap, isNode, isScalar, Lexer, LineCounter, t
 import { type SourcePosition, ValidationError, ValidationErrors } from "../errors.js";
 import { runToEnd, type Steps } from "../util/steps.js";
 import { isKind, keyOf } from "./kinds.js";
-import { MAX_NESTING_DEPTH, NestingMeter, type TooDeep } from "./nesting.js";
+import { MAX_NESTING_DEPTH, NestingMeter } from "./nesting.js";
 import { checkPolicy } from "./policy.js";
 import { validateAgainstSchema } from "./schemas.js";
 import type { Resource } from "./types.js";
@@ -134,31 +134,9 @@ function* loadFileSteps(
   const text = content.toString();
   const lineCounter = new LineCounter();
   const parsed = yield* parseDocuments(text, lineCounter);
-  if ("tooDeep" in parsed) {
-    const p = lineAndColumn(text, parsed.tooDeep.offset);
-    return {
-      manifests: [],
-      errors: [
-        new ValidationError(
-          at(p.line, p.column),
-          "",
-          `nested more than ${MAX_NESTING_DEPTH} levels deep; a manifest needs a few`,
-        ),
-      ],
-    };
-  }
-  if ("tooBig" in parsed) {
-    const p = lineAndColumn(text, parsed.tooBig.offset);
-    return {
-      manifests: [],
-      errors: [
-        new ValidationError(
-          at(p.line, p.column),
-          "",
-          `a document of more than ${MAX_TOKENS_PER_DOCUMENT} YAML tokens; a manifest needs far fewer`,
-        ),
-      ],
-    };
+  if ("refused" in parsed) {
+    const p = lineAndColumn(text, parsed.refused.offset);
+    return { manifests: [], errors: [new ValidationError(at(p.line, p.column), "", parsed.refused.message)] };
   }
   const list = parsed.documents;
   const result: FileResult = { manifests: [], errors: [] };
@@ -186,6 +164,8 @@ const TOKENS_PER_STEP = 2048;
 /** A document is composed in one step: past this many tokens it would hold the thread too long. */
 export const MAX_TOKENS_PER_DOCUMENT = 40_000;
 const MAX_ISSUES_PER_DOCUMENT = 50;
+const TOO_DEEP = `nested more than ${MAX_NESTING_DEPTH} levels deep; a manifest needs a few`;
+const TOO_BIG = `a document of more than ${MAX_TOKENS_PER_DOCUMENT} YAML tokens; a manifest needs far fewer`;
 
 /**
  * yaml's parseAllDocuments, driven token by token: the text is lexed once, for the nesting bound
@@ -195,7 +175,7 @@ const MAX_ISSUES_PER_DOCUMENT = 50;
 function* parseDocuments(
   text: string,
   lineCounter: LineCounter,
-): Steps<{ documents: Document.Parsed[] } | { tooDeep: TooDeep } | { tooBig: { offset: number } }> {
+): Steps<{ documents: Document.Parsed[] } | { refused: { offset: number; message: string } }> {
   const meter = new NestingMeter();
   const parser = new Parser(lineCounter.addNewLine);
   const composer = new Composer({ prettyErrors: false, uniqueKeys: false });
@@ -207,8 +187,8 @@ function* parseDocuments(
   let offset = 0;
   for (const lexeme of new Lexer().lex(text)) {
     const tooDeep = meter.feed(lexeme);
-    if (tooDeep) return { tooDeep };
-    if (++inDocument > MAX_TOKENS_PER_DOCUMENT) return { tooBig: { offset } };
+    if (tooDeep) return { refused: { offset: tooDeep.offset, message: TOO_DEEP } };
+    if (++inDocument > MAX_TOKENS_PER_DOCUMENT) return { refused: { offset, message: TOO_BIG } };
     offset += lexeme.length;
     for (const token of parser.next(lexeme)) {
       if (token.type === "document") inDocument = 0;
