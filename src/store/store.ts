@@ -7,29 +7,15 @@ import { displayName, KIND_ORDER, keyOf, type ObjectRef, objectKey, parseKey } f
 import type { LoadedManifest } from "../resources/loader.js";
 import type { BaseStatus, Kind, Resource, StoredEvent } from "../resources/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { type Change, type ChangeAction, differs, dropUndefined, notFound, type StoreEvent } from "./changes.js";
 import { GroupIndex } from "./group-index.js";
 import { Outbox } from "./outbox.js";
 import { PersistedState, type SectionName, type StateFileOptions, type StateSection } from "./state-file.js";
 
+export type { Change, ChangeAction, StoreEvent, StoreEventType } from "./changes.js";
+
 export const FINALIZER = "airloft.dev/infrastructure";
 const MAX_EVENTS_PER_OBJECT = 20;
-
-export type ChangeAction = "created" | "configured" | "unchanged" | "deleted";
-
-export interface Change {
-  readonly key: string;
-  readonly display: string;
-  readonly action: ChangeAction;
-  readonly object: Resource;
-}
-
-export type StoreEventType = "added" | "spec" | "metadata" | "status" | "deleting" | "removed";
-
-export interface StoreEvent {
-  readonly type: StoreEventType;
-  readonly key: string;
-  readonly object: Resource;
-}
 
 export interface OpenOptions extends StateFileOptions {
   /** Time for timestamps and write timers; the system's unless given. */
@@ -400,21 +386,4 @@ export class Store implements AdmissionReader {
   private emit(event: StoreEvent): void {
     this.outbox.send({ ...event, object: structuredClone(event.object) });
   }
-}
-
-/** Whether an apply changes what is stored: spec, labels or annotations. */
-function differs(existing: Resource, incoming: Resource): boolean {
-  return (
-    !isDeepStrictEqual(existing.spec, incoming.spec) ||
-    !isDeepStrictEqual(existing.metadata.labels, incoming.metadata.labels) ||
-    !isDeepStrictEqual(existing.metadata.annotations, incoming.metadata.annotations)
-  );
-}
-
-function notFound(key: string): NotFoundError {
-  return new NotFoundError(`${key.replace(/\/\//, "/")} not found`);
-}
-
-function dropUndefined(record: object): void {
-  for (const [k, v] of Object.entries(record)) if (v === undefined) delete (record as Record<string, unknown>)[k];
 }

@@ -4,16 +4,9 @@ import { SnapshotCache } from "../snapshot-cache.js";
 import type { ApiFamily, AwsClients } from "./clients.js";
 import { CallCounter, createClients, createLimiters, DEFAULT_RATES } from "./clients.js";
 import { KeyedLock } from "./keyed-lock.js";
+import { availabilityZones, defaultAmi, describeForeignVpc, findZone, listRecords } from "./lookups.js";
 import type { AwsSnapshot, TargetHealth } from "./observe.js";
-import {
-  availabilityZones,
-  defaultAmi,
-  describeForeignVpc,
-  describeTargetHealth,
-  findZone,
-  listRecords,
-  takeSnapshot,
-} from "./observe.js";
+import { describeTargetHealth, takeSnapshot } from "./observe.js";
 import { RecordBatcher } from "./routing.js";
 import { awsRegion } from "./settings.js";
 

@@ -1,0 +1,37 @@
+import { isDeepStrictEqual } from "node:util";
+import { NotFoundError } from "../errors.js";
+import type { Resource } from "../resources/types.js";
+
+export type ChangeAction = "created" | "configured" | "unchanged" | "deleted";
+
+export interface Change {
+  readonly key: string;
+  readonly display: string;
+  readonly action: ChangeAction;
+  readonly object: Resource;
+}
+
+export type StoreEventType = "added" | "spec" | "metadata" | "status" | "deleting" | "removed";
+
+export interface StoreEvent {
+  readonly type: StoreEventType;
+  readonly key: string;
+  readonly object: Resource;
+}
+
+/** Whether an apply changes what is stored: spec, labels or annotations. */
+export function differs(existing: Resource, incoming: Resource): boolean {
+  return (
+    !isDeepStrictEqual(existing.spec, incoming.spec) ||
+    !isDeepStrictEqual(existing.metadata.labels, incoming.metadata.labels) ||
+    !isDeepStrictEqual(existing.metadata.annotations, incoming.metadata.annotations)
+  );
+}
+
+export function notFound(key: string): NotFoundError {
+  return new NotFoundError(`${key.replace(/\/\//, "/")} not found`);
+}
+
+export function dropUndefined(record: object): void {
+  for (const [k, v] of Object.entries(record)) if (v === undefined) delete (record as Record<string, unknown>)[k];
+}
