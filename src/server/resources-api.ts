@@ -21,8 +21,11 @@ import type { Principal } from "./tokens.js";
 import type { WatchHub, WatchRef } from "./watch-hub.js";
 import type { WatchStreams } from "./watch-stream.js";
 
-/** Writes an account may have waiting for their turn to be parsed; the next is 429. */
-const MAX_WAITING_WRITES = 2;
+/**
+ * Writes an account may have waiting for their turn to be parsed; the next is 429. Each holds at
+ * most one body; a client writing from a few connections at once is not refused.
+ */
+const MAX_WAITING_WRITES = 8;
 /** A PUT's body may be this many times the object limit (YAML is wordier than JSON). */
 const PUT_BODY_FACTOR = 4;
 const MANIFEST_TYPES = new Set([
