@@ -42,7 +42,8 @@ export class FakeProvider implements InfraProvider {
 
   async reconcileApp(app: App, _group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
     this.call(`app ${app.metadata.name}`);
-    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    // A real call given the signal (an AWS SDK send with abortSignal) ends when it aborts.
+    if (this.latencyMs > 0) await abortableSleep(this.latencyMs, options.signal);
     // As the real providers' converge loop does between steps.
     options.signal?.throwIfAborted();
     this.bindings.set(app.metadata.name, { ...(options.bindings ?? {}) });
@@ -126,4 +127,22 @@ export class FakeProvider implements InfraProvider {
     this.calls.push(what);
     if (this.failWith && this.failWhen(what)) throw this.failWith;
   }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
 }

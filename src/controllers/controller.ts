@@ -12,5 +12,6 @@ export interface ReconcileResult {
  */
 export interface Controller {
   readonly kind: Kind;
-  reconcile(key: string): Promise<ReconcileResult>;
+  /** `signal` aborts when the loop stops or the object is deleted meanwhile. */
+  reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult>;
 }

@@ -51,7 +51,15 @@ export class Manager {
   private resyncTimer: Timer | undefined;
   private running: Promise<void>[] = [];
   private readonly router: WatchRouter;
-  private readonly onStoreChange = (event: StoreEvent): void => this.router.handle(event);
+  /** Aborted by stop(): in-flight reconciles end at their provider's next step. */
+  private stopping = new AbortController();
+  /** The reconciles running now, to cancel one whose object is marked for deletion. */
+  private readonly inFlight = new Map<string, AbortController>();
+  private readonly onStoreChange = (event: StoreEvent): void => {
+    // Converging what is being deleted is wasted work: its deletion waits for the reconcile.
+    if (event.type === "deleting") this.inFlight.get(event.key)?.abort(new Error("the object is being deleted"));
+    this.router.handle(event);
+  };
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -79,18 +87,20 @@ export class Manager {
   }
 
   start(): void {
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
     this.ctx.store.events.on("change", this.onStoreChange);
     this.enqueueAll();
     this.scheduleResync();
     this.running = Array.from({ length: this.workers }, () => this.work());
   }
 
-  /** Stops taking work, lets in-flight reconciles finish, and flushes the store. */
+  /** Stops taking work, cancels in-flight reconciles at their provider's next step, and flushes the store. */
   async stop(): Promise<void> {
     this.ctx.store.events.off("change", this.onStoreChange);
     this.router.stop();
     this.resyncTimer?.cancel();
     this.queue.shutdown();
+    this.stopping.abort(new Error("the loop is stopping"));
     await Promise.all(this.running);
     this.running = [];
     await this.ctx.store.flush();
@@ -118,13 +128,21 @@ export class Manager {
       if (key === undefined) return;
       const controller = this.controllers.get(parseKey(key).kind);
       this.events.emit("started", key);
+      const cancel = new AbortController();
+      this.inFlight.set(key, cancel);
+      const signal = AbortSignal.any([this.stopping.signal, cancel.signal]);
       try {
-        const result = (await controller?.reconcile(key)) ?? {};
+        const result = (await controller?.reconcile(key, signal)) ?? {};
         this.queue.forget(key);
         if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
         this.events.emit("reconciled", key);
       } catch (err) {
-        if (err instanceof TerminalError) {
+        if (signal.aborted) {
+          // Deleted meanwhile: its deletion starts now. Stopping: nothing more to do.
+          this.queue.forget(key);
+          if (!this.stopping.signal.aborted) this.queue.add(key);
+          this.ctx.log.info(`${key} cancelled: ${errorMessage(signal.reason)}`);
+        } else if (err instanceof TerminalError) {
           this.queue.forget(key);
           this.ctx.log.warn(`${key} stalled: ${errorMessage(err)}`);
         } else {
@@ -133,6 +151,7 @@ export class Manager {
         }
         this.events.emit("failed", key);
       } finally {
+        this.inFlight.delete(key);
         this.queue.done(key);
       }
       // A reconcile that needs no I/O (an app waiting for its group, a fast provider) resolves in

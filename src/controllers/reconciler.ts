@@ -53,12 +53,12 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     signal: AbortSignal,
   ): Promise<FinalizeOutcome>;
 
-  async reconcile(key: string): Promise<ReconcileResult> {
+  async reconcile(key: string, cancel?: AbortSignal): Promise<ReconcileResult> {
     const found = this.ctx.store.get(key);
     if (!found || found.kind !== this.kind) return {};
     const obj = found as ResourceOfKind<K>;
     const report = (op: string): void => this.progress(obj, "operation", op);
-    if (obj.metadata.deletionTimestamp) return this.finalize(obj, report);
+    if (obj.metadata.deletionTimestamp) return this.finalize(obj, report, cancel);
     if (isStalledAt(obj)) return {};
     if (isSuspended(this.ctx.store, key)) {
       await this.writeStatus(obj, (s) =>
@@ -92,9 +92,10 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     }
     let outcome: Outcome<NonNullable<ResourceOfKind<K>["status"]>>;
     try {
-      outcome = await this.withDeadline((signal) => this.reconcileObject(obj, report, signal));
+      outcome = await this.withDeadline((signal) => this.reconcileObject(obj, report, signal), cancel);
     } catch (err) {
-      await this.recordFailure(obj, err);
+      // Cancelled by the loop (stopping, or the object deleted meanwhile): nothing failed.
+      if (!cancel?.aborted) await this.recordFailure(obj, err);
       throw err;
     }
     const wasReady = getCondition(obj.status, "Ready");
@@ -129,14 +130,18 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     return outcome.ready ? {} : { requeueAfterMs: POLL_WHILE_PROGRESSING_MS };
   }
 
-  private async finalize(obj: ResourceOfKind<K>, report: (op: string) => void): Promise<ReconcileResult> {
+  private async finalize(
+    obj: ResourceOfKind<K>,
+    report: (op: string) => void,
+    cancel: AbortSignal | undefined,
+  ): Promise<ReconcileResult> {
     const key = keyOf(obj);
     if (!(obj.metadata.finalizers ?? []).includes(FINALIZER)) return {};
     let outcome: FinalizeOutcome;
     try {
-      outcome = await this.withDeadline((signal) => this.finalizeObject(obj, report, signal));
+      outcome = await this.withDeadline((signal) => this.finalizeObject(obj, report, signal), cancel);
     } catch (err) {
-      await this.recordFailure(obj, err);
+      if (!cancel?.aborted) await this.recordFailure(obj, err);
       throw err;
     }
     if (!outcome.done) {
@@ -163,15 +168,18 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     return {};
   }
 
-  /** Runs the kind's work with a signal that aborts at the deadline; the manager retries it with backoff. */
-  private async withDeadline<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Runs the kind's work with a signal that aborts at the deadline (the manager retries it with
+   * backoff) or when the loop cancels the reconcile.
+   */
+  private async withDeadline<T>(work: (signal: AbortSignal) => Promise<T>, cancel?: AbortSignal): Promise<T> {
     const ms = this.ctx.reconcileDeadlineMs ?? RECONCILE_DEADLINE_MS;
     const controller = new AbortController();
     const message = `the reconcile ran past its deadline of ${ms / 1000} s and was cancelled between steps; retried`;
     const timer = setTimeout(() => controller.abort(new ProviderUnavailableError("DeadlineExceeded", message)), ms);
     timer.unref();
     try {
-      return await work(controller.signal);
+      return await work(cancel ? AbortSignal.any([controller.signal, cancel]) : controller.signal);
     } finally {
       clearTimeout(timer);
     }

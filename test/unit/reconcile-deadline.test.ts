@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import { AppController } from "../../src/controllers/app.js";
 import { createProgress } from "../../src/controllers/context.js";
 import { GroupController } from "../../src/controllers/group.js";
+import { Manager } from "../../src/controllers/manager.js";
 import { ProviderUnavailableError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
@@ -52,6 +53,54 @@ describe("reconcile deadline", () => {
       await new AppController(ctx).reconcile(key);
       assert.equal(getCondition(store.get(key)?.status, "Ready")?.status, "True");
     } finally {
+      await removeTempStore(store, dir);
+    }
+  });
+});
+
+describe("cancelled reconciles (issue 14)", () => {
+  const deps = async () => {
+    const { dir, store } = await openTempStore("airloft-cancel-", { groupCommitMs: 0 });
+    const provider = new FakeProvider();
+    const ctx = {
+      store,
+      providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
+      log: createLogger({ level: "error" }),
+      progress: createProgress(),
+    };
+    await store.apply([group, app].map((object) => ({ source: at, object })));
+    await new GroupController(ctx).reconcile(objectKey("Group", "", "acme"));
+    return { dir, store, provider, manager: new Manager(ctx, { resyncMs: 3_600_000 }) };
+  };
+  const key = objectKey("App", "acme", "web");
+
+  it("stop() cancels an in-flight reconcile at the provider's next step, and records no failure", async () => {
+    const { dir, store, provider, manager } = await deps();
+    try {
+      provider.latencyMs = 60_000; // a provider call that would hold stop() for a minute
+      manager.start();
+      while (!provider.calls.includes("app web")) await new Promise((r) => setTimeout(r, 10));
+      await manager.stop();
+      assert.equal(getCondition(store.get(key)?.status, "Ready")?.reason, undefined, "a cancel is not a failure");
+    } finally {
+      await removeTempStore(store, dir);
+    }
+  });
+
+  it("a deletion cancels the object's in-flight reconcile, and its deletion runs at once", async () => {
+    const { dir, store, provider, manager } = await deps();
+    try {
+      provider.latencyMs = 60_000;
+      manager.start();
+      // The app's provider call is under way, for a minute.
+      while (!provider.calls.includes("app web")) await new Promise((r) => setTimeout(r, 10));
+      provider.latencyMs = 0;
+      await store.markDeleted(key);
+      const deadline = Date.now() + 20_000;
+      while (store.get(key) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(store.get(key), undefined, "the app is gone without waiting for its reconcile");
+    } finally {
+      await manager.stop();
       await removeTempStore(store, dir);
     }
   });
