@@ -10,8 +10,8 @@ export interface ControllerOptions extends GlobalOptions {
 }
 
 /**
- * Runs a LoopHost until SIGINT or SIGTERM, then stops gracefully: in-flight reconciles finish
- * and the store is flushed. `setup` adds what the command needs (watched folders, the API) and
+ * Runs a LoopHost until SIGINT or SIGTERM, then stops gracefully: in-flight reconciles stop at
+ * their provider's next step and the store is flushed. `setup` adds what the command needs (watched folders, the API) and
  * may return a teardown, run first on the way out.
  */
 export async function runHost(
@@ -36,7 +36,7 @@ export async function runHost(
       process.once("SIGTERM", resolve);
     });
     clearInterval(keepAlive);
-    log.info("stopping: finishing in-flight reconciles");
+    log.info("stopping: cancelling in-flight reconciles at their next step");
   } finally {
     if (teardown) await teardown();
     await host.stop();
