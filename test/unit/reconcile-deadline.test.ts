@@ -26,20 +26,26 @@ const app: Resource = {
   spec: { image: "busybox" },
 };
 
+/** A store with a ready group and its app, a fake provider, and the controllers' context. */
+async function setUp(reconcileDeadlineMs?: number) {
+  const { dir, store } = await openTempStore("airloft-cancel-", { groupCommitMs: 0 });
+  const provider = new FakeProvider();
+  const ctx = {
+    store,
+    providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
+    log: createLogger({ level: "error" }),
+    progress: createProgress(),
+    ...(reconcileDeadlineMs === undefined ? {} : { reconcileDeadlineMs }),
+  };
+  await store.apply([group, app].map((object) => ({ source: at, object })));
+  await new GroupController(ctx).reconcile(objectKey("Group", "", "acme"));
+  return { dir, store, provider, ctx };
+}
+
 describe("reconcile deadline", () => {
   it("hands the provider a signal that aborts at the deadline; the object says why and the error is retried", async () => {
-    const { dir, store } = await openTempStore("airloft-deadline-", { groupCommitMs: 0 });
+    const { dir, store, provider, ctx } = await setUp(30);
     try {
-      const provider = new FakeProvider();
-      const ctx = {
-        store,
-        providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
-        log: createLogger({ level: "error" }),
-        progress: createProgress(),
-        reconcileDeadlineMs: 30,
-      };
-      await store.apply([group, app].map((object) => ({ source: at, object })));
-      await new GroupController(ctx).reconcile(objectKey("Group", "", "acme"));
       provider.latencyMs = 200;
       const key = objectKey("App", "acme", "web");
       await assert.rejects(
@@ -60,16 +66,7 @@ describe("reconcile deadline", () => {
 
 describe("cancelled reconciles (issue 14)", () => {
   const deps = async () => {
-    const { dir, store } = await openTempStore("airloft-cancel-", { groupCommitMs: 0 });
-    const provider = new FakeProvider();
-    const ctx = {
-      store,
-      providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
-      log: createLogger({ level: "error" }),
-      progress: createProgress(),
-    };
-    await store.apply([group, app].map((object) => ({ source: at, object })));
-    await new GroupController(ctx).reconcile(objectKey("Group", "", "acme"));
+    const { dir, store, provider, ctx } = await setUp();
     return { dir, store, provider, manager: new Manager(ctx, { resyncMs: 3_600_000 }) };
   };
   const key = objectKey("App", "acme", "web");
