@@ -337,6 +337,8 @@ interface ServerRun {
   timelines: Record<string, ReturnType<typeof timeline>>;
   /** Seconds with an event-loop delay over 100 ms, per phase. */
   slowSeconds: Record<string, number>;
+  /** The well-behaved tenant's own largest event-loop delay per phase (ms): a late answer may be the client's. */
+  clientLagMs?: Record<string, number>;
   /** How long after the attack stopped /healthz answered within 100 ms again. */
   recoveryMs?: number | string;
   attack?: AttackReport;
@@ -358,6 +360,7 @@ function phaseRow(
     run.byRequest[name] = byName(r.result.samples);
     run.timelines[name] = timeline(r.result.samples);
     run.slowSeconds[name] = lag.secondsOver;
+    run.clientLagMs = { ...run.clientLagMs, [name]: Math.max(0, ...(r.result.ownLagMs ?? [])) };
     return {
       scenario,
       server,
@@ -635,6 +638,9 @@ try {
     }
     process.stdout.write(
       `${server}: event-loop delay over 100 ms in ${run.slowSeconds.attack ?? "?"} of the attack's seconds (${run.slowSeconds.baseline ?? "?"} in the baseline's); /healthz within 100 ms again ${typeof run.recoveryMs === "number" ? `${round(run.recoveryMs / 1000, 1)} s after the attack stopped` : (run.recoveryMs ?? "?")}\n`,
+    );
+    process.stdout.write(
+      `${server}: the well-behaved tenant's own event-loop delay, at most ${run.clientLagMs?.attack ?? "?"} ms in the attack (${run.clientLagMs?.baseline ?? "?"} ms in the baseline): more than the server's means the client is late, not the server\n`,
     );
     process.stdout.write(
       `${server}: peak RSS over its whole life (VmHWM) ${run.hwmMiB} MiB${run.failure ? `; FAILED: ${run.failure}` : ""}\n`,

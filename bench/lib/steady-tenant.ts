@@ -9,6 +9,7 @@
  * prints "result " and a SteadyResult as JSON when done.
  */
 import { Agent } from "node:http";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { type Sent, send } from "./send.js";
 
@@ -49,6 +50,8 @@ export interface Sample {
 export interface SteadyResult {
   readonly samples: readonly Sample[];
   readonly logins: readonly Sample[];
+  /** This process's own event-loop delay, the largest of each second (ms): a late answer may be the client's. */
+  readonly ownLagMs: readonly number[];
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -62,6 +65,13 @@ async function run(config: SteadyConfig): Promise<SteadyResult> {
   const pending: Array<Promise<void>> = [];
   const t0 = performance.now();
   const end = t0 + config.seconds * 1000;
+  const ownLagMs: number[] = [];
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+  const lagTimer = setInterval(() => {
+    ownLagMs.push(Math.round(lag.max / 1e6));
+    lag.reset();
+  }, 1000);
   const record = (into: Sample[], name: string, at: number, sent: Sent): void => {
     into.push({ name, at: Math.round(at - t0), ms: Math.round(sent.ms * 10) / 10, status: sent.status });
   };
@@ -108,8 +118,10 @@ async function run(config: SteadyConfig): Promise<SteadyResult> {
     );
   }
   await Promise.all(pending);
+  clearInterval(lagTimer);
+  lag.disable();
   agent.destroy();
-  return { samples, logins };
+  return { samples, logins, ownLagMs };
 }
 
 const config = JSON.parse(process.argv[2] ?? "") as SteadyConfig;
