@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { Composer, type Document, isMap, isNode, isScalar, Lexer, LineCounter, type Node, Parser, visit } from "yaml";
+import { type Document, isMap, isNode, isScalar, LineCounter, type Node, visit } from "yaml";
 import { type SourcePosition, ValidationError, ValidationErrors } from "../errors.js";
 import { runToEnd, type Steps } from "../util/steps.js";
 import { isKind, keyOf } from "./kinds.js";

@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
-import { NotFoundError } from "../errors.js";
 import { type AdmissionReader, admit } from "../resources/admission.js";
 import { displayName, KIND_ORDER, keyOf, type ObjectRef, objectKey, parseKey } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
