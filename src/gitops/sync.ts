@@ -3,12 +3,34 @@ import { dirname, relative, resolve } from "node:path";
 import { errorMessage, ValidationErrors } from "../errors.js";
 import { displayName, keyOf } from "../resources/kinds.js";
 import { collectFiles, type LoadedManifest, loadFile } from "../resources/loader.js";
+import type { Resource } from "../resources/types.js";
 import type { Change, Store } from "../store/store.js";
 import { gitRevision } from "./git.js";
 import { getSource, type SourceRecord, saveSource } from "./sources.js";
 
 /** On an object, opts it out of prune: it stays when its manifest goes. */
 export const PRUNE_ANNOTATION = "airloft.dev/prune";
+
+/**
+ * What a set's new apply leaves out of its earlier inventory and may be pruned: never what opted
+ * out (`airloft.dev/prune: disabled`), never what is already going, never what `mayChange` refuses.
+ */
+export function prunable(
+  store: Store,
+  inventory: readonly string[],
+  wanted: ReadonlySet<string>,
+  mayChange: (obj: Resource) => boolean = () => true,
+): string[] {
+  return inventory.filter((key) => {
+    const obj = wanted.has(key) ? undefined : store.get(key);
+    return (
+      obj !== undefined &&
+      !obj.metadata.deletionTimestamp &&
+      obj.metadata.annotations?.[PRUNE_ANNOTATION] !== "disabled" &&
+      mayChange(obj)
+    );
+  });
+}
 
 export interface SyncResult {
   readonly changes: readonly Change[];
@@ -100,12 +122,8 @@ export class SourceSync {
     const pruned: Change[] = [];
     let inventory = previous.inventory;
     if (applied) {
-      for (const key of previous.inventory.filter((k) => !wanted.has(k))) {
-        const obj = this.store.get(key);
-        if (!obj || obj.metadata.deletionTimestamp) continue;
-        if (obj.metadata.annotations?.[PRUNE_ANNOTATION] === "disabled") continue;
+      for (const key of prunable(this.store, previous.inventory, wanted))
         pruned.push(await this.store.markDeleted(key));
-      }
       inventory = [...wanted].filter((k) => this.store.get(k));
     }
     const source: SourceRecord = {

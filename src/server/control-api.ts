@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { isSuspended } from "../controllers/suspension.js";
 import { NotFoundError } from "../errors.js";
 import { getSource, listSources, type SourceRecord, saveSource, sourceOf } from "../gitops/sources.js";
-import { PRUNE_ANNOTATION } from "../gitops/sync.js";
+import { prunable } from "../gitops/sync.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { isReadyAt } from "../resources/conditions.js";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
@@ -137,11 +137,7 @@ export class ControlApi {
     const changes = await store.apply(manifests);
     const wanted = new Set(manifests.map((m) => keyOf(m.object)));
     const pruned: Change[] = [];
-    // As a folder's sync prunes (src/gitops/sync.ts): never what opted out, never what is already going.
-    for (const key of (previous?.inventory ?? []).filter((k) => !wanted.has(k))) {
-      const obj = store.get(key);
-      if (!obj || obj.metadata.deletionTimestamp || !mayChange(principal, obj)) continue;
-      if (obj.metadata.annotations?.[PRUNE_ANNOTATION] === "disabled") continue;
+    for (const key of prunable(store, previous?.inventory ?? [], wanted, (obj) => mayChange(principal, obj))) {
       pruned.push(await store.markDeleted(key));
     }
     const record: SourceRecord = {
