@@ -77,7 +77,16 @@ export function sendJson(
   value: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const text = JSON.stringify(value);
+  sendJsonText(res, status, JSON.stringify(value), headers);
+}
+
+/** Sends JSON that is already encoded. */
+export function sendJsonText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, {
     ...COMMON_HEADERS,
     "content-type": "application/json; charset=utf-8",

@@ -14,8 +14,9 @@ import type { Change, Store } from "../store/store.js";
 import type { Steps } from "../util/steps.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
 import { FairGate } from "./fair-gate.js";
-import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
+import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson, sendJsonText } from "./http.js";
 import type { ServerLimits } from "./limits.js";
+import { listJson } from "./object-json.js";
 import { type TenantRules, tenantRuleErrors } from "./tenant-rules.js";
 import type { Principal } from "./tokens.js";
 import type { WatchHub, WatchRef } from "./watch-hub.js";
@@ -94,12 +95,7 @@ export class ResourcesApi {
     if (filter.group !== undefined) assertCanSeeGroup(call.principal, filter.group);
     const current = (): readonly Resource[] => this.visible(call.principal, filter);
     if (!isTrue(call.query.get("watch"))) {
-      sendJson(call.res, 200, {
-        kind: "List",
-        apiVersion: "v1",
-        metadata: { resourceVersion: this.options.hub.current },
-        items: current(),
-      });
+      sendJsonText(call.res, 200, listJson(this.options.hub.current, current()));
       return;
     }
     this.options.watches.serve(call.res, {
@@ -120,7 +116,7 @@ export class ResourcesApi {
     const candidates =
       group === undefined
         ? store.view(filter.kind ? { kind: filter.kind } : {})
-        : [...[store.get(objectKey("Group", "", group))].flatMap((g) => g ?? []), ...store.view({ group })];
+        : [...[store.peek(objectKey("Group", "", group))].flatMap((g) => g ?? []), ...store.view({ group })];
     return candidates.filter((o) => canSee(principal, o) && inCollection(o, filter));
   }
 

@@ -1,5 +1,6 @@
 import type { Resource } from "../resources/types.js";
 import type { Store, StoreEvent } from "../store/store.js";
+import { objectJson } from "./object-json.js";
 
 export type WatchType = "ADDED" | "MODIFIED" | "DELETED";
 
@@ -30,7 +31,10 @@ const TYPE_OF: Record<StoreEvent["type"], WatchType> = {
 
 /** The JSON line of one watch event. */
 export function watchLine(type: WatchType | "BOOKMARK", object: Resource | undefined, resourceVersion: string): string {
-  return `${JSON.stringify(object ? { type, object, resourceVersion } : { type, resourceVersion })}\n`;
+  const version = JSON.stringify(resourceVersion);
+  return object
+    ? `{"type":"${type}","object":${objectJson(object)},"resourceVersion":${version}}\n`
+    : `{"type":"${type}","resourceVersion":${version}}\n`;
 }
 
 /**
