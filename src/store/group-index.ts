@@ -1,4 +1,9 @@
+import { KIND_ORDER } from "../resources/kinds.js";
 import type { Kind, Resource } from "../resources/types.js";
+
+const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+/** The kinds in the order lists show them. */
+const KINDS = (Object.keys(KIND_ORDER) as Kind[]).sort((a, b) => KIND_ORDER[a] - KIND_ORDER[b]);
 
 /**
  * The keys of each group's objects (Apps, Services, Quotas), by group and by kind, kept with the
@@ -11,6 +16,11 @@ export class GroupIndex {
   /** Keyed by the group's key set: reset() renews those sets, and with them these. */
   private readonly byKind = new WeakMap<Set<string>, Map<Kind, Set<string>>>();
   private readonly serials = new Map<string, number>();
+  /**
+   * Each key set in list order, made when first asked for and dropped when the set changes: a
+   * hundred watchers listing one group sorted its thousands of keys a hundred times.
+   */
+  private readonly sorted = new WeakMap<ReadonlySet<string>, readonly string[]>();
   private serial = 0;
   /** The serial of groups unchanged since the index was last built. */
   private resetSerial = 0;
@@ -29,18 +39,23 @@ export class GroupIndex {
     let keys = this.byGroup.get(group);
     if (!keys) this.byGroup.set(group, (keys = new Set()));
     keys.add(key);
+    this.sorted.delete(keys);
     let kinds = this.byKind.get(keys);
     if (!kinds) this.byKind.set(keys, (kinds = new Map()));
     let ofKind = kinds.get(obj.kind);
     if (!ofKind) kinds.set(obj.kind, (ofKind = new Set()));
     ofKind.add(key);
+    this.sorted.delete(ofKind);
   }
 
   remove(key: string, obj: Resource): void {
     const keys = this.byGroup.get(obj.metadata.group ?? "");
     if (!keys) return;
     keys.delete(key);
-    this.byKind.get(keys)?.get(obj.kind)?.delete(key);
+    this.sorted.delete(keys);
+    const ofKind = this.byKind.get(keys)?.get(obj.kind);
+    ofKind?.delete(key);
+    if (ofKind) this.sorted.delete(ofKind);
   }
 
   /** The keys of a group's objects, of one kind or all: the index's own set, not a copy. */
@@ -48,6 +63,17 @@ export class GroupIndex {
     const keys = this.byGroup.get(group);
     if (!keys) return new Set();
     return kind ? (this.byKind.get(keys)?.get(kind) ?? new Set()) : keys;
+  }
+
+  /** The same keys in list order: by kind (KIND_ORDER), then by key, compared by code unit. */
+  sortedKeysOf(group: string, kind?: Kind): readonly string[] {
+    const keys = this.keysOf(group, kind);
+    let sorted = this.sorted.get(keys);
+    if (!sorted) {
+      sorted = kind ? [...keys].sort(byCodeUnit) : KINDS.flatMap((k) => this.sortedKeysOf(group, k));
+      this.sorted.set(keys, sorted);
+    }
+    return sorted;
   }
 
   /** Records a change to what the object's group asks for. */

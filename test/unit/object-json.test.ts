@@ -37,7 +37,7 @@ describe("object-json: stored objects encoded once per version", () => {
 
   it("does not trust an object without a resourceVersion", () => {
     const o = app();
-    o.metadata.resourceVersion = undefined;
+    delete (o.metadata as { resourceVersion?: string }).resourceVersion;
     objectJson(o);
     (o.spec as { replicas: number }).replicas = 5;
     assert.equal(objectJson(o), JSON.stringify(o));

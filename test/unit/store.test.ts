@@ -99,6 +99,30 @@ describe("store", () => {
     assert.equal(store.get("App/acme/web"), undefined);
   });
 
+  it("lists a group in kind and name order, kept as objects come and go", async () => {
+    const named = (kind: "App" | "Quota", name: string): LoadedManifest => ({
+      source: at,
+      object: {
+        apiVersion: "airloft.dev/v1alpha1",
+        kind,
+        metadata: { name, group: "acme" },
+        spec: kind === "App" ? { image: "busybox", replicas: 1 } : { hard: { apps: 10 } },
+      } as Resource,
+    });
+    const names = (kind?: "App") =>
+      store.view({ group: "acme", ...(kind ? { kind } : {}) }).map((o) => o.metadata.name);
+    await store.apply([group(), named("App", "b"), named("App", "a")]);
+    assert.deepEqual(names(), ["a", "b"]);
+    await store.apply([named("Quota", "q"), named("App", "c")]);
+    assert.deepEqual(names(), ["q", "a", "b", "c"]);
+    assert.deepEqual(names("App"), ["a", "b", "c"]);
+    await store.markDeleted("App/acme/a");
+    await store.removeFinalizer("App/acme/a", FINALIZER);
+    await store.apply([named("App", "0")]);
+    assert.deepEqual(names(), ["q", "0", "b", "c"]);
+    assert.deepEqual(names("App"), ["0", "b", "c"]);
+  });
+
   it("keeps a short event history per object", async () => {
     await store.apply([group()]);
     for (let i = 0; i < 30; i++)
