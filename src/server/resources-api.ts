@@ -113,10 +113,15 @@ export class ResourcesApi {
   private visible(principal: Principal, filter: CollectionFilter): readonly Resource[] {
     const { store } = this.options;
     const group = principal.kind === "group" ? principal.name : filter.group;
+    const { kind } = filter;
     const candidates =
       group === undefined
-        ? store.view(filter.kind ? { kind: filter.kind } : {})
-        : [...[store.peek(objectKey("Group", "", group))].flatMap((g) => g ?? []), ...store.view({ group })];
+        ? store.view(kind ? { kind } : {})
+        : [
+            ...(kind === undefined || kind === "Group" ? [store.peek(objectKey("Group", "", group))] : []),
+            ...(kind === "Group" ? [] : store.view(kind ? { group, kind } : { group })),
+          ].flatMap((o) => o ?? []);
+    // Checked again, object by object: the tenancy rule, not the way the candidates were found.
     return candidates.filter((o) => canSee(principal, o) && inCollection(o, filter));
   }
 
