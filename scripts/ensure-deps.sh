@@ -22,6 +22,8 @@ if [ "${1:-}" = test ]; then
   # docker-registry and htpasswd: the private registry the pull-secret tests log in to.
   command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
   command -v htpasswd >/dev/null 2>&1 || missing="$missing apache2-utils"
+  # prometheus: a real scraper reads /metrics in the metrics test.
+  command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
 fi
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
