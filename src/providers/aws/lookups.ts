@@ -1,6 +1,5 @@
 import {
   DescribeAvailabilityZonesCommand,
-  DescribeImagesCommand,
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
   type Filter,
@@ -11,6 +10,7 @@ import {
   ListResourceRecordSetsCommand,
   ListTagsForResourceCommand,
 } from "@aws-sdk/client-route-53";
+import { GetParameterCommand } from "@aws-sdk/client-ssm";
 import type { AwsClients } from "./clients.js";
 import { tagRecord } from "./names.js";
 
@@ -79,21 +79,18 @@ export async function describeForeignVpc(
   return { vpcId: vpc.VpcId, subnetIds: [...byZone.values()].sort() };
 }
 
-/** The newest Amazon Linux 2 image for x86_64, the default AMI of every runtime template. */
+/** The public parameter AWS keeps pointed at the newest Amazon Linux 2023 image for x86_64. */
+export const AL2023_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+
+/** The newest Amazon Linux 2023 image, the default AMI of every runtime template. */
 export async function defaultAmi(clients: AwsClients): Promise<string> {
-  const out = await clients.ec2.send(
-    new DescribeImagesCommand({
-      Owners: ["amazon"],
-      Filters: [
-        { Name: "name", Values: ["amzn2-ami-hvm-*-x86_64-gp2"] },
-        { Name: "state", Values: ["available"] },
-      ],
-    }),
-  );
-  const newest = (out.Images ?? []).sort((a, b) => (b.CreationDate ?? "").localeCompare(a.CreationDate ?? ""))[0];
-  if (!newest?.ImageId)
-    throw Object.assign(new Error("no Amazon Linux 2 image found; set spec.ami"), { name: "InvalidAMIID.NotFound" });
-  return newest.ImageId;
+  const out = await clients.ssm.send(new GetParameterCommand({ Name: AL2023_PARAMETER }));
+  const id = out.Parameter?.Value;
+  if (!id?.startsWith("ami-"))
+    throw Object.assign(new Error(`${AL2023_PARAMETER} names no image; set spec.ami`), {
+      name: "InvalidAMIID.NotFound",
+    });
+  return id;
 }
 
 /** The region's availability zones that are up, sorted. */

@@ -2,6 +2,7 @@ import { DescribeTagsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { Group, ReplicaStatus } from "../../resources/types.js";
 import { LABEL } from "../ownership.js";
 import type { AwsContext } from "./context.js";
+import { errorCode } from "./errors.js";
 import { hostedZoneTags } from "./lookups.js";
 import { namePrefix, tagRecord, targetGroupName } from "./names.js";
 import { observedNetwork } from "./network.js";
@@ -71,7 +72,12 @@ async function refreshWaiting(ctx: AwsContext, region: string, uid: string): Pro
   const waits = (i: ObservedInstance) => i.owner.uid === uid && (i.state === "pending" || i.state === "stopping");
   const waiting = snapshot.instances.filter(waits).map((i) => i.id);
   if (waiting.length === 0) return snapshot;
-  const fresh = await describeInstances(ctx.clients(region), waiting);
+  // Just launched, an instance is not yet visible by id for a moment: it stays as the launch saw it.
+  const fresh = await describeInstances(ctx.clients(region), waiting).catch((err: unknown) => {
+    if (errorCode(err) === "InvalidInstanceID.NotFound") return undefined;
+    throw err;
+  });
+  if (!fresh) return snapshot;
   ctx.snapshots.patch(
     region,
     patch.instances(
