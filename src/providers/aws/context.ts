@@ -3,6 +3,7 @@ import type { Group } from "../../resources/types.js";
 import { SnapshotCache } from "../snapshot-cache.js";
 import type { ApiFamily, AwsClients } from "./clients.js";
 import { CallCounter, createClients, createLimiters, DEFAULT_RATES } from "./clients.js";
+import type { LaunchAttempts } from "./instances.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { availabilityZones, defaultAmi, describeForeignVpc, findZone, listRecords } from "./lookups.js";
 import type { AwsSnapshot, TargetHealth } from "./observe.js";
@@ -20,7 +21,8 @@ export interface AwsProviderOptions {
    * AirLoft's own changes, and an app still waiting for health, read them again at once.
    */
   readonly slowMaxAgeMs?: number;
-  readonly rates?: Readonly<Record<ApiFamily, { perSecond: number; burst: number }>>;
+  /** Per family; a family left out keeps its default. */
+  readonly rates?: Readonly<Partial<Record<ApiFamily, { perSecond: number; burst: number }>>>;
   readonly maxAttempts?: number;
 }
 
@@ -48,13 +50,15 @@ export class AwsContext {
   readonly batcher: RecordBatcher;
   /** Rule priorities are per listener: creates on one listener take turns. */
   readonly listenerLock = new KeyedLock();
+  /** The last launch attempt per replica, so that a relaunch does not walk past every used token again. */
+  readonly launchAttempts: LaunchAttempts = new Map();
   private readonly clientsByRegion = new Map<string, AwsClients>();
   private readonly limiters;
 
   constructor(private readonly options: AwsProviderOptions) {
     this.instanceId = options.instanceId;
     this.env = options.env ?? process.env;
-    this.limiters = createLimiters(options.rates ?? DEFAULT_RATES);
+    this.limiters = createLimiters({ ...DEFAULT_RATES, ...options.rates });
     const slow = options.slowMaxAgeMs ?? 300_000;
     const minutes = 10 * 60_000;
     const snapshotAge = options.snapshotMaxAgeMs ?? 10_000;

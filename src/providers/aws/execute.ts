@@ -39,7 +39,11 @@ export async function runOwnerOp(ctx: AwsContext, place: OwnerPlace, op: OwnerOp
     case "deregister":
     case "terminate": {
       const { launch, targetGroupArn } = place;
-      const targets = { ...(launch ? { launch, port: launch.port } : {}), targetGroupArn };
+      const targets = {
+        ...(launch ? { launch, port: launch.port } : {}),
+        targetGroupArn,
+        attempts: ctx.launchAttempts,
+      };
       const done = await executeInstanceOps(ctx.clients(place.region), [op], targets);
       ctx.snapshots.patch(place.region, patch.instances(done.launched, done.terminated));
       if (targetGroupArn && op.op !== "run") ctx.targetHealth.invalidate(targetGroupArn);
