@@ -154,7 +154,7 @@ async function launchTemplate(
   subnetIds: string[],
   securityGroupId: string,
 ): Promise<LaunchTemplate> {
-  const imageId = spec.ami ?? (await ctx.amis.get(ctx.region(owner.group)));
+  const imageId = spec.ami ?? owner.group.status?.aws?.ami ?? (await ctx.amis.get(ctx.region(owner.group)));
   const instanceType = spec.instanceType ?? DEFAULT_INSTANCE_TYPE;
   const userData = renderUserData(program);
   const configHash = digest(userData, imageId, instanceType).slice(0, 12);

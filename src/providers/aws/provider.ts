@@ -78,7 +78,18 @@ export class AwsProvider implements InfraProvider {
   async reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
     const desired = await desiredNetwork(this.ctx, group);
     const { observed } = await converge(this.groupSteps(group, desired), options);
-    return { provider: "aws", aws: this.groupFacts(observed, group, desired) };
+    const ami = await this.groupAmi(group);
+    return { provider: "aws", aws: { ...this.groupFacts(observed, group, desired), ami } };
+  }
+
+  /**
+   * The image a group's instances run: resolved once and pinned in its status, since a new
+   * release would otherwise roll every app and re-create every service; FollowLatest opts in.
+   */
+  private async groupAmi(group: Group): Promise<string> {
+    const pinned = group.status?.aws?.ami;
+    if (pinned && group.spec.aws?.amiPolicy !== "FollowLatest") return pinned;
+    return this.ctx.amis.get(this.region(group));
   }
 
   async planGroup(group: Group): Promise<readonly string[]> {
