@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type Fault = "throttle" | "unavailable" | "internal" | "denied" | "expired";
+export type Fault = "throttle" | "unavailable" | "internal" | "denied" | "expired" | "invalid-change";
 
 /** One call through the proxy, as a hook sees it. */
 export interface ProxiedCall {
@@ -22,7 +22,7 @@ export interface ProxyAnswer {
 }
 
 /** Which fault (if any) answers a call: decided per call from its service and action. */
-export type FaultPolicy = (call: { service: string; action: string }) => Fault | undefined;
+export type FaultPolicy = (call: { service: string; action: string; body: string }) => Fault | undefined;
 
 /**
  * A small HTTP proxy on 127.0.0.1 in front of moto_server that answers chosen calls with the
@@ -91,7 +91,7 @@ export class FaultProxy {
       `${req.method} ${(req.url ?? "").split("?")[0]?.replace(/\/[A-Z0-9]{8,}/g, "/ID")}`;
     const key = `${service}:${action}`;
     this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
-    const fault = this.policy({ service, action });
+    const fault = this.policy({ service, action, body: body.toString("utf8") });
     if (fault) {
       this.injected.set(fault, (this.injected.get(fault) ?? 0) + 1);
       const { status, body: xml } = faultAnswer(service, fault);
@@ -173,6 +173,7 @@ function faultAnswer(service: string, fault: Fault): ProxyAnswer {
       "You are not authorized to perform this operation.",
     ],
     expired: [400, "ExpiredToken", "The security token included in the request is expired"],
+    "invalid-change": [400, "InvalidChangeBatch", "RRSet of type A with DNS name is not permitted"],
   }[fault] as [number, string, string];
   return errorAnswer(service, status, code, message);
 }
