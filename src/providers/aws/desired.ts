@@ -9,7 +9,7 @@ import { observedNetwork } from "./network.js";
 import type { OwnerKeys } from "./observe-owner.js";
 import type { DesiredGroupNetwork } from "./plan.js";
 import type { DesiredOwner } from "./plan-routing.js";
-import { aliasRecord, targetHealthCheck } from "./routing.js";
+import { aliasRecord, pathRoute, targetHealthCheck } from "./routing.js";
 import { type InstanceProgram, renderUserData } from "./userdata.js";
 
 const DEFAULT_INSTANCE_TYPE = "t3.micro";
@@ -62,6 +62,8 @@ export async function appSetup(
   const port = program.port ?? 80;
   const instancesGroup = net.securityGroups.instances.id;
   const host = hostOf(app, group);
+  // Without a domain the app still needs a rule, or its targets stay unused: a path on the load balancer.
+  const route = host ?? pathRoute(net.lb, name);
   const owner = { kind: "App", group, name, uid };
   const launch = await launchTemplate(ctx, owner, program, app.spec, subnetIds, instancesGroup);
   const replicas = Math.min(app.spec.replicas ?? 1, scaleUpLimit ?? Number.POSITIVE_INFINITY);
@@ -80,7 +82,7 @@ export async function appSetup(
         fromGroupId: net.securityGroups.lb.id,
         what: `app port ${port} from the load balancer`,
       },
-      host,
+      host: route,
       record: host && zoneId ? aliasRecord(host, net.lb) : undefined,
       instances: { replicas, configHash: launch.configHash, strategy, registers: true },
     },

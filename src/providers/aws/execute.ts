@@ -17,7 +17,7 @@ import { executeGroupOp, groupTags } from "./network.js";
 import { allRules, observedTargetGroup, patch } from "./observe.js";
 import type { GroupOp } from "./plan.js";
 import type { OwnerOp, RoutingOp } from "./plan-routing.js";
-import { createZone, findRecord, freePriority } from "./routing.js";
+import { createZone, findRecord, freePriority, routeConditions } from "./routing.js";
 
 /** Where one owner's operations run: its region, launch template, target group and hosted zone. */
 export interface OwnerPlace {
@@ -116,7 +116,7 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
           new CreateRuleCommand({
             ListenerArn: op.listenerArn,
             Priority: freePriority(rules),
-            Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [op.host] } }],
+            Conditions: routeConditions(op.host),
             Actions: [{ Type: "forward", TargetGroupArn: op.targetGroupArn }],
             Tags: toTags(op.tags),
           }),
@@ -128,8 +128,7 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       });
       return;
     case "modify-rule": {
-      const conditions = [{ Field: "host-header", HostHeaderConfig: { Values: [op.host] } }];
-      const out = await elb.send(new ModifyRuleCommand({ RuleArn: op.ruleArn, Conditions: conditions }));
+      const out = await elb.send(new ModifyRuleCommand({ RuleArn: op.ruleArn, Conditions: routeConditions(op.host) }));
       const others = (rules: readonly Rule[]) => rules.filter((r) => r.RuleArn !== op.ruleArn);
       ctx.snapshots.patch(
         region,

@@ -92,9 +92,14 @@ export function forwardsTo(rule: Rule, targetGroupArn: string): boolean {
   );
 }
 
+/** The route a rule matches: its host, and for a path route the host and the path ("lb-dns/web"). */
 export function hostOf(rule: Rule): string | undefined {
-  const condition = (rule.Conditions ?? []).find((c) => c.Field === "host-header");
-  return condition?.HostHeaderConfig?.Values?.[0] ?? condition?.Values?.[0];
+  const conditions = rule.Conditions ?? [];
+  const host = conditions.find((c) => c.Field === "host-header");
+  const path = conditions.find((c) => c.Field === "path-pattern");
+  const name = host?.HostHeaderConfig?.Values?.[0] ?? host?.Values?.[0];
+  const prefix = path?.PathPatternConfig?.Values?.[0] ?? path?.Values?.[0];
+  return name === undefined ? undefined : `${name}${prefix ?? ""}`;
 }
 
 /** Does the ingress let `port` in from another security group (or from everywhere)? */

@@ -32,7 +32,8 @@ export interface InstancePlan {
   readonly converged: boolean;
 }
 
-const REGISTERED = new Set(["initial", "healthy", "unhealthy", "unavailable"]);
+// "unused" targets are registered too: registering them again would not change what AWS reports.
+const REGISTERED = new Set(["initial", "healthy", "unhealthy", "unavailable", "unused"]);
 
 function isRegistered(i: InstanceView): boolean {
   return i.health !== undefined && REGISTERED.has(i.health);

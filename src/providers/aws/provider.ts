@@ -163,12 +163,15 @@ export class AwsProvider implements InfraProvider {
     const { observed, plan, operations } = await converge(this.ownerSteps(setup), options);
     // Still waiting for targets to turn healthy: the next pass must see them fresh.
     if (!plan.converged && observed.targetGroup) this.ctx.targetHealth.invalidate(observed.targetGroup.arn);
-    const host = setup.desired.host;
+    const route = setup.desired.host;
+    const unused = [...(observed.health?.values() ?? [])].filter((state) => state === "unused").length;
+    const why = `${unused} of its targets are unused: no listener rule of the load balancer forwards to its target group`;
     return {
       ...outcome(observed, plan, setup),
       operations,
       image: app.spec.image ?? app.spec.source?.url ?? "",
-      ...(host ? { url: `http://${host}` } : {}),
+      ...(route ? { url: `http://${route}${route.includes("/") ? "/" : ""}` } : {}),
+      ...(unused > 0 ? { waiting: { reason: "TargetsUnused", message: why } } : {}),
     };
   }
 

@@ -24,6 +24,24 @@ export function targetHealthCheck(check: HealthCheck | undefined): HealthCheckSe
   };
 }
 
+/**
+ * A rule's conditions for a route: a host ("web.example.com"), or for an app without a domain the
+ * load balancer's own name and a path under it ("lb-dns/web": /web and /web/*). The host keeps a
+ * path route from catching requests meant for the hosts of other apps.
+ */
+export function routeConditions(route: string) {
+  const slash = route.indexOf("/");
+  const host = { Field: "host-header", HostHeaderConfig: { Values: [slash < 0 ? route : route.slice(0, slash)] } };
+  if (slash < 0) return [host];
+  const path = route.slice(slash);
+  return [host, { Field: "path-pattern", PathPatternConfig: { Values: [path, `${path}/*`] } }];
+}
+
+/** The route of an app without a domain: a path named after it on the load balancer's address. */
+export function pathRoute(lb: ObservedLoadBalancer, app: string): string {
+  return `${lb.dnsName.toLowerCase()}/${app}`;
+}
+
 /** The lowest priority no rule of the listener holds. */
 export function freePriority(rules: readonly Rule[]): number {
   const used = new Set(rules.map((r) => Number(r.Priority)).filter(Number.isFinite));
