@@ -1,4 +1,4 @@
-import { ProviderUnavailableError } from "../../errors.js";
+import { ProviderUnavailableError, TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, Service } from "../../resources/types.js";
 import { ownerLabels } from "../ownership.js";
@@ -27,7 +27,21 @@ export async function desiredNetwork(ctx: AwsContext, group: Group): Promise<Des
   const vpc = group.spec.aws?.vpc;
   const zones = await ctx.zones.get(region);
   const certificateArn = group.spec.aws?.certificateArn;
-  if (vpc?.create) return { vpc: { mode: "create", cidr: vpc.create.cidr }, zones, certificateArn };
+  if (vpc?.create) {
+    const prefix = Number(vpc.create.cidr.split("/")[1]);
+    // Two subnets of 16ths of the VPC: a /23 gives /27s, AWS's smallest useful size for a load balancer.
+    if (!(prefix >= 16 && prefix <= 23))
+      throw new TerminalError(
+        "InvalidVpcCidr",
+        `group ${group.metadata.name}: spec.aws.vpc.create.cidr ${vpc.create.cidr} must be /16 to /23 (AWS allows no larger VPC; a smaller one leaves no room for the subnets)`,
+      );
+    if (zones.length < 2)
+      throw new ProviderUnavailableError(
+        "NoZones",
+        `${region} has ${zones.length} availability zone(s) offering the instance type; the load balancer needs two`,
+      );
+    return { vpc: { mode: "create", cidr: vpc.create.cidr }, zones, certificateArn };
+  }
   const foreign = await ctx.foreignVpcs.get(`${region}|${vpc?.id ?? "default"}`);
   return { vpc: { mode: "use", id: foreign.vpcId, subnetIds: foreign.subnetIds }, zones, certificateArn };
 }

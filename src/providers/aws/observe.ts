@@ -42,6 +42,8 @@ export interface ObservedSubnet extends ObservedTagged {
   readonly vpcId: string;
   readonly az: string;
   readonly cidr: string;
+  /** Instances launched here get a public address (they fetch images and runtimes; no NAT is made). */
+  readonly mapPublicIp: boolean;
 }
 
 export interface ObservedSecurityGroup extends ObservedTagged {
@@ -168,6 +170,7 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
               vpcId: s.VpcId ?? "",
               az: s.AvailabilityZone ?? "",
               cidr: s.CidrBlock ?? "",
+              mapPublicIp: s.MapPublicIpOnLaunch === true,
             },
           ]
         : [];

@@ -111,7 +111,11 @@ export interface DesiredGroupNetwork {
 
 export interface ObservedGroupNetwork {
   readonly vpcId: string | undefined;
-  readonly subnets: ReadonlyArray<{ readonly id: string; readonly role: string | undefined }>;
+  readonly subnets: ReadonlyArray<{
+    readonly id: string;
+    readonly role: string | undefined;
+    readonly mapPublicIp: boolean;
+  }>;
   readonly internetGateway: { readonly id: string; readonly vpcIds: readonly string[] } | undefined;
   readonly routeTable:
     | { readonly id: string; readonly hasDefaultRoute: boolean; readonly subnetIds: readonly string[] }
@@ -132,6 +136,7 @@ export type SecurityRole = "lb" | "instances" | "services";
 
 export type GroupOp =
   | { readonly op: "remove-duplicate"; readonly part: DuplicatePart }
+  | { readonly op: "map-public-ip"; readonly subnetId: string }
   | { readonly op: "create-vpc"; readonly cidr: string }
   | {
       readonly op: "create-subnet";
@@ -186,6 +191,9 @@ export function planGroupNetwork(
         });
     }
     subnetIds = [...byRole.entries()].filter(([role]) => role?.startsWith("subnet-")).map(([, id]) => id);
+    // Checked on every pass, not set once: a subnet changed outside AirLoft is set back.
+    for (const s of observed.subnets)
+      if (s.role?.startsWith("subnet-") && !s.mapPublicIp) ops.push({ op: "map-public-ip", subnetId: s.id });
     const igw = observed.internetGateway;
     if (!igw) ops.push({ op: "create-internet-gateway" });
     else if (!igw.vpcIds.includes(vpcId)) ops.push({ op: "attach-internet-gateway", gatewayId: igw.id, vpcId });
