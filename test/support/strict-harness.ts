@@ -1,7 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { AwsProvider } from "../../src/providers/aws/provider.js";
-import type { AppOutcome } from "../../src/providers/types.js";
-import { API_VERSION, type App, type AppSpec, type Group, type GroupSpec } from "../../src/resources/types.js";
+import type { AppOutcome, ServiceOutcome } from "../../src/providers/types.js";
+import {
+  API_VERSION,
+  type App,
+  type AppSpec,
+  type Group,
+  type GroupSpec,
+  type Service,
+  type ServiceSpec,
+} from "../../src/resources/types.js";
 import type { StrictTestAws } from "../../support/strict-aws.js";
 import { AwsInspector } from "./aws-inspect.js";
 
@@ -52,6 +60,22 @@ export class StrictHarness {
 
   app(name: string, spec: AppSpec, uid: string = randomUUID()): App {
     return { apiVersion: API_VERSION, kind: "App", metadata: { name, group: "strict", uid, generation: 1 }, spec };
+  }
+
+  service(name: string, spec: ServiceSpec, uid: string = randomUUID()): Service {
+    return { apiVersion: API_VERSION, kind: "Service", metadata: { name, group: "strict", uid, generation: 1 }, spec };
+  }
+
+  /** Passes until the service converges, at most `passes`; the last outcome. */
+  async settleService(service: Service, passes = 8): Promise<ServiceOutcome> {
+    let outcome: ServiceOutcome | undefined;
+    for (let pass = 0; pass < passes; pass++) {
+      outcome = await this.provider.reconcileService(service, this.group, { password: "test-password" });
+      if (outcome.converged) return outcome;
+      this.provider.forget("us-east-1");
+    }
+    if (!outcome) throw new Error("no pass ran");
+    return outcome;
   }
 
   /** Passes until the app converges, at most `passes`; the last outcome. */

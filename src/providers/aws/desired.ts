@@ -6,11 +6,13 @@ import type { AwsContext } from "./context.js";
 import type { LaunchTemplate } from "./instances.js";
 import { digest, targetGroupName } from "./names.js";
 import { observedNetwork } from "./network.js";
+import { ROLE_TAG } from "./observe.js";
 import type { OwnerKeys } from "./observe-owner.js";
 import type { DesiredGroupNetwork } from "./plan.js";
 import type { DesiredOwner } from "./plan-routing.js";
 import { aliasRecord, pathRoute, targetHealthCheck } from "./routing.js";
 import { type InstanceProgram, renderUserData } from "./userdata.js";
+import { DATA_ROLE, volumeSizeGiB } from "./volumes.js";
 
 const DEFAULT_INSTANCE_TYPE = "t3.micro";
 
@@ -122,13 +124,29 @@ export async function serviceSetup(
     command: template.command ? [...template.command] : undefined,
     env: template.env(creds, name),
     port: template.port,
+    dataPath: template.dataPath,
   };
   const servicesGroup = net.securityGroups.services.id;
   const owner = { kind: "Service", group, name, uid };
   const launch = await launchTemplate(ctx, owner, program, {}, subnetIds, servicesGroup);
   const from = net.securityGroups.instances.id;
+  const policy = service.spec.storage?.deletionPolicy ?? "Retain";
+  const labels = ownerLabels({ instance: ctx.instanceId, group: group.metadata.name, kind: "Service", name, uid });
+  const volume = {
+    sizeGiB: volumeSizeGiB(service.spec.storage?.size),
+    deletionPolicy: policy,
+    tags: { ...labels, [ROLE_TAG]: DATA_ROLE, Name: `airloft-${group.metadata.name}-${name}-data` },
+  };
   return {
-    keys: { group, uid, registers: false, securityGroupId: servicesGroup, host: undefined, zoneId: undefined },
+    keys: {
+      group,
+      uid,
+      registers: false,
+      securityGroupId: servicesGroup,
+      host: undefined,
+      zoneId: undefined,
+      volume: { name, policy },
+    },
     launch,
     desired: {
       target: `service:${group.metadata.name}/${name}`,
@@ -141,7 +159,14 @@ export async function serviceSetup(
       },
       host: undefined,
       record: undefined,
-      instances: { replicas: 1, configHash: launch.configHash, strategy: "Recreate", registers: false },
+      instances: {
+        replicas: 1,
+        configHash: launch.configHash,
+        strategy: "Recreate",
+        registers: false,
+        startStopped: true,
+      },
+      volume,
     },
   };
 }

@@ -18,6 +18,7 @@ import { allRules, observedTargetGroup, patch } from "./observe.js";
 import type { GroupOp } from "./plan.js";
 import type { OwnerOp, RoutingOp } from "./plan-routing.js";
 import { createZone, findRecord, freePriority, routeConditions } from "./routing.js";
+import { executeVolumeOp } from "./volumes.js";
 
 /** Where one owner's operations run: its region, launch template, target group and hosted zone. */
 export interface OwnerPlace {
@@ -35,6 +36,7 @@ export interface OwnerPlace {
 export async function runOwnerOp(ctx: AwsContext, place: OwnerPlace, op: OwnerOp): Promise<void> {
   switch (op.op) {
     case "run":
+    case "start":
     case "register":
     case "deregister":
     case "terminate": {
@@ -46,7 +48,17 @@ export async function runOwnerOp(ctx: AwsContext, place: OwnerPlace, op: OwnerOp
       };
       const done = await executeInstanceOps(ctx.clients(place.region), [op], targets);
       ctx.snapshots.patch(place.region, patch.instances(done.launched, done.terminated));
+      if (op.op === "start") ctx.snapshots.invalidate(place.region);
       if (targetGroupArn && op.op !== "run") ctx.targetHealth.invalidate(targetGroupArn);
+      return;
+    }
+    case "create-volume":
+    case "attach-volume":
+    case "delete-volume": {
+      const changed = await executeVolumeOp(ctx.clients(place.region), op);
+      for (const v of changed) ctx.snapshots.patch(place.region, patch.volume(v));
+      // Attachments and deletions change state over seconds: the next look reads them afresh.
+      if (op.op !== "create-volume") ctx.snapshots.invalidate(place.region);
       return;
     }
     default:

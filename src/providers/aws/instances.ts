@@ -1,4 +1,9 @@
-import { RunInstancesCommand, type RunInstancesCommandOutput, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
+import {
+  RunInstancesCommand,
+  type RunInstancesCommandOutput,
+  StartInstancesCommand,
+  TerminateInstancesCommand,
+} from "@aws-sdk/client-ec2";
 import { DeregisterTargetsCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { AwsClients } from "./clients.js";
 import { errorCode } from "./errors.js";
@@ -44,6 +49,9 @@ export async function executeInstanceOps(
         launched.push(await launchReplica(clients, launch, op.replica, attempts));
         break;
       }
+      case "start":
+        await clients.ec2.send(new StartInstancesCommand({ InstanceIds: [...op.ids] }));
+        break;
       case "register":
         if (targetGroupArn)
           await clients.elb.send(

@@ -11,6 +11,7 @@ import { describeInstances, patch } from "./observe.js";
 import type { ObservedTeardown } from "./plan.js";
 import type { GarbageView, ObservedOwner, ObservedRemoval } from "./plan-routing.js";
 import { aliasRecord, findRecord } from "./routing.js";
+import { findVolume } from "./volumes.js";
 
 /** Observation of one app or service: what its plan is made from, and what its status reports. */
 export interface OwnerObservation extends ObservedOwner {
@@ -28,6 +29,8 @@ export interface OwnerKeys {
   readonly securityGroupId: string | undefined;
   readonly host: string | undefined;
   readonly zoneId: string | undefined;
+  /** A service's data volume: found by group and name, kept or deleted by its policy. */
+  readonly volume?: { readonly name: string; readonly policy: "Retain" | "Delete" } | undefined;
 }
 
 /**
@@ -53,8 +56,16 @@ export async function observeOwner(ctx: AwsContext, keys: OwnerKeys, options: { 
     record: records && keys.host ? findRecord(records, keys.host) : undefined,
     instances: owned.map((i) => {
       const { replica, configHash } = i.owner;
-      return { id: i.id, replica, configHash, state: i.state, launchTime: i.launchTime, health: health?.get(i.id) };
+      const { id, state, launchTime, zone } = i;
+      return { id, replica, configHash, state, launchTime, zone, health: health?.get(i.id) };
     }),
+    volume: keys.volume
+      ? findVolume(
+          snapshot.volumes,
+          { group: keys.group.metadata.name, name: keys.volume.name },
+          owned.find((i) => i.owner.replica === 0)?.id,
+        )
+      : undefined,
   };
   return observation;
 }
@@ -63,7 +74,8 @@ export async function observeOwner(ctx: AwsContext, keys: OwnerKeys, options: { 
 export async function observeRemoval(ctx: AwsContext, keys: OwnerKeys): Promise<OwnerObservation & ObservedRemoval> {
   const observed = await observeOwner(ctx, keys, { waiting: false });
   const lb = observedNetwork(observed.snapshot, keys.group, ctx.instanceId).lb;
-  return { ...observed, host: keys.host, lbRecord: keys.host && lb ? aliasRecord(keys.host, lb) : undefined };
+  const lbRecord = keys.host && lb ? aliasRecord(keys.host, lb) : undefined;
+  return { ...observed, host: keys.host, lbRecord, ...(keys.volume ? { volumePolicy: keys.volume.policy } : {}) };
 }
 
 /** The region's snapshot, with this owner's pending or stopping instances read again by id. */

@@ -9,6 +9,7 @@ export interface InstanceView {
   readonly launchTime: number;
   /** Target health in the app's target group; undefined when not registered. */
   readonly health: string | undefined;
+  readonly zone?: string | undefined;
 }
 
 export interface DesiredInstances {
@@ -17,11 +18,14 @@ export interface DesiredInstances {
   readonly strategy: "RollingUpdate" | "Recreate";
   /** A target group to register in; services have none and are ready once running. */
   readonly registers: boolean;
+  /** A stopped instance is started again, not replaced (a service's instance holds its volume). */
+  readonly startStopped?: boolean;
 }
 
 export type InstanceOp =
   | { readonly op: "run"; readonly replica: number; readonly cause: string }
   | { readonly op: "register"; readonly ids: readonly string[] }
+  | { readonly op: "start"; readonly ids: readonly string[] }
   | { readonly op: "deregister"; readonly ids: readonly string[] }
   | { readonly op: "terminate"; readonly ids: readonly string[]; readonly cause: string };
 
@@ -52,12 +56,14 @@ function isReady(i: InstanceView, desired: DesiredInstances): boolean {
 export function planInstances(desired: DesiredInstances, observed: readonly InstanceView[]): InstancePlan {
   const run: InstanceOp[] = [];
   const register: string[] = [];
+  const start: string[] = [];
   const remove = new Map<string, string>(); // id -> cause
   let ready = 0;
   let updated = 0;
   const sorted = [...observed].sort((a, b) => a.launchTime - b.launchTime || a.id.localeCompare(b.id));
   for (const i of sorted) {
     if (i.replica === undefined || i.replica >= desired.replicas) remove.set(i.id, "scale down");
+    else if (desired.startStopped && i.configHash === desired.configHash) continue;
     else if (i.state === "stopped" || i.state === "stopping")
       remove.set(i.id, `replica ${i.replica} was ${i.state} outside AirLoft`);
   }
@@ -73,6 +79,7 @@ export function planInstances(desired: DesiredInstances, observed: readonly Inst
       continue;
     }
     updated++;
+    if (keep.state === "stopped") start.push(keep.id);
     if (desired.registers && keep.state === "running" && !isRegistered(keep)) register.push(keep.id);
     if (isReady(keep, desired)) {
       ready++;
@@ -88,6 +95,7 @@ export function planInstances(desired: DesiredInstances, observed: readonly Inst
   const causes = [...new Set(remove.values())].join(", ");
   const operations: InstanceOp[] = [
     ...run,
+    ...(start.length > 0 ? [{ op: "start" as const, ids: start }] : []),
     ...(register.length > 0 ? [{ op: "register" as const, ids: register }] : []),
     ...(deregister.length > 0 ? [{ op: "deregister" as const, ids: deregister }] : []),
     ...(removeIds.length > 0 ? [{ op: "terminate" as const, ids: removeIds, cause: causes }] : []),

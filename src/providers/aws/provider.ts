@@ -198,7 +198,7 @@ export class AwsProvider implements InfraProvider {
       converged: reported.converged && current?.privateIp !== undefined,
       operations,
       image: service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version),
-      volume: "",
+      volume: observed.volume?.id ?? "",
       ...(current?.privateIp ? { host: current.privateIp } : {}),
     };
   }
@@ -245,7 +245,11 @@ export class AwsProvider implements InfraProvider {
   /** Where an owner's parts are, when its desired state is not needed (removal, describe). */
   private keysOf(group: Group, obj: App | Service, host: string | undefined, zoneId: string | undefined): OwnerKeys {
     const uid = obj.metadata.uid ?? "";
-    return { group, uid, registers: obj.kind === "App", securityGroupId: undefined, host, zoneId };
+    const volume =
+      obj.kind === "Service"
+        ? { name: obj.metadata.name, policy: obj.spec.storage?.deletionPolicy ?? ("Retain" as const) }
+        : undefined;
+    return { group, uid, registers: obj.kind === "App", securityGroupId: undefined, host, zoneId, volume };
   }
 
   async logs(app: App, group: Group): Promise<void> {

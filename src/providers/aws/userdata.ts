@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { TerminalError } from "../../errors.js";
 import type { AppSpec } from "../../resources/types.js";
+import { DATA_DEVICE } from "./volumes.js";
 
 export type Runtime = NonNullable<AppSpec["runtime"]>;
 
@@ -13,6 +14,8 @@ export interface InstanceProgram {
   readonly command: readonly string[] | undefined;
   readonly env: Readonly<Record<string, string>>;
   readonly port: number | undefined;
+  /** Where a service keeps its data in its container: the data volume is mounted there. */
+  readonly dataPath?: string | undefined;
 }
 
 const DEFAULT_COMMAND: Readonly<Record<Exclude<Runtime, "docker">, readonly string[]>> = {
@@ -107,6 +110,24 @@ function install(packages: string): string {
   return `if command -v dnf >/dev/null; then dnf -y install ${packages}; elif command -v yum >/dev/null; then yum -y install ${packages}; else apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${packages}; fi`;
 }
 
+const DATA_MOUNT = "/var/lib/airloft/data";
+
+/**
+ * Waits for the data volume (AirLoft attaches it once the instance runs), makes a file system on
+ * it only when it has none (a volume found again keeps its data), and mounts it at every boot.
+ */
+function mountData(): string[] {
+  const device = DATA_DEVICE;
+  return [
+    `for i in $(seq 1 180); do [ -e ${device} ] && break; sleep 2; done`,
+    `[ -e ${device} ] || { echo "the data volume did not appear at ${device}" >&2; exit 1; }`,
+    `blkid ${device} >/dev/null 2>&1 || mkfs.xfs -q ${device}`,
+    `install -d -m 0755 ${DATA_MOUNT}`,
+    `grep -q ' ${DATA_MOUNT} ' /etc/fstab || echo "UUID=$(blkid -s UUID -o value ${device}) ${DATA_MOUNT} xfs defaults,nofail 0 2" >> /etc/fstab`,
+    `mountpoint -q ${DATA_MOUNT} || mount ${DATA_MOUNT}`,
+  ];
+}
+
 function dockerScript(p: InstanceProgram): string[] {
   if (!p.image) throw new TerminalError("InvalidConfig", `${p.label}: the docker runtime needs spec.image`);
   const publish = p.port !== undefined ? ["-p", `${p.port}:${p.port}`] : [];
@@ -121,6 +142,7 @@ function dockerScript(p: InstanceProgram): string[] {
     "--env-file",
     "/etc/airloft/app.env",
     ...publish,
+    ...(p.dataPath ? ["-v", `${DATA_MOUNT}:${p.dataPath}`] : []),
     "--security-opt",
     "no-new-privileges",
     "--cap-drop",
@@ -143,6 +165,7 @@ function dockerScript(p: InstanceProgram): string[] {
       "0600",
       Object.entries(p.env).map(([k, v]) => `${k}=${v}`),
     ),
+    ...(p.dataPath ? mountData() : []),
     "docker rm -f airloft-app >/dev/null 2>&1 || true",
     run.map(shellQuote).join(" "),
   ];
