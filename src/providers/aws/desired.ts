@@ -11,7 +11,7 @@ import type { OwnerKeys } from "./observe-owner.js";
 import type { DesiredGroupNetwork } from "./plan.js";
 import type { DesiredOwner } from "./plan-routing.js";
 import { aliasRecord, pathRoute, targetHealthCheck } from "./routing.js";
-import { type InstanceProgram, renderUserData } from "./userdata.js";
+import { type InstanceProgram, PRIVATE_ADDRESS, renderUserData } from "./userdata.js";
 import { DATA_ROLE, volumeSizeGiB } from "./volumes.js";
 
 const DEFAULT_INSTANCE_TYPE = "t3.micro";
@@ -105,6 +105,24 @@ export async function appSetup(
   };
 }
 
+/**
+ * What a service's instance runs. Its address is known only on the instance: the template's host
+ * (Kafka advertises it to clients) is a placeholder the user data fills with the private address.
+ */
+export function serviceProgram(service: Service, group: Group, creds: ServiceCredentials): InstanceProgram {
+  const template = SERVICE_TEMPLATES[service.spec.template];
+  return {
+    label: `service ${group.metadata.name}/${service.metadata.name}`,
+    runtime: "docker",
+    image: service.spec.image ?? template.image(service.spec.version),
+    source: undefined,
+    command: template.command ? [...template.command] : undefined,
+    env: template.env(creds, PRIVATE_ADDRESS),
+    port: template.port,
+    dataPath: template.dataPath,
+  };
+}
+
 /** A service on one instance, reached from the group's instances only, replaced (never doubled) on change. */
 export async function serviceSetup(
   ctx: AwsContext,
@@ -116,16 +134,7 @@ export async function serviceSetup(
   const uid = service.metadata.uid ?? "";
   const name = service.metadata.name;
   const { net, subnetIds } = await groupNetwork(ctx, group);
-  const program: InstanceProgram = {
-    label: `service ${group.metadata.name}/${name}`,
-    runtime: "docker",
-    image: service.spec.image ?? template.image(service.spec.version),
-    source: undefined,
-    command: template.command ? [...template.command] : undefined,
-    env: template.env(creds, name),
-    port: template.port,
-    dataPath: template.dataPath,
-  };
+  const program = serviceProgram(service, group, creds);
   const servicesGroup = net.securityGroups.services.id;
   const owner = { kind: "Service", group, name, uid };
   const launch = await launchTemplate(ctx, owner, program, {}, subnetIds, servicesGroup);

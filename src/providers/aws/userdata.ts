@@ -112,6 +112,20 @@ function install(packages: string): string {
 
 const DATA_MOUNT = "/var/lib/airloft/data";
 
+/** Stands in an env value for the instance's private address, which only the instance knows. */
+export const PRIVATE_ADDRESS = "@AIRLOFT_PRIVATE_ADDRESS@";
+
+/** Reads the private address from the instance metadata (IMDSv2: a token first) into the env file. */
+function fillPrivateAddress(envFile: string): string[] {
+  const imds = "http://169.254.169.254/latest";
+  return [
+    `imds_token=$(curl -fsS -X PUT ${imds}/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')`,
+    `private_address=$(curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" ${imds}/meta-data/local-ipv4)`,
+    `[[ $private_address =~ ^[0-9.]+$ ]] || { echo "no private address from the instance metadata" >&2; exit 1; }`,
+    `sed -i "s/${PRIVATE_ADDRESS}/$private_address/g" ${envFile}`,
+  ];
+}
+
 /**
  * Waits for the data volume (AirLoft attaches it once the instance runs), makes a file system on
  * it only when it has none (a volume found again keeps its data), and mounts it at every boot.
@@ -165,6 +179,7 @@ function dockerScript(p: InstanceProgram): string[] {
       "0600",
       Object.entries(p.env).map(([k, v]) => `${k}=${v}`),
     ),
+    ...(Object.values(p.env).some((v) => v.includes(PRIVATE_ADDRESS)) ? fillPrivateAddress("/etc/airloft/app.env") : []),
     ...(p.dataPath ? mountData() : []),
     "docker rm -f airloft-app >/dev/null 2>&1 || true",
     run.map(shellQuote).join(" "),
