@@ -179,7 +179,9 @@ function dockerScript(p: InstanceProgram): string[] {
       "0600",
       Object.entries(p.env).map(([k, v]) => `${k}=${v}`),
     ),
-    ...(Object.values(p.env).some((v) => v.includes(PRIVATE_ADDRESS)) ? fillPrivateAddress("/etc/airloft/app.env") : []),
+    ...(Object.values(p.env).some((v) => v.includes(PRIVATE_ADDRESS))
+      ? fillPrivateAddress("/etc/airloft/app.env")
+      : []),
     ...(p.dataPath ? mountData() : []),
     "docker rm -f airloft-app >/dev/null 2>&1 || true",
     run.map(shellQuote).join(" "),
