@@ -10,6 +10,7 @@ import type { AwsSnapshot, TargetHealth } from "./observe.js";
 import { describeTargetHealth, takeSnapshot } from "./observe.js";
 import { RecordBatcher } from "./routing.js";
 import { awsRegion } from "./settings.js";
+import { describeDataVolumes, type ObservedVolume } from "./volumes.js";
 
 export interface AwsProviderOptions {
   readonly instanceId: string;
@@ -48,6 +49,8 @@ export class AwsContext {
   readonly foreignVpcs: SnapshotCache<{ vpcId: string; subnetIds: string[] }>;
   readonly zoneIds: SnapshotCache<string | null>;
   readonly batcher: RecordBatcher;
+  /** Services' data volumes by region, read only by services. */
+  readonly volumes: SnapshotCache<ObservedVolume[]>;
   /** Rule priorities are per listener: creates on one listener take turns. */
   readonly listenerLock = new KeyedLock();
   /** The last launch attempt per replica, so that a relaunch does not walk past every used token again. */
@@ -64,6 +67,10 @@ export class AwsContext {
     const snapshotAge = options.snapshotMaxAgeMs ?? 10_000;
     this.snapshots = new SnapshotCache((region) => takeSnapshot(this.clients(region), this.instanceId), snapshotAge);
     const regionOf = (arn: string) => arn.split(":")[3] ?? this.region();
+    this.volumes = new SnapshotCache(
+      (region) => describeDataVolumes(this.clients(region), this.instanceId),
+      snapshotAge,
+    );
     this.targetHealth = new SnapshotCache((arn) => describeTargetHealth(this.clients(regionOf(arn)), arn), slow);
     this.records = new SnapshotCache((zoneId) => listRecords(this.clients(this.region()), zoneId), slow);
     this.zones = new SnapshotCache((region) => availabilityZones(this.clients(region)), minutes);

@@ -56,9 +56,9 @@ export async function runOwnerOp(ctx: AwsContext, place: OwnerPlace, op: OwnerOp
     case "attach-volume":
     case "delete-volume": {
       const changed = await executeVolumeOp(ctx.clients(place.region), op);
-      for (const v of changed) ctx.snapshots.patch(place.region, patch.volume(v));
+      ctx.volumes.patch(place.region, (volumes) => [...volumes.filter((v) => !changed.includes(v)), ...changed]);
       // Attachments and deletions change state over seconds: the next look reads them afresh.
-      if (op.op !== "create-volume") ctx.snapshots.invalidate(place.region);
+      if (op.op !== "create-volume") ctx.volumes.invalidate(place.region);
       return;
     }
     default:

@@ -61,7 +61,7 @@ export async function observeOwner(ctx: AwsContext, keys: OwnerKeys, options: { 
     }),
     volume: keys.volume
       ? findVolume(
-          snapshot.volumes,
+          await ctx.volumes.get(region),
           { group: keys.group.metadata.name, name: keys.volume.name },
           owned.find((i) => i.owner.replica === 0)?.id,
         )

@@ -8,7 +8,6 @@ import {
   paginateDescribeRouteTables,
   paginateDescribeSecurityGroups,
   paginateDescribeSubnets,
-  paginateDescribeVolumes,
   paginateDescribeVpcs,
 } from "@aws-sdk/client-ec2";
 import {
@@ -23,7 +22,6 @@ import {
 import { LABEL, type OwnedLabels, parseOwnedLabels } from "../ownership.js";
 import type { AwsClients } from "./clients.js";
 import { namePrefix, tagRecord } from "./names.js";
-import { DATA_ROLE, type ObservedVolume, observedVolume } from "./volumes.js";
 
 export interface ObservedInstance {
   readonly id: string;
@@ -90,8 +88,6 @@ export interface AwsSnapshot {
   readonly routeTables: readonly ObservedRouteTable[];
   readonly loadBalancers: readonly ObservedLoadBalancer[];
   readonly targetGroups: readonly ObservedTargetGroup[];
-  /** Services' data volumes (a root volume carries owner tags but not the data role). */
-  readonly volumes: readonly ObservedVolume[];
 }
 
 /** The tag that says which part of a group a shared resource plays: vpc, subnet-0, lb, instances. */
@@ -118,8 +114,7 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
   const { ec2, elb } = clients;
   const mine: Filter[] = [{ Name: `tag:${LABEL.instance}`, Values: [instanceId] }];
   const prefix = namePrefix(instanceId);
-  const data: Filter[] = [...mine, { Name: `tag:${ROLE_TAG}`, Values: [DATA_ROLE] }];
-  const [reservations, vpcs, subnets, groups, gateways, tables, balancers, targetGroups, volumes] = await Promise.all([
+  const [reservations, vpcs, subnets, groups, gateways, tables, balancers, targetGroups] = await Promise.all([
     collect(
       paginateDescribeInstances(
         { client: ec2, pageSize: 1000 },
@@ -134,7 +129,6 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
     collect(paginateDescribeRouteTables({ client: ec2 }, { Filters: mine }), (p) => p.RouteTables),
     collect(paginateDescribeLoadBalancers({ client: elb, pageSize: 400 }, {}), (p) => p.LoadBalancers),
     collect(paginateDescribeTargetGroups({ client: elb, pageSize: 400 }, {}), (p) => p.TargetGroups),
-    collect(paginateDescribeVolumes({ client: ec2 }, { Filters: data }), (p) => p.Volumes),
   ]);
   // Load balancers and target groups cannot be filtered by tag; their names carry our prefix.
   const ours = balancers.filter((lb) => lb.LoadBalancerName?.startsWith(prefix));
@@ -162,7 +156,6 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
     region: clients.region,
     takenAt: Date.now(),
     instances: reservations.flatMap((r) => r.Instances ?? []).flatMap(observedInstance),
-    volumes: volumes.flatMap(observedVolume),
     vpcs: vpcs.flatMap((v) => {
       const o = owned(v, v.VpcId);
       return o ? [{ id: o.id, owner: o.owner, role: o.role, cidr: v.CidrBlock ?? "" }] : [];
@@ -265,12 +258,6 @@ export const patch = {
       const kept = s.instances.filter((i) => !gone.has(i.id) && !fresh.has(i.id));
       return { ...s, instances: [...kept, ...fresh.values()] };
     };
-  },
-  volume(volume: ObservedVolume) {
-    return (s: AwsSnapshot): AwsSnapshot => ({
-      ...s,
-      volumes: [...s.volumes.filter((v) => v.id !== volume.id), volume],
-    });
   },
   targetGroup(tg: ObservedTargetGroup) {
     return (s: AwsSnapshot): AwsSnapshot => ({

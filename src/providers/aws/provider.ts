@@ -71,6 +71,7 @@ export class AwsProvider implements InfraProvider {
   /** Drops the shared snapshot of a region, so the next reconcile observes afresh (a resync). */
   forget(region: string): void {
     this.ctx.snapshots.invalidate(region);
+    this.ctx.volumes.invalidate(region);
   }
 
   // ---- Group ----

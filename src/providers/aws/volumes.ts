@@ -3,11 +3,18 @@
  * group and name (so a Service of the same name finds it again), attached to its instance,
  * mounted by the user data, and kept or deleted by `storage.deletionPolicy`.
  */
-import { AttachVolumeCommand, CreateVolumeCommand, DeleteVolumeCommand, type Volume } from "@aws-sdk/client-ec2";
+import {
+  AttachVolumeCommand,
+  CreateVolumeCommand,
+  DeleteVolumeCommand,
+  paginateDescribeVolumes,
+  type Volume,
+} from "@aws-sdk/client-ec2";
 import { TerminalError } from "../../errors.js";
-import { type OwnedLabels, parseOwnedLabels } from "../ownership.js";
+import { LABEL, type OwnedLabels, parseOwnedLabels } from "../ownership.js";
 import type { AwsClients } from "./clients.js";
 import { tagRecord, toTags } from "./names.js";
+import { ROLE_TAG } from "./observe.js";
 
 /** Where the data volume appears on the instance (AL2023's udev rules link NVMe devices to this name). */
 export const DATA_DEVICE = "/dev/sdf";
@@ -36,6 +43,21 @@ export function observedVolume(v: Volume): ObservedVolume[] {
       attachedTo: attachment?.InstanceId,
     },
   ];
+}
+
+/**
+ * The installation's data volumes in a region, read only where a service is reconciled, so that
+ * apps pay nothing for them (a root volume carries the owner tags but not the data role).
+ */
+export async function describeDataVolumes(clients: AwsClients, instanceId: string): Promise<ObservedVolume[]> {
+  const Filters = [
+    { Name: `tag:${LABEL.instance}`, Values: [instanceId] },
+    { Name: `tag:${ROLE_TAG}`, Values: [DATA_ROLE] },
+  ];
+  const out: ObservedVolume[] = [];
+  for await (const page of paginateDescribeVolumes({ client: clients.ec2 }, { Filters }))
+    out.push(...(page.Volumes ?? []).flatMap(observedVolume));
+  return out;
 }
 
 export interface DesiredVolume {
