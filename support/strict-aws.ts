@@ -10,12 +10,15 @@ export interface StrictRules {
   readonly unseenAfterLaunch: number;
   /** Security group and subnet deletes refused while a deleted load balancer's interfaces linger. */
   readonly lingeringInterfaceRefusals: number;
+  /** DescribeTargetHealth answers that still show a deregistered target as draining. */
+  readonly drainingAnswers: number;
 }
 
 export const AWS_RULES: StrictRules = {
   rulesPerLoadBalancer: 100,
   unseenAfterLaunch: 1,
   lingeringInterfaceRefusals: 2,
+  drainingAnswers: 1,
 };
 
 interface TokenUse {
@@ -40,12 +43,18 @@ export class StrictAwsProxy extends FaultProxy {
   private readonly tokens = new Map<string, TokenUse>();
   private readonly unseen = new Map<string, number>();
   private lingering = 0;
+  /** "target group ARN|instance id" -> draining answers left, or -1 while registered. */
+  private readonly targets = new Map<string, number>();
+  /** Instances terminated while a target group still sent them traffic (registered or draining). */
+  readonly terminatedInService: string[] = [];
 
   override reset(): void {
     super.reset();
     this.tokens.clear();
     this.unseen.clear();
     this.lingering = 0;
+    this.targets.clear();
+    this.terminatedInService.length = 0;
     this.rules = AWS_RULES;
     this.latestAmi = undefined;
   }
@@ -58,6 +67,11 @@ export class StrictAwsProxy extends FaultProxy {
         return this.runAgain(call);
       case "ec2:DescribeInstances":
         return this.notYetVisible(call);
+      case "ec2:TerminateInstances":
+        for (const [key, id] of call.params)
+          if (key.startsWith("InstanceId.") && [...this.targets.keys()].some((k) => k.endsWith(`|${id}`)))
+            this.terminatedInService.push(id);
+        return undefined;
       case "ec2:DeleteSecurityGroup":
       case "ec2:DeleteSubnet":
         if (this.lingering <= 0) return undefined;
@@ -86,8 +100,17 @@ export class StrictAwsProxy extends FaultProxy {
       case "elasticloadbalancing:DeleteLoadBalancer":
         this.lingering = this.rules.lingeringInterfaceRefusals;
         return answer;
+      case "elasticloadbalancing:RegisterTargets":
+      case "elasticloadbalancing:DeregisterTargets": {
+        const arn = call.params.get("TargetGroupArn") ?? "";
+        const register = call.action === "RegisterTargets";
+        for (const [key, id] of call.params)
+          if (/^Targets\.member\.\d+\.Id$/.test(key))
+            this.targets.set(`${arn}|${id}`, register ? -1 : this.rules.drainingAnswers);
+        return answer;
+      }
       case "elasticloadbalancing:DescribeTargetHealth":
-        return this.unusedTargets(call, answer);
+        return this.unusedTargets(call, this.draining(call, answer));
       default:
         return answer;
     }
@@ -145,6 +168,30 @@ export class StrictAwsProxy extends FaultProxy {
     if (count < this.rules.rulesPerLoadBalancer) return undefined;
     const message = `the load balancer has ${count} rules, the most it can hold`;
     return errorAnswer("elasticloadbalancing", 400, "TooManyRules", message);
+  }
+
+  /** A deregistered target stays in its target group, draining, for a few answers (AWS: the deregistration delay). */
+  private draining(call: ProxiedCall, answer: ProxyAnswer): ProxyAnswer {
+    const arn = call.params.get("TargetGroupArn") ?? "";
+    const members: string[] = [];
+    for (const [key, left] of this.targets) {
+      if (!key.startsWith(`${arn}|`) || left < 0) continue;
+      if (left === 0) {
+        this.targets.delete(key);
+        continue;
+      }
+      this.targets.set(key, left - 1);
+      const id = key.slice(arn.length + 1);
+      members.push(
+        `<member><Target><Id>${id}</Id></Target><TargetHealth><State>draining</State>` +
+          "<Reason>Target.DeregistrationInProgress</Reason></TargetHealth></member>",
+      );
+    }
+    if (members.length === 0) return answer;
+    const body = answer.body
+      .replace("<TargetHealthDescriptions/>", "<TargetHealthDescriptions></TargetHealthDescriptions>")
+      .replace("</TargetHealthDescriptions>", `${members.join("")}</TargetHealthDescriptions>`);
+    return { ...answer, body };
   }
 
   /** Targets of a target group that no listener or rule forwards to are `unused`, never healthy. */

@@ -86,13 +86,15 @@ export function planInstances(desired: DesiredInstances, observed: readonly Inst
       for (const o of old) remove.set(o.id, "replaced");
     }
   }
+  // An instance leaves its target group first and goes only once drained (its in-flight requests
+  // done): registered -> deregister now, draining -> wait, out of the target group -> terminate.
   const byId = new Map(observed.map((i) => [i.id, i]));
-  const removeIds = [...remove.keys()];
-  const deregister = removeIds.filter((id) => {
-    const instance = byId.get(id);
-    return desired.registers && instance !== undefined && isRegistered(instance);
-  });
-  const causes = [...new Set(remove.values())].join(", ");
+  const inTargetGroup = (id: string, health: (h: string | undefined) => boolean) =>
+    desired.registers && health(byId.get(id)?.health);
+  const deregister = [...remove.keys()].filter((id) => inTargetGroup(id, (h) => h !== undefined && REGISTERED.has(h)));
+  const draining = [...remove.keys()].filter((id) => inTargetGroup(id, (h) => h === "draining"));
+  const removeIds = [...remove.keys()].filter((id) => !deregister.includes(id) && !draining.includes(id));
+  const causes = [...new Set(removeIds.map((id) => remove.get(id)))].join(", ");
   const operations: InstanceOp[] = [
     ...run,
     ...(start.length > 0 ? [{ op: "start" as const, ids: start }] : []),
@@ -104,7 +106,7 @@ export function planInstances(desired: DesiredInstances, observed: readonly Inst
     operations,
     readyReplicas: ready,
     updatedReplicas: updated,
-    converged: operations.length === 0 && ready === desired.replicas,
+    converged: operations.length === 0 && draining.length === 0 && ready === desired.replicas,
   };
 }
 

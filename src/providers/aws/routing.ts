@@ -19,7 +19,8 @@ export function targetHealthCheck(check: HealthCheck | undefined): HealthCheckSe
   return {
     path: check?.http?.path ?? "/",
     interval,
-    timeout: Math.min(interval - 1, Math.max(2, check?.timeoutSeconds ?? 5)),
+    // AWS takes 2-120 s, and less than the interval.
+    timeout: Math.min(120, interval - 1, Math.max(2, check?.timeoutSeconds ?? 5)),
     unhealthy: Math.min(10, Math.max(2, check?.retries ?? 3)),
   };
 }
