@@ -50,8 +50,9 @@ export async function desiredNetwork(ctx: AwsContext, group: Group): Promise<Des
 
 /** The host an app is served at: its own domain, else its name under the group's. */
 export function hostOf(app: App, group: Group): string | undefined {
-  if (app.spec.expose?.domain) return app.spec.expose.domain;
-  const domain = group.spec.aws?.domain;
+  // DNS names are case-insensitive; AWS answers in lower case, so the plan compares in lower case.
+  if (app.spec.expose?.domain) return app.spec.expose.domain.toLowerCase();
+  const domain = group.spec.aws?.domain?.toLowerCase();
   return domain ? `${app.metadata.name}.${domain}` : undefined;
 }
 

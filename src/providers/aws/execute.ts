@@ -5,6 +5,7 @@ import {
   DeleteRuleCommand,
   DeleteTargetGroupCommand,
   ModifyRuleCommand,
+  ModifyTargetGroupAttributesCommand,
   ModifyTargetGroupCommand,
   type Rule,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
@@ -19,6 +20,9 @@ import type { GroupOp } from "./plan.js";
 import type { OwnerOp, RoutingOp } from "./plan-routing.js";
 import { createZone, findRecord, freePriority, routeConditions } from "./routing.js";
 import { executeVolumeOp } from "./volumes.js";
+
+/** How long a deregistered target keeps its in-flight requests before its instance may go. */
+export const DEREGISTRATION_DELAY_S = 30;
 
 /** Where one owner's operations run: its region, launch template, target group and hosted zone. */
 export interface OwnerPlace {
@@ -90,6 +94,11 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       );
       const created = out.TargetGroups?.[0];
       if (!created) throw new Error(`CreateTargetGroup ${spec.name} returned no target group`);
+      // AWS drains for 300 s by default: a rollout would wait five minutes per replica.
+      const attributes = [{ Key: "deregistration_delay.timeout_seconds", Value: String(DEREGISTRATION_DELAY_S) }];
+      await elb.send(
+        new ModifyTargetGroupAttributesCommand({ TargetGroupArn: created.TargetGroupArn, Attributes: attributes }),
+      );
       const tg = observedTargetGroup(created);
       ctx.snapshots.patch(region, patch.targetGroup(tg));
       // A new target group has no targets: no need to ask for their health.
@@ -121,18 +130,28 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       return;
     }
     case "create-rule":
-      // Priorities are per listener: creates on one listener take turns, each picking from the rules as they are now.
+      // Priorities are per listener: creates on one listener take turns, each picking from the
+      // rules of the snapshot, which every create of this process patches. A priority taken
+      // elsewhere meanwhile (PriorityInUse) sends the next attempt to a fresh read.
       await ctx.listenerLock.run(op.listenerArn, async () => {
-        const rules = await allRules(ctx.clients(region), op.listenerArn);
-        const out = await elb.send(
-          new CreateRuleCommand({
-            ListenerArn: op.listenerArn,
-            Priority: freePriority(rules),
-            Conditions: routeConditions(op.host),
-            Actions: [{ Type: "forward", TargetGroupArn: op.targetGroupArn }],
-            Tags: toTags(op.tags),
-          }),
-        );
+        const listener = (await ctx.snapshots.get(region)).loadBalancers
+          .flatMap((lb) => lb.listeners)
+          .find((l) => l.arn === op.listenerArn);
+        const rules = listener?.rules ?? (await allRules(ctx.clients(region), op.listenerArn));
+        const out = await elb
+          .send(
+            new CreateRuleCommand({
+              ListenerArn: op.listenerArn,
+              Priority: freePriority(rules),
+              Conditions: routeConditions(op.host),
+              Actions: [{ Type: "forward", TargetGroupArn: op.targetGroupArn }],
+              Tags: toTags(op.tags),
+            }),
+          )
+          .catch((err: unknown) => {
+            ctx.snapshots.invalidate(region);
+            throw err;
+          });
         ctx.snapshots.patch(
           region,
           patch.rules(op.listenerArn, () => [...rules, ...(out.Rules ?? [])]),

@@ -49,11 +49,25 @@ export async function hostedZoneTags(clients: AwsClients, zoneId: string): Promi
   return tagRecord(out.ResourceTagSet?.Tags);
 }
 
-/** The hosted zone whose name is exactly `domain`, if any. */
-export async function findZone(clients: AwsClients, domain: string): Promise<string | undefined> {
-  const name = domain.endsWith(".") ? domain : `${domain}.`;
-  const out = await clients.route53.send(new ListHostedZonesByNameCommand({ DNSName: name, MaxItems: 1 }));
-  const zone = out.HostedZones?.find((z) => z.Name === name);
+/**
+ * The public hosted zone whose name is exactly `domain`, if any (a private zone of the same name
+ * answers only inside its VPCs: the load balancer's record must be public). With `callerReference`,
+ * only the zone that a create with that reference made.
+ */
+export async function findZone(
+  clients: AwsClients,
+  domain: string,
+  callerReference?: string,
+): Promise<string | undefined> {
+  const lower = domain.toLowerCase();
+  const name = lower.endsWith(".") ? lower : `${lower}.`;
+  const out = await clients.route53.send(new ListHostedZonesByNameCommand({ DNSName: name, MaxItems: 20 }));
+  const zone = out.HostedZones?.find(
+    (z) =>
+      z.Name?.toLowerCase() === name &&
+      z.Config?.PrivateZone !== true &&
+      (callerReference === undefined || z.CallerReference === callerReference),
+  );
   return zone?.Id?.replace(/^\/hostedzone\//, "");
 }
 

@@ -139,7 +139,7 @@ export async function observeTeardown(ctx: AwsContext, group: Group): Promise<Ob
   const uid = group.metadata.uid ?? "";
   const network = observedNetwork(snapshot, group, ctx.instanceId);
   const instancesLeft = snapshot.instances.some((i) => i.owner.group === group.metadata.name);
-  const domain = group.spec.aws?.domain;
+  const domain = group.spec.aws?.domain?.toLowerCase();
   let zone: ObservedTeardown["zone"];
   // The zone goes last: its tags are read only once the network is on its way out.
   if (domain && !group.spec.aws?.hostedZoneId && !network.loadBalancer && !instancesLeft) {

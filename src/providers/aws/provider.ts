@@ -102,17 +102,18 @@ export class AwsProvider implements InfraProvider {
     const region = this.region(group);
     const aws = group.spec.aws;
     const cidr = desired.vpc.mode === "create" ? desired.vpc.cidr : "";
+    const domain = aws?.domain?.toLowerCase();
     return {
       ...this.groupExecution(group),
       observe: async () => {
         const snapshot = await this.ctx.snapshots.get(region);
-        const found = aws?.domain && !aws.hostedZoneId ? await this.ctx.zoneIds.get(aws.domain) : undefined;
-        return { snapshot, zoneId: aws?.domain ? (aws.hostedZoneId ?? found ?? undefined) : undefined };
+        const found = domain && !aws?.hostedZoneId ? await this.ctx.zoneIds.get(domain) : undefined;
+        return { snapshot, zoneId: domain ? (aws?.hostedZoneId ?? found ?? undefined) : undefined };
       },
       plan: ({ snapshot, zoneId }) => {
         const network = observedNetwork(snapshot, group, this.ctx.instanceId);
         const subnets = (i: number) => subnetCidr(cidr, 4, i);
-        const zone = planHostedZone(aws?.domain, aws?.hostedZoneId, zoneId);
+        const zone = planHostedZone(domain, aws?.hostedZoneId, zoneId);
         return { operations: [...planGroupNetwork(desired, network, subnets), ...zone] };
       },
     };

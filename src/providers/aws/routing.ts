@@ -9,6 +9,8 @@ import {
 import { ProviderUnavailableError } from "../../errors.js";
 import type { HealthCheck } from "../../resources/types.js";
 import type { AwsClients } from "./clients.js";
+import { errorCode } from "./errors.js";
+import { findZone } from "./lookups.js";
 import { digest, toTags } from "./names.js";
 import type { ObservedLoadBalancer } from "./observe.js";
 import type { HealthCheckSettings } from "./plan-routing.js";
@@ -156,14 +158,26 @@ export async function createZone(
   callerKey: string,
   tags: Record<string, string>,
 ): Promise<string> {
-  const out = await clients.route53.send(
-    new CreateHostedZoneCommand({
-      Name: domain,
-      CallerReference: digest("zone", callerKey, domain).slice(0, 64),
-      HostedZoneConfig: { Comment: `AirLoft ${tags["airloft.dev/group"] ?? ""}` },
-    }),
-  );
-  const id = (out.HostedZone?.Id ?? "").replace(/^\/hostedzone\//, "");
+  const CallerReference = digest("zone", callerKey, domain).slice(0, 64);
+  // A create whose answer was lost made the zone already: adopt the one with this reference and tag it.
+  const created = await clients.route53
+    .send(
+      new CreateHostedZoneCommand({
+        Name: domain,
+        CallerReference,
+        HostedZoneConfig: { Comment: `AirLoft ${tags["airloft.dev/group"] ?? ""}` },
+      }),
+    )
+    .then(
+      (out) => out.HostedZone?.Id,
+      async (err: unknown) => {
+        if (!/^HostedZoneAlreadyExists/.test(errorCode(err))) throw err;
+        const id = await findZone(clients, domain, CallerReference);
+        if (!id) throw err;
+        return id;
+      },
+    );
+  const id = (created ?? "").replace(/^\/hostedzone\//, "");
   await clients.route53.send(
     new ChangeTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: id, AddTags: toTags(tags) }),
   );
