@@ -42,6 +42,30 @@ describe("AWS limits and rollouts (strict endpoint)", function () {
     assert.deepEqual(aws.proxy.terminatedInService, [], "terminated while registered or draining");
   });
 
+  it("deleting a group waits out the load balancer's lingering interfaces and leaves nothing tagged", async () => {
+    const app = h.app("web", spec(1));
+    assert.equal((await h.settle(app)).converged, true);
+    for (let i = 0; i < 8 && !(await h.provider.finalizeApp(app, h.group)); i++) h.provider.forget("us-east-1");
+    let done = false;
+    let refused = 0;
+    for (let i = 0; i < 12 && !done; i++) {
+      h.provider.forget("us-east-1");
+      done = await h.provider.finalizeGroup(h.group).catch((err: { name?: string; message?: string }) => {
+        if (!/DependencyViolation/.test(`${err.name} ${err.message}`)) throw err;
+        refused++;
+        return false;
+      });
+    }
+    assert.equal(done, true);
+    assert.ok(refused >= 1, "the endpoint refused a delete while interfaces lingered");
+    const left = await h.inspect.leftovers();
+    assert.deepEqual(
+      Object.entries(left).filter(([, n]) => n > 0),
+      [],
+      JSON.stringify(left),
+    );
+  });
+
   it("a health check timeout above AWS's 120 s is clamped, not refused", async () => {
     const app = h.app("slow", {
       ...spec(1),
