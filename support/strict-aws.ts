@@ -57,6 +57,7 @@ export class StrictAwsProxy extends FaultProxy {
     this.terminatedInService.length = 0;
     this.rules = AWS_RULES;
     this.latestAmi = undefined;
+    this.policy = () => undefined;
   }
 
   protected override async intercept(call: ProxiedCall): Promise<ProxyAnswer | undefined> {

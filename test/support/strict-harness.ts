@@ -12,6 +12,7 @@ import {
 } from "../../src/resources/types.js";
 import type { StrictTestAws } from "../../support/strict-aws.js";
 import { AwsInspector } from "./aws-inspect.js";
+import { requireStrictAws } from "./e2e.js";
 
 const FAST = { perSecond: 1000, burst: 1000 };
 
@@ -104,3 +105,37 @@ export class StrictHarness {
     return this.aws.proxy.total((key) => pattern.test(key));
   }
 }
+
+/** What a suite's tests use: the strict endpoint and a harness with a converged group, new for each test. */
+export interface StrictSuite {
+  aws: StrictTestAws;
+  h: StrictHarness;
+}
+
+/**
+ * A suite's hooks: the strict endpoint (skipped where moto is missing), emptied before each test,
+ * then a group converged on it; `prepare` runs between the two (an image to serve, say).
+ */
+export function useStrictGroup(
+  options: { prepare?: (aws: StrictTestAws) => void; groupAws?: GroupSpec["aws"] } = {},
+): StrictSuite {
+  const suite = {} as StrictSuite;
+  before(async function () {
+    suite.aws = await requireStrictAws(this);
+  });
+  beforeEach(async () => {
+    await suite.aws.reset();
+    options.prepare?.(suite.aws);
+    suite.h = new StrictHarness(suite.aws, options.groupAws);
+    await suite.h.reconcileGroup();
+  });
+  return suite;
+}
+
+/** An app of one image on port 8080; `version` changes its config. */
+export const webSpec = (replicas: number, version = "a"): AppSpec => ({
+  image: "example/web:1",
+  port: 8080,
+  replicas,
+  env: { VERSION: version },
+});

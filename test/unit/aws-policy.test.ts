@@ -53,7 +53,8 @@ describe("the IAM policy AirLoft needs (airloft aws policy)", () => {
     assert.ok(granted.has("iam:CreateServiceLinkedRole"));
   });
 
-  it("airloft aws policy prints it as JSON", async () => {
+  it("airloft aws policy prints it as JSON", async function () {
+    this.timeout(30_000); // two CLI processes on a busy machine
     const r = await airloft(["aws", "policy"]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), iamPolicy());

@@ -10,6 +10,17 @@ import { LABEL } from "../ownership.js";
 const OWNED = { Null: { [`aws:ResourceTag/${LABEL.instance}`]: "false" } };
 const TAGGED_AT_CREATE = { Null: { [`aws:RequestTag/${LABEL.instance}`]: "false" } };
 
+/** The EC2 calls that create what AirLoft owns: each must tag what it makes. */
+const CREATES = [
+  "RunInstances",
+  "CreateVolume",
+  "CreateVpc",
+  "CreateSubnet",
+  "CreateSecurityGroup",
+  "CreateInternetGateway",
+  "CreateRouteTable",
+];
+
 const ec2 = (actions: readonly string[]) => actions.map((a) => `ec2:${a}`);
 const elb = (actions: readonly string[]) => actions.map((a) => `elasticloadbalancing:${a}`);
 const ELB_RESOURCES = [
@@ -61,15 +72,7 @@ export function iamPolicy(): object {
       {
         Sid: "CreateTagged",
         Effect: "Allow",
-        Action: ec2([
-          "RunInstances",
-          "CreateVolume",
-          "CreateVpc",
-          "CreateSubnet",
-          "CreateSecurityGroup",
-          "CreateInternetGateway",
-          "CreateRouteTable",
-        ]),
+        Action: ec2(CREATES),
         Resource: "*",
         Condition: TAGGED_AT_CREATE,
       },
@@ -91,15 +94,7 @@ export function iamPolicy(): object {
         Resource: "*",
         Condition: {
           StringEquals: {
-            "ec2:CreateAction": [
-              "RunInstances",
-              "CreateVolume",
-              "CreateVpc",
-              "CreateSubnet",
-              "CreateSecurityGroup",
-              "CreateInternetGateway",
-              "CreateRouteTable",
-            ],
+            "ec2:CreateAction": CREATES,
           },
         },
       },
