@@ -40,6 +40,9 @@ export class StrictAwsProxy extends FaultProxy {
   rules: StrictRules = AWS_RULES;
   /** The image the AL2023 parameter names; undefined lets moto answer. */
   latestAmi: string | undefined;
+  /** The next successful call of this "service:Action" is done but answered with a 500, as when an answer is lost. */
+  loseAnswerOf: string | undefined;
+  private readonly callerReferences = new Set<string>();
   private readonly tokens = new Map<string, TokenUse>();
   private readonly unseen = new Map<string, number>();
   private lingering = 0;
@@ -57,6 +60,8 @@ export class StrictAwsProxy extends FaultProxy {
     this.terminatedInService.length = 0;
     this.rules = AWS_RULES;
     this.latestAmi = undefined;
+    this.loseAnswerOf = undefined;
+    this.callerReferences.clear();
     this.policy = () => undefined;
   }
 
@@ -82,13 +87,27 @@ export class StrictAwsProxy extends FaultProxy {
         return this.tooManyRules(call);
       case "ssm:GetParameter":
         return this.parameter(call);
+      case "route53:POST /2013-04-01/hostedzone": {
+        // A caller reference names one create for good: a retry of it is refused, not a second zone.
+        const reference = /<CallerReference>([^<]*)<\/CallerReference>/.exec(call.body.toString("utf8"))?.[1] ?? "";
+        if (!this.callerReferences.has(reference)) return undefined;
+        return errorAnswer("route53", 400, "HostedZoneAlreadyExists", `caller reference ${reference} was used`);
+      }
       default:
         return undefined;
     }
   }
 
   protected override async rewrite(call: ProxiedCall, answer: ProxyAnswer): Promise<ProxyAnswer> {
-    if (answer.status !== 200) return answer;
+    if (answer.status >= 300) return answer;
+    if (call.action === "POST /2013-04-01/hostedzone") {
+      const reference = /<CallerReference>([^<]*)<\/CallerReference>/.exec(call.body.toString("utf8"))?.[1];
+      if (reference) this.callerReferences.add(reference);
+    }
+    if (this.loseAnswerOf === `${call.service}:${call.action}`) {
+      this.loseAnswerOf = undefined;
+      return errorAnswer(call.service, 500, "InternalFailure", "the answer was lost");
+    }
     switch (`${call.service}:${call.action}`) {
       case "ec2:RunInstances": {
         const token = call.params.get("ClientToken");

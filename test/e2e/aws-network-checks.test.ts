@@ -6,6 +6,7 @@ import {
   DescribeSubnetsCommand,
   ModifySubnetAttributeCommand,
 } from "@aws-sdk/client-ec2";
+import { ListTagsForResourceCommand } from "@aws-sdk/client-route-53";
 import { ProviderUnavailableError, TerminalError } from "../../src/errors.js";
 import type { StrictTestAws } from "../../support/strict-aws.js";
 import { requireStrictAws } from "../support/e2e.js";
@@ -45,6 +46,20 @@ describe("AWS subnets and zones (strict endpoint)", function () {
     assert.ok(err instanceof ProviderUnavailableError, String(err));
     assert.equal(err.reason, "NoPublicSubnets");
     assert.match(err.message, /no route to an internet gateway/);
+  });
+
+  it("a CreateHostedZone whose answer is lost: the zone of its caller reference is adopted and tagged, not made twice", async () => {
+    const h = new StrictHarness(aws, { region: "us-east-1", vpc: { id: "default" }, domain: "Lost.Example.com" });
+    aws.proxy.loseAnswerOf = "route53:POST /2013-04-01/hostedzone";
+    await h.reconcileGroup();
+    const zones = (await h.inspect.zones()).filter((z) => z.Name === "lost.example.com.");
+    assert.equal(zones.length, 1, JSON.stringify(zones));
+    const id = zones[0]?.Id?.replace("/hostedzone/", "");
+    assert.equal(h.group.status?.aws?.hostedZoneId, id);
+    const tags = await h.inspect.route53.send(
+      new ListTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: id }),
+    );
+    assert.ok(tags.ResourceTagSet?.Tags?.some((t) => t.Key === "airloft.dev/instance"));
   });
 
   it("own subnets are in zones that offer the instance type, and keep mapping public addresses", async () => {
