@@ -1,4 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import {
+  AttachInternetGatewayCommand,
+  CreateInternetGatewayCommand,
+  CreateRouteCommand,
+  DescribeRouteTablesCommand,
+  DescribeVpcsCommand,
+  EC2Client,
+} from "@aws-sdk/client-ec2";
 import { freePort } from "./ports.js";
 
 /**
@@ -53,6 +61,7 @@ async function startMoto(): Promise<TestAws> {
     if (Date.now() > deadline) throw new Error(`moto_server did not answer on ${endpoint} within 60 s: ${stderr}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  await publicDefaultVpc(endpoint);
   return {
     endpoint,
     env: {
@@ -65,8 +74,27 @@ async function startMoto(): Promise<TestAws> {
     async reset() {
       const res = await fetch(`${endpoint}/moto-api/reset`, { method: "POST" });
       if (!res.ok) throw new Error(`moto reset failed: ${res.status}`);
+      await publicDefaultVpc(endpoint);
     },
   };
+}
+
+/**
+ * AWS gives every account's default VPC an internet gateway and a default route (its subnets are
+ * public); moto's has neither. Added after each reset, so that the default VPC is as on AWS.
+ */
+async function publicDefaultVpc(endpoint: string): Promise<void> {
+  const credentials = { accessKeyId: "testing", secretAccessKey: "testing" };
+  const ec2 = new EC2Client({ endpoint, region: "us-east-1", credentials });
+  const vpcId = (await ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: "is-default", Values: ["true"] }] })))
+    .Vpcs?.[0]?.VpcId;
+  if (!vpcId) return;
+  const gateway = (await ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway?.InternetGatewayId ?? "";
+  await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: gateway, VpcId: vpcId }));
+  const tables = await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: "vpc-id", Values: [vpcId] }] }));
+  const main = tables.RouteTables?.find((t) => t.Associations?.some((a) => a.Main))?.RouteTableId;
+  await ec2.send(new CreateRouteCommand({ RouteTableId: main, DestinationCidrBlock: "0.0.0.0/0", GatewayId: gateway }));
+  ec2.destroy();
 }
 
 export async function stopMoto(): Promise<void> {

@@ -240,6 +240,19 @@ export function buildProgram(setExit: (code: number) => void): Command {
   }
 
   program
+    .command("aws")
+    .description("AWS helpers: `airloft aws policy` prints the IAM policy AirLoft's credentials need")
+    .argument("<what>", "policy")
+    .action(
+      run(async (what: string) => {
+        if (what !== "policy") throw new UsageError(`airloft aws ${what}: unknown; try \`airloft aws policy\``);
+        const { iamPolicy } = await import("../providers/aws/policy.js");
+        process.stdout.write(`${JSON.stringify(iamPolicy(), null, 2)}\n`);
+        return 0;
+      }),
+    );
+
+  program
     .command("logs")
     .description("an app's container logs, each line prefixed with its replica")
     .argument("<words...>", "app/NAME or app/GROUP/NAME")

@@ -95,10 +95,10 @@ export class AppController extends Reconciler<"App"> {
           ? "Converged"
           : rolling
             ? "RollingOut"
-            : "WaitingForReplicas",
+            : (outcome.waiting?.reason ?? "WaitingForReplicas"),
       message: capped
         ? `${over.map((v) => v.message).join("; ")}; not scaling up beyond ${existing} (${counts})`
-        : counts,
+        : `${counts}${outcome.waiting && !outcome.converged ? `; ${outcome.waiting.message}` : ""}`,
       operations: outcome.operations,
       ...(capped ? { requeueAfterMs: 30_000 } : {}),
     };

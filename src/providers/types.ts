@@ -29,6 +29,8 @@ export interface AppOutcome {
   readonly image: string;
   /** The public address when a load balancer fronts the app (AWS), e.g. http://web.example.com. */
   readonly url?: string;
+  /** Why the app is not ready beyond its replica counts (AWS: its targets get no traffic). */
+  readonly waiting?: { readonly reason: string; readonly message: string };
 }
 
 export interface ServiceOutcome extends AppOutcome {

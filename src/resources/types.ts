@@ -47,6 +47,8 @@ export interface GroupSpec {
     domain?: string;
     hostedZoneId?: string;
     certificateArn?: string;
+    /** Pinned (default): the AMI resolved first stays until an app names one; FollowLatest: each release rolls. */
+    amiPolicy?: "Pinned" | "FollowLatest";
   };
 }
 
@@ -145,6 +147,8 @@ export interface AwsGroupStatus {
   securityGroups?: { loadBalancer?: string; instances?: string; services?: string };
   loadBalancer?: { arn: string; dnsName: string };
   hostedZoneId?: string;
+  /** The Amazon Linux 2023 image the group's apps and services run, resolved once and kept. */
+  ami?: string;
 }
 
 interface ResourceOf<K extends string, S, St extends BaseStatus> {

@@ -4,12 +4,12 @@ import { LABEL } from "../../src/providers/ownership.js";
 import { getCondition } from "../../src/resources/conditions.js";
 import { API_PREFIX } from "../../src/resources/kinds.js";
 import type { Resource } from "../../src/resources/types.js";
+import { type Fault, FaultProxy } from "../../support/fault-proxy.js";
 import type { TestAws } from "../../support/moto.js";
 import { AwsInspector } from "../support/aws-inspect.js";
 import { chaosKills, chaosRandom, sleep } from "../support/chaos.js";
 import { ChaosDriver, chaosApp, type StateFile } from "../support/chaos-driver.js";
 import { requireAws } from "../support/e2e.js";
-import { type Fault, FaultProxy } from "../support/fault-proxy.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const GROUP = "chaos";

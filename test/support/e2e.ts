@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { engineUnavailableReason, type TestEngine, useEngine } from "../../support/engine.js";
 import { type TestAws, useAws } from "../../support/moto.js";
+import { type StrictTestAws, useStrictAws } from "../../support/strict-aws.js";
 
 /**
  * Skips the suite where a component it needs is missing, saying which and why; under CI
@@ -32,4 +33,10 @@ export function requireAws(ctx: Mocha.Context): Promise<TestAws> {
   requireComponent(ctx, "the AWS endpoint (moto_server)", commandMissing("moto_server", "pip install 'moto[server]'"));
   ctx.timeout(120_000);
   return useAws();
+}
+
+/** moto behind the strict proxy (support/strict-aws.ts), for tests that need AWS's own rules. */
+export async function requireStrictAws(ctx: Mocha.Context): Promise<StrictTestAws> {
+  await requireAws(ctx);
+  return useStrictAws();
 }

@@ -36,7 +36,15 @@ describe("AWS error classification", () => {
     const throttled = controllerError(sdkError("RequestLimitExceeded", 503), "ec2:DescribeInstances");
     assert.ok(throttled instanceof ProviderUnavailableError && throttled.reason === "Throttled");
     const capacity = controllerError(sdkError("InsufficientInstanceCapacity", 500), "ec2:RunInstances");
-    assert.ok(capacity instanceof ProviderUnavailableError && capacity.reason === "ProviderUnavailable");
+    assert.ok(capacity instanceof ProviderUnavailableError && capacity.reason === "InsufficientCapacity");
+    const expired = controllerError(sdkError("ExpiredToken", 400), "ec2:DescribeInstances");
+    assert.ok(expired instanceof ProviderUnavailableError && expired.reason === "CredentialsExpired");
+    const limit = controllerError(sdkError("VcpuLimitExceeded", 400), "ec2:RunInstances");
+    assert.ok(limit instanceof ProviderUnavailableError && limit.reason === "LimitExceeded");
+    const unsupported = controllerError(sdkError("Unsupported", 400), "ec2:RunInstances");
+    assert.ok(unsupported instanceof TerminalError && unsupported.reason === "Unsupported");
+    const elb = controllerError(sdkError("AccessDenied", 403), "elbv2:CreateRule");
+    assert.match((elb as Error).message, /grant elasticloadbalancing:CreateRule/);
     const other = controllerError(sdkError("PriorityInUse"), "elbv2:CreateRule");
     assert.ok(!(other instanceof TerminalError) && !(other instanceof ProviderUnavailableError));
   });

@@ -54,16 +54,18 @@ describe("AWS instance planner (plain data)", () => {
     assert.equal(plan.readyReplicas, 0);
   });
 
-  it("scales down by deregistering, then terminating, the replicas above the count", () => {
+  it("scales down by deregistering, then terminating once drained, the replicas above the count", () => {
     const plan = planInstances(desired(1), [
       inst("i-a", 0, H),
       inst("i-b", 1, H),
       inst("i-c", 2, H, "running", "initial"),
     ]);
-    assert.deepEqual(plan.operations, [
-      { op: "deregister", ids: ["i-b", "i-c"] },
-      { op: "terminate", ids: ["i-b", "i-c"], cause: "scale down" },
-    ]);
+    assert.deepEqual(plan.operations, [{ op: "deregister", ids: ["i-b", "i-c"] }]);
+    const draining = planInstances(desired(1), [inst("i-a", 0, H), inst("i-b", 1, H, "running", "draining")]);
+    assert.deepEqual(draining.operations, []);
+    assert.equal(draining.converged, false, "not done while a target drains");
+    const drained = planInstances(desired(1), [inst("i-a", 0, H), inst("i-b", 1, H, "running", null)]);
+    assert.deepEqual(drained.operations, [{ op: "terminate", ids: ["i-b"], cause: "scale down" }]);
   });
 
   it("rolls: keeps the old instance until its successor is healthy, then removes it", () => {
@@ -73,18 +75,14 @@ describe("AWS instance planner (plain data)", () => {
     assert.deepEqual(waiting.operations, []);
     assert.equal(waiting.converged, false);
     const done = planInstances(desired(1), [inst("i-old", 0, OLD), inst("i-new", 0, H)]);
-    assert.deepEqual(done.operations, [
-      { op: "deregister", ids: ["i-old"] },
-      { op: "terminate", ids: ["i-old"], cause: "replaced" },
-    ]);
+    assert.deepEqual(done.operations, [{ op: "deregister", ids: ["i-old"] }]);
   });
 
-  it("recreate removes the old instance in the same pass as it launches the new one", () => {
+  it("recreate deregisters the old instance in the same pass as it launches the new one", () => {
     const plan = planInstances(desired(1, "Recreate"), [inst("i-old", 0, OLD)]);
     assert.deepEqual(plan.operations, [
       { op: "run", replica: 0, cause: "config changed" },
       { op: "deregister", ids: ["i-old"] },
-      { op: "terminate", ids: ["i-old"], cause: "recreate" },
     ]);
   });
 
@@ -172,8 +170,8 @@ describe("AWS group network planner (plain data)", () => {
     const partial: ObservedGroupNetwork = {
       vpcId: "vpc-1",
       subnets: [
-        { id: "subnet-a", role: "subnet-0" },
-        { id: "subnet-b", role: "subnet-1" },
+        { id: "subnet-a", role: "subnet-0", mapPublicIp: true },
+        { id: "subnet-b", role: "subnet-1", mapPublicIp: true },
       ],
       internetGateway: { id: "igw-1", vpcIds: ["vpc-1"] },
       routeTable: { id: "rtb-1", hasDefaultRoute: false, subnetIds: ["subnet-a"] },
@@ -225,8 +223,8 @@ describe("AWS group network planner (plain data)", () => {
     const done: ObservedGroupNetwork = {
       vpcId: "vpc-1",
       subnets: [
-        { id: "subnet-a", role: "subnet-0" },
-        { id: "subnet-b", role: "subnet-1" },
+        { id: "subnet-a", role: "subnet-0", mapPublicIp: true },
+        { id: "subnet-b", role: "subnet-1", mapPublicIp: true },
       ],
       internetGateway: { id: "igw-1", vpcIds: ["vpc-1"] },
       routeTable: { id: "rtb-1", hasDefaultRoute: true, subnetIds: ["subnet-a", "subnet-b"] },

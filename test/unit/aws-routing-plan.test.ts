@@ -229,8 +229,8 @@ describe("AWS teardown planners (plain data)", () => {
   const network: ObservedGroupNetwork = {
     vpcId: "vpc-1",
     subnets: [
-      { id: "subnet-a", role: "subnet-0" },
-      { id: "subnet-b", role: "subnet-1" },
+      { id: "subnet-a", role: "subnet-0", mapPublicIp: true },
+      { id: "subnet-b", role: "subnet-1", mapPublicIp: true },
     ],
     internetGateway: { id: "igw-1", vpcIds: ["vpc-1"] },
     routeTable: { id: "rtb-1", hasDefaultRoute: true, subnetIds: ["subnet-a", "subnet-b"] },

@@ -1,10 +1,11 @@
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { Route53Client } from "@aws-sdk/client-route-53";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { controllerError } from "./errors.js";
 import { RateLimiter } from "./rate-limit.js";
 
-export type ApiFamily = "ec2" | "elbv2" | "route53";
+export type ApiFamily = "ec2" | "elbv2" | "route53" | "ssm";
 
 /**
  * Client-side limits per family, below AWS's documented refill rates (EC2 non-mutating actions
@@ -14,6 +15,8 @@ export const DEFAULT_RATES: Readonly<Record<ApiFamily, { perSecond: number; burs
   ec2: { perSecond: 15, burst: 30 },
   elbv2: { perSecond: 8, burst: 16 },
   route53: { perSecond: 4, burst: 5 },
+  // GetParameter allows 40/s; AirLoft reads one public parameter per region every few minutes.
+  ssm: { perSecond: 10, burst: 10 },
 };
 
 /** Counts every HTTP request sent, retries included, by "family:Operation". */
@@ -44,6 +47,8 @@ export interface AwsClients {
   readonly ec2: EC2Client;
   readonly elb: ElasticLoadBalancingV2Client;
   readonly route53: Route53Client;
+  /** Public parameters (the AMI), and the parameters of secrets. */
+  readonly ssm: SSMClient;
 }
 
 export interface AwsClientOptions {
@@ -59,6 +64,7 @@ export function createLimiters(rates = DEFAULT_RATES): Record<ApiFamily, RateLim
     ec2: new RateLimiter(rates.ec2.perSecond, rates.ec2.burst),
     elbv2: new RateLimiter(rates.elbv2.perSecond, rates.elbv2.burst),
     route53: new RateLimiter(rates.route53.perSecond, rates.route53.burst),
+    ssm: new RateLimiter(rates.ssm.perSecond, rates.ssm.burst),
   };
 }
 
@@ -123,8 +129,10 @@ export function createClients(options: AwsClientOptions): AwsClients {
   const elb = new ElasticLoadBalancingV2Client(config);
   // Route 53 is global; its endpoint is us-east-1's.
   const route53 = new Route53Client({ ...config, region: "us-east-1" });
+  const ssm = new SSMClient(config);
   instrument(ec2.middlewareStack as unknown as MiddlewareStackLike, "ec2", options);
   instrument(elb.middlewareStack as unknown as MiddlewareStackLike, "elbv2", options);
   instrument(route53.middlewareStack as unknown as MiddlewareStackLike, "route53", options);
-  return { region: options.region, ec2, elb, route53 };
+  instrument(ssm.middlewareStack as unknown as MiddlewareStackLike, "ssm", options);
+  return { region: options.region, ec2, elb, route53, ssm };
 }

@@ -3,12 +3,14 @@ import type { Group } from "../../resources/types.js";
 import { SnapshotCache } from "../snapshot-cache.js";
 import type { ApiFamily, AwsClients } from "./clients.js";
 import { CallCounter, createClients, createLimiters, DEFAULT_RATES } from "./clients.js";
+import type { LaunchAttempts } from "./instances.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { availabilityZones, defaultAmi, describeForeignVpc, findZone, listRecords } from "./lookups.js";
 import type { AwsSnapshot, TargetHealth } from "./observe.js";
 import { describeTargetHealth, takeSnapshot } from "./observe.js";
 import { RecordBatcher } from "./routing.js";
 import { awsRegion } from "./settings.js";
+import { describeDataVolumes, type ObservedVolume } from "./volumes.js";
 
 export interface AwsProviderOptions {
   readonly instanceId: string;
@@ -20,7 +22,8 @@ export interface AwsProviderOptions {
    * AirLoft's own changes, and an app still waiting for health, read them again at once.
    */
   readonly slowMaxAgeMs?: number;
-  readonly rates?: Readonly<Record<ApiFamily, { perSecond: number; burst: number }>>;
+  /** Per family; a family left out keeps its default. */
+  readonly rates?: Readonly<Partial<Record<ApiFamily, { perSecond: number; burst: number }>>>;
   readonly maxAttempts?: number;
 }
 
@@ -46,20 +49,28 @@ export class AwsContext {
   readonly foreignVpcs: SnapshotCache<{ vpcId: string; subnetIds: string[] }>;
   readonly zoneIds: SnapshotCache<string | null>;
   readonly batcher: RecordBatcher;
+  /** Services' data volumes by region, read only by services. */
+  readonly volumes: SnapshotCache<ObservedVolume[]>;
   /** Rule priorities are per listener: creates on one listener take turns. */
   readonly listenerLock = new KeyedLock();
+  /** The last launch attempt per replica, so that a relaunch does not walk past every used token again. */
+  readonly launchAttempts: LaunchAttempts = new Map();
   private readonly clientsByRegion = new Map<string, AwsClients>();
   private readonly limiters;
 
   constructor(private readonly options: AwsProviderOptions) {
     this.instanceId = options.instanceId;
     this.env = options.env ?? process.env;
-    this.limiters = createLimiters(options.rates ?? DEFAULT_RATES);
+    this.limiters = createLimiters({ ...DEFAULT_RATES, ...options.rates });
     const slow = options.slowMaxAgeMs ?? 300_000;
     const minutes = 10 * 60_000;
     const snapshotAge = options.snapshotMaxAgeMs ?? 10_000;
     this.snapshots = new SnapshotCache((region) => takeSnapshot(this.clients(region), this.instanceId), snapshotAge);
     const regionOf = (arn: string) => arn.split(":")[3] ?? this.region();
+    this.volumes = new SnapshotCache(
+      (region) => describeDataVolumes(this.clients(region), this.instanceId),
+      snapshotAge,
+    );
     this.targetHealth = new SnapshotCache((arn) => describeTargetHealth(this.clients(regionOf(arn)), arn), slow);
     this.records = new SnapshotCache((zoneId) => listRecords(this.clients(this.region()), zoneId), slow);
     this.zones = new SnapshotCache((region) => availabilityZones(this.clients(region)), minutes);

@@ -1,4 +1,4 @@
-import { ProviderUnavailableError } from "../../errors.js";
+import { ProviderUnavailableError, TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, Service } from "../../resources/types.js";
 import { ownerLabels } from "../ownership.js";
@@ -6,11 +6,13 @@ import type { AwsContext } from "./context.js";
 import type { LaunchTemplate } from "./instances.js";
 import { digest, targetGroupName } from "./names.js";
 import { observedNetwork } from "./network.js";
+import { ROLE_TAG } from "./observe.js";
 import type { OwnerKeys } from "./observe-owner.js";
 import type { DesiredGroupNetwork } from "./plan.js";
 import type { DesiredOwner } from "./plan-routing.js";
-import { aliasRecord, targetHealthCheck } from "./routing.js";
-import { type InstanceProgram, renderUserData } from "./userdata.js";
+import { aliasRecord, pathRoute, targetHealthCheck } from "./routing.js";
+import { type InstanceProgram, PRIVATE_ADDRESS, renderUserData } from "./userdata.js";
+import { DATA_ROLE, volumeSizeGiB } from "./volumes.js";
 
 const DEFAULT_INSTANCE_TYPE = "t3.micro";
 
@@ -27,15 +29,30 @@ export async function desiredNetwork(ctx: AwsContext, group: Group): Promise<Des
   const vpc = group.spec.aws?.vpc;
   const zones = await ctx.zones.get(region);
   const certificateArn = group.spec.aws?.certificateArn;
-  if (vpc?.create) return { vpc: { mode: "create", cidr: vpc.create.cidr }, zones, certificateArn };
+  if (vpc?.create) {
+    const prefix = Number(vpc.create.cidr.split("/")[1]);
+    // Two subnets of 16ths of the VPC: a /23 gives /27s, AWS's smallest useful size for a load balancer.
+    if (!(prefix >= 16 && prefix <= 23))
+      throw new TerminalError(
+        "InvalidVpcCidr",
+        `group ${group.metadata.name}: spec.aws.vpc.create.cidr ${vpc.create.cidr} must be /16 to /23 (AWS allows no larger VPC; a smaller one leaves no room for the subnets)`,
+      );
+    if (zones.length < 2)
+      throw new ProviderUnavailableError(
+        "NoZones",
+        `${region} has ${zones.length} availability zone(s) offering the instance type; the load balancer needs two`,
+      );
+    return { vpc: { mode: "create", cidr: vpc.create.cidr }, zones, certificateArn };
+  }
   const foreign = await ctx.foreignVpcs.get(`${region}|${vpc?.id ?? "default"}`);
   return { vpc: { mode: "use", id: foreign.vpcId, subnetIds: foreign.subnetIds }, zones, certificateArn };
 }
 
 /** The host an app is served at: its own domain, else its name under the group's. */
 export function hostOf(app: App, group: Group): string | undefined {
-  if (app.spec.expose?.domain) return app.spec.expose.domain;
-  const domain = group.spec.aws?.domain;
+  // DNS names are case-insensitive; AWS answers in lower case, so the plan compares in lower case.
+  if (app.spec.expose?.domain) return app.spec.expose.domain.toLowerCase();
+  const domain = group.spec.aws?.domain?.toLowerCase();
   return domain ? `${app.metadata.name}.${domain}` : undefined;
 }
 
@@ -62,6 +79,8 @@ export async function appSetup(
   const port = program.port ?? 80;
   const instancesGroup = net.securityGroups.instances.id;
   const host = hostOf(app, group);
+  // Without a domain the app still needs a rule, or its targets stay unused: a path on the load balancer.
+  const route = host ?? pathRoute(net.lb, name);
   const owner = { kind: "App", group, name, uid };
   const launch = await launchTemplate(ctx, owner, program, app.spec, subnetIds, instancesGroup);
   const replicas = Math.min(app.spec.replicas ?? 1, scaleUpLimit ?? Number.POSITIVE_INFINITY);
@@ -80,10 +99,28 @@ export async function appSetup(
         fromGroupId: net.securityGroups.lb.id,
         what: `app port ${port} from the load balancer`,
       },
-      host,
+      host: route,
       record: host && zoneId ? aliasRecord(host, net.lb) : undefined,
       instances: { replicas, configHash: launch.configHash, strategy, registers: true },
     },
+  };
+}
+
+/**
+ * What a service's instance runs. Its address is known only on the instance: the template's host
+ * (Kafka advertises it to clients) is a placeholder the user data fills with the private address.
+ */
+export function serviceProgram(service: Service, group: Group, creds: ServiceCredentials): InstanceProgram {
+  const template = SERVICE_TEMPLATES[service.spec.template];
+  return {
+    label: `service ${group.metadata.name}/${service.metadata.name}`,
+    runtime: "docker",
+    image: service.spec.image ?? template.image(service.spec.version),
+    source: undefined,
+    command: template.command ? [...template.command] : undefined,
+    env: template.env(creds, PRIVATE_ADDRESS),
+    port: template.port,
+    dataPath: template.dataPath,
   };
 }
 
@@ -98,21 +135,28 @@ export async function serviceSetup(
   const uid = service.metadata.uid ?? "";
   const name = service.metadata.name;
   const { net, subnetIds } = await groupNetwork(ctx, group);
-  const program: InstanceProgram = {
-    label: `service ${group.metadata.name}/${name}`,
-    runtime: "docker",
-    image: service.spec.image ?? template.image(service.spec.version),
-    source: undefined,
-    command: template.command ? [...template.command] : undefined,
-    env: template.env(creds, name),
-    port: template.port,
-  };
+  const program = serviceProgram(service, group, creds);
   const servicesGroup = net.securityGroups.services.id;
   const owner = { kind: "Service", group, name, uid };
   const launch = await launchTemplate(ctx, owner, program, {}, subnetIds, servicesGroup);
   const from = net.securityGroups.instances.id;
+  const policy = service.spec.storage?.deletionPolicy ?? "Retain";
+  const labels = ownerLabels({ instance: ctx.instanceId, group: group.metadata.name, kind: "Service", name, uid });
+  const volume = {
+    sizeGiB: volumeSizeGiB(service.spec.storage?.size),
+    deletionPolicy: policy,
+    tags: { ...labels, [ROLE_TAG]: DATA_ROLE, Name: `airloft-${group.metadata.name}-${name}-data` },
+  };
   return {
-    keys: { group, uid, registers: false, securityGroupId: servicesGroup, host: undefined, zoneId: undefined },
+    keys: {
+      group,
+      uid,
+      registers: false,
+      securityGroupId: servicesGroup,
+      host: undefined,
+      zoneId: undefined,
+      volume: { name, policy },
+    },
     launch,
     desired: {
       target: `service:${group.metadata.name}/${name}`,
@@ -125,7 +169,14 @@ export async function serviceSetup(
       },
       host: undefined,
       record: undefined,
-      instances: { replicas: 1, configHash: launch.configHash, strategy: "Recreate", registers: false },
+      instances: {
+        replicas: 1,
+        configHash: launch.configHash,
+        strategy: "Recreate",
+        registers: false,
+        startStopped: true,
+      },
+      volume,
     },
   };
 }
@@ -154,7 +205,7 @@ async function launchTemplate(
   subnetIds: string[],
   securityGroupId: string,
 ): Promise<LaunchTemplate> {
-  const imageId = spec.ami ?? (await ctx.amis.get(ctx.region(owner.group)));
+  const imageId = spec.ami ?? owner.group.status?.aws?.ami ?? (await ctx.amis.get(ctx.region(owner.group)));
   const instanceType = spec.instanceType ?? DEFAULT_INSTANCE_TYPE;
   const userData = renderUserData(program);
   const configHash = digest(userData, imageId, instanceType).slice(0, 12);

@@ -5,6 +5,9 @@ export type AwsErrorClass =
   | "permission"
   | "invalid"
   | "capacity"
+  | "expired"
+  | "limit"
+  | "unsupported"
   | "transient"
   | "not-found"
   | "conflict"
@@ -30,9 +33,28 @@ const PERMISSION = new Set([
   "SignatureDoesNotMatch",
   "OptInRequired",
   "UnrecognizedClientException",
-  "ExpiredToken",
-  "ExpiredTokenException",
 ]);
+/** Temporary credentials that ran out: the credential chain renews them, so the call is retried. */
+const EXPIRED = new Set(["ExpiredToken", "ExpiredTokenException", "RequestExpired"]);
+/** Account limits: retried slowly, since a limit can be raised or another object removed. */
+const LIMIT = new Set([
+  // ELBv2's codes, and the names the SDK gives them.
+  "TooManyRules",
+  "TooManyRulesException",
+  "TooManyTargetGroups",
+  "TooManyTargetGroupsException",
+  "TooManyLoadBalancers",
+  "TooManyLoadBalancersException",
+  "TooManyTargets",
+  "TooManyTargetsException",
+  "VcpuLimitExceeded",
+  "InstanceLimitExceeded",
+  "RulesPerSecurityGroupLimitExceeded",
+  "SecurityGroupLimitExceeded",
+  "TooManyHostedZones",
+]);
+/** What this account, region or zone does not offer (an instance type in a zone, for one). */
+const UNSUPPORTED = new Set(["Unsupported", "UnsupportedOperation", "InvalidInstanceType"]);
 const INVALID = new Set([
   "InvalidParameterValue",
   "InvalidParameterCombination",
@@ -45,7 +67,6 @@ const INVALID = new Set([
   "InvalidConfigurationRequest",
   "InvalidAMIID.Malformed",
   "InvalidAMIID.NotFound",
-  "InvalidInstanceType",
   "CertificateNotFound",
   "InvalidChangeBatch",
 ]);
@@ -97,6 +118,9 @@ export function classifyAwsError(err: unknown): AwsErrorClass {
   const code = errorCode(err);
   const status = (err as SdkErrorLike | undefined)?.$metadata?.httpStatusCode;
   if (THROTTLING.has(code)) return "throttled";
+  if (EXPIRED.has(code)) return "expired";
+  if (LIMIT.has(code)) return "limit";
+  if (UNSUPPORTED.has(code)) return "unsupported";
   if (PERMISSION.has(code) || status === 401 || status === 403) return "permission";
   if (CONFLICT.has(code)) return "conflict";
   if (INVALID.has(code)) return "invalid";
@@ -119,7 +143,25 @@ export function controllerError(err: unknown, call: string): unknown {
     case "permission":
       return new TerminalError(
         "PermissionDenied",
-        `${call} was refused (${code}): ${message}; grant ${call} to the credentials AirLoft uses`,
+        `${call} was refused (${code}): ${message}; grant ${iamAction(call)} to the credentials AirLoft uses`,
+        { cause: err },
+      );
+    case "expired":
+      return new ProviderUnavailableError(
+        "CredentialsExpired",
+        `${call}: the temporary credentials expired (${code}); retrying once they are renewed`,
+        { cause: err },
+      );
+    case "limit":
+      return new ProviderUnavailableError(
+        "LimitExceeded",
+        `${call} hit an account limit (${code}): ${message}; raise the quota or remove objects, retrying with backoff`,
+        { cause: err },
+      );
+    case "unsupported":
+      return new TerminalError(
+        "Unsupported",
+        `${call} asked for what the region or zone does not offer (${code}): ${message}`,
         { cause: err },
       );
     case "invalid":
@@ -132,7 +174,7 @@ export function controllerError(err: unknown, call: string): unknown {
       });
     case "capacity":
       return new ProviderUnavailableError(
-        "ProviderUnavailable",
+        code === "InsufficientInstanceCapacity" ? "InsufficientCapacity" : "ProviderUnavailable",
         `${call} failed on the AWS side (${code}): ${message}; retrying with backoff`,
         { cause: err },
       );
@@ -149,4 +191,9 @@ export function controllerError(err: unknown, call: string): unknown {
       }
       return new Error(`${call}: ${String(err)}`);
   }
+}
+
+/** The IAM action of a call named "family:Operation": ELBv2's actions are elasticloadbalancing:. */
+export function iamAction(call: string): string {
+  return call.replace(/^elbv2:/, "elasticloadbalancing:");
 }

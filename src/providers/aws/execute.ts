@@ -5,6 +5,7 @@ import {
   DeleteRuleCommand,
   DeleteTargetGroupCommand,
   ModifyRuleCommand,
+  ModifyTargetGroupAttributesCommand,
   ModifyTargetGroupCommand,
   type Rule,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
@@ -17,7 +18,11 @@ import { executeGroupOp, groupTags } from "./network.js";
 import { allRules, observedTargetGroup, patch } from "./observe.js";
 import type { GroupOp } from "./plan.js";
 import type { OwnerOp, RoutingOp } from "./plan-routing.js";
-import { createZone, findRecord, freePriority } from "./routing.js";
+import { createZone, findRecord, freePriority, routeConditions } from "./routing.js";
+import { executeVolumeOp } from "./volumes.js";
+
+/** How long a deregistered target keeps its in-flight requests before its instance may go. */
+export const DEREGISTRATION_DELAY_S = 30;
 
 /** Where one owner's operations run: its region, launch template, target group and hosted zone. */
 export interface OwnerPlace {
@@ -35,14 +40,29 @@ export interface OwnerPlace {
 export async function runOwnerOp(ctx: AwsContext, place: OwnerPlace, op: OwnerOp): Promise<void> {
   switch (op.op) {
     case "run":
+    case "start":
     case "register":
     case "deregister":
     case "terminate": {
       const { launch, targetGroupArn } = place;
-      const targets = { ...(launch ? { launch, port: launch.port } : {}), targetGroupArn };
+      const targets = {
+        ...(launch ? { launch, port: launch.port } : {}),
+        targetGroupArn,
+        attempts: ctx.launchAttempts,
+      };
       const done = await executeInstanceOps(ctx.clients(place.region), [op], targets);
       ctx.snapshots.patch(place.region, patch.instances(done.launched, done.terminated));
+      if (op.op === "start") ctx.snapshots.invalidate(place.region);
       if (targetGroupArn && op.op !== "run") ctx.targetHealth.invalidate(targetGroupArn);
+      return;
+    }
+    case "create-volume":
+    case "attach-volume":
+    case "delete-volume": {
+      const changed = await executeVolumeOp(ctx.clients(place.region), op);
+      ctx.volumes.patch(place.region, (volumes) => [...volumes.filter((v) => !changed.includes(v)), ...changed]);
+      // Attachments and deletions change state over seconds: the next look reads them afresh.
+      if (op.op !== "create-volume") ctx.volumes.invalidate(place.region);
       return;
     }
     default:
@@ -74,6 +94,11 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       );
       const created = out.TargetGroups?.[0];
       if (!created) throw new Error(`CreateTargetGroup ${spec.name} returned no target group`);
+      // AWS drains for 300 s by default: a rollout would wait five minutes per replica.
+      const attributes = [{ Key: "deregistration_delay.timeout_seconds", Value: String(DEREGISTRATION_DELAY_S) }];
+      await elb.send(
+        new ModifyTargetGroupAttributesCommand({ TargetGroupArn: created.TargetGroupArn, Attributes: attributes }),
+      );
       const tg = observedTargetGroup(created);
       ctx.snapshots.patch(region, patch.targetGroup(tg));
       // A new target group has no targets: no need to ask for their health.
@@ -105,18 +130,28 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       return;
     }
     case "create-rule":
-      // Priorities are per listener: creates on one listener take turns, each picking from the rules as they are now.
+      // Priorities are per listener: creates on one listener take turns, each picking from the
+      // rules of the snapshot, which every create of this process patches. A priority taken
+      // elsewhere meanwhile (PriorityInUse) sends the next attempt to a fresh read.
       await ctx.listenerLock.run(op.listenerArn, async () => {
-        const rules = await allRules(ctx.clients(region), op.listenerArn);
-        const out = await elb.send(
-          new CreateRuleCommand({
-            ListenerArn: op.listenerArn,
-            Priority: freePriority(rules),
-            Conditions: [{ Field: "host-header", HostHeaderConfig: { Values: [op.host] } }],
-            Actions: [{ Type: "forward", TargetGroupArn: op.targetGroupArn }],
-            Tags: toTags(op.tags),
-          }),
-        );
+        const listener = (await ctx.snapshots.get(region)).loadBalancers
+          .flatMap((lb) => lb.listeners)
+          .find((l) => l.arn === op.listenerArn);
+        const rules = listener?.rules ?? (await allRules(ctx.clients(region), op.listenerArn));
+        const out = await elb
+          .send(
+            new CreateRuleCommand({
+              ListenerArn: op.listenerArn,
+              Priority: freePriority(rules),
+              Conditions: routeConditions(op.host),
+              Actions: [{ Type: "forward", TargetGroupArn: op.targetGroupArn }],
+              Tags: toTags(op.tags),
+            }),
+          )
+          .catch((err: unknown) => {
+            ctx.snapshots.invalidate(region);
+            throw err;
+          });
         ctx.snapshots.patch(
           region,
           patch.rules(op.listenerArn, () => [...rules, ...(out.Rules ?? [])]),
@@ -124,8 +159,7 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
       });
       return;
     case "modify-rule": {
-      const conditions = [{ Field: "host-header", HostHeaderConfig: { Values: [op.host] } }];
-      const out = await elb.send(new ModifyRuleCommand({ RuleArn: op.ruleArn, Conditions: conditions }));
+      const out = await elb.send(new ModifyRuleCommand({ RuleArn: op.ruleArn, Conditions: routeConditions(op.host) }));
       const others = (rules: readonly Rule[]) => rules.filter((r) => r.RuleArn !== op.ruleArn);
       ctx.snapshots.patch(
         region,

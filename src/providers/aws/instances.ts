@@ -1,6 +1,12 @@
-import { RunInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
+import {
+  RunInstancesCommand,
+  type RunInstancesCommandOutput,
+  StartInstancesCommand,
+  TerminateInstancesCommand,
+} from "@aws-sdk/client-ec2";
 import { DeregisterTargetsCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { AwsClients } from "./clients.js";
+import { errorCode } from "./errors.js";
 import { runClientToken, toTags } from "./names.js";
 import { type ObservedInstance, observedInstance } from "./observe.js";
 import type { InstanceOp } from "./plan.js";
@@ -26,36 +32,26 @@ export interface LaunchTemplate {
 export async function executeInstanceOps(
   clients: AwsClients,
   ops: readonly InstanceOp[],
-  targets: { launch?: LaunchTemplate; targetGroupArn?: string | undefined; port?: number | undefined },
+  targets: {
+    launch?: LaunchTemplate;
+    targetGroupArn?: string | undefined;
+    port?: number | undefined;
+    attempts: LaunchAttempts;
+  },
 ): Promise<{ launched: ObservedInstance[]; terminated: string[] }> {
-  const { launch, targetGroupArn, port } = targets;
+  const { launch, targetGroupArn, port, attempts } = targets;
   const launched: ObservedInstance[] = [];
   const terminated: string[] = [];
   for (const op of ops) {
     switch (op.op) {
       case "run": {
         if (!launch) throw new Error("a launch needs a launch template");
-        const tags = toTags(launch.tags(op.replica));
-        const out = await clients.ec2.send(
-          new RunInstancesCommand({
-            ImageId: launch.imageId,
-            InstanceType: launch.instanceType as never,
-            MinCount: 1,
-            MaxCount: 1,
-            ClientToken: runClientToken(launch.uid, launch.configHash, op.replica),
-            SubnetId: launch.subnetIds[op.replica % launch.subnetIds.length],
-            SecurityGroupIds: [launch.securityGroupId],
-            UserData: Buffer.from(launch.userData).toString("base64"),
-            MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled" },
-            TagSpecifications: [
-              { ResourceType: "instance", Tags: tags },
-              { ResourceType: "volume", Tags: tags },
-            ],
-          }),
-        );
-        launched.push(...(out.Instances ?? []).flatMap(observedInstance));
+        launched.push(await launchReplica(clients, launch, op.replica, attempts));
         break;
       }
+      case "start":
+        await clients.ec2.send(new StartInstancesCommand({ InstanceIds: [...op.ids] }));
+        break;
       case "register":
         if (targetGroupArn)
           await clients.elb.send(
@@ -78,4 +74,67 @@ export async function executeInstanceOps(
     }
   }
   return { launched, terminated };
+}
+
+/** The launch attempt last used per "uid|config|replica", so a relaunch starts at the next token. */
+export type LaunchAttempts = Map<string, number>;
+
+/** Tokens a launch walks through before it gives up: a relaunch needs one more per earlier instance. */
+const MAX_ATTEMPTS = 16;
+
+/**
+ * One replica's launch. A token already bound to an instance that is gone (IdempotentInstanceTerminated),
+ * that was launched with other parameters (IdempotentParameterMismatch), or whose instance is no
+ * longer pending or running (AWS answers with that old instance) is passed over for the next attempt.
+ */
+async function launchReplica(
+  clients: AwsClients,
+  launch: LaunchTemplate,
+  replica: number,
+  attempts: LaunchAttempts,
+): Promise<ObservedInstance> {
+  const key = `${launch.uid}|${launch.configHash}|${replica}`;
+  const first = attempts.get(key) ?? 0;
+  for (let attempt = first; attempt < first + MAX_ATTEMPTS; attempt++) {
+    const out = await runInstance(clients, launch, replica, attempt).catch((err: unknown) => {
+      if (TOKEN_TAKEN.has(errorCode(err))) return undefined;
+      throw err;
+    });
+    const instance = (out?.Instances ?? []).flatMap(observedInstance)[0];
+    if (instance && (instance.state === "pending" || instance.state === "running")) {
+      // A hint, not a record: bounded, and a forgotten one costs a few refused tokens.
+      if (attempts.size >= 10_000) attempts.clear();
+      attempts.set(key, attempt);
+      return instance;
+    }
+  }
+  throw new Error(`replica ${replica} of ${launch.uid}: ${MAX_ATTEMPTS} launch tokens in a row were already used`);
+}
+
+const TOKEN_TAKEN = new Set(["IdempotentInstanceTerminated", "IdempotentParameterMismatch"]);
+
+function runInstance(
+  clients: AwsClients,
+  launch: LaunchTemplate,
+  replica: number,
+  attempt: number,
+): Promise<RunInstancesCommandOutput> {
+  const tags = toTags(launch.tags(replica));
+  return clients.ec2.send(
+    new RunInstancesCommand({
+      ImageId: launch.imageId,
+      InstanceType: launch.instanceType as never,
+      MinCount: 1,
+      MaxCount: 1,
+      ClientToken: runClientToken(launch.uid, launch.configHash, replica, attempt),
+      SubnetId: launch.subnetIds[replica % launch.subnetIds.length],
+      SecurityGroupIds: [launch.securityGroupId],
+      UserData: Buffer.from(launch.userData).toString("base64"),
+      MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled" },
+      TagSpecifications: [
+        { ResourceType: "instance", Tags: tags },
+        { ResourceType: "volume", Tags: tags },
+      ],
+    }),
+  );
 }

@@ -17,9 +17,13 @@ export function targetGroupName(instanceId: string, uid: string): string {
   return `${namePrefix(instanceId)}${digest(uid).slice(0, 23)}`;
 }
 
-/** Same app, config and replica: same token, so a retried RunInstances cannot start a second one. */
-export function runClientToken(uid: string, configHash: string, replica: number): string {
-  return digest("run", uid, configHash, String(replica)).slice(0, 64);
+/**
+ * Same app, config, replica and attempt: same token, so a retried RunInstances cannot start a
+ * second instance. AWS keeps a token bound to its instance after termination, so a relaunch of
+ * the replica (stopped by hand, scaled down and up, rolled back) needs the next attempt.
+ */
+export function runClientToken(uid: string, configHash: string, replica: number, attempt: number): string {
+  return digest("run", uid, configHash, String(replica), ...(attempt > 0 ? [String(attempt)] : [])).slice(0, 64);
 }
 
 export function securityGroupName(group: string, groupUid: string, role: string): string {

@@ -77,6 +77,7 @@ export function observedNetwork(
   const vpcs = mine(snapshot.vpcs).filter((v) => v.role === "vpc");
   const vpc = vpcs.find((v) => subnets.some((s) => s.vpcId === v.id)) ?? vpcs[0];
   const keptSubnets = new Map<string, string>();
+  const publicIp = new Map(subnets.map((s) => [s.id, s.mapPublicIp]));
   for (const s of subnets) {
     if (s.vpcId === vpc?.id && s.role && !keptSubnets.has(s.role)) keptSubnets.set(s.role, s.id);
     else duplicates.push({ kind: "subnet", id: s.id });
@@ -102,7 +103,7 @@ export function observedNetwork(
   }
   return {
     vpcId: vpc?.id,
-    subnets: [...keptSubnets.entries()].map(([role, id]) => ({ id, role })),
+    subnets: [...keptSubnets.entries()].map(([role, id]) => ({ id, role, mapPublicIp: publicIp.get(id) ?? false })),
     duplicates,
     internetGateway: igw ? { id: igw.id, vpcIds: igw.vpcIds } : undefined,
     routeTable: table
@@ -218,13 +219,13 @@ async function buildPart(clients: AwsClients, group: Group, instanceId: string, 
           TagSpecifications: tagSpec("subnet", tags(`subnet-${op.index}`)),
         }),
       );
-      // Public subnets: instances get an address to fetch their image or runtime.
-      if (out.Subnet?.SubnetId)
-        await ec2.send(
-          new ModifySubnetAttributeCommand({ SubnetId: out.Subnet.SubnetId, MapPublicIpOnLaunch: { Value: true } }),
-        );
+      if (!out.Subnet?.SubnetId) throw new Error(`CreateSubnet ${op.cidr} returned no subnet`);
       return;
     }
+    case "map-public-ip":
+      // Public subnets: instances get an address to fetch their image or runtime.
+      await ec2.send(new ModifySubnetAttributeCommand({ SubnetId: op.subnetId, MapPublicIpOnLaunch: { Value: true } }));
+      return;
     case "create-internet-gateway":
       await ec2.send(new CreateInternetGatewayCommand({ TagSpecifications: tagSpec("internet-gateway", tags("igw")) }));
       return;

@@ -2,6 +2,7 @@ import { DescribeTagsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { Group, ReplicaStatus } from "../../resources/types.js";
 import { LABEL } from "../ownership.js";
 import type { AwsContext } from "./context.js";
+import { errorCode } from "./errors.js";
 import { hostedZoneTags } from "./lookups.js";
 import { namePrefix, tagRecord, targetGroupName } from "./names.js";
 import { observedNetwork } from "./network.js";
@@ -10,6 +11,7 @@ import { describeInstances, patch } from "./observe.js";
 import type { ObservedTeardown } from "./plan.js";
 import type { GarbageView, ObservedOwner, ObservedRemoval } from "./plan-routing.js";
 import { aliasRecord, findRecord } from "./routing.js";
+import { findVolume } from "./volumes.js";
 
 /** Observation of one app or service: what its plan is made from, and what its status reports. */
 export interface OwnerObservation extends ObservedOwner {
@@ -27,6 +29,8 @@ export interface OwnerKeys {
   readonly securityGroupId: string | undefined;
   readonly host: string | undefined;
   readonly zoneId: string | undefined;
+  /** A service's data volume: found by group and name, kept or deleted by its policy. */
+  readonly volume?: { readonly name: string; readonly policy: "Retain" | "Delete" } | undefined;
 }
 
 /**
@@ -52,8 +56,16 @@ export async function observeOwner(ctx: AwsContext, keys: OwnerKeys, options: { 
     record: records && keys.host ? findRecord(records, keys.host) : undefined,
     instances: owned.map((i) => {
       const { replica, configHash } = i.owner;
-      return { id: i.id, replica, configHash, state: i.state, launchTime: i.launchTime, health: health?.get(i.id) };
+      const { id, state, launchTime, zone } = i;
+      return { id, replica, configHash, state, launchTime, zone, health: health?.get(i.id) };
     }),
+    volume: keys.volume
+      ? findVolume(
+          await ctx.volumes.get(region),
+          { group: keys.group.metadata.name, name: keys.volume.name },
+          owned.find((i) => i.owner.replica === 0)?.id,
+        )
+      : undefined,
   };
   return observation;
 }
@@ -62,7 +74,8 @@ export async function observeOwner(ctx: AwsContext, keys: OwnerKeys, options: { 
 export async function observeRemoval(ctx: AwsContext, keys: OwnerKeys): Promise<OwnerObservation & ObservedRemoval> {
   const observed = await observeOwner(ctx, keys, { waiting: false });
   const lb = observedNetwork(observed.snapshot, keys.group, ctx.instanceId).lb;
-  return { ...observed, host: keys.host, lbRecord: keys.host && lb ? aliasRecord(keys.host, lb) : undefined };
+  const lbRecord = keys.host && lb ? aliasRecord(keys.host, lb) : undefined;
+  return { ...observed, host: keys.host, lbRecord, ...(keys.volume ? { volumePolicy: keys.volume.policy } : {}) };
 }
 
 /** The region's snapshot, with this owner's pending or stopping instances read again by id. */
@@ -71,7 +84,12 @@ async function refreshWaiting(ctx: AwsContext, region: string, uid: string): Pro
   const waits = (i: ObservedInstance) => i.owner.uid === uid && (i.state === "pending" || i.state === "stopping");
   const waiting = snapshot.instances.filter(waits).map((i) => i.id);
   if (waiting.length === 0) return snapshot;
-  const fresh = await describeInstances(ctx.clients(region), waiting);
+  // Just launched, an instance is not yet visible by id for a moment: it stays as the launch saw it.
+  const fresh = await describeInstances(ctx.clients(region), waiting).catch((err: unknown) => {
+    if (errorCode(err) === "InvalidInstanceID.NotFound") return undefined;
+    throw err;
+  });
+  if (!fresh) return snapshot;
   ctx.snapshots.patch(
     region,
     patch.instances(
@@ -121,7 +139,7 @@ export async function observeTeardown(ctx: AwsContext, group: Group): Promise<Ob
   const uid = group.metadata.uid ?? "";
   const network = observedNetwork(snapshot, group, ctx.instanceId);
   const instancesLeft = snapshot.instances.some((i) => i.owner.group === group.metadata.name);
-  const domain = group.spec.aws?.domain;
+  const domain = group.spec.aws?.domain?.toLowerCase();
   let zone: ObservedTeardown["zone"];
   // The zone goes last: its tags are read only once the network is on its way out.
   if (domain && !group.spec.aws?.hostedZoneId && !network.loadBalancer && !instancesLeft) {

@@ -30,6 +30,7 @@ export interface ObservedInstance {
   readonly subnetId: string | undefined;
   readonly privateIp: string | undefined;
   readonly launchTime: number;
+  readonly zone: string | undefined;
 }
 
 export interface ObservedTagged {
@@ -42,6 +43,8 @@ export interface ObservedSubnet extends ObservedTagged {
   readonly vpcId: string;
   readonly az: string;
   readonly cidr: string;
+  /** Instances launched here get a public address (they fetch images and runtimes; no NAT is made). */
+  readonly mapPublicIp: boolean;
 }
 
 export interface ObservedSecurityGroup extends ObservedTagged {
@@ -168,6 +171,7 @@ export async function takeSnapshot(clients: AwsClients, instanceId: string): Pro
               vpcId: s.VpcId ?? "",
               az: s.AvailabilityZone ?? "",
               cidr: s.CidrBlock ?? "",
+              mapPublicIp: s.MapPublicIpOnLaunch === true,
             },
           ]
         : [];
@@ -219,6 +223,7 @@ export function observedInstance(i: Instance): ObservedInstance[] {
       subnetId: i.SubnetId,
       privateIp: i.PrivateIpAddress,
       launchTime: i.LaunchTime?.getTime() ?? 0,
+      zone: i.Placement?.AvailabilityZone,
     },
   ];
 }

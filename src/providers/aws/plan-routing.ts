@@ -10,6 +10,7 @@ import { formatOperation } from "../converge.js";
 import type { ObservedLoadBalancer, ObservedTargetGroup } from "./observe.js";
 import type { DesiredInstances, InstanceOp, InstancePlan, InstanceView } from "./plan.js";
 import { describeInstanceOp, planInstances } from "./plan.js";
+import { type DesiredVolume, type ObservedVolume, planVolume, planVolumeRemoval, type VolumeOp } from "./volumes.js";
 
 export interface HealthCheckSettings {
   readonly path: string;
@@ -37,6 +38,8 @@ export interface DesiredOwner {
   /** The alias record the host should have, when the group has a hosted zone. */
   readonly record: ResourceRecordSet | undefined;
   readonly instances: DesiredInstances;
+  /** A service's data volume. */
+  readonly volume?: DesiredVolume | undefined;
 }
 
 export interface Ingress {
@@ -64,6 +67,8 @@ export interface ObservedOwner {
   /** The A record of the owner's host, if the zone has one. */
   readonly record: ResourceRecordSet | undefined;
   readonly instances: readonly InstanceView[];
+  /** The service's data volume, found by its group and name. */
+  readonly volume?: ObservedVolume | undefined;
 }
 
 export type RoutingOp =
@@ -78,7 +83,7 @@ export type RoutingOp =
   | { readonly op: "delete-target-group"; readonly arn: string; readonly cause?: string };
 
 /** One step for one owner's infrastructure; `target` names the owner, as in every provider's plan. */
-export type OwnerOp = (RoutingOp | InstanceOp) & { readonly target: string };
+export type OwnerOp = (RoutingOp | InstanceOp | VolumeOp) & { readonly target: string };
 
 export interface OwnerPlan extends Omit<InstancePlan, "operations"> {
   readonly operations: readonly OwnerOp[];
@@ -92,9 +97,14 @@ export function forwardsTo(rule: Rule, targetGroupArn: string): boolean {
   );
 }
 
+/** The route a rule matches: its host, and for a path route the host and the path ("lb-dns/web"). */
 export function hostOf(rule: Rule): string | undefined {
-  const condition = (rule.Conditions ?? []).find((c) => c.Field === "host-header");
-  return condition?.HostHeaderConfig?.Values?.[0] ?? condition?.Values?.[0];
+  const conditions = rule.Conditions ?? [];
+  const host = conditions.find((c) => c.Field === "host-header");
+  const path = conditions.find((c) => c.Field === "path-pattern");
+  const name = host?.HostHeaderConfig?.Values?.[0] ?? host?.Values?.[0];
+  const prefix = path?.PathPatternConfig?.Values?.[0] ?? path?.Values?.[0];
+  return name === undefined ? undefined : `${name}${prefix ?? ""}`;
 }
 
 /** Does the ingress let `port` in from another security group (or from everywhere)? */
@@ -141,7 +151,14 @@ export function planOwner(desired: DesiredOwner, observed: ObservedOwner): Owner
   const instances = planInstances(desired.instances, observed.instances);
   const { host, record } = desired;
   const stale = host && record && !sameAlias(observed.record, record);
-  const tail: RoutingOp[] = stale ? [{ op: "upsert-record", host, record }] : [];
+  const tail: Array<RoutingOp | VolumeOp> = stale ? [{ op: "upsert-record", host, record }] : [];
+  if (desired.volume) {
+    const current = observed.instances.find((i) => i.replica === 0 && i.configHash === desired.instances.configHash);
+    const volume = planVolume(desired.volume, observed.volume, current);
+    tail.push(...volume.ops);
+    if (!volume.attached)
+      return withTarget(desired.target, [...ops, ...instances.operations, ...tail], { ...instances, converged: false });
+  }
   return withTarget(desired.target, [...ops, ...instances.operations, ...tail], instances);
 }
 
@@ -167,12 +184,18 @@ function planHostRules(
   return ops;
 }
 
-function withTarget(target: string, ops: ReadonlyArray<RoutingOp | InstanceOp>, instances: InstancePlan): OwnerPlan {
+function withTarget(
+  target: string,
+  ops: ReadonlyArray<RoutingOp | InstanceOp | VolumeOp>,
+  instances: InstancePlan,
+): OwnerPlan {
   const operations = ops.map((op): OwnerOp => ({ ...op, target }));
   return { ...instances, operations, converged: instances.converged && operations.length === 0 };
 }
 
 export interface ObservedRemoval extends ObservedOwner {
+  /** A removed service's volume is deleted only under Delete. */
+  readonly volumePolicy?: "Retain" | "Delete";
   readonly host: string | undefined;
   /** The alias this group's load balancer gives the host: only a record that is one is removed. */
   readonly lbRecord: ResourceRecordSet | undefined;
@@ -183,7 +206,7 @@ export interface ObservedRemoval extends ObservedOwner {
  * still aliases this group's load balancer), its targets, its instances, its rules, its target group.
  */
 export function planOwnerRemoval(target: string, observed: ObservedRemoval): OwnerOp[] {
-  const ops: Array<RoutingOp | InstanceOp> = [];
+  const ops: Array<RoutingOp | InstanceOp | VolumeOp> = [];
   const { host, record, lbRecord } = observed;
   if (host && record && lbRecord && sameAlias(record, lbRecord)) ops.push({ op: "delete-record", host, record });
   const registered = observed.instances.filter((i) => i.health !== undefined).map((i) => i.id);
@@ -191,7 +214,9 @@ export function planOwnerRemoval(target: string, observed: ObservedRemoval): Own
   const ids = observed.instances.map((i) => i.id);
   if (ids.length > 0) ops.push({ op: "terminate", ids, cause: "deleted" });
   if (observed.targetGroup) ops.push(...routesTo(observed.listeners, observed.targetGroup.arn));
-  return ops.map((op) => ({ ...op, target }));
+  // The volume goes once its instance is gone (an attached volume cannot be deleted).
+  const volume = ids.length === 0 ? planVolumeRemoval(observed.volumePolicy ?? "Retain", observed.volume) : [];
+  return [...ops, ...volume].map((op) => ({ ...op, target }));
 }
 
 /** The rules that forward to a target group, then the target group. */
@@ -254,5 +279,13 @@ export function describeOwnerOp(op: OwnerOp): string {
     case "create-target-group":
     case "modify-target-group":
       return formatOperation(op.target, op.op);
+    case "create-volume":
+      return formatOperation(op.target, op.op, `${op.volume.sizeGiB}GiB in ${op.zone}`);
+    case "attach-volume":
+      return formatOperation(op.target, op.op, `${op.volumeId} to ${op.instanceId}`);
+    case "delete-volume":
+      return formatOperation(op.target, op.op, op.volumeId, "deletionPolicy Delete");
+    case "start":
+      return describeInstanceOp(op.target, op);
   }
 }

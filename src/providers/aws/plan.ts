@@ -9,6 +9,7 @@ export interface InstanceView {
   readonly launchTime: number;
   /** Target health in the app's target group; undefined when not registered. */
   readonly health: string | undefined;
+  readonly zone?: string | undefined;
 }
 
 export interface DesiredInstances {
@@ -17,11 +18,14 @@ export interface DesiredInstances {
   readonly strategy: "RollingUpdate" | "Recreate";
   /** A target group to register in; services have none and are ready once running. */
   readonly registers: boolean;
+  /** A stopped instance is started again, not replaced (a service's instance holds its volume). */
+  readonly startStopped?: boolean;
 }
 
 export type InstanceOp =
   | { readonly op: "run"; readonly replica: number; readonly cause: string }
   | { readonly op: "register"; readonly ids: readonly string[] }
+  | { readonly op: "start"; readonly ids: readonly string[] }
   | { readonly op: "deregister"; readonly ids: readonly string[] }
   | { readonly op: "terminate"; readonly ids: readonly string[]; readonly cause: string };
 
@@ -32,7 +36,8 @@ export interface InstancePlan {
   readonly converged: boolean;
 }
 
-const REGISTERED = new Set(["initial", "healthy", "unhealthy", "unavailable"]);
+// "unused" targets are registered too: registering them again would not change what AWS reports.
+const REGISTERED = new Set(["initial", "healthy", "unhealthy", "unavailable", "unused"]);
 
 function isRegistered(i: InstanceView): boolean {
   return i.health !== undefined && REGISTERED.has(i.health);
@@ -51,12 +56,14 @@ function isReady(i: InstanceView, desired: DesiredInstances): boolean {
 export function planInstances(desired: DesiredInstances, observed: readonly InstanceView[]): InstancePlan {
   const run: InstanceOp[] = [];
   const register: string[] = [];
+  const start: string[] = [];
   const remove = new Map<string, string>(); // id -> cause
   let ready = 0;
   let updated = 0;
   const sorted = [...observed].sort((a, b) => a.launchTime - b.launchTime || a.id.localeCompare(b.id));
   for (const i of sorted) {
     if (i.replica === undefined || i.replica >= desired.replicas) remove.set(i.id, "scale down");
+    else if (desired.startStopped && i.configHash === desired.configHash) continue;
     else if (i.state === "stopped" || i.state === "stopping")
       remove.set(i.id, `replica ${i.replica} was ${i.state} outside AirLoft`);
   }
@@ -72,21 +79,25 @@ export function planInstances(desired: DesiredInstances, observed: readonly Inst
       continue;
     }
     updated++;
+    if (keep.state === "stopped") start.push(keep.id);
     if (desired.registers && keep.state === "running" && !isRegistered(keep)) register.push(keep.id);
     if (isReady(keep, desired)) {
       ready++;
       for (const o of old) remove.set(o.id, "replaced");
     }
   }
+  // An instance leaves its target group first and goes only once drained (its in-flight requests
+  // done): registered -> deregister now, draining -> wait, out of the target group -> terminate.
   const byId = new Map(observed.map((i) => [i.id, i]));
-  const removeIds = [...remove.keys()];
-  const deregister = removeIds.filter((id) => {
-    const instance = byId.get(id);
-    return desired.registers && instance !== undefined && isRegistered(instance);
-  });
-  const causes = [...new Set(remove.values())].join(", ");
+  const inTargetGroup = (id: string, health: (h: string | undefined) => boolean) =>
+    desired.registers && health(byId.get(id)?.health);
+  const deregister = [...remove.keys()].filter((id) => inTargetGroup(id, (h) => h !== undefined && REGISTERED.has(h)));
+  const draining = [...remove.keys()].filter((id) => inTargetGroup(id, (h) => h === "draining"));
+  const removeIds = [...remove.keys()].filter((id) => !deregister.includes(id) && !draining.includes(id));
+  const causes = [...new Set(removeIds.map((id) => remove.get(id)))].join(", ");
   const operations: InstanceOp[] = [
     ...run,
+    ...(start.length > 0 ? [{ op: "start" as const, ids: start }] : []),
     ...(register.length > 0 ? [{ op: "register" as const, ids: register }] : []),
     ...(deregister.length > 0 ? [{ op: "deregister" as const, ids: deregister }] : []),
     ...(removeIds.length > 0 ? [{ op: "terminate" as const, ids: removeIds, cause: causes }] : []),
@@ -95,7 +106,7 @@ export function planInstances(desired: DesiredInstances, observed: readonly Inst
     operations,
     readyReplicas: ready,
     updatedReplicas: updated,
-    converged: operations.length === 0 && ready === desired.replicas,
+    converged: operations.length === 0 && draining.length === 0 && ready === desired.replicas,
   };
 }
 
@@ -110,7 +121,11 @@ export interface DesiredGroupNetwork {
 
 export interface ObservedGroupNetwork {
   readonly vpcId: string | undefined;
-  readonly subnets: ReadonlyArray<{ readonly id: string; readonly role: string | undefined }>;
+  readonly subnets: ReadonlyArray<{
+    readonly id: string;
+    readonly role: string | undefined;
+    readonly mapPublicIp: boolean;
+  }>;
   readonly internetGateway: { readonly id: string; readonly vpcIds: readonly string[] } | undefined;
   readonly routeTable:
     | { readonly id: string; readonly hasDefaultRoute: boolean; readonly subnetIds: readonly string[] }
@@ -131,6 +146,7 @@ export type SecurityRole = "lb" | "instances" | "services";
 
 export type GroupOp =
   | { readonly op: "remove-duplicate"; readonly part: DuplicatePart }
+  | { readonly op: "map-public-ip"; readonly subnetId: string }
   | { readonly op: "create-vpc"; readonly cidr: string }
   | {
       readonly op: "create-subnet";
@@ -185,6 +201,9 @@ export function planGroupNetwork(
         });
     }
     subnetIds = [...byRole.entries()].filter(([role]) => role?.startsWith("subnet-")).map(([, id]) => id);
+    // Checked on every pass, not set once: a subnet changed outside AirLoft is set back.
+    for (const s of observed.subnets)
+      if (s.role?.startsWith("subnet-") && !s.mapPublicIp) ops.push({ op: "map-public-ip", subnetId: s.id });
     const igw = observed.internetGateway;
     if (!igw) ops.push({ op: "create-internet-gateway" });
     else if (!igw.vpcIds.includes(vpcId)) ops.push({ op: "attach-internet-gateway", gatewayId: igw.id, vpcId });

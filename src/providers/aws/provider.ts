@@ -71,6 +71,7 @@ export class AwsProvider implements InfraProvider {
   /** Drops the shared snapshot of a region, so the next reconcile observes afresh (a resync). */
   forget(region: string): void {
     this.ctx.snapshots.invalidate(region);
+    this.ctx.volumes.invalidate(region);
   }
 
   // ---- Group ----
@@ -78,7 +79,18 @@ export class AwsProvider implements InfraProvider {
   async reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
     const desired = await desiredNetwork(this.ctx, group);
     const { observed } = await converge(this.groupSteps(group, desired), options);
-    return { provider: "aws", aws: this.groupFacts(observed, group, desired) };
+    const ami = await this.groupAmi(group);
+    return { provider: "aws", aws: { ...this.groupFacts(observed, group, desired), ami } };
+  }
+
+  /**
+   * The image a group's instances run: resolved once and pinned in its status, since a new
+   * release would otherwise roll every app and re-create every service; FollowLatest opts in.
+   */
+  private async groupAmi(group: Group): Promise<string> {
+    const pinned = group.status?.aws?.ami;
+    if (pinned && group.spec.aws?.amiPolicy !== "FollowLatest") return pinned;
+    return this.ctx.amis.get(this.region(group));
   }
 
   async planGroup(group: Group): Promise<readonly string[]> {
@@ -90,17 +102,18 @@ export class AwsProvider implements InfraProvider {
     const region = this.region(group);
     const aws = group.spec.aws;
     const cidr = desired.vpc.mode === "create" ? desired.vpc.cidr : "";
+    const domain = aws?.domain?.toLowerCase();
     return {
       ...this.groupExecution(group),
       observe: async () => {
         const snapshot = await this.ctx.snapshots.get(region);
-        const found = aws?.domain && !aws.hostedZoneId ? await this.ctx.zoneIds.get(aws.domain) : undefined;
-        return { snapshot, zoneId: aws?.domain ? (aws.hostedZoneId ?? found ?? undefined) : undefined };
+        const found = domain && !aws?.hostedZoneId ? await this.ctx.zoneIds.get(domain) : undefined;
+        return { snapshot, zoneId: domain ? (aws?.hostedZoneId ?? found ?? undefined) : undefined };
       },
       plan: ({ snapshot, zoneId }) => {
         const network = observedNetwork(snapshot, group, this.ctx.instanceId);
         const subnets = (i: number) => subnetCidr(cidr, 4, i);
-        const zone = planHostedZone(aws?.domain, aws?.hostedZoneId, zoneId);
+        const zone = planHostedZone(domain, aws?.hostedZoneId, zoneId);
         return { operations: [...planGroupNetwork(desired, network, subnets), ...zone] };
       },
     };
@@ -152,12 +165,15 @@ export class AwsProvider implements InfraProvider {
     const { observed, plan, operations } = await converge(this.ownerSteps(setup), options);
     // Still waiting for targets to turn healthy: the next pass must see them fresh.
     if (!plan.converged && observed.targetGroup) this.ctx.targetHealth.invalidate(observed.targetGroup.arn);
-    const host = setup.desired.host;
+    const route = setup.desired.host;
+    const unused = [...(observed.health?.values() ?? [])].filter((state) => state === "unused").length;
+    const why = `${unused} of its targets are unused: no listener rule of the load balancer forwards to its target group`;
     return {
       ...outcome(observed, plan, setup),
       operations,
       image: app.spec.image ?? app.spec.source?.url ?? "",
-      ...(host ? { url: `http://${host}` } : {}),
+      ...(route ? { url: `http://${route}${route.includes("/") ? "/" : ""}` } : {}),
+      ...(unused > 0 ? { waiting: { reason: "TargetsUnused", message: why } } : {}),
     };
   }
 
@@ -184,7 +200,7 @@ export class AwsProvider implements InfraProvider {
       converged: reported.converged && current?.privateIp !== undefined,
       operations,
       image: service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version),
-      volume: "",
+      volume: observed.volume?.id ?? "",
       ...(current?.privateIp ? { host: current.privateIp } : {}),
     };
   }
@@ -231,7 +247,11 @@ export class AwsProvider implements InfraProvider {
   /** Where an owner's parts are, when its desired state is not needed (removal, describe). */
   private keysOf(group: Group, obj: App | Service, host: string | undefined, zoneId: string | undefined): OwnerKeys {
     const uid = obj.metadata.uid ?? "";
-    return { group, uid, registers: obj.kind === "App", securityGroupId: undefined, host, zoneId };
+    const volume =
+      obj.kind === "Service"
+        ? { name: obj.metadata.name, policy: obj.spec.storage?.deletionPolicy ?? ("Retain" as const) }
+        : undefined;
+    return { group, uid, registers: obj.kind === "App", securityGroupId: undefined, host, zoneId, volume };
   }
 
   async logs(app: App, group: Group): Promise<void> {

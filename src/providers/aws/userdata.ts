@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { TerminalError } from "../../errors.js";
 import type { AppSpec } from "../../resources/types.js";
+import { DATA_DEVICE } from "./volumes.js";
 
 export type Runtime = NonNullable<AppSpec["runtime"]>;
 
@@ -13,6 +14,8 @@ export interface InstanceProgram {
   readonly command: readonly string[] | undefined;
   readonly env: Readonly<Record<string, string>>;
   readonly port: number | undefined;
+  /** Where a service keeps its data in its container: the data volume is mounted there. */
+  readonly dataPath?: string | undefined;
 }
 
 const DEFAULT_COMMAND: Readonly<Record<Exclude<Runtime, "docker">, readonly string[]>> = {
@@ -107,6 +110,38 @@ function install(packages: string): string {
   return `if command -v dnf >/dev/null; then dnf -y install ${packages}; elif command -v yum >/dev/null; then yum -y install ${packages}; else apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${packages}; fi`;
 }
 
+const DATA_MOUNT = "/var/lib/airloft/data";
+
+/** Stands in an env value for the instance's private address, which only the instance knows. */
+export const PRIVATE_ADDRESS = "@AIRLOFT_PRIVATE_ADDRESS@";
+
+/** Reads the private address from the instance metadata (IMDSv2: a token first) into the env file. */
+function fillPrivateAddress(envFile: string): string[] {
+  const imds = "http://169.254.169.254/latest";
+  return [
+    `imds_token=$(curl -fsS -X PUT ${imds}/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')`,
+    `private_address=$(curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" ${imds}/meta-data/local-ipv4)`,
+    `[[ $private_address =~ ^[0-9.]+$ ]] || { echo "no private address from the instance metadata" >&2; exit 1; }`,
+    `sed -i "s/${PRIVATE_ADDRESS}/$private_address/g" ${envFile}`,
+  ];
+}
+
+/**
+ * Waits for the data volume (AirLoft attaches it once the instance runs), makes a file system on
+ * it only when it has none (a volume found again keeps its data), and mounts it at every boot.
+ */
+function mountData(): string[] {
+  const device = DATA_DEVICE;
+  return [
+    `for i in $(seq 1 180); do [ -e ${device} ] && break; sleep 2; done`,
+    `[ -e ${device} ] || { echo "the data volume did not appear at ${device}" >&2; exit 1; }`,
+    `blkid ${device} >/dev/null 2>&1 || mkfs.xfs -q ${device}`,
+    `install -d -m 0755 ${DATA_MOUNT}`,
+    `grep -q ' ${DATA_MOUNT} ' /etc/fstab || echo "UUID=$(blkid -s UUID -o value ${device}) ${DATA_MOUNT} xfs defaults,nofail 0 2" >> /etc/fstab`,
+    `mountpoint -q ${DATA_MOUNT} || mount ${DATA_MOUNT}`,
+  ];
+}
+
 function dockerScript(p: InstanceProgram): string[] {
   if (!p.image) throw new TerminalError("InvalidConfig", `${p.label}: the docker runtime needs spec.image`);
   const publish = p.port !== undefined ? ["-p", `${p.port}:${p.port}`] : [];
@@ -121,6 +156,7 @@ function dockerScript(p: InstanceProgram): string[] {
     "--env-file",
     "/etc/airloft/app.env",
     ...publish,
+    ...(p.dataPath ? ["-v", `${DATA_MOUNT}:${p.dataPath}`] : []),
     "--security-opt",
     "no-new-privileges",
     "--cap-drop",
@@ -143,6 +179,10 @@ function dockerScript(p: InstanceProgram): string[] {
       "0600",
       Object.entries(p.env).map(([k, v]) => `${k}=${v}`),
     ),
+    ...(Object.values(p.env).some((v) => v.includes(PRIVATE_ADDRESS))
+      ? fillPrivateAddress("/etc/airloft/app.env")
+      : []),
+    ...(p.dataPath ? mountData() : []),
     "docker rm -f airloft-app >/dev/null 2>&1 || true",
     run.map(shellQuote).join(" "),
   ];
