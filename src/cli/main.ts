@@ -88,7 +88,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("list objects: airloft get [KIND] [NAME]")
     .argument("[words...]", "KIND, KIND NAME, KIND/NAME or KIND/GROUP/NAME")
     .option("-g, --group <group>", "only this group")
-    .option("-o, --output <format>", "table, wide, yaml or json", "table")
+    .option("-o, --output <format>", "table, wide, yaml, json or toml", "table")
     .option("--show-secrets", "include generated credentials (with -o json or yaml)")
     .option("-w, --watch", "after the list, print each change as it happens, until Ctrl-C")
     .action(
