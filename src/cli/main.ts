@@ -285,6 +285,29 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ),
     );
 
+  const importer = program
+    .command("import")
+    .description("write AirLoft manifests from a docker-compose.yml or a fly.toml, and report what does not map");
+  for (const [format, what] of [
+    ["compose", "a Compose file (versions 2 and 3)"],
+    ["fly", "a fly.io fly.toml"],
+  ] as const) {
+    importer
+      .command(format)
+      .description(`manifests from ${what}: to stdout, or one file per object in -o DIR`)
+      .argument("<file>", what)
+      .option("-g, --group <group>", "the group of the objects (default: the project's or app's name)")
+      .option("-o, --output-dir <dir>", "write one manifest file per object in this folder")
+      .option("--domain <service=host>", "the public domain of a service's app on the edge (repeatable)", collect)
+      .option("--skip-group", "leave the Group out (it exists already)")
+      .action(
+        run(
+          async (file: string, opts: { group?: string; outputDir?: string; domain?: string[]; skipGroup?: boolean }) =>
+            (await import("./commands/import.js")).importCommand(format, file, opts),
+        ),
+      );
+  }
+
   return program;
 }
 

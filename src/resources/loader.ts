@@ -7,7 +7,7 @@ import { keyOf } from "./kinds.js";
 import { checkObject, type DocumentResult, type FieldPath } from "./manifest-object.js";
 import { parseTomlObjects } from "./toml-documents.js";
 import type { Resource } from "./types.js";
-import { duplicateKeys, parseDocuments, YAML_SYNTAX_ERROR } from "./yaml-documents.js";
+import { duplicateKeys, nodeAt, parseDocuments, YAML_SYNTAX_ERROR } from "./yaml-documents.js";
 
 export { formatPath } from "./manifest-object.js";
 export { YAML_SYNTAX_ERROR } from "./yaml-documents.js";
@@ -252,23 +252,6 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
     lineStart = i + 1;
   }
   return { line, column: offset - lineStart + 1 };
-}
-
-function nodeAt(doc: Document.Parsed, path: readonly (string | number)[], atKey: boolean): Node | undefined {
-  if (atKey && path.length > 0) {
-    const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
-    if (isMap(parent)) {
-      const last = path[path.length - 1];
-      const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === last);
-      if (pair && isScalar(pair.key)) return pair.key;
-    }
-  }
-  // Walk up until a node exists: a missing field points at its parent.
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true);
-    if (node && typeof node === "object" && "range" in node) return node as Node;
-  }
-  return undefined;
 }
 
 function findDuplicates(loaded: readonly LoadedManifest[]): ValidationError[] {

@@ -28,6 +28,21 @@ export type TomlParse = { objects: TomlObject[] } | { refused: { line: number; c
  * array of tables is the form TOML itself gives to a list of records.
  */
 export function* parseTomlObjects(text: string): Steps<TomlParse> {
+  const read = yield* readToml(text);
+  if ("refused" in read) return read;
+  const { root, locate } = read;
+  const several = root[OBJECT_TABLE];
+  if (!("kind" in root) && Array.isArray(several) && Object.keys(root).length === 1) {
+    return { objects: several.map((value, i) => ({ value, position: locate([OBJECT_TABLE, i]) })) };
+  }
+  return { objects: [{ value: root, position: locate([]) }] };
+}
+
+export type Locate = (prefix: Path) => TomlObject["position"];
+export type TomlRead = { root: Record<string, unknown>; locate: Locate } | Extract<TomlParse, { refused: unknown }>;
+
+/** A TOML text as plain values, with the positions of its keys and values: any TOML file, not only manifests. */
+export function* readToml(text: string): Steps<TomlRead> {
   if (Buffer.byteLength(text) > MAX_TOML_BYTES)
     return refuse(1, 1, `a TOML file of more than ${MAX_TOML_BYTES} bytes; a manifest needs far fewer`);
   let parsed: Record<string, unknown>;
@@ -81,15 +96,14 @@ export function* parseTomlObjects(text: string): Steps<TomlParse> {
     const p = locate([])(copied.date, false);
     return refuse(p.line, p.column, "dates and times have no meaning in a manifest: write them as strings");
   }
-  const root = copied.value as Record<string, unknown>;
-  const several = root[OBJECT_TABLE];
-  if (!("kind" in root) && Array.isArray(several) && Object.keys(root).length === 1) {
-    return { objects: several.map((value, i) => ({ value, position: locate([OBJECT_TABLE, i]) })) };
-  }
-  return { objects: [{ value: root, position: locate([]) }] };
+  return { root: copied.value as Record<string, unknown>, locate };
 }
 
-function refuse(line: number, column: number, message: string): TomlParse {
+function refuse(
+  line: number,
+  column: number,
+  message: string,
+): { refused: { line: number; column: number; message: string } } {
   return { refused: { line, column, message } };
 }
 
