@@ -117,9 +117,12 @@ export function composeAppSpec(name: string, service: Fields, ctx: ComposeContex
   return spec;
 }
 
+/** Compose's own escape: `$$` in a Compose file is one `$` in the container. */
+export const unescapeDollars = (text: string): string => text.replace(/\$\$/g, "$");
+
 function commandOf(raw: unknown): string[] | undefined {
-  if (typeof raw === "string") return shellWords(raw);
-  if (Array.isArray(raw)) return raw.map(String);
+  if (typeof raw === "string") return shellWords(unescapeDollars(raw));
+  if (Array.isArray(raw)) return raw.map((w) => unescapeDollars(String(w)));
   return undefined;
 }
 
@@ -138,8 +141,8 @@ function environment(raw: unknown, at: Path, report: Report): Record<string, str
       report.refuse(path, "takes its value from the shell that runs docker-compose; give it a value");
       continue;
     }
-    const text = String(value);
-    if (/\$\{?[A-Za-z_]/.test(text))
+    const text = unescapeDollars(String(value));
+    if (/(^|[^$])\$\{?[A-Za-z_]/.test(String(value).replace(/\$\$/g, "")))
       report.change(path, "Compose would substitute $-variables from the shell or .env; kept as written");
     env[key] = text;
   }
@@ -285,7 +288,7 @@ function healthCheckOf(raw: unknown, at: Path, report: Report): HealthCheck | un
   const h = raw as Fields;
   const test = h.test;
   if (h.disable === true || (Array.isArray(test) && test[0] === "NONE") || test === undefined) return undefined;
-  const words = Array.isArray(test) ? test.map(String) : ["CMD-SHELL", String(test)];
+  const words = (Array.isArray(test) ? test.map(String) : ["CMD-SHELL", String(test)]).map(unescapeDollars);
   const command = words[0] === "CMD" ? words.slice(1) : ["sh", "-c", words.slice(1).join(" ")];
   const check: HealthCheck = { command };
   const timing = [

@@ -68,6 +68,28 @@ export function templateOf(
   return { template, own, ...(tag && tag !== "latest" ? { tag } : {}) };
 }
 
+/** The programs that are the server itself: a command starting with another one makes the image an app's. */
+const SERVERS: Readonly<Record<ServiceSpec["template"], RegExp>> = {
+  redis: /(^|\/)redis-server$/,
+  postgres: /(^|\/)postgres$/,
+  mongo: /(^|\/)mongod$/,
+  kafka: /kafka|\/run$/,
+};
+
+/**
+ * A service of a well-known image runs as a Service from its template, unless it is built or its
+ * command is some other program of that image (`redis:7` running `redis-cli monitor` is an app).
+ */
+function backingTemplate(service: Fields): ReturnType<typeof templateOf> {
+  if (service.build !== undefined || typeof service.image !== "string") return undefined;
+  const known = templateOf(service.image);
+  if (!known) return undefined;
+  const first = [service.entrypoint, service.command]
+    .map((c) => (typeof c === "string" ? c.trim().split(/\s+/)[0] : Array.isArray(c) ? String(c[0] ?? "") : undefined))
+    .find((w) => w !== undefined);
+  return first === undefined || SERVERS[known.template].test(first) ? known : undefined;
+}
+
 /** A Compose file as AirLoft manifests, with a note for everything left out or changed. */
 export function importCompose(
   content: string,
@@ -105,8 +127,7 @@ export function importCompose(
   for (const [key, service] of Object.entries(services)) {
     const name = names.get(key);
     if (!name) continue;
-    const known =
-      service.build === undefined && typeof service.image === "string" ? templateOf(service.image) : undefined;
+    const known = backingTemplate(service);
     if (known) {
       backing.set(key, {
         apiVersion: API_VERSION,
