@@ -1,10 +1,15 @@
 import { strict as assert } from "node:assert";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { renderObjects } from "../../src/cli/output.js";
 import { ValidationErrors } from "../../src/errors.js";
-import { loadFile, loadManifests } from "../../src/resources/loader.js";
+import { SourceSync } from "../../src/gitops/sync.js";
+import { FolderWatcher } from "../../src/gitops/watcher.js";
+import { loadFile, loadManifests, loadTexts, loadTextsSteps } from "../../src/resources/loader.js";
 import { MAX_TOML_BYTES } from "../../src/resources/toml-documents.js";
 import { indexToml } from "../../src/resources/toml-positions.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const FIXTURES = "test/fixtures/toml";
 
@@ -140,5 +145,59 @@ describe("TOML manifests", () => {
     }
     // The same objects as YAML and as TOML are the same objects.
     assert.deepEqual(parseYaml(renderObjects(loaded.slice(2), "yaml")), loaded[2]);
+  });
+
+  it("loads in steps, a pause at least once per object, as the server runs an apply", () => {
+    const texts = [
+      { name: "all.toml", content: readFileSync(`${FIXTURES}/valid/all.toml`), baseDir: "/tmp" },
+      { name: "web.toml", content: readFileSync(`${FIXTURES}/valid/web.toml`), baseDir: "/tmp" },
+    ];
+    const steps = loadTextsSteps(texts, "refused");
+    let pauses = 0;
+    let next = steps.next();
+    for (; !next.done; next = steps.next()) pauses++;
+    assert.ok(pauses >= 3, `${pauses} pauses`);
+    assert.deepEqual(next.value, loadTexts(texts, "refused"));
+  });
+
+  it("is watched as YAML is: a .toml file in a watched folder is applied, and each save syncs", async function () {
+    this.timeout(20_000);
+    const { dir, store } = await openTempStore("airloft-toml-watch-");
+    const repo = join(dir, "repo");
+    mkdirSync(repo);
+    const app = (replicas: number) =>
+      `apiVersion = "airloft.dev/v1alpha1"\nkind = "App"\nmetadata = { name = "web", group = "acme" }\nspec = { image = "busybox", replicas = ${replicas} }\n`;
+    writeFileSync(
+      join(repo, "group.toml"),
+      'apiVersion = "airloft.dev/v1alpha1"\nkind = "Group"\nmetadata.name = "acme"\nspec.provider = "docker"\n',
+    );
+    const source = new SourceSync(store, "repo", [repo], "watch", { recursive: true, cwd: repo });
+    await source.sync();
+    let synced: () => void = () => undefined;
+    const watcher = new FolderWatcher(
+      repo,
+      async () => {
+        await source.sync();
+        synced();
+      },
+      { debounceMs: 100 },
+    );
+    await watcher.start();
+    const replicas = () => (store.get("App/acme/web") as { spec: { replicas: number } } | undefined)?.spec.replicas;
+    try {
+      for (const n of [2, 3]) {
+        const done = new Promise<void>((resolve, reject) => {
+          synced = resolve;
+          setTimeout(() => reject(new Error("no sync after saving web.toml")), 5000).unref();
+        });
+        writeFileSync(join(repo, "web.toml"), app(n));
+        await done;
+        assert.equal(replicas(), n);
+      }
+      assert.ok(store.get("Group//acme"));
+    } finally {
+      await watcher.stop();
+      await removeTempStore(store, dir);
+    }
   });
 });
