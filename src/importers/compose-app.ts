@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { AppSpec, HealthCheck } from "../resources/types.js";
-import { contextFrom, durationSeconds, memoryQuantity, type Path, type Report, shellWords } from "./report.js";
+import { checkTiming, contextFrom, memoryQuantity, type Path, type Report, shellWords } from "./report.js";
 
 export type Fields = Record<string, unknown>;
 
@@ -290,18 +290,7 @@ function healthCheckOf(raw: unknown, at: Path, report: Report): HealthCheck | un
   if (h.disable === true || (Array.isArray(test) && test[0] === "NONE") || test === undefined) return undefined;
   const words = (Array.isArray(test) ? test.map(String) : ["CMD-SHELL", String(test)]).map(unescapeDollars);
   const command = words[0] === "CMD" ? words.slice(1) : ["sh", "-c", words.slice(1).join(" ")];
-  const check: HealthCheck = { command };
-  const timing = [
-    ["interval", "intervalSeconds", 1],
-    ["timeout", "timeoutSeconds", 1],
-    ["start_period", "startPeriodSeconds", 0],
-  ] as const;
-  for (const [key, field, min] of timing) {
-    if (h[key] === undefined) continue;
-    const seconds = durationSeconds(h[key], min);
-    if (seconds === undefined) report.refuse([...at, key], `${String(h[key])} is not a duration`);
-    else check[field] = seconds;
-  }
+  const check: HealthCheck = { command, ...checkTiming(h, at, report, "start_period") };
   if (typeof h.retries === "number" && h.retries >= 1) check.retries = h.retries;
   if (h.start_interval !== undefined) report.refuse([...at, "start_interval"], "AirLoft checks at one interval");
   return check;

@@ -6,9 +6,9 @@ import { runToEnd } from "../util/steps.js";
 import type { ImportOptions } from "./compose.js";
 import { ENV_NAME, ENV_NAME_REASON } from "./compose-app.js";
 import {
+  checkTiming,
   contextFrom,
   dnsName,
-  durationSeconds,
   type ImportResult,
   memoryQuantity,
   type Path,
@@ -171,18 +171,8 @@ function httpCheck(check: Fields, path: Path, report: Report): HealthCheck | und
     report.refuse(path, "TCP checks are not imported: AirLoft probes HTTP or runs a command");
     return undefined;
   }
-  const health: HealthCheck = { http: { path: typeof check.path === "string" ? check.path : "/" } };
-  const timing = [
-    ["interval", "intervalSeconds", 1],
-    ["timeout", "timeoutSeconds", 1],
-    ["grace_period", "startPeriodSeconds", 0],
-  ] as const;
-  for (const [key, field, min] of timing) {
-    if (check[key] === undefined) continue;
-    const seconds = durationSeconds(check[key], min);
-    if (seconds === undefined) report.refuse([...path, key], `${String(check[key])} is not a duration`);
-    else health[field] = seconds;
-  }
+  const probe = typeof check.path === "string" ? check.path : "/";
+  const health: HealthCheck = { http: { path: probe }, ...checkTiming(check, path, report, "grace_period") };
   for (const key of ["method", "protocol", "headers", "tls_skip_verify", "port"])
     if (check[key] !== undefined) report.refuse([...path, key], "AirLoft probes GET on the app's port");
   return health;

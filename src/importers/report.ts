@@ -1,7 +1,7 @@
 import { relative } from "node:path";
 import { type SourcePosition, ValidationError } from "../errors.js";
 import { formatPath } from "../resources/manifest-object.js";
-import type { Resource } from "../resources/types.js";
+import type { HealthCheck, Resource } from "../resources/types.js";
 
 export type Path = readonly (string | number)[];
 
@@ -138,4 +138,23 @@ export function shellWords(line: string): string[] {
 export function contextFrom(outDir: string, folder: string): string {
   const path = relative(outDir, folder) || ".";
   return path.startsWith(".") ? path : `./${path}`;
+}
+
+type CheckTiming = Pick<HealthCheck, "intervalSeconds" | "timeoutSeconds" | "startPeriodSeconds">;
+
+/** A check's interval, timeout and start period (Compose's start_period, fly's grace_period) in seconds. */
+export function checkTiming(check: Record<string, unknown>, at: Path, report: Report, startKey: string): CheckTiming {
+  const timing: CheckTiming = {};
+  const fields = [
+    ["interval", "intervalSeconds", 1],
+    ["timeout", "timeoutSeconds", 1],
+    [startKey, "startPeriodSeconds", 0],
+  ] as const;
+  for (const [key, field, min] of fields) {
+    if (check[key] === undefined) continue;
+    const seconds = durationSeconds(check[key], min);
+    if (seconds === undefined) report.refuse([...at, key], `${String(check[key])} is not a duration`);
+    else timing[field] = seconds;
+  }
+  return timing;
 }

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
-import { type Document, isMap, isNode, isScalar, LineCounter, type Node, visit } from "yaml";
+import { type Document, isNode, isScalar, LineCounter, visit } from "yaml";
 import { type SourcePosition, ValidationError, ValidationErrors } from "../errors.js";
 import { runToEnd, type Steps } from "../util/steps.js";
 import { keyOf } from "./kinds.js";
