@@ -158,6 +158,12 @@ export function indexToml(text: string, maxDepth: number): TomlPositions {
       i += isArray ? 2 : 1;
       const parts = readKey();
       i += isArray ? 2 : 1;
+      // Resolving a path costs its length at each part: a header past the bound is only noted.
+      if (parts.length > maxDepth) {
+        tooDeep ??= at;
+        table = [];
+        continue;
+      }
       if (isArray) {
         const parent = resolve(parts.slice(0, -1));
         const arrayPath = [...parent, parts[parts.length - 1] ?? ""];
