@@ -13,6 +13,7 @@ import {
 } from "../../src/importers/report.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import { formatPath } from "../../src/resources/manifest-object.js";
+import { airloft } from "../support/cli.js";
 
 const CORPUS = "test/fixtures/import";
 /** AIRLOFT_UPDATE_GOLDEN=1 rewrites the expected files from what the importers give now (then review the diff). */
@@ -160,5 +161,23 @@ describe("import from Compose and fly.io", () => {
       tag: "7",
     });
     assert.equal(templateOf("example/api:2"), undefined);
+  });
+
+  it("the command: manifests on stdout and the report on stderr; a broken file exits 2 and writes nothing", async function () {
+    this.timeout(30_000);
+    const ok = await airloft(["import", "fly", "fly.toml", "-g", "shop"], { cwd: join(CORPUS, "fly-web") });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^kind: App$/m);
+    assert.match(ok.stdout, /^ {2}group: shop$/m);
+    assert.match(ok.stderr, /^fly\.toml:32:1 mounts: not imported: apps have no volumes/m);
+    assert.match(ok.stderr, /2 object\(s\) written; 7 field\(s\) not imported, 2 changed\n$/);
+    const broken = await airloft(["import", "compose", "schema.yml", "-o", "/nonexistent/out"], {
+      cwd: join(CORPUS, "broken"),
+    });
+    assert.equal(broken.code, 2);
+    assert.equal(broken.stdout, "");
+    assert.match(broken.stderr, /^error: schema\.yml:4:5 services\.web\.replicas: unknown field$/m);
+    assert.match(broken.stderr, /nothing was imported/);
+    assert.ok(!existsSync("/nonexistent/out"));
   });
 });
