@@ -5,6 +5,7 @@ import { API_VERSION, type App, type AppSpec, type HealthCheck, type Resource } 
 import { runToEnd } from "../util/steps.js";
 import type { ImportOptions } from "./compose.js";
 import { ENV_NAME, ENV_NAME_REASON } from "./compose-app.js";
+import { flyIssues } from "./fly-schema.js";
 import {
   checkTiming,
   contextFrom,
@@ -61,6 +62,9 @@ export function importFly(content: string, file: string, flyPath: string, option
     return at(p.line, p.column);
   });
   const fly = read.root;
+  const issues = flyIssues(fly);
+  for (const issue of issues.slice(0, 50)) report.fail(issue.path, issue.message);
+  if (issues.length > 0) return report.result([]);
   const appName = typeof fly.app === "string" ? dnsName(fly.app) : undefined;
   const group = options.group ?? appName;
   if (!appName || !group) {

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import fc from "fast-check";
 import { stringify } from "yaml";
 import { importCompose, templateOf } from "../../src/importers/compose.js";
 import { importFly } from "../../src/importers/fly.js";
@@ -116,6 +117,19 @@ describe("import from Compose and fly.io", () => {
     );
   });
 
+  it("names line and field of a fly.toml field of a type the importer cannot read", () => {
+    const errorsOf = (text: string) =>
+      importFly(text, "fly.toml", "/tmp/fly.toml", { outDir: "/tmp" }).errors.map((e) => e.message);
+    assert.deepEqual(errorsOf('app = "a"\nprocesses = [1, 2]\n'), ["fly.toml:2:13 processes: must be object"]);
+    assert.deepEqual(errorsOf('app = "a"\n[http_service]\ninternal_port = "80"\n'), [
+      "fly.toml:3:17 http_service.internal_port: must be integer",
+    ]);
+    assert.deepEqual(errorsOf('app = "a"\n[[vm]]\ncpus = -1\n'), [
+      "fly.toml:2:1 vm: must match exactly one schema in oneOf",
+    ]);
+    assert.deepEqual(errorsOf("[env]\nA = 1\n"), ["fly.toml:1:1 app: is required"]);
+  });
+
   it("bounds hostile Compose input: size, nesting, aliases", () => {
     const errorsOf = (text: string) =>
       importCompose(text, "c.yml", "/tmp/c.yml", { outDir: "/tmp" }).errors.map((e) => e.message);
@@ -179,5 +193,57 @@ describe("import from Compose and fly.io", () => {
     assert.match(broken.stderr, /^error: schema\.yml:4:5 services\.web\.replicas: unknown field$/m);
     assert.match(broken.stderr, /nothing was imported/);
     assert.ok(!existsSync("/nonexistent/out"));
+  });
+
+  it("mutated Compose files and fly.tomls import or fail with positions; nothing else is thrown (fast-check)", () => {
+    const seeds = [
+      ["compose", readFileSync(join(CORPUS, "compose-v3/docker-compose.yml"), "utf8")],
+      ["compose", readFileSync(join(CORPUS, "compose-v2/docker-compose.yml"), "utf8")],
+      ["fly", readFileSync(join(CORPUS, "fly-web/fly.toml"), "utf8")],
+      ["fly", readFileSync(join(CORPUS, "fly-processes/fly.toml"), "utf8")],
+    ] as const;
+    const edit = fc.record({
+      at: fc.nat(),
+      remove: fc.nat({ max: 12 }),
+      insert: fc.oneof(
+        fc.constantFrom(
+          ": ",
+          "- ",
+          "[",
+          "]",
+          "{",
+          "}",
+          "= ",
+          '"',
+          "\n",
+          "  ",
+          "null",
+          "1",
+          "true",
+          "[[vm]]\n",
+          "x = []\n",
+          "[processes]\n",
+        ),
+        fc.string({ maxLength: 6 }),
+      ),
+    });
+    fc.assert(
+      fc.property(fc.constantFrom(...seeds), fc.array(edit, { minLength: 1, maxLength: 5 }), ([kind, seed], edits) => {
+        let text: string = seed;
+        for (const e of edits) {
+          const at = e.at % (text.length + 1);
+          text = text.slice(0, at) + e.insert + text.slice(at + e.remove);
+        }
+        const file = kind === "compose" ? "/nonexistent/docker-compose.yml" : "/nonexistent/fly.toml";
+        const result =
+          kind === "compose"
+            ? importCompose(text, "in", file, { outDir: "/nonexistent" })
+            : importFly(text, "in", file, { outDir: "/nonexistent" });
+        const lines = text.split("\n").length;
+        for (const e of result.errors) assert.ok(e.position.line >= 1 && e.position.line <= lines + 1, e.message);
+        for (const n of result.notes) assert.ok(n.position.line >= 1 && n.position.line <= lines + 1, formatNote(n));
+      }),
+      { numRuns: Number(process.env.AIRLOFT_FUZZ_RUNS ?? 300) },
+    );
   });
 });
