@@ -88,7 +88,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("list objects: airloft get [KIND] [NAME]")
     .argument("[words...]", "KIND, KIND NAME, KIND/NAME or KIND/GROUP/NAME")
     .option("-g, --group <group>", "only this group")
-    .option("-o, --output <format>", "table, wide, yaml or json", "table")
+    .option("-o, --output <format>", "table, wide, yaml, json or toml", "table")
     .option("--show-secrets", "include generated credentials (with -o json or yaml)")
     .option("-w, --watch", "after the list, print each change as it happens, until Ctrl-C")
     .action(
@@ -297,6 +297,29 @@ export function buildProgram(setExit: (code: number) => void): Command {
         (await import("./remote/login.js")).accountCommand(server(), target, opts),
       ),
     );
+
+  const importer = program
+    .command("import")
+    .description("write AirLoft manifests from a docker-compose.yml or a fly.toml, and report what does not map");
+  for (const [format, what] of [
+    ["compose", "a Compose file (versions 2 and 3)"],
+    ["fly", "a fly.io fly.toml"],
+  ] as const) {
+    importer
+      .command(format)
+      .description(`manifests from ${what}: to stdout, or one file per object in -o DIR`)
+      .argument("<file>", what)
+      .option("-g, --group <group>", "the group of the objects (default: the project's or app's name)")
+      .option("-o, --output-dir <dir>", "write one manifest file per object in this folder")
+      .option("--domain <service=host>", "the public domain of a service's app on the edge (repeatable)", collect)
+      .option("--skip-group", "leave the Group out (it exists already)")
+      .action(
+        run(
+          async (file: string, opts: { group?: string; outputDir?: string; domain?: string[]; skipGroup?: boolean }) =>
+            (await import("./commands/import.js")).importCommand(format, file, opts),
+        ),
+      );
+  }
 
   return program;
 }

@@ -1,14 +1,33 @@
+import { stringify as toToml } from "smol-toml";
 import { stringify } from "yaml";
 import { getCondition } from "../resources/conditions.js";
+import { OBJECT_TABLE } from "../resources/toml-documents.js";
 import type { Resource } from "../resources/types.js";
 import { formatAge } from "../util/duration.js";
 
-export type OutputFormat = "table" | "wide" | "yaml" | "json";
+export type OutputFormat = "table" | "wide" | "yaml" | "json" | "toml";
+
+/** The formats that print whole objects, as opposed to a table. */
+export const isStructured = (format: OutputFormat): boolean =>
+  format === "json" || format === "yaml" || format === "toml";
 
 export function parseFormat(text: string | undefined): OutputFormat {
   const format = text ?? "table";
-  if (format === "table" || format === "wide" || format === "yaml" || format === "json") return format;
-  throw new Error(`unknown output format ${format}: use table, wide, yaml or json`);
+  if (format === "table" || format === "wide" || format === "yaml" || format === "json" || format === "toml")
+    return format;
+  throw new Error(`unknown output format ${format}: use table, wide, yaml, json or toml`);
+}
+
+/**
+ * TOML as the loader reads it back: one object at the top, or several as `[[object]]` tables.
+ * TOML has no null: fields that are null (or undefined) are left out, as YAML's reader would skip them.
+ */
+export function renderToml(value: unknown): string {
+  const plain = JSON.parse(JSON.stringify(value ?? {}, (_k, v: unknown) => (v === null ? undefined : v))) as Record<
+    string,
+    unknown
+  >;
+  return `${toToml(plain)}\n`;
 }
 
 /** Left-aligned columns separated by three spaces, like kubectl. */
@@ -62,6 +81,8 @@ export function renderObjects(
       )}\n`;
     case "yaml":
       return objects.map((o) => stringify(o)).join("---\n");
+    case "toml":
+      return renderToml(objects.length === 1 ? objects[0] : { [OBJECT_TABLE]: objects });
     case "table":
     case "wide": {
       const wide = format === "wide";

@@ -17,8 +17,8 @@ export function changePrinter(
       out.write(`${JSON.stringify({ type, object })}\n`);
       return;
     }
-    if (format === "yaml") {
-      out.write(`# ${type}\n${renderObjects([object], "yaml")}---\n`);
+    if (format === "yaml" || format === "toml") {
+      out.write(`# ${type}\n${renderObjects([object], format)}${format === "yaml" ? "---\n" : "\n"}`);
       return;
     }
     // A deleted object's row says Deleting: its last state, on the way out.

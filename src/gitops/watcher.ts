@@ -1,10 +1,10 @@
 import { basename, resolve, sep } from "node:path";
 import { type FSWatcher, watch } from "chokidar";
+import { MANIFEST_FILE as MANIFEST } from "../resources/loader.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
 
 /** Editors' swap, backup and temp files, which must never trigger an apply. */
 const EDITOR_TEMP = /(^\.|~$|\.swp$|\.swx$|\.tmp$|\.bak$|^#.*#$|^4913$|\.kate-swp$|___jb_(tmp|old)___$)/;
-const MANIFEST = /\.(ya?ml|json)$/i;
 
 export interface FolderWatcherOptions {
   /** Quiet time after the last event before a sync: a burst of writes becomes one sync. */

@@ -1,20 +1,23 @@
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { dirname, join, relative, resolve, sep } from "node:path";
-import { type Document, isMap, isNode, isScalar, LineCounter, type Node, visit } from "yaml";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { type Document, isNode, isScalar, LineCounter, visit } from "yaml";
 import { type SourcePosition, ValidationError, ValidationErrors } from "../errors.js";
 import { runToEnd, type Steps } from "../util/steps.js";
-import { isKind, keyOf } from "./kinds.js";
-import { checkPolicy } from "./policy.js";
-import { validateAgainstSchema } from "./schemas.js";
+import { keyOf } from "./kinds.js";
+import { checkObject, type DocumentResult, type FieldPath } from "./manifest-object.js";
+import { parseTomlObjects } from "./toml-documents.js";
 import type { Resource } from "./types.js";
-import { duplicateKeys, parseDocuments, YAML_SYNTAX_ERROR } from "./yaml-documents.js";
+import { duplicateKeys, nodeAt, parseDocuments, YAML_SYNTAX_ERROR } from "./yaml-documents.js";
 
+export { formatPath } from "./manifest-object.js";
 export { YAML_SYNTAX_ERROR } from "./yaml-documents.js";
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_DOCUMENTS_PER_FILE = 1000;
 const MAX_ALIAS_COUNT = 100;
-const MANIFEST_FILE = /\.(ya?ml|json)$/i;
+/** Manifest files by name; `.toml` ones are read as TOML, the others as YAML (JSON is YAML). */
+export const MANIFEST_FILE = /\.(ya?ml|json|toml)$/i;
+const TOML_FILE = /\.toml$/i;
 
 export interface LoadedManifest {
   readonly object: Resource;
@@ -132,6 +135,7 @@ function* loadFileSteps(
     };
   }
   const text = content.toString();
+  if (TOML_FILE.test(file)) return yield* loadTomlSteps(text, at, baseDir, builds);
   const lineCounter = new LineCounter();
   const parsed = yield* parseDocuments(text, lineCounter);
   if ("refused" in parsed) {
@@ -158,10 +162,6 @@ function* loadFileSteps(
   }
   return result;
 }
-
-const MAX_ISSUES_PER_DOCUMENT = 50;
-
-type DocumentResult = { errors: ValidationError[] } | { manifest?: LoadedManifest };
 
 /** One document to a manifest, in a few steps (a big document's reading and checks each take one). */
 function* loadDocument(
@@ -210,55 +210,37 @@ function* loadDocument(
     const node = nodeAt(doc, path, atKey);
     return node?.range ? position(node.range[0]) : start;
   };
-  const fail = (path: readonly (string | number)[], message: string, atKey = false): DocumentResult => ({
-    errors: [new ValidationError(fieldPosition(path, atKey), formatPath(path), message)],
-  });
+  return yield* checkObject(value, fieldPosition, baseDir, builds);
+}
 
-  if (!value || typeof value !== "object" || Array.isArray(value)) {
-    return fail([], "a manifest must be a mapping with apiVersion, kind, metadata and spec");
+/** A TOML file's objects, each checked as a YAML document is. */
+function* loadTomlSteps(
+  text: string,
+  at: (line: number, column: number) => SourcePosition,
+  baseDir: string,
+  builds: BuildContextPolicy,
+): Steps<FileResult> {
+  const parsed = yield* parseTomlObjects(text);
+  if ("refused" in parsed) {
+    const { line, column, message } = parsed.refused;
+    return { manifests: [], errors: [new ValidationError(at(line, column), "", message)] };
   }
-  const kind = (value as { kind?: unknown }).kind;
-  if (kind === undefined) return fail([], 'missing required field "kind"');
-  if (!isKind(kind))
-    return fail(["kind"], `unknown kind ${JSON.stringify(kind)}; expected one of Group, App, Service, Quota`);
-
-  yield;
-  const policy = checkPolicy(kind, value);
-  yield;
-  const schema = validateAgainstSchema(kind, value).filter(
-    (s) => !policy.some((p) => formatPath(p.path) === formatPath(s.path)),
-  );
-  // A list of 20,000 wrong items is said in its first problems, not 20,000 of them.
-  const issues = [...policy, ...schema].slice(0, MAX_ISSUES_PER_DOCUMENT);
-  if (issues.length > 0) {
-    const errors = issues.map(
-      (i) => new ValidationError(fieldPosition(i.path, i.atKey), formatPath(i.path), i.message),
-    );
-    return {
-      errors: errors.sort((a, b) => a.position.line - b.position.line || a.position.column - b.position.column),
+  const result: FileResult = { manifests: [], errors: [] };
+  if (parsed.objects.length > MAX_DOCUMENTS_PER_FILE) {
+    const message = `${parsed.objects.length} objects, more than the limit of ${MAX_DOCUMENTS_PER_FILE}`;
+    return { manifests: [], errors: [new ValidationError(at(1, 1), "", message)] };
+  }
+  for (const object of parsed.objects) {
+    yield;
+    const place = (path: FieldPath, atKey: boolean): SourcePosition => {
+      const p = object.position(path, atKey);
+      return at(p.line, p.column);
     };
+    const checked = yield* checkObject(object.value, place, baseDir, builds);
+    if ("errors" in checked) for (const e of checked.errors) result.errors.push(e);
+    else if (checked.manifest) result.manifests.push(checked.manifest);
   }
-  const object = normalize(value as Resource);
-  if (object.kind === "App" && object.spec.build) {
-    if (builds === "refused")
-      return fail(
-        ["spec", "build"],
-        "this server builds no local folders: give an image, or start the server with --build-root",
-      );
-    const context = resolve(baseDir, object.spec.build.context);
-    if (builds === "inside") {
-      // One answer for missing and outside: a tenant learns nothing of the server's other paths.
-      if (!isFolderInside(context, baseDir))
-        return fail(
-          ["spec", "build", "context"],
-          `build context ${object.spec.build.context} is not a folder inside this group's build root`,
-        );
-    } else if (!existsSync(context) || !statSync(context).isDirectory()) {
-      return fail(["spec", "build", "context"], `build context ${context} is not a folder`);
-    }
-    object.spec.build = { ...object.spec.build, context };
-  }
-  return { manifest: { object, source: fieldPosition(["metadata", "name"], false) } };
+  return result;
 }
 
 /** 1-based line and column of an offset, without a parse. */
@@ -270,54 +252,6 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
     lineStart = i + 1;
   }
   return { line, column: offset - lineStart + 1 };
-}
-
-/** Whether `path` is a folder that, links resolved, lies inside `root`. */
-function isFolderInside(path: string, root: string): boolean {
-  if (!existsSync(path) || !existsSync(root)) return false;
-  return isInside(realpathSync(path), realpathSync(root)) && statSync(path).isDirectory();
-}
-
-function isInside(path: string, root: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
-}
-
-/** Keeps what users may set: the store owns the rest of metadata, controllers own status. */
-function normalize(obj: Resource): Resource {
-  const { name, group, labels, annotations, resourceVersion } = obj.metadata;
-  const metadata = {
-    name,
-    ...(group !== undefined ? { group } : {}),
-    ...(labels ? { labels } : {}),
-    ...(annotations ? { annotations } : {}),
-    ...(resourceVersion !== undefined ? { resourceVersion } : {}),
-  };
-  return { apiVersion: obj.apiVersion, kind: obj.kind, metadata, spec: obj.spec } as Resource;
-}
-
-function nodeAt(doc: Document.Parsed, path: readonly (string | number)[], atKey: boolean): Node | undefined {
-  if (atKey && path.length > 0) {
-    const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
-    if (isMap(parent)) {
-      const last = path[path.length - 1];
-      const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === last);
-      if (pair && isScalar(pair.key)) return pair.key;
-    }
-  }
-  // Walk up until a node exists: a missing field points at its parent.
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true);
-    if (node && typeof node === "object" && "range" in node) return node as Node;
-  }
-  return undefined;
-}
-
-/** ["spec", "command", 0] -> "spec.command[0]" */
-export function formatPath(path: readonly (string | number)[]): string {
-  return path.reduce<string>(
-    (out, seg) => (typeof seg === "number" ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg),
-    "",
-  );
 }
 
 function findDuplicates(loaded: readonly LoadedManifest[]): ValidationError[] {

@@ -69,7 +69,11 @@ export function validateAgainstSchema(kind: Kind, doc: unknown): SchemaIssue[] {
   const validate = validators().get(kind);
   if (!validate) throw new Error(`no schema for kind ${kind}`);
   if (validate(doc)) return [];
-  const errors = validate.errors ?? [];
+  return schemaIssues(validate.errors ?? []);
+}
+
+/** ajv's errors as issues: branch errors under a failed oneOf fold into one message. */
+export function schemaIssues(errors: readonly ErrorObject[]): SchemaIssue[] {
   const oneOfPaths = errors
     .filter((e) => e.keyword === "oneOf")
     .map((e) => e.schemaPath.replace(/\/oneOf$/, "/oneOf/"));

@@ -1,4 +1,4 @@
-import { Composer, type Document, isScalar, Lexer, type LineCounter, Parser, visit } from "yaml";
+import { Composer, type Document, isMap, isScalar, Lexer, type LineCounter, type Node, Parser, visit } from "yaml";
 import { type SourcePosition, ValidationError } from "../errors.js";
 import type { Steps } from "../util/steps.js";
 import { MAX_NESTING_DEPTH, NestingMeter } from "./nesting.js";
@@ -21,10 +21,12 @@ const TOO_BIG = `a document of more than ${MAX_TOKENS_PER_DOCUMENT} YAML tokens;
 export function* parseDocuments(
   text: string,
   lineCounter: LineCounter,
+  /** YAML 1.1 merge keys (`<<: *defaults`), which Compose files use; manifests do not. */
+  options: { merge?: boolean } = {},
 ): Steps<{ documents: Document.Parsed[] } | { refused: { offset: number; message: string } }> {
   const meter = new NestingMeter();
   const parser = new Parser(lineCounter.addNewLine);
-  const composer = new Composer({ prettyErrors: false, uniqueKeys: false });
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false, ...(options.merge ? { merge: true } : {}) });
   const documents: Document.Parsed[] = [];
   lineCounter.addNewLine(0);
   let tokens = 0;
@@ -64,4 +66,22 @@ export function duplicateKeys(doc: Document.Parsed, position: (offset: number) =
     },
   });
   return errors;
+}
+
+/** The node at a path (for atKey, the key of its last segment); a missing one gives its nearest parent. */
+export function nodeAt(doc: Document.Parsed, path: readonly (string | number)[], atKey: boolean): Node | undefined {
+  if (atKey && path.length > 0) {
+    const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+    if (isMap(parent)) {
+      const last = path[path.length - 1];
+      const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === last);
+      if (pair && isScalar(pair.key)) return pair.key;
+    }
+  }
+  // Walk up until a node exists: a missing field points at its parent.
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true);
+    if (node && typeof node === "object" && "range" in node) return node as Node;
+  }
+  return undefined;
 }

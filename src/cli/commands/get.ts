@@ -4,7 +4,7 @@ import { type ClientOptions, withClient } from "../client/open.js";
 import type { ResourceClient } from "../client/types.js";
 import { parseRef, UsageError } from "../context.js";
 import { describeObject } from "../describe.js";
-import { parseFormat, renderObjects } from "../output.js";
+import { isStructured, parseFormat, renderObjects } from "../output.js";
 import { changePrinter, untilInterrupted } from "../watch-rows.js";
 
 export interface GetOptions extends ClientOptions {
@@ -37,12 +37,12 @@ export function getCommand(words: string[], options: GetOptions): Promise<number
       }
       objects = await client.list(filter);
     }
-    if (objects.length === 0 && format !== "json" && format !== "yaml") {
+    if (objects.length === 0 && !isStructured(format)) {
       process.stderr.write("no objects found\n");
       return 0;
     }
     if (options.showSecrets) {
-      if (format !== "json" && format !== "yaml") throw new UsageError("--show-secrets needs -o json or -o yaml");
+      if (!isStructured(format)) throw new UsageError("--show-secrets needs -o json, yaml or toml");
       objects = await Promise.all(objects.map((o) => client.withSecrets(o)));
     }
     const owners = format === "wide" ? await sourceOwners(client) : new Map<string, string>();

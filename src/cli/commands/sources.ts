@@ -1,7 +1,7 @@
 import { stringify } from "yaml";
 import { formatAge } from "../../util/duration.js";
 import { type ClientOptions, withClient } from "../client/open.js";
-import { parseFormat, renderTable } from "../output.js";
+import { parseFormat, renderTable, renderToml } from "../output.js";
 
 /** `airloft get sources`: each source with its revision, last sync, inventory and errors. */
 export function sourcesCommand(options: ClientOptions & { output?: string }): Promise<number> {
@@ -10,6 +10,7 @@ export function sourcesCommand(options: ClientOptions & { output?: string }): Pr
     const sources = await client.sources();
     if (format === "json") process.stdout.write(`${JSON.stringify(sources, null, 2)}\n`);
     else if (format === "yaml") process.stdout.write(stringify(sources));
+    else if (format === "toml") process.stdout.write(renderToml({ source: sources }));
     else {
       const wide = format === "wide";
       const rows = sources.map((s) => [
