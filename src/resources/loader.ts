@@ -6,6 +6,7 @@ import { runToEnd, type Steps } from "../util/steps.js";
 import { isKind, keyOf } from "./kinds.js";
 import { checkPolicy } from "./policy.js";
 import { validateAgainstSchema } from "./schemas.js";
+import { secretInput } from "./secret-input.js";
 import type { Resource } from "./types.js";
 import { duplicateKeys, parseDocuments, YAML_SYNTAX_ERROR } from "./yaml-documents.js";
 
@@ -19,6 +20,8 @@ const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 export interface LoadedManifest {
   readonly object: Resource;
   readonly source: SourcePosition;
+  /** A Secret's values (its data and stringData): never part of the object. */
+  readonly values?: Readonly<Record<string, Buffer>>;
 }
 
 export interface LoadOptions {
@@ -220,7 +223,7 @@ function* loadDocument(
   const kind = (value as { kind?: unknown }).kind;
   if (kind === undefined) return fail([], 'missing required field "kind"');
   if (!isKind(kind))
-    return fail(["kind"], `unknown kind ${JSON.stringify(kind)}; expected one of Group, App, Service, Quota`);
+    return fail(["kind"], `unknown kind ${JSON.stringify(kind)}; expected one of Group, App, Service, Quota, Secret`);
 
   yield;
   const policy = checkPolicy(kind, value);
@@ -258,7 +261,9 @@ function* loadDocument(
     }
     object.spec.build = { ...object.spec.build, context };
   }
-  return { manifest: { object, source: fieldPosition(["metadata", "name"], false) } };
+  const source = fieldPosition(["metadata", "name"], false);
+  if (object.kind === "Secret") return { manifest: { object, source, values: secretInput(value) } };
+  return { manifest: { object, source } };
 }
 
 /** 1-based line and column of an offset, without a parse. */

@@ -21,8 +21,13 @@ export interface StateFile {
   lastResourceVersion: number;
   objects: Record<string, Resource>;
   events: Record<string, StoredEvent[]>;
-  /** Generated credentials by object uid: kept with the object, never in its status or output. */
+  /**
+   * Secret values and generated credentials by object uid, each sealed (src/secrets/cipher.ts):
+   * kept with the object, never in its status or output.
+   */
   secrets?: Record<string, Record<string, string>>;
+  /** The key of the hashes shown for secret values, sealed like them. */
+  secretHashKey?: string;
   /** Object keys whose reconciliation is suspended: kept by src/controllers/suspension.ts. */
   suspended?: unknown;
   /** Git-ops sources and `apply --prune` sets: kept by src/gitops/sources.ts. */

@@ -5,6 +5,9 @@ import { type AdmissionReader, admit } from "../resources/admission.js";
 import { displayName, KIND_ORDER, keyOf, type ObjectRef, objectKey, parseKey } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import type { BaseStatus, Kind, Resource, StoredEvent } from "../resources/types.js";
+import { loadKeyring } from "../secrets/keyring.js";
+import { storedSecret } from "../secrets/stored-form.js";
+import { Vault } from "../secrets/vault.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { type Change, type ChangeAction, differs, dropUndefined, notFound, type StoreEvent } from "./changes.js";
 import { GroupIndex } from "./group-index.js";
@@ -19,6 +22,8 @@ const MAX_EVENTS_PER_OBJECT = 20;
 export interface OpenOptions extends StateFileOptions {
   /** Time for timestamps and write timers; the system's unless given. */
   readonly clock?: Clock;
+  /** Where $AIRLOFT_SECRETS_KEY is read; the process's unless given. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface ListFilter {
@@ -48,19 +53,37 @@ export class Store implements AdmissionReader {
     }
   });
   private readonly index = new GroupIndex();
+  /** Secret values and generated credentials, sealed in the state file. */
+  private readonly vault: Vault;
 
   private constructor(
     private readonly state: PersistedState,
     private readonly clock: Clock,
+    options: OpenOptions,
   ) {
     this.path = state.path;
     this.events.setMaxListeners(100);
     this.index.reset(state.data.objects);
+    // A writer makes the key file at its first start; a reader reads keys only if it opens a value.
+    this.vault = new Vault(
+      () => this.state.data,
+      () => loadKeyring(this.path, { create: options.write, ...(options.env ? { env: options.env } : {}) }),
+    );
   }
 
   static async open(path: string, options: OpenOptions): Promise<Store> {
     const clock = options.clock ?? systemClock;
-    return new Store(await PersistedState.open(path, options, clock), clock);
+    const store = new Store(await PersistedState.open(path, options, clock), clock, options);
+    if (options.write) await store.sealPlainValues();
+    return store;
+  }
+
+  /** Seals what an older AirLoft kept in plain text (generated passwords), and makes the key at first start. */
+  private async sealPlainValues(): Promise<void> {
+    this.vault.loadKeysNow();
+    if (!this.vault.hasPlainValues()) return;
+    this.vault.resealAll();
+    await this.state.persist();
   }
 
   get instanceId(): string {
@@ -126,9 +149,22 @@ export class Store implements AdmissionReader {
     return this.index.changeSerialOf(group);
   }
 
-  /** An object's generated credentials; only for controllers and `--show-secrets`. */
+  /** An object's secret values (a Secret's, a service's password) as text; only for controllers and `--show-secrets`. */
   secretsOf(obj: Resource): Record<string, string> {
-    return { ...(this.state.data.secrets?.[obj.metadata.uid ?? ""] ?? {}) };
+    return Object.fromEntries(Object.entries(this.vault.get(obj)).map(([k, v]) => [k, v.toString("utf8")]));
+  }
+
+  /** An object's secret values as bytes (files may be binary). */
+  secretValuesOf(obj: Resource): Record<string, Buffer> {
+    return this.vault.get(obj);
+  }
+
+  /** Seals every value again under the current key, durably; returns how many. */
+  async resealSecrets(): Promise<number> {
+    this.vault.reloadKeys();
+    const count = this.vault.resealAll();
+    await this.state.persist();
+    return count;
   }
 
   eventsOf(obj: Resource): StoredEvent[] {
@@ -142,7 +178,8 @@ export class Store implements AdmissionReader {
 
   /** What an apply would change, without writing anything. */
   preview(manifests: readonly LoadedManifest[]): Change[] {
-    return manifests.map(({ object }) => {
+    return manifests.map((m) => {
+      const object = storedSecret(m, this.vault);
       const existing = this.state.data.objects[keyOf(object)];
       const action: ChangeAction = !existing ? "created" : differs(existing, object) ? "configured" : "unchanged";
       return {
@@ -160,15 +197,19 @@ export class Store implements AdmissionReader {
     const ordered = [...manifests].sort((a, b) => KIND_ORDER[a.object.kind] - KIND_ORDER[b.object.kind]);
     const changes: Change[] = [];
     const emitted: StoreEvent[] = [];
-    for (const { object } of ordered) {
+    for (const manifest of ordered) {
+      // A Secret's values become their hashes here: the object never holds a value.
+      const object = storedSecret(manifest, this.vault);
       const key = keyOf(object);
       const existing = this.state.data.objects[key];
       if (!existing) {
         const created = structuredClone(this.create(key, object));
+        if (manifest.values) this.vault.put(created, manifest.values);
         changes.push({ key, display: displayName(created), action: "created", object: created });
         emitted.push({ type: "added", key, object: created });
         continue;
       }
+      if (manifest.values) this.vault.put(existing, manifest.values);
       if (!differs(existing, object)) {
         changes.push({ key, display: displayName(existing), action: "unchanged", object: structuredClone(existing) });
         continue;
@@ -221,17 +262,16 @@ export class Store implements AdmissionReader {
         generation: 1,
         resourceVersion: this.nextResourceVersion(),
         creationTimestamp: this.timestamp(),
-        finalizers: [FINALIZER],
+        // A Secret has no infrastructure to wait for: it goes at once.
+        finalizers: object.kind === "Secret" ? [] : [FINALIZER],
       },
       status: {},
     } as Resource;
     this.state.data.objects[key] = created;
     this.index.add(key, created);
     this.index.touch(created);
-    if (created.kind === "Service") {
-      this.state.data.secrets ??= {};
-      this.state.data.secrets[created.metadata.uid ?? ""] = { password: randomBytes(24).toString("base64url") };
-    }
+    if (created.kind === "Service")
+      this.vault.put(created, { password: Buffer.from(randomBytes(24).toString("base64url")) });
     this.pushEvent(created, { type: "Normal", reason: "Created", message: "created by apply" });
     return created;
   }
@@ -318,6 +358,8 @@ export class Store implements AdmissionReader {
     if (removed) {
       this.index.remove(key, obj);
       delete this.state.data.objects[key];
+      delete this.state.data.events[obj.metadata.uid ?? ""];
+      this.vault.remove(obj.metadata.uid ?? "");
     }
     // One copy, as committed, for the caller and the listeners.
     const snapshot = structuredClone(obj);
@@ -341,7 +383,7 @@ export class Store implements AdmissionReader {
       this.index.remove(key, obj);
       delete this.state.data.objects[key];
       delete this.state.data.events[obj.metadata.uid ?? ""];
-      delete this.state.data.secrets?.[obj.metadata.uid ?? ""];
+      this.vault.remove(obj.metadata.uid ?? "");
       this.state.persistSoon();
       this.emit({ type: "removed", key, object: obj });
       return;
