@@ -93,6 +93,22 @@ export class LocalClient implements ResourceClient {
     return Object.assign({ ...obj }, { secrets: this.store.secretsOf(obj) });
   }
 
+  async updateSecret(
+    group: string,
+    name: string,
+    set: Readonly<Record<string, Buffer>>,
+    unset: readonly string[],
+  ): Promise<Change> {
+    const { mergeSecret, secretManifest } = await import("../../secrets/update.js");
+    const [change] = await this.store.apply([mergeSecret(this.store, secretManifest(group, name, set), unset)]);
+    if (!change) throw new Error("a secret update changed nothing");
+    return change;
+  }
+
+  async rotateSecretsKey(): Promise<number> {
+    return (await import("../../secrets/rotate.js")).rotateSecretsKey(this.store);
+  }
+
   async details(obj: Resource): Promise<DescribeExtras> {
     const key = keyOf(obj);
     const replicas = obj.kind === "App" || obj.kind === "Service" ? await this.liveReplicas(obj) : [];

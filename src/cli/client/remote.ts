@@ -51,6 +51,23 @@ export class RemoteClient implements ResourceClient {
     return this.api.request<Resource>("GET", `${apiPath(obj)}?showSecrets=true`);
   }
 
+  async updateSecret(
+    group: string,
+    name: string,
+    set: Readonly<Record<string, Buffer>>,
+    unset: readonly string[],
+  ): Promise<Change> {
+    const { secretDocument } = await import("../../secrets/update.js");
+    const path = apiPath({ kind: "Secret", metadata: { name, group } });
+    const query = unset.length > 0 ? `?unset=${encodeURIComponent(unset.join(","))}` : "";
+    return this.api.request<Change>("PATCH", `${path}${query}`, { json: secretDocument(group, name, set) });
+  }
+
+  async rotateSecretsKey(): Promise<number> {
+    const { sealed } = await this.api.request<{ sealed: number }>("POST", `${API_PREFIX}/secrets/rotate-key`);
+    return sealed;
+  }
+
   /** The replicas as the server last observed them: the engine is the server's, not this machine's. */
   async details(obj: Resource): Promise<DescribeExtras> {
     const [{ items }, control] = await Promise.all([

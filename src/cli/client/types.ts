@@ -20,6 +20,15 @@ export interface ResourceClient {
   find(ref: ResourceRef): Promise<Resource>;
   /** The object with its generated credentials (a service's password). */
   withSecrets(obj: Resource): Promise<Resource>;
+  /** `secret set` and `unset`: adds or replaces `set`, removes `unset`, keeps the other keys. */
+  updateSecret(
+    group: string,
+    name: string,
+    set: Readonly<Record<string, Buffer>>,
+    unset: readonly string[],
+  ): Promise<Change>;
+  /** Re-seals every secret value under a new key; returns how many values. */
+  rotateSecretsKey(): Promise<number>;
   /** Events, replicas, source and suspension of one object, for `describe`. */
   details(obj: Resource): Promise<DescribeExtras>;
   apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges>;
