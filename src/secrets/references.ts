@@ -28,10 +28,16 @@ function isRef(value: EnvValue): value is { secret: string; key: string } {
   return typeof value === "object";
 }
 
-/** The plain variables of an env; where secrets are not supported, a reference is refused. */
-export function plainEnv(env: Readonly<Record<string, EnvValue>> | undefined, where: string): Record<string, string> {
+/**
+ * An app's plain variables, where a provider takes no secrets yet: a reference to one (env,
+ * envFrom, files, imagePullSecret) is refused rather than left out.
+ */
+export function plainEnv(app: App, where: string): Record<string, string> {
+  const used = secretsUsedBy(app);
+  if (used.length > 0 && (app.spec.envFrom || app.spec.files || app.spec.imagePullSecret))
+    throw new TerminalError("InvalidConfig", `secrets (${used.join(", ")}) are not supported ${where} yet`);
   const plain: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env ?? {})) {
+  for (const [name, value] of Object.entries(app.spec.env ?? {})) {
     if (isRef(value))
       throw new TerminalError("InvalidConfig", `env ${name}: secret references are not supported ${where} yet`);
     plain[name] = value;
@@ -95,6 +101,8 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
       pull = { registry: registry.toString(), username: username.toString(), password: password.toString() };
   }
   const hashes = [...found].map(([name, { secret }]) => [name, secret.spec.keys ?? {}]);
-  const digest = createHash("sha256").update(JSON.stringify(hashes)).digest("hex").slice(0, 16);
+  // "" when no secret is used: such an app's config hash stays as it was before secrets existed.
+  const digest =
+    hashes.length === 0 ? "" : createHash("sha256").update(JSON.stringify(hashes)).digest("hex").slice(0, 16);
   return { env, files, ...(pull ? { pull } : {}), digest, missing };
 }

@@ -244,3 +244,47 @@ stringData: {X: y}
     assert.ok(!before.includes(VALUE));
   });
 });
+
+describe("secrets: in a Docker app's config", () => {
+  const group = {
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "Group",
+    metadata: { name: "acme", uid: "g" },
+    spec: { provider: "docker" },
+  } as const;
+  const web: App = {
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "App",
+    metadata: { name: "web", group: "acme", uid: "u" },
+    spec: { image: "x", env: { PLAIN: "p", PASS: { secret: "s", key: "K" } } },
+  };
+  const image = { ref: "x", id: "sha256:1" };
+  const secrets = (value: string, digest: string) => ({
+    env: { PASS: value },
+    mounts: [{ source: `/dev/shm/airloft-secrets/i/u/${digest}/0`, target: "/etc/tls/crt" }],
+    digest,
+  });
+
+  it("hashes the digest, never the value: the same digest gives the same hash", async () => {
+    const { desiredApp, containerCreateOptions } = await import("../../src/providers/docker/desired.js");
+    const a = desiredApp(web, group, "i", image, {}, secrets(VALUE, "d1"));
+    const b = desiredApp(web, group, "i", image, {}, secrets("other", "d1"));
+    const c = desiredApp(web, group, "i", image, {}, secrets(VALUE, "d2"));
+    assert.equal(a.configHash, b.configHash);
+    assert.notEqual(a.configHash, c.configHash);
+    const body = containerCreateOptions(a, 1) as { Labels: object; Env: string[]; HostConfig: { Mounts: object[] } };
+    assert.ok(!JSON.stringify(body.Labels).includes(VALUE));
+    assert.ok(body.Env.includes(`PASS=${VALUE}`));
+    assert.ok(body.Env.includes("PLAIN=p"));
+    assert.deepEqual(body.HostConfig.Mounts, [
+      { Type: "bind", Source: "/dev/shm/airloft-secrets/i/u/d1/0", Target: "/etc/tls/crt", ReadOnly: true },
+    ]);
+  });
+
+  it("keeps the hash of an app without secrets as it was", async () => {
+    const { desiredApp } = await import("../../src/providers/docker/desired.js");
+    const plain: App = { ...web, spec: { image: "x", env: { PLAIN: "p" } } };
+    // As main computed it before secrets existed: an upgrade must not roll every app.
+    assert.equal(desiredApp(plain, group, "i", image).configHash, "8a4b0249fe80");
+  });
+});

@@ -57,7 +57,7 @@ export async function appSetup(
     image: app.spec.image,
     source: app.spec.source,
     command: app.spec.command,
-    env: { ...plainEnv(app.spec.env, "on AWS"), ...bindings },
+    env: { ...plainEnv(app, "on AWS"), ...bindings },
     port: app.spec.port ?? 80,
   };
   const port = program.port ?? 80;
