@@ -293,3 +293,81 @@ describe("secrets end to end: CLI, server, engine and a private registry", funct
     }
   });
 });
+
+describe("secrets end to end without a server: the local state file", function () {
+  this.timeout(240_000);
+  let engine: TestEngine;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  const outputs: string[] = [];
+  const cli = async (...args: string[]): Promise<CliResult> => {
+    const r = await airloft(["--state", join(dir, "state.json"), ...args], { env, cwd: dir });
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  };
+  const webContainers = async () =>
+    (
+      await engine.docker.listContainers({
+        filters: { label: ["airloft.dev/name=web", "airloft.dev/group=locker"], status: ["running"] },
+      })
+    ).map((c) => engine.docker.getContainer(c.Id));
+
+  before(async function () {
+    engine = await requireEngine(this);
+    dir = mkdtempSync("/tmp/airloft-e2e-local-secrets-");
+    env = { DOCKER_HOST: engine.host, CI: "", AIRLOFT_SECRET_FILES_DIR: mkdtempSync("/dev/shm/airloft-e2e-local-") };
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    if (dir) await cli("delete", "group/locker", "--cascade", "--timeout", "90s");
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(env.AIRLOFT_SECRET_FILES_DIR ?? "/nonexistent", { recursive: true, force: true });
+  });
+
+  it("sets, uses, changes and unsets a secret with the CLI alone", async () => {
+    writeFileSync(
+      join(dir, "app.yaml"),
+      `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: locker}\nspec: {provider: docker}\n---\n${APP.replace("group: vault", "group: locker")}`,
+    );
+    assert.equal((await cli("apply", "-f", join(dir, "app.yaml"), "--no-wait")).code, 0);
+    const crt = join(dir, "crt.pem");
+    writeFileSync(crt, FILE_VALUE);
+    const set = await cli(
+      "secret",
+      "set",
+      "app-secrets",
+      "-g",
+      "locker",
+      `DB_PASSWORD=${FIRST}`,
+      "--from-file",
+      `crt=${crt}`,
+    );
+    assert.equal(set.code, 0, set.stderr);
+    const applied = await cli("apply", "-f", join(dir, "app.yaml"), "--timeout", "120s");
+    assert.equal(applied.code, 0, `${applied.stdout}\n${applied.stderr}`);
+    const [first] = await webContainers();
+    assert.ok(first);
+    assert.equal((await exec(first, ["sh", "-c", "echo $DB_PASSWORD"])).out.trim(), FIRST);
+    assert.equal((await cli("secret", "set", "app-secrets", "-g", "locker", `DB_PASSWORD=${SECOND}`)).code, 0);
+    // The embedded loop runs while a command waits: an apply of the unchanged app rolls it.
+    assert.equal((await cli("apply", "-f", join(dir, "app.yaml"), "--timeout", "120s")).code, 0);
+    const [second] = await webContainers();
+    assert.ok(second && second.id !== first.id, "a new container");
+    assert.equal((await exec(second, ["sh", "-c", "echo $DB_PASSWORD"])).out.trim(), SECOND);
+    assert.equal((await cli("secret", "unset", "app-secrets", "-g", "locker", "crt")).code, 0);
+    const missingKey = await cli("apply", "-f", join(dir, "app.yaml"), "--timeout", "15s");
+    assert.notEqual(missingKey.code, 0);
+    assert.match(missingKey.stderr, /SecretNotFound: waiting for key crt of secret app-secrets/);
+    const list = await cli("secret", "list");
+    assert.match(list.stdout, /locker\s+app-secrets\s+DB_PASSWORD\([0-9a-f]{8}\)/);
+    for (const args of [
+      ["get", "-g", "locker", "-o", "yaml"],
+      ["describe", "app/locker/web"],
+    ])
+      assert.equal((await cli(...args)).code, 0);
+    assert.match(outputs.join("\n"), /env DB_PASSWORD <- secret app-secrets key DB_PASSWORD/);
+    assertNoValue("a CLI output", outputs.join("\n"));
+    assertNoValue("the state file", readFileSync(join(dir, "state.json"), "utf8"));
+  });
+});

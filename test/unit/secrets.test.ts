@@ -288,3 +288,31 @@ describe("secrets: in a Docker app's config", () => {
     assert.equal(desiredApp(plain, group, "i", image).configHash, "8a4b0249fe80");
   });
 });
+
+describe("secrets: the values `secret set` reads", () => {
+  it("reads KEY=VALUE, KEY=- from standard input and --from-file KEY=path", async () => {
+    const { parseValues } = await import("../../src/cli/commands/secret.js");
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const dir = mkdtempSync("/tmp/airloft-secret-values-");
+    try {
+      writeFileSync(`${dir}/key.pem`, "pem-bytes");
+      const values = parseValues(["A=x=y", "B=-"], [`TLS=${dir}/key.pem`], () => Buffer.from("from stdin\n"));
+      assert.deepEqual(Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.toString()])), {
+        A: "x=y",
+        B: "from stdin\n",
+        TLS: "pem-bytes",
+      });
+      assert.throws(
+        () => parseValues(["A=-", "B=-"], [], () => Buffer.from("")),
+        /only one key can read standard input/,
+      );
+      assert.throws(() => parseValues(["novalue"], [], () => Buffer.from("")), /expected KEY=VALUE/);
+      assert.throws(
+        () => parseValues([], [`K=${dir}/missing`], () => Buffer.from("")),
+        /cannot read .*missing: ENOENT/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
