@@ -33,6 +33,13 @@ const APP = manifest(
 `,
 );
 
+/** `secret set app-secrets` with the first values: the password inline, the file from a file. */
+function setFirstValues(dir: string, group: string): string[] {
+  const crt = join(dir, "crt.pem");
+  writeFileSync(crt, FILE_VALUE);
+  return ["secret", "set", "app-secrets", "-g", group, `DB_PASSWORD=${FIRST}`, "--from-file", `crt=${crt}`];
+}
+
 function assertNoValue(where: string, text: string): void {
   for (const value of VALUES) assert.ok(!text.includes(value), `${where} holds a secret value`);
 }
@@ -127,19 +134,7 @@ describe("secrets end to end: CLI, server, engine and a private registry", funct
   });
 
   it("sets a secret by CLI; an app gets it as env and as a read-only file from tmpfs", async () => {
-    const crt = join(server.dir, "crt.pem");
-    writeFileSync(crt, FILE_VALUE);
-    const set = await as(
-      tenantEnv,
-      "secret",
-      "set",
-      "app-secrets",
-      "-g",
-      "vault",
-      `DB_PASSWORD=${FIRST}`,
-      "--from-file",
-      `crt=${crt}`,
-    );
+    const set = await as(tenantEnv, ...setFirstValues(server.dir, "vault"));
     assert.equal(set.code, 0, set.stderr);
     assert.match(set.stdout, /secret\/vault\/app-secrets created \(set DB_PASSWORD, crt\)/);
     writeFileSync(join(server.dir, "app.yaml"), APP);
@@ -331,18 +326,7 @@ describe("secrets end to end without a server: the local state file", function (
       `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: locker}\nspec: {provider: docker}\n---\n${APP.replace("group: vault", "group: locker")}`,
     );
     assert.equal((await cli("apply", "-f", join(dir, "app.yaml"), "--no-wait")).code, 0);
-    const crt = join(dir, "crt.pem");
-    writeFileSync(crt, FILE_VALUE);
-    const set = await cli(
-      "secret",
-      "set",
-      "app-secrets",
-      "-g",
-      "locker",
-      `DB_PASSWORD=${FIRST}`,
-      "--from-file",
-      `crt=${crt}`,
-    );
+    const set = await cli(...setFirstValues(dir, "locker"));
     assert.equal(set.code, 0, set.stderr);
     const applied = await cli("apply", "-f", join(dir, "app.yaml"), "--timeout", "120s");
     assert.equal(applied.code, 0, `${applied.stdout}\n${applied.stderr}`);

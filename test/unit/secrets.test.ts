@@ -23,6 +23,8 @@ metadata: {name: app-secrets, group: acme}
 stringData: {DB_PASSWORD: "${value}"}
 data: {TLS: ${Buffer.from("tls-bytes").toString("base64")}}
 ${extra}`;
+const object = (kind: string, name: string, body: string): string =>
+  `apiVersion: airloft.dev/v1alpha1\nkind: ${kind}\nmetadata: {name: ${name}, group: acme}\n${body}\n`;
 const load = (text: string) => loadTexts([{ name: "m.yaml", content: text, baseDir: "." }]);
 
 describe("secrets: the cipher", () => {
@@ -86,14 +88,7 @@ describe("secrets: in the store", () => {
   });
 
   it("seals generated service passwords too, and reads them back after a reopen", async () => {
-    await store.apply(
-      load(`${manifests(VALUE)}---
-apiVersion: airloft.dev/v1alpha1
-kind: Service
-metadata: {name: db, group: acme}
-spec: {template: redis}
-`),
-    );
+    await store.apply(load(`${manifests(VALUE)}---\n${object("Service", "db", "spec: {template: redis}")}`));
     const service = store.get("Service/acme/db") as Resource;
     const password = store.secretsOf(service).password ?? "";
     assert.ok(password.length > 20);
@@ -230,14 +225,7 @@ describe("secrets: references", () => {
   it("digests hashes: a value change changes it, an unrelated secret does not", async () => {
     const spec = { env: { PASS: { secret: "app-secrets", key: "DB_PASSWORD" } } };
     const before = resolveSecrets(store, app(spec)).digest;
-    await store.apply(
-      load(`${manifests(VALUE)}---
-apiVersion: airloft.dev/v1alpha1
-kind: Secret
-metadata: {name: unrelated, group: acme}
-stringData: {X: y}
-`),
-    );
+    await store.apply(load(`${manifests(VALUE)}---\n${object("Secret", "unrelated", "stringData: {X: y}")}`));
     assert.equal(resolveSecrets(store, app(spec)).digest, before);
     await store.apply(load(manifests("changed")));
     assert.notEqual(resolveSecrets(store, app(spec)).digest, before);

@@ -34,6 +34,7 @@ import type {
   ManifestFiles,
   ObjectFilter,
   ResourceClient,
+  SecretUpdate,
 } from "./types.js";
 
 export interface LocalOpenMode {
@@ -93,12 +94,7 @@ export class LocalClient implements ResourceClient {
     return Object.assign({ ...obj }, { secrets: this.store.secretsOf(obj) });
   }
 
-  async updateSecret(
-    group: string,
-    name: string,
-    set: Readonly<Record<string, Buffer>>,
-    unset: readonly string[],
-  ): Promise<Change> {
+  async updateSecret({ group, name, set, unset }: SecretUpdate): Promise<Change> {
     const { mergeSecret, secretManifest } = await import("../../secrets/update.js");
     const [change] = await this.store.apply([mergeSecret(this.store, secretManifest(group, name, set), unset)]);
     if (!change) throw new Error("a secret update changed nothing");

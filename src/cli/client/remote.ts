@@ -22,6 +22,7 @@ import type {
   ManifestFiles,
   ObjectFilter,
   ResourceClient,
+  SecretUpdate,
 } from "./types.js";
 
 /** An `airloft serve` over HTTP, with the token `airloft login` kept (or $AIRLOFT_TOKEN). */
@@ -51,12 +52,7 @@ export class RemoteClient implements ResourceClient {
     return this.api.request<Resource>("GET", `${apiPath(obj)}?showSecrets=true`);
   }
 
-  async updateSecret(
-    group: string,
-    name: string,
-    set: Readonly<Record<string, Buffer>>,
-    unset: readonly string[],
-  ): Promise<Change> {
+  async updateSecret({ group, name, set, unset }: SecretUpdate): Promise<Change> {
     const { secretDocument } = await import("../../secrets/update.js");
     const path = apiPath({ kind: "Secret", metadata: { name, group } });
     const query = unset.length > 0 ? `?unset=${encodeURIComponent(unset.join(","))}` : "";

@@ -66,7 +66,7 @@ export function secretSetCommand(
   if (Object.keys(values).length === 0)
     throw new UsageError("give at least one KEY=VALUE, KEY=- or --from-file KEY=path");
   return withClient(options, { write: true, command: "airloft secret set" }, async (client) => {
-    const change = await client.updateSecret(group, name, values, []);
+    const change = await client.updateSecret({ group, name, set: values, unset: [] });
     process.stdout.write(`${change.display} ${change.action} (set ${Object.keys(values).sort().join(", ")})\n`);
     return 0;
   });
@@ -76,7 +76,7 @@ export function secretUnsetCommand(name: string, keys: string[], options: Secret
   const group = needGroup(options);
   if (keys.length === 0) throw new UsageError("name at least one KEY to unset");
   return withClient(options, { write: true, command: "airloft secret unset" }, async (client) => {
-    const change = await client.updateSecret(group, name, {}, keys);
+    const change = await client.updateSecret({ group, name, set: {}, unset: keys });
     process.stdout.write(`${change.display} ${change.action} (unset ${keys.join(", ")})\n`);
     return 0;
   });
