@@ -79,6 +79,11 @@ export function loadKeyring(statePath: string, options: { create: boolean; env?:
   return parseKeys(readFileSync(file, "utf8"), file);
 }
 
+/** Reads the keys when first needed: a writer makes the key file at its first start; a reader may never need it. */
+export function keyringLoader(statePath: string, options: { write: boolean; env?: NodeJS.ProcessEnv }): () => Keyring {
+  return () => loadKeyring(statePath, { create: options.write, ...(options.env ? { env: options.env } : {}) });
+}
+
 /** Whether the keys come from the key file, which a rotation may rewrite (a variable it cannot). */
 export function keysFromFile(options: { env?: NodeJS.ProcessEnv }): boolean {
   const fromEnv = (options.env ?? process.env)[KEY_ENV];

@@ -6,7 +6,7 @@ import type { App, EnvValue, Resource, Secret, Service } from "../resources/type
 /** What resolving reads of the store: an object by key, and a Secret's values. */
 export interface SecretSource {
   get(key: string): Resource | undefined;
-  secretValuesOf(obj: Resource): Record<string, Buffer>;
+  readonly secrets: { get(obj: Resource): Record<string, Buffer> };
 }
 
 /** What an app's references resolve to: values for the provider, and a digest of their hashes. */
@@ -68,7 +68,7 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
   for (const name of secretsUsedBy(obj)) {
     const secret = store.get(objectKey("Secret", group, name));
     if (secret?.kind !== "Secret" || secret.metadata.deletionTimestamp) missing.push(`secret ${name}`);
-    else found.set(name, { secret, values: store.secretValuesOf(secret) });
+    else found.set(name, { secret, values: store.secrets.get(secret) });
   }
   const value = (secret: string, key: string): Buffer | undefined => {
     const entry = found.get(secret);

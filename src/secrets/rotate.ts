@@ -8,7 +8,7 @@ import { keyFilePath, keysFromFile, newKeyMaterial, writeKeyFile } from "./keyri
  * ("new,old"): everything is re-sealed under the first. Returns how many values were sealed.
  */
 export async function rotateSecretsKey(store: Store, options: { env?: NodeJS.ProcessEnv } = {}): Promise<number> {
-  if (!keysFromFile(options)) return store.resealSecrets();
+  if (!keysFromFile(options)) return store.secrets.reseal();
   const { readFileSync } = await import("node:fs");
   const old = readFileSync(keyFilePath(store.path), "utf8")
     .split("\n")
@@ -16,7 +16,7 @@ export async function rotateSecretsKey(store: Store, options: { env?: NodeJS.Pro
     .filter((l) => l !== "");
   const fresh = newKeyMaterial();
   writeKeyFile(store.path, [fresh, ...old]);
-  const count = await store.resealSecrets();
+  const count = await store.secrets.reseal();
   writeKeyFile(store.path, [fresh]);
   return count;
 }

@@ -30,7 +30,7 @@ export function secretManifest(group: string, name: string, values: Readonly<Rec
 /** What merging reads of the store. */
 export interface SecretReader {
   get(key: string): Resource | undefined;
-  secretValuesOf(obj: Resource): Record<string, Buffer>;
+  readonly secrets: { get(obj: Resource): Record<string, Buffer> };
 }
 
 /**
@@ -43,7 +43,7 @@ export function mergeSecret(store: SecretReader, manifest: LoadedManifest, unset
   const display = `secret/${group}/${object.metadata.name}`;
   const existing = store.get(objectKey("Secret", group, object.metadata.name));
   if (!existing && unset.length > 0) throw new NotFoundError(`${display} not found`);
-  const values = existing ? store.secretValuesOf(existing) : {};
+  const values = existing ? store.secrets.get(existing) : {};
   for (const key of unset) {
     if (!(key in values)) throw new NotFoundError(`${display} has no key ${key}`);
     delete values[key];

@@ -10,6 +10,11 @@ export interface VaultData {
   objects: Record<string, Resource>;
 }
 
+/** A new service's password: 24 random bytes, in base64url (safe in any URL or config file). */
+export function generatedPassword(): Buffer {
+  return Buffer.from(randomBytes(24).toString("base64url"));
+}
+
 const HASH_KEY_PLACE = "airloft/secret-hash-key";
 
 /** Where a value belongs: what its ciphertext is bound to. */
@@ -26,23 +31,38 @@ export class Vault {
   private hashKey: Buffer | undefined;
 
   constructor(
-    private readonly data: () => VaultData,
+    private readonly state: { readonly data: VaultData; persist(): Promise<void> },
     private readonly loadKeys: () => Keyring,
   ) {}
+
+  private data(): VaultData {
+    return this.state.data;
+  }
+
+  /** A writer's first open: makes the key (file) and seals what an older AirLoft kept in plain text. */
+  async sealOnFirstOpen(): Promise<void> {
+    this.keys();
+    if (!this.hasPlainValues()) return;
+    this.resealAll();
+    await this.state.persist();
+  }
+
+  /** Seals every value again under the (re-read) current key, durably; returns how many. */
+  async reseal(): Promise<number> {
+    this.keyring = undefined;
+    const count = this.resealAll();
+    await this.state.persist();
+    return count;
+  }
+
+  /** An object's values as text. */
+  text(obj: Resource): Record<string, string> {
+    return Object.fromEntries(Object.entries(this.get(obj)).map(([k, v]) => [k, v.toString("utf8")]));
+  }
 
   private keys(): Keyring {
     this.keyring ??= this.loadKeys();
     return this.keyring;
-  }
-
-  /** Reads the keys now (a writer makes the key file at its first start). */
-  loadKeysNow(): void {
-    this.keys();
-  }
-
-  /** Forgets the keys read so far, after the key file changed. */
-  reloadKeys(): void {
-    this.keyring = undefined;
   }
 
   /** Replaces an object's values. */
@@ -92,7 +112,7 @@ export class Vault {
    * Seals every value again under the current key (and any value an older AirLoft kept in plain
    * text); the caller persists. Returns how many values it sealed.
    */
-  resealAll(): number {
+  private resealAll(): number {
     const data = this.data();
     const owners = new Map(Object.values(data.objects).map((o) => [o.metadata.uid ?? "", o]));
     const hashKey = this.hashKeyBytes();
@@ -112,7 +132,7 @@ export class Vault {
   }
 
   /** Whether a value is still kept in plain text (a state file from before encryption). */
-  hasPlainValues(): boolean {
+  private hasPlainValues(): boolean {
     return Object.values(this.data().secrets ?? {}).some((m) => Object.values(m).some((v) => !isSealed(v)));
   }
 }

@@ -53,6 +53,8 @@ export interface StateFileOptions {
   readonly command?: string;
   /** How long a write waits for more mutations to share it; 0 waits one event-loop turn (tests). */
   readonly groupCommitMs?: number;
+  /** Where $AIRLOFT_SECRETS_KEY is read (the key of the values sealed in the file); the process's unless given. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /**

@@ -1,13 +1,13 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import { type AdmissionReader, admit } from "../resources/admission.js";
 import { displayName, KIND_ORDER, keyOf, type ObjectRef, objectKey, parseKey } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import type { BaseStatus, Kind, Resource, StoredEvent } from "../resources/types.js";
-import { loadKeyring } from "../secrets/keyring.js";
+import { keyringLoader } from "../secrets/keyring.js";
 import { storedSecret } from "../secrets/stored-form.js";
-import { Vault } from "../secrets/vault.js";
+import { generatedPassword, Vault } from "../secrets/vault.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { type Change, type ChangeAction, differs, dropUndefined, notFound, type StoreEvent } from "./changes.js";
 import { GroupIndex } from "./group-index.js";
@@ -22,8 +22,6 @@ const MAX_EVENTS_PER_OBJECT = 20;
 export interface OpenOptions extends StateFileOptions {
   /** Time for timestamps and write timers; the system's unless given. */
   readonly clock?: Clock;
-  /** Where $AIRLOFT_SECRETS_KEY is read; the process's unless given. */
-  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface ListFilter {
@@ -53,8 +51,8 @@ export class Store implements AdmissionReader {
     }
   });
   private readonly index = new GroupIndex();
-  /** Secret values and generated credentials, sealed in the state file. */
-  private readonly vault: Vault;
+  /** Secret values and generated credentials, sealed in the state file: for controllers and `--show-secrets`. */
+  readonly secrets: Vault;
 
   private constructor(
     private readonly state: PersistedState,
@@ -64,26 +62,14 @@ export class Store implements AdmissionReader {
     this.path = state.path;
     this.events.setMaxListeners(100);
     this.index.reset(state.data.objects);
-    // A writer makes the key file at its first start; a reader reads keys only if it opens a value.
-    this.vault = new Vault(
-      () => this.state.data,
-      () => loadKeyring(this.path, { create: options.write, ...(options.env ? { env: options.env } : {}) }),
-    );
+    this.secrets = new Vault(state, keyringLoader(this.path, options));
   }
 
   static async open(path: string, options: OpenOptions): Promise<Store> {
     const clock = options.clock ?? systemClock;
     const store = new Store(await PersistedState.open(path, options, clock), clock, options);
-    if (options.write) await store.sealPlainValues();
+    if (options.write) await store.secrets.sealOnFirstOpen();
     return store;
-  }
-
-  /** Seals what an older AirLoft kept in plain text (generated passwords), and makes the key at first start. */
-  private async sealPlainValues(): Promise<void> {
-    this.vault.loadKeysNow();
-    if (!this.vault.hasPlainValues()) return;
-    this.vault.resealAll();
-    await this.state.persist();
   }
 
   get instanceId(): string {
@@ -149,22 +135,9 @@ export class Store implements AdmissionReader {
     return this.index.changeSerialOf(group);
   }
 
-  /** An object's secret values (a Secret's, a service's password) as text; only for controllers and `--show-secrets`. */
+  /** An object's secret values (a Secret's, a service's password) as text: see `secrets`. */
   secretsOf(obj: Resource): Record<string, string> {
-    return Object.fromEntries(Object.entries(this.vault.get(obj)).map(([k, v]) => [k, v.toString("utf8")]));
-  }
-
-  /** An object's secret values as bytes (files may be binary). */
-  secretValuesOf(obj: Resource): Record<string, Buffer> {
-    return this.vault.get(obj);
-  }
-
-  /** Seals every value again under the current key, durably; returns how many. */
-  async resealSecrets(): Promise<number> {
-    this.vault.reloadKeys();
-    const count = this.vault.resealAll();
-    await this.state.persist();
-    return count;
+    return this.secrets.text(obj);
   }
 
   eventsOf(obj: Resource): StoredEvent[] {
@@ -179,7 +152,7 @@ export class Store implements AdmissionReader {
   /** What an apply would change, without writing anything. */
   preview(manifests: readonly LoadedManifest[]): Change[] {
     return manifests.map((m) => {
-      const object = storedSecret(m, this.vault);
+      const object = storedSecret(m, this.secrets);
       const existing = this.state.data.objects[keyOf(object)];
       const action: ChangeAction = !existing ? "created" : differs(existing, object) ? "configured" : "unchanged";
       return {
@@ -198,18 +171,17 @@ export class Store implements AdmissionReader {
     const changes: Change[] = [];
     const emitted: StoreEvent[] = [];
     for (const manifest of ordered) {
-      // A Secret's values become their hashes here: the object never holds a value.
-      const object = storedSecret(manifest, this.vault);
+      const object = storedSecret(manifest, this.secrets); // a Secret's values become hashes
       const key = keyOf(object);
       const existing = this.state.data.objects[key];
       if (!existing) {
         const created = structuredClone(this.create(key, object));
-        if (manifest.values) this.vault.put(created, manifest.values);
+        if (manifest.values) this.secrets.put(created, manifest.values);
         changes.push({ key, display: displayName(created), action: "created", object: created });
         emitted.push({ type: "added", key, object: created });
         continue;
       }
-      if (manifest.values) this.vault.put(existing, manifest.values);
+      if (manifest.values) this.secrets.put(existing, manifest.values);
       if (!differs(existing, object)) {
         changes.push({ key, display: displayName(existing), action: "unchanged", object: structuredClone(existing) });
         continue;
@@ -262,16 +234,14 @@ export class Store implements AdmissionReader {
         generation: 1,
         resourceVersion: this.nextResourceVersion(),
         creationTimestamp: this.timestamp(),
-        // A Secret has no infrastructure to wait for: it goes at once.
-        finalizers: object.kind === "Secret" ? [] : [FINALIZER],
+        finalizers: object.kind === "Secret" ? [] : [FINALIZER], // a Secret has no infrastructure to wait for
       },
       status: {},
     } as Resource;
     this.state.data.objects[key] = created;
     this.index.add(key, created);
     this.index.touch(created);
-    if (created.kind === "Service")
-      this.vault.put(created, { password: Buffer.from(randomBytes(24).toString("base64url")) });
+    if (created.kind === "Service") this.secrets.put(created, { password: generatedPassword() });
     this.pushEvent(created, { type: "Normal", reason: "Created", message: "created by apply" });
     return created;
   }
@@ -359,7 +329,7 @@ export class Store implements AdmissionReader {
       this.index.remove(key, obj);
       delete this.state.data.objects[key];
       delete this.state.data.events[obj.metadata.uid ?? ""];
-      this.vault.remove(obj.metadata.uid ?? "");
+      this.secrets.remove(obj.metadata.uid ?? "");
     }
     // One copy, as committed, for the caller and the listeners.
     const snapshot = structuredClone(obj);
@@ -383,7 +353,7 @@ export class Store implements AdmissionReader {
       this.index.remove(key, obj);
       delete this.state.data.objects[key];
       delete this.state.data.events[obj.metadata.uid ?? ""];
-      this.vault.remove(obj.metadata.uid ?? "");
+      this.secrets.remove(obj.metadata.uid ?? "");
       this.state.persistSoon();
       this.emit({ type: "removed", key, object: obj });
       return;
