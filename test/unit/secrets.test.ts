@@ -304,3 +304,51 @@ describe("secrets: the values `secret set` reads", () => {
     }
   });
 });
+
+describe("secrets: diff and manifest checks", () => {
+  it("diffs a Secret by its key hashes, never its values", async () => {
+    const { planDiff } = await import("../../src/server/diff-plan.js");
+    const { ProviderRegistry } = await import("../../src/providers/registry.js");
+    const { dir, store } = await openTempStore("airloft-secret-diff-", { env: {} });
+    try {
+      await store.apply(load(manifests(VALUE)));
+      const providers = new ProviderRegistry({ instanceId: store.instanceId });
+      const secretsOnly = async (text: string) =>
+        (await planDiff(store, providers, load(text))).filter((e) => e.title.startsWith("secret/"));
+      assert.deepEqual(await secretsOnly(manifests(VALUE)), []);
+      const entries = await secretsOnly(manifests("new-Value-1b2c"));
+      assert.equal(entries.length, 1);
+      assert.match(entries[0]?.specLines.join("\n") ?? "", /^- +DB_PASSWORD: sha256:[0-9a-f]{16}$/m);
+      assert.ok(!JSON.stringify(entries).includes("new-Value-1b2c") && !JSON.stringify(entries).includes(VALUE));
+    } finally {
+      await removeTempStore(store, dir);
+    }
+  });
+
+  it("refuses a file path that climbs out, a malformed reference and a bad key name, at their line and field", () => {
+    const app = (spec: string) =>
+      `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: x\n${spec}`;
+    const errors = (text: string): string[] => {
+      try {
+        load(text);
+        return [];
+      } catch (err) {
+        return (err as { errors: Array<{ message: string }> }).errors.map((e) => e.message);
+      }
+    };
+    assert.match(
+      errors(app("  files: [{secret: s, key: k, path: /etc/../root/x}]\n")).join(),
+      /m\.yaml:6:\d+ spec\.files\[0\]\.path/,
+    );
+    assert.match(errors(app("  files: [{secret: s, key: k, path: relative}]\n")).join(), /spec\.files\[0\]\.path/);
+    assert.match(
+      errors(app("  env: {A: {secret: s}}\n")).join(),
+      /m\.yaml:6:\d+ spec\.env\.A: must be a string or \{secret, key\}/,
+    );
+    assert.match(errors(app("  imagePullSecret: Bad_Name\n")).join(), /spec\.imagePullSecret/);
+    assert.match(
+      errors(object("Secret", "s", 'stringData: {"a b": x}')).join(),
+      /m\.yaml:4:\d+ stringData: must match/,
+    );
+  });
+});
