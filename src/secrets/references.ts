@@ -12,7 +12,8 @@ export interface SecretSource {
 /** What an app's references resolve to: values for the provider, and a digest of their hashes. */
 export interface ResolvedSecrets {
   readonly env: Readonly<Record<string, string>>;
-  readonly files: ReadonlyArray<{ readonly path: string; readonly value: Buffer }>;
+  /** `name` is SECRET_KEY: unique per secret and key (a secret's name holds no "_"), a file name as it is. */
+  readonly files: ReadonlyArray<{ readonly name: string; readonly path: string; readonly value: Buffer }>;
   /** Registry credentials, when spec.imagePullSecret names a Secret. */
   readonly pull?: { readonly registry: string; readonly username: string; readonly password: string };
   /** Changes when a used value changes (it hashes the keyed hashes, never a value). */
@@ -78,7 +79,7 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
     return v;
   };
   const env: Record<string, string> = {};
-  const files: Array<{ path: string; value: Buffer }> = [];
+  const files: Array<{ name: string; path: string; value: Buffer }> = [];
   let pull: ResolvedSecrets["pull"];
   if (obj.kind === "App") {
     for (const from of obj.spec.envFrom ?? []) {
@@ -92,7 +93,7 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
     }
     for (const file of obj.spec.files ?? []) {
       const v = value(file.secret, file.key);
-      if (v !== undefined) files.push({ path: file.path, value: v });
+      if (v !== undefined) files.push({ name: `${file.secret}_${file.key}`, path: file.path, value: v });
     }
   }
   if (obj.spec.imagePullSecret && found.has(obj.spec.imagePullSecret)) {

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { Store } from "../store/store.js";
 import { keyFilePath, keysFromFile, newKeyMaterial, writeKeyFile } from "./keyring.js";
 
@@ -9,7 +10,6 @@ import { keyFilePath, keysFromFile, newKeyMaterial, writeKeyFile } from "./keyri
  */
 export async function rotateSecretsKey(store: Store, options: { env?: NodeJS.ProcessEnv } = {}): Promise<number> {
   if (!keysFromFile(options)) return store.secrets.reseal();
-  const { readFileSync } = await import("node:fs");
   const old = readFileSync(keyFilePath(store.path), "utf8")
     .split("\n")
     .map((l) => l.trim())

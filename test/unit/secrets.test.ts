@@ -352,3 +352,29 @@ describe("secrets: diff and manifest checks", () => {
     );
   });
 });
+
+describe("secrets: files on Docker", () => {
+  it("names files by secret and key, so a reordered list mounts each value at its own path", async () => {
+    const { writeSecretFiles, secretFilesRoot } = await import("../../src/providers/docker/secret-files.js");
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const dir = mkdtempSync("/dev/shm/airloft-unit-files-");
+    try {
+      const a = { name: "s_a", path: "/x", value: Buffer.from("value-a") };
+      const b = { name: "s_b", path: "/y", value: Buffer.from("value-b") };
+      writeSecretFiles(dir, [a, b]);
+      const mounts = writeSecretFiles(dir, [b, a]);
+      for (const m of mounts) assert.equal(readFileSync(m.source, "utf8"), m.target === "/x" ? "value-a" : "value-b");
+      assert.equal(statSync(mounts[0]?.source ?? "").mode & 0o777, 0o444);
+      assert.equal(secretFilesRoot("unix:///x.sock", { AIRLOFT_SECRET_FILES_DIR: `${dir}/root` }), `${dir}/root`);
+      assert.equal(statSync(`${dir}/root`).mode & 0o777, 0o700);
+      assert.throws(
+        () => secretFilesRoot("unix:///x.sock", { AIRLOFT_SECRET_FILES_DIR: dir.replace("/dev/shm", "/tmp") }),
+        /is not a tmpfs/,
+      );
+      assert.throws(() => secretFilesRoot("tcp://127.0.0.1:2375", {}), /need the Docker engine on this machine/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir.replace("/dev/shm", "/tmp"), { recursive: true, force: true });
+    }
+  });
+});

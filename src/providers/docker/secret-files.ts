@@ -47,14 +47,18 @@ export function secretFilesDir(root: string, instance: string, uid: string, dige
   return join(root, instance, uid, digest);
 }
 
-/** Writes the files (0444: the app may run as any user) unless there already; returns their mounts. */
+/**
+ * Writes the files (0444: the app may run as any user) unless there already; returns their mounts.
+ * A file is named by its secret and key: the folder is one digest of the values, so a name there
+ * always holds the same value, whichever paths the app mounts it at.
+ */
 export function writeSecretFiles(
   dir: string,
-  files: ReadonlyArray<{ readonly path: string; readonly value: Buffer }>,
+  files: ReadonlyArray<{ readonly name: string; readonly path: string; readonly value: Buffer }>,
 ): SecretMount[] {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return files.map((file, i) => {
-    const source = join(dir, String(i));
+  return files.map((file) => {
+    const source = join(dir, file.name);
     if (!existsSync(source)) {
       const temp = `${source}.${randomBytes(6).toString("hex")}.tmp`;
       writeFileSync(temp, file.value, { mode: 0o444, flag: "wx" });
