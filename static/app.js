@@ -57,7 +57,7 @@ function cell(text, cls) {
   return td;
 }
 
-const ORDER = { Group: 0, Quota: 1, Service: 2, App: 3 };
+const ORDER = { Group: 0, Quota: 1, Secret: 2, Service: 3, App: 4 };
 let renderQueued = false;
 function render() {
   if (renderQueued) return;

@@ -56,6 +56,7 @@ export function describeObject(obj: Resource, extras: DescribeExtras): string {
     );
     if (s.image) lines.push(`Image:        ${s.image}`);
     if (s.endpoints?.length) lines.push(`Endpoints:    ${s.endpoints.join(", ")}`);
+    lines.push(...secretLines(obj));
     lines.push(...extras.replicas);
   }
   if (obj.kind === "Group" && obj.status) {
@@ -120,4 +121,17 @@ export function indent(text: string, n: number): string {
     .split("\n")
     .map((l) => " ".repeat(n) + l)
     .join("\n");
+}
+
+/** Which variables and files come from secrets (by name and key, never value); plain env stays in the spec. */
+function secretLines(app: App): string[] {
+  const refs = [
+    ...Object.entries(app.spec.env ?? {}).flatMap(([name, v]) =>
+      typeof v === "string" ? [] : [`env ${name} <- secret ${v.secret} key ${v.key}`],
+    ),
+    ...(app.spec.envFrom ?? []).map((f) => `env ${f.prefix ?? ""}* <- every key of secret ${f.secret}`),
+    ...(app.spec.files ?? []).map((f) => `file ${f.path} <- secret ${f.secret} key ${f.key} (read-only, in memory)`),
+    ...(app.spec.imagePullSecret ? [`image pulls <- registry credentials of secret ${app.spec.imagePullSecret}`] : []),
+  ];
+  return refs.length === 0 ? [] : ["From secrets:", ...refs.map((r) => `  ${r}`)];
 }

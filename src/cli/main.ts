@@ -239,6 +239,41 @@ export function buildProgram(setExit: (code: number) => void): Command {
       );
   }
 
+  const secret = program.command("secret").description("encrypted values of a group, for apps' env, files and pulls");
+  const secrets = async () => import("./commands/secret.js");
+  secret
+    .command("set")
+    .description("set keys of a secret (made if missing): KEY=VALUE, KEY=- (from stdin) or --from-file KEY=path")
+    .argument("<name>")
+    .argument("[pairs...]", "KEY=VALUE or KEY=-")
+    .requiredOption("-g, --group <group>", "the secret's group")
+    .option("--from-file <KEY=path>", "a key's value from a file (repeatable)", collect)
+    .action(
+      run(async (name: string, pairs: string[], opts: { group: string; fromFile?: string[] }) =>
+        (await secrets()).secretSetCommand(name, pairs, globals(opts)),
+      ),
+    );
+  secret
+    .command("unset")
+    .description("remove keys from a secret")
+    .argument("<name>")
+    .argument("<keys...>")
+    .requiredOption("-g, --group <group>", "the secret's group")
+    .action(
+      run(async (name: string, keys: string[], opts: { group: string }) =>
+        (await secrets()).secretUnsetCommand(name, keys, globals(opts)),
+      ),
+    );
+  secret
+    .command("list")
+    .description("secrets with their key names and value hashes (never values)")
+    .option("-g, --group <group>", "only this group")
+    .action(run(async (opts: { group?: string }) => (await secrets()).secretListCommand(globals(opts))));
+  secret
+    .command("rotate-key")
+    .description("re-encrypt every secret value under a new key")
+    .action(run(async () => (await secrets()).secretRotateCommand(globals({}))));
+
   program
     .command("aws")
     .description("AWS helpers: `airloft aws policy` prints the IAM policy AirLoft's credentials need")

@@ -43,6 +43,7 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
 
 function readyCell(obj: Resource): string {
   if (obj.metadata.deletionTimestamp) return "Deleting";
+  if (obj.kind === "Secret") return "-";
   const ready = getCondition(obj.status, "Ready");
   if (!ready) return "Unknown";
   // A Ready condition for an older generation says nothing about the current spec.

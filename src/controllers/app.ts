@@ -4,6 +4,7 @@ import { resolveBindings } from "./bindings.js";
 import { quotaViolationsOf } from "./quota.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { collectOperations, Reconciler } from "./reconciler.js";
+import { markPullFailure, pullStallHolds, resolveOrWait, secretKeysOf, whenSecretChanges } from "./secret-refs.js";
 import { type WatchDeclaration, whenGroupChanges } from "./watches.js";
 
 const WAIT_FOR_SERVICES_MS = 2000;
@@ -16,10 +17,12 @@ export const APP_WATCHES: WatchDeclaration = {
   kind: "App",
   references: (app) => {
     if (app.kind !== "App") return [];
-    return (app.spec.services ?? []).map((b) => objectKey("Service", app.metadata.group ?? "", b.name));
+    const services = (app.spec.services ?? []).map((b) => objectKey("Service", app.metadata.group ?? "", b.name));
+    return [...services, ...secretKeysOf(app)];
   },
   watches: [
     whenGroupChanges("App"),
+    whenSecretChanges("App"),
     {
       kinds: ["Quota"],
       on: ["added", "spec", "deleting"],
@@ -63,17 +66,25 @@ export class AppController extends Reconciler<"App"> {
         requeueAfterMs: WAIT_FOR_SERVICES_MS,
       };
     }
+    const secrets = resolveOrWait<AppStatus>(this.ctx.store, app);
+    if ("outcome" in secrets) return secrets.outcome;
     // Over quota (a quota lowered below use): keep what runs, start nothing more.
     const over = quotaViolationsOf(this.ctx.store, group.metadata.name);
     const existing = new Set((app.status?.instances ?? []).map((r) => r.replica)).size;
     const replicas = app.spec.replicas ?? 1;
     const capped = over.length > 0 && replicas > existing;
-    const outcome = await (await this.ctx.providers.for(group)).reconcileApp(app, group, {
-      onOperation: report,
-      signal,
-      bindings: bindings.env,
-      ...(capped ? { scaleUpLimit: existing } : {}),
-    });
+    const provider = await this.ctx.providers.for(group);
+    const outcome = await provider
+      .reconcileApp(app, group, {
+        onOperation: report,
+        signal,
+        bindings: bindings.env,
+        secrets: secrets.resolved,
+        ...(capped ? { scaleUpLimit: existing } : {}),
+      })
+      .catch((err: unknown) => {
+        throw markPullFailure(err, secrets.resolved);
+      });
     const endpoints = outcome.url
       ? [outcome.url]
       : outcome.replicas.filter((r) => r.ready && r.endpoint).map((r) => `http://${r.endpoint}`);
@@ -102,6 +113,10 @@ export class AppController extends Reconciler<"App"> {
       operations: outcome.operations,
       ...(capped ? { requeueAfterMs: 30_000 } : {}),
     };
+  }
+
+  protected override stallHolds(app: App): boolean {
+    return pullStallHolds(this.ctx.store, app);
   }
 
   protected async finalizeObject(

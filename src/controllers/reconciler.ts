@@ -47,6 +47,11 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     report: (op: string) => void,
     signal: AbortSignal,
   ): Promise<Outcome<NonNullable<ResourceOfKind<K>["status"]>>>;
+  /** Whether a stall still holds though the spec is the same (a kind may lift it when what it reads changed). */
+  protected stallHolds(_obj: ResourceOfKind<K>): boolean {
+    return true;
+  }
+
   protected abstract finalizeObject(
     obj: ResourceOfKind<K>,
     report: (op: string) => void,
@@ -59,7 +64,7 @@ export abstract class Reconciler<K extends Kind> implements Controller {
     const obj = found as ResourceOfKind<K>;
     const report = (op: string): void => this.progress(obj, "operation", op);
     if (obj.metadata.deletionTimestamp) return this.finalize(obj, report, cancel);
-    if (isStalledAt(obj)) return {};
+    if (isStalledAt(obj) && this.stallHolds(obj)) return {};
     if (isSuspended(this.ctx.store, key)) {
       await this.writeStatus(obj, (s) =>
         setCondition(

@@ -3,10 +3,15 @@ import { bindingNames, SERVICE_TEMPLATES } from "../resources/templates.js";
 import type { Service, ServiceStatus } from "../resources/types.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { collectOperations, Reconciler } from "./reconciler.js";
+import { markPullFailure, pullStallHolds, resolveOrWait, secretKeysOf, whenSecretChanges } from "./secret-refs.js";
 import { type WatchDeclaration, whenGroupChanges } from "./watches.js";
 
 /** A service reads its group: the group's readiness gates it. */
-export const SERVICE_WATCHES: WatchDeclaration = { kind: "Service", watches: [whenGroupChanges("Service")] };
+export const SERVICE_WATCHES: WatchDeclaration = {
+  kind: "Service",
+  references: (service) => (service.kind === "Service" ? secretKeysOf(service) : []),
+  watches: [whenGroupChanges("Service"), whenSecretChanges("Service")],
+};
 
 /** Runs a backing service from its template on the group's provider. */
 export class ServiceController extends Reconciler<"Service"> {
@@ -22,9 +27,15 @@ export class ServiceController extends Reconciler<"Service"> {
     const { group } = waited;
     const password = this.ctx.store.secretsOf(service).password;
     if (!password) throw new Error(`service ${service.metadata.name} has no stored credentials`);
+    const secrets = resolveOrWait<ServiceStatus>(this.ctx.store, service);
+    if ("outcome" in secrets) return secrets.outcome;
     const template = SERVICE_TEMPLATES[service.spec.template];
     const provider = await this.ctx.providers.for(group);
-    const outcome = await provider.reconcileService(service, group, { password }, { onOperation: report, signal });
+    const outcome = await provider
+      .reconcileService(service, group, { password }, { onOperation: report, signal, secrets: secrets.resolved })
+      .catch((err: unknown) => {
+        throw markPullFailure(err, secrets.resolved);
+      });
     const host = outcome.host ?? service.metadata.name;
     return {
       status: {
@@ -42,6 +53,10 @@ export class ServiceController extends Reconciler<"Service"> {
         : `waiting for the ${template.name} health check`,
       operations: outcome.operations,
     };
+  }
+
+  protected override stallHolds(service: Service): boolean {
+    return pullStallHolds(this.ctx.store, service);
   }
 
   protected async finalizeObject(

@@ -241,7 +241,8 @@ function bind(key: string, service: Fields, app: App, backing: ReadonlyMap<strin
     const host = new RegExp(`(^|[^A-Za-z0-9_.-])${serviceKey.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([:/]|$)`);
     let binding: { name: string; prefix?: string } | undefined;
     for (const [name, value] of Object.entries(env)) {
-      if (!host.test(value)) continue;
+      // Imported env is plain text; a secret reference names no host.
+      if (typeof value !== "string" || !host.test(value)) continue;
       const prefix = name.endsWith(`_${suffix}`) ? name.slice(0, -suffix.length - 1) : undefined;
       if (!binding && prefix && /^[A-Z][A-Z0-9_]*$/.test(prefix)) {
         binding = { name: target.metadata.name, ...(prefix !== template.prefix ? { prefix } : {}) };

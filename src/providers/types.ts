@@ -1,5 +1,6 @@
 import type { ServiceCredentials } from "../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../resources/types.js";
+import type { ResolvedSecrets } from "../secrets/references.js";
 
 export interface ReconcileOptions {
   /** Each operation as it completes, in the stable form "app:acme/web:1 create (missing)". */
@@ -11,9 +12,16 @@ export interface ReconcileOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A service's options: the secrets it reads (its imagePullSecret). */
+export interface ServiceReconcileOptions extends ReconcileOptions {
+  readonly secrets?: ResolvedSecrets;
+}
+
 export interface AppReconcileOptions extends ReconcileOptions {
   /** Connection variables of the app's bound services. */
   readonly bindings?: Readonly<Record<string, string>>;
+  /** What the app's secret references resolved to (values: never logged, labelled or hashed). */
+  readonly secrets?: ResolvedSecrets;
   /** Over quota: create no replica numbered at or above this (existing ones stay). */
   readonly scaleUpLimit?: number;
 }
@@ -67,7 +75,12 @@ export interface InfraProvider {
   finalizeGroup(group: Group, options?: ReconcileOptions): Promise<boolean>;
   reconcileApp(app: App, group: Group, options?: AppReconcileOptions): Promise<AppOutcome>;
   planGroup(group: Group): Promise<readonly string[]>;
-  planApp(app: App, group: Group, bindings?: Readonly<Record<string, string>>): Promise<readonly string[]>;
+  planApp(
+    app: App,
+    group: Group,
+    bindings?: Readonly<Record<string, string>>,
+    secrets?: ResolvedSecrets,
+  ): Promise<readonly string[]>;
   planService(service: Service, group: Group, creds: ServiceCredentials): Promise<readonly string[]>;
   finalizeApp(app: App, group: Group, options?: ReconcileOptions): Promise<boolean>;
   /** A backing service from its template, with its data on a volume; ready when its check passes. */
@@ -75,7 +88,7 @@ export interface InfraProvider {
     service: Service,
     group: Group,
     creds: ServiceCredentials,
-    options?: ReconcileOptions,
+    options?: ServiceReconcileOptions,
   ): Promise<ServiceOutcome>;
   /** Removes the service's container, and its data only when its deletionPolicy says Delete. */
   finalizeService(service: Service, group: Group, options?: ReconcileOptions): Promise<boolean>;

@@ -1,9 +1,9 @@
 import { API_VERSION, type Kind, type Resource } from "./types.js";
 
-export const KINDS: readonly Kind[] = ["Group", "Quota", "Service", "App"];
+export const KINDS: readonly Kind[] = ["Group", "Quota", "Secret", "Service", "App"];
 
 /** Apply order: owners before what they own. */
-export const KIND_ORDER: Readonly<Record<Kind, number>> = { Group: 0, Quota: 1, Service: 2, App: 3 };
+export const KIND_ORDER: Readonly<Record<Kind, number>> = { Group: 0, Quota: 1, Secret: 2, Service: 3, App: 4 };
 
 const ALIASES: Readonly<Record<string, Kind>> = {
   group: "Group",
@@ -16,6 +16,8 @@ const ALIASES: Readonly<Record<string, Kind>> = {
   svc: "Service",
   quota: "Quota",
   quotas: "Quota",
+  secret: "Secret",
+  secrets: "Secret",
 };
 
 export function isKind(value: unknown): value is Kind {
@@ -63,6 +65,7 @@ export const PLURAL: Readonly<Record<Kind, string>> = {
   Quota: "quotas",
   Service: "services",
   App: "apps",
+  Secret: "secrets",
 };
 
 /** "apps" -> "App": API paths name kinds by their plural only. */

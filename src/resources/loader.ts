@@ -22,6 +22,8 @@ const TOML_FILE = /\.toml$/i;
 export interface LoadedManifest {
   readonly object: Resource;
   readonly source: SourcePosition;
+  /** A Secret's values (its data and stringData): never part of the object. */
+  readonly values?: Readonly<Record<string, Buffer>>;
 }
 
 export interface LoadOptions {

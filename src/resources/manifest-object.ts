@@ -6,6 +6,7 @@ import { isKind } from "./kinds.js";
 import type { BuildContextPolicy, LoadedManifest } from "./loader.js";
 import { checkPolicy } from "./policy.js";
 import { validateAgainstSchema } from "./schemas.js";
+import { secretInput } from "./secret-input.js";
 import type { Resource } from "./types.js";
 
 const MAX_ISSUES_PER_DOCUMENT = 50;
@@ -33,7 +34,7 @@ export function* checkObject(
   const kind = (value as { kind?: unknown }).kind;
   if (kind === undefined) return fail([], 'missing required field "kind"');
   if (!isKind(kind))
-    return fail(["kind"], `unknown kind ${JSON.stringify(kind)}; expected one of Group, App, Service, Quota`);
+    return fail(["kind"], `unknown kind ${JSON.stringify(kind)}; expected one of Group, App, Service, Quota, Secret`);
 
   yield;
   const policy = checkPolicy(kind, value);
@@ -71,7 +72,10 @@ export function* checkObject(
     }
     object.spec.build = { ...object.spec.build, context };
   }
-  return { manifest: { object, source: fieldPosition(["metadata", "name"], false) } };
+  const source = fieldPosition(["metadata", "name"], false);
+  // A Secret's values leave the object here: the store keeps only their keyed hashes.
+  if (object.kind === "Secret") return { manifest: { object, source, values: secretInput(value) } };
+  return { manifest: { object, source } };
 }
 
 /** Whether `path` is a folder that, links resolved, lies inside `root`. */

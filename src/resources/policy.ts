@@ -29,7 +29,7 @@ export interface PolicyIssue {
 
 /** Walks a document's spec and reports every forbidden field or Docker socket reference. */
 export function checkPolicy(kind: Kind, doc: unknown): PolicyIssue[] {
-  if (kind === "Group" || kind === "Quota") return [];
+  if (kind === "Group" || kind === "Quota" || kind === "Secret") return [];
   const issues: PolicyIssue[] = [];
   const spec = (doc as { spec?: unknown } | null)?.spec;
   walk(spec, ["spec"], issues);

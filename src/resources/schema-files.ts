@@ -23,4 +23,5 @@ export const SCHEMA_FILES: Readonly<Record<Kind, string>> = {
   App: "app.schema.json",
   Service: "service.schema.json",
   Quota: "quota.schema.json",
+  Secret: "secret.schema.json",
 };

@@ -69,7 +69,13 @@ export interface AppSpec {
   replicas?: number;
   port?: number;
   publish?: { hostIP?: string };
-  env?: Record<string, string>;
+  env?: Record<string, EnvValue>;
+  /** Every key of each Secret as a variable; `env` wins over them. */
+  envFrom?: Array<{ secret: string; prefix?: string }>;
+  /** Secret keys as read-only files (Docker: from a memory-backed folder, never the disk). */
+  files?: Array<{ secret: string; key: string; path: string }>;
+  /** A Secret with registry, username and password: the credentials of this image's pulls. */
+  imagePullSecret?: string;
   services?: Array<{ name: string; prefix?: string }>;
   resources?: ResourceQuantities;
   restart?: "always" | "on-failure" | "unless-stopped" | "no";
@@ -88,9 +94,21 @@ export interface ServiceSpec {
   template: "redis" | "postgres" | "mongo" | "kafka";
   version?: string;
   image?: string;
+  imagePullSecret?: string;
   resources?: ResourceQuantities;
   storage?: { size?: string; deletionPolicy?: "Retain" | "Delete" };
 }
+
+/**
+ * A Secret as stored and shown: its key names with a keyed hash of each value. The values are
+ * given as `data` (base64) or `stringData` on input and kept only sealed (src/secrets/).
+ */
+export interface SecretSpec {
+  keys?: Record<string, string>;
+}
+
+/** A value of an app's env: plain text, or a key of a Secret of the app's group. */
+export type EnvValue = string | { secret: string; key: string };
 
 export interface QuotaSpec {
   hard: {
@@ -162,9 +180,10 @@ interface ResourceOf<K extends string, S, St extends BaseStatus> {
 export type Group = ResourceOf<"Group", GroupSpec, GroupStatus>;
 export type App = ResourceOf<"App", AppSpec, AppStatus>;
 export type Service = ResourceOf<"Service", ServiceSpec, ServiceStatus>;
+export type Secret = ResourceOf<"Secret", SecretSpec, BaseStatus>;
 export type Quota = ResourceOf<"Quota", QuotaSpec, BaseStatus & { used?: Record<string, number> }>;
 
-export type Resource = Group | App | Service | Quota;
+export type Resource = Group | App | Service | Quota | Secret;
 export type Kind = Resource["kind"];
 export type ResourceOfKind<K extends Kind> = Extract<Resource, { kind: K }>;
 

@@ -7,6 +7,7 @@ import { admit } from "../resources/admission.js";
 import { displayName, keyOf, objectKey } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import type { Group, Resource } from "../resources/types.js";
+import { storedSecret } from "../secrets/stored-form.js";
 import type { Store } from "../store/store.js";
 
 /** What `airloft diff` shows of one object that would change. */
@@ -32,7 +33,8 @@ export async function planDiff(
 ): Promise<DiffEntry[]> {
   admit(store, manifests);
   const entries: DiffEntry[] = [];
-  for (const { object } of manifests) {
+  for (const manifest of manifests) {
+    const object = storedSecret(manifest, store.secrets); // a Secret's changed values show as changed hashes
     const existing = store.get(keyOf(object));
     const title = displayName(object);
     const same =

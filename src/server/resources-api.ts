@@ -10,6 +10,8 @@ import {
   type ManifestText,
 } from "../resources/loader.js";
 import type { Kind, Resource } from "../resources/types.js";
+import { rotateSecretsKey } from "../secrets/rotate.js";
+import { mergeSecret } from "../secrets/update.js";
 import type { Change, Store } from "../store/store.js";
 import type { Steps } from "../util/steps.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
@@ -72,6 +74,10 @@ export class ResourcesApi {
       else if (first === "objects") this.read(call, method, {});
       else if (kind) this.read(call, method, { kind });
       else return false;
+      return true;
+    }
+    if (first === "secrets" && group === "rotate-key" && segments.length === 2) {
+      await this.rotateKey(call, method);
       return true;
     }
     if (first !== "groups" || !group) return false;
@@ -140,7 +146,9 @@ export class ResourcesApi {
       );
       return;
     }
-    if (method === "PUT") {
+    // PATCH merges into a Secret's values (`secret set`, and `unset` by ?unset=KEY,...).
+    const patch = method === "PATCH" && kind === "Secret";
+    if (method === "PUT" || patch) {
       assertCanWrite(call.principal, ref);
       // One object: a body far past the object limit is refused before it is parsed.
       const manifests = await this.readManifests(
@@ -156,7 +164,9 @@ export class ResourcesApi {
           "BadRequest",
           `the manifest is ${displayName(only.object)}, but the path names ${displayName(ref)}`,
         );
-      const [change] = await this.options.store.apply(manifests);
+      const unset = (call.query.get("unset") ?? "").split(",").filter((k) => k !== "");
+      const { store } = this.options;
+      const [change] = await store.apply(patch ? [mergeSecret(store, only, unset)] : manifests);
       sendJson(call.res, change?.action === "created" ? 201 : 200, change ? changeBody(change) : {});
       return;
     }
@@ -169,6 +179,13 @@ export class ResourcesApi {
       return;
     }
     throw methodNotAllowed(method);
+  }
+
+  /** POST secrets/rotate-key: an admin's, since it re-seals every group's values. */
+  private async rotateKey(call: Call, method: string): Promise<void> {
+    if (method !== "POST") throw methodNotAllowed(method);
+    assertAdmin(call.principal, "rotate the secrets key");
+    sendJson(call.res, 200, { sealed: await rotateSecretsKey(this.options.store) });
   }
 
   /** An object's events; another group's are refused before it is even looked up. */

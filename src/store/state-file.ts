@@ -21,8 +21,13 @@ export interface StateFile {
   lastResourceVersion: number;
   objects: Record<string, Resource>;
   events: Record<string, StoredEvent[]>;
-  /** Generated credentials by object uid: kept with the object, never in its status or output. */
+  /**
+   * Secret values and generated credentials by object uid, each sealed (src/secrets/cipher.ts):
+   * kept with the object, never in its status or output.
+   */
   secrets?: Record<string, Record<string, string>>;
+  /** The key of the hashes shown for secret values, sealed like them. */
+  secretHashKey?: string;
   /** Object keys whose reconciliation is suspended: kept by src/controllers/suspension.ts. */
   suspended?: unknown;
   /** Git-ops sources and `apply --prune` sets: kept by src/gitops/sources.ts. */
@@ -48,6 +53,8 @@ export interface StateFileOptions {
   readonly command?: string;
   /** How long a write waits for more mutations to share it; 0 waits one event-loop turn (tests). */
   readonly groupCommitMs?: number;
+  /** Where $AIRLOFT_SECRETS_KEY is read (the key of the values sealed in the file); the process's unless given. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /**

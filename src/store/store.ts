@@ -1,10 +1,13 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import { type AdmissionReader, admit } from "../resources/admission.js";
 import { displayName, KIND_ORDER, keyOf, type ObjectRef, objectKey, parseKey } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import type { BaseStatus, Kind, Resource, StoredEvent } from "../resources/types.js";
+import { keyringLoader } from "../secrets/keyring.js";
+import { storedSecret } from "../secrets/stored-form.js";
+import { generatedPassword, Vault } from "../secrets/vault.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { type Change, type ChangeAction, differs, dropUndefined, notFound, type StoreEvent } from "./changes.js";
 import { GroupIndex } from "./group-index.js";
@@ -48,19 +51,25 @@ export class Store implements AdmissionReader {
     }
   });
   private readonly index = new GroupIndex();
+  /** Secret values and generated credentials, sealed in the state file: for controllers and `--show-secrets`. */
+  readonly secrets: Vault;
 
   private constructor(
     private readonly state: PersistedState,
     private readonly clock: Clock,
+    options: OpenOptions,
   ) {
     this.path = state.path;
     this.events.setMaxListeners(100);
     this.index.reset(state.data.objects);
+    this.secrets = new Vault(state, keyringLoader(this.path, options));
   }
 
   static async open(path: string, options: OpenOptions): Promise<Store> {
     const clock = options.clock ?? systemClock;
-    return new Store(await PersistedState.open(path, options, clock), clock);
+    const store = new Store(await PersistedState.open(path, options, clock), clock, options);
+    if (options.write) await store.secrets.sealOnFirstOpen();
+    return store;
   }
 
   get instanceId(): string {
@@ -122,9 +131,9 @@ export class Store implements AdmissionReader {
     return this.index.changeSerialOf(group);
   }
 
-  /** An object's generated credentials; only for controllers and `--show-secrets`. */
+  /** An object's secret values (a Secret's, a service's password) as text: see `secrets`. */
   secretsOf(obj: Resource): Record<string, string> {
-    return { ...(this.state.data.secrets?.[obj.metadata.uid ?? ""] ?? {}) };
+    return this.secrets.text(obj);
   }
 
   eventsOf(obj: Resource): StoredEvent[] {
@@ -138,7 +147,8 @@ export class Store implements AdmissionReader {
 
   /** What an apply would change, without writing anything. */
   preview(manifests: readonly LoadedManifest[]): Change[] {
-    return manifests.map(({ object }) => {
+    return manifests.map((m) => {
+      const object = storedSecret(m, this.secrets);
       const existing = this.state.data.objects[keyOf(object)];
       const action: ChangeAction = !existing ? "created" : differs(existing, object) ? "configured" : "unchanged";
       return {
@@ -156,15 +166,18 @@ export class Store implements AdmissionReader {
     const ordered = [...manifests].sort((a, b) => KIND_ORDER[a.object.kind] - KIND_ORDER[b.object.kind]);
     const changes: Change[] = [];
     const emitted: StoreEvent[] = [];
-    for (const { object } of ordered) {
+    for (const manifest of ordered) {
+      const object = storedSecret(manifest, this.secrets); // a Secret's values become hashes
       const key = keyOf(object);
       const existing = this.state.data.objects[key];
       if (!existing) {
         const created = structuredClone(this.create(key, object));
+        if (manifest.values) this.secrets.put(created, manifest.values);
         changes.push({ key, display: displayName(created), action: "created", object: created });
         emitted.push({ type: "added", key, object: created });
         continue;
       }
+      if (manifest.values) this.secrets.put(existing, manifest.values);
       if (!differs(existing, object)) {
         changes.push({ key, display: displayName(existing), action: "unchanged", object: structuredClone(existing) });
         continue;
@@ -217,17 +230,14 @@ export class Store implements AdmissionReader {
         generation: 1,
         resourceVersion: this.nextResourceVersion(),
         creationTimestamp: this.timestamp(),
-        finalizers: [FINALIZER],
+        finalizers: object.kind === "Secret" ? [] : [FINALIZER], // a Secret has no infrastructure to wait for
       },
       status: {},
     } as Resource;
     this.state.data.objects[key] = created;
     this.index.add(key, created);
     this.index.touch(created);
-    if (created.kind === "Service") {
-      this.state.data.secrets ??= {};
-      this.state.data.secrets[created.metadata.uid ?? ""] = { password: randomBytes(24).toString("base64url") };
-    }
+    if (created.kind === "Service") this.secrets.put(created, { password: generatedPassword() });
     this.pushEvent(created, { type: "Normal", reason: "Created", message: "created by apply" });
     return created;
   }
@@ -314,6 +324,8 @@ export class Store implements AdmissionReader {
     if (removed) {
       this.index.remove(key, obj);
       delete this.state.data.objects[key];
+      delete this.state.data.events[obj.metadata.uid ?? ""];
+      this.secrets.remove(obj.metadata.uid ?? "");
     }
     // One copy, as committed, for the caller and the listeners.
     const snapshot = structuredClone(obj);
@@ -337,7 +349,7 @@ export class Store implements AdmissionReader {
       this.index.remove(key, obj);
       delete this.state.data.objects[key];
       delete this.state.data.events[obj.metadata.uid ?? ""];
-      delete this.state.data.secrets?.[obj.metadata.uid ?? ""];
+      this.secrets.remove(obj.metadata.uid ?? "");
       this.state.persistSoon();
       this.emit({ type: "removed", key, object: obj });
       return;

@@ -47,7 +47,7 @@ describe("manifest loader", () => {
 
   it("rejects an unknown kind at the kind field", () => {
     assert.deepEqual(errorsOf([`${FIXTURES}/broken/unknown-kind.yaml`]), [
-      `${FIXTURES}/broken/unknown-kind.yaml:2:7 kind: unknown kind "Deployment"; expected one of Group, App, Service, Quota`,
+      `${FIXTURES}/broken/unknown-kind.yaml:2:7 kind: unknown kind "Deployment"; expected one of Group, App, Service, Quota, Secret`,
     ]);
   });
 

@@ -34,6 +34,7 @@ import type {
   ManifestFiles,
   ObjectFilter,
   ResourceClient,
+  SecretUpdate,
 } from "./types.js";
 
 export interface LocalOpenMode {
@@ -91,6 +92,17 @@ export class LocalClient implements ResourceClient {
 
   async withSecrets(obj: Resource): Promise<Resource> {
     return Object.assign({ ...obj }, { secrets: this.store.secretsOf(obj) });
+  }
+
+  async updateSecret({ group, name, set, unset }: SecretUpdate): Promise<Change> {
+    const { mergeSecret, secretManifest } = await import("../../secrets/update.js");
+    const [change] = await this.store.apply([mergeSecret(this.store, secretManifest(group, name, set), unset)]);
+    if (!change) throw new Error("a secret update changed nothing");
+    return change;
+  }
+
+  async rotateSecretsKey(): Promise<number> {
+    return (await import("../../secrets/rotate.js")).rotateSecretsKey(this.store);
   }
 
   async details(obj: Resource): Promise<DescribeExtras> {

@@ -22,6 +22,7 @@ import type {
   ManifestFiles,
   ObjectFilter,
   ResourceClient,
+  SecretUpdate,
 } from "./types.js";
 
 /** An `airloft serve` over HTTP, with the token `airloft login` kept (or $AIRLOFT_TOKEN). */
@@ -49,6 +50,18 @@ export class RemoteClient implements ResourceClient {
 
   withSecrets(obj: Resource): Promise<Resource> {
     return this.api.request<Resource>("GET", `${apiPath(obj)}?showSecrets=true`);
+  }
+
+  async updateSecret({ group, name, set, unset }: SecretUpdate): Promise<Change> {
+    const { secretDocument } = await import("../../secrets/update.js");
+    const path = apiPath({ kind: "Secret", metadata: { name, group } });
+    const query = unset.length > 0 ? `?unset=${encodeURIComponent(unset.join(","))}` : "";
+    return this.api.request<Change>("PATCH", `${path}${query}`, { json: secretDocument(group, name, set) });
+  }
+
+  async rotateSecretsKey(): Promise<number> {
+    const { sealed } = await this.api.request<{ sealed: number }>("POST", `${API_PREFIX}/secrets/rotate-key`);
+    return sealed;
   }
 
   /** The replicas as the server last observed them: the engine is the server's, not this machine's. */

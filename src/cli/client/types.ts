@@ -20,6 +20,10 @@ export interface ResourceClient {
   find(ref: ResourceRef): Promise<Resource>;
   /** The object with its generated credentials (a service's password). */
   withSecrets(obj: Resource): Promise<Resource>;
+  /** `secret set` and `unset`: adds or replaces `set`, removes `unset`, keeps the other keys. */
+  updateSecret(update: SecretUpdate): Promise<Change>;
+  /** Re-seals every secret value under a new key; returns how many values. */
+  rotateSecretsKey(): Promise<number>;
   /** Events, replicas, source and suspension of one object, for `describe`. */
   details(obj: Resource): Promise<DescribeExtras>;
   apply(files: ManifestFiles, options: ApplyOptions): Promise<AppliedChanges>;
@@ -40,6 +44,14 @@ export interface ResourceClient {
    */
   follow(options: FollowOptions): Promise<Following>;
   close(): Promise<void>;
+}
+
+/** Keys to set (or replace) and to remove in one Secret. */
+export interface SecretUpdate {
+  readonly group: string;
+  readonly name: string;
+  readonly set: Readonly<Record<string, Buffer>>;
+  readonly unset: readonly string[];
 }
 
 export interface ObjectFilter {

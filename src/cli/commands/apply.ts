@@ -53,7 +53,8 @@ export async function converge(
 ): Promise<number> {
   if (changes.length === 0) return 0;
   const printer = new ProgressPrinter(process.stdout);
-  const keys = changes.map((c) => c.key);
+  // A Secret has nothing to converge: it is done once stored.
+  const keys = changes.filter((c) => c.object.kind !== "Secret").map((c) => c.key);
   const deleting = new Set(changes.filter((c) => c.action === "deleted").map((c) => c.key));
   const { verdict, last } = await waitUntil(
     client,

@@ -1,6 +1,7 @@
 import { ProviderUnavailableError, TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, Service } from "../../resources/types.js";
+import { plainEnv } from "../../secrets/references.js";
 import { ownerLabels } from "../ownership.js";
 import type { AwsContext } from "./context.js";
 import type { LaunchTemplate } from "./instances.js";
@@ -73,7 +74,7 @@ export async function appSetup(
     image: app.spec.image,
     source: app.spec.source,
     command: app.spec.command,
-    env: { ...app.spec.env, ...bindings },
+    env: { ...plainEnv(app, "on AWS"), ...bindings },
     port: app.spec.port ?? 80,
   };
   const port = program.port ?? 80;

@@ -3,6 +3,7 @@ import { parseCpu, parseMemory } from "../../resources/quantity.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, ResourceQuantities, Service } from "../../resources/types.js";
 import { ownerLabels } from "../ownership.js";
+import type { SecretMount } from "./secret-files.js";
 
 export const DEFAULT_BIND_ADDRESS = "127.0.0.1";
 
@@ -17,6 +18,10 @@ export interface ContainerTemplate {
   readonly publish: boolean;
   readonly hostIP: string;
   readonly volumes: ReadonlyArray<{ readonly name: string; readonly target: string }>;
+  /** Secret files, bind-mounted read-only from a memory-backed folder (secret-files.ts). */
+  readonly secretMounts: readonly SecretMount[] | undefined;
+  /** A digest of the used secrets' hashes: a changed value means new containers. */
+  readonly secretDigest: string | undefined;
   readonly network: string;
   readonly nanoCpus: number | undefined;
   readonly memory: number | undefined;
@@ -41,6 +46,8 @@ export interface DesiredApp {
   readonly replicas: number;
   readonly strategy: "RollingUpdate" | "Recreate";
   readonly template: ContainerTemplate;
+  /** Variables from secrets: given to the engine, but never part of the config hash or a label. */
+  readonly secretEnv: Readonly<Record<string, string>>;
   /** Hash of every field that needs a new container; replicas is not one of them. */
   readonly configHash: string;
   /** AirLoft probes this path over the published port; undefined for none or a command check. */
@@ -63,11 +70,18 @@ export function desiredApp(
   instance: string,
   image: { ref: string; id: string },
   bindings: Readonly<Record<string, string>> = {},
+  secrets: AppSecrets = NO_SECRETS,
 ): DesiredApp {
   const spec = app.spec;
   const hc = spec.healthCheck;
   const port = spec.port;
-  const env: Record<string, string> = { ...(port ? { PORT: String(port) } : {}), ...bindings, ...(spec.env ?? {}) };
+  const plain = Object.fromEntries(
+    Object.entries(spec.env ?? {}).filter((e): e is [string, string] => typeof e[1] === "string"),
+  );
+  // Precedence: PORT, bound services, envFrom, then the app's own env (plain or a secret key).
+  const secretEnv = Object.fromEntries(Object.entries(secrets.env).filter(([k]) => !(k in plain)));
+  const env: Record<string, string> = { ...(port ? { PORT: String(port) } : {}), ...bindings, ...plain };
+  for (const name of Object.keys(secretEnv)) delete env[name];
   const timing = {
     intervalNs: (hc?.intervalSeconds ?? 5) * SECOND_NS,
     timeoutNs: (hc?.timeoutSeconds ?? 3) * SECOND_NS,
@@ -83,6 +97,8 @@ export function desiredApp(
     publish: true,
     hostIP: spec.publish?.hostIP ?? DEFAULT_BIND_ADDRESS,
     volumes: [],
+    secretMounts: secrets.mounts.length > 0 ? secrets.mounts : undefined,
+    secretDigest: secrets.digest,
     network: networkName(group),
     ...limits(spec.resources),
     restart: spec.restart ?? "unless-stopped",
@@ -97,10 +113,20 @@ export function desiredApp(
     replicas: spec.replicas ?? 1,
     strategy: spec.strategy?.type ?? "RollingUpdate",
     template,
+    secretEnv,
     configHash: configHash(template),
     httpCheck: hc?.http && port ? { path: hc.http.path, port } : undefined,
   };
 }
+
+/** What an app's secret references resolved to, for its containers. */
+export interface AppSecrets {
+  readonly env: Readonly<Record<string, string>>;
+  readonly mounts: readonly SecretMount[];
+  readonly digest: string | undefined;
+}
+
+const NO_SECRETS: AppSecrets = { env: {}, mounts: [], digest: undefined };
 
 function limits(resources: ResourceQuantities | undefined): Pick<ContainerTemplate, "nanoCpus" | "memory"> {
   return {
@@ -158,6 +184,8 @@ export function desiredService(
     publish: false,
     hostIP: DEFAULT_BIND_ADDRESS,
     volumes: [{ name: volume, target: t.dataPath }],
+    secretMounts: undefined,
+    secretDigest: undefined,
     network: networkName(group),
     ...limits(service.spec.resources),
     restart: "unless-stopped",
@@ -178,6 +206,7 @@ export function desiredService(
     replicas: 1,
     strategy: "Recreate",
     template,
+    secretEnv: {},
     configHash: configHash(template),
     httpCheck: undefined,
   };
@@ -215,7 +244,7 @@ export function containerCreateOptions(desired: DesiredApp, replica: number): Re
     name: containerName(desired, replica),
     Image: t.image,
     ...(t.command ? { Cmd: [...t.command] } : {}),
-    Env: Object.entries(t.env).map(([k, v]) => `${k}=${v}`),
+    Env: Object.entries({ ...t.env, ...desired.secretEnv }).map(([k, v]) => `${k}=${v}`),
     Labels: ownerLabels({
       instance: desired.instance,
       group: desired.group,
@@ -240,8 +269,18 @@ export function containerCreateOptions(desired: DesiredApp, replica: number): Re
     HostConfig: {
       NetworkMode: t.network,
       ...(publish ? { PortBindings: { [publish]: [{ HostIp: t.hostIP, HostPort: "" }] } } : {}),
-      ...(t.volumes.length > 0
-        ? { Mounts: t.volumes.map((v) => ({ Type: "volume", Source: v.name, Target: v.target })) }
+      ...(t.volumes.length > 0 || t.secretMounts
+        ? {
+            Mounts: [
+              ...t.volumes.map((v) => ({ Type: "volume", Source: v.name, Target: v.target })),
+              ...(t.secretMounts ?? []).map((m) => ({
+                Type: "bind",
+                Source: m.source,
+                Target: m.target,
+                ReadOnly: true,
+              })),
+            ],
+          }
         : {}),
       RestartPolicy: { Name: t.restart === "no" ? "" : t.restart },
       ...(t.nanoCpus !== undefined ? { NanoCpus: t.nanoCpus } : {}),

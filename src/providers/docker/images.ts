@@ -33,19 +33,40 @@ function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<
   });
 }
 
-/** Pulls an image that is not on the engine. A missing image is retried: a registry may come back. */
-export async function pullImage(address: string, ref: string): Promise<void> {
+/** A registry's credentials, from an imagePullSecret. */
+export interface RegistryAuth {
+  readonly registry: string;
+  readonly username: string;
+  readonly password: string;
+}
+
+const REFUSED = /unauthorized|authentication required|no basic auth|denied|\b40[13]\b/i;
+
+/**
+ * Pulls an image that is not on the engine, with the credentials when given. A missing image is
+ * retried (a registry may come back); credentials the registry refuses are terminal (ImagePullFailed)
+ * with the registry's words, the password cut out should a registry echo it.
+ */
+export async function pullImage(address: string, ref: string, auth?: RegistryAuth): Promise<void> {
   const docker = dockerClient(address);
+  const authconfig = auth && { username: auth.username, password: auth.password, serveraddress: auth.registry };
   try {
-    const stream = (await docker.pull(normalizeImageRef(ref))) as NodeJS.ReadableStream;
+    const stream = (await docker.pull(
+      normalizeImageRef(ref),
+      authconfig ? { authconfig } : {},
+    )) as NodeJS.ReadableStream;
     await followProgress(docker, stream);
   } catch (err) {
     const status = statusCodeOf(err);
     if (status !== undefined || !(err as NodeJS.ErrnoException).code) {
-      throw new Error(
-        `image ${ref} is not on the engine and could not be pulled: ${(err as Error).message.replace(/^\(HTTP code \d+\)[^-]*- /, "")}`,
-        { cause: err },
-      );
+      let said = (err as Error).message.replace(/^\(HTTP code \d+\)[^-]*- /, "").trim();
+      if (auth?.password) said = said.split(auth.password).join("***");
+      if (auth && REFUSED.test(said))
+        throw new TerminalError(
+          "ImagePullFailed",
+          `${auth.registry} refused the pull of ${ref} as ${auth.username}: ${said}`,
+        );
+      throw new Error(`image ${ref} is not on the engine and could not be pulled: ${said}`, { cause: err });
     }
     throw engineError(address, err);
   }

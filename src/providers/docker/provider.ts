@@ -1,6 +1,7 @@
 import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
+import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type Converged, type ConvergeSteps, converge, formatOperation, type Plan, planOnce } from "../converge.js";
 import { ownerLabels } from "../ownership.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
@@ -12,12 +13,14 @@ import type {
   LogOptions,
   ReconcileOptions,
   ServiceOutcome,
+  ServiceReconcileOptions,
 } from "../types.js";
+import { prepareAppSecrets, pruneAppSecretFiles } from "./app-secrets.js";
 import { type DesiredApp, desiredApp, desiredService, networkName } from "./desired.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
 import { containerLogs, liveContainers } from "./facts.js";
-import { buildImage, buildTag, findImage, pullImage } from "./images.js";
+import { buildImage, buildTag, findImage, pullImage, type RegistryAuth } from "./images.js";
 import { engineSnapshots, type ObservedContainer, type Snapshot } from "./observe.js";
 import type { AppPlan, Operation, VolumeOwner } from "./plan.js";
 import {
@@ -106,20 +109,30 @@ export class DockerProvider implements InfraProvider {
 
   async reconcileApp(app: App, group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
     const address = this.address(group);
-    const image = await this.ensureImage(address, this.imageRef(app), app.spec.build);
-    let desired = desiredApp(app, group, this.instanceId, image, options.bindings);
+    const image = await this.ensureImage(address, this.imageRef(app), app.spec.build, options.secrets?.pull);
+    const secrets = prepareAppSecrets(address, this.env, this.instanceId, app, options.secrets);
+    let desired = desiredApp(app, group, this.instanceId, image, options.bindings, secrets);
     if (options.scaleUpLimit !== undefined && options.scaleUpLimit < desired.replicas)
       desired = { ...desired, replicas: options.scaleUpLimit };
-    return this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
+    const outcome = this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
+    if (outcome.converged) pruneAppSecretFiles(address, this.env, this.instanceId, app, secrets.digest ?? "");
+    return outcome;
   }
 
-  async planApp(app: App, group: Group, bindings: Readonly<Record<string, string>> = {}): Promise<readonly string[]> {
+  async planApp(
+    app: App,
+    group: Group,
+    bindings: Readonly<Record<string, string>> = {},
+    resolved?: ResolvedSecrets,
+  ): Promise<readonly string[]> {
     const address = this.address(group);
     const image = this.imageRef(app);
     const found = findImage((await this.snapshots.get(address)).images, image.ref);
     const target = `app:${group.metadata.name}/${app.metadata.name}`;
     if (!found) return imageMissing(target, image.ref, app.spec.build ? "build" : "pull");
-    const desired = desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id }, bindings);
+    // The digest and file paths only: diff writes no file.
+    const secrets = { env: resolved?.env ?? {}, mounts: [], digest: resolved?.digest || undefined };
+    const desired = desiredApp(app, group, this.instanceId, { ref: image.ref, id: found.id }, bindings, secrets);
     // diff does not probe: it reports the configuration changes, not readiness.
     return planOnce(this.appSteps(address, desired, { probe: false }));
   }
@@ -128,11 +141,11 @@ export class DockerProvider implements InfraProvider {
     service: Service,
     group: Group,
     creds: ServiceCredentials,
-    options: ReconcileOptions = {},
+    options: ServiceReconcileOptions = {},
   ): Promise<ServiceOutcome> {
     const address = this.address(group);
     const ref = service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version);
-    const image = await this.ensureImage(address, { ref }, undefined);
+    const image = await this.ensureImage(address, { ref }, undefined, options.secrets?.pull);
     const desired = await this.desiredService(address, service, group, creds, image);
     const outcome = this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
     return { ...outcome, volume: desired.template.volumes[0]?.name ?? "" };
@@ -207,9 +220,11 @@ export class DockerProvider implements InfraProvider {
   }
 
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
-    return this.removeAll(group, options, (snapshot) =>
+    const done = await this.removeAll(group, options, (snapshot) =>
       snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted")),
     );
+    if (done) pruneAppSecretFiles(this.address(group), this.env, this.instanceId, app, undefined);
+    return done;
   }
 
   async collectGarbage(
@@ -298,12 +313,13 @@ export class DockerProvider implements InfraProvider {
     address: string,
     image: { ref: string; build?: { tag: string; files: string[] } },
     build: App["spec"]["build"],
+    auth?: RegistryAuth,
   ): Promise<{ ref: string; id: string }> {
     let found = findImage((await this.snapshots.get(address)).images, image.ref);
     if (!found) {
       if (image.build && build)
         await buildImage(address, build.context, image.build.files, image.build.tag, build.dockerfile);
-      else await pullImage(address, image.ref);
+      else await pullImage(address, image.ref, auth);
       this.snapshots.invalidate(address);
       found = findImage((await this.snapshots.get(address)).images, image.ref);
     }

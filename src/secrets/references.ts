@@ -1,0 +1,109 @@
+import { createHash } from "node:crypto";
+import { TerminalError } from "../errors.js";
+import { objectKey } from "../resources/kinds.js";
+import type { App, EnvValue, Resource, Secret, Service } from "../resources/types.js";
+
+/** What resolving reads of the store: an object by key, and a Secret's values. */
+export interface SecretSource {
+  get(key: string): Resource | undefined;
+  readonly secrets: { get(obj: Resource): Record<string, Buffer> };
+}
+
+/** What an app's references resolve to: values for the provider, and a digest of their hashes. */
+export interface ResolvedSecrets {
+  readonly env: Readonly<Record<string, string>>;
+  /** `name` is SECRET_KEY: unique per secret and key (a secret's name holds no "_"), a file name as it is. */
+  readonly files: ReadonlyArray<{ readonly name: string; readonly path: string; readonly value: Buffer }>;
+  /** Registry credentials, when spec.imagePullSecret names a Secret. */
+  readonly pull?: { readonly registry: string; readonly username: string; readonly password: string };
+  /** Changes when a used value changes (it hashes the keyed hashes, never a value). */
+  readonly digest: string;
+  /** What is missing, in words ("secret db-creds", "key PASSWORD of secret db-creds"). */
+  readonly missing: readonly string[];
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const PULL_KEYS = ["registry", "username", "password"] as const;
+
+function isRef(value: EnvValue): value is { secret: string; key: string } {
+  return typeof value === "object";
+}
+
+/**
+ * An app's plain variables, where a provider takes no secrets yet: a reference to one (env,
+ * envFrom, files, imagePullSecret) is refused rather than left out.
+ */
+export function plainEnv(app: App, where: string): Record<string, string> {
+  const used = secretsUsedBy(app);
+  if (used.length > 0 && (app.spec.envFrom || app.spec.files || app.spec.imagePullSecret))
+    throw new TerminalError("InvalidConfig", `secrets (${used.join(", ")}) are not supported ${where} yet`);
+  const plain: Record<string, string> = {};
+  for (const [name, value] of Object.entries(app.spec.env ?? {})) {
+    if (isRef(value))
+      throw new TerminalError("InvalidConfig", `env ${name}: secret references are not supported ${where} yet`);
+    plain[name] = value;
+  }
+  return plain;
+}
+
+/** The names of the Secrets an app or service reads. */
+export function secretsUsedBy(obj: App | Service): string[] {
+  const names = new Set<string>();
+  if (obj.spec.imagePullSecret) names.add(obj.spec.imagePullSecret);
+  if (obj.kind === "App") {
+    for (const value of Object.values(obj.spec.env ?? {})) if (isRef(value)) names.add(value.secret);
+    for (const from of obj.spec.envFrom ?? []) names.add(from.secret);
+    for (const file of obj.spec.files ?? []) names.add(file.secret);
+  }
+  return [...names].sort();
+}
+
+/**
+ * Resolves an app's (or a service's) secret references in its own group: env, envFrom (each key
+ * that can be a variable name), files and the pull secret. The app's plain env wins over envFrom.
+ */
+export function resolveSecrets(store: SecretSource, obj: App | Service): ResolvedSecrets {
+  const group = obj.metadata.group ?? "";
+  const missing: string[] = [];
+  const found = new Map<string, { secret: Secret; values: Record<string, Buffer> }>();
+  for (const name of secretsUsedBy(obj)) {
+    const secret = store.get(objectKey("Secret", group, name));
+    if (secret?.kind !== "Secret" || secret.metadata.deletionTimestamp) missing.push(`secret ${name}`);
+    else found.set(name, { secret, values: store.secrets.get(secret) });
+  }
+  const value = (secret: string, key: string): Buffer | undefined => {
+    const entry = found.get(secret);
+    if (!entry) return undefined;
+    const v = entry.values[key];
+    if (v === undefined) missing.push(`key ${key} of secret ${secret}`);
+    return v;
+  };
+  const env: Record<string, string> = {};
+  const files: Array<{ name: string; path: string; value: Buffer }> = [];
+  let pull: ResolvedSecrets["pull"];
+  if (obj.kind === "App") {
+    for (const from of obj.spec.envFrom ?? []) {
+      for (const [key, v] of Object.entries(found.get(from.secret)?.values ?? {}))
+        if (ENV_NAME.test(`${from.prefix ?? ""}${key}`)) env[`${from.prefix ?? ""}${key}`] = v.toString("utf8");
+    }
+    for (const [name, ref] of Object.entries(obj.spec.env ?? {})) {
+      if (!isRef(ref)) continue;
+      const v = value(ref.secret, ref.key);
+      if (v !== undefined) env[name] = v.toString("utf8");
+    }
+    for (const file of obj.spec.files ?? []) {
+      const v = value(file.secret, file.key);
+      if (v !== undefined) files.push({ name: `${file.secret}_${file.key}`, path: file.path, value: v });
+    }
+  }
+  if (obj.spec.imagePullSecret && found.has(obj.spec.imagePullSecret)) {
+    const [registry, username, password] = PULL_KEYS.map((k) => value(obj.spec.imagePullSecret ?? "", k));
+    if (registry && username && password)
+      pull = { registry: registry.toString(), username: username.toString(), password: password.toString() };
+  }
+  const hashes = [...found].map(([name, { secret }]) => [name, secret.spec.keys ?? {}]);
+  // "" when no secret is used: such an app's config hash stays as it was before secrets existed.
+  const digest =
+    hashes.length === 0 ? "" : createHash("sha256").update(JSON.stringify(hashes)).digest("hex").slice(0, 16);
+  return { env, files, ...(pull ? { pull } : {}), digest, missing };
+}
