@@ -71,6 +71,11 @@ export class Store implements AdmissionReader {
     return this.state.stats;
   }
 
+  /** `listener` hears each completed write of the state file with its duration in milliseconds. */
+  observeWrites(listener: ((ms: number) => void) | undefined): void {
+    this.state.observeWrites(listener);
+  }
+
   /** The highest resourceVersion handed out so far. */
   get lastResourceVersion(): number {
     return this.state.data.lastResourceVersion;
