@@ -256,6 +256,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
   }
 
   program
+    .command("top")
+    .description("CPU, memory and restarts of every running replica, like kubectl top")
+    .option("-g, --group <group>", "only this group's replicas")
+    .action(run(async (opts: { group?: string }) => (await import("./commands/top.js")).topCommand(globals(opts))));
+
+  program
     .command("logs")
     .description("an app's container logs, each line prefixed with its replica")
     .argument("<words...>", "app/NAME or app/GROUP/NAME")

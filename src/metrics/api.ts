@@ -94,7 +94,7 @@ export class MetricsApi implements ServerMetrics {
     if (segments.length !== 3 || first !== "groups" || last !== "metrics" || group === undefined) return false;
     if (call.req.method !== "GET") throw methodNotAllowed(call.req.method);
     assertCanSeeGroup(call.principal, group);
-    if (call.query?.get("format") === "json") sendJson(call.res, 200, groupFigures(this.metrics, group));
+    if (call.query?.get("format") === "json") sendJson(call.res, 200, this.metrics.sampler.groupUsage(group));
     else this.sendText(call.res, await this.metrics.groupText(group));
     return true;
   }
@@ -107,23 +107,4 @@ export class MetricsApi implements ServerMetrics {
 
 function digest(token: string): Buffer {
   return createHash("sha256").update(token).digest();
-}
-
-/** A group's replicas as the last stats pass saw them, for `airloft top`. */
-export function groupFigures(metrics: Metrics, group: string) {
-  const sampler = metrics.sampler;
-  return {
-    sampledAt: sampler.lastPassAt === undefined ? null : new Date(sampler.lastPassAt).toISOString(),
-    replicas: sampler
-      .latest()
-      .filter((f) => f.group === group)
-      .map((f) => ({
-        kind: f.kind,
-        name: f.name,
-        replica: f.replica,
-        cpuCores: f.cpuCores ?? null,
-        memoryBytes: f.memoryBytes,
-        restarts: f.restarts,
-      })),
-  };
 }

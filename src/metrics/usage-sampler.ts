@@ -12,6 +12,20 @@ export interface ReplicaFigures extends ReplicaUsage {
   readonly cpuCores: number | undefined;
 }
 
+/** A group's replicas as a stats pass saw them: what `airloft top` shows, local or through the API. */
+export interface GroupUsage {
+  /** When the pass ended (ISO time), null before the first. */
+  readonly sampledAt: string | null;
+  readonly replicas: ReadonlyArray<{
+    readonly kind: string;
+    readonly name: string;
+    readonly replica: string;
+    readonly cpuCores: number | null;
+    readonly memoryBytes: number;
+    readonly restarts: number;
+  }>;
+}
+
 export interface UsageSamplerOptions {
   readonly store: Store;
   readonly providers: ProviderRegistry;
@@ -57,6 +71,23 @@ export class UsageSampler {
   /** The last pass's figures. */
   latest(): readonly ReplicaFigures[] {
     return this.figures;
+  }
+
+  /** The last pass's figures of one group. */
+  groupUsage(group: string): GroupUsage {
+    return {
+      sampledAt: this.lastPassAt === undefined ? null : new Date(this.lastPassAt).toISOString(),
+      replicas: this.figures
+        .filter((f) => f.group === group)
+        .map((f) => ({
+          kind: f.kind,
+          name: f.name,
+          replica: f.replica,
+          cpuCores: f.cpuCores ?? null,
+          memoryBytes: f.memoryBytes,
+          restarts: f.restarts,
+        })),
+    };
   }
 
   /** One pass now; what start() repeats. */

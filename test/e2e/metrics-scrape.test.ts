@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { API_PREFIX } from "../../src/resources/kinds.js";
 import { TEST_IMAGE } from "../../support/engine.js";
 import { freePort } from "../../support/ports.js";
+import { airloft } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
@@ -97,17 +98,20 @@ describe("metrics: Debian's prometheus scrapes airloft serve on a real engine", 
   let dir: string;
   let server: ServeProcess;
   let prometheus: PrometheusProcess;
+  let engineHost: string;
+  let admin: string;
 
   before(async function () {
     requireComponent(this, "prometheus", commandMissing("prometheus", "apt-get install prometheus"));
     const engine = await requireEngine(this);
+    engineHost = engine.host;
     dir = mkdtempSync(join(tmpdir(), "airloft-prom-"));
     const tokenFile = join(dir, "metrics-token");
     writeFileSync(tokenFile, "metrics-e2e-token-0123456789\n", { mode: 0o600 });
     writeFileSync(join(dir, "wrong-token"), "not-the-metrics-token-000\n", { mode: 0o600 });
     server = new ServeProcess({ DOCKER_HOST: engine.host });
     await server.start(["--metrics-token-file", tokenFile, "--stats-interval", "1s"]);
-    const admin = await server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
+    admin = await server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
     const applied = await server.api("POST", `${API_PREFIX}/apply`, admin, MANIFESTS);
     assert.equal(applied.status, 200, JSON.stringify(applied.json));
     const target = server.url.replace(/^http:\/\//, "");
@@ -155,5 +159,18 @@ describe("metrics: Debian's prometheus scrapes airloft serve on a real engine", 
     assert.equal(restarts[0]?.value[1], "0");
     const requests = await prometheus.series('airloft_api_requests_total{route="/metrics",status="200"} > 0');
     assert.equal(requests.length, 1, "its own scrapes are counted under the route template");
+  });
+
+  it("airloft top shows each replica's CPU and memory, through the server and on the state file", async () => {
+    const row = /^mtx\s+app\/web\s+0\s+(\d+m|-)\s+\d+Mi\s+0$/m;
+    const remote = await airloft(["--server", server.url, "top", "-g", GROUP], {
+      env: { AIRLOFT_TOKEN: admin, AIRLOFT_CONFIG: join(dir, "none.json"), DOCKER_HOST: "unix:///nonexistent" },
+    });
+    assert.equal(remote.code, 0, remote.stderr);
+    assert.match(remote.stdout, /^GROUP\s+NAME\s+REPLICA\s+CPU\(cores\)\s+MEMORY\s+RESTARTS$/m);
+    assert.match(remote.stdout, row);
+    const local = await airloft(["--state", server.state, "top"], { env: { DOCKER_HOST: engineHost } });
+    assert.equal(local.code, 0, local.stderr);
+    assert.match(local.stdout, /^mtx\s+app\/web\s+0\s+\d+m\s+\d+Mi\s+0$/m, "two passes here give a CPU figure");
   });
 });
