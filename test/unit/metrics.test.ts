@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { listenMetrics, parseMetricsAddress } from "../../src/cli/metrics.js";
 import { createProgress } from "../../src/controllers/context.js";
 import { Manager } from "../../src/controllers/manager.js";
+import { TerminalError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import { MetricsApi } from "../../src/metrics/api.js";
 import { Metrics } from "../../src/metrics/metrics.js";
@@ -200,6 +201,22 @@ describe("metrics: the loop's and the apps' series, /metrics and a group's own",
     const text = (await scrape()).text;
     assert.doesNotMatch(text, /group="beta"/);
     assert.match(text, /group="acme"/);
+  });
+
+  it("counts a terminal failure as stalled, and the stalled object until its spec changes", async () => {
+    provider.failWith = new TerminalError("InvalidConfig", "this image cannot run here");
+    provider.failWhen = (call) => call === "app bad";
+    const stalled = new Promise<void>((resolve) =>
+      manager.events.on("failed", (key, outcome) => key === "App/acme/bad" && outcome === "stalled" && resolve()),
+    );
+    await api.call("PUT", `${API}/groups/acme/apps/bad`, { token: acme, body: app("acme", "bad") });
+    await stalled;
+    while (api.store.peek("App/acme/bad")?.status?.conditions?.every((c) => c.type !== "Stalled"))
+      await once(api.store.events, "change");
+    const text = (await scrape()).text;
+    assert.match(text, /^airloft_reconciles_total\{kind="App",result="stalled"\} 1$/m);
+    assert.match(text, /^airloft_stalled_objects\{kind="App"\} 1$/m);
+    assert.doesNotMatch(text, /^airloft_reconcile_retries_total\{kind="App"\}/m, "a stalled object is not retried");
   });
 });
 
