@@ -80,22 +80,27 @@ export class Metrics {
   }
 
   private samplerGauges(): void {
-    const sampler = this.sampler;
-    new Gauge({
-      name: "airloft_usage_pass_duration_seconds",
-      help: "How long the last stats pass over the engines took.",
-      registers: [this.loop],
-      collect() {
-        if (sampler.lastPassMs !== undefined) this.set(sampler.lastPassMs / 1000);
-      },
-    });
-    new Gauge({
-      name: "airloft_usage_pass_timestamp_seconds",
-      help: "When the last stats pass ended (seconds since the epoch); per-replica figures are this old.",
-      registers: [this.loop],
-      collect() {
-        if (sampler.lastPassAt !== undefined) this.set(sampler.lastPassAt / 1000);
-      },
-    });
+    const gauges: Array<[string, string, () => number | undefined]> = [
+      [
+        "airloft_usage_pass_duration_seconds",
+        "How long the last stats pass over the engines took.",
+        () => this.sampler.lastPassMs,
+      ],
+      [
+        "airloft_usage_pass_timestamp_seconds",
+        "When the last stats pass ended (seconds since the epoch); per-replica figures are this old.",
+        () => this.sampler.lastPassAt,
+      ],
+    ];
+    for (const [name, help, ms] of gauges)
+      new Gauge({
+        name,
+        help,
+        registers: [this.loop],
+        collect() {
+          const value = ms();
+          if (value !== undefined) this.set(value / 1000);
+        },
+      });
   }
 }
