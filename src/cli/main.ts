@@ -162,6 +162,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--metrics-address <host:port>", "serve /metrics there (a bare port listens on 127.0.0.1); off by default")
     .option("--metrics-token-file <file>", "/metrics then needs this token (required beyond 127.0.0.1)")
     .option("--stats-interval <duration>", "how often the engines' stats are read for the metrics", "15s")
+    .option("--stats-concurrency <n>", "stats calls at once per engine during a pass", "16")
     .action(
       run(
         async (opts: {
@@ -170,6 +171,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           metricsAddress?: string;
           metricsTokenFile?: string;
           statsInterval?: string;
+          statsConcurrency?: string;
         }) => (await import("./commands/controller.js")).controllerCommand(globals(opts)),
       ),
     );
@@ -214,6 +216,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       "the token a scraper must send for /metrics (without it, /metrics is closed)",
     )
     .option("--stats-interval <duration>", "how often the engines' stats are read for the metrics", "15s")
+    .option("--stats-concurrency <n>", "stats calls at once per engine during a pass", "16")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
     .action(
@@ -232,6 +235,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           maxObjectSize?: string;
           metricsTokenFile?: string;
           statsInterval?: string;
+          statsConcurrency?: string;
           resync?: string;
           workers?: string;
         }) => (await import("./commands/serve.js")).serveCommand(globals(opts)),

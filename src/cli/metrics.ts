@@ -13,6 +13,7 @@ import type { LoopHost } from "./host.js";
 export interface MetricsFlags {
   readonly metricsTokenFile?: string;
   readonly statsInterval?: string;
+  readonly statsConcurrency?: string;
 }
 
 /** A scraper's token is a secret like a password: long enough not to be guessed. */
@@ -22,12 +23,16 @@ const MIN_TOKEN_LENGTH = 16;
 export function startMetrics(host: LoopHost, store: Store, log: Logger, flags: MetricsFlags): Metrics {
   const intervalMs = parseDuration(flags.statsInterval ?? "15s");
   if (!(intervalMs >= 1000)) throw new UsageError(`--stats-interval must be 1s or more, got ${flags.statsInterval}`);
+  const concurrency = Number(flags.statsConcurrency ?? 16);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+    throw new UsageError(`--stats-concurrency must be a whole number from 1 to 256, got ${flags.statsConcurrency}`);
   const metrics = new Metrics({
     manager: host.loop.manager,
     store,
     providers: host.loop.providers,
     log,
     usageIntervalMs: intervalMs,
+    statsConcurrency: concurrency,
   });
   metrics.start();
   return metrics;

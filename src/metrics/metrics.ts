@@ -17,7 +17,7 @@ export interface MetricsOptions {
   readonly log: Logger;
   /** One stats pass of the engines this often (15 s by default). */
   readonly usageIntervalMs?: number;
-  /** Stats calls at once during a pass (4 by default). */
+  /** Stats calls at once per engine during a pass (16 by default). */
   readonly statsConcurrency?: number;
   readonly clock?: Clock;
 }

@@ -32,7 +32,11 @@ export interface UsageSamplerOptions {
   readonly log: Logger;
   /** One stats pass this often (15 s by default). */
   readonly intervalMs?: number;
-  /** Engine calls at once during a pass (4 by default). */
+  /**
+   * Engine calls at once during a pass (16 by default). A one-shot stats read waits for the
+   * engine's next collection tick (once a second), and concurrent reads share a tick: a pass
+   * takes about containers / concurrency seconds.
+   */
   readonly concurrency?: number;
   readonly clock?: Clock;
 }
@@ -103,7 +107,7 @@ export class UsageSampler {
         .catch(() => undefined);
       if (provider?.usage) byProvider.set(provider, [...(byProvider.get(provider) ?? []), group]);
     }
-    const concurrency = this.options.concurrency ?? 4;
+    const concurrency = this.options.concurrency ?? 16;
     const read = await Promise.all(
       [...byProvider].map(([provider, list]) => provider.usage?.(list, concurrency) ?? []),
     );
