@@ -3,6 +3,7 @@ import type {
   AppReconcileOptions,
   InfraProvider,
   LiveReplicas,
+  ReplicaUsage,
   ServiceOutcome,
 } from "../src/providers/types.js";
 import type { App, Group, GroupStatus, Service } from "../src/resources/types.js";
@@ -23,8 +24,18 @@ export class FakeProvider implements InfraProvider {
   /** Which calls fail with failWith (all by default), e.g. (c) => c.startsWith("app"). */
   failWhen: (call: string) => boolean = () => true;
 
+  /** What usage() reports, as a stats pass would read it (metrics tests), and how often it was asked. */
+  usageFigures: ReplicaUsage[] = [];
+  usagePasses = 0;
+
   address(): string {
     return "fake://engine";
+  }
+
+  async usage(groups: readonly Group[]): Promise<readonly ReplicaUsage[]> {
+    this.usagePasses++;
+    const names = new Set(groups.map((g) => g.metadata.name));
+    return this.usageFigures.filter((u) => names.has(u.group));
   }
 
   async reconcileGroup(group: Group): Promise<Partial<GroupStatus>> {

@@ -159,9 +159,20 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("run the control loop in the foreground until interrupted")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
+    .option("--metrics-address <host:port>", "serve /metrics there (a bare port listens on 127.0.0.1); off by default")
+    .option("--metrics-token-file <file>", "/metrics then needs this token (required beyond 127.0.0.1)")
+    .option("--stats-interval <duration>", "how often the engines' stats are read for the metrics", "15s")
+    .option("--stats-concurrency <n>", "stats calls at once per engine during a pass", "16")
     .action(
-      run(async (opts: { resync?: string; workers?: string }) =>
-        (await import("./commands/controller.js")).controllerCommand(globals(opts)),
+      run(
+        async (opts: {
+          resync?: string;
+          workers?: string;
+          metricsAddress?: string;
+          metricsTokenFile?: string;
+          statsInterval?: string;
+          statsConcurrency?: string;
+        }) => (await import("./commands/controller.js")).controllerCommand(globals(opts)),
       ),
     );
 
@@ -200,6 +211,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--max-watches-per-tenant <n>", "open watch streams per group account (admins are not counted)", "20")
     .option("--max-objects-per-group <n>", "apps, services and quotas per group", "5000")
     .option("--max-object-size <bytes>", "largest object, as JSON", String(256 * 1024))
+    .option(
+      "--metrics-token-file <file>",
+      "the token a scraper must send for /metrics (without it, /metrics is closed)",
+    )
+    .option("--stats-interval <duration>", "how often the engines' stats are read for the metrics", "15s")
+    .option("--stats-concurrency <n>", "stats calls at once per engine during a pass", "16")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
     .action(
@@ -216,6 +233,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
           maxWatchesPerTenant?: string;
           maxObjectsPerGroup?: string;
           maxObjectSize?: string;
+          metricsTokenFile?: string;
+          statsInterval?: string;
+          statsConcurrency?: string;
           resync?: string;
           workers?: string;
         }) => (await import("./commands/serve.js")).serveCommand(globals(opts)),
@@ -286,6 +306,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
         return 0;
       }),
     );
+
+  program
+    .command("top")
+    .description("CPU, memory and restarts of every running replica, like kubectl top")
+    .option("-g, --group <group>", "only this group's replicas")
+    .action(run(async (opts: { group?: string }) => (await import("./commands/top.js")).topCommand(globals(opts))));
 
   program
     .command("logs")

@@ -17,6 +17,9 @@ import type { WatchDeclaration } from "./watches.js";
 /** What each kind's controller watches; the manager applies those of the kinds it runs. */
 const WATCHES: readonly WatchDeclaration[] = [GROUP_WATCHES, QUOTA_WATCHES, SERVICE_WATCHES, APP_WATCHES];
 
+/** What follows a failed reconcile. */
+export type FailureOutcome = "retry" | "stalled" | "cancelled";
+
 export interface ManagerOptions {
   readonly workers?: number;
   /** Every object is reconciled again about this often, to catch drift. */
@@ -39,9 +42,8 @@ export interface ManagerOptions {
  */
 export class Manager {
   readonly queue: WorkQueue;
-  /** "started" with the key as a reconcile begins; "reconciled" after each one that did not fail. */
-  /** started, then reconciled or failed (a retry or a stall follows), per key. */
-  readonly events = new EventEmitter<{ started: [string]; reconciled: [string]; failed: [string] }>();
+  /** started, then reconciled or failed (and what follows: a retry, a stall, or a cancel), per key. */
+  readonly events = new EventEmitter<{ started: [string]; reconciled: [string]; failed: [string, FailureOutcome] }>();
   private readonly controllers = new Map<Kind, Controller>();
   private readonly workers: number;
   private readonly resyncMs: number;
@@ -137,19 +139,22 @@ export class Manager {
         if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
         this.events.emit("reconciled", key);
       } catch (err) {
+        let outcome: FailureOutcome = "retry";
         if (signal.aborted) {
+          outcome = "cancelled";
           // Deleted meanwhile: its deletion starts now. Stopping: nothing more to do.
           this.queue.forget(key);
           if (!this.stopping.signal.aborted) this.queue.add(key);
           this.ctx.log.info(`${key} cancelled: ${errorMessage(signal.reason)}`);
         } else if (err instanceof TerminalError) {
+          outcome = "stalled";
           this.queue.forget(key);
           this.ctx.log.warn(`${key} stalled: ${errorMessage(err)}`);
         } else {
           const delay = this.queue.addRateLimited(key);
           this.ctx.log.info(`${key} failed, retrying in ${delay} ms: ${errorMessage(err)}`);
         }
-        this.events.emit("failed", key);
+        this.events.emit("failed", key, outcome);
       } finally {
         this.inFlight.delete(key);
         this.queue.done(key);

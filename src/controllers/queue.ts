@@ -10,6 +10,9 @@ export interface QueueOptions {
   readonly burst?: number;
 }
 
+/** Told when a worker takes a key, with how long it waited in line (for metrics). */
+export type DequeueObserver = (key: string, waitedMs: number) => void;
+
 /**
  * A de-duplicating work queue in the manner of client-go's: a key is queued at most once, is
  * handed to one worker at a time, and a key added while being processed is queued again when
@@ -32,6 +35,9 @@ export class WorkQueue {
   private lastRefill: number;
   private refillTimer: Timer | undefined;
   private shuttingDown = false;
+  /** When each queued key joined the line. */
+  private readonly queuedAt = new Map<string, number>();
+  onDequeue: DequeueObserver | undefined;
 
   constructor(options: QueueOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -61,6 +67,7 @@ export class WorkQueue {
     }
     if (this.queued.has(key)) return;
     this.queued.add(key);
+    this.queuedAt.set(key, this.clock.now());
     this.queue.push(key);
     this.dispatch();
   }
@@ -152,6 +159,8 @@ export class WorkQueue {
       this.tokens -= 1;
       const key = this.queue.shift() as string;
       this.queued.delete(key);
+      this.onDequeue?.(key, this.clock.now() - (this.queuedAt.get(key) ?? this.clock.now()));
+      this.queuedAt.delete(key);
       this.processing.add(key);
       const waiter = this.waiters.shift();
       waiter?.(key);

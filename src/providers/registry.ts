@@ -29,6 +29,12 @@ export class ProviderRegistry {
     if (options.aws) this.made.set("aws", Promise.resolve(options.aws));
   }
 
+  /** The providers made so far, without making one (metrics read them; a failed load is left out). */
+  async loaded(): Promise<InfraProvider[]> {
+    const settled = await Promise.allSettled(this.made.values());
+    return settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+  }
+
   for(group: Group): Promise<InfraProvider> {
     const name = group.spec.provider;
     const factory = FACTORIES[name] as (typeof FACTORIES)[ProviderName] | undefined;

@@ -61,6 +61,21 @@ export interface LogOptions {
   readonly write: (replica: string, line: string) => void;
 }
 
+/** One running replica's resource use, as one stats pass read it (counters are cumulative). */
+export interface ReplicaUsage {
+  readonly group: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly replica: string;
+  /** CPU time used since the replica started, in seconds, and when it was read (ms since the epoch). */
+  readonly cpuSeconds: number;
+  readonly readAt: number;
+  /** Memory in use, without the page cache the kernel can reclaim, as `docker stats` shows it. */
+  readonly memoryBytes: number;
+  readonly restarts: number;
+}
+
 /**
  * What a controller and the CLI need of the infrastructure under a group. Every implementation
  * observes, plans with a pure function and executes the plan, through the one loop in
@@ -98,4 +113,6 @@ export interface InfraProvider {
   liveReplicas(obj: App | Service, group: Group): Promise<LiveReplicas>;
   /** The output of an app's replicas; a clear error where the provider cannot read it. */
   logs(app: App, group: Group, options: LogOptions): Promise<void>;
+  /** The running replicas' resource use in these groups, at most `concurrency` engine calls at once; where the provider can read it. */
+  usage?(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]>;
 }

@@ -41,6 +41,20 @@ export interface ApiServerOptions {
   readonly loginLimits?: Partial<LoginLimits>;
   /** The controllers running with the API, for diff, suspend, resume and reconcile. */
   readonly loop?: LoopAccess;
+  /** Request metrics, /metrics for a scraper and a group's own metrics (src/metrics). */
+  readonly metrics?: ServerMetrics;
+}
+
+/** What the server asks of metrics: it tells each request, and hands over their paths. */
+export interface ServerMetrics {
+  requestDone(method: string | undefined, path: string, status: number, seconds: number): void;
+  /** GET /metrics, which checks its own token. */
+  scrape(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** An authenticated API path below API_PREFIX; false when it is not a metrics path. */
+  handle(
+    call: { req: IncomingMessage; res: ServerResponse; principal: Principal },
+    segments: string[],
+  ): Promise<boolean>;
 }
 
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -120,11 +134,11 @@ export class ApiServer {
     const started = performance.now();
     const url = new URL(req.url ?? "/", "http://localhost");
     // Paths and status only: never headers (tokens), queries or bodies (manifests carry env values).
-    res.once("finish", () =>
-      this.options.log.info(
-        `${req.method} ${url.pathname} ${res.statusCode} ${Math.round(performance.now() - started)}ms`,
-      ),
-    );
+    res.once("finish", () => {
+      const ms = performance.now() - started;
+      this.options.log.info(`${req.method} ${url.pathname} ${res.statusCode} ${Math.round(ms)}ms`);
+      this.options.metrics?.requestDone(req.method, url.pathname, res.statusCode, ms / 1000);
+    });
     try {
       await this.route(req, res, url);
     } catch (err) {
@@ -136,6 +150,7 @@ export class ApiServer {
   private async route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const path = url.pathname;
     if (path === "/healthz") return sendJson(res, 200, { ok: true });
+    if (path === "/metrics" && this.options.metrics) return this.options.metrics.scrape(req, res);
     if (path === "/api/tokens") return this.auth.login(req, res);
     if (!path.startsWith("/api/") && !path.startsWith("/apis/")) {
       if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed(req.method);
@@ -159,7 +174,8 @@ export class ApiServer {
     if (
       path.startsWith(`${API_PREFIX}/`) &&
       ((await this.resources.handle(call, segments(API_PREFIX))) ||
-        (await this.control.handle(call, segments(API_PREFIX))))
+        (await this.control.handle(call, segments(API_PREFIX))) ||
+        (await this.options.metrics?.handle(call, segments(API_PREFIX))))
     )
       return;
     throw new ApiError(404, "NotFound", `no API at ${path}`);

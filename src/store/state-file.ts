@@ -120,6 +120,11 @@ export class PersistedState {
     return { writes: this.adapter.writes, bytesWritten: this.adapter.bytesWritten };
   }
 
+  /** `listener` hears each completed write with its duration in milliseconds. */
+  observeWrites(listener: ((ms: number) => void) | undefined): void {
+    this.writes.onWritten = listener;
+  }
+
   /** Re-reads the file (for readers following a writer in another process). */
   read(): Promise<void> {
     return this.db.read();

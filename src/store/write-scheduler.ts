@@ -35,6 +35,8 @@ export class WriteScheduler {
   private lastEncodeMs = 0;
   /** A failed background write, surfaced by the next flush(). */
   private lastWriteError: unknown;
+  /** Told of each completed write and how long it took, encoding and I/O (for metrics). */
+  onWritten: ((ms: number) => void) | undefined;
 
   /** `write` writes the whole state durably; `groupCommitMs` is how long a write waits for more mutations. */
   constructor(
@@ -128,6 +130,7 @@ export class WriteScheduler {
     this.writing = write;
     try {
       await write;
+      this.onWritten?.(this.lastWriteMs);
       batch.resolve();
     } catch (err) {
       batch.reject(err);

@@ -142,4 +142,23 @@ describe("benchmarks, smoke runs with tiny sizes (figures not checked: speed is 
       ["number", "number", "string", "string", "string"],
     );
   });
+
+  it("the cost of metrics: the loop with and without, and a stats pass", async function () {
+    this.timeout(300_000);
+    const engine = await requireEngine(this);
+    const r = await bench("metrics.ts", ["10", "2", "2"], {
+      AIRLOFT_BENCH_RESULTS: results,
+      AIRLOFT_BENCH_DOCKER_HOST: engine.host,
+    });
+    assert.equal(r.code, 0, r.out);
+    const figures = read("metrics") as { loop: Array<{ mode: string }>; stats: Array<{ containers: number }> };
+    assert.deepEqual(
+      figures.loop.map((x) => x.mode),
+      ["without", "with", "without", "with"],
+    );
+    assert.deepEqual(
+      figures.stats.map((x) => x.containers),
+      [2, 2],
+    );
+  });
 });

@@ -44,7 +44,10 @@ export class TestApi {
     private readonly dir: string,
   ) {}
 
-  static async start(options: Partial<ApiServerOptions> = {}): Promise<TestApi> {
+  /** `options` may be made from the store (a loop and its metrics need it first). */
+  static async start(
+    options: Partial<ApiServerOptions> | ((store: Store) => Partial<ApiServerOptions>) = {},
+  ): Promise<TestApi> {
     const { dir, store } = await openTempStore("airloft-api-", { groupCommitMs: 0 });
     const key = randomBytes(32);
     const audience = audienceOf(store.instanceId);
@@ -52,7 +55,7 @@ export class TestApi {
       store,
       tokens: new TokenService(key, audience, 3600),
       log: createLogger({ level: "error" }),
-      ...options,
+      ...(typeof options === "function" ? options(store) : options),
     });
     await server.accounts.bootstrap({ AIRLOFT_ADMIN_PASSWORD: ADMIN_PASSWORD });
     const url = await server.listen(0, "127.0.0.1");

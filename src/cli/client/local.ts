@@ -2,6 +2,7 @@ import { unwatchFile, watchFile } from "node:fs";
 import { isSuspended, setSuspended } from "../../controllers/suspension.js";
 import { errorMessage, LockedError } from "../../errors.js";
 import { getSource, listSources, saveSource, sourceOf } from "../../gitops/sources.js";
+import type { GroupUsage, UsageSampler } from "../../metrics/usage-sampler.js";
 import type { ProviderRegistry } from "../../providers/registry.js";
 import { admit } from "../../resources/admission.js";
 import { keyOf, objectKey } from "../../resources/kinds.js";
@@ -37,6 +38,9 @@ import type {
   SecretUpdate,
 } from "./types.js";
 
+/** CPU use is measured over this long. */
+const CPU_SAMPLE_MS = 1000;
+
 export interface LocalOpenMode {
   /** Whether the command changes the state file (and so takes its writer lock). */
   readonly write: boolean;
@@ -54,6 +58,8 @@ export interface LocalOpenMode {
  */
 export class LocalClient implements ResourceClient {
   readonly convergesLater = "the objects are stored, and `airloft controller` goes on converging them";
+
+  private sampled: Promise<UsageSampler> | undefined;
 
   private constructor(
     private readonly store: Store,
@@ -228,6 +234,23 @@ export class LocalClient implements ResourceClient {
         await loop.stop();
       },
     };
+  }
+
+  /**
+   * Two stats passes a second apart (CPU is the difference), made once for every group and
+   * shared by the calls of one command.
+   */
+  usage(group: string): Promise<GroupUsage> {
+    this.sampled ??= (async () => {
+      const { UsageSampler } = await import("../../metrics/usage-sampler.js");
+      const log = await cliLogger(this.options);
+      const sampler = new UsageSampler({ store: this.store, providers: await this.providers(), log });
+      await sampler.pass();
+      await new Promise((resolve) => setTimeout(resolve, CPU_SAMPLE_MS));
+      await sampler.pass();
+      return sampler;
+    })();
+    return this.sampled.then((sampler) => sampler.groupUsage(group));
   }
 
   close(): Promise<void> {

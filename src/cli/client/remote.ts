@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
+import type { GroupUsage } from "../../metrics/usage-sampler.js";
 import { getCondition, isReadyAt, isStalledAt } from "../../resources/conditions.js";
 import { API_PREFIX, apiPath, displayName, keyOf, PLURAL } from "../../resources/kinds.js";
 import { collectFiles } from "../../resources/loader.js";
@@ -166,6 +167,11 @@ export class RemoteClient implements ResourceClient {
         await watching.catch(() => undefined);
       },
     };
+  }
+
+  /** The server's last stats pass: this machine need not reach the engine. */
+  usage(group: string): Promise<GroupUsage> {
+    return this.api.request<GroupUsage>("GET", `${API_PREFIX}/groups/${encodeURIComponent(group)}/metrics?format=json`);
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Progress } from "../../controllers/context.js";
+import type { GroupUsage } from "../../metrics/usage-sampler.js";
 import type { Kind, Resource } from "../../resources/types.js";
 import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
@@ -43,6 +44,8 @@ export interface ResourceClient {
    * a server's own loop is always running.
    */
   follow(options: FollowOptions): Promise<Following>;
+  /** CPU, memory and restarts of a group's running replicas, from a stats pass (for `top`). */
+  usage(group: string): Promise<GroupUsage>;
   close(): Promise<void>;
 }
 

@@ -3,10 +3,13 @@ import type { Store } from "../../store/store.js";
 import { parseDuration } from "../../util/duration.js";
 import { type GlobalOptions, openStore } from "../context.js";
 import { LoopHost } from "../host.js";
+import { listenMetrics, type MetricsFlags, parseMetricsAddress, readMetricsToken, startMetrics } from "../metrics.js";
 
-export interface ControllerOptions extends GlobalOptions {
+export interface ControllerOptions extends GlobalOptions, MetricsFlags {
   readonly resync?: string;
   readonly workers?: string;
+  /** `controller` only: serve /metrics on HOST:PORT (or a port on 127.0.0.1). */
+  readonly metricsAddress?: string;
 }
 
 /**
@@ -47,7 +50,21 @@ export async function runHost(
 
 /** The loop in the foreground until interrupted. */
 export function controllerCommand(options: ControllerOptions): Promise<number> {
-  return runHost(options, "airloft controller", async (_host, store, log) => {
+  const { metricsAddress } = options;
+  if (metricsAddress !== undefined) parseMetricsAddress(metricsAddress);
+  const token = readMetricsToken(options.metricsTokenFile);
+  return runHost(options, "airloft controller", async (host, store, log) => {
     log.info(`controller running on ${store.path}; Ctrl-C stops it`);
+    if (metricsAddress === undefined) return;
+    const metrics = startMetrics(host, store, log, options);
+    const listener = await listenMetrics(metrics, metricsAddress, token).catch((err: unknown) => {
+      metrics.stop();
+      throw err;
+    });
+    process.stdout.write(`serving metrics at ${listener.url}\n`);
+    return async () => {
+      await listener.close();
+      metrics.stop();
+    };
   });
 }

@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { MetricsApi } from "../../metrics/api.js";
 import { DEFAULT_LIMITS } from "../../server/limits.js";
 import { ApiServer } from "../../server/server.js";
 import { audienceOf, loadSigningKey, TokenService } from "../../server/tokens.js";
@@ -7,6 +8,7 @@ import { parseDuration } from "../../util/duration.js";
 import { writePrivateFile } from "../../util/private-file.js";
 import { statePath, UsageError } from "../context.js";
 import type { ControlRequest } from "../control.js";
+import { readMetricsToken, startMetrics } from "../metrics.js";
 import { type ControllerOptions, runHost } from "./controller.js";
 import { watchFolder } from "./watch.js";
 
@@ -60,6 +62,7 @@ export function serveCommand(options: ServeOptions): Promise<number> {
   const badAddress = publishAddresses.find((a) => isIP(a) === 0);
   if (badAddress !== undefined || publishAddresses.length === 0)
     throw new UsageError(`--publish-addresses must list IP addresses, got ${options.publishAddresses}`);
+  const metricsToken = readMetricsToken(options.metricsTokenFile);
   return runHost(options, "airloft serve", async (host, store, log) => {
     const stateDir = dirname(statePath(options));
     const tokens = new TokenService(
@@ -68,7 +71,9 @@ export function serveCommand(options: ServeOptions): Promise<number> {
       ttlSeconds,
     );
     const loop = { providers: host.loop.providers, control: (req: ControlRequest) => host.control(req) };
-    const server = new ApiServer({
+    const metrics = startMetrics(host, store, log, options);
+    const watchClients = () => server.watches.count;
+    const server: ApiServer = new ApiServer({
       store,
       tokens,
       log,
@@ -76,6 +81,7 @@ export function serveCommand(options: ServeOptions): Promise<number> {
       limits,
       tenantRules: { publishAddresses },
       loop,
+      metrics: new MetricsApi(metrics, { watchClients, ...(metricsToken ? { token: metricsToken } : {}) }),
       ...(options.buildRoot ? { buildRoot: resolve(options.buildRoot) } : {}),
     });
     const first = await server.accounts.bootstrap();
@@ -89,7 +95,10 @@ export function serveCommand(options: ServeOptions): Promise<number> {
     const url = await server.listen(port, options.host ?? "127.0.0.1");
     process.stdout.write(`serving the AirLoft API and status page at ${url}\n`);
     if (options.watch) await watchFolder(host, log, options.watch, options);
-    return () => server.close();
+    return async () => {
+      await server.close();
+      metrics.stop();
+    };
   });
 }
 

@@ -2,7 +2,7 @@ import { EC2Client } from "@aws-sdk/client-ec2";
 import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { Route53Client } from "@aws-sdk/client-route-53";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { controllerError } from "./errors.js";
+import { classifyAwsError, controllerError } from "./errors.js";
 import { RateLimiter } from "./rate-limit.js";
 
 export type ApiFamily = "ec2" | "elbv2" | "route53" | "ssm";
@@ -19,12 +19,28 @@ export const DEFAULT_RATES: Readonly<Record<ApiFamily, { perSecond: number; burs
   ssm: { perSecond: 10, burst: 10 },
 };
 
-/** Counts every HTTP request sent, retries included, by "family:Operation". */
+/**
+ * Counts every HTTP request sent, retries included, by "family:Operation"; and, for metrics, each
+ * call's outcome after the SDK's retries ("family:Operation" to "ok" or the error's class) and
+ * the attempts AWS throttled.
+ */
 export class CallCounter {
   readonly counts = new Map<string, number>();
+  readonly outcomes = new Map<string, Map<string, number>>();
+  readonly throttles = new Map<string, number>();
 
   add(name: string): void {
     this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  }
+
+  outcome(name: string, result: string): void {
+    let byResult = this.outcomes.get(name);
+    if (!byResult) this.outcomes.set(name, (byResult = new Map()));
+    byResult.set(result, (byResult.get(result) ?? 0) + 1);
+  }
+
+  throttled(name: string): void {
+    this.throttles.set(name, (this.throttles.get(name) ?? 0) + 1);
   }
 
   get total(): number {
@@ -82,20 +98,29 @@ type Context = { commandName?: string };
  * that survives the retries is classified for the controllers once, here.
  */
 function instrument(stack: MiddlewareStackLike, family: ApiFamily, options: AwsClientOptions): void {
+  const callName = (context: Context) => `${family}:${(context.commandName ?? "Unknown").replace(/Command$/, "")}`;
   stack.addRelativeTo(
     (next: Handler, context: Context) => async (args: unknown) => {
       await options.limiters[family].take();
-      options.counter.add(`${family}:${(context.commandName ?? "Unknown").replace(/Command$/, "")}`);
-      return next(args);
+      options.counter.add(callName(context));
+      try {
+        return await next(args);
+      } catch (err) {
+        if (classifyAwsError(err) === "throttled") options.counter.throttled(callName(context));
+        throw err;
+      }
     },
     { name: "airloftRateLimit", relation: "after", toMiddleware: "retryMiddleware", override: true },
   );
   stack.add(
     (next: Handler, context: Context) => async (args: unknown) => {
       try {
-        return await next(args);
+        const result = await next(args);
+        options.counter.outcome(callName(context), "ok");
+        return result;
       } catch (err) {
-        throw controllerError(err, `${family}:${(context.commandName ?? "Unknown").replace(/Command$/, "")}`);
+        options.counter.outcome(callName(context), classifyAwsError(err));
+        throw controllerError(err, callName(context));
       }
     },
     { step: "initialize", name: "airloftErrors", priority: "high", override: true },

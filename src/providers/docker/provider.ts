@@ -12,6 +12,7 @@ import type {
   LiveReplicas,
   LogOptions,
   ReconcileOptions,
+  ReplicaUsage,
   ServiceOutcome,
   ServiceReconcileOptions,
 } from "../types.js";
@@ -34,6 +35,7 @@ import {
   resolveServiceVolume,
 } from "./plan.js";
 import { probeContainers, publishedEndpoint } from "./probe.js";
+import { engineUsage } from "./usage.js";
 
 /** Plan-execute rounds in one reconcile; a replica that keeps failing waits for the next pass. */
 const MAX_ROUNDS = 3;
@@ -244,6 +246,17 @@ export class DockerProvider implements InfraProvider {
 
   async logs(app: App, group: Group, options: LogOptions): Promise<void> {
     return containerLogs(this.address(group), uidOf(app), app.metadata.name, options);
+  }
+
+  async usage(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]> {
+    const byAddress = new Map<string, Set<string>>();
+    for (const group of groups) {
+      const address = this.address(group);
+      byAddress.set(address, (byAddress.get(address) ?? new Set()).add(group.metadata.name));
+    }
+    const passes = [...byAddress].map(([address, names]) => engineUsage(address, this.instanceId, names, concurrency));
+    // An engine that is down must not hide the others' figures.
+    return (await Promise.allSettled(passes)).flatMap((p) => (p.status === "fulfilled" ? p.value : []));
   }
 
   /** Removes what `plan` picks from the engine; true once a fresh look finds nothing left of it. */

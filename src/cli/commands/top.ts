@@ -1,0 +1,32 @@
+import { type ClientOptions, withClient } from "../client/open.js";
+import { renderTable } from "../output.js";
+
+export interface TopOptions extends ClientOptions {
+  readonly group?: string;
+}
+
+/**
+ * CPU, memory and restarts per running replica, like `kubectl top pod`: from the server's last
+ * stats pass with --server, else from two passes over the engines made here.
+ */
+export function topCommand(options: TopOptions): Promise<number> {
+  return withClient(options, { write: false, command: "airloft top" }, async (client) => {
+    const groups = options.group ? [options.group] : (await client.list({ kind: "Group" })).map((g) => g.metadata.name);
+    const rows: string[][] = [];
+    for (const group of groups) {
+      const usage = await client.usage(group);
+      for (const r of usage.replicas)
+        rows.push([
+          group,
+          `${r.kind.toLowerCase()}/${r.name}`,
+          r.replica,
+          r.cpuCores === null ? "-" : `${Math.round(r.cpuCores * 1000)}m`,
+          `${Math.round(r.memoryBytes / 2 ** 20)}Mi`,
+          String(r.restarts),
+        ]);
+    }
+    if (rows.length === 0) process.stdout.write("no running replicas\n");
+    else process.stdout.write(renderTable(["GROUP", "NAME", "REPLICA", "CPU(cores)", "MEMORY", "RESTARTS"], rows));
+    return 0;
+  });
+}

@@ -1,0 +1,142 @@
+import { errorMessage } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { ProviderRegistry } from "../providers/registry.js";
+import type { InfraProvider, ReplicaUsage } from "../providers/types.js";
+import type { Group } from "../resources/types.js";
+import type { Store } from "../store/store.js";
+import { type Clock, systemClock, type Timer } from "../util/clock.js";
+
+/** One replica's figures from the last pass; cpuCores needs two passes of the same replica. */
+export interface ReplicaFigures extends ReplicaUsage {
+  /** CPU in use, in cores (0.5 is half a core), between the last two passes. */
+  readonly cpuCores: number | undefined;
+}
+
+/** A group's replicas as a stats pass saw them: what `airloft top` shows, local or through the API. */
+export interface GroupUsage {
+  /** When the pass ended (ISO time), null before the first. */
+  readonly sampledAt: string | null;
+  readonly replicas: ReadonlyArray<{
+    readonly kind: string;
+    readonly name: string;
+    readonly replica: string;
+    readonly cpuCores: number | null;
+    readonly memoryBytes: number;
+    readonly restarts: number;
+  }>;
+}
+
+export interface UsageSamplerOptions {
+  readonly store: Store;
+  readonly providers: ProviderRegistry;
+  readonly log: Logger;
+  /** One stats pass this often (15 s by default). */
+  readonly intervalMs?: number;
+  /**
+   * Engine calls at once during a pass (16 by default). A one-shot stats read waits for the
+   * engine's next collection tick (once a second), and concurrent reads share a tick: a pass
+   * takes about containers / concurrency seconds.
+   */
+  readonly concurrency?: number;
+  readonly clock?: Clock;
+}
+
+/**
+ * Reads every running replica's resource use once per interval and keeps the last pass: scrapes,
+ * the API and `top` read this cache, so no request ever costs a stats call. Passes never overlap
+ * (the next is scheduled when one ends), and what a pass no longer sees is dropped.
+ */
+export class UsageSampler {
+  private figures: readonly ReplicaFigures[] = [];
+  private timer: Timer | undefined;
+  private stopped = false;
+  private readonly clock: Clock;
+  private readonly intervalMs: number;
+  /** Completed passes, and when the last ended (ms since the epoch) and how long it took. */
+  passes = 0;
+  lastPassAt: number | undefined;
+  lastPassMs: number | undefined;
+
+  constructor(private readonly options: UsageSamplerOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.intervalMs = options.intervalMs ?? 15_000;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.loop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+  }
+
+  /** The last pass's figures. */
+  latest(): readonly ReplicaFigures[] {
+    return this.figures;
+  }
+
+  /** The last pass's figures of one group. */
+  groupUsage(group: string): GroupUsage {
+    return {
+      sampledAt: this.lastPassAt === undefined ? null : new Date(this.lastPassAt).toISOString(),
+      replicas: this.figures
+        .filter((f) => f.group === group)
+        .map((f) => ({
+          kind: f.kind,
+          name: f.name,
+          replica: f.replica,
+          cpuCores: f.cpuCores ?? null,
+          memoryBytes: f.memoryBytes,
+          restarts: f.restarts,
+        })),
+    };
+  }
+
+  /** One pass now; what start() repeats. */
+  async pass(): Promise<void> {
+    const started = this.clock.now();
+    const groups = this.options.store.view({ kind: "Group" }) as Group[];
+    const byProvider = new Map<InfraProvider, Group[]>();
+    for (const group of groups) {
+      if (group.metadata.deletionTimestamp) continue;
+      // A group whose provider cannot load has no figures; its own reconcile says why.
+      const provider = await Promise.resolve()
+        .then(() => this.options.providers.for(group))
+        .catch(() => undefined);
+      if (provider?.usage) byProvider.set(provider, [...(byProvider.get(provider) ?? []), group]);
+    }
+    const concurrency = this.options.concurrency ?? 16;
+    const read = await Promise.all(
+      [...byProvider].map(([provider, list]) => provider.usage?.(list, concurrency) ?? []),
+    );
+    const previous = new Map(this.figures.map((f) => [replicaKey(f), f]));
+    this.figures = read
+      .flat()
+      .map((usage) => ({ ...usage, cpuCores: cpuCores(previous.get(replicaKey(usage)), usage) }));
+    this.passes++;
+    this.lastPassAt = this.clock.now();
+    this.lastPassMs = this.lastPassAt - started;
+  }
+
+  private async loop(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.pass();
+    } catch (err) {
+      this.options.log.warn(`metrics: the stats pass failed: ${errorMessage(err)}`);
+    }
+    if (!this.stopped) this.timer = this.clock.schedule(this.intervalMs, () => void this.loop());
+  }
+}
+
+function replicaKey(u: ReplicaUsage): string {
+  return `${u.uid}/${u.replica}`;
+}
+
+/** Cores between two reads of one replica; none when its counter went back (a new container). */
+function cpuCores(before: ReplicaUsage | undefined, now: ReplicaUsage): number | undefined {
+  if (!before || now.readAt <= before.readAt || now.cpuSeconds < before.cpuSeconds) return undefined;
+  return (now.cpuSeconds - before.cpuSeconds) / ((now.readAt - before.readAt) / 1000);
+}

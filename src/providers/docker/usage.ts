@@ -1,0 +1,62 @@
+import type Docker from "dockerode";
+import { runBounded } from "../../util/pool.js";
+import { LABEL, parseOwnedLabels } from "../ownership.js";
+import type { ReplicaUsage } from "../types.js";
+import { dockerClient, engineError } from "./engine.js";
+
+/**
+ * One stats pass over an engine: one list call for this installation's running containers in the
+ * given groups, then for each a one-shot stats read and an inspect (for the restart count), at
+ * most `concurrency` at once. One-shot stats return at once (a streamed read waits a second for a
+ * second sample): CPU rates come from the difference of two passes, made by the caller.
+ */
+export async function engineUsage(
+  address: string,
+  instanceId: string,
+  groups: ReadonlySet<string>,
+  concurrency: number,
+): Promise<ReplicaUsage[]> {
+  const docker = dockerClient(address);
+  let containers: Docker.ContainerInfo[];
+  try {
+    const filters = { label: [`${LABEL.instance}=${instanceId}`], status: ["running"] };
+    containers = await docker.listContainers({ filters });
+  } catch (err) {
+    throw engineError(address, err);
+  }
+  const mine = containers.flatMap((c) => {
+    const owner = parseOwnedLabels(c.Labels);
+    return owner && groups.has(owner.group) && owner.replica !== undefined ? [{ id: c.Id, owner }] : [];
+  });
+  const read = await runBounded(mine, concurrency, async ({ id, owner }): Promise<ReplicaUsage | undefined> => {
+    try {
+      const container = docker.getContainer(id);
+      const [stats, inspect] = await Promise.all([
+        container.stats({ stream: false, "one-shot": true }),
+        container.inspect(),
+      ]);
+      return {
+        group: owner.group,
+        kind: owner.kind,
+        name: owner.name,
+        uid: owner.uid,
+        replica: String(owner.replica),
+        cpuSeconds: stats.cpu_stats.cpu_usage.total_usage / 1e9,
+        readAt: Date.parse(stats.read) || Date.now(),
+        memoryBytes: memoryInUse(stats.memory_stats),
+        restarts: inspect.RestartCount ?? 0,
+      };
+    } catch {
+      // Stopped or removed since the list: it has no usage to report.
+      return undefined;
+    }
+  });
+  return read.filter((u): u is ReplicaUsage => u !== undefined);
+}
+
+/** Usage less the reclaimable page cache, as the docker CLI computes it (cgroup v2, then v1). */
+function memoryInUse(memory: Docker.MemoryStats): number {
+  const stats = (memory.stats ?? {}) as unknown as Record<string, number | undefined>;
+  const cache = stats.inactive_file ?? stats.total_inactive_file ?? 0;
+  return Math.max(0, (memory.usage ?? 0) - cache);
+}
