@@ -227,8 +227,8 @@ export class DockerProvider implements InfraProvider {
     return liveContainers(this.address(group), uidOf(obj));
   }
 
-  async logs(app: App, group: Group, options: LogOptions): Promise<void> {
-    return containerLogs(this.address(group), uidOf(app), app.metadata.name, options);
+  async logs(obj: App | Service, group: Group, options: LogOptions): Promise<void> {
+    return containerLogs(this.address(group), uidOf(obj), obj.metadata.name, options);
   }
 
   /** Removes what `plan` picks from the engine; true once a fresh look finds nothing left of it. */
