@@ -3,6 +3,7 @@ import type {
   AppReconcileOptions,
   InfraProvider,
   LiveReplicas,
+  LogOptions,
   ServiceOutcome,
 } from "../src/providers/types.js";
 import type { App, Group, GroupStatus, Service } from "../src/resources/types.js";
@@ -111,7 +112,7 @@ export class FakeProvider implements InfraProvider {
     };
   }
 
-  async logs(): Promise<void> {}
+  async logs(_obj: App | Service, _group: Group, _options: LogOptions): Promise<void> {}
 
   async finalizeApp(app: App): Promise<boolean> {
     this.call(`finalize app ${app.metadata.name}`);

@@ -32,9 +32,12 @@ export class LogWriter {
   private async send(text: string): Promise<void> {
     const { signal } = this.options;
     if (signal.aborted) return;
-    const waitMs = this.options.throttle(Buffer.byteLength(text));
-    if (waitMs > 0) await this.wait(waitMs, undefined);
-    if (signal.aborted) return;
+    // The bytes are taken once the budget lets them go: a wait takes nothing.
+    for (let waitMs = this.options.throttle(Buffer.byteLength(text)); waitMs > 0; ) {
+      await this.wait(waitMs, undefined);
+      if (signal.aborted) return;
+      waitMs = this.options.throttle(Buffer.byteLength(text));
+    }
     if (!this.res.write(text)) await this.wait(this.options.stallMs, "drain");
   }
 
