@@ -284,4 +284,23 @@ describe("logs through the API (hostile tenants)", function () {
     assert.ok(fails.kind === "App");
     await assert.rejects(client.logs(fails, { follow: false, signal, write: () => undefined }), /the engine went away/);
   });
+
+  it("locking an account ends its open log streams at once", async () => {
+    const initech = await api.tenant("initech");
+    assert.equal(
+      (await api.call("POST", `${API}/apply`, { token: initech, body: app("initech", "follow") })).status,
+      200,
+    );
+    const stop = new AbortController();
+    const res = await fetch(logsUrl("initech/apps/follow/logs?follow=true"), {
+      headers: { authorization: `Bearer ${initech}` },
+      signal: stop.signal,
+    });
+    assert.equal(res.status, 200);
+    await until("the stream to open", () => fake.open === 1);
+    const locked = await api.call("PUT", "/api/accounts/groups/initech", { token: admin, body: { locked: true } });
+    assert.equal(locked.status, 200, locked.text);
+    await until("the locked account's stream to end", () => fake.open === 0);
+    assert.match(await res.text(), /"line":"hello"/);
+  });
 });
