@@ -166,13 +166,15 @@ export class ApiServer {
       return this.watches.recheck();
     }
     const call = { req, res, principal, query: url.searchParams };
-    if (
-      path.startsWith(`${API_PREFIX}/`) &&
-      ((await this.logs.handle(call, segments(API_PREFIX))) ||
-        (await this.resources.handle(call, segments(API_PREFIX))) ||
-        (await this.control.handle(call, segments(API_PREFIX))))
-    )
-      return;
+    if (path.startsWith(`${API_PREFIX}/`)) {
+      const below = segments(API_PREFIX);
+      if (
+        (await this.logs.handle(call, below)) ||
+        (await this.resources.handle(call, below)) ||
+        (await this.control.handle(call, below))
+      )
+        return;
+    }
     throw new ApiError(404, "NotFound", `no API at ${path}`);
   }
 
