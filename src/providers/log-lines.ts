@@ -83,3 +83,24 @@ export function lastLines(text: string, tail: number | undefined): string[] {
   if (lines.at(-1) === "") lines.pop();
   return tail === undefined ? lines : lines.slice(Math.max(0, lines.length - tail));
 }
+
+/**
+ * Runs `read` for every replica at once, each with a signal that aborts when `options.signal`
+ * does or another replica's reading fails: a failed stream does not leave the others following.
+ */
+export async function eachReplica<T>(
+  replicas: readonly T[],
+  options: LogOptions,
+  read: (replica: T, options: LogOptions) => Promise<void>,
+): Promise<void> {
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  await Promise.all(
+    replicas.map((r) =>
+      read(r, { ...options, signal }).catch((err: unknown) => {
+        stop.abort();
+        throw err;
+      }),
+    ),
+  );
+}

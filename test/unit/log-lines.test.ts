@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { newLines } from "../../src/providers/aws/console-logs.js";
 import { FrameDemuxer } from "../../src/providers/docker/log-frames.js";
-import { deliverLines, lastLines } from "../../src/providers/log-lines.js";
+import { deliverLines, eachReplica, lastLines } from "../../src/providers/log-lines.js";
 import { MAX_TAIL, parseLogQuery } from "../../src/util/log-query.js";
 
 function frame(type: number, text: string): Buffer {
@@ -57,6 +57,18 @@ describe("log lines: the engine's frames, line splitting, queries", () => {
     });
     assert.equal(seen, 10);
     assert.ok(endless.destroyed, "the source is closed");
+  });
+
+  it("a replica whose reading fails stops the others' following, and the failure is passed on", async () => {
+    let stopped = false;
+    const reading = eachReplica(["follows", "fails"], { follow: true, write: () => undefined }, async (r, each) => {
+      if (r === "fails") throw new Error("no such container");
+      await new Promise((resolve) => each.signal?.addEventListener("abort", resolve, { once: true }));
+      stopped = true;
+    });
+    await assert.rejects(reading, /no such container/);
+    await new Promise((r) => setImmediate(r));
+    assert.ok(stopped, "the following replica was stopped");
   });
 
   it("takes the last lines of a console output, and only the new ones of a later one", () => {

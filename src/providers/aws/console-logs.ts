@@ -1,5 +1,5 @@
 import { GetConsoleOutputCommand } from "@aws-sdk/client-ec2";
-import { lastLines } from "../log-lines.js";
+import { eachReplica, lastLines } from "../log-lines.js";
 import type { LogOptions } from "../types.js";
 import type { AwsClients } from "./clients.js";
 import type { ObservedInstance } from "./observe.js";
@@ -23,23 +23,21 @@ export async function consoleLogs(
   options: LogOptions,
   pollMs = CONSOLE_POLL_MS,
 ): Promise<void> {
-  await Promise.all(
-    instances.map(async (instance) => {
-      const replica = `${name}-${instance.owner.replica ?? "?"}`;
-      let previous: string | undefined;
-      while (!options.signal?.aborted) {
-        const output = await read(clients, instance.id, options);
-        if (output === undefined) return;
-        const fresh = previous === undefined ? lastLines(output, options.tail) : newLines(previous, output);
-        previous = output;
-        for (const line of fresh) {
-          if (options.signal?.aborted) return;
-          await options.write(replica, line);
-        }
-        if (!options.follow || !(await pause(pollMs, options.signal))) return;
+  await eachReplica(instances, options, async (instance, replicaOptions) => {
+    const replica = `${name}-${instance.owner.replica ?? "?"}`;
+    let previous: string | undefined;
+    while (!replicaOptions.signal?.aborted) {
+      const output = await read(clients, instance.id, replicaOptions);
+      if (output === undefined) return;
+      const fresh = previous === undefined ? lastLines(output, replicaOptions.tail) : newLines(previous, output);
+      previous = output;
+      for (const line of fresh) {
+        if (replicaOptions.signal?.aborted) return;
+        await replicaOptions.write(replica, line);
       }
-    }),
-  );
+      if (!replicaOptions.follow || !(await pause(pollMs, replicaOptions.signal))) return;
+    }
+  });
 }
 
 /** The console text, "" before the instance wrote any, or undefined once aborted. */

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
-import { deliverLines } from "../log-lines.js";
+import { deliverLines, eachReplica } from "../log-lines.js";
 import { LABEL } from "../ownership.js";
 import type { LiveReplicas, LogOptions } from "../types.js";
 import { dockerClient, engineError } from "./engine.js";
@@ -46,30 +46,28 @@ export async function containerLogs(address: string, uid: string, name: string, 
     ...(options.tail !== undefined ? { tail: options.tail } : {}),
     ...(options.since ? { since: options.since.getTime() / 1000 } : {}),
   };
-  await Promise.all(
-    containers.map(async (c) => {
-      const replica = `${name}-${c.Labels[LABEL.replica] ?? "?"}`;
-      if (options.signal?.aborted) return;
-      // A stream even without follow (dockerode buffers those whole): a long log is read as it is sent.
-      const stream = await new Promise<Readable>((resolve, reject) =>
-        docker.modem.dial(
-          {
-            path: `/containers/${c.Id}/logs?`,
-            method: "GET",
-            options: query,
-            isStream: true,
-            statusCodes: { 200: true, 404: "no such container", 500: "server error" },
-            ...(options.signal ? { abortSignal: options.signal } : {}),
-          },
-          (err: unknown, data: unknown) => (err ? reject(engineError(address, err)) : resolve(data as Readable)),
-        ),
-      ).catch((err: unknown) => {
-        if (options.signal?.aborted) return undefined;
-        throw err;
-      });
-      if (!stream) return;
-      // Without a TTY the engine multiplexes stdout and stderr into one stream of frames.
-      await deliverLines(stream, replica, options, new FrameDemuxer());
-    }),
-  );
+  await eachReplica(containers, options, async (c, replicaOptions) => {
+    const replica = `${name}-${c.Labels[LABEL.replica] ?? "?"}`;
+    if (replicaOptions.signal?.aborted) return;
+    // A stream even without follow (dockerode buffers those whole): a long log is read as it is sent.
+    const stream = await new Promise<Readable>((resolve, reject) =>
+      docker.modem.dial(
+        {
+          path: `/containers/${c.Id}/logs?`,
+          method: "GET",
+          options: query,
+          isStream: true,
+          statusCodes: { 200: true, 404: "no such container", 500: "server error" },
+          ...(replicaOptions.signal ? { abortSignal: replicaOptions.signal } : {}),
+        },
+        (err: unknown, data: unknown) => (err ? reject(engineError(address, err)) : resolve(data as Readable)),
+      ),
+    ).catch((err: unknown) => {
+      if (replicaOptions.signal?.aborted) return undefined;
+      throw err;
+    });
+    if (!stream) return;
+    // Without a TTY the engine multiplexes stdout and stderr into one stream of frames.
+    await deliverLines(stream, replica, replicaOptions, new FrameDemuxer());
+  });
 }
