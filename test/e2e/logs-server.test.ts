@@ -136,7 +136,7 @@ describe("logs through airloft serve, on a real Docker engine", function () {
     }
   });
 
-  it("a follower that goes away closes the engine's stream at once, even when the service writes nothing more", async () => {
+  it("a follower that goes away closes the engine's stream, even when the service writes nothing more", async () => {
     const pid = server.pid;
     assert.ok(pid);
     const stop = new AbortController();
