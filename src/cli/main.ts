@@ -7,6 +7,10 @@ import { DEFAULT_STATE_FILE, UsageError } from "./context.js";
 /** Exit codes: 0 fine, 1 something did not converge (or diff found changes), 2 bad input or error. */
 const EXIT_ERROR = 2;
 
+/** The loop commands' log format: text, or one JSON object a line for a log system. */
+const logFormat = (): Option =>
+  new Option("-o, --log-format <format>", "the loop's log lines as text or json (for a log system)").default("text");
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -159,11 +163,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("run the control loop in the foreground until interrupted")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
-    .option(
-      "-o, --log-format <format>",
-      "the loop's log lines as text or json (one object a line, for a log system)",
-      "text",
-    )
+    .addOption(logFormat())
     .action(
       run(async (opts: { resync?: string; workers?: string; logFormat?: string }) =>
         (await import("./commands/controller.js")).controllerCommand(globals(opts)),
@@ -178,11 +178,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--name <name>", "the source's name (default: the folder's name)")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
-    .option(
-      "-o, --log-format <format>",
-      "the loop's log lines as text or json (one object a line, for a log system)",
-      "text",
-    )
+    .addOption(logFormat())
     .action(
       run(
         async (
@@ -216,11 +212,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--max-object-size <bytes>", "largest object, as JSON", String(256 * 1024))
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
-    .option(
-      "-o, --log-format <format>",
-      "the loop's log lines as text or json (one object a line, for a log system)",
-      "text",
-    )
+    .addOption(logFormat())
     .action(
       run(
         async (opts: {
