@@ -3,6 +3,7 @@ import type {
   AppReconcileOptions,
   InfraProvider,
   LiveReplicas,
+  LogOptions,
   ReplicaUsage,
   ServiceOutcome,
 } from "../src/providers/types.js";
@@ -122,7 +123,7 @@ export class FakeProvider implements InfraProvider {
     };
   }
 
-  async logs(): Promise<void> {}
+  async logs(_obj: App | Service, _group: Group, _options: LogOptions): Promise<void> {}
 
   async finalizeApp(app: App): Promise<boolean> {
     this.call(`finalize app ${app.metadata.name}`);

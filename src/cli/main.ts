@@ -7,6 +7,10 @@ import { DEFAULT_STATE_FILE, UsageError } from "./context.js";
 /** Exit codes: 0 fine, 1 something did not converge (or diff found changes), 2 bad input or error. */
 const EXIT_ERROR = 2;
 
+/** The loop commands' log format: text, or one JSON object a line for a log system. */
+const logFormat = (): Option =>
+  new Option("-o, --log-format <format>", "the loop's log lines as text or json (for a log system)").default("text");
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -163,6 +167,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--metrics-token-file <file>", "/metrics then needs this token (required beyond 127.0.0.1)")
     .option("--stats-interval <duration>", "how often the engines' stats are read for the metrics", "15s")
     .option("--stats-concurrency <n>", "stats calls at once per engine during a pass", "16")
+    .addOption(logFormat())
     .action(
       run(
         async (opts: {
@@ -172,6 +177,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           metricsTokenFile?: string;
           statsInterval?: string;
           statsConcurrency?: string;
+          logFormat?: string;
         }) => (await import("./commands/controller.js")).controllerCommand(globals(opts)),
       ),
     );
@@ -184,9 +190,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--name <name>", "the source's name (default: the folder's name)")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
+    .addOption(logFormat())
     .action(
-      run(async (dir: string, opts: { interval?: string; name?: string; resync?: string; workers?: string }) =>
-        (await import("./commands/watch.js")).watchCommand(dir, globals(opts)),
+      run(
+        async (
+          dir: string,
+          opts: { interval?: string; name?: string; resync?: string; workers?: string; logFormat?: string },
+        ) => (await import("./commands/watch.js")).watchCommand(dir, globals(opts)),
       ),
     );
 
@@ -209,6 +219,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--token-ttl <duration>", "how long a login's token lasts", "1h")
     .option("--max-body <bytes>", "largest request body", String(1024 * 1024))
     .option("--max-watches-per-tenant <n>", "open watch streams per group account (admins are not counted)", "20")
+    .option("--max-log-streams-per-tenant <n>", "open log streams per group account (admins are not counted)", "8")
     .option("--max-objects-per-group <n>", "apps, services and quotas per group", "5000")
     .option("--max-object-size <bytes>", "largest object, as JSON", String(256 * 1024))
     .option(
@@ -219,6 +230,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--stats-concurrency <n>", "stats calls at once per engine during a pass", "16")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
+    .addOption(logFormat())
     .action(
       run(
         async (opts: {
@@ -231,6 +243,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           tokenTtl?: string;
           maxBody?: string;
           maxWatchesPerTenant?: string;
+          maxLogStreamsPerTenant?: string;
           maxObjectsPerGroup?: string;
           maxObjectSize?: string;
           metricsTokenFile?: string;
@@ -238,6 +251,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           statsConcurrency?: string;
           resync?: string;
           workers?: string;
+          logFormat?: string;
         }) => (await import("./commands/serve.js")).serveCommand(globals(opts)),
       ),
     );
@@ -315,16 +329,16 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command("logs")
-    .description("an app's container logs, each line prefixed with its replica")
-    .argument("<words...>", "app/NAME or app/GROUP/NAME")
-    .option("-g, --group <group>", "the app's group")
-    .option("-f, --follow", "keep streaming")
-    .option("--tail <n>", "only the last n lines of each replica")
+    .description("an app's or service's output, each line prefixed with its replica (through the server with --server)")
+    .argument("<words...>", "app/NAME, service/NAME, or KIND/GROUP/NAME")
+    .option("-g, --group <group>", "the object's group")
+    .option("-f, --follow", "keep streaming until Ctrl-C")
+    .option("--tail <n>", "only the last n lines of each replica (at most 10000)")
+    .option("--since <time>", "lines since a time (2026-11-30T15:00:00Z) or for a duration back (10m)")
     .action(
-      run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string }) => {
-        server("logs"); // a clear error with --server: logs are read from the engine here
-        return (await import("./commands/logs.js")).logsCommand(words, globals(opts));
-      }),
+      run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string; since?: string }) =>
+        (await import("./commands/logs.js")).logsCommand(words, globals(opts)),
+      ),
     );
 
   program

@@ -56,9 +56,17 @@ export interface LiveReplicas {
 
 export interface LogOptions {
   readonly follow: boolean;
+  /** The last lines of each replica only. */
   readonly tail?: number;
-  /** One line of one replica's output ("web-1"). */
-  readonly write: (replica: string, line: string) => void;
+  /** Lines written at or after this time only (where the provider knows when a line was written). */
+  readonly since?: Date;
+  /** Ends the reading at once: engine streams are closed, nothing more is written. */
+  readonly signal?: AbortSignal;
+  /**
+   * One line of one replica's output ("web-1"). A promise holds back the next lines until it
+   * settles, down to the engine's stream: a slow reader slows the source instead of filling memory.
+   */
+  readonly write: (replica: string, line: string) => void | Promise<void>;
 }
 
 /** One running replica's resource use, as one stats pass read it (counters are cumulative). */
@@ -111,8 +119,8 @@ export interface InfraProvider {
   collectGarbage(group: Group, liveUids: ReadonlySet<string>, options?: ReconcileOptions): Promise<readonly string[]>;
   /** An app's or service's replicas as the infrastructure has them now. */
   liveReplicas(obj: App | Service, group: Group): Promise<LiveReplicas>;
-  /** The output of an app's replicas; a clear error where the provider cannot read it. */
-  logs(app: App, group: Group, options: LogOptions): Promise<void>;
+  /** The output of an app's or service's replicas; a clear error where the provider cannot read it. */
+  logs(obj: App | Service, group: Group, options: LogOptions): Promise<void>;
   /** The running replicas' resource use in these groups, at most `concurrency` engine calls at once; where the provider can read it. */
   usage?(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]>;
 }

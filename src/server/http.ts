@@ -29,6 +29,7 @@ export interface ErrorBody {
 }
 
 const BY_CODE: Record<string, [number, string]> = {
+  BadRequest: [400, "BadRequest"],
   Unauthorized: [401, "Unauthorized"],
   Forbidden: [403, "Forbidden"],
   NotFound: [404, "NotFound"],

@@ -23,6 +23,14 @@ export interface ServerLimits {
   readonly watchBytesPerSecond: number;
   /** ... after a first burst of this many bytes. */
   readonly watchBurstBytes: number;
+  /** Open log streams per account (admins are not counted): the next one is 429. */
+  readonly maxLogStreamsPerAccount: number;
+  /** What one account's log streams may send per second, together (admins are not held to it) ... */
+  readonly logBytesPerSecond: number;
+  /** ... after a first burst of this many bytes. */
+  readonly logBurstBytes: number;
+  /** A log stream whose client reads nothing for this long is cut. */
+  readonly logStallMs: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -36,4 +44,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   watchRecheckMs: 1000,
   watchBytesPerSecond: 4 * 1024 * 1024,
   watchBurstBytes: 8 * 1024 * 1024,
+  maxLogStreamsPerAccount: 8,
+  logBytesPerSecond: 1024 * 1024,
+  logBurstBytes: 4 * 1024 * 1024,
+  logStallMs: 60_000,
 };

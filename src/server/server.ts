@@ -11,6 +11,7 @@ import { ControlApi, type LoopAccess } from "./control-api.js";
 import { ApiError, methodNotAllowed, sendError, sendJson, toErrorBody } from "./http.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { LoginLimiter } from "./login-limiter.js";
+import { LogsApi } from "./logs-api.js";
 import { ResourcesApi } from "./resources-api.js";
 import { serveStatic } from "./static.js";
 import { DEFAULT_TENANT_RULES, type TenantRules } from "./tenant-rules.js";
@@ -75,6 +76,7 @@ export class ApiServer {
   private readonly resources: ResourcesApi;
   private readonly control: ControlApi;
   readonly watches: WatchStreams;
+  readonly logs: LogsApi;
 
   constructor(private readonly options: ApiServerOptions) {
     this.accounts = new Accounts(options.store);
@@ -102,6 +104,12 @@ export class ApiServer {
       limits,
     });
     this.control = new ControlApi({ store: options.store, manifests: this.resources, loop: options.loop });
+    this.logs = new LogsApi({
+      store: options.store,
+      loop: options.loop,
+      limits,
+      refusal: (principal) => this.accounts.refusal(principal),
+    });
     this.http = createServer(
       { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS },
       (req, res) => void this.dispatch(req, res),
@@ -122,6 +130,7 @@ export class ApiServer {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.watches.close();
+    this.logs.close();
     this.http.closeIdleConnections();
     const grace = setTimeout(() => this.http.closeAllConnections(), SHUTDOWN_GRACE_MS);
     await closed;
@@ -167,17 +176,21 @@ export class ApiServer {
     if (path === "/api/whoami") return this.auth.whoami(res, principal);
     if (path === "/api/accounts" || path.startsWith("/api/accounts/")) {
       await this.auth.accounts(req, res, principal, segments("/api/accounts"));
-      // A lock or a new password ends the account's open watch streams now, not at the next check.
+      // A lock or a new password ends the account's open watch and log streams now, not at the next check.
+      this.logs.recheck();
       return this.watches.recheck();
     }
     const call = { req, res, principal, query: url.searchParams };
-    if (
-      path.startsWith(`${API_PREFIX}/`) &&
-      ((await this.resources.handle(call, segments(API_PREFIX))) ||
-        (await this.control.handle(call, segments(API_PREFIX))) ||
-        (await this.options.metrics?.handle(call, segments(API_PREFIX))))
-    )
-      return;
+    if (path.startsWith(`${API_PREFIX}/`)) {
+      const below = segments(API_PREFIX);
+      if (
+        (await this.logs.handle(call, below)) ||
+        (await this.resources.handle(call, below)) ||
+        (await this.control.handle(call, below)) ||
+        (await this.options.metrics?.handle(call, below))
+      )
+        return;
+    }
     throw new ApiError(404, "NotFound", `no API at ${path}`);
   }
 

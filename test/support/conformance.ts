@@ -178,6 +178,17 @@ export function providerConformance(name: string, setup: (ctx: Mocha.Context) =>
       for (const row of live.rows) assert.equal(row.length, live.columns.length);
     });
 
+    it("reads a service's output, each line with its replica; a follow ends as soon as its signal aborts", async () => {
+      const lines: string[] = [];
+      await t.provider.logs(service, group, { follow: false, tail: 3, write: (r, l) => void lines.push(`${r} ${l}`) });
+      assert.ok(lines.length > 0 && lines.length <= 3, lines.join("\n"));
+      for (const line of lines) assert.match(line, /^cache-\d /);
+      const stop = new AbortController();
+      // Resolves only because the first line aborts it: the service writes nothing more.
+      await t.provider.logs(service, group, { follow: true, tail: 1, signal: stop.signal, write: () => stop.abort() });
+      assert.ok(stop.signal.aborted);
+    });
+
     it("deletes the app and the service: nothing of them is left", async () => {
       await untilDone(() => t.provider.finalizeApp(app, group, { onOperation }));
       await untilDone(() => t.provider.finalizeService(service, group, { onOperation }));

@@ -99,6 +99,11 @@ export class ServeProcess {
     await exited;
   }
 
+  /** The server's process id, to look at what it holds open (/proc/PID/fd). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }

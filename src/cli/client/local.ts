@@ -7,7 +7,7 @@ import type { ProviderRegistry } from "../../providers/registry.js";
 import { admit } from "../../resources/admission.js";
 import { keyOf, objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
-import type { App, Resource, Service } from "../../resources/types.js";
+import type { App, Group, Resource, Service } from "../../resources/types.js";
 import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change, Store } from "../../store/store.js";
@@ -32,6 +32,7 @@ import type {
   DeleteTarget,
   Following,
   FollowOptions,
+  LogRequest,
   ManifestFiles,
   ObjectFilter,
   ResourceClient,
@@ -281,10 +282,21 @@ export class LocalClient implements ResourceClient {
     await this.store.reload();
   }
 
+  async logs(obj: App | Service, request: LogRequest): Promise<void> {
+    const group = this.groupOf(obj);
+    if (!group) throw new UsageError(`${obj.metadata.name}'s group ${obj.metadata.group ?? ""} is not found`);
+    await (await (await this.providers()).for(group)).logs(obj, group, request);
+  }
+
+  private groupOf(obj: App | Service): Group | undefined {
+    const group = this.store.get(objectKey("Group", "", obj.metadata.group ?? ""));
+    return group?.kind === "Group" ? group : undefined;
+  }
+
   /** The replicas as the object's provider has them now; the last observed status if it cannot be reached. */
   private async liveReplicas(obj: App | Service): Promise<string[]> {
-    const group = this.store.get(objectKey("Group", "", obj.metadata.group ?? ""));
-    if (group?.kind !== "Group") return obj.kind === "App" ? instanceTable(obj, "Replicas (last observed)") : [];
+    const group = this.groupOf(obj);
+    if (!group) return obj.kind === "App" ? instanceTable(obj, "Replicas (last observed)") : [];
     try {
       const live = await (await (await this.providers()).for(group)).liveReplicas(obj, group);
       const table = live.rows.length === 0 ? "  (none)" : indent(renderTable(live.columns, live.rows).trimEnd(), 2);

@@ -1,16 +1,17 @@
 import { readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
+import { AirloftError } from "../../errors.js";
 import type { GroupUsage } from "../../metrics/usage-sampler.js";
 import { getCondition, isReadyAt, isStalledAt } from "../../resources/conditions.js";
 import { API_PREFIX, apiPath, displayName, keyOf, PLURAL } from "../../resources/kinds.js";
 import { collectFiles } from "../../resources/loader.js";
-import type { Resource, StoredEvent } from "../../resources/types.js";
+import type { App, Resource, Service, StoredEvent } from "../../resources/types.js";
 import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change } from "../../store/store.js";
 import { onlyMatch, type ResourceRef } from "../context.js";
 import { type DescribeExtras, instanceTable } from "../describe.js";
-import { ApiClient, RemoteError } from "../remote/client.js";
+import { ApiClient, jsonLines, RemoteError } from "../remote/client.js";
 import type { ChangeType } from "../watch-rows.js";
 import type {
   AppliedChanges,
@@ -20,6 +21,7 @@ import type {
   DeleteTarget,
   Following,
   FollowOptions,
+  LogRequest,
   ManifestFiles,
   ObjectFilter,
   ResourceClient,
@@ -118,6 +120,22 @@ export class RemoteClient implements ResourceClient {
     return (await this.api.request<{ message: string }>("POST", `${path}/${op}`)).message;
   }
 
+  /** GET .../logs as JSON lines; a last line {"error"} is the server's failure after the first line. */
+  async logs(obj: App | Service, request: LogRequest): Promise<void> {
+    const query = new URLSearchParams({ follow: String(request.follow) });
+    if (request.tail !== undefined) query.set("tail", String(request.tail));
+    if (request.since) query.set("since", request.since.toISOString());
+    try {
+      const res = await this.api.stream(`${apiPath(obj)}/logs?${query}`, request.signal);
+      for await (const entry of jsonLines<LogLine>(res.body)) {
+        if (entry.error !== undefined) throw new AirloftError("LogsFailed", entry.error);
+        await request.write(entry.replica ?? "?", entry.line ?? "");
+      }
+    } catch (err) {
+      if (!request.signal.aborted) throw err;
+    }
+  }
+
   watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal): Promise<void> {
     return this.api.watch(
       collectionPath(filter),
@@ -192,6 +210,13 @@ function report(
   reported.set(key, kind);
   const condition = now ? getCondition(now.status, kind === "ready" ? "Ready" : "Stalled") : undefined;
   options.onProgress({ key, display: displayName(last), kind, message: condition?.message ?? "removed by the server" });
+}
+
+/** One line of GET .../logs. */
+interface LogLine {
+  readonly replica?: string;
+  readonly line?: string;
+  readonly error?: string;
 }
 
 function sourcePath(name: string): string {

@@ -1,9 +1,10 @@
 import type { Progress } from "../../controllers/context.js";
 import type { GroupUsage } from "../../metrics/usage-sampler.js";
-import type { Kind, Resource } from "../../resources/types.js";
+import type { App, Kind, Resource, Service } from "../../resources/types.js";
 import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
 import type { Change } from "../../store/store.js";
+import type { LogQuery } from "../../util/log-query.js";
 import type { ResourceRef } from "../context.js";
 import type { DescribeExtras } from "../describe.js";
 import type { ChangeType } from "../watch-rows.js";
@@ -36,6 +37,8 @@ export interface ResourceClient {
   sources(): Promise<readonly SourceView[]>;
   /** suspend, resume or reconcile an object or a source; returns what was done, in words. */
   control(op: ControlOp, target: ControlTarget): Promise<string>;
+  /** An app's or service's output, every replica's, read by its group's provider (here or on the server). */
+  logs(obj: App | Service, request: LogRequest): Promise<void>;
   /** The collection now (as ADDED), then each change, until `signal` aborts. */
   watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal): Promise<void>;
   /**
@@ -83,6 +86,13 @@ export interface AppliedChanges {
 export interface DeleteTarget {
   readonly object: Pick<Resource, "kind" | "metadata">;
   readonly missingOk: boolean;
+}
+
+export interface LogRequest extends LogQuery {
+  /** Stops reading (Ctrl-C): the engine's or the server's stream is closed. */
+  readonly signal: AbortSignal;
+  /** One line; a promise holds back the next ones until it settles. */
+  readonly write: (replica: string, line: string) => void | Promise<void>;
 }
 
 export type ControlOp = "suspend" | "resume" | "reconcile";

@@ -1,7 +1,7 @@
 import { createLogger, type Logger } from "../../log.js";
 import type { Store } from "../../store/store.js";
 import { parseDuration } from "../../util/duration.js";
-import { type GlobalOptions, openStore } from "../context.js";
+import { type GlobalOptions, openStore, UsageError } from "../context.js";
 import { LoopHost } from "../host.js";
 import { listenMetrics, type MetricsFlags, parseMetricsAddress, readMetricsToken, startMetrics } from "../metrics.js";
 
@@ -10,6 +10,8 @@ export interface ControllerOptions extends GlobalOptions, MetricsFlags {
   readonly workers?: string;
   /** `controller` only: serve /metrics on HOST:PORT (or a port on 127.0.0.1). */
   readonly metricsAddress?: string;
+  /** "text" (the default) or "json": one JSON object a line, for a log system. */
+  readonly logFormat?: string;
 }
 
 /**
@@ -22,7 +24,9 @@ export async function runHost(
   command: string,
   setup: (host: LoopHost, store: Store, log: Logger) => Promise<void | (() => Promise<void>)>,
 ): Promise<number> {
-  const log = createLogger({ level: process.env.AIRLOFT_LOG_LEVEL ?? "info" });
+  const format = options.logFormat ?? "text";
+  if (format !== "text" && format !== "json") throw new UsageError(`--log-format is text or json, not ${format}`);
+  const log = createLogger({ level: process.env.AIRLOFT_LOG_LEVEL ?? "info", json: format === "json" });
   const store = await openStore(options, { write: true, command });
   const host = new LoopHost(store, log, {
     resyncMs: parseDuration(options.resync ?? "30s"),

@@ -1,26 +1,42 @@
-import { ProviderRegistry } from "../../providers/registry.js";
-import { objectKey } from "../../resources/kinds.js";
-import { findObject, type GlobalOptions, openStore, parseRef, UsageError } from "../context.js";
+import { once } from "node:events";
+import { parseLogQuery } from "../../util/log-query.js";
+import { type ClientOptions, withClient } from "../client/open.js";
+import { parseRef, UsageError } from "../context.js";
 
-export interface LogsOptions extends GlobalOptions {
+export interface LogsOptions extends ClientOptions {
   readonly group?: string;
   readonly follow?: boolean;
   readonly tail?: string;
+  readonly since?: string;
 }
 
-/** Every replica's output, each line prefixed with the replica ("web-1 | ..."), read by the group's provider. */
+/**
+ * Every replica's output, each line prefixed with the replica ("web-1 | ..."), read by the group's
+ * provider here or through the server's API; with --follow until Ctrl-C.
+ */
 export async function logsCommand(words: string[], options: LogsOptions): Promise<number> {
-  const store = await openStore(options, { write: false, command: "airloft logs" });
-  const app = findObject(store, parseRef(words, options.group));
-  if (app.kind !== "App") throw new UsageError("logs are for apps: airloft logs app/NAME");
-  const group = store.get(objectKey("Group", "", app.metadata.group ?? ""));
-  const groupName = app.metadata.group ?? "";
-  if (group?.kind !== "Group") throw new UsageError(`app ${app.metadata.name}'s group ${groupName} is not found`);
-  const provider = await new ProviderRegistry({ instanceId: store.instanceId }).for(group);
-  await provider.logs(app, group, {
-    follow: options.follow ?? false,
-    ...(options.tail ? { tail: Number(options.tail) } : {}),
-    write: (replica, line) => process.stdout.write(`${replica} | ${line}\n`),
-  });
-  return 0;
+  const ref = parseRef(words, options.group);
+  if (ref.kind !== "App" && ref.kind !== "Service")
+    throw new UsageError("logs are for apps and services: airloft logs app/NAME or service/NAME");
+  const query = parseLogQuery({ follow: options.follow ? "true" : "false", tail: options.tail, since: options.since });
+  const stop = new AbortController();
+  const interrupt = (): void => stop.abort();
+  process.once("SIGINT", interrupt);
+  try {
+    return await withClient(options, { write: false, command: "airloft logs" }, async (client) => {
+      const obj = await client.find(ref);
+      if (obj.kind !== "App" && obj.kind !== "Service") throw new UsageError("logs are for apps and services");
+      await client.logs(obj, {
+        ...query,
+        signal: stop.signal,
+        write: async (replica, line) => {
+          // A pipe that reads slowly holds back the engine's stream rather than this process's memory.
+          if (!process.stdout.write(`${replica} | ${line}\n`)) await once(process.stdout, "drain");
+        },
+      });
+      return 0;
+    });
+  } finally {
+    process.off("SIGINT", interrupt);
+  }
 }

@@ -22,6 +22,7 @@ export interface ServeOptions extends ControllerOptions {
   readonly tokenTtl?: string;
   readonly maxBody?: string;
   readonly maxWatchesPerTenant?: string;
+  readonly maxLogStreamsPerTenant?: string;
   readonly maxObjectsPerGroup?: string;
   readonly maxObjectSize?: string;
 }
@@ -47,6 +48,11 @@ export function serveCommand(options: ServeOptions): Promise<number> {
       "--max-watches-per-tenant",
       options.maxWatchesPerTenant,
       DEFAULT_LIMITS.maxWatchesPerAccount,
+    ),
+    maxLogStreamsPerAccount: positiveInteger(
+      "--max-log-streams-per-tenant",
+      options.maxLogStreamsPerTenant,
+      DEFAULT_LIMITS.maxLogStreamsPerAccount,
     ),
     maxObjectsPerGroup: positiveInteger(
       "--max-objects-per-group",

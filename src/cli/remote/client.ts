@@ -58,7 +58,7 @@ export class ApiClient {
       try {
         const res = await this.fetch("GET", path + query, undefined, signal);
         let listed = position !== undefined;
-        for await (const line of jsonLines(res.body)) {
+        for await (const line of jsonLines<WatchLine>(res.body)) {
           if (line.type === "BOOKMARK") listed = true;
           if (listed) position = line.resourceVersion;
           onLine(line);
@@ -71,6 +71,11 @@ export class ApiClient {
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
+  }
+
+  /** A streamed answer (logs): the response once its header is in; `signal` closes it. */
+  stream(path: string, signal: AbortSignal): Promise<Response> {
+    return this.fetch("GET", path, undefined, signal);
   }
 
   private async fetch(
@@ -144,8 +149,8 @@ export async function requestToken(
   };
 }
 
-/** The JSON lines of a watch stream, as they arrive. */
-export async function* jsonLines(body: ReadableStream<Uint8Array> | null): AsyncGenerator<WatchLine> {
+/** The JSON lines of a stream (a watch, logs), as they arrive; the next chunk is read when the last line is handled. */
+export async function* jsonLines<T>(body: ReadableStream<Uint8Array> | null): AsyncGenerator<T> {
   if (!body) return;
   const decoder = new TextDecoder();
   let buffered = "";
@@ -153,6 +158,6 @@ export async function* jsonLines(body: ReadableStream<Uint8Array> | null): Async
     buffered += decoder.decode(chunk, { stream: true });
     const lines = buffered.split("\n");
     buffered = lines.pop() ?? "";
-    for (const line of lines) if (line.trim()) yield JSON.parse(line) as WatchLine;
+    for (const line of lines) if (line.trim()) yield JSON.parse(line) as T;
   }
 }

@@ -48,6 +48,7 @@ export function iamPolicy(): object {
             "DescribeSubnets",
             "DescribeVolumes",
             "DescribeVpcs",
+            "GetConsoleOutput",
           ]),
           ...elb([
             "DescribeListeners",

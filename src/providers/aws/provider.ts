@@ -1,4 +1,3 @@
-import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, AwsGroupStatus, Group, GroupStatus, Service } from "../../resources/types.js";
 import { type ConvergeSteps, converge, inOrder, type Plan, planOnce } from "../converge.js";
@@ -7,10 +6,12 @@ import type {
   AppReconcileOptions,
   InfraProvider,
   LiveReplicas,
+  LogOptions,
   ReconcileOptions,
   ServiceOutcome,
 } from "../types.js";
 import type { AwsClients, CallCounter } from "./clients.js";
+import { consoleLogs } from "./console-logs.js";
 import { AwsContext, type AwsProviderOptions } from "./context.js";
 import { appSetup, desiredNetwork, hostOf, type OwnerSetup, serviceSetup } from "./desired.js";
 import { runGroupOp, runOwnerOp } from "./execute.js";
@@ -254,13 +255,13 @@ export class AwsProvider implements InfraProvider {
     return { group, uid, registers: obj.kind === "App", securityGroupId: undefined, host, zoneId, volume };
   }
 
-  async logs(app: App, group: Group): Promise<void> {
-    throw new TerminalError(
-      "UnsupportedOnAws",
-      `logs of app ${app.metadata.name} are not available: ` +
-        `group ${group.metadata.name} runs on ${this.address(group)}, ` +
-        "whose instances keep their output on the instance; AirLoft reads logs from Docker groups only",
-    );
+  /** The instances' console output (see console-logs.ts for why, and its limits). */
+  async logs(obj: App | Service, group: Group, options: LogOptions): Promise<void> {
+    const snapshot = await this.ctx.snapshots.get(this.region(group));
+    const owned = snapshot.instances
+      .filter((i) => i.owner.uid === obj.metadata.uid && i.state !== "terminated")
+      .sort((a, b) => (a.owner.replica ?? -1) - (b.owner.replica ?? -1));
+    await consoleLogs(this.clients(this.region(group)), owned, obj.metadata.name, options);
   }
 
   private ownerSteps(setup: OwnerSetup): ConvergeSteps<OwnerObservation, OwnerOp, OwnerPlan> {

@@ -1,9 +1,10 @@
-import { createInterface } from "node:readline";
-import { PassThrough } from "node:stream";
+import type { Readable } from "node:stream";
 import type Docker from "dockerode";
+import { deliverLines, eachReplica } from "../log-lines.js";
 import { LABEL } from "../ownership.js";
 import type { LiveReplicas, LogOptions } from "../types.js";
 import { dockerClient, engineError } from "./engine.js";
+import { FrameDemuxer } from "./log-frames.js";
 
 /** The containers one object owns, as the engine has them now, in replica order: one list call by uid. */
 async function ownedContainers(address: string, uid: string): Promise<Docker.ContainerInfo[]> {
@@ -34,26 +35,39 @@ export async function liveContainers(address: string, uid: string): Promise<Live
   };
 }
 
-/** Every replica's output, a line at a time, until the logs end (or, following, the containers stop). */
+/** Every replica's output, a line at a time, until the logs end (or, following, the containers stop or `signal` aborts). */
 export async function containerLogs(address: string, uid: string, name: string, options: LogOptions): Promise<void> {
   const docker = dockerClient(address);
   const containers = await ownedContainers(address, uid);
-  const tail = options.tail !== undefined ? { tail: options.tail } : {};
-  await Promise.all(
-    containers.map(async (c) => {
-      const replica = `${name}-${c.Labels[LABEL.replica] ?? "?"}`;
-      const out = new PassThrough();
-      const lines = createInterface({ input: out });
-      lines.on("line", (line) => options.write(replica, line));
-      const done = new Promise<void>((resolve) => lines.once("close", resolve));
-      const container = docker.getContainer(c.Id);
-      // Without a TTY the engine multiplexes stdout and stderr into one stream of frames.
-      const stream = options.follow
-        ? await container.logs({ follow: true, stdout: true, stderr: true, ...tail })
-        : new PassThrough().end(await container.logs({ follow: false, stdout: true, stderr: true, ...tail }));
-      docker.modem.demuxStream(stream, out, out);
-      stream.on("end", () => out.end());
-      await done;
-    }),
-  );
+  const query = {
+    follow: options.follow,
+    stdout: true,
+    stderr: true,
+    ...(options.tail !== undefined ? { tail: options.tail } : {}),
+    ...(options.since ? { since: options.since.getTime() / 1000 } : {}),
+  };
+  await eachReplica(containers, options, async (c, replicaOptions) => {
+    const replica = `${name}-${c.Labels[LABEL.replica] ?? "?"}`;
+    if (replicaOptions.signal?.aborted) return;
+    // A stream even without follow (dockerode buffers those whole): a long log is read as it is sent.
+    const stream = await new Promise<Readable>((resolve, reject) =>
+      docker.modem.dial(
+        {
+          path: `/containers/${c.Id}/logs?`,
+          method: "GET",
+          options: query,
+          isStream: true,
+          statusCodes: { 200: true, 404: "no such container", 500: "server error" },
+          ...(replicaOptions.signal ? { abortSignal: replicaOptions.signal } : {}),
+        },
+        (err: unknown, data: unknown) => (err ? reject(engineError(address, err)) : resolve(data as Readable)),
+      ),
+    ).catch((err: unknown) => {
+      if (replicaOptions.signal?.aborted) return undefined;
+      throw err;
+    });
+    if (!stream) return;
+    // Without a TTY the engine multiplexes stdout and stderr into one stream of frames.
+    await deliverLines(stream, replica, replicaOptions, new FrameDemuxer());
+  });
 }

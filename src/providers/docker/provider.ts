@@ -244,8 +244,8 @@ export class DockerProvider implements InfraProvider {
     return liveContainers(this.address(group), uidOf(obj));
   }
 
-  async logs(app: App, group: Group, options: LogOptions): Promise<void> {
-    return containerLogs(this.address(group), uidOf(app), app.metadata.name, options);
+  async logs(obj: App | Service, group: Group, options: LogOptions): Promise<void> {
+    return containerLogs(this.address(group), uidOf(obj), obj.metadata.name, options);
   }
 
   async usage(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]> {
