@@ -163,6 +163,13 @@ export function iamPolicy(): object {
         Resource: ["arn:aws:route53:::hostedzone/*", "arn:aws:route53:::change/*"],
       },
       {
+        // Secret values as SecureString parameters below the installation's own path.
+        Sid: "SecretParameters",
+        Effect: "Allow",
+        Action: ["ssm:PutParameter", "ssm:GetParametersByPath", "ssm:DeleteParameters"],
+        Resource: "arn:aws:ssm:*:*:parameter/airloft/*",
+      },
+      {
         Sid: "FirstLoadBalancerInTheAccount",
         Effect: "Allow",
         Action: "iam:CreateServiceLinkedRole",
