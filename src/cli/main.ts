@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { AirloftError, errorMessage, ValidationErrors } from "../errors.js";
+import { addImportCommands, addSecretCommands, collect } from "./command-groups.js";
 import { DEFAULT_STATE_FILE, UsageError } from "./context.js";
 
 // Each command loads its module when it runs: a start-up pays only for the command it runs.
@@ -10,10 +11,6 @@ const EXIT_ERROR = 2;
 /** The loop commands' log format: text, or one JSON object a line for a log system. */
 const logFormat = (): Option =>
   new Option("-o, --log-format <format>", "the loop's log lines as text or json (for a log system)").default("text");
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("airloft")
@@ -273,40 +270,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       );
   }
 
-  const secret = program.command("secret").description("encrypted values of a group, for apps' env, files and pulls");
-  const secrets = async () => import("./commands/secret.js");
-  secret
-    .command("set")
-    .description("set keys of a secret (made if missing): KEY=VALUE, KEY=- (from stdin) or --from-file KEY=path")
-    .argument("<name>")
-    .argument("[pairs...]", "KEY=VALUE or KEY=-")
-    .requiredOption("-g, --group <group>", "the secret's group")
-    .option("--from-file <KEY=path>", "a key's value from a file (repeatable)", collect)
-    .action(
-      run(async (name: string, pairs: string[], opts: { group: string; fromFile?: string[] }) =>
-        (await secrets()).secretSetCommand(name, pairs, globals(opts)),
-      ),
-    );
-  secret
-    .command("unset")
-    .description("remove keys from a secret")
-    .argument("<name>")
-    .argument("<keys...>")
-    .requiredOption("-g, --group <group>", "the secret's group")
-    .action(
-      run(async (name: string, keys: string[], opts: { group: string }) =>
-        (await secrets()).secretUnsetCommand(name, keys, globals(opts)),
-      ),
-    );
-  secret
-    .command("list")
-    .description("secrets with their key names and value hashes (never values)")
-    .option("-g, --group <group>", "only this group")
-    .action(run(async (opts: { group?: string }) => (await secrets()).secretListCommand(globals(opts))));
-  secret
-    .command("rotate-key")
-    .description("re-encrypt every secret value under a new key")
-    .action(run(async () => (await secrets()).secretRotateCommand(globals({}))));
+  addSecretCommands(program, { run, globals });
 
   program
     .command("aws")
@@ -373,28 +337,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ),
     );
 
-  const importer = program
-    .command("import")
-    .description("write AirLoft manifests from a docker-compose.yml or a fly.toml, and report what does not map");
-  for (const [format, what] of [
-    ["compose", "a Compose file (versions 2 and 3)"],
-    ["fly", "a fly.io fly.toml"],
-  ] as const) {
-    importer
-      .command(format)
-      .description(`manifests from ${what}: to stdout, or one file per object in -o DIR`)
-      .argument("<file>", what)
-      .option("-g, --group <group>", "the group of the objects (default: the project's or app's name)")
-      .option("-o, --output-dir <dir>", "write one manifest file per object in this folder")
-      .option("--domain <service=host>", "the public domain of a service's app on the edge (repeatable)", collect)
-      .option("--skip-group", "leave the Group out (it exists already)")
-      .action(
-        run(
-          async (file: string, opts: { group?: string; outputDir?: string; domain?: string[]; skipGroup?: boolean }) =>
-            (await import("./commands/import.js")).importCommand(format, file, opts),
-        ),
-      );
-  }
+  addImportCommands(program, { run });
 
   return program;
 }
