@@ -18,6 +18,15 @@ export interface AppReconcileOptions extends ReconcileOptions {
   readonly scaleUpLimit?: number;
 }
 
+/** Why one replica is not ready, in words for the Ready condition. */
+export interface ReplicaProblem {
+  /** "web-1". */
+  readonly replica: string;
+  /** CrashLoopBackOff, ContainerExited or Unhealthy. */
+  readonly reason: string;
+  readonly message: string;
+}
+
 export interface AppOutcome {
   readonly replicas: readonly ReplicaStatus[];
   readonly readyReplicas: number;
@@ -29,6 +38,8 @@ export interface AppOutcome {
   readonly image: string;
   /** The public address when a load balancer fronts the app (AWS), e.g. http://web.example.com. */
   readonly url?: string;
+  /** Why replicas are not ready, where the provider can tell. */
+  readonly problems?: readonly ReplicaProblem[];
 }
 
 export interface ServiceOutcome extends AppOutcome {

@@ -27,7 +27,7 @@ export async function executePlan(
   const concurrency = options.concurrency ?? 4;
   const phases: Array<Operation["op"][]> = [
     ["create-network", "create-volume"],
-    ["remove"],
+    ["remove", "hold"],
     ["create", "start"],
     ["remove-network", "remove-volume"],
   ];
@@ -100,7 +100,15 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
         return;
       }
       case "start":
+        if (op.restartPolicy) await docker.getContainer(op.id).update({ RestartPolicy: { Name: op.restartPolicy } });
         await docker.getContainer(op.id).start().catch(ignoreStatus(304));
+        return;
+      case "hold":
+        // A container removed meanwhile needs no holding.
+        await docker
+          .getContainer(op.id)
+          .update({ RestartPolicy: { Name: "no" } })
+          .catch(ignoreStatus(404));
         return;
       case "remove":
         await docker.getContainer(op.id).remove({ force: true, v: false }).catch(ignoreStatus(404, 409));
