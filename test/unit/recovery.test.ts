@@ -20,15 +20,17 @@ const group: Group = {
   spec: { provider: "docker" },
 };
 
-function desired(spec: Partial<App["spec"]> = {}) {
-  const app: App = {
+function appOf(spec: Partial<App["spec"]> = {}): App {
+  return {
     apiVersion: "airloft.dev/v1alpha1",
     kind: "App",
     metadata: { name: "web", group: "acme", uid: "u-1", generation: 1 },
     spec: { image: "busybox:1", port: 8080, replicas: 2, healthCheck: { http: { path: "/healthz" } }, ...spec },
   };
-  return desiredApp(app, group, "inst", { ref: "busybox:1", id: "sha256:aaa" });
 }
+
+const desired = (spec: Partial<App["spec"]> = {}) =>
+  desiredApp(appOf(spec), group, "inst", { ref: "busybox:1", id: "sha256:aaa" });
 
 function container(replica: number, hash: string, over: Partial<ObservedContainer> = {}): ObservedContainer {
   return {
@@ -88,7 +90,7 @@ describe("crash-loop back-off", () => {
     assert.equal(health.restartsOf("u/0/h").restarts, 1);
   });
 
-  it("waits out the back-off from the exit, then starts with the held restart policy put back", () => {
+  it("waits out the back-off from the exit, then starts the container", () => {
     const d = desired();
     const c0 = container(0, d.configHash, { state: "exited" });
     const f = new Map([
@@ -107,7 +109,6 @@ describe("crash-loop back-off", () => {
       target: "app:acme/web:0",
       cause: "exited with code 3, back-off 20s",
       id: c0.id,
-      restartPolicy: "unless-stopped",
     });
     assert.deepEqual(due.problems, [
       {
@@ -124,10 +125,33 @@ describe("crash-loop back-off", () => {
     const f = new Map([[c0.id, facts(0, { crash: crash({ engineRestarts: 4, restartPolicy: "unless-stopped" }) })]]);
     const recovery = planRecovery(d, [c0], f, () => false, 2_000_000);
     assert.deepEqual(planApp(d, [c0], new Map(), recovery.actions).operations.map(describeOperation), [
-      "app:acme/web:0 hold (crash loop: exited with code 3)",
+      "app:acme/web:0 restart-policy (crash loop: exited with code 3; AirLoft paces the restarts)",
     ]);
+    assert.deepEqual(recovery.actions.get(c0.id), {
+      kind: "restart-policy",
+      cause: "crash loop: exited with code 3; AirLoft paces the restarts",
+      policy: "no",
+    });
     assert.equal(recovery.problems[0]?.reason, "CrashLoopBackOff");
     assert.match(recovery.problems[0]?.message ?? "", /^web-0 exited with code 3, restarted 4 times, restarting;/);
+  });
+
+  it("gives the engine its restarts back once the replica is ready 10 s after AirLoft's last restart", () => {
+    const d = desired({ replicas: 1 });
+    const c0 = container(0, d.configHash);
+    const held = (lastAt: number) => new Map([[c0.id, facts(0, { held: true, restarts: { restarts: 2, lastAt } })]]);
+    assert.equal(planRecovery(d, [c0], held(95_000), () => true, 100_000).actions.size, 0, "too soon");
+    assert.equal(planRecovery(d, [c0], held(90_000), () => false, 100_000).actions.size, 0, "not ready");
+    assert.deepEqual(planRecovery(d, [c0], held(90_000), () => true, 100_000).actions.get(c0.id), {
+      kind: "restart-policy",
+      cause: "running again",
+      policy: "unless-stopped",
+    });
+    const never = desiredApp({ ...appOf({ replicas: 1, restart: "no" }) }, group, "inst", {
+      ref: "busybox:1",
+      id: "sha256:aaa",
+    });
+    assert.equal(planRecovery(never, [c0], held(0), () => true, 100_000).actions.size, 0, "restart: no stays no");
   });
 
   it("a container stopped once is started at once and reported as exited, not as a crash loop", () => {

@@ -71,13 +71,15 @@ async function crashFactsOf(docker: Docker, id: string, env: Readonly<Record<str
     engineRestarts: info.RestartCount,
     restartPolicy: info.HostConfig.RestartPolicy?.Name || "no",
     checkExitCode: checks.at(-1)?.ExitCode,
-    logLines: safeLogLines(await lastOutput(container), env),
+    logLines: safeLogLines(await lastOutput(container, Date.parse(info.State.StartedAt)), env),
   };
 }
 
-/** The last lines of stdout and stderr. */
-async function lastOutput(container: Docker.Container): Promise<string> {
-  const raw = await container.logs({ follow: false, stdout: true, stderr: true, tail: LOG_LINES * 2 });
+/** The last lines of stdout and stderr of the last run (a restarted container keeps the earlier runs' too). */
+async function lastOutput(container: Docker.Container, startedAt: number): Promise<string> {
+  // The engine stamps StartedAt after the process may have written its first lines: a second early.
+  const since = Number.isFinite(startedAt) && startedAt > 0 ? { since: Math.floor(startedAt / 1000) - 1 } : {};
+  const raw = await container.logs({ follow: false, stdout: true, stderr: true, tail: LOG_LINES * 2, ...since });
   return demuxFrames(raw).toString("utf8");
 }
 

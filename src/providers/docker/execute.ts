@@ -27,7 +27,7 @@ export async function executePlan(
   const concurrency = options.concurrency ?? 4;
   const phases: Array<Operation["op"][]> = [
     ["create-network", "create-volume"],
-    ["remove", "hold"],
+    ["remove", "restart-policy"],
     ["create", "start"],
     ["remove-network", "remove-volume"],
   ];
@@ -100,14 +100,13 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
         return;
       }
       case "start":
-        if (op.restartPolicy) await docker.getContainer(op.id).update({ RestartPolicy: { Name: op.restartPolicy } });
         await docker.getContainer(op.id).start().catch(ignoreStatus(304));
         return;
-      case "hold":
-        // A container removed meanwhile needs no holding.
+      case "restart-policy":
+        // A container removed meanwhile needs no policy.
         await docker
           .getContainer(op.id)
-          .update({ RestartPolicy: { Name: "no" } })
+          .update({ RestartPolicy: { Name: op.policy } })
           .catch(ignoreStatus(404));
         return;
       case "remove":

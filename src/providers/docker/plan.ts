@@ -30,16 +30,15 @@ export type Operation =
       readonly replica: number;
       readonly options: Record<string, unknown>;
     }
+  | { readonly op: "start"; readonly target: string; readonly cause: string; readonly id: string }
+  /** "no" while AirLoft paces a crash loop's restarts; the app's own once it runs again. */
   | {
-      readonly op: "start";
+      readonly op: "restart-policy";
       readonly target: string;
       readonly cause: string;
       readonly id: string;
-      /** The restart policy to put back first, where AirLoft held it during a crash loop. */
-      readonly restartPolicy?: string;
+      readonly policy: string;
     }
-  /** Stops the engine restarting a crash-looping container: AirLoft paces its restarts. */
-  | { readonly op: "hold"; readonly target: string; readonly cause: string; readonly id: string }
   | { readonly op: "remove"; readonly target: string; readonly cause: string; readonly id: string };
 
 export interface AppPlan {
@@ -146,18 +145,22 @@ export function planApp(
       });
       continue;
     }
-    if (action?.kind === "hold") ops.push({ op: "hold", target: target(replica), cause: action.cause, id: keep.id });
+    if (action?.kind === "restart-policy")
+      ops.push({
+        op: "restart-policy",
+        target: target(replica),
+        cause: action.cause,
+        id: keep.id,
+        policy: action.policy,
+      });
     if (keep.state === "created" || keep.state === "exited") {
-      if (action?.kind === "start")
+      if (action?.kind !== "wait")
         ops.push({
           op: "start",
           target: target(replica),
-          cause: action.cause,
+          cause: action?.kind === "start" ? action.cause : "stopped",
           id: keep.id,
-          ...(action.restartPolicy ? { restartPolicy: action.restartPolicy } : {}),
         });
-      else if (action?.kind !== "wait")
-        ops.push({ op: "start", target: target(replica), cause: "stopped", id: keep.id });
       continue;
     }
     const ready = isReady(keep, desired, probe);

@@ -212,6 +212,7 @@ export class DockerProvider implements InfraProvider {
       },
       execute: (ops, done) =>
         engine.execute(ops, (op) => {
+          if (op.op === "restart-policy") this.health.setHeld(op.id, op.policy === "no");
           const action = op.op === "start" || op.op === "remove" ? recovery.actions.get(op.id) : undefined;
           if (action?.kind === "start" || action?.kind === "replace") {
             const replica = replicaOfTarget(op.target, desired.replicas);

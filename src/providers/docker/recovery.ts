@@ -3,16 +3,15 @@ import type { CrashFacts } from "./crash-facts.js";
 import type { DesiredApp } from "./desired.js";
 import type { ObservedContainer } from "./observe.js";
 import type { ProbeResult } from "./probe.js";
-import { type LivenessState, type RestartHistory, restartDelayMs } from "./replica-health.js";
+import { CRASH_BACKOFF, type LivenessState, type RestartHistory, restartDelayMs } from "./replica-health.js";
 
 /** What the planner does with one container beyond the rollout rules. */
 export type RecoveryAction =
   /** An exited container in back-off: left alone until `at`. */
   | { readonly kind: "wait"; readonly at: number }
-  /** Start it, putting back the restart policy AirLoft held. */
-  | { readonly kind: "start"; readonly cause: string; readonly restartPolicy: string | undefined }
-  /** Crash-looping under the engine's policy: take the restarts over (policy "no"). */
-  | { readonly kind: "hold"; readonly cause: string }
+  | { readonly kind: "start"; readonly cause: string }
+  /** "no" to take a crash loop's restarts over from the engine; the app's own to hand them back. */
+  | { readonly kind: "restart-policy"; readonly cause: string; readonly policy: string }
   /** Liveness failed: replace the container. */
   | { readonly kind: "replace"; readonly cause: string };
 
@@ -24,6 +23,8 @@ export interface ReplicaFacts {
   readonly probe?: ProbeResult;
   readonly liveness?: LivenessState;
   readonly restarts: RestartHistory;
+  /** Its restart policy is "no" because AirLoft took its restarts over. */
+  readonly held?: boolean;
 }
 
 export interface Recovery {
@@ -42,7 +43,9 @@ export function enginePolicy(restart: string): string {
  * The pure part of liveness and crash loops, on one app's containers at the desired config:
  * - an exited container is started again once its back-off is over (10 s doubling to 5 min,
  *   counted from when it exited); one the engine keeps restarting is held (policy "no") so
- *   that AirLoft's back-off, not the engine's, paces it;
+ *   that AirLoft's back-off, not the engine's, paces it, and given its own policy back once
+ *   it runs and is ready 10 s after AirLoft's last restart (the engine restarts it again
+ *   while AirLoft is not running, after a reboot for one);
  * - a running replica whose liveness failed is replaced, one at a time: only while no other
  *   replica is starting (running, not yet ready, liveness not failed) and none is missing, and
  *   the one failing longest first;
@@ -64,19 +67,17 @@ export function planRecovery(
     const { crash } = f;
     const total = (crash?.engineRestarts ?? 0) + f.restarts.restarts;
     if (c.state === "restarting" && crash && crash.restartPolicy !== "no") {
-      actions.set(c.id, { kind: "hold", cause: `crash loop: exited with code ${crash.exitCode}` });
+      const cause = `crash loop: exited with code ${crash.exitCode}; AirLoft paces the restarts`;
+      actions.set(c.id, { kind: "restart-policy", cause, policy: "no" });
       problems.push(crashProblem(f.replica, crash, total, "restarting"));
     } else if (c.state === "exited" && crash) {
       const delay = restartDelayMs(f.restarts.restarts);
       const at = crash.finishedAt + delay;
-      const restartPolicy = crash.restartPolicy === policy ? undefined : policy;
-      actions.set(
-        c.id,
-        now >= at
-          ? { kind: "start", cause: `exited with code ${crash.exitCode}, back-off ${seconds(delay)}`, restartPolicy }
-          : { kind: "wait", at },
-      );
+      const cause = `exited with code ${crash.exitCode}, back-off ${seconds(delay)}`;
+      actions.set(c.id, now >= at ? { kind: "start", cause } : { kind: "wait", at });
       problems.push(crashProblem(f.replica, crash, total, `back-off ${seconds(delay)}`));
+    } else if (c.state === "running" && isReady(c) && f.held && policy !== "no" && stable(f.restarts, now)) {
+      actions.set(c.id, { kind: "restart-policy", cause: "running again", policy });
     } else if (c.state === "running" && !isReady(c)) {
       const reason = f.probe?.reason ?? checkReason(c, f);
       if (reason)
@@ -94,6 +95,11 @@ export function planRecovery(
     actions.set(id, { kind: "replace", cause: `liveness: ${liveness.reason}, ${liveness.failures} checks in a row` });
   }
   return { actions, problems };
+}
+
+/** Long enough since AirLoft's last restart to give the engine its restarts back. */
+function stable(restarts: RestartHistory, now: number): boolean {
+  return restarts.lastAt === undefined || now - restarts.lastAt >= CRASH_BACKOFF.initialMs;
 }
 
 /** At most one replica whose liveness failed, and none while another replica is on its way up. */

@@ -4,7 +4,7 @@ import type { DesiredApp } from "./desired.js";
 import type { ObservedContainer } from "./observe.js";
 import { isReady } from "./plan.js";
 import { type ProbeResult, probeContainers, publishedEndpoint } from "./probe.js";
-import { planRecovery, type Recovery, type ReplicaFacts } from "./recovery.js";
+import { enginePolicy, planRecovery, type Recovery, type ReplicaFacts } from "./recovery.js";
 import type { LivenessCheck, ReplicaHealth } from "./replica-health.js";
 
 /** The name people know a replica by: "web-1". */
@@ -61,7 +61,11 @@ export async function observeReplicaFacts(
           ? health.recordProbe(c.id, probe, check)
           : health.recordEngineHealth(c.id, c.health, check);
     const crash = crashes.get(c.id);
+    // Held by an earlier run of AirLoft: the engine's "no" where the app asks for restarts.
+    if (crash && crash.restartPolicy === "no" && enginePolicy(desired.template.restart) !== "no")
+      health.setHeld(c.id, true);
     facts.set(c.id, {
+      held: health.isHeld(c.id),
       replica: name(c),
       restarts: health.restartsOf(replicaKey(desired, c.owner.replica ?? 0)),
       ...(probe ? { probe } : {}),

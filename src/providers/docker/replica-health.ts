@@ -37,6 +37,7 @@ interface ContainerRecord {
   readonly seenAt: number;
   touchedAt: number;
   everReady: boolean;
+  held: boolean;
   liveness: { failures: number; since: number; countedAt: number; reason: string } | undefined;
 }
 
@@ -97,6 +98,15 @@ export class ReplicaHealth {
     return { failures: check.retries, since: rec.liveness.since, reason: "unhealthy", failed: true };
   }
 
+  /** Whether AirLoft set this container's restart policy to "no" to pace its crash loop. */
+  isHeld(id: string): boolean {
+    return this.containers.get(id)?.held ?? false;
+  }
+
+  setHeld(id: string, held: boolean): void {
+    this.touch(id, this.clock.now()).held = held;
+  }
+
   restartsOf(replicaKey: string): RestartHistory {
     const rec = this.restarts.get(replicaKey);
     if (!rec || this.clock.now() - rec.lastAt > CRASH_BACKOFF.resetAfterMs) return { restarts: 0, lastAt: undefined };
@@ -122,7 +132,7 @@ export class ReplicaHealth {
     this.sweep(now);
     let rec = this.containers.get(id);
     if (!rec) {
-      rec = { seenAt: now, touchedAt: now, everReady: false, liveness: undefined };
+      rec = { seenAt: now, touchedAt: now, everReady: false, held: false, liveness: undefined };
       this.containers.set(id, rec);
     }
     rec.touchedAt = now;
