@@ -64,13 +64,18 @@ describe("liveness and crash loops on a real Docker engine", () => {
     return JSON.parse(r.stdout) as App;
   };
   const ready = (app: App) => app.status?.conditions?.find((c) => c.type === "Ready");
-  /** Polls until `check` returns a value, failing with the last state seen after `ms`. */
-  const eventually = async <T>(ms: number, check: () => Promise<T | undefined>, what: () => string): Promise<T> => {
+  /**
+   * Reads the app every second until `pick` finds something in it; fails after `ms` with what it
+   * waited for, the app's last status and the controller's log.
+   */
+  const untilApp = async <T>(name: string, ms: number, what: string, pick: (app: App) => T | undefined) => {
     const deadline = Date.now() + ms;
     for (;;) {
-      const found = await check();
-      if (found !== undefined) return found;
-      if (Date.now() > deadline) assert.fail(`${what()}\ncontroller log:\n${log.slice(-3000)}`);
+      const app = await getApp(name);
+      const found = pick(app);
+      if (found !== undefined) return { app, found };
+      if (Date.now() > deadline)
+        assert.fail(`${what}: ${JSON.stringify(app.status)}\ncontroller log:\n${log.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   };
@@ -118,23 +123,22 @@ describe("liveness and crash loops on a real Docker engine", () => {
 
   it("reports a crash-looping app as CrashLoopBackOff with its exit code, restarts and last lines, and backs off", async function () {
     this.timeout(150_000);
-    let last: App | undefined;
-    const condition = await eventually(
+    const { app: last, found: condition } = await untilApp(
+      "crashy",
       120_000,
-      async () => {
-        last = await getApp("crashy");
-        const c = ready(last);
+      "no CrashLoopBackOff with a 20 s back-off",
+      (app) => {
+        const c = ready(app);
         return c?.reason === "CrashLoopBackOff" && /back-off 20s/.test(c.message) ? c : undefined;
       },
-      () => `no CrashLoopBackOff with a 20 s back-off: ${JSON.stringify(last?.status)}`,
     );
     assert.equal(condition.status, "False");
     assert.match(
       condition.message,
       /^0\/1 replicas ready; crashy-0 exited with code 3, restarted \d+ times?, back-off 20s; last log: connecting with \*\*\* \| giving up now$/,
     );
-    assert.ok(!JSON.stringify(last?.status).includes(SECRET), "the env value is nowhere in the status");
-    const [instance] = last?.status?.instances ?? [];
+    assert.ok(!JSON.stringify(last.status).includes(SECRET), "the env value is nowhere in the status");
+    const [instance] = last.status?.instances ?? [];
     assert.equal(instance?.exitCode, 3);
     assert.ok((instance?.restarts ?? 0) >= 2, JSON.stringify(instance));
     // In back-off the engine's own restarts are held: AirLoft paces them.
@@ -148,25 +152,14 @@ describe("liveness and crash loops on a real Docker engine", () => {
 
   it("replaces a replica whose health check turned to 500, and says why", async function () {
     this.timeout(150_000);
-    let last: App | undefined;
-    const failing = await eventually(
-      90_000,
-      async () => {
-        last = await getApp("hung");
-        const c = ready(last);
-        return c && /GET \/cgi-bin\/health on hung-[01]: 500/.test(c.message) ? c : undefined;
-      },
-      () => `no failing check reported: ${JSON.stringify(last?.status)}`,
-    );
+    const { found: failing } = await untilApp("hung", 90_000, "no failing check reported", (app) => {
+      const c = ready(app);
+      return c && /GET \/cgi-bin\/health on hung-[01]: 500/.test(c.message) ? c : undefined;
+    });
     assert.equal(failing.status, "False");
     assert.equal(failing.reason, "Unhealthy");
-    const replaced = await eventually(
-      90_000,
-      async () => {
-        last = await getApp("hung");
-        return last.status?.instances?.find((i) => (i.restarts ?? 0) >= 1);
-      },
-      () => `no replica replaced: ${JSON.stringify(last?.status)}`,
+    const { found: replaced } = await untilApp("hung", 90_000, "no replica replaced", (app) =>
+      app.status?.instances?.find((i) => (i.restarts ?? 0) >= 1),
     );
     assert.match(replaced.name, /^airloft-live_hung-[01]-/);
     const described = await cli("describe", "app/live/hung");

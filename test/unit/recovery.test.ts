@@ -9,41 +9,16 @@ import { describeOperation, isReady, planApp } from "../../src/providers/docker/
 import { httpProbe } from "../../src/providers/docker/probe.js";
 import { planRecovery, type ReplicaFacts } from "../../src/providers/docker/recovery.js";
 import { ReplicaHealth, restartDelayMs } from "../../src/providers/docker/replica-health.js";
-import type { App, Group } from "../../src/resources/types.js";
+import type { App } from "../../src/resources/types.js";
 import { freePort } from "../../support/ports.js";
+import { observedContainer, testApp, testGroup } from "../support/docker-objects.js";
 import { FakeClock } from "../support/fake-clock.js";
 
-const group: Group = {
-  apiVersion: "airloft.dev/v1alpha1",
-  kind: "Group",
-  metadata: { name: "acme", uid: "g-1" },
-  spec: { provider: "docker" },
-};
-
-function appOf(spec: Partial<App["spec"]> = {}): App {
-  return {
-    apiVersion: "airloft.dev/v1alpha1",
-    kind: "App",
-    metadata: { name: "web", group: "acme", uid: "u-1", generation: 1 },
-    spec: { image: "busybox:1", port: 8080, replicas: 2, healthCheck: { http: { path: "/healthz" } }, ...spec },
-  };
-}
-
+const group = testGroup;
+const appOf = (spec: Partial<App["spec"]> = {}) => testApp({ healthCheck: { http: { path: "/healthz" } }, ...spec });
 const desired = (spec: Partial<App["spec"]> = {}) =>
   desiredApp(appOf(spec), group, "inst", { ref: "busybox:1", id: "sha256:aaa" });
-
-function container(replica: number, hash: string, over: Partial<ObservedContainer> = {}): ObservedContainer {
-  return {
-    id: `c-${replica}`,
-    name: `airloft-acme_web-${replica}-${hash}`,
-    state: "running",
-    health: undefined,
-    imageId: "sha256:aaa",
-    ports: [],
-    owner: { instance: "inst", group: "acme", kind: "App", name: "web", uid: "u-1", configHash: hash, replica },
-    ...over,
-  };
-}
+const container = observedContainer;
 
 const crash = (over: Partial<CrashFacts> = {}): CrashFacts => ({
   exitCode: 3,
