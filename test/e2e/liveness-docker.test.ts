@@ -167,5 +167,8 @@ describe("liveness and crash loops on a real Docker engine", () => {
       described.stdout,
       /app:live\/hung:[01] remove \(liveness: GET \/cgi-bin\/health on hung-[01]: 500, 3 checks in a row\)/,
     );
+    // One at a time: no pass (one event) replaced both replicas.
+    for (const line of described.stdout.split("\n"))
+      assert.ok((line.match(/remove \(liveness/g) ?? []).length <= 1, line);
   });
 });
