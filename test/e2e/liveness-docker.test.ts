@@ -167,8 +167,9 @@ describe("liveness and crash loops on a real Docker engine", () => {
       described.stdout,
       /app:live\/hung:[01] remove \(liveness: GET \/cgi-bin\/health on hung-[01]: 500, 3 checks in a row\)/,
     );
-    // One at a time: no pass (one event) replaced both replicas.
-    for (const line of described.stdout.split("\n"))
-      assert.ok((line.match(/remove \(liveness/g) ?? []).length <= 1, line);
+    // One at a time: a round of operations runs its removals before its creations, so two
+    // replacements in one round would show two removals in a row. The next replica may go in a
+    // later round of the same reconcile, once its predecessor's successor is ready.
+    assert.doesNotMatch(described.stdout, /remove \(liveness[^;\n]*; [^;\n]*remove \(liveness/);
   });
 });
