@@ -4,6 +4,7 @@ import { resolveBindings } from "./bindings.js";
 import { quotaViolationsOf } from "./quota.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { collectOperations, Reconciler } from "./reconciler.js";
+import { problemReason, withProblems } from "./replica-problems.js";
 import { markPullFailure, pullStallHolds, resolveOrWait, secretKeysOf, whenSecretChanges } from "./secret-refs.js";
 import { type WatchDeclaration, whenGroupChanges } from "./watches.js";
 
@@ -90,6 +91,8 @@ export class AppController extends Reconciler<"App"> {
       : outcome.replicas.filter((r) => r.ready && r.endpoint).map((r) => `http://${r.endpoint}`);
     const rolling = outcome.updatedReplicas < replicas || outcome.replicas.length > replicas;
     const counts = `${outcome.readyReplicas}/${replicas} replicas ready${rolling && !capped ? `, ${outcome.updatedReplicas} updated` : ""}`;
+    // Converged means every replica is ready: what a replica says about itself matters only before.
+    const problems = outcome.converged ? [] : (outcome.problems ?? []);
     return {
       status: {
         replicas,
@@ -104,12 +107,10 @@ export class AppController extends Reconciler<"App"> {
         ? "QuotaExceeded"
         : outcome.converged
           ? "Converged"
-          : rolling
-            ? "RollingOut"
-            : (outcome.waiting?.reason ?? "WaitingForReplicas"),
+          : (problemReason(problems) ?? (rolling ? "RollingOut" : (outcome.waiting?.reason ?? "WaitingForReplicas"))),
       message: capped
         ? `${over.map((v) => v.message).join("; ")}; not scaling up beyond ${existing} (${counts})`
-        : `${counts}${outcome.waiting && !outcome.converged ? `; ${outcome.waiting.message}` : ""}`,
+        : `${withProblems(counts, problems)}${outcome.waiting && !outcome.converged ? `; ${outcome.waiting.message}` : ""}`,
       operations: outcome.operations,
       ...(capped ? { requeueAfterMs: 30_000 } : {}),
     };

@@ -26,6 +26,15 @@ export interface AppReconcileOptions extends ReconcileOptions {
   readonly scaleUpLimit?: number;
 }
 
+/** Why one replica is not ready, in words for the Ready condition. */
+export interface ReplicaProblem {
+  /** "web-1". */
+  readonly replica: string;
+  /** CrashLoopBackOff, ContainerExited or Unhealthy. */
+  readonly reason: string;
+  readonly message: string;
+}
+
 export interface AppOutcome {
   readonly replicas: readonly ReplicaStatus[];
   readonly readyReplicas: number;
@@ -39,6 +48,8 @@ export interface AppOutcome {
   readonly url?: string;
   /** Why the app is not ready beyond its replica counts (AWS: its targets get no traffic). */
   readonly waiting?: { readonly reason: string; readonly message: string };
+  /** Why replicas are not ready, where the provider can tell. */
+  readonly problems?: readonly ReplicaProblem[];
 }
 
 export interface ServiceOutcome extends AppOutcome {

@@ -130,6 +130,10 @@ export interface ReplicaStatus {
   health?: string;
   endpoint?: string;
   configHash: string;
+  /** Restarts after exits and liveness replacements (Docker). */
+  restarts?: number;
+  /** The last exit code of a replica that exited (Docker). */
+  exitCode?: number;
 }
 
 export interface AppStatus extends BaseStatus {

@@ -21,38 +21,15 @@ import {
   resolveServiceVolume,
 } from "../../src/providers/docker/plan.js";
 import type { App, Group, Service } from "../../src/resources/types.js";
+import { observedContainer, testApp, testGroup } from "../support/docker-objects.js";
 
-const group: Group = {
-  apiVersion: "airloft.dev/v1alpha1",
-  kind: "Group",
-  metadata: { name: "acme", uid: "g-1" },
-  spec: { provider: "docker" },
-};
-
-function app(spec: Partial<App["spec"]> = {}): App {
-  return {
-    apiVersion: "airloft.dev/v1alpha1",
-    kind: "App",
-    metadata: { name: "web", group: "acme", uid: "u-1", generation: 1 },
-    spec: { image: "busybox:1", port: 8080, replicas: 2, ...spec },
-  };
-}
+const group = testGroup;
+const app = testApp;
 
 const desired = (spec: Partial<App["spec"]> = {}) =>
   desiredApp(app(spec), group, "inst", { ref: "busybox:1", id: "sha256:aaa" });
 
-function container(replica: number, hash: string, over: Partial<ObservedContainer> = {}): ObservedContainer {
-  return {
-    id: `c-${replica}-${hash}`,
-    name: `airloft-acme-web-${replica}-${hash}`,
-    state: "running",
-    health: undefined,
-    imageId: "sha256:aaa",
-    ports: [],
-    owner: { instance: "inst", group: "acme", kind: "App", name: "web", uid: "u-1", configHash: hash, replica },
-    ...over,
-  };
-}
+const container = observedContainer;
 
 const ops = (plan: { operations: readonly Parameters<typeof describeOperation>[0][] }) =>
   plan.operations.map(describeOperation);

@@ -51,7 +51,17 @@ export interface DesiredApp {
   /** Hash of every field that needs a new container; replicas is not one of them. */
   readonly configHash: string;
   /** AirLoft probes this path over the published port; undefined for none or a command check. */
-  readonly httpCheck: { readonly path: string; readonly port: number } | undefined;
+  readonly httpCheck: HttpCheck | undefined;
+}
+
+/** AirLoft's own HTTP check: readiness on every pass, liveness after `retries` failed intervals. */
+export interface HttpCheck {
+  readonly path: string;
+  readonly port: number;
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+  readonly retries: number;
+  readonly startPeriodMs: number;
 }
 
 const SECOND_NS = 1e9;
@@ -115,7 +125,17 @@ export function desiredApp(
     template,
     secretEnv,
     configHash: configHash(template),
-    httpCheck: hc?.http && port ? { path: hc.http.path, port } : undefined,
+    httpCheck:
+      hc?.http && port
+        ? {
+            path: hc.http.path,
+            port,
+            timeoutMs: timing.timeoutNs / 1e6,
+            intervalMs: timing.intervalNs / 1e6,
+            retries: timing.retries,
+            startPeriodMs: timing.startPeriodNs / 1e6,
+          }
+        : undefined,
   };
 }
 

@@ -27,7 +27,7 @@ export async function executePlan(
   const concurrency = options.concurrency ?? 4;
   const phases: Array<Operation["op"][]> = [
     ["create-network", "create-volume"],
-    ["remove"],
+    ["remove", "restart-policy"],
     ["create", "start"],
     ["remove-network", "remove-volume"],
   ];
@@ -101,6 +101,13 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
       }
       case "start":
         await docker.getContainer(op.id).start().catch(ignoreStatus(304));
+        return;
+      case "restart-policy":
+        // A container removed meanwhile needs no policy.
+        await docker
+          .getContainer(op.id)
+          .update({ RestartPolicy: { Name: op.policy } })
+          .catch(ignoreStatus(404));
         return;
       case "remove":
         await docker.getContainer(op.id).remove({ force: true, v: false }).catch(ignoreStatus(404, 409));

@@ -2,6 +2,7 @@ import { formatOperation } from "../converge.js";
 import type { DesiredApp } from "./desired.js";
 import { containerCreateOptions, legacyVolumeName, volumeName } from "./desired.js";
 import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "./observe.js";
+import { NO_RECOVERY, type RecoveryAction } from "./recovery.js";
 
 /** One step of a plan, with its cause; the executor makes no decisions of its own. */
 export type Operation =
@@ -30,6 +31,14 @@ export type Operation =
       readonly options: Record<string, unknown>;
     }
   | { readonly op: "start"; readonly target: string; readonly cause: string; readonly id: string }
+  /** "no" while AirLoft paces a crash loop's restarts; the app's own once it runs again. */
+  | {
+      readonly op: "restart-policy";
+      readonly target: string;
+      readonly cause: string;
+      readonly id: string;
+      readonly policy: string;
+    }
   | { readonly op: "remove"; readonly target: string; readonly cause: string; readonly id: string };
 
 export interface AppPlan {
@@ -69,6 +78,7 @@ export function planApp(
   desired: DesiredApp,
   observed: readonly ObservedContainer[],
   probe: ReadonlyMap<string, boolean>,
+  recovery: ReadonlyMap<string, RecoveryAction> = NO_RECOVERY.actions,
 ): AppPlan {
   const ops: Operation[] = [];
   const target = (replica: number | string): string =>
@@ -123,8 +133,34 @@ export function planApp(
       continue;
     }
     updatedReplicas++;
+    const action = recovery.get(keep.id);
+    if (action?.kind === "replace") {
+      ops.push({ op: "remove", target: target(replica), cause: action.cause, id: keep.id });
+      ops.push({
+        op: "create",
+        target: target(replica),
+        cause: "liveness failed",
+        replica,
+        options: containerCreateOptions(desired, replica),
+      });
+      continue;
+    }
+    if (action?.kind === "restart-policy")
+      ops.push({
+        op: "restart-policy",
+        target: target(replica),
+        cause: action.cause,
+        id: keep.id,
+        policy: action.policy,
+      });
     if (keep.state === "created" || keep.state === "exited") {
-      ops.push({ op: "start", target: target(replica), cause: "stopped", id: keep.id });
+      if (action?.kind !== "wait")
+        ops.push({
+          op: "start",
+          target: target(replica),
+          cause: action?.kind === "start" ? action.cause : "stopped",
+          id: keep.id,
+        });
       continue;
     }
     const ready = isReady(keep, desired, probe);

@@ -1,17 +1,76 @@
 import { request } from "node:http";
 import type { ObservedContainer } from "./observe.js";
 
+/** One check's answer: `reason` says why it failed, in the words a condition message shows. */
+export interface ProbeResult {
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
+export interface HttpProbeTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly timeoutMs: number;
+  /** The replica as people name it ("web-1"), for the message. */
+  readonly replica: string;
+}
+
+/** Node's codes for the failures people recognise; anything else keeps Node's own words. */
+const NETWORK_ERRORS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  EPIPE: "connection reset",
+  EHOSTUNREACH: "host unreachable",
+};
+
+/** An error as a short reason: a parse error is the app's fault, a network error the connection's. */
+export function probeErrorReason(err: NodeJS.ErrnoException): string {
+  const code = err.code ?? "";
+  if (code.startsWith("HPE_")) return `invalid HTTP response: ${oneLine(err.message, 80)}`;
+  return NETWORK_ERRORS[code] ?? oneLine(err.message, 80);
+}
+
 /** One HTTP GET with a timeout; any 2xx or 3xx answer is healthy. */
-export function httpProbe(host: string, port: number, path: string, timeoutMs: number): Promise<boolean> {
+export function httpProbe(target: HttpProbeTarget): Promise<ProbeResult> {
+  const what = `GET ${oneLine(target.path, 64)} on ${target.replica}`;
   return new Promise((resolve) => {
-    const req = request({ host, port, path, method: "GET", timeout: timeoutMs, agent: false }, (res) => {
-      res.resume();
-      resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+    let timedOut = false;
+    const req = request(
+      {
+        host: target.host,
+        port: target.port,
+        path: target.path,
+        method: "GET",
+        timeout: target.timeoutMs,
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        const status = res.statusCode ?? 0;
+        resolve(status >= 200 && status < 400 ? { ok: true } : { ok: false, reason: `${what}: ${status}` });
+      },
+    );
+    req.on("timeout", () => {
+      timedOut = true;
+      req.destroy();
     });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      const reason = timedOut ? `timeout after ${formatSeconds(target.timeoutMs)}` : probeErrorReason(err);
+      resolve({ ok: false, reason: `${what}: ${reason}` });
+    });
     req.end();
   });
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))}s`;
+}
+
+/** A single line of at most `max` characters: control characters from outside never reach a message. */
+export function oneLine(text: string, max: number): string {
+  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 /** The host:port where a replica's container port is published, if it is. */
@@ -29,13 +88,18 @@ export function publishedEndpoint(
 /** Probes every running container of the app through its published port, in parallel. */
 export async function probeContainers(
   containers: readonly ObservedContainer[],
-  check: { path: string; port: number },
-  timeoutMs: number,
-): Promise<Map<string, boolean>> {
+  check: { readonly path: string; readonly port: number; readonly timeoutMs: number },
+  replicaName: (c: ObservedContainer) => string,
+): Promise<Map<string, ProbeResult>> {
   const results = await Promise.all(
-    containers.map(async (c) => {
-      const endpoint = c.state === "running" ? publishedEndpoint(c, check.port) : undefined;
-      return [c.id, endpoint ? await httpProbe(endpoint.host, endpoint.port, check.path, timeoutMs) : false] as const;
+    containers.map(async (c): Promise<readonly [string, ProbeResult]> => {
+      if (c.state !== "running") return [c.id, { ok: false, reason: `${replicaName(c)} is ${c.state}` }];
+      const endpoint = publishedEndpoint(c, check.port);
+      if (!endpoint) return [c.id, { ok: false, reason: `${replicaName(c)}: port ${check.port} is not published` }];
+      return [
+        c.id,
+        await httpProbe({ ...endpoint, path: check.path, timeoutMs: check.timeoutMs, replica: replicaName(c) }),
+      ];
     }),
   );
   return new Map(results);

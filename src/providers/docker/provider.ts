@@ -2,6 +2,7 @@ import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
+import { type Clock, systemClock } from "../../util/clock.js";
 import { type Converged, type ConvergeSteps, converge, formatOperation, type Plan, planOnce } from "../converge.js";
 import { ownerLabels } from "../ownership.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
@@ -35,6 +36,9 @@ import {
   resolveServiceVolume,
 } from "./plan.js";
 import { probeContainers, publishedEndpoint } from "./probe.js";
+import { NO_RECOVERY, type Recovery, type ReplicaFacts } from "./recovery.js";
+import { observeReplicaFacts, recoveryFor, replicaKey, replicaOfTarget, replicaStatuses } from "./replica-facts.js";
+import { ReplicaHealth } from "./replica-health.js";
 import { engineUsage } from "./usage.js";
 
 /** Plan-execute rounds in one reconcile; a replica that keeps failing waits for the next pass. */
@@ -44,6 +48,8 @@ export interface DockerProviderOptions {
   readonly instanceId: string;
   readonly concurrency?: number;
   readonly env?: NodeJS.ProcessEnv;
+  /** Paces crash-loop back-off and liveness intervals. */
+  readonly clock?: Clock;
 }
 
 /** The Docker engine as an InfraProvider: a network per group, containers per app replica. */
@@ -53,8 +59,10 @@ export class DockerProvider implements InfraProvider {
   private readonly instanceId: string;
   private readonly concurrency: number;
   private readonly env: NodeJS.ProcessEnv;
+  private readonly health: ReplicaHealth;
 
   constructor(options: DockerProviderOptions) {
+    this.health = new ReplicaHealth(options.clock ?? systemClock);
     this.instanceId = options.instanceId;
     this.concurrency = options.concurrency ?? 4;
     this.env = options.env ?? process.env;
@@ -188,36 +196,62 @@ export class DockerProvider implements InfraProvider {
    */
   private appSteps(address: string, desired: DesiredApp, options: { probe: boolean }): AppSteps {
     const volumeLabels = this.ownerOf(desired);
+    const engine = this.steps(address, () => ({ operations: [] }));
+    // What the last plan decided, so that the restarts it made are counted once done.
+    let recovery: Recovery = NO_RECOVERY;
     return {
-      ...this.steps(address, () => ({ operations: [] })),
+      ...engine,
       observe: async () => {
         const snapshot = await this.snapshots.get(address);
         const containers = this.containersOf(snapshot, desired);
-        const probe = !options.probe
-          ? new Map(containers.map((c) => [c.id, true] as const))
-          : desired.httpCheck
-            ? await probeContainers(containers, desired.httpCheck, 2000)
-            : new Map<string, boolean>();
-        return { containers, probe, volumes: snapshot.volumes };
+        if (!options.probe)
+          return {
+            containers,
+            probe: new Map(containers.map((c) => [c.id, true] as const)),
+            facts: new Map(),
+            volumes: snapshot.volumes,
+          };
+        const { probe, facts } = await observeReplicaFacts(address, desired, containers, this.health);
+        return { containers, probe, facts, volumes: snapshot.volumes };
       },
-      plan: ({ containers, probe, volumes }) => {
+      plan: ({ containers, probe, facts, volumes }) => {
         const volumeOps = planVolumes(desired, volumes, volumeLabels);
-        const plan = planApp(desired, containers, probe);
+        recovery = recoveryFor(desired, containers, facts, (c) => isReady(c, desired, probe), this.health.now());
+        const plan = planApp(desired, containers, probe, recovery.actions);
         const operations = [...volumeOps, ...plan.operations];
-        return { ...plan, operations, converged: plan.converged && volumeOps.length === 0 };
+        return {
+          ...plan,
+          operations,
+          converged: plan.converged && volumeOps.length === 0,
+          problems: recovery.problems,
+        };
       },
+      execute: (ops, done) =>
+        engine.execute(ops, (op) => {
+          if (op.op === "restart-policy") this.health.setHeld(op.id, op.policy === "no");
+          const action = op.op === "start" || op.op === "remove" ? recovery.actions.get(op.id) : undefined;
+          if (action?.kind === "start" || action?.kind === "replace") {
+            const replica = replicaOfTarget(op.target, desired.replicas);
+            if (replica !== undefined) this.health.recordRestart(replicaKey(desired, replica));
+          }
+          done(op);
+        }),
     };
   }
 
-  private outcome(desired: DesiredApp, result: Converged<ObservedApp, AppPlan>): AppOutcome {
+  private outcome(
+    desired: DesiredApp,
+    result: Converged<ObservedApp, AppPlan & Pick<Recovery, "problems">>,
+  ): AppOutcome {
     const { observed, plan, operations } = result;
     return {
-      replicas: replicaStatuses(observed.containers, desired, observed.probe),
+      replicas: replicaStatuses(observed.containers, desired, observed.probe, observed.facts),
       readyReplicas: plan.readyReplicas,
       updatedReplicas: plan.updatedReplicas,
       converged: plan.converged,
       operations,
       image: desired.template.image,
+      ...(plan.problems.length > 0 ? { problems: plan.problems } : {}),
     };
   }
 
@@ -355,12 +389,13 @@ function uidOf(obj: Group | App | Service): string {
   return obj.metadata.uid ?? "";
 }
 
-type AppSteps = ConvergeSteps<ObservedApp, Operation, AppPlan>;
+type AppSteps = ConvergeSteps<ObservedApp, Operation, AppPlan & Pick<Recovery, "problems">>;
 type EngineSteps<P extends Plan<Operation>> = ConvergeSteps<Snapshot, Operation, P>;
 
 interface ObservedApp {
   readonly containers: readonly ObservedContainer[];
   readonly probe: ReadonlyMap<string, boolean>;
+  readonly facts: ReadonlyMap<string, ReplicaFacts>;
   readonly volumes: Snapshot["volumes"];
 }
 
@@ -379,26 +414,4 @@ function removeOp(c: ObservedContainer, cause: string): Operation {
     cause,
     id: c.id,
   };
-}
-
-function replicaStatuses(
-  containers: readonly ObservedContainer[],
-  desired: DesiredApp,
-  probe: ReadonlyMap<string, boolean>,
-): ReplicaStatus[] {
-  return containers
-    .filter((c) => c.owner.uid === desired.uid && c.owner.replica !== undefined)
-    .sort((a, b) => (a.owner.replica ?? 0) - (b.owner.replica ?? 0) || a.name.localeCompare(b.name))
-    .map((c) => {
-      const endpoint = publishedEndpoint(c, desired.template.port);
-      return {
-        replica: c.owner.replica ?? 0,
-        containerId: c.id.slice(0, 12),
-        name: c.name,
-        state: c.health && c.state === "running" ? `${c.state} (${c.health})` : c.state,
-        ready: isReady(c, desired, probe),
-        configHash: c.owner.configHash ?? "",
-        ...(endpoint ? { endpoint: `${endpoint.host}:${endpoint.port}` } : {}),
-      };
-    });
 }
