@@ -1,5 +1,6 @@
+import { edgeRoutes } from "../providers/docker/edge/routes.js";
 import { objectKey } from "../resources/kinds.js";
-import type { App, AppStatus } from "../resources/types.js";
+import type { App, AppStatus, Group } from "../resources/types.js";
 import { resolveBindings } from "./bindings.js";
 import { quotaViolationsOf } from "./quota.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
@@ -68,12 +69,15 @@ export class AppController extends Reconciler<"App"> {
     const existing = new Set((app.status?.instances ?? []).map((r) => r.replica)).size;
     const replicas = app.spec.replicas ?? 1;
     const capped = over.length > 0 && replicas > existing;
+    const edge = this.edgeOf(group);
     const outcome = await (await this.ctx.providers.for(group)).reconcileApp(app, group, {
       onOperation: report,
       signal,
       bindings: bindings.env,
       ...(capped ? { scaleUpLimit: existing } : {}),
+      ...(edge ? { edgeRoutes: edge.routes } : {}),
     });
+    const conflicts = (edge?.conflicts ?? []).filter((c) => c.uid === app.metadata.uid);
     const endpoints = outcome.url
       ? [outcome.url]
       : outcome.replicas.filter((r) => r.ready && r.endpoint).map((r) => `http://${r.endpoint}`);
@@ -87,20 +91,24 @@ export class AppController extends Reconciler<"App"> {
         image: outcome.image,
         instances: [...outcome.replicas],
         endpoints,
+        ...(outcome.url ? { url: outcome.url } : {}),
       },
-      ready: outcome.converged && !capped,
+      ready: outcome.converged && !capped && conflicts.length === 0,
       reason: capped
         ? "QuotaExceeded"
-        : outcome.converged
-          ? "Converged"
-          : rolling
-            ? "RollingOut"
-            : "WaitingForReplicas",
+        : conflicts.length > 0
+          ? "HostConflict"
+          : outcome.converged
+            ? "Converged"
+            : rolling
+              ? "RollingOut"
+              : "WaitingForReplicas",
       message: capped
         ? `${over.map((v) => v.message).join("; ")}; not scaling up beyond ${existing} (${counts})`
-        : counts,
+        : [...conflicts.map((c) => c.message), counts].join("; "),
       operations: outcome.operations,
-      ...(capped ? { requeueAfterMs: 30_000 } : {}),
+      // A held host is let go when its holder goes: look again now and then.
+      ...(capped || conflicts.length > 0 ? { requeueAfterMs: 30_000 } : {}),
     };
   }
 
@@ -112,7 +120,17 @@ export class AppController extends Reconciler<"App"> {
     const group = this.groupOf(app);
     if (!group) return { done: true, operations: [] };
     const { operations, onOperation } = collectOperations(report);
-    const done = await (await this.ctx.providers.for(group)).finalizeApp(app, group, { onOperation, signal });
+    const edge = this.edgeOf(group);
+    const done = await (await this.ctx.providers.for(group)).finalizeApp(app, group, {
+      onOperation,
+      signal,
+      ...(edge ? { edgeRoutes: edge.routes } : {}),
+    });
     return { done, operations };
+  }
+
+  /** The edge's routes on Docker, from the whole store: hosts are claimed across groups. */
+  private edgeOf(group: Group): ReturnType<typeof edgeRoutes> | undefined {
+    return group.spec.provider === "docker" ? edgeRoutes(this.ctx.store.view()) : undefined;
   }
 }

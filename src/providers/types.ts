@@ -1,5 +1,6 @@
 import type { ServiceCredentials } from "../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../resources/types.js";
+import type { EdgeRoute } from "./docker/edge/routes.js";
 
 export interface ReconcileOptions {
   /** Each operation as it completes, in the stable form "app:acme/web:1 create (missing)". */
@@ -9,6 +10,8 @@ export interface ReconcileOptions {
    * each round of operations, never inside one, so no operation is left half done.
    */
   readonly signal?: AbortSignal;
+  /** Every app routed through a Docker edge, from the store (apps and their finalizers on Docker). */
+  readonly edgeRoutes?: readonly EdgeRoute[];
 }
 
 export interface AppReconcileOptions extends ReconcileOptions {

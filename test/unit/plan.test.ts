@@ -49,6 +49,7 @@ function container(replica: number, hash: string, over: Partial<ObservedContaine
     health: undefined,
     imageId: "sha256:aaa",
     ports: [],
+    networks: {},
     owner: { instance: "inst", group: "acme", kind: "App", name: "web", uid: "u-1", configHash: hash, replica },
     ...over,
   };
@@ -170,6 +171,8 @@ describe("docker planner", () => {
     const network: ObservedNetwork = {
       id: "n1",
       name: "airloft-acme",
+      subnets: [],
+      gateways: [],
       owner: {
         instance: "inst",
         group: "acme",

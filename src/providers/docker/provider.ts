@@ -14,6 +14,8 @@ import type {
   ServiceOutcome,
 } from "../types.js";
 import { type DesiredApp, desiredApp, desiredService, networkName } from "./desired.js";
+import { DockerEdge } from "./edge/edge.js";
+import { edgeSettings } from "./edge/settings.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
 import { containerLogs, liveContainers } from "./facts.js";
@@ -30,7 +32,8 @@ import {
   planVolumes,
   resolveServiceVolume,
 } from "./plan.js";
-import { probeContainers, publishedEndpoint } from "./probe.js";
+import { probeContainers } from "./probe.js";
+import { replicaStatuses } from "./replicas.js";
 
 /** Plan-execute rounds in one reconcile; a replica that keeps failing waits for the next pass. */
 const MAX_ROUNDS = 3;
@@ -45,6 +48,7 @@ export interface DockerProviderOptions {
 export class DockerProvider implements InfraProvider {
   readonly name = "docker" as const;
   readonly snapshots: SnapshotCache<Snapshot>;
+  readonly edge: DockerEdge;
   private readonly instanceId: string;
   private readonly concurrency: number;
   private readonly env: NodeJS.ProcessEnv;
@@ -54,6 +58,14 @@ export class DockerProvider implements InfraProvider {
     this.concurrency = options.concurrency ?? 4;
     this.env = options.env ?? process.env;
     this.snapshots = engineSnapshots(options.instanceId);
+    this.edge = new DockerEdge({
+      instance: this.instanceId,
+      settings: edgeSettings(this.env),
+      snapshots: this.snapshots,
+      resolve: (engine) => resolveEngineAddress(engine, this.env),
+      ensureImage: (address, ref) => this.ensureImage(address, { ref }, undefined),
+      execute: (address, ops) => executePlan(address, ops, { concurrency: this.concurrency }),
+    });
   }
 
   address(group: Group): string {
@@ -110,7 +122,13 @@ export class DockerProvider implements InfraProvider {
     let desired = desiredApp(app, group, this.instanceId, image, options.bindings);
     if (options.scaleUpLimit !== undefined && options.scaleUpLimit < desired.replicas)
       desired = { ...desired, replicas: options.scaleUpLimit };
-    return this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
+    const outcome = this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
+    if (!options.edgeRoutes) return outcome;
+    // After the rollout's rounds: replicas that became ready enter the upstreams now.
+    await this.edge.sync(address, options.edgeRoutes);
+    const route = options.edgeRoutes.find((r) => r.uid === uidOf(app));
+    const url = route && this.edge.url(route);
+    return url ? { ...outcome, url } : outcome;
   }
 
   async planApp(app: App, group: Group, bindings: Readonly<Record<string, string>> = {}): Promise<readonly string[]> {
@@ -183,6 +201,8 @@ export class DockerProvider implements InfraProvider {
           : desired.httpCheck
             ? await probeContainers(containers, desired.httpCheck, 2000)
             : new Map<string, boolean>();
+        if (options.probe && desired.kind === "App")
+          this.edge.noteReadiness(containers, (c) => isReady(c, desired, probe));
         return { containers, probe, volumes: snapshot.volumes };
       },
       plan: ({ containers, probe, volumes }) => {
@@ -207,8 +227,10 @@ export class DockerProvider implements InfraProvider {
   }
 
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
+    // The routes no longer hold the app: its host goes first, then its replicas drain and stop.
+    if (options.edgeRoutes) await this.edge.sync(this.address(group), options.edgeRoutes);
     return this.removeAll(group, options, (snapshot) =>
-      snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted")),
+      snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted", true)),
     );
   }
 
@@ -246,7 +268,11 @@ export class DockerProvider implements InfraProvider {
       plan,
       execute: async (ops, done) => {
         try {
-          await executePlan(address, ops, { concurrency: this.concurrency, onDone: done });
+          await executePlan(address, ops, {
+            concurrency: this.concurrency,
+            onDone: done,
+            beforeStop: (id) => this.edge.withdraw(address, id),
+          });
         } finally {
           this.snapshots.invalidate(address);
         }
@@ -343,33 +369,12 @@ function imageMissing(target: string, ref: string, how: "build" | "pull"): strin
   ];
 }
 
-function removeOp(c: ObservedContainer, cause: string): Operation {
+function removeOp(c: ObservedContainer, cause: string, graceful = false): Operation {
   return {
     op: "remove",
     target: `${c.owner.kind.toLowerCase()}:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`,
     cause,
     id: c.id,
+    ...(graceful ? { graceful: true as const } : {}),
   };
-}
-
-function replicaStatuses(
-  containers: readonly ObservedContainer[],
-  desired: DesiredApp,
-  probe: ReadonlyMap<string, boolean>,
-): ReplicaStatus[] {
-  return containers
-    .filter((c) => c.owner.uid === desired.uid && c.owner.replica !== undefined)
-    .sort((a, b) => (a.owner.replica ?? 0) - (b.owner.replica ?? 0) || a.name.localeCompare(b.name))
-    .map((c) => {
-      const endpoint = publishedEndpoint(c, desired.template.port);
-      return {
-        replica: c.owner.replica ?? 0,
-        containerId: c.id.slice(0, 12),
-        name: c.name,
-        state: c.health && c.state === "running" ? `${c.state} (${c.health})` : c.state,
-        ready: isReady(c, desired, probe),
-        configHash: c.owner.configHash ?? "",
-        ...(endpoint ? { endpoint: `${endpoint.host}:${endpoint.port}` } : {}),
-      };
-    });
 }

@@ -1,0 +1,62 @@
+import { request } from "node:http";
+
+/** One GET through the edge on 127.0.0.1:port with a Host header: *.localhost needs no DNS. */
+export function edgeGet(port: number, host: string, path = "/"): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, path, headers: { Host: host }, timeout: 10_000, agent: false },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+export interface LoadResult {
+  readonly requests: number;
+  readonly failed: number;
+  /** The first few failures, for the assertion's message. */
+  readonly failures: readonly string[];
+  readonly bodies: ReadonlyMap<string, number>;
+}
+
+/**
+ * Requests without pause from `concurrency` clients until `stop` resolves; every answer other
+ * than a 200 (a refused connection, a 502) counts as failed. A new connection per request, as
+ * many clients would make.
+ */
+export async function loadUntil(
+  port: number,
+  host: string,
+  stop: Promise<unknown>,
+  concurrency = 4,
+): Promise<LoadResult> {
+  let done = false;
+  void stop.finally(() => (done = true));
+  let requests = 0;
+  let failed = 0;
+  const failures: string[] = [];
+  const bodies = new Map<string, number>();
+  const client = async (): Promise<void> => {
+    while (!done) {
+      requests++;
+      try {
+        const r = await edgeGet(port, host);
+        const key = r.body.split(" ")[0] ?? "";
+        bodies.set(key, (bodies.get(key) ?? 0) + 1);
+        if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.body.trim()}`);
+      } catch (err) {
+        failed++;
+        if (failures.length < 5) failures.push(String(err));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, client));
+  return { requests, failed, failures, bodies };
+}
