@@ -9,7 +9,7 @@ import type { App } from "../../src/resources/types.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { freePort } from "../../support/ports.js";
 import { airloft, REPO_ROOT } from "../support/cli.js";
-import { requireEngine } from "../support/e2e.js";
+import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
 import { edgeGet, loadUntil } from "../support/edge.js";
 
 const EDGE_IMAGE = "airloft-test/caddy:2";
@@ -71,6 +71,7 @@ describe("the edge proxy on a real Docker engine", () => {
     (await engine.docker.listContainers({ all: true, filters: { label: ["airloft.dev/kind=Edge"] } }))[0];
 
   before(async function () {
+    requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
     engine = await requireEngine(this);
     this.timeout(180_000);
     await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], {
