@@ -7,10 +7,10 @@ import { promisify } from "node:util";
 import { stringify } from "yaml";
 import type { App } from "../../src/resources/types.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
+import { edgeGet, loadUntil } from "../../support/http-load.js";
 import { freePort } from "../../support/ports.js";
 import { airloft, REPO_ROOT } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
-import { edgeGet, loadUntil } from "../support/edge.js";
 
 const EDGE_IMAGE = "airloft-test/caddy:2";
 
@@ -58,7 +58,7 @@ describe("the edge proxy on a real Docker engine", () => {
     writeFileSync(join(dir, "m", `${key}.yaml`), stringify(doc));
   };
   const apply = async (): Promise<string> => {
-    const r = await cli("apply", "-f", join(dir, "m"), "--prune");
+    const r = await cli("apply", "-f", join(dir, "m"), "--prune", "-v");
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     return r.stdout;
   };
@@ -163,11 +163,18 @@ describe("the edge proxy on a real Docker engine", () => {
 
   it("rolls out a new version of a three-replica app under load with no failed request", async function () {
     this.timeout(300_000);
-    write("alpha-web", app("alpha", "web", "v2", 3));
+    // A new image, as a release brings: two tags of the test image.
+    await engine.docker.getImage(TEST_IMAGE).tag({ repo: "airloft-test/web", tag: "v2" });
+    write("alpha-web", app("alpha", "web", "v2", 3, { image: "airloft-test/web:v2" }));
+    const t0 = Math.round(performance.now());
     const applied = apply();
     const load = await loadUntil(port, "web.alpha.localhost", applied);
-    await applied;
-    assert.equal(load.failed, 0, `${load.failed} of ${load.requests} failed: ${load.failures.join("; ")}`);
+    const out = await applied;
+    assert.equal(
+      load.failed,
+      0,
+      `${load.failed} of ${load.requests} failed (from ${t0}ms): ${load.failures.join("; ")}\n${out}`,
+    );
     assert.ok(load.requests > 100, `only ${load.requests} requests`);
     assert.ok((load.bodies.get("v2") ?? 0) > 0, "the new version answered during the run");
     for (let i = 0; i < 6; i++) assert.match((await edgeGet(port, "web.alpha.localhost")).body, /^v2 /);
@@ -176,7 +183,7 @@ describe("the edge proxy on a real Docker engine", () => {
 
   it("scales the app down under load with no failed request", async function () {
     this.timeout(300_000);
-    write("alpha-web", app("alpha", "web", "v2", 1));
+    write("alpha-web", app("alpha", "web", "v2", 1, { image: "airloft-test/web:v2" }));
     const applied = apply();
     const load = await loadUntil(port, "web.alpha.localhost", applied);
     await applied;

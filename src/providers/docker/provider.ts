@@ -122,6 +122,7 @@ export class DockerProvider implements InfraProvider {
     let desired = desiredApp(app, group, this.instanceId, image, options.bindings);
     if (options.scaleUpLimit !== undefined && options.scaleUpLimit < desired.replicas)
       desired = { ...desired, replicas: options.scaleUpLimit };
+    if (options.edgeRoutes) this.edge.remember(address, options.edgeRoutes);
     const outcome = this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
     if (!options.edgeRoutes) return outcome;
     // After the rollout's rounds: replicas that became ready enter the upstreams now.

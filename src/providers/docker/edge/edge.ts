@@ -31,11 +31,24 @@ export class DockerEdge {
   /** Replicas on their way out: never an upstream again. */
   private readonly withdrawn = new Set<string>();
   private readonly routes = new Map<string, readonly EdgeRoute[]>();
+  /** When a push took each upstream address out of service: its drain runs from then. */
+  private readonly removedAt = new Map<string, number>();
 
   constructor(private readonly deps: EdgeDeps) {}
 
   noteReadiness(containers: readonly ObservedContainer[], isReady: (c: ObservedContainer) => boolean): void {
     for (const c of containers) this.ready.set(c.id, isReady(c));
+  }
+
+  /**
+   * The routes a withdrawal syncs with: told before a rollout starts, since a replica can be
+   * replaced within the reconcile's first rounds, before its closing sync.
+   */
+  remember(address: string, routes: readonly EdgeRoute[]): void {
+    this.routes.set(
+      address,
+      routes.filter((r) => this.deps.resolve(r.engine) === address),
+    );
   }
 
   /** The app's address through the edge, once it holds a host. */
@@ -51,11 +64,7 @@ export class DockerEdge {
    */
   sync(address: string, routes?: readonly EdgeRoute[]): Promise<ReadonlySet<string>> {
     return this.lock.run(address, async () => {
-      if (routes)
-        this.routes.set(
-          address,
-          routes.filter((r) => this.deps.resolve(r.engine) === address),
-        );
+      if (routes) this.remember(address, routes);
       const mine = this.routes.get(address);
       if (!mine) return new Set<string>();
       let snapshot = await this.converged(address, mine.length > 0);
@@ -74,16 +83,29 @@ export class DockerEdge {
       if (isDeepStrictEqual(current, config)) return new Set<string>();
       await loadConfig(docker, edge.id, config);
       const kept = dialsOf(config);
-      return new Set([...dialsOf(current)].filter((d) => !kept.has(d)));
+      const removed = new Set([...dialsOf(current)].filter((d) => !kept.has(d)));
+      const now = Date.now();
+      for (const [dial, at] of this.removedAt) if (at + this.deps.settings.drainMs < now) this.removedAt.delete(dial);
+      for (const dial of removed) this.removedAt.set(dial, now);
+      return removed;
     });
   }
 
   /** Takes a replica out of the upstreams and waits while its in-flight requests finish. */
   async withdraw(address: string, containerId: string): Promise<void> {
     this.withdrawn.add(containerId);
-    const removed = await this.sync(address);
-    if (removed.size > 0 && this.deps.settings.drainMs > 0)
-      await new Promise((r) => setTimeout(r, this.deps.settings.drainMs));
+    await this.sync(address);
+    // Replicas withdrawn together leave in one push: each waits out the drain from that push.
+    const dials = this.dialsOfContainer(containerId, await this.deps.snapshots.get(address), address);
+    const since = Math.max(0, ...dials.map((d) => this.removedAt.get(d) ?? 0));
+    const wait = since + this.deps.settings.drainMs - Date.now();
+    if (since > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  private dialsOfContainer(containerId: string, snapshot: Snapshot, address: string): string[] {
+    const c = snapshot.containers.find((x) => x.id === containerId);
+    const routes = (c && this.routes.get(address)?.filter((r) => r.uid === c.owner.uid)) ?? [];
+    return routes.flatMap((r) => (c?.networks[r.network] ? [`${c.networks[r.network]}:${r.port}`] : []));
   }
 
   /** The edge container and network as wanted; the snapshot after. */

@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { performance } from "node:perf_hooks";
 
 /** One GET through the edge on 127.0.0.1:port with a Host header: *.localhost needs no DNS. */
 export function edgeGet(port: number, host: string, path = "/"): Promise<{ status: number; body: string }> {
@@ -24,6 +25,10 @@ export interface LoadResult {
   /** The first few failures, for the assertion's message. */
   readonly failures: readonly string[];
   readonly bodies: ReadonlyMap<string, number>;
+  /** Milliseconds of each request, in the order they finished. */
+  readonly latencies: readonly number[];
+  /** When (performance.now()) each answer's first word (the version) was first seen. */
+  readonly firstSeen: ReadonlyMap<string, number>;
 }
 
 /**
@@ -32,31 +37,37 @@ export interface LoadResult {
  * many clients would make.
  */
 export async function loadUntil(
-  port: number,
+  port: number | readonly number[],
   host: string,
   stop: Promise<unknown>,
   concurrency = 4,
 ): Promise<LoadResult> {
+  const ports = typeof port === "number" ? [port] : port;
   let done = false;
   void stop.finally(() => (done = true));
   let requests = 0;
   let failed = 0;
   const failures: string[] = [];
   const bodies = new Map<string, number>();
+  const latencies: number[] = [];
+  const firstSeen = new Map<string, number>();
   const client = async (): Promise<void> => {
     while (!done) {
-      requests++;
+      const started = performance.now();
+      const target = ports[requests++ % ports.length] as number;
       try {
-        const r = await edgeGet(port, host);
+        const r = await edgeGet(target, host);
         const key = r.body.split(" ")[0] ?? "";
         bodies.set(key, (bodies.get(key) ?? 0) + 1);
+        if (!firstSeen.has(key)) firstSeen.set(key, performance.now());
         if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.body.trim()}`);
       } catch (err) {
         failed++;
-        if (failures.length < 5) failures.push(String(err));
+        if (failures.length < 5) failures.push(`${Math.round(performance.now())}ms ${String(err)}`);
       }
+      latencies.push(performance.now() - started);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, client));
-  return { requests, failed, failures, bodies };
+  return { requests, failed, failures, bodies, latencies, firstSeen };
 }
