@@ -1,18 +1,22 @@
-import { request } from "node:http";
+import { type RequestOptions, request } from "node:http";
 import { performance } from "node:perf_hooks";
+import { urlToHttpOptions } from "node:url";
 
 /** One GET through the edge on 127.0.0.1:port with a Host header: *.localhost needs no DNS. */
 export function edgeGet(port: number, host: string, path = "/"): Promise<{ status: number; body: string }> {
+  return getOnce({ host: "127.0.0.1", port, path, headers: { Host: host }, timeout: 10_000 });
+}
+
+/** One GET on a new connection: status and body. */
+export function getOnce(target: string | RequestOptions): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port, path, headers: { Host: host }, timeout: 10_000, agent: false },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => (body += c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
+    const options = typeof target === "string" ? { ...urlToHttpOptions(new URL(target)), timeout: 3000 } : target;
+    const req = request({ ...options, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", reject);
     req.end();
