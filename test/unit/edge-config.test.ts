@@ -4,6 +4,7 @@ import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import { edgeNames, edgeSettings, planEdge } from "../../src/providers/docker/edge/settings.js";
 import type { ObservedContainer } from "../../src/providers/docker/observe.js";
 import { describeOperation } from "../../src/providers/docker/plan.js";
+import { loadFile } from "../../src/resources/loader.js";
 import type { App, Group, Resource } from "../../src/resources/types.js";
 
 function group(name: string, domain: string | undefined, created = "2026-01-01T00:00:00Z"): Group {
@@ -171,5 +172,27 @@ describe("edge routes and config (pure)", () => {
     ]);
     // Another installation's edge is not this one's to touch.
     assert.deepEqual(planEdge("other", settings, false, [running], [network]), []);
+  });
+
+  it("refuses a malformed or oversized group domain with its file, line, column and field", () => {
+    for (const domain of [
+      "localhost",
+      "*.acme.localhost",
+      "ACME.localhost",
+      "a..b",
+      `${"a".repeat(200)}.localhost`,
+      "x y.z",
+    ]) {
+      const text = `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: g}\nspec:\n  provider: docker\n  docker:\n    edge:\n      domain: "${domain}"\n`;
+      const { errors } = loadFile(text, "group.yaml", "/tmp");
+      assert.equal(errors.length, 1, domain);
+      assert.match(errors[0]?.message ?? "", /^group\.yaml:8:\d+ .*spec\.docker\.edge\.domain/, domain);
+    }
+    const ok = loadFile(
+      "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: g}\nspec: {provider: docker, docker: {edge: {domain: demo.localhost}}}\n",
+      "group.yaml",
+      "/tmp",
+    );
+    assert.deepEqual(ok.errors, []);
   });
 });
