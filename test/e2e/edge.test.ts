@@ -50,11 +50,9 @@ describe("the edge proxy on a real Docker engine", () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let port: number;
-  const docs = new Map<string, unknown>();
 
   const cli = (...args: string[]) => airloft(["--state", join(dir, "state.json"), ...args], { env, cwd: dir });
   const write = (key: string, doc: unknown): void => {
-    docs.set(key, doc);
     writeFileSync(join(dir, "m", `${key}.yaml`), stringify(doc));
   };
   const apply = async (): Promise<string> => {
@@ -128,7 +126,6 @@ describe("the edge proxy on a real Docker engine", () => {
     assert.match(ready?.message ?? "", /web\.alpha\.localhost/);
     assert.doesNotMatch(ready?.message ?? "", /alpha\/web|group alpha/);
     assert.match((await edgeGet(port, "web.alpha.localhost")).body, /^v1 /);
-    docs.delete("beta-steal");
     rmSync(join(dir, "m", "beta-steal.yaml"));
     await apply();
   });
@@ -218,7 +215,6 @@ describe("the edge proxy on a real Docker engine", () => {
 
   it("a deleted app leaves the edge; the last one takes the edge away", async function () {
     this.timeout(180_000);
-    docs.delete("alpha-api");
     rmSync(join(dir, "m", "alpha-api.yaml"));
     await apply();
     assert.equal((await edgeGet(port, "api.alpha.localhost")).status, 404);
