@@ -69,7 +69,7 @@ export class AppController extends Reconciler<"App"> {
     const existing = new Set((app.status?.instances ?? []).map((r) => r.replica)).size;
     const replicas = app.spec.replicas ?? 1;
     const capped = over.length > 0 && replicas > existing;
-    const edge = this.edgeOf(group);
+    const edge = this.edgeOf(app, group);
     const outcome = await (await this.ctx.providers.for(group)).reconcileApp(app, group, {
       onOperation: report,
       signal,
@@ -120,7 +120,7 @@ export class AppController extends Reconciler<"App"> {
     const group = this.groupOf(app);
     if (!group) return { done: true, operations: [] };
     const { operations, onOperation } = collectOperations(report);
-    const edge = this.edgeOf(group);
+    const edge = this.edgeOf(app, group);
     const done = await (await this.ctx.providers.for(group)).finalizeApp(app, group, {
       onOperation,
       signal,
@@ -129,8 +129,15 @@ export class AppController extends Reconciler<"App"> {
     return { done, operations };
   }
 
-  /** The edge's routes on Docker, from the whole store: hosts are claimed across groups. */
-  private edgeOf(group: Group): ReturnType<typeof edgeRoutes> | undefined {
-    return group.spec.provider === "docker" ? edgeRoutes(this.ctx.store.view()) : undefined;
+  /**
+   * The edge's routes on Docker, from the whole store (hosts are claimed across groups); skipped
+   * while nothing asks for routing, since reading every object per reconcile costs a big store.
+   */
+  private edgeOf(app: App, group: Group): ReturnType<typeof edgeRoutes> | undefined {
+    if (group.spec.provider !== "docker") return undefined;
+    const routing =
+      app.spec.expose?.domain !== undefined ||
+      this.ctx.store.view({ kind: "Group" }).some((g) => g.kind === "Group" && g.spec.docker?.edge?.domain);
+    return routing ? edgeRoutes(this.ctx.store.view()) : undefined;
   }
 }
