@@ -213,6 +213,37 @@ describe("the edge proxy on a real Docker engine", () => {
     assert.match((await edgeGet(port, "web.beta.localhost")).body, /^beta1 /);
   });
 
+  it("a second installation on the engine: its own edge, and a lone app's rollout drains too", async function () {
+    this.timeout(240_000);
+    // One app in its own state file: no other app's reconcile tells the edge the routes first.
+    const other = join(dir, "other");
+    mkdirSync(join(other, "m"), { recursive: true });
+    const otherPort = await freePort();
+    const otherEnv = {
+      ...env,
+      AIRLOFT_EDGE_HTTP_PORT: String(otherPort),
+      AIRLOFT_EDGE_HTTPS_PORT: String(await freePort()),
+    };
+    const otherCli = (...args: string[]) =>
+      airloft(["--state", join(other, "state.json"), ...args], { env: otherEnv, cwd: other });
+    const put = (version: string) =>
+      writeFileSync(
+        join(other, "m", "all.yaml"),
+        [group("gamma"), app("gamma", "solo", version, 2)].map((d) => stringify(d)).join("---\n"),
+      );
+    put("g1");
+    assert.equal((await otherCli("apply", "-f", join(other, "m"))).code, 0);
+    assert.match((await edgeGet(otherPort, "solo.gamma.localhost")).body, /^g1 /);
+    assert.equal((await engine.docker.listContainers({ filters: { label: ["airloft.dev/kind=Edge"] } })).length, 2);
+    put("g2");
+    const applied = otherCli("apply", "-f", join(other, "m"));
+    const load = await loadUntil(otherPort, "solo.gamma.localhost", applied);
+    assert.equal((await applied).code, 0);
+    assert.equal(load.failed, 0, `${load.failed} of ${load.requests} failed: ${load.failures.join("; ")}`);
+    assert.equal((await otherCli("delete", "-f", join(other, "m"), "--timeout", "120s")).code, 0);
+    assert.equal((await engine.docker.listContainers({ filters: { label: ["airloft.dev/kind=Edge"] } })).length, 1);
+  });
+
   it("a deleted app leaves the edge; the last one takes the edge away", async function () {
     this.timeout(180_000);
     rmSync(join(dir, "m", "alpha-api.yaml"));
