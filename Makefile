@@ -1,5 +1,5 @@
 # AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
-.PHONY: quickstart aws-demo build typecheck format test test-unit bench bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse bench-metrics chaos down clean
+.PHONY: quickstart aws-demo build typecheck format test test-unit bench bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse bench-metrics bench-rollout chaos down clean
 
 quickstart:
 	sh scripts/quickstart.sh
@@ -41,7 +41,7 @@ node_modules: package-lock.json
 
 # Benchmarks print their figures and a peer's, and write bench/results/*.json; they are not
 # tests (a smoke run of each with tiny sizes is). `make bench` runs them all (about 30 minutes).
-bench: bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse bench-metrics
+bench: bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse bench-metrics bench-rollout
 
 bench-store: node_modules
 	npx tsx bench/store.ts
@@ -74,6 +74,11 @@ bench-abuse: node_modules
 bench-metrics: node_modules
 	sh scripts/ensure-deps.sh test
 	npx tsx bench/metrics.ts
+
+# A rolling update under load through the edge proxy, beside docker-compose's `up -d`.
+bench-rollout: node_modules
+	sh scripts/ensure-deps.sh test
+	npx tsx bench/rollout.ts
 
 down:
 	-DOCKER_HOST=$$(sh scripts/engine.sh up 2>/dev/null) npx airloft delete -f manifests/ --timeout 60s

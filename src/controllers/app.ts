@@ -1,5 +1,6 @@
+import { edgeRoutes } from "../providers/docker/edge/routes.js";
 import { objectKey } from "../resources/kinds.js";
-import type { App, AppStatus } from "../resources/types.js";
+import type { App, AppStatus, Group } from "../resources/types.js";
 import { resolveBindings } from "./bindings.js";
 import { quotaViolationsOf } from "./quota.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
@@ -75,6 +76,7 @@ export class AppController extends Reconciler<"App"> {
     const replicas = app.spec.replicas ?? 1;
     const capped = over.length > 0 && replicas > existing;
     const provider = await this.ctx.providers.for(group);
+    const edge = this.edgeOf(app, group);
     const outcome = await provider
       .reconcileApp(app, group, {
         onOperation: report,
@@ -82,10 +84,12 @@ export class AppController extends Reconciler<"App"> {
         bindings: bindings.env,
         secrets: secrets.resolved,
         ...(capped ? { scaleUpLimit: existing } : {}),
+        ...(edge ? { edgeRoutes: edge.routes } : {}),
       })
       .catch((err: unknown) => {
         throw markPullFailure(err, secrets.resolved);
       });
+    const conflicts = (edge?.conflicts ?? []).filter((c) => c.uid === app.metadata.uid);
     const endpoints = outcome.url
       ? [outcome.url]
       : outcome.replicas.filter((r) => r.ready && r.endpoint).map((r) => `http://${r.endpoint}`);
@@ -101,18 +105,25 @@ export class AppController extends Reconciler<"App"> {
         image: outcome.image,
         instances: [...outcome.replicas],
         endpoints,
+        ...(outcome.url ? { url: outcome.url } : {}),
       },
-      ready: outcome.converged && !capped,
+      ready: outcome.converged && !capped && conflicts.length === 0,
       reason: capped
         ? "QuotaExceeded"
-        : outcome.converged
-          ? "Converged"
-          : (problemReason(problems) ?? (rolling ? "RollingOut" : (outcome.waiting?.reason ?? "WaitingForReplicas"))),
+        : conflicts.length > 0
+          ? "HostConflict"
+          : outcome.converged
+            ? "Converged"
+            : (problemReason(problems) ?? (rolling ? "RollingOut" : (outcome.waiting?.reason ?? "WaitingForReplicas"))),
       message: capped
         ? `${over.map((v) => v.message).join("; ")}; not scaling up beyond ${existing} (${counts})`
-        : `${withProblems(counts, problems)}${outcome.waiting && !outcome.converged ? `; ${outcome.waiting.message}` : ""}`,
+        : [
+            ...conflicts.map((c) => c.message),
+            `${withProblems(counts, problems)}${outcome.waiting && !outcome.converged ? `; ${outcome.waiting.message}` : ""}`,
+          ].join("; "),
       operations: outcome.operations,
-      ...(capped ? { requeueAfterMs: 30_000 } : {}),
+      // A held host is let go when its holder goes: look again now and then.
+      ...(capped || conflicts.length > 0 ? { requeueAfterMs: 30_000 } : {}),
     };
   }
 
@@ -128,7 +139,24 @@ export class AppController extends Reconciler<"App"> {
     const group = this.groupOf(app);
     if (!group) return { done: true, operations: [] };
     const { operations, onOperation } = collectOperations(report);
-    const done = await (await this.ctx.providers.for(group)).finalizeApp(app, group, { onOperation, signal });
+    const edge = this.edgeOf(app, group);
+    const done = await (await this.ctx.providers.for(group)).finalizeApp(app, group, {
+      onOperation,
+      signal,
+      ...(edge ? { edgeRoutes: edge.routes } : {}),
+    });
     return { done, operations };
+  }
+
+  /**
+   * The edge's routes on Docker, from the whole store (hosts are claimed across groups); skipped
+   * while nothing asks for routing, since reading every object per reconcile costs a big store.
+   */
+  private edgeOf(app: App, group: Group): ReturnType<typeof edgeRoutes> | undefined {
+    if (group.spec.provider !== "docker") return undefined;
+    const routing =
+      app.spec.expose?.domain !== undefined ||
+      this.ctx.store.view({ kind: "Group" }).some((g) => g.kind === "Group" && g.spec.docker?.edge?.domain);
+    return routing ? edgeRoutes(this.ctx.store.view()) : undefined;
   }
 }

@@ -1,6 +1,7 @@
 import type { ServiceCredentials } from "../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../resources/types.js";
 import type { ResolvedSecrets } from "../secrets/references.js";
+import type { EdgeRoute } from "./docker/edge/routes.js";
 
 export interface ReconcileOptions {
   /** Each operation as it completes, in the stable form "app:acme/web:1 create (missing)". */
@@ -10,6 +11,8 @@ export interface ReconcileOptions {
    * each round of operations, never inside one, so no operation is left half done.
    */
   readonly signal?: AbortSignal;
+  /** Every app routed through a Docker edge, from the store (apps and their finalizers on Docker). */
+  readonly edgeRoutes?: readonly EdgeRoute[];
 }
 
 /** A service's options: the secrets it reads (its imagePullSecret). */

@@ -40,7 +40,12 @@ export interface ResourceQuantities {
 
 export interface GroupSpec {
   provider: "docker" | "aws";
-  docker?: { host?: string; network?: { name?: string; subnet?: string } };
+  docker?: {
+    host?: string;
+    network?: { name?: string; subnet?: string };
+    /** The engine's edge proxy: an app `web` is served at `web.<domain>` (`*.localhost` needs no DNS). */
+    edge?: { domain?: string };
+  };
   aws?: {
     region?: string;
     vpc?: { id?: string; create?: { cidr: string } };
@@ -143,6 +148,8 @@ export interface AppStatus extends BaseStatus {
   image?: string;
   instances?: ReplicaStatus[];
   endpoints?: string[];
+  /** The app's address through the edge proxy (Docker) or load balancer. */
+  url?: string;
 }
 
 export interface ServiceStatus extends BaseStatus {

@@ -115,6 +115,23 @@ describe("benchmarks, smoke runs with tiny sizes (figures not checked: speed is 
     );
   });
 
+  it("a rollout under load through the edge, against docker-compose's", async function () {
+    this.timeout(300_000);
+    requireComponent(this, "docker-compose", commandMissing("docker-compose", "apt-get install docker-compose"));
+    requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
+    const engine = await requireEngine(this);
+    const r = await bench("rollout.ts", ["1"], {
+      AIRLOFT_BENCH_RESULTS: results,
+      AIRLOFT_BENCH_DOCKER_HOST: engine.host,
+    });
+    assert.equal(r.code, 0, r.out);
+    const rows = read("rollout").rows as Array<{ tool: string }>;
+    assert.deepEqual(
+      rows.map((x) => x.tool),
+      ["airloft (edge)", "docker-compose up -d"],
+    );
+  });
+
   it("the everyday commands against docker-compose's", async function () {
     this.timeout(300_000);
     requireComponent(this, "docker-compose", commandMissing("docker-compose", "apt-get install docker-compose"));

@@ -30,6 +30,7 @@ export function observedContainer(
     health: undefined,
     imageId: "sha256:aaa",
     ports: [],
+    networks: {},
     owner: { instance: "inst", group: "acme", kind: "App", name: "web", uid: "u-1", configHash: hash, replica },
     ...over,
   };

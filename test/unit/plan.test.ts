@@ -147,6 +147,8 @@ describe("docker planner", () => {
     const network: ObservedNetwork = {
       id: "n1",
       name: "airloft-acme",
+      subnets: [],
+      gateways: [],
       owner: {
         instance: "inst",
         group: "acme",

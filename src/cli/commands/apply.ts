@@ -22,7 +22,8 @@ export interface ApplyOptions extends ClientOptions {
 }
 
 /** Reasons that mean the provider is out of reach: worth stopping the wait for, and saying so. */
-const UNREACHABLE_REASONS = new Set(["EngineUnreachable"]);
+/** Ready=False that waiting will not fix in this run: the provider is down, a host is held by another app. */
+const FAILED_REASONS = new Set(["EngineUnreachable", "HostConflict"]);
 
 /** Stores the manifests (locally or on the server), then waits until what they define is Ready. */
 export function applyCommand(options: ApplyOptions): Promise<number> {
@@ -79,15 +80,13 @@ function finished(seen: Following, key: string, deleting: ReadonlySet<string>): 
   const obj = seen.get(key);
   if (!obj) return true;
   if (deleting.has(key)) return false;
-  const failedNow = (o: Resource): boolean => seen.attempted(keyOf(o)) && (isStalledAt(o) || unreachableAt(o));
+  const failedNow = (o: Resource): boolean => seen.attempted(keyOf(o)) && (isStalledAt(o) || failedAt(o));
   const group = obj.metadata.group ? seen.get(objectKey("Group", "", obj.metadata.group)) : undefined;
   return (isReadyAt(obj) && seen.reconciled(key)) || failedNow(obj) || (group !== undefined && failedNow(group));
 }
 
-/** Ready=False for want of the provider, at the current generation (not a verdict on an older spec). */
-function unreachableAt(o: Resource): boolean {
+/** Ready=False for a reason in FAILED_REASONS, at the current generation (not a verdict on an older spec). */
+function failedAt(o: Resource): boolean {
   const ready = getCondition(o.status, "Ready");
-  return (
-    ready !== undefined && UNREACHABLE_REASONS.has(ready.reason) && ready.observedGeneration === o.metadata.generation
-  );
+  return ready !== undefined && FAILED_REASONS.has(ready.reason) && ready.observedGeneration === o.metadata.generation;
 }

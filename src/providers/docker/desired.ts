@@ -234,7 +234,11 @@ export function desiredService(
 
 /** A stable hash: keys sorted, so the same config always hashes the same. */
 export function configHash(template: ContainerTemplate): string {
-  return createHash("sha256").update(canonicalJson(template)).digest("hex").slice(0, 12);
+  return stableHash(template);
+}
+
+export function stableHash(value: unknown): string {
+  return createHash("sha256").update(canonicalJson(value)).digest("hex").slice(0, 12);
 }
 
 function canonicalJson(value: unknown): string {

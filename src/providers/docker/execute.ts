@@ -9,6 +9,8 @@ export interface ExecuteOptions {
   readonly concurrency?: number;
   /** Told of each operation once done: the change set feeds logs and events. */
   readonly onDone?: (op: Operation) => void;
+  /** Before a graceful removal stops its container: the edge takes it out of service and drains it. */
+  readonly beforeStop?: (id: string) => Promise<void>;
 }
 
 /**
@@ -34,13 +36,13 @@ export async function executePlan(
   for (const phase of phases) {
     const batch = operations.filter((o) => phase.includes(o.op));
     await runBounded(batch, concurrency, async (op) => {
-      await runOperation(docker, address, op);
+      await runOperation(docker, address, op, options);
       options.onDone?.(op);
     });
   }
 }
 
-async function runOperation(docker: Docker, address: string, op: Operation): Promise<void> {
+async function runOperation(docker: Docker, address: string, op: Operation, options: ExecuteOptions): Promise<void> {
   try {
     switch (op.op) {
       case "create-network":
@@ -110,6 +112,11 @@ async function runOperation(docker: Docker, address: string, op: Operation): Pro
           .catch(ignoreStatus(404));
         return;
       case "remove":
+        if (op.graceful) {
+          await options.beforeStop?.(op.id);
+          // No t: the container's own stop timeout, after SIGTERM (its StopSignal).
+          await docker.getContainer(op.id).stop().catch(ignoreStatus(304, 404));
+        }
         await docker.getContainer(op.id).remove({ force: true, v: false }).catch(ignoreStatus(404, 409));
         return;
     }

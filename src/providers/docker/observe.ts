@@ -11,12 +11,16 @@ export interface ObservedContainer {
   readonly owner: OwnedLabels;
   readonly imageId: string;
   readonly ports: ReadonlyArray<{ privatePort: number; publicPort?: number; ip?: string }>;
+  /** The container's address on each network it joined, by network name (the edge's upstreams). */
+  readonly networks: Readonly<Record<string, string>>;
 }
 
 export interface ObservedNetwork {
   readonly id: string;
   readonly name: string;
   readonly owner: OwnedLabels;
+  readonly subnets: readonly string[];
+  readonly gateways: readonly string[];
 }
 
 export interface ObservedVolume {
@@ -73,12 +77,18 @@ async function takeSnapshot(address: string, instanceId: string): Promise<Snapsh
               ...(p.PublicPort ? { publicPort: p.PublicPort } : {}),
               ...(p.IP ? { ip: p.IP } : {}),
             })),
+            networks: Object.fromEntries(
+              Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.IPAddress ?? ""]),
+            ),
           },
         ];
       }),
       networks: networks.flatMap((n) => {
         const owner = parseOwnedLabels(n.Labels);
-        return owner ? [{ id: n.Id, name: n.Name, owner }] : [];
+        const ipam = n.IPAM?.Config ?? [];
+        const subnets = ipam.flatMap((c) => (c.Subnet ? [c.Subnet] : []));
+        const gateways = ipam.flatMap((c) => (c.Gateway ? [c.Gateway] : []));
+        return owner ? [{ id: n.Id, name: n.Name, owner, subnets, gateways }] : [];
       }),
       volumes: (volumes.Volumes ?? []).flatMap((v) => {
         const owner = parseOwnedLabels(v.Labels ?? undefined);

@@ -39,7 +39,14 @@ export type Operation =
       readonly id: string;
       readonly policy: string;
     }
-  | { readonly op: "remove"; readonly target: string; readonly cause: string; readonly id: string };
+  | {
+      readonly op: "remove";
+      readonly target: string;
+      readonly cause: string;
+      readonly id: string;
+      /** Out of the edge's upstreams first, drained, then stopped with SIGTERM and its stop timeout. */
+      readonly graceful?: true;
+    };
 
 export interface AppPlan {
   readonly operations: readonly Operation[];
@@ -100,7 +107,7 @@ export function planApp(
     else if (c.owner.replica === undefined)
       ops.push({ op: "remove", target: target("?"), cause: "no replica label", id: c.id });
     else if (c.owner.replica >= desired.replicas)
-      ops.push({ op: "remove", target: target(c.owner.replica), cause: "scaled down", id: c.id });
+      ops.push({ op: "remove", target: target(c.owner.replica), cause: "scaled down", id: c.id, graceful: true });
   }
   const current = mine.filter(
     (c) => c.owner.uid === desired.uid && c.owner.replica !== undefined && c.owner.replica < desired.replicas,
@@ -122,7 +129,8 @@ export function planApp(
           ? "config changed"
           : "missing";
       if (desired.strategy === "Recreate")
-        for (const c of outdated) ops.push({ op: "remove", target: target(replica), cause: "recreate", id: c.id });
+        for (const c of outdated)
+          ops.push({ op: "remove", target: target(replica), cause: "recreate", id: c.id, graceful: true });
       ops.push({
         op: "create",
         target: target(replica),
@@ -167,7 +175,8 @@ export function planApp(
     if (ready) readyReplicas++;
     // The old replica serves until its successor is ready (or at once when there is no check).
     if (ready || desired.strategy === "Recreate") {
-      for (const c of outdated) ops.push({ op: "remove", target: target(replica), cause: "replaced", id: c.id });
+      for (const c of outdated)
+        ops.push({ op: "remove", target: target(replica), cause: "replaced", id: c.id, graceful: true });
     }
   }
   return {
@@ -296,8 +305,9 @@ export function planGarbage(
   networks: readonly ObservedNetwork[],
 ): Operation[] {
   const ops: Operation[] = [];
+  // The edge belongs to the engine, not to a store object: its own sync keeps or removes it.
   for (const c of containers) {
-    if (!live.has(c.owner.uid))
+    if (c.owner.kind !== "Edge" && !live.has(c.owner.uid))
       ops.push({
         op: "remove",
         target: `${c.owner.kind.toLowerCase()}:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`,
@@ -306,7 +316,7 @@ export function planGarbage(
       });
   }
   for (const n of networks) {
-    if (!live.has(n.owner.uid))
+    if (n.owner.kind !== "Edge" && !live.has(n.owner.uid))
       ops.push({ op: "remove-network", target: `group:${n.owner.group}`, cause: "owner gone", id: n.id });
   }
   return ops;

@@ -1,4 +1,3 @@
-import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
@@ -17,12 +16,15 @@ import type {
   ServiceOutcome,
   ServiceReconcileOptions,
 } from "../types.js";
+import { appImage, ensureImage, imageMissing } from "./app-image.js";
 import { prepareAppSecrets, pruneAppSecretFiles } from "./app-secrets.js";
 import { type DesiredApp, desiredApp, desiredService, networkName } from "./desired.js";
+import { DockerEdge } from "./edge/edge.js";
+import { edgeSettings } from "./edge/settings.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
 import { containerLogs, liveContainers } from "./facts.js";
-import { buildImage, buildTag, findImage, pullImage, type RegistryAuth } from "./images.js";
+import { findImage } from "./images.js";
 import { engineSnapshots, type ObservedContainer, type Snapshot } from "./observe.js";
 import type { AppPlan, Operation, VolumeOwner } from "./plan.js";
 import {
@@ -56,6 +58,7 @@ export interface DockerProviderOptions {
 export class DockerProvider implements InfraProvider {
   readonly name = "docker" as const;
   readonly snapshots: SnapshotCache<Snapshot>;
+  readonly edge: DockerEdge;
   private readonly instanceId: string;
   private readonly concurrency: number;
   private readonly env: NodeJS.ProcessEnv;
@@ -67,6 +70,14 @@ export class DockerProvider implements InfraProvider {
     this.concurrency = options.concurrency ?? 4;
     this.env = options.env ?? process.env;
     this.snapshots = engineSnapshots(options.instanceId);
+    this.edge = new DockerEdge({
+      instance: this.instanceId,
+      settings: edgeSettings(this.env),
+      snapshots: this.snapshots,
+      resolve: (engine) => resolveEngineAddress(engine, this.env),
+      ensureImage: (address, ref) => ensureImage(this.snapshots, address, { ref }, undefined),
+      execute: (address, ops) => executePlan(address, ops, { concurrency: this.concurrency }),
+    });
   }
 
   address(group: Group): string {
@@ -119,14 +130,20 @@ export class DockerProvider implements InfraProvider {
 
   async reconcileApp(app: App, group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
     const address = this.address(group);
-    const image = await this.ensureImage(address, this.imageRef(app), app.spec.build, options.secrets?.pull);
+    const image = await ensureImage(this.snapshots, address, appImage(app), app.spec.build, options.secrets?.pull);
     const secrets = prepareAppSecrets(address, this.env, this.instanceId, app, options.secrets);
     let desired = desiredApp(app, group, this.instanceId, image, options.bindings, secrets);
     if (options.scaleUpLimit !== undefined && options.scaleUpLimit < desired.replicas)
       desired = { ...desired, replicas: options.scaleUpLimit };
+    if (options.edgeRoutes) this.edge.remember(address, options.edgeRoutes);
     const outcome = this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
     if (outcome.converged) pruneAppSecretFiles(address, this.env, this.instanceId, app, secrets.digest ?? "");
-    return outcome;
+    if (!options.edgeRoutes) return outcome;
+    // After the rollout's rounds: replicas that became ready enter the upstreams now.
+    await this.edge.sync(address, options.edgeRoutes);
+    const route = options.edgeRoutes.find((r) => r.uid === uidOf(app));
+    const url = route && this.edge.url(route);
+    return url ? { ...outcome, url } : outcome;
   }
 
   async planApp(
@@ -136,7 +153,7 @@ export class DockerProvider implements InfraProvider {
     resolved?: ResolvedSecrets,
   ): Promise<readonly string[]> {
     const address = this.address(group);
-    const image = this.imageRef(app);
+    const image = appImage(app);
     const found = findImage((await this.snapshots.get(address)).images, image.ref);
     const target = `app:${group.metadata.name}/${app.metadata.name}`;
     if (!found) return imageMissing(target, image.ref, app.spec.build ? "build" : "pull");
@@ -155,7 +172,7 @@ export class DockerProvider implements InfraProvider {
   ): Promise<ServiceOutcome> {
     const address = this.address(group);
     const ref = service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version);
-    const image = await this.ensureImage(address, { ref }, undefined, options.secrets?.pull);
+    const image = await ensureImage(this.snapshots, address, { ref }, undefined, options.secrets?.pull);
     const desired = await this.desiredService(address, service, group, creds, image);
     const outcome = this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
     return { ...outcome, volume: desired.template.volumes[0]?.name ?? "" };
@@ -212,6 +229,7 @@ export class DockerProvider implements InfraProvider {
             volumes: snapshot.volumes,
           };
         const { probe, facts } = await observeReplicaFacts(address, desired, containers, this.health);
+        if (desired.kind === "App") this.edge.noteReadiness(containers, (c) => isReady(c, desired, probe));
         return { containers, probe, facts, volumes: snapshot.volumes };
       },
       plan: ({ containers, probe, facts, volumes }) => {
@@ -256,8 +274,10 @@ export class DockerProvider implements InfraProvider {
   }
 
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
+    // The routes no longer hold the app: its host goes first, then its replicas drain and stop.
+    if (options.edgeRoutes) await this.edge.sync(this.address(group), options.edgeRoutes);
     const done = await this.removeAll(group, options, (snapshot) =>
-      snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted")),
+      snapshot.containers.filter((c) => c.owner.uid === uidOf(app)).map((c) => removeOp(c, "app deleted", true)),
     );
     if (done) pruneAppSecretFiles(this.address(group), this.env, this.instanceId, app, undefined);
     return done;
@@ -308,7 +328,11 @@ export class DockerProvider implements InfraProvider {
       plan,
       execute: async (ops, done) => {
         try {
-          await executePlan(address, ops, { concurrency: this.concurrency, onDone: done });
+          await executePlan(address, ops, {
+            concurrency: this.concurrency,
+            onDone: done,
+            beforeStop: (id) => this.edge.withdraw(address, id),
+          });
         } finally {
           this.snapshots.invalidate(address);
         }
@@ -337,43 +361,6 @@ export class DockerProvider implements InfraProvider {
     });
   }
 
-  private imageRef(app: App): { ref: string; build?: { tag: string; files: string[] } } {
-    if (app.spec.build) {
-      const build = buildTag(
-        app.metadata.group ?? "",
-        app.metadata.name,
-        app.spec.build.context,
-        app.spec.build.dockerfile,
-      );
-      return { ref: build.tag, build };
-    }
-    if (app.spec.source)
-      throw new TerminalError(
-        "UnsupportedOnDocker",
-        `app ${app.metadata.name} sets spec.source, which runs on the aws provider only; give an image or a build on docker`,
-      );
-    return { ref: app.spec.image ?? "" };
-  }
-
-  /** Makes sure the image is on the engine (built or pulled) and returns its id. */
-  private async ensureImage(
-    address: string,
-    image: { ref: string; build?: { tag: string; files: string[] } },
-    build: App["spec"]["build"],
-    auth?: RegistryAuth,
-  ): Promise<{ ref: string; id: string }> {
-    let found = findImage((await this.snapshots.get(address)).images, image.ref);
-    if (!found) {
-      if (image.build && build)
-        await buildImage(address, build.context, image.build.files, image.build.tag, build.dockerfile);
-      else await pullImage(address, image.ref, auth);
-      this.snapshots.invalidate(address);
-      found = findImage((await this.snapshots.get(address)).images, image.ref);
-    }
-    if (!found) throw new Error(`image ${image.ref} is still not on the engine at ${address}`);
-    return { ref: image.ref, id: found.id };
-  }
-
   private labelsFor(group: Group): Record<string, string> {
     return ownerLabels({
       instance: this.instanceId,
@@ -399,19 +386,12 @@ interface ObservedApp {
   readonly volumes: Snapshot["volumes"];
 }
 
-/** Without the image its id is unknown; what will happen is a build or pull, then a rollout. */
-function imageMissing(target: string, ref: string, how: "build" | "pull"): string[] {
-  return [
-    formatOperation(target, how, undefined, `image ${ref} not on the engine`),
-    formatOperation(target, "rollout", undefined, "new image"),
-  ];
-}
-
-function removeOp(c: ObservedContainer, cause: string): Operation {
+function removeOp(c: ObservedContainer, cause: string, graceful = false): Operation {
   return {
     op: "remove",
     target: `${c.owner.kind.toLowerCase()}:${c.owner.group}/${c.owner.name}:${c.owner.replica ?? "?"}`,
     cause,
     id: c.id,
+    ...(graceful ? { graceful: true as const } : {}),
   };
 }

@@ -1,0 +1,91 @@
+import type { EdgeRoute } from "./routes.js";
+
+/** Where Caddy's admin API listens: inside the edge container's own network namespace only. */
+export const ADMIN_LISTEN = "127.0.0.1:2019";
+
+export interface EdgeConfigInput {
+  readonly routes: readonly EdgeRoute[];
+  /** The ready, not withdrawn replicas of each app, by app uid: "10.0.3.2:8080". */
+  readonly upstreams: ReadonlyMap<string, readonly string[]>;
+  /**
+   * The group networks' subnets: a request from one (a tenant's container talking to the edge
+   * on its network) is refused, so that no tenant reaches another group's apps through the edge.
+   */
+  readonly blocked: readonly string[];
+  /**
+   * The same networks' gateways: the engine's port publishing connects from there (the host's
+   * side of the bridge), and no container can take that address.
+   */
+  readonly gateways: readonly string[];
+}
+
+/**
+ * Caddy's whole JSON config for one engine's edge: a pure function of the routes (from the
+ * store) and the observed upstreams. Sorted throughout, so the same input gives the same JSON
+ * and an unchanged config is never pushed again.
+ */
+export function caddyConfig(input: EdgeConfigInput): Record<string, unknown> {
+  const routes = [...input.routes].sort((a, b) => (a.hosts[0] ?? "").localeCompare(b.hosts[0] ?? ""));
+  const blocked = [...input.blocked].sort();
+  return {
+    admin: { listen: ADMIN_LISTEN },
+    apps: {
+      http: {
+        servers: {
+          edge: {
+            listen: [":80"],
+            // Certificates come with the TLS part; plain HTTP serves *.localhost with no DNS.
+            automatic_https: { disable: true },
+            routes: [
+              ...(blocked.length > 0
+                ? [
+                    {
+                      match: [
+                        {
+                          remote_ip: { ranges: blocked },
+                          not: [{ remote_ip: { ranges: [...input.gateways].sort() } }],
+                        },
+                      ],
+                      handle: [{ handler: "static_response", status_code: 403, body: "forbidden\n" }],
+                      terminal: true,
+                    },
+                  ]
+                : []),
+              ...routes.map((r) => siteRoute(r, input.upstreams.get(r.uid) ?? [])),
+              { handle: [{ handler: "static_response", status_code: 404, body: "no app at this host\n" }] },
+            ],
+          },
+        },
+      },
+    },
+  };
+}
+
+function siteRoute(route: EdgeRoute, upstreams: readonly string[]): Record<string, unknown> {
+  const handler =
+    upstreams.length === 0
+      ? { handler: "static_response", status_code: 503, body: "no ready replica\n" }
+      : {
+          handler: "reverse_proxy",
+          upstreams: [...upstreams].sort().map((dial) => ({ dial })),
+          // A replica that refuses a connection (stopping, crashed) costs a retry on another, not a failed request.
+          load_balancing: { selection_policy: { policy: "round_robin" }, try_duration: "5s", try_interval: "100ms" },
+        };
+  return { match: [{ host: [...route.hosts].sort() }], handle: [handler], terminal: true };
+}
+
+/** The upstream addresses in a config, for telling whether a push took replicas out of service. */
+export function dialsOf(config: unknown): Set<string> {
+  const dials = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === "dial" && typeof x === "string") dials.add(x);
+        else walk(x);
+      }
+    }
+  };
+  walk(config);
+  return dials;
+}

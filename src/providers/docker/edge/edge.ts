@@ -1,0 +1,169 @@
+import { isDeepStrictEqual } from "node:util";
+import { KeyedLock } from "../../aws/keyed-lock.js";
+import type { SnapshotCache } from "../../snapshot-cache.js";
+import { dockerClient, statusCodeOf } from "../engine.js";
+import type { ObservedContainer, Snapshot } from "../observe.js";
+import type { Operation } from "../plan.js";
+import { loadConfig, readConfig } from "./admin.js";
+import { caddyConfig, dialsOf } from "./config.js";
+import type { EdgeRoute } from "./routes.js";
+import { type EdgeSettings, edgeNames, planEdge } from "./settings.js";
+
+export interface EdgeDeps {
+  readonly instance: string;
+  readonly settings: EdgeSettings;
+  readonly snapshots: SnapshotCache<Snapshot>;
+  /** The engine address a group's spec.docker.host resolves to. */
+  readonly resolve: (engine: string | undefined) => string;
+  readonly ensureImage: (address: string, ref: string) => Promise<unknown>;
+  readonly execute: (address: string, ops: readonly Operation[]) => Promise<void>;
+}
+
+/**
+ * The edge proxy of each engine: one Caddy container, on the group networks of the apps it
+ * routes, its config derived from the routes and the ready replicas and pushed only when Caddy
+ * runs something else (a change here, or a hand-made one). One sync per engine at a time.
+ */
+export class DockerEdge {
+  private readonly lock = new KeyedLock();
+  /** Readiness this process observed, by container id; newer than what statuses say. */
+  private readonly ready = new Map<string, boolean>();
+  /** Replicas on their way out: never an upstream again. */
+  private readonly withdrawn = new Set<string>();
+  private readonly routes = new Map<string, readonly EdgeRoute[]>();
+  /** When a push took each upstream address out of service: its drain runs from then. */
+  private readonly removedAt = new Map<string, number>();
+
+  constructor(private readonly deps: EdgeDeps) {}
+
+  noteReadiness(containers: readonly ObservedContainer[], isReady: (c: ObservedContainer) => boolean): void {
+    for (const c of containers) this.ready.set(c.id, isReady(c));
+  }
+
+  /**
+   * The routes a withdrawal syncs with: told before a rollout starts, since a replica can be
+   * replaced within the reconcile's first rounds, before its closing sync.
+   */
+  remember(address: string, routes: readonly EdgeRoute[]): void {
+    this.routes.set(
+      address,
+      routes.filter((r) => this.deps.resolve(r.engine) === address),
+    );
+  }
+
+  /** The app's address through the edge, once it holds a host. */
+  url(route: EdgeRoute): string | undefined {
+    const host = route.hosts[0];
+    const port = this.deps.settings.httpPort;
+    return host ? `http://${host}${port === 80 ? "" : `:${port}`}/` : undefined;
+  }
+
+  /**
+   * Converges the engine's edge with the routes (when given; else the last ones seen). Returns
+   * the upstreams the push took out of service, which callers drain before stopping.
+   */
+  sync(address: string, routes?: readonly EdgeRoute[]): Promise<ReadonlySet<string>> {
+    return this.lock.run(address, async () => {
+      if (routes) this.remember(address, routes);
+      const mine = this.routes.get(address);
+      if (!mine) return new Set<string>();
+      let snapshot = await this.converged(address, mine.length > 0);
+      if (mine.length === 0) return new Set<string>();
+      const edge = snapshot.containers.find(
+        (c) => c.owner.kind === "Edge" && c.owner.instance === this.deps.instance && c.state === "running",
+      );
+      if (!edge) throw new Error(`the edge container on ${address} is not running`);
+      if (await this.joinNetworks(address, edge, mine, snapshot)) {
+        this.deps.snapshots.invalidate(address);
+        snapshot = await this.deps.snapshots.get(address);
+      }
+      const config = JSON.parse(JSON.stringify(this.configOf(mine, snapshot))) as unknown;
+      const docker = dockerClient(address);
+      const current = await readConfig(docker, edge.id);
+      if (isDeepStrictEqual(current, config)) return new Set<string>();
+      await loadConfig(docker, edge.id, config);
+      const kept = dialsOf(config);
+      const removed = new Set([...dialsOf(current)].filter((d) => !kept.has(d)));
+      const now = Date.now();
+      for (const [dial, at] of this.removedAt) if (at + this.deps.settings.drainMs < now) this.removedAt.delete(dial);
+      for (const dial of removed) this.removedAt.set(dial, now);
+      return removed;
+    });
+  }
+
+  /** Takes a replica out of the upstreams and waits while its in-flight requests finish. */
+  async withdraw(address: string, containerId: string): Promise<void> {
+    this.withdrawn.add(containerId);
+    await this.sync(address);
+    // Replicas withdrawn together leave in one push: each waits out the drain from that push.
+    const dials = this.dialsOfContainer(containerId, await this.deps.snapshots.get(address), address);
+    const since = Math.max(0, ...dials.map((d) => this.removedAt.get(d) ?? 0));
+    const wait = since + this.deps.settings.drainMs - Date.now();
+    if (since > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  private dialsOfContainer(containerId: string, snapshot: Snapshot, address: string): string[] {
+    const c = snapshot.containers.find((x) => x.id === containerId);
+    const routes = (c && this.routes.get(address)?.filter((r) => r.uid === c.owner.uid)) ?? [];
+    return routes.flatMap((r) => (c?.networks[r.network] ? [`${c.networks[r.network]}:${r.port}`] : []));
+  }
+
+  /** The edge container and network as wanted; the snapshot after. */
+  private async converged(address: string, wanted: boolean): Promise<Snapshot> {
+    // The pass's shared snapshot: an edge gone since is found by the admin call, and repaired next pass.
+    const snapshot = await this.deps.snapshots.get(address);
+    const ops = planEdge(this.deps.instance, this.deps.settings, wanted, snapshot.containers, snapshot.networks);
+    if (ops.length === 0) return snapshot;
+    if (ops.some((o) => o.op === "create")) await this.deps.ensureImage(address, this.deps.settings.image);
+    await this.deps.execute(address, ops);
+    this.deps.snapshots.invalidate(address);
+    return this.deps.snapshots.get(address);
+  }
+
+  /** Joins the routed groups' networks and leaves the others; true when it changed any. */
+  private async joinNetworks(
+    address: string,
+    edge: ObservedContainer,
+    routes: readonly EdgeRoute[],
+    snapshot: Snapshot,
+  ): Promise<boolean> {
+    const docker = dockerClient(address);
+    const own = edgeNames(this.deps.instance).network;
+    const groupNets = new Set(snapshot.networks.filter((n) => n.owner.kind === "Group").map((n) => n.name));
+    const wanted = new Set(routes.map((r) => r.network).filter((n) => groupNets.has(n)));
+    const joined = Object.keys(edge.networks);
+    const join = [...wanted].filter((n) => !joined.includes(n));
+    const leave = joined.filter((n) => n !== own && !wanted.has(n));
+    const tolerate =
+      (...codes: number[]) =>
+      (err: unknown) => {
+        if (!codes.includes(statusCodeOf(err) ?? -1)) throw err;
+      };
+    for (const n of join) await docker.getNetwork(n).connect({ Container: edge.id }).catch(tolerate(403, 409));
+    for (const n of leave)
+      await docker.getNetwork(n).disconnect({ Container: edge.id, Force: true }).catch(tolerate(404));
+    return join.length + leave.length > 0;
+  }
+
+  private configOf(routes: readonly EdgeRoute[], snapshot: Snapshot): Record<string, unknown> {
+    const live = new Set(snapshot.containers.map((c) => c.id));
+    for (const id of this.ready.keys()) if (!live.has(id)) this.ready.delete(id);
+    for (const id of this.withdrawn) if (!live.has(id)) this.withdrawn.delete(id);
+    const upstreams = new Map<string, string[]>();
+    for (const route of routes) {
+      const dials = snapshot.containers
+        .filter((c) => c.owner.kind === "App" && c.owner.uid === route.uid && c.state === "running")
+        .filter((c) => !this.withdrawn.has(c.id))
+        .filter((c) => this.ready.get(c.id) ?? route.ready.includes(c.id.slice(0, 12)))
+        .flatMap((c) => (c.networks[route.network] ? [`${c.networks[route.network]}:${route.port}`] : []));
+      upstreams.set(route.uid, dials);
+    }
+    const groupNets = snapshot.networks.filter((n) => n.owner.kind === "Group");
+    return caddyConfig({
+      routes,
+      upstreams,
+      blocked: groupNets.flatMap((n) => n.subnets),
+      gateways: groupNets.flatMap((n) => n.gateways),
+    });
+  }
+}

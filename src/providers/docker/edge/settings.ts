@@ -1,0 +1,134 @@
+import { ownerLabels } from "../../ownership.js";
+import { DEFAULT_BIND_ADDRESS, stableHash } from "../desired.js";
+import type { ObservedContainer, ObservedNetwork } from "../observe.js";
+import type { Operation } from "../plan.js";
+
+/** How the edge runs on every engine, from the environment of the process running the controllers. */
+export interface EdgeSettings {
+  readonly image: string;
+  readonly hostIP: string;
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  /** How long a replica taken out of the upstreams keeps running for its in-flight requests. */
+  readonly drainMs: number;
+}
+
+export function edgeSettings(env: NodeJS.ProcessEnv): EdgeSettings {
+  return {
+    image: env.AIRLOFT_EDGE_IMAGE || "caddy:2",
+    hostIP: env.AIRLOFT_EDGE_ADDRESS || DEFAULT_BIND_ADDRESS,
+    httpPort: portOf(env.AIRLOFT_EDGE_HTTP_PORT, 80, "AIRLOFT_EDGE_HTTP_PORT"),
+    httpsPort: portOf(env.AIRLOFT_EDGE_HTTPS_PORT, 443, "AIRLOFT_EDGE_HTTPS_PORT"),
+    drainMs: Math.round(seconds(env.AIRLOFT_EDGE_DRAIN_SECONDS, 5, "AIRLOFT_EDGE_DRAIN_SECONDS") * 1000),
+  };
+}
+
+function portOf(text: string | undefined, fallback: number, name: string): number {
+  if (!text) return fallback;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error(`${name} must be a port (1-65535), not ${text}`);
+  return port;
+}
+
+function seconds(text: string | undefined, fallback: number, name: string): number {
+  if (!text) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0 || value > 3600)
+    throw new Error(`${name} must be 0 to 3600 seconds, not ${text}`);
+  return value;
+}
+
+/**
+ * The edge's engine names: "_" never occurs in a group or app name (DNS labels), so no user
+ * object can take them; the instance keeps two installations on one engine apart.
+ */
+export function edgeNames(instance: string): { container: string; network: string } {
+  const name = `airloft_edge_${instance.replace(/[^A-Za-z0-9.-]/g, "").slice(0, 32)}`;
+  return { container: name, network: name };
+}
+
+/** Labels like every AirLoft object's; kind Edge, which no store object has, and no group. */
+export function edgeLabels(instance: string, hash?: string): Record<string, string> {
+  return ownerLabels({
+    instance,
+    group: "",
+    kind: "Edge",
+    name: "edge",
+    uid: `edge-${instance}`,
+    ...(hash ? { configHash: hash } : {}),
+  });
+}
+
+/** The docker create body of the edge container. */
+export function edgeContainerOptions(instance: string, settings: EdgeSettings): Record<string, unknown> {
+  const names = edgeNames(instance);
+  const hash = stableHash({
+    image: settings.image,
+    hostIP: settings.hostIP,
+    http: settings.httpPort,
+    https: settings.httpsPort,
+  });
+  return {
+    name: names.container,
+    Image: settings.image,
+    Cmd: ["caddy", "run", "--resume"],
+    Env: ["XDG_CONFIG_HOME=/config", "XDG_DATA_HOME=/data"],
+    Labels: edgeLabels(instance, hash),
+    ExposedPorts: { "80/tcp": {}, "443/tcp": {} },
+    HostConfig: {
+      // The edge network comes first: published ports reach Caddy through it, from an address
+      // that is on no group network, so the remote_ip block never refuses the public.
+      NetworkMode: names.network,
+      PortBindings: {
+        "80/tcp": [{ HostIp: settings.hostIP, HostPort: String(settings.httpPort) }],
+        "443/tcp": [{ HostIp: settings.hostIP, HostPort: String(settings.httpsPort) }],
+      },
+      RestartPolicy: { Name: "unless-stopped" },
+      Privileged: false,
+      SecurityOpt: ["no-new-privileges:true"],
+      CapDrop: ["NET_RAW", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE"],
+    },
+  };
+}
+
+/**
+ * The edge container and its network against what the engine has: created when routes exist,
+ * recreated when its settings change, started when stopped, removed with its network when no
+ * app on the engine is routed any more.
+ */
+export function planEdge(
+  instance: string,
+  settings: EdgeSettings,
+  wanted: boolean,
+  containers: readonly ObservedContainer[],
+  networks: readonly ObservedNetwork[],
+): Operation[] {
+  const names = edgeNames(instance);
+  const options = edgeContainerOptions(instance, settings);
+  const hash = (options.Labels as Record<string, string>)["airloft.dev/config-hash"];
+  const mine = containers.filter((c) => c.owner.kind === "Edge" && c.owner.instance === instance);
+  const network = networks.find((n) => n.owner.kind === "Edge" && n.owner.instance === instance);
+  const target = "edge";
+  const ops: Operation[] = [];
+  if (!wanted) {
+    for (const c of mine) ops.push({ op: "remove", target, cause: "no routed app", id: c.id });
+    if (network) ops.push({ op: "remove-network", target, cause: "no routed app", id: network.id });
+    return ops;
+  }
+  if (!network)
+    ops.push({
+      op: "create-network",
+      target,
+      cause: "missing",
+      name: names.network,
+      labels: edgeLabels(instance),
+      subnet: undefined,
+    });
+  const current = mine.find((c) => c.owner.configHash === hash && c.state !== "dead" && c.state !== "removing");
+  for (const c of mine) if (c !== current) ops.push({ op: "remove", target, cause: "settings changed", id: c.id });
+  if (!current)
+    ops.push({ op: "create", target, cause: mine.length > 0 ? "settings changed" : "missing", replica: 0, options });
+  else if (current.state !== "running") ops.push({ op: "start", target, cause: "stopped", id: current.id });
+  return ops;
+}
