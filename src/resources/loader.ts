@@ -4,12 +4,18 @@ import { type Document, isNode, isScalar, LineCounter, visit } from "yaml";
 import { type SourcePosition, ValidationError, ValidationErrors } from "../errors.js";
 import { runToEnd, type Steps } from "../util/steps.js";
 import { keyOf } from "./kinds.js";
-import { checkObject, type DocumentResult, type FieldPath } from "./manifest-object.js";
+import {
+  type BuildContextPolicy,
+  checkObject,
+  type DocumentResult,
+  type FieldPath,
+  type LoadedManifest,
+} from "./manifest-object.js";
 import { parseTomlObjects } from "./toml-documents.js";
 import type { Resource } from "./types.js";
 import { duplicateKeys, nodeAt, parseDocuments, YAML_SYNTAX_ERROR } from "./yaml-documents.js";
 
-export { formatPath } from "./manifest-object.js";
+export { type BuildContextPolicy, formatPath, type LoadedManifest } from "./manifest-object.js";
 export { YAML_SYNTAX_ERROR } from "./yaml-documents.js";
 
 export const MAX_FILE_BYTES = 1024 * 1024;
@@ -18,13 +24,6 @@ const MAX_ALIAS_COUNT = 100;
 /** Manifest files by name; `.toml` ones are read as TOML, the others as YAML (JSON is YAML). */
 export const MANIFEST_FILE = /\.(ya?ml|json|toml)$/i;
 const TOML_FILE = /\.toml$/i;
-
-export interface LoadedManifest {
-  readonly object: Resource;
-  readonly source: SourcePosition;
-  /** A Secret's values (its data and stringData): never part of the object. */
-  readonly values?: Readonly<Record<string, Buffer>>;
-}
 
 export interface LoadOptions {
   readonly recursive?: boolean;
@@ -104,13 +103,6 @@ export interface FileResult {
   manifests: LoadedManifest[];
   errors: ValidationError[];
 }
-
-/**
- * Where build contexts may be: anywhere on this machine (the CLI, reading the user's own files),
- * only inside `baseDir` (a server with --build-root), or nowhere (a server without one: a tenant
- * must not make the server read its folders).
- */
-export type BuildContextPolicy = "anywhere" | "inside" | "refused";
 
 /** Parses one file's text; `baseDir` resolves relative build contexts. */
 export function loadFile(

@@ -3,11 +3,25 @@ import { resolve, sep } from "node:path";
 import { type SourcePosition, ValidationError } from "../errors.js";
 import type { Steps } from "../util/steps.js";
 import { isKind } from "./kinds.js";
-import type { BuildContextPolicy, LoadedManifest } from "./loader.js";
 import { checkPolicy } from "./policy.js";
 import { validateAgainstSchema } from "./schemas.js";
 import { secretInput } from "./secret-input.js";
 import type { Resource } from "./types.js";
+
+/** A manifest's object as loaded, with where it was written. */
+export interface LoadedManifest {
+  readonly object: Resource;
+  readonly source: SourcePosition;
+  /** A Secret's values (its data and stringData): never part of the object. */
+  readonly values?: Readonly<Record<string, Buffer>>;
+}
+
+/**
+ * Where build contexts may be: anywhere on this machine (the CLI, reading the user's own files),
+ * only inside `baseDir` (a server with --build-root), or nowhere (a server without one: a tenant
+ * must not make the server read its folders).
+ */
+export type BuildContextPolicy = "anywhere" | "inside" | "refused";
 
 const MAX_ISSUES_PER_DOCUMENT = 50;
 

@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import type { Store } from "../store/store.js";
 import { keyFilePath, keysFromFile, newKeyMaterial, writeKeyFile } from "./keyring.js";
 
 /**
@@ -8,7 +7,13 @@ import { keyFilePath, keysFromFile, newKeyMaterial, writeKeyFile } from "./keyri
  * then the old key is dropped. With $AIRLOFT_SECRETS_KEY the operator brings the keys
  * ("new,old"): everything is re-sealed under the first. Returns how many values were sealed.
  */
-export async function rotateSecretsKey(store: Store, options: { env?: NodeJS.ProcessEnv } = {}): Promise<number> {
+/** What rotation needs of the store: where its key file is, and its sealed values. */
+export interface SealedStore {
+  readonly path: string;
+  readonly secrets: { reseal(): Promise<number> };
+}
+
+export async function rotateSecretsKey(store: SealedStore, options: { env?: NodeJS.ProcessEnv } = {}): Promise<number> {
   if (!keysFromFile(options)) return store.secrets.reseal();
   const old = readFileSync(keyFilePath(store.path), "utf8")
     .split("\n")
