@@ -36,12 +36,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     ...program.opts(),
     ...options,
   });
-  /** The server to work against, if one is named; `local` names what has no remote form yet. */
-  const server = (local?: string): string | undefined => {
-    const url = (program.opts() as { server?: string }).server;
-    if (url && local) throw new UsageError(`${local} works on the local state file only, not against a server yet`);
-    return url;
-  };
+  /** The server to work against, if one is named (every command has a remote form). */
+  const server = (): string | undefined => (program.opts() as { server?: string }).server;
 
   program
     .command("apply")
