@@ -26,8 +26,9 @@ const PATTERNS: readonly (readonly string[])[] = [
   ["groups", ":group"],
   ["groups", ":group", `{events,metrics,${VERBS.join(",")},${OBJECT_KINDS.join(",")}}`],
   ["groups", ":group", `{${OBJECT_KINDS.join(",")}}`, ":name"],
-  ["groups", ":group", `{${OBJECT_KINDS.join(",")}}`, ":name", `{events,${VERBS.join(",")}}`],
+  ["groups", ":group", `{${OBJECT_KINDS.join(",")}}`, ":name", `{events,logs,${VERBS.join(",")}}`],
   ["sources", ":name", `{apply,${VERBS.join(",")}}`],
+  ["secrets", "{rotate-key}"],
 ];
 const ACCOUNT_KINDS = new Set(["admins", "groups"]);
 const FIXED = new Map(

@@ -225,6 +225,11 @@ describe("metrics: route templates and the controller's listener", () => {
     assert.equal(routeTemplate(`${API}/groups/acme/apps/web`), `${API}/groups/:group/apps/:name`);
     assert.equal(routeTemplate(`${API}/groups/acme/apps/web/events`), `${API}/groups/:group/apps/:name/events`);
     assert.equal(routeTemplate(`${API}/groups/acme/metrics`), `${API}/groups/:group/metrics`);
+    assert.equal(routeTemplate(`${API}/groups/acme/apps/web/logs`), `${API}/groups/:group/apps/:name/logs`);
+    assert.equal(routeTemplate(`${API}/groups/acme/services/db/logs`), `${API}/groups/:group/services/:name/logs`);
+    assert.equal(routeTemplate(`${API}/groups/acme/secrets/tls`), `${API}/groups/:group/secrets/:name`);
+    assert.equal(routeTemplate(`${API}/secrets/rotate-key`), `${API}/secrets/rotate-key`);
+    assert.equal(routeTemplate(`${API}/secrets/other-verb`), "unmatched");
     assert.equal(routeTemplate(`${API}/groups/acme`), `${API}/groups/:group`);
     assert.equal(routeTemplate(`${API}/apply`), `${API}/apply`);
     assert.equal(routeTemplate(`${API}/sources/x/suspend`), `${API}/sources/:name/suspend`);
