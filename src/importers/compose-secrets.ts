@@ -109,7 +109,9 @@ export function secretCommands(secrets: ComposeSecrets, cwd: string): string[] {
   return [...secrets.keys.values()].map(({ key, source }) => {
     const set = `airloft secret set ${shellQuote(secrets.secret)} -g ${shellQuote(secrets.group)}`;
     if ("file" in source) return `${set} --from-file ${shellQuote(`${key}=${relative(cwd, source.file)}`)}`;
-    if ("environment" in source) return `printf %s "$${source.environment}" | ${set} ${shellQuote(`${key}=-`)}`;
-    return `${set} ${shellQuote(`${key}=-`)}`;
+    // A key may start with "-": after "--" it is not read as an option.
+    const stdin = `${key.startsWith("-") ? "-- " : ""}${shellQuote(`${key}=-`)}`;
+    if ("environment" in source) return `printf %s "$${source.environment}" | ${set} ${stdin}`;
+    return `${set} ${stdin}`;
   });
 }

@@ -133,6 +133,7 @@ describe("import from Compose and fly.io", () => {
       `  ${long}: {file: "a b's.txt"}`,
       `  ${long}x: {file: ./b.txt}`,
       "  odd: {environment: 'X; rm -rf /'}",
+      "  -dash: {external: true}",
       "",
     ].join("\n");
     const result = importCompose(text, "c.yml", "/tmp/in/c.yml", { outDir: "/tmp", group: "g" });
@@ -163,6 +164,7 @@ describe("import from Compose and fly.io", () => {
       `airloft secret set g-secrets -g g --from-file '${first}=in/a b'\\''s.txt'`,
       `airloft secret set g-secrets -g g --from-file ${second}=in/b.txt`,
       "airloft secret set g-secrets -g g odd=-",
+      "airloft secret set g-secrets -g g -- -dash=-",
     ]);
   });
 
