@@ -41,8 +41,9 @@ export function composeSecrets(value: Fields, group: string, composeDir: string,
   for (const [name, raw] of Object.entries((value.secrets ?? {}) as Fields)) {
     const at: Path = ["secrets", name];
     const def = (raw ?? {}) as Fields;
-    let key = name.replace(KEY_CHARS, "_").slice(0, MAX_KEY);
-    for (let n = 2; taken.has(key); n++) key = `${key.slice(0, MAX_KEY - String(n).length - 1)}-${n}`;
+    const base = name.replace(KEY_CHARS, "_").slice(0, MAX_KEY);
+    let key = base;
+    for (let n = 2; taken.has(key); n++) key = `${base.slice(0, MAX_KEY - String(n).length - 1)}-${n}`;
     taken.add(key);
     if (key !== name)
       report.change(at, `is key ${key} of Secret ${secret}: a key is at most ${MAX_KEY} of [-._a-zA-Z0-9]`);
@@ -59,13 +60,11 @@ export function composeSecrets(value: Fields, group: string, composeDir: string,
       report.change([...at, "environment"], `is not a variable name: give the value on standard input (... ${key}=-)`);
     } else {
       source = { external: true };
-      report.change(
-        at,
-        "its value is outside the Compose file: give it on standard input (airloft secret set ... KEY=-)",
-      );
+      const outside = typeof def.name === "string" ? ` (${def.name})` : "";
+      report.change(at, `its value is outside the Compose file${outside}: give it on standard input (... ${key}=-)`);
     }
     for (const field of Object.keys(def))
-      if (!["file", "environment", "external", "name"].includes(field))
+      if (!["file", "environment", "external"].includes(field) && !(field === "name" && "external" in source))
         report.refuse(
           [...at, field],
           `${field} has no AirLoft equivalent: the value is key ${key} of Secret ${secret}`,

@@ -133,7 +133,8 @@ describe("import from Compose and fly.io", () => {
       `  ${long}: {file: "a b's.txt"}`,
       `  ${long}x: {file: ./b.txt}`,
       "  odd: {environment: 'X; rm -rf /'}",
-      "  -dash: {external: true}",
+      "  -dash: {external: true, name: prod_dash}",
+      "  named: {file: ./n.txt, name: engine_name}",
       "",
     ].join("\n");
     const result = importCompose(text, "c.yml", "/tmp/in/c.yml", { outDir: "/tmp", group: "g" });
@@ -165,7 +166,14 @@ describe("import from Compose and fly.io", () => {
       `airloft secret set g-secrets -g g --from-file ${second}=in/b.txt`,
       "airloft secret set g-secrets -g g odd=-",
       "airloft secret set g-secrets -g g -- -dash=-",
+      "airloft secret set g-secrets -g g --from-file named=in/n.txt",
     ]);
+    const outside = "its value is outside the Compose file (prod_dash): give it on standard input (... -dash=-)";
+    assert.ok(notes.includes(`c.yml:13:3 secrets.-dash: changed: ${outside}`), notes.join("\n"));
+    assert.ok(
+      notes.some((n) => n.startsWith("c.yml:14:26 secrets.named.name: not imported: name has no")),
+      notes.join("\n"),
+    );
   });
 
   it("names file:line:column and field for Compose files that are not YAML or not Compose", () => {
