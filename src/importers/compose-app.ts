@@ -1,7 +1,17 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { AppSpec, HealthCheck } from "../resources/types.js";
-import { checkTiming, contextFrom, memoryQuantity, type Path, type Report, shellWords } from "./report.js";
+import { type ComposeSecrets, secretFiles } from "./compose-secrets.js";
+import {
+  checkTiming,
+  contextFrom,
+  ENV_NAME,
+  ENV_NAME_REASON,
+  memoryQuantity,
+  type Path,
+  type Report,
+  shellWords,
+} from "./report.js";
 
 export type Fields = Record<string, unknown>;
 
@@ -13,13 +23,13 @@ export interface ComposeContext {
   readonly outDir: string;
   /** Domains from --domain, by compose service name. */
   readonly domains: ReadonlyMap<string, string>;
+  /** The stack's top-level secrets, as keys of one Secret. */
+  readonly secrets: ComposeSecrets;
 }
 
 /** The label that gives an app its public domain on the edge. */
 export const DOMAIN_LABEL = "airloft.dev/domain";
 const MAX_ENV_FILE_BYTES = 256 * 1024;
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const ENV_NAME_REASON = "AirLoft variable names are letters, digits and _ (not starting with a digit)";
 
 /** Keys of a service that AirLoft has no place for, and why; the keys handled elsewhere are not here. */
 export const REFUSED: Readonly<Record<string, string>> = {
@@ -48,8 +58,6 @@ export const REFUSED: Readonly<Record<string, string>> = {
   logging: "AirLoft keeps container logs itself (airloft logs)",
 };
 
-/** Compose secrets wait for AirLoft's Secret kind. */
-export const SECRETS_LATER = "secrets: AirLoft has no Secrets yet; set these values again once it has";
 const NETWORK_REASON = "apps of a group share the group's network";
 
 /** The App spec of one compose service; what does not map is reported. */
@@ -113,7 +121,8 @@ export function composeAppSpec(name: string, service: Fields, ctx: ComposeContex
   }
   if (service.networks !== undefined) report.refuse([...at, "networks"], NETWORK_REASON);
   volumesOf(service.volumes, [...at, "volumes"], report);
-  if (service.secrets !== undefined) report.later([...at, "secrets"], SECRETS_LATER);
+  const files = secretFiles(service.secrets, [...at, "secrets"], ctx.secrets, report);
+  if (files) spec.files = files;
   return spec;
 }
 

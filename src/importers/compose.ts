@@ -1,8 +1,9 @@
 import { basename, dirname, resolve } from "node:path";
 import { SERVICE_TEMPLATES } from "../resources/templates.js";
 import { API_VERSION, type App, type Resource, type Service, type ServiceSpec } from "../resources/types.js";
-import { type ComposeContext, composeAppSpec, envPath, type Fields, REFUSED, SECRETS_LATER } from "./compose-app.js";
+import { type ComposeContext, composeAppSpec, envPath, type Fields, REFUSED } from "./compose-app.js";
 import { readCompose } from "./compose-read.js";
+import { composeSecrets } from "./compose-secrets.js";
 import { dnsName, type ImportResult, memoryQuantity, type Path, Report } from "./report.js";
 
 export interface ImportOptions {
@@ -120,6 +121,7 @@ export function importCompose(
     composeDir: dirname(resolve(composePath)),
     outDir: options.outDir,
     domains: options.domains ?? new Map(),
+    secrets: composeSecrets(value, group, dirname(resolve(composePath)), report),
   };
   const meta = (name: string) => ({ name, group });
   const backing = new Map<string, Service>();
@@ -156,7 +158,8 @@ export function importCompose(
     metadata: { name: group },
     spec: { provider: "docker" },
   };
-  return report.result([...(options.noGroup ? [] : [groupObject]), ...backing.values(), ...apps.values()]);
+  const result = report.result([...(options.noGroup ? [] : [groupObject]), ...backing.values(), ...apps.values()]);
+  return ctx.secrets.keys.size > 0 ? { ...result, secrets: ctx.secrets } : result;
 }
 
 /** A well-known image as a Service from its template: its named volume becomes the storage. */
@@ -217,7 +220,8 @@ function serviceSpec(
   };
   for (const field of Object.keys(service)) {
     if (["image", "volumes", "deploy", "cpus", "mem_limit", "depends_on"].includes(field)) continue;
-    if (field === "secrets") report.later([...at, field], SECRETS_LATER);
+    if (field === "secrets")
+      report.refuse([...at, field], "a Service from a template takes no secret files: it makes its own credentials");
     else report.refuse([...at, field], told[field] ?? REFUSED[field] ?? `${field} ${NO_EQUIVALENT}`);
   }
   return spec;
@@ -273,7 +277,7 @@ function bind(key: string, service: Fields, app: App, backing: ReadonlyMap<strin
   });
 }
 
-/** Top-level networks, volumes, secrets and configs: only a Service's data volume maps. */
+/** Top-level networks, volumes and configs: only a Service's data volume maps (secrets: compose-secrets.ts). */
 function topLevel(
   value: Fields,
   backing: ReadonlyMap<string, Service>,
@@ -289,7 +293,6 @@ function topLevel(
     report.refuse(["networks", name], "apps of a group share the group's network");
   for (const name of Object.keys((value.volumes ?? {}) as Fields))
     if (!used.has(name)) report.refuse(["volumes", name], "only a Service's data volume has an AirLoft equivalent");
-  for (const name of Object.keys((value.secrets ?? {}) as Fields)) report.later(["secrets", name], SECRETS_LATER);
   for (const name of Object.keys((value.configs ?? {}) as Fields))
     report.refuse(["configs", name], REFUSED.configs ?? "");
   for (const key of Object.keys(value))

@@ -4,12 +4,13 @@ import { readToml } from "../resources/toml-documents.js";
 import { API_VERSION, type App, type AppSpec, type HealthCheck, type Resource } from "../resources/types.js";
 import { runToEnd } from "../util/steps.js";
 import type { ImportOptions } from "./compose.js";
-import { ENV_NAME, ENV_NAME_REASON } from "./compose-app.js";
 import { flyIssues } from "./fly-schema.js";
 import {
   checkTiming,
   contextFrom,
   dnsName,
+  ENV_NAME,
+  ENV_NAME_REASON,
   type ImportResult,
   memoryQuantity,
   type Path,

@@ -2,18 +2,19 @@ import { relative } from "node:path";
 import { type SourcePosition, ValidationError } from "../errors.js";
 import { formatPath } from "../resources/manifest-object.js";
 import type { HealthCheck, Resource } from "../resources/types.js";
+import type { ComposeSecrets } from "./compose-secrets.js";
 
 export type Path = readonly (string | number)[];
+
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const ENV_NAME_REASON = "AirLoft variable names are letters, digits and _ (not starting with a digit)";
 
 /** One line of an import's report: what was left out or changed on the way, and why. */
 export interface ImportNote {
   readonly position: SourcePosition;
   readonly field: string;
-  /**
-   * "refused": left out, no AirLoft equivalent; "later": left out until AirLoft has it;
-   * "changed": imported, but not quite as written.
-   */
-  readonly severity: "refused" | "later" | "changed";
+  /** "refused": left out, no AirLoft equivalent; "changed": imported, but not quite as written. */
+  readonly severity: "refused" | "changed";
   readonly message: string;
 }
 
@@ -22,12 +23,14 @@ export interface ImportResult {
   readonly notes: ImportNote[];
   /** The input could not be read (syntax, schema): nothing is imported. */
   readonly errors: ValidationError[];
+  /** Compose secrets: set with `airloft secret set`, never written in a manifest. */
+  readonly secrets?: ComposeSecrets;
 }
 
 /** "file:line:column field: not imported: reason", as the loader's errors read. */
 export function formatNote(note: ImportNote): string {
   const { file, line, column } = note.position;
-  const what = { refused: "not imported", later: "not imported yet", changed: "changed" }[note.severity];
+  const what = { refused: "not imported", changed: "changed" }[note.severity];
   return `${file}:${line}:${column} ${note.field}: ${what}: ${note.message}`;
 }
 
@@ -41,11 +44,6 @@ export class Report {
   /** Left out: the key's line, and why. */
   refuse(path: Path, message: string): void {
     this.notes.push({ position: this.place(path, true), field: formatPath(path), severity: "refused", message });
-  }
-
-  /** Left out until AirLoft has the feature. */
-  later(path: Path, message: string): void {
-    this.notes.push({ position: this.place(path, true), field: formatPath(path), severity: "later", message });
   }
 
   /** Imported with a change the user should know of. */

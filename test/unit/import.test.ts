@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import fc from "fast-check";
 import { stringify } from "yaml";
 import { importCompose, templateOf } from "../../src/importers/compose.js";
+import { secretCommands } from "../../src/importers/compose-secrets.js";
 import { importFly } from "../../src/importers/fly.js";
 import {
   durationSeconds,
@@ -14,6 +15,7 @@ import {
 } from "../../src/importers/report.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import { formatPath } from "../../src/resources/manifest-object.js";
+import type { App } from "../../src/resources/types.js";
 import { airloft } from "../support/cli.js";
 
 const CORPUS = "test/fixtures/import";
@@ -90,14 +92,88 @@ describe("import from Compose and fly.io", () => {
       ["services.worker.network_mode", /host networking is not allowed/],
       ["services.worker.cap_add", /added capabilities are not allowed/],
       ["services.web.volumes[0]", /host mounts are not allowed/],
-      ["services.web.secrets", /AirLoft has no Secrets yet/],
-      ["secrets.stripe_key", /AirLoft has no Secrets yet/],
+      ["services.worker.secrets[0].mode", /read-only with its own owner and mode/],
+      ["services.worker.secrets[1].uid", /read-only with its own owner and mode/],
+      ["services.worker.secrets[2]", /missing is not under the top-level secrets/],
+      ["services.cache.secrets", /takes no secret files/],
     ] as const) {
       const note = refused(field);
       assert.ok(note, `${field} reported`);
       assert.match(note.message, reason);
     }
-    assert.match(formatNote(refused("secrets.stripe_key") ?? notes[0]!), /: not imported yet: secrets: /);
+  });
+
+  it("Compose secrets: files of one Secret, no value in any manifest, a command per secret from its source", () => {
+    const result = run("compose", "compose-v3", "docker-compose.yml");
+    const value = readFileSync(join(CORPUS, "compose-v3", "stripe.txt"), "utf8").trim();
+    const yaml = result.objects.map((o) => stringify(o)).join("---\n");
+    assert.ok(!yaml.includes(value), "the secret's value is in no manifest");
+    assert.ok(!result.objects.some((o) => o.kind === "Secret"), "no Secret manifest: an apply would replace its keys");
+    assert.ok(result.secrets);
+    assert.deepEqual(secretCommands(result.secrets, resolve(CORPUS)), [
+      "airloft secret set compose-v3-secrets -g compose-v3 --from-file stripe_key=compose-v3/stripe.txt",
+      "airloft secret set compose-v3-secrets -g compose-v3 --from-file tls.crt=compose-v3/certs/site.crt",
+      'printf %s "$API_TOKEN" | airloft secret set compose-v3-secrets -g compose-v3 api_token=-',
+      "airloft secret set compose-v3-secrets -g compose-v3 signing_key=-",
+    ]);
+  });
+
+  it("Compose secrets: names a key cannot have are mapped and reported; bad targets and variables are refused", () => {
+    const long = "s".repeat(300);
+    const text = [
+      "services:",
+      "  web:",
+      "    image: shop/web:1",
+      "    secrets:",
+      `      - ${long}`,
+      `      - ${long}x`,
+      "      - source: odd",
+      "        target: ../../etc/passwd",
+      "secrets:",
+      `  ${long}: {file: "a b's.txt"}`,
+      `  ${long}x: {file: ./b.txt}`,
+      "  odd: {environment: 'X; rm -rf /'}",
+      "  -dash: {external: true, name: prod_dash}",
+      "  named: {file: ./n.txt, name: engine_name}",
+      "",
+    ].join("\n");
+    const result = importCompose(text, "c.yml", "/tmp/in/c.yml", { outDir: "/tmp", group: "g" });
+    assert.deepEqual(result.errors, []);
+    const app = result.objects.find((o) => o.kind === "App") as App;
+    const [first, second] = ["s".repeat(253), `${"s".repeat(251)}-2`];
+    assert.deepEqual(app.spec.files, [
+      { secret: "g-secrets", key: first, path: `/run/secrets/${long}` },
+      { secret: "g-secrets", key: second, path: `/run/secrets/${long}x` },
+    ]);
+    loadTexts([{ name: "out.yaml", content: stringify(app), baseDir: "/tmp" }]);
+    const notes = result.notes.map(formatNote);
+    assert.ok(
+      notes.some((n) => n.startsWith(`c.yml:10:3 secrets.${long}: changed: is key ${first} of Secret g-secrets`)),
+    );
+    assert.ok(notes.some((n) => n.startsWith(`c.yml:11:3 secrets.${long}x: changed: is key ${second}`)));
+    assert.ok(
+      notes.includes(
+        "c.yml:7:9 services.web.secrets[2]: not imported: /run/secrets/../../etc/passwd is not an absolute path without .. parts",
+      ),
+      notes.join("\n"),
+    );
+    assert.ok(
+      notes.some((n) => n.startsWith("c.yml:12:9 secrets.odd.environment: changed: is not a variable name")),
+      notes.join("\n"),
+    );
+    assert.deepEqual(secretCommands(result.secrets!, "/tmp"), [
+      `airloft secret set g-secrets -g g --from-file '${first}=in/a b'\\''s.txt'`,
+      `airloft secret set g-secrets -g g --from-file ${second}=in/b.txt`,
+      "airloft secret set g-secrets -g g odd=-",
+      "airloft secret set g-secrets -g g -- -dash=-",
+      "airloft secret set g-secrets -g g --from-file named=in/n.txt",
+    ]);
+    const outside = "its value is outside the Compose file (prod_dash): give it on standard input (... -dash=-)";
+    assert.ok(notes.includes(`c.yml:13:3 secrets.-dash: changed: ${outside}`), notes.join("\n"));
+    assert.ok(
+      notes.some((n) => n.startsWith("c.yml:14:26 secrets.named.name: not imported: name has no")),
+      notes.join("\n"),
+    );
   });
 
   it("names file:line:column and field for Compose files that are not YAML or not Compose", () => {
@@ -185,6 +261,19 @@ describe("import from Compose and fly.io", () => {
     assert.match(ok.stdout, /^ {2}group: shop$/m);
     assert.match(ok.stderr, /^fly\.toml:32:1 mounts: not imported: apps have no volumes/m);
     assert.match(ok.stderr, /2 object\(s\) written; 7 field\(s\) not imported, 2 changed\n$/);
+    const compose = await airloft(["import", "compose", "compose-v3/docker-compose.yml", "-g", "shop"], {
+      cwd: CORPUS,
+    });
+    assert.equal(compose.code, 0, compose.stderr);
+    assert.match(
+      compose.stderr,
+      /^set the secrets .*\n {2}airloft secret set shop-secrets -g shop --from-file stripe_key=compose-v3\/stripe\.txt\n/m,
+    );
+    assert.match(
+      compose.stderr,
+      /^ {2}printf %s "\$API_TOKEN" \| airloft secret set shop-secrets -g shop api_token=-$/m,
+    );
+    assert.ok(!`${compose.stdout}${compose.stderr}`.includes("sk_test_"), "no secret value is printed");
     const broken = await airloft(["import", "compose", "schema.yml", "-o", "/nonexistent/out"], {
       cwd: join(CORPUS, "broken"),
     });

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { join, relative, resolve } from "node:path";
 import { stringify } from "yaml";
 import { type ImportOptions, importCompose } from "../../importers/compose.js";
+import { secretCommands } from "../../importers/compose-secrets.js";
 import { importFly } from "../../importers/fly.js";
 import { formatNote } from "../../importers/report.js";
 import { loadTexts } from "../../resources/loader.js";
@@ -52,6 +53,11 @@ export async function importCommand(
     return 2;
   }
   for (const note of result.notes) process.stderr.write(`${formatNote(note)}\n`);
+  if (result.secrets) {
+    // Values never go into a manifest: the user sets them from their sources, from this folder.
+    process.stderr.write("set the secrets (Compose's paths resolved against its file's folder, shown from here):\n");
+    for (const command of secretCommands(result.secrets, process.cwd())) process.stderr.write(`  ${command}\n`);
+  }
 
   const files = result.objects.map((o) => ({
     name: `${o.kind.toLowerCase()}-${o.metadata.name}.yaml`,
