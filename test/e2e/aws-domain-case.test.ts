@@ -1,0 +1,35 @@
+import { strict as assert } from "node:assert";
+import type { StrictTestAws } from "../../support/strict-aws.js";
+import { requireStrictAws } from "../support/e2e.js";
+import { StrictHarness } from "../support/strict-harness.js";
+
+/** DNS names are case-blind; AWS answers them in lower case, so a mixed-case domain must not churn. */
+describe("AWS domains in mixed case (strict endpoint)", function () {
+  this.timeout(180_000);
+  let aws: StrictTestAws;
+
+  before(async function () {
+    aws = await requireStrictAws(this);
+  });
+
+  it("routes, records and finds its zone in lower case, and a second pass has nothing to do", async () => {
+    await aws.reset();
+    const h = new StrictHarness(aws, { region: "us-east-1", vpc: { id: "default" }, domain: "Strict.Example.COM" });
+    await h.reconcileGroup();
+    await h.reconcileGroup();
+    const zones = (await h.inspect.zones()).filter((z) => z.Name?.toLowerCase() === "strict.example.com.");
+    assert.equal(zones.length, 1, `one zone for the domain, not one per spelling: ${JSON.stringify(zones)}`);
+    const app = h.app("web", { image: "example/web:1", port: 8080, replicas: 1 });
+    const outcome = await h.settle(app);
+    assert.equal(outcome.converged, true, JSON.stringify(outcome));
+    const lb = h.group.status?.aws?.loadBalancer?.arn ?? "";
+    const hosts = (await h.inspect.rules(lb)).rules
+      .flatMap((r) => r.Conditions ?? [])
+      .flatMap((c) => c.HostHeaderConfig?.Values ?? []);
+    assert.deepEqual(hosts, ["web.strict.example.com"]);
+    const names = (await h.inspect.records(zones[0]?.Id ?? "")).filter((r) => r.Type === "A").map((r) => r.Name);
+    assert.deepEqual(names, ["web.strict.example.com."]);
+    h.provider.forget("us-east-1");
+    assert.deepEqual((await h.provider.reconcileApp(app, h.group)).operations, []);
+  });
+});
