@@ -3,14 +3,14 @@ import type { Group, ReplicaStatus } from "../../resources/types.js";
 import { LABEL } from "../ownership.js";
 import type { AwsContext } from "./context.js";
 import { errorCode } from "./errors.js";
-import { hostedZoneTags } from "./lookups.js";
+import { findZone, hostedZoneTags } from "./lookups.js";
 import { namePrefix, tagRecord, targetGroupName } from "./names.js";
 import { observedNetwork } from "./network.js";
 import type { AwsSnapshot, ObservedInstance, TargetHealth } from "./observe.js";
 import { describeInstances, patch } from "./observe.js";
 import type { ObservedTeardown } from "./plan.js";
 import type { GarbageView, ObservedOwner, ObservedRemoval } from "./plan-routing.js";
-import { aliasRecord, findRecord } from "./routing.js";
+import { aliasRecord, findRecord, zoneCallerReference } from "./routing.js";
 import { findVolume } from "./volumes.js";
 
 /** Observation of one app or service: what its plan is made from, and what its status reports. */
@@ -143,9 +143,13 @@ export async function observeTeardown(ctx: AwsContext, group: Group): Promise<Ob
   let zone: ObservedTeardown["zone"];
   // The zone goes last: its tags are read only once the network is on its way out.
   if (domain && !group.spec.aws?.hostedZoneId && !network.loadBalancer && !instancesLeft) {
-    const id = await ctx.zoneIds.get(domain);
-    const tags = id ? await hostedZoneTags(ctx.clients(region), id) : {};
-    if (id && tags[LABEL.instance] === ctx.instanceId && tags[LABEL.uid] === uid) zone = { id, domain };
+    // Made here if its caller reference is this group's, even untagged: a kill between the create
+    // and the tagging left such a zone, which the tags alone would never let go.
+    const clients = ctx.clients(region);
+    const made = await findZone(clients, domain, zoneCallerReference(`${ctx.instanceId}/${uid}`, domain));
+    const id = made ?? (await ctx.zoneIds.get(domain));
+    const tags = id && !made ? await hostedZoneTags(clients, id) : {};
+    if (id && (made || (tags[LABEL.instance] === ctx.instanceId && tags[LABEL.uid] === uid))) zone = { id, domain };
   }
   return { network, vpcIds: snapshot.vpcs.filter((v) => v.owner.uid === uid).map((v) => v.id), instancesLeft, zone };
 }

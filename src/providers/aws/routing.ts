@@ -151,6 +151,11 @@ export class RecordBatcher {
   }
 }
 
+/** The caller reference of the zone this installation makes for a group: it marks the zone as made here, tagged or not. */
+export function zoneCallerReference(callerKey: string, domain: string): string {
+  return digest("zone", callerKey, domain).slice(0, 64);
+}
+
 /** Creates the group's hosted zone; the caller reference makes a retried create the same zone. */
 export async function createZone(
   clients: AwsClients,
@@ -158,7 +163,7 @@ export async function createZone(
   callerKey: string,
   tags: Record<string, string>,
 ): Promise<string> {
-  const CallerReference = digest("zone", callerKey, domain).slice(0, 64);
+  const CallerReference = zoneCallerReference(callerKey, domain);
   // A create whose answer was lost made the zone already: adopt the one with this reference and tag it.
   const created = await clients.route53
     .send(
