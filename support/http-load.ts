@@ -26,6 +26,8 @@ export function getOnce(target: string | RequestOptions): Promise<{ status: numb
 export interface LoadResult {
   readonly requests: number;
   readonly failed: number;
+  /** Requests sent again once because the connection closed before any answer (counted, never hidden). */
+  readonly retried: number;
   /** The first few failures, for the assertion's message. */
   readonly failures: readonly string[];
   readonly bodies: ReadonlyMap<string, number>;
@@ -51,6 +53,7 @@ export async function loadUntil(
   void stop.finally(() => (done = true));
   let requests = 0;
   let failed = 0;
+  let retried = 0;
   const failures: string[] = [];
   const bodies = new Map<string, number>();
   const latencies: number[] = [];
@@ -60,7 +63,13 @@ export async function loadUntil(
       const started = performance.now();
       const target = ports[requests++ % ports.length] as number;
       try {
-        const r = await edgeGet(target, host);
+        // A GET whose connection closed before any answer is sent again once, as browsers and
+        // RFC 9110 (9.2.2) allow for idempotent requests; a second failure counts.
+        const r = await edgeGet(target, host).catch((err: unknown) => {
+          if (!/socket hang up|ECONNRESET/.test(String(err))) throw err;
+          retried++;
+          return edgeGet(target, host);
+        });
         const key = r.body.split(" ")[0] ?? "";
         bodies.set(key, (bodies.get(key) ?? 0) + 1);
         if (!firstSeen.has(key)) firstSeen.set(key, performance.now());
@@ -73,5 +82,5 @@ export async function loadUntil(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, client));
-  return { requests, failed, failures, bodies, latencies, firstSeen };
+  return { requests, failed, retried, failures, bodies, latencies, firstSeen };
 }

@@ -175,7 +175,9 @@ describe("the edge proxy on a real Docker engine", () => {
     assert.ok(load.requests > 100, `only ${load.requests} requests`);
     assert.ok((load.bodies.get("v2") ?? 0) > 0, "the new version answered during the run");
     for (let i = 0; i < 6; i++) assert.match((await edgeGet(port, "web.alpha.localhost")).body, /^v2 /);
-    process.stdout.write(`      rollout: ${load.requests} requests, ${load.failed} failed\n`);
+    process.stdout.write(
+      `      rollout: ${load.requests} requests, ${load.failed} failed, ${load.retried} sent again\n`,
+    );
   });
 
   it("scales the app down under load with no failed request", async function () {
@@ -185,7 +187,9 @@ describe("the edge proxy on a real Docker engine", () => {
     const load = await loadUntil(port, "web.alpha.localhost", applied);
     await applied;
     assert.equal(load.failed, 0, `${load.failed} of ${load.requests} failed: ${load.failures.join("; ")}`);
-    process.stdout.write(`      scale-down: ${load.requests} requests, ${load.failed} failed\n`);
+    process.stdout.write(
+      `      scale-down: ${load.requests} requests, ${load.failed} failed, ${load.retried} sent again after a closed connection\n`,
+    );
   });
 
   it("repairs the edge: a config changed by hand, then the container removed by hand", async function () {
