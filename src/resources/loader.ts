@@ -12,7 +12,6 @@ import {
   type LoadedManifest,
 } from "./manifest-object.js";
 import { parseTomlObjects } from "./toml-documents.js";
-import type { Resource } from "./types.js";
 import { duplicateKeys, nodeAt, parseDocuments, YAML_SYNTAX_ERROR } from "./yaml-documents.js";
 
 export { type BuildContextPolicy, formatPath, type LoadedManifest } from "./manifest-object.js";

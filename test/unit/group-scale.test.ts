@@ -1,18 +1,16 @@
 import { strict as assert } from "node:assert";
 import { AppController } from "../../src/controllers/app.js";
-import { createProgress } from "../../src/controllers/context.js";
 import type { Controller, ReconcileResult } from "../../src/controllers/controller.js";
 import { GroupController } from "../../src/controllers/group.js";
 import { Manager, type ManagerOptions } from "../../src/controllers/manager.js";
 import { QuotaController } from "../../src/controllers/quota.js";
 import { NotFoundError } from "../../src/errors.js";
-import { createLogger } from "../../src/log.js";
-import { ProviderRegistry } from "../../src/providers/registry.js";
 import { isReadyAt, setCondition } from "../../src/resources/conditions.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Kind, Resource } from "../../src/resources/types.js";
 import { type ListFilter, Store, type StoreEvent } from "../../src/store/store.js";
-import { FakeProvider } from "../../support/fake-provider.js";
+import type { FakeProvider } from "../../support/fake-provider.js";
+import { fakeContext } from "../support/controller-context.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
@@ -87,13 +85,7 @@ async function settle(manager: Manager): Promise<void> {
 }
 
 function startManager(store: Store, options: ManagerOptions): { manager: Manager; provider: FakeProvider } {
-  const provider = new FakeProvider();
-  const ctx = {
-    store,
-    providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
-    log: createLogger({ level: "error" }),
-    progress: createProgress(),
-  };
+  const { provider, ctx } = fakeContext(store);
   // The rate limit is not under test: lifted so that the fake clock need not move.
   const manager = new Manager(ctx, {
     clock: new FakeClock(Date.now()),
@@ -175,13 +167,7 @@ describe("a big batch in a big group costs the batch (issue 13 item 9)", functio
 
   it("reconciles a quota, an app and the group without copying the group", async () => {
     await store.apply([group, quota, ...apps("old", 9_999)]);
-    const provider = new FakeProvider();
-    const ctx = {
-      store,
-      providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
-      log: createLogger({ level: "error" }),
-      progress: createProgress(),
-    };
+    const { ctx } = fakeContext(store);
     await new GroupController(ctx).reconcile("Group//big");
     assert.ok(isReadyAt(store.get("Group//big") as Resource));
     const reads = countReads(store);
@@ -195,13 +181,7 @@ describe("a big batch in a big group costs the batch (issue 13 item 9)", functio
 
   it("counts a group's usage for its apps once per change, not once per app's reconcile", async () => {
     await store.apply([group, quota, ...apps("old", 2_000)]);
-    const provider = new FakeProvider();
-    const ctx = {
-      store,
-      providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
-      log: createLogger({ level: "error" }),
-      progress: createProgress(),
-    };
+    const { ctx } = fakeContext(store);
     await new GroupController(ctx).reconcile("Group//big");
     const reads = countReads(store);
     const controller = new AppController(ctx);

@@ -10,7 +10,7 @@ import {
   volumeName,
 } from "../../src/providers/docker/desired.js";
 import { buildTag } from "../../src/providers/docker/images.js";
-import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "../../src/providers/docker/observe.js";
+import type { ObservedNetwork, ObservedVolume } from "../../src/providers/docker/observe.js";
 import {
   describeOperation,
   planApp,

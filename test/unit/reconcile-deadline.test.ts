@@ -1,15 +1,12 @@
 import { strict as assert } from "node:assert";
 import { AppController } from "../../src/controllers/app.js";
-import { createProgress } from "../../src/controllers/context.js";
 import { GroupController } from "../../src/controllers/group.js";
 import { Manager } from "../../src/controllers/manager.js";
 import { ProviderUnavailableError } from "../../src/errors.js";
-import { createLogger } from "../../src/log.js";
-import { ProviderRegistry } from "../../src/providers/registry.js";
 import { getCondition } from "../../src/resources/conditions.js";
 import { objectKey } from "../../src/resources/kinds.js";
 import type { Resource } from "../../src/resources/types.js";
-import { FakeProvider } from "../../support/fake-provider.js";
+import { fakeContext } from "../support/controller-context.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const at = { file: "m.yaml", line: 1, column: 1 };
@@ -29,14 +26,8 @@ const app: Resource = {
 /** A store with a ready group and its app, a fake provider, and the controllers' context. */
 async function setUp(reconcileDeadlineMs?: number) {
   const { dir, store } = await openTempStore("airloft-cancel-", { groupCommitMs: 0 });
-  const provider = new FakeProvider();
-  const ctx = {
-    store,
-    providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
-    log: createLogger({ level: "error" }),
-    progress: createProgress(),
-    ...(reconcileDeadlineMs === undefined ? {} : { reconcileDeadlineMs }),
-  };
+  const { provider, ctx: base } = fakeContext(store);
+  const ctx = { ...base, ...(reconcileDeadlineMs === undefined ? {} : { reconcileDeadlineMs }) };
   await store.apply([group, app].map((object) => ({ source: at, object })));
   await new GroupController(ctx).reconcile(objectKey("Group", "", "acme"));
   return { dir, store, provider, ctx };

@@ -1,8 +1,8 @@
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
-import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../../resources/types.js";
+import type { App, Group, GroupStatus, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type Clock, systemClock } from "../../util/clock.js";
-import { type Converged, type ConvergeSteps, converge, formatOperation, type Plan, planOnce } from "../converge.js";
+import { type Converged, type ConvergeSteps, converge, type Plan, planOnce } from "../converge.js";
 import { ownerLabels } from "../ownership.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
 import type {
@@ -37,7 +37,6 @@ import {
   planVolumes,
   resolveServiceVolume,
 } from "./plan.js";
-import { probeContainers, publishedEndpoint } from "./probe.js";
 import { NO_RECOVERY, type Recovery, type ReplicaFacts } from "./recovery.js";
 import { observeReplicaFacts, recoveryFor, replicaKey, replicaOfTarget, replicaStatuses } from "./replica-facts.js";
 import { ReplicaHealth } from "./replica-health.js";
