@@ -41,9 +41,11 @@ const WRONG = "wrong name or password, or the account is locked";
 export class AuthApi {
   /**
    * Hashing is shared out: clients with a device token of the account have their own lane, so a
-   * flood of guesses from elsewhere does not queue a returning user behind it.
+   * flood of guesses from elsewhere does not queue a returning user behind it. One hash per lane:
+   * scrypt runs on libuv's thread pool (4 threads), which file writes and token checks need too;
+   * with a hash on every thread, every request of every tenant waited for a guess to finish.
    */
-  private readonly hashing = { trusted: new ConcurrencyGate(2, 32), untrusted: new ConcurrencyGate(2, 8) };
+  private readonly hashing = { trusted: new ConcurrencyGate(1, 32), untrusted: new ConcurrencyGate(1, 8) };
   private readonly limits: LoginLimits;
 
   constructor(private readonly options: AuthApiOptions) {

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { AirloftError } from "../errors.js";
 import type { AccountKind } from "./account-records.js";
+import { VerifiedTokens } from "./verified-tokens.js";
 
 /** The one algorithm tokens are signed and accepted with: `alg: none` or RS/ES confusions fail. */
 export const TOKEN_ALGORITHM = "HS256";
@@ -53,6 +54,14 @@ export class InvalidTokenError extends AirloftError {
  * instance id), so a token from another AirLoft with the same key is refused.
  */
 export class TokenService {
+  /**
+   * Tokens already verified, so that a client's next requests skip the signature check: jose
+   * checks it through WebCrypto on libuv's thread pool, where a state file write or a password
+   * hash made every request wait (6.7 s behind four hashes). The account's identity and version
+   * are still checked on every request by the caller, so revocation is not delayed.
+   */
+  private readonly verified = new VerifiedTokens<Principal>();
+
   constructor(
     private readonly key: Uint8Array,
     readonly audience: string,
@@ -78,6 +87,8 @@ export class TokenService {
   }
 
   async verify(token: string): Promise<Principal> {
+    const known = this.verified.get(token, this.now());
+    if (known) return known;
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: [TOKEN_ALGORITHM],
@@ -90,7 +101,9 @@ export class TokenService {
       const account = accountOf(payload.sub, payload.uid);
       if (!account || typeof payload.ver !== "number")
         throw new InvalidTokenError("the token names no account; log in again");
-      return { ...account, version: payload.ver };
+      const principal = { ...account, version: payload.ver };
+      this.verified.add(token, principal, (payload.exp ?? 0) * 1000);
+      return principal;
     } catch (err) {
       if (err instanceof InvalidTokenError) throw err;
       throw new InvalidTokenError(describeJoseError(err));
