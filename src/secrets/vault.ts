@@ -22,6 +22,16 @@ export function placeOf(obj: Pick<Resource, "kind" | "metadata">, key: string): 
   return `${obj.kind}/${obj.metadata.group ?? ""}/${obj.metadata.name}/${key}`;
 }
 
+/** How the vault has its values written (src/store/state-file.ts). */
+interface VaultState {
+  readonly data: VaultData;
+  persist(): Promise<void>;
+  /** Writes the whole state now, leaving no older copy of any value on disk. */
+  rewrite(): Promise<void>;
+  /** Has the next write rewrite the whole state. */
+  eraseSoon(): void;
+}
+
 /**
  * Secret values in the state file, sealed (cipher.ts) under the keyring, which is read only when
  * a value is first sealed or opened: `get` and `describe` never need the key.
@@ -31,7 +41,7 @@ export class Vault {
   private hashKey: Buffer | undefined;
 
   constructor(
-    private readonly state: { readonly data: VaultData; persist(): Promise<void> },
+    private readonly state: VaultState,
     private readonly loadKeys: () => Keyring,
   ) {}
 
@@ -44,14 +54,14 @@ export class Vault {
     this.keys();
     if (!this.hasPlainValues()) return;
     this.resealAll();
-    await this.state.persist();
+    await this.state.rewrite(); // the values in clear must leave the disk, journal included
   }
 
   /** Seals every value again under the (re-read) current key, durably; returns how many. */
   async reseal(): Promise<number> {
     this.keyring = undefined;
     const count = this.resealAll();
-    await this.state.persist();
+    await this.state.rewrite(); // nothing sealed under a retired key stays on disk
     return count;
   }
 
@@ -89,7 +99,9 @@ export class Vault {
   }
 
   remove(uid: string): void {
+    if (this.data().secrets?.[uid] === undefined) return;
     delete this.data().secrets?.[uid];
+    this.state.eraseSoon(); // gone from the file with the next write, not at the next compaction
   }
 
   /** The hash shown for a value (its keyed hash): stable across key rotations. */

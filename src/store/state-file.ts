@@ -1,14 +1,30 @@
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { Low } from "lowdb";
 import type { Resource, StoredEvent } from "../resources/types.js";
-import type { Clock } from "../util/clock.js";
+import { type Clock, systemClock } from "../util/clock.js";
+import { applyChange, ChangeTracker } from "./change-tracker.js";
 import { DurableJSONFile } from "./durable-file.js";
+import { Journal } from "./journal.js";
 import { WriterLock } from "./lock.js";
 import { CachedJsonSerializer } from "./serialize.js";
 import { WriteScheduler } from "./write-scheduler.js";
 
 /** How long a write waits for more mutations to share it. */
 const GROUP_COMMIT_MS = 5;
+/**
+ * The state file is rewritten once the journal outgrows it (or this, for small files): what is
+ * written in all stays proportional to what changed.
+ */
+const MIN_COMPACTION_BYTES = 4 * 2 ** 20;
+/** Times a reader reads again when a writer's compaction ran between its two reads. */
+const READ_ATTEMPTS = 5;
+/** How entries of the maps kept entry by entry change: see CachedJsonSerializer and ChangeTracker. */
+const ENTRY_VERSIONS = {
+  objects: (obj: object) => (obj as Resource).metadata.resourceVersion ?? "",
+  events: (list: object) => String((list as StoredEvent[]).length),
+  secrets: () => "",
+};
 
 /**
  * The state file's format. Its top-level keys are read by every version of AirLoft: a key is
@@ -19,6 +35,8 @@ export interface StateFile {
   /** Marks what this state file's controllers created, so two installations never prune each other. */
   instanceId: string;
   lastResourceVersion: number;
+  /** The last journal entry this file holds (src/store/journal.ts): later ones are replayed on it. */
+  journalSeq?: number;
   objects: Record<string, Resource>;
   events: Record<string, StoredEvent[]>;
   /**
@@ -58,13 +76,23 @@ export interface StateFileOptions {
 }
 
 /**
- * The state in memory and in one lowdb JSON file. One process writes at a time (WriterLock);
- * writes are coalesced (WriteScheduler), each durable one resolving once it is on disk. The
- * objects and their events are re-encoded only when they change (CachedJsonSerializer).
+ * The state in memory, in one lowdb JSON file and its journal. One process writes at a time
+ * (WriterLock). Writes are coalesced (WriteScheduler); each durable one appends what changed to
+ * the journal and resolves once that is on disk. Once the journal outgrows the file, the whole
+ * state is written to the file in the background (re-encoding only what changed,
+ * CachedJsonSerializer) and the journal's entries before it are dropped.
  */
 export class PersistedState {
   private readonly db: Low<StateFile>;
   private readonly writes: WriteScheduler;
+  private readonly journal: Journal;
+  private readonly changes = new ChangeTracker(ENTRY_VERSIONS, new Set(["journalSeq"]));
+  private seq = 0;
+  private compacting: Promise<void> | undefined;
+  private eraseRequested = false;
+  private compactionError: unknown;
+  private fileBytes = 0;
+  private appends = 0;
 
   private constructor(
     readonly path: string,
@@ -80,17 +108,15 @@ export class PersistedState {
       objects: {},
       events: {},
     });
-    this.writes = new WriteScheduler(() => this.db.write(), clock, options.groupCommitMs ?? GROUP_COMMIT_MS);
+    this.journal = Journal.of(path);
+    this.writes = new WriteScheduler(() => this.record(), clock, options.groupCommitMs ?? GROUP_COMMIT_MS);
   }
 
-  /** Reads the file (taking the writer lock first for a writer); `clock` times the writes. */
+  /** Reads the file and its journal (taking the writer lock first for a writer); `clock` times the writes. */
   static async open(path: string, options: StateFileOptions, clock: Clock): Promise<PersistedState> {
     const lock = options.write ? new WriterLock(path) : undefined;
     lock?.acquire(options.command ?? "airloft");
-    const serializer = new CachedJsonSerializer({
-      objects: (obj) => (obj as Resource).metadata.resourceVersion ?? "",
-      events: (list) => String((list as StoredEvent[]).length),
-    });
+    const serializer = new CachedJsonSerializer(ENTRY_VERSIONS);
     const state = new PersistedState(
       path,
       new DurableJSONFile<StateFile>(path, (data) => serializer.serialize(data)),
@@ -102,7 +128,8 @@ export class PersistedState {
       await state.read();
       if (options.write) {
         state.adapter.removeLeftovers();
-        await state.persist();
+        // A writer starts from one whole file and an empty journal.
+        await state.compact(state.journal.position);
       }
     } catch (err) {
       lock?.release();
@@ -117,7 +144,10 @@ export class PersistedState {
   }
 
   get stats(): { writes: number; bytesWritten: number } {
-    return { writes: this.adapter.writes, bytesWritten: this.adapter.bytesWritten };
+    return {
+      writes: this.adapter.writes + this.appends,
+      bytesWritten: this.adapter.bytesWritten + this.journal.bytesWritten,
+    };
   }
 
   /** `listener` hears each completed write with its duration in milliseconds. */
@@ -125,9 +155,26 @@ export class PersistedState {
     this.writes.onWritten = listener;
   }
 
-  /** Re-reads the file (for readers following a writer in another process). */
-  read(): Promise<void> {
-    return this.db.read();
+  /**
+   * Re-reads the file and replays the journal's later entries on it (for readers following a
+   * writer in another process too). A writer's compaction between the two reads leaves a gap in
+   * the entries: then both are read again.
+   */
+  async read(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await this.db.read();
+      const fromSeq = this.db.data.journalSeq ?? 0;
+      // No file: a journal left beside a removed state file is not replayed on an empty state.
+      const entries = existsSync(this.path) ? this.journal.read().filter((e) => e.seq > fromSeq) : [];
+      if (entries.every((e, i) => e.seq === fromSeq + i + 1)) {
+        for (const entry of entries) applyChange(this.db.data as unknown as Record<string, unknown>, entry);
+        this.seq = entries.at(-1)?.seq ?? fromSeq;
+        this.changes.reset(this.db.data);
+        return;
+      }
+      if (attempt === READ_ATTEMPTS)
+        throw new Error(`${this.journal.path} does not follow ${this.path} (journal entries are missing)`);
+    }
   }
 
   /** Resolves once every change so far is durably on disk. */
@@ -140,13 +187,38 @@ export class PersistedState {
     this.writes.persistSoon();
   }
 
-  flush(): Promise<void> {
-    return this.writes.flush();
+  /** Waits until every change so far is on disk; throws a failed background write. */
+  async flush(): Promise<void> {
+    await this.writes.flush();
+    while (this.compacting) await this.compacting;
+    const failed = this.compactionError;
+    this.compactionError = undefined;
+    if (failed) throw failed;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Writes the whole state to the file now and empties the journal: nothing removed from the
+   * state (a value in clear, one sealed under a retired key) stays on disk.
+   */
+  async rewrite(): Promise<void> {
     await this.flush();
-    this.lock?.release();
+    await this.compact(this.journal.position);
+  }
+
+  /** The next write rewrites the file too: for values that must leave the disk soon, not at the next compaction. */
+  eraseSoon(): void {
+    this.eraseRequested = true;
+  }
+
+  /** Writes the whole state to the file and empties the journal, so that the file alone is complete. */
+  async close(): Promise<void> {
+    try {
+      if (this.lock) await this.rewrite();
+      else await this.flush();
+      await this.journal.close();
+    } finally {
+      this.lock?.release();
+    }
   }
 
   section<T>(name: SectionName): StateSection<T> {
@@ -158,4 +230,53 @@ export class PersistedState {
       },
     };
   }
+
+  /** One durable write: what changed since the last one, appended to the journal. */
+  private async record(): Promise<void> {
+    const change = this.changes.diff(this.db.data);
+    if (!change) return;
+    const position = await this.journal.append({ seq: ++this.seq, ...change });
+    this.appends++;
+    if (this.eraseRequested || this.journal.size > Math.max(MIN_COMPACTION_BYTES, this.fileBytes)) {
+      this.eraseRequested = false;
+      this.compactInBackground(position);
+    }
+  }
+
+  /** One compaction at a time: a second one asked for meanwhile runs after it. */
+  private compactInBackground(position: number): void {
+    const run = (this.compacting ?? Promise.resolve())
+      .then(() => this.compact(position))
+      .catch((err: unknown) => {
+        this.compactionError = err; // the journal still holds everything: nothing is lost
+      })
+      .finally(() => {
+        if (this.compacting === run) this.compacting = undefined;
+      });
+    this.compacting = run;
+  }
+
+  /**
+   * Writes the state as it is now, which holds every journal entry so far (and perhaps changes
+   * not in one yet: replaying those again gives the same state), then drops the journal's
+   * entries before `position`, those up to this.seq.
+   */
+  private async compact(position: number): Promise<void> {
+    this.db.data.journalSeq = this.seq;
+    const before = this.adapter.bytesWritten;
+    await this.db.write();
+    this.fileBytes = this.adapter.bytesWritten - before;
+    await this.journal.dropBefore(position);
+  }
+}
+
+/** The state as a reader sees it: the file, with the journal's later entries replayed on it. */
+export async function readStateFile(path: string): Promise<StateFile> {
+  const state = await PersistedState.open(path, { write: false }, systemClock);
+  return state.data;
+}
+
+/** The files a change to the state lands in: the state file and its journal. */
+export function stateFiles(path: string): readonly string[] {
+  return [path, Journal.of(path).path];
 }

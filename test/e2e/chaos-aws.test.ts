@@ -129,7 +129,7 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     await clean.setUp(groupManifest, 3);
     await clean.converged(300_000);
     const faultFree = proxy.total();
-    await checkAws(inspect, clean, clean.checkStateFile());
+    await checkAws(inspect, clean, await clean.checkStateFile());
     await server?.stop();
 
     await aws.reset();
@@ -140,7 +140,7 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     await faulted.converged(600_000);
     const withFaults = proxy.total();
     proxy.policy = () => undefined;
-    await checkAws(inspect, faulted, faulted.checkStateFile());
+    await checkAws(inspect, faulted, await faulted.checkStateFile());
     process.stdout.write(
       `      fault-free: ${faultFree} calls; with 25% faults: ${withFaults} calls, ${proxy.totalInjected()} faults injected (${JSON.stringify(Object.fromEntries(proxy.injected))}); ratio ${(withFaults / faultFree).toFixed(2)}\n`,
     );
@@ -157,13 +157,13 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     for (let i = 0; i < kills; i++) {
       await driver.change();
       await driver.killAfter(random() * 3000);
-      driver.checkStateFile();
+      await driver.checkStateFile();
     }
     await driver.restoreAll(300_000);
     await driver.killAfter(random() * 3000);
     await driver.converged(600_000);
     proxy.policy = () => undefined;
-    const instances = await checkAws(inspect, driver, driver.checkStateFile());
+    const instances = await checkAws(inspect, driver, await driver.checkStateFile());
     process.stdout.write(
       `      ${driver.kills} kills survived across ${driver.changes} changes, ${proxy.totalInjected()} faults injected; ${instances} instances, all owned and as desired\n`,
     );
@@ -201,7 +201,7 @@ describe("chaos on AWS (moto_server behind a fault-injecting proxy)", function (
     );
     proxy.policy = () => undefined;
     await driver.converged(300_000);
-    await checkAws(inspect, driver, driver.checkStateFile());
+    await checkAws(inspect, driver, await driver.checkStateFile());
   });
 
   it("stops on a permission error without retrying it", async () => {

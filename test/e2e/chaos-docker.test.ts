@@ -59,12 +59,12 @@ describe("chaos on Docker: SIGKILL of the controller at random moments (real eng
       if (random() < 0.5) log.push(await driver.change());
       // Kill while the loop works on it: at once, or after it had time to create or remove some.
       await driver.killAfter(random() * 1500);
-      driver.checkStateFile();
+      await driver.checkStateFile();
     }
     await driver.restoreAll(120_000);
     await driver.killAfter(random() * 1500);
     await driver.converged(180_000);
-    const state = driver.checkStateFile();
+    const state = await driver.checkStateFile();
     const owned = await engine.docker.listContainers({
       all: true,
       filters: { label: [`${LABEL.instance}=${state.instanceId}`] },
@@ -159,7 +159,7 @@ describe("chaos on Docker: SIGKILL of the controller at random moments (real eng
     });
     assert.ok(reasons.has("EngineUnreachable"), `conditions seen: ${[...reasons].join(", ")}`);
     await driver.converged(180_000);
-    const state = driver.checkStateFile();
+    const state = await driver.checkStateFile();
     for (const [name, want] of driver.expected) {
       const mine = await engine.docker.listContainers({
         filters: { label: [`${LABEL.instance}=${state.instanceId}`, `${LABEL.name}=${name}`, `${LABEL.kind}=App`] },

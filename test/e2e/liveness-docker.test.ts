@@ -163,10 +163,12 @@ describe("liveness and crash loops on a real Docker engine", () => {
     );
     assert.match(replaced.name, /^airloft-live_hung-[01]-/);
     const described = await cli("describe", "app/live/hung");
-    assert.match(
-      described.stdout,
-      /app:live\/hung:[01] remove \(liveness: GET \/cgi-bin\/health on hung-[01]: 500, 3 checks in a row\)/,
-    );
+    // At least `retries` (3): a loaded machine may count one more before the reconcile comes.
+    const removal =
+      /app:live\/hung:[01] remove \(liveness: GET \/cgi-bin\/health on hung-[01]: 500, (\d+) checks in a row\)/.exec(
+        described.stdout,
+      );
+    assert.ok(removal && Number(removal[1]) >= 3, described.stdout);
     // One at a time: a round of operations runs its removals before its creations, so two
     // replacements in one round would show two removals in a row. The next replica may go in a
     // later round of the same reconcile, once its predecessor's successor is ready.

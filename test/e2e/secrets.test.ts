@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type Docker from "dockerode";
 import { API_PREFIX } from "../../src/resources/kinds.js";
@@ -38,6 +38,12 @@ function setFirstValues(dir: string, group: string): string[] {
   const crt = join(dir, "crt.pem");
   writeFileSync(crt, FILE_VALUE);
   return ["secret", "set", "app-secrets", "-g", group, `DB_PASSWORD=${FIRST}`, "--from-file", `crt=${crt}`];
+}
+
+/** The state file's text and its journal's, where values would be if they were kept in clear. */
+function stateFileText(path: string): string {
+  const journal = `${path}.journal`;
+  return readFileSync(path, "utf8") + (existsSync(journal) ? readFileSync(journal, "utf8") : "");
 }
 
 function assertNoValue(where: string, text: string): void {
@@ -188,7 +194,7 @@ describe("secrets end to end: CLI, server, engine and a private registry", funct
     assertNoValue("the events", JSON.stringify(events.json));
     assert.ok(watchText.join("").includes("app-secrets"), "the watch stream saw the secret");
     assertNoValue("the watch stream", watchText.join(""));
-    assertNoValue("the state file", readFileSync(server.state, "utf8"));
+    assertNoValue("the state file and its journal", stateFileText(server.state));
     assertNoValue("the server's log", server.output);
   });
 
@@ -352,6 +358,6 @@ describe("secrets end to end without a server: the local state file", function (
       assert.equal((await cli(...args)).code, 0);
     assert.match(outputs.join("\n"), /env DB_PASSWORD <- secret app-secrets key DB_PASSWORD/);
     assertNoValue("a CLI output", outputs.join("\n"));
-    assertNoValue("the state file", readFileSync(join(dir, "state.json"), "utf8"));
+    assertNoValue("the state file and its journal", stateFileText(join(dir, "state.json")));
   });
 });

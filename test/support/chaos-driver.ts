@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
 import { isReadyAt } from "../../src/resources/conditions.js";
 import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import type { Resource } from "../../src/resources/types.js";
+import { readStateFile } from "../../src/store/state-file.js";
 import { sleep } from "./chaos.js";
 import { SERVE_ADMIN_PASSWORD, type ServeProcess } from "./serve.js";
 
@@ -128,9 +128,9 @@ export class ChaosDriver {
     }
   }
 
-  /** The state file, which must parse, with every acknowledged change in it. */
-  checkStateFile(): StateFile {
-    const state = JSON.parse(readFileSync(this.server.state, "utf8")) as StateFile;
+  /** The state file and its journal, which must parse, with every acknowledged change in them. */
+  async checkStateFile(): Promise<StateFile> {
+    const state = await readStateFile(this.server.state);
     for (const [name, want] of this.expected) {
       const obj = state.objects[`App/${this.group}/${name}`];
       if (want.deleted) {

@@ -129,6 +129,16 @@ describe("crash-loop back-off", () => {
     assert.equal(planRecovery(never, [c0], held(0), () => true, 100_000).actions.size, 0, "restart: no stays no");
   });
 
+  it("holds it too when seen exited between two of the engine's restarts", () => {
+    const d = desired({ replicas: 1 });
+    const c0 = container(0, d.configHash, { state: "exited" });
+    const f = new Map([[c0.id, facts(0, { crash: crash({ engineRestarts: 2, restartPolicy: "unless-stopped" }) })]]);
+    const recovery = planRecovery(d, [c0], f, () => false, 2_000_000);
+    assert.equal(recovery.actions.get(c0.id)?.kind, "restart-policy");
+    const stopped = new Map([[c0.id, facts(0, { crash: crash({ restartPolicy: "unless-stopped" }) })]]);
+    assert.equal(planRecovery(d, [c0], stopped, () => false, 2_000_000).actions.get(c0.id)?.kind, "start");
+  });
+
   it("a container stopped once is started at once and reported as exited, not as a crash loop", () => {
     const d = desired({ replicas: 1 });
     const c0 = container(0, d.configHash, { state: "exited" });

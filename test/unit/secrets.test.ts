@@ -106,6 +106,7 @@ describe("secrets: in the store", () => {
     store = await Store.open(path, { write: true, command: "test", env });
     await store.flush();
     assert.ok(!readFileSync(path, "utf8").includes("legacy-plain-pw"));
+    assert.ok(!readFileSync(`${path}.journal`, "utf8").includes("legacy-plain-pw"), "nor in the journal");
   });
 
   it("changes the hash (and the generation) when a value changes, not otherwise", async () => {
@@ -175,6 +176,7 @@ describe("secrets: in the store", () => {
     await store.flush();
     assert.equal(store.get("Secret/acme/app-secrets"), undefined);
     assert.deepEqual(JSON.parse(readFileSync(path, "utf8")).secrets, {});
+    assert.equal(readFileSync(`${path}.journal`, "utf8"), "", "the journal's copy is dropped too");
   });
 
   it("refuses a key file others can read", async () => {

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
 import { CachedJsonSerializer } from "../../src/store/serialize.js";
+import { readStateFile } from "../../src/store/state-file.js";
 import { FINALIZER } from "../../src/store/store.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
@@ -58,10 +59,7 @@ describe("state file serialization", () => {
       await store.markDeleted("App/acme/web");
       await store.removeFinalizer("App/acme/web", FINALIZER);
       await store.flush();
-      const file = JSON.parse(readFileSync(path, "utf8")) as {
-        objects: Record<string, Resource>;
-        events: Record<string, unknown[]>;
-      };
+      const file = await readStateFile(path);
       assert.deepEqual(Object.keys(file.objects).sort(), ["App/acme/api", "Group//acme"]);
       assert.deepEqual(file.objects["App/acme/api"], store.get("App/acme/api"));
       const api = store.get("App/acme/api");

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { LockedError, ValidationErrors } from "../../src/errors.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
+import { readStateFile } from "../../src/store/state-file.js";
 import { FINALIZER, Store } from "../../src/store/store.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
@@ -143,7 +144,7 @@ describe("store", () => {
     );
     await store.flush();
     assert.ok(store.stats.writes - before <= 3, `50 status updates took ${store.stats.writes - before} writes`);
-    const onDisk = JSON.parse(readFileSync(path, "utf8")) as { objects: Record<string, Resource> };
+    const onDisk = await readStateFile(path);
     assert.equal(onDisk.objects["App/acme/web"]?.status?.observedGeneration, 50);
   });
 

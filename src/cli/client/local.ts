@@ -10,6 +10,7 @@ import { loadManifests } from "../../resources/loader.js";
 import type { App, Group, Resource, Service } from "../../resources/types.js";
 import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
+import { stateFiles } from "../../store/state-file.js";
 import type { Change, Store } from "../../store/store.js";
 import {
   cliLogger,
@@ -175,7 +176,8 @@ export class LocalClient implements ResourceClient {
 
   /**
    * The rows of the state file as the process running the loop writes it: a row for each object
-   * whose resourceVersion changed. The file is replaced atomically, so every read sees a whole version.
+   * whose resourceVersion changed. The file is replaced atomically and its journal appended to,
+   * so every read sees a whole version.
    */
   async watch(
     filter: ObjectFilter,
@@ -196,9 +198,9 @@ export class LocalClient implements ResourceClient {
     };
     await refresh();
     const reread = oneAtATime(refresh);
-    watchFile(this.store.path, { interval: 250 }, reread.run);
+    for (const file of stateFiles(this.store.path)) watchFile(file, { interval: 250 }, reread.run);
     if (!signal.aborted) await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
-    unwatchFile(this.store.path, reread.run);
+    for (const file of stateFiles(this.store.path)) unwatchFile(file, reread.run);
     await reread.idle();
   }
 

@@ -66,7 +66,9 @@ export function planRecovery(
     if (!f) continue;
     const { crash } = f;
     const total = (crash?.engineRestarts ?? 0) + f.restarts.restarts;
-    if (c.state === "restarting" && crash && crash.restartPolicy !== "no") {
+    // Seen between two of the engine's restarts, a looping container is "exited": held all the same.
+    const engineLoops = c.state === "restarting" || (c.state === "exited" && (crash?.engineRestarts ?? 0) > 0);
+    if (engineLoops && crash && crash.restartPolicy !== "no") {
       const cause = `crash loop: exited with code ${crash.exitCode}; AirLoft paces the restarts`;
       actions.set(c.id, { kind: "restart-policy", cause, policy: "no" });
       problems.push(crashProblem(f.replica, crash, total, "restarting"));
