@@ -30,6 +30,8 @@ interface VaultState {
   rewrite(): Promise<void>;
   /** Has the next write rewrite the whole state. */
   eraseSoon(): void;
+  /** Marks an object's values as changed, for the next write. */
+  touch(map: "secrets", uid: string): void;
 }
 
 /**
@@ -83,6 +85,7 @@ export class Vault {
     const data = this.data();
     data.secrets ??= {};
     data.secrets[obj.metadata.uid ?? ""] = sealed;
+    this.state.touch("secrets", obj.metadata.uid ?? "");
   }
 
   /** An object's values, opened; a changed or moved ciphertext is refused. */
@@ -101,6 +104,7 @@ export class Vault {
   remove(uid: string): void {
     if (this.data().secrets?.[uid] === undefined) return;
     delete this.data().secrets?.[uid];
+    this.state.touch("secrets", uid);
     this.state.eraseSoon(); // gone from the file with the next write, not at the next compaction
   }
 

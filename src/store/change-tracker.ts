@@ -38,8 +38,12 @@ export class ChangeTracker {
     this.diff(data);
   }
 
-  /** What changed since the last call (or reset), or undefined if nothing did; remembers `data`. */
-  diff(data: object): ChangeRecord | undefined {
+  /**
+   * What changed since the last call (or reset), or undefined if nothing did; remembers `data`.
+   * With `touched`, only those entries of the tracked maps are compared (a write's cost is then
+   * its change, not the state's size); without, every entry is.
+   */
+  diff(data: object, touched?: ReadonlyMap<string, ReadonlySet<string>>): ChangeRecord | undefined {
     const record: ChangeRecord = {};
     const state = data as Record<string, unknown>;
     for (const key of new Set([...Object.keys(state), ...this.texts.keys()])) {
@@ -47,7 +51,10 @@ export class ChangeTracker {
       const value = state[key];
       const versionOf = this.tracked[key];
       if (versionOf && value !== null && typeof value === "object") {
-        this.diffMap(key, value as Record<string, unknown>, versionOf, record);
+        const map = value as Record<string, unknown>;
+        const keys = touched?.get(key);
+        if (!touched) this.diffMap(key, map, versionOf, record);
+        else if (keys) for (const entry of keys) this.diffEntry(key, map, entry, versionOf, record);
         continue;
       }
       const text = value === undefined ? "" : JSON.stringify(value);
@@ -60,12 +67,59 @@ export class ChangeTracker {
     return record.set || record.del || record.top ? record : undefined;
   }
 
-  private diffMap(name: string, map: Record<string, unknown>, versionOf: VersionOf, record: ChangeRecord): void {
+  /** Forgets what a record held, after its write failed: the next diff finds it again. */
+  unsee(record: ChangeRecord, touched: Map<string, Set<string>>): void {
+    for (const [name, entries] of Object.entries(record.set ?? {}))
+      for (const key of Object.keys(entries)) this.forgetEntry(name, key, touched);
+    for (const [name, keys] of Object.entries(record.del ?? {}))
+      for (const key of keys) this.forgetEntry(name, key, touched);
+    for (const key of Object.keys(record.top ?? {})) this.texts.set(key, "\0unwritten");
+  }
+
+  private forgetEntry(name: string, key: string, touched: Map<string, Set<string>>): void {
+    // Seen as a value nothing equals, so that a removal is found again too.
+    this.maps.get(name)?.set(key, { value: Symbol("unwritten"), version: "" });
+    let keys = touched.get(name);
+    if (!keys) touched.set(name, (keys = new Set()));
+    keys.add(key);
+  }
+
+  private diffEntry(
+    name: string,
+    map: Record<string, unknown>,
+    key: string,
+    versionOf: VersionOf,
+    record: ChangeRecord,
+  ): void {
+    const seen = this.seenOf(name);
+    const value = Object.hasOwn(map, key) ? map[key] : undefined;
+    if (value === undefined) {
+      if (!seen.delete(key)) return;
+      record.del ??= {};
+      record.del[name] ??= [];
+      record.del[name].push(key);
+      return;
+    }
+    const version = value !== null && typeof value === "object" ? versionOf(value) : JSON.stringify(value);
+    const before = seen.get(key);
+    if (before?.value === value && before.version === version) return;
+    seen.set(key, { value, version });
+    record.set ??= {};
+    record.set[name] ??= {};
+    record.set[name][key] = value;
+  }
+
+  private seenOf(name: string): Map<string, Seen> {
     let seen = this.maps.get(name);
     if (!seen) {
       seen = new Map();
       this.maps.set(name, seen);
     }
+    return seen;
+  }
+
+  private diffMap(name: string, map: Record<string, unknown>, versionOf: VersionOf, record: ChangeRecord): void {
+    const seen = this.seenOf(name);
     let present = 0;
     // for...in: no array of pairs per write at 20,000 objects.
     for (const key in map) {

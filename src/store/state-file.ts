@@ -88,6 +88,8 @@ export class PersistedState {
   private readonly journal: Journal;
   private readonly changes = new ChangeTracker(ENTRY_VERSIONS, new Set(["journalSeq"]));
   private seq = 0;
+  /** Entries of the tracked maps changed since the last write, by map. */
+  private touched = new Map<string, Set<string>>();
   private compacting: Promise<void> | undefined;
   private eraseRequested = false;
   private compactionError: unknown;
@@ -231,11 +233,35 @@ export class PersistedState {
     };
   }
 
+  /** The next resourceVersion, for the object under `key`: every change of an object takes one, and is journaled by it. */
+  nextResourceVersion(key: string): string {
+    this.touch("objects", key);
+    this.db.data.lastResourceVersion += 1;
+    return String(this.db.data.lastResourceVersion);
+  }
+
+  /** Marks an entry of objects, events or secrets as changed: the next write compares only those. */
+  touch(map: keyof typeof ENTRY_VERSIONS, key: string): void {
+    let keys = this.touched.get(map);
+    if (!keys) this.touched.set(map, (keys = new Set()));
+    keys.add(key);
+  }
+
   /** One durable write: what changed since the last one, appended to the journal. */
   private async record(): Promise<void> {
-    const change = this.changes.diff(this.db.data);
+    const touched = this.touched;
+    this.touched = new Map();
+    const change = this.changes.diff(this.db.data, touched);
     if (!change) return;
-    const position = await this.journal.append({ seq: ++this.seq, ...change });
+    let position: number;
+    try {
+      // Numbered once written: a failed append leaves no gap in the journal's numbers.
+      position = await this.journal.append({ seq: this.seq + 1, ...change });
+    } catch (err) {
+      this.changes.unsee(change, this.touched); // written by the next write instead
+      throw err;
+    }
+    this.seq++;
     this.appends++;
     if (this.eraseRequested || this.journal.size > Math.max(MIN_COMPACTION_BYTES, this.fileBytes)) {
       this.eraseRequested = false;

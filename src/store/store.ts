@@ -195,7 +195,7 @@ export class Store implements AdmissionReader {
           labels: object.metadata.labels,
           annotations: object.metadata.annotations,
           generation: (existing.metadata.generation ?? 0) + (specChanged ? 1 : 0),
-          resourceVersion: this.nextResourceVersion(),
+          resourceVersion: this.state.nextResourceVersion(key),
         },
       } as Resource;
       dropUndefined(updated.metadata);
@@ -232,7 +232,7 @@ export class Store implements AdmissionReader {
         ...object.metadata,
         uid: randomUUID(),
         generation: 1,
-        resourceVersion: this.nextResourceVersion(),
+        resourceVersion: this.state.nextResourceVersion(key),
         creationTimestamp: this.timestamp(),
         finalizers: object.kind === "Secret" ? [] : [FINALIZER], // a Secret has no infrastructure to wait for
       },
@@ -257,7 +257,7 @@ export class Store implements AdmissionReader {
     const after = update(structuredClone(before));
     if (isDeepStrictEqual(before, after)) return structuredClone(obj);
     (obj as { status?: BaseStatus }).status = after;
-    obj.metadata.resourceVersion = this.nextResourceVersion();
+    obj.metadata.resourceVersion = this.state.nextResourceVersion(key);
     this.state.persistSoon();
     this.emit({ type: "status", key, object: obj });
     return structuredClone(obj);
@@ -320,17 +320,12 @@ export class Store implements AdmissionReader {
     if (!obj) throw notFound(key);
     if (!obj.metadata.deletionTimestamp) {
       obj.metadata.deletionTimestamp = this.timestamp();
-      obj.metadata.resourceVersion = this.nextResourceVersion();
+      obj.metadata.resourceVersion = this.state.nextResourceVersion(key);
       this.index.touch(obj);
       this.pushEvent(obj, { type: "Normal", reason: "Deleting", message: "deletion requested" });
     }
     const removed = (obj.metadata.finalizers ?? []).length === 0;
-    if (removed) {
-      this.index.remove(key, obj);
-      delete this.state.data.objects[key];
-      delete this.state.data.events[obj.metadata.uid ?? ""];
-      this.secrets.remove(obj.metadata.uid ?? "");
-    }
+    if (removed) this.drop(key, obj);
     // One copy, as committed, for the caller and the listeners.
     const snapshot = structuredClone(obj);
     const change: Change = { key, display: displayName(obj), action: "deleted", object: snapshot };
@@ -348,12 +343,9 @@ export class Store implements AdmissionReader {
     if (!obj) return;
     const finalizers = (obj.metadata.finalizers ?? []).filter((f) => f !== finalizer);
     obj.metadata.finalizers = finalizers;
-    obj.metadata.resourceVersion = this.nextResourceVersion();
+    obj.metadata.resourceVersion = this.state.nextResourceVersion(key);
     if (finalizers.length === 0 && obj.metadata.deletionTimestamp) {
-      this.index.remove(key, obj);
-      delete this.state.data.objects[key];
-      delete this.state.data.events[obj.metadata.uid ?? ""];
-      this.secrets.remove(obj.metadata.uid ?? "");
+      this.drop(key, obj);
       this.state.persistSoon();
       this.emit({ type: "removed", key, object: obj });
       return;
@@ -377,17 +369,23 @@ export class Store implements AdmissionReader {
     return this.state.flush();
   }
 
-  private nextResourceVersion(): string {
-    this.state.data.lastResourceVersion += 1;
-    return String(this.state.data.lastResourceVersion);
-  }
-
   private timestamp(): string {
     return new Date(this.clock.now()).toISOString();
   }
 
+  /** Removes an object with its events and secret values. */
+  private drop(key: string, obj: Resource): void {
+    const uid = obj.metadata.uid ?? "";
+    this.index.remove(key, obj);
+    delete this.state.data.objects[key];
+    delete this.state.data.events[uid];
+    this.state.touch("events", uid);
+    this.secrets.remove(uid);
+  }
+
   private pushEvent(obj: Resource, event: Omit<StoredEvent, "time">): void {
     const uid = obj.metadata.uid ?? "";
+    this.state.touch("events", uid);
     const list = this.state.data.events[uid] ?? [];
     list.push({ time: this.timestamp(), ...event });
     this.state.data.events[uid] = list.slice(-MAX_EVENTS_PER_OBJECT);

@@ -91,6 +91,35 @@ describe("the state file's journal", () => {
     }
   });
 
+  it("replays to exactly the state in memory, whatever the store did (objects, status, events, a password, deletions)", async () => {
+    const service = (name: string): LoadedManifest => ({
+      source: at,
+      object: {
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "Service",
+        metadata: { name, group: "acme" },
+        spec: { type: "redis" },
+      } as unknown as Resource,
+    });
+    await store.apply([group, app("web", 1), app("api", 1), app("old", 1), service("cache")]);
+    await store.apply([app("web", 2), app("api", 1, "note")]);
+    await store.updateStatus("App/acme/web", (s) => ({ ...s, observedGeneration: 2 }));
+    await store.recordEvent("App/acme/web", { type: "Warning", reason: "Slow", message: "slow" });
+    await store.markDeleted("App/acme/old");
+    await store.removeFinalizer("App/acme/old", FINALIZER);
+    await store.markDeletedAll(["App/acme/api"]);
+    await store.flush();
+    const killed = afterKill(path);
+    copies.push(killed.dir);
+    const inMemory = structuredClone((store as unknown as { state: { data: Record<string, unknown> } }).state.data);
+    const replayed = (await readStateFile(killed.path)) as unknown as Record<string, unknown>;
+    delete inMemory.journalSeq;
+    delete replayed.journalSeq;
+    assert.deepEqual(replayed, inMemory);
+    assert.equal(Object.keys(inMemory.secrets as object).length, 1, "the service's password");
+    assert.ok(statSync(`${killed.path}.journal`).size > 0, "replayed from the journal, not a rewritten file");
+  });
+
   it("leaves out a last line cut short by a kill, and names the file and line of a bad line before others", async () => {
     await store.apply([group, app("web", 1)]);
     await store.apply([app("web", 2)]);
