@@ -31,23 +31,6 @@ function isRef(value: EnvValue): value is { secret: string; key: string } {
   return typeof value === "object";
 }
 
-/**
- * An app's plain variables, where a provider takes no secrets yet: a reference to one (env,
- * envFrom, files, imagePullSecret) is refused rather than left out.
- */
-export function plainEnv(app: App, where: string): Record<string, string> {
-  const used = secretsUsedBy(app);
-  if (used.length > 0 && (app.spec.envFrom || app.spec.files || app.spec.imagePullSecret))
-    throw new TerminalError("InvalidConfig", `secrets (${used.join(", ")}) are not supported ${where} yet`);
-  const plain: Record<string, string> = {};
-  for (const [name, value] of Object.entries(app.spec.env ?? {})) {
-    if (isRef(value))
-      throw new TerminalError("InvalidConfig", `env ${name}: secret references are not supported ${where} yet`);
-    plain[name] = value;
-  }
-  return plain;
-}
-
 /** The names of the Secrets an app or service reads. */
 export function secretsUsedBy(obj: App | Service): string[] {
   const names = new Set<string>();

@@ -59,6 +59,8 @@ export class AwsContext {
    */
   readonly parameters: SnapshotCache<Map<string, string>>;
   readonly roles: SnapshotCache<string>;
+  /** Hosted zones known to carry their tags (or not made here): not asked again (ownZoneUntagged). */
+  readonly zonesTagged = new Set<string>();
   /** Rule priorities are per listener: creates on one listener take turns. */
   readonly listenerLock = new KeyedLock();
   /** The last launch attempt per replica, so that a relaunch does not walk past every used token again. */

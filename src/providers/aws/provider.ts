@@ -20,7 +20,14 @@ import { subnetCidr } from "./names.js";
 import { observedNetwork } from "./network.js";
 import type { AwsSnapshot } from "./observe.js";
 import type { OwnerKeys, OwnerObservation } from "./observe-owner.js";
-import { observeGarbage, observeOwner, observeRemoval, observeTeardown, replicaStatuses } from "./observe-owner.js";
+import {
+  observeGarbage,
+  observeOwner,
+  observeRemoval,
+  observeTeardown,
+  ownZoneUntagged,
+  replicaStatuses,
+} from "./observe-owner.js";
 import { removeGroupSecrets, removeOwnerParameters, syncOwnerSecrets } from "./owner-secrets.js";
 import type { DesiredGroupNetwork, GroupOp } from "./plan.js";
 import { describeGroupOp, planGroupNetwork, planGroupTeardown, planHostedZone } from "./plan.js";
@@ -39,6 +46,8 @@ type Reported = Omit<AppOutcome, "operations" | "image">;
 interface ObservedGroup {
   readonly snapshot: AwsSnapshot;
   readonly zoneId: string | undefined;
+  /** The zone was made here but its tagging was cut short. */
+  readonly untagged?: boolean;
 }
 
 /**
@@ -111,12 +120,13 @@ export class AwsProvider implements InfraProvider {
       observe: async () => {
         const snapshot = await this.ctx.snapshots.get(region);
         const found = domain && !aws?.hostedZoneId ? await this.ctx.zoneIds.get(domain) : undefined;
-        return { snapshot, zoneId: domain ? (aws?.hostedZoneId ?? found ?? undefined) : undefined };
+        const untagged = domain && found ? await ownZoneUntagged(this.ctx, group, domain, found) : false;
+        return { snapshot, zoneId: domain ? (aws?.hostedZoneId ?? found ?? undefined) : undefined, untagged };
       },
-      plan: ({ snapshot, zoneId }) => {
+      plan: ({ snapshot, zoneId, untagged }) => {
         const network = observedNetwork(snapshot, group, this.ctx.instanceId);
         const subnets = (i: number) => subnetCidr(cidr, 4, i);
-        const zone = planHostedZone(domain, aws?.hostedZoneId, zoneId);
+        const zone = planHostedZone(domain, aws?.hostedZoneId, zoneId, untagged);
         return { operations: [...planGroupNetwork(desired, network, subnets), ...zone] };
       },
     };
