@@ -10,6 +10,7 @@ import {
   GetRoleCommand,
   GetRolePolicyCommand,
   IAMClient,
+  ListRolesCommand,
 } from "@aws-sdk/client-iam";
 import { GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { DECODER_SOURCE } from "../../src/providers/aws/boot-secrets.js";
@@ -212,13 +213,20 @@ describe("secrets on AWS: SSM SecureString parameters, a narrow instance role, u
   it("a crash after CreateRole, or after the parameters and before the launch, leaves no duplicate or leak", async () => {
     const iam = new IAMClient(config());
     const name = secretsRoleName(s.h.instanceId, "strict");
-    // What a process killed right after CreateRole leaves: the role, tagged at creation, and nothing else.
+    // What a process killed right after CreateRole leaves: the role, tagged in that same call (there
+    // is no window where it exists untagged), without its policy or profile.
     await iam.send(
       new CreateRoleCommand({
         RoleName: name,
         Path: ROLE_PATH,
-        AssumeRolePolicyDocument: "{}",
-        Tags: [{ Key: "airloft.dev/instance", Value: s.h.instanceId }],
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+        }),
+        Tags: [
+          { Key: "airloft.dev/instance", Value: s.h.instanceId },
+          { Key: "airloft.dev/group", Value: "strict" },
+        ],
       }),
     );
     const app = s.h.app("web", { ...spec, replicas: 1 });
@@ -241,6 +249,13 @@ describe("secrets on AWS: SSM SecureString parameters, a narrow instance role, u
       [name],
     );
     assert.deepEqual(await s.h.running(app), ["0"]);
+    await iam.send(new GetRolePolicyCommand({ RoleName: name, PolicyName: ROLE_POLICY_NAME }));
+    const roles = await iam.send(new ListRolesCommand({ PathPrefix: ROLE_PATH }));
+    assert.deepEqual(
+      (roles.Roles ?? []).map((r) => r.RoleName),
+      [name],
+      "one role, no second one",
+    );
     iam.destroy();
   });
 
