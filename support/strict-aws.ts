@@ -214,17 +214,33 @@ export class StrictAwsProxy extends FaultProxy {
     return { ...answer, body };
   }
 
-  /** Targets of a target group that no listener or rule forwards to are `unused`, never healthy. */
+  /**
+   * Targets of a target group that no listener's default action or rule forwards to are `unused`,
+   * never healthy. Read from the rules themselves: moto keeps a target group marked in use by its
+   * load balancer after the rule that forwarded to it is gone.
+   */
   private async unusedTargets(call: ProxiedCall, answer: ProxyAnswer): Promise<ProxyAnswer> {
     const arn = call.params.get("TargetGroupArn") ?? "";
-    const groups = await this.ask(call, { Action: "DescribeTargetGroups", "TargetGroupArns.member.1": arn });
-    if (/<LoadBalancerArns>\s*<member>/.test(groups)) return answer;
+    if (await this.forwardedTo(call, arn)) return answer;
     const body = answer.body.replace(
       /<TargetHealth>[\s\S]*?<\/TargetHealth>/g,
       "<TargetHealth><State>unused</State><Reason>Target.NotInUse</Reason>" +
         "<Description>Target group is not configured to receive traffic from the load balancer</Description></TargetHealth>",
     );
     return { ...answer, body };
+  }
+
+  private async forwardedTo(call: ProxiedCall, targetGroupArn: string): Promise<boolean> {
+    const lbs = await this.ask(call, { Action: "DescribeLoadBalancers" });
+    for (const lb of lbs.matchAll(/<LoadBalancerArn>([^<]+)<\/LoadBalancerArn>/g)) {
+      const listeners = await this.ask(call, { Action: "DescribeListeners", LoadBalancerArn: lb[1] ?? "" });
+      if (listeners.includes(`<TargetGroupArn>${targetGroupArn}</TargetGroupArn>`)) return true;
+      for (const l of listeners.matchAll(/<ListenerArn>([^<]+)<\/ListenerArn>/g)) {
+        const rules = await this.ask(call, { Action: "DescribeRules", ListenerArn: l[1] ?? "" });
+        if (rules.includes(`<TargetGroupArn>${targetGroupArn}</TargetGroupArn>`)) return true;
+      }
+    }
+    return false;
   }
 
   private parameter(call: ProxiedCall): ProxyAnswer | undefined {

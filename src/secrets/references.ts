@@ -18,6 +18,8 @@ export interface ResolvedSecrets {
   readonly pull?: { readonly registry: string; readonly username: string; readonly password: string };
   /** Changes when a used value changes (it hashes the keyed hashes, never a value). */
   readonly digest: string;
+  /** The keyed hash of each value by "env/NAME" and "file/NAME": tells a changed value without it. */
+  readonly hashes?: Readonly<Record<string, string>>;
   /** What is missing, in words ("secret db-creds", "key PASSWORD of secret db-creds"). */
   readonly missing: readonly string[];
 }
@@ -27,23 +29,6 @@ export const PULL_KEYS = ["registry", "username", "password"] as const;
 
 function isRef(value: EnvValue): value is { secret: string; key: string } {
   return typeof value === "object";
-}
-
-/**
- * An app's plain variables, where a provider takes no secrets yet: a reference to one (env,
- * envFrom, files, imagePullSecret) is refused rather than left out.
- */
-export function plainEnv(app: App, where: string): Record<string, string> {
-  const used = secretsUsedBy(app);
-  if (used.length > 0 && (app.spec.envFrom || app.spec.files || app.spec.imagePullSecret))
-    throw new TerminalError("InvalidConfig", `secrets (${used.join(", ")}) are not supported ${where} yet`);
-  const plain: Record<string, string> = {};
-  for (const [name, value] of Object.entries(app.spec.env ?? {})) {
-    if (isRef(value))
-      throw new TerminalError("InvalidConfig", `env ${name}: secret references are not supported ${where} yet`);
-    plain[name] = value;
-  }
-  return plain;
 }
 
 /** The names of the Secrets an app or service reads. */
@@ -78,22 +63,31 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
     if (v === undefined) missing.push(`key ${key} of secret ${secret}`);
     return v;
   };
+  const hashes: Record<string, string> = {};
+  const hashOf = (secret: string, key: string) => found.get(secret)?.secret.spec.keys?.[key] ?? "";
   const env: Record<string, string> = {};
   const files: Array<{ name: string; path: string; value: Buffer }> = [];
   let pull: ResolvedSecrets["pull"];
   if (obj.kind === "App") {
     for (const from of obj.spec.envFrom ?? []) {
       for (const [key, v] of Object.entries(found.get(from.secret)?.values ?? {}))
-        if (ENV_NAME.test(`${from.prefix ?? ""}${key}`)) env[`${from.prefix ?? ""}${key}`] = v.toString("utf8");
+        if (ENV_NAME.test(`${from.prefix ?? ""}${key}`)) {
+          env[`${from.prefix ?? ""}${key}`] = v.toString("utf8");
+          hashes[`env/${from.prefix ?? ""}${key}`] = hashOf(from.secret, key);
+        }
     }
     for (const [name, ref] of Object.entries(obj.spec.env ?? {})) {
       if (!isRef(ref)) continue;
       const v = value(ref.secret, ref.key);
-      if (v !== undefined) env[name] = v.toString("utf8");
+      if (v === undefined) continue;
+      env[name] = v.toString("utf8");
+      hashes[`env/${name}`] = hashOf(ref.secret, ref.key);
     }
     for (const file of obj.spec.files ?? []) {
       const v = value(file.secret, file.key);
-      if (v !== undefined) files.push({ name: `${file.secret}_${file.key}`, path: file.path, value: v });
+      if (v === undefined) continue;
+      files.push({ name: `${file.secret}_${file.key}`, path: file.path, value: v });
+      hashes[`file/${file.secret}_${file.key}`] = hashOf(file.secret, file.key);
     }
   }
   if (obj.spec.imagePullSecret && found.has(obj.spec.imagePullSecret)) {
@@ -101,9 +95,8 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
     if (registry && username && password)
       pull = { registry: registry.toString(), username: username.toString(), password: password.toString() };
   }
-  const hashes = [...found].map(([name, { secret }]) => [name, secret.spec.keys ?? {}]);
+  const used = [...found].map(([name, { secret }]) => [name, secret.spec.keys ?? {}]);
   // "" when no secret is used: such an app's config hash stays as it was before secrets existed.
-  const digest =
-    hashes.length === 0 ? "" : createHash("sha256").update(JSON.stringify(hashes)).digest("hex").slice(0, 16);
-  return { env, files, ...(pull ? { pull } : {}), digest, missing };
+  const digest = used.length === 0 ? "" : createHash("sha256").update(JSON.stringify(used)).digest("hex").slice(0, 16);
+  return { env, files, ...(pull ? { pull } : {}), digest, hashes, missing };
 }

@@ -23,6 +23,15 @@ const app = (g: Group, i: number): App => ({
   spec: { image: `example/app${i}:1`, port: 8080, replicas: 1 },
 });
 
+/** The apps of the first group read a secret: their parameters and the group's role are read from caches. */
+const secretsOf = (a: App) => ({
+  env: { TOKEN: `token-of-${a.metadata.name}` },
+  files: [],
+  digest: "d1",
+  hashes: { "env/TOKEN": `h-${a.metadata.name}` },
+  missing: [],
+});
+
 async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -48,7 +57,7 @@ describe("AWS API budget of a no-op reconcile pass (moto_server, an SDK middlewa
       instanceId: `budget-${randomUUID()}`,
       env: aws.env,
       snapshotMaxAgeMs: 60_000,
-      rates: { ec2: fast, elbv2: fast, route53: fast },
+      rates: { ec2: fast, elbv2: fast, route53: fast, ssm: fast, iam: fast },
     });
     const groups = Array.from({ length: GROUPS }, (_, i) => group(i));
     for (const g of groups) g.status = await provider.reconcileGroup(g);
@@ -57,7 +66,7 @@ describe("AWS API budget of a no-op reconcile pass (moto_server, an SDK middlewa
       const operations: string[] = [];
       let converged = 0;
       await eachLimited(apps, 8, async ({ g, a }) => {
-        const outcome = await provider.reconcileApp(a, g);
+        const outcome = await provider.reconcileApp(a, g, g === groups[0] ? { secrets: secretsOf(a) } : {});
         operations.push(...outcome.operations);
         if (outcome.converged) converged++;
       });
@@ -69,6 +78,7 @@ describe("AWS API budget of a no-op reconcile pass (moto_server, an SDK middlewa
       `      cold pass over ${apps.length} apps: ${provider.calls.total} calls in ${Date.now() - started} ms\n`,
     );
     assert.ok(cold.operations.length >= apps.length * 3, "the cold pass creates target groups, rules and instances");
+    assert.equal(cold.operations.filter((op) => / parameter .* put$/.test(op)).length, APPS_PER_GROUP);
     // Converged apps whose health was read during the cold pass.
     let settle = await pass();
     for (let i = 0; i < 3 && settle.converged < apps.length; i++) settle = await pass();
@@ -89,7 +99,7 @@ describe("AWS API budget of a no-op reconcile pass (moto_server, an SDK middlewa
       `${provider.calls.total} calls > budget ${BUDGET}: ${JSON.stringify(calls)}`,
     );
     assert.ok(
-      !Object.keys(calls).some((k) => /Run|Create|Register|Change|Modify|Delete|Terminate/.test(k)),
+      !Object.keys(calls).some((k) => /Run|Create|Register|Change|Modify|Delete|Terminate|Put|Add/.test(k)),
       JSON.stringify(calls),
     );
   });

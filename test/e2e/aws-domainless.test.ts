@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { DeleteRuleCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { StrictTestAws } from "../../support/strict-aws.js";
 import { requireStrictAws } from "../support/e2e.js";
 import { StrictHarness } from "../support/strict-harness.js";
@@ -32,5 +33,28 @@ describe("AWS apps without a domain (strict endpoint)", function () {
     // A second pass finds the rule it made: nothing to do.
     h.provider.forget("us-east-1");
     assert.deepEqual((await h.provider.reconcileApp(app, h.group)).operations, []);
+  });
+
+  it("whose rule was removed by hand: its targets read unused (from the rules, not moto's marks) until the rule is made again", async () => {
+    await aws.reset();
+    const h = new StrictHarness(aws, { region: "us-east-1", vpc: { id: "default" } });
+    await h.reconcileGroup();
+    const app = h.app("web", { image: "example/web:1", port: 8080, replicas: 1 });
+    assert.equal((await h.settle(app)).converged, true);
+    const lb = h.group.status?.aws?.loadBalancer?.arn ?? "";
+    for (const rule of (await h.inspect.rules(lb)).rules.filter((r) => !r.IsDefault))
+      await h.inspect.elb.send(new DeleteRuleCommand({ RuleArn: rule.RuleArn }));
+    h.newProvider();
+    const live = await h.provider.liveReplicas(app, h.group);
+    const health = live.columns.indexOf("HEALTH");
+    assert.deepEqual(
+      live.rows.map((r) => r[health]),
+      ["unused"],
+      "no rule forwards to the target group any more",
+    );
+    const outcome = await h.settle(app);
+    assert.equal(outcome.converged, true, JSON.stringify(outcome));
+    assert.equal(outcome.waiting, undefined);
+    assert.equal((await h.inspect.rules(lb)).rules.filter((r) => !r.IsDefault).length, 1, "the rule is made again");
   });
 });

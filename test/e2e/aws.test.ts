@@ -8,6 +8,7 @@ import {
   RunInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { CreateRuleCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { stringify } from "yaml";
 import type { App, Group, Resource, Service } from "../../src/resources/types.js";
 import type { TestAws } from "../../support/moto.js";
@@ -162,20 +163,35 @@ describe("AWS provider end to end on moto_server", () => {
       ),
     );
 
-    // The bound app's instance gets REDIS_URL aimed at the service instance's private address.
+    // The bound app's instance gets REDIS_URL aimed at the service instance's private address, as
+    // an SSM parameter of its own folder: its user data holds the folder's path, not the value.
     const cache = await getJson<Service>("service/shop/cache");
     const cacheHost = cache.status?.host;
     assert.match(cacheHost ?? "", /^10\.30\.\d+\.\d+$/);
+    const api = await getJson<App>("app/shop/api");
     const [apiInstance] = (await inspect.instances()).filter((i) => i.tags["airloft.dev/name"] === "api");
     const attr = await inspect.ec2.send(
       new DescribeInstanceAttributeCommand({ InstanceId: apiInstance!.id, Attribute: "userData" }),
     );
     const userData = Buffer.from(attr.UserData?.Value ?? "", "base64").toString();
-    assert.match(userData, new RegExp(`REDIS_URL="redis://default:[^@"]+@${cacheHost!.replace(/\./g, "\\.")}:6379/0"`));
     assert.match(userData, /git clone --depth 1 --branch main https:\/\/git\.example\.invalid\/shop\/api\.git/);
-    // The password is in the instance's environment file, never in AirLoft's output.
-    const password = /redis:\/\/default:([^@"]+)@/.exec(userData)?.[1] ?? "";
+    const ssm = new SSMClient({
+      region: "us-east-1",
+      endpoint: aws.endpoint,
+      credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
+    });
+    const params = await ssm.send(
+      new GetParametersByPathCommand({ Path: "/airloft/", Recursive: true, WithDecryption: true }),
+    );
+    ssm.destroy();
+    const param = (params.Parameters ?? []).find((p) => p.Name?.endsWith(`/shop/${api.metadata.uid}/env/REDIS_URL`));
+    assert.ok(userData.includes(`--path ${param?.Name?.replace(/env\/REDIS_URL$/, "")} `));
+    const url = Buffer.from((param?.Value ?? "").replace(/^v1:/, ""), "base64").toString();
+    assert.match(url, new RegExp(`^redis://default:[^@"]+@${cacheHost!.replace(/\./g, "\\.")}:6379/0$`));
+    // The password is in the parameter, never in the user data or AirLoft's output.
+    const password = /redis:\/\/default:([^@"]+)@/.exec(url)?.[1] ?? "";
     assert.ok(password.length >= 16);
+    assert.ok(!userData.includes(password));
     for (const out of [
       r.stdout,
       r.stderr,

@@ -6,6 +6,7 @@ import { airloft, REPO_ROOT } from "../support/cli.js";
 
 interface Statement {
   Action: string | string[];
+  Resource: string | string[];
   Condition?: unknown;
 }
 
@@ -15,6 +16,7 @@ const FAMILY_OF: Record<string, string> = {
   elb: "elasticloadbalancing",
   route53: "route53",
   ssm: "ssm",
+  iam: "iam",
 };
 
 /** Every AWS call the provider makes, as an IAM action, read from its source. */
@@ -51,6 +53,28 @@ describe("the IAM policy AirLoft needs (airloft aws policy)", () => {
     const change = statements.find((s) => (s.Action as string[]).includes?.("ec2:TerminateInstances"));
     assert.match(JSON.stringify(change?.Condition), /aws:ResourceTag\/airloft\.dev\/instance/);
     assert.ok(granted.has("iam:CreateServiceLinkedRole"));
+  });
+
+  it("holds IAM to AirLoft's own roles: PassRole only for them and only to EC2, nothing account-wide", () => {
+    const iamStatements = statements.filter((s) =>
+      (Array.isArray(s.Action) ? s.Action : [s.Action]).some((a) => a.startsWith("iam:")),
+    );
+    for (const st of iamStatements) {
+      const resources = [st.Resource].flat();
+      assert.ok(
+        resources.every(
+          (r) =>
+            r.includes(":role/airloft/airloft-secrets-") ||
+            r.includes(":instance-profile/airloft/airloft-secrets-") ||
+            r.includes("aws-service-role/elasticloadbalancing"),
+        ),
+        JSON.stringify(st),
+      );
+    }
+    const pass = statements.find((s) => s.Action === "iam:PassRole");
+    assert.match(JSON.stringify(pass?.Condition), /"iam:PassedToService":"ec2\.amazonaws\.com"/);
+    const params = statements.filter((s) => [s.Action].flat().some((a) => /^ssm:(Put|Delete)/.test(a)));
+    for (const st of params) assert.equal(st.Resource, "arn:aws:ssm:*:*:parameter/airloft/*");
   });
 
   it("airloft aws policy prints it as JSON", async function () {

@@ -1,11 +1,12 @@
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { IAMClient } from "@aws-sdk/client-iam";
 import { Route53Client } from "@aws-sdk/client-route-53";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { classifyAwsError, controllerError } from "./errors.js";
 import { RateLimiter } from "./rate-limit.js";
 
-export type ApiFamily = "ec2" | "elbv2" | "route53" | "ssm";
+export type ApiFamily = "ec2" | "elbv2" | "route53" | "ssm" | "iam";
 
 /**
  * Client-side limits per family, below AWS's documented refill rates (EC2 non-mutating actions
@@ -17,6 +18,8 @@ export const DEFAULT_RATES: Readonly<Record<ApiFamily, { perSecond: number; burs
   route53: { perSecond: 4, burst: 5 },
   // GetParameter allows 40/s; AirLoft reads one public parameter per region every few minutes.
   ssm: { perSecond: 10, burst: 10 },
+  // IAM's write limits are low and account-wide; AirLoft makes one role per group that has secrets.
+  iam: { perSecond: 5, burst: 5 },
 };
 
 /**
@@ -65,6 +68,8 @@ export interface AwsClients {
   readonly route53: Route53Client;
   /** Public parameters (the AMI), and the parameters of secrets. */
   readonly ssm: SSMClient;
+  /** The instance roles of groups whose instances read secrets (IAM is global; its endpoint is us-east-1's). */
+  readonly iam: IAMClient;
 }
 
 export interface AwsClientOptions {
@@ -81,6 +86,7 @@ export function createLimiters(rates = DEFAULT_RATES): Record<ApiFamily, RateLim
     elbv2: new RateLimiter(rates.elbv2.perSecond, rates.elbv2.burst),
     route53: new RateLimiter(rates.route53.perSecond, rates.route53.burst),
     ssm: new RateLimiter(rates.ssm.perSecond, rates.ssm.burst),
+    iam: new RateLimiter(rates.iam.perSecond, rates.iam.burst),
   };
 }
 
@@ -155,9 +161,11 @@ export function createClients(options: AwsClientOptions): AwsClients {
   // Route 53 is global; its endpoint is us-east-1's.
   const route53 = new Route53Client({ ...config, region: "us-east-1" });
   const ssm = new SSMClient(config);
+  const iam = new IAMClient({ ...config, region: "us-east-1" });
   instrument(ec2.middlewareStack as unknown as MiddlewareStackLike, "ec2", options);
   instrument(elb.middlewareStack as unknown as MiddlewareStackLike, "elbv2", options);
   instrument(route53.middlewareStack as unknown as MiddlewareStackLike, "route53", options);
   instrument(ssm.middlewareStack as unknown as MiddlewareStackLike, "ssm", options);
-  return { region: options.region, ec2, elb, route53, ssm };
+  instrument(iam.middlewareStack as unknown as MiddlewareStackLike, "iam", options);
+  return { region: options.region, ec2, elb, route53, ssm, iam };
 }

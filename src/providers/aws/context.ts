@@ -9,6 +9,8 @@ import { availabilityZones, defaultAmi, describeForeignVpc, findZone, listRecord
 import type { AwsSnapshot, TargetHealth } from "./observe.js";
 import { describeTargetHealth, takeSnapshot } from "./observe.js";
 import { RecordBatcher } from "./routing.js";
+import { listParameters } from "./secret-parameters.js";
+import { ensureSecretsRole, secretsRoleName, secretsRoleReady } from "./secrets-role.js";
 import { awsRegion } from "./settings.js";
 import { describeDataVolumes, type ObservedVolume } from "./volumes.js";
 
@@ -51,6 +53,14 @@ export class AwsContext {
   readonly batcher: RecordBatcher;
   /** Services' data volumes by region, read only by services. */
   readonly volumes: SnapshotCache<ObservedVolume[]>;
+  /**
+   * A group's secret parameters with their hashes, by "region|path", and its instance role (made
+   * once seen missing), by "region|group": read again after minutes, AirLoft's writes folded in.
+   */
+  readonly parameters: SnapshotCache<Map<string, string>>;
+  readonly roles: SnapshotCache<string>;
+  /** Hosted zones known to carry their tags (or not made here): not asked again (ownZoneUntagged). */
+  readonly zonesTagged = new Set<string>();
   /** Rule priorities are per listener: creates on one listener take turns. */
   readonly listenerLock = new KeyedLock();
   /** The last launch attempt per replica, so that a relaunch does not walk past every used token again. */
@@ -81,6 +91,16 @@ export class AwsContext {
     }, minutes);
     const zoneOf = async (domain: string) => (await findZone(this.clients(this.region()), domain)) ?? null;
     this.zoneIds = new SnapshotCache(zoneOf, minutes);
+    this.parameters = new SnapshotCache((key) => {
+      const [region = "", path = ""] = key.split("|");
+      return listParameters(this.clients(region).ssm, path);
+    }, minutes);
+    this.roles = new SnapshotCache(async (key) => {
+      const [region = "", group = ""] = key.split("|");
+      const { iam } = this.clients(region);
+      const name = secretsRoleName(this.instanceId, group);
+      return (await secretsRoleReady(iam, name)) ? name : ensureSecretsRole(iam, region, this.instanceId, group);
+    }, minutes);
     // A longer window than a reconcile takes, so that the apps of a pass share a change batch.
     this.batcher = new RecordBatcher(() => this.clients(this.region()), 200);
   }

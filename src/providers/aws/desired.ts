@@ -1,7 +1,7 @@
 import { ProviderUnavailableError, TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, Service } from "../../resources/types.js";
-import { plainEnv } from "../../secrets/references.js";
+import type { ResolvedSecrets } from "../../secrets/references.js";
 import { ownerLabels } from "../ownership.js";
 import type { AwsContext } from "./context.js";
 import type { LaunchTemplate } from "./instances.js";
@@ -9,6 +9,7 @@ import { digest, targetGroupName } from "./names.js";
 import { observedNetwork } from "./network.js";
 import { ROLE_TAG } from "./observe.js";
 import type { OwnerKeys } from "./observe-owner.js";
+import { type OwnerSecrets, ownerSecrets } from "./owner-secrets.js";
 import type { DesiredGroupNetwork } from "./plan.js";
 import type { DesiredOwner } from "./plan-routing.js";
 import { aliasRecord, pathRoute, targetHealthCheck } from "./routing.js";
@@ -22,6 +23,8 @@ export interface OwnerSetup {
   readonly keys: OwnerKeys;
   readonly desired: DesiredOwner;
   readonly launch: LaunchTemplate;
+  /** What its instances read from SSM; synced before any launch (owner-secrets.ts). */
+  readonly secrets: OwnerSecrets;
 }
 
 /** What a group's network should be: its own VPC of two public subnets, or one that exists. */
@@ -64,18 +67,30 @@ export async function appSetup(
   group: Group,
   bindings: Readonly<Record<string, string>>,
   scaleUpLimit: number | undefined,
+  resolved: ResolvedSecrets | undefined,
 ): Promise<OwnerSetup> {
   const uid = app.metadata.uid ?? "";
   const name = app.metadata.name;
   const { net, vpcId, subnetIds, zoneId } = await groupNetwork(ctx, group);
+  if (app.spec.imagePullSecret)
+    throw new TerminalError("InvalidConfig", "spec.imagePullSecret is not supported on AWS yet");
+  // As on Docker: bound services, then envFrom, then the app's own env (plain or a secret key).
+  const plain = Object.fromEntries(
+    Object.entries(app.spec.env ?? {}).filter((e): e is [string, string] => typeof e[1] === "string"),
+  );
+  const fromSecrets = Object.entries(resolved?.env ?? {}).filter(([k]) => !(k in plain));
+  const bound = Object.entries(bindings).filter(([k]) => !(k in plain) && !(k in (resolved?.env ?? {})));
+  const own = resolved && { ...resolved, env: Object.fromEntries(fromSecrets) };
+  const secrets = ownerSecrets(ctx, group, uid, own, Object.fromEntries(bound));
   const program: InstanceProgram = {
     label: `app ${group.metadata.name}/${name}`,
     runtime: app.spec.runtime ?? "docker",
     image: app.spec.image,
     source: app.spec.source,
     command: app.spec.command,
-    env: { ...plainEnv(app, "on AWS"), ...bindings },
+    env: plain,
     port: app.spec.port ?? 80,
+    secrets: secrets.boot,
   };
   const port = program.port ?? 80;
   const instancesGroup = net.securityGroups.instances.id;
@@ -83,7 +98,7 @@ export async function appSetup(
   // Without a domain the app still needs a rule, or its targets stay unused: a path on the load balancer.
   const route = host ?? pathRoute(net.lb, name);
   const owner = { kind: "App", group, name, uid };
-  const launch = await launchTemplate(ctx, owner, program, app.spec, subnetIds, instancesGroup);
+  const launch = await launchTemplate(ctx, owner, program, app.spec, subnetIds, instancesGroup, secrets);
   const replicas = Math.min(app.spec.replicas ?? 1, scaleUpLimit ?? Number.POSITIVE_INFINITY);
   const tags = ownerLabels({ instance: ctx.instanceId, group: group.metadata.name, kind: "App", name, uid });
   const check = targetHealthCheck(app.spec.healthCheck);
@@ -91,6 +106,7 @@ export async function appSetup(
   return {
     keys: { group, uid, registers: true, securityGroupId: instancesGroup, host, zoneId },
     launch,
+    secrets,
     desired: {
       target: `app:${group.metadata.name}/${name}`,
       targetGroup: { name: targetGroupName(ctx.instanceId, uid), port, vpcId, check, tags },
@@ -136,10 +152,16 @@ export async function serviceSetup(
   const uid = service.metadata.uid ?? "";
   const name = service.metadata.name;
   const { net, subnetIds } = await groupNetwork(ctx, group);
-  const program = serviceProgram(service, group, creds);
+  const full = serviceProgram(service, group, creds);
+  // The variables that hold its generated password are fetched at boot, the others stay plain.
+  const holds = (v: string) => creds.password !== "" && v.includes(creds.password);
+  const env = Object.entries(full.env);
+  const secrets = ownerSecrets(ctx, group, uid, undefined, Object.fromEntries(env.filter(([, v]) => holds(v))));
+  const plain = Object.fromEntries(env.filter(([, v]) => !holds(v)));
+  const program: InstanceProgram = { ...full, env: plain, secrets: secrets.boot };
   const servicesGroup = net.securityGroups.services.id;
   const owner = { kind: "Service", group, name, uid };
-  const launch = await launchTemplate(ctx, owner, program, {}, subnetIds, servicesGroup);
+  const launch = await launchTemplate(ctx, owner, program, {}, subnetIds, servicesGroup, secrets);
   const from = net.securityGroups.instances.id;
   const policy = service.spec.storage?.deletionPolicy ?? "Retain";
   const labels = ownerLabels({ instance: ctx.instanceId, group: group.metadata.name, kind: "Service", name, uid });
@@ -159,6 +181,7 @@ export async function serviceSetup(
       volume: { name, policy },
     },
     launch,
+    secrets,
     desired: {
       target: `service:${group.metadata.name}/${name}`,
       targetGroup: undefined,
@@ -205,11 +228,15 @@ async function launchTemplate(
   spec: { ami?: string | undefined; instanceType?: string | undefined },
   subnetIds: string[],
   securityGroupId: string,
+  secrets: OwnerSecrets,
 ): Promise<LaunchTemplate> {
   const imageId = spec.ami ?? owner.group.status?.aws?.ami ?? (await ctx.amis.get(ctx.region(owner.group)));
   const instanceType = spec.instanceType ?? DEFAULT_INSTANCE_TYPE;
   const userData = renderUserData(program);
-  const configHash = digest(userData, imageId, instanceType).slice(0, 12);
+  // The secrets' digest (hashes, never values) joins only when there are secrets: others keep their hash.
+  const configHash = (
+    secrets.digest ? digest(userData, imageId, instanceType, secrets.digest) : digest(userData, imageId, instanceType)
+  ).slice(0, 12);
   const group = owner.group.metadata.name;
   const base = { instance: ctx.instanceId, group, kind: owner.kind, name: owner.name, uid: owner.uid, configHash };
   return {
@@ -221,6 +248,7 @@ async function launchTemplate(
     subnetIds,
     securityGroupId,
     port: program.port,
+    instanceProfile: secrets.profile,
     tags: (replica) => ({ ...ownerLabels({ ...base, replica }), Name: `airloft-${group}-${owner.name}-${replica}` }),
   };
 }

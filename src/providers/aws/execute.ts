@@ -9,6 +9,7 @@ import {
   ModifyTargetGroupCommand,
   type Rule,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { ChangeTagsForResourceCommand } from "@aws-sdk/client-route-53";
 import type { Group } from "../../resources/types.js";
 import type { AwsContext } from "./context.js";
 import { classifyAwsError } from "./errors.js";
@@ -196,6 +197,15 @@ export async function runGroupOp(ctx: AwsContext, group: Group, op: GroupOp): Pr
       const callerKey = `${ctx.instanceId}/${group.metadata.uid ?? ""}`;
       const id = await createZone(clients, op.domain, callerKey, groupTags(group, ctx.instanceId, "zone"));
       ctx.zoneIds.seed(op.domain, id);
+      ctx.zonesTagged.add(id);
+      return;
+    }
+    if (op.op === "tag-hosted-zone") {
+      const tags = toTags(groupTags(group, ctx.instanceId, "zone"));
+      await clients.route53.send(
+        new ChangeTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: op.id, AddTags: tags }),
+      );
+      ctx.zonesTagged.add(op.id);
       return;
     }
     await executeGroupOp(clients, group, ctx.instanceId, op);

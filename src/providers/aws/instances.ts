@@ -5,6 +5,7 @@ import {
   TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { DeregisterTargetsCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { ProviderUnavailableError } from "../../errors.js";
 import type { AwsClients } from "./clients.js";
 import { errorCode } from "./errors.js";
 import { runClientToken, toTags } from "./names.js";
@@ -22,6 +23,8 @@ export interface LaunchTemplate {
   readonly securityGroupId: string;
   readonly tags: (replica: number) => Record<string, string>;
   readonly port: number | undefined;
+  /** The group's secrets profile, when the instance fetches secrets at boot. */
+  readonly instanceProfile?: string | undefined;
 }
 
 /**
@@ -98,7 +101,7 @@ async function launchReplica(
   for (let attempt = first; attempt < first + MAX_ATTEMPTS; attempt++) {
     const out = await runInstance(clients, launch, replica, attempt).catch((err: unknown) => {
       if (TOKEN_TAKEN.has(errorCode(err))) return undefined;
-      throw err;
+      throw profileNotYetVisible(err) ?? err;
     });
     const instance = (out?.Instances ?? []).flatMap(observedInstance)[0];
     if (instance && (instance.state === "pending" || instance.state === "running")) {
@@ -109,6 +112,23 @@ async function launchReplica(
     }
   }
   throw new Error(`replica ${replica} of ${launch.uid}: ${MAX_ATTEMPTS} launch tokens in a row were already used`);
+}
+
+/**
+ * A new instance profile takes seconds to reach EC2 (IAM is eventually consistent): EC2 calls it
+ * invalid meanwhile, which is a wait, not a wrong configuration.
+ */
+function profileNotYetVisible(err: unknown): ProviderUnavailableError | undefined {
+  const cause = (err as { cause?: unknown }).cause ?? err;
+  if (errorCode(cause) !== "InvalidParameterValue" || !/iamInstanceProfile|instance profile/i.test(String(cause)))
+    return undefined;
+  return new ProviderUnavailableError(
+    "WaitingForInstanceProfile",
+    "the group's instance profile is not visible to EC2 yet",
+    {
+      cause: err,
+    },
+  );
 }
 
 const TOKEN_TAKEN = new Set(["IdempotentInstanceTerminated", "IdempotentParameterMismatch"]);
@@ -131,6 +151,7 @@ function runInstance(
       SecurityGroupIds: [launch.securityGroupId],
       UserData: Buffer.from(launch.userData).toString("base64"),
       MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled" },
+      ...(launch.instanceProfile ? { IamInstanceProfile: { Name: launch.instanceProfile } } : {}),
       TagSpecifications: [
         { ResourceType: "instance", Tags: tags },
         { ResourceType: "volume", Tags: tags },

@@ -154,6 +154,20 @@ export async function observeTeardown(ctx: AwsContext, group: Group): Promise<Ob
   return { network, vpcIds: snapshot.vpcs.filter((v) => v.owner.uid === uid).map((v) => v.id), instancesLeft, zone };
 }
 
+/**
+ * Whether the group's zone was made here and never tagged (a kill between the create and its
+ * tagging): its caller reference is this group's, its tags are not. Asked once per zone and process.
+ */
+export async function ownZoneUntagged(ctx: AwsContext, group: Group, domain: string, zoneId: string): Promise<boolean> {
+  if (ctx.zonesTagged.has(zoneId)) return false;
+  const clients = ctx.clients(ctx.region(group));
+  const reference = zoneCallerReference(`${ctx.instanceId}/${group.metadata.uid ?? ""}`, domain);
+  const made = await findZone(clients, domain, reference);
+  const untagged = made === zoneId && (await hostedZoneTags(clients, zoneId))[LABEL.instance] !== ctx.instanceId;
+  if (!untagged) ctx.zonesTagged.add(zoneId);
+  return untagged;
+}
+
 /** Replicas for status: instance ids and states, target health, and which run an old configuration. */
 export function replicaStatuses(observed: OwnerObservation, configHash: string, port: number): ReplicaStatus[] {
   const { health } = observed;

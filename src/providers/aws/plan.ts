@@ -165,6 +165,7 @@ export type GroupOp =
   | { readonly op: "create-load-balancer"; readonly subnetIds: readonly string[]; readonly securityGroupId: string }
   | { readonly op: "create-listener"; readonly loadBalancerArn: string; readonly port: 80 | 443 }
   | { readonly op: "create-hosted-zone"; readonly domain: string }
+  | { readonly op: "tag-hosted-zone"; readonly id: string; readonly domain: string }
   | { readonly op: "delete-load-balancer"; readonly arn: string }
   | { readonly op: "delete-security-group"; readonly role: SecurityRole; readonly id: string }
   | { readonly op: "delete-route-table"; readonly id: string }
@@ -238,8 +239,14 @@ export function planGroupNetwork(
 }
 
 /** The group's hosted zone, created when the spec names a domain but no zone and none has its name. */
-export function planHostedZone(domain: string | undefined, givenId: string | undefined, foundId: string | undefined) {
+export function planHostedZone(
+  domain: string | undefined,
+  givenId: string | undefined,
+  foundId: string | undefined,
+  untagged = false,
+) {
   const ops: GroupOp[] = domain && !givenId && !foundId ? [{ op: "create-hosted-zone", domain }] : [];
+  if (domain && foundId && untagged) ops.push({ op: "tag-hosted-zone", id: foundId, domain });
   return ops;
 }
 
@@ -301,6 +308,7 @@ function groupOpDetail(op: GroupOp): string | undefined {
     case "remove-duplicate":
       return `${op.part.kind} ${op.part.id}`;
     case "create-hosted-zone":
+    case "tag-hosted-zone":
     case "delete-hosted-zone":
       return op.domain;
     case "delete-subnet":

@@ -6,6 +6,7 @@
  * tag conditions, so its zone actions are limited to hosted zones and changes.
  */
 import { LABEL } from "../ownership.js";
+import { ROLE_PATH } from "./secrets-role.js";
 
 const OWNED = { Null: { [`aws:ResourceTag/${LABEL.instance}`]: "false" } };
 const TAGGED_AT_CREATE = { Null: { [`aws:RequestTag/${LABEL.instance}`]: "false" } };
@@ -163,11 +164,48 @@ export function iamPolicy(): object {
         Resource: ["arn:aws:route53:::hostedzone/*", "arn:aws:route53:::change/*"],
       },
       {
-        // Secret values as SecureString parameters below the installation's own path.
+        // Secret values as SecureString parameters below AirLoft's own path (secret-parameters.ts).
         Sid: "SecretParameters",
         Effect: "Allow",
-        Action: ["ssm:PutParameter", "ssm:GetParametersByPath", "ssm:DeleteParameters"],
+        Action: ["ssm:PutParameter", "ssm:DeleteParameters"],
         Resource: "arn:aws:ssm:*:*:parameter/airloft/*",
+      },
+      {
+        // DescribeParameters takes no resource; it lists names and descriptions (hashes), never values.
+        Sid: "ListSecretParameters",
+        Effect: "Allow",
+        Action: "ssm:DescribeParameters",
+        Resource: "*",
+      },
+      {
+        // The instance role of a group with secrets: made, read and removed only under AirLoft's path.
+        Sid: "SecretsRole",
+        Effect: "Allow",
+        Action: [
+          "iam:CreateRole",
+          "iam:TagRole",
+          "iam:PutRolePolicy",
+          "iam:DeleteRolePolicy",
+          "iam:DeleteRole",
+          "iam:CreateInstanceProfile",
+          "iam:TagInstanceProfile",
+          "iam:GetInstanceProfile",
+          "iam:AddRoleToInstanceProfile",
+          "iam:RemoveRoleFromInstanceProfile",
+          "iam:DeleteInstanceProfile",
+        ],
+        Resource: [
+          `arn:aws:iam::*:role${ROLE_PATH}airloft-secrets-*`,
+          `arn:aws:iam::*:instance-profile${ROLE_PATH}airloft-secrets-*`,
+        ],
+      },
+      {
+        // RunInstances with the profile passes its role to EC2: only AirLoft's roles, only to EC2.
+        Sid: "PassSecretsRole",
+        Effect: "Allow",
+        Action: "iam:PassRole",
+        Resource: `arn:aws:iam::*:role${ROLE_PATH}airloft-secrets-*`,
+        Condition: { StringEquals: { "iam:PassedToService": "ec2.amazonaws.com" } },
       },
       {
         Sid: "FirstLoadBalancerInTheAccount",

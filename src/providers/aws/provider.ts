@@ -1,5 +1,6 @@
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, AwsGroupStatus, Group, GroupStatus, Service } from "../../resources/types.js";
+import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type ConvergeSteps, converge, inOrder, type Plan, planOnce } from "../converge.js";
 import type {
   AppOutcome,
@@ -19,7 +20,15 @@ import { subnetCidr } from "./names.js";
 import { observedNetwork } from "./network.js";
 import type { AwsSnapshot } from "./observe.js";
 import type { OwnerKeys, OwnerObservation } from "./observe-owner.js";
-import { observeGarbage, observeOwner, observeRemoval, observeTeardown, replicaStatuses } from "./observe-owner.js";
+import {
+  observeGarbage,
+  observeOwner,
+  observeRemoval,
+  observeTeardown,
+  ownZoneUntagged,
+  replicaStatuses,
+} from "./observe-owner.js";
+import { removeGroupSecrets, removeOwnerParameters, syncOwnerSecrets } from "./owner-secrets.js";
 import type { DesiredGroupNetwork, GroupOp } from "./plan.js";
 import { describeGroupOp, planGroupNetwork, planGroupTeardown, planHostedZone } from "./plan.js";
 import type { OwnerOp, OwnerPlan } from "./plan-routing.js";
@@ -37,6 +46,8 @@ type Reported = Omit<AppOutcome, "operations" | "image">;
 interface ObservedGroup {
   readonly snapshot: AwsSnapshot;
   readonly zoneId: string | undefined;
+  /** The zone was made here but its tagging was cut short. */
+  readonly untagged?: boolean;
 }
 
 /**
@@ -109,12 +120,13 @@ export class AwsProvider implements InfraProvider {
       observe: async () => {
         const snapshot = await this.ctx.snapshots.get(region);
         const found = domain && !aws?.hostedZoneId ? await this.ctx.zoneIds.get(domain) : undefined;
-        return { snapshot, zoneId: domain ? (aws?.hostedZoneId ?? found ?? undefined) : undefined };
+        const untagged = domain && found ? await ownZoneUntagged(this.ctx, group, domain, found) : false;
+        return { snapshot, zoneId: domain ? (aws?.hostedZoneId ?? found ?? undefined) : undefined, untagged };
       },
-      plan: ({ snapshot, zoneId }) => {
+      plan: ({ snapshot, zoneId, untagged }) => {
         const network = observedNetwork(snapshot, group, this.ctx.instanceId);
         const subnets = (i: number) => subnetCidr(cidr, 4, i);
-        const zone = planHostedZone(domain, aws?.hostedZoneId, zoneId);
+        const zone = planHostedZone(domain, aws?.hostedZoneId, zoneId, untagged);
         return { operations: [...planGroupNetwork(desired, network, subnets), ...zone] };
       },
     };
@@ -156,13 +168,18 @@ export class AwsProvider implements InfraProvider {
   async finalizeGroup(group: Group, options: ReconcileOptions = {}): Promise<boolean> {
     const observe = () => observeTeardown(this.ctx, group);
     const steps = { ...this.groupExecution(group), observe, plan: planGroupTeardown };
-    return (await converge(steps, options)).plan.done;
+    const done = (await converge(steps, options)).plan.done;
+    // Its instances are gone: the role they ran with and every parameter of the group go too.
+    if (done) await removeGroupSecrets(this.ctx, group);
+    return done;
   }
 
   // ---- Apps and services ----
 
   async reconcileApp(app: App, group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
-    const setup = await appSetup(this.ctx, app, group, options.bindings ?? {}, options.scaleUpLimit);
+    const { bindings = {}, scaleUpLimit, secrets } = options;
+    const setup = await appSetup(this.ctx, app, group, bindings, scaleUpLimit, secrets);
+    const synced = await this.syncSecrets(group, setup, options);
     const { observed, plan, operations } = await converge(this.ownerSteps(setup), options);
     // Still waiting for targets to turn healthy: the next pass must see them fresh.
     if (!plan.converged && observed.targetGroup) this.ctx.targetHealth.invalidate(observed.targetGroup.arn);
@@ -171,15 +188,28 @@ export class AwsProvider implements InfraProvider {
     const why = `${unused} of its targets are unused: no listener rule of the load balancer forwards to its target group`;
     return {
       ...outcome(observed, plan, setup),
-      operations,
+      operations: [...synced, ...operations],
       image: app.spec.image ?? app.spec.source?.url ?? "",
       ...(route ? { url: `http://${route}${route.includes("/") ? "/" : ""}` } : {}),
       ...(unused > 0 ? { waiting: { reason: "TargetsUnused", message: why } } : {}),
     };
   }
 
-  async planApp(app: App, group: Group, bindings: Readonly<Record<string, string>> = {}): Promise<readonly string[]> {
-    return planOnce(this.ownerSteps(await appSetup(this.ctx, app, group, bindings, undefined)));
+  async planApp(
+    app: App,
+    group: Group,
+    bindings: Readonly<Record<string, string>> = {},
+    secrets?: ResolvedSecrets,
+  ): Promise<readonly string[]> {
+    return planOnce(this.ownerSteps(await appSetup(this.ctx, app, group, bindings, undefined, secrets)));
+  }
+
+  /** The owner's parameters (and the group's role) before any of its instances launches. */
+  private async syncSecrets(group: Group, setup: OwnerSetup, options: ReconcileOptions): Promise<string[]> {
+    const target = setup.desired.target;
+    const done = (await syncOwnerSecrets(this.ctx, group, setup.secrets)).map((op) => `${target} ${op}`);
+    for (const op of done) options.onOperation?.(op);
+    return done;
   }
 
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
@@ -193,13 +223,14 @@ export class AwsProvider implements InfraProvider {
     options: ReconcileOptions = {},
   ): Promise<ServiceOutcome> {
     const setup = await serviceSetup(this.ctx, service, group, creds);
+    const synced = await this.syncSecrets(group, setup, options);
     const { observed, plan, operations } = await converge(this.ownerSteps(setup), options);
     const current = observed.owned.find((i) => i.owner.configHash === setup.launch.configHash && i.state === "running");
     const reported = outcome(observed, plan, setup);
     return {
       ...reported,
       converged: reported.converged && current?.privateIp !== undefined,
-      operations,
+      operations: [...synced, ...operations],
       image: service.spec.image ?? SERVICE_TEMPLATES[service.spec.template].image(service.spec.version),
       volume: observed.volume?.id ?? "",
       ...(current?.privateIp ? { host: current.privateIp } : {}),
@@ -217,6 +248,8 @@ export class AwsProvider implements InfraProvider {
   /** Terminates instances, and removes target groups with their rules, of this group whose owner is gone. */
   async collectGarbage(group: Group, liveUids: ReadonlySet<string>, options: ReconcileOptions = {}) {
     const region = this.region(group);
+    const params = await removeOwnerParameters(this.ctx, group, (uid) => !liveUids.has(uid));
+    for (const op of params) options.onOperation?.(`group:${group.metadata.name} ${op}`);
     const place = { region, targetGroupArn: undefined, zoneId: undefined };
     const steps: ConvergeSteps<Awaited<ReturnType<typeof observeGarbage>>, OwnerOp, Plan<OwnerOp>> = {
       maxRounds: 1,
@@ -229,7 +262,10 @@ export class AwsProvider implements InfraProvider {
         ),
       describe: describeOwnerOp,
     };
-    return (await converge(steps, options)).operations;
+    return [
+      ...params.map((op) => `group:${group.metadata.name} ${op}`),
+      ...(await converge(steps, options)).operations,
+    ];
   }
 
   async liveReplicas(obj: App | Service, group: Group): Promise<LiveReplicas> {
@@ -300,7 +336,9 @@ export class AwsProvider implements InfraProvider {
       },
       describe: describeOwnerOp,
     };
-    return (await converge(steps, options)).plan.operations.length === 0;
+    const done = (await converge(steps, options)).plan.operations.length === 0;
+    if (done) await removeOwnerParameters(this.ctx, group, (uid) => uid === keys.uid);
+    return done;
   }
 
   /** After removals the region is read again: what is gone is confirmed by AWS, not by this process. */

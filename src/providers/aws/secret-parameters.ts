@@ -1,130 +1,166 @@
 import { createHash } from "node:crypto";
 import {
-  AddRoleToInstanceProfileCommand,
-  CreateInstanceProfileCommand,
-  CreateRoleCommand,
-  type IAMClient,
-  PutRolePolicyCommand,
-} from "@aws-sdk/client-iam";
-import {
   DeleteParametersCommand,
-  GetParametersByPathCommand,
+  DescribeParametersCommand,
   PutParameterCommand,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
+import { TerminalError } from "../../errors.js";
 
 /**
- * Secrets on AWS, kept out of user data: each value is an SSM SecureString under a path of its
- * installation and group, and the group's instances get a role (through an instance profile) that
- * may only call ssm:GetParameters below that path, to fetch the values at boot.
+ * Secrets on AWS, kept out of user data: each value an app or service reads (its secret env and
+ * files, and the passwords of services) is an SSM SecureString under its owner's folder in its
+ * group's path, "/airloft/INSTANCE/GROUP/OWNER-UID/{env,file}/NAME". The group's instances may
+ * read that path only (secrets-role.ts) and fetch their folder at boot (boot-secrets.ts).
  *
- * These are the parts, tested on moto; the launch path does not use them yet (see the README).
+ * Whether a value changed is told by a hash in the parameter's description, never by reading the
+ * value: a keyed hash for a Secret's value, a plain one only for generated (random) passwords.
  */
 
-/** "/airloft/INSTANCE/GROUP/": the path of one installation's group (names are DNS labels, no "/"). */
+/** The segments of a path: installation and owner uids, a group name (a DNS label). */
+const SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function segment(what: string, value: string): string {
+  if (!SEGMENT.test(value) || /^\.+$/.test(value))
+    throw new TerminalError("InvalidConfig", `${what} ${JSON.stringify(value)} cannot name an SSM parameter path`);
+  return value;
+}
+
+/** "/airloft/INSTANCE/GROUP/": one installation's group; "/" ends it, so "acme" is no prefix of "acme-prod". */
 export function parameterPath(instance: string, group: string): string {
-  return `/airloft/${instance}/${group}/`;
+  return `/airloft/${segment("the installation", instance)}/${segment("the group", group)}/`;
 }
 
-/** A Secret key's parameter: PATH/SECRET/KEY. */
-export function parameterName(instance: string, group: string, secret: string, key: string): string {
-  return `${parameterPath(instance, group)}${secret}/${key}`;
+/** An app's or service's folder in its group's path. */
+export function ownerPath(instance: string, group: string, uid: string): string {
+  return `${parameterPath(instance, group)}${segment("the owner uid", uid)}/`;
 }
 
-/** Writes values as SecureString parameters (overwriting), and removes the path's others. */
-export async function syncParameters(
-  ssm: SSMClient,
-  instance: string,
-  group: string,
-  values: ReadonlyMap<string, string>,
-): Promise<void> {
-  for (const [name, value] of values)
-    await ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: "SecureString", Overwrite: true }));
-  const stale: string[] = [];
+/** One value to keep as a parameter: its value and the hash that says whether it changed. */
+export interface ParameterValue {
+  readonly value: Buffer;
+  readonly hash: string;
+}
+
+/** An owner's desired parameters, by full name. */
+export type OwnerParameters = ReadonlyMap<string, ParameterValue>;
+
+/** What a group's path holds now: each parameter's name and the hash in its description. */
+export type ParameterListing = ReadonlyMap<string, string>;
+
+/** How a value is kept: "v1:" and base64, so that any bytes, and an empty value, fit (SSM takes neither). */
+export function encodeValue(value: Buffer): string {
+  return `v1:${value.toString("base64")}`;
+}
+
+/** SSM's largest value (Advanced tier); Intelligent-Tiering picks Standard below 4 KB. */
+const MAX_VALUE_CHARS = 8192;
+
+/** A hash for a value AirLoft made itself (a random password): nothing to guess from it. */
+export function plainHash(value: string): string {
+  return createHash("sha256").update(value).digest("hex").slice(0, 32);
+}
+
+/** Builds an owner's parameters: variables by name, files by their index in the app's spec. */
+export function ownerParameters(
+  folder: string,
+  env: ReadonlyArray<readonly [string, string, string]>,
+  files: ReadonlyArray<{ readonly value: Buffer; readonly hash: string }>,
+): OwnerParameters {
+  const out = new Map<string, ParameterValue>();
+  for (const [name, value, hash] of env) {
+    if (!ENV_NAME.test(name)) throw new TerminalError("InvalidConfig", `env name ${JSON.stringify(name)} is not valid`);
+    // The env file ends a value at a line break (Docker's --env-file, systemd's EnvironmentFile=).
+    if (/[\r\n\0]/.test(value))
+      throw new TerminalError("InvalidConfig", `env ${name} holds a line break or NUL, which an env file cannot carry`);
+    out.set(`${folder}env/${name}`, { value: Buffer.from(value, "utf8"), hash });
+  }
+  for (const [i, file] of files.entries()) out.set(`${folder}file/${i}`, file);
+  for (const [name, { value }] of out)
+    if (encodeValue(value).length > MAX_VALUE_CHARS)
+      throw new TerminalError(
+        "InvalidConfig",
+        `${name.slice(folder.length)}: the value is too large for an SSM parameter (about 6 KB at most)`,
+      );
+  return out;
+}
+
+/** A digest of an owner's parameters (names and hashes): part of its config hash, so a change rolls it. */
+export function parametersDigest(params: OwnerParameters): string {
+  const rows = [...params].map(([name, { hash }]) => `${name}=${hash}`).sort();
+  return createHash("sha256").update(rows.join("\n")).digest("hex").slice(0, 16);
+}
+
+/** Every parameter under a group's path, with its hash: one paged call per 50. */
+export async function listParameters(ssm: SSMClient, path: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
   let token: string | undefined;
   do {
     const page = await ssm.send(
-      new GetParametersByPathCommand({ Path: parameterPath(instance, group), Recursive: true, NextToken: token }),
+      new DescribeParametersCommand({
+        ParameterFilters: [{ Key: "Path", Option: "Recursive", Values: [path.replace(/\/$/, "")] }],
+        MaxResults: 50,
+        NextToken: token,
+      }),
     );
-    for (const p of page.Parameters ?? []) if (p.Name && !values.has(p.Name)) stale.push(p.Name);
+    for (const p of page.Parameters ?? []) if (p.Name?.startsWith(path)) out.set(p.Name, p.Description ?? "");
     token = page.NextToken;
   } while (token);
-  for (let i = 0; i < stale.length; i += 10)
-    await ssm.send(new DeleteParametersCommand({ Names: stale.slice(i, i + 10) }));
+  return out;
 }
 
-/** The role and instance profile of a group's instances: names within IAM's 64 characters, one per installation and group. */
-export function secretsRoleName(instance: string, group: string): string {
-  return `airloft-secrets-${createHash("sha256").update(`${instance}/${group}`).digest("hex").slice(0, 24)}`;
-}
-
-/** The only thing the role may do: read its own group's parameters. */
-export function secretsPolicy(region: string, instance: string, group: string): string {
-  return JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Effect: "Allow",
-        Action: ["ssm:GetParameters"],
-        Resource: [`arn:aws:ssm:${region}:*:parameter${parameterPath(instance, group)}*`],
-      },
-    ],
-  });
-}
-
-const EC2_TRUST = JSON.stringify({
-  Version: "2012-10-17",
-  Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
-});
-
-/** Makes the role, its one policy and its instance profile; what exists already is kept (a retry after a crash). */
-export async function ensureSecretsRole(
-  iam: IAMClient,
-  region: string,
-  instance: string,
-  group: string,
-): Promise<{ readonly roleName: string; readonly profileName: string }> {
-  const name = secretsRoleName(instance, group);
-  const tags = [
-    { Key: "airloft.dev/instance", Value: instance },
-    { Key: "airloft.dev/group", Value: group },
-  ];
-  await existing(iam.send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: EC2_TRUST, Tags: tags })));
-  await iam.send(
-    new PutRolePolicyCommand({
-      RoleName: name,
-      PolicyName: "airloft-secrets-read",
-      PolicyDocument: secretsPolicy(region, instance, group),
-    }),
-  );
-  await existing(iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name, Tags: tags })));
-  await existing(iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: name })));
-  return { roleName: name, profileName: name };
-}
-
-async function existing(call: Promise<unknown>): Promise<void> {
-  try {
-    await call;
-  } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name !== "EntityAlreadyExistsException" && name !== "LimitExceededException") throw err;
-  }
+/** What a sync of one folder must write and delete, given what the group's path holds. */
+export function planParameters(
+  folder: string,
+  desired: OwnerParameters,
+  listing: ParameterListing,
+): { readonly put: string[]; readonly remove: string[] } {
+  const put = [...desired].filter(([name, { hash }]) => listing.get(name) !== hash).map(([name]) => name);
+  const remove = [...listing.keys()].filter((name) => name.startsWith(folder) && !desired.has(name));
+  return { put: put.sort(), remove: remove.sort() };
 }
 
 /**
- * The user-data lines that fetch the values at boot into an env file readable by root only: the
- * script holds parameter names, never a value. Names are built from DNS labels and key names
- * ([-._a-zA-Z0-9]), which need no shell quoting; they are checked all the same.
+ * Writes the changed values (the hash last, in the same call: a crash leaves either the old
+ * parameter or the new one) and deletes the folder's others.
  */
-export function bootFetchLines(region: string, names: ReadonlyMap<string, string>, envFile: string): string[] {
-  const safe = /^[-._/a-zA-Z0-9]+$/;
-  const lines = [`umask 077`, `: > ${envFile}`];
-  for (const [variable, name] of names) {
-    if (!safe.test(name) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(variable) || !safe.test(envFile))
-      throw new Error(`not a safe parameter or variable name: ${variable} ${name}`);
-    lines.push(
-      `printf '%s=%s\\n' ${variable} "$(aws ssm get-parameters --region ${region} --with-decryption --names ${name} --query 'Parameters[0].Value' --output text)" >> ${envFile}`,
+export async function writeParameters(
+  ssm: SSMClient,
+  desired: OwnerParameters,
+  plan: { readonly put: readonly string[]; readonly remove: readonly string[] },
+): Promise<void> {
+  for (const name of plan.put) {
+    const p = desired.get(name);
+    if (!p) continue;
+    await ssm.send(
+      new PutParameterCommand({
+        Name: name,
+        Value: encodeValue(p.value),
+        Type: "SecureString",
+        Description: p.hash,
+        Tier: "Intelligent-Tiering",
+        Overwrite: true,
+      }),
     );
   }
-  return lines;
+  await deleteParameters(ssm, plan.remove);
+}
+
+/** Deletes parameters, ten a call (SSM's limit); one already gone is no error. */
+export async function deleteParameters(ssm: SSMClient, names: readonly string[]): Promise<void> {
+  for (let i = 0; i < names.length; i += 10)
+    await ssm.send(new DeleteParametersCommand({ Names: names.slice(i, i + 10) }));
+}
+
+/** Applies a write to a cached listing, so the next pass needs no read. */
+export function afterWrite(
+  listing: ParameterListing,
+  desired: OwnerParameters,
+  plan: { readonly put: readonly string[]; readonly remove: readonly string[] },
+): Map<string, string> {
+  const next = new Map(listing);
+  for (const name of plan.put) next.set(name, desired.get(name)?.hash ?? "");
+  for (const name of plan.remove) next.delete(name);
+  return next;
 }

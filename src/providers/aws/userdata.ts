@@ -1,6 +1,13 @@
 import { createHash } from "node:crypto";
 import { TerminalError } from "../../errors.js";
 import type { AppSpec } from "../../resources/types.js";
+import {
+  type BootSecrets,
+  bootSecretCommands,
+  bootSecretFiles,
+  dockerSecretOptions,
+  SECRETS_ENV,
+} from "./boot-secrets.js";
 import { DATA_DEVICE } from "./volumes.js";
 
 export type Runtime = NonNullable<AppSpec["runtime"]>;
@@ -16,6 +23,8 @@ export interface InstanceProgram {
   readonly port: number | undefined;
   /** Where a service keeps its data in its container: the data volume is mounted there. */
   readonly dataPath?: string | undefined;
+  /** Secret variables and files, fetched at boot from SSM (boot-secrets.ts): never a value here. */
+  readonly secrets?: BootSecrets | undefined;
 }
 
 const DEFAULT_COMMAND: Readonly<Record<Exclude<Runtime, "docker">, readonly string[]>> = {
@@ -155,6 +164,7 @@ function dockerScript(p: InstanceProgram): string[] {
     "always",
     "--env-file",
     "/etc/airloft/app.env",
+    ...(p.secrets ? dockerSecretOptions(p.secrets) : []),
     ...publish,
     ...(p.dataPath ? ["-v", `${DATA_MOUNT}:${p.dataPath}`] : []),
     "--security-opt",
@@ -183,9 +193,17 @@ function dockerScript(p: InstanceProgram): string[] {
       ? fillPrivateAddress("/etc/airloft/app.env")
       : []),
     ...(p.dataPath ? mountData() : []),
+    ...fetchSecrets(p, "docker", "root"),
     "docker rm -f airloft-app >/dev/null 2>&1 || true",
     run.map(shellQuote).join(" "),
   ];
+}
+
+/** The boot fetch of the program's secrets, and its first run; nothing without secrets. */
+function fetchSecrets(p: InstanceProgram, format: "docker" | "systemd", user: string): string[] {
+  if (!p.secrets) return [];
+  const files = bootSecretFiles(p.secrets, format, user).flatMap((f) => writeFile(f.path, f.mode, f.lines));
+  return [...files, ...bootSecretCommands(p.secrets, format === "systemd")];
 }
 
 // ---- systemd (systemd.syntax, systemd.service "Command lines", EnvironmentFile=) ----
@@ -257,6 +275,7 @@ function runtimeScript(p: InstanceProgram, runtime: Exclude<Runtime, "docker">):
       "User=airloft",
       "WorkingDirectory=/opt/airloft/app",
       "EnvironmentFile=/etc/airloft/app.env",
+      ...(p.secrets ? [`EnvironmentFile=${SECRETS_ENV}`] : []),
       `ExecStart=/usr/bin/env ${command.map(systemdWord).join(" ")}`,
       "Restart=always",
       "RestartSec=2",
@@ -264,6 +283,7 @@ function runtimeScript(p: InstanceProgram, runtime: Exclude<Runtime, "docker">):
       "[Install]",
       "WantedBy=multi-user.target",
     ]),
+    ...fetchSecrets(p, "systemd", "airloft"),
     "systemctl daemon-reload",
     "systemctl enable --now airloft-app.service",
   ];
