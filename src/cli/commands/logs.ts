@@ -15,6 +15,8 @@ export interface LogsOptions extends ClientOptions {
  * provider here or through the server's API; with --follow until Ctrl-C.
  */
 export async function logsCommand(words: string[], options: LogsOptions): Promise<number> {
+  const run = runOf(words, options.group);
+  if (run) return runLogsCommand(run, options);
   const ref = parseRef(words, options.group);
   if (ref.kind !== "App" && ref.kind !== "Service")
     throw new UsageError("logs are for apps and services: airloft logs app/NAME or service/NAME");
@@ -32,6 +34,37 @@ export async function logsCommand(words: string[], options: LogsOptions): Promis
         write: async (replica, line) => {
           // A pipe that reads slowly holds back the engine's stream rather than this process's memory.
           if (!process.stdout.write(`${replica} | ${line}\n`)) await once(process.stdout, "drain");
+        },
+      });
+      return 0;
+    });
+  } finally {
+    process.off("SIGINT", interrupt);
+  }
+}
+
+/** `run/ID -g G` or `run/G/ID`: a run's id and group, or undefined for another kind. */
+function runOf(words: readonly string[], group: string | undefined): { group: string; id: string } | undefined {
+  const parts = words.flatMap((w) => w.split("/")).filter((p) => p !== "");
+  if (parts[0] !== "run" && parts[0] !== "runs") return undefined;
+  if (parts.length === 3) return { group: parts[1] ?? "", id: parts[2] ?? "" };
+  if (parts.length === 2 && group) return { group, id: parts[1] ?? "" };
+  throw new UsageError("expected run/ID with -g GROUP, or run/GROUP/ID");
+}
+
+/** A run's output; with --follow until it ends (or Ctrl-C). */
+async function runLogsCommand(run: { group: string; id: string }, options: LogsOptions): Promise<number> {
+  const query = parseLogQuery({ follow: options.follow ? "true" : "false", tail: options.tail, since: options.since });
+  const stop = new AbortController();
+  const interrupt = (): void => stop.abort();
+  process.once("SIGINT", interrupt);
+  try {
+    return await withClient(options, { write: false, command: "airloft logs" }, async (client) => {
+      await client.runLogs(run.group, run.id, {
+        ...query,
+        signal: stop.signal,
+        write: async (_run, line) => {
+          if (!process.stdout.write(`${line}\n`)) await once(process.stdout, "drain");
         },
       });
       return 0;
