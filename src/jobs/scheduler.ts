@@ -1,8 +1,8 @@
 import type { ControllerContext } from "../controllers/context.js";
 import { errorMessage } from "../errors.js";
-import { isReadyAt } from "../resources/conditions.js";
-import { objectKey } from "../resources/kinds.js";
-import type { App, Group } from "../resources/types.js";
+import { isReadyAt, setCondition } from "../resources/conditions.js";
+import { keyOf, objectKey } from "../resources/kinds.js";
+import type { App, AppStatus, Group } from "../resources/types.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
 import { listRuns, type ObservedRun } from "./docker-runs.js";
 import { syncAppJobs } from "./job-sync.js";
@@ -68,6 +68,7 @@ export class JobScheduler {
     const listed = new Map<string, Promise<ObservedRun[]>>();
     for (const [name, apps] of byGroup) {
       const group = this.ctx.store.get(objectKey("Group", "", name));
+      if (group?.kind === "Group" && group.spec.provider === "aws") await this.unsupported(apps);
       if (group?.kind !== "Group" || group.spec.provider !== "docker" || !isReadyAt(group)) continue;
       const docker = dockerOf(await this.ctx.providers.for(group));
       if (!docker) continue;
@@ -89,6 +90,20 @@ export class JobScheduler {
           this.ctx.log.warn(`jobs of app ${name}/${app.metadata.name}: ${errorMessage(err)}`);
         });
       }
+    }
+  }
+
+  /** Jobs on AWS are accepted but not run (yet): the app says so, once. */
+  private async unsupported(apps: readonly App[]): Promise<void> {
+    for (const app of apps.filter((a) => a.spec.jobs?.length)) {
+      const message = "jobs run on the docker provider only; this app's jobs are not run on aws";
+      await this.ctx.store.updateStatus<AppStatus>(keyOf(app), (s) =>
+        setCondition(
+          s,
+          { type: "Scheduled", status: "False", reason: "UnsupportedOnAws", message },
+          app.metadata.generation ?? 0,
+        ),
+      );
     }
   }
 
