@@ -187,8 +187,8 @@ export class ApiServer {
     if (path.startsWith(`${API_PREFIX}/`)) {
       const below = segments(API_PREFIX);
       if (
-        (await this.logs.handle(call, below)) ||
         (await this.runs.handle(call, below)) ||
+        (await this.logs.handle(call, below)) ||
         (await this.resources.handle(call, below)) ||
         (await this.control.handle(call, below)) ||
         (await this.options.metrics?.handle(call, below))

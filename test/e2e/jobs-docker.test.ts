@@ -8,6 +8,7 @@ import type { App, StoredEvent } from "../../src/resources/types.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { requireEngine } from "../support/e2e.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
+import { until } from "../support/tenants.js";
 
 const G = "jobsa";
 const Q = "jobsq";
@@ -29,16 +30,6 @@ spec:
     TOKEN: "hunter2-very-secret"
 ${extra}  jobs:
 ${jobs}`;
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /**
  * Scheduled jobs on the real engine, through `airloft serve`: schedules with a seconds field so

@@ -8,6 +8,7 @@ import { TEST_IMAGE } from "../../support/engine.js";
 import { airloft } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
+import { groupTokens, until } from "../support/tenants.js";
 
 const A = "runsa";
 const B = "runsb";
@@ -29,16 +30,6 @@ spec:
       schedule: "*/3 * * * * *"
       command: ["sh", "-c", "echo job says $GREETING"]
 `;
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** One-off runs through `airloft serve` and the CLI with --server, on a real engine, under two tenants. */
 describe("one-off runs and run logs through airloft serve (real engine)", function () {
@@ -64,16 +55,8 @@ describe("one-off runs and run logs through airloft serve (real engine)", functi
     server = new ServeProcess({ DOCKER_HOST: engine.host });
     await server.start();
     const admin = await server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
-    tokens = {};
+    tokens = await groupTokens(server, admin, [A, B], group);
     for (const g of [A, B]) {
-      assert.equal((await server.api("POST", `${API_PREFIX}/apply`, admin, group(g))).status, 200);
-      const res = await fetch(`${server.url}/api/accounts/groups/${g}`, {
-        method: "PUT",
-        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
-        body: JSON.stringify({ password: `${g}-password-1` }),
-      });
-      assert.ok(res.ok, await res.text());
-      tokens[g] = await server.token({ group: g }, `${g}-password-1`);
       writeFileSync(join(server.dir, `${g}.yaml`), worker(g));
       const applied = await as(g, "apply", "-f", `${g}.yaml`, "--timeout", "2m");
       assert.equal(applied.code, 0, applied.stderr + applied.stdout);

@@ -1,7 +1,7 @@
-import { once } from "node:events";
 import { type ClientOptions, withClient } from "../client/open.js";
 import type { ResourceClient } from "../client/types.js";
 import { parseRef, UsageError } from "../context.js";
+import { printLine, untilInterrupted } from "./logs.js";
 
 export interface RunOptions extends ClientOptions {
   readonly group?: string;
@@ -34,26 +34,15 @@ export async function runCommand(words: string[], command: string[], options: Ru
   });
 }
 
-/** Streams a run's output until it ends, then returns its exit code. */
+/** Streams a run's output until it ends, then returns its exit code (130 on Ctrl-C: the run goes on). */
 export async function followRun(client: ResourceClient, group: string, id: string): Promise<number> {
-  const stop = new AbortController();
-  const interrupt = (): void => stop.abort();
-  process.once("SIGINT", interrupt);
-  try {
-    await client.runLogs(group, id, {
-      follow: true,
-      signal: stop.signal,
-      write: async (_run, line) => {
-        if (!process.stdout.write(`${line}\n`)) await once(process.stdout, "drain");
-      },
-    });
-    if (stop.signal.aborted) return 130;
+  return untilInterrupted(async (signal) => {
+    await client.runLogs(group, id, { follow: true, signal, write: (_run, line) => printLine(line) });
+    if (signal.aborted) return 130;
     for (;;) {
       const state = await client.runState(group, id);
       if (!state.running) return state.exitCode ?? 1;
       await new Promise((resolve) => setTimeout(resolve, EXIT_POLL_MS));
     }
-  } finally {
-    process.off("SIGINT", interrupt);
-  }
+  });
 }
