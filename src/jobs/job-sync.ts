@@ -14,7 +14,7 @@ import {
   startRun,
 } from "./docker-runs.js";
 import { runQuotaProblem } from "./run-quota.js";
-import type { RunTemplate } from "./run-template.js";
+import { type RunTemplate, runEnvValues } from "./run-template.js";
 import { dueRun } from "./schedule.js";
 
 const DEFAULT_HISTORY = 3;
@@ -194,10 +194,7 @@ async function recordEnd(
   rec.startTime = result.startedAt;
   rec.endTime = result.finishedAt;
   rec.exitCode = result.exitCode;
-  const template = await input.template().catch(() => undefined);
-  const env =
-    template && "desired" in template ? { ...template.desired.template.env, ...template.desired.secretEnv } : {};
-  const facts = await readCrashFacts(input.address, [r.id], env);
+  const facts = await readCrashFacts(input.address, [r.id], runEnvValues(input.store, input.app));
   const lines = facts.get(r.id)?.logLines;
   if (lines && lines.length > 0) rec.lastLines = [...lines];
   if (result.exitCode !== 0)

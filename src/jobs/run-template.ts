@@ -42,3 +42,12 @@ export async function runTemplate(
   const desired = desiredApp(app, group, provider.instanceId, image, bindings.env, prepared);
   return { address, instance: provider.instanceId, desired };
 }
+
+/**
+ * Every value a run of the app is given (its env, bound services' variables, secrets), read from
+ * the store alone: what a run's recorded lines must never show, even when its image is missing.
+ */
+export function runEnvValues(store: Store, app: App): Record<string, string> {
+  const plain = Object.entries(app.spec.env ?? {}).filter((e): e is [string, string] => typeof e[1] === "string");
+  return { ...resolveBindings(store, app).env, ...Object.fromEntries(plain), ...resolveSecrets(store, app).env };
+}
