@@ -106,7 +106,7 @@ async function syncJob(
     records.set(r.runId, made);
     return made;
   };
-  let active = mine.filter((r) => r.running);
+  const active = mine.filter((r) => r.running);
   // Past its timeout a run is killed; it is recorded as ended on the next pass.
   if (job.timeoutSeconds !== undefined) {
     for (const r of active.filter((a) => now.getTime() - a.createdAt > (job.timeoutSeconds ?? 0) * 1000)) {
@@ -130,6 +130,7 @@ async function syncJob(
   const created = Date.parse(input.app.metadata.creationTimestamp ?? "") || now.getTime();
   const due = dueRun(job, { lastScheduleTime, createdAt: new Date(created), now });
   let scheduled: JobOutcome["scheduled"];
+  let startedName: string | undefined;
   if (due.tooMany)
     events.push({
       type: "Warning",
@@ -153,15 +154,22 @@ async function syncJob(
           await killRun(address, r.id);
           record(r).reason = "Replaced";
         }
-      if (policy === "Replace") active = [];
       const started = await startScheduled(input, job, time, due.missed, events);
       scheduled = started.scheduled;
       if (started.record) records.set(started.record.name, started.record);
+      startedName = started.record?.name;
     }
   }
   // Newest first; the running ones always, and at most historyLimit of those that ended.
-  const sorted = [...records.values()].sort((a, b) => b.scheduleTime.localeCompare(a.scheduleTime));
-  const running = new Set(mine.filter((r) => r.running).map((r) => r.runId));
+  const running = new Set([
+    ...mine.filter((r) => r.running).map((r) => r.runId),
+    ...(startedName ? [startedName] : []),
+  ]);
+  // A record whose container went (removed by hand) before it was seen to end is let go.
+  const present = new Set([...mine.map((r) => r.runId), ...running]);
+  const sorted = [...records.values()]
+    .filter((r) => r.endTime !== undefined || present.has(r.name))
+    .sort((a, b) => b.scheduleTime.localeCompare(a.scheduleTime));
   const limit = job.historyLimit ?? DEFAULT_HISTORY;
   const ended = sorted.filter((r) => !running.has(r.name) && r.endTime !== undefined);
   const kept = new Set([
