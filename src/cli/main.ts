@@ -290,7 +290,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command("logs")
     .description("an app's or service's output, each line prefixed with its replica (through the server with --server)")
-    .argument("<words...>", "app/NAME, service/NAME, or KIND/GROUP/NAME")
+    .argument("<words...>", "app/NAME, service/NAME, run/ID (a job's or one-off run's), or KIND/GROUP/NAME")
     .option("-g, --group <group>", "the object's group")
     .option("-f, --follow", "keep streaming until Ctrl-C")
     .option("--tail <n>", "only the last n lines of each replica (at most 10000)")
@@ -298,6 +298,21 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(
       run(async (words: string[], opts: { group?: string; follow?: boolean; tail?: string; since?: string }) =>
         (await import("./commands/logs.js")).logsCommand(words, globals(opts)),
+      ),
+    );
+
+  program
+    .command("run")
+    .description(
+      "run a command like a job of an app, stream its output and exit with its code: airloft run app/NAME -- CMD",
+    )
+    .argument("<ref>", "app/NAME or app/GROUP/NAME")
+    .argument("[command...]", "the command and its arguments, after --")
+    .option("-g, --group <group>", "the app's group")
+    .option("-d, --detach", "print the run's id and leave it running")
+    .action(
+      run(async (ref: string, command: string[], opts: { group?: string; detach?: boolean }) =>
+        (await import("./commands/run.js")).runCommand([ref], command, globals(opts)),
       ),
     );
 

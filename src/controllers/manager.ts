@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { errorMessage, TerminalError } from "../errors.js";
+import { JobScheduler } from "../jobs/scheduler.js";
 import { keyOf, parseKey } from "../resources/kinds.js";
 import type { Kind } from "../resources/types.js";
 import type { StoreEvent } from "../store/store.js";
@@ -53,6 +54,8 @@ export class Manager {
   private resyncTimer: Timer | undefined;
   private running: Promise<void>[] = [];
   private readonly router: WatchRouter;
+  /** Apps' scheduled jobs and one-off runs' clean-up, beside the controllers. */
+  private readonly jobs: JobScheduler;
   /** Aborted by stop(): in-flight reconciles end at their provider's next step. */
   private stopping = new AbortController();
   /** The reconciles running now, to cancel one whose object is marked for deletion. */
@@ -86,6 +89,7 @@ export class Manager {
       (kind) => declared.find((w) => w.kind === kind) ?? { kind, watches: [] },
     );
     this.router = new WatchRouter(watches, ctx.store, (key) => this.enqueue(key));
+    this.jobs = new JobScheduler(ctx, { clock: this.clock });
   }
 
   start(): void {
@@ -93,6 +97,7 @@ export class Manager {
     this.ctx.store.events.on("change", this.onStoreChange);
     this.enqueueAll();
     this.scheduleResync();
+    if (this.controllers.has("App")) this.jobs.start();
     this.running = Array.from({ length: this.workers }, () => this.work());
   }
 
@@ -103,7 +108,7 @@ export class Manager {
     this.resyncTimer?.cancel();
     this.queue.shutdown();
     this.stopping.abort(new Error("the loop is stopping"));
-    await Promise.all(this.running);
+    await Promise.all([...this.running, this.jobs.stop()]);
     this.running = [];
     await this.ctx.store.flush();
   }

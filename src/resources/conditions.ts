@@ -24,7 +24,7 @@ export function setCondition<S extends BaseStatus>(
   };
   if (index >= 0) conditions[index] = next;
   else conditions.push(next);
-  const order: ConditionType[] = ["Ready", "Reconciling", "Stalled"];
+  const order: ConditionType[] = ["Ready", "Reconciling", "Stalled", "Scheduled"];
   conditions.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
   return { ...status, conditions };
 }

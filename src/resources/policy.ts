@@ -1,3 +1,4 @@
+import { jobIssues } from "../jobs/validate.js";
 import { limitProblem } from "./quantity.js";
 import type { Kind } from "./types.js";
 
@@ -35,6 +36,7 @@ export function checkPolicy(kind: Kind, doc: unknown): PolicyIssue[] {
   walk(spec, ["spec"], issues);
   issues.push(...limitIssues(spec));
   issues.push(...plainTextIssues(kind, spec));
+  if (kind === "App") issues.push(...jobIssues(spec));
   return issues;
 }
 

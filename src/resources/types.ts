@@ -1,7 +1,8 @@
 export const API_VERSION = "airloft.dev/v1alpha1";
 
 export type ConditionStatus = "True" | "False" | "Unknown";
-export type ConditionType = "Ready" | "Reconciling" | "Stalled";
+/** Scheduled: whether an app's last due job run could start (QuotaExceeded when not). */
+export type ConditionType = "Ready" | "Reconciling" | "Stalled" | "Scheduled";
 
 export interface Condition {
   type: ConditionType;
@@ -93,6 +94,41 @@ export interface AppSpec {
   /** AWS: the EC2 instance type and image; the AMI defaults to the newest Amazon Linux. */
   instanceType?: string;
   ami?: string;
+  /** Scheduled runs of a command with the app's image, env, secrets and bindings (src/jobs/). */
+  jobs?: JobSpec[];
+}
+
+export interface JobSpec {
+  name: string;
+  /** Cron: five fields, or six with seconds first. */
+  schedule: string;
+  command: string[];
+  timeZone?: string;
+  concurrencyPolicy?: "Allow" | "Forbid" | "Replace";
+  timeoutSeconds?: number;
+  historyLimit?: number;
+  startingDeadlineSeconds?: number;
+}
+
+/** One run of a job, as recorded in the app's status. */
+export interface RunRecord {
+  name: string;
+  scheduleTime: string;
+  startTime?: string;
+  endTime?: string;
+  exitCode?: number;
+  /** Why it ended other than by itself: DeadlineExceeded, Replaced. */
+  reason?: string;
+  /** The last lines of its output, secret values shown as ***. */
+  lastLines?: string[];
+}
+
+export interface JobStatus {
+  lastScheduleTime?: string;
+  /** Names of the runs still running. */
+  active: string[];
+  /** Newest first, at most historyLimit finished ones. */
+  runs: RunRecord[];
 }
 
 export interface ServiceSpec {
@@ -150,6 +186,8 @@ export interface AppStatus extends BaseStatus {
   endpoints?: string[];
   /** The app's address through the edge proxy (Docker) or load balancer. */
   url?: string;
+  /** Each job's runs, by job name. */
+  jobs?: Record<string, JobStatus>;
 }
 
 export interface ServiceStatus extends BaseStatus {

@@ -22,7 +22,7 @@ export interface LogsApiOptions {
   readonly refusal: (principal: Principal) => string | undefined;
 }
 
-interface LogCall {
+export interface LogCall {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly principal: Principal;
@@ -77,6 +77,18 @@ export class LogsApi {
       throw new NotFoundError(`${displayName(ref)} not found`);
     if (!this.options.loop) throw new ApiError(503, "Unavailable", "no controllers run with this API");
     const provider = await this.options.loop.providers.for(owner);
+    await this.stream(call, (signal, write) => provider.logs(obj, owner, { ...query, signal, write }));
+    return true;
+  }
+
+  /**
+   * Streams what `read` writes as JSON lines, under the account's cap, byte budget and stall
+   * limit; a failure after the headers is a last line {"error"}. Runs' logs go through it too.
+   */
+  async stream(
+    call: LogCall,
+    read: (signal: AbortSignal, write: (replica: string, line: string) => Promise<void>) => Promise<void>,
+  ): Promise<void> {
     const stream = this.admit(call.principal);
     const { res } = call;
     try {
@@ -86,7 +98,7 @@ export class LogsApi {
       if (res.destroyed) stream.stop.abort();
       const writer = this.writer(call, stream.stop.signal);
       try {
-        await provider.logs(obj, owner, { ...query, signal: stream.stop.signal, write: (r, l) => writer.line(r, l) });
+        await read(stream.stop.signal, (r, l) => writer.line(r, l));
       } catch (err) {
         await writer.error(errorMessage(err));
       }
@@ -94,7 +106,6 @@ export class LogsApi {
     } finally {
       this.open.delete(stream);
     }
-    return true;
   }
 
   /** Ends every stream whose principal is now refused (a lock, a new password, a deleted account). */

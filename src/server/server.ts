@@ -13,6 +13,7 @@ import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { LoginLimiter } from "./login-limiter.js";
 import { LogsApi } from "./logs-api.js";
 import { ResourcesApi } from "./resources-api.js";
+import { RunsApi } from "./runs-api.js";
 import { serveStatic } from "./static.js";
 import { DEFAULT_TENANT_RULES, type TenantRules } from "./tenant-rules.js";
 import type { Principal, TokenService } from "./tokens.js";
@@ -77,6 +78,7 @@ export class ApiServer {
   private readonly control: ControlApi;
   readonly watches: WatchStreams;
   readonly logs: LogsApi;
+  private readonly runs: RunsApi;
 
   constructor(private readonly options: ApiServerOptions) {
     this.accounts = new Accounts(options.store);
@@ -110,6 +112,7 @@ export class ApiServer {
       limits,
       refusal: (principal) => this.accounts.refusal(principal),
     });
+    this.runs = new RunsApi({ store: options.store, loop: options.loop, logs: this.logs });
     this.http = createServer(
       { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS },
       (req, res) => void this.dispatch(req, res),
@@ -184,6 +187,7 @@ export class ApiServer {
     if (path.startsWith(`${API_PREFIX}/`)) {
       const below = segments(API_PREFIX);
       if (
+        (await this.runs.handle(call, below)) ||
         (await this.logs.handle(call, below)) ||
         (await this.resources.handle(call, below)) ||
         (await this.control.handle(call, below)) ||

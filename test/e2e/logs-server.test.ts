@@ -8,6 +8,7 @@ import { TEST_IMAGE } from "../../support/engine.js";
 import { airloft, REPO_ROOT, TSX } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
+import { groupTokens } from "../support/tenants.js";
 
 const REDIS_IMAGE = "airloft-test/redis:1";
 const A = "logsa";
@@ -89,17 +90,7 @@ describe("logs through airloft serve, on a real Docker engine", function () {
     server = new ServeProcess({ DOCKER_HOST: engine.host });
     await server.start();
     const admin = await server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
-    tokens = {};
-    for (const g of [A, B]) {
-      assert.equal((await server.api("POST", `${API_PREFIX}/apply`, admin, manifests(g))).status, 200);
-      const res = await fetch(`${server.url}/api/accounts/groups/${g}`, {
-        method: "PUT",
-        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
-        body: JSON.stringify({ password: `${g}-password-1` }),
-      });
-      assert.ok(res.ok, await res.text());
-      tokens[g] = await server.token({ group: g }, `${g}-password-1`);
-    }
+    tokens = await groupTokens(server, admin, [A, B], manifests);
     writeFileSync(join(server.dir, "a.yaml"), workload(A));
     const applied = await as(A, "apply", "-f", "a.yaml", "--timeout", "2m");
     assert.equal(applied.code, 0, applied.stderr + applied.stdout);

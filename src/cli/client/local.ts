@@ -2,6 +2,7 @@ import { unwatchFile, watchFile } from "node:fs";
 import { isSuspended, setSuspended } from "../../controllers/suspension.js";
 import { errorMessage, LockedError } from "../../errors.js";
 import { getSource, listSources, saveSource, sourceOf } from "../../gitops/sources.js";
+import type { RunAccess, RunView } from "../../jobs/run-access.js";
 import type { GroupUsage, UsageSampler } from "../../metrics/usage-sampler.js";
 import type { ProviderRegistry } from "../../providers/registry.js";
 import { admit } from "../../resources/admission.js";
@@ -288,6 +289,23 @@ export class LocalClient implements ResourceClient {
     const group = this.groupOf(obj);
     if (!group) throw new UsageError(`${obj.metadata.name}'s group ${obj.metadata.group ?? ""} is not found`);
     await (await (await this.providers()).for(group)).logs(obj, group, request);
+  }
+
+  async startRun(app: App, command: readonly string[]): Promise<string> {
+    return (await this.runAccess()).start(app, command);
+  }
+
+  async runState(group: string, id: string): Promise<RunView> {
+    return (await this.runAccess()).view(group, id);
+  }
+
+  async runLogs(group: string, id: string, request: LogRequest): Promise<void> {
+    await (await this.runAccess()).logs(group, id, request);
+  }
+
+  private async runAccess(): Promise<RunAccess> {
+    const { RunAccess } = await import("../../jobs/run-access.js");
+    return new RunAccess(this.store, await this.providers());
   }
 
   private groupOf(obj: App | Service): Group | undefined {

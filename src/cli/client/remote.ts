@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { AirloftError } from "../../errors.js";
+import type { RunView } from "../../jobs/run-access.js";
 import type { GroupUsage } from "../../metrics/usage-sampler.js";
 import { getCondition, isReadyAt, isStalledAt } from "../../resources/conditions.js";
 import { API_PREFIX, apiPath, displayName, keyOf, PLURAL } from "../../resources/kinds.js";
@@ -122,11 +123,28 @@ export class RemoteClient implements ResourceClient {
 
   /** GET .../logs as JSON lines; a last line {"error"} is the server's failure after the first line. */
   async logs(obj: App | Service, request: LogRequest): Promise<void> {
+    await this.streamLogs(`${apiPath(obj)}/logs`, request);
+  }
+
+  async startRun(app: App, command: readonly string[]): Promise<string> {
+    const path = `${apiPath(app)}/runs`;
+    return (await this.api.request<{ id: string }>("POST", path, { json: { command } })).id;
+  }
+
+  async runState(group: string, id: string): Promise<RunView> {
+    return this.api.request<RunView>("GET", runPath(group, id));
+  }
+
+  async runLogs(group: string, id: string, request: LogRequest): Promise<void> {
+    await this.streamLogs(`${runPath(group, id)}/logs`, request);
+  }
+
+  private async streamLogs(path: string, request: LogRequest): Promise<void> {
     const query = new URLSearchParams({ follow: String(request.follow) });
     if (request.tail !== undefined) query.set("tail", String(request.tail));
     if (request.since) query.set("since", request.since.toISOString());
     try {
-      const res = await this.api.stream(`${apiPath(obj)}/logs?${query}`, request.signal);
+      const res = await this.api.stream(`${path}?${query}`, request.signal);
       for await (const entry of jsonLines<LogLine>(res.body)) {
         if (entry.error !== undefined) throw new AirloftError("LogsFailed", entry.error);
         await request.write(entry.replica ?? "?", entry.line ?? "");
@@ -241,4 +259,8 @@ function collectionPath(filter: ObjectFilter): string {
 function inFilter(obj: Resource, filter: ObjectFilter): boolean {
   if (filter.kind && obj.kind !== filter.kind) return false;
   return filter.group === undefined || obj.metadata.group === filter.group;
+}
+
+function runPath(group: string, id: string): string {
+  return `${API_PREFIX}/groups/${encodeURIComponent(group)}/runs/${encodeURIComponent(id)}`;
 }

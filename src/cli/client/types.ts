@@ -1,4 +1,5 @@
 import type { Progress } from "../../controllers/context.js";
+import type { RunView } from "../../jobs/run-access.js";
 import type { GroupUsage } from "../../metrics/usage-sampler.js";
 import type { App, Kind, Resource, Service } from "../../resources/types.js";
 import type { SourceView } from "../../server/control-api.js";
@@ -39,6 +40,12 @@ export interface ResourceClient {
   control(op: ControlOp, target: ControlTarget): Promise<string>;
   /** An app's or service's output, every replica's, read by its group's provider (here or on the server). */
   logs(obj: App | Service, request: LogRequest): Promise<void>;
+  /** Starts a one-off run of a command like a job of the app (Docker); returns the run's id. */
+  startRun(app: App, command: readonly string[]): Promise<string>;
+  /** A run (a one-off's or a job's) of a group: running, or its exit code. */
+  runState(group: string, id: string): Promise<RunView>;
+  /** A run's output, as `logs` reads a replica's. */
+  runLogs(group: string, id: string, request: LogRequest): Promise<void>;
   /** The collection now (as ADDED), then each change, until `signal` aborts. */
   watch(filter: ObjectFilter, onChange: (type: ChangeType, obj: Resource) => void, signal: AbortSignal): Promise<void>;
   /**

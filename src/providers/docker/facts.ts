@@ -11,7 +11,10 @@ async function ownedContainers(address: string, uid: string): Promise<Docker.Con
   try {
     const filters = { label: [`${LABEL.uid}=${uid}`] };
     const containers = await dockerClient(address).listContainers({ all: true, filters });
-    return containers.sort((a, b) => Number(a.Labels[LABEL.replica]) - Number(b.Labels[LABEL.replica]));
+    // Job and one-off runs carry their app's uid but are not its replicas: `logs run/ID` reads them.
+    return containers
+      .filter((c) => !c.Labels["airloft.dev/run"])
+      .sort((a, b) => Number(a.Labels[LABEL.replica]) - Number(b.Labels[LABEL.replica]));
   } catch (err) {
     throw engineError(address, err);
   }
@@ -37,8 +40,20 @@ export async function liveContainers(address: string, uid: string): Promise<Live
 
 /** Every replica's output, a line at a time, until the logs end (or, following, the containers stop or `signal` aborts). */
 export async function containerLogs(address: string, uid: string, name: string, options: LogOptions): Promise<void> {
-  const docker = dockerClient(address);
   const containers = await ownedContainers(address, uid);
+  await eachReplica(containers, options, async (c, replicaOptions) => {
+    await containerLogStream(address, c.Id, `${name}-${c.Labels[LABEL.replica] ?? "?"}`, replicaOptions);
+  });
+}
+
+/** One container's output, each line under `label` (a replica, a run). */
+export async function containerLogStream(
+  address: string,
+  id: string,
+  label: string,
+  options: LogOptions,
+): Promise<void> {
+  const docker = dockerClient(address);
   const query = {
     follow: options.follow,
     stdout: true,
@@ -46,28 +61,25 @@ export async function containerLogs(address: string, uid: string, name: string, 
     ...(options.tail !== undefined ? { tail: options.tail } : {}),
     ...(options.since ? { since: options.since.getTime() / 1000 } : {}),
   };
-  await eachReplica(containers, options, async (c, replicaOptions) => {
-    const replica = `${name}-${c.Labels[LABEL.replica] ?? "?"}`;
-    if (replicaOptions.signal?.aborted) return;
-    // A stream even without follow (dockerode buffers those whole): a long log is read as it is sent.
-    const stream = await new Promise<Readable>((resolve, reject) =>
-      docker.modem.dial(
-        {
-          path: `/containers/${c.Id}/logs?`,
-          method: "GET",
-          options: query,
-          isStream: true,
-          statusCodes: { 200: true, 404: "no such container", 500: "server error" },
-          ...(replicaOptions.signal ? { abortSignal: replicaOptions.signal } : {}),
-        },
-        (err: unknown, data: unknown) => (err ? reject(engineError(address, err)) : resolve(data as Readable)),
-      ),
-    ).catch((err: unknown) => {
-      if (replicaOptions.signal?.aborted) return undefined;
-      throw err;
-    });
-    if (!stream) return;
-    // Without a TTY the engine multiplexes stdout and stderr into one stream of frames.
-    await deliverLines(stream, replica, replicaOptions, new FrameDemuxer());
+  if (options.signal?.aborted) return;
+  // A stream even without follow (dockerode buffers those whole): a long log is read as it is sent.
+  const stream = await new Promise<Readable>((resolve, reject) =>
+    docker.modem.dial(
+      {
+        path: `/containers/${id}/logs?`,
+        method: "GET",
+        options: query,
+        isStream: true,
+        statusCodes: { 200: true, 404: "no such container", 500: "server error" },
+        ...(options.signal ? { abortSignal: options.signal } : {}),
+      },
+      (err: unknown, data: unknown) => (err ? reject(engineError(address, err)) : resolve(data as Readable)),
+    ),
+  ).catch((err: unknown) => {
+    if (options.signal?.aborted) return undefined;
+    throw err;
   });
+  if (!stream) return;
+  // Without a TTY the engine multiplexes stdout and stderr into one stream of frames.
+  await deliverLines(stream, label, options, new FrameDemuxer());
 }

@@ -58,9 +58,9 @@ export class DockerProvider implements InfraProvider {
   readonly name = "docker" as const;
   readonly snapshots: SnapshotCache<Snapshot>;
   readonly edge: DockerEdge;
-  private readonly instanceId: string;
+  readonly instanceId: string;
   private readonly concurrency: number;
-  private readonly env: NodeJS.ProcessEnv;
+  readonly env: NodeJS.ProcessEnv;
   private readonly health: ReplicaHealth;
 
   constructor(options: DockerProviderOptions) {

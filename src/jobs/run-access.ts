@@ -1,0 +1,71 @@
+import { AirloftError, NotFoundError } from "../errors.js";
+import type { ProviderRegistry } from "../providers/registry.js";
+import type { LogOptions } from "../providers/types.js";
+import { objectKey } from "../resources/kinds.js";
+import type { App, Group } from "../resources/types.js";
+import type { Store } from "../store/store.js";
+import type { ObservedRun } from "./docker-runs.js";
+import { findRun, RUN_ID, runExitCode, runLogs, startOneOff } from "./one-off.js";
+import { type DockerProviderLike, dockerOf } from "./run-template.js";
+
+/** What a run looks like through the API and the CLI. */
+export interface RunView {
+  readonly id: string;
+  readonly app: string;
+  readonly job?: string;
+  readonly running: boolean;
+  readonly exitCode?: number;
+}
+
+/**
+ * One-off runs and the runs of jobs, for the API and the local CLI alike: a group's runs only,
+ * read and started through its Docker provider.
+ */
+export class RunAccess {
+  constructor(
+    private readonly store: Store,
+    private readonly providers: ProviderRegistry,
+  ) {}
+
+  async start(app: App, command: readonly string[]): Promise<string> {
+    const { group, docker } = await this.dockerOf(app.metadata.group ?? "");
+    return startOneOff(this.store, docker, app, group, command);
+  }
+
+  async view(group: string, id: string): Promise<RunView> {
+    const { run, docker, owner } = await this.find(group, id);
+    const exitCode = await runExitCode(docker, owner, run);
+    return {
+      id: run.runId,
+      app: run.app,
+      ...(run.job ? { job: run.job } : {}),
+      running: exitCode === undefined,
+      ...(exitCode !== undefined ? { exitCode } : {}),
+    };
+  }
+
+  async logs(group: string, id: string, options: LogOptions): Promise<void> {
+    const { run, docker, owner } = await this.find(group, id);
+    await runLogs(docker, owner, run, options);
+  }
+
+  private async find(
+    group: string,
+    id: string,
+  ): Promise<{ run: ObservedRun; docker: DockerProviderLike; owner: Group }> {
+    // One answer for a malformed id and a missing run: nothing is learnt of other groups' ids.
+    const found = RUN_ID.test(id) ? await this.dockerOf(group) : undefined;
+    const run = found ? await findRun(found.docker, found.group, id) : undefined;
+    if (!found || !run) throw new NotFoundError(`run ${id} not found in group ${group}`);
+    return { run, docker: found.docker, owner: found.group };
+  }
+
+  private async dockerOf(name: string): Promise<{ group: Group; docker: DockerProviderLike }> {
+    const group = this.store.get(objectKey("Group", "", name));
+    if (group?.kind !== "Group") throw new NotFoundError(`group ${name} not found`);
+    const docker = dockerOf(await this.providers.for(group));
+    if (!docker)
+      throw new AirloftError("BadRequest", `group ${name} is on aws: runs and jobs run on the docker provider only`);
+    return { group, docker };
+  }
+}

@@ -1,0 +1,126 @@
+import type { ControllerContext } from "../controllers/context.js";
+import { errorMessage } from "../errors.js";
+import { isReadyAt, setCondition } from "../resources/conditions.js";
+import { keyOf, objectKey } from "../resources/kinds.js";
+import type { App, AppStatus, Group } from "../resources/types.js";
+import { type Clock, systemClock, type Timer } from "../util/clock.js";
+import { listRuns, type ObservedRun } from "./docker-runs.js";
+import { syncAppJobs } from "./job-sync.js";
+import { pruneOneOffRuns } from "./one-off.js";
+import { dockerOf, type RunTemplate, runTemplate } from "./run-template.js";
+
+export interface JobSchedulerOptions {
+  readonly clock?: Clock;
+  /** How often schedules are looked at; a second by default, the finest a schedule can ask. */
+  readonly tickMs?: number;
+}
+
+/**
+ * Runs apps' scheduled jobs on Docker: every tick, one list of run containers per engine, then
+ * each app with jobs is synced (job-sync.ts). Runs beside the controllers, in the process that
+ * runs them; ticks never overlap.
+ */
+export class JobScheduler {
+  private readonly clock: Clock;
+  private readonly tickMs: number;
+  private timer: Timer | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly ctx: ControllerContext,
+    options: JobSchedulerOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.tickMs = options.tickMs ?? 1000;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timer?.cancel();
+    await this.running;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.clock.schedule(this.tickMs, () => {
+      this.running = this.tick()
+        .catch((err: unknown) => {
+          this.ctx.log.warn(`jobs: ${errorMessage(err)}`);
+        })
+        .finally(() => this.schedule());
+    });
+  }
+
+  /** One pass over every app with jobs or one-off runs on a Docker group. */
+  async tick(): Promise<void> {
+    const byGroup = new Map<string, App[]>();
+    for (const obj of this.ctx.store.view({ kind: "App" })) {
+      if (obj.kind !== "App" || obj.metadata.deletionTimestamp) continue;
+      const group = obj.metadata.group ?? "";
+      byGroup.set(group, [...(byGroup.get(group) ?? []), obj]);
+    }
+    const listed = new Map<string, Promise<ObservedRun[]>>();
+    for (const [name, apps] of byGroup) {
+      const group = this.ctx.store.get(objectKey("Group", "", name));
+      if (group?.kind === "Group" && group.spec.provider === "aws") await this.unsupported(apps);
+      if (group?.kind !== "Group" || group.spec.provider !== "docker" || !isReadyAt(group)) continue;
+      const docker = dockerOf(await this.ctx.providers.for(group));
+      if (!docker) continue;
+      const address = docker.address(group);
+      let runs = listed.get(address);
+      if (!runs) {
+        runs = listRuns(address, docker.instanceId);
+        listed.set(address, runs);
+      }
+      const observed = await runs;
+      await pruneOneOffRuns(
+        address,
+        observed.filter((r) => r.group === name && !r.job),
+        this.clock.now(),
+      );
+      for (const app of apps) {
+        if (!app.spec.jobs?.length && !observed.some((r) => r.uid === app.metadata.uid && r.job)) continue;
+        await this.syncApp(app, group, address, observed).catch((err: unknown) => {
+          this.ctx.log.warn(`jobs of app ${name}/${app.metadata.name}: ${errorMessage(err)}`);
+        });
+      }
+    }
+  }
+
+  /** Jobs on AWS are accepted but not run (yet): the app says so, once. */
+  private async unsupported(apps: readonly App[]): Promise<void> {
+    for (const app of apps.filter((a) => a.spec.jobs?.length)) {
+      const message = "jobs run on the docker provider only; this app's jobs are not run on aws";
+      await this.ctx.store.updateStatus<AppStatus>(keyOf(app), (s) =>
+        setCondition(
+          s,
+          { type: "Scheduled", status: "False", reason: "UnsupportedOnAws", message },
+          app.metadata.generation ?? 0,
+        ),
+      );
+    }
+  }
+
+  private async syncApp(app: App, group: Group, address: string, runs: readonly ObservedRun[]): Promise<void> {
+    let template: Promise<RunTemplate> | undefined;
+    await syncAppJobs({
+      store: this.ctx.store,
+      app,
+      address,
+      runs,
+      now: new Date(this.clock.now()),
+      template: async () => {
+        const docker = dockerOf(await this.ctx.providers.for(group));
+        if (!docker) return { waiting: "runs need the docker provider" };
+        template ??= runTemplate(this.ctx.store, docker, app, group);
+        return template;
+      },
+    });
+  }
+}
