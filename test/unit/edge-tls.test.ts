@@ -3,6 +3,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Command } from "commander";
+import { edgeFlags } from "../../src/cli/edge-flags.js";
 import { caddyConfig } from "../../src/providers/docker/edge/config.js";
 import { type EdgeRoute, edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import { edgeSettings, LETS_ENCRYPT } from "../../src/providers/docker/edge/settings.js";
@@ -223,5 +225,26 @@ describe("edge TLS (pure)", () => {
     });
     assert.equal(settings.acme.directory, "https://acme.test/dir");
     assert.match(settings.acme.caRoot ?? "", /BEGIN CERTIFICATE/);
+  });
+
+  it("takes the edge's settings as flags of controller and serve too, a flag winning over its variable", async () => {
+    const saved = { port: process.env.AIRLOFT_EDGE_HTTP_PORT, acme: process.env.AIRLOFT_ACME_DIRECTORY };
+    process.env.AIRLOFT_EDGE_HTTP_PORT = "8081";
+    try {
+      let seen: number | undefined;
+      const cmd = edgeFlags(new Command("controller")).action(() => {
+        seen = edgeSettings(process.env).httpPort;
+      });
+      await cmd.parseAsync(["--edge-http-port", "8088", "--acme-directory", "https://acme.test/dir"], { from: "user" });
+      assert.equal(seen, 8088);
+      assert.equal(edgeSettings(process.env).acme.directory, "https://acme.test/dir");
+    } finally {
+      for (const [name, value] of [
+        ["AIRLOFT_EDGE_HTTP_PORT", saved.port],
+        ["AIRLOFT_ACME_DIRECTORY", saved.acme],
+      ] as const)
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+    }
   });
 });
