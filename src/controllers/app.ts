@@ -163,8 +163,11 @@ export class AppController extends Reconciler<"App"> {
    */
   private edgeOf(app: App, group: Group): ReturnType<typeof edgeRoutes> | undefined {
     if (group.spec.provider !== "docker") return undefined;
+    // An app the edge served (status.url) is routed once more after its last domain goes: the
+    // edge then drops its route, and goes away when no app is left on it.
     const routing =
       app.spec.expose?.domain !== undefined ||
+      app.status?.url !== undefined ||
       this.ctx.store.view({ kind: "Group" }).some((g) => g.kind === "Group" && g.spec.docker?.edge?.domain);
     if (!routing) return undefined;
     // A certificate's Secret is read in the app's own group only; its values stay in memory.

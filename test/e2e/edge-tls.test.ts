@@ -294,4 +294,20 @@ describe("TLS on the edge: certificates from pebble over ACME, and from a Secret
     assert.equal((await edgeGet(httpPort, "web.shop.test")).status, 308);
     assert.ok(!JSON.stringify(await getApp("rival/borrow")).includes("PRIVATE KEY"));
   });
+
+  it("the last domain removed: the app's route goes, and the edge with it", async function () {
+    this.timeout(180_000);
+    // pebble leaves the edge's network first: a network with a container on it cannot be removed.
+    if (pebbleId) await engine.docker.getContainer(pebbleId).remove({ force: true });
+    pebbleId = undefined;
+    for (const f of ["rival", "rival-steal", "rival-borrow", "bad-cert", "shop-bad", "own-cert", "shop-own"])
+      rmSync(join(dir, "m", `${f}.yaml`));
+    write("shop-web", app("shop", "web", {}));
+    const r = await apply();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const status = (await getApp("shop/web")).status;
+    assert.equal(status?.url, undefined);
+    assert.equal(status?.tls, undefined);
+    assert.equal(await edge(), undefined, "no app is routed: the edge is gone");
+  });
 });
