@@ -108,8 +108,9 @@ export class AppController extends Reconciler<"App"> {
         image: outcome.image,
         instances: [...outcome.replicas],
         endpoints,
-        ...(outcome.url ? { url: outcome.url } : {}),
-        ...(outcome.tls?.certificate ? { tls: outcome.tls.certificate } : {}),
+        // Status is merged: an address or certificate the app no longer has is set undefined.
+        url: outcome.url,
+        tls: outcome.tls?.certificate,
       },
       ready: outcome.converged && !capped && conflicts.length === 0 && !certificate,
       reason: capped

@@ -149,10 +149,10 @@ export interface AppStatus extends BaseStatus {
   image?: string;
   instances?: ReplicaStatus[];
   endpoints?: string[];
-  /** The app's address through the edge proxy (Docker) or load balancer. */
-  url?: string;
-  /** The certificate the Docker edge serves for the app's host. */
-  tls?: CertificateStatus;
+  /** The app's address through the edge proxy (Docker) or load balancer; undefined clears it. */
+  url?: string | undefined;
+  /** The certificate the Docker edge serves for the app's host; undefined clears it. */
+  tls?: CertificateStatus | undefined;
 }
 
 export interface CertificateStatus {
