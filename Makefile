@@ -81,7 +81,7 @@ bench-rollout: node_modules
 	npx tsx bench/rollout.ts
 
 down:
-	-DOCKER_HOST=$$(sh scripts/engine.sh up 2>/dev/null) npx airloft delete -f manifests/ --timeout 60s
+	-if [ -f .airloft/edge.env ]; then . ./.airloft/edge.env; fi; DOCKER_HOST=$$(sh scripts/engine.sh up 2>/dev/null) npx airloft delete -f manifests/ --timeout 60s
 	sh scripts/engine.sh down
 
 clean:

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { AirloftError, errorMessage, ValidationErrors } from "../errors.js";
 import { addImportCommands, addSecretCommands, collect } from "./command-groups.js";
 import { DEFAULT_STATE_FILE, UsageError } from "./context.js";
+import { edgeFlags } from "./edge-flags.js";
 
 // Each command loads its module when it runs: a start-up pays only for the command it runs.
 
@@ -151,8 +152,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       }),
     );
 
-  program
-    .command("controller")
+  edgeFlags(program.command("controller"))
     .description("run the control loop in the foreground until interrupted")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
@@ -193,8 +193,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ),
     );
 
-  program
-    .command("serve")
+  edgeFlags(program.command("serve"))
     .description("run the HTTP API (JWT auth, groups as tenants), the status page and the controllers")
     .option("--port <port>", "port to listen on (or $AIRLOFT_PORT)", "3600")
     .option("--host <address>", "address to listen on; 0.0.0.0 exposes it beyond this machine", "127.0.0.1")

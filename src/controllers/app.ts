@@ -20,7 +20,9 @@ export const APP_WATCHES: WatchDeclaration = {
   references: (app) => {
     if (app.kind !== "App") return [];
     const services = (app.spec.services ?? []).map((b) => objectKey("Service", app.metadata.group ?? "", b.name));
-    return [...services, ...secretKeysOf(app)];
+    const tls = app.spec.expose?.tls;
+    const certificate = typeof tls === "object" ? [objectKey("Secret", app.metadata.group ?? "", tls.secret)] : [];
+    return [...services, ...secretKeysOf(app), ...certificate];
   },
   watches: [
     whenGroupChanges("App"),
@@ -90,6 +92,7 @@ export class AppController extends Reconciler<"App"> {
         throw markPullFailure(err, secrets.resolved);
       });
     const conflicts = (edge?.conflicts ?? []).filter((c) => c.uid === app.metadata.uid);
+    const certificate = outcome.tls?.problem;
     const endpoints = outcome.url
       ? [outcome.url]
       : outcome.replicas.filter((r) => r.ready && r.endpoint).map((r) => `http://${r.endpoint}`);
@@ -105,25 +108,32 @@ export class AppController extends Reconciler<"App"> {
         image: outcome.image,
         instances: [...outcome.replicas],
         endpoints,
-        ...(outcome.url ? { url: outcome.url } : {}),
+        // Status is merged: an address or certificate the app no longer has is set undefined.
+        url: outcome.url,
+        tls: outcome.tls?.certificate,
       },
-      ready: outcome.converged && !capped && conflicts.length === 0,
+      ready: outcome.converged && !capped && conflicts.length === 0 && !certificate,
       reason: capped
         ? "QuotaExceeded"
         : conflicts.length > 0
           ? "HostConflict"
           : outcome.converged
-            ? "Converged"
+            ? (certificate?.reason ?? "Converged")
             : (problemReason(problems) ?? (rolling ? "RollingOut" : (outcome.waiting?.reason ?? "WaitingForReplicas"))),
       message: capped
         ? `${over.map((v) => v.message).join("; ")}; not scaling up beyond ${existing} (${counts})`
         : [
             ...conflicts.map((c) => c.message),
+            ...(certificate ? [certificate.message] : []),
             `${withProblems(counts, problems)}${outcome.waiting && !outcome.converged ? `; ${outcome.waiting.message}` : ""}`,
           ].join("; "),
       operations: outcome.operations,
       // A held host is let go when its holder goes: look again now and then.
-      ...(capped || conflicts.length > 0 ? { requeueAfterMs: 30_000 } : {}),
+      ...(capped || conflicts.length > 0 || certificate?.reason === "CertificateFailed"
+        ? { requeueAfterMs: 30_000 }
+        : certificate
+          ? { requeueAfterMs: 3_000 }
+          : {}),
     };
   }
 
@@ -154,9 +164,19 @@ export class AppController extends Reconciler<"App"> {
    */
   private edgeOf(app: App, group: Group): ReturnType<typeof edgeRoutes> | undefined {
     if (group.spec.provider !== "docker") return undefined;
+    // An app the edge served (status.url) is routed once more after its last domain goes: the
+    // edge then drops its route, and goes away when no app is left on it.
     const routing =
       app.spec.expose?.domain !== undefined ||
+      app.status?.url !== undefined ||
       this.ctx.store.view({ kind: "Group" }).some((g) => g.kind === "Group" && g.spec.docker?.edge?.domain);
-    return routing ? edgeRoutes(this.ctx.store.view()) : undefined;
+    if (!routing) return undefined;
+    // A certificate's Secret is read in the app's own group only; its values stay in memory.
+    return edgeRoutes(this.ctx.store.view(), (group, name) => {
+      const secret = this.ctx.store.get(objectKey("Secret", group, name));
+      return secret?.kind === "Secret" && !secret.metadata.deletionTimestamp
+        ? this.ctx.store.secrets.get(secret)
+        : undefined;
+    });
   }
 }

@@ -1,5 +1,5 @@
 import type { ServiceCredentials } from "../resources/templates.js";
-import type { App, Group, GroupStatus, ReplicaStatus, Service } from "../resources/types.js";
+import type { App, CertificateStatus, Group, GroupStatus, ReplicaStatus, Service } from "../resources/types.js";
 import type { ResolvedSecrets } from "../secrets/references.js";
 import type { EdgeRoute } from "./docker/edge/routes.js";
 
@@ -53,6 +53,8 @@ export interface AppOutcome {
   readonly waiting?: { readonly reason: string; readonly message: string };
   /** Why replicas are not ready, where the provider can tell. */
   readonly problems?: readonly ReplicaProblem[];
+  /** The edge's certificate for the app (Docker), or why there is none yet (CertificatePending, CertificateFailed). */
+  readonly tls?: { readonly certificate?: CertificateStatus; readonly problem?: { reason: string; message: string } };
 }
 
 export interface ServiceOutcome extends AppOutcome {

@@ -86,7 +86,8 @@ export interface AppSpec {
   resources?: ResourceQuantities;
   restart?: "always" | "on-failure" | "unless-stopped" | "no";
   healthCheck?: HealthCheck;
-  expose?: { public?: boolean; domain?: string };
+  /** tls (Docker edge): auto (ACME; the default for a domain outside *.localhost), off, or a Secret's tls.crt/tls.key. */
+  expose?: { public?: boolean; domain?: string; tls?: "auto" | "off" | { secret: string } };
   strategy?: { type?: "RollingUpdate" | "Recreate" };
   /** Source code for the node, python and java runtimes (AWS): a git URL or a tar.gz over https. */
   source?: { url: string; ref?: string };
@@ -184,10 +185,20 @@ export interface AppStatus extends BaseStatus {
   image?: string;
   instances?: ReplicaStatus[];
   endpoints?: string[];
-  /** The app's address through the edge proxy (Docker) or load balancer. */
-  url?: string;
+  /** The app's address through the edge proxy (Docker) or load balancer; undefined clears it. */
+  url?: string | undefined;
+  /** The certificate the Docker edge serves for the app's host; undefined clears it. */
+  tls?: CertificateStatus | undefined;
   /** Each job's runs, by job name. */
   jobs?: Record<string, JobStatus>;
+}
+
+export interface CertificateStatus {
+  names: string[];
+  issuer: string;
+  notAfter: string;
+  /** acme: obtained and renewed by the edge; secret: the app's Secret. */
+  source: "acme" | "secret";
 }
 
 export interface ServiceStatus extends BaseStatus {

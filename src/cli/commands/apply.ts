@@ -23,7 +23,8 @@ export interface ApplyOptions extends ClientOptions {
 
 /** Reasons that mean the provider is out of reach: worth stopping the wait for, and saying so. */
 /** Ready=False that waiting will not fix in this run: the provider is down, a host is held by another app. */
-const FAILED_REASONS = new Set(["EngineUnreachable", "HostConflict"]);
+// CertificateFailed too: an unusable Secret, or an ACME error (Caddy keeps trying; status tells when it got one).
+const FAILED_REASONS = new Set(["EngineUnreachable", "HostConflict", "CertificateFailed"]);
 
 /** Stores the manifests (locally or on the server), then waits until what they define is Ready. */
 export function applyCommand(options: ApplyOptions): Promise<number> {

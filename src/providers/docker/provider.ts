@@ -142,7 +142,8 @@ export class DockerProvider implements InfraProvider {
     await this.edge.sync(address, options.edgeRoutes);
     const route = options.edgeRoutes.find((r) => r.uid === uidOf(app));
     const url = route && this.edge.url(route);
-    return url ? { ...outcome, url } : outcome;
+    const tls = route && (await this.edge.tls(address, route));
+    return { ...outcome, ...(url ? { url } : {}), ...(tls ? { tls } : {}) };
   }
 
   async planApp(

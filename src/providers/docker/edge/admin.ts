@@ -17,24 +17,39 @@ export async function readConfig(docker: Docker, containerId: string): Promise<u
   return JSON.parse(out.trim() || "null");
 }
 
-/** Replaces Caddy's whole config (POST /load): Caddy swaps it without dropping connections. */
+/**
+ * Replaces Caddy's whole config (POST /load): Caddy swaps it without dropping connections. The
+ * file is removed as soon as Caddy has read it: it may hold a user's private key.
+ */
 export async function loadConfig(docker: Docker, containerId: string, config: unknown): Promise<void> {
   const container = docker.getContainer(containerId);
-  // The config goes in a file, not in an argument: an argument is capped at 128 KiB.
-  await container.putArchive(tarOfOneFile(CONFIG_FILE, Buffer.from(JSON.stringify(config))), { path: "/tmp" });
-  await retried(() =>
-    exec(docker, containerId, [
-      "wget",
-      "-q",
-      "-O",
-      "-",
-      "--header",
-      "Content-Type: application/json",
-      "--post-file",
-      `/tmp/${CONFIG_FILE}`,
-      `${ADMIN_URL}/load`,
-    ]),
-  );
+  const file = `/tmp/${CONFIG_FILE}`;
+  const post = `wget -q -O - --header 'Content-Type: application/json' --post-file ${file} ${ADMIN_URL}/load`;
+  await retried(async () => {
+    // The config goes in a file, not in an argument: an argument is capped at 128 KiB.
+    await container.putArchive(tarOfOneFile(CONFIG_FILE, Buffer.from(JSON.stringify(config))), { path: "/tmp" });
+    return exec(docker, containerId, ["sh", "-c", `${post}; s=$?; rm -f ${file}; exit $s`]);
+  });
+}
+
+/** Writes a file into the edge container (a CA root its ACME issuer trusts). */
+export async function putFile(docker: Docker, containerId: string, path: string, data: string): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  await docker
+    .getContainer(containerId)
+    .putArchive(tarOfOneFile(path.slice(slash + 1), Buffer.from(data)), { path: path.slice(0, slash) || "/" });
+}
+
+/** Every certificate chain Caddy stored for the host (PEM), whichever ACME directory issued it. */
+export async function storedCertificates(docker: Docker, containerId: string, host: string): Promise<string> {
+  const script = 'cat /data/caddy/certificates/*/"$1"/"$1".crt 2>/dev/null; true';
+  return exec(docker, containerId, ["sh", "-c", script, "sh", host]);
+}
+
+/** The edge's recent log lines (Caddy logs ACME failures there). */
+export async function recentLogs(docker: Docker, containerId: string, lines = 2000): Promise<string> {
+  const raw = await docker.getContainer(containerId).logs({ stdout: true, stderr: true, tail: lines, follow: false });
+  return Buffer.isBuffer(raw) ? raw.toString("utf8") : String(raw);
 }
 
 async function retried(run: () => Promise<string>): Promise<string> {

@@ -1,4 +1,5 @@
 import type { EdgeRoute } from "./routes.js";
+import { type AcmeSettings, redirectRoute, tlsParts } from "./tls-config.js";
 
 /** Where Caddy's admin API listens: inside the edge container's own network namespace only. */
 export const ADMIN_LISTEN = "127.0.0.1:2019";
@@ -17,6 +18,9 @@ export interface EdgeConfigInput {
    * side of the bridge), and no container can take that address.
    */
   readonly gateways: readonly string[];
+  /** The ACME directory for TLS routes, and the published HTTPS port their redirects name. */
+  readonly acme?: AcmeSettings;
+  readonly httpsPort?: number;
 }
 
 /**
@@ -27,36 +31,45 @@ export interface EdgeConfigInput {
 export function caddyConfig(input: EdgeConfigInput): Record<string, unknown> {
   const routes = [...input.routes].sort((a, b) => (a.hosts[0] ?? "").localeCompare(b.hosts[0] ?? ""));
   const blocked = [...input.blocked].sort();
+  const guard =
+    blocked.length > 0
+      ? [
+          {
+            match: [
+              {
+                remote_ip: { ranges: blocked },
+                not: [{ remote_ip: { ranges: [...input.gateways].sort() } }],
+              },
+            ],
+            handle: [{ handler: "static_response", status_code: 403, body: "forbidden\n" }],
+            terminal: true,
+          },
+        ]
+      : [];
+  const fallback = { handle: [{ handler: "static_response", status_code: 404, body: "no app at this host\n" }] };
+  const site = (r: EdgeRoute) => siteRoute(r, input.upstreams.get(r.uid) ?? []);
+  const tls = tlsParts(routes, site, guard, fallback, input.acme);
+  // Caddy saves its config to disk to resume after a restart: not one that holds a user's key.
+  const holdsKeys = routes.some((r) => r.tls?.mode === "secret" && r.tls.key);
   return {
-    admin: { listen: ADMIN_LISTEN },
+    admin: { listen: ADMIN_LISTEN, ...(holdsKeys ? { config: { persist: false } } : {}) },
     apps: {
       http: {
         servers: {
           edge: {
             listen: [":80"],
-            // Certificates come with the TLS part; plain HTTP serves *.localhost with no DNS.
+            // Plain HTTP serves *.localhost with no DNS; HTTPS has its own server (edge_tls).
             automatic_https: { disable: true },
             routes: [
-              ...(blocked.length > 0
-                ? [
-                    {
-                      match: [
-                        {
-                          remote_ip: { ranges: blocked },
-                          not: [{ remote_ip: { ranges: [...input.gateways].sort() } }],
-                        },
-                      ],
-                      handle: [{ handler: "static_response", status_code: 403, body: "forbidden\n" }],
-                      terminal: true,
-                    },
-                  ]
-                : []),
-              ...routes.map((r) => siteRoute(r, input.upstreams.get(r.uid) ?? [])),
-              { handle: [{ handler: "static_response", status_code: 404, body: "no app at this host\n" }] },
+              ...guard,
+              ...routes.map((r) => (r.tls ? redirectRoute(r, input.httpsPort ?? 443) : site(r))),
+              fallback,
             ],
           },
+          ...tls.servers,
         },
       },
+      ...tls.apps,
     },
   };
 }

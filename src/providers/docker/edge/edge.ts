@@ -4,10 +4,14 @@ import type { SnapshotCache } from "../../snapshot-cache.js";
 import { dockerClient, statusCodeOf } from "../engine.js";
 import type { ObservedContainer, Snapshot } from "../observe.js";
 import type { Operation } from "../plan.js";
-import { loadConfig, readConfig } from "./admin.js";
+import { loadConfig, putFile, readConfig } from "./admin.js";
 import { caddyConfig, dialsOf } from "./config.js";
 import type { EdgeRoute } from "./routes.js";
 import { type EdgeSettings, edgeNames, planEdge } from "./settings.js";
+import { type TlsOutcome, tlsOutcome } from "./tls-status.js";
+
+/** Where the edge finds the ACME directory's CA root: pushed with the config, read when Caddy loads it. */
+const CA_ROOT_FILE = "/config/airloft-acme-ca.pem";
 
 export interface EdgeDeps {
   readonly instance: string;
@@ -54,8 +58,10 @@ export class DockerEdge {
   /** The app's address through the edge, once it holds a host. */
   url(route: EdgeRoute): string | undefined {
     const host = route.hosts[0];
-    const port = this.deps.settings.httpPort;
-    return host ? `http://${host}${port === 80 ? "" : `:${port}`}/` : undefined;
+    const [scheme, port, usual] = route.tls
+      ? ["https", this.deps.settings.httpsPort, 443]
+      : ["http", this.deps.settings.httpPort, 80];
+    return host ? `${scheme}://${host}${port === usual ? "" : `:${port}`}/` : undefined;
   }
 
   /**
@@ -69,9 +75,7 @@ export class DockerEdge {
       if (!mine) return new Set<string>();
       let snapshot = await this.converged(address, mine.length > 0);
       if (mine.length === 0) return new Set<string>();
-      const edge = snapshot.containers.find(
-        (c) => c.owner.kind === "Edge" && c.owner.instance === this.deps.instance && c.state === "running",
-      );
+      const edge = this.running(snapshot);
       if (!edge) throw new Error(`the edge container on ${address} is not running`);
       if (await this.joinNetworks(address, edge, mine, snapshot)) {
         this.deps.snapshots.invalidate(address);
@@ -81,6 +85,8 @@ export class DockerEdge {
       const docker = dockerClient(address);
       const current = await readConfig(docker, edge.id);
       if (isDeepStrictEqual(current, config)) return new Set<string>();
+      const caRoot = this.deps.settings.acme.caRoot;
+      if (caRoot) await putFile(docker, edge.id, CA_ROOT_FILE, caRoot);
       await loadConfig(docker, edge.id, config);
       const kept = dialsOf(config);
       const removed = new Set([...dialsOf(current)].filter((d) => !kept.has(d)));
@@ -89,6 +95,13 @@ export class DockerEdge {
       for (const dial of removed) this.removedAt.set(dial, now);
       return removed;
     });
+  }
+
+  /** The certificate the edge serves for the route, or why it has none yet. */
+  async tls(address: string, route: EdgeRoute): Promise<TlsOutcome | undefined> {
+    if (!route.tls) return undefined;
+    const edge = this.running(await this.deps.snapshots.get(address));
+    return tlsOutcome(dockerClient(address), edge?.id, route, this.deps.settings.acme.directory);
   }
 
   /** Takes a replica out of the upstreams and waits while its in-flight requests finish. */
@@ -100,6 +113,12 @@ export class DockerEdge {
     const since = Math.max(0, ...dials.map((d) => this.removedAt.get(d) ?? 0));
     const wait = since + this.deps.settings.drainMs - Date.now();
     if (since > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  private running(snapshot: Snapshot): ObservedContainer | undefined {
+    return snapshot.containers.find(
+      (c) => c.owner.kind === "Edge" && c.owner.instance === this.deps.instance && c.state === "running",
+    );
   }
 
   private dialsOfContainer(containerId: string, snapshot: Snapshot, address: string): string[] {
@@ -159,11 +178,18 @@ export class DockerEdge {
       upstreams.set(route.uid, dials);
     }
     const groupNets = snapshot.networks.filter((n) => n.owner.kind === "Group");
+    const { acme, httpsPort } = this.deps.settings;
     return caddyConfig({
       routes,
       upstreams,
       blocked: groupNets.flatMap((n) => n.subnets),
       gateways: groupNets.flatMap((n) => n.gateways),
+      acme: {
+        directory: acme.directory,
+        ...(acme.email ? { email: acme.email } : {}),
+        ...(acme.caRoot ? { caRootFile: CA_ROOT_FILE } : {}),
+      },
+      httpsPort,
     });
   }
 }

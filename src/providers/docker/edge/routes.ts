@@ -1,5 +1,6 @@
 import type { App, Group, Resource } from "../../../resources/types.js";
 import { networkName } from "../desired.js";
+import { type EdgeTls, edgeTlsOf } from "./tls.js";
 
 /** One app served through the edge: plain data taken from the store, for the pure config. */
 export interface EdgeRoute {
@@ -14,7 +15,12 @@ export interface EdgeRoute {
   readonly hosts: readonly string[];
   /** Container ids (12 characters) the app's status last found ready. */
   readonly ready: readonly string[];
+  /** HTTPS for the hosts; absent: plain HTTP. */
+  readonly tls?: EdgeTls;
 }
+
+/** A Secret's values, looked up in the named group only. */
+export type SecretValues = (group: string, name: string) => Readonly<Record<string, Buffer>> | undefined;
 
 /** A host an app asked for and did not get, and why (the message names no other tenant). */
 export interface HostConflict {
@@ -49,7 +55,7 @@ function byAge(a: Resource, b: Resource): number {
  * app gets a host under it; a host belongs to the oldest app that asked for it. The loser gets a
  * HostConflict and keeps running, unrouted on that host.
  */
-export function edgeRoutes(objects: readonly Resource[]): EdgeRoutes {
+export function edgeRoutes(objects: readonly Resource[], secretValues: SecretValues = () => undefined): EdgeRoutes {
   const groups = new Map<string, Group>();
   for (const o of objects) if (o.kind === "Group" && o.spec.provider === "docker") groups.set(o.metadata.name, o);
   const domainOwner = new Map<string, string>();
@@ -83,6 +89,7 @@ export function edgeRoutes(objects: readonly Resource[]): EdgeRoutes {
       }
     }
     if (hosts.length === 0) continue;
+    const tls = edgeTlsOf(app, hosts, (name) => secretValues(group.metadata.name, name));
     routes.push({
       group: group.metadata.name,
       app: app.metadata.name,
@@ -92,6 +99,7 @@ export function edgeRoutes(objects: readonly Resource[]): EdgeRoutes {
       port: app.spec.port ?? 0,
       hosts,
       ready: (app.status?.instances ?? []).filter((r) => r.ready).map((r) => r.containerId),
+      ...(tls ? { tls } : {}),
     });
   }
   return { routes, conflicts };

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { ownerLabels } from "../../ownership.js";
 import { DEFAULT_BIND_ADDRESS, stableHash } from "../desired.js";
 import type { ObservedContainer, ObservedNetwork } from "../observe.js";
@@ -11,7 +12,11 @@ export interface EdgeSettings {
   readonly httpsPort: number;
   /** How long a replica taken out of the upstreams keeps running for its in-flight requests. */
   readonly drainMs: number;
+  /** The ACME directory TLS hosts get certificates from; the CA root (PEM) to trust for it, if any. */
+  readonly acme: { readonly directory: string; readonly email?: string; readonly caRoot?: string };
 }
+
+export const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
 
 export function edgeSettings(env: NodeJS.ProcessEnv): EdgeSettings {
   return {
@@ -20,7 +25,32 @@ export function edgeSettings(env: NodeJS.ProcessEnv): EdgeSettings {
     httpPort: portOf(env.AIRLOFT_EDGE_HTTP_PORT, 80, "AIRLOFT_EDGE_HTTP_PORT"),
     httpsPort: portOf(env.AIRLOFT_EDGE_HTTPS_PORT, 443, "AIRLOFT_EDGE_HTTPS_PORT"),
     drainMs: Math.round(seconds(env.AIRLOFT_EDGE_DRAIN_SECONDS, 5, "AIRLOFT_EDGE_DRAIN_SECONDS") * 1000),
+    acme: {
+      directory: httpsUrl(env.AIRLOFT_ACME_DIRECTORY) ?? LETS_ENCRYPT,
+      ...(env.AIRLOFT_ACME_EMAIL ? { email: env.AIRLOFT_ACME_EMAIL } : {}),
+      ...(env.AIRLOFT_ACME_CA_ROOT ? { caRoot: pemFile(env.AIRLOFT_ACME_CA_ROOT) } : {}),
+    },
   };
+}
+
+function httpsUrl(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  if (!/^https:\/\/[^\s/]+(\/\S*)?$/.test(text))
+    throw new Error(`AIRLOFT_ACME_DIRECTORY must be an https URL, not ${text}`);
+  return text;
+}
+
+/** Read once at start: the edge gets the root pushed with its config, so the file is not needed on the engine's host. */
+function pemFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`AIRLOFT_ACME_CA_ROOT: cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----"))
+    throw new Error(`AIRLOFT_ACME_CA_ROOT: ${path} holds no PEM certificate`);
+  return text;
 }
 
 function portOf(text: string | undefined, fallback: number, name: string): number {

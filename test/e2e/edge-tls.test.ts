@@ -1,0 +1,313 @@
+import { strict as assert } from "node:assert";
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+import { tarOfOneFile } from "../../src/providers/docker/edge/admin.js";
+import type { App } from "../../src/resources/types.js";
+import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
+import { edgeGet } from "../../support/http-load.js";
+import { freePort } from "../../support/ports.js";
+import { airloft, REPO_ROOT } from "../support/cli.js";
+import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
+
+const run = promisify(execFile);
+const EDGE_IMAGE = "airloft-test/caddy:2";
+const PEBBLE_IMAGE = "airloft-test/pebble:1";
+
+function app(group: string, name: string, expose: Record<string, unknown>) {
+  return {
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "App",
+    metadata: { name, group },
+    spec: {
+      image: TEST_IMAGE,
+      command: ["sh", "-c", `echo "${name} $HOSTNAME" > /www/index.html; exec httpd -f -p "$PORT" -h /www`],
+      port: 8080,
+      healthCheck: { http: { path: "/" }, intervalSeconds: 1 },
+      expose,
+    },
+  };
+}
+
+const group = (name: string) => ({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "Group",
+  metadata: { name },
+  spec: { provider: "docker" },
+});
+
+const secret = (group: string, name: string, data: Record<string, string>) => ({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "Secret",
+  metadata: { name, group },
+  stringData: data,
+});
+
+/** One request on a new connection: status, headers and body. */
+function fetchOnce(
+  request: typeof httpRequest | typeof httpsRequest,
+  options: Record<string, unknown>,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", agent: false, timeout: 10_000, ...options }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("TLS on the edge: certificates from pebble over ACME, and from a Secret", () => {
+  let engine: TestEngine;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let httpPort: number;
+  let httpsPort: number;
+  let pebbleId: string | undefined;
+  const pebbleName = `airloft-pebble-${randomBytes(3).toString("hex")}`;
+
+  const cli = (...args: string[]) => airloft(["--state", join(dir, "state.json"), ...args], { env, cwd: dir });
+  const write = (key: string, doc: unknown): void => writeFileSync(join(dir, "m", `${key}.yaml`), stringify(doc));
+  const apply = () => cli("apply", "-f", join(dir, "m"), "--prune", "--timeout", "90s");
+  const getApp = async (ref: string): Promise<App> => {
+    const r = await cli("get", `app/${ref}`, "-o", "json");
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as App;
+  };
+  const readyOf = async (ref: string) => (await getApp(ref)).status?.conditions?.find((c) => c.type === "Ready");
+  const openssl = (...args: string[]) => run("openssl", args, { cwd: dir });
+  const https = (host: string, ca: string, path = "/") =>
+    fetchOnce(httpsRequest, { port: httpsPort, servername: host, ca, path, headers: { Host: host } });
+  const edge = async () =>
+    (await engine.docker.listContainers({ all: true, filters: { label: ["airloft.dev/kind=Edge"] } }))[0];
+
+  before(async function () {
+    requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
+    requireComponent(this, "pebble", commandMissing("pebble", "apt-get install pebble"));
+    requireComponent(this, "openssl", commandMissing("openssl", "apt-get install openssl"));
+    engine = await requireEngine(this);
+    this.timeout(180_000);
+    const images = { env: { ...process.env, DOCKER_HOST: engine.host } };
+    await run("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], images);
+    await run("sh", [join(REPO_ROOT, "scripts/pebble-image.sh"), PEBBLE_IMAGE], images);
+    dir = mkdtempSync(join(tmpdir(), "airloft-tls-"));
+    mkdirSync(join(dir, "m"));
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    // pebble's own HTTPS certificate, for the name the edge reaches it by (and 127.0.0.1 for the test).
+    await openssl(
+      ..."req -x509 -days 7 -subj /CN=pebble".split(" "),
+      ...ec,
+      "-keyout",
+      "pebble.key",
+      "-out",
+      "pebble.crt",
+      "-addext",
+      `subjectAltName=DNS:${pebbleName},IP:127.0.0.1`,
+    );
+    // A user's own CA and a certificate it signed for own.shop.test.
+    await openssl(..."req -x509 -days 7 -subj /CN=AirLoft-Test-CA -keyout ca.key -out ca.crt".split(" "), ...ec);
+    await openssl(..."req -new -subj /CN=own.shop.test -keyout own.key -out own.csr".split(" "), ...ec);
+    writeFileSync(join(dir, "own.ext"), "subjectAltName=DNS:own.shop.test\n");
+    await openssl(
+      ..."x509 -req -days 7 -in own.csr -CA ca.crt -CAkey ca.key -CAcreateserial -extfile own.ext -out own.crt".split(
+        " ",
+      ),
+    );
+    [httpPort, httpsPort] = [await freePort(), await freePort()];
+    env = {
+      DOCKER_HOST: engine.host,
+      CI: "",
+      AIRLOFT_EDGE_IMAGE: EDGE_IMAGE,
+      AIRLOFT_EDGE_HTTP_PORT: String(httpPort),
+      AIRLOFT_EDGE_HTTPS_PORT: String(httpsPort),
+      AIRLOFT_EDGE_DRAIN_SECONDS: "0",
+      AIRLOFT_ACME_DIRECTORY: `https://${pebbleName}:14000/dir`,
+      AIRLOFT_ACME_CA_ROOT: join(dir, "pebble.crt"),
+    };
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    if (pebbleId) await engine.docker.getContainer(pebbleId).remove({ force: true });
+    if (dir) {
+      await cli("delete", "-f", join(dir, "m"), "--timeout", "60s").catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  /** pebble and its DNS on the edge's own network; every name resolves to the edge there. */
+  async function startPebble(): Promise<string> {
+    const found = await edge();
+    assert.ok(found, "the edge runs");
+    const [network, settings] = Object.entries(found.NetworkSettings.Networks).find(([n]) =>
+      n.startsWith("airloft_edge_"),
+    ) ?? ["", undefined];
+    assert.ok(settings?.IPAddress, "the edge is on its own network");
+    const management = await freePort();
+    const config = {
+      pebble: {
+        listenAddress: "0.0.0.0:14000",
+        managementListenAddress: "0.0.0.0:15000",
+        certificate: "/etc/pebble.crt",
+        privateKey: "/etc/pebble.key",
+        httpPort: 80,
+        tlsPort: 443,
+        ocspResponderURL: "",
+        externalAccountBindingRequired: false,
+      },
+    };
+    const dns = `-defaultIPv4 ${settings.IPAddress} -defaultIPv6 '' -dns01 127.0.0.1:8053 -http01 '' -https01 '' -tlsalpn01 '' -management 127.0.0.1:8055`;
+    const container = await engine.docker.createContainer({
+      name: pebbleName,
+      Image: PEBBLE_IMAGE,
+      Cmd: ["sh", "-c", `pebble-challtestsrv ${dns} & exec pebble -config /etc/pebble.json -dnsserver 127.0.0.1:8053`],
+      Env: ["PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"],
+      ExposedPorts: { "15000/tcp": {} },
+      HostConfig: {
+        NetworkMode: network,
+        PortBindings: { "15000/tcp": [{ HostIp: "127.0.0.1", HostPort: String(management) }] },
+      },
+    });
+    pebbleId = container.id;
+    for (const [name, data] of [
+      ["pebble.json", JSON.stringify(config)],
+      ["pebble.crt", readFileSync(join(dir, "pebble.crt"), "utf8")],
+      ["pebble.key", readFileSync(join(dir, "pebble.key"), "utf8")],
+    ] as const)
+      await container.putArchive(tarOfOneFile(name, Buffer.from(data)), { path: "/etc" });
+    await container.start();
+    const ca = readFileSync(join(dir, "pebble.crt"), "utf8");
+    for (let i = 0; ; i++) {
+      try {
+        const root = await fetchOnce(httpsRequest, { port: management, path: "/roots/0", ca });
+        if (root.status === 200) return root.body;
+      } catch (err) {
+        if (i > 50) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  it("obtains a certificate from pebble over HTTP-01 answered by the edge, verified against pebble's root", async function () {
+    this.timeout(240_000);
+    write("shop", group("shop"));
+    // tls off first: the edge and its network exist, and pebble joins that network.
+    write("shop-web", app("shop", "web", { domain: "web.shop.test", tls: "off" }));
+    let r = await apply();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match((await edgeGet(httpPort, "web.shop.test")).body, /^web /);
+    const root = await startPebble();
+
+    // A real domain: TLS is automatic.
+    write("shop-web", app("shop", "web", { domain: "web.shop.test" }));
+    r = await apply();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const status = (await getApp("shop/web")).status;
+    assert.equal(status?.url, `https://web.shop.test:${httpsPort}/`);
+    assert.deepEqual(status?.tls?.names, ["web.shop.test"]);
+    assert.match(status?.tls?.issuer ?? "", /Pebble/);
+    assert.equal(status?.tls?.source, "acme");
+    assert.ok(Date.parse(status?.tls?.notAfter ?? "") > Date.now(), JSON.stringify(status?.tls));
+
+    const answer = await https("web.shop.test", root);
+    assert.equal(answer.status, 200);
+    assert.match(answer.body, /^web /);
+    // The check is real: another root does not verify the edge's certificate.
+    await assert.rejects(
+      https("web.shop.test", readFileSync(join(dir, "ca.crt"), "utf8")),
+      /self.signed|issuer|verify/i,
+    );
+
+    const plain = await fetchOnce(httpRequest, { port: httpPort, path: "/a?b=1", headers: { Host: "web.shop.test" } });
+    assert.equal(plain.status, 308);
+    assert.equal(plain.headers.location, `https://web.shop.test:${httpsPort}/a?b=1`);
+  });
+
+  it("serves a user's certificate from a Secret of the group; its key shows nowhere", async function () {
+    this.timeout(180_000);
+    const key = readFileSync(join(dir, "own.key"), "utf8");
+    write(
+      "own-cert",
+      secret("shop", "own-cert", { "tls.crt": readFileSync(join(dir, "own.crt"), "utf8"), "tls.key": key }),
+    );
+    write("shop-own", app("shop", "own", { domain: "own.shop.test", tls: { secret: "own-cert" } }));
+    const r = await apply();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const answer = await https("own.shop.test", readFileSync(join(dir, "ca.crt"), "utf8"));
+    assert.match(answer.body, /^own /);
+    const status = (await getApp("shop/own")).status;
+    assert.deepEqual(status?.tls?.names, ["own.shop.test"]);
+    assert.match(status?.tls?.issuer ?? "", /AirLoft-Test-CA/);
+    assert.equal(status?.tls?.source, "secret");
+
+    const body = key.split("\n")[1] ?? "";
+    assert.ok(body.length > 20);
+    const outputs = [
+      r.stdout + r.stderr,
+      (await cli("get", "app/shop/own", "-o", "yaml")).stdout,
+      (await cli("get", "secret/shop/own-cert", "-o", "yaml")).stdout,
+      (await cli("describe", "app/shop/own")).stdout,
+    ];
+    const found = await edge();
+    assert.ok(found);
+    outputs.push(JSON.stringify(found.Labels));
+    const inEdge = await engine.docker.getContainer(found.Id).exec({
+      Cmd: ["sh", "-c", "cat /config/caddy/autosave.json /tmp/airloft-edge.json 2>&1"],
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const stream = await inEdge.start({ hijack: true, stdin: false });
+    const chunks: Buffer[] = [];
+    await new Promise((done) => stream.on("data", (c: Buffer) => chunks.push(c)).on("end", done));
+    outputs.push(Buffer.concat(chunks).toString());
+    for (const out of outputs) assert.ok(!out.includes(body) && !out.includes("PRIVATE KEY"), out.slice(0, 2000));
+  });
+
+  it("refuses what another tenant tries: its TLS host, its Secret; a malformed certificate is a clear condition", async function () {
+    this.timeout(180_000);
+    write("rival", group("rival"));
+    write("rival-steal", app("rival", "steal", { domain: "own.shop.test", tls: { secret: "own-cert" } }));
+    write("rival-borrow", app("rival", "borrow", { domain: "borrow.rival.test", tls: { secret: "own-cert" } }));
+    write("bad-cert", secret("shop", "bad-cert", { "tls.crt": "not a certificate", "tls.key": "nor a key" }));
+    write("shop-bad", app("shop", "bad", { domain: "bad.shop.test", tls: { secret: "bad-cert" } }));
+    const r = await apply();
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal((await readyOf("rival/steal"))?.reason, "HostConflict");
+    const borrow = await readyOf("rival/borrow");
+    assert.equal(borrow?.reason, "CertificateFailed");
+    assert.match(borrow?.message ?? "", /secret own-cert not found in the app's group/);
+    const bad = await readyOf("shop/bad");
+    assert.equal(bad?.reason, "CertificateFailed");
+    assert.match(bad?.message ?? "", /tls\.crt of secret bad-cert is not a PEM certificate/);
+    // The rest keeps serving.
+    assert.match((await https("own.shop.test", readFileSync(join(dir, "ca.crt"), "utf8"))).body, /^own /);
+    assert.equal((await edgeGet(httpPort, "web.shop.test")).status, 308);
+    assert.ok(!JSON.stringify(await getApp("rival/borrow")).includes("PRIVATE KEY"));
+  });
+
+  it("the last domain removed: the app's route goes, and the edge with it", async function () {
+    this.timeout(180_000);
+    // pebble leaves the edge's network first: a network with a container on it cannot be removed.
+    if (pebbleId) await engine.docker.getContainer(pebbleId).remove({ force: true });
+    pebbleId = undefined;
+    for (const f of ["rival", "rival-steal", "rival-borrow", "bad-cert", "shop-bad", "own-cert", "shop-own"])
+      rmSync(join(dir, "m", `${f}.yaml`));
+    write("shop-web", app("shop", "web", {}));
+    const r = await apply();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const status = (await getApp("shop/web")).status;
+    assert.equal(status?.url, undefined);
+    assert.equal(status?.tls, undefined);
+    assert.equal(await edge(), undefined, "no app is routed: the edge is gone");
+  });
+});
