@@ -1,5 +1,4 @@
 import { strict as assert } from "node:assert";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -9,7 +8,7 @@ import { stringify } from "yaml";
 import { verify } from "../../src/notifications/signature.js";
 import type { Alert, AlertStatus } from "../../src/resources/types.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
-import { airloft, REPO_ROOT, TSX } from "../support/cli.js";
+import { airloft, type BackgroundCli, startAirloft } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
 
 const SIGNING_KEY = "e2e-signing-key-5d1c";
@@ -117,8 +116,8 @@ const calmApp = {
 describe("notifications on a real Docker engine", () => {
   let engine: TestEngine;
   let dir: string;
-  let controller: ChildProcess | undefined;
-  let log = "";
+  let controller: BackgroundCli | undefined;
+  const log = (): string => controller?.log() ?? "";
   let good: Awaited<ReturnType<typeof receiver>>;
   let hung: Awaited<ReturnType<typeof hungReceiver>>;
   const env = () => ({ DOCKER_HOST: engine.host, CI: "" });
@@ -128,7 +127,7 @@ describe("notifications on a real Docker engine", () => {
     for (;;) {
       const found = await probe();
       if (found !== undefined) return found;
-      if (Date.now() > deadline) assert.fail(`${what}\ncontroller log:\n${log.slice(-3000)}`);
+      if (Date.now() > deadline) assert.fail(`${what}\ncontroller log:\n${log().slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   };
@@ -151,32 +150,14 @@ describe("notifications on a real Docker engine", () => {
     );
     const applied = await cli("apply", "-f", join(dir, "notify.yaml"), "--no-wait");
     assert.equal(applied.code, 0, applied.stdout + applied.stderr);
-    controller = spawn(
-      process.execPath,
-      [
-        "--import",
-        TSX,
-        join(REPO_ROOT, "src/cli/index.ts"),
-        "--state",
-        join(dir, "state.json"),
-        "controller",
-        "--resync",
-        "2s",
-        "--notify-allow-cidr",
-        "127.0.0.1/32",
-      ],
-      { cwd: dir, env: { ...process.env, ...env() }, stdio: ["ignore", "ignore", "pipe"] },
-    );
-    controller.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+    const state = join(dir, "state.json");
+    const args = ["--state", state, "controller", "--resync", "2s", "--notify-allow-cidr", "127.0.0.1/32"];
+    controller = startAirloft(args, { cwd: dir, env: env() });
   });
 
   after(async function () {
     this.timeout(120_000);
-    if (controller && controller.exitCode === null) {
-      const exited = new Promise((r) => controller?.once("exit", r));
-      controller.kill("SIGTERM");
-      await exited;
-    }
+    await controller?.stop();
     for (const s of [good?.server, hung?.server]) {
       s?.closeAllConnections();
       s?.close();
@@ -212,7 +193,7 @@ describe("notifications on a real Docker engine", () => {
     );
     const status = await alertStatus("team");
     assert.ok((status.delivered ?? 0) >= 1, JSON.stringify(status));
-    const shown = JSON.stringify(status) + (await cli("get", "alert/notify/team", "-o", "yaml")).stdout + log;
+    const shown = JSON.stringify(status) + (await cli("get", "alert/notify/team", "-o", "yaml")).stdout + log();
     assert.ok(!shown.includes(URL_TOKEN), "the URL's token is in no status, output or log");
   });
 
