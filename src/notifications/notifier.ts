@@ -21,8 +21,9 @@ import { fromSync, type SeenSync, syncSeen } from "./source-events.js";
 export interface NotifierOptions {
   /** CIDRs a webhook may reach although private or loopback (`--notify-allow-cidr`). */
   readonly allowCidrs?: readonly string[];
-  /** Deliveries waiting at most; the oldest is dropped past it (1,000). */
+  /** Deliveries waiting at most, in all (1,000) and per group (200); the oldest is dropped past it. */
   readonly capacity?: number;
+  readonly perGroup?: number;
   /** Requests at once, and per Alert (8 and 2): one hung receiver cannot hold every slot. */
   readonly concurrency?: number;
   readonly perAlert?: number;
@@ -45,6 +46,9 @@ interface Delivery {
   readonly notification: Notification;
   readonly attempt: number;
 }
+
+/** A tenant's thousand Alerts must not make a thousand requests per event. */
+const MAX_ALERTS_PER_NOTIFICATION = 20;
 
 export type DeliveryOutcome = "sent" | "failed" | "retried" | "dropped";
 
@@ -82,10 +86,11 @@ export class Notifier {
     this.policy = new AddressPolicy(options.allowCidrs ?? []);
     this.clock = options.clock ?? systemClock;
     this.sender = options.send ?? send;
-    this.queue = new DeliveryQueue(options.capacity ?? 1000, (d) => {
+    const dropped = (d: Delivery): void => {
       this.outcomes.emit("outcome", "dropped");
       this.log.warn(`notification ${d.notification.event} of ${d.alertKey} dropped: the delivery queue is full`);
-    });
+    };
+    this.queue = new DeliveryQueue(options.capacity ?? 1000, dropped, options.perGroup ?? 200);
   }
 
   /** Deliveries dropped because the queue was full. */
@@ -119,10 +124,12 @@ export class Notifier {
     await Promise.all([...this.settled]);
   }
 
-  /** Queues a notification for every Alert of its group that wants it. */
+  /** Queues a notification for the Alerts of its group that want it (the first 20 by name). */
   dispatch(n: Notification): void {
+    let matched = 0;
     for (const alert of this.store.view({ group: n.group, kind: "Alert" })) {
       if (alert.kind !== "Alert" || !alertMatches(alert, n)) continue;
+      if (++matched > MAX_ALERTS_PER_NOTIFICATION) break;
       const delivery = {
         alertKey: keyOf(alert),
         alertUid: alert.metadata.uid ?? "",
@@ -130,7 +137,7 @@ export class Notifier {
         notification: n,
         attempt: 1,
       };
-      this.queue.add(delivery, this.clock.now());
+      this.queue.add(delivery, this.clock.now(), n.group);
     }
     this.pump();
   }
@@ -225,7 +232,7 @@ export class Notifier {
         ...(this.options.backoff ?? { baseMs: 1000, capMs: 60_000 }),
         ...(this.options.random ? { random: this.options.random } : {}),
       });
-      this.queue.add({ ...d, attempt: d.attempt + 1 }, this.clock.now() + wait);
+      this.queue.add({ ...d, attempt: d.attempt + 1 }, this.clock.now() + wait, d.notification.group);
     } else {
       this.outcomes.emit("outcome", "failed");
       await this.record(d, result, "Failed");

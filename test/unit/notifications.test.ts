@@ -99,6 +99,13 @@ describe("notifications", () => {
       assert.deepEqual(dropped, [1, 2]);
       assert.deepEqual([q.take(0), q.take(0), q.take(0), q.take(0)], [3, 4, 5, undefined]);
     });
+    it("drops a key's own oldest past its share, so one tenant cannot push out another's", () => {
+      const q = new DeliveryQueue<string>(10, () => undefined, 2);
+      q.add("b1", 0, "b");
+      for (const a of ["a1", "a2", "a3", "a4"]) q.add(a, 0, "a");
+      assert.equal(q.dropped, 2);
+      assert.deepEqual([q.take(0), q.take(0), q.take(0), q.take(0)], ["b1", "a3", "a4", undefined]);
+    });
     it("hands out only what is due and eligible, and says when the next is due", () => {
       const q = new DeliveryQueue<string>(10);
       q.add("later", 500);
