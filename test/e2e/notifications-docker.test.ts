@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -76,7 +76,7 @@ const manifests = (host: string, goodPort: number, hungPort: number) => [
     spec: {
       urlFrom: { secret: "hook", key: "url" },
       signingKeyFrom: { secret: "hook", key: "key" },
-      events: ["Stalled", "Degraded", "RolloutSucceeded"],
+      events: ["Stalled", "Degraded", "RolloutSucceeded", "SyncFailed"],
     },
   },
   {
@@ -142,16 +142,25 @@ describe("notifications on a real Docker engine", () => {
     dir = mkdtempSync(join(tmpdir(), "airloft-notify-"));
     good = await receiver();
     hung = await hungReceiver();
+    // `airloft watch` of a folder: it applies the manifests, and later changes while it runs.
+    mkdirSync(join(dir, "manifests"));
     writeFileSync(
-      join(dir, "notify.yaml"),
+      join(dir, "manifests", "notify.yaml"),
       manifests(engine.host, good.port, hung.port)
         .map((m) => stringify(m))
         .join("---\n"),
     );
-    const applied = await cli("apply", "-f", join(dir, "notify.yaml"), "--no-wait");
-    assert.equal(applied.code, 0, applied.stdout + applied.stderr);
     const state = join(dir, "state.json");
-    const args = ["--state", state, "controller", "--resync", "2s", "--notify-allow-cidr", "127.0.0.1/32"];
+    const args = [
+      "--state",
+      state,
+      "watch",
+      join(dir, "manifests"),
+      "--resync",
+      "2s",
+      "--notify-allow-cidr",
+      "127.0.0.1/32",
+    ];
     controller = startAirloft(args, { cwd: dir, env: env() });
   });
 
@@ -200,9 +209,7 @@ describe("notifications on a real Docker engine", () => {
   it("keeps reconciling while a receiver never answers: another app converges and is announced meanwhile", async function () {
     this.timeout(150_000);
     await until(60_000, "the hung receiver got no connection", () => (hung.accepted() > 0 ? true : undefined));
-    writeFileSync(join(dir, "calm.yaml"), stringify(calmApp));
-    const applied = await cli("apply", "-f", join(dir, "calm.yaml"), "--no-wait");
-    assert.equal(applied.code, 0, applied.stderr);
+    writeFileSync(join(dir, "manifests", "calm.yaml"), stringify(calmApp));
     const announced = await until(90_000, "calm's rollout was not announced", () =>
       good.received.find((r) => r.json.involvedObject.name === "calm" && r.json.event === "RolloutSucceeded"),
     );
@@ -212,6 +219,19 @@ describe("notifications on a real Docker engine", () => {
     const calm = await cli("get", "app/notify/calm", "-o", "json");
     assert.match(calm.stdout, /"reason": "Converged"/);
     assert.equal(good.received.filter((r) => r.json.involvedObject.name === "calm").length, 1, "announced once");
+  });
+
+  it("sends a failed sync of the watched folder, with the errors of the group's own file", async function () {
+    this.timeout(60_000);
+    writeFileSync(
+      join(dir, "manifests", "calm.yaml"),
+      stringify({ ...calmApp, spec: { ...calmApp.spec, replicas: "many" } }),
+    );
+    const failed = await until(30_000, "no SyncFailed notification", () =>
+      good.received.find((r) => r.json.event === "SyncFailed"),
+    );
+    assert.equal(failed.json.reason, "SyncPartial");
+    assert.match((failed.json as unknown as { message: string }).message, /calm\.yaml:\d+:\d+ spec\.replicas/);
   });
 
   it("gives up on a closed port and refuses the metadata address, saying so on each Alert", async function () {
