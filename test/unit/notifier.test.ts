@@ -1,5 +1,7 @@
 import { strict as assert } from "node:assert";
+import { Registry } from "prom-client";
 import { createLogger } from "../../src/log.js";
+import { observeNotifications } from "../../src/notifications/metrics.js";
 import { Notifier, type NotifierOptions } from "../../src/notifications/notifier.js";
 import type { SendResult } from "../../src/notifications/send.js";
 import { verify } from "../../src/notifications/signature.js";
@@ -204,6 +206,34 @@ describe("notifier", () => {
     await settle();
     const reasons = sent.map((s) => (JSON.parse(s.body) as { reason: string }).reason);
     assert.deepEqual(reasons, ["A1", "A4", "A5"]);
+  });
+
+  it("counts deliveries in the metrics registry: sent, retried, failed, dropped", async () => {
+    answer = async () => ({ ok: false, message: "HTTP 503", retry: true });
+    start({ attempts: 2, capacity: 1, concurrency: 1 });
+    const registry = new Registry();
+    const detach = observeNotifications(registry, notifier);
+    await stall("App/acme/web");
+    await settle();
+    clock.advance(1000);
+    await settle();
+    const answers: Array<() => void> = [];
+    answer = () =>
+      new Promise((resolve) => answers.push(() => resolve({ ok: true, message: "HTTP 200", retry: false })));
+    for (const reason of ["B1", "B2", "B3"]) await stall("App/acme/web", reason);
+    await settle();
+    const text = await registry.metrics();
+    for (let i = 0; i < 3; i++) {
+      for (const release of answers.splice(0)) release();
+      await settle();
+    }
+    const after = await registry.metrics();
+    detach();
+    assert.match(text, /airloft_notifications_total\{result="retried"\} 1/);
+    assert.match(text, /airloft_notifications_total\{result="failed"\} 1/);
+    assert.match(text, /airloft_notifications_total\{result="dropped"\} 1/);
+    assert.match(text, /airloft_notifications_waiting 1/);
+    assert.match(after, /airloft_notifications_total\{result="sent"\} 2/);
   });
 
   it("drops a deleted Alert's deliveries", async () => {
