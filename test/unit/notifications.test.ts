@@ -220,6 +220,15 @@ describe("notifications", () => {
       assert.equal(hits, 1);
     });
 
+    it("resolves a name through the policy: refused by default, sent when its addresses are allowed", async () => {
+      const url = new URL((await listen((_req, res) => res.end())).replace("127.0.0.1", "localhost"));
+      const refused = await send(url, "{}", {}, { policy: new AddressPolicy(), timeoutMs: 2000 });
+      assert.match(refused.message, /^refused: localhost resolves to/);
+      assert.equal(refused.retry, false);
+      const both = new AddressPolicy(["127.0.0.1/32", "::1/128"]);
+      assert.equal((await send(url, "{}", {}, { policy: both, timeoutMs: 2000 })).ok, true);
+    });
+
     it("does not follow a redirect, to a forbidden address or any other", async () => {
       let targetHits = 0;
       const target = await listen((_req, res) => {
