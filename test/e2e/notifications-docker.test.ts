@@ -216,6 +216,9 @@ describe("notifications on a real Docker engine", () => {
     assert.ok(announced);
     // Counted, not timed: when calm was announced, deliveries to the hung receiver were still hanging.
     assert.ok(hung.open.size > 0, "no delivery was hanging when calm converged");
+    process.stderr.write(
+      `      when calm was announced: ${hung.open.size} deliveries hanging, ${hung.accepted()} accepted by the hung receiver\n`,
+    );
     const calm = await cli("get", "app/notify/calm", "-o", "json");
     assert.match(calm.stdout, /"reason": "Converged"/);
     assert.equal(good.received.filter((r) => r.json.involvedObject.name === "calm").length, 1, "announced once");
