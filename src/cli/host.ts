@@ -7,6 +7,7 @@ import { getSource, saveSource } from "../gitops/sources.js";
 import { SourceSync, type SyncResult } from "../gitops/sync.js";
 import { FolderWatcher, isIgnoredPath } from "../gitops/watcher.js";
 import type { Logger } from "../log.js";
+import { Notifier, type NotifierOptions } from "../notifications/notifier.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { parseKey } from "../resources/kinds.js";
 import type { Store } from "../store/store.js";
@@ -25,6 +26,8 @@ interface WatchedSource {
  */
 export class LoopHost {
   readonly loop: EmbeddedLoop;
+  /** Alerts' webhooks, fed by what the store records. */
+  readonly notifier: Notifier;
   private readonly sources = new Map<string, WatchedSource>();
   private socket: Server | undefined;
   private readonly debounceMs: number | undefined;
@@ -40,6 +43,7 @@ export class LoopHost {
       onProgress?: (p: Progress) => void;
       providers?: ProviderRegistry;
       debounceMs?: number;
+      notify?: NotifierOptions;
     },
   ) {
     this.loop = startEmbedded(
@@ -50,6 +54,8 @@ export class LoopHost {
       options.providers,
     );
     this.debounceMs = options.debounceMs;
+    this.notifier = new Notifier(store, log, options.notify);
+    this.notifier.start();
   }
 
   async listen(): Promise<void> {
@@ -93,6 +99,7 @@ export class LoopHost {
       await s.watcher.stop();
     }
     await new Promise<void>((r) => (this.socket ? this.socket.close(() => r()) : r()));
+    await this.notifier.stop();
     await this.loop.stop();
   }
 

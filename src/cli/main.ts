@@ -12,6 +12,11 @@ const EXIT_ERROR = 2;
 /** The loop commands' log format: text, or one JSON object a line for a log system. */
 const logFormat = (): Option =>
   new Option("-o, --log-format <format>", "the loop's log lines as text or json (for a log system)").default("text");
+const notifyAllowCidr = (): Option =>
+  new Option(
+    "--notify-allow-cidr <list>",
+    "CIDRs Alert webhooks may reach although loopback, link-local or private, comma-separated",
+  ).env("AIRLOFT_NOTIFY_ALLOW_CIDR");
 
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("airloft")
@@ -160,6 +165,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--metrics-token-file <file>", "/metrics then needs this token (required beyond 127.0.0.1)")
     .option("--stats-interval <duration>", "how often the engines' stats are read for the metrics", "15s")
     .option("--stats-concurrency <n>", "stats calls at once per engine during a pass", "16")
+    .addOption(notifyAllowCidr())
     .addOption(logFormat())
     .action(
       run(
@@ -171,6 +177,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           statsInterval?: string;
           statsConcurrency?: string;
           logFormat?: string;
+          notifyAllowCidr?: string;
         }) => (await import("./commands/controller.js")).controllerCommand(globals(opts)),
       ),
     );
@@ -183,12 +190,20 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--name <name>", "the source's name (default: the folder's name)")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
+    .addOption(notifyAllowCidr())
     .addOption(logFormat())
     .action(
       run(
         async (
           dir: string,
-          opts: { interval?: string; name?: string; resync?: string; workers?: string; logFormat?: string },
+          opts: {
+            interval?: string;
+            name?: string;
+            resync?: string;
+            workers?: string;
+            logFormat?: string;
+            notifyAllowCidr?: string;
+          },
         ) => (await import("./commands/watch.js")).watchCommand(dir, globals(opts)),
       ),
     );
@@ -222,6 +237,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--stats-concurrency <n>", "stats calls at once per engine during a pass", "16")
     .option("--resync <duration>", "how often every object is reconciled again", "30s")
     .option("--workers <n>", "reconciles at once", "4")
+    .addOption(notifyAllowCidr())
     .addOption(logFormat())
     .action(
       run(
@@ -244,6 +260,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           resync?: string;
           workers?: string;
           logFormat?: string;
+          notifyAllowCidr?: string;
         }) => (await import("./commands/serve.js")).serveCommand(globals(opts)),
       ),
     );

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "../log.js";
 import { MetricsApi } from "../metrics/api.js";
 import { Metrics } from "../metrics/metrics.js";
+import { observeNotifications } from "../notifications/metrics.js";
 import { ApiError, sendError } from "../server/http.js";
 import type { Store } from "../store/store.js";
 import { parseDuration } from "../util/duration.js";
@@ -34,6 +35,7 @@ export function startMetrics(host: LoopHost, store: Store, log: Logger, flags: M
     usageIntervalMs: intervalMs,
     statsConcurrency: concurrency,
   });
+  observeNotifications(metrics.loop, host.notifier);
   metrics.start();
   return metrics;
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { errorMessage, TerminalError } from "../errors.js";
 import { JobScheduler } from "../jobs/scheduler.js";
+import { ALERT_WATCHES, AlertController } from "../notifications/alert-controller.js";
 import { keyOf, parseKey } from "../resources/kinds.js";
 import type { Kind } from "../resources/types.js";
 import type { StoreEvent } from "../store/store.js";
@@ -16,7 +17,13 @@ import { WatchRouter } from "./watch-router.js";
 import type { WatchDeclaration } from "./watches.js";
 
 /** What each kind's controller watches; the manager applies those of the kinds it runs. */
-const WATCHES: readonly WatchDeclaration[] = [GROUP_WATCHES, QUOTA_WATCHES, SERVICE_WATCHES, APP_WATCHES];
+const WATCHES: readonly WatchDeclaration[] = [
+  GROUP_WATCHES,
+  QUOTA_WATCHES,
+  SERVICE_WATCHES,
+  APP_WATCHES,
+  ALERT_WATCHES,
+];
 
 /** What follows a failed reconcile. */
 export type FailureOutcome = "retry" | "stalled" | "cancelled";
@@ -30,7 +37,7 @@ export interface ManagerOptions {
   readonly clock?: Clock;
   readonly queue?: QueueOptions;
   readonly random?: () => number;
-  /** The controllers to run; Group, Quota, Service and App by default. */
+  /** The controllers to run; Group, Quota, Service, App and Alert by default. */
   readonly controllers?: readonly Controller[];
   /** What they watch; each kind's own declaration (APP_WATCHES...) by default. */
   readonly watches?: readonly WatchDeclaration[];
@@ -81,6 +88,7 @@ export class Manager {
       new QuotaController(ctx),
       new ServiceController(ctx),
       new AppController(ctx),
+      new AlertController(ctx),
     ];
     for (const controller of options.controllers ?? defaults) this.controllers.set(controller.kind, controller);
     // A controller without a declaration still hears its own kind (For).

@@ -41,7 +41,7 @@ export type Requeue =
 export const OWN_EVENTS: readonly StoreEventType[] = ["added", "spec", "deleting"];
 
 /** The kinds whose objects belong to a group. */
-export const GROUPED_KINDS = ["Quota", "Secret", "Service", "App"] as const satisfies readonly Kind[];
+export const GROUPED_KINDS = ["Quota", "Secret", "Service", "App", "Alert"] as const satisfies readonly Kind[];
 
 /**
  * What a group's objects see of it: readiness and the facts they use (network, load balancer),

@@ -1,9 +1,16 @@
 import { API_VERSION, type Kind, type Resource } from "./types.js";
 
-export const KINDS: readonly Kind[] = ["Group", "Quota", "Secret", "Service", "App"];
+export const KINDS: readonly Kind[] = ["Group", "Quota", "Secret", "Service", "App", "Alert"];
 
 /** Apply order: owners before what they own. */
-export const KIND_ORDER: Readonly<Record<Kind, number>> = { Group: 0, Quota: 1, Secret: 2, Service: 3, App: 4 };
+export const KIND_ORDER: Readonly<Record<Kind, number>> = {
+  Group: 0,
+  Quota: 1,
+  Secret: 2,
+  Service: 3,
+  App: 4,
+  Alert: 5,
+};
 
 const ALIASES: Readonly<Record<string, Kind>> = {
   group: "Group",
@@ -18,6 +25,8 @@ const ALIASES: Readonly<Record<string, Kind>> = {
   quotas: "Quota",
   secret: "Secret",
   secrets: "Secret",
+  alert: "Alert",
+  alerts: "Alert",
 };
 
 export function isKind(value: unknown): value is Kind {
@@ -66,6 +75,7 @@ export const PLURAL: Readonly<Record<Kind, string>> = {
   Service: "services",
   App: "apps",
   Secret: "secrets",
+  Alert: "alerts",
 };
 
 /** "apps" -> "App": API paths name kinds by their plural only. */

@@ -24,4 +24,5 @@ export const SCHEMA_FILES: Readonly<Record<Kind, string>> = {
   Service: "service.schema.json",
   Quota: "quota.schema.json",
   Secret: "secret.schema.json",
+  Alert: "alert.schema.json",
 };

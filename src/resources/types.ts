@@ -162,6 +162,41 @@ export interface QuotaSpec {
   };
 }
 
+/** A key of a Secret of the same group. */
+export interface SecretKeyRef {
+  secret: string;
+  key: string;
+}
+
+/** Notifications of a group's objects to a webhook (src/notifications/), after Flux's Alert. */
+export interface AlertSpec {
+  /** The webhook: a plain http(s) URL, or one kept in a Secret (it often carries a token). */
+  url?: string;
+  urlFrom?: SecretKeyRef;
+  format?: "generic" | "slack";
+  /** Event names or reasons to send; the failures by default (src/notifications/events.ts). */
+  events?: string[];
+  /** Only objects of these kinds, or with these names. */
+  kinds?: string[];
+  names?: string[];
+  /** The HMAC key of the X-Airloft-Signature header. */
+  signingKeyFrom?: SecretKeyRef;
+  suspend?: boolean;
+}
+
+export interface AlertStatus extends BaseStatus {
+  lastDelivery?: {
+    time: string;
+    event: string;
+    object: string;
+    result: "Succeeded" | "Failed";
+    attempts: number;
+    message: string;
+  };
+  delivered?: number;
+  failures?: number;
+}
+
 export interface ReplicaStatus {
   replica: number;
   containerId: string;
@@ -242,8 +277,9 @@ export type App = ResourceOf<"App", AppSpec, AppStatus>;
 export type Service = ResourceOf<"Service", ServiceSpec, ServiceStatus>;
 export type Secret = ResourceOf<"Secret", SecretSpec, BaseStatus>;
 export type Quota = ResourceOf<"Quota", QuotaSpec, BaseStatus & { used?: Record<string, number> }>;
+export type Alert = ResourceOf<"Alert", AlertSpec, AlertStatus>;
 
-export type Resource = Group | App | Service | Quota | Secret;
+export type Resource = Group | App | Service | Quota | Secret | Alert;
 export type Kind = Resource["kind"];
 export type ResourceOfKind<K extends Kind> = Extract<Resource, { kind: K }>;
 

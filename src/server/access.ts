@@ -8,7 +8,7 @@ import type { Principal } from "./tokens.js";
  * services and quotas in it; it writes only apps and services: a tenant cannot raise its own
  * quota or change its provider settings.
  */
-export const TENANT_WRITABLE: ReadonlySet<Kind> = new Set(["App", "Service", "Secret"]);
+export const TENANT_WRITABLE: ReadonlySet<Kind> = new Set(["App", "Service", "Secret", "Alert"]);
 
 /** The group an object belongs to: its metadata.group, or its own name for a Group. */
 export function tenantOf(obj: Pick<Resource, "kind" | "metadata">): string {

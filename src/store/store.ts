@@ -37,8 +37,8 @@ export interface ListFilter {
  */
 export class Store implements AdmissionReader {
   readonly path: string;
-  /** "change" after every change to an object, with a copy of it. */
-  readonly events = new EventEmitter<{ change: [StoreEvent] }>();
+  /** "change" after every change to an object, with a copy of it; "recorded" after each event recorded on one. */
+  readonly events = new EventEmitter<{ change: [StoreEvent]; recorded: [string, StoredEvent] }>();
   /** Change events in commit order; a big apply's are handed out over several turns. */
   private readonly outbox = new Outbox<StoreEvent>((event) => {
     // Each listener on its own: one that throws must not keep the event from the others.
@@ -270,8 +270,8 @@ export class Store implements AdmissionReader {
     const last = list[list.length - 1];
     // A repeating failure is one event, not a flood.
     if (last && last.reason === event.reason && last.message === event.message) return;
-    this.pushEvent(obj, event);
     this.state.persistSoon();
+    this.events.emit("recorded", key, this.pushEvent(obj, event));
   }
 
   /** Marks an object for deletion; the finalizer holds it until its infrastructure is gone. */
@@ -383,12 +383,12 @@ export class Store implements AdmissionReader {
     this.secrets.remove(uid);
   }
 
-  private pushEvent(obj: Resource, event: Omit<StoredEvent, "time">): void {
+  private pushEvent(obj: Resource, event: Omit<StoredEvent, "time">): StoredEvent {
     const uid = obj.metadata.uid ?? "";
     this.state.touch("events", uid);
-    const list = this.state.data.events[uid] ?? [];
-    list.push({ time: this.timestamp(), ...event });
-    this.state.data.events[uid] = list.slice(-MAX_EVENTS_PER_OBJECT);
+    const stored = { time: this.timestamp(), ...event };
+    this.state.data.events[uid] = [...(this.state.data.events[uid] ?? []), stored].slice(-MAX_EVENTS_PER_OBJECT);
+    return { ...stored };
   }
 
   /** Sends a change with the object as it is now: a later change in place must not show in it. */

@@ -1,12 +1,11 @@
 import { strict as assert } from "node:assert";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { App } from "../../src/resources/types.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
-import { airloft, REPO_ROOT, TSX } from "../support/cli.js";
+import { airloft, type BackgroundCli, startAirloft } from "../support/cli.js";
 import { requireEngine } from "../support/e2e.js";
 
 const SECRET = "tok-9f8e7d6c5b4a";
@@ -54,8 +53,8 @@ const manifests = (host: string) => [
 describe("liveness and crash loops on a real Docker engine", () => {
   let engine: TestEngine;
   let dir: string;
-  let controller: ChildProcess | undefined;
-  let log = "";
+  let controller: BackgroundCli | undefined;
+  const log = (): string => controller?.log() ?? "";
   const env = () => ({ DOCKER_HOST: engine.host, CI: "" });
   const cli = (...args: string[]) => airloft(["--state", join(dir, "state.json"), ...args], { env: env(), cwd: dir });
   const getApp = async (name: string): Promise<App> => {
@@ -75,7 +74,7 @@ describe("liveness and crash loops on a real Docker engine", () => {
       const found = pick(app);
       if (found !== undefined) return { app, found };
       if (Date.now() > deadline)
-        assert.fail(`${what}: ${JSON.stringify(app.status)}\ncontroller log:\n${log.slice(-3000)}`);
+        assert.fail(`${what}: ${JSON.stringify(app.status)}\ncontroller log:\n${log().slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   };
@@ -91,30 +90,15 @@ describe("liveness and crash loops on a real Docker engine", () => {
     );
     const applied = await cli("apply", "-f", join(dir, "live.yaml"), "--no-wait");
     assert.equal(applied.code, 0, applied.stdout + applied.stderr);
-    controller = spawn(
-      process.execPath,
-      [
-        "--import",
-        TSX,
-        join(REPO_ROOT, "src/cli/index.ts"),
-        "--state",
-        join(dir, "state.json"),
-        "controller",
-        "--resync",
-        "1s",
-      ],
-      { cwd: dir, env: { ...process.env, ...env() }, stdio: ["ignore", "ignore", "pipe"] },
-    );
-    controller.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+    controller = startAirloft(["--state", join(dir, "state.json"), "controller", "--resync", "1s"], {
+      cwd: dir,
+      env: env(),
+    });
   });
 
   after(async function () {
     this.timeout(120_000);
-    if (controller && controller.exitCode === null) {
-      const exited = new Promise((r) => controller?.once("exit", r));
-      controller.kill("SIGTERM");
-      await exited;
-    }
+    await controller?.stop();
     if (dir) {
       await cli("delete", "group/live", "--cascade", "--timeout", "90s");
       rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -39,3 +39,35 @@ export function airloft(
 }
 
 export const REPO_ROOT = ROOT;
+
+/** `airloft ARGS` (a long-running command) from the sources in the background; its stderr is kept. */
+export interface BackgroundCli {
+  readonly child: ChildProcess;
+  /** What it wrote on stderr so far. */
+  log(): string;
+  /** SIGTERM, then waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+export function startAirloft(
+  args: readonly string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv },
+): BackgroundCli {
+  const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli/index.ts"), ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  return {
+    child,
+    log: () => log,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}

@@ -1,4 +1,6 @@
+import { errorMessage } from "../../errors.js";
 import { createLogger, type Logger } from "../../log.js";
+import { parseAllowList } from "../../notifications/address-policy.js";
 import type { Store } from "../../store/store.js";
 import { parseDuration } from "../../util/duration.js";
 import { type GlobalOptions, openStore, UsageError } from "../context.js";
@@ -12,6 +14,8 @@ export interface ControllerOptions extends GlobalOptions, MetricsFlags {
   readonly metricsAddress?: string;
   /** "text" (the default) or "json": one JSON object a line, for a log system. */
   readonly logFormat?: string;
+  /** CIDRs webhooks may reach although private or loopback (or $AIRLOFT_NOTIFY_ALLOW_CIDR). */
+  readonly notifyAllowCidr?: string;
 }
 
 /**
@@ -27,10 +31,12 @@ export async function runHost(
   const format = options.logFormat ?? "text";
   if (format !== "text" && format !== "json") throw new UsageError(`--log-format is text or json, not ${format}`);
   const log = createLogger({ level: process.env.AIRLOFT_LOG_LEVEL ?? "info", json: format === "json" });
+  const allowCidrs = notifyAllowList(options.notifyAllowCidr ?? process.env.AIRLOFT_NOTIFY_ALLOW_CIDR);
   const store = await openStore(options, { write: true, command });
   const host = new LoopHost(store, log, {
     resyncMs: parseDuration(options.resync ?? "30s"),
     workers: Number(options.workers ?? 4),
+    notify: { allowCidrs },
   });
   let teardown: (() => Promise<void>) | undefined;
   try {
@@ -50,6 +56,15 @@ export async function runHost(
     await store.close();
   }
   return 0;
+}
+
+/** The --notify-allow-cidr list, checked before anything starts. */
+function notifyAllowList(value: string | undefined): string[] {
+  try {
+    return parseAllowList(value);
+  } catch (err) {
+    throw new UsageError(`--notify-allow-cidr: ${errorMessage(err)}`);
+  }
 }
 
 /** The loop in the foreground until interrupted. */
