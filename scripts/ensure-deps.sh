@@ -37,6 +37,10 @@ if [ -n "$missing" ]; then
 fi
 # The AWS tests talk to moto_server (Python's moto package), which this kind of machine carries.
 command -v moto_server >/dev/null 2>&1 || echo "warning: moto_server is missing, the AWS tests need it (pip install 'moto[server]')" >&2
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A node_modules that is a link (a second checkout sharing the first's packages) is left alone:
+# `npm ci` would empty the folder it points to, under the other checkout's feet.
+if [ -L node_modules ]; then
+  :
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
