@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { AppSpec, HealthCheck } from "../resources/types.js";
-import { type ComposeSecrets, secretFiles } from "./compose-secrets.js";
+import { secretFiles } from "./compose-secrets.js";
 import {
+  type ComposeSecrets,
   checkTiming,
   contextFrom,
   ENV_NAME,

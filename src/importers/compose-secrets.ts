@@ -1,24 +1,8 @@
 import { relative, resolve } from "node:path";
 import type { AppSpec } from "../resources/types.js";
-import { dnsName, ENV_NAME, type Path, type Report } from "./report.js";
+import { type ComposeSecrets, dnsName, ENV_NAME, type Path, type Report, type SecretSource } from "./report.js";
 
 type Fields = Record<string, unknown>;
-
-/** Where a compose secret's value is: a file (absolute), a variable of the shell, or outside Compose. */
-export type SecretSource = { readonly file: string } | { readonly environment: string } | { readonly external: true };
-
-/**
- * The stack's compose secrets as keys of one AirLoft Secret. One Secret per stack, not one per
- * compose secret: a Secret holds many keys, its key names allow `_` and `.` (compose names such as
- * `stripe_key` stay as written, where a Secret's own name would have to become a DNS label), and
- * the apps' `files` all name one object that `airloft secret list` shows at once.
- */
-export interface ComposeSecrets {
-  readonly secret: string;
-  readonly group: string;
-  /** Compose secret name -> its key in `secret`, and where its value is. */
-  readonly keys: ReadonlyMap<string, { readonly key: string; readonly source: SecretSource }>;
-}
 
 /** A Secret key is `[-._a-zA-Z0-9]{1,253}` (schemas/common.schema.json#/$defs/secretKey). */
 const KEY_CHARS = /[^-._a-zA-Z0-9]/g;

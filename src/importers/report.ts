@@ -2,7 +2,6 @@ import { relative } from "node:path";
 import { type SourcePosition, ValidationError } from "../errors.js";
 import { formatPath } from "../resources/manifest-object.js";
 import type { HealthCheck, Resource } from "../resources/types.js";
-import type { ComposeSecrets } from "./compose-secrets.js";
 
 export type Path = readonly (string | number)[];
 
@@ -16,6 +15,22 @@ export interface ImportNote {
   /** "refused": left out, no AirLoft equivalent; "changed": imported, but not quite as written. */
   readonly severity: "refused" | "changed";
   readonly message: string;
+}
+
+/** Where a compose secret's value is: a file (absolute), a variable of the shell, or outside Compose. */
+export type SecretSource = { readonly file: string } | { readonly environment: string } | { readonly external: true };
+
+/**
+ * The stack's compose secrets as keys of one AirLoft Secret. One Secret per stack, not one per
+ * compose secret: a Secret holds many keys, its key names allow `_` and `.` (compose names such as
+ * `stripe_key` stay as written, where a Secret's own name would have to become a DNS label), and
+ * the apps' `files` all name one object that `airloft secret list` shows at once.
+ */
+export interface ComposeSecrets {
+  readonly secret: string;
+  readonly group: string;
+  /** Compose secret name -> its key in `secret`, and where its value is. */
+  readonly keys: ReadonlyMap<string, { readonly key: string; readonly source: SecretSource }>;
 }
 
 export interface ImportResult {

@@ -1,4 +1,4 @@
-import type { PolicyIssue } from "../resources/policy.js";
+import type { PolicyIssue } from "../resources/policy-issue.js";
 import { scheduleProblem } from "./schedule.js";
 
 /**

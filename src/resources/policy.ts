@@ -1,4 +1,5 @@
 import { jobIssues } from "../jobs/validate.js";
+import type { PolicyIssue } from "./policy-issue.js";
 import { limitProblem } from "./quantity.js";
 import type { Kind } from "./types.js";
 
@@ -20,13 +21,9 @@ const FORBIDDEN_FIELDS: ReadonlyArray<readonly [RegExp, string]> = [
   ],
 ];
 
-const DOCKER_SOCKET = /docker\.sock|\/var\/run\/docker|\/run\/docker/;
+export type { PolicyIssue };
 
-export interface PolicyIssue {
-  readonly path: readonly (string | number)[];
-  readonly message: string;
-  readonly atKey: boolean;
-}
+const DOCKER_SOCKET = /docker\.sock|\/var\/run\/docker|\/run\/docker/;
 
 /** Walks a document's spec and reports every forbidden field or Docker socket reference. */
 export function checkPolicy(kind: Kind, doc: unknown): PolicyIssue[] {
