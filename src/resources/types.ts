@@ -1,7 +1,8 @@
 export const API_VERSION = "airloft.dev/v1alpha1";
 
 export type ConditionStatus = "True" | "False" | "Unknown";
-export type ConditionType = "Ready" | "Reconciling" | "Stalled";
+/** ScalingLimited: the autoscaler could not scale to what it recommends (min, max, quota). */
+export type ConditionType = "Ready" | "Reconciling" | "Stalled" | "ScalingLimited";
 
 export interface Condition {
   type: ConditionType;
@@ -93,6 +94,28 @@ export interface AppSpec {
   /** AWS: the EC2 instance type and image; the AMI defaults to the newest Amazon Linux. */
   instanceType?: string;
   ami?: string;
+  /** Replicas decided from CPU use or request rate (Docker); spec.replicas is then not set. */
+  autoscale?: AutoscaleSpec;
+}
+
+export interface AutoscaleSpec {
+  min?: number;
+  max: number;
+  /** Percent of the app's CPU limit (of one core without a limit), averaged over its replicas. */
+  targetCPUUtilization?: number;
+  /** Requests per second per replica, measured at the edge. */
+  targetRequestsPerSecond?: number;
+  scaleDownStabilizationSeconds?: number;
+  scaleUpStabilizationSeconds?: number;
+}
+
+export interface AutoscaleStatus {
+  currentReplicas: number;
+  desiredReplicas: number;
+  /** Percent of the CPU limit; absent before two stats passes. */
+  currentCPUUtilization?: number;
+  currentRequestsPerSecond?: number;
+  lastScaleTime?: string;
 }
 
 export interface ServiceSpec {
@@ -150,6 +173,8 @@ export interface AppStatus extends BaseStatus {
   endpoints?: string[];
   /** The app's address through the edge proxy (Docker) or load balancer. */
   url?: string;
+  /** What the autoscaler measured and decided last. */
+  autoscale?: AutoscaleStatus;
 }
 
 export interface ServiceStatus extends BaseStatus {
