@@ -38,7 +38,10 @@ export class Autoscaler {
     this.now = deps.now ?? Date.now;
   }
 
-  async pass(cpu: readonly ReplicaCpu[], requestRates: ReadonlyMap<string, number>): Promise<void> {
+  async pass(
+    cpu: readonly ReplicaCpu[],
+    requestRate: (group: string, app: string) => number | undefined,
+  ): Promise<void> {
     const byUid = new Map<string, ReplicaCpu[]>();
     for (const f of cpu) byUid.set(f.uid, [...(byUid.get(f.uid) ?? []), f]);
     const apps = this.deps.store.view({ kind: "App" }) as App[];
@@ -48,7 +51,10 @@ export class Autoscaler {
       if (!app.spec.autoscale || app.metadata.deletionTimestamp || !this.onDocker(app)) continue;
       live.add(uid);
       try {
-        await this.scale(app, measure(app, byUid.get(uid) ?? [], requestRates.get(uid)));
+        await this.scale(
+          app,
+          measure(app, byUid.get(uid) ?? [], requestRate(app.metadata.group ?? "", app.metadata.name)),
+        );
       } catch (err) {
         this.deps.log.warn(`autoscale: ${keyOf(app)}: ${errorMessage(err)}`);
       }

@@ -162,15 +162,15 @@ describe("metrics: Debian's prometheus scrapes airloft serve on a real engine", 
   });
 
   it("airloft top shows each replica's CPU and memory, through the server and on the state file", async () => {
-    const row = /^mtx\s+app\/web\s+0\s+(\d+m|-)\s+\d+Mi\s+0$/m;
+    const row = /^mtx\s+app\/web\s+0\s+(\d+m|-)\s+\d+Mi\s+0\s+\S+$/m;
     const remote = await airloft(["--server", server.url, "top", "-g", GROUP], {
       env: { AIRLOFT_TOKEN: admin, AIRLOFT_CONFIG: join(dir, "none.json"), DOCKER_HOST: "unix:///nonexistent" },
     });
     assert.equal(remote.code, 0, remote.stderr);
-    assert.match(remote.stdout, /^GROUP\s+NAME\s+REPLICA\s+CPU\(cores\)\s+MEMORY\s+RESTARTS$/m);
+    assert.match(remote.stdout, /^GROUP\s+NAME\s+REPLICA\s+CPU\(cores\)\s+MEMORY\s+RESTARTS\s+APP REQ\/S$/m);
     assert.match(remote.stdout, row);
     const local = await airloft(["--state", server.state, "top"], { env: { DOCKER_HOST: engineHost } });
     assert.equal(local.code, 0, local.stderr);
-    assert.match(local.stdout, /^mtx\s+app\/web\s+0\s+\d+m\s+\d+Mi\s+0$/m, "two passes here give a CPU figure");
+    assert.match(local.stdout, /^mtx\s+app\/web\s+0\s+\d+m\s+\d+Mi\s+0\s+\S+$/m, "two passes here give a CPU figure");
   });
 });
