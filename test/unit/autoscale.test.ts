@@ -3,6 +3,8 @@ import { decide, pruneHistory, type Recommendation, recommend, stabilize } from 
 import { quotaRoom } from "../../src/autoscale/quota-room.js";
 import { replicasOf, withAutoscaledReplicas } from "../../src/autoscale/replicas.js";
 import { TerminalError } from "../../src/errors.js";
+import { EdgeTraffic } from "../../src/metrics/edge-traffic.js";
+import { parseCaddyMetrics } from "../../src/providers/docker/edge/traffic.js";
 import { usageOf } from "../../src/resources/quota.js";
 import type { App, AutoscaleSpec, Group, Quota } from "../../src/resources/types.js";
 
@@ -122,5 +124,61 @@ describe("autoscale: replicas and the quota", () => {
     assert.throws(() => withAutoscaledReplicas(app(cpu50), aws), TerminalError);
     const docker = { metadata: { name: "acme" }, spec: { provider: "docker" } } as Group;
     assert.equal(withAutoscaledReplicas(app(cpu50, 3), docker).spec.replicas, 3);
+  });
+});
+
+describe("edge request metrics: Caddy's text to each app's series", () => {
+  const caddy = (n2: number, n5: number) =>
+    [
+      "# TYPE caddy_http_request_duration_seconds histogram",
+      `caddy_http_request_duration_seconds_bucket{code="200",handler="reverse_proxy",method="GET",server="airloft_app_acme_web",le="0.1"} ${n2}`,
+      `caddy_http_request_duration_seconds_bucket{code="200",handler="reverse_proxy",method="GET",server="airloft_app_acme_web",le="+Inf"} ${n2}`,
+      `caddy_http_request_duration_seconds_bucket{code="503",handler="static_response",method="GET",server="airloft_app_acme_web",le="0.1"} ${n5}`,
+      `caddy_http_request_duration_seconds_bucket{code="503",handler="static_response",method="GET",server="airloft_app_acme_web",le="+Inf"} ${n5}`,
+      `caddy_http_request_duration_seconds_sum{code="200",handler="reverse_proxy",method="GET",server="airloft_app_acme_web"} 0.5`,
+      `caddy_http_request_duration_seconds_count{code="200",handler="reverse_proxy",method="GET",server="airloft_app_acme_web"} ${n2}`,
+      `caddy_http_request_duration_seconds_count{code="503",handler="static_response",method="GET",server="airloft_app_acme_web"} ${n5}`,
+      `caddy_http_request_size_bytes_sum{code="200",handler="reverse_proxy",method="GET",server="airloft_app_acme_web"} 1000`,
+      `caddy_http_response_size_bytes_sum{code="200",handler="reverse_proxy",method="GET",server="airloft_app_acme_web"} 300`,
+      // The front server and a name that is not an app's are left out.
+      `caddy_http_request_duration_seconds_count{code="200",handler="reverse_proxy",method="GET",server="edge"} 99`,
+      `caddy_http_request_duration_seconds_count{code="200",handler="x",method="GET",server="airloft_app_a_b_c"} 99`,
+    ].join("\n");
+
+  it("sums codes into status classes and methods into one histogram per app", () => {
+    const [web, ...rest] = parseCaddyMetrics(caddy(10, 2), 1000);
+    assert.equal(rest.length, 0);
+    assert.deepEqual(web?.requests, { "2xx": 10, "5xx": 2 });
+    assert.deepEqual(web?.durationBuckets, [
+      [0.1, 12],
+      [Number.POSITIVE_INFINITY, 12],
+    ]);
+    assert.deepEqual([web?.group, web?.app, web?.bytesIn, web?.bytesOut], ["acme", "web", 1000, 300]);
+  });
+
+  it("gives a rate between two reads, none after a counter went back, and only the apps asked for", () => {
+    const traffic = new EdgeTraffic();
+    traffic.update(parseCaddyMetrics(caddy(10, 0), 1000));
+    assert.equal(traffic.rateOf("acme", "web"), undefined);
+    traffic.update(parseCaddyMetrics(caddy(30, 0), 3000));
+    assert.equal(traffic.rateOf("acme", "web"), 10);
+    assert.match(
+      traffic.text(() => true),
+      /^airloft_edge_requests_total\{group="acme",app="web",code="2xx"\} 30$/m,
+    );
+    assert.match(
+      traffic.text(() => true),
+      /^airloft_edge_request_duration_seconds_bucket\{group="acme",app="web",le="\+Inf"\} 30$/m,
+    );
+    assert.match(
+      traffic.text(() => true),
+      /^airloft_edge_requests_per_second\{group="acme",app="web"\} 10$/m,
+    );
+    assert.equal(
+      traffic.text(() => false),
+      "",
+    );
+    traffic.update(parseCaddyMetrics(caddy(1, 0), 4000));
+    assert.equal(traffic.rateOf("acme", "web"), undefined);
   });
 });
