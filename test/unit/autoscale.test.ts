@@ -2,9 +2,10 @@ import { strict as assert } from "node:assert";
 import { decide, pruneHistory, type Recommendation, recommend, stabilize } from "../../src/autoscale/hpa.js";
 import { quotaRoom } from "../../src/autoscale/quota-room.js";
 import { replicasOf, withAutoscaledReplicas } from "../../src/autoscale/replicas.js";
-import { TerminalError } from "../../src/errors.js";
+import { TerminalError, ValidationErrors } from "../../src/errors.js";
 import { EdgeTraffic } from "../../src/metrics/edge-traffic.js";
 import { parseCaddyMetrics } from "../../src/providers/docker/edge/traffic.js";
+import { loadTexts } from "../../src/resources/loader.js";
 import { usageOf } from "../../src/resources/quota.js";
 import type { App, AutoscaleSpec, Group, Quota } from "../../src/resources/types.js";
 
@@ -180,5 +181,40 @@ describe("edge request metrics: Caddy's text to each app's series", () => {
     );
     traffic.update(parseCaddyMetrics(caddy(1, 0), 4000));
     assert.equal(traffic.rateOf("acme", "web"), undefined);
+  });
+});
+
+describe("autoscale in manifests", () => {
+  const load = (spec: string): string[] => {
+    const content = `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web, group: acme}\nspec:\n  image: x\n${spec}`;
+    try {
+      loadTexts([{ name: "app.yaml", content, baseDir: "." }]);
+      return [];
+    } catch (err) {
+      if (err instanceof ValidationErrors) return err.errors.map((e) => e.message);
+      throw err;
+    }
+  };
+
+  it("accepts min, max and the targets", () => {
+    assert.deepEqual(
+      load("  autoscale: {min: 1, max: 5, targetCPUUtilization: 60, targetRequestsPerSecond: 2.5}\n"),
+      [],
+    );
+  });
+
+  it("refuses replicas beside autoscale, no target, and values out of range, naming file:line:column and field", () => {
+    const both = load("  replicas: 2\n  autoscale: {max: 3, targetCPUUtilization: 50}\n");
+    assert.equal(both.length, 1, both.join("\n"));
+    assert.match(both[0] ?? "", /app\.yaml:5:3 spec: must not set both replicas and autoscale/);
+    const none = load("  autoscale: {max: 3}\n");
+    assert.match(none.join("\n"), /spec\.autoscale.*must set targetCPUUtilization or targetRequestsPerSecond/);
+    assert.equal(none.length, 1, none.join("\n"));
+    const hostile = load(
+      "  autoscale: {max: 100000, min: 0, targetRequestsPerSecond: -1, scaleDownStabilizationSeconds: 1e9, x: 1}\n",
+    );
+    for (const field of ["max", "min", "targetRequestsPerSecond", "scaleDownStabilizationSeconds"])
+      assert.match(hostile.join("\n"), new RegExp(`spec\\.autoscale\\.${field}`), hostile.join("\n"));
+    assert.match(hostile.join("\n"), /additional|unknown|\bx\b/);
   });
 });
