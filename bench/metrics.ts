@@ -2,8 +2,9 @@
  * The cost of metrics. 1) The loop with and without them, each in a fresh process: reconciles per
  * second over full passes of N apps (fake provider, 1 ms per app), CPU, peak RSS, with a scraper
  * rendering /metrics every second in the "with" run. 2) One stats pass (providers/docker/usage) on
- * the private engine against the number of running containers.
- * Usage: npx tsx bench/metrics.ts [apps=200] [containers=10,40] [passes=20]
+ * the private engine against the number of running containers. The "autoscale" run is "with"
+ * and every app autoscaled; the edge row is the cost of reading Caddy's metrics for N apps.
+ * Usage: npx tsx bench/metrics.ts [apps=200] [containers=10,50,100] [passes=20]
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -13,7 +14,9 @@ import { performance } from "node:perf_hooks";
 import { createProgress } from "../src/controllers/context.js";
 import { Manager } from "../src/controllers/manager.js";
 import { createLogger } from "../src/log.js";
+import { EdgeTraffic } from "../src/metrics/edge-traffic.js";
 import { Metrics } from "../src/metrics/metrics.js";
+import { parseCaddyMetrics } from "../src/providers/docker/edge/traffic.js";
 import { engineUsage } from "../src/providers/docker/usage.js";
 import { ownerLabels } from "../src/providers/ownership.js";
 import { ProviderRegistry } from "../src/providers/registry.js";
@@ -24,7 +27,8 @@ import { FakeProvider } from "../support/fake-provider.js";
 import { cost, median, peakRssMiB, round, writeResults } from "./lib/measure.js";
 
 interface LoopRow {
-  mode: "without" | "with";
+  /** autoscale: "with", and every app autoscaled (decisions and status.autoscale writes each pass). */
+  mode: "without" | "with" | "autoscale";
   apps: number;
   reconcilesPerSecond: number;
   cpuMs: number;
@@ -54,7 +58,7 @@ async function loopChild(mode: LoopRow["mode"], apps: number, passes: number): P
     ...Array.from(
       { length: apps },
       (_, i) =>
-        `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: app-${i}, group: bench}\nspec: {image: busybox, replicas: 2}\n`,
+        `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: app-${i}, group: bench}\nspec: {image: busybox, ${mode === "autoscale" ? "autoscale: {min: 2, max: 4, targetCPUUtilization: 50}" : "replicas: 2"}}\n`,
     ),
   ];
   await store.apply(loadTexts(docs.map((content, i) => ({ name: `m${i}.yaml`, content, baseDir: dir }))));
@@ -66,7 +70,8 @@ async function loopChild(mode: LoopRow["mode"], apps: number, passes: number): P
     { store, providers, log, progress: createProgress() },
     { resyncMs: 3_600_000, workers: 4, queue: { qps: 100_000, burst: 100_000 } },
   );
-  const metrics = mode === "with" ? new Metrics({ manager, store, providers, log, usageIntervalMs: 1000 }) : undefined;
+  const metrics =
+    mode !== "without" ? new Metrics({ manager, store, providers, log, usageIntervalMs: 1000 }) : undefined;
   metrics?.start();
   manager.start();
   await idle(manager);
@@ -146,14 +151,48 @@ async function statsPasses(host: string, n: number): Promise<StatsRow[]> {
   }
 }
 
+/** Reading the edge's Caddy text for N apps (3 status codes, Caddy's 12 buckets each) and rendering its series. */
+function edgeParse(apps: number): { apps: number; caddyKiB: number; parseMs: number; renderMs: number } {
+  const les = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, "+Inf"];
+  const lines: string[] = [];
+  for (let i = 0; i < apps; i++)
+    for (const code of ["200", "404", "502"]) {
+      const l = `code="${code}",handler="reverse_proxy",method="GET",server="airloft_app_bench_app-${i}"`;
+      for (const le of les) lines.push(`caddy_http_request_duration_seconds_bucket{${l},le="${le}"} ${i}`);
+      lines.push(
+        `caddy_http_request_duration_seconds_sum{${l}} 1.5`,
+        `caddy_http_request_duration_seconds_count{${l}} ${i}`,
+      );
+      lines.push(`caddy_http_request_size_bytes_sum{${l}} 100`, `caddy_http_response_size_bytes_sum{${l}} 100`);
+    }
+  const text = lines.join("\n");
+  const traffic = new EdgeTraffic();
+  const parse: number[] = [];
+  const render: number[] = [];
+  for (let k = 0; k < 20; k++) {
+    const t0 = performance.now();
+    traffic.update(parseCaddyMetrics(text, k * 1000));
+    const t1 = performance.now();
+    traffic.text(() => true);
+    parse.push(t1 - t0);
+    render.push(performance.now() - t1);
+  }
+  return {
+    apps,
+    caddyKiB: round(text.length / 1024),
+    parseMs: round(median(parse), 2),
+    renderMs: round(median(render), 2),
+  };
+}
+
 if (process.argv[2] === "--loop") {
   await loopChild(process.argv[3] as LoopRow["mode"], Number(process.argv[4]), Number(process.argv[5]));
 } else {
   const apps = Number(process.argv[2] ?? 200);
-  const sizes = (process.argv[3] ?? "10,40").split(",").map(Number);
+  const sizes = (process.argv[3] ?? "10,50,100").split(",").map(Number);
   const passes = Number(process.argv[4] ?? 20);
   const loop: LoopRow[] = [];
-  for (const mode of ["without", "with", "without", "with"] as const) {
+  for (const mode of ["without", "with", "autoscale", "without", "with", "autoscale"] as const) {
     const child = spawnSync(
       process.execPath,
       ["--import", import.meta.resolve("tsx"), import.meta.filename, "--loop", mode, String(apps), String(passes)],
@@ -163,6 +202,8 @@ if (process.argv[2] === "--loop") {
     loop.push(JSON.parse(child.stdout.trim().split("\n").at(-1) ?? "{}") as LoopRow);
   }
   console.table(loop);
+  const edge = edgeParse(apps);
+  console.table([edge]);
   const lent = process.env.AIRLOFT_BENCH_DOCKER_HOST;
   const host = lent ?? (await useEngine()).host;
   const stats: StatsRow[] = [];
@@ -172,5 +213,5 @@ if (process.argv[2] === "--loop") {
     if (!lent) await stopEngine();
   }
   console.table(stats);
-  console.log(`figures in ${writeResults("metrics", { apps, passes, loop, stats })}`);
+  console.log(`figures in ${writeResults("metrics", { apps, passes, loop, edge, stats })}`);
 }

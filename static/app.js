@@ -6,6 +6,7 @@ const objects = new Map();
 let selected;
 let position;
 let stream;
+let usageTimer;
 
 const $ = (id) => document.getElementById(id);
 const keyOf = (o) => `${o.kind}/${o.metadata.group ?? ""}/${o.metadata.name}`;
@@ -40,7 +41,10 @@ function readiness(o) {
 }
 
 function replicas(o) {
-  return o.kind === "App" ? `${o.status?.readyReplicas ?? 0}/${o.spec.replicas ?? 1}` : "-";
+  const wanted = o.spec.autoscale
+    ? (o.status?.autoscale?.desiredReplicas ?? o.spec.autoscale.min ?? 1)
+    : o.spec.replicas;
+  return o.kind === "App" ? `${o.status?.readyReplicas ?? 0}/${wanted ?? 1}` : "-";
 }
 
 function endpoints(o) {
@@ -48,6 +52,65 @@ function endpoints(o) {
   if (o.kind === "Service") return o.status?.host ?? o.status?.address ?? "-";
   if (o.kind === "Group") return o.status?.aws?.loadBalancer?.dnsName ?? o.status?.network?.name ?? "-";
   return "-";
+}
+
+// The last minutes of each app's CPU (cores, all replicas) and request rate, one sample per stats pass.
+const HISTORY = 40;
+const usage = new Map();
+const sampled = new Map();
+
+async function pollUsage() {
+  const groups = [...objects.values()].filter((o) => o.kind === "Group").map((o) => o.metadata.name);
+  for (const group of groups) {
+    const res = await api(`${API}/groups/${group}/metrics?format=json`).catch(() => undefined);
+    if (!res?.ok) continue;
+    const figures = await res.json();
+    if (!figures.sampledAt || sampled.get(group) === figures.sampledAt) continue;
+    sampled.set(group, figures.sampledAt);
+    const cpu = new Map();
+    for (const r of figures.replicas) if (r.kind === "App") cpu.set(r.name, (cpu.get(r.name) ?? 0) + (r.cpuCores ?? 0));
+    const rates = new Map((figures.apps ?? []).map((a) => [a.name, a.requestsPerSecond]));
+    for (const name of new Set([...cpu.keys(), ...rates.keys()])) {
+      const key = `App/${group}/${name}`;
+      const list = [...(usage.get(key) ?? []), { cpu: cpu.get(name) ?? 0, rps: rates.get(name) ?? 0 }];
+      usage.set(key, list.slice(-HISTORY));
+    }
+  }
+  render();
+}
+
+/** Two polylines in an inline SVG, each scaled to its own highest point; no library. */
+function sparkline(samples) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "sparkline");
+  svg.setAttribute("viewBox", `0 0 ${HISTORY} 20`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  for (const [field, cls] of [
+    ["cpu", "spark-cpu"],
+    ["rps", "spark-rps"],
+  ]) {
+    const top = Math.max(...samples.map((x) => x[field]), 1e-9);
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("class", cls);
+    const offset = HISTORY - samples.length;
+    line.setAttribute(
+      "points",
+      samples.map((x, i) => `${offset + i},${(19 - (x[field] / top) * 18).toFixed(2)}`).join(" "),
+    );
+    svg.append(line);
+  }
+  return svg;
+}
+
+function usageCell(o) {
+  const samples = o.kind === "App" ? usage.get(keyOf(o)) : undefined;
+  if (!samples?.length) return cell("-");
+  const last = samples[samples.length - 1];
+  const td = cell(`${Math.round(last.cpu * 1000)}m ${last.rps.toFixed(1)}/s `, "usage");
+  td.title = "CPU (millicores, all replicas) and requests per second at the edge, over the last stats passes";
+  td.append(sparkline(samples));
+  return td;
 }
 
 function cell(text, cls) {
@@ -85,6 +148,7 @@ function render() {
           cell(r.text, r.cls),
           cell(r.reason),
           cell(replicas(o)),
+          usageCell(o),
           cell(endpoints(o)),
         );
         tr.addEventListener("click", () => select(keyOf(o)));
@@ -171,12 +235,17 @@ async function start() {
   const me = await (await api("/api/whoami")).json();
   $("who").textContent = `${me.kind} ${me.name}`;
   void watch();
+  usageTimer ??= setInterval(() => void pollUsage().catch(() => undefined), 5000);
 }
 
 function logout(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   stream?.abort();
   stream = undefined;
+  clearInterval(usageTimer);
+  usageTimer = undefined;
+  usage.clear();
+  sampled.clear();
   objects.clear();
   position = undefined;
   selected = undefined;

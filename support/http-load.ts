@@ -47,6 +47,7 @@ export async function loadUntil(
   host: string,
   stop: Promise<unknown>,
   concurrency = 4,
+  path = "/",
 ): Promise<LoadResult> {
   const ports = typeof port === "number" ? [port] : port;
   let done = false;
@@ -65,10 +66,10 @@ export async function loadUntil(
       try {
         // A GET whose connection closed before any answer is sent again once, as browsers and
         // RFC 9110 (9.2.2) allow for idempotent requests; a second failure counts.
-        const r = await edgeGet(target, host).catch((err: unknown) => {
+        const r = await edgeGet(target, host, path).catch((err: unknown) => {
           if (!/socket hang up|ECONNRESET/.test(String(err))) throw err;
           retried++;
-          return edgeGet(target, host);
+          return edgeGet(target, host, path);
         });
         const key = r.body.split(" ")[0] ?? "";
         bodies.set(key, (bodies.get(key) ?? 0) + 1);

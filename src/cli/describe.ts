@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import { replicasOf } from "../autoscale/replicas.js";
 import type { App, Resource, StoredEvent } from "../resources/types.js";
 import { formatAge } from "../util/duration.js";
 import { renderTable } from "./output.js";
@@ -52,8 +53,13 @@ export function describeObject(obj: Resource, extras: DescribeExtras): string {
   if (obj.kind === "App") {
     const s = obj.status ?? {};
     lines.push(
-      `Replicas:     ${s.readyReplicas ?? 0} ready, ${s.updatedReplicas ?? 0} updated, ${obj.spec.replicas ?? 1} desired`,
+      `Replicas:     ${s.readyReplicas ?? 0} ready, ${s.updatedReplicas ?? 0} updated, ${replicasOf(obj)} desired`,
     );
+    const auto = obj.spec.autoscale;
+    if (auto)
+      lines.push(
+        `Autoscale:    min ${auto.min ?? 1}, max ${auto.max}; cpu ${s.autoscale?.currentCPUUtilization ?? "-"}% (target ${auto.targetCPUUtilization ?? "-"}%), ${s.autoscale?.currentRequestsPerSecond ?? "-"} req/s (target ${auto.targetRequestsPerSecond ?? "-"}); last scale ${s.autoscale?.lastScaleTime ?? "never"}`,
+      );
     if (s.image) lines.push(`Image:        ${s.image}`);
     if (s.endpoints?.length) lines.push(`Endpoints:    ${s.endpoints.join(", ")}`);
     lines.push(...secretLines(obj));

@@ -1,5 +1,6 @@
 import { stringify as toToml } from "smol-toml";
 import { stringify } from "yaml";
+import { replicasOf } from "../autoscale/replicas.js";
 import { getCondition } from "../resources/conditions.js";
 import { OBJECT_TABLE } from "../resources/toml-documents.js";
 import type { Resource } from "../resources/types.js";
@@ -52,7 +53,7 @@ function readyCell(obj: Resource): string {
 
 function replicasCell(obj: Resource): string {
   if (obj.kind !== "App") return "-";
-  return `${obj.status?.readyReplicas ?? 0}/${obj.spec.replicas ?? 1}`;
+  return `${obj.status?.readyReplicas ?? 0}/${replicasOf(obj)}`;
 }
 
 function endpointsCell(obj: Resource): string {

@@ -1,3 +1,4 @@
+import { replicasOf, withAutoscaledReplicas } from "../autoscale/replicas.js";
 import { edgeRoutes } from "../providers/docker/edge/routes.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, AppStatus, Group } from "../resources/types.js";
@@ -75,12 +76,12 @@ export class AppController extends Reconciler<"App"> {
     // Over quota (a quota lowered below use): keep what runs, start nothing more.
     const over = quotaViolationsOf(this.ctx.store, group.metadata.name);
     const existing = new Set((app.status?.instances ?? []).map((r) => r.replica)).size;
-    const replicas = app.spec.replicas ?? 1;
+    const replicas = replicasOf(app);
     const capped = over.length > 0 && replicas > existing;
     const provider = await this.ctx.providers.for(group);
     const edge = this.edgeOf(app, group);
     const outcome = await provider
-      .reconcileApp(app, group, {
+      .reconcileApp(withAutoscaledReplicas(app, group), group, {
         onOperation: report,
         signal,
         bindings: bindings.env,

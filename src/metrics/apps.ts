@@ -1,4 +1,5 @@
 import { Gauge, type Registry } from "prom-client";
+import { replicasOf } from "../autoscale/replicas.js";
 import type { App, Service } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 import type { UsageSampler } from "./usage-sampler.js";
@@ -20,7 +21,7 @@ export function observeApps(registry: Registry, store: Store, sampler: UsageSamp
     registers,
     collect() {
       this.reset();
-      for (const obj of workloads(store)) this.set(labelsOf(obj), obj.kind === "App" ? (obj.spec.replicas ?? 1) : 1);
+      for (const obj of workloads(store)) this.set(labelsOf(obj), obj.kind === "App" ? replicasOf(obj) : 1);
     },
   });
   new Gauge({

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Autoscaler } from "../autoscale/autoscaler.js";
 import type { Manager } from "../controllers/manager.js";
 import type { Logger } from "../log.js";
 import type { ProviderRegistry } from "../providers/registry.js";
@@ -34,6 +35,9 @@ export class Metrics {
   readonly loop = new Registry();
   readonly apps = new Registry();
   readonly sampler: UsageSampler;
+  /** Scales the autoscaled apps after each stats pass: it runs wherever the metrics do. */
+  readonly autoscaler: Autoscaler;
+  private readonly store: Store;
   private readonly detach: () => void;
   private appsText: { at: number; text: Promise<string> } | undefined;
 
@@ -45,7 +49,14 @@ export class Metrics {
       ...(options.usageIntervalMs !== undefined ? { intervalMs: options.usageIntervalMs } : {}),
       ...(options.statsConcurrency !== undefined ? { concurrency: options.statsConcurrency } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
+      onPass: () => this.autoscaler.pass(this.sampler.latest(), (g, a) => this.sampler.traffic.rateOf(g, a)),
     });
+    this.autoscaler = new Autoscaler({
+      store: options.store,
+      enqueue: (key) => options.manager.enqueue(key),
+      log: options.log,
+    });
+    this.store = options.store;
     collectDefaultMetrics({ register: this.loop });
     this.detach = observeLoop(this.loop, options.manager, options.store);
     observeAws(this.loop, options.providers);
@@ -68,14 +79,20 @@ export class Metrics {
 
   /** Every series, for a scraper. */
   async text(): Promise<string> {
-    return `${await this.loop.metrics()}\n${await this.apps.metrics()}`;
+    return `${await this.loop.metrics()}\n${await this.appsMetrics()}`;
+  }
+
+  /** The apps registry and the edge's series of the apps that exist (a deleted app's go with it). */
+  private async appsMetrics(): Promise<string> {
+    const live = new Set(this.store.view({ kind: "App" }).map((a) => `${a.metadata.group}/${a.metadata.name}`));
+    return `${await this.apps.metrics()}\n${this.sampler.traffic.text((g, a) => live.has(`${g}/${a}`))}`;
   }
 
   /** One group's app and service series only. */
   async groupText(group: string): Promise<string> {
     const now = performance.now();
     if (!this.appsText || now - this.appsText.at > GROUP_TEXT_TTL_MS)
-      this.appsText = { at: now, text: this.apps.metrics() };
+      this.appsText = { at: now, text: this.appsMetrics() };
     return groupSeries(await this.appsText.text, group);
   }
 

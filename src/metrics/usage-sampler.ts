@@ -5,6 +5,7 @@ import type { InfraProvider, ReplicaUsage } from "../providers/types.js";
 import type { Group } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
+import { EdgeTraffic } from "./edge-traffic.js";
 
 /** One replica's figures from the last pass; cpuCores needs two passes of the same replica. */
 export interface ReplicaFigures extends ReplicaUsage {
@@ -24,6 +25,8 @@ export interface GroupUsage {
     readonly memoryBytes: number;
     readonly restarts: number;
   }>;
+  /** Each app's request rate at the edge between the last two passes, where it has an edge. */
+  readonly apps?: ReadonlyArray<{ readonly name: string; readonly requestsPerSecond: number }>;
 }
 
 export interface UsageSamplerOptions {
@@ -39,6 +42,8 @@ export interface UsageSamplerOptions {
    */
   readonly concurrency?: number;
   readonly clock?: Clock;
+  /** Called after each pass that read figures (the autoscaler decides from them). */
+  readonly onPass?: () => Promise<void>;
 }
 
 /**
@@ -48,6 +53,8 @@ export interface UsageSamplerOptions {
  */
 export class UsageSampler {
   private figures: readonly ReplicaFigures[] = [];
+  /** The edge's request counters, read in the same pass. */
+  readonly traffic = new EdgeTraffic();
   private timer: Timer | undefined;
   private stopped = false;
   private readonly clock: Clock;
@@ -91,6 +98,10 @@ export class UsageSampler {
           memoryBytes: f.memoryBytes,
           restarts: f.restarts,
         })),
+      apps: this.traffic.latest().flatMap((t) => {
+        const rate = t.group === group ? this.traffic.rateOf(t.group, t.app) : undefined;
+        return rate === undefined ? [] : [{ name: t.app, requestsPerSecond: rate }];
+      }),
     };
   }
 
@@ -108,9 +119,11 @@ export class UsageSampler {
       if (provider?.usage) byProvider.set(provider, [...(byProvider.get(provider) ?? []), group]);
     }
     const concurrency = this.options.concurrency ?? 16;
-    const read = await Promise.all(
-      [...byProvider].map(([provider, list]) => provider.usage?.(list, concurrency) ?? []),
-    );
+    const [read, traffic] = await Promise.all([
+      Promise.all([...byProvider].map(([provider, list]) => provider.usage?.(list, concurrency) ?? [])),
+      Promise.all([...byProvider].map(([provider, list]) => provider.traffic?.(list).catch(() => []) ?? [])),
+    ]);
+    this.traffic.update(traffic.flat());
     const previous = new Map(this.figures.map((f) => [replicaKey(f), f]));
     this.figures = read
       .flat()
@@ -118,6 +131,7 @@ export class UsageSampler {
     this.passes++;
     this.lastPassAt = this.clock.now();
     this.lastPassMs = this.lastPassAt - started;
+    await this.options.onPass?.();
   }
 
   private async loop(): Promise<void> {

@@ -100,6 +100,20 @@ export interface ReplicaUsage {
   readonly restarts: number;
 }
 
+/** One app's request counters at its front door (the edge proxy), as one read found them (cumulative). */
+export interface AppTraffic {
+  readonly group: string;
+  readonly app: string;
+  readonly readAt: number;
+  /** Requests by status class: "2xx", "4xx", "5xx"... */
+  readonly requests: Readonly<Record<string, number>>;
+  /** Latency histogram: [upper bound in seconds, cumulative count], ascending, ending at Infinity. */
+  readonly durationBuckets: ReadonlyArray<readonly [number, number]>;
+  readonly durationSum: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
 /**
  * What a controller and the CLI need of the infrastructure under a group. Every implementation
  * observes, plans with a pure function and executes the plan, through the one loop in
@@ -139,4 +153,6 @@ export interface InfraProvider {
   logs(obj: App | Service, group: Group, options: LogOptions): Promise<void>;
   /** The running replicas' resource use in these groups, at most `concurrency` engine calls at once; where the provider can read it. */
   usage?(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]>;
+  /** The apps' request counters at the front door, one read per engine or load balancer; where the provider has one. */
+  traffic?(groups: readonly Group[]): Promise<readonly AppTraffic[]>;
 }

@@ -1,3 +1,4 @@
+import { replicasOf } from "../autoscale/replicas.js";
 import { parseCpu, parseMemory } from "./quantity.js";
 import type { Quota, Resource } from "./types.js";
 
@@ -11,7 +12,7 @@ export function usageOf(objects: readonly Resource[]): Usage {
   for (const o of objects) {
     if (o.metadata.deletionTimestamp) continue;
     if (o.kind === "App") {
-      const replicas = o.spec.replicas ?? 1;
+      const replicas = replicasOf(o);
       used.apps += 1;
       used.replicas += replicas;
       used.cpu += replicas * (o.spec.resources?.cpu !== undefined ? parseCpu(o.spec.resources.cpu) : 0);

@@ -53,7 +53,9 @@ function toIssue(err: ErrorObject): SchemaIssue {
         message: `must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`,
         atKey: false,
       };
-    case "oneOf": {
+    case "oneOf":
+    case "anyOf":
+    case "not": {
       const description = (err.parentSchema as { description?: string } | undefined)?.description;
       return { path, message: description ?? err.message ?? "is invalid", atKey: false };
     }
@@ -72,11 +74,11 @@ export function validateAgainstSchema(kind: Kind, doc: unknown): SchemaIssue[] {
   return schemaIssues(validate.errors ?? []);
 }
 
-/** ajv's errors as issues: branch errors under a failed oneOf fold into one message. */
+/** ajv's errors as issues: branch errors under a failed oneOf or anyOf fold into one message. */
 export function schemaIssues(errors: readonly ErrorObject[]): SchemaIssue[] {
   const oneOfPaths = errors
-    .filter((e) => e.keyword === "oneOf")
-    .map((e) => e.schemaPath.replace(/\/oneOf$/, "/oneOf/"));
+    .filter((e) => e.keyword === "oneOf" || e.keyword === "anyOf")
+    .map((e) => `${e.schemaPath}/`);
   const kept = errors.filter((e) => !oneOfPaths.some((p) => e.schemaPath.startsWith(p)));
   return kept.map(toIssue);
 }

@@ -1,8 +1,11 @@
 export const API_VERSION = "airloft.dev/v1alpha1";
 
 export type ConditionStatus = "True" | "False" | "Unknown";
-/** Scheduled: whether an app's last due job run could start (QuotaExceeded when not). */
-export type ConditionType = "Ready" | "Reconciling" | "Stalled" | "Scheduled";
+/**
+ * Scheduled: whether an app's last due job run could start (QuotaExceeded when not).
+ * ScalingLimited: the autoscaler could not scale to what it recommends (min, max, quota).
+ */
+export type ConditionType = "Ready" | "Reconciling" | "Stalled" | "Scheduled" | "ScalingLimited";
 
 export interface Condition {
   type: ConditionType;
@@ -97,6 +100,8 @@ export interface AppSpec {
   ami?: string;
   /** Scheduled runs of a command with the app's image, env, secrets and bindings (src/jobs/). */
   jobs?: JobSpec[];
+  /** Replicas decided from CPU use or request rate (Docker); spec.replicas is then not set. */
+  autoscale?: AutoscaleSpec;
 }
 
 export interface JobSpec {
@@ -130,6 +135,26 @@ export interface JobStatus {
   active: string[];
   /** Newest first, at most historyLimit finished ones. */
   runs: RunRecord[];
+}
+
+export interface AutoscaleSpec {
+  min?: number;
+  max: number;
+  /** Percent of the app's CPU limit (of one core without a limit), averaged over its replicas. */
+  targetCPUUtilization?: number;
+  /** Requests per second per replica, measured at the edge. */
+  targetRequestsPerSecond?: number;
+  scaleDownStabilizationSeconds?: number;
+  scaleUpStabilizationSeconds?: number;
+}
+
+export interface AutoscaleStatus {
+  currentReplicas: number;
+  desiredReplicas: number;
+  /** Percent of the CPU limit; absent before two stats passes. */
+  currentCPUUtilization?: number;
+  currentRequestsPerSecond?: number;
+  lastScaleTime?: string;
 }
 
 export interface ServiceSpec {
@@ -226,6 +251,8 @@ export interface AppStatus extends BaseStatus {
   tls?: CertificateStatus | undefined;
   /** Each job's runs, by job name. */
   jobs?: Record<string, JobStatus>;
+  /** What the autoscaler measured and decided last. */
+  autoscale?: AutoscaleStatus;
 }
 
 export interface CertificateStatus {

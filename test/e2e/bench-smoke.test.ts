@@ -160,7 +160,7 @@ describe("benchmarks, smoke runs with tiny sizes (figures not checked: speed is 
     );
   });
 
-  it("the cost of metrics: the loop with and without, and a stats pass", async function () {
+  it("the cost of metrics: the loop with and without, autoscaled, and a stats pass", async function () {
     this.timeout(300_000);
     const engine = await requireEngine(this);
     const r = await bench("metrics.ts", ["10", "2", "2"], {
@@ -171,7 +171,7 @@ describe("benchmarks, smoke runs with tiny sizes (figures not checked: speed is 
     const figures = read("metrics") as { loop: Array<{ mode: string }>; stats: Array<{ containers: number }> };
     assert.deepEqual(
       figures.loop.map((x) => x.mode),
-      ["without", "with", "without", "with"],
+      ["without", "with", "autoscale", "without", "with", "autoscale"],
     );
     assert.deepEqual(
       figures.stats.map((x) => x.containers),

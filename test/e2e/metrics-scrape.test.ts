@@ -1,22 +1,26 @@
 import { strict as assert } from "node:assert";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { API_PREFIX } from "../../src/resources/kinds.js";
 import { TEST_IMAGE } from "../../support/engine.js";
+import { edgeGet } from "../../support/http-load.js";
 import { freePort } from "../../support/ports.js";
-import { airloft } from "../support/cli.js";
+import { airloft, REPO_ROOT } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const GROUP = "mtx";
+const EDGE_IMAGE = "airloft-test/caddy:2";
 const MANIFESTS = `apiVersion: airloft.dev/v1alpha1
 kind: Group
 metadata:
   name: ${GROUP}
 spec:
   provider: docker
+  docker: { edge: { domain: ${GROUP}.localhost } }
 ---
 apiVersion: airloft.dev/v1alpha1
 kind: App
@@ -100,16 +104,27 @@ describe("metrics: Debian's prometheus scrapes airloft serve on a real engine", 
   let prometheus: PrometheusProcess;
   let engineHost: string;
   let admin: string;
+  let edgePort: number;
 
   before(async function () {
     requireComponent(this, "prometheus", commandMissing("prometheus", "apt-get install prometheus"));
     const engine = await requireEngine(this);
     engineHost = engine.host;
+    requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
+    await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], {
+      env: { ...process.env, DOCKER_HOST: engine.host },
+    });
+    edgePort = await freePort();
     dir = mkdtempSync(join(tmpdir(), "airloft-prom-"));
     const tokenFile = join(dir, "metrics-token");
     writeFileSync(tokenFile, "metrics-e2e-token-0123456789\n", { mode: 0o600 });
     writeFileSync(join(dir, "wrong-token"), "not-the-metrics-token-000\n", { mode: 0o600 });
-    server = new ServeProcess({ DOCKER_HOST: engine.host });
+    server = new ServeProcess({
+      DOCKER_HOST: engine.host,
+      AIRLOFT_EDGE_IMAGE: EDGE_IMAGE,
+      AIRLOFT_EDGE_HTTP_PORT: String(edgePort),
+      AIRLOFT_EDGE_HTTPS_PORT: String(await freePort()),
+    });
     await server.start(["--metrics-token-file", tokenFile, "--stats-interval", "1s"]);
     admin = await server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
     const applied = await server.api("POST", `${API_PREFIX}/apply`, admin, MANIFESTS);
@@ -161,16 +176,28 @@ describe("metrics: Debian's prometheus scrapes airloft serve on a real engine", 
     assert.equal(requests.length, 1, "its own scrapes are counted under the route template");
   });
 
+  it("sees the app's requests through the edge, read from Caddy's own metrics", async () => {
+    for (let i = 0; i < 5; i++) assert.equal((await edgeGet(edgePort, `web.${GROUP}.localhost`)).status, 200);
+    const requests = await prometheus.series(`airloft_edge_requests_total{group="${GROUP}",app="web",code="2xx"} >= 5`);
+    assert.equal(requests.length, 1);
+    const latency = await prometheus.series(
+      `airloft_edge_request_duration_seconds_bucket{group="${GROUP}",app="web",le="+Inf"} >= 5`,
+    );
+    assert.equal(latency.length, 1);
+    const sent = await prometheus.series(`airloft_edge_sent_bytes_total{group="${GROUP}",app="web"} > 0`);
+    assert.equal(sent.length, 1);
+  });
+
   it("airloft top shows each replica's CPU and memory, through the server and on the state file", async () => {
-    const row = /^mtx\s+app\/web\s+0\s+(\d+m|-)\s+\d+Mi\s+0$/m;
+    const row = /^mtx\s+app\/web\s+0\s+(\d+m|-)\s+\d+Mi\s+0\s+\S+$/m;
     const remote = await airloft(["--server", server.url, "top", "-g", GROUP], {
       env: { AIRLOFT_TOKEN: admin, AIRLOFT_CONFIG: join(dir, "none.json"), DOCKER_HOST: "unix:///nonexistent" },
     });
     assert.equal(remote.code, 0, remote.stderr);
-    assert.match(remote.stdout, /^GROUP\s+NAME\s+REPLICA\s+CPU\(cores\)\s+MEMORY\s+RESTARTS$/m);
+    assert.match(remote.stdout, /^GROUP\s+NAME\s+REPLICA\s+CPU\(cores\)\s+MEMORY\s+RESTARTS\s+APP REQ\/S$/m);
     assert.match(remote.stdout, row);
     const local = await airloft(["--state", server.state, "top"], { env: { DOCKER_HOST: engineHost } });
     assert.equal(local.code, 0, local.stderr);
-    assert.match(local.stdout, /^mtx\s+app\/web\s+0\s+\d+m\s+\d+Mi\s+0$/m, "two passes here give a CPU figure");
+    assert.match(local.stdout, /^mtx\s+app\/web\s+0\s+\d+m\s+\d+Mi\s+0\s+\S+$/m, "two passes here give a CPU figure");
   });
 });

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { caddyConfig, dialsOf } from "../../src/providers/docker/edge/config.js";
+import { appServerName, caddyConfig, dialsOf } from "../../src/providers/docker/edge/config.js";
 import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import { edgeNames, edgeSettings, planEdge } from "../../src/providers/docker/edge/settings.js";
 import type { ObservedContainer } from "../../src/providers/docker/observe.js";
@@ -117,10 +117,18 @@ describe("edge routes and config (pure)", () => {
       handle: [{ handler: "static_response", status_code: 403, body: "forbidden\n" }],
       terminal: true,
     });
+    // Each app has its own server (its requests counted apart), behind a socket the front proxies to.
+    const servers = (config as { apps: { http: { servers: Record<string, { listen: string[]; routes: unknown[] }> } } })
+      .apps.http.servers;
+    const api = servers[appServerName("acme", "api")];
+    assert.deepEqual((server.routes[1] as { handle: Array<{ upstreams: unknown }> }).handle[0]?.upstreams, [
+      { dial: `unix/${api?.listen[0]?.slice("unix/".length)}` },
+    ]);
     // api has no ready replica: a clear 503, not a proxy with nowhere to go.
-    assert.deepEqual((server.routes[1] as { handle: unknown[] }).handle, [
+    assert.deepEqual((api?.routes[0] as { handle: unknown[] }).handle, [
       { handler: "static_response", status_code: 503, body: "no ready replica\n" },
     ]);
+    assert.deepEqual(Object.keys(servers).sort(), ["airloft_app_acme_api", "airloft_app_acme_web", "edge"]);
     assert.deepEqual([...dialsOf(config)], ["10.0.0.2:8080", "10.0.0.3:8080"]);
     assert.deepEqual((config as { admin: unknown }).admin, { listen: "127.0.0.1:2019" });
   });

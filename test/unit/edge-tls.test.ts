@@ -117,7 +117,11 @@ describe("edge TLS (pure)", () => {
       ...(tls ? { tls } : {}),
     });
     const plain = caddyConfig({ ...base, routes: [route("web", "web.g.localhost")] });
-    assert.deepEqual(Object.keys((plain.apps as { http: { servers: object } }).http.servers), ["edge"]);
+    // The front server and each app's own (its request metrics): no HTTPS server without a TLS route.
+    assert.deepEqual(Object.keys((plain.apps as { http: { servers: object } }).http.servers), [
+      "edge",
+      "airloft_app_g_web",
+    ]);
     assert.equal((plain.apps as { tls?: unknown }).tls, undefined);
     assert.deepEqual(plain.admin, { listen: "127.0.0.1:2019" });
 

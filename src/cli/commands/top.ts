@@ -15,6 +15,7 @@ export function topCommand(options: TopOptions): Promise<number> {
     const rows: string[][] = [];
     for (const group of groups) {
       const usage = await client.usage(group);
+      const rates = new Map((usage.apps ?? []).map((a) => [a.name, a.requestsPerSecond]));
       for (const r of usage.replicas)
         rows.push([
           group,
@@ -23,10 +24,19 @@ export function topCommand(options: TopOptions): Promise<number> {
           r.cpuCores === null ? "-" : `${Math.round(r.cpuCores * 1000)}m`,
           `${Math.round(r.memoryBytes / 2 ** 20)}Mi`,
           String(r.restarts),
+          requestRate(r.kind === "App" ? rates.get(r.name) : undefined),
         ]);
     }
     if (rows.length === 0) process.stdout.write("no running replicas\n");
-    else process.stdout.write(renderTable(["GROUP", "NAME", "REPLICA", "CPU(cores)", "MEMORY", "RESTARTS"], rows));
+    else
+      process.stdout.write(
+        renderTable(["GROUP", "NAME", "REPLICA", "CPU(cores)", "MEMORY", "RESTARTS", "APP REQ/S"], rows),
+      );
     return 0;
   });
+}
+
+/** The app's request rate at the edge (all its replicas together), or "-" without an edge figure. */
+function requestRate(rate: number | undefined): string {
+  return rate === undefined ? "-" : rate >= 10 ? String(Math.round(rate)) : rate.toFixed(1);
 }

@@ -8,6 +8,7 @@ import type { SnapshotCache } from "../snapshot-cache.js";
 import type {
   AppOutcome,
   AppReconcileOptions,
+  AppTraffic,
   InfraProvider,
   LiveReplicas,
   LogOptions,
@@ -21,6 +22,7 @@ import { prepareAppSecrets, pruneAppSecretFiles } from "./app-secrets.js";
 import { type DesiredApp, desiredApp, desiredService, networkName } from "./desired.js";
 import { DockerEdge } from "./edge/edge.js";
 import { edgeSettings } from "./edge/settings.js";
+import { edgeTraffic } from "./edge/traffic.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
 import { containerLogs, liveContainers } from "./facts.js";
@@ -40,7 +42,7 @@ import {
 import { NO_RECOVERY, type Recovery, type ReplicaFacts } from "./recovery.js";
 import { observeReplicaFacts, recoveryFor, replicaKey, replicaOfTarget, replicaStatuses } from "./replica-facts.js";
 import { ReplicaHealth } from "./replica-health.js";
-import { engineUsage } from "./usage.js";
+import { engineUsage, perEngine } from "./usage.js";
 
 /** Plan-execute rounds in one reconcile; a replica that keeps failing waits for the next pass. */
 const MAX_ROUNDS = 3;
@@ -303,14 +305,11 @@ export class DockerProvider implements InfraProvider {
   }
 
   async usage(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]> {
-    const byAddress = new Map<string, Set<string>>();
-    for (const group of groups) {
-      const address = this.address(group);
-      byAddress.set(address, (byAddress.get(address) ?? new Set()).add(group.metadata.name));
-    }
-    const passes = [...byAddress].map(([address, names]) => engineUsage(address, this.instanceId, names, concurrency));
-    // An engine that is down must not hide the others' figures.
-    return (await Promise.allSettled(passes)).flatMap((p) => (p.status === "fulfilled" ? p.value : []));
+    return perEngine(groups, this, (address, names) => engineUsage(address, this.instanceId, names, concurrency));
+  }
+
+  async traffic(groups: readonly Group[]): Promise<readonly AppTraffic[]> {
+    return perEngine(groups, this, (address, names) => edgeTraffic(address, this.instanceId, names));
   }
 
   /** Removes what `plan` picks from the engine; true once a fresh look finds nothing left of it. */

@@ -1,4 +1,5 @@
 import type Docker from "dockerode";
+import type { Group } from "../../resources/types.js";
 import { runBounded } from "../../util/pool.js";
 import { LABEL, parseOwnedLabels } from "../ownership.js";
 import type { ReplicaUsage } from "../types.js";
@@ -59,4 +60,19 @@ function memoryInUse(memory: Docker.MemoryStats): number {
   const stats = (memory.stats ?? {}) as unknown as Record<string, number | undefined>;
   const cache = stats.inactive_file ?? stats.total_inactive_file ?? 0;
   return Math.max(0, (memory.usage ?? 0) - cache);
+}
+
+/** One read per engine of the groups' names on it; an engine that is down must not hide the others' figures. */
+export async function perEngine<T>(
+  groups: readonly Group[],
+  provider: { address(group: Group): string },
+  read: (address: string, groups: ReadonlySet<string>) => Promise<readonly T[]>,
+): Promise<T[]> {
+  const byAddress = new Map<string, Set<string>>();
+  for (const group of groups) {
+    const address = provider.address(group);
+    byAddress.set(address, (byAddress.get(address) ?? new Set()).add(group.metadata.name));
+  }
+  const passes = [...byAddress].map(([address, names]) => read(address, names));
+  return (await Promise.allSettled(passes)).flatMap((p) => (p.status === "fulfilled" ? p.value : []));
 }

@@ -17,6 +17,11 @@ export async function readConfig(docker: Docker, containerId: string): Promise<u
   return JSON.parse(out.trim() || "null");
 }
 
+/** Caddy's own Prometheus metrics, as text. */
+export async function readMetrics(docker: Docker, containerId: string): Promise<string> {
+  return exec(docker, containerId, ["wget", "-q", "-O", "-", `${ADMIN_URL}/metrics`]);
+}
+
 /**
  * Replaces Caddy's whole config (POST /load): Caddy swaps it without dropping connections. The
  * file is removed as soon as Caddy has read it: it may hold a user's private key.

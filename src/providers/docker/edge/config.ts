@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { EdgeRoute } from "./routes.js";
 import { type AcmeSettings, redirectRoute, tlsParts } from "./tls-config.js";
 
@@ -47,7 +48,8 @@ export function caddyConfig(input: EdgeConfigInput): Record<string, unknown> {
         ]
       : [];
   const fallback = { handle: [{ handler: "static_response", status_code: 404, body: "no app at this host\n" }] };
-  const site = (r: EdgeRoute) => siteRoute(r, input.upstreams.get(r.uid) ?? []);
+  // Both servers (HTTP, HTTPS) hand a host's requests to its app's own server (appServers).
+  const site = siteRoute;
   const tls = tlsParts(routes, site, guard, fallback, input.acme);
   // Caddy saves its config to disk to resume after a restart: not one that holds a user's key.
   const holdsKeys = routes.some((r) => r.tls?.mode === "secret" && r.tls.key);
@@ -67,6 +69,7 @@ export function caddyConfig(input: EdgeConfigInput): Record<string, unknown> {
             ],
           },
           ...tls.servers,
+          ...appServers(routes, input.upstreams),
         },
       },
       ...tls.apps,
@@ -74,17 +77,52 @@ export function caddyConfig(input: EdgeConfigInput): Record<string, unknown> {
   };
 }
 
-function siteRoute(route: EdgeRoute, upstreams: readonly string[]): Record<string, unknown> {
-  const handler =
-    upstreams.length === 0
-      ? { handler: "static_response", status_code: 503, body: "no ready replica\n" }
-      : {
-          handler: "reverse_proxy",
-          upstreams: [...upstreams].sort().map((dial) => ({ dial })),
-          // A replica that refuses a connection (stopping, crashed) costs a retry on another, not a failed request.
-          load_balancing: { selection_policy: { policy: "round_robin" }, try_duration: "5s", try_interval: "100ms" },
-        };
-  return { match: [{ host: [...route.hosts].sort() }], handle: [handler], terminal: true };
+/** The front server hands a host's requests to its app's own server, over a unix socket in the edge container. */
+function siteRoute(route: EdgeRoute): Record<string, unknown> {
+  const proxy = { handler: "reverse_proxy", upstreams: [{ dial: `unix/${appSocket(route)}` }] };
+  return { match: [{ host: [...route.hosts].sort() }], handle: [proxy], terminal: true };
+}
+
+/**
+ * One Caddy server per app, reached only through its socket: Caddy labels its request metrics
+ * by server, so the server's name is how the scrape tells the apps apart (edge/traffic.ts).
+ */
+function appServers(
+  routes: readonly EdgeRoute[],
+  upstreams: ReadonlyMap<string, readonly string[]>,
+): Record<string, unknown> {
+  const servers: Record<string, unknown> = {};
+  for (const route of routes)
+    servers[appServerName(route.group, route.app)] = {
+      listen: [`unix/${appSocket(route)}`],
+      automatic_https: { disable: true },
+      metrics: {},
+      routes: [{ handle: [appHandler(upstreams.get(route.uid) ?? [])] }],
+    };
+  return servers;
+}
+
+/** "_" occurs in no group or app name (DNS labels), so the name parses back unambiguously. */
+export function appServerName(group: string, app: string): string {
+  return `${APP_SERVER_PREFIX}${group}_${app}`;
+}
+
+export const APP_SERVER_PREFIX = "airloft_app_";
+
+/** A socket path per app uid, short enough for a unix socket whatever the names' length. */
+function appSocket(route: EdgeRoute): string {
+  return `/tmp/airloft-${createHash("sha256").update(route.uid).digest("hex").slice(0, 20)}.sock`;
+}
+
+function appHandler(upstreams: readonly string[]): Record<string, unknown> {
+  return upstreams.length === 0
+    ? { handler: "static_response", status_code: 503, body: "no ready replica\n" }
+    : {
+        handler: "reverse_proxy",
+        upstreams: [...upstreams].sort().map((dial) => ({ dial })),
+        // A replica that refuses a connection (stopping, crashed) costs a retry on another, not a failed request.
+        load_balancing: { selection_policy: { policy: "round_robin" }, try_duration: "5s", try_interval: "100ms" },
+      };
 }
 
 /** The upstream addresses in a config, for telling whether a push took replicas out of service. */
@@ -94,7 +132,8 @@ export function dialsOf(config: unknown): Set<string> {
     if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === "object") {
       for (const [k, x] of Object.entries(v)) {
-        if (k === "dial" && typeof x === "string") dials.add(x);
+        // The sockets to the apps' own servers stay as long as the apps: replicas are what drain.
+        if (k === "dial" && typeof x === "string" && !x.startsWith("unix/")) dials.add(x);
         else walk(x);
       }
     }
