@@ -175,7 +175,13 @@ async function formSwarm(nodes: SwarmNode[]): Promise<void> {
       RemoteAddrs: [`${manager.ip}:2377`],
       JoinToken: swarm.JoinTokens.Worker,
     });
-  for (const n of nodes) n.nodeId = ((await n.docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
+  // The nodes share the machine's hostname: each gets its namespace's name, for status and tests.
+  for (const n of nodes) {
+    n.nodeId = ((await n.docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
+    const node = manager.docker.getNode(n.nodeId);
+    const { Version, Spec } = (await node.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+    await node.update({ version: Version.Index, ...Spec, Name: n.netns });
+  }
 }
 
 /** Node loss: its link to the others goes down and its dockerd is killed outright, as a crashed host. */
