@@ -219,7 +219,7 @@ export async function stopSwarm(): Promise<void> {
   if (made.rule) await sh("iptables", ["-D", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"]).catch(() => {});
   made.rule = false;
   if (made.dir) {
-    for (const n of made.nodes) await run("umount", ["-R", join(n.dir, "exec")]).catch(() => undefined);
+    await unmountUnder(made.dir);
     rmSync(made.dir, { recursive: true, force: true, maxRetries: 3 });
   }
   made.dir = undefined;
@@ -247,4 +247,14 @@ async function killNamespace(netns: string): Promise<void> {
     if (i >= 20) for (const pid of pids) process.kill(Number(pid), "SIGKILL");
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** dockerd's mounts under the swarm's folder (a restarted node's data root, network namespaces), deepest first. */
+async function unmountUnder(dir: string): Promise<void> {
+  const mounts = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .map((line) => line.split(" ")[1] ?? "")
+    .filter((path) => path.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const path of mounts) await run("umount", ["-l", path]).catch(() => undefined);
 }

@@ -14,10 +14,9 @@ export async function executeSwarmPlan(
   operations: readonly SwarmOperation[],
   done: (op: SwarmOperation) => void,
 ): Promise<void> {
-  const networkOps = operations.filter(isNetworkOp);
   await executePlan(
     address,
-    networkOps.filter((o) => o.op === "create-network"),
+    operations.filter(isNetworkOp).filter((o) => o.op === "create-network"),
     { onDone: (op) => isNetworkOp(op) && done(op) },
   );
   for (const op of operations.filter((o) => o.op === "remove-service")) {
@@ -31,11 +30,10 @@ export async function executeSwarmPlan(
     updated.add(key);
     done(op);
   }
-  await executePlan(
-    address,
-    networkOps.filter((o) => o.op === "remove-network"),
-    { onDone: (op) => isNetworkOp(op) && done(op) },
-  );
+  for (const op of operations.filter((o) => o.op === "remove-network")) {
+    await run(address, op);
+    done(op);
+  }
 }
 
 async function run(address: string, op: SwarmOperation): Promise<void> {
@@ -60,6 +58,15 @@ async function run(address: string, op: SwarmOperation): Promise<void> {
       }
       case "remove-service":
         await docker.getService(op.id).remove().catch(ignoreStatus(404));
+        return;
+      case "remove-network":
+        // The manager answers 500 "not found" for an overlay removed a moment ago.
+        await docker
+          .getNetwork(op.id)
+          .remove()
+          .catch((err: unknown) => {
+            if (statusCodeOf(err) !== 404 && !/not found/.test(cleanDockerMessage(err))) throw err;
+          });
         return;
       default:
         return;

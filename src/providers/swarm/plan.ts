@@ -81,7 +81,11 @@ export function planSwarmService(desired: DesiredSwarmService, snapshot: SwarmSn
   } else if (!current) {
     ops.push({ op: "create-service", target: base, cause: "missing", spec: body });
   } else if (current.owner?.configHash !== desired.configHash) {
-    const rolledBack = current.updateState?.startsWith("rollback") && current.previousHash === desired.configHash;
+    // Swarm restores the earlier spec; what was tried shows in PreviousSpec or in the failed tasks it left.
+    const tried =
+      current.previousHash === desired.configHash ||
+      snapshot.tasks.some((t) => t.serviceId === current.id && t.configHash === desired.configHash);
+    const rolledBack = current.updateState?.startsWith("rollback") && tried;
     if (rolledBack)
       waiting = {
         reason: "RolledBack",
