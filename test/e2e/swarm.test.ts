@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
+import { readdirSync } from "node:fs";
 import type Docker from "dockerode";
 import { SwarmProvider } from "../../src/providers/swarm/provider.js";
 import type { AppOutcome } from "../../src/providers/types.js";
@@ -252,7 +253,34 @@ describe("swarm provider on a three-node swarm", function () {
     );
     assert.equal(again.outcome.node, up.node);
     assert.equal(await cli(again.container, "GET", "kept"), "across-loss");
-    assert.ok(await provider.finalizeService(cache, group));
+
+    // Retain: the service goes, its data stays on the node; a new incarnation finds it there.
+    const volume = (await node.docker.getVolume(`airloft-${group.metadata.name}_cache-data`).inspect()) as {
+      Mountpoint: string;
+    };
+    await until(() => provider.finalizeService(cache, group), Boolean, "service removed");
+    assert.notDeepEqual(readdirSync(volume.Mountpoint), []);
+    cache = { ...cache, metadata: meta("cache"), status: { node: up.node } };
+    const reborn = await until(pass, (o) => o.converged, "redis back");
+    assert.equal(reborn.node, up.node);
+    assert.equal(await cli(await containerOf(), "GET", "kept"), "across-loss");
+
+    // Delete: once the service is gone, a job on the volume's node empties it.
+    cache = { ...cache, spec: { ...cache.spec, storage: { deletionPolicy: "Delete" } } };
+    await until(() => provider.finalizeService(cache, group), Boolean, "service and data deleted");
+    assert.deepEqual(readdirSync(volume.Mountpoint), []);
+    const names = async () =>
+      (
+        (await manager().listServices({ filters: { name: [`${group.metadata.name}_cache`] } })) as Array<{
+          Spec: { Name: string };
+        }>
+      ).map((x) => x.Spec.Name);
+    assert.deepEqual(await names(), [`${group.metadata.name}_cache-wipe`]);
+    // The finished job goes with the garbage once the Service has left the store.
+    assert.deepEqual(await provider.collectGarbage(group, new Set([group.metadata.uid ?? ""])), [
+      `service:${group.metadata.name}/cache remove-service (owner gone)`,
+    ]);
+    assert.deepEqual(await names(), []);
   });
 
   it("loses a node: its tasks move to the others, the status names it, then Ready; its return duplicates nothing", async () => {

@@ -235,7 +235,8 @@ export function planSwarmGarbage(live: ReadonlySet<string>, snapshot: SwarmSnaps
     if (s.owner && s.owner.group === group && !live.has(s.owner.uid))
       ops.push({
         op: "remove-service",
-        target: `${s.owner.kind.toLowerCase()}:${s.owner.group}/${s.owner.name}`,
+        // A wipe job is its Service's, in the operation's one form.
+        target: `${s.owner.kind === "Wipe" ? "service" : s.owner.kind.toLowerCase()}:${s.owner.group}/${s.owner.name}`,
         cause: "owner gone",
         id: s.id,
       });

@@ -34,6 +34,7 @@ import {
   type SwarmOperation,
   type SwarmPlan,
 } from "./plan.js";
+import { planWipe, WIPE_KIND } from "./wipe.js";
 
 /** Swarm does the rollout itself: one round makes the change, the next passes watch it. */
 const MAX_ROUNDS = 2;
@@ -188,8 +189,37 @@ export class SwarmProvider implements InfraProvider {
     return desiredSwarmService(desired, swarmSettings(group), { node });
   }
 
+  /** Removes the service; with deletionPolicy Delete, then empties its volume on its node (wipe.ts). */
   async finalizeService(service: Service, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
-    return this.removeAll(group, options, (s) => this.removals(s, uidOf(service), "service deleted"));
+    const uid = uidOf(service);
+    const name = serviceName(group.metadata.name, service.metadata.name);
+    const template = SERVICE_TEMPLATES[service.spec.template];
+    let pending = false;
+    const steps = this.steps(this.address(group), (s) => {
+      const operations = this.removals(s, uid, "service deleted");
+      const running = s.services.find((x) => x.name === name && x.owner?.uid === uid);
+      const node = running?.labels[NODE_LABEL] ?? service.status?.node;
+      pending = running !== undefined;
+      if (service.spec.storage?.deletionPolicy !== "Delete" || running || !node) return { operations };
+      const wipe = planWipe(
+        {
+          instance: this.instanceId,
+          group: group.metadata.name,
+          name: service.metadata.name,
+          uid,
+          serviceName: name,
+          node,
+          volume: volumeName(group.metadata.name, service.metadata.name),
+          dataPath: template.dataPath,
+          image: service.spec.image ?? template.image(service.spec.version),
+        },
+        s,
+      );
+      pending = wipe.pending;
+      return { operations: [...operations, ...wipe.operations] };
+    });
+    const { plan } = await converge(steps, options);
+    return plan.operations.length === 0 && !pending;
   }
 
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
@@ -198,7 +228,7 @@ export class SwarmProvider implements InfraProvider {
 
   private removals(snapshot: SwarmSnapshot, uid: string, cause: string): SwarmOperation[] {
     return snapshot.services
-      .filter((s) => s.owner?.uid === uid)
+      .filter((s) => s.owner?.uid === uid && s.owner.kind !== WIPE_KIND)
       .map((s) => ({
         op: "remove-service",
         target: `${s.owner?.kind.toLowerCase()}:${s.owner?.group}/${s.owner?.name}`,
