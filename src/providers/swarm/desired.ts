@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Group } from "../../resources/types.js";
 import type { DesiredApp } from "../docker/desired.js";
-import { NAME_SEPARATOR, stableHash } from "../docker/desired.js";
+import { engineHealthcheck, NAME_SEPARATOR, stableHash } from "../docker/desired.js";
 import { LABEL, ownerLabels } from "../ownership.js";
 
 /** Swarm's limit on a service name (a DNS label). */
@@ -110,17 +110,7 @@ export function desiredSwarmService(
         Env: Object.entries({ ...t.env, ...desired.secretEnv }).map(([k, v]) => `${k}=${v}`),
         // Each task says which configuration it runs: the rollout's progress is read from them.
         Labels: ownerLabels({ ...owner, uid: desired.uid, configHash }),
-        ...(t.healthCheck
-          ? {
-              Healthcheck: {
-                Test: [...t.healthCheck.test],
-                Interval: t.healthCheck.intervalNs,
-                Timeout: t.healthCheck.timeoutNs,
-                Retries: t.healthCheck.retries,
-                StartPeriod: t.healthCheck.startPeriodNs,
-              },
-            }
-          : {}),
+        ...engineHealthcheck(t.healthCheck),
         ...(t.volumes.length > 0
           ? { Mounts: t.volumes.map((v) => ({ Type: "volume", Source: v.name, Target: v.target })) }
           : {}),

@@ -7,9 +7,9 @@ import { appImage } from "../docker/app-image.js";
 import { type DesiredApp, desiredApp, desiredService, volumeName } from "../docker/desired.js";
 import { resolveEngineAddress } from "../docker/engine.js";
 import { readLogs } from "../docker/facts.js";
+import { desiredGroupNetwork, groupNetworkStatus } from "../docker/group-network.js";
 import { planNetwork } from "../docker/plan.js";
 import { eachReplica } from "../log-lines.js";
-import { ownerLabels } from "../ownership.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
 import type {
   AppOutcome,
@@ -64,34 +64,23 @@ export class SwarmProvider implements InfraProvider {
   async reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
     const address = this.address(group);
     const { observed } = await converge(this.groupSteps(address, group), options);
-    const name = swarmSettings(group).network;
-    const network = observed.networks.find((n) => n.owner.uid === uidOf(group) && n.name === name);
-    return {
-      provider: "swarm",
-      engine: address,
-      ...(network ? { network: { name: network.name, id: network.id.slice(0, 12) } } : {}),
-    };
+    return groupNetworkStatus("swarm", address, this.groupNetwork(group), observed.networks);
   }
 
   planGroup(group: Group): Promise<readonly string[]> {
     return planOnce(this.groupSteps(this.address(group), group));
   }
 
-  private groupSteps(address: string, group: Group) {
-    const desired = {
-      group: group.metadata.name,
-      uid: uidOf(group),
+  private groupNetwork(group: Group) {
+    return desiredGroupNetwork(this.instanceId, group, {
       name: swarmSettings(group).network,
-      labels: ownerLabels({
-        instance: this.instanceId,
-        group: group.metadata.name,
-        kind: "Group",
-        name: group.metadata.name,
-        uid: uidOf(group),
-      }),
       subnet: group.spec.swarm?.network?.subnet,
-      driver: "overlay" as const,
-    };
+      driver: "overlay",
+    });
+  }
+
+  private groupSteps(address: string, group: Group) {
+    const desired = this.groupNetwork(group);
     return this.steps(address, (s) => ({ operations: planNetwork(desired, s.networks).filter(isNetworkOp) }));
   }
 
