@@ -137,6 +137,9 @@ export async function runDaemon(node: SwarmNode): Promise<void> {
       node.host,
       "--storage-driver",
       "vfs",
+      // The benchmark counts API calls from the manager's log of each request. Debug logs carry
+      // request bodies (env), so only the benchmark, which has no secrets, turns it on.
+      ...(process.env.AIRLOFT_SWARM_DEBUG === "1" ? ["--debug"] : []),
     ],
     { stdio: ["ignore", log, log] },
   );
