@@ -37,26 +37,8 @@ export async function liveContainers(address: string, uid: string): Promise<Live
 
 /** Every replica's output, a line at a time, until the logs end (or, following, the containers stop or `signal` aborts). */
 export async function containerLogs(address: string, uid: string, name: string, options: LogOptions): Promise<void> {
+  const docker = dockerClient(address);
   const containers = await ownedContainers(address, uid);
-  await eachReplica(containers, options, (c, replicaOptions) =>
-    readLogs(
-      address,
-      `/containers/${c.Id}/logs?`,
-      `${name}-${c.Labels[LABEL.replica] ?? "?"}`,
-      replicaOptions,
-      options,
-    ),
-  );
-}
-
-/** One log endpoint's output (a container's, a Swarm task's) to `write`, a line at a time. */
-export async function readLogs(
-  address: string,
-  path: string,
-  replica: string,
-  replicaOptions: LogOptions,
-  options: Pick<LogOptions, "follow" | "tail" | "since">,
-): Promise<void> {
   const query = {
     follow: options.follow,
     stdout: true,
@@ -64,25 +46,28 @@ export async function readLogs(
     ...(options.tail !== undefined ? { tail: options.tail } : {}),
     ...(options.since ? { since: options.since.getTime() / 1000 } : {}),
   };
-  if (replicaOptions.signal?.aborted) return;
-  // A stream even without follow (dockerode buffers those whole): a long log is read as it is sent.
-  const stream = await new Promise<Readable>((resolve, reject) =>
-    dockerClient(address).modem.dial(
-      {
-        path,
-        method: "GET",
-        options: query,
-        isStream: true,
-        statusCodes: { 200: true, 404: "no such container", 500: "server error", 503: "unavailable" },
-        ...(replicaOptions.signal ? { abortSignal: replicaOptions.signal } : {}),
-      },
-      (err: unknown, data: unknown) => (err ? reject(engineError(address, err)) : resolve(data as Readable)),
-    ),
-  ).catch((err: unknown) => {
-    if (replicaOptions.signal?.aborted) return undefined;
-    throw err;
+  await eachReplica(containers, options, async (c, replicaOptions) => {
+    const replica = `${name}-${c.Labels[LABEL.replica] ?? "?"}`;
+    if (replicaOptions.signal?.aborted) return;
+    // A stream even without follow (dockerode buffers those whole): a long log is read as it is sent.
+    const stream = await new Promise<Readable>((resolve, reject) =>
+      docker.modem.dial(
+        {
+          path: `/containers/${c.Id}/logs?`,
+          method: "GET",
+          options: query,
+          isStream: true,
+          statusCodes: { 200: true, 404: "no such container", 500: "server error" },
+          ...(replicaOptions.signal ? { abortSignal: replicaOptions.signal } : {}),
+        },
+        (err: unknown, data: unknown) => (err ? reject(engineError(address, err)) : resolve(data as Readable)),
+      ),
+    ).catch((err: unknown) => {
+      if (replicaOptions.signal?.aborted) return undefined;
+      throw err;
+    });
+    if (!stream) return;
+    // Without a TTY the engine multiplexes stdout and stderr into one stream of frames.
+    await deliverLines(stream, replica, replicaOptions, new FrameDemuxer());
   });
-  if (!stream) return;
-  // Without a TTY the engine multiplexes stdout and stderr into one stream of frames.
-  await deliverLines(stream, replica, replicaOptions, new FrameDemuxer());
 }

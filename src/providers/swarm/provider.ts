@@ -6,7 +6,6 @@ import { type ConvergeSteps, converge, type Plan, planOnce } from "../converge.j
 import { appImage } from "../docker/app-image.js";
 import { type DesiredApp, desiredApp, desiredService, volumeName } from "../docker/desired.js";
 import { resolveEngineAddress } from "../docker/engine.js";
-import { readLogs } from "../docker/facts.js";
 import { desiredGroupNetwork, groupNetworkStatus } from "../docker/group-network.js";
 import { planNetwork } from "../docker/plan.js";
 import { eachReplica } from "../log-lines.js";
@@ -23,6 +22,7 @@ import type {
 } from "../types.js";
 import { type DesiredSwarmService, desiredSwarmService, NODE_LABEL, serviceName, swarmSettings } from "./desired.js";
 import { executeSwarmPlan } from "./execute.js";
+import { taskLogs } from "./logs.js";
 import { type SwarmSnapshot, swarmSnapshots } from "./observe.js";
 import {
   chooseNode,
@@ -256,13 +256,7 @@ export class SwarmProvider implements InfraProvider {
     const tasks = snapshot.tasks.filter((t) => t.serviceId === service?.id && t.desiredState === "running");
     const slots = [...new Set(tasks.map((t) => t.slot))].sort((a, b) => a - b);
     await eachReplica(tasks, options, (t, replicaOptions) =>
-      readLogs(
-        address,
-        `/tasks/${t.id}/logs?`,
-        `${obj.metadata.name}-${slots.indexOf(t.slot)}`,
-        replicaOptions,
-        options,
-      ),
+      taskLogs(address, t.id, `${obj.metadata.name}-${slots.indexOf(t.slot)}`, replicaOptions),
     );
   }
 
