@@ -43,6 +43,7 @@ export class ServiceController extends Reconciler<"Service"> {
         host,
         variables: bindingNames(template, undefined),
         volume: outcome.volume,
+        ...(outcome.node ? { node: outcome.node } : {}),
         image: outcome.image,
         instances: [...outcome.replicas],
       },

@@ -17,6 +17,7 @@ export interface ProviderOptions {
 const FACTORIES: Readonly<Record<ProviderName, (options: ProviderOptions) => Promise<InfraProvider>>> = {
   docker: async (options) => new (await import("./docker/provider.js")).DockerProvider(options),
   aws: async (options) => new (await import("./aws/provider.js")).AwsProvider(options),
+  swarm: async (options) => new (await import("./swarm/provider.js")).SwarmProvider(options),
 };
 
 /** Picks the provider a group's spec names, made once per registry. */

@@ -61,6 +61,8 @@ export interface ServiceOutcome extends AppOutcome {
   readonly volume: string;
   /** Where bound apps reach the service; its name on the group network when unset (Docker). */
   readonly host?: string;
+  /** The node its volume lives on (Swarm). */
+  readonly node?: string;
 }
 
 /** An object's replicas as the infrastructure has them now, for `describe`: a titled table. */

@@ -43,7 +43,14 @@ export interface ResourceQuantities {
 }
 
 export interface GroupSpec {
-  provider: "docker" | "aws";
+  provider: "docker" | "aws" | "swarm";
+  /** A Docker Swarm cluster, through its manager: an overlay network per group, a Swarm service per app. */
+  swarm?: {
+    host?: string;
+    network?: { name?: string; subnet?: string };
+    /** dnsrr (default): tasks by DNS round robin; vip needs IPVS in the nodes' kernels. */
+    endpointMode?: "dnsrr" | "vip";
+  };
   docker?: {
     host?: string;
     network?: { name?: string; subnet?: string };
@@ -92,6 +99,8 @@ export interface AppSpec {
   /** tls (Docker edge): auto (ACME; the default for a domain outside *.localhost), off, or a Secret's tls.crt/tls.key. */
   expose?: { public?: boolean; domain?: string; tls?: "auto" | "off" | { secret: string } };
   strategy?: { type?: "RollingUpdate" | "Recreate" };
+  /** Swarm: where replicas may run, as Swarm constraints ("node.role==worker", "node.labels.zone==a"). */
+  placement?: { constraints?: string[] };
   /** Source code for the node, python and java runtimes (AWS): a git URL or a tar.gz over https. */
   source?: { url: string; ref?: string };
   runtime?: "docker" | "node" | "python" | "java";
@@ -236,6 +245,10 @@ export interface ReplicaStatus {
   restarts?: number;
   /** The last exit code of a replica that exited (Docker). */
   exitCode?: number;
+  /** The node a replica runs on (Swarm). */
+  node?: string;
+  /** Why the replica failed, as the engine says (Swarm). */
+  error?: string;
 }
 
 export interface AppStatus extends BaseStatus {
@@ -269,6 +282,8 @@ export interface ServiceStatus extends BaseStatus {
   host?: string;
   variables?: string[];
   volume?: string;
+  /** The node the service's volume lives on, chosen once (Swarm). */
+  node?: string;
   image?: string;
   instances?: ReplicaStatus[];
 }

@@ -4,10 +4,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { AwsProvider } from "../../src/providers/aws/provider.js";
 import { DockerProvider } from "../../src/providers/docker/provider.js";
+import { SwarmProvider } from "../../src/providers/swarm/provider.js";
 import { TEST_IMAGE } from "../../support/engine.js";
+import { SWARM_REDIS_IMAGE } from "../../support/swarm.js";
 import { REPO_ROOT } from "../support/cli.js";
 import { providerConformance } from "../support/conformance.js";
-import { requireAws, requireEngine } from "../support/e2e.js";
+import { requireAws, requireEngine, requireSwarm } from "../support/e2e.js";
 
 const REDIS_IMAGE = "airloft-test/redis:1";
 
@@ -20,6 +22,22 @@ providerConformance("docker, on the private engine", async (ctx) => {
     provider: new DockerProvider({ instanceId: `conformance-${randomUUID()}`, env: { DOCKER_HOST: engine.host } }),
     groupSpec: { provider: "docker", docker: { host: engine.host } },
     serviceSpec: { template: "redis", image: REDIS_IMAGE },
+    appSpec: (replicas, version) => ({
+      image: TEST_IMAGE,
+      replicas,
+      command: ["sh", "-c", "exec sleep 3600"],
+      env: { VERSION: version },
+    }),
+  };
+});
+
+/** The same app and service specs as on docker: only the Group's provider differs. */
+providerConformance("swarm, on a three-node swarm", async (ctx) => {
+  const swarm = await requireSwarm(ctx);
+  return {
+    provider: new SwarmProvider({ instanceId: `conformance-${randomUUID()}`, env: {} }),
+    groupSpec: { provider: "swarm", swarm: { host: swarm.host } },
+    serviceSpec: { template: "redis", image: SWARM_REDIS_IMAGE },
     appSpec: (replicas, version) => ({
       image: TEST_IMAGE,
       replicas,

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { engineUnavailableReason, type TestEngine, useEngine } from "../../support/engine.js";
 import { type TestAws, useAws } from "../../support/moto.js";
 import { type StrictTestAws, useStrictAws } from "../../support/strict-aws.js";
+import { swarmUnavailableReason, type TestSwarm, useSwarm } from "../../support/swarm.js";
 
 /**
  * Skips the suite where a component it needs is missing, saying which and why; under CI
@@ -39,4 +40,11 @@ export function requireAws(ctx: Mocha.Context): Promise<TestAws> {
 export async function requireStrictAws(ctx: Mocha.Context): Promise<StrictTestAws> {
   await requireAws(ctx);
   return useStrictAws();
+}
+
+/** Starts the three-node test swarm (support/swarm.ts), or skips the suite where it cannot run (fails under CI). */
+export function requireSwarm(ctx: Mocha.Context): Promise<TestSwarm> {
+  requireComponent(ctx, "the three-node swarm", swarmUnavailableReason());
+  ctx.timeout(240_000);
+  return useSwarm();
 }

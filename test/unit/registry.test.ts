@@ -21,6 +21,7 @@ describe("provider registry", () => {
     assert.equal(aws.name, "aws");
     assert.equal(aws.address(group("aws")), "aws us-east-1");
     assert.equal(await registry.for(group("aws")), aws);
+    assert.equal((await registry.for(group("swarm"))).name, "swarm");
   });
 
   it("takes a provider given for tests instead of making one", async () => {
@@ -30,8 +31,8 @@ describe("provider registry", () => {
 
   it("refuses a provider it does not know", () => {
     assert.throws(
-      () => new ProviderRegistry({ instanceId: "i" }).for(group("swarm" as Group["spec"]["provider"])),
-      /unknown provider swarm/,
+      () => new ProviderRegistry({ instanceId: "i" }).for(group("nomad" as Group["spec"]["provider"])),
+      /unknown provider nomad/,
     );
   });
 });

@@ -279,17 +279,7 @@ export function containerCreateOptions(desired: DesiredApp, replica: number): Re
       replica,
     }),
     ...(portKey ? { ExposedPorts: { [portKey]: {} } } : {}),
-    ...(t.healthCheck
-      ? {
-          Healthcheck: {
-            Test: [...t.healthCheck.test],
-            Interval: t.healthCheck.intervalNs,
-            Timeout: t.healthCheck.timeoutNs,
-            Retries: t.healthCheck.retries,
-            StartPeriod: t.healthCheck.startPeriodNs,
-          },
-        }
-      : {}),
+    ...engineHealthcheck(t.healthCheck),
     HostConfig: {
       NetworkMode: t.network,
       ...(publish ? { PortBindings: { [publish]: [{ HostIp: t.hostIP, HostPort: "" }] } } : {}),
@@ -314,5 +304,19 @@ export function containerCreateOptions(desired: DesiredApp, replica: number): Re
       CapDrop: ["NET_RAW", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE"],
     },
     NetworkingConfig: { EndpointsConfig: { [t.network]: { Aliases: [desired.name, `${desired.name}-${replica}`] } } },
+  };
+}
+
+/** A command check as the engine takes it (a container's and a Swarm task's alike). */
+export function engineHealthcheck(check: ContainerTemplate["healthCheck"]): { Healthcheck?: Record<string, unknown> } {
+  if (!check) return {};
+  return {
+    Healthcheck: {
+      Test: [...check.test],
+      Interval: check.intervalNs,
+      Timeout: check.timeoutNs,
+      Retries: check.retries,
+      StartPeriod: check.startPeriodNs,
+    },
   };
 }

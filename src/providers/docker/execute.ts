@@ -52,7 +52,8 @@ async function runOperation(docker: Docker, address: string, op: Operation, opti
           {},
           {
             Name: op.name,
-            Driver: "bridge",
+            Driver: op.driver ?? "bridge",
+            ...(op.driver === "overlay" ? { Attachable: true } : {}),
             CheckDuplicate: true,
             Labels: op.labels,
             ...(op.subnet ? { IPAM: { Driver: "default", Config: [{ Subnet: op.subnet }] } } : {}),
@@ -175,7 +176,7 @@ function assertOurs(
  * env and its service passwords must not be in them. Only `query` (the container's name) goes
  * in the URL.
  */
-function postJson(
+export function postJson(
   docker: Docker,
   path: string,
   query: Record<string, string>,
@@ -203,7 +204,7 @@ function postJson(
   });
 }
 
-function ignoreStatus(...codes: number[]): (err: unknown) => void {
+export function ignoreStatus(...codes: number[]): (err: unknown) => void {
   return (err: unknown) => {
     if (!codes.includes(statusCodeOf(err) ?? -1)) throw err;
   };

@@ -1,3 +1,4 @@
+import type Docker from "dockerode";
 import { LABEL, type OwnedLabels, parseOwnedLabels } from "../ownership.js";
 import { SnapshotCache } from "../snapshot-cache.js";
 import { dockerClient, engineError } from "./engine.js";
@@ -83,13 +84,7 @@ async function takeSnapshot(address: string, instanceId: string): Promise<Snapsh
           },
         ];
       }),
-      networks: networks.flatMap((n) => {
-        const owner = parseOwnedLabels(n.Labels);
-        const ipam = n.IPAM?.Config ?? [];
-        const subnets = ipam.flatMap((c) => (c.Subnet ? [c.Subnet] : []));
-        const gateways = ipam.flatMap((c) => (c.Gateway ? [c.Gateway] : []));
-        return owner ? [{ id: n.Id, name: n.Name, owner, subnets, gateways }] : [];
-      }),
+      networks: observeNetworks(networks),
       volumes: (volumes.Volumes ?? []).flatMap((v) => {
         const owner = parseOwnedLabels(v.Labels ?? undefined);
         return owner ? [{ name: v.Name, owner }] : [];
@@ -99,6 +94,17 @@ async function takeSnapshot(address: string, instanceId: string): Promise<Snapsh
   } catch (err) {
     throw engineError(address, err);
   }
+}
+
+/** The engine's networks that carry AirLoft's labels (the Swarm provider reads its overlays the same way). */
+export function observeNetworks(networks: readonly Docker.NetworkInspectInfo[]): ObservedNetwork[] {
+  return networks.flatMap((n) => {
+    const owner = parseOwnedLabels(n.Labels);
+    const ipam = n.IPAM?.Config ?? [];
+    const subnets = ipam.flatMap((c) => (c.Subnet ? [c.Subnet] : []));
+    const gateways = ipam.flatMap((c) => (c.Gateway ? [c.Gateway] : []));
+    return owner ? [{ id: n.Id, name: n.Name, owner, subnets, gateways }] : [];
+  });
 }
 
 /** One snapshot per engine address, shared by the reconciles of a pass. */

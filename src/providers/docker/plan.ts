@@ -13,6 +13,8 @@ export type Operation =
       readonly name: string;
       readonly labels: Record<string, string>;
       readonly subnet: string | undefined;
+      /** overlay (attachable) for a Swarm group; a bridge otherwise. */
+      readonly driver?: "overlay";
     }
   | { readonly op: "remove-network"; readonly target: string; readonly cause: string; readonly id: string }
   | {
@@ -193,6 +195,7 @@ export interface DesiredNetwork {
   readonly name: string;
   readonly labels: Record<string, string>;
   readonly subnet: string | undefined;
+  readonly driver?: "overlay";
 }
 
 /** The group's network: create it when no network carries the group's uid; drop stale ones. */
@@ -208,6 +211,7 @@ export function planNetwork(desired: DesiredNetwork, observed: readonly Observed
       name: desired.name,
       labels: desired.labels,
       subnet: desired.subnet,
+      ...(desired.driver ? { driver: desired.driver } : {}),
     });
   for (const n of mine) {
     if (n !== current)

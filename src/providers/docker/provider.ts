@@ -26,6 +26,7 @@ import { edgeTraffic } from "./edge/traffic.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
 import { containerLogs, liveContainers } from "./facts.js";
+import { desiredGroupNetwork, groupNetworkStatus } from "./group-network.js";
 import { findImage } from "./images.js";
 import { engineSnapshots, type ObservedContainer, type Snapshot } from "./observe.js";
 import type { AppPlan, Operation, VolumeOwner } from "./plan.js";
@@ -88,26 +89,22 @@ export class DockerProvider implements InfraProvider {
   async reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
     const address = this.address(group);
     const { observed } = await converge(this.groupSteps(address, group), options);
-    const network = observed.networks.find((n) => n.owner.uid === uidOf(group) && n.name === networkName(group));
-    return {
-      provider: "docker",
-      engine: address,
-      ...(network ? { network: { name: network.name, id: network.id.slice(0, 12) } } : {}),
-    };
+    return groupNetworkStatus("docker", address, this.groupNetwork(group), observed.networks);
   }
 
   planGroup(group: Group): Promise<readonly string[]> {
     return planOnce(this.groupSteps(this.address(group), group));
   }
 
-  private groupSteps(address: string, group: Group): ConvergeSteps<Snapshot, Operation, Plan<Operation>> {
-    const desired = {
-      group: group.metadata.name,
-      uid: uidOf(group),
+  private groupNetwork(group: Group) {
+    return desiredGroupNetwork(this.instanceId, group, {
       name: networkName(group),
-      labels: this.labelsFor(group),
       subnet: group.spec.docker?.network?.subnet,
-    };
+    });
+  }
+
+  private groupSteps(address: string, group: Group): ConvergeSteps<Snapshot, Operation, Plan<Operation>> {
+    const desired = this.groupNetwork(group);
     return this.steps(address, (snapshot) => ({ operations: planNetwork(desired, snapshot.networks) }));
   }
 
@@ -357,16 +354,6 @@ export class DockerProvider implements InfraProvider {
       kind: desired.kind,
       name: desired.name,
       uid: desired.uid,
-    });
-  }
-
-  private labelsFor(group: Group): Record<string, string> {
-    return ownerLabels({
-      instance: this.instanceId,
-      group: group.metadata.name,
-      kind: "Group",
-      name: group.metadata.name,
-      uid: uidOf(group),
     });
   }
 }

@@ -1,0 +1,95 @@
+import { TerminalError } from "../../errors.js";
+import { dockerClient, engineError, statusCodeOf } from "../docker/engine.js";
+import { cleanDockerMessage, executePlan, ignoreStatus, postJson } from "../docker/execute.js";
+import { LABEL } from "../ownership.js";
+import { describeSwarmOperation, isNetworkOp, type SwarmOperation } from "./plan.js";
+
+/**
+ * Runs a Swarm plan on the manager in phases: the network, removals, then creates and updates.
+ * Several lines of one scale are one update call. Bodies go in the JSON body only, never the
+ * URL (they hold env values).
+ */
+export async function executeSwarmPlan(
+  address: string,
+  operations: readonly SwarmOperation[],
+  done: (op: SwarmOperation) => void,
+): Promise<void> {
+  await executePlan(
+    address,
+    operations.filter(isNetworkOp).filter((o) => o.op === "create-network"),
+    { onDone: (op) => isNetworkOp(op) && done(op) },
+  );
+  for (const op of operations.filter((o) => o.op === "remove-service")) {
+    await run(address, op);
+    done(op);
+  }
+  const updated = new Set<string>();
+  for (const op of operations.filter((o) => o.op === "create-service" || o.op === "update-service")) {
+    const key = op.op === "update-service" ? op.id : op.spec.name;
+    if (!updated.has(key)) await run(address, op);
+    updated.add(key);
+    done(op);
+  }
+  for (const op of operations.filter((o) => o.op === "remove-network")) {
+    await run(address, op);
+    done(op);
+  }
+}
+
+async function run(address: string, op: SwarmOperation): Promise<void> {
+  const docker = dockerClient(address);
+  try {
+    switch (op.op) {
+      case "create-service":
+        // The name is derived from the object: after a crash the retry finds the service made before.
+        await postJson(docker, "/services/create", {}, op.spec.body).catch(async (err: unknown) => {
+          if (statusCodeOf(err) !== 409) throw err;
+          const existing = (await docker.getService(op.spec.name).inspect()) as {
+            Spec?: { Labels?: Record<string, string> };
+          };
+          assertOurs(op, existing.Spec?.Labels, op.spec.labels);
+        });
+        return;
+      case "update-service": {
+        const existing = (await docker.getService(op.id).inspect()) as { Spec?: { Labels?: Record<string, string> } };
+        assertOurs(op, existing.Spec?.Labels, op.spec.labels);
+        await postJson(docker, `/services/${op.id}/update`, { version: String(op.version) }, op.spec.body);
+        return;
+      }
+      case "remove-service":
+        await docker.getService(op.id).remove().catch(ignoreStatus(404));
+        return;
+      case "remove-network":
+        // The manager answers 500 "not found" for an overlay removed a moment ago.
+        await docker
+          .getNetwork(op.id)
+          .remove()
+          .catch((err: unknown) => {
+            if (statusCodeOf(err) !== 404 && !/not found/.test(cleanDockerMessage(err))) throw err;
+          });
+        return;
+      default:
+        return;
+    }
+  } catch (err) {
+    if (err instanceof TerminalError) throw err;
+    const status = statusCodeOf(err);
+    if (status === 400)
+      throw new TerminalError("InvalidConfig", `${describeSwarmOperation(op)}: ${cleanDockerMessage(err)}`, {
+        cause: err,
+      });
+    // Out of sequence (someone updated the service meanwhile) and the like: the next pass looks again.
+    if (status !== undefined)
+      throw new Error(`${describeSwarmOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
+    throw engineError(address, err);
+  }
+}
+
+/** A service is touched only when its labels say it is this installation's, of this object. */
+function assertOurs(op: SwarmOperation, found: Record<string, string> | undefined, wanted: Record<string, string>) {
+  if (found && [LABEL.instance, LABEL.uid].every((k) => found[k] !== undefined && found[k] === wanted[k])) return;
+  throw new TerminalError(
+    "NameConflict",
+    `${describeSwarmOperation(op)}: the Swarm service name is taken by ${found?.[LABEL.instance] ? "another AirLoft object" : "something AirLoft did not create"}; rename the app or remove that service`,
+  );
+}
