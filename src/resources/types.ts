@@ -67,6 +67,19 @@ export interface HealthCheck {
   startPeriodSeconds?: number;
 }
 
+/** How a new revision replaces the old one (src/releases/). */
+export interface RolloutStrategy {
+  type?: "RollingUpdate" | "Recreate";
+  /** Replicas above the count while rolling, a number or a percentage (Kubernetes' meaning). */
+  maxSurge?: number | string;
+  /** Replicas below the count while rolling, a number or a percentage. */
+  maxUnavailable?: number | string;
+  /** Seconds without progress before the rollout is failed (600). */
+  progressDeadlineSeconds?: number;
+  /** Restore the last good revision when a rollout fails. */
+  autoRollback?: boolean;
+}
+
 export interface AppSpec {
   image?: string;
   build?: { context: string; dockerfile?: string };
@@ -86,7 +99,11 @@ export interface AppSpec {
   restart?: "always" | "on-failure" | "unless-stopped" | "no";
   healthCheck?: HealthCheck;
   expose?: { public?: boolean; domain?: string };
-  strategy?: { type?: "RollingUpdate" | "Recreate" };
+  strategy?: RolloutStrategy;
+  /** Revisions kept for `rollout history` and `undo` (10 by default). */
+  revisionHistoryLimit?: number;
+  /** Runs once per new revision, in its image, before any new replica starts (a migration). */
+  release?: { command: string[] };
   /** Source code for the node, python and java runtimes (AWS): a git URL or a tar.gz over https. */
   source?: { url: string; ref?: string };
   runtime?: "docker" | "node" | "python" | "java";

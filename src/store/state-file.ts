@@ -34,10 +34,12 @@ export interface StateFile {
   sources?: unknown;
   /** API server accounts (`airloft serve`): kept by src/server/accounts.ts. */
   accounts?: unknown;
+  /** Each app's revisions (history, undo, rollout progress): kept by src/releases/revisions.ts. */
+  revisions?: unknown;
 }
 
 /** The parts of the state file that modules outside the store keep, each its own way. */
-export type SectionName = "sources" | "suspended" | "accounts";
+export type SectionName = "sources" | "suspended" | "accounts" | "revisions";
 
 /** A part of the state file kept by another module: the store writes it and knows nothing of what it holds. */
 export interface StateSection<T> {
