@@ -1,4 +1,5 @@
 import { edgeRoutes } from "../providers/docker/edge/routes.js";
+import { trackRollout, withRollout } from "../releases/rollout.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, AppStatus, Group } from "../resources/types.js";
 import { resolveBindings } from "./bindings.js";
@@ -97,7 +98,7 @@ export class AppController extends Reconciler<"App"> {
     const counts = `${outcome.readyReplicas}/${replicas} replicas ready${rolling && !capped ? `, ${outcome.updatedReplicas} updated` : ""}`;
     // Converged means every replica is ready: what a replica says about itself matters only before.
     const problems = outcome.converged ? [] : (outcome.problems ?? []);
-    return {
+    const result: Outcome<AppStatus> = {
       status: {
         replicas,
         readyReplicas: outcome.readyReplicas,
@@ -125,6 +126,7 @@ export class AppController extends Reconciler<"App"> {
       // A held host is let go when its holder goes: look again now and then.
       ...(capped || conflicts.length > 0 ? { requeueAfterMs: 30_000 } : {}),
     };
+    return withRollout(result, await trackRollout(this.ctx.store, app, outcome));
   }
 
   protected override stallHolds(app: App): boolean {

@@ -47,6 +47,8 @@ export interface AppOutcome {
   /** What this pass did. */
   readonly operations: readonly string[];
   readonly image: string;
+  /** What the image resolved to, where the provider knows (Docker): kept in the revision. */
+  readonly imageId?: string;
   /** The public address when a load balancer fronts the app (AWS), e.g. http://web.example.com. */
   readonly url?: string;
   /** Why the app is not ready beyond its replica counts (AWS: its targets get no traffic). */

@@ -59,13 +59,18 @@ export function historyOf(store: Store, app: Pick<App, "metadata">): Revision[] 
   return revisionsOf(store, app)?.items ?? [];
 }
 
-/** Replaces an app's entry durably, dropping the entries of apps no longer in the store. */
-export async function saveRevisions(store: Store, app: App, entry: AppRevisions): Promise<void> {
+/**
+ * Replaces an app's entry, dropping the entries of apps no longer in the store. Durably for an
+ * apply or undo; a controller's progress marks go to disk with the next write, as status does.
+ */
+export async function saveRevisions(store: Store, app: App, entry: AppRevisions, durable = true): Promise<void> {
   const book: RevisionBook = {};
   for (const [uid, e] of Object.entries(section(store).read() ?? {}))
     if (store.peek(e.key)?.metadata.uid === uid) book[uid] = e;
   book[app.metadata.uid ?? ""] = entry;
-  await section(store).write(book);
+  const written = section(store).write(book);
+  if (durable) await written;
+  else written.catch((err: unknown) => console.error("revisions not written:", err));
 }
 
 /** The oldest revisions past the limit go; the current (last) one always stays. */
@@ -77,14 +82,14 @@ export function pruneRevisions(items: readonly Revision[], limit: number): Revis
  * Records a revision when the app's spec is not its latest revision's; fills in who made it when
  * the controller recorded it first (by "unknown"). Returns the app's latest revision.
  */
-export async function ensureRevision(store: Store, app: App, by: string): Promise<Revision> {
+export async function ensureRevision(store: Store, app: App, by: string, durable = true): Promise<Revision> {
   const entry = revisionsOf(store, app) ?? { key: keyOf(app), items: [] };
   const hash = revisionHash(app.spec);
   const latest = entry.items.at(-1);
   if (latest && latest.configHash === hash) {
     if (latest.by === UNKNOWN_AUTHOR && by !== UNKNOWN_AUTHOR) {
       latest.by = by;
-      await saveRevisions(store, app, entry);
+      await saveRevisions(store, app, entry, durable);
     }
     return latest;
   }
@@ -99,7 +104,7 @@ export async function ensureRevision(store: Store, app: App, by: string): Promis
     outcome: "Progressing",
   };
   entry.items = pruneRevisions([...entry.items, next], app.spec.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT);
-  await saveRevisions(store, app, entry);
+  await saveRevisions(store, app, entry, durable);
   return next;
 }
 

@@ -268,6 +268,7 @@ export class DockerProvider implements InfraProvider {
       converged: plan.converged,
       operations,
       image: desired.template.image,
+      imageId: desired.template.imageId,
       ...(plan.problems.length > 0 ? { problems: plan.problems } : {}),
     };
   }
