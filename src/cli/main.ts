@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { AirloftError, errorMessage, ValidationErrors } from "../errors.js";
-import { addImportCommands, addSecretCommands, collect } from "./command-groups.js";
+import { addImportCommands, addRolloutCommands, addSecretCommands, collect } from "./command-groups.js";
 import { DEFAULT_STATE_FILE, UsageError } from "./context.js";
 
 // Each command loads its module when it runs: a start-up pays only for the command it runs.
@@ -267,6 +267,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   }
 
   addSecretCommands(program, { run, globals });
+  addRolloutCommands(program, { run, globals });
 
   program
     .command("aws")

@@ -1,3 +1,4 @@
+import { userInfo } from "node:os";
 import { stableHash } from "../providers/docker/desired.js";
 import { keyOf } from "../resources/kinds.js";
 import type { App, AppSpec, Resource } from "../resources/types.js";
@@ -117,6 +118,20 @@ export async function recordApplied(store: Store, changes: readonly Change[], by
     const app = store.get(change.key);
     if (isApp(app)) await ensureRevision(store, app, by);
   }
+}
+
+/** Who runs this CLI: "user alice". */
+export function cliUser(): string {
+  try {
+    return `user ${userInfo().username}`;
+  } catch {
+    return `user ${process.getuid?.() ?? "unknown"}`;
+  }
+}
+
+/** An API caller: "group acme" or "admin root". */
+export function actorOf(principal: { readonly kind: string; readonly name: string }): string {
+  return `${principal.kind} ${principal.name}`;
 }
 
 function isApp(obj: Resource | undefined): obj is App {

@@ -13,6 +13,7 @@ import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { LoginLimiter } from "./login-limiter.js";
 import { LogsApi } from "./logs-api.js";
 import { ResourcesApi } from "./resources-api.js";
+import { RolloutApi } from "./rollout-api.js";
 import { serveStatic } from "./static.js";
 import { DEFAULT_TENANT_RULES, type TenantRules } from "./tenant-rules.js";
 import type { Principal, TokenService } from "./tokens.js";
@@ -75,6 +76,7 @@ export class ApiServer {
   private readonly auth: AuthApi;
   private readonly resources: ResourcesApi;
   private readonly control: ControlApi;
+  private readonly rollouts: RolloutApi;
   readonly watches: WatchStreams;
   readonly logs: LogsApi;
 
@@ -104,6 +106,7 @@ export class ApiServer {
       limits,
     });
     this.control = new ControlApi({ store: options.store, manifests: this.resources, loop: options.loop });
+    this.rollouts = new RolloutApi(options.store);
     this.logs = new LogsApi({
       store: options.store,
       loop: options.loop,
@@ -185,6 +188,7 @@ export class ApiServer {
       const below = segments(API_PREFIX);
       if (
         (await this.logs.handle(call, below)) ||
+        (await this.rollouts.handle(call, below)) ||
         (await this.resources.handle(call, below)) ||
         (await this.control.handle(call, below)) ||
         (await this.options.metrics?.handle(call, below))
