@@ -233,6 +233,8 @@ export interface SourceView {
   readonly lastSyncTime: string | null;
   readonly lastResult: string | null;
   readonly lastErrors: readonly string[];
+  /** Changes made outside git (`rollout undo`) since its last sync. */
+  readonly outsideGit: readonly string[];
   readonly inventory: ReadonlyArray<{ key: string; ready: boolean; deleting: boolean }>;
 }
 
@@ -246,6 +248,7 @@ export function sourceView(store: Store, s: SourceRecord, name = s.name): Source
     lastSyncTime: s.lastSyncTime ?? null,
     lastResult: s.lastResult ?? null,
     lastErrors: s.lastErrors,
+    outsideGit: s.outsideGit ?? [],
     inventory: s.inventory.map((key) => {
       const obj = store.get(key);
       return { key, ready: obj ? isReadyAt(obj) : false, deleting: Boolean(obj?.metadata.deletionTimestamp) };
