@@ -1,5 +1,5 @@
 import { edgeRoutes } from "../providers/docker/edge/routes.js";
-import { trackRollout, withRollout } from "../releases/rollout.js";
+import { releaseDone, trackRollout, withRollout } from "../releases/rollout.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, AppStatus, Group } from "../resources/types.js";
 import { resolveBindings } from "./bindings.js";
@@ -84,6 +84,7 @@ export class AppController extends Reconciler<"App"> {
         signal,
         bindings: bindings.env,
         secrets: secrets.resolved,
+        releaseDone: releaseDone(this.ctx.store, app),
         ...(capped ? { scaleUpLimit: existing } : {}),
         ...(edge ? { edgeRoutes: edge.routes } : {}),
       })

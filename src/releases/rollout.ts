@@ -1,7 +1,15 @@
 import { keyOf } from "../resources/kinds.js";
 import type { App } from "../resources/types.js";
 import type { Store } from "../store/store.js";
-import { ensureRevision, type Revision, revisionsOf, saveRevisions, UNKNOWN_AUTHOR } from "./revisions.js";
+import type { ReleaseState } from "./docker-release.js";
+import {
+  ensureRevision,
+  type Revision,
+  revisionHash,
+  revisionsOf,
+  saveRevisions,
+  UNKNOWN_AUTHOR,
+} from "./revisions.js";
 import { restoreRevision } from "./undo.js";
 
 export const DEFAULT_PROGRESS_DEADLINE_SECONDS = 600;
@@ -13,6 +21,7 @@ export interface RolloutFacts {
   readonly updatedReplicas: number;
   readonly imageId?: string;
   readonly problems?: ReadonlyArray<{ readonly replica: string; readonly reason: string; readonly message: string }>;
+  readonly release?: ReleaseState;
 }
 
 /** A failed rollout's Ready condition, or when to look again before the deadline passes. */
@@ -50,6 +59,11 @@ export async function trackRollout(
   }
   if (FAILED.has(latest.outcome)) return { failed: failedCondition(latest) };
   if (latest.outcome !== "Progressing") return {};
+  const release = facts.release;
+  if (release && release.phase !== "running" && latest.release?.exitCode !== release.exitCode) {
+    latest.release = { exitCode: release.exitCode ?? -1, output: [...release.output] };
+    await saveRevisions(store, app, entry, false);
+  }
   const mark = `${facts.updatedReplicas}/${facts.readyReplicas}`;
   if (entry.progress?.revision !== latest.revision || entry.progress.mark !== mark) {
     entry.progress = { revision: latest.revision, mark, at: now };
@@ -57,12 +71,15 @@ export async function trackRollout(
   }
   const deadlineMs = (app.spec.strategy?.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_SECONDS) * 1000;
   const crashing = facts.problems?.find((p) => p.reason === "CrashLoopBackOff");
+  const releaseFailed = release?.phase === "failed";
   const left = entry.progress.at + deadlineMs - now;
-  if (!crashing && left > 0) return { requeueAfterMs: left + 250 };
-  latest.outcome = "Failed";
-  latest.reason = crashing
-    ? `new replicas crash-loop (${crashing.message})`
-    : `no progress in ${deadlineMs / 1000}s (${facts.updatedReplicas} updated, ${facts.readyReplicas} ready)`;
+  if (!crashing && !releaseFailed && left > 0) return { requeueAfterMs: left + 250 };
+  latest.outcome = releaseFailed ? "ReleaseFailed" : "Failed";
+  latest.reason = releaseFailed
+    ? `release command exited with code ${release.exitCode}: ${release.output.join(" | ") || "no output"}`
+    : crashing
+      ? `new replicas crash-loop (${crashing.message})`
+      : `no progress in ${deadlineMs / 1000}s (${facts.updatedReplicas} updated, ${facts.readyReplicas} ready)`;
   delete entry.progress;
   const good = app.spec.strategy?.autoRollback
     ? [...entry.items].reverse().find((r) => r.outcome === "Complete" && r.configHash !== latest.configHash)
@@ -74,7 +91,7 @@ export async function trackRollout(
   await saveRevisions(store, app, entry, false);
   await store.recordEvent(keyOf(app), {
     type: "Warning",
-    reason: "ProgressDeadlineExceeded",
+    reason: releaseFailed ? "ReleaseFailed" : "ProgressDeadlineExceeded",
     message: `revision ${latest.revision}: ${latest.reason}`,
   });
   if (good) {
@@ -106,4 +123,10 @@ export function withRollout<O extends { ready: boolean; reason: string; message:
   );
   const timed = Number.isFinite(requeue) ? { ...outcome, requeueAfterMs: requeue } : outcome;
   return verdict.failed ? { ...timed, ready: false, ...verdict.failed } : timed;
+}
+
+/** Whether the app's current revision recorded its release command's success: it never runs twice. */
+export function releaseDone(store: Store, app: App): boolean {
+  const latest = revisionsOf(store, app)?.items.at(-1);
+  return latest?.configHash === revisionHash(app.spec) && latest.release?.exitCode === 0;
 }

@@ -48,6 +48,8 @@ export interface DesiredApp {
   readonly strategy: "RollingUpdate" | "Recreate";
   /** maxSurge and maxUnavailable as replica counts; all at once, none down, when unset. */
   readonly pace?: RolloutPace;
+  /** Start no new replica (the release command has not succeeded): the old ones stay as they are. */
+  readonly holdCreates?: boolean;
   readonly template: ContainerTemplate;
   /** Variables from secrets: given to the engine, but never part of the config hash or a label. */
   readonly secretEnv: Readonly<Record<string, string>>;

@@ -129,6 +129,7 @@ export function planApp(
     for (const c of extra) ops.push({ op: "remove", target: target(replica), cause: "duplicate", id: c.id });
 
     if (!keep) {
+      if (desired.holdCreates) continue;
       const cause = outdated.some((c) => c.state === "dead" || c.state === "removing")
         ? "dead"
         : outdated.length > 0
