@@ -13,7 +13,7 @@ export interface RolloutPace {
  */
 export function rolloutPace(strategy: RolloutStrategy | undefined, replicas: number): RolloutPace {
   if (strategy?.maxSurge === undefined && strategy?.maxUnavailable === undefined)
-    return { maxSurge: replicas, maxUnavailable: 0 };
+    return { maxSurge: Number.POSITIVE_INFINITY, maxUnavailable: 0 };
   const maxSurge = amount(strategy.maxSurge ?? "25%", replicas, Math.ceil);
   const maxUnavailable = amount(strategy.maxUnavailable ?? "25%", replicas, Math.floor);
   return maxSurge === 0 && maxUnavailable === 0 ? { maxSurge, maxUnavailable: 1 } : { maxSurge, maxUnavailable };

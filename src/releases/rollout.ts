@@ -64,7 +64,8 @@ export async function trackRollout(
     latest.release = { exitCode: release.exitCode ?? -1, output: [...release.output] };
     await saveRevisions(store, app, entry, false);
   }
-  const mark = `${facts.updatedReplicas}/${facts.readyReplicas}`;
+  // A running release command is progress: the deadline counts from its end.
+  const mark = release?.phase === "running" ? `release ${now}` : `${facts.updatedReplicas}/${facts.readyReplicas}`;
   if (entry.progress?.revision !== latest.revision || entry.progress.mark !== mark) {
     entry.progress = { revision: latest.revision, mark, at: now };
     await saveRevisions(store, app, entry, false);

@@ -143,7 +143,8 @@ describe("releases on Docker: history, undo, deadline, rollback, release command
   });
 
   it("fails a health check that never passes at the deadline; the old replicas answer", async () => {
-    await apply(web(6, { path: "/missing" }));
+    // An httpd with nothing to serve: its check gets 404 for ever.
+    await apply(web(6, { command: "mkdir -p /www && exec httpd -f -p $PORT -h /www" }));
     const status = await cli("rollout", "status", `app/${GROUP}/web`, "--timeout", "120s");
     assert.equal(status.code, 1, status.stdout);
     assert.match(status.stderr, /ProgressDeadlineExceeded: revision 6: no progress in 15s \(2 updated, 0 ready\)/);

@@ -20,8 +20,11 @@ describe("rollout pace (maxSurge, maxUnavailable)", () => {
   });
 
   it("keeps every replica's successor at once and none down when neither is set", () => {
-    assert.deepEqual(rolloutPace(undefined, 5), { maxSurge: 5, maxUnavailable: 0 });
-    assert.deepEqual(rolloutPace({ type: "RollingUpdate" }, 2), { maxSurge: 2, maxUnavailable: 0 });
+    assert.deepEqual(rolloutPace(undefined, 5), { maxSurge: Number.POSITIVE_INFINITY, maxUnavailable: 0 });
+    assert.deepEqual(rolloutPace({ type: "RollingUpdate" }, 2), {
+      maxSurge: Number.POSITIVE_INFINITY,
+      maxUnavailable: 0,
+    });
   });
 
   it("spends surge first, then unavailability, then waits", () => {
@@ -53,6 +56,18 @@ describe("rollout pace (maxSurge, maxUnavailable)", () => {
     assert.deepEqual(ops(plan), ["app:acme/web:0 remove (rolling)", "app:acme/web:0 create (config changed)"]);
     const removal = plan.operations[0];
     assert.ok(removal?.op === "remove" && removal.graceful, "the old replica leaves the edge before it stops");
+  });
+
+  it("keeps old replicas that look unready by default, even beside a failed revision's exited ones", () => {
+    const old = desired({ replicas: 2 }).configHash;
+    const failed = desired({ replicas: 2, env: { A: "bad" } }).configHash;
+    const d = desired({ replicas: 2, env: { A: "2" }, healthCheck: { http: { path: "/other" } } });
+    const seen = [0, 1].flatMap((r) => [
+      observedContainer(r, old),
+      observedContainer(r, failed, { state: "exited", id: `x-${r}` }),
+    ]);
+    const plan = planApp(d, seen, new Map());
+    assert.deepEqual(ops(plan), ["app:acme/web:0 create (config changed)", "app:acme/web:1 create (config changed)"]);
   });
 
   it("plans no limit by default: every successor at once, old ones kept", () => {

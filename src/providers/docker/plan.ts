@@ -114,7 +114,8 @@ export function planApp(
     (c) => c.owner.uid === desired.uid && c.owner.replica !== undefined && c.owner.replica < desired.replicas,
   );
 
-  const serving = (c: ObservedContainer): boolean => c.state !== "dead" && c.state !== "removing";
+  // An exited old replica (a failed revision's) takes no surge: it serves nothing.
+  const serving = (c: ObservedContainer): boolean => !["dead", "removing", "exited"].includes(c.state);
   const budget = new RollingBudget(desired.replicas, desired.pace ?? rolloutPace(undefined, desired.replicas), {
     live: current.filter(serving).length,
     available: new Set(current.filter((c) => isReady(c, desired, probe)).map((c) => c.owner.replica)).size,
