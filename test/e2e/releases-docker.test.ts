@@ -15,7 +15,7 @@ const groupManifest = `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\
 const SERVE = 'echo "v$VERSION" > /www/index.html && exec httpd -f -p $PORT -h /www';
 
 /** The app at a version: an httpd that answers "vN", checked over HTTP, with a short deadline. */
-function web(version: number, options: { command?: string; path?: string; extra?: string } = {}): string {
+function web(version: number, options: { command?: string; extra?: string } = {}): string {
   return `apiVersion: airloft.dev/v1alpha1
 kind: App
 metadata:
@@ -30,7 +30,7 @@ spec:
     VERSION: "${version}"
     TOKEN: "${SECRET}"
   healthCheck:
-    http: { path: ${JSON.stringify(options.path ?? "/")} }
+    http: { path: "/" }
     intervalSeconds: 1
     timeoutSeconds: 2
   strategy:
