@@ -70,6 +70,13 @@ describe("rollout pace (maxSurge, maxUnavailable)", () => {
     assert.deepEqual(ops(plan), ["app:acme/web:0 create (config changed)", "app:acme/web:1 create (config changed)"]);
   });
 
+  it("starts no new replica while the release command has not succeeded, and keeps the old ones", () => {
+    const old = desired({ replicas: 2 }).configHash;
+    const d = { ...desired({ replicas: 2, env: { A: "2" } }), holdCreates: true };
+    assert.deepEqual(ops(planApp(d, [observedContainer(0, old), observedContainer(1, old)], new Map())), []);
+    assert.deepEqual(ops(planApp(d, [], new Map())), [], "nor on a first deploy");
+  });
+
   it("plans no limit by default: every successor at once, old ones kept", () => {
     const old = desired({ replicas: 2 }).configHash;
     const d = desired({ replicas: 2, env: { A: "2" } });
