@@ -48,6 +48,12 @@ export async function trackRollout(
   const entry = revisionsOf(store, app);
   const latest = entry?.items.at(-1);
   if (!entry || !latest || latest.revision !== current.revision) return {};
+  // Recorded first: a release that ends and the replicas that follow may be one pass.
+  const release = facts.release;
+  if (release && release.phase !== "running" && latest.release?.exitCode !== release.exitCode) {
+    latest.release = { exitCode: release.exitCode ?? -1, output: [...release.output] };
+    await saveRevisions(store, app, entry, false);
+  }
   if (facts.converged) {
     if (latest.outcome === "Complete" && entry.progress === undefined) return {};
     latest.outcome = "Complete";
@@ -59,11 +65,6 @@ export async function trackRollout(
   }
   if (FAILED.has(latest.outcome)) return { failed: failedCondition(latest) };
   if (latest.outcome !== "Progressing") return {};
-  const release = facts.release;
-  if (release && release.phase !== "running" && latest.release?.exitCode !== release.exitCode) {
-    latest.release = { exitCode: release.exitCode ?? -1, output: [...release.output] };
-    await saveRevisions(store, app, entry, false);
-  }
   // A running release command is progress: the deadline counts from its end.
   const mark = release?.phase === "running" ? `release ${now}` : `${facts.updatedReplicas}/${facts.readyReplicas}`;
   if (entry.progress?.revision !== latest.revision || entry.progress.mark !== mark) {
