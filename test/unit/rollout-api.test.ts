@@ -140,6 +140,14 @@ describe("rollout progress deadline", () => {
     assert.equal((api.store.get("App/acme/web") as App).spec.env?.VERSION, "2", "no rollback unless asked");
   });
 
+  it("records a release's result though the replicas converge in the same pass", async () => {
+    const app = await apply("1", "    progressDeadlineSeconds: 10\n");
+    const release = { phase: "succeeded" as const, exitCode: 0, output: ["migrated"] };
+    await trackRollout(api.store, app, { converged: true, readyReplicas: 1, updatedReplicas: 1, release }, 0);
+    const last = historyOf(api.store, app).at(-1);
+    assert.deepEqual([last?.outcome, last?.release], ["Complete", { exitCode: 0, output: ["migrated"] }]);
+  });
+
   it("counts from the last progress, stops at once on a crash loop, and rolls back when asked", async () => {
     const good = await apply("1", "    autoRollback: true\n");
     await trackRollout(api.store, good, { converged: true, readyReplicas: 1, updatedReplicas: 1 }, 0);
