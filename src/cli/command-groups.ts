@@ -74,3 +74,29 @@ export function addImportCommands(program: Command, { run }: Pick<Wiring, "run">
       );
   }
 }
+
+export function addRolloutCommands(program: Command, { run, globals }: Wiring): void {
+  const rollout = program.command("rollout").description("an app's revisions: history, status and undo");
+  const commands = async () => import("./commands/rollout.js");
+  const onApp = (name: string, description: string): Command =>
+    rollout
+      .command(name)
+      .description(description)
+      .argument("<ref...>", "app/NAME")
+      .option("-g, --group <group>", "the app's group");
+  onApp("history", "the app's kept revisions: image, when, by whom, outcome")
+    .option("-o, --output <format>", "table or json", "table")
+    .action(
+      run(async (words: string[], opts: object) => (await commands()).rolloutHistoryCommand(words, globals(opts))),
+    );
+  onApp("status", "follow the app's rollout until it is done (exit 0) or failed (exit 1)")
+    .option("--timeout <duration>", "give up after this long", "15m")
+    .action(
+      run(async (words: string[], opts: object) => (await commands()).rolloutStatusCommand(words, globals(opts))),
+    );
+  onApp("undo", "restore a revision (the previous one by default) as a new revision")
+    .option("--to-revision <n>", "the revision to restore")
+    .option("--force", "undo although a git-ops source will put the app back on its next sync")
+    .option("--suspend-source", "suspend the app's git-ops source first (admin)")
+    .action(run(async (words: string[], opts: object) => (await commands()).rolloutUndoCommand(words, globals(opts))));
+}

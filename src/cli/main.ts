@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { AirloftError, errorMessage, ValidationErrors } from "../errors.js";
-import { addImportCommands, addSecretCommands, collect } from "./command-groups.js";
+import { addImportCommands, addRolloutCommands, addSecretCommands, collect } from "./command-groups.js";
 import { DEFAULT_STATE_FILE, UsageError } from "./context.js";
 import { edgeFlags } from "./edge-flags.js";
 
@@ -283,6 +283,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   }
 
   addSecretCommands(program, { run, globals });
+  addRolloutCommands(program, { run, globals });
 
   program
     .command("aws")

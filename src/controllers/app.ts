@@ -1,5 +1,7 @@
 import { replicasOf, withAutoscaledReplicas } from "../autoscale/replicas.js";
 import { edgeRoutes } from "../providers/docker/edge/routes.js";
+import { forgetRevisions } from "../releases/revisions.js";
+import { releaseDone, trackRollout, withRollout } from "../releases/rollout.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, AppStatus, Group } from "../resources/types.js";
 import { resolveBindings } from "./bindings.js";
@@ -86,6 +88,7 @@ export class AppController extends Reconciler<"App"> {
         signal,
         bindings: bindings.env,
         secrets: secrets.resolved,
+        releaseDone: releaseDone(this.ctx.store, app),
         ...(capped ? { scaleUpLimit: existing } : {}),
         ...(edge ? { edgeRoutes: edge.routes } : {}),
       })
@@ -101,7 +104,7 @@ export class AppController extends Reconciler<"App"> {
     const counts = `${outcome.readyReplicas}/${replicas} replicas ready${rolling && !capped ? `, ${outcome.updatedReplicas} updated` : ""}`;
     // Converged means every replica is ready: what a replica says about itself matters only before.
     const problems = outcome.converged ? [] : (outcome.problems ?? []);
-    return {
+    const result: Outcome<AppStatus> = {
       status: {
         replicas,
         readyReplicas: outcome.readyReplicas,
@@ -136,6 +139,7 @@ export class AppController extends Reconciler<"App"> {
           ? { requeueAfterMs: 3_000 }
           : {}),
     };
+    return withRollout(result, await trackRollout(this.ctx.store, app, outcome));
   }
 
   protected override stallHolds(app: App): boolean {
@@ -156,6 +160,7 @@ export class AppController extends Reconciler<"App"> {
       signal,
       ...(edge ? { edgeRoutes: edge.routes } : {}),
     });
+    if (done) await forgetRevisions(this.ctx.store, app);
     return { done, operations };
   }
 

@@ -15,6 +15,8 @@ export interface SourceRecord {
   /** The keys each file held at its last good version (an invalid file keeps them). */
   files: Record<string, string[]>;
   suspended?: boolean;
+  /** Changes made outside git to what it applied (`rollout undo`), until its next sync applies. */
+  outsideGit?: string[];
 }
 
 /** The sources by name, kept in the state file's `sources` section. */

@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { errorMessage, ValidationErrors } from "../errors.js";
+import { recordApplied } from "../releases/revisions.js";
 import { displayName, keyOf } from "../resources/kinds.js";
 import { collectFiles, type LoadedManifest, loadFile } from "../resources/loader.js";
 import type { Resource } from "../resources/types.js";
@@ -112,8 +113,10 @@ export class SourceSync {
 
     let changes: Change[] = [];
     let applied = true;
+    const revision = this.paths[0] ? gitRevision(resolve(this.paths[0])) : undefined;
     try {
       changes = await this.store.apply(manifests);
+      await recordApplied(this.store, changes, `source ${this.name}${revision ? `@${revision.slice(0, 12)}` : ""}`);
     } catch (err) {
       applied = false;
       errors.push(...(err instanceof ValidationErrors ? err.errors.map((e) => e.message) : [errorMessage(err)]));
@@ -136,7 +139,8 @@ export class SourceSync {
       inventory,
       files: applied ? fileKeys : previous.files,
     };
-    const revision = this.paths[0] ? gitRevision(resolve(this.paths[0])) : undefined;
+    // What was changed outside git is git's again once a sync applied.
+    if (applied) delete source.outsideGit;
     if (revision) source.revision = revision;
     else delete source.revision;
     await saveSource(this.store, source);

@@ -1,3 +1,4 @@
+import type { ReleaseState } from "../releases/docker-release.js";
 import type { ServiceCredentials } from "../resources/templates.js";
 import type { App, CertificateStatus, Group, GroupStatus, ReplicaStatus, Service } from "../resources/types.js";
 import type { ResolvedSecrets } from "../secrets/references.js";
@@ -27,6 +28,8 @@ export interface AppReconcileOptions extends ReconcileOptions {
   readonly secrets?: ResolvedSecrets;
   /** Over quota: create no replica numbered at or above this (existing ones stay). */
   readonly scaleUpLimit?: number;
+  /** The current revision's release command already succeeded: it is not run again. */
+  readonly releaseDone?: boolean;
 }
 
 /** Why one replica is not ready, in words for the Ready condition. */
@@ -47,6 +50,10 @@ export interface AppOutcome {
   /** What this pass did. */
   readonly operations: readonly string[];
   readonly image: string;
+  /** What the image resolved to, where the provider knows (Docker): kept in the revision. */
+  readonly imageId?: string;
+  /** The release command of the desired config, where one is set and not yet recorded as done. */
+  readonly release?: ReleaseState;
   /** The public address when a load balancer fronts the app (AWS), e.g. http://web.example.com. */
   readonly url?: string;
   /** Why the app is not ready beyond its replica counts (AWS: its targets get no traffic). */

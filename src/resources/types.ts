@@ -78,6 +78,19 @@ export interface HealthCheck {
   startPeriodSeconds?: number;
 }
 
+/** How a new revision replaces the old one (src/releases/). */
+export interface RolloutStrategy {
+  type?: "RollingUpdate" | "Recreate";
+  /** Replicas above the count while rolling, a number or a percentage (Kubernetes' meaning). */
+  maxSurge?: number | string;
+  /** Replicas below the count while rolling, a number or a percentage. */
+  maxUnavailable?: number | string;
+  /** Seconds without progress before the rollout is failed (600). */
+  progressDeadlineSeconds?: number;
+  /** Restore the last good revision when a rollout fails. */
+  autoRollback?: boolean;
+}
+
 export interface AppSpec {
   image?: string;
   build?: { context: string; dockerfile?: string };
@@ -98,7 +111,11 @@ export interface AppSpec {
   healthCheck?: HealthCheck;
   /** tls (Docker edge): auto (ACME; the default for a domain outside *.localhost), off, or a Secret's tls.crt/tls.key. */
   expose?: { public?: boolean; domain?: string; tls?: "auto" | "off" | { secret: string } };
-  strategy?: { type?: "RollingUpdate" | "Recreate" };
+  strategy?: RolloutStrategy;
+  /** Revisions kept for `rollout history` and `undo` (10 by default). */
+  revisionHistoryLimit?: number;
+  /** Runs once per new revision, in its image, before any new replica starts (a migration). */
+  release?: { command: string[] };
   /** Swarm: where replicas may run, as Swarm constraints ("node.role==worker", "node.labels.zone==a"). */
   placement?: { constraints?: string[] };
   /** Source code for the node, python and java runtimes (AWS): a git URL or a tar.gz over https. */

@@ -4,6 +4,7 @@ import { NotFoundError } from "../errors.js";
 import { getSource, listSources, type SourceRecord, saveSource, sourceOf } from "../gitops/sources.js";
 import { prunable } from "../gitops/sync.js";
 import type { ProviderRegistry } from "../providers/registry.js";
+import { actorOf, recordApplied } from "../releases/revisions.js";
 import { isReadyAt } from "../resources/conditions.js";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
@@ -135,6 +136,7 @@ export class ControlApi {
       throw new ApiError(409, "Conflict", `source ${name} is a watched folder, not a prune set`);
     }
     const changes = await store.apply(manifests);
+    await recordApplied(store, changes, actorOf(principal));
     const wanted = new Set(manifests.map((m) => keyOf(m.object)));
     const pruned: Change[] = [];
     for (const key of prunable(store, previous?.inventory ?? [], wanted, (obj) => mayChange(principal, obj))) {
@@ -231,6 +233,8 @@ export interface SourceView {
   readonly lastSyncTime: string | null;
   readonly lastResult: string | null;
   readonly lastErrors: readonly string[];
+  /** Changes made outside git (`rollout undo`) since its last sync. */
+  readonly outsideGit: readonly string[];
   readonly inventory: ReadonlyArray<{ key: string; ready: boolean; deleting: boolean }>;
 }
 
@@ -244,6 +248,7 @@ export function sourceView(store: Store, s: SourceRecord, name = s.name): Source
     lastSyncTime: s.lastSyncTime ?? null,
     lastResult: s.lastResult ?? null,
     lastErrors: s.lastErrors,
+    outsideGit: s.outsideGit ?? [],
     inventory: s.inventory.map((key) => {
       const obj = store.get(key);
       return { key, ready: obj ? isReadyAt(obj) : false, deleting: Boolean(obj?.metadata.deletionTimestamp) };

@@ -33,6 +33,7 @@ const BY_CODE: Record<string, [number, string]> = {
   Unauthorized: [401, "Unauthorized"],
   Forbidden: [403, "Forbidden"],
   NotFound: [404, "NotFound"],
+  Conflict: [409, "Conflict"],
   Locked: [503, "StateLocked"],
 };
 

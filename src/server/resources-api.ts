@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
+import { actorOf, recordApplied } from "../releases/revisions.js";
 import { admit } from "../resources/admission.js";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
 import {
@@ -167,6 +168,7 @@ export class ResourcesApi {
       const unset = (call.query.get("unset") ?? "").split(",").filter((k) => k !== "");
       const { store } = this.options;
       const [change] = await store.apply(patch ? [mergeSecret(store, only, unset)] : manifests);
+      if (change) await recordApplied(store, [change], actorOf(call.principal));
       sendJson(call.res, change?.action === "created" ? 201 : 200, change ? changeBody(change) : {});
       return;
     }
@@ -209,6 +211,7 @@ export class ResourcesApi {
       return;
     }
     const changes = await store.apply(manifests);
+    await recordApplied(store, changes, actorOf(call.principal));
     sendJson(call.res, 200, { changes: changes.map(changeBody) });
   }
 

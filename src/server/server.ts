@@ -13,6 +13,7 @@ import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { LoginLimiter } from "./login-limiter.js";
 import { LogsApi } from "./logs-api.js";
 import { ResourcesApi } from "./resources-api.js";
+import { RolloutApi } from "./rollout-api.js";
 import { RunsApi } from "./runs-api.js";
 import { serveStatic } from "./static.js";
 import { DEFAULT_TENANT_RULES, type TenantRules } from "./tenant-rules.js";
@@ -76,6 +77,7 @@ export class ApiServer {
   private readonly auth: AuthApi;
   private readonly resources: ResourcesApi;
   private readonly control: ControlApi;
+  private readonly rollouts: RolloutApi;
   readonly watches: WatchStreams;
   readonly logs: LogsApi;
   private readonly runs: RunsApi;
@@ -106,6 +108,7 @@ export class ApiServer {
       limits,
     });
     this.control = new ControlApi({ store: options.store, manifests: this.resources, loop: options.loop });
+    this.rollouts = new RolloutApi(options.store);
     this.logs = new LogsApi({
       store: options.store,
       loop: options.loop,
@@ -189,6 +192,7 @@ export class ApiServer {
       if (
         (await this.runs.handle(call, below)) ||
         (await this.logs.handle(call, below)) ||
+        (await this.rollouts.handle(call, below)) ||
         (await this.resources.handle(call, below)) ||
         (await this.control.handle(call, below)) ||
         (await this.options.metrics?.handle(call, below))

@@ -24,6 +24,7 @@ const ENTRY_VERSIONS = {
   objects: (obj: object) => (obj as Resource).metadata.resourceVersion ?? "",
   events: (list: object) => String((list as StoredEvent[]).length),
   secrets: () => "",
+  revisions: () => "",
 };
 
 /**
@@ -52,10 +53,23 @@ export interface StateFile {
   sources?: unknown;
   /** API server accounts (`airloft serve`): kept by src/server/accounts.ts. */
   accounts?: unknown;
+  /** Each app's revisions (history, undo, rollout progress) by app uid: kept by src/releases/revisions.ts. */
+  revisions?: Record<string, unknown>;
 }
 
 /** The parts of the state file that modules outside the store keep, each its own way. */
 export type SectionName = "sources" | "suspended" | "accounts";
+
+/** The parts of the state file that other modules keep entry by entry. */
+export type MapName = "revisions";
+
+/** A map in the state file kept by another module, entry by entry. */
+export interface StateMap<V> {
+  get(key: string): V | undefined;
+  /** Replaces an entry with a new value (never one changed in place); resolves once it is on disk. */
+  set(key: string, value: V): Promise<void>;
+  delete(key: string): Promise<void>;
+}
 
 /** A part of the state file kept by another module: the store writes it and knows nothing of what it holds. */
 export interface StateSection<T> {
@@ -221,6 +235,24 @@ export class PersistedState {
     } finally {
       this.lock?.release();
     }
+  }
+
+  /** A part of the state kept entry by entry, so that a write journals the entries it changed. */
+  stateMap<V>(name: MapName): StateMap<V> {
+    const entries = () => (this.db.data[name] ??= {}) as Record<string, V>;
+    return {
+      get: (key) => (Object.hasOwn(entries(), key) ? entries()[key] : undefined),
+      set: (key, value) => {
+        entries()[key] = value;
+        this.touch(name, key);
+        return this.persist();
+      },
+      delete: (key) => {
+        delete entries()[key];
+        this.touch(name, key);
+        return this.persist();
+      },
+    };
   }
 
   section<T>(name: SectionName): StateSection<T> {

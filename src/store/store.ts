@@ -12,14 +12,15 @@ import { type Clock, systemClock } from "../util/clock.js";
 import { type Change, type ChangeAction, differs, dropUndefined, notFound, type StoreEvent } from "./changes.js";
 import { GroupIndex } from "./group-index.js";
 import { Outbox } from "./outbox.js";
-import { PersistedState, type SectionName, type StateFileOptions, type StateSection } from "./state-file.js";
+import type * as State from "./state-file.js";
+import { PersistedState } from "./state-file.js";
 
 export type { Change, ChangeAction, StoreEvent, StoreEventType } from "./changes.js";
 
 export const FINALIZER = "airloft.dev/infrastructure";
 const MAX_EVENTS_PER_OBJECT = 20;
 
-export interface OpenOptions extends StateFileOptions {
+export interface OpenOptions extends State.StateFileOptions {
   /** Time for timestamps and write timers; the system's unless given. */
   readonly clock?: Clock;
 }
@@ -145,8 +146,13 @@ export class Store implements AdmissionReader {
   }
 
   /** The part of the state file that another module keeps (git-ops sources, suspensions, API accounts). */
-  section<T>(name: SectionName): StateSection<T> {
+  section<T>(name: State.SectionName): State.StateSection<T> {
     return this.state.section<T>(name);
+  }
+
+  /** A map of the state file that another module keeps entry by entry (app revisions). */
+  stateMap<V>(name: State.MapName): State.StateMap<V> {
+    return this.state.stateMap<V>(name);
   }
 
   /** What an apply would change, without writing anything. */
@@ -246,10 +252,7 @@ export class Store implements AdmissionReader {
     return created;
   }
 
-  /**
-   * Writes status as a controller saw it at `generation`. No write (and no resourceVersion bump)
-   * when nothing changed, so an idle loop does not rewrite the file.
-   */
+  /** Writes status as a controller saw it; nothing (no resourceVersion bump) when nothing changed. */
   async updateStatus<S extends BaseStatus>(key: string, update: (status: S) => S): Promise<Resource | undefined> {
     const obj = this.state.data.objects[key];
     if (!obj) return undefined;
@@ -334,9 +337,7 @@ export class Store implements AdmissionReader {
 
   /**
    * Drops a finalizer; an object marked for deletion with none left is removed. Written lazily,
-   * like status: if the process dies first, the object comes back still marked for deletion and
-   * its controller, finding nothing left to remove, drops the finalizer again. Waiting for a
-   * durable write per object made the teardown of a large group take one file rewrite each.
+   * like status: after a kill the object's controller finds nothing left and drops it again.
    */
   async removeFinalizer(key: string, finalizer: string): Promise<void> {
     const obj = this.state.data.objects[key];

@@ -5,6 +5,8 @@ import { getSource, listSources, saveSource, sourceOf } from "../../gitops/sourc
 import type { RunAccess, RunView } from "../../jobs/run-access.js";
 import type { GroupUsage, UsageSampler } from "../../metrics/usage-sampler.js";
 import type { ProviderRegistry } from "../../providers/registry.js";
+import { cliUser, historyOf, type Revision, recordApplied } from "../../releases/revisions.js";
+import { type UndoRequest, type UndoResult, undoRollout } from "../../releases/undo.js";
 import { admit } from "../../resources/admission.js";
 import { keyOf, objectKey } from "../../resources/kinds.js";
 import { loadManifests } from "../../resources/loader.js";
@@ -86,6 +88,11 @@ export class LocalClient implements ResourceClient {
     return new LocalClient(store, options, held, providers);
   }
 
+  /** Whether a wait may run the controllers in this process: no other process holds the state file. */
+  get runsLoopHere(): boolean {
+    return !this.held;
+  }
+
   private async providers(): Promise<ProviderRegistry> {
     if (this.fakeProviders) return this.fakeProviders;
     return new (await import("../../providers/registry.js")).ProviderRegistry({ instanceId: this.store.instanceId });
@@ -128,12 +135,26 @@ export class LocalClient implements ResourceClient {
       admit(this.store, manifests);
       return { changes: this.store.preview(manifests), pruned: [] };
     }
-    if (options.prune === undefined) return { changes: await this.store.apply(manifests), pruned: [] };
+    if (options.prune === undefined) {
+      const changes = await this.store.apply(manifests);
+      await recordApplied(this.store, changes, cliUser());
+      return { changes, pruned: [] };
+    }
     const { SourceSync } = await import("../../gitops/sync.js");
     const sync = new SourceSync(this.store, options.prune, files.paths, "apply", { recursive: files.recursive });
     const result = await sync.sync();
     if (result.errors.length > 0) throw new Error(result.errors.join("\n"));
     return { changes: result.changes, pruned: result.pruned };
+  }
+
+  async rolloutHistory(app: App): Promise<readonly Revision[]> {
+    return historyOf(this.store, app);
+  }
+
+  async rolloutUndo(app: App, request: Omit<UndoRequest, "by">): Promise<UndoResult> {
+    if (this.held)
+      throw new UsageError("a running `airloft controller` or `watch` holds the state file: undo through its --server");
+    return undoRollout(this.store, app, { ...request, by: cliUser() });
   }
 
   async delete(targets: readonly DeleteTarget[], options: { cascade: boolean }): Promise<Change[]> {

@@ -3,6 +3,8 @@ import { relative, resolve } from "node:path";
 import { AirloftError } from "../../errors.js";
 import type { RunView } from "../../jobs/run-access.js";
 import type { GroupUsage } from "../../metrics/usage-sampler.js";
+import type { Revision } from "../../releases/revisions.js";
+import type { UndoRequest, UndoResult } from "../../releases/undo.js";
 import { getCondition, isReadyAt, isStalledAt } from "../../resources/conditions.js";
 import { API_PREFIX, apiPath, displayName, keyOf, PLURAL } from "../../resources/kinds.js";
 import { collectFiles } from "../../resources/loader.js";
@@ -66,6 +68,14 @@ export class RemoteClient implements ResourceClient {
   async rotateSecretsKey(): Promise<number> {
     const { sealed } = await this.api.request<{ sealed: number }>("POST", `${API_PREFIX}/secrets/rotate-key`);
     return sealed;
+  }
+
+  async rolloutHistory(app: App): Promise<readonly Revision[]> {
+    return (await this.api.request<{ items: Revision[] }>("GET", `${apiPath(app)}/rollout/history`)).items;
+  }
+
+  rolloutUndo(app: App, request: Omit<UndoRequest, "by">): Promise<UndoResult> {
+    return this.api.request<UndoResult>("POST", `${apiPath(app)}/rollout/undo`, { json: request });
   }
 
   /** The replicas as the server last observed them: the engine is the server's, not this machine's. */

@@ -1,6 +1,8 @@
 import type { Progress } from "../../controllers/context.js";
 import type { RunView } from "../../jobs/run-access.js";
 import type { GroupUsage } from "../../metrics/usage-sampler.js";
+import type { Revision } from "../../releases/revisions.js";
+import type { UndoRequest, UndoResult } from "../../releases/undo.js";
 import type { App, Kind, Resource, Service } from "../../resources/types.js";
 import type { SourceView } from "../../server/control-api.js";
 import type { DiffEntry } from "../../server/diff-plan.js";
@@ -54,6 +56,10 @@ export interface ResourceClient {
    * a server's own loop is always running.
    */
   follow(options: FollowOptions): Promise<Following>;
+  /** An app's revisions, oldest first (`rollout history`). */
+  rolloutHistory(app: App): Promise<readonly Revision[]>;
+  /** Restores a revision of an app as a new one (`rollout undo`). */
+  rolloutUndo(app: App, request: Omit<UndoRequest, "by">): Promise<UndoResult>;
   /** CPU, memory and restarts of a group's running replicas, from a stats pass (for `top`). */
   usage(group: string): Promise<GroupUsage>;
   close(): Promise<void>;

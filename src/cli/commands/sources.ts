@@ -29,6 +29,8 @@ export function sourcesCommand(options: ClientOptions & { output?: string }): Pr
         const errors = s.lastErrors.map((e) => `  ${e}`).join("\n");
         process.stdout.write(`\n${s.name}: ${s.lastErrors.length} error(s) at the last sync:\n${errors}\n`);
       }
+      for (const s of sources.filter((x) => x.outsideGit.length > 0))
+        process.stdout.write(`\n${s.name}: changed outside git:\n${s.outsideGit.map((n) => `  ${n}`).join("\n")}\n`);
     }
     return 0;
   });

@@ -27,7 +27,7 @@ const MIN_SECRET_LENGTH = 4;
  * cut, and every env value (service passwords among them) replaced by ***, since an app may
  * print its environment.
  */
-export function safeLogLines(output: string, env: Readonly<Record<string, string>>): string[] {
+export function safeLogLines(output: string, env: Readonly<Record<string, string>>, lines = LOG_LINES): string[] {
   const secrets = Object.entries(env)
     .filter(([name, value]) => name !== "PORT" && value.length >= MIN_SECRET_LENGTH)
     .map(([, value]) => value)
@@ -35,7 +35,7 @@ export function safeLogLines(output: string, env: Readonly<Record<string, string
   return output
     .split(/\r?\n/)
     .filter((line) => line.trim() !== "")
-    .slice(-LOG_LINES)
+    .slice(-lines)
     .map((line) =>
       oneLine(
         secrets.reduce((text, secret) => text.split(secret).join("***"), line),

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { type RolloutPace, rolloutPace } from "../../releases/pace.js";
 import { parseCpu, parseMemory } from "../../resources/quantity.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, ResourceQuantities, Service } from "../../resources/types.js";
@@ -45,6 +46,10 @@ export interface DesiredApp {
   readonly instance: string;
   readonly replicas: number;
   readonly strategy: "RollingUpdate" | "Recreate";
+  /** maxSurge and maxUnavailable as replica counts; all at once, none down, when unset. */
+  readonly pace?: RolloutPace;
+  /** Start no new replica (the release command has not succeeded): the old ones stay as they are. */
+  readonly holdCreates?: boolean;
   readonly template: ContainerTemplate;
   /** Variables from secrets: given to the engine, but never part of the config hash or a label. */
   readonly secretEnv: Readonly<Record<string, string>>;
@@ -122,6 +127,7 @@ export function desiredApp(
     instance,
     replicas: spec.replicas ?? 1,
     strategy: spec.strategy?.type ?? "RollingUpdate",
+    pace: rolloutPace(spec.strategy, spec.replicas ?? 1),
     template,
     secretEnv,
     configHash: configHash(template),

@@ -1,3 +1,4 @@
+import { RollingBudget, rolloutPace } from "../../releases/pace.js";
 import { formatOperation } from "../converge.js";
 import type { DesiredApp } from "./desired.js";
 import { containerCreateOptions, legacyVolumeName, volumeName } from "./desired.js";
@@ -115,6 +116,12 @@ export function planApp(
     (c) => c.owner.uid === desired.uid && c.owner.replica !== undefined && c.owner.replica < desired.replicas,
   );
 
+  // An exited old replica (a failed revision's) takes no surge: it serves nothing.
+  const serving = (c: ObservedContainer): boolean => !["dead", "removing", "exited"].includes(c.state);
+  const budget = new RollingBudget(desired.replicas, desired.pace ?? rolloutPace(undefined, desired.replicas), {
+    live: current.filter(serving).length,
+    available: new Set(current.filter((c) => isReady(c, desired, probe)).map((c) => c.owner.replica)).size,
+  });
   for (let replica = 0; replica < desired.replicas; replica++) {
     const all = current.filter((c) => c.owner.replica === replica);
     const updated = all.filter(
@@ -125,14 +132,24 @@ export function planApp(
     for (const c of extra) ops.push({ op: "remove", target: target(replica), cause: "duplicate", id: c.id });
 
     if (!keep) {
+      if (desired.holdCreates) continue;
       const cause = outdated.some((c) => c.state === "dead" || c.state === "removing")
         ? "dead"
         : outdated.length > 0
           ? "config changed"
           : "missing";
+      const old = outdated.filter(serving);
       if (desired.strategy === "Recreate")
         for (const c of outdated)
           ops.push({ op: "remove", target: target(replica), cause: "recreate", id: c.id, graceful: true });
+      else if (old.length > 0) {
+        // maxSurge and maxUnavailable: beside the old one, in its place, or not yet.
+        const way = budget.take(old.some((c) => isReady(c, desired, probe)));
+        if (way === "wait") continue;
+        if (way === "in-place")
+          for (const c of old)
+            ops.push({ op: "remove", target: target(replica), cause: "rolling", id: c.id, graceful: true });
+      }
       ops.push({
         op: "create",
         target: target(replica),

@@ -1,3 +1,4 @@
+import { releaseGate } from "../../releases/docker-release.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, GroupStatus, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
@@ -130,11 +131,13 @@ export class DockerProvider implements InfraProvider {
     const address = this.address(group);
     const image = await ensureImage(this.snapshots, address, appImage(app), app.spec.build, options.secrets?.pull);
     const secrets = prepareAppSecrets(address, this.env, this.instanceId, app, options.secrets);
-    let desired = desiredApp(app, group, this.instanceId, image, options.bindings, secrets);
+    const gate = desiredApp(app, group, this.instanceId, image, options.bindings, secrets);
+    let { desired, release } = await releaseGate(address, gate, app.spec.release?.command, options.releaseDone);
     if (options.scaleUpLimit !== undefined && options.scaleUpLimit < desired.replicas)
       desired = { ...desired, replicas: options.scaleUpLimit };
     if (options.edgeRoutes) this.edge.remember(address, options.edgeRoutes);
-    const outcome = this.outcome(desired, await converge(this.appSteps(address, desired, { probe: true }), options));
+    const converged = await converge(this.appSteps(address, desired, { probe: true }), options);
+    const outcome = { ...this.outcome(desired, converged), ...(release ? { release } : {}) };
     if (outcome.converged) pruneAppSecretFiles(address, this.env, this.instanceId, app, secrets.digest ?? "");
     if (!options.edgeRoutes) return outcome;
     // After the rollout's rounds: replicas that became ready enter the upstreams now.
@@ -268,6 +271,7 @@ export class DockerProvider implements InfraProvider {
       converged: plan.converged,
       operations,
       image: desired.template.image,
+      imageId: desired.template.imageId,
       ...(plan.problems.length > 0 ? { problems: plan.problems } : {}),
     };
   }

@@ -1,0 +1,136 @@
+import { userInfo } from "node:os";
+import { stableHash } from "../providers/docker/desired.js";
+import { keyOf } from "../resources/kinds.js";
+import type { App, AppSpec, Resource } from "../resources/types.js";
+import type { Change, Store } from "../store/store.js";
+
+export const DEFAULT_REVISION_HISTORY_LIMIT = 10;
+
+export type RevisionOutcome = "Progressing" | "Complete" | "Failed" | "RolledBack" | "ReleaseFailed" | "Superseded";
+
+/** One running configuration of an app, as `rollout history` shows it and `rollout undo` restores it. */
+export interface Revision {
+  readonly revision: number;
+  /** A hash of the spec fields that make new replicas (not replicas, strategy or history limit). */
+  readonly configHash: string;
+  readonly image: string;
+  imageId?: string;
+  readonly spec: AppSpec;
+  readonly createdAt: string;
+  /** "user alice", "account acme", "source site@1a2b3c", "rollback (...)". */
+  by: string;
+  outcome: RevisionOutcome;
+  /** Why it failed or was rolled back, in words. */
+  reason?: string;
+  /** The release command's last lines and exit code (Docker). */
+  release?: { exitCode: number; output: string[] };
+}
+
+/** An app's revisions, oldest first, and how far its current rollout got. */
+export interface AppRevisions {
+  /** The app's key: entries whose app is gone (or made again, another uid) are dropped. */
+  readonly key: string;
+  items: Revision[];
+  /** The last change of the rollout's counts and when (ms since the epoch): the deadline counts from it. */
+  progress?: { revision: number; mark: string; at: number };
+}
+
+/** By app uid: an app deleted and made again under its name starts a history of its own. */
+const book = (store: Store) => store.stateMap<AppRevisions>("revisions");
+
+/** Fields that never make new replicas: a change of them alone is no new revision. */
+const NOT_REVISIONED = new Set(["replicas", "strategy", "revisionHistoryLimit", "autoscale"]);
+
+/** The hash that decides whether a spec is a new revision; provider independent, so AWS apps have history too. */
+export function revisionHash(spec: AppSpec): string {
+  return stableHash(Object.fromEntries(Object.entries(spec).filter(([k]) => !NOT_REVISIONED.has(k))));
+}
+
+export function revisionsOf(store: Store, app: Pick<App, "metadata">): AppRevisions | undefined {
+  const entry = book(store).get(app.metadata.uid ?? "");
+  return entry ? structuredClone(entry) : undefined;
+}
+
+/** The revisions of an app, oldest first (empty before its first reconcile or apply). */
+export function historyOf(store: Store, app: Pick<App, "metadata">): Revision[] {
+  return revisionsOf(store, app)?.items ?? [];
+}
+
+/**
+ * Replaces an app's entry (one entry written, however many apps). Durably for an apply or undo;
+ * a controller's progress marks go to disk with the next write, as status does.
+ */
+export async function saveRevisions(store: Store, app: App, entry: AppRevisions, durable = true): Promise<void> {
+  const written = book(store).set(app.metadata.uid ?? "", entry);
+  if (durable) await written;
+  else written.catch((err: unknown) => console.error("revisions not written:", err));
+}
+
+/** Drops a deleted app's revisions. */
+export async function forgetRevisions(store: Store, app: App): Promise<void> {
+  if (book(store).get(app.metadata.uid ?? "")) await book(store).delete(app.metadata.uid ?? "");
+}
+
+/** The oldest revisions past the limit go; the current (last) one always stays. */
+export function pruneRevisions(items: readonly Revision[], limit: number): Revision[] {
+  return items.slice(-Math.max(1, limit));
+}
+
+/**
+ * Records a revision when the app's spec is not its latest revision's; fills in who made it when
+ * the controller recorded it first (by "unknown"). Returns the app's latest revision.
+ */
+export async function ensureRevision(store: Store, app: App, by: string, durable = true): Promise<Revision> {
+  const entry = revisionsOf(store, app) ?? { key: keyOf(app), items: [] };
+  const hash = revisionHash(app.spec);
+  const latest = entry.items.at(-1);
+  if (latest && latest.configHash === hash) {
+    if (latest.by === UNKNOWN_AUTHOR && by !== UNKNOWN_AUTHOR) {
+      latest.by = by;
+      await saveRevisions(store, app, entry, durable);
+    }
+    return latest;
+  }
+  if (latest?.outcome === "Progressing") latest.outcome = "Superseded";
+  const next: Revision = {
+    revision: (latest?.revision ?? 0) + 1,
+    configHash: hash,
+    image: app.spec.image ?? app.spec.build?.context ?? app.spec.source?.url ?? "",
+    spec: structuredClone(app.spec),
+    createdAt: new Date().toISOString(),
+    by,
+    outcome: "Progressing",
+  };
+  entry.items = pruneRevisions([...entry.items, next], app.spec.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT);
+  await saveRevisions(store, app, entry, durable);
+  return next;
+}
+
+export const UNKNOWN_AUTHOR = "unknown";
+
+/** After an apply: a revision for each app it created or changed, made by `by`. */
+export async function recordApplied(store: Store, changes: readonly Change[], by: string): Promise<void> {
+  for (const change of changes) {
+    if (change.action !== "created" && change.action !== "configured") continue;
+    const app = store.get(change.key);
+    if (isApp(app)) await ensureRevision(store, app, by);
+  }
+}
+
+/** Who runs this CLI: "user alice". */
+export function cliUser(): string {
+  try {
+    return `user ${userInfo().username}`;
+  } catch {
+    return `user ${process.getuid?.() ?? "unknown"}`;
+  }
+}
+
+/** An API caller: "group acme" or "admin root". */
+export function actorOf(principal: { readonly kind: string; readonly name: string }): string {
+  return `${principal.kind} ${principal.name}`;
+}
+
+function isApp(obj: Resource | undefined): obj is App {
+  return obj?.kind === "App" && !obj.metadata.deletionTimestamp;
+}
