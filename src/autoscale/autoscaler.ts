@@ -3,11 +3,11 @@ import type { Logger } from "../log.js";
 import { type ConditionInput, setCondition } from "../resources/conditions.js";
 import { keyOf, objectKey } from "../resources/kinds.js";
 import { parseCpu } from "../resources/quantity.js";
+import { replicasOf } from "../resources/replicas.js";
 import type { App, AppStatus, AutoscaleStatus } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 import { type Decision, decide, type Measured, pruneHistory, type Recommendation } from "./hpa.js";
 import { quotaRoom } from "./quota-room.js";
-import { replicasOf } from "./replicas.js";
 
 /** One replica's CPU in cores, as a stats pass saw it. */
 export interface ReplicaCpu {

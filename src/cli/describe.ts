@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import { replicasOf } from "../autoscale/replicas.js";
+import { replicasOf } from "../resources/replicas.js";
 import type { App, Resource, StoredEvent } from "../resources/types.js";
 import { formatAge } from "../util/duration.js";
 import { renderTable } from "./output.js";

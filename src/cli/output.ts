@@ -1,7 +1,7 @@
 import { stringify as toToml } from "smol-toml";
 import { stringify } from "yaml";
-import { replicasOf } from "../autoscale/replicas.js";
 import { getCondition } from "../resources/conditions.js";
+import { replicasOf } from "../resources/replicas.js";
 import { OBJECT_TABLE } from "../resources/toml-documents.js";
 import type { Resource } from "../resources/types.js";
 import { formatAge } from "../util/duration.js";

@@ -1,8 +1,8 @@
-import { replicasOf, withAutoscaledReplicas } from "../autoscale/replicas.js";
 import { edgeRoutes } from "../providers/docker/edge/routes.js";
 import { forgetRevisions } from "../releases/revisions.js";
 import { releaseDone, trackRollout, withRollout } from "../releases/rollout.js";
 import { objectKey } from "../resources/kinds.js";
+import { replicasOf, withAutoscaledReplicas } from "../resources/replicas.js";
 import type { App, AppStatus, Group } from "../resources/types.js";
 import { resolveBindings } from "./bindings.js";
 import { quotaViolationsOf } from "./quota.js";
@@ -160,7 +160,7 @@ export class AppController extends Reconciler<"App"> {
       signal,
       ...(edge ? { edgeRoutes: edge.routes } : {}),
     });
-    if (done) await forgetRevisions(this.ctx.store, app);
+    if (done) forgetRevisions(this.ctx.store, app);
     return { done, operations };
   }
 

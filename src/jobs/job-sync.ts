@@ -4,6 +4,7 @@ import { setCondition } from "../resources/conditions.js";
 import { keyOf } from "../resources/kinds.js";
 import type { App, AppStatus, JobSpec, JobStatus, RunRecord } from "../resources/types.js";
 import type { Store } from "../store/store.js";
+import { dueRun } from "../util/cron-schedule.js";
 import {
   killRun,
   type ObservedRun,
@@ -15,7 +16,6 @@ import {
 } from "./docker-runs.js";
 import { runQuotaProblem } from "./run-quota.js";
 import { type RunTemplate, runEnvValues } from "./run-template.js";
-import { dueRun } from "./schedule.js";
 
 const DEFAULT_HISTORY = 3;
 

@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from "prom-client";
-import { replicasOf } from "../autoscale/replicas.js";
+import { replicasOf } from "../resources/replicas.js";
 import type { App, Service } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 import type { UsageSampler } from "./usage-sampler.js";

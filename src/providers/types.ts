@@ -1,8 +1,8 @@
-import type { ReleaseState } from "../releases/docker-release.js";
 import type { ServiceCredentials } from "../resources/templates.js";
 import type { App, CertificateStatus, Group, GroupStatus, ReplicaStatus, Service } from "../resources/types.js";
 import type { ResolvedSecrets } from "../secrets/references.js";
 import type { EdgeRoute } from "./docker/edge/routes.js";
+import type { ReleaseState } from "./docker/release.js";
 
 export interface ReconcileOptions {
   /** Each operation as it completes, in the stable form "app:acme/web:1 create (missing)". */

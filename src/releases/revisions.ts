@@ -66,9 +66,13 @@ export async function saveRevisions(store: Store, app: App, entry: AppRevisions,
   else written.catch((err: unknown) => console.error("revisions not written:", err));
 }
 
-/** Drops a deleted app's revisions. */
-export async function forgetRevisions(store: Store, app: App): Promise<void> {
-  if (book(store).get(app.metadata.uid ?? "")) await book(store).delete(app.metadata.uid ?? "");
+/** Drops a deleted app's revisions; written with the next write, as status is (a kill leaves them, harmless under a uid never reused). */
+export function forgetRevisions(store: Store, app: App): void {
+  const uid = app.metadata.uid ?? "";
+  if (book(store).get(uid))
+    book(store)
+      .delete(uid)
+      .catch((err: unknown) => console.error("revisions not written:", err));
 }
 
 /** The oldest revisions past the limit go; the current (last) one always stays. */

@@ -1,7 +1,7 @@
+import type { ReleaseState } from "../providers/docker/release.js";
 import { keyOf } from "../resources/kinds.js";
 import type { App } from "../resources/types.js";
 import type { Store } from "../store/store.js";
-import type { ReleaseState } from "./docker-release.js";
 import {
   ensureRevision,
   type Revision,

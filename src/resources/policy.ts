@@ -1,4 +1,4 @@
-import { jobIssues } from "../jobs/validate.js";
+import { jobIssues } from "./job-rules.js";
 import type { PolicyIssue } from "./policy-issue.js";
 import { limitProblem } from "./quantity.js";
 import type { Kind } from "./types.js";

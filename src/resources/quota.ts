@@ -1,5 +1,5 @@
-import { replicasOf } from "../autoscale/replicas.js";
 import { parseCpu, parseMemory } from "./quantity.js";
+import { replicasOf } from "./replicas.js";
 import type { Quota, Resource } from "./types.js";
 
 export type QuotaResource = "apps" | "replicas" | "services" | "cpu" | "memory";

@@ -1,12 +1,12 @@
 import { strict as assert } from "node:assert";
 import { decide, pruneHistory, type Recommendation, recommend, stabilize } from "../../src/autoscale/hpa.js";
 import { quotaRoom } from "../../src/autoscale/quota-room.js";
-import { replicasOf, withAutoscaledReplicas } from "../../src/autoscale/replicas.js";
 import { TerminalError, ValidationErrors } from "../../src/errors.js";
 import { EdgeTraffic } from "../../src/metrics/edge-traffic.js";
 import { parseCaddyMetrics } from "../../src/providers/docker/edge/traffic.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import { usageOf } from "../../src/resources/quota.js";
+import { replicasOf, withAutoscaledReplicas } from "../../src/resources/replicas.js";
 import type { App, AutoscaleSpec, Group, Quota } from "../../src/resources/types.js";
 
 const cpu50: AutoscaleSpec = { min: 1, max: 10, targetCPUUtilization: 50 };

@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
 import { runContainerName, scheduledRunId } from "../../src/jobs/docker-runs.js";
 import { commandProblem } from "../../src/jobs/one-off.js";
-import { dueRun, MAX_MISSED } from "../../src/jobs/schedule.js";
 import { loadTexts } from "../../src/resources/loader.js";
+import { dueRun, MAX_MISSED } from "../../src/util/cron-schedule.js";
 
 const at = (iso: string): Date => new Date(iso);
 

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { desiredApp } from "../../src/providers/docker/desired.js";
 import { describeOperation, planApp } from "../../src/providers/docker/plan.js";
-import { RollingBudget, rolloutPace } from "../../src/releases/pace.js";
+import { RollingBudget, rolloutPace } from "../../src/providers/pace.js";
 import { pruneRevisions, type Revision, revisionHash } from "../../src/releases/revisions.js";
 import type { App } from "../../src/resources/types.js";
 import { observedContainer, testApp, testGroup } from "../support/docker-objects.js";

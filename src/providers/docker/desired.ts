@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { type RolloutPace, rolloutPace } from "../../releases/pace.js";
 import { parseCpu, parseMemory } from "../../resources/quantity.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, ResourceQuantities, Service } from "../../resources/types.js";
 import { ownerLabels } from "../ownership.js";
+import { type RolloutPace, rolloutPace } from "../pace.js";
 import type { SecretMount } from "./secret-files.js";
 
 export const DEFAULT_BIND_ADDRESS = "127.0.0.1";

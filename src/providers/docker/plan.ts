@@ -1,5 +1,5 @@
-import { RollingBudget, rolloutPace } from "../../releases/pace.js";
 import { formatOperation } from "../converge.js";
+import { RollingBudget, rolloutPace } from "../pace.js";
 import type { DesiredApp } from "./desired.js";
 import { containerCreateOptions, legacyVolumeName, volumeName } from "./desired.js";
 import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "./observe.js";

@@ -1,4 +1,3 @@
-import { releaseGate } from "../../releases/docker-release.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, GroupStatus, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
@@ -42,6 +41,7 @@ import {
   resolveServiceVolume,
 } from "./plan.js";
 import { NO_RECOVERY, type Recovery, type ReplicaFacts } from "./recovery.js";
+import { releaseGate } from "./release.js";
 import { observeReplicaFacts, recoveryFor, replicaKey, replicaOfTarget, replicaStatuses } from "./replica-facts.js";
 import { ReplicaHealth } from "./replica-health.js";
 import { engineUsage, perEngine } from "./usage.js";

@@ -1,5 +1,5 @@
 import { TerminalError } from "../errors.js";
-import type { App, Group } from "../resources/types.js";
+import type { App, Group } from "./types.js";
 
 /**
  * The replicas an app runs at: spec.replicas, or with autoscale the autoscaler's last decision

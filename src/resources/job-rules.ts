@@ -1,5 +1,5 @@
-import type { PolicyIssue } from "../resources/policy-issue.js";
-import { scheduleProblem } from "./schedule.js";
+import { scheduleProblem } from "../util/cron-schedule.js";
+import type { PolicyIssue } from "./policy-issue.js";
 
 /**
  * What the schema cannot say of `spec.jobs`: a schedule croner refuses, an unknown time zone, a

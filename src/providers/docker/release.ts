@@ -1,8 +1,8 @@
 import type Docker from "dockerode";
-import { demuxFrames, safeLogLines } from "../providers/docker/crash-facts.js";
-import { containerCreateOptions, type DesiredApp } from "../providers/docker/desired.js";
-import { dockerClient, engineError, statusCodeOf } from "../providers/docker/engine.js";
-import { LABEL, ownerLabels, parseOwnedLabels } from "../providers/ownership.js";
+import { LABEL, ownerLabels, parseOwnedLabels } from "../ownership.js";
+import { demuxFrames, safeLogLines } from "./crash-facts.js";
+import { containerCreateOptions, type DesiredApp } from "./desired.js";
+import { dockerClient, engineError, statusCodeOf } from "./engine.js";
 
 /** The kind label of release containers: the app planner (kind App) never counts or removes them. */
 export const RELEASE_KIND = "Release";
