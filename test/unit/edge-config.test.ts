@@ -138,8 +138,15 @@ describe("edge routes and config (pure)", () => {
     assert.equal(settings.httpsPort, 443);
     assert.throws(() => edgeSettings({ AIRLOFT_EDGE_HTTP_PORT: "http" }), /AIRLOFT_EDGE_HTTP_PORT must be a port/);
     const created = planEdge("inst", settings, true, [], []);
-    assert.deepEqual(created.map(describeOperation), ["edge create-network (missing)", "edge create (missing)"]);
-    const options = (created[1] as { options: Record<string, unknown> }).options;
+    assert.deepEqual(created.map(describeOperation), [
+      "edge create-volume (missing)",
+      "edge create-network (missing)",
+      "edge create (missing)",
+    ]);
+    const options = (created[2] as { options: Record<string, unknown> }).options;
+    assert.deepEqual((options.HostConfig as { Mounts: unknown }).Mounts, [
+      { Type: "volume", Source: edgeNames("inst").data, Target: "/data" },
+    ]);
     assert.equal(options.name, edgeNames("inst").container);
     assert.match(String(options.name), /_/, "a name no DNS-label group or app can take");
     const labels = options.Labels as Record<string, string>;
@@ -168,15 +175,18 @@ describe("edge routes and config (pure)", () => {
       gateways: [],
       owner: { ...running.owner, configHash: undefined },
     };
-    assert.deepEqual(planEdge("inst", settings, true, [running], [network]), []);
+    // Its certificates' volume stays when the edge is made again, and goes with it.
+    const data = { name: edgeNames("inst").data, owner: { ...running.owner, configHash: undefined } };
+    assert.deepEqual(planEdge("inst", settings, true, [running], [network], [data]), []);
     const moved = edgeSettings({ AIRLOFT_EDGE_HTTP_PORT: "8082", AIRLOFT_EDGE_IMAGE: "caddy:2" });
-    assert.deepEqual(planEdge("inst", moved, true, [running], [network]).map(describeOperation), [
+    assert.deepEqual(planEdge("inst", moved, true, [running], [network], [data]).map(describeOperation), [
       "edge remove (settings changed)",
       "edge create (settings changed)",
     ]);
-    assert.deepEqual(planEdge("inst", settings, false, [running], [network]).map(describeOperation), [
+    assert.deepEqual(planEdge("inst", settings, false, [running], [network], [data]).map(describeOperation), [
       "edge remove (no routed app)",
       "edge remove-network (no routed app)",
+      "edge remove-volume (no routed app)",
     ]);
     // Another installation's edge is not this one's to touch.
     assert.deepEqual(planEdge("other", settings, false, [running], [network]), []);

@@ -131,7 +131,14 @@ export class DockerEdge {
   private async converged(address: string, wanted: boolean): Promise<Snapshot> {
     // The pass's shared snapshot: an edge gone since is found by the admin call, and repaired next pass.
     const snapshot = await this.deps.snapshots.get(address);
-    const ops = planEdge(this.deps.instance, this.deps.settings, wanted, snapshot.containers, snapshot.networks);
+    const ops = planEdge(
+      this.deps.instance,
+      this.deps.settings,
+      wanted,
+      snapshot.containers,
+      snapshot.networks,
+      snapshot.volumes,
+    );
     if (ops.length === 0) return snapshot;
     if (ops.some((o) => o.op === "create")) await this.deps.ensureImage(address, this.deps.settings.image);
     await this.deps.execute(address, ops);

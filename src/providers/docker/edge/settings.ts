@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ownerLabels } from "../../ownership.js";
 import { DEFAULT_BIND_ADDRESS, stableHash } from "../desired.js";
-import type { ObservedContainer, ObservedNetwork } from "../observe.js";
+import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "../observe.js";
 import type { Operation } from "../plan.js";
 
 /** How the edge runs on every engine, from the environment of the process running the controllers. */
@@ -73,9 +73,9 @@ function seconds(text: string | undefined, fallback: number, name: string): numb
  * The edge's engine names: "_" never occurs in a group or app name (DNS labels), so no user
  * object can take them; the instance keeps two installations on one engine apart.
  */
-export function edgeNames(instance: string): { container: string; network: string } {
+export function edgeNames(instance: string): { container: string; network: string; data: string } {
   const name = `airloft_edge_${instance.replace(/[^A-Za-z0-9.-]/g, "").slice(0, 32)}`;
-  return { container: name, network: name };
+  return { container: name, network: name, data: `${name}_data` };
 }
 
 /** Labels like every AirLoft object's; kind Edge, which no store object has, and no group. */
@@ -114,6 +114,9 @@ export function edgeContainerOptions(instance: string, settings: EdgeSettings): 
         "80/tcp": [{ HostIp: settings.hostIP, HostPort: String(settings.httpPort) }],
         "443/tcp": [{ HostIp: settings.hostIP, HostPort: String(settings.httpsPort) }],
       },
+      // Caddy's certificates and ACME account: kept when the edge is made again (new settings),
+      // so that certificates are not issued anew, against the CA's rate limits.
+      Mounts: [{ Type: "volume", Source: names.data, Target: "/data" }],
       RestartPolicy: { Name: "unless-stopped" },
       Privileged: false,
       SecurityOpt: ["no-new-privileges:true"],
@@ -133,19 +136,24 @@ export function planEdge(
   wanted: boolean,
   containers: readonly ObservedContainer[],
   networks: readonly ObservedNetwork[],
+  volumes: readonly ObservedVolume[] = [],
 ): Operation[] {
   const names = edgeNames(instance);
   const options = edgeContainerOptions(instance, settings);
   const hash = (options.Labels as Record<string, string>)["airloft.dev/config-hash"];
   const mine = containers.filter((c) => c.owner.kind === "Edge" && c.owner.instance === instance);
   const network = networks.find((n) => n.owner.kind === "Edge" && n.owner.instance === instance);
+  const data = volumes.find((v) => v.name === names.data && v.owner.kind === "Edge" && v.owner.instance === instance);
   const target = "edge";
   const ops: Operation[] = [];
   if (!wanted) {
     for (const c of mine) ops.push({ op: "remove", target, cause: "no routed app", id: c.id });
     if (network) ops.push({ op: "remove-network", target, cause: "no routed app", id: network.id });
+    if (data) ops.push({ op: "remove-volume", target, cause: "no routed app", name: data.name });
     return ops;
   }
+  if (!data)
+    ops.push({ op: "create-volume", target, cause: "missing", name: names.data, labels: edgeLabels(instance) });
   if (!network)
     ops.push({
       op: "create-network",
