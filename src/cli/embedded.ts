@@ -1,6 +1,8 @@
 import { createProgress, type Progress } from "../controllers/context.js";
 import { Manager, type ManagerOptions } from "../controllers/manager.js";
+import { JobScheduler } from "../jobs/scheduler.js";
 import type { Logger } from "../log.js";
+import { ALERT_WATCHES, AlertController } from "../notifications/alert-controller.js";
 import { ProviderRegistry } from "../providers/registry.js";
 import type { Store } from "../store/store.js";
 
@@ -20,7 +22,13 @@ export function startEmbedded(
 ): EmbeddedLoop {
   const progress = createProgress();
   progress.on("progress", onProgress);
-  const manager = new Manager({ store, providers, log, progress }, options);
+  const ctx = { store, providers, log, progress };
+  // The loop as the CLI runs it: the kinds' controllers, Alerts, and apps' scheduled jobs.
+  const manager = new Manager(ctx, {
+    extra: [{ controller: new AlertController(ctx), watches: ALERT_WATCHES }],
+    background: [new JobScheduler(ctx, options.clock ? { clock: options.clock } : {})],
+    ...options,
+  });
   manager.start();
   return { manager, providers, stop: () => manager.stop() };
 }

@@ -9,6 +9,7 @@ import { FolderWatcher, isIgnoredPath } from "../gitops/watcher.js";
 import type { Logger } from "../log.js";
 import { Notifier, type NotifierOptions } from "../notifications/notifier.js";
 import type { ProviderRegistry } from "../providers/registry.js";
+import { recordApplied } from "../releases/revisions.js";
 import { parseKey } from "../resources/kinds.js";
 import type { Store } from "../store/store.js";
 import { type ControlRequest, type ControlResponse, controlDone, controlSocketPath, serveControl } from "./control.js";
@@ -71,6 +72,7 @@ export class LoopHost {
       recursive: true,
       cwd: root,
       isIgnored: (p) => isIgnoredPath(root, p, ignorePaths),
+      onApplied: (changes, by) => recordApplied(this.store, changes, by),
     });
     const watched: WatchedSource = {
       sync,

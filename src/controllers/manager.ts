@@ -1,7 +1,5 @@
 import { EventEmitter } from "node:events";
 import { errorMessage, TerminalError } from "../errors.js";
-import { JobScheduler } from "../jobs/scheduler.js";
-import { ALERT_WATCHES, AlertController } from "../notifications/alert-controller.js";
 import { keyOf, parseKey } from "../resources/kinds.js";
 import type { Kind } from "../resources/types.js";
 import type { StoreEvent } from "../store/store.js";
@@ -17,13 +15,7 @@ import { WatchRouter } from "./watch-router.js";
 import type { WatchDeclaration } from "./watches.js";
 
 /** What each kind's controller watches; the manager applies those of the kinds it runs. */
-const WATCHES: readonly WatchDeclaration[] = [
-  GROUP_WATCHES,
-  QUOTA_WATCHES,
-  SERVICE_WATCHES,
-  APP_WATCHES,
-  ALERT_WATCHES,
-];
+const WATCHES: readonly WatchDeclaration[] = [GROUP_WATCHES, QUOTA_WATCHES, SERVICE_WATCHES, APP_WATCHES];
 
 /** What follows a failed reconcile. */
 export type FailureOutcome = "retry" | "stalled" | "cancelled";
@@ -37,10 +29,20 @@ export interface ManagerOptions {
   readonly clock?: Clock;
   readonly queue?: QueueOptions;
   readonly random?: () => number;
-  /** The controllers to run; Group, Quota, Service, App and Alert by default. */
+  /** The controllers to run; Group, Quota, Service and App by default. */
   readonly controllers?: readonly Controller[];
+  /** More controllers beside those (the Alert controller), each with what it watches. */
+  readonly extra?: ReadonlyArray<{ readonly controller: Controller; readonly watches: WatchDeclaration }>;
   /** What they watch; each kind's own declaration (APP_WATCHES...) by default. */
   readonly watches?: readonly WatchDeclaration[];
+  /** Work that runs beside the controllers while the loop runs (apps' scheduled jobs). */
+  readonly background?: readonly BackgroundWork[];
+}
+
+/** Started with the loop and stopped with it. */
+export interface BackgroundWork {
+  start(): void;
+  stop(): Promise<void>;
 }
 
 /**
@@ -61,8 +63,7 @@ export class Manager {
   private resyncTimer: Timer | undefined;
   private running: Promise<void>[] = [];
   private readonly router: WatchRouter;
-  /** Apps' scheduled jobs and one-off runs' clean-up, beside the controllers. */
-  private readonly jobs: JobScheduler;
+  private readonly background: readonly BackgroundWork[];
   /** Aborted by stop(): in-flight reconciles end at their provider's next step. */
   private stopping = new AbortController();
   /** The reconciles running now, to cancel one whose object is marked for deletion. */
@@ -88,16 +89,17 @@ export class Manager {
       new QuotaController(ctx),
       new ServiceController(ctx),
       new AppController(ctx),
-      new AlertController(ctx),
     ];
-    for (const controller of options.controllers ?? defaults) this.controllers.set(controller.kind, controller);
+    const extra = options.extra ?? [];
+    for (const controller of [...(options.controllers ?? defaults), ...extra.map((e) => e.controller)])
+      this.controllers.set(controller.kind, controller);
     // A controller without a declaration still hears its own kind (For).
-    const declared = options.watches ?? WATCHES;
+    const declared = [...(options.watches ?? WATCHES), ...extra.map((e) => e.watches)];
     const watches = [...this.controllers.keys()].map(
       (kind) => declared.find((w) => w.kind === kind) ?? { kind, watches: [] },
     );
     this.router = new WatchRouter(watches, ctx.store, (key) => this.enqueue(key));
-    this.jobs = new JobScheduler(ctx, { clock: this.clock });
+    this.background = options.background ?? [];
   }
 
   start(): void {
@@ -105,7 +107,7 @@ export class Manager {
     this.ctx.store.events.on("change", this.onStoreChange);
     this.enqueueAll();
     this.scheduleResync();
-    if (this.controllers.has("App")) this.jobs.start();
+    for (const work of this.background) work.start();
     this.running = Array.from({ length: this.workers }, () => this.work());
   }
 
@@ -116,7 +118,7 @@ export class Manager {
     this.resyncTimer?.cancel();
     this.queue.shutdown();
     this.stopping.abort(new Error("the loop is stopping"));
-    await Promise.all([...this.running, this.jobs.stop()]);
+    await Promise.all([...this.running, ...this.background.map((w) => w.stop())]);
     this.running = [];
     await this.ctx.store.flush();
   }

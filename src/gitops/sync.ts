@@ -1,7 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { errorMessage, ValidationErrors } from "../errors.js";
-import { recordApplied } from "../releases/revisions.js";
 import { displayName, keyOf } from "../resources/kinds.js";
 import { collectFiles, type LoadedManifest, loadFile } from "../resources/loader.js";
 import type { Resource } from "../resources/types.js";
@@ -63,7 +62,13 @@ export class SourceSync {
     readonly name: string,
     private readonly paths: readonly string[],
     private readonly kind: SourceRecord["kind"],
-    private readonly options: { recursive: boolean; cwd?: string; isIgnored?: (path: string) => boolean } = {
+    private readonly options: {
+      recursive: boolean;
+      cwd?: string;
+      isIgnored?: (path: string) => boolean;
+      /** Told of each apply's changes and who made them ("source NAME@commit"): app revisions are recorded so. */
+      onApplied?: (changes: readonly Change[], by: string) => Promise<void>;
+    } = {
       recursive: true,
     },
   ) {}
@@ -116,7 +121,7 @@ export class SourceSync {
     const revision = this.paths[0] ? gitRevision(resolve(this.paths[0])) : undefined;
     try {
       changes = await this.store.apply(manifests);
-      await recordApplied(this.store, changes, `source ${this.name}${revision ? `@${revision.slice(0, 12)}` : ""}`);
+      await this.options.onApplied?.(changes, `source ${this.name}${revision ? `@${revision.slice(0, 12)}` : ""}`);
     } catch (err) {
       applied = false;
       errors.push(...(err instanceof ValidationErrors ? err.errors.map((e) => e.message) : [errorMessage(err)]));

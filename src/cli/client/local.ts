@@ -141,7 +141,10 @@ export class LocalClient implements ResourceClient {
       return { changes, pruned: [] };
     }
     const { SourceSync } = await import("../../gitops/sync.js");
-    const sync = new SourceSync(this.store, options.prune, files.paths, "apply", { recursive: files.recursive });
+    const sync = new SourceSync(this.store, options.prune, files.paths, "apply", {
+      recursive: files.recursive,
+      onApplied: (changes, by) => recordApplied(this.store, changes, by),
+    });
     const result = await sync.sync();
     if (result.errors.length > 0) throw new Error(result.errors.join("\n"));
     return { changes: result.changes, pruned: result.pruned };
