@@ -302,6 +302,31 @@ describe("hostile tenants (issue 13)", function () {
     assert.equal(stored(), 3000);
   });
 
+  it("a tenant may not place an app on the swarm's managers, in any spelling; an admin may", async () => {
+    const acme = await api.tenant("acme");
+    const placed = (constraint: string) => app("acme", "pinned", `  placement:\n    constraints: ["${constraint}"]\n`);
+    for (const constraint of ["node.role==manager", " node.role != worker ", "NODE.ROLE==Manager"]) {
+      const refused = await api.call("PUT", `${API}/groups/acme/apps/pinned`, {
+        token: acme,
+        body: placed(constraint),
+      });
+      assert.equal(refused.status, 422, constraint);
+      // Refused by the schema (spacing) or by the server's rule, never stored.
+      assert.match(refused.body.details?.errors[0]?.field ?? "", /^spec\.placement\.constraints/);
+    }
+    const worker = await api.call("PUT", `${API}/groups/acme/apps/pinned`, {
+      token: acme,
+      body: placed("node.role==worker"),
+    });
+    assert.equal(worker.status, 201, worker.text);
+    const admin = await api.adminToken();
+    const byAdmin = await api.call("PUT", `${API}/groups/acme/apps/pinned`, {
+      token: admin,
+      body: placed("node.role==manager"),
+    });
+    assert.equal(byAdmin.status, 200, byAdmin.text);
+  });
+
   it("a tenant publishes only on the addresses the server allows; an admin may choose", async () => {
     const acme = await api.tenant("acme");
     const exposed = app("acme", "web", "  publish:\n    hostIP: 0.0.0.0\n");
