@@ -9,6 +9,13 @@ import { syncAppJobs } from "./job-sync.js";
 import { pruneOneOffRuns } from "./one-off.js";
 import { dockerOf, type RunTemplate, runTemplate } from "./run-template.js";
 
+/**
+ * How often an engine whose groups have no app with jobs is still listed: for one-off runs to
+ * prune and runs left by jobs since removed. An idle installation does not call every engine
+ * every second.
+ */
+const IDLE_LIST_MS = 60_000;
+
 export interface JobSchedulerOptions {
   readonly clock?: Clock;
   /** How often schedules are looked at; a second by default, the finest a schedule can ask. */
@@ -26,6 +33,10 @@ export class JobScheduler {
   private timer: Timer | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
+  /** When each engine was last listed for a group without jobs. */
+  private readonly idleListedAt = new Map<string, number>();
+  /** Apps that have jobs, or had job runs on the engine at the last listing: theirs is listed every tick. */
+  private readonly withRuns = new Set<string>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -65,6 +76,8 @@ export class JobScheduler {
       const group = obj.metadata.group ?? "";
       byGroup.set(group, [...(byGroup.get(group) ?? []), obj]);
     }
+    const live = new Set([...byGroup.values()].flat().map((a) => a.metadata.uid ?? ""));
+    for (const uid of this.withRuns) if (!live.has(uid)) this.withRuns.delete(uid);
     const listed = new Map<string, Promise<ObservedRun[]>>();
     for (const [name, apps] of byGroup) {
       const group = this.ctx.store.get(objectKey("Group", "", name));
@@ -73,6 +86,12 @@ export class JobScheduler {
       const docker = dockerOf(await this.ctx.providers.for(group));
       if (!docker) continue;
       const address = docker.address(group);
+      const busy = apps.some((a) => a.spec.jobs?.length || this.withRuns.has(a.metadata.uid ?? ""));
+      if (!listed.has(address) && !busy) {
+        const now = this.clock.now();
+        if (now - (this.idleListedAt.get(address) ?? Number.NEGATIVE_INFINITY) < IDLE_LIST_MS) continue;
+        this.idleListedAt.set(address, now);
+      }
       let runs = listed.get(address);
       if (!runs) {
         runs = listRuns(address, docker.instanceId);
@@ -85,7 +104,12 @@ export class JobScheduler {
         this.clock.now(),
       );
       for (const app of apps) {
-        if (!app.spec.jobs?.length && !observed.some((r) => r.uid === app.metadata.uid && r.job)) continue;
+        const uid = app.metadata.uid ?? "";
+        if (!app.spec.jobs?.length && !observed.some((r) => r.uid === uid && r.job)) {
+          this.withRuns.delete(uid);
+          continue;
+        }
+        this.withRuns.add(uid);
         await this.syncApp(app, group, address, observed).catch((err: unknown) => {
           this.ctx.log.warn(`jobs of app ${name}/${app.metadata.name}: ${errorMessage(err)}`);
         });
