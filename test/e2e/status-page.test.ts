@@ -128,7 +128,9 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     assert.equal(cells[3], "Ready");
     assert.equal(cells[4], "Converged");
     assert.equal(cells[5], "1/1");
-    assert.match(cells[6] ?? "", /127\.0\.0\.1:\d+/);
+    // Usage: "-" until the first stats passes, then millicores and requests per second.
+    assert.match(cells[6] ?? "", /^(-|\d+m \d+\.\d\/s\s*)$/);
+    assert.match(cells[7] ?? "", /127\.0\.0\.1:\d+/);
     assert.equal(await row(page, "hidden").count(), 0, "another group's app is not shown");
 
     // A change made elsewhere reaches the open page through the watch stream, without a reload.
