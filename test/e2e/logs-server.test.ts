@@ -42,7 +42,8 @@ spec:
 `;
 
 /** The process's connections to the engine's socket now: dockerd's side names the path and the peer's inode. */
-async function engineConnections(pid: number, engineHost: string): Promise<number> {
+/** The server's sockets connected to the engine, by inode. */
+async function engineConnections(pid: number, engineHost: string): Promise<Set<string>> {
   const mine = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -54,10 +55,12 @@ async function engineConnections(pid: number, engineHost: string): Promise<numbe
   }
   const path = engineHost.replace(/^unix:\/\//, "");
   const { stdout } = await promisify(execFile)("ss", ["-x", "-H"]);
-  return stdout.split("\n").filter((line) => {
+  const sockets = new Set<string>();
+  for (const line of stdout.split("\n")) {
     const [, , , , local, , , peer] = line.trim().split(/\s+/);
-    return local === path && peer !== undefined && mine.has(peer);
-  }).length;
+    if (local === path && peer !== undefined && mine.has(peer)) sockets.add(peer);
+  }
+  return sockets;
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -140,11 +143,20 @@ describe("logs through airloft serve, on a real Docker engine", function () {
     const reader = res.body?.getReader();
     assert.ok(reader);
     assert.match(new TextDecoder().decode((await reader.read()).value), /"replica":"cache-\d"/);
-    // The loop's own calls come and go; the log stream stays until its client goes.
-    await until("the engine stream to show", async () => (await engineConnections(pid, engineHost)) >= 1);
+    // The loop's own calls (reconciles, stats passes) come and go; the log stream stays until its
+    // client goes: it is the connection seen open across two looks 2 s apart.
+    let stream = new Set<string>();
+    await until("the engine stream to show", async () => {
+      const before = await engineConnections(pid, engineHost);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const after = await engineConnections(pid, engineHost);
+      stream = new Set([...before].filter((s) => after.has(s)));
+      return stream.size >= 1;
+    });
     stop.abort();
-    await until("every engine connection of the server to close", async () => {
-      return (await engineConnections(pid, engineHost)) === 0;
+    await until("the log stream's engine connection to close", async () => {
+      const open = await engineConnections(pid, engineHost);
+      return [...stream].every((s) => !open.has(s));
     });
   });
 
