@@ -114,11 +114,17 @@ export const UNKNOWN_AUTHOR = "unknown";
 
 /** After an apply: a revision for each app it created or changed, made by `by`. */
 export async function recordApplied(store: Store, changes: readonly Change[], by: string): Promise<void> {
+  // One durable write for the whole apply: a write per app made a 3,000-app apply wait 3,000 syncs.
+  let recorded = false;
   for (const change of changes) {
     if (change.action !== "created" && change.action !== "configured") continue;
-    const app = store.get(change.key);
-    if (isApp(app)) await ensureRevision(store, app, by);
+    const app = store.peek(change.key);
+    if (isApp(app)) {
+      await ensureRevision(store, app, by, false);
+      recorded = true;
+    }
   }
+  if (recorded) await store.flush();
 }
 
 /** Who runs this CLI: "user alice". */
