@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Docker from "dockerode";
+import { deadEngineFolders, removeFolder, removeOrphanBridges } from "./leftovers.js";
 
 const run = promisify(execFile);
 
@@ -51,8 +52,13 @@ export function useEngine(): Promise<TestEngine> {
   return state.started;
 }
 
+const FOLDER_PREFIX = "airloft-e2e-";
+
 async function startEngine(): Promise<TestEngine> {
-  const dir = mkdtempSync(join(tmpdir(), "airloft-e2e-"));
+  // An earlier run killed before its after-hook left its folder, mounts and bridges behind.
+  for (const stale of deadEngineFolders(FOLDER_PREFIX)) await removeFolder(stale);
+  await removeOrphanBridges(FOLDER_PREFIX);
+  const dir = mkdtempSync(join(tmpdir(), FOLDER_PREFIX));
   state.dir = dir;
   const socket = join(dir, "docker.sock");
   const docker = new Docker({ socketPath: socket });
@@ -156,6 +162,8 @@ export async function stopEngine(): Promise<void> {
           .catch(() => undefined),
       ),
     );
+    // A network's bridge outlives the daemon: the networks go while it still runs.
+    await engine.docker.pruneNetworks().catch(() => undefined);
   }
   const engineDir = state.dir;
   await haltDaemon();

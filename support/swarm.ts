@@ -1,10 +1,11 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Docker from "dockerode";
 import { TEST_IMAGE } from "./engine.js";
+import { deadEngineFolders, removeFolder } from "./leftovers.js";
 
 const run = promisify(execFile);
 
@@ -17,6 +18,7 @@ const BRIDGE = "alswbr0";
 const SUBNET = "10.231.0";
 const BRIDGE_ADDRESS = `${SUBNET}.254`;
 const NODES = 3;
+const FOLDER_PREFIX = "airloft-swarm-";
 export const SWARM_REDIS_IMAGE = "airloft-test/redis:1";
 export const SWARM_TEST_IMAGE = TEST_IMAGE;
 
@@ -69,7 +71,8 @@ export function useSwarm(): Promise<TestSwarm> {
 const sh = (cmd: string, args: string[]) => run(cmd, args).then(() => undefined);
 
 async function startSwarm(): Promise<TestSwarm> {
-  const dir = mkdtempSync(join(tmpdir(), "airloft-swarm-"));
+  await removeLeftovers();
+  const dir = mkdtempSync(join(tmpdir(), FOLDER_PREFIX));
   state.made.dir = dir;
   await sh("ip", ["link", "add", BRIDGE, "type", "bridge"]);
   state.made.bridge = true;
@@ -205,6 +208,30 @@ export async function returnNode(node: SwarmNode): Promise<void> {
   await runDaemon(node);
 }
 
+/**
+ * What a run killed before its after-hook left (its nodes' processes, namespaces, bridge, rule and
+ * folder) goes before a new swarm is made; a swarm still running in another run is not touched.
+ */
+async function removeLeftovers(): Promise<void> {
+  const dead = deadEngineFolders(FOLDER_PREFIX);
+  const all = readdirSync(tmpdir()).filter((name) => name.startsWith(FOLDER_PREFIX));
+  if (dead.length < all.length) throw new Error(`another run's test swarm is running (${tmpdir()}/${FOLDER_PREFIX}*)`);
+  for (let i = 1; i <= NODES; i++) {
+    await killNamespace(`alsw${i}`);
+    await sh("ip", ["netns", "del", `alsw${i}`]).catch(() => undefined);
+  }
+  await sh("ip", ["link", "del", BRIDGE]).catch(() => undefined);
+  const rule = ["FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"];
+  while (
+    await sh("iptables", ["-C", ...rule]).then(
+      () => true,
+      () => false,
+    )
+  )
+    await sh("iptables", ["-D", ...rule]);
+  for (const stale of dead) await removeFolder(stale);
+}
+
 /** Stops every dockerd and removes the namespaces, veths, bridge, FORWARD rule and the folder. */
 export async function stopSwarm(): Promise<void> {
   if (!state.started) return;
@@ -221,10 +248,7 @@ export async function stopSwarm(): Promise<void> {
   made.bridge = false;
   if (made.rule) await sh("iptables", ["-D", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"]).catch(() => {});
   made.rule = false;
-  if (made.dir) {
-    await unmountUnder(made.dir);
-    rmSync(made.dir, { recursive: true, force: true, maxRetries: 3 });
-  }
+  if (made.dir) await removeFolder(made.dir);
   made.dir = undefined;
   made.nodes = [];
 }
@@ -250,14 +274,4 @@ async function killNamespace(netns: string): Promise<void> {
     if (i >= 20) for (const pid of pids) process.kill(Number(pid), "SIGKILL");
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-/** dockerd's mounts under the swarm's folder (a restarted node's data root, network namespaces), deepest first. */
-async function unmountUnder(dir: string): Promise<void> {
-  const mounts = readFileSync("/proc/mounts", "utf8")
-    .split("\n")
-    .map((line) => line.split(" ")[1] ?? "")
-    .filter((path) => path.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const path of mounts) await run("umount", ["-l", path]).catch(() => undefined);
 }
