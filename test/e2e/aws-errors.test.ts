@@ -37,12 +37,23 @@ describe("AWS errors: classified, retried where they pass (strict endpoint)", fu
     assert.match(err.message, /grant elasticloadbalancing:CreateRule/);
   });
 
-  it("TooManyRules is an account limit, retried with backoff", async () => {
+  it("TooManyRules leaves the app running, waiting with RuleLimitReached, and its rule is made once one is free", async () => {
     s.aws.proxy.rules = { ...s.aws.proxy.rules, rulesPerLoadBalancer: 1 };
-    assert.equal((await s.h.settle(s.h.app("one", spec))).converged, true);
-    const err = await failure(s.h.provider.reconcileApp(s.h.app("two", spec), s.h.group));
-    assert.ok(err instanceof ProviderUnavailableError, String(err));
-    assert.equal(err.reason, "LimitExceeded");
+    const one = s.h.app("one", spec);
+    assert.equal((await s.h.settle(one)).converged, true);
+    const two = s.h.app("two", spec);
+    const limited = await s.h.settle(two, 3);
+    assert.equal(limited.converged, false);
+    assert.equal(limited.waiting?.reason, "RuleLimitReached", JSON.stringify(limited.waiting));
+    assert.match(limited.waiting?.message ?? "", /remove an app of this group/);
+    // The rest of its plan went on: its instance runs, so a freed rule is all it needs.
+    assert.deepEqual(await s.h.running(two), ["0"]);
+    for (let pass = 0; pass < 8 && !(await s.h.provider.finalizeApp(one, s.h.group)); pass++)
+      s.h.provider.forget("us-east-1");
+    s.h.provider.forget("us-east-1");
+    const freed = await s.h.settle(two);
+    assert.equal(freed.converged, true, JSON.stringify(freed.waiting));
+    assert.equal(freed.waiting, undefined);
   });
 
   it("a Route 53 batch refused for one record is sent again change by change", async () => {

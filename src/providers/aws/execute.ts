@@ -12,7 +12,7 @@ import {
 import { ChangeTagsForResourceCommand } from "@aws-sdk/client-route-53";
 import type { Group } from "../../resources/types.js";
 import type { AwsContext } from "./context.js";
-import { classifyAwsError } from "./errors.js";
+import { classifyAwsError, errorCode } from "./errors.js";
 import { executeInstanceOps, type LaunchTemplate } from "./instances.js";
 import { toTags } from "./names.js";
 import { executeGroupOp, groupTags } from "./network.js";
@@ -151,8 +151,15 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
           )
           .catch((err: unknown) => {
             ctx.snapshots.invalidate(region);
-            throw err;
+            // The load balancer is full (100 rules by default): this app waits for a free rule,
+            // the rest of its plan (instances, records) and the other apps go on.
+            // The clients hand on AWS's error as the cause of the controller's.
+            const aws = (err as { cause?: unknown }).cause ?? err;
+            if (!errorCode(aws).startsWith("TooManyRules")) throw err;
+            ctx.ruleLimited.set(op.targetGroupArn, `${errorCode(aws)}: ${(aws as Error).message}`);
           });
+        if (!out) return;
+        ctx.ruleLimited.delete(op.targetGroupArn);
         ctx.snapshots.patch(
           region,
           patch.rules(op.listenerArn, () => [...rules, ...(out.Rules ?? [])]),
