@@ -1,5 +1,5 @@
 # AirLoft: `make quickstart` sets up and runs the example; `make test` runs every test.
-.PHONY: quickstart aws-demo build typecheck format test test-unit bench bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse bench-metrics bench-rollout chaos down clean
+.PHONY: quickstart aws-demo build typecheck format test test-unit bench bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse bench-metrics bench-rollout bench-swarm chaos down clean
 
 quickstart:
 	sh scripts/quickstart.sh
@@ -41,7 +41,7 @@ node_modules: package-lock.json
 
 # Benchmarks print their figures and a peer's, and write bench/results/*.json; they are not
 # tests (a smoke run of each with tiny sizes is). `make bench` runs them all (about 30 minutes).
-bench: bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse bench-metrics bench-rollout
+bench: bench-store bench-compose bench-cli bench-aws bench-watch bench-api bench-abuse bench-metrics bench-rollout bench-swarm
 
 bench-store: node_modules
 	npx tsx bench/store.ts
@@ -79,6 +79,11 @@ bench-metrics: node_modules
 bench-rollout: node_modules
 	sh scripts/ensure-deps.sh test
 	npx tsx bench/rollout.ts
+
+# 50 apps on a real three-node swarm (three dockerd in network namespaces, root) beside `docker stack deploy`.
+bench-swarm: node_modules
+	sh scripts/ensure-deps.sh test
+	flock /tmp/airloft-swarm.lock npx tsx bench/swarm.ts
 
 down:
 	-if [ -f .airloft/edge.env ]; then . ./.airloft/edge.env; fi; DOCKER_HOST=$$(sh scripts/engine.sh up 2>/dev/null) npx airloft delete -f manifests/ --timeout 60s
