@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 import { LockedError } from "../errors.js";
@@ -37,27 +37,42 @@ export class WriterLock {
     mkdirSync(dirname(this.path), { recursive: true });
     const owner: LockOwner = { pid: process.pid, host: hostname(), command, since: new Date().toISOString() };
     for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const fd = openSync(this.path, "wx", 0o600);
-        writeSync(fd, JSON.stringify(owner));
-        closeSync(fd);
+      if (this.create(owner)) {
         this.held = true;
         return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       }
       const holder = this.readOwner();
       if (holder && holder.host === owner.host && !isAlive(holder.pid)) {
         this.removeIfOwnedBy(holder.pid);
+        rmSync(`${this.path}.${holder.pid}`, { force: true }); // its own file, if it died before removing it
         continue;
       }
-      if (!holder) continue; // written but not yet filled: try again
+      if (!holder) continue; // removed meanwhile: try again
       throw new LockedError(
         `the state file is locked by "${holder.command}" (pid ${holder.pid} on ${holder.host}, since ${holder.since}); ` +
           `stop that process, or use --server to go through it`,
       );
     }
     throw new LockedError(`could not take the lock ${this.path}`);
+  }
+
+  /**
+   * The lock appears whole or not at all: the owner is written to a file of this process's own,
+   * then linked to the lock's name, which fails if it exists. A second writer can never read a
+   * lock that is there but not yet filled.
+   */
+  private create(owner: LockOwner): boolean {
+    const mine = `${this.path}.${process.pid}`;
+    writeFileSync(mine, JSON.stringify(owner), { mode: 0o600 });
+    try {
+      linkSync(mine, this.path);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      return false;
+    } finally {
+      rmSync(mine, { force: true });
+    }
   }
 
   release(): void {
