@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Store } from "../../src/store/store.js";
-import { chaosKills, chaosRandom, sleep, spawnScript } from "../support/chaos.js";
+import { chaosKills, chaosRandom, endScripts, sleep, spawnScript } from "../support/chaos.js";
 import { REPO_ROOT } from "../support/cli.js";
 
 const WRITER = join(REPO_ROOT, "test/support/store-writer.ts");
@@ -39,7 +39,10 @@ describe("the store under SIGKILL and a second writer (real processes)", functio
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "airloft-chaos-store-"));
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await endScripts();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   const kills = chaosKills(12);
   it(`is killed ${kills} times while writing hard: the file always parses and holds every acknowledged write`, async () => {

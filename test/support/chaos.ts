@@ -23,6 +23,19 @@ export function chaosRandom(label: string): () => number {
 }
 
 /** A TypeScript script as its own process, with its stdout lines handed to `onLine`. */
+const running = new Set<ChildProcess>();
+
+/** Kills what a test left running (it failed before its own kill): a live child keeps mocha from exiting. */
+export async function endScripts(): Promise<void> {
+  await Promise.all(
+    [...running].map((child) => {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGKILL");
+      return exited;
+    }),
+  );
+}
+
 export function spawnScript(
   script: string,
   args: readonly string[],
@@ -33,6 +46,8 @@ export function spawnScript(
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
   });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
   let stderr = "";
   child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
   if (child.stdout) createInterface({ input: child.stdout }).on("line", onLine);
