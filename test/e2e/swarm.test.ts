@@ -76,11 +76,13 @@ describe("swarm provider on a three-node swarm", function () {
       Id: string;
     }>;
     assert.ok(network);
-    const info = (await manager().getNetwork(network.Id).inspect()) as {
-      Driver: string;
-      Attachable: boolean;
-      Labels: Record<string, string>;
-    };
+    type Info = { Driver: string; Attachable: boolean; Labels: Record<string, string> };
+    // The manager reports the driver once its allocator has taken the network, which may lag on a loaded machine.
+    const info = await until(
+      async () => (await manager().getNetwork(network.Id).inspect()) as Info,
+      (i) => i.Driver !== "",
+      "the network allocated",
+    );
     assert.equal(info.Driver, "overlay");
     assert.equal(info.Attachable, true);
     assert.equal(info.Labels["airloft.dev/uid"], group.metadata.uid);
