@@ -146,12 +146,7 @@ export class Store implements AdmissionReader {
     return [...(this.state.data.events[obj.metadata.uid ?? ""] ?? [])];
   }
 
-  /** The part of the state file that another module keeps (git-ops sources, suspensions, API accounts). */
-  section<T>(name: State.SectionName): State.StateSection<T> {
-    return this.state.section<T>(name);
-  }
-
-  /** A map of the state file that another module keeps entry by entry (app revisions). */
+  /** A map of the state file that another module keeps entry by entry (revisions, sources, suspensions, accounts). */
   stateMap<V>(name: State.MapName): State.StateMap<V> {
     return this.state.stateMap<V>(name);
   }
