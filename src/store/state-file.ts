@@ -4,6 +4,7 @@ import { Low } from "lowdb";
 import type { Resource, StoredEvent } from "../resources/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { applyChange, ChangeTracker, mapAt, setEntry } from "./change-tracker.js";
+import { Compactions } from "./compactions.js";
 import { DurableJSONFile } from "./durable-file.js";
 import { Journal } from "./journal.js";
 import { WriterLock } from "./lock.js";
@@ -100,9 +101,8 @@ export class PersistedState {
   private seq = 0;
   /** Entries of the tracked maps changed since the last write, by map. */
   private touched = new Map<string, Set<string>>();
-  private compacting: Promise<void> | undefined;
+  private readonly compactions = new Compactions((position) => this.compact(position));
   private eraseRequested = false;
-  private compactionError: unknown;
   private fileBytes = 0;
   private appends = 0;
 
@@ -202,10 +202,7 @@ export class PersistedState {
   /** Waits until every change so far is on disk; throws a failed background write. */
   async flush(): Promise<void> {
     await this.writes.flush();
-    while (this.compacting) await this.compacting;
-    const failed = this.compactionError;
-    this.compactionError = undefined;
-    if (failed) throw failed;
+    await this.compactions.settle();
   }
 
   /**
@@ -285,21 +282,8 @@ export class PersistedState {
     this.appends++;
     if (this.eraseRequested || this.journal.size > Math.max(MIN_COMPACTION_BYTES, this.fileBytes)) {
       this.eraseRequested = false;
-      this.compactInBackground(position);
+      this.compactions.request(position);
     }
-  }
-
-  /** One compaction at a time: a second one asked for meanwhile runs after it. */
-  private compactInBackground(position: number): void {
-    const run = (this.compacting ?? Promise.resolve())
-      .then(() => this.compact(position))
-      .catch((err: unknown) => {
-        this.compactionError = err; // the journal still holds everything: nothing is lost
-      })
-      .finally(() => {
-        if (this.compacting === run) this.compacting = undefined;
-      });
-    this.compacting = run;
   }
 
   /**
