@@ -45,3 +45,22 @@ export class GroupNetworkStep<S extends { readonly networks: readonly ObservedNe
     }));
   }
 }
+
+/**
+ * The group methods of a provider on Docker engines (docker, swarm), through its group network
+ * step: a subclass sets `groups` in its constructor and says where a group's engine is.
+ */
+export abstract class EngineGroups<S extends { readonly networks: readonly ObservedNetwork[] }, O> {
+  protected abstract readonly groups: GroupNetworkStep<S, O>;
+
+  /** The engine (or Swarm manager) a group's objects run on. */
+  abstract address(group: Group): string;
+
+  reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
+    return this.groups.reconcile(group, options);
+  }
+
+  planGroup(group: Group): Promise<readonly string[]> {
+    return this.groups.plan(group);
+  }
+}

@@ -1,9 +1,9 @@
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
-import type { App, Group, GroupStatus, Service } from "../../resources/types.js";
+import type { App, Group, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type Clock, systemClock } from "../../util/clock.js";
 import { type Converged, type ConvergeSteps, converge, type Plan, planOnce } from "../converge.js";
-import { GroupNetworkStep } from "../group-network-step.js";
+import { EngineGroups, GroupNetworkStep } from "../group-network-step.js";
 import { ownerLabels } from "../ownership.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
 import type {
@@ -57,7 +57,7 @@ export interface DockerProviderOptions {
 }
 
 /** The Docker engine as an InfraProvider: a network per group, containers per app replica. */
-export class DockerProvider implements InfraProvider {
+export class DockerProvider extends EngineGroups<Snapshot, Operation> implements InfraProvider {
   readonly name = "docker" as const;
   readonly snapshots: SnapshotCache<Snapshot>;
   readonly edge: DockerEdge;
@@ -66,9 +66,10 @@ export class DockerProvider implements InfraProvider {
   readonly env: NodeJS.ProcessEnv;
   private readonly health: ReplicaHealth;
   /** Each group's bridge network. */
-  private readonly groups: GroupNetworkStep<Snapshot, Operation>;
+  protected readonly groups: GroupNetworkStep<Snapshot, Operation>;
 
   constructor(options: DockerProviderOptions) {
+    super();
     this.health = new ReplicaHealth(options.clock ?? systemClock);
     this.instanceId = options.instanceId;
     this.concurrency = options.concurrency ?? 4;
@@ -94,14 +95,6 @@ export class DockerProvider implements InfraProvider {
 
   address(group: Group): string {
     return resolveEngineAddress(group.spec.docker?.host, this.env);
-  }
-
-  reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
-    return this.groups.reconcile(group, options);
-  }
-
-  planGroup(group: Group): Promise<readonly string[]> {
-    return this.groups.plan(group);
   }
 
   async finalizeGroup(group: Group, options: ReconcileOptions = {}): Promise<boolean> {

@@ -1,12 +1,12 @@
 import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
-import type { App, Group, GroupStatus, Service } from "../../resources/types.js";
+import type { App, Group, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type ConvergeSteps, converge, type Plan, planOnce } from "../converge.js";
 import { appImage } from "../docker/app-image.js";
 import { type DesiredApp, desiredApp, desiredService, volumeName } from "../docker/desired.js";
 import { resolveEngineAddress } from "../docker/engine.js";
-import { GroupNetworkStep } from "../group-network-step.js";
+import { EngineGroups, GroupNetworkStep } from "../group-network-step.js";
 import { eachReplica } from "../log-lines.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
 import type {
@@ -44,15 +44,16 @@ export interface SwarmProviderOptions {
 }
 
 /** A Docker Swarm cluster, through its manager: an overlay network per group, a Swarm service per app or backing service. */
-export class SwarmProvider implements InfraProvider {
+export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> implements InfraProvider {
   readonly name = "swarm" as const;
   readonly snapshots: SnapshotCache<SwarmSnapshot>;
   private readonly instanceId: string;
   private readonly env: NodeJS.ProcessEnv;
   /** Each group's overlay network. */
-  private readonly groups: GroupNetworkStep<SwarmSnapshot, SwarmOperation>;
+  protected readonly groups: GroupNetworkStep<SwarmSnapshot, SwarmOperation>;
 
   constructor(options: SwarmProviderOptions) {
+    super();
     this.instanceId = options.instanceId;
     this.env = options.env ?? process.env;
     this.snapshots = swarmSnapshots(options.instanceId);
@@ -72,14 +73,6 @@ export class SwarmProvider implements InfraProvider {
 
   address(group: Group): string {
     return resolveEngineAddress(group.spec.swarm?.host, this.env);
-  }
-
-  reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
-    return this.groups.reconcile(group, options);
-  }
-
-  planGroup(group: Group): Promise<readonly string[]> {
-    return this.groups.plan(group);
   }
 
   async finalizeGroup(group: Group, options: ReconcileOptions = {}): Promise<boolean> {
