@@ -10,24 +10,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import type { LoadedManifest } from "../src/resources/loader.js";
-import type { BaseStatus, Resource } from "../src/resources/types.js";
+import type { BaseStatus } from "../src/resources/types.js";
 import { Accounts } from "../src/server/accounts.js";
 import { Store } from "../src/store/store.js";
+import { dockerGroup } from "./lib/manifests.js";
 import { median, round, writeResults } from "./lib/measure.js";
 
 const accounts = Number(process.argv[2] ?? 10_000);
 const writes = Number(process.argv[3] ?? 200);
-const at = { file: "bench.yaml", line: 1, column: 1 };
-const group: LoadedManifest = {
-  source: at,
-  object: {
-    apiVersion: "airloft.dev/v1alpha1",
-    kind: "Group",
-    metadata: { name: "team" },
-    spec: { provider: "docker" },
-  } as Resource,
-};
 
 /** Median milliseconds and bytes appended per durable write of `write(i)`. */
 async function measure(store: Store, write: (i: number) => Promise<unknown>): Promise<{ ms: number; bytes: number }> {
@@ -48,7 +38,7 @@ const dir = mkdtempSync(join(tmpdir(), "airloft-bench-append-"));
 try {
   const store = await Store.open(join(dir, "state.json"), { write: true, groupCommitMs: 0 });
   const book = new Accounts(store);
-  await store.apply([group]);
+  await store.apply([dockerGroup("team")]);
   // Accounts without a password: no hashing, only the records.
   await Promise.all(Array.from({ length: accounts }, (_, i) => book.update("group", `team-${i}`, { locked: false })));
   await store.flush();

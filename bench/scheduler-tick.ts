@@ -21,6 +21,7 @@ import type { LoadedManifest } from "../src/resources/loader.js";
 import type { BaseStatus, Resource } from "../src/resources/types.js";
 import { Store } from "../src/store/store.js";
 import { FakeProvider } from "../support/fake-provider.js";
+import { dockerGroup, loaded } from "./lib/manifests.js";
 import { median, round, writeResults } from "./lib/measure.js";
 
 const GROUPS = 50;
@@ -29,28 +30,14 @@ const JOB_EVERY = 100;
 
 const objects = Number(process.argv[2] ?? 20_000);
 const ticks = Number(process.argv[3] ?? 200);
-const at = { file: "bench.yaml", line: 1, column: 1 };
-const manifest = (object: Record<string, unknown>): LoadedManifest => ({
-  source: at,
-  object: object as unknown as Resource,
-});
 
 function manifests(): LoadedManifest[] {
   const all: LoadedManifest[] = [];
-  for (let g = 0; g < GROUPS; g++)
-    all.push(
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "Group",
-        metadata: { name: `team-${g}` },
-        spec: { provider: "docker" },
-      }),
-    );
+  for (let g = 0; g < GROUPS; g++) all.push(dockerGroup(`team-${g}`));
   for (let i = 0; i < objects - GROUPS; i++) {
     const jobs = i % JOB_EVERY === 0 ? [{ name: "nightly", schedule: "0 3 * * *", command: ["true"] }] : undefined;
     all.push(
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
+      loaded({
         kind: "App",
         metadata: { name: `app-${i}`, group: `team-${i % GROUPS}` },
         spec: { image: "example/app:1", replicas: 1, ...(jobs ? { jobs } : {}) },
