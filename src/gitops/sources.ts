@@ -19,29 +19,28 @@ export interface SourceRecord {
   outsideGit?: string[];
 }
 
-/** The sources by name, kept in the state file's `sources` section. */
-type SourceMap = Record<string, SourceRecord>;
-
-const section = (store: Store) => store.section<SourceMap>("sources");
+/** The sources by name, kept in the state file's `sources` map. */
+const sources = (store: Store) => store.stateMap<SourceRecord>("sources");
 
 export function getSource(store: Store, name: string): SourceRecord | undefined {
-  const sources = section(store).read();
-  // Own properties only: a source named "constructor" is a name, not Object's constructor.
-  const source = sources && Object.hasOwn(sources, name) ? sources[name] : undefined;
+  const source = sources(store).get(name);
   return source ? structuredClone(source) : undefined;
 }
 
 export function listSources(store: Store): SourceRecord[] {
-  return Object.values(section(store).read() ?? {}).map((s) => structuredClone(s));
+  return sources(store)
+    .entries()
+    .map(([, s]) => structuredClone(s));
 }
 
 /** Stores a source durably. */
 export async function saveSource(store: Store, source: SourceRecord): Promise<void> {
-  const sources = section(store);
-  await sources.write({ ...sources.read(), [source.name]: structuredClone(source) });
+  await sources(store).set(source.name, structuredClone(source));
 }
 
 /** The source whose inventory holds this object, if any. */
 export function sourceOf(store: Store, key: string): string | undefined {
-  return Object.values(section(store).read() ?? {}).find((s) => s.inventory.includes(key))?.name;
+  return sources(store)
+    .entries()
+    .find(([, s]) => s.inventory.includes(key))?.[1].name;
 }

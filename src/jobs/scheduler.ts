@@ -3,6 +3,8 @@ import { errorMessage } from "../errors.js";
 import { isReadyAt, setCondition } from "../resources/conditions.js";
 import { keyOf, objectKey } from "../resources/kinds.js";
 import type { App, AppStatus, Group } from "../resources/types.js";
+import { byCodeUnit } from "../store/kind-index.js";
+import type { Store } from "../store/store.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
 import { listRuns, type ObservedRun } from "./docker-runs.js";
 import { syncAppJobs } from "./job-sync.js";
@@ -35,8 +37,10 @@ export class JobScheduler {
   private stopped = true;
   /** When each engine was last listed for a group without jobs. */
   private readonly idleListedAt = new Map<string, number>();
-  /** Apps that have jobs, or had job runs on the engine at the last listing: theirs is listed every tick. */
-  private readonly withRuns = new Set<string>();
+  /** Apps that have jobs, or had job runs on the engine at the last listing, by uid, with their keys. */
+  private readonly withRuns = new Map<string, string>();
+  /** The keys of live apps with jobs, kept by the store's kind index. */
+  private withJobs: ReadonlySet<string> | undefined;
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -68,25 +72,36 @@ export class JobScheduler {
     });
   }
 
-  /** One pass over every app with jobs or one-off runs on a Docker group. */
+  /**
+   * One pass over every app with jobs or one-off runs on a Docker group. Reads the apps with jobs
+   * or runs, and each group's first live app, not every app: it runs every second.
+   */
   async tick(): Promise<void> {
+    const store = this.ctx.store;
+    this.withJobs ??= store.selection("App.jobs", "App", (a) => a.kind === "App" && hasJobs(a));
+    for (const [uid, key] of this.withRuns) if (liveApp(store, key)?.metadata.uid !== uid) this.withRuns.delete(uid);
     const byGroup = new Map<string, App[]>();
-    for (const obj of this.ctx.store.view({ kind: "App" })) {
-      if (obj.kind !== "App" || obj.metadata.deletionTimestamp) continue;
-      const group = obj.metadata.group ?? "";
-      byGroup.set(group, [...(byGroup.get(group) ?? []), obj]);
+    for (const key of new Set([...this.withJobs, ...this.withRuns.values()])) {
+      const app = liveApp(store, key);
+      const group = app?.metadata.group ?? "";
+      if (app) byGroup.set(group, [...(byGroup.get(group) ?? []), app]);
     }
-    const live = new Set([...byGroup.values()].flat().map((a) => a.metadata.uid ?? ""));
-    for (const uid of this.withRuns) if (!live.has(uid)) this.withRuns.delete(uid);
+    // Every group with a live app, in the order of its apps' keys.
+    const names = store
+      .view({ kind: "Group" })
+      .map((g) => g.metadata.name)
+      .filter((name) => hasLiveApp(store, name))
+      .sort((a, b) => byCodeUnit(`${a}/`, `${b}/`));
     const listed = new Map<string, Promise<ObservedRun[]>>();
-    for (const [name, apps] of byGroup) {
-      const group = this.ctx.store.get(objectKey("Group", "", name));
+    for (const name of names) {
+      const apps = byGroup.get(name) ?? [];
+      const group = store.peek(objectKey("Group", "", name));
       if (group?.kind === "Group" && group.spec.provider === "aws") await this.unsupported(apps);
       if (group?.kind !== "Group" || group.spec.provider !== "docker" || !isReadyAt(group)) continue;
       const docker = dockerOf(await this.ctx.providers.for(group));
       if (!docker) continue;
       const address = docker.address(group);
-      const busy = apps.some((a) => a.spec.jobs?.length || this.withRuns.has(a.metadata.uid ?? ""));
+      const busy = apps.length > 0;
       if (!listed.has(address) && !busy) {
         const now = this.clock.now();
         if (now - (this.idleListedAt.get(address) ?? Number.NEGATIVE_INFINITY) < IDLE_LIST_MS) continue;
@@ -103,13 +118,13 @@ export class JobScheduler {
         observed.filter((r) => r.group === name && !r.job),
         this.clock.now(),
       );
-      for (const app of apps) {
+      for (const app of withRunsOf(store, name, apps, observed)) {
         const uid = app.metadata.uid ?? "";
         if (!app.spec.jobs?.length && !observed.some((r) => r.uid === uid && r.job)) {
           this.withRuns.delete(uid);
           continue;
         }
-        this.withRuns.add(uid);
+        this.withRuns.set(uid, keyOf(app));
         await this.syncApp(app, group, address, observed).catch((err: unknown) => {
           this.ctx.log.warn(`jobs of app ${name}/${app.metadata.name}: ${errorMessage(err)}`);
         });
@@ -147,4 +162,30 @@ export class JobScheduler {
       },
     });
   }
+}
+
+function hasJobs(app: Readonly<App>): boolean {
+  return !app.metadata.deletionTimestamp && (app.spec.jobs?.length ?? 0) > 0;
+}
+
+/** The app under `key` unless it is gone or being deleted. */
+function liveApp(store: Store, key: string): App | undefined {
+  const obj = store.peek(key);
+  return obj?.kind === "App" && !obj.metadata.deletionTimestamp ? obj : undefined;
+}
+
+function hasLiveApp(store: Store, group: string): boolean {
+  for (const key of store.keysOf(group, "App")) if (liveApp(store, key)) return true;
+  return false;
+}
+
+/** `apps` and the group's live apps whose job runs are on the engine, in key order. */
+function withRunsOf(store: Store, group: string, apps: readonly App[], runs: readonly ObservedRun[]): App[] {
+  const found = new Map(apps.map((a) => [keyOf(a), a]));
+  for (const run of runs) {
+    const key = objectKey("App", group, run.app);
+    const app = run.group === group && run.job ? liveApp(store, key) : undefined;
+    if (app?.metadata.uid === run.uid) found.set(key, app);
+  }
+  return [...found].sort(([a], [b]) => byCodeUnit(a, b)).map(([, app]) => app);
 }

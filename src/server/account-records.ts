@@ -1,4 +1,4 @@
-import type { StateSection } from "../store/state-file.js";
+import type { StateMap } from "../store/state-file.js";
 import type { Store } from "../store/store.js";
 
 export type AccountKind = "admin" | "group";
@@ -14,22 +14,25 @@ export interface AccountRecord {
   updated: string;
 }
 
-/** The accounts as the state file's `accounts` section keeps them: admins, and one per group (tenant). */
-export type AccountBook = Record<AccountKind, Record<string, AccountRecord>>;
-
-/** The state file's `accounts` section: written by Accounts alone. */
-export function accountsSection(store: Store): StateSection<AccountBook> {
-  return store.section<AccountBook>("accounts");
+/**
+ * The accounts of one kind by name, as the state file's `accounts` section keeps them (admins,
+ * and one per group, a tenant), entry by entry: written by Accounts alone.
+ */
+export function accountsOf(store: Store, kind: AccountKind): StateMap<AccountRecord> {
+  // Both made at once, as the section always had both: an earlier version writing to it expects them.
+  const admin = store.stateMap<AccountRecord>("accounts.admin");
+  const group = store.stateMap<AccountRecord>("accounts.group");
+  return kind === "admin" ? admin : group;
 }
 
 /** An account's record, if it exists. */
 export function accountOf(store: Store, kind: AccountKind, name: string): AccountRecord | undefined {
-  const accounts = accountsSection(store).read()?.[kind];
-  // Own properties only: a group named "constructor" is a name, not Object's constructor.
-  const record = accounts && Object.hasOwn(accounts, name) ? accounts[name] : undefined;
+  const record = accountsOf(store, kind).get(name);
   return record ? { ...record } : undefined;
 }
 
 export function listAccounts(store: Store, kind: AccountKind): Array<AccountRecord & { name: string }> {
-  return Object.entries(accountsSection(store).read()?.[kind] ?? {}).map(([name, r]) => ({ name, ...r }));
+  return accountsOf(store, kind)
+    .entries()
+    .map(([name, r]) => ({ name, ...r }));
 }

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { AirloftError } from "../errors.js";
 import type { Store, StoreEvent } from "../store/store.js";
-import { type AccountKind, type AccountRecord, accountOf, accountsSection, listAccounts } from "./account-records.js";
+import { type AccountKind, type AccountRecord, accountOf, accountsOf, listAccounts } from "./account-records.js";
 import { decoyHash, generatePassword, hashPassword, verifyPassword } from "./passwords.js";
 import type { Principal } from "./tokens.js";
 
@@ -131,20 +131,14 @@ export class Accounts {
 
   /** Stores an account durably: a password change must survive a crash. */
   private async write(kind: AccountKind, name: string, record: AccountRecord): Promise<void> {
-    const accounts = accountsSection(this.store);
-    const book = accounts.read() ?? { admin: {}, group: {} };
-    book[kind][name] = { ...record };
-    const written = accounts.write(book);
+    const written = accountsOf(this.store, kind).set(name, { ...record });
     this.changes.emit("changed", { kind, name });
     await written;
   }
 
   private async remove(kind: AccountKind, name: string): Promise<void> {
-    const accounts = accountsSection(this.store);
-    const book = accounts.read();
-    if (!book || !accountOf(this.store, kind, name)) return;
-    delete book[kind][name];
-    const written = accounts.write(book);
+    if (!accountOf(this.store, kind, name)) return;
+    const written = accountsOf(this.store, kind).delete(name);
     this.changes.emit("changed", { kind, name });
     await written;
   }

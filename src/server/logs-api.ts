@@ -9,6 +9,7 @@ import type { LoopAccess } from "./control-api.js";
 import { ApiError, COMMON_HEADERS, methodNotAllowed } from "./http.js";
 import type { ServerLimits } from "./limits.js";
 import { LogWriter } from "./log-writer.js";
+import { admitStream } from "./stream-cap.js";
 import type { Principal } from "./tokens.js";
 
 type LogLimits = Pick<ServerLimits, "maxLogStreamsPerAccount" | "logBytesPerSecond" | "logBurstBytes" | "logStallMs">;
@@ -120,18 +121,7 @@ export class LogsApi {
 
   /** Counts the stream against its account's cap, or refuses it (admins are not counted). */
   private admit(principal: Principal): OpenStream {
-    const { maxLogStreamsPerAccount } = this.options.limits;
-    if (principal.kind !== "admin") {
-      const mine = [...this.open].filter(
-        (s) => s.principal.kind === principal.kind && s.principal.name === principal.name,
-      ).length;
-      if (mine >= maxLogStreamsPerAccount)
-        throw new ApiError(
-          429,
-          "TooManyRequests",
-          `${principal.kind} ${principal.name} has ${mine} log streams open, the most one account may have; close one first`,
-        );
-    }
+    admitStream(this.open, principal, this.options.limits.maxLogStreamsPerAccount, "log");
     const stream = { principal, stop: new AbortController() };
     this.open.add(stream);
     return stream;

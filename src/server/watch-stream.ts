@@ -5,6 +5,7 @@ import type { Accounts } from "./accounts.js";
 import { ByteBudgets } from "./byte-budget.js";
 import { ApiError, COMMON_HEADERS } from "./http.js";
 import type { ServerLimits } from "./limits.js";
+import { admitStream } from "./stream-cap.js";
 import type { Principal } from "./tokens.js";
 import { WatchConnection } from "./watch-connection.js";
 import { type WatchHub, type WatchRef, watchLine } from "./watch-hub.js";
@@ -73,18 +74,7 @@ export class WatchStreams {
   serve(res: ServerResponse, request: WatchRequest): void {
     const { hub, limits } = this.options;
     const { principal } = request;
-    if (principal.kind !== "admin") {
-      const mine = [...this.open].filter(
-        (s) => s.principal.kind === principal.kind && s.principal.name === principal.name,
-      ).length;
-      if (mine >= limits.maxWatchesPerAccount) {
-        throw new ApiError(
-          429,
-          "TooManyRequests",
-          `${principal.kind} ${principal.name} has ${mine} watch streams open, the most one account may have; close one first`,
-        );
-      }
-    }
+    admitStream(this.open, principal, limits.maxWatchesPerAccount, "watch");
     let initial: Iterator<string>;
     if (request.resourceVersion !== null) {
       const backlog = hub.since(Number(request.resourceVersion));

@@ -1,9 +1,10 @@
 /**
  * What changed in the state since the last record: the journal's unit. The maps named in
- * `tracked` (objects, events, secrets) are compared entry by entry, by identity and version, as
- * the serializer does: the store replaces an entry or bumps its version on every change. Every
- * other top-level key is compared by its JSON text, since modules may change their section in
- * place.
+ * `tracked` (objects, events, secrets, and maps other modules keep) are compared entry by entry,
+ * by identity and version, as the serializer does: the store replaces an entry or bumps its
+ * version on every change. A tracked name is a top-level key, or a key inside one
+ * ("accounts.group"): the file keeps its shape. Every other top-level key is compared by its JSON
+ * text.
  */
 export type VersionOf = (value: object) => string;
 
@@ -24,12 +25,16 @@ interface Seen {
 export class ChangeTracker {
   private readonly maps = new Map<string, Map<string, Seen>>();
   private readonly texts = new Map<string, string>();
+  /** Top-level keys that hold tracked maps: never compared as text. */
+  private readonly holders: ReadonlySet<string>;
 
   constructor(
     private readonly tracked: Readonly<Record<string, VersionOf>>,
     /** Top-level keys that are not state (the journal's own bookkeeping). */
     private readonly ignored: ReadonlySet<string> = new Set(),
-  ) {}
+  ) {
+    this.holders = new Set(Object.keys(tracked).map((name) => name.split(".")[0] ?? name));
+  }
 
   /** Takes `data` as the state already recorded: the next diff is relative to it. */
   reset(data: object): void {
@@ -46,17 +51,15 @@ export class ChangeTracker {
   diff(data: object, touched?: ReadonlyMap<string, ReadonlySet<string>>): ChangeRecord | undefined {
     const record: ChangeRecord = {};
     const state = data as Record<string, unknown>;
+    for (const [name, versionOf] of Object.entries(this.tracked)) {
+      const map = mapAt(state, name) ?? {};
+      const keys = touched?.get(name);
+      if (!touched) this.diffMap(name, map, versionOf, record);
+      else if (keys) for (const entry of keys) this.diffEntry(name, map, entry, versionOf, record);
+    }
     for (const key of new Set([...Object.keys(state), ...this.texts.keys()])) {
-      if (this.ignored.has(key)) continue;
+      if (this.ignored.has(key) || this.holders.has(key)) continue;
       const value = state[key];
-      const versionOf = this.tracked[key];
-      if (versionOf && value !== null && typeof value === "object") {
-        const map = value as Record<string, unknown>;
-        const keys = touched?.get(key);
-        if (!touched) this.diffMap(key, map, versionOf, record);
-        else if (keys) for (const entry of keys) this.diffEntry(key, map, entry, versionOf, record);
-        continue;
-      }
       const text = value === undefined ? "" : JSON.stringify(value);
       if (this.texts.get(key) === text) continue;
       if (text === "") this.texts.delete(key);
@@ -145,14 +148,35 @@ export class ChangeTracker {
   }
 }
 
+/** The map under a tracked name ("revisions", "accounts.group"), made with `create` if missing. */
+export function mapAt(
+  data: Record<string, unknown>,
+  name: string,
+  create = false,
+): Record<string, unknown> | undefined {
+  let map = data;
+  for (const part of name.split(".")) {
+    const next = Object.hasOwn(map, part) ? map[part] : undefined;
+    if (next !== null && typeof next === "object") map = next as Record<string, unknown>;
+    else if (create && part !== "__proto__") map = map[part] = {};
+    else return undefined;
+  }
+  return map;
+}
+
+/** Sets an entry as an own property: a key such as "__proto__" is an entry like any other, never the prototype. */
+export function setEntry(map: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /** Applies a record to `data` (idempotent: replaying a record twice gives the same state). */
 export function applyChange(data: Record<string, unknown>, record: ChangeRecord): void {
   for (const [name, entries] of Object.entries(record.set ?? {})) {
-    const map = (data[name] ??= {}) as Record<string, unknown>;
-    for (const [key, value] of Object.entries(entries)) if (key !== "__proto__") map[key] = value;
+    const map = mapAt(data, name, true);
+    for (const [key, value] of Object.entries(entries)) if (map) setEntry(map, key, value);
   }
   for (const [name, keys] of Object.entries(record.del ?? {})) {
-    const map = data[name] as Record<string, unknown> | undefined;
+    const map = mapAt(data, name);
     for (const key of keys) if (map) delete map[key];
   }
   for (const [key, value] of Object.entries(record.top ?? {})) {

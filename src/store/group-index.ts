@@ -1,9 +1,5 @@
-import { KIND_ORDER } from "../resources/kinds.js";
 import type { Kind, Resource } from "../resources/types.js";
-
-const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-/** The kinds in the order lists show them. */
-const KINDS = (Object.keys(KIND_ORDER) as Kind[]).sort((a, b) => KIND_ORDER[a] - KIND_ORDER[b]);
+import { byCodeUnit, KINDS_IN_ORDER } from "./kind-index.js";
 
 /**
  * The keys of each group's objects (Apps, Services, Quotas), by group and by kind, kept with the
@@ -70,7 +66,7 @@ export class GroupIndex {
     const keys = this.keysOf(group, kind);
     let sorted = this.sorted.get(keys);
     if (!sorted) {
-      sorted = kind ? [...keys].sort(byCodeUnit) : KINDS.flatMap((k) => this.sortedKeysOf(group, k));
+      sorted = kind ? [...keys].sort(byCodeUnit) : KINDS_IN_ORDER.flatMap((k) => this.sortedKeysOf(group, k));
       this.sorted.set(keys, sorted);
     }
     return sorted;

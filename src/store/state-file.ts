@@ -3,7 +3,8 @@ import { existsSync } from "node:fs";
 import { Low } from "lowdb";
 import type { Resource, StoredEvent } from "../resources/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import { applyChange, ChangeTracker } from "./change-tracker.js";
+import { applyChange, ChangeTracker, mapAt, setEntry } from "./change-tracker.js";
+import { Compactions } from "./compactions.js";
 import { DurableJSONFile } from "./durable-file.js";
 import { Journal } from "./journal.js";
 import { WriterLock } from "./lock.js";
@@ -24,7 +25,12 @@ const ENTRY_VERSIONS = {
   objects: (obj: object) => (obj as Resource).metadata.resourceVersion ?? "",
   events: (list: object) => String((list as StoredEvent[]).length),
   secrets: () => "",
+  // Maps other modules keep (StateMap): each entry is replaced, never changed in place.
   revisions: () => "",
+  sources: () => "",
+  suspended: () => "",
+  "accounts.admin": () => "",
+  "accounts.group": () => "",
 };
 
 /**
@@ -47,36 +53,27 @@ export interface StateFile {
   secrets?: Record<string, Record<string, string>>;
   /** The key of the hashes shown for secret values, sealed like them. */
   secretHashKey?: string;
-  /** Object keys whose reconciliation is suspended: kept by src/controllers/suspension.ts. */
-  suspended?: unknown;
-  /** Git-ops sources and `apply --prune` sets: kept by src/gitops/sources.ts. */
-  sources?: unknown;
-  /** API server accounts (`airloft serve`): kept by src/server/accounts.ts. */
-  accounts?: unknown;
+  /** Object keys whose reconciliation is suspended (key -> true): kept by src/controllers/suspension.ts. */
+  suspended?: Record<string, unknown>;
+  /** Git-ops sources and `apply --prune` sets by name: kept by src/gitops/sources.ts. */
+  sources?: Record<string, unknown>;
+  /** API server accounts (`airloft serve`), `admin` and `group`, each by name: kept by src/server/accounts.ts. */
+  accounts?: Record<string, Record<string, unknown>>;
   /** Each app's revisions (history, undo, rollout progress) by app uid: kept by src/releases/revisions.ts. */
   revisions?: Record<string, unknown>;
 }
 
-/** The parts of the state file that modules outside the store keep, each its own way. */
-export type SectionName = "sources" | "suspended" | "accounts";
-
 /** The parts of the state file that other modules keep entry by entry. */
-export type MapName = "revisions";
+export type MapName = "revisions" | "sources" | "suspended" | "accounts.admin" | "accounts.group";
 
 /** A map in the state file kept by another module, entry by entry. */
 export interface StateMap<V> {
   get(key: string): V | undefined;
+  /** Every entry, as stored: change one only through set(). */
+  entries(): Array<[string, V]>;
   /** Replaces an entry with a new value (never one changed in place); resolves once it is on disk. */
   set(key: string, value: V): Promise<void>;
   delete(key: string): Promise<void>;
-}
-
-/** A part of the state file kept by another module: the store writes it and knows nothing of what it holds. */
-export interface StateSection<T> {
-  /** The section as stored (undefined until first written): change it only through write(). */
-  read(): T | undefined;
-  /** Replaces the section; resolves once that is durably on disk. */
-  write(value: T): Promise<void>;
 }
 
 export interface StateFileOptions {
@@ -104,9 +101,8 @@ export class PersistedState {
   private seq = 0;
   /** Entries of the tracked maps changed since the last write, by map. */
   private touched = new Map<string, Set<string>>();
-  private compacting: Promise<void> | undefined;
+  private readonly compactions = new Compactions((position) => this.compact(position));
   private eraseRequested = false;
-  private compactionError: unknown;
   private fileBytes = 0;
   private appends = 0;
 
@@ -206,10 +202,7 @@ export class PersistedState {
   /** Waits until every change so far is on disk; throws a failed background write. */
   async flush(): Promise<void> {
     await this.writes.flush();
-    while (this.compacting) await this.compacting;
-    const failed = this.compactionError;
-    this.compactionError = undefined;
-    if (failed) throw failed;
+    await this.compactions.settle();
   }
 
   /**
@@ -239,27 +232,19 @@ export class PersistedState {
 
   /** A part of the state kept entry by entry, so that a write journals the entries it changed. */
   stateMap<V>(name: MapName): StateMap<V> {
-    const entries = () => (this.db.data[name] ??= {}) as Record<string, V>;
+    const entries = () => mapAt(this.db.data as unknown as Record<string, unknown>, name, true) as Record<string, V>;
+    entries(); // made now: an empty map is kept as one, not left out
     return {
       get: (key) => (Object.hasOwn(entries(), key) ? entries()[key] : undefined),
+      entries: () => Object.entries(entries()),
       set: (key, value) => {
-        entries()[key] = value;
+        setEntry(entries(), key, value);
         this.touch(name, key);
         return this.persist();
       },
       delete: (key) => {
         delete entries()[key];
         this.touch(name, key);
-        return this.persist();
-      },
-    };
-  }
-
-  section<T>(name: SectionName): StateSection<T> {
-    return {
-      read: () => this.db.data[name] as T | undefined,
-      write: (value) => {
-        this.db.data[name] = value;
         return this.persist();
       },
     };
@@ -297,21 +282,8 @@ export class PersistedState {
     this.appends++;
     if (this.eraseRequested || this.journal.size > Math.max(MIN_COMPACTION_BYTES, this.fileBytes)) {
       this.eraseRequested = false;
-      this.compactInBackground(position);
+      this.compactions.request(position);
     }
-  }
-
-  /** One compaction at a time: a second one asked for meanwhile runs after it. */
-  private compactInBackground(position: number): void {
-    const run = (this.compacting ?? Promise.resolve())
-      .then(() => this.compact(position))
-      .catch((err: unknown) => {
-        this.compactionError = err; // the journal still holds everything: nothing is lost
-      })
-      .finally(() => {
-        if (this.compacting === run) this.compacting = undefined;
-      });
-    this.compacting = run;
   }
 
   /**

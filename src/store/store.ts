@@ -10,7 +10,7 @@ import { storedSecret } from "../secrets/stored-form.js";
 import { generatedPassword, Vault } from "../secrets/vault.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { type Change, type ChangeAction, differs, dropUndefined, notFound, type StoreEvent } from "./changes.js";
-import { GroupIndex } from "./group-index.js";
+import { Indexes } from "./indexes.js";
 import { Outbox } from "./outbox.js";
 import type * as State from "./state-file.js";
 import { PersistedState } from "./state-file.js";
@@ -51,7 +51,7 @@ export class Store implements AdmissionReader {
       }
     }
   });
-  private readonly index = new GroupIndex();
+  private readonly index = new Indexes();
   /** Secret values and generated credentials, sealed in the state file: for controllers and `--show-secrets`. */
   readonly secrets: Vault;
 
@@ -115,25 +115,26 @@ export class Store implements AdmissionReader {
    * nine tenths of a list. The objects are the store's own and must not be changed.
    */
   view(filter: ListFilter = {}): readonly Resource[] {
-    // Through the index, sorted once per change: a hundred lists of a group cost it once.
-    if (filter.group !== undefined)
-      return this.index.sortedKeysOf(filter.group, filter.kind).flatMap((k) => this.state.data.objects[k] ?? []);
-    // Keys computed once and compared by code unit: a locale-aware sort cost most of a list of 1,000.
-    return Object.values(this.state.data.objects)
-      .filter((o) => !filter.kind || o.kind === filter.kind)
-      .map((o) => ({ o, order: KIND_ORDER[o.kind], key: keyOf(o) }))
-      .sort((a, b) => a.order - b.order || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .map(({ o }) => o);
+    // Through the indexes, sorted once per change: a hundred lists cost one sort.
+    const { groups, kinds } = this.index;
+    const keys =
+      filter.group !== undefined ? groups.sortedKeysOf(filter.group, filter.kind) : kinds.sortedKeysOf(filter.kind);
+    return keys.flatMap((k) => this.state.data.objects[k] ?? []);
+  }
+
+  /** The keys of a kind whose objects pass `test`, kept as they change: see KindIndex.select. */
+  selection(name: string, kind: Kind, test: (obj: Readonly<Resource>) => boolean): ReadonlySet<string> {
+    return this.index.kinds.select(name, kind, test, this.state.data.objects);
   }
 
   /** The keys of a group's objects, of one kind or all: what the index holds, without a copy. */
   keysOf(group: string, kind?: Kind): ReadonlySet<string> {
-    return this.index.keysOf(group, kind);
+    return this.index.groups.keysOf(group, kind);
   }
 
   /** Changes when what a group's objects ask for changes (a creation, a spec, a deletion). */
   changeSerialOf(group: string): number {
-    return this.index.changeSerialOf(group);
+    return this.index.groups.changeSerialOf(group);
   }
 
   /** An object's secret values (a Secret's, a service's password) as text: see `secrets`. */
@@ -145,12 +146,7 @@ export class Store implements AdmissionReader {
     return [...(this.state.data.events[obj.metadata.uid ?? ""] ?? [])];
   }
 
-  /** The part of the state file that another module keeps (git-ops sources, suspensions, API accounts). */
-  section<T>(name: State.SectionName): State.StateSection<T> {
-    return this.state.section<T>(name);
-  }
-
-  /** A map of the state file that another module keeps entry by entry (app revisions). */
+  /** A map of the state file that another module keeps entry by entry (revisions, sources, suspensions, accounts). */
   stateMap<V>(name: State.MapName): State.StateMap<V> {
     return this.state.stateMap<V>(name);
   }
@@ -206,7 +202,7 @@ export class Store implements AdmissionReader {
       } as Resource;
       dropUndefined(updated.metadata);
       this.state.data.objects[key] = updated;
-      this.index.touch(updated);
+      this.index.touch(key, updated);
       if (specChanged)
         this.pushEvent(updated, {
           type: "Normal",
@@ -246,7 +242,6 @@ export class Store implements AdmissionReader {
     } as Resource;
     this.state.data.objects[key] = created;
     this.index.add(key, created);
-    this.index.touch(created);
     if (created.kind === "Service") this.secrets.put(created, { password: generatedPassword() });
     this.pushEvent(created, { type: "Normal", reason: "Created", message: "created by apply" });
     return created;
@@ -324,7 +319,7 @@ export class Store implements AdmissionReader {
     if (!obj.metadata.deletionTimestamp) {
       obj.metadata.deletionTimestamp = this.timestamp();
       obj.metadata.resourceVersion = this.state.nextResourceVersion(key);
-      this.index.touch(obj);
+      this.index.touch(key, obj);
       this.pushEvent(obj, { type: "Normal", reason: "Deleting", message: "deletion requested" });
     }
     const removed = (obj.metadata.finalizers ?? []).length === 0;

@@ -44,6 +44,16 @@ describe("benchmarks, smoke runs with tiny sizes (figures not checked: speed is 
     );
   });
 
+  it("job scheduler tick and journal append (no engine)", async function () {
+    this.timeout(120_000);
+    const tick = await bench("scheduler-tick.ts", ["200", "3"], { AIRLOFT_BENCH_RESULTS: results });
+    assert.equal(tick.code, 0, tick.out);
+    assert.equal(read("scheduler-tick").objects, 200);
+    const append = await bench("journal-append.ts", ["50", "3"], { AIRLOFT_BENCH_RESULTS: results });
+    assert.equal(append.code, 0, append.out);
+    assert.equal(read("journal-append").accounts, 50);
+  });
+
   it("API server against json-server", async function () {
     this.timeout(120_000);
     const r = await bench("api.ts", ["40", "1", "4"], { AIRLOFT_BENCH_RESULTS: results });

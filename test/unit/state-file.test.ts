@@ -2,12 +2,13 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isSuspended } from "../../src/controllers/suspension.js";
+import { isSuspended, setSuspended } from "../../src/controllers/suspension.js";
 import { getSource, saveSource } from "../../src/gitops/sources.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
-import { accountOf, listAccounts } from "../../src/server/account-records.js";
+import { accountOf, accountsOf, listAccounts } from "../../src/server/account-records.js";
 import { Accounts } from "../../src/server/accounts.js";
+import { readStateFile } from "../../src/store/state-file.js";
 import { Store } from "../../src/store/store.js";
 import { FakeClock } from "../support/fake-clock.js";
 
@@ -111,6 +112,40 @@ describe("the state file", () => {
     assert.equal(written.sources.repo?.kind, "apply");
     assert.deepEqual(written.accounts.admin, {});
     assert.equal(written.accounts.group.acme?.tokenVersion, 1);
+  });
+
+  it("replays a journal of the earlier layout (whole sections), then journals the one account or source a write changes", async () => {
+    writeFileSync(path, JSON.stringify({ ...earlier, journalSeq: 0 }));
+    const beta = { ...earlier.accounts.group.acme, uid: "u-3", locked: false };
+    // As the earlier ChangeTracker wrote them: each section whole, under `top`.
+    const top = { accounts: { ...earlier.accounts, group: { ...earlier.accounts.group, beta } }, suspended: {} };
+    writeFileSync(`${path}.journal`, `${JSON.stringify({ seq: 1, top })}\n`);
+    const read = await readStateFile(path);
+    assert.deepEqual(read.accounts, top.accounts);
+    assert.deepEqual(read.suspended, {});
+    const store = await Store.open(path, { write: true, command: "test", groupCommitMs: 0 });
+    const accounts = new Accounts(store);
+    try {
+      assert.deepEqual(accountOf(store, "group", "beta"), beta);
+      assert.equal(isSuspended(store, "App/acme/web"), false);
+      const appended = async (write: () => Promise<void>): Promise<Record<string, unknown>> => {
+        const before = readFileSync(`${path}.journal`, "utf8").length;
+        await write();
+        return JSON.parse(readFileSync(`${path}.journal`, "utf8").slice(before)) as Record<string, unknown>;
+      };
+      const locked = await appended(() => accounts.update("group", "beta", { locked: true }));
+      assert.deepEqual(Object.keys(locked).sort(), ["seq", "set"], "no section whole");
+      assert.deepEqual(Object.keys((locked.set as Record<string, object>)["accounts.group"] ?? {}), ["beta"]);
+      const saved = await appended(() => saveSource(store, { ...earlier.sources.repo, name: "other" }));
+      assert.deepEqual(saved.set, { sources: { other: { ...earlier.sources.repo, name: "other" } } });
+      const suspended = await appended(() => setSuspended(store, "App/acme/db", true));
+      assert.deepEqual(suspended.set, { suspended: { "App/acme/db": true } });
+      await accountsOf(store, "group").delete("beta");
+      assert.deepEqual((await readStateFile(path)).accounts?.group, earlier.accounts.group, "a reader replays them");
+    } finally {
+      accounts.close();
+      await store.close();
+    }
   });
 
   it("takes its time from the injected clock: timestamps, and when a write happens", async () => {

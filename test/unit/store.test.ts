@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { LockedError, ValidationErrors } from "../../src/errors.js";
+import { keyOf } from "../../src/resources/kinds.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
 import { readStateFile } from "../../src/store/state-file.js";
@@ -122,6 +123,58 @@ describe("store", () => {
     await store.apply([named("App", "0")]);
     assert.deepEqual(names(), ["q", "0", "b", "c"]);
     assert.deepEqual(names("App"), ["0", "b", "c"]);
+  });
+
+  it("lists a kind across groups in key order and keeps a selection, as objects come, change and go", async () => {
+    const named = (kind: "Group" | "App", name: string, groupName = "", jobs = false): LoadedManifest => ({
+      source: at,
+      object: {
+        apiVersion: "airloft.dev/v1alpha1",
+        kind,
+        metadata: kind === "Group" ? { name } : { name, group: groupName },
+        spec:
+          kind === "Group"
+            ? { provider: "docker" }
+            : {
+                image: "busybox",
+                replicas: 1,
+                ...(jobs ? { jobs: [{ name: "j", schedule: "@daily", command: ["true"] }] } : {}),
+              },
+      } as Resource,
+    });
+    const keys = (kind?: "App") => store.view(kind ? { kind } : {}).map(keyOf);
+    await store.apply([
+      named("Group", "b"),
+      named("Group", "a-b"),
+      named("App", "x", "b"),
+      named("App", "y", "a-b", true),
+    ]);
+    const withJobs = store.selection(
+      "jobs",
+      "App",
+      (o) => o.kind === "App" && !o.metadata.deletionTimestamp && !!o.spec.jobs,
+    );
+    assert.deepEqual([...withJobs], ["App/a-b/y"]);
+    assert.equal(
+      store.selection("jobs", "App", () => true),
+      withJobs,
+      "a name asked for again gets its selection",
+    );
+    await store.apply([named("App", "w", "b", true), named("Group", "a")]);
+    assert.deepEqual(keys(), ["Group//a", "Group//a-b", "Group//b", "App/a-b/y", "App/b/w", "App/b/x"]);
+    assert.deepEqual(keys("App"), ["App/a-b/y", "App/b/w", "App/b/x"]);
+    assert.deepEqual([...withJobs].sort(), ["App/a-b/y", "App/b/w"]);
+    await store.apply([named("App", "y", "a-b"), named("App", "x", "b", true)]); // a spec change either way
+    assert.deepEqual([...withJobs].sort(), ["App/b/w", "App/b/x"]);
+    await store.markDeleted("App/b/w"); // a deletion leaves the selection at once, its removal the kind
+    assert.deepEqual([...withJobs], ["App/b/x"]);
+    assert.deepEqual(keys("App"), ["App/a-b/y", "App/b/w", "App/b/x"]);
+    await store.removeFinalizer("App/b/w", FINALIZER);
+    assert.deepEqual(keys("App"), ["App/a-b/y", "App/b/x"]);
+    await store.flush();
+    await store.reload();
+    assert.deepEqual([...withJobs], ["App/b/x"], "the same set, rebuilt from the file");
+    assert.deepEqual(keys(), ["Group//a", "Group//a-b", "Group//b", "App/a-b/y", "App/b/x"]);
   });
 
   it("keeps a short event history per object", async () => {

@@ -1,8 +1,9 @@
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
-import type { App, Group, GroupStatus, Service } from "../../resources/types.js";
+import type { App, Group, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type Clock, systemClock } from "../../util/clock.js";
 import { type Converged, type ConvergeSteps, converge, type Plan, planOnce } from "../converge.js";
+import { EngineGroups, GroupNetworkStep } from "../group-network-step.js";
 import { ownerLabels } from "../ownership.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
 import type {
@@ -26,7 +27,6 @@ import { edgeTraffic } from "./edge/traffic.js";
 import { resolveEngineAddress } from "./engine.js";
 import { executePlan } from "./execute.js";
 import { containerLogs, liveContainers } from "./facts.js";
-import { desiredGroupNetwork, groupNetworkStatus } from "./group-network.js";
 import { findImage } from "./images.js";
 import { engineSnapshots, type ObservedContainer, type Snapshot } from "./observe.js";
 import type { AppPlan, Operation, VolumeOwner } from "./plan.js";
@@ -35,7 +35,6 @@ import {
   isReady,
   planApp,
   planGarbage,
-  planNetwork,
   planVolumeRemoval,
   planVolumes,
   resolveServiceVolume,
@@ -58,7 +57,7 @@ export interface DockerProviderOptions {
 }
 
 /** The Docker engine as an InfraProvider: a network per group, containers per app replica. */
-export class DockerProvider implements InfraProvider {
+export class DockerProvider extends EngineGroups<Snapshot, Operation> implements InfraProvider {
   readonly name = "docker" as const;
   readonly snapshots: SnapshotCache<Snapshot>;
   readonly edge: DockerEdge;
@@ -66,8 +65,11 @@ export class DockerProvider implements InfraProvider {
   private readonly concurrency: number;
   readonly env: NodeJS.ProcessEnv;
   private readonly health: ReplicaHealth;
+  /** Each group's bridge network. */
+  protected readonly groups: GroupNetworkStep<Snapshot, Operation>;
 
   constructor(options: DockerProviderOptions) {
+    super();
     this.health = new ReplicaHealth(options.clock ?? systemClock);
     this.instanceId = options.instanceId;
     this.concurrency = options.concurrency ?? 4;
@@ -81,32 +83,18 @@ export class DockerProvider implements InfraProvider {
       ensureImage: (address, ref) => ensureImage(this.snapshots, address, { ref }, undefined),
       execute: (address, ops) => executePlan(address, ops, { concurrency: this.concurrency }),
     });
+    this.groups = new GroupNetworkStep({
+      provider: "docker",
+      instanceId: this.instanceId,
+      address: (group) => this.address(group),
+      network: (group) => ({ name: networkName(group), subnet: group.spec.docker?.network?.subnet }),
+      operations: (planned) => planned,
+      steps: (address, plan) => this.steps(address, plan),
+    });
   }
 
   address(group: Group): string {
     return resolveEngineAddress(group.spec.docker?.host, this.env);
-  }
-
-  async reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
-    const address = this.address(group);
-    const { observed } = await converge(this.groupSteps(address, group), options);
-    return groupNetworkStatus("docker", address, this.groupNetwork(group), observed.networks);
-  }
-
-  planGroup(group: Group): Promise<readonly string[]> {
-    return planOnce(this.groupSteps(this.address(group), group));
-  }
-
-  private groupNetwork(group: Group) {
-    return desiredGroupNetwork(this.instanceId, group, {
-      name: networkName(group),
-      subnet: group.spec.docker?.network?.subnet,
-    });
-  }
-
-  private groupSteps(address: string, group: Group): ConvergeSteps<Snapshot, Operation, Plan<Operation>> {
-    const desired = this.groupNetwork(group);
-    return this.steps(address, (snapshot) => ({ operations: planNetwork(desired, snapshot.networks) }));
   }
 
   async finalizeGroup(group: Group, options: ReconcileOptions = {}): Promise<boolean> {

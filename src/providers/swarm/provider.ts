@@ -1,13 +1,12 @@
 import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
-import type { App, Group, GroupStatus, Service } from "../../resources/types.js";
+import type { App, Group, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type ConvergeSteps, converge, type Plan, planOnce } from "../converge.js";
 import { appImage } from "../docker/app-image.js";
 import { type DesiredApp, desiredApp, desiredService, volumeName } from "../docker/desired.js";
 import { resolveEngineAddress } from "../docker/engine.js";
-import { desiredGroupNetwork, groupNetworkStatus } from "../docker/group-network.js";
-import { planNetwork } from "../docker/plan.js";
+import { EngineGroups, GroupNetworkStep } from "../group-network-step.js";
 import { eachReplica } from "../log-lines.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
 import type {
@@ -45,43 +44,35 @@ export interface SwarmProviderOptions {
 }
 
 /** A Docker Swarm cluster, through its manager: an overlay network per group, a Swarm service per app or backing service. */
-export class SwarmProvider implements InfraProvider {
+export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> implements InfraProvider {
   readonly name = "swarm" as const;
   readonly snapshots: SnapshotCache<SwarmSnapshot>;
   private readonly instanceId: string;
   private readonly env: NodeJS.ProcessEnv;
+  /** Each group's overlay network. */
+  protected readonly groups: GroupNetworkStep<SwarmSnapshot, SwarmOperation>;
 
   constructor(options: SwarmProviderOptions) {
+    super();
     this.instanceId = options.instanceId;
     this.env = options.env ?? process.env;
     this.snapshots = swarmSnapshots(options.instanceId);
+    this.groups = new GroupNetworkStep<SwarmSnapshot, SwarmOperation>({
+      provider: "swarm",
+      instanceId: this.instanceId,
+      address: (group) => this.address(group),
+      network: (group) => ({
+        name: swarmSettings(group).network,
+        subnet: group.spec.swarm?.network?.subnet,
+        driver: "overlay",
+      }),
+      operations: (planned) => planned.filter(isNetworkOp),
+      steps: (address, plan) => this.steps(address, plan),
+    });
   }
 
   address(group: Group): string {
     return resolveEngineAddress(group.spec.swarm?.host, this.env);
-  }
-
-  async reconcileGroup(group: Group, options: ReconcileOptions = {}): Promise<Partial<GroupStatus>> {
-    const address = this.address(group);
-    const { observed } = await converge(this.groupSteps(address, group), options);
-    return groupNetworkStatus("swarm", address, this.groupNetwork(group), observed.networks);
-  }
-
-  planGroup(group: Group): Promise<readonly string[]> {
-    return planOnce(this.groupSteps(this.address(group), group));
-  }
-
-  private groupNetwork(group: Group) {
-    return desiredGroupNetwork(this.instanceId, group, {
-      name: swarmSettings(group).network,
-      subnet: group.spec.swarm?.network?.subnet,
-      driver: "overlay",
-    });
-  }
-
-  private groupSteps(address: string, group: Group) {
-    const desired = this.groupNetwork(group);
-    return this.steps(address, (s) => ({ operations: planNetwork(desired, s.networks).filter(isNetworkOp) }));
   }
 
   async finalizeGroup(group: Group, options: ReconcileOptions = {}): Promise<boolean> {
