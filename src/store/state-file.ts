@@ -25,6 +25,7 @@ const ENTRY_VERSIONS = {
   events: (list: object) => String((list as StoredEvent[]).length),
   secrets: () => "",
   revisions: () => "",
+  notifications: () => "",
 };
 
 /**
@@ -55,17 +56,21 @@ export interface StateFile {
   accounts?: unknown;
   /** Each app's revisions (history, undo, rollout progress) by app uid: kept by src/releases/revisions.ts. */
   revisions?: Record<string, unknown>;
+  /** Notifications not yet delivered, by delivery id: kept by src/notifications/pending.ts. */
+  notifications?: Record<string, unknown>;
 }
 
 /** The parts of the state file that modules outside the store keep, each its own way. */
 export type SectionName = "sources" | "suspended" | "accounts";
 
 /** The parts of the state file that other modules keep entry by entry. */
-export type MapName = "revisions";
+export type MapName = "revisions" | "notifications";
 
 /** A map in the state file kept by another module, entry by entry. */
 export interface StateMap<V> {
   get(key: string): V | undefined;
+  /** Every entry, in the order first set. */
+  values(): V[];
   /** Replaces an entry with a new value (never one changed in place); resolves once it is on disk. */
   set(key: string, value: V): Promise<void>;
   delete(key: string): Promise<void>;
@@ -242,6 +247,7 @@ export class PersistedState {
     const entries = () => (this.db.data[name] ??= {}) as Record<string, V>;
     return {
       get: (key) => (Object.hasOwn(entries(), key) ? entries()[key] : undefined),
+      values: () => Object.values(entries()),
       set: (key, value) => {
         entries()[key] = value;
         this.touch(name, key);
