@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -9,7 +9,8 @@ import type { QuotaStatus } from "../../src/controllers/quota.js";
 import { verify } from "../../src/notifications/signature.js";
 import { Store } from "../../src/store/store.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
-import { airloft, type BackgroundCli, startAirloft } from "../support/cli.js";
+import { type BackgroundCli, startAirloft } from "../support/cli.js";
+import { endControllerRun } from "../support/controller-run.js";
 import { requireEngine } from "../support/e2e.js";
 
 const G = "jobalert";
@@ -158,16 +159,9 @@ describe("a failed job's notification, kept across a restart, and its run in the
 
   after(async function () {
     this.timeout(120_000);
-    await controller?.stop();
     hook?.server.closeAllConnections();
     hook?.server.close();
-    if (dir) {
-      await airloft(["--state", state(), "delete", `group/${G}`, "--cascade", "--timeout", "90s"], {
-        env: env(),
-        cwd: dir,
-      });
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await endControllerRun(controller, dir, G, env());
   });
 
   it("sends a job that exits 3 as a signed JobFailed notification", async () => {

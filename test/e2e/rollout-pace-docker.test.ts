@@ -1,12 +1,13 @@
 import { strict as assert } from "node:assert";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { dockerClient } from "../../src/providers/docker/engine.js";
 import { LABEL } from "../../src/providers/ownership.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
-import { airloft, type BackgroundCli, startAirloft } from "../support/cli.js";
+import { type BackgroundCli, startAirloft } from "../support/cli.js";
+import { endControllerRun } from "../support/controller-run.js";
 import { requireEngine } from "../support/e2e.js";
 
 const GROUP = "pace";
@@ -43,7 +44,6 @@ describe("rollout pace on Docker: maxSurge and maxUnavailable (real engine)", fu
   let dir: string;
   let controller: BackgroundCli | undefined;
   const env = () => ({ DOCKER_HOST: engine.host, CI: "" });
-  const cli = (...args: string[]) => airloft(["--state", join(dir, "state.json"), ...args], { env: env(), cwd: dir });
   const write = (file: string, docs: readonly object[]) =>
     writeFileSync(join(dir, "manifests", file), docs.map((d) => stringify(d)).join("---\n"));
 
@@ -109,11 +109,7 @@ describe("rollout pace on Docker: maxSurge and maxUnavailable (real engine)", fu
 
   after(async function () {
     this.timeout(120_000);
-    await controller?.stop();
-    if (dir) {
-      await cli("delete", "group/pace", "--cascade", "--timeout", "90s");
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await endControllerRun(controller, dir, GROUP, env());
   });
 
   for (const pace of [

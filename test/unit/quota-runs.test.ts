@@ -9,10 +9,7 @@ import { fakeContext } from "../support/controller-context.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const MANIFESTS = `
-apiVersion: airloft.dev/v1alpha1
-kind: Group
-metadata: {name: acme}
-spec: {provider: docker}
+{apiVersion: airloft.dev/v1alpha1, kind: Group, metadata: {name: acme}, spec: {provider: docker}}
 ---
 apiVersion: airloft.dev/v1alpha1
 kind: Quota
