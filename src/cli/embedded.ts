@@ -1,5 +1,6 @@
 import { createProgress, type Progress } from "../controllers/context.js";
 import { Manager, type ManagerOptions } from "../controllers/manager.js";
+import { engineRuns } from "../jobs/running-runs.js";
 import { JobScheduler } from "../jobs/scheduler.js";
 import type { Logger } from "../log.js";
 import { ALERT_WATCHES, AlertController } from "../notifications/alert-controller.js";
@@ -22,7 +23,7 @@ export function startEmbedded(
 ): EmbeddedLoop {
   const progress = createProgress();
   progress.on("progress", onProgress);
-  const ctx = { store, providers, log, progress };
+  const ctx = { store, providers, log, progress, runs: engineRuns(providers) };
   // The loop as the CLI runs it: the kinds' controllers, Alerts, and apps' scheduled jobs.
   const manager = new Manager(ctx, {
     extra: [{ controller: new AlertController(ctx), watches: ALERT_WATCHES }],

@@ -1,4 +1,5 @@
 import { edgeRoutes } from "../providers/docker/edge/routes.js";
+import { revisionInputs } from "../releases/inputs.js";
 import { forgetRevisions } from "../releases/revisions.js";
 import { releaseDone, trackRollout, withRollout } from "../releases/rollout.js";
 import { objectKey } from "../resources/kinds.js";
@@ -139,7 +140,8 @@ export class AppController extends Reconciler<"App"> {
           ? { requeueAfterMs: 3_000 }
           : {}),
     };
-    return withRollout(result, await trackRollout(this.ctx.store, app, outcome));
+    const inputs = revisionInputs(this.ctx.store, app, bindings.hashes);
+    return withRollout(result, await trackRollout(this.ctx.store, app, { ...outcome, inputs }));
   }
 
   protected override stallHolds(app: App): boolean {

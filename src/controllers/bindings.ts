@@ -1,3 +1,4 @@
+import { stableHash } from "../providers/docker/desired.js";
 import { isReadyAt } from "../resources/conditions.js";
 import { objectKey } from "../resources/kinds.js";
 import { bindingEnv, SERVICE_TEMPLATES } from "../resources/templates.js";
@@ -7,6 +8,8 @@ import type { Store } from "../store/store.js";
 export interface Bindings {
   /** The variables of every bound service that exists and is ready. */
   readonly env: Readonly<Record<string, string>>;
+  /** A hash of each bound service's variables, by service name: a change is a new revision. */
+  readonly hashes: Readonly<Record<string, string>>;
   readonly missing: readonly string[];
   readonly notReady: readonly string[];
 }
@@ -14,6 +17,7 @@ export interface Bindings {
 /** Resolves an app's `spec.services` against the store: a service's host is the one its status reports, else its name. */
 export function resolveBindings(store: Store, app: App): Bindings {
   const env: Record<string, string> = {};
+  const hashes: Record<string, string> = {};
   const missing: string[] = [];
   const notReady: string[] = [];
   for (const binding of app.spec.services ?? []) {
@@ -26,7 +30,9 @@ export function resolveBindings(store: Store, app: App): Bindings {
     if (!isReadyAt(service)) notReady.push(binding.name);
     const password = store.secretsOf(service).password ?? "";
     const host = service.status?.host ?? service.metadata.name;
-    Object.assign(env, bindingEnv(SERVICE_TEMPLATES[service.spec.template], host, { password }, binding.prefix));
+    const own = bindingEnv(SERVICE_TEMPLATES[service.spec.template], host, { password }, binding.prefix);
+    Object.assign(env, own);
+    hashes[binding.name] = stableHash(own);
   }
-  return { env, missing, notReady };
+  return { env, hashes, missing, notReady };
 }

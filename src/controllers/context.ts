@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "../log.js";
 import type { ProviderRegistry } from "../providers/registry.js";
+import type { Group } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 
 export type ProgressKind = "operation" | "ready" | "progressing" | "failed" | "stalled" | "deleted";
@@ -20,6 +21,12 @@ export interface ControllerContext {
   readonly progress: EventEmitter<{ progress: [Progress] }>;
   /** A reconcile still running after this is cancelled at its provider's next step (10 minutes by default). */
   readonly reconcileDeadlineMs?: number;
+  /** The runs (jobs' and one-offs') running now in a group, by their app's uid: quotas count them. */
+  readonly runs?: RunningRuns;
+}
+
+export interface RunningRuns {
+  running(group: Group): Promise<ReadonlyArray<{ readonly uid: string }>>;
 }
 
 export function createProgress(): EventEmitter<{ progress: [Progress] }> {

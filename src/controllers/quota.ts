@@ -1,11 +1,27 @@
-import { hardOf, type QuotaViolation, type Usage, usageOf, violations } from "../resources/quota.js";
+import { isReadyAt } from "../resources/conditions.js";
+import { objectKey } from "../resources/kinds.js";
+import {
+  addRunUsage,
+  hardOf,
+  type QuotaViolation,
+  runOwners,
+  type Usage,
+  usageOf,
+  violations,
+} from "../resources/quota.js";
 import type { BaseStatus, Quota } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 import type { FinalizeOutcome, Outcome } from "./reconciler.js";
 import { Reconciler } from "./reconciler.js";
-import { type WatchDeclaration, whenGroupChanges } from "./watches.js";
+import { type WatchDeclaration, watch, whenGroupChanges } from "./watches.js";
 
-/** A quota counts its group's apps and services: their creation, change and removal recount it. */
+/** While runs run, the quota looks again this often, so that a run's end shows soon. */
+const RUNS_POLL_MS = 2000;
+
+/**
+ * A quota counts its group's apps and services (their creation, change and removal recount it)
+ * and the runs running (an app's job runs starting or ending recount it).
+ */
 export const QUOTA_WATCHES: WatchDeclaration = {
   kind: "Quota",
   watches: [
@@ -15,12 +31,23 @@ export const QUOTA_WATCHES: WatchDeclaration = {
       on: ["added", "spec", "deleting", "removed"],
       map: ({ metadata: { group } }) => (group ? [{ group, kind: "Quota" }] : []),
     },
+    watch({
+      kinds: ["App"],
+      on: ["status"],
+      seen: (app) =>
+        Object.values(app.status?.jobs ?? {})
+          .map((j) => j.active.length)
+          .join(","),
+      map: ({ metadata: { group } }) => (group ? [{ group, kind: "Quota" }] : []),
+    }),
   ],
 };
 
 export interface QuotaStatus extends BaseStatus {
   used?: Record<string, number>;
   hard?: Record<string, number>;
+  /** Runs (jobs' and one-offs') running, counted in `used` as replicas of their apps. */
+  runs?: number;
 }
 
 /** The limits a group's objects are over right now (after a quota was lowered, say). */
@@ -58,12 +85,14 @@ export class QuotaController extends Reconciler<"Quota"> {
   readonly kind = "Quota" as const;
 
   protected async reconcileObject(quota: Quota): Promise<Outcome<QuotaStatus>> {
-    const used = usageOf(this.ctx.store.view({ group: quota.metadata.group ?? "" }));
+    const objects = this.ctx.store.view({ group: quota.metadata.group ?? "" });
+    const runs = runOwners(objects, await this.runningRuns(quota));
+    const used = addRunUsage(usageOf(objects), runs);
     const hard = hardOf(quota);
     const over = violations([quota], used);
     const shown = Object.fromEntries(Object.keys(hard).map((k) => [k, used[k as keyof typeof used]]));
     return {
-      status: { used: shown, hard: { ...hard } },
+      status: { used: shown, hard: { ...hard }, runs: runs.length },
       ready: true,
       reason: over.length > 0 ? "Exceeded" : "WithinLimits",
       message:
@@ -71,9 +100,17 @@ export class QuotaController extends Reconciler<"Quota"> {
           ? over.map((v) => v.message).join("; ")
           : Object.entries(hard)
               .map(([k, h]) => `${k} ${shown[k]}/${h}`)
-              .join(", "),
+              .join(", ") + (runs.length > 0 ? ` (${runs.length} run${runs.length > 1 ? "s" : ""} running)` : ""),
       operations: [],
+      ...(runs.length > 0 ? { requeueAfterMs: RUNS_POLL_MS } : {}),
     };
+  }
+
+  /** The group's running runs; none while its engine cannot say (the quota then counts the rest). */
+  private async runningRuns(quota: Quota): Promise<ReadonlyArray<{ readonly uid: string }>> {
+    const group = this.ctx.store.get(objectKey("Group", "", quota.metadata.group ?? ""));
+    if (!this.ctx.runs || group?.kind !== "Group" || !isReadyAt(group)) return [];
+    return this.ctx.runs.running(group).catch(() => []);
   }
 
   protected async finalizeObject(): Promise<FinalizeOutcome> {

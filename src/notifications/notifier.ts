@@ -13,6 +13,7 @@ import { backoffMs } from "./backoff.js";
 import { fromConditions, fromEvent, type Notification, type SeenConditions, seenConditions } from "./events.js";
 import { alertMatches } from "./matching.js";
 import { genericPayload, slackPayload } from "./payload.js";
+import { PendingDeliveries } from "./pending.js";
 import { DeliveryQueue } from "./queue.js";
 import { type SendResult, send } from "./send.js";
 import { SIGNATURE_HEADER, sign, TIMESTAMP_HEADER } from "./signature.js";
@@ -63,6 +64,7 @@ export class Notifier {
   readonly outcomes = new EventEmitter<{ outcome: [DeliveryOutcome] }>();
   readonly policy: AddressPolicy;
   private readonly queue: DeliveryQueue<Delivery>;
+  private readonly pending: PendingDeliveries<Delivery>;
   private readonly seen = new Map<string, SeenConditions>();
   private readonly syncs = new Map<string, SeenSync>();
   private readonly inFlight = new Map<string, number>();
@@ -86,7 +88,11 @@ export class Notifier {
     this.policy = new AddressPolicy(options.allowCidrs ?? []);
     this.clock = options.clock ?? systemClock;
     this.sender = options.send ?? send;
+    this.pending = new PendingDeliveries(store, (err) =>
+      this.log.error(`notifications not written: ${errorMessage(err)}`),
+    );
     const dropped = (d: Delivery): void => {
+      this.pending.end(d);
       this.outcomes.emit("outcome", "dropped");
       this.log.warn(`notification ${d.notification.event} of ${d.alertKey} dropped: the delivery queue is full`);
     };
@@ -102,17 +108,19 @@ export class Notifier {
     return this.queue.length;
   }
 
-  /** Starts from what is recorded now: only what changes from here on is sent. */
+  /** Starts from what is recorded now: only what changes from here on is sent, and what was left waiting. */
   start(): void {
     this.stopped = false;
+    for (const { delivery, dueAt } of this.pending.all()) this.queue.add(delivery, dueAt, delivery.notification.group);
     for (const obj of this.store.view()) this.seen.set(keyOf(obj), seenConditions(obj));
     for (const source of listSources(this.store)) this.syncs.set(source.name, syncSeen(source));
     this.store.events.on("change", this.onChange);
     this.store.events.on("recorded", this.onRecorded);
     this.schedulePoll();
+    this.pump();
   }
 
-  /** Stops taking events and ends the requests in flight (what is waiting is not kept). */
+  /** Stops taking events and ends the requests in flight (what is waiting stays in the state file). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.stopping.abort();
@@ -137,6 +145,8 @@ export class Notifier {
         notification: n,
         attempt: 1,
       };
+      // Kept first: the queue may drop it at once, and a drop ends it.
+      this.pending.keep(delivery, this.clock.now());
       this.queue.add(delivery, this.clock.now(), n.group);
     }
     this.pump();
@@ -219,11 +229,16 @@ export class Notifier {
   private async deliver(d: Delivery): Promise<void> {
     const alert = this.store.peek(d.alertKey);
     // Deleted, or replaced by another of the same name: its deliveries go with it.
-    if (alert?.kind !== "Alert" || alert.metadata.uid !== d.alertUid || alert.metadata.deletionTimestamp) return;
+    if (alert?.kind !== "Alert" || alert.metadata.uid !== d.alertUid || alert.metadata.deletionTimestamp) {
+      this.pending.end(d);
+      return;
+    }
     const result = await this.attempt(alert, d);
+    // Stopped meanwhile: the request was cut short, and the delivery stays for the next start.
     if (this.stopped) return;
     const attempts = this.options.attempts ?? 5;
     if (result.ok) {
+      this.pending.end(d);
       this.outcomes.emit("outcome", "sent");
       await this.record(d, result, "Succeeded");
     } else if (result.retry && d.attempt < attempts) {
@@ -232,8 +247,11 @@ export class Notifier {
         ...(this.options.backoff ?? { baseMs: 1000, capMs: 60_000 }),
         ...(this.options.random ? { random: this.options.random } : {}),
       });
-      this.queue.add({ ...d, attempt: d.attempt + 1 }, this.clock.now() + wait, d.notification.group);
+      const next = { ...d, attempt: d.attempt + 1 };
+      this.pending.keep(next, this.clock.now() + wait);
+      this.queue.add(next, this.clock.now() + wait, d.notification.group);
     } else {
+      this.pending.end(d);
       this.outcomes.emit("outcome", "failed");
       await this.record(d, result, "Failed");
       await this.store.recordEvent(d.alertKey, {

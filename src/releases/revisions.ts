@@ -3,6 +3,7 @@ import { stableHash } from "../providers/docker/desired.js";
 import { keyOf } from "../resources/kinds.js";
 import type { App, AppSpec, Resource } from "../resources/types.js";
 import type { Change, Store } from "../store/store.js";
+import { changedInputs, type RevisionInputs } from "./inputs.js";
 
 export const DEFAULT_REVISION_HISTORY_LIMIT = 10;
 
@@ -22,6 +23,8 @@ export interface Revision {
   outcome: RevisionOutcome;
   /** Why it failed or was rolled back, in words. */
   reason?: string;
+  /** Each used Secret's and bound Service's hash (never a value), once a reconcile saw them. */
+  inputs?: RevisionInputs;
   /** The release command's last lines and exit code (Docker). */
   release?: { exitCode: number; output: string[] };
 }
@@ -80,30 +83,53 @@ export function pruneRevisions(items: readonly Revision[], limit: number): Revis
   return items.slice(-Math.max(1, limit));
 }
 
+export interface EnsureOptions {
+  /** Waits for the write (an apply, an undo); a controller's goes with the next write. */
+  readonly durable?: boolean;
+  /** The app's inputs now (a reconcile knows them; an apply does not). */
+  readonly inputs?: RevisionInputs;
+  /** Records a new revision even when nothing changed (an undo says what it did). */
+  readonly always?: boolean;
+}
+
 /**
- * Records a revision when the app's spec is not its latest revision's; fills in who made it when
- * the controller recorded it first (by "unknown"). Returns the app's latest revision.
+ * Records a revision when the app's spec is not its latest revision's, or a Secret it reads or a
+ * Service it binds changed since (made "by" that change); fills in who made it when the
+ * controller recorded it first (by "unknown"). Returns the app's latest revision.
  */
-export async function ensureRevision(store: Store, app: App, by: string, durable = true): Promise<Revision> {
+export async function ensureRevision(
+  store: Store,
+  app: App,
+  by: string,
+  options: EnsureOptions = {},
+): Promise<Revision> {
+  const { durable = true, inputs } = options;
   const entry = revisionsOf(store, app) ?? { key: keyOf(app), items: [] };
   const hash = revisionHash(app.spec);
   const latest = entry.items.at(-1);
-  if (latest && latest.configHash === hash) {
-    if (latest.by === UNKNOWN_AUTHOR && by !== UNKNOWN_AUTHOR) {
-      latest.by = by;
-      await saveRevisions(store, app, entry, durable);
-    }
+  // A revision recorded by an apply learns its inputs at the first reconcile: that is no change.
+  const changed = latest?.inputs && inputs ? changedInputs(latest.inputs, inputs) : [];
+  if (latest && latest.configHash === hash && changed.length === 0 && !options.always) {
+    const author = latest.by === UNKNOWN_AUTHOR && by !== UNKNOWN_AUTHOR;
+    const learnt = inputs !== undefined && latest.inputs === undefined;
+    if (author) latest.by = by;
+    if (learnt) latest.inputs = { ...inputs };
+    if (author || learnt) await saveRevisions(store, app, entry, durable);
     return latest;
   }
   if (latest?.outcome === "Progressing") latest.outcome = "Superseded";
+  const sameSpec = latest?.configHash === hash;
+  // An undo to the same spec runs with the inputs as they are now.
+  const carried = inputs ?? (sameSpec ? latest?.inputs : undefined);
   const next: Revision = {
     revision: (latest?.revision ?? 0) + 1,
     configHash: hash,
     image: app.spec.image ?? app.spec.build?.context ?? app.spec.source?.url ?? "",
     spec: structuredClone(app.spec),
     createdAt: new Date().toISOString(),
-    by,
+    by: sameSpec && changed.length > 0 && by === UNKNOWN_AUTHOR ? `${changed.join(", ")} changed` : by,
     outcome: "Progressing",
+    ...(carried ? { inputs: { ...carried } } : {}),
   };
   entry.items = pruneRevisions([...entry.items, next], app.spec.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT);
   await saveRevisions(store, app, entry, durable);
@@ -120,7 +146,7 @@ export async function recordApplied(store: Store, changes: readonly Change[], by
     if (change.action !== "created" && change.action !== "configured") continue;
     const app = store.peek(change.key);
     if (isApp(app)) {
-      await ensureRevision(store, app, by, false);
+      await ensureRevision(store, app, by, { durable: false });
       recorded = true;
     }
   }

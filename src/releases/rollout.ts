@@ -2,6 +2,7 @@ import type { ReleaseState } from "../providers/docker/release.js";
 import { keyOf } from "../resources/kinds.js";
 import type { App } from "../resources/types.js";
 import type { Store } from "../store/store.js";
+import type { RevisionInputs } from "./inputs.js";
 import {
   ensureRevision,
   type Revision,
@@ -22,6 +23,8 @@ export interface RolloutFacts {
   readonly imageId?: string;
   readonly problems?: ReadonlyArray<{ readonly replica: string; readonly reason: string; readonly message: string }>;
   readonly release?: ReleaseState;
+  /** The app's Secrets' and Services' hashes: a change of one is a revision of its own. */
+  readonly inputs?: RevisionInputs;
 }
 
 /** A failed rollout's Ready condition, or when to look again before the deadline passes. */
@@ -44,7 +47,10 @@ export async function trackRollout(
   facts: RolloutFacts,
   now: number = Date.now(),
 ): Promise<RolloutVerdict> {
-  const current = await ensureRevision(store, app, UNKNOWN_AUTHOR, false);
+  const current = await ensureRevision(store, app, UNKNOWN_AUTHOR, {
+    durable: false,
+    ...(facts.inputs ? { inputs: facts.inputs } : {}),
+  });
   const entry = revisionsOf(store, app);
   const latest = entry?.items.at(-1);
   if (!entry || !latest || latest.revision !== current.revision) return {};

@@ -4,6 +4,7 @@ import { displayName, keyOf } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/manifest-object.js";
 import type { App, AppSpec } from "../resources/types.js";
 import type { Store } from "../store/store.js";
+import { changedInputs } from "./inputs.js";
 import { ensureRevision, historyOf, type Revision } from "./revisions.js";
 
 export interface UndoRequest {
@@ -50,8 +51,11 @@ export async function undoRollout(store: Store, app: App, request: UndoRequest):
       `${displayName(app)} is applied by the git-ops source ${source.name}, whose next sync puts it back: ` +
         "pass --suspend-source to suspend the source first, or --force to undo anyway",
     );
-  const by = `${request.by} (undo to revision ${target.revision})`;
-  const revision = await restoreRevision(store, app, target, by);
+  // Secret values and service credentials are not kept per revision: the current ones are used.
+  const current = target.inputs && latest?.inputs ? changedInputs(target.inputs, latest.inputs) : [];
+  const note = current.length > 0 ? `; ${current.join(", ")}: current value used (old values are not kept)` : "";
+  const by = `${request.by} (undo to revision ${target.revision})${note}`;
+  const revision = await restoreRevision(store, app, target, by, { always: current.length > 0 });
   if (source) await noteOutsideGit(store, source, request.suspendSource === true, `${displayName(app)} ${by}`);
   const suspended = source && request.suspendSource ? `; source ${source.name} suspended` : "";
   const warning = source && !request.suspendSource ? `; source ${source.name} puts it back on its next sync` : "";
@@ -62,8 +66,17 @@ export async function undoRollout(store: Store, app: App, request: UndoRequest):
   };
 }
 
-/** Writes a revision's spec as the app's spec (through admission, like any apply) and records it. */
-export async function restoreRevision(store: Store, app: App, target: Revision, by: string): Promise<Revision> {
+/**
+ * Writes a revision's spec as the app's spec (through admission, like any apply) and records it;
+ * `always`: as a new revision even when the spec is the current one (only its inputs differed).
+ */
+export async function restoreRevision(
+  store: Store,
+  app: App,
+  target: Revision,
+  by: string,
+  options: { readonly always?: boolean } = {},
+): Promise<Revision> {
   const spec: AppSpec = { ...structuredClone(target.spec) };
   // What a revision leaves out stays as the app has it now.
   for (const field of ["replicas", "strategy", "revisionHistoryLimit", "autoscale"] as const) {
@@ -78,7 +91,7 @@ export async function restoreRevision(store: Store, app: App, target: Revision, 
   await store.apply([manifest]);
   const stored = store.get(keyOf(app));
   if (stored?.kind !== "App") throw new NotFoundError(`${displayName(app)} is gone`);
-  return ensureRevision(store, stored, by);
+  return ensureRevision(store, stored, by, { always: options.always === true });
 }
 
 /** The watched folder (not an `apply --prune` set) that applied the app, if any. */

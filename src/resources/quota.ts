@@ -1,6 +1,6 @@
 import { parseCpu, parseMemory } from "./quantity.js";
 import { replicasOf } from "./replicas.js";
-import type { Quota, Resource } from "./types.js";
+import type { App, Quota, Resource } from "./types.js";
 
 export type QuotaResource = "apps" | "replicas" | "services" | "cpu" | "memory";
 
@@ -25,6 +25,27 @@ export function usageOf(objects: readonly Resource[]): Usage {
   }
   used.cpu = Math.round(used.cpu * 1000) / 1000;
   return used;
+}
+
+/** Adds running runs (a job's or a one-off's) to `usage`: each a replica of its app, with the app's cpu and memory. */
+export function addRunUsage(usage: Usage, owners: readonly App[]): Usage {
+  for (const owner of owners) {
+    usage.replicas += 1;
+    const r = owner.spec.resources;
+    usage.cpu += r?.cpu !== undefined ? parseCpu(r.cpu) : 0;
+    usage.memory += r?.memory !== undefined ? parseMemory(r.memory) : 0;
+  }
+  usage.cpu = Math.round(usage.cpu * 1000) / 1000;
+  return usage;
+}
+
+/** The apps of `objects` that own the runs, by the apps' uids (a run of a deleted app owns nothing). */
+export function runOwners(objects: readonly Resource[], runs: ReadonlyArray<{ readonly uid: string }>): App[] {
+  const apps = new Map(objects.flatMap((o) => (o.kind === "App" ? [[o.metadata.uid ?? "", o] as const] : [])));
+  return runs.flatMap((r) => {
+    const app = apps.get(r.uid);
+    return app ? [app] : [];
+  });
 }
 
 export function hardOf(quota: Quota): Partial<Usage> {

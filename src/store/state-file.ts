@@ -31,6 +31,7 @@ const ENTRY_VERSIONS = {
   suspended: () => "",
   "accounts.admin": () => "",
   "accounts.group": () => "",
+  notifications: () => "",
 };
 
 /**
@@ -61,16 +62,20 @@ export interface StateFile {
   accounts?: Record<string, Record<string, unknown>>;
   /** Each app's revisions (history, undo, rollout progress) by app uid: kept by src/releases/revisions.ts. */
   revisions?: Record<string, unknown>;
+  /** Notifications not yet delivered, by delivery id: kept by src/notifications/pending.ts. */
+  notifications?: Record<string, unknown>;
 }
 
 /** The parts of the state file that other modules keep entry by entry. */
-export type MapName = "revisions" | "sources" | "suspended" | "accounts.admin" | "accounts.group";
+export type MapName = "revisions" | "sources" | "suspended" | "accounts.admin" | "accounts.group" | "notifications";
 
 /** A map in the state file kept by another module, entry by entry. */
 export interface StateMap<V> {
   get(key: string): V | undefined;
   /** Every entry, as stored: change one only through set(). */
   entries(): Array<[string, V]>;
+  /** Every entry's value, in the order first set. */
+  values(): V[];
   /** Replaces an entry with a new value (never one changed in place); resolves once it is on disk. */
   set(key: string, value: V): Promise<void>;
   delete(key: string): Promise<void>;
@@ -237,6 +242,7 @@ export class PersistedState {
     return {
       get: (key) => (Object.hasOwn(entries(), key) ? entries()[key] : undefined),
       entries: () => Object.entries(entries()),
+      values: () => Object.values(entries()),
       set: (key, value) => {
         setEntry(entries(), key, value);
         this.touch(name, key);

@@ -8,7 +8,7 @@ import { verify } from "../../src/notifications/signature.js";
 import { setCondition } from "../../src/resources/conditions.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import type { AlertStatus, BaseStatus } from "../../src/resources/types.js";
-import type { Store } from "../../src/store/store.js";
+import { Store } from "../../src/store/store.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
@@ -55,6 +55,7 @@ interface Sent {
 describe("notifier", () => {
   let store: Store;
   let dir: string;
+  let path: string;
   let clock: FakeClock;
   let notifier: Notifier;
   let sent: Sent[];
@@ -84,7 +85,7 @@ describe("notifier", () => {
   };
 
   beforeEach(async () => {
-    ({ store, dir } = await openTempStore("airloft-notify-", { groupCommitMs: 0 }));
+    ({ store, dir, path } = await openTempStore("airloft-notify-", { groupCommitMs: 0 }));
     await store.apply(loadTexts([{ name: "m.yaml", content: MANIFESTS, baseDir: dir }]));
     clock = new FakeClock(Date.parse("2026-11-30T12:00:00Z"));
     sent = [];
@@ -246,5 +247,58 @@ describe("notifier", () => {
     clock.advance(60_000);
     await settle();
     assert.equal(sent.length, 1);
+  });
+
+  it("keeps what waits across a restart, on disk at once, and sends it exactly once after", async () => {
+    answer = async () => ({ ok: false, message: "ECONNREFUSED", retry: true });
+    start();
+    await stall("App/acme/web");
+    await settle();
+    assert.equal(sent.length, 1, "the receiver was down");
+    await store.flush();
+    // What a kill would leave: the waiting delivery is in the state file already.
+    const reader = await Store.open(path, { write: false, command: "test" });
+    assert.equal(reader.stateMap("notifications").values().length, 1);
+    await reader.close();
+    await notifier.stop();
+    await store.close();
+    store = await Store.open(path, { write: true, command: "test", groupCommitMs: 0 });
+    answer = async () => ({ ok: true, message: "HTTP 200", retry: false });
+    start();
+    clock.advance(1000);
+    await settle();
+    assert.equal(sent.length, 2, "sent once more after the restart");
+    assert.equal(JSON.parse(sent[1]?.body ?? "{}").reason, "ImagePullFailed");
+    assert.equal(JSON.parse(sent[1]?.body ?? "{}").id, JSON.parse(sent[0]?.body ?? "{}").id, "the same delivery");
+    clock.advance(120_000);
+    await settle();
+    await notifier.stop();
+    await store.close();
+    store = await Store.open(path, { write: true, command: "test", groupCommitMs: 0 });
+    start();
+    clock.advance(120_000);
+    await settle();
+    assert.equal(sent.length, 2, "nothing sent twice, nothing left");
+    assert.equal(store.stateMap("notifications").values().length, 0);
+    assert.equal((store.get("Alert/acme/ops")?.status as AlertStatus).delivered, 1);
+  });
+
+  it("keeps no more on disk than the queue holds: a dropped delivery leaves the state file", async () => {
+    start({
+      capacity: 2,
+      concurrency: 1,
+      // A receiver that never answers: the request ends when the notifier stops.
+      send: (url, body, headers, options) => {
+        sent.push({ url: url.toString(), body, headers });
+        return new Promise((resolve) =>
+          options.signal?.addEventListener("abort", () => resolve({ ok: false, message: "stopped", retry: true })),
+        );
+      },
+    });
+    for (const reason of ["A1", "A2", "A3", "A4", "A5"]) await stall("App/acme/web", reason);
+    await settle();
+    assert.equal(notifier.dropped, 2);
+    // One in flight and two waiting.
+    assert.equal(store.stateMap("notifications").values().length, 3);
   });
 });

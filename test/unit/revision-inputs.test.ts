@@ -1,0 +1,110 @@
+import { strict as assert } from "node:assert";
+import { AppController } from "../../src/controllers/app.js";
+import { GroupController } from "../../src/controllers/group.js";
+import { ServiceController } from "../../src/controllers/service.js";
+import { changedInputs } from "../../src/releases/inputs.js";
+import { historyOf, recordApplied } from "../../src/releases/revisions.js";
+import { undoRollout } from "../../src/releases/undo.js";
+import { loadTexts } from "../../src/resources/loader.js";
+import type { App, ServiceStatus } from "../../src/resources/types.js";
+import type { Store } from "../../src/store/store.js";
+import { fakeContext } from "../support/controller-context.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
+
+const FIRST = "first-Value-31ac";
+const SECOND = "second-Value-77d0";
+const object = (kind: string, name: string, body: string) =>
+  `apiVersion: airloft.dev/v1alpha1\nkind: ${kind}\nmetadata: {name: ${name}, group: acme}\n${body}\n`;
+const secret = (value: string) => object("Secret", "app-secrets", `stringData: {TOKEN: "${value}"}`);
+const web = (version: string) =>
+  object(
+    "App",
+    "web",
+    `spec: {image: busybox, env: {VERSION: "${version}", TOKEN: {secret: app-secrets, key: TOKEN}}, services: [{name: db}]}`,
+  );
+const group = "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: acme}\nspec: {provider: docker}\n";
+const load = (...texts: string[]) => loadTexts([{ name: "m.yaml", content: texts.join("---\n"), baseDir: "." }]);
+
+/**
+ * A changed Secret value or bound Service rolls an app's replicas (its config hash): it is a
+ * revision of its own, made "by" that change, holding hashes only; an undo past it says the
+ * current value is used, since old values are not kept.
+ */
+describe("revisions on a Secret's or a bound Service's change", () => {
+  let dir: string;
+  let store: Store;
+  let reconcileApp: () => Promise<unknown>;
+  const history = () => historyOf(store, store.get("App/acme/web") as App);
+  const apply = async (...texts: string[]) => recordApplied(store, await store.apply(load(...texts)), "user test");
+
+  beforeEach(async () => {
+    ({ dir, store } = await openTempStore("airloft-rev-inputs-", { groupCommitMs: 0 }));
+    const { ctx } = fakeContext(store);
+    await apply(group, secret(FIRST), object("Service", "db", "spec: {template: redis}"), web("1"));
+    await new GroupController(ctx).reconcile("Group//acme");
+    await new ServiceController(ctx).reconcile("Service/acme/db");
+    const apps = new AppController(ctx);
+    reconcileApp = () => apps.reconcile("App/acme/web");
+    await reconcileApp();
+  });
+  afterEach(() => removeTempStore(store, dir));
+
+  it("records a revision when a Secret the app reads changes, by that change, without its value", async () => {
+    assert.deepEqual(
+      history().map((r) => [r.revision, r.by]),
+      [[1, "user test"]],
+    );
+    assert.deepEqual(Object.keys(history()[0]?.inputs ?? {}), ["secret app-secrets", "service db"]);
+    await reconcileApp();
+    assert.equal(history().length, 1, "nothing changed: no revision");
+    await apply(secret(SECOND));
+    await reconcileApp();
+    const [first, second] = history();
+    assert.equal(second?.revision, 2);
+    assert.equal(second?.by, "secret app-secrets changed");
+    assert.equal(second?.configHash, first?.configHash, "the spec is the same");
+    assert.deepEqual(changedInputs(first?.inputs, second?.inputs), ["secret app-secrets"]);
+    const kept = JSON.stringify(history());
+    assert.ok(!kept.includes(SECOND) && !kept.includes(FIRST), "no value in a revision");
+  });
+
+  it("records a revision when a bound Service's variables change", async () => {
+    await store.updateStatus<ServiceStatus>("Service/acme/db", (s) => ({ ...s, host: "db-elsewhere" }));
+    await reconcileApp();
+    assert.deepEqual(
+      history().map((r) => [r.revision, r.by]),
+      [
+        [1, "user test"],
+        [2, "service db changed"],
+      ],
+    );
+  });
+
+  it("undoes past a Secret's change: the spec comes back, the secret's current value is used and said so", async () => {
+    await apply(web("2"));
+    await reconcileApp();
+    await apply(secret(SECOND));
+    await reconcileApp();
+    assert.deepEqual(
+      history().map((r) => [r.revision, r.by]),
+      [
+        [1, "user test"],
+        [2, "user test"],
+        [3, "secret app-secrets changed"],
+      ],
+    );
+    const result = await undoRollout(store, store.get("App/acme/web") as App, { toRevision: 1, by: "user test" });
+    assert.equal(result.revision, 4);
+    assert.equal((store.get("App/acme/web") as App).spec.env?.VERSION, "1");
+    assert.equal(
+      history().at(-1)?.by,
+      "user test (undo to revision 1); secret app-secrets: current value used (old values are not kept)",
+    );
+    // To revision 2, whose spec is the current one but not its secret: recorded all the same, and said so.
+    await apply(web("2"));
+    await reconcileApp();
+    const same = await undoRollout(store, store.get("App/acme/web") as App, { toRevision: 2, by: "user test" });
+    assert.equal(same.revision, 6);
+    assert.match(history().at(-1)?.by ?? "", /undo to revision 2\); secret app-secrets: current value used/);
+  });
+});
