@@ -90,4 +90,24 @@ export async function removeOrphanBridges(enginePrefix: string): Promise<void> {
   // Their ports first: the veths of containers that died with the daemon.
   const doomed = links.filter((l) => l.master && orphans.has(l.master)).map((l) => l.ifname);
   for (const name of [...doomed, ...orphans]) await run("ip", ["link", "del", name]).catch(() => undefined);
+  await removeStaleMasquerades();
+}
+
+/**
+ * A killed dockerd also leaves its NAT rules: `-s SUBNET ! -o br-OLD -j MASQUERADE` rewrites the
+ * source of every packet from that subnet that does not leave through the old bridge. Once a new
+ * network gets the subnet again, even traffic between two containers on its bridge (bridged
+ * frames pass iptables here) arrives from the gateway's address. A rule for an interface that
+ * no longer exists belongs to no live daemon.
+ */
+async function removeStaleMasquerades(): Promise<void> {
+  const links = JSON.parse((await run("ip", ["-j", "link", "show"])).stdout) as { ifname: string }[];
+  const present = new Set(links.map((l) => l.ifname));
+  const rules = (await run("iptables", ["-t", "nat", "-S", "POSTROUTING"])).stdout.split("\n");
+  for (const rule of rules) {
+    const iface = /^-A POSTROUTING -s \S+ ! -o (\S+) -j MASQUERADE$/.exec(rule)?.[1];
+    if (!iface || present.has(iface)) continue;
+    const args = rule.replace(/^-A /, "-D ").split(" ");
+    await run("iptables", ["-t", "nat", ...args]).catch(() => undefined);
+  }
 }
