@@ -25,6 +25,7 @@ const ENTRY_VERSIONS = {
   events: (list: object) => String((list as StoredEvent[]).length),
   secrets: () => "",
   revisions: () => "",
+  autoscale: () => "",
 };
 
 /**
@@ -55,13 +56,15 @@ export interface StateFile {
   accounts?: unknown;
   /** Each app's revisions (history, undo, rollout progress) by app uid: kept by src/releases/revisions.ts. */
   revisions?: Record<string, unknown>;
+  /** Each autoscaled app's recent recommendations by app uid, for its windows: kept by src/autoscale/autoscaler.ts. */
+  autoscale?: Record<string, unknown>;
 }
 
 /** The parts of the state file that modules outside the store keep, each its own way. */
 export type SectionName = "sources" | "suspended" | "accounts";
 
 /** The parts of the state file that other modules keep entry by entry. */
-export type MapName = "revisions";
+export type MapName = "revisions" | "autoscale";
 
 /** A map in the state file kept by another module, entry by entry. */
 export interface StateMap<V> {
@@ -69,6 +72,7 @@ export interface StateMap<V> {
   /** Replaces an entry with a new value (never one changed in place); resolves once it is on disk. */
   set(key: string, value: V): Promise<void>;
   delete(key: string): Promise<void>;
+  keys(): string[];
 }
 
 /** A part of the state file kept by another module: the store writes it and knows nothing of what it holds. */
@@ -252,6 +256,7 @@ export class PersistedState {
         this.touch(name, key);
         return this.persist();
       },
+      keys: () => Object.keys(entries()),
     };
   }
 
