@@ -3,6 +3,7 @@ import { Autoscaler, type ReplicaCpu } from "../../src/autoscale/autoscaler.js";
 import { recommend } from "../../src/autoscale/hpa.js";
 import { measure, measureMonitored } from "../../src/autoscale/measure.js";
 import { createLogger } from "../../src/log.js";
+import { scalingFigures, scalingQueries, targetGroupDimension } from "../../src/providers/aws/cloudwatch.js";
 import type { InfraProvider, ScalingFigures } from "../../src/providers/types.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { App, AppStatus, AutoscaleSpec, ReplicaStatus, Resource } from "../../src/resources/types.js";
@@ -214,5 +215,47 @@ describe("autoscale on an AWS group: figures from the provider's monitoring", ()
     } finally {
       await removeTempStore(store, dir);
     }
+  });
+});
+
+describe("autoscale on AWS: CloudWatch's queries and answers (pure)", () => {
+  const targets = [
+    { uid: "u1", instanceIds: ["i-a", "i-b"], targetGroup: "targetgroup/al1-x/abc" },
+    { uid: "u2", instanceIds: ["i-c"], targetGroup: undefined },
+  ];
+
+  it("asks each instance's CPUUtilization and each target group's RequestCountPerTarget, with ids free of user text", () => {
+    const queries = scalingQueries(targets);
+    assert.deepEqual(
+      queries.map((q) => [
+        q.Id,
+        q.MetricStat?.Metric?.MetricName,
+        q.MetricStat?.Metric?.Dimensions?.[0]?.Value,
+        q.MetricStat?.Stat,
+      ]),
+      [
+        ["c0_0", "CPUUtilization", "i-a", "Average"],
+        ["c0_1", "CPUUtilization", "i-b", "Average"],
+        ["r0", "RequestCountPerTarget", "targetgroup/al1-x/abc", "Sum"],
+        ["c1_0", "CPUUtilization", "i-c", "Average"],
+      ],
+    );
+    assert.equal(
+      targetGroupDimension("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/al1-x/abc"),
+      "targetgroup/al1-x/abc",
+    );
+    assert.equal(targetGroupDimension("not-an-arn"), undefined);
+  });
+
+  it("takes the newest datapoint of each, whatever the order; no datapoint, no figure", () => {
+    const t = (m: number) => new Date(Date.UTC(2026, 0, 1, 0, m));
+    const figures = scalingFigures(targets, [
+      { Id: "c0_0", Timestamps: [t(1), t(3), t(2)], Values: [10, 70, 30] },
+      { Id: "c0_1", Timestamps: [], Values: [] },
+      { Id: "r0", Timestamps: [t(3)], Values: [600] },
+    ]);
+    assert.deepEqual([...(figures.get("u1")?.cpuPercent ?? [])], [["i-a", 70]]);
+    assert.equal(figures.get("u1")?.requestsPerSecondPerReplica, 10);
+    assert.deepEqual(figures.get("u2"), { cpuPercent: new Map() });
   });
 });

@@ -13,6 +13,11 @@ const LOOKBACK_MS = 10 * 60_000;
 const MAX_QUERIES = 500;
 /** A target group's ARN is looked up again after this (a group made again has a new one). */
 const ARN_MAX_AGE_MS = 10 * 60_000;
+/**
+ * A group's figures serve this long while its instances stay the same: CloudWatch has at most one
+ * new datapoint a minute, and bills per metric read (a read every 15 s pass would cost 4 times more).
+ */
+export const FIGURES_MAX_AGE_MS = METRIC_PERIOD_S * 1000;
 
 /** What to read for one app: its instances, and its target group where it scales on requests. */
 export interface ScalingTarget {
@@ -92,19 +97,22 @@ export function targetGroupDimension(arn: string): string | undefined {
 }
 
 /**
- * Reads autoscaled apps' figures from CloudWatch: one GetMetricData call per group and pass for
- * all its apps' instances and target groups (more only past 500 queries). Target group ARNs are
- * kept for minutes, so a steady pass makes no ELB call.
+ * Reads autoscaled apps' figures from CloudWatch: one GetMetricData call per group for all its
+ * apps' instances and target groups (more only past 500 queries), at most once a minute while the
+ * instances stay the same (a new instance is read at once). Target group ARNs are kept for
+ * minutes, so a steady read makes no ELB call.
  */
 export class CloudWatchFigures {
   private readonly arns = new Map<string, { arn: string | undefined; at: number }>();
+  private readonly lastRead = new Map<string, { at: number; asked: string; figures: Map<string, ScalingFigures> }>();
 
   constructor(
     private readonly instanceId: string,
     private readonly now: () => number = Date.now,
   ) {}
 
-  async read(clients: AwsClients, apps: readonly App[]): Promise<Map<string, ScalingFigures>> {
+  /** `key` names the group: its last read serves while fresh and for the same instances. */
+  async read(clients: AwsClients, key: string, apps: readonly App[]): Promise<Map<string, ScalingFigures>> {
     const wantRequests = apps.filter((a) => a.spec.autoscale?.targetRequestsPerSecond !== undefined);
     const arns = await this.targetGroupArns(
       clients,
@@ -119,6 +127,10 @@ export class CloudWatchFigures {
         targetGroup: arn ? targetGroupDimension(arn) : undefined,
       };
     });
+    const asked = JSON.stringify(targets);
+    const last = this.lastRead.get(key);
+    if (last && last.asked === asked && this.now() - last.at < FIGURES_MAX_AGE_MS) return last.figures;
+    for (const [k, r] of this.lastRead) if (this.now() - r.at >= FIGURES_MAX_AGE_MS) this.lastRead.delete(k);
     const queries = scalingQueries(targets);
     const end = new Date(this.now());
     const start = new Date(end.getTime() - LOOKBACK_MS);
@@ -139,7 +151,9 @@ export class CloudWatchFigures {
         token = out.NextToken;
       } while (token);
     }
-    return scalingFigures(targets, results);
+    const figures = scalingFigures(targets, results);
+    this.lastRead.set(key, { at: end.getTime(), asked, figures });
+    return figures;
   }
 
   /** Target group ARNs by name: those not known (or known too long) in one DescribeTargetGroups. */

@@ -67,9 +67,9 @@ export class AwsProvider implements InfraProvider {
     this.cloudwatch = new CloudWatchFigures(options.instanceId);
   }
 
-  /** Autoscaled apps' CPU and request figures from CloudWatch: one GetMetricData call per group and pass. */
+  /** Autoscaled apps' CPU and request figures from CloudWatch: one GetMetricData call per group, at most once a minute. */
   scalingFigures(group: Group, apps: readonly App[]): Promise<ReadonlyMap<string, ScalingFigures>> {
-    return this.cloudwatch.read(this.clients(this.region(group)), apps);
+    return this.cloudwatch.read(this.clients(this.region(group)), group.metadata.uid ?? group.metadata.name, apps);
   }
 
   /** Every HTTP request sent, by "family:Operation". */
