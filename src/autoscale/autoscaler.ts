@@ -12,6 +12,10 @@ import { quotaRoom } from "./quota-room.js";
 export type { ReplicaCpu } from "./measure.js";
 export { measure } from "./measure.js";
 
+/** After a failed read of a provider's monitoring, the next waits this long, doubling to MAX. */
+const RETRY_FIRST_MS = 15_000;
+const RETRY_MAX_MS = 5 * 60_000;
+
 export interface AutoscalerDeps {
   readonly store: Store;
   /** Queues the app's reconcile, which scales it through the rollout path (the edge drains). */
@@ -30,6 +34,8 @@ export interface AutoscalerDeps {
  */
 export class Autoscaler {
   private readonly now: () => number;
+  /** Groups whose monitoring failed: how often in a row, and when to read again. */
+  private readonly backoff = new Map<string, { failures: number; until: number }>();
 
   constructor(private readonly deps: AutoscalerDeps) {
     this.now = deps.now ?? Date.now;
@@ -71,19 +77,28 @@ export class Autoscaler {
       }
     }
     for (const uid of this.history.keys()) if (!live.has(uid)) this.remember(uid, undefined);
+    for (const name of this.backoff.keys()) if (!byGroup.has(name)) this.backoff.delete(name);
   }
 
   /**
    * A group's figures from its provider's monitoring. A failed read scales nothing (what runs
-   * stays) and says why in each app's ScalingActive condition; the next pass reads again.
+   * stays) and says why in each app's ScalingActive condition; reads are tried again with backoff.
    */
   private async monitored(group: Group, apps: readonly App[]): Promise<ReadonlyMap<string, ScalingFigures> | Error> {
+    const name = group.metadata.name;
+    const failed = this.backoff.get(name);
+    if (failed && this.now() < failed.until) return new Error("backing off");
     try {
       const provider = await this.deps.providers?.for(group);
       if (!provider?.scalingFigures) throw new Error(`provider ${group.spec.provider} has no monitoring to read`);
-      return await provider.scalingFigures(group, apps);
+      const figures = await provider.scalingFigures(group, apps);
+      this.backoff.delete(name);
+      return figures;
     } catch (err) {
-      const message = `could not read the figures: ${errorMessage(err)}`;
+      const failures = (failed?.failures ?? 0) + 1;
+      const waitMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (failures - 1));
+      this.backoff.set(name, { failures, until: this.now() + waitMs });
+      const message = `could not read the figures: ${errorMessage(err)}; trying again in ${Math.round(waitMs / 1000)} s`;
       this.deps.log.warn(`autoscale: group ${group.metadata.name}: ${message}`);
       for (const app of apps)
         await this.deps.store

@@ -181,15 +181,17 @@ class MonitoredProvider extends FakeProvider {
 }
 
 describe("autoscale on an AWS group: figures from the provider's monitoring", () => {
-  it("scales on CloudWatch's figures in one read per group, and says why when the read fails", async () => {
+  it("scales on CloudWatch's figures in one read per group, says why when the read fails, and retries with backoff", async () => {
     const { dir, store } = await openTempStore("airloft-autoscale-", { groupCommitMs: 0 });
     const provider = new MonitoredProvider();
     const enqueued: string[] = [];
+    let now = 0;
     const scaler = new Autoscaler({
       store,
       enqueue: (k) => enqueued.push(k),
       log,
       providers: { for: async () => provider as InfraProvider },
+      now: () => now,
     });
     try {
       await store.apply(objects("aws", cpu50));
@@ -206,10 +208,21 @@ describe("autoscale on an AWS group: figures from the provider's monitoring", ()
       assert.equal(failed.status?.autoscale?.desiredReplicas, 2, "a failed read scales nothing");
       const active = failed.status?.conditions?.find((c) => c.type === "ScalingActive");
       assert.deepEqual([active?.status, active?.reason], ["False", "FailedGetMetrics"]);
-      assert.match(active?.message ?? "", /Rate exceeded/);
+      assert.match(active?.message ?? "", /Rate exceeded; trying again in 15 s/);
+      // Backing off: the next passes do not ask until the wait is over, then it doubles.
+      now += 10_000;
+      await scaler.pass([], () => undefined);
+      assert.equal(provider.reads, 2);
+      now += 6_000;
+      await scaler.pass([], () => undefined);
+      assert.equal(provider.reads, 3);
+      const again = (store.get("App/acme/web") as App).status?.conditions?.find((c) => c.type === "ScalingActive");
+      assert.match(again?.message ?? "", /trying again in 30 s/);
 
       provider.failWith = undefined;
+      now += 31_000;
       await scaler.pass([], () => undefined);
+      assert.equal(provider.reads, 4);
       const back = (store.get("App/acme/web") as App).status?.conditions?.find((c) => c.type === "ScalingActive");
       assert.equal(back?.status, "True");
     } finally {
