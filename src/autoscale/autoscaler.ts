@@ -71,7 +71,9 @@ export class Autoscaler {
         const m = monitored
           ? measureMonitored(app, monitored.get(uid))
           : measure(app, byUid.get(uid) ?? [], requestRate(name, app.metadata.name));
-        await this.scale(app, m).catch((err: unknown) =>
+        // What CPU percent is of: the app's limit on Docker, the instance's vCPUs on AWS.
+        const of = monitored ? "of the instance" : "of the limit";
+        await this.scale(app, m, of).catch((err: unknown) =>
           this.deps.log.warn(`autoscale: ${keyOf(app)}: ${errorMessage(err)}`),
         );
       }
@@ -120,7 +122,7 @@ export class Autoscaler {
     written.catch((err: unknown) => this.deps.log.warn(`autoscale: history not written: ${errorMessage(err)}`));
   }
 
-  private async scale(app: App, m: Measured): Promise<void> {
+  private async scale(app: App, m: Measured, cpuOf: string): Promise<void> {
     const spec = app.spec.autoscale;
     if (!spec) return;
     const uid = app.metadata.uid ?? "";
@@ -132,7 +134,7 @@ export class Autoscaler {
     const key = keyOf(app);
     const scaled = decision.desiredReplicas !== m.currentReplicas;
     const wasQuota = app.status?.conditions?.find((c) => c.type === "ScalingLimited")?.reason === "QuotaExceeded";
-    const figures = describe(app, m);
+    const figures = describe(app, m, cpuOf);
     const status: AutoscaleStatus = {
       currentReplicas: m.currentReplicas,
       desiredReplicas: decision.desiredReplicas,
@@ -175,12 +177,12 @@ export class Autoscaler {
 }
 
 /** "cpu 240% (target 50%), 12.5 req/s (target 5 per replica)": the measured values, for events. */
-function describe(app: App, m: Measured): string {
+function describe(app: App, m: Measured, cpuOf: string): string {
   const spec = app.spec.autoscale;
   const parts: string[] = [];
   if (spec?.targetCPUUtilization !== undefined)
     parts.push(
-      `cpu ${m.cpuUtilization === undefined ? "unknown" : `${Math.round(m.cpuUtilization)}%`} of the limit (target ${spec.targetCPUUtilization}%)`,
+      `cpu ${m.cpuUtilization === undefined ? "unknown" : `${Math.round(m.cpuUtilization)}%`} ${cpuOf} (target ${spec.targetCPUUtilization}%)`,
     );
   if (spec?.targetRequestsPerSecond !== undefined)
     parts.push(

@@ -166,7 +166,7 @@ describe("autoscale on AWS (moto_server): CloudWatch's CPU and request figures, 
     await apps.until("cpu", (a) => a.status?.instances?.length === 1, "one instance left");
     const log = await apps.events("cpu");
     assert.ok(
-      log.some((e) => e.reason === "Scaled" && /scaled from 1 to 3 replicas: cpu \d+% of the limit/.test(e.message)),
+      log.some((e) => e.reason === "Scaled" && /scaled from 1 to 3 replicas: cpu \d+% of the instance/.test(e.message)),
       JSON.stringify(log),
     );
     assert.ok(
