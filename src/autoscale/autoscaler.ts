@@ -1,41 +1,48 @@
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { InfraProvider, ScalingFigures } from "../providers/types.js";
 import { type ConditionInput, setCondition } from "../resources/conditions.js";
 import { keyOf, objectKey } from "../resources/kinds.js";
-import { parseCpu } from "../resources/quantity.js";
-import { replicasOf } from "../resources/replicas.js";
-import type { App, AppStatus, AutoscaleStatus } from "../resources/types.js";
+import type { App, AppStatus, AutoscaleStatus, Group } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 import { type Decision, decide, type Measured, pruneHistory, type Recommendation } from "./hpa.js";
+import { measure, measureMonitored, type ReplicaCpu } from "./measure.js";
 import { quotaRoom } from "./quota-room.js";
 
-/** One replica's CPU in cores, as a stats pass saw it. */
-export interface ReplicaCpu {
-  readonly uid: string;
-  readonly replica: string;
-  readonly cpuCores: number | undefined;
-}
+export type { ReplicaCpu } from "./measure.js";
+export { measure } from "./measure.js";
+
+/** After a failed read of a provider's monitoring, the next waits this long, doubling to MAX. */
+const RETRY_FIRST_MS = 15_000;
+const RETRY_MAX_MS = 5 * 60_000;
 
 export interface AutoscalerDeps {
   readonly store: Store;
   /** Queues the app's reconcile, which scales it through the rollout path (the edge drains). */
   readonly enqueue: (key: string) => void;
   readonly log: Logger;
+  /** The provider of a group whose figures come from its own monitoring (AWS). */
+  readonly providers?: { for(group: Group): Promise<InfraProvider> };
   readonly now?: () => number;
 }
 
 /**
- * After each stats pass: for every Docker app with spec.autoscale, measure, decide as the HPA
- * does, and write the decision to status.autoscale; the app's reconcile then runs at that count.
- * The recommendation history for the windows lives in this process: after a restart the
- * scale-down window starts afresh (a scale-down waits a full window again, never less).
+ * After each stats pass: for every autoscaled app, measure (Docker: the engine's stats and the
+ * edge; AWS: CloudWatch, one read per group), decide as the HPA does, and write the decision to
+ * status.autoscale; the app's reconcile then runs at that count. The recommendations the windows
+ * look back on are kept in the state file, so a restart inside the window does not scale down early.
  */
 export class Autoscaler {
-  private readonly history = new Map<string, Recommendation[]>();
   private readonly now: () => number;
+  /** Groups whose monitoring failed: how often in a row, and when to read again. */
+  private readonly backoff = new Map<string, { failures: number; until: number }>();
 
   constructor(private readonly deps: AutoscalerDeps) {
     this.now = deps.now ?? Date.now;
+  }
+
+  private get history() {
+    return this.deps.store.stateMap<Recommendation[]>("autoscale");
   }
 
   async pass(
@@ -44,30 +51,78 @@ export class Autoscaler {
   ): Promise<void> {
     const byUid = new Map<string, ReplicaCpu[]>();
     for (const f of cpu) byUid.set(f.uid, [...(byUid.get(f.uid) ?? []), f]);
-    const apps = this.deps.store.view({ kind: "App" }) as App[];
+    const byGroup = new Map<string, App[]>();
+    for (const app of this.deps.store.view({ kind: "App" }) as App[]) {
+      if (!app.spec.autoscale || app.metadata.deletionTimestamp) continue;
+      const group = app.metadata.group ?? "";
+      byGroup.set(group, [...(byGroup.get(group) ?? []), app]);
+    }
     const live = new Set<string>();
-    for (const app of apps) {
-      const uid = app.metadata.uid ?? "";
-      if (!app.spec.autoscale || app.metadata.deletionTimestamp || !this.onDocker(app)) continue;
-      live.add(uid);
-      try {
-        await this.scale(
-          app,
-          measure(app, byUid.get(uid) ?? [], requestRate(app.metadata.group ?? "", app.metadata.name)),
+    for (const [name, apps] of byGroup) {
+      const group = this.deps.store.peek(objectKey("Group", "", name));
+      if (group?.kind !== "Group") continue;
+      const provider = group.spec.provider;
+      if (provider !== "docker" && provider !== "aws") continue;
+      for (const app of apps) live.add(app.metadata.uid ?? "");
+      const monitored = provider === "aws" ? await this.monitored(group, apps) : undefined;
+      if (monitored instanceof Error) continue;
+      for (const app of apps) {
+        const uid = app.metadata.uid ?? "";
+        const m = monitored
+          ? measureMonitored(app, monitored.get(uid))
+          : measure(app, byUid.get(uid) ?? [], requestRate(name, app.metadata.name));
+        // What CPU percent is of: the app's limit on Docker, the instance's vCPUs on AWS.
+        const of = monitored ? "of the instance" : "of the limit";
+        await this.scale(app, m, of).catch((err: unknown) =>
+          this.deps.log.warn(`autoscale: ${keyOf(app)}: ${errorMessage(err)}`),
         );
-      } catch (err) {
-        this.deps.log.warn(`autoscale: ${keyOf(app)}: ${errorMessage(err)}`);
       }
     }
-    for (const uid of this.history.keys()) if (!live.has(uid)) this.history.delete(uid);
+    for (const uid of this.history.keys()) if (!live.has(uid)) this.remember(uid, undefined);
+    for (const name of this.backoff.keys()) if (!byGroup.has(name)) this.backoff.delete(name);
   }
 
-  private onDocker(app: App): boolean {
-    const group = this.deps.store.peek(objectKey("Group", "", app.metadata.group ?? ""));
-    return group?.kind === "Group" && group.spec.provider === "docker";
+  /**
+   * A group's figures from its provider's monitoring. A failed read scales nothing (what runs
+   * stays) and says why in each app's ScalingActive condition; reads are tried again with backoff.
+   */
+  private async monitored(group: Group, apps: readonly App[]): Promise<ReadonlyMap<string, ScalingFigures> | Error> {
+    const name = group.metadata.name;
+    const failed = this.backoff.get(name);
+    if (failed && this.now() < failed.until) return new Error("backing off");
+    try {
+      const provider = await this.deps.providers?.for(group);
+      if (!provider?.scalingFigures) throw new Error(`provider ${group.spec.provider} has no monitoring to read`);
+      const figures = await provider.scalingFigures(group, apps);
+      this.backoff.delete(name);
+      return figures;
+    } catch (err) {
+      const failures = (failed?.failures ?? 0) + 1;
+      const waitMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (failures - 1));
+      this.backoff.set(name, { failures, until: this.now() + waitMs });
+      const message = `could not read the figures: ${errorMessage(err)}; trying again in ${Math.round(waitMs / 1000)} s`;
+      this.deps.log.warn(`autoscale: group ${group.metadata.name}: ${message}`);
+      for (const app of apps)
+        await this.deps.store
+          .updateStatus<AppStatus>(keyOf(app), (s) =>
+            setCondition(
+              s,
+              { type: "ScalingActive", status: "False", reason: "FailedGetMetrics", message },
+              app.metadata.generation ?? 0,
+            ),
+          )
+          .catch(() => undefined);
+      return err instanceof Error ? err : new Error(message);
+    }
   }
 
-  private async scale(app: App, m: Measured): Promise<void> {
+  /** Keeps an app's history in the state file; written with the next write, as status is. */
+  private remember(uid: string, history: Recommendation[] | undefined): void {
+    const written = history ? this.history.set(uid, history) : this.history.delete(uid);
+    written.catch((err: unknown) => this.deps.log.warn(`autoscale: history not written: ${errorMessage(err)}`));
+  }
+
+  private async scale(app: App, m: Measured, cpuOf: string): Promise<void> {
     const spec = app.spec.autoscale;
     if (!spec) return;
     const uid = app.metadata.uid ?? "";
@@ -75,11 +130,11 @@ export class Autoscaler {
     const history = pruneHistory(spec, this.history.get(uid) ?? [], now);
     const groupObjects = this.deps.store.view({ group: app.metadata.group ?? "" });
     const decision = decide(spec, m, history, now, quotaRoom(app, groupObjects));
-    this.history.set(uid, [...history, decision.recommendation]);
+    this.remember(uid, pruneHistory(spec, [...history, decision.recommendation], now));
     const key = keyOf(app);
     const scaled = decision.desiredReplicas !== m.currentReplicas;
     const wasQuota = app.status?.conditions?.find((c) => c.type === "ScalingLimited")?.reason === "QuotaExceeded";
-    const figures = describe(app, m);
+    const figures = describe(app, m, cpuOf);
     const status: AutoscaleStatus = {
       currentReplicas: m.currentReplicas,
       desiredReplicas: decision.desiredReplicas,
@@ -93,9 +148,18 @@ export class Autoscaler {
           ? { lastScaleTime: app.status.autoscale.lastScaleTime }
           : {}),
     };
-    await this.deps.store.updateStatus<AppStatus>(key, (s) =>
-      setCondition({ ...s, autoscale: status }, limitCondition(decision, figures), app.metadata.generation ?? 0),
-    );
+    const generation = app.metadata.generation ?? 0;
+    await this.deps.store.updateStatus<AppStatus>(key, (s) => {
+      const limited = setCondition({ ...s, autoscale: status }, limitCondition(decision, figures), generation);
+      // Shown once a read failed; back to True when figures come again.
+      return s.conditions?.some((c) => c.type === "ScalingActive" && c.status === "False")
+        ? setCondition(
+            limited,
+            { type: "ScalingActive", status: "True", reason: "ValidMetricFound", message: figures },
+            generation,
+          )
+        : limited;
+    });
     if (scaled)
       await this.deps.store.recordEvent(key, {
         type: "Normal",
@@ -112,27 +176,13 @@ export class Autoscaler {
   }
 }
 
-/** The app's figures from a pass: CPU of its wanted replicas only (not those on their way out). */
-export function measure(app: App, cpu: readonly ReplicaCpu[], requestsPerSecond: number | undefined): Measured {
-  const current = replicasOf(app);
-  const limit = app.spec.resources?.cpu !== undefined ? parseCpu(app.spec.resources.cpu) : 1;
-  const cores = cpu.filter((f) => Number(f.replica) < current && f.cpuCores !== undefined).map((f) => f.cpuCores ?? 0);
-  return {
-    currentReplicas: current,
-    ...(cores.length > 0 && limit > 0
-      ? { cpuUtilization: (cores.reduce((a, b) => a + b, 0) / cores.length / limit) * 100, cpuReplicas: cores.length }
-      : {}),
-    ...(requestsPerSecond !== undefined ? { requestsPerSecond } : {}),
-  };
-}
-
 /** "cpu 240% (target 50%), 12.5 req/s (target 5 per replica)": the measured values, for events. */
-function describe(app: App, m: Measured): string {
+function describe(app: App, m: Measured, cpuOf: string): string {
   const spec = app.spec.autoscale;
   const parts: string[] = [];
   if (spec?.targetCPUUtilization !== undefined)
     parts.push(
-      `cpu ${m.cpuUtilization === undefined ? "unknown" : `${Math.round(m.cpuUtilization)}%`} of the limit (target ${spec.targetCPUUtilization}%)`,
+      `cpu ${m.cpuUtilization === undefined ? "unknown" : `${Math.round(m.cpuUtilization)}%`} ${cpuOf} (target ${spec.targetCPUUtilization}%)`,
     );
   if (spec?.targetRequestsPerSecond !== undefined)
     parts.push(

@@ -55,6 +55,7 @@ export class Metrics {
       store: options.store,
       enqueue: (key) => options.manager.enqueue(key),
       log: options.log,
+      providers: options.providers,
     });
     this.store = options.store;
     collectDefaultMetrics({ register: this.loop });

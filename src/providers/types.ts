@@ -123,6 +123,14 @@ export interface AppTraffic {
   readonly bytesOut: number;
 }
 
+/** An autoscaled app's figures from the provider's own monitoring (AWS: CloudWatch). */
+export interface ScalingFigures {
+  /** CPU in percent of each replica's machine, by instance id; an instance left out had no datapoint. */
+  readonly cpuPercent: ReadonlyMap<string, number>;
+  /** Requests per second per registered target at the load balancer, where it had a datapoint. */
+  readonly requestsPerSecondPerReplica?: number;
+}
+
 /**
  * What a controller and the CLI need of the infrastructure under a group. Every implementation
  * observes, plans with a pure function and executes the plan, through the one loop in
@@ -164,4 +172,6 @@ export interface InfraProvider {
   usage?(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]>;
   /** The apps' request counters at the front door, one read per engine or load balancer; where the provider has one. */
   traffic?(groups: readonly Group[]): Promise<readonly AppTraffic[]>;
+  /** Autoscaled apps' figures by app uid, in one read for the group; where the provider has its own monitoring. */
+  scalingFigures?(group: Group, apps: readonly App[]): Promise<ReadonlyMap<string, ScalingFigures>>;
 }

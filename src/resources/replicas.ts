@@ -15,14 +15,15 @@ export function replicasOf(app: App): number {
 
 /**
  * The app as its provider must run it: with autoscale, at the decided count. Autoscale runs on
- * Docker only; on an AWS group it is refused here, terminally, until the spec changes.
+ * Docker (engine stats and the edge) and AWS (CloudWatch); elsewhere it is refused here,
+ * terminally, until the spec changes.
  */
 export function withAutoscaledReplicas(app: App, group: Group): App {
   if (!app.spec.autoscale) return app;
-  if (group.spec.provider !== "docker")
+  if (group.spec.provider !== "docker" && group.spec.provider !== "aws")
     throw new TerminalError(
       "AutoscaleUnsupported",
-      `spec.autoscale is supported on Docker groups only; group ${group.metadata.name} uses ${group.spec.provider}: set spec.replicas instead`,
+      `spec.autoscale is supported on Docker and AWS groups only; group ${group.metadata.name} uses ${group.spec.provider}: set spec.replicas instead`,
     );
   return { ...app, spec: { ...app.spec, replicas: replicasOf(app) } };
 }

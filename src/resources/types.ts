@@ -4,8 +4,9 @@ export type ConditionStatus = "True" | "False" | "Unknown";
 /**
  * Scheduled: whether an app's last due job run could start (QuotaExceeded when not).
  * ScalingLimited: the autoscaler could not scale to what it recommends (min, max, quota).
+ * ScalingActive: whether the autoscaler could read the app's figures (False: why not).
  */
-export type ConditionType = "Ready" | "Reconciling" | "Stalled" | "Scheduled" | "ScalingLimited";
+export type ConditionType = "Ready" | "Reconciling" | "Stalled" | "Scheduled" | "ScalingLimited" | "ScalingActive";
 
 export interface Condition {
   type: ConditionType;

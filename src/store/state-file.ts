@@ -32,6 +32,7 @@ const ENTRY_VERSIONS = {
   "accounts.admin": () => "",
   "accounts.group": () => "",
   notifications: () => "",
+  autoscale: () => "",
 };
 
 /**
@@ -64,10 +65,19 @@ export interface StateFile {
   revisions?: Record<string, unknown>;
   /** Notifications not yet delivered, by delivery id: kept by src/notifications/pending.ts. */
   notifications?: Record<string, unknown>;
+  /** Each autoscaled app's recent recommendations by app uid, for its windows: kept by src/autoscale/autoscaler.ts. */
+  autoscale?: Record<string, unknown>;
 }
 
 /** The parts of the state file that other modules keep entry by entry. */
-export type MapName = "revisions" | "sources" | "suspended" | "accounts.admin" | "accounts.group" | "notifications";
+export type MapName =
+  | "revisions"
+  | "sources"
+  | "suspended"
+  | "accounts.admin"
+  | "accounts.group"
+  | "notifications"
+  | "autoscale";
 
 /** A map in the state file kept by another module, entry by entry. */
 export interface StateMap<V> {
@@ -79,6 +89,7 @@ export interface StateMap<V> {
   /** Replaces an entry with a new value (never one changed in place); resolves once it is on disk. */
   set(key: string, value: V): Promise<void>;
   delete(key: string): Promise<void>;
+  keys(): string[];
 }
 
 export interface StateFileOptions {
@@ -253,6 +264,7 @@ export class PersistedState {
         this.touch(name, key);
         return this.persist();
       },
+      keys: () => Object.keys(entries()),
     };
   }
 

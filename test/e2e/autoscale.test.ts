@@ -7,6 +7,7 @@ import type { App, StoredEvent } from "../../src/resources/types.js";
 import { TEST_IMAGE } from "../../support/engine.js";
 import { loadUntil } from "../../support/http-load.js";
 import { freePort } from "../../support/ports.js";
+import { AppWaiter } from "../support/app-waiter.js";
 import { REPO_ROOT } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
@@ -71,25 +72,9 @@ describe("autoscale on a real engine: CPU and request rate through the edge, und
   let admin: string;
   let port: number;
 
-  const getApp = async (name: string): Promise<App> => {
-    const r = await server.api("GET", `${API_PREFIX}/groups/${GROUP}/apps/${name}`, admin);
-    assert.equal(r.status, 200, JSON.stringify(r.json));
-    return r.json as App;
-  };
-  /** Waits on a condition of the app, never on a speed: the machine is shared. */
-  const until = async (name: string, check: (app: App) => boolean, what: string, ms = 240_000): Promise<App> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const app = await getApp(name);
-      if (check(app)) return app;
-      if (Date.now() > deadline) throw new Error(`${name}: no ${what} in time: ${JSON.stringify(app.status)}`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  };
-  const events = async (name: string): Promise<StoredEvent[]> => {
-    const r = await server.api("GET", `${API_PREFIX}/groups/${GROUP}/apps/${name}/events`, admin);
-    return (r.json as { items: StoredEvent[] }).items;
-  };
+  let apps: AppWaiter;
+  const until = (name: string, check: (app: App) => boolean, what: string) => apps.until(name, check, what);
+  const events = (name: string): Promise<StoredEvent[]> => apps.events(name);
 
   before(async function () {
     requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
@@ -107,6 +92,7 @@ describe("autoscale on a real engine: CPU and request rate through the edge, und
     });
     await server.start(["--stats-interval", "1s"]);
     admin = await server.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
+    apps = new AppWaiter(server, admin, GROUP);
     const applied = await server.api("POST", `${API_PREFIX}/apply`, admin, manifests());
     assert.equal(applied.status, 200, JSON.stringify(applied.json));
     await until("burn", (a) => a.status?.readyReplicas === 1, "ready replica");

@@ -159,6 +159,33 @@ describe("the status page in a real browser (Debian's chromium, headless)", func
     await page.close();
   });
 
+  it("draws each app's sparkline from the figures it polled: one point per stats pass, scaled to the highest", async () => {
+    // The group's figures endpoint answers three known passes (then the last again, which the page skips as seen).
+    const passes = [
+      { cpu: 0.1, rps: 1 },
+      { cpu: 0.4, rps: 2 },
+      { cpu: 0.2, rps: 4 },
+    ].map(({ cpu, rps }, i) => ({
+      sampledAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i * 15)).toISOString(),
+      replicas: [{ kind: "App", name: "hello", replica: "0", cpuCores: cpu, memoryBytes: 1, restarts: 0 }],
+      apps: [{ name: "hello", requestsPerSecond: rps }],
+    }));
+    const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+    let served = 0;
+    await page.route("**/groups/pageco/metrics?format=json", (route) =>
+      route.fulfill({ json: passes[Math.min(served++, passes.length - 1)] }),
+    );
+    await page.goto(server.url);
+    await login(page, "group", "pageco", "pageco-password-1");
+    const usage = row(page, "hello").locator("td.usage");
+    await usage.filter({ hasText: "200m 4.0/s" }).waitFor({ timeout: 60_000 });
+    const points = (cls: string) => usage.locator(`polyline.${cls}`).getAttribute("points");
+    // 40 columns, the newest at the right edge; y runs from 19 (zero) up to 1 (the line's highest).
+    assert.equal(await points("spark-cpu"), "37,14.50 38,1.00 39,10.00", "cpu 0.1, 0.4, 0.2 cores");
+    assert.equal(await points("spark-rps"), "37,14.50 38,10.00 39,1.00", "1, 2, 4 requests per second");
+    await page.close();
+  });
+
   it("shows an admin every group", async () => {
     const page = await open();
     await login(page, "admin", "admin", SERVE_ADMIN_PASSWORD);

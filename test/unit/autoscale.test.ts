@@ -120,9 +120,11 @@ describe("autoscale: replicas and the quota", () => {
     assert.equal(quotaRoom(app(cpu50), [other, quota({ replicas: 1 })]), 0);
   });
 
-  it("refuses autoscale on a group that is not on Docker", () => {
+  it("refuses autoscale on a group that is neither on Docker nor on AWS", () => {
+    const swarm = { metadata: { name: "acme" }, spec: { provider: "swarm" } } as Group;
+    assert.throws(() => withAutoscaledReplicas(app(cpu50), swarm), TerminalError);
     const aws = { metadata: { name: "acme" }, spec: { provider: "aws" } } as Group;
-    assert.throws(() => withAutoscaledReplicas(app(cpu50), aws), TerminalError);
+    assert.equal(withAutoscaledReplicas(app(cpu50, 2), aws).spec.replicas, 2);
     const docker = { metadata: { name: "acme" }, spec: { provider: "docker" } } as Group;
     assert.equal(withAutoscaledReplicas(app(cpu50, 3), docker).spec.replicas, 3);
   });

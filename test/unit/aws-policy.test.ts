@@ -17,6 +17,7 @@ const FAMILY_OF: Record<string, string> = {
   route53: "route53",
   ssm: "ssm",
   iam: "iam",
+  cloudwatch: "cloudwatch",
 };
 
 /** Every AWS call the provider makes, as an IAM action, read from its source. */

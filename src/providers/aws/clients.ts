@@ -1,3 +1,4 @@
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { IAMClient } from "@aws-sdk/client-iam";
@@ -6,7 +7,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { classifyAwsError, controllerError } from "./errors.js";
 import { RateLimiter } from "./rate-limit.js";
 
-export type ApiFamily = "ec2" | "elbv2" | "route53" | "ssm" | "iam";
+export type ApiFamily = "ec2" | "elbv2" | "route53" | "ssm" | "iam" | "cloudwatch";
 
 /**
  * Client-side limits per family, below AWS's documented refill rates (EC2 non-mutating actions
@@ -20,6 +21,8 @@ export const DEFAULT_RATES: Readonly<Record<ApiFamily, { perSecond: number; burs
   ssm: { perSecond: 10, burst: 10 },
   // IAM's write limits are low and account-wide; AirLoft makes one role per group that has secrets.
   iam: { perSecond: 5, burst: 5 },
+  // GetMetricData allows 50/s; the autoscaler makes one call per group and stats pass.
+  cloudwatch: { perSecond: 10, burst: 10 },
 };
 
 /**
@@ -70,6 +73,8 @@ export interface AwsClients {
   readonly ssm: SSMClient;
   /** The instance roles of groups whose instances read secrets (IAM is global; its endpoint is us-east-1's). */
   readonly iam: IAMClient;
+  /** The instances' and target groups' metrics, for autoscaling. */
+  readonly cloudwatch: CloudWatchClient;
 }
 
 export interface AwsClientOptions {
@@ -87,6 +92,7 @@ export function createLimiters(rates = DEFAULT_RATES): Record<ApiFamily, RateLim
     route53: new RateLimiter(rates.route53.perSecond, rates.route53.burst),
     ssm: new RateLimiter(rates.ssm.perSecond, rates.ssm.burst),
     iam: new RateLimiter(rates.iam.perSecond, rates.iam.burst),
+    cloudwatch: new RateLimiter(rates.cloudwatch.perSecond, rates.cloudwatch.burst),
   };
 }
 
@@ -162,10 +168,12 @@ export function createClients(options: AwsClientOptions): AwsClients {
   const route53 = new Route53Client({ ...config, region: "us-east-1" });
   const ssm = new SSMClient(config);
   const iam = new IAMClient({ ...config, region: "us-east-1" });
+  const cloudwatch = new CloudWatchClient(config);
   instrument(ec2.middlewareStack as unknown as MiddlewareStackLike, "ec2", options);
   instrument(elb.middlewareStack as unknown as MiddlewareStackLike, "elbv2", options);
   instrument(route53.middlewareStack as unknown as MiddlewareStackLike, "route53", options);
   instrument(ssm.middlewareStack as unknown as MiddlewareStackLike, "ssm", options);
   instrument(iam.middlewareStack as unknown as MiddlewareStackLike, "iam", options);
-  return { region: options.region, ec2, elb, route53, ssm, iam };
+  instrument(cloudwatch.middlewareStack as unknown as MiddlewareStackLike, "cloudwatch", options);
+  return { region: options.region, ec2, elb, route53, ssm, iam, cloudwatch };
 }

@@ -62,6 +62,8 @@ export function iamPolicy(): object {
           "route53:ListHostedZonesByName",
           "route53:ListResourceRecordSets",
           "route53:ListTagsForResource",
+          // Autoscaling reads instances' CPU and target groups' request counts; it has no resource-level permissions.
+          "cloudwatch:GetMetricData",
         ],
         Resource: "*",
       },

@@ -9,9 +9,11 @@ import type {
   LiveReplicas,
   LogOptions,
   ReconcileOptions,
+  ScalingFigures,
   ServiceOutcome,
 } from "../types.js";
 import type { AwsClients, CallCounter } from "./clients.js";
+import { CloudWatchFigures } from "./cloudwatch.js";
 import { consoleLogs } from "./console-logs.js";
 import { AwsContext, type AwsProviderOptions } from "./context.js";
 import { appSetup, desiredNetwork, hostOf, type OwnerSetup, serviceSetup } from "./desired.js";
@@ -58,9 +60,16 @@ interface ObservedGroup {
 export class AwsProvider implements InfraProvider {
   readonly name = "aws" as const;
   private readonly ctx: AwsContext;
+  private readonly cloudwatch: CloudWatchFigures;
 
   constructor(options: AwsProviderOptions) {
     this.ctx = new AwsContext(options);
+    this.cloudwatch = new CloudWatchFigures(options.instanceId);
+  }
+
+  /** Autoscaled apps' CPU and request figures from CloudWatch: one GetMetricData call per group, at most once a minute. */
+  scalingFigures(group: Group, apps: readonly App[]): Promise<ReadonlyMap<string, ScalingFigures>> {
+    return this.cloudwatch.read(this.clients(this.region(group)), group.metadata.uid ?? group.metadata.name, apps);
   }
 
   /** Every HTTP request sent, by "family:Operation". */
