@@ -33,6 +33,7 @@ import type { DesiredGroupNetwork, GroupOp } from "./plan.js";
 import { describeGroupOp, planGroupNetwork, planGroupTeardown, planHostedZone } from "./plan.js";
 import type { OwnerOp, OwnerPlan } from "./plan-routing.js";
 import { describeOwnerOp, planGarbage, planOwner, planOwnerRemoval } from "./plan-routing.js";
+import { awsRelease } from "./release.js";
 import { awsAddress, awsRegion } from "./settings.js";
 
 export type { AwsProviderOptions } from "./context.js";
@@ -180,7 +181,11 @@ export class AwsProvider implements InfraProvider {
     const { bindings = {}, scaleUpLimit, secrets } = options;
     const setup = await appSetup(this.ctx, app, group, bindings, scaleUpLimit, secrets);
     const synced = await this.syncSecrets(group, setup, options);
-    const { observed, plan, operations } = await converge(this.ownerSteps(setup), options);
+    const env = { ...bindings, ...setup.program.env, ...secrets?.env };
+    const release = await awsRelease(this.ctx, setup, app, { done: options.releaseDone, env });
+    // Until the release succeeded no instance of the new config launches; the old ones serve on.
+    const steps = release && release.phase !== "succeeded" ? this.heldSteps(setup) : this.ownerSteps(setup);
+    const { observed, plan, operations } = await converge(steps, options);
     // Still waiting for targets to turn healthy: the next pass must see them fresh.
     if (!plan.converged && observed.targetGroup) this.ctx.targetHealth.invalidate(observed.targetGroup.arn);
     const route = setup.desired.host;
@@ -192,6 +197,17 @@ export class AwsProvider implements InfraProvider {
       image: app.spec.image ?? app.spec.source?.url ?? "",
       ...(route ? { url: `http://${route}${route.includes("/") ? "/" : ""}` } : {}),
       ...(unused > 0 ? { waiting: { reason: "TargetsUnused", message: why } } : {}),
+      ...(release ? { release } : {}),
+    };
+  }
+
+  /** An owner's steps that look and change nothing: its status while its release holds the rollout. */
+  private heldSteps(setup: OwnerSetup): ConvergeSteps<OwnerObservation, OwnerOp, OwnerPlan> {
+    const steps = this.ownerSteps(setup);
+    return {
+      ...steps,
+      maxRounds: 1,
+      plan: (observed) => ({ ...steps.plan(observed), operations: [], converged: false }),
     };
   }
 
