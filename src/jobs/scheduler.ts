@@ -7,6 +7,7 @@ import { type Clock, systemClock, type Timer } from "../util/clock.js";
 import { listRuns, type ObservedRun } from "./docker-runs.js";
 import { syncAppJobs } from "./job-sync.js";
 import { pruneOneOffRuns } from "./one-off.js";
+import { dockerRunBackend } from "./run-backend.js";
 import { dockerOf, type RunTemplate, runTemplate } from "./run-template.js";
 
 /**
@@ -133,18 +134,12 @@ export class JobScheduler {
 
   private async syncApp(app: App, group: Group, address: string, runs: readonly ObservedRun[]): Promise<void> {
     let template: Promise<RunTemplate> | undefined;
-    await syncAppJobs({
-      store: this.ctx.store,
-      app,
-      address,
-      runs,
-      now: new Date(this.clock.now()),
-      template: async () => {
-        const docker = dockerOf(await this.ctx.providers.for(group));
-        if (!docker) return { waiting: "runs need the docker provider" };
-        template ??= runTemplate(this.ctx.store, docker, app, group);
-        return template;
-      },
+    const backend = dockerRunBackend(this.ctx.store, app, address, async () => {
+      const docker = dockerOf(await this.ctx.providers.for(group));
+      if (!docker) return { waiting: "runs need the docker provider" };
+      template ??= runTemplate(this.ctx.store, docker, app, group);
+      return template;
     });
+    await syncAppJobs({ store: this.ctx.store, app, backend, runs, now: new Date(this.clock.now()) });
   }
 }

@@ -1,0 +1,152 @@
+import { strict as assert } from "node:assert";
+import { DescribeInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
+import { tagRecord } from "../../src/providers/aws/names.js";
+import { TASK_TAG } from "../../src/providers/aws/tasks.js";
+import type { AppOutcome } from "../../src/providers/types.js";
+import { historyOf } from "../../src/releases/revisions.js";
+import { type RolloutVerdict, releaseDone, trackRollout } from "../../src/releases/rollout.js";
+import type { LoadedManifest } from "../../src/resources/manifest-object.js";
+import type { App, AppSpec, Resource } from "../../src/resources/types.js";
+import type { Store } from "../../src/store/store.js";
+import { useStrictGroup, webSpec } from "../support/strict-harness.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
+
+const at = { file: "m.yaml", line: 1, column: 1 };
+const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
+const SECRET = "s3cret-db-password";
+
+/** Every task instance of a kind AirLoft ever launched, terminated ones too (moto keeps them). */
+async function taskInstances(s: ReturnType<typeof useStrictGroup>, kind: string) {
+  const out = await s.h.inspect.ec2.send(
+    new DescribeInstancesCommand({ Filters: [{ Name: "tag:airloft.dev/kind", Values: [kind] }] }),
+  );
+  return (out.Reservations ?? [])
+    .flatMap((r) => r.Instances ?? [])
+    .map((i) => ({ id: i.InstanceId ?? "", state: i.State?.Name ?? "", tags: tagRecord(i.Tags) }));
+}
+
+/**
+ * The release command on AWS: a one-shot task instance per config (src/providers/aws/tasks.ts),
+ * on moto behind the strict proxy. moto runs no user data, so the test plays the instance: it
+ * writes what the script would print to the console (the proxy serves it) and terminates the
+ * instance, as its own poweroff with InstanceInitiatedShutdownBehavior=terminate would.
+ */
+describe("AWS task instances: the release command (strict endpoint)", function () {
+  this.timeout(240_000);
+  const s = useStrictGroup();
+  let store: Store;
+  let dir: string;
+
+  beforeEach(async () => {
+    ({ store, dir } = await openTempStore("airloft-aws-tasks-", { groupCommitMs: 0 }));
+    await store.apply([manifest({ ...s.h.group, status: {} } as Resource)]);
+  });
+  afterEach(() => removeTempStore(store, dir));
+
+  const apply = async (spec: AppSpec): Promise<App> => {
+    await store.apply([
+      manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "strict" }, spec }),
+    ]);
+    return store.get("App/strict/web") as App;
+  };
+  /** One app reconcile as the app controller makes it: the provider's pass, then the rollout's record. */
+  const pass = async (app: App): Promise<{ outcome: AppOutcome; verdict: RolloutVerdict }> => {
+    const outcome = await s.h.provider.reconcileApp(app, s.h.group, {
+      releaseDone: releaseDone(store, app),
+      secrets: {
+        env: { DB_PASSWORD: SECRET },
+        files: [],
+        digest: "d-1",
+        hashes: { "env/DB_PASSWORD": "h1" },
+        missing: [],
+      },
+    });
+    s.h.provider.forget("us-east-1");
+    return { outcome, verdict: await trackRollout(store, app, outcome) };
+  };
+  /** The instance's part: its script's console output, then its own poweroff. */
+  const finish = async (instanceId: string, taskId: string, code: number, lines: string[]) => {
+    const text = [
+      "cloud-init[1]: installing docker",
+      `cloud-init[1]: airloft-task ${taskId} begin`,
+      ...lines,
+      `cloud-init[1]: airloft-task ${taskId} exit=${code}`,
+      "reboot: Power down",
+    ].join("\n");
+    s.aws.proxy.consoleOutputs.set(instanceId, text);
+    await s.h.inspect.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+  };
+  const appHashes = async (app: App) =>
+    (await s.h.inspect.instances([{ Name: "tag:airloft.dev/uid", Values: [app.metadata.uid ?? ""] }]))
+      .filter((i) => i.tags["airloft.dev/kind"] === "App")
+      .map((i) => i.tags["airloft.dev/config-hash"])
+      .sort();
+  const release = (spec: AppSpec): AppSpec => ({ ...spec, release: { command: ["./migrate", "--all"] } });
+
+  it("runs once before any instance launches, survives a restart without a second launch, then the rollout proceeds", async () => {
+    const app = await apply(release(webSpec(2)));
+    const first = await pass(app);
+    assert.equal(first.outcome.release?.phase, "running");
+    const [task, ...more] = await taskInstances(s, "Release");
+    assert.ok(task);
+    assert.equal(more.length, 0);
+    assert.deepEqual(await appHashes(app), [], "no instance of the app before its release succeeded");
+    assert.equal(task.tags["airloft.dev/uid"], app.metadata.uid);
+    assert.match(task.tags[TASK_TAG] ?? "", /^[a-f0-9]{32}$/);
+
+    // A restart between the launch and any record: the same instance is found, none launched.
+    s.h.newProvider();
+    assert.equal((await pass(app)).outcome.release?.phase, "running");
+    assert.equal((await taskInstances(s, "Release")).length, 1);
+
+    await finish(task.id, task.tags[TASK_TAG] ?? "", 0, ["migrated 3 tables"]);
+    const done = await pass(app);
+    assert.equal(done.outcome.release?.phase, "succeeded");
+    assert.deepEqual(historyOf(store, app).at(-1)?.release, { exitCode: 0, output: ["migrated 3 tables"] });
+    assert.equal(releaseDone(store, app), true);
+    let last = done;
+    for (let i = 0; i < 8 && !last.outcome.converged; i++) last = await pass(app);
+    assert.equal(last.outcome.converged, true, JSON.stringify(last.outcome));
+    assert.equal((await appHashes(app)).length, 2);
+
+    // Recorded: a restarted controller never runs it again, nor asks for it.
+    s.h.newProvider();
+    const before = s.h.calls(/ec2:(RunInstances|GetConsoleOutput)/);
+    assert.equal((await pass(app)).outcome.release, undefined);
+    assert.equal(s.h.calls(/ec2:(RunInstances|GetConsoleOutput)/), before);
+    assert.equal((await taskInstances(s, "Release")).length, 1);
+  });
+
+  it("a failing release blocks the new config with ReleaseFailed and its last lines; the old instances serve on", async () => {
+    let app = await apply(release(webSpec(2, "a")));
+    await pass(app);
+    const [one] = await taskInstances(s, "Release");
+    await finish(one?.id ?? "", one?.tags[TASK_TAG] ?? "", 0, ["ok"]);
+    let last = await pass(app);
+    for (let i = 0; i < 8 && !last.outcome.converged; i++) last = await pass(app);
+    const old = await appHashes(app);
+    assert.equal(old.length, 2);
+
+    app = await apply(release(webSpec(2, "b")));
+    assert.equal((await pass(app)).outcome.release?.phase, "running");
+    const second = (await taskInstances(s, "Release")).find((t) => t.id !== one?.id);
+    assert.ok(second);
+    await finish(second.id, second.tags[TASK_TAG] ?? "", 3, [`connecting with ${SECRET}`, "error: relation exists"]);
+    const failed = await pass(app);
+    assert.equal(failed.verdict.failed?.reason, "ReleaseFailed");
+    assert.match(
+      failed.verdict.failed?.message ?? "",
+      /exited with code 3: .*connecting with \*\*\* \| error: relation exists/,
+    );
+    assert.doesNotMatch(JSON.stringify(historyOf(store, app)), new RegExp(SECRET));
+    assert.equal(failed.outcome.converged, false);
+    assert.deepEqual(await appHashes(app), old, "the old instances keep serving, none of the new config launched");
+
+    // Blocked for good: a restart neither relaunches the release nor the app.
+    s.h.newProvider();
+    const again = await pass(app);
+    assert.equal(again.verdict.failed?.reason, "ReleaseFailed");
+    assert.equal((await taskInstances(s, "Release")).length, 2);
+    assert.deepEqual(await appHashes(app), old);
+  });
+});
