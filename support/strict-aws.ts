@@ -112,10 +112,15 @@ export class StrictAwsProxy extends FaultProxy {
       const reference = /<CallerReference>([^<]*)<\/CallerReference>/.exec(call.body.toString("utf8"))?.[1];
       if (reference) this.callerReferences.add(reference);
     }
-    if (this.loseAnswerOf === `${call.service}:${call.action}`) {
-      this.loseAnswerOf = undefined;
-      return errorAnswer(call.service, 500, "InternalFailure", "the answer was lost");
-    }
+    const answered = await this.observe(call, answer);
+    // Lost on its way back: AWS did the call all the same (a launch's token is bound to its instance).
+    if (this.loseAnswerOf !== `${call.service}:${call.action}`) return answered;
+    this.loseAnswerOf = undefined;
+    return errorAnswer(call.service, 500, "InternalFailure", "the answer was lost");
+  }
+
+  /** What the proxy learns from a successful answer, and the answer as AWS would give it. */
+  private async observe(call: ProxiedCall, answer: ProxyAnswer): Promise<ProxyAnswer> {
     switch (`${call.service}:${call.action}`) {
       case "ec2:RunInstances": {
         const token = call.params.get("ClientToken");

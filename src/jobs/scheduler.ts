@@ -1,9 +1,10 @@
 import type { ControllerContext } from "../controllers/context.js";
 import { errorMessage } from "../errors.js";
-import { isReadyAt, setCondition } from "../resources/conditions.js";
-import { keyOf, objectKey } from "../resources/kinds.js";
-import type { App, AppStatus, Group } from "../resources/types.js";
+import { isReadyAt } from "../resources/conditions.js";
+import { objectKey } from "../resources/kinds.js";
+import type { App, Group } from "../resources/types.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
+import { awsTasksOf, syncAwsJobs } from "./aws-runs.js";
 import { listRuns, type ObservedRun } from "./docker-runs.js";
 import { syncAppJobs } from "./job-sync.js";
 import { pruneOneOffRuns } from "./one-off.js";
@@ -16,6 +17,8 @@ import { dockerOf, type RunTemplate, runTemplate } from "./run-template.js";
  * every second.
  */
 const IDLE_LIST_MS = 60_000;
+/** How often an AWS app with jobs has its task instances listed. */
+export const AWS_LIST_MS = 15_000;
 
 export interface JobSchedulerOptions {
   readonly clock?: Clock;
@@ -24,8 +27,8 @@ export interface JobSchedulerOptions {
 }
 
 /**
- * Runs apps' scheduled jobs on Docker: every tick, one list of run containers per engine, then
- * each app with jobs is synced (job-sync.ts). Runs beside the controllers, in the process that
+ * Runs apps' scheduled jobs: on Docker, every tick, one list of run containers per engine, then
+ * each app with jobs is synced (job-sync.ts); on AWS, as task instances (aws-runs.ts). Runs beside the controllers, in the process that
  * runs them; ticks never overlap.
  */
 export class JobScheduler {
@@ -38,6 +41,8 @@ export class JobScheduler {
   private readonly idleListedAt = new Map<string, number>();
   /** Apps that have jobs, or had job runs on the engine at the last listing: theirs is listed every tick. */
   private readonly withRuns = new Set<string>();
+  /** When each AWS app's task instances were last listed. */
+  private readonly awsListedAt = new Map<string, number>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -79,10 +84,14 @@ export class JobScheduler {
     }
     const live = new Set([...byGroup.values()].flat().map((a) => a.metadata.uid ?? ""));
     for (const uid of this.withRuns) if (!live.has(uid)) this.withRuns.delete(uid);
+    for (const uid of this.awsListedAt.keys()) if (!live.has(uid)) this.awsListedAt.delete(uid);
     const listed = new Map<string, Promise<ObservedRun[]>>();
     for (const [name, apps] of byGroup) {
       const group = this.ctx.store.get(objectKey("Group", "", name));
-      if (group?.kind === "Group" && group.spec.provider === "aws") await this.unsupported(apps);
+      if (group?.kind === "Group" && group.spec.provider === "aws") {
+        if (isReadyAt(group)) await this.syncAws(apps, group);
+        continue;
+      }
       if (group?.kind !== "Group" || group.spec.provider !== "docker" || !isReadyAt(group)) continue;
       const docker = dockerOf(await this.ctx.providers.for(group));
       if (!docker) continue;
@@ -118,16 +127,23 @@ export class JobScheduler {
     }
   }
 
-  /** Jobs on AWS are accepted but not run (yet): the app says so, once. */
-  private async unsupported(apps: readonly App[]): Promise<void> {
-    for (const app of apps.filter((a) => a.spec.jobs?.length)) {
-      const message = "jobs run on the docker provider only; this app's jobs are not run on aws";
-      await this.ctx.store.updateStatus<AppStatus>(keyOf(app), (s) =>
-        setCondition(
-          s,
-          { type: "Scheduled", status: "False", reason: "UnsupportedOnAws", message },
-          app.metadata.generation ?? 0,
-        ),
+  /**
+   * Jobs on AWS: each app's task instances are listed (one call) at most every AWS_LIST_MS, as
+   * EC2 updates console output minutes late; a due run starts within that much of its time.
+   */
+  private async syncAws(apps: readonly App[], group: Group): Promise<void> {
+    const tasks = awsTasksOf(await this.ctx.providers.for(group));
+    if (!tasks) return;
+    const now = this.clock.now();
+    for (const app of apps) {
+      const uid = app.metadata.uid ?? "";
+      if (!app.spec.jobs?.length && !this.withRuns.has(uid)) continue;
+      if (now - (this.awsListedAt.get(uid) ?? Number.NEGATIVE_INFINITY) < AWS_LIST_MS) continue;
+      this.awsListedAt.set(uid, now);
+      await syncAwsJobs(this.ctx.store, app, group, tasks, now).then(
+        (runs) => (runs || app.spec.jobs?.length ? this.withRuns.add(uid) : this.withRuns.delete(uid)),
+        (err: unknown) =>
+          this.ctx.log.warn(`jobs of app ${group.metadata.name}/${app.metadata.name}: ${errorMessage(err)}`),
       );
     }
   }

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { DescribeInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
+import { syncAwsJobs } from "../../src/jobs/aws-runs.js";
 import { tagRecord } from "../../src/providers/aws/names.js";
 import { TASK_TAG } from "../../src/providers/aws/tasks.js";
 import type { AppOutcome } from "../../src/providers/types.js";
@@ -148,5 +149,104 @@ describe("AWS task instances: the release command (strict endpoint)", function (
     assert.equal(again.verdict.failed?.reason, "ReleaseFailed");
     assert.equal((await taskInstances(s, "Release")).length, 2);
     assert.deepEqual(await appHashes(app), old);
+  });
+});
+
+/**
+ * Scheduled jobs on AWS: a task instance per due run (src/jobs/aws-runs.ts), one app pass as the
+ * scheduler makes it (syncAwsJobs), on moto behind the strict proxy, at chosen times.
+ */
+describe("AWS task instances: scheduled job runs (strict endpoint)", function () {
+  this.timeout(240_000);
+  const s = useStrictGroup();
+  let store: Store;
+  let dir: string;
+  let app: App;
+  /** Five seconds into the first minute after the app was made: the first schedule time is due. */
+  let t1: number;
+
+  beforeEach(async () => {
+    ({ store, dir } = await openTempStore("airloft-aws-jobs-", { groupCommitMs: 0 }));
+    const spec: AppSpec = {
+      ...webSpec(1),
+      env: { API_KEY: "key-0123456789" },
+      jobs: [{ name: "report", schedule: "* * * * *", command: ["./report"], concurrencyPolicy: "Forbid" }],
+    };
+    await store.apply([
+      manifest({ ...s.h.group, status: {} } as Resource),
+      manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "strict" }, spec }),
+    ]);
+    app = store.get("App/strict/web") as App;
+    const created = Date.parse(app.metadata.creationTimestamp ?? "");
+    t1 = Math.ceil((created + 1) / 60_000) * 60_000 + 5_000;
+  });
+  afterEach(() => removeTempStore(store, dir));
+
+  const sync = (now: number) =>
+    syncAwsJobs(store, store.get("App/strict/web") as App, s.h.group, s.h.provider.tasks, now);
+  const jobs = () => (store.get("App/strict/web") as App).status?.jobs?.report;
+
+  it("starts a task instance for the due run and records its exit code and masked last lines", async () => {
+    await sync(t1);
+    const [run, ...more] = await taskInstances(s, "Job");
+    assert.ok(run);
+    assert.equal(more.length, 0);
+    assert.equal(run.tags["airloft.dev/schedule-time"], new Date(t1 - 5_000).toISOString());
+    assert.equal(run.tags["airloft.dev/job"], "report");
+    assert.deepEqual(jobs()?.active, [run.tags["airloft.dev/run"]]);
+
+    // Forbid: still running at the next minute, the next run is skipped.
+    await sync(t1 + 60_000);
+    assert.equal((await taskInstances(s, "Job")).length, 1);
+
+    const id = run.tags[TASK_TAG] ?? "";
+    s.aws.proxy.consoleOutputs.set(
+      run.id,
+      [`airloft-task ${id} begin`, "using key-0123456789", "report failed", `airloft-task ${id} exit=4`].join("\n"),
+    );
+    await s.h.inspect.ec2.send(new TerminateInstancesCommand({ InstanceIds: [run.id] }));
+    await sync(t1 + 70_000);
+    const record = jobs()?.runs?.find((r) => r.name === run.tags["airloft.dev/run"]);
+    assert.equal(record?.exitCode, 4);
+    assert.deepEqual(record?.lastLines, ["using ***", "report failed"]);
+    assert.ok(record?.endTime);
+    assert.deepEqual(jobs()?.active, []);
+    assert.ok(store.eventsOf(app).some((e) => e.reason === "JobFailed"));
+  });
+
+  it("a crash between the launch and its record launches nothing twice", async () => {
+    // The launch is done but its answer lost: the SDK's retry carries the same token, and gets the same instance.
+    s.aws.proxy.loseAnswerOf = "ec2:RunInstances";
+    await sync(t1);
+    assert.equal((await taskInstances(s, "Job")).length, 1);
+
+    // Killed before its record was written: a restarted controller finds the run by its tags, and starts no other.
+    await store.updateStatus("App/strict/web", (st) => ({ ...st, jobs: {} }));
+    s.h.newProvider();
+    await sync(t1 + 1_000);
+    const all = await taskInstances(s, "Job");
+    assert.equal(all.length, 1);
+    assert.equal(jobs()?.lastScheduleTime, new Date(t1 - 5_000).toISOString());
+
+    // Started again by hand for the same schedule time (the instance not yet listed, say): the same token, the same instance.
+    await store.updateStatus("App/strict/web", (st) => ({ ...st, jobs: {} }));
+    const runs = await s.h.provider.tasks.start(
+      store.get("App/strict/web") as App,
+      s.h.group,
+      {
+        kind: "Job",
+        identity: [app.metadata.uid ?? "", "report", new Date(t1 - 5_000).toISOString()],
+        label: "job strict/web report",
+        command: ["./report"],
+        tags: {
+          "airloft.dev/run": all[0]?.tags["airloft.dev/run"] ?? "",
+          "airloft.dev/job": "report",
+          "airloft.dev/schedule-time": new Date(t1 - 5_000).toISOString(),
+        },
+      },
+      { bindings: {}, secrets: { env: {}, files: [], digest: "", missing: [] } },
+    );
+    assert.equal(runs, all[0]?.id);
+    assert.equal((await taskInstances(s, "Job")).length, 1);
   });
 });

@@ -35,6 +35,7 @@ import type { OwnerOp, OwnerPlan } from "./plan-routing.js";
 import { describeOwnerOp, planGarbage, planOwner, planOwnerRemoval } from "./plan-routing.js";
 import { awsRelease } from "./release.js";
 import { awsAddress, awsRegion } from "./settings.js";
+import { AwsTasks } from "./task-access.js";
 
 export type { AwsProviderOptions } from "./context.js";
 
@@ -59,9 +60,12 @@ interface ObservedGroup {
 export class AwsProvider implements InfraProvider {
   readonly name = "aws" as const;
   private readonly ctx: AwsContext;
+  /** One-shot task instances of the group's apps: job runs and one-off runs. */
+  readonly tasks: AwsTasks;
 
   constructor(options: AwsProviderOptions) {
     this.ctx = new AwsContext(options);
+    this.tasks = new AwsTasks(this.ctx);
   }
 
   /** Every HTTP request sent, by "family:Operation". */
