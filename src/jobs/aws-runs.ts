@@ -107,7 +107,7 @@ export async function syncAwsJobs(
   tasks: AwsTasks,
   now: number,
 ): Promise<boolean> {
-  const observed = await tasks.list(group, app.metadata.uid ?? "", "Job");
+  const observed = await tasks.list(group, { kind: "Job", uid: app.metadata.uid ?? "" });
   const runs = observed.flatMap(observedRun);
   const backend = awsRunBackend(store, app, group, tasks, observed, () => now);
   await syncAppJobs({ store, app, backend, runs, now: new Date(now) });

@@ -1,13 +1,16 @@
 import { strict as assert } from "node:assert";
 import { DescribeInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
 import { syncAwsJobs } from "../../src/jobs/aws-runs.js";
+import { RunAccess } from "../../src/jobs/run-access.js";
 import { tagRecord } from "../../src/providers/aws/names.js";
 import { TASK_TAG } from "../../src/providers/aws/tasks.js";
+import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { AppOutcome } from "../../src/providers/types.js";
 import { historyOf } from "../../src/releases/revisions.js";
 import { type RolloutVerdict, releaseDone, trackRollout } from "../../src/releases/rollout.js";
+import { objectKey } from "../../src/resources/kinds.js";
 import type { LoadedManifest } from "../../src/resources/manifest-object.js";
-import type { App, AppSpec, Resource } from "../../src/resources/types.js";
+import type { App, AppSpec, Group, Resource } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
 import { useStrictGroup, webSpec } from "../support/strict-harness.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
@@ -248,5 +251,56 @@ describe("AWS task instances: scheduled job runs (strict endpoint)", function ()
     );
     assert.equal(runs, all[0]?.id);
     assert.equal((await taskInstances(s, "Job")).length, 1);
+  });
+});
+
+/** `airloft run` against an AWS group: a task instance, its output and exit code once it ended (RunAccess). */
+describe("AWS task instances: one-off runs (strict endpoint)", function () {
+  this.timeout(240_000);
+  const s = useStrictGroup();
+  let store: Store;
+  let dir: string;
+
+  beforeEach(async () => {
+    ({ store, dir } = await openTempStore("airloft-aws-runs-", { groupCommitMs: 0 }));
+    const spec: AppSpec = { ...webSpec(1), env: { API_KEY: "key-0123456789" } };
+    await store.apply([
+      manifest({ ...s.h.group } as Resource),
+      manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "strict" }, spec }),
+    ]);
+    // The store's group (its own uid) gets its network, and the facts its controller writes.
+    s.h.group = store.get(objectKey("Group", "", "strict")) as Group;
+    await s.h.reconcileGroup();
+    await store.updateStatus(objectKey("Group", "", "strict"), () => ({ ...s.h.group.status }));
+  });
+  afterEach(() => removeTempStore(store, dir));
+
+  it("runs the command on a task instance and gives its output and exit code at the end; another group finds nothing", async () => {
+    const runs = new RunAccess(store, new ProviderRegistry({ instanceId: s.h.instanceId, aws: s.h.provider }));
+    const id = await runs.start(store.get("App/strict/web") as App, ["rake", "db:seed"]);
+    const [task, ...more] = await taskInstances(s, "Run");
+    assert.ok(task);
+    assert.equal(more.length, 0);
+    assert.equal(task.tags["airloft.dev/run"], id);
+    assert.deepEqual(await runs.view("strict", id), { id, app: "web", running: true });
+
+    const lines: string[] = [];
+    const write = (_run: string, line: string) => void lines.push(line);
+    await runs.logs("strict", id, { follow: false, write });
+    assert.deepEqual(lines, [], "nothing before it ended: AWS output arrives at the end");
+
+    const taskId = task.tags[TASK_TAG] ?? "";
+    s.aws.proxy.consoleOutputs.set(
+      task.id,
+      [`airloft-task ${taskId} begin`, "seeded 10 rows with key-0123456789", `airloft-task ${taskId} exit=7`].join(
+        "\n",
+      ),
+    );
+    await s.h.inspect.ec2.send(new TerminateInstancesCommand({ InstanceIds: [task.id] }));
+    assert.deepEqual(await runs.view("strict", id), { id, app: "web", running: false, exitCode: 7 });
+    await runs.logs("strict", id, { follow: true, write });
+    assert.deepEqual(lines, ["seeded 10 rows with ***"]);
+    await assert.rejects(runs.view("other", id), /not found/);
+    await assert.rejects(runs.view("strict", "../x"), /run \.\.\/x not found/);
   });
 });

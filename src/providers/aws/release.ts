@@ -25,7 +25,7 @@ export async function awsRelease(
   if (!command || options.done) return undefined;
   const clients = ctx.clients(ctx.region(setup.keys.group));
   const { uid, configHash } = setup.launch;
-  const observed = await observeTasks(clients, ctx.instanceId, uid, "Release");
+  const observed = await observeTasks(clients, ctx.instanceId, { kind: "Release", uid });
   const request = {
     kind: "Release" as const,
     identity: [uid, configHash, JSON.stringify(command)],

@@ -7,7 +7,8 @@ import {
   launchTask,
   type ObservedTask,
   observeTasks,
-  type TaskKind,
+  type TaskMatch,
+  type TaskReadOptions,
   type TaskRequest,
   type TaskResult,
   taskResult,
@@ -21,8 +22,9 @@ import {
 export class AwsTasks {
   constructor(private readonly ctx: AwsContext) {}
 
-  list(group: Group, uid: string, kind: TaskKind): Promise<ObservedTask[]> {
-    return observeTasks(this.clients(group), this.ctx.instanceId, uid, kind);
+  /** The group's task instances that match (every one of them is the group's: its name is in the match). */
+  list(group: Group, match: Omit<TaskMatch, "group">): Promise<ObservedTask[]> {
+    return observeTasks(this.clients(group), this.ctx.instanceId, { ...match, group: group.metadata.name });
   }
 
   /** Launches the task (or finds the instance its token already made); undefined when that one is gone. */
@@ -38,11 +40,7 @@ export class AwsTasks {
     return launchTask(this.clients(group), setup.launch, setup.program, request);
   }
 
-  result(
-    group: Group,
-    task: ObservedTask,
-    options: { readonly env: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly now: number },
-  ): Promise<TaskResult> {
+  result(group: Group, task: ObservedTask, options: TaskReadOptions): Promise<TaskResult> {
     return taskResult(this.clients(group), task, options);
   }
 

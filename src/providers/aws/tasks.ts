@@ -70,25 +70,36 @@ export function taskClientToken(id: string, attempt: number): string {
 
 const LIVE = new Set(["pending", "running"]);
 
-/** The app's task instances of one kind, in any state: one paginated call. */
+/** Which task instances to list: of one kind, of an app (uid) or a group, or one run by its id. */
+export interface TaskMatch {
+  readonly kind: TaskKind;
+  readonly uid?: string;
+  readonly group?: string;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+/** Task instances, in any state: one paginated call. */
 export async function observeTasks(
   clients: AwsClients,
   installation: string,
-  uid: string,
-  kind: TaskKind,
+  match: TaskMatch,
 ): Promise<ObservedTask[]> {
-  const Filters = [
-    { Name: `tag:${LABEL.instance}`, Values: [installation] },
-    { Name: `tag:${LABEL.uid}`, Values: [uid] },
-    { Name: `tag:${LABEL.kind}`, Values: [kind] },
-  ];
+  const wanted: Record<string, string> = {
+    [LABEL.instance]: installation,
+    [LABEL.kind]: match.kind,
+    ...(match.uid !== undefined ? { [LABEL.uid]: match.uid } : {}),
+    ...(match.group !== undefined ? { [LABEL.group]: match.group } : {}),
+    ...match.tags,
+  };
+  const Filters = Object.entries(wanted).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] }));
   const out: ObservedTask[] = [];
   for await (const page of paginateDescribeInstances({ client: clients.ec2, pageSize: 1000 }, { Filters }))
     for (const i of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
       const tags = tagRecord(i.Tags);
       const owner = parseOwnedLabels(tags);
       const id = tags[TASK_TAG];
-      if (!owner || !id || !i.InstanceId || owner.uid !== uid) continue;
+      // Checked again here: a filter is no proof of ownership.
+      if (!owner || !id || !i.InstanceId || Object.entries(wanted).some(([k, v]) => tags[k] !== v)) continue;
       const state = i.State?.Name ?? "unknown";
       out.push({ instanceId: i.InstanceId, taskId: id, state, launchTime: i.LaunchTime?.getTime() ?? 0, owner, tags });
     }
@@ -153,6 +164,14 @@ export async function launchTask(
   throw new Error(`${request.label}: 4 launch tokens in a row were used with other parameters`);
 }
 
+/** How a task's result is read: the values its output must not show, its timeout, now, and how many lines. */
+export interface TaskReadOptions {
+  readonly env: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly now: number;
+  readonly lines?: number;
+}
+
 /**
  * A task's result from its instance's console output. It counts as ended only once the instance
  * is no longer running (it powers itself off after the end marker, so a command that prints a
@@ -163,12 +182,12 @@ export async function launchTask(
 export async function taskResult(
   clients: AwsClients,
   task: ObservedTask,
-  options: { readonly env: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly now: number },
+  options: TaskReadOptions,
 ): Promise<TaskResult> {
   const overdue = options.now - task.launchTime > options.timeoutMs;
   const console = task.state === "pending" ? "" : await consoleText(clients, task.instanceId);
   const parsed = parseTaskOutput(console, task.taskId);
-  const output = safeLogLines(parsed.lines.join("\n"), options.env, TASK_LINES);
+  const output = safeLogLines(parsed.lines.join("\n"), options.env, options.lines ?? TASK_LINES);
   if (LIVE.has(task.state)) {
     if (!overdue) return { phase: "running", output };
     await terminateTasks(clients, [task.instanceId]);
@@ -204,7 +223,7 @@ export async function ensureTask(
   clients: AwsClients,
   observed: readonly ObservedTask[],
   start: { readonly launch: LaunchTemplate; readonly program: InstanceProgram; readonly request: TaskRequest },
-  options: { readonly env: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly now: number },
+  options: TaskReadOptions,
 ): Promise<TaskResult & { readonly instanceId?: string }> {
   const id = taskId(start.request);
   const mine = observed.filter((t) => t.taskId === id).at(-1);
