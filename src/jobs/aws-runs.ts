@@ -113,3 +113,16 @@ export async function syncAwsJobs(
   await syncAppJobs({ store, app, backend, runs, now: new Date(now) });
   return runs.length > 0;
 }
+
+/**
+ * A group's run and job instances still up past the default task timeout are terminated: a job
+ * without timeoutSeconds, or a one-off nobody follows, must not run (and bill) for good.
+ */
+export async function sweepAwsTasks(tasks: AwsTasks, group: Group, now: number): Promise<string[]> {
+  const all = [...(await tasks.list(group, { kind: "Run" })), ...(await tasks.list(group, { kind: "Job" }))];
+  const overdue = all
+    .filter((t) => (t.state === "pending" || t.state === "running") && now - t.launchTime > DEFAULT_TASK_TIMEOUT_MS)
+    .map((t) => t.instanceId);
+  await tasks.terminate(group, overdue);
+  return overdue;
+}

@@ -4,7 +4,7 @@ import { isReadyAt } from "../resources/conditions.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, Group } from "../resources/types.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
-import { awsTasksOf, syncAwsJobs } from "./aws-runs.js";
+import { awsTasksOf, sweepAwsTasks, syncAwsJobs } from "./aws-runs.js";
 import { listRuns, type ObservedRun } from "./docker-runs.js";
 import { syncAppJobs } from "./job-sync.js";
 import { pruneOneOffRuns } from "./one-off.js";
@@ -135,6 +135,11 @@ export class JobScheduler {
     const tasks = awsTasksOf(await this.ctx.providers.for(group));
     if (!tasks) return;
     const now = this.clock.now();
+    const sweep = `aws:${group.metadata.name}`;
+    if (now - (this.idleListedAt.get(sweep) ?? Number.NEGATIVE_INFINITY) >= IDLE_LIST_MS) {
+      this.idleListedAt.set(sweep, now);
+      await sweepAwsTasks(tasks, group, now).catch((err: unknown) => this.ctx.log.warn(`runs: ${errorMessage(err)}`));
+    }
     for (const app of apps) {
       const uid = app.metadata.uid ?? "";
       if (!app.spec.jobs?.length && !this.withRuns.has(uid)) continue;

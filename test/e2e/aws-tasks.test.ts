@@ -1,17 +1,22 @@
 import { strict as assert } from "node:assert";
 import { DescribeInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
+import { createProgress } from "../../src/controllers/context.js";
 import { syncAwsJobs } from "../../src/jobs/aws-runs.js";
 import { RunAccess } from "../../src/jobs/run-access.js";
+import { JobScheduler } from "../../src/jobs/scheduler.js";
+import { createLogger } from "../../src/log.js";
 import { tagRecord } from "../../src/providers/aws/names.js";
 import { TASK_TAG } from "../../src/providers/aws/tasks.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { AppOutcome } from "../../src/providers/types.js";
 import { historyOf } from "../../src/releases/revisions.js";
 import { type RolloutVerdict, releaseDone, trackRollout } from "../../src/releases/rollout.js";
+import { setCondition } from "../../src/resources/conditions.js";
 import { objectKey } from "../../src/resources/kinds.js";
 import type { LoadedManifest } from "../../src/resources/manifest-object.js";
 import type { App, AppSpec, Group, Resource } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { useStrictGroup, webSpec } from "../support/strict-harness.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
@@ -215,6 +220,29 @@ describe("AWS task instances: scheduled job runs (strict endpoint)", function ()
     assert.ok(record?.endTime);
     assert.deepEqual(jobs()?.active, []);
     assert.ok(store.eventsOf(app).some((e) => e.reason === "JobFailed"));
+  });
+
+  it("the scheduler runs the due job on AWS, and ends a task instance left running past the timeout", async () => {
+    s.h.group = store.get(objectKey("Group", "", "strict")) as Group;
+    await s.h.reconcileGroup();
+    const ready = { type: "Ready", status: "True", reason: "Converged", message: "" } as const;
+    await store.updateStatus(objectKey("Group", "", "strict"), () =>
+      setCondition({ ...s.h.group.status }, ready, s.h.group.metadata.generation ?? 1),
+    );
+    const clock = new FakeClock(t1);
+    const providers = new ProviderRegistry({ instanceId: s.h.instanceId, aws: s.h.provider });
+    const ctx = { store, providers, log: createLogger({ level: "error" }), progress: createProgress() };
+    const scheduler = new JobScheduler(ctx, { clock });
+    await scheduler.tick();
+    const [run] = await taskInstances(s, "Job");
+    assert.ok(run);
+    const scheduled = (store.get("App/strict/web") as App).status?.conditions?.find((c) => c.type === "Scheduled");
+    assert.equal(scheduled?.reason, "RunStarted");
+
+    clock.advance(2 * 60 * 60_000);
+    await scheduler.tick();
+    const [first] = (await taskInstances(s, "Job")).filter((t) => t.id === run.id);
+    assert.ok(first?.state === "shutting-down" || first?.state === "terminated", first?.state);
   });
 
   it("a crash between the launch and its record launches nothing twice", async () => {
