@@ -36,6 +36,7 @@ import { describeOwnerOp, planGarbage, planOwner, planOwnerRemoval } from "./pla
 import { awsRelease } from "./release.js";
 import { awsAddress, awsRegion } from "./settings.js";
 import { AwsTasks } from "./task-access.js";
+import { TASK_KINDS } from "./tasks.js";
 
 export type { AwsProviderOptions } from "./context.js";
 
@@ -315,7 +316,7 @@ export class AwsProvider implements InfraProvider {
   async logs(obj: App | Service, group: Group, options: LogOptions): Promise<void> {
     const snapshot = await this.ctx.snapshots.get(this.region(group));
     const owned = snapshot.instances
-      .filter((i) => i.owner.uid === obj.metadata.uid && i.state !== "terminated")
+      .filter((i) => i.owner.uid === obj.metadata.uid && i.state !== "terminated" && !TASK_KINDS.has(i.owner.kind))
       .sort((a, b) => (a.owner.replica ?? -1) - (b.owner.replica ?? -1));
     await consoleLogs(this.clients(this.region(group)), owned, obj.metadata.name, options);
   }
