@@ -50,6 +50,11 @@ export class StrictAwsProxy extends FaultProxy {
   private readonly targets = new Map<string, number>();
   /** Instances terminated while a target group still sent them traffic (registered or draining). */
   readonly terminatedInService: string[] = [];
+  /**
+   * What an instance wrote to its serial console, by instance id, set by a test playing the
+   * instance's part (moto runs no user data, and answers every GetConsoleOutput with one sample).
+   */
+  readonly consoleOutputs = new Map<string, string>();
 
   override reset(): void {
     super.reset();
@@ -58,6 +63,7 @@ export class StrictAwsProxy extends FaultProxy {
     this.lingering = 0;
     this.targets.clear();
     this.terminatedInService.length = 0;
+    this.consoleOutputs.clear();
     this.rules = AWS_RULES;
     this.latestAmi = undefined;
     this.loseAnswerOf = undefined;
@@ -73,6 +79,8 @@ export class StrictAwsProxy extends FaultProxy {
         return this.runAgain(call);
       case "ec2:DescribeInstances":
         return this.notYetVisible(call);
+      case "ec2:GetConsoleOutput":
+        return this.consoleOutput(call);
       case "ec2:TerminateInstances":
         for (const [key, id] of call.params)
           if (key.startsWith("InstanceId.") && [...this.targets.keys()].some((k) => k.endsWith(`|${id}`)))
@@ -104,10 +112,15 @@ export class StrictAwsProxy extends FaultProxy {
       const reference = /<CallerReference>([^<]*)<\/CallerReference>/.exec(call.body.toString("utf8"))?.[1];
       if (reference) this.callerReferences.add(reference);
     }
-    if (this.loseAnswerOf === `${call.service}:${call.action}`) {
-      this.loseAnswerOf = undefined;
-      return errorAnswer(call.service, 500, "InternalFailure", "the answer was lost");
-    }
+    const answered = await this.observe(call, answer);
+    // Lost on its way back: AWS did the call all the same (a launch's token is bound to its instance).
+    if (this.loseAnswerOf !== `${call.service}:${call.action}`) return answered;
+    this.loseAnswerOf = undefined;
+    return errorAnswer(call.service, 500, "InternalFailure", "the answer was lost");
+  }
+
+  /** What the proxy learns from a successful answer, and the answer as AWS would give it. */
+  private async observe(call: ProxiedCall, answer: ProxyAnswer): Promise<ProxyAnswer> {
     switch (`${call.service}:${call.action}`) {
       case "ec2:RunInstances": {
         const token = call.params.get("ClientToken");
@@ -163,6 +176,18 @@ export class StrictAwsProxy extends FaultProxy {
       `<instanceState><code>${state?.[1] ?? "0"}</code><name>${name}</name></instanceState>`,
     );
     return { status: 200, body };
+  }
+
+  /** The console output a test registered for the instance; moto's own answer otherwise. */
+  private consoleOutput(call: ProxiedCall): ProxyAnswer | undefined {
+    const id = call.params.get("InstanceId") ?? "";
+    const text = this.consoleOutputs.get(id);
+    if (text === undefined) return undefined;
+    const body =
+      `<GetConsoleOutputResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>strict</requestId>` +
+      `<instanceId>${id}</instanceId><timestamp>${new Date().toISOString()}</timestamp>` +
+      `<output>${Buffer.from(text).toString("base64")}</output></GetConsoleOutputResponse>`;
+    return { status: 200, body, contentType: "text/xml" };
   }
 
   private notYetVisible(call: ProxiedCall): ProxyAnswer | undefined {

@@ -1,39 +1,30 @@
 import { errorMessage } from "../errors.js";
-import { readCrashFacts } from "../providers/docker/crash-facts.js";
 import { setCondition } from "../resources/conditions.js";
 import { keyOf } from "../resources/kinds.js";
 import type { App, AppStatus, JobSpec, JobStatus, RunRecord } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 import { dueRun } from "../util/cron-schedule.js";
-import {
-  killRun,
-  type ObservedRun,
-  removeRun,
-  runCreateOptions,
-  runResult,
-  scheduledRunId,
-  startRun,
-} from "./docker-runs.js";
+import { type ObservedRun, scheduledRunId } from "./docker-runs.js";
+import type { RunBackend } from "./run-backend.js";
 import { runQuotaProblem } from "./run-quota.js";
-import { type RunTemplate, runEnvValues } from "./run-template.js";
 
 const DEFAULT_HISTORY = 3;
 
 export interface AppJobsInput {
   readonly store: Store;
   readonly app: App;
-  readonly address: string;
-  /** Every run container on the app's engine (all groups: the quota counts the group's). */
+  /** Where the app's runs are started, read, killed and removed: containers or task instances. */
+  readonly backend: RunBackend;
+  /** Every run on the app's engine (all groups: the quota counts the group's), or the app's task instances. */
   readonly runs: readonly ObservedRun[];
   readonly now: Date;
-  /** The app's container template, made only when a run starts. */
-  readonly template: () => Promise<RunTemplate>;
 }
 
 /**
  * One pass over an app's jobs: records runs that ended, kills runs past their timeout, starts the
  * run that is due (under the concurrency policy and the group's quota), and trims the history.
- * Level-triggered: what ran is read from the engine's labels, so a restart of AirLoft finds it.
+ * Level-triggered: what ran is read from the engine's labels (or the instances' tags), so a
+ * restart of AirLoft finds it.
  */
 export async function syncAppJobs(input: AppJobsInput): Promise<void> {
   const { store, app } = input;
@@ -41,7 +32,7 @@ export async function syncAppJobs(input: AppJobsInput): Promise<void> {
   const before = app.status?.jobs ?? {};
   const jobs: Record<string, JobStatus> = {};
   let scheduled: { ok: boolean; reason: string; message: string } | undefined;
-  const surplus: string[] = [];
+  const surplus: ObservedRun[] = [];
   for (const job of app.spec.jobs ?? []) {
     const mine = input.runs.filter((r) => r.uid === app.metadata.uid && r.job === job.name);
     const result = await syncJob(input, job, mine, before[job.name]);
@@ -52,7 +43,7 @@ export async function syncAppJobs(input: AppJobsInput): Promise<void> {
   }
   // Runs of jobs no longer in the spec go (their record went with the job).
   const named = new Set((app.spec.jobs ?? []).map((j) => j.name));
-  for (const r of input.runs) if (r.uid === app.metadata.uid && r.job && !named.has(r.job)) surplus.push(r.id);
+  for (const r of input.runs) if (r.uid === app.metadata.uid && r.job && !named.has(r.job)) surplus.push(r);
   await store.updateStatus<AppStatus>(key, (s) => {
     const next: AppStatus = { ...s, jobs };
     if (Object.keys(jobs).length === 0) delete next.jobs;
@@ -70,7 +61,7 @@ export async function syncAppJobs(input: AppJobsInput): Promise<void> {
     );
   });
   // Only once the records are written: a removed run's schedule time is then in the status.
-  for (const id of surplus) await removeRun(input.address, id);
+  for (const run of surplus) await input.backend.remove(run);
 }
 
 interface JobEvent {
@@ -81,7 +72,7 @@ interface JobEvent {
 
 interface JobOutcome {
   readonly status: JobStatus;
-  readonly surplus: string[];
+  readonly surplus: ObservedRun[];
   readonly events: JobEvent[];
   readonly scheduled?: { ok: boolean; reason: string; message: string };
 }
@@ -92,7 +83,7 @@ async function syncJob(
   mine: readonly ObservedRun[],
   previous: JobStatus | undefined,
 ): Promise<JobOutcome> {
-  const { now, address } = input;
+  const { now, backend } = input;
   const events: JobEvent[] = [];
   const records = new Map((previous?.runs ?? []).map((r) => [r.name, { ...r }]));
   const record = (r: ObservedRun): RunRecord => {
@@ -110,7 +101,7 @@ async function syncJob(
   // Past its timeout a run is killed; it is recorded as ended on the next pass.
   if (job.timeoutSeconds !== undefined) {
     for (const r of active.filter((a) => now.getTime() - a.createdAt > (job.timeoutSeconds ?? 0) * 1000)) {
-      await killRun(address, r.id);
+      await backend.kill(r);
       record(r).reason = "DeadlineExceeded";
       events.push({
         type: "Warning",
@@ -151,7 +142,7 @@ async function syncJob(
     } else {
       if (policy === "Replace")
         for (const r of stillActive) {
-          await killRun(address, r.id);
+          await backend.kill(r);
           record(r).reason = "Replaced";
         }
       const started = await startScheduled(input, job, time, due.missed, events);
@@ -177,7 +168,7 @@ async function syncJob(
     ...ended.slice(0, limit),
   ]);
   const keptNames = new Set([...kept].map((r) => r.name));
-  const surplus = mine.filter((r) => !r.running && !keptNames.has(r.runId)).map((r) => r.id);
+  const surplus = mine.filter((r) => !r.running && !keptNames.has(r.runId));
   return {
     status: {
       ...(lastScheduleTime ? { lastScheduleTime: lastScheduleTime.toISOString() } : {}),
@@ -197,14 +188,12 @@ async function recordEnd(
   events: JobEvent[],
   job: string,
 ): Promise<void> {
-  const result = await runResult(input.address, r.id);
-  if (!result || result.running) return;
+  const result = await input.backend.result(r);
+  if (!result) return;
   rec.startTime = result.startedAt;
   rec.endTime = result.finishedAt;
   rec.exitCode = result.exitCode;
-  const facts = await readCrashFacts(input.address, [r.id], runEnvValues(input.store, input.app));
-  const lines = facts.get(r.id)?.logLines;
-  if (lines && lines.length > 0) rec.lastLines = [...lines];
+  if (result.lastLines.length > 0) rec.lastLines = [...result.lastLines];
   if (result.exitCode !== 0)
     events.push({
       type: "Warning",
@@ -231,17 +220,13 @@ async function startScheduled(
     events.push({ type: "Warning", reason: "QuotaExceeded", message });
     return { scheduled: { ok: false, reason: "QuotaExceeded", message } };
   }
-  const template = await input.template();
-  if ("waiting" in template) {
-    const message = `job ${job.name}: run for ${time.toISOString()} skipped: ${template.waiting}`;
-    events.push({ type: "Warning", reason: "JobNotStarted", message });
-    return { scheduled: { ok: false, reason: "WaitingForDependencies", message } };
-  }
   try {
-    await startRun(
-      template.address,
-      runCreateOptions(template.desired, { runId, command: job.command, job: job.name, scheduleTime: time }),
-    );
+    const started = await input.backend.start({ runId, command: job.command, job: job.name, scheduleTime: time });
+    if (started.waiting) {
+      const message = `job ${job.name}: run for ${time.toISOString()} skipped: ${started.waiting}`;
+      events.push({ type: "Warning", reason: "JobNotStarted", message });
+      return { scheduled: { ok: false, reason: "WaitingForDependencies", message } };
+    }
   } catch (err) {
     const message = `job ${job.name}: run ${runId} could not start: ${errorMessage(err)}`;
     events.push({ type: "Warning", reason: "JobNotStarted", message });

@@ -1,14 +1,16 @@
 import type { ControllerContext } from "../controllers/context.js";
 import { errorMessage } from "../errors.js";
-import { isReadyAt, setCondition } from "../resources/conditions.js";
+import { isReadyAt } from "../resources/conditions.js";
 import { keyOf, objectKey } from "../resources/kinds.js";
-import type { App, AppStatus, Group } from "../resources/types.js";
+import type { App, Group } from "../resources/types.js";
 import { byCodeUnit } from "../store/kind-index.js";
 import type { Store } from "../store/store.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
+import { awsTasksOf, sweepAwsTasks, syncAwsJobs } from "./aws-runs.js";
 import { listRuns, type ObservedRun } from "./docker-runs.js";
 import { syncAppJobs } from "./job-sync.js";
 import { pruneOneOffRuns } from "./one-off.js";
+import { dockerRunBackend } from "./run-backend.js";
 import { dockerOf, type RunTemplate, runTemplate } from "./run-template.js";
 
 /**
@@ -17,6 +19,8 @@ import { dockerOf, type RunTemplate, runTemplate } from "./run-template.js";
  * every second.
  */
 const IDLE_LIST_MS = 60_000;
+/** How often an AWS app with jobs has its task instances listed. */
+export const AWS_LIST_MS = 15_000;
 
 export interface JobSchedulerOptions {
   readonly clock?: Clock;
@@ -25,8 +29,8 @@ export interface JobSchedulerOptions {
 }
 
 /**
- * Runs apps' scheduled jobs on Docker: every tick, one list of run containers per engine, then
- * each app with jobs is synced (job-sync.ts). Runs beside the controllers, in the process that
+ * Runs apps' scheduled jobs: on Docker, every tick, one list of run containers per engine, then
+ * each app with jobs is synced (job-sync.ts); on AWS, as task instances (aws-runs.ts). Runs beside the controllers, in the process that
  * runs them; ticks never overlap.
  */
 export class JobScheduler {
@@ -37,10 +41,12 @@ export class JobScheduler {
   private stopped = true;
   /** When each engine was last listed for a group without jobs. */
   private readonly idleListedAt = new Map<string, number>();
-  /** Apps that have jobs, or had job runs on the engine at the last listing, by uid, with their keys. */
+  /** Apps that have jobs, or had job runs (on the engine, or as task instances) at the last listing, by uid, with their keys. */
   private readonly withRuns = new Map<string, string>();
   /** The keys of live apps with jobs, kept by the store's kind index. */
   private withJobs: ReadonlySet<string> | undefined;
+  /** When each AWS app's task instances were last listed. */
+  private readonly awsListedAt = new Map<string, number>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -86,6 +92,8 @@ export class JobScheduler {
       const group = app?.metadata.group ?? "";
       if (app) byGroup.set(group, [...(byGroup.get(group) ?? []), app]);
     }
+    const live = new Set([...byGroup.values()].flat().map((a) => a.metadata.uid ?? ""));
+    for (const uid of this.awsListedAt.keys()) if (!live.has(uid)) this.awsListedAt.delete(uid);
     // Every group with a live app, in the order of its apps' keys.
     const names = store
       .view({ kind: "Group" })
@@ -96,7 +104,10 @@ export class JobScheduler {
     for (const name of names) {
       const apps = byGroup.get(name) ?? [];
       const group = store.peek(objectKey("Group", "", name));
-      if (group?.kind === "Group" && group.spec.provider === "aws") await this.unsupported(apps);
+      if (group?.kind === "Group" && group.spec.provider === "aws") {
+        if (isReadyAt(group)) await this.syncAws(apps, group);
+        continue;
+      }
       if (group?.kind !== "Group" || group.spec.provider !== "docker" || !isReadyAt(group)) continue;
       const docker = dockerOf(await this.ctx.providers.for(group));
       if (!docker) continue;
@@ -132,35 +143,41 @@ export class JobScheduler {
     }
   }
 
-  /** Jobs on AWS are accepted but not run (yet): the app says so, once. */
-  private async unsupported(apps: readonly App[]): Promise<void> {
-    for (const app of apps.filter((a) => a.spec.jobs?.length)) {
-      const message = "jobs run on the docker provider only; this app's jobs are not run on aws";
-      await this.ctx.store.updateStatus<AppStatus>(keyOf(app), (s) =>
-        setCondition(
-          s,
-          { type: "Scheduled", status: "False", reason: "UnsupportedOnAws", message },
-          app.metadata.generation ?? 0,
-        ),
+  /**
+   * Jobs on AWS: each app's task instances are listed (one call) at most every AWS_LIST_MS, as
+   * EC2 updates console output minutes late; a due run starts within that much of its time.
+   */
+  private async syncAws(apps: readonly App[], group: Group): Promise<void> {
+    const tasks = awsTasksOf(await this.ctx.providers.for(group));
+    if (!tasks) return;
+    const now = this.clock.now();
+    const sweep = `aws:${group.metadata.name}`;
+    if (now - (this.idleListedAt.get(sweep) ?? Number.NEGATIVE_INFINITY) >= IDLE_LIST_MS) {
+      this.idleListedAt.set(sweep, now);
+      await sweepAwsTasks(tasks, group, now).catch((err: unknown) => this.ctx.log.warn(`runs: ${errorMessage(err)}`));
+    }
+    for (const app of apps) {
+      const uid = app.metadata.uid ?? "";
+      if (!app.spec.jobs?.length && !this.withRuns.has(uid)) continue;
+      if (now - (this.awsListedAt.get(uid) ?? Number.NEGATIVE_INFINITY) < AWS_LIST_MS) continue;
+      this.awsListedAt.set(uid, now);
+      await syncAwsJobs(this.ctx.store, app, group, tasks, now).then(
+        (runs) => (runs || app.spec.jobs?.length ? this.withRuns.set(uid, keyOf(app)) : this.withRuns.delete(uid)),
+        (err: unknown) =>
+          this.ctx.log.warn(`jobs of app ${group.metadata.name}/${app.metadata.name}: ${errorMessage(err)}`),
       );
     }
   }
 
   private async syncApp(app: App, group: Group, address: string, runs: readonly ObservedRun[]): Promise<void> {
     let template: Promise<RunTemplate> | undefined;
-    await syncAppJobs({
-      store: this.ctx.store,
-      app,
-      address,
-      runs,
-      now: new Date(this.clock.now()),
-      template: async () => {
-        const docker = dockerOf(await this.ctx.providers.for(group));
-        if (!docker) return { waiting: "runs need the docker provider" };
-        template ??= runTemplate(this.ctx.store, docker, app, group);
-        return template;
-      },
+    const backend = dockerRunBackend(this.ctx.store, app, address, async () => {
+      const docker = dockerOf(await this.ctx.providers.for(group));
+      if (!docker) return { waiting: "runs need the docker provider" };
+      template ??= runTemplate(this.ctx.store, docker, app, group);
+      return template;
     });
+    await syncAppJobs({ store: this.ctx.store, app, backend, runs, now: new Date(this.clock.now()) });
   }
 }
 

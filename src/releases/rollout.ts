@@ -84,7 +84,7 @@ export async function trackRollout(
   if (!crashing && !releaseFailed && left > 0) return { requeueAfterMs: left + 250 };
   latest.outcome = releaseFailed ? "ReleaseFailed" : "Failed";
   latest.reason = releaseFailed
-    ? `release command exited with code ${release.exitCode}: ${release.output.join(" | ") || "no output"}`
+    ? `release command exited with code ${release.exitCode ?? "unknown"}: ${release.output.join(" | ") || "no output"}`
     : crashing
       ? `new replicas crash-loop (${crashing.message})`
       : `no progress in ${deadlineMs / 1000}s (${facts.updatedReplicas} updated, ${facts.readyReplicas} ready)`;

@@ -64,7 +64,7 @@ export function newLines(previous: string, next: string): string[] {
 }
 
 /** Waits `ms`; false when aborted first. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+export function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
     const timer = setTimeout(() => {

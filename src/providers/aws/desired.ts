@@ -25,6 +25,8 @@ export interface OwnerSetup {
   readonly launch: LaunchTemplate;
   /** What its instances read from SSM; synced before any launch (owner-secrets.ts). */
   readonly secrets: OwnerSecrets;
+  /** What its instances run: a task instance runs a command in the same image (tasks.ts). */
+  readonly program: InstanceProgram;
 }
 
 /** What a group's network should be: its own VPC of two public subnets, or one that exists. */
@@ -107,6 +109,7 @@ export async function appSetup(
     keys: { group, uid, registers: true, securityGroupId: instancesGroup, host, zoneId },
     launch,
     secrets,
+    program,
     desired: {
       target: `app:${group.metadata.name}/${name}`,
       targetGroup: { name: targetGroupName(ctx.instanceId, uid), port, vpcId, check, tags },
@@ -182,6 +185,7 @@ export async function serviceSetup(
     },
     launch,
     secrets,
+    program,
     desired: {
       target: `service:${group.metadata.name}/${name}`,
       targetGroup: undefined,

@@ -118,7 +118,7 @@ async function launchReplica(
  * A new instance profile takes seconds to reach EC2 (IAM is eventually consistent): EC2 calls it
  * invalid meanwhile, which is a wait, not a wrong configuration.
  */
-function profileNotYetVisible(err: unknown): ProviderUnavailableError | undefined {
+export function profileNotYetVisible(err: unknown): ProviderUnavailableError | undefined {
   const cause = (err as { cause?: unknown }).cause ?? err;
   if (errorCode(cause) !== "InvalidParameterValue" || !/iamInstanceProfile|instance profile/i.test(String(cause)))
     return undefined;

@@ -11,6 +11,7 @@ import { describeInstances, patch } from "./observe.js";
 import type { ObservedTeardown } from "./plan.js";
 import type { GarbageView, ObservedOwner, ObservedRemoval } from "./plan-routing.js";
 import { aliasRecord, findRecord, zoneCallerReference } from "./routing.js";
+import { TASK_KINDS } from "./tasks.js";
 import { findVolume } from "./volumes.js";
 
 /** Observation of one app or service: what its plan is made from, and what its status reports. */
@@ -37,7 +38,7 @@ export interface OwnerKeys {
  * One owner's parts, from the region's shared snapshot (its pending or stopping instances read
  * again by id: one call instead of a new snapshot), its target group's health and its zone's records.
  */
-export async function observeOwner(ctx: AwsContext, keys: OwnerKeys, options: { waiting: boolean }) {
+export async function observeOwner(ctx: AwsContext, keys: OwnerKeys, options: { waiting: boolean; tasks?: boolean }) {
   const region = ctx.region(keys.group);
   const snapshot = options.waiting ? await refreshWaiting(ctx, region, keys.uid) : await ctx.snapshots.get(region);
   const tgName = targetGroupName(ctx.instanceId, keys.uid);
@@ -45,7 +46,10 @@ export async function observeOwner(ctx: AwsContext, keys: OwnerKeys, options: { 
   const health = targetGroup ? await ctx.targetHealth.get(targetGroup.arn) : undefined;
   const lb = observedNetwork(snapshot, keys.group, ctx.instanceId).lb;
   const records = keys.host && keys.zoneId && lb ? await ctx.records.get(keys.zoneId) : undefined;
-  const owned = snapshot.instances.filter((i) => i.owner.uid === keys.uid);
+  // Task instances (a release, a job run) are no replicas; a removal takes them too.
+  const owned = snapshot.instances.filter(
+    (i) => i.owner.uid === keys.uid && (options.tasks || !TASK_KINDS.has(i.owner.kind)),
+  );
   const observation: OwnerObservation = {
     snapshot,
     owned,
@@ -72,7 +76,7 @@ export async function observeOwner(ctx: AwsContext, keys: OwnerKeys, options: { 
 
 /** For a removal: the same, and the alias this group's load balancer gives the host (only that record is removed). */
 export async function observeRemoval(ctx: AwsContext, keys: OwnerKeys): Promise<OwnerObservation & ObservedRemoval> {
-  const observed = await observeOwner(ctx, keys, { waiting: false });
+  const observed = await observeOwner(ctx, keys, { waiting: false, tasks: true });
   const lb = observedNetwork(observed.snapshot, keys.group, ctx.instanceId).lb;
   const lbRecord = keys.host && lb ? aliasRecord(keys.host, lb) : undefined;
   return { ...observed, host: keys.host, lbRecord, ...(keys.volume ? { volumePolicy: keys.volume.policy } : {}) };

@@ -35,7 +35,10 @@ import type { DesiredGroupNetwork, GroupOp } from "./plan.js";
 import { describeGroupOp, planGroupNetwork, planGroupTeardown, planHostedZone } from "./plan.js";
 import type { OwnerOp, OwnerPlan } from "./plan-routing.js";
 import { describeOwnerOp, planGarbage, planOwner, planOwnerRemoval } from "./plan-routing.js";
+import { awsRelease } from "./release.js";
 import { awsAddress, awsRegion } from "./settings.js";
+import { AwsTasks } from "./task-access.js";
+import { TASK_KINDS } from "./tasks.js";
 
 export type { AwsProviderOptions } from "./context.js";
 
@@ -61,10 +64,13 @@ export class AwsProvider implements InfraProvider {
   readonly name = "aws" as const;
   private readonly ctx: AwsContext;
   private readonly cloudwatch: CloudWatchFigures;
+  /** One-shot task instances of the group's apps: job runs and one-off runs. */
+  readonly tasks: AwsTasks;
 
   constructor(options: AwsProviderOptions) {
     this.ctx = new AwsContext(options);
     this.cloudwatch = new CloudWatchFigures(options.instanceId);
+    this.tasks = new AwsTasks(this.ctx);
   }
 
   /** Autoscaled apps' CPU and request figures from CloudWatch: one GetMetricData call per group, at most once a minute. */
@@ -189,7 +195,11 @@ export class AwsProvider implements InfraProvider {
     const { bindings = {}, scaleUpLimit, secrets } = options;
     const setup = await appSetup(this.ctx, app, group, bindings, scaleUpLimit, secrets);
     const synced = await this.syncSecrets(group, setup, options);
-    const { observed, plan, operations } = await converge(this.ownerSteps(setup), options);
+    const env = { ...bindings, ...setup.program.env, ...secrets?.env };
+    const release = await awsRelease(this.ctx, setup, app, { done: options.releaseDone, env });
+    // Until the release succeeded no instance of the new config launches; the old ones serve on.
+    const steps = release && release.phase !== "succeeded" ? this.heldSteps(setup) : this.ownerSteps(setup);
+    const { observed, plan, operations } = await converge(steps, options);
     // Still waiting for targets to turn healthy: the next pass must see them fresh.
     if (!plan.converged && observed.targetGroup) this.ctx.targetHealth.invalidate(observed.targetGroup.arn);
     const route = setup.desired.host;
@@ -200,6 +210,17 @@ export class AwsProvider implements InfraProvider {
       image: app.spec.image ?? app.spec.source?.url ?? "",
       ...(route ? { url: `http://${route}${route.includes("/") ? "/" : ""}` } : {}),
       ...(waiting ? { waiting } : {}),
+      ...(release ? { release } : {}),
+    };
+  }
+
+  /** An owner's steps that look and change nothing: its status while its release holds the rollout. */
+  private heldSteps(setup: OwnerSetup): ConvergeSteps<OwnerObservation, OwnerOp, OwnerPlan> {
+    const steps = this.ownerSteps(setup);
+    return {
+      ...steps,
+      maxRounds: 1,
+      plan: (observed) => ({ ...steps.plan(observed), operations: [], converged: false }),
     };
   }
 
@@ -303,7 +324,7 @@ export class AwsProvider implements InfraProvider {
   async logs(obj: App | Service, group: Group, options: LogOptions): Promise<void> {
     const snapshot = await this.ctx.snapshots.get(this.region(group));
     const owned = snapshot.instances
-      .filter((i) => i.owner.uid === obj.metadata.uid && i.state !== "terminated")
+      .filter((i) => i.owner.uid === obj.metadata.uid && i.state !== "terminated" && !TASK_KINDS.has(i.owner.kind))
       .sort((a, b) => (a.owner.replica ?? -1) - (b.owner.replica ?? -1));
     await consoleLogs(this.clients(this.region(group)), owned, obj.metadata.name, options);
   }

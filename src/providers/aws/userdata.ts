@@ -54,12 +54,12 @@ function refuse(message: string): never {
   throw new TerminalError("InvalidConfig", message);
 }
 
-function assertPlain(field: string, value: string): void {
+export function assertPlain(field: string, value: string): void {
   if (CONTROL.test(value))
     refuse(`${field} ${JSON.stringify(value)} holds a control character, which user data cannot carry`);
 }
 
-function assertProgram(p: InstanceProgram): void {
+export function assertProgram(p: InstanceProgram): void {
   assertPlain("the label", p.label);
   if (p.image !== undefined) {
     assertPlain("spec.image", p.image);
@@ -112,7 +112,7 @@ function writeFile(path: string, mode: string, lines: readonly string[]): string
   ];
 }
 
-const HEADER = ["#!/bin/bash", "set -euo pipefail", "exec > >(tee -a /var/log/airloft-user-data.log) 2>&1"];
+export const HEADER = ["#!/bin/bash", "set -euo pipefail", "exec > >(tee -a /var/log/airloft-user-data.log) 2>&1"];
 
 /** Installs packages with whichever package manager the image has. */
 function install(packages: string): string {
@@ -151,17 +151,12 @@ function mountData(): string[] {
   ];
 }
 
-function dockerScript(p: InstanceProgram): string[] {
-  if (!p.image) throw new TerminalError("InvalidConfig", `${p.label}: the docker runtime needs spec.image`);
-  const publish = p.port !== undefined ? ["-p", `${p.port}:${p.port}`] : [];
-  const run = [
-    "docker",
-    "run",
-    "-d",
-    "--name",
-    "airloft-app",
-    "--restart",
-    "always",
+/**
+ * The `docker run` options every container of the program takes (its env, secrets, data and
+ * limits), with `publish` where a replica's ports go: the order feeds the config hash.
+ */
+export function dockerRunOptions(p: InstanceProgram, publish: readonly string[] = []): string[] {
+  return [
     "--env-file",
     "/etc/airloft/app.env",
     ...(p.secrets ? dockerSecretOptions(p.secrets) : []),
@@ -177,9 +172,12 @@ function dockerScript(p: InstanceProgram): string[] {
     "SYS_CHROOT",
     "--cap-drop",
     "AUDIT_WRITE",
-    p.image,
-    ...(p.command ?? []),
   ];
+}
+
+/** Docker, the env file, the data volume and the secrets, up to the program's `docker run`. */
+export function dockerSetup(p: InstanceProgram): string[] {
+  if (!p.image) throw new TerminalError("InvalidConfig", `${p.label}: the docker runtime needs spec.image`);
   return [
     `command -v docker >/dev/null || { ${install("docker")}; }`,
     "systemctl enable --now docker",
@@ -194,8 +192,17 @@ function dockerScript(p: InstanceProgram): string[] {
       : []),
     ...(p.dataPath ? mountData() : []),
     ...fetchSecrets(p, "docker", "root"),
+  ];
+}
+
+function dockerScript(p: InstanceProgram): string[] {
+  const publish = p.port !== undefined ? ["-p", `${p.port}:${p.port}`] : [];
+  const options = dockerRunOptions(p, publish);
+  const run = ["docker", "run", "-d", "--name", "airloft-app", "--restart", "always", ...options, p.image ?? ""];
+  return [
+    ...dockerSetup(p),
     "docker rm -f airloft-app >/dev/null 2>&1 || true",
-    run.map(shellQuote).join(" "),
+    [...run, ...(p.command ?? [])].map(shellQuote).join(" "),
   ];
 }
 

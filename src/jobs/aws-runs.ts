@@ -1,0 +1,128 @@
+import { resolveBindings } from "../controllers/bindings.js";
+import { AwsProvider } from "../providers/aws/provider.js";
+import type { AwsTasks } from "../providers/aws/task-access.js";
+import { DEFAULT_TASK_TIMEOUT_MS, type ObservedTask, type TaskRequest } from "../providers/aws/tasks.js";
+import type { InfraProvider } from "../providers/types.js";
+import type { App, Group } from "../resources/types.js";
+import { resolveSecrets } from "../secrets/references.js";
+import type { Store } from "../store/store.js";
+import { JOB_LABEL, type ObservedRun, RUN_LABEL, type RunRequest, SCHEDULE_LABEL } from "./docker-runs.js";
+import { syncAppJobs } from "./job-sync.js";
+import type { RunBackend } from "./run-backend.js";
+import { runEnvValues } from "./run-template.js";
+
+/** The task instances of a group on AWS, or undefined on another provider. */
+export function awsTasksOf(provider: InfraProvider): AwsTasks | undefined {
+  return provider instanceof AwsProvider ? provider.tasks : undefined;
+}
+
+/** A task instance as the job sync reads a run: running while the instance is up. */
+export function observedRun(task: ObservedTask): ObservedRun[] {
+  const runId = task.tags[RUN_LABEL];
+  if (!runId) return [];
+  return [
+    {
+      id: task.instanceId,
+      name: task.instanceId,
+      runId,
+      group: task.owner.group,
+      app: task.owner.name,
+      uid: task.owner.uid,
+      job: task.tags[JOB_LABEL],
+      scheduleTime: task.tags[SCHEDULE_LABEL],
+      running: task.state === "pending" || task.state === "running",
+      createdAt: task.launchTime,
+    },
+  ];
+}
+
+/**
+ * An app's runs as task instances (src/providers/aws/tasks.ts). A scheduled run's id, and so its
+ * launch token, comes from the app's uid, the job and the schedule time: a retry after a crash
+ * gets the instance the first try launched. Results are read from the console once it ended.
+ */
+export function awsRunBackend(
+  store: Store,
+  app: App,
+  group: Group,
+  tasks: AwsTasks,
+  observed: readonly ObservedTask[],
+  now: () => number,
+): RunBackend {
+  const byId = new Map(observed.map((t) => [t.instanceId, t]));
+  const uid = app.metadata.uid ?? "";
+  return {
+    async start(request: RunRequest) {
+      const bindings = resolveBindings(store, app);
+      if (bindings.missing.length > 0) return { waiting: `service ${bindings.missing.join(", ")} not found` };
+      if (bindings.notReady.length > 0) return { waiting: `waiting for service ${bindings.notReady.join(", ")}` };
+      const secrets = resolveSecrets(store, app);
+      if (secrets.missing.length > 0) return { waiting: `waiting for ${secrets.missing.join(", ")}` };
+      await tasks.start(app, group, taskRequest(app, group, request), { bindings: bindings.env, secrets });
+      return {};
+    },
+    async result(run) {
+      const task = byId.get(run.id);
+      if (!task) return undefined;
+      const env = runEnvValues(store, app);
+      const result = await tasks.result(group, task, { env, timeoutMs: DEFAULT_TASK_TIMEOUT_MS, now: now() });
+      if (result.phase === "running") return undefined;
+      return {
+        exitCode: result.exitCode ?? -1,
+        startedAt: new Date(task.launchTime).toISOString(),
+        finishedAt: new Date(now()).toISOString(),
+        lastLines: result.output,
+      };
+    },
+    kill: (run) => tasks.terminate(group, [run.id]),
+    // A terminated instance is gone already (EC2 forgets it within the hour); only one still up is ended.
+    remove: async (run) => {
+      const task = byId.get(run.id);
+      if (task && task.state !== "terminated" && task.state !== "shutting-down") await tasks.terminate(group, [run.id]);
+    },
+  };
+
+  function taskRequest(app: App, group: Group, request: RunRequest): TaskRequest {
+    const at = request.scheduleTime?.toISOString();
+    const who = `${group.metadata.name}/${app.metadata.name}`;
+    return {
+      kind: request.job ? "Job" : "Run",
+      identity: request.job ? [uid, request.job, at ?? ""] : [uid, request.runId],
+      label: request.job ? `job ${who} ${request.job}` : `run ${who} ${request.runId}`,
+      command: request.command,
+      tags: {
+        [RUN_LABEL]: request.runId,
+        ...(request.job ? { [JOB_LABEL]: request.job } : {}),
+        ...(at ? { [SCHEDULE_LABEL]: at } : {}),
+      },
+    };
+  }
+}
+
+/** One pass over an app's jobs on AWS: its job task instances in one call, then the job sync. True when it has runs. */
+export async function syncAwsJobs(
+  store: Store,
+  app: App,
+  group: Group,
+  tasks: AwsTasks,
+  now: number,
+): Promise<boolean> {
+  const observed = await tasks.list(group, { kind: "Job", uid: app.metadata.uid ?? "" });
+  const runs = observed.flatMap(observedRun);
+  const backend = awsRunBackend(store, app, group, tasks, observed, () => now);
+  await syncAppJobs({ store, app, backend, runs, now: new Date(now) });
+  return runs.length > 0;
+}
+
+/**
+ * A group's run and job instances still up past the default task timeout are terminated: a job
+ * without timeoutSeconds, or a one-off nobody follows, must not run (and bill) for good.
+ */
+export async function sweepAwsTasks(tasks: AwsTasks, group: Group, now: number): Promise<string[]> {
+  const all = [...(await tasks.list(group, { kind: "Run" })), ...(await tasks.list(group, { kind: "Job" }))];
+  const overdue = all
+    .filter((t) => (t.state === "pending" || t.state === "running") && now - t.launchTime > DEFAULT_TASK_TIMEOUT_MS)
+    .map((t) => t.instanceId);
+  await tasks.terminate(group, overdue);
+  return overdue;
+}

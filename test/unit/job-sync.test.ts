@@ -1,0 +1,122 @@
+import { strict as assert } from "node:assert";
+import type { ObservedRun, RunRequest } from "../../src/jobs/docker-runs.js";
+import { syncAppJobs } from "../../src/jobs/job-sync.js";
+import type { RunBackend, RunEnd } from "../../src/jobs/run-backend.js";
+import type { LoadedManifest } from "../../src/resources/manifest-object.js";
+import type { App, Resource } from "../../src/resources/types.js";
+import type { Store } from "../../src/store/store.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
+
+const at = { file: "m.yaml", line: 1, column: 1 };
+const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
+
+/** A backend of the job sync's own interface, recording what it is asked (no engine, no AWS). */
+class RecordingBackend implements RunBackend {
+  readonly started: RunRequest[] = [];
+  readonly killed: string[] = [];
+  readonly removed: string[] = [];
+  readonly ends = new Map<string, RunEnd>();
+  async start(request: RunRequest) {
+    this.started.push(request);
+    return {};
+  }
+  async result(run: ObservedRun) {
+    return this.ends.get(run.id);
+  }
+  async kill(run: ObservedRun) {
+    this.killed.push(run.id);
+  }
+  async remove(run: ObservedRun) {
+    this.removed.push(run.id);
+  }
+}
+
+/** The job sync over any run backend (src/jobs/job-sync.ts, run-backend.ts): what Docker and AWS share. */
+describe("job sync through a run backend", () => {
+  let store: Store;
+  let dir: string;
+  let app: App;
+  let created: number;
+
+  beforeEach(async () => {
+    ({ store, dir } = await openTempStore("airloft-job-sync-", { groupCommitMs: 0 }));
+    await store.apply([
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "Group",
+        metadata: { name: "acme" },
+        spec: { provider: "aws" },
+      }),
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "App",
+        metadata: { name: "web", group: "acme" },
+        spec: {
+          image: "example/web:1",
+          jobs: [
+            {
+              name: "report",
+              schedule: "* * * * *",
+              command: ["./r"],
+              concurrencyPolicy: "Forbid",
+              timeoutSeconds: 30,
+              historyLimit: 1,
+            },
+          ],
+        },
+      }),
+    ]);
+    app = store.get("App/acme/web") as App;
+    created = Date.parse(app.metadata.creationTimestamp ?? "");
+  });
+  afterEach(() => removeTempStore(store, dir));
+
+  const minute = (n: number) => (Math.ceil((created + 1) / 60_000) + n) * 60_000;
+  const run = (n: number, running: boolean): ObservedRun => ({
+    id: `i-${n}`,
+    name: `i-${n}`,
+    runId: `report-${minute(n) / 1000}`,
+    group: "acme",
+    app: "web",
+    uid: app.metadata.uid ?? "",
+    job: "report",
+    scheduleTime: new Date(minute(n)).toISOString(),
+    running,
+    createdAt: minute(n),
+  });
+  const sync = (backend: RunBackend, runs: ObservedRun[], now: number) =>
+    syncAppJobs({ store, app: store.get("App/acme/web") as App, backend, runs, now: new Date(now) });
+  const status = () => (store.get("App/acme/web") as App).status?.jobs?.report;
+
+  it("starts the due run with its schedule time, skips under Forbid, kills past the timeout, records the end", async () => {
+    const backend = new RecordingBackend();
+    await sync(backend, [], minute(0) + 1_000);
+    assert.deepEqual(
+      backend.started.map((r) => [r.runId, r.job, r.scheduleTime?.getTime()]),
+      [[`report-${minute(0) / 1000}`, "report", minute(0)]],
+    );
+    // Still running past 30 s at the next minute: killed, and the next run is not skipped by Forbid once it is.
+    await sync(backend, [run(0, true)], minute(1) + 1_000);
+    assert.deepEqual(backend.killed, ["i-0"]);
+    assert.equal(status()?.runs?.find((r) => r.name === run(0, true).runId)?.reason, "DeadlineExceeded");
+
+    backend.ends.set("i-0", { exitCode: -1, startedAt: "s", finishedAt: "f", lastLines: ["killed"] });
+    await sync(backend, [run(0, false), run(1, true)], minute(1) + 5_000);
+    const record = status()?.runs?.find((r) => r.name === run(0, false).runId);
+    assert.deepEqual([record?.exitCode, record?.lastLines, record?.endTime], [-1, ["killed"], "f"]);
+    assert.ok(store.eventsOf(app).some((e) => e.reason === "JobFailed"));
+  });
+
+  it("removes ended runs beyond the history limit through the backend, never a running one", async () => {
+    const backend = new RecordingBackend();
+    for (const n of [0, 1])
+      backend.ends.set(`i-${n}`, { exitCode: 0, startedAt: "s", finishedAt: `f${n}`, lastLines: [] });
+    await sync(backend, [run(0, false), run(1, false), run(2, true)], minute(2) + 1_000);
+    assert.deepEqual(backend.removed, ["i-0"]);
+    assert.deepEqual(
+      status()?.runs?.map((r) => r.endTime),
+      ["f1"],
+      "the newest ended run is kept, the older one's record goes",
+    );
+  });
+});
