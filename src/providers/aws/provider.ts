@@ -20,7 +20,7 @@ import { appSetup, desiredNetwork, hostOf, type OwnerSetup, serviceSetup } from 
 import { runGroupOp, runOwnerOp } from "./execute.js";
 import { subnetCidr } from "./names.js";
 import { observedNetwork } from "./network.js";
-import type { AwsSnapshot, TargetHealth } from "./observe.js";
+import type { AwsSnapshot } from "./observe.js";
 import type { OwnerKeys, OwnerObservation } from "./observe-owner.js";
 import {
   observeGarbage,
@@ -36,6 +36,7 @@ import { describeGroupOp, planGroupNetwork, planGroupTeardown, planHostedZone } 
 import type { OwnerOp, OwnerPlan } from "./plan-routing.js";
 import { describeOwnerOp, planGarbage, planOwner, planOwnerRemoval } from "./plan-routing.js";
 import { awsRelease } from "./release.js";
+import { routingWait } from "./routing.js";
 import { awsAddress, awsRegion } from "./settings.js";
 import { AwsTasks } from "./task-access.js";
 import { TASK_KINDS } from "./tasks.js";
@@ -203,7 +204,7 @@ export class AwsProvider implements InfraProvider {
     // Still waiting for targets to turn healthy: the next pass must see them fresh.
     if (!plan.converged && observed.targetGroup) this.ctx.targetHealth.invalidate(observed.targetGroup.arn);
     const route = setup.desired.host;
-    const waiting = routingWait(this.ctx, observed.targetGroup?.arn, observed.health);
+    const waiting = routingWait(this.ctx.ruleLimited, observed.targetGroup?.arn, observed.health);
     return {
       ...outcome(observed, plan, setup),
       operations: [...synced, ...operations],
@@ -388,17 +389,4 @@ function outcome(observed: OwnerObservation, plan: OwnerPlan, setup: OwnerSetup)
     updatedReplicas: plan.updatedReplicas,
     converged: plan.converged,
   };
-}
-
-/** Why an app's targets get no traffic: the load balancer's rule limit, or no rule forwarding to them. */
-function routingWait(ctx: AwsContext, targetGroupArn: string | undefined, health: TargetHealth | undefined) {
-  const refused = targetGroupArn ? ctx.ruleLimited.get(targetGroupArn) : undefined;
-  if (refused !== undefined) {
-    const message = `the load balancer refused this app's listener rule (${refused}): its targets get no traffic until a rule is free; remove an app of this group, raise the rules-per-load-balancer quota, or move the app to another group`;
-    return { reason: "RuleLimitReached", message };
-  }
-  const unused = [...(health?.values() ?? [])].filter((state) => state === "unused").length;
-  if (unused === 0) return undefined;
-  const message = `${unused} of its targets are unused: no listener rule of the load balancer forwards to its target group`;
-  return { reason: "TargetsUnused", message };
 }

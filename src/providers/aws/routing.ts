@@ -12,7 +12,7 @@ import type { AwsClients } from "./clients.js";
 import { errorCode } from "./errors.js";
 import { findZone } from "./lookups.js";
 import { digest, toTags } from "./names.js";
-import type { ObservedLoadBalancer } from "./observe.js";
+import type { ObservedLoadBalancer, TargetHealth } from "./observe.js";
 import type { HealthCheckSettings } from "./plan-routing.js";
 
 /** The load balancer's health check for an app, from its spec (an HTTP path, "/" by default). */
@@ -187,4 +187,21 @@ export async function createZone(
     new ChangeTagsForResourceCommand({ ResourceType: "hostedzone", ResourceId: id, AddTags: toTags(tags) }),
   );
   return id;
+}
+
+/** Why an app's targets get no traffic: the load balancer's rule limit, or no rule forwarding to them. */
+export function routingWait(
+  ruleLimited: ReadonlyMap<string, string>,
+  targetGroupArn: string | undefined,
+  health: TargetHealth | undefined,
+) {
+  const refused = targetGroupArn ? ruleLimited.get(targetGroupArn) : undefined;
+  if (refused !== undefined) {
+    const message = `the load balancer refused this app's listener rule (${refused}): its targets get no traffic until a rule is free; remove an app of this group, raise the rules-per-load-balancer quota, or move the app to another group`;
+    return { reason: "RuleLimitReached", message };
+  }
+  const unused = [...(health?.values() ?? [])].filter((state) => state === "unused").length;
+  if (unused === 0) return undefined;
+  const message = `${unused} of its targets are unused: no listener rule of the load balancer forwards to its target group`;
+  return { reason: "TargetsUnused", message };
 }
