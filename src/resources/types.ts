@@ -50,6 +50,8 @@ export interface GroupSpec {
     network?: { name?: string; subnet?: string };
     /** dnsrr (default): tasks by DNS round robin; vip needs IPVS in the nodes' kernels. */
     endpointMode?: "dnsrr" | "vip";
+    /** A registry every node reaches (host:port): builds are pushed there, its images run by digest. */
+    registry?: string;
   };
   docker?: {
     host?: string;

@@ -6,6 +6,7 @@ import { SwarmProvider } from "../../src/providers/swarm/provider.js";
 import type { AppOutcome } from "../../src/providers/types.js";
 import { API_VERSION, type App, type Group, type Service } from "../../src/resources/types.js";
 import { loseNode, returnNode, SWARM_REDIS_IMAGE, SWARM_TEST_IMAGE, type TestSwarm } from "../../support/swarm.js";
+import { execOutput } from "../support/container-exec.js";
 import { requireSwarm } from "../support/e2e.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -338,26 +339,7 @@ async function runningContainers(docker: Docker, service: string): Promise<numbe
 }
 
 /** redis-cli inside the service's container, on the node that runs it. */
-async function redisCli(docker: Docker, container: string, args: string[]): Promise<string> {
-  const exec = await docker.getContainer(container).exec({
-    Cmd: ["sh", "-c", 'redis-cli --no-auth-warning -a "$REDIS_PASSWORD" "$@"', "redis-cli", ...args],
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    stream.on("data", (c: Buffer) => chunks.push(c));
-    stream.on("end", resolve);
-    stream.on("error", reject);
-  });
-  // Multiplexed frames: an 8-byte header before each payload.
-  let out = "";
-  const all = Buffer.concat(chunks);
-  for (let at = 0; at + 8 <= all.length; ) {
-    const size = all.readUInt32BE(at + 4);
-    out += all.subarray(at + 8, at + 8 + size).toString();
-    at += 8 + size;
-  }
-  return out.trim();
+function redisCli(docker: Docker, container: string, args: string[]): Promise<string> {
+  const cmd = ["sh", "-c", 'redis-cli --no-auth-warning -a "$REDIS_PASSWORD" "$@"', "redis-cli", ...args];
+  return execOutput(docker, container, cmd);
 }

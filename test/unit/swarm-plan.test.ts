@@ -46,6 +46,8 @@ function observed(d: ReturnType<typeof desired>, over: Partial<ObservedService> 
     previousHash: undefined,
     updateState: undefined,
     updateMessage: undefined,
+    secretNames: [],
+    image: d.image,
     ...over,
   };
 }
@@ -72,6 +74,7 @@ const snapshot = (over: Partial<SwarmSnapshot>): SwarmSnapshot => ({
   tasks: [],
   networks: [],
   nodes: NODES,
+  secrets: [],
   ...over,
 });
 

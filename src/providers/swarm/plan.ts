@@ -4,6 +4,7 @@ import type { Operation as DockerOperation } from "../docker/plan.js";
 import type { ReplicaProblem } from "../types.js";
 import { type DesiredSwarmService, isOwnedBy } from "./desired.js";
 import type { ObservedNode, ObservedService, ObservedTask, SwarmSnapshot } from "./observe.js";
+import type { SecretOperation } from "./secrets.js";
 
 /** One step of a Swarm plan; the group's network steps are the Docker provider's own. */
 export type SwarmOperation =
@@ -17,7 +18,8 @@ export type SwarmOperation =
       readonly version: number;
       readonly spec: ServiceBody;
     }
-  | { readonly op: "remove-service"; readonly target: string; readonly cause: string; readonly id: string };
+  | { readonly op: "remove-service"; readonly target: string; readonly cause: string; readonly id: string }
+  | SecretOperation;
 
 /** A create or update body, with its owner labels for the conflict check. */
 export interface ServiceBody {
