@@ -19,8 +19,8 @@ import {
   swarmSecrets,
 } from "../../src/providers/swarm/secrets.js";
 import { swarmUpdatePace } from "../../src/providers/swarm/update-pace.js";
-import { API_VERSION, type App, type Group } from "../../src/resources/types.js";
-import type { ResolvedSecrets } from "../../src/secrets/references.js";
+import { API_VERSION, type App, type Group, type Resource, type Secret } from "../../src/resources/types.js";
+import { type ResolvedSecrets, resolveSecrets } from "../../src/secrets/references.js";
 
 const run = promisify(execFile);
 const owner = { instance: "inst", group: "acme", name: "web", uid: "a-1" };
@@ -240,5 +240,41 @@ describe("swarm HTTP health check", () => {
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
+  });
+});
+
+describe("swarm registry credentials", () => {
+  const group: Group = {
+    apiVersion: API_VERSION,
+    kind: "Group",
+    metadata: { name: "acme" },
+    spec: {
+      provider: "swarm",
+      swarm: { registry: "10.0.0.1:5000", registryAuth: { secret: "reg", usernameKey: "USER", passwordKey: "PASS" } },
+    },
+  };
+  const secret: Secret = {
+    apiVersion: API_VERSION,
+    kind: "Secret",
+    metadata: { name: "reg", group: "acme" },
+    spec: { keys: { USER: "hu", PASS: "hp" } },
+  };
+  const app = (spec: Partial<App["spec"]> = {}): App => ({
+    apiVersion: API_VERSION,
+    kind: "App",
+    metadata: { name: "web", group: "acme" },
+    spec: { image: "x:1", ...spec },
+  });
+  const store = (objects: Resource[]) => ({
+    get: (key: string) => objects.find((o) => `${o.kind}/${o.metadata.group ?? ""}/${o.metadata.name}` === key),
+    secrets: { get: () => ({ USER: Buffer.from("builder"), PASS: Buffer.from("pw-9f1c") }) },
+  });
+
+  it("gives an app of the group the group's registry credentials, unless it has a pull secret of its own", () => {
+    const got = resolveSecrets(store([group, secret]), app());
+    assert.deepEqual(got.pull, { registry: "10.0.0.1:5000", username: "builder", password: "pw-9f1c" });
+    assert.notEqual(got.digest, "", "a changed credential rolls the service");
+    assert.equal(resolveSecrets(store([group, secret]), app({ imagePullSecret: "own" })).pull, undefined);
+    assert.deepEqual(resolveSecrets(store([group]), app()).missing, ["secret reg"]);
   });
 });

@@ -3,7 +3,7 @@ import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type DesiredApp, desiredApp } from "../docker/desired.js";
 import { type DesiredSwarmService, desiredSwarmService, serviceName, swarmSettings } from "./desired.js";
 import { httpHealthcheck } from "./health.js";
-import { resolveSwarmImage } from "./image.js";
+import { authconfig, resolveSwarmImage } from "./image.js";
 import type { SwarmSnapshot } from "./observe.js";
 import { swarmSecrets } from "./secrets.js";
 
@@ -48,5 +48,6 @@ export async function desiredSwarmApp(input: SwarmAppInput): Promise<DesiredSwar
     secrets: swarm.secrets,
     ...(swarm.command && args ? { container: { command: swarm.command, args } } : {}),
     ...(desired.httpCheck ? { healthCheck: httpHealthcheck(desired.httpCheck) } : {}),
+    ...(resolved?.pull ? { registryAuth: authconfig(resolved.pull) } : {}),
   });
 }

@@ -31,6 +31,8 @@ export interface DesiredSwarmService {
   readonly spec: Record<string, unknown>;
   /** The Swarm secrets its tasks mount (values: never logged). */
   readonly secrets: readonly DesiredSwarmSecret[];
+  /** Registry credentials the nodes pull with (never logged, never in the spec). */
+  readonly registryAuth?: Record<string, string>;
 }
 
 /** What the provider resolved beyond the Docker provider's replica: secrets, a wrapper, an image by digest. */
@@ -42,6 +44,7 @@ export interface SwarmExtras {
   readonly container?: { readonly command: readonly string[]; readonly args: readonly string[] };
   /** The Swarm health check, when the app's is one AirLoft turns into a command (HTTP). */
   readonly healthCheck?: Record<string, unknown>;
+  readonly registryAuth?: Record<string, string>;
 }
 
 export interface SwarmSettings {
@@ -170,6 +173,7 @@ export function desiredSwarmService(
     node: extra.node,
     spec,
     secrets,
+    ...(extra.registryAuth ? { registryAuth: extra.registryAuth } : {}),
   };
 }
 

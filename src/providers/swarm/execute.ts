@@ -46,7 +46,7 @@ async function run(address: string, op: SwarmOperation): Promise<void> {
     switch (op.op) {
       case "create-service":
         // The name is derived from the object: after a crash the retry finds the service made before.
-        await postJson(docker, "/services/create", {}, op.spec.body).catch(async (err: unknown) => {
+        await postJson(docker, "/services/create", {}, op.spec.body, op.spec.auth).catch(async (err: unknown) => {
           if (statusCodeOf(err) !== 409) throw err;
           const existing = (await docker.getService(op.spec.name).inspect()) as {
             Spec?: { Labels?: Record<string, string> };
@@ -57,7 +57,13 @@ async function run(address: string, op: SwarmOperation): Promise<void> {
       case "update-service": {
         const existing = (await docker.getService(op.id).inspect()) as { Spec?: { Labels?: Record<string, string> } };
         assertOurs(op, existing.Spec?.Labels, op.spec.labels);
-        await postJson(docker, `/services/${op.id}/update`, { version: String(op.version) }, op.spec.body);
+        await postJson(
+          docker,
+          `/services/${op.id}/update`,
+          { version: String(op.version) },
+          op.spec.body,
+          op.spec.auth,
+        );
         return;
       }
       case "remove-service":

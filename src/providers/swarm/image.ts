@@ -12,8 +12,8 @@ export interface SwarmImage {
 }
 
 /** A registry's credentials as the engine takes them (X-Registry-Auth). */
-export function authconfig(auth: RegistryAuth | undefined): Record<string, string> | undefined {
-  return auth && { username: auth.username, password: auth.password, serveraddress: auth.registry };
+export function authconfig(auth: RegistryAuth): Record<string, string> {
+  return { username: auth.username, password: auth.password, serveraddress: auth.registry };
 }
 
 /**
@@ -68,7 +68,9 @@ async function buildAndPush(
     );
   if (!present) await buildImage(address, build.context, files, tag, build.dockerfile);
   try {
-    const stream = (await docker.getImage(tag).push({ authconfig: authconfig(auth) ?? {} })) as NodeJS.ReadableStream;
+    const stream = (await docker
+      .getImage(tag)
+      .push({ authconfig: auth ? authconfig(auth) : {} })) as NodeJS.ReadableStream;
     await followProgress(docker, stream);
   } catch (err) {
     if (statusCodeOf(err) === undefined && (err as NodeJS.ErrnoException).code) throw engineError(address, err);
@@ -80,7 +82,7 @@ async function buildAndPush(
 async function digestOf(address: string, ref: string, auth: RegistryAuth | undefined): Promise<string> {
   const docker = dockerClient(address);
   try {
-    const found = (await docker.getImage(ref).distribution({ authconfig: authconfig(auth) })) as {
+    const found = (await docker.getImage(ref).distribution(auth ? { authconfig: authconfig(auth) } : {})) as {
       Descriptor?: { digest?: string };
     };
     const digest = found.Descriptor?.digest;

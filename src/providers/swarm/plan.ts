@@ -26,6 +26,8 @@ export interface ServiceBody {
   readonly name: string;
   readonly labels: Record<string, string>;
   readonly body: Record<string, unknown>;
+  /** Registry credentials sent with the service (`--with-registry-auth`): never logged. */
+  readonly auth?: Record<string, string>;
 }
 
 /** The group network's steps among a plan's (the Docker planner's, run by the Docker executor). */
@@ -65,6 +67,7 @@ export function planSwarmService(desired: DesiredSwarmService, snapshot: SwarmSn
     name: desired.serviceName,
     labels: desired.spec.Labels as Record<string, string>,
     body: desired.spec,
+    ...(desired.registryAuth ? { auth: desired.registryAuth } : {}),
   };
   const sameObject = (s: ObservedService) =>
     s.owner?.instance === desired.instance &&
