@@ -185,4 +185,41 @@ describe("swarm provider: secrets, registry, HTTP checks", function () {
       );
     });
   });
+
+  it("pushes and pulls with the registry's credentials, sent with the service; refused without them", async () => {
+    const secured = await TestRegistry.start("builder", "pw-swarm-4d2e", BRIDGE_ADDRESS);
+    const context = mkdtempSync(join(tmpdir(), "airloft-swarm-build-"));
+    try {
+      writeFileSync(join(context, "Dockerfile"), `FROM ${SWARM_TEST_IMAGE}\nCOPY hello.txt /hello.txt\n`);
+      writeFileSync(join(context, "hello.txt"), "pulled-with-credentials\n");
+      const swarm = { ...suite.group.spec.swarm, registry: secured.address };
+      const group = { ...suite.group, spec: { ...suite.group.spec, swarm } };
+      const built = suite.app("private", { build: { context }, replicas: 3, command: SLEEP });
+      await assert.rejects(suite.provider.reconcileApp(built, group), /push|unauthorized|authentication|denied/i);
+      const pull = { registry: secured.address, username: "builder", password: "pw-swarm-4d2e" };
+      const secrets: ResolvedSecrets = { env: {}, files: [], pull, digest: "reg-1", missing: [] };
+      const outcome = await until(
+        () => suite.provider.reconcileApp(built, group, { secrets }),
+        (o) => o.converged,
+        "private app converged",
+      );
+      assert.equal(new Set(outcome.replicas.map((r) => r.node)).size, 3, "every node pulled it");
+      for (const r of outcome.replicas)
+        assert.equal(await execOutput(nodeOf(r.node), r.containerId, ["cat", "/hello.txt"]), "pulled-with-credentials");
+      assert.doesNotMatch(
+        JSON.stringify(await manager().getService(`${group.metadata.name}_private`).inspect()),
+        /pw-swarm/,
+      );
+      assert.ok(
+        await until(
+          () => suite.provider.finalizeApp(built, group),
+          (gone) => gone,
+          "removed",
+        ),
+      );
+    } finally {
+      await secured.stop();
+      rmSync(context, { recursive: true, force: true });
+    }
+  });
 });

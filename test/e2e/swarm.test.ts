@@ -2,20 +2,19 @@ import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import type Docker from "dockerode";
-import { SwarmProvider } from "../../src/providers/swarm/provider.js";
+import type { SwarmProvider } from "../../src/providers/swarm/provider.js";
 import type { AppOutcome } from "../../src/providers/types.js";
 import { API_VERSION, type App, type Group, type Service } from "../../src/resources/types.js";
 import { loseNode, returnNode, SWARM_REDIS_IMAGE, SWARM_TEST_IMAGE, type TestSwarm } from "../../support/swarm.js";
 import { execOutput } from "../support/container-exec.js";
-import { requireSwarm } from "../support/e2e.js";
+import { swarmGroupSuite, until } from "../support/swarm-group.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const PASSES = 120;
 const PASSWORD = "swarm-test-secret-0123456789";
 
 /** Runs the test on the real three-node swarm (support/swarm.ts): apps and services as Swarm services. */
 describe("swarm provider on a three-node swarm", function () {
   this.timeout(240_000);
+  const suite = swarmGroupSuite();
   let swarm: TestSwarm;
   let provider: SwarmProvider;
   let group: Group;
@@ -29,16 +28,6 @@ describe("swarm provider on a three-node swarm", function () {
   const manager = () => swarm.nodes[0]?.docker as Docker;
   const nodeName = (index: number) => swarm.nodes[index]?.netns ?? "";
 
-  /** Reconciles as the queue would requeue, until `done` holds for an outcome; returns that outcome. */
-  async function until<T>(pass: () => Promise<T>, done: (o: T) => boolean, what: string): Promise<T> {
-    let last: T | undefined;
-    for (let i = 0; i < PASSES; i++) {
-      last = await pass();
-      if (done(last)) return last;
-      await sleep(1000);
-    }
-    throw new Error(`${what}: not reached; last outcome ${JSON.stringify(last)}`);
-  }
   const converged = (a: App) =>
     until(
       () => provider.reconcileApp(a, group),
@@ -46,28 +35,8 @@ describe("swarm provider on a three-node swarm", function () {
       `${a.metadata.name} converged`,
     );
 
-  before(async function () {
-    swarm = await requireSwarm(this);
-    provider = new SwarmProvider({ instanceId: `swarm-${randomUUID()}`, env: {} });
-    group = {
-      apiVersion: API_VERSION,
-      kind: "Group",
-      metadata: { name: `sw-${randomUUID().slice(0, 6)}`, uid: randomUUID(), generation: 1 },
-      spec: { provider: "swarm", swarm: { host: swarm.host } },
-    };
-    const status = await provider.reconcileGroup(group);
-    assert.equal(status.provider, "swarm");
-    assert.ok(status.network?.name, "the group's overlay network");
-  });
-
-  after(async () => {
-    if (!provider || !group) return;
-    for (let i = 0; i < 30; i++) {
-      const live = new Set<string>([group.metadata.uid ?? ""]);
-      await provider.collectGarbage(group, live).catch(() => undefined);
-      if (await provider.finalizeGroup(group).catch(() => false)) return;
-      await sleep(1000);
-    }
+  before(() => {
+    ({ swarm, provider, group } = suite);
   });
 
   it("makes the group's network an attachable overlay carrying the ownership labels", async () => {
