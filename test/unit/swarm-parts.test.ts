@@ -36,6 +36,19 @@ function resolved(token: string, key = "file-value"): ResolvedSecrets {
   };
 }
 
+const swarmGroup: Group = {
+  apiVersion: API_VERSION,
+  kind: "Group",
+  metadata: { name: "acme" },
+  spec: { provider: "swarm" },
+};
+const webApp = (spec: Partial<App["spec"]>): App => ({
+  apiVersion: API_VERSION,
+  kind: "App",
+  metadata: { name: "web", uid: "a-1", group: "acme" },
+  spec: { image: "x:1", ...spec },
+});
+
 const emptySnapshot: SwarmSnapshot = {
   address: "unix:///x",
   services: [],
@@ -77,19 +90,11 @@ describe("swarm update pace (maxSurge, maxUnavailable -> update_config)", () => 
     });
   });
   it("goes into the service's UpdateConfig and RollbackConfig", () => {
-    const group: Group = {
-      apiVersion: API_VERSION,
-      kind: "Group",
-      metadata: { name: "acme" },
-      spec: { provider: "swarm" },
-    };
-    const app: App = {
-      apiVersion: API_VERSION,
-      kind: "App",
-      metadata: { name: "web", uid: "a-1", group: "acme" },
-      spec: { image: "x:1", replicas: 4, strategy: { maxSurge: 0, maxUnavailable: 2 } },
-    };
-    const d = desiredSwarmService(desiredApp(app, group, "inst", { ref: "x:1", id: "x:1" }), swarmSettings(group));
+    const app = webApp({ replicas: 4, strategy: { maxSurge: 0, maxUnavailable: 2 } });
+    const d = desiredSwarmService(
+      desiredApp(app, swarmGroup, "inst", { ref: "x:1", id: "x:1" }),
+      swarmSettings(swarmGroup),
+    );
     const spec = d.spec as { UpdateConfig: Record<string, unknown>; RollbackConfig: Record<string, unknown> };
     assert.equal(spec.UpdateConfig.Parallelism, 2);
     assert.equal(spec.UpdateConfig.Order, "stop-first");
@@ -125,18 +130,8 @@ describe("swarm secrets", () => {
   });
 
   it("keeps values out of the service spec: references by name, the wrapper, plain env only", () => {
-    const group: Group = {
-      apiVersion: API_VERSION,
-      kind: "Group",
-      metadata: { name: "acme" },
-      spec: { provider: "swarm" },
-    };
-    const app: App = {
-      apiVersion: API_VERSION,
-      kind: "App",
-      metadata: { name: "web", uid: "a-1", group: "acme" },
-      spec: { image: "x:1", env: { PLAIN: "p" } },
-    };
+    const group = swarmGroup;
+    const app = webApp({ env: { PLAIN: "p" } });
     const s = swarmSecrets(owner, resolved(TOKEN));
     const base = desiredApp(app, group, "inst", { ref: "x:1", id: "x:1" });
     const d = desiredSwarmService(base, swarmSettings(group), {
