@@ -16,6 +16,8 @@ export interface SwarmAppInput {
   readonly resolved: ResolvedSecrets | undefined;
   readonly scaleUpLimit: number | undefined;
   readonly snapshot: SwarmSnapshot;
+  /** False when only planning: nothing is built or pushed. */
+  readonly mayBuild: boolean;
 }
 
 /**
@@ -35,6 +37,7 @@ export async function desiredSwarmApp(input: SwarmAppInput): Promise<DesiredSwar
     running: running?.image,
     ...(resolved?.pull ? { auth: resolved.pull } : {}),
     wantConfig: swarm.command !== undefined,
+    mayBuild: input.mayBuild,
   });
   let desired: DesiredApp = {
     ...desiredApp(app, group, input.instance, { ref: image.ref, id: image.ref }, input.bindings, secrets),

@@ -27,7 +27,13 @@ export async function resolveSwarmImage(
   address: string,
   app: App,
   group: Group,
-  options: { readonly running: string | undefined; readonly auth?: RegistryAuth; readonly wantConfig: boolean },
+  options: {
+    readonly running: string | undefined;
+    readonly auth?: RegistryAuth;
+    readonly wantConfig: boolean;
+    /** False for a plan: a build not pushed yet shows as its tag, nothing is built. */
+    readonly mayBuild: boolean;
+  },
 ): Promise<SwarmImage> {
   const registry = group.spec.swarm?.registry;
   const image = appImage(app);
@@ -42,6 +48,7 @@ export async function resolveSwarmImage(
   if (registry && named.startsWith(`${registry}/`) && !named.includes("@")) {
     const kept = options.running?.startsWith(`${named}@sha256:`) ? options.running : undefined;
     if (kept) ref = kept;
+    else if (build && !options.mayBuild) return { ref: named };
     else {
       if (build && image.build) await buildAndPush(address, named, build, image.build.files, options.auth);
       ref = `${named}@${await digestOf(address, named, options.auth)}`;

@@ -98,7 +98,10 @@ export class SwarmProvider implements InfraProvider {
 
   async reconcileApp(app: App, group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
     const address = this.address(group);
-    const desired = await this.desiredApp(address, app, group, options.bindings, options.secrets, options.scaleUpLimit);
+    const desired = await this.desiredApp(address, app, group, options.bindings, options.secrets, {
+      scaleUpLimit: options.scaleUpLimit,
+      mayBuild: true,
+    });
     const { plan, operations } = await converge(this.serviceSteps(address, desired), options);
     return outcome(desired, plan, operations);
   }
@@ -110,7 +113,8 @@ export class SwarmProvider implements InfraProvider {
     secrets?: ResolvedSecrets,
   ): Promise<readonly string[]> {
     const address = this.address(group);
-    return planOnce(this.serviceSteps(address, await this.desiredApp(address, app, group, bindings, secrets)));
+    const desired = await this.desiredApp(address, app, group, bindings, secrets, { mayBuild: false });
+    return planOnce(this.serviceSteps(address, desired));
   }
 
   private async desiredApp(
@@ -118,11 +122,13 @@ export class SwarmProvider implements InfraProvider {
     app: App,
     group: Group,
     bindings: Readonly<Record<string, string>> = {},
-    resolved?: ResolvedSecrets,
-    scaleUpLimit?: number,
+    resolved: ResolvedSecrets | undefined,
+    how: { scaleUpLimit?: number | undefined; mayBuild: boolean },
   ): Promise<DesiredSwarmService> {
     const snapshot = await this.snapshots.get(address);
+    const { scaleUpLimit, mayBuild } = how;
     return desiredSwarmApp({
+      mayBuild,
       address,
       instance: this.instanceId,
       app,
