@@ -111,6 +111,9 @@ async function createSecret(address: string, op: Extract<SwarmOperation, { op: "
   try {
     await postJson(docker, "/secrets/create", {}, { Name: name, Labels: labels, Data: data.toString("base64") });
   } catch (err) {
+    // Too large, say: the manager's words name the limit, never the value.
+    if (statusCodeOf(err) === 400)
+      throw new TerminalError("InvalidConfig", `${describeSwarmOperation(op)}: ${cleanDockerMessage(err)}`);
     if (statusCodeOf(err) !== 409) throw engineError(address, err);
     const found = (await docker.getSecret(name).inspect()) as { Spec?: { Labels?: Record<string, string> } };
     assertOurs(op, found.Spec?.Labels, labels);
