@@ -16,7 +16,8 @@ const run = promisify(execFile);
  */
 const BRIDGE = "alswbr0";
 const SUBNET = "10.231.0";
-const BRIDGE_ADDRESS = `${SUBNET}.254`;
+/** The host's address on the bridge: a registry the tests start there is reached by every node. */
+export const BRIDGE_ADDRESS = `${SUBNET}.254`;
 const NODES = 3;
 const FOLDER_PREFIX = "airloft-swarm-";
 export const SWARM_REDIS_IMAGE = "airloft-test/redis:1";
@@ -140,6 +141,9 @@ export async function runDaemon(node: SwarmNode): Promise<void> {
       node.host,
       "--storage-driver",
       "vfs",
+      // A test registry on the bridge speaks plain HTTP.
+      "--insecure-registry",
+      `${SUBNET}.0/24`,
       // The benchmark counts API calls from the manager's log of each request. Debug logs carry
       // request bodies (env), so only the benchmark, which has no secrets, turns it on.
       ...(process.env.AIRLOFT_SWARM_DEBUG === "1" ? ["--debug"] : []),

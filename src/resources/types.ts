@@ -51,6 +51,10 @@ export interface GroupSpec {
     network?: { name?: string; subnet?: string };
     /** dnsrr (default): tasks by DNS round robin; vip needs IPVS in the nodes' kernels. */
     endpointMode?: "dnsrr" | "vip";
+    /** A registry every node reaches (host:port): builds are pushed there, its images run by digest. */
+    registry?: string;
+    /** The registry's credentials, from a Secret of the group: the build's push and every node's pull. */
+    registryAuth?: { secret: string; usernameKey: string; passwordKey: string };
   };
   docker?: {
     host?: string;

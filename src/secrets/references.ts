@@ -27,6 +27,14 @@ export interface ResolvedSecrets {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const PULL_KEYS = ["registry", "username", "password"] as const;
 
+/** A swarm group's registry credentials (`spec.swarm.registryAuth`), for apps without a pull secret of their own. */
+function swarmRegistryAuth(store: SecretSource, group: string) {
+  const obj = store.get(objectKey("Group", "", group));
+  const auth = obj?.kind === "Group" ? obj.spec.swarm?.registryAuth : undefined;
+  const registry = obj?.kind === "Group" ? obj.spec.swarm?.registry : undefined;
+  return auth && registry ? { ...auth, registry } : undefined;
+}
+
 function isRef(value: EnvValue): value is { secret: string; key: string } {
   return typeof value === "object";
 }
@@ -51,7 +59,8 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
   const group = obj.metadata.group ?? "";
   const missing: string[] = [];
   const found = new Map<string, { secret: Secret; values: Record<string, Buffer> }>();
-  for (const name of secretsUsedBy(obj)) {
+  const groupAuth = obj.kind === "App" && !obj.spec.imagePullSecret ? swarmRegistryAuth(store, group) : undefined;
+  for (const name of new Set([...secretsUsedBy(obj), ...(groupAuth ? [groupAuth.secret] : [])])) {
     const secret = store.get(objectKey("Secret", group, name));
     if (secret?.kind !== "Secret" || secret.metadata.deletionTimestamp) missing.push(`secret ${name}`);
     else found.set(name, { secret, values: store.secrets.get(secret) });
@@ -94,6 +103,11 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
     const [registry, username, password] = PULL_KEYS.map((k) => value(obj.spec.imagePullSecret ?? "", k));
     if (registry && username && password)
       pull = { registry: registry.toString(), username: username.toString(), password: password.toString() };
+  }
+  if (groupAuth) {
+    const [username, password] = [groupAuth.usernameKey, groupAuth.passwordKey].map((k) => value(groupAuth.secret, k));
+    if (username && password)
+      pull = { registry: groupAuth.registry, username: username.toString(), password: password.toString() };
   }
   const used = [...found].map(([name, { secret }]) => [name, secret.spec.keys ?? {}]);
   // "" when no secret is used: such an app's config hash stays as it was before secrets existed.

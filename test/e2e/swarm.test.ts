@@ -2,19 +2,19 @@ import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import type Docker from "dockerode";
-import { SwarmProvider } from "../../src/providers/swarm/provider.js";
+import type { SwarmProvider } from "../../src/providers/swarm/provider.js";
 import type { AppOutcome } from "../../src/providers/types.js";
 import { API_VERSION, type App, type Group, type Service } from "../../src/resources/types.js";
 import { loseNode, returnNode, SWARM_REDIS_IMAGE, SWARM_TEST_IMAGE, type TestSwarm } from "../../support/swarm.js";
-import { requireSwarm } from "../support/e2e.js";
+import { execOutput } from "../support/container-exec.js";
+import { swarmGroupSuite, until } from "../support/swarm-group.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const PASSES = 120;
 const PASSWORD = "swarm-test-secret-0123456789";
 
 /** Runs the test on the real three-node swarm (support/swarm.ts): apps and services as Swarm services. */
 describe("swarm provider on a three-node swarm", function () {
   this.timeout(240_000);
+  const suite = swarmGroupSuite();
   let swarm: TestSwarm;
   let provider: SwarmProvider;
   let group: Group;
@@ -28,16 +28,6 @@ describe("swarm provider on a three-node swarm", function () {
   const manager = () => swarm.nodes[0]?.docker as Docker;
   const nodeName = (index: number) => swarm.nodes[index]?.netns ?? "";
 
-  /** Reconciles as the queue would requeue, until `done` holds for an outcome; returns that outcome. */
-  async function until<T>(pass: () => Promise<T>, done: (o: T) => boolean, what: string): Promise<T> {
-    let last: T | undefined;
-    for (let i = 0; i < PASSES; i++) {
-      last = await pass();
-      if (done(last)) return last;
-      await sleep(1000);
-    }
-    throw new Error(`${what}: not reached; last outcome ${JSON.stringify(last)}`);
-  }
   const converged = (a: App) =>
     until(
       () => provider.reconcileApp(a, group),
@@ -45,28 +35,8 @@ describe("swarm provider on a three-node swarm", function () {
       `${a.metadata.name} converged`,
     );
 
-  before(async function () {
-    swarm = await requireSwarm(this);
-    provider = new SwarmProvider({ instanceId: `swarm-${randomUUID()}`, env: {} });
-    group = {
-      apiVersion: API_VERSION,
-      kind: "Group",
-      metadata: { name: `sw-${randomUUID().slice(0, 6)}`, uid: randomUUID(), generation: 1 },
-      spec: { provider: "swarm", swarm: { host: swarm.host } },
-    };
-    const status = await provider.reconcileGroup(group);
-    assert.equal(status.provider, "swarm");
-    assert.ok(status.network?.name, "the group's overlay network");
-  });
-
-  after(async () => {
-    if (!provider || !group) return;
-    for (let i = 0; i < 30; i++) {
-      const live = new Set<string>([group.metadata.uid ?? ""]);
-      await provider.collectGarbage(group, live).catch(() => undefined);
-      if (await provider.finalizeGroup(group).catch(() => false)) return;
-      await sleep(1000);
-    }
+  before(() => {
+    ({ swarm, provider, group } = suite);
   });
 
   it("makes the group's network an attachable overlay carrying the ownership labels", async () => {
@@ -340,26 +310,7 @@ async function runningContainers(docker: Docker, service: string): Promise<numbe
 }
 
 /** redis-cli inside the service's container, on the node that runs it. */
-async function redisCli(docker: Docker, container: string, args: string[]): Promise<string> {
-  const exec = await docker.getContainer(container).exec({
-    Cmd: ["sh", "-c", 'redis-cli --no-auth-warning -a "$REDIS_PASSWORD" "$@"', "redis-cli", ...args],
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    stream.on("data", (c: Buffer) => chunks.push(c));
-    stream.on("end", resolve);
-    stream.on("error", reject);
-  });
-  // Multiplexed frames: an 8-byte header before each payload.
-  let out = "";
-  const all = Buffer.concat(chunks);
-  for (let at = 0; at + 8 <= all.length; ) {
-    const size = all.readUInt32BE(at + 4);
-    out += all.subarray(at + 8, at + 8 + size).toString();
-    at += 8 + size;
-  }
-  return out.trim();
+function redisCli(docker: Docker, container: string, args: string[]): Promise<string> {
+  const cmd = ["sh", "-c", 'redis-cli --no-auth-warning -a "$REDIS_PASSWORD" "$@"', "redis-cli", ...args];
+  return execOutput(docker, container, cmd);
 }

@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../support/ports.js";
 
-/** Debian's docker-registry on 127.0.0.1, with htpasswd auth and its config and data in a temp folder. */
+/**
+ * Debian's docker-registry on 127.0.0.1 (or the test swarm's bridge address), with htpasswd auth
+ * when a user is given, and its config and data in a temp folder.
+ */
 export class TestRegistry {
   private constructor(
     readonly address: string,
@@ -12,31 +15,30 @@ export class TestRegistry {
     private readonly dir: string,
   ) {}
 
-  static async start(user: string, password: string): Promise<TestRegistry> {
+  static async start(user?: string, password?: string, host = "127.0.0.1"): Promise<TestRegistry> {
     const dir = mkdtempSync(join(tmpdir(), "airloft-registry-"));
     const port = await freePort();
-    const htpasswd = execFileSync("htpasswd", ["-Bbn", user, password]).toString();
-    writeFileSync(join(dir, "htpasswd"), htpasswd);
+    if (user && password) writeFileSync(join(dir, "htpasswd"), execFileSync("htpasswd", ["-Bbn", user, password]));
     writeFileSync(
       join(dir, "config.yml"),
       [
         "version: 0.1",
         "log: {level: warn}",
         `storage: {filesystem: {rootdirectory: ${join(dir, "data")}}}`,
-        `http: {addr: "127.0.0.1:${port}"}`,
-        `auth: {htpasswd: {realm: airloft-test, path: ${join(dir, "htpasswd")}}}`,
+        `http: {addr: "${host}:${port}"}`,
+        ...(user ? [`auth: {htpasswd: {realm: airloft-test, path: ${join(dir, "htpasswd")}}}`] : []),
         "",
       ].join("\n"),
     );
     const child = spawn("docker-registry", ["serve", join(dir, "config.yml")], { stdio: "ignore" });
-    const address = `127.0.0.1:${port}`;
+    const address = `${host}:${port}`;
     const deadline = Date.now() + 20_000;
     for (;;) {
       const status = await fetch(`http://${address}/v2/`).then(
         (r) => r.status,
         () => 0,
       );
-      if (status === 401) break;
+      if (status === (user ? 401 : 200)) break;
       if (Date.now() > deadline || child.exitCode !== null) {
         child.kill();
         throw new Error(`docker-registry did not start on ${address}`);

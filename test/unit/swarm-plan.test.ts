@@ -46,6 +46,8 @@ function observed(d: ReturnType<typeof desired>, over: Partial<ObservedService> 
     previousHash: undefined,
     updateState: undefined,
     updateMessage: undefined,
+    secretNames: [],
+    image: d.image,
     ...over,
   };
 }
@@ -72,6 +74,7 @@ const snapshot = (over: Partial<SwarmSnapshot>): SwarmSnapshot => ({
   tasks: [],
   networks: [],
   nodes: NODES,
+  secrets: [],
   ...over,
 });
 
@@ -208,9 +211,17 @@ describe("swarm manifests", () => {
     assert.equal(group?.object.kind, "Group");
   });
 
-  it("names file:line:column and field for a bad address, mode or constraint", () => {
+  it("names file:line:column and field for a bad address, mode, registry, registry credentials or constraint", () => {
     const bad = errors(
-      "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: acme\nspec:\n  provider: swarm\n  swarm:\n    host: http://x\n    endpointMode: ipvs\n",
+      "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: acme\nspec:\n  provider: swarm\n  swarm:\n    host: http://x\n    endpointMode: ipvs\n    registry: http://10.0.0.1:5000/x\n    registryAuth: {secret: Bad_Name, usernameKey: USER}\n",
+    );
+    assert.ok(
+      bad.some((m) => /^m\.yaml:11:\d+ spec\.swarm\.registryAuth/.test(m)),
+      bad.join("\n"),
+    );
+    assert.ok(
+      bad.some((m) => /^m\.yaml:10:\d+ spec\.swarm\.registry/.test(m)),
+      bad.join("\n"),
     );
     assert.ok(
       bad.some((m) => /^m\.yaml:8:\d+ spec\.swarm\.host/.test(m)),

@@ -181,6 +181,7 @@ export function postJson(
   path: string,
   query: Record<string, string>,
   body: Record<string, unknown>,
+  authconfig?: Record<string, string>,
 ): Promise<{ Id?: string; Name?: string }> {
   const hasQuery = Object.keys(query).length > 0;
   return new Promise((resolve, reject) => {
@@ -189,6 +190,8 @@ export function postJson(
         path: hasQuery ? `${path}?` : path,
         method: "POST",
         options: { _query: query, _body: body },
+        // Registry credentials go in the X-Registry-Auth header, never the body or the URL.
+        ...(authconfig ? { authconfig } : {}),
         statusCodes: {
           200: true,
           201: true,

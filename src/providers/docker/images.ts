@@ -19,7 +19,7 @@ export function findImage(images: readonly ObservedImage[], ref: string): Observ
 }
 
 /** Reads a Docker JSON progress stream to its end, failing on the first entry with an error. */
-function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+export function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
   return new Promise((resolve, reject) => {
     docker.modem.followProgress(
       stream,

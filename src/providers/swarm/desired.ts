@@ -3,6 +3,8 @@ import type { Group } from "../../resources/types.js";
 import type { DesiredApp } from "../docker/desired.js";
 import { engineHealthcheck, NAME_SEPARATOR, stableHash } from "../docker/desired.js";
 import { LABEL, ownerLabels } from "../ownership.js";
+import { type DesiredSwarmSecret, secretReferences } from "./secrets.js";
+import { swarmUpdatePace } from "./update-pace.js";
 
 /** Swarm's limit on a service name (a DNS label). */
 const MAX_SERVICE_NAME = 63;
@@ -27,6 +29,22 @@ export interface DesiredSwarmService {
   readonly node: string | undefined;
   /** The body of a create or update: everything but the version. Holds env: never logged. */
   readonly spec: Record<string, unknown>;
+  /** The Swarm secrets its tasks mount (values: never logged). */
+  readonly secrets: readonly DesiredSwarmSecret[];
+  /** Registry credentials the nodes pull with (never logged, never in the spec). */
+  readonly registryAuth?: Record<string, string>;
+}
+
+/** What the provider resolved beyond the Docker provider's replica: secrets, a wrapper, an image by digest. */
+export interface SwarmExtras {
+  readonly constraints?: readonly string[];
+  readonly node?: string | undefined;
+  readonly secrets?: readonly DesiredSwarmSecret[];
+  /** Replaces the image's entrypoint (the env wrapper); `args` are then the entrypoint and command it runs. */
+  readonly container?: { readonly command: readonly string[]; readonly args: readonly string[] };
+  /** The Swarm health check, when the app's is one AirLoft turns into a command (HTTP). */
+  readonly healthCheck?: Record<string, unknown>;
+  readonly registryAuth?: Record<string, string>;
 }
 
 export interface SwarmSettings {
@@ -68,23 +86,33 @@ const RESTART_CONDITION: Readonly<Record<string, string>> = {
 export function desiredSwarmService(
   desired: DesiredApp,
   settings: SwarmSettings,
-  extra: { constraints?: readonly string[]; node?: string | undefined } = {},
+  extra: SwarmExtras = {},
 ): DesiredSwarmService {
   const t = desired.template;
   const owner = { instance: desired.instance, group: desired.group, kind: desired.kind, name: desired.name };
-  const order = desired.strategy === "Recreate" || t.volumes.length > 0 ? "stop-first" : "start-first";
+  const { parallelism, order } = swarmUpdatePace({
+    replicas: desired.replicas,
+    strategy: desired.strategy,
+    pace: desired.pace,
+    hasData: t.volumes.length > 0,
+  });
+  const secrets = extra.secrets ?? [];
   const constraints = [...(extra.constraints ?? []), ...(extra.node ? [`node.id==${extra.node}`] : [])];
   const resources = {
     ...(t.nanoCpus !== undefined ? { NanoCPUs: t.nanoCpus } : {}),
     ...(t.memory !== undefined ? { MemoryBytes: t.memory } : {}),
   };
-  const update = { Parallelism: 1, Delay: 0, Monitor: 5 * SECOND_NS, MaxFailureRatio: 0, Order: order };
+  const update = { Parallelism: parallelism, Delay: 0, Monitor: 5 * SECOND_NS, MaxFailureRatio: 0, Order: order };
   // Hashed without env values from secrets: the digest stands for them.
   const hashed = {
     image: t.image,
     command: t.command,
     env: t.env,
     secretDigest: t.secretDigest,
+    // Names only: each hashes its value's keyed hash.
+    secrets: secrets.length > 0 ? secrets.map((x) => [x.name, x.target]) : undefined,
+    container: extra.container,
+    httpCheck: extra.healthCheck,
     resources,
     restart: t.restart,
     healthCheck: t.healthCheck,
@@ -106,11 +134,16 @@ export function desiredSwarmService(
     TaskTemplate: {
       ContainerSpec: {
         Image: t.image,
-        ...(t.command ? { Args: [...t.command] } : {}),
+        ...(extra.container
+          ? { Command: [...extra.container.command], Args: [...extra.container.args] }
+          : t.command
+            ? { Args: [...t.command] }
+            : {}),
         Env: Object.entries({ ...t.env, ...desired.secretEnv }).map(([k, v]) => `${k}=${v}`),
+        ...(secrets.length > 0 ? { Secrets: secretReferences(secrets) } : {}),
         // Each task says which configuration it runs: the rollout's progress is read from them.
         Labels: ownerLabels({ ...owner, uid: desired.uid, configHash }),
-        ...engineHealthcheck(t.healthCheck),
+        ...(extra.healthCheck ? { Healthcheck: extra.healthCheck } : engineHealthcheck(t.healthCheck)),
         ...(t.volumes.length > 0
           ? { Mounts: t.volumes.map((v) => ({ Type: "volume", Source: v.name, Target: v.target })) }
           : {}),
@@ -139,6 +172,8 @@ export function desiredSwarmService(
     image: t.image,
     node: extra.node,
     spec,
+    secrets,
+    ...(extra.registryAuth ? { registryAuth: extra.registryAuth } : {}),
   };
 }
 

@@ -2,7 +2,7 @@ import { TerminalError } from "../../errors.js";
 import { dockerClient, engineError, statusCodeOf } from "../docker/engine.js";
 import { cleanDockerMessage, executePlan, ignoreStatus, postJson } from "../docker/execute.js";
 import { LABEL } from "../ownership.js";
-import { describeSwarmOperation, isNetworkOp, type SwarmOperation } from "./plan.js";
+import { describeSwarmOperation, isNetworkOp, type ServiceBody, type SwarmOperation } from "./plan.js";
 
 /**
  * Runs a Swarm plan on the manager in phases: the network, removals, then creates and updates.
@@ -23,14 +23,18 @@ export async function executeSwarmPlan(
     await run(address, op);
     done(op);
   }
+  for (const op of operations.filter((o) => o.op === "create-secret")) {
+    await createSecret(address, op);
+    done(op);
+  }
   const updated = new Set<string>();
   for (const op of operations.filter((o) => o.op === "create-service" || o.op === "update-service")) {
     const key = op.op === "update-service" ? op.id : op.spec.name;
-    if (!updated.has(key)) await run(address, op);
+    if (!updated.has(key)) await run(address, { ...op, spec: await withSecretIds(address, op.spec) });
     updated.add(key);
     done(op);
   }
-  for (const op of operations.filter((o) => o.op === "remove-network")) {
+  for (const op of operations.filter((o) => o.op === "remove-secret" || o.op === "remove-network")) {
     await run(address, op);
     done(op);
   }
@@ -42,7 +46,7 @@ async function run(address: string, op: SwarmOperation): Promise<void> {
     switch (op.op) {
       case "create-service":
         // The name is derived from the object: after a crash the retry finds the service made before.
-        await postJson(docker, "/services/create", {}, op.spec.body).catch(async (err: unknown) => {
+        await postJson(docker, "/services/create", {}, op.spec.body, op.spec.auth).catch(async (err: unknown) => {
           if (statusCodeOf(err) !== 409) throw err;
           const existing = (await docker.getService(op.spec.name).inspect()) as {
             Spec?: { Labels?: Record<string, string> };
@@ -53,11 +57,26 @@ async function run(address: string, op: SwarmOperation): Promise<void> {
       case "update-service": {
         const existing = (await docker.getService(op.id).inspect()) as { Spec?: { Labels?: Record<string, string> } };
         assertOurs(op, existing.Spec?.Labels, op.spec.labels);
-        await postJson(docker, `/services/${op.id}/update`, { version: String(op.version) }, op.spec.body);
+        await postJson(
+          docker,
+          `/services/${op.id}/update`,
+          { version: String(op.version) },
+          op.spec.body,
+          op.spec.auth,
+        );
         return;
       }
       case "remove-service":
         await docker.getService(op.id).remove().catch(ignoreStatus(404));
+        return;
+      case "remove-secret":
+        // In use by a service (its update still rolling, or someone else's): the next pass tries again.
+        await docker
+          .getSecret(op.id)
+          .remove()
+          .catch((err: unknown) => {
+            if (statusCodeOf(err) !== 404 && !/in use/.test(cleanDockerMessage(err))) throw err;
+          });
         return;
       case "remove-network":
         // The manager answers 500 "not found" for an overlay removed a moment ago.
@@ -83,6 +102,43 @@ async function run(address: string, op: SwarmOperation): Promise<void> {
       throw new Error(`${describeSwarmOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
     throw engineError(address, err);
   }
+}
+
+/** Creates a secret (its value in the body only); one made before a crash, with our labels, is taken as it is. */
+async function createSecret(address: string, op: Extract<SwarmOperation, { op: "create-secret" }>): Promise<void> {
+  const docker = dockerClient(address);
+  const { name, labels, data } = op.secret;
+  try {
+    await postJson(docker, "/secrets/create", {}, { Name: name, Labels: labels, Data: data.toString("base64") });
+  } catch (err) {
+    // Too large, say: the manager's words name the limit, never the value.
+    if (statusCodeOf(err) === 400)
+      throw new TerminalError("InvalidConfig", `${describeSwarmOperation(op)}: ${cleanDockerMessage(err)}`);
+    if (statusCodeOf(err) !== 409) throw engineError(address, err);
+    const found = (await docker.getSecret(name).inspect()) as { Spec?: { Labels?: Record<string, string> } };
+    assertOurs(op, found.Spec?.Labels, labels);
+  }
+}
+
+/** Swarm takes a secret reference by id: filled in from the names the plan gives. */
+async function withSecretIds(address: string, spec: ServiceBody): Promise<ServiceBody> {
+  const template = spec.body.TaskTemplate as { ContainerSpec: { Secrets?: Array<{ SecretName: string }> } };
+  const refs = template.ContainerSpec.Secrets;
+  if (!refs || refs.length === 0) return spec;
+  const docker = dockerClient(address);
+  const found = (await docker
+    .listSecrets({ filters: { name: refs.map((r) => r.SecretName) } })
+    .catch((err: unknown) => {
+      throw engineError(address, err);
+    })) as Array<{ ID: string; Spec?: { Name?: string } }>;
+  const ids = new Map(found.map((s) => [s.Spec?.Name, s.ID]));
+  const Secrets = refs.map((r) => {
+    const id = ids.get(r.SecretName);
+    if (!id) throw new Error(`secret ${r.SecretName} is not on the swarm yet`);
+    return { ...r, SecretID: id };
+  });
+  const body = { ...spec.body, TaskTemplate: { ...template, ContainerSpec: { ...template.ContainerSpec, Secrets } } };
+  return { ...spec, body };
 }
 
 /** A service is touched only when its labels say it is this installation's, of this object. */

@@ -16,6 +16,17 @@ export interface ObservedService {
   /** updating, paused, completed, rollback_started, rollback_paused, rollback_completed. */
   readonly updateState: string | undefined;
   readonly updateMessage: string | undefined;
+  /** The Swarm secrets its spec and its previous spec name: in use, or needed by a rollback. */
+  readonly secretNames: readonly string[];
+  /** The image its spec runs (by digest once resolved). */
+  readonly image: string | undefined;
+}
+
+/** A Swarm secret of this installation: its value is never returned by the API. */
+export interface ObservedSecret {
+  readonly id: string;
+  readonly name: string;
+  readonly labels: Record<string, string>;
 }
 
 export interface ObservedTask {
@@ -41,20 +52,28 @@ export interface ObservedNode {
   readonly availability: string;
 }
 
-/** A swarm as its manager has it, in one pass: four list calls. */
+/** A swarm as its manager has it, in one pass: five list calls. */
 export interface SwarmSnapshot {
   readonly address: string;
   readonly services: readonly ObservedService[];
   readonly tasks: readonly ObservedTask[];
   readonly networks: readonly ObservedNetwork[];
   readonly nodes: readonly ObservedNode[];
+  readonly secrets: readonly ObservedSecret[];
 }
+
+type RawSpec = {
+  Name?: string;
+  Labels?: Record<string, string>;
+  Mode?: { Replicated?: { Replicas?: number } };
+  TaskTemplate?: { ContainerSpec?: { Image?: string; Secrets?: Array<{ SecretName?: string }> } };
+};
 
 interface RawService {
   ID: string;
   Version?: { Index?: number };
-  Spec?: { Name?: string; Labels?: Record<string, string>; Mode?: { Replicated?: { Replicas?: number } } };
-  PreviousSpec?: { Labels?: Record<string, string> };
+  Spec?: RawSpec;
+  PreviousSpec?: RawSpec;
   UpdateStatus?: { State?: string; Message?: string };
 }
 
@@ -80,12 +99,15 @@ async function takeSnapshot(address: string, instanceId: string): Promise<SwarmS
   const docker = dockerClient(address);
   const filters = { label: [`${LABEL.instance}=${instanceId}`] };
   try {
-    const [services, tasks, networks, nodes] = await Promise.all([
+    const [services, tasks, networks, nodes, secrets] = await Promise.all([
       docker.listServices({ filters }) as Promise<RawService[]>,
       // Tasks carry no service labels to filter on: all of them, kept for this installation's services below.
       docker.listTasks() as Promise<RawTask[]>,
       docker.listNetworks({ filters }),
       docker.listNodes() as Promise<RawNode[]>,
+      docker.listSecrets({ filters }) as Promise<
+        Array<{ ID: string; Spec?: { Name?: string; Labels?: Record<string, string> } }>
+      >,
     ]);
     const ours = new Set(services.map((s) => s.ID));
     return {
@@ -100,6 +122,10 @@ async function takeSnapshot(address: string, instanceId: string): Promise<SwarmS
         previousHash: s.PreviousSpec?.Labels?.[LABEL.configHash],
         updateState: s.UpdateStatus?.State,
         updateMessage: s.UpdateStatus?.Message,
+        secretNames: [s.Spec, s.PreviousSpec].flatMap(
+          (spec) => spec?.TaskTemplate?.ContainerSpec?.Secrets?.map((r) => r.SecretName ?? "") ?? [],
+        ),
+        image: s.Spec?.TaskTemplate?.ContainerSpec?.Image,
       })),
       tasks: tasks
         .filter((t) => ours.has(t.ServiceID))
@@ -122,6 +148,7 @@ async function takeSnapshot(address: string, instanceId: string): Promise<SwarmS
         state: n.Status?.State ?? "unknown",
         availability: n.Spec?.Availability ?? "active",
       })),
+      secrets: secrets.map((x) => ({ id: x.ID, name: x.Spec?.Name ?? x.ID, labels: x.Spec?.Labels ?? {} })),
     };
   } catch (err) {
     throw engineError(address, err);

@@ -4,6 +4,7 @@ import type { Operation as DockerOperation } from "../docker/plan.js";
 import type { ReplicaProblem } from "../types.js";
 import { type DesiredSwarmService, isOwnedBy } from "./desired.js";
 import type { ObservedNode, ObservedService, ObservedTask, SwarmSnapshot } from "./observe.js";
+import type { SecretOperation } from "./secrets.js";
 
 /** One step of a Swarm plan; the group's network steps are the Docker provider's own. */
 export type SwarmOperation =
@@ -17,13 +18,16 @@ export type SwarmOperation =
       readonly version: number;
       readonly spec: ServiceBody;
     }
-  | { readonly op: "remove-service"; readonly target: string; readonly cause: string; readonly id: string };
+  | { readonly op: "remove-service"; readonly target: string; readonly cause: string; readonly id: string }
+  | SecretOperation;
 
 /** A create or update body, with its owner labels for the conflict check. */
 export interface ServiceBody {
   readonly name: string;
   readonly labels: Record<string, string>;
   readonly body: Record<string, unknown>;
+  /** Registry credentials sent with the service (`--with-registry-auth`): never logged. */
+  readonly auth?: Record<string, string>;
 }
 
 /** The group network's steps among a plan's (the Docker planner's, run by the Docker executor). */
@@ -63,6 +67,7 @@ export function planSwarmService(desired: DesiredSwarmService, snapshot: SwarmSn
     name: desired.serviceName,
     labels: desired.spec.Labels as Record<string, string>,
     body: desired.spec,
+    ...(desired.registryAuth ? { auth: desired.registryAuth } : {}),
   };
   const sameObject = (s: ObservedService) =>
     s.owner?.instance === desired.instance &&

@@ -1,10 +1,8 @@
-import { TerminalError } from "../../errors.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type ConvergeSteps, converge, type Plan, planOnce } from "../converge.js";
-import { appImage } from "../docker/app-image.js";
-import { type DesiredApp, desiredApp, desiredService, volumeName } from "../docker/desired.js";
+import { desiredService, volumeName } from "../docker/desired.js";
 import { resolveEngineAddress } from "../docker/engine.js";
 import { EngineGroups, GroupNetworkStep } from "../group-network-step.js";
 import { eachReplica } from "../log-lines.js";
@@ -19,6 +17,7 @@ import type {
   ServiceOutcome,
   ServiceReconcileOptions,
 } from "../types.js";
+import { desiredSwarmApp } from "./app-spec.js";
 import { type DesiredSwarmService, desiredSwarmService, NODE_LABEL, serviceName, swarmSettings } from "./desired.js";
 import { executeSwarmPlan } from "./execute.js";
 import { taskLogs } from "./logs.js";
@@ -33,6 +32,7 @@ import {
   type SwarmOperation,
   type SwarmPlan,
 } from "./plan.js";
+import { planSecretGarbage, planSwarmSecrets } from "./secrets.js";
 import { planWipe, WIPE_KIND } from "./wipe.js";
 
 /** Swarm does the rollout itself: one round makes the change, the next passes watch it. */
@@ -88,43 +88,47 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
   }
 
   async reconcileApp(app: App, group: Group, options: AppReconcileOptions = {}): Promise<AppOutcome> {
-    const desired = this.desiredApp(app, group, options.bindings, options.secrets, options.scaleUpLimit);
-    const { plan, operations } = await converge(this.serviceSteps(this.address(group), desired), options);
+    const address = this.address(group);
+    const desired = await this.desiredApp(address, app, group, options.bindings, options.secrets, {
+      scaleUpLimit: options.scaleUpLimit,
+      mayBuild: true,
+    });
+    const { plan, operations } = await converge(this.serviceSteps(address, desired), options);
     return outcome(desired, plan, operations);
   }
 
-  planApp(
+  async planApp(
     app: App,
     group: Group,
     bindings: Readonly<Record<string, string>> = {},
     secrets?: ResolvedSecrets,
   ): Promise<readonly string[]> {
-    return planOnce(this.serviceSteps(this.address(group), this.desiredApp(app, group, bindings, secrets)));
+    const address = this.address(group);
+    const desired = await this.desiredApp(address, app, group, bindings, secrets, { mayBuild: false });
+    return planOnce(this.serviceSteps(address, desired));
   }
 
-  /**
-   * Images are used as named: each node pulls its own (a registry for builds is left for later).
-   * Secret variables go with the service; secret files would need Swarm secrets.
-   */
-  private desiredApp(
+  private async desiredApp(
+    address: string,
     app: App,
     group: Group,
     bindings: Readonly<Record<string, string>> = {},
-    resolved?: ResolvedSecrets,
-    scaleUpLimit?: number,
-  ): DesiredSwarmService {
-    if (app.spec.build)
-      throw new TerminalError(
-        "UnsupportedOnSwarm",
-        `app ${app.metadata.name} sets spec.build; on swarm give an image every node can pull`,
-      );
-    if (resolved && resolved.files.length > 0)
-      throw new TerminalError("UnsupportedOnSwarm", `app ${app.metadata.name} mounts secret files, not yet on swarm`);
-    const ref = appImage(app).ref;
-    const secrets = { env: resolved?.env ?? {}, mounts: [], digest: resolved?.digest || undefined };
-    let desired: DesiredApp = desiredApp(app, group, this.instanceId, { ref, id: ref }, bindings, secrets);
-    if (scaleUpLimit !== undefined && scaleUpLimit < desired.replicas) desired = { ...desired, replicas: scaleUpLimit };
-    return desiredSwarmService(desired, swarmSettings(group), { constraints: app.spec.placement?.constraints ?? [] });
+    resolved: ResolvedSecrets | undefined,
+    how: { scaleUpLimit?: number | undefined; mayBuild: boolean },
+  ): Promise<DesiredSwarmService> {
+    const snapshot = await this.snapshots.get(address);
+    const { scaleUpLimit, mayBuild } = how;
+    return desiredSwarmApp({
+      mayBuild,
+      address,
+      instance: this.instanceId,
+      app,
+      group,
+      bindings,
+      resolved,
+      scaleUpLimit,
+      snapshot,
+    });
   }
 
   async reconcileService(
@@ -203,7 +207,10 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
   }
 
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
-    return this.removeAll(group, options, (s) => this.removals(s, uidOf(app), "app deleted"));
+    return this.removeAll(group, options, (s) => [
+      ...this.removals(s, uidOf(app), "app deleted"),
+      ...planSecretGarbage((uid) => uid === uidOf(app), s, group.metadata.name, "app deleted"),
+    ]);
   }
 
   private removals(snapshot: SwarmSnapshot, uid: string, cause: string): SwarmOperation[] {
@@ -223,7 +230,10 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
     options: ReconcileOptions = {},
   ): Promise<readonly string[]> {
     const steps = this.steps(this.address(group), (s) => ({
-      operations: planSwarmGarbage(liveUids, s, group.metadata.name),
+      operations: [
+        ...planSwarmGarbage(liveUids, s, group.metadata.name),
+        ...planSecretGarbage((uid) => !liveUids.has(uid), s, group.metadata.name),
+      ],
     }));
     return (await converge(steps, options)).operations;
   }
@@ -262,7 +272,7 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
     address: string,
     desired: DesiredSwarmService,
   ): ConvergeSteps<SwarmSnapshot, SwarmOperation, SwarmPlan> {
-    return this.steps(address, (s) => planSwarmService(desired, s));
+    return this.steps(address, (s) => withSecrets(planSwarmService(desired, s), desired, s));
   }
 
   private async removeAll(group: Group, options: ReconcileOptions, plan: (s: SwarmSnapshot) => SwarmOperation[]) {
@@ -302,6 +312,15 @@ function outcome(desired: DesiredSwarmService, plan: SwarmPlan, operations: read
     ...(plan.waiting ? { waiting: plan.waiting } : {}),
     ...(plan.problems.length > 0 ? { problems: plan.problems } : {}),
   };
+}
+
+/** The secrets a service's tasks mount go in before it is created or updated; unused ones go after. */
+function withSecrets(plan: SwarmPlan, desired: DesiredSwarmService, snapshot: SwarmSnapshot): SwarmPlan {
+  const owner = { instance: desired.instance, group: desired.group, name: desired.name, uid: desired.uid };
+  const target = `${desired.kind.toLowerCase()}:${desired.group}/${desired.name}`;
+  const ops = planSwarmSecrets(owner, target, desired.secrets, snapshot);
+  if (ops.length === 0) return plan;
+  return { ...plan, operations: [...plan.operations, ...ops], converged: false };
 }
 
 function uidOf(obj: Group | App | Service): string {

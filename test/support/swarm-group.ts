@@ -1,0 +1,58 @@
+import { strict as assert } from "node:assert";
+import { randomUUID } from "node:crypto";
+import { SwarmProvider } from "../../src/providers/swarm/provider.js";
+import { API_VERSION, type App, type Group } from "../../src/resources/types.js";
+import type { TestSwarm } from "../../support/swarm.js";
+import { requireSwarm } from "./e2e.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A provider and a group of its own on the test swarm, for one suite; removed in its after-hook. */
+export interface SwarmGroupSuite {
+  swarm: TestSwarm;
+  provider: SwarmProvider;
+  group: Group;
+  app(name: string, spec: App["spec"]): App;
+}
+
+export function swarmGroupSuite(): SwarmGroupSuite {
+  const suite = {} as SwarmGroupSuite;
+  before(async function () {
+    suite.swarm = await requireSwarm(this);
+    suite.provider = new SwarmProvider({ instanceId: `swarm-${randomUUID()}`, env: {} });
+    suite.group = {
+      apiVersion: API_VERSION,
+      kind: "Group",
+      metadata: { name: `sw-${randomUUID().slice(0, 6)}`, uid: randomUUID(), generation: 1 },
+      spec: { provider: "swarm", swarm: { host: suite.swarm.host } },
+    };
+    suite.app = (name, spec) => ({
+      apiVersion: API_VERSION,
+      kind: "App",
+      metadata: { name, uid: randomUUID(), generation: 1, group: suite.group.metadata.name },
+      spec,
+    });
+    assert.equal((await suite.provider.reconcileGroup(suite.group)).provider, "swarm");
+  });
+  after(async () => {
+    const { provider, group } = suite;
+    if (!provider || !group) return;
+    for (let i = 0; i < 30; i++) {
+      await provider.collectGarbage(group, new Set([group.metadata.uid ?? ""])).catch(() => undefined);
+      if (await provider.finalizeGroup(group).catch(() => false)) return;
+      await sleep(1000);
+    }
+  });
+  return suite;
+}
+
+/** Calls `pass` once a second, as the queue would requeue, until `done` holds; returns that result. */
+export async function until<T>(pass: () => Promise<T>, done: (o: T) => boolean, what: string, passes = 120) {
+  let last: T | undefined;
+  for (let i = 0; i < passes; i++) {
+    last = await pass();
+    if (done(last)) return last;
+    await sleep(1000);
+  }
+  throw new Error(`${what}: not reached; last outcome ${JSON.stringify(last)}`);
+}
