@@ -1,7 +1,7 @@
 import { edgeRoutes } from "../providers/docker/edge/routes.js";
 import { revisionInputs } from "../releases/inputs.js";
 import { forgetRevisions } from "../releases/revisions.js";
-import { releaseDone, trackRollout, withRollout } from "../releases/rollout.js";
+import { releaseDone, releaseRevision, trackRollout, withRollout } from "../releases/rollout.js";
 import { objectKey } from "../resources/kinds.js";
 import { replicasOf, withAutoscaledReplicas } from "../resources/replicas.js";
 import type { App, AppStatus, Group } from "../resources/types.js";
@@ -90,6 +90,7 @@ export class AppController extends Reconciler<"App"> {
         bindings: bindings.env,
         secrets: secrets.resolved,
         releaseDone: releaseDone(this.ctx.store, app),
+        releaseRevision: releaseRevision(this.ctx.store, app),
         ...(capped ? { scaleUpLimit: existing } : {}),
         ...(edge ? { edgeRoutes: edge.routes } : {}),
       })

@@ -30,6 +30,8 @@ export interface AppReconcileOptions extends ReconcileOptions {
   readonly scaleUpLimit?: number;
   /** The current revision's release command already succeeded: it is not run again. */
   readonly releaseDone?: boolean;
+  /** The revision the release belongs to: each revision's release is a task of its own. */
+  readonly releaseRevision?: number;
 }
 
 /** Why one replica is not ready, in words for the Ready condition. */

@@ -138,3 +138,14 @@ export function releaseDone(store: Store, app: App): boolean {
   const latest = revisionsOf(store, app)?.items.at(-1);
   return latest?.configHash === revisionHash(app.spec) && latest.release?.exitCode === 0;
 }
+
+/**
+ * The revision the app's spec is at, or will be once recorded (the next number): a release
+ * belongs to a revision, so a roll back to an earlier config (a new revision) runs its release
+ * again, as a task of its own. The same from the first pass of a config to its last.
+ */
+export function releaseRevision(store: Store, app: App): number {
+  const latest = revisionsOf(store, app)?.items.at(-1);
+  if (!latest) return 1;
+  return latest.configHash === revisionHash(app.spec) ? latest.revision : latest.revision + 1;
+}

@@ -10,7 +10,7 @@ import { TASK_TAG } from "../../src/providers/aws/tasks.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { AppOutcome } from "../../src/providers/types.js";
 import { historyOf } from "../../src/releases/revisions.js";
-import { type RolloutVerdict, releaseDone, trackRollout } from "../../src/releases/rollout.js";
+import { type RolloutVerdict, releaseDone, releaseRevision, trackRollout } from "../../src/releases/rollout.js";
 import { setCondition } from "../../src/resources/conditions.js";
 import { objectKey } from "../../src/resources/kinds.js";
 import type { LoadedManifest } from "../../src/resources/manifest-object.js";
@@ -62,6 +62,7 @@ describe("AWS task instances: the release command (strict endpoint)", function (
   const pass = async (app: App): Promise<{ outcome: AppOutcome; verdict: RolloutVerdict }> => {
     const outcome = await s.h.provider.reconcileApp(app, s.h.group, {
       releaseDone: releaseDone(store, app),
+      releaseRevision: releaseRevision(store, app),
       secrets: {
         env: { DB_PASSWORD: SECRET },
         files: [],
@@ -124,6 +125,30 @@ describe("AWS task instances: the release command (strict endpoint)", function (
     assert.equal((await pass(app)).outcome.release, undefined);
     assert.equal(s.h.calls(/ec2:(RunInstances|GetConsoleOutput)/), before);
     assert.equal((await taskInstances(s, "Release")).length, 1);
+  });
+
+  it("a roll back to an earlier config is a new revision: its release runs again, as a task of its own", async () => {
+    const released = async (spec: AppSpec): Promise<App> => {
+      const app = await apply(release(spec));
+      const known = new Set((await taskInstances(s, "Release")).map((t) => t.id));
+      assert.equal((await pass(app)).outcome.release?.phase, "running");
+      const task = (await taskInstances(s, "Release")).find((t) => !known.has(t.id));
+      assert.ok(task, "a release task of this revision");
+      await finish(task.id, task.tags[TASK_TAG] ?? "", 0, ["ok"]);
+      let last = await pass(app);
+      for (let i = 0; i < 8 && !last.outcome.converged; i++) last = await pass(app);
+      assert.equal(last.outcome.converged, true, JSON.stringify(last.outcome));
+      return app;
+    };
+    await released(webSpec(1, "a"));
+    await released(webSpec(1, "b"));
+    // Back to "a": revision 3, whose release is launched anew (the first one's token is spent).
+    const back = await released(webSpec(1, "a"));
+    assert.equal((await taskInstances(s, "Release")).length, 3);
+    assert.deepEqual(
+      historyOf(store, back).map((r) => r.release?.exitCode),
+      [0, 0, 0],
+    );
   });
 
   it("a failing release blocks the new config with ReleaseFailed and its last lines; the old instances serve on", async () => {

@@ -197,7 +197,11 @@ export class AwsProvider implements InfraProvider {
     const setup = await appSetup(this.ctx, app, group, bindings, scaleUpLimit, secrets);
     const synced = await this.syncSecrets(group, setup, options);
     const env = { ...bindings, ...setup.program.env, ...secrets?.env };
-    const release = await awsRelease(this.ctx, setup, app, { done: options.releaseDone, env });
+    const release = await awsRelease(this.ctx, setup, app, {
+      done: options.releaseDone,
+      revision: options.releaseRevision,
+      env,
+    });
     // Until the release succeeded no instance of the new config launches; the old ones serve on.
     const steps = release && release.phase !== "succeeded" ? this.heldSteps(setup) : this.ownerSteps(setup);
     const { observed, plan, operations } = await converge(steps, options);

@@ -5,9 +5,9 @@ import type { OwnerSetup } from "./desired.js";
 import { DEFAULT_TASK_TIMEOUT_MS, ensureTask, observeTasks } from "./tasks.js";
 
 /**
- * The release command on AWS: a task instance per app config and command, run before any
+ * The release command on AWS: a task instance per app revision and command, run before any
  * instance of that config launches (the caller holds the rollout until it succeeded). Its id and
- * launch token come from the app's uid, config hash and command, so a restarted AirLoft finds
+ * launch token come from the app's uid, config hash, command and revision, so a restarted AirLoft finds
  * the instance (running, or ended with its output on the console) instead of launching a second.
  * Nothing to do without a command, or once the revision recorded its success (`done`).
  */
@@ -17,6 +17,7 @@ export async function awsRelease(
   app: App,
   options: {
     readonly done: boolean | undefined;
+    readonly revision?: number | undefined;
     readonly env: Readonly<Record<string, string>>;
     readonly now?: number;
   },
@@ -28,7 +29,9 @@ export async function awsRelease(
   const observed = await observeTasks(clients, ctx.instanceId, { kind: "Release", uid });
   const request = {
     kind: "Release" as const,
-    identity: [uid, configHash, JSON.stringify(command)],
+    // The revision too: a roll back to an earlier config is a new revision whose release runs
+    // anew, and a launch token stays bound to its (long terminated) instance for a day or more.
+    identity: [uid, configHash, JSON.stringify(command), String(options.revision ?? 0)],
     label: `release ${setup.keys.group.metadata.name}/${app.metadata.name}`,
     command,
   };
