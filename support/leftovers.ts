@@ -66,9 +66,14 @@ export async function removeFolder(dir: string): Promise<void> {
  * The daemons asked are the test engines still running (their folders) and the system one.
  */
 export async function removeOrphanBridges(enginePrefix: string): Promise<void> {
-  const sockets = readdirSync(tmpdir())
+  const folders = readdirSync(tmpdir())
     .filter((name) => name.startsWith(enginePrefix))
-    .map((name) => join(tmpdir(), name, "docker.sock"))
+    .map((name) => join(tmpdir(), name));
+  // Another run's engine is live: a network it makes between our reads would look orphaned.
+  // Its leftovers wait for a start with no other run beside it.
+  if (folders.some((dir) => folderInUse(dir))) return;
+  const sockets = folders
+    .map((dir) => join(dir, "docker.sock"))
     .concat("/var/run/docker.sock")
     .filter((socket) => existsSync(socket));
   const owned = new Set<string>();

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
@@ -44,7 +45,6 @@ export class WriterLock {
       const holder = this.readOwner();
       if (holder && holder.host === owner.host && !isAlive(holder.pid)) {
         this.removeIfOwnedBy(holder.pid);
-        rmSync(`${this.path}.${holder.pid}`, { force: true }); // its own file, if it died before removing it
         continue;
       }
       if (!holder) continue; // removed meanwhile: try again
@@ -62,16 +62,30 @@ export class WriterLock {
    * lock that is there but not yet filled.
    */
   private create(owner: LockOwner): boolean {
-    const mine = `${this.path}.${process.pid}`;
+    // Unique even between processes of one pid (containers sharing the state's volume).
+    const mine = `${this.path}.${owner.host}.${process.pid}.${randomUUID()}`;
     writeFileSync(mine, JSON.stringify(owner), { mode: 0o600 });
     try {
       linkSync(mine, this.path);
       return true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      return false;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") return false;
+      // A file system without hard links: create and fill it, as before (a reader may meet it empty).
+      if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP") return this.createInPlace(owner);
+      throw err;
     } finally {
       rmSync(mine, { force: true });
+    }
+  }
+
+  private createInPlace(owner: LockOwner): boolean {
+    try {
+      writeFileSync(this.path, JSON.stringify(owner), { mode: 0o600, flag: "wx" });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw err;
     }
   }
 

@@ -13,6 +13,8 @@ const LOOKBACK_MS = 10 * 60_000;
 const MAX_QUERIES = 500;
 /** A target group's ARN is looked up again after this (a group made again has a new one). */
 const ARN_MAX_AGE_MS = 10 * 60_000;
+/** A target group not made yet is looked for again after this: not on every pass (a listing of the region). */
+const ARN_MISS_AGE_MS = 60_000;
 /**
  * A group's figures serve this long while its instances stay the same: CloudWatch has at most one
  * new datapoint a minute, and bills per metric read (a read every 15 s pass would cost 4 times more).
@@ -103,7 +105,7 @@ export function targetGroupDimension(arn: string): string | undefined {
  * minutes, so a steady read makes no ELB call.
  */
 export class CloudWatchFigures {
-  private readonly arns = new Map<string, { arn: string | undefined; at: number }>();
+  private readonly arns = new Map<string, { arn: string | undefined; until: number }>();
   private readonly lastRead = new Map<string, { at: number; asked: string; figures: Map<string, ScalingFigures> }>();
 
   constructor(
@@ -160,7 +162,7 @@ export class CloudWatchFigures {
   private async targetGroupArns(clients: AwsClients, names: readonly string[]): Promise<Map<string, string>> {
     const now = this.now();
     // Entries past their age go (deleted apps' too): those still wanted are read again.
-    for (const [n, known] of this.arns) if (now - known.at > ARN_MAX_AGE_MS) this.arns.delete(n);
+    for (const [n, known] of this.arns) if (now >= known.until) this.arns.delete(n);
     const stale = names.filter((n) => !this.arns.has(n));
     if (stale.length > 0) {
       // Names one by one would fail all for one missing; a listing of the installation's does not.
@@ -172,8 +174,8 @@ export class CloudWatchFigures {
           if (tg.TargetGroupName && tg.TargetGroupArn) found.set(tg.TargetGroupName, tg.TargetGroupArn);
         marker = out.NextMarker;
       } while (marker);
-      // A target group not made yet is asked for again on the next pass.
-      for (const n of stale) this.arns.set(n, { arn: found.get(n), at: found.has(n) ? now : 0 });
+      for (const n of stale)
+        this.arns.set(n, { arn: found.get(n), until: now + (found.has(n) ? ARN_MAX_AGE_MS : ARN_MISS_AGE_MS) });
     }
     const arns = new Map<string, string>();
     for (const n of names) {

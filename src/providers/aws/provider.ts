@@ -208,7 +208,10 @@ export class AwsProvider implements InfraProvider {
     // Still waiting for targets to turn healthy: the next pass must see them fresh.
     if (!plan.converged && observed.targetGroup) this.ctx.targetHealth.invalidate(observed.targetGroup.arn);
     const route = setup.desired.host;
-    const waiting = routingWait(this.ctx.ruleLimited, observed.targetGroup?.arn, observed.health);
+    // A refusal counts while the rule is still wanted (not once made, or once the app needs none).
+    const tg = observed.targetGroup?.arn;
+    if (tg && !plan.operations.some((op) => op.op === "create-rule")) this.ctx.ruleLimited.delete(tg);
+    const waiting = routingWait(this.ctx.ruleLimited, tg, observed.health);
     return {
       ...outcome(observed, plan, setup),
       operations: [...synced, ...operations],
