@@ -6,6 +6,7 @@ import type { LogOptions } from "../providers/types.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, Group } from "../resources/types.js";
 import type { Store } from "../store/store.js";
+import type { AwsGroupRuns } from "./aws-group-runs.js";
 import { awsRunBackend, observedRun } from "./aws-runs.js";
 import { RUN_LABEL } from "./docker-runs.js";
 import { MAX_RUNS_PER_GROUP, RunRefused } from "./one-off.js";
@@ -26,24 +27,33 @@ export class AwsOneOffRuns {
     private readonly store: Store,
     private readonly tasks: AwsTasks,
     private readonly group: Group,
+    private readonly runs: AwsGroupRuns,
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** One start at a time per group, counted against the group's runs (one-offs' and jobs'). */
   async start(app: App, command: readonly string[]): Promise<string> {
-    const running = (await this.tasks.list(this.group, { kind: "Run" })).filter(live);
-    if (running.length >= MAX_RUNS_PER_GROUP)
-      throw new RunRefused(
-        429,
-        "TooManyRuns",
-        `group ${this.group.metadata.name} has ${running.length} runs running, the most it may have`,
-      );
-    const quota = runQuotaProblem(this.store, app, running.flatMap(observedRun));
-    if (quota) throw new RunRefused(409, "QuotaExceeded", quota);
-    const runId = randomBytes(6).toString("hex");
-    const backend = awsRunBackend(this.store, app, this.group, this.tasks, [], this.now);
-    const started = await backend.start({ runId, command });
-    if (started.waiting) throw new RunRefused(409, "NotReady", started.waiting);
-    return runId;
+    return this.runs.exclusive(this.group, async (running) => {
+      if (running.length >= MAX_RUNS_PER_GROUP)
+        throw new RunRefused(
+          429,
+          "TooManyRuns",
+          `group ${this.group.metadata.name} has ${running.length} runs running, the most it may have`,
+        );
+      const quota = runQuotaProblem(this.store, app, running);
+      if (quota) throw new RunRefused(409, "QuotaExceeded", quota);
+      const runId = randomBytes(6).toString("hex");
+      const backend = awsRunBackend(this.store, app, this.group, this.tasks, [], this.now);
+      const started = await backend.start({ runId, command });
+      if (started.waiting) throw new RunRefused(409, "NotReady", started.waiting);
+      const at = this.now();
+      const launched = {
+        ...{ id: runId, name: runId, runId, group: this.group.metadata.name },
+        ...{ app: app.metadata.name, uid: app.metadata.uid ?? "", job: undefined, scheduleTime: undefined },
+        ...{ running: true, createdAt: at },
+      };
+      return { result: runId, launched };
+    });
   }
 
   /** The group's run of that id (a one-off's or a job's), or undefined. */

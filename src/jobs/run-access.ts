@@ -1,10 +1,12 @@
 import { AirloftError, NotFoundError } from "../errors.js";
+import type { AwsTasks } from "../providers/aws/task-access.js";
 import type { ObservedTask } from "../providers/aws/tasks.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { LogOptions } from "../providers/types.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, Group } from "../resources/types.js";
 import type { Store } from "../store/store.js";
+import { AwsGroupRuns } from "./aws-group-runs.js";
 import { AwsOneOffRuns } from "./aws-one-off.js";
 import { awsTasksOf } from "./aws-runs.js";
 import { JOB_LABEL, type ObservedRun } from "./docker-runs.js";
@@ -25,6 +27,9 @@ export interface RunView {
  * read and started through its Docker provider, or as task instances on AWS.
  */
 export class RunAccess {
+  /** Per AWS provider: its groups' running runs, and their starts one at a time. */
+  private readonly groupRuns = new WeakMap<AwsTasks, AwsGroupRuns>();
+
   constructor(
     private readonly store: Store,
     private readonly providers: ProviderRegistry,
@@ -80,7 +85,10 @@ export class RunAccess {
     const group = this.store.get(objectKey("Group", "", name));
     if (group?.kind !== "Group" || group.spec.provider !== "aws") return undefined;
     const tasks = awsTasksOf(await this.providers.for(group));
-    return tasks ? new AwsOneOffRuns(this.store, tasks, group) : undefined;
+    if (!tasks) return undefined;
+    let runs = this.groupRuns.get(tasks);
+    if (!runs) this.groupRuns.set(tasks, (runs = new AwsGroupRuns(tasks)));
+    return new AwsOneOffRuns(this.store, tasks, group, runs);
   }
 
   private async awsRun(aws: AwsOneOffRuns, group: string, id: string): Promise<ObservedTask> {

@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import { DescribeInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
 import { createProgress } from "../../src/controllers/context.js";
 import { syncAwsJobs } from "../../src/jobs/aws-runs.js";
+import { MAX_RUNS_PER_GROUP } from "../../src/jobs/one-off.js";
 import { RunAccess } from "../../src/jobs/run-access.js";
 import { JobScheduler } from "../../src/jobs/scheduler.js";
 import { createLogger } from "../../src/log.js";
@@ -355,5 +356,20 @@ describe("AWS task instances: one-off runs (strict endpoint)", function () {
     assert.deepEqual(lines, ["seeded 10 rows with ***"]);
     await assert.rejects(runs.view("other", id), /not found/);
     await assert.rejects(runs.view("strict", "../x"), /run \.\.\/x not found/);
+  });
+
+  it("starts a group's runs one at a time: parallel starts launch no more than the group's limit", async () => {
+    const runs = new RunAccess(store, new ProviderRegistry({ instanceId: s.h.instanceId, aws: s.h.provider }));
+    const app = store.get("App/strict/web") as App;
+    const live = async () => (await taskInstances(s, "Run")).filter((t) => ["pending", "running"].includes(t.state));
+    assert.equal((await live()).length, 0);
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => runs.start(app, ["true"])));
+    const started = results.filter((r) => r.status === "fulfilled").length;
+    const refused = results.filter((r) => r.status === "rejected" && /the most it may have/.test(String(r.reason)));
+    assert.equal(started, MAX_RUNS_PER_GROUP);
+    assert.equal(refused.length, 8 - MAX_RUNS_PER_GROUP);
+    const launched = await live();
+    assert.equal(launched.length, MAX_RUNS_PER_GROUP);
+    await s.h.inspect.ec2.send(new TerminateInstancesCommand({ InstanceIds: launched.map((t) => t.id) }));
   });
 });
