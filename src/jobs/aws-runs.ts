@@ -107,11 +107,13 @@ export async function syncAwsJobs(
   tasks: AwsTasks,
   now: number,
 ): Promise<boolean> {
-  const observed = await tasks.list(group, { kind: "Job", uid: app.metadata.uid ?? "" });
-  const runs = observed.flatMap(observedRun);
+  // The group's runs, one-offs' too, as on Docker: the quota counts them all, not this app's.
+  const [jobs, oneOffs] = await Promise.all([tasks.list(group, { kind: "Job" }), tasks.list(group, { kind: "Run" })]);
+  const observed = jobs.filter((t) => t.owner.uid === app.metadata.uid);
+  const runs = [...jobs, ...oneOffs].flatMap(observedRun);
   const backend = awsRunBackend(store, app, group, tasks, observed, () => now);
   await syncAppJobs({ store, app, backend, runs, now: new Date(now) });
-  return runs.length > 0;
+  return observed.length > 0;
 }
 
 /**

@@ -1,9 +1,14 @@
 import { strict as assert } from "node:assert";
+import { syncAwsJobs } from "../../src/jobs/aws-runs.js";
 import type { ObservedRun, RunRequest } from "../../src/jobs/docker-runs.js";
+import { RUN_LABEL } from "../../src/jobs/docker-runs.js";
 import { syncAppJobs } from "../../src/jobs/job-sync.js";
 import type { RunBackend, RunEnd } from "../../src/jobs/run-backend.js";
+import type { AwsTasks } from "../../src/providers/aws/task-access.js";
+import type { ObservedTask } from "../../src/providers/aws/tasks.js";
+import { objectKey } from "../../src/resources/kinds.js";
 import type { LoadedManifest } from "../../src/resources/manifest-object.js";
-import type { App, Resource } from "../../src/resources/types.js";
+import type { App, Group, Resource } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
@@ -105,6 +110,53 @@ describe("job sync through a run backend", () => {
     const record = status()?.runs?.find((r) => r.name === run(0, false).runId);
     assert.deepEqual([record?.exitCode, record?.lastLines, record?.endTime], [-1, ["killed"], "f"]);
     assert.ok(store.eventsOf(app).some((e) => e.reason === "JobFailed"));
+  });
+
+  it("on AWS, counts the group's one-off runs against the quota before a job's run starts", async () => {
+    await store.apply([
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "App",
+        metadata: { name: "other", group: "acme" },
+        spec: { image: "example/o:1" },
+      }),
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "Quota",
+        metadata: { name: "q", group: "acme" },
+        spec: { hard: { replicas: 3 } },
+      }),
+    ]);
+    const other = store.get("App/acme/other") as App;
+    // Two apps of one replica, and a one-off run of the other app: a job run would make four.
+    const oneOff: ObservedTask = {
+      instanceId: "i-9",
+      taskId: "t9",
+      state: "running",
+      launchTime: created,
+      owner: {
+        instance: "x",
+        group: "acme",
+        kind: "Run",
+        name: "other",
+        uid: other.metadata.uid ?? "",
+        configHash: undefined,
+        replica: undefined,
+      },
+      tags: { [RUN_LABEL]: "0123456789ab" },
+    };
+    const started: unknown[] = [];
+    const tasks = {
+      list: async (_group: Group, match: { kind: string }) => (match.kind === "Run" ? [oneOff] : []),
+      start: async (...request: unknown[]) => {
+        started.push(request);
+        return "i-new";
+      },
+    } as unknown as AwsTasks;
+    const group = store.get(objectKey("Group", "", "acme")) as Group;
+    await syncAwsJobs(store, store.get("App/acme/web") as App, group, tasks, minute(0) + 1_000);
+    assert.deepEqual(started, []);
+    assert.ok(store.eventsOf(app).some((e) => e.reason === "QuotaExceeded"));
   });
 
   it("removes ended runs beyond the history limit through the backend, never a running one", async () => {
