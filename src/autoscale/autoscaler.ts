@@ -24,7 +24,11 @@ export interface AutoscalerDeps {
   /** The provider of a group whose figures come from its own monitoring (AWS). */
   readonly providers?: { for(group: Group): Promise<InfraProvider> };
   readonly now?: () => number;
+  /** How long one group's monitoring read may take before it counts as failed (20 s). */
+  readonly monitorTimeoutMs?: number;
 }
+
+const MONITOR_TIMEOUT_MS = 20_000;
 
 /**
  * After each stats pass: for every autoscaled app, measure (Docker: the engine's stats and the
@@ -58,13 +62,20 @@ export class Autoscaler {
       byGroup.set(group, [...(byGroup.get(group) ?? []), app]);
     }
     const live = new Set<string>();
-    for (const [name, apps] of byGroup) {
-      const group = this.deps.store.peek(objectKey("Group", "", name));
-      if (group?.kind !== "Group") continue;
+    // Every AWS group's read at once, bounded in time, and Docker groups first: a slow region
+    // delays no other group's scaling, and the pass is no longer than one read.
+    const groups = [...byGroup]
+      .map(([name, apps]) => ({ group: this.deps.store.peek(objectKey("Group", "", name)), name, apps }))
+      .filter((g): g is { group: Group; name: string; apps: App[] } => g.group?.kind === "Group")
+      .sort((a, b) => Number(a.group.spec.provider === "aws") - Number(b.group.spec.provider === "aws"));
+    const reads = new Map(
+      groups.filter((g) => g.group.spec.provider === "aws").map((g) => [g.name, this.monitored(g.group, g.apps)]),
+    );
+    for (const { group, name, apps } of groups) {
       const provider = group.spec.provider;
       if (provider !== "docker" && provider !== "aws") continue;
       for (const app of apps) live.add(app.metadata.uid ?? "");
-      const monitored = provider === "aws" ? await this.monitored(group, apps) : undefined;
+      const monitored = await reads.get(name);
       if (monitored instanceof Error) continue;
       for (const app of apps) {
         const uid = app.metadata.uid ?? "";
@@ -93,7 +104,14 @@ export class Autoscaler {
     try {
       const provider = await this.deps.providers?.for(group);
       if (!provider?.scalingFigures) throw new Error(`provider ${group.spec.provider} has no monitoring to read`);
-      const figures = await provider.scalingFigures(group, apps);
+      const timeoutMs = this.deps.monitorTimeoutMs ?? MONITOR_TIMEOUT_MS;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+      });
+      const figures = await Promise.race([provider.scalingFigures(group, apps), late]).finally(() =>
+        clearTimeout(timer),
+      );
       this.backoff.delete(name);
       return figures;
     } catch (err) {

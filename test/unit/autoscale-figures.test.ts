@@ -231,6 +231,31 @@ describe("autoscale on an AWS group: figures from the provider's monitoring", ()
   });
 });
 
+describe("autoscale: a monitoring read that never answers", () => {
+  it("ends the pass at its time limit, scales nothing, and says why", async () => {
+    const { dir, store } = await openTempStore("airloft-autoscale-", { groupCommitMs: 0 });
+    const provider = new MonitoredProvider();
+    provider.scalingFigures = () => new Promise(() => undefined);
+    const scaler = new Autoscaler({
+      store,
+      enqueue: () => undefined,
+      log,
+      providers: { for: async () => provider as InfraProvider },
+      monitorTimeoutMs: 100,
+    });
+    try {
+      await store.apply(objects("aws", cpu50));
+      await allReady(store, (r) => `i-${r}`);
+      await scaler.pass([], () => undefined);
+      const active = (store.get("App/acme/web") as App).status?.conditions?.find((c) => c.type === "ScalingActive");
+      assert.deepEqual([active?.status, active?.reason], ["False", "FailedGetMetrics"]);
+      assert.match(active?.message ?? "", /no answer in/);
+    } finally {
+      await removeTempStore(store, dir);
+    }
+  });
+});
+
 describe("autoscale on AWS: CloudWatch's queries and answers (pure)", () => {
   const targets = [
     { uid: "u1", instanceIds: ["i-a", "i-b"], targetGroup: "targetgroup/al1-x/abc" },
