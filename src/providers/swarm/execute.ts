@@ -74,18 +74,14 @@ async function run(address: string, op: SwarmOperation): Promise<void> {
         await docker
           .getSecret(op.id)
           .remove()
-          .catch((err: unknown) => {
-            if (statusCodeOf(err) !== 404 && !/in use/.test(cleanDockerMessage(err))) throw err;
-          });
+          .catch(ignoreGoneOr(/in use/));
         return;
       case "remove-network":
         // The manager answers 500 "not found" for an overlay removed a moment ago.
         await docker
           .getNetwork(op.id)
           .remove()
-          .catch((err: unknown) => {
-            if (statusCodeOf(err) !== 404 && !/not found/.test(cleanDockerMessage(err))) throw err;
-          });
+          .catch(ignoreGoneOr(/not found/));
         return;
       default:
         return;
@@ -148,4 +144,11 @@ function assertOurs(op: SwarmOperation, found: Record<string, string> | undefine
     "NameConflict",
     `${describeSwarmOperation(op)}: the Swarm service name is taken by ${found?.[LABEL.instance] ? "another AirLoft object" : "something AirLoft did not create"}; rename the app or remove that service`,
   );
+}
+
+/** A removal's error to pass over: the object is gone (404), or the engine says `also` of it. */
+function ignoreGoneOr(also: RegExp): (err: unknown) => void {
+  return (err) => {
+    if (statusCodeOf(err) !== 404 && !also.test(cleanDockerMessage(err))) throw err;
+  };
 }
