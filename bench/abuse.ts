@@ -15,9 +15,11 @@
  *   AIRLOFT_BENCH_CPU_PROF=DIR also writes a CPU profile of the server (node --cpu-prof) there.
  *   AIRLOFT_BENCH_ATTACK=nesting,bulk,large,logins,watches runs only these parts of the attack
  *   (to find which one costs what); all by default.
+ *   AIRLOFT_BENCH_SERVER_LOG=FILE appends the server's request log (each line with the time) to FILE.
+ *   AIRLOFT_BENCH_PEER=none leaves json-server out (while finding what costs what).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,6 +65,7 @@ const LOGIN_BURST = 60;
 const RATE = 20;
 const TARGET_P99_MS = 200;
 const TARGET_RSS_MIB = 500;
+const SERVER_LOG = process.env.AIRLOFT_BENCH_SERVER_LOG;
 const NO_ENGINE = "unix:///nonexistent/airloft-bench/docker.sock";
 const PARTS = new Set(
   (process.env.AIRLOFT_BENCH_ATTACK ?? "nesting,bulk,large,logins,watches").split(",").map((p) => p.trim()),
@@ -247,7 +250,7 @@ async function startServe(dir: string): Promise<Server> {
     env: {
       ...process.env,
       AIRLOFT_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      AIRLOFT_LOG_LEVEL: "warn",
+      AIRLOFT_LOG_LEVEL: SERVER_LOG ? "info" : "warn",
       DOCKER_HOST: NO_ENGINE,
       AIRLOFT_BENCH_LAG_FILE: join(dir, "lag.jsonl"),
     },
@@ -256,6 +259,10 @@ async function startServe(dir: string): Promise<Server> {
   if (child.pid === undefined) throw new Error("serve did not start");
   const server: Server = { child, url: "", pid: child.pid, stderr: "" };
   child.stderr?.on("data", (chunk: Buffer) => (server.stderr = (server.stderr + chunk.toString()).slice(-4000)));
+  if (SERVER_LOG && child.stderr)
+    createInterface({ input: child.stderr }).on("line", (line) =>
+      appendFileSync(SERVER_LOG, `${Date.now()} ${line}\n`),
+    );
   const t0 = performance.now();
   child.once(
     "exit",
@@ -609,7 +616,10 @@ try {
     `The server's default limits (none changed): ${limits ? JSON.stringify(limits) : "this tree has no src/server/limits.ts"}; logins per minute: ${loginLimits ? JSON.stringify(loginLimits) : "5 per address and account (this tree's login limiter)"}\n`,
   );
   const airloft = await airloftRun(join(mkdtempSync(join(dir, "airloft-"))));
-  const peer = await jsonServerRun(mkdtempSync(join(dir, "json-server-")));
+  const peer: ServerRun =
+    process.env.AIRLOFT_BENCH_PEER === "none"
+      ? { rows: [], byRequest: {}, timelines: {}, slowSeconds: {}, hwmMiB: 0 }
+      : await jsonServerRun(mkdtempSync(join(dir, "json-server-")));
   const rows = [...airloft.rows, ...peer.rows];
   process.stdout.write(
     "\nThe well-behaved tenant's latency (ms), the server's peak RSS (MiB, sampled every 250 ms) and its largest event-loop delay (ms) in each phase:\n",

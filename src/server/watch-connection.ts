@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Principal } from "./tokens.js";
 import { type WatchEvent, watchLine } from "./watch-hub.js";
+import type { PacedWriter, WritePacer } from "./write-pacer.js";
 
 const BOOKMARK_EVERY_MS = 15_000;
 /** A stream ended cleanly has this long to deliver what it had sent; then its connection is cut. */
@@ -22,6 +23,8 @@ export interface WatchConnectionOptions {
   readonly onClose: () => void;
   /** Takes a line's bytes from the account's budget: 0 to send it now, or the milliseconds to wait. */
   readonly throttle: (bytes: number) => number;
+  /** Gives the connection its turns to write, shared with every other stream. */
+  readonly pacer: WritePacer;
 }
 
 /**
@@ -31,7 +34,7 @@ export interface WatchConnectionOptions {
  * queued, `end` sends nothing more, and either way a client that stopped reading loses the
  * connection after a grace period.
  */
-export class WatchConnection {
+export class WatchConnection implements PacedWriter {
   readonly principal: Principal;
   private listing = true;
   private readonly queue: Chunk[] = [];
@@ -61,7 +64,7 @@ export class WatchConnection {
     this.lifetime = setTimeout(() => this.finish(), options.lifetimeMs);
     res.on("drain", () => {
       this.waitingForDrain = false;
-      this.pump();
+      this.wake();
     });
     res.on("close", () => {
       if (!this.stopped) this.stop();
@@ -77,7 +80,7 @@ export class WatchConnection {
 
   /** Sends what it can now. */
   start(): void {
-    this.pump();
+    this.wake();
   }
 
   /** Queues a change; a client now too far behind is cut. */
@@ -86,7 +89,7 @@ export class WatchConnection {
     this.queuedBytes += chunk.bytes;
     // What the client has not read: queued here, and written but still in the connection's buffer.
     if (this.queuedBytes + this.res.writableLength > this.options.maxBehindBytes) this.cut();
-    else this.pump();
+    else this.wake();
   }
 
   /** Sends nothing more; the client gets what was written, within the grace period. */
@@ -109,7 +112,7 @@ export class WatchConnection {
     clearInterval(this.heartbeat);
     // A client that stopped reading would otherwise keep the stream past its lifetime.
     this.grace ??= setTimeout(() => this.res.destroy(), END_GRACE_MS).unref();
-    this.pump();
+    this.wake();
   }
 
   /** Drops the connection and whatever it holds: the client is too far behind. */
@@ -120,6 +123,7 @@ export class WatchConnection {
 
   private stop(): void {
     this.stopped = true;
+    this.options.pacer.forget(this);
     this.unsubscribe();
     clearInterval(this.heartbeat);
     clearTimeout(this.lifetime);
@@ -143,26 +147,38 @@ export class WatchConnection {
     return chunk.line;
   }
 
-  /** Writes while the connection takes it and the account's budget allows; the rest waits for 'drain' or the budget. */
-  private pump(): void {
+  /** Asks for a turn to write (see WritePacer): never writes inline. */
+  private wake(): void {
+    if (!this.stopped) this.options.pacer.wake(this);
+  }
+
+  /**
+   * Writes while the connection takes it, the account's budget allows and the piece is not
+   * full; the rest waits for 'drain', the budget or the next turn. True when the piece was full.
+   */
+  writeSome(maxBytes: number): boolean {
+    let written = 0;
     while (!this.stopped && !this.waitingForDrain && this.throttled === undefined) {
+      if (written >= maxBytes) return true;
       const line = this.held ?? this.next();
       this.held = undefined;
       if (line === undefined) {
         if (this.ending) this.end();
-        return;
+        return false;
       }
       const waitMs = this.options.throttle(line.length);
       if (waitMs > 0) {
         this.held = line;
         this.throttled = setTimeout(() => {
           this.throttled = undefined;
-          this.pump();
+          this.wake();
         }, waitMs);
-        return;
+        return false;
       }
+      written += line.length;
       this.waitingForDrain = !this.res.write(line);
     }
+    return false;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { keyOf } from "../resources/kinds.js";
 import type { Resource } from "../resources/types.js";
 import type { AccountKind } from "./account-records.js";
 import type { Accounts } from "./accounts.js";
@@ -9,6 +10,7 @@ import { admitStream } from "./stream-cap.js";
 import type { Principal } from "./tokens.js";
 import { WatchConnection } from "./watch-connection.js";
 import { type WatchHub, type WatchRef, watchLine } from "./watch-hub.js";
+import { WritePacer } from "./write-pacer.js";
 
 export interface WatchRequest {
   readonly principal: Principal;
@@ -44,6 +46,7 @@ export class WatchStreams {
   private readonly open = new Set<WatchConnection>();
   private timer: NodeJS.Timeout | undefined;
   private readonly budgets: ByteBudgets;
+  private readonly pacer = new WritePacer();
   private readonly onAccount = (account: { kind: AccountKind; name: string }): void => {
     for (const stream of [...this.open])
       if (stream.principal.kind === account.kind && stream.principal.name === account.name) this.check(stream);
@@ -88,10 +91,18 @@ export class WatchStreams {
         for (const event of backlog) if (request.matches(event.object)) yield event.line;
       })();
     } else {
-      const objects = request.current();
+      // Listed in the stream's first turn to write, not here: 100 watches opened at once would
+      // list 400,000 objects in one turn of the event loop. Keys, not objects: a client that never
+      // reads would keep every object of its listing alive as it was, while applies replace them.
+      // Each object is read as it is sent, so the listing may be newer than `at`: the changes
+      // since `at` follow as events all the same (queued from now on), which a client applies
+      // again; the state it ends with is the same.
       const at = hub.current;
       initial = (function* () {
-        for (const object of objects) yield watchLine("ADDED", object, at);
+        for (const key of request.current().map(keyOf)) {
+          const object = hub.peek(key);
+          if (object) yield watchLine("ADDED", object, at);
+        }
         yield watchLine("BOOKMARK", undefined, at);
       })();
     }
@@ -103,6 +114,7 @@ export class WatchStreams {
       maxBehindBytes: limits.watchMaxBehindBytes,
       lifetimeMs: limits.watchMaxLifetimeMs * (1 - 0.25 * (this.options.random ?? Math.random)()),
       position: () => hub.current,
+      pacer: this.pacer,
       // Admins are trusted with the server's time (the status page lists everything).
       throttle:
         principal.kind === "admin"
@@ -113,9 +125,9 @@ export class WatchStreams {
         if (this.open.size === 0) this.stopTimer();
       },
     });
-    // Subscribing and reading the backlog or listing in the same turn: no change falls between them.
+    // Subscribed before anything is sent: every change after `at` reaches the stream, after its listing or backlog.
     stream.unsubscribe = hub.subscribe((event) => {
-      if (!stream.accepting || this.check(stream) || !request.matches(event.object)) return;
+      if (!stream.accepting || !request.matches(event.object) || this.check(stream)) return;
       stream.enqueue(event);
       // The watcher's own group is gone: a group made again under its name is someone else.
       if (
