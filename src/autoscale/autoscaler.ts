@@ -24,7 +24,11 @@ export interface AutoscalerDeps {
   /** The provider of a group whose figures come from its own monitoring (AWS). */
   readonly providers?: { for(group: Group): Promise<InfraProvider> };
   readonly now?: () => number;
-  /** How long one group's monitoring read may take before it counts as failed (20 s). */
+  /**
+   * How long one group's monitoring read may take before it counts as failed (20 s). The AWS
+   * clients bound each attempt, but a read is several calls, each retried after a timeout, and
+   * the stats loop waits for this pass: so the read as a whole is bounded here.
+   */
   readonly monitorTimeoutMs?: number;
 }
 

@@ -1,9 +1,9 @@
-import { stableHash } from "../providers/docker/desired.js";
 import { isReadyAt } from "../resources/conditions.js";
 import { objectKey } from "../resources/kinds.js";
 import { bindingEnv, SERVICE_TEMPLATES } from "../resources/templates.js";
 import type { App, Service } from "../resources/types.js";
 import type { Store } from "../store/store.js";
+import { stableHash } from "../util/stable-hash.js";
 
 export interface Bindings {
   /** The variables of every bound service that exists and is ready. */

@@ -1,8 +1,8 @@
-import { stableHash } from "../providers/docker/desired.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App } from "../resources/types.js";
 import { secretsUsedBy } from "../secrets/references.js";
 import type { Store } from "../store/store.js";
+import { stableHash } from "../util/stable-hash.js";
 
 /**
  * What an app's replicas are made from besides its spec: a hash for each Secret it reads ("secret

@@ -1,8 +1,8 @@
 import { userInfo } from "node:os";
-import { stableHash } from "../providers/docker/desired.js";
 import { keyOf } from "../resources/kinds.js";
 import type { App, AppSpec, Resource } from "../resources/types.js";
 import type { Change, Store } from "../store/store.js";
+import { stableHash } from "../util/stable-hash.js";
 import { changedInputs, type RevisionInputs } from "./inputs.js";
 
 export const DEFAULT_REVISION_HISTORY_LIMIT = 10;

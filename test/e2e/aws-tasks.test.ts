@@ -18,11 +18,10 @@ import type { LoadedManifest } from "../../src/resources/manifest-object.js";
 import type { App, AppSpec, Group, Resource } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
 import { FakeClock } from "../support/fake-clock.js";
+import { appObject, dueMinute, manifest } from "../support/manifests.js";
 import { useStrictGroup, webSpec } from "../support/strict-harness.js";
-import { openTempStore, removeTempStore } from "../support/temp-store.js";
+import { useTempStore } from "../support/temp-store.js";
 
-const at = { file: "m.yaml", line: 1, column: 1 };
-const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
 const SECRET = "s3cret-db-password";
 
 /** Every task instance of a kind AirLoft ever launched, terminated ones too (moto keeps them). */
@@ -45,18 +44,13 @@ describe("AWS task instances: the release command (strict endpoint)", function (
   this.timeout(240_000);
   const s = useStrictGroup();
   let store: Store;
-  let dir: string;
-
-  beforeEach(async () => {
-    ({ store, dir } = await openTempStore("airloft-aws-tasks-", { groupCommitMs: 0 }));
+  useTempStore("airloft-aws-tasks-", async (opened) => {
+    store = opened;
     await store.apply([manifest({ ...s.h.group, status: {} } as Resource)]);
   });
-  afterEach(() => removeTempStore(store, dir));
 
   const apply = async (spec: AppSpec): Promise<App> => {
-    await store.apply([
-      manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "strict" }, spec }),
-    ]);
+    await store.apply([manifest(appObject("strict", "web", spec))]);
     return store.get("App/strict/web") as App;
   };
   /** One app reconcile as the app controller makes it: the provider's pass, then the rollout's record. */
@@ -194,27 +188,21 @@ describe("AWS task instances: scheduled job runs (strict endpoint)", function ()
   this.timeout(240_000);
   const s = useStrictGroup();
   let store: Store;
-  let dir: string;
   let app: App;
   /** Five seconds into the first minute after the app was made: the first schedule time is due. */
   let t1: number;
 
-  beforeEach(async () => {
-    ({ store, dir } = await openTempStore("airloft-aws-jobs-", { groupCommitMs: 0 }));
+  useTempStore("airloft-aws-jobs-", async (opened) => {
+    store = opened;
     const spec: AppSpec = {
       ...webSpec(1),
       env: { API_KEY: "key-0123456789" },
       jobs: [{ name: "report", schedule: "* * * * *", command: ["./report"], concurrencyPolicy: "Forbid" }],
     };
-    await store.apply([
-      manifest({ ...s.h.group, status: {} } as Resource),
-      manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "strict" }, spec }),
-    ]);
+    await store.apply([manifest({ ...s.h.group, status: {} } as Resource), manifest(appObject("strict", "web", spec))]);
     app = store.get("App/strict/web") as App;
-    const created = Date.parse(app.metadata.creationTimestamp ?? "");
-    t1 = Math.ceil((created + 1) / 60_000) * 60_000 + 5_000;
+    t1 = dueMinute(Date.parse(app.metadata.creationTimestamp ?? "")) + 5_000;
   });
-  afterEach(() => removeTempStore(store, dir));
 
   const sync = (now: number) =>
     syncAwsJobs(store, store.get("App/strict/web") as App, s.h.group, s.h.provider.tasks, now);
@@ -313,21 +301,16 @@ describe("AWS task instances: one-off runs (strict endpoint)", function () {
   this.timeout(240_000);
   const s = useStrictGroup();
   let store: Store;
-  let dir: string;
 
-  beforeEach(async () => {
-    ({ store, dir } = await openTempStore("airloft-aws-runs-", { groupCommitMs: 0 }));
+  useTempStore("airloft-aws-runs-", async (opened) => {
+    store = opened;
     const spec: AppSpec = { ...webSpec(1), env: { API_KEY: "key-0123456789" } };
-    await store.apply([
-      manifest({ ...s.h.group } as Resource),
-      manifest({ apiVersion: "airloft.dev/v1alpha1", kind: "App", metadata: { name: "web", group: "strict" }, spec }),
-    ]);
+    await store.apply([manifest({ ...s.h.group } as Resource), manifest(appObject("strict", "web", spec))]);
     // The store's group (its own uid) gets its network, and the facts its controller writes.
     s.h.group = store.get(objectKey("Group", "", "strict")) as Group;
     await s.h.reconcileGroup();
     await store.updateStatus(objectKey("Group", "", "strict"), () => ({ ...s.h.group.status }));
   });
-  afterEach(() => removeTempStore(store, dir));
 
   it("runs the command on a task instance and gives its output and exit code at the end; another group finds nothing", async () => {
     const runs = new RunAccess(store, new ProviderRegistry({ instanceId: s.h.instanceId, aws: s.h.provider }));

@@ -18,13 +18,8 @@ describe("swarm provider on a three-node swarm", function () {
   let swarm: TestSwarm;
   let provider: SwarmProvider;
   let group: Group;
-  const meta = (name: string) => ({ name, uid: randomUUID(), generation: 1, group: group.metadata.name });
-  const app = (name: string, spec: App["spec"]): App => ({
-    apiVersion: API_VERSION,
-    kind: "App",
-    metadata: meta(name),
-    spec,
-  });
+  const meta = (name: string) => suite.meta(name);
+  const app = (name: string, spec: App["spec"]): App => suite.app(name, spec);
   const manager = () => swarm.nodes[0]?.docker as Docker;
   const nodeName = (index: number) => swarm.nodes[index]?.netns ?? "";
 

@@ -5,24 +5,13 @@
  * Usage: node --import tsx test/support/store-writer.ts STATE_FILE [LOOPS=4]
  */
 
-import type { LoadedManifest } from "../../src/resources/loader.js";
-import type { Resource } from "../../src/resources/types.js";
 import { Store } from "../../src/store/store.js";
+import { appObject, groupObject, manifest } from "./manifests.js";
 
 const [path, loopsText] = process.argv.slice(2);
 if (!path) throw new Error("usage: store-writer.ts STATE_FILE [LOOPS]");
 const store = await Store.open(path, { write: true, command: "store-writer" });
-const source = { file: "store-writer", line: 1, column: 1 };
-const manifest = (object: Resource): LoadedManifest => ({ object, source });
-if (!store.get("Group//crash"))
-  await store.apply([
-    manifest({
-      apiVersion: "airloft.dev/v1alpha1",
-      kind: "Group",
-      metadata: { name: "crash" },
-      spec: { provider: "docker" },
-    }),
-  ]);
+if (!store.get("Group//crash")) await store.apply([manifest(groupObject("crash", "docker"), "store-writer")]);
 process.stdout.write("ready\n");
 
 async function loop(id: number): Promise<never> {
@@ -32,12 +21,10 @@ async function loop(id: number): Promise<never> {
   for (;;) {
     n++;
     await store.apply([
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "App",
-        metadata: { name: `writer-${id}`, group: "crash" },
-        spec: { image: "example/x:1", env: { COUNTER: String(n), PAD: "p".repeat(200) } },
-      }),
+      manifest(
+        appObject("crash", `writer-${id}`, { image: "example/x:1", env: { COUNTER: String(n), PAD: "p".repeat(200) } }),
+        "store-writer",
+      ),
     ]);
     process.stdout.write(`ack ${id} ${n}\n`);
     await store.updateStatus(key, (s) => ({ ...s, observedGeneration: n, readyReplicas: n % 3 }));

@@ -12,6 +12,8 @@ export interface SwarmGroupSuite {
   swarm: TestSwarm;
   provider: SwarmProvider;
   group: Group;
+  /** The metadata of a new object of the group (a fresh uid each call). */
+  meta(name: string): { name: string; uid: string; generation: number; group: string };
   app(name: string, spec: App["spec"]): App;
 }
 
@@ -26,12 +28,8 @@ export function swarmGroupSuite(): SwarmGroupSuite {
       metadata: { name: `sw-${randomUUID().slice(0, 6)}`, uid: randomUUID(), generation: 1 },
       spec: { provider: "swarm", swarm: { host: suite.swarm.host } },
     };
-    suite.app = (name, spec) => ({
-      apiVersion: API_VERSION,
-      kind: "App",
-      metadata: { name, uid: randomUUID(), generation: 1, group: suite.group.metadata.name },
-      spec,
-    });
+    suite.meta = (name) => ({ name, uid: randomUUID(), generation: 1, group: suite.group.metadata.name });
+    suite.app = (name, spec) => ({ apiVersion: API_VERSION, kind: "App", metadata: suite.meta(name), spec });
     assert.equal((await suite.provider.reconcileGroup(suite.group)).provider, "swarm");
   });
   after(async () => {

@@ -18,3 +18,19 @@ export async function removeTempStore(store: Store, dir: string): Promise<void> 
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 }
+
+/**
+ * A fresh temp store for each test of the calling suite: opened and filled by `fill` before the
+ * test (which keeps what it needs of it), closed and removed after.
+ */
+export function useTempStore(prefix: string, fill: (store: Store) => Promise<void>): void {
+  let opened: { dir: string; store: Store } | undefined;
+  beforeEach(async () => {
+    opened = await openTempStore(prefix, { groupCommitMs: 0 });
+    await fill(opened.store);
+  });
+  afterEach(async () => {
+    if (opened) await removeTempStore(opened.store, opened.dir);
+    opened = undefined;
+  });
+}

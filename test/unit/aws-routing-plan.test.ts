@@ -2,6 +2,12 @@ import { strict as assert } from "node:assert";
 import type { Rule } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { ResourceRecordSet } from "@aws-sdk/client-route-53";
 import {
+  type AwsSnapshot,
+  type ObservedListener,
+  type ObservedLoadBalancer,
+  patch,
+} from "../../src/providers/aws/observe.js";
+import {
   describeGroupOp,
   type ObservedGroupNetwork,
   type ObservedTeardown,
@@ -16,6 +22,7 @@ import {
   planOwner,
   planOwnerRemoval,
 } from "../../src/providers/aws/plan-routing.js";
+import { routingWait } from "../../src/providers/aws/routing.js";
 
 const H = "aaaaaaaaaaaa";
 const TG = "arn:tg/web";
@@ -302,5 +309,59 @@ describe("AWS teardown planners (plain data)", () => {
       describeGroupOp("shop", { op: "create-hosted-zone", domain: "shop.example.com" }),
       "group:shop create-hosted-zone shop.example.com",
     );
+  });
+});
+
+describe("AWS rule limit: the refusal as part of the observed listener (plain data)", () => {
+  const lb = (listeners: ObservedListener[]): ObservedLoadBalancer => ({
+    arn: "arn:lb",
+    name: "lb",
+    dnsName: "lb.example",
+    zoneId: "Z1",
+    vpcId: "vpc-1",
+    listeners,
+  });
+  const snapshot = (listeners: ObservedListener[]): AwsSnapshot => ({
+    region: "us-east-1",
+    takenAt: 0,
+    instances: [],
+    vpcs: [],
+    subnets: [],
+    securityGroups: [],
+    internetGateways: [],
+    routeTables: [],
+    loadBalancers: [lb(listeners)],
+    targetGroups: [],
+  });
+  const http = { arn: "arn:l/80", port: 80, rules: [] };
+  const https = { arn: "arn:l/443", port: 443, rules: [] };
+  const words = "TooManyRules: the load balancer has 100 rules";
+
+  it("waits with RuleLimitReached only while a rule is still wanted on a refused listener", () => {
+    const refused = patch.ruleLimit(http.arn, words)(snapshot([http, https]));
+    const listeners = refused.loadBalancers[0]?.listeners ?? [];
+    assert.deepEqual(
+      listeners.map((l) => l.ruleLimit),
+      [words, undefined],
+    );
+    assert.equal(routingWait(listeners, [http.arn], undefined)?.reason, "RuleLimitReached");
+    assert.match(routingWait(listeners, [http.arn], undefined)?.message ?? "", /TooManyRules: the load balancer/);
+    // Made, or no longer wanted: the refusal says nothing about this app.
+    assert.equal(routingWait(listeners, [], undefined), undefined);
+    assert.equal(routingWait(listeners, [https.arn], undefined), undefined);
+  });
+
+  it("forgets the refusal once a rule of the load balancer is made or removed, on any of its listeners", () => {
+    const refused = patch.ruleLimit(http.arn, words)(patch.ruleLimit(https.arn, words)(snapshot([http, https])));
+    const freed = patch.rules(https.arn, () => [rule("arn:r/1", "1", "a.example")])(refused);
+    const listeners = freed.loadBalancers[0]?.listeners ?? [];
+    assert.deepEqual(
+      listeners.map((l) => [l.arn, l.ruleLimit, l.rules.length]),
+      [
+        [http.arn, undefined, 0],
+        [https.arn, undefined, 1],
+      ],
+    );
+    assert.equal(routingWait(listeners, [http.arn, https.arn], undefined), undefined);
   });
 });

@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
 import { sleep, spawnScript } from "../support/chaos.js";
 import { REPO_ROOT } from "../support/cli.js";
+import { appObject, groupObject, manifest } from "../support/manifests.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
-
-const manifest = (object: Resource): LoadedManifest => ({ object, source: { file: "test", line: 1, column: 1 } });
 
 describe("airloft get --watch on the local state file", function () {
   this.timeout(30_000);
@@ -27,20 +25,8 @@ describe("airloft get --watch on the local state file", function () {
       );
     };
     try {
-      await store.apply([
-        manifest({
-          apiVersion: "airloft.dev/v1alpha1",
-          kind: "Group",
-          metadata: { name: "acme" },
-          spec: { provider: "docker" },
-        }),
-      ]);
-      const app = (replicas: number): Resource => ({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "App",
-        metadata: { name: "web", group: "acme" },
-        spec: { image: "example/web:1", replicas },
-      });
+      await store.apply([manifest(groupObject("acme", "docker"))]);
+      const app = (replicas: number): Resource => appObject("acme", "web", { image: "example/web:1", replicas });
       await store.apply([manifest(app(1))]);
       await until(() => lines.some((l) => l.type === "ADDED"), "the app first");
       await store.apply([manifest(app(3))]);

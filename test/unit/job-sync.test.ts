@@ -10,10 +10,8 @@ import { objectKey } from "../../src/resources/kinds.js";
 import type { LoadedManifest } from "../../src/resources/manifest-object.js";
 import type { App, Group, Resource } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
-import { openTempStore, removeTempStore } from "../support/temp-store.js";
-
-const at = { file: "m.yaml", line: 1, column: 1 };
-const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
+import { appObject, dueMinute, groupObject, manifest } from "../support/manifests.js";
+import { useTempStore } from "../support/temp-store.js";
 
 /** A backend of the job sync's own interface, recording what it is asked (no engine, no AWS). */
 class RecordingBackend implements RunBackend {
@@ -39,44 +37,28 @@ class RecordingBackend implements RunBackend {
 /** The job sync over any run backend (src/jobs/job-sync.ts, run-backend.ts): what Docker and AWS share. */
 describe("job sync through a run backend", () => {
   let store: Store;
-  let dir: string;
   let app: App;
   let created: number;
 
-  beforeEach(async () => {
-    ({ store, dir } = await openTempStore("airloft-job-sync-", { groupCommitMs: 0 }));
+  useTempStore("airloft-job-sync-", async (opened) => {
+    store = opened;
+    const job = {
+      name: "report",
+      schedule: "* * * * *",
+      command: ["./r"],
+      concurrencyPolicy: "Forbid" as const,
+      timeoutSeconds: 30,
+      historyLimit: 1,
+    };
     await store.apply([
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "Group",
-        metadata: { name: "acme" },
-        spec: { provider: "aws" },
-      }),
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "App",
-        metadata: { name: "web", group: "acme" },
-        spec: {
-          image: "example/web:1",
-          jobs: [
-            {
-              name: "report",
-              schedule: "* * * * *",
-              command: ["./r"],
-              concurrencyPolicy: "Forbid",
-              timeoutSeconds: 30,
-              historyLimit: 1,
-            },
-          ],
-        },
-      }),
+      manifest(groupObject("acme", "aws")),
+      manifest(appObject("acme", "web", { image: "example/web:1", jobs: [job] })),
     ]);
     app = store.get("App/acme/web") as App;
     created = Date.parse(app.metadata.creationTimestamp ?? "");
   });
-  afterEach(() => removeTempStore(store, dir));
 
-  const minute = (n: number) => (Math.ceil((created + 1) / 60_000) + n) * 60_000;
+  const minute = (n: number) => dueMinute(created, n);
   const run = (n: number, running: boolean): ObservedRun => ({
     id: `i-${n}`,
     name: `i-${n}`,

@@ -83,6 +83,22 @@ export interface AwsClientOptions {
   readonly counter: CallCounter;
   readonly limiters: Readonly<Record<ApiFamily, RateLimiter>>;
   readonly maxAttempts?: number;
+  /** How long one attempt may take, connection included; else $AIRLOFT_AWS_TIMEOUT_SECONDS, else 20 s. */
+  readonly timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_SECONDS = 20;
+/** A TCP connection to a regional endpoint that takes longer than this is not coming. */
+const MAX_CONNECT_MS = 5_000;
+
+/** One attempt's time limit in ms, from $AIRLOFT_AWS_TIMEOUT_SECONDS. */
+export function awsTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const text = env.AIRLOFT_AWS_TIMEOUT_SECONDS;
+  if (!text) return DEFAULT_TIMEOUT_SECONDS * 1000;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600)
+    throw new Error(`AIRLOFT_AWS_TIMEOUT_SECONDS must be above 0 and at most 3600 seconds, not ${text}`);
+  return Math.round(seconds * 1000);
 }
 
 export function createLimiters(rates = DEFAULT_RATES): Record<ApiFamily, RateLimiter> {
@@ -147,10 +163,19 @@ export function createClients(options: AwsClientOptions): AwsClients {
   // The SDK warns on Node 20 about releases after this pinned one; it is noise in CLI output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const { env } = options;
+  const timeoutMs = options.timeoutMs ?? awsTimeoutMs(env);
   const config = {
     region: options.region,
     maxAttempts: options.maxAttempts ?? 5,
     retryMode: "standard",
+    // The SDK sets no time limit: an endpoint that accepts and never answers would hold a pass
+    // for ever. A timed out attempt is a TimeoutError, which the SDK retries and then
+    // controllerError reports as EndpointUnreachable (the queue backs off).
+    requestHandler: {
+      connectionTimeout: Math.min(timeoutMs, MAX_CONNECT_MS),
+      requestTimeout: timeoutMs,
+      throwOnRequestTimeout: true,
+    },
     ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}),
     ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
       ? {

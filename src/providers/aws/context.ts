@@ -65,8 +65,6 @@ export class AwsContext {
   readonly listenerLock = new KeyedLock();
   /** The last launch attempt per replica, so that a relaunch does not walk past every used token again. */
   readonly launchAttempts: LaunchAttempts = new Map();
-  /** Target groups whose listener rule the load balancer refused for its rule limit, with AWS's words. */
-  readonly ruleLimited = new Map<string, string>();
   private readonly clientsByRegion = new Map<string, AwsClients>();
   private readonly limiters;
 

@@ -150,16 +150,20 @@ async function runRoutingOp(ctx: AwsContext, place: OwnerPlace, op: RoutingOp): 
             }),
           )
           .catch((err: unknown) => {
-            ctx.snapshots.invalidate(region);
             // The load balancer is full (100 rules by default): this app waits for a free rule,
-            // the rest of its plan (instances, records) and the other apps go on.
+            // the rest of its plan (instances, records) and the other apps go on. The refusal
+            // is part of what was observed of the listener; its rules did not change.
             // The clients hand on AWS's error as the cause of the controller's.
             const aws = (err as { cause?: unknown }).cause ?? err;
-            if (!errorCode(aws).startsWith("TooManyRules")) throw err;
-            ctx.ruleLimited.set(op.targetGroupArn, `${errorCode(aws)}: ${(aws as Error).message}`);
+            if (errorCode(aws).startsWith("TooManyRules")) {
+              const words = `${errorCode(aws)}: ${(aws as Error).message}`;
+              ctx.snapshots.patch(region, patch.ruleLimit(op.listenerArn, words));
+              return undefined;
+            }
+            ctx.snapshots.invalidate(region);
+            throw err;
           });
         if (!out) return;
-        ctx.ruleLimited.delete(op.targetGroupArn);
         ctx.snapshots.patch(
           region,
           patch.rules(op.listenerArn, () => [...rules, ...(out.Rules ?? [])]),

@@ -64,7 +64,19 @@ export interface ObservedLoadBalancer {
   readonly dnsName: string;
   readonly zoneId: string;
   readonly vpcId: string;
-  readonly listeners: ReadonlyArray<{ readonly arn: string; readonly port: number; readonly rules: readonly Rule[] }>;
+  readonly listeners: readonly ObservedListener[];
+}
+
+export interface ObservedListener {
+  readonly arn: string;
+  readonly port: number;
+  readonly rules: readonly Rule[];
+  /**
+   * AWS's words when a rule made here was refused for the load balancer's rule limit: no describe
+   * call shows the limit reached, the refusal does. It lasts as long as this snapshot, or until a
+   * rule of the load balancer is made or removed; the next snapshot learns it again by trying.
+   */
+  readonly ruleLimit?: string;
 }
 
 export interface ObservedTargetGroup {
@@ -276,17 +288,29 @@ export const patch = {
       ),
     });
   },
+  /** A rule made or removed: the load balancer's rule count changed, so no refusal of it holds. */
   rules(listenerArn: string, change: (rules: readonly Rule[]) => readonly Rule[]) {
-    return (s: AwsSnapshot): AwsSnapshot => ({
-      ...s,
-      loadBalancers: s.loadBalancers.map((lb) => ({
-        ...lb,
-        listeners: lb.listeners.map((l) => (l.arn === listenerArn ? { ...l, rules: change(l.rules) } : l)),
-      })),
+    return onListener(listenerArn, (l, same) => {
+      const { ruleLimit: _, ...rest } = l;
+      return same ? { ...rest, rules: change(l.rules) } : rest;
     });
+  },
+  ruleLimit(listenerArn: string, words: string) {
+    return onListener(listenerArn, (l, same) => (same ? { ...l, ruleLimit: words } : l));
   },
 };
 
+/** Changes the listeners of the load balancer that has `listenerArn`; `same` marks that listener. */
+function onListener(listenerArn: string, change: (l: ObservedListener, same: boolean) => ObservedListener) {
+  return (s: AwsSnapshot): AwsSnapshot => ({
+    ...s,
+    loadBalancers: s.loadBalancers.map((lb) =>
+      lb.listeners.some((l) => l.arn === listenerArn)
+        ? { ...lb, listeners: lb.listeners.map((l) => change(l, l.arn === listenerArn)) }
+        : lb,
+    ),
+  });
+}
 export async function allRules(clients: AwsClients, listenerArn: string): Promise<Rule[]> {
   const rules: Rule[] = [];
   let marker: string | undefined;

@@ -208,10 +208,9 @@ export class AwsProvider implements InfraProvider {
     // Still waiting for targets to turn healthy: the next pass must see them fresh.
     if (!plan.converged && observed.targetGroup) this.ctx.targetHealth.invalidate(observed.targetGroup.arn);
     const route = setup.desired.host;
-    // A refusal counts while the rule is still wanted (not once made, or once the app needs none).
-    const tg = observed.targetGroup?.arn;
-    if (tg && !plan.operations.some((op) => op.op === "create-rule")) this.ctx.ruleLimited.delete(tg);
-    const waiting = routingWait(this.ctx.ruleLimited, tg, observed.health);
+    // A refusal counts while the rule is still wanted: on a listener the plan would still make it on.
+    const wanted = plan.operations.flatMap((op) => (op.op === "create-rule" ? [op.listenerArn] : []));
+    const waiting = routingWait(observed.listeners, wanted, observed.health);
     return {
       ...outcome(observed, plan, setup),
       operations: [...synced, ...operations],

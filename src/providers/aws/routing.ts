@@ -12,7 +12,7 @@ import type { AwsClients } from "./clients.js";
 import { errorCode } from "./errors.js";
 import { findZone } from "./lookups.js";
 import { digest, toTags } from "./names.js";
-import type { ObservedLoadBalancer, TargetHealth } from "./observe.js";
+import type { ObservedListener, ObservedLoadBalancer, TargetHealth } from "./observe.js";
 import type { HealthCheckSettings } from "./plan-routing.js";
 
 /** The load balancer's health check for an app, from its spec (an HTTP path, "/" by default). */
@@ -191,11 +191,11 @@ export async function createZone(
 
 /** Why an app's targets get no traffic: the load balancer's rule limit, or no rule forwarding to them. */
 export function routingWait(
-  ruleLimited: ReadonlyMap<string, string>,
-  targetGroupArn: string | undefined,
+  listeners: readonly ObservedListener[],
+  ruleWantedOn: readonly string[],
   health: TargetHealth | undefined,
 ) {
-  const refused = targetGroupArn ? ruleLimited.get(targetGroupArn) : undefined;
+  const refused = listeners.find((l) => l.ruleLimit !== undefined && ruleWantedOn.includes(l.arn))?.ruleLimit;
   if (refused !== undefined) {
     const message = `the load balancer refused this app's listener rule (${refused}): its targets get no traffic until a rule is free; remove an app of this group, raise the rules-per-load-balancer quota, or move the app to another group`;
     return { reason: "RuleLimitReached", message };

@@ -4,7 +4,7 @@ import {
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
-import { safeLogLines } from "../docker/crash-facts.js";
+import { safeLogLines } from "../../util/safe-log-lines.js";
 import { LABEL, type OwnedLabels, parseOwnedLabels } from "../ownership.js";
 import type { AwsClients } from "./clients.js";
 import { errorCode } from "./errors.js";

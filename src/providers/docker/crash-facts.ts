@@ -1,7 +1,7 @@
 import type Docker from "dockerode";
 import { runBounded } from "../../util/pool.js";
+import { LOG_LINES, safeLogLines } from "../../util/safe-log-lines.js";
 import { dockerClient } from "./engine.js";
-import { oneLine } from "./probe.js";
 
 /** What the engine knows of a container that exited or fails its command check: read with inspect and logs. */
 export interface CrashFacts {
@@ -15,33 +15,6 @@ export interface CrashFacts {
   /** The exit code of the last command check, for an unhealthy container. */
   readonly checkExitCode: number | undefined;
   readonly logLines: readonly string[];
-}
-
-export const LOG_LINES = 3;
-export const LOG_LINE_CHARS = 120;
-/** Shorter values are too common ("true", ports) to hide, and too short to be a credential. */
-const MIN_SECRET_LENGTH = 4;
-
-/**
- * The last lines of a container's output as a condition may show them: each on one line and
- * cut, and every env value (service passwords among them) replaced by ***, since an app may
- * print its environment.
- */
-export function safeLogLines(output: string, env: Readonly<Record<string, string>>, lines = LOG_LINES): string[] {
-  const secrets = Object.entries(env)
-    .filter(([name, value]) => name !== "PORT" && value.length >= MIN_SECRET_LENGTH)
-    .map(([, value]) => value)
-    .sort((a, b) => b.length - a.length);
-  return output
-    .split(/\r?\n/)
-    .filter((line) => line.trim() !== "")
-    .slice(-lines)
-    .map((line) =>
-      oneLine(
-        secrets.reduce((text, secret) => text.split(secret).join("***"), line),
-        LOG_LINE_CHARS,
-      ),
-    );
 }
 
 /** Reads the facts of a few containers: one inspect and one short log read each, a few at a time. */

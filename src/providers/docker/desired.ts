@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import { parseCpu, parseMemory } from "../../resources/quantity.js";
 import { SERVICE_TEMPLATES, type ServiceCredentials } from "../../resources/templates.js";
 import type { App, Group, ResourceQuantities, Service } from "../../resources/types.js";
+import { stableHash } from "../../util/stable-hash.js";
 import { ownerLabels } from "../ownership.js";
 import { type RolloutPace, rolloutPace } from "../pace.js";
 import type { SecretMount } from "./secret-files.js";
@@ -241,22 +241,6 @@ export function desiredService(
 /** A stable hash: keys sorted, so the same config always hashes the same. */
 export function configHash(template: ContainerTemplate): string {
   return stableHash(template);
-}
-
-export function stableHash(value: unknown): string {
-  return createHash("sha256").update(canonicalJson(value)).digest("hex").slice(0, 12);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    return `{${Object.keys(value)
-      .sort()
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
 }
 
 export function containerName(desired: Pick<DesiredApp, "group" | "name" | "configHash">, replica: number): string {

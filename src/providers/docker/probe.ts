@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { oneLine } from "../../util/safe-log-lines.js";
 import type { ObservedContainer } from "./observe.js";
 
 /** One check's answer: `reason` says why it failed, in the words a condition message shows. */
@@ -65,12 +66,6 @@ export function httpProbe(target: HttpProbeTarget): Promise<ProbeResult> {
 
 function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))}s`;
-}
-
-/** A single line of at most `max` characters: control characters from outside never reach a message. */
-export function oneLine(text: string, max: number): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 /** The host:port where a replica's container port is published, if it is. */

@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
+import { safeLogLines } from "../../util/safe-log-lines.js";
 import { LABEL, ownerLabels, parseOwnedLabels } from "../ownership.js";
-import { demuxFrames, safeLogLines } from "./crash-facts.js";
+import { demuxFrames } from "./crash-facts.js";
 import { containerCreateOptions, type DesiredApp } from "./desired.js";
 import { dockerClient, engineError, statusCodeOf } from "./engine.js";
 

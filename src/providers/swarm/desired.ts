@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import type { Group } from "../../resources/types.js";
+import { stableHash } from "../../util/stable-hash.js";
 import type { DesiredApp } from "../docker/desired.js";
-import { engineHealthcheck, NAME_SEPARATOR, stableHash } from "../docker/desired.js";
+import { engineHealthcheck, NAME_SEPARATOR } from "../docker/desired.js";
 import { LABEL, ownerLabels } from "../ownership.js";
 import { type DesiredSwarmSecret, secretReferences } from "./secrets.js";
 import { swarmUpdatePace } from "./update-pace.js";

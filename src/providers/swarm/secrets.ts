@@ -1,5 +1,5 @@
 import type { ResolvedSecrets } from "../../secrets/references.js";
-import { stableHash } from "../docker/desired.js";
+import { stableHash } from "../../util/stable-hash.js";
 import { LABEL, ownerLabels } from "../ownership.js";
 import type { SwarmSnapshot } from "./observe.js";
 

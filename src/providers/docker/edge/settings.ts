@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
+import { stableHash } from "../../../util/stable-hash.js";
 import { ownerLabels } from "../../ownership.js";
-import { DEFAULT_BIND_ADDRESS, stableHash } from "../desired.js";
+import { DEFAULT_BIND_ADDRESS } from "../desired.js";
 import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "../observe.js";
 import type { Operation } from "../plan.js";
 
