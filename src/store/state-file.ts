@@ -148,7 +148,7 @@ export class PersistedState {
     const serializer = new CachedJsonSerializer(ENTRY_VERSIONS);
     const state = new PersistedState(
       path,
-      new DurableJSONFile<StateFile>(path, (data) => serializer.serialize(data)),
+      new DurableJSONFile<StateFile>(path, (data) => serializer.serializeSteps(data)),
       lock,
       options,
       clock,
@@ -228,7 +228,9 @@ export class PersistedState {
    */
   async rewrite(): Promise<void> {
     await this.flush();
-    await this.compact(this.journal.position);
+    // Behind any compaction running: two writes of the file at once would share its temp file.
+    this.compactions.request(this.journal.position);
+    await this.compactions.settle();
   }
 
   /** The next write rewrites the file too: for values that must leave the disk soon, not at the next compaction. */

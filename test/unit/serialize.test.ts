@@ -35,6 +35,33 @@ describe("state file serialization", () => {
     assert.equal(Buffer.concat(serializer.serialize(data)).toString(), JSON.stringify(data));
   });
 
+  it("pauses between blocks it re-encodes, and writes a batch replaced meanwhile as it was at the start", () => {
+    const versionOf = (o: object): string => String((o as { v: number }).v);
+    const serializer = new CachedJsonSerializer({ objects: versionOf });
+    const objects: Record<string, unknown> = {};
+    for (let i = 0; i < 1000; i++) objects[`x/${i}`] = { v: 1, spec: "old" };
+    const data = { version: 1, objects };
+    const steps = serializer.serializeSteps(data);
+    assert.equal(steps.next().done, false, "a pause after the first block");
+    // An apply during the pause replaces every object (a batch), and adds one.
+    for (let i = 0; i < 1000; i++) objects[`x/${i}`] = { v: 2, spec: "new" };
+    objects["x/added"] = { v: 1, spec: "new" };
+    let next = steps.next();
+    let pauses = 1;
+    while (!next.done) {
+      pauses += 1;
+      next = steps.next();
+    }
+    assert.equal(pauses, 4, "1,000 entries are 4 blocks");
+    const written = JSON.parse(Buffer.concat(next.value).toString()) as { objects: Record<string, { spec: string }> };
+    assert.equal(Object.keys(written.objects).length, 1000);
+    assert.ok(
+      Object.values(written.objects).every((o) => o.spec === "old"),
+      "the batch is in the file as it was when the write started, not half of it",
+    );
+    assert.equal(Buffer.concat(serializer.serialize(data)).toString(), JSON.stringify(data), "the next write has it");
+  });
+
   it("writes every change of the store to the file: creation, status, events, deletion, finalizers", async () => {
     const { dir, path, store } = await openTempStore("airloft-serialize-", { groupCommitMs: 0 });
     try {
