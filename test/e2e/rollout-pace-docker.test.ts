@@ -32,6 +32,8 @@ interface Sample {
   readonly running: number;
   readonly ready: number;
   readonly updatedReady: number;
+  /** Replicas that serve or may any moment: one healthy, or one running the old config (its check may pass). */
+  readonly mayServe: number;
   /** Each container as seen: "name uid=… hash=… state (status)", so a failure says which incarnation and config ran. */
   readonly containers: readonly string[];
   readonly at: string;
@@ -60,6 +62,8 @@ describe("rollout pace on Docker: maxSurge and maxUnavailable (real engine)", fu
     const healthy = running.filter((c) => /\(healthy\)/.test(c.Status));
     const hashes = new Set(running.map((c) => c.Labels[LABEL.configHash]));
     const updatedReady = healthy.filter((c) => c.Labels[LABEL.configHash] !== old).length;
+    const serving = running.filter((c) => healthy.includes(c) || c.Labels[LABEL.configHash] === old);
+    const mayServe = new Set(serving.map((c) => c.Labels[LABEL.replica])).size;
     const containers = list
       .map(
         (c) =>
@@ -70,6 +74,7 @@ describe("rollout pace on Docker: maxSurge and maxUnavailable (real engine)", fu
       running: running.length,
       ready: healthy.length,
       updatedReady,
+      mayServe,
       containers,
       at: new Date().toISOString(),
       ...(hashes.size === 1 ? { hash: [...hashes][0] } : {}),
@@ -91,16 +96,26 @@ describe("rollout pace on Docker: maxSurge and maxUnavailable (real engine)", fu
     }
   };
 
-  /** Waits until the app's replicas are all healthy on one config hash, and returns that hash. */
-  const untilSettled = async (name: string): Promise<string> => {
+  /** Waits until the app's replicas all run (and are healthy, unless `starting`) on one config hash; returns it. */
+  const untilSettled = async (name: string, { starting = false } = {}): Promise<string> => {
     const deadline = Date.now() + 120_000;
     for (;;) {
       const s = await sample(name);
-      if (s.hash && s.ready === REPLICAS && s.running === REPLICAS) return s.hash;
+      if (s.hash && (starting || s.ready === REPLICAS) && s.running === REPLICAS) return s.hash;
       if (Date.now() > deadline) assert.fail(`${name} never settled: ${JSON.stringify(s)}`);
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, starting ? 20 : 300));
     }
   };
+
+  /** The samples around the first that breaks a bound, and the controller's log: which container went, and why. */
+  const explain = (samples: readonly Sample[], broken: number): string =>
+    `${samples
+      .slice(Math.max(0, broken - 3), broken + 2)
+      .map(
+        (s) =>
+          `      ${s.at}: ${s.running} running, ${s.ready} ready, ${s.mayServe} may serve\n        ${s.containers.join("\n        ")}`,
+      )
+      .join("\n")}\n${controller?.log().slice(-6000)}\n`;
 
   before(async function () {
     engine = await requireEngine(this);
@@ -146,16 +161,7 @@ describe("rollout pace on Docker: maxSurge and maxUnavailable (real engine)", fu
         `      ${samples.length} samples: at most ${maxRunning} running, at least ${minReady} ready\n`,
       );
       const broken = samples.findIndex((s) => s.running > most || s.ready < least);
-      if (broken >= 0)
-        process.stderr.write(
-          `${samples
-            .slice(Math.max(0, broken - 3), broken + 2)
-            .map(
-              (s) =>
-                `      ${s.at}: ${s.running} running, ${s.ready} ready\n        ${s.containers.join("\n        ")}`,
-            )
-            .join("\n")}\n${controller?.log().slice(-6000)}\n`,
-        );
+      if (broken >= 0) process.stderr.write(explain(samples, broken));
       // The rollout was seen under way, not only its end.
       assert.ok(
         samples.some((s) => s.updatedReady > 0 && s.updatedReady < REPLICAS),
@@ -168,4 +174,26 @@ describe("rollout pace on Docker: maxSurge and maxUnavailable (real engine)", fu
       if (pace.maxUnavailable > 0) assert.ok(maxRunning <= REPLICAS, "a replica was added beside the old ones");
     });
   }
+
+  // Issue 18: old replicas that run but are not ready yet (their first check not passed) were
+  // replaced at once, outside the pace. Rolled before they are healthy, none may go before a
+  // successor is ready: the replicas that serve or may any moment never drop under four.
+  it("maxSurge 1, maxUnavailable 0, rolled while the old replicas still start: none goes before a successor is ready", async () => {
+    const pace = { maxSurge: 1, maxUnavailable: 0 };
+    const name = "early10";
+    write(`${name}.yaml`, [app(name, 1, pace)]);
+    const old = await untilSettled(name, { starting: true });
+    write(`${name}.yaml`, [app(name, 2, pace)]);
+    const samples = await sampleRollout(name, old);
+    const maxRunning = Math.max(...samples.map((s) => s.running));
+    const minMayServe = Math.min(...samples.map((s) => s.mayServe));
+    process.stderr.write(
+      `      ${samples.length} samples: at most ${maxRunning} running, at least ${minMayServe} serving or about to, ${samples[0]?.ready} ready at the start\n`,
+    );
+    const broken = samples.findIndex((s) => s.running > REPLICAS + 1 || s.mayServe < REPLICAS);
+    if (broken >= 0) process.stderr.write(explain(samples, broken));
+    assert.ok((samples[0]?.ready ?? 0) < REPLICAS, "the old replicas were all healthy before the rollout began");
+    assert.ok(maxRunning <= REPLICAS + 1, `${maxRunning} running at once, over ${REPLICAS + 1}`);
+    assert.ok(minMayServe >= REPLICAS, `${minMayServe} replicas serving or about to at one moment, under ${REPLICAS}`);
+  });
 });
