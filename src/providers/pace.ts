@@ -26,8 +26,9 @@ function amount(value: number | string, replicas: number, round: (n: number) => 
 }
 
 /**
- * The budget of one planning pass: `live` containers (old and new) and `available` replica slots
- * (an old or new replica ready) as observed. Each replacement the planner starts spends from it.
+ * The budget of one planning pass: `live` containers (old and new, and the successors of replicas
+ * with none) and `available` replica slots (a replica ready, or an old one running) as observed.
+ * Each replacement the planner starts spends from it.
  */
 export class RollingBudget {
   private live: number;
@@ -44,15 +45,16 @@ export class RollingBudget {
 
   /**
    * How a replica whose config changed is replaced now: its successor "beside" it (surge), the old
-   * one removed first ("in-place", it was unavailable or the budget allows one fewer), or "wait".
+   * one removed first ("in-place", the budget allows one fewer available), or "wait". The old one
+   * is counted as available whether or not it is ready: it runs, and may pass its check any moment.
    */
-  take(oldReady: boolean): "beside" | "in-place" | "wait" {
+  take(): "beside" | "in-place" | "wait" {
     if (this.live < this.replicas + this.pace.maxSurge) {
       this.live++;
       return "beside";
     }
-    if (!oldReady || this.available - 1 >= this.replicas - this.pace.maxUnavailable) {
-      if (oldReady) this.available--;
+    if (this.available - 1 >= this.replicas - this.pace.maxUnavailable) {
+      this.available--;
       return "in-place";
     }
     return "wait";

@@ -29,13 +29,12 @@ describe("rollout pace (maxSurge, maxUnavailable)", () => {
 
   it("spends surge first, then unavailability, then waits", () => {
     const budget = new RollingBudget(4, { maxSurge: 1, maxUnavailable: 1 }, { live: 4, available: 4 });
-    assert.deepEqual([budget.take(true), budget.take(true), budget.take(true)], ["beside", "in-place", "wait"]);
+    assert.deepEqual([budget.take(), budget.take(), budget.take()], ["beside", "in-place", "wait"]);
   });
 
-  it("replaces an old replica that is not ready in place without spending availability", () => {
-    const budget = new RollingBudget(2, { maxSurge: 0, maxUnavailable: 1 }, { live: 2, available: 1 });
-    assert.equal(budget.take(false), "in-place");
-    assert.equal(budget.take(true), "wait");
+  it("takes an old replica down only within maxUnavailable, ready or not", () => {
+    const budget = new RollingBudget(2, { maxSurge: 0, maxUnavailable: 1 }, { live: 2, available: 2 });
+    assert.deepEqual([budget.take(), budget.take()], ["in-place", "wait"]);
   });
 
   it("plans maxSurge 1, maxUnavailable 0: one new replica at a time beside the old ones", () => {

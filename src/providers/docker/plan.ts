@@ -116,20 +116,33 @@ export function planApp(
     (c) => c.owner.uid === desired.uid && c.owner.replica !== undefined && c.owner.replica < desired.replicas,
   );
 
-  // An exited old replica (a failed revision's) takes no surge: it serves nothing.
+  // An exited old replica (a failed revision's) serves nothing: its replica is filled like a
+  // missing one, and that successor counts as live from now, so no surge goes past it. An old one
+  // that runs counts as available though not ready: its check may pass at any moment (a first
+  // check, or a look older than the check), so it only ever goes within maxUnavailable.
   const serving = (c: ObservedContainer): boolean => !["dead", "removing", "exited"].includes(c.state);
+  const ready = (c: ObservedContainer): boolean => isReady(c, desired, probe);
+  const oldServing = (c: ObservedContainer): boolean => serving(c) && c.owner.configHash !== desired.configHash;
+  const withServing = new Set(current.filter(serving).map((c) => c.owner.replica));
   const budget = new RollingBudget(desired.replicas, desired.pace ?? rolloutPace(undefined, desired.replicas), {
-    live: current.filter(serving).length,
-    available: new Set(current.filter((c) => isReady(c, desired, probe)).map((c) => c.owner.replica)).size,
+    live: current.filter(serving).length + desired.replicas - withServing.size,
+    available: new Set(current.filter((c) => ready(c) || oldServing(c)).map((c) => c.owner.replica)).size,
   });
-  for (let replica = 0; replica < desired.replicas; replica++) {
+  // Kubernetes' order: replicas whose old container is not ready spend the budget first. Each
+  // replica's operations are kept apart and listed by replica, so a plan reads the same.
+  const oldReady = new Set(current.filter((c) => oldServing(c) && ready(c)).map((c) => c.owner.replica));
+  const order = [...Array(desired.replicas).keys()].sort((a, b) => Number(oldReady.has(a)) - Number(oldReady.has(b)));
+  const byReplica = new Map<number, Operation[]>();
+  for (const replica of order) {
+    const steps: Operation[] = [];
+    byReplica.set(replica, steps);
     const all = current.filter((c) => c.owner.replica === replica);
     const updated = all.filter(
       (c) => c.owner.configHash === desired.configHash && c.state !== "dead" && c.state !== "removing",
     );
     const outdated = all.filter((c) => !updated.includes(c));
     const [keep, ...extra] = updated;
-    for (const c of extra) ops.push({ op: "remove", target: target(replica), cause: "duplicate", id: c.id });
+    for (const c of extra) steps.push({ op: "remove", target: target(replica), cause: "duplicate", id: c.id });
 
     if (!keep) {
       if (desired.holdCreates) continue;
@@ -141,16 +154,16 @@ export function planApp(
       const old = outdated.filter(serving);
       if (desired.strategy === "Recreate")
         for (const c of outdated)
-          ops.push({ op: "remove", target: target(replica), cause: "recreate", id: c.id, graceful: true });
+          steps.push({ op: "remove", target: target(replica), cause: "recreate", id: c.id, graceful: true });
       else if (old.length > 0) {
         // maxSurge and maxUnavailable: beside the old one, in its place, or not yet.
-        const way = budget.take(old.some((c) => isReady(c, desired, probe)));
+        const way = budget.take();
         if (way === "wait") continue;
         if (way === "in-place")
           for (const c of old)
-            ops.push({ op: "remove", target: target(replica), cause: "rolling", id: c.id, graceful: true });
+            steps.push({ op: "remove", target: target(replica), cause: "rolling", id: c.id, graceful: true });
       }
-      ops.push({
+      steps.push({
         op: "create",
         target: target(replica),
         cause,
@@ -162,8 +175,8 @@ export function planApp(
     updatedReplicas++;
     const action = recovery.get(keep.id);
     if (action?.kind === "replace") {
-      ops.push({ op: "remove", target: target(replica), cause: action.cause, id: keep.id });
-      ops.push({
+      steps.push({ op: "remove", target: target(replica), cause: action.cause, id: keep.id });
+      steps.push({
         op: "create",
         target: target(replica),
         cause: "liveness failed",
@@ -173,7 +186,7 @@ export function planApp(
       continue;
     }
     if (action?.kind === "restart-policy")
-      ops.push({
+      steps.push({
         op: "restart-policy",
         target: target(replica),
         cause: action.cause,
@@ -182,7 +195,7 @@ export function planApp(
       });
     if (keep.state === "created" || keep.state === "exited") {
       if (action?.kind !== "wait")
-        ops.push({
+        steps.push({
           op: "start",
           target: target(replica),
           cause: action?.kind === "start" ? action.cause : "stopped",
@@ -190,14 +203,15 @@ export function planApp(
         });
       continue;
     }
-    const ready = isReady(keep, desired, probe);
-    if (ready) readyReplicas++;
+    const keepReady = ready(keep);
+    if (keepReady) readyReplicas++;
     // The old replica serves until its successor is ready (or at once when there is no check).
-    if (ready || desired.strategy === "Recreate") {
+    if (keepReady || desired.strategy === "Recreate") {
       for (const c of outdated)
-        ops.push({ op: "remove", target: target(replica), cause: "replaced", id: c.id, graceful: true });
+        steps.push({ op: "remove", target: target(replica), cause: "replaced", id: c.id, graceful: true });
     }
   }
+  for (let replica = 0; replica < desired.replicas; replica++) ops.push(...(byReplica.get(replica) ?? []));
   return {
     operations: ops,
     readyReplicas,
