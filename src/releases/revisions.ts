@@ -3,6 +3,7 @@ import { keyOf } from "../resources/kinds.js";
 import type { App, AppSpec, Resource } from "../resources/types.js";
 import type { Change, Store } from "../store/store.js";
 import { stableHash } from "../util/stable-hash.js";
+import { turnTaker } from "../util/turns.js";
 import { changedInputs, type RevisionInputs } from "./inputs.js";
 
 export const DEFAULT_REVISION_HISTORY_LIMIT = 10;
@@ -142,15 +143,18 @@ export const UNKNOWN_AUTHOR = "unknown";
 export async function recordApplied(store: Store, changes: readonly Change[], by: string): Promise<void> {
   // One durable write for the whole apply: a write per app made a 3,000-app apply wait 3,000 syncs.
   let recorded = false;
+  // A 3,000-app apply records 3,000 revisions: other requests are served between slices.
+  const pause = turnTaker();
   for (const change of changes) {
     if (change.action !== "created" && change.action !== "configured") continue;
     const app = store.peek(change.key);
     if (isApp(app)) {
       await ensureRevision(store, app, by, { durable: false });
       recorded = true;
+      await pause();
     }
   }
-  if (recorded) await store.flush();
+  if (recorded) await store.persist();
 }
 
 /** Who runs this CLI: "user alice". */

@@ -1,13 +1,8 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { performance } from "node:perf_hooks";
-import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Adapter } from "lowdb";
-import type { Steps } from "../util/steps.js";
-
-/** How long encoding may hold the thread before the event loop turns. */
-const ENCODE_SLICE_MS = 8;
+import { runInTurns, type Steps } from "../util/steps.js";
 
 /**
  * A lowdb adapter whose writes are atomic and durable: write a temp file, fsync it, rename it
@@ -68,7 +63,7 @@ export class DurableJSONFile<T> implements Adapter<T> {
     const dir = dirname(this.path);
     mkdirSync(dir, { recursive: true });
     const tmp = join(dir, `.${basename(this.path)}.${process.pid}.tmp`);
-    const chunks = await inSlices(this.serialize(data));
+    const chunks = await runInTurns(this.serialize(data));
     const size = chunks.reduce((sum, c) => sum + c.length, 0);
     const file = await open(tmp, "w", 0o600);
     try {
@@ -98,17 +93,4 @@ export class DurableJSONFile<T> implements Adapter<T> {
 // biome-ignore lint/correctness/useYield: the whole text at once, as a single step.
 function* once(data: unknown): Steps<readonly Buffer[]> {
   return [Buffer.from(JSON.stringify(data))];
-}
-
-/** Runs the steps to the end, letting the event loop turn every ENCODE_SLICE_MS. */
-async function inSlices<R>(steps: Steps<R>): Promise<R> {
-  let deadline = performance.now() + ENCODE_SLICE_MS;
-  for (;;) {
-    const next = steps.next();
-    if (next.done) return next.value;
-    if (performance.now() >= deadline) {
-      await nextTurn();
-      deadline = performance.now() + ENCODE_SLICE_MS;
-    }
-  }
 }

@@ -360,7 +360,12 @@ export class Store implements AdmissionReader {
     await this.state.close();
   }
 
-  /** Waits until every mutation so far is on disk. */
+  /** Resolves once every mutation so far is on disk (not waiting, as flush() does, for later writes and compactions). */
+  persist(): Promise<void> {
+    return this.state.persist();
+  }
+
+  /** Waits until every mutation so far is on disk, and no write or compaction is left running. */
   flush(): Promise<void> {
     return this.state.flush();
   }

@@ -1,0 +1,19 @@
+import { performance } from "node:perf_hooks";
+import { setImmediate as nextTurn } from "node:timers/promises";
+
+/** How long a loop may hold the thread before it lets the event loop turn. */
+export const TURN_SLICE_MS = 8;
+
+/**
+ * A pause for long loops: it lets the event loop turn (requests read, timers run) once `sliceMs`
+ * of the thread has been spent since the last turn, and costs nothing otherwise. A loop of
+ * awaits that resolve at once never lets I/O in by itself: they are microtasks.
+ */
+export function turnTaker(sliceMs = TURN_SLICE_MS): () => Promise<void> {
+  let deadline = performance.now() + sliceMs;
+  return async () => {
+    if (performance.now() < deadline) return;
+    await nextTurn();
+    deadline = performance.now() + sliceMs;
+  };
+}
