@@ -68,6 +68,17 @@ describe("revisions on a Secret's or a bound Service's change", () => {
     assert.ok(!kept.includes(SECOND) && !kept.includes(FIRST), "no value in a revision");
   });
 
+  it("an apply waits for its own write, not for every write and compaction after it", async () => {
+    // flush() under a tenant that applies without pause would wait for a write that never ends.
+    store.flush = () => new Promise<void>(() => undefined);
+    const settled = await Promise.race([
+      apply(web("2")).then(() => "recorded"),
+      new Promise<string>((resolve) => setTimeout(() => resolve("still waiting"), 5000)),
+    ]);
+    assert.equal(settled, "recorded");
+    assert.equal(history().length, 2);
+  });
+
   it("records a revision when a bound Service's variables change", async () => {
     await store.updateStatus<ServiceStatus>("Service/acme/db", (s) => ({ ...s, host: "db-elsewhere" }));
     await reconcileApp();
