@@ -3,6 +3,7 @@ import type { App, Group, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type ConvergeSteps, converge, type Plan, planOnce } from "../converge.js";
 import { desiredService, volumeName } from "../docker/desired.js";
+import { edgeSettings } from "../docker/edge/settings.js";
 import { resolveEngineAddress } from "../docker/engine.js";
 import { EngineGroups, GroupNetworkStep } from "../group-network-step.js";
 import { eachReplica } from "../log-lines.js";
@@ -19,6 +20,7 @@ import type {
 } from "../types.js";
 import { desiredSwarmApp } from "./app-spec.js";
 import { type DesiredSwarmService, desiredSwarmService, NODE_LABEL, serviceName, swarmSettings } from "./desired.js";
+import { SwarmEdge } from "./edge.js";
 import { executeSwarmPlan } from "./execute.js";
 import { taskLogs } from "./logs.js";
 import { type SwarmSnapshot, swarmSnapshots } from "./observe.js";
@@ -51,12 +53,19 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
   private readonly env: NodeJS.ProcessEnv;
   /** Each group's overlay network. */
   protected readonly groups: GroupNetworkStep<SwarmSnapshot, SwarmOperation>;
+  readonly edge: SwarmEdge;
 
   constructor(options: SwarmProviderOptions) {
     super();
     this.instanceId = options.instanceId;
     this.env = options.env ?? process.env;
     this.snapshots = swarmSnapshots(options.instanceId);
+    this.edge = new SwarmEdge({
+      instance: this.instanceId,
+      settings: edgeSettings(this.env),
+      snapshots: this.snapshots,
+      resolve: (engine) => resolveEngineAddress(engine, this.env),
+    });
     this.groups = new GroupNetworkStep<SwarmSnapshot, SwarmOperation>({
       provider: "swarm",
       instanceId: this.instanceId,
@@ -94,7 +103,11 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
       mayBuild: true,
     });
     const { plan, operations } = await converge(this.serviceSteps(address, desired), options);
-    return outcome(desired, plan, operations);
+    if (!options.edgeRoutes) return outcome(desired, plan, operations);
+    await this.edge.sync(address, options.edgeRoutes);
+    const route = options.edgeRoutes.find((r) => r.uid === uidOf(app));
+    const url = route && this.edge.url(route);
+    return { ...outcome(desired, plan, operations), ...(url ? { url } : {}) };
   }
 
   async planApp(
@@ -207,6 +220,8 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
   }
 
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
+    // The routes no longer hold the app: its host leaves the edge before its tasks go.
+    if (options.edgeRoutes) await this.edge.sync(this.address(group), options.edgeRoutes);
     return this.removeAll(group, options, (s) => [
       ...this.removals(s, uidOf(app), "app deleted"),
       ...planSecretGarbage((uid) => uid === uidOf(app), s, group.metadata.name, "app deleted"),
