@@ -49,7 +49,7 @@ export interface SwarmProviderOptions {
 export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> implements InfraProvider {
   readonly name = "swarm" as const;
   readonly snapshots: SnapshotCache<SwarmSnapshot>;
-  private readonly instanceId: string;
+  readonly instanceId: string;
   private readonly env: NodeJS.ProcessEnv;
   /** Each group's overlay network. */
   protected readonly groups: GroupNetworkStep<SwarmSnapshot, SwarmOperation>;
