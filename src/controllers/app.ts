@@ -21,12 +21,12 @@ const WAIT_FOR_SERVICES_MS = 2000;
  */
 export const APP_WATCHES: WatchDeclaration = {
   kind: "App",
-  references: (app) => {
+  references: (app, lookup) => {
     if (app.kind !== "App") return [];
     const services = (app.spec.services ?? []).map((b) => objectKey("Service", app.metadata.group ?? "", b.name));
     const tls = app.spec.expose?.tls;
     const certificate = typeof tls === "object" ? [objectKey("Secret", app.metadata.group ?? "", tls.secret)] : [];
-    return [...services, ...secretKeysOf(app), ...certificate];
+    return [...services, ...secretKeysOf(app, lookup), ...certificate];
   },
   watches: [
     whenGroupChanges("App"),
