@@ -15,6 +15,7 @@ import {
   unusedEdgeConfigs,
 } from "./edge-spec.js";
 import { executeSwarmPlan } from "./execute.js";
+import type { ManagerNodes } from "./manager-node.js";
 import type { SwarmSnapshot } from "./observe.js";
 import { planSwarmService, type SwarmOperation } from "./plan.js";
 
@@ -24,6 +25,7 @@ export interface SwarmEdgeDeps {
   readonly snapshots: SnapshotCache<SwarmSnapshot>;
   /** The manager address a group's spec.swarm.host resolves to. */
   readonly resolve: (engine: string | undefined) => string;
+  readonly managers: ManagerNodes;
 }
 
 /**
@@ -33,8 +35,6 @@ export interface SwarmEdgeDeps {
  */
 export class SwarmEdge {
   private readonly lock = new KeyedLock();
-  /** The node id of the manager behind each address: it never changes. */
-  private readonly managers = new Map<string, string>();
 
   constructor(private readonly deps: SwarmEdgeDeps) {}
 
@@ -60,7 +60,7 @@ export class SwarmEdge {
       } else {
         wanted = swarmEdgeConfig(instance, mine, snapshot);
         const config = { id: await this.configId(address, docker, wanted, configs), name: wanted.name };
-        const node = await this.managerNode(address, docker);
+        const node = await this.deps.managers.of(address);
         const desired = desiredSwarmEdge({
           instance,
           settings: this.deps.settings,
@@ -110,19 +110,6 @@ export class SwarmEdge {
       if (!id) throw new Error(`the Swarm config name ${config.name} is taken by something AirLoft did not make`);
       return id;
     }
-  }
-
-  private async managerNode(address: string, docker: Docker): Promise<string> {
-    let id = this.managers.get(address);
-    if (!id) {
-      const info = (await docker.info().catch((err: unknown) => {
-        throw engineError(address, err);
-      })) as { Swarm?: { NodeID?: string } };
-      id = info.Swarm?.NodeID;
-      if (!id) throw new Error(`the engine at ${address} is not a swarm node`);
-      this.managers.set(address, id);
-    }
-    return id;
   }
 }
 

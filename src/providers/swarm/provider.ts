@@ -5,6 +5,7 @@ import { type ConvergeSteps, converge, type Plan, planOnce } from "../converge.j
 import { desiredService, volumeName } from "../docker/desired.js";
 import { edgeSettings } from "../docker/edge/settings.js";
 import { resolveEngineAddress } from "../docker/engine.js";
+import { perEngine } from "../docker/usage.js";
 import { EngineGroups, GroupNetworkStep } from "../group-network-step.js";
 import { eachReplica } from "../log-lines.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
@@ -15,6 +16,8 @@ import type {
   LiveReplicas,
   LogOptions,
   ReconcileOptions,
+  ReplicaPlacement,
+  ReplicaUsage,
   ServiceOutcome,
   ServiceReconcileOptions,
 } from "../types.js";
@@ -23,6 +26,7 @@ import { type DesiredSwarmService, desiredSwarmService, NODE_LABEL, serviceName,
 import { SwarmEdge } from "./edge.js";
 import { executeSwarmPlan } from "./execute.js";
 import { taskLogs } from "./logs.js";
+import { ManagerNodes } from "./manager-node.js";
 import { type SwarmSnapshot, swarmSnapshots } from "./observe.js";
 import {
   chooseNode,
@@ -35,6 +39,7 @@ import {
   type SwarmPlan,
 } from "./plan.js";
 import { planSecretGarbage, planSwarmSecrets } from "./secrets.js";
+import { managerUsage, swarmReplicas } from "./usage.js";
 import { planWipe, WIPE_KIND } from "./wipe.js";
 
 /** Swarm does the rollout itself: one round makes the change, the next passes watch it. */
@@ -54,6 +59,7 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
   /** Each group's overlay network. */
   protected readonly groups: GroupNetworkStep<SwarmSnapshot, SwarmOperation>;
   readonly edge: SwarmEdge;
+  private readonly managers = new ManagerNodes();
 
   constructor(options: SwarmProviderOptions) {
     super();
@@ -65,6 +71,7 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
       settings: edgeSettings(this.env),
       snapshots: this.snapshots,
       resolve: (engine) => resolveEngineAddress(engine, this.env),
+      managers: this.managers,
     });
     this.groups = new GroupNetworkStep<SwarmSnapshot, SwarmOperation>({
       provider: "swarm",
@@ -263,6 +270,24 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
       columns: ["REPLICA", "TASK", "NAME", "NODE", "STATE", "CONFIG"],
       rows: view.replicas.map((r) => [String(r.replica), r.containerId, r.name, r.node ?? "-", r.state, r.configHash]),
     };
+  }
+
+  /** Figures of the replicas on the manager: the one engine reached (README, Docker Swarm). */
+  async usage(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]> {
+    return perEngine(groups, this, async (address, names) =>
+      managerUsage(
+        address,
+        await this.managers.of(address),
+        swarmReplicas(await this.snapshots.get(address), names),
+        concurrency,
+      ),
+    );
+  }
+
+  async placement(groups: readonly Group[]): Promise<readonly ReplicaPlacement[]> {
+    return perEngine(groups, this, async (address, names) =>
+      swarmReplicas(await this.snapshots.get(address), names).map(({ nodeId: _n, containerId: _c, ...r }) => r),
+    );
   }
 
   async logs(obj: App | Service, group: Group, options: LogOptions): Promise<void> {
