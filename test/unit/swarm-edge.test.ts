@@ -1,8 +1,10 @@
 import { strict as assert } from "node:assert";
+import { ValidationErrors } from "../../src/errors.js";
 import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import { edgeSettings } from "../../src/providers/docker/edge/settings.js";
 import { desiredSwarmEdge, swarmEdgeConfig, unusedEdgeConfigs } from "../../src/providers/swarm/edge-spec.js";
 import type { ObservedService, SwarmSnapshot } from "../../src/providers/swarm/observe.js";
+import { loadTexts } from "../../src/resources/loader.js";
 import type { App, Group } from "../../src/resources/types.js";
 
 const at = (day: number) => `2026-01-0${day}T00:00:00Z`;
@@ -134,5 +136,30 @@ describe("swarm edge (pure)", () => {
       unused.map((c) => c.name),
       ["old"],
     );
+  });
+
+  it("names file:line:column and field for a malformed or oversized spec.swarm.edge.domain", () => {
+    const content = (domain: string) =>
+      `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: acme\nspec:\n  provider: swarm\n  swarm:\n    edge:\n      domain: "${domain}"\n      extra: 1\n`;
+    for (const domain of [
+      "Bad_Domain.test",
+      `${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.${"d".repeat(30)}`,
+    ]) {
+      let messages: string[] = [];
+      try {
+        loadTexts([{ name: "m.yaml", content: content(domain), baseDir: "/nonexistent" }]);
+      } catch (err) {
+        if (!(err instanceof ValidationErrors)) throw err;
+        messages = err.errors.map((e) => e.message);
+      }
+      assert.ok(
+        messages.some((m) => /^m\.yaml:9:\d+ spec\.swarm\.edge\.domain/.test(m)),
+        messages.join("\n"),
+      );
+      assert.ok(
+        messages.some((m) => /^m\.yaml:(8|10):\d+ spec\.swarm\.edge/.test(m)),
+        messages.join("\n"),
+      );
+    }
   });
 });
