@@ -151,37 +151,23 @@ function replicaKey(u: Pick<ReplicaUsage, "uid" | "replica">): string {
 }
 
 /**
- * The measured replicas with their node and state where the provider places them, then the
- * placed replicas it could not measure (no figures: null, not zero, so nothing mistakes them for idle).
+ * Where the provider places replicas (Swarm), each in its order with its figures where measured
+ * (none: null, not zero, so nothing mistakes it for idle); then the measured replicas it does not place.
  */
 function withPlacements(figures: readonly ReplicaFigures[], placements: readonly ReplicaPlacement[]) {
-  const placed = new Map(placements.map((p) => [replicaKey(p), p]));
-  const measured = new Set(figures.map(replicaKey));
+  const measured = new Map(figures.map((f) => [replicaKey(f), f]));
+  const placed = new Set(placements.map(replicaKey));
+  const row = (who: Pick<ReplicaUsage, "kind" | "name" | "replica" | "restarts">, f: ReplicaFigures | undefined) => ({
+    kind: who.kind,
+    name: who.name,
+    replica: who.replica,
+    cpuCores: f?.cpuCores ?? null,
+    memoryBytes: f ? f.memoryBytes : null,
+    restarts: f ? f.restarts : who.restarts,
+  });
   return [
-    ...figures.map((f) => {
-      const p = placed.get(replicaKey(f));
-      return {
-        kind: f.kind,
-        name: f.name,
-        replica: f.replica,
-        cpuCores: f.cpuCores ?? null,
-        memoryBytes: f.memoryBytes,
-        restarts: f.restarts,
-        ...(p ? { node: p.node, state: p.state } : {}),
-      };
-    }),
-    ...placements
-      .filter((p) => !measured.has(replicaKey(p)))
-      .map((p) => ({
-        kind: p.kind,
-        name: p.name,
-        replica: p.replica,
-        cpuCores: null,
-        memoryBytes: null,
-        restarts: p.restarts,
-        node: p.node,
-        state: p.state,
-      })),
+    ...placements.map((p) => ({ ...row(p, measured.get(replicaKey(p))), node: p.node, state: p.state })),
+    ...figures.filter((f) => !placed.has(replicaKey(f))).map((f) => row(f, f)),
   ];
 }
 
