@@ -69,7 +69,8 @@ export class SwarmEdge {
           node,
         });
         ops.push(...planSwarmService(desired, snapshot).operations);
-        if (ops.some((o) => o.op === "create-service")) await ensureImage(address, docker, this.deps.settings.image);
+        // Before the task is made anew (a new image setting among the changes): it starts on the manager.
+        if (ops.length > 0) await ensureImage(address, docker, this.deps.settings.image);
       }
       let now = snapshot;
       if (ops.length > 0) {
