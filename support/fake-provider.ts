@@ -20,6 +20,8 @@ export class FakeProvider implements InfraProvider {
   readonly calls: string[] = [];
   /** The binding variables each app was last reconciled with. */
   readonly bindings = new Map<string, Record<string, string>>();
+  /** The registry user each app was last reconciled with (its pull credentials). */
+  readonly pullUsers = new Map<string, string>();
   readonly unreadyServices = new Set<string>();
   failWith: Error | undefined;
   /** Which calls fail with failWith (all by default), e.g. (c) => c.startsWith("app"). */
@@ -59,6 +61,7 @@ export class FakeProvider implements InfraProvider {
     // As the real providers' converge loop does between steps.
     options.signal?.throwIfAborted();
     this.bindings.set(app.metadata.name, { ...(options.bindings ?? {}) });
+    if (options.secrets?.pull) this.pullUsers.set(app.metadata.name, options.secrets.pull.username);
     const want = Math.min(app.spec.replicas ?? 1, options.scaleUpLimit ?? Infinity);
     const have = this.running.get(app.metadata.name) ?? 0;
     const operations = Array.from(

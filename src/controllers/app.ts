@@ -1,4 +1,4 @@
-import { edgeRoutes } from "../providers/docker/edge/routes.js";
+import { edgeDomainOf, edgeRoutes, hasEdge } from "../providers/docker/edge/routes.js";
 import { revisionInputs } from "../releases/inputs.js";
 import { forgetRevisions } from "../releases/revisions.js";
 import { releaseDone, releaseRevision, trackRollout, withRollout } from "../releases/rollout.js";
@@ -21,12 +21,12 @@ const WAIT_FOR_SERVICES_MS = 2000;
  */
 export const APP_WATCHES: WatchDeclaration = {
   kind: "App",
-  references: (app) => {
+  references: (app, lookup) => {
     if (app.kind !== "App") return [];
     const services = (app.spec.services ?? []).map((b) => objectKey("Service", app.metadata.group ?? "", b.name));
     const tls = app.spec.expose?.tls;
     const certificate = typeof tls === "object" ? [objectKey("Secret", app.metadata.group ?? "", tls.secret)] : [];
-    return [...services, ...secretKeysOf(app), ...certificate];
+    return [...services, ...secretKeysOf(app, lookup), ...certificate];
   },
   watches: [
     whenGroupChanges("App"),
@@ -168,17 +168,17 @@ export class AppController extends Reconciler<"App"> {
   }
 
   /**
-   * The edge's routes on Docker, from the whole store (hosts are claimed across groups); skipped
+   * The edge's routes on Docker and Swarm, from the whole store (hosts are claimed across groups); skipped
    * while nothing asks for routing, since reading every object per reconcile costs a big store.
    */
   private edgeOf(app: App, group: Group): ReturnType<typeof edgeRoutes> | undefined {
-    if (group.spec.provider !== "docker") return undefined;
+    if (!hasEdge(group)) return undefined;
     // An app the edge served (status.url) is routed once more after its last domain goes: the
     // edge then drops its route, and goes away when no app is left on it.
     const routing =
       app.spec.expose?.domain !== undefined ||
       app.status?.url !== undefined ||
-      this.ctx.store.view({ kind: "Group" }).some((g) => g.kind === "Group" && g.spec.docker?.edge?.domain);
+      this.ctx.store.view({ kind: "Group" }).some((g) => g.kind === "Group" && edgeDomainOf(g) !== undefined);
     if (!routing) return undefined;
     // A certificate's Secret is read in the app's own group only; its values stay in memory.
     return edgeRoutes(this.ctx.store.view(), (group, name) => {

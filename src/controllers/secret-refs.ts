@@ -1,17 +1,23 @@
 import { TerminalError } from "../errors.js";
 import { getCondition } from "../resources/conditions.js";
 import { objectKey } from "../resources/kinds.js";
-import type { App, BaseStatus, Kind, Service } from "../resources/types.js";
-import { type ResolvedSecrets, resolveSecrets, secretsUsedBy } from "../secrets/references.js";
+import type { App, BaseStatus, Kind, Resource, Service } from "../resources/types.js";
+import { groupPullFor, type ResolvedSecrets, resolveSecrets, secretsUsedBy } from "../secrets/references.js";
 import type { Store } from "../store/store.js";
 import type { Outcome } from "./reconciler.js";
 import { type Watch, watch } from "./watches.js";
 
 const WAIT_FOR_SECRETS_MS = 5000;
 
-/** The Secret keys an app or service reads: what a Secret's change requeues. */
-export function secretKeysOf(obj: App | Service): string[] {
-  return secretsUsedBy(obj).map((name) => objectKey("Secret", obj.metadata.group ?? "", name));
+/**
+ * The Secret keys an app or service reads: what a Secret's change requeues. With `lookup`, also
+ * the registry credentials its group's settings name for it.
+ */
+export function secretKeysOf(obj: App | Service, lookup?: (key: string) => Resource | undefined): string[] {
+  const pull = lookup && groupPullFor(obj, lookup);
+  return [...secretsUsedBy(obj), ...(pull ? [pull.secret] : [])].map((name) =>
+    objectKey("Secret", obj.metadata.group ?? "", name),
+  );
 }
 
 /** A Secret's creation, change or removal requeues the objects of `kind` that read it. */

@@ -34,7 +34,7 @@ export class WatchRouter {
 
   constructor(
     declarations: readonly WatchDeclaration[],
-    private readonly store: Pick<Store, "view" | "eventsInFlight">,
+    private readonly store: Pick<Store, "view" | "eventsInFlight" | "get">,
     private readonly enqueue: (key: string) => void,
   ) {
     for (const declaration of declarations) {
@@ -114,6 +114,7 @@ export class WatchRouter {
   }
 
   private refersTo(obj: Resource, keys: ReadonlySet<string>): boolean {
-    return keys.size > 0 && (this.declarations.get(obj.kind)?.references?.(obj) ?? []).some((k) => keys.has(k));
+    const references = this.declarations.get(obj.kind)?.references?.(obj, (key) => this.store.get(key)) ?? [];
+    return keys.size > 0 && references.some((k) => keys.has(k));
   }
 }

@@ -11,8 +11,11 @@ import type { StoreEventType } from "../store/store.js";
 export interface WatchDeclaration {
   /** The kind the controller reconciles (For). */
   readonly kind: Kind;
-  /** The keys an object of this kind reads (an app's bound services): what a `referring` requeue matches. */
-  references?(obj: Resource): readonly string[];
+  /**
+   * The keys an object of this kind reads (an app's bound services): what a `referring` requeue
+   * matches. `lookup` reads another object (its group's settings may name what it reads).
+   */
+  references?(obj: Resource, lookup: (key: string) => Resource | undefined): readonly string[];
   readonly watches: readonly Watch[];
 }
 

@@ -1,7 +1,7 @@
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ProviderRegistry } from "../providers/registry.js";
-import type { InfraProvider, ReplicaUsage } from "../providers/types.js";
+import type { InfraProvider, ReplicaPlacement, ReplicaUsage } from "../providers/types.js";
 import type { Group } from "../resources/types.js";
 import type { Store } from "../store/store.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
@@ -22,8 +22,12 @@ export interface GroupUsage {
     readonly name: string;
     readonly replica: string;
     readonly cpuCores: number | null;
-    readonly memoryBytes: number;
+    /** null where the replica's figures cannot be read (a Swarm task on another node than the manager). */
+    readonly memoryBytes: number | null;
     readonly restarts: number;
+    /** Where the provider places replicas on machines (Swarm): the node and the task's state. */
+    readonly node?: string;
+    readonly state?: string;
   }>;
   /** Each app's request rate at the edge between the last two passes, where it has an edge. */
   readonly apps?: ReadonlyArray<{ readonly name: string; readonly requestsPerSecond: number }>;
@@ -53,6 +57,7 @@ export interface UsageSamplerOptions {
  */
 export class UsageSampler {
   private figures: readonly ReplicaFigures[] = [];
+  private placements: readonly ReplicaPlacement[] = [];
   /** The edge's request counters, read in the same pass. */
   readonly traffic = new EdgeTraffic();
   private timer: Timer | undefined;
@@ -88,16 +93,10 @@ export class UsageSampler {
   groupUsage(group: string): GroupUsage {
     return {
       sampledAt: this.lastPassAt === undefined ? null : new Date(this.lastPassAt).toISOString(),
-      replicas: this.figures
-        .filter((f) => f.group === group)
-        .map((f) => ({
-          kind: f.kind,
-          name: f.name,
-          replica: f.replica,
-          cpuCores: f.cpuCores ?? null,
-          memoryBytes: f.memoryBytes,
-          restarts: f.restarts,
-        })),
+      replicas: withPlacements(
+        this.figures.filter((f) => f.group === group),
+        this.placements.filter((p) => p.group === group),
+      ),
       apps: this.traffic.latest().flatMap((t) => {
         const rate = t.group === group ? this.traffic.rateOf(t.group, t.app) : undefined;
         return rate === undefined ? [] : [{ name: t.app, requestsPerSecond: rate }];
@@ -119,11 +118,13 @@ export class UsageSampler {
       if (provider?.usage) byProvider.set(provider, [...(byProvider.get(provider) ?? []), group]);
     }
     const concurrency = this.options.concurrency ?? 16;
-    const [read, traffic] = await Promise.all([
+    const [read, traffic, placed] = await Promise.all([
       Promise.all([...byProvider].map(([provider, list]) => provider.usage?.(list, concurrency) ?? [])),
       Promise.all([...byProvider].map(([provider, list]) => provider.traffic?.(list).catch(() => []) ?? [])),
+      Promise.all([...byProvider].map(([provider, list]) => provider.placement?.(list).catch(() => []) ?? [])),
     ]);
     this.traffic.update(traffic.flat());
+    this.placements = placed.flat();
     const previous = new Map(this.figures.map((f) => [replicaKey(f), f]));
     this.figures = read
       .flat()
@@ -145,8 +146,29 @@ export class UsageSampler {
   }
 }
 
-function replicaKey(u: ReplicaUsage): string {
+function replicaKey(u: Pick<ReplicaUsage, "uid" | "replica">): string {
   return `${u.uid}/${u.replica}`;
+}
+
+/**
+ * Where the provider places replicas (Swarm), each in its order with its figures where measured
+ * (none: null, not zero, so nothing mistakes it for idle); then the measured replicas it does not place.
+ */
+function withPlacements(figures: readonly ReplicaFigures[], placements: readonly ReplicaPlacement[]) {
+  const measured = new Map(figures.map((f) => [replicaKey(f), f]));
+  const placed = new Set(placements.map(replicaKey));
+  const row = (who: Pick<ReplicaUsage, "kind" | "name" | "replica" | "restarts">, f: ReplicaFigures | undefined) => ({
+    kind: who.kind,
+    name: who.name,
+    replica: who.replica,
+    cpuCores: f?.cpuCores ?? null,
+    memoryBytes: f ? f.memoryBytes : null,
+    restarts: f ? f.restarts : who.restarts,
+  });
+  return [
+    ...placements.map((p) => ({ ...row(p, measured.get(replicaKey(p))), node: p.node, state: p.state })),
+    ...figures.filter((f) => !placed.has(replicaKey(f))).map((f) => row(f, f)),
+  ];
 }
 
 /** Cores between two reads of one replica; none when its counter went back (a new container). */

@@ -24,10 +24,12 @@ const FACTORIES: Readonly<Record<ProviderName, (options: ProviderOptions) => Pro
 export class ProviderRegistry {
   private readonly made = new Map<ProviderName, Promise<InfraProvider>>();
 
-  /** `docker` and `aws` replace a provider, for tests of the controllers with a fake. */
+  /** `docker`, `aws` and `swarm` replace a provider, for tests of the controllers with a fake. */
   constructor(private readonly options: ProviderOptions & { readonly [name in ProviderName]?: InfraProvider }) {
-    if (options.docker) this.made.set("docker", Promise.resolve(options.docker));
-    if (options.aws) this.made.set("aws", Promise.resolve(options.aws));
+    for (const name of ["docker", "aws", "swarm"] as const) {
+      const given = options[name];
+      if (given) this.made.set(name, Promise.resolve(given));
+    }
   }
 
   /** The providers made so far, without making one (metrics read them; a failed load is left out). */

@@ -111,6 +111,18 @@ export interface ReplicaUsage {
   readonly restarts: number;
 }
 
+/** Where a replica runs and in what state, as a cluster's manager tells it (Swarm), measured or not. */
+export interface ReplicaPlacement {
+  readonly group: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly replica: string;
+  readonly node: string;
+  readonly state: string;
+  readonly restarts: number;
+}
+
 /** One app's request counters at its front door (the edge proxy), as one read found them (cumulative). */
 export interface AppTraffic {
   readonly group: string;
@@ -172,6 +184,11 @@ export interface InfraProvider {
   logs(obj: App | Service, group: Group, options: LogOptions): Promise<void>;
   /** The running replicas' resource use in these groups, at most `concurrency` engine calls at once; where the provider can read it. */
   usage?(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]>;
+  /**
+   * Every replica's node and state in these groups, where the provider places replicas on
+   * machines whose figures `usage` cannot all read (Swarm: stats come from each node's engine).
+   */
+  placement?(groups: readonly Group[]): Promise<readonly ReplicaPlacement[]>;
   /** The apps' request counters at the front door, one read per engine or load balancer; where the provider has one. */
   traffic?(groups: readonly Group[]): Promise<readonly AppTraffic[]>;
   /** Autoscaled apps' figures by app uid, in one read for the group; where the provider has its own monitoring. */

@@ -55,6 +55,8 @@ export interface GroupSpec {
     registry?: string;
     /** The registry's credentials, from a Secret of the group: the build's push and every node's pull. */
     registryAuth?: { secret: string; usernameKey: string; passwordKey: string };
+    /** The swarm's edge proxy (a Caddy service on the manager): an app `web` is served at `web.<domain>`. */
+    edge?: { domain?: string };
   };
   docker?: {
     host?: string;

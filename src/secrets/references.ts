@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { TerminalError } from "../errors.js";
+import { type GroupPullCredentials, groupSecretReferences } from "../resources/group-secrets.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, EnvValue, Resource, Secret, Service } from "../resources/types.js";
 
@@ -27,12 +28,17 @@ export interface ResolvedSecrets {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const PULL_KEYS = ["registry", "username", "password"] as const;
 
-/** A swarm group's registry credentials (`spec.swarm.registryAuth`), for apps without a pull secret of their own. */
-function swarmRegistryAuth(store: SecretSource, group: string) {
-  const obj = store.get(objectKey("Group", "", group));
-  const auth = obj?.kind === "Group" ? obj.spec.swarm?.registryAuth : undefined;
-  const registry = obj?.kind === "Group" ? obj.spec.swarm?.registry : undefined;
-  return auth && registry ? { ...auth, registry } : undefined;
+/**
+ * The registry credentials an app reads from its group's settings (as the group's provider
+ * declares them), when it names no pull secret of its own; `lookup` finds the group.
+ */
+export function groupPullFor(
+  obj: App | Service,
+  lookup: (key: string) => Resource | undefined,
+): GroupPullCredentials | undefined {
+  if (obj.kind !== "App" || obj.spec.imagePullSecret) return undefined;
+  const group = lookup(objectKey("Group", "", obj.metadata.group ?? ""));
+  return group?.kind === "Group" ? groupSecretReferences(group).pull : undefined;
 }
 
 function isRef(value: EnvValue): value is { secret: string; key: string } {
@@ -59,7 +65,7 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
   const group = obj.metadata.group ?? "";
   const missing: string[] = [];
   const found = new Map<string, { secret: Secret; values: Record<string, Buffer> }>();
-  const groupAuth = obj.kind === "App" && !obj.spec.imagePullSecret ? swarmRegistryAuth(store, group) : undefined;
+  const groupAuth = groupPullFor(obj, (key) => store.get(key));
   for (const name of new Set([...secretsUsedBy(obj), ...(groupAuth ? [groupAuth.secret] : [])])) {
     const secret = store.get(objectKey("Secret", group, name));
     if (secret?.kind !== "Secret" || secret.metadata.deletionTimestamp) missing.push(`secret ${name}`);

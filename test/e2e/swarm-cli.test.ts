@@ -23,7 +23,7 @@ describe("provider swarm through the CLI", function () {
       [
         `apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata:\n  name: swcli\nspec:\n  provider: swarm\n  swarm:\n    host: ${swarm.host}\n`,
         `apiVersion: airloft.dev/v1alpha1\nkind: Service\nmetadata:\n  name: cache\n  group: swcli\nspec:\n  template: redis\n  image: ${SWARM_REDIS_IMAGE}\n`,
-        `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata:\n  name: kv\n  group: swcli\nspec:\n  image: ${SWARM_TEST_IMAGE}\n  replicas: 2\n  command: ["sh", "-c", "exec sleep 3600"]\n  services:\n    - name: cache\n`,
+        `apiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata:\n  name: kv\n  group: swcli\nspec:\n  image: ${SWARM_TEST_IMAGE}\n  replicas: 3\n  command: ["sh", "-c", "exec sleep 3600"]\n  services:\n    - name: cache\n`,
       ].join("---\n"),
     );
   });
@@ -46,7 +46,7 @@ describe("provider swarm through the CLI", function () {
     const app = JSON.parse((await cli("get", "app/swcli/kv", "-o", "json")).stdout) as {
       status: { readyReplicas?: number; instances?: Array<{ node?: string }> };
     };
-    assert.equal(app.status.readyReplicas, 2);
+    assert.equal(app.status.readyReplicas, 3);
     assert.ok(app.status.instances?.every((i) => i.node?.startsWith("alsw")));
     const manager = swarm.nodes[0];
     assert.ok(manager);
@@ -54,6 +54,23 @@ describe("provider swarm through the CLI", function () {
       Spec: { TaskTemplate: { ContainerSpec: { Env: string[] } } };
     };
     assert.ok(kv.Spec.TaskTemplate.ContainerSpec.Env.some((e) => e.startsWith("REDIS_URL=redis://default:")));
+    // `top`: figures for the tasks on the manager (the engine reached), node and state for all.
+    const top = await cli("top", "-g", "swcli");
+    assert.equal(top.code, 0, top.stderr);
+    const rows = top.stdout.trim().split("\n");
+    assert.match(rows[0] ?? "", /NODE\s+STATE/);
+    const replicas = rows.slice(1).map((r) => r.split(/\s+/));
+    assert.equal(replicas.length, 4, top.stdout);
+    for (const [, , , cpu, memory, , , node, state] of replicas) {
+      assert.match(node ?? "", /^alsw[123]$/);
+      assert.equal(state, "running");
+      if (node === "alsw1") assert.ok(/^\d+m$/.test(cpu ?? "") && /^\d+Mi$/.test(memory ?? ""), top.stdout);
+      else assert.deepEqual([cpu, memory], ["-", "-"], top.stdout);
+    }
+    assert.ok(
+      replicas.some(([, , , , , , , node]) => node === "alsw1"),
+      `three replicas spread over three nodes: ${top.stdout}`,
+    );
     const deleted = await cli("delete", "group/swcli", "--cascade");
     assert.equal(deleted.code, 0, `${deleted.stdout}\n${deleted.stderr}`);
     const left = (await manager.docker.listServices({ filters: { name: ["swcli_"] } })) as unknown[];

@@ -17,11 +17,12 @@ export interface SwarmGroupSuite {
   app(name: string, spec: App["spec"]): App;
 }
 
-export function swarmGroupSuite(): SwarmGroupSuite {
+/** `env`: the provider's environment (the edge's settings), read when the suite starts. */
+export function swarmGroupSuite(env: () => NodeJS.ProcessEnv = () => ({})): SwarmGroupSuite {
   const suite = {} as SwarmGroupSuite;
   before(async function () {
     suite.swarm = await requireSwarm(this);
-    suite.provider = new SwarmProvider({ instanceId: `swarm-${randomUUID()}`, env: {} });
+    suite.provider = new SwarmProvider({ instanceId: `swarm-${randomUUID()}`, env: env() });
     suite.group = {
       apiVersion: API_VERSION,
       kind: "Group",

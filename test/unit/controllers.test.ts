@@ -5,7 +5,7 @@ import { ProviderUnavailableError, TerminalError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import { getCondition, isReadyAt } from "../../src/resources/conditions.js";
-import type { LoadedManifest } from "../../src/resources/loader.js";
+import { type LoadedManifest, loadTexts } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
 import { FakeProvider } from "../../support/fake-provider.js";
@@ -55,7 +55,7 @@ async function startLoop(options: ManagerOptions = {}): Promise<Loop> {
   events.on("progress", (p) => progress.push(p));
   const ctx = {
     store,
-    providers: new ProviderRegistry({ instanceId: "i", docker: provider }),
+    providers: new ProviderRegistry({ instanceId: "i", docker: provider, swarm: provider }),
     log: createLogger({ level: "error" }),
     progress: events,
   };
@@ -246,5 +246,39 @@ describe("services, bindings and quotas in the loop (fake provider)", () => {
     assert.match(ready?.message ?? "", /quota acme\/default: replicas 2 exceeds 1; not scaling up beyond 0/);
     assert.equal(provider.running.get("web"), 0);
     assert.equal(getCondition(store.get("Quota/acme/default")?.status, "Ready")?.reason, "Exceeded");
+  });
+});
+
+describe("registry credentials in the loop (fake provider)", () => {
+  const texts = (user: string) => `apiVersion: airloft.dev/v1alpha1
+kind: Group
+metadata: {name: acme}
+spec: {provider: swarm, swarm: {registry: "10.0.0.1:5000", registryAuth: {secret: regcreds, usernameKey: u, passwordKey: p}}}
+---
+apiVersion: airloft.dev/v1alpha1
+kind: Secret
+metadata: {name: regcreds, group: acme}
+stringData: {u: ${user}, p: pass-${user}}
+---
+apiVersion: airloft.dev/v1alpha1
+kind: App
+metadata: {name: web, group: acme}
+spec: {image: "10.0.0.1:5000/web:1"}
+`;
+  const load = (user: string) => loadTexts([{ name: "m.yaml", content: texts(user), baseDir: "." }]);
+
+  it("reconciles the apps that pull with their swarm group's credentials as soon as that Secret changes", async () => {
+    // No resync within the test: only the Secret's change can bring the app back.
+    const loop = await startLoop({ resyncMs: 3_600_000 });
+    try {
+      await loop.store.apply(await load("first"));
+      await run(loop.clock, 2000);
+      assert.equal(loop.provider.pullUsers.get("web"), "first");
+      await loop.store.apply((await load("second")).filter((m) => m.object.kind === "Secret"));
+      await run(loop.clock, 2000);
+      assert.equal(loop.provider.pullUsers.get("web"), "second");
+    } finally {
+      await loop.stop();
+    }
   });
 });

@@ -106,6 +106,7 @@ describe("edge TLS (pure)", () => {
   it("makes an HTTPS server, redirects and Caddy's tls app only for TLS routes", () => {
     const base = { upstreams: new Map([["u1", ["10.0.0.2:8080"]]]), blocked: ["10.0.0.0/24"], gateways: ["10.0.0.1"] };
     const route = (app: string, host: string, tls?: EdgeRoute["tls"]): EdgeRoute => ({
+      provider: "docker",
       group: "g",
       app,
       uid: app === "shop" ? "u1" : `u-${app}`,

@@ -181,6 +181,7 @@ describe("swarm secrets", () => {
           updateState: undefined,
           updateMessage: undefined,
           secretNames: ["airloft-a-1-previous"],
+          configNames: [],
           image: "x:1",
         },
       ],

@@ -47,6 +47,7 @@ function observed(d: ReturnType<typeof desired>, over: Partial<ObservedService> 
     updateState: undefined,
     updateMessage: undefined,
     secretNames: [],
+    configNames: [],
     image: d.image,
     ...over,
   };

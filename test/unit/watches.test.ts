@@ -46,7 +46,10 @@ describe("controllers' watch declarations", () => {
       { group: "acme", kind: "App", referring: "Service/acme/db" },
     ]);
     assert.deepEqual(mapped(APP_WATCHES, "status", group()), [{ group: "acme", kind: "App" }]);
-    assert.deepEqual(APP_WATCHES.references?.(app("web", ["db", "cache"])), ["Service/acme/db", "Service/acme/cache"]);
+    assert.deepEqual(
+      APP_WATCHES.references?.(app("web", ["db", "cache"]), () => undefined),
+      ["Service/acme/db", "Service/acme/cache"],
+    );
   });
 
   it("a quota recounts when its group's apps and services come, change or go", () => {
@@ -98,6 +101,7 @@ describe("the watch router", () => {
         );
       },
       eventsInFlight: { pending: 0, delivered: 0 },
+      get: (key: string) => objects.find((o) => keyOf(o) === key),
     };
     router = new WatchRouter([GROUP_WATCHES, QUOTA_WATCHES, SERVICE_WATCHES, APP_WATCHES], store, (key) =>
       enqueued.push(key),
@@ -154,11 +158,43 @@ describe("the watch router", () => {
     assert.deepEqual(enqueued, ["Group//acme"]);
   });
 
+  it("requeues at once the apps that pull with their swarm group's registry credentials when that Secret changes", async () => {
+    router.stop();
+    const swarm = {
+      ...group(),
+      spec: {
+        provider: "swarm",
+        swarm: { registry: "10.0.0.1:5000", registryAuth: { secret: "regcreds", usernameKey: "u", passwordKey: "p" } },
+      },
+    } as Resource;
+    const pulling = app("pulling");
+    const own = { ...app("own"), spec: { image: "busybox", imagePullSecret: "mine" } } as Resource;
+    const objects = [swarm, pulling, own];
+    router = new WatchRouter(
+      [APP_WATCHES],
+      {
+        view: (filter: ListFilter = {}) => objects.filter((o) => o.metadata.group === filter.group),
+        eventsInFlight: { pending: 0, delivered: 0 },
+        get: (key: string) => objects.find((o) => keyOf(o) === key),
+      },
+      (key) => enqueued.push(key),
+    );
+    const secret = (name: string) =>
+      ({ apiVersion: API, kind: "Secret", metadata: { name, group: "acme" }, spec: {} }) as Resource;
+    router.handle(event("spec", secret("regcreds")));
+    await turn();
+    assert.deepEqual(enqueued, ["App/acme/pulling"], "an app with a pull secret of its own reads not the group's");
+    enqueued.length = 0;
+    router.handle(event("spec", secret("mine")));
+    await turn();
+    assert.deepEqual(enqueued, ["App/acme/own"]);
+  });
+
   it("applies only the declarations it is given", async () => {
     router.stop();
     router = new WatchRouter(
       [APP_WATCHES],
-      { view: () => objects, eventsInFlight: { pending: 0, delivered: 0 } },
+      { view: () => objects, eventsInFlight: { pending: 0, delivered: 0 }, get: () => undefined },
       (key) => enqueued.push(key),
     );
     router.handle(event("added", app("web")));

@@ -13,24 +13,35 @@ export function topCommand(options: TopOptions): Promise<number> {
   return withClient(options, { write: false, command: "airloft top" }, async (client) => {
     const groups = options.group ? [options.group] : (await client.list({ kind: "Group" })).map((g) => g.metadata.name);
     const rows: string[][] = [];
+    // NODE and STATE where a provider places replicas on nodes (Swarm).
+    let placed = false;
     for (const group of groups) {
       const usage = await client.usage(group);
       const rates = new Map((usage.apps ?? []).map((a) => [a.name, a.requestsPerSecond]));
-      for (const r of usage.replicas)
+      for (const r of usage.replicas) {
+        placed ||= r.node !== undefined;
         rows.push([
           group,
           `${r.kind.toLowerCase()}/${r.name}`,
           r.replica,
           r.cpuCores === null ? "-" : `${Math.round(r.cpuCores * 1000)}m`,
-          `${Math.round(r.memoryBytes / 2 ** 20)}Mi`,
+          r.memoryBytes === null ? "-" : `${Math.round(r.memoryBytes / 2 ** 20)}Mi`,
           String(r.restarts),
           requestRate(r.kind === "App" ? rates.get(r.name) : undefined),
+          r.node ?? "-",
+          r.state ?? "-",
         ]);
+      }
     }
+    const headers = ["GROUP", "NAME", "REPLICA", "CPU(cores)", "MEMORY", "RESTARTS", "APP REQ/S", "NODE", "STATE"];
+    const shown = placed ? headers.length : headers.length - 2;
     if (rows.length === 0) process.stdout.write("no running replicas\n");
     else
       process.stdout.write(
-        renderTable(["GROUP", "NAME", "REPLICA", "CPU(cores)", "MEMORY", "RESTARTS", "APP REQ/S"], rows),
+        renderTable(
+          headers.slice(0, shown),
+          rows.map((r) => r.slice(0, shown)),
+        ),
       );
     return 0;
   });

@@ -29,30 +29,42 @@ export async function engineUsage(
     const owner = parseOwnedLabels(c.Labels);
     return owner && groups.has(owner.group) && owner.replica !== undefined ? [{ id: c.Id, owner }] : [];
   });
-  const read = await runBounded(mine, concurrency, async ({ id, owner }): Promise<ReplicaUsage | undefined> => {
-    try {
-      const container = docker.getContainer(id);
-      const [stats, inspect] = await Promise.all([
-        container.stats({ stream: false, "one-shot": true }),
-        container.inspect(),
-      ]);
-      return {
-        group: owner.group,
-        kind: owner.kind,
-        name: owner.name,
-        uid: owner.uid,
-        replica: String(owner.replica),
-        cpuSeconds: stats.cpu_stats.cpu_usage.total_usage / 1e9,
-        readAt: Date.parse(stats.read) || Date.now(),
-        memoryBytes: memoryInUse(stats.memory_stats),
-        restarts: inspect.RestartCount ?? 0,
-      };
-    } catch {
-      // Stopped or removed since the list: it has no usage to report.
-      return undefined;
-    }
-  });
+  const read = await runBounded(mine, concurrency, ({ id, owner }) =>
+    containerUsage(docker, id, { ...owner, replica: String(owner.replica) }),
+  );
   return read.filter((u): u is ReplicaUsage => u !== undefined);
+}
+
+/** Which replica a container is, for its usage. */
+export type ReplicaIdentity = Pick<ReplicaUsage, "group" | "kind" | "name" | "uid" | "replica">;
+
+/** One container's one-shot stats and restart count; undefined once it is gone. */
+export async function containerUsage(
+  docker: Docker,
+  id: string,
+  who: ReplicaIdentity,
+): Promise<ReplicaUsage | undefined> {
+  try {
+    const container = docker.getContainer(id);
+    const [stats, inspect] = await Promise.all([
+      container.stats({ stream: false, "one-shot": true }),
+      container.inspect(),
+    ]);
+    return {
+      group: who.group,
+      kind: who.kind,
+      name: who.name,
+      uid: who.uid,
+      replica: who.replica,
+      cpuSeconds: stats.cpu_stats.cpu_usage.total_usage / 1e9,
+      readAt: Date.parse(stats.read) || Date.now(),
+      memoryBytes: memoryInUse(stats.memory_stats),
+      restarts: inspect.RestartCount ?? 0,
+    };
+  } catch {
+    // Stopped or removed since the list: it has no usage to report.
+    return undefined;
+  }
 }
 
 /** Usage less the reclaimable page cache, as the docker CLI computes it (cgroup v2, then v1). */

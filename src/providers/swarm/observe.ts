@@ -18,6 +18,8 @@ export interface ObservedService {
   readonly updateMessage: string | undefined;
   /** The Swarm secrets its spec and its previous spec name: in use, or needed by a rollback. */
   readonly secretNames: readonly string[];
+  /** The same for Swarm configs (the edge's Caddy config). */
+  readonly configNames: readonly string[];
   /** The image its spec runs (by digest once resolved). */
   readonly image: string | undefined;
 }
@@ -66,7 +68,13 @@ type RawSpec = {
   Name?: string;
   Labels?: Record<string, string>;
   Mode?: { Replicated?: { Replicas?: number } };
-  TaskTemplate?: { ContainerSpec?: { Image?: string; Secrets?: Array<{ SecretName?: string }> } };
+  TaskTemplate?: {
+    ContainerSpec?: {
+      Image?: string;
+      Secrets?: Array<{ SecretName?: string }>;
+      Configs?: Array<{ ConfigName?: string }>;
+    };
+  };
 };
 
 interface RawService {
@@ -124,6 +132,9 @@ async function takeSnapshot(address: string, instanceId: string): Promise<SwarmS
         updateMessage: s.UpdateStatus?.Message,
         secretNames: [s.Spec, s.PreviousSpec].flatMap(
           (spec) => spec?.TaskTemplate?.ContainerSpec?.Secrets?.map((r) => r.SecretName ?? "") ?? [],
+        ),
+        configNames: [s.Spec, s.PreviousSpec].flatMap(
+          (spec) => spec?.TaskTemplate?.ContainerSpec?.Configs?.map((r) => r.ConfigName ?? "") ?? [],
         ),
         image: s.Spec?.TaskTemplate?.ContainerSpec?.Image,
       })),

@@ -173,17 +173,12 @@ export function replicaView(
   nodes: readonly ObservedNode[],
 ): ReplicaView {
   const nodeOf = (id: string) => nodes.find((n) => n.id === id);
-  const live = tasks.filter((t) => ACTIVE_DESIRED.has(t.desiredState));
-  const slots = [...new Set(live.map((t) => t.slot))].sort((a, b) => a - b);
   const replicas: ReplicaStatus[] = [];
   const problems: ReplicaProblem[] = [];
   let ready = 0;
   let updated = 0;
   let doubled = false;
-  slots.forEach((slot, index) => {
-    const inSlot = tasks.filter((t) => t.slot === slot).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-    const active = inSlot.filter((t) => ACTIVE_DESIRED.has(t.desiredState));
-    const task = active[0] as ObservedTask;
+  liveSlots(tasks).forEach(({ slot, inSlot, active, task }, index) => {
     if (active.length > 1) doubled = true;
     const node = nodeOf(task.nodeId);
     const nodeUp = node?.state === "ready";
@@ -218,6 +213,23 @@ export function replicaView(
     });
   });
   return { replicas, ready, updated, doubled, problems };
+}
+
+/** A service's slots with a live task, in slot order (a replica's number is its index here). */
+export function liveSlots(tasks: readonly ObservedTask[]): Array<{
+  readonly slot: number;
+  /** Every task of the slot, newest first; `active` the live ones, `task` the newest of those. */
+  readonly inSlot: readonly ObservedTask[];
+  readonly active: readonly ObservedTask[];
+  readonly task: ObservedTask;
+}> {
+  const live = tasks.filter((t) => ACTIVE_DESIRED.has(t.desiredState));
+  const slots = [...new Set(live.map((t) => t.slot))].sort((a, b) => a - b);
+  return slots.map((slot) => {
+    const inSlot = tasks.filter((t) => t.slot === slot).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    const active = inSlot.filter((t) => ACTIVE_DESIRED.has(t.desiredState));
+    return { slot, inSlot, active, task: active[0] as ObservedTask };
+  });
 }
 
 /**

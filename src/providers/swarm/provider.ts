@@ -3,7 +3,9 @@ import type { App, Group, Service } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type ConvergeSteps, converge, type Plan, planOnce } from "../converge.js";
 import { desiredService, volumeName } from "../docker/desired.js";
+import { edgeSettings } from "../docker/edge/settings.js";
 import { resolveEngineAddress } from "../docker/engine.js";
+import { perEngine } from "../docker/usage.js";
 import { EngineGroups, GroupNetworkStep } from "../group-network-step.js";
 import { eachReplica } from "../log-lines.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
@@ -14,13 +16,17 @@ import type {
   LiveReplicas,
   LogOptions,
   ReconcileOptions,
+  ReplicaPlacement,
+  ReplicaUsage,
   ServiceOutcome,
   ServiceReconcileOptions,
 } from "../types.js";
 import { desiredSwarmApp } from "./app-spec.js";
 import { type DesiredSwarmService, desiredSwarmService, NODE_LABEL, serviceName, swarmSettings } from "./desired.js";
+import { SwarmEdge } from "./edge.js";
 import { executeSwarmPlan } from "./execute.js";
 import { taskLogs } from "./logs.js";
+import { ManagerNodes } from "./manager-node.js";
 import { type SwarmSnapshot, swarmSnapshots } from "./observe.js";
 import {
   chooseNode,
@@ -33,6 +39,7 @@ import {
   type SwarmPlan,
 } from "./plan.js";
 import { planSecretGarbage, planSwarmSecrets } from "./secrets.js";
+import { managerUsage, swarmReplicas } from "./usage.js";
 import { planWipe, WIPE_KIND } from "./wipe.js";
 
 /** Swarm does the rollout itself: one round makes the change, the next passes watch it. */
@@ -47,16 +54,25 @@ export interface SwarmProviderOptions {
 export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> implements InfraProvider {
   readonly name = "swarm" as const;
   readonly snapshots: SnapshotCache<SwarmSnapshot>;
-  private readonly instanceId: string;
+  readonly instanceId: string;
   private readonly env: NodeJS.ProcessEnv;
   /** Each group's overlay network. */
   protected readonly groups: GroupNetworkStep<SwarmSnapshot, SwarmOperation>;
+  readonly edge: SwarmEdge;
+  private readonly managers = new ManagerNodes();
 
   constructor(options: SwarmProviderOptions) {
     super();
     this.instanceId = options.instanceId;
     this.env = options.env ?? process.env;
     this.snapshots = swarmSnapshots(options.instanceId);
+    this.edge = new SwarmEdge({
+      instance: this.instanceId,
+      settings: edgeSettings(this.env),
+      snapshots: this.snapshots,
+      resolve: (engine) => resolveEngineAddress(engine, this.env),
+      managers: this.managers,
+    });
     this.groups = new GroupNetworkStep<SwarmSnapshot, SwarmOperation>({
       provider: "swarm",
       instanceId: this.instanceId,
@@ -94,7 +110,11 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
       mayBuild: true,
     });
     const { plan, operations } = await converge(this.serviceSteps(address, desired), options);
-    return outcome(desired, plan, operations);
+    if (!options.edgeRoutes) return outcome(desired, plan, operations);
+    await this.edge.sync(address, options.edgeRoutes);
+    const route = options.edgeRoutes.find((r) => r.uid === uidOf(app));
+    const url = route && this.edge.url(route);
+    return { ...outcome(desired, plan, operations), ...(url ? { url } : {}) };
   }
 
   async planApp(
@@ -207,6 +227,8 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
   }
 
   async finalizeApp(app: App, group: Group, options: ReconcileOptions = {}): Promise<boolean> {
+    // The routes no longer hold the app: its host leaves the edge before its tasks go.
+    if (options.edgeRoutes) await this.edge.sync(this.address(group), options.edgeRoutes);
     return this.removeAll(group, options, (s) => [
       ...this.removals(s, uidOf(app), "app deleted"),
       ...planSecretGarbage((uid) => uid === uidOf(app), s, group.metadata.name, "app deleted"),
@@ -248,6 +270,24 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
       columns: ["REPLICA", "TASK", "NAME", "NODE", "STATE", "CONFIG"],
       rows: view.replicas.map((r) => [String(r.replica), r.containerId, r.name, r.node ?? "-", r.state, r.configHash]),
     };
+  }
+
+  /** Figures of the replicas on the manager: the one engine reached (README, Docker Swarm). */
+  async usage(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]> {
+    return perEngine(groups, this, async (address, names) =>
+      managerUsage(
+        address,
+        await this.managers.of(address),
+        swarmReplicas(await this.snapshots.get(address), names),
+        concurrency,
+      ),
+    );
+  }
+
+  async placement(groups: readonly Group[]): Promise<readonly ReplicaPlacement[]> {
+    return perEngine(groups, this, async (address, names) =>
+      swarmReplicas(await this.snapshots.get(address), names).map(({ nodeId: _n, containerId: _c, ...r }) => r),
+    );
   }
 
   async logs(obj: App | Service, group: Group, options: LogOptions): Promise<void> {

@@ -10,6 +10,11 @@ export interface EdgeConfigInput {
   /** The ready, not withdrawn replicas of each app, by app uid: "10.0.3.2:8080". */
   readonly upstreams: ReadonlyMap<string, readonly string[]>;
   /**
+   * Instead, by app uid, a DNS name whose A records are the app's replicas (Swarm's `tasks.NAME`,
+   * which holds only running, healthy tasks): Caddy looks it up again every second.
+   */
+  readonly resolved?: ReadonlyMap<string, string>;
+  /**
    * The group networks' subnets: a request from one (a tenant's container talking to the edge
    * on its network) is refused, so that no tenant reaches another group's apps through the edge.
    */
@@ -32,6 +37,7 @@ export interface EdgeConfigInput {
 export function caddyConfig(input: EdgeConfigInput): Record<string, unknown> {
   const routes = [...input.routes].sort((a, b) => (a.hosts[0] ?? "").localeCompare(b.hosts[0] ?? ""));
   const blocked = [...input.blocked].sort();
+  const gateways = [...input.gateways].sort();
   const guard =
     blocked.length > 0
       ? [
@@ -39,7 +45,7 @@ export function caddyConfig(input: EdgeConfigInput): Record<string, unknown> {
             match: [
               {
                 remote_ip: { ranges: blocked },
-                not: [{ remote_ip: { ranges: [...input.gateways].sort() } }],
+                ...(gateways.length > 0 ? { not: [{ remote_ip: { ranges: gateways } }] } : {}),
               },
             ],
             handle: [{ handler: "static_response", status_code: 403, body: "forbidden\n" }],
@@ -69,7 +75,7 @@ export function caddyConfig(input: EdgeConfigInput): Record<string, unknown> {
             ],
           },
           ...tls.servers,
-          ...appServers(routes, input.upstreams),
+          ...appServers(routes, input),
         },
       },
       ...tls.apps,
@@ -89,16 +95,20 @@ function siteRoute(route: EdgeRoute): Record<string, unknown> {
  */
 function appServers(
   routes: readonly EdgeRoute[],
-  upstreams: ReadonlyMap<string, readonly string[]>,
+  input: Pick<EdgeConfigInput, "upstreams" | "resolved">,
 ): Record<string, unknown> {
   const servers: Record<string, unknown> = {};
-  for (const route of routes)
+  for (const route of routes) {
+    const name = input.resolved?.get(route.uid);
     servers[appServerName(route.group, route.app)] = {
       listen: [`unix/${appSocket(route)}`],
       automatic_https: { disable: true },
       metrics: {},
-      routes: [{ handle: [appHandler(upstreams.get(route.uid) ?? [])] }],
+      routes: [
+        { handle: [name ? resolvedHandler(name, route.port) : appHandler(input.upstreams.get(route.uid) ?? [])] },
+      ],
     };
+  }
   return servers;
 }
 
@@ -114,15 +124,26 @@ function appSocket(route: EdgeRoute): string {
   return `/tmp/airloft-${createHash("sha256").update(route.uid).digest("hex").slice(0, 20)}.sock`;
 }
 
+// A replica that refuses a connection (stopping, crashed) costs a retry on another, not a failed request.
+const LOAD_BALANCING = { selection_policy: { policy: "round_robin" }, try_duration: "5s", try_interval: "100ms" };
+
 function appHandler(upstreams: readonly string[]): Record<string, unknown> {
   return upstreams.length === 0
     ? { handler: "static_response", status_code: 503, body: "no ready replica\n" }
     : {
         handler: "reverse_proxy",
         upstreams: [...upstreams].sort().map((dial) => ({ dial })),
-        // A replica that refuses a connection (stopping, crashed) costs a retry on another, not a failed request.
-        load_balancing: { selection_policy: { policy: "round_robin" }, try_duration: "5s", try_interval: "100ms" },
+        load_balancing: LOAD_BALANCING,
       };
+}
+
+/** Every address the name resolves to is an upstream, looked up again each second. */
+function resolvedHandler(name: string, port: number): Record<string, unknown> {
+  return {
+    handler: "reverse_proxy",
+    dynamic_upstreams: { source: "a", name, port: String(port), refresh: "1s" },
+    load_balancing: LOAD_BALANCING,
+  };
 }
 
 /** The upstream addresses in a config, for telling whether a push took replicas out of service. */

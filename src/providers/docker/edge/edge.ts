@@ -7,7 +7,7 @@ import type { Operation } from "../plan.js";
 import { loadConfig, putFile, readConfig } from "./admin.js";
 import { caddyConfig, dialsOf } from "./config.js";
 import type { EdgeRoute } from "./routes.js";
-import { type EdgeSettings, edgeNames, planEdge } from "./settings.js";
+import { type EdgeSettings, edgeNames, edgeUrl, planEdge } from "./settings.js";
 import { type TlsOutcome, tlsOutcome } from "./tls-status.js";
 
 /** Where the edge finds the ACME directory's CA root: pushed with the config, read when Caddy loads it. */
@@ -51,17 +51,13 @@ export class DockerEdge {
   remember(address: string, routes: readonly EdgeRoute[]): void {
     this.routes.set(
       address,
-      routes.filter((r) => this.deps.resolve(r.engine) === address),
+      routes.filter((r) => r.provider === "docker" && this.deps.resolve(r.engine) === address),
     );
   }
 
   /** The app's address through the edge, once it holds a host. */
   url(route: EdgeRoute): string | undefined {
-    const host = route.hosts[0];
-    const [scheme, port, usual] = route.tls
-      ? ["https", this.deps.settings.httpsPort, 443]
-      : ["http", this.deps.settings.httpPort, 80];
-    return host ? `${scheme}://${host}${port === usual ? "" : `:${port}`}/` : undefined;
+    return edgeUrl(route, this.deps.settings);
   }
 
   /**

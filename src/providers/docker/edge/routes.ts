@@ -1,9 +1,12 @@
 import type { App, Group, Resource } from "../../../resources/types.js";
+import { swarmSettings } from "../../swarm/desired.js";
 import { networkName } from "../desired.js";
 import { type EdgeTls, edgeTlsOf } from "./tls.js";
 
 /** One app served through the edge: plain data taken from the store, for the pure config. */
 export interface EdgeRoute {
+  /** Whose edge serves it: the engine's Caddy container (docker) or the swarm's Caddy service (swarm). */
+  readonly provider: EdgeProvider;
   readonly group: string;
   readonly app: string;
   readonly uid: string;
@@ -17,6 +20,35 @@ export interface EdgeRoute {
   readonly ready: readonly string[];
   /** HTTPS for the hosts; absent: plain HTTP. */
   readonly tls?: EdgeTls;
+}
+
+export type EdgeProvider = "docker" | "swarm";
+
+/** What routing needs of a group whose provider has an edge: its domain, network and engine. */
+interface EdgeGroup {
+  readonly provider: EdgeProvider;
+  readonly domain: string | undefined;
+  readonly network: string;
+  readonly engine: string | undefined;
+}
+
+function edgeGroupOf(group: Group): EdgeGroup | undefined {
+  const { provider, docker, swarm } = group.spec;
+  if (provider === "docker")
+    return { provider, domain: docker?.edge?.domain, network: networkName(group), engine: docker?.host };
+  if (provider === "swarm")
+    return { provider, domain: swarm?.edge?.domain, network: swarmSettings(group).network, engine: swarm?.host };
+  return undefined;
+}
+
+/** Whether the group's provider has an edge proxy (Docker, Swarm). */
+export function hasEdge(group: Group): boolean {
+  return edgeGroupOf(group) !== undefined;
+}
+
+/** The domain the group's apps are served under by default, where it set one. */
+export function edgeDomainOf(group: Group): string | undefined {
+  return edgeGroupOf(group)?.domain;
 }
 
 /** A Secret's values, looked up in the named group only. */
@@ -38,7 +70,7 @@ export interface EdgeRoutes {
 export function requestedHosts(app: App, group: Group): string[] {
   if (app.spec.expose?.public === false || !app.spec.port) return [];
   if (app.spec.expose?.domain) return [app.spec.expose.domain.toLowerCase()];
-  const domain = group.spec.docker?.edge?.domain;
+  const domain = edgeDomainOf(group);
   return domain ? [`${app.metadata.name}.${domain.toLowerCase()}`] : [];
 }
 
@@ -50,17 +82,25 @@ function byAge(a: Resource, b: Resource): number {
 }
 
 /**
- * Every app routed through a Docker edge, from the store alone. Hosts are first come, first
+ * Every app routed through a Docker or Swarm edge, from the store alone. Hosts are claimed
+ * across both providers (a host name is one name, wherever it is served). Hosts are first come, first
  * served: a group's default domain belongs to the oldest group that set it, so no other group's
  * app gets a host under it; a host belongs to the oldest app that asked for it. The loser gets a
  * HostConflict and keeps running, unrouted on that host.
  */
 export function edgeRoutes(objects: readonly Resource[], secretValues: SecretValues = () => undefined): EdgeRoutes {
   const groups = new Map<string, Group>();
-  for (const o of objects) if (o.kind === "Group" && o.spec.provider === "docker") groups.set(o.metadata.name, o);
+  const facts = new Map<string, EdgeGroup>();
+  for (const o of objects) {
+    const edge = o.kind === "Group" ? edgeGroupOf(o) : undefined;
+    if (o.kind === "Group" && edge) {
+      groups.set(o.metadata.name, o);
+      facts.set(o.metadata.name, edge);
+    }
+  }
   const domainOwner = new Map<string, string>();
   for (const g of [...groups.values()].sort(byAge)) {
-    const domain = g.spec.docker?.edge?.domain?.toLowerCase();
+    const domain = facts.get(g.metadata.name)?.domain?.toLowerCase();
     if (domain && !domainOwner.has(domain)) domainOwner.set(domain, g.metadata.name);
   }
   const apps = objects
@@ -89,13 +129,16 @@ export function edgeRoutes(objects: readonly Resource[], secretValues: SecretVal
       }
     }
     if (hosts.length === 0) continue;
-    const tls = edgeTlsOf(app, hosts, (name) => secretValues(group.metadata.name, name));
+    const edge = facts.get(group.metadata.name) as EdgeGroup;
+    // The Swarm edge serves plain HTTP only for now (README, Docker Swarm).
+    const tls = edge.provider === "docker" && edgeTlsOf(app, hosts, (name) => secretValues(group.metadata.name, name));
     routes.push({
+      provider: edge.provider,
       group: group.metadata.name,
       app: app.metadata.name,
       uid,
-      engine: group.spec.docker?.host,
-      network: networkName(group),
+      engine: edge.engine,
+      network: edge.network,
       port: app.spec.port ?? 0,
       hosts,
       ready: (app.status?.instances ?? []).filter((r) => r.ready).map((r) => r.containerId),

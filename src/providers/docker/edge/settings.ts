@@ -4,6 +4,7 @@ import { ownerLabels } from "../../ownership.js";
 import { DEFAULT_BIND_ADDRESS } from "../desired.js";
 import type { ObservedContainer, ObservedNetwork, ObservedVolume } from "../observe.js";
 import type { Operation } from "../plan.js";
+import type { EdgeRoute } from "./routes.js";
 
 /** How the edge runs on every engine, from the environment of the process running the controllers. */
 export interface EdgeSettings {
@@ -32,6 +33,13 @@ export function edgeSettings(env: NodeJS.ProcessEnv): EdgeSettings {
       ...(env.AIRLOFT_ACME_CA_ROOT ? { caRoot: pemFile(env.AIRLOFT_ACME_CA_ROOT) } : {}),
     },
   };
+}
+
+/** An app's address through an edge with these settings, once it holds a host. */
+export function edgeUrl(route: EdgeRoute, settings: Pick<EdgeSettings, "httpPort" | "httpsPort">): string | undefined {
+  const host = route.hosts[0];
+  const [scheme, port, usual] = route.tls ? ["https", settings.httpsPort, 443] : ["http", settings.httpPort, 80];
+  return host ? `${scheme}://${host}${port === usual ? "" : `:${port}`}/` : undefined;
 }
 
 function httpsUrl(text: string | undefined): string | undefined {
