@@ -70,9 +70,9 @@ export function taskClientToken(id: string, attempt: number): string {
 
 const LIVE = new Set(["pending", "running"]);
 
-/** Which task instances to list: of one kind, of an app (uid) or a group, or one run by its id. */
+/** Which task instances to list: of one kind (or several, in the one call), of an app (uid) or a group, or one run by its id. */
 export interface TaskMatch {
-  readonly kind: TaskKind;
+  readonly kind: TaskKind | readonly TaskKind[];
   readonly uid?: string;
   readonly group?: string;
   readonly tags?: Readonly<Record<string, string>>;
@@ -84,14 +84,17 @@ export async function observeTasks(
   installation: string,
   match: TaskMatch,
 ): Promise<ObservedTask[]> {
+  const kinds: readonly string[] = typeof match.kind === "string" ? [match.kind] : match.kind;
   const wanted: Record<string, string> = {
     [LABEL.instance]: installation,
-    [LABEL.kind]: match.kind,
     ...(match.uid !== undefined ? { [LABEL.uid]: match.uid } : {}),
     ...(match.group !== undefined ? { [LABEL.group]: match.group } : {}),
     ...match.tags,
   };
-  const Filters = Object.entries(wanted).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] }));
+  const Filters = [
+    ...Object.entries(wanted).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })),
+    { Name: `tag:${LABEL.kind}`, Values: [...kinds] },
+  ];
   const out: ObservedTask[] = [];
   for await (const page of paginateDescribeInstances({ client: clients.ec2, pageSize: 1000 }, { Filters }))
     for (const i of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
@@ -99,7 +102,9 @@ export async function observeTasks(
       const owner = parseOwnedLabels(tags);
       const id = tags[TASK_TAG];
       // Checked again here: a filter is no proof of ownership.
-      if (!owner || !id || !i.InstanceId || Object.entries(wanted).some(([k, v]) => tags[k] !== v)) continue;
+      const unwanted =
+        Object.entries(wanted).some(([k, v]) => tags[k] !== v) || !kinds.includes(tags[LABEL.kind] ?? "");
+      if (!owner || !id || !i.InstanceId || unwanted) continue;
       const state = i.State?.Name ?? "unknown";
       out.push({ instanceId: i.InstanceId, taskId: id, state, launchTime: i.LaunchTime?.getTime() ?? 0, owner, tags });
     }
@@ -170,6 +175,10 @@ export interface TaskReadOptions {
   readonly timeoutMs: number;
   readonly now: number;
   readonly lines?: number;
+  /** Where the console output is read (a cache, say); straight from EC2 when unset. */
+  readonly console?: (task: ObservedTask) => Promise<string>;
+  /** Called before the console is read from EC2, not from a cache (a per-account rate); may throw to refuse. */
+  readonly beforeRead?: () => void;
 }
 
 /**
@@ -185,11 +194,13 @@ export async function taskResult(
   options: TaskReadOptions,
 ): Promise<TaskResult> {
   const overdue = options.now - task.launchTime > options.timeoutMs;
-  const console = task.state === "pending" ? "" : await consoleText(clients, task.instanceId);
+  // A live task's output ends nothing: it is read only once the instance ended, or to report a timeout.
+  if (LIVE.has(task.state) && !overdue) return { phase: "running", output: [] };
+  const read = options.console ?? ((t: ObservedTask) => consoleText(clients, t.instanceId));
+  const console = task.state === "pending" ? "" : await read(task);
   const parsed = parseTaskOutput(console, task.taskId);
   const output = safeLogLines(parsed.lines.join("\n"), options.env, options.lines ?? TASK_LINES);
   if (LIVE.has(task.state)) {
-    if (!overdue) return { phase: "running", output };
     await terminateTasks(clients, [task.instanceId]);
     return { phase: "failed", output, reason: "DeadlineExceeded" };
   }
@@ -202,7 +213,7 @@ export async function taskResult(
   return { phase: parsed.exitCode === 0 ? "succeeded" : "failed", exitCode: parsed.exitCode, output };
 }
 
-async function consoleText(clients: AwsClients, instanceId: string): Promise<string> {
+export async function consoleText(clients: AwsClients, instanceId: string): Promise<string> {
   const answer = await clients.ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId, Latest: true }));
   return Buffer.from(answer.Output ?? "", "base64").toString("utf8");
 }
