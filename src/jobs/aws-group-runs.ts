@@ -1,9 +1,8 @@
 import { KeyedLock } from "../providers/aws/keyed-lock.js";
-import type { AwsTasks } from "../providers/aws/task-access.js";
+import type { TaskInstances } from "../providers/aws/task-types.js";
 import type { ObservedTask } from "../providers/aws/tasks.js";
 import type { Group } from "../resources/types.js";
-import { observedRun } from "./aws-runs.js";
-import type { ObservedRun } from "./docker-runs.js";
+import { JOB_LABEL, type ObservedRun, RUN_LABEL, SCHEDULE_LABEL } from "./docker-runs.js";
 
 /** How long a launched run counts before it shows in a listing (EC2's reads lag its launches). */
 const UNLISTED_MS = 60_000;
@@ -56,7 +55,7 @@ export class AwsGroupRuns {
   private readonly groups = new Map<string, GroupRuns>();
   private prunedAt = 0;
 
-  constructor(private readonly tasks: AwsTasks) {}
+  constructor(private readonly tasks: TaskInstances) {}
 
   /** The group's run and job task instances, in any state, as listed at most `read.maxAgeMs` ago. */
   async listing(group: Group, read: ListingRead): Promise<readonly ObservedTask[]> {
@@ -143,10 +142,30 @@ export class AwsGroupRuns {
   }
 }
 
-const shared = new WeakMap<AwsTasks, AwsGroupRuns>();
+/** A task instance as the job sync reads a run: running while the instance is up. */
+export function observedRun(task: ObservedTask): ObservedRun[] {
+  const runId = task.tags[RUN_LABEL];
+  if (!runId) return [];
+  return [
+    {
+      id: task.instanceId,
+      name: task.instanceId,
+      runId,
+      group: task.owner.group,
+      app: task.owner.name,
+      uid: task.owner.uid,
+      job: task.tags[JOB_LABEL],
+      scheduleTime: task.tags[SCHEDULE_LABEL],
+      running: task.state === "pending" || task.state === "running",
+      createdAt: task.launchTime,
+    },
+  ];
+}
+
+const shared = new WeakMap<TaskInstances, AwsGroupRuns>();
 
 /** The one AwsGroupRuns of a provider's task instances: the job pass, the quota and the API share it. */
-export function groupRunsOf(tasks: AwsTasks): AwsGroupRuns {
+export function groupRunsOf(tasks: TaskInstances): AwsGroupRuns {
   let runs = shared.get(tasks);
   if (!runs) shared.set(tasks, (runs = new AwsGroupRuns(tasks)));
   return runs;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { pause } from "../providers/aws/console-logs.js";
-import type { AwsTasks } from "../providers/aws/task-access.js";
+import type { TaskInstances } from "../providers/aws/task-types.js";
 import { DEFAULT_TASK_TIMEOUT_MS, type ObservedTask, type TaskResult } from "../providers/aws/tasks.js";
 import type { LogOptions } from "../providers/types.js";
 import { objectKey } from "../resources/kinds.js";
@@ -35,7 +35,7 @@ export class AwsOneOffRuns {
 
   constructor(
     private readonly store: Store,
-    private readonly tasks: AwsTasks,
+    private readonly tasks: TaskInstances,
     private readonly group: Group,
     private readonly runs: AwsGroupRuns,
     private readonly options: AwsOneOffOptions = {},

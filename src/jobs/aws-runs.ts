@@ -1,5 +1,5 @@
 import { resolveBindings } from "../controllers/bindings.js";
-import type { AwsTasks } from "../providers/aws/task-access.js";
+import type { TaskInstances } from "../providers/aws/task-types.js";
 import { DEFAULT_TASK_TIMEOUT_MS, type ObservedTask, type TaskRequest } from "../providers/aws/tasks.js";
 import type { InfraProvider } from "../providers/types.js";
 import type { App, Group } from "../resources/types.js";
@@ -12,33 +12,13 @@ import type { RunBackend } from "./run-backend.js";
 import { runEnvValues } from "./run-template.js";
 
 /** The task instances of a group on AWS, or undefined on another provider. */
-export function awsTasksOf(provider: InfraProvider): AwsTasks | undefined {
+export function awsTasksOf(provider: InfraProvider): TaskInstances | undefined {
   return provider.tasks;
-}
-
-/** A task instance as the job sync reads a run: running while the instance is up. */
-export function observedRun(task: ObservedTask): ObservedRun[] {
-  const runId = task.tags[RUN_LABEL];
-  if (!runId) return [];
-  return [
-    {
-      id: task.instanceId,
-      name: task.instanceId,
-      runId,
-      group: task.owner.group,
-      app: task.owner.name,
-      uid: task.owner.uid,
-      job: task.tags[JOB_LABEL],
-      scheduleTime: task.tags[SCHEDULE_LABEL],
-      running: task.state === "pending" || task.state === "running",
-      createdAt: task.launchTime,
-    },
-  ];
 }
 
 /** Where an app's runs go on AWS: the provider's task instances, and the group's shared listing of runs. */
 export interface AwsRunSite {
-  readonly tasks: AwsTasks;
+  readonly tasks: TaskInstances;
   readonly runs: AwsGroupRuns;
   /** Each launch, as it happens (the job pass adds it to its listing). */
   readonly onLaunch?: (run: ObservedRun) => void;

@@ -1,7 +1,7 @@
 import type { ServiceCredentials } from "../resources/templates.js";
 import type { App, CertificateStatus, Group, GroupStatus, ReplicaStatus, Service } from "../resources/types.js";
 import type { ResolvedSecrets } from "../secrets/references.js";
-import type { AwsTasks } from "./aws/task-access.js";
+import type { TaskInstances } from "./aws/task-types.js";
 import type { EdgeRoute } from "./docker/edge/routes.js";
 import type { ReleaseState } from "./docker/release.js";
 
@@ -178,5 +178,5 @@ export interface InfraProvider {
   /** Autoscaled apps' figures by app uid, in one read for the group; where the provider has its own monitoring. */
   scalingFigures?(group: Group, apps: readonly App[]): Promise<ReadonlyMap<string, ScalingFigures>>;
   /** Where jobs and one-off runs run on instances of their own (AWS task instances), not as containers. */
-  readonly tasks?: AwsTasks;
+  readonly tasks?: TaskInstances;
 }

@@ -5,7 +5,7 @@ import type { ObservedRun, RunRequest } from "../../src/jobs/docker-runs.js";
 import { RUN_LABEL } from "../../src/jobs/docker-runs.js";
 import { syncAppJobs } from "../../src/jobs/job-sync.js";
 import type { RunBackend, RunEnd } from "../../src/jobs/run-backend.js";
-import type { AwsTasks } from "../../src/providers/aws/task-access.js";
+import type { TaskInstances } from "../../src/providers/aws/task-types.js";
 import type { ObservedTask } from "../../src/providers/aws/tasks.js";
 import { objectKey } from "../../src/resources/kinds.js";
 import type { LoadedManifest } from "../../src/resources/manifest-object.js";
@@ -37,7 +37,7 @@ class RecordingBackend implements RunBackend {
   }
 }
 
-/** Task instances of the project's own AwsTasks interface: `listed` is every listing's answer; launches are recorded. */
+/** Task instances of the project's own TaskInstances interface: `listed` is every listing's answer; launches are recorded. */
 function awsSite(listed: readonly ObservedTask[]) {
   const started: unknown[] = [];
   const listings: unknown[] = [];
@@ -50,7 +50,7 @@ function awsSite(listed: readonly ObservedTask[]) {
       started.push(request);
       return `i-new-${started.length}`;
     },
-  } as unknown as AwsTasks;
+  } as unknown as TaskInstances;
   return { started, listings, site: { tasks, runs: new AwsGroupRuns(tasks) } };
 }
 

@@ -4,6 +4,7 @@ import { ConsoleCache } from "./console-cache.js";
 import type { AwsContext } from "./context.js";
 import { appSetup } from "./desired.js";
 import { syncOwnerSecrets } from "./owner-secrets.js";
+import type { TaskInstances } from "./task-types.js";
 import {
   consoleText,
   launchTask,
@@ -21,7 +22,7 @@ import {
  * Task instances of a group's apps for the job scheduler and one-off runs: each started from the
  * app's own launch template (image, instance type, network, secrets), read and ended by id.
  */
-export class AwsTasks {
+export class AwsTasks implements TaskInstances {
   private readonly consoles = new ConsoleCache();
 
   constructor(private readonly ctx: AwsContext) {}

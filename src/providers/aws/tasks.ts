@@ -5,54 +5,25 @@ import {
   TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { safeLogLines } from "../docker/crash-facts.js";
-import { LABEL, type OwnedLabels, parseOwnedLabels } from "../ownership.js";
+import { LABEL, parseOwnedLabels } from "../ownership.js";
 import type { AwsClients } from "./clients.js";
 import { errorCode } from "./errors.js";
 import { type LaunchTemplate, profileNotYetVisible } from "./instances.js";
 import { digest, tagRecord, toTags } from "./names.js";
 import { parseTaskOutput, renderTaskUserData, type TaskCommand } from "./task-script.js";
+import type { ObservedTask, TaskMatch, TaskReadOptions, TaskRequest, TaskResult } from "./task-types.js";
 import type { InstanceProgram } from "./userdata.js";
+
+export type { ObservedTask, TaskKind, TaskMatch, TaskReadOptions, TaskRequest, TaskResult } from "./task-types.js";
 
 /** The owner kinds of task instances: never a replica of their app (observe-owner.ts leaves them out). */
 export const TASK_KINDS: ReadonlySet<string> = new Set(["Release", "Job", "Run"]);
-export type TaskKind = "Release" | "Job" | "Run";
 /** The task's id on its instance: one task, one id, whatever the attempt. */
 export const TASK_TAG = "airloft.dev/task";
 /** A task that names no timeout is terminated after this: an instance never runs (and costs) for good. */
 export const DEFAULT_TASK_TIMEOUT_MS = 60 * 60_000;
 /** Lines of a task's output kept in its record. */
 export const TASK_LINES = 10;
-
-/** One command to run once on an instance of its own. */
-export interface TaskRequest {
-  readonly kind: TaskKind;
-  /** What makes it this task and no other (app uid and config and command; uid, job and schedule time). */
-  readonly identity: readonly string[];
-  readonly label: string;
-  readonly command: readonly string[];
-  /** Tags that say which run it is (job, schedule time, run id). */
-  readonly tags?: Readonly<Record<string, string>>;
-}
-
-/** A task instance as DescribeInstances has it, terminated ones included. */
-export interface ObservedTask {
-  readonly instanceId: string;
-  readonly taskId: string;
-  readonly state: string;
-  readonly launchTime: number;
-  readonly owner: OwnedLabels;
-  readonly tags: Readonly<Record<string, string>>;
-}
-
-/** Where a task is: running (or its output not yet on the console), or ended with its code and last lines. */
-export interface TaskResult {
-  readonly phase: "running" | "succeeded" | "failed";
-  readonly exitCode?: number;
-  /** The last lines, every env and secret value replaced by ***. */
-  readonly output: readonly string[];
-  /** Why it ended without its command's exit code: DeadlineExceeded, Lost. */
-  readonly reason?: string;
-}
 
 export function taskId(request: Pick<TaskRequest, "kind" | "identity">): string {
   return digest("task", request.kind, ...request.identity).slice(0, 32);
@@ -69,14 +40,6 @@ export function taskClientToken(id: string, attempt: number): string {
 }
 
 const LIVE = new Set(["pending", "running"]);
-
-/** Which task instances to list: of one kind (or several, in the one call), of an app (uid) or a group, or one run by its id. */
-export interface TaskMatch {
-  readonly kind: TaskKind | readonly TaskKind[];
-  readonly uid?: string;
-  readonly group?: string;
-  readonly tags?: Readonly<Record<string, string>>;
-}
 
 /** Task instances, in any state: one paginated call. */
 export async function observeTasks(
@@ -167,18 +130,6 @@ export async function launchTask(
     }
   }
   throw new Error(`${request.label}: 4 launch tokens in a row were used with other parameters`);
-}
-
-/** How a task's result is read: the values its output must not show, its timeout, now, and how many lines. */
-export interface TaskReadOptions {
-  readonly env: Readonly<Record<string, string>>;
-  readonly timeoutMs: number;
-  readonly now: number;
-  readonly lines?: number;
-  /** Where the console output is read (a cache, say); straight from EC2 when unset. */
-  readonly console?: (task: ObservedTask) => Promise<string>;
-  /** Called before the console is read from EC2, not from a cache (a per-account rate); may throw to refuse. */
-  readonly beforeRead?: () => void;
 }
 
 /**
