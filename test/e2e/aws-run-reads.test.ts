@@ -7,6 +7,7 @@ import { groupRunsOf, RUN_READ_MAX_AGE_MS } from "../../src/jobs/aws-group-runs.
 import { RunRefused } from "../../src/jobs/one-off.js";
 import { RunAccess } from "../../src/jobs/run-access.js";
 import { engineRuns } from "../../src/jobs/running-runs.js";
+import { JobScheduler } from "../../src/jobs/scheduler.js";
 import { createLogger } from "../../src/log.js";
 import { AwsProvider } from "../../src/providers/aws/provider.js";
 import { TASK_TAG } from "../../src/providers/aws/tasks.js";
@@ -158,6 +159,49 @@ describe("AWS run reads: bounded EC2 calls, prompt ends, runs in the quota (stri
     const reconcileOnly = ec2Calls() - before;
     process.stdout.write(`      EC2 calls: ${reconcileOnly} for the other group's reconcile and the 200 reads\n`);
     await slow.finalizeGroup(other).catch(() => undefined);
+  });
+
+  it("a job pass lists the group's runs once for all its apps, and the second app's quota check counts the first one's launch", async () => {
+    // Two apps of one replica with a job each, and room for one run only.
+    const job = { name: "report", schedule: "* * * * *", command: ["./report"] };
+    await store.apply([
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "App",
+        metadata: { name: "web", group: "strict" },
+        spec: { ...webSpec(1), jobs: [job] },
+      }),
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "App",
+        metadata: { name: "api", group: "strict" },
+        spec: { ...webSpec(1), jobs: [job] },
+      }),
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "Quota",
+        metadata: { name: "q", group: "strict" },
+        spec: { hard: { replicas: 3 } },
+      }),
+    ]);
+    const created = Math.max(
+      ...["web", "api"].map((n) => Date.parse(store.get(`App/strict/${n}`)?.metadata.creationTimestamp ?? "")),
+    );
+    const clock = new FakeClock(Math.ceil((created + 1) / 60_000) * 60_000 + 65_000);
+    const providers = new ProviderRegistry({ instanceId: s.h.instanceId, aws: s.h.provider });
+    const ctx = { store, providers, log: createLogger({ level: "error" }), progress: createProgress() };
+    const describes = () => s.h.calls(/^ec2:DescribeInstances$/);
+    const before = describes();
+    await new JobScheduler(ctx, { clock }).tick();
+    const listings = describes() - before;
+    assert.equal(listings, 1, "one DescribeInstances for the group's pass (and its sweep)");
+    const launched = await s.h.inspect.instances([{ Name: "tag:airloft.dev/kind", Values: ["Job"] }]);
+    assert.equal(launched.length, 1, "the second app's quota check counted the first one's launch");
+    const skipped = ["web", "api"].filter((n) =>
+      store.eventsOf(store.get(`App/strict/${n}`) as App).some((e) => e.reason === "QuotaExceeded"),
+    );
+    assert.equal(skipped.length, 1);
+    process.stdout.write(`      EC2 DescribeInstances for a job pass over 2 apps: ${listings}\n`);
   });
 
   it("AWS runs count in the quota's status.used, and a one-off start recounts it at once", async () => {
