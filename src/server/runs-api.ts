@@ -82,12 +82,15 @@ export class RunsApi {
     try {
       return await work();
     } catch (err) {
-      if (err instanceof RunRefused) {
-        const wait = err.retryAfterMs;
-        const headers = wait !== undefined ? { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) } : {};
-        throw new ApiError(err.status, err.reason, err.message, headers);
-      }
+      if (err instanceof RunRefused) throw refusal(err);
       throw err;
     }
   }
+}
+
+/** A refused run as the API answers it: 409 or 429, and when to ask again where that is known. */
+export function refusal(err: RunRefused): ApiError {
+  const wait = err.retryAfterMs;
+  const headers = wait !== undefined ? { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) } : {};
+  return new ApiError(err.status, err.reason, err.message, headers);
 }

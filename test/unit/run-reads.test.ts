@@ -2,12 +2,14 @@ import { strict as assert } from "node:assert";
 import { startEmbedded } from "../../src/cli/embedded.js";
 import { QuotaController } from "../../src/controllers/quota.js";
 import { AwsGroupRuns } from "../../src/jobs/aws-group-runs.js";
+import { RunRefused } from "../../src/jobs/one-off.js";
 import { ReadBudget } from "../../src/jobs/read-budget.js";
 import { runStarts } from "../../src/jobs/run-starts.js";
 import { CONSOLE_RETRY_MS, ConsoleCache } from "../../src/providers/aws/console-cache.js";
 import type { ObservedTask, TaskInstances } from "../../src/providers/aws/task-types.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import { API_VERSION, type Group } from "../../src/resources/types.js";
+import { refusal } from "../../src/server/runs-api.js";
 import type { Store } from "../../src/store/store.js";
 import { fakeContext } from "../support/controller-context.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
@@ -107,6 +109,13 @@ describe("AWS run reads: the shared listing, the console cache and the read budg
     assert.equal(reads, 2, "final once its marker is in");
     await cache.text(task("running"), 0, read("again"));
     assert.equal(reads, 3, "another state is read anew");
+  });
+
+  it("a read refused for its budget is a 429 with Retry-After in whole seconds; a refused start has none", () => {
+    const over = refusal(new RunRefused(429, "TooManyRequests", "too many reads", 1_200));
+    assert.deepEqual([over.status, over.reason, over.headers], [429, "TooManyRequests", { "retry-after": "2" }]);
+    const quota = refusal(new RunRefused(409, "QuotaExceeded", "replicas 3 would exceed 2"));
+    assert.deepEqual([quota.status, quota.headers], [409, {}]);
   });
 
   it("a read budget refuses past its burst with the wait until the next read, per account", () => {
