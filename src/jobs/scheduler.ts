@@ -159,7 +159,11 @@ export class JobScheduler {
     const listDue = now - (this.awsListedAt.get(name) ?? Number.NEGATIVE_INFINITY) >= AWS_LIST_MS;
     if (!sweep && !(listDue && due.length > 0)) return;
     const site = { tasks, runs: groupRunsOf(tasks) };
-    const pass = await site.runs.pass(group, { maxAgeMs: RUN_READ_MAX_AGE_MS, now });
+    // A region that fails its listing holds no other group's jobs: the next tick tries again.
+    const pass = await site.runs.pass(group, { maxAgeMs: RUN_READ_MAX_AGE_MS, now }).catch((err: unknown) => {
+      this.ctx.log.warn(`runs of group ${name}: ${errorMessage(err)}`);
+    });
+    if (!pass) return;
     if (sweep) {
       this.idleListedAt.set(`aws:${name}`, now);
       await sweepAwsTasks(site, group, pass, now).catch((err: unknown) =>

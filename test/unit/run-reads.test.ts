@@ -5,13 +5,19 @@ import { AwsGroupRuns } from "../../src/jobs/aws-group-runs.js";
 import { RunRefused } from "../../src/jobs/one-off.js";
 import { ReadBudget } from "../../src/jobs/read-budget.js";
 import { runStarts } from "../../src/jobs/run-starts.js";
+import { JobScheduler } from "../../src/jobs/scheduler.js";
 import { CONSOLE_RETRY_MS, ConsoleCache } from "../../src/providers/aws/console-cache.js";
 import type { ObservedTask, TaskInstances } from "../../src/providers/aws/task-types.js";
+import { ProviderRegistry } from "../../src/providers/registry.js";
+import type { InfraProvider } from "../../src/providers/types.js";
+import { setCondition } from "../../src/resources/conditions.js";
 import { loadTexts } from "../../src/resources/loader.js";
-import { API_VERSION, type Group } from "../../src/resources/types.js";
+import { API_VERSION, type App, type Group } from "../../src/resources/types.js";
 import { refusal } from "../../src/server/runs-api.js";
 import type { Store } from "../../src/store/store.js";
+import { FakeProvider } from "../../support/fake-provider.js";
 import { fakeContext } from "../support/controller-context.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
 const group: Group = { apiVersion: API_VERSION, kind: "Group", metadata: { name: "acme" }, spec: { provider: "aws" } };
@@ -168,5 +174,55 @@ describe("quota: a one-off start recounts it at once", () => {
       await loop.stop();
     }
     assert.equal(runStarts(ctx.providers).listenerCount("started"), 0, "the loop stops listening when it stops");
+  });
+});
+
+const TWO_AWS_GROUPS = ["broken", "fine"]
+  .map(
+    (g) => `
+{apiVersion: airloft.dev/v1alpha1, kind: Group, metadata: {name: ${g}}, spec: {provider: aws}}
+---
+apiVersion: airloft.dev/v1alpha1
+kind: App
+metadata: {name: web, group: ${g}}
+spec: {image: example/web:1, jobs: [{name: report, schedule: "* * * * *", command: [./r]}]}
+`,
+  )
+  .join("---\n");
+
+/** The job scheduler on AWS groups (src/jobs/scheduler.ts), through the provider contract's task capability. */
+describe("job scheduler: AWS groups", () => {
+  let dir: string;
+  let store: Store;
+
+  beforeEach(async () => {
+    ({ dir, store } = await openTempStore("airloft-aws-scheduler-", { groupCommitMs: 0 }));
+    await store.apply(loadTexts([{ name: "m.yaml", content: TWO_AWS_GROUPS, baseDir: "." }]));
+    for (const g of ["broken", "fine"])
+      await store.updateStatus(`Group//${g}`, (st) =>
+        setCondition({ ...st }, { type: "Ready", status: "True", reason: "Converged", message: "" }, 1),
+      );
+  });
+  afterEach(() => removeTempStore(store, dir));
+
+  it("a group whose listing fails holds no other group's jobs", async () => {
+    const started: string[] = [];
+    const tasks = {
+      list: async (group: Group) => {
+        if (group.metadata.name === "broken") throw new Error("RequestTimeout");
+        return [];
+      },
+      start: async (_app: App, group: Group) => {
+        started.push(group.metadata.name);
+        return "i-1";
+      },
+    } as unknown as TaskInstances;
+    const aws = Object.assign(new FakeProvider(), { name: "aws", tasks }) as unknown as InfraProvider;
+    const { ctx } = fakeContext(store);
+    const providers = new ProviderRegistry({ instanceId: "i", aws });
+    const created = Date.parse(store.get("App/fine/web")?.metadata.creationTimestamp ?? "");
+    const clock = new FakeClock(Math.ceil((created + 1) / 60_000) * 60_000 + 65_000);
+    await new JobScheduler({ ...ctx, providers }, { clock }).tick();
+    assert.deepEqual(started, ["fine"]);
   });
 });
