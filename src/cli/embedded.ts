@@ -1,5 +1,6 @@
 import { createProgress, type Progress } from "../controllers/context.js";
 import { Manager, type ManagerOptions } from "../controllers/manager.js";
+import { runStarts } from "../jobs/run-starts.js";
 import { engineRuns } from "../jobs/running-runs.js";
 import { JobScheduler } from "../jobs/scheduler.js";
 import type { Logger } from "../log.js";
@@ -30,6 +31,15 @@ export function startEmbedded(
     background: [new JobScheduler(ctx, options.clock ? { clock: options.clock } : {})],
     ...options,
   });
+  // A one-off run started through this registry (the API, the CLI) is counted by its group's quota at once.
+  const recount = (group: string) => {
+    for (const key of store.keysOf(group, "Quota")) manager.enqueue(key);
+  };
+  runStarts(providers).on("started", recount);
   manager.start();
-  return { manager, providers, stop: () => manager.stop() };
+  const stop = async () => {
+    runStarts(providers).off("started", recount);
+    await manager.stop();
+  };
+  return { manager, providers, stop };
 }

@@ -1,39 +1,27 @@
 import { resolveBindings } from "../controllers/bindings.js";
-import { AwsProvider } from "../providers/aws/provider.js";
-import type { AwsTasks } from "../providers/aws/task-access.js";
+import type { TaskInstances } from "../providers/aws/task-types.js";
 import { DEFAULT_TASK_TIMEOUT_MS, type ObservedTask, type TaskRequest } from "../providers/aws/tasks.js";
 import type { InfraProvider } from "../providers/types.js";
 import type { App, Group } from "../resources/types.js";
 import { resolveSecrets } from "../secrets/references.js";
 import type { Store } from "../store/store.js";
+import type { AwsGroupRuns, AwsRunsPass } from "./aws-group-runs.js";
 import { JOB_LABEL, type ObservedRun, RUN_LABEL, type RunRequest, SCHEDULE_LABEL } from "./docker-runs.js";
 import { syncAppJobs } from "./job-sync.js";
 import type { RunBackend } from "./run-backend.js";
 import { runEnvValues } from "./run-template.js";
 
 /** The task instances of a group on AWS, or undefined on another provider. */
-export function awsTasksOf(provider: InfraProvider): AwsTasks | undefined {
-  return provider instanceof AwsProvider ? provider.tasks : undefined;
+export function awsTasksOf(provider: InfraProvider): TaskInstances | undefined {
+  return provider.tasks;
 }
 
-/** A task instance as the job sync reads a run: running while the instance is up. */
-export function observedRun(task: ObservedTask): ObservedRun[] {
-  const runId = task.tags[RUN_LABEL];
-  if (!runId) return [];
-  return [
-    {
-      id: task.instanceId,
-      name: task.instanceId,
-      runId,
-      group: task.owner.group,
-      app: task.owner.name,
-      uid: task.owner.uid,
-      job: task.tags[JOB_LABEL],
-      scheduleTime: task.tags[SCHEDULE_LABEL],
-      running: task.state === "pending" || task.state === "running",
-      createdAt: task.launchTime,
-    },
-  ];
+/** Where an app's runs go on AWS: the provider's task instances, and the group's shared listing of runs. */
+export interface AwsRunSite {
+  readonly tasks: TaskInstances;
+  readonly runs: AwsGroupRuns;
+  /** Each launch, as it happens (the job pass adds it to its listing). */
+  readonly onLaunch?: (run: ObservedRun) => void;
 }
 
 /**
@@ -45,12 +33,17 @@ export function awsRunBackend(
   store: Store,
   app: App,
   group: Group,
-  tasks: AwsTasks,
+  site: AwsRunSite,
   observed: readonly ObservedTask[],
   now: () => number,
 ): RunBackend {
+  const { tasks, runs } = site;
   const byId = new Map(observed.map((t) => [t.instanceId, t]));
   const uid = app.metadata.uid ?? "";
+  const terminate = async (ids: readonly string[]) => {
+    await tasks.terminate(group, ids);
+    runs.changed(group);
+  };
   return {
     async start(request: RunRequest) {
       const bindings = resolveBindings(store, app);
@@ -58,7 +51,16 @@ export function awsRunBackend(
       if (bindings.notReady.length > 0) return { waiting: `waiting for service ${bindings.notReady.join(", ")}` };
       const secrets = resolveSecrets(store, app);
       if (secrets.missing.length > 0) return { waiting: `waiting for ${secrets.missing.join(", ")}` };
-      await tasks.start(app, group, taskRequest(app, group, request), { bindings: bindings.env, secrets });
+      const at = now();
+      const id = await tasks.start(app, group, taskRequest(app, group, request), { bindings: bindings.env, secrets });
+      // Counted at once, by every reader of the group's runs, until a listing shows it.
+      const run = {
+        ...{ id: id ?? request.runId, name: id ?? request.runId, runId: request.runId, group: group.metadata.name },
+        ...{ app: app.metadata.name, uid, job: request.job, scheduleTime: request.scheduleTime?.toISOString() },
+        ...{ running: true, createdAt: at },
+      };
+      runs.launched(group, run, at);
+      site.onLaunch?.(run);
       return {};
     },
     async result(run) {
@@ -74,11 +76,11 @@ export function awsRunBackend(
         lastLines: result.output,
       };
     },
-    kill: (run) => tasks.terminate(group, [run.id]),
+    kill: (run) => terminate([run.id]),
     // A terminated instance is gone already (EC2 forgets it within the hour); only one still up is ended.
     remove: async (run) => {
       const task = byId.get(run.id);
-      if (task && task.state !== "terminated" && task.state !== "shutting-down") await tasks.terminate(group, [run.id]);
+      if (task && task.state !== "terminated" && task.state !== "shutting-down") await terminate([run.id]);
     },
   };
 
@@ -99,20 +101,29 @@ export function awsRunBackend(
   }
 }
 
-/** One pass over an app's jobs on AWS: its job task instances in one call, then the job sync. True when it has runs. */
+/**
+ * One pass over an app's jobs on AWS, on the group's listing for the pass: a run it launches is
+ * added to that listing at once, so the next app's quota check counts it. True when it has runs.
+ */
 export async function syncAwsJobs(
   store: Store,
   app: App,
   group: Group,
-  tasks: AwsTasks,
+  site: Omit<AwsRunSite, "onLaunch">,
+  pass: AwsRunsPass,
   now: number,
 ): Promise<boolean> {
   // The group's runs, one-offs' too, as on Docker: the quota counts them all, not this app's.
-  const [jobs, oneOffs] = await Promise.all([tasks.list(group, { kind: "Job" }), tasks.list(group, { kind: "Run" })]);
-  const observed = jobs.filter((t) => t.owner.uid === app.metadata.uid);
-  const runs = [...jobs, ...oneOffs].flatMap(observedRun);
-  const backend = awsRunBackend(store, app, group, tasks, observed, () => now);
-  await syncAppJobs({ store, app, backend, runs, now: new Date(now) });
+  const observed = pass.tasks.filter((t) => t.owner.uid === app.metadata.uid && t.tags[JOB_LABEL]);
+  const backend = awsRunBackend(
+    store,
+    app,
+    group,
+    { ...site, onLaunch: (run) => pass.runs.push(run) },
+    observed,
+    () => now,
+  );
+  await syncAppJobs({ store, app, backend, runs: pass.runs, now: new Date(now) });
   return observed.length > 0;
 }
 
@@ -120,11 +131,17 @@ export async function syncAwsJobs(
  * A group's run and job instances still up past the default task timeout are terminated: a job
  * without timeoutSeconds, or a one-off nobody follows, must not run (and bill) for good.
  */
-export async function sweepAwsTasks(tasks: AwsTasks, group: Group, now: number): Promise<string[]> {
-  const all = [...(await tasks.list(group, { kind: "Run" })), ...(await tasks.list(group, { kind: "Job" }))];
-  const overdue = all
+export async function sweepAwsTasks(
+  site: Omit<AwsRunSite, "onLaunch">,
+  group: Group,
+  pass: AwsRunsPass,
+  now: number,
+): Promise<string[]> {
+  const overdue = pass.tasks
     .filter((t) => (t.state === "pending" || t.state === "running") && now - t.launchTime > DEFAULT_TASK_TIMEOUT_MS)
     .map((t) => t.instanceId);
-  await tasks.terminate(group, overdue);
+  if (overdue.length === 0) return [];
+  await site.tasks.terminate(group, overdue);
+  site.runs.changed(group);
   return overdue;
 }

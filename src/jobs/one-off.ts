@@ -30,6 +30,8 @@ export class RunRefused extends Error {
     readonly status: 409 | 429,
     readonly reason: string,
     message: string,
+    /** When asking again may succeed (a read over its account's budget). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }

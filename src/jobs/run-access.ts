@@ -1,16 +1,17 @@
 import { AirloftError, NotFoundError } from "../errors.js";
-import type { AwsTasks } from "../providers/aws/task-access.js";
 import type { ObservedTask } from "../providers/aws/tasks.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { LogOptions } from "../providers/types.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, Group } from "../resources/types.js";
 import type { Store } from "../store/store.js";
-import { AwsGroupRuns } from "./aws-group-runs.js";
+import { groupRunsOf } from "./aws-group-runs.js";
 import { AwsOneOffRuns } from "./aws-one-off.js";
 import { awsTasksOf } from "./aws-runs.js";
 import { JOB_LABEL, type ObservedRun } from "./docker-runs.js";
-import { findRun, RUN_ID, runExitCode, runLogs, startOneOff } from "./one-off.js";
+import { findRun, RUN_ID, RunRefused, runExitCode, runLogs, startOneOff } from "./one-off.js";
+import { ReadBudget } from "./read-budget.js";
+import { runStarts } from "./run-starts.js";
 import { type DockerProviderLike, dockerOf } from "./run-template.js";
 
 /** What a run looks like through the API and the CLI. */
@@ -22,30 +23,50 @@ export interface RunView {
   readonly exitCode?: number;
 }
 
+/** Reads of AWS runs that need an EC2 call, per account: a burst of 10, then one every 2 s (the listing's age). */
+const AWS_READS = { perSecond: 0.5, burst: 10 };
+
+export interface RunAccessOptions {
+  readonly now?: () => number;
+}
+
 /**
  * One-off runs and the runs of jobs, for the API and the local CLI alike: a group's runs only,
- * read and started through its Docker provider, or as task instances on AWS.
+ * read and started through its Docker provider, or as task instances on AWS. A reader (the
+ * API's account) is charged for the reads that need EC2 calls.
  */
 export class RunAccess {
-  /** Per AWS provider: its groups' running runs, and their starts one at a time. */
-  private readonly groupRuns = new WeakMap<AwsTasks, AwsGroupRuns>();
+  private readonly budget = new ReadBudget(AWS_READS.perSecond, AWS_READS.burst);
+  private readonly now: () => number;
 
   constructor(
     private readonly store: Store,
     private readonly providers: ProviderRegistry,
-  ) {}
+    options: RunAccessOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   async start(app: App, command: readonly string[]): Promise<string> {
-    const aws = await this.awsOf(app.metadata.group ?? "");
-    if (aws) return aws.start(app, command);
-    const { group, docker } = await this.dockerOf(app.metadata.group ?? "");
+    const group = app.metadata.group ?? "";
+    const aws = await this.awsOf(group);
+    const id = aws ? await aws.start(app, command) : await this.startOnDocker(app, group, command);
+    // The group's quota counts the run now, not at its next resync.
+    runStarts(this.providers).emit("started", group);
+    return id;
+  }
+
+  private async startOnDocker(app: App, name: string, command: readonly string[]): Promise<string> {
+    const { group, docker } = await this.dockerOf(name);
     return startOneOff(this.store, docker, app, group, command);
   }
 
-  async view(group: string, id: string): Promise<RunView> {
-    const aws = await this.awsOf(group);
+  /** Where a run is and how it ended; `reader` is the account charged for EC2 reads (none locally). */
+  async view(group: string, id: string, reader?: string): Promise<RunView> {
+    const aws = await this.awsOf(group, reader);
     if (aws) {
       const task = await this.awsRun(aws, group, id);
+      if (!task) return { id, app: aws.launched(id)?.app ?? "", running: true };
       const { phase, exitCode } = await aws.result(task);
       const job = task.tags[JOB_LABEL];
       const ended = phase !== "running" ? { exitCode: exitCode ?? -1 } : {};
@@ -62,9 +83,12 @@ export class RunAccess {
     };
   }
 
-  async logs(group: string, id: string, options: LogOptions): Promise<void> {
-    const aws = await this.awsOf(group);
-    if (aws) return aws.logs(await this.awsRun(aws, group, id), options);
+  async logs(group: string, id: string, options: LogOptions, reader?: string): Promise<void> {
+    const aws = await this.awsOf(group, reader);
+    if (aws) {
+      await this.awsRun(aws, group, id);
+      return aws.logs(id, options);
+    }
     const { run, docker, owner } = await this.find(group, id);
     await runLogs(docker, owner, run, options);
   }
@@ -81,20 +105,30 @@ export class RunAccess {
   }
 
   /** A group's runs on AWS: task instances whose output arrives at their end. */
-  private async awsOf(name: string): Promise<AwsOneOffRuns | undefined> {
+  private async awsOf(name: string, reader?: string): Promise<AwsOneOffRuns | undefined> {
     const group = this.store.get(objectKey("Group", "", name));
     if (group?.kind !== "Group" || group.spec.provider !== "aws") return undefined;
     const tasks = awsTasksOf(await this.providers.for(group));
     if (!tasks) return undefined;
-    let runs = this.groupRuns.get(tasks);
-    if (!runs) this.groupRuns.set(tasks, (runs = new AwsGroupRuns(tasks)));
-    return new AwsOneOffRuns(this.store, tasks, group, runs);
+    const charge = reader === undefined ? undefined : () => this.charge(reader);
+    return new AwsOneOffRuns(this.store, tasks, group, groupRunsOf(tasks), {
+      now: this.now,
+      ...(charge ? { charge } : {}),
+    });
   }
 
-  private async awsRun(aws: AwsOneOffRuns, group: string, id: string): Promise<ObservedTask> {
+  private charge(reader: string): void {
+    const waitMs = this.budget.take(reader, this.now());
+    if (waitMs > 0)
+      throw new RunRefused(429, "TooManyRequests", "too many reads of runs on AWS; try again later", waitMs);
+  }
+
+  /** The listed run of that id; undefined for a launch not listed yet; NotFound otherwise. */
+  private async awsRun(aws: AwsOneOffRuns, group: string, id: string): Promise<ObservedTask | undefined> {
     // One answer for a malformed id and a missing run, as on Docker.
     const task = RUN_ID.test(id) ? await aws.find(id) : undefined;
-    if (!task) throw new NotFoundError(`run ${id} not found in group ${group}`);
+    if (!task && !(RUN_ID.test(id) && aws.launched(id)))
+      throw new NotFoundError(`run ${id} not found in group ${group}`);
     return task;
   }
 

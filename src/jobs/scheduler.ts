@@ -6,6 +6,7 @@ import type { App, Group } from "../resources/types.js";
 import { byCodeUnit } from "../store/kind-index.js";
 import type { Store } from "../store/store.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
+import { groupRunsOf, RUN_READ_MAX_AGE_MS } from "./aws-group-runs.js";
 import { awsTasksOf, sweepAwsTasks, syncAwsJobs } from "./aws-runs.js";
 import { listRuns, type ObservedRun } from "./docker-runs.js";
 import { syncAppJobs } from "./job-sync.js";
@@ -45,7 +46,7 @@ export class JobScheduler {
   private readonly withRuns = new Map<string, string>();
   /** The keys of live apps with jobs, kept by the store's kind index. */
   private withJobs: ReadonlySet<string> | undefined;
-  /** When each AWS app's task instances were last listed. */
+  /** When each AWS group's run and job instances were last listed for its jobs. */
   private readonly awsListedAt = new Map<string, number>();
 
   constructor(
@@ -92,8 +93,7 @@ export class JobScheduler {
       const group = app?.metadata.group ?? "";
       if (app) byGroup.set(group, [...(byGroup.get(group) ?? []), app]);
     }
-    const live = new Set([...byGroup.values()].flat().map((a) => a.metadata.uid ?? ""));
-    for (const uid of this.awsListedAt.keys()) if (!live.has(uid)) this.awsListedAt.delete(uid);
+    for (const name of this.awsListedAt.keys()) if (!byGroup.has(name)) this.awsListedAt.delete(name);
     // Every group with a live app, in the order of its apps' keys.
     const names = store
       .view({ kind: "Group" })
@@ -144,27 +144,39 @@ export class JobScheduler {
   }
 
   /**
-   * Jobs on AWS: each app's task instances are listed (one call) at most every AWS_LIST_MS, as
-   * EC2 updates console output minutes late; a due run starts within that much of its time.
+   * Jobs on AWS: the group's run and job instances are listed once per pass (shared with run
+   * reads and the quota), at most every AWS_LIST_MS, as EC2 updates console output minutes
+   * late; a due run starts within that much of its time. Each launch joins that listing at once,
+   * so the next app's quota check counts it.
    */
   private async syncAws(apps: readonly App[], group: Group): Promise<void> {
     const tasks = awsTasksOf(await this.ctx.providers.for(group));
     if (!tasks) return;
     const now = this.clock.now();
-    const sweep = `aws:${group.metadata.name}`;
-    if (now - (this.idleListedAt.get(sweep) ?? Number.NEGATIVE_INFINITY) >= IDLE_LIST_MS) {
-      this.idleListedAt.set(sweep, now);
-      await sweepAwsTasks(tasks, group, now).catch((err: unknown) => this.ctx.log.warn(`runs: ${errorMessage(err)}`));
+    const name = group.metadata.name;
+    const sweep = now - (this.idleListedAt.get(`aws:${name}`) ?? Number.NEGATIVE_INFINITY) >= IDLE_LIST_MS;
+    const due = apps.filter((a) => a.spec.jobs?.length || this.withRuns.has(a.metadata.uid ?? ""));
+    const listDue = now - (this.awsListedAt.get(name) ?? Number.NEGATIVE_INFINITY) >= AWS_LIST_MS;
+    if (!sweep && !(listDue && due.length > 0)) return;
+    const site = { tasks, runs: groupRunsOf(tasks) };
+    // A region that fails its listing holds no other group's jobs: the next tick tries again.
+    const pass = await site.runs.pass(group, { maxAgeMs: RUN_READ_MAX_AGE_MS, now }).catch((err: unknown) => {
+      this.ctx.log.warn(`runs of group ${name}: ${errorMessage(err)}`);
+    });
+    if (!pass) return;
+    if (sweep) {
+      this.idleListedAt.set(`aws:${name}`, now);
+      await sweepAwsTasks(site, group, pass, now).catch((err: unknown) =>
+        this.ctx.log.warn(`runs: ${errorMessage(err)}`),
+      );
     }
-    for (const app of apps) {
+    if (!listDue) return;
+    this.awsListedAt.set(name, now);
+    for (const app of due) {
       const uid = app.metadata.uid ?? "";
-      if (!app.spec.jobs?.length && !this.withRuns.has(uid)) continue;
-      if (now - (this.awsListedAt.get(uid) ?? Number.NEGATIVE_INFINITY) < AWS_LIST_MS) continue;
-      this.awsListedAt.set(uid, now);
-      await syncAwsJobs(this.ctx.store, app, group, tasks, now).then(
+      await syncAwsJobs(this.ctx.store, app, group, site, pass, now).then(
         (runs) => (runs || app.spec.jobs?.length ? this.withRuns.set(uid, keyOf(app)) : this.withRuns.delete(uid)),
-        (err: unknown) =>
-          this.ctx.log.warn(`jobs of app ${group.metadata.name}/${app.metadata.name}: ${errorMessage(err)}`),
+        (err: unknown) => this.ctx.log.warn(`jobs of app ${name}/${app.metadata.name}: ${errorMessage(err)}`),
       );
     }
   }

@@ -1,6 +1,7 @@
 import type { ServiceCredentials } from "../resources/templates.js";
 import type { App, CertificateStatus, Group, GroupStatus, ReplicaStatus, Service } from "../resources/types.js";
 import type { ResolvedSecrets } from "../secrets/references.js";
+import type { TaskInstances } from "./aws/task-types.js";
 import type { EdgeRoute } from "./docker/edge/routes.js";
 import type { ReleaseState } from "./docker/release.js";
 
@@ -193,4 +194,6 @@ export interface InfraProvider {
   traffic?(groups: readonly Group[]): Promise<readonly AppTraffic[]>;
   /** Autoscaled apps' figures by app uid, in one read for the group; where the provider has its own monitoring. */
   scalingFigures?(group: Group, apps: readonly App[]): Promise<ReadonlyMap<string, ScalingFigures>>;
+  /** Where jobs and one-off runs run on instances of their own (AWS task instances), not as containers. */
+  readonly tasks?: TaskInstances;
 }

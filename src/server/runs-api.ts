@@ -40,8 +40,10 @@ export class RunsApi {
     // Another group's runs are refused before their id is even looked up.
     assertCanSeeGroup(call.principal, group);
     const access = this.runs();
+    // Reads that need provider calls (AWS) are charged to the account.
+    const reader = call.principal.uid;
     if (segments.length === 4) {
-      sendJson(call.res, 200, { kind: "Run", group, ...(await this.refused(() => access.view(group, name))) });
+      sendJson(call.res, 200, { kind: "Run", group, ...(await this.refused(() => access.view(group, name, reader))) });
       return true;
     }
     const query = parseLogQuery({
@@ -49,8 +51,10 @@ export class RunsApi {
       tail: call.query.get("tail"),
       since: call.query.get("since"),
     });
-    await access.view(group, name);
-    await this.options.logs.stream(call, (signal, write) => access.logs(group, name, { ...query, signal, write }));
+    await this.refused(() => access.view(group, name, reader));
+    await this.options.logs.stream(call, (signal, write) =>
+      access.logs(group, name, { ...query, signal, write }, reader),
+    );
     return true;
   }
 
@@ -78,8 +82,15 @@ export class RunsApi {
     try {
       return await work();
     } catch (err) {
-      if (err instanceof RunRefused) throw new ApiError(err.status, err.reason, err.message);
+      if (err instanceof RunRefused) throw refusal(err);
       throw err;
     }
   }
+}
+
+/** A refused run as the API answers it: 409 or 429, and when to ask again where that is known. */
+export function refusal(err: RunRefused): ApiError {
+  const wait = err.retryAfterMs;
+  const headers = wait !== undefined ? { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) } : {};
+  return new ApiError(err.status, err.reason, err.message, headers);
 }

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { DescribeInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
 import { createProgress } from "../../src/controllers/context.js";
+import { groupRunsOf, RUN_READ_MAX_AGE_MS } from "../../src/jobs/aws-group-runs.js";
 import { syncAwsJobs } from "../../src/jobs/aws-runs.js";
 import { MAX_RUNS_PER_GROUP } from "../../src/jobs/one-off.js";
 import { RunAccess } from "../../src/jobs/run-access.js";
@@ -204,8 +205,12 @@ describe("AWS task instances: scheduled job runs (strict endpoint)", function ()
     t1 = dueMinute(Date.parse(app.metadata.creationTimestamp ?? "")) + 5_000;
   });
 
-  const sync = (now: number) =>
-    syncAwsJobs(store, store.get("App/strict/web") as App, s.h.group, s.h.provider.tasks, now);
+  /** One pass as the scheduler makes it: the group's one listing, then the app's jobs on it. */
+  const sync = async (now: number) => {
+    const site = { tasks: s.h.provider.tasks, runs: groupRunsOf(s.h.provider.tasks) };
+    const pass = await site.runs.pass(s.h.group, { maxAgeMs: 0, now });
+    return syncAwsJobs(store, store.get("App/strict/web") as App, s.h.group, site, pass, now);
+  };
   const jobs = () => (store.get("App/strict/web") as App).status?.jobs?.report;
 
   it("starts a task instance for the due run and records its exit code and masked last lines", async () => {
@@ -313,7 +318,9 @@ describe("AWS task instances: one-off runs (strict endpoint)", function () {
   });
 
   it("runs the command on a task instance and gives its output and exit code at the end; another group finds nothing", async () => {
-    const runs = new RunAccess(store, new ProviderRegistry({ instanceId: s.h.instanceId, aws: s.h.provider }));
+    const clock = new FakeClock(Date.now());
+    const registry = new ProviderRegistry({ instanceId: s.h.instanceId, aws: s.h.provider });
+    const runs = new RunAccess(store, registry, { now: () => clock.now() });
     const id = await runs.start(store.get("App/strict/web") as App, ["rake", "db:seed"]);
     const [task, ...more] = await taskInstances(s, "Run");
     assert.ok(task);
@@ -334,6 +341,8 @@ describe("AWS task instances: one-off runs (strict endpoint)", function () {
       ),
     );
     await s.h.inspect.ec2.send(new TerminateInstancesCommand({ InstanceIds: [task.id] }));
+    // Its end shows once the group's listing is older than a read takes: no later.
+    clock.advance(RUN_READ_MAX_AGE_MS + 1);
     assert.deepEqual(await runs.view("strict", id), { id, app: "web", running: false, exitCode: 7 });
     await runs.logs("strict", id, { follow: true, write });
     assert.deepEqual(lines, ["seeded 10 rows with ***"]);

@@ -1,10 +1,11 @@
 import { strict as assert } from "node:assert";
+import { AwsGroupRuns } from "../../src/jobs/aws-group-runs.js";
 import { syncAwsJobs } from "../../src/jobs/aws-runs.js";
 import type { ObservedRun, RunRequest } from "../../src/jobs/docker-runs.js";
 import { RUN_LABEL } from "../../src/jobs/docker-runs.js";
 import { syncAppJobs } from "../../src/jobs/job-sync.js";
 import type { RunBackend, RunEnd } from "../../src/jobs/run-backend.js";
-import type { AwsTasks } from "../../src/providers/aws/task-access.js";
+import type { TaskInstances } from "../../src/providers/aws/task-types.js";
 import type { ObservedTask } from "../../src/providers/aws/tasks.js";
 import { objectKey } from "../../src/resources/kinds.js";
 import type { LoadedManifest } from "../../src/resources/manifest-object.js";
@@ -32,6 +33,23 @@ class RecordingBackend implements RunBackend {
   async remove(run: ObservedRun) {
     this.removed.push(run.id);
   }
+}
+
+/** Task instances of the project's own TaskInstances interface: `listed` is every listing's answer; launches are recorded. */
+function awsSite(listed: readonly ObservedTask[]) {
+  const started: unknown[] = [];
+  const listings: unknown[] = [];
+  const tasks = {
+    list: async (_group: Group, match: { kind: unknown }) => {
+      listings.push(match.kind);
+      return listed;
+    },
+    start: async (...request: unknown[]) => {
+      started.push(request);
+      return `i-new-${started.length}`;
+    },
+  } as unknown as TaskInstances;
+  return { started, listings, site: { tasks, runs: new AwsGroupRuns(tasks) } };
 }
 
 /** The job sync over any run backend (src/jobs/job-sync.ts, run-backend.ts): what Docker and AWS share. */
@@ -127,18 +145,44 @@ describe("job sync through a run backend", () => {
       },
       tags: { [RUN_LABEL]: "0123456789ab" },
     };
-    const started: unknown[] = [];
-    const tasks = {
-      list: async (_group: Group, match: { kind: string }) => (match.kind === "Run" ? [oneOff] : []),
-      start: async (...request: unknown[]) => {
-        started.push(request);
-        return "i-new";
-      },
-    } as unknown as AwsTasks;
+    const { started, site } = awsSite([oneOff]);
     const group = store.get(objectKey("Group", "", "acme")) as Group;
-    await syncAwsJobs(store, store.get("App/acme/web") as App, group, tasks, minute(0) + 1_000);
+    const pass = await site.runs.pass(group, { maxAgeMs: 0, now: minute(0) + 1_000 });
+    await syncAwsJobs(store, store.get("App/acme/web") as App, group, site, pass, minute(0) + 1_000);
     assert.deepEqual(started, []);
     assert.ok(store.eventsOf(app).some((e) => e.reason === "QuotaExceeded"));
+  });
+
+  it("on AWS, one listing per group per pass: a run launched for the first app counts in the second app's quota check", async () => {
+    const job = { name: "report", schedule: "* * * * *", command: ["./r"] };
+    await store.apply([
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "App",
+        metadata: { name: "other", group: "acme" },
+        spec: { image: "example/o:1", jobs: [job] },
+      }),
+      // Two apps of one replica: room for one run, not two.
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "Quota",
+        metadata: { name: "q", group: "acme" },
+        spec: { hard: { replicas: 3 } },
+      }),
+    ]);
+    const { started, listings, site } = awsSite([]);
+    const group = store.get(objectKey("Group", "", "acme")) as Group;
+    const now = minute(1) + 1_000;
+    const pass = await site.runs.pass(group, { maxAgeMs: 0, now });
+    for (const name of ["web", "other"])
+      await syncAwsJobs(store, store.get(`App/acme/${name}`) as App, group, site, pass, now);
+    assert.equal(started.length, 1, "the second app saw the first one's launch");
+    assert.equal(listings.length, 1, "one listing for the pass, of both kinds");
+    assert.deepEqual(listings[0], ["Run", "Job"]);
+    const other = store.get("App/acme/other") as App;
+    assert.ok(store.eventsOf(other).some((e) => e.reason === "QuotaExceeded"));
+    // A one-off start right after counts the job's launch too (one counter), with no new listing.
+    assert.equal((await site.runs.running(group, { maxAgeMs: 60_000, now })).length, 1);
   });
 
   it("removes ended runs beyond the history limit through the backend, never a running one", async () => {

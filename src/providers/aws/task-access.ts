@@ -1,9 +1,12 @@
 import type { App, Group } from "../../resources/types.js";
 import type { ResolvedSecrets } from "../../secrets/references.js";
+import { ConsoleCache } from "./console-cache.js";
 import type { AwsContext } from "./context.js";
 import { appSetup } from "./desired.js";
 import { syncOwnerSecrets } from "./owner-secrets.js";
+import type { TaskInstances } from "./task-types.js";
 import {
+  consoleText,
   launchTask,
   type ObservedTask,
   observeTasks,
@@ -19,7 +22,9 @@ import {
  * Task instances of a group's apps for the job scheduler and one-off runs: each started from the
  * app's own launch template (image, instance type, network, secrets), read and ended by id.
  */
-export class AwsTasks {
+export class AwsTasks implements TaskInstances {
+  private readonly consoles = new ConsoleCache();
+
   constructor(private readonly ctx: AwsContext) {}
 
   /** The group's task instances that match (every one of them is the group's: its name is in the match). */
@@ -41,7 +46,13 @@ export class AwsTasks {
   }
 
   result(group: Group, task: ObservedTask, options: TaskReadOptions): Promise<TaskResult> {
-    return taskResult(this.clients(group), task, options);
+    const clients = this.clients(group);
+    const console = (t: ObservedTask) =>
+      this.consoles.text(t, options.now, () => {
+        options.beforeRead?.();
+        return consoleText(clients, t.instanceId);
+      });
+    return taskResult(clients, task, { console, ...options });
   }
 
   terminate(group: Group, ids: readonly string[]): Promise<void> {

@@ -5,54 +5,25 @@ import {
   TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { safeLogLines } from "../../util/safe-log-lines.js";
-import { LABEL, type OwnedLabels, parseOwnedLabels } from "../ownership.js";
+import { LABEL, parseOwnedLabels } from "../ownership.js";
 import type { AwsClients } from "./clients.js";
 import { errorCode } from "./errors.js";
 import { type LaunchTemplate, profileNotYetVisible } from "./instances.js";
 import { digest, tagRecord, toTags } from "./names.js";
 import { parseTaskOutput, renderTaskUserData, type TaskCommand } from "./task-script.js";
+import type { ObservedTask, TaskMatch, TaskReadOptions, TaskRequest, TaskResult } from "./task-types.js";
 import type { InstanceProgram } from "./userdata.js";
+
+export type { ObservedTask, TaskKind, TaskMatch, TaskReadOptions, TaskRequest, TaskResult } from "./task-types.js";
 
 /** The owner kinds of task instances: never a replica of their app (observe-owner.ts leaves them out). */
 export const TASK_KINDS: ReadonlySet<string> = new Set(["Release", "Job", "Run"]);
-export type TaskKind = "Release" | "Job" | "Run";
 /** The task's id on its instance: one task, one id, whatever the attempt. */
 export const TASK_TAG = "airloft.dev/task";
 /** A task that names no timeout is terminated after this: an instance never runs (and costs) for good. */
 export const DEFAULT_TASK_TIMEOUT_MS = 60 * 60_000;
 /** Lines of a task's output kept in its record. */
 export const TASK_LINES = 10;
-
-/** One command to run once on an instance of its own. */
-export interface TaskRequest {
-  readonly kind: TaskKind;
-  /** What makes it this task and no other (app uid and config and command; uid, job and schedule time). */
-  readonly identity: readonly string[];
-  readonly label: string;
-  readonly command: readonly string[];
-  /** Tags that say which run it is (job, schedule time, run id). */
-  readonly tags?: Readonly<Record<string, string>>;
-}
-
-/** A task instance as DescribeInstances has it, terminated ones included. */
-export interface ObservedTask {
-  readonly instanceId: string;
-  readonly taskId: string;
-  readonly state: string;
-  readonly launchTime: number;
-  readonly owner: OwnedLabels;
-  readonly tags: Readonly<Record<string, string>>;
-}
-
-/** Where a task is: running (or its output not yet on the console), or ended with its code and last lines. */
-export interface TaskResult {
-  readonly phase: "running" | "succeeded" | "failed";
-  readonly exitCode?: number;
-  /** The last lines, every env and secret value replaced by ***. */
-  readonly output: readonly string[];
-  /** Why it ended without its command's exit code: DeadlineExceeded, Lost. */
-  readonly reason?: string;
-}
 
 export function taskId(request: Pick<TaskRequest, "kind" | "identity">): string {
   return digest("task", request.kind, ...request.identity).slice(0, 32);
@@ -70,28 +41,23 @@ export function taskClientToken(id: string, attempt: number): string {
 
 const LIVE = new Set(["pending", "running"]);
 
-/** Which task instances to list: of one kind, of an app (uid) or a group, or one run by its id. */
-export interface TaskMatch {
-  readonly kind: TaskKind;
-  readonly uid?: string;
-  readonly group?: string;
-  readonly tags?: Readonly<Record<string, string>>;
-}
-
 /** Task instances, in any state: one paginated call. */
 export async function observeTasks(
   clients: AwsClients,
   installation: string,
   match: TaskMatch,
 ): Promise<ObservedTask[]> {
+  const kinds: readonly string[] = typeof match.kind === "string" ? [match.kind] : match.kind;
   const wanted: Record<string, string> = {
     [LABEL.instance]: installation,
-    [LABEL.kind]: match.kind,
     ...(match.uid !== undefined ? { [LABEL.uid]: match.uid } : {}),
     ...(match.group !== undefined ? { [LABEL.group]: match.group } : {}),
     ...match.tags,
   };
-  const Filters = Object.entries(wanted).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] }));
+  const Filters = [
+    ...Object.entries(wanted).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })),
+    { Name: `tag:${LABEL.kind}`, Values: [...kinds] },
+  ];
   const out: ObservedTask[] = [];
   for await (const page of paginateDescribeInstances({ client: clients.ec2, pageSize: 1000 }, { Filters }))
     for (const i of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
@@ -99,7 +65,9 @@ export async function observeTasks(
       const owner = parseOwnedLabels(tags);
       const id = tags[TASK_TAG];
       // Checked again here: a filter is no proof of ownership.
-      if (!owner || !id || !i.InstanceId || Object.entries(wanted).some(([k, v]) => tags[k] !== v)) continue;
+      const unwanted =
+        Object.entries(wanted).some(([k, v]) => tags[k] !== v) || !kinds.includes(tags[LABEL.kind] ?? "");
+      if (!owner || !id || !i.InstanceId || unwanted) continue;
       const state = i.State?.Name ?? "unknown";
       out.push({ instanceId: i.InstanceId, taskId: id, state, launchTime: i.LaunchTime?.getTime() ?? 0, owner, tags });
     }
@@ -164,14 +132,6 @@ export async function launchTask(
   throw new Error(`${request.label}: 4 launch tokens in a row were used with other parameters`);
 }
 
-/** How a task's result is read: the values its output must not show, its timeout, now, and how many lines. */
-export interface TaskReadOptions {
-  readonly env: Readonly<Record<string, string>>;
-  readonly timeoutMs: number;
-  readonly now: number;
-  readonly lines?: number;
-}
-
 /**
  * A task's result from its instance's console output. It counts as ended only once the instance
  * is no longer running (it powers itself off after the end marker, so a command that prints a
@@ -185,11 +145,13 @@ export async function taskResult(
   options: TaskReadOptions,
 ): Promise<TaskResult> {
   const overdue = options.now - task.launchTime > options.timeoutMs;
-  const console = task.state === "pending" ? "" : await consoleText(clients, task.instanceId);
+  // A live task's output ends nothing: it is read only once the instance ended, or to report a timeout.
+  if (LIVE.has(task.state) && !overdue) return { phase: "running", output: [] };
+  const read = options.console ?? ((t: ObservedTask) => consoleText(clients, t.instanceId));
+  const console = task.state === "pending" ? "" : await read(task);
   const parsed = parseTaskOutput(console, task.taskId);
   const output = safeLogLines(parsed.lines.join("\n"), options.env, options.lines ?? TASK_LINES);
   if (LIVE.has(task.state)) {
-    if (!overdue) return { phase: "running", output };
     await terminateTasks(clients, [task.instanceId]);
     return { phase: "failed", output, reason: "DeadlineExceeded" };
   }
@@ -202,7 +164,7 @@ export async function taskResult(
   return { phase: parsed.exitCode === 0 ? "succeeded" : "failed", exitCode: parsed.exitCode, output };
 }
 
-async function consoleText(clients: AwsClients, instanceId: string): Promise<string> {
+export async function consoleText(clients: AwsClients, instanceId: string): Promise<string> {
   const answer = await clients.ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId, Latest: true }));
   return Buffer.from(answer.Output ?? "", "base64").toString("utf8");
 }

@@ -1,0 +1,228 @@
+import { strict as assert } from "node:assert";
+import { startEmbedded } from "../../src/cli/embedded.js";
+import { QuotaController } from "../../src/controllers/quota.js";
+import { AwsGroupRuns } from "../../src/jobs/aws-group-runs.js";
+import { RunRefused } from "../../src/jobs/one-off.js";
+import { ReadBudget } from "../../src/jobs/read-budget.js";
+import { runStarts } from "../../src/jobs/run-starts.js";
+import { JobScheduler } from "../../src/jobs/scheduler.js";
+import { CONSOLE_RETRY_MS, ConsoleCache } from "../../src/providers/aws/console-cache.js";
+import type { ObservedTask, TaskInstances } from "../../src/providers/aws/task-types.js";
+import { ProviderRegistry } from "../../src/providers/registry.js";
+import type { InfraProvider } from "../../src/providers/types.js";
+import { setCondition } from "../../src/resources/conditions.js";
+import { loadTexts } from "../../src/resources/loader.js";
+import { API_VERSION, type App, type Group } from "../../src/resources/types.js";
+import { refusal } from "../../src/server/runs-api.js";
+import type { Store } from "../../src/store/store.js";
+import { FakeProvider } from "../../support/fake-provider.js";
+import { fakeContext } from "../support/controller-context.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { openTempStore, removeTempStore } from "../support/temp-store.js";
+
+const group: Group = { apiVersion: API_VERSION, kind: "Group", metadata: { name: "acme" }, spec: { provider: "aws" } };
+const task = (state: string): ObservedTask => ({
+  instanceId: "i-1",
+  taskId: "t1",
+  state,
+  launchTime: 0,
+  owner: {
+    instance: "x",
+    group: "acme",
+    kind: "Run",
+    name: "web",
+    uid: "u",
+    configHash: undefined,
+    replica: undefined,
+  },
+  tags: { "airloft.dev/run": "r1" },
+});
+
+/** Task instances of the project's own interface whose listings are counted and can be held open. */
+function countingTasks() {
+  const calls = { list: 0 };
+  let release: (() => void) | undefined;
+  const tasks = {
+    list: async () => {
+      calls.list++;
+      if (release === undefined) return [task("running")];
+      await new Promise<void>((r) => (release = r));
+      return [task("running")];
+    },
+  } as unknown as TaskInstances;
+  const free = () => {
+    const r = release;
+    release = undefined;
+    r?.();
+  };
+  return { tasks, calls, hold: () => (release = () => undefined), free };
+}
+
+/** The pieces that keep reads of AWS runs bounded (src/jobs/aws-group-runs.ts, read-budget.ts, aws/console-cache.ts). */
+describe("AWS run reads: the shared listing, the console cache and the read budget", () => {
+  it("a group's listing is shared while younger than a reader accepts, joined while in flight, and made again after a launch", async () => {
+    const { tasks, calls, hold, free } = countingTasks();
+    const runs = new AwsGroupRuns(tasks);
+    await runs.listing(group, { maxAgeMs: 2_000, now: 0 });
+    await runs.listing(group, { maxAgeMs: 2_000, now: 2_000 });
+    assert.equal(calls.list, 1, "young enough");
+    await runs.listing(group, { maxAgeMs: 2_000, now: 2_001 });
+    assert.equal(calls.list, 2, "too old");
+
+    hold();
+    const waiting = Array.from({ length: 50 }, () => runs.listing(group, { maxAgeMs: 0, now: 9_000 }));
+    free();
+    await Promise.all(waiting);
+    assert.equal(calls.list, 3, "fifty readers joined one listing in flight");
+
+    const charged: string[] = [];
+    const charge = () => void charged.push("x");
+    await runs.listing(group, { maxAgeMs: 60_000, now: 9_000, charge });
+    assert.deepEqual(charged, [], "nothing charged for a listing that is fresh");
+    runs.changed(group);
+    await runs.listing(group, { maxAgeMs: 60_000, now: 9_000, charge });
+    assert.equal(calls.list, 4, "a terminate by this process makes the next read list again");
+    assert.deepEqual(charged, ["x"]);
+  });
+
+  it("a launch counts at once until a listing shows it", async () => {
+    const { tasks } = countingTasks();
+    const runs = new AwsGroupRuns(tasks);
+    const launched = {
+      ...{ id: "i-2", name: "i-2", runId: "r2", group: "acme", app: "web", uid: "u" },
+      ...{ job: undefined, scheduleTime: undefined, running: true, createdAt: 0 },
+    };
+    runs.launched(group, launched, 0);
+    const running = await runs.running(group, { maxAgeMs: 60_000, now: 1 });
+    assert.deepEqual(running.map((r) => r.runId).sort(), ["r1", "r2"]);
+    assert.equal(runs.launchedRun(group, "r2", 1)?.app, "web");
+  });
+
+  it("an ended task's console is read once when its end marker is in it, again only after a while when it is not", async () => {
+    const cache = new ConsoleCache();
+    let reads = 0;
+    const read = (text: string) => async () => {
+      reads++;
+      return text;
+    };
+    const early = "cloud-init: booting";
+    assert.equal(await cache.text(task("terminated"), 0, read(early)), early);
+    assert.equal(await cache.text(task("terminated"), CONSOLE_RETRY_MS - 1, read("x")), early);
+    assert.equal(reads, 1);
+    const done = "airloft-task t1 begin\nok\nairloft-task t1 exit=0";
+    assert.equal(await cache.text(task("terminated"), CONSOLE_RETRY_MS, read(done)), done);
+    for (let i = 0; i < 100; i++) await cache.text(task("terminated"), 10 ** 9, read("never"));
+    assert.equal(reads, 2, "final once its marker is in");
+    await cache.text(task("running"), 0, read("again"));
+    assert.equal(reads, 3, "another state is read anew");
+  });
+
+  it("a read refused for its budget is a 429 with Retry-After in whole seconds; a refused start has none", () => {
+    const over = refusal(new RunRefused(429, "TooManyRequests", "too many reads", 1_200));
+    assert.deepEqual([over.status, over.reason, over.headers], [429, "TooManyRequests", { "retry-after": "2" }]);
+    const quota = refusal(new RunRefused(409, "QuotaExceeded", "replicas 3 would exceed 2"));
+    assert.deepEqual([quota.status, quota.headers], [409, {}]);
+  });
+
+  it("a read budget refuses past its burst with the wait until the next read, per account", () => {
+    const budget = new ReadBudget(0.5, 10);
+    for (let i = 0; i < 10; i++) assert.equal(budget.take("hostile", 0), 0);
+    assert.equal(budget.take("hostile", 0), 2_000);
+    assert.equal(budget.take("neighbour", 0), 0, "another account has its own");
+    assert.equal(budget.take("hostile", 1_000), 1_000);
+    assert.equal(budget.take("hostile", 2_000), 0);
+  });
+});
+
+const MANIFESTS = `
+{apiVersion: airloft.dev/v1alpha1, kind: Group, metadata: {name: acme}, spec: {provider: docker}}
+---
+{apiVersion: airloft.dev/v1alpha1, kind: Quota, metadata: {name: q, group: acme}, spec: {hard: {replicas: 10}}}
+`;
+
+/** A one-off run's start recounts its group's quota at once, not at the next resync (src/jobs/run-starts.ts). */
+describe("quota: a one-off start recounts it at once", () => {
+  let dir: string;
+  let store: Store;
+
+  beforeEach(async () => {
+    ({ dir, store } = await openTempStore("airloft-run-starts-", { groupCommitMs: 0 }));
+    await store.apply(loadTexts([{ name: "m.yaml", content: MANIFESTS, baseDir: "." }]));
+  });
+  afterEach(() => removeTempStore(store, dir));
+
+  it("enqueues the group's Quota when a run starts through the loop's provider registry", async () => {
+    const { ctx } = fakeContext(store);
+    const options = { controllers: [new QuotaController(ctx)], resyncMs: 3_600_000 };
+    const loop = startEmbedded(store, ctx.log, () => undefined, options, ctx.providers);
+    const reconciled: string[] = [];
+    loop.manager.events.on("reconciled", (key) => reconciled.push(key));
+    const settle = async () => {
+      for (let i = 0; i < 50 && loop.manager.queue.length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      await settle();
+      reconciled.length = 0;
+      runStarts(ctx.providers).emit("started", "acme");
+      await settle();
+      assert.deepEqual(reconciled, ["Quota/acme/q"]);
+      runStarts(ctx.providers).emit("started", "other");
+      await settle();
+      assert.deepEqual(reconciled, ["Quota/acme/q"], "another group's start recounts nothing here");
+    } finally {
+      await loop.stop();
+    }
+    assert.equal(runStarts(ctx.providers).listenerCount("started"), 0, "the loop stops listening when it stops");
+  });
+});
+
+const TWO_AWS_GROUPS = ["broken", "fine"]
+  .map(
+    (g) => `
+{apiVersion: airloft.dev/v1alpha1, kind: Group, metadata: {name: ${g}}, spec: {provider: aws}}
+---
+apiVersion: airloft.dev/v1alpha1
+kind: App
+metadata: {name: web, group: ${g}}
+spec: {image: example/web:1, jobs: [{name: report, schedule: "* * * * *", command: [./r]}]}
+`,
+  )
+  .join("---\n");
+
+/** The job scheduler on AWS groups (src/jobs/scheduler.ts), through the provider contract's task capability. */
+describe("job scheduler: AWS groups", () => {
+  let dir: string;
+  let store: Store;
+
+  beforeEach(async () => {
+    ({ dir, store } = await openTempStore("airloft-aws-scheduler-", { groupCommitMs: 0 }));
+    await store.apply(loadTexts([{ name: "m.yaml", content: TWO_AWS_GROUPS, baseDir: "." }]));
+    for (const g of ["broken", "fine"])
+      await store.updateStatus(`Group//${g}`, (st) =>
+        setCondition({ ...st }, { type: "Ready", status: "True", reason: "Converged", message: "" }, 1),
+      );
+  });
+  afterEach(() => removeTempStore(store, dir));
+
+  it("a group whose listing fails holds no other group's jobs", async () => {
+    const started: string[] = [];
+    const tasks = {
+      list: async (group: Group) => {
+        if (group.metadata.name === "broken") throw new Error("RequestTimeout");
+        return [];
+      },
+      start: async (_app: App, group: Group) => {
+        started.push(group.metadata.name);
+        return "i-1";
+      },
+    } as unknown as TaskInstances;
+    const aws = Object.assign(new FakeProvider(), { name: "aws", tasks }) as unknown as InfraProvider;
+    const { ctx } = fakeContext(store);
+    const providers = new ProviderRegistry({ instanceId: "i", aws });
+    const created = Date.parse(store.get("App/fine/web")?.metadata.creationTimestamp ?? "");
+    const clock = new FakeClock(Math.ceil((created + 1) / 60_000) * 60_000 + 65_000);
+    await new JobScheduler({ ...ctx, providers }, { clock }).tick();
+    assert.deepEqual(started, ["fine"]);
+  });
+});
