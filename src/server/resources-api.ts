@@ -30,8 +30,11 @@ import type { WatchStreams } from "./watch-stream.js";
  * most one body; a client writing from a few connections at once is not refused.
  */
 const MAX_WAITING_WRITES = 8;
-/** A PUT's body may be this many times the object limit (YAML is wordier than JSON). */
-const PUT_BODY_FACTOR = 4;
+/**
+ * A PUT's body may be this many times the object limit (YAML is wordier than JSON); past it the
+ * body is refused before it is read, so that it costs no parse (and no garbage) at all.
+ */
+const PUT_BODY_FACTOR = 2;
 const MANIFEST_TYPES = new Set([
   "application/json",
   "application/yaml",

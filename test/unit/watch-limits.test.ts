@@ -309,5 +309,13 @@ describe("API server: what a tenant may hold", function () {
       huge.body.message ?? "",
       /app\/acme\/a is \d+ bytes as JSON, more than the limit of 262144 bytes per object/,
     );
+    // Past twice the object limit a PUT is refused before it is read or parsed (a hostile tenant's
+    // 900 KB bodies were parsed in full, and their garbage grew the heap by hundreds of MiB).
+    const far = await api.call("PUT", `${API}/groups/acme/apps/a`, {
+      token: acme,
+      body: bigApp("acme", "a", 600 * 1024, 1),
+    });
+    assert.equal(far.status, 413, far.text);
+    assert.match(far.body.message ?? "", /more than the limit of 524288/);
   });
 });
