@@ -4,7 +4,7 @@ import { NotFoundError } from "../errors.js";
 import { getSource, listSources, type SourceRecord, saveSource, sourceOf } from "../gitops/sources.js";
 import { prunable } from "../gitops/sync.js";
 import type { ProviderRegistry } from "../providers/registry.js";
-import { actorOf, recordApplied } from "../releases/revisions.js";
+import { actorOf, recordRevisions } from "../releases/revisions.js";
 import { isReadyAt } from "../resources/conditions.js";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
@@ -135,8 +135,7 @@ export class ControlApi {
     if (previous && previous.kind !== "apply") {
       throw new ApiError(409, "Conflict", `source ${name} is a watched folder, not a prune set`);
     }
-    const changes = await store.apply(manifests);
-    await recordApplied(store, changes, actorOf(principal));
+    const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(principal)));
     const wanted = new Set(manifests.map((m) => keyOf(m.object)));
     const pruned: Change[] = [];
     for (const key of prunable(store, previous?.inventory ?? [], wanted, (obj) => mayChange(principal, obj))) {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
-import { actorOf, recordApplied } from "../releases/revisions.js";
+import { actorOf, recordRevisions } from "../releases/revisions.js";
 import { admit } from "../resources/admission.js";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
 import {
@@ -170,8 +170,9 @@ export class ResourcesApi {
         );
       const unset = (call.query.get("unset") ?? "").split(",").filter((k) => k !== "");
       const { store } = this.options;
-      const [change] = await store.apply(patch ? [mergeSecret(store, only, unset)] : manifests);
-      if (change) await recordApplied(store, [change], actorOf(call.principal));
+      const [change] = await store.apply(patch ? [mergeSecret(store, only, unset)] : manifests, (changes) =>
+        recordRevisions(store, changes, actorOf(call.principal)),
+      );
       sendJson(call.res, change?.action === "created" ? 201 : 200, change ? changeBody(change) : {});
       return;
     }
@@ -213,8 +214,7 @@ export class ResourcesApi {
       sendJson(call.res, 200, { dryRun: true, changes: store.preview(manifests).map(changeBody) });
       return;
     }
-    const changes = await store.apply(manifests);
-    await recordApplied(store, changes, actorOf(call.principal));
+    const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(call.principal)));
     sendJson(call.res, 200, { changes: changes.map(changeBody) });
   }
 

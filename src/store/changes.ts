@@ -35,3 +35,6 @@ export function notFound(key: string): NotFoundError {
 export function dropUndefined(record: object): void {
   for (const [k, v] of Object.entries(record)) if (v === undefined) delete (record as Record<string, unknown>)[k];
 }
+
+/** What an apply writes beside its objects, in the same durable write (an app's revisions). */
+export type Alongside = (changes: Change[]) => Promise<unknown>;

@@ -9,6 +9,7 @@ import { keyringLoader } from "../secrets/keyring.js";
 import { storedSecret } from "../secrets/stored-form.js";
 import { generatedPassword, Vault } from "../secrets/vault.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import type { Alongside } from "./changes.js";
 import { type Change, type ChangeAction, differs, dropUndefined, notFound, type StoreEvent } from "./changes.js";
 import { Indexes } from "./indexes.js";
 import { Outbox } from "./outbox.js";
@@ -110,10 +111,7 @@ export class Store implements AdmissionReader {
     return this.view(filter).map((o) => structuredClone(o));
   }
 
-  /**
-   * Like list(), without the copies, for answers serialized at once (the API): copying cost
-   * nine tenths of a list. The objects are the store's own and must not be changed.
-   */
+  /** Like list() without the copies (nine tenths of a list's cost), for answers serialized at once: never change them. */
   view(filter: ListFilter = {}): readonly Resource[] {
     // Through the indexes, sorted once per change: a hundred lists cost one sort.
     const { groups, kinds } = this.index;
@@ -166,8 +164,8 @@ export class Store implements AdmissionReader {
     });
   }
 
-  /** Admits (src/resources/admission.ts) then writes every manifest in one durable write: all of them or none. */
-  async apply(manifests: readonly LoadedManifest[]): Promise<Change[]> {
+  /** Admits (resources/admission.ts), then writes every manifest and what `alongside` adds (revisions) in one durable write: all or none. */
+  async apply(manifests: readonly LoadedManifest[], alongside?: Alongside): Promise<Change[]> {
     admit(this, manifests);
     const ordered = [...manifests].sort((a, b) => KIND_ORDER[a.object.kind] - KIND_ORDER[b.object.kind]);
     const changes: Change[] = [];
@@ -217,6 +215,7 @@ export class Store implements AdmissionReader {
     // The events keep their place in line while the write is on its way to disk.
     const place = this.outbox.hold();
     try {
+      await alongside?.(changes);
       if (emitted.length > 0) await this.state.persist();
     } catch (err) {
       await place.release([]);

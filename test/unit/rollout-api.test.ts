@@ -28,6 +28,14 @@ describe("rollout API: history and undo under tenancy", () => {
   });
   afterEach(() => api.stop());
 
+  it("writes an app and its new revision in one durable write: a request waits for one, not two", async () => {
+    await api.store.flush();
+    const before = api.store.stats.writes;
+    assert.equal((await put("4")).status, 200);
+    assert.equal(api.store.stats.writes - before, 1);
+    assert.equal(historyOf(api.store, stored()).at(-1)?.spec.env?.VERSION, "4");
+  });
+
   it("records a revision per spec change, with who made it, and none for a change of replicas alone", async () => {
     await put("3", "  replicas: 4\n");
     const answer = await api.call("GET", HISTORY, { token: acme });

@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { MetricsApi } from "../../metrics/api.js";
+import { boundHeapGrowth } from "../../server/heap-growth.js";
 import { DEFAULT_LIMITS } from "../../server/limits.js";
 import { ApiServer } from "../../server/server.js";
 import { audienceOf, loadSigningKey, TokenService } from "../../server/tokens.js";
@@ -34,6 +35,7 @@ export interface ServeOptions extends ControllerOptions {
  * file only the owner can read (never to the log).
  */
 export function serveCommand(options: ServeOptions): Promise<number> {
+  boundHeapGrowth();
   const port = Number(options.port ?? process.env.AIRLOFT_PORT ?? 3600);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be a port number, got ${options.port}`);
