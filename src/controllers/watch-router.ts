@@ -34,7 +34,7 @@ export class WatchRouter {
 
   constructor(
     declarations: readonly WatchDeclaration[],
-    private readonly store: Pick<Store, "view" | "eventsInFlight" | "get">,
+    private readonly store: Pick<Store, "view" | "eventsInFlight" | "peek">,
     private readonly enqueue: (key: string) => void,
   ) {
     for (const declaration of declarations) {
@@ -114,7 +114,8 @@ export class WatchRouter {
   }
 
   private refersTo(obj: Resource, keys: ReadonlySet<string>): boolean {
-    const references = this.declarations.get(obj.kind)?.references?.(obj, (key) => this.store.get(key)) ?? [];
-    return keys.size > 0 && references.some((k) => keys.has(k));
+    if (keys.size === 0) return false;
+    const references = this.declarations.get(obj.kind)?.references?.(obj, (key) => this.store.peek(key)) ?? [];
+    return references.some((k) => keys.has(k));
   }
 }

@@ -15,7 +15,7 @@ export interface WatchDeclaration {
    * The keys an object of this kind reads (an app's bound services): what a `referring` requeue
    * matches. `lookup` reads another object (its group's settings may name what it reads).
    */
-  references?(obj: Resource, lookup: (key: string) => Resource | undefined): readonly string[];
+  references?(obj: Resource, lookup: (key: string) => Readonly<Resource> | undefined): readonly string[];
   readonly watches: readonly Watch[];
 }
 

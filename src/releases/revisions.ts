@@ -156,7 +156,8 @@ export async function recordRevisions(store: Store, changes: readonly Change[], 
   for (const change of changes) {
     if (change.action !== "created" && change.action !== "configured") continue;
     const app = store.peek(change.key);
-    if (isApp(app)) {
+    // Changed again during a pause by a later apply, which records its own revision.
+    if (isApp(app) && app.metadata.generation === change.object.metadata.generation) {
       await ensureRevision(store, app, by, { durable: false });
       recorded = true;
       await pause();

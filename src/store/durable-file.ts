@@ -13,6 +13,11 @@ export class DurableJSONFile<T> implements Adapter<T> {
   readonly path: string;
   bytesWritten = 0;
   writes = 0;
+  /**
+   * Awaited before the new file replaces the old: the text may hold changes made while it was
+   * encoded (see CachedJsonSerializer.serializeSteps), and the journal must hold them first.
+   */
+  beforeReplace: (() => Promise<void>) | undefined;
 
   /**
    * `serialize` turns the data into the file's bytes, in pieces, as steps (it may pause between
@@ -55,8 +60,8 @@ export class DurableJSONFile<T> implements Adapter<T> {
   }
 
   /**
-   * The text is taken at once (a consistent snapshot of `data`); the I/O runs off the event loop,
-   * so that writing a large state file does not hold up every request. The caller runs one write
+   * The text is encoded in turns of the event loop, as is the I/O, so that writing a large state
+   * file does not hold up every request. The caller runs one write
    * at a time. A kill mid-write leaves only a temp file, which removeLeftovers() clears.
    */
   async write(data: T): Promise<void> {
@@ -77,6 +82,12 @@ export class DurableJSONFile<T> implements Adapter<T> {
       throw err;
     } finally {
       await file.close();
+    }
+    try {
+      await this.beforeReplace?.();
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
     }
     await rename(tmp, this.path);
     const folder = await open(dir, "r");

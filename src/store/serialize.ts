@@ -51,9 +51,10 @@ export class CachedJsonSerializer {
    * The same, as steps: a pause after each block it re-encodes, so that a compaction of a
    * 20,000-object state after a bulk apply (a second of encoding) does not hold the only thread.
    * Which value each entry has is taken at once, before the first pause: an apply replaces its
-   * objects, so a batch is in the file whole or not at all. A value changed in place during the
-   * pauses (a status) may be encoded as it is later; the journal's later entries, replayed on
-   * the file, set it again, so the state read back is the same.
+   * objects, so its batch is in the text whole or not at all. A value changed in place during the
+   * pauses (a status, a cascade's marks) may be encoded as it is later, part of a batch with it:
+   * the file's writer keeps the old file until the journal holds those changes, and the journal's
+   * entries after the file's journalSeq, replayed on it, make them whole.
    */
   *serializeSteps(data: object): Steps<Buffer[]> {
     const parts: Array<Buffer | { name: string; entries: Entry[]; versionOf: VersionOf }> = [OPEN];

@@ -139,6 +139,9 @@ export class PersistedState {
     });
     this.journal = Journal.of(path);
     this.writes = new WriteScheduler(() => this.record(), clock, options.groupCommitMs ?? GROUP_COMMIT_MS);
+    // A change made in place while a compaction encoded (a cascade's marks) may be half in its
+    // file: the file replaces the old one only once the journal holds that change whole.
+    adapter.beforeReplace = () => this.writes.persist();
   }
 
   /** Reads the file and its journal (taking the writer lock first for a writer); `clock` times the writes. */

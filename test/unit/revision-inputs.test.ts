@@ -3,7 +3,7 @@ import { AppController } from "../../src/controllers/app.js";
 import { GroupController } from "../../src/controllers/group.js";
 import { ServiceController } from "../../src/controllers/service.js";
 import { changedInputs } from "../../src/releases/inputs.js";
-import { historyOf, recordApplied } from "../../src/releases/revisions.js";
+import { historyOf, recordApplied, recordRevisions } from "../../src/releases/revisions.js";
 import { undoRollout } from "../../src/releases/undo.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import type { App, ServiceStatus } from "../../src/resources/types.js";
@@ -77,6 +77,13 @@ describe("revisions on a Secret's or a bound Service's change", () => {
     ]);
     assert.equal(settled, "recorded");
     assert.equal(history().length, 2);
+  });
+
+  it("leaves an app changed again since its apply to that later apply's own revision", async () => {
+    const first = await store.apply(load(web("5")));
+    await store.apply(load(web("6")));
+    await recordRevisions(store, first, "user first");
+    assert.ok(!history().some((r) => r.by === "user first"), "the second spec is not recorded as the first apply's");
   });
 
   it("records a revision when a bound Service's variables change", async () => {

@@ -101,7 +101,7 @@ describe("the watch router", () => {
         );
       },
       eventsInFlight: { pending: 0, delivered: 0 },
-      get: (key: string) => objects.find((o) => keyOf(o) === key),
+      peek: (key: string) => objects.find((o) => keyOf(o) === key),
     };
     router = new WatchRouter([GROUP_WATCHES, QUOTA_WATCHES, SERVICE_WATCHES, APP_WATCHES], store, (key) =>
       enqueued.push(key),
@@ -175,7 +175,7 @@ describe("the watch router", () => {
       {
         view: (filter: ListFilter = {}) => objects.filter((o) => o.metadata.group === filter.group),
         eventsInFlight: { pending: 0, delivered: 0 },
-        get: (key: string) => objects.find((o) => keyOf(o) === key),
+        peek: (key: string) => objects.find((o) => keyOf(o) === key),
       },
       (key) => enqueued.push(key),
     );
@@ -194,7 +194,7 @@ describe("the watch router", () => {
     router.stop();
     router = new WatchRouter(
       [APP_WATCHES],
-      { view: () => objects, eventsInFlight: { pending: 0, delivered: 0 }, get: () => undefined },
+      { view: () => objects, eventsInFlight: { pending: 0, delivered: 0 }, peek: () => undefined },
       (key) => enqueued.push(key),
     );
     router.handle(event("added", app("web")));
