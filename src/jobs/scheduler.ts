@@ -160,15 +160,21 @@ export class JobScheduler {
     if (!sweep && !(listDue && due.length > 0)) return;
     const site = { tasks, runs: groupRunsOf(tasks) };
     // A region that fails its listing holds no other group's jobs: the next tick tries again.
-    const pass = await site.runs.pass(group, { maxAgeMs: RUN_READ_MAX_AGE_MS, now }).catch((err: unknown) => {
-      this.ctx.log.warn(`runs of group ${name}: ${errorMessage(err)}`);
-    });
+    const listing = (maxAgeMs: number) =>
+      site.runs.pass(group, { maxAgeMs, now }).catch((err: unknown) => {
+        this.ctx.log.warn(`runs of group ${name}: ${errorMessage(err)}`);
+      });
+    let pass = await listing(RUN_READ_MAX_AGE_MS);
     if (!pass) return;
     if (sweep) {
       this.idleListedAt.set(`aws:${name}`, now);
-      await sweepAwsTasks(site, group, pass, now).catch((err: unknown) =>
-        this.ctx.log.warn(`runs: ${errorMessage(err)}`),
-      );
+      const swept = await sweepAwsTasks(site, group, pass, now).catch((err: unknown) => {
+        this.ctx.log.warn(`runs: ${errorMessage(err)}`);
+        return [];
+      });
+      // The runs just ended count no more against the quota of the jobs below.
+      if (swept.length > 0) pass = await listing(0);
+      if (!pass) return;
     }
     if (!listDue) return;
     this.awsListedAt.set(name, now);

@@ -117,6 +117,22 @@ describe("AWS run reads: the shared listing, the console cache and the read budg
     assert.equal(reads, 3, "another state is read anew");
   });
 
+  it("keeps at most 8 MiB of console text, all tenants together, dropping the oldest read first", async () => {
+    const cache = new ConsoleCache();
+    const big = "x".repeat(64 * 1024);
+    let reads = 0;
+    const read = async () => {
+      reads++;
+      return `${big}\nairloft-task t1 exit=0`;
+    };
+    const ended = (id: string) => ({ ...task("terminated"), instanceId: id });
+    for (let i = 0; i < 200; i++) await cache.text(ended(`i-${i}`), 0, read);
+    await cache.text(ended("i-199"), 0, read);
+    assert.equal(reads, 200, "a recent one is kept");
+    await cache.text(ended("i-0"), 0, read);
+    assert.equal(reads, 201, "the oldest was dropped: 200 consoles of 64 KiB are more than the bound");
+  });
+
   it("a read refused for its budget is a 429 with Retry-After in whole seconds; a refused start has none", () => {
     const over = refusal(new RunRefused(429, "TooManyRequests", "too many reads", 1_200));
     assert.deepEqual([over.status, over.reason, over.headers], [429, "TooManyRequests", { "retry-after": "2" }]);

@@ -3,8 +3,8 @@ import type { ObservedTask } from "./tasks.js";
 
 /** An ended task's console without its end marker is read again after this: EC2 updates it minutes late. */
 export const CONSOLE_RETRY_MS = 15_000;
-/** Instances whose console is kept; the oldest read goes first. */
-const MAX_ENTRIES = 1_000;
+/** Console text kept, all tenants together (EC2 gives at most 64 KiB each); the oldest read goes first. */
+const MAX_BYTES = 8 * 1024 * 1024;
 
 interface Entry {
   readonly state: string;
@@ -19,19 +19,26 @@ interface Entry {
  */
 export class ConsoleCache {
   private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
 
   async text(task: ObservedTask, now: number, read: () => Promise<string>): Promise<string> {
     const kept = this.entries.get(task.instanceId);
     if (kept?.state === task.state && (ended(kept.text, task) || now - kept.readAt < CONSOLE_RETRY_MS))
       return kept.text;
     const text = await read();
-    this.entries.delete(task.instanceId);
+    this.forget(task.instanceId);
     this.entries.set(task.instanceId, { state: task.state, text, readAt: now });
+    this.bytes += text.length;
     for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= MAX_ENTRIES) break;
-      this.entries.delete(oldest);
+      if (this.bytes <= MAX_BYTES) break;
+      this.forget(oldest);
     }
     return text;
+  }
+
+  private forget(instanceId: string): void {
+    this.bytes -= this.entries.get(instanceId)?.text.length ?? 0;
+    this.entries.delete(instanceId);
   }
 }
 

@@ -1,17 +1,21 @@
 import { dockerClient, engineError } from "../docker/engine.js";
 
-/** The node id of the manager behind each address, asked once: it never changes. */
-export class ManagerNodes {
-  private readonly ids = new Map<string, Promise<string>>();
+/** How long a manager's node id is trusted: a swarm made again at the same address has new ids. */
+const ID_TTL_MS = 5 * 60_000;
 
-  of(address: string): Promise<string> {
-    let id = this.ids.get(address);
-    if (!id) {
-      id = ask(address);
-      this.ids.set(address, id);
-      // A failed ask is made again by the next caller.
-      id.catch(() => this.ids.delete(address));
-    }
+/** The node id of the manager behind each address, asked again now and then. */
+export class ManagerNodes {
+  private readonly ids = new Map<string, { readonly id: Promise<string>; readonly at: number }>();
+
+  of(address: string, now = Date.now()): Promise<string> {
+    const kept = this.ids.get(address);
+    if (kept && now - kept.at < ID_TTL_MS) return kept.id;
+    const id = ask(address);
+    this.ids.set(address, { id, at: now });
+    // A failed ask is made again by the next caller.
+    id.catch(() => {
+      if (this.ids.get(address)?.id === id) this.ids.delete(address);
+    });
     return id;
   }
 }
