@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { Steps } from "../util/steps.js";
+import { TurnLoop } from "../util/turns.js";
 
 /** How long one account's work may hold the thread before the next account's turn. */
 export const DEFAULT_SLICE_MS = 8;
@@ -31,7 +32,10 @@ export class FairGate {
   private readonly queues = new Map<string, Job[]>();
   /** Jobs admitted but not yet queued (their bodies are still being read), per account. */
   private readonly admitted = new Map<string, number>();
-  private scheduled = false;
+  private readonly turns = new TurnLoop(
+    () => this.slice(),
+    () => this.queues.size > 0,
+  );
 
   constructor(
     private readonly maxWaitingPerAccount: number,
@@ -63,22 +67,11 @@ export class FairGate {
           const queue = this.queues.get(account);
           if (queue) queue.push(job);
           else this.queues.set(account, [job]);
-          this.schedule();
+          this.turns.wake();
         });
       },
       cancel: leave,
     };
-  }
-
-  /** The next slice, after the event loop has turned (requests already read get served). */
-  private schedule(): void {
-    if (this.scheduled || this.queues.size === 0) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.slice();
-      this.schedule();
-    });
   }
 
   /** Runs the first account's job for one slice (one step at least), then sends the account to the back. */

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { TurnLoop } from "../util/turns.js";
 
 /** How long one turn of the event loop may spend writing streams' lines, all streams together. */
 export const DEFAULT_PACER_SLICE_MS = 4;
@@ -21,7 +22,10 @@ export interface PacedWriter {
 export class WritePacer {
   /** Streams with something to write; the set's order is the round-robin order. */
   private readonly waiting = new Set<PacedWriter>();
-  private scheduled = false;
+  private readonly turns = new TurnLoop(
+    () => this.turn(),
+    () => this.waiting.size > 0,
+  );
 
   constructor(
     private readonly sliceMs = DEFAULT_PACER_SLICE_MS,
@@ -31,22 +35,12 @@ export class WritePacer {
   /** The writer gets a turn soon (once, however often it asks before then). */
   wake(writer: PacedWriter): void {
     this.waiting.add(writer);
-    this.schedule();
+    this.turns.wake();
   }
 
   /** The writer is done for good (closed). */
   forget(writer: PacedWriter): void {
     this.waiting.delete(writer);
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.waiting.size === 0) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.turn();
-      this.schedule();
-    });
   }
 
   /** Gives each waiting writer a piece, in order, until the slice is spent; one that has more goes to the back. */

@@ -17,3 +17,26 @@ export function turnTaker(sliceMs = TURN_SLICE_MS): () => Promise<void> {
     deadline = performance.now() + sliceMs;
   };
 }
+
+/**
+ * Work done a slice per turn of the event loop, after the requests already read: `turn` runs
+ * once per turn while `pending` says there is more. wake() after adding work.
+ */
+export class TurnLoop {
+  private scheduled = false;
+
+  constructor(
+    private readonly turn: () => void,
+    private readonly pending: () => boolean,
+  ) {}
+
+  wake(): void {
+    if (this.scheduled || !this.pending()) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.turn();
+      this.wake();
+    });
+  }
+}

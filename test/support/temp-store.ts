@@ -23,11 +23,11 @@ export async function removeTempStore(store: Store, dir: string): Promise<void> 
  * A fresh temp store for each test of the calling suite: opened and filled by `fill` before the
  * test (which keeps what it needs of it), closed and removed after.
  */
-export function useTempStore(prefix: string, fill: (store: Store) => Promise<void>): void {
-  let opened: { dir: string; store: Store } | undefined;
+export function useTempStore(prefix: string, fill: (store: Store, path: string) => Promise<void>): void {
+  let opened: { dir: string; path: string; store: Store } | undefined;
   beforeEach(async () => {
     opened = await openTempStore(prefix, { groupCommitMs: 0 });
-    await fill(opened.store);
+    await fill(opened.store, opened.path);
   });
   afterEach(async () => {
     if (opened) await removeTempStore(opened.store, opened.dir);

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { readStateFile } from "../../src/store/state-file.js";
 import type { Store } from "../../src/store/store.js";
 import { appObject, groupObject, manifest } from "../support/manifests.js";
-import { openTempStore, removeTempStore } from "../support/temp-store.js";
+import { useTempStore } from "../support/temp-store.js";
 
 const APPS = 3000;
 const keys = Array.from({ length: APPS }, (_, i) => `App/acme/a${i}`);
@@ -20,18 +20,17 @@ interface Internals {
 
 describe("state file compaction and a crash", function () {
   this.timeout(60_000);
-  let dir: string;
   let path: string;
   let store: Store;
 
-  beforeEach(async () => {
-    ({ dir, path, store } = await openTempStore("airloft-compaction-crash-", { groupCommitMs: 0 }));
+  useTempStore("airloft-compaction-crash-", async (opened, at) => {
+    store = opened;
+    path = at;
     await store.apply([manifest(groupObject("acme", "docker")), ...apps("x".repeat(2000))]);
     await store.flush();
     // Every app replaced: the blocks the next compaction re-encodes, in turns of the event loop.
     await store.apply(apps("y".repeat(1000)));
   });
-  afterEach(() => removeTempStore(store, dir));
 
   it("never leaves half of a cascade made during its encoding in the files, nor versions going back", async () => {
     const state = (store as unknown as { state: Internals & { journal: { position: number } } }).state;
