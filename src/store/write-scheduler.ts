@@ -11,6 +11,12 @@ const LAZY_WRITE_MAX_MS = 1000;
  * spend its time re-encoding a 20,000-object file).
  */
 const ENCODE_SHARE_FACTOR = 5;
+/**
+ * The spacing's bound: after one tenant's 3,000-object apply (its journal entry took 100 ms or
+ * more to encode) every other request's write would wait half a second or more. Such an apply's
+ * parsing, which the server shares out fairly, already costs more than its encoding.
+ */
+const MAX_SPACING_MS = 100;
 
 /** The next write, and the callers waiting for it. */
 interface Batch {
@@ -81,7 +87,7 @@ export class WriteScheduler {
   private schedule(requestedMs: number): Promise<void> {
     const now = this.clock.now();
     // Capped: a wall clock stepped back must not hold a write for the size of the step.
-    const spacing = ENCODE_SHARE_FACTOR * this.lastEncodeMs;
+    const spacing = Math.min(MAX_SPACING_MS, ENCODE_SHARE_FACTOR * this.lastEncodeMs);
     const delayMs = Math.max(requestedMs, Math.min(spacing, this.lastStart + spacing - now));
     const at = now + delayMs;
     const next = this.scheduled;

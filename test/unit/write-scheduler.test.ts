@@ -53,6 +53,29 @@ describe("write scheduler: how often the state file is written", () => {
     assert.ok(starts.length <= 6, `${starts.length} writes for 200 applies over 200 ms`);
   });
 
+  it("holds the next write at most 100 ms after a write that took long to encode", async () => {
+    let encodeMs = 10;
+    const slow = new WriteScheduler(
+      () => {
+        starts.push(clock.now());
+        threadTime += encodeMs;
+        return Promise.resolve();
+      },
+      clock,
+      5,
+      () => threadTime,
+    );
+    encodeMs = 400; // a bulk apply's entry
+    await settle(slow.persist());
+    encodeMs = 1;
+    const asked = clock.now();
+    await settle(slow.persist());
+    assert.ok(
+      (starts.at(-1) ?? Infinity) - asked <= 100,
+      `the next write started ${(starts.at(-1) ?? Infinity) - asked} ms after it was asked for`,
+    );
+  });
+
   it("writes after the group commit when the last write is long past", async () => {
     await settle(scheduler.persist());
     clock.advance(1_000);
