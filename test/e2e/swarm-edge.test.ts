@@ -119,8 +119,40 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
     assert.ok(await until(() => suite.provider.finalizeApp(tenant, group), Boolean, "tenant removed"));
   });
 
-  it("rolls a new config when a route changes, removing configs no spec names any more", async () => {
+  /** The container of the edge's running task on the manager. */
+  const edgeContainer = async () => {
+    const tasks = (await manager().listTasks({
+      filters: { service: [edgeName()], "desired-state": ["running"] },
+    })) as Array<{ Status?: { State?: string; ContainerStatus?: { ContainerID?: string } } }>;
+    return tasks.find((t) => t.Status?.State === "running")?.Status?.ContainerStatus?.ContainerID;
+  };
+  /** Requests to a host, one after another, until stopped: the answered and the failed counted. */
+  const traffic = (host: string) => {
+    let running = true;
+    const counts = { ok: 0, failed: 0, first: 0, last: 0 };
+    const done = (async () => {
+      while (running) {
+        const r = await get(host);
+        if (r.status === 200) counts.ok++;
+        else {
+          counts.failed++;
+          counts.first ||= Date.now();
+          counts.last = Date.now();
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    return async () => {
+      running = false;
+      await done;
+      return counts;
+    };
+  };
+
+  it("takes a route change into the running Caddy without a restart, removing configs no spec names", async () => {
     const first = await edgeConfigs();
+    const before = await edgeContainer();
+    assert.ok(before, "the edge task runs");
     for (const host of ["shop", "store"]) {
       webApp = { ...webApp, spec: { ...webApp.spec, expose: { domain: `${host}.${DOMAIN}` } } };
       const outcome = await reconcile(webApp, webApp);
@@ -133,43 +165,77 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
       );
     }
     assert.equal((await get(`web.${DOMAIN}`)).status, 404);
-    // The current config and the previous spec's (a rollback's); the first is gone.
+    assert.equal(await edgeContainer(), before, "the same task serves");
+    // The spec's config (a restarted task starts with it) and the current one; the one between is gone.
     const now = await edgeConfigs();
     assert.equal(now.length, 2, now.join(", "));
-    assert.ok(!now.includes(first[0] ?? ""), "the first config removed");
+    assert.ok(now.includes(first[0] ?? ""), "the spec's config kept");
   });
 
-  it("drops a removed app's route, and the edge with its configs once no app is routed", async () => {
-    const api = suite.app("api", { image: SWARM_TEST_IMAGE, port: 8080, command: SERVE });
-    // Another app's route rolls the edge (stop-first: its one task holds the port): web's gap, said, not asserted.
-    let rolling = true;
-    const gap = { failed: 0, ok: 0, first: 0, last: 0 };
-    const probe = (async () => {
-      while (rolling) {
-        const r = await get(`store.${DOMAIN}`);
-        if (r.status === 200) gap.ok++;
-        else {
-          gap.failed++;
-          gap.first ||= Date.now();
-          gap.last = Date.now();
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
-    await reconcile(api, webApp, api);
+  let apiApp: App;
+
+  it("refuses no request while another app is added and a route changes", async () => {
+    const before = await edgeContainer();
+    const stop = traffic(`store.${DOMAIN}`);
+    apiApp = suite.app("api", { image: SWARM_TEST_IMAGE, port: 8080, command: SERVE });
+    await reconcile(apiApp, webApp, apiApp);
     await until(
       () => get(`api.${DOMAIN}`),
       (r) => r.status === 200,
       "api answered",
       60,
     );
-    rolling = false;
-    await probe;
-    console.log(
-      `      config roll: ${gap.ok} answered, ${gap.failed} failed over ${gap.failed ? gap.last - gap.first : 0} ms`,
+    apiApp = { ...apiApp, spec: { ...apiApp.spec, expose: { domain: `api2.${DOMAIN}` } } };
+    await reconcile(apiApp, webApp, apiApp);
+    const answered = await until(
+      () => get(`api2.${DOMAIN}`),
+      (r) => r.status === 200,
+      "api's new host answered",
+      60,
     );
+    const counts = await stop();
+    console.log(
+      `      route changes under traffic: ${counts.ok} answered, ${counts.failed} failed` +
+        (counts.failed ? ` over ${counts.last - counts.first} ms` : ""),
+    );
+    assert.equal(counts.failed, 0);
+    assert.ok(counts.ok > 0);
+    assert.equal((await get(`api.${DOMAIN}`)).status, 404, "api's old host gone");
+    assert.ok(answered.body.trim().length > 0);
+    assert.equal(await edgeContainer(), before, "no restart");
+  });
+
+  it("brings a task Swarm restarted (its container killed) to the current routes at the next pass", async () => {
+    const killed = (await edgeContainer()) ?? "";
+    await manager().getContainer(killed).kill();
+    const back = await until(
+      edgeContainer,
+      (id) => id !== undefined && id !== killed,
+      "Swarm restarted the edge task",
+      60,
+    );
+    // It starts with the config its spec names (web's first host), until AirLoft's pass loads the current one.
+    await until(
+      () => get(`web.${DOMAIN}`),
+      (r) => r.status === 200,
+      "the restarted Caddy listens",
+      60,
+    );
+    assert.equal((await get(`store.${DOMAIN}`)).status, 404, "a stale route table before the pass");
+    await reconcile(apiApp, webApp, apiApp);
+    for (const host of ["store", "api2"])
+      assert.equal((await get(`${host}.${DOMAIN}`)).status, 200, `${host} answered after the pass`);
+    assert.equal((await get(`web.${DOMAIN}`)).status, 404);
+    assert.equal(await edgeContainer(), back, "repaired in place");
+  });
+
+  it("drops a removed app's route, and the edge with its configs once no app is routed", async () => {
     assert.ok(
-      await until(() => suite.provider.finalizeApp(webApp, group, { edgeRoutes: routed(api) }), Boolean, "web removed"),
+      await until(
+        () => suite.provider.finalizeApp(webApp, group, { edgeRoutes: routed(apiApp) }),
+        Boolean,
+        "web removed",
+      ),
     );
     await until(
       () => get(`store.${DOMAIN}`),
@@ -177,9 +243,9 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
       "web's route gone",
       60,
     );
-    assert.equal((await get(`api.${DOMAIN}`)).status, 200);
+    assert.equal((await get(`api2.${DOMAIN}`)).status, 200);
     assert.ok(
-      await until(() => suite.provider.finalizeApp(api, group, { edgeRoutes: routed() }), Boolean, "api removed"),
+      await until(() => suite.provider.finalizeApp(apiApp, group, { edgeRoutes: routed() }), Boolean, "api removed"),
     );
     assert.equal(await edgeServices(), 0);
     assert.deepEqual(await edgeConfigs(), []);

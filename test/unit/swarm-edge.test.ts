@@ -2,8 +2,16 @@ import { strict as assert } from "node:assert";
 import { ValidationErrors } from "../../src/errors.js";
 import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import { edgeSettings } from "../../src/providers/docker/edge/settings.js";
-import { desiredSwarmEdge, swarmEdgeConfig, unusedEdgeConfigs } from "../../src/providers/swarm/edge-spec.js";
-import type { ObservedService, SwarmSnapshot } from "../../src/providers/swarm/observe.js";
+import {
+  type ConfigRef,
+  desiredSwarmEdge,
+  edgeConfigChoice,
+  servingEdgeTask,
+  swarmEdgeConfig,
+  unusedEdgeConfigs,
+} from "../../src/providers/swarm/edge-spec.js";
+import type { ObservedService, ObservedTask, SwarmSnapshot } from "../../src/providers/swarm/observe.js";
+import type { SwarmOperation } from "../../src/providers/swarm/plan.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import type { App, Group } from "../../src/resources/types.js";
 
@@ -136,6 +144,61 @@ describe("swarm edge (pure)", () => {
       unused.map((c) => c.name),
       ["old"],
     );
+  });
+
+  it("loads a route change into the serving Caddy live, the spec keeping its config, unless the task is made anew anyway", () => {
+    const kept = { id: "c1", name: "airloft_edge_i1_old" };
+    const wanted = { id: "c2", name: "airloft_edge_i1_new" };
+    const roll = (cause: string): SwarmOperation => ({ op: "remove-service", target: "edge", cause, id: "s1" });
+    // Only the config differs from the service as it runs: a spec naming the kept config plans nothing.
+    const configOnly = (c: ConfigRef) => (c.name === kept.name ? [] : [roll("config")]);
+    assert.deepEqual(edgeConfigChoice({ wanted, kept, serving: "ctr1", plan: configOnly }), {
+      config: kept,
+      operations: [],
+      live: "ctr1",
+    });
+    // A new overlay to join changes the spec whatever config it names: it takes the wanted one, no live load.
+    const networkToo = (c: ConfigRef) => [roll(`network, ${c.name}`)];
+    assert.deepEqual(edgeConfigChoice({ wanted, kept, serving: "ctr1", plan: networkToo }), {
+      config: wanted,
+      operations: [roll(`network, ${wanted.name}`)],
+      live: undefined,
+    });
+    // No task serves (stopped, restarting, being placed): the spec takes the wanted config now, nothing is dropped.
+    assert.deepEqual(edgeConfigChoice({ wanted, kept, serving: undefined, plan: configOnly }), {
+      config: wanted,
+      operations: [roll("config")],
+      live: undefined,
+    });
+    // No service yet: made with the wanted config.
+    const create = edgeConfigChoice({ wanted, kept: undefined, serving: undefined, plan: () => [roll("missing")] });
+    assert.equal(create.config, wanted);
+    assert.equal(create.live, undefined);
+    // The spec names the wanted config already: the serving Caddy is checked (a task Swarm restarted has the spec's).
+    const current = edgeConfigChoice({ wanted, kept: wanted, serving: "ctr2", plan: () => [] });
+    assert.deepEqual(current, { config: wanted, operations: [], live: "ctr2" });
+  });
+
+  it("finds the edge's serving task: running, meant to run, on the manager", () => {
+    const task = (over: Partial<ObservedTask>): ObservedTask => ({
+      id: "t",
+      serviceId: "s1",
+      slot: 1,
+      nodeId: "m1",
+      state: "running",
+      desiredState: "running",
+      error: undefined,
+      containerId: "ctr",
+      configHash: undefined,
+      createdAt: "",
+      ...over,
+    });
+    const at = (tasks: ObservedTask[]) => servingEdgeTask({ ...snapshot(), tasks }, "s1", "m1");
+    assert.equal(at([task({ state: "shutdown", containerId: "old" }), task({ containerId: "new" })]), "new");
+    assert.equal(at([task({ desiredState: "shutdown" })]), undefined, "being stopped");
+    assert.equal(at([task({ state: "starting" })]), undefined);
+    assert.equal(at([task({ nodeId: "w1" })]), undefined, "another node's container is out of reach");
+    assert.equal(at([task({ serviceId: "s2" })]), undefined);
   });
 
   it("names file:line:column and field for a malformed or oversized spec.swarm.edge.domain", () => {

@@ -182,6 +182,7 @@ describe("swarm secrets", () => {
           updateMessage: undefined,
           secretNames: ["airloft-a-1-previous"],
           configNames: [],
+          specConfigNames: [],
           image: "x:1",
         },
       ],

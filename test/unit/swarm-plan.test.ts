@@ -48,6 +48,7 @@ function observed(d: ReturnType<typeof desired>, over: Partial<ObservedService> 
     updateMessage: undefined,
     secretNames: [],
     configNames: [],
+    specConfigNames: [],
     image: d.image,
     ...over,
   };

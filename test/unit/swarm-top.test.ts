@@ -23,6 +23,7 @@ function service(id: string, group: string, kind: string, name: string): Observe
     updateMessage: undefined,
     secretNames: [],
     configNames: [],
+    specConfigNames: [],
     image: "x",
   };
 }

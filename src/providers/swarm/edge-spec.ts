@@ -5,6 +5,7 @@ import { type EdgeSettings, edgeLabels, edgeNames } from "../docker/edge/setting
 import { LABEL } from "../ownership.js";
 import { type DesiredSwarmService, serviceName } from "./desired.js";
 import type { ObservedService, SwarmSnapshot } from "./observe.js";
+import type { SwarmOperation } from "./plan.js";
 
 /** Where the Caddy config is mounted in the edge's task. */
 export const EDGE_CONFIG_TARGET = "/etc/airloft/edge.json";
@@ -51,20 +52,67 @@ export function swarmEdgeConfig(instance: string, routes: readonly EdgeRoute[], 
   };
 }
 
+/** A Swarm config as a service spec names it. */
+export interface ConfigRef {
+  readonly id: string;
+  readonly name: string;
+}
+
+/** The container of the edge's task that serves now: running on the manager, where AirLoft can exec into it. */
+export function servingEdgeTask(snapshot: SwarmSnapshot, serviceId: string, node: string): string | undefined {
+  return snapshot.tasks.find(
+    (t) => t.serviceId === serviceId && t.nodeId === node && t.state === "running" && t.desiredState === "running",
+  )?.containerId;
+}
+
+export interface EdgeConfigChoice {
+  /** The config the service's spec names after this pass. */
+  readonly config: ConfigRef;
+  readonly operations: readonly SwarmOperation[];
+  /** The container the wanted config is loaded into live (Caddy's admin API), when the spec keeps an older one. */
+  readonly live: string | undefined;
+}
+
+/**
+ * Where a route change goes. While the edge's task serves and nothing but the config would change
+ * in its spec, the spec keeps the config it names (a change there restarts the one task, which
+ * holds the port, so requests would fail until the new Caddy listens) and the running Caddy takes
+ * the wanted config live. The spec takes the wanted config with the next change that makes a new
+ * task anyway, or once no task serves. A task Swarm restarts meanwhile starts with the kept config
+ * and gets the wanted one on AirLoft's next pass (its Caddy's config differs, so it is loaded).
+ */
+export function edgeConfigChoice(input: {
+  readonly wanted: ConfigRef;
+  /** The config the service's spec names now, while it exists. */
+  readonly kept: ConfigRef | undefined;
+  readonly serving: string | undefined;
+  readonly plan: (config: ConfigRef) => readonly SwarmOperation[];
+}): EdgeConfigChoice {
+  const { wanted, kept, serving, plan } = input;
+  if (kept && serving) {
+    const operations = plan(kept);
+    if (operations.length === 0) return { config: kept, operations, live: serving };
+  }
+  const operations = plan(wanted);
+  // Nothing to roll and the spec names the wanted config: the serving task was started with it, or got it live.
+  return { config: wanted, operations, live: operations.length === 0 ? serving : undefined };
+}
+
 export interface SwarmEdgeInput {
   readonly instance: string;
   readonly settings: EdgeSettings;
   /** The routed groups' overlays the edge joins. */
   readonly networks: readonly string[];
-  readonly config: { readonly id: string; readonly name: string };
+  readonly config: ConfigRef;
   /** The manager the controller talks to: the edge's port is published there, and its image is there. */
   readonly node: string;
 }
 
 /**
  * The edge as a Swarm service: one Caddy task pinned to the manager, on the routed groups'
- * overlays, its HTTP port published in host mode there (no routing mesh: it needs IPVS). A new
- * config rolls it stop-first (the port is held by the one task); a config Caddy refuses rolls back.
+ * overlays, its HTTP port published in host mode there (no routing mesh: it needs IPVS). A spec
+ * change rolls it stop-first (the port is held by the one task): route changes alone are loaded
+ * live instead (edgeConfigChoice).
  */
 export function desiredSwarmEdge(input: SwarmEdgeInput): DesiredSwarmService {
   const { instance, settings, config, node } = input;

@@ -1,5 +1,7 @@
+import { isDeepStrictEqual } from "node:util";
 import type Docker from "dockerode";
 import { KeyedLock } from "../aws/keyed-lock.js";
+import { loadConfig, readConfig } from "../docker/edge/admin.js";
 import type { EdgeRoute } from "../docker/edge/routes.js";
 import { type EdgeSettings, edgeUrl } from "../docker/edge/settings.js";
 import { dockerClient, engineError, statusCodeOf } from "../docker/engine.js";
@@ -8,9 +10,12 @@ import { pullImage } from "../docker/images.js";
 import { LABEL } from "../ownership.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
 import {
+  type ConfigRef,
   desiredSwarmEdge,
   type EdgeConfig,
+  edgeConfigChoice,
   type ObservedConfig,
+  servingEdgeTask,
   swarmEdgeConfig,
   unusedEdgeConfigs,
 } from "./edge-spec.js";
@@ -30,8 +35,9 @@ export interface SwarmEdgeDeps {
 
 /**
  * The edge proxy of each swarm: one Caddy service (edge-spec.ts) whose config is a Swarm config,
- * made again and rolled in when the routes change, and removed with its configs when no app on
- * the swarm is routed any more. One sync per swarm at a time.
+ * made again when the routes change and loaded into the running Caddy without a restart
+ * (edgeConfigChoice), and removed with its configs when no app on the swarm is routed any more.
+ * One sync per swarm at a time.
  */
 export class SwarmEdge {
   private readonly lock = new KeyedLock();
@@ -53,22 +59,34 @@ export class SwarmEdge {
       const configs = await listConfigs(address, docker, instance);
       const ops: SwarmOperation[] = [];
       let wanted: EdgeConfig | undefined;
+      let live: string | undefined;
       if (mine.length === 0) {
         for (const s of snapshot.services)
           if (s.owner?.kind === "Edge" && s.owner.instance === instance)
             ops.push({ op: "remove-service", target: "edge", cause: "no routed app", id: s.id });
       } else {
         wanted = swarmEdgeConfig(instance, mine, snapshot);
-        const config = { id: await this.configId(address, docker, wanted, configs), name: wanted.name };
         const node = await this.deps.managers.of(address);
-        const desired = desiredSwarmEdge({
-          instance,
-          settings: this.deps.settings,
-          networks: mine.map((r) => r.network),
-          config,
-          node,
+        const service = snapshot.services.find((s) => s.owner?.kind === "Edge" && s.owner.instance === instance);
+        const kept = configs.find((c) => c.name === service?.specConfigNames[0]);
+        const choice = edgeConfigChoice({
+          wanted: { id: await this.configId(address, docker, wanted, configs), name: wanted.name },
+          kept,
+          serving: service && servingEdgeTask(snapshot, service.id, node),
+          plan: (config: ConfigRef) =>
+            planSwarmService(
+              desiredSwarmEdge({
+                instance,
+                settings: this.deps.settings,
+                networks: mine.map((r) => r.network),
+                config,
+                node,
+              }),
+              snapshot,
+            ).operations,
         });
-        ops.push(...planSwarmService(desired, snapshot).operations);
+        ops.push(...choice.operations);
+        live = choice.live;
         // Before the task is made anew (a new image setting among the changes): it starts on the manager.
         if (ops.length > 0) await ensureImage(address, docker, this.deps.settings.image);
       }
@@ -77,6 +95,7 @@ export class SwarmEdge {
         await executeSwarmPlan(address, ops, () => undefined).finally(() => snapshots.invalidate(address));
         now = await snapshots.get(address);
       }
+      if (live && wanted) await loadLive(docker, live, JSON.parse(wanted.data.toString()) as unknown);
       // An old config stays while the service's previous spec (a rollback's) names it.
       for (const c of unusedEdgeConfigs(instance, configs, wanted?.name, now.services))
         await docker
@@ -112,6 +131,11 @@ export class SwarmEdge {
       return id;
     }
   }
+}
+
+/** Loads the config into the running Caddy when it runs another (Caddy swaps it without dropping a connection). */
+async function loadLive(docker: Docker, containerId: string, config: unknown): Promise<void> {
+  if (!isDeepStrictEqual(await readConfig(docker, containerId), config)) await loadConfig(docker, containerId, config);
 }
 
 /** This installation's edge configs: one list call, by label. */

@@ -20,6 +20,8 @@ export interface ObservedService {
   readonly secretNames: readonly string[];
   /** The same for Swarm configs (the edge's Caddy config). */
   readonly configNames: readonly string[];
+  /** The Swarm configs its spec alone names: what a task started now mounts. */
+  readonly specConfigNames: readonly string[];
   /** The image its spec runs (by digest once resolved). */
   readonly image: string | undefined;
 }
@@ -136,6 +138,7 @@ async function takeSnapshot(address: string, instanceId: string): Promise<SwarmS
         configNames: [s.Spec, s.PreviousSpec].flatMap(
           (spec) => spec?.TaskTemplate?.ContainerSpec?.Configs?.map((r) => r.ConfigName ?? "") ?? [],
         ),
+        specConfigNames: s.Spec?.TaskTemplate?.ContainerSpec?.Configs?.map((r) => r.ConfigName ?? "") ?? [],
         image: s.Spec?.TaskTemplate?.ContainerSpec?.Image,
       })),
       tasks: tasks
