@@ -7,6 +7,7 @@ import type { ObservedService, ObservedTask, SwarmSnapshot } from "../../src/pro
 import { chooseNode, planSwarmService } from "../../src/providers/swarm/plan.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import { API_VERSION, type App, type Group } from "../../src/resources/types.js";
+import { observedService } from "../support/swarm-service.js";
 
 const group: Group = {
   apiVersion: API_VERSION,
@@ -36,22 +37,7 @@ const NODES: SwarmSnapshot["nodes"] = [
 
 function observed(d: ReturnType<typeof desired>, over: Partial<ObservedService> = {}): ObservedService {
   const labels = d.spec.Labels as Record<string, string>;
-  return {
-    id: "s1",
-    name: d.serviceName,
-    version: 7,
-    labels,
-    owner: parseOwnedLabels(labels),
-    replicas: d.replicas,
-    previousHash: undefined,
-    updateState: undefined,
-    updateMessage: undefined,
-    secretNames: [],
-    configNames: [],
-    specConfigNames: [],
-    image: d.image,
-    ...over,
-  };
+  return observedService({ name: d.serviceName, labels, version: 7, replicas: d.replicas, image: d.image, ...over });
 }
 
 function task(slot: number, node: string, over: Partial<ObservedTask> = {}): ObservedTask {

@@ -1,31 +1,18 @@
 import { strict as assert } from "node:assert";
 import { createLogger } from "../../src/log.js";
 import { UsageSampler } from "../../src/metrics/usage-sampler.js";
-import { ownerLabels, parseOwnedLabels } from "../../src/providers/ownership.js";
+import { ownerLabels } from "../../src/providers/ownership.js";
 import type { ProviderRegistry } from "../../src/providers/registry.js";
 import type { ObservedService, ObservedTask, SwarmSnapshot } from "../../src/providers/swarm/observe.js";
 import { swarmReplicas } from "../../src/providers/swarm/usage.js";
 import type { InfraProvider, ReplicaPlacement, ReplicaUsage } from "../../src/providers/types.js";
 import { API_VERSION, type Group } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
+import { observedService } from "../support/swarm-service.js";
 
 function service(id: string, group: string, kind: string, name: string): ObservedService {
   const labels = ownerLabels({ instance: "i", group, kind, name, uid: `u-${name}` });
-  return {
-    id,
-    name: `${group}_${name}`,
-    version: 1,
-    labels,
-    owner: parseOwnedLabels(labels),
-    replicas: 2,
-    previousHash: undefined,
-    updateState: undefined,
-    updateMessage: undefined,
-    secretNames: [],
-    configNames: [],
-    specConfigNames: [],
-    image: "x",
-  };
+  return observedService({ id, name: `${group}_${name}`, labels, replicas: 2 });
 }
 
 function task(serviceId: string, slot: number, node: string, over: Partial<ObservedTask> = {}): ObservedTask {
