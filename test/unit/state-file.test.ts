@@ -167,15 +167,19 @@ describe("the state file", () => {
   });
 });
 
-/** Moves the fake clock a millisecond per turn until the promise settles. */
+/**
+ * Moves the fake clock a millisecond per real millisecond until the promise settles: the file's
+ * I/O (fsync) takes real time, which a millisecond per turn of the event loop outran on a loaded
+ * machine (the clock then ran out of turns before the write was on disk).
+ */
 async function settle<T>(promise: Promise<T>, clock: FakeClock): Promise<T> {
   let done = false;
   void promise.then(
     () => (done = true),
     () => (done = true),
   );
-  for (let turns = 0; !done && turns < 1000; turns++) {
-    await new Promise((r) => setImmediate(r));
+  for (let turns = 0; !done && turns < 5000; turns++) {
+    await new Promise((r) => setTimeout(r, 1));
     if (!done) clock.advance(1);
   }
   return promise;
