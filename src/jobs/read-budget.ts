@@ -1,3 +1,5 @@
+import { tokensAt } from "../util/token-bucket.js";
+
 /** Accounts kept at most; past it, those whose budget is full again go first. */
 const MAX_ACCOUNTS = 10_000;
 
@@ -17,7 +19,7 @@ export class ReadBudget {
   /** Takes one read for the account: 0 when allowed, else the milliseconds until one is. */
   take(account: string, now: number): number {
     const kept = this.buckets.get(account);
-    const tokens = kept ? Math.min(this.burst, kept.tokens + ((now - kept.at) / 1000) * this.perSecond) : this.burst;
+    const tokens = tokensAt(kept, now, this.perSecond, this.burst);
     // Set anew, so that the map's order is the order accounts were last seen in.
     this.buckets.delete(account);
     if (tokens < 1) {
@@ -31,7 +33,7 @@ export class ReadBudget {
 
   private forgetFull(now: number): void {
     for (const [account, b] of this.buckets)
-      if (b.tokens + ((now - b.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(account);
+      if (tokensAt(b, now, this.perSecond, this.burst) >= this.burst) this.buckets.delete(account);
     // All still spending (a flood of accounts): the longest unseen go.
     for (const account of this.buckets.keys()) {
       if (this.buckets.size <= MAX_ACCOUNTS) break;

@@ -1,9 +1,5 @@
 import { performance } from "node:perf_hooks";
-
-interface Bucket {
-  tokens: number;
-  at: number;
-}
+import { type Bucket, tokensAt } from "../util/token-bucket.js";
 
 /**
  * What one account's watch streams may send, together: a bucket of bytes that refills at a
@@ -23,9 +19,10 @@ export class ByteBudgets {
   /** Takes `bytes` from the account's bucket: 0 to send them now, or the milliseconds to wait first. */
   take(account: string, bytes: number): number {
     const at = this.now();
-    const bucket = this.buckets.get(account) ?? { tokens: this.burstBytes, at };
-    bucket.tokens = Math.min(this.burstBytes, bucket.tokens + ((at - bucket.at) * this.bytesPerSecond) / 1000);
-    bucket.at = at;
+    const bucket: Bucket = {
+      tokens: tokensAt(this.buckets.get(account), at, this.bytesPerSecond, this.burstBytes),
+      at,
+    };
     this.buckets.set(account, bucket);
     // A line is sent whole: a bucket with anything in it lets it go and runs into debt.
     if (bucket.tokens > 0) {
