@@ -18,7 +18,7 @@ import type { Store } from "../../src/store/store.js";
 import { FakeProvider } from "../../support/fake-provider.js";
 import { fakeContext } from "../support/controller-context.js";
 import { FakeClock } from "../support/fake-clock.js";
-import { openTempStore, removeTempStore } from "../support/temp-store.js";
+import { useTempStore } from "../support/temp-store.js";
 
 const group: Group = { apiVersion: API_VERSION, kind: "Group", metadata: { name: "acme" }, spec: { provider: "aws" } };
 const task = (state: string): ObservedTask => ({
@@ -158,14 +158,12 @@ const MANIFESTS = `
 
 /** A one-off run's start recounts its group's quota at once, not at the next resync (src/jobs/run-starts.ts). */
 describe("quota: a one-off start recounts it at once", () => {
-  let dir: string;
   let store: Store;
 
-  beforeEach(async () => {
-    ({ dir, store } = await openTempStore("airloft-run-starts-", { groupCommitMs: 0 }));
+  useTempStore("airloft-run-starts-", async (opened) => {
+    store = opened;
     await store.apply(loadTexts([{ name: "m.yaml", content: MANIFESTS, baseDir: "." }]));
   });
-  afterEach(() => removeTempStore(store, dir));
 
   it("enqueues the group's Quota when a run starts through the loop's provider registry", async () => {
     const { ctx } = fakeContext(store);
@@ -208,18 +206,16 @@ spec: {image: example/web:1, jobs: [{name: report, schedule: "* * * * *", comman
 
 /** The job scheduler on AWS groups (src/jobs/scheduler.ts), through the provider contract's task capability. */
 describe("job scheduler: AWS groups", () => {
-  let dir: string;
   let store: Store;
 
-  beforeEach(async () => {
-    ({ dir, store } = await openTempStore("airloft-aws-scheduler-", { groupCommitMs: 0 }));
+  useTempStore("airloft-aws-scheduler-", async (opened) => {
+    store = opened;
     await store.apply(loadTexts([{ name: "m.yaml", content: TWO_AWS_GROUPS, baseDir: "." }]));
     for (const g of ["broken", "fine"])
       await store.updateStatus(`Group//${g}`, (st) =>
         setCondition({ ...st }, { type: "Ready", status: "True", reason: "Converged", message: "" }, 1),
       );
   });
-  afterEach(() => removeTempStore(store, dir));
 
   it("a group whose listing fails holds no other group's jobs", async () => {
     const started: string[] = [];
