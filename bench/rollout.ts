@@ -15,7 +15,7 @@ import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { stopEngine, TEST_IMAGE, useEngine } from "../support/engine.js";
 import { edgeGet, type LoadResult, loadUntil } from "../support/http-load.js";
-import { freePort } from "../support/ports.js";
+import { freePort, freePortRange } from "../support/ports.js";
 import { round, writeResults } from "./lib/measure.js";
 
 const CLIENTS = Number(process.argv[2] ?? 4);
@@ -170,10 +170,8 @@ try {
   // Two tags of one image: the update is an image change, as a new release would be.
   for (const v of ["v1", "v2"]) await run("docker", ["tag", TEST_IMAGE, `airloft-bench/web:${v}`], { env });
   rows.push(await airloftRun(dir, env, Number(env.AIRLOFT_EDGE_HTTP_PORT)));
-  const ports = [await freePort(), await freePort(), await freePort()].sort((a, b) => a - b);
-  // Compose publishes a range: three consecutive free ports.
-  const base = ports[0] as number;
-  rows.push(await composeRun(dir, env, [base, base + 1, base + 2]));
+  // Compose publishes a range: three consecutive ports, each checked free.
+  rows.push(await composeRun(dir, env, await freePortRange(3)));
 } finally {
   rmSync(dir, { recursive: true, force: true });
   if (!lent) await stopEngine();

@@ -51,7 +51,11 @@ export async function loadUntil(
 ): Promise<LoadResult> {
   const ports = typeof port === "number" ? [port] : port;
   let done = false;
-  void stop.finally(() => (done = true));
+  // Ends on a failed `stop` as well; the caller sees that failure where it awaits `stop`.
+  const end = () => {
+    done = true;
+  };
+  stop.then(end, end);
   let requests = 0;
   let failed = 0;
   let retried = 0;
