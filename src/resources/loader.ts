@@ -3,6 +3,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { type Document, isNode, isScalar, LineCounter, visit } from "yaml";
 import { type SourcePosition, ValidationError, ValidationErrors } from "../errors.js";
 import { runToEnd, type Steps } from "../util/steps.js";
+import { scanJsonObject } from "./json-object.js";
 import { keyOf } from "./kinds.js";
 import {
   type BuildContextPolicy,
@@ -129,6 +130,8 @@ function* loadFileSteps(
   }
   const text = content.toString();
   if (TOML_FILE.test(file)) return yield* loadTomlSteps(text, at, baseDir, builds);
+  const json = yield* loadJsonObject(text, at, baseDir, builds);
+  if (json) return json;
   const lineCounter = new LineCounter();
   const parsed = yield* parseDocuments(text, lineCounter);
   if ("refused" in parsed) {
@@ -204,6 +207,31 @@ function* loadDocument(
     return node?.range ? position(node.range[0]) : start;
   };
   return yield* checkObject(value, fieldPosition, baseDir, builds);
+}
+
+/**
+ * One valid manifest written as a JSON object, read without the YAML parser (json-object.ts);
+ * undefined when the text is anything else or fails a check: the YAML path then reads it again
+ * and says what is wrong, where.
+ */
+function* loadJsonObject(
+  text: string,
+  at: (line: number, column: number) => SourcePosition,
+  baseDir: string,
+  builds: BuildContextPolicy,
+): Steps<FileResult | undefined> {
+  const scan = scanJsonObject(text);
+  if (!scan) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  yield;
+  const name = lineAndColumn(text, scan.nameOffset ?? 0);
+  const checked = yield* checkObject(value, () => at(name.line, name.column), baseDir, builds);
+  return "manifest" in checked && checked.manifest ? { manifests: [checked.manifest], errors: [] } : undefined;
 }
 
 /** A TOML file's objects, each checked as a YAML document is. */
