@@ -4,6 +4,7 @@ import type { Logger } from "../log.js";
 import { objectKey, parseKind } from "../resources/kinds.js";
 import type { Kind, Resource } from "../resources/types.js";
 import { Store } from "../store/store.js";
+import type { ThreadLoad } from "../util/thread-load.js";
 
 export const DEFAULT_STATE_FILE = ".airloft/state.json";
 
@@ -23,7 +24,10 @@ export async function cliLogger(options: GlobalOptions): Promise<Logger> {
   return createLogger({ level: options.verbose ? "info" : (process.env.AIRLOFT_LOG_LEVEL ?? "warn") });
 }
 
-export async function openStore(options: GlobalOptions, mode: { write: boolean; command: string }): Promise<Store> {
+export async function openStore(
+  options: GlobalOptions,
+  mode: { write: boolean; command: string; background?: ThreadLoad },
+): Promise<Store> {
   return Store.open(statePath(options), mode);
 }
 

@@ -1,9 +1,24 @@
 import { performance } from "node:perf_hooks";
 import type { Steps } from "../util/steps.js";
+import { MAX_DEFER_MS, RETRY_MS, type ThreadLoad } from "../util/thread-load.js";
 import { TurnLoop } from "../util/turns.js";
 
 /** How long one account's work may hold the thread before the next account's turn. */
 export const DEFAULT_SLICE_MS = 8;
+/** An account's recent parsing time decays by half each this many milliseconds. */
+const USAGE_HALF_LIFE_MS = 1000;
+/** An account whose recent parsing time is below this is light: its work never waits for the load. */
+const LIGHT_USAGE_MS = 20;
+/** Another account that sent a request within this long is being served, and kept from waiting. */
+const ACTIVE_MS = 1000;
+/** Past this many accounts with a recent parsing time, those whose time has decayed are dropped. */
+const MAX_TRACKED_ACCOUNTS = 1000;
+
+/** The gate's view of the thread and its clock; tests give their own. */
+export interface GateThread {
+  readonly load?: Pick<ThreadLoad, "busy">;
+  readonly now?: () => number;
+}
 
 interface Job {
   readonly steps: Steps<unknown>;
@@ -21,32 +36,57 @@ export interface GateTicket {
 /**
  * Parsing and checking manifests takes the server's one thread: a tenant sending big applies
  * back to back would take every turn and queue everyone behind it (issue 13). Such work is
- * written as steps (src/util/steps.ts) and runs here in slices of a few milliseconds, taken
- * round-robin across accounts, with the event loop turning between slices: a one-object apply
- * waits for at most one slice of each other account, however big their applies. An account's
- * own jobs run one after another, and it may have only a few waiting: the next is refused at
- * once, before it costs anything.
+ * written as steps (src/util/steps.ts) and runs here in slices of a few milliseconds, with the
+ * event loop turning between slices. The next slice goes to the account that used the least
+ * parsing time lately (round-robin among equals), so a one-object apply goes ahead of big ones.
+ * And while the thread is busy and other accounts are being served, a heavy account's next
+ * slice waits (at most MAX_DEFER_MS): the writes it would let through cost more than their
+ * parsing (storing, the journal, compactions, garbage collection), and a thread kept busy by
+ * them makes every other request queue. An account's own jobs run one after another, and it
+ * may have only a few waiting: the next is refused at once, before it costs anything.
  */
 export class FairGate {
   /** Jobs per account, the first one in progress; the map's order is the round-robin order. */
   private readonly queues = new Map<string, Job[]>();
   /** Jobs admitted but not yet queued (their bodies are still being read), per account. */
   private readonly admitted = new Map<string, number>();
+  /** Each account's recent parsing time (ms, decaying) and when it was last updated. */
+  private readonly usage = new Map<string, { ms: number; at: number }>();
+  /** When each account last sent a request (noted by the server). */
+  private readonly lastSeen = new Map<string, number>();
+  /** Since when the next slice has been waiting for the load to fall. */
+  private deferredSince: number | undefined;
   private readonly turns = new TurnLoop(
     () => this.slice(),
     () => this.queues.size > 0,
   );
+  private readonly now: () => number;
 
   constructor(
     private readonly maxWaitingPerAccount: number,
     private readonly sliceMs = DEFAULT_SLICE_MS,
-  ) {}
+    private readonly thread: GateThread = {},
+  ) {
+    this.now = thread.now ?? (() => performance.now());
+  }
+
+  /** An account sent a request: while it is being served, heavy accounts give way when the thread is busy. */
+  seen(account: string): void {
+    const at = this.now();
+    this.lastSeen.delete(account); // kept in order of last sight, so that old entries are dropped first
+    this.lastSeen.set(account, at);
+    for (const [name, when] of this.lastSeen) {
+      if (when >= at - ACTIVE_MS) break;
+      this.lastSeen.delete(name);
+    }
+  }
 
   /**
    * Takes one of the account's places before its body is read, so that parallel requests cannot
    * all pass the check while they read; undefined when the account has no place left.
    */
   admit(account: string): GateTicket | undefined {
+    this.seen(account);
     const queued = this.queues.get(account)?.length ?? 0;
     const waiting = Math.max(0, queued - 1) + (this.admitted.get(account) ?? 0);
     if (waiting >= this.maxWaitingPerAccount) return undefined;
@@ -74,20 +114,61 @@ export class FairGate {
     };
   }
 
-  /** Runs the first account's job for one slice (one step at least), then sends the account to the back. */
-  private slice(): void {
-    const entry = this.queues.entries().next();
-    if (entry.done) return;
-    const [account, queue] = entry.value;
-    const job = queue[0];
+  /**
+   * Runs the lightest account's job for one slice (one step at least), then sends the account to
+   * the back; or, if that account is heavy and should give way, says how soon to look again.
+   */
+  private slice(): number | undefined {
+    const account = this.lightest();
+    const queue = account === undefined ? undefined : this.queues.get(account);
+    const job = queue?.[0];
+    if (account === undefined || !queue || !job) return undefined;
+    const started = this.now();
+    if (this.shouldWait(account, started)) return RETRY_MS;
+    this.deferredSince = undefined;
     this.queues.delete(account);
-    if (!job) return;
-    if (!advance(job, performance.now() + this.sliceMs)) {
-      this.queues.set(account, queue);
-      return;
-    }
-    queue.shift();
+    const finished = advance(job, performance.now() + this.sliceMs);
+    this.charge(account, started);
+    if (finished) queue.shift();
     if (queue.length > 0) this.queues.set(account, queue);
+    return undefined;
+  }
+
+  private shouldWait(account: string, at: number): boolean {
+    if (!this.thread.load || this.recentUsage(account, at) < LIGHT_USAGE_MS) return false;
+    const othersActive = [...this.lastSeen].some(([name, when]) => name !== account && when >= at - ACTIVE_MS);
+    if (!othersActive || !this.thread.load.busy()) return false;
+    this.deferredSince ??= at;
+    return at - this.deferredSince < MAX_DEFER_MS;
+  }
+
+  /** The queued account with the least recent parsing time; the first in round-robin order among equals. */
+  private lightest(): string | undefined {
+    const at = this.now();
+    let best: string | undefined;
+    let bestMs = Number.POSITIVE_INFINITY;
+    for (const account of this.queues.keys()) {
+      const ms = this.recentUsage(account, at);
+      if (ms < bestMs) {
+        best = account;
+        bestMs = ms;
+      }
+    }
+    return best;
+  }
+
+  private recentUsage(account: string, at: number): number {
+    const used = this.usage.get(account);
+    return used ? used.ms * 2 ** (-(at - used.at) / USAGE_HALF_LIFE_MS) : 0;
+  }
+
+  private charge(account: string, started: number): void {
+    const at = this.now();
+    const ms = this.recentUsage(account, at) + (at - started);
+    this.usage.set(account, { ms, at });
+    // Accounts whose time has decayed to nothing are forgotten: the map holds only recent ones.
+    if (this.usage.size > MAX_TRACKED_ACCOUNTS)
+      for (const name of [...this.usage.keys()]) if (this.recentUsage(name, at) < 0.01) this.usage.delete(name);
   }
 }
 

@@ -15,8 +15,9 @@ import { rotateSecretsKey } from "../secrets/rotate.js";
 import { mergeSecret } from "../secrets/update.js";
 import type { Change, Store } from "../store/store.js";
 import type { Steps } from "../util/steps.js";
+import { threadLoad } from "../util/thread-load.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
-import { FairGate } from "./fair-gate.js";
+import { DEFAULT_SLICE_MS, FairGate } from "./fair-gate.js";
 import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson, sendJsonText } from "./http.js";
 import type { ServerLimits } from "./limits.js";
 import { listJson } from "./object-json.js";
@@ -64,9 +65,14 @@ interface Call {
 
 /** The resource API: list, get, apply, delete and watch, with the CLI's validation and admission. */
 export class ResourcesApi {
-  private readonly parsing = new FairGate(MAX_WAITING_WRITES);
+  private readonly parsing = new FairGate(MAX_WAITING_WRITES, DEFAULT_SLICE_MS, { load: threadLoad });
 
   constructor(private readonly options: ResourcesApiOptions) {}
+
+  /** An account sent a request (any kind): heavy writers give way to it while the thread is busy (FairGate). */
+  noteRequest(principal: Principal): void {
+    this.parsing.seen(`${principal.kind}:${principal.name}`);
+  }
 
   /** Routes a path below API_PREFIX; false when no route matches. */
   async handle(call: Call, segments: readonly string[]): Promise<boolean> {

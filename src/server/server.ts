@@ -173,6 +173,7 @@ export class ApiServer {
       throw new ApiError(404, "NotFound", `no page at ${path}`);
     }
     const principal = await this.authenticate(req);
+    this.resources.noteRequest(principal);
     const segments = (prefix: string): string[] =>
       path
         .slice(prefix.length)

@@ -44,12 +44,13 @@ export class WritePacer {
   }
 
   /** Gives each waiting writer a piece, in order, until the slice is spent; one that has more goes to the back. */
-  private turn(): void {
+  private turn(): undefined {
     const deadline = performance.now() + this.sliceMs;
     for (const writer of [...this.waiting]) {
       this.waiting.delete(writer);
       if (writer.writeSome(this.pieceBytes)) this.waiting.add(writer);
-      if (performance.now() >= deadline) return;
+      if (performance.now() >= deadline) return undefined;
     }
+    return undefined;
   }
 }

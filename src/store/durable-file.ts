@@ -3,6 +3,7 @@ import { open, rename } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Adapter } from "lowdb";
 import { runInTurns, type Steps } from "../util/steps.js";
+import type { ThreadLoad } from "../util/thread-load.js";
 
 /**
  * A lowdb adapter whose writes are atomic and durable: write a temp file, fsync it, rename it
@@ -26,6 +27,7 @@ export class DurableJSONFile<T> implements Adapter<T> {
   constructor(
     path: string,
     private readonly serialize: (data: T) => Steps<readonly Buffer[]> = (data) => once(data),
+    private readonly background?: ThreadLoad,
   ) {
     this.path = path;
   }
@@ -68,7 +70,7 @@ export class DurableJSONFile<T> implements Adapter<T> {
     const dir = dirname(this.path);
     mkdirSync(dir, { recursive: true });
     const tmp = join(dir, `.${basename(this.path)}.${process.pid}.tmp`);
-    const chunks = await runInTurns(this.serialize(data));
+    const chunks = await runInTurns(this.serialize(data), this.background);
     const size = chunks.reduce((sum, c) => sum + c.length, 0);
     const file = await open(tmp, "w", 0o600);
     try {

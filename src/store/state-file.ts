@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { Low } from "lowdb";
 import type { Resource, StoredEvent } from "../resources/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import type { ThreadLoad } from "../util/thread-load.js";
 import { applyChange, ChangeTracker, mapAt, setEntry } from "./change-tracker.js";
 import { Compactions } from "./compactions.js";
 import { DurableJSONFile } from "./durable-file.js";
@@ -100,6 +101,8 @@ export interface StateFileOptions {
   readonly groupCommitMs?: number;
   /** Where $AIRLOFT_SECRETS_KEY is read (the key of the values sealed in the file); the process's unless given. */
   readonly env?: NodeJS.ProcessEnv;
+  /** A long-running process's thread: a compaction's encoding waits while it is busy (see turnTaker). */
+  readonly background?: ThreadLoad;
 }
 
 /**
@@ -151,7 +154,7 @@ export class PersistedState {
     const serializer = new CachedJsonSerializer(ENTRY_VERSIONS);
     const state = new PersistedState(
       path,
-      new DurableJSONFile<StateFile>(path, (data) => serializer.serializeSteps(data)),
+      new DurableJSONFile<StateFile>(path, (data) => serializer.serializeSteps(data), options.background),
       lock,
       options,
       clock,

@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
-import { setImmediate as nextTurn } from "node:timers/promises";
+import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
+import { MAX_DEFER_MS, RETRY_MS, type ThreadLoad } from "./thread-load.js";
 
 /** How long a loop may hold the thread before it lets the event loop turn. */
 export const TURN_SLICE_MS = 8;
@@ -9,34 +10,46 @@ export const TURN_SLICE_MS = 8;
  * of the thread has been spent since the last turn, and costs nothing otherwise. A loop of
  * awaits that resolve at once never lets I/O in by itself: they are microtasks.
  */
-export function turnTaker(sliceMs = TURN_SLICE_MS): () => Promise<void> {
+export function turnTaker(sliceMs = TURN_SLICE_MS, load?: ThreadLoad): () => Promise<void> {
   let deadline = performance.now() + sliceMs;
   return async () => {
     if (performance.now() < deadline) return;
     await nextTurn();
+    // Background work (a compaction) also waits while the thread is busy, for a bounded time.
+    const until = performance.now() + MAX_DEFER_MS;
+    while (load?.busy() && performance.now() < until) await sleep(RETRY_MS);
     deadline = performance.now() + sliceMs;
   };
 }
 
 /**
  * Work done a slice per turn of the event loop, after the requests already read: `turn` runs
- * once per turn while `pending` says there is more. wake() after adding work.
+ * once per turn while `pending` says there is more; a turn that returns a number of
+ * milliseconds is the last for that long (its work waits for the thread's load to fall).
+ * wake() after adding work.
  */
 export class TurnLoop {
   private scheduled = false;
 
   constructor(
-    private readonly turn: () => void,
+    private readonly turn: () => number | undefined,
     private readonly pending: () => boolean,
   ) {}
 
   wake(): void {
     if (this.scheduled || !this.pending()) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.turn();
+    setImmediate(() => this.run());
+  }
+
+  private run(): void {
+    this.scheduled = false;
+    const waitMs = this.turn();
+    if (!waitMs || !this.pending()) {
       this.wake();
-    });
+      return;
+    }
+    this.scheduled = true;
+    setTimeout(() => this.run(), waitMs);
   }
 }

@@ -11,6 +11,21 @@ function* job(name: string, count: number, order: string[]): Steps<string> {
   return name;
 }
 
+/** A clock that never moves: every account's usage stays 0, and the order is plain round-robin. */
+const STILL = { now: () => 0 };
+
+/** A job whose every step takes `stepMs` of the given clock. */
+function* timed(name: string, count: number, order: string[], clock: { ms: number }, stepMs: number): Steps<string> {
+  for (let i = 1; i <= count; i++) {
+    order.push(`${name}.${i}`);
+    clock.ms += stepMs;
+    if (i < count) yield;
+  }
+  return name;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 describe("fair gate for parsing writes", () => {
   // A slice of 0 ms is one step: the interleaving is then exact, with no clock involved.
   const run = <T>(gate: FairGate, account: string, steps: Steps<T>): Promise<T> => {
@@ -20,7 +35,7 @@ describe("fair gate for parsing writes", () => {
   };
 
   it("runs jobs in slices, round-robin across accounts: a small job waits one slice of a big one, not all of it", async () => {
-    const gate = new FairGate(2, 0);
+    const gate = new FairGate(2, 0, STILL);
     const order: string[] = [];
     const big = run(gate, "evil", job("evil", 5, order));
     const small = run(gate, "good", job("good", 1, order));
@@ -31,7 +46,7 @@ describe("fair gate for parsing writes", () => {
   });
 
   it("runs one account's jobs one after another, and caps what it has waiting", async () => {
-    const gate = new FairGate(2, 0);
+    const gate = new FairGate(2, 0, STILL);
     const order: string[] = [];
     const jobs = [
       run(gate, "evil", job("a", 2, order)),
@@ -57,7 +72,7 @@ describe("fair gate for parsing writes", () => {
   });
 
   it("passes a failing job's error on and goes on with the others", async () => {
-    const gate = new FairGate(1, 0);
+    const gate = new FairGate(1, 0, STILL);
     const order: string[] = [];
     function* failing(): Steps<never> {
       yield;
@@ -68,5 +83,46 @@ describe("fair gate for parsing writes", () => {
     await assert.rejects(bad, /bad manifest/);
     assert.equal(await good, "b");
     assert.equal(await run(gate, "a", job("a", 1, order)), "a");
+  });
+
+  it("gives the next slice to the account that used the least time lately, not to the next in turn", async () => {
+    const clock = { ms: 0 };
+    const gate = new FairGate(2, 0, { now: () => clock.ms });
+    const order: string[] = [];
+    await run(gate, "evil", timed("warm", 3, order, clock, 10)); // evil has used 30 ms
+    order.length = 0;
+    const evil = run(gate, "evil", timed("evil", 3, order, clock, 10));
+    const good = run(gate, "good", timed("good", 2, order, clock, 1));
+    await Promise.all([evil, good]);
+    // Round-robin would give evil.1, good.1, evil.2, good.2; good's lighter use puts it first.
+    assert.deepEqual(order, ["good.1", "good.2", "evil.1", "evil.2", "evil.3"]);
+  });
+
+  it("a heavy account's slice waits while the thread is busy and another account is served, for a bounded time", async () => {
+    const clock = { ms: 0 };
+    let busy = true;
+    const gate = new FairGate(2, 0, { now: () => clock.ms, load: { busy: () => busy } });
+    const order: string[] = [];
+    await run(gate, "evil", timed("warm", 3, order, clock, 10));
+    order.length = 0;
+    // Alone, a heavy account is not held back: nobody else is waiting for the thread.
+    clock.ms += 2000;
+    await run(gate, "evil", timed("alone", 3, order, clock, 20));
+    assert.deepEqual(order, ["alone.1", "alone.2", "alone.3"]);
+    order.length = 0;
+    gate.seen("good");
+    const evil = run(gate, "evil", timed("evil", 2, order, clock, 10));
+    await sleep(40);
+    assert.deepEqual(order, [], "busy thread, another account served: the heavy slice waits");
+    clock.ms += 60; // past MAX_DEFER_MS: it takes a slice anyway
+    await sleep(20);
+    assert.deepEqual(order.slice(0, 1), ["evil.1"]);
+    busy = false;
+    assert.equal(await evil, "evil");
+    // A light account never waits for the load.
+    busy = true;
+    clock.ms += 10_000;
+    gate.seen("evil");
+    assert.equal(await run(gate, "good", timed("good", 1, order, clock, 1)), "good");
   });
 });

@@ -3,6 +3,7 @@ import { createLogger, type Logger } from "../../log.js";
 import { parseAllowList } from "../../notifications/address-policy.js";
 import type { Store } from "../../store/store.js";
 import { parseDuration } from "../../util/duration.js";
+import { threadLoad } from "../../util/thread-load.js";
 import { type GlobalOptions, openStore, UsageError } from "../context.js";
 import { LoopHost } from "../host.js";
 import { listenMetrics, type MetricsFlags, parseMetricsAddress, readMetricsToken, startMetrics } from "../metrics.js";
@@ -32,7 +33,8 @@ export async function runHost(
   if (format !== "text" && format !== "json") throw new UsageError(`--log-format is text or json, not ${format}`);
   const log = createLogger({ level: process.env.AIRLOFT_LOG_LEVEL ?? "info", json: format === "json" });
   const allowCidrs = notifyAllowList(options.notifyAllowCidr ?? process.env.AIRLOFT_NOTIFY_ALLOW_CIDR);
-  const store = await openStore(options, { write: true, command });
+  // A long-running writer: its compactions give way while requests and reconciles keep the thread busy.
+  const store = await openStore(options, { write: true, command, background: threadLoad });
   const host = new LoopHost(store, log, {
     resyncMs: parseDuration(options.resync ?? "30s"),
     workers: Number(options.workers ?? 4),
