@@ -1,5 +1,4 @@
 import type { ServerResponse } from "node:http";
-import { keyOf } from "../resources/kinds.js";
 import type { Resource } from "../resources/types.js";
 import type { AccountKind } from "./account-records.js";
 import type { Accounts } from "./accounts.js";
@@ -15,8 +14,8 @@ import { WritePacer } from "./write-pacer.js";
 export interface WatchRequest {
   readonly principal: Principal;
   readonly matches: (obj: WatchRef) => boolean;
-  /** The objects to list first, when no resourceVersion is given. */
-  readonly current: () => readonly Resource[];
+  /** The objects to list first, when no resourceVersion is given: each read as it is taken, and checked against the principal. */
+  readonly current: () => Iterable<Readonly<Resource>>;
   readonly resourceVersion: string | null;
 }
 
@@ -91,18 +90,15 @@ export class WatchStreams {
         for (const event of backlog) if (request.matches(event.object)) yield event.line;
       })();
     } else {
-      // Listed in the stream's first turn to write, not here: 100 watches opened at once would
-      // list 400,000 objects in one turn of the event loop. Keys, not objects: a client that never
-      // reads would keep every object of its listing alive as it was, while applies replace them.
-      // Each object is read as it is sent, so the listing may be newer than `at`: the changes
-      // since `at` follow as events all the same (queued from now on), which a client applies
-      // again; the state it ends with is the same.
+      // Listed as the stream writes, not here: 100 watches opened at once would list 400,000
+      // objects in one turn of the event loop. The listing holds the store's key arrays, not the
+      // objects: a client that never reads would keep every object of its listing alive as it
+      // was, while applies replace them. Each object is read as it is sent, so the listing may be
+      // newer than `at`: the changes since `at` follow as events all the same (queued from now
+      // on), which a client applies again; the state it ends with is the same.
       const at = hub.current;
       initial = (function* () {
-        for (const key of request.current().map(keyOf)) {
-          const object = hub.peek(key);
-          if (object) yield watchLine("ADDED", object, at);
-        }
+        for (const object of request.current()) yield watchLine("ADDED", object, at);
         yield watchLine("BOOKMARK", undefined, at);
       })();
     }
