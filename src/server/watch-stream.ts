@@ -1,8 +1,8 @@
 import type { ServerResponse } from "node:http";
 import type { Resource } from "../resources/types.js";
+import { TokenBudgets } from "../util/token-budgets.js";
 import type { AccountKind } from "./account-records.js";
 import type { Accounts } from "./accounts.js";
-import { ByteBudgets } from "./byte-budget.js";
 import { ApiError, COMMON_HEADERS } from "./http.js";
 import type { ServerLimits } from "./limits.js";
 import { admitStream } from "./stream-cap.js";
@@ -44,7 +44,7 @@ export interface WatchStreamsOptions {
 export class WatchStreams {
   private readonly open = new Set<WatchConnection>();
   private timer: NodeJS.Timeout | undefined;
-  private readonly budgets: ByteBudgets;
+  private readonly budgets: TokenBudgets;
   private readonly pacer = new WritePacer();
   private readonly onAccount = (account: { kind: AccountKind; name: string }): void => {
     for (const stream of [...this.open])
@@ -53,7 +53,14 @@ export class WatchStreams {
 
   constructor(private readonly options: WatchStreamsOptions) {
     options.accounts.changes.on("changed", this.onAccount);
-    this.budgets = new ByteBudgets(options.limits.watchBytesPerSecond, options.limits.watchBurstBytes);
+    // Bytes, for one account's streams together: serializing and writing a listing is the server's
+    // work, and without a bound a tenant opening twenty watches of a 4,000-object group took the
+    // thread from everyone for seconds (issue 13). A stream past it waits; the client reads on.
+    this.budgets = new TokenBudgets({
+      perSecond: options.limits.watchBytesPerSecond,
+      burst: options.limits.watchBurstBytes,
+      overdraft: "lend",
+    });
   }
 
   /** Connections of watch streams not yet closed, an ended stream's until its client has it all. */

@@ -3,7 +3,6 @@ import { startEmbedded } from "../../src/cli/embedded.js";
 import { QuotaController } from "../../src/controllers/quota.js";
 import { AwsGroupRuns } from "../../src/jobs/aws-group-runs.js";
 import { RunRefused } from "../../src/jobs/one-off.js";
-import { ReadBudget } from "../../src/jobs/read-budget.js";
 import { runStarts } from "../../src/jobs/run-starts.js";
 import { JobScheduler } from "../../src/jobs/scheduler.js";
 import { CONSOLE_RETRY_MS, ConsoleCache } from "../../src/providers/aws/console-cache.js";
@@ -138,15 +137,6 @@ describe("AWS run reads: the shared listing, the console cache and the read budg
     assert.deepEqual([over.status, over.reason, over.headers], [429, "TooManyRequests", { "retry-after": "2" }]);
     const quota = refusal(new RunRefused(409, "QuotaExceeded", "replicas 3 would exceed 2"));
     assert.deepEqual([quota.status, quota.headers], [409, {}]);
-  });
-
-  it("a read budget refuses past its burst with the wait until the next read, per account", () => {
-    const budget = new ReadBudget(0.5, 10);
-    for (let i = 0; i < 10; i++) assert.equal(budget.take("hostile", 0), 0);
-    assert.equal(budget.take("hostile", 0), 2_000);
-    assert.equal(budget.take("neighbour", 0), 0, "another account has its own");
-    assert.equal(budget.take("hostile", 1_000), 1_000);
-    assert.equal(budget.take("hostile", 2_000), 0);
   });
 });
 
