@@ -6,6 +6,7 @@ import type {
   LogOptions,
   ReplicaUsage,
   ServiceOutcome,
+  UsageReading,
 } from "../src/providers/types.js";
 import type { App, Group, GroupStatus, Service } from "../src/resources/types.js";
 
@@ -35,10 +36,10 @@ export class FakeProvider implements InfraProvider {
     return "fake://engine";
   }
 
-  async usage(groups: readonly Group[]): Promise<readonly ReplicaUsage[]> {
+  async usage(groups: readonly Group[]): Promise<UsageReading> {
     this.usagePasses++;
     const names = new Set(groups.map((g) => g.metadata.name));
-    return this.usageFigures.filter((u) => names.has(u.group));
+    return { figures: this.usageFigures.filter((u) => names.has(u.group)) };
   }
 
   async reconcileGroup(group: Group): Promise<Partial<GroupStatus>> {

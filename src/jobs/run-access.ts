@@ -5,12 +5,12 @@ import type { LogOptions } from "../providers/types.js";
 import { objectKey } from "../resources/kinds.js";
 import type { App, Group } from "../resources/types.js";
 import type { Store } from "../store/store.js";
+import { TokenBudgets } from "../util/token-budgets.js";
 import { groupRunsOf } from "./aws-group-runs.js";
 import { AwsOneOffRuns } from "./aws-one-off.js";
 import { awsTasksOf } from "./aws-runs.js";
 import { JOB_LABEL, type ObservedRun } from "./docker-runs.js";
 import { findRun, RUN_ID, RunRefused, runExitCode, runLogs, startOneOff } from "./one-off.js";
-import { ReadBudget } from "./read-budget.js";
 import { runStarts } from "./run-starts.js";
 import { type DockerProviderLike, dockerOf } from "./run-template.js";
 
@@ -36,7 +36,11 @@ export interface RunAccessOptions {
  * API's account) is charged for the reads that need EC2 calls.
  */
 export class RunAccess {
-  private readonly budget = new ReadBudget(AWS_READS.perSecond, AWS_READS.burst);
+  /**
+   * Refused whole past the budget, with the time until a read is free (a 429 with Retry-After):
+   * one tenant's polling cannot fill the installation's shared EC2 rate.
+   */
+  private readonly budget: TokenBudgets;
   private readonly now: () => number;
 
   constructor(
@@ -45,6 +49,7 @@ export class RunAccess {
     options: RunAccessOptions = {},
   ) {
     this.now = options.now ?? Date.now;
+    this.budget = new TokenBudgets({ ...AWS_READS, overdraft: "refuse", now: this.now });
   }
 
   async start(app: App, command: readonly string[]): Promise<string> {
@@ -118,7 +123,7 @@ export class RunAccess {
   }
 
   private charge(reader: string): void {
-    const waitMs = this.budget.take(reader, this.now());
+    const waitMs = this.budget.take(reader);
     if (waitMs > 0)
       throw new RunRefused(429, "TooManyRequests", "too many reads of runs on AWS; try again later", waitMs);
   }

@@ -118,16 +118,15 @@ export class UsageSampler {
       if (provider?.usage) byProvider.set(provider, [...(byProvider.get(provider) ?? []), group]);
     }
     const concurrency = this.options.concurrency ?? 16;
-    const [read, traffic, placed] = await Promise.all([
-      Promise.all([...byProvider].map(([provider, list]) => provider.usage?.(list, concurrency) ?? [])),
+    const [read, traffic] = await Promise.all([
+      Promise.all([...byProvider].map(([provider, list]) => provider.usage?.(list, concurrency))),
       Promise.all([...byProvider].map(([provider, list]) => provider.traffic?.(list).catch(() => []) ?? [])),
-      Promise.all([...byProvider].map(([provider, list]) => provider.placement?.(list).catch(() => []) ?? [])),
     ]);
     this.traffic.update(traffic.flat());
-    this.placements = placed.flat();
+    this.placements = read.flatMap((r) => r?.placements ?? []);
     const previous = new Map(this.figures.map((f) => [replicaKey(f), f]));
     this.figures = read
-      .flat()
+      .flatMap((r) => r?.figures ?? [])
       .map((usage) => ({ ...usage, cpuCores: cpuCores(previous.get(replicaKey(usage)), usage) }));
     this.passes++;
     this.lastPassAt = this.clock.now();

@@ -124,6 +124,17 @@ export interface ReplicaPlacement {
   readonly restarts: number;
 }
 
+/** A stats pass's reading of a provider's replicas. */
+export interface UsageReading {
+  readonly figures: readonly ReplicaUsage[];
+  /**
+   * Every replica's node and state, where the provider places replicas on machines whose figures
+   * it cannot all read (Swarm: stats come from each node's engine). Read with the figures, from
+   * the same listing.
+   */
+  readonly placements?: readonly ReplicaPlacement[];
+}
+
 /** One app's request counters at its front door (the edge proxy), as one read found them (cumulative). */
 export interface AppTraffic {
   readonly group: string;
@@ -184,12 +195,7 @@ export interface InfraProvider {
   /** The output of an app's or service's replicas; a clear error where the provider cannot read it. */
   logs(obj: App | Service, group: Group, options: LogOptions): Promise<void>;
   /** The running replicas' resource use in these groups, at most `concurrency` engine calls at once; where the provider can read it. */
-  usage?(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]>;
-  /**
-   * Every replica's node and state in these groups, where the provider places replicas on
-   * machines whose figures `usage` cannot all read (Swarm: stats come from each node's engine).
-   */
-  placement?(groups: readonly Group[]): Promise<readonly ReplicaPlacement[]>;
+  usage?(groups: readonly Group[], concurrency: number): Promise<UsageReading>;
   /** The apps' request counters at the front door, one read per engine or load balancer; where the provider has one. */
   traffic?(groups: readonly Group[]): Promise<readonly AppTraffic[]>;
   /** Autoscaled apps' figures by app uid, in one read for the group; where the provider has its own monitoring. */

@@ -3,8 +3,8 @@ import { errorMessage, NotFoundError } from "../errors.js";
 import { displayName, objectKey, PLURAL } from "../resources/kinds.js";
 import type { Store } from "../store/store.js";
 import { parseLogQuery } from "../util/log-query.js";
+import { TokenBudgets } from "../util/token-budgets.js";
 import { assertCanSeeGroup } from "./access.js";
-import { ByteBudgets } from "./byte-budget.js";
 import type { LoopAccess } from "./control-api.js";
 import { ApiError, COMMON_HEADERS, methodNotAllowed } from "./http.js";
 import type { ServerLimits } from "./limits.js";
@@ -46,10 +46,14 @@ const KINDS: Readonly<Record<string, "App" | "Service">> = { [PLURAL.App]: "App"
  */
 export class LogsApi {
   private readonly open = new Set<OpenStream>();
-  private readonly budgets: ByteBudgets;
+  private readonly budgets: TokenBudgets;
 
   constructor(private readonly options: LogsApiOptions) {
-    this.budgets = new ByteBudgets(options.limits.logBytesPerSecond, options.limits.logBurstBytes);
+    this.budgets = new TokenBudgets({
+      perSecond: options.limits.logBytesPerSecond,
+      burst: options.limits.logBurstBytes,
+      overdraft: "lend",
+    });
   }
 
   /** Open log streams, for tests and the shutdown. */

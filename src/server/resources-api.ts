@@ -109,9 +109,9 @@ export class ResourcesApi {
   private read(call: Call, method: string, filter: CollectionFilter): void {
     if (method !== "GET") throw methodNotAllowed(method);
     if (filter.group !== undefined) assertCanSeeGroup(call.principal, filter.group);
-    const current = (): readonly Resource[] => this.visible(call.principal, filter);
+    const current = () => this.visible(call.principal, filter);
     if (!isTrue(call.query.get("watch"))) {
-      sendJsonText(call.res, 200, listJson(this.options.hub.current, current()));
+      sendJsonText(call.res, 200, listJson(this.options.hub.current, [...current()]));
       return;
     }
     this.options.watches.serve(call.res, {
@@ -123,22 +123,28 @@ export class ResourcesApi {
   }
 
   /**
-   * The objects of a collection the principal may see; shared with the store, not copied: a list
-   * serializes them at once, a watch as its client reads (a change meanwhile follows as an event).
+   * The objects of a collection the principal may see, each read from the store as it is taken
+   * (shared, not copied): a list serializes them at once, a watch as its client reads (a change
+   * meanwhile follows as an event). Found by the indexes' own key arrays, so that an open listing
+   * holds no key or object of its own per object.
    */
-  private visible(principal: Principal, filter: CollectionFilter): readonly Resource[] {
+  private *visible(principal: Principal, filter: CollectionFilter): Generator<Readonly<Resource>> {
     const { store } = this.options;
     const group = principal.kind === "group" ? principal.name : filter.group;
     const { kind } = filter;
-    const candidates =
+    const keys: Array<readonly string[]> =
       group === undefined
-        ? store.view(kind ? { kind } : {})
+        ? [store.sortedKeys(kind ? { kind } : {})]
         : [
-            ...(kind === undefined || kind === "Group" ? [store.peek(objectKey("Group", "", group))] : []),
-            ...(kind === "Group" ? [] : store.view(kind ? { group, kind } : { group })),
-          ].flatMap((o) => o ?? []);
-    // Checked again, object by object: the tenancy rule, not the way the candidates were found.
-    return candidates.filter((o) => canSee(principal, o) && inCollection(o, filter));
+            kind === undefined || kind === "Group" ? [objectKey("Group", "", group)] : [],
+            kind === "Group" ? [] : store.sortedKeys(kind ? { group, kind } : { group }),
+          ];
+    for (const part of keys)
+      for (const key of part) {
+        const obj = store.peek(key);
+        // Checked again, object by object: the tenancy rule, not the way the keys were found.
+        if (obj && canSee(principal, obj) && inCollection(obj, filter)) yield obj;
+      }
   }
 
   /** GET, PUT (apply one manifest) or DELETE one object. */

@@ -66,11 +66,6 @@ export class WatchHub {
     return String(this.position);
   }
 
-  /** The object under `key` as it is now (a listing reads each as it sends it). */
-  peek(key: string): Readonly<Resource> | undefined {
-    return this.store.peek(key);
-  }
-
   /** What the history holds now. */
   get retained(): { events: number; bytes: number } {
     return { events: this.recent.length, bytes: this.bytes };

@@ -1,9 +1,8 @@
 import type { ServerResponse } from "node:http";
-import { keyOf } from "../resources/kinds.js";
 import type { Resource } from "../resources/types.js";
+import { TokenBudgets } from "../util/token-budgets.js";
 import type { AccountKind } from "./account-records.js";
 import type { Accounts } from "./accounts.js";
-import { ByteBudgets } from "./byte-budget.js";
 import { ApiError, COMMON_HEADERS } from "./http.js";
 import type { ServerLimits } from "./limits.js";
 import { admitStream } from "./stream-cap.js";
@@ -15,8 +14,8 @@ import { WritePacer } from "./write-pacer.js";
 export interface WatchRequest {
   readonly principal: Principal;
   readonly matches: (obj: WatchRef) => boolean;
-  /** The objects to list first, when no resourceVersion is given. */
-  readonly current: () => readonly Resource[];
+  /** The objects to list first, when no resourceVersion is given: each read as it is taken, and checked against the principal. */
+  readonly current: () => Iterable<Readonly<Resource>>;
   readonly resourceVersion: string | null;
 }
 
@@ -45,7 +44,7 @@ export interface WatchStreamsOptions {
 export class WatchStreams {
   private readonly open = new Set<WatchConnection>();
   private timer: NodeJS.Timeout | undefined;
-  private readonly budgets: ByteBudgets;
+  private readonly budgets: TokenBudgets;
   private readonly pacer = new WritePacer();
   private readonly onAccount = (account: { kind: AccountKind; name: string }): void => {
     for (const stream of [...this.open])
@@ -54,7 +53,14 @@ export class WatchStreams {
 
   constructor(private readonly options: WatchStreamsOptions) {
     options.accounts.changes.on("changed", this.onAccount);
-    this.budgets = new ByteBudgets(options.limits.watchBytesPerSecond, options.limits.watchBurstBytes);
+    // Bytes, for one account's streams together: serializing and writing a listing is the server's
+    // work, and without a bound a tenant opening twenty watches of a 4,000-object group took the
+    // thread from everyone for seconds (issue 13). A stream past it waits; the client reads on.
+    this.budgets = new TokenBudgets({
+      perSecond: options.limits.watchBytesPerSecond,
+      burst: options.limits.watchBurstBytes,
+      overdraft: "lend",
+    });
   }
 
   /** Connections of watch streams not yet closed, an ended stream's until its client has it all. */
@@ -91,18 +97,15 @@ export class WatchStreams {
         for (const event of backlog) if (request.matches(event.object)) yield event.line;
       })();
     } else {
-      // Listed in the stream's first turn to write, not here: 100 watches opened at once would
-      // list 400,000 objects in one turn of the event loop. Keys, not objects: a client that never
-      // reads would keep every object of its listing alive as it was, while applies replace them.
-      // Each object is read as it is sent, so the listing may be newer than `at`: the changes
-      // since `at` follow as events all the same (queued from now on), which a client applies
-      // again; the state it ends with is the same.
+      // Listed as the stream writes, not here: 100 watches opened at once would list 400,000
+      // objects in one turn of the event loop. The listing holds the store's key arrays, not the
+      // objects: a client that never reads would keep every object of its listing alive as it
+      // was, while applies replace them. Each object is read as it is sent, so the listing may be
+      // newer than `at`: the changes since `at` follow as events all the same (queued from now
+      // on), which a client applies again; the state it ends with is the same.
       const at = hub.current;
       initial = (function* () {
-        for (const key of request.current().map(keyOf)) {
-          const object = hub.peek(key);
-          if (object) yield watchLine("ADDED", object, at);
-        }
+        for (const object of request.current()) yield watchLine("ADDED", object, at);
         yield watchLine("BOOKMARK", undefined, at);
       })();
     }

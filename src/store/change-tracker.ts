@@ -57,17 +57,33 @@ export class ChangeTracker {
       if (!touched) this.diffMap(name, map, versionOf, record);
       else if (keys) for (const entry of keys) this.diffEntry(name, map, entry, versionOf, record);
     }
+    for (const [key, text] of this.changedTop(state)) {
+      if (text === "") this.texts.delete(key);
+      else this.texts.set(key, text);
+      record.top ??= {};
+      record.top[key] = state[key] ?? null;
+    }
+    return record.set || record.del || record.top ? record : undefined;
+  }
+
+  /**
+   * Whether a top-level key other than the tracked maps changed since the last diff, without
+   * remembering it: a few small values (the tracked maps' entries are known by what was touched).
+   */
+  topChanged(data: object): boolean {
+    return this.changedTop(data as Record<string, unknown>).length > 0;
+  }
+
+  /** The top-level keys whose text differs from the last diff's, each with its text now ("" when removed). */
+  private changedTop(state: Record<string, unknown>): Array<[string, string]> {
+    const changed: Array<[string, string]> = [];
     for (const key of new Set([...Object.keys(state), ...this.texts.keys()])) {
       if (this.ignored.has(key) || this.holders.has(key)) continue;
       const value = state[key];
       const text = value === undefined ? "" : JSON.stringify(value);
-      if (this.texts.get(key) === text) continue;
-      if (text === "") this.texts.delete(key);
-      else this.texts.set(key, text);
-      record.top ??= {};
-      record.top[key] = value ?? null;
+      if (this.texts.get(key) !== text) changed.push([key, text]);
     }
-    return record.set || record.del || record.top ? record : undefined;
+    return changed;
   }
 
   /** Forgets what a record held, after its write failed: the next diff finds it again. */

@@ -144,7 +144,7 @@ export class PersistedState {
     this.writes = new WriteScheduler(() => this.record(), clock, options.groupCommitMs ?? GROUP_COMMIT_MS);
     // A change made in place while a compaction encoded (a cascade's marks) may be half in its
     // file: the file replaces the old one only once the journal holds that change whole.
-    adapter.beforeReplace = () => this.writes.persist();
+    adapter.beforeReplace = () => this.persist();
   }
 
   /** Reads the file and its journal (taking the writer lock first for a writer); `clock` times the writes. */
@@ -212,9 +212,18 @@ export class PersistedState {
     }
   }
 
-  /** Resolves once every change so far is durably on disk. */
+  /**
+   * Resolves once every change so far is durably on disk: at once when none is waiting, so that a
+   * writer's open (whose compaction asks for this before it replaces the file) waits for no write.
+   */
   persist(): Promise<void> {
+    if (!this.pending()) return Promise.resolve();
     return this.writes.persist();
+  }
+
+  /** Whether a change may not be on disk yet: an entry touched, a write on its way, or a top-level value changed. */
+  private pending(): boolean {
+    return this.touched.size > 0 || this.writes.busy || this.changes.topChanged(this.db.data);
   }
 
   /** Writes soon, for observed state that need not be waited for (see WriteScheduler). */

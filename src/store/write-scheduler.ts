@@ -75,6 +75,11 @@ export class WriteScheduler {
     });
   }
 
+  /** Whether a write is scheduled or running: a change may be on its way to disk. */
+  get busy(): boolean {
+    return this.scheduled !== undefined || this.writing !== undefined;
+  }
+
   /** Waits until every change so far is on disk; throws a background write's failure. */
   async flush(): Promise<void> {
     while (this.writing || this.scheduled)

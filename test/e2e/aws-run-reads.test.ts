@@ -14,15 +14,13 @@ import { TASK_TAG } from "../../src/providers/aws/tasks.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import { setCondition } from "../../src/resources/conditions.js";
 import { objectKey } from "../../src/resources/kinds.js";
-import type { LoadedManifest } from "../../src/resources/manifest-object.js";
 import type { App, AppSpec, Group, Resource } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
 import { FakeClock } from "../support/fake-clock.js";
+import { appObject, manifest, quotaObject } from "../support/manifests.js";
 import { useStrictGroup, webSpec } from "../support/strict-harness.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
 
-const at = { file: "m.yaml", line: 1, column: 1 };
-const manifest = (object: Resource): LoadedManifest => ({ source: at, object });
 const FAST = { perSecond: 1000, burst: 1000 };
 const ready = { type: "Ready", status: "True", reason: "Converged", message: "" } as const;
 
@@ -165,24 +163,9 @@ describe("AWS run reads: bounded EC2 calls, prompt ends, runs in the quota (stri
     // Two apps of one replica with a job each, and room for one run only.
     const job = { name: "report", schedule: "* * * * *", command: ["./report"] };
     await store.apply([
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "App",
-        metadata: { name: "web", group: "strict" },
-        spec: { ...webSpec(1), jobs: [job] },
-      }),
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "App",
-        metadata: { name: "api", group: "strict" },
-        spec: { ...webSpec(1), jobs: [job] },
-      }),
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "Quota",
-        metadata: { name: "q", group: "strict" },
-        spec: { hard: { replicas: 3 } },
-      }),
+      manifest(appObject("strict", "web", { ...webSpec(1), jobs: [job] })),
+      manifest(appObject("strict", "api", { ...webSpec(1), jobs: [job] })),
+      manifest(quotaObject("strict", "q", { replicas: 3 })),
     ]);
     const created = Math.max(
       ...["web", "api"].map((n) => Date.parse(store.get(`App/strict/${n}`)?.metadata.creationTimestamp ?? "")),

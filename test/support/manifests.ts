@@ -1,5 +1,5 @@
 import type { LoadedManifest } from "../../src/resources/manifest-object.js";
-import type { AppSpec, GroupSpec, Resource } from "../../src/resources/types.js";
+import type { AppSpec, GroupSpec, QuotaSpec, Resource } from "../../src/resources/types.js";
 
 /** An object as the loader gives it, from line 1 of a made-up file. */
 export const manifest = (object: Resource, file = "m.yaml"): LoadedManifest => ({
@@ -19,6 +19,13 @@ export const appObject = (group: string, name: string, spec: AppSpec): Resource 
   kind: "App",
   metadata: { name, group },
   spec,
+});
+
+export const quotaObject = (group: string, name: string, hard: QuotaSpec["hard"]): Resource => ({
+  apiVersion: "airloft.dev/v1alpha1",
+  kind: "Quota",
+  metadata: { name, group },
+  spec: { hard },
 });
 
 /** When the nth run of a "* * * * *" job of an object made at `created` is due (n = 0: the first). */

@@ -8,10 +8,9 @@ import type { RunBackend, RunEnd } from "../../src/jobs/run-backend.js";
 import type { TaskInstances } from "../../src/providers/aws/task-types.js";
 import type { ObservedTask } from "../../src/providers/aws/tasks.js";
 import { objectKey } from "../../src/resources/kinds.js";
-import type { LoadedManifest } from "../../src/resources/manifest-object.js";
-import type { App, Group, Resource } from "../../src/resources/types.js";
+import type { App, Group } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
-import { appObject, dueMinute, groupObject, manifest } from "../support/manifests.js";
+import { appObject, dueMinute, groupObject, manifest, quotaObject } from "../support/manifests.js";
 import { useTempStore } from "../support/temp-store.js";
 
 /** A backend of the job sync's own interface, recording what it is asked (no engine, no AWS). */
@@ -114,18 +113,8 @@ describe("job sync through a run backend", () => {
 
   it("on AWS, counts the group's one-off runs against the quota before a job's run starts", async () => {
     await store.apply([
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "App",
-        metadata: { name: "other", group: "acme" },
-        spec: { image: "example/o:1" },
-      }),
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "Quota",
-        metadata: { name: "q", group: "acme" },
-        spec: { hard: { replicas: 3 } },
-      }),
+      manifest(appObject("acme", "other", { image: "example/o:1" })),
+      manifest(quotaObject("acme", "q", { replicas: 3 })),
     ]);
     const other = store.get("App/acme/other") as App;
     // Two apps of one replica, and a one-off run of the other app: a job run would make four.
@@ -156,19 +145,9 @@ describe("job sync through a run backend", () => {
   it("on AWS, one listing per group per pass: a run launched for the first app counts in the second app's quota check", async () => {
     const job = { name: "report", schedule: "* * * * *", command: ["./r"] };
     await store.apply([
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "App",
-        metadata: { name: "other", group: "acme" },
-        spec: { image: "example/o:1", jobs: [job] },
-      }),
+      manifest(appObject("acme", "other", { image: "example/o:1", jobs: [job] })),
       // Two apps of one replica: room for one run, not two.
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "Quota",
-        metadata: { name: "q", group: "acme" },
-        spec: { hard: { replicas: 3 } },
-      }),
+      manifest(quotaObject("acme", "q", { replicas: 3 })),
     ]);
     const { started, listings, site } = awsSite([]);
     const group = store.get(objectKey("Group", "", "acme")) as Group;

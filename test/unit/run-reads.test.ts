@@ -3,7 +3,6 @@ import { startEmbedded } from "../../src/cli/embedded.js";
 import { QuotaController } from "../../src/controllers/quota.js";
 import { AwsGroupRuns } from "../../src/jobs/aws-group-runs.js";
 import { RunRefused } from "../../src/jobs/one-off.js";
-import { ReadBudget } from "../../src/jobs/read-budget.js";
 import { runStarts } from "../../src/jobs/run-starts.js";
 import { JobScheduler } from "../../src/jobs/scheduler.js";
 import { CONSOLE_RETRY_MS, ConsoleCache } from "../../src/providers/aws/console-cache.js";
@@ -11,13 +10,16 @@ import type { ObservedTask, TaskInstances } from "../../src/providers/aws/task-t
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { InfraProvider } from "../../src/providers/types.js";
 import { setCondition } from "../../src/resources/conditions.js";
+import { API_PREFIX } from "../../src/resources/kinds.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import { API_VERSION, type App, type Group } from "../../src/resources/types.js";
 import { refusal } from "../../src/server/runs-api.js";
 import type { Store } from "../../src/store/store.js";
 import { FakeProvider } from "../../support/fake-provider.js";
+import { TestApi } from "../support/api.js";
 import { fakeContext } from "../support/controller-context.js";
 import { FakeClock } from "../support/fake-clock.js";
+import { groupObject, manifest } from "../support/manifests.js";
 import { useTempStore } from "../support/temp-store.js";
 
 const group: Group = { apiVersion: API_VERSION, kind: "Group", metadata: { name: "acme" }, spec: { provider: "aws" } };
@@ -58,7 +60,7 @@ function countingTasks() {
   return { tasks, calls, hold: () => (release = () => undefined), free };
 }
 
-/** The pieces that keep reads of AWS runs bounded (src/jobs/aws-group-runs.ts, read-budget.ts, aws/console-cache.ts). */
+/** The pieces that keep reads of AWS runs bounded (src/jobs/aws-group-runs.ts, util/token-budgets.ts, aws/console-cache.ts). */
 describe("AWS run reads: the shared listing, the console cache and the read budget", () => {
   it("a group's listing is shared while younger than a reader accepts, joined while in flight, and made again after a launch", async () => {
     const { tasks, calls, hold, free } = countingTasks();
@@ -138,15 +140,6 @@ describe("AWS run reads: the shared listing, the console cache and the read budg
     assert.deepEqual([over.status, over.reason, over.headers], [429, "TooManyRequests", { "retry-after": "2" }]);
     const quota = refusal(new RunRefused(409, "QuotaExceeded", "replicas 3 would exceed 2"));
     assert.deepEqual([quota.status, quota.headers], [409, {}]);
-  });
-
-  it("a read budget refuses past its burst with the wait until the next read, per account", () => {
-    const budget = new ReadBudget(0.5, 10);
-    for (let i = 0; i < 10; i++) assert.equal(budget.take("hostile", 0), 0);
-    assert.equal(budget.take("hostile", 0), 2_000);
-    assert.equal(budget.take("neighbour", 0), 0, "another account has its own");
-    assert.equal(budget.take("hostile", 1_000), 1_000);
-    assert.equal(budget.take("hostile", 2_000), 0);
   });
 });
 
@@ -236,5 +229,73 @@ describe("job scheduler: AWS groups", () => {
     const clock = new FakeClock(Math.ceil((created + 1) / 60_000) * 60_000 + 65_000);
     await new JobScheduler({ ...ctx, providers }, { clock }).tick();
     assert.deepEqual(started, ["fine"]);
+  });
+});
+
+/** Each group's ended task instances, whose console is read (and charged) once each, as the provider's console cache has it. */
+function endedRuns(count: number): TaskInstances {
+  const read = new Set<string>();
+  const ended = (group: string, i: number): ObservedTask => ({
+    ...task("terminated"),
+    instanceId: `i-${group}-${i}`,
+    owner: { ...task("terminated").owner, group },
+    tags: { "airloft.dev/run": `${group}-run-${i}` },
+  });
+  return {
+    list: async (of: Group) => Array.from({ length: count }, (_, i) => ended(of.metadata.name, i)),
+    result: async (_group: Group, t: ObservedTask, options: { beforeRead?: () => void }) => {
+      if (!read.has(t.instanceId)) options.beforeRead?.();
+      read.add(t.instanceId);
+      return { phase: "succeeded", exitCode: 0, output: [] };
+    },
+  } as unknown as TaskInstances;
+}
+
+/** The AWS provider's tasks capability, on the fake of the project's own provider interface. */
+class FakeAwsTasks extends FakeProvider {
+  constructor(readonly tasks: TaskInstances) {
+    super();
+  }
+}
+
+describe("AWS run reads through the API server: a tenant past its read budget", () => {
+  let api: TestApi;
+
+  beforeEach(async () => {
+    const providers = new ProviderRegistry({ instanceId: "t", aws: new FakeAwsTasks(endedRuns(20)) });
+    api = await TestApi.start({ loop: { providers, control: async () => ({ ok: true, message: "" }) } });
+    await api.store.apply([manifest(groupObject("acme", "aws")), manifest(groupObject("globex", "aws"))]);
+  });
+  afterEach(() => api.stop());
+
+  /** A token of the group's own account. */
+  const login = async (name: string) => {
+    const admin = await api.adminToken();
+    await api.call("PUT", `/api/accounts/groups/${name}`, { token: admin, body: { password: `${name}-password-1` } });
+    return api.login({ group: name }, `${name}-password-1`);
+  };
+
+  it("answers 429 with Retry-After in whole seconds over HTTP, while another tenant reads on", async () => {
+    const [acme, globex] = [await login("acme"), await login("globex")];
+    const read = (group: string, i: number, token: string) =>
+      api.call("GET", `${API_PREFIX}/groups/${group}/runs/${group}-run-${i}`, { token });
+    // Each ended run's console is an EC2 read, charged to the reader: a burst of 10, then one each 2 s.
+    const answers = [];
+    for (let i = 0; i < 15; i++) {
+      const answer = await read("acme", i, acme);
+      answers.push(answer.status);
+      if (answer.status !== 200) {
+        assert.equal(answer.status, 429, answer.text);
+        assert.equal(answer.body.reason, "TooManyRequests");
+        const retryAfter = answer.headers.get("retry-after") ?? "";
+        assert.match(retryAfter, /^[12]$/, "whole seconds, until the next read is free");
+        break;
+      }
+    }
+    assert.equal(answers.at(-1), 429, `answers: ${answers.join(" ")}`);
+    assert.ok(answers.length >= 5, `a burst goes first: ${answers.join(" ")}`);
+    const neighbour = await read("globex", 0, globex);
+    assert.equal(neighbour.status, 200, neighbour.text);
+    assert.equal((await read("globex", 0, acme)).status, 403, "another group's runs are not the tenant's to read");
   });
 });

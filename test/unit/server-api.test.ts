@@ -230,6 +230,8 @@ describe("API server: watch", function () {
   it("lists what exists, then delivers changes in order, only of the watcher's group", async () => {
     await api.call("PUT", `${API}/groups/acme/apps/first`, { token: acme, body: app("acme", "first") });
     const other = await api.tenant("globex");
+    // Another group's object listed before the watch: never in its listing.
+    await api.call("PUT", `${API}/groups/globex/apps/listed`, { token: other, body: app("globex", "listed") });
     const watch = await WatchReader.open(`${api.url}${API}/objects?watch=true`, acme);
     try {
       await watch.waitFor((lines) => lines.some((l) => l.type === "BOOKMARK"));

@@ -148,6 +148,27 @@ describe("the state file", () => {
     }
   });
 
+  it("opens a writer without waiting for a write when nothing changed: its compaction alone writes", async () => {
+    const earlier = await Store.open(path, { write: true, command: "test", groupCommitMs: 0 });
+    await earlier.apply([group]);
+    await earlier.close();
+    // A write waits for this clock, which moves only once the open is over or waits for one.
+    const clock = new FakeClock();
+    let opened = false;
+    const opening = Store.open(path, { write: true, command: "test", groupCommitMs: 5, clock }).then((store) => {
+      opened = true;
+      return store;
+    });
+    while (!opened && clock.pendingTimers === 0) await new Promise((r) => setTimeout(r, 1));
+    const waited = clock.pendingTimers > 0;
+    const store = await settle(opening, clock);
+    const writes = store.stats.writes;
+    await settle(store.close(), clock);
+    assert.equal(waited, false, "the open waited for a journal write with nothing to write");
+    assert.equal(writes, 1, "one write: the open's compaction of the file, nothing appended to the journal");
+    assert.ok(store.get("Group//acme"));
+  });
+
   it("takes its time from the injected clock: timestamps, and when a write happens", async () => {
     const clock = new FakeClock(Date.parse("2030-06-01T12:00:00.000Z"));
     const opening = Store.open(path, { write: true, command: "test", groupCommitMs: 5, clock });

@@ -3,8 +3,9 @@ import { createLogger } from "../../src/log.js";
 import { UsageSampler } from "../../src/metrics/usage-sampler.js";
 import { ownerLabels } from "../../src/providers/ownership.js";
 import type { ProviderRegistry } from "../../src/providers/registry.js";
+import { ManagerNodes } from "../../src/providers/swarm/manager-node.js";
 import type { ObservedService, ObservedTask, SwarmSnapshot } from "../../src/providers/swarm/observe.js";
-import { swarmReplicas } from "../../src/providers/swarm/usage.js";
+import { swarmReplicas, swarmUsage } from "../../src/providers/swarm/usage.js";
 import type { InfraProvider, ReplicaPlacement, ReplicaUsage } from "../../src/providers/types.js";
 import { API_VERSION, type Group } from "../../src/resources/types.js";
 import type { Store } from "../../src/store/store.js";
@@ -31,36 +32,60 @@ function task(serviceId: string, slot: number, node: string, over: Partial<Obser
   };
 }
 
+const snapshot: SwarmSnapshot = {
+  address: "unix:///m",
+  services: [
+    service("s1", "acme", "App", "web"),
+    service("s2", "other", "App", "web"),
+    service("s3", "", "Edge", "edge"),
+  ],
+  tasks: [
+    task("s1", 1, "n1"),
+    task("s1", 1, "n2", { state: "failed", desiredState: "shutdown", createdAt: "2026-11-30T00:00:01Z" }),
+    task("s1", 1, "n3", { state: "failed", desiredState: "shutdown", createdAt: "2026-11-30T00:00:02Z" }),
+    task("s1", 2, "n2", { state: "starting" }),
+    task("s2", 1, "n1"),
+    task("s3", 1, "n1"),
+  ],
+  networks: [],
+  nodes: [
+    { id: "n1", name: "alsw1", state: "ready", availability: "active" },
+    { id: "n2", name: "alsw2", state: "ready", availability: "active" },
+  ],
+  secrets: [],
+};
+
 describe("airloft top on swarm", () => {
   it("places each live replica of the group's apps and services on its node, restarts from its slot's failed tasks", () => {
-    const snapshot: SwarmSnapshot = {
-      address: "unix:///m",
-      services: [
-        service("s1", "acme", "App", "web"),
-        service("s2", "other", "App", "web"),
-        service("s3", "", "Edge", "edge"),
-      ],
-      tasks: [
-        task("s1", 1, "n1"),
-        task("s1", 1, "n2", { state: "failed", desiredState: "shutdown", createdAt: "2026-11-30T00:00:01Z" }),
-        task("s1", 1, "n3", { state: "failed", desiredState: "shutdown", createdAt: "2026-11-30T00:00:02Z" }),
-        task("s1", 2, "n2", { state: "starting" }),
-        task("s2", 1, "n1"),
-        task("s3", 1, "n1"),
-      ],
-      networks: [],
-      nodes: [
-        { id: "n1", name: "alsw1", state: "ready", availability: "active" },
-        { id: "n2", name: "alsw2", state: "ready", availability: "active" },
-      ],
-      secrets: [],
-    };
     assert.deepEqual(
       swarmReplicas(snapshot, new Set(["acme"])).map((r) => [r.name, r.replica, r.node, r.state, r.restarts, r.nodeId]),
       [
         ["web", "0", "alsw1", "running", 2, "n1"],
         ["web", "1", "alsw2", "starting", 0, "n2"],
       ],
+    );
+  });
+
+  it("reads places and figures from one listing: a manager that cannot be asked leaves the places all the same", async () => {
+    // No engine answers at this address: the manager's node id cannot be asked, so no figures.
+    const read = await swarmUsage(
+      "unix:///nonexistent/airloft.sock",
+      new ManagerNodes(),
+      snapshot,
+      new Set(["acme"]),
+      4,
+    );
+    assert.deepEqual(read.figures, []);
+    assert.deepEqual(
+      read.placements.map((p) => [p.name, p.replica, p.node, p.state, p.restarts]),
+      [
+        ["web", "0", "alsw1", "running", 2],
+        ["web", "1", "alsw2", "starting", 0],
+      ],
+    );
+    assert.ok(
+      read.placements.every((p) => !("containerId" in p) && !("nodeId" in p)),
+      "no engine ids in a placement",
     );
   });
 
@@ -93,8 +118,7 @@ describe("airloft top on swarm", () => {
       restarts: 1,
     };
     const provider = {
-      usage: async () => [measured],
-      placement: async () => [placed("0", "alsw1"), placed("1", "alsw2")],
+      usage: async () => ({ figures: [measured], placements: [placed("0", "alsw1"), placed("1", "alsw2")] }),
     } as unknown as InfraProvider;
     const sampler = new UsageSampler({
       store: { view: () => [group] } as unknown as Store,

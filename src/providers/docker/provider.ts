@@ -14,9 +14,9 @@ import type {
   LiveReplicas,
   LogOptions,
   ReconcileOptions,
-  ReplicaUsage,
   ServiceOutcome,
   ServiceReconcileOptions,
+  UsageReading,
 } from "../types.js";
 import { appImage, ensureImage, imageMissing } from "./app-image.js";
 import { prepareAppSecrets, pruneAppSecretFiles } from "./app-secrets.js";
@@ -293,8 +293,12 @@ export class DockerProvider extends EngineGroups<Snapshot, Operation> implements
     return containerLogs(this.address(group), uidOf(obj), obj.metadata.name, options);
   }
 
-  async usage(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]> {
-    return perEngine(groups, this, (address, names) => engineUsage(address, this.instanceId, names, concurrency));
+  async usage(groups: readonly Group[], concurrency: number): Promise<UsageReading> {
+    return {
+      figures: await perEngine(groups, this, (address, names) =>
+        engineUsage(address, this.instanceId, names, concurrency),
+      ),
+    };
   }
 
   async traffic(groups: readonly Group[]): Promise<readonly AppTraffic[]> {

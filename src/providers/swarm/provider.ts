@@ -16,10 +16,9 @@ import type {
   LiveReplicas,
   LogOptions,
   ReconcileOptions,
-  ReplicaPlacement,
-  ReplicaUsage,
   ServiceOutcome,
   ServiceReconcileOptions,
+  UsageReading,
 } from "../types.js";
 import { desiredSwarmApp } from "./app-spec.js";
 import { type DesiredSwarmService, desiredSwarmService, NODE_LABEL, serviceName, swarmSettings } from "./desired.js";
@@ -39,7 +38,7 @@ import {
   type SwarmPlan,
 } from "./plan.js";
 import { planSecretGarbage, planSwarmSecrets } from "./secrets.js";
-import { managerUsage, swarmReplicas } from "./usage.js";
+import { swarmUsage } from "./usage.js";
 import { planWipe, WIPE_KIND } from "./wipe.js";
 
 /** Swarm does the rollout itself: one round makes the change, the next passes watch it. */
@@ -272,22 +271,12 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
     };
   }
 
-  /** Figures of the replicas on the manager: the one engine reached (README, Docker Swarm). */
-  async usage(groups: readonly Group[], concurrency: number): Promise<readonly ReplicaUsage[]> {
-    return perEngine(groups, this, async (address, names) =>
-      managerUsage(
-        address,
-        await this.managers.of(address),
-        swarmReplicas(await this.snapshots.get(address), names),
-        concurrency,
-      ),
-    );
-  }
-
-  async placement(groups: readonly Group[]): Promise<readonly ReplicaPlacement[]> {
-    return perEngine(groups, this, async (address, names) =>
-      swarmReplicas(await this.snapshots.get(address), names).map(({ nodeId: _n, containerId: _c, ...r }) => r),
-    );
+  /** Every replica's node and state, and figures of those on the manager: the one engine reached (README, Docker Swarm). */
+  async usage(groups: readonly Group[], concurrency: number): Promise<UsageReading> {
+    const read = await perEngine(groups, this, async (address, names) => [
+      await swarmUsage(address, this.managers, await this.snapshots.get(address), names, concurrency),
+    ]);
+    return { figures: read.flatMap((r) => r.figures), placements: read.flatMap((r) => r.placements) };
   }
 
   async logs(obj: App | Service, group: Group, options: LogOptions): Promise<void> {

@@ -2,6 +2,7 @@ import { runBounded } from "../../util/pool.js";
 import { dockerClient } from "../docker/engine.js";
 import { containerUsage } from "../docker/usage.js";
 import type { ReplicaPlacement, ReplicaUsage } from "../types.js";
+import type { ManagerNodes } from "./manager-node.js";
 import type { SwarmSnapshot } from "./observe.js";
 import { liveSlots } from "./plan.js";
 
@@ -39,10 +40,29 @@ export function swarmReplicas(snapshot: SwarmSnapshot, groups: ReadonlySet<strin
 }
 
 /**
+ * One engine's reading, from one listing of its replicas: where every one is placed, and figures
+ * of those on the manager (none when the manager's node cannot be told, the placements all the same).
+ */
+export async function swarmUsage(
+  address: string,
+  managers: ManagerNodes,
+  snapshot: SwarmSnapshot,
+  groups: ReadonlySet<string>,
+  concurrency: number,
+): Promise<{ figures: ReplicaUsage[]; placements: ReplicaPlacement[] }> {
+  const replicas = swarmReplicas(snapshot, groups);
+  const figures = await managers
+    .of(address)
+    .then((manager) => managerUsage(address, manager, replicas, concurrency))
+    .catch(() => []);
+  return { figures, placements: replicas.map(({ nodeId: _n, containerId: _c, ...r }) => r) };
+}
+
+/**
  * Figures of the replicas whose task runs on the manager itself: the only engine the controller
  * reaches. Another node's containers answer only to that node's engine.
  */
-export async function managerUsage(
+async function managerUsage(
   address: string,
   manager: string,
   replicas: readonly SwarmReplica[],
