@@ -10,10 +10,21 @@ interface Entry<E> {
   readonly done?: () => void;
 }
 
+/** Past this many events waiting to go out, a write that asks for room waits for its own. */
+export const MAX_BACKLOG = 10_000;
+
+/**
+ * What a filled place waits for: its events to have gone out, or only room in the outbox. A
+ * tenant's write answered once durable need not wait for other tenants' big writes queued
+ * ahead (their events went out over a second and more, issue 13); the bound keeps a flood of
+ * writes from growing the queue without end. The events go out in order either way.
+ */
+export type ReleaseWait = "delivery" | "room";
+
 /** A place in the outbox, taken when a change is made and filled once it is on disk. */
 export interface OutboxPlace<E> {
-  /** Fills the place with the change's events; resolves once the last of them has gone out. */
-  release(events: readonly E[]): Promise<void>;
+  /** Fills the place with the change's events; resolves once the last of them has gone out (or, for "room", once the backlog is within its bound). */
+  release(events: readonly E[], wait?: ReleaseWait): Promise<void>;
 }
 
 /**
@@ -36,6 +47,7 @@ export class Outbox<E> {
     private readonly sliceMs = OUTBOX_SLICE_MS,
     /** A listener that throws must not stop the events behind it. */
     private readonly onError: (error: unknown) => void = (error) => console.error("a store listener failed:", error),
+    private readonly maxBacklog = MAX_BACKLOG,
   ) {}
 
   /** Events (and held places) waiting for a turn. */
@@ -62,18 +74,25 @@ export class Outbox<E> {
     const place: Entry<E> = { held: true };
     this.queue.push(place);
     return {
-      release: (events) =>
-        new Promise<void>((resolve) => {
-          const at = this.queue.indexOf(place, this.head);
-          const entries: Array<Entry<E>> = events.map((event, i) =>
-            i === events.length - 1 ? { event, done: resolve } : { event },
-          );
-          if (entries.length === 0) entries.push({ done: resolve });
-          // Not splice(at, 1, ...entries): a cascade's 20,000 events would be as many arguments.
-          this.queue = [...this.queue.slice(0, at), ...entries, ...this.queue.slice(at + 1)];
-          if (at === this.head) this.drain();
-        }),
+      release: (events, wait = "delivery") => {
+        const delivered = this.fill(place, events);
+        return wait === "room" && this.pending <= this.maxBacklog ? Promise.resolve() : delivered;
+      },
     };
+  }
+
+  /** Puts the events in the place's stead; resolves once the last of them has gone out. */
+  private fill(place: Entry<E>, events: readonly E[]): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const at = this.queue.indexOf(place, this.head);
+      const entries: Array<Entry<E>> = events.map((event, i) =>
+        i === events.length - 1 ? { event, done: resolve } : { event },
+      );
+      if (entries.length === 0) entries.push({ done: resolve });
+      // Not splice(at, 1, ...entries): a cascade's 20,000 events would be as many arguments.
+      this.queue = [...this.queue.slice(0, at), ...entries, ...this.queue.slice(at + 1)];
+      if (at === this.head) this.drain();
+    });
   }
 
   /** Delivers queued events until the slice is spent or a held place is reached, then yields the thread. */

@@ -222,7 +222,7 @@ export class Store implements AdmissionReader {
       await place.release([]);
       throw err;
     }
-    await place.release(emitted);
+    await place.release(emitted, "room"); // answered once durable: see ReleaseWait
     return changes;
   }
 

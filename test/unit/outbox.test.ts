@@ -88,6 +88,8 @@ describe("store change events (issue 13 review)", () => {
     while (store.eventsInFlight.delivered === 0 || store.eventsInFlight.pending === 0) await turn();
     await store.updateStatus(objectKey("Group", "", "g900"), (s) => ({ ...s, observedGeneration: 1 }));
     await applying;
+    // An apply is answered once durable; its events go on out behind.
+    while (store.eventsInFlight.pending > 0) await turn();
     assert.equal(seen.length, 1001);
     assert.ok(increasing(seen), "resourceVersions went backwards in the events");
   });
@@ -139,5 +141,29 @@ describe("store change events (issue 13 review)", () => {
     await store.markDeleted(objectKey("Group", "", "g0"));
     assert.equal(seen.at(-1), "deleting", "markDeleted resolved before its event went out");
     await applying;
+  });
+
+  it("answers a write once durable when it asks only for room: its events still go out behind the big batch ahead", async () => {
+    const seen: string[] = [];
+    const outbox = new Outbox<string>((e) => seen.push(e), 0, undefined, 3);
+    const big = outbox.hold();
+    const small = outbox.hold();
+    let answered = false;
+    const bigDone = big.release(["b1", "b2", "b3"], "delivery");
+    const smallDone = small.release(["s1"], "room").then(() => (answered = true));
+    await Promise.resolve();
+    assert.equal(answered, true, "the small write was answered before the batch ahead went out");
+    assert.deepEqual(seen, ["b1"]);
+    await Promise.all([bigDone, smallDone]);
+    while (outbox.pending > 0) await turn();
+    assert.deepEqual(seen, ["b1", "b2", "b3", "s1"], "in order all the same");
+    // Past the bound (3 waiting), asking for room waits for its own events.
+    const flood = outbox.hold();
+    const next = outbox.hold();
+    void flood.release(["f1", "f2", "f3", "f4"], "room");
+    let waited = true;
+    const nextDone = next.release(["n1"], "room").then(() => (waited = seen.includes("n1")));
+    await nextDone;
+    assert.equal(waited, true, "with the backlog past its bound the write waited for its events");
   });
 });
