@@ -14,35 +14,13 @@ import { getOnce } from "../../support/http-load.js";
 import { SWARM_TEST_IMAGE } from "../../support/swarm.js";
 import { REPO_ROOT } from "../support/cli.js";
 import { commandMissing, requireComponent } from "../support/e2e.js";
-import { swarmGroupSuite, until } from "../support/swarm-group.js";
+import { countRequests, swarmGroupSuite, until } from "../support/swarm-group.js";
 
 const EDGE_IMAGE = "airloft-test/caddy:2";
 /** The Swarm edge's port in this suite, and the plain container's: neither is swarm-edge.test.ts's. */
 const EDGE_PORT = 18_482;
 const PORT = 18_481;
 const SERVE = ["sh", "-c", 'mkdir -p /www && echo "$HOSTNAME" > /www/index.html && exec httpd -f -p 8080 -h /www'];
-
-/** Requests one after another until stopped, the answered and the failed counted. */
-function traffic(get: () => Promise<{ status: number }>) {
-  let running = true;
-  const counts = { ok: 0, failed: 0, first: 0, last: 0 };
-  const done = (async () => {
-    while (running) {
-      if ((await get()).status === 200) counts.ok++;
-      else {
-        counts.failed++;
-        counts.first ||= Date.now();
-        counts.last = Date.now();
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  return async () => {
-    running = false;
-    await done;
-    return counts;
-  };
-}
 
 const over = (c: { failed: number; first: number; last: number }) => (c.failed ? ` over ${c.last - c.first} ms` : "");
 
@@ -140,7 +118,7 @@ describe("swarm edge: a group it has not joined yet", function () {
     );
     const first = await edgeContainer();
 
-    const joining = traffic(() => get("web.ea.test"));
+    const joining = countRequests(() => get("web.ea.test"));
     await suite.provider.reconcileGroup(b);
     await until(
       () => suite.provider.reconcileApp(other, b, { edgeRoutes: routed(web, other) }),
@@ -158,7 +136,7 @@ describe("swarm edge: a group it has not joined yet", function () {
       `      a new group joined under traffic: ${joined.ok} answered, ${joined.failed} failed${over(joined)}`,
     );
 
-    const leaving = traffic(() => get("web.ea.test"));
+    const leaving = countRequests(() => get("web.ea.test"));
     assert.ok(
       await until(() => suite.provider.finalizeApp(other, b, { edgeRoutes: routed(web) }), Boolean, "other removed"),
     );
@@ -251,7 +229,7 @@ describe("swarm edge: a group it has not joined yet", function () {
       60,
     );
 
-    const joining = traffic(() => get("web.pa.test"));
+    const joining = countRequests(() => get("web.pa.test"));
     await suite.provider.reconcileGroup(b);
     await converge(other, b);
     let t0 = Date.now();
@@ -295,7 +273,7 @@ describe("swarm edge: a group it has not joined yet", function () {
     );
     assert.notEqual(await readConfig(manager(), edge.id), null);
 
-    const leaving = traffic(() => get("web.pa.test"));
+    const leaving = countRequests(() => get("web.pa.test"));
     await route([a, b], [web]);
     t0 = Date.now();
     await manager().getNetwork(networkOf(b)).disconnect({ Container: edge.id, Force: true });

@@ -11,7 +11,7 @@ import { SWARM_TEST_IMAGE } from "../../support/swarm.js";
 import { REPO_ROOT } from "../support/cli.js";
 import { execOutput } from "../support/container-exec.js";
 import { commandMissing, requireComponent } from "../support/e2e.js";
-import { swarmGroupSuite, until } from "../support/swarm-group.js";
+import { countRequests, swarmGroupSuite, until } from "../support/swarm-group.js";
 
 const EDGE_IMAGE = "airloft-test/caddy:2";
 /** Published in host mode in the manager's own network namespace, where nothing else listens. */
@@ -127,27 +127,7 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
     return tasks.find((t) => t.Status?.State === "running")?.Status?.ContainerStatus?.ContainerID;
   };
   /** Requests to a host, one after another, until stopped: the answered and the failed counted. */
-  const traffic = (host: string) => {
-    let running = true;
-    const counts = { ok: 0, failed: 0, first: 0, last: 0 };
-    const done = (async () => {
-      while (running) {
-        const r = await get(host);
-        if (r.status === 200) counts.ok++;
-        else {
-          counts.failed++;
-          counts.first ||= Date.now();
-          counts.last = Date.now();
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    return async () => {
-      running = false;
-      await done;
-      return counts;
-    };
-  };
+  const traffic = (host: string) => countRequests(() => get(host));
 
   it("takes a route change into the running Caddy without a restart, removing configs no spec names", async () => {
     const first = await edgeConfigs();

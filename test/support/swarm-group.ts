@@ -55,3 +55,34 @@ export async function until<T>(pass: () => Promise<T>, done: (o: T) => boolean, 
   }
   throw new Error(`${what}: not reached; last outcome ${JSON.stringify(last)}`);
 }
+
+/** Counts of requests made one after another: answered (200) and failed, with when the failures ran. */
+export interface RequestCounts {
+  ok: number;
+  failed: number;
+  /** Date.now() of the first and the last failure (0 while none). */
+  first: number;
+  last: number;
+}
+
+/** Requests one after another, 20 ms apart, until the returned function is called; it gives the counts. */
+export function countRequests(get: () => Promise<{ status: number }>): () => Promise<RequestCounts> {
+  let running = true;
+  const counts = { ok: 0, failed: 0, first: 0, last: 0 };
+  const done = (async () => {
+    while (running) {
+      if ((await get()).status === 200) counts.ok++;
+      else {
+        counts.failed++;
+        counts.first ||= Date.now();
+        counts.last = Date.now();
+      }
+      await sleep(20);
+    }
+  })();
+  return async () => {
+    running = false;
+    await done;
+    return counts;
+  };
+}
