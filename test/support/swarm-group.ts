@@ -1,5 +1,7 @@
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
+import type Docker from "dockerode";
+import { LABEL } from "../../src/providers/ownership.js";
 import { SwarmProvider } from "../../src/providers/swarm/provider.js";
 import { API_VERSION, type App, type Group } from "../../src/resources/types.js";
 import type { TestSwarm } from "../../support/swarm.js";
@@ -85,4 +87,20 @@ export function countRequests(get: () => Promise<{ status: number }>): () => Pro
     await done;
     return counts;
   };
+}
+
+/** The edge's running container on the manager (an ordinary container, by its labels): its id and process. */
+export async function edgeContainer(
+  docker: Docker,
+  instance: string,
+): Promise<{ id: string; pid: number; networks: Record<string, string> } | undefined> {
+  const filters = { label: [`${LABEL.instance}=${instance}`, `${LABEL.kind}=Edge`], status: ["running"] };
+  const [found] = await docker.listContainers({ filters });
+  if (!found) return undefined;
+  const i = (await docker.getContainer(found.Id).inspect()) as {
+    State: { Pid: number };
+    NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
+  };
+  const networks = Object.fromEntries(Object.entries(i.NetworkSettings.Networks).map(([k, v]) => [k, v.IPAddress]));
+  return { id: found.Id, pid: i.State.Pid, networks };
 }
