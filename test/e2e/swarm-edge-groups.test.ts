@@ -66,8 +66,8 @@ describe("swarm edge: a group it has not joined yet", function () {
   // With the edge as a Swarm task (main at 0420b12) this failed 92 of 214 requests over 2.0 s as the
   // group joined and 47 of 173 over 1.0 s as it went: the task was made anew to join the overlay.
   it("takes an app of a new group without a restart, and lets the group go again, refusing no request", async () => {
-    const a = group("ea", "ea.test");
-    const b = group("eb", "eb.test");
+    const a = group("ea", "ea.localhost");
+    const b = group("eb", "eb.localhost");
     await suite.provider.reconcileGroup(a);
     const web = appOf(a, "web", { replicas: 2 });
     const other = appOf(b, "other");
@@ -79,7 +79,7 @@ describe("swarm edge: a group it has not joined yet", function () {
     );
     const get = (host: string) => getAt(EDGE_PORT, host);
     await until(
-      () => get("web.ea.test"),
+      () => get("web.ea.localhost"),
       (r) => r.status === 200,
       "web answered through the edge",
       60,
@@ -88,7 +88,7 @@ describe("swarm edge: a group it has not joined yet", function () {
     assert.ok(first, "the edge runs");
     assert.equal(first.networks[networkOf(b)], undefined, "not on the new group's overlay yet");
 
-    const joining = countRequests(() => get("web.ea.test"));
+    const joining = countRequests(() => get("web.ea.localhost"));
     await suite.provider.reconcileGroup(b);
     await until(
       () => suite.provider.reconcileApp(other, b, { edgeRoutes: routed(web, other) }),
@@ -96,7 +96,7 @@ describe("swarm edge: a group it has not joined yet", function () {
       "the new group's app converged",
     );
     await until(
-      () => get("other.eb.test"),
+      () => get("other.eb.localhost"),
       (r) => r.status === 200,
       "the new group's app answered",
       60,
@@ -116,7 +116,7 @@ describe("swarm edge: a group it has not joined yet", function () {
       `      a new group joined under traffic: ${joined.ok} answered, ${joined.failed} failed${over(joined)}`,
     );
 
-    const leaving = countRequests(() => get("web.ea.test"));
+    const leaving = countRequests(() => get("web.ea.localhost"));
     assert.ok(
       await until(() => suite.provider.finalizeApp(other, b, { edgeRoutes: routed(web) }), Boolean, "other removed"),
     );
@@ -125,7 +125,7 @@ describe("swarm edge: a group it has not joined yet", function () {
     console.log(`      the group deleted under traffic: ${left.ok} answered, ${left.failed} failed${over(left)}`);
     assert.equal(joined.failed + left.failed, 0);
     assert.ok(joined.ok > 0 && left.ok > 0);
-    assert.equal((await get("other.eb.test")).status, 404, "the deleted group's host gone");
+    assert.equal((await get("other.eb.localhost")).status, 404, "the deleted group's host gone");
     const after = await edge();
     assert.equal(after?.id, first.id, "the same container");
     assert.equal(after?.pid, first.pid, "no restart");

@@ -17,7 +17,7 @@ const EDGE_IMAGE = "airloft-test/caddy:2";
 /** Published in the manager's own network namespace, where nothing else listens. */
 const PORT = 18_480;
 const HTTPS_PORT = 18_484;
-const DOMAIN = "swedge.test";
+const DOMAIN = "swedge.localhost";
 /** Each replica answers with its hostname (the task's container id). */
 const SERVE = ["sh", "-c", 'mkdir -p /www && echo "$HOSTNAME" > /www/index.html && exec httpd -f -p 8080 -h /www'];
 
@@ -204,7 +204,8 @@ describe("swarm provider: the edge proxy", function () {
     process.kill(killed.pid, "SIGKILL");
     const back = await until(edge, (e) => e !== undefined && e.pid !== killed.pid, "the engine restarted the edge", 60);
     assert.equal(back?.id, killed.id, "the same container");
-    assert.deepEqual(back?.networks, killed.networks, "on the same overlays");
+    // The same networks; the manager may give it another address on an overlay.
+    assert.deepEqual(Object.keys(back?.networks ?? {}).sort(), Object.keys(killed.networks).sort());
     // Before any pass of AirLoft: the routes it loaded last.
     for (const host of ["store", "api2"])
       await until(
@@ -216,7 +217,7 @@ describe("swarm provider: the edge proxy", function () {
     assert.equal((await get(`web.${DOMAIN}`)).status, 404);
   });
 
-  it("drops a removed app's route, and the edge with its configs once no app is routed", async () => {
+  it("drops a removed app's route, and the edge once no app is routed", async () => {
     assert.ok(
       await until(
         () => suite.provider.finalizeApp(webApp, group, { edgeRoutes: routed(apiApp) }),
