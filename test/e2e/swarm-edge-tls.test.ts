@@ -74,7 +74,7 @@ describe("swarm edge: TLS from a Secret", function () {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("serves the Secret's certificate on the manager's HTTPS port, redirects plain HTTP, and keeps the key out of Caddy's saved config", async () => {
+  it("serves the Secret's certificate on the manager's HTTPS port, redirects plain HTTP, counts the requests, and keeps the key out of Caddy's saved config", async () => {
     const crt = readFileSync(join(dir, "own.crt"));
     const key = readFileSync(join(dir, "own.key"));
     const group: Group = {
@@ -121,6 +121,9 @@ describe("swarm edge: TLS from a Secret", function () {
     const plain = await fetchOnce(httpRequest, { host, port: HTTP_PORT, path: "/a?b=1", headers: { Host: HOST } });
     assert.equal(plain.status, 308);
     assert.equal(plain.headers.location, `https://${HOST}:${HTTPS_PORT}/a?b=1`);
+    // Request metrics come from the same Caddy, by the app's own server.
+    const traffic = (await suite.provider.traffic([group])).find((t) => t.app === "own");
+    assert.ok((traffic?.requests["2xx"] ?? 0) >= 1, JSON.stringify(traffic));
     const edge = await edgeContainer(manager(), suite.provider.instanceId);
     assert.ok(edge, "the edge runs");
     const saved = await execOutput(manager(), edge.id, ["sh", "-c", "cat /config/caddy/autosave.json 2>&1; true"]);
