@@ -78,12 +78,14 @@ describe("swarm edge: a group it has not joined yet", function () {
       "web converged",
     );
     const get = (host: string) => getAt(EDGE_PORT, host);
-    await until(
-      () => get("web.ea.localhost"),
-      (r) => r.status === 200,
-      "web answered through the edge",
-      60,
-    );
+    const answered = (host: string) =>
+      until(
+        () => get(host),
+        (r) => r.status === 200,
+        `${host} answered through the edge`,
+        60,
+      );
+    await answered("web.ea.localhost");
     const first = await edge();
     assert.ok(first, "the edge runs");
     assert.equal(first.networks[networkOf(b)], undefined, "not on the new group's overlay yet");
@@ -95,12 +97,7 @@ describe("swarm edge: a group it has not joined yet", function () {
       (o) => o.converged,
       "the new group's app converged",
     );
-    await until(
-      () => get("other.eb.localhost"),
-      (r) => r.status === 200,
-      "the new group's app answered",
-      60,
-    );
+    await answered("other.eb.localhost");
     const joined = await joining();
     const on = await edge();
     assert.match(on?.networks[networkOf(b)] ?? "", /^\d+\.\d+\.\d+\.\d+$/, "joined the new overlay");

@@ -13,6 +13,7 @@ import { SWARM_TEST_IMAGE } from "../../support/swarm.js";
 import { REPO_ROOT } from "../support/cli.js";
 import { execOutput } from "../support/container-exec.js";
 import { commandMissing, requireComponent } from "../support/e2e.js";
+import { fetchOnce } from "../support/fetch-once.js";
 import { edgeContainer, swarmGroupSuite, until } from "../support/swarm-group.js";
 
 const run = promisify(execFile);
@@ -22,24 +23,6 @@ const HTTP_PORT = 18_485;
 const HTTPS_PORT = 18_486;
 const HOST = "own.swtls.test";
 const SERVE = ["sh", "-c", 'mkdir -p /www && echo "$HOSTNAME" > /www/index.html && exec httpd -f -p 8080 -h /www'];
-
-/** One request on a new connection to the manager's address: status, headers and body. */
-function fetchOnce(
-  request: typeof httpRequest | typeof httpsRequest,
-  options: Record<string, unknown>,
-): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ agent: false, timeout: 10_000, ...options }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 /** TLS on the Swarm edge (the Docker edge's, on the manager): a user's certificate from a Secret. */
 describe("swarm edge: TLS from a Secret", function () {
