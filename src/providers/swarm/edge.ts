@@ -5,7 +5,7 @@ import type { EdgeSettings } from "../docker/edge/settings.js";
 import type { TlsOutcome } from "../docker/edge/tls-status.js";
 import { dockerClient, engineError, statusCodeOf } from "../docker/engine.js";
 import { cleanDockerMessage, executePlan } from "../docker/execute.js";
-import { engineSnapshots } from "../docker/observe.js";
+import { engineSnapshots, type Snapshot } from "../docker/observe.js";
 import { LABEL } from "../ownership.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
 import { serviceName } from "./desired.js";
@@ -39,7 +39,7 @@ export interface SwarmEdgeDeps {
 export class SwarmEdge {
   private readonly edge: DockerEdge;
   /** The manager's engine as the Docker edge sees it: containers, networks (the overlays among them), volumes. */
-  private readonly engine: ReturnType<typeof engineSnapshots>;
+  private readonly engine: SnapshotCache<Snapshot>;
   /** Managers where no edge config of an earlier version is left: not listed again. */
   private readonly configsGone = new Set<string>();
 
