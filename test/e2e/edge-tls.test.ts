@@ -15,6 +15,7 @@ import { edgeGet } from "../../support/http-load.js";
 import { freePort } from "../../support/ports.js";
 import { airloft, REPO_ROOT } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
+import { fetchOnce } from "../support/fetch-once.js";
 
 const run = promisify(execFile);
 const EDGE_IMAGE = "airloft-test/caddy:2";
@@ -48,24 +49,6 @@ const secret = (group: string, name: string, data: Record<string, string>) => ({
   metadata: { name, group },
   stringData: data,
 });
-
-/** One request on a new connection: status, headers and body. */
-function fetchOnce(
-  request: typeof httpRequest | typeof httpsRequest,
-  options: Record<string, unknown>,
-): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", agent: false, timeout: 10_000, ...options }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 describe("TLS on the edge: certificates from pebble over ACME, and from a Secret", () => {
   let engine: TestEngine;

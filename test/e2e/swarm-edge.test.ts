@@ -4,26 +4,31 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type Docker from "dockerode";
 import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
-import { edgeNames } from "../../src/providers/docker/edge/settings.js";
+import { edgeLabels, edgeNames } from "../../src/providers/docker/edge/settings.js";
 import type { App, Group } from "../../src/resources/types.js";
 import { getOnce } from "../../support/http-load.js";
 import { SWARM_TEST_IMAGE } from "../../support/swarm.js";
 import { REPO_ROOT } from "../support/cli.js";
 import { execOutput } from "../support/container-exec.js";
 import { commandMissing, requireComponent } from "../support/e2e.js";
-import { swarmGroupSuite, until } from "../support/swarm-group.js";
+import { countRequests, edgeContainer, swarmGroupSuite, until } from "../support/swarm-group.js";
 
 const EDGE_IMAGE = "airloft-test/caddy:2";
-/** Published in host mode in the manager's own network namespace, where nothing else listens. */
+/** Published in the manager's own network namespace, where nothing else listens. */
 const PORT = 18_480;
-const DOMAIN = "swedge.test";
+const HTTPS_PORT = 18_484;
+const DOMAIN = "swedge.localhost";
 /** Each replica answers with its hostname (the task's container id). */
 const SERVE = ["sh", "-c", 'mkdir -p /www && echo "$HOSTNAME" > /www/index.html && exec httpd -f -p 8080 -h /www'];
 
-/** The edge proxy as a Swarm service on the real three-node swarm (support/swarm.ts). */
-describe("swarm provider: the edge proxy as a Swarm service", function () {
+/** The edge proxy on the real three-node swarm (support/swarm.ts): an ordinary container on the manager. */
+describe("swarm provider: the edge proxy", function () {
   this.timeout(300_000);
-  const suite = swarmGroupSuite(() => ({ AIRLOFT_EDGE_IMAGE: EDGE_IMAGE, AIRLOFT_EDGE_HTTP_PORT: String(PORT) }));
+  const suite = swarmGroupSuite(() => ({
+    AIRLOFT_EDGE_IMAGE: EDGE_IMAGE,
+    AIRLOFT_EDGE_HTTP_PORT: String(PORT),
+    AIRLOFT_EDGE_HTTPS_PORT: String(HTTPS_PORT),
+  }));
   const manager = () => suite.swarm.nodes[0]?.docker as Docker;
   const nodeOf = (name: string | undefined) => suite.swarm.nodes.find((n) => n.netns === name)?.docker as Docker;
   const edgeName = () => edgeNames(suite.provider.instanceId).container;
@@ -42,15 +47,13 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
     );
   const edgeConfigs = async () =>
     (
-      (await manager().listConfigs({ filters: { label: ["airloft.dev/kind=Edge"] } })) as Array<{
-        Spec: { Name: string; Labels: Record<string, string> };
-      }>
-    )
-      .filter((c) => c.Spec.Name.startsWith(edgeName()))
-      .map((c) => c.Spec.Name)
-      .sort();
+      (await manager().listConfigs({
+        filters: { label: [`airloft.dev/instance=${suite.provider.instanceId}`] },
+      })) as unknown[]
+    ).length;
   const edgeServices = async () =>
     ((await manager().listServices({ filters: { name: [edgeName()] } })) as unknown[]).length;
+  const edge = () => edgeContainer(manager(), suite.provider.instanceId);
 
   before(async function () {
     requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
@@ -73,6 +76,33 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
   let webApp: App;
 
   it("serves an app's three replicas on their nodes through the edge, at the port the manager publishes", async () => {
+    // An earlier version's edge: a Swarm service with its Caddy config in a Swarm config, both removed by the first pass.
+    const labels = edgeLabels(suite.provider.instanceId, "old");
+    const config = (await manager().createConfig({
+      Name: `${edgeName()}_old`,
+      Labels: labels,
+      Data: Buffer.from("{}").toString("base64"),
+    })) as { id: string };
+    await manager().createService({
+      Name: edgeName(),
+      Labels: labels,
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: SWARM_TEST_IMAGE,
+          Command: ["sleep", "3600"],
+          Labels: labels,
+          Configs: [
+            {
+              ConfigID: config.id,
+              ConfigName: `${edgeName()}_old`,
+              File: { Name: "/old.json", UID: "0", GID: "0", Mode: 0o444 },
+            },
+          ],
+        },
+        Placement: { Constraints: ["node.role==manager"] },
+      },
+      EndpointSpec: { Ports: [{ Protocol: "tcp", TargetPort: 80, PublishedPort: PORT, PublishMode: "host" }] },
+    });
     webApp = web();
     const outcome = await reconcile(webApp, webApp);
     assert.equal(outcome.url, `http://web.${DOMAIN}:${PORT}/`);
@@ -94,19 +124,14 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
     );
     assert.deepEqual([...seen].sort(), [...expected].sort());
     assert.equal((await get(`nobody.${DOMAIN}`)).status, 404);
-    assert.deepEqual((await edgeConfigs()).length, 1);
+    assert.equal(await edgeServices(), 0, "the earlier version's edge service removed");
+    assert.equal(await edgeConfigs(), 0, "and its config");
   });
 
   it("refuses a tenant's task on the overlay (403) and never lets it reach the admin API", async () => {
     const tenant = suite.app("tenant", { image: SWARM_TEST_IMAGE, command: ["sh", "-c", "exec sleep 3600"] });
     const task = (await reconcile(tenant, webApp)).replicas[0];
-    const [edgeTask] = (await manager().listTasks({
-      filters: { service: [edgeName()], "desired-state": ["running"] },
-    })) as Array<{ NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }> }>;
-    const onOverlay = edgeTask?.NetworksAttachments?.find(
-      (a) => a.Network.Spec.Name === `airloft-${group.metadata.name}`,
-    );
-    const ip = onOverlay?.Addresses[0]?.split("/")[0] ?? "";
+    const ip = (await edge())?.networks[`airloft-${group.metadata.name}`] ?? "";
     assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/, "the edge's address on the group overlay");
     const ask = (port: number, path: string) =>
       execOutput(nodeOf(task?.node), task?.containerId ?? "", [
@@ -119,40 +144,12 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
     assert.ok(await until(() => suite.provider.finalizeApp(tenant, group), Boolean, "tenant removed"));
   });
 
-  /** The container of the edge's running task on the manager. */
-  const edgeContainer = async () => {
-    const tasks = (await manager().listTasks({
-      filters: { service: [edgeName()], "desired-state": ["running"] },
-    })) as Array<{ Status?: { State?: string; ContainerStatus?: { ContainerID?: string } } }>;
-    return tasks.find((t) => t.Status?.State === "running")?.Status?.ContainerStatus?.ContainerID;
-  };
   /** Requests to a host, one after another, until stopped: the answered and the failed counted. */
-  const traffic = (host: string) => {
-    let running = true;
-    const counts = { ok: 0, failed: 0, first: 0, last: 0 };
-    const done = (async () => {
-      while (running) {
-        const r = await get(host);
-        if (r.status === 200) counts.ok++;
-        else {
-          counts.failed++;
-          counts.first ||= Date.now();
-          counts.last = Date.now();
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    return async () => {
-      running = false;
-      await done;
-      return counts;
-    };
-  };
+  const traffic = (host: string) => countRequests(() => get(host));
 
-  it("takes a route change into the running Caddy without a restart, removing configs no spec names", async () => {
-    const first = await edgeConfigs();
-    const before = await edgeContainer();
-    assert.ok(before, "the edge task runs");
+  it("takes a route change into the running Caddy without a restart", async () => {
+    const before = await edge();
+    assert.ok(before, "the edge runs");
     for (const host of ["shop", "store"]) {
       webApp = { ...webApp, spec: { ...webApp.spec, expose: { domain: `${host}.${DOMAIN}` } } };
       const outcome = await reconcile(webApp, webApp);
@@ -165,17 +162,13 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
       );
     }
     assert.equal((await get(`web.${DOMAIN}`)).status, 404);
-    assert.equal(await edgeContainer(), before, "the same task serves");
-    // The spec's config (a restarted task starts with it) and the current one; the one between is gone.
-    const now = await edgeConfigs();
-    assert.equal(now.length, 2, now.join(", "));
-    assert.ok(now.includes(first[0] ?? ""), "the spec's config kept");
+    assert.deepEqual(await edge(), before, "the same Caddy serves, on the same networks");
   });
 
   let apiApp: App;
 
   it("refuses no request while another app is added and a route changes", async () => {
-    const before = await edgeContainer();
+    const before = await edge();
     const stop = traffic(`store.${DOMAIN}`);
     apiApp = suite.app("api", { image: SWARM_TEST_IMAGE, port: 8080, command: SERVE });
     await reconcile(apiApp, webApp, apiApp);
@@ -202,34 +195,29 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
     assert.ok(counts.ok > 0);
     assert.equal((await get(`api.${DOMAIN}`)).status, 404, "api's old host gone");
     assert.ok(answered.body.trim().length > 0);
-    assert.equal(await edgeContainer(), before, "no restart");
+    assert.deepEqual(await edge(), before, "no restart");
   });
 
-  it("brings a task Swarm restarted (its container killed) to the current routes at the next pass", async () => {
-    const killed = (await edgeContainer()) ?? "";
-    await manager().getContainer(killed).kill();
-    const back = await until(
-      edgeContainer,
-      (id) => id !== undefined && id !== killed,
-      "Swarm restarted the edge task",
-      60,
-    );
-    // It starts with the config its spec names (web's first host), until AirLoft's pass loads the current one.
-    await until(
-      () => get(`web.${DOMAIN}`),
-      (r) => r.status === 200,
-      "the restarted Caddy listens",
-      60,
-    );
-    assert.equal((await get(`store.${DOMAIN}`)).status, 404, "a stale route table before the pass");
-    await reconcile(apiApp, webApp, apiApp);
+  it("comes back serving the current routes when Caddy is killed: the engine restarts the container, which resumes its last config", async () => {
+    const killed = await edge();
+    assert.ok(killed, "the edge runs");
+    process.kill(killed.pid, "SIGKILL");
+    const back = await until(edge, (e) => e !== undefined && e.pid !== killed.pid, "the engine restarted the edge", 60);
+    assert.equal(back?.id, killed.id, "the same container");
+    // The same networks; the manager may give it another address on an overlay.
+    assert.deepEqual(Object.keys(back?.networks ?? {}).sort(), Object.keys(killed.networks).sort());
+    // Before any pass of AirLoft: the routes it loaded last.
     for (const host of ["store", "api2"])
-      assert.equal((await get(`${host}.${DOMAIN}`)).status, 200, `${host} answered after the pass`);
+      await until(
+        () => get(`${host}.${DOMAIN}`),
+        (r) => r.status === 200,
+        `${host} answered after the restart`,
+        60,
+      );
     assert.equal((await get(`web.${DOMAIN}`)).status, 404);
-    assert.equal(await edgeContainer(), back, "repaired in place");
   });
 
-  it("drops a removed app's route, and the edge with its configs once no app is routed", async () => {
+  it("drops a removed app's route, and the edge once no app is routed", async () => {
     assert.ok(
       await until(
         () => suite.provider.finalizeApp(webApp, group, { edgeRoutes: routed(apiApp) }),
@@ -247,7 +235,7 @@ describe("swarm provider: the edge proxy as a Swarm service", function () {
     assert.ok(
       await until(() => suite.provider.finalizeApp(apiApp, group, { edgeRoutes: routed() }), Boolean, "api removed"),
     );
+    assert.equal(await edge(), undefined, "the edge removed");
     assert.equal(await edgeServices(), 0);
-    assert.deepEqual(await edgeConfigs(), []);
   });
 });

@@ -1,5 +1,7 @@
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
+import type Docker from "dockerode";
+import { LABEL } from "../../src/providers/ownership.js";
 import { SwarmProvider } from "../../src/providers/swarm/provider.js";
 import { API_VERSION, type App, type Group } from "../../src/resources/types.js";
 import type { TestSwarm } from "../../support/swarm.js";
@@ -54,4 +56,51 @@ export async function until<T>(pass: () => Promise<T>, done: (o: T) => boolean, 
     await sleep(1000);
   }
   throw new Error(`${what}: not reached; last outcome ${JSON.stringify(last)}`);
+}
+
+/** Counts of requests made one after another: answered (200) and failed, with when the failures ran. */
+export interface RequestCounts {
+  ok: number;
+  failed: number;
+  /** Date.now() of the first and the last failure (0 while none). */
+  first: number;
+  last: number;
+}
+
+/** Requests one after another, 20 ms apart, until the returned function is called; it gives the counts. */
+export function countRequests(get: () => Promise<{ status: number }>): () => Promise<RequestCounts> {
+  let running = true;
+  const counts = { ok: 0, failed: 0, first: 0, last: 0 };
+  const done = (async () => {
+    while (running) {
+      if ((await get()).status === 200) counts.ok++;
+      else {
+        counts.failed++;
+        counts.first ||= Date.now();
+        counts.last = Date.now();
+      }
+      await sleep(20);
+    }
+  })();
+  return async () => {
+    running = false;
+    await done;
+    return counts;
+  };
+}
+
+/** The edge's running container on the manager (an ordinary container, by its labels): its id and process. */
+export async function edgeContainer(
+  docker: Docker,
+  instance: string,
+): Promise<{ id: string; pid: number; networks: Record<string, string> } | undefined> {
+  const filters = { label: [`${LABEL.instance}=${instance}`, `${LABEL.kind}=Edge`], status: ["running"] };
+  const [found] = await docker.listContainers({ filters });
+  if (!found) return undefined;
+  const i = (await docker.getContainer(found.Id).inspect()) as {
+    State: { Pid: number };
+    NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
+  };
+  const networks = Object.fromEntries(Object.entries(i.NetworkSettings.Networks).map(([k, v]) => [k, v.IPAddress]));
+  return { id: found.Id, pid: i.State.Pid, networks };
 }

@@ -14,8 +14,6 @@ export function observedService(
     updateState: undefined,
     updateMessage: undefined,
     secretNames: [],
-    configNames: [],
-    specConfigNames: [],
     image: "x",
     ...fields,
   };

@@ -181,8 +181,6 @@ describe("swarm secrets", () => {
           updateState: undefined,
           updateMessage: undefined,
           secretNames: ["airloft-a-1-previous"],
-          configNames: [],
-          specConfigNames: [],
           image: "x:1",
         },
       ],

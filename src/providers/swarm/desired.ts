@@ -15,7 +15,7 @@ export const NODE_LABEL = "airloft.dev/node";
 
 /** What one Swarm service should be: the Docker provider's desired replica, as Swarm's spec. */
 export interface DesiredSwarmService {
-  readonly kind: "App" | "Service" | "Edge";
+  readonly kind: "App" | "Service";
   readonly group: string;
   readonly name: string;
   readonly uid: string;

@@ -1,28 +1,24 @@
-import { isDeepStrictEqual } from "node:util";
-import type Docker from "dockerode";
-import { KeyedLock } from "../aws/keyed-lock.js";
-import { loadConfig, readConfig } from "../docker/edge/admin.js";
+import { ensureImage } from "../docker/app-image.js";
+import { DockerEdge, type EdgeFlavour } from "../docker/edge/edge.js";
 import type { EdgeRoute } from "../docker/edge/routes.js";
-import { type EdgeSettings, edgeUrl } from "../docker/edge/settings.js";
+import type { EdgeSettings } from "../docker/edge/settings.js";
+import type { TlsOutcome } from "../docker/edge/tls-status.js";
 import { dockerClient, engineError, statusCodeOf } from "../docker/engine.js";
-import { cleanDockerMessage } from "../docker/execute.js";
-import { pullImage } from "../docker/images.js";
+import { cleanDockerMessage, executePlan } from "../docker/execute.js";
+import { engineSnapshots, type Snapshot } from "../docker/observe.js";
 import { LABEL } from "../ownership.js";
 import type { SnapshotCache } from "../snapshot-cache.js";
-import {
-  type ConfigRef,
-  desiredSwarmEdge,
-  type EdgeConfig,
-  edgeConfigChoice,
-  type ObservedConfig,
-  servingEdgeTask,
-  swarmEdgeConfig,
-  unusedEdgeConfigs,
-} from "./edge-spec.js";
+import { serviceName } from "./desired.js";
 import { executeSwarmPlan } from "./execute.js";
-import type { ManagerNodes } from "./manager-node.js";
 import type { SwarmSnapshot } from "./observe.js";
-import { planSwarmService, type SwarmOperation } from "./plan.js";
+
+/** Each app's replicas are Swarm's DNS answer for its service's tasks, on every node. */
+export const SWARM_FLAVOUR: EdgeFlavour = {
+  provider: "swarm",
+  resolved: (r) => `tasks.${serviceName(r.group, r.app)}`,
+  // No exemption: nothing legitimate reaches the edge from an overlay's gateway.
+  gatewaysPass: false,
+};
 
 export interface SwarmEdgeDeps {
   readonly instance: string;
@@ -30,134 +26,85 @@ export interface SwarmEdgeDeps {
   readonly snapshots: SnapshotCache<SwarmSnapshot>;
   /** The manager address a group's spec.swarm.host resolves to. */
   readonly resolve: (engine: string | undefined) => string;
-  readonly managers: ManagerNodes;
 }
 
 /**
- * The edge proxy of each swarm: one Caddy service (edge-spec.ts) whose config is a Swarm config,
- * made again when the routes change and loaded into the running Caddy without a restart
- * (edgeConfigChoice), and removed with its configs when no app on the swarm is routed any more.
- * One sync per swarm at a time.
+ * The edge proxy of each swarm: the Docker edge (docker/edge/), an ordinary container on the
+ * manager AirLoft talks to. Unlike a Swarm task's container, it joins and leaves the groups'
+ * attachable overlays while it runs, with addresses the manager allocates, so a new group's app
+ * is routed without a restart. Each app's upstreams are `tasks.GROUP_APP`, which Swarm's DNS
+ * answers with every running, healthy task on every node. Requests from any group overlay are
+ * refused; the public comes in through the edge's own bridge network.
  */
 export class SwarmEdge {
-  private readonly lock = new KeyedLock();
+  private readonly edge: DockerEdge;
+  /** The manager's engine as the Docker edge sees it: containers, networks (the overlays among them), volumes. */
+  private readonly engine: SnapshotCache<Snapshot>;
+  /** Managers where no edge config of an earlier version is left: not listed again. */
+  private readonly configsGone = new Set<string>();
 
-  constructor(private readonly deps: SwarmEdgeDeps) {}
-
-  /** The app's address through the edge (plain HTTP on the manager's published port). */
-  url(route: EdgeRoute): string | undefined {
-    return edgeUrl(route, this.deps.settings);
-  }
-
-  /** Converges the swarm's edge with the routes of its groups. */
-  sync(address: string, routes: readonly EdgeRoute[]): Promise<void> {
-    return this.lock.run(address, async () => {
-      const { instance, snapshots } = this.deps;
-      const mine = routes.filter((r) => r.provider === "swarm" && this.deps.resolve(r.engine) === address);
-      const docker = dockerClient(address);
-      const snapshot = await snapshots.get(address);
-      const configs = await listConfigs(address, docker, instance);
-      const ops: SwarmOperation[] = [];
-      let wanted: EdgeConfig | undefined;
-      let live: string | undefined;
-      if (mine.length === 0) {
-        for (const s of snapshot.services)
-          if (s.owner?.kind === "Edge" && s.owner.instance === instance)
-            ops.push({ op: "remove-service", target: "edge", cause: "no routed app", id: s.id });
-      } else {
-        wanted = swarmEdgeConfig(instance, mine, snapshot);
-        const node = await this.deps.managers.of(address);
-        const service = snapshot.services.find((s) => s.owner?.kind === "Edge" && s.owner.instance === instance);
-        const kept = configs.find((c) => c.name === service?.specConfigNames[0]);
-        const choice = edgeConfigChoice({
-          wanted: { id: await this.configId(address, docker, wanted, configs), name: wanted.name },
-          kept,
-          serving: service && servingEdgeTask(snapshot, service.id, node),
-          plan: (config: ConfigRef) =>
-            planSwarmService(
-              desiredSwarmEdge({
-                instance,
-                settings: this.deps.settings,
-                networks: mine.map((r) => r.network),
-                config,
-                node,
-              }),
-              snapshot,
-            ).operations,
-        });
-        ops.push(...choice.operations);
-        live = choice.live;
-        // Before the task is made anew (a new image setting among the changes): it starts on the manager.
-        if (ops.length > 0) await ensureImage(address, docker, this.deps.settings.image);
-      }
-      let now = snapshot;
-      if (ops.length > 0) {
-        await executeSwarmPlan(address, ops, () => undefined).finally(() => snapshots.invalidate(address));
-        now = await snapshots.get(address);
-      }
-      if (live && wanted) await loadLive(docker, live, JSON.parse(wanted.data.toString()) as unknown);
-      // An old config stays while the service's previous spec (a rollback's) names it.
-      for (const c of unusedEdgeConfigs(instance, configs, wanted?.name, now.services))
-        await docker
-          .getConfig(c.id)
-          .remove()
-          .catch((err: unknown) => {
-            if (statusCodeOf(err) !== 404 && !/in use/.test(cleanDockerMessage(err))) throw engineError(address, err);
-          });
+  constructor(private readonly deps: SwarmEdgeDeps) {
+    this.engine = engineSnapshots(deps.instance);
+    this.edge = new DockerEdge({
+      instance: deps.instance,
+      settings: deps.settings,
+      snapshots: this.engine,
+      resolve: deps.resolve,
+      ensureImage: (address, ref) => ensureImage(this.engine, address, { ref }, undefined),
+      execute: (address, ops) => executePlan(address, ops, { concurrency: 2 }),
+      flavour: SWARM_FLAVOUR,
     });
   }
 
-  /** The config's id: found, or made now (one made before a crash is found by its name). */
-  private async configId(
-    address: string,
-    docker: Docker,
-    config: EdgeConfig,
-    configs: readonly ObservedConfig[],
-  ): Promise<string> {
-    const found = configs.find((c) => c.name === config.name);
-    if (found) return found.id;
-    try {
-      const made = (await docker.createConfig({
-        Name: config.name,
-        Labels: config.labels,
-        Data: config.data.toString("base64"),
-      })) as { id: string };
-      return made.id;
-    } catch (err) {
-      if (statusCodeOf(err) !== 409) throw engineError(address, err);
-      const again = await listConfigs(address, docker, this.deps.instance);
-      const id = again.find((c) => c.name === config.name)?.id;
-      if (!id) throw new Error(`the Swarm config name ${config.name} is taken by something AirLoft did not make`);
-      return id;
-    }
+  /** The app's address through the edge. */
+  url(route: EdgeRoute): string | undefined {
+    return this.edge.url(route);
   }
-}
 
-/** Loads the config into the running Caddy when it runs another (Caddy swaps it without dropping a connection). */
-async function loadLive(docker: Docker, containerId: string, config: unknown): Promise<void> {
-  if (!isDeepStrictEqual(await readConfig(docker, containerId), config)) await loadConfig(docker, containerId, config);
-}
+  /** The certificate the edge serves for the route, or why it has none yet. */
+  tls(address: string, route: EdgeRoute): Promise<TlsOutcome | undefined> {
+    return this.edge.tls(address, route);
+  }
 
-/** This installation's edge configs: one list call, by label. */
-async function listConfigs(address: string, docker: Docker, instance: string): Promise<ObservedConfig[]> {
-  const filters = { label: [`${LABEL.instance}=${instance}`, `${LABEL.kind}=Edge`] };
-  const found = (await docker.listConfigs({ filters }).catch((err: unknown) => {
-    throw engineError(address, err);
-  })) as Array<{ ID: string; Spec?: { Name?: string; Labels?: Record<string, string> } }>;
-  return found.map((c) => ({ id: c.ID, name: c.Spec?.Name ?? c.ID, labels: c.Spec?.Labels ?? {} }));
-}
+  /** Converges the swarm's edge with the routes of its groups. */
+  async sync(address: string, routes: readonly EdgeRoute[]): Promise<void> {
+    await this.removeEdgeService(address);
+    // The Swarm provider made or removed overlays since: they are the edge's networks and blocked subnets.
+    this.engine.invalidate(address);
+    await this.edge.sync(address, routes);
+  }
 
-/** The edge's image on the manager (its task runs there): pulled when missing, as the Docker edge's is. */
-async function ensureImage(address: string, docker: Docker, ref: string): Promise<void> {
-  const present = await docker
-    .getImage(ref)
-    .inspect()
-    .then(
-      () => true,
-      (err: unknown) => {
-        if (statusCodeOf(err) === 404) return false;
-        throw engineError(address, err);
-      },
+  /**
+   * An earlier version's edge was a Swarm service with its config in Swarm configs: both go (the
+   * service first, as a config in a spec cannot be removed, and its port must be free).
+   */
+  private async removeEdgeService(address: string): Promise<void> {
+    const { instance, snapshots } = this.deps;
+    const services = (await snapshots.get(address)).services.filter(
+      (s) => s.owner?.kind === "Edge" && s.owner.instance === instance,
     );
-  if (!present) await pullImage(address, ref);
+    if (services.length > 0)
+      await executeSwarmPlan(
+        address,
+        services.map((s) => ({ op: "remove-service", target: "edge", cause: "the edge is a container now", id: s.id })),
+        () => undefined,
+      ).finally(() => snapshots.invalidate(address));
+    else if (this.configsGone.has(address)) return;
+    const docker = dockerClient(address);
+    const filters = { label: [`${LABEL.instance}=${instance}`, `${LABEL.kind}=Edge`] };
+    const configs = (await docker.listConfigs({ filters }).catch((err: unknown) => {
+      throw engineError(address, err);
+    })) as Array<{ ID: string }>;
+    let left = 0;
+    for (const c of configs)
+      await docker
+        .getConfig(c.ID)
+        .remove()
+        .catch((err: unknown) => {
+          // Still named by the removed service's last tasks: the next pass removes it.
+          if (/in use/.test(cleanDockerMessage(err))) left++;
+          else if (statusCodeOf(err) !== 404) throw engineError(address, err);
+        });
+    if (left === 0) this.configsGone.add(address);
+  }
 }

@@ -18,10 +18,6 @@ export interface ObservedService {
   readonly updateMessage: string | undefined;
   /** The Swarm secrets its spec and its previous spec name: in use, or needed by a rollback. */
   readonly secretNames: readonly string[];
-  /** The same for Swarm configs (the edge's Caddy config). */
-  readonly configNames: readonly string[];
-  /** The Swarm configs its spec alone names: what a task started now mounts. */
-  readonly specConfigNames: readonly string[];
   /** The image its spec runs (by digest once resolved). */
   readonly image: string | undefined;
 }
@@ -74,7 +70,6 @@ type RawSpec = {
     ContainerSpec?: {
       Image?: string;
       Secrets?: Array<{ SecretName?: string }>;
-      Configs?: Array<{ ConfigName?: string }>;
     };
   };
 };
@@ -135,10 +130,6 @@ async function takeSnapshot(address: string, instanceId: string): Promise<SwarmS
         secretNames: [s.Spec, s.PreviousSpec].flatMap(
           (spec) => spec?.TaskTemplate?.ContainerSpec?.Secrets?.map((r) => r.SecretName ?? "") ?? [],
         ),
-        configNames: [s.Spec, s.PreviousSpec].flatMap(
-          (spec) => spec?.TaskTemplate?.ContainerSpec?.Configs?.map((r) => r.ConfigName ?? "") ?? [],
-        ),
-        specConfigNames: s.Spec?.TaskTemplate?.ContainerSpec?.Configs?.map((r) => r.ConfigName ?? "") ?? [],
         image: s.Spec?.TaskTemplate?.ContainerSpec?.Image,
       })),
       tasks: tasks

@@ -4,6 +4,7 @@ import type { ResolvedSecrets } from "../../secrets/references.js";
 import { type ConvergeSteps, converge, type Plan, planOnce } from "../converge.js";
 import { desiredService, volumeName } from "../docker/desired.js";
 import { edgeSettings } from "../docker/edge/settings.js";
+import { edgeTraffic } from "../docker/edge/traffic.js";
 import { resolveEngineAddress } from "../docker/engine.js";
 import { perEngine } from "../docker/usage.js";
 import { EngineGroups, GroupNetworkStep } from "../group-network-step.js";
@@ -12,6 +13,7 @@ import type { SnapshotCache } from "../snapshot-cache.js";
 import type {
   AppOutcome,
   AppReconcileOptions,
+  AppTraffic,
   InfraProvider,
   LiveReplicas,
   LogOptions,
@@ -67,10 +69,10 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
     this.snapshots = swarmSnapshots(options.instanceId);
     this.edge = new SwarmEdge({
       instance: this.instanceId,
-      settings: edgeSettings(this.env),
+      // Published on every address of the manager unless one is set, as Swarm's host-mode port was.
+      settings: { ...edgeSettings(this.env), hostIP: this.env.AIRLOFT_EDGE_ADDRESS || "0.0.0.0" },
       snapshots: this.snapshots,
       resolve: (engine) => resolveEngineAddress(engine, this.env),
-      managers: this.managers,
     });
     this.groups = new GroupNetworkStep<SwarmSnapshot, SwarmOperation>({
       provider: "swarm",
@@ -113,7 +115,8 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
     await this.edge.sync(address, options.edgeRoutes);
     const route = options.edgeRoutes.find((r) => r.uid === uidOf(app));
     const url = route && this.edge.url(route);
-    return { ...outcome(desired, plan, operations), ...(url ? { url } : {}) };
+    const tls = route && (await this.edge.tls(address, route));
+    return { ...outcome(desired, plan, operations), ...(url ? { url } : {}), ...(tls ? { tls } : {}) };
   }
 
   async planApp(
@@ -277,6 +280,11 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
       await swarmUsage(address, this.managers, await this.snapshots.get(address), names, concurrency),
     ]);
     return { figures: read.flatMap((r) => r.figures), placements: read.flatMap((r) => r.placements) };
+  }
+
+  /** Each app's requests, from the edge on each manager (the same Caddy metrics as Docker's). */
+  async traffic(groups: readonly Group[]): Promise<readonly AppTraffic[]> {
+    return perEngine(groups, this, (address, names) => edgeTraffic(address, this.instanceId, names));
   }
 
   async logs(obj: App | Service, group: Group, options: LogOptions): Promise<void> {

@@ -21,7 +21,23 @@ export interface EdgeDeps {
   readonly resolve: (engine: string | undefined) => string;
   readonly ensureImage: (address: string, ref: string) => Promise<unknown>;
   readonly execute: (address: string, ops: readonly Operation[]) => Promise<void>;
+  /** What differs where the engine is a Swarm manager (swarm/edge.ts); Docker's by default. */
+  readonly flavour?: EdgeFlavour;
 }
+
+/** The two things an edge on a Swarm manager does otherwise: where an app's replicas are, which routes are its. */
+export interface EdgeFlavour {
+  readonly provider: "docker" | "swarm";
+  /**
+   * By route, a DNS name whose records are the app's replicas (Swarm's `tasks.NAME`), instead of
+   * the replicas observed on the engine.
+   */
+  readonly resolved?: (route: EdgeRoute) => string;
+  /** Whether a request from a group network's gateway passes: Docker's port publishing comes from there. */
+  readonly gatewaysPass: boolean;
+}
+
+const DOCKER: EdgeFlavour = { provider: "docker", gatewaysPass: true };
 
 /**
  * The edge proxy of each engine: one Caddy container, on the group networks of the apps it
@@ -38,7 +54,11 @@ export class DockerEdge {
   /** When a push took each upstream address out of service: its drain runs from then. */
   private readonly removedAt = new Map<string, number>();
 
-  constructor(private readonly deps: EdgeDeps) {}
+  private readonly flavour: EdgeFlavour;
+
+  constructor(private readonly deps: EdgeDeps) {
+    this.flavour = deps.flavour ?? DOCKER;
+  }
 
   noteReadiness(containers: readonly ObservedContainer[], isReady: (c: ObservedContainer) => boolean): void {
     for (const c of containers) this.ready.set(c.id, isReady(c));
@@ -51,7 +71,7 @@ export class DockerEdge {
   remember(address: string, routes: readonly EdgeRoute[]): void {
     this.routes.set(
       address,
-      routes.filter((r) => r.provider === "docker" && this.deps.resolve(r.engine) === address),
+      routes.filter((r) => r.provider === this.flavour.provider && this.deps.resolve(r.engine) === address),
     );
   }
 
@@ -182,11 +202,13 @@ export class DockerEdge {
     }
     const groupNets = snapshot.networks.filter((n) => n.owner.kind === "Group");
     const { acme, httpsPort } = this.deps.settings;
+    const { resolved, gatewaysPass } = this.flavour;
     return caddyConfig({
       routes,
       upstreams,
+      ...(resolved ? { resolved: new Map(routes.map((r) => [r.uid, resolved(r)])) } : {}),
       blocked: groupNets.flatMap((n) => n.subnets),
-      gateways: groupNets.flatMap((n) => n.gateways),
+      gateways: gatewaysPass ? groupNets.flatMap((n) => n.gateways) : [],
       acme: {
         directory: acme.directory,
         ...(acme.email ? { email: acme.email } : {}),

@@ -130,8 +130,7 @@ export function edgeRoutes(objects: readonly Resource[], secretValues: SecretVal
     }
     if (hosts.length === 0) continue;
     const edge = facts.get(group.metadata.name) as EdgeGroup;
-    // The Swarm edge serves plain HTTP only for now (README, Docker Swarm).
-    const tls = edge.provider === "docker" && edgeTlsOf(app, hosts, (name) => secretValues(group.metadata.name, name));
+    const tls = edgeTlsOf(app, hosts, (name) => secretValues(group.metadata.name, name));
     routes.push({
       provider: edge.provider,
       group: group.metadata.name,
