@@ -47,6 +47,13 @@ export function tlsParts(
       ? [{ certificate: r.tls.certificate, key: r.tls.key, tags: [r.uid] }]
       : [],
   );
+  // A Secret route's hosts are served with its own certificate only, never another tenant's
+  // (a wildcard one, say) that also covers them.
+  const own = tlsRoutes.flatMap((r) =>
+    r.tls?.mode === "secret" && r.tls.certificate && r.tls.key
+      ? [{ match: { sni: [...r.hosts].sort() }, certificate_selection: { any_tag: [r.uid] } }]
+      : [],
+  );
   const issuer: Json = {
     module: "acme",
     ...(acme ? { ca: acme.directory } : {}),
@@ -60,7 +67,7 @@ export function tlsParts(
       edge_tls: {
         listen: [":443"],
         automatic_https: { disable_redirects: true, ...(ownHosts.length > 0 ? { skip_certificates: ownHosts } : {}) },
-        tls_connection_policies: [{}],
+        tls_connection_policies: [...own, {}],
         routes: [...guard, ...tlsRoutes.map(site), fallback],
       },
     },
