@@ -135,15 +135,17 @@ function summarize(samples: readonly Sample[]): {
   };
 }
 
-function byName(
-  samples: readonly Sample[],
-): Record<string, ReturnType<typeof summarize> & { statuses: Record<string, number> }> {
-  const out: Record<string, ReturnType<typeof summarize> & { statuses: Record<string, number> }> = {};
+type RequestSummary = ReturnType<typeof summarize> & { statuses: Record<string, number>; failures?: string[] };
+
+function byName(samples: readonly Sample[]): Record<string, RequestSummary> {
+  const out: Record<string, RequestSummary> = {};
   for (const name of new Set(samples.map((s) => s.name))) {
     const mine = samples.filter((s) => s.name === name);
     const statuses: Record<string, number> = {};
     for (const s of mine) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
-    out[name] = { ...summarize(mine), statuses };
+    // What a request with no answer met, so that a cut is explained, not only counted.
+    const failures = mine.filter((s) => s.error).map((s) => `at ${s.at} ms after ${s.ms} ms: ${s.error}`);
+    out[name] = { ...summarize(mine), statuses, ...(failures.length > 0 ? { failures: failures.slice(0, 3) } : {}) };
   }
   return out;
 }
@@ -639,7 +641,7 @@ try {
                 s.non2xx
                   ? ` (${Object.entries(s.statuses)
                       .map(([k, n]) => `${k}: ${n}`)
-                      .join(", ")})`
+                      .join(", ")}${s.failures ? `; ${s.failures.join("; ")}` : ""})`
                   : ""
               }`,
           )

@@ -45,6 +45,8 @@ export interface Sample {
   readonly at: number;
   readonly ms: number;
   readonly status: number;
+  /** Why there was no answer (status 0): refused, cut, timed out. */
+  readonly error?: string;
 }
 
 export interface SteadyResult {
@@ -73,7 +75,13 @@ async function run(config: SteadyConfig): Promise<SteadyResult> {
     lag.reset();
   }, 1000);
   const record = (into: Sample[], name: string, at: number, sent: Sent): void => {
-    into.push({ name, at: Math.round(at - t0), ms: Math.round(sent.ms * 10) / 10, status: sent.status });
+    into.push({
+      name,
+      at: Math.round(at - t0),
+      ms: Math.round(sent.ms * 10) / 10,
+      status: sent.status,
+      ...(sent.error ? { error: sent.error } : {}),
+    });
   };
   for (const probe of config.logins) {
     pending.push(
