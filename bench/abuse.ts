@@ -252,6 +252,8 @@ async function startServe(dir: string): Promise<Server> {
     env: {
       ...process.env,
       AIRLOFT_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      // As deploy/airloft.service runs it (README, Under a supervisor).
+      MALLOC_ARENA_MAX: "2",
       AIRLOFT_LOG_LEVEL: SERVER_LOG ? "info" : "warn",
       DOCKER_HOST: NO_ENGINE,
       AIRLOFT_BENCH_LAG_FILE: join(dir, "lag.jsonl"),
@@ -612,7 +614,7 @@ try {
   );
   if (PARTS.size < 5) process.stdout.write(`Only these parts of the attack: ${[...PARTS].join(", ")}\n`);
   process.stdout.write(
-    `No Docker engine: DOCKER_HOST=${NO_ENGINE}; groups are EngineUnreachable and the controllers back off (they run, with nothing to create)\n`,
+    `No Docker engine: DOCKER_HOST=${NO_ENGINE}; groups are EngineUnreachable and the controllers back off (they run, with nothing to create). The server runs with MALLOC_ARENA_MAX=2, as deploy/airloft.service sets\n`,
   );
   process.stdout.write(
     `The server's default limits (none changed): ${limits ? JSON.stringify(limits) : "this tree has no src/server/limits.ts"}; logins per minute: ${loginLimits ? JSON.stringify(loginLimits) : "5 per address and account (this tree's login limiter)"}\n`,
