@@ -61,8 +61,8 @@ export function scanJsonObject(text: string): JsonScan | undefined {
       if (end < 0 || ++items > MAX_ITEMS) return undefined;
       if (top?.object && top.expectKey) {
         if (end - i > MAX_KEY_CHARS) return undefined;
-        const raw = text.slice(i, end + 1);
-        const key = raw.includes("\\") ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+        const key = keyAt(text, i, end);
+        if (key === undefined) return undefined;
         if (top.keys.has(key)) return undefined;
         top.keys.add(key);
         top.key = key;
@@ -80,6 +80,17 @@ export function scanJsonObject(text: string): JsonScan | undefined {
     }
   }
   return undefined;
+}
+
+/** The key quoted from `start` to `end`, decoded; undefined when it is not a valid JSON string (a bad escape). */
+function keyAt(text: string, start: number, end: number): string | undefined {
+  const raw = text.slice(start, end + 1);
+  if (!raw.includes("\\")) return raw.slice(1, -1);
+  try {
+    return JSON.parse(raw) as string;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The offset, if the value starting there is metadata.name's. */

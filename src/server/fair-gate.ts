@@ -54,8 +54,8 @@ export class FairGate {
   private readonly usage = new Map<string, { ms: number; at: number }>();
   /** When each account last sent a request (noted by the server). */
   private readonly lastSeen = new Map<string, number>();
-  /** Since when the next slice has been waiting for the load to fall. */
-  private deferredSince: number | undefined;
+  /** Since when each account's next slice has been waiting for the load to fall (its own clock: others' slices do not reset it). */
+  private readonly deferredSince = new Map<string, number>();
   private readonly turns = new TurnLoop(
     () => this.slice(),
     () => this.queues.size > 0,
@@ -125,7 +125,7 @@ export class FairGate {
     if (account === undefined || !queue || !job) return undefined;
     const started = this.now();
     if (this.shouldWait(account, started)) return RETRY_MS;
-    this.deferredSince = undefined;
+    this.deferredSince.delete(account);
     this.queues.delete(account);
     const finished = advance(job, performance.now() + this.sliceMs);
     this.charge(account, started);
@@ -138,8 +138,9 @@ export class FairGate {
     if (!this.thread.load || this.recentUsage(account, at) < LIGHT_USAGE_MS) return false;
     const othersActive = [...this.lastSeen].some(([name, when]) => name !== account && when >= at - ACTIVE_MS);
     if (!othersActive || !this.thread.load.busy()) return false;
-    this.deferredSince ??= at;
-    return at - this.deferredSince < MAX_DEFER_MS;
+    const since = this.deferredSince.get(account) ?? at;
+    this.deferredSince.set(account, since);
+    return at - since < MAX_DEFER_MS;
   }
 
   /** The queued account with the least recent parsing time; the first in round-robin order among equals. */

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { appServerName, caddyConfig, dialsOf } from "../../src/providers/docker/edge/config.js";
+import { DockerEdge } from "../../src/providers/docker/edge/edge.js";
 import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import { edgeNames, edgeSettings, planEdge } from "../../src/providers/docker/edge/settings.js";
 import type { ObservedContainer } from "../../src/providers/docker/observe.js";
@@ -190,6 +191,51 @@ describe("edge routes and config (pure)", () => {
     ]);
     // Another installation's edge is not this one's to touch.
     assert.deepEqual(planEdge("other", settings, false, [running], [network]), []);
+  });
+
+  it("one engine, one edge: the Swarm groups' edge is never planned away by the Docker groups', and a second flavour is refused", async () => {
+    const settings = edgeSettings({ AIRLOFT_EDGE_HTTP_PORT: "8081", AIRLOFT_EDGE_IMAGE: "caddy:2" });
+    const swarmEdge: ObservedContainer = {
+      id: "s1",
+      name: edgeNames("inst").container,
+      state: "running",
+      health: undefined,
+      imageId: "i",
+      ports: [],
+      networks: {},
+      owner: {
+        instance: "inst",
+        group: "",
+        kind: "Edge",
+        name: "swarm-edge",
+        uid: "edge-inst",
+        configHash: "h",
+        replica: undefined,
+      },
+    };
+    // The Docker flavour's plan with no routes of its own leaves the other flavour's container alone.
+    assert.deepEqual(planEdge("inst", settings, false, [swarmEdge], []), []);
+    const executed: string[] = [];
+    const edge = new DockerEdge({
+      instance: "inst",
+      settings,
+      snapshots: {
+        get: async () => ({ containers: [swarmEdge], networks: [], volumes: [], images: [] }),
+        invalidate: () => undefined,
+      } as unknown as ConstructorParameters<typeof DockerEdge>[0]["snapshots"],
+      resolve: () => "unix:///engine.sock",
+      ensureImage: async () => undefined,
+      execute: async (_address, ops) => {
+        executed.push(...ops.map(describeOperation));
+      },
+    });
+    const [route] = edgeRoutes([group("acme", "acme.localhost"), app("acme", "web")], () => undefined).routes;
+    assert.ok(route);
+    // No Docker route on that engine: nothing done.
+    assert.equal((await edge.sync("unix:///engine.sock", [])).size, 0);
+    // A Docker route there: a clear refusal, and nothing removed or made.
+    await assert.rejects(edge.sync("unix:///engine.sock", [route]), /already runs the Swarm groups' edge/);
+    assert.deepEqual(executed, []);
   });
 
   it("refuses a malformed or oversized group domain with its file, line, column and field", () => {

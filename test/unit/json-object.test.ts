@@ -73,6 +73,9 @@ describe("manifests written as one JSON object (the fast path)", () => {
       `{"apiVersion": "airloft.dev/v1alpha1", "kind": "App", "metadata": {"name": "web", "group": "acme"}, "spec": {"image": "x:1", "env": ${"[".repeat(80)}${"]".repeat(80)}}}`,
       '{"apiVersion": "airloft.dev/v1alpha1", "kind": "App", "metadata": {"name": "web", "group": "acme"}, "spec": {"image": "x:1",}, "x": 1}',
       '{"__proto__": {"polluted": true}, "apiVersion": "airloft.dev/v1alpha1", "kind": "App", "metadata": {"name": "web", "group": "acme"}, "spec": {"image": "x:1"}}',
+      // A key with a bad escape: the YAML path's positioned syntax error, not a thrown SyntaxError.
+      '{"a\\q": 1, "kind": "App"}',
+      '{"\\u12": 1}',
     ];
     for (const text of texts) {
       const { fast, yaml } = bothPaths(text);

@@ -18,6 +18,7 @@ export const SWARM_FLAVOUR: EdgeFlavour = {
   resolved: (r) => `tasks.${serviceName(r.group, r.app)}`,
   // No exemption: nothing legitimate reaches the edge from an overlay's gateway.
   gatewaysPass: false,
+  edgeName: "swarm-edge",
 };
 
 export interface SwarmEdgeDeps {

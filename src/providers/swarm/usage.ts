@@ -51,10 +51,9 @@ export async function swarmUsage(
   concurrency: number,
 ): Promise<{ figures: ReplicaUsage[]; placements: ReplicaPlacement[] }> {
   const replicas = swarmReplicas(snapshot, groups);
-  const figures = await managers
-    .of(address)
-    .then((manager) => managerUsage(address, manager, replicas, concurrency))
-    .catch(() => []);
+  // Without the manager's node id no replica can be placed on it: no figures, the placements still.
+  const manager = await managers.of(address).catch(() => undefined);
+  const figures = manager === undefined ? [] : await managerUsage(address, manager, replicas, concurrency);
   return { figures, placements: replicas.map(({ nodeId: _n, containerId: _c, ...r }) => r) };
 }
 

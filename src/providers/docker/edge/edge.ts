@@ -7,7 +7,7 @@ import type { Operation } from "../plan.js";
 import { loadConfig, putFile, readConfig } from "./admin.js";
 import { caddyConfig, dialsOf } from "./config.js";
 import type { EdgeRoute } from "./routes.js";
-import { type EdgeSettings, edgeNames, edgeUrl, planEdge } from "./settings.js";
+import { DOCKER_EDGE, type EdgeSettings, edgeNames, edgeUrl, isEdge, planEdge } from "./settings.js";
 import { type TlsOutcome, tlsOutcome } from "./tls-status.js";
 
 /** Where the edge finds the ACME directory's CA root: pushed with the config, read when Caddy loads it. */
@@ -35,9 +35,11 @@ export interface EdgeFlavour {
   readonly resolved?: (route: EdgeRoute) => string;
   /** Whether a request from a group network's gateway passes: Docker's port publishing comes from there. */
   readonly gatewaysPass: boolean;
+  /** The edge container's name label, which tells the two flavours' edges apart on one engine. */
+  readonly edgeName: string;
 }
 
-const DOCKER: EdgeFlavour = { provider: "docker", gatewaysPass: true };
+const DOCKER: EdgeFlavour = { provider: "docker", gatewaysPass: true, edgeName: DOCKER_EDGE };
 
 /**
  * The edge proxy of each engine: one Caddy container, on the group networks of the apps it
@@ -89,6 +91,15 @@ export class DockerEdge {
       if (routes) this.remember(address, routes);
       const mine = this.routes.get(address);
       if (!mine) return new Set<string>();
+      const other = (await this.deps.snapshots.get(address)).containers.find(
+        (c) => isEdge(c, this.deps.instance) && c.owner.name !== this.flavour.edgeName,
+      );
+      // The two flavours would share the edge's name, ports and config: one engine serves one.
+      if (other && mine.length === 0) return new Set<string>();
+      if (other)
+        throw new Error(
+          `the engine at ${address} already runs the ${this.flavour.provider === "swarm" ? "Docker" : "Swarm"} groups' edge: Docker and Swarm groups cannot route through one engine's edge`,
+        );
       let snapshot = await this.converged(address, mine.length > 0);
       if (mine.length === 0) return new Set<string>();
       const edge = this.running(snapshot);
@@ -133,7 +144,7 @@ export class DockerEdge {
 
   private running(snapshot: Snapshot): ObservedContainer | undefined {
     return snapshot.containers.find(
-      (c) => c.owner.kind === "Edge" && c.owner.instance === this.deps.instance && c.state === "running",
+      (c) => isEdge(c, this.deps.instance, this.flavour.edgeName) && c.state === "running",
     );
   }
 
@@ -154,6 +165,7 @@ export class DockerEdge {
       snapshot.containers,
       snapshot.networks,
       snapshot.volumes,
+      this.flavour.edgeName,
     );
     if (ops.length === 0) return snapshot;
     if (ops.some((o) => o.op === "create")) await this.deps.ensureImage(address, this.deps.settings.image);

@@ -87,20 +87,27 @@ export function edgeNames(instance: string): { container: string; network: strin
   return { container: name, network: name, data: `${name}_data` };
 }
 
+/** The edge container's name label: the Docker groups' edge, or the Swarm groups' (EdgeFlavour). */
+export const DOCKER_EDGE = "edge";
+
 /** Labels like every AirLoft object's; kind Edge, which no store object has, and no group. */
-export function edgeLabels(instance: string, hash?: string): Record<string, string> {
+export function edgeLabels(instance: string, hash?: string, name = DOCKER_EDGE): Record<string, string> {
   return ownerLabels({
     instance,
     group: "",
     kind: "Edge",
-    name: "edge",
+    name,
     uid: `edge-${instance}`,
     ...(hash ? { configHash: hash } : {}),
   });
 }
 
 /** The docker create body of the edge container. */
-export function edgeContainerOptions(instance: string, settings: EdgeSettings): Record<string, unknown> {
+export function edgeContainerOptions(
+  instance: string,
+  settings: EdgeSettings,
+  edgeName = DOCKER_EDGE,
+): Record<string, unknown> {
   const names = edgeNames(instance);
   const hash = stableHash({
     image: settings.image,
@@ -113,7 +120,7 @@ export function edgeContainerOptions(instance: string, settings: EdgeSettings): 
     Image: settings.image,
     Cmd: ["caddy", "run", "--resume"],
     Env: ["XDG_CONFIG_HOME=/config", "XDG_DATA_HOME=/data"],
-    Labels: edgeLabels(instance, hash),
+    Labels: edgeLabels(instance, hash, edgeName),
     ExposedPorts: { "80/tcp": {}, "443/tcp": {} },
     HostConfig: {
       // The edge network comes first: published ports reach Caddy through it, from an address
@@ -146,11 +153,12 @@ export function planEdge(
   containers: readonly ObservedContainer[],
   networks: readonly ObservedNetwork[],
   volumes: readonly ObservedVolume[] = [],
+  edgeName = DOCKER_EDGE,
 ): Operation[] {
   const names = edgeNames(instance);
-  const options = edgeContainerOptions(instance, settings);
+  const options = edgeContainerOptions(instance, settings, edgeName);
   const hash = (options.Labels as Record<string, string>)["airloft.dev/config-hash"];
-  const mine = containers.filter((c) => c.owner.kind === "Edge" && c.owner.instance === instance);
+  const mine = containers.filter((c) => isEdge(c, instance, edgeName));
   const network = networks.find((n) => n.owner.kind === "Edge" && n.owner.instance === instance);
   const data = volumes.find((v) => v.name === names.data && v.owner.kind === "Edge" && v.owner.instance === instance);
   const target = "edge";
@@ -178,4 +186,11 @@ export function planEdge(
     ops.push({ op: "create", target, cause: mine.length > 0 ? "settings changed" : "missing", replica: 0, options });
   else if (current.state !== "running") ops.push({ op: "start", target, cause: "stopped", id: current.id });
   return ops;
+}
+
+/** Whether the container is this installation's edge of that name (the Docker or the Swarm groups'). */
+export function isEdge(c: ObservedContainer, instance: string, edgeName?: string): boolean {
+  return (
+    c.owner.kind === "Edge" && c.owner.instance === instance && (edgeName === undefined || c.owner.name === edgeName)
+  );
 }
