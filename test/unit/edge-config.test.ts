@@ -32,6 +32,28 @@ function app(g: string, name: string, over: Partial<App["spec"]> = {}, created =
   };
 }
 
+/** Installation "inst"'s running edge container of that flavour (its name label). */
+function runningEdge(id: string, edgeName: string, configHash: string | undefined): ObservedContainer {
+  return {
+    id,
+    name: edgeNames("inst").container,
+    state: "running",
+    health: undefined,
+    imageId: "i",
+    ports: [],
+    networks: {},
+    owner: {
+      instance: "inst",
+      group: "",
+      kind: "Edge",
+      name: edgeName,
+      uid: "edge-inst",
+      configHash,
+      replica: undefined,
+    },
+  };
+}
+
 describe("edge routes and config (pure)", () => {
   it("routes an app at its name under the group's domain, or at its own domain", () => {
     const { routes, conflicts } = edgeRoutes([
@@ -151,24 +173,7 @@ describe("edge routes and config (pure)", () => {
     assert.equal(options.name, edgeNames("inst").container);
     assert.match(String(options.name), /_/, "a name no DNS-label group or app can take");
     const labels = options.Labels as Record<string, string>;
-    const running: ObservedContainer = {
-      id: "e1",
-      name: String(options.name),
-      state: "running",
-      health: undefined,
-      imageId: "i",
-      ports: [],
-      networks: {},
-      owner: {
-        instance: "inst",
-        group: "",
-        kind: "Edge",
-        name: "edge",
-        uid: "edge-inst",
-        configHash: labels["airloft.dev/config-hash"],
-        replica: undefined,
-      },
-    };
+    const running = runningEdge("e1", "edge", labels["airloft.dev/config-hash"]);
     const network = {
       id: "n1",
       name: edgeNames("inst").network,
@@ -195,24 +200,7 @@ describe("edge routes and config (pure)", () => {
 
   it("one engine, one edge: the Swarm groups' edge is never planned away by the Docker groups', and a second flavour is refused", async () => {
     const settings = edgeSettings({ AIRLOFT_EDGE_HTTP_PORT: "8081", AIRLOFT_EDGE_IMAGE: "caddy:2" });
-    const swarmEdge: ObservedContainer = {
-      id: "s1",
-      name: edgeNames("inst").container,
-      state: "running",
-      health: undefined,
-      imageId: "i",
-      ports: [],
-      networks: {},
-      owner: {
-        instance: "inst",
-        group: "",
-        kind: "Edge",
-        name: "swarm-edge",
-        uid: "edge-inst",
-        configHash: "h",
-        replica: undefined,
-      },
-    };
+    const swarmEdge = runningEdge("s1", "swarm-edge", "h");
     // The Docker flavour's plan with no routes of its own leaves the other flavour's container alone.
     assert.deepEqual(planEdge("inst", settings, false, [swarmEdge], []), []);
     const executed: string[] = [];
