@@ -10,7 +10,7 @@ import { ApiError, COMMON_HEADERS, methodNotAllowed } from "./http.js";
 import type { ServerLimits } from "./limits.js";
 import { LogWriter } from "./log-writer.js";
 import { admitStream } from "./stream-cap.js";
-import type { Principal } from "./tokens.js";
+import { accountKey, type Principal } from "./tokens.js";
 
 type LogLimits = Pick<ServerLimits, "maxLogStreamsPerAccount" | "logBytesPerSecond" | "logBurstBytes" | "logStallMs">;
 
@@ -133,7 +133,7 @@ export class LogsApi {
 
   private writer(call: LogCall, signal: AbortSignal): LogWriter {
     const { principal } = call;
-    const account = `${principal.kind}:${principal.name}`;
+    const account = accountKey(principal);
     return new LogWriter(call.res, {
       signal,
       stallMs: this.options.limits.logStallMs,

@@ -22,7 +22,7 @@ import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson, s
 import type { ServerLimits } from "./limits.js";
 import { listJson } from "./object-json.js";
 import { type TenantRules, tenantRuleErrors } from "./tenant-rules.js";
-import type { Principal } from "./tokens.js";
+import { accountKey, type Principal } from "./tokens.js";
 import type { WatchHub, WatchRef } from "./watch-hub.js";
 import type { WatchStreams } from "./watch-stream.js";
 
@@ -71,7 +71,7 @@ export class ResourcesApi {
 
   /** An account sent a request (any kind): heavy writers give way to it while the thread is busy (FairGate). */
   noteRequest(principal: Principal): void {
-    this.parsing.seen(`${principal.kind}:${principal.name}`);
+    this.parsing.seen(accountKey(principal));
   }
 
   /** Routes a path below API_PREFIX; false when no route matches. */
@@ -282,7 +282,7 @@ export class ResourcesApi {
     const type = mediaType(call.req);
     if (!MANIFEST_TYPES.has(type))
       throw new ApiError(415, "UnsupportedMediaType", `send application/json or application/yaml, not ${type}`);
-    const ticket = this.parsing.admit(`${call.principal.kind}:${call.principal.name}`);
+    const ticket = this.parsing.admit(accountKey(call.principal));
     if (!ticket) {
       throw new ApiError(
         429,

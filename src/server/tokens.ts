@@ -29,6 +29,11 @@ export interface Principal {
   readonly version: number;
 }
 
+/** "kind:name": the key an account's limits and budgets are kept under, and its tokens' subject. */
+export function accountKey(principal: Pick<Principal, "kind" | "name">): string {
+  return `${principal.kind}:${principal.name}`;
+}
+
 /** A client that logged in to this account before: its device token is checked, not its address. */
 export interface TrustedDevice {
   readonly kind: AccountKind;
@@ -77,7 +82,7 @@ export class TokenService {
     const exp = iat + this.ttlSeconds;
     const token = await new SignJWT({ ver: principal.version, uid: principal.uid })
       .setProtectedHeader({ alg: TOKEN_ALGORITHM, typ: "JWT" })
-      .setSubject(`${principal.kind}:${principal.name}`)
+      .setSubject(accountKey(principal))
       .setIssuer(TOKEN_ISSUER)
       .setAudience(this.audience)
       .setIssuedAt(iat)
@@ -119,7 +124,7 @@ export class TokenService {
     const iat = Math.floor(this.now() / 1000);
     return new SignJWT({ uid: principal.uid, ver: principal.version })
       .setProtectedHeader({ alg: TOKEN_ALGORITHM, typ: DEVICE_TYPE })
-      .setSubject(`${principal.kind}:${principal.name}`)
+      .setSubject(accountKey(principal))
       .setIssuer(TOKEN_ISSUER)
       .setAudience(`${this.audience}:device`)
       .setJti(randomUUID())

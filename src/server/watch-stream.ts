@@ -6,7 +6,7 @@ import type { Accounts } from "./accounts.js";
 import { ApiError, COMMON_HEADERS } from "./http.js";
 import type { ServerLimits } from "./limits.js";
 import { admitStream } from "./stream-cap.js";
-import type { Principal } from "./tokens.js";
+import { accountKey, type Principal } from "./tokens.js";
 import { WatchConnection } from "./watch-connection.js";
 import { type WatchHub, type WatchRef, watchLine } from "./watch-hub.js";
 import { WritePacer } from "./write-pacer.js";
@@ -119,10 +119,7 @@ export class WatchStreams {
       position: () => hub.current,
       pacer: this.pacer,
       // Admins are trusted with the server's time (the status page lists everything).
-      throttle:
-        principal.kind === "admin"
-          ? () => 0
-          : (bytes) => this.budgets.take(`${principal.kind}:${principal.name}`, bytes),
+      throttle: principal.kind === "admin" ? () => 0 : (bytes) => this.budgets.take(accountKey(principal), bytes),
       onClose: () => {
         this.open.delete(stream);
         if (this.open.size === 0) this.stopTimer();
