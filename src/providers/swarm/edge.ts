@@ -70,9 +70,15 @@ export class SwarmEdge {
   /** Converges the swarm's edge with the routes of its groups. */
   async sync(address: string, routes: readonly EdgeRoute[]): Promise<void> {
     await this.removeEdgeService(address);
-    // The Swarm provider made or removed overlays since: they are the edge's networks and blocked subnets.
-    this.engine.invalidate(address);
     await this.edge.sync(address, routes);
+  }
+
+  /**
+   * The Swarm provider made or removed an overlay on the manager: the edge's networks and blocked
+   * subnets are read again. Only then, so a pass over many apps shares one engine snapshot.
+   */
+  overlaysChanged(address: string): void {
+    this.engine.invalidate(address);
   }
 
   /**

@@ -331,6 +331,7 @@ export class SwarmProvider extends EngineGroups<SwarmSnapshot, SwarmOperation> i
           await executeSwarmPlan(address, ops, done);
         } finally {
           this.snapshots.invalidate(address);
+          if (ops.some(isNetworkOp)) this.edge.overlaysChanged(address);
         }
       },
       describe: describeSwarmOperation,
