@@ -57,11 +57,18 @@ export interface SteadyResult {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * An idle connection is dropped this long after its last use: a second before the server's
+ * announced keep-alive timeout (Node's default, "Keep-Alive: timeout=5"), as fetch (undici) does.
+ * Node's Agent ignores the hint, and a request sent on a connection the server is closing that
+ * moment is reset, a client's race that would be counted against the server.
+ */
+const IDLE_SOCKET_MS = 4000;
 const fill = (text: string, n: number, keys: number): string =>
   text.replaceAll("{n}", String(n)).replaceAll("{k}", String(n % keys));
 
 async function run(config: SteadyConfig): Promise<SteadyResult> {
-  const agent = new Agent({ keepAlive: true });
+  const agent = new Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
   const samples: Sample[] = [];
   const logins: Sample[] = [];
   const pending: Array<Promise<void>> = [];

@@ -2,6 +2,9 @@ import { isDeepStrictEqual } from "node:util";
 import { NotFoundError } from "../errors.js";
 import type { Resource } from "../resources/types.js";
 
+/** Holds an object marked for deletion until its infrastructure is gone. */
+export const FINALIZER = "airloft.dev/infrastructure";
+
 export type ChangeAction = "created" | "configured" | "unchanged" | "deleted";
 
 export interface Change {

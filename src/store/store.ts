@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import { type AdmissionReader, admit } from "../resources/admission.js";
@@ -9,8 +8,10 @@ import { keyringLoader } from "../secrets/keyring.js";
 import { storedSecret } from "../secrets/stored-form.js";
 import { generatedPassword, Vault } from "../secrets/vault.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { runInTurns } from "../util/steps.js";
+import { planWrite, planWrites, type StoredForm, stillHolds, storedForm } from "./apply-plan.js";
 import type { Alongside } from "./changes.js";
-import { type Change, type ChangeAction, differs, dropUndefined, notFound, type StoreEvent } from "./changes.js";
+import { type Change, type ChangeAction, differs, notFound, type StoreEvent } from "./changes.js";
 import { Indexes } from "./indexes.js";
 import { Outbox } from "./outbox.js";
 import type * as State from "./state-file.js";
@@ -18,7 +19,8 @@ import { PersistedState } from "./state-file.js";
 
 export type { Change, ChangeAction, StoreEvent, StoreEventType } from "./changes.js";
 
-export const FINALIZER = "airloft.dev/infrastructure";
+export { FINALIZER } from "./changes.js";
+
 const MAX_EVENTS_PER_OBJECT = 20;
 
 export interface OpenOptions extends State.StateFileOptions {
@@ -55,6 +57,7 @@ export class Store implements AdmissionReader {
   private readonly index = new Indexes();
   /** Secret values and generated credentials, sealed in the state file: for controllers and `--show-secrets`. */
   readonly secrets: Vault;
+  private readonly storedForm: StoredForm;
 
   private constructor(
     private readonly state: PersistedState,
@@ -65,6 +68,7 @@ export class Store implements AdmissionReader {
     this.events.setMaxListeners(100);
     this.index.reset(state.data.objects);
     this.secrets = new Vault(state, keyringLoader(this.path, options));
+    this.storedForm = storedForm(this.secrets);
   }
 
   static async open(path: string, options: OpenOptions): Promise<Store> {
@@ -165,53 +169,54 @@ export class Store implements AdmissionReader {
     });
   }
 
-  /** Admits (resources/admission.ts), then writes every manifest and what `alongside` adds (revisions) in one durable write: all or none. */
+  /**
+   * Works out every manifest's write in steps (apply-plan.ts), then admits (resources/admission.ts)
+   * and commits them at once with what `alongside` adds (revisions), in one durable write: all or none.
+   */
   async apply(manifests: readonly LoadedManifest[], alongside?: Alongside): Promise<Change[]> {
-    admit(this, manifests);
     const ordered = [...manifests].sort((a, b) => KIND_ORDER[a.object.kind] - KIND_ORDER[b.object.kind]);
+    const peek = (key: string) => this.peek(key);
+    const planned = await runInTurns(planWrites(ordered, peek, this.storedForm));
+    admit(this, manifests); // against the store as the commit finds it
+    const time = this.timestamp();
     const changes: Change[] = [];
     const emitted: StoreEvent[] = [];
-    for (const manifest of ordered) {
-      const object = storedSecret(manifest, this.secrets); // a Secret's values become hashes
-      const key = keyOf(object);
+    for (const write of planned) {
+      const current = this.peek(write.key);
+      // Another write to the object landed while this one was worked out.
+      const { key, manifest, action, next, snapshot, specChanged } = stillHolds(write, current)
+        ? write
+        : planWrite(write.manifest, this.storedForm(write.manifest), peek);
       const existing = this.state.data.objects[key];
-      if (!existing) {
-        const created = structuredClone(this.create(key, object));
-        if (manifest.values) this.secrets.put(created, manifest.values);
-        changes.push({ key, display: displayName(created), action: "created", object: created });
-        emitted.push({ type: "added", key, object: created });
-        continue;
-      }
-      if (manifest.values) this.secrets.put(existing, manifest.values);
-      if (!differs(existing, object)) {
-        changes.push({ key, display: displayName(existing), action: "unchanged", object: structuredClone(existing) });
-        continue;
-      }
-      const specChanged = !isDeepStrictEqual(existing.spec, object.spec);
-      const updated = {
-        ...existing,
-        spec: object.spec,
-        metadata: {
-          ...existing.metadata,
-          labels: object.metadata.labels,
-          annotations: object.metadata.annotations,
-          generation: (existing.metadata.generation ?? 0) + (specChanged ? 1 : 0),
-          resourceVersion: this.state.nextResourceVersion(key),
-        },
-      } as Resource;
-      dropUndefined(updated.metadata);
-      this.state.data.objects[key] = updated;
-      this.index.touch(key, updated);
-      if (specChanged)
-        this.pushEvent(updated, {
-          type: "Normal",
-          reason: "Configured",
-          message: `spec changed (generation ${updated.metadata.generation})`,
+      if (manifest.values) this.secrets.put(next ?? (existing as Resource), manifest.values);
+      if (!next || !snapshot) {
+        changes.push({
+          key,
+          display: displayName(existing as Resource),
+          action,
+          object: structuredClone(existing as Resource),
         });
-      // One copy, as committed, for the caller and the listeners.
-      const snapshot = structuredClone(updated);
-      changes.push({ key, display: displayName(updated), action: "configured", object: snapshot });
-      emitted.push({ type: specChanged ? "spec" : "metadata", key, object: snapshot });
+        continue;
+      }
+      const version = this.state.nextResourceVersion(key);
+      next.metadata.resourceVersion = snapshot.metadata.resourceVersion = version;
+      this.state.data.objects[key] = next;
+      if (action === "created") {
+        next.metadata.creationTimestamp = snapshot.metadata.creationTimestamp = time;
+        this.index.add(key, next);
+        if (next.kind === "Service") this.secrets.put(next, { password: generatedPassword() });
+        this.pushEvent(next, { type: "Normal", reason: "Created", message: "created by apply" }, time);
+      } else {
+        this.index.touch(key, next);
+        if (specChanged)
+          this.pushEvent(
+            next,
+            { type: "Normal", reason: "Configured", message: `spec changed (generation ${next.metadata.generation})` },
+            time,
+          );
+      }
+      changes.push({ key, display: displayName(next), action, object: snapshot });
+      emitted.push({ type: action === "created" ? "added" : specChanged ? "spec" : "metadata", key, object: snapshot });
     }
     // The events keep their place in line while the write is on its way to disk.
     const place = this.outbox.hold();
@@ -224,27 +229,6 @@ export class Store implements AdmissionReader {
     }
     await place.release(emitted, "room"); // answered once durable: see ReleaseWait
     return changes;
-  }
-
-  /** Stores a new object at generation 1, with its finalizer and, for a service, its credentials. */
-  private create(key: string, object: Resource): Resource {
-    const created = {
-      ...object,
-      metadata: {
-        ...object.metadata,
-        uid: randomUUID(),
-        generation: 1,
-        resourceVersion: this.state.nextResourceVersion(key),
-        creationTimestamp: this.timestamp(),
-        finalizers: object.kind === "Secret" ? [] : [FINALIZER], // a Secret has no infrastructure to wait for
-      },
-      status: {},
-    } as Resource;
-    this.state.data.objects[key] = created;
-    this.index.add(key, created);
-    if (created.kind === "Service") this.secrets.put(created, { password: generatedPassword() });
-    this.pushEvent(created, { type: "Normal", reason: "Created", message: "created by apply" });
-    return created;
   }
 
   /** Writes status as a controller saw it; nothing (no resourceVersion bump) when nothing changed. */
@@ -384,10 +368,10 @@ export class Store implements AdmissionReader {
     this.secrets.remove(uid);
   }
 
-  private pushEvent(obj: Resource, event: Omit<StoredEvent, "time">): StoredEvent {
+  private pushEvent(obj: Resource, event: Omit<StoredEvent, "time">, time = this.timestamp()): StoredEvent {
     const uid = obj.metadata.uid ?? "";
     this.state.touch("events", uid);
-    const stored = { time: this.timestamp(), ...event };
+    const stored = { time, ...event };
     this.state.data.events[uid] = [...(this.state.data.events[uid] ?? []), stored].slice(-MAX_EVENTS_PER_OBJECT);
     return { ...stored };
   }

@@ -50,6 +50,32 @@ describe("store", () => {
     assert.deepEqual(stored?.metadata.finalizers, [FINALIZER]);
   });
 
+  it("works a big apply out in steps and commits it whole: a write that lands meanwhile is neither lost nor overwritten stale", async () => {
+    const named = (name: string, image: string): LoadedManifest => ({
+      source: at,
+      object: { ...app(1).object, metadata: { name, group: "acme" }, spec: { image } } as Resource,
+    });
+    const others = Array.from({ length: 20 }, (_, i) => named(`other-${i}`, "a"));
+    await store.apply([group(), named("web", "v0"), ...others]);
+    // The big apply plans web first, then pauses on each of the others (a microtask each), while
+    // a status is written in place and a small apply of web is worked out and committed.
+    const big = store.apply([named("web", "big"), ...others.map((m) => named(m.object.metadata.name, "b"))]);
+    const small = store.apply([named("web", "small")]);
+    await store.updateStatus("App/acme/web", (s) => ({ ...s, observedGeneration: 1 }));
+    assert.equal((await small)[0]?.object.metadata.generation, 2, "the small apply commits first");
+    const changes = await big;
+    const web = store.get("App/acme/web");
+    assert.equal((web?.spec as { image?: string }).image, "big");
+    assert.equal(web?.metadata.generation, 3, "worked out again on the small apply's version");
+    assert.equal(
+      (web?.status as { observedGeneration?: number }).observedGeneration,
+      1,
+      "the status written meanwhile stays",
+    );
+    assert.equal(changes[0]?.object.metadata.resourceVersion, web?.metadata.resourceVersion);
+    assert.equal(changes.filter((c) => c.action === "configured").length, 21);
+  });
+
   it("bumps generation only on spec changes, resourceVersion on every write", async () => {
     await store.apply([group(), app(1)]);
     const rv1 = store.get("App/acme/web")?.metadata.resourceVersion;

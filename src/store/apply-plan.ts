@@ -1,0 +1,97 @@
+import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
+import { keyOf } from "../resources/kinds.js";
+import type { LoadedManifest } from "../resources/loader.js";
+import type { Resource } from "../resources/types.js";
+import { storedSecret } from "../secrets/stored-form.js";
+import type { Steps } from "../util/steps.js";
+import { type ChangeAction, dropUndefined, FINALIZER } from "./changes.js";
+
+/**
+ * One manifest's write, worked out before the store changes. A 3,000-object apply spent 60 to
+ * 130 ms comparing, building and copying objects in one go, while every other request waited:
+ * that part now runs in steps, and the commit that follows only places what was worked out.
+ */
+export interface PlannedWrite {
+  readonly key: string;
+  readonly manifest: LoadedManifest;
+  readonly action: ChangeAction;
+  /** The stored object it was worked out against, and its version then: one changed since is planned again. */
+  readonly existing: Readonly<Resource> | undefined;
+  readonly existingVersion: string | undefined;
+  /** What is stored (created or configured; the resourceVersion, and a creation's uid and time, are set at commit). */
+  readonly next?: Resource;
+  /** A copy of `next` for the caller and the listeners, filled in at commit like `next`. */
+  readonly snapshot?: Resource;
+  readonly specChanged: boolean;
+}
+
+/** The stored form of a manifest's object: a Secret's values become hashes. */
+export type StoredForm = (manifest: LoadedManifest) => Resource;
+
+export function storedForm(hasher: { hash(value: Buffer): string }): StoredForm {
+  return (manifest) => storedSecret(manifest, hasher);
+}
+
+/** Works out each manifest's write against the store as it is, a step per manifest. */
+export function* planWrites(
+  manifests: readonly LoadedManifest[],
+  peek: (key: string) => Readonly<Resource> | undefined,
+  stored: StoredForm,
+): Steps<PlannedWrite[]> {
+  const planned: PlannedWrite[] = [];
+  for (const manifest of manifests) {
+    planned.push(planWrite(manifest, stored(manifest), peek));
+    yield;
+  }
+  return planned;
+}
+
+/** Whether a planned write still holds: the object it was worked out against is stored unchanged. */
+export function stillHolds(write: PlannedWrite, current: Readonly<Resource> | undefined): boolean {
+  return current === write.existing && current?.metadata.resourceVersion === write.existingVersion;
+}
+
+export function planWrite(
+  manifest: LoadedManifest,
+  object: Resource,
+  peek: (key: string) => Readonly<Resource> | undefined,
+): PlannedWrite {
+  const key = keyOf(object);
+  const existing = peek(key);
+  const base = { key, manifest, existing, existingVersion: existing?.metadata.resourceVersion };
+  if (!existing) {
+    const next = {
+      ...object,
+      metadata: {
+        ...object.metadata,
+        uid: randomUUID(),
+        generation: 1,
+        resourceVersion: "", // set at commit
+        creationTimestamp: "", // set at commit
+        finalizers: object.kind === "Secret" ? [] : [FINALIZER], // a Secret has no infrastructure to wait for
+      },
+      status: {},
+    } as Resource;
+    return { ...base, action: "created", next, snapshot: structuredClone(next), specChanged: true };
+  }
+  const specChanged = !isDeepStrictEqual(existing.spec, object.spec);
+  const changed =
+    specChanged ||
+    !isDeepStrictEqual(existing.metadata.labels, object.metadata.labels) ||
+    !isDeepStrictEqual(existing.metadata.annotations, object.metadata.annotations);
+  if (!changed) return { ...base, action: "unchanged", specChanged: false };
+  const next = {
+    ...existing,
+    spec: object.spec,
+    metadata: {
+      ...existing.metadata,
+      labels: object.metadata.labels,
+      annotations: object.metadata.annotations,
+      generation: (existing.metadata.generation ?? 0) + (specChanged ? 1 : 0),
+      resourceVersion: "", // set at commit
+    },
+  } as Resource;
+  dropUndefined(next.metadata);
+  return { ...base, action: "configured", next, snapshot: structuredClone(next), specChanged };
+}
