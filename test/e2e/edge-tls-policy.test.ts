@@ -1,6 +1,8 @@
 import { strict as assert } from "node:assert";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
@@ -9,28 +11,48 @@ import type { EdgeRoute } from "../../src/providers/docker/edge/routes.js";
 import { freePort } from "../../support/ports.js";
 import { commandMissing, requireComponent } from "../support/e2e.js";
 
-/** The subject CN of the certificate the server on 127.0.0.1:port presents for the SNI name. */
-function presented(port: number, servername: string): Promise<string> {
+/** The certificate the server on 127.0.0.1:port presents for the SNI name: its subject CN and serial. */
+function served(port: number, servername: string): Promise<{ cn: string; serial: string }> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false }, () => {
-      const cn = socket.getPeerCertificate().subject?.CN;
+      const peer = socket.getPeerCertificate();
       socket.end();
-      resolve(String(cn));
+      resolve({ cn: String(peer.subject?.CN), serial: peer.serialNumber });
     });
     socket.setTimeout(5000, () => socket.destroy(new Error("timeout")));
     socket.on("error", reject);
   });
 }
 
+/** The subject CN of the certificate presented for the SNI name. */
+const presented = async (port: number, servername: string): Promise<string> => (await served(port, servername)).cn;
+
 /**
- * Two tenants' Secret certificates that both cover the other's host (wildcards): each host is
- * served with its own tenant's certificate only. The edge's config as both edges build it, run by
- * the real Caddy (Debian's binary) on 127.0.0.1; no engine.
+ * What a TLS client gets for the SNI name, several times over: never `forbidden`'s certificate
+ * (by CN and serial). A failed handshake (no certificate yet) is what a pending host should get.
  */
-describe("edge TLS: a tenant's certificate serves its own hosts only", function () {
+async function neverServed(port: number, servername: string, forbidden: { cn: string; serial: string }) {
+  const seen: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const got = await served(port, servername).catch((err: Error) => ({ cn: `(${err.message})`, serial: "" }));
+    assert.notEqual(got.cn, forbidden.cn, `${servername} was served ${forbidden.cn}'s certificate`);
+    assert.notEqual(got.serial, forbidden.serial, `${servername} was served ${forbidden.cn}'s certificate`);
+    seen.push(got.cn);
+  }
+  return seen;
+}
+
+/**
+ * Certificates on the edge as both edges build its config, run by the real Caddy (Debian's
+ * binary) on 127.0.0.1; no engine. Two apps' Secret certificates that both cover the other's host
+ * (wildcards): each host gets its own app's. A tenant's wildcard covering another tenant's ACME
+ * host, whose certificate is pending (a directory that never answers): never served for it.
+ */
+describe("edge TLS: a certificate serves its own hosts only", function () {
   this.timeout(60_000);
   let dir: string;
   let caddy: ChildProcess | undefined;
+  const cert = (tenant: string) => readFileSync(join(dir, `${tenant}.crt`), "utf8");
 
   before(function () {
     requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
@@ -55,22 +77,19 @@ describe("edge TLS: a tenant's certificate serves its own hosts only", function 
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  const route = (tenant: string): EdgeRoute => ({
+  const route = (tenant: string, group: string, tls?: EdgeRoute["tls"]): EdgeRoute => ({
     provider: "docker",
-    group: `g${tenant}`,
-    app: "web",
+    group,
+    app: `web-${tenant}`,
     uid: `u-${tenant}`,
     engine: undefined,
-    network: `airloft-g${tenant}`,
+    network: `airloft-${group}`,
     port: 8080,
     hosts: [`${tenant}.x.localhost`],
     ready: [],
-    tls: {
-      mode: "secret",
-      certificate: readFileSync(join(dir, `${tenant}.crt`), "utf8"),
-      key: readFileSync(join(dir, `${tenant}.key`), "utf8"),
-    },
+    tls: tls ?? { mode: "secret", certificate: cert(tenant), key: readFileSync(join(dir, `${tenant}.key`), "utf8") },
   });
+  type Servers = { http: { servers: { edge_tls: Record<string, unknown> } } };
 
   /** Runs Caddy with the config (its ports and sockets moved to this test's); the HTTPS port. */
   async function run(config: Record<string, unknown>, name: string): Promise<number> {
@@ -87,9 +106,15 @@ describe("edge TLS: a tenant's certificate serves its own hosts only", function 
       XDG_DATA_HOME: join(dir, `${name}-data`),
     };
     caddy = spawn("caddy", ["run", "--config", join(dir, `${name}.json`)], { env, stdio: "ignore" });
+    // Listening is enough: a host without a certificate fails its handshake.
     for (let i = 0; ; i++) {
       try {
-        await presented(https, "a.x.localhost");
+        await new Promise<void>((resolve, reject) => {
+          const socket = netConnect(https, "127.0.0.1", () => {
+            socket.end();
+            resolve();
+          }).on("error", reject);
+        });
         return https;
       } catch (err) {
         if (i > 50) throw err;
@@ -98,8 +123,13 @@ describe("edge TLS: a tenant's certificate serves its own hosts only", function 
     }
   }
 
-  it("gives each host its own tenant's certificate, where the other's covers it too", async () => {
-    const config = caddyConfig({ routes: [route("a"), route("b")], upstreams: new Map(), blocked: [], gateways: [] });
+  it("gives each host its own app's certificate, where the other's covers it too", async () => {
+    const config = caddyConfig({
+      routes: [route("a", "g"), route("b", "g")],
+      upstreams: new Map(),
+      blocked: [],
+      gateways: [],
+    });
     const port = await run(config, "policy");
     for (let i = 0; i < 5; i++) {
       assert.equal(await presented(port, "a.x.localhost"), "Tenant-a");
@@ -108,10 +138,53 @@ describe("edge TLS: a tenant's certificate serves its own hosts only", function 
   });
 
   it("without the per-route connection policies (the config before them), b's host got a's certificate", async () => {
-    const config = caddyConfig({ routes: [route("a"), route("b")], upstreams: new Map(), blocked: [], gateways: [] });
-    const servers = (config.apps as { http: { servers: { edge_tls: Record<string, unknown> } } }).http.servers;
-    servers.edge_tls.tls_connection_policies = [{}];
+    const config = caddyConfig({
+      routes: [route("a", "g"), route("b", "g")],
+      upstreams: new Map(),
+      blocked: [],
+      gateways: [],
+    });
+    (config.apps as Servers).http.servers.edge_tls.tls_connection_policies = [{}];
     const port = await run(config, "none");
     assert.equal(await presented(port, "b.x.localhost"), "Tenant-a");
+  });
+
+  /** Tenant a's wildcard and tenant b's ACME host, from a directory that refuses every connection. */
+  const acmeConfig = async () =>
+    caddyConfig({
+      routes: [route("a", "ga"), route("b", "gb", { mode: "acme" })],
+      upstreams: new Map(),
+      blocked: [],
+      gateways: [],
+      acme: { directory: `https://127.0.0.1:${await freePort()}/directory` },
+    });
+
+  it("never serves a tenant's wildcard for another tenant's ACME host while its certificate is pending", async () => {
+    const a = new X509Certificate(cert("a"));
+    const port = await run(await acmeConfig(), "acme");
+    const seen = await neverServed(port, "b.x.localhost", { cn: "Tenant-a", serial: a.serialNumber });
+    // No certificate at all yet: the handshake fails rather than serve someone else's.
+    assert.ok(
+      seen.every((s) => s.startsWith("(")),
+      seen.join(", "),
+    );
+    // a's certificate covers another group's host, so it is not loaded at all: a's host has none either.
+    await neverServed(port, "a.x.localhost", { cn: "Tenant-a", serial: a.serialNumber });
+  });
+
+  it("with the wildcard loaded (the config before the fix), b's pending ACME host got a's certificate", async () => {
+    const config = await acmeConfig();
+    const a = route("a", "ga");
+    assert.ok(a.tls?.mode === "secret");
+    (config.apps as { tls: Record<string, unknown> }).tls.certificates = {
+      load_pem: [{ certificate: a.tls.certificate, key: a.tls.key, tags: [a.uid] }],
+    };
+    (config.apps as Servers).http.servers.edge_tls.tls_connection_policies = [
+      { match: { sni: a.hosts }, certificate_selection: { any_tag: [a.uid] } },
+      {},
+    ];
+    const port = await run(config, "leak");
+    const got = await served(port, "b.x.localhost");
+    assert.deepEqual(got, { cn: "Tenant-a", serial: new X509Certificate(cert("a")).serialNumber });
   });
 });
