@@ -1,15 +1,23 @@
 import { strict as assert } from "node:assert";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
 import { caddyConfig } from "../../src/providers/docker/edge/config.js";
 import type { EdgeRoute } from "../../src/providers/docker/edge/routes.js";
+import type { App } from "../../src/resources/types.js";
+import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { freePort } from "../../support/ports.js";
-import { commandMissing, requireComponent } from "../support/e2e.js";
+import { airloft, REPO_ROOT } from "../support/cli.js";
+import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
+import { appObject, groupObject } from "../support/manifests.js";
+
+const EDGE_IMAGE = "airloft-test/caddy:2";
 
 /** The certificate the server on 127.0.0.1:port presents for the SNI name: its subject CN and serial. */
 function served(port: number, servername: string): Promise<{ cn: string; serial: string }> {
@@ -186,5 +194,104 @@ describe("edge TLS: a certificate serves its own hosts only", function () {
     const port = await run(config, "leak");
     const got = await served(port, "b.x.localhost");
     assert.deepEqual(got, { cn: "Tenant-a", serial: new X509Certificate(cert("a")).serialNumber });
+  });
+});
+
+/**
+ * The same through AirLoft on the real engine: the edge container's Caddy, apps of two groups,
+ * the CLI. Tenant a's wildcard Secret certificate serves its host until tenant b routes a host
+ * under it with ACME, from a directory that never answers: from that push on, a's certificate
+ * is not loaded (a's app says why) and b's host never gets it.
+ */
+describe("edge TLS on the engine: a tenant's wildcard and another tenant's pending ACME host", () => {
+  let engine: TestEngine;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let httpsPort: number;
+  const cli = (...args: string[]) => airloft(["--state", join(dir, "state.json"), ...args], { env, cwd: dir });
+  const write = (key: string, doc: unknown): void => writeFileSync(join(dir, "m", `${key}.yaml`), stringify(doc));
+  const apply = (timeout: string) => cli("apply", "-f", join(dir, "m"), "--timeout", timeout);
+  const readyOf = async (ref: string) => {
+    const r = await cli("get", `app/${ref}`, "-o", "json");
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as App).status?.conditions?.find((c) => c.type === "Ready");
+  };
+  const web = (group: string, domain: string, tls?: { secret: string }) =>
+    appObject(group, "web", {
+      image: TEST_IMAGE,
+      command: ["sh", "-c", `echo "${group}" > /www/index.html; exec httpd -f -p "$PORT" -h /www`],
+      port: 8080,
+      healthCheck: { http: { path: "/" }, intervalSeconds: 1 },
+      expose: { domain, ...(tls ? { tls } : {}) },
+    });
+
+  before(async function () {
+    requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
+    requireComponent(this, "openssl", commandMissing("openssl", "apt-get install openssl"));
+    engine = await requireEngine(this);
+    this.timeout(180_000);
+    await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], {
+      env: { ...process.env, DOCKER_HOST: engine.host },
+    });
+    dir = mkdtempSync(join(tmpdir(), "airloft-tls-policy-engine-"));
+    mkdirSync(join(dir, "m"));
+    execFileSync(
+      "openssl",
+      [
+        ..."req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 -subj /CN=Tenant-a".split(" "),
+        ..."-keyout a.key -out a.crt -addext subjectAltName=DNS:*.policy.test".split(" "),
+      ],
+      { cwd: dir, stdio: "ignore" },
+    );
+    httpsPort = await freePort();
+    env = {
+      DOCKER_HOST: engine.host,
+      CI: "",
+      AIRLOFT_EDGE_IMAGE: EDGE_IMAGE,
+      AIRLOFT_EDGE_HTTP_PORT: String(await freePort()),
+      AIRLOFT_EDGE_HTTPS_PORT: String(httpsPort),
+      AIRLOFT_EDGE_DRAIN_SECONDS: "0",
+      // Inside the edge container: nothing listens there, so no certificate is ever issued.
+      AIRLOFT_ACME_DIRECTORY: "https://127.0.0.1:9/directory",
+    };
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    if (!dir) return;
+    await cli("delete", "-f", join(dir, "m"), "--timeout", "60s").catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("b's host never gets a's certificate, and a's app says why it lost it", async function () {
+    this.timeout(240_000);
+    const a = { cn: "Tenant-a", serial: new X509Certificate(readFileSync(join(dir, "a.crt"))).serialNumber };
+    write("ta", groupObject("ta", "docker"));
+    write("ta-wild", {
+      apiVersion: "airloft.dev/v1alpha1",
+      kind: "Secret",
+      metadata: { name: "wild", group: "ta" },
+      stringData: {
+        "tls.crt": readFileSync(join(dir, "a.crt"), "utf8"),
+        "tls.key": readFileSync(join(dir, "a.key"), "utf8"),
+      },
+    });
+    write("ta-web", web("ta", "a.policy.test", { secret: "wild" }));
+    let r = await apply("90s");
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    // Loaded and served for its own host.
+    assert.deepEqual(await served(httpsPort, "a.policy.test"), a);
+
+    // A host under the wildcard, routed later by another group, with ACME that never issues.
+    write("tb", groupObject("tb", "docker"));
+    write("tb-web", web("tb", "b.policy.test"));
+    r = await apply("20s");
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match((await readyOf("tb/web"))?.reason ?? "", /^Certificate(Pending|Failed)$/);
+    await neverServed(httpsPort, "b.policy.test", a);
+    await neverServed(httpsPort, "a.policy.test", a);
+    const lost = await readyOf("ta/web");
+    assert.equal(lost?.reason, "CertificateFailed", JSON.stringify(lost));
+    assert.match(lost?.message ?? "", /name \*\.policy\.test covers a host another group routes on the edge/);
   });
 });
