@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { caddyConfig } from "../../src/providers/docker/edge/config.js";
 import type { EdgeRoute } from "../../src/providers/docker/edge/routes.js";
+import type { AcmeSettings } from "../../src/providers/docker/edge/tls-config.js";
 import type { App } from "../../src/resources/types.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { freePort } from "../../support/ports.js";
@@ -98,6 +99,8 @@ describe("edge TLS: a certificate serves its own hosts only", function () {
     tls: tls ?? { mode: "secret", certificate: cert(tenant), key: readFileSync(join(dir, `${tenant}.key`), "utf8") },
   });
   type Servers = { http: { servers: { edge_tls: Record<string, unknown> } } };
+  const configOf = (routes: EdgeRoute[], acme?: AcmeSettings) =>
+    caddyConfig({ routes, upstreams: new Map(), blocked: [], gateways: [], ...(acme ? { acme } : {}) });
 
   /** Runs Caddy with the config (its ports and sockets moved to this test's); the HTTPS port. */
   async function run(config: Record<string, unknown>, name: string): Promise<number> {
@@ -132,12 +135,7 @@ describe("edge TLS: a certificate serves its own hosts only", function () {
   }
 
   it("gives each host its own app's certificate, where the other's covers it too", async () => {
-    const config = caddyConfig({
-      routes: [route("a", "g"), route("b", "g")],
-      upstreams: new Map(),
-      blocked: [],
-      gateways: [],
-    });
+    const config = configOf([route("a", "g"), route("b", "g")]);
     const port = await run(config, "policy");
     for (let i = 0; i < 5; i++) {
       assert.equal(await presented(port, "a.x.localhost"), "Tenant-a");
@@ -146,12 +144,7 @@ describe("edge TLS: a certificate serves its own hosts only", function () {
   });
 
   it("without the per-route connection policies (the config before them), b's host got a's certificate", async () => {
-    const config = caddyConfig({
-      routes: [route("a", "g"), route("b", "g")],
-      upstreams: new Map(),
-      blocked: [],
-      gateways: [],
-    });
+    const config = configOf([route("a", "g"), route("b", "g")]);
     (config.apps as Servers).http.servers.edge_tls.tls_connection_policies = [{}];
     const port = await run(config, "none");
     assert.equal(await presented(port, "b.x.localhost"), "Tenant-a");
@@ -159,12 +152,8 @@ describe("edge TLS: a certificate serves its own hosts only", function () {
 
   /** Tenant a's wildcard and tenant b's ACME host, from a directory that refuses every connection. */
   const acmeConfig = async () =>
-    caddyConfig({
-      routes: [route("a", "ga"), route("b", "gb", { mode: "acme" })],
-      upstreams: new Map(),
-      blocked: [],
-      gateways: [],
-      acme: { directory: `https://127.0.0.1:${await freePort()}/directory` },
+    configOf([route("a", "ga"), route("b", "gb", { mode: "acme" })], {
+      directory: `https://127.0.0.1:${await freePort()}/directory`,
     });
 
   it("never serves a tenant's wildcard for another tenant's ACME host while its certificate is pending", async () => {
