@@ -2,6 +2,7 @@ import type { App, Group, Resource } from "../../../resources/types.js";
 import { swarmSettings } from "../../swarm/desired.js";
 import { networkName } from "../desired.js";
 import { type EdgeTls, edgeTlsOf } from "./tls.js";
+import { withoutForeignCoverage } from "./tls-coverage.js";
 
 /** One app served through the edge: plain data taken from the store, for the pure config. */
 export interface EdgeRoute {
@@ -144,7 +145,8 @@ export function edgeRoutes(objects: readonly Resource[], secretValues: SecretVal
       ...(tls ? { tls } : {}),
     });
   }
-  return { routes, conflicts };
+  // A certificate covering another group's host is refused here too, so its status says why.
+  return { routes: withoutForeignCoverage(routes), conflicts };
 }
 
 /** The group whose default domain holds this host, if any. */

@@ -1,4 +1,5 @@
 import type { EdgeRoute } from "./routes.js";
+import { withoutForeignCoverage } from "./tls-coverage.js";
 
 /** Where the edge gets certificates: an installation setting. */
 export interface AcmeSettings {
@@ -29,7 +30,9 @@ export function redirectRoute(route: EdgeRoute, httpsPort: number): Json {
 /**
  * The HTTPS server and Caddy's tls app for the TLS routes (sorted already), or nothing. Caddy's
  * own automatic HTTPS manages the ACME hosts (HTTP-01 is answered on port 80, before any route);
- * a Secret's pair is loaded as PEM, and its hosts are left out of certificate management.
+ * a Secret's pair is loaded as PEM, and its hosts are left out of certificate management. A
+ * pair that covers another group's host is never loaded (tls-coverage.ts): Caddy would serve it
+ * for that host while the host's own certificate is pending.
  */
 export function tlsParts(
   routes: readonly EdgeRoute[],
@@ -38,7 +41,7 @@ export function tlsParts(
   fallback: Json,
   acme: AcmeSettings | undefined,
 ): { servers: Json; apps: Json } {
-  const tlsRoutes = routes.filter((r) => r.tls);
+  const tlsRoutes = withoutForeignCoverage(routes).filter((r) => r.tls);
   if (tlsRoutes.length === 0) return { servers: {}, apps: {} };
   const acmeHosts = tlsRoutes.flatMap((r) => (r.tls?.mode === "acme" ? r.hosts : [])).sort();
   const ownHosts = tlsRoutes.flatMap((r) => (r.tls?.mode === "secret" ? r.hosts : [])).sort();

@@ -1,0 +1,81 @@
+import { X509Certificate } from "node:crypto";
+import type { EdgeRoute } from "./routes.js";
+
+/**
+ * The names Caddy 2.6 (certmagic 0.17) indexes a loaded certificate under: its subject's common
+ * name as well as every subject alternative name, lower-cased. The common name counts although
+ * TLS clients ignore it beside SANs: Caddy still picks the certificate for it.
+ */
+export function caddyNames(cert: X509Certificate): string[] {
+  const names = new Set<string>();
+  // Node prints one RDN a line, the values of a multi-valued one joined by " + ".
+  for (const line of cert.subject.split("\n"))
+    for (const part of line.split(" + ")) if (part.startsWith("CN=")) names.add(part.slice(3).toLowerCase());
+  for (const entry of (cert.subjectAltName ?? "").split(", ")) {
+    const value = entry.slice(entry.indexOf(":") + 1);
+    // Node quotes a value holding a quote, comma, colon or control character: never a host name.
+    if (!value.startsWith('"')) names.add(value.toLowerCase());
+  }
+  return [...names];
+}
+
+/**
+ * The names under which Caddy finds a certificate for a TLS server name: the name itself, then
+ * with its labels turned into `*` from the left one by one (`*.b.test`, `*.*.test`, `*.*.*`), as
+ * certmagic's cache lookup does. A certificate covers the host when one of its names is among them.
+ */
+export function lookupNames(host: string): string[] {
+  const labels = host.toLowerCase().split(".");
+  const names = [labels.join(".")];
+  for (let i = 0; i < labels.length; i++) {
+    labels[i] = "*";
+    names.push(labels.join("."));
+  }
+  return names;
+}
+
+/**
+ * The routes with every Secret certificate that covers (in Caddy's lookup) a host of another
+ * group's route refused: its pair is left out, so Caddy never loads it and can never serve it for
+ * that host, whatever the other route's TLS (its ACME certificate pending or failing, plain HTTP).
+ * Caddy 2.6's certificate_selection can only require properties (serial, organization, key
+ * algorithm, tags), and a managed certificate has no tag, so no connection policy can keep a
+ * loaded tenant certificate away from an ACME host. Decided on every config from all routes, a
+ * host routed later refuses the certificate in the same push that routes it. A group's own hosts
+ * may share a certificate; a group that owns a default domain keeps other groups out of it.
+ */
+export function withoutForeignCoverage(routes: readonly EdgeRoute[]): EdgeRoute[] {
+  const byName = new Map<string, EdgeRoute[]>();
+  const refused = new Map<EdgeRoute, string>();
+  for (const route of routes) {
+    if (route.tls?.mode !== "secret" || !route.tls.certificate) continue;
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(route.tls.certificate);
+    } catch {
+      // Checked when the route was made; whatever else comes here is not loaded unread.
+      refused.set(route, "the certificate is not a PEM certificate");
+      continue;
+    }
+    for (const name of caddyNames(cert)) {
+      const owners = byName.get(name) ?? [];
+      owners.push(route);
+      byName.set(name, owners);
+    }
+  }
+  for (const route of routes)
+    for (const host of route.hosts)
+      for (const name of lookupNames(host))
+        for (const owner of byName.get(name) ?? [])
+          if (owner.group !== route.group && !refused.has(owner))
+            // The other group's host is not named: only the certificate's own name is.
+            refused.set(
+              owner,
+              `the certificate's name ${name} covers a host another group routes on the edge: a certificate may cover its own group's hosts only`,
+            );
+  if (refused.size === 0) return [...routes];
+  return routes.map((route) => {
+    const error = refused.get(route);
+    return error === undefined ? route : { ...route, tls: { mode: "secret", error } };
+  });
+}
