@@ -5,6 +5,7 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "node:tls";
 import { promisify } from "node:util";
 import type Docker from "dockerode";
 import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
@@ -96,6 +97,23 @@ describe("swarm edge: a certificate over ACME from pebble", function () {
       headers: { Host: HOST },
     });
 
+  /** The serial of the certificate the edge serves for HOST, verified against pebble's root. */
+  const servedSerial = () =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: managerIp(), port: HTTPS_PORT, servername: HOST, ca: root }, () => {
+        resolve(socket.getPeerCertificate().serialNumber);
+        socket.end();
+      });
+      socket.setTimeout(10_000, () => socket.destroy(new Error("timeout")));
+      socket.on("error", reject);
+    });
+  /** Certificates pebble issued: it logs one line for each. */
+  const issued = async () =>
+    ((await manager().getContainer(PEBBLE).logs({ stdout: true, stderr: true })) as Buffer)
+      .toString()
+      .split("\n")
+      .filter((l) => /Issued certificate serial/i.test(l)).length;
+
   it("gets a certificate from pebble over HTTP-01 and serves a replica on another node over HTTPS, verified against pebble's root", async () => {
     // tls off first: the edge and its network exist, and pebble joins that network.
     web = app("off");
@@ -142,5 +160,33 @@ describe("swarm edge: a certificate over ACME from pebble", function () {
     });
     assert.equal(plain.status, 308);
     assert.equal(plain.headers.location, `https://${HOST}:${HTTPS_PORT}/a?b=1`);
+  });
+
+  it("keeps the certificate when the edge container is lost: the one made again serves it from the data volume, with no new order", async () => {
+    const before = await servedSerial();
+    assert.equal(await issued(), 1, "one certificate issued so far");
+    const lost = await edgeContainer(manager(), suite.provider.instanceId);
+    assert.ok(lost, "the edge runs");
+    await manager().getContainer(lost.id).remove({ force: true });
+    // The next passes make the edge again (a new container on the same volume) and push its config.
+    const outcome = await reconcile(
+      (o) => o.converged && o.tls?.certificate !== undefined,
+      "the certificate served again",
+    );
+    const made = await edgeContainer(manager(), suite.provider.instanceId);
+    assert.ok(made && made.id !== lost.id, "a new edge container");
+    const answer = await until(
+      () => https(root).catch((err: unknown) => ({ status: 0, headers: {}, body: String(err) })),
+      (r) => r.status === 200,
+      "web answered over HTTPS again",
+      60,
+    );
+    assert.ok(
+      outcome.replicas.some((r) => r.containerId === answer.body.trim()),
+      answer.body,
+    );
+    assert.equal(await servedSerial(), before, "the same certificate");
+    assert.equal(await issued(), 1, "no new order: pebble issued nothing more");
+    console.log(`      served serial ${before} before and after; pebble issued 1 certificate`);
   });
 });
