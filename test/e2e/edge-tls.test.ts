@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
-import { tarOfOneFile } from "../../src/providers/docker/edge/admin.js";
 import type { App } from "../../src/resources/types.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { edgeGet } from "../../support/http-load.js";
@@ -16,10 +15,16 @@ import { freePort } from "../../support/ports.js";
 import { airloft, REPO_ROOT } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
 import { fetchOnce } from "../support/fetch-once.js";
+import {
+  edgeNetworkOf,
+  pebbleCertificate,
+  pebbleEnv,
+  pebbleImage,
+  startPebble as startPebbleOn,
+} from "../support/pebble.js";
 
 const run = promisify(execFile);
 const EDGE_IMAGE = "airloft-test/caddy:2";
-const PEBBLE_IMAGE = "airloft-test/pebble:1";
 
 function app(group: string, name: string, expose: Record<string, unknown>) {
   return {
@@ -82,21 +87,11 @@ describe("TLS on the edge: certificates from pebble over ACME, and from a Secret
     this.timeout(180_000);
     const images = { env: { ...process.env, DOCKER_HOST: engine.host } };
     await run("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], images);
-    await run("sh", [join(REPO_ROOT, "scripts/pebble-image.sh"), PEBBLE_IMAGE], images);
+    await pebbleImage(engine.host);
     dir = mkdtempSync(join(tmpdir(), "airloft-tls-"));
     mkdirSync(join(dir, "m"));
     const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    // pebble's own HTTPS certificate, for the name the edge reaches it by (and 127.0.0.1 for the test).
-    await openssl(
-      ..."req -x509 -days 7 -subj /CN=pebble".split(" "),
-      ...ec,
-      "-keyout",
-      "pebble.key",
-      "-out",
-      "pebble.crt",
-      "-addext",
-      `subjectAltName=DNS:${pebbleName},IP:127.0.0.1`,
-    );
+    await pebbleCertificate(dir, pebbleName, "127.0.0.1");
     // A user's own CA and a certificate it signed for own.shop.test.
     await openssl(..."req -x509 -days 7 -subj /CN=AirLoft-Test-CA -keyout ca.key -out ca.crt".split(" "), ...ec);
     await openssl(..."req -new -subj /CN=own.shop.test -keyout own.key -out own.csr".split(" "), ...ec);
@@ -114,8 +109,7 @@ describe("TLS on the edge: certificates from pebble over ACME, and from a Secret
       AIRLOFT_EDGE_HTTP_PORT: String(httpPort),
       AIRLOFT_EDGE_HTTPS_PORT: String(httpsPort),
       AIRLOFT_EDGE_DRAIN_SECONDS: "0",
-      AIRLOFT_ACME_DIRECTORY: `https://${pebbleName}:14000/dir`,
-      AIRLOFT_ACME_CA_ROOT: join(dir, "pebble.crt"),
+      ...pebbleEnv(dir, pebbleName),
     };
   });
 
@@ -128,57 +122,21 @@ describe("TLS on the edge: certificates from pebble over ACME, and from a Secret
     }
   });
 
-  /** pebble and its DNS on the edge's own network; every name resolves to the edge there. */
+  /** pebble on the edge's own network, its management API on 127.0.0.1. */
   async function startPebble(): Promise<string> {
     const found = await edge();
     assert.ok(found, "the edge runs");
-    const [network, settings] = Object.entries(found.NetworkSettings.Networks).find(([n]) =>
-      n.startsWith("airloft_edge_"),
-    ) ?? ["", undefined];
-    assert.ok(settings?.IPAddress, "the edge is on its own network");
-    const management = await freePort();
-    const config = {
-      pebble: {
-        listenAddress: "0.0.0.0:14000",
-        managementListenAddress: "0.0.0.0:15000",
-        certificate: "/etc/pebble.crt",
-        privateKey: "/etc/pebble.key",
-        httpPort: 80,
-        tlsPort: 443,
-        ocspResponderURL: "",
-        externalAccountBindingRequired: false,
-      },
-    };
-    const dns = `-defaultIPv4 ${settings.IPAddress} -defaultIPv6 '' -dns01 127.0.0.1:8053 -http01 '' -https01 '' -tlsalpn01 '' -management 127.0.0.1:8055`;
-    const container = await engine.docker.createContainer({
+    const addresses = Object.fromEntries(
+      Object.entries(found.NetworkSettings.Networks).map(([n, v]) => [n, v.IPAddress ?? ""]),
+    );
+    const started = await startPebbleOn(engine.docker, {
       name: pebbleName,
-      Image: PEBBLE_IMAGE,
-      Cmd: ["sh", "-c", `pebble-challtestsrv ${dns} & exec pebble -config /etc/pebble.json -dnsserver 127.0.0.1:8053`],
-      Env: ["PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"],
-      ExposedPorts: { "15000/tcp": {} },
-      HostConfig: {
-        NetworkMode: network,
-        PortBindings: { "15000/tcp": [{ HostIp: "127.0.0.1", HostPort: String(management) }] },
-      },
+      ...edgeNetworkOf(addresses),
+      dir,
+      management: { ip: "127.0.0.1", port: await freePort() },
     });
-    pebbleId = container.id;
-    for (const [name, data] of [
-      ["pebble.json", JSON.stringify(config)],
-      ["pebble.crt", readFileSync(join(dir, "pebble.crt"), "utf8")],
-      ["pebble.key", readFileSync(join(dir, "pebble.key"), "utf8")],
-    ] as const)
-      await container.putArchive(tarOfOneFile(name, Buffer.from(data)), { path: "/etc" });
-    await container.start();
-    const ca = readFileSync(join(dir, "pebble.crt"), "utf8");
-    for (let i = 0; ; i++) {
-      try {
-        const root = await fetchOnce(httpsRequest, { port: management, path: "/roots/0", ca });
-        if (root.status === 200) return root.body;
-      } catch (err) {
-        if (i > 50) throw err;
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    pebbleId = started.id;
+    return started.root;
   }
 
   it("obtains a certificate from pebble over HTTP-01 answered by the edge, verified against pebble's root", async function () {
