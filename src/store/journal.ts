@@ -64,9 +64,12 @@ export class Journal {
     return entries;
   }
 
-  /** Appends one entry and resolves once it is on disk; returns the position after it. */
-  append(entry: JournalEntry): Promise<number> {
-    const line = Buffer.from(`${JSON.stringify(entry)}\n`);
+  /**
+   * Appends one entry, given as its JSON line in pieces (CachedJsonSerializer.lineSteps), and
+   * resolves once it is on disk; returns the position after it.
+   */
+  append(pieces: readonly Buffer[]): Promise<number> {
+    const line = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
     return this.serially(async () => {
       this.handle ??= await open(this.path, "a", 0o600);
       const { bytesWritten } = await this.handle.write(line);

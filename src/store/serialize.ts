@@ -78,6 +78,41 @@ export class CachedJsonSerializer {
     return chunks;
   }
 
+  /**
+   * A journal line (journal.ts): `record` as JSON and a newline, in steps, a pause after each entry
+   * it sets. Each entry is encoded as in the state file and kept for it, so the next compaction
+   * encodes none of them again; a 3,000-object apply's line was 20 to 50 ms of the only thread
+   * in one piece, then as much again at the compaction.
+   */
+  *lineSteps(
+    record: Readonly<Record<string, unknown>> & {
+      readonly set?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+    },
+  ): Steps<Buffer[]> {
+    const { set, ...rest } = record;
+    const tail = Buffer.from(`${JSON.stringify(rest)}\n`);
+    if (!set) return [tail];
+    const chunks: Buffer[] = [Buffer.from('{"set":{')];
+    let firstMap = true;
+    for (const [name, map] of Object.entries(set)) {
+      chunks.push(Buffer.from(`${firstMap ? "" : ","}${JSON.stringify(name)}:{`));
+      firstMap = false;
+      const versionOf = this.cached[name];
+      let first = true;
+      for (const [key, value] of Object.entries(map)) {
+        if (!first) chunks.push(COMMA);
+        first = false;
+        const version = versionOf && value !== null && typeof value === "object" ? versionOf(value) : "";
+        chunks.push(this.entry({ key, value, version }));
+        yield;
+      }
+      chunks.push(CLOSE);
+    }
+    // The rest of the record (its number, removals, top-level values) after the maps.
+    chunks.push(Buffer.from(tail.length > 3 ? "}," : "}"), tail.subarray(1));
+    return chunks;
+  }
+
   private *map(name: string, entries: readonly Entry[], chunks: Buffer[]): Steps<void> {
     const previous = this.blocks.get(name) ?? [];
     const blocks: Block[] = [];

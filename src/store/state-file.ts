@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { Low } from "lowdb";
 import type { Resource, StoredEvent } from "../resources/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { runInTurns } from "../util/steps.js";
 import type { ThreadLoad } from "../util/thread-load.js";
 import { applyChange, ChangeTracker, mapAt, setEntry } from "./change-tracker.js";
 import { Compactions } from "./compactions.js";
@@ -130,6 +131,7 @@ export class PersistedState {
     readonly path: string,
     private readonly adapter: DurableJSONFile<StateFile>,
     private readonly lock: WriterLock | undefined,
+    private readonly serializer: CachedJsonSerializer,
     options: StateFileOptions,
     clock: Clock,
   ) {
@@ -156,6 +158,7 @@ export class PersistedState {
       path,
       new DurableJSONFile<StateFile>(path, (data) => serializer.serializeSteps(data), options.background),
       lock,
+      serializer,
       options,
       clock,
     );
@@ -319,7 +322,9 @@ export class PersistedState {
     let position: number;
     try {
       // Numbered once written: a failed append leaves no gap in the journal's numbers.
-      position = await this.journal.append({ seq: this.seq + 1, ...change });
+      position = await this.journal.append(
+        await runInTurns(this.serializer.lineSteps({ ...change, seq: this.seq + 1 })),
+      );
     } catch (err) {
       this.changes.unsee(change, this.touched); // written by the next write instead
       throw err;

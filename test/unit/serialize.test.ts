@@ -35,6 +35,43 @@ describe("state file serialization", () => {
     assert.equal(Buffer.concat(serializer.serialize(data)).toString(), JSON.stringify(data));
   });
 
+  it("encodes a journal line in steps, as JSON.stringify would, and the state file then reuses its entries", () => {
+    const versionOf = (o: object): string => String((o as { v: number }).v);
+    const serializer = new CachedJsonSerializer({ objects: versionOf, "accounts.group": () => "" });
+    const a = { v: 1, name: 'a\u2028 "quoted"', nested: { skip: undefined, list: [1, null] } };
+    const records: Array<Record<string, unknown>> = [
+      {
+        seq: 1,
+        set: { objects: { "x/a": a, "x/b": { v: 1 } }, "accounts.group": { acme: { id: "u" } } },
+        del: { objects: ["x/c"] },
+        top: { lastResourceVersion: 9 },
+      },
+      { seq: 2, del: { objects: ["x/a"] } },
+      { set: { objects: { "x/a": a } } },
+    ];
+    for (const record of records) {
+      let pauses = 0;
+      const steps = serializer.lineSteps(record);
+      let next = steps.next();
+      while (!next.done) {
+        pauses += 1;
+        next = steps.next();
+      }
+      const line = Buffer.concat(next.value).toString();
+      assert.ok(line.endsWith("}\n") && line.indexOf("\n") === line.length - 1, "one line");
+      assert.deepEqual(JSON.parse(line), JSON.parse(JSON.stringify(record)));
+      const set = (record.set ?? {}) as Record<string, object>;
+      assert.equal(
+        pauses,
+        Object.values(set).reduce((n, m) => n + Object.keys(m).length, 0),
+        "a pause per entry set",
+      );
+    }
+    a.name = "changed without a new version"; // as the store never does: the state file takes the journal's bytes
+    const file = Buffer.concat(serializer.serialize({ objects: { "x/a": a } })).toString();
+    assert.match(file, /quoted/, "the journal's encoding of the entry is the file's");
+  });
+
   it("pauses between blocks it re-encodes, and writes a batch replaced meanwhile as it was at the start", () => {
     const versionOf = (o: object): string => String((o as { v: number }).v);
     const serializer = new CachedJsonSerializer({ objects: versionOf });

@@ -70,22 +70,7 @@ export class SwarmEdge {
   /** Converges the swarm's edge with the routes of its groups. */
   async sync(address: string, routes: readonly EdgeRoute[]): Promise<void> {
     await this.removeEdgeService(address);
-    await this.syncEdge(address, routes);
-  }
-
-  /**
-   * The pass's engine snapshot is shared and may predate a change made by hand: an edge container
-   * or network removed since answers 404. Then the manager is read again and the edge made anew
-   * in this pass, instead of failing the app's reconcile until the snapshot ages out.
-   */
-  private async syncEdge(address: string, routes: readonly EdgeRoute[]): Promise<void> {
-    try {
-      await this.edge.sync(address, routes);
-    } catch (err) {
-      if (statusCodeOf(err) !== 404) throw err;
-      this.engine.invalidate(address);
-      await this.edge.sync(address, routes);
-    }
+    await this.edge.sync(address, routes);
   }
 
   /**

@@ -89,39 +89,52 @@ export class DockerEdge {
   sync(address: string, routes?: readonly EdgeRoute[]): Promise<ReadonlySet<string>> {
     return this.lock.run(address, async () => {
       if (routes) this.remember(address, routes);
-      const mine = this.routes.get(address);
-      if (!mine) return new Set<string>();
-      const other = (await this.deps.snapshots.get(address)).containers.find(
-        (c) => isEdge(c, this.deps.instance) && c.owner.name !== this.flavour.edgeName,
-      );
-      // The two flavours would share the edge's name, ports and config: one engine serves one.
-      if (other && mine.length === 0) return new Set<string>();
-      if (other)
-        throw new Error(
-          `the engine at ${address} already runs the ${this.flavour.provider === "swarm" ? "Docker" : "Swarm"} groups' edge: Docker and Swarm groups cannot route through one engine's edge`,
-        );
-      let snapshot = await this.converged(address, mine.length > 0);
-      if (mine.length === 0) return new Set<string>();
-      const edge = this.running(snapshot);
-      if (!edge) throw new Error(`the edge container on ${address} is not running`);
-      if (await this.joinNetworks(address, edge, mine, snapshot)) {
+      try {
+        return await this.push(address);
+      } catch (err) {
+        // The pass's shared snapshot may predate a hand-made change: an edge container or
+        // network removed since answers 404. The engine is read again and the edge made anew now.
+        if (statusCodeOf(err) !== 404) throw err;
         this.deps.snapshots.invalidate(address);
-        snapshot = await this.deps.snapshots.get(address);
+        return this.push(address);
       }
-      const config = JSON.parse(JSON.stringify(this.configOf(mine, snapshot))) as unknown;
-      const docker = dockerClient(address);
-      const current = await readConfig(docker, edge.id);
-      if (isDeepStrictEqual(current, config)) return new Set<string>();
-      const caRoot = this.deps.settings.acme.caRoot;
-      if (caRoot) await putFile(docker, edge.id, CA_ROOT_FILE, caRoot);
-      await loadConfig(docker, edge.id, config);
-      const kept = dialsOf(config);
-      const removed = new Set([...dialsOf(current)].filter((d) => !kept.has(d)));
-      const now = Date.now();
-      for (const [dial, at] of this.removedAt) if (at + this.deps.settings.drainMs < now) this.removedAt.delete(dial);
-      for (const dial of removed) this.removedAt.set(dial, now);
-      return removed;
     });
+  }
+
+  /** One sync with the routes remembered for the engine, from the pass's snapshot. */
+  private async push(address: string): Promise<ReadonlySet<string>> {
+    const mine = this.routes.get(address);
+    if (!mine) return new Set<string>();
+    const other = (await this.deps.snapshots.get(address)).containers.find(
+      (c) => isEdge(c, this.deps.instance) && c.owner.name !== this.flavour.edgeName,
+    );
+    // The two flavours would share the edge's name, ports and config: one engine serves one.
+    if (other && mine.length === 0) return new Set<string>();
+    if (other)
+      throw new Error(
+        `the engine at ${address} already runs the ${this.flavour.provider === "swarm" ? "Docker" : "Swarm"} groups' edge: Docker and Swarm groups cannot route through one engine's edge`,
+      );
+    let snapshot = await this.converged(address, mine.length > 0);
+    if (mine.length === 0) return new Set<string>();
+    const edge = this.running(snapshot);
+    if (!edge) throw new Error(`the edge container on ${address} is not running`);
+    if (await this.joinNetworks(address, edge, mine, snapshot)) {
+      this.deps.snapshots.invalidate(address);
+      snapshot = await this.deps.snapshots.get(address);
+    }
+    const config = JSON.parse(JSON.stringify(this.configOf(mine, snapshot))) as unknown;
+    const docker = dockerClient(address);
+    const current = await readConfig(docker, edge.id);
+    if (isDeepStrictEqual(current, config)) return new Set<string>();
+    const caRoot = this.deps.settings.acme.caRoot;
+    if (caRoot) await putFile(docker, edge.id, CA_ROOT_FILE, caRoot);
+    await loadConfig(docker, edge.id, config);
+    const kept = dialsOf(config);
+    const removed = new Set([...dialsOf(current)].filter((d) => !kept.has(d)));
+    const now = Date.now();
+    for (const [dial, at] of this.removedAt) if (at + this.deps.settings.drainMs < now) this.removedAt.delete(dial);
+    for (const dial of removed) this.removedAt.set(dial, now);
+    return removed;
   }
 
   /** The certificate the edge serves for the route, or why it has none yet. */
@@ -156,7 +169,7 @@ export class DockerEdge {
 
   /** The edge container and network as wanted; the snapshot after. */
   private async converged(address: string, wanted: boolean): Promise<Snapshot> {
-    // The pass's shared snapshot: an edge gone since is found by the admin call, and repaired next pass.
+    // The pass's shared snapshot: an edge gone since is found by the admin call (a 404), see sync().
     const snapshot = await this.deps.snapshots.get(address);
     const ops = planEdge(
       this.deps.instance,
