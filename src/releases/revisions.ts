@@ -7,6 +7,13 @@ import { turnTaker } from "../util/turns.js";
 import { changedInputs, type RevisionInputs } from "./inputs.js";
 
 export const DEFAULT_REVISION_HISTORY_LIMIT = 10;
+/**
+ * The bytes of spec (as JSON) an app's older revisions may keep, beside its current one. Each
+ * revision holds its whole spec and each change rewrites the app's whole history: at the 256 KiB
+ * an object may have, 10 revisions were 2.5 MB of memory per app and of journal per update (a
+ * hostile tenant's large apps made revisions the largest part of what the server wrote).
+ */
+export const REVISION_HISTORY_BYTES = 512 * 1024;
 
 export type RevisionOutcome = "Progressing" | "Complete" | "Failed" | "RolledBack" | "ReleaseFailed" | "Superseded";
 
@@ -24,6 +31,8 @@ export interface Revision {
   outcome: RevisionOutcome;
   /** Why it failed or was rolled back, in words. */
   reason?: string;
+  /** The spec's size as JSON, for the history's byte budget (measured when missing). */
+  specBytes?: number;
   /** Each used Secret's and bound Service's hash (never a value), once a reconcile saw them. */
   inputs?: RevisionInputs;
   /** The release command's last lines and exit code (Docker). */
@@ -79,9 +88,24 @@ export function forgetRevisions(store: Store, app: App): void {
       .catch((err: unknown) => console.error("revisions not written:", err));
 }
 
-/** The oldest revisions past the limit go; the current (last) one always stays. */
+/**
+ * The oldest revisions past the limit go, and those past REVISION_HISTORY_BYTES of spec counted
+ * from the newest; the current (last) one always stays.
+ */
 export function pruneRevisions(items: readonly Revision[], limit: number): Revision[] {
-  return items.slice(-Math.max(1, limit));
+  const kept = items.slice(-Math.max(1, limit));
+  let bytes = 0;
+  let from = kept.length - 1;
+  for (let i = kept.length - 2; i >= 0; i--) {
+    bytes += specBytesOf(kept[i] as Revision);
+    if (bytes > REVISION_HISTORY_BYTES) break;
+    from = i;
+  }
+  return kept.slice(from);
+}
+
+function specBytesOf(revision: Revision): number {
+  return revision.specBytes ?? Buffer.byteLength(JSON.stringify(revision.spec));
 }
 
 export interface EnsureOptions {
@@ -127,6 +151,7 @@ export async function ensureRevision(
     configHash: hash,
     image: app.spec.image ?? app.spec.build?.context ?? app.spec.source?.url ?? "",
     spec: structuredClone(app.spec),
+    specBytes: Buffer.byteLength(JSON.stringify(app.spec)),
     createdAt: new Date().toISOString(),
     by: sameSpec && changed.length > 0 && by === UNKNOWN_AUTHOR ? `${changed.join(", ")} changed` : by,
     outcome: "Progressing",

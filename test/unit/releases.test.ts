@@ -110,6 +110,23 @@ describe("revisions", () => {
     assert.equal(pruneRevisions(items, 10).length, 5);
   });
 
+  it("keeps older revisions within REVISION_HISTORY_BYTES of spec, the current one whatever its size", () => {
+    const sized = (n: number, kib: number): Revision => ({ ...rev(n), spec: { env: { PAD: "x".repeat(kib * 1024) } } });
+    const large = [1, 2, 3, 4, 5].map((n) => sized(n, 200));
+    assert.deepEqual(
+      pruneRevisions(large, 10).map((r) => r.revision),
+      [3, 4, 5],
+      "two older ones of 200 KiB fit in 512 KiB, a third does not",
+    );
+    assert.deepEqual(
+      pruneRevisions([sized(1, 100), sized(2, 600)], 10).map((r) => r.revision),
+      [1, 2],
+      "the current one is never counted against the older ones",
+    );
+    const measured = { ...sized(1, 600), specBytes: 10 };
+    assert.equal(pruneRevisions([measured, sized(2, 1), sized(3, 1)], 10).length, 3, "a recorded size is used");
+  });
+
   it("hashes what makes new replicas, not the count, the strategy or the history limit", () => {
     const base = revisionHash({ image: "a:1", replicas: 1 });
     assert.equal(revisionHash({ image: "a:1", replicas: 5, strategy: { maxSurge: 1 }, revisionHistoryLimit: 3 }), base);
