@@ -6,6 +6,7 @@ import type { Resource } from "../resources/types.js";
 import { storedSecret } from "../secrets/stored-form.js";
 import type { Steps } from "../util/steps.js";
 import { type ChangeAction, dropUndefined, FINALIZER } from "./changes.js";
+import type { VersionHole } from "./serialize.js";
 
 /**
  * One manifest's write, worked out before the store changes. A 3,000-object apply spent 60 to
@@ -23,6 +24,8 @@ export interface PlannedWrite {
   readonly next?: Resource;
   /** A copy of `next` for the caller and the listeners, filled in at commit like `next`. */
   readonly snapshot?: Resource;
+  /** `next`'s entry in the state file, but for its resourceVersion (see VersionHole). */
+  readonly text?: { readonly before: string; readonly after: string };
   readonly specChanged: boolean;
 }
 
@@ -33,15 +36,20 @@ export function storedForm(hasher: { hash(value: Buffer): string }): StoredForm 
   return (manifest) => storedSecret(manifest, hasher);
 }
 
+/** What a plan reads: the store's objects, and how an object is stored and encoded. */
+export interface PlanContext {
+  readonly peek: (key: string) => Readonly<Resource> | undefined;
+  readonly stored: StoredForm;
+  readonly hole: VersionHole;
+  /** A creation's timestamp. */
+  readonly now: () => string;
+}
+
 /** Works out each manifest's write against the store as it is, a step per manifest. */
-export function* planWrites(
-  manifests: readonly LoadedManifest[],
-  peek: (key: string) => Readonly<Resource> | undefined,
-  stored: StoredForm,
-): Steps<PlannedWrite[]> {
+export function* planWrites(manifests: readonly LoadedManifest[], context: PlanContext): Steps<PlannedWrite[]> {
   const planned: PlannedWrite[] = [];
   for (const manifest of manifests) {
-    planned.push(planWrite(manifest, stored(manifest), peek));
+    planned.push(planWrite(manifest, context));
     yield;
   }
   return planned;
@@ -52,13 +60,11 @@ export function stillHolds(write: PlannedWrite, current: Readonly<Resource> | un
   return current === write.existing && current?.metadata.resourceVersion === write.existingVersion;
 }
 
-export function planWrite(
-  manifest: LoadedManifest,
-  object: Resource,
-  peek: (key: string) => Readonly<Resource> | undefined,
-): PlannedWrite {
+export function planWrite(manifest: LoadedManifest, context: PlanContext): PlannedWrite {
+  const { hole } = context;
+  const object = context.stored(manifest);
   const key = keyOf(object);
-  const existing = peek(key);
+  const existing = context.peek(key);
   const base = { key, manifest, existing, existingVersion: existing?.metadata.resourceVersion };
   if (!existing) {
     const next = {
@@ -67,13 +73,13 @@ export function planWrite(
         ...object.metadata,
         uid: randomUUID(),
         generation: 1,
-        resourceVersion: "", // set at commit
-        creationTimestamp: "", // set at commit
+        resourceVersion: hole.placeholder, // set at commit
+        creationTimestamp: context.now(),
         finalizers: object.kind === "Secret" ? [] : [FINALIZER], // a Secret has no infrastructure to wait for
       },
       status: {},
     } as Resource;
-    return { ...base, action: "created", next, snapshot: structuredClone(next), specChanged: true };
+    return { ...base, action: "created", ...made(key, next, hole), specChanged: true };
   }
   const specChanged = !isDeepStrictEqual(existing.spec, object.spec);
   const changed =
@@ -89,9 +95,15 @@ export function planWrite(
       labels: object.metadata.labels,
       annotations: object.metadata.annotations,
       generation: (existing.metadata.generation ?? 0) + (specChanged ? 1 : 0),
-      resourceVersion: "", // set at commit
+      resourceVersion: hole.placeholder, // set at commit
     },
   } as Resource;
   dropUndefined(next.metadata);
-  return { ...base, action: "configured", next, snapshot: structuredClone(next), specChanged };
+  return { ...base, action: "configured", ...made(key, next, hole), specChanged };
+}
+
+/** The object to store, its copy and its entry's text: the costs of a write paid in the plan's steps. */
+function made(key: string, next: Resource, hole: VersionHole): Pick<PlannedWrite, "next" | "snapshot" | "text"> {
+  const text = hole.split(key, next);
+  return { next, snapshot: structuredClone(next), ...(text ? { text } : {}) };
 }

@@ -11,6 +11,7 @@
  * version: the store replaces an object on a spec change and bumps its resourceVersion on every
  * change in place, and replaces an object's event list on every event.
  */
+import { randomBytes } from "node:crypto";
 import { runToEnd, type Steps } from "../util/steps.js";
 
 export type VersionOf = (value: object) => string;
@@ -18,6 +19,28 @@ export type VersionOf = (value: object) => string;
 const OPEN = Buffer.from("{");
 const CLOSE = Buffer.from("}");
 const COMMA = Buffer.from(",");
+/**
+ * An object's entry text made before its resourceVersion is known (apply-plan.ts): the text
+ * around a placeholder no tenant can guess, which the version replaces at commit.
+ */
+export class VersionHole {
+  private readonly token = `\u0001${randomBytes(12).toString("hex")}`;
+
+  /** The placeholder to store as the version while the text is made. */
+  get placeholder(): string {
+    return this.token;
+  }
+
+  /** `"key":JSON` of `value`, whose version field holds the placeholder, as the text before and after it. */
+  split(key: string, value: object): { readonly before: string; readonly after: string } | undefined {
+    const text = `${JSON.stringify(key)}:${JSON.stringify(value)}`;
+    const hole = JSON.stringify(this.token);
+    const at = text.indexOf(hole);
+    if (at < 0 || text.indexOf(hole, at + 1) >= 0) return undefined;
+    return { before: text.slice(0, at + 1), after: text.slice(at + hole.length - 1) };
+  }
+}
+
 /** Entries per block: small enough that a change re-encodes little, large enough that a write hands over few pieces. */
 const BLOCK_SIZE = 256;
 
@@ -111,6 +134,19 @@ export class CachedJsonSerializer {
     // The rest of the record (its number, removals, top-level values) after the maps.
     chunks.push(Buffer.from(tail.length > 3 ? "}," : "}"), tail.subarray(1));
     return chunks;
+  }
+
+  /**
+   * Encodes an entry now, on its writer's turn, so that the write that takes it (a journal line
+   * every tenant's durable write may wait for, a compaction) finds it done: the cost of a big
+   * apply falls on that apply. `bytes` is the entry's text when the caller has it already.
+   */
+  remember(map: string, key: string, value: object, bytes?: Buffer): void {
+    const versionOf = this.cached[map];
+    if (!versionOf) return;
+    const version = versionOf(value);
+    if (bytes) this.entryBytes.set(value, { key, version, bytes });
+    else this.entry({ key, value, version });
   }
 
   private *map(name: string, entries: readonly Entry[], chunks: Buffer[]): Steps<void> {

@@ -295,6 +295,7 @@ export class PersistedState {
       set: (key, value) => {
         setEntry(entries(), key, value);
         this.touch(name, key);
+        if (value !== null && typeof value === "object") this.serializer.remember(name, key, value);
         return this.persist();
       },
       delete: (key) => {
@@ -311,6 +312,11 @@ export class PersistedState {
     this.touch("objects", key);
     this.db.data.lastResourceVersion += 1;
     return String(this.db.data.lastResourceVersion);
+  }
+
+  /** Encodes a changed entry now, on its writer's turn (see CachedJsonSerializer.remember). */
+  remember(map: keyof typeof ENTRY_VERSIONS, key: string, value: object, bytes?: Buffer): void {
+    this.serializer.remember(map, key, value, bytes);
   }
 
   /** Marks an entry of objects, events or secrets as changed: the next write compares only those. */

@@ -9,11 +9,12 @@ import { storedSecret } from "../secrets/stored-form.js";
 import { generatedPassword, Vault } from "../secrets/vault.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { runInTurns } from "../util/steps.js";
-import { planWrite, planWrites, type StoredForm, stillHolds, storedForm } from "./apply-plan.js";
+import { type PlanContext, planWrite, planWrites, stillHolds, storedForm } from "./apply-plan.js";
 import type { Alongside } from "./changes.js";
 import { type Change, type ChangeAction, differs, notFound, type StoreEvent } from "./changes.js";
 import { Indexes } from "./indexes.js";
 import { Outbox } from "./outbox.js";
+import { VersionHole } from "./serialize.js";
 import type * as State from "./state-file.js";
 import { PersistedState } from "./state-file.js";
 
@@ -57,7 +58,7 @@ export class Store implements AdmissionReader {
   private readonly index = new Indexes();
   /** Secret values and generated credentials, sealed in the state file: for controllers and `--show-secrets`. */
   readonly secrets: Vault;
-  private readonly storedForm: StoredForm;
+  private readonly planContext: PlanContext;
 
   private constructor(
     private readonly state: PersistedState,
@@ -68,7 +69,12 @@ export class Store implements AdmissionReader {
     this.events.setMaxListeners(100);
     this.index.reset(state.data.objects);
     this.secrets = new Vault(state, keyringLoader(this.path, options));
-    this.storedForm = storedForm(this.secrets);
+    this.planContext = {
+      peek: (key) => this.peek(key),
+      stored: storedForm(this.secrets),
+      hole: new VersionHole(),
+      now: () => this.timestamp(),
+    };
   }
 
   static async open(path: string, options: OpenOptions): Promise<Store> {
@@ -175,8 +181,8 @@ export class Store implements AdmissionReader {
    */
   async apply(manifests: readonly LoadedManifest[], alongside?: Alongside): Promise<Change[]> {
     const ordered = [...manifests].sort((a, b) => KIND_ORDER[a.object.kind] - KIND_ORDER[b.object.kind]);
-    const peek = (key: string) => this.peek(key);
-    const planned = await runInTurns(planWrites(ordered, peek, this.storedForm));
+    const context = this.planContext;
+    const planned = await runInTurns(planWrites(ordered, context));
     admit(this, manifests); // against the store as the commit finds it
     const time = this.timestamp();
     const changes: Change[] = [];
@@ -184,9 +190,9 @@ export class Store implements AdmissionReader {
     for (const write of planned) {
       const current = this.peek(write.key);
       // Another write to the object landed while this one was worked out.
-      const { key, manifest, action, next, snapshot, specChanged } = stillHolds(write, current)
+      const { key, manifest, action, next, snapshot, text, specChanged } = stillHolds(write, current)
         ? write
-        : planWrite(write.manifest, this.storedForm(write.manifest), peek);
+        : planWrite(write.manifest, context);
       const existing = this.state.data.objects[key];
       if (manifest.values) this.secrets.put(next ?? (existing as Resource), manifest.values);
       if (!next || !snapshot) {
@@ -201,8 +207,8 @@ export class Store implements AdmissionReader {
       const version = this.state.nextResourceVersion(key);
       next.metadata.resourceVersion = snapshot.metadata.resourceVersion = version;
       this.state.data.objects[key] = next;
+      if (text) this.state.remember("objects", key, next, Buffer.from(text.before + version + text.after));
       if (action === "created") {
-        next.metadata.creationTimestamp = snapshot.metadata.creationTimestamp = time;
         this.index.add(key, next);
         if (next.kind === "Service") this.secrets.put(next, { password: generatedPassword() });
         this.pushEvent(next, { type: "Normal", reason: "Created", message: "created by apply" }, time);
