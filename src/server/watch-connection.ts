@@ -7,13 +7,14 @@ const BOOKMARK_EVERY_MS = 15_000;
 /** A stream ended cleanly has this long to deliver what it had sent; then its connection is cut. */
 const END_GRACE_MS = 10_000;
 
-/** A line to send, with its size. */
-type Chunk = Pick<WatchEvent, "line" | "bytes">;
+/** A line to send (a listing's text, or an event's bytes shared with the hub), with its size. */
+type Line = string | Buffer;
+type Chunk = { readonly line: Line; readonly bytes: number };
 
 export interface WatchConnectionOptions {
   readonly principal: Principal;
   /** The lines sent first: a listing, or the backlog after the client's position. */
-  readonly initial: Iterator<string>;
+  readonly initial: Iterator<Line>;
   /** The client is disconnected when more than this is written and not read. */
   readonly maxBehindBytes: number;
   readonly lifetimeMs: number;
@@ -46,7 +47,7 @@ export class WatchConnection implements PacedWriter {
   private grace: NodeJS.Timeout | undefined;
   /** Waiting for the account's budget, with the line it could not send yet. */
   private throttled: NodeJS.Timeout | undefined;
-  private held: string | undefined;
+  private held: Line | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly lifetime: NodeJS.Timeout;
   /** Set by the owner once subscribed to the hub. */
@@ -133,7 +134,7 @@ export class WatchConnection implements PacedWriter {
     this.options.initial.return?.();
   }
 
-  private next(): string | undefined {
+  private next(): Line | undefined {
     if (this.listing) {
       const item = this.options.initial.next();
       if (!item.done) return item.value;
@@ -182,6 +183,6 @@ export class WatchConnection implements PacedWriter {
   }
 }
 
-function chunkOf(line: string): Chunk {
+function chunkOf(line: Line): Chunk {
   return { line, bytes: Buffer.byteLength(line) };
 }

@@ -14,8 +14,12 @@ export interface WatchEvent {
   readonly object: WatchRef;
   /** The stream position: resume after it with `?watch=true&resourceVersion=...`. */
   readonly resourceVersion: string;
-  /** The event as the stream sends it, serialized once and shared by every stream and the history. */
-  readonly line: string;
+  /**
+   * The event as the stream sends it, serialized and encoded once and shared by every stream and
+   * the history: a string written to a hundred connections was encoded a hundred times, and a
+   * stalled one held its own copy of each line it could not send.
+   */
+  readonly line: Buffer;
   /** The line's size in bytes, as the history and the streams count it. */
   readonly bytes: number;
 }
@@ -93,13 +97,13 @@ export class WatchHub {
     this.position += 1;
     const resourceVersion = String(this.position);
     const type = TYPE_OF[change.type];
-    const line = watchLine(type, change.object, resourceVersion);
+    const line = Buffer.from(watchLine(type, change.object, resourceVersion));
     const { kind, metadata } = change.object;
     const object: WatchRef = {
       kind,
       metadata: metadata.group === undefined ? { name: metadata.name } : { name: metadata.name, group: metadata.group },
     };
-    const event: WatchEvent = { type, object, resourceVersion, line, bytes: Buffer.byteLength(line) };
+    const event: WatchEvent = { type, object, resourceVersion, line, bytes: line.length };
     this.keep(event);
     for (const listener of this.listeners) listener(event);
   }

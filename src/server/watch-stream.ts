@@ -84,7 +84,7 @@ export class WatchStreams {
     const { hub, limits } = this.options;
     const { principal } = request;
     admitStream(this.open, principal, limits.maxWatchesPerAccount, "watch");
-    let initial: Iterator<string>;
+    let initial: Iterator<string | Buffer>;
     if (request.resourceVersion !== null) {
       const backlog = hub.since(Number(request.resourceVersion));
       if (!backlog)
