@@ -74,7 +74,8 @@ export function historyOf(store: Store, app: Pick<App, "metadata">): Revision[] 
  * a controller's progress marks go to disk with the next write, as status does.
  */
 export async function saveRevisions(store: Store, app: App, entry: AppRevisions, durable = true): Promise<void> {
-  const written = book(store).set(app.metadata.uid ?? "", entry);
+  // A copy: callers change their entry in place and save it again, and the stored value must not change unseen.
+  const written = book(store).set(app.metadata.uid ?? "", structuredClone(entry));
   if (durable) await written;
   else written.catch((err: unknown) => console.error("revisions not written:", err));
 }
@@ -90,7 +91,7 @@ export function forgetRevisions(store: Store, app: App): void {
 
 /**
  * The oldest revisions past the limit go, and those past REVISION_HISTORY_BYTES of spec counted
- * from the newest; the current (last) one always stays.
+ * from the newest; the current (last) one and the last Complete one always stay.
  */
 export function pruneRevisions(items: readonly Revision[], limit: number): Revision[] {
   const kept = items.slice(-Math.max(1, limit));
@@ -101,7 +102,9 @@ export function pruneRevisions(items: readonly Revision[], limit: number): Revis
     if (bytes > REVISION_HISTORY_BYTES) break;
     from = i;
   }
-  return kept.slice(from);
+  // The revision a failed rollout goes back to stays whatever its size.
+  const complete = kept.findLastIndex((r) => r.outcome === "Complete");
+  return complete >= 0 && complete < from ? [kept[complete] as Revision, ...kept.slice(from)] : kept.slice(from);
 }
 
 function specBytesOf(revision: Revision): number {

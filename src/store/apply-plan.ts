@@ -1,11 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { isDeepStrictEqual } from "node:util";
 import { keyOf } from "../resources/kinds.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import type { Resource } from "../resources/types.js";
-import { storedSecret } from "../secrets/stored-form.js";
 import type { Steps } from "../util/steps.js";
-import { type ChangeAction, dropUndefined, FINALIZER } from "./changes.js";
+import { type ChangeAction, changeOf, dropUndefined, FINALIZER } from "./changes.js";
 import type { VersionHole } from "./serialize.js";
 
 /**
@@ -31,10 +29,6 @@ export interface PlannedWrite {
 
 /** The stored form of a manifest's object: a Secret's values become hashes. */
 export type StoredForm = (manifest: LoadedManifest) => Resource;
-
-export function storedForm(hasher: { hash(value: Buffer): string }): StoredForm {
-  return (manifest) => storedSecret(manifest, hasher);
-}
 
 /** What a plan reads: the store's objects, and how an object is stored and encoded. */
 export interface PlanContext {
@@ -81,12 +75,9 @@ export function planWrite(manifest: LoadedManifest, context: PlanContext): Plann
     } as Resource;
     return { ...base, action: "created", ...made(key, next, hole), specChanged: true };
   }
-  const specChanged = !isDeepStrictEqual(existing.spec, object.spec);
-  const changed =
-    specChanged ||
-    !isDeepStrictEqual(existing.metadata.labels, object.metadata.labels) ||
-    !isDeepStrictEqual(existing.metadata.annotations, object.metadata.annotations);
-  if (!changed) return { ...base, action: "unchanged", specChanged: false };
+  const change = changeOf(existing, object as Resource);
+  if (change === "none") return { ...base, action: "unchanged", specChanged: false };
+  const specChanged = change === "spec";
   const next = {
     ...existing,
     spec: object.spec,

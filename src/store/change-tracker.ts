@@ -95,9 +95,14 @@ export class ChangeTracker {
     for (const key of Object.keys(record.top ?? {})) this.texts.set(key, "\0unwritten");
   }
 
-  private forgetEntry(name: string, key: string, touched: Map<string, Set<string>>): void {
+  /** An entry set again (perhaps the value it had, changed in place): the next diff writes it, whatever it saw. */
+  forget(name: string, key: string): void {
     // Seen as a value nothing equals, so that a removal is found again too.
     this.maps.get(name)?.set(key, { value: Symbol("unwritten"), version: "" });
+  }
+
+  private forgetEntry(name: string, key: string, touched: Map<string, Set<string>>): void {
+    this.forget(name, key);
     let keys = touched.get(name);
     if (!keys) touched.set(name, (keys = new Set()));
     keys.add(key);

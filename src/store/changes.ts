@@ -24,11 +24,16 @@ export interface StoreEvent {
 
 /** Whether an apply changes what is stored: spec, labels or annotations. */
 export function differs(existing: Resource, incoming: Resource): boolean {
-  return (
-    !isDeepStrictEqual(existing.spec, incoming.spec) ||
-    !isDeepStrictEqual(existing.metadata.labels, incoming.metadata.labels) ||
-    !isDeepStrictEqual(existing.metadata.annotations, incoming.metadata.annotations)
-  );
+  return changeOf(existing, incoming) !== "none";
+}
+
+/** What an apply changes: the spec (a new generation), only labels or annotations, or nothing. */
+export function changeOf(existing: Resource, incoming: Resource): "spec" | "metadata" | "none" {
+  if (!isDeepStrictEqual(existing.spec, incoming.spec)) return "spec";
+  return isDeepStrictEqual(existing.metadata.labels, incoming.metadata.labels) &&
+    isDeepStrictEqual(existing.metadata.annotations, incoming.metadata.annotations)
+    ? "none"
+    : "metadata";
 }
 
 export function notFound(key: string): NotFoundError {

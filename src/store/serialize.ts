@@ -61,6 +61,8 @@ export class CachedJsonSerializer {
     { readonly key: string; readonly version: string; readonly bytes: Buffer }
   >();
   private readonly blocks = new Map<string, Block[]>();
+  /** Keys remembered since each map was last serialized: their blocks are made again (a value set again after a change in place is the same value at the same version). */
+  private readonly remembered = new Map<string, Set<string>>();
 
   /** `cached` names the top-level maps whose entries are cached, with how to read an entry's version. */
   constructor(private readonly cached: Readonly<Record<string, VersionOf>>) {}
@@ -102,10 +104,9 @@ export class CachedJsonSerializer {
   }
 
   /**
-   * A journal line (journal.ts): `record` as JSON and a newline, in steps, a pause after each entry
-   * it sets. Each entry is encoded as in the state file and kept for it, so the next compaction
-   * encodes none of them again; a 3,000-object apply's line was 20 to 50 ms of the only thread
-   * in one piece, then as much again at the compaction.
+   * A journal line (journal.ts): `record` as JSON and a newline, as steps (a step per entry it
+   * sets). Each entry is encoded as in the state file and kept for it: entries remembered by
+   * their writers are not encoded again, here or at the next compaction.
    */
   *lineSteps(
     record: Readonly<Record<string, unknown>> & {
@@ -145,17 +146,22 @@ export class CachedJsonSerializer {
     const versionOf = this.cached[map];
     if (!versionOf) return;
     const version = versionOf(value);
-    if (bytes) this.entryBytes.set(value, { key, version, bytes });
-    else this.entry({ key, value, version });
+    // Made anew even for a value it has: one set again after a change in place is current now.
+    this.entryBytes.set(value, { key, version, bytes: bytes ?? encodeEntry(key, value) });
+    let keys = this.remembered.get(map);
+    if (!keys) this.remembered.set(map, (keys = new Set()));
+    keys.add(key);
   }
 
   private *map(name: string, entries: readonly Entry[], chunks: Buffer[]): Steps<void> {
     const previous = this.blocks.get(name) ?? [];
+    const remembered = this.remembered.get(name);
+    this.remembered.delete(name);
     const blocks: Block[] = [];
     for (let from = 0; from < entries.length; from += BLOCK_SIZE) {
       const run = entries.slice(from, from + BLOCK_SIZE);
       const old = previous[blocks.length];
-      if (old && sameEntries(old.entries, run)) blocks.push(old);
+      if (old && sameEntries(old.entries, run) && !run.some((e) => remembered?.has(e.key))) blocks.push(old);
       else {
         blocks.push({ entries: run, bytes: this.encode(run) });
         yield;
@@ -180,14 +186,17 @@ export class CachedJsonSerializer {
   }
 
   private entry({ key, value, version }: Entry): Buffer {
-    if (value === null || typeof value !== "object")
-      return Buffer.from(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
+    if (value === null || typeof value !== "object") return encodeEntry(key, value);
     const hit = this.entryBytes.get(value);
     if (hit?.version === version && hit.key === key) return hit.bytes;
-    const bytes = Buffer.from(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
+    const bytes = encodeEntry(key, value);
     this.entryBytes.set(value, { key, version, bytes });
     return bytes;
   }
+}
+
+function encodeEntry(key: string, value: unknown): Buffer {
+  return Buffer.from(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
 }
 
 /** A map's entries as they are now: keys, values (by reference) and versions. */

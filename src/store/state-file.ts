@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { Low } from "lowdb";
 import type { Resource, StoredEvent } from "../resources/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import { runInTurns } from "../util/steps.js";
+import { runToEnd } from "../util/steps.js";
 import type { ThreadLoad } from "../util/thread-load.js";
 import { applyChange, ChangeTracker, mapAt, setEntry } from "./change-tracker.js";
 import { Compactions } from "./compactions.js";
@@ -13,13 +13,6 @@ import { WriterLock } from "./lock.js";
 import { CachedJsonSerializer } from "./serialize.js";
 import { WriteScheduler } from "./write-scheduler.js";
 
-/**
- * A journal line's encoding holds the thread this long at a time: every tenant's durable write
- * waits for the line ahead of it. In 8 ms slices among the other work in turns, a 2 MB line (a
- * 3,000-object apply) took up to 440 ms to encode under bench/abuse.ts; in 25 ms slices, lines
- * of up to 6 MB took up to 260 ms.
- */
-const LINE_SLICE_MS = 25;
 /** How long a write waits for more mutations to share it. */
 const GROUP_COMMIT_MS = 5;
 /**
@@ -295,6 +288,7 @@ export class PersistedState {
       set: (key, value) => {
         setEntry(entries(), key, value);
         this.touch(name, key);
+        this.changes.forget(name, key);
         if (value !== null && typeof value === "object") this.serializer.remember(name, key, value);
         return this.persist();
       },
@@ -335,11 +329,10 @@ export class PersistedState {
     let position: number;
     try {
       // Numbered once written: a failed append leaves no gap in the journal's numbers.
-      const line = await runInTurns(
-        this.serializer.lineSteps({ ...change, seq: this.seq + 1 }),
-        undefined,
-        LINE_SLICE_MS,
-      );
+      // At once, with the diff: objects changed in place between turns (a status, a cascade's
+      // marks) would put half a batch, or a version past the line's own lastResourceVersion, in
+      // it. What costs is encoded already, on its writer's turn (serializer.remember).
+      const line = runToEnd(this.serializer.lineSteps({ ...change, seq: this.seq + 1 }));
       position = await this.journal.append(line);
     } catch (err) {
       this.changes.unsee(change, this.touched); // written by the next write instead

@@ -9,7 +9,7 @@ import { storedSecret } from "../secrets/stored-form.js";
 import { generatedPassword, Vault } from "../secrets/vault.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { runInTurns } from "../util/steps.js";
-import { type PlanContext, planWrite, planWrites, stillHolds, storedForm } from "./apply-plan.js";
+import { type PlanContext, planWrite, planWrites, stillHolds } from "./apply-plan.js";
 import type { Alongside } from "./changes.js";
 import { type Change, type ChangeAction, differs, notFound, type StoreEvent } from "./changes.js";
 import { Indexes } from "./indexes.js";
@@ -71,7 +71,7 @@ export class Store implements AdmissionReader {
     this.secrets = new Vault(state, keyringLoader(this.path, options));
     this.planContext = {
       peek: (key) => this.peek(key),
-      stored: storedForm(this.secrets),
+      stored: (manifest) => storedSecret(manifest, this.secrets),
       hole: new VersionHole(),
       now: () => this.timestamp(),
     };
@@ -182,8 +182,9 @@ export class Store implements AdmissionReader {
   async apply(manifests: readonly LoadedManifest[], alongside?: Alongside): Promise<Change[]> {
     const ordered = [...manifests].sort((a, b) => KIND_ORDER[a.object.kind] - KIND_ORDER[b.object.kind]);
     const context = this.planContext;
+    admit(this, manifests); // refused before any work; again at commit, as the store is then
     const planned = await runInTurns(planWrites(ordered, context));
-    admit(this, manifests); // against the store as the commit finds it
+    admit(this, manifests);
     const time = this.timestamp();
     const changes: Change[] = [];
     const emitted: StoreEvent[] = [];

@@ -9,8 +9,8 @@ import { turnTaker } from "./turns.js";
 export type Steps<T> = Generator<void, T, void>;
 
 /** Runs the steps to the end, letting the event loop turn every few milliseconds (see turnTaker). */
-export async function runInTurns<T>(steps: Steps<T>, load?: ThreadLoad, sliceMs?: number): Promise<T> {
-  const pause = turnTaker(sliceMs, load);
+export async function runInTurns<T>(steps: Steps<T>, load?: ThreadLoad): Promise<T> {
+  const pause = turnTaker(undefined, load);
   for (;;) {
     const next = steps.next();
     if (next.done) return next.value;

@@ -96,6 +96,7 @@ async function pebbleRoot(at: PebbleOptions["management"], ca: string): Promise<
     try {
       const root = await fetchOnce(httpsRequest, { host: at.ip, port: at.port, path: "/roots/0", ca });
       if (root.status === 200) return root.body;
+      if (i > 50) throw new Error(`pebble's management API answers ${root.status}`);
     } catch (err) {
       if (i > 50) throw err;
     }

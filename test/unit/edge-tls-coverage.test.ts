@@ -136,6 +136,13 @@ describe("edge TLS: no certificate covering another group's host (pure)", () => 
     // A certificate whose names cover no other group's host is kept as it was.
     const exact = route("ga", "a.example.test", { mode: "secret", ...pair("exact", "/CN=a", "DNS:a.example.test") });
     assert.deepEqual(withoutForeignCoverage([exact, b]), [exact, b]);
+    // Nor does a host on another edge (another engine, or the swarm's) refuse it: that Caddy never holds it.
+    const wide = route("ga", "a.example.test", { mode: "secret", ...pair("wide", "/CN=x", "DNS:*.example.test") });
+    const elsewhere = [
+      { ...b, engine: "tcp://10.0.0.2:2375" },
+      { ...b, provider: "swarm" as const },
+    ];
+    for (const other of elsewhere) assert.deepEqual(withoutForeignCoverage([wide, other]), [wide, other]);
   });
 
   it("refuses an older tenant's certificate once another group routes a host under it later, with its status", () => {

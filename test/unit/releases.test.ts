@@ -123,6 +123,13 @@ describe("revisions", () => {
       [1, 2],
       "the current one is never counted against the older ones",
     );
+    const complete: Revision = { ...sized(1, 300), outcome: "Complete" };
+    const superseded = [2, 3, 4].map((n): Revision => ({ ...sized(n, 300), outcome: "Superseded" }));
+    assert.deepEqual(
+      pruneRevisions([complete, ...superseded], 10).map((r) => r.revision),
+      [1, 3, 4],
+      "the last Complete one stays beyond the budget: a failed rollout goes back to it",
+    );
     const measured = { ...sized(1, 600), specBytes: 10 };
     assert.equal(pruneRevisions([measured, sized(2, 1), sized(3, 1)], 10).length, 3, "a recorded size is used");
   });

@@ -72,6 +72,16 @@ describe("state file serialization", () => {
     assert.match(file, /quoted/, "the journal's encoding of the entry is the file's");
   });
 
+  it("writes an entry set again after a change in place as it is then, in the next file too", () => {
+    const serializer = new CachedJsonSerializer({ revisions: () => "" });
+    const entry = { outcome: "Progressing" };
+    const data = { revisions: { u1: entry } };
+    serializer.serialize(data);
+    entry.outcome = "Failed"; // the same value at the same version, set again by its writer
+    serializer.remember("revisions", "u1", entry);
+    assert.equal(Buffer.concat(serializer.serialize(data)).toString(), JSON.stringify(data));
+  });
+
   it("pauses between blocks it re-encodes, and writes a batch replaced meanwhile as it was at the start", () => {
     const versionOf = (o: object): string => String((o as { v: number }).v);
     const serializer = new CachedJsonSerializer({ objects: versionOf });

@@ -114,6 +114,69 @@ describe("the state file", () => {
     assert.equal(written.accounts.group.acme?.tokenVersion, 1);
   });
 
+  it("writes an entry set again after a change in place as it is then, in the journal and the file", async () => {
+    let store = await Store.open(path, { write: true, command: "test", groupCommitMs: 0 });
+    const map = store.stateMap<{ outcome: string }>("revisions");
+    const entry = { outcome: "Progressing" };
+    await map.set("u1", entry);
+    entry.outcome = "Failed"; // as a caller that keeps its entry does, then sets it again
+    await map.set("u1", entry);
+    await store.flush();
+    const lines = readFileSync(`${path}.journal`, "utf8").trim().split("\n");
+    assert.match(lines.at(-1) ?? "", /"u1":\{"outcome":"Failed"\}/, "the journal's last line");
+    await store.close();
+    store = await Store.open(path, { write: true, command: "test", groupCommitMs: 0 });
+    try {
+      assert.deepEqual(store.stateMap("revisions").get("u1"), { outcome: "Failed" }, "the file after a compaction");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("journals a batch whole and never an object newer than the line's lastResourceVersion, however its objects change meanwhile", async () => {
+    const store = await Store.open(path, { write: true, command: "test" });
+    const app = (i: number): LoadedManifest =>
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "App",
+        metadata: { name: `a${i}`, group: "acme" },
+        spec: { image: "x", env: { PAD: "p".repeat(3000) } },
+      } as Resource);
+    try {
+      await store.apply([group, ...Array.from({ length: 2000 }, (_, i) => app(i))]);
+      await store.flush();
+      const keys = Array.from({ length: 2000 }, (_, i) => `App/acme/a${i}`);
+      // A status on every app in one turn, then one more on each turn while the write runs.
+      // Half of them: a line of some MB, less than the file, so no compaction empties the journal.
+      for (const key of keys.slice(0, 1000)) await store.updateStatus(key, (s) => ({ ...s, observedGeneration: 1 }));
+      let running = true;
+      let n = 0;
+      const poke = (): void => {
+        if (!running) return;
+        // From the end of the line being written: entries not encoded yet, if it were encoded in turns.
+        void store.updateStatus(keys[999 - (n++ % 1000)] as string, (s) => ({ ...s, observedGeneration: n }));
+        setImmediate(poke);
+      };
+      setImmediate(poke);
+      await store.persist();
+      running = false;
+      await store.flush();
+      const lines = readFileSync(`${path}.journal`, "utf8").trim().split("\n");
+      let last = 0;
+      for (const text of lines) {
+        const line = JSON.parse(text) as {
+          set?: { objects?: Record<string, Resource> };
+          top?: { lastResourceVersion?: number };
+        };
+        last = line.top?.lastResourceVersion ?? last;
+        for (const obj of Object.values(line.set?.objects ?? {}))
+          assert.ok(Number(obj.metadata.resourceVersion) <= last, `${obj.metadata.resourceVersion} > ${last}`);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it("replays a journal of the earlier layout (whole sections), then journals the one account or source a write changes", async () => {
     writeFileSync(path, JSON.stringify({ ...earlier, journalSeq: 0 }));
     const beta = { ...earlier.accounts.group.acme, uid: "u-3", locked: false };

@@ -42,7 +42,8 @@ export function lookupNames(host: string): string[] {
  * algorithm, tags), and a managed certificate has no tag, so no connection policy can keep a
  * loaded tenant certificate away from an ACME host. Decided on every config from all routes, a
  * host routed later refuses the certificate in the same push that routes it. A group's own hosts
- * may share a certificate; a group that owns a default domain keeps other groups out of it.
+ * may share a certificate; a group that owns a default domain keeps other groups out of it. Only
+ * hosts on the same edge count: another engine's Caddy never holds the certificate.
  */
 export function withoutForeignCoverage(routes: readonly EdgeRoute[]): EdgeRoute[] {
   const byName = new Map<string, EdgeRoute[]>();
@@ -67,7 +68,7 @@ export function withoutForeignCoverage(routes: readonly EdgeRoute[]): EdgeRoute[
     for (const host of route.hosts)
       for (const name of lookupNames(host))
         for (const owner of byName.get(name) ?? [])
-          if (owner.group !== route.group && !refused.has(owner))
+          if (owner.group !== route.group && sameEdge(owner, route) && !refused.has(owner))
             // The other group's host is not named: only the certificate's own name is.
             refused.set(
               owner,
@@ -78,4 +79,9 @@ export function withoutForeignCoverage(routes: readonly EdgeRoute[]): EdgeRoute[
     const error = refused.get(route);
     return error === undefined ? route : { ...route, tls: { mode: "secret", error } };
   });
+}
+
+/** Whether two routes are served by one edge: the same provider's, on the same engine. */
+function sameEdge(a: EdgeRoute, b: EdgeRoute): boolean {
+  return a.provider === b.provider && a.engine === b.engine;
 }
