@@ -5,7 +5,9 @@
  * swarm's edge (Caddy on the manager). API calls are counted by the manager's own log of each
  * request (dockerd --debug), so every tool is counted the same way. Run under
  * `flock /tmp/airloft-swarm.lock`.
- * Usage: npx tsx bench/swarm.ts [apps=50] [tools=airloft,edge,stack]
+ * A pass reconciles the apps `workers` at a time, as the controller manager's workers do (4 by
+ * default there and here).
+ * Usage: npx tsx bench/swarm.ts [apps=50] [tools=airloft,edge,stack] [workers=4]
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -15,6 +17,7 @@ import { join } from "node:path";
 import { edgeRoutes } from "../src/providers/docker/edge/routes.js";
 import { SwarmProvider } from "../src/providers/swarm/provider.js";
 import { API_VERSION, type App, type Group } from "../src/resources/types.js";
+import { runBounded } from "../src/util/pool.js";
 import { SWARM_TEST_IMAGE, stopSwarm, useSwarm } from "../support/swarm.js";
 import { round, writeResults } from "./lib/measure.js";
 
@@ -26,6 +29,7 @@ const TOOLS = {
 } as const;
 type Tool = keyof typeof TOOLS;
 const tools = (process.argv[3] ?? "airloft,edge,stack").split(",") as Tool[];
+const WORKERS = Number(process.argv[4] ?? 4);
 for (const t of tools) if (!(t in TOOLS)) throw new Error(`unknown tool ${t}: one of ${Object.keys(TOOLS).join(", ")}`);
 /** Made on the manager, where the edge runs (scripts/caddy-image.sh): no registry is involved. */
 const EDGE_IMAGE = "airloft-test/caddy:2";
@@ -81,7 +85,7 @@ async function airloft(edge: boolean) {
   const options = edge ? { edgeRoutes: edgeRoutes([group, ...apps]).routes } : {};
   // Passes over every app as the controllers make them, until all are converged.
   const pass = async () =>
-    (await Promise.all(apps.map((a) => provider.reconcileApp(a, group, options)))).every((o) => o.converged);
+    (await runBounded(apps, WORKERS, (a) => provider.reconcileApp(a, group, options))).every((o) => o.converged);
   try {
     const cold = await measure(async () => {
       await provider.reconcileGroup(group);
@@ -139,13 +143,15 @@ try {
   const rows = [];
   for (const tool of tools)
     rows.push({ tool: TOOLS[tool], ...(tool === "stack" ? await stack() : await airloft(tool === "edge")) });
-  console.log(`${N} one-replica apps on a three-node swarm (wall ms, API calls on the manager)`);
+  console.log(
+    `${N} one-replica apps on a three-node swarm, ${WORKERS} reconciles at a time (wall ms, API calls on the manager)`,
+  );
   console.log("tool                  cold ms  cold calls  no-op ms  no-op calls");
   for (const r of rows)
     console.log(
       `${r.tool.padEnd(20)} ${String(r.cold.ms).padStart(8)} ${String(r.cold.calls).padStart(11)} ${String(r.noop.ms).padStart(9)} ${String(r.noop.calls).padStart(12)}`,
     );
-  console.log(`written to ${writeResults("swarm", { apps: N, rows })}`);
+  console.log(`written to ${writeResults("swarm", { apps: N, workers: WORKERS, rows })}`);
 } finally {
   await stopSwarm();
 }
