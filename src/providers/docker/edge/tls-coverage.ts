@@ -1,5 +1,14 @@
 import { X509Certificate } from "node:crypto";
-import type { EdgeRoute } from "./routes.js";
+import type { EdgeTls } from "./tls.js";
+
+/** What the refusal reads of a route (routes.ts EdgeRoute): whose it is, on which edge, its hosts and TLS. */
+export interface CoveredRoute {
+  readonly provider: string;
+  readonly group: string;
+  readonly engine: string | undefined;
+  readonly hosts: readonly string[];
+  readonly tls?: EdgeTls;
+}
 
 /**
  * The names Caddy 2.6 (certmagic 0.17) indexes a loaded certificate under: its subject's common
@@ -45,9 +54,9 @@ export function lookupNames(host: string): string[] {
  * may share a certificate; a group that owns a default domain keeps other groups out of it. Only
  * hosts on the same edge count: another engine's Caddy never holds the certificate.
  */
-export function withoutForeignCoverage(routes: readonly EdgeRoute[]): EdgeRoute[] {
-  const byName = new Map<string, EdgeRoute[]>();
-  const refused = new Map<EdgeRoute, string>();
+export function withoutForeignCoverage<R extends CoveredRoute>(routes: readonly R[]): R[] {
+  const byName = new Map<string, R[]>();
+  const refused = new Map<R, string>();
   for (const route of routes) {
     if (route.tls?.mode !== "secret" || !route.tls.certificate) continue;
     let cert: X509Certificate;
@@ -82,6 +91,6 @@ export function withoutForeignCoverage(routes: readonly EdgeRoute[]): EdgeRoute[
 }
 
 /** Whether two routes are served by one edge: the same provider's, on the same engine. */
-function sameEdge(a: EdgeRoute, b: EdgeRoute): boolean {
+function sameEdge(a: CoveredRoute, b: CoveredRoute): boolean {
   return a.provider === b.provider && a.engine === b.engine;
 }
