@@ -31,6 +31,14 @@ export interface ServerLimits {
   readonly logBurstBytes: number;
   /** A log stream whose client reads nothing for this long is cut. */
   readonly logStallMs: number;
+  /**
+   * What one account may send to be written (apply and PUT bodies) per second, together (admins
+   * are not held to it): past it, 429 with Retry-After. Every tenant's durable write waits in one
+   * journal behind the others', so one tenant writing megabytes a second made everyone's slow ...
+   */
+  readonly writeBytesPerSecond: number;
+  /** ... after a first burst of this many bytes (a whole group applied at once fits). */
+  readonly writeBurstBytes: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -48,4 +56,6 @@ export const DEFAULT_LIMITS: ServerLimits = {
   logBytesPerSecond: 1024 * 1024,
   logBurstBytes: 4 * 1024 * 1024,
   logStallMs: 60_000,
+  writeBytesPerSecond: 1024 * 1024,
+  writeBurstBytes: 8 * 1024 * 1024,
 };

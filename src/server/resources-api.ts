@@ -16,6 +16,7 @@ import { mergeSecret } from "../secrets/update.js";
 import type { Change, Store } from "../store/store.js";
 import type { Steps } from "../util/steps.js";
 import { threadLoad } from "../util/thread-load.js";
+import { TokenBudgets } from "../util/token-budgets.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
 import { DEFAULT_SLICE_MS, FairGate } from "./fair-gate.js";
 import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson, sendJsonText } from "./http.js";
@@ -53,7 +54,10 @@ export interface ResourcesApiOptions {
   readonly buildRoot: string | undefined;
   readonly tenantRules: TenantRules;
   readonly watches: WatchStreams;
-  readonly limits: Pick<ServerLimits, "maxObjectsPerGroup" | "maxObjectBytes">;
+  readonly limits: Pick<
+    ServerLimits,
+    "maxObjectsPerGroup" | "maxObjectBytes" | "writeBytesPerSecond" | "writeBurstBytes"
+  >;
 }
 
 interface Call {
@@ -67,7 +71,16 @@ interface Call {
 export class ResourcesApi {
   private readonly parsing = new FairGate(MAX_WAITING_WRITES, DEFAULT_SLICE_MS, { load: threadLoad });
 
-  constructor(private readonly options: ResourcesApiOptions) {}
+  /** Each account's bytes sent to be written (limits.writeBytesPerSecond). */
+  private readonly writes: TokenBudgets;
+
+  constructor(private readonly options: ResourcesApiOptions) {
+    this.writes = new TokenBudgets({
+      perSecond: options.limits.writeBytesPerSecond,
+      burst: options.limits.writeBurstBytes,
+      overdraft: "lend",
+    });
+  }
 
   /** An account sent a request (any kind): heavy writers give way to it while the thread is busy (FairGate). */
   noteRequest(principal: Principal): void {
@@ -295,11 +308,25 @@ export class ResourcesApi {
     try {
       body = await readBody(call.req, maxBytes);
       if (body.length === 0) throw new ApiError(400, "BadRequest", "the body is empty: send one or more manifests");
+      this.takeWriteBudget(call.principal, body.length);
     } catch (err) {
       ticket.cancel();
       throw err;
     }
     return ticket.run(this.parseManifests(call, type, body));
+  }
+
+  /** Charges a body to its account's write budget before it costs anything more; 429 once the budget is spent. */
+  private takeWriteBudget(principal: Principal, bytes: number): void {
+    if (principal.kind === "admin") return;
+    const waitMs = this.writes.take(accountKey(principal), bytes);
+    if (waitMs > 0)
+      throw new ApiError(
+        429,
+        "TooManyRequests",
+        `${principal.kind} ${principal.name} sent more to write than ${this.options.limits.writeBytesPerSecond} bytes a second allow; try again in ${Math.ceil(waitMs / 1000)} s`,
+        { "retry-after": String(Math.ceil(waitMs / 1000)) },
+      );
   }
 
   /** The parsing and checking of a body: the costly part, run in steps in the account's turns. */
