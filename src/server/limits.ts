@@ -48,7 +48,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   watchMaxBehindBytes: 4 * 1024 * 1024,
   watchMaxLifetimeMs: 30 * 60_000,
   watchHistoryEvents: 2000,
-  watchHistoryBytes: 64 * 1024 * 1024,
+  // A resume older than this gets 410 and lists again: at 64 MiB the history of a tenant's large objects was an eighth of the server's memory.
+  watchHistoryBytes: 16 * 1024 * 1024,
   watchRecheckMs: 1000,
   watchBytesPerSecond: 4 * 1024 * 1024,
   watchBurstBytes: 8 * 1024 * 1024,

@@ -59,7 +59,7 @@ export class WatchHub {
   constructor(
     private readonly store: Store,
     private readonly maxEvents = 2000,
-    private readonly maxBytes = 64 * 1024 * 1024,
+    private readonly maxBytes = 16 * 1024 * 1024,
   ) {
     this.start = store.lastResourceVersion;
     this.position = this.start;
