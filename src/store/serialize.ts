@@ -4,8 +4,8 @@
  * assembling one 13 MB string from cached parts: every write stalled every tenant's request.
  *
  * Each entry of a cached map is kept as its UTF-8 bytes (`"key":{...}`), and runs of entries as
- * blocks of bytes: a write checks each entry against its block and hands the blocks to the file
- * system as they are (a gathered write), re-encoding only the blocks that hold a change.
+ * blocks of those bytes: a write checks each entry against its block and hands the bytes to the
+ * file system as they are (a gathered write), re-encoding only the blocks that hold a change.
  *
  * An entry is unchanged while it is the same value (identity) under the same key at the same
  * version: the store replaces an object on a spec change and bumps its resourceVersion on every
@@ -52,7 +52,8 @@ interface Entry {
 
 interface Block {
   readonly entries: readonly Entry[];
-  readonly bytes: Buffer;
+  /** The entries' own bytes (those the entry cache holds) and commas, not a copy: a copy of every block was a second copy of the whole state in memory. */
+  readonly bytes: readonly Buffer[];
 }
 
 export class CachedJsonSerializer {
@@ -171,18 +172,18 @@ export class CachedJsonSerializer {
     chunks.push(OPEN);
     blocks.forEach((block, i) => {
       if (i > 0) chunks.push(COMMA);
-      chunks.push(block.bytes);
+      for (const part of block.bytes) chunks.push(part);
     });
     chunks.push(CLOSE);
   }
 
-  private encode(entries: readonly Entry[]): Buffer {
+  private encode(entries: readonly Entry[]): Buffer[] {
     const parts: Buffer[] = [];
     for (const entry of entries) {
       if (parts.length > 0) parts.push(COMMA);
       parts.push(this.entry(entry));
     }
-    return Buffer.concat(parts);
+    return parts;
   }
 
   private entry({ key, value, version }: Entry): Buffer {
