@@ -79,7 +79,7 @@ describe("store", () => {
   it("writes each applied object's entry, made before its resourceVersion was known, as the object is", async () => {
     const labelled = (value: string): LoadedManifest => ({
       source: at,
-      // A label that spells a version field must not be taken for the placeholder's place.
+      // A label named like the version field: the placeholder is found by its random value, not by a field's name.
       object: { ...app(2).object, metadata: { name: "web", group: "acme", labels: { resourceVersion: value } } },
     });
     const created = (await store.apply([group(), labelled("")]))[1]?.object;
