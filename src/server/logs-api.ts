@@ -49,11 +49,7 @@ export class LogsApi {
   private readonly budgets: TokenBudgets;
 
   constructor(private readonly options: LogsApiOptions) {
-    this.budgets = new TokenBudgets({
-      perSecond: options.limits.logBytesPerSecond,
-      burst: options.limits.logBurstBytes,
-      overdraft: "lend",
-    });
+    this.budgets = TokenBudgets.lending(options.limits.logBytesPerSecond, options.limits.logBurstBytes);
   }
 
   /** Open log streams, for tests and the shutdown. */

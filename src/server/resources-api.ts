@@ -75,11 +75,7 @@ export class ResourcesApi {
   private readonly writes: TokenBudgets;
 
   constructor(private readonly options: ResourcesApiOptions) {
-    this.writes = new TokenBudgets({
-      perSecond: options.limits.writeBytesPerSecond,
-      burst: options.limits.writeBurstBytes,
-      overdraft: "lend",
-    });
+    this.writes = TokenBudgets.lending(options.limits.writeBytesPerSecond, options.limits.writeBurstBytes);
   }
 
   /** An account sent a request (any kind): heavy writers give way to it while the thread is busy (FairGate). */

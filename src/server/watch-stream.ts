@@ -56,11 +56,7 @@ export class WatchStreams {
     // Bytes, for one account's streams together: serializing and writing a listing is the server's
     // work, and without a bound a tenant opening twenty watches of a 4,000-object group took the
     // thread from everyone for seconds (issue 13). A stream past it waits; the client reads on.
-    this.budgets = new TokenBudgets({
-      perSecond: options.limits.watchBytesPerSecond,
-      burst: options.limits.watchBurstBytes,
-      overdraft: "lend",
-    });
+    this.budgets = TokenBudgets.lending(options.limits.watchBytesPerSecond, options.limits.watchBurstBytes);
   }
 
   /** Connections of watch streams not yet closed, an ended stream's until its client has it all. */

@@ -35,6 +35,11 @@ export class TokenBudgets {
     this.now = options.now ?? (() => performance.now());
   }
 
+  /** Budgets whose takes go whole while anything is left and run into debt (see TokenBudgetOptions.overdraft). */
+  static lending(perSecond: number, burst: number): TokenBudgets {
+    return new TokenBudgets({ perSecond, burst, overdraft: "lend" });
+  }
+
   /** Takes `cost` from the account's bucket: 0 when it goes now, else the milliseconds until it would. */
   take(account: string, cost = 1): number {
     const { perSecond, overdraft } = this.options;
