@@ -47,6 +47,9 @@ export async function trackRollout(
   facts: RolloutFacts,
   now: number = Date.now(),
 ): Promise<RolloutVerdict> {
+  // Applied again during the provider pass: these facts are the older spec's (recording them
+  // would add that spec back as a revision), and the new spec's own reconcile follows.
+  if (store.peek(keyOf(app))?.metadata.generation !== app.metadata.generation) return {};
   const current = await ensureRevision(store, app, UNKNOWN_AUTHOR, {
     durable: false,
     ...(facts.inputs ? { inputs: facts.inputs } : {}),

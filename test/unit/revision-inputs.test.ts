@@ -4,6 +4,7 @@ import { GroupController } from "../../src/controllers/group.js";
 import { ServiceController } from "../../src/controllers/service.js";
 import { changedInputs } from "../../src/releases/inputs.js";
 import { historyOf, recordApplied, recordRevisions } from "../../src/releases/revisions.js";
+import { trackRollout } from "../../src/releases/rollout.js";
 import { undoRollout } from "../../src/releases/undo.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import type { App, ServiceStatus } from "../../src/resources/types.js";
@@ -84,6 +85,20 @@ describe("revisions on a Secret's or a bound Service's change", () => {
     await store.apply(load(web("6")));
     await recordRevisions(store, first, "user first");
     assert.ok(!history().some((r) => r.by === "user first"), "the second spec is not recorded as the first apply's");
+  });
+
+  it("records no revision from a reconcile whose app was applied again during its provider pass", async () => {
+    const read = store.get("App/acme/web") as App;
+    await apply(web("2"));
+    // The pass that read v1 ends after v2's apply: its facts are v1's, and v2's own reconcile follows.
+    await trackRollout(store, read, { converged: true, readyReplicas: 1, updatedReplicas: 1 });
+    assert.deepEqual(
+      history().map((r) => [r.revision, r.by, r.spec.env?.VERSION]),
+      [
+        [1, "user test", "1"],
+        [2, "user test", "2"],
+      ],
+    );
   });
 
   it("records a revision when a bound Service's variables change", async () => {
