@@ -4,6 +4,7 @@ import { keyOf, parseKey } from "../resources/kinds.js";
 import type { Kind } from "../resources/types.js";
 import type { StoreEvent } from "../store/store.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
+import { threadShare } from "../util/thread-share.js";
 import { APP_WATCHES, AppController } from "./app.js";
 import type { ControllerContext } from "./context.js";
 import type { Controller } from "./controller.js";
@@ -177,7 +178,8 @@ export class Manager {
       // A reconcile that needs no I/O (an app waiting for its group, a fast provider) resolves in
       // microtasks: without this, a worker would run a batch of thousands without letting a
       // timer or a request in.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // In a server, also behind the share of the thread sliced work may take (see ThreadShare).
+      await threadShare.next();
     }
   }
 }

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { threadShare } from "../util/thread-share.js";
 
 /** How long one turn of the event loop may spend handing out a big write's events. */
 export const OUTBOX_SLICE_MS = 8;
@@ -99,7 +100,8 @@ export class Outbox<E> {
   private drain(): void {
     if (this.draining) return;
     this.draining = true;
-    const deadline = performance.now() + this.sliceMs;
+    const started = performance.now();
+    const deadline = started + this.sliceMs;
     while (this.head < this.queue.length) {
       const entry = this.queue[this.head];
       if (!entry || entry.held) break;
@@ -109,11 +111,12 @@ export class Outbox<E> {
       if (performance.now() >= deadline) break;
     }
     this.draining = false;
+    threadShare.charge(performance.now() - started);
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
     } else if (!this.queue[this.head]?.held) {
-      setImmediate(() => this.drain());
+      void threadShare.next().then(() => this.drain());
     }
   }
 

@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
-import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { MAX_DEFER_MS, RETRY_MS, type ThreadLoad } from "./thread-load.js";
+import { threadShare } from "./thread-share.js";
 
 /** How long a loop may hold the thread before it lets the event loop turn. */
 export const TURN_SLICE_MS = 8;
@@ -10,15 +11,19 @@ export const TURN_SLICE_MS = 8;
  * of the thread has been spent since the last turn, and costs nothing otherwise. A loop of
  * awaits that resolve at once never lets I/O in by itself: they are microtasks.
  */
-export function turnTaker(sliceMs = TURN_SLICE_MS, load?: ThreadLoad): () => Promise<void> {
-  let deadline = performance.now() + sliceMs;
+export function turnTaker(sliceMs = TURN_SLICE_MS, load?: ThreadLoad, share = threadShare): () => Promise<void> {
+  let started = performance.now();
+  let deadline = started + sliceMs;
   return async () => {
-    if (performance.now() < deadline) return;
-    await nextTurn();
+    const now = performance.now();
+    if (now < deadline) return;
+    share.charge(now - started);
+    await share.next();
     // Background work (a compaction) also waits while the thread is busy, for a bounded time.
     const until = performance.now() + MAX_DEFER_MS;
     while (load?.busy() && performance.now() < until) await sleep(RETRY_MS);
-    deadline = performance.now() + sliceMs;
+    started = performance.now();
+    deadline = started + sliceMs;
   };
 }
 
@@ -34,22 +39,32 @@ export class TurnLoop {
   constructor(
     private readonly turn: () => number | undefined,
     private readonly pending: () => boolean,
+    private readonly share = threadShare,
   ) {}
 
   wake(): void {
     if (this.scheduled || !this.pending()) return;
     this.scheduled = true;
-    setImmediate(() => this.run());
+    this.schedule(0);
   }
 
   private run(): void {
     this.scheduled = false;
+    const started = performance.now();
     const waitMs = this.turn();
+    this.share.charge(performance.now() - started);
     if (!waitMs || !this.pending()) {
       this.wake();
       return;
     }
     this.scheduled = true;
-    setTimeout(() => this.run(), waitMs);
+    this.schedule(waitMs);
+  }
+
+  /** The next turn, once `minMs` have passed and the thread's share for sliced work allows. */
+  private schedule(minMs: number): void {
+    const waitMs = Math.max(minMs, this.share.waitMs());
+    if (waitMs > 0) setTimeout(() => this.run(), waitMs);
+    else setImmediate(() => this.run());
   }
 }

@@ -34,15 +34,29 @@ describe("fair gate for parsing writes", () => {
     return ticket.run(steps);
   };
 
-  it("runs jobs in slices, round-robin across accounts: a small job waits one slice of a big one, not all of it", async () => {
+  it("runs jobs in slices, round-robin across accounts: a small job never waits for all of a big one", async () => {
     const gate = new FairGate(2, 0, STILL);
     const order: string[] = [];
     const big = run(gate, "evil", job("evil", 5, order));
     const small = run(gate, "good", job("good", 1, order));
     const other = run(gate, "other", job("other", 2, order));
-    assert.deepEqual(order, [], "nothing runs in the request's own turn");
+    // All three are light (a still clock): each takes its first slice in its own request's turn.
+    assert.deepEqual(order, ["evil.1", "good.1", "other.1"]);
     assert.deepEqual(await Promise.all([big, small, other]), ["evil", "good", "other"]);
     assert.deepEqual(order, ["evil.1", "good.1", "other.1", "evil.2", "other.2", "evil.3", "evil.4", "evil.5"]);
+  });
+
+  it("runs a light account's job at once, and queues a heavy account's for a turn of the loop", async () => {
+    const clock = { ms: 0 };
+    const gate = new FairGate(2, 8, { now: () => clock.ms });
+    const order: string[] = [];
+    await run(gate, "evil", timed("warm", 3, order, clock, 10)); // evil has used 30 ms: heavy
+    order.length = 0;
+    const evil = run(gate, "evil", timed("evil", 1, order, clock, 1));
+    const good = run(gate, "good", timed("good", 1, order, clock, 1));
+    assert.deepEqual(order, ["good.1"], "the light account's PUT is parsed in its own turn; the heavy one waits");
+    assert.deepEqual(await Promise.all([evil, good]), ["evil", "good"]);
+    assert.deepEqual(order, ["good.1", "evil.1"]);
   });
 
   it("runs one account's jobs one after another, and caps what it has waiting", async () => {

@@ -4,6 +4,7 @@ import { parseAllowList } from "../../notifications/address-policy.js";
 import type { Store } from "../../store/store.js";
 import { parseDuration } from "../../util/duration.js";
 import { threadLoad } from "../../util/thread-load.js";
+import { threadShare } from "../../util/thread-share.js";
 import { type GlobalOptions, openStore, UsageError } from "../context.js";
 import { LoopHost } from "../host.js";
 import { listenMetrics, type MetricsFlags, parseMetricsAddress, readMetricsToken, startMetrics } from "../metrics.js";
@@ -35,6 +36,8 @@ export async function runHost(
   const allowCidrs = notifyAllowList(options.notifyAllowCidr ?? process.env.AIRLOFT_NOTIFY_ALLOW_CIDR);
   // A long-running writer: its compactions give way while requests and reconciles keep the thread busy.
   const store = await openStore(options, { write: true, command, background: threadLoad });
+  // Its sliced work gives way to accepting and reading requests (see ThreadShare).
+  threadShare.enable();
   const host = new LoopHost(store, log, {
     resyncMs: parseDuration(options.resync ?? "30s"),
     workers: Number(options.workers ?? 4),

@@ -1,0 +1,72 @@
+import { strict as assert } from "node:assert";
+import { ThreadShare } from "../../src/util/thread-share.js";
+import { TurnLoop, turnTaker } from "../../src/util/turns.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sliced work shares the thread: it may take `share` of the clock on average, in bursts of at
+ * most `burstMs`, so that the loop turns often enough to accept connections (one per turn).
+ */
+describe("thread share for sliced work", () => {
+  it("limits nothing until enabled (a command run once)", () => {
+    const clock = { ms: 0 };
+    const share = new ThreadShare(0.5, 10, () => clock.ms);
+    share.charge(1000);
+    assert.equal(share.waitMs(), 0);
+  });
+
+  it("makes sliced work wait once its burst is spent, as long as the share refills it", () => {
+    const clock = { ms: 0 };
+    const share = new ThreadShare(0.5, 10, () => clock.ms);
+    share.enable();
+    share.charge(6);
+    assert.equal(share.waitMs(), 0, "4 ms of the burst left");
+    share.charge(8);
+    assert.equal(share.waitMs(), 8, "4 ms over: 8 ms of clock at half the thread");
+    clock.ms += 8;
+    assert.equal(share.waitMs(), 1, "refilled to nothing, not yet to something");
+    clock.ms += 1;
+    assert.equal(share.waitMs(), 0);
+  });
+
+  it("refills at most to the burst, however long it was idle", () => {
+    const clock = { ms: 0 };
+    const share = new ThreadShare(0.5, 10, () => clock.ms);
+    share.enable();
+    clock.ms += 60_000;
+    share.charge(12);
+    assert.equal(share.waitMs(), 4, "an idle minute is no licence for a minute of slices");
+  });
+
+  it("holds a turn loop's next turn on a timer while the share is spent", async () => {
+    const share = new ThreadShare(0.5, 10);
+    share.enable();
+    share.charge(60); // 50 ms over: 100 ms of clock
+    let turns = 0;
+    const loop = new TurnLoop(
+      () => {
+        turns++;
+        return undefined;
+      },
+      () => turns === 0,
+      share,
+    );
+    loop.wake();
+    await sleep(40);
+    assert.equal(turns, 0, "no turn before the share has refilled");
+    await sleep(120);
+    assert.equal(turns, 1);
+  });
+
+  it("charges a long loop's slices and holds its next slice on a timer", async () => {
+    const share = new ThreadShare(0.5, 10);
+    share.enable();
+    const pause = turnTaker(5, undefined, share);
+    const until = performance.now() + 30;
+    while (performance.now() < until); // a 30 ms slice: 20 ms over the burst, 40 ms to refill
+    const paused = performance.now();
+    await pause();
+    assert.ok(performance.now() - paused >= 30, "the next slice waited for the share");
+  });
+});
