@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import type { Steps } from "../util/steps.js";
 import { MAX_DEFER_MS, RETRY_MS, type ThreadLoad } from "../util/thread-load.js";
+import { type ThreadShare, threadShare } from "../util/thread-share.js";
 import { TurnLoop } from "../util/turns.js";
 
 /** How long one account's work may hold the thread before the next account's turn. */
@@ -13,11 +14,15 @@ const LIGHT_USAGE_MS = 20;
 const ACTIVE_MS = 1000;
 /** Past this many accounts with a recent parsing time, those whose time has decayed are dropped. */
 const MAX_TRACKED_ACCOUNTS = 1000;
+/** What a light account's job may take at once, in its request's own turn: a one-object PUT's parse, not a bulk apply's. */
+const AT_ONCE_MS = 2;
 
 /** The gate's view of the thread and its clock; tests give their own. */
 export interface GateThread {
   readonly load?: Pick<ThreadLoad, "busy">;
   readonly now?: () => number;
+  /** The share of the thread sliced work may take (the process's unless given). */
+  readonly share?: Pick<ThreadShare, "charge" | "waitMs">;
 }
 
 interface Job {
@@ -61,6 +66,7 @@ export class FairGate {
     () => this.queues.size > 0,
   );
   private readonly now: () => number;
+  private readonly share: Pick<ThreadShare, "charge" | "waitMs">;
 
   constructor(
     private readonly maxWaitingPerAccount: number,
@@ -68,6 +74,7 @@ export class FairGate {
     private readonly thread: GateThread = {},
   ) {
     this.now = thread.now ?? (() => performance.now());
+    this.share = thread.share ?? threadShare;
   }
 
   /** An account sent a request: while it is being served, heavy accounts give way when the thread is busy. */
@@ -141,8 +148,10 @@ export class FairGate {
    */
   private runAtOnce(account: string, job: Job): boolean {
     const started = this.now();
-    if (this.recentUsage(account, started) >= LIGHT_USAGE_MS) return false;
-    const finished = advance(job, performance.now() + this.sliceMs);
+    if (this.recentUsage(account, started) >= LIGHT_USAGE_MS || this.share.waitMs() > 0) return false;
+    const wall = performance.now();
+    const finished = advance(job, wall + Math.min(this.sliceMs, AT_ONCE_MS));
+    this.share.charge(performance.now() - wall);
     this.charge(account, started);
     return finished;
   }

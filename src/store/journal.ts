@@ -84,33 +84,37 @@ export class Journal {
 
   /**
    * Drops the entries before `position` (those the state file now holds), keeping what was
-   * appended since: the rest is copied to a new file that replaces this one atomically.
+   * appended since: the rest is copied to a new file that replaces this one atomically. Copied
+   * in two steps: what was on disk when asked, while appends go on to the old file; then, in
+   * line with them, only what they appended meanwhile. Done all in line, a compaction's drop held
+   * every durable write (every tenant's PUT) behind a copy and sync of megabytes, 117 and 291 ms
+   * under the abuse benchmark. The caller drops one position at a time.
    */
-  dropBefore(position: number): Promise<void> {
-    return this.serially(async () => {
-      await this.handle?.close();
-      this.handle = undefined;
-      const offset = position - this.dropped;
-      const rest = readTail(this.path, offset);
-      // Named like the state file's temp files, so that its leftover sweep clears this one too.
-      const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
-      const file = await open(tmp, "w", 0o600);
-      try {
-        await file.write(rest);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(tmp, this.path);
-      const folder = await open(dirname(this.path), "r");
-      try {
-        await folder.sync();
-      } finally {
-        await folder.close();
-      }
-      this.dropped += offset;
-      this.bytes = rest.length;
-    });
+  async dropBefore(position: number): Promise<void> {
+    const offset = position - this.dropped;
+    const copiedTo = this.bytes; // the end of the appends done so far, in this file
+    // Named like the state file's temp files, so that its leftover sweep clears this one too.
+    const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
+    const file = await open(tmp, "w", 0o600);
+    try {
+      let kept = await writeSynced(file, readRange(this.path, offset, copiedTo));
+      await this.serially(async () => {
+        kept += await writeSynced(file, readRange(this.path, copiedTo));
+        await this.handle?.close();
+        this.handle = undefined;
+        await rename(tmp, this.path);
+        const folder = await open(dirname(this.path), "r");
+        try {
+          await folder.sync();
+        } finally {
+          await folder.close();
+        }
+        this.dropped += offset;
+        this.bytes = kept;
+      });
+    } finally {
+      await file.close();
+    }
   }
 
   /** Waits for every queued operation, then closes the file. */
@@ -128,7 +132,19 @@ export class Journal {
   }
 }
 
-function readTail(path: string, offset: number): Buffer {
+/** Writes `data` at the end of the file and syncs it; returns its length. */
+async function writeSynced(file: FileHandle, data: Buffer): Promise<number> {
+  if (data.length > 0) {
+    const { bytesWritten } = await file.write(data);
+    if (bytesWritten !== data.length)
+      throw new Error(`writing a journal copy: ${bytesWritten} of ${data.length} bytes written (is the disk full?)`);
+  }
+  await file.sync();
+  return data.length;
+}
+
+/** The file's bytes from `from` up to `to` (its end when not given); none when there is no file. */
+function readRange(path: string, from: number, to = Number.POSITIVE_INFINITY): Buffer {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -138,9 +154,9 @@ function readTail(path: string, offset: number): Buffer {
   }
   try {
     const chunks: Buffer[] = [];
-    let position = offset;
-    for (;;) {
-      const chunk = Buffer.alloc(1 << 20);
+    let position = from;
+    while (position < to) {
+      const chunk = Buffer.alloc(Math.min(1 << 20, to - position));
       const n = readSync(fd, chunk, 0, chunk.length, position);
       if (n === 0) break;
       chunks.push(chunk.subarray(0, n));

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
+import { Journal } from "../../src/store/journal.js";
 import { readStateFile } from "../../src/store/state-file.js";
 import { FINALIZER, Store } from "../../src/store/store.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
@@ -165,5 +166,35 @@ describe("the state file's journal", () => {
     assert.ok(lines.length >= 2, "two entries to take one out of");
     writeFileSync(journal, `${lines.slice(1).join("\n")}\n`);
     await assert.rejects(readStateFile(killed.path), /does not follow .*journal entries are missing/);
+  });
+});
+
+describe("dropping a journal's entries once the state file holds them", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "airloft-journal-drop-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const line = (seq: number, pad = 0) => [Buffer.from(`${JSON.stringify({ seq, pad: "x".repeat(pad) })}\n`)];
+
+  it("lets appends go on while it copies what stays, and keeps them all", async () => {
+    const journal = Journal.of(join(dir, "state.json"));
+    await journal.append(line(1));
+    const held = await journal.append(line(2));
+    for (let seq = 3; seq <= 40; seq++) await journal.append(line(seq, 64 * 1024));
+    const order: string[] = [];
+    const drop = journal.dropBefore(held).then(() => order.push("drop"));
+    // Asked after the drop: it used to wait for the copy and sync of the 2.5 MB that stay.
+    const append = journal.append(line(41)).then(() => order.push("append"));
+    await Promise.all([drop, append]);
+    assert.deepEqual(order, ["append", "drop"]);
+    assert.deepEqual(
+      journal.read().map((e) => e.seq),
+      Array.from({ length: 39 }, (_, i) => i + 3),
+    );
+    await journal.append(line(42));
+    assert.equal(journal.read().at(-1)?.seq, 42, "appends after the drop go to the new file");
+    assert.equal(journal.position, statSync(journal.path).size + held);
+    await journal.close();
   });
 });
