@@ -177,8 +177,7 @@ export class Manager {
       }
       // A reconcile that needs no I/O (an app waiting for its group, a fast provider) resolves in
       // microtasks: without this, a worker would run a batch of thousands without letting a
-      // timer or a request in.
-      // In a server, also behind the share of the thread sliced work may take (see ThreadShare).
+      // timer or a request in. In a server it also waits while sliced work has used its share.
       await threadShare.next();
     }
   }

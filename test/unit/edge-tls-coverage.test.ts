@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { caddyConfig } from "../../src/providers/docker/edge/config.js";
 import { type EdgeRoute, edgeRoutes } from "../../src/providers/docker/edge/routes.js";
-import { caddyNames, lookupNames, withoutForeignCoverage } from "../../src/providers/docker/edge/tls-coverage.js";
+import { caddyNames, userCertificate } from "../../src/providers/docker/edge/tls.js";
+import { lookupNames, withoutForeignCoverage } from "../../src/providers/docker/edge/tls-coverage.js";
 import type { App, Group } from "../../src/resources/types.js";
 
 const group = (name: string, created: string): Group => ({
@@ -87,6 +88,30 @@ describe("edge TLS: no certificate covering another group's host (pure)", () => 
       "x@y.test",
     ]);
     assert.deepEqual(lookupNames("B.example.test"), ["b.example.test", "*.example.test", "*.*.test", "*.*.*"]);
+  });
+
+  it("reads a certificate's names once, with its pair, and only parses a route made without them", () => {
+    const wildcard = pair("wild-once", "/CN=Tenant-a", "DNS:a.example.test,DNS:*.example.test");
+    const checked = userCertificate("wild", ["a.example.test"], {
+      "tls.crt": Buffer.from(wildcard.certificate),
+      "tls.key": Buffer.from(wildcard.key),
+    });
+    assert.deepEqual(checked.mode === "secret" && [...(checked.names ?? [])].sort(), [
+      "*.example.test",
+      "a.example.test",
+      "tenant-a",
+    ]);
+    const b = route("gb", "b.example.test", { mode: "acme" });
+    // The names carried decide, not the PEM (here unreadable): it is not parsed again.
+    const carried = route("ga", "a.example.test", {
+      mode: "secret",
+      ...wildcard,
+      certificate: "unread",
+      names: ["*.example.test"],
+    });
+    assert.match(JSON.stringify(withoutForeignCoverage([carried, b])[0]?.tls), /covers a host another group routes/);
+    const without = route("ga", "a.example.test", { mode: "secret", ...wildcard, certificate: "unread" });
+    assert.match(JSON.stringify(withoutForeignCoverage([without, b])[0]?.tls), /not a PEM certificate/);
   });
 
   it("leaves a tenant's wildcard out of the config where it covers another group's ACME host", () => {

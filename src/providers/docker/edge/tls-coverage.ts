@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import type { EdgeTls } from "./tls.js";
+import { caddyNames, type EdgeTls } from "./tls.js";
 
 /** What the refusal reads of a route (routes.ts EdgeRoute): whose it is, on which edge, its hosts and TLS. */
 export interface CoveredRoute {
@@ -8,24 +8,6 @@ export interface CoveredRoute {
   readonly engine: string | undefined;
   readonly hosts: readonly string[];
   readonly tls?: EdgeTls;
-}
-
-/**
- * The names Caddy 2.6 (certmagic 0.17) indexes a loaded certificate under: its subject's common
- * name as well as every subject alternative name, lower-cased. The common name counts although
- * TLS clients ignore it beside SANs: Caddy still picks the certificate for it.
- */
-export function caddyNames(cert: X509Certificate): string[] {
-  const names = new Set<string>();
-  // Node prints one RDN a line, the values of a multi-valued one joined by " + ".
-  for (const line of cert.subject.split("\n"))
-    for (const part of line.split(" + ")) if (part.startsWith("CN=")) names.add(part.slice(3).toLowerCase());
-  for (const entry of (cert.subjectAltName ?? "").split(", ")) {
-    const value = entry.slice(entry.indexOf(":") + 1);
-    // Node quotes a value holding a quote, comma, colon or control character: never a host name.
-    if (!value.startsWith('"')) names.add(value.toLowerCase());
-  }
-  return [...names];
 }
 
 /**
@@ -59,15 +41,13 @@ export function withoutForeignCoverage<R extends CoveredRoute>(routes: readonly 
   const refused = new Map<R, string>();
   for (const route of routes) {
     if (route.tls?.mode !== "secret" || !route.tls.certificate) continue;
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(route.tls.certificate);
-    } catch {
+    const names = route.tls.names ?? namesOf(route.tls.certificate);
+    if (!names) {
       // Checked when the route was made; whatever else comes here is not loaded unread.
       refused.set(route, "the certificate is not a PEM certificate");
       continue;
     }
-    for (const name of caddyNames(cert)) {
+    for (const name of names) {
       const owners = byName.get(name) ?? [];
       owners.push(route);
       byName.set(name, owners);
@@ -88,6 +68,15 @@ export function withoutForeignCoverage<R extends CoveredRoute>(routes: readonly 
     const error = refused.get(route);
     return error === undefined ? route : { ...route, tls: { mode: "secret", error } };
   });
+}
+
+/** A certificate's Caddy names, for a route made without them (read when its pair was checked otherwise). */
+function namesOf(pem: string): string[] | undefined {
+  try {
+    return caddyNames(new X509Certificate(pem));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether two routes are served by one edge: the same provider's, on the same engine. */

@@ -13,6 +13,8 @@ export type EdgeTls =
       readonly certificate?: string;
       readonly key?: string;
       readonly facts?: CertificateStatus;
+      /** The names Caddy finds the certificate under, read once with the pair (tls-coverage.ts). */
+      readonly names?: readonly string[];
       readonly error?: string;
     };
 
@@ -68,6 +70,7 @@ export function userCertificate(
     certificate: crt.toString("utf8"),
     key: key.toString("utf8"),
     facts: certificateFacts(cert, "secret"),
+    names: caddyNames(cert),
   };
 }
 
@@ -123,4 +126,22 @@ export function lastAcmeError(logs: string, host: string): string | undefined {
     else if (entry.msg === "certificate obtained successfully") error = undefined;
   }
   return error;
+}
+
+/**
+ * The names Caddy 2.6 (certmagic 0.17) indexes a loaded certificate under: its subject's common
+ * name as well as every subject alternative name, lower-cased. The common name counts although
+ * TLS clients ignore it beside SANs: Caddy still picks the certificate for it.
+ */
+export function caddyNames(cert: X509Certificate): string[] {
+  const names = new Set<string>();
+  // Node prints one RDN a line, the values of a multi-valued one joined by " + ".
+  for (const line of cert.subject.split("\n"))
+    for (const part of line.split(" + ")) if (part.startsWith("CN=")) names.add(part.slice(3).toLowerCase());
+  for (const entry of (cert.subjectAltName ?? "").split(", ")) {
+    const value = entry.slice(entry.indexOf(":") + 1);
+    // Node quotes a value holding a quote, comma, colon or control character: never a host name.
+    if (!value.startsWith('"')) names.add(value.toLowerCase());
+  }
+  return [...names];
 }
