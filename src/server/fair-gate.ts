@@ -14,7 +14,12 @@ const LIGHT_USAGE_MS = 20;
 const ACTIVE_MS = 1000;
 /** Past this many accounts with a recent parsing time, those whose time has decayed are dropped. */
 const MAX_TRACKED_ACCOUNTS = 1000;
-/** What a light account's job may take at once, in its request's own turn: a one-object PUT's parse, not a bulk apply's. */
+/**
+ * A light account's job with a body up to this size (a one-object PUT) takes its first slice in
+ * its request's own turn, of this long after its first step: a first step parses a JSON body
+ * whole, 50 ms for 850 KB, so a big body waits for a turn like any other.
+ */
+const AT_ONCE_BYTES = 16 * 1024;
 const AT_ONCE_MS = 2;
 
 /** The gate's view of the thread and its clock; tests give their own. */
@@ -32,8 +37,8 @@ interface Job {
 }
 
 export interface GateTicket {
-  /** Queues the job in the place the ticket holds; it runs in slices, in the account's turns. */
-  run<T>(steps: Steps<T>): Promise<T>;
+  /** Queues the job in the place the ticket holds; it runs in slices, in the account's turns. `bytes`: its body's size. */
+  run<T>(steps: Steps<T>, bytes: number): Promise<T>;
   /** Gives the place back (the body could not be read). */
   cancel(): void;
 }
@@ -107,13 +112,13 @@ export class FairGate {
       else this.admitted.delete(account);
     };
     return {
-      run: <T>(steps: Steps<T>): Promise<T> => {
+      run: <T>(steps: Steps<T>, bytes: number): Promise<T> => {
         leave();
         return new Promise<T>((resolve, reject) => {
           const job: Job = { steps, resolve: resolve as (value: unknown) => void, reject };
           const queue = this.queues.get(account);
           if (queue) queue.push(job);
-          else if (!this.runAtOnce(account, job)) this.queues.set(account, [job]);
+          else if (bytes > AT_ONCE_BYTES || !this.runAtOnce(account, job)) this.queues.set(account, [job]);
           this.turns.wake();
         });
       },

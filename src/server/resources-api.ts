@@ -309,7 +309,7 @@ export class ResourcesApi {
       ticket.cancel();
       throw err;
     }
-    return ticket.run(this.parseManifests(call, type, body));
+    return ticket.run(this.parseManifests(call, type, body), body.length);
   }
 
   /** Charges a body to its account's write budget before it costs anything more; 429 once the budget is spent. */

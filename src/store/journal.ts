@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { type FileHandle, open, rename } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { ChangeRecord } from "./change-tracker.js";
@@ -18,6 +18,8 @@ export interface JournalEntry extends ChangeRecord {
 export class Journal {
   private handle: FileHandle | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The drop in progress, if any: see dropBefore. */
+  private dropping: Promise<void> = Promise.resolve();
   /** Bytes in the file, once every queued operation has run. */
   private bytes = 0;
   /** Bytes dropped from the front so far: positions count from the first entry ever written. */
@@ -85,14 +87,20 @@ export class Journal {
   /**
    * Drops the entries before `position` (those the state file now holds), keeping what was
    * appended since: the rest is copied to a new file that replaces this one atomically. Copied
-   * in two steps: what was on disk when asked, while appends go on to the old file; then, in
-   * line with them, only what they appended meanwhile. Done all in line, a compaction's drop held
-   * every durable write (every tenant's PUT) behind a copy and sync of megabytes, 117 and 291 ms
-   * under the abuse benchmark. The caller drops one position at a time.
+   * in two steps: what had been appended when asked, while appends go on to the old file; then,
+   * in line with them, only what they appended meanwhile. Done all in line, a compaction's drop
+   * held every durable write (every tenant's PUT) behind a copy and sync of megabytes, 117 and
+   * 291 ms under the abuse benchmark. Drops run one at a time.
    */
-  async dropBefore(position: number): Promise<void> {
+  dropBefore(position: number): Promise<void> {
+    const run = this.dropping.then(() => this.drop(position));
+    this.dropping = run.catch(() => undefined);
+    return run;
+  }
+
+  private async drop(position: number): Promise<void> {
     const offset = position - this.dropped;
-    const copiedTo = this.bytes; // the end of the appends done so far, in this file
+    const copiedTo = this.bytes; // the end of the appends acknowledged so far, in this file
     // Named like the state file's temp files, so that its leftover sweep clears this one too.
     const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
     const file = await open(tmp, "w", 0o600);
@@ -112,13 +120,17 @@ export class Journal {
         this.dropped += offset;
         this.bytes = kept;
       });
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
     } finally {
       await file.close();
     }
   }
 
-  /** Waits for every queued operation, then closes the file. */
-  close(): Promise<void> {
+  /** Waits for a drop and every queued operation, then closes the file. */
+  async close(): Promise<void> {
+    await this.dropping;
     return this.serially(async () => {
       await this.handle?.close();
       this.handle = undefined;
@@ -132,16 +144,23 @@ export class Journal {
   }
 }
 
-/** Writes `data` at the end of the file and syncs it; returns its length. */
+/**
+ * Writes `data` at the end of the file and syncs it; returns its length. Synced every MiB, as
+ * compactions are (durable-file.ts): an append's sync on ext4 waits for other files' dirty pages.
+ */
 async function writeSynced(file: FileHandle, data: Buffer): Promise<number> {
-  if (data.length > 0) {
-    const { bytesWritten } = await file.write(data);
-    if (bytesWritten !== data.length)
-      throw new Error(`writing a journal copy: ${bytesWritten} of ${data.length} bytes written (is the disk full?)`);
+  for (let at = 0; at < data.length; at += SYNC_BYTES) {
+    const piece = data.subarray(at, at + SYNC_BYTES);
+    const { bytesWritten } = await file.write(piece);
+    if (bytesWritten !== piece.length)
+      throw new Error(`writing a journal copy: ${bytesWritten} of ${piece.length} bytes written (is the disk full?)`);
+    await file.datasync();
   }
   await file.sync();
   return data.length;
 }
+
+const SYNC_BYTES = 1 << 20;
 
 /** The file's bytes from `from` up to `to` (its end when not given); none when there is no file. */
 function readRange(path: string, from: number, to = Number.POSITIVE_INFINITY): Buffer {

@@ -3,8 +3,14 @@ import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promi
 
 /** The share of the thread that work done in slices may take, on average, in a long-running process. */
 export const SLICED_SHARE = 0.4;
-/** How much of it may be taken at once: the longest run of slices between two free stretches. */
+/** How much of it may be taken at once, about: a slice that starts within it may run past it. */
 export const SLICED_BURST_MS = 6;
+/**
+ * The longest a slice waits for the share. Work that may not wait (a light account's parse, the
+ * first of a write's deliveries) charges it too: unbounded, its debt made every waiting kind of
+ * work (reconciles, watch writes, compactions) wait seconds.
+ */
+export const MAX_SHARE_WAIT_MS = 50;
 
 /**
  * Work done in slices (a big apply's parsing and planning, a compaction's encoding, watch
@@ -16,9 +22,9 @@ export const SLICED_BURST_MS = 6;
  * connection waiting in the kernel's queue for over a second (issue 13).
  *
  * A bucket of thread time, shared by every kind of sliced work: it refills at `share` of the
- * clock, up to `burstMs`. Slices charge what they took; once it is empty the next slice waits on
- * a timer, and meanwhile the loop turns fast, accepting and reading. Off (no limit) until
- * enabled: a command run once has nothing else to serve.
+ * clock, up to `burstMs`. Slices charge what they took; while it is empty the next slice waits on
+ * a timer (at most MAX_SHARE_WAIT_MS), and meanwhile the loop turns fast, accepting and reading.
+ * Off (no limit) until enabled: a command run once has nothing else to serve.
  */
 export class ThreadShare {
   private enabled = false;
@@ -45,7 +51,7 @@ export class ThreadShare {
   charge(ms: number): void {
     if (!this.enabled) return;
     this.refill();
-    this.tokens -= ms;
+    this.tokens = Math.max(this.tokens - ms, -MAX_SHARE_WAIT_MS * this.share);
   }
 
   /** How long the next slice must wait for the bucket to refill (0: it may run now). */
@@ -55,11 +61,14 @@ export class ThreadShare {
     return this.tokens > 0 ? 0 : Math.max(1, Math.ceil(-this.tokens / this.share));
   }
 
-  /** Resolves when the next slice may run: the next turn of the event loop at the earliest. */
+  /**
+   * Resolves when the next slice may run: the next turn of the event loop at the earliest, and
+   * once the share has refilled (looked at again after each wait: waiters whose timers end in
+   * one turn must not all run their slices in it).
+   */
   async next(): Promise<void> {
-    const wait = this.waitMs();
-    if (wait > 0) await sleep(wait);
-    else await nextTurn();
+    await nextTurn();
+    for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) await sleep(wait);
   }
 
   private refill(): void {

@@ -9,7 +9,8 @@ export const TURN_SLICE_MS = 8;
 /**
  * A pause for long loops: it lets the event loop turn (requests read, timers run) once `sliceMs`
  * of the thread has been spent since the last turn, and costs nothing otherwise. A loop of
- * awaits that resolve at once never lets I/O in by itself: they are microtasks.
+ * awaits that resolve at once never lets I/O in by itself: they are microtasks. The time since
+ * the last turn is charged to the thread share as the loop's: its callers await nothing else.
  */
 export function turnTaker(sliceMs = TURN_SLICE_MS, load?: ThreadLoad, share = threadShare): () => Promise<void> {
   let started = performance.now();
@@ -50,6 +51,12 @@ export class TurnLoop {
 
   private run(): void {
     this.scheduled = false;
+    // Another waiter may have spent the share since this turn was scheduled.
+    if (this.share.waitMs() > 0) {
+      this.scheduled = true;
+      this.schedule(0);
+      return;
+    }
     const started = performance.now();
     const waitMs = this.turn();
     this.share.charge(performance.now() - started);

@@ -31,7 +31,7 @@ describe("fair gate for parsing writes", () => {
   const run = <T>(gate: FairGate, account: string, steps: Steps<T>): Promise<T> => {
     const ticket = gate.admit(account);
     if (!ticket) throw new Error(`${account} was refused`);
-    return ticket.run(steps);
+    return ticket.run(steps, 100);
   };
 
   it("runs jobs in slices, round-robin across accounts: a small job never waits for all of a big one", async () => {
@@ -54,9 +54,14 @@ describe("fair gate for parsing writes", () => {
     order.length = 0;
     const evil = run(gate, "evil", timed("evil", 1, order, clock, 1));
     const good = run(gate, "good", timed("good", 1, order, clock, 1));
-    assert.deepEqual(order, ["good.1"], "the light account's PUT is parsed in its own turn; the heavy one waits");
-    assert.deepEqual(await Promise.all([evil, good]), ["evil", "good"]);
-    assert.deepEqual(order, ["good.1", "evil.1"]);
+    const bulky = gate.admit("other")?.run(timed("bulky", 1, order, clock, 1), 100_000);
+    assert.deepEqual(
+      order,
+      ["good.1"],
+      "the light account's PUT is parsed in its own turn; the heavy one and a big body wait",
+    );
+    assert.deepEqual(await Promise.all([evil, good, bulky]), ["evil", "good", "bulky"]);
+    assert.deepEqual(order, ["good.1", "bulky.1", "evil.1"]);
   });
 
   it("runs one account's jobs one after another, and caps what it has waiting", async () => {

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { ThreadShare } from "../../src/util/thread-share.js";
+import { MAX_SHARE_WAIT_MS, ThreadShare } from "../../src/util/thread-share.js";
 import { TurnLoop, turnTaker } from "../../src/util/turns.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,10 +39,18 @@ describe("thread share for sliced work", () => {
     assert.equal(share.waitMs(), 4, "an idle minute is no licence for a minute of slices");
   });
 
+  it("keeps no debt past its longest wait: work that may not wait cannot stall the rest for long", () => {
+    const clock = { ms: 0 };
+    const share = new ThreadShare(0.5, 10, () => clock.ms);
+    share.enable();
+    share.charge(10_000);
+    assert.equal(share.waitMs(), MAX_SHARE_WAIT_MS);
+  });
+
   it("holds a turn loop's next turn on a timer while the share is spent", async () => {
     const share = new ThreadShare(0.5, 10);
     share.enable();
-    share.charge(60); // 50 ms over: 100 ms of clock
+    share.charge(1000); // the longest wait: 50 ms
     let turns = 0;
     const loop = new TurnLoop(
       () => {
@@ -53,9 +61,9 @@ describe("thread share for sliced work", () => {
       share,
     );
     loop.wake();
-    await sleep(40);
+    await sleep(20);
     assert.equal(turns, 0, "no turn before the share has refilled");
-    await sleep(120);
+    for (let waited = 0; turns === 0 && waited < 2000; waited += 10) await sleep(10);
     assert.equal(turns, 1);
   });
 
