@@ -183,12 +183,14 @@ export async function recordRevisions(store: Store, changes: readonly Change[], 
   const pause = turnTaker();
   for (const change of changes) {
     if (change.action !== "created" && change.action !== "configured") continue;
+    // Between revisions, not after the last: a one-app PUT waited out the thread's share (up to
+    // 50 ms) for the time other work took between its awaits.
+    if (recorded) await pause();
     const app = store.peek(change.key);
     // Changed again during a pause by a later apply, which records its own revision.
     if (isApp(app) && app.metadata.generation === change.object.metadata.generation) {
       await ensureRevision(store, app, by, { durable: false });
       recorded = true;
-      await pause();
     }
   }
   return recorded;

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { constants, readFileSync, rmSync } from "node:fs";
 import { type FileHandle, open, rename } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { ChangeRecord } from "./change-tracker.js";
@@ -73,11 +73,13 @@ export class Journal {
   append(pieces: readonly Buffer[]): Promise<number> {
     const line = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
     return this.serially(async () => {
-      this.handle ??= await open(this.path, "a", 0o600);
+      this.handle ??= await open(this.path, APPEND_SYNCED, 0o600);
+      // O_DSYNC: the write returns once its data is on disk, as write + fdatasync would, in one
+      // call to the thread pool instead of two. Under load each call's answer waits for a turn of
+      // the event loop, and every tenant's durable write waits for this one.
       const { bytesWritten } = await this.handle.write(line);
       if (bytesWritten !== line.length)
         throw new Error(`writing ${this.path}: ${bytesWritten} of ${line.length} bytes written (is the disk full?)`);
-      await this.handle.datasync();
       this.bytes += line.length;
       this.bytesWritten += line.length;
       return this.position;
@@ -105,9 +107,9 @@ export class Journal {
     const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
     const file = await open(tmp, "w", 0o600);
     try {
-      let kept = await writeSynced(file, readRange(this.path, offset, copiedTo));
+      let kept = await writeSynced(file, await readRange(this.path, offset, copiedTo));
       await this.serially(async () => {
-        kept += await writeSynced(file, readRange(this.path, copiedTo));
+        kept += await writeSynced(file, await readRange(this.path, copiedTo));
         await this.handle?.close();
         this.handle = undefined;
         await rename(tmp, this.path);
@@ -161,12 +163,17 @@ async function writeSynced(file: FileHandle, data: Buffer): Promise<number> {
 }
 
 const SYNC_BYTES = 1 << 20;
+const APPEND_SYNCED = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 
-/** The file's bytes from `from` up to `to` (its end when not given); none when there is no file. */
-function readRange(path: string, from: number, to = Number.POSITIVE_INFINITY): Buffer {
-  let fd: number;
+/**
+ * The file's bytes from `from` up to `to` (its end when not given); none when there is no file.
+ * Read a MiB at a time on the thread pool: a compaction's drop reads megabytes, and read at once
+ * on the only thread it held every request for 30 to 40 ms.
+ */
+async function readRange(path: string, from: number, to = Number.POSITIVE_INFINITY): Promise<Buffer> {
+  let file: FileHandle;
   try {
-    fd = openSync(path, "r");
+    file = await open(path, "r");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
     throw err;
@@ -175,14 +182,14 @@ function readRange(path: string, from: number, to = Number.POSITIVE_INFINITY): B
     const chunks: Buffer[] = [];
     let position = from;
     while (position < to) {
-      const chunk = Buffer.alloc(Math.min(1 << 20, to - position));
-      const n = readSync(fd, chunk, 0, chunk.length, position);
-      if (n === 0) break;
-      chunks.push(chunk.subarray(0, n));
-      position += n;
+      const chunk = Buffer.alloc(Math.min(SYNC_BYTES, to - position));
+      const { bytesRead } = await file.read(chunk, 0, chunk.length, position);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      position += bytesRead;
     }
     return Buffer.concat(chunks);
   } finally {
-    closeSync(fd);
+    await file.close();
   }
 }
