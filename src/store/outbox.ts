@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { threadShare } from "../util/thread-share.js";
+import { type ThreadShare, threadShare } from "../util/thread-share.js";
 
 /** How long one turn of the event loop may spend handing out a big write's events. */
 export const OUTBOX_SLICE_MS = 8;
@@ -49,6 +49,8 @@ export class Outbox<E> {
     /** A listener that throws must not stop the events behind it. */
     private readonly onError: (error: unknown) => void = (error) => console.error("a store listener failed:", error),
     private readonly maxBacklog = MAX_BACKLOG,
+    /** The thread's time for sliced work: each slice of deliveries is charged to it, and the next waits for it. */
+    private readonly share: Pick<ThreadShare, "slice" | "next"> = threadShare,
   ) {}
 
   /** Events (and held places) waiting for a turn. */
@@ -100,23 +102,23 @@ export class Outbox<E> {
   private drain(): void {
     if (this.draining) return;
     this.draining = true;
-    const started = performance.now();
-    const deadline = started + this.sliceMs;
-    while (this.head < this.queue.length) {
-      const entry = this.queue[this.head];
-      if (!entry || entry.held) break;
-      this.head++;
-      if (entry.event !== undefined) this.handOut(entry.event);
-      entry.done?.();
-      if (performance.now() >= deadline) break;
-    }
+    this.share.slice(() => {
+      const deadline = performance.now() + this.sliceMs;
+      while (this.head < this.queue.length) {
+        const entry = this.queue[this.head];
+        if (!entry || entry.held) break;
+        this.head++;
+        if (entry.event !== undefined) this.handOut(entry.event);
+        entry.done?.();
+        if (performance.now() >= deadline) break;
+      }
+    });
     this.draining = false;
-    threadShare.charge(performance.now() - started);
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
     } else if (!this.queue[this.head]?.held) {
-      void threadShare.next().then(() => this.drain());
+      void this.share.next().then(() => this.drain());
     }
   }
 

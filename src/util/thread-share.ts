@@ -54,6 +54,16 @@ export class ThreadShare {
     this.tokens = Math.max(this.tokens - ms, -MAX_SHARE_WAIT_MS * this.share);
   }
 
+  /** Runs one slice of work now and charges the time it took. */
+  slice<T>(work: () => T): T {
+    const started = this.now();
+    try {
+      return work();
+    } finally {
+      this.charge(this.now() - started);
+    }
+  }
+
   /** How long the next slice must wait for the bucket to refill (0: it may run now). */
   waitMs(): number {
     if (!this.enabled) return 0;

@@ -57,9 +57,7 @@ export class TurnLoop {
       this.schedule(0);
       return;
     }
-    const started = performance.now();
-    const waitMs = this.turn();
-    this.share.charge(performance.now() - started);
+    const waitMs = this.share.slice(this.turn);
     if (!waitMs || !this.pending()) {
       this.wake();
       return;

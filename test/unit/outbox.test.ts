@@ -25,6 +25,32 @@ describe("store outbox: change events over several turns, in commit order", () =
     assert.equal(outbox.delivered, 3);
   });
 
+  it("charges each slice of deliveries to the thread's share, and waits for the share before the next", async () => {
+    const seen: string[] = [];
+    const slices: string[][] = [];
+    let grant: () => void = () => undefined;
+    const share = {
+      slice<T>(work: () => T): T {
+        const before = seen.length;
+        const result = work();
+        slices.push(seen.slice(before));
+        return result;
+      },
+      next: () => new Promise<void>((resolve) => (grant = resolve)),
+    };
+    const outbox = new Outbox<string>((e) => seen.push(e), 0, undefined, undefined, share);
+    const done = outbox.sendAll(["a", "b", "c"]);
+    await turn();
+    await turn();
+    assert.deepEqual(slices, [["a"]], "nothing more goes out until the share allows it");
+    grant();
+    await turn();
+    assert.deepEqual(slices, [["a"], ["b"]]);
+    grant();
+    await done;
+    assert.deepEqual(slices, [["a"], ["b"], ["c"]], "each slice charged, with what it delivered");
+  });
+
   it("queues an event sent meanwhile behind the batch: no listener sees a newer change first", async () => {
     const seen: string[] = [];
     const outbox = new Outbox<string>((e) => seen.push(e), 0);

@@ -30,6 +30,26 @@ describe("thread share for sliced work", () => {
     assert.equal(share.waitMs(), 0);
   });
 
+  it("charges a slice what it took, even one that throws", () => {
+    const clock = { ms: 0 };
+    const share = new ThreadShare(0.5, 10, () => clock.ms);
+    share.enable();
+    const result = share.slice(() => {
+      clock.ms += 14;
+      return "done";
+    });
+    assert.equal(result, "done");
+    assert.equal(share.waitMs(), 8, "14 ms from a burst of 10: 4 ms over, 8 ms of clock at half the thread");
+    clock.ms += 100;
+    assert.throws(() =>
+      share.slice(() => {
+        clock.ms += 16;
+        throw new Error("a slice that fails");
+      }),
+    );
+    assert.equal(share.waitMs(), 12, "refilled to the burst, then 16 ms charged: 6 ms over");
+  });
+
   it("refills at most to the burst, however long it was idle", () => {
     const clock = { ms: 0 };
     const share = new ThreadShare(0.5, 10, () => clock.ms);
