@@ -1,6 +1,4 @@
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { API_PREFIX } from "../../src/resources/kinds.js";
 import type { App, StoredEvent } from "../../src/resources/types.js";
@@ -8,11 +6,10 @@ import { TEST_IMAGE } from "../../support/engine.js";
 import { loadUntil } from "../../support/http-load.js";
 import { freePort } from "../../support/ports.js";
 import { AppWaiter } from "../support/app-waiter.js";
-import { REPO_ROOT } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
+import { caddyImage, EDGE_IMAGE } from "../support/edge-image.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
-const EDGE_IMAGE = "airloft-test/caddy:2";
 const GROUP = "scale";
 
 /** A CGI that burns CPU for each request: busybox httpd runs /www/cgi-bin/burn per request. */
@@ -79,9 +76,7 @@ describe("autoscale on a real engine: CPU and request rate through the edge, und
   before(async function () {
     requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
     const engine = await requireEngine(this);
-    await promisify(execFile)("sh", [`${REPO_ROOT}/scripts/caddy-image.sh`, EDGE_IMAGE], {
-      env: { ...process.env, DOCKER_HOST: engine.host },
-    });
+    await caddyImage(engine.host);
     port = await freePort();
     server = new ServeProcess({
       DOCKER_HOST: engine.host,

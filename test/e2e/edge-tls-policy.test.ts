@@ -1,12 +1,11 @@
 import { strict as assert } from "node:assert";
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
-import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { caddyConfig } from "../../src/providers/docker/edge/config.js";
 import type { EdgeRoute } from "../../src/providers/docker/edge/routes.js";
@@ -14,11 +13,10 @@ import type { AcmeSettings } from "../../src/providers/docker/edge/tls-config.js
 import type { App } from "../../src/resources/types.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { freePort } from "../../support/ports.js";
-import { airloft, REPO_ROOT } from "../support/cli.js";
+import { airloft } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
+import { caddyImage, EDGE_IMAGE } from "../support/edge-image.js";
 import { appObject, groupObject } from "../support/manifests.js";
-
-const EDGE_IMAGE = "airloft-test/caddy:2";
 
 /** The certificate the server on 127.0.0.1:port presents for the SNI name: its subject CN and serial. */
 function served(port: number, servername: string): Promise<{ cn: string; serial: string }> {
@@ -219,9 +217,7 @@ describe("edge TLS on the engine: a tenant's wildcard and another tenant's pendi
     requireComponent(this, "openssl", commandMissing("openssl", "apt-get install openssl"));
     engine = await requireEngine(this);
     this.timeout(180_000);
-    await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], {
-      env: { ...process.env, DOCKER_HOST: engine.host },
-    });
+    await caddyImage(engine.host);
     dir = mkdtempSync(join(tmpdir(), "airloft-tls-policy-engine-"));
     mkdirSync(join(dir, "m"));
     execFileSync(

@@ -12,8 +12,9 @@ import type { App } from "../../src/resources/types.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { edgeGet } from "../../support/http-load.js";
 import { freePort } from "../../support/ports.js";
-import { airloft, REPO_ROOT } from "../support/cli.js";
+import { airloft } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
+import { caddyImage, EDGE_IMAGE } from "../support/edge-image.js";
 import { fetchOnce } from "../support/fetch-once.js";
 import {
   edgeNetworkOf,
@@ -24,7 +25,6 @@ import {
 } from "../support/pebble.js";
 
 const run = promisify(execFile);
-const EDGE_IMAGE = "airloft-test/caddy:2";
 
 function app(group: string, name: string, expose: Record<string, unknown>) {
   return {
@@ -85,8 +85,7 @@ describe("TLS on the edge: certificates from pebble over ACME, and from a Secret
     requireComponent(this, "openssl", commandMissing("openssl", "apt-get install openssl"));
     engine = await requireEngine(this);
     this.timeout(180_000);
-    const images = { env: { ...process.env, DOCKER_HOST: engine.host } };
-    await run("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], images);
+    await caddyImage(engine.host);
     await pebbleImage(engine.host);
     dir = mkdtempSync(join(tmpdir(), "airloft-tls-"));
     mkdirSync(join(dir, "m"));

@@ -1,18 +1,15 @@
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { stringify } from "yaml";
 import type { App } from "../../src/resources/types.js";
 import { TEST_IMAGE, type TestEngine } from "../../support/engine.js";
 import { edgeGet, loadUntil } from "../../support/http-load.js";
 import { freePort } from "../../support/ports.js";
-import { airloft, REPO_ROOT } from "../support/cli.js";
+import { airloft } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
-
-const EDGE_IMAGE = "airloft-test/caddy:2";
+import { caddyImage, EDGE_IMAGE } from "../support/edge-image.js";
 
 /** An app that says its VERSION; sh as PID 1 traps SIGTERM, so a stop takes no stop timeout. */
 function app(group: string, name: string, version: string, replicas = 1, extra: Partial<App["spec"]> = {}) {
@@ -72,9 +69,7 @@ describe("the edge proxy on a real Docker engine", () => {
     requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
     engine = await requireEngine(this);
     this.timeout(180_000);
-    await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], {
-      env: { ...process.env, DOCKER_HOST: engine.host },
-    });
+    await caddyImage(engine.host);
     dir = mkdtempSync(join(tmpdir(), "airloft-edge-"));
     mkdirSync(join(dir, "m"));
     port = await freePort();

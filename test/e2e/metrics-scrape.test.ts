@@ -1,19 +1,18 @@
 import { strict as assert } from "node:assert";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { API_PREFIX } from "../../src/resources/kinds.js";
 import { TEST_IMAGE } from "../../support/engine.js";
 import { edgeGet } from "../../support/http-load.js";
 import { freePort } from "../../support/ports.js";
-import { airloft, REPO_ROOT } from "../support/cli.js";
+import { airloft } from "../support/cli.js";
 import { commandMissing, requireComponent, requireEngine } from "../support/e2e.js";
+import { caddyImage, EDGE_IMAGE } from "../support/edge-image.js";
 import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 const GROUP = "mtx";
-const EDGE_IMAGE = "airloft-test/caddy:2";
 const MANIFESTS = `apiVersion: airloft.dev/v1alpha1
 kind: Group
 metadata:
@@ -111,9 +110,7 @@ describe("metrics: Debian's prometheus scrapes airloft serve on a real engine", 
     const engine = await requireEngine(this);
     engineHost = engine.host;
     requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
-    await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], {
-      env: { ...process.env, DOCKER_HOST: engine.host },
-    });
+    await caddyImage(engine.host);
     edgePort = await freePort();
     dir = mkdtempSync(join(tmpdir(), "airloft-prom-"));
     const tokenFile = join(dir, "metrics-token");

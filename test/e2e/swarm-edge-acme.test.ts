@@ -12,14 +12,13 @@ import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import type { AppOutcome } from "../../src/providers/types.js";
 import type { App } from "../../src/resources/types.js";
 import { SWARM_TEST_IMAGE, type TestSwarm } from "../../support/swarm.js";
-import { REPO_ROOT } from "../support/cli.js";
 import { commandMissing, requireComponent, requireSwarm } from "../support/e2e.js";
+import { caddyImage, EDGE_IMAGE } from "../support/edge-image.js";
 import { fetchOnce } from "../support/fetch-once.js";
 import { edgeNetworkOf, pebbleCertificate, pebbleEnv, pebbleImage, startPebble } from "../support/pebble.js";
 import { edgeContainer, swarmGroupSuite, until } from "../support/swarm-group.js";
 
-const run = promisify(execFile);
-const EDGE_IMAGE = "airloft-test/caddy:2";
+const _run = promisify(execFile);
 /** Not the other Swarm edge suites' ports; published in the manager's own network namespace. */
 const HTTP_PORT = 18_487;
 const HTTPS_PORT = 18_488;
@@ -44,9 +43,7 @@ describe("swarm edge: a certificate over ACME from pebble", function () {
     dir = mkdtempSync(join(tmpdir(), "airloft-swacme-"));
     await pebbleCertificate(dir, PEBBLE, swarm.nodes[0]?.ip ?? "");
     // Made on the manager, where the edge and pebble run: no registry is involved.
-    await run("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], {
-      env: { ...process.env, DOCKER_HOST: swarm.host },
-    });
+    await caddyImage(swarm.host);
     await pebbleImage(swarm.host);
   });
 

@@ -1,19 +1,15 @@
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import type Docker from "dockerode";
 import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import { swarmSettings } from "../../src/providers/swarm/desired.js";
 import type { App, Group } from "../../src/resources/types.js";
 import { getOnce } from "../../support/http-load.js";
 import { SWARM_TEST_IMAGE } from "../../support/swarm.js";
-import { REPO_ROOT } from "../support/cli.js";
 import { commandMissing, requireComponent } from "../support/e2e.js";
+import { caddyImage, EDGE_IMAGE } from "../support/edge-image.js";
 import { countRequests, edgeContainer, swarmGroupSuite, until } from "../support/swarm-group.js";
 
-const EDGE_IMAGE = "airloft-test/caddy:2";
 /** The edge's ports in this suite: not swarm-edge.test.ts's. */
 const EDGE_PORT = 18_482;
 const EDGE_HTTPS_PORT = 18_483;
@@ -58,9 +54,7 @@ describe("swarm edge: a group it has not joined yet", function () {
 
   before(async function () {
     requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
-    await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], {
-      env: { ...process.env, DOCKER_HOST: suite.swarm.host },
-    });
+    await caddyImage(suite.swarm.host);
   });
 
   // With the edge as a Swarm task (main at 0420b12) this failed 92 of 214 requests over 2.0 s as the

@@ -10,14 +10,13 @@ import type Docker from "dockerode";
 import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import type { Group } from "../../src/resources/types.js";
 import { SWARM_TEST_IMAGE } from "../../support/swarm.js";
-import { REPO_ROOT } from "../support/cli.js";
 import { execOutput } from "../support/container-exec.js";
 import { commandMissing, requireComponent } from "../support/e2e.js";
+import { caddyImage, EDGE_IMAGE } from "../support/edge-image.js";
 import { fetchOnce } from "../support/fetch-once.js";
 import { edgeContainer, swarmGroupSuite, until } from "../support/swarm-group.js";
 
 const run = promisify(execFile);
-const EDGE_IMAGE = "airloft-test/caddy:2";
 /** Not the other Swarm edge suites' ports. */
 const HTTP_PORT = 18_485;
 const HTTPS_PORT = 18_486;
@@ -38,9 +37,7 @@ describe("swarm edge: TLS from a Secret", function () {
   before(async function () {
     requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
     requireComponent(this, "openssl", commandMissing("openssl", "apt-get install openssl"));
-    await run("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], {
-      env: { ...process.env, DOCKER_HOST: suite.swarm.host },
-    });
+    await caddyImage(suite.swarm.host);
     dir = mkdtempSync(join(tmpdir(), "airloft-swtls-"));
     await run(
       "openssl",

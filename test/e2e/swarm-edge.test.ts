@@ -1,19 +1,15 @@
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import type Docker from "dockerode";
 import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import { edgeLabels, edgeNames } from "../../src/providers/docker/edge/settings.js";
 import type { App, Group } from "../../src/resources/types.js";
 import { getOnce } from "../../support/http-load.js";
 import { SWARM_TEST_IMAGE } from "../../support/swarm.js";
-import { REPO_ROOT } from "../support/cli.js";
 import { execOutput } from "../support/container-exec.js";
 import { commandMissing, requireComponent } from "../support/e2e.js";
+import { caddyImage, EDGE_IMAGE } from "../support/edge-image.js";
 import { countRequests, edgeContainer, swarmGroupSuite, until } from "../support/swarm-group.js";
 
-const EDGE_IMAGE = "airloft-test/caddy:2";
 /** Published in the manager's own network namespace, where nothing else listens. */
 const PORT = 18_480;
 const HTTPS_PORT = 18_484;
@@ -58,9 +54,7 @@ describe("swarm provider: the edge proxy", function () {
   before(async function () {
     requireComponent(this, "caddy", commandMissing("caddy", "apt-get install caddy"));
     // Made on the manager, where the edge's task runs: no registry is involved.
-    await promisify(execFile)("sh", [join(REPO_ROOT, "scripts/caddy-image.sh"), EDGE_IMAGE], {
-      env: { ...process.env, DOCKER_HOST: suite.swarm.host },
-    });
+    await caddyImage(suite.swarm.host);
     group = {
       ...suite.group,
       spec: { ...suite.group.spec, swarm: { ...suite.group.spec.swarm, edge: { domain: DOMAIN } } },
