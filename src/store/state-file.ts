@@ -13,8 +13,12 @@ import { WriterLock } from "./lock.js";
 import { CachedJsonSerializer } from "./serialize.js";
 import { WriteScheduler } from "./write-scheduler.js";
 
-/** How long a write waits for more mutations to share it. */
-const GROUP_COMMIT_MS = 5;
+/**
+ * How long a write waits for more mutations to share it: none. The mutations of one turn of the
+ * event loop share its write, and those made while a write runs share the next (one runs at a
+ * time); a wait on top only made every durable write later.
+ */
+const GROUP_COMMIT_MS = 0;
 /**
  * The state file is rewritten once the journal outgrows it (or this, for small files): what is
  * written in all stays proportional to what changed.
