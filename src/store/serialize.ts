@@ -212,7 +212,8 @@ function entriesOf(map: Record<string, unknown>, keys: readonly string[], from: 
   const entries: Entry[] = [];
   for (let i = from; i < Math.min(keys.length, from + BLOCK_SIZE); i++) {
     const key = keys[i] as string;
-    const value = map[key];
+    // Own entries only: a removed "constructor" would read Object.prototype's.
+    const value = Object.hasOwn(map, key) ? map[key] : undefined;
     if (value === undefined) continue; // removed since the keys were taken
     entries.push({ key, value, version: value !== null && typeof value === "object" ? versionOf(value) : "" });
   }

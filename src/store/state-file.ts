@@ -102,7 +102,7 @@ export interface StateFileOptions {
   /** Take the writer lock; read-only users (get, describe) do not. */
   readonly write: boolean;
   readonly command?: string;
-  /** How long a write waits for more mutations to share it; 0 waits one event-loop turn (tests). */
+  /** How long a write waits for more mutations to share it (GROUP_COMMIT_MS unless given). */
   readonly groupCommitMs?: number;
   /** Where $AIRLOFT_SECRETS_KEY is read (the key of the values sealed in the file); the process's unless given. */
   readonly env?: NodeJS.ProcessEnv;

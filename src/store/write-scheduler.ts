@@ -29,9 +29,10 @@ interface Batch {
 }
 
 /**
- * When the state file is written. Group commit: a mutation schedules a durable write a few
- * milliseconds out, and every mutation until it starts shares it; mutations during a write share
- * the next one. One write runs at a time, and each takes the state as it is when it starts.
+ * When the state file is written. Group commit: a mutation schedules a durable write (at the
+ * event loop's next check phase by default, or `groupCommitMs` out), and every mutation until it
+ * starts shares it; mutations during a write share the next one. One write runs at a time, and
+ * each takes the state as it is when it starts.
  */
 export class WriteScheduler {
   private writing: Promise<void> | undefined;
@@ -117,9 +118,10 @@ export class WriteScheduler {
 
   /**
    * A pending write keeps the process alive: a command that exits must not lose it. One due now
-   * starts in this turn of the event loop, once its I/O callbacks have run (setImmediate): a
-   * timer fires only at the next turn, after all of that turn's I/O, and under load a turn took
-   * tens of milliseconds that every durable write (every tenant's PUT) waited for.
+   * starts at the event loop's next check phase (setImmediate): for a request, right after the
+   * I/O callbacks of the turn that read it. A timer fired only in the next turn, after all of
+   * that turn's I/O, and under load a turn took tens of milliseconds that every durable write
+   * (every tenant's PUT) waited for.
    */
   private startTimer(delayMs: number): Timer {
     if (delayMs <= 0) {

@@ -1,12 +1,10 @@
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
-import { promisify } from "node:util";
 import type Docker from "dockerode";
 import { edgeRoutes } from "../../src/providers/docker/edge/routes.js";
 import type { AppOutcome } from "../../src/providers/types.js";
@@ -18,7 +16,6 @@ import { fetchOnce } from "../support/fetch-once.js";
 import { edgeNetworkOf, pebbleCertificate, pebbleEnv, pebbleImage, startPebble } from "../support/pebble.js";
 import { edgeContainer, swarmGroupSuite, until } from "../support/swarm-group.js";
 
-const _run = promisify(execFile);
 /** Not the other Swarm edge suites' ports; published in the manager's own network namespace. */
 const HTTP_PORT = 18_487;
 const HTTPS_PORT = 18_488;

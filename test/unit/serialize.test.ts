@@ -115,6 +115,21 @@ describe("state file serialization", () => {
     assert.equal(Buffer.concat(serializer.serialize(data)).toString(), JSON.stringify(data), "the next write has it");
   });
 
+  it("leaves out an entry named like an Object property once it is removed, and writes valid JSON", () => {
+    const serializer = new CachedJsonSerializer({ sources: () => "" });
+    const sources: Record<string, unknown> = {};
+    for (let i = 0; i < 256; i++) sources[`s${i}`] = { url: "a" }; // the first block
+    for (const name of ["constructor", "toString"]) sources[name] = { url: "b" };
+    const steps = serializer.serializeSteps({ sources });
+    assert.equal(steps.next().done, false, "a pause after the first block");
+    for (const name of ["constructor", "toString"]) Reflect.deleteProperty(sources, name);
+    let next = steps.next();
+    while (!next.done) next = steps.next();
+    const written = JSON.parse(Buffer.concat(next.value).toString()) as { sources: Record<string, unknown> };
+    assert.equal(Object.keys(written.sources).length, 256);
+    assert.ok(!Object.hasOwn(written.sources, "constructor") && !Object.hasOwn(written.sources, "toString"));
+  });
+
   it("writes every change of the store to the file: creation, status, events, deletion, finalizers", async () => {
     const { dir, path, store } = await openTempStore("airloft-serialize-", { groupCommitMs: 0 });
     try {

@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import { isDeepStrictEqual } from "node:util";
 import { KeyedLock } from "../../aws/keyed-lock.js";
 import type { SnapshotCache } from "../../snapshot-cache.js";
@@ -58,7 +59,7 @@ export class DockerEdge {
   private readonly routes = new Map<string, readonly EdgeRoute[]>();
   /** When a push took each upstream address out of service: its drain runs from then. */
   private readonly removedAt = new Map<string, number>();
-  /** By engine, the config its edge was last seen or told to run (see currentConfig). */
+  /** By engine, the config its edge was last seen or told to run (see currentConfig), and when (performance.now(): a wall clock stepped back must not make it trusted for as long). */
   private readonly known = new Map<
     string,
     { readonly edgeId: string; readonly config: unknown; readonly at: number }
@@ -139,7 +140,7 @@ export class DockerEdge {
     const caRoot = this.deps.settings.acme.caRoot;
     if (caRoot) await putFile(docker, edge.id, CA_ROOT_FILE, caRoot);
     await loadConfig(docker, edge.id, config);
-    this.known.set(address, { edgeId: edge.id, config, at: Date.now() });
+    this.known.set(address, { edgeId: edge.id, config, at: performance.now() });
     const kept = dialsOf(config);
     const removed = new Set([...dialsOf(current)].filter((d) => !kept.has(d)));
     const now = Date.now();
@@ -156,9 +157,9 @@ export class DockerEdge {
    */
   private async currentConfig(address: string, edgeId: string): Promise<unknown> {
     const known = this.known.get(address);
-    if (known?.edgeId === edgeId && Date.now() - known.at < CONFIG_TRUST_MS) return known.config;
+    if (known?.edgeId === edgeId && performance.now() - known.at < CONFIG_TRUST_MS) return known.config;
     const config = await readConfig(dockerClient(address), edgeId);
-    this.known.set(address, { edgeId, config, at: Date.now() });
+    this.known.set(address, { edgeId, config, at: performance.now() });
     return config;
   }
 
