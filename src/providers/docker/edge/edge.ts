@@ -150,15 +150,21 @@ export class DockerEdge {
   }
 
   /**
-   * The config the edge runs: read from Caddy (a `docker exec` of its admin API) unless read or
-   * loaded within CONFIG_TRUST_MS. A pass syncs once per app, and reading it each time was 150
-   * of a 50-app no-op pass's 186 calls to a swarm's manager. A hand-made change is still seen
-   * by the next pass after that.
+   * The config the edge runs: read from Caddy (a `docker exec` of its admin API, three calls)
+   * unless read or loaded within CONFIG_TRUST_MS. A pass syncs once per app, and reading it each
+   * time was 150 of a 50-app no-op pass's 186 calls to a swarm's manager. A hand-made change is
+   * still seen by the next pass after that. The container itself is looked at each time (one
+   * call): the pass's snapshot may predate its removal by hand, and the 404 takes sync()'s repair
+   * path, as the read's did.
    */
   private async currentConfig(address: string, edgeId: string): Promise<unknown> {
+    const docker = dockerClient(address);
     const known = this.known.get(address);
-    if (known?.edgeId === edgeId && performance.now() - known.at < CONFIG_TRUST_MS) return known.config;
-    const config = await readConfig(dockerClient(address), edgeId);
+    if (known?.edgeId === edgeId && performance.now() - known.at < CONFIG_TRUST_MS) {
+      const seen = (await docker.getContainer(edgeId).inspect()) as { State?: { Running?: boolean } };
+      if (seen.State?.Running) return known.config;
+    }
+    const config = await readConfig(docker, edgeId);
     this.known.set(address, { edgeId, config, at: performance.now() });
     return config;
   }
