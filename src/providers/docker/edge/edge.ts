@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { isDeepStrictEqual } from "node:util";
+import type Docker from "dockerode";
 import { KeyedLock } from "../../aws/keyed-lock.js";
 import type { SnapshotCache } from "../../snapshot-cache.js";
 import { dockerClient, statusCodeOf } from "../engine.js";
@@ -134,7 +135,7 @@ export class DockerEdge {
     }
     const config = JSON.parse(JSON.stringify(this.configOf(mine, snapshot))) as unknown;
     const docker = dockerClient(address);
-    const current = await this.currentConfig(address, edge.id);
+    const current = await this.currentConfig(docker, address, edge.id);
     if (isDeepStrictEqual(current, config)) return new Set<string>();
     this.known.delete(address); // until the load is done: a failed one may have half happened
     const caRoot = this.deps.settings.acme.caRoot;
@@ -157,8 +158,7 @@ export class DockerEdge {
    * call): the pass's snapshot may predate its removal by hand, and the 404 takes sync()'s repair
    * path, as the read's did.
    */
-  private async currentConfig(address: string, edgeId: string): Promise<unknown> {
-    const docker = dockerClient(address);
+  private async currentConfig(docker: Docker, address: string, edgeId: string): Promise<unknown> {
     const known = this.known.get(address);
     if (known?.edgeId === edgeId && performance.now() - known.at < CONFIG_TRUST_MS) {
       const seen = (await docker.getContainer(edgeId).inspect()) as { State?: { Running?: boolean } };
