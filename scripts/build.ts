@@ -96,7 +96,11 @@ const COMMONJS_GLOBALS = [
 export async function buildCli(outdir = OUT_DIR): Promise<Metafile> {
   rmSync(outdir, { recursive: true, force: true });
   const result = await build({
-    entryPoints: { airloft: join(ROOT, "src/cli/index.ts") },
+    // The server's manifest worker is a thread of its own (src/server/manifest-worker.ts).
+    entryPoints: {
+      airloft: join(ROOT, "src/cli/index.ts"),
+      "manifest-worker": join(ROOT, "src/server/manifest-worker-main.ts"),
+    },
     outdir,
     metafile: true,
     bundle: true,

@@ -28,17 +28,24 @@ export interface GateThread {
   readonly now?: () => number;
   /** The share of the thread sliced work may take (the process's unless given). */
   readonly share?: Pick<ThreadShare, "charge">;
+  /** How many jobs may run off the thread at once (a worker thread's), 1 unless given. */
+  readonly workers?: number;
 }
 
 interface Job {
   readonly steps: Steps<unknown>;
+  /** Runs the whole job off the thread instead; dropped once one of its steps has run here. */
+  offload: (() => Promise<unknown>) | undefined;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
 
 export interface GateTicket {
-  /** Queues the job in the place the ticket holds; it runs in slices, in the account's turns. `bytes`: its body's size. */
-  run<T>(steps: Steps<T>, bytes: number): Promise<T>;
+  /**
+   * Queues the job in the place the ticket holds; it runs in the account's turns, in slices here
+   * or, given `offload`, off the thread when a worker is free. `bytes`: its body's size.
+   */
+  run<T>(steps: Steps<T>, bytes: number, offload?: () => Promise<T>): Promise<T>;
   /** Gives the place back (the body could not be read). */
   cancel(): void;
 }
@@ -49,6 +56,9 @@ export interface GateTicket {
  * written as steps (src/util/steps.ts) and runs here in slices of a few milliseconds, with the
  * event loop turning between slices. The next slice goes to the account that used the least
  * parsing time lately (round-robin among equals), so a one-object apply goes ahead of big ones.
+ * A job that can run off the thread (on a worker thread) waits for a free worker instead, in the
+ * same order, unless its account is light: a light account's job is not kept waiting behind a
+ * heavy one's. Either way its time counts as the account's.
  * And while the thread is busy and other accounts are being served, a heavy account's next
  * slice waits (at most MAX_DEFER_MS): the writes it would let through cost more than their
  * parsing (storing, the journal, compactions, garbage collection), and a thread kept busy by
@@ -58,6 +68,8 @@ export interface GateTicket {
 export class FairGate {
   /** Jobs per account, the first one in progress; the map's order is the round-robin order. */
   private readonly queues = new Map<string, Job[]>();
+  /** Jobs of the accounts whose first job runs off the thread now. */
+  private readonly away = new Map<string, Job[]>();
   /** Jobs admitted but not yet queued (their bodies are still being read), per account. */
   private readonly admitted = new Map<string, number>();
   /** Each account's recent parsing time (ms, decaying) and when it was last updated. */
@@ -68,10 +80,11 @@ export class FairGate {
   private readonly deferredSince = new Map<string, number>();
   private readonly turns = new TurnLoop(
     () => this.slice(),
-    () => this.queues.size > 0,
+    () => this.lightest() !== undefined,
   );
   private readonly now: () => number;
   private readonly share: Pick<ThreadShare, "charge">;
+  private readonly workers: number;
 
   constructor(
     private readonly maxWaitingPerAccount: number,
@@ -80,6 +93,7 @@ export class FairGate {
   ) {
     this.now = thread.now ?? (() => performance.now());
     this.share = thread.share ?? threadShare;
+    this.workers = thread.workers ?? 1;
   }
 
   /** An account sent a request: while it is being served, heavy accounts give way when the thread is busy. */
@@ -99,7 +113,7 @@ export class FairGate {
    */
   admit(account: string): GateTicket | undefined {
     this.seen(account);
-    const queued = this.queues.get(account)?.length ?? 0;
+    const queued = this.jobsOf(account)?.length ?? 0;
     const waiting = Math.max(0, queued - 1) + (this.admitted.get(account) ?? 0);
     if (waiting >= this.maxWaitingPerAccount) return undefined;
     this.admitted.set(account, (this.admitted.get(account) ?? 0) + 1);
@@ -112,11 +126,11 @@ export class FairGate {
       else this.admitted.delete(account);
     };
     return {
-      run: <T>(steps: Steps<T>, bytes: number): Promise<T> => {
+      run: <T>(steps: Steps<T>, bytes: number, offload?: () => Promise<T>): Promise<T> => {
         leave();
         return new Promise<T>((resolve, reject) => {
-          const job: Job = { steps, resolve: resolve as (value: unknown) => void, reject };
-          const queue = this.queues.get(account);
+          const job: Job = { steps, offload, resolve: resolve as (value: unknown) => void, reject };
+          const queue = this.jobsOf(account);
           if (queue) queue.push(job);
           else if (bytes > AT_ONCE_BYTES || !this.runAtOnce(account, job)) this.queues.set(account, [job]);
           this.turns.wake();
@@ -139,6 +153,11 @@ export class FairGate {
     if (this.shouldWait(account, started)) return RETRY_MS;
     this.deferredSince.delete(account);
     this.queues.delete(account);
+    if (job.offload && this.away.size < this.workers) {
+      this.sendAway(account, queue, job.offload, job);
+      return undefined;
+    }
+    job.offload = undefined;
     const finished = advance(job, performance.now() + this.sliceMs);
     this.charge(account, started);
     if (finished) queue.shift();
@@ -156,10 +175,31 @@ export class FairGate {
     // Not held back by the thread share either: its few milliseconds are what the share keeps room for.
     if (this.recentUsage(account, started) >= LIGHT_USAGE_MS) return false;
     const wall = performance.now();
+    job.offload = undefined;
     const finished = advance(job, wall + Math.min(this.sliceMs, AT_ONCE_MS));
     this.share.charge(performance.now() - wall);
     this.charge(account, started);
     return finished;
+  }
+
+  /** Runs the account's first job off the thread; its next job waits until that one is done. */
+  private sendAway(account: string, queue: Job[], offload: () => Promise<unknown>, job: Job): void {
+    this.away.set(account, queue);
+    const started = this.now();
+    Promise.resolve()
+      .then(offload)
+      .then(job.resolve, job.reject)
+      .finally(() => {
+        this.away.delete(account);
+        this.charge(account, started);
+        queue.shift();
+        if (queue.length > 0) this.queues.set(account, queue);
+        this.turns.wake();
+      });
+  }
+
+  private jobsOf(account: string): Job[] | undefined {
+    return this.queues.get(account) ?? this.away.get(account);
   }
 
   private shouldWait(account: string, at: number): boolean {
@@ -171,13 +211,18 @@ export class FairGate {
     return at - since < MAX_DEFER_MS;
   }
 
-  /** The queued account with the least recent parsing time; the first in round-robin order among equals. */
+  /**
+   * The queued account with the least recent parsing time whose job can go now (a heavy account's
+   * job for a worker waits for a free one); the first in round-robin order among equals.
+   */
   private lightest(): string | undefined {
     const at = this.now();
+    const workerFree = this.away.size < this.workers;
     let best: string | undefined;
     let bestMs = Number.POSITIVE_INFINITY;
-    for (const account of this.queues.keys()) {
+    for (const [account, queue] of this.queues) {
       const ms = this.recentUsage(account, at);
+      if (queue[0]?.offload && !workerFree && ms >= LIGHT_USAGE_MS) continue;
       if (ms < bestMs) {
         best = account;
         bestMs = ms;

@@ -21,6 +21,8 @@ import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access
 import { DEFAULT_SLICE_MS, FairGate } from "./fair-gate.js";
 import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson, sendJsonText } from "./http.js";
 import type { ServerLimits } from "./limits.js";
+import { type ManifestBody, parseManifestBody } from "./manifest-body.js";
+import { ManifestWorker } from "./manifest-worker.js";
 import { listJson } from "./object-json.js";
 import { type TenantRules, tenantRuleErrors } from "./tenant-rules.js";
 import { accountKey, type Principal } from "./tokens.js";
@@ -70,6 +72,7 @@ interface Call {
 /** The resource API: list, get, apply, delete and watch, with the CLI's validation and admission. */
 export class ResourcesApi {
   private readonly parsing = new FairGate(MAX_WAITING_WRITES, DEFAULT_SLICE_MS, { load: threadLoad });
+  private readonly worker = new ManifestWorker();
 
   /** Each account's bytes sent to be written (limits.writeBytesPerSecond). */
   private readonly writes: TokenBudgets;
@@ -240,25 +243,14 @@ export class ResourcesApi {
   }
 
   /**
-   * The server's own limits, for every account: one object's size (each watch line and history
-   * entry carries it whole) and the objects per group (every one is kept in memory). An apply
+   * The objects per group are limited for every account: every one is kept in memory. An apply
    * that adds no object to a group is not refused for that group's count.
    */
-  private *admitSizes(manifests: readonly LoadedManifest[]): Steps<void> {
+  private groupSizeErrors(manifests: readonly LoadedManifest[]): ValidationError[] {
     const { store, limits } = this.options;
     const errors: ValidationError[] = [];
     const byGroup = new Map<string, LoadedManifest[]>();
     for (const m of manifests) {
-      yield;
-      const bytes = Buffer.byteLength(JSON.stringify(m.object));
-      if (bytes > limits.maxObjectBytes)
-        errors.push(
-          new ValidationError(
-            m.source,
-            "",
-            `${displayName(m.object)} is ${bytes} bytes as JSON, more than the limit of ${limits.maxObjectBytes} bytes per object`,
-          ),
-        );
       const group = m.object.metadata.group;
       if (group === undefined) continue;
       const mine = byGroup.get(group);
@@ -280,13 +272,10 @@ export class ResourcesApi {
         );
       }
     }
-    if (errors.length > 0) throw new ValidationErrors(errors);
+    return errors;
   }
 
-  /**
-   * A body is manifest text (YAML or JSON, several documents allowed), or JSON
-   * `{"files": [{"name", "content"}]}` so that errors name the user's own files and lines.
-   */
+  /** An apply's manifests from its body (src/server/manifest-body.ts), checked against the server's limits. */
   async readManifests(call: Call, maxBytes = this.options.maxBodyBytes): Promise<LoadedManifest[]> {
     const type = mediaType(call.req);
     if (!MANIFEST_TYPES.has(type))
@@ -309,7 +298,26 @@ export class ResourcesApi {
       ticket.cancel();
       throw err;
     }
-    return ticket.run(this.parseManifests(call, type, body), body.length);
+    const input: ManifestBody = {
+      type,
+      body,
+      ...this.buildsOf(call.principal),
+      maxObjectBytes: this.options.limits.maxObjectBytes,
+    };
+    // The costly part, in the account's turns: here in slices, or whole on the manifest worker.
+    const { manifests, oversized } = await ticket.run(parseManifestBody(input), body.length, () =>
+      this.worker.parse(input),
+    );
+    const refused = tenantRuleErrors(call.principal, manifests, this.options.tenantRules);
+    if (refused.length > 0) throw new ValidationErrors(refused);
+    const errors = [...oversized, ...this.groupSizeErrors(manifests)];
+    if (errors.length > 0) throw new ValidationErrors(errors);
+    return manifests;
+  }
+
+  /** Stops the manifest worker. */
+  close(): Promise<void> {
+    return this.worker.close();
   }
 
   /** Charges a body to its account's write budget before it costs anything more; 429 once the budget is spent. */
@@ -325,39 +333,12 @@ export class ResourcesApi {
       );
   }
 
-  /** The parsing and checking of a body: the costly part, run in steps in the account's turns. */
-  private *parseManifests(call: Call, type: string, body: Buffer): Steps<LoadedManifest[]> {
+  /** Where this principal's build contexts may be: its own folder of the build root, or nowhere. */
+  private buildsOf(principal: Principal): Pick<ManifestBody, "baseDir" | "builds"> {
     const { buildRoot } = this.options;
+    if (!buildRoot) return { baseDir: "/nonexistent", builds: "refused" };
     // Each group builds inside its own folder of the build root, never in another tenant's.
-    const baseDir = !buildRoot
-      ? "/nonexistent"
-      : call.principal.kind === "group"
-        ? join(buildRoot, call.principal.name)
-        : buildRoot;
-    const builds: BuildContextPolicy = buildRoot ? "inside" : "refused";
-    let texts: ManifestText[] = [{ name: "request body", content: body, baseDir }];
-    if (type === "application/json") {
-      const value = parseJson<unknown>(body, "apply");
-      const files = (value as { files?: unknown }).files;
-      if (value && typeof value === "object" && files !== undefined) {
-        if (
-          !Array.isArray(files) ||
-          !files.every((f) => typeof f?.name === "string" && typeof f?.content === "string")
-        ) {
-          throw new ApiError(400, "BadRequest", 'files must be a list of {"name": string, "content": string}');
-        }
-        texts = (files as Array<{ name: string; content: string }>).map((f) => ({
-          name: f.name,
-          content: f.content,
-          baseDir,
-        }));
-      }
-    }
-    const manifests = yield* loadTextsSteps(texts, builds);
-    const refused = tenantRuleErrors(call.principal, manifests, this.options.tenantRules);
-    if (refused.length > 0) throw new ValidationErrors(refused);
-    yield* this.admitSizes(manifests);
-    return manifests;
+    return { baseDir: principal.kind === "group" ? join(buildRoot, principal.name) : buildRoot, builds: "inside" };
   }
 }
 

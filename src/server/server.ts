@@ -143,6 +143,7 @@ export class ApiServer {
     clearTimeout(grace);
     this.hub.close();
     this.accounts.close();
+    await this.resources.close();
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {

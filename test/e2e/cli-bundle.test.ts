@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Metafile } from "esbuild";
 import { buildCli, ENTRY } from "../../scripts/build.js";
+import { API_PREFIX } from "../../src/resources/kinds.js";
 import { airloft, type CliResult, REPO_ROOT } from "../support/cli.js";
+import { SERVE_ADMIN_PASSWORD, ServeProcess } from "../support/serve.js";
 
 /** The bundled CLI, as bin/airloft.js runs it after `make build`. */
 function bundled(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliResult> {
@@ -112,5 +114,29 @@ describe("the bundled CLI (scripts/build.ts; no Docker needed)", function () {
     });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /cannot reach the Docker engine at ssh:\/\/nobody@127\.0\.0\.1:1 \(ECONNREFUSED\)/);
+  });
+
+  it("serves with its manifest worker thread: a big apply is parsed there, and its errors name file, line and column", async () => {
+    const serve = new ServeProcess({ DOCKER_HOST: "unix:///nonexistent/docker.sock" }, [ENTRY]);
+    try {
+      await serve.start();
+      const admin = await serve.token({ admin: "admin" }, SERVE_ADMIN_PASSWORD);
+      // Past 16 KB, a body always goes to the worker (src/server/fair-gate.ts).
+      const app = (i: number, image: string) =>
+        `---\napiVersion: airloft.dev/v1alpha1\nkind: App\nmetadata: {name: web-${i}, group: bundle}\nspec: {image: ${image}, env: {NOTE: "${"n".repeat(400)}"}}\n`;
+      const group =
+        "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: bundle}\nspec: {provider: docker}\n";
+      const apps = Array.from({ length: 40 }, (_, i) => app(i, i === 30 ? "7" : '"x:1"'));
+      const wrong = await serve.api("POST", `${API_PREFIX}/apply`, admin, group + apps.join(""));
+      assert.equal(wrong.status, 422, JSON.stringify(wrong.json));
+      assert.match((wrong.json as { message: string }).message, /^request body:155:18 spec\.image: /);
+      apps[30] = app(30, '"x:1"');
+      const applied = await serve.api("POST", `${API_PREFIX}/apply`, admin, group + apps.join(""));
+      assert.equal(applied.status, 200, JSON.stringify(applied.json));
+      assert.equal((applied.json as { changes: unknown[] }).changes.length, 41);
+    } finally {
+      await serve.stop();
+      serve.remove();
+    }
   });
 });

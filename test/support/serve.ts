@@ -16,7 +16,13 @@ export class ServeProcess {
   output = "";
   private child: ChildProcess | undefined;
 
-  constructor(private readonly env: NodeJS.ProcessEnv) {
+  /**
+   * `entry`: what runs the CLI, the sources through tsx unless given (the bundle's file, say).
+   */
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly entry: readonly string[] = ["--import", TSX, join(REPO_ROOT, "src/cli/index.ts")],
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), "airloft-serve-"));
     this.state = join(this.dir, "state.json");
   }
@@ -24,19 +30,7 @@ export class ServeProcess {
   async start(extraArgs: readonly string[] = []): Promise<string> {
     const child = spawn(
       process.execPath,
-      [
-        "--import",
-        TSX,
-        join(REPO_ROOT, "src/cli/index.ts"),
-        "--state",
-        this.state,
-        "serve",
-        "--port",
-        "0",
-        "--resync",
-        "5s",
-        ...extraArgs,
-      ],
+      [...this.entry, "--state", this.state, "serve", "--port", "0", "--resync", "5s", ...extraArgs],
       {
         cwd: this.dir,
         env: { ...process.env, AIRLOFT_ADMIN_PASSWORD: SERVE_ADMIN_PASSWORD, AIRLOFT_LOG_LEVEL: "warn", ...this.env },

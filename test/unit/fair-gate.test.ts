@@ -144,4 +144,75 @@ describe("fair gate for parsing writes", () => {
     gate.seen("evil");
     assert.equal(await run(gate, "good", timed("good", 1, order, clock, 1)), "good");
   });
+
+  describe("with a worker to run jobs off the thread", () => {
+    /** Work sent off the thread, settled by the test; `started` says when it was sent. */
+    function awayWork(name: string, order: string[]) {
+      let settle: { resolve: (value: string) => void; reject: (err: Error) => void } | undefined;
+      const work = (): Promise<string> => {
+        order.push(`${name} away`);
+        return new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
+      };
+      return {
+        work,
+        finish: () => settle?.resolve(name),
+        fail: (message: string) => settle?.reject(new Error(message)),
+      };
+    }
+    const BIG = 100_000;
+    const offloaded = (gate: FairGate, account: string, steps: Steps<string>, work: () => Promise<string>) => {
+      const ticket = gate.admit(account);
+      if (!ticket) throw new Error(`${account} was refused`);
+      return ticket.run(steps, BIG, work);
+    };
+
+    it("sends a job to a free worker whole, and the account's next job waits for it; its time is the account's", async () => {
+      const clock = { ms: 0 };
+      const gate = new FairGate(4, 8, { now: () => clock.ms, workers: 1 });
+      const order: string[] = [];
+      const first = awayWork("evil-a", order);
+      const second = awayWork("evil-b", order);
+      const a = offloaded(gate, "evil", job("evil-a", 2, order), first.work);
+      const b = offloaded(gate, "evil", job("evil-b", 2, order), second.work);
+      await sleep(10);
+      assert.deepEqual(order, ["evil-a away"], "one job of an account at a time, none of its steps run here");
+      clock.ms += 50; // the worker took 50 ms
+      first.finish();
+      assert.equal(await a, "evil-a");
+      await sleep(10);
+      assert.deepEqual(order, ["evil-a away", "evil-b away"]);
+      second.finish();
+      assert.equal(await b, "evil-b");
+      // 50 ms of the worker's time made the account heavy: its one-object job waits for a turn.
+      order.length = 0;
+      const small = run(gate, "evil", job("small", 1, order));
+      assert.deepEqual(order, [], "a heavy account's small job is not run at once");
+      assert.equal(await small, "small");
+    });
+
+    it("keeps a heavy account's job for the worker waiting while the worker is busy, and runs a light one's here", async () => {
+      const clock = { ms: 0 };
+      const gate = new FairGate(4, 0, { now: () => clock.ms, workers: 1 });
+      const order: string[] = [];
+      await run(gate, "evil-2", timed("warm", 3, order, clock, 10)); // evil-2 has used 30 ms: heavy
+      order.length = 0;
+      const held = awayWork("evil-1", order);
+      const waiting = awayWork("evil-2", order);
+      const one = offloaded(gate, "evil-1", job("evil-1", 2, order), held.work);
+      const two = offloaded(gate, "evil-2", job("evil-2", 2, order), waiting.work);
+      const good = offloaded(gate, "good", job("good", 2, order), awayWork("good", order).work);
+      assert.equal(await good, "good");
+      assert.deepEqual(
+        order,
+        ["evil-1 away", "good.1", "good.2"],
+        "the light account's job ran here in slices; the heavy one's waits for the worker",
+      );
+      held.fail("the worker stopped");
+      await assert.rejects(one, /the worker stopped/);
+      await sleep(10);
+      assert.deepEqual(order.slice(3), ["evil-2 away"], "a failure frees the worker for the next job");
+      waiting.finish();
+      assert.equal(await two, "evil-2");
+    });
+  });
 });
