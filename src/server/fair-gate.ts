@@ -43,7 +43,7 @@ interface Job {
 export interface GateTicket {
   /**
    * Queues the job in the place the ticket holds; it runs in the account's turns, in slices here
-   * or, given `offload`, off the thread when a worker is free. `bytes`: its body's size.
+   * or, given `offload` and a heavy account, whole off the thread. `bytes`: its body's size.
    */
   run<T>(steps: Steps<T>, bytes: number, offload?: () => Promise<T>): Promise<T>;
   /** Gives the place back (the body could not be read). */
@@ -56,9 +56,9 @@ export interface GateTicket {
  * written as steps (src/util/steps.ts) and runs here in slices of a few milliseconds, with the
  * event loop turning between slices. The next slice goes to the account that used the least
  * parsing time lately (round-robin among equals), so a one-object apply goes ahead of big ones.
- * A job that can run off the thread (on a worker thread) waits for a free worker instead, in the
- * same order, unless its account is light: a light account's job is not kept waiting behind a
- * heavy one's. Either way its time counts as the account's.
+ * A heavy account's job that can run off the thread (on a worker thread) runs there whole instead,
+ * when a worker is free (still in the accounts' order), and its time there counts as the
+ * account's; a light account's job always runs here, never waiting behind a heavy one's.
  * And while the thread is busy and other accounts are being served, a heavy account's next
  * slice waits (at most MAX_DEFER_MS): the writes it would let through cost more than their
  * parsing (storing, the journal, compactions, garbage collection), and a thread kept busy by
@@ -153,7 +153,8 @@ export class FairGate {
     if (this.shouldWait(account, started)) return RETRY_MS;
     this.deferredSince.delete(account);
     this.queues.delete(account);
-    if (job.offload && this.away.size < this.workers) {
+    // lightest() picks a heavy account's job for a worker only when one is free.
+    if (job.offload && this.recentUsage(account, started) >= LIGHT_USAGE_MS) {
       this.sendAway(account, queue, job.offload, job);
       return undefined;
     }
