@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import { errorMessage, TerminalError } from "../errors.js";
-import { keyOf, parseKey } from "../resources/kinds.js";
+import { parseKey } from "../resources/kinds.js";
 import type { Kind } from "../resources/types.js";
+import { KINDS_IN_ORDER } from "../store/kind-index.js";
 import type { StoreEvent } from "../store/store.js";
 import { type Clock, systemClock, type Timer } from "../util/clock.js";
 import { threadShare } from "../util/thread-share.js";
@@ -128,8 +129,14 @@ export class Manager {
     if (this.controllers.has(parseKey(key).kind)) this.queue.add(key);
   }
 
+  /**
+   * Every object a controller acts on, kind by kind in list order, from the kind index's own sets:
+   * a resync of 20,000 objects sorted every key and built each one again (110 to 150 ms on the
+   * server's thread under load).
+   */
   enqueueAll(): void {
-    for (const obj of this.ctx.store.view()) this.enqueue(keyOf(obj));
+    for (const kind of KINDS_IN_ORDER)
+      if (this.controllers.has(kind)) for (const key of this.ctx.store.keysOfKind(kind)) this.queue.add(key);
   }
 
   private scheduleResync(): void {

@@ -131,6 +131,11 @@ export class Store implements AdmissionReader {
     return group !== undefined ? this.index.groups.sortedKeysOf(group, kind) : this.index.kinds.sortedKeysOf(kind);
   }
 
+  /** The keys of one kind, in no particular order: the index's own set, without a copy or a sort. */
+  keysOfKind(kind: Kind): ReadonlySet<string> {
+    return this.index.kinds.keysOf(kind);
+  }
+
   /** The keys of a kind whose objects pass `test`, kept as they change: see KindIndex.select. */
   selection(name: string, kind: Kind, test: (obj: Readonly<Resource>) => boolean): ReadonlySet<string> {
     return this.index.kinds.select(name, kind, test, this.state.data.objects);
