@@ -1,4 +1,5 @@
 import type { Resource } from "../resources/types.js";
+import type { Change } from "../store/store.js";
 
 /**
  * The JSON of a stored object, made once per version and shared by every list and watch that
@@ -23,4 +24,17 @@ export function objectJson(object: Readonly<Resource>): string {
 export function listJson(resourceVersion: string, items: readonly Readonly<Resource>[]): string {
   const head = JSON.stringify({ kind: "List", apiVersion: "v1", metadata: { resourceVersion } });
   return `${head.slice(0, -1)},"items":[${items.map(objectJson).join(",")}]}`;
+}
+
+/**
+ * An apply's answer, `{"changes": [{key, display, action, object}]}`, from the objects' cached
+ * JSON: the watch streams encode the same objects, so a 3,000-object apply is encoded once, not
+ * again for its answer (45 to 50 ms on the server's thread under the abuse run).
+ */
+export function changesJson(changes: readonly Change[]): string {
+  const items = changes.map(
+    (c) =>
+      `{"key":${JSON.stringify(c.key)},"display":${JSON.stringify(c.display)},"action":${JSON.stringify(c.action)},"object":${objectJson(c.object)}}`,
+  );
+  return `{"changes":[${items.join(",")}]}`;
 }

@@ -23,7 +23,7 @@ import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson, s
 import type { ServerLimits } from "./limits.js";
 import { type ManifestBody, parseManifestBody } from "./manifest-body.js";
 import { ManifestWorker } from "./manifest-worker.js";
-import { listJson } from "./object-json.js";
+import { changesJson, listJson } from "./object-json.js";
 import { type TenantRules, tenantRuleErrors } from "./tenant-rules.js";
 import { accountKey, type Principal } from "./tokens.js";
 import type { WatchHub, WatchRef } from "./watch-hub.js";
@@ -239,7 +239,7 @@ export class ResourcesApi {
       return;
     }
     const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(call.principal)));
-    sendJson(call.res, 200, { changes: changes.map(changeBody) });
+    sendJsonText(call.res, 200, changesJson(changes));
   }
 
   /**

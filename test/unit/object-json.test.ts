@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { Resource } from "../../src/resources/types.js";
-import { listJson, objectJson } from "../../src/server/object-json.js";
+import { changesJson, listJson, objectJson } from "../../src/server/object-json.js";
 import { watchLine } from "../../src/server/watch-hub.js";
+import type { Change } from "../../src/store/store.js";
 
 const app = (): Resource =>
   ({
@@ -41,5 +42,21 @@ describe("object-json: stored objects encoded once per version", () => {
     objectJson(o);
     (o.spec as { replicas: number }).replicas = 5;
     assert.equal(objectJson(o), JSON.stringify(o));
+  });
+
+  it("encodes an apply's answer byte for byte as JSON.stringify does, from the objects' cached JSON", () => {
+    const o = app();
+    const changes: Change[] = [
+      { key: "App/acme/web", display: 'app/acme/"web"\u2028', action: "configured", object: o },
+      { key: "App/acme/web", display: "app/acme/web", action: "unchanged", object: app() },
+    ];
+    const plain = JSON.stringify({
+      changes: changes.map(({ key, display, action, object }) => ({ key, display, action, object })),
+    });
+    assert.equal(changesJson(changes), plain);
+    assert.equal(changesJson([]), '{"changes":[]}');
+    // The watch streams' encoding of the same version is what the answer carries.
+    (o.spec as { replicas: number }).replicas = 3; // a change in place without a new version: only the cache holds 2
+    assert.match(changesJson(changes), /"replicas":2/);
   });
 });
