@@ -99,7 +99,7 @@ export async function buildCli(outdir = OUT_DIR): Promise<Metafile> {
     // The server's manifest worker is a thread of its own (src/server/manifest-worker.ts).
     entryPoints: {
       airloft: join(ROOT, "src/cli/index.ts"),
-      "manifest-worker": join(ROOT, "src/server/manifest-worker-main.ts"),
+      "manifest-worker-main": join(ROOT, "src/server/manifest-worker-main.ts"),
     },
     outdir,
     metafile: true,

@@ -21,6 +21,13 @@ const MAX_TRACKED_ACCOUNTS = 1000;
  */
 const AT_ONCE_BYTES = 16 * 1024;
 const AT_ONCE_MS = 2;
+/**
+ * A heavy account's job for the worker waits at most this long for it to be free (the worker
+ * runs at the lowest priority, and may be slow on a busy machine); then it runs here in slices.
+ */
+const MAX_WORKER_WAIT_MS = 1000;
+/** While every queued job waits for the worker, the gate looks again this often (a free worker wakes it too late otherwise). */
+const BLOCKED_POLL_MS = 20;
 
 /** The gate's view of the thread and its clock; tests give their own. */
 export interface GateThread {
@@ -36,6 +43,8 @@ interface Job {
   readonly steps: Steps<unknown>;
   /** Runs the whole job off the thread instead; dropped once one of its steps has run here. */
   offload: (() => Promise<unknown>) | undefined;
+  /** When it was queued (the gate's clock). */
+  readonly queuedAt: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -57,8 +66,9 @@ export interface GateTicket {
  * event loop turning between slices. The next slice goes to the account that used the least
  * parsing time lately (round-robin among equals), so a one-object apply goes ahead of big ones.
  * A heavy account's job that can run off the thread (on a worker thread) runs there whole instead,
- * when a worker is free (still in the accounts' order), and its time there counts as the
- * account's; a light account's job always runs here, never waiting behind a heavy one's.
+ * when a worker is free (still in the accounts' order; after MAX_WORKER_WAIT_MS it runs here),
+ * and its time there counts as the account's; a light account's job always runs here, never
+ * waiting behind a heavy one's.
  * And while the thread is busy and other accounts are being served, a heavy account's next
  * slice waits (at most MAX_DEFER_MS): the writes it would let through cost more than their
  * parsing (storing, the journal, compactions, garbage collection), and a thread kept busy by
@@ -80,7 +90,7 @@ export class FairGate {
   private readonly deferredSince = new Map<string, number>();
   private readonly turns = new TurnLoop(
     () => this.slice(),
-    () => this.lightest() !== undefined,
+    () => this.queues.size > 0,
   );
   private readonly now: () => number;
   private readonly share: Pick<ThreadShare, "charge">;
@@ -129,7 +139,13 @@ export class FairGate {
       run: <T>(steps: Steps<T>, bytes: number, offload?: () => Promise<T>): Promise<T> => {
         leave();
         return new Promise<T>((resolve, reject) => {
-          const job: Job = { steps, offload, resolve: resolve as (value: unknown) => void, reject };
+          const job: Job = {
+            steps,
+            offload,
+            queuedAt: this.now(),
+            resolve: resolve as (value: unknown) => void,
+            reject,
+          };
           const queue = this.jobsOf(account);
           if (queue) queue.push(job);
           else if (bytes > AT_ONCE_BYTES || !this.runAtOnce(account, job)) this.queues.set(account, [job]);
@@ -142,19 +158,21 @@ export class FairGate {
 
   /**
    * Runs the lightest account's job for one slice (one step at least), then sends the account to
-   * the back; or, if that account is heavy and should give way, says how soon to look again.
+   * the back; or, if that account is heavy and should give way, or every job waits for the
+   * worker, says how soon to look again.
    */
   private slice(): number | undefined {
     const account = this.lightest();
-    const queue = account === undefined ? undefined : this.queues.get(account);
+    if (account === undefined) return this.queues.size > 0 ? BLOCKED_POLL_MS : undefined;
+    const queue = this.queues.get(account);
     const job = queue?.[0];
-    if (account === undefined || !queue || !job) return undefined;
+    if (!queue || !job) return undefined;
     const started = this.now();
     if (this.shouldWait(account, started)) return RETRY_MS;
     this.deferredSince.delete(account);
     this.queues.delete(account);
-    // lightest() picks a heavy account's job for a worker only when one is free.
-    if (job.offload && this.recentUsage(account, started) >= LIGHT_USAGE_MS) {
+    // A heavy account's job waits for the worker (lightest()), unless it waited too long already.
+    if (job.offload && this.recentUsage(account, started) >= LIGHT_USAGE_MS && this.away.size < this.workers) {
       this.sendAway(account, queue, job.offload, job);
       return undefined;
     }
@@ -223,7 +241,8 @@ export class FairGate {
     let bestMs = Number.POSITIVE_INFINITY;
     for (const [account, queue] of this.queues) {
       const ms = this.recentUsage(account, at);
-      if (queue[0]?.offload && !workerFree && ms >= LIGHT_USAGE_MS) continue;
+      const head = queue[0];
+      if (head?.offload && !workerFree && ms >= LIGHT_USAGE_MS && at - head.queuedAt < MAX_WORKER_WAIT_MS) continue;
       if (ms < bestMs) {
         best = account;
         bestMs = ms;

@@ -38,8 +38,8 @@ export function* parseManifestBody(input: ManifestBody): Steps<ParsedBody> {
   let texts: ManifestText[] = [{ name: "request body", content: body, baseDir }];
   if (input.type === "application/json") {
     const value = parseJson<unknown>(body, "apply");
-    const files = (value as { files?: unknown }).files;
-    if (value && typeof value === "object" && files !== undefined) {
+    const files = value !== null && typeof value === "object" ? (value as { files?: unknown }).files : undefined;
+    if (files !== undefined) {
       if (!Array.isArray(files) || !files.every((f) => typeof f?.name === "string" && typeof f?.content === "string")) {
         throw new ApiError(400, "BadRequest", 'files must be a list of {"name": string, "content": string}');
       }

@@ -7,7 +7,13 @@ import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { runToEnd } from "../util/steps.js";
 import { parseManifestBody } from "./manifest-body.js";
-import { encodeFailure, encodeParsed, type ParseReply, type ParseRequest } from "./manifest-worker-protocol.js";
+import {
+  encodeFailure,
+  encodeParsed,
+  type ParseReply,
+  type ParseRequest,
+  type WorkerMessage,
+} from "./manifest-worker-protocol.js";
 
 const port = parentPort;
 if (!port) throw new Error("the manifest worker runs as a worker thread of the server");
@@ -21,6 +27,7 @@ port.on("message", ({ id, input }: ParseRequest) => {
   }
   port.postMessage(reply);
 });
+port.postMessage({ ready: true } satisfies WorkerMessage);
 
 /**
  * The thread runs at the lowest scheduling priority, so that a heavy tenant's parsing takes only

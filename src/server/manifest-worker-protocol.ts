@@ -1,4 +1,4 @@
-import { errorMessage, type SourcePosition, ValidationError, ValidationErrors } from "../errors.js";
+import { AirloftError, errorMessage, type SourcePosition, ValidationError, ValidationErrors } from "../errors.js";
 import type { LoadedManifest } from "../resources/loader.js";
 import { ApiError } from "./http.js";
 import type { ManifestBody, ParsedBody } from "./manifest-body.js";
@@ -12,6 +12,9 @@ export interface ParseRequest {
   readonly id: number;
   readonly input: ManifestBody;
 }
+
+/** What the worker sends: that it is ready (once, when its modules are loaded), or an answer. */
+export type WorkerMessage = { readonly ready: true } | ParseReply;
 
 export type ParseReply = { readonly id: number } & (
   | { readonly parsed: WireParsed }
@@ -39,6 +42,7 @@ type EncodedFailure =
       readonly message: string;
       readonly headers: Record<string, string>;
     }
+  | { readonly kind: "airloft"; readonly code: string; readonly message: string }
   | { readonly kind: "other"; readonly message: string };
 
 /** A parse's failure as plain data. */
@@ -47,6 +51,7 @@ export function encodeFailure(err: unknown): EncodedFailure {
   if (err instanceof ValidationError) return { kind: "invalid", issues: [issueOf(err)], single: true };
   if (err instanceof ApiError)
     return { kind: "api", status: err.status, reason: err.reason, message: err.message, headers: err.headers };
+  if (err instanceof AirloftError) return { kind: "airloft", code: err.code, message: err.message };
   return { kind: "other", message: errorMessage(err) };
 }
 
@@ -60,6 +65,8 @@ export function decodeFailure(failure: EncodedFailure): Error {
     }
     case "api":
       return new ApiError(failure.status, failure.reason, failure.message, failure.headers);
+    case "airloft":
+      return new AirloftError(failure.code, failure.message);
     case "other":
       return new Error(`parsing the manifests failed: ${failure.message}`);
   }

@@ -4,22 +4,16 @@ import { NotFoundError, ValidationError, ValidationErrors } from "../errors.js";
 import { actorOf, recordRevisions } from "../releases/revisions.js";
 import { admit } from "../resources/admission.js";
 import { displayName, keyOf, kindOfPlural, objectKey, PLURAL } from "../resources/kinds.js";
-import {
-  type BuildContextPolicy,
-  type LoadedManifest,
-  loadTextsSteps,
-  type ManifestText,
-} from "../resources/loader.js";
+import type { LoadedManifest } from "../resources/loader.js";
 import type { Kind, Resource } from "../resources/types.js";
 import { rotateSecretsKey } from "../secrets/rotate.js";
 import { mergeSecret } from "../secrets/update.js";
 import type { Change, Store } from "../store/store.js";
-import type { Steps } from "../util/steps.js";
 import { threadLoad } from "../util/thread-load.js";
 import { TokenBudgets } from "../util/token-budgets.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
 import { DEFAULT_SLICE_MS, FairGate } from "./fair-gate.js";
-import { ApiError, mediaType, methodNotAllowed, parseJson, readBody, sendJson, sendJsonText } from "./http.js";
+import { ApiError, mediaType, methodNotAllowed, readBody, sendJson, sendJsonText } from "./http.js";
 import type { ServerLimits } from "./limits.js";
 import { type ManifestBody, parseManifestBody } from "./manifest-body.js";
 import { ManifestWorker } from "./manifest-worker.js";
@@ -305,9 +299,8 @@ export class ResourcesApi {
       maxObjectBytes: this.options.limits.maxObjectBytes,
     };
     // The costly part, in the account's turns: here in slices, or whole on the manifest worker.
-    const { manifests, oversized } = await ticket.run(parseManifestBody(input), body.length, () =>
-      this.worker.parse(input),
-    );
+    const offload = this.worker.available ? () => this.worker.parse(input) : undefined;
+    const { manifests, oversized } = await ticket.run(parseManifestBody(input), body.length, offload);
     const refused = tenantRuleErrors(call.principal, manifests, this.options.tenantRules);
     if (refused.length > 0) throw new ValidationErrors(refused);
     const errors = [...oversized, ...this.groupSizeErrors(manifests)];

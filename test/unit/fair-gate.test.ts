@@ -221,5 +221,23 @@ describe("fair gate for parsing writes", () => {
       waiting.finish();
       assert.equal(await two, "evil-2");
     });
+
+    it("runs a heavy account's job here once it has waited a second for a busy worker", async () => {
+      const clock = { ms: 0 };
+      const gate = new FairGate(4, 0, { now: () => clock.ms, workers: 1 });
+      const order: string[] = [];
+      for (const heavy of ["evil-1", "evil-2"]) await run(gate, heavy, timed("warm", 3, order, clock, 10));
+      order.length = 0;
+      const held = awayWork("evil-1", order);
+      const one = offloaded(gate, "evil-1", job("evil-1", 2, order), held.work);
+      const two = offloaded(gate, "evil-2", job("evil-2", 2, order), awayWork("evil-2", order).work);
+      await sleep(50);
+      assert.deepEqual(order, ["evil-1 away"], "the worker is busy: evil-2 waits");
+      clock.ms += 1000;
+      assert.equal(await two, "evil-2");
+      assert.deepEqual(order, ["evil-1 away", "evil-2.1", "evil-2.2"], "then it ran here, in slices");
+      held.finish();
+      assert.equal(await one, "evil-1");
+    });
   });
 });

@@ -67,6 +67,10 @@ describe("manifest worker (parsing off the server's thread)", function () {
     const shape = await worker.parse(body('{"files": 3}', "application/json")).catch((err: unknown) => err);
     assert.ok(shape instanceof ApiError);
     assert.equal(shape.status, 400);
+    // A JSON body of null is an empty document, as in YAML (reading its "files" was a TypeError, 500).
+    const empty = body("null", "application/json");
+    assert.deepEqual(here(empty), { manifests: [], oversized: [] });
+    assert.deepEqual(await worker.parse(empty), { manifests: [], oversized: [] });
   });
 
   it("a body that exhausts the worker's memory fails alone: the server's thread lives, and the next body gets a new worker", async () => {
@@ -91,5 +95,25 @@ describe("manifest worker (parsing off the server's thread)", function () {
     await sleep(200);
     assert.equal(worker.started, false);
     assert.equal((await worker.parse(body(MANIFESTS))).manifests.length, 2);
+  });
+
+  it("ends a worker that does not answer in time; the next body gets a new one", async () => {
+    worker = new ManifestWorker({ timeoutMs: 1 });
+    await assert.rejects(
+      worker.parse(body(MANIFESTS)),
+      (err: ApiError) => err.status === 503 && /took more than 1 ms/.test(err.message),
+    );
+    assert.equal(worker.started, false);
+    worker = new ManifestWorker();
+    assert.equal((await worker.parse(body(MANIFESTS))).manifests.length, 2);
+  });
+
+  it("starts no worker after close(): a body sent while the server shuts down gets 503", async () => {
+    worker = new ManifestWorker();
+    await worker.parse(body(MANIFESTS));
+    await worker.close();
+    assert.equal(worker.available, false);
+    await assert.rejects(worker.parse(body(MANIFESTS)), (err: ApiError) => err.status === 503);
+    assert.equal(worker.started, false);
   });
 });
