@@ -26,6 +26,18 @@ const AT_ONCE_MS = 2;
  * runs at the lowest priority, and may be slow on a busy machine); then it runs here in slices.
  */
 const MAX_WORKER_WAIT_MS = 1000;
+/**
+ * A body this big goes to a free worker even from a light account: parsing it here would take the
+ * thread for a second or more in slices (3,000 objects, 1 MiB). A light account's smaller body, or
+ * one while the worker is busy, is parsed here.
+ */
+const OFFLOAD_BYTES = 64 * 1024;
+/**
+ * What a body parsed on the worker costs its account: an estimate from its size (a 1 MiB body of
+ * 3,000 objects took about 500 ms here), not the worker's wall time, which at the lowest
+ * priority measures how busy the machine is, and once made a light tenant heavy for seconds.
+ */
+const WORKER_MS_PER_KIB = 0.5;
 /** While every queued job waits for the worker, the gate looks again this often (a free worker wakes it too late otherwise). */
 const BLOCKED_POLL_MS = 20;
 
@@ -45,6 +57,8 @@ interface Job {
   offload: (() => Promise<unknown>) | undefined;
   /** When it was queued (the gate's clock). */
   readonly queuedAt: number;
+  /** Its body's size. */
+  readonly bytes: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -67,8 +81,8 @@ export interface GateTicket {
  * parsing time lately (round-robin among equals), so a one-object apply goes ahead of big ones.
  * A heavy account's job that can run off the thread (on a worker thread) runs there whole instead,
  * when a worker is free (still in the accounts' order; after MAX_WORKER_WAIT_MS it runs here),
- * and its time there counts as the account's; a light account's job always runs here, never
- * waiting behind a heavy one's.
+ * and counts as the account's by its size; a light account's job goes there only when its body
+ * is big and the worker is free, never waiting behind a heavy one's.
  * And while the thread is busy and other accounts are being served, a heavy account's next
  * slice waits (at most MAX_DEFER_MS): the writes it would let through cost more than their
  * parsing (storing, the journal, compactions, garbage collection), and a thread kept busy by
@@ -143,6 +157,7 @@ export class FairGate {
             steps,
             offload,
             queuedAt: this.now(),
+            bytes,
             resolve: resolve as (value: unknown) => void,
             reject,
           };
@@ -172,7 +187,8 @@ export class FairGate {
     this.deferredSince.delete(account);
     this.queues.delete(account);
     // A heavy account's job waits for the worker (lightest()), unless it waited too long already.
-    if (job.offload && this.recentUsage(account, started) >= LIGHT_USAGE_MS && this.away.size < this.workers) {
+    const heavy = this.recentUsage(account, started) >= LIGHT_USAGE_MS;
+    if (job.offload && (heavy || job.bytes >= OFFLOAD_BYTES) && this.away.size < this.workers) {
       this.sendAway(account, queue, job.offload, job);
       return undefined;
     }
@@ -204,13 +220,12 @@ export class FairGate {
   /** Runs the account's first job off the thread; its next job waits until that one is done. */
   private sendAway(account: string, queue: Job[], offload: () => Promise<unknown>, job: Job): void {
     this.away.set(account, queue);
-    const started = this.now();
     Promise.resolve()
       .then(offload)
       .then(job.resolve, job.reject)
       .finally(() => {
         this.away.delete(account);
-        this.charge(account, started);
+        this.chargeMs(account, (job.bytes / 1024) * WORKER_MS_PER_KIB);
         queue.shift();
         if (queue.length > 0) this.queues.set(account, queue);
         this.turns.wake();
@@ -257,8 +272,12 @@ export class FairGate {
   }
 
   private charge(account: string, started: number): void {
+    this.chargeMs(account, this.now() - started);
+  }
+
+  private chargeMs(account: string, spent: number): void {
     const at = this.now();
-    const ms = this.recentUsage(account, at) + (at - started);
+    const ms = this.recentUsage(account, at) + spent;
     this.usage.set(account, { ms, at });
     // Accounts whose time has decayed to nothing are forgotten: the map holds only recent ones.
     if (this.usage.size > MAX_TRACKED_ACCOUNTS)

@@ -127,7 +127,7 @@ describe("the bundled CLI (scripts/build.ts; no Docker needed)", function () {
         "apiVersion: airloft.dev/v1alpha1\nkind: Group\nmetadata: {name: bundle}\nspec: {provider: docker}\n";
       const apps = (count: number, wrong?: number) =>
         group + Array.from({ length: count }, (_, i) => app(i, i === wrong ? "7" : '"x:1"')).join("");
-      // 900 apps take the server's thread far past 20 ms: the account is heavy for seconds after.
+      // 900 apps (500 KB) go to the worker and make the account heavy: its next body goes there too.
       assert.equal((await serve.api("POST", `${API_PREFIX}/apply`, admin, apps(900))).status, 200);
       const wrong = await serve.api("POST", `${API_PREFIX}/apply`, admin, apps(40, 30));
       assert.equal(wrong.status, 422, JSON.stringify(wrong.json));

@@ -159,11 +159,19 @@ describe("fair gate for parsing writes", () => {
         fail: (message: string) => settle?.reject(new Error(message)),
       };
     }
+    /** Past the worker threshold (64 KiB) even for a light account; MID is past the at-once size only. */
     const BIG = 100_000;
-    const offloaded = (gate: FairGate, account: string, steps: Steps<string>, work: () => Promise<string>) => {
+    const MID = 20_000;
+    const offloaded = (
+      gate: FairGate,
+      account: string,
+      steps: Steps<string>,
+      work: () => Promise<string>,
+      bytes = BIG,
+    ) => {
       const ticket = gate.admit(account);
       if (!ticket) throw new Error(`${account} was refused`);
-      return ticket.run(steps, BIG, work);
+      return ticket.run(steps, bytes, work);
     };
 
     it("sends a heavy account's job to a free worker whole, and the account's next job waits for it; its time is the account's", async () => {
@@ -172,8 +180,12 @@ describe("fair gate for parsing writes", () => {
       const order: string[] = [];
       await run(gate, "evil", timed("warm", 3, order, clock, 10)); // evil has used 30 ms: heavy
       order.length = 0;
-      assert.equal(await offloaded(gate, "good", job("good", 2, order), awayWork("good", order).work), "good");
-      assert.deepEqual(order, ["good.1", "good.2"], "a light account's job runs here even with the worker free");
+      assert.equal(await offloaded(gate, "good", job("good", 2, order), awayWork("good", order).work, MID), "good");
+      assert.deepEqual(
+        order,
+        ["good.1", "good.2"],
+        "a light account's body under 64 KiB runs here even with the worker free",
+      );
       order.length = 0;
       const first = awayWork("evil-a", order);
       const second = awayWork("evil-b", order);
@@ -188,7 +200,8 @@ describe("fair gate for parsing writes", () => {
       assert.deepEqual(order, ["evil-a away", "evil-b away"]);
       second.finish();
       assert.equal(await b, "evil-b");
-      // Its time on the worker counts: 2.5 s later the account is still heavy, and its one-object job waits for a turn.
+      // Its bodies on the worker count by their size (100 KB: 49 ms each): 2.5 s later the account
+      // is still heavy, however long the worker took, and its one-object job waits for a turn.
       clock.ms += 2500;
       order.length = 0;
       const small = run(gate, "evil", job("small", 1, order));
@@ -206,7 +219,7 @@ describe("fair gate for parsing writes", () => {
       const waiting = awayWork("evil-2", order);
       const one = offloaded(gate, "evil-1", job("evil-1", 2, order), held.work);
       const two = offloaded(gate, "evil-2", job("evil-2", 2, order), waiting.work);
-      const good = offloaded(gate, "good", job("good", 2, order), awayWork("good", order).work);
+      const good = offloaded(gate, "good", job("good", 2, order), awayWork("good", order).work, MID);
       assert.equal(await good, "good");
       await sleep(10);
       assert.deepEqual(
@@ -238,6 +251,23 @@ describe("fair gate for parsing writes", () => {
       assert.deepEqual(order, ["evil-1 away", "evil-2.1", "evil-2.2"], "then it ran here, in slices");
       held.finish();
       assert.equal(await one, "evil-1");
+    });
+
+    it("sends a light account's body of 64 KiB or more to a free worker, and parses it here while the worker is busy", async () => {
+      const clock = { ms: 0 };
+      const gate = new FairGate(4, 0, { now: () => clock.ms, workers: 1 });
+      const order: string[] = [];
+      const first = awayWork("big-1", order);
+      const one = offloaded(gate, "good", job("big-1", 2, order), first.work);
+      const two = offloaded(gate, "other", job("big-2", 2, order), awayWork("big-2", order).work);
+      assert.equal(await two, "big-2");
+      assert.deepEqual(
+        order,
+        ["big-1 away", "big-2.1", "big-2.2"],
+        "the worker was busy: the second light body ran here",
+      );
+      first.finish();
+      assert.equal(await one, "big-1");
     });
   });
 });
