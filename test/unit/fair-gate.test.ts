@@ -174,6 +174,16 @@ describe("fair gate for parsing writes", () => {
       return ticket.run(steps, bytes, work);
     };
 
+    /** A gate with one worker, where evil-1 and evil-2 have used 30 ms each: both heavy. */
+    async function twoHeavyAccounts() {
+      const clock = { ms: 0 };
+      const gate = new FairGate(4, 0, { now: () => clock.ms, workers: 1 });
+      const order: string[] = [];
+      for (const heavy of ["evil-1", "evil-2"]) await run(gate, heavy, timed("warm", 3, order, clock, 10));
+      order.length = 0;
+      return { clock, gate, order };
+    }
+
     it("sends a heavy account's job to a free worker whole, and the account's next job waits for it; its time is the account's", async () => {
       const clock = { ms: 0 };
       const gate = new FairGate(4, 8, { now: () => clock.ms, workers: 1 });
@@ -210,11 +220,7 @@ describe("fair gate for parsing writes", () => {
     });
 
     it("keeps a heavy account's job for the worker waiting while the worker is busy, and runs a light one's here", async () => {
-      const clock = { ms: 0 };
-      const gate = new FairGate(4, 0, { now: () => clock.ms, workers: 1 });
-      const order: string[] = [];
-      for (const heavy of ["evil-1", "evil-2"]) await run(gate, heavy, timed("warm", 3, order, clock, 10));
-      order.length = 0;
+      const { clock, gate, order } = await twoHeavyAccounts();
       const held = awayWork("evil-1", order);
       const waiting = awayWork("evil-2", order);
       const one = offloaded(gate, "evil-1", job("evil-1", 2, order), held.work);
@@ -236,11 +242,7 @@ describe("fair gate for parsing writes", () => {
     });
 
     it("runs a heavy account's job here once it has waited a second for a busy worker", async () => {
-      const clock = { ms: 0 };
-      const gate = new FairGate(4, 0, { now: () => clock.ms, workers: 1 });
-      const order: string[] = [];
-      for (const heavy of ["evil-1", "evil-2"]) await run(gate, heavy, timed("warm", 3, order, clock, 10));
-      order.length = 0;
+      const { clock, gate, order } = await twoHeavyAccounts();
       const held = awayWork("evil-1", order);
       const one = offloaded(gate, "evil-1", job("evil-1", 2, order), held.work);
       const two = offloaded(gate, "evil-2", job("evil-2", 2, order), awayWork("evil-2", order).work);
