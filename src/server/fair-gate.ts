@@ -66,7 +66,7 @@ interface Job {
 export interface GateTicket {
   /**
    * Queues the job in the place the ticket holds; it runs in the account's turns, in slices here
-   * or, given `offload` and a heavy account, whole off the thread. `bytes`: its body's size.
+   * or, given `offload`, whole off the thread (see FairGate). `bytes`: its body's size.
    */
   run<T>(steps: Steps<T>, bytes: number, offload?: () => Promise<T>): Promise<T>;
   /** Gives the place back (the body could not be read). */
@@ -186,12 +186,8 @@ export class FairGate {
     if (this.shouldWait(account, started)) return RETRY_MS;
     this.deferredSince.delete(account);
     this.queues.delete(account);
-    // A heavy account's job waits for the worker (lightest()), unless it waited too long already.
     const heavy = this.recentUsage(account, started) >= LIGHT_USAGE_MS;
-    if (job.offload && (heavy || job.bytes >= OFFLOAD_BYTES) && this.away.size < this.workers) {
-      this.sendAway(account, queue, job.offload, job);
-      return undefined;
-    }
+    if ((heavy || job.bytes >= OFFLOAD_BYTES) && this.sendAway(account, queue, job)) return undefined;
     job.offload = undefined;
     const finished = advance(job, performance.now() + this.sliceMs);
     this.charge(account, started);
@@ -217,8 +213,13 @@ export class FairGate {
     return finished;
   }
 
-  /** Runs the account's first job off the thread; its next job waits until that one is done. */
-  private sendAway(account: string, queue: Job[], offload: () => Promise<unknown>, job: Job): void {
+  /**
+   * Runs the account's first job off the thread, if it can go there and a worker is free (false
+   * otherwise); the account's next job waits until that one is done.
+   */
+  private sendAway(account: string, queue: Job[], job: Job): boolean {
+    const offload = job.offload;
+    if (!offload || this.away.size >= this.workers) return false;
     this.away.set(account, queue);
     Promise.resolve()
       .then(offload)
@@ -230,6 +231,7 @@ export class FairGate {
         if (queue.length > 0) this.queues.set(account, queue);
         this.turns.wake();
       });
+    return true;
   }
 
   private jobsOf(account: string): Job[] | undefined {
@@ -256,6 +258,7 @@ export class FairGate {
     let bestMs = Number.POSITIVE_INFINITY;
     for (const [account, queue] of this.queues) {
       const ms = this.recentUsage(account, at);
+      // A heavy account's job waits for the worker, unless it has waited too long already.
       const head = queue[0];
       if (head?.offload && !workerFree && ms >= LIGHT_USAGE_MS && at - head.queuedAt < MAX_WORKER_WAIT_MS) continue;
       if (ms < bestMs) {

@@ -67,7 +67,10 @@ export class ManifestWorker {
   }
 
   parse(input: ManifestBody): Promise<ParsedBody> {
-    if (!this.available) return Promise.reject(unavailable("the server is closing"));
+    if (!this.available)
+      return Promise.reject(
+        unavailable(this.closed ? "the server is closing" : "the manifest parser could not be started"),
+      );
     const worker = this.running();
     const id = this.nextId++;
     return new Promise<ParsedBody>((resolve, reject) => {

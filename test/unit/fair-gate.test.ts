@@ -26,6 +26,11 @@ function* timed(name: string, count: number, order: string[], clock: { ms: numbe
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits until `done` holds, for at most two seconds (then the assertion after it says what is missing). */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !done(); i++) await sleep(5);
+}
+
 describe("fair gate for parsing writes", () => {
   // A slice of 0 ms is one step: the interleaving is then exact, with no clock involved.
   const run = <T>(gate: FairGate, account: string, steps: Steps<T>): Promise<T> => {
@@ -235,7 +240,8 @@ describe("fair gate for parsing writes", () => {
       );
       held.fail("the worker stopped");
       await assert.rejects(one, /the worker stopped/);
-      await sleep(10);
+      // The gate looks again within its poll (20 ms) while every queued job waits for the worker.
+      await until(() => order.length > 3);
       assert.deepEqual(order.slice(3), ["evil-2 away"], "a failure frees the worker for the next job");
       waiting.finish();
       assert.equal(await two, "evil-2");
