@@ -1,5 +1,4 @@
 import { strict as assert } from "node:assert";
-import { readFileSync } from "node:fs";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
 import { CachedJsonSerializer } from "../../src/store/serialize.js";
@@ -162,5 +161,22 @@ describe("state file serialization", () => {
     } finally {
       await removeTempStore(store, dir);
     }
+  });
+
+  it("keeps one encoded entry per key, and forgets a removed key's at the next serialization", () => {
+    const serializer = new CachedJsonSerializer({ objects: (o) => String((o as { v: number }).v) });
+    const objects: Record<string, unknown> = {};
+    const cached = (): number =>
+      (Reflect.get(serializer, "entryBytes") as Map<string, Map<string, unknown>>).get("objects")?.size ?? 0;
+    for (let round = 1; round <= 3; round++)
+      for (let i = 0; i < 1000; i++) {
+        objects[`x/${i}`] = { v: round };
+        serializer.remember("objects", `x/${i}`, objects[`x/${i}`] as object);
+      }
+    assert.equal(cached(), 1000, "three versions of 1,000 objects are 1,000 entries");
+    for (let i = 0; i < 600; i++) delete objects[`x/${i}`];
+    const written = JSON.parse(Buffer.concat(serializer.serialize({ objects })).toString()) as { objects: object };
+    assert.equal(Object.keys(written.objects).length, 400);
+    assert.equal(cached(), 400, "removed keys are forgotten");
   });
 });
