@@ -13,6 +13,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { runToEnd, type Steps } from "../util/steps.js";
+import { encodeListEntry } from "./list-entry.js";
 
 export type VersionOf = (value: object) => string;
 
@@ -61,6 +62,8 @@ interface CachedEntry {
   readonly value: object;
   readonly version: string;
   readonly bytes: Buffer;
+  /** Where each item ends in `bytes`, for a list map's entry (list-entry.ts). */
+  readonly itemEnds?: readonly number[];
 }
 
 export class CachedJsonSerializer {
@@ -75,8 +78,14 @@ export class CachedJsonSerializer {
   /** Keys remembered since each map was last serialized: their blocks are made again (a value set again after a change in place is the same value at the same version). */
   private readonly remembered = new Map<string, Set<string>>();
 
-  /** `cached` names the top-level maps whose entries are cached, with how to read an entry's version. */
-  constructor(private readonly cached: Readonly<Record<string, VersionOf>>) {}
+  /**
+   * `cached` names the top-level maps whose entries are cached, with how to read an entry's
+   * version; `lists` those of them whose entries are lists of items never changed in place.
+   */
+  constructor(
+    private readonly cached: Readonly<Record<string, VersionOf>>,
+    private readonly lists: ReadonlySet<string> = new Set(),
+  ) {}
 
   /** The JSON text of `data`, in pieces to be written one after another. */
   serialize(data: object): Buffer[] {
@@ -160,7 +169,8 @@ export class CachedJsonSerializer {
     if (!versionOf) return;
     const version = versionOf(value);
     // Made anew even for a value it has: one set again after a change in place is current now.
-    this.cacheOf(map)?.set(key, { value, version, bytes: bytes ?? encodeEntry(key, value) });
+    const cache = this.cacheOf(map);
+    cache?.set(key, bytes ? { value, version, bytes } : this.encodeFresh(map, key, value, version, cache.get(key)));
     let keys = this.remembered.get(map);
     if (!keys) this.remembered.set(map, (keys = new Set()));
     keys.add(key);
@@ -209,9 +219,19 @@ export class CachedJsonSerializer {
     if (!cache || value === null || typeof value !== "object") return encodeEntry(key, value);
     const hit = cache.get(key);
     if (hit?.value === value && hit.version === version) return hit.bytes;
-    const bytes = encodeEntry(key, value);
-    cache.set(key, { value, version, bytes });
-    return bytes;
+    const fresh = this.encodeFresh(name, key, value, version, hit);
+    cache.set(key, fresh);
+    return fresh.bytes;
+  }
+
+  private encodeFresh(name: string, key: string, value: object, version: string, hit?: CachedEntry): CachedEntry {
+    if (!this.lists.has(name) || !Array.isArray(value)) return { value, version, bytes: encodeEntry(key, value) };
+    const previous =
+      // The same list again may have changed in place: its old ends describe another list.
+      hit?.itemEnds && Array.isArray(hit.value) && hit.value !== value
+        ? { list: hit.value, entry: { bytes: hit.bytes, itemEnds: hit.itemEnds } }
+        : undefined;
+    return { value, version, ...encodeListEntry(key, value, previous) };
   }
 
   /** The entry cache of a map whose entries are cached, made when first needed. */

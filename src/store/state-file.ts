@@ -26,6 +26,9 @@ const GROUP_COMMIT_MS = 0;
 const MIN_COMPACTION_BYTES = 4 * 2 ** 20;
 /** Times a reader reads again when a writer's compaction ran between its two reads. */
 const READ_ATTEMPTS = 5;
+/** Maps whose entries are lists of items never changed in place: an object's events (store.ts pushEvent). */
+const LIST_MAPS: ReadonlySet<string> = new Set(["events"]);
+
 /** How entries of the maps kept entry by entry change: see CachedJsonSerializer and ChangeTracker. */
 const ENTRY_VERSIONS = {
   objects: (obj: object) => (obj as Resource).metadata.resourceVersion ?? "",
@@ -157,7 +160,7 @@ export class PersistedState {
   static async open(path: string, options: StateFileOptions, clock: Clock): Promise<PersistedState> {
     const lock = options.write ? new WriterLock(path) : undefined;
     lock?.acquire(options.command ?? "airloft");
-    const serializer = new CachedJsonSerializer(ENTRY_VERSIONS);
+    const serializer = new CachedJsonSerializer(ENTRY_VERSIONS, LIST_MAPS);
     const state = new PersistedState(
       path,
       new DurableJSONFile<StateFile>(path, (data) => serializer.serializeSteps(data), options.background),

@@ -157,7 +157,8 @@ export class Store implements AdmissionReader {
   }
 
   eventsOf(obj: Resource): StoredEvent[] {
-    return [...(this.state.data.events[obj.metadata.uid ?? ""] ?? [])];
+    // Copies: a stored event is never changed in place (its encoding is reused, serialize.ts).
+    return (this.state.data.events[obj.metadata.uid ?? ""] ?? []).map((event) => ({ ...event }));
   }
 
   /** A map of the state file that another module keeps entry by entry (revisions, sources, suspensions, accounts). */
