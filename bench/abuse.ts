@@ -38,7 +38,7 @@ import {
   type Wave,
 } from "./lib/hostile.js";
 import { round, writeResults } from "./lib/measure.js";
-import { lagIn, readLag, timeline } from "./lib/phases.js";
+import { lagBySecond, lagIn, readLag, slowest, timeline } from "./lib/phases.js";
 import { RssSampler } from "./lib/rss.js";
 import { send } from "./lib/send.js";
 import type { LoginProbe, Sample, SteadyConfig, SteadyRequest, SteadyResult } from "./lib/steady-tenant.js";
@@ -346,6 +346,10 @@ interface ServerRun {
   rows: Row[];
   byRequest: Record<string, ReturnType<typeof byName>>;
   timelines: Record<string, ReturnType<typeof timeline>>;
+  /** The slowest answers of each phase, with when they were sent: a tail from the attack's first second is not one from a stall later. */
+  slowest: Record<string, ReturnType<typeof slowest>>;
+  /** The server's largest event-loop delay in each second of each phase (ms), beside the timelines. */
+  serverLag: Record<string, number[]>;
   /** Seconds with an event-loop delay over 100 ms, per phase. */
   slowSeconds: Record<string, number>;
   /** The well-behaved tenant's own largest event-loop delay per phase (ms): a late answer may be the client's. */
@@ -367,9 +371,12 @@ function phaseRow(
   rss: RssSampler,
 ): (scenario: string, name: string, r: Phase) => Row {
   return (scenario, name, r) => {
-    const lag = lagIn(readLag(lagFile), r.wallFrom, r.wallTo);
+    const lines = readLag(lagFile);
+    const lag = lagIn(lines, r.wallFrom, r.wallTo);
+    run.serverLag[name] = lagBySecond(lines, r.wallFrom, r.wallTo);
     run.byRequest[name] = byName(r.result.samples);
     run.timelines[name] = timeline(r.result.samples);
+    run.slowest[name] = slowest(r.result.samples);
     run.slowSeconds[name] = lag.secondsOver;
     run.clientLagMs = { ...run.clientLagMs, [name]: Math.max(0, ...(r.result.ownLagMs ?? [])) };
     return {
@@ -385,7 +392,15 @@ function phaseRow(
 async function airloftRun(dir: string): Promise<ServerRun> {
   const server = await startServe(dir);
   const rss = new RssSampler(server.pid).start();
-  const run: ServerRun = { rows: [], byRequest: {}, timelines: {}, slowSeconds: {}, hwmMiB: 0 };
+  const run: ServerRun = {
+    rows: [],
+    byRequest: {},
+    timelines: {},
+    slowest: {},
+    serverLag: {},
+    slowSeconds: {},
+    hwmMiB: 0,
+  };
   const row = phaseRow(run, "AirLoft", join(dir, "lag.jsonl"), rss);
   try {
     const { url } = server;
@@ -524,7 +539,15 @@ async function jsonServerRun(dir: string): Promise<ServerRun> {
     { stdio: "ignore", env: { ...process.env, AIRLOFT_BENCH_LAG_FILE: lagFile } },
   );
   const url = `http://127.0.0.1:${port}`;
-  const run: ServerRun = { rows: [], byRequest: {}, timelines: {}, slowSeconds: {}, hwmMiB: 0 };
+  const run: ServerRun = {
+    rows: [],
+    byRequest: {},
+    timelines: {},
+    slowest: {},
+    serverLag: {},
+    slowSeconds: {},
+    hwmMiB: 0,
+  };
   if (child.pid === undefined) throw new Error("json-server did not start");
   const rss = new RssSampler(child.pid).start();
   const row = phaseRow(run, "json-server", lagFile, rss);
@@ -622,7 +645,7 @@ try {
   const airloft = await airloftRun(join(mkdtempSync(join(dir, "airloft-"))));
   const peer: ServerRun =
     process.env.AIRLOFT_BENCH_PEER === "none"
-      ? { rows: [], byRequest: {}, timelines: {}, slowSeconds: {}, hwmMiB: 0 }
+      ? { rows: [], byRequest: {}, timelines: {}, slowest: {}, serverLag: {}, slowSeconds: {}, hwmMiB: 0 }
       : await jsonServerRun(mkdtempSync(join(dir, "json-server-")));
   const rows = [...airloft.rows, ...peer.rows];
   process.stdout.write(

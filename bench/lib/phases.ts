@@ -48,3 +48,24 @@ export function timeline(
   }
   return out;
 }
+
+/** The `count` slowest samples, slowest first: when each was sent (ms after the start), what it was, how long it took. */
+export function slowest(
+  samples: ReadonlyArray<{ name: string; at: number; ms: number; status: number }>,
+  count = 12,
+): Array<{ at: number; name: string; ms: number; status: number }> {
+  return [...samples]
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, count)
+    .map((s) => ({ at: Math.round(s.at), name: s.name, ms: Math.round(s.ms), status: s.status }));
+}
+
+/** The largest event-loop delay reported in each second from `from` to `to` (wall-clock ms). */
+export function lagBySecond(lines: readonly LagLine[], from: number, to: number): number[] {
+  const out = Array.from({ length: Math.ceil((to - from) / 1000) }, () => 0);
+  for (const l of lines) {
+    const second = Math.floor((l.at - from) / 1000);
+    if (second >= 0 && second < out.length) out[second] = Math.max(out[second] ?? 0, Math.round(l.maxMs));
+  }
+  return out;
+}

@@ -9,6 +9,7 @@ import type { Kind, Resource } from "../resources/types.js";
 import { rotateSecretsKey } from "../secrets/rotate.js";
 import { mergeSecret } from "../secrets/update.js";
 import type { Change, Store } from "../store/store.js";
+import { runInTurns } from "../util/steps.js";
 import { threadLoad } from "../util/thread-load.js";
 import { TokenBudgets } from "../util/token-budgets.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
@@ -17,7 +18,7 @@ import { ApiError, mediaType, methodNotAllowed, readBody, sendJson, sendJsonText
 import type { ServerLimits } from "./limits.js";
 import { type ManifestBody, parseManifestBody } from "./manifest-body.js";
 import { ManifestWorker } from "./manifest-worker.js";
-import { changesJson, listJson } from "./object-json.js";
+import { changesJsonSteps, listJson } from "./object-json.js";
 import { type TenantRules, tenantRuleErrors } from "./tenant-rules.js";
 import { accountKey, type Principal } from "./tokens.js";
 import type { WatchHub, WatchRef } from "./watch-hub.js";
@@ -233,7 +234,7 @@ export class ResourcesApi {
       return;
     }
     const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(call.principal)));
-    sendJsonText(call.res, 200, changesJson(changes));
+    sendJsonText(call.res, 200, await runInTurns(changesJsonSteps(changes)));
   }
 
   /**

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Resource } from "../../src/resources/types.js";
-import { changesJson, listJson, objectJson } from "../../src/server/object-json.js";
+import { changesJson, changesJsonSteps, listJson, objectJson } from "../../src/server/object-json.js";
 import { watchLine } from "../../src/server/watch-hub.js";
 import type { Change } from "../../src/store/store.js";
 
@@ -58,5 +58,21 @@ describe("object-json: stored objects encoded once per version", () => {
     // The watch streams' encoding of the same version is what the answer carries.
     (o.spec as { replicas: number }).replicas = 3; // a change in place without a new version: only the cache holds 2
     assert.match(changesJson(changes), /"replicas":2/);
+  });
+
+  it("makes a big apply's answer in steps of 100 changes, the same text as at once", () => {
+    const changes: Change[] = Array.from({ length: 250 }, (_, i) => ({
+      key: `App/acme/web-${i}`,
+      display: `app/acme/web-${i}`,
+      action: "created",
+      object: app(),
+    }));
+    const steps = changesJsonSteps(changes);
+    let pauses = 0;
+    let next = steps.next();
+    for (; !next.done; next = steps.next()) pauses += 1;
+    assert.equal(pauses, 2);
+    assert.equal(next.value, changesJson(changes));
+    assert.equal(JSON.parse(next.value).changes.length, 250);
   });
 });
