@@ -51,13 +51,39 @@ export function timeline(
 
 /** The `count` slowest samples, slowest first: when each was sent (ms after the start), what it was, how long it took. */
 export function slowest(
-  samples: ReadonlyArray<{ name: string; at: number; ms: number; status: number }>,
+  samples: ReadonlyArray<{
+    name: string;
+    at: number;
+    ms: number;
+    status: number;
+    newConnection?: boolean;
+    connectMs?: number;
+    port?: number;
+    sentAt?: number;
+  }>,
   count = 12,
-): Array<{ at: number; name: string; ms: number; status: number }> {
+): Array<{
+  at: number;
+  name: string;
+  ms: number;
+  status: number;
+  newConnection: boolean;
+  connectMs?: number;
+  port?: number;
+  sentAt?: number;
+}> {
   return [...samples]
     .sort((a, b) => b.ms - a.ms)
     .slice(0, count)
-    .map((s) => ({ at: Math.round(s.at), name: s.name, ms: Math.round(s.ms), status: s.status }));
+    .map((s) => ({
+      at: Math.round(s.at),
+      name: s.name,
+      ms: Math.round(s.ms),
+      status: s.status,
+      newConnection: s.newConnection === true,
+      ...(s.connectMs !== undefined ? { connectMs: s.connectMs } : {}),
+      ...(s.port !== undefined ? { port: s.port, sentAt: s.sentAt } : {}),
+    }));
 }
 
 /** The largest event-loop delay reported in each second from `from` to `to` (wall-clock ms). */

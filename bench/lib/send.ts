@@ -19,6 +19,13 @@ export interface Sent {
   readonly ms: number;
   readonly body: string;
   readonly error?: string;
+  /** Whether it went on a connection opened for it (not one kept alive): a slow first byte there may be the accept's wait. */
+  readonly newConnection?: boolean;
+  /** For a new connection: milliseconds from the call until it was connected. */
+  readonly connectMs?: number;
+  /** The connection's local port and the wall-clock time of the call, to find it in a server-side trace. */
+  readonly port?: number;
+  readonly sentAt?: number;
 }
 
 /**
@@ -38,6 +45,9 @@ export function send(
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let settled = false;
+    let connectMs: number | undefined;
+    let port: number | undefined;
+    const sentAt = Date.now();
     const done = (status: number, error?: string): void => {
       if (settled) return;
       settled = true;
@@ -47,6 +57,9 @@ export function send(
         ms: performance.now() - t0,
         body: Buffer.concat(chunks).toString("utf8"),
         ...(error ? { error } : {}),
+        ...(options.agent ? { newConnection: !req.reusedSocket } : {}),
+        ...(connectMs !== undefined ? { connectMs } : {}),
+        ...(port !== undefined ? { port, sentAt } : {}),
       });
     };
     const body =
@@ -78,6 +91,14 @@ export function send(
       req.destroy();
     }, options.timeoutMs ?? 30_000);
     req.once("close", () => clearTimeout(deadline));
+    req.once("socket", (socket) => {
+      if (!socket.connecting) port = socket.localPort;
+      else
+        socket.once("connect", () => {
+          connectMs = Math.round(performance.now() - t0);
+          port = socket.localPort;
+        });
+    });
     req.on("error", (err) => done(0, err.message));
     req.on("close", () => done(0, "closed before the answer ended"));
     req.end(body);

@@ -47,6 +47,10 @@ export interface Sample {
   readonly status: number;
   /** Why there was no answer (status 0): refused, cut, timed out. */
   readonly error?: string;
+  readonly newConnection?: boolean;
+  readonly connectMs?: number;
+  readonly port?: number;
+  readonly sentAt?: number;
 }
 
 export interface SteadyResult {
@@ -88,6 +92,9 @@ async function run(config: SteadyConfig): Promise<SteadyResult> {
       ms: Math.round(sent.ms * 10) / 10,
       status: sent.status,
       ...(sent.error ? { error: sent.error } : {}),
+      ...(sent.newConnection ? { newConnection: true } : {}),
+      ...(sent.connectMs !== undefined ? { connectMs: sent.connectMs } : {}),
+      ...(sent.port !== undefined ? { port: sent.port, sentAt: sent.sentAt } : {}),
     });
   };
   for (const probe of config.logins) {

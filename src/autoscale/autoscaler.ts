@@ -60,8 +60,13 @@ export class Autoscaler {
     const byUid = new Map<string, ReplicaCpu[]>();
     for (const f of cpu) byUid.set(f.uid, [...(byUid.get(f.uid) ?? []), f]);
     const byGroup = new Map<string, App[]>();
-    for (const app of this.deps.store.view({ kind: "App" }) as App[]) {
-      if (!app.spec.autoscale || app.metadata.deletionTimestamp) continue;
+    // The autoscaled apps only, from an index kept as specs change, in key order: viewing all
+    // 20,000 apps each pass took 42 to 113 ms of the server's thread under the abuse benchmark.
+    const { store } = this.deps;
+    const autoscaled = store.selection("App.autoscale", "App", (a) => a.kind === "App" && !!a.spec.autoscale);
+    for (const key of [...autoscaled].sort()) {
+      const app = store.peek(key) as App | undefined;
+      if (!app || app.metadata.deletionTimestamp) continue;
       const group = app.metadata.group ?? "";
       byGroup.set(group, [...(byGroup.get(group) ?? []), app]);
     }

@@ -169,6 +169,35 @@ describe("autoscale: the stabilization window across a restart", () => {
   });
 });
 
+describe("autoscale: which apps a pass looks at", () => {
+  it("scales an app once a spec change adds autoscale, and leaves it once autoscale is taken out", async () => {
+    const { dir, store } = await openTempStore("airloft-autoscale-", { groupCommitMs: 0 });
+    const scaler = new Autoscaler({ store, enqueue: () => undefined, log, now: () => 1_000_000 });
+    const [group, autoscaled] = objects("docker", cpu50) as [LoadedManifest, LoadedManifest];
+    const plain = (replicas: number): LoadedManifest =>
+      manifest({ ...autoscaled.object, spec: { image: "x", replicas, resources: { cpu: "500m" } } } as Resource);
+    const busy = async () => {
+      const app = await allReady(store);
+      await scaler.pass([{ uid: app.metadata.uid ?? "", replica: "0", cpuCores: 1 }], () => undefined);
+      return (store.get("App/acme/web") as App).status?.autoscale?.desiredReplicas;
+    };
+    try {
+      await store.apply([group, plain(1)]);
+      assert.equal(await busy(), undefined, "no autoscale: no decision");
+      await store.apply([autoscaled]);
+      assert.equal(await busy(), 4, "autoscale added by a spec change: 1 core on 0.5 at a 50% target");
+      await store.apply([plain(2)]);
+      await store.updateStatus<AppStatus>("App/acme/web", (s) => {
+        const { autoscale: _, ...rest } = s;
+        return rest;
+      });
+      assert.equal(await busy(), undefined, "autoscale taken out: no decision any more");
+    } finally {
+      await removeTempStore(store, dir);
+    }
+  });
+});
+
 /** The project's own provider interface with CloudWatch's answer given by the test. */
 class MonitoredProvider extends FakeProvider {
   figures: ReadonlyMap<string, ScalingFigures> = new Map();
