@@ -230,7 +230,11 @@ export class ResourcesApi {
     const { store } = this.options;
     if (isTrue(call.query.get("dryRun"))) {
       admit(store, manifests);
-      sendJson(call.res, 200, { dryRun: true, changes: store.preview(manifests).map(changeBody) });
+      sendJsonText(
+        call.res,
+        200,
+        await runInTurns(changesJsonSteps(await runInTurns(store.previewSteps(manifests)), true)),
+      );
       return;
     }
     const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(call.principal)));

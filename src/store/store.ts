@@ -8,7 +8,7 @@ import { keyringLoader } from "../secrets/keyring.js";
 import { storedSecret } from "../secrets/stored-form.js";
 import { generatedPassword, Vault } from "../secrets/vault.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import { runInTurns } from "../util/steps.js";
+import { runInTurns, runToEnd, type Steps } from "../util/steps.js";
 import { type PlanContext, planWrite, planWrites, stillHolds } from "./apply-plan.js";
 import type { Alongside } from "./changes.js";
 import { type Change, type ChangeAction, differs, notFound, type StoreEvent } from "./changes.js";
@@ -23,6 +23,7 @@ export type { Change, ChangeAction, StoreEvent, StoreEventType } from "./changes
 export { FINALIZER } from "./changes.js";
 
 const MAX_EVENTS_PER_OBJECT = 20;
+const PREVIEW_STEP = 100;
 
 export interface OpenOptions extends State.StateFileOptions {
   /** Time for timestamps and write timers; the system's unless given. */
@@ -168,17 +169,25 @@ export class Store implements AdmissionReader {
 
   /** What an apply would change, without writing anything. */
   preview(manifests: readonly LoadedManifest[]): Change[] {
-    return manifests.map((m) => {
+    return runToEnd(this.previewSteps(manifests));
+  }
+
+  /** The same, as steps (a pause every PREVIEW_STEP manifests): a server previews a 3,000-object apply between other requests. */
+  *previewSteps(manifests: readonly LoadedManifest[]): Steps<Change[]> {
+    const changes: Change[] = [];
+    for (const m of manifests) {
       const object = storedSecret(m, this.secrets);
       const existing = this.state.data.objects[keyOf(object)];
       const action: ChangeAction = !existing ? "created" : differs(existing, object) ? "configured" : "unchanged";
-      return {
+      changes.push({
         key: keyOf(object),
         display: displayName(object),
         action,
         object: existing ? ({ ...existing, spec: object.spec } as Resource) : object,
-      };
-    });
+      });
+      if (changes.length % PREVIEW_STEP === 0) yield;
+    }
+    return changes;
   }
 
   /**

@@ -36,6 +36,8 @@ describe("encodeListEntry", () => {
       [items[2], items[3]],
       [],
       [items[0], items[0]],
+      [undefined, items[1]],
+      [],
     ];
     let previous: { list: unknown[]; entry: ListEntry } | undefined;
     for (const list of cases) {

@@ -3,6 +3,7 @@ import type { Resource } from "../../src/resources/types.js";
 import { changesJson, changesJsonSteps, listJson, objectJson } from "../../src/server/object-json.js";
 import { watchLine } from "../../src/server/watch-hub.js";
 import type { Change } from "../../src/store/store.js";
+import { runToEnd } from "../../src/util/steps.js";
 
 const app = (): Resource =>
   ({
@@ -55,6 +56,11 @@ describe("object-json: stored objects encoded once per version", () => {
     });
     assert.equal(changesJson(changes), plain);
     assert.equal(changesJson([]), '{"changes":[]}');
+    assert.equal(
+      runToEnd(changesJsonSteps(changes, true)),
+      JSON.stringify({ dryRun: true, changes: JSON.parse(plain).changes }),
+      "a dry run's answer",
+    );
     // The watch streams' encoding of the same version is what the answer carries.
     (o.spec as { replicas: number }).replicas = 3; // a change in place without a new version: only the cache holds 2
     assert.match(changesJson(changes), /"replicas":2/);
