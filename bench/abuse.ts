@@ -363,6 +363,11 @@ interface ServerRun {
   failure?: string;
 }
 
+/** A run with nothing recorded yet. */
+function emptyRun(): ServerRun {
+  return { rows: [], byRequest: {}, timelines: {}, slowest: {}, serverLag: {}, slowSeconds: {}, hwmMiB: 0 };
+}
+
 /** A phase's row of the table for one server, recording its per-request figures in `run`. */
 function phaseRow(
   run: ServerRun,
@@ -392,15 +397,7 @@ function phaseRow(
 async function airloftRun(dir: string): Promise<ServerRun> {
   const server = await startServe(dir);
   const rss = new RssSampler(server.pid).start();
-  const run: ServerRun = {
-    rows: [],
-    byRequest: {},
-    timelines: {},
-    slowest: {},
-    serverLag: {},
-    slowSeconds: {},
-    hwmMiB: 0,
-  };
+  const run = emptyRun();
   const row = phaseRow(run, "AirLoft", join(dir, "lag.jsonl"), rss);
   try {
     const { url } = server;
@@ -539,15 +536,7 @@ async function jsonServerRun(dir: string): Promise<ServerRun> {
     { stdio: "ignore", env: { ...process.env, AIRLOFT_BENCH_LAG_FILE: lagFile } },
   );
   const url = `http://127.0.0.1:${port}`;
-  const run: ServerRun = {
-    rows: [],
-    byRequest: {},
-    timelines: {},
-    slowest: {},
-    serverLag: {},
-    slowSeconds: {},
-    hwmMiB: 0,
-  };
+  const run = emptyRun();
   if (child.pid === undefined) throw new Error("json-server did not start");
   const rss = new RssSampler(child.pid).start();
   const row = phaseRow(run, "json-server", lagFile, rss);
@@ -645,7 +634,7 @@ try {
   const airloft = await airloftRun(join(mkdtempSync(join(dir, "airloft-"))));
   const peer: ServerRun =
     process.env.AIRLOFT_BENCH_PEER === "none"
-      ? { rows: [], byRequest: {}, timelines: {}, slowest: {}, serverLag: {}, slowSeconds: {}, hwmMiB: 0 }
+      ? emptyRun()
       : await jsonServerRun(mkdtempSync(join(dir, "json-server-")));
   const rows = [...airloft.rows, ...peer.rows];
   process.stdout.write(
