@@ -57,7 +57,7 @@ export function send(
         ms: performance.now() - t0,
         body: Buffer.concat(chunks).toString("utf8"),
         ...(error ? { error } : {}),
-        ...(options.agent ? { newConnection: !req.reusedSocket } : {}),
+        ...(options.agent && port !== undefined ? { newConnection: !req.reusedSocket } : {}),
         ...(connectMs !== undefined ? { connectMs } : {}),
         ...(port !== undefined ? { port, sentAt } : {}),
       });

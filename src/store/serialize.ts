@@ -68,10 +68,10 @@ interface CachedEntry {
 
 export class CachedJsonSerializer {
   /**
-   * Each cached map's entries as last encoded, by key: one per key, replaced when its value or
-   * version changes. A WeakMap keyed by value held every dead version until a full collection and
-   * its set took up to 216 ms of one bulk apply under the abuse benchmark; keys removed from a map
-   * are dropped when the map is next serialized.
+   * Each cached top-level map's entries as last encoded, by key: one per key, replaced when its
+   * value or version changes. A WeakMap keyed by value held every dead version until a full
+   * collection and its set took up to 216 ms of one bulk apply under the abuse benchmark; keys
+   * removed from a map are dropped when the map is next serialized (a compaction).
    */
   private readonly entryBytes = new Map<string, Map<string, CachedEntry>>();
   private readonly blocks = new Map<string, Block[]>();
@@ -165,12 +165,11 @@ export class CachedJsonSerializer {
    * apply falls on that apply. `bytes` is the entry's text when the caller has it already.
    */
   remember(map: string, key: string, value: object, bytes?: Buffer): void {
-    const versionOf = this.cached[map];
-    if (!versionOf) return;
-    const version = versionOf(value);
-    // Made anew even for a value it has: one set again after a change in place is current now.
     const cache = this.cacheOf(map);
-    cache?.set(key, bytes ? { value, version, bytes } : this.encodeFresh(map, key, value, version, cache.get(key)));
+    if (!cache) return;
+    const version = (this.cached[map] as VersionOf)(value);
+    // Made anew even for a value it has: one set again after a change in place is current now.
+    cache.set(key, bytes ? { value, version, bytes } : this.encodeFresh(map, key, value, version, cache.get(key)));
     let keys = this.remembered.get(map);
     if (!keys) this.remembered.set(map, (keys = new Set()));
     keys.add(key);
@@ -234,9 +233,13 @@ export class CachedJsonSerializer {
     return { value, version, ...encodeListEntry(key, value, previous) };
   }
 
-  /** The entry cache of a map whose entries are cached, made when first needed. */
+  /**
+   * The entry cache of a top-level map whose entries are cached, made when first needed. A nested
+   * map (`accounts.admin`) is written whole with its parent: its entries would never be read
+   * from here again, nor pruned.
+   */
   private cacheOf(name: string): Map<string, CachedEntry> | undefined {
-    if (!this.cached[name]) return undefined;
+    if (!this.cached[name] || name.includes(".")) return undefined;
     let cache = this.entryBytes.get(name);
     if (!cache) this.entryBytes.set(name, (cache = new Map()));
     return cache;

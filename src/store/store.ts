@@ -172,7 +172,10 @@ export class Store implements AdmissionReader {
     return runToEnd(this.previewSteps(manifests));
   }
 
-  /** The same, as steps (a pause every PREVIEW_STEP manifests): a server previews a 3,000-object apply between other requests. */
+  /**
+   * The same, as steps (a pause every PREVIEW_STEP manifests): a server previews a 3,000-object
+   * apply between other requests, so changes from different steps may show different moments.
+   */
   *previewSteps(manifests: readonly LoadedManifest[]): Steps<Change[]> {
     const changes: Change[] = [];
     for (const m of manifests) {
@@ -183,7 +186,10 @@ export class Store implements AdmissionReader {
         key: keyOf(object),
         display: displayName(object),
         action,
-        object: existing ? ({ ...existing, spec: object.spec } as Resource) : object,
+        // Its own metadata: a status or deletion changes the stored one in place before a later step's answer is encoded.
+        object: existing
+          ? ({ ...existing, metadata: structuredClone(existing.metadata), spec: object.spec } as Resource)
+          : object,
       });
       if (changes.length % PREVIEW_STEP === 0) yield;
     }

@@ -178,5 +178,9 @@ describe("state file serialization", () => {
     const written = JSON.parse(Buffer.concat(serializer.serialize({ objects })).toString()) as { objects: object };
     assert.equal(Object.keys(written.objects).length, 400);
     assert.equal(cached(), 400, "removed keys are forgotten");
+    // A nested map is written whole with its parent: nothing of it is kept here, where nothing would prune it.
+    const nested = new CachedJsonSerializer({ "accounts.admin": () => "" });
+    for (let i = 0; i < 100; i++) nested.remember("accounts.admin", `a${i}`, { name: `a${i}` });
+    assert.equal((Reflect.get(nested, "entryBytes") as Map<string, unknown>).size, 0);
   });
 });

@@ -97,6 +97,21 @@ describe("store", () => {
     assert.deepEqual((await readStateFile(path)).objects["App/acme/web"], store.get("App/acme/web"));
   });
 
+  it("previews in steps, each change with the metadata it had then: a status or deletion meanwhile does not show in it", async () => {
+    await store.apply([group(), app(1)]);
+    const steps = store.previewSteps([app(2)]);
+    let next = steps.next();
+    while (!next.done) next = steps.next();
+    const [change] = next.value;
+    const version = change?.object.metadata.resourceVersion;
+    await store.updateStatus("App/acme/web", (s) => ({ ...s, phase: "Running" }));
+    await store.markDeleted("App/acme/web");
+    assert.equal(change?.action, "configured");
+    assert.equal(change?.object.metadata.resourceVersion, version, "the version it was previewed at");
+    assert.equal(change?.object.metadata.deletionTimestamp, undefined);
+    assert.equal((change?.object.spec as { replicas: number }).replicas, 2);
+  });
+
   it("bumps generation only on spec changes, resourceVersion on every write", async () => {
     await store.apply([group(), app(1)]);
     const rv1 = store.get("App/acme/web")?.metadata.resourceVersion;
