@@ -1,6 +1,6 @@
 import type { Resource } from "../resources/types.js";
 import type { Change } from "../store/store.js";
-import { runToEnd, type Steps } from "../util/steps.js";
+import type { Steps } from "../util/steps.js";
 
 const CHANGES_PER_STEP = 100;
 
@@ -45,8 +45,4 @@ export function* changesJsonSteps(changes: readonly Change[], dryRun = false): S
     if (items.length % CHANGES_PER_STEP === 0) yield;
   }
   return `{${dryRun ? '"dryRun":true,' : ""}"changes":[${items.join(",")}]}`;
-}
-
-export function changesJson(changes: readonly Change[]): string {
-  return runToEnd(changesJsonSteps(changes));
 }

@@ -230,11 +230,8 @@ export class ResourcesApi {
     const { store } = this.options;
     if (isTrue(call.query.get("dryRun"))) {
       admit(store, manifests);
-      sendJsonText(
-        call.res,
-        200,
-        await runInTurns(changesJsonSteps(await runInTurns(store.previewSteps(manifests)), true)),
-      );
+      const previewed = await runInTurns(store.previewSteps(manifests));
+      sendJsonText(call.res, 200, await runInTurns(changesJsonSteps(previewed, true)));
       return;
     }
     const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(call.principal)));

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import type { Resource } from "../../src/resources/types.js";
-import { changesJson, changesJsonSteps, listJson, objectJson } from "../../src/server/object-json.js";
+import { changesJsonSteps, listJson, objectJson } from "../../src/server/object-json.js";
 import { watchLine } from "../../src/server/watch-hub.js";
 import type { Change } from "../../src/store/store.js";
 import { runToEnd } from "../../src/util/steps.js";
+
+const changesJson = (changes: readonly Change[]): string => runToEnd(changesJsonSteps(changes));
 
 const app = (): Resource =>
   ({
