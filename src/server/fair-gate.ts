@@ -22,14 +22,16 @@ const MAX_TRACKED_ACCOUNTS = 1000;
 const AT_ONCE_BYTES = 16 * 1024;
 const AT_ONCE_MS = 2;
 /**
- * A heavy account's job for the worker waits at most this long for it to be free (the worker
- * runs at the lowest priority, and may be slow on a busy machine); then it runs here in slices.
+ * A heavy account's small job for the worker waits at most this long for it to be free (the
+ * worker runs at the lowest priority, and may be slow on a busy machine); then it runs here in
+ * slices.
  */
 const MAX_WORKER_WAIT_MS = 1000;
 /**
- * A body this big goes to a free worker even from a light account: parsing it here would take the
- * thread for a second or more in slices (3,000 objects, 1 MiB). A light account's smaller body, or
- * one while the worker is busy, is parsed here.
+ * A body this big goes to the worker from any account, and waits for it however long: parsing it
+ * here would take the thread for a second or more in slices (3,000 objects, 1 MiB), and a slice
+ * parses a document whole: one of 450 KB held the thread for 100 ms, while new connections waited
+ * to be accepted, one per turn of the loop (issue 13). A light account's smaller body is parsed here.
  */
 const OFFLOAD_BYTES = 64 * 1024;
 /**
@@ -80,9 +82,9 @@ export interface GateTicket {
  * event loop turning between slices. The next slice goes to the account that used the least
  * parsing time lately (round-robin among equals), so a one-object apply goes ahead of big ones.
  * A heavy account's job that can run off the thread (on a worker thread) runs there whole instead,
- * when a worker is free (still in the accounts' order; after MAX_WORKER_WAIT_MS it runs here),
+ * when a worker is free (still in the accounts' order; a small one runs here after MAX_WORKER_WAIT_MS),
  * and counts as the account's by its size; a light account's job goes there only when its body
- * is big and the worker is free, never waiting behind a heavy one's.
+ * is big (OFFLOAD_BYTES), and then waits for it like any.
  * And while the thread is busy and other accounts are being served, a heavy account's next
  * slice waits (at most MAX_DEFER_MS): the writes it would let through cost more than their
  * parsing (storing, the journal, compactions, garbage collection), and a thread kept busy by
@@ -258,9 +260,8 @@ export class FairGate {
     let bestMs = Number.POSITIVE_INFINITY;
     for (const [account, queue] of this.queues) {
       const ms = this.recentUsage(account, at);
-      // A heavy account's job waits for the worker, unless it has waited too long already.
       const head = queue[0];
-      if (head?.offload && !workerFree && ms >= LIGHT_USAGE_MS && at - head.queuedAt < MAX_WORKER_WAIT_MS) continue;
+      if (head?.offload && !workerFree && waitsForWorker(head, ms, at)) continue;
       if (ms < bestMs) {
         best = account;
         bestMs = ms;
@@ -286,6 +287,15 @@ export class FairGate {
     if (this.usage.size > MAX_TRACKED_ACCOUNTS)
       for (const name of [...this.usage.keys()]) if (this.recentUsage(name, at) < 0.01) this.usage.delete(name);
   }
+}
+
+/**
+ * Whether a job that can go to the worker waits while it is busy: a big body always; a heavy
+ * account's small one until it has waited too long; a light account's small one never.
+ */
+function waitsForWorker(job: Job, accountMs: number, at: number): boolean {
+  if (job.bytes >= OFFLOAD_BYTES) return true;
+  return accountMs >= LIGHT_USAGE_MS && at - job.queuedAt < MAX_WORKER_WAIT_MS;
 }
 
 /** Runs a job's steps until the deadline; true when it has finished (and settled). */

@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server as NetServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import { API_PREFIX } from "../resources/kinds.js";
 import type { Store } from "../store/store.js";
+import { addListeners, EXTRA_LISTENERS } from "./accept-fanout.js";
 import { Accounts, ForbiddenError } from "./accounts.js";
 import { AuthApi, type LoginLimits } from "./auth-api.js";
 import { ControlApi, type LoopAccess } from "./control-api.js";
@@ -46,6 +47,8 @@ export interface ApiServerOptions {
   readonly loop?: LoopAccess;
   /** Request metrics, /metrics for a scraper and a group's own metrics (src/metrics). */
   readonly metrics?: ServerMetrics;
+  /** Duplicates of the listening descriptor, so that a turn of the loop accepts more than one connection (accept-fanout.ts). */
+  readonly extraListeners?: number;
 }
 
 /** What the server asks of metrics: it tells each request, and hands over their paths. */
@@ -73,6 +76,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 export class ApiServer {
   readonly accounts: Accounts;
   private readonly http: Server;
+  /** More descriptors of the listening socket (accept-fanout.ts), closed with it. */
+  private extraListeners: NetServer[] = [];
   readonly hub: WatchHub;
   private readonly auth: AuthApi;
   private readonly resources: ResourcesApi;
@@ -122,18 +127,21 @@ export class ApiServer {
     );
   }
 
-  listen(port: number, host: string): Promise<string> {
-    return new Promise((resolve, reject) => {
+  async listen(port: number, host: string): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
       this.http.once("error", reject);
-      this.http.listen(port, host, () => {
-        const address = this.http.address() as AddressInfo;
-        resolve(`http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`);
-      });
+      this.http.listen(port, host, () => resolve());
     });
+    this.extraListeners = await addListeners(this.http, this.options.extraListeners ?? EXTRA_LISTENERS, (message) =>
+      this.options.log.warn(message),
+    );
+    const address = this.http.address() as AddressInfo;
+    return `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   }
 
   /** Stops taking requests, ends watch streams, and waits for requests in flight (at most 10 s). */
   async close(): Promise<void> {
+    for (const extra of this.extraListeners) extra.close();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.watches.close();
     this.logs.close();

@@ -225,7 +225,7 @@ describe("fair gate for parsing writes", () => {
     });
 
     it("keeps a heavy account's job for the worker waiting while the worker is busy, and runs a light one's here", async () => {
-      const { clock, gate, order } = await twoHeavyAccounts();
+      const { gate, order } = await twoHeavyAccounts();
       const held = awayWork("evil-1", order);
       const waiting = awayWork("evil-2", order);
       const one = offloaded(gate, "evil-1", job("evil-1", 2, order), held.work);
@@ -247,11 +247,11 @@ describe("fair gate for parsing writes", () => {
       assert.equal(await two, "evil-2");
     });
 
-    it("runs a heavy account's job here once it has waited a second for a busy worker", async () => {
+    it("runs a heavy account's small job here once it has waited a second for a busy worker", async () => {
       const { clock, gate, order } = await twoHeavyAccounts();
       const held = awayWork("evil-1", order);
       const one = offloaded(gate, "evil-1", job("evil-1", 2, order), held.work);
-      const two = offloaded(gate, "evil-2", job("evil-2", 2, order), awayWork("evil-2", order).work);
+      const two = offloaded(gate, "evil-2", job("evil-2", 2, order), awayWork("evil-2", order).work, MID);
       await sleep(50);
       assert.deepEqual(order, ["evil-1 away"], "the worker is busy: evil-2 waits");
       clock.ms += 1000;
@@ -261,21 +261,40 @@ describe("fair gate for parsing writes", () => {
       assert.equal(await one, "evil-1");
     });
 
-    it("sends a light account's body of 64 KiB or more to a free worker, and parses it here while the worker is busy", async () => {
+    it("keeps a heavy account's body of 64 KiB or more waiting for a busy worker however long, and never parses it here", async () => {
+      const { clock, gate, order } = await twoHeavyAccounts();
+      const held = awayWork("evil-1", order);
+      const waiting = awayWork("evil-2", order);
+      const one = offloaded(gate, "evil-1", job("evil-1", 2, order), held.work);
+      const two = offloaded(gate, "evil-2", job("evil-2", 2, order), waiting.work);
+      await sleep(10);
+      clock.ms += 10_000;
+      await sleep(50); // a few of the gate's polls (20 ms)
+      assert.deepEqual(order, ["evil-1 away"], "ten seconds on, evil-2's big body still waits for the worker");
+      held.finish();
+      assert.equal(await one, "evil-1");
+      await until(() => order.length > 1);
+      assert.deepEqual(order, ["evil-1 away", "evil-2 away"], "it went to the worker once free");
+      waiting.finish();
+      assert.equal(await two, "evil-2");
+    });
+
+    it("sends a light account's body of 64 KiB or more to the worker, waiting while it is busy", async () => {
       const clock = { ms: 0 };
       const gate = new FairGate(4, 0, { now: () => clock.ms, workers: 1 });
       const order: string[] = [];
       const first = awayWork("big-1", order);
+      const second = awayWork("big-2", order);
       const one = offloaded(gate, "good", job("big-1", 2, order), first.work);
-      const two = offloaded(gate, "other", job("big-2", 2, order), awayWork("big-2", order).work);
-      assert.equal(await two, "big-2");
-      assert.deepEqual(
-        order,
-        ["big-1 away", "big-2.1", "big-2.2"],
-        "the worker was busy: the second light body ran here",
-      );
+      const two = offloaded(gate, "other", job("big-2", 2, order), second.work);
+      await sleep(50); // a few of the gate's polls (20 ms)
+      assert.deepEqual(order, ["big-1 away"], "the worker is busy: the second light body waits, none of it runs here");
       first.finish();
       assert.equal(await one, "big-1");
+      await until(() => order.length > 1);
+      assert.deepEqual(order, ["big-1 away", "big-2 away"]);
+      second.finish();
+      assert.equal(await two, "big-2");
     });
   });
 });
