@@ -5,6 +5,7 @@ import { LockedError, ValidationErrors } from "../../src/errors.js";
 import { keyOf } from "../../src/resources/kinds.js";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
+import { CachedJsonSerializer } from "../../src/store/serialize.js";
 import { readStateFile } from "../../src/store/state-file.js";
 import { FINALIZER, Store } from "../../src/store/store.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
@@ -38,6 +39,29 @@ describe("store", () => {
     ({ dir, path, store } = await openTempStore("airloft-store-"));
   });
   afterEach(() => removeTempStore(store, dir));
+
+  it("encodes a status and an event on the controller's turn, not in the next write that every durable write waits for", async () => {
+    await store.apply([group(), app(1)]);
+    await store.flush();
+    const remembered: string[] = [];
+    const original = CachedJsonSerializer.prototype.remember;
+    CachedJsonSerializer.prototype.remember = function (this: CachedJsonSerializer, map, key, value, bytes) {
+      remembered.push(`${map} ${key}`);
+      return original.call(this, map, key, value, bytes);
+    };
+    try {
+      await store.updateStatus("App/acme/web", (s) => ({ ...s, phase: "Running" }));
+      await store.recordEvent("App/acme/web", { type: "Normal", reason: "Started", message: "running" });
+    } finally {
+      CachedJsonSerializer.prototype.remember = original;
+    }
+    const uid = store.get("App/acme/web")?.metadata.uid;
+    assert.deepEqual(remembered, ["objects App/acme/web", `events ${uid}`]);
+    await store.flush();
+    const file = await readStateFile(path);
+    assert.equal((file.objects["App/acme/web"]?.status as { phase?: string }).phase, "Running", "written as encoded");
+    assert.equal(file.events[uid ?? ""]?.at(-1)?.reason, "Started");
+  });
 
   it("sets uid, generation, resourceVersion, creation time and the finalizer on create", async () => {
     const [g, a] = await store.apply([group(), app(1)]);
