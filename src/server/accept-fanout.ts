@@ -30,19 +30,37 @@ export async function addListeners(
   // The server's native handle: what the cluster module passes between processes too.
   const handle = (server as unknown as { _handle?: object })._handle;
   if (count <= 0 || process.platform !== "linux" || !handle) return [];
+  let handles: object[];
   try {
-    const handles = await duplicates(handle, count);
-    return handles.map((duplicate) => {
-      const extra = createServer();
-      extra.on("connection", (socket) => server.emit("connection", socket));
-      extra.on("error", (err) => onFailure(`an extra listener failed: ${err.message}`));
-      extra.listen(duplicate);
-      return extra;
-    });
+    handles = await duplicates(handle, count);
   } catch (err) {
     onFailure(`listening on one descriptor only: ${(err as Error).message}`);
     return [];
   }
+  // Closed meanwhile: the duplicates would keep its socket listening.
+  if (!server.listening) {
+    for (const duplicate of handles) closeHandle(duplicate);
+    return [];
+  }
+  return handles.map((duplicate) => {
+    // As http.createServer sets them for its own connections: Nagle's delay off, half-open allowed.
+    const extra = createServer({ noDelay: true, allowHalfOpen: true });
+    extra.on("connection", (socket) => server.emit("connection", socket));
+    extra.on("error", (err) => onFailure(`an extra listener failed: ${err.message}`));
+    extra.listen(duplicate);
+    return extra;
+  });
+}
+
+/** Closes every extra listener; resolves once each has (the connections it took are the server's to end). */
+export function closeListeners(extras: readonly Server[]): Promise<void> {
+  return Promise.all(extras.map((extra) => new Promise<void>((resolve) => extra.close(() => resolve())))).then(
+    () => undefined,
+  );
+}
+
+function closeHandle(handle: object): void {
+  (handle as { close?: () => void }).close?.();
 }
 
 /** `count` duplicates of the handle's descriptor, from a helper process that echoes it back. */
@@ -63,7 +81,7 @@ function duplicates(handle: object, count: number): Promise<object[]> {
           resolve(got);
           return;
         }
-        for (const extra of got) (extra as { close?: () => void }).close?.();
+        for (const duplicate of got) closeHandle(duplicate);
         reject(err);
       };
       // Settled once the helper is gone: its copies of the descriptor would keep the socket open.
@@ -76,9 +94,16 @@ function duplicates(handle: object, count: number): Promise<object[]> {
     helper.on("error", (err) => finish(err));
     helper.on("exit", (code) => finish(new Error(`the helper process exited (${code})`)));
     helper.on("message", (_message, returned) => {
-      if (returned) got.push(returned as object);
+      if (!returned) return;
+      // One still in the pipe when the helper was given up on: nothing else would close it.
+      if (done) return closeHandle(returned);
+      got.push(returned as object);
       if (got.length === count) finish();
     });
-    for (let i = 0; i < count; i++) helper.send(i, handle as SendHandle);
+    try {
+      for (let i = 0; i < count; i++) helper.send(i, handle as SendHandle);
+    } catch (err) {
+      finish(err as Error);
+    }
   });
 }

@@ -3,6 +3,7 @@ import type { Steps } from "../util/steps.js";
 import { MAX_DEFER_MS, RETRY_MS, type ThreadLoad } from "../util/thread-load.js";
 import { type ThreadShare, threadShare } from "../util/thread-share.js";
 import { TurnLoop } from "../util/turns.js";
+import { ApiError } from "./http.js";
 
 /** How long one account's work may hold the thread before the next account's turn. */
 export const DEFAULT_SLICE_MS = 8;
@@ -28,12 +29,17 @@ const AT_ONCE_MS = 2;
  */
 const MAX_WORKER_WAIT_MS = 1000;
 /**
- * A body this big goes to the worker from any account, and waits for it however long: parsing it
- * here would take the thread for a second or more in slices (3,000 objects, 1 MiB), and a slice
- * parses a document whole: one of 450 KB held the thread for 100 ms, while new connections waited
- * to be accepted, one per turn of the loop (issue 13). A light account's smaller body is parsed here.
+ * A body this big goes to the worker from any account, and waits for it: parsing it here would
+ * take the thread for a second or more in slices (3,000 objects, 1 MiB), and a slice parses a
+ * document whole: one of 450 KB held the thread for 100 ms, while new connections waited to be
+ * accepted, one per turn of the loop (issue 13). A light account's smaller body is parsed here.
  */
 const OFFLOAD_BYTES = 64 * 1024;
+/**
+ * How long a big body waits for a busy worker before it is refused (503, try again): parsed here
+ * instead, a tenant keeping the worker busy would have its bodies hold everyone's thread again.
+ */
+const MAX_BIG_WORKER_WAIT_MS = 10_000;
 /**
  * What a body parsed on the worker costs its account: an estimate from its size (a 1 MiB body of
  * 3,000 objects took about 500 ms here), not the worker's wall time, which at the lowest
@@ -51,6 +57,8 @@ export interface GateThread {
   readonly share?: Pick<ThreadShare, "charge">;
   /** How many jobs may run off the thread at once (a worker thread's), 1 unless given. */
   readonly workers?: number;
+  /** Whether jobs can run off the thread now (the worker could be started); always unless given. */
+  readonly offloadReady?: () => boolean;
 }
 
 interface Job {
@@ -189,7 +197,19 @@ export class FairGate {
     this.deferredSince.delete(account);
     this.queues.delete(account);
     const heavy = this.recentUsage(account, started) >= LIGHT_USAGE_MS;
+    if (!this.canOffload()) job.offload = undefined; // parsed here, as with no worker at all
     if ((heavy || job.bytes >= OFFLOAD_BYTES) && this.sendAway(account, queue, job)) return undefined;
+    if (job.offload && job.bytes >= OFFLOAD_BYTES) {
+      // Only chosen with the worker busy once it has waited its longest (lightest()).
+      queue.shift();
+      job.reject(
+        new ApiError(503, "Unavailable", "the manifest parser is busy with other bodies; try again shortly", {
+          "retry-after": "5",
+        }),
+      );
+      if (queue.length > 0) this.queues.set(account, queue);
+      return undefined;
+    }
     job.offload = undefined;
     const finished = advance(job, performance.now() + this.sliceMs);
     this.charge(account, started);
@@ -236,6 +256,10 @@ export class FairGate {
     return true;
   }
 
+  private canOffload(): boolean {
+    return this.workers > 0 && (this.thread.offloadReady?.() ?? true);
+  }
+
   private jobsOf(account: string): Job[] | undefined {
     return this.queues.get(account) ?? this.away.get(account);
   }
@@ -255,13 +279,14 @@ export class FairGate {
    */
   private lightest(): string | undefined {
     const at = this.now();
-    const workerFree = this.away.size < this.workers;
+    const offloading = this.canOffload();
+    const workerFree = offloading && this.away.size < this.workers;
     let best: string | undefined;
     let bestMs = Number.POSITIVE_INFINITY;
     for (const [account, queue] of this.queues) {
       const ms = this.recentUsage(account, at);
       const head = queue[0];
-      if (head?.offload && !workerFree && waitsForWorker(head, ms, at)) continue;
+      if (head?.offload && offloading && !workerFree && waitsForWorker(head, ms, at)) continue;
       if (ms < bestMs) {
         best = account;
         bestMs = ms;
@@ -290,12 +315,14 @@ export class FairGate {
 }
 
 /**
- * Whether a job that can go to the worker waits while it is busy: a big body always; a heavy
- * account's small one until it has waited too long; a light account's small one never.
+ * Whether a job that can go to the worker waits while it is busy: a big body up to its bound
+ * (then it is refused); a heavy account's small one until it has waited too long (then it runs
+ * here); a light account's small one never.
  */
 function waitsForWorker(job: Job, accountMs: number, at: number): boolean {
-  if (job.bytes >= OFFLOAD_BYTES) return true;
-  return accountMs >= LIGHT_USAGE_MS && at - job.queuedAt < MAX_WORKER_WAIT_MS;
+  const waited = at - job.queuedAt;
+  if (job.bytes >= OFFLOAD_BYTES) return waited < MAX_BIG_WORKER_WAIT_MS;
+  return accountMs >= LIGHT_USAGE_MS && waited < MAX_WORKER_WAIT_MS;
 }
 
 /** Runs a job's steps until the deadline; true when it has finished (and settled). */

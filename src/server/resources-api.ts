@@ -66,7 +66,10 @@ interface Call {
 
 /** The resource API: list, get, apply, delete and watch, with the CLI's validation and admission. */
 export class ResourcesApi {
-  private readonly parsing = new FairGate(MAX_WAITING_WRITES, DEFAULT_SLICE_MS, { load: threadLoad });
+  private readonly parsing = new FairGate(MAX_WAITING_WRITES, DEFAULT_SLICE_MS, {
+    load: threadLoad,
+    offloadReady: () => this.worker.available,
+  });
   private readonly worker = new ManifestWorker();
 
   /** Each account's bytes sent to be written (limits.writeBytesPerSecond). */

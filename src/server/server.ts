@@ -5,7 +5,7 @@ import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import { API_PREFIX } from "../resources/kinds.js";
 import type { Store } from "../store/store.js";
-import { addListeners, EXTRA_LISTENERS } from "./accept-fanout.js";
+import { addListeners, closeListeners, EXTRA_LISTENERS } from "./accept-fanout.js";
 import { Accounts, ForbiddenError } from "./accounts.js";
 import { AuthApi, type LoginLimits } from "./auth-api.js";
 import { ControlApi, type LoopAccess } from "./control-api.js";
@@ -78,6 +78,7 @@ export class ApiServer {
   private readonly http: Server;
   /** More descriptors of the listening socket (accept-fanout.ts), closed with it. */
   private extraListeners: NetServer[] = [];
+  private listening: Promise<string> | undefined;
   readonly hub: WatchHub;
   private readonly auth: AuthApi;
   private readonly resources: ResourcesApi;
@@ -127,22 +128,31 @@ export class ApiServer {
     );
   }
 
-  async listen(port: number, host: string): Promise<string> {
+  listen(port: number, host: string): Promise<string> {
+    this.listening = this.listenAll(port, host);
+    return this.listening;
+  }
+
+  private async listenAll(port: number, host: string): Promise<string> {
     await new Promise<void>((resolve, reject) => {
       this.http.once("error", reject);
       this.http.listen(port, host, () => resolve());
     });
+    const address = this.http.address() as AddressInfo;
     this.extraListeners = await addListeners(this.http, this.options.extraListeners ?? EXTRA_LISTENERS, (message) =>
       this.options.log.warn(message),
     );
-    const address = this.http.address() as AddressInfo;
     return `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   }
 
   /** Stops taking requests, ends watch streams, and waits for requests in flight (at most 10 s). */
   async close(): Promise<void> {
-    for (const extra of this.extraListeners) extra.close();
-    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await this.listening?.catch(() => undefined); // its extra descriptors, if any, are closed here
+    // Each server waits for the connections it accepted: the extra ones took most of them.
+    const closed = Promise.all([
+      closeListeners(this.extraListeners),
+      new Promise<void>((resolve) => this.http.close(() => resolve())),
+    ]);
     this.watches.close();
     this.logs.close();
     this.http.closeIdleConnections();

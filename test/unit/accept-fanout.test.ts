@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { addListeners } from "../../src/server/accept-fanout.js";
+import { addListeners, closeListeners } from "../../src/server/accept-fanout.js";
 
 /**
  * A client in its own process: opens `count` connections, writes the flag file once all are
@@ -33,7 +33,21 @@ function holdUntil(file: string): void {
   assert.ok(existsSync(file), "the client did not connect in 10 s");
 }
 
-describe("accept fanout (more descriptors of the listening socket)", () => {
+/** A client that opens `count` connections, writes the flag once all are connected, sends nothing, and exits once the server has closed them all. */
+const IDLE_CLIENT = `
+const net = require("node:net"), fs = require("node:fs");
+const [port, flag, count] = process.argv.slice(1);
+let connected = 0, closed = 0;
+for (let i = 0; i < Number(count); i++) {
+  const socket = net.connect(Number(port), "127.0.0.1", () => { if (++connected === Number(count)) fs.writeFileSync(flag, ""); });
+  socket.on("error", () => undefined);
+  socket.on("close", () => { if (++closed === Number(count)) process.exit(0); });
+}`;
+
+describe("accept fanout (more descriptors of the listening socket)", function () {
+  // Descriptors pass between processes over a Unix socket: on Linux only, where AirLoft serves.
+  if (process.platform !== "linux") return;
+  this.timeout(30_000);
   let dir: string;
   let server: Server;
   let extras: Awaited<ReturnType<typeof addListeners>> = [];
@@ -87,6 +101,33 @@ describe("accept fanout (more descriptors of the listening socket)", () => {
     const { inOneTurn, answered } = await acceptedInOneTurn();
     assert.equal(inOneTurn, 1);
     assert.equal(answered, "16");
+  });
+
+  it("closes only once the connections the extra descriptors took have ended, as the server's own", async () => {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    extras = await addListeners(server, 7);
+    const port = (server.address() as AddressInfo).port;
+    const flag = join(dir, "connected");
+    const client = spawn(process.execPath, ["-e", IDLE_CLIENT, String(port), flag, "16"], { stdio: "ignore" });
+    const exited = new Promise((resolve) => client.on("exit", resolve));
+    let accepted = 0;
+    const tookEight = new Promise<void>((resolve) => server.once("connection", () => setImmediate(() => resolve())));
+    server.on("connection", () => accepted++);
+    holdUntil(flag); // 16 queue: one turn takes 8, 7 of them through the extra descriptors
+    await tookEight;
+    let closed = false;
+    const closing = Promise.all([closeListeners(extras), new Promise((resolve) => server.close(resolve))]).then(
+      () => (closed = true),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(accepted >= 8);
+    assert.equal(closed, false, "open connections hold the close, whichever descriptor took them");
+    server.closeAllConnections(); // what ApiServer.close does after its grace period
+    await closing;
+    await exited;
+    extras = [];
+    server = createServer();
+    server.listen(0, "127.0.0.1");
   });
 
   it("takes no more connections once the server and its extra descriptors are closed", async () => {

@@ -261,22 +261,33 @@ describe("fair gate for parsing writes", () => {
       assert.equal(await one, "evil-1");
     });
 
-    it("keeps a heavy account's body of 64 KiB or more waiting for a busy worker however long, and never parses it here", async () => {
+    it("keeps a body of 64 KiB or more waiting for a busy worker, never parsing it here, and refuses it (503) after 10 s", async () => {
       const { clock, gate, order } = await twoHeavyAccounts();
       const held = awayWork("evil-1", order);
-      const waiting = awayWork("evil-2", order);
       const one = offloaded(gate, "evil-1", job("evil-1", 2, order), held.work);
-      const two = offloaded(gate, "evil-2", job("evil-2", 2, order), waiting.work);
+      const two = offloaded(gate, "evil-2", job("evil-2", 2, order), awayWork("evil-2", order).work);
       await sleep(10);
-      clock.ms += 10_000;
+      clock.ms += 5_000; // evil-2's usage has decayed: light now, and its big body still waits
       await sleep(50); // a few of the gate's polls (20 ms)
-      assert.deepEqual(order, ["evil-1 away"], "ten seconds on, evil-2's big body still waits for the worker");
+      assert.deepEqual(order, ["evil-1 away"], "five seconds on, evil-2's big body still waits for the worker");
+      clock.ms += 5_000;
+      await assert.rejects(
+        two,
+        (err: Error & { status?: number }) => err.status === 503 && /parser is busy/.test(err.message),
+      );
+      assert.deepEqual(order, ["evil-1 away"], "refused, not parsed here");
       held.finish();
       assert.equal(await one, "evil-1");
-      await until(() => order.length > 1);
-      assert.deepEqual(order, ["evil-1 away", "evil-2 away"], "it went to the worker once free");
-      waiting.finish();
-      assert.equal(await two, "evil-2");
+    });
+
+    it("parses a big body here, in slices, when the worker cannot be started", async () => {
+      const clock = { ms: 0 };
+      let ready = true;
+      const gate = new FairGate(4, 0, { now: () => clock.ms, workers: 1, offloadReady: () => ready });
+      const order: string[] = [];
+      ready = false; // three workers in a row died before they were ready
+      assert.equal(await offloaded(gate, "good", job("big", 2, order), awayWork("big", order).work), "big");
+      assert.deepEqual(order, ["big.1", "big.2"]);
     });
 
     it("sends a light account's body of 64 KiB or more to the worker, waiting while it is busy", async () => {
