@@ -11,7 +11,15 @@ export class Compactions {
   private waiting: number | undefined;
   private error: unknown;
 
-  constructor(private readonly compact: (position: number) => Promise<void>) {}
+  /**
+   * `compact` writes the file and drops the journal before a position; `outgrown` says, once it
+   * has, where to compact again if the journal written meanwhile is already too long (see
+   * requestIfIdle), or undefined.
+   */
+  constructor(
+    private readonly compact: (position: number) => Promise<void>,
+    private readonly outgrown: () => number | undefined = () => undefined,
+  ) {}
 
   /** Asks for a compaction that drops the journal's entries before `position`. */
   request(position: number): void {
@@ -26,6 +34,10 @@ export class Compactions {
         this.waiting = undefined;
         return this.compact(at);
       })
+      .then(() => {
+        const again = this.outgrown();
+        if (again !== undefined) this.request(again);
+      })
       .catch((err: unknown) => {
         this.error = err; // the journal still holds everything: nothing is lost
       })
@@ -33,6 +45,16 @@ export class Compactions {
         if (this.last === run) this.last = undefined;
       });
     this.last = run;
+  }
+
+  /**
+   * Asks for one because the journal has grown, unless one is queued or running. The journal
+   * keeps growing while a compaction writes the file (which takes a while at tens of MB): each
+   * write then would queue a second full rewrite, to drop a journal that the running one is about
+   * to shorten. The journal is measured again once that one is done instead (`outgrown`).
+   */
+  requestIfIdle(position: number): void {
+    if (!this.last) this.request(position);
   }
 
   /** Waits until no compaction runs or waits; throws one that failed in the background since the last call. */

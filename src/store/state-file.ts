@@ -129,7 +129,10 @@ export class PersistedState {
   private seq = 0;
   /** Entries of the tracked maps changed since the last write, by map. */
   private touched = new Map<string, Set<string>>();
-  private readonly compactions = new Compactions((position) => this.compact(position));
+  private readonly compactions = new Compactions(
+    (position) => this.compact(position),
+    () => (this.journalOutgrown() ? this.journal.position : undefined),
+  );
   private eraseRequested = false;
   private fileBytes = 0;
   private appends = 0;
@@ -347,10 +350,16 @@ export class PersistedState {
     }
     this.seq++;
     this.appends++;
-    if (this.eraseRequested || this.journal.size > Math.max(MIN_COMPACTION_BYTES, this.fileBytes)) {
+    if (this.eraseRequested) {
+      // Even while one runs: it may have encoded the value to erase already.
       this.eraseRequested = false;
       this.compactions.request(position);
-    }
+    } else if (this.journalOutgrown()) this.compactions.requestIfIdle(position);
+  }
+
+  /** Whether the journal has grown past the file (and a floor): replaying it would cost more than a rewrite. */
+  private journalOutgrown(): boolean {
+    return this.journal.size > Math.max(MIN_COMPACTION_BYTES, this.fileBytes);
   }
 
   /**

@@ -2,14 +2,18 @@ import { strict as assert } from "node:assert";
 import { Compactions } from "../../src/store/compactions.js";
 
 /** A compaction that records its position and waits until the test lets it finish. */
-function gated(): { runs: number[]; release: () => void; compactions: Compactions } {
+function gated(outgrown?: () => number | undefined): {
+  runs: number[];
+  release: () => void;
+  compactions: Compactions;
+} {
   const runs: number[] = [];
   let open: () => void = () => undefined;
   let gate = new Promise<void>((r) => (open = r));
   const compactions = new Compactions(async (position) => {
     runs.push(position);
     await gate;
-  });
+  }, outgrown);
   return {
     runs,
     compactions,
@@ -49,6 +53,42 @@ describe("the state file's background compactions", () => {
     release();
     await compactions.settle();
     assert.deepEqual(runs, [2, 3]);
+  });
+
+  it("queues no second rewrite for journal growth while one runs, and measures the journal again once it is done", async () => {
+    let journalOver: number | undefined;
+    const asked: string[] = [];
+    const { runs, release, compactions } = gated(() => {
+      asked.push(`after ${runs.at(-1)}`);
+      return journalOver;
+    });
+    compactions.requestIfIdle(10);
+    await turn();
+    assert.deepEqual(runs, [10]);
+    // Every write while the file is being written finds the journal still over its bound.
+    for (let i = 1; i <= 20; i++) compactions.requestIfIdle(10 + i);
+    journalOver = 40; // what was journaled meanwhile is itself more than the file
+    release();
+    await turn();
+    assert.deepEqual(runs, [10, 40], "one more, asked for once the first was done");
+    journalOver = undefined;
+    release();
+    await compactions.settle();
+    assert.deepEqual(runs, [10, 40]);
+    assert.deepEqual(asked, ["after 10", "after 40"]);
+  });
+
+  it("still queues an explicit request (a value to erase) while one runs", async () => {
+    const { runs, release, compactions } = gated();
+    compactions.request(1);
+    await turn();
+    compactions.requestIfIdle(2); // growth: the running one will do
+    compactions.request(3); // an erase: the running one may hold the value already
+    release();
+    await turn();
+    release();
+    await compactions.settle();
+    assert.deepEqual(runs, [1, 3]);
   });
 
   it("reports a failed compaction once, and runs the next request", async () => {

@@ -8,6 +8,7 @@ import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
 import { accountOf, accountsOf, listAccounts } from "../../src/server/account-records.js";
 import { Accounts } from "../../src/server/accounts.js";
+import { DurableJSONFile } from "../../src/store/durable-file.js";
 import { readStateFile } from "../../src/store/state-file.js";
 import { Store } from "../../src/store/store.js";
 import { FakeClock } from "../support/fake-clock.js";
@@ -173,6 +174,37 @@ describe("the state file", () => {
           assert.ok(Number(obj.metadata.resourceVersion) <= last, `${obj.metadata.resourceVersion} > ${last}`);
       }
     } finally {
+      await store.close();
+    }
+  });
+
+  it("queues no second rewrite of the file for writes made while one compaction runs", async () => {
+    const store = await Store.open(path, { write: true, command: "test", groupCommitMs: 0 });
+    const original = DurableJSONFile.prototype.write;
+    let compactions = 0;
+    DurableJSONFile.prototype.write = function (this: DurableJSONFile<unknown>, data) {
+      compactions++;
+      return original.call(this, data);
+    };
+    const app = (i: number): LoadedManifest =>
+      manifest({
+        apiVersion: "airloft.dev/v1alpha1",
+        kind: "App",
+        metadata: { name: `a${i}`, group: "acme" },
+        spec: { image: "x", env: { PAD: "p".repeat(5000) } },
+      } as Resource);
+    try {
+      // One line of 6 MB: past the 4 MiB floor and the file, so a compaction starts.
+      await store.apply([group, ...Array.from({ length: 1200 }, (_, i) => app(i))]);
+      // Each of these small writes finds the journal still over its bound while the file is written.
+      for (let n = 1; n <= 200 && compactions === 1; n++) {
+        await store.updateStatus("App/acme/a0", (s) => ({ ...s, observedGeneration: n }));
+        await store.persist();
+      }
+      await store.flush();
+      assert.equal(compactions, 1);
+    } finally {
+      DurableJSONFile.prototype.write = original;
       await store.close();
     }
   });
