@@ -233,14 +233,14 @@ export class Store implements AdmissionReader {
       if (action === "created") {
         this.index.add(key, next);
         if (next.kind === "Service") this.secrets.put(next, { password: generatedPassword() });
-        this.pushEvent(next, { type: "Normal", reason: "Created", message: "created by apply" }, time);
+        this.pushEvent(next, { type: "Normal", reason: "Created", message: "created by apply" }, { time });
       } else {
         this.index.touch(key, next);
         if (specChanged)
           this.pushEvent(
             next,
             { type: "Normal", reason: "Configured", message: `spec changed (generation ${next.metadata.generation})` },
-            time,
+            { time },
           );
       }
       changes.push({ key, display: displayName(next), action, object: snapshot });
@@ -285,9 +285,7 @@ export class Store implements AdmissionReader {
     // A repeating failure is one event, not a flood.
     if (last && last.reason === event.reason && last.message === event.message) return;
     this.state.persistSoon();
-    const recorded = this.pushEvent(obj, event);
-    const uid = obj.metadata.uid ?? "";
-    this.state.remember("events", uid, this.state.data.events[uid] ?? []); // encoded now, as status is
+    const recorded = this.pushEvent(obj, event, { encode: true });
     this.events.emit("recorded", key, recorded);
   }
 
@@ -403,11 +401,21 @@ export class Store implements AdmissionReader {
     this.secrets.remove(uid);
   }
 
-  private pushEvent(obj: Resource, event: Omit<StoredEvent, "time">, time = this.timestamp()): StoredEvent {
+  /**
+   * Appends an event to the object's list. `encode`: the list is encoded now, on its writer's
+   * turn, as a status is (a controller's event); a bulk apply's thousands are left to its line.
+   */
+  private pushEvent(
+    obj: Resource,
+    event: Omit<StoredEvent, "time">,
+    { time = this.timestamp(), encode = false }: { time?: string; encode?: boolean } = {},
+  ): StoredEvent {
     const uid = obj.metadata.uid ?? "";
     this.state.touch("events", uid);
     const stored = { time, ...event };
-    this.state.data.events[uid] = [...(this.state.data.events[uid] ?? []), stored].slice(-MAX_EVENTS_PER_OBJECT);
+    const list = [...(this.state.data.events[uid] ?? []), stored].slice(-MAX_EVENTS_PER_OBJECT);
+    this.state.data.events[uid] = list;
+    if (encode) this.state.remember("events", uid, list);
     return { ...stored };
   }
 

@@ -55,6 +55,8 @@ export class TestApi {
       store,
       tokens: new TokenService(key, audience, 3600),
       log: createLogger({ level: "error" }),
+      // One descriptor: the helper process that duplicates it would cost every test a spawn (accept-fanout tests them).
+      extraListeners: 0,
       ...(typeof options === "function" ? options(store) : options),
     });
     await server.accounts.bootstrap({ AIRLOFT_ADMIN_PASSWORD: ADMIN_PASSWORD });

@@ -6,6 +6,7 @@ import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addListeners, closeListeners } from "../../src/server/accept-fanout.js";
+import { TestApi } from "../support/api.js";
 
 /**
  * A client in its own process: opens `count` connections, writes the flag file once all are
@@ -14,12 +15,12 @@ import { addListeners, closeListeners } from "../../src/server/accept-fanout.js"
  */
 const CLIENT = `
 const net = require("node:net"), fs = require("node:fs");
-const [port, flag, count] = process.argv.slice(1);
+const [port, flag, count, path = "/"] = process.argv.slice(1);
 let connected = 0, answered = 0;
 for (let i = 0; i < Number(count); i++) {
   const socket = net.connect(Number(port), "127.0.0.1", () => {
     if (++connected === Number(count)) fs.writeFileSync(flag, "");
-    socket.write("GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n");
+    socket.write("GET " + path + " HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n");
   });
   let text = "";
   socket.on("data", (d) => (text += d));
@@ -61,16 +62,20 @@ describe("accept fanout (more descriptors of the listening socket)", function ()
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Lets 16 connections queue while the thread is held, then counts those accepted in the loop's next turn. */
-  async function acceptedInOneTurn(): Promise<{ inOneTurn: number; answered: string }> {
-    const port = (server.address() as AddressInfo).port;
-    const flag = join(dir, "connected");
-    const client = spawn(process.execPath, ["-e", CLIENT, String(port), flag, "16"], {
+  /** Starts CLIENT on 16 connections to `port`: `exited` resolves with the number it says were answered. */
+  function startClient(port: number, flag: string, path = "/"): Promise<string> {
+    const client = spawn(process.execPath, ["-e", CLIENT, String(port), flag, "16", path], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let output = "";
     client.stdout.on("data", (d: Buffer) => (output += d));
-    const exited = new Promise((resolve) => client.on("exit", resolve));
+    return new Promise((resolve) => client.on("exit", () => resolve(output.trim())));
+  }
+
+  /** Lets 16 connections queue while the thread is held, then counts those accepted in the loop's next turn. */
+  async function acceptedInOneTurn(): Promise<{ inOneTurn: number; answered: string }> {
+    const flag = join(dir, "connected");
+    const answered = startClient((server.address() as AddressInfo).port, flag);
     let accepted = 0;
     // The queued connections are accepted in the poll phase of the turn after the hold; the
     // immediate set at the first of them runs right after that phase.
@@ -79,8 +84,7 @@ describe("accept fanout (more descriptors of the listening socket)", function ()
     );
     server.on("connection", () => accepted++);
     holdUntil(flag);
-    await exited;
-    return { inOneTurn: await inOneTurn, answered: output.trim() };
+    return { inOneTurn: await inOneTurn, answered: await answered };
   }
 
   it("accepts up to one connection per descriptor in a turn of the loop, and the server answers each", async () => {
@@ -136,13 +140,31 @@ describe("accept fanout (more descriptors of the listening socket)", function ()
     const port = (server.address() as AddressInfo).port;
     for (const extra of extras) extra.close();
     await new Promise((resolve) => server.close(resolve));
-    const error = await new Promise<NodeJS.ErrnoException>((resolve) => {
-      const socket = connect(port, "127.0.0.1", () => resolve(new Error("connected") as NodeJS.ErrnoException));
-      socket.on("error", resolve);
-    });
-    assert.equal(error.code, "ECONNREFUSED", "a descriptor left open would keep the socket listening");
+    assert.equal(await connectError(port), "ECONNREFUSED", "a descriptor left open would keep the socket listening");
     server = createServer(); // for afterEach
     server.listen(0, "127.0.0.1");
     extras = [];
   });
+
+  it("serves the API through the extra descriptors, and its close leaves none of them listening", async () => {
+    const api = await TestApi.start({ extraListeners: 7 });
+    const port = Number(new URL(api.url).port);
+    const flag = join(dir, "api-connected");
+    const answered = startClient(port, flag, "/healthz");
+    holdUntil(flag); // 16 queue while the thread is held: the extra descriptors take most of them
+    assert.equal(await answered, "16");
+    await api.stop();
+    assert.equal(await connectError(port), "ECONNREFUSED");
+  });
 });
+
+/** The error code of a connection to `port` on 127.0.0.1 ("connected" if one was made). */
+function connectError(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.destroy();
+      resolve("connected");
+    });
+    socket.on("error", (err: NodeJS.ErrnoException) => resolve(err.code));
+  });
+}
