@@ -175,8 +175,17 @@ export function mapAt(
   name: string,
   create = false,
 ): Record<string, unknown> | undefined {
+  return mapAtPath(data, name.split("."), create);
+}
+
+/** mapAt with the name split already: a StateMap's every read goes through it (a watch's per event). */
+export function mapAtPath(
+  data: Record<string, unknown>,
+  path: readonly string[],
+  create = false,
+): Record<string, unknown> | undefined {
   let map = data;
-  for (const part of name.split(".")) {
+  for (const part of path) {
     const next = Object.hasOwn(map, part) ? map[part] : undefined;
     if (next !== null && typeof next === "object") map = next as Record<string, unknown>;
     else if (create && part !== "__proto__") map = map[part] = {};

@@ -5,7 +5,7 @@ import type { Resource, StoredEvent } from "../resources/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { runToEnd } from "../util/steps.js";
 import type { ThreadLoad } from "../util/thread-load.js";
-import { applyChange, ChangeTracker, mapAt, setEntry } from "./change-tracker.js";
+import { applyChange, ChangeTracker, mapAtPath, setEntry } from "./change-tracker.js";
 import { Compactions } from "./compactions.js";
 import { DurableJSONFile } from "./durable-file.js";
 import { Journal } from "./journal.js";
@@ -286,7 +286,9 @@ export class PersistedState {
   }
 
   private makeStateMap<V>(name: MapName): StateMap<V> {
-    const entries = () => mapAt(this.db.data as unknown as Record<string, unknown>, name, true) as Record<string, V>;
+    const path = name.split(".");
+    const entries = () =>
+      mapAtPath(this.db.data as unknown as Record<string, unknown>, path, true) as Record<string, V>;
     entries(); // made now: an empty map is kept as one, not left out
     return {
       get: (key) => {

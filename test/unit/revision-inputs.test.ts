@@ -50,6 +50,26 @@ describe("revisions on a Secret's or a bound Service's change", () => {
   });
   afterEach(() => removeTempStore(store, dir));
 
+  it("never changes a stored history in place: a new revision makes a new entry, sharing the unchanged ones", async () => {
+    const uid = store.get("App/acme/web")?.metadata.uid ?? "";
+    const stored = () => store.stateMap<{ items: Array<{ revision: number; outcome: string }> }>("revisions").get(uid);
+    const before = stored();
+    const text = JSON.stringify(before);
+    await apply(web("2"));
+    await apply(web("3"));
+    assert.equal(JSON.stringify(before), text, "the entry read before the applies is as it was");
+    const after = stored();
+    assert.deepEqual(
+      after?.items.map((r) => [r.revision, r.outcome]),
+      [
+        [1, before?.items[0]?.outcome],
+        [2, "Superseded"],
+        [3, "Progressing"],
+      ],
+    );
+    assert.equal(after?.items[0], before?.items[0], "an unchanged revision is shared, not copied");
+  });
+
   it("records a revision when a Secret the app reads changes, by that change, without its value", async () => {
     assert.deepEqual(
       history().map((r) => [r.revision, r.by]),
