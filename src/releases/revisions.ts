@@ -179,11 +179,16 @@ export async function ensureRevision(
   return next;
 }
 
-/** Stores an entry made of new objects and stored ones, none changed in place: no copy needed. */
+/**
+ * Stores an entry made of new objects and stored ones, none changed in place: no copy needed.
+ * Not durable: with the next write (an apply's own) or soon after, as status is. A durable write
+ * each was a hundred journal writes a second after a tenant's 3,000-app apply, as its first
+ * reconciles learnt their inputs, and every other tenant's write queued behind them.
+ */
 async function putRevisions(store: Store, app: App, entry: AppRevisions, durable: boolean): Promise<void> {
-  const written = book(store).set(app.metadata.uid ?? "", entry);
-  if (durable) await written;
-  else written.catch((err: unknown) => console.error("revisions not written:", err));
+  const uid = app.metadata.uid ?? "";
+  if (durable) await book(store).set(uid, entry);
+  else book(store).setSoon(uid, entry);
 }
 
 export const UNKNOWN_AUTHOR = "unknown";

@@ -96,9 +96,11 @@ function duplicates(handle: object, count: number): Promise<object[]> {
     helper.on("message", (_message, returned) => {
       if (!returned) return;
       // One still in the pipe when the helper was given up on: nothing else would close it.
-      if (done) return closeHandle(returned);
-      got.push(returned as object);
-      if (got.length === count) finish();
+      if (done) closeHandle(returned);
+      else {
+        got.push(returned as object);
+        if (got.length === count) finish();
+      }
     });
     try {
       for (let i = 0; i < count; i++) helper.send(i, handle as SendHandle);

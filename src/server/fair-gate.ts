@@ -200,7 +200,11 @@ export class FairGate {
     if (!this.canOffload()) job.offload = undefined; // parsed here, as with no worker at all
     if ((heavy || job.bytes >= OFFLOAD_BYTES) && this.sendAway(account, queue, job)) return undefined;
     if (job.offload && job.bytes >= OFFLOAD_BYTES) {
-      // Only chosen with the worker busy once it has waited its longest (lightest()).
+      // Never parsed here: it waits on for the busy worker, and is refused once it has waited its longest.
+      if (!outwaited(job, started)) {
+        this.queues.set(account, queue);
+        return BLOCKED_POLL_MS;
+      }
       queue.shift();
       job.reject(
         new ApiError(503, "Unavailable", "the manifest parser is busy with other bodies; try again shortly", {
@@ -320,9 +324,13 @@ export class FairGate {
  * here); a light account's small one never.
  */
 function waitsForWorker(job: Job, accountMs: number, at: number): boolean {
-  const waited = at - job.queuedAt;
-  if (job.bytes >= OFFLOAD_BYTES) return waited < MAX_BIG_WORKER_WAIT_MS;
-  return accountMs >= LIGHT_USAGE_MS && waited < MAX_WORKER_WAIT_MS;
+  if (job.bytes >= OFFLOAD_BYTES) return !outwaited(job, at);
+  return accountMs >= LIGHT_USAGE_MS && at - job.queuedAt < MAX_WORKER_WAIT_MS;
+}
+
+/** Whether a big body has waited its longest for the busy worker: it is refused then (503), never parsed here. */
+function outwaited(job: Job, at: number): boolean {
+  return job.bytes >= OFFLOAD_BYTES && at - job.queuedAt >= MAX_BIG_WORKER_WAIT_MS;
 }
 
 /** Runs a job's steps until the deadline; true when it has finished (and settled). */

@@ -97,6 +97,8 @@ export interface StateMap<V> {
   values(): V[];
   /** Replaces an entry with a new value (never one changed in place); resolves once it is on disk. */
   set(key: string, value: V): Promise<void>;
+  /** The same, written with the next write or soon after, as status is: for what a controller observed. */
+  setSoon(key: string, value: V): void;
   delete(key: string): Promise<void>;
   keys(): string[];
 }
@@ -290,6 +292,12 @@ export class PersistedState {
     const entries = () =>
       mapAtPath(this.db.data as unknown as Record<string, unknown>, path, true) as Record<string, V>;
     entries(); // made now: an empty map is kept as one, not left out
+    const put = (key: string, value: V): void => {
+      setEntry(entries(), key, value);
+      this.touch(name, key);
+      this.changes.forget(name, key);
+      if (value !== null && typeof value === "object") this.serializer.remember(name, key, value);
+    };
     return {
       get: (key) => {
         const map = entries();
@@ -298,11 +306,12 @@ export class PersistedState {
       entries: () => Object.entries(entries()),
       values: () => Object.values(entries()),
       set: (key, value) => {
-        setEntry(entries(), key, value);
-        this.touch(name, key);
-        this.changes.forget(name, key);
-        if (value !== null && typeof value === "object") this.serializer.remember(name, key, value);
+        put(key, value);
         return this.persist();
+      },
+      setSoon: (key, value) => {
+        put(key, value);
+        this.persistSoon();
       },
       delete: (key) => {
         delete entries()[key];

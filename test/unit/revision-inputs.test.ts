@@ -8,6 +8,7 @@ import { trackRollout } from "../../src/releases/rollout.js";
 import { undoRollout } from "../../src/releases/undo.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import type { App, ServiceStatus } from "../../src/resources/types.js";
+import { PersistedState } from "../../src/store/state-file.js";
 import type { Store } from "../../src/store/store.js";
 import { fakeContext } from "../support/controller-context.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
@@ -68,6 +69,26 @@ describe("revisions on a Secret's or a bound Service's change", () => {
       ],
     );
     assert.equal(after?.items[0], before?.items[0], "an unchanged revision is shared, not copied");
+  });
+
+  it("asks for no durable write of a controller's revision: it goes with the next write, as status does", async () => {
+    const original = PersistedState.prototype.persist;
+    let durable = 0;
+    PersistedState.prototype.persist = function (this: PersistedState) {
+      durable++;
+      return original.call(this);
+    };
+    try {
+      await apply(secret(SECOND));
+      durable = 0;
+      await reconcileApp(); // records the revision the Secret's change makes, by that change
+      assert.equal(history().at(-1)?.by, "secret app-secrets changed");
+      assert.equal(durable, 0);
+    } finally {
+      PersistedState.prototype.persist = original;
+    }
+    await store.flush();
+    assert.equal(historyOf(store, store.get("App/acme/web") as App).length, 2);
   });
 
   it("records a revision when a Secret the app reads changes, by that change, without its value", async () => {
