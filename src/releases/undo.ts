@@ -76,7 +76,7 @@ export async function restoreRevision(
   target: Revision,
   by: string,
   options: { readonly always?: boolean } = {},
-): Promise<Revision> {
+): Promise<Readonly<Revision>> {
   const spec: AppSpec = { ...structuredClone(target.spec) };
   // What a revision leaves out stays as the app has it now.
   for (const field of ["replicas", "strategy", "revisionHistoryLimit", "autoscale"] as const) {

@@ -1,4 +1,4 @@
-import { constants, readFileSync, rmSync, writeSync } from "node:fs";
+import { constants, readFileSync, rmSync } from "node:fs";
 import { type FileHandle, open, rename } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { ChangeRecord } from "./change-tracker.js";
@@ -74,14 +74,10 @@ export class Journal {
     const line = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
     return this.serially(async () => {
       this.handle ??= await open(this.path, APPEND_SYNCED, 0o600);
-      // O_DSYNC: the write returns once its data is on disk, as write + fdatasync would. A small
-      // line is written on this thread: on the thread pool its answer waited for the event loop's
-      // next poll, 20 to 230 ms under a tenant's bulk applies, for a write that took 1.5 ms
-      // (p99 9 ms, by strace), and every tenant's durable write waits for this one.
-      const bytesWritten =
-        line.length <= SYNC_APPEND_BYTES
-          ? writeSync(this.handle.fd, line)
-          : (await this.handle.write(line)).bytesWritten;
+      // O_DSYNC: the write returns once its data is on disk, as write + fdatasync would, in one
+      // call to the thread pool instead of two. Under load each call's answer waits for a turn of
+      // the event loop, and every tenant's durable write waits for this one.
+      const { bytesWritten } = await this.handle.write(line);
       if (bytesWritten !== line.length)
         throw new Error(`writing ${this.path}: ${bytesWritten} of ${line.length} bytes written (is the disk full?)`);
       this.bytes += line.length;
@@ -167,8 +163,6 @@ async function writeSynced(file: FileHandle, data: Buffer): Promise<number> {
 }
 
 const SYNC_BYTES = 1 << 20;
-/** Lines up to this size are appended on the event loop's thread (see append). */
-const SYNC_APPEND_BYTES = 64 * 1024;
 const APPEND_SYNCED = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 
 /**

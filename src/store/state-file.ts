@@ -133,8 +133,10 @@ export class PersistedState {
   private touched = new Map<string, Set<string>>();
   private readonly compactions = new Compactions(
     (position) => this.compact(position),
-    () => (this.journalOutgrown() ? this.journal.position : undefined),
+    () => (this.journalOutgrown() ? this.recorded : undefined),
   );
+  /** The journal's position after the last line numbered (this.seq): what a compaction may drop up to. */
+  private recorded = 0;
   private eraseRequested = false;
   private fileBytes = 0;
   private appends = 0;
@@ -361,6 +363,7 @@ export class PersistedState {
     }
     this.seq++;
     this.appends++;
+    this.recorded = position;
     if (this.eraseRequested) {
       // Even while one runs: it may have encoded the value to erase already.
       this.eraseRequested = false;

@@ -8,7 +8,7 @@ import { trackRollout } from "../../src/releases/rollout.js";
 import { undoRollout } from "../../src/releases/undo.js";
 import { loadTexts } from "../../src/resources/loader.js";
 import type { App, ServiceStatus } from "../../src/resources/types.js";
-import { PersistedState } from "../../src/store/state-file.js";
+import { PersistedState, readStateFile } from "../../src/store/state-file.js";
 import type { Store } from "../../src/store/store.js";
 import { fakeContext } from "../support/controller-context.js";
 import { openTempStore, removeTempStore } from "../support/temp-store.js";
@@ -88,7 +88,9 @@ describe("revisions on a Secret's or a bound Service's change", () => {
       PersistedState.prototype.persist = original;
     }
     await store.flush();
-    assert.equal(historyOf(store, store.get("App/acme/web") as App).length, 2);
+    const uid = store.get("App/acme/web")?.metadata.uid ?? "";
+    const onDisk = (await readStateFile(store.path)).revisions as Record<string, { items: Array<{ by: string }> }>;
+    assert.equal(onDisk[uid]?.items.at(-1)?.by, "secret app-secrets changed", "written by the lazy write");
   });
 
   it("records a revision when a Secret the app reads changes, by that change, without its value", async () => {

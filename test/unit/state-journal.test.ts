@@ -1,9 +1,7 @@
 import { strict as assert } from "node:assert";
-import { pbkdf2 } from "node:crypto";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
 import { Journal } from "../../src/store/journal.js";
@@ -197,35 +195,6 @@ describe("dropping a journal's entries once the state file holds them", () => {
     await journal.append(line(42));
     assert.equal(journal.read().at(-1)?.seq, 42, "appends after the drop go to the new file");
     assert.equal(journal.position, statSync(journal.path).size + held);
-    await journal.close();
-  });
-
-  it("appends a small line on its own thread, never behind a busy thread pool, and keeps lines in order", async function () {
-    this.timeout(30_000);
-    const journal = Journal.of(join(dir, "state.json"));
-    await journal.append(line(1)); // opens the file
-    // Every thread of the pool busy for a while (a bulk apply's compaction, logins' hashing).
-    const order: string[] = [];
-    const busy = Array.from({ length: 16 }, () =>
-      promisify(pbkdf2)("p", "s", 200_000, 32, "sha256").then(() => order.push("pool")),
-    );
-    const big = journal.append(line(2, 128 * 1024)).then(() => order.push("big"));
-    const small = journal.append(line(3)).then(() => order.push("small"));
-    await Promise.all([big, small]);
-    // The big line went to the pool behind the hashing; the small one waited only for it.
-    assert.deepEqual(order.slice(-2), ["big", "small"]);
-    await Promise.all(busy);
-    assert.deepEqual(
-      journal.read().map((e) => e.seq),
-      [1, 2, 3],
-    );
-    const before = order.length;
-    const quick = journal.append(line(4)).then(() => order.push("small"));
-    const hashing = Array.from({ length: 16 }, () =>
-      promisify(pbkdf2)("p", "s", 200_000, 32, "sha256").then(() => order.push("pool")),
-    );
-    await Promise.all([quick, ...hashing]);
-    assert.equal(order[before], "small", "written before any of the 16 hashes queued in the pool meanwhile");
     await journal.close();
   });
 });
