@@ -150,7 +150,7 @@ export async function ensureRevision(
       ...(author ? { by } : {}),
       ...(learnt ? { inputs: { ...inputs } } : {}),
     };
-    await putRevisions(store, app, { ...stored, key: keyOf(app), items: [...items.slice(0, -1), updated] }, durable);
+    await putRevisions(store, app, withItems(stored, app, [...items.slice(0, -1), updated]), durable);
     return updated;
   }
   const sameSpec = latest?.configHash === hash;
@@ -170,13 +170,13 @@ export async function ensureRevision(
   const earlier =
     latest?.outcome === "Progressing" ? [...items.slice(0, -1), { ...latest, outcome: "Superseded" as const }] : items;
   const limit = app.spec.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT;
-  await putRevisions(
-    store,
-    app,
-    { ...stored, key: keyOf(app), items: pruneRevisions([...earlier, next], limit) },
-    durable,
-  );
+  await putRevisions(store, app, withItems(stored, app, pruneRevisions([...earlier, next], limit)), durable);
   return next;
+}
+
+/** A new entry for the app with these revisions, keeping the stored one's rollout progress. */
+function withItems(stored: AppRevisions | undefined, app: App, items: Revision[]): AppRevisions {
+  return { ...stored, key: keyOf(app), items };
 }
 
 /**

@@ -64,8 +64,8 @@ export class WriteScheduler {
   }
 
   /**
-   * Status, events and a controller's revisions are observed state: a lost one is observed again by the next reconcile,
-   * so controllers do not wait for the disk. Their write waits a multiple of what the last write
+   * Status, events and a controller's revisions are observed state: a lost one is observed again
+   * by the next reconcile, so controllers do not wait for the disk. Their write waits a multiple of what the last write
    * took, so that rewriting the file takes a bounded share of the time however large it grows
    * (at 5,000 objects a write-after-5-ms policy spent the whole pass rewriting 6 MB). A durable
    * write that comes meanwhile brings the write forward. flush() waits for it.

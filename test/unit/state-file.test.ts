@@ -22,6 +22,15 @@ const group = manifest({
   spec: { provider: "docker" },
 });
 
+/** App `a{i}` of group acme, carrying `pad` bytes of env: a state of some MB in few objects. */
+const paddedApp = (i: number, pad: number): LoadedManifest =>
+  manifest({
+    apiVersion: "airloft.dev/v1alpha1",
+    kind: "App",
+    metadata: { name: `a${i}`, group: "acme" },
+    spec: { image: "x", env: { PAD: "p".repeat(pad) } },
+  } as Resource);
+
 /** A state file as the store wrote it when it kept sources, suspensions and accounts itself. */
 const earlier = {
   version: 1,
@@ -136,13 +145,7 @@ describe("the state file", () => {
 
   it("journals a batch whole and never an object newer than the line's lastResourceVersion, however its objects change meanwhile", async () => {
     const store = await Store.open(path, { write: true, command: "test" });
-    const app = (i: number): LoadedManifest =>
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "App",
-        metadata: { name: `a${i}`, group: "acme" },
-        spec: { image: "x", env: { PAD: "p".repeat(3000) } },
-      } as Resource);
+    const app = (i: number) => paddedApp(i, 3000);
     try {
       await store.apply([group, ...Array.from({ length: 2000 }, (_, i) => app(i))]);
       await store.flush();
@@ -186,13 +189,7 @@ describe("the state file", () => {
       compactions++;
       return original.call(this, data);
     };
-    const app = (i: number): LoadedManifest =>
-      manifest({
-        apiVersion: "airloft.dev/v1alpha1",
-        kind: "App",
-        metadata: { name: `a${i}`, group: "acme" },
-        spec: { image: "x", env: { PAD: "p".repeat(5000) } },
-      } as Resource);
+    const app = (i: number) => paddedApp(i, 5000);
     try {
       // One line of 6 MB: past the 4 MiB floor and the file, so a compaction starts.
       await store.apply([group, ...Array.from({ length: 1200 }, (_, i) => app(i))]);
