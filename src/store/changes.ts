@@ -1,9 +1,17 @@
 import { isDeepStrictEqual } from "node:util";
 import { NotFoundError } from "../errors.js";
-import type { Resource } from "../resources/types.js";
+import type { Resource, StoredEvent } from "../resources/types.js";
 
 /** Holds an object marked for deletion until its infrastructure is gone. */
 export const FINALIZER = "airloft.dev/infrastructure";
+
+/** Events kept per object: the oldest go first. */
+const MAX_EVENTS_PER_OBJECT = 20;
+
+/** An object's event list with one more event: a new list, since stored lists are never changed in place. */
+export function withEvent(list: readonly StoredEvent[] | undefined, event: StoredEvent): StoredEvent[] {
+  return [...(list ?? []), event].slice(-MAX_EVENTS_PER_OBJECT);
+}
 
 export type ChangeAction = "created" | "configured" | "unchanged" | "deleted";
 

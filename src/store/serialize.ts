@@ -175,6 +175,16 @@ export class CachedJsonSerializer {
     keys.add(key);
   }
 
+  /**
+   * An entry's text as `remember` would make it, made now and kept nowhere: for a value not stored
+   * yet (an apply's plan), which a refused apply must not leave in the cache.
+   */
+  encoded(map: string, key: string, value: object): Buffer {
+    const versionOf = this.cached[map];
+    if (!versionOf) return encodeEntry(key, value);
+    return this.encodeFresh(map, key, value, versionOf(value), this.entryBytes.get(map)?.get(key)).bytes;
+  }
+
   private *map(
     name: string,
     map: Record<string, unknown>,

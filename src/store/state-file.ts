@@ -336,6 +336,11 @@ export class PersistedState {
     this.serializer.remember(map, key, value, bytes);
   }
 
+  /** A changed entry's text, made now and kept nowhere: remember it with the value once stored. */
+  encoded(map: keyof typeof ENTRY_VERSIONS, key: string, value: object): Buffer {
+    return this.serializer.encoded(map, key, value);
+  }
+
   /** Marks an entry of objects, events or secrets as changed: the next write compares only those. */
   touch(map: keyof typeof ENTRY_VERSIONS, key: string): void {
     let keys = this.touched.get(map);

@@ -9,9 +9,9 @@ import { storedSecret } from "../secrets/stored-form.js";
 import { generatedPassword, Vault } from "../secrets/vault.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { runInTurns, runToEnd, type Steps } from "../util/steps.js";
-import { type PlanContext, planWrite, planWrites, stillHolds } from "./apply-plan.js";
+import { type PlanContext, type PlannedEvents, planWrite, planWrites, stillHolds } from "./apply-plan.js";
 import type { Alongside } from "./changes.js";
-import { type Change, type ChangeAction, differs, notFound, type StoreEvent } from "./changes.js";
+import { type Change, type ChangeAction, differs, notFound, type StoreEvent, withEvent } from "./changes.js";
 import { Indexes } from "./indexes.js";
 import { Outbox } from "./outbox.js";
 import { VersionHole } from "./serialize.js";
@@ -22,7 +22,6 @@ export type { Change, ChangeAction, StoreEvent, StoreEventType } from "./changes
 
 export { FINALIZER } from "./changes.js";
 
-const MAX_EVENTS_PER_OBJECT = 20;
 const PREVIEW_STEP = 100;
 
 export interface OpenOptions extends State.StateFileOptions {
@@ -75,6 +74,8 @@ export class Store implements AdmissionReader {
       stored: (manifest) => storedSecret(manifest, this.secrets),
       hole: new VersionHole(),
       now: () => this.timestamp(),
+      eventsOf: (uid) => this.state.data.events[uid],
+      encodeEvents: (uid, list) => this.state.encoded("events", uid, list),
     };
   }
 
@@ -212,7 +213,7 @@ export class Store implements AdmissionReader {
     for (const write of planned) {
       const current = this.peek(write.key);
       // Another write to the object landed while this one was worked out.
-      const { key, manifest, action, next, snapshot, text, specChanged } = stillHolds(write, current)
+      const { key, manifest, action, next, snapshot, text, specChanged, events } = stillHolds(write, current)
         ? write
         : planWrite(write.manifest, context);
       const existing = this.state.data.objects[key];
@@ -233,16 +234,8 @@ export class Store implements AdmissionReader {
       if (action === "created") {
         this.index.add(key, next);
         if (next.kind === "Service") this.secrets.put(next, { password: generatedPassword() });
-        this.pushEvent(next, { type: "Normal", reason: "Created", message: "created by apply" }, { time });
-      } else {
-        this.index.touch(key, next);
-        if (specChanged)
-          this.pushEvent(
-            next,
-            { type: "Normal", reason: "Configured", message: `spec changed (generation ${next.metadata.generation})` },
-            { time },
-          );
-      }
+      } else this.index.touch(key, next);
+      if (events) this.placeEvents(next, events, time);
       changes.push({ key, display: displayName(next), action, object: snapshot });
       emitted.push({ type: action === "created" ? "added" : specChanged ? "spec" : "metadata", key, object: snapshot });
     }
@@ -405,6 +398,18 @@ export class Store implements AdmissionReader {
    * Appends an event to the object's list. `encode`: the list is encoded now, on its writer's
    * turn, as a status is (a controller's event); a bulk apply's thousands are left to its line.
    */
+  /** An apply's event, as planned while the object's list is still the one it was made from. */
+  private placeEvents(obj: Resource, planned: PlannedEvents, time: string): void {
+    const uid = obj.metadata.uid ?? "";
+    if (this.state.data.events[uid] !== planned.against) {
+      this.pushEvent(obj, planned.event, { time });
+      return;
+    }
+    this.state.touch("events", uid);
+    this.state.data.events[uid] = planned.list;
+    this.state.remember("events", uid, planned.list, planned.bytes);
+  }
+
   private pushEvent(
     obj: Resource,
     event: Omit<StoredEvent, "time">,
@@ -413,7 +418,7 @@ export class Store implements AdmissionReader {
     const uid = obj.metadata.uid ?? "";
     this.state.touch("events", uid);
     const stored = { time, ...event };
-    const list = [...(this.state.data.events[uid] ?? []), stored].slice(-MAX_EVENTS_PER_OBJECT);
+    const list = withEvent(this.state.data.events[uid], stored);
     this.state.data.events[uid] = list;
     if (encode) this.state.remember("events", uid, list);
     return { ...stored };

@@ -63,6 +63,65 @@ describe("store", () => {
     assert.equal(file.events[uid ?? ""]?.at(-1)?.reason, "Started");
   });
 
+  it("encodes an apply's event lists in its plan's steps, not in the journal line every other tenant's write waits for", async () => {
+    await store.apply([group(), app(1)]);
+    const remembered: { key: string; bytes: Buffer | undefined }[] = [];
+    const original = CachedJsonSerializer.prototype.remember;
+    CachedJsonSerializer.prototype.remember = function (this: CachedJsonSerializer, map, key, value, bytes) {
+      if (map === "events") remembered.push({ key, bytes });
+      return original.call(this, map, key, value, bytes);
+    };
+    try {
+      await store.apply([
+        app(2),
+        { ...app(1), object: { ...app(1).object, metadata: { name: "api", group: "acme" } } },
+      ]);
+    } finally {
+      CachedJsonSerializer.prototype.remember = original;
+    }
+    const web = store.get("App/acme/web") as Resource;
+    const api = store.get("App/acme/api") as Resource;
+    assert.deepEqual(
+      remembered.map((r) => r.key),
+      [web.metadata.uid, api.metadata.uid],
+    );
+    for (const { key, bytes } of remembered)
+      assert.equal(
+        bytes?.toString(),
+        `${JSON.stringify(key)}:${JSON.stringify(store.eventsOf(key === web.metadata.uid ? web : api))}`,
+      );
+    assert.deepEqual(
+      store.eventsOf(web).map((e) => e.reason),
+      ["Created", "Configured"],
+    );
+    assert.equal(store.eventsOf(api)[0]?.time, api.metadata.creationTimestamp, "a creation's event has its time");
+    await store.close();
+    const file = await readStateFile(path);
+    assert.deepEqual(file.events[web.metadata.uid ?? ""], store.eventsOf(web));
+    assert.deepEqual(file.events[api.metadata.uid ?? ""], store.eventsOf(api));
+  });
+
+  it("adds an apply's event at commit to a list that changed since its plan, losing neither", async () => {
+    await store.apply([group(), app(1)]);
+    const web = store.get("App/acme/web") as Resource;
+    await store.recordEvent(keyOf(web), { type: "Normal", reason: "Started", message: "running" });
+    // The plan sees a list that is no longer the stored one, as when an event lands during its steps.
+    const context = (store as unknown as { planContext: { eventsOf: (uid: string) => unknown } }).planContext;
+    const eventsOf = context.eventsOf;
+    context.eventsOf = (uid) => [...((eventsOf(uid) as unknown[]) ?? [])].slice(0, -1);
+    try {
+      await store.apply([app(2)]);
+    } finally {
+      context.eventsOf = eventsOf;
+    }
+    assert.deepEqual(
+      store.eventsOf(web).map((e) => e.reason),
+      ["Created", "Started", "Configured"],
+    );
+    await store.close();
+    assert.deepEqual((await readStateFile(path)).events[web.metadata.uid ?? ""], store.eventsOf(web));
+  });
+
   it("sets uid, generation, resourceVersion, creation time and the finalizer on create", async () => {
     const [g, a] = await store.apply([group(), app(1)]);
     assert.equal(g?.action, "created");
