@@ -4,8 +4,9 @@
  */
 export function secretInput(doc: unknown): Record<string, Buffer> {
   const { data, stringData } = doc as { data?: Record<string, string>; stringData?: Record<string, string> };
-  const values: Record<string, Buffer> = {};
-  for (const [key, text] of Object.entries(data ?? {})) values[key] = Buffer.from(text, "base64");
-  for (const [key, text] of Object.entries(stringData ?? {})) values[key] = Buffer.from(text, "utf8");
-  return values;
+  // fromEntries defines each key as its own property: "__proto__" is a key like any other.
+  return Object.fromEntries([
+    ...Object.entries(data ?? {}).map(([key, text]) => [key, Buffer.from(text, "base64")] as const),
+    ...Object.entries(stringData ?? {}).map(([key, text]) => [key, Buffer.from(text, "utf8")] as const),
+  ]);
 }

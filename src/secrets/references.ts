@@ -74,12 +74,16 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
   const value = (secret: string, key: string): Buffer | undefined => {
     const entry = found.get(secret);
     if (!entry) return undefined;
-    const v = entry.values[key];
+    // Own keys only: "constructor" is no secret's key unless it has one.
+    const v = Object.hasOwn(entry.values, key) ? entry.values[key] : undefined;
     if (v === undefined) missing.push(`key ${key} of secret ${secret}`);
     return v;
   };
   const hashes: Record<string, string> = {};
-  const hashOf = (secret: string, key: string) => found.get(secret)?.secret.spec.keys?.[key] ?? "";
+  const hashOf = (secret: string, key: string) => {
+    const keys = found.get(secret)?.secret.spec.keys ?? {};
+    return Object.hasOwn(keys, key) ? (keys[key] ?? "") : "";
+  };
   const env: Record<string, string> = {};
   const files: Array<{ name: string; path: string; value: Buffer }> = [];
   let pull: ResolvedSecrets["pull"];

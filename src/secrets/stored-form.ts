@@ -9,7 +9,8 @@ import type { Resource } from "../resources/types.js";
 export function storedSecret(manifest: LoadedManifest, hasher: { hash(value: Buffer): string }): Resource {
   const { object, values } = manifest;
   if (object.kind !== "Secret") return object;
-  const keys: Record<string, string> = {};
-  for (const key of Object.keys(values ?? {}).sort()) keys[key] = hasher.hash((values ?? {})[key] as Buffer);
+  // Own properties, "__proto__" too (fromEntries).
+  const entries = Object.entries(values ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const keys = Object.fromEntries(entries.map(([key, value]) => [key, hasher.hash(value)]));
   return { ...object, spec: { keys } };
 }

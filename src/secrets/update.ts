@@ -43,12 +43,13 @@ export function mergeSecret(store: SecretReader, manifest: LoadedManifest, unset
   const display = `secret/${group}/${object.metadata.name}`;
   const existing = store.get(objectKey("Secret", group, object.metadata.name));
   if (!existing && unset.length > 0) throw new NotFoundError(`${display} not found`);
-  const values = existing ? store.secrets.get(existing) : {};
+  const stored = existing ? store.secrets.get(existing) : {};
   for (const key of unset) {
-    if (!(key in values)) throw new NotFoundError(`${display} has no key ${key}`);
-    delete values[key];
+    if (!Object.hasOwn(stored, key)) throw new NotFoundError(`${display} has no key ${key}`);
+    delete stored[key];
   }
-  Object.assign(values, manifest.values ?? {});
+  // A spread defines own keys ("__proto__" too), where Object.assign would set the prototype.
+  const values = { ...stored, ...manifest.values };
   if (Object.keys(values).length > MAX_SECRET_KEYS)
     throw new ValidationErrors([
       new ValidationError(manifest.source, "data", `a secret holds at most ${MAX_SECRET_KEYS} keys`),

@@ -80,8 +80,10 @@ export class Vault {
   /** Replaces an object's values. */
   put(obj: Resource, values: Readonly<Record<string, Buffer>>): void {
     const keys = this.keys();
-    const sealed: Record<string, string> = {};
-    for (const [key, value] of Object.entries(values)) sealed[key] = seal(keys, placeOf(obj, key), value);
+    // Own properties, "__proto__" too (fromEntries): an assignment would set the prototype instead.
+    const sealed = Object.fromEntries(
+      Object.entries(values).map(([key, value]) => [key, seal(keys, placeOf(obj, key), value)]),
+    );
     const data = this.data();
     data.secrets ??= {};
     data.secrets[obj.metadata.uid ?? ""] = sealed;
@@ -91,10 +93,12 @@ export class Vault {
   /** An object's values, opened; a changed or moved ciphertext is refused. */
   get(obj: Resource): Record<string, Buffer> {
     const sealed = this.data().secrets?.[obj.metadata.uid ?? ""] ?? {};
-    const values: Record<string, Buffer> = {};
-    for (const [key, text] of Object.entries(sealed))
-      values[key] = isSealed(text) ? open(this.keys(), placeOf(obj, key), text) : Buffer.from(text);
-    return values;
+    return Object.fromEntries(
+      Object.entries(sealed).map(([key, text]) => [
+        key,
+        isSealed(text) ? open(this.keys(), placeOf(obj, key), text) : Buffer.from(text),
+      ]),
+    );
   }
 
   has(obj: Resource): boolean {

@@ -224,6 +224,25 @@ describe("secrets: references", () => {
     assert.deepEqual(resolved.missing, ["secret nope", "key NOKEY of secret app-secrets"]);
   });
 
+  it("keeps a key named __proto__ like any other, and finds no key an object's prototype has", async () => {
+    await store.apply(load(object("Secret", "odd", "stringData: {__proto__: proto-value, A: a}")));
+    const secret = store.get("Secret/acme/odd") as Resource;
+    assert.deepEqual(Object.keys((secret.spec as { keys: object }).keys), ["A", "__proto__"], "both keys hashed");
+    assert.deepEqual(Object.entries(store.secretsOf(secret)), [
+      ["__proto__", "proto-value"],
+      ["A", "a"],
+    ]);
+    const resolved = resolveSecrets(
+      store,
+      app({ env: { P: { secret: "odd", key: "__proto__" }, C: { secret: "odd", key: "constructor" } } }),
+    );
+    assert.deepEqual(resolved.env, { P: "proto-value" });
+    assert.deepEqual(resolved.missing, ["key constructor of secret odd"]);
+    await store.flush();
+    const reopened = await Store.open(store.path, { write: false, command: "test", env: {} });
+    assert.deepEqual(Object.keys(reopened.secretsOf(reopened.get("Secret/acme/odd") as Resource)), ["__proto__", "A"]);
+  });
+
   it("digests hashes: a value change changes it, an unrelated secret does not", async () => {
     const spec = { env: { PASS: { secret: "app-secrets", key: "DB_PASSWORD" } } };
     const before = resolveSecrets(store, app(spec)).digest;
@@ -292,6 +311,8 @@ describe("secrets: the values `secret set` reads", () => {
         B: "from stdin\n",
         TLS: "pem-bytes",
       });
+      const odd = parseValues(["__proto__=p"], [], () => Buffer.from(""));
+      assert.deepEqual(Object.keys(odd), ["__proto__"], "a key like any other, not the prototype");
       assert.throws(
         () => parseValues(["A=-", "B=-"], [], () => Buffer.from("")),
         /only one key can read standard input/,

@@ -28,7 +28,8 @@ export function parseValues(
   files: readonly string[],
   stdin: StdinReader,
 ): Record<string, Buffer> {
-  const values: Record<string, Buffer> = {};
+  // A Map, then own keys: "__proto__" is a key like any other.
+  const values = new Map<string, Buffer>();
   let fromStdin: string | undefined;
   for (const pair of pairs) {
     const [key, value] = split(pair, "KEY=VALUE or KEY=-");
@@ -36,18 +37,18 @@ export function parseValues(
       if (fromStdin !== undefined)
         throw new UsageError(`only one key can read standard input: ${fromStdin} and ${key}`);
       fromStdin = key;
-      values[key] = stdin();
-    } else values[key] = Buffer.from(value, "utf8");
+      values.set(key, stdin());
+    } else values.set(key, Buffer.from(value, "utf8"));
   }
   for (const pair of files) {
     const [key, path] = split(pair, "KEY=path");
     try {
-      values[key] = readFileSync(path);
+      values.set(key, readFileSync(path));
     } catch (err) {
       throw new UsageError(`--from-file ${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
   }
-  return values;
+  return Object.fromEntries(values);
 }
 
 function needGroup(options: SecretOptions): string {
