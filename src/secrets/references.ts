@@ -84,14 +84,15 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
     const keys = found.get(secret)?.secret.spec.keys ?? {};
     return Object.hasOwn(keys, key) ? (keys[key] ?? "") : "";
   };
-  const env: Record<string, string> = {};
+  // A Map, then own keys: a secret's key "__proto__" is a variable like any other.
+  const env = new Map<string, string>();
   const files: Array<{ name: string; path: string; value: Buffer }> = [];
   let pull: ResolvedSecrets["pull"];
   if (obj.kind === "App") {
     for (const from of obj.spec.envFrom ?? []) {
       for (const [key, v] of Object.entries(found.get(from.secret)?.values ?? {}))
         if (ENV_NAME.test(`${from.prefix ?? ""}${key}`)) {
-          env[`${from.prefix ?? ""}${key}`] = v.toString("utf8");
+          env.set(`${from.prefix ?? ""}${key}`, v.toString("utf8"));
           hashes[`env/${from.prefix ?? ""}${key}`] = hashOf(from.secret, key);
         }
     }
@@ -99,7 +100,7 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
       if (!isRef(ref)) continue;
       const v = value(ref.secret, ref.key);
       if (v === undefined) continue;
-      env[name] = v.toString("utf8");
+      env.set(name, v.toString("utf8"));
       hashes[`env/${name}`] = hashOf(ref.secret, ref.key);
     }
     for (const file of obj.spec.files ?? []) {
@@ -122,5 +123,5 @@ export function resolveSecrets(store: SecretSource, obj: App | Service): Resolve
   const used = [...found].map(([name, { secret }]) => [name, secret.spec.keys ?? {}]);
   // "" when no secret is used: such an app's config hash stays as it was before secrets existed.
   const digest = used.length === 0 ? "" : createHash("sha256").update(JSON.stringify(used)).digest("hex").slice(0, 16);
-  return { env, files, ...(pull ? { pull } : {}), digest, hashes, missing };
+  return { env: Object.fromEntries(env), files, ...(pull ? { pull } : {}), digest, hashes, missing };
 }

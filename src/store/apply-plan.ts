@@ -4,7 +4,7 @@ import type { LoadedManifest } from "../resources/loader.js";
 import type { Resource, StoredEvent } from "../resources/types.js";
 import type { Steps } from "../util/steps.js";
 import { type ChangeAction, changeOf, dropUndefined, FINALIZER, withEvent } from "./changes.js";
-import type { VersionHole } from "./serialize.js";
+import type { EntryText, VersionHole } from "./serialize.js";
 
 /**
  * One manifest's write, worked out before the store changes. A 3,000-object apply spent 60 to
@@ -18,7 +18,7 @@ export interface PlannedWrite {
   /** The stored object it was worked out against, and its version then: one changed since is planned again. */
   readonly existing: Readonly<Resource> | undefined;
   readonly existingVersion: string | undefined;
-  /** What is stored (created or configured; the resourceVersion, and a creation's uid and time, are set at commit). */
+  /** What is stored (created or configured; its resourceVersion is set at commit). */
   readonly next?: Resource;
   /** A copy of `next` for the caller and the listeners, filled in at commit like `next`. */
   readonly snapshot?: Resource;
@@ -40,7 +40,7 @@ export interface PlannedEvents {
   /** The stored list it was made from (none for a creation): placed only while that is still stored. */
   readonly against: readonly StoredEvent[] | undefined;
   readonly list: StoredEvent[];
-  readonly bytes: Buffer;
+  readonly text: EntryText;
 }
 
 /** The stored form of a manifest's object: a Secret's values become hashes. */
@@ -51,12 +51,12 @@ export interface PlanContext {
   readonly peek: (key: string) => Readonly<Resource> | undefined;
   readonly stored: StoredForm;
   readonly hole: VersionHole;
-  /** A creation's timestamp, and its event's. */
+  /** The time of a creation and of the apply's events. */
   readonly now: () => string;
   /** An object's stored events, by uid. */
   readonly eventsOf: (uid: string) => readonly StoredEvent[] | undefined;
   /** An event list's entry in the state file, as the store encodes it. */
-  readonly encodeEvents: (uid: string, list: readonly StoredEvent[]) => Buffer;
+  readonly encodeEvents: (uid: string, list: readonly StoredEvent[]) => EntryText;
 }
 
 /** Works out each manifest's write against the store as it is, a step per manifest. */
@@ -82,6 +82,7 @@ export function planWrite(manifest: LoadedManifest, context: PlanContext): Plann
   const key = keyOf(object);
   const existing = context.peek(key);
   const base = { key, manifest, existing, existingVersion: existing?.metadata.resourceVersion };
+  const now = context.now(); // a creation's time and its event's
   if (!existing) {
     const next = {
       ...object,
@@ -90,7 +91,7 @@ export function planWrite(manifest: LoadedManifest, context: PlanContext): Plann
         uid: randomUUID(),
         generation: 1,
         resourceVersion: hole.placeholder, // set at commit
-        creationTimestamp: context.now(),
+        creationTimestamp: now,
         finalizers: object.kind === "Secret" ? [] : [FINALIZER], // a Secret has no infrastructure to wait for
       },
       status: {},
@@ -100,7 +101,7 @@ export function planWrite(manifest: LoadedManifest, context: PlanContext): Plann
       action: "created",
       ...made(key, next, hole),
       specChanged: true,
-      ...planEvents(next, "created", context),
+      ...planEvents(next, "created", now, context),
     };
   }
   const change = changeOf(existing, object as Resource);
@@ -118,7 +119,7 @@ export function planWrite(manifest: LoadedManifest, context: PlanContext): Plann
     },
   } as Resource;
   dropUndefined(next.metadata);
-  const events = specChanged ? planEvents(next, "configured", context) : {};
+  const events = specChanged ? planEvents(next, "configured", now, context) : {};
   return { ...base, action: "configured", ...made(key, next, hole), specChanged, ...events };
 }
 
@@ -132,13 +133,14 @@ function applyEvent(action: "created" | "configured", next: Resource): Omit<Stor
 function planEvents(
   next: Resource,
   action: "created" | "configured",
+  time: string,
   context: PlanContext,
 ): Pick<PlannedWrite, "events"> {
   const uid = next.metadata.uid ?? "";
   const event = applyEvent(action, next);
   const against = context.eventsOf(uid);
-  const list = withEvent(against, { time: context.now(), ...event });
-  return { events: { event, against, list, bytes: context.encodeEvents(uid, list) } };
+  const list = withEvent(against, { time, ...event });
+  return { events: { event, against, list, text: context.encodeEvents(uid, list) } };
 }
 
 /** The object to store, its copy and its entry's text: the costs of a write paid in the plan's steps. */

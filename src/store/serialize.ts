@@ -58,12 +58,16 @@ interface Block {
   readonly bytes: readonly Buffer[];
 }
 
-interface CachedEntry {
-  readonly value: object;
-  readonly version: string;
+/** An entry's text: `"key":JSON`. */
+export interface EntryText {
   readonly bytes: Buffer;
   /** Where each item ends in `bytes`, for a list map's entry (list-entry.ts). */
   readonly itemEnds?: readonly number[];
+}
+
+interface CachedEntry extends EntryText {
+  readonly value: object;
+  readonly version: string;
 }
 
 export class CachedJsonSerializer {
@@ -162,14 +166,14 @@ export class CachedJsonSerializer {
   /**
    * Encodes an entry now, on its writer's turn, so that the write that takes it (a journal line
    * every tenant's durable write may wait for, a compaction) finds it done: the cost of a big
-   * apply falls on that apply. `bytes` is the entry's text when the caller has it already.
+   * apply falls on that apply. `text` is the entry's text when the caller has it already.
    */
-  remember(map: string, key: string, value: object, bytes?: Buffer): void {
+  remember(map: string, key: string, value: object, text?: EntryText): void {
     const cache = this.cacheOf(map);
     if (!cache) return;
     const version = (this.cached[map] as VersionOf)(value);
     // Made anew even for a value it has: one set again after a change in place is current now.
-    cache.set(key, bytes ? { value, version, bytes } : this.encodeFresh(map, key, value, version, cache.get(key)));
+    cache.set(key, text ? { value, version, ...text } : this.encodeFresh(map, key, value, version, cache.get(key)));
     let keys = this.remembered.get(map);
     if (!keys) this.remembered.set(map, (keys = new Set()));
     keys.add(key);
@@ -179,10 +183,11 @@ export class CachedJsonSerializer {
    * An entry's text as `remember` would make it, made now and kept nowhere: for a value not stored
    * yet (an apply's plan), which a refused apply must not leave in the cache.
    */
-  encoded(map: string, key: string, value: object): Buffer {
+  encoded(map: string, key: string, value: object): EntryText {
     const versionOf = this.cached[map];
-    if (!versionOf) return encodeEntry(key, value);
-    return this.encodeFresh(map, key, value, versionOf(value), this.entryBytes.get(map)?.get(key)).bytes;
+    if (!versionOf) return { bytes: encodeEntry(key, value) };
+    const { bytes, itemEnds } = this.encodeFresh(map, key, value, versionOf(value), this.entryBytes.get(map)?.get(key));
+    return itemEnds ? { bytes, itemEnds } : { bytes };
   }
 
   private *map(

@@ -10,7 +10,7 @@ import { Compactions } from "./compactions.js";
 import { DurableJSONFile } from "./durable-file.js";
 import { Journal } from "./journal.js";
 import { WriterLock } from "./lock.js";
-import { CachedJsonSerializer } from "./serialize.js";
+import { CachedJsonSerializer, type EntryText } from "./serialize.js";
 import { WriteScheduler } from "./write-scheduler.js";
 
 /**
@@ -332,12 +332,12 @@ export class PersistedState {
   }
 
   /** Encodes a changed entry now, on its writer's turn (see CachedJsonSerializer.remember). */
-  remember(map: keyof typeof ENTRY_VERSIONS, key: string, value: object, bytes?: Buffer): void {
-    this.serializer.remember(map, key, value, bytes);
+  remember(map: keyof typeof ENTRY_VERSIONS, key: string, value: object, text?: EntryText): void {
+    this.serializer.remember(map, key, value, text);
   }
 
   /** A changed entry's text, made now and kept nowhere: remember it with the value once stored. */
-  encoded(map: keyof typeof ENTRY_VERSIONS, key: string, value: object): Buffer {
+  encoded(map: keyof typeof ENTRY_VERSIONS, key: string, value: object): EntryText {
     return this.serializer.encoded(map, key, value);
   }
 

@@ -230,7 +230,7 @@ export class Store implements AdmissionReader {
       const version = this.state.nextResourceVersion(key);
       next.metadata.resourceVersion = snapshot.metadata.resourceVersion = version;
       this.state.data.objects[key] = next;
-      if (text) this.state.remember("objects", key, next, Buffer.from(text.before + version + text.after));
+      if (text) this.state.remember("objects", key, next, { bytes: Buffer.from(text.before + version + text.after) });
       if (action === "created") {
         this.index.add(key, next);
         if (next.kind === "Service") this.secrets.put(next, { password: generatedPassword() });
@@ -395,21 +395,24 @@ export class Store implements AdmissionReader {
   }
 
   /**
-   * Appends an event to the object's list. `encode`: the list is encoded now, on its writer's
-   * turn, as a status is (a controller's event); a bulk apply's thousands are left to its line.
+   * An apply's event, as planned while the object's list is still the one it was made from;
+   * otherwise (an event landed during the plan) added now, after it.
    */
-  /** An apply's event, as planned while the object's list is still the one it was made from. */
   private placeEvents(obj: Resource, planned: PlannedEvents, time: string): void {
     const uid = obj.metadata.uid ?? "";
     if (this.state.data.events[uid] !== planned.against) {
-      this.pushEvent(obj, planned.event, { time });
+      this.pushEvent(obj, planned.event, { time, encode: true });
       return;
     }
     this.state.touch("events", uid);
     this.state.data.events[uid] = planned.list;
-    this.state.remember("events", uid, planned.list, planned.bytes);
+    this.state.remember("events", uid, planned.list, planned.text);
   }
 
+  /**
+   * Appends an event to the object's list. `encode`: the list is encoded now, on its writer's
+   * turn, as a status is; a cascade's deletion marks are left to its one line.
+   */
   private pushEvent(
     obj: Resource,
     event: Omit<StoredEvent, "time">,

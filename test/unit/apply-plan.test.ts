@@ -3,6 +3,7 @@ import type { LoadedManifest } from "../../src/resources/loader.js";
 import type { Resource } from "../../src/resources/types.js";
 import { type PlanContext, planWrites } from "../../src/store/apply-plan.js";
 import { VersionHole } from "../../src/store/serialize.js";
+import { runToEnd } from "../../src/util/steps.js";
 
 const context: PlanContext = {
   peek: () => undefined,
@@ -10,7 +11,7 @@ const context: PlanContext = {
   hole: new VersionHole(),
   now: () => "2026-01-01T00:00:00.000Z",
   eventsOf: () => undefined,
-  encodeEvents: (uid, list) => Buffer.from(`${JSON.stringify(uid)}:${JSON.stringify(list)}`),
+  encodeEvents: (uid, list) => ({ bytes: Buffer.from(`${JSON.stringify(uid)}:${JSON.stringify(list)}`) }),
 };
 const manifest = (name: string): LoadedManifest => ({
   source: { file: "m.yaml", line: 1, column: 1 },
@@ -40,15 +41,12 @@ describe("apply plan", () => {
   });
 
   it("makes a created object's event list and its entry's text in the plan", () => {
-    const steps = planWrites([manifest("web")], context);
-    let next = steps.next();
-    while (!next.done) next = steps.next();
-    const [write] = next.value;
+    const [write] = runToEnd(planWrites([manifest("web")], context));
     const uid = write?.next?.metadata.uid ?? "";
     assert.deepEqual(write?.events?.list, [
       { time: "2026-01-01T00:00:00.000Z", type: "Normal", reason: "Created", message: "created by apply" },
     ]);
-    assert.equal(write?.events?.bytes.toString(), `${JSON.stringify(uid)}:${JSON.stringify(write?.events?.list)}`);
+    assert.equal(write?.events?.text.bytes.toString(), `${JSON.stringify(uid)}:${JSON.stringify(write?.events?.list)}`);
     assert.equal(write?.events?.against, undefined);
   });
 });

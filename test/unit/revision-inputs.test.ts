@@ -3,7 +3,7 @@ import { AppController } from "../../src/controllers/app.js";
 import { GroupController } from "../../src/controllers/group.js";
 import { ServiceController } from "../../src/controllers/service.js";
 import { changedInputs } from "../../src/releases/inputs.js";
-import { historyOf, recordApplied, recordRevisions } from "../../src/releases/revisions.js";
+import { ensureRevision, historyOf, recordApplied, recordRevisions } from "../../src/releases/revisions.js";
 import { trackRollout } from "../../src/releases/rollout.js";
 import { undoRollout } from "../../src/releases/undo.js";
 import { loadTexts } from "../../src/resources/loader.js";
@@ -69,6 +69,17 @@ describe("revisions on a Secret's or a bound Service's change", () => {
       ],
     );
     assert.equal(after?.items[0], before?.items[0], "an unchanged revision is shared, not copied");
+  });
+
+  it("shares an applied app's spec with its new revision, and copies a caller's copy", async () => {
+    const uid = store.get("App/acme/web")?.metadata.uid ?? "";
+    const latest = () => store.stateMap<{ items: Array<{ spec: object }> }>("revisions").get(uid)?.items.at(-1);
+    await apply(web("2"));
+    assert.equal(latest()?.spec, store.peek("App/acme/web")?.spec, "the stored spec itself, not a copy of it");
+    const copy = store.get("App/acme/web") as App;
+    await ensureRevision(store, copy, "user test", { always: true });
+    assert.deepEqual(latest()?.spec, copy.spec);
+    assert.notEqual(latest()?.spec, copy.spec, "a copy its caller may change is copied");
   });
 
   it("asks for no durable write of a controller's revision: it goes with the next write, as status does", async () => {

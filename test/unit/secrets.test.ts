@@ -234,9 +234,16 @@ describe("secrets: references", () => {
     ]);
     const resolved = resolveSecrets(
       store,
-      app({ env: { P: { secret: "odd", key: "__proto__" }, C: { secret: "odd", key: "constructor" } } }),
+      app({
+        envFrom: [{ secret: "odd" }],
+        env: { P: { secret: "odd", key: "__proto__" }, C: { secret: "odd", key: "constructor" } },
+      }),
     );
-    assert.deepEqual(resolved.env, { P: "proto-value" });
+    assert.deepEqual(Object.entries(resolved.env), [
+      ["__proto__", "proto-value"],
+      ["A", "a"],
+      ["P", "proto-value"],
+    ]);
     assert.deepEqual(resolved.missing, ["key constructor of secret odd"]);
     await store.flush();
     const reopened = await Store.open(store.path, { write: false, command: "test", env: {} });

@@ -34,6 +34,31 @@ describe("state file serialization", () => {
     assert.equal(Buffer.concat(serializer.serialize(data)).toString(), JSON.stringify(data));
   });
 
+  it("makes an entry's text for a value not stored yet and keeps none of it until the value is remembered with it", () => {
+    const serializer = new CachedJsonSerializer(
+      { events: (list) => String((list as unknown[]).length) },
+      new Set(["events"]),
+    );
+    const cached = (key: string) =>
+      (serializer as unknown as { entryBytes: Map<string, Map<string, { itemEnds?: unknown }>> }).entryBytes
+        .get("events")
+        ?.get(key);
+    const list = [{ time: "t1", type: "Normal", reason: "Created", message: "created by apply" }];
+    const text = serializer.encoded("events", "uid-1", list);
+    assert.equal(text.bytes.toString(), `"uid-1":${JSON.stringify(list)}`);
+    assert.equal(cached("uid-1"), undefined, "a refused apply leaves nothing in the cache");
+    serializer.remember("events", "uid-1", list, text);
+    assert.deepEqual(
+      cached("uid-1")?.itemEnds,
+      text.itemEnds,
+      "kept with where its items end, for the next list to reuse",
+    );
+    const longer = [...list, { time: "t2", type: "Normal", reason: "Started", message: "running" }];
+    assert.equal(serializer.encoded("events", "uid-1", longer).bytes.toString(), `"uid-1":${JSON.stringify(longer)}`);
+    const data = { events: { "uid-1": list } };
+    assert.equal(Buffer.concat(serializer.serialize(data)).toString(), JSON.stringify(data));
+  });
+
   it("encodes a journal line in steps, as JSON.stringify would, and the state file then reuses its entries", () => {
     const versionOf = (o: object): string => String((o as { v: number }).v);
     const serializer = new CachedJsonSerializer({ objects: versionOf, "accounts.group": () => "" });

@@ -45,9 +45,9 @@ describe("store", () => {
     await store.flush();
     const remembered: string[] = [];
     const original = CachedJsonSerializer.prototype.remember;
-    CachedJsonSerializer.prototype.remember = function (this: CachedJsonSerializer, map, key, value, bytes) {
+    CachedJsonSerializer.prototype.remember = function (this: CachedJsonSerializer, map, key, value, text) {
       remembered.push(`${map} ${key}`);
-      return original.call(this, map, key, value, bytes);
+      return original.call(this, map, key, value, text);
     };
     try {
       await store.updateStatus("App/acme/web", (s) => ({ ...s, phase: "Running" }));
@@ -67,9 +67,9 @@ describe("store", () => {
     await store.apply([group(), app(1)]);
     const remembered: { key: string; bytes: Buffer | undefined }[] = [];
     const original = CachedJsonSerializer.prototype.remember;
-    CachedJsonSerializer.prototype.remember = function (this: CachedJsonSerializer, map, key, value, bytes) {
-      if (map === "events") remembered.push({ key, bytes });
-      return original.call(this, map, key, value, bytes);
+    CachedJsonSerializer.prototype.remember = function (this: CachedJsonSerializer, map, key, value, text) {
+      if (map === "events") remembered.push({ key, bytes: text?.bytes });
+      return original.call(this, map, key, value, text);
     };
     try {
       await store.apply([
