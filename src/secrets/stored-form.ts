@@ -9,8 +9,12 @@ import type { Resource } from "../resources/types.js";
 export function storedSecret(manifest: LoadedManifest, hasher: { hash(value: Buffer): string }): Resource {
   const { object, values } = manifest;
   if (object.kind !== "Secret") return object;
-  // Own properties, "__proto__" too (fromEntries).
-  const entries = Object.entries(values ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const keys = Object.fromEntries(entries.map(([key, value]) => [key, hasher.hash(value)]));
+  const given = values ?? {};
+  // Own properties, "__proto__" too (fromEntries); reading an own "__proto__" gives its value.
+  const keys = Object.fromEntries(
+    Object.keys(given)
+      .sort()
+      .map((key) => [key, hasher.hash(given[key] as Buffer)]),
+  );
   return { ...object, spec: { keys } };
 }

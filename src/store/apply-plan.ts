@@ -82,8 +82,8 @@ export function planWrite(manifest: LoadedManifest, context: PlanContext): Plann
   const key = keyOf(object);
   const existing = context.peek(key);
   const base = { key, manifest, existing, existingVersion: existing?.metadata.resourceVersion };
-  const now = context.now(); // a creation's time and its event's
   if (!existing) {
+    const now = context.now(); // the creation's time and its event's
     const next = {
       ...object,
       metadata: {
@@ -119,7 +119,7 @@ export function planWrite(manifest: LoadedManifest, context: PlanContext): Plann
     },
   } as Resource;
   dropUndefined(next.metadata);
-  const events = specChanged ? planEvents(next, "configured", now, context) : {};
+  const events = specChanged ? planEvents(next, "configured", context.now(), context) : {};
   return { ...base, action: "configured", ...made(key, next, hole), specChanged, ...events };
 }
 

@@ -14,7 +14,7 @@ import type { Alongside } from "./changes.js";
 import { type Change, type ChangeAction, differs, notFound, type StoreEvent, withEvent } from "./changes.js";
 import { Indexes } from "./indexes.js";
 import { Outbox } from "./outbox.js";
-import { VersionHole } from "./serialize.js";
+import { type EntryText, VersionHole } from "./serialize.js";
 import type * as State from "./state-file.js";
 import { PersistedState } from "./state-file.js";
 
@@ -400,13 +400,8 @@ export class Store implements AdmissionReader {
    */
   private placeEvents(obj: Resource, planned: PlannedEvents, time: string): void {
     const uid = obj.metadata.uid ?? "";
-    if (this.state.data.events[uid] !== planned.against) {
-      this.pushEvent(obj, planned.event, { time, encode: true });
-      return;
-    }
-    this.state.touch("events", uid);
-    this.state.data.events[uid] = planned.list;
-    this.state.remember("events", uid, planned.list, planned.text);
+    if (this.state.data.events[uid] !== planned.against) this.pushEvent(obj, planned.event, { time, encode: true });
+    else this.putEvents(uid, planned.list, planned.text);
   }
 
   /**
@@ -419,12 +414,17 @@ export class Store implements AdmissionReader {
     { time = this.timestamp(), encode = false }: { time?: string; encode?: boolean } = {},
   ): StoredEvent {
     const uid = obj.metadata.uid ?? "";
-    this.state.touch("events", uid);
     const stored = { time, ...event };
     const list = withEvent(this.state.data.events[uid], stored);
-    this.state.data.events[uid] = list;
-    if (encode) this.state.remember("events", uid, list);
+    this.putEvents(uid, list, encode ? this.state.encoded("events", uid, list) : undefined);
     return { ...stored };
+  }
+
+  /** Stores an object's new event list, with its entry's text when that is made already. */
+  private putEvents(uid: string, list: StoredEvent[], text: EntryText | undefined): void {
+    this.state.touch("events", uid);
+    this.state.data.events[uid] = list;
+    if (text) this.state.remember("events", uid, list, text);
   }
 
   /** Sends a change with the object as it is now: a later change in place must not show in it. */

@@ -65,10 +65,11 @@ export class WriteScheduler {
 
   /**
    * Status, events and a controller's revisions are observed state: a lost one is observed again
-   * by the next reconcile, so controllers do not wait for the disk. Their write waits a multiple of what the last write
-   * took, so that rewriting the file takes a bounded share of the time however large it grows
-   * (at 5,000 objects a write-after-5-ms policy spent the whole pass rewriting 6 MB). A durable
-   * write that comes meanwhile brings the write forward. flush() waits for it.
+   * by the next reconcile, so controllers do not wait for the disk. Their write waits a multiple
+   * of what the last write took, so that rewriting the file takes a bounded share of the time
+   * however large it grows (at 5,000 objects a write-after-5-ms policy spent the whole pass
+   * rewriting 6 MB). A durable write that comes meanwhile brings the write forward. flush()
+   * waits for it.
    */
   persistSoon(): void {
     const delay = Math.max(this.groupCommitMs, Math.min(LAZY_WRITE_MAX_MS, this.lastWriteMs * LAZY_WRITE_FACTOR));
