@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 
-/** Event-loop delay lines written by bench/lib/loop-lag.ts. */
+/** Event-loop delay lines written by bench/lib/loop-lag.mjs. */
 export interface LagLine {
   readonly at: number;
   readonly maxMs: number;

@@ -171,8 +171,8 @@ function unavailable(message: string): ApiError {
 function startWorker(heapMb: number): Worker {
   const options: WorkerOptions = {
     resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
-    // Not the process's flags, which a worker inherits by default: a `--import` of a .ts file (the
-    // benchmark's probe) fails in a thread before tsx is registered there.
+    // Not the process's flags, which a worker inherits by default: a `--import` (a benchmark's probe,
+    // tsx) would load again in the thread, and a .ts one fails there before tsx is registered.
     execArgv: [],
   };
   const here = new URL(import.meta.url);
