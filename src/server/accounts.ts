@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import { AirloftError } from "../errors.js";
 import type { Store, StoreEvent } from "../store/store.js";
 import { type AccountKind, type AccountRecord, accountOf, accountsOf, listAccounts } from "./account-records.js";
-import { decoyHash, generatePassword, hashPassword, verifyPassword } from "./passwords.js";
+import { decoyHash, generatePassword, hashPassword, outdated, verifyPassword } from "./passwords.js";
 import type { Principal } from "./tokens.js";
 
 export const FIRST_ADMIN = "admin";
@@ -82,7 +82,18 @@ export class Accounts {
     const record = accountOf(this.store, kind, name);
     const ok = await verifyPassword(password, record?.passwordHash ?? (await decoyHash()));
     if (!ok || !record?.passwordHash || !record.uid || record.locked) return undefined;
+    if (outdated(record.passwordHash)) await this.rehash(kind, name, password, record.passwordHash);
     return { kind, name, uid: record.uid, version: record.tokenVersion };
+  }
+
+  /**
+   * Stores the password again at the current cost, the same password: its tokens stay valid. Only
+   * if the hash is still the one verified: a password changed meanwhile stays changed.
+   */
+  private async rehash(kind: AccountKind, name: string, password: string, verified: string): Promise<void> {
+    const passwordHash = await hashPassword(password);
+    const current = accountOf(this.store, kind, name);
+    if (current?.passwordHash === verified) await this.write(kind, name, { ...current, passwordHash });
   }
 
   /** The identity of an account and its token version, if it exists. */

@@ -2,9 +2,15 @@ import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:c
 
 /**
  * Passwords are kept as scrypt hashes (memory-hard, salted, built into Node: no native
- * dependency to build). Stored as "scrypt$N$r$p$salt$hash" so the cost can grow later.
+ * dependency to build). Stored as "scrypt$N$r$p$salt$hash", so a hash made at an earlier cost
+ * still verifies (and is made again at this one on its next login: `outdated`).
+ *
+ * The cost is the OWASP password storage cheat sheet's minimum with the least memory: N=2^13
+ * (8 MiB), r=8, p=10. It was N=2^15, r=8, p=1: 32 MiB per hash, and two hashes at once under a
+ * flood of wrong logins held 64 MiB of the server's memory (issue 13's abuse run), while its time
+ * (p=1) was under that minimum. This takes 2.5 times the work of that per hash, a quarter of its memory.
  */
-const COST = { N: 2 ** 15, r: 8, p: 1 };
+const COST = { N: 2 ** 13, r: 8, p: 10 } as const;
 const KEY_LENGTH = 32;
 
 function derive(password: string, salt: Buffer, cost: { N: number; r: number; p: number }): Promise<Buffer> {
@@ -18,6 +24,12 @@ export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
   const key = await derive(password, salt, COST);
   return ["scrypt", COST.N, COST.r, COST.p, salt.toString("base64url"), key.toString("base64url")].join("$");
+}
+
+/** Whether a stored hash was made at another cost than new ones are (then hash the password again). */
+export function outdated(stored: string): boolean {
+  const [, n, r, p] = stored.split("$");
+  return Number(n) !== COST.N || Number(r) !== COST.r || Number(p) !== COST.p;
 }
 
 /** Constant-time comparison; a malformed stored hash never matches. */

@@ -134,7 +134,7 @@ describe("API server: authentication", function () {
 
   it("stores only slow salted hashes of passwords", async () => {
     const record = accountOf(api.store, "group", "acme");
-    assert.match(record?.passwordHash ?? "", /^scrypt\$32768\$8\$1\$[\w-]{22}\$[\w-]{43}$/);
+    assert.match(record?.passwordHash ?? "", /^scrypt\$8192\$8\$10\$[\w-]{22}\$[\w-]{43}$/);
     assert.ok(!JSON.stringify(listAccounts(api.store, "group")).includes("acme-password-1"));
   });
 
