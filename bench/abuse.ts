@@ -17,6 +17,7 @@
  *   (to find which one costs what); all by default.
  *   AIRLOFT_BENCH_SERVER_LOG=FILE appends the server's request log (each line with the time) to FILE.
  *   AIRLOFT_BENCH_PEER=none leaves json-server out (while finding what costs what).
+ *   AIRLOFT_BENCH_SERVE_FLAGS="--flag value ..." adds `airloft serve` flags (to see what a limit does).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -54,6 +55,8 @@ const here = import.meta.dirname;
 const TSX = import.meta.resolve("tsx");
 /** Loaded into each server: its event-loop delay, every second, into a file. Plain JavaScript, so no server needs tsx. */
 const LOOP_LAG = ["--import", pathToFileURL(join(here, "lib/loop-lag.mjs")).href];
+/** AIRLOFT_BENCH_SERVE_FLAGS: more `airloft serve` flags, space separated (to see what a limit does). */
+const SERVE_FLAGS = (process.env.AIRLOFT_BENCH_SERVE_FLAGS ?? "").split(" ").filter((f) => f !== "");
 const ADMIN_PASSWORD = "bench-admin-password";
 const GOOD = "good";
 const GOOD_PASSWORD = "good-tenant-password";
@@ -247,6 +250,7 @@ async function startServe(dir: string): Promise<Server> {
     "serve",
     "--port",
     String(port),
+    ...SERVE_FLAGS,
   ];
   const child = spawn(process.execPath, args, {
     cwd: dir,
@@ -626,6 +630,7 @@ try {
     `Abuse benchmark: ${objects} objects, ${seconds} s per phase, the well-behaved tenant at ${RATE} requests/s, on 127.0.0.1\n`,
   );
   if (PARTS.size < 5) process.stdout.write(`Only these parts of the attack: ${[...PARTS].join(", ")}\n`);
+  if (SERVE_FLAGS.length > 0) process.stdout.write(`The server runs with these flags: ${SERVE_FLAGS.join(" ")}\n`);
   // As deploy/airloft.service runs it: bin/airloft.js runs the bundle, never the sources through tsx
   // (a loader thread of its own and dockerode's ssh and BuildKit code: about 45 MiB more resident).
   await buildCli();

@@ -230,6 +230,11 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--max-objects-per-group <n>", "apps, services and quotas per group", "5000")
     .option("--max-object-size <bytes>", "largest object, as JSON", String(256 * 1024))
     .option(
+      "--changes-per-second-per-tenant <n>",
+      "objects a group account may create, change or delete per second, after a first burst of --max-objects-per-group (admins are not held to it)",
+      "200",
+    )
+    .option(
       "--metrics-token-file <file>",
       "the token a scraper must send for /metrics (without it, /metrics is closed)",
     )
@@ -254,6 +259,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           maxLogStreamsPerTenant?: string;
           maxObjectsPerGroup?: string;
           maxObjectSize?: string;
+          changesPerSecondPerTenant?: string;
           metricsTokenFile?: string;
           statsInterval?: string;
           statsConcurrency?: string;

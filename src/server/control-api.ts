@@ -39,8 +39,11 @@ export interface ControlCall {
 
 export interface ControlApiOptions {
   readonly store: Store;
-  /** Reads a request's manifests with the resource API's limits, tenant rules and admission. */
-  readonly manifests: { readManifests(call: ControlCall): Promise<LoadedManifest[]> };
+  /** Reads a request's manifests with the resource API's limits, tenant rules and admission, and charges what an apply changed. */
+  readonly manifests: {
+    readManifests(call: ControlCall): Promise<LoadedManifest[]>;
+    chargeChanges(principal: Principal, changes: readonly Change[]): void;
+  };
   /** Absent when no controllers run with the API (tests of the API alone). */
   readonly loop: LoopAccess | undefined;
 }
@@ -136,11 +139,13 @@ export class ControlApi {
       throw new ApiError(409, "Conflict", `source ${name} is a watched folder, not a prune set`);
     }
     const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(principal)));
+    this.options.manifests.chargeChanges(principal, changes);
     const wanted = new Set(manifests.map((m) => keyOf(m.object)));
     const pruned: Change[] = [];
     for (const key of prunable(store, previous?.inventory ?? [], wanted, (obj) => mayChange(principal, obj))) {
       pruned.push(await store.markDeleted(key));
     }
+    this.options.manifests.chargeChanges(principal, pruned);
     const record: SourceRecord = {
       name,
       paths: manifests.map((m) => m.source.file).filter((f, i, all) => all.indexOf(f) === i),

@@ -13,6 +13,7 @@ import { runInTurns } from "../util/steps.js";
 import { threadLoad } from "../util/thread-load.js";
 import { TokenBudgets } from "../util/token-budgets.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, canSee } from "./access.js";
+import { ChangeBudget } from "./change-budget.js";
 import { DEFAULT_SLICE_MS, FairGate } from "./fair-gate.js";
 import { ApiError, mediaType, methodNotAllowed, readBody, sendJson, sendJsonText } from "./http.js";
 import type { ServerLimits } from "./limits.js";
@@ -53,7 +54,12 @@ export interface ResourcesApiOptions {
   readonly watches: WatchStreams;
   readonly limits: Pick<
     ServerLimits,
-    "maxObjectsPerGroup" | "maxObjectBytes" | "writeBytesPerSecond" | "writeBurstBytes"
+    | "maxObjectsPerGroup"
+    | "maxObjectBytes"
+    | "writeBytesPerSecond"
+    | "writeBurstBytes"
+    | "writeChangesPerSecond"
+    | "writeChangesBurst"
   >;
 }
 
@@ -74,9 +80,17 @@ export class ResourcesApi {
 
   /** Each account's bytes sent to be written (limits.writeBytesPerSecond). */
   private readonly writes: TokenBudgets;
+  /** Each account's objects created, changed or deleted (limits.writeChangesPerSecond). */
+  private readonly changes: ChangeBudget;
 
   constructor(private readonly options: ResourcesApiOptions) {
     this.writes = TokenBudgets.lending(options.limits.writeBytesPerSecond, options.limits.writeBurstBytes);
+    this.changes = new ChangeBudget(options.limits.writeChangesPerSecond, options.limits.writeChangesBurst);
+  }
+
+  /** Charges what a write changed to its account's budget of changes (ControlApi's applies too). */
+  chargeChanges(principal: Principal, changes: readonly Change[]): void {
+    this.changes.charge(principal, changes);
   }
 
   /** An account sent a request (any kind): heavy writers give way to it while the thread is busy (FairGate). */
@@ -192,9 +206,11 @@ export class ResourcesApi {
         );
       const unset = (call.query.get("unset") ?? "").split(",").filter((k) => k !== "");
       const { store } = this.options;
-      const [change] = await store.apply(patch ? [mergeSecret(store, only, unset)] : manifests, (changes) =>
+      const applied = await store.apply(patch ? [mergeSecret(store, only, unset)] : manifests, (changes) =>
         recordRevisions(store, changes, actorOf(call.principal)),
       );
+      this.chargeChanges(call.principal, applied);
+      const [change] = applied;
       sendJson(call.res, change?.action === "created" ? 201 : 200, change ? changeBody(change) : {});
       return;
     }
@@ -202,7 +218,9 @@ export class ResourcesApi {
       if (kind === "Group") assertAdmin(call.principal, "delete a group");
       else assertCanWrite(call.principal, ref);
       if (!this.options.store.get(key)) throw new NotFoundError(`${displayName(ref)} not found`);
+      this.changes.admit(call.principal);
       const changes = await this.options.store.markDeletedAll([key], { cascade: isTrue(call.query.get("cascade")) });
+      this.chargeChanges(call.principal, changes);
       sendJson(call.res, 200, { changes: changes.map(changeBody) });
       return;
     }
@@ -238,6 +256,7 @@ export class ResourcesApi {
       return;
     }
     const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(call.principal)));
+    this.chargeChanges(call.principal, changes);
     sendJsonText(call.res, 200, await runInTurns(changesJsonSteps(changes)));
   }
 
@@ -293,6 +312,7 @@ export class ResourcesApi {
       body = await readBody(call.req, maxBytes);
       if (body.length === 0) throw new ApiError(400, "BadRequest", "the body is empty: send one or more manifests");
       this.takeWriteBudget(call.principal, body.length);
+      this.changes.admit(call.principal);
     } catch (err) {
       ticket.cancel();
       throw err;

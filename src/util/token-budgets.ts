@@ -57,6 +57,18 @@ export class TokenBudgets {
       : Math.ceil(((cost - tokens) / perSecond) * 1000);
   }
 
+  /**
+   * Takes `cost` whatever the bucket holds, into debt if need be: for work already done whose cost
+   * was known only once it was (the objects an apply changed). `take(account, 0)` asks first.
+   */
+  spend(account: string, cost: number): void {
+    const now = this.now();
+    const tokens = this.tokensAt(this.buckets.get(account), now);
+    this.buckets.delete(account);
+    this.buckets.set(account, { tokens: tokens - cost, at: now });
+    if (this.buckets.size > MAX_ACCOUNTS) this.forgetFull(now);
+  }
+
   private tokensAt(bucket: Bucket | undefined, now: number): number {
     const { perSecond, burst } = this.options;
     return bucket ? Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond) : burst;

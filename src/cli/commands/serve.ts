@@ -26,6 +26,7 @@ export interface ServeOptions extends ControllerOptions {
   readonly maxLogStreamsPerTenant?: string;
   readonly maxObjectsPerGroup?: string;
   readonly maxObjectSize?: string;
+  readonly changesPerSecondPerTenant?: string;
 }
 
 /**
@@ -45,6 +46,11 @@ export function serveCommand(options: ServeOptions): Promise<number> {
   if (!Number.isInteger(maxBody) || maxBody <= 0)
     throw new UsageError(`--max-body must be a number of bytes, got ${options.maxBody}`);
   if (ttlSeconds <= 0) throw new UsageError(`--token-ttl must be longer than a second, got ${options.tokenTtl}`);
+  const maxObjectsPerGroup = positiveInteger(
+    "--max-objects-per-group",
+    options.maxObjectsPerGroup,
+    DEFAULT_LIMITS.maxObjectsPerGroup,
+  );
   const limits = {
     maxWatchesPerAccount: positiveInteger(
       "--max-watches-per-tenant",
@@ -56,12 +62,15 @@ export function serveCommand(options: ServeOptions): Promise<number> {
       options.maxLogStreamsPerTenant,
       DEFAULT_LIMITS.maxLogStreamsPerAccount,
     ),
-    maxObjectsPerGroup: positiveInteger(
-      "--max-objects-per-group",
-      options.maxObjectsPerGroup,
-      DEFAULT_LIMITS.maxObjectsPerGroup,
-    ),
+    maxObjectsPerGroup,
     maxObjectBytes: positiveInteger("--max-object-size", options.maxObjectSize, DEFAULT_LIMITS.maxObjectBytes),
+    writeChangesPerSecond: positiveInteger(
+      "--changes-per-second-per-tenant",
+      options.changesPerSecondPerTenant,
+      DEFAULT_LIMITS.writeChangesPerSecond,
+    ),
+    // A whole group applied at once fits.
+    writeChangesBurst: maxObjectsPerGroup,
   };
   const publishAddresses = (options.publishAddresses ?? "127.0.0.1")
     .split(",")

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { API_PREFIX as API } from "../../src/resources/kinds.js";
+import { app, TestApi } from "../support/api.js";
+
+const apps = (group: string, names: readonly string[]): string => names.map((n) => app(group, n)).join("---\n");
+
+describe("API server: how many objects one tenant may change a second", function () {
+  this.timeout(20_000);
+  let api: TestApi;
+
+  // One change in 100 s after a burst of 3: nothing refills while the test runs, however slowly.
+  beforeEach(async () => {
+    api = await TestApi.start({ limits: { writeChangesPerSecond: 0.01, writeChangesBurst: 3 } });
+  });
+  afterEach(() => api.stop());
+
+  const apply = (token: string, body: string) => api.call("POST", `${API}/apply`, { token, body });
+
+  it("answers 429 with Retry-After once a tenant's changes outrun its budget, stores nothing of it, and holds back no other tenant or admin", async () => {
+    const acme = await api.tenant("acme");
+    const beta = await api.tenant("beta");
+    assert.equal((await apply(acme, apps("acme", ["a", "b"]))).status, 200);
+    // One change is left: the next apply goes whole (three more) and leaves a debt of two.
+    assert.equal((await apply(acme, apps("acme", ["c", "d", "e"]))).status, 200);
+    assert.ok(api.store.get("App/acme/e"), "a write past the budget goes whole");
+    for (const send of [
+      () => apply(acme, apps("acme", ["f"])),
+      () => api.call("PUT", `${API}/groups/acme/apps/g`, { token: acme, body: app("acme", "g") }),
+      () => api.call("DELETE", `${API}/groups/acme/apps/a`, { token: acme }),
+      () => api.call("POST", `${API}/sources/site/apply`, { token: acme, body: app("acme", "h") }),
+    ]) {
+      const refused = await send();
+      assert.equal(refused.status, 429, refused.text);
+      assert.ok(Number(refused.headers.get("retry-after")) >= 2, "until the debt is paid");
+      assert.match(refused.body.message ?? "", /group acme created or changed more objects than 0.01 a second allow/);
+    }
+    for (const name of ["f", "g", "h"]) assert.equal(api.store.get(`App/acme/${name}`), undefined);
+    assert.equal(
+      api.store.get("App/acme/a")?.metadata.deletionTimestamp,
+      undefined,
+      "the refused delete deleted nothing",
+    );
+    assert.equal((await apply(beta, apps("beta", ["a", "b", "c"]))).status, 200, "another tenant's budget is its own");
+    const admin = await api.adminToken();
+    assert.equal((await apply(admin, apps("acme", ["i", "j", "k", "l"]))).status, 200, "admins are not held to it");
+  });
+
+  it("charges only what an apply changes: re-applying what is stored (a git-ops sync) costs nothing", async () => {
+    const acme = await api.tenant("acme");
+    const body = apps("acme", ["a", "b"]);
+    assert.equal((await apply(acme, body)).status, 200);
+    for (let i = 0; i < 5; i++) assert.equal((await apply(acme, body)).status, 200, `unchanged apply ${i + 1}`);
+    // One change is left: changing both apps goes whole and leaves a debt.
+    assert.equal((await apply(acme, body.replaceAll("example/web:1", "example/web:2"))).status, 200);
+    assert.equal((await apply(acme, body)).status, 429, "two changes went past the one left");
+  });
+
+  it("charges a prune set's applies and the objects it prunes", async () => {
+    const acme = await api.tenant("acme");
+    const set = (body: string) => api.call("POST", `${API}/sources/site/apply`, { token: acme, body });
+    assert.equal((await set(apps("acme", ["a", "b"]))).status, 200);
+    // Prunes b and creates c: two changes, and the budget held one.
+    const second = await set(apps("acme", ["a", "c"]));
+    assert.equal(second.status, 200, second.text);
+    const refused = await set(apps("acme", ["a", "c"]));
+    assert.equal(refused.status, 429, "its prunes were charged too");
+  });
+});
