@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ApiClient, RemoteError } from "../../src/cli/remote/client.js";
 import { API_PREFIX as API } from "../../src/resources/kinds.js";
 import { app, TestApi } from "../support/api.js";
 
@@ -55,6 +56,19 @@ describe("API server: how many objects one tenant may change a second", function
     assert.equal((await apply(acme, body)).status, 429, "two changes went past the one left");
   });
 
+  it("the CLI's client shows at once a 429 whose Retry-After is past its two minutes of waiting", async () => {
+    const acme = await api.tenant("acme");
+    assert.equal((await apply(acme, apps("acme", ["a", "b", "c", "d", "e"]))).status, 200);
+    const notices: string[] = [];
+    const client = new ApiClient(api.url, { AIRLOFT_TOKEN: acme }, (text) => notices.push(text));
+    const files = [{ name: "f.yaml", content: app("acme", "f") }];
+    await assert.rejects(
+      client.request("POST", `${API}/apply`, { json: { files } }),
+      (err: unknown) => err instanceof RemoteError && err.status === 429,
+    );
+    assert.deepEqual(notices, []);
+  });
+
   it("charges a prune set's applies and the objects it prunes", async () => {
     const acme = await api.tenant("acme");
     const set = (body: string) => api.call("POST", `${API}/sources/site/apply`, { token: acme, body });
@@ -64,5 +78,30 @@ describe("API server: how many objects one tenant may change a second", function
     assert.equal(second.status, 200, second.text);
     const refused = await set(apps("acme", ["a", "c"]));
     assert.equal(refused.status, 429, "its prunes were charged too");
+  });
+});
+
+describe("the CLI's client and a tenant's budget of changes", function () {
+  this.timeout(20_000);
+
+  it("waits out a 429's Retry-After, saying so on stderr, and sends the request again", async () => {
+    const api = await TestApi.start({ limits: { writeChangesPerSecond: 1, writeChangesBurst: 1 } });
+    try {
+      const acme = await api.tenant("acme");
+      const first = await api.call("POST", `${API}/apply`, { token: acme, body: apps("acme", ["a", "b"]) });
+      assert.equal(first.status, 200);
+      const notices: string[] = [];
+      const client = new ApiClient(api.url, { AIRLOFT_TOKEN: acme }, (text) => notices.push(text));
+      const files = [{ name: "c.yaml", content: app("acme", "c") }];
+      await client.request("POST", `${API}/apply`, { json: { files } });
+      assert.ok(api.store.get("App/acme/c"), "sent again and applied");
+      assert.ok(notices.length >= 1);
+      assert.match(
+        notices[0] ?? "",
+        /created or changed more objects than 1 a second allow.*: sending it again in \d+ s$/,
+      );
+    } finally {
+      await api.stop();
+    }
   });
 });

@@ -1,5 +1,24 @@
 import { strict as assert } from "node:assert";
-import { boundHeapGrowth, DEFAULT_HEAP_GROWING_PERCENT } from "../../src/server/heap-growth.js";
+import { execFileSync } from "node:child_process";
+import { pathToFileURL } from "node:url";
+import { boundHeapGrowth, DEFAULT_HEAP_GROWING_PERCENT, favourMemory } from "../../src/server/heap-growth.js";
+
+/** A process that calls favourMemory with `env`, then makes garbage a fifth of which lives a while: its young generation's size, MiB. */
+function youngGenerationMiB(env: Record<string, string>): number {
+  const module = pathToFileURL(new URL("../../src/server/heap-growth.ts", import.meta.url).pathname).href;
+  const script = `
+    import v8 from "node:v8";
+    const { favourMemory } = await import(${JSON.stringify(module)});
+    favourMemory(${JSON.stringify(env)});
+    let kept = [];
+    for (let i = 0; i < 3e6; i++) { kept.push({ i, text: "x" + i }); if (kept.length > 200000) kept = []; }
+    const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
+    console.log(young.space_size / 1048576);`;
+  const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    encoding: "utf8",
+  });
+  return Number(out.trim());
+}
 
 describe("the server's heap growth bound", () => {
   it("is 20% by default, 0 keeps V8's rule, and anything else but a whole percentage is refused", () => {
@@ -9,5 +28,14 @@ describe("the server's heap growth bound", () => {
     for (const bad of ["x", "-1", "1.5", "2000", " 20; rm"])
       assert.throws(() => boundHeapGrowth({ AIRLOFT_HEAP_GROWING_PERCENT: bad }), /whole number from 0 to 1000/, bad);
     boundHeapGrowth({});
+  });
+
+  it("favours memory by default (a young generation of a few MiB, not 32), and AIRLOFT_OPTIMIZE_FOR_SIZE=0 leaves V8's defaults", () => {
+    const favoured = youngGenerationMiB({});
+    const defaults = youngGenerationMiB({ AIRLOFT_OPTIMIZE_FOR_SIZE: "0" });
+    assert.ok(favoured <= 8, `young generation ${favoured} MiB`);
+    assert.ok(defaults >= 16, `V8's default grew it to ${defaults} MiB`);
+    for (const bad of ["yes", "2", "true"])
+      assert.throws(() => favourMemory({ AIRLOFT_OPTIMIZE_FOR_SIZE: bad }), /must be 0 or 1/, bad);
   });
 });

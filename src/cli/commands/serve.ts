@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { MetricsApi } from "../../metrics/api.js";
-import { boundHeapGrowth } from "../../server/heap-growth.js";
+import { boundHeapGrowth, favourMemory } from "../../server/heap-growth.js";
 import { DEFAULT_LIMITS } from "../../server/limits.js";
 import { ApiServer } from "../../server/server.js";
 import { audienceOf, loadSigningKey, TokenService } from "../../server/tokens.js";
@@ -37,6 +37,7 @@ export interface ServeOptions extends ControllerOptions {
  */
 export function serveCommand(options: ServeOptions): Promise<number> {
   boundHeapGrowth();
+  favourMemory();
   const port = Number(options.port ?? process.env.AIRLOFT_PORT ?? 3600);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be a port number, got ${options.port}`);

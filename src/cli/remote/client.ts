@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { AirloftError, ValidationError, ValidationErrors } from "../../errors.js";
 import type { Resource } from "../../resources/types.js";
 import { normalizeServer, savedLogin } from "./credentials.js";
@@ -25,12 +26,23 @@ export interface WatchLine {
   readonly resourceVersion: string;
 }
 
+/**
+ * How long the CLI waits out the server's 429s (a tenant's write budgets) before it gives up and
+ * shows the answer: a 429 stored nothing, so sending the same request again is safe.
+ */
+export const MAX_THROTTLED_WAIT_MS = 120_000;
+
 /** The CLI's side of the API: a server URL and the token saved by `airloft login` (or $AIRLOFT_TOKEN). */
 export class ApiClient {
   readonly server: string;
   private readonly token: string;
 
-  constructor(server: string, env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    server: string,
+    env: NodeJS.ProcessEnv = process.env,
+    /** Told each wait for a 429's Retry-After (stderr by default: stdout may be a pipe of JSON). */
+    private readonly notice: (text: string) => void = (text) => process.stderr.write(`${text}\n`),
+  ) {
     this.server = normalizeServer(server);
     const token = env.AIRLOFT_TOKEN || savedLogin(this.server, env)?.token;
     if (!token)
@@ -78,15 +90,14 @@ export class ApiClient {
     return this.fetch("GET", path, undefined, signal);
   }
 
-  private async fetch(
+  private async send(
     method: string,
     path: string,
-    body?: { json?: unknown },
-    signal?: AbortSignal,
+    body: { json?: unknown } | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<Response> {
-    let res: Response;
     try {
-      res = await fetch(this.server + path, {
+      return await fetch(this.server + path, {
         method,
         headers: { authorization: `Bearer ${this.token}`, ...(body ? { "content-type": "application/json" } : {}) },
         ...(body ? { body: JSON.stringify(body.json) } : {}),
@@ -95,6 +106,24 @@ export class ApiClient {
     } catch (err) {
       if (signal?.aborted) throw err;
       throw unreachable(this.server, err);
+    }
+  }
+
+  private async fetch(
+    method: string,
+    path: string,
+    body?: { json?: unknown },
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    let res = await this.send(method, path, body, signal);
+    for (let waited = 0; res.status === 429; ) {
+      const seconds = Number(res.headers.get("retry-after"));
+      if (!(seconds > 0) || waited + seconds * 1000 > MAX_THROTTLED_WAIT_MS) break;
+      const answer = (await res.json().catch(() => ({}))) as ErrorAnswer;
+      this.notice(`${answer.message ?? "the server asked to wait"}: sending it again in ${seconds} s`);
+      await sleep(seconds * 1000, undefined, signal ? { signal } : {});
+      waited += seconds * 1000;
+      res = await this.send(method, path, body, signal);
     }
     if (res.ok) return res;
     const answer = (await res.json().catch(() => ({}))) as ErrorAnswer;
