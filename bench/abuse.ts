@@ -27,7 +27,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
-import { buildCli } from "../scripts/build.js";
+import { buildCli, ENTRY } from "../scripts/build.js";
 import { freePort } from "../support/ports.js";
 import {
   type AttackReport,
@@ -244,7 +244,8 @@ async function startServe(dir: string): Promise<Server> {
   const args = [
     ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []),
     ...LOOP_LAG,
-    join(here, "../bin/airloft.js"),
+    // The bundle bin/airloft.js runs (built at the start): never the sources, whatever their times.
+    ENTRY,
     "--state",
     join(dir, "state.json"),
     "serve",
@@ -635,10 +636,10 @@ try {
   // (a loader thread of its own and dockerode's ssh and BuildKit code: about 45 MiB more resident).
   await buildCli();
   process.stdout.write(
-    `No Docker engine: DOCKER_HOST=${NO_ENGINE}; groups are EngineUnreachable and the controllers back off (they run, with nothing to create). The server runs as deploy/airloft.service runs it: bin/airloft.js, the bundle (built from these sources just now, as make build does), with MALLOC_ARENA_MAX=2\n`,
+    `No Docker engine: DOCKER_HOST=${NO_ENGINE}; groups are EngineUnreachable and the controllers back off (they run, with nothing to create). The server runs as deploy/airloft.service runs it: the bundle bin/airloft.js runs (built from these sources just now, as make build does), with MALLOC_ARENA_MAX=2\n`,
   );
   process.stdout.write(
-    `The server's default limits (none changed): ${limits ? JSON.stringify(limits) : "this tree has no src/server/limits.ts"}; logins per minute: ${loginLimits ? JSON.stringify(loginLimits) : "5 per address and account (this tree's login limiter)"}\n`,
+    `The server's default limits (${SERVE_FLAGS.length > 0 ? `but for the flags above` : "none changed"}): ${limits ? JSON.stringify(limits) : "this tree has no src/server/limits.ts"}; logins per minute: ${loginLimits ? JSON.stringify(loginLimits) : "5 per address and account (this tree's login limiter)"}\n`,
   );
   const airloft = await airloftRun(join(mkdtempSync(join(dir, "airloft-"))));
   const peer: ServerRun =
@@ -720,6 +721,7 @@ try {
     rows,
     targets: { p99Ms: TARGET_P99_MS, rssMiB: TARGET_RSS_MIB, p99: verdict(p99ok), rss: verdict(rssOk) },
     bulkApplied,
+    serveFlags: SERVE_FLAGS,
     airloft,
     peer,
   });

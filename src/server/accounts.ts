@@ -91,9 +91,14 @@ export class Accounts {
    * if the hash is still the one verified: a password changed meanwhile stays changed.
    */
   private async rehash(kind: AccountKind, name: string, password: string, verified: string): Promise<void> {
-    const passwordHash = await hashPassword(password);
-    const current = accountOf(this.store, kind, name);
-    if (current?.passwordHash === verified) await this.write(kind, name, { ...current, passwordHash });
+    try {
+      const passwordHash = await hashPassword(password);
+      const current = accountOf(this.store, kind, name);
+      if (current?.passwordHash === verified) await this.write(kind, name, { ...current, passwordHash });
+    } catch (err) {
+      // The login stands: the next one tries again.
+      console.error(`the password of ${kind} ${name} was not stored again at the current cost:`, err);
+    }
   }
 
   /** The identity of an account and its token version, if it exists. */

@@ -3,7 +3,7 @@ import { assertAdmin } from "./access.js";
 import type { AccountKind } from "./account-records.js";
 import { type Accounts, ForbiddenError, MIN_PASSWORD_LENGTH } from "./accounts.js";
 import { ConcurrencyGate } from "./concurrency-gate.js";
-import { ApiError, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
+import { ApiError, methodNotAllowed, parseJson, readBody, sendJson, tooManyRequests } from "./http.js";
 import type { LimitKey, LoginLimiter } from "./login-limiter.js";
 import type { Principal, TokenService, TrustedDevice } from "./tokens.js";
 
@@ -88,9 +88,9 @@ export class AuthApi {
           { key: `address:${req.socket.remoteAddress ?? "?"}`, limit: this.limits.perAddress },
         ];
     const gate = device ? this.hashing.trusted : this.hashing.untrusted;
-    if (!gate.hasRoom) throw tooMany(1000, "too many logins at once; try again shortly");
+    if (!gate.hasRoom) throw tooManyRequests(1000, "too many logins at once; try again shortly");
     const attempt = limiter.begin(keys);
-    if (!attempt.ok) throw tooMany(attempt.retryAfterMs, "too many failed logins; try again later");
+    if (!attempt.ok) throw tooManyRequests(attempt.retryAfterMs, "too many failed logins; try again later");
     const principal = await gate.run(() => accounts.authenticate(kind, name, body.password as string));
     if (!principal) throw new ApiError(401, "Unauthorized", WRONG);
     attempt.succeeded();
@@ -171,10 +171,4 @@ export class AuthApi {
       accounts.list(kind).find((a) => a.name === name),
     );
   }
-}
-
-function tooMany(waitMs: number, message: string): ApiError {
-  return new ApiError(429, "TooManyRequests", message, {
-    "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))),
-  });
 }

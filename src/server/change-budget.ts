@@ -1,12 +1,14 @@
 import type { Change } from "../store/store.js";
 import { TokenBudgets } from "../util/token-budgets.js";
-import { ApiError } from "./http.js";
+import { retryAfterSeconds, tooManyRequests } from "./http.js";
 import { accountKey, type Principal } from "./tokens.js";
 
 /**
- * The objects each account creates, changes or deletes per second (ServerLimits.writeChangesPerSecond):
- * asked before a write costs anything, charged once it is done, when what it changed is known, so
- * that re-applying what is stored (a git-ops sync) costs nothing. Admins are not held to it.
+ * The objects each account creates, changes or deletes per second (ServerLimits.writeChangesPerSecond).
+ * A write is asked about before it costs anything (`admit`), reserves as many changes as it could
+ * make just before it makes them (`reserve`: of concurrent writes, only those that find the budget
+ * not yet spent go), and gets back what it did not change once done (`settle`), so that
+ * re-applying what is stored (a git-ops sync) costs nothing. Admins are not held to it.
  */
 export class ChangeBudget {
   private readonly budgets: TokenBudgets;
@@ -21,21 +23,36 @@ export class ChangeBudget {
   /** 429 with Retry-After while the account's earlier changes are not paid for. */
   admit(principal: Principal): void {
     if (principal.kind === "admin") return;
-    const waitMs = this.budgets.take(accountKey(principal), 0);
-    if (waitMs <= 0) return;
-    const seconds = Math.ceil(waitMs / 1000);
-    throw new ApiError(
-      429,
-      "TooManyRequests",
-      `${principal.kind} ${principal.name} created or changed more objects than ${this.perSecond} a second allow; try again in ${seconds} s`,
-      { "retry-after": String(seconds) },
-    );
+    this.refuseIfSpent(principal, this.budgets.take(accountKey(principal), 0));
   }
 
-  /** A done write's changes, into debt if need be: the write went whole. */
-  charge(principal: Principal, changes: readonly Pick<Change, "action">[]): void {
+  /**
+   * Takes `most` changes (the objects a write names) before the write, into debt if need be: it
+   * goes whole. 429 as `admit` does when the budget is spent. Returns what to settle with.
+   */
+  reserve(principal: Principal, most: number): number {
+    if (principal.kind === "admin") return 0;
+    this.refuseIfSpent(principal, this.budgets.take(accountKey(principal), most));
+    return most;
+  }
+
+  /** Gives back what a done write reserved and did not change (a failed one keeps its reservation). */
+  settle(principal: Principal, reserved: number, changes: readonly Pick<Change, "action">[]): void {
     if (principal.kind === "admin") return;
     const changed = changes.reduce((n, c) => (c.action === "unchanged" ? n : n + 1), 0);
-    if (changed > 0) this.budgets.spend(accountKey(principal), changed);
+    if (changed !== reserved) this.budgets.spend(accountKey(principal), changed - reserved);
+  }
+
+  /** Charges changes made without a reservation, into debt if need be (a prune set's deletions). */
+  charge(principal: Principal, changes: readonly Pick<Change, "action">[]): void {
+    this.settle(principal, 0, changes);
+  }
+
+  private refuseIfSpent(principal: Principal, waitMs: number): void {
+    if (waitMs <= 0) return;
+    throw tooManyRequests(
+      waitMs,
+      `${principal.kind} ${principal.name} created or changed more objects than ${this.perSecond} a second allow; try again in ${retryAfterSeconds(waitMs)} s`,
+    );
   }
 }

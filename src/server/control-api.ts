@@ -11,6 +11,7 @@ import type { LoadedManifest } from "../resources/loader.js";
 import type { Kind, Resource } from "../resources/types.js";
 import type { Change, Store } from "../store/store.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite, tenantOf } from "./access.js";
+import type { ChangeBudget } from "./change-budget.js";
 import { planDiff } from "./diff-plan.js";
 import { ApiError, methodNotAllowed, sendJson } from "./http.js";
 import type { Principal } from "./tokens.js";
@@ -42,7 +43,7 @@ export interface ControlApiOptions {
   /** Reads a request's manifests with the resource API's limits, tenant rules and admission, and charges what an apply changed. */
   readonly manifests: {
     readManifests(call: ControlCall): Promise<LoadedManifest[]>;
-    chargeChanges(principal: Principal, changes: readonly Change[]): void;
+    readonly changes: Pick<ChangeBudget, "reserve" | "settle" | "charge">;
   };
   /** Absent when no controllers run with the API (tests of the API alone). */
   readonly loop: LoopAccess | undefined;
@@ -138,14 +139,21 @@ export class ControlApi {
     if (previous && previous.kind !== "apply") {
       throw new ApiError(409, "Conflict", `source ${name} is a watched folder, not a prune set`);
     }
+    // Here, at the head of the prune queue: sets queued behind a spent budget are refused in turn.
+    const budget = this.options.manifests.changes;
+    const reserved = budget.reserve(principal, manifests.length);
     const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(principal)));
-    this.options.manifests.chargeChanges(principal, changes);
+    budget.settle(principal, reserved, changes);
     const wanted = new Set(manifests.map((m) => keyOf(m.object)));
     const pruned: Change[] = [];
-    for (const key of prunable(store, previous?.inventory ?? [], wanted, (obj) => mayChange(principal, obj))) {
-      pruned.push(await store.markDeleted(key));
+    try {
+      for (const key of prunable(store, previous?.inventory ?? [], wanted, (obj) => mayChange(principal, obj))) {
+        pruned.push(await store.markDeleted(key));
+      }
+    } finally {
+      // Into debt if need be: the set's prunes go whole, and those done count if one fails.
+      budget.charge(principal, pruned);
     }
-    this.options.manifests.chargeChanges(principal, pruned);
     const record: SourceRecord = {
       name,
       paths: manifests.map((m) => m.source.file).filter((f, i, all) => all.indexOf(f) === i),

@@ -14,6 +14,16 @@ export class ApiError extends AirloftError {
   }
 }
 
+/** Whole seconds to wait, at least one: a Retry-After header's value. */
+export function retryAfterSeconds(waitMs: number): number {
+  return Math.max(1, Math.ceil(waitMs / 1000));
+}
+
+/** 429 with Retry-After: what a tenant's budgets answer (it stored nothing, so the same request may be sent again). */
+export function tooManyRequests(waitMs: number, message: string): ApiError {
+  return new ApiError(429, "TooManyRequests", message, { "retry-after": String(retryAfterSeconds(waitMs)) });
+}
+
 export function methodNotAllowed(method: string | undefined): ApiError {
   return new ApiError(405, "MethodNotAllowed", `${method ?? "this method"} is not allowed here`);
 }

@@ -42,9 +42,9 @@ export interface ServerLimits {
   /**
    * Objects one account may create, change or delete per second, together (admins are not held
    * to it; an apply that changes nothing costs nothing): each change is kept as a revision and
-   * events, sent to every watcher and reconciled, whatever its size. A change past the budget
-   * goes whole and leaves a debt: the account's next write is 429 with Retry-After until it is
-   * paid. A tenant applying 3,000 objects in a loop grew the server's memory by about 10 MiB an
+   * events, sent to every watcher and reconciled, whatever its size. A write that finds the
+   * budget not spent goes whole and may leave a debt: the account's writes are 429 with
+   * Retry-After until it is paid (ChangeBudget). A tenant applying 3,000 objects in a loop grew the server's memory by about 10 MiB an
    * apply, 15 to 25 applies in 40 s (issue 13's abuse run) ...
    */
   readonly writeChangesPerSecond: number;
@@ -52,9 +52,12 @@ export interface ServerLimits {
   readonly writeChangesBurst: number;
 }
 
+/** Apps, services and quotas per group, and the burst of changes: a whole group applied at once fits. */
+const MAX_OBJECTS_PER_GROUP = 5000;
+
 export const DEFAULT_LIMITS: ServerLimits = {
   maxWatchesPerAccount: 20,
-  maxObjectsPerGroup: 5000,
+  maxObjectsPerGroup: MAX_OBJECTS_PER_GROUP,
   maxObjectBytes: 256 * 1024,
   watchMaxBehindBytes: 4 * 1024 * 1024,
   watchMaxLifetimeMs: 30 * 60_000,
@@ -71,5 +74,5 @@ export const DEFAULT_LIMITS: ServerLimits = {
   writeBytesPerSecond: 1024 * 1024,
   writeBurstBytes: 8 * 1024 * 1024,
   writeChangesPerSecond: 200,
-  writeChangesBurst: 5000,
+  writeChangesBurst: MAX_OBJECTS_PER_GROUP,
 };

@@ -32,12 +32,20 @@ export function outdated(stored: string): boolean {
   return Number(n) !== COST.N || Number(r) !== COST.r || Number(p) !== COST.p;
 }
 
-/** Constant-time comparison; a malformed stored hash never matches. */
+/**
+ * Constant-time comparison; a malformed stored hash never matches. A hash made at a cheaper cost
+ * is topped up with work at the current one, so that a login takes as long for every account
+ * (and for an unknown name, checked against a decoy): the time must not tell which accounts exist.
+ */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, n, r, p, salt, hash] = stored.split("$");
   if (scheme !== "scrypt" || !salt || !hash) return false;
   const expected = Buffer.from(hash, "base64url");
-  const key = await derive(password, Buffer.from(salt, "base64url"), { N: Number(n), r: Number(r), p: Number(p) });
+  const cost = { N: Number(n), r: Number(r), p: Number(p) };
+  const saltBytes = Buffer.from(salt, "base64url");
+  const key = await derive(password, saltBytes, cost);
+  const missing = COST.N * COST.r * COST.p - cost.N * cost.r * cost.p;
+  if (missing > 0) await derive(password, saltBytes, { ...COST, p: Math.ceil(missing / (COST.N * COST.r)) });
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 

@@ -80,17 +80,12 @@ export class ResourcesApi {
 
   /** Each account's bytes sent to be written (limits.writeBytesPerSecond). */
   private readonly writes: TokenBudgets;
-  /** Each account's objects created, changed or deleted (limits.writeChangesPerSecond). */
-  private readonly changes: ChangeBudget;
+  /** Each account's objects created, changed or deleted (limits.writeChangesPerSecond); ControlApi's and RolloutApi's writes too. */
+  readonly changes: ChangeBudget;
 
   constructor(private readonly options: ResourcesApiOptions) {
     this.writes = TokenBudgets.lending(options.limits.writeBytesPerSecond, options.limits.writeBurstBytes);
     this.changes = new ChangeBudget(options.limits.writeChangesPerSecond, options.limits.writeChangesBurst);
-  }
-
-  /** Charges what a write changed to its account's budget of changes (ControlApi's applies too). */
-  chargeChanges(principal: Principal, changes: readonly Change[]): void {
-    this.changes.charge(principal, changes);
   }
 
   /** An account sent a request (any kind): heavy writers give way to it while the thread is busy (FairGate). */
@@ -206,10 +201,11 @@ export class ResourcesApi {
         );
       const unset = (call.query.get("unset") ?? "").split(",").filter((k) => k !== "");
       const { store } = this.options;
+      const reserved = this.changes.reserve(call.principal, 1);
       const applied = await store.apply(patch ? [mergeSecret(store, only, unset)] : manifests, (changes) =>
         recordRevisions(store, changes, actorOf(call.principal)),
       );
-      this.chargeChanges(call.principal, applied);
+      this.changes.settle(call.principal, reserved, applied);
       const [change] = applied;
       sendJson(call.res, change?.action === "created" ? 201 : 200, change ? changeBody(change) : {});
       return;
@@ -218,9 +214,9 @@ export class ResourcesApi {
       if (kind === "Group") assertAdmin(call.principal, "delete a group");
       else assertCanWrite(call.principal, ref);
       if (!this.options.store.get(key)) throw new NotFoundError(`${displayName(ref)} not found`);
-      this.changes.admit(call.principal);
+      const reserved = this.changes.reserve(call.principal, 1);
       const changes = await this.options.store.markDeletedAll([key], { cascade: isTrue(call.query.get("cascade")) });
-      this.chargeChanges(call.principal, changes);
+      this.changes.settle(call.principal, reserved, changes);
       sendJson(call.res, 200, { changes: changes.map(changeBody) });
       return;
     }
@@ -255,8 +251,9 @@ export class ResourcesApi {
       sendJsonText(call.res, 200, await runInTurns(changesJsonSteps(previewed, true)));
       return;
     }
+    const reserved = this.changes.reserve(call.principal, manifests.length);
     const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(call.principal)));
-    this.chargeChanges(call.principal, changes);
+    this.changes.settle(call.principal, reserved, changes);
     sendJsonText(call.res, 200, await runInTurns(changesJsonSteps(changes)));
   }
 
@@ -298,6 +295,8 @@ export class ResourcesApi {
     const type = mediaType(call.req);
     if (!MANIFEST_TYPES.has(type))
       throw new ApiError(415, "UnsupportedMediaType", `send application/json or application/yaml, not ${type}`);
+    // Before the body is read: a write refused for its changes spends no byte budget either.
+    this.changes.admit(call.principal);
     const ticket = this.parsing.admit(accountKey(call.principal));
     if (!ticket) {
       throw new ApiError(
@@ -312,7 +311,6 @@ export class ResourcesApi {
       body = await readBody(call.req, maxBytes);
       if (body.length === 0) throw new ApiError(400, "BadRequest", "the body is empty: send one or more manifests");
       this.takeWriteBudget(call.principal, body.length);
-      this.changes.admit(call.principal);
     } catch (err) {
       ticket.cancel();
       throw err;

@@ -5,6 +5,7 @@ import { undoRollout } from "../releases/undo.js";
 import { displayName, objectKey, PLURAL } from "../resources/kinds.js";
 import type { Store } from "../store/store.js";
 import { assertAdmin, assertCanSeeGroup, assertCanWrite } from "./access.js";
+import type { ChangeBudget } from "./change-budget.js";
 import { ApiError, methodNotAllowed, parseJson, readBody, sendJson } from "./http.js";
 import type { Principal } from "./tokens.js";
 
@@ -26,7 +27,11 @@ const MAX_UNDO_BODY = 1024;
  *   POST /groups/G/apps/NAME/rollout/undo      { toRevision?, force?, suspendSource? } -> { revision, restored, message }
  */
 export class RolloutApi {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    /** The resource API's budget of changes: an undo is a change of the app like an apply's. */
+    private readonly changes: Pick<ChangeBudget, "reserve">,
+  ) {}
 
   async handle(call: RolloutCall, segments: readonly string[]): Promise<boolean> {
     const [first, group = "", plural, name = "", fifth, verb = ""] = segments;
@@ -44,6 +49,7 @@ export class RolloutApi {
     assertCanWrite(call.principal, ref);
     const request = undoRequest(parseJson<unknown>(await readBody(call.req, MAX_UNDO_BODY), "rollout undo"));
     if (request.suspendSource) assertAdmin(call.principal, "suspend a git-ops source");
+    this.changes.reserve(call.principal, 1);
     const result = await undoRollout(this.store, this.app(group, name), { ...request, by: actorOf(call.principal) });
     sendJson(call.res, 200, result);
     return true;

@@ -114,7 +114,7 @@ export class ApiServer {
       limits,
     });
     this.control = new ControlApi({ store: options.store, manifests: this.resources, loop: options.loop });
-    this.rollouts = new RolloutApi(options.store);
+    this.rollouts = new RolloutApi(options.store, this.resources.changes);
     this.logs = new LogsApi({
       store: options.store,
       loop: options.loop,

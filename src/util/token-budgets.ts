@@ -58,8 +58,8 @@ export class TokenBudgets {
   }
 
   /**
-   * Takes `cost` whatever the bucket holds, into debt if need be: for work already done whose cost
-   * was known only once it was (the objects an apply changed). `take(account, 0)` asks first.
+   * Takes `cost` whatever the bucket holds, into debt if need be; a negative cost gives back (up
+   * to the burst): for work whose cost is known only once it is done (the objects an apply changed).
    */
   spend(account: string, cost: number): void {
     const now = this.now();

@@ -73,11 +73,45 @@ describe("API server: how many objects one tenant may change a second", function
     const acme = await api.tenant("acme");
     const set = (body: string) => api.call("POST", `${API}/sources/site/apply`, { token: acme, body });
     assert.equal((await set(apps("acme", ["a", "b"]))).status, 200);
-    // Prunes b and creates c: two changes, and the budget held one.
-    const second = await set(apps("acme", ["a", "c"]));
+    // Creates c with the one change left, and prunes a and b: a debt of two.
+    const second = await set(apps("acme", ["c"]));
     assert.equal(second.status, 200, second.text);
-    const refused = await set(apps("acme", ["a", "c"]));
+    const refused = await set(apps("acme", ["c"]));
     assert.equal(refused.status, 429, "its prunes were charged too");
+  });
+
+  it("charges a PUT and a rollout undo", async () => {
+    const acme = await api.tenant("acme");
+    const put = (name: string, image = "example/web:1") =>
+      api.call("PUT", `${API}/groups/acme/apps/${name}`, {
+        token: acme,
+        body: app("acme", name).replace("example/web:1", image),
+      });
+    const undo = () => api.call("POST", `${API}/groups/acme/apps/a/rollout/undo`, { token: acme, body: "{}" });
+    assert.equal((await put("a")).status, 201);
+    assert.equal((await put("a", "example/web:2")).status, 200);
+    // One change left: each of these goes while anything is left, and the third finds a debt.
+    assert.equal((await undo()).status, 200);
+    assert.equal((await undo()).status, 200);
+    assert.equal((await undo()).status, 429, "two undos were charged");
+  });
+
+  it("charges a DELETE", async () => {
+    const acme = await api.tenant("acme");
+    assert.equal((await apply(acme, apps("acme", ["a", "b", "c"]))).status, 200);
+    assert.equal((await api.call("DELETE", `${API}/groups/acme/apps/a`, { token: acme })).status, 200);
+    const refused = await api.call("PUT", `${API}/groups/acme/apps/d`, { token: acme, body: app("acme", "d") });
+    assert.equal(refused.status, 429, "the delete was charged");
+  });
+
+  it("lets one write past the budget, not every one that came at once", async () => {
+    const acme = await api.tenant("acme");
+    await apply(acme, apps("acme", ["a"]));
+    // Two changes left; four applies of three new apps each, at once: each was admitted before
+    // its body was parsed, and the first to reserve its changes goes into debt.
+    const answers = await Promise.all([0, 1, 2, 3].map((i) => apply(acme, apps("acme", [`x${i}`, `y${i}`, `z${i}`]))));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 429, 429, 429]);
+    assert.equal(api.store.list().filter((o) => o.kind === "App").length, 4, "a and one apply's three apps");
   });
 });
 

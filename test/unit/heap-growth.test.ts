@@ -1,11 +1,10 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { pathToFileURL } from "node:url";
 import { boundHeapGrowth, DEFAULT_HEAP_GROWING_PERCENT, favourMemory } from "../../src/server/heap-growth.js";
 
 /** A process that calls favourMemory with `env`, then makes garbage a fifth of which lives a while: its young generation's size, MiB. */
 function youngGenerationMiB(env: Record<string, string>): number {
-  const module = pathToFileURL(new URL("../../src/server/heap-growth.ts", import.meta.url).pathname).href;
+  const module = new URL("../../src/server/heap-growth.ts", import.meta.url).href;
   const script = `
     import v8 from "node:v8";
     const { favourMemory } = await import(${JSON.stringify(module)});
@@ -30,11 +29,11 @@ describe("the server's heap growth bound", () => {
     boundHeapGrowth({});
   });
 
-  it("favours memory by default (a young generation of a few MiB, not 32), and AIRLOFT_OPTIMIZE_FOR_SIZE=0 leaves V8's defaults", () => {
+  it("favours memory by default (a young generation a quarter of V8's default or less), and AIRLOFT_OPTIMIZE_FOR_SIZE=0 leaves V8's defaults", function () {
+    this.timeout(120_000);
     const favoured = youngGenerationMiB({});
     const defaults = youngGenerationMiB({ AIRLOFT_OPTIMIZE_FOR_SIZE: "0" });
-    assert.ok(favoured <= 8, `young generation ${favoured} MiB`);
-    assert.ok(defaults >= 16, `V8's default grew it to ${defaults} MiB`);
+    assert.ok(favoured * 4 <= defaults, `young generation ${favoured} MiB against V8's default ${defaults} MiB`);
     for (const bad of ["yes", "2", "true"])
       assert.throws(() => favourMemory({ AIRLOFT_OPTIMIZE_FOR_SIZE: bad }), /must be 0 or 1/, bad);
   });
