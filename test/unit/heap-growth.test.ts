@@ -24,7 +24,7 @@ function youngGenerationMiB(env: Record<string, string>): number {
 }
 
 describe("the server's heap growth bound", () => {
-  it("is 20% by default, 0 keeps V8's rule, and anything else but a whole percentage is refused", () => {
+  it("is 30% by default, 0 keeps V8's rule, and anything else but a whole percentage is refused", () => {
     assert.equal(boundHeapGrowth({}), DEFAULT_HEAP_GROWING_PERCENT);
     assert.equal(boundHeapGrowth({ AIRLOFT_HEAP_GROWING_PERCENT: "0" }), 0);
     assert.equal(boundHeapGrowth({ AIRLOFT_HEAP_GROWING_PERCENT: "50" }), 50);
