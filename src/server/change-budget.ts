@@ -36,16 +36,30 @@ export class ChangeBudget {
     return most;
   }
 
-  /** Gives back what a done write reserved and did not change (a failed one keeps its reservation). */
-  settle(principal: Principal, reserved: number, changes: readonly Pick<Change, "action">[]): void {
-    if (principal.kind === "admin") return;
-    const changed = changes.reduce((n, c) => (c.action === "unchanged" ? n : n + 1), 0);
-    if (changed !== reserved) this.budgets.spend(accountKey(principal), changed - reserved);
+  /**
+   * Runs a write of at most `most` changes within the budget: reserved before, and what it did not
+   * change given back after (a failed write keeps its reservation).
+   */
+  async within<C extends Pick<Change, "action">>(
+    principal: Principal,
+    most: number,
+    write: () => Promise<C[]>,
+  ): Promise<C[]> {
+    const reserved = this.reserve(principal, most);
+    const changes = await write();
+    this.settle(principal, reserved, changes);
+    return changes;
   }
 
   /** Charges changes made without a reservation, into debt if need be (a prune set's deletions). */
   charge(principal: Principal, changes: readonly Pick<Change, "action">[]): void {
     this.settle(principal, 0, changes);
+  }
+
+  private settle(principal: Principal, reserved: number, changes: readonly Pick<Change, "action">[]): void {
+    if (principal.kind === "admin") return;
+    const changed = changes.reduce((n, c) => (c.action === "unchanged" ? n : n + 1), 0);
+    if (changed !== reserved) this.budgets.spend(accountKey(principal), changed - reserved);
   }
 
   private refuseIfSpent(principal: Principal, waitMs: number): void {

@@ -43,7 +43,7 @@ export interface ControlApiOptions {
   /** Reads a request's manifests with the resource API's limits, tenant rules and admission, and charges what an apply changed. */
   readonly manifests: {
     readManifests(call: ControlCall): Promise<LoadedManifest[]>;
-    readonly changes: Pick<ChangeBudget, "reserve" | "settle" | "charge">;
+    readonly changes: Pick<ChangeBudget, "within" | "charge">;
   };
   /** Absent when no controllers run with the API (tests of the API alone). */
   readonly loop: LoopAccess | undefined;
@@ -141,9 +141,9 @@ export class ControlApi {
     }
     // Here, at the head of the prune queue: sets queued behind a spent budget are refused in turn.
     const budget = this.options.manifests.changes;
-    const reserved = budget.reserve(principal, manifests.length);
-    const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(principal)));
-    budget.settle(principal, reserved, changes);
+    const changes = await budget.within(principal, manifests.length, () =>
+      store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(principal))),
+    );
     const wanted = new Set(manifests.map((m) => keyOf(m.object)));
     const pruned: Change[] = [];
     try {

@@ -44,8 +44,9 @@ export interface ServerLimits {
    * to it; an apply that changes nothing costs nothing): each change is kept as a revision and
    * events, sent to every watcher and reconciled, whatever its size. A write that finds the
    * budget not spent goes whole and may leave a debt: the account's writes are 429 with
-   * Retry-After until it is paid (ChangeBudget). A tenant applying 3,000 objects in a loop grew the server's memory by about 10 MiB an
-   * apply, 15 to 25 applies in 40 s (issue 13's abuse run) ...
+   * Retry-After until it is paid (ChangeBudget). A tenant applying 3,000 objects in a loop grew
+   * the server's memory by about 10 MiB an apply, 15 to 25 applies in 40 s (issue 13's abuse
+   * run) ...
    */
   readonly writeChangesPerSecond: number;
   /** ... after a first burst of this many (a whole group of the default size applied at once fits). */

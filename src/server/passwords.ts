@@ -26,10 +26,16 @@ export async function hashPassword(password: string): Promise<string> {
   return ["scrypt", COST.N, COST.r, COST.p, salt.toString("base64url"), key.toString("base64url")].join("$");
 }
 
+/** A stored hash's parts: "scrypt$N$r$p$salt$hash". */
+function parse(stored: string) {
+  const [scheme, n, r, p, salt, hash] = stored.split("$");
+  return { scheme, cost: { N: Number(n), r: Number(r), p: Number(p) }, salt, hash };
+}
+
 /** Whether a stored hash was made at another cost than new ones are (then hash the password again). */
 export function outdated(stored: string): boolean {
-  const [, n, r, p] = stored.split("$");
-  return Number(n) !== COST.N || Number(r) !== COST.r || Number(p) !== COST.p;
+  const { cost } = parse(stored);
+  return cost.N !== COST.N || cost.r !== COST.r || cost.p !== COST.p;
 }
 
 /**
@@ -38,10 +44,9 @@ export function outdated(stored: string): boolean {
  * (and for an unknown name, checked against a decoy): the time must not tell which accounts exist.
  */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const [scheme, n, r, p, salt, hash] = stored.split("$");
+  const { scheme, cost, salt, hash } = parse(stored);
   if (scheme !== "scrypt" || !salt || !hash) return false;
   const expected = Buffer.from(hash, "base64url");
-  const cost = { N: Number(n), r: Number(r), p: Number(p) };
   const saltBytes = Buffer.from(salt, "base64url");
   const key = await derive(password, saltBytes, cost);
   const missing = COST.N * COST.r * COST.p - cost.N * cost.r * cost.p;

@@ -201,12 +201,11 @@ export class ResourcesApi {
         );
       const unset = (call.query.get("unset") ?? "").split(",").filter((k) => k !== "");
       const { store } = this.options;
-      const reserved = this.changes.reserve(call.principal, 1);
-      const applied = await store.apply(patch ? [mergeSecret(store, only, unset)] : manifests, (changes) =>
-        recordRevisions(store, changes, actorOf(call.principal)),
+      const [change] = await this.changes.within(call.principal, 1, () =>
+        store.apply(patch ? [mergeSecret(store, only, unset)] : manifests, (changes) =>
+          recordRevisions(store, changes, actorOf(call.principal)),
+        ),
       );
-      this.changes.settle(call.principal, reserved, applied);
-      const [change] = applied;
       sendJson(call.res, change?.action === "created" ? 201 : 200, change ? changeBody(change) : {});
       return;
     }
@@ -214,9 +213,9 @@ export class ResourcesApi {
       if (kind === "Group") assertAdmin(call.principal, "delete a group");
       else assertCanWrite(call.principal, ref);
       if (!this.options.store.get(key)) throw new NotFoundError(`${displayName(ref)} not found`);
-      const reserved = this.changes.reserve(call.principal, 1);
-      const changes = await this.options.store.markDeletedAll([key], { cascade: isTrue(call.query.get("cascade")) });
-      this.changes.settle(call.principal, reserved, changes);
+      const changes = await this.changes.within(call.principal, 1, () =>
+        this.options.store.markDeletedAll([key], { cascade: isTrue(call.query.get("cascade")) }),
+      );
       sendJson(call.res, 200, { changes: changes.map(changeBody) });
       return;
     }
@@ -251,9 +250,9 @@ export class ResourcesApi {
       sendJsonText(call.res, 200, await runInTurns(changesJsonSteps(previewed, true)));
       return;
     }
-    const reserved = this.changes.reserve(call.principal, manifests.length);
-    const changes = await store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(call.principal)));
-    this.changes.settle(call.principal, reserved, changes);
+    const changes = await this.changes.within(call.principal, manifests.length, () =>
+      store.apply(manifests, (applied) => recordRevisions(store, applied, actorOf(call.principal))),
+    );
     sendJsonText(call.res, 200, await runInTurns(changesJsonSteps(changes)));
   }
 

@@ -119,14 +119,14 @@ export class ApiClient {
     for (let waited = 0; res.status === 429; ) {
       const seconds = Number(res.headers.get("retry-after"));
       if (!(seconds > 0) || waited + seconds * 1000 > MAX_THROTTLED_WAIT_MS) break;
-      const answer = (await res.json().catch(() => ({}))) as ErrorAnswer;
+      const answer = await errorAnswer(res);
       this.notice(`${answer.message ?? "the server asked to wait"}: sending it again in ${seconds} s`);
       await sleep(seconds * 1000, undefined, signal ? { signal } : {});
       waited += seconds * 1000;
       res = await this.send(method, path, body, signal);
     }
     if (res.ok) return res;
-    const answer = (await res.json().catch(() => ({}))) as ErrorAnswer;
+    const answer = await errorAnswer(res);
     const errors = answer.details?.errors ?? [];
     if (errors.length > 0)
       throw new ValidationErrors(
@@ -139,6 +139,11 @@ export class ApiClient {
       `${answer.message ?? `the server answered ${res.status}`}${hint}`,
     );
   }
+}
+
+/** An error answer's body, or nothing when it is not JSON. */
+async function errorAnswer(res: Response): Promise<ErrorAnswer> {
+  return (await res.json().catch(() => ({}))) as ErrorAnswer;
 }
 
 /** A server that does not answer, with the network's own reason (fetch hides it in `cause`). */
