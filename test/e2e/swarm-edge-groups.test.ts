@@ -114,7 +114,11 @@ describe("swarm edge: a group it has not joined yet", function () {
     assert.ok(await until(() => suite.provider.finalizeGroup(b), Boolean, "the new group deleted"));
     const left = await leaving();
     console.log(`      the group deleted under traffic: ${left.ok} answered, ${left.failed} failed${over(left)}`);
-    assert.equal(joined.failed + left.failed, 0);
+    assert.equal(
+      joined.failed + left.failed,
+      0,
+      `the first failures: ${joined.firstFailure ?? "none"} (joining); ${left.firstFailure ?? "none"} (leaving)`,
+    );
     assert.ok(joined.ok > 0 && left.ok > 0);
     assert.equal((await get("other.eb.localhost")).status, 404, "the deleted group's host gone");
     const after = await edge();

@@ -185,7 +185,7 @@ describe("swarm provider: the edge proxy", function () {
       `      route changes under traffic: ${counts.ok} answered, ${counts.failed} failed` +
         (counts.failed ? ` over ${counts.last - counts.first} ms` : ""),
     );
-    assert.equal(counts.failed, 0);
+    assert.equal(counts.failed, 0, `the first failure: ${counts.firstFailure}`);
     assert.ok(counts.ok > 0);
     assert.equal((await get(`api.${DOMAIN}`)).status, 404, "api's old host gone");
     assert.ok(answered.body.trim().length > 0);

@@ -65,17 +65,21 @@ export interface RequestCounts {
   /** Date.now() of the first and the last failure (0 while none). */
   first: number;
   last: number;
+  /** The first failure's status and body (a connection error's message for status 0): why it failed. */
+  firstFailure?: string;
 }
 
 /** Requests one after another, 20 ms apart, until the returned function is called; it gives the counts. */
-export function countRequests(get: () => Promise<{ status: number }>): () => Promise<RequestCounts> {
+export function countRequests(get: () => Promise<{ status: number; body?: string }>): () => Promise<RequestCounts> {
   let running = true;
-  const counts = { ok: 0, failed: 0, first: 0, last: 0 };
+  const counts: RequestCounts = { ok: 0, failed: 0, first: 0, last: 0 };
   const done = (async () => {
     while (running) {
-      if ((await get()).status === 200) counts.ok++;
+      const answer = await get();
+      if (answer.status === 200) counts.ok++;
       else {
         counts.failed++;
+        counts.firstFailure ??= `${answer.status}: ${String(answer.body ?? "").slice(0, 300)}`;
         counts.first ||= Date.now();
         counts.last = Date.now();
       }
