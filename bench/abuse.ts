@@ -40,7 +40,7 @@ import {
   type Wave,
 } from "./lib/hostile.js";
 import { round, writeResults } from "./lib/measure.js";
-import { lagBySecond, lagIn, readLag, slowest, timeline } from "./lib/phases.js";
+import { type GcPauses, lagBySecond, lagIn, readLag, slowest, timeline } from "./lib/phases.js";
 import { RssSampler } from "./lib/rss.js";
 import { send } from "./lib/send.js";
 import type { LoginProbe, Sample, SteadyConfig, SteadyRequest, SteadyResult } from "./lib/steady-tenant.js";
@@ -358,6 +358,8 @@ interface ServerRun {
   serverLag: Record<string, number[]>;
   /** Seconds with an event-loop delay over 100 ms, per phase. */
   slowSeconds: Record<string, number>;
+  /** The garbage collector's pauses of the server's thread, per phase. */
+  gc: Record<string, GcPauses>;
   /** The well-behaved tenant's own largest event-loop delay per phase (ms): a late answer may be the client's. */
   clientLagMs?: Record<string, number>;
   /** How long after the attack stopped /healthz answered within 100 ms again. */
@@ -371,7 +373,7 @@ interface ServerRun {
 
 /** A run with nothing recorded yet. */
 function emptyRun(): ServerRun {
-  return { rows: [], byRequest: {}, timelines: {}, slowest: {}, serverLag: {}, slowSeconds: {}, hwmMiB: 0 };
+  return { rows: [], byRequest: {}, timelines: {}, slowest: {}, serverLag: {}, slowSeconds: {}, gc: {}, hwmMiB: 0 };
 }
 
 /** A phase's row of the table for one server, recording its per-request figures in `run`. */
@@ -389,6 +391,7 @@ function phaseRow(
     run.timelines[name] = timeline(r.result.samples);
     run.slowest[name] = slowest(r.result.samples);
     run.slowSeconds[name] = lag.secondsOver;
+    run.gc[name] = lag.gc;
     run.clientLagMs = { ...run.clientLagMs, [name]: Math.max(0, ...(r.result.ownLagMs ?? [])) };
     return {
       scenario,
@@ -674,6 +677,15 @@ try {
     }
     process.stdout.write(
       `${server}: event-loop delay over 100 ms in ${run.slowSeconds.attack ?? "?"} of the attack's seconds (${run.slowSeconds.baseline ?? "?"} in the baseline's); /healthz within 100 ms again ${typeof run.recoveryMs === "number" ? `${round(run.recoveryMs / 1000, 1)} s after the attack stopped` : (run.recoveryMs ?? "?")}\n`,
+    );
+    const gc = (phase: string): string => {
+      const g = run.gc[phase];
+      return g
+        ? `${g.pausedMs} ms paused in all, the longest pause ${g.longestMs} ms (a full collection's at most ${g.longestFullMs} ms), ${g.youngCollections} young-generation collections`
+        : "?";
+    };
+    process.stdout.write(
+      `${server}: garbage collection in the attack: ${gc("attack")}; in the baseline: ${gc("baseline")}\n`,
     );
     process.stdout.write(
       `${server}: the well-behaved tenant's own event-loop delay, at most ${run.clientLagMs?.attack ?? "?"} ms in the attack (${run.clientLagMs?.baseline ?? "?"} ms in the baseline): more than the server's means the client is late, not the server\n`,

@@ -5,6 +5,11 @@ export interface LagLine {
   readonly at: number;
   readonly maxMs: number;
   readonly p99Ms: number;
+  /** The garbage collector's pauses in that second (absent from older lag files). */
+  readonly gcMs?: number;
+  readonly gcMaxMs?: number;
+  readonly fullGcMaxMs?: number;
+  readonly youngGcs?: number;
 }
 
 export function readLag(file: string): LagLine[] {
@@ -21,12 +26,28 @@ export function lagIn(
   from: number,
   to: number,
   overMs = 100,
-): { maxMs: number; secondsOver: number } {
+): { maxMs: number; secondsOver: number; gc: GcPauses } {
   const mine = lines.filter((l) => l.at >= from && l.at <= to + 1000);
   return {
     maxMs: mine.reduce((m, l) => Math.max(m, l.maxMs), 0),
     secondsOver: mine.filter((l) => l.maxMs > overMs).length,
+    gc: {
+      pausedMs: mine.reduce((sum, l) => sum + (l.gcMs ?? 0), 0),
+      longestMs: mine.reduce((m, l) => Math.max(m, l.gcMaxMs ?? 0), 0),
+      longestFullMs: mine.reduce((m, l) => Math.max(m, l.fullGcMaxMs ?? 0), 0),
+      youngCollections: mine.reduce((sum, l) => sum + (l.youngGcs ?? 0), 0),
+    },
   };
+}
+
+/** The garbage collector's pauses of the thread over a phase. */
+export interface GcPauses {
+  /** All pauses added up. */
+  readonly pausedMs: number;
+  readonly longestMs: number;
+  /** The longest full (mark-compact) collection's pause. */
+  readonly longestFullMs: number;
+  readonly youngCollections: number;
 }
 
 /** Per-second figures of a phase's samples: requests sent in that second, their worst latency, and how many failed. */
