@@ -97,6 +97,9 @@ const hostileLayout = Array.from({ length: hostileGroupCount }, (_, g) => {
 const limitsModule = (await import("../src/server/limits.js").catch(() => undefined)) as
   | { DEFAULT_LIMITS?: Record<string, number> }
   | undefined;
+const heapModule = (await import("../src/server/heap-growth.js").catch(() => undefined)) as
+  | { SERVER_NODE_FLAGS?: readonly string[] }
+  | undefined;
 const authModule = (await import("../src/server/auth-api.js").catch(() => undefined)) as
   | { DEFAULT_LOGIN_LIMITS?: Record<string, number> }
   | undefined;
@@ -244,6 +247,8 @@ async function startServe(dir: string): Promise<Server> {
   const args = [
     ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []),
     ...LOOP_LAG,
+    // As deploy/airloft.service starts it.
+    ...(heapModule?.SERVER_NODE_FLAGS ?? []),
     // The bundle bin/airloft.js runs (built at the start): never the sources, whatever their times.
     ENTRY,
     "--state",
@@ -639,7 +644,7 @@ try {
   // (a loader thread of its own and dockerode's ssh and BuildKit code: about 45 MiB more resident).
   await buildCli();
   process.stdout.write(
-    `No Docker engine: DOCKER_HOST=${NO_ENGINE}; groups are EngineUnreachable and the controllers back off (they run, with nothing to create). The server runs as deploy/airloft.service runs it: the bundle bin/airloft.js runs (built from these sources just now, as make build does), with MALLOC_ARENA_MAX=2\n`,
+    `No Docker engine: DOCKER_HOST=${NO_ENGINE}; groups are EngineUnreachable and the controllers back off (they run, with nothing to create). The server runs as deploy/airloft.service runs it: the bundle bin/airloft.js runs (built from these sources just now, as make build does), with MALLOC_ARENA_MAX=2 and node ${heapModule?.SERVER_NODE_FLAGS?.join(" ") ?? "(no flags)"}\n`,
   );
   process.stdout.write(
     `The server's default limits (${SERVE_FLAGS.length > 0 ? `but for the flags above` : "none changed"}): ${limits ? JSON.stringify(limits) : "this tree has no src/server/limits.ts"}; logins per minute: ${loginLimits ? JSON.stringify(loginLimits) : "5 per address and account (this tree's login limiter)"}\n`,

@@ -1,14 +1,27 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { boundHeapGrowth, DEFAULT_HEAP_GROWING_PERCENT, favourMemory } from "../../src/server/heap-growth.js";
+import { readFileSync } from "node:fs";
+import {
+  boundHeapGrowth,
+  DEFAULT_HEAP_GROWING_PERCENT,
+  favourMemory,
+  SERVER_NODE_FLAGS,
+  youngGenerationBounded,
+} from "../../src/server/heap-growth.js";
 
-/** A process that calls favourMemory with `env`, then makes garbage a fifth of which lives a while: its young generation's size, MiB. */
-function youngGenerationMiB(env: Record<string, string>): number {
+/**
+ * A process started with `nodeFlags` that calls favourMemory with `env`, then makes garbage a fifth
+ * of which lives a while: whether favourMemory set --optimize-for-size, and its young generation's size, MiB.
+ */
+function youngGeneration(
+  env: Record<string, string>,
+  nodeFlags: readonly string[] = [],
+): { optimizedForSize: boolean; mib: number } {
   const module = new URL("../../src/server/heap-growth.ts", import.meta.url).href;
   const script = `
     import v8 from "node:v8";
     const { favourMemory } = await import(${JSON.stringify(module)});
-    favourMemory(${JSON.stringify(env)});
+    const optimizedForSize = favourMemory(${JSON.stringify(env)});
     let kept = [];
     for (let i = 0; i < 3e6; i++) { kept.push({ i, text: "x" + i }); if (kept.length > 200000) kept = []; }
     kept = [];
@@ -16,11 +29,13 @@ function youngGenerationMiB(env: Record<string, string>): number {
     globalThis.gc();
     globalThis.gc();
     const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
-    console.log(young.space_size / 1048576);`;
-  const out = execFileSync(process.execPath, ["--import", "tsx", "--expose-gc", "--input-type=module", "-e", script], {
-    encoding: "utf8",
-  });
-  return Number(out.trim());
+    console.log(JSON.stringify({ optimizedForSize, mib: young.space_size / 1048576 }));`;
+  const out = execFileSync(
+    process.execPath,
+    [...nodeFlags, "--import", "tsx", "--expose-gc", "--input-type=module", "-e", script],
+    { encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "" } },
+  );
+  return JSON.parse(out.trim()) as { optimizedForSize: boolean; mib: number };
 }
 
 describe("the server's heap growth bound", () => {
@@ -33,12 +48,45 @@ describe("the server's heap growth bound", () => {
     boundHeapGrowth({});
   });
 
-  it("favours memory by default (a young generation half of V8's default or less), and AIRLOFT_OPTIMIZE_FOR_SIZE=0 leaves V8's defaults", function () {
+  it("favours memory when started without the server's flags (a young generation half of V8's default or less), and AIRLOFT_OPTIMIZE_FOR_SIZE=0 leaves V8's defaults", function () {
     this.timeout(120_000);
-    const favoured = youngGenerationMiB({});
-    const defaults = youngGenerationMiB({ AIRLOFT_OPTIMIZE_FOR_SIZE: "0" });
-    assert.ok(favoured * 2 <= defaults, `young generation ${favoured} MiB against V8's default ${defaults} MiB`);
+    const favoured = youngGeneration({});
+    const defaults = youngGeneration({ AIRLOFT_OPTIMIZE_FOR_SIZE: "0" });
+    assert.ok(favoured.optimizedForSize && !defaults.optimizedForSize);
+    assert.ok(
+      favoured.mib * 2 <= defaults.mib,
+      `young generation ${favoured.mib} MiB against V8's default ${defaults.mib} MiB`,
+    );
     for (const bad of ["yes", "2", "true"])
       assert.throws(() => favourMemory({ AIRLOFT_OPTIMIZE_FOR_SIZE: bad }), /must be 0 or 1/, bad);
+  });
+
+  it("started with the server's flags, as its systemd unit starts it: a young generation as small, and no --optimize-for-size (whose full collections compact in their pause)", function () {
+    this.timeout(120_000);
+    const started = youngGeneration({}, SERVER_NODE_FLAGS);
+    const defaults = youngGeneration({ AIRLOFT_OPTIMIZE_FOR_SIZE: "0" });
+    assert.equal(started.optimizedForSize, false);
+    assert.ok(
+      started.mib * 2 <= defaults.mib,
+      `young generation ${started.mib} MiB against V8's default ${defaults.mib} MiB`,
+    );
+    // Still the operator's to decide.
+    assert.equal(youngGeneration({ AIRLOFT_OPTIMIZE_FOR_SIZE: "1" }, SERVER_NODE_FLAGS).optimizedForSize, true);
+  });
+
+  it("knows a bounded young generation from the command line or NODE_OPTIONS, and nothing else", () => {
+    assert.ok(youngGenerationBounded(["--max-semi-space-size=2"], ""));
+    assert.ok(youngGenerationBounded([], "--max-old-space-size=900 --max-semi-space-size=4"));
+    assert.ok(!youngGenerationBounded([], ""));
+    assert.ok(!youngGenerationBounded(["--max-old-space-size=900"], "--max-semi-space-size-x=1"));
+  });
+
+  it("the systemd unit starts node with the server's flags", () => {
+    const unit = readFileSync(new URL("../../deploy/airloft.service", import.meta.url), "utf8");
+    const execStart = unit.split("\n").find((line) => line.startsWith("ExecStart="));
+    const args = execStart?.slice("ExecStart=".length).split(" ") ?? [];
+    const script = args.findIndex((a) => a.endsWith("bin/airloft.js"));
+    assert.ok(script > 0, `no bin/airloft.js in ${execStart}`);
+    assert.deepEqual(args.slice(1, script), [...SERVER_NODE_FLAGS]);
   });
 });
