@@ -30,9 +30,9 @@ export function boundHeapGrowth(env: NodeJS.ProcessEnv = process.env): number {
  * benchmark): semi-spaces of 2 MiB, a young generation of 4 MiB instead of up to 32. V8 sizes it
  * only as it starts, so it cannot be set from here. Under issue 13's abuse run this (without
  * --optimize-for-size) kept the server's peak at 442 to 495 MiB with the well-behaved tenant's
- * p99 at 165 to 190 ms, where --optimize-for-size gave 391 to 447 MiB but 166 to 326 ms: that
- * flag makes every full collection a memory-reducing one, which compacts in its pause (96 to 144
- * ms pauses, most of it copying objects).
+ * p99 under 200 ms in seven of nine runs (140 to 273 ms), where --optimize-for-size gave 391 to
+ * 447 MiB but met 200 ms in three of nine (166 to 326 ms): that flag makes every full collection
+ * a memory-reducing one, which compacts in its pause (96 to 144 ms, most of it copying objects).
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
 
