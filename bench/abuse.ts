@@ -396,7 +396,7 @@ function phaseRow(
     run.timelines[name] = timeline(r.result.samples);
     run.slowest[name] = slowest(r.result.samples);
     run.slowSeconds[name] = lag.secondsOver;
-    run.gc[name] = lag.gc;
+    if (lag.gc) run.gc[name] = lag.gc;
     run.clientLagMs = { ...run.clientLagMs, [name]: Math.max(0, ...(r.result.ownLagMs ?? [])) };
     return {
       scenario,

@@ -26,17 +26,20 @@ export function lagIn(
   from: number,
   to: number,
   overMs = 100,
-): { maxMs: number; secondsOver: number; gc: GcPauses } {
+): { maxMs: number; secondsOver: number; gc: GcPauses | undefined } {
   const mine = lines.filter((l) => l.at >= from && l.at <= to + 1000);
   return {
     maxMs: mine.reduce((m, l) => Math.max(m, l.maxMs), 0),
     secondsOver: mine.filter((l) => l.maxMs > overMs).length,
-    gc: {
-      pausedMs: mine.reduce((sum, l) => sum + (l.gcMs ?? 0), 0),
-      longestMs: mine.reduce((m, l) => Math.max(m, l.gcMaxMs ?? 0), 0),
-      longestFullMs: mine.reduce((m, l) => Math.max(m, l.fullGcMaxMs ?? 0), 0),
-      youngCollections: mine.reduce((sum, l) => sum + (l.youngGcs ?? 0), 0),
-    },
+    // None recorded (an older lag file, or no second in the phase) is not "no pauses".
+    gc: !mine.some((l) => l.gcMs !== undefined)
+      ? undefined
+      : {
+          pausedMs: mine.reduce((sum, l) => sum + (l.gcMs ?? 0), 0),
+          longestMs: mine.reduce((m, l) => Math.max(m, l.gcMaxMs ?? 0), 0),
+          longestFullMs: mine.reduce((m, l) => Math.max(m, l.fullGcMaxMs ?? 0), 0),
+          youngCollections: mine.reduce((sum, l) => sum + (l.youngGcs ?? 0), 0),
+        },
   };
 }
 

@@ -1,10 +1,11 @@
 import { setFlagsFromString } from "node:v8";
 
 /**
- * How far past its live data V8 lets the heap grow before a full collection, in percent. 30 with
- * --optimize-for-size (favourMemory): under issue 13's abuse run 20 held the server's peak at 390
- * to 426 MiB but its collections stalled the well-behaved tenant (p99 169 to 274 ms); 30 gave
- * 435 to 449 MiB and 155 to 161 ms; 50, 466 to 516 MiB.
+ * How far past its live data V8 lets the heap grow before a full collection, in percent. Chosen
+ * with --optimize-for-size (favourMemory): under issue 13's abuse run 20 held the server's peak at
+ * 390 to 426 MiB but its collections stalled the well-behaved tenant (p99 169 to 274 ms); 30 gave
+ * 435 to 449 MiB and 155 to 161 ms; 50, 466 to 516 MiB. With SERVER_NODE_FLAGS instead, 20 was
+ * tried in two runs (p99 227 and 140 ms) against 30's nine below.
  */
 export const DEFAULT_HEAP_GROWING_PERCENT = 30;
 
@@ -41,7 +42,11 @@ export function youngGenerationBounded(
   execArgv: readonly string[] = process.execArgv,
   nodeOptions: string = process.env.NODE_OPTIONS ?? "",
 ): boolean {
-  return [...execArgv, ...nodeOptions.split(/\s+/)].some((flag) => /^--max-semi-space-size(=|$)/.test(flag));
+  // V8 takes either spelling; 0 means its own default (up to 32 MiB), which bounds nothing.
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((flag) => {
+    const size = /^--max[-_]semi[-_]space[-_]size=(\d+)$/.exec(flag)?.[1];
+    return size !== undefined && Number(size) > 0;
+  });
 }
 
 /**

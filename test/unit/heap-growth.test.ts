@@ -39,6 +39,12 @@ function youngGeneration(
 }
 
 describe("the server's heap growth bound", () => {
+  let defaults: { optimizedForSize: boolean; mib: number };
+  before(function () {
+    this.timeout(120_000);
+    defaults = youngGeneration({ AIRLOFT_OPTIMIZE_FOR_SIZE: "0" });
+  });
+
   it("is 30% by default, 0 keeps V8's rule, and anything else but a whole percentage is refused", () => {
     assert.equal(boundHeapGrowth({}), DEFAULT_HEAP_GROWING_PERCENT);
     assert.equal(boundHeapGrowth({ AIRLOFT_HEAP_GROWING_PERCENT: "0" }), 0);
@@ -51,7 +57,6 @@ describe("the server's heap growth bound", () => {
   it("favours memory when started without the server's flags (a young generation half of V8's default or less), and AIRLOFT_OPTIMIZE_FOR_SIZE=0 leaves V8's defaults", function () {
     this.timeout(120_000);
     const favoured = youngGeneration({});
-    const defaults = youngGeneration({ AIRLOFT_OPTIMIZE_FOR_SIZE: "0" });
     assert.ok(favoured.optimizedForSize && !defaults.optimizedForSize);
     assert.ok(
       favoured.mib * 2 <= defaults.mib,
@@ -64,7 +69,6 @@ describe("the server's heap growth bound", () => {
   it("started with the server's flags, as its systemd unit starts it: a young generation as small, and no --optimize-for-size (whose full collections compact in their pause)", function () {
     this.timeout(120_000);
     const started = youngGeneration({}, SERVER_NODE_FLAGS);
-    const defaults = youngGeneration({ AIRLOFT_OPTIMIZE_FOR_SIZE: "0" });
     assert.equal(started.optimizedForSize, false);
     assert.ok(
       started.mib * 2 <= defaults.mib,
@@ -78,7 +82,10 @@ describe("the server's heap growth bound", () => {
     assert.ok(youngGenerationBounded(["--max-semi-space-size=2"], ""));
     assert.ok(youngGenerationBounded([], "--max-old-space-size=900 --max-semi-space-size=4"));
     assert.ok(!youngGenerationBounded([], ""));
+    assert.ok(youngGenerationBounded(["--max_semi_space_size=2"], ""));
     assert.ok(!youngGenerationBounded(["--max-old-space-size=900"], "--max-semi-space-size-x=1"));
+    // 0 is V8's own default, up to 32 MiB.
+    assert.ok(!youngGenerationBounded(["--max-semi-space-size=0"], ""));
   });
 
   it("the systemd unit starts node with the server's flags", () => {
