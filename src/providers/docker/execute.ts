@@ -99,11 +99,11 @@ async function runOperation(docker: Docker, address: string, op: Operation, opti
             return existing;
           },
         );
-        await container.start().catch(ignoreStatus(304));
+        await startContainer(docker, container);
         return;
       }
       case "start":
-        await docker.getContainer(op.id).start().catch(ignoreStatus(304));
+        await startContainer(docker, docker.getContainer(op.id));
         return;
       case "restart-policy":
         // A container removed meanwhile needs no policy.
@@ -136,6 +136,40 @@ async function runOperation(docker: Docker, address: string, op: Operation, opti
     }
     if (status !== undefined) throw new Error(`${describeOperation(op)}: ${cleanDockerMessage(err)}`, { cause: err });
     throw engineError(address, err);
+  }
+}
+
+/**
+ * An engine stopped while a container started can keep the container's network endpoint: every
+ * later start is refused, 403 "endpoint with name N already exists in network M" (seen in the
+ * chaos run's engine outage, where it stalled the app for good as PermissionDenied). For this
+ * very container: it is removed, then its stale endpoint, as `docker network disconnect --force`
+ * does for a container that no longer exists (disconnecting one that exists would start it
+ * without its network), and the start fails to be retried: the next pass creates the replica
+ * again. Any other refusal stands.
+ */
+const STALE_ENDPOINT = /endpoint with name (\S+) already exists in network (\S+)/;
+
+async function startContainer(docker: Docker, container: Docker.Container): Promise<void> {
+  try {
+    await container.start();
+  } catch (err) {
+    if (statusCodeOf(err) === 304) return;
+    const stale = statusCodeOf(err) === 403 ? STALE_ENDPOINT.exec(cleanDockerMessage(err)) : null;
+    const name = stale ? (await container.inspect()).Name.replace(/^\//, "") : undefined;
+    if (!stale || stale[1] !== name) throw err;
+    await container.remove({ force: true, v: false }).catch(ignoreStatus(404, 409));
+    await docker
+      .getNetwork(stale[2] as string)
+      .disconnect({ Container: name, Force: true })
+      // Best effort: an endpoint still there refuses the next start, which comes here again.
+      .catch(() => undefined);
+    throw new Error(
+      `the engine had kept a stale network endpoint for ${name}: removed with its container, made again next`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
