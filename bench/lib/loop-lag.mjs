@@ -16,7 +16,8 @@ if (file && isMainThread) {
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   histogram.enable();
   // The thread's garbage-collection pauses too: a delay is often one, and which kind says what to change.
-  let gc = { gcMs: 0, gcMaxMs: 0, fullGcMaxMs: 0, youngGcs: 0 };
+  const noPauses = () => ({ gcMs: 0, gcMaxMs: 0, fullGcMaxMs: 0, youngGcs: 0 });
+  let gc = noPauses();
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       gc.gcMs += entry.duration;
@@ -33,6 +34,6 @@ if (file && isMainThread) {
       `${JSON.stringify({ pid: process.pid, at: Date.now(), maxMs: Math.round(histogram.max / 1e6), p99Ms: Math.round(histogram.percentile(99) / 1e6), ...pauses })}\n`,
     );
     histogram.reset();
-    gc = { gcMs: 0, gcMaxMs: 0, fullGcMaxMs: 0, youngGcs: 0 };
+    gc = noPauses();
   }, 1000).unref();
 }

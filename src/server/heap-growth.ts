@@ -59,7 +59,10 @@ export function youngGenerationBounded(
  * better trade, above); AIRLOFT_OPTIMIZE_FOR_SIZE=1 or 0 decides either way. Returns whether it
  * is set.
  */
-export function favourMemory(env: NodeJS.ProcessEnv = process.env, bounded = youngGenerationBounded()): boolean {
+export function favourMemory(
+  env: NodeJS.ProcessEnv = process.env,
+  bounded = youngGenerationBounded(process.execArgv, env.NODE_OPTIONS ?? ""),
+): boolean {
   const raw = env.AIRLOFT_OPTIMIZE_FOR_SIZE;
   if (raw !== undefined && raw !== "" && raw !== "0" && raw !== "1")
     throw new Error(`AIRLOFT_OPTIMIZE_FOR_SIZE must be 0 or 1, got ${raw}`);
